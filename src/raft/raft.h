@@ -1,0 +1,456 @@
+/*
+ * rk_raft: the Raft core of rangekv, a pure state machine.
+ *
+ * The core owns no socket, clock, disk or thread. The caller drives it:
+ *
+ *   rk_raft_tick()            one logical clock tick
+ *   rk_raft_step(msg)         a message from a peer
+ *   rk_raft_propose(data)     a new command (leader only)
+ *   rk_raft_propose_conf_change(cc)
+ *   rk_raft_read_index(ctx)   a linearizable read barrier (leader only)
+ *   rk_raft_transfer_leader(to)
+ *
+ * and then collects what the core wants done as one ready batch:
+ *
+ *   if (rk_raft_has_ready(r)) {
+ *       rk_raft_ready(r, &rd);
+ *       persist rd.snapshot, rd.entries, rd.hs        (one durable write)
+ *       send rd.msgs           (may go before or during the persist)
+ *       send rd.msgs_after_persist   (only once the persist is durable)
+ *       apply rd.committed     (in order; may overlap the persist)
+ *       release rd.read_states once applied >= read_state.index
+ *       rk_raft_advance(r, &rd);
+ *   }
+ *
+ * Only one ready batch is outstanding per group: rk_raft_ready() must not be
+ * called again before rk_raft_advance(). Between the two the caller may go on
+ * stepping, ticking and proposing; what that produces lands in the next
+ * batch. Everything the ready points to stays valid until rk_raft_advance().
+ *
+ * Determinism: for the same options, seed, storage contents and sequence of
+ * calls, the core produces the same batches. Randomness (election timeouts)
+ * comes from a per-group generator seeded by the caller.
+ *
+ * Memory: every allocation goes through the hooks of rk_raft_set_allocator()
+ * and is counted per group (rk_raft_status().mem_bytes). A group that would
+ * exceed opts->max_mem_bytes refuses proposals with RK_EBUSY rather than
+ * grow; an idle follower holds no heap memory at all.
+ *
+ * Threads: a group is not thread safe; one thread at a time per group.
+ * Distinct groups share nothing but the (const) options and the allocator.
+ */
+#ifndef RK_RAFT_H
+#define RK_RAFT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rangekv/error.h"
+
+#define RK_RAFT_NONE 0 /* no replica: ids start at 1 */
+
+/* Most distinct replicas (voters of both halves of a joint config plus
+ * learners) one configuration may name. A change beyond it is refused with
+ * RK_ECONFCHANGE. Fixed so that a group needs no heap for its config. */
+#define RK_RAFT_MAX_MEMBERS 10
+
+/* ------------------------------------------------------------------------ */
+/* Log entries, hard state, configuration                                     */
+
+enum rk_raft_entry_type {
+	RK_RAFT_ENTRY_NORMAL = 0,
+	RK_RAFT_ENTRY_CONF_CHANGE = 1,
+};
+
+struct rk_raft_entry {
+	uint64_t term;
+	uint64_t index;
+	uint32_t type; /* enum rk_raft_entry_type */
+	uint32_t len;
+	const uint8_t *data; /* len bytes; NULL when len == 0 */
+};
+
+/* What must be durable before the replica may answer anyone. */
+struct rk_raft_hard_state {
+	uint64_t term;
+	uint64_t vote;
+	uint64_t commit;
+};
+
+/* Role flags of a member of a configuration. A replica may carry VOTER_OUT
+ * together with LEARNER_NEXT (demoted by a joint change: it votes in the
+ * outgoing half until the joint state is left, then becomes a learner). */
+enum rk_raft_member_flags {
+	RK_RAFT_VOTER = 1u << 0,        /* voter of the incoming (current) half */
+	RK_RAFT_VOTER_OUT = 1u << 1,    /* voter of the outgoing half (joint only) */
+	RK_RAFT_LEARNER = 1u << 2,      /* non-voting, receives the log */
+	RK_RAFT_LEARNER_NEXT = 1u << 3, /* becomes a learner on leaving joint */
+};
+
+struct rk_raft_conf_state {
+	uint64_t ids[RK_RAFT_MAX_MEMBERS];
+	uint8_t flags[RK_RAFT_MAX_MEMBERS]; /* enum rk_raft_member_flags */
+	uint8_t n;
+	bool auto_leave; /* joint: leader leaves it by itself once committed */
+};
+
+bool rk_raft_conf_is_joint(const struct rk_raft_conf_state *cs);
+
+/* Snapshot metadata. The snapshot's data (the range's key span at index) is
+ * not the core's business: the caller streams and installs it. */
+struct rk_raft_snapshot_meta {
+	uint64_t index;
+	uint64_t term;
+	struct rk_raft_conf_state conf;
+};
+
+/* ------------------------------------------------------------------------ */
+/* Membership changes                                                       */
+
+enum rk_raft_cc_op {
+	RK_RAFT_CC_ADD_VOTER = 0,   /* add, or promote a learner */
+	RK_RAFT_CC_ADD_LEARNER = 1, /* add, or demote a voter */
+	RK_RAFT_CC_REMOVE = 2,
+};
+
+enum rk_raft_cc_transition {
+	/* One change of one voter: applied directly (no joint state). More
+	 * than that: joint consensus, left automatically. */
+	RK_RAFT_CC_AUTO = 0,
+	RK_RAFT_CC_JOINT_IMPLICIT = 1, /* always joint, left automatically */
+	RK_RAFT_CC_JOINT_EXPLICIT = 2, /* always joint, left by an empty change */
+};
+
+#define RK_RAFT_CC_MAX_CHANGES RK_RAFT_MAX_MEMBERS
+
+struct rk_raft_conf_change {
+	uint8_t transition; /* enum rk_raft_cc_transition */
+	uint8_t n;          /* 0 = leave the joint state */
+	struct {
+		uint8_t op; /* enum rk_raft_cc_op */
+		uint64_t id;
+	} changes[RK_RAFT_CC_MAX_CHANGES];
+};
+
+/* Encoded size of a conf change with n changes. */
+#define RK_RAFT_CC_ENCODED_MAX (4 + 9 * RK_RAFT_CC_MAX_CHANGES)
+
+/* The entry payload of a conf change: a versioned little-endian encoding.
+ * decode rejects anything malformed with RK_EPROTO (it reads bytes that came
+ * from disk or the network). */
+size_t rk_raft_cc_encode(const struct rk_raft_conf_change *cc, uint8_t *buf);
+int rk_raft_cc_decode(const uint8_t *buf, size_t len,
+		      struct rk_raft_conf_change *ccp);
+
+/* ------------------------------------------------------------------------ */
+/* Messages                                                                 */
+
+enum rk_raft_msg_type {
+	RK_RAFT_MSG_APP = 1,        /* append entries (leader -> follower) */
+	RK_RAFT_MSG_APP_RESP = 2,
+	RK_RAFT_MSG_VOTE = 3,
+	RK_RAFT_MSG_VOTE_RESP = 4,
+	RK_RAFT_MSG_PRE_VOTE = 5,
+	RK_RAFT_MSG_PRE_VOTE_RESP = 6,
+	RK_RAFT_MSG_SNAP = 7,       /* install snapshot (data travels beside) */
+	RK_RAFT_MSG_HEARTBEAT = 8,
+	RK_RAFT_MSG_HEARTBEAT_RESP = 9,
+	RK_RAFT_MSG_TIMEOUT_NOW = 10, /* leadership transfer: campaign now */
+	RK_RAFT_MSG_TYPE_MAX = 10,
+};
+
+enum rk_raft_msg_flags {
+	/* VOTE/PRE_VOTE sent because of a leadership transfer: voters grant it
+	 * even while they believe a leader is alive. */
+	RK_RAFT_MSGF_TRANSFER = 1u << 0,
+};
+
+struct rk_raft_msg {
+	uint8_t type;    /* enum rk_raft_msg_type */
+	uint8_t flags;   /* enum rk_raft_msg_flags */
+	bool reject;
+	uint64_t from;
+	uint64_t to;
+	uint64_t term;
+	/* APP: term of the entry at index. VOTE/PRE_VOTE: candidate's last log
+	 * term. APP_RESP rejection: term of the follower's entry at
+	 * reject_hint (0 if none). */
+	uint64_t log_term;
+	/* APP: index just before entries[0]. VOTE/PRE_VOTE: candidate's last
+	 * index. APP_RESP: highest index the follower now matches, or on
+	 * rejection the index the leader tried. */
+	uint64_t index;
+	uint64_t commit;
+	/* APP_RESP rejection: follower's guess of the highest index that may
+	 * match (conflict hint for fast backtracking). */
+	uint64_t reject_hint;
+	/* HEARTBEAT/_RESP: the leader's heartbeat round, echoed back; it
+	 * drives ReadIndex and lease confirmation. */
+	uint64_t context;
+	struct rk_raft_entry *entries; /* APP only */
+	size_t n_entries;
+	struct rk_raft_snapshot_meta *snapshot; /* SNAP only */
+};
+
+/* Checks what a message from the network must satisfy before rk_raft_step()
+ * looks at it (known type, sane indexes). rk_raft_step() calls it itself;
+ * decoders may call it early to count bad peers. */
+int rk_raft_msg_validate(const struct rk_raft_msg *m);
+
+const char *rk_raft_msg_type_name(int type);
+
+/* ------------------------------------------------------------------------ */
+/* The stable log, read through the caller's storage                        */
+
+/* A growable entry buffer owned by the core; storage callbacks copy entries
+ * into it with rk_raft_ents_push(). */
+struct rk_raft_ents;
+int rk_raft_ents_push(struct rk_raft_ents *b, const struct rk_raft_entry *e);
+
+/* The caller's durable log, as the core sees it. The core only reads
+ * through it; the caller writes it when it persists a ready batch and when
+ * it compacts. Indexes: the log holds [first_index, last_index]; the entry at
+ * first_index - 1 is the last one compacted (its term is still known: it is
+ * the snapshot's). An empty log has last_index == first_index - 1. */
+struct rk_raft_storage_ops {
+	/* Hard state and configuration as last persisted (at start only). */
+	int (*initial_state)(void *ctx, struct rk_raft_hard_state *hsp,
+			     struct rk_raft_conf_state *csp);
+	/* Term of the entry at index, for first_index - 1 <= index <=
+	 * last_index. RK_ECOMPACTED below, RK_EUNAVAILABLE above. */
+	int (*term)(void *ctx, uint64_t index, uint64_t *termp);
+	/* Push entries [lo, hi) into out, stopping once their payloads exceed
+	 * max_bytes (but always at least one entry). RK_ECOMPACTED if lo <
+	 * first_index. */
+	int (*entries)(void *ctx, uint64_t lo, uint64_t hi, uint64_t max_bytes,
+		       struct rk_raft_ents *out);
+	uint64_t (*first_index)(void *ctx);
+	uint64_t (*last_index)(void *ctx);
+	/* Metadata of the snapshot a lagging follower should be sent: the
+	 * caller's latest applied state (index, term, conf). RK_ESNAPTEMP if
+	 * none can be made now (the core retries later). */
+	int (*snapshot)(void *ctx, struct rk_raft_snapshot_meta *metap);
+};
+
+/* ------------------------------------------------------------------------ */
+/* Options (shared by many groups) and the group itself                     */
+
+enum rk_raft_read_only {
+	/* ReadIndex: the leader confirms leadership with a heartbeat round
+	 * to a quorum before releasing the read. */
+	RK_RAFT_READ_SAFE = 0,
+	/* Lease: the leader releases reads locally while its lease holds (a
+	 * quorum acknowledged a heartbeat round started less than
+	 * election_tick - lease_margin_ticks ago). Needs check_quorum, which
+	 * makes voters refuse to elect anyone while they hear a live leader;
+	 * rk_raft_init refuses the combination without it. docs/raft.md has
+	 * the safety argument. */
+	RK_RAFT_READ_LEASE = 1,
+};
+
+struct rk_raft_options {
+	int election_tick;  /* min election timeout; randomized in [e, 2e) */
+	int heartbeat_tick; /* leader sends heartbeats every this many ticks */
+	bool pre_vote;
+	bool check_quorum;
+	uint8_t read_only; /* enum rk_raft_read_only */
+	int lease_margin_ticks; /* clock-drift allowance of lease reads */
+	uint64_t max_msg_bytes;        /* entry payload bytes per APP message */
+	uint32_t max_inflight_msgs;    /* unacknowledged APPs per follower */
+	uint64_t max_inflight_bytes;   /* unacknowledged APP payload bytes (0 = no limit) */
+	uint64_t max_uncommitted_bytes; /* leader's uncommitted payload (0 = no limit) */
+	uint64_t max_committed_bytes_per_ready; /* apply batch size (0 = no limit) */
+	uint64_t max_mem_bytes;         /* hard cap of the group's heap (0 = none) */
+	int transfer_timeout_ticks;     /* abort a leadership transfer after (0 = election_tick) */
+	const struct rk_raft_storage_ops *storage;
+};
+
+/* Sane defaults: election 10, heartbeat 1, pre-vote and check-quorum on,
+ * safe reads, 1 MiB messages, 256 in flight. */
+void rk_raft_options_default(struct rk_raft_options *o);
+
+enum rk_raft_role {
+	RK_RAFT_FOLLOWER = 0,
+	RK_RAFT_PRE_CANDIDATE = 1,
+	RK_RAFT_CANDIDATE = 2,
+	RK_RAFT_LEADER = 3,
+};
+
+const char *rk_raft_role_name(int role);
+
+struct rk_raft_read_state {
+	uint64_t index; /* the read may be served once applied >= index */
+	uint64_t ctx;   /* the caller's context from rk_raft_read_index() */
+};
+
+struct rk_raft_ready {
+	/* Persist before sending msgs_after_persist. Valid when
+	 * has_hard_state. */
+	bool has_hard_state;
+	struct rk_raft_hard_state hs;
+	/* Install (clear the span, write the snapshot's data and its meta,
+	 * reset the log to start after snapshot->index) before persisting
+	 * entries. NULL when none. */
+	const struct rk_raft_snapshot_meta *snapshot;
+	/* Append to the durable log. entries[0].index may be <= the stored
+	 * last index: the stored suffix from there on is replaced (truncate
+	 * then append). */
+	const struct rk_raft_entry *entries;
+	size_t n_entries;
+	/* May be sent at once, before or while the above is persisted: a
+	 * leader's appends, heartbeats, snapshots, transfer orders. */
+	const struct rk_raft_msg *msgs;
+	size_t n_msgs;
+	/* Only after hs, snapshot and entries of this batch are durable: votes,
+	 * acknowledgements, anything a crash could make a lie. */
+	const struct rk_raft_msg *msgs_after_persist;
+	size_t n_msgs_after_persist;
+	/* Committed entries to apply, in order, contiguous from the last
+	 * applied index + 1. All are already durable in the local log, so
+	 * applying may overlap the persist of this batch. Conf-change entries
+	 * are applied with rk_raft_apply_conf_change(). */
+	const struct rk_raft_entry *committed;
+	size_t n_committed;
+	/* Reads confirmed at index; serve each once applied >= index. */
+	const struct rk_raft_read_state *read_states;
+	size_t n_read_states;
+	/* Role and leader as of this batch (informational). */
+	uint64_t leader;
+	uint8_t role;
+	/* Whether the persist must be synced: false only when it holds no
+	 * entries and no change of term or vote (a commit-only update). */
+	bool must_sync;
+};
+
+struct rk_raft_progress_status {
+	uint64_t id;
+	uint64_t match;
+	uint64_t next;
+	uint8_t state; /* 0 probe, 1 replicate, 2 snapshot */
+	uint8_t flags; /* enum rk_raft_member_flags */
+	bool recent_active;
+	uint32_t inflight;
+};
+
+struct rk_raft_status {
+	uint64_t id;
+	uint8_t role;
+	uint64_t leader;
+	struct rk_raft_hard_state hs;
+	uint64_t applied;
+	uint64_t first_index;
+	uint64_t last_index;
+	uint64_t lead_transferee;
+	uint64_t mem_bytes; /* heap held by this group now */
+	struct rk_raft_conf_state conf;
+	size_t n_progress; /* leader only */
+	struct rk_raft_progress_status progress[RK_RAFT_MAX_MEMBERS];
+};
+
+struct rk_raft_log;      /* private: unstable tail and ready arena */
+struct rk_raft_tracker;  /* private: leader-only replication progress */
+struct rk_raft_readonly; /* private: leader-only pending reads */
+
+/*
+ * One replica of one range. Caller-allocated; all fields are private (they
+ * are here so that a node can embed thousands of groups without one malloc
+ * each). Its size is what an idle follower costs: it holds no heap.
+ */
+struct rk_raft {
+	const struct rk_raft_options *opts;
+	void *storage_ctx;
+	uint64_t id;
+	uint64_t term;
+	uint64_t vote;
+	uint64_t lead;
+	uint64_t lead_transferee;
+	uint64_t committed;
+	uint64_t applied;      /* highest index handed out in a ready */
+	uint64_t stable_last;  /* highest index known durable (cached) */
+	uint64_t pending_conf_index;
+	uint64_t uncommitted_bytes;
+	uint64_t rng;
+	uint64_t mem_bytes;
+	struct rk_raft_hard_state prev_hs; /* last reported */
+	struct rk_raft_conf_state conf;
+	struct rk_raft_log *log;           /* NULL when idle */
+	struct rk_raft_tracker *tracker;   /* leader only */
+	struct rk_raft_readonly *readonly; /* leader only, lazily */
+	struct rk_raft_msg *msgs;          /* outbox, NULL when empty */
+	uint32_t n_msgs, cap_msgs;
+	int election_elapsed;
+	int heartbeat_elapsed;
+	int randomized_election_timeout;
+	int transfer_elapsed;
+	uint8_t role;
+	uint8_t votes[RK_RAFT_MAX_MEMBERS]; /* 0 unknown, 1 granted, 2 rejected */
+	bool in_ready;    /* a ready is outstanding */
+	bool lease_guard; /* refuses votes for election_tick after start */
+	uint8_t prev_role;
+	uint64_t prev_lead;
+};
+
+/*
+ * Starts a group from its storage (initial_state, first/last index).
+ * applied is the caller's applied index (committed entries above it are
+ * handed out again). A fresh range is booted by the caller writing a
+ * snapshot meta (index RK_RAFT_INIT_INDEX, term RK_RAFT_INIT_TERM, the
+ * initial voters) into storage before the first init; a replica created for
+ * a message from an unknown range starts with an empty conf and waits for a
+ * snapshot. Returns RK_EINVAL for bad options, RK_ECORRUPT for a storage
+ * state that contradicts itself.
+ */
+#define RK_RAFT_INIT_INDEX 5
+#define RK_RAFT_INIT_TERM 5
+int rk_raft_init(struct rk_raft *r, const struct rk_raft_options *opts,
+		 void *storage_ctx, uint64_t id, uint64_t applied,
+		 uint64_t seed);
+/* Frees every heap block of the group. */
+void rk_raft_close(struct rk_raft *r);
+
+void rk_raft_tick(struct rk_raft *r);
+/* Messages with a bad shape are ignored and RK_EPROTO returned; a message
+ * from a stale term or an unknown peer is ignored by the rules (0). */
+int rk_raft_step(struct rk_raft *r, const struct rk_raft_msg *m);
+/* Leader only: RK_ENOTLEADER elsewhere (rk_raft_leader() is the hint),
+ * RK_EDROPPED while a leadership transfer is under way, RK_EBUSY when the
+ * group's memory or uncommitted budget is used up, RK_ETOOBIG for a payload
+ * over max_msg_bytes. On success *indexp (if not NULL) is the entry's index. */
+int rk_raft_propose(struct rk_raft *r, const void *data, uint32_t len,
+		    uint64_t *indexp);
+/* Leader only; RK_ESTATE while another change is not yet applied,
+ * RK_ECONFCHANGE for a change that would leave no voter, exceed
+ * RK_RAFT_MAX_MEMBERS, or otherwise break the rules. */
+int rk_raft_propose_conf_change(struct rk_raft *r,
+				const struct rk_raft_conf_change *cc,
+				uint64_t *indexp);
+/* Applies a committed conf-change entry (in apply order). The new
+ * configuration is returned in *csp to be persisted with the apply state. */
+int rk_raft_apply_conf_change(struct rk_raft *r,
+			      const struct rk_raft_conf_change *cc,
+			      struct rk_raft_conf_state *csp);
+/* Leader only: releases a read_state for ctx once it is safe. */
+int rk_raft_read_index(struct rk_raft *r, uint64_t ctx);
+/* Leader only: hands leadership to `to` (must be a voter). */
+int rk_raft_transfer_leader(struct rk_raft *r, uint64_t to);
+/* Starts an election now (tests, and a node that wants leadership). */
+int rk_raft_campaign(struct rk_raft *r);
+/* The transport could not reach `to`: probe it again. */
+void rk_raft_report_unreachable(struct rk_raft *r, uint64_t to);
+/* A snapshot sent to `to` finished or failed. */
+void rk_raft_report_snapshot(struct rk_raft *r, uint64_t to, bool failed);
+
+bool rk_raft_has_ready(const struct rk_raft *r);
+int rk_raft_ready(struct rk_raft *r, struct rk_raft_ready *rdp);
+void rk_raft_advance(struct rk_raft *r, const struct rk_raft_ready *rd);
+
+uint64_t rk_raft_leader(const struct rk_raft *r);
+void rk_raft_status(const struct rk_raft *r, struct rk_raft_status *stp);
+
+/* Allocation hooks for every group in the process (default: libc). Set
+ * before the first group is initialised. */
+typedef void *(*rk_raft_realloc_fn)(void *ptr, size_t size);
+void rk_raft_set_allocator(rk_raft_realloc_fn fn);
+
+#endif /* RK_RAFT_H */
