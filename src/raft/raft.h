@@ -385,8 +385,12 @@ struct rk_raft {
 	int transfer_elapsed;
 	uint8_t role;
 	uint8_t votes[RK_RAFT_MAX_MEMBERS]; /* 0 unknown, 1 granted, 2 rejected */
-	bool in_ready;    /* a ready is outstanding */
-	bool lease_guard; /* refuses votes for election_tick after start */
+	/* Ticks since a leader of our term was last heard from (or since
+	 * start), saturating at election_tick: votes are refused below it
+	 * when check_quorum is on. */
+	int contact_elapsed;
+	bool in_ready;     /* a ready is outstanding */
+	bool bcast_wanted; /* new entries: append to followers at ready() */
 	uint8_t prev_role;
 	uint64_t prev_lead;
 };
