@@ -105,11 +105,14 @@ int rk_raft_msg_validate(const struct rk_raft_msg *m)
 		return RK_EPROTO;
 	if (m->flags & (uint8_t)~RK_RAFT_MSGF_TRANSFER)
 		return RK_EPROTO;
+	if (m->term > RK_RAFT_MAX_TERM || m->log_term > RK_RAFT_MAX_TERM ||
+	    m->index > RK_RAFT_MAX_INDEX || m->commit > RK_RAFT_MAX_INDEX ||
+	    m->reject_hint > RK_RAFT_MAX_INDEX ||
+	    m->n_entries > RK_RAFT_MAX_INDEX)
+		return RK_EPROTO;
 	if (m->n_entries > 0 && (m->type != RK_RAFT_MSG_APP || m->entries == NULL))
 		return RK_EPROTO;
 	if (m->type == RK_RAFT_MSG_APP) {
-		if (m->index > UINT64_MAX - m->n_entries - 1)
-			return RK_EPROTO;
 		for (i = 0; i < m->n_entries; i++) {
 			const struct rk_raft_entry *e = &m->entries[i];
 			if (e->index != m->index + 1 + i || e->term > m->term ||

@@ -50,6 +50,11 @@
 
 #define RK_RAFT_NONE 0 /* no replica: ids start at 1 */
 
+/* Terms and indexes beyond these are refused as malformed: no real log gets
+ * near them, and the arithmetic on them (term + 1, index + n) must not wrap. */
+#define RK_RAFT_MAX_TERM (UINT64_C(1) << 62)
+#define RK_RAFT_MAX_INDEX (UINT64_C(1) << 62)
+
 /* Most distinct replicas (voters of both halves of a joint config plus
  * learners) one configuration may name. A change beyond it is refused with
  * RK_ECONFCHANGE. Fixed so that a group needs no heap for its config. */
