@@ -35,7 +35,10 @@
 	X(RK_ESTOPPED,       -19,  "stopped")                                     \
 	X(RK_EAGAIN,         -20,  "try again")                                   \
 	X(RK_ETIMEDOUT,      -21,  "timed out")                                   \
-	X(RK_ESTATE,         -22,  "operation not valid in the current state")
+	X(RK_ESTATE,         -22,  "operation not valid in the current state") \
+	X(RK_EADDRINUSE,     -23,  "address already in use")                      \
+	X(RK_EADDR,          -24,  "bad or unavailable network address")          \
+	X(RK_ECONN,          -25,  "connection failed or closed")
 
 enum rk_err {
 #define RK_ERR_ENUM_(name, code, text) name = (code),

@@ -1,0 +1,69 @@
+/*
+ * A small HTTP/1.1 server on libuv for the inspection API and /metrics.
+ * Requests are parsed by http-parser (Debian's libhttp-parser); handlers run
+ * on the loop thread and answer synchronously, so pipelined requests are
+ * answered in order. Limits: URL 8 KiB, body 64 KiB, 1024 connections; a
+ * malformed request gets 400 and its connection is closed, nothing else is
+ * disturbed.
+ */
+#ifndef RK_NODE_HTTP_H
+#define RK_NODE_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <uv.h>
+
+#include "buf.h"
+
+#define RK_HTTP_MAX_URL 8192
+#define RK_HTTP_MAX_BODY 65536
+#define RK_HTTP_MAX_CONNS 1024
+
+struct rk_http_req {
+	const char *method; /* "GET", "POST", ... */
+	const char *path;   /* NUL-terminated, without the query */
+	const char *query;  /* NUL-terminated, without '?'; "" if none */
+	const char *body;
+	size_t body_len;
+};
+
+struct rk_http_resp {
+	int status;               /* default 200 */
+	const char *content_type; /* default application/json */
+	struct rk_buf body;
+};
+
+typedef void (*rk_http_handler_fn)(void *arg, const struct rk_http_req *req,
+				   struct rk_http_resp *resp);
+
+struct rk_http_conn;
+
+struct rk_http_server {
+	uv_tcp_t tcp;
+	uv_loop_t *loop;
+	rk_http_handler_fn fn;
+	void *arg;
+	struct rk_http_conn *conns;
+	unsigned n_conns;
+	unsigned long long requests;
+	unsigned long long bad_requests;
+	bool closing;
+	void (*close_cb)(struct rk_http_server *s);
+};
+
+/* Listens on addr ("host:port"; port 0 picks one, see rk_http_port).
+ * RK_EADDRINUSE, RK_EADDR on failure, leaving nothing to close. */
+int rk_http_listen(struct rk_http_server *s, uv_loop_t *loop, const char *addr,
+		   rk_http_handler_fn fn, void *arg);
+int rk_http_port(struct rk_http_server *s);
+/* Closes the listener and every connection; cb runs once all are closed. */
+void rk_http_close(struct rk_http_server *s,
+		   void (*cb)(struct rk_http_server *s));
+
+/* Value of query parameter `name` (percent-decoding not applied: the API's
+ * parameters are numbers). Returns true if present. */
+bool rk_http_query(const struct rk_http_req *req, const char *name, char *out,
+		   size_t cap);
+
+#endif
