@@ -1,0 +1,274 @@
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "keyspace.h"
+#include "log.h"
+#include "rangekv/error.h"
+#include "uv_error.h"
+
+void rk_node_config_usage(FILE *out)
+{
+	fputs(
+"usage: rangekv start --node-id N --data DIR --peer-addr HOST:PORT\n"
+"                     [--client-addr HOST:PORT] [--http-addr HOST:PORT]\n"
+"                     (--initial-cluster ID=HOST:PORT,... [--ranges N | --split-at K1,K2,...]\n"
+"                      | --join HOST:PORT)\n"
+"\n"
+"Starts one rangekv node. Restarting with the same --data resumes it; the\n"
+"flags of the first start are remembered there, and repeating them is\n"
+"accepted only when they match.\n"
+"\n"
+"  --node-id N             this node's id (1 or more), unique in the cluster\n"
+"  --data DIR              data directory (created on first start)\n"
+"  --peer-addr HOST:PORT   address for node-to-node traffic; outgoing peer\n"
+"                          connections use its host as source address\n"
+"  --client-addr HOST:PORT RESP (Redis protocol) port   [127.0.0.1:7201]\n"
+"  --http-addr HOST:PORT   HTTP inspection API and /metrics [127.0.0.1:7301]\n"
+"  --initial-cluster LIST  first start of a cluster: every initial node as\n"
+"                          ID=HOST:PORT (its peer address), comma separated;\n"
+"                          must name this node at its --peer-addr\n"
+"  --ranges N              first start: cut the key space into N ranges\n"
+"                          of equal 8-byte prefix width            [64]\n"
+"  --split-at K1,K2,...    first start: explicit range boundaries instead;\n"
+"                          bytes as \\xNN, a comma inside a key is \\x2c\n"
+"  --join HOST:PORT        join a running cluster through this member's\n"
+"                          peer address\n"
+"  --request-timeout MS    client request deadline in milliseconds  [5000]\n"
+"  --tick-ms MS            raft tick interval in milliseconds        [100]\n"
+"  --election-ticks N      election timeout in ticks                  [10]\n"
+"  --cache-mb MB           storage cache size in MiB                 [256]\n"
+"  --log-level LEVEL       debug, info, warn or error               [info]\n"
+"  --help                  this text\n"
+"\n"
+"SIGTERM or SIGINT stop the node cleanly (exit status 0).\n",
+	      out);
+}
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return RK_EINVAL;
+}
+
+static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *vp)
+{
+	char *end;
+	unsigned long long v;
+
+	if (s == NULL || *s == '\0' || *s == '-')
+		return RK_EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return RK_EINVAL;
+	*vp = v;
+	return 0;
+}
+
+static int copy_addr(const char *flag, const char *v, char *dst, char *err,
+		     size_t errlen)
+{
+	struct sockaddr_storage ss;
+
+	if (strlen(v) >= RK_ADDR_MAX || rk_parse_hostport(v, 0, &ss) != 0) {
+		snprintf(err, errlen, "%s: '%s' is not a HOST:PORT address (IPv4, or [IPv6]:PORT)",
+			 flag, v);
+		return RK_EINVAL;
+	}
+	strcpy(dst, v);
+	return 0;
+}
+
+static int parse_cluster(struct rk_node_config *c, const char *v, char *err,
+			 size_t errlen)
+{
+	char *dup = strdup(v), *tok, *save = NULL;
+	int rc = 0;
+	uint32_t i;
+
+	if (dup == NULL)
+		return RK_ENOMEM;
+	c->n_initial = 0;
+	for (tok = strtok_r(dup, ",", &save); tok != NULL;
+	     tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+		uint64_t id;
+
+		if (eq == NULL) {
+			rc = fail(err, errlen, "--initial-cluster: '%s' is not ID=HOST:PORT", tok);
+			break;
+		}
+		*eq = '\0';
+		if (parse_u64(tok, 1, UINT32_MAX, &id) != 0) {
+			rc = fail(err, errlen, "--initial-cluster: bad node id '%s'", tok);
+			break;
+		}
+		if (c->n_initial == RK_MAX_NODES) {
+			rc = fail(err, errlen, "--initial-cluster: more than %s nodes", "64");
+			break;
+		}
+		for (i = 0; i < c->n_initial; i++)
+			if (c->initial[i].id == id)
+				break;
+		if (i < c->n_initial) {
+			rc = fail(err, errlen, "--initial-cluster: node id %s appears twice", tok);
+			break;
+		}
+		rc = copy_addr("--initial-cluster", eq + 1, c->initial[c->n_initial].addr,
+			       err, errlen);
+		if (rc != 0)
+			break;
+		c->initial[c->n_initial++].id = id;
+	}
+	free(dup);
+	if (rc == 0 && c->n_initial == 0)
+		rc = fail(err, errlen, "--initial-cluster: %s", "empty list");
+	return rc;
+}
+
+void rk_node_config_free(struct rk_node_config *cfg)
+{
+	free(cfg->split_at);
+	cfg->split_at = NULL;
+}
+
+int rk_node_config_parse(int argc, char **argv, struct rk_node_config *c,
+			 FILE *out, char *err, size_t errlen)
+{
+	uint64_t v;
+	int i, rc;
+	uint32_t k;
+
+	memset(c, 0, sizeof(*c));
+	strcpy(c->client_addr, "127.0.0.1:7201");
+	strcpy(c->http_addr, "127.0.0.1:7301");
+	c->request_timeout_ms = 5000;
+	c->tick_ms = 100;
+	c->election_ticks = 10;
+	c->cache_mb = 256;
+	c->log_level = RK_LOG_INFO;
+	err[0] = '\0';
+	for (i = 0; i < argc; i++) {
+		char *name = argv[i], *val = NULL, *eq;
+		char flag[64];
+
+		if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
+			rk_node_config_usage(out);
+			rk_node_config_free(c);
+			return 1;
+		}
+		if (strncmp(name, "--", 2) != 0) {
+			rk_node_config_free(c);
+			return fail(err, errlen, "unexpected argument '%s' (see rangekv start --help)", name);
+		}
+		snprintf(flag, sizeof(flag), "%s", name);
+		eq = strchr(flag, '=');
+		if (eq != NULL) {
+			*eq = '\0';
+			val = name + (eq - flag) + 1;
+		} else if (i + 1 < argc) {
+			val = argv[++i];
+		} else {
+			rk_node_config_free(c);
+			return fail(err, errlen, "%s needs a value", flag);
+		}
+		rc = 0;
+		if (strcmp(flag, "--node-id") == 0) {
+			if (parse_u64(val, 1, UINT32_MAX, &c->node_id) != 0)
+				rc = fail(err, errlen, "--node-id: '%s' is not a node id (1 to 4294967295)", val);
+		} else if (strcmp(flag, "--data") == 0) {
+			if (*val == '\0' || strlen(val) >= sizeof(c->data_dir))
+				rc = fail(err, errlen, "--data: bad directory '%s'", val);
+			else
+				strcpy(c->data_dir, val);
+		} else if (strcmp(flag, "--peer-addr") == 0) {
+			rc = copy_addr(flag, val, c->peer_addr, err, errlen);
+		} else if (strcmp(flag, "--client-addr") == 0) {
+			rc = copy_addr(flag, val, c->client_addr, err, errlen);
+		} else if (strcmp(flag, "--http-addr") == 0) {
+			rc = copy_addr(flag, val, c->http_addr, err, errlen);
+		} else if (strcmp(flag, "--join") == 0) {
+			rc = copy_addr(flag, val, c->join, err, errlen);
+		} else if (strcmp(flag, "--initial-cluster") == 0) {
+			rc = parse_cluster(c, val, err, errlen);
+		} else if (strcmp(flag, "--ranges") == 0) {
+			if (parse_u64(val, 1, RK_MAX_RANGES_AT_START, &v) != 0)
+				rc = fail(err, errlen, "--ranges: '%s' is not a count from 1 to 1000000", val);
+			else
+				c->ranges = (uint32_t)v;
+		} else if (strcmp(flag, "--split-at") == 0) {
+			free(c->split_at);
+			c->split_at = strdup(val);
+			if (c->split_at == NULL)
+				rc = RK_ENOMEM;
+		} else if (strcmp(flag, "--request-timeout") == 0) {
+			if (parse_u64(val, 1, 3600000, &v) != 0)
+				rc = fail(err, errlen, "--request-timeout: '%s' is not milliseconds (1 to 3600000)", val);
+			else
+				c->request_timeout_ms = (uint32_t)v;
+		} else if (strcmp(flag, "--tick-ms") == 0) {
+			if (parse_u64(val, 1, 10000, &v) != 0)
+				rc = fail(err, errlen, "--tick-ms: '%s' is not milliseconds (1 to 10000)", val);
+			else
+				c->tick_ms = (uint32_t)v;
+		} else if (strcmp(flag, "--election-ticks") == 0) {
+			if (parse_u64(val, 3, 1000, &v) != 0)
+				rc = fail(err, errlen, "--election-ticks: '%s' is not a count from 3 to 1000", val);
+			else
+				c->election_ticks = (uint32_t)v;
+		} else if (strcmp(flag, "--cache-mb") == 0) {
+			if (parse_u64(val, 16, 1024 * 1024, &c->cache_mb) != 0)
+				rc = fail(err, errlen, "--cache-mb: '%s' is not MiB (16 to 1048576)", val);
+		} else if (strcmp(flag, "--log-level") == 0) {
+			c->log_level = rk_log_parse_level(val);
+			if (c->log_level < 0)
+				rc = fail(err, errlen, "--log-level: '%s' is not debug, info, warn or error", val);
+		} else {
+			rc = fail(err, errlen, "unknown flag %s (see rangekv start --help)", flag);
+		}
+		if (rc != 0) {
+			rk_node_config_free(c);
+			return rc;
+		}
+	}
+	if (c->node_id == 0)
+		rc = fail(err, errlen, "%s is required", "--node-id");
+	else if (c->data_dir[0] == '\0')
+		rc = fail(err, errlen, "%s is required", "--data");
+	else if (c->peer_addr[0] == '\0')
+		rc = fail(err, errlen, "%s is required", "--peer-addr");
+	else if (c->ranges != 0 && c->split_at != NULL)
+		rc = fail(err, errlen, "%s", "--ranges and --split-at exclude each other");
+	else if (c->join[0] != '\0' && c->n_initial > 0)
+		rc = fail(err, errlen, "%s", "--join and --initial-cluster exclude each other");
+	else if (c->join[0] != '\0' && (c->ranges != 0 || c->split_at != NULL))
+		rc = fail(err, errlen, "%s", "--ranges and --split-at belong to the first start of a cluster, not to --join");
+	if (rc == 0 && c->split_at != NULL) {
+		struct rk_keyspace ks;
+		rc = rk_keyspace_split_at(c->split_at, &ks, err, errlen);
+		rk_keyspace_free(&ks);
+	}
+	if (rc == 0 && c->n_initial > 0) {
+		for (k = 0; k < c->n_initial; k++)
+			if (c->initial[k].id == c->node_id)
+				break;
+		if (k == c->n_initial)
+			rc = fail(err, errlen, "%s", "--initial-cluster does not name this --node-id");
+		else if (strcmp(c->initial[k].addr, c->peer_addr) != 0)
+			rc = fail(err, errlen, "--initial-cluster gives this node the address %s, not its --peer-addr",
+				  c->initial[k].addr);
+	}
+	if (rc != 0)
+		rk_node_config_free(c);
+	return rc;
+}

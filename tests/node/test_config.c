@@ -1,0 +1,145 @@
+/*
+ * `rangekv start` flags and the first-start key-space cut.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "keyspace.h"
+#include "rangekv/error.h"
+
+static void test_uniform_boundaries(void **state)
+{
+	struct rk_keyspace ks;
+	static const uint8_t third[8] = {0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55};
+
+	(void)state;
+	assert_int_equal(rk_keyspace_uniform(4, &ks), 0);
+	assert_int_equal(ks.n, 4);
+	/* 2^64 / 4 = 0x4000000000000000: trailing zero bytes removed. */
+	assert_int_equal(ks.bounds[0].len, 1);
+	assert_int_equal(ks.bounds[0].p[0], 0x40);
+	assert_int_equal(ks.bounds[1].p[0], 0x80);
+	assert_int_equal(ks.bounds[2].p[0], 0xc0);
+	rk_keyspace_free(&ks);
+	assert_int_equal(rk_keyspace_uniform(3, &ks), 0);
+	assert_int_equal(ks.bounds[0].len, 8);
+	assert_memory_equal(ks.bounds[0].p, third, 8);
+	assert_int_equal(ks.bounds[1].p[0], 0xaa);
+	assert_int_equal(ks.bounds[1].p[7], 0xaa);
+	rk_keyspace_free(&ks);
+	assert_int_equal(rk_keyspace_uniform(1, &ks), 0);
+	assert_int_equal(ks.n, 1);
+	rk_keyspace_free(&ks);
+	assert_int_equal(rk_keyspace_uniform(0, &ks), RK_EINVAL);
+	/* Strictly increasing for a large n. */
+	assert_int_equal(rk_keyspace_uniform(1024, &ks), 0);
+	for (uint32_t i = 1; i + 1 < ks.n; i++)
+		assert_true(rk_key_cmp(ks.bounds[i - 1].p, ks.bounds[i - 1].len,
+				       ks.bounds[i].p, ks.bounds[i].len) < 0);
+	rk_keyspace_free(&ks);
+}
+
+static void test_split_at(void **state)
+{
+	struct rk_keyspace ks;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(rk_keyspace_split_at("key:000000025000,key:000000050000,a\\x2cb\\xff",
+					      &ks, err, sizeof(err)), RK_EINVAL);
+	assert_non_null(strstr(err, "strictly increasing"));
+	assert_int_equal(rk_keyspace_split_at("key:000000025000,key:000000050000,z\\x2cb\\xff",
+					      &ks, err, sizeof(err)), 0);
+	assert_int_equal(ks.n, 4);
+	assert_int_equal(ks.bounds[2].len, 4);
+	assert_memory_equal(ks.bounds[2].p, "z,b\xff", 4);
+	rk_keyspace_free(&ks);
+	assert_int_equal(rk_keyspace_split_at("a,,b", &ks, err, sizeof(err)), RK_EINVAL);
+	assert_non_null(strstr(err, "empty"));
+	assert_int_equal(rk_keyspace_split_at("a\\x4", &ks, err, sizeof(err)), RK_EINVAL);
+	assert_non_null(strstr(err, "escape"));
+	assert_int_equal(rk_keyspace_split_at("", &ks, err, sizeof(err)), RK_EINVAL);
+}
+
+static int parse(struct rk_node_config *c, char *err, const char *args)
+{
+	char buf[2048], *argv[64], *tok, *save = NULL;
+	int argc = 0, rc;
+	FILE *devnull = fopen("/dev/null", "w");
+
+	snprintf(buf, sizeof(buf), "%s", args);
+	for (tok = strtok_r(buf, " ", &save); tok != NULL; tok = strtok_r(NULL, " ", &save))
+		argv[argc++] = tok;
+	rc = rk_node_config_parse(argc, argv, c, devnull, err, 256);
+	fclose(devnull);
+	return rc;
+}
+
+static void test_start_flags(void **state)
+{
+	struct rk_node_config c;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(parse(&c, err,
+		"--node-id 2 --data /tmp/x --peer-addr 127.0.0.2:7102 "
+		"--initial-cluster 1=127.0.0.1:7101,2=127.0.0.2:7102,3=127.0.0.3:7103 "
+		"--ranges=128 --client-addr 127.0.0.2:7202"), 0);
+	assert_int_equal(c.node_id, 2);
+	assert_int_equal(c.n_initial, 3);
+	assert_int_equal(c.ranges, 128);
+	assert_string_equal(c.http_addr, "127.0.0.1:7301");
+	assert_string_equal(c.client_addr, "127.0.0.2:7202");
+	rk_node_config_free(&c);
+
+	assert_int_equal(parse(&c, err, "--help"), 1);
+
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 --bogus 1"), RK_EINVAL);
+	assert_non_null(strstr(err, "unknown flag --bogus"));
+	assert_int_equal(parse(&c, err, "--node-id x --data d --peer-addr 127.0.0.1:7101"), RK_EINVAL);
+	assert_non_null(strstr(err, "--node-id"));
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr localhost"), RK_EINVAL);
+	assert_non_null(strstr(err, "HOST:PORT"));
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d"), RK_EINVAL);
+	assert_non_null(strstr(err, "--peer-addr is required"));
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
+				      "--initial-cluster 2=127.0.0.2:7102"), RK_EINVAL);
+	assert_non_null(strstr(err, "does not name this"));
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
+				      "--initial-cluster 1=127.0.0.9:7101"), RK_EINVAL);
+	assert_non_null(strstr(err, "not its --peer-addr"));
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
+				      "--initial-cluster 1=127.0.0.1:7101 --ranges 4 --split-at a"), RK_EINVAL);
+	assert_non_null(strstr(err, "exclude"));
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
+				      "--initial-cluster 1=127.0.0.1:7101,1=127.0.0.2:7102"), RK_EINVAL);
+	assert_non_null(strstr(err, "twice"));
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
+				      "--split-at b,a --initial-cluster 1=127.0.0.1:7101"), RK_EINVAL);
+	assert_non_null(strstr(err, "increasing"));
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 --ranges"), RK_EINVAL);
+	assert_non_null(strstr(err, "needs a value"));
+	assert_int_equal(parse(&c, err, "--node-id 4 --data d --peer-addr 127.0.0.4:7104 "
+				      "--join 127.0.0.1:7101 --ranges 8"), RK_EINVAL);
+	assert_int_equal(parse(&c, err, "--node-id 4 --data d --peer-addr 127.0.0.4:7104 "
+				      "--join 127.0.0.1:7101"), 0);
+	rk_node_config_free(&c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_uniform_boundaries),
+		cmocka_unit_test(test_split_at),
+		cmocka_unit_test(test_start_flags),
+	};
+	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}
