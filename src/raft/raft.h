@@ -447,7 +447,9 @@ int rk_raft_transfer_leader(struct rk_raft *r, uint64_t to);
 int rk_raft_campaign(struct rk_raft *r);
 /* The transport could not reach `to`: probe it again. */
 void rk_raft_report_unreachable(struct rk_raft *r, uint64_t to);
-/* A snapshot sent to `to` finished or failed. */
+/* A snapshot sent to `to` finished or failed. The caller must report every
+ * SNAP message it was handed, once its stream ends either way: until then
+ * the leader sends that follower nothing else. */
 void rk_raft_report_snapshot(struct rk_raft *r, uint64_t to, bool failed);
 
 bool rk_raft_has_ready(const struct rk_raft *r);

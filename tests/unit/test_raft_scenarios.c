@@ -277,6 +277,59 @@ static void test_partitioned_leader_rejoins(void **state)
 	fx_close(&fx);
 }
 
+static void lease_reads(struct rk_raft_options *o)
+{
+	o->read_only = RK_RAFT_READ_LEASE;
+}
+
+/*
+ * The lease under a gray failure: S1 leads; S1 and S3 lose each other; a few
+ * ticks later S2's messages stop reaching S1 (S1's still reach S2). S3 times
+ * out while S1's lease (from S2's last acknowledgement) still runs. S2 must
+ * refuse to elect S3 while it hears S1, or S3 commits a write that S1's
+ * lease read then misses. Catches RK_BUG_LEASE_NO_CHECK_QUORUM.
+ */
+static void test_lease_read_not_stale_under_gray_failure(void **state)
+{
+	struct fx fx;
+	uint64_t w;
+	int t, i;
+
+	(void)state;
+	fx_init(&fx, 3, 3, lease_reads);
+	assert_true(fx_elect(&fx, 1));
+	fx_propose(&fx, 1, "before");
+	fx_tick_all(&fx, 2);
+	fx.cut[1][3] = fx.cut[3][1] = true;
+	fx_tick_all(&fx, fx.opts.election_tick - 3);
+	fx.cut[2][1] = true;
+	/* Ticks advance together (the lease's assumption); S3 campaigns as
+	 * soon as its timeout allows. */
+	for (t = 0; t < 3 * fx.opts.election_tick; t++) {
+		fx_tick_all(&fx, 1);
+		if (fx_raft(&fx, 3)->role == RK_RAFT_LEADER)
+			break;
+	}
+	if (fx_raft(&fx, 3)->role == RK_RAFT_LEADER) {
+		w = fx_propose(&fx, 3, "after");
+		fx_tick_all(&fx, 1);
+		assert_true(fx.nodes[3].applied >= w); /* acknowledged */
+		/* Any read S1 still releases must see that write. */
+		if (fx_raft(&fx, 1)->role == RK_RAFT_LEADER &&
+		    rk_raft_read_index(fx_raft(&fx, 1), 77) == 0) {
+			fx_settle(&fx);
+			for (i = 0; i < fx.nodes[1].n_reads; i++)
+				if (fx.nodes[1].reads[i] == 77)
+					assert_true(fx.nodes[1].read_index[i] >= w);
+		}
+	}
+	/* Whatever happened, S2 and S3 agree, and S1 learns once healed. */
+	fx_heal(&fx);
+	fx_tick_all(&fx, 3 * fx.opts.election_tick);
+	assert_int_equal(fx.nodes[1].applied, fx.nodes[2].applied);
+	fx_close(&fx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -286,6 +339,7 @@ int main(void)
 		cmocka_unit_test(test_ack_only_after_persist),
 		cmocka_unit_test(test_snapshot_to_follower_behind_compaction),
 		cmocka_unit_test(test_partitioned_leader_rejoins),
+		cmocka_unit_test(test_lease_read_not_stale_under_gray_failure),
 	};
 	return cmocka_run_group_tests_name("raft_scenarios", tests, NULL, NULL);
 }
