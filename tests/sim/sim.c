@@ -290,6 +290,8 @@ static bool two_voters(struct sim *s, struct sim_node *l, int *ap, int *bp)
 		if (!(st.progress[i].flags & RK_RAFT_VOTER) ||
 		    st.progress[i].id == (uint64_t)l->id)
 			continue;
+		if (!s->nodes[st.progress[i].id].up)
+			return false; /* the scenario wants every voter alive */
 		v[n++] = (int)st.progress[i].id;
 		if (st.progress[i].match == st.last_index)
 			up[nu++] = (int)st.progress[i].id;
@@ -314,6 +316,7 @@ static void do_partition(struct sim *s)
 		 * A still arrive). B's election timer starts before the
 		 * leader's last acknowledged heartbeat: the lease must hold
 		 * voters like A back. */
+		memset(s->net.cut, 0, sizeof(s->net.cut)); /* from a whole network */
 		s->net.cut[l->id][b] = s->net.cut[b][l->id] = true;
 		s->staged_at = s->tick + 3 + sim_rand(s) % 8;
 		s->quiet_until = s->tick + 40;
@@ -396,16 +399,19 @@ static void one_step(struct sim *s)
 	/* Per mille: deliveries and disk completions dominate; ticks come at
 	 * about one per ten steps; faults are rare enough for leaders to get
 	 * work done between them. */
-	if (r < 400) {
+	if (r < 460) {
 		/* The network's capacity grows with its backlog (a real one
 		 * outpaces the request rate); a fixed rate would let queues,
 		 * and so latency, grow without bound. */
 		size_t k, burst = 1 + s->net.n / 4;
 		for (k = 0; k < burst && s->violation == NULL; k++)
 			(void)sim_net_deliver_one(s);
-	} else if (r < 600) {
-		persist_random(s);
 	} else if (r < 700) {
+		persist_random(s);
+	} else if (r < 735) {
+		/* A tick every ~25 steps: a message and a disk write take a
+		 * few steps, a small fraction of a tick, as 100 ms ticks are
+		 * to real networks and disks. */
 		tick_all(s);
 	} else if (r < 850) {
 		if (!s->idle || sim_chance(s, 3))
@@ -431,7 +437,7 @@ static void one_step(struct sim *s)
 		 * elections on the other side. */
 		heal(s);
 	} else if (r < 966) {
-		tick_all(s);
+		(void)sim_net_deliver_one(s);
 	} else if (r < 976 && faults) {
 		do_conf_change(s);
 	} else if (r < 981 && faults) {
@@ -441,7 +447,7 @@ static void one_step(struct sim *s)
 		if (nd != NULL && !nd->pending)
 			sim_node_compact(s, nd);
 	} else {
-		tick_all(s);
+		persist_random(s);
 	}
 	take_all(s);
 	for (int i = 1; i <= s->o.nodes; i++)
@@ -658,7 +664,7 @@ int main(int argc, char **argv)
 	bool expect_failure = false;
 
 	memset(&o, 0, sizeof(o));
-	o.steps = 5000;
+	o.steps = 12000;
 	o.nodes = 5;
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--seeds") == 0 && i + 1 < argc) {
