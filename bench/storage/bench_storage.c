@@ -1,0 +1,437 @@
+/*
+ * Storage layer benchmarks (scripts/bench/storage.sh runs them all).
+ *
+ *   bench_storage append --ranges R --batch B [--seconds S] [--rounds N]
+ *       The same writes through raw WiredTiger and through rk_store, in
+ *       alternating rounds on fresh directories: B entries (16-byte key
+ *       (range, index), 128-byte value) spread over R ranges, plus one
+ *       hard-state row per range touched, one transaction and one log flush
+ *       per batch. Prints entries/s of each, their ratio (median of rounds),
+ *       and the p50/p99 of rk_store's group-commit flush.
+ *
+ *   bench_storage snapshot --mb M
+ *       Fills a range with M MB (16-byte keys, 128-byte values), then times
+ *       the snapshot (consistent scan into a sealed staging file) and its
+ *       install into another store.
+ *
+ *   bench_storage journal [--rows N]
+ *       Apply-path inserts (16-byte keys, 128-byte values, 64 per
+ *       transaction) into a WiredTiger-logged table and into a non-logged
+ *       one: the measurement behind "journal once" (docs/storage.md).
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <wiredtiger.h>
+
+#include "store.h"
+
+#define VALUE_LEN 128
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void mkdir_fresh(char *out, size_t n, const char *tag)
+{
+	const char *base = getenv("TMPDIR");
+
+	snprintf(out, n, "%s/rk-bench-%s-XXXXXX", base ? base : "/tmp", tag);
+	if (mkdtemp(out) == NULL) {
+		perror("mkdtemp");
+		exit(2);
+	}
+}
+
+static void rm_rf(const char *dir)
+{
+	char cmd[600];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", dir);
+}
+
+#define CHECK(x)                                                               \
+	do {                                                                   \
+		int rc_ = (x);                                                 \
+		if (rc_ != 0) {                                                \
+			fprintf(stderr, "%s:%d: %s failed: %d\n", __FILE__,    \
+				__LINE__, #x, rc_);                            \
+			exit(1);                                               \
+		}                                                              \
+	} while (0)
+
+/* ---- append: raw WiredTiger vs rk_store ------------------------------------------ */
+
+struct cell {
+	uint64_t ranges, batch;
+	double seconds;
+};
+
+/* Raw WiredTiger with the storage layer's configuration and tables. */
+static double raw_round(const struct cell *c)
+{
+	WT_CONNECTION *conn;
+	WT_SESSION *s;
+	WT_CURSOR *log, *st;
+	WT_ITEM v;
+	char dir[512];
+	uint8_t val[12 + VALUE_LEN], hs[64];
+	uint64_t *next = calloc(c->ranges + 1, sizeof(uint64_t));
+	uint8_t *touched = calloc(c->ranges + 1, 1);
+	uint64_t cursor = 0, entries = 0;
+	double t0, t;
+
+	mkdir_fresh(dir, sizeof(dir), "raw");
+	CHECK(wiredtiger_open(dir, NULL,
+			      "create,cache_size=256M,session_max=256,"
+			      "log=(enabled=true,archive=true,file_max=64MB),"
+			      "transaction_sync=(enabled=false),statistics=(none)",
+			      &conn));
+	CHECK(conn->open_session(conn, NULL, "isolation=snapshot", &s));
+	CHECK(s->create(s, "table:raftlog", "key_format=QQ,value_format=u"));
+	CHECK(s->create(s, "table:raftstate", "key_format=Q,value_format=u"));
+	CHECK(s->open_cursor(s, "table:raftlog", NULL, NULL, &log));
+	CHECK(s->open_cursor(s, "table:raftstate", NULL, NULL, &st));
+	memset(val, 'v', sizeof(val));
+	memset(hs, 'h', sizeof(hs));
+	t0 = now_s();
+	do {
+		CHECK(s->begin_transaction(s, NULL));
+		for (uint64_t i = 0; i < c->batch; i++) {
+			uint64_t r = cursor++ % c->ranges + 1;
+			log->set_key(log, r, ++next[r]);
+			v.data = val;
+			v.size = sizeof(val);
+			log->set_value(log, &v);
+			CHECK(log->insert(log));
+			touched[r] = 1;
+		}
+		for (uint64_t i = 0, r = (cursor - c->batch) % c->ranges + 1;
+		     i < c->batch && i < c->ranges; i++) {
+			if (touched[r]) {
+				st->set_key(st, r);
+				v.data = hs;
+				v.size = 50;
+				st->set_value(st, &v);
+				CHECK(st->insert(st));
+				touched[r] = 0;
+			}
+			r = r % c->ranges + 1;
+		}
+		CHECK(s->commit_transaction(s, NULL));
+		CHECK(s->log_flush(s, "sync=on"));
+		entries += c->batch;
+		t = now_s();
+	} while (t - t0 < c->seconds);
+	conn->close(conn, NULL);
+	rm_rf(dir);
+	free(next);
+	free(touched);
+	return (double)entries / (t - t0);
+}
+
+static double store_round(const struct cell *c, double *p50, double *p99)
+{
+	struct rk_store_options o;
+	struct rk_store *s;
+	struct rk_store_stats stats;
+	struct rk_store_raft_state rs;
+	struct rk_raft_entry e;
+	char dir[512], err[256];
+	uint8_t val[VALUE_LEN];
+	uint64_t *next = calloc(c->ranges + 1, sizeof(uint64_t));
+	uint64_t cursor = 0, entries = 0;
+	double t0, t;
+
+	mkdir_fresh(dir, sizeof(dir), "store");
+	rk_store_options_default(&o);
+	o.dir = dir;
+	o.node_id = 1;
+	o.checkpoint_secs = 0;
+	if (rk_store_open(&o, &s, err, sizeof(err)) != 0) {
+		fprintf(stderr, "open: %s\n", err);
+		exit(1);
+	}
+	memset(val, 'v', sizeof(val));
+	memset(&rs, 0, sizeof(rs));
+	rs.replica_id = 1;
+	rs.hs.term = 1;
+	e.term = 1;
+	e.type = 0;
+	e.data = val;
+	e.len = VALUE_LEN;
+	t0 = now_s();
+	do {
+		struct rk_store_batch *b = rk_store_batch_new();
+		for (uint64_t i = 0; i < c->batch; i++) {
+			uint64_t r = cursor++ % c->ranges + 1;
+			e.index = ++next[r];
+			rk_store_batch_append(b, r, &e, 1);
+		}
+		for (uint64_t i = 0, r = (cursor - c->batch) % c->ranges + 1;
+		     i < c->batch && i < c->ranges; i++) {
+			rs.hs.commit = next[r];
+			rk_store_batch_raft_state(b, r, &rs);
+			r = r % c->ranges + 1;
+		}
+		CHECK(rk_store_write(s, b));
+		entries += c->batch;
+		t = now_s();
+	} while (t - t0 < c->seconds);
+	rk_store_stats(s, &stats);
+	*p50 = stats.flush_p50_s;
+	*p99 = stats.flush_p99_s;
+	rk_store_close(s);
+	rm_rf(dir);
+	free(next);
+	return (double)entries / (t - t0);
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static void bench_append(const struct cell *c, int rounds)
+{
+	double raw[16], st[16], ratio[16], p50[16], p99[16];
+
+	if (rounds > 16)
+		rounds = 16;
+	for (int i = 0; i < rounds; i++) {
+		/* Alternate the order so drift on a shared machine evens out. */
+		if (i % 2 == 0) {
+			raw[i] = raw_round(c);
+			st[i] = store_round(c, &p50[i], &p99[i]);
+		} else {
+			st[i] = store_round(c, &p50[i], &p99[i]);
+			raw[i] = raw_round(c);
+		}
+		ratio[i] = st[i] / raw[i];
+	}
+	qsort(raw, (size_t)rounds, sizeof(double), cmp_d);
+	qsort(st, (size_t)rounds, sizeof(double), cmp_d);
+	qsort(ratio, (size_t)rounds, sizeof(double), cmp_d);
+	qsort(p50, (size_t)rounds, sizeof(double), cmp_d);
+	qsort(p99, (size_t)rounds, sizeof(double), cmp_d);
+	printf("append ranges=%llu batch=%llu: raw WiredTiger %.0f entries/s, "
+	       "rk_store %.0f entries/s, ratio %.2f (median of %d rounds); "
+	       "flush p50 %.2f ms p99 %.2f ms\n",
+	       (unsigned long long)c->ranges, (unsigned long long)c->batch,
+	       raw[rounds / 2], st[rounds / 2], ratio[rounds / 2], rounds,
+	       p50[rounds / 2] * 1e3, p99[rounds / 2] * 1e3);
+	fflush(stdout);
+}
+
+/* ---- snapshot and install of one range ------------------------------------------ */
+
+static struct rk_store *open_store(char *dir, size_t n, const char *tag)
+{
+	struct rk_store_options o;
+	struct rk_store *s;
+	char err[256];
+
+	mkdir_fresh(dir, n, tag);
+	rk_store_options_default(&o);
+	o.dir = dir;
+	o.node_id = 1;
+	o.checkpoint_secs = 0;
+	if (rk_store_open(&o, &s, err, sizeof(err)) != 0) {
+		fprintf(stderr, "open: %s\n", err);
+		exit(1);
+	}
+	return s;
+}
+
+static int stage(void *arg, int table, const void *key, size_t klen,
+		 const void *val, size_t vlen)
+{
+	return rk_store_snap_add(arg, table, key, klen, val, vlen);
+}
+
+static void bench_snapshot(uint64_t mb)
+{
+	uint64_t pairs = mb * 1000000 / (16 + VALUE_LEN);
+	char sdir[512], ddir[512], key[24], name[128];
+	uint8_t val[VALUE_LEN];
+	struct rk_store *src = open_store(sdir, sizeof(sdir), "snapsrc");
+	struct rk_store *dst = open_store(ddir, sizeof(ddir), "snapdst");
+	struct rk_store_reader *rs, *rd;
+	struct rk_store_snap_meta m = {9, 1000, 1, "k", "l", "desc", 1, 1, 4};
+	struct rk_store_snap_out *o;
+	struct rk_store_batch *b;
+	struct rk_store_apply_state as = {1000, "desc", 4};
+	uint64_t applied, sum_src, sum_dst;
+	double t0, t_scan, t_install;
+
+	memset(val, 'x', sizeof(val));
+	for (uint64_t i = 0; i < pairs;) {
+		b = rk_store_batch_new();
+		for (int j = 0; j < 10000 && i < pairs; j++, i++) {
+			snprintf(key, sizeof(key), "k%015llu", (unsigned long long)i);
+			memcpy(val, key, 16);
+			rk_store_batch_put(b, key, 16, val, VALUE_LEN);
+		}
+		if (i == pairs)
+			rk_store_batch_apply_state(b, 9, &as);
+		CHECK(rk_store_write(src, b));
+	}
+	CHECK(rk_store_checkpoint(src));
+	CHECK(rk_store_reader_open(src, &rs));
+	CHECK(rk_store_reader_open(dst, &rd));
+
+	t0 = now_s();
+	CHECK(rk_store_snap_create(dst, &m, &o));
+	CHECK(rk_store_scan_span(rs, 9, "k", 1, "l", 1, stage, o, &applied));
+	CHECK(rk_store_snap_finish(o, name, sizeof(name)));
+	t_scan = now_s() - t0;
+
+	t0 = now_s();
+	b = rk_store_batch_new();
+	rk_store_batch_install(b, 9, 1000, name);
+	CHECK(rk_store_write(dst, b));
+	CHECK(rk_store_install_run(rd, 9));
+	t_install = now_s() - t0;
+
+	CHECK(rk_store_checksum_span(rs, 9, "k", 1, "l", 1, &sum_src, &applied));
+	CHECK(rk_store_checksum_span(rd, 9, "k", 1, "l", 1, &sum_dst, &applied));
+	printf("snapshot %llu MB (%llu pairs): scan + stage %.2f s (%.0f MB/s), "
+	       "install %.2f s (%.0f MB/s), checksums %s\n",
+	       (unsigned long long)mb, (unsigned long long)pairs, t_scan,
+	       (double)mb / t_scan, t_install, (double)mb / t_install,
+	       sum_src == sum_dst ? "equal" : "DIFFER");
+	rk_store_reader_close(rs);
+	rk_store_reader_close(rd);
+	rk_store_close(src);
+	rk_store_close(dst);
+	rm_rf(sdir);
+	rm_rf(ddir);
+}
+
+/* ---- journal once: logged vs non-logged apply tables ----------------------------- */
+
+static double journal_round(uint64_t rows, bool logged)
+{
+	WT_CONNECTION *conn;
+	WT_SESSION *s;
+	WT_CURSOR *c;
+	WT_ITEM k, v;
+	char dir[512], key[24];
+	uint8_t val[2 + VALUE_LEN];
+	uint64_t x = 88172645463325252ull;
+	double t0, t;
+
+	mkdir_fresh(dir, sizeof(dir), "journal");
+	CHECK(wiredtiger_open(dir, NULL,
+			      "create,cache_size=256M,"
+			      "log=(enabled=true,archive=true,file_max=64MB),"
+			      "transaction_sync=(enabled=false),statistics=(none)",
+			      &conn));
+	CHECK(conn->open_session(conn, NULL, NULL, &s));
+	CHECK(s->create(s, "table:kv", logged ? "key_format=u,value_format=u"
+		      : "key_format=u,value_format=u,log=(enabled=false)"));
+	CHECK(s->open_cursor(s, "table:kv", NULL, NULL, &c));
+	memset(val, 'v', sizeof(val));
+	t0 = now_s();
+	for (uint64_t i = 0; i < rows; i += 64) {
+		CHECK(s->begin_transaction(s, NULL));
+		for (int j = 0; j < 64; j++) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			snprintf(key, sizeof(key), "%016llx", (unsigned long long)x);
+			k.data = key;
+			k.size = 16;
+			v.data = val;
+			v.size = sizeof(val);
+			c->set_key(c, &k);
+			c->set_value(c, &v);
+			CHECK(c->insert(c));
+		}
+		CHECK(s->commit_transaction(s, NULL));
+	}
+	CHECK(s->checkpoint(s, NULL)); /* both end durable */
+	t = now_s();
+	conn->close(conn, NULL);
+	rm_rf(dir);
+	return (double)rows / (t - t0);
+}
+
+static void bench_journal(uint64_t rows, int rounds)
+{
+	double l[16], n[16], r[16];
+
+	if (rounds > 16)
+		rounds = 16;
+	for (int i = 0; i < rounds; i++) {
+		l[i] = journal_round(rows, true);
+		n[i] = journal_round(rows, false);
+		r[i] = n[i] / l[i];
+	}
+	qsort(l, (size_t)rounds, sizeof(double), cmp_d);
+	qsort(n, (size_t)rounds, sizeof(double), cmp_d);
+	qsort(r, (size_t)rounds, sizeof(double), cmp_d);
+	printf("journal %llu random inserts, 64 per txn, then a checkpoint: logged %.0f/s, "
+	       "not logged %.0f/s, ratio %.2f (median of %d rounds)\n",
+	       (unsigned long long)rows, l[rounds / 2], n[rounds / 2],
+	       r[rounds / 2], rounds);
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: bench_storage append --ranges R --batch B [--seconds S] [--rounds N]\n"
+		"       bench_storage snapshot [--mb M]\n"
+		"       bench_storage journal [--rows N] [--rounds N]\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	struct cell c = {1, 1, 2.0};
+	uint64_t mb = 100, rows = 1000000;
+	int rounds = 3;
+
+	if (argc < 2)
+		usage();
+	for (int i = 2; i < argc; i++) {
+		if (i + 1 >= argc)
+			usage();
+		if (strcmp(argv[i], "--ranges") == 0)
+			c.ranges = strtoull(argv[++i], NULL, 10);
+		else if (strcmp(argv[i], "--batch") == 0)
+			c.batch = strtoull(argv[++i], NULL, 10);
+		else if (strcmp(argv[i], "--seconds") == 0)
+			c.seconds = atof(argv[++i]);
+		else if (strcmp(argv[i], "--rounds") == 0)
+			rounds = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--mb") == 0)
+			mb = strtoull(argv[++i], NULL, 10);
+		else if (strcmp(argv[i], "--rows") == 0)
+			rows = strtoull(argv[++i], NULL, 10);
+		else
+			usage();
+	}
+	if (c.ranges == 0 || c.batch == 0 || rounds < 1)
+		usage();
+	if (strcmp(argv[1], "append") == 0)
+		bench_append(&c, rounds);
+	else if (strcmp(argv[1], "snapshot") == 0)
+		bench_snapshot(mb);
+	else if (strcmp(argv[1], "journal") == 0)
+		bench_journal(rows, rounds);
+	else
+		usage();
+	return 0;
+}

@@ -1,0 +1,445 @@
+/*
+ * Readers: one WiredTiger session per thread, reading committed data. Values
+ * handed out are copies in the reader's buffer, valid until its next call,
+ * so no cursor stays positioned (a positioned cursor pins a snapshot and
+ * holds back eviction).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <xxhash.h>
+
+#include "store_int.h"
+
+int rk_store_reader_open(struct rk_store *s, struct rk_store_reader **rp)
+{
+	struct rk_store_reader *r;
+	int rc;
+
+	*rp = NULL;
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return RK_ENOMEM;
+	r->s = s;
+	rc = store_session_open(s, &r->ss);
+	if (rc != 0) {
+		free(r);
+		return rc;
+	}
+	*rp = r;
+	return 0;
+}
+
+void rk_store_reader_close(struct rk_store_reader *r)
+{
+	if (r == NULL)
+		return;
+	store_session_close(&r->ss);
+	free(r->buf);
+	free(r);
+}
+
+/* Copies v into the reader's buffer. */
+static const void *keep(struct rk_store_reader *r, const void *v, size_t n)
+{
+	if (n > r->cap) {
+		uint8_t *p = realloc(r->buf, n);
+		if (p == NULL)
+			return NULL;
+		r->buf = p;
+		r->cap = n;
+	}
+	if (n > 0)
+		memcpy(r->buf, v, n);
+	return r->buf;
+}
+
+/* Looks up a Q-keyed, u-valued row; copies the value into the reader. */
+static int get_by_id(struct rk_store_reader *r, enum store_table t,
+		     uint64_t id, const uint8_t **vp, size_t *np)
+{
+	WT_CURSOR *c = r->ss.c[t];
+	WT_ITEM v;
+	int ret;
+
+	*vp = NULL;
+	*np = 0;
+	c->set_key(c, id);
+	ret = c->search(c);
+	if (ret == 0)
+		ret = c->get_value(c, &v);
+	if (ret == 0) {
+		*vp = keep(r, v.data, v.size);
+		*np = v.size;
+		if (*vp == NULL && v.size > 0)
+			ret = ENOMEM;
+	}
+	c->reset(c);
+	return store_err(ret);
+}
+
+int rk_store_read_raft_state(struct rk_store_reader *r, uint64_t range,
+			     struct rk_store_raft_state *stp)
+{
+	const uint8_t *v;
+	size_t n;
+	int rc;
+
+	memset(stp, 0, sizeof(*stp));
+	rc = get_by_id(r, T_RAFTSTATE, range, &v, &n);
+	if (rc != 0)
+		return rc;
+	return store_decode_raft_state(v, n, stp);
+}
+
+int store_decode_apply(const uint8_t *v, size_t n,
+		       struct rk_store_apply_state *asp)
+{
+	memset(asp, 0, sizeof(*asp));
+	if (n < 8)
+		return RK_ECORRUPT;
+	asp->applied = store_get_u64(v);
+	asp->desc = v + 8;
+	asp->desc_len = n - 8;
+	return 0;
+}
+
+int rk_store_read_apply_state(struct rk_store_reader *r, uint64_t range,
+			      struct rk_store_apply_state *asp)
+{
+	const uint8_t *v;
+	size_t n;
+	int rc;
+
+	memset(asp, 0, sizeof(*asp));
+	rc = get_by_id(r, T_APPLY, range, &v, &n);
+	if (rc != 0)
+		return rc;
+	return store_decode_apply(v, n, asp);
+}
+
+int rk_store_read_durable_applied(struct rk_store_reader *r, uint64_t range,
+				  uint64_t *appliedp)
+{
+	WT_SESSION *ws = r->ss.ws;
+	WT_CURSOR *c;
+	WT_ITEM v;
+	int ret;
+
+	*appliedp = 0;
+	ret = ws->open_cursor(ws, store_table_uri[T_APPLY], NULL,
+			      "checkpoint=WiredTigerCheckpoint", &c);
+	if (ret == ENOENT || ret == WT_NOTFOUND)
+		return 0; /* no checkpoint yet: nothing is durable */
+	if (ret != 0)
+		return store_err(ret);
+	c->set_key(c, range);
+	ret = c->search(c);
+	if (ret == 0)
+		ret = c->get_value(c, &v);
+	if (ret == 0 && v.size >= 8)
+		*appliedp = store_get_u64(v.data);
+	c->close(c);
+	return ret == WT_NOTFOUND ? 0 : store_err(ret);
+}
+
+int rk_store_read_tombstone(struct rk_store_reader *r, uint64_t range,
+			    uint64_t *min_replica_idp)
+{
+	WT_CURSOR *c = r->ss.c[T_TOMBSTONE];
+	uint64_t v = 0;
+	int ret;
+
+	*min_replica_idp = 0;
+	c->set_key(c, range);
+	ret = c->search(c);
+	if (ret == 0)
+		ret = c->get_value(c, &v);
+	c->reset(c);
+	if (ret == 0)
+		*min_replica_idp = v;
+	return store_err(ret);
+}
+
+int rk_store_log_last(struct rk_store_reader *r, uint64_t range,
+		      uint64_t trunc_index, uint64_t *lastp)
+{
+	WT_CURSOR *c = r->ss.c[T_RAFTLOG];
+	uint64_t kr, ki;
+	int exact, ret;
+
+	*lastp = trunc_index;
+	/* The first key after the range's last one, then one step back. */
+	c->set_key(c, range, UINT64_MAX);
+	ret = c->search_near(c, &exact);
+	if (ret == 0 && exact > 0)
+		ret = c->prev(c);
+	if (ret == 0)
+		ret = c->get_key(c, &kr, &ki);
+	c->reset(c);
+	if (ret == WT_NOTFOUND)
+		return 0;
+	if (ret != 0)
+		return store_err(ret);
+	if (kr == range && ki > trunc_index)
+		*lastp = ki;
+	return 0;
+}
+
+static int decode_entry(uint64_t index, const WT_ITEM *v,
+			struct rk_raft_entry *e)
+{
+	if (v->size < 12)
+		return RK_ECORRUPT;
+	memset(e, 0, sizeof(*e));
+	e->index = index;
+	e->term = store_get_u64(v->data);
+	e->type = (uint8_t)store_get_u32((const uint8_t *)v->data + 8);
+	e->data = (const uint8_t *)v->data + 12;
+	e->len = (uint32_t)(v->size - 12);
+	return 0;
+}
+
+int rk_store_log_term(struct rk_store_reader *r, uint64_t range,
+		      uint64_t index, uint64_t *termp)
+{
+	WT_CURSOR *c = r->ss.c[T_RAFTLOG];
+	struct rk_raft_entry e;
+	WT_ITEM v;
+	int ret, rc;
+
+	*termp = 0;
+	c->set_key(c, range, index);
+	ret = c->search(c);
+	if (ret == 0)
+		ret = c->get_value(c, &v);
+	if (ret != 0) {
+		c->reset(c);
+		return ret == WT_NOTFOUND ? RK_EUNAVAILABLE : store_err(ret);
+	}
+	rc = decode_entry(index, &v, &e);
+	c->reset(c);
+	if (rc == 0)
+		*termp = e.term;
+	return rc;
+}
+
+int rk_store_log_entries(struct rk_store_reader *r, uint64_t range,
+			 uint64_t lo, uint64_t hi, rk_store_entry_fn fn,
+			 void *arg)
+{
+	WT_CURSOR *c = r->ss.c[T_RAFTLOG];
+	struct rk_raft_entry e;
+	uint64_t kr, ki, want = lo;
+	WT_ITEM v;
+	int ret, rc = 0;
+
+	if (lo >= hi)
+		return 0;
+	c->set_key(c, range, lo);
+	ret = c->search(c);
+	while (ret == 0 && want < hi) {
+		ret = c->get_key(c, &kr, &ki);
+		if (ret != 0)
+			break;
+		if (kr != range || ki != want) {
+			rc = RK_EUNAVAILABLE; /* a hole or the end of the log */
+			break;
+		}
+		ret = c->get_value(c, &v);
+		if (ret != 0)
+			break;
+		rc = decode_entry(ki, &v, &e);
+		if (rc == 0)
+			rc = fn(arg, &e);
+		if (rc != 0)
+			break;
+		want++;
+		if (want < hi)
+			ret = c->next(c);
+	}
+	c->reset(c);
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
+	if (ret == WT_NOTFOUND)
+		return RK_EUNAVAILABLE;
+	return store_err(ret);
+}
+
+int rk_store_get(struct rk_store_reader *r, const void *key, size_t klen,
+		 const void **valp, size_t *vlenp)
+{
+	WT_CURSOR *c = r->ss.c[T_KV];
+	WT_ITEM k, v;
+	int ret;
+
+	*valp = NULL;
+	*vlenp = 0;
+	k.data = key;
+	k.size = klen;
+	c->set_key(c, &k);
+	ret = c->search(c);
+	if (ret == 0)
+		ret = c->get_value(c, &v);
+	if (ret == 0 && (v.size < KV_HEADER_LEN ||
+			 ((const uint8_t *)v.data)[0] != KV_HEADER_VERSION))
+		ret = EILSEQ;
+	if (ret == 0) {
+		*vlenp = v.size - KV_HEADER_LEN;
+		*valp = keep(r, (const uint8_t *)v.data + KV_HEADER_LEN, *vlenp);
+		if (*valp == NULL && *vlenp > 0)
+			ret = ENOMEM;
+	}
+	c->reset(c);
+	return ret == EILSEQ ? RK_ECORRUPT : store_err(ret);
+}
+
+int rk_store_meta_get(struct rk_store_reader *r, const char *name,
+		      const void **valp, size_t *vlenp)
+{
+	WT_CURSOR *c = r->ss.c[T_META];
+	WT_ITEM v;
+	int ret;
+
+	*valp = NULL;
+	*vlenp = 0;
+	c->set_key(c, name);
+	ret = c->search(c);
+	if (ret == 0)
+		ret = c->get_value(c, &v);
+	if (ret == 0) {
+		*vlenp = v.size;
+		*valp = keep(r, v.data, v.size);
+		if (*valp == NULL && v.size > 0)
+			ret = ENOMEM;
+	}
+	c->reset(c);
+	return store_err(ret);
+}
+
+/* True when key k is at or past the span's end (empty end: never). */
+bool store_past_end(const void *k, size_t kl, const void *e, size_t el)
+{
+	size_t m;
+	int cmp;
+
+	if (el == 0)
+		return false;
+	m = kl < el ? kl : el;
+	cmp = memcmp(k, e, m);
+	return cmp > 0 || (cmp == 0 && kl >= el);
+}
+
+/* Walks [start, end) of one bytes-keyed table with cursor c. */
+static int walk_table(WT_CURSOR *c, int table, const void *start, size_t slen,
+		      const void *end, size_t elen, rk_store_pair_fn fn,
+		      void *arg)
+{
+	WT_ITEM k, v;
+	int exact, ret, rc = 0;
+
+	k.data = start;
+	k.size = slen;
+	c->set_key(c, &k);
+	ret = c->search_near(c, &exact);
+	if (ret == 0 && exact < 0)
+		ret = c->next(c);
+	while (ret == 0) {
+		const uint8_t *vd;
+		size_t vl;
+
+		if ((ret = c->get_key(c, &k)) != 0 ||
+		    (ret = c->get_value(c, &v)) != 0)
+			break;
+		if (store_past_end(k.data, k.size, end, elen))
+			break;
+		vd = v.data;
+		vl = v.size;
+		if (table == 0) { /* kv: the header stays inside storage */
+			if (vl < KV_HEADER_LEN || vd[0] != KV_HEADER_VERSION) {
+				rc = RK_ECORRUPT;
+				break;
+			}
+			vd += KV_HEADER_LEN;
+			vl -= KV_HEADER_LEN;
+		}
+		rc = fn(arg, table, k.data, k.size, vd, vl);
+		if (rc != 0)
+			break;
+		ret = c->next(c);
+	}
+	c->reset(c);
+	if (rc != 0)
+		return rc < 0 ? rc : 1;
+	return ret == WT_NOTFOUND ? 0 : store_err(ret);
+}
+
+int rk_store_scan_span(struct rk_store_reader *r, uint64_t range,
+		       const void *start, size_t slen, const void *end,
+		       size_t elen, rk_store_pair_fn fn, void *arg,
+		       uint64_t *appliedp)
+{
+	WT_SESSION *ws = r->ss.ws;
+	const uint8_t *v;
+	size_t n;
+	int rc;
+
+	if (appliedp != NULL)
+		*appliedp = 0;
+	/* One snapshot transaction: both tables and the apply state at the
+	 * same point. */
+	rc = store_err(ws->begin_transaction(ws, "isolation=snapshot"));
+	if (rc != 0)
+		return rc;
+	if (range != 0 && appliedp != NULL) {
+		rc = get_by_id(r, T_APPLY, range, &v, &n);
+		if (rc == 0 && n >= 8)
+			*appliedp = store_get_u64(v);
+		if (rc == RK_ENOTFOUND)
+			rc = 0;
+	}
+	if (rc == 0)
+		rc = walk_table(r->ss.c[T_KV], 0, start, slen, end, elen, fn,
+				arg);
+	if (rc == 0)
+		rc = walk_table(r->ss.c[T_INTERNAL], 1, start, slen, end, elen,
+				fn, arg);
+	ws->rollback_transaction(ws, NULL); /* read-only */
+	return rc < 0 ? rc : 0;
+}
+
+static int sum_pair(void *arg, int table, const void *key, size_t klen,
+		    const void *val, size_t vlen)
+{
+	XXH3_state_t *st = arg;
+	uint8_t hdr[5];
+
+	hdr[0] = (uint8_t)table;
+	store_put_u32(hdr + 1, (uint32_t)klen);
+	XXH3_64bits_update(st, hdr, 5);
+	XXH3_64bits_update(st, key, klen);
+	store_put_u32(hdr + 1, (uint32_t)vlen);
+	XXH3_64bits_update(st, hdr + 1, 4);
+	XXH3_64bits_update(st, val, vlen);
+	return 0;
+}
+
+int rk_store_checksum_span(struct rk_store_reader *r, uint64_t range,
+			   const void *start, size_t slen, const void *end,
+			   size_t elen, uint64_t *sump, uint64_t *appliedp)
+{
+	XXH3_state_t *st = XXH3_createState();
+	int rc;
+
+	*sump = 0;
+	if (st == NULL)
+		return RK_ENOMEM;
+	XXH3_64bits_reset(st);
+	rc = rk_store_scan_span(r, range, start, slen, end, elen, sum_pair, st,
+				appliedp);
+	if (rc == 0)
+		*sump = XXH3_64bits_digest(st);
+	XXH3_freeState(st);
+	return rc;
+}

@@ -1,0 +1,733 @@
+/*
+ * Snapshot staging and install.
+ *
+ * A snapshot received over the network is first written to a staged file
+ * under <data>/snap/, sealed with an xxh3 checksum and fsynced; only then
+ * does a logged marker (meta "install/<range>") name it, in the same batch
+ * as the raft state that claims the snapshot. The install itself writes the
+ * state machine tables, which are not logged and become durable at the
+ * next checkpoint; until then the staged file is the install's journal, so
+ * a crash at any point redoes the install from it. This is why the file
+ * exists at all: clearing a span and writing 100 MB cannot be one
+ * transaction (it would not fit the cache), and without a durable copy a
+ * crash midway would leave a replica that has neither its old data nor the
+ * new.
+ *
+ * File layout (integers little endian):
+ *   "RKSNAP01" range index term | u32 slen start | u32 elen end | u32 dlen desc
+ *   records: u8 table (0 kv, 1 internal) | u32 klen key | u32 vlen value
+ *   trailer: u8 0xff | u64 record count | u64 xxh3 of every byte before it
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <xxhash.h>
+
+#include "store_int.h"
+
+#define SNAP_MAGIC "RKSNAP01"
+#define SNAP_END 0xff
+#define INSTALL_TXN_BYTES (4u << 20) /* bounded install transactions */
+#define INSTALL_TXN_PAIRS 20000
+#define MAX_RECORD_KEY (64u << 10)
+#define MAX_RECORD_VAL (16u << 20)
+
+struct rk_store_snap_out {
+	FILE *f;
+	char tmp[4200], final[4100], name[64];
+	XXH3_state_t *h;
+	uint64_t count;
+	int err;
+};
+
+static int snap_dir(struct rk_store *s, char *out, size_t n)
+{
+	if ((size_t)snprintf(out, n, "%s/snap", s->dir) >= n)
+		return RK_EINVAL;
+	if (mkdir(out, 0755) != 0 && errno != EEXIST)
+		return RK_EIO;
+	return 0;
+}
+
+static void out_write(struct rk_store_snap_out *o, const void *p, size_t n)
+{
+	if (o->err != 0 || n == 0)
+		return;
+	if (fwrite(p, 1, n, o->f) != n)
+		o->err = RK_EIO;
+	else
+		XXH3_64bits_update(o->h, p, n);
+}
+
+static void out_bytes(struct rk_store_snap_out *o, const void *p, size_t n)
+{
+	uint8_t l[4];
+
+	store_put_u32(l, (uint32_t)n);
+	out_write(o, l, 4);
+	out_write(o, p, n);
+}
+
+int rk_store_snap_create(struct rk_store *s, const struct rk_store_snap_meta *m,
+			 struct rk_store_snap_out **op)
+{
+	static unsigned seq; /* distinguishes files of one range and index */
+	struct rk_store_snap_out *o;
+	char dir[4000];
+	uint8_t hdr[32];
+	int rc;
+
+	*op = NULL;
+	if ((rc = snap_dir(s, dir, sizeof(dir))) != 0)
+		return rc;
+	o = calloc(1, sizeof(*o));
+	if (o == NULL)
+		return RK_ENOMEM;
+	snprintf(o->name, sizeof(o->name), "%016llx-%016llx-%08x.snap",
+		 (unsigned long long)m->range, (unsigned long long)m->index,
+		 __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED) ^ (unsigned)getpid());
+	snprintf(o->final, sizeof(o->final), "%s/%s", dir, o->name);
+	snprintf(o->tmp, sizeof(o->tmp), "%s.tmp", o->final);
+	o->h = XXH3_createState();
+	o->f = fopen(o->tmp, "wb");
+	if (o->h == NULL || o->f == NULL) {
+		rc = o->h == NULL ? RK_ENOMEM : RK_EIO;
+		rk_store_snap_abort(o);
+		return rc;
+	}
+	setvbuf(o->f, NULL, _IOFBF, 1 << 20);
+	XXH3_64bits_reset(o->h);
+	memcpy(hdr, SNAP_MAGIC, 8);
+	store_put_u64(hdr + 8, m->range);
+	store_put_u64(hdr + 16, m->index);
+	store_put_u64(hdr + 24, m->term);
+	out_write(o, hdr, sizeof(hdr));
+	out_bytes(o, m->start, m->slen);
+	out_bytes(o, m->end, m->elen);
+	out_bytes(o, m->desc, m->desc_len);
+	*op = o;
+	return o->err;
+}
+
+int rk_store_snap_add(struct rk_store_snap_out *o, int table, const void *key,
+		      size_t klen, const void *val, size_t vlen)
+{
+	uint8_t t = (uint8_t)table;
+
+	if ((table != 0 && table != 1) || klen > MAX_RECORD_KEY ||
+	    vlen > MAX_RECORD_VAL)
+		return RK_EINVAL;
+	out_write(o, &t, 1);
+	out_bytes(o, key, klen);
+	out_bytes(o, val, vlen);
+	o->count++;
+	return o->err;
+}
+
+void rk_store_snap_abort(struct rk_store_snap_out *o)
+{
+	if (o == NULL)
+		return;
+	if (o->f != NULL) {
+		fclose(o->f);
+		unlink(o->tmp);
+	}
+	XXH3_freeState(o->h);
+	free(o);
+}
+
+static int fsync_dir_of(const char *path)
+{
+	char d[4096];
+	char *slash;
+	int fd, rc = 0;
+
+	snprintf(d, sizeof(d), "%s", path);
+	slash = strrchr(d, '/');
+	if (slash != NULL)
+		*slash = '\0';
+	fd = open(d, O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		return RK_EIO;
+	if (fsync(fd) != 0)
+		rc = RK_EIO;
+	close(fd);
+	return rc;
+}
+
+int rk_store_snap_finish(struct rk_store_snap_out *o, char *name,
+			 size_t namelen)
+{
+	uint8_t tr[17];
+	int rc;
+
+	name[0] = '\0';
+	tr[0] = SNAP_END;
+	store_put_u64(tr + 1, o->count);
+	out_write(o, tr, 9);
+	store_put_u64(tr + 9, XXH3_64bits_digest(o->h));
+	if (o->err == 0 && fwrite(tr + 9, 1, 8, o->f) != 8)
+		o->err = RK_EIO;
+	if (o->err == 0 && fflush(o->f) != 0)
+		o->err = RK_EIO;
+	if (o->err == 0 && fdatasync(fileno(o->f)) != 0)
+		o->err = RK_EIO;
+	if (o->err == 0 && rename(o->tmp, o->final) != 0)
+		o->err = RK_EIO;
+	if (o->err == 0)
+		o->err = fsync_dir_of(o->final);
+	rc = o->err;
+	if (rc != 0) {
+		rk_store_snap_abort(o);
+		return rc;
+	}
+	snprintf(name, namelen, "%s", o->name);
+	fclose(o->f);
+	XXH3_freeState(o->h);
+	free(o);
+	return 0;
+}
+
+/* ---- reading a staged file ------------------------------------------------------ */
+
+struct snap_in {
+	FILE *f;
+	XXH3_state_t *h;
+	uint8_t *buf;
+	size_t cap;
+	bool bad;
+	/* header */
+	uint64_t range, index, term;
+	uint8_t *start, *end, *desc;
+	size_t slen, elen, dlen;
+};
+
+static void in_read(struct snap_in *in, void *p, size_t n)
+{
+	if (in->bad || n == 0)
+		return;
+	if (fread(p, 1, n, in->f) != n)
+		in->bad = true;
+	else
+		XXH3_64bits_update(in->h, p, n);
+}
+
+/* Reads a length-prefixed field into a fresh allocation. */
+static uint8_t *in_alloc_bytes(struct snap_in *in, size_t *np, size_t max)
+{
+	uint8_t l[4], *p;
+	size_t n;
+
+	*np = 0;
+	in_read(in, l, 4);
+	n = store_get_u32(l);
+	if (in->bad || n > max) {
+		in->bad = true;
+		return NULL;
+	}
+	p = malloc(n + 1);
+	if (p == NULL) {
+		in->bad = true;
+		return NULL;
+	}
+	in_read(in, p, n);
+	*np = n;
+	return p;
+}
+
+static void snap_in_close(struct snap_in *in)
+{
+	if (in->f != NULL)
+		fclose(in->f);
+	XXH3_freeState(in->h);
+	free(in->buf);
+	free(in->start);
+	free(in->end);
+	free(in->desc);
+	memset(in, 0, sizeof(*in));
+}
+
+static int snap_in_open(struct rk_store *s, const char *name,
+			struct snap_in *in)
+{
+	char path[4096];
+	uint8_t hdr[32];
+
+	memset(in, 0, sizeof(*in));
+	if (strchr(name, '/') != NULL)
+		return RK_ECORRUPT;
+	snprintf(path, sizeof(path), "%s/snap/%s", s->dir, name);
+	in->h = XXH3_createState();
+	if (in->h == NULL)
+		return RK_ENOMEM;
+	XXH3_64bits_reset(in->h);
+	in->f = fopen(path, "rb");
+	if (in->f == NULL)
+		return errno == ENOENT ? RK_ENOTFOUND : RK_EIO;
+	setvbuf(in->f, NULL, _IOFBF, 1 << 20);
+	in_read(in, hdr, sizeof(hdr));
+	if (in->bad || memcmp(hdr, SNAP_MAGIC, 8) != 0)
+		return RK_ECORRUPT;
+	in->range = store_get_u64(hdr + 8);
+	in->index = store_get_u64(hdr + 16);
+	in->term = store_get_u64(hdr + 24);
+	in->start = in_alloc_bytes(in, &in->slen, MAX_RECORD_KEY);
+	in->end = in_alloc_bytes(in, &in->elen, MAX_RECORD_KEY);
+	in->desc = in_alloc_bytes(in, &in->dlen, MAX_RECORD_VAL);
+	return in->bad ? RK_ECORRUPT : 0;
+}
+
+/* Next record: 1 with *tablep and pointers into in->buf, 0 at the (verified)
+ * trailer, RK_ECORRUPT on anything else. */
+static int snap_in_next(struct snap_in *in, int *tablep, const uint8_t **kp,
+			size_t *klp, const uint8_t **vp, size_t *vlp,
+			uint64_t *countp)
+{
+	uint8_t t, l[8];
+	size_t kl, vl;
+
+	in_read(in, &t, 1);
+	if (in->bad)
+		return RK_ECORRUPT;
+	if (t == SNAP_END) {
+		uint64_t want;
+		in_read(in, l, 8);
+		*countp = store_get_u64(l);
+		want = XXH3_64bits_digest(in->h);
+		if (in->bad || fread(l, 1, 8, in->f) != 8 ||
+		    store_get_u64(l) != want || fgetc(in->f) != EOF)
+			return RK_ECORRUPT;
+		return 0;
+	}
+	if (t > 1)
+		return RK_ECORRUPT;
+	in_read(in, l, 4);
+	kl = store_get_u32(l);
+	if (in->bad || kl > MAX_RECORD_KEY)
+		return RK_ECORRUPT;
+	if (kl + 4 + MAX_RECORD_VAL > in->cap) {
+		size_t cap = kl + 4 + MAX_RECORD_VAL;
+		uint8_t *p = realloc(in->buf, cap);
+		if (p == NULL)
+			return RK_ENOMEM;
+		in->buf = p;
+		in->cap = cap;
+	}
+	in_read(in, in->buf, kl);
+	in_read(in, l, 4);
+	vl = store_get_u32(l);
+	if (in->bad || vl > MAX_RECORD_VAL)
+		return RK_ECORRUPT;
+	in_read(in, in->buf + kl, vl);
+	if (in->bad)
+		return RK_ECORRUPT;
+	*tablep = t;
+	*kp = in->buf;
+	*klp = kl;
+	*vp = in->buf + kl;
+	*vlp = vl;
+	return 1;
+}
+
+/* Reads the whole file once: its checksum must hold before anything is
+ * cleared. */
+static int snap_verify(struct rk_store *s, const char *name, uint64_t range,
+		       uint64_t index)
+{
+	struct snap_in in;
+	const uint8_t *k, *v;
+	size_t kl, vl;
+	uint64_t n = 0, want = 0;
+	int t, rc;
+
+	rc = snap_in_open(s, name, &in);
+	while (rc == 0 && (rc = snap_in_next(&in, &t, &k, &kl, &v, &vl, &want)) == 1) {
+		n++;
+		rc = 0;
+	}
+	if (rc == 0 && (n != want || in.range != range || in.index != index))
+		rc = RK_ECORRUPT;
+	snap_in_close(&in);
+	return rc;
+}
+
+/* ---- install -------------------------------------------------------------------- */
+
+static int read_marker(struct rk_store_reader *r, uint64_t range,
+		       uint64_t *indexp, char *name, size_t namelen)
+{
+	const void *v;
+	size_t n;
+	char key[32];
+	int rc;
+
+	store_install_name(range, key);
+	rc = rk_store_meta_get(r, key, &v, &n);
+	if (rc != 0)
+		return rc;
+	if (n <= 8 || n - 8 >= namelen)
+		return RK_ECORRUPT;
+	*indexp = store_get_u64(v);
+	memcpy(name, (const uint8_t *)v + 8, n - 8);
+	name[n - 8] = '\0';
+	return 0;
+}
+
+static int txn_begin(WT_SESSION *ws)
+{
+	return store_err(ws->begin_transaction(ws, NULL));
+}
+
+static int txn_end(WT_SESSION *ws, int rc)
+{
+	if (rc == 0)
+		return store_err(ws->commit_transaction(ws, NULL));
+	ws->rollback_transaction(ws, NULL);
+	return rc;
+}
+
+static int clear_bounded(struct store_session *ss, const struct snap_in *in)
+{
+	for (int t = T_KV; t <= T_INTERNAL; t++) {
+		uint64_t n;
+		do {
+			int rc = txn_begin(ss->ws);
+			if (rc == 0)
+				rc = store_clear_span(ss->c[t], in->start, in->slen,
+						      in->end, in->elen,
+						      INSTALL_TXN_PAIRS, &n);
+			if ((rc = txn_end(ss->ws, rc)) != 0)
+				return rc;
+		} while (n == INSTALL_TXN_PAIRS);
+	}
+	return 0;
+}
+
+static int put_pair(struct store_session *ss, int table, const uint8_t *k,
+		    size_t kl, const uint8_t *v, size_t vl)
+{
+	WT_CURSOR *c = ss->c[table == 0 ? T_KV : T_INTERNAL];
+	WT_ITEM key, val;
+
+	if (table == 0) {
+		if (KV_HEADER_LEN + vl > ss->scratch_cap) {
+			uint8_t *p = realloc(ss->scratch, KV_HEADER_LEN + vl);
+			if (p == NULL)
+				return RK_ENOMEM;
+			ss->scratch = p;
+			ss->scratch_cap = KV_HEADER_LEN + vl;
+		}
+		ss->scratch[0] = KV_HEADER_VERSION;
+		ss->scratch[1] = 0;
+		memcpy(ss->scratch + KV_HEADER_LEN, v, vl);
+		v = ss->scratch;
+		vl += KV_HEADER_LEN;
+	}
+	key.data = k;
+	key.size = kl;
+	val.data = v;
+	val.size = vl;
+	c->set_key(c, &key);
+	c->set_value(c, &val);
+	return store_err(c->insert(c));
+}
+
+int rk_store_install_run(struct rk_store_reader *r, uint64_t range)
+{
+	struct store_session *ss = &r->ss;
+	struct snap_in in;
+	char name[256];
+	const uint8_t *k, *v;
+	size_t kl, vl, bytes = 0, pairs = 0;
+	uint64_t index, count;
+	bool open_txn = false;
+	int t, rc;
+
+	rc = read_marker(r, range, &index, name, sizeof(name));
+	if (rc != 0)
+		return rc;
+	rc = snap_verify(r->s, name, range, index);
+	if (rc != 0)
+		return rc;
+	rc = snap_in_open(r->s, name, &in);
+	if (rc == 0)
+		rc = clear_bounded(ss, &in);
+	while (rc == 0) {
+		rc = snap_in_next(&in, &t, &k, &kl, &v, &vl, &count);
+		if (rc != 1)
+			break;
+		rc = 0;
+		if (!open_txn) {
+			if ((rc = txn_begin(ss->ws)) != 0)
+				break;
+			open_txn = true;
+		}
+		rc = put_pair(ss, t, k, kl, v, vl);
+		bytes += kl + vl;
+		if (rc == 0 && (++pairs >= INSTALL_TXN_PAIRS ||
+				bytes >= INSTALL_TXN_BYTES)) {
+			open_txn = false;
+			rc = txn_end(ss->ws, rc);
+			pairs = bytes = 0;
+		}
+	}
+	/* The apply state goes last, in the last transaction: a range whose
+	 * apply state reached the marker's index is completely installed. */
+	if (rc == 0 && !open_txn) {
+		rc = txn_begin(ss->ws);
+		open_txn = rc == 0;
+	}
+	if (rc == 0) {
+		uint8_t *a = malloc(8 + in.dlen);
+		WT_CURSOR *c = ss->c[T_APPLY];
+		WT_ITEM val;
+		if (a == NULL) {
+			rc = RK_ENOMEM;
+		} else {
+			store_put_u64(a, index);
+			if (in.dlen > 0)
+				memcpy(a + 8, in.desc, in.dlen);
+			val.data = a;
+			val.size = 8 + in.dlen;
+			c->set_key(c, range);
+			c->set_value(c, &val);
+			rc = store_err(c->insert(c));
+			free(a);
+		}
+	}
+	if (open_txn)
+		rc = txn_end(ss->ws, rc);
+	snap_in_close(&in);
+	return rc;
+}
+
+/* Walks the install markers: fn(arg, range, index, name). */
+static int walk_markers(struct store_session *ss,
+			int (*fn)(void *arg, uint64_t range, uint64_t index,
+				  const char *name),
+			void *arg)
+{
+	WT_CURSOR *c = ss->c[T_META];
+	const char *key;
+	WT_ITEM v;
+	int exact, ret, rc = 0;
+
+	c->set_key(c, INSTALL_PREFIX);
+	ret = c->search_near(c, &exact);
+	if (ret == 0 && exact < 0)
+		ret = c->next(c);
+	while (ret == 0 && rc == 0) {
+		char name[256];
+		unsigned long long range;
+
+		if ((ret = c->get_key(c, &key)) != 0 ||
+		    (ret = c->get_value(c, &v)) != 0)
+			break;
+		if (strncmp(key, INSTALL_PREFIX, strlen(INSTALL_PREFIX)) != 0)
+			break;
+		if (sscanf(key + strlen(INSTALL_PREFIX), "%llx", &range) != 1 ||
+		    v.size <= 8 || v.size - 8 >= sizeof(name)) {
+			rc = RK_ECORRUPT;
+			break;
+		}
+		memcpy(name, (const uint8_t *)v.data + 8, v.size - 8);
+		name[v.size - 8] = '\0';
+		rc = fn(arg, range, store_get_u64(v.data), name);
+		ret = c->next(c);
+	}
+	c->reset(c);
+	if (rc != 0)
+		return rc;
+	return ret == WT_NOTFOUND ? 0 : store_err(ret);
+}
+
+struct pending_walk {
+	struct rk_store_reader *r;
+	void (*fn)(void *arg, uint64_t range, uint64_t index);
+	void *arg;
+	uint64_t (*ranges)[2];
+	size_t n, cap;
+};
+
+static int collect(void *arg, uint64_t range, uint64_t index,
+		   const char *name)
+{
+	struct pending_walk *w = arg;
+
+	(void)name;
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? 2 * w->cap : 16;
+		void *p = realloc(w->ranges, cap * sizeof(*w->ranges));
+		if (p == NULL)
+			return RK_ENOMEM;
+		w->ranges = p;
+		w->cap = cap;
+	}
+	w->ranges[w->n][0] = range;
+	w->ranges[w->n][1] = index;
+	w->n++;
+	return 0;
+}
+
+int rk_store_install_pending(struct rk_store_reader *r,
+			     void (*fn)(void *arg, uint64_t range,
+					uint64_t index),
+			     void *arg)
+{
+	struct pending_walk w = {r, fn, arg, NULL, 0, 0};
+	int rc = walk_markers(&r->ss, collect, &w);
+
+	for (size_t i = 0; rc == 0 && i < w.n; i++) {
+		struct rk_store_apply_state as;
+		int arc = rk_store_read_apply_state(r, w.ranges[i][0], &as);
+		if (arc != 0 && arc != RK_ENOTFOUND) {
+			rc = arc;
+			break;
+		}
+		if (arc == RK_ENOTFOUND || as.applied < w.ranges[i][1])
+			fn(arg, w.ranges[i][0], w.ranges[i][1]);
+	}
+	free(w.ranges);
+	return rc;
+}
+
+/* ---- cleanup -------------------------------------------------------------------- */
+
+struct stale {
+	struct rk_store *s;
+	WT_CURSOR *ckpt_apply; /* the last checkpoint's apply table */
+	char (*names)[256];
+	uint64_t *ranges;
+	size_t n, cap;
+};
+
+static int find_stale(void *arg, uint64_t range, uint64_t index,
+		      const char *name)
+{
+	struct stale *st = arg;
+	WT_CURSOR *c = st->ckpt_apply;
+	WT_ITEM v;
+	int ret;
+
+	c->set_key(c, range);
+	ret = c->search(c);
+	if (ret == 0)
+		ret = c->get_value(c, &v);
+	if (ret != 0 || v.size < 8 || store_get_u64(v.data) < index) {
+		c->reset(c);
+		return 0; /* the install is not durable yet */
+	}
+	c->reset(c);
+	if (st->n == st->cap) {
+		size_t cap = st->cap ? 2 * st->cap : 16;
+		void *p = realloc(st->names, cap * sizeof(*st->names));
+		void *q = realloc(st->ranges, cap * sizeof(*st->ranges));
+		if (p != NULL)
+			st->names = p;
+		if (q != NULL)
+			st->ranges = q;
+		if (p == NULL || q == NULL)
+			return RK_ENOMEM;
+		st->cap = cap;
+	}
+	snprintf(st->names[st->n], 256, "%s", name);
+	st->ranges[st->n++] = range;
+	return 0;
+}
+
+void store_snap_after_checkpoint(struct rk_store *s)
+{
+	struct store_session *ss = &s->w;
+	struct stale st = {s, NULL, NULL, NULL, 0, 0};
+	char path[4096], key[32];
+	int rc;
+
+	if (ss->ws->open_cursor(ss->ws, store_table_uri[T_APPLY], NULL,
+				"checkpoint=WiredTigerCheckpoint",
+				&st.ckpt_apply) != 0)
+		return;
+	rc = walk_markers(ss, find_stale, &st);
+	st.ckpt_apply->close(st.ckpt_apply);
+	if (rc == 0 && st.n > 0 && txn_begin(ss->ws) == 0) {
+		WT_CURSOR *c = ss->c[T_META];
+		for (size_t i = 0; rc == 0 && i < st.n; i++) {
+			store_install_name(st.ranges[i], key);
+			c->set_key(c, key);
+			rc = c->remove(c);
+			if (rc == WT_NOTFOUND)
+				rc = 0;
+		}
+		rc = txn_end(ss->ws, store_err(rc));
+		/* No flush needed: a marker that comes back after a crash is
+		 * recognised as complete by its apply state and dropped again;
+		 * the file it names is gone, which it no longer needs. */
+		for (size_t i = 0; rc == 0 && i < st.n; i++) {
+			snprintf(path, sizeof(path), "%s/snap/%s", s->dir,
+				 st.names[i]);
+			unlink(path);
+		}
+	}
+	free(st.names);
+	free(st.ranges);
+}
+
+struct names {
+	char (*v)[256];
+	size_t n, cap;
+};
+
+static int add_name(void *arg, uint64_t range, uint64_t index,
+		    const char *name)
+{
+	struct names *ns = arg;
+
+	(void)range;
+	(void)index;
+	if (ns->n == ns->cap) {
+		size_t cap = ns->cap ? 2 * ns->cap : 16;
+		void *p = realloc(ns->v, cap * sizeof(*ns->v));
+		if (p == NULL)
+			return RK_ENOMEM;
+		ns->v = p;
+		ns->cap = cap;
+	}
+	snprintf(ns->v[ns->n++], 256, "%s", name);
+	return 0;
+}
+
+void store_snap_orphans(struct rk_store *s)
+{
+	struct names ns = {NULL, 0, 0};
+	char dir[4000], path[4096 + 256];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/snap", s->dir);
+	d = opendir(dir);
+	if (d == NULL)
+		return;
+	if (walk_markers(&s->w, add_name, &ns) != 0) {
+		closedir(d);
+		free(ns.v);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		bool used = false;
+		if (de->d_name[0] == '.')
+			continue;
+		for (size_t i = 0; i < ns.n && !used; i++)
+			used = strcmp(ns.v[i], de->d_name) == 0;
+		if (!used) {
+			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+			unlink(path);
+		}
+	}
+	closedir(d);
+	free(ns.v);
+}

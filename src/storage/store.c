@@ -1,0 +1,583 @@
+/*
+ * The store: opening a data directory (and refusing a foreign one), the
+ * WiredTiger connection and sessions, and the storage thread that commits
+ * batches in groups: one transaction and at most one log flush for
+ * everything queued, so the fsync cost is shared by every range that wrote
+ * in the meantime.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "store_int.h"
+
+const char *const store_table_uri[T_COUNT] = {
+	"table:raftlog", "table:raftstate", "table:tombstone", "table:meta",
+	"table:apply",   "table:kv",        "table:internal",
+};
+
+/* Logged tables carry the raft log and what must survive with it; the
+ * state machine's tables are durable at checkpoints (journal once). */
+static const char *const table_config[T_COUNT] = {
+	"key_format=QQ,value_format=u",
+	"key_format=Q,value_format=u",
+	"key_format=Q,value_format=Q",
+	"key_format=S,value_format=u",
+	"key_format=Q,value_format=u,log=(enabled=false)",
+	"key_format=u,value_format=u,log=(enabled=false)",
+	"key_format=u,value_format=u,log=(enabled=false)",
+};
+
+int store_err(int wt)
+{
+	switch (wt) {
+	case 0:
+		return 0;
+	case WT_NOTFOUND:
+		return RK_ENOTFOUND;
+	case WT_DUPLICATE_KEY:
+		return RK_EEXIST;
+	case WT_ROLLBACK:
+		return RK_EAGAIN;
+	case ENOMEM:
+		return RK_ENOMEM;
+	case WT_PANIC:
+	case WT_RUN_RECOVERY:
+		return RK_ECORRUPT;
+	default:
+		return RK_EIO;
+	}
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void rk_store_options_default(struct rk_store_options *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->cache_mb = 256;
+	o->checkpoint_secs = 30;
+	o->create = true;
+}
+
+int store_session_open(struct rk_store *s, struct store_session *ss)
+{
+	int i, ret;
+
+	memset(ss, 0, sizeof(*ss));
+	ret = s->conn->open_session(s->conn, NULL, "isolation=snapshot", &ss->ws);
+	if (ret != 0)
+		return store_err(ret);
+	for (i = 0; i < T_COUNT; i++) {
+		ret = ss->ws->open_cursor(ss->ws, store_table_uri[i], NULL, NULL,
+					  &ss->c[i]);
+		if (ret != 0) {
+			store_session_close(ss);
+			return store_err(ret);
+		}
+	}
+	return 0;
+}
+
+void store_session_close(struct store_session *ss)
+{
+	if (ss->ws != NULL)
+		ss->ws->close(ss->ws, NULL); /* closes its cursors */
+	free(ss->scratch);
+	memset(ss, 0, sizeof(*ss));
+}
+
+/* ---- the data directory ------------------------------------------------------- */
+
+enum dir_kind { DIR_MISSING, DIR_EMPTY, DIR_WIREDTIGER, DIR_OTHER };
+
+static enum dir_kind dir_kind(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	bool any = false, wt = false;
+
+	if (d == NULL)
+		return errno == ENOENT ? DIR_MISSING : DIR_OTHER;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		any = true;
+		if (strcmp(de->d_name, "WiredTiger") == 0)
+			wt = true;
+	}
+	closedir(d);
+	return wt ? DIR_WIREDTIGER : any ? DIR_OTHER : DIR_EMPTY;
+}
+
+static int meta_get_u64(struct store_session *ss, const char *name,
+			uint64_t *vp)
+{
+	WT_CURSOR *c = ss->c[T_META];
+	WT_ITEM v;
+	int ret;
+
+	*vp = 0;
+	c->set_key(c, name);
+	ret = c->search(c);
+	if (ret != 0)
+		return store_err(ret);
+	ret = c->get_value(c, &v);
+	if (ret == 0 && v.size != 8)
+		ret = EINVAL;
+	if (ret == 0)
+		*vp = store_get_u64(v.data);
+	c->reset(c);
+	return ret == EINVAL ? RK_ECORRUPT : store_err(ret);
+}
+
+static int identity(struct rk_store *s, const struct rk_store_options *o,
+		    bool fresh, char *err, size_t errlen)
+{
+	struct store_session *ss = &s->w;
+	uint64_t format, node, cluster;
+	struct rk_store_batch *b;
+	uint8_t v[8];
+	int rc;
+
+	if (fresh) {
+		cluster = o->cluster_id;
+		if (cluster == 0) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			cluster = ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)ts.tv_nsec ^
+				  (o->node_id << 48);
+		}
+		b = rk_store_batch_new();
+		if (b == NULL)
+			return RK_ENOMEM;
+		store_put_u64(v, RK_STORE_FORMAT);
+		rk_store_batch_meta_put(b, "format", v, 8);
+		store_put_u64(v, o->node_id);
+		rk_store_batch_meta_put(b, "node_id", v, 8);
+		store_put_u64(v, cluster);
+		rk_store_batch_meta_put(b, "cluster_id", v, 8);
+		rc = store_err(ss->ws->begin_transaction(ss->ws, NULL));
+		if (rc == 0)
+			rc = store_apply_batch(ss, b);
+		if (rc == 0)
+			rc = store_err(ss->ws->commit_transaction(ss->ws, NULL));
+		else
+			ss->ws->rollback_transaction(ss->ws, NULL);
+		if (rc == 0)
+			rc = store_err(ss->ws->log_flush(ss->ws, "sync=on"));
+		rk_store_batch_free(b);
+		s->cluster_id = cluster;
+		if (rc != 0)
+			snprintf(err, errlen, "cannot initialise %s: %s", o->dir,
+				 rk_strerror(rc));
+		return rc;
+	}
+	rc = meta_get_u64(ss, "format", &format);
+	if (rc == RK_ENOTFOUND) {
+		snprintf(err, errlen, "%s is a WiredTiger directory but not a rangekv one", o->dir);
+		return RK_EFOREIGN;
+	}
+	if (rc != 0) {
+		snprintf(err, errlen, "%s: cannot read its format: %s", o->dir, rk_strerror(rc));
+		return RK_ECORRUPT;
+	}
+	if (format > RK_STORE_FORMAT) {
+		snprintf(err, errlen, "%s was written by a newer rangekv (format %llu, this build reads up to %d)",
+			 o->dir, (unsigned long long)format, RK_STORE_FORMAT);
+		return RK_EVERSION;
+	}
+	if (meta_get_u64(ss, "node_id", &node) != 0 ||
+	    meta_get_u64(ss, "cluster_id", &cluster) != 0) {
+		snprintf(err, errlen, "%s: its node or cluster id is missing", o->dir);
+		return RK_ECORRUPT;
+	}
+	if (node != o->node_id) {
+		snprintf(err, errlen, "%s belongs to node %llu, not node %llu", o->dir,
+			 (unsigned long long)node, (unsigned long long)o->node_id);
+		return RK_EFOREIGN;
+	}
+	if (o->cluster_id != 0 && cluster != o->cluster_id) {
+		snprintf(err, errlen, "%s belongs to cluster %016llx, not %016llx", o->dir,
+			 (unsigned long long)cluster, (unsigned long long)o->cluster_id);
+		return RK_EFOREIGN;
+	}
+	s->cluster_id = cluster;
+	return 0;
+}
+
+/* WiredTiger reports errors through this handler: keep them quiet (the
+ * caller gets a translated code and a one-line reason). */
+static int wt_handle_error(WT_EVENT_HANDLER *h, WT_SESSION *ws, int error,
+			   const char *message)
+{
+	(void)h;
+	(void)ws;
+	(void)error;
+	if (getenv("RK_STORE_DEBUG") != NULL)
+		fprintf(stderr, "wiredtiger: %s\n", message);
+	return 0;
+}
+
+static WT_EVENT_HANDLER quiet_handler = {wt_handle_error, NULL, NULL, NULL};
+
+int rk_store_open(const struct rk_store_options *o, struct rk_store **sp,
+		  char *err, size_t errlen)
+{
+	struct rk_store *s;
+	enum dir_kind kind;
+	char config[512];
+	bool fresh;
+	int i, ret, rc;
+
+	*sp = NULL;
+	err[0] = '\0';
+	if (o->dir == NULL || o->node_id == 0) {
+		snprintf(err, errlen, "a data directory and a node id are required");
+		return RK_EINVAL;
+	}
+	kind = dir_kind(o->dir);
+	if (kind == DIR_OTHER) {
+		snprintf(err, errlen, "%s is not a rangekv data directory (it holds other files, or cannot be read)",
+			 o->dir);
+		return RK_EFOREIGN;
+	}
+	if (kind == DIR_MISSING || kind == DIR_EMPTY) {
+		if (!o->create) {
+			snprintf(err, errlen, "%s does not exist or is empty", o->dir);
+			return RK_ENOTFOUND;
+		}
+		if (kind == DIR_MISSING && mkdir(o->dir, 0755) != 0) {
+			snprintf(err, errlen, "cannot create %s: %s", o->dir, strerror(errno));
+			return RK_EIO;
+		}
+	}
+	fresh = kind != DIR_WIREDTIGER;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return RK_ENOMEM;
+	s->node_id = o->node_id;
+	s->dir = strdup(o->dir);
+	if (s->dir == NULL) {
+		free(s);
+		return RK_ENOMEM;
+	}
+	s->checkpoint_secs = o->checkpoint_secs;
+	/* Commits do not sync (transaction_sync off): the storage thread
+	 * flushes the log once per group instead. */
+	snprintf(config, sizeof(config),
+		 "%scache_size=%lluM,session_max=256,"
+		 "log=(enabled=true,archive=true,file_max=64MB),"
+		 "transaction_sync=(enabled=false),statistics=(none)",
+		 fresh ? "create," : "",
+		 (unsigned long long)(o->cache_mb ? o->cache_mb : 256));
+	ret = wiredtiger_open(o->dir, &quiet_handler, config, &s->conn);
+	if (ret != 0) {
+		snprintf(err, errlen, "%s: the storage engine cannot open it (%s); it may be corrupt",
+			 o->dir, wiredtiger_strerror(ret));
+		free(s->dir);
+		free(s);
+		return RK_ECORRUPT;
+	}
+	{
+		WT_SESSION *ws;
+		ret = s->conn->open_session(s->conn, NULL, NULL, &ws);
+		for (i = 0; ret == 0 && i < T_COUNT; i++)
+			ret = ws->create(ws, store_table_uri[i], table_config[i]);
+		if (ret == 0)
+			ws->close(ws, NULL);
+	}
+	rc = ret != 0 ? store_err(ret) : store_session_open(s, &s->w);
+	if (rc != 0) {
+		snprintf(err, errlen, "%s: cannot open its tables: %s", o->dir, rk_strerror(rc));
+		goto fail;
+	}
+	rc = identity(s, o, fresh, err, errlen);
+	if (rc != 0)
+		goto fail;
+	store_snap_orphans(s);
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	pthread_cond_init(&s->done_cv, NULL);
+	if (pthread_create(&s->thread, NULL, store_thread_main, s) != 0) {
+		snprintf(err, errlen, "cannot start the storage thread");
+		rc = RK_ENOMEM;
+		goto fail;
+	}
+	*sp = s;
+	return 0;
+fail:
+	store_session_close(&s->w);
+	s->conn->close(s->conn, NULL);
+	free(s->dir);
+	free(s);
+	return rc;
+}
+
+uint64_t rk_store_cluster_id(const struct rk_store *s)
+{
+	return s->cluster_id;
+}
+
+void rk_store_close(struct rk_store *s)
+{
+	if (s == NULL)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->stopping = true;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	pthread_join(s->thread, NULL);
+	/* A final checkpoint makes the state machine's tables durable, so the
+	 * next start replays nothing. */
+	(void)s->w.ws->checkpoint(s->w.ws, NULL);
+	store_session_close(&s->w);
+	s->conn->close(s->conn, NULL);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cv);
+	pthread_cond_destroy(&s->done_cv);
+	free(s->dir);
+	free(s);
+}
+
+/* ---- the storage thread ------------------------------------------------------- */
+
+static void record_flush(struct rk_store *s, double secs)
+{
+	s->flush_s[s->n_flush_samples % FLUSH_SAMPLES] = secs;
+	s->n_flush_samples++;
+	s->flushes++;
+}
+
+/* One transaction for the whole group; if it fails, each batch alone, so
+ * that one bad batch does not fail the others. */
+static void commit_group(struct rk_store *s, struct pending *list)
+{
+	struct store_session *ss = &s->w;
+	struct pending *p, *next;
+	bool sync = false, alone = false;
+	uint64_t nb = 0;
+	double t0;
+	int rc;
+
+	for (p = list; p != NULL; p = p->next) {
+		sync |= p->b->needs_sync;
+		nb++;
+	}
+	t0 = now_s();
+	rc = store_err(ss->ws->begin_transaction(ss->ws, NULL));
+	for (p = list; rc == 0 && p != NULL; p = p->next)
+		rc = store_apply_batch(ss, p->b);
+	if (rc == 0)
+		rc = store_err(ss->ws->commit_transaction(ss->ws, NULL));
+	else
+		ss->ws->rollback_transaction(ss->ws, NULL);
+	if (rc != 0 && list->next != NULL) {
+		alone = true;
+		for (p = list; p != NULL; p = p->next) {
+			int r1 = store_err(ss->ws->begin_transaction(ss->ws, NULL));
+			if (r1 == 0)
+				r1 = store_apply_batch(ss, p->b);
+			if (r1 == 0)
+				r1 = store_err(ss->ws->commit_transaction(ss->ws, NULL));
+			else
+				ss->ws->rollback_transaction(ss->ws, NULL);
+			p->rc = r1;
+		}
+	}
+	if (sync && (rc == 0 || alone)) {
+		int fr = store_err(ss->ws->log_flush(ss->ws, "sync=on"));
+		if (fr != 0)
+			rc = fr, alone = false;
+	}
+	pthread_mutex_lock(&s->mu);
+	if (sync)
+		record_flush(s, now_s() - t0);
+	s->groups++;
+	s->batches += nb;
+	pthread_mutex_unlock(&s->mu);
+	for (p = list; p != NULL; p = next) {
+		int brc = alone ? p->rc : rc;
+		next = p->next;
+		if (p->done != NULL)
+			p->done(p->arg, brc);
+		rk_store_batch_free(p->b);
+		free(p);
+	}
+}
+
+void *store_thread_main(void *arg)
+{
+	struct rk_store *s = arg;
+	double last_ckpt = now_s();
+
+	for (;;) {
+		struct pending *list;
+		bool ckpt;
+
+		pthread_mutex_lock(&s->mu);
+		while (s->head == NULL && !s->stopping &&
+		       s->ckpt_requested == s->ckpt_done) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += 1;
+			pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+			if (s->checkpoint_secs > 0 &&
+			    now_s() - last_ckpt >= s->checkpoint_secs)
+				break;
+		}
+		list = s->head;
+		s->head = s->tail = NULL;
+		ckpt = s->ckpt_requested != s->ckpt_done ||
+		       (s->checkpoint_secs > 0 &&
+			now_s() - last_ckpt >= s->checkpoint_secs);
+		if (list == NULL && !ckpt && s->stopping) {
+			pthread_mutex_unlock(&s->mu);
+			break;
+		}
+		pthread_mutex_unlock(&s->mu);
+		if (list != NULL)
+			commit_group(s, list);
+		if (ckpt) {
+			uint64_t want;
+			int rc;
+
+			pthread_mutex_lock(&s->mu);
+			want = s->ckpt_requested;
+			pthread_mutex_unlock(&s->mu);
+			rc = store_err(s->w.ws->checkpoint(s->w.ws, NULL));
+			if (rc == 0)
+				store_snap_after_checkpoint(s);
+			last_ckpt = now_s();
+			pthread_mutex_lock(&s->mu);
+			s->checkpoints++;
+			s->ckpt_rc = rc;
+			s->ckpt_done = want;
+			pthread_cond_broadcast(&s->done_cv);
+			pthread_mutex_unlock(&s->mu);
+		}
+	}
+	return NULL;
+}
+
+int rk_store_submit(struct rk_store *s, struct rk_store_batch *b,
+		    rk_store_done_fn done, void *arg)
+{
+	struct pending *p = calloc(1, sizeof(*p));
+
+	if (p == NULL) {
+		rk_store_batch_free(b);
+		return RK_ENOMEM;
+	}
+	p->b = b;
+	p->done = done;
+	p->arg = arg;
+	pthread_mutex_lock(&s->mu);
+	if (s->stopping) {
+		pthread_mutex_unlock(&s->mu);
+		rk_store_batch_free(b);
+		free(p);
+		return RK_ESTOPPED;
+	}
+	if (s->tail != NULL)
+		s->tail->next = p;
+	else
+		s->head = p;
+	s->tail = p;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	return 0;
+}
+
+struct waiter {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;
+	int rc;
+};
+
+static void wake(void *arg, int rc)
+{
+	struct waiter *w = arg;
+
+	pthread_mutex_lock(&w->mu);
+	w->done = true;
+	w->rc = rc;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+int rk_store_write(struct rk_store *s, struct rk_store_batch *b)
+{
+	struct waiter w;
+	int rc;
+
+	pthread_mutex_init(&w.mu, NULL);
+	pthread_cond_init(&w.cv, NULL);
+	w.done = false;
+	w.rc = 0;
+	rc = rk_store_submit(s, b, wake, &w);
+	if (rc == 0) {
+		pthread_mutex_lock(&w.mu);
+		while (!w.done)
+			pthread_cond_wait(&w.cv, &w.mu);
+		pthread_mutex_unlock(&w.mu);
+		rc = w.rc;
+	}
+	pthread_mutex_destroy(&w.mu);
+	pthread_cond_destroy(&w.cv);
+	return rc;
+}
+
+int rk_store_checkpoint(struct rk_store *s)
+{
+	uint64_t ticket;
+	int rc;
+
+	pthread_mutex_lock(&s->mu);
+	ticket = ++s->ckpt_requested;
+	pthread_cond_signal(&s->cv);
+	while (s->ckpt_done < ticket)
+		pthread_cond_wait(&s->done_cv, &s->mu);
+	rc = s->ckpt_rc;
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+void rk_store_stats(struct rk_store *s, struct rk_store_stats *stp)
+{
+	static double tmp[FLUSH_SAMPLES];
+	size_t n;
+
+	memset(stp, 0, sizeof(*stp));
+	pthread_mutex_lock(&s->mu);
+	stp->groups = s->groups;
+	stp->batches = s->batches;
+	stp->flushes = s->flushes;
+	stp->checkpoints = s->checkpoints;
+	n = s->n_flush_samples < FLUSH_SAMPLES ? s->n_flush_samples : FLUSH_SAMPLES;
+	memcpy(tmp, s->flush_s, n * sizeof(double));
+	pthread_mutex_unlock(&s->mu);
+	if (n == 0)
+		return;
+	qsort(tmp, n, sizeof(double), cmp_double);
+	stp->flush_p50_s = tmp[(size_t)floor(0.50 * (double)(n - 1))];
+	stp->flush_p99_s = tmp[(size_t)floor(0.99 * (double)(n - 1))];
+}

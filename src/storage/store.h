@@ -1,0 +1,254 @@
+/*
+ * rk_store: everything a node persists, in one WiredTiger connection.
+ *
+ * Tables (docs/storage.md has the layout and the durability argument):
+ *   raftlog    (range, index) -> entry            logged
+ *   raftstate  range -> replica id, hard state, truncation point   logged
+ *   tombstone  range -> lowest replica id still allowed             logged
+ *   meta       name -> value (format, node id, cluster id, markers) logged
+ *   apply      range -> applied index, descriptor    not logged
+ *   kv         user key -> header + value            not logged
+ *   internal   key -> value (sequences, sessions)    not logged
+ *
+ * Journal once: the raft log is the journal. Tables that are not logged are
+ * durable at checkpoints only; after a crash they are as of the last
+ * checkpoint and the node replays the raft log from the applied index found
+ * there. Log compaction therefore never passes rk_store_checkpointed_applied().
+ *
+ * Threads. Writes go through batches submitted to the storage thread, which
+ * commits everything queued in one transaction and (when any batch holds
+ * raft log or raft state) one log flush, then calls each batch's callback ON
+ * THE STORAGE THREAD. Reads go through a reader, one per thread (WiredTiger
+ * sessions are single-threaded); a reader sees committed data.
+ *
+ * Nothing above this module includes wiredtiger.h; every WiredTiger error is
+ * translated here (RK_EIO unless a closer code applies).
+ */
+#ifndef RK_STORE_H
+#define RK_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "raft.h"
+#include "rangekv/error.h"
+
+#define RK_STORE_FORMAT 1 /* on-disk format version this build writes */
+
+struct rk_store;
+struct rk_store_reader;
+struct rk_store_batch;
+
+struct rk_store_options {
+	const char *dir;
+	uint64_t node_id;    /* must match the directory's, once created */
+	uint64_t cluster_id; /* 0 = accept the directory's (restart) */
+	uint64_t cache_mb;   /* WiredTiger cache (default 256) */
+	int checkpoint_secs; /* periodic checkpoint (default 30; 0 = none) */
+	bool create;         /* create the directory if missing/empty */
+};
+
+void rk_store_options_default(struct rk_store_options *o);
+
+/* Opens (or creates) the data directory. A foreign directory (another node
+ * or cluster, or not a rangekv directory), a newer format or a corrupt one
+ * is refused with RK_EFOREIGN / RK_EVERSION / RK_ECORRUPT and a one-line
+ * reason in err; nothing is ever repaired silently. */
+int rk_store_open(const struct rk_store_options *o, struct rk_store **sp,
+		  char *err, size_t errlen);
+/* Stops the storage thread after the queued batches, checkpoints, closes. */
+void rk_store_close(struct rk_store *s);
+uint64_t rk_store_cluster_id(const struct rk_store *s);
+
+/* ---- batches (writes) ------------------------------------------------------- */
+
+struct rk_store_batch *rk_store_batch_new(void);
+void rk_store_batch_free(struct rk_store_batch *b);
+bool rk_store_batch_empty(const struct rk_store_batch *b);
+
+/* Raft log: stores entries (overwriting any at the same indexes). An
+ * append that conflicts with the stored log (entries[0].index at or below
+ * the stored last index) must be preceded, in the same batch, by
+ * rk_store_batch_truncate(range, entries[0].index): the caller knows its
+ * last index, and the common, non-conflicting append then costs no search. */
+void rk_store_batch_append(struct rk_store_batch *b, uint64_t range,
+			   const struct rk_raft_entry *ents, size_t n);
+/* Removes the stored entries with index >= from. */
+void rk_store_batch_truncate(struct rk_store_batch *b, uint64_t range,
+			     uint64_t from);
+struct rk_store_raft_state {
+	uint64_t replica_id;
+	struct rk_raft_hard_state hs;
+	uint64_t trunc_index; /* last compacted index (its term is known) */
+	uint64_t trunc_term;
+	struct rk_raft_conf_state conf; /* as of the last applied conf change */
+};
+void rk_store_batch_raft_state(struct rk_store_batch *b, uint64_t range,
+			       const struct rk_store_raft_state *st);
+/* Drops log entries <= upto (the caller records the truncation point in the
+ * raft state of the same batch). */
+void rk_store_batch_compact(struct rk_store_batch *b, uint64_t range,
+			    uint64_t upto);
+void rk_store_batch_tombstone(struct rk_store_batch *b, uint64_t range,
+			      uint64_t min_replica_id);
+
+/* State machine: KV changes and the apply state of the entry that made them
+ * go in the same batch, hence the same transaction. */
+void rk_store_batch_put(struct rk_store_batch *b, const void *key, size_t klen,
+			const void *val, size_t vlen);
+void rk_store_batch_del(struct rk_store_batch *b, const void *key,
+			size_t klen);
+void rk_store_batch_internal_put(struct rk_store_batch *b, const void *key,
+				 size_t klen, const void *val, size_t vlen);
+void rk_store_batch_internal_del(struct rk_store_batch *b, const void *key,
+				 size_t klen);
+struct rk_store_apply_state {
+	uint64_t applied;
+	const void *desc; /* range descriptor, opaque here */
+	size_t desc_len;
+};
+void rk_store_batch_apply_state(struct rk_store_batch *b, uint64_t range,
+				const struct rk_store_apply_state *as);
+/* Clears [start, end) of the kv and internal tables (end empty = to the
+ * end of the key space); used by snapshot install and replica removal. */
+void rk_store_batch_clear_span(struct rk_store_batch *b, const void *start,
+			       size_t slen, const void *end, size_t elen);
+void rk_store_batch_meta_put(struct rk_store_batch *b, const char *name,
+			     const void *val, size_t vlen);
+void rk_store_batch_meta_del(struct rk_store_batch *b, const char *name);
+
+typedef void (*rk_store_done_fn)(void *arg, int rc);
+
+/* Queues b (the store owns it from here). done(arg, rc) runs on the storage
+ * thread once b is durable (rc 0) or failed; every batch committed in the
+ * same group shares one transaction and one log flush. */
+int rk_store_submit(struct rk_store *s, struct rk_store_batch *b,
+		    rk_store_done_fn done, void *arg);
+/* Submits and waits (tests, tools, start-up). */
+int rk_store_write(struct rk_store *s, struct rk_store_batch *b);
+/* Runs a checkpoint now (on the storage thread) and waits for it. */
+int rk_store_checkpoint(struct rk_store *s);
+
+struct rk_store_stats {
+	uint64_t groups;      /* transactions committed */
+	uint64_t batches;     /* batches in them */
+	uint64_t flushes;     /* log flushes (fsyncs) */
+	uint64_t checkpoints;
+	double flush_p50_s, flush_p99_s; /* group commit latency (flush) */
+};
+void rk_store_stats(struct rk_store *s, struct rk_store_stats *stp);
+
+/* ---- reads ------------------------------------------------------------------ */
+
+int rk_store_reader_open(struct rk_store *s, struct rk_store_reader **rp);
+void rk_store_reader_close(struct rk_store_reader *r);
+
+int rk_store_read_raft_state(struct rk_store_reader *r, uint64_t range,
+			     struct rk_store_raft_state *stp);
+/* RK_ENOTFOUND when the range has no apply state. desc points into the
+ * reader and stays valid until its next call. */
+int rk_store_read_apply_state(struct rk_store_reader *r, uint64_t range,
+			      struct rk_store_apply_state *asp);
+int rk_store_read_tombstone(struct rk_store_reader *r, uint64_t range,
+			    uint64_t *min_replica_idp);
+/* Last stored index (trunc_index if the log is empty). */
+int rk_store_log_last(struct rk_store_reader *r, uint64_t range,
+		      uint64_t trunc_index, uint64_t *lastp);
+int rk_store_log_term(struct rk_store_reader *r, uint64_t range,
+		      uint64_t index, uint64_t *termp);
+/* Calls fn for entries [lo, hi) in order until fn returns non-zero (which
+ * stops the walk; negative values are returned). e->data is valid during
+ * the call only. RK_EUNAVAILABLE if an entry in the span is missing. */
+typedef int (*rk_store_entry_fn)(void *arg, const struct rk_raft_entry *e);
+int rk_store_log_entries(struct rk_store_reader *r, uint64_t range,
+			 uint64_t lo, uint64_t hi, rk_store_entry_fn fn,
+			 void *arg);
+/* KV value of key (the header removed). RK_ENOTFOUND when absent. *valp
+ * stays valid until the reader's next call. */
+int rk_store_get(struct rk_store_reader *r, const void *key, size_t klen,
+		 const void **valp, size_t *vlenp);
+int rk_store_meta_get(struct rk_store_reader *r, const char *name,
+		      const void **valp, size_t *vlenp);
+
+/* Applied index of range as of the last completed checkpoint (0 if none):
+ * after a crash the state machine tables come back to exactly this point,
+ * so log compaction must never pass it (journal once). */
+int rk_store_read_durable_applied(struct rk_store_reader *r, uint64_t range,
+				  uint64_t *appliedp);
+
+/* A consistent view of [start, end) of the kv and internal tables, walked
+ * in key order: fn is called for each pair of the snapshot (table 0 = kv,
+ * 1 = internal); it returns non-zero to stop (negative values are
+ * returned). The whole walk is one snapshot-isolation transaction: writes
+ * committed meanwhile are not seen. When range is not 0, *appliedp gets
+ * that range's applied index at the same point (0 if it has none). */
+typedef int (*rk_store_pair_fn)(void *arg, int table, const void *key,
+				size_t klen, const void *val, size_t vlen);
+int rk_store_scan_span(struct rk_store_reader *r, uint64_t range,
+		       const void *start, size_t slen, const void *end,
+		       size_t elen, rk_store_pair_fn fn, void *arg,
+		       uint64_t *appliedp);
+/* xxh3-64 over (table, key length, key, value length, value) of every pair
+ * of the span, in order, at one consistent point (the range's applied
+ * index there in *appliedp). Replicas at one applied index agree. */
+int rk_store_checksum_span(struct rk_store_reader *r, uint64_t range,
+			   const void *start, size_t slen, const void *end,
+			   size_t elen, uint64_t *sump, uint64_t *appliedp);
+
+/* ---- replica removal ------------------------------------------------------------ */
+
+/* Removes a replica in one transaction: its raft state, apply state, log,
+ * any install marker, and the data of its span; leaves the tombstone. */
+void rk_store_batch_remove_replica(struct rk_store_batch *b, uint64_t range,
+				   uint64_t min_replica_id, const void *start,
+				   size_t slen, const void *end, size_t elen);
+
+/* ---- snapshots ------------------------------------------------------------------ */
+
+/*
+ * Installing a snapshot that arrives over the network (docs/storage.md):
+ *
+ *  1. the receiver stages the chunks in a file (rk_store_snap_*): checksummed
+ *     and fsynced by rk_store_snap_finish, so the snapshot survives a crash;
+ *  2. one batch makes the install durable: rk_store_batch_install (a marker
+ *     naming the file) with the new raft state and log compaction;
+ *  3. rk_store_install_run clears the span and writes the staged pairs in
+ *     bounded transactions, the apply state last.
+ *
+ * A crash after step 2 leaves the marker: rk_store_install_pending lists
+ * the ranges whose apply state is behind their marker, and running the
+ * install again redoes it from the staged file. Until it has run, the range
+ * must not serve reads. Markers and files are dropped after the checkpoint
+ * that made the install durable.
+ */
+struct rk_store_snap_meta {
+	uint64_t range, index, term;
+	const void *start, *end, *desc;
+	size_t slen, elen, desc_len;
+};
+struct rk_store_snap_out;
+int rk_store_snap_create(struct rk_store *s, const struct rk_store_snap_meta *m,
+			 struct rk_store_snap_out **op);
+int rk_store_snap_add(struct rk_store_snap_out *o, int table, const void *key,
+		      size_t klen, const void *val, size_t vlen);
+/* Seals the file (trailer, checksum, fsync, rename) and frees o; the
+ * returned name goes into rk_store_batch_install. */
+int rk_store_snap_finish(struct rk_store_snap_out *o, char *name,
+			 size_t namelen);
+/* Drops an unfinished file. */
+void rk_store_snap_abort(struct rk_store_snap_out *o);
+
+void rk_store_batch_install(struct rk_store_batch *b, uint64_t range,
+			    uint64_t index, const char *name);
+/* Runs (or redoes) the install of range's marker with r's session: never on
+ * the event loop. RK_ENOTFOUND without a marker; RK_ECORRUPT if the staged
+ * file fails its checksum. */
+int rk_store_install_run(struct rk_store_reader *r, uint64_t range);
+/* Calls fn(arg, range, index) for every install that has not completed. */
+int rk_store_install_pending(struct rk_store_reader *r,
+			     void (*fn)(void *arg, uint64_t range,
+					uint64_t index),
+			     void *arg);
+
+#endif /* RK_STORE_H */

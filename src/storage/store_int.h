@@ -1,0 +1,169 @@
+/*
+ * Private to the storage layer: the store, its batches' encoding, and the
+ * helpers its files share. The only place that includes wiredtiger.h.
+ */
+#ifndef RK_STORE_INT_H
+#define RK_STORE_INT_H
+
+#include <pthread.h>
+
+#include <wiredtiger.h>
+
+#include "store.h"
+
+/* A batch is a byte string of operations, replayed in order inside the
+ * storage thread's transaction. Integers little endian. */
+enum store_op {
+	OP_APPEND = 1,     /* range u64, n u32, n x (index, term u64, type, len u32, data) */
+	OP_RAFT_STATE = 2, /* range, replica, term, vote, commit, trunc idx, trunc term, conf */
+	OP_COMPACT = 3,    /* range, upto */
+	OP_TOMBSTONE = 4,  /* range, min replica id */
+	OP_PUT = 5,        /* klen u32, key, vlen u32, value */
+	OP_DEL = 6,        /* klen u32, key */
+	OP_IPUT = 7,
+	OP_IDEL = 8,
+	OP_APPLY = 9,      /* range, applied, dlen u32, desc */
+	OP_CLEAR = 10,     /* slen u32, start, elen u32, end */
+	OP_META_PUT = 11,  /* nlen u32, name, vlen u32, value */
+	OP_META_DEL = 12,  /* nlen u32, name */
+	OP_REMOVE = 13,    /* range, min replica id, slen u32, start, elen u32, end */
+	OP_TRUNCATE = 14,  /* range, from */
+};
+
+struct rk_store_batch {
+	uint8_t *p;
+	size_t len, cap;
+	bool oom;
+	bool needs_sync; /* holds logged data: a log flush makes it durable */
+	uint32_t n_ops;
+};
+
+/* The tables, in the order of the cursors of a session. */
+enum store_table {
+	T_RAFTLOG,
+	T_RAFTSTATE,
+	T_TOMBSTONE,
+	T_META,
+	T_APPLY,
+	T_KV,
+	T_INTERNAL,
+	T_COUNT,
+};
+
+extern const char *const store_table_uri[T_COUNT];
+
+/* A WiredTiger session with one cursor per table. */
+struct store_session {
+	WT_SESSION *ws;
+	WT_CURSOR *c[T_COUNT];
+	uint8_t *scratch; /* value assembly (writer) */
+	size_t scratch_cap;
+};
+
+struct pending {
+	struct rk_store_batch *b;
+	rk_store_done_fn done;
+	void *arg;
+	int rc; /* this batch's own outcome when its group had to be split */
+	struct pending *next;
+};
+
+#define FLUSH_SAMPLES 4096
+
+struct rk_store {
+	WT_CONNECTION *conn;
+	char *dir;
+	struct store_session w; /* the storage thread's */
+	uint64_t node_id, cluster_id;
+	int checkpoint_secs;
+
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;      /* work for the thread */
+	pthread_cond_t done_cv; /* checkpoints finished */
+	struct pending *head, *tail;
+	bool stopping;
+	uint64_t ckpt_requested, ckpt_done;
+	int ckpt_rc;
+
+	/* Statistics (under mu). */
+	uint64_t groups, batches, flushes, checkpoints;
+	double flush_s[FLUSH_SAMPLES];
+	uint64_t n_flush_samples;
+};
+
+struct rk_store_reader {
+	struct rk_store *s;
+	struct store_session ss;
+	uint8_t *buf; /* copies handed to the caller */
+	size_t cap;
+};
+
+/* Translates a WiredTiger return code (0 stays 0). */
+int store_err(int wt);
+int store_session_open(struct rk_store *s, struct store_session *ss);
+void store_session_close(struct store_session *ss);
+/* Applies one batch's operations with the cursors of ss (inside the
+ * caller's transaction). */
+int store_apply_batch(struct store_session *ss, const struct rk_store_batch *b);
+void *store_thread_main(void *arg);
+
+/* Removes up to max pairs of [s, e) from a bytes-keyed table (max 0: no
+ * bound); *removedp counts them. */
+int store_clear_span(WT_CURSOR *c, const uint8_t *s, size_t sl,
+		     const uint8_t *e, size_t el, uint64_t max,
+		     uint64_t *removedp);
+int store_log_remove(struct store_session *ss, uint64_t range, uint64_t from,
+		     uint64_t upto, bool prefix);
+bool store_past_end(const void *k, size_t kl, const void *e, size_t el);
+int store_decode_apply(const uint8_t *v, size_t n,
+		       struct rk_store_apply_state *asp);
+/* After a checkpoint (storage thread): drops install markers (and their
+ * staged files) that the checkpoint made unnecessary. */
+void store_snap_after_checkpoint(struct rk_store *s);
+/* At open: removes staged files no marker names (crashed receivers). */
+void store_snap_orphans(struct rk_store *s);
+/* Install markers: meta rows "install/<range, 16 hex digits>". */
+#define INSTALL_PREFIX "install/"
+void store_install_name(uint64_t range, char out[32]);
+
+static inline void store_put_u32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline void store_put_u64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline uint32_t store_get_u32(const uint8_t *p)
+{
+	uint32_t v = 0;
+	for (int i = 3; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static inline uint64_t store_get_u64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/* Stored raft state: fixed part, then the configuration. */
+#define RAFT_STATE_FIXED (6 * 8)
+#define RAFT_STATE_MAX (RAFT_STATE_FIXED + 2 + RK_RAFT_MAX_MEMBERS * 9)
+size_t store_encode_raft_state(const struct rk_store_raft_state *st, uint8_t *p);
+int store_decode_raft_state(const uint8_t *p, size_t len,
+			    struct rk_store_raft_state *stp);
+
+/* KV values carry a small versioned header so the format can evolve. */
+#define KV_HEADER_LEN 2
+#define KV_HEADER_VERSION 1
+
+#endif
