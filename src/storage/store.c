@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sched.h>
 #include <time.h>
 
 #include "store_int.h"
@@ -416,6 +417,25 @@ static void commit_group(struct rk_store *s, struct pending *list)
 	}
 }
 
+/* Before sleeping, the storage thread polls the queue for a short while:
+ * the next batch usually arrives within tens of microseconds of the last
+ * callback, and waking a sleeping thread costs about as much as the fsync
+ * itself on fast disks (measured: batch-of-one throughput 0.80 of raw
+ * WiredTiger without this, see docs/benchmarks.md). It yields while it
+ * polls, so it never keeps a ready thread off a core. */
+#define STORE_SPIN_S 0.0002
+
+static void store_spin(struct rk_store *s)
+{
+	uint64_t seen = __atomic_load_n(&s->submitted, __ATOMIC_ACQUIRE);
+	double t0 = now_s();
+
+	while (seen == s->taken && now_s() - t0 < STORE_SPIN_S) {
+		sched_yield();
+		seen = __atomic_load_n(&s->submitted, __ATOMIC_ACQUIRE);
+	}
+}
+
 void *store_thread_main(void *arg)
 {
 	struct rk_store *s = arg;
@@ -425,6 +445,7 @@ void *store_thread_main(void *arg)
 		struct pending *list;
 		bool ckpt;
 
+		store_spin(s);
 		pthread_mutex_lock(&s->mu);
 		while (s->head == NULL && !s->stopping &&
 		       s->ckpt_requested == s->ckpt_done) {
@@ -438,6 +459,7 @@ void *store_thread_main(void *arg)
 		}
 		list = s->head;
 		s->head = s->tail = NULL;
+		s->taken = s->submitted;
 		ckpt = s->ckpt_requested != s->ckpt_done ||
 		       (s->checkpoint_secs > 0 &&
 			now_s() - last_ckpt >= s->checkpoint_secs);
@@ -494,6 +516,7 @@ int rk_store_submit(struct rk_store *s, struct rk_store_batch *b,
 	else
 		s->head = p;
 	s->tail = p;
+	__atomic_add_fetch(&s->submitted, 1, __ATOMIC_RELEASE);
 	pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 	return 0;

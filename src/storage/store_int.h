@@ -82,6 +82,9 @@ struct rk_store {
 	pthread_cond_t cv;      /* work for the thread */
 	pthread_cond_t done_cv; /* checkpoints finished */
 	struct pending *head, *tail;
+	uint64_t submitted; /* batches queued ever (atomic: polled unlocked) */
+	uint64_t taken;     /* s->submitted when the thread last took the queue
+			     * (the storage thread's own) */
 	bool stopping;
 	uint64_t ckpt_requested, ckpt_done;
 	int ckpt_rc;
