@@ -582,6 +582,72 @@ static void test_snapshot_corrupt_file_clears_nothing(void **state)
 	assert_value(f, "m2", NULL);
 }
 
+/* Random damage to a staged file: flipped bytes, truncation, appended
+ * garbage. The install must refuse every damaged file and clear nothing. */
+static void test_snapshot_file_mutations(void **state)
+{
+	struct fx *f = *state;
+	struct rk_store_snap_meta m = {6, 50, 3, "m", "n", "d", 1, 1, 1};
+	struct rk_store_snap_out *o;
+	struct rk_store_batch *b;
+	char name[128], path[800], bad[800];
+	uint8_t *orig, *buf;
+	long size;
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	FILE *fp;
+
+	kv_put(f, "m1", "old");
+	assert_int_equal(rk_store_snap_create(f->s, &m, &o), 0);
+	for (int i = 0; i < 40; i++) {
+		char k[8], v[40];
+		snprintf(k, sizeof(k), "m%02d", i);
+		snprintf(v, sizeof(v), "value-%d", i * 7919);
+		assert_int_equal(rk_store_snap_add(o, i % 5 == 0, k, strlen(k), v, strlen(v)), 0);
+	}
+	assert_int_equal(rk_store_snap_finish(o, name, sizeof(name)), 0);
+	snprintf(path, sizeof(path), "%s/snap/%s", f->dir, name);
+	fp = fopen(path, "rb");
+	assert_non_null(fp);
+	fseek(fp, 0, SEEK_END);
+	size = ftell(fp);
+	rewind(fp);
+	orig = malloc((size_t)size + 64);
+	buf = malloc((size_t)size + 64);
+	assert_int_equal(fread(orig, 1, (size_t)size, fp), (size_t)size);
+	fclose(fp);
+	snprintf(bad, sizeof(bad), "%s/snap/damaged.snap", f->dir);
+	for (int it = 0; it < 300; it++) {
+		size_t n = (size_t)size;
+		int kind;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		kind = (int)(x % 3);
+		memcpy(buf, orig, n);
+		if (kind == 0) { /* flip 1 to 4 bytes */
+			for (uint64_t j = 0; j <= (x >> 8) % 4; j++)
+				buf[(x >> (16 + j * 8)) % n] ^= (uint8_t)(1 + (x >> 40) % 255);
+		} else if (kind == 1) { /* cut short */
+			n = (size_t)((x >> 8) % n);
+		} else { /* trailing garbage */
+			for (int j = 0; j < 1 + (int)((x >> 8) % 60); j++)
+				buf[n++] = (uint8_t)(x >> (j % 56));
+		}
+		fp = fopen(bad, "wb");
+		assert_non_null(fp);
+		assert_int_equal(fwrite(buf, 1, n, fp), n);
+		fclose(fp);
+		b = rk_store_batch_new();
+		rk_store_batch_install(b, 6, 50, "damaged.snap");
+		assert_int_equal(rk_store_write(f->s, b), 0);
+		assert_int_equal(rk_store_install_run(f->r, 6), RK_ECORRUPT);
+		assert_value(f, "m1", "old");
+	}
+	free(orig);
+	free(buf);
+}
+
 static void test_orphan_files_removed_at_open(void **state)
 {
 	struct fx *f = *state;
@@ -753,6 +819,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_checksum, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot_install_over_existing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot_corrupt_file_clears_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_snapshot_file_mutations, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_orphan_files_removed_at_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_durable_applied_follows_checkpoints, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit_callbacks, setup, teardown),
