@@ -209,6 +209,13 @@ static int cmp_d(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* Median of v[0..n) (sorts v). */
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(double), cmp_d);
+	return v[n / 2];
+}
+
 static void bench_append(const struct cell *c, int rounds)
 {
 	double raw[16], st[16], ratio[16], p50[16], p99[16];
@@ -231,17 +238,12 @@ static void bench_append(const struct cell *c, int rounds)
 		}
 		ratio[i] = st[i] / raw[i];
 	}
-	qsort(raw, (size_t)rounds, sizeof(double), cmp_d);
-	qsort(st, (size_t)rounds, sizeof(double), cmp_d);
-	qsort(ratio, (size_t)rounds, sizeof(double), cmp_d);
-	qsort(p50, (size_t)rounds, sizeof(double), cmp_d);
-	qsort(p99, (size_t)rounds, sizeof(double), cmp_d);
 	printf("append ranges=%llu batch=%llu: raw WiredTiger %.0f entries/s, "
 	       "rk_store %.0f entries/s, ratio %.2f (median of %d rounds); "
 	       "flush p50 %.2f ms p99 %.2f ms\n",
 	       (unsigned long long)c->ranges, (unsigned long long)c->batch,
-	       raw[rounds / 2], st[rounds / 2], ratio[rounds / 2], rounds,
-	       p50[rounds / 2] * 1e3, p99[rounds / 2] * 1e3);
+	       median(raw, rounds), median(st, rounds), median(ratio, rounds),
+	       rounds, median(p50, rounds) * 1e3, median(p99, rounds) * 1e3);
 	fflush(stdout);
 }
 
@@ -436,16 +438,11 @@ static void bench_journal(uint64_t rows, int rounds)
 		n[i] = journal_round(rows, false, &nmb[i]);
 		r[i] = n[i] / l[i];
 	}
-	qsort(l, (size_t)rounds, sizeof(double), cmp_d);
-	qsort(n, (size_t)rounds, sizeof(double), cmp_d);
-	qsort(r, (size_t)rounds, sizeof(double), cmp_d);
-	qsort(lmb, (size_t)rounds, sizeof(double), cmp_d);
-	qsort(nmb, (size_t)rounds, sizeof(double), cmp_d);
 	printf("journal: %llu writes (append + apply, 64 per group, one flush each): "
 	       "state machine logged %.0f/s writing %.0f MB, not logged %.0f/s writing %.0f MB; "
 	       "speed ratio %.2f (median of %d rounds)\n",
-	       (unsigned long long)rows, l[rounds / 2], lmb[rounds / 2],
-	       n[rounds / 2], nmb[rounds / 2], r[rounds / 2], rounds);
+	       (unsigned long long)rows, median(l, rounds), median(lmb, rounds),
+	       median(n, rounds), median(nmb, rounds), median(r, rounds), rounds);
 }
 
 static void usage(void)

@@ -357,6 +357,23 @@ static int snap_verify(struct rk_store *s, const char *name, uint64_t range,
 	return rc;
 }
 
+/* Makes room for one more element in a growable array. */
+static int grow_one(void **vp, size_t *capp, size_t n, size_t elem)
+{
+	void *p;
+	size_t cap;
+
+	if (n < *capp)
+		return 0;
+	cap = *capp ? 2 * *capp : 16;
+	p = realloc(*vp, cap * elem);
+	if (p == NULL)
+		return RK_ENOMEM;
+	*vp = p;
+	*capp = cap;
+	return 0;
+}
+
 /* ---- install -------------------------------------------------------------------- */
 
 static int read_marker(struct rk_store_reader *r, uint64_t range,
@@ -561,14 +578,8 @@ static int collect(void *arg, uint64_t range, uint64_t index,
 	struct pending_walk *w = arg;
 
 	(void)name;
-	if (w->n == w->cap) {
-		size_t cap = w->cap ? 2 * w->cap : 16;
-		void *p = realloc(w->ranges, cap * sizeof(*w->ranges));
-		if (p == NULL)
-			return RK_ENOMEM;
-		w->ranges = p;
-		w->cap = cap;
-	}
+	if (grow_one((void **)&w->ranges, &w->cap, w->n, sizeof(*w->ranges)) != 0)
+		return RK_ENOMEM;
 	w->ranges[w->n][0] = range;
 	w->ranges[w->n][1] = index;
 	w->n++;
@@ -624,17 +635,11 @@ static int find_stale(void *arg, uint64_t range, uint64_t index,
 		return 0; /* the install is not durable yet */
 	}
 	c->reset(c);
-	if (st->n == st->cap) {
-		size_t cap = st->cap ? 2 * st->cap : 16;
-		void *p = realloc(st->names, cap * sizeof(*st->names));
-		void *q = realloc(st->ranges, cap * sizeof(*st->ranges));
-		if (p != NULL)
-			st->names = p;
-		if (q != NULL)
-			st->ranges = q;
-		if (p == NULL || q == NULL)
+	{
+		size_t cap = st->cap;
+		if (grow_one((void **)&st->names, &cap, st->n, sizeof(*st->names)) != 0 ||
+		    grow_one((void **)&st->ranges, &st->cap, st->n, sizeof(*st->ranges)) != 0)
 			return RK_ENOMEM;
-		st->cap = cap;
 	}
 	snprintf(st->names[st->n], 256, "%s", name);
 	st->ranges[st->n++] = range;
@@ -689,14 +694,8 @@ static int add_name(void *arg, uint64_t range, uint64_t index,
 
 	(void)range;
 	(void)index;
-	if (ns->n == ns->cap) {
-		size_t cap = ns->cap ? 2 * ns->cap : 16;
-		void *p = realloc(ns->v, cap * sizeof(*ns->v));
-		if (p == NULL)
-			return RK_ENOMEM;
-		ns->v = p;
-		ns->cap = cap;
-	}
+	if (grow_one((void **)&ns->v, &ns->cap, ns->n, sizeof(*ns->v)) != 0)
+		return RK_ENOMEM;
 	snprintf(ns->v[ns->n++], 256, "%s", name);
 	return 0;
 }
