@@ -56,6 +56,17 @@ void rk_buf_append(struct rk_buf *b, const void *p, size_t n)
 	b->len += n;
 }
 
+void *rk_buf_extend(struct rk_buf *b, size_t n)
+{
+	void *p;
+
+	if (!reserve(b, n))
+		return NULL;
+	p = b->p + b->len;
+	b->len += n;
+	return p;
+}
+
 void rk_buf_puts(struct rk_buf *b, const char *s)
 {
 	rk_buf_append(b, s, strlen(s));

@@ -4,8 +4,8 @@
  * buffer remembers it (oom) and later appends are no-ops, so a caller
  * checks once at the end.
  */
-#ifndef RK_NODE_BUF_H
-#define RK_NODE_BUF_H
+#ifndef RK_COMMON_BUF_H
+#define RK_COMMON_BUF_H
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -23,6 +23,8 @@ void rk_buf_init(struct rk_buf *b);
 void rk_buf_free(struct rk_buf *b);
 void rk_buf_reset(struct rk_buf *b); /* len = 0, keeps the memory */
 void rk_buf_append(struct rk_buf *b, const void *p, size_t n);
+/* Appends n bytes for the caller to fill; NULL (and oom) on failure. */
+void *rk_buf_extend(struct rk_buf *b, size_t n);
 void rk_buf_puts(struct rk_buf *b, const char *s);
 void rk_buf_putc(struct rk_buf *b, char c);
 void rk_buf_printf(struct rk_buf *b, const char *fmt, ...)

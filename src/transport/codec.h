@@ -1,0 +1,86 @@
+/*
+ * The wire format between nodes (proto/rangekv.proto, nanopb).
+ *
+ * Frames: [u32 length][u64 xxh3-64 of the payload][payload], integers little
+ * endian; length counts the payload only and is at most RK_NET_FRAME_MAX.
+ * The first frame of a connection carries a Hello, every later frame on a
+ * raft connection a Batch.
+ *
+ * A Batch is built message by message into a growable buffer (a repeated
+ * protobuf field is the concatenation of its elements, so nothing is
+ * gathered first), and decoded through callbacks: the handler sees each
+ * raft message as a struct rk_raft_msg whose entries' data point into the
+ * frame (no copy). Anything malformed is RK_EPROTO; decoding never reads
+ * outside the frame and allocates only the entry array it reuses.
+ */
+#ifndef RK_NET_CODEC_H
+#define RK_NET_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "raft.h"
+#include "rangekv/error.h"
+
+#define RK_NET_FRAME_HDR 12
+#define RK_NET_FRAME_MAX (64u << 20)
+#define RK_NET_VERSION 1
+#define RK_NET_MAX_ENTRIES_PER_MSG 65536
+
+enum rk_net_channel { RK_NET_CH_RAFT = 0, RK_NET_CH_SNAP = 1 };
+
+struct rk_net_hello {
+	uint32_t version;
+	uint64_t node_id;
+	uint64_t cluster_id;
+	uint32_t channel;
+};
+
+struct rk_net_liveness {
+	uint64_t epoch, seq, echo;
+};
+
+/* ---- frames ---- */
+
+/* Appends a whole frame (header and payload) to out. */
+int rk_net_frame_append(struct rk_buf *out, const void *payload, size_t len);
+/* Looks at buf[0..len): RK_EAGAIN if a whole frame is not there yet; 0 with
+ * *payloadp, *plenp and *framelenp (header included) if it is and its
+ * checksum holds; RK_EPROTO for a bad length or checksum. */
+int rk_net_frame_parse(const uint8_t *buf, size_t len, const uint8_t **payloadp,
+		       size_t *plenp, size_t *framelenp);
+
+/* ---- hello ---- */
+
+int rk_net_hello_encode(const struct rk_net_hello *h, struct rk_buf *out);
+int rk_net_hello_decode(const uint8_t *p, size_t n, struct rk_net_hello *hp);
+
+/* ---- batches ---- */
+
+/* Appends one raft message of range to the batch being built in out. */
+int rk_net_batch_add_raft(struct rk_buf *out, uint64_t range,
+			  const struct rk_raft_msg *m);
+int rk_net_batch_add_liveness(struct rk_buf *out,
+			      const struct rk_net_liveness *l);
+
+struct rk_net_handlers {
+	void *arg;
+	/* m->entries[i].data point into the frame; valid during the call. A
+	 * non-zero return stops decoding and is returned. */
+	int (*raft)(void *arg, uint64_t range, const struct rk_raft_msg *m);
+	void (*liveness)(void *arg, const struct rk_net_liveness *l);
+};
+
+/* Entry array reused across decodes (one per connection or thread). */
+struct rk_net_scratch {
+	struct rk_raft_entry *ents;
+	size_t cap;
+};
+void rk_net_scratch_free(struct rk_net_scratch *s);
+
+int rk_net_batch_decode(const uint8_t *p, size_t n,
+			const struct rk_net_handlers *h,
+			struct rk_net_scratch *scratch);
+
+#endif

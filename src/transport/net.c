@@ -1,0 +1,646 @@
+/*
+ * The transport (net.h): outgoing connections with queues and backoff,
+ * incoming connections with frame parsing, and the end-of-turn flush.
+ *
+ * Handle lifetimes: every libuv handle this file initialises is counted in
+ * n->handles and uncounted in its close callback; rk_net_stop closes them
+ * all and frees the transport when the count reaches zero, so no callback
+ * ever runs on freed memory.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net.h"
+#include "uv_error.h"
+
+#define QUEUE_MAX_DEFAULT (8u << 20)
+#define READ_CHUNK (64u << 10)
+
+enum oc_state {
+	OC_IDLE,       /* never connected (snapshot channel until first use) */
+	OC_CONNECTING,
+	OC_OPEN,
+	OC_CLOSING,    /* tcp handle closing after a failure */
+	OC_BACKOFF,    /* waiting for the timer to reconnect */
+};
+
+struct peer;
+
+struct out_conn {
+	struct peer *peer;
+	int channel;
+	enum oc_state state;
+	uv_tcp_t tcp;
+	uv_timer_t timer;
+	uv_connect_t creq;
+	uv_write_t wreq;
+	bool writing;
+	struct rk_buf pending, inflight;
+	uint64_t pending_frames, inflight_frames;
+	unsigned backoff_ms;
+	char rbuf[512];
+};
+
+struct peer {
+	struct rk_net *net;
+	uint64_t id;
+	struct sockaddr_storage addr;
+	struct out_conn ch[2];
+	struct rk_net_peer_stats st;
+	struct peer *next;
+};
+
+struct in_conn {
+	struct rk_net *net;
+	uv_tcp_t tcp;
+	uint8_t *buf;
+	size_t len, cap;
+	bool hello, closing;
+	uint64_t from;
+	int channel;
+	struct in_conn *next, *prev;
+};
+
+struct rk_net {
+	uv_loop_t *loop;
+	struct rk_net_config cfg;
+	uv_tcp_t listener;
+	uv_prepare_t prep;
+	struct sockaddr_storage src;
+	bool bind_src;
+	int port;
+	struct peer *peers;
+	struct in_conn *ins;
+	struct rk_net_stats st;
+	int handles;
+	bool stopping;
+	void (*done)(void *arg);
+	void *done_arg;
+};
+
+static void oc_connect(struct out_conn *oc);
+static void oc_write(struct out_conn *oc);
+
+static struct peer *find_peer(const struct rk_net *n, uint64_t id)
+{
+	struct peer *p;
+
+	for (p = n->peers; p != NULL; p = p->next)
+		if (p->id == id)
+			return p;
+	return NULL;
+}
+
+static void finish_stop(struct rk_net *n)
+{
+	struct peer *p, *pn;
+
+	for (p = n->peers; p != NULL; p = pn) {
+		pn = p->next;
+		for (int c = 0; c < 2; c++) {
+			rk_buf_free(&p->ch[c].pending);
+			rk_buf_free(&p->ch[c].inflight);
+		}
+		free(p);
+	}
+	if (n->done != NULL)
+		n->done(n->done_arg);
+	free(n);
+}
+
+/* ---- outgoing connections ---------------------------------------------------------- */
+
+static void oc_backoff_fired(uv_timer_t *t)
+{
+	struct out_conn *oc = t->data;
+
+	if (oc->state == OC_BACKOFF)
+		oc_connect(oc);
+}
+
+static void oc_closed(uv_handle_t *h)
+{
+	struct out_conn *oc = h->data;
+	struct rk_net *n = oc->peer->net;
+
+	n->handles--;
+	if (n->stopping) {
+		if (n->handles == 0)
+			finish_stop(n);
+		return;
+	}
+	/* Reconnect after the backoff. */
+	if (oc->backoff_ms < n->cfg.backoff_min_ms)
+		oc->backoff_ms = n->cfg.backoff_min_ms;
+	oc->state = OC_BACKOFF;
+	uv_timer_start(&oc->timer, oc_backoff_fired, oc->backoff_ms, 0);
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+	struct out_conn *oc = h->data;
+	struct rk_net *n = oc->peer->net;
+
+	n->handles--;
+	if (n->stopping && n->handles == 0)
+		finish_stop(n);
+}
+
+/* A connection failed: drop what was being written (raft retransmits),
+ * keep the queue within its bound, close, and retry after the backoff. */
+static void oc_fail(struct out_conn *oc)
+{
+	struct rk_net *n = oc->peer->net;
+
+	if (oc->state == OC_CLOSING || oc->state == OC_BACKOFF)
+		return;
+	oc->peer->st.dropped += oc->inflight_frames;
+	oc->inflight_frames = 0;
+	rk_buf_reset(&oc->inflight);
+	if (oc->channel == RK_NET_CH_RAFT)
+		oc->peer->st.connected = false;
+	oc->state = OC_CLOSING;
+	if (!n->stopping)
+		uv_close((uv_handle_t *)&oc->tcp, oc_closed);
+}
+
+static void oc_write_done(uv_write_t *req, int status)
+{
+	struct out_conn *oc = req->data;
+	struct peer *p = oc->peer;
+
+	oc->writing = false;
+	if (status < 0) {
+		oc_fail(oc);
+		return;
+	}
+	p->st.frames_sent += oc->inflight_frames;
+	p->st.bytes_sent += oc->inflight.len;
+	p->st.writes++;
+	oc->inflight_frames = 0;
+	rk_buf_reset(&oc->inflight);
+	if (oc->pending.len > 0)
+		oc_write(oc);
+}
+
+/* Writes everything pending as one write. */
+static void oc_write(struct out_conn *oc)
+{
+	struct rk_buf tmp;
+	uv_buf_t b;
+	int rc;
+
+	if (oc->state != OC_OPEN || oc->writing || oc->pending.len == 0)
+		return;
+	tmp = oc->inflight;
+	oc->inflight = oc->pending;
+	oc->pending = tmp;
+	rk_buf_reset(&oc->pending);
+	oc->inflight_frames = oc->pending_frames;
+	oc->pending_frames = 0;
+	b = uv_buf_init(oc->inflight.p, (unsigned)oc->inflight.len);
+	oc->wreq.data = oc;
+	rc = uv_write(&oc->wreq, (uv_stream_t *)&oc->tcp, &b, 1, oc_write_done);
+	if (rc != 0) {
+		oc_fail(oc);
+		return;
+	}
+	oc->writing = true;
+}
+
+static void oc_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+	struct out_conn *oc = h->data;
+
+	(void)suggested;
+	*b = uv_buf_init(oc->rbuf, sizeof(oc->rbuf));
+}
+
+/* Peers never send on our outgoing connection; reading only notices that
+ * the peer closed it. */
+static void oc_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+	struct out_conn *oc = s->data;
+
+	(void)b;
+	if (nread < 0)
+		oc_fail(oc);
+}
+
+static void oc_connected(uv_connect_t *req, int status)
+{
+	struct out_conn *oc = req->data;
+	struct rk_net *n = oc->peer->net;
+	struct rk_net_hello h = {RK_NET_VERSION, n->cfg.node_id,
+				 n->cfg.cluster_id, (uint32_t)oc->channel};
+	struct rk_buf hello, frame;
+
+	if (oc->state != OC_CONNECTING)
+		return; /* closed meanwhile */
+	if (status < 0) {
+		oc->backoff_ms = oc->backoff_ms == 0 ? n->cfg.backoff_min_ms
+						     : oc->backoff_ms * 2;
+		if (oc->backoff_ms > n->cfg.backoff_max_ms)
+			oc->backoff_ms = n->cfg.backoff_max_ms;
+		oc_fail(oc);
+		return;
+	}
+	oc->backoff_ms = 0;
+	oc->state = OC_OPEN;
+	oc->peer->st.connects++;
+	if (oc->channel == RK_NET_CH_RAFT)
+		oc->peer->st.connected = true;
+	uv_tcp_nodelay(&oc->tcp, 1);
+	uv_read_start((uv_stream_t *)&oc->tcp, oc_alloc, oc_read);
+	/* The Hello goes first, ahead of whatever queued meanwhile. */
+	rk_buf_init(&hello);
+	rk_buf_init(&frame);
+	if (rk_net_hello_encode(&h, &hello) != 0 ||
+	    rk_net_frame_append(&frame, hello.p, hello.len) != 0) {
+		rk_buf_free(&hello);
+		rk_buf_free(&frame);
+		oc_fail(oc);
+		return;
+	}
+	rk_buf_append(&frame, oc->pending.p, oc->pending.len);
+	rk_buf_free(&oc->pending);
+	oc->pending = frame;
+	rk_buf_free(&hello);
+	oc_write(oc);
+}
+
+static void oc_connect(struct out_conn *oc)
+{
+	struct rk_net *n = oc->peer->net;
+	int rc;
+
+	if (uv_tcp_init(n->loop, &oc->tcp) != 0)
+		return;
+	n->handles++;
+	oc->tcp.data = oc;
+	oc->state = OC_CONNECTING;
+	oc->creq.data = oc;
+	rc = n->bind_src ? uv_tcp_bind(&oc->tcp, (const struct sockaddr *)&n->src, 0) : 0;
+	if (rc == 0)
+		rc = uv_tcp_connect(&oc->creq, &oc->tcp,
+				    (const struct sockaddr *)&oc->peer->addr,
+				    oc_connected);
+	if (rc != 0) {
+		oc->backoff_ms = n->cfg.backoff_max_ms;
+		oc_fail(oc);
+	}
+}
+
+/* ---- incoming connections ---------------------------------------------------------- */
+
+static void in_closed(uv_handle_t *h)
+{
+	struct in_conn *ic = h->data;
+	struct rk_net *n = ic->net;
+
+	if (ic->prev != NULL)
+		ic->prev->next = ic->next;
+	else
+		n->ins = ic->next;
+	if (ic->next != NULL)
+		ic->next->prev = ic->prev;
+	free(ic->buf);
+	free(ic);
+	n->handles--;
+	if (n->stopping && n->handles == 0)
+		finish_stop(n);
+}
+
+static void in_close(struct in_conn *ic, bool bad)
+{
+	if (ic->closing)
+		return;
+	ic->closing = true;
+	if (bad)
+		ic->net->st.bad_frames++;
+	uv_close((uv_handle_t *)&ic->tcp, in_closed);
+}
+
+static void in_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+	struct in_conn *ic = h->data;
+
+	(void)suggested;
+	if (ic->cap - ic->len < READ_CHUNK) {
+		size_t cap = ic->cap == 0 ? 2 * READ_CHUNK : ic->cap * 2;
+		uint8_t *p;
+		if (cap > RK_NET_FRAME_MAX + RK_NET_FRAME_HDR + READ_CHUNK)
+			cap = RK_NET_FRAME_MAX + RK_NET_FRAME_HDR + READ_CHUNK;
+		p = cap > ic->cap ? realloc(ic->buf, cap) : NULL;
+		if (p != NULL) {
+			ic->buf = p;
+			ic->cap = cap;
+		}
+	}
+	*b = uv_buf_init((char *)ic->buf + ic->len, (unsigned)(ic->cap - ic->len));
+}
+
+/* Handles one whole frame; false closes the connection as bad. */
+static bool in_frame(struct in_conn *ic, const uint8_t *payload, size_t len)
+{
+	struct rk_net *n = ic->net;
+	struct peer *p;
+
+	if (!ic->hello) {
+		struct rk_net_hello h;
+		if (rk_net_hello_decode(payload, len, &h) != 0 ||
+		    h.version != RK_NET_VERSION || h.node_id == 0 ||
+		    h.node_id == n->cfg.node_id || h.channel > RK_NET_CH_SNAP ||
+		    (n->cfg.cluster_id != 0 && h.cluster_id != n->cfg.cluster_id))
+			return false;
+		ic->hello = true;
+		ic->from = h.node_id;
+		ic->channel = (int)h.channel;
+		return true;
+	}
+	p = find_peer(n, ic->from);
+	if (p != NULL) {
+		p->st.frames_recv++;
+		p->st.bytes_recv += len + RK_NET_FRAME_HDR;
+	}
+	return n->cfg.on_frame == NULL ||
+	       n->cfg.on_frame(n->cfg.arg, ic->from, ic->channel, payload, len) == 0;
+}
+
+static void in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+	struct in_conn *ic = s->data;
+	size_t off = 0;
+
+	(void)b;
+	if (nread < 0) {
+		in_close(ic, false);
+		return;
+	}
+	ic->len += (size_t)nread;
+	while (!ic->closing && !ic->net->stopping) {
+		const uint8_t *payload;
+		size_t plen, flen;
+		int rc = rk_net_frame_parse(ic->buf + off, ic->len - off,
+					    &payload, &plen, &flen);
+		if (rc == RK_EAGAIN)
+			break;
+		if (rc != 0 || !in_frame(ic, payload, plen)) {
+			in_close(ic, true);
+			return;
+		}
+		off += flen;
+	}
+	if (off > 0 && !ic->closing) {
+		memmove(ic->buf, ic->buf + off, ic->len - off);
+		ic->len -= off;
+	}
+	if (ic->len == ic->cap)
+		in_close(ic, true); /* cannot grow: over the frame limit */
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+	struct rk_net *n = server->data;
+	struct in_conn *ic;
+
+	if (status < 0 || n->stopping)
+		return;
+	ic = calloc(1, sizeof(*ic));
+	if (ic == NULL || uv_tcp_init(n->loop, &ic->tcp) != 0) {
+		free(ic);
+		return;
+	}
+	n->handles++;
+	ic->net = n;
+	ic->tcp.data = ic;
+	ic->next = n->ins;
+	if (n->ins != NULL)
+		n->ins->prev = ic;
+	n->ins = ic;
+	if (uv_accept(server, (uv_stream_t *)&ic->tcp) != 0) {
+		in_close(ic, false);
+		return;
+	}
+	n->st.accepted++;
+	uv_tcp_nodelay(&ic->tcp, 1);
+	uv_read_start((uv_stream_t *)&ic->tcp, in_alloc, in_read);
+}
+
+/* ---- the end-of-turn flush ---------------------------------------------------------- */
+
+static void flush_all(struct rk_net *n)
+{
+	for (struct peer *p = n->peers; p != NULL; p = p->next)
+		for (int c = 0; c < 2; c++)
+			oc_write(&p->ch[c]);
+}
+
+static void on_prepare(uv_prepare_t *h)
+{
+	struct rk_net *n = h->data;
+
+	flush_all(n);
+	uv_prepare_stop(h);
+}
+
+void rk_net_flush(struct rk_net *n)
+{
+	flush_all(n);
+}
+
+/* ---- the public calls ---------------------------------------------------------------- */
+
+int rk_net_start(uv_loop_t *loop, const struct rk_net_config *cfg,
+		 struct rk_net **np, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	struct rk_net *n;
+	int namelen, rc;
+
+	*np = NULL;
+	err[0] = '\0';
+	rc = rk_parse_hostport(cfg->listen_addr, 1, &ss);
+	if (rc != 0) {
+		snprintf(err, errlen, "bad peer address '%s' (want host:port)",
+			 cfg->listen_addr);
+		return rc;
+	}
+	n = calloc(1, sizeof(*n));
+	if (n == NULL)
+		return RK_ENOMEM;
+	n->loop = loop;
+	n->cfg = *cfg;
+	n->cfg.listen_addr = NULL;
+	if (n->cfg.queue_max == 0)
+		n->cfg.queue_max = QUEUE_MAX_DEFAULT;
+	if (n->cfg.backoff_min_ms == 0)
+		n->cfg.backoff_min_ms = 50;
+	if (n->cfg.backoff_max_ms < n->cfg.backoff_min_ms)
+		n->cfg.backoff_max_ms = n->cfg.backoff_min_ms < 2000 ? 2000
+					: n->cfg.backoff_min_ms;
+	/* Outgoing connections leave from our own peer host (port 0). */
+	n->src = ss;
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *a = (struct sockaddr_in *)&n->src;
+		a->sin_port = 0;
+		n->bind_src = a->sin_addr.s_addr != htonl(INADDR_ANY);
+	} else {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&n->src;
+		a->sin6_port = 0;
+		n->bind_src = memcmp(&a->sin6_addr, &in6addr_any, sizeof(in6addr_any)) != 0;
+	}
+	uv_tcp_init(loop, &n->listener);
+	uv_prepare_init(loop, &n->prep);
+	n->handles = 2;
+	n->listener.data = n;
+	n->prep.data = n;
+	rc = uv_tcp_bind(&n->listener, (const struct sockaddr *)&ss, 0);
+	if (rc == 0)
+		rc = uv_listen((uv_stream_t *)&n->listener, 128, on_connection);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot listen on %s: %s", cfg->listen_addr,
+			 uv_strerror(rc));
+		rk_net_stop(n, NULL, NULL);
+		return rk_uv_err(rc);
+	}
+	namelen = sizeof(ss);
+	uv_tcp_getsockname(&n->listener, (struct sockaddr *)&ss, &namelen);
+	n->port = ntohs(ss.ss_family == AF_INET
+				? ((struct sockaddr_in *)&ss)->sin_port
+				: ((struct sockaddr_in6 *)&ss)->sin6_port);
+	*np = n;
+	return 0;
+}
+
+int rk_net_port(const struct rk_net *n)
+{
+	return n->port;
+}
+
+static void simple_closed(uv_handle_t *h)
+{
+	struct rk_net *n = h->data;
+
+	n->handles--;
+	if (n->stopping && n->handles == 0)
+		finish_stop(n);
+}
+
+void rk_net_stop(struct rk_net *n, void (*done)(void *arg), void *arg)
+{
+	struct in_conn *ic;
+
+	n->stopping = true;
+	n->done = done;
+	n->done_arg = arg;
+	uv_close((uv_handle_t *)&n->listener, simple_closed);
+	uv_close((uv_handle_t *)&n->prep, simple_closed);
+	for (struct peer *p = n->peers; p != NULL; p = p->next) {
+		for (int c = 0; c < 2; c++) {
+			struct out_conn *oc = &p->ch[c];
+			uv_close((uv_handle_t *)&oc->timer, timer_closed);
+			if (oc->state == OC_CONNECTING || oc->state == OC_OPEN ||
+			    (oc->state == OC_CLOSING && !uv_is_closing((uv_handle_t *)&oc->tcp)))
+				uv_close((uv_handle_t *)&oc->tcp, oc_closed);
+		}
+	}
+	for (ic = n->ins; ic != NULL; ic = ic->next)
+		if (!ic->closing) {
+			ic->closing = true;
+			uv_close((uv_handle_t *)&ic->tcp, in_closed);
+		}
+}
+
+int rk_net_add_peer(struct rk_net *n, uint64_t node_id, const char *addr)
+{
+	struct peer *p;
+	int rc;
+
+	if (node_id == 0 || node_id == n->cfg.node_id || find_peer(n, node_id) != NULL)
+		return RK_EINVAL;
+	p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return RK_ENOMEM;
+	rc = rk_parse_hostport(addr, 1, &p->addr);
+	if (rc != 0) {
+		free(p);
+		return rc;
+	}
+	p->net = n;
+	p->id = node_id;
+	p->st.node_id = node_id;
+	for (int c = 0; c < 2; c++) {
+		struct out_conn *oc = &p->ch[c];
+		oc->peer = p;
+		oc->channel = c;
+		rk_buf_init(&oc->pending);
+		rk_buf_init(&oc->inflight);
+		uv_timer_init(n->loop, &oc->timer);
+		oc->timer.data = oc;
+		n->handles++;
+	}
+	p->next = n->peers;
+	n->peers = p;
+	oc_connect(&p->ch[RK_NET_CH_RAFT]);
+	return 0;
+}
+
+int rk_net_send(struct rk_net *n, uint64_t peer, int channel,
+		const void *payload, size_t len)
+{
+	struct peer *p = find_peer(n, peer);
+	struct out_conn *oc;
+	int rc;
+
+	if (p == NULL || channel < 0 || channel > RK_NET_CH_SNAP)
+		return RK_ENOTFOUND;
+	if (len > RK_NET_FRAME_MAX)
+		return RK_ETOOBIG;
+	oc = &p->ch[channel];
+	if (oc->pending.len + len + RK_NET_FRAME_HDR > n->cfg.queue_max) {
+		p->st.dropped++;
+		return RK_EBUSY;
+	}
+	rc = rk_net_frame_append(&oc->pending, payload, len);
+	if (rc != 0) {
+		p->st.dropped++;
+		rk_buf_free(&oc->pending); /* out of memory: start over */
+		oc->pending_frames = 0;
+		return rc;
+	}
+	oc->pending_frames++;
+	if (oc->state == OC_IDLE)
+		oc_connect(oc);
+	uv_prepare_start(&n->prep, on_prepare);
+	return 0;
+}
+
+size_t rk_net_room(const struct rk_net *n, uint64_t peer, int channel)
+{
+	struct peer *p = find_peer(n, peer);
+	size_t used;
+
+	if (p == NULL || channel < 0 || channel > RK_NET_CH_SNAP)
+		return 0;
+	used = p->ch[channel].pending.len + p->ch[channel].inflight.len +
+	       RK_NET_FRAME_HDR;
+	return used >= n->cfg.queue_max ? 0 : n->cfg.queue_max - used;
+}
+
+void rk_net_stats(const struct rk_net *n, struct rk_net_stats *stp)
+{
+	*stp = n->st;
+}
+
+size_t rk_net_peer_stats(const struct rk_net *n, struct rk_net_peer_stats *out,
+			 size_t max)
+{
+	size_t i = 0;
+
+	for (const struct peer *p = n->peers; p != NULL; p = p->next, i++)
+		if (i < max)
+			out[i] = p->st;
+	return i;
+}

@@ -1,0 +1,97 @@
+/*
+ * rk_net: the node-to-node transport on libuv.
+ *
+ * Each node keeps, per peer node, one outgoing TCP connection for raft
+ * traffic and a separate one for snapshot streams, so a large snapshot
+ * never delays heartbeats; a pair of nodes therefore has two raft
+ * connections, one each way. Outgoing connections bind the host of the
+ * node's own peer address as their source.
+ *
+ * Sending queues a frame (codec.h) on the peer's channel; everything queued
+ * during one loop turn is written with one write per connection just
+ * before the loop waits for I/O (a uv_prepare handle). While a write is in
+ * flight, new frames gather for the next one. A queue holds at most
+ * queue_max bytes: a frame beyond it is dropped and counted (raft
+ * retransmits; the snapshot sender waits for room instead, see
+ * rk_net_room). A broken or refused connection is retried with exponential
+ * backoff; frames queued meanwhile wait within the same bound.
+ *
+ * Receiving: every connection starts with a Hello (version, node id,
+ * cluster id, channel). A Hello from another cluster or version, a frame
+ * that fails its checksum or length check, or anything a frame handler
+ * rejects closes that one connection and is counted; the node goes on
+ * serving everyone else.
+ *
+ * All calls on the loop's thread.
+ */
+#ifndef RK_NET_H
+#define RK_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "codec.h"
+
+struct rk_net;
+
+/* A frame payload from peer `from` on channel. Returning non-zero marks the
+ * frame bad: the connection is closed and counted. */
+typedef int (*rk_net_frame_fn)(void *arg, uint64_t from, int channel,
+			       const uint8_t *payload, size_t len);
+
+struct rk_net_config {
+	uint64_t node_id;
+	uint64_t cluster_id;
+	const char *listen_addr;  /* host:port (port 0: ephemeral, tests) */
+	size_t queue_max;         /* bytes per connection queue (default 8 MiB) */
+	unsigned backoff_min_ms;  /* default 50 */
+	unsigned backoff_max_ms;  /* default 2000 */
+	rk_net_frame_fn on_frame;
+	void *arg;
+};
+
+struct rk_net_peer_stats {
+	uint64_t node_id;
+	bool connected;          /* raft channel, outgoing */
+	uint64_t frames_sent, bytes_sent, writes;
+	uint64_t frames_recv, bytes_recv;
+	uint64_t dropped;        /* frames refused by a full queue */
+	uint64_t connects;       /* outgoing connections established */
+};
+
+struct rk_net_stats {
+	uint64_t bad_frames;     /* connections closed for bad input */
+	uint64_t accepted;
+};
+
+/* Listens on cfg->listen_addr. RK_EADDRINUSE / RK_EADDR with a one-line
+ * reason in err. */
+int rk_net_start(uv_loop_t *loop, const struct rk_net_config *cfg,
+		 struct rk_net **np, char *err, size_t errlen);
+/* Closes every connection and the listener; done(arg) runs once all
+ * handles are closed and the memory is freed. */
+void rk_net_stop(struct rk_net *n, void (*done)(void *arg), void *arg);
+/* The port actually bound (for listen addresses with port 0). */
+int rk_net_port(const struct rk_net *n);
+
+int rk_net_add_peer(struct rk_net *n, uint64_t node_id, const char *addr);
+
+/* Queues payload as one frame to peer on channel. RK_ENOTFOUND for an
+ * unknown peer, RK_EBUSY when the queue is full (the frame is dropped and
+ * counted), RK_ETOOBIG above the frame limit. */
+int rk_net_send(struct rk_net *n, uint64_t peer, int channel,
+		const void *payload, size_t len);
+/* Bytes the peer's channel queue can still take. */
+size_t rk_net_room(const struct rk_net *n, uint64_t peer, int channel);
+/* Writes what is queued now instead of at the end of the turn. */
+void rk_net_flush(struct rk_net *n);
+
+void rk_net_stats(const struct rk_net *n, struct rk_net_stats *stp);
+/* Fills up to max peers' statistics; returns how many peers there are. */
+size_t rk_net_peer_stats(const struct rk_net *n, struct rk_net_peer_stats *out,
+			 size_t max);
+
+#endif

@@ -1,0 +1,662 @@
+/*
+ * The wire format and the transport: codec round trips and garbage, and
+ * real TCP between transports on loopback (one write per turn, reconnect
+ * with backoff, bounded queues, the snapshot channel, source binding, and
+ * peers speaking garbage).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "codec.h"
+#include "net.h"
+
+/* ---- codec ------------------------------------------------------------------------ */
+
+struct got {
+	int n;
+	struct rk_raft_msg m[8];
+	uint64_t range[8];
+	struct rk_raft_snapshot_meta snap;
+	char data[8][4][32];
+	uint32_t len[8][4];
+	struct rk_net_liveness live;
+	bool has_live;
+};
+
+static int on_raft(void *arg, uint64_t range, const struct rk_raft_msg *m)
+{
+	struct got *g = arg;
+
+	if (g->n >= 8)
+		return RK_EINVAL;
+	g->m[g->n] = *m;
+	g->range[g->n] = range;
+	for (size_t i = 0; i < m->n_entries && i < 4; i++) {
+		g->len[g->n][i] = m->entries[i].len;
+		memcpy(g->data[g->n][i], m->entries[i].data,
+		       m->entries[i].len < 31 ? m->entries[i].len : 31);
+	}
+	if (m->snapshot != NULL)
+		g->snap = *m->snapshot;
+	g->m[g->n].entries = NULL;
+	g->m[g->n].snapshot = NULL;
+	g->n++;
+	return 0;
+}
+
+static void on_live(void *arg, const struct rk_net_liveness *l)
+{
+	struct got *g = arg;
+
+	g->live = *l;
+	g->has_live = true;
+}
+
+static void build_batch(struct rk_buf *b)
+{
+	struct rk_raft_entry e[3] = {
+		{5, 11, RK_RAFT_ENTRY_NORMAL, 5, (const uint8_t *)"hello"},
+		{5, 12, RK_RAFT_ENTRY_NORMAL, 0, NULL},
+		{6, 13, RK_RAFT_ENTRY_CONF_CHANGE, 3, (const uint8_t *)"\x00\x01\x02"},
+	};
+	struct rk_raft_snapshot_meta snap = {900, 7, {{1, 2, 3}, {RK_RAFT_VOTER, RK_RAFT_VOTER, RK_RAFT_LEARNER}, 3, false}};
+	struct rk_raft_msg app = {0}, hb = {0}, sm = {0};
+	struct rk_net_liveness l = {3, 99, 98};
+
+	app.type = RK_RAFT_MSG_APP;
+	app.from = 1;
+	app.to = 2;
+	app.term = 6;
+	app.log_term = 5;
+	app.index = 10;
+	app.commit = 9;
+	app.entries = e;
+	app.n_entries = 3;
+	hb.type = RK_RAFT_MSG_HEARTBEAT_RESP;
+	hb.from = 2;
+	hb.to = 1;
+	hb.term = UINT64_MAX / 4;
+	hb.context = 123456789;
+	hb.reject = true;
+	hb.reject_hint = 4;
+	hb.flags = RK_RAFT_MSGF_TRANSFER;
+	sm.type = RK_RAFT_MSG_SNAP;
+	sm.from = 1;
+	sm.to = 3;
+	sm.term = 7;
+	sm.snapshot = &snap;
+	assert_int_equal(rk_net_batch_add_raft(b, 77, &app), 0);
+	assert_int_equal(rk_net_batch_add_liveness(b, &l), 0);
+	assert_int_equal(rk_net_batch_add_raft(b, 78, &hb), 0);
+	assert_int_equal(rk_net_batch_add_raft(b, 1ull << 40, &sm), 0);
+}
+
+static void test_codec_roundtrip(void **state)
+{
+	struct rk_buf b;
+	struct got g;
+	struct rk_net_handlers h = {&g, on_raft, on_live};
+	struct rk_net_scratch sc = {0};
+
+	(void)state;
+	memset(&g, 0, sizeof(g));
+	rk_buf_init(&b);
+	build_batch(&b);
+	assert_int_equal(rk_net_batch_decode((const uint8_t *)b.p, b.len, &h, &sc), 0);
+	assert_int_equal(g.n, 3);
+	assert_int_equal(g.range[0], 77);
+	assert_int_equal(g.m[0].type, RK_RAFT_MSG_APP);
+	assert_int_equal(g.m[0].n_entries, 3);
+	assert_int_equal(g.m[0].index, 10);
+	assert_int_equal(g.m[0].commit, 9);
+	assert_int_equal(g.len[0][0], 5);
+	assert_memory_equal(g.data[0][0], "hello", 5);
+	assert_int_equal(g.len[0][1], 0);
+	assert_int_equal(g.len[0][2], 3);
+	assert_memory_equal(g.data[0][2], "\x00\x01\x02", 3);
+	assert_int_equal(g.m[1].term, UINT64_MAX / 4);
+	assert_int_equal(g.m[1].context, 123456789);
+	assert_true(g.m[1].reject);
+	assert_int_equal(g.m[1].reject_hint, 4);
+	assert_int_equal(g.m[1].flags, RK_RAFT_MSGF_TRANSFER);
+	assert_int_equal(g.range[2], 1ull << 40);
+	assert_int_equal(g.snap.index, 900);
+	assert_int_equal(g.snap.conf.n, 3);
+	assert_int_equal(g.snap.conf.ids[2], 3);
+	assert_int_equal(g.snap.conf.flags[2], RK_RAFT_LEARNER);
+	assert_true(g.has_live);
+	assert_int_equal(g.live.seq, 99);
+	assert_int_equal(g.live.echo, 98);
+	rk_buf_free(&b);
+	rk_net_scratch_free(&sc);
+}
+
+static void test_codec_hello(void **state)
+{
+	struct rk_net_hello h = {RK_NET_VERSION, 4, 0xabcdef, RK_NET_CH_SNAP}, got;
+	struct rk_buf b;
+
+	(void)state;
+	rk_buf_init(&b);
+	assert_int_equal(rk_net_hello_encode(&h, &b), 0);
+	assert_int_equal(rk_net_hello_decode((const uint8_t *)b.p, b.len, &got), 0);
+	assert_int_equal(got.node_id, 4);
+	assert_int_equal(got.cluster_id, 0xabcdef);
+	assert_int_equal(got.channel, RK_NET_CH_SNAP);
+	assert_int_equal(rk_net_hello_decode((const uint8_t *)"\xff\xff\xff", 3, &got), RK_EPROTO);
+	rk_buf_free(&b);
+}
+
+static int count_only(void *arg, uint64_t range, const struct rk_raft_msg *m)
+{
+	(void)range;
+	/* Whatever decodes must point inside what was given. */
+	for (size_t i = 0; i < m->n_entries; i++)
+		if (m->entries[i].len > 0)
+			assert_non_null(m->entries[i].data);
+	++*(int *)arg;
+	return 0;
+}
+
+/* Random damage to a valid batch, and random bytes: decoding returns 0 or
+ * RK_EPROTO and never reads outside the input (ASan checks that). */
+static void test_codec_garbage(void **state)
+{
+	struct rk_buf b;
+	int count = 0;
+	struct rk_net_handlers h = {&count, count_only, NULL};
+	struct rk_net_scratch sc = {0};
+	uint64_t x = 0x2545f4914f6cdd1dull;
+	uint8_t *buf;
+	int ok = 0, bad = 0;
+
+	(void)state;
+	rk_buf_init(&b);
+	build_batch(&b);
+	buf = malloc(b.len + 64);
+	for (int it = 0; it < 50000; it++) {
+		size_t n = b.len;
+		int rc;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		if (it % 10 == 0) { /* pure noise */
+			n = (size_t)(x % 200);
+			for (size_t i = 0; i < n; i++) {
+				x ^= x << 13;
+				x ^= x >> 7;
+				x ^= x << 17;
+				buf[i] = (uint8_t)x;
+			}
+		} else {
+			memcpy(buf, b.p, n);
+			for (uint64_t j = 0; j <= (x >> 4) % 3; j++)
+				buf[(x >> (8 + 8 * j)) % n] = (uint8_t)(x >> (32 + j));
+			if ((x >> 60) % 4 == 0)
+				n = (size_t)((x >> 20) % n);
+		}
+		/* Exact-size copies, so reading one byte past is an ASan error. */
+		uint8_t *exact = malloc(n ? n : 1);
+		memcpy(exact, buf, n);
+		rc = rk_net_batch_decode(exact, n, &h, &sc);
+		free(exact);
+		assert_true(rc == 0 || rc == RK_EPROTO);
+		if (rc == 0)
+			ok++;
+		else
+			bad++;
+	}
+	assert_true(bad > 0); /* the damage was noticed most of the time */
+	free(buf);
+	rk_buf_free(&b);
+	rk_net_scratch_free(&sc);
+}
+
+static void test_frames(void **state)
+{
+	struct rk_buf b;
+	const uint8_t *p;
+	size_t plen, flen;
+
+	(void)state;
+	rk_buf_init(&b);
+	assert_int_equal(rk_net_frame_append(&b, "abc", 3), 0);
+	assert_int_equal(rk_net_frame_append(&b, "", 0), 0);
+	assert_int_equal(b.len, 2 * RK_NET_FRAME_HDR + 3);
+	for (size_t cut = 0; cut < RK_NET_FRAME_HDR + 3; cut++)
+		assert_int_equal(rk_net_frame_parse((const uint8_t *)b.p, cut, &p, &plen, &flen),
+				 RK_EAGAIN);
+	assert_int_equal(rk_net_frame_parse((const uint8_t *)b.p, b.len, &p, &plen, &flen), 0);
+	assert_int_equal(plen, 3);
+	assert_memory_equal(p, "abc", 3);
+	assert_int_equal(flen, RK_NET_FRAME_HDR + 3);
+	assert_int_equal(rk_net_frame_parse((const uint8_t *)b.p + flen, b.len - flen, &p, &plen, &flen), 0);
+	assert_int_equal(plen, 0);
+	b.p[RK_NET_FRAME_HDR + 1] ^= 1; /* payload damage: checksum fails */
+	assert_int_equal(rk_net_frame_parse((const uint8_t *)b.p, b.len, &p, &plen, &flen), RK_EPROTO);
+	b.p[3] = (char)0x7f; /* a length above the limit */
+	assert_int_equal(rk_net_frame_parse((const uint8_t *)b.p, 4, &p, &plen, &flen), RK_EPROTO);
+	rk_buf_free(&b);
+}
+
+/* ---- transport ------------------------------------------------------------------- */
+
+struct node {
+	struct rk_net *net;
+	uint64_t id;
+	int frames[2];
+	uint64_t last_seq;
+	bool order_ok;
+	bool stopped;
+};
+
+static int on_frame(void *arg, uint64_t from, int channel,
+		    const uint8_t *payload, size_t len)
+{
+	struct node *nd = arg;
+	uint64_t seq;
+
+	(void)from;
+	if (len >= 8) {
+		memcpy(&seq, payload, 8);
+		if (channel == 0 && seq != nd->last_seq + 1 && seq != 0)
+			nd->order_ok = false;
+		if (channel == 0 && seq != 0)
+			nd->last_seq = seq;
+	}
+	nd->frames[channel]++;
+	return 0;
+}
+
+static void start_node(uv_loop_t *loop, struct node *nd, uint64_t id,
+		       const char *addr, size_t queue_max)
+{
+	struct rk_net_config cfg = {0};
+	char err[256];
+
+	memset(nd, 0, sizeof(*nd));
+	nd->id = id;
+	nd->order_ok = true;
+	cfg.node_id = id;
+	cfg.cluster_id = 42;
+	cfg.listen_addr = addr;
+	cfg.queue_max = queue_max;
+	cfg.backoff_min_ms = 10;
+	cfg.backoff_max_ms = 40;
+	cfg.on_frame = on_frame;
+	cfg.arg = nd;
+	assert_int_equal(rk_net_start(loop, &cfg, &nd->net, err, sizeof(err)), 0);
+}
+
+static void stopped(void *arg)
+{
+	((struct node *)arg)->stopped = true;
+}
+
+static void stop_node(uv_loop_t *loop, struct node *nd)
+{
+	rk_net_stop(nd->net, stopped, nd);
+	for (int i = 0; i < 2000 && !nd->stopped; i++)
+		uv_run(loop, UV_RUN_NOWAIT), usleep(500);
+	assert_true(nd->stopped);
+}
+
+/* Runs the loop until *flag >= want or about two seconds pass. */
+static void run_until(uv_loop_t *loop, const int *flag, int want)
+{
+	for (int i = 0; i < 4000 && *flag < want; i++) {
+		uv_run(loop, UV_RUN_NOWAIT);
+		usleep(500);
+	}
+}
+
+static void peer_stats(struct rk_net *n, struct rk_net_peer_stats *st)
+{
+	assert_true(rk_net_peer_stats(n, st, 1) >= 1);
+}
+
+static void send_seq(struct rk_net *n, uint64_t to, uint64_t seq, int channel)
+{
+	uint8_t payload[64];
+
+	memset(payload, 0, sizeof(payload));
+	memcpy(payload, &seq, 8);
+	assert_int_equal(rk_net_send(n, to, channel, payload, sizeof(payload)), 0);
+}
+
+static void connect_pair(uv_loop_t *loop, struct node *a, struct node *b)
+{
+	char addr[64];
+	struct rk_net_peer_stats st;
+	int connected = 0;
+
+	start_node(loop, a, 1, "127.0.0.1:0", 0);
+	start_node(loop, b, 2, "127.0.0.1:0", 0);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", rk_net_port(b->net));
+	assert_int_equal(rk_net_add_peer(a->net, 2, addr), 0);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", rk_net_port(a->net));
+	assert_int_equal(rk_net_add_peer(b->net, 1, addr), 0);
+	for (int i = 0; i < 4000 && !connected; i++) {
+		uv_run(loop, UV_RUN_NOWAIT);
+		peer_stats(a->net, &st);
+		connected = st.connected;
+		usleep(500);
+	}
+	assert_true(connected);
+}
+
+static void test_one_write_per_turn(void **state)
+{
+	uv_loop_t loop;
+	struct node a, b;
+	struct rk_net_peer_stats before, after;
+
+	(void)state;
+	uv_loop_init(&loop);
+	connect_pair(&loop, &a, &b);
+	peer_stats(a.net, &before);
+	for (uint64_t i = 1; i <= 1000; i++)
+		send_seq(a.net, 2, i, 0);
+	run_until(&loop, &b.frames[0], 1000);
+	assert_int_equal(b.frames[0], 1000);
+	assert_true(b.order_ok);
+	peer_stats(a.net, &after);
+	assert_int_equal(after.writes - before.writes, 1);
+	assert_int_equal(after.frames_sent - before.frames_sent, 1000);
+	assert_int_equal(after.dropped, 0);
+	stop_node(&loop, &a);
+	stop_node(&loop, &b);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_reconnect_after_restart(void **state)
+{
+	uv_loop_t loop;
+	struct node a, b;
+	struct rk_net_peer_stats st;
+	char addr[64];
+	int port;
+
+	(void)state;
+	uv_loop_init(&loop);
+	connect_pair(&loop, &a, &b);
+	port = rk_net_port(b.net);
+	stop_node(&loop, &b);
+	/* Noticed as a closed connection; frames queue meanwhile. */
+	for (int i = 0; i < 100; i++)
+		uv_run(&loop, UV_RUN_NOWAIT), usleep(1000);
+	peer_stats(a.net, &st);
+	assert_false(st.connected);
+	for (uint64_t i = 1; i <= 10; i++)
+		send_seq(a.net, 2, i, 0);
+	for (int i = 0; i < 100; i++)
+		uv_run(&loop, UV_RUN_NOWAIT), usleep(1000);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+	start_node(&loop, &b, 2, addr, 0);
+	run_until(&loop, &b.frames[0], 10);
+	assert_int_equal(b.frames[0], 10); /* queued frames delivered after reconnect */
+	peer_stats(a.net, &st);
+	assert_true(st.connected);
+	assert_true(st.connects >= 2);
+	stop_node(&loop, &a);
+	stop_node(&loop, &b);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_bounded_queue(void **state)
+{
+	uv_loop_t loop;
+	struct node a;
+	struct rk_net_peer_stats st;
+	uint8_t payload[1024] = {0};
+	int busy = 0;
+
+	(void)state;
+	uv_loop_init(&loop);
+	start_node(&loop, &a, 1, "127.0.0.1:0", 16 * 1024);
+	/* A peer that is not there. */
+	assert_int_equal(rk_net_add_peer(a.net, 9, "127.0.0.1:1"), 0);
+	for (int i = 0; i < 100; i++)
+		busy += rk_net_send(a.net, 9, 0, payload, sizeof(payload)) == RK_EBUSY;
+	assert_true(busy > 80);
+	peer_stats(a.net, &st);
+	assert_int_equal(st.dropped, (uint64_t)busy);
+	assert_true(rk_net_room(a.net, 9, 0) < sizeof(payload) + RK_NET_FRAME_HDR);
+	assert_int_equal(rk_net_send(a.net, 8, 0, payload, 10), RK_ENOTFOUND);
+	assert_int_equal(rk_net_add_peer(a.net, 9, "127.0.0.1:2"), RK_EINVAL);
+	assert_int_equal(rk_net_add_peer(a.net, 1, "127.0.0.1:2"), RK_EINVAL);
+	/* Backoff keeps retrying without trouble. */
+	for (int i = 0; i < 100; i++)
+		uv_run(&loop, UV_RUN_NOWAIT), usleep(1000);
+	stop_node(&loop, &a);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_snapshot_channel(void **state)
+{
+	uv_loop_t loop;
+	struct node a, b;
+	struct rk_net_peer_stats st;
+
+	(void)state;
+	uv_loop_init(&loop);
+	connect_pair(&loop, &a, &b);
+	send_seq(a.net, 2, 0, 1);
+	send_seq(a.net, 2, 1, 0);
+	run_until(&loop, &b.frames[1], 1);
+	run_until(&loop, &b.frames[0], 1);
+	assert_int_equal(b.frames[1], 1);
+	assert_int_equal(b.frames[0], 1);
+	peer_stats(a.net, &st);
+	assert_int_equal(st.connects, 2); /* raft and snapshot connections */
+	stop_node(&loop, &a);
+	stop_node(&loop, &b);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+/* A raw client speaking garbage, or a Hello from another cluster. */
+struct raw {
+	uv_tcp_t tcp;
+	uv_connect_t creq;
+	uv_write_t wreq;
+	char *data;
+	size_t len;
+	int closed;
+	char rbuf[64];
+};
+
+static void raw_closed(uv_handle_t *h)
+{
+	((struct raw *)h->data)->closed = 1;
+}
+
+static void raw_alloc(uv_handle_t *h, size_t s, uv_buf_t *b)
+{
+	(void)s;
+	*b = uv_buf_init(((struct raw *)h->data)->rbuf, 64);
+}
+
+static void raw_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+	(void)b;
+	if (n < 0)
+		uv_close((uv_handle_t *)s, raw_closed);
+}
+
+static void raw_written(uv_write_t *w, int status)
+{
+	(void)w;
+	(void)status;
+}
+
+static void raw_connected(uv_connect_t *c, int status)
+{
+	struct raw *r = c->data;
+	uv_buf_t b = uv_buf_init(r->data, (unsigned)r->len);
+
+	assert_int_equal(status, 0);
+	uv_read_start((uv_stream_t *)&r->tcp, raw_alloc, raw_read);
+	uv_write(&r->wreq, (uv_stream_t *)&r->tcp, &b, 1, raw_written);
+}
+
+static void raw_send(uv_loop_t *loop, int port, char *data, size_t len)
+{
+	struct raw r;
+	struct sockaddr_in sa;
+
+	memset(&r, 0, sizeof(r));
+	r.data = data;
+	r.len = len;
+	uv_tcp_init(loop, &r.tcp);
+	r.tcp.data = &r;
+	r.creq.data = &r;
+	uv_ip4_addr("127.0.0.1", port, &sa);
+	uv_tcp_connect(&r.creq, &r.tcp, (const struct sockaddr *)&sa, raw_connected);
+	run_until(loop, &r.closed, 1);
+	assert_int_equal(r.closed, 1); /* the node closed it */
+}
+
+static void test_garbage_from_a_peer(void **state)
+{
+	uv_loop_t loop;
+	struct node a, b;
+	struct rk_net_stats st;
+	struct rk_buf hello, frame;
+	struct rk_net_hello h = {RK_NET_VERSION, 7, 999, 0};
+	char junk[4096];
+
+	(void)state;
+	uv_loop_init(&loop);
+	connect_pair(&loop, &a, &b);
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = (char)(i * 31 + 7);
+	raw_send(&loop, rk_net_port(b.net), junk, sizeof(junk));
+	/* A well-formed Hello from another cluster. */
+	rk_buf_init(&hello);
+	rk_buf_init(&frame);
+	assert_int_equal(rk_net_hello_encode(&h, &hello), 0);
+	assert_int_equal(rk_net_frame_append(&frame, hello.p, hello.len), 0);
+	raw_send(&loop, rk_net_port(b.net), frame.p, frame.len);
+	rk_net_stats(b.net, &st);
+	assert_int_equal(st.bad_frames, 2);
+	/* Everyone else is still served. */
+	for (uint64_t i = 1; i <= 5; i++)
+		send_seq(a.net, 2, i, 0);
+	run_until(&loop, &b.frames[0], 5);
+	assert_int_equal(b.frames[0], 5);
+	rk_buf_free(&hello);
+	rk_buf_free(&frame);
+	stop_node(&loop, &a);
+	stop_node(&loop, &b);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+/* Outgoing connections leave from the host of the node's peer address. */
+struct src_check {
+	uv_tcp_t server, client;
+	char seen[64];
+	int accepted;
+};
+
+static void src_accept(uv_stream_t *s, int status)
+{
+	struct src_check *c = s->data;
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+
+	assert_int_equal(status, 0);
+	uv_tcp_init(s->loop, &c->client);
+	assert_int_equal(uv_accept(s, (uv_stream_t *)&c->client), 0);
+	uv_tcp_getpeername(&c->client, (struct sockaddr *)&ss, &len);
+	uv_ip4_name((struct sockaddr_in *)&ss, c->seen, sizeof(c->seen));
+	c->accepted = 1;
+}
+
+static void noop_closed(uv_handle_t *h)
+{
+	(void)h;
+}
+
+static void test_source_address(void **state)
+{
+	uv_loop_t loop;
+	struct node a;
+	struct src_check c;
+	struct sockaddr_in sa;
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+	char addr[64];
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	uv_loop_init(&loop);
+	uv_tcp_init(&loop, &c.server);
+	c.server.data = &c;
+	uv_ip4_addr("127.0.0.1", 0, &sa);
+	assert_int_equal(uv_tcp_bind(&c.server, (const struct sockaddr *)&sa, 0), 0);
+	assert_int_equal(uv_listen((uv_stream_t *)&c.server, 8, src_accept), 0);
+	uv_tcp_getsockname(&c.server, (struct sockaddr *)&ss, &len);
+	start_node(&loop, &a, 1, "127.0.0.2:0", 0);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", ntohs(((struct sockaddr_in *)&ss)->sin_port));
+	assert_int_equal(rk_net_add_peer(a.net, 2, addr), 0);
+	run_until(&loop, &c.accepted, 1);
+	assert_int_equal(c.accepted, 1);
+	assert_string_equal(c.seen, "127.0.0.2");
+	stop_node(&loop, &a);
+	uv_close((uv_handle_t *)&c.client, noop_closed);
+	uv_close((uv_handle_t *)&c.server, noop_closed);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_listen_errors(void **state)
+{
+	uv_loop_t loop;
+	struct node a;
+	struct rk_net_config cfg = {0};
+	struct rk_net *n;
+	char err[256], addr[64];
+
+	(void)state;
+	uv_loop_init(&loop);
+	start_node(&loop, &a, 1, "127.0.0.1:0", 0);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", rk_net_port(a.net));
+	cfg.node_id = 2;
+	cfg.listen_addr = addr;
+	assert_int_equal(rk_net_start(&loop, &cfg, &n, err, sizeof(err)), RK_EADDRINUSE);
+	assert_non_null(strstr(err, "cannot listen"));
+	cfg.listen_addr = "nonsense";
+	assert_int_equal(rk_net_start(&loop, &cfg, &n, err, sizeof(err)), RK_EADDR);
+	stop_node(&loop, &a);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_codec_roundtrip),
+		cmocka_unit_test(test_codec_hello),
+		cmocka_unit_test(test_codec_garbage),
+		cmocka_unit_test(test_frames),
+		cmocka_unit_test(test_one_write_per_turn),
+		cmocka_unit_test(test_reconnect_after_restart),
+		cmocka_unit_test(test_bounded_queue),
+		cmocka_unit_test(test_snapshot_channel),
+		cmocka_unit_test(test_garbage_from_a_peer),
+		cmocka_unit_test(test_source_address),
+		cmocka_unit_test(test_listen_errors),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
