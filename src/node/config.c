@@ -40,7 +40,10 @@ void rk_node_config_usage(FILE *out)
 "  --request-timeout MS    client request deadline in milliseconds  [5000]\n"
 "  --tick-ms MS            raft tick interval in milliseconds        [100]\n"
 "  --election-ticks N      election timeout in ticks                  [10]\n"
-"  --cache-mb MB           storage cache size in MiB                 [256]\n"
+"  --log-keep N            raft log entries kept behind the applied index\n"
+		"                          before compaction (followers further behind\n"
+		"                          catch up by snapshot)                  [10000]\n"
+		"  --cache-mb MB           storage cache size in MiB                 [256]\n"
 "  --log-level LEVEL       debug, info, warn or error               [info]\n"
 "  --help                  this text\n"
 "\n"
@@ -155,6 +158,7 @@ int rk_node_config_parse(int argc, char **argv, struct rk_node_config *c,
 	c->request_timeout_ms = 5000;
 	c->tick_ms = 100;
 	c->election_ticks = 10;
+	c->log_keep = 10000;
 	c->cache_mb = 256;
 	c->log_level = RK_LOG_INFO;
 	err[0] = '\0';
@@ -226,6 +230,11 @@ int rk_node_config_parse(int argc, char **argv, struct rk_node_config *c,
 				rc = fail(err, errlen, "--election-ticks: '%s' is not a count from 3 to 1000", val);
 			else
 				c->election_ticks = (uint32_t)v;
+		} else if (strcmp(flag, "--log-keep") == 0) {
+			if (parse_u64(val, 10, 100000000, &v) != 0)
+				rc = fail(err, errlen, "--log-keep: '%s' is not a count from 10 to 100000000", val);
+			else
+				c->log_keep = (uint32_t)v;
 		} else if (strcmp(flag, "--cache-mb") == 0) {
 			if (parse_u64(val, 16, 1024 * 1024, &c->cache_mb) != 0)
 				rc = fail(err, errlen, "--cache-mb: '%s' is not MiB (16 to 1048576)", val);

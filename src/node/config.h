@@ -35,6 +35,7 @@ struct rk_node_config {
 	uint32_t request_timeout_ms;
 	uint32_t tick_ms;
 	uint32_t election_ticks;
+	uint32_t log_keep;
 	uint64_t cache_mb;
 	int log_level;
 };

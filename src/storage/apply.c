@@ -147,15 +147,10 @@ int store_clear_span(WT_CURSOR *c, const uint8_t *s, size_t sl,
 		     uint64_t *removedp)
 {
 	WT_ITEM k;
-	int exact, ret;
+	int ret;
 
 	*removedp = 0;
-	k.data = s;
-	k.size = sl;
-	c->set_key(c, &k);
-	ret = c->search_near(c, &exact);
-	if (ret == 0 && exact < 0)
-		ret = c->next(c);
+	ret = store_seek(c, s, sl);
 	while (ret == 0 && (max == 0 || *removedp < max)) {
 		if ((ret = c->get_key(c, &k)) != 0)
 			break;

@@ -144,6 +144,25 @@ int rk_store_read_durable_applied(struct rk_store_reader *r, uint64_t range,
 	return ret == WT_NOTFOUND ? 0 : store_err(ret);
 }
 
+int rk_store_list_ranges(struct rk_store_reader *r,
+			 int (*fn)(void *arg, uint64_t range), void *arg)
+{
+	WT_CURSOR *c = r->ss.c[T_RAFTSTATE];
+	uint64_t range;
+	int ret, rc = 0;
+
+	while ((ret = c->next(c)) == 0) {
+		if ((ret = c->get_key(c, &range)) != 0)
+			break;
+		if ((rc = fn(arg, range)) != 0)
+			break;
+	}
+	c->reset(c);
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
+	return ret == WT_NOTFOUND ? 0 : store_err(ret);
+}
+
 int rk_store_read_tombstone(struct rk_store_reader *r, uint64_t range,
 			    uint64_t *min_replica_idp)
 {
@@ -331,20 +350,31 @@ bool store_past_end(const void *k, size_t kl, const void *e, size_t el)
 	return cmp > 0 || (cmp == 0 && kl >= el);
 }
 
-/* Walks [start, end) of one bytes-keyed table with cursor c. */
-static int walk_table(WT_CURSOR *c, int table, const void *start, size_t slen,
-		      const void *end, size_t elen, rk_store_pair_fn fn,
-		      void *arg)
+int store_seek(WT_CURSOR *c, const void *start, size_t slen)
 {
-	WT_ITEM k, v;
-	int exact, ret, rc = 0;
+	WT_ITEM k;
+	int exact, ret;
 
+	if (slen == 0)
+		return c->next(c); /* a reset cursor steps to the first key */
 	k.data = start;
 	k.size = slen;
 	c->set_key(c, &k);
 	ret = c->search_near(c, &exact);
 	if (ret == 0 && exact < 0)
 		ret = c->next(c);
+	return ret;
+}
+
+/* Walks [start, end) of one bytes-keyed table with cursor c. */
+int store_walk_table(WT_CURSOR *c, int table, const void *start, size_t slen,
+		      const void *end, size_t elen, rk_store_pair_fn fn,
+		      void *arg)
+{
+	WT_ITEM k, v;
+	int ret, rc = 0;
+
+	ret = store_seek(c, start, slen);
 	while (ret == 0) {
 		const uint8_t *vd;
 		size_t vl;
@@ -400,10 +430,10 @@ int rk_store_scan_span(struct rk_store_reader *r, uint64_t range,
 			rc = 0;
 	}
 	if (rc == 0)
-		rc = walk_table(r->ss.c[T_KV], 0, start, slen, end, elen, fn,
+		rc = store_walk_table(r->ss.c[T_KV], 0, start, slen, end, elen, fn,
 				arg);
 	if (rc == 0)
-		rc = walk_table(r->ss.c[T_INTERNAL], 1, start, slen, end, elen,
+		rc = store_walk_table(r->ss.c[T_INTERNAL], 1, start, slen, end, elen,
 				fn, arg);
 	ws->rollback_transaction(ws, NULL); /* read-only */
 	return rc < 0 ? rc : 0;

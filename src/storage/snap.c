@@ -194,6 +194,82 @@ int rk_store_snap_finish(struct rk_store_snap_out *o, char *name,
 	return 0;
 }
 
+/* ---- raw transfer ---------------------------------------------------------------- */
+
+int rk_store_snap_recv_create(struct rk_store *s, uint64_t range,
+			      uint64_t index, struct rk_store_snap_out **op)
+{
+	struct rk_store_snap_meta m;
+	int rc;
+
+	memset(&m, 0, sizeof(m));
+	m.range = range;
+	m.index = index;
+	rc = rk_store_snap_create(s, &m, op);
+	if (rc != 0)
+		return rc;
+	/* Raw mode: drop the header just written; the sender's bytes carry
+	 * their own. */
+	if (fflush((*op)->f) != 0 || ftruncate(fileno((*op)->f), 0) != 0 ||
+	    fseek((*op)->f, 0, SEEK_SET) != 0) {
+		rk_store_snap_abort(*op);
+		*op = NULL;
+		return RK_EIO;
+	}
+	return 0;
+}
+
+int rk_store_snap_recv_write(struct rk_store_snap_out *o, const void *p,
+			     size_t n)
+{
+	if (o->err == 0 && n > 0 && fwrite(p, 1, n, o->f) != n)
+		o->err = RK_EIO;
+	return o->err;
+}
+
+int rk_store_snap_recv_seal(struct rk_store_snap_out *o, char *name,
+			    size_t namelen)
+{
+	int rc;
+
+	name[0] = '\0';
+	if (o->err == 0 && fflush(o->f) != 0)
+		o->err = RK_EIO;
+	if (o->err == 0 && fdatasync(fileno(o->f)) != 0)
+		o->err = RK_EIO;
+	if (o->err == 0 && rename(o->tmp, o->final) != 0)
+		o->err = RK_EIO;
+	if (o->err == 0)
+		o->err = fsync_dir_of(o->final);
+	rc = o->err;
+	if (rc != 0) {
+		rk_store_snap_abort(o);
+		return rc;
+	}
+	snprintf(name, namelen, "%s", o->name);
+	fclose(o->f);
+	XXH3_freeState(o->h);
+	free(o);
+	return 0;
+}
+
+int rk_store_snap_path(struct rk_store *s, const char *name, char *path,
+		       size_t pathlen)
+{
+	if (strchr(name, '/') != NULL ||
+	    (size_t)snprintf(path, pathlen, "%s/snap/%s", s->dir, name) >= pathlen)
+		return RK_EINVAL;
+	return 0;
+}
+
+void rk_store_snap_remove(struct rk_store *s, const char *name)
+{
+	char path[4096];
+
+	if (rk_store_snap_path(s, name, path, sizeof(path)) == 0)
+		unlink(path);
+}
+
 /* ---- reading a staged file ------------------------------------------------------ */
 
 struct snap_in {
@@ -729,4 +805,79 @@ void store_snap_orphans(struct rk_store *s)
 	}
 	closedir(d);
 	free(ns.v);
+}
+
+/* ---- generating a snapshot to send ------------------------------------------------- */
+
+static int gen_pair(void *arg, int table, const void *key, size_t klen,
+		    const void *val, size_t vlen)
+{
+	return rk_store_snap_add(arg, table, key, klen, val, vlen);
+}
+
+int rk_store_snap_generate(struct rk_store_reader *r, uint64_t range,
+			   const void *start, size_t slen, const void *end,
+			   size_t elen, char *name, size_t namelen,
+			   struct rk_store_snap_info *infop)
+{
+	struct store_session *ss = &r->ss;
+	struct rk_store_raft_state rs;
+	struct rk_store_apply_state as;
+	struct rk_store_snap_meta m;
+	struct rk_store_snap_out *o = NULL;
+	uint8_t *desc = NULL;
+	uint64_t term = 0;
+	int rc;
+
+	memset(infop, 0, sizeof(*infop));
+	name[0] = '\0';
+	rc = store_err(ss->ws->begin_transaction(ss->ws, "isolation=snapshot"));
+	if (rc != 0)
+		return rc;
+	rc = rk_store_read_apply_state(r, range, &as);
+	if (rc == 0) {
+		desc = malloc(as.desc_len + 1);
+		if (desc == NULL)
+			rc = RK_ENOMEM;
+		else
+			memcpy(desc, as.desc, as.desc_len);
+	}
+	if (rc == 0)
+		rc = rk_store_read_raft_state(r, range, &rs);
+	if (rc == 0) {
+		if (as.applied == rs.trunc_index)
+			term = rs.trunc_term;
+		else
+			rc = rk_store_log_term(r, range, as.applied, &term);
+	}
+	if (rc == 0) {
+		memset(&m, 0, sizeof(m));
+		m.range = range;
+		m.index = as.applied;
+		m.term = term;
+		m.start = start;
+		m.slen = slen;
+		m.end = end;
+		m.elen = elen;
+		m.desc = desc;
+		m.desc_len = as.desc_len;
+		rc = rk_store_snap_create(r->s, &m, &o);
+	}
+	if (rc == 0) {
+		rc = store_walk_table(ss->c[T_KV], 0, start, slen, end, elen, gen_pair, o);
+		if (rc == 0)
+			rc = store_walk_table(ss->c[T_INTERNAL], 1, start, slen, end, elen,
+					gen_pair, o);
+	}
+	ss->ws->rollback_transaction(ss->ws, NULL); /* read-only */
+	free(desc);
+	if (rc != 0) {
+		rk_store_snap_abort(o);
+		return rc < 0 ? rc : RK_EIO;
+	}
+	infop->index = as.applied;
+	infop->term = term;
+	infop->conf = rs.conf;
+	infop->bytes = (uint64_t)ftell(o->f) + 17; /* + trailer */
+	return rk_store_snap_finish(o, name, namelen);
 }

@@ -283,6 +283,12 @@ int rk_store_open(const struct rk_store_options *o, struct rk_store **sp,
 		 fresh ? "create," : "",
 		 (unsigned long long)(o->cache_mb ? o->cache_mb : 256));
 	ret = wiredtiger_open(o->dir, &quiet_handler, config, &s->conn);
+	if (ret == EBUSY) {
+		snprintf(err, errlen, "%s is in use by another process", o->dir);
+		free(s->dir);
+		free(s);
+		return RK_EBUSY;
+	}
 	if (ret != 0) {
 		snprintf(err, errlen, "%s: the storage engine cannot open it (%s); it may be corrupt",
 			 o->dir, wiredtiger_strerror(ret));
@@ -575,6 +581,15 @@ int rk_store_checkpoint(struct rk_store *s)
 	rc = s->ckpt_rc;
 	pthread_mutex_unlock(&s->mu);
 	return rc;
+}
+
+void rk_store_checkpoint_async(struct rk_store *s)
+{
+	pthread_mutex_lock(&s->mu);
+	if (s->ckpt_requested == s->ckpt_done)
+		s->ckpt_requested++;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
 }
 
 static int cmp_double(const void *a, const void *b)

@@ -129,6 +129,8 @@ int rk_store_submit(struct rk_store *s, struct rk_store_batch *b,
 int rk_store_write(struct rk_store *s, struct rk_store_batch *b);
 /* Runs a checkpoint now (on the storage thread) and waits for it. */
 int rk_store_checkpoint(struct rk_store *s);
+/* Asks for a checkpoint soon without waiting (the event loop's way). */
+void rk_store_checkpoint_async(struct rk_store *s);
 
 struct rk_store_stats {
 	uint64_t groups;      /* transactions committed */
@@ -150,6 +152,10 @@ int rk_store_read_raft_state(struct rk_store_reader *r, uint64_t range,
  * reader and stays valid until its next call. */
 int rk_store_read_apply_state(struct rk_store_reader *r, uint64_t range,
 			      struct rk_store_apply_state *asp);
+/* Calls fn(arg, range) for every range with a raft state, in id order,
+ * until fn returns non-zero (returned if negative). */
+int rk_store_list_ranges(struct rk_store_reader *r,
+			 int (*fn)(void *arg, uint64_t range), void *arg);
 int rk_store_read_tombstone(struct rk_store_reader *r, uint64_t range,
 			    uint64_t *min_replica_idp);
 /* Last stored index (trunc_index if the log is empty). */
@@ -238,6 +244,33 @@ int rk_store_snap_finish(struct rk_store_snap_out *o, char *name,
 			 size_t namelen);
 /* Drops an unfinished file. */
 void rk_store_snap_abort(struct rk_store_snap_out *o);
+
+/* Sending a range's snapshot: one snapshot transaction reads the apply
+ * state (index and descriptor), the configuration persisted with it, the
+ * term of the applied entry, and the span, into a sealed staged file of
+ * the same format. infop describes it; the file is sent as raw bytes. */
+struct rk_store_snap_info {
+	uint64_t index, term;
+	struct rk_raft_conf_state conf;
+	uint64_t bytes; /* file size */
+};
+int rk_store_snap_generate(struct rk_store_reader *r, uint64_t range,
+			   const void *start, size_t slen, const void *end,
+			   size_t elen, char *name, size_t namelen,
+			   struct rk_store_snap_info *infop);
+/* The staged file's path (for reading it out) and its removal. */
+int rk_store_snap_path(struct rk_store *s, const char *name, char *path,
+		       size_t pathlen);
+void rk_store_snap_remove(struct rk_store *s, const char *name);
+/* Receiving raw bytes of a file another node generated: created empty,
+ * appended to, then sealed (fsync, rename) under its own name. The install
+ * verifies its checksum. */
+int rk_store_snap_recv_create(struct rk_store *s, uint64_t range,
+			      uint64_t index, struct rk_store_snap_out **op);
+int rk_store_snap_recv_write(struct rk_store_snap_out *o, const void *p,
+			     size_t n);
+int rk_store_snap_recv_seal(struct rk_store_snap_out *o, char *name,
+			    size_t namelen);
 
 void rk_store_batch_install(struct rk_store_batch *b, uint64_t range,
 			    uint64_t index, const char *name);

@@ -119,6 +119,13 @@ int store_clear_span(WT_CURSOR *c, const uint8_t *s, size_t sl,
 int store_log_remove(struct store_session *ss, uint64_t range, uint64_t from,
 		     uint64_t upto, bool prefix);
 bool store_past_end(const void *k, size_t kl, const void *e, size_t el);
+/* Positions c at the first key >= start (bytes-keyed tables; an empty
+ * start is the beginning, which search_near cannot express). */
+int store_seek(WT_CURSOR *c, const void *start, size_t slen);
+/* Walks [start, end) of one bytes-keyed table (kv headers removed). */
+int store_walk_table(WT_CURSOR *c, int table, const void *start, size_t slen,
+		     const void *end, size_t elen, rk_store_pair_fn fn,
+		     void *arg);
 int store_decode_apply(const uint8_t *v, size_t n,
 		       struct rk_store_apply_state *asp);
 /* After a checkpoint (storage thread): drops install markers (and their

@@ -211,6 +211,30 @@ int rk_net_batch_add_liveness(struct rk_buf *out,
 			    rangekv_Liveness_fields, &pl);
 }
 
+static bool encode_chunk_data(pb_ostream_t *os, const pb_field_iter_t *f,
+			      void *const *arg)
+{
+	const struct rk_net_chunk *c = *arg;
+
+	if (c->len == 0)
+		return true;
+	return pb_encode_tag_for_field(os, f) &&
+	       pb_encode_string(os, c->data, c->len);
+}
+
+int rk_net_batch_add_chunk(struct rk_buf *out, const struct rk_net_chunk *c)
+{
+	rangekv_SnapChunk pc = rangekv_SnapChunk_init_zero;
+
+	pc.range = c->range;
+	pc.index = c->index;
+	pc.offset = c->offset;
+	pc.last = c->last;
+	pc.data.funcs.encode = encode_chunk_data;
+	pc.data.arg = (void *)(uintptr_t)c;
+	return encode_field(out, rangekv_Batch_chunks_tag, rangekv_SnapChunk_fields, &pc);
+}
+
 /* ---- decoding ------------------------------------------------------------------- */
 
 struct decode_ctx {
@@ -218,21 +242,43 @@ struct decode_ctx {
 	struct rk_net_scratch *scratch;
 	size_t n;  /* entries of the current message */
 	int rc;    /* the handler's stop code, or RK_ENOMEM */
+	const uint8_t *lo, *hi; /* the frame */
 };
 
-/* The entry's data stays in the frame: the buffer stream's state is the
- * read position (pb_istream_from_buffer), so take the pointer and skip. */
-static bool decode_data(pb_istream_t *is, const pb_field_iter_t *f, void **arg)
+/* Bytes fields stay in the frame: the buffer stream's state is the read
+ * position (pb_istream_from_buffer), so take the pointer and skip. A field
+ * sent with a scalar wire type reaches the callback through a stream over
+ * a copy on nanopb's stack instead: anything outside the frame is refused. */
+static bool take_bytes(pb_istream_t *is, const struct decode_ctx *c,
+		       const uint8_t **pp, size_t *np)
 {
-	struct rk_raft_entry *e = *arg;
+	const uint8_t *p = is->state;
 
-	(void)f;
-	e->data = is->bytes_left > 0 ? (const uint8_t *)is->state : NULL;
-	e->len = (uint32_t)is->bytes_left;
-	if (is->bytes_left > UINT32_MAX)
+	if (p < c->lo || p > c->hi || is->bytes_left > (size_t)(c->hi - p))
 		return false;
+	*pp = is->bytes_left > 0 ? p : NULL;
+	*np = is->bytes_left;
 	is->state = (pb_byte_t *)is->state + is->bytes_left;
 	is->bytes_left = 0;
+	return true;
+}
+
+struct data_arg {
+	struct rk_raft_entry *e;
+	const struct decode_ctx *c;
+};
+
+static bool decode_data(pb_istream_t *is, const pb_field_iter_t *f, void **arg)
+{
+	struct data_arg *a = *arg;
+	const uint8_t *p;
+	size_t n;
+
+	(void)f;
+	if (!take_bytes(is, a->c, &p, &n) || n > UINT32_MAX)
+		return false;
+	a->e->data = p;
+	a->e->len = (uint32_t)n;
 	return true;
 }
 
@@ -256,9 +302,11 @@ static bool decode_entry(pb_istream_t *is, const pb_field_iter_t *f, void **arg)
 		s->ents = p;
 		s->cap = cap;
 	}
+	struct data_arg da = {&e, c};
+
 	memset(&e, 0, sizeof(e));
 	pe.data.funcs.decode = decode_data;
-	pe.data.arg = &e;
+	pe.data.arg = &da;
 	if (!pb_decode(is, rangekv_Entry_fields, &pe))
 		return false;
 	e.term = pe.term;
@@ -325,16 +373,60 @@ static bool decode_msg(pb_istream_t *is, const pb_field_iter_t *f, void **arg)
 	return true;
 }
 
+struct chunk_arg {
+	struct rk_net_chunk *ch;
+	const struct decode_ctx *c;
+};
+
+static bool decode_chunk_data(pb_istream_t *is, const pb_field_iter_t *f,
+			      void **arg)
+{
+	struct chunk_arg *a = *arg;
+
+	(void)f;
+	return take_bytes(is, a->c, &a->ch->data, &a->ch->len);
+}
+
+static bool decode_chunk(pb_istream_t *is, const pb_field_iter_t *f, void **arg)
+{
+	struct decode_ctx *c = *arg;
+	rangekv_SnapChunk pc = rangekv_SnapChunk_init_zero;
+	struct rk_net_chunk ch;
+
+	(void)f;
+	struct chunk_arg ca = {&ch, c};
+
+	memset(&ch, 0, sizeof(ch));
+	pc.data.funcs.decode = decode_chunk_data;
+	pc.data.arg = &ca;
+	if (!pb_decode(is, rangekv_SnapChunk_fields, &pc))
+		return false;
+	ch.range = pc.range;
+	ch.index = pc.index;
+	ch.offset = pc.offset;
+	ch.last = pc.last;
+	if (c->h->chunk != NULL) {
+		int rc = c->h->chunk(c->h->arg, &ch);
+		if (rc != 0) {
+			c->rc = rc;
+			return false;
+		}
+	}
+	return true;
+}
+
 int rk_net_batch_decode(const uint8_t *p, size_t n,
 			const struct rk_net_handlers *h,
 			struct rk_net_scratch *scratch)
 {
 	rangekv_Batch b = rangekv_Batch_init_zero;
 	pb_istream_t is = pb_istream_from_buffer(p, n);
-	struct decode_ctx c = {h, scratch, 0, 0};
+	struct decode_ctx c = {h, scratch, 0, 0, p, p != NULL ? p + n : p};
 
 	b.msgs.funcs.decode = decode_msg;
 	b.msgs.arg = &c;
+	b.chunks.funcs.decode = decode_chunk;
+	b.chunks.arg = &c;
 	if (!pb_decode(&is, rangekv_Batch_fields, &b))
 		return c.rc != 0 ? c.rc : RK_EPROTO;
 	if (b.has_liveness && h->liveness != NULL) {

@@ -64,12 +64,23 @@ int rk_net_batch_add_raft(struct rk_buf *out, uint64_t range,
 int rk_net_batch_add_liveness(struct rk_buf *out,
 			      const struct rk_net_liveness *l);
 
+struct rk_net_chunk {
+	uint64_t range, index, offset;
+	const uint8_t *data; /* points into the frame */
+	size_t len;
+	bool last;
+};
+int rk_net_batch_add_chunk(struct rk_buf *out, const struct rk_net_chunk *c);
+
 struct rk_net_handlers {
 	void *arg;
 	/* m->entries[i].data point into the frame; valid during the call. A
 	 * non-zero return stops decoding and is returned. */
 	int (*raft)(void *arg, uint64_t range, const struct rk_raft_msg *m);
 	void (*liveness)(void *arg, const struct rk_net_liveness *l);
+	/* c->data points into the frame. Non-zero stops decoding and is
+	 * returned. */
+	int (*chunk)(void *arg, const struct rk_net_chunk *c);
 };
 
 /* Entry array reused across decodes (one per connection or thread). */

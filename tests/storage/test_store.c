@@ -327,6 +327,22 @@ static void test_remove_replica(void **state)
 	assert_value(f, "k1", NULL);
 	assert_value(f, "k5", NULL);
 	assert_value(f, "q1", "v"); /* outside the span */
+	/* A span from the beginning of the key space. */
+	b = rk_store_batch_new();
+	rk_store_batch_remove_replica(b, 4, 1, "", 0, "q", 1);
+	rk_store_batch_put(b, "r", 1, "kept", 4);
+	assert_int_equal(rk_store_write(f->s, b), 0);
+	b = rk_store_batch_new();
+	rk_store_batch_put(b, "\x01", 1, "v", 1);
+	rk_store_batch_put(b, "a", 1, "v", 1);
+	assert_int_equal(rk_store_write(f->s, b), 0);
+	b = rk_store_batch_new();
+	rk_store_batch_clear_span(b, "", 0, "q", 1);
+	assert_int_equal(rk_store_write(f->s, b), 0);
+	assert_value(f, "a", NULL);
+	assert_value(f, "\x01", NULL);
+	assert_value(f, "q1", "v");
+	assert_value(f, "r", "kept");
 	assert_int_equal(rk_store_read_apply_state(f->r, 3, &got), RK_ENOTFOUND);
 	assert_int_equal(rk_store_read_raft_state(f->r, 3, &gst), RK_ENOTFOUND);
 	assert_int_equal(rk_store_log_last(f->r, 3, 0, &last), 0);
@@ -398,6 +414,14 @@ static void test_scan_while_writing(void **state)
 	/* The writes did land. */
 	assert_value(f, "m3", "new");
 	assert_value(f, "m8", NULL);
+	/* An empty start means from the beginning of the key space. */
+	memset(&c, 0, sizeof(c));
+	c.f = f;
+	c.wrote = true;
+	assert_int_equal(rk_store_scan_span(f->r, 0, "", 0, "m1", 2,
+					    scan_and_write, &c, NULL), 0);
+	assert_int_equal(c.seen[0], 2); /* a0, m0 */
+	assert_string_equal(c.keys[0], "a0");
 	/* An empty end means to the end of the key space. */
 	memset(&c, 0, sizeof(c));
 	c.f = f;

@@ -1,0 +1,253 @@
+#!/usr/bin/env python3
+"""Node runtime benchmarks on this machine: three rangekv processes on
+127.0.0.1-3 (every range on all three).
+
+  node.py BIN idle RANGES [SECONDS]   CPU, messages/s, RSS per replica, time to elect
+  node.py BIN failover RANGES KILLS   longest time any range is without a leader
+  node.py BIN throughput RANGES N     proposals/s replicated 3 ways and durable
+
+Prints one line per figure; nothing passes or fails on a timing.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+BIN = sys.argv[1]
+BASE = 24000
+TICK_MS = int(os.environ.get("RK_TICK_MS", "100"))
+
+
+def peer(i):
+    return "127.0.0.%d:%d" % (i, BASE + i)
+
+
+def http(i):
+    return "127.0.0.%d:%d" % (i, BASE + 20 + i)
+
+
+CLUSTER = ",".join("%d=%s" % (i, peer(i)) for i in (1, 2, 3))
+
+
+def get(i, path, timeout=5.0):
+    with urllib.request.urlopen("http://%s%s" % (http(i), path), timeout=timeout) as r:
+        b = r.read().decode()
+        return b if path == "/metrics" else json.loads(b)
+
+
+def post(i, path):
+    req = urllib.request.Request("http://%s%s" % (http(i), path), method="POST", data=b"")
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return json.loads(r.read().decode())
+
+
+def ranges(i):
+    try:
+        return get(i, "/api/v1/ranges?limit=100000")["ranges"]
+    except Exception:
+        return None
+
+
+def metric(i, name):
+    for line in get(i, "/metrics").splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0.0
+
+
+class Cluster:
+    def __init__(self, nranges):
+        self.tmp = tempfile.mkdtemp(prefix="rk-bench-")
+        self.nranges = nranges
+        self.procs = {}
+
+    def start(self, i):
+        log = open(os.path.join(self.tmp, "log%d" % i), "a")
+        self.procs[i] = subprocess.Popen(
+            [BIN, "start", "--node-id", str(i), "--data", os.path.join(self.tmp, "d%d" % i),
+             "--peer-addr", peer(i), "--client-addr", "127.0.0.%d:%d" % (i, BASE + 10 + i),
+             "--http-addr", http(i), "--initial-cluster", CLUSTER,
+             "--ranges", str(self.nranges), "--tick-ms", str(TICK_MS)],
+            stdout=log, stderr=log)
+
+    def leaders(self, nodes, exclude=None):
+        seen = {}
+        for i in nodes:
+            rs = ranges(i)
+            if rs is None or len(rs) != self.nranges:
+                return None
+            for r in rs:
+                if r["leader"] is None or r["leader"] == exclude:
+                    return None
+                seen[r["id"]] = r["leader"]
+        return seen
+
+    def wait_led(self, nodes=(1, 2, 3), exclude=None, timeout=300):
+        t0 = time.time()
+        while time.time() - t0 < timeout:
+            led = self.leaders(nodes, exclude)
+            if led is not None:
+                return time.time() - t0, led
+            time.sleep(0.05)
+        raise SystemExit("not every range got a leader within %d s" % timeout)
+
+    def stop(self):
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs.values():
+            try:
+                p.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        parts = f.read().rsplit(")", 1)[1].split()
+    return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_bytes(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def idle(nranges, seconds):
+    c = Cluster(nranges)
+    try:
+        t0 = time.time()
+        for i in (1, 2, 3):
+            c.start(i)
+        took, _ = c.wait_led()
+        print("idle %d ranges x 3 nodes: every range led %.1f s after start" % (nranges, time.time() - t0))
+        time.sleep(3)
+        cpu0 = {i: cpu_seconds(c.procs[i].pid) for i in (1, 2, 3)}
+        msg0 = {i: metric(i, "rangekv_raft_messages_sent_total") for i in (1, 2, 3)}
+        byt0 = {i: sum(float(l.split()[1]) for l in get(i, "/metrics").splitlines()
+                       if l.startswith("rangekv_peer_bytes_sent_total{")) for i in (1, 2, 3)}
+        time.sleep(seconds)
+        for i in (1, 2, 3):
+            cpu = (cpu_seconds(c.procs[i].pid) - cpu0[i]) / seconds * 100
+            msgs = (metric(i, "rangekv_raft_messages_sent_total") - msg0[i]) / seconds
+            byts = (sum(float(l.split()[1]) for l in get(i, "/metrics").splitlines()
+                        if l.startswith("rangekv_peer_bytes_sent_total{")) - byt0[i]) / seconds
+            rss = rss_bytes(c.procs[i].pid)
+            print("  node %d: CPU %.1f%% of a core, %.0f raft messages/s, %.0f bytes/s sent, "
+                  "RSS %.1f MiB = %.0f bytes per replica" %
+                  (i, cpu, msgs, byts, rss / 2**20, rss / nranges))
+        # Restart one node and time until it serves (all its ranges led).
+        c.procs[3].send_signal(signal.SIGTERM)
+        c.procs[3].wait()
+        t0 = time.time()
+        c.start(3)
+        c.wait_led(nodes=(3,))
+        print("  restart of node 3 with %d ranges: serving (every range led) after %.2f s" %
+              (nranges, time.time() - t0))
+    finally:
+        c.stop()
+
+
+def failover(nranges, kills):
+    c = Cluster(nranges)
+    worst = []
+    try:
+        for i in (1, 2, 3):
+            c.start(i)
+        c.wait_led()
+        for k in range(kills):
+            # Wait until leaders are spread (a third each), then kill the
+            # node with the most.
+            t0 = time.time()
+            while time.time() - t0 < 60:
+                led = c.leaders((1, 2, 3))
+                if led:
+                    counts = {i: sum(1 for l in led.values() if l == i) for i in (1, 2, 3)}
+                    if max(counts.values()) - min(counts.values()) <= 1:
+                        break
+                time.sleep(0.2)
+            victim = max(counts, key=lambda i: counts[i])
+            mine = {rid for rid, l in led.items() if l == victim}
+            others = [i for i in (1, 2, 3) if i != victim]
+            c.procs[victim].send_signal(signal.SIGKILL)
+            t_kill = time.time()
+            c.procs[victim].wait()
+            back = {}
+            while len(back) < len(mine) and time.time() - t_kill < 60:
+                for i in others:
+                    for r in ranges(i) or []:
+                        if r["id"] in mine and r["id"] not in back and \
+                                r["leader"] not in (None, victim):
+                            back[r["id"]] = time.time() - t_kill
+                time.sleep(0.01)
+            w = max(back.values()) if back else float("inf")
+            worst.append(w)
+            print("  kill %d: node %d held %d leaders; all re-led, the last after %.2f s" %
+                  (k + 1, victim, len(mine), w))
+            c.start(victim)
+            c.wait_led()
+        print("failover %d ranges, %d kills (tick %d ms, election %d-%d ms): longest leaderless "
+              "%.2f s, median of the kills %.2f s" %
+              (nranges, kills, TICK_MS, 10 * TICK_MS, 20 * TICK_MS, max(worst),
+               sorted(worst)[len(worst) // 2]))
+    finally:
+        c.stop()
+
+
+def throughput(nranges, per_range):
+    c = Cluster(nranges)
+    try:
+        for i in (1, 2, 3):
+            c.start(i)
+        _, led = c.wait_led()
+        time.sleep(2)
+        led = c.leaders((1, 2, 3))
+        start = {r["id"]: r["commit_index"] for r in ranges(1)}
+        t0 = time.time()
+        sent = 0
+        batch = 500
+        for _ in range(0, per_range, batch):
+            for rid, l in led.items():
+                try:
+                    sent += post(l, "/api/v1/debug/propose?range=%d&count=%d&size=144" %
+                                 (rid, batch))["proposed"]
+                except Exception:
+                    pass
+        target = {rid: start[rid] + per_range for rid in led}
+        while time.time() - t0 < 300:
+            done = True
+            for i in (1, 2, 3):
+                for r in ranges(i) or []:
+                    if r["applied_index"] < target[r["id"]]:
+                        done = False
+            if done:
+                break
+            time.sleep(0.05)
+        took = time.time() - t0
+        print("throughput %d ranges: %d proposals of 144 bytes committed and applied on all three "
+              "nodes in %.2f s = %.0f proposals/s (group commits: %s)" %
+              (nranges, sent, took, sent / took,
+               ", ".join("node %d %d" % (i, metric(i, "rangekv_fsyncs_total")) for i in (1, 2, 3))))
+    finally:
+        c.stop()
+
+
+if __name__ == "__main__":
+    what = sys.argv[2]
+    if what == "idle":
+        idle(int(sys.argv[3]), float(sys.argv[4]) if len(sys.argv) > 4 else 10)
+    elif what == "failover":
+        failover(int(sys.argv[3]), int(sys.argv[4]))
+    elif what == "throughput":
+        throughput(int(sys.argv[3]), int(sys.argv[4]))
+    else:
+        raise SystemExit(__doc__)

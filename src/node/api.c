@@ -1,0 +1,356 @@
+/*
+ * The node's HTTP API (the outside contract): cluster status, ranges (paged
+ * and one by one) and Prometheus metrics. Read-only views of the loop's
+ * state, answered on the loop.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "node_int.h"
+
+static void error(struct rk_http_resp *resp, int status, const char *msg)
+{
+	struct rk_json j;
+
+	resp->status = status;
+	rk_json_init(&j, &resp->body);
+	rk_json_obj_begin(&j);
+	rk_json_key(&j, "error");
+	rk_json_str(&j, msg);
+	rk_json_obj_end(&j);
+}
+
+static void range_json(struct rk_json *j, const struct rk_replica *r)
+{
+	struct rk_raft_status st;
+	uint64_t leader;
+
+	rk_raft_status(&r->raft, &st);
+	leader = st.leader;
+	rk_json_obj_begin(j);
+	rk_json_key(j, "id");
+	rk_json_u64(j, r->range);
+	rk_json_key(j, "start");
+	rk_json_bytes(j, r->start, r->slen);
+	rk_json_key(j, "end");
+	rk_json_bytes(j, r->end, r->elen);
+	rk_json_key(j, "generation");
+	rk_json_u64(j, r->generation);
+	rk_json_key(j, "leader");
+	if (leader == 0)
+		rk_json_null(j);
+	else
+		rk_json_u64(j, leader);
+	rk_json_key(j, "term");
+	rk_json_u64(j, st.hs.term);
+	rk_json_key(j, "commit_index");
+	rk_json_u64(j, st.hs.commit);
+	rk_json_key(j, "applied_index");
+	rk_json_u64(j, r->applied);
+	rk_json_key(j, "first_index");
+	rk_json_u64(j, r->first);
+	rk_json_key(j, "size_bytes");
+	rk_json_u64(j, r->size_bytes);
+	rk_json_key(j, "asleep");
+	rk_json_bool(j, false);
+	rk_json_key(j, "role");
+	rk_json_str(j, rk_raft_role_name(st.role));
+	rk_json_key(j, "replicas");
+	rk_json_arr_begin(j);
+	for (int i = 0; i < st.conf.n; i++) {
+		rk_json_obj_begin(j);
+		rk_json_key(j, "node_id");
+		rk_json_u64(j, st.conf.ids[i]); /* replica id == node id so far */
+		rk_json_key(j, "replica_id");
+		rk_json_u64(j, st.conf.ids[i]);
+		rk_json_key(j, "role");
+		rk_json_str(j, (st.conf.flags[i] & (RK_RAFT_VOTER | RK_RAFT_VOTER_OUT))
+				   ? "voter" : "learner");
+		rk_json_obj_end(j);
+	}
+	rk_json_arr_end(j);
+	rk_json_obj_end(j);
+}
+
+static bool parse_u64(const char *s, uint64_t *vp)
+{
+	char *end;
+	unsigned long long v;
+
+	if (s[0] < '0' || s[0] > '9')
+		return false;
+	v = strtoull(s, &end, 10);
+	if (*end != '\0')
+		return false;
+	*vp = v;
+	return true;
+}
+
+static void ranges_page(struct rk_node *n, const struct rk_http_req *req,
+			struct rk_http_resp *resp)
+{
+	char v[32];
+	uint64_t after = 0, limit = 1000;
+	struct rk_json j;
+	size_t i, shown = 0;
+
+	if ((rk_http_query(req, "after", v, sizeof(v)) && !parse_u64(v, &after)) ||
+	    (rk_http_query(req, "limit", v, sizeof(v)) &&
+	     (!parse_u64(v, &limit) || limit == 0 || limit > 100000))) {
+		error(resp, 400, "after and limit must be whole numbers (1 <= limit <= 100000)");
+		return;
+	}
+	rk_json_init(&j, &resp->body);
+	rk_json_obj_begin(&j);
+	rk_json_key(&j, "ranges");
+	rk_json_arr_begin(&j);
+	for (i = 0; i < n->n_replicas && shown < limit; i++) {
+		if (n->byid[i]->range <= after)
+			continue;
+		range_json(&j, n->byid[i]);
+		shown++;
+	}
+	while (i < n->n_replicas && n->byid[i]->range <= after)
+		i++;
+	rk_json_arr_end(&j);
+	rk_json_key(&j, "next");
+	if (i < n->n_replicas && shown > 0)
+		rk_json_u64(&j, n->byid[i - 1]->range);
+	else
+		rk_json_null(&j);
+	rk_json_obj_end(&j);
+}
+
+static void cluster_status(struct rk_node *n, struct rk_http_resp *resp)
+{
+	struct rk_net_peer_stats ps[RK_MAX_NODES];
+	size_t np = rk_net_peer_stats(n->net, ps, RK_MAX_NODES);
+	struct rk_json j;
+
+	rk_json_init(&j, &resp->body);
+	rk_json_obj_begin(&j);
+	rk_json_key(&j, "node_id");
+	rk_json_u64(&j, n->cfg.node_id);
+	rk_json_key(&j, "ranges");
+	rk_json_u64(&j, n->n_replicas);
+	rk_json_key(&j, "nodes");
+	rk_json_arr_begin(&j);
+	for (uint32_t k = 0; k < n->cfg.n_initial; k++) {
+		const struct rk_node_peer *p = &n->cfg.initial[k];
+		bool self = p->id == n->cfg.node_id, up = self;
+		uint64_t ranges = 0, leaders = 0;
+
+		for (size_t i = 0; i < np; i++)
+			if (ps[i].node_id == p->id)
+				up = ps[i].connected;
+		for (size_t i = 0; i < n->n_replicas; i++) {
+			const struct rk_raft *rf = &n->byid[i]->raft;
+			for (int m = 0; m < rf->conf.n; m++)
+				ranges += rf->conf.ids[m] == p->id;
+			leaders += rk_raft_leader(rf) == p->id;
+		}
+		rk_json_obj_begin(&j);
+		rk_json_key(&j, "id");
+		rk_json_u64(&j, p->id);
+		rk_json_key(&j, "peer_addr");
+		rk_json_str(&j, p->addr);
+		rk_json_key(&j, "client_addr");
+		if (self && n->cfg.client_addr[0])
+			rk_json_str(&j, n->cfg.client_addr);
+		else
+			rk_json_null(&j);
+		rk_json_key(&j, "http_addr");
+		if (self && n->cfg.http_addr[0])
+			rk_json_str(&j, n->cfg.http_addr);
+		else
+			rk_json_null(&j);
+		rk_json_key(&j, "state");
+		rk_json_str(&j, up ? "up" : "unreachable");
+		rk_json_key(&j, "ranges");
+		rk_json_u64(&j, ranges);
+		rk_json_key(&j, "leaders");
+		rk_json_u64(&j, leaders);
+		rk_json_obj_end(&j);
+	}
+	rk_json_arr_end(&j);
+	rk_json_obj_end(&j);
+}
+
+static void metrics(struct rk_node *n, struct rk_http_resp *resp)
+{
+	struct rk_buf *b = &resp->body;
+	struct rk_net_peer_stats ps[RK_MAX_NODES];
+	size_t np = rk_net_peer_stats(n->net, ps, RK_MAX_NODES);
+	struct rk_net_stats ns;
+	struct rk_store_stats ss;
+	uint64_t leaders = 0;
+	char labels[64];
+
+	resp->content_type = "text/plain; version=0.0.4";
+	for (size_t i = 0; i < n->n_replicas; i++)
+		leaders += n->byid[i]->raft.role == RK_RAFT_LEADER;
+	rk_prom_family(b, "rangekv_ranges", "gauge", "Replicas hosted by this node.");
+	rk_prom_u64(b, "rangekv_ranges", NULL, n->n_replicas);
+	rk_prom_family(b, "rangekv_leaders", "gauge", "Replicas that lead their range.");
+	rk_prom_u64(b, "rangekv_leaders", NULL, leaders);
+	rk_prom_family(b, "rangekv_ranges_awake", "gauge", "Replicas ticked (not quiescent).");
+	rk_prom_u64(b, "rangekv_ranges_awake", NULL, n->n_replicas);
+	rk_prom_family(b, "rangekv_ticks_total", "counter", "Tick rounds of the node.");
+	rk_prom_u64(b, "rangekv_ticks_total", NULL, n->ticks);
+	rk_prom_family(b, "rangekv_raft_messages_received_total", "counter", "Raft messages received.");
+	rk_prom_u64(b, "rangekv_raft_messages_received_total", NULL, n->msgs_recv);
+	rk_prom_family(b, "rangekv_raft_messages_sent_total", "counter", "Raft messages sent.");
+	rk_prom_u64(b, "rangekv_raft_messages_sent_total", NULL, n->msgs_sent);
+	rk_prom_family(b, "rangekv_peer_frames_sent_total", "counter", "Frames written to a peer.");
+	for (size_t i = 0; i < np; i++) {
+		snprintf(labels, sizeof(labels), "peer=\"%llu\"", (unsigned long long)ps[i].node_id);
+		rk_prom_u64(b, "rangekv_peer_frames_sent_total", labels, ps[i].frames_sent);
+	}
+	rk_prom_family(b, "rangekv_peer_bytes_sent_total", "counter", "Bytes written to a peer.");
+	for (size_t i = 0; i < np; i++) {
+		snprintf(labels, sizeof(labels), "peer=\"%llu\"", (unsigned long long)ps[i].node_id);
+		rk_prom_u64(b, "rangekv_peer_bytes_sent_total", labels, ps[i].bytes_sent);
+	}
+	rk_prom_family(b, "rangekv_peer_frames_received_total", "counter", "Frames received from a peer.");
+	for (size_t i = 0; i < np; i++) {
+		snprintf(labels, sizeof(labels), "peer=\"%llu\"", (unsigned long long)ps[i].node_id);
+		rk_prom_u64(b, "rangekv_peer_frames_received_total", labels, ps[i].frames_recv);
+	}
+	rk_prom_family(b, "rangekv_peer_bytes_received_total", "counter", "Bytes received from a peer.");
+	for (size_t i = 0; i < np; i++) {
+		snprintf(labels, sizeof(labels), "peer=\"%llu\"", (unsigned long long)ps[i].node_id);
+		rk_prom_u64(b, "rangekv_peer_bytes_received_total", labels, ps[i].bytes_recv);
+	}
+	rk_prom_family(b, "rangekv_peer_frames_dropped_total", "counter", "Frames dropped by a full queue or a broken connection.");
+	for (size_t i = 0; i < np; i++) {
+		snprintf(labels, sizeof(labels), "peer=\"%llu\"", (unsigned long long)ps[i].node_id);
+		rk_prom_u64(b, "rangekv_peer_frames_dropped_total", labels, ps[i].dropped);
+	}
+	rk_net_stats(n->net, &ns);
+	rk_prom_family(b, "rangekv_bad_frames_total", "counter", "Peer connections closed for bad input.");
+	rk_prom_u64(b, "rangekv_bad_frames_total", NULL, ns.bad_frames);
+	rk_store_stats(n->store, &ss);
+	rk_prom_family(b, "rangekv_fsyncs_total", "counter", "Log flushes (one per group commit holding log data).");
+	rk_prom_u64(b, "rangekv_fsyncs_total", NULL, ss.flushes);
+	rk_prom_family(b, "rangekv_snapshots_generated_total", "counter", "Snapshots made to send.");
+	rk_prom_u64(b, "rangekv_snapshots_generated_total", NULL, n->snaps_generated);
+	rk_prom_family(b, "rangekv_snapshots_sent_total", "counter", "Snapshot streams sent to the end.");
+	rk_prom_u64(b, "rangekv_snapshots_sent_total", NULL, n->snaps_sent);
+	rk_prom_family(b, "rangekv_snapshots_received_total", "counter", "Snapshot files received whole.");
+	rk_prom_u64(b, "rangekv_snapshots_received_total", NULL, n->snaps_received);
+	rk_prom_family(b, "rangekv_snapshots_installed_total", "counter", "Snapshots installed.");
+	rk_prom_u64(b, "rangekv_snapshots_installed_total", NULL, n->snaps_installed);
+	rk_prom_family(b, "rangekv_log_compactions_total", "counter", "Range log compactions.");
+	rk_prom_u64(b, "rangekv_log_compactions_total", NULL, n->compactions);
+	rk_prom_family(b, "rangekv_group_commit_seconds", "histogram", "Group commit, submit to durable.");
+	rk_prom_hist(b, "rangekv_group_commit_seconds", NULL, &n->commit_hist);
+}
+
+/* POST /api/v1/debug/propose?range=ID&count=N&size=B: the internal load
+ * driver of tests and benchmarks. The leader proposes N entries of B bytes
+ * that the state machine applies as no-ops (first byte 0). */
+static void debug_propose(struct rk_node *n, const struct rk_http_req *req,
+			  struct rk_http_resp *resp)
+{
+	char v[32];
+	uint64_t range = 0, count = 1, size = 16, last = 0, done = 0;
+	struct rk_replica *r;
+	struct rk_json j;
+	uint8_t *payload;
+	int rc = 0;
+
+	if (!rk_http_query(req, "range", v, sizeof(v)) || !parse_u64(v, &range) ||
+	    (rk_http_query(req, "count", v, sizeof(v)) &&
+	     (!parse_u64(v, &count) || count == 0 || count > 100000)) ||
+	    (rk_http_query(req, "size", v, sizeof(v)) &&
+	     (!parse_u64(v, &size) || size == 0 || size > (1u << 20)))) {
+		error(resp, 400, "want range=ID, count=1..100000, size=1..1048576");
+		return;
+	}
+	r = rk_node_replica(n, range);
+	if (r == NULL) {
+		error(resp, 404, "no such range on this node");
+		return;
+	}
+	payload = calloc(1, size);
+	if (payload == NULL) {
+		error(resp, 503, "out of memory");
+		return;
+	}
+	for (; done < count; done++) {
+		rc = rk_raft_propose(&r->raft, payload, (uint32_t)size, &last);
+		if (rc != 0)
+			break;
+	}
+	free(payload);
+	if (done > 0) {
+		n->proposals += done;
+		rk_node_mark_dirty(n, r);
+	}
+	if (done == 0) {
+		resp->status = rc == RK_ENOTLEADER ? 409 : 503;
+		rk_json_init(&j, &resp->body);
+		rk_json_obj_begin(&j);
+		rk_json_key(&j, "error");
+		rk_json_str(&j, rk_strerror(rc));
+		rk_json_key(&j, "leader");
+		if (rk_raft_leader(&r->raft) == 0)
+			rk_json_null(&j);
+		else
+			rk_json_u64(&j, rk_raft_leader(&r->raft));
+		rk_json_obj_end(&j);
+		return;
+	}
+	rk_json_init(&j, &resp->body);
+	rk_json_obj_begin(&j);
+	rk_json_key(&j, "proposed");
+	rk_json_u64(&j, done);
+	rk_json_key(&j, "last_index");
+	rk_json_u64(&j, last);
+	rk_json_obj_end(&j);
+}
+
+void rk_node_http(void *arg, const struct rk_http_req *req,
+		  struct rk_http_resp *resp)
+{
+	struct rk_node *n = arg;
+	const char *p = req->path;
+	uint64_t id;
+
+	if (strcmp(p, "/api/v1/debug/propose") == 0) {
+		if (strcmp(req->method, "POST") != 0)
+			error(resp, 405, "POST only");
+		else
+			debug_propose(n, req, resp);
+		return;
+	}
+	if (strcmp(req->method, "GET") != 0) {
+		error(resp, 405, "only GET is served here");
+		return;
+	}
+	if (strcmp(p, "/metrics") == 0) {
+		metrics(n, resp);
+	} else if (strcmp(p, "/api/v1/cluster/status") == 0) {
+		cluster_status(n, resp);
+	} else if (strcmp(p, "/api/v1/ranges") == 0) {
+		ranges_page(n, req, resp);
+	} else if (strncmp(p, "/api/v1/ranges/", 15) == 0) {
+		struct rk_replica *r;
+		struct rk_json j;
+		if (!parse_u64(p + 15, &id)) {
+			error(resp, 400, "a range id is a whole number");
+			return;
+		}
+		r = rk_node_replica(n, id);
+		if (r == NULL) {
+			error(resp, 404, "no such range on this node");
+			return;
+		}
+		rk_json_init(&j, &resp->body);
+		range_json(&j, r);
+	} else {
+		error(resp, 404, "no such endpoint");
+	}
+}

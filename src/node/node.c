@@ -1,0 +1,805 @@
+/*
+ * The node runtime: every replica of this node on one event loop, one
+ * store, one transport.
+ *
+ * A turn: timers tick the replicas, the transport delivers batches of
+ * messages into them, and every replica touched is marked dirty. A uv_check
+ * handle then processes the dirty set: each replica with a ready hands over
+ * its messages that may leave at once (encoded into the batch for their
+ * peer node), and its hard state, entries and apply state go into ONE store
+ * batch for all of them (group commit); one frame per peer node is queued,
+ * and the transport writes it just before the loop next waits. When the
+ * store reports the batch durable (on its thread, which only queues the
+ * completion and wakes the loop), each replica sends the messages that had
+ * to wait for durability, advances, and is processed again if it has more.
+ * A replica has at most one ready in flight; many replicas share each
+ * flush.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <xxhash.h>
+
+#include "keyspace.h"
+#include "log.h"
+#include "node.h"
+#include "node_int.h"
+
+#define MOD "node"
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- the replica table ------------------------------------------------------------- */
+
+static size_t slot_of(const struct rk_node *n, uint64_t range)
+{
+	return (size_t)((range * 0x9e3779b97f4a7c15ull) >> 7) & (n->table_cap - 1);
+}
+
+struct rk_replica *rk_node_replica(const struct rk_node *n, uint64_t range)
+{
+	if (n->table_cap == 0)
+		return NULL;
+	for (size_t i = slot_of(n, range);; i = (i + 1) & (n->table_cap - 1)) {
+		struct rk_replica *r = n->table[i];
+		if (r == NULL || r->range == range)
+			return r;
+	}
+}
+
+static int table_add(struct rk_node *n, struct rk_replica *r)
+{
+	if (2 * (n->n_replicas + 1) > n->table_cap) {
+		size_t cap = n->table_cap ? 2 * n->table_cap : 1024;
+		struct rk_replica **t = calloc(cap, sizeof(*t));
+		struct rk_replica **old = n->table;
+		size_t oldcap = n->table_cap;
+		void *b = realloc(n->byid, cap * sizeof(*n->byid));
+		if (t == NULL || b == NULL) {
+			free(t);
+			if (b != NULL)
+				n->byid = b;
+			return RK_ENOMEM;
+		}
+		n->byid = b;
+		n->table = t;
+		n->table_cap = cap;
+		for (size_t i = 0; i < oldcap; i++)
+			if (old[i] != NULL) {
+				size_t j = slot_of(n, old[i]->range);
+				while (t[j] != NULL)
+					j = (j + 1) & (cap - 1);
+				t[j] = old[i];
+			}
+		free(old);
+	}
+	size_t j = slot_of(n, r->range);
+	while (n->table[j] != NULL)
+		j = (j + 1) & (n->table_cap - 1);
+	n->table[j] = r;
+	n->byid[n->n_replicas++] = r; /* loaded in id order */
+	return 0;
+}
+
+static void on_process(uv_check_t *h);
+
+void rk_node_mark_dirty(struct rk_node *n, struct rk_replica *r)
+{
+	if (r->dirty)
+		return;
+	r->dirty = true;
+	r->next_dirty = n->dirty;
+	n->dirty = r;
+	if (!uv_is_active((uv_handle_t *)&n->process))
+		uv_check_start(&n->process, on_process);
+}
+
+/* ---- sending ------------------------------------------------------------------------- */
+
+static struct peer_out *peer_for(struct rk_node *n, uint64_t node_id)
+{
+	for (uint32_t i = 0; i < n->n_peers; i++)
+		if (n->peers[i].node_id == node_id)
+			return &n->peers[i];
+	return NULL;
+}
+
+/* Replica ids of the initial ranges are the node ids (a replica added
+ * later gets a fresh id; its node is then looked up in the descriptor). */
+static void send_msgs(struct rk_node *n, struct rk_replica *r,
+		      const struct rk_raft_msg *m, size_t count)
+{
+	for (size_t i = 0; i < count; i++) {
+		struct peer_out *p = peer_for(n, m[i].to);
+		if (p == NULL)
+			continue;
+		if (m[i].type == RK_RAFT_MSG_SNAP) {
+			rk_snap_send(n, r, &m[i]); /* leaves after its data */
+			continue;
+		}
+		if (rk_net_batch_add_raft(&p->batch, r->range, &m[i]) == 0)
+			n->msgs_sent++;
+	}
+}
+
+static void flush_peers(struct rk_node *n)
+{
+	for (uint32_t i = 0; i < n->n_peers; i++) {
+		struct peer_out *p = &n->peers[i];
+		if (p->batch.len == 0)
+			continue;
+		/* A full queue drops the frame (counted by the transport):
+		 * raft retransmits. */
+		(void)rk_net_send(n->net, p->node_id, RK_NET_CH_RAFT, p->batch.p,
+				  p->batch.len);
+		rk_buf_reset(&p->batch);
+	}
+}
+
+/* ---- group commit ---------------------------------------------------------------------- */
+
+static void commit_done(void *arg, int rc)
+{
+	struct commit *c = arg;
+	struct rk_node *n = c->reps[0]->node;
+
+	c->rc = rc;
+	pthread_mutex_lock(&n->mu);
+	c->next = n->done;
+	n->done = c;
+	pthread_mutex_unlock(&n->mu);
+	uv_async_send(&n->wake);
+}
+
+static int commit_add(struct commit *c, struct rk_replica *r)
+{
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? 2 * c->cap : 64;
+		void *p = realloc(c->reps, cap * sizeof(*c->reps));
+		if (p == NULL)
+			return RK_ENOMEM;
+		c->reps = p;
+		c->cap = cap;
+	}
+	c->reps[c->n++] = r;
+	return 0;
+}
+
+/* Applies committed entries into the batch: no commands are defined on
+ * ranges yet beyond membership changes, so applying is recording the
+ * applied index (and the configuration). */
+static void apply_committed(struct rk_node *n, struct rk_replica *r,
+			    struct rk_store_batch *b)
+{
+	const struct rk_raft_ready *rd = &r->rd;
+	struct rk_store_apply_state as;
+	uint8_t desc[2 * RK_MAX_KEY + 64];
+
+	for (size_t i = 0; i < rd->n_committed; i++) {
+		const struct rk_raft_entry *e = &rd->committed[i];
+		if (e->type == RK_RAFT_ENTRY_CONF_CHANGE) {
+			struct rk_raft_conf_change cc;
+			struct rk_raft_conf_state cs;
+			if (rk_raft_cc_decode(e->data, e->len, &cc) == 0 &&
+			    rk_raft_apply_conf_change(&r->raft, &cc, &cs) == 0)
+				r->rs.conf = cs;
+		}
+		r->applied = e->index;
+		n->applied_entries++;
+	}
+	as.applied = r->applied;
+	as.desc = desc;
+	as.desc_len = rk_desc_encode(r, desc, sizeof(desc));
+	rk_store_batch_apply_state(b, r->range, &as);
+}
+
+/* Takes r's ready into the group batch b. */
+static void take_ready(struct rk_node *n, struct rk_replica *r,
+		       struct rk_store_batch *b)
+{
+	struct rk_raft_ready *rd = &r->rd;
+
+	rk_raft_ready(&r->raft, rd);
+	send_msgs(n, r, rd->msgs, rd->n_msgs);
+	if (rd->snapshot != NULL && !rk_snap_take(n, r, rd->snapshot, b))
+		rk_log_error(MOD, "range %llu: a snapshot to install without its data",
+			     (unsigned long long)r->range);
+	if (rd->n_entries > 0) {
+		if (rd->entries[0].index <= r->last)
+			rk_store_batch_truncate(b, r->range, rd->entries[0].index);
+		rk_store_batch_append(b, r->range, rd->entries, rd->n_entries);
+	}
+	if (rd->has_hard_state)
+		r->rs.hs = rd->hs;
+	if (rd->n_committed > 0)
+		apply_committed(n, r, b);
+	if (rd->has_hard_state || rd->n_committed > 0 || rd->snapshot != NULL)
+		rk_store_batch_raft_state(b, r->range, &r->rs);
+	r->persisting = true;
+}
+
+static void on_process(uv_check_t *h)
+{
+	struct rk_node *n = h->data;
+	struct rk_store_batch *b = NULL;
+	struct commit *c = NULL;
+	struct rk_replica *r, *next;
+
+	uv_check_stop(h);
+	r = n->dirty;
+	n->dirty = NULL;
+	for (; r != NULL; r = next) {
+		next = r->next_dirty;
+		r->dirty = false;
+		r->next_dirty = NULL;
+		if (r->persisting || !rk_raft_has_ready(&r->raft))
+			continue;
+		if (b == NULL) {
+			b = rk_store_batch_new();
+			c = calloc(1, sizeof(*c));
+			if (b == NULL || c == NULL) {
+				rk_log_error(MOD, "out of memory building a group commit");
+				rk_store_batch_free(b);
+				free(c);
+				b = NULL;
+				rk_node_mark_dirty(n, r); /* retry next turn */
+				break;
+			}
+		}
+		if (commit_add(c, r) != 0) {
+			rk_node_mark_dirty(n, r);
+			break;
+		}
+		take_ready(n, r, b);
+	}
+	if (b != NULL) {
+		c->started = now_s();
+		n->commits_in_flight++;
+		if (rk_store_submit(n->store, b, commit_done, c) != 0) {
+			rk_log_error(MOD, "the store refused a group commit; stopping");
+			n->exit_code = 1;
+			uv_stop(&n->loop);
+		}
+	}
+	flush_peers(n);
+}
+
+void rk_node_replica_persisted(struct rk_node *n, struct rk_replica *r)
+{
+	struct rk_raft_ready *rd = &r->rd;
+
+	if (rd->n_entries > 0)
+		r->last = rd->entries[rd->n_entries - 1].index;
+	send_msgs(n, r, rd->msgs_after_persist, rd->n_msgs_after_persist);
+	rk_raft_advance(&r->raft, rd);
+	r->persisting = false;
+	rk_node_mark_dirty(n, r);
+	flush_peers(n);
+}
+
+/* Completions from the storage thread. */
+static void on_wake(uv_async_t *h)
+{
+	struct rk_node *n = h->data;
+	struct commit *list, *c, *next;
+
+	pthread_mutex_lock(&n->mu);
+	list = n->done;
+	n->done = NULL;
+	pthread_mutex_unlock(&n->mu);
+	for (c = list; c != NULL; c = next) {
+		next = c->next;
+		n->commits_in_flight--;
+		n->commits++;
+		rk_hist_observe(&n->commit_hist, now_s() - c->started);
+		if (c->rc != 0) {
+			/* The log can no longer be trusted to be durable:
+			 * stop rather than acknowledge anything. */
+			rk_log_error(MOD, "group commit failed: %s; stopping",
+				     rk_strerror(c->rc));
+			n->exit_code = 1;
+			uv_stop(&n->loop);
+		}
+		for (size_t i = 0; i < c->n && c->rc == 0; i++) {
+			struct rk_replica *r = c->reps[i];
+			if (r->installing)
+				rk_snap_install(n, r); /* advances when done */
+			else
+				rk_node_replica_persisted(n, r);
+		}
+		free(c->reps);
+		free(c);
+	}
+	flush_peers(n);
+}
+
+/* ---- receiving ------------------------------------------------------------------------ */
+
+static int on_raft_msg(void *arg, uint64_t range, const struct rk_raft_msg *m)
+{
+	struct rk_node *n = arg;
+	struct rk_replica *r = rk_node_replica(n, range);
+
+	n->msgs_recv++;
+	if (r == NULL) {
+		n->msgs_unknown_range++;
+		return 0;
+	}
+	if (rk_raft_step(&r->raft, m) == RK_EPROTO)
+		return 0; /* counted by the core's rules; the peer stays */
+	rk_node_mark_dirty(n, r);
+	return 0;
+}
+
+static int on_snap_msg(void *arg, uint64_t range, const struct rk_raft_msg *m)
+{
+	return rk_snap_on_msg(arg, range, m);
+}
+
+static int on_chunk(void *arg, const struct rk_net_chunk *c)
+{
+	return rk_snap_on_chunk(arg, c);
+}
+
+static int on_frame(void *arg, uint64_t from, int channel,
+		    const uint8_t *payload, size_t len)
+{
+	struct rk_node *n = arg;
+	struct rk_net_handlers raft = {n, on_raft_msg, NULL, NULL};
+	struct rk_net_handlers snap = {n, on_snap_msg, NULL, on_chunk};
+
+	(void)from;
+	return rk_net_batch_decode(payload, len,
+				   channel == RK_NET_CH_SNAP ? &snap : &raft,
+				   &n->scratch) == 0 ? 0 : RK_EPROTO;
+}
+
+/* ---- ticks and signals ------------------------------------------------------------------ */
+
+/* Leaders spread evenly: range r's preferred leader is the node at
+ * position (r - 1) mod n of the initial cluster (its first campaign comes
+ * from there). A leader that is not the preferred one hands leadership to
+ * it once that node is reachable; the core waits for it to catch up and
+ * aborts after a timeout, so a lagging or dead node is not forced. */
+#define BALANCE_EVERY_TICKS 20
+#define COMPACT_EVERY_TICKS 25
+
+static void balance_leaders(struct rk_node *n)
+{
+	struct rk_net_peer_stats ps[RK_MAX_NODES];
+	size_t np = rk_net_peer_stats(n->net, ps, RK_MAX_NODES);
+
+	if (n->cfg.n_initial == 0)
+		return;
+	for (size_t i = 0; i < n->n_replicas; i++) {
+		struct rk_replica *r = n->byid[i];
+		uint64_t want = n->cfg.initial[(r->range - 1) % n->cfg.n_initial].id;
+		bool up = false;
+
+		if (r->raft.role != RK_RAFT_LEADER || want == n->cfg.node_id ||
+		    r->raft.lead_transferee != 0)
+			continue;
+		for (size_t k = 0; k < np; k++)
+			if (ps[k].node_id == want)
+				up = ps[k].connected;
+		if (up && rk_raft_transfer_leader(&r->raft, want) == 0)
+			rk_node_mark_dirty(n, r);
+	}
+}
+
+static void on_tick(uv_timer_t *t)
+{
+	struct rk_node *n = t->data;
+
+	for (size_t i = 0; i < n->n_replicas; i++) {
+		rk_raft_tick(&n->byid[i]->raft);
+		rk_node_mark_dirty(n, n->byid[i]);
+	}
+	n->ticks++;
+	if (n->ticks % BALANCE_EVERY_TICKS == 0)
+		balance_leaders(n);
+	if (n->ticks % COMPACT_EVERY_TICKS == 0)
+		rk_snap_compact(n);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+	struct rk_node *n = s->data;
+
+	rk_log_info(MOD, "signal %d: stopping", signum);
+	n->stopping = true;
+	uv_stop(&n->loop);
+}
+
+/* ---- first start ---------------------------------------------------------------------- */
+
+static uint64_t cluster_id_of(const struct rk_node_config *cfg)
+{
+	XXH3_state_t *st = XXH3_createState();
+	uint64_t h;
+
+	XXH3_64bits_reset(st);
+	for (uint32_t i = 0; i < cfg->n_initial; i++) {
+		XXH3_64bits_update(st, &cfg->initial[i].id, sizeof(uint64_t));
+		XXH3_64bits_update(st, cfg->initial[i].addr, strlen(cfg->initial[i].addr));
+	}
+	h = XXH3_64bits_digest(st);
+	XXH3_freeState(st);
+	return h == 0 ? 1 : h;
+}
+
+/* The first-start flags as recorded in the data directory: the initial
+ * cluster, and the cut (--ranges or --split-at). */
+static void first_start_cluster(const struct rk_node_config *cfg, struct rk_buf *b)
+{
+	for (uint32_t i = 0; i < cfg->n_initial; i++)
+		rk_buf_printf(b, "%s%llu=%s", i ? "," : "",
+			      (unsigned long long)cfg->initial[i].id, cfg->initial[i].addr);
+}
+
+static void first_start_cut(const struct rk_node_config *cfg, struct rk_buf *b)
+{
+	if (cfg->split_at != NULL)
+		rk_buf_printf(b, "--split-at %s", cfg->split_at);
+	else
+		rk_buf_printf(b, "--ranges %u", cfg->ranges ? cfg->ranges : RK_DEFAULT_RANGES);
+}
+
+/* A restart may repeat the first-start flags; they must match. */
+static int check_first_start(struct rk_node *n, char *err, size_t errlen)
+{
+	const struct rk_node_config *cfg = &n->cfg;
+	const char *names[2] = {"first_start_cluster", "first_start_cut"};
+	bool given[2] = {cfg->n_initial > 0, cfg->ranges > 0 || cfg->split_at != NULL};
+	const char *flag[2] = {"--initial-cluster", "--ranges/--split-at"};
+	int rc = 0;
+
+	for (int k = 0; k < 2 && rc == 0; k++) {
+		struct rk_buf want;
+		const void *v;
+		size_t vl;
+
+		if (!given[k])
+			continue;
+		rk_buf_init(&want);
+		if (k == 0)
+			first_start_cluster(cfg, &want);
+		else
+			first_start_cut(cfg, &want);
+		if (rk_store_meta_get(n->reader, names[k], &v, &vl) == 0 &&
+		    (vl != want.len || memcmp(v, want.p, vl) != 0)) {
+			snprintf(err, errlen, "%s does not match the first start of %.200s (%.*s)",
+				 flag[k], cfg->data_dir, (int)(vl > 200 ? 200 : vl),
+				 (const char *)v);
+			rc = RK_EINVAL;
+		}
+		rk_buf_free(&want);
+	}
+	return rc;
+}
+
+static int count_range(void *arg, uint64_t range)
+{
+	(void)range;
+	++*(size_t *)arg;
+	return 0;
+}
+
+/* Cuts the key space and writes every range's initial state: the initial
+ * voters, the boot snapshot point (RK_RAFT_INIT_INDEX/TERM) and the span. */
+static int bootstrap(struct rk_node *n, char *err, size_t errlen)
+{
+	struct rk_keyspace ks;
+	struct rk_store_batch *b;
+	int rc;
+
+	if (n->cfg.split_at != NULL)
+		rc = rk_keyspace_split_at(n->cfg.split_at, &ks, err, errlen);
+	else
+		rc = rk_keyspace_uniform(n->cfg.ranges ? n->cfg.ranges : RK_DEFAULT_RANGES, &ks);
+	if (rc != 0)
+		return rc;
+	b = rk_store_batch_new();
+	for (uint32_t i = 0; i < ks.n && b != NULL; i++) {
+		struct rk_replica tmp;
+		struct rk_store_raft_state st;
+		struct rk_store_apply_state as;
+		uint8_t desc[2 * RK_MAX_KEY + 64];
+
+		memset(&tmp, 0, sizeof(tmp));
+		tmp.generation = 1;
+		if (i > 0) {
+			tmp.start = ks.bounds[i - 1].p;
+			tmp.slen = ks.bounds[i - 1].len;
+		}
+		if (i + 1 < ks.n) {
+			tmp.end = ks.bounds[i].p;
+			tmp.elen = ks.bounds[i].len;
+		}
+		memset(&st, 0, sizeof(st));
+		st.replica_id = n->cfg.node_id;
+		st.hs.term = RK_RAFT_INIT_TERM;
+		st.hs.commit = RK_RAFT_INIT_INDEX;
+		st.trunc_index = RK_RAFT_INIT_INDEX;
+		st.trunc_term = RK_RAFT_INIT_TERM;
+		st.conf.n = (uint8_t)n->cfg.n_initial;
+		for (uint32_t j = 0; j < n->cfg.n_initial && j < RK_RAFT_MAX_MEMBERS; j++) {
+			st.conf.ids[j] = n->cfg.initial[j].id;
+			st.conf.flags[j] = RK_RAFT_VOTER;
+		}
+		as.applied = RK_RAFT_INIT_INDEX;
+		as.desc = desc;
+		as.desc_len = rk_desc_encode(&tmp, desc, sizeof(desc));
+		rk_store_batch_raft_state(b, i + 1, &st);
+		rk_store_batch_apply_state(b, i + 1, &as);
+	}
+	if (b != NULL) {
+		struct rk_buf v;
+		rk_buf_init(&v);
+		first_start_cluster(&n->cfg, &v);
+		rk_store_batch_meta_put(b, "first_start_cluster", v.p ? v.p : "", v.len);
+		rk_buf_reset(&v);
+		first_start_cut(&n->cfg, &v);
+		rk_store_batch_meta_put(b, "first_start_cut", v.p, v.len);
+		rk_buf_free(&v);
+	}
+	rc = b == NULL ? RK_ENOMEM : rk_store_write(n->store, b);
+	if (rc == 0)
+		rc = rk_store_checkpoint(n->store); /* the spans are not logged */
+	if (rc == 0)
+		rk_log_info(MOD, "first start: %u ranges on %u nodes", ks.n, n->cfg.n_initial);
+	else
+		snprintf(err, errlen, "cannot write the initial ranges: %s", rk_strerror(rc));
+	rk_keyspace_free(&ks);
+	return rc;
+}
+
+struct id_list {
+	uint64_t *v;
+	size_t n, cap;
+};
+
+static int collect_id(void *arg, uint64_t range)
+{
+	struct id_list *l = arg;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 1024;
+		void *p = realloc(l->v, cap * sizeof(*l->v));
+		if (p == NULL)
+			return RK_ENOMEM;
+		l->v = p;
+		l->cap = cap;
+	}
+	l->v[l->n++] = range;
+	return 0;
+}
+
+static void note_pending(void *arg, uint64_t range, uint64_t index)
+{
+	struct id_list *l = arg;
+
+	(void)index;
+	collect_id(l, range);
+}
+
+/* Snapshot installs a crash interrupted are redone before anything is
+ * served (their ranges' data is half there). */
+static int redo_installs(struct rk_node *n)
+{
+	struct id_list l = {NULL, 0, 0};
+	int rc = rk_store_install_pending(n->reader, note_pending, &l);
+
+	for (size_t i = 0; rc == 0 && i < l.n; i++) {
+		rk_log_info(MOD, "range %llu: redoing an interrupted snapshot install",
+			    (unsigned long long)l.v[i]);
+		rc = rk_store_install_run(n->reader, l.v[i]);
+	}
+	free(l.v);
+	return rc;
+}
+
+/* Lists the ranges first (loading reads the same tables), then loads
+ * each, in id order. */
+static int load_all(struct rk_node *n)
+{
+	struct id_list l = {NULL, 0, 0};
+	int rc = rk_store_list_ranges(n->reader, collect_id, &l);
+
+	for (size_t i = 0; rc == 0 && i < l.n; i++) {
+		struct rk_replica *r;
+		rc = rk_replica_load(n, l.v[i], &r);
+		if (rc == 0 && (rc = table_add(n, r)) != 0)
+			rk_replica_free(r);
+	}
+	free(l.v);
+	return rc;
+}
+
+/* ---- start and stop ---------------------------------------------------------------------- */
+
+static void closed_noop(uv_handle_t *h)
+{
+	(void)h;
+}
+
+static void http_closed(struct rk_http_server *s)
+{
+	(void)s;
+}
+
+static void net_stopped(void *arg)
+{
+	*(bool *)arg = true;
+}
+
+int rk_node_run(const struct rk_node_config *cfg)
+{
+	struct rk_node *n = calloc(1, sizeof(*n));
+	struct rk_store_options so;
+	struct rk_net_config nc;
+	char err[512];
+	size_t existing = 0;
+	bool net_down = false;
+	int rc;
+
+	if (n == NULL)
+		return 1;
+	n->cfg = *cfg;
+	rk_raft_options_default(&n->ropts);
+	n->ropts.election_tick = (int)cfg->election_ticks;
+	n->ropts.storage = &rk_replica_storage_ops;
+
+	rk_store_options_default(&so);
+	so.dir = cfg->data_dir;
+	so.node_id = cfg->node_id;
+	so.cluster_id = 0; /* checked against the initial cluster below */
+	so.cache_mb = cfg->cache_mb ? cfg->cache_mb : 256;
+	rc = rk_store_open(&so, &n->store, err, sizeof(err));
+	if (rc != 0) {
+		rk_log_error(MOD, "%s", err);
+		free(n);
+		return 1;
+	}
+	pthread_mutex_init(&n->mu, NULL);
+	uv_loop_init(&n->loop);
+	if (rk_store_reader_open(n->store, &n->reader) != 0 ||
+	    rk_store_list_ranges(n->reader, count_range, &existing) != 0) {
+		rk_log_error(MOD, "%s: cannot read the ranges", cfg->data_dir);
+		rc = RK_EIO;
+		goto out;
+	}
+	/* Listen before anything is written: a port in use must not leave a
+	 * half-made data directory behind. */
+	memset(&nc, 0, sizeof(nc));
+	nc.node_id = cfg->node_id;
+	nc.cluster_id = cfg->n_initial ? cluster_id_of(cfg) : 0;
+	nc.listen_addr = cfg->peer_addr;
+	nc.on_frame = on_frame;
+	nc.arg = n;
+	rc = rk_net_start(&n->loop, &nc, &n->net, err, sizeof(err));
+	if (rc != 0) {
+		rk_log_error(MOD, "%s", err);
+		goto out;
+	}
+	for (uint32_t i = 0; i < cfg->n_initial; i++) {
+		if (cfg->initial[i].id == cfg->node_id)
+			continue;
+		rk_net_add_peer(n->net, cfg->initial[i].id, cfg->initial[i].addr);
+		n->peers[n->n_peers].node_id = cfg->initial[i].id;
+		rk_buf_init(&n->peers[n->n_peers].batch);
+		n->n_peers++;
+	}
+	if (cfg->http_addr[0] != '\0') {
+		rc = rk_http_listen(&n->http, &n->loop, cfg->http_addr, rk_node_http, n);
+		if (rc != 0) {
+			rk_log_error(MOD, "cannot listen on --http-addr %s: %s",
+				     cfg->http_addr, rk_strerror(rc));
+			goto out;
+		}
+	}
+
+	if (existing > 0 && (rc = check_first_start(n, err, sizeof(err))) != 0) {
+		rk_log_error(MOD, "%s", err);
+		goto out;
+	}
+	if (existing == 0) {
+		if (cfg->n_initial == 0) {
+			rk_log_error(MOD, "%s holds no ranges and no --initial-cluster was given",
+				     cfg->data_dir);
+			rc = RK_EINVAL;
+			goto out;
+		}
+		rc = bootstrap(n, err, sizeof(err));
+		if (rc != 0) {
+			rk_log_error(MOD, "%s", err);
+			goto out;
+		}
+	}
+	{
+		rc = redo_installs(n);
+		if (rc == 0)
+			rc = load_all(n);
+		if (rc != 0) {
+			rk_log_error(MOD, "cannot load the ranges: %s", rk_strerror(rc));
+			goto out;
+		}
+	}
+
+	uv_check_init(&n->loop, &n->process);
+	n->process.data = n;
+	uv_async_init(&n->loop, &n->wake, on_wake);
+	n->wake.data = n;
+	uv_timer_init(&n->loop, &n->tick_timer);
+	n->tick_timer.data = n;
+	uv_timer_init(&n->loop, &n->pump_timer);
+	n->pump_timer.data = n;
+	uv_timer_start(&n->tick_timer, on_tick, cfg->tick_ms, cfg->tick_ms);
+	uv_signal_init(&n->loop, &n->sigterm);
+	uv_signal_init(&n->loop, &n->sigint);
+	n->sigterm.data = n->sigint.data = n;
+	uv_signal_start(&n->sigterm, on_signal, SIGTERM);
+	uv_signal_start(&n->sigint, on_signal, SIGINT);
+
+	/* Leaders spread evenly: on the first start, range i campaigns from
+	 * the i-th node of the initial cluster. */
+	if (existing == 0)
+		for (size_t i = 0; i < n->n_replicas; i++) {
+			struct rk_replica *r = n->byid[i];
+			if (cfg->initial[(r->range - 1) % cfg->n_initial].id == cfg->node_id) {
+				rk_raft_campaign(&r->raft);
+				rk_node_mark_dirty(n, r);
+			}
+		}
+	rk_log_info(MOD, "node %llu serving %zu ranges; peers on %s, http on %s",
+		    (unsigned long long)cfg->node_id, n->n_replicas, cfg->peer_addr,
+		    cfg->http_addr[0] ? cfg->http_addr : "(none)");
+	uv_run(&n->loop, UV_RUN_DEFAULT);
+
+	/* Stop: let group commits in flight finish (acknowledgements only go
+	 * out after them, so none is lost either way), then close. */
+	uv_timer_stop(&n->tick_timer);
+	while (n->commits_in_flight > 0)
+		uv_run(&n->loop, UV_RUN_ONCE);
+	rc = n->exit_code != 0 ? RK_EIO : 0;
+out:
+	if (n->net != NULL) {
+		rk_net_stop(n->net, net_stopped, &net_down);
+		while (!net_down)
+			uv_run(&n->loop, UV_RUN_ONCE);
+	}
+	if (n->http.loop != NULL && !n->http.closing)
+		rk_http_close(&n->http, http_closed);
+	{
+		uv_handle_t *hs[] = {(uv_handle_t *)&n->process, (uv_handle_t *)&n->wake,
+				     (uv_handle_t *)&n->tick_timer, (uv_handle_t *)&n->pump_timer,
+				     (uv_handle_t *)&n->sigterm, (uv_handle_t *)&n->sigint};
+		for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++)
+			if (hs[i]->loop == &n->loop && !uv_is_closing(hs[i]))
+				uv_close(hs[i], closed_noop);
+	}
+	uv_run(&n->loop, UV_RUN_DEFAULT);
+	uv_loop_close(&n->loop);
+	rk_snap_shutdown(n);
+	for (size_t i = 0; i < n->n_replicas; i++)
+		rk_replica_free(n->byid[i]);
+	for (uint32_t i = 0; i < n->n_peers; i++)
+		rk_buf_free(&n->peers[i].batch);
+	rk_net_scratch_free(&n->scratch);
+	free(n->table);
+	free(n->byid);
+	rk_store_reader_close(n->reader);
+	rk_store_close(n->store);
+	pthread_mutex_destroy(&n->mu);
+	free(n);
+	if (rc == 0)
+		rk_log_info(MOD, "stopped");
+	return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,140 @@
+/*
+ * Private to the node runtime: the node, its replicas, and what node.c,
+ * replica.c and api.c share.
+ *
+ * Threads: everything here runs on the node's event loop, except the
+ * storage callbacks, which only queue a completion and wake the loop.
+ */
+#ifndef RK_NODE_INT_H
+#define RK_NODE_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "buf.h"
+#include "config.h"
+#include "http.h"
+#include "net.h"
+#include "prom.h"
+#include "raft.h"
+#include "store.h"
+
+struct rk_node;
+
+/* One replica of one range on this node. */
+struct rk_replica {
+	struct rk_node *node;
+	uint64_t range;
+	struct rk_raft raft;
+	struct rk_store_raft_state rs; /* as last persisted (or being) */
+	uint64_t first, last;          /* durable log: [first, last] */
+	uint64_t applied;
+	uint64_t generation;
+	uint8_t *start, *end;          /* span [start, end); end empty = unbounded */
+	uint32_t slen, elen;
+	uint64_t size_bytes;           /* KV bytes applied in the span */
+	struct rk_raft_ready rd;       /* the outstanding ready */
+	bool dirty, persisting;
+	/* Snapshots (snapshot.c). */
+	bool snap_generating, installing;
+	char snap_name[64];            /* the latest generated, to send */
+	struct rk_store_snap_info snap_info;
+	uint32_t snap_refs;            /* streams reading it */
+	struct snap_in *incoming;      /* one being received */
+	struct rk_replica *next_dirty;
+};
+
+/* A group commit in flight: the replicas whose readies it persists. */
+struct commit {
+	struct rk_replica **reps;
+	size_t n, cap;
+	int rc;
+	double started;
+	struct commit *next;
+};
+
+struct peer_out {
+	uint64_t node_id;
+	struct rk_buf batch; /* the Batch being built this turn */
+};
+
+struct rk_node {
+	struct rk_node_config cfg;
+	uv_loop_t loop;
+	struct rk_store *store;
+	struct rk_store_reader *reader; /* the loop's */
+	struct rk_net *net;
+	struct rk_http_server http;
+	uv_timer_t tick_timer;
+	uv_timer_t pump_timer;     /* moves snapshot streams */
+	struct snap_stream *streams;
+	uv_check_t process;
+	uv_async_t wake;
+	uv_signal_t sigterm, sigint;
+	struct rk_raft_options ropts;
+
+	/* Replicas: a hash by range id, and the list in id order. */
+	struct rk_replica **table;
+	size_t table_cap;
+	struct rk_replica **byid;
+	size_t n_replicas;
+
+	struct rk_replica *dirty; /* replicas to process this turn */
+	struct peer_out peers[RK_MAX_NODES];
+	uint32_t n_peers;
+	struct rk_net_scratch scratch;
+
+	/* Completed group commits, queued by the storage thread. */
+	pthread_mutex_t mu;
+	struct commit *done;
+	uint64_t commits_in_flight;
+
+	/* Statistics. */
+	uint64_t ticks, msgs_recv, msgs_unknown_range, msgs_sent;
+	uint64_t commits, applied_entries;
+	uint64_t snaps_generated, snaps_sent, snaps_received, snaps_installed;
+	uint64_t compactions, proposals;
+	struct rk_hist commit_hist; /* group commit: submit to durable */
+	bool stopping;
+	int exit_code;
+};
+
+/* replica.c */
+extern const struct rk_raft_storage_ops rk_replica_storage_ops;
+int rk_replica_load(struct rk_node *n, uint64_t range, struct rk_replica **rp);
+void rk_replica_free(struct rk_replica *r);
+/* Range descriptor (the apply state's desc): generation, start, end. */
+size_t rk_desc_encode(const struct rk_replica *r, uint8_t *out, size_t cap);
+int rk_desc_decode(struct rk_replica *r, const uint8_t *p, size_t n);
+
+/* node.c */
+struct rk_replica *rk_node_replica(const struct rk_node *n, uint64_t range);
+void rk_node_mark_dirty(struct rk_node *n, struct rk_replica *r);
+
+/* After r's persist is durable: late messages, advance, more work. */
+void rk_node_replica_persisted(struct rk_node *n, struct rk_replica *r);
+
+/* snapshot.c */
+struct snap_in;
+struct snap_stream;
+int rk_snap_meta(struct rk_replica *r, struct rk_raft_snapshot_meta *metap);
+void rk_snap_send(struct rk_node *n, struct rk_replica *r,
+		  const struct rk_raft_msg *m);
+void rk_snap_pump(struct rk_node *n);
+void rk_snap_pump_timer(uv_timer_t *t);
+void rk_snap_shutdown(struct rk_node *n);
+int rk_snap_on_chunk(struct rk_node *n, const struct rk_net_chunk *c);
+int rk_snap_on_msg(struct rk_node *n, uint64_t range, const struct rk_raft_msg *m);
+bool rk_snap_take(struct rk_node *n, struct rk_replica *r,
+		  const struct rk_raft_snapshot_meta *snap, struct rk_store_batch *b);
+void rk_snap_install(struct rk_node *n, struct rk_replica *r);
+void rk_snap_compact(struct rk_node *n);
+
+/* api.c */
+void rk_node_http(void *arg, const struct rk_http_req *req,
+		  struct rk_http_resp *resp);
+
+#endif

@@ -1,0 +1,574 @@
+/*
+ * Log compaction and snapshots between nodes.
+ *
+ * Compaction: a replica whose log holds more than --log-keep entries behind
+ * its applied index drops the oldest, but never past the applied index of
+ * the last checkpoint (journal once: a crash brings the state machine back
+ * to that point and the log must still hold what follows). When the
+ * checkpoint lags, the node asks for one.
+ *
+ * Sending: when the raft core needs a snapshot for a lagging follower, the
+ * storage op answers "temporarily unavailable" and a worker thread
+ * generates one (rk_store_snap_generate: the apply state, its
+ * configuration and term, and the span, read in one snapshot transaction
+ * into a sealed file). The core asks again at its next attempt and gets
+ * that file's meta. The SNAP message it then emits is held back: the file
+ * is streamed as chunks on the snapshot connection within the transport's
+ * queue bound, and the SNAP message follows the last chunk on the same
+ * connection. The core is told the stream's outcome (report_snapshot).
+ *
+ * Receiving: chunks are appended to a staged file, sealed (fsync) by a
+ * worker; the SNAP message is stepped into the core once its file is
+ * sealed. The ready that installs it persists the install marker, the new
+ * raft state and the emptied log in the group commit; then a worker runs
+ * the install (rk_store_install_run) and only then does the replica
+ * advance. A crash in between redoes the install at the next start.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "node_int.h"
+
+#define MOD "snap"
+#define CHUNK_BYTES (256u << 10)
+#define STREAM_STALL_S 30.0
+
+/* A snapshot being received. */
+struct snap_in {
+	uint64_t index, expect;
+	struct rk_store_snap_out *out;
+	bool sealing, sealed;
+	char name[64];
+	bool has_msg;
+	struct rk_raft_msg msg;
+	struct rk_raft_snapshot_meta meta;
+};
+
+/* ---- generating ------------------------------------------------------------------- */
+
+struct gen_work {
+	uv_work_t req;
+	struct rk_node *n;
+	uint64_t range;
+	uint8_t *start, *end;
+	uint32_t slen, elen;
+	char name[64];
+	struct rk_store_snap_info info;
+	int rc;
+};
+
+static void gen_run(uv_work_t *req)
+{
+	struct gen_work *w = req->data;
+	struct rk_store_reader *r;
+
+	w->rc = rk_store_reader_open(w->n->store, &r);
+	if (w->rc != 0)
+		return;
+	w->rc = rk_store_snap_generate(r, w->range, w->start, w->slen, w->end,
+				       w->elen, w->name, sizeof(w->name), &w->info);
+	rk_store_reader_close(r);
+}
+
+static void gen_done(uv_work_t *req, int status)
+{
+	struct gen_work *w = req->data;
+	struct rk_replica *r = rk_node_replica(w->n, w->range);
+
+	if (r != NULL)
+		r->snap_generating = false;
+	if (status == 0 && w->rc == 0 && r != NULL) {
+		if (r->snap_name[0] != '\0' && r->snap_refs == 0)
+			rk_store_snap_remove(w->n->store, r->snap_name);
+		snprintf(r->snap_name, sizeof(r->snap_name), "%s", w->name);
+		r->snap_info = w->info;
+		r->snap_refs = 0;
+		w->n->snaps_generated++;
+		rk_node_mark_dirty(w->n, r);
+	} else {
+		if (w->rc == 0 && w->name[0] != '\0')
+			rk_store_snap_remove(w->n->store, w->name);
+		rk_log_warn(MOD, "range %llu: cannot make a snapshot: %s",
+			    (unsigned long long)w->range, rk_strerror(w->rc));
+	}
+	free(w->start);
+	free(w->end);
+	free(w);
+}
+
+/* The storage op behind the core's snapshot requests. */
+int rk_snap_meta(struct rk_replica *r, struct rk_raft_snapshot_meta *metap)
+{
+	struct rk_node *n = r->node;
+	struct gen_work *w;
+
+	memset(metap, 0, sizeof(*metap));
+	/* A snapshot is usable while the log still continues right after it. */
+	if (r->snap_name[0] != '\0' && r->snap_info.index + 1 >= r->first) {
+		metap->index = r->snap_info.index;
+		metap->term = r->snap_info.term;
+		metap->conf = r->snap_info.conf;
+		return 0;
+	}
+	if (r->snap_generating)
+		return RK_ESNAPTEMP;
+	w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		return RK_ESNAPTEMP;
+	w->n = n;
+	w->range = r->range;
+	w->start = malloc(r->slen + 1);
+	w->end = malloc(r->elen + 1);
+	if (w->start == NULL || w->end == NULL) {
+		free(w->start);
+		free(w->end);
+		free(w);
+		return RK_ESNAPTEMP;
+	}
+	memcpy(w->start, r->start, r->slen);
+	memcpy(w->end, r->end, r->elen);
+	w->slen = r->slen;
+	w->elen = r->elen;
+	w->req.data = w;
+	if (uv_queue_work(&n->loop, &w->req, gen_run, gen_done) != 0) {
+		free(w->start);
+		free(w->end);
+		free(w);
+		return RK_ESNAPTEMP;
+	}
+	r->snap_generating = true;
+	return RK_ESNAPTEMP;
+}
+
+/* ---- streaming out ------------------------------------------------------------------ */
+
+struct snap_stream {
+	uint64_t range, to, index, offset, size;
+	FILE *f;
+	struct rk_raft_msg msg;
+	struct rk_raft_snapshot_meta meta;
+	double last_progress;
+	struct snap_stream *next;
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void stream_end(struct rk_node *n, struct snap_stream *s, bool failed)
+{
+	struct rk_replica *r = rk_node_replica(n, s->range);
+
+	if (s->f != NULL)
+		fclose(s->f);
+	if (r != NULL) {
+		if (r->snap_refs > 0)
+			r->snap_refs--;
+		rk_raft_report_snapshot(&r->raft, s->to, failed);
+		rk_node_mark_dirty(n, r);
+	}
+	if (failed)
+		rk_log_warn(MOD, "range %llu: snapshot at %llu to node %llu failed",
+			    (unsigned long long)s->range, (unsigned long long)s->index,
+			    (unsigned long long)s->to);
+	else {
+		n->snaps_sent++;
+		rk_log_info(MOD, "range %llu: snapshot at %llu sent to node %llu (%llu bytes)",
+			    (unsigned long long)s->range, (unsigned long long)s->index,
+			    (unsigned long long)s->to, (unsigned long long)s->offset);
+	}
+	free(s);
+}
+
+/* Intercepts a SNAP message of r's ready: it leaves after its data. */
+void rk_snap_send(struct rk_node *n, struct rk_replica *r,
+		  const struct rk_raft_msg *m)
+{
+	struct snap_stream *s = calloc(1, sizeof(*s));
+	char path[4200];
+
+	if (s == NULL || m->snapshot == NULL ||
+	    m->snapshot->index != r->snap_info.index || r->snap_name[0] == '\0' ||
+	    rk_store_snap_path(n->store, r->snap_name, path, sizeof(path)) != 0 ||
+	    (s->f = fopen(path, "rb")) == NULL) {
+		free(s);
+		rk_raft_report_snapshot(&r->raft, m->to, true);
+		return;
+	}
+	s->range = r->range;
+	s->to = m->to;
+	s->index = m->snapshot->index;
+	s->size = r->snap_info.bytes;
+	s->msg = *m;
+	s->meta = *m->snapshot;
+	s->msg.snapshot = &s->meta;
+	s->msg.entries = NULL;
+	s->msg.n_entries = 0;
+	s->last_progress = now_s();
+	r->snap_refs++;
+	s->next = n->streams;
+	n->streams = s;
+	if (!uv_is_active((uv_handle_t *)&n->pump_timer))
+		uv_timer_start(&n->pump_timer, rk_snap_pump_timer, 5, 5);
+}
+
+/* Moves every stream forward as far as the queues allow. */
+void rk_snap_pump(struct rk_node *n)
+{
+	struct snap_stream **pp = &n->streams, *s;
+	static uint8_t chunk[CHUNK_BYTES];
+	struct rk_buf b;
+
+	rk_buf_init(&b);
+	while ((s = *pp) != NULL) {
+		bool done = false, failed = false;
+
+		while (rk_net_room(n->net, s->to, RK_NET_CH_SNAP) > CHUNK_BYTES + 4096) {
+			size_t got = fread(chunk, 1, sizeof(chunk), s->f);
+			struct rk_net_chunk c = {s->range, s->index, s->offset, chunk, got,
+						 s->offset + got >= s->size || got < sizeof(chunk)};
+			rk_buf_reset(&b);
+			if (ferror(s->f) || rk_net_batch_add_chunk(&b, &c) != 0) {
+				failed = done = true;
+				break;
+			}
+			if (c.last && rk_net_batch_add_raft(&b, s->range, &s->msg) != 0) {
+				failed = done = true;
+				break;
+			}
+			if (rk_net_send(n->net, s->to, RK_NET_CH_SNAP, b.p, b.len) != 0) {
+				failed = done = true;
+				break;
+			}
+			s->offset += got;
+			s->last_progress = now_s();
+			if (c.last) {
+				done = true;
+				break;
+			}
+		}
+		if (!done && now_s() - s->last_progress > STREAM_STALL_S)
+			failed = done = true;
+		if (done) {
+			*pp = s->next;
+			stream_end(n, s, failed);
+		} else {
+			pp = &s->next;
+		}
+	}
+	rk_buf_free(&b);
+	if (n->streams == NULL)
+		uv_timer_stop(&n->pump_timer);
+}
+
+void rk_snap_pump_timer(uv_timer_t *t)
+{
+	rk_snap_pump(t->data);
+}
+
+/* Closes what is open at shutdown (files; staged files stay for the orphan
+ * sweep of the next start). */
+void rk_snap_shutdown(struct rk_node *n)
+{
+	struct snap_stream *s, *next;
+
+	for (s = n->streams; s != NULL; s = next) {
+		next = s->next;
+		fclose(s->f);
+		free(s);
+	}
+	n->streams = NULL;
+	for (size_t i = 0; i < n->n_replicas; i++) {
+		struct rk_replica *r = n->byid[i];
+		if (r->incoming != NULL && r->incoming->out != NULL)
+			rk_store_snap_abort(r->incoming->out);
+		free(r->incoming);
+		r->incoming = NULL;
+	}
+}
+
+/* ---- receiving ----------------------------------------------------------------------- */
+
+static void in_drop(struct rk_node *n, struct rk_replica *r)
+{
+	struct snap_in *in = r->incoming;
+
+	if (in == NULL || in->sealing)
+		return; /* a sealing file is dropped when the seal returns */
+	if (in->out != NULL)
+		rk_store_snap_abort(in->out);
+	if (in->sealed && !r->installing)
+		rk_store_snap_remove(n->store, in->name);
+	free(in);
+	r->incoming = NULL;
+}
+
+static void step_held(struct rk_node *n, struct rk_replica *r)
+{
+	struct snap_in *in = r->incoming;
+
+	if (in == NULL || !in->sealed || !in->has_msg)
+		return;
+	in->has_msg = false;
+	in->msg.snapshot = &in->meta;
+	rk_log_info(MOD, "range %llu: stepping snapshot at %llu (term %llu, commit %llu)",
+		    (unsigned long long)r->range, (unsigned long long)in->index,
+		    (unsigned long long)in->msg.term, (unsigned long long)r->raft.committed);
+	if (rk_raft_step(&r->raft, &in->msg) == 0)
+		rk_node_mark_dirty(n, r);
+}
+
+struct seal_work {
+	uv_work_t req;
+	struct rk_node *n;
+	uint64_t range;
+	struct rk_store_snap_out *out;
+	char name[64];
+	int rc;
+};
+
+static void seal_run(uv_work_t *req)
+{
+	struct seal_work *w = req->data;
+
+	w->rc = rk_store_snap_recv_seal(w->out, w->name, sizeof(w->name));
+}
+
+static void seal_done(uv_work_t *req, int status)
+{
+	struct seal_work *w = req->data;
+	struct rk_replica *r = rk_node_replica(w->n, w->range);
+	struct snap_in *in = r != NULL ? r->incoming : NULL;
+
+	(void)status;
+	if (in == NULL || w->rc != 0) {
+		if (w->rc == 0)
+			rk_store_snap_remove(w->n->store, w->name);
+		free(w);
+		return;
+	}
+	in->sealing = false;
+	in->sealed = true;
+	snprintf(in->name, sizeof(in->name), "%s", w->name);
+	w->n->snaps_received++;
+	rk_log_info(MOD, "range %llu: snapshot at %llu received", (unsigned long long)r->range,
+		    (unsigned long long)in->index);
+	step_held(w->n, r);
+	free(w);
+}
+
+int rk_snap_on_chunk(struct rk_node *n, const struct rk_net_chunk *c)
+{
+	struct rk_replica *r = rk_node_replica(n, c->range);
+	struct snap_in *in;
+
+	if (r == NULL)
+		return 0; /* ranges this node does not host yet: not supported */
+	if (r->installing || (r->incoming != NULL && r->incoming->sealing))
+		return 0; /* busy: the leader will retry */
+	if (c->offset == 0) {
+		in_drop(n, r);
+		in = calloc(1, sizeof(*in));
+		if (in == NULL)
+			return 0;
+		if (rk_store_snap_recv_create(n->store, c->range, c->index, &in->out) != 0) {
+			free(in);
+			return 0;
+		}
+		in->index = c->index;
+		r->incoming = in;
+	}
+	in = r->incoming;
+	if (in == NULL || in->sealed || in->index != c->index || in->expect != c->offset) {
+		in_drop(n, r); /* a gap: a frame was lost; wait for a new stream */
+		return 0;
+	}
+	if (rk_store_snap_recv_write(in->out, c->data, c->len) != 0) {
+		in_drop(n, r);
+		return 0;
+	}
+	in->expect += c->len;
+	if (c->last) {
+		struct seal_work *w = calloc(1, sizeof(*w));
+		if (w == NULL) {
+			in_drop(n, r);
+			return 0;
+		}
+		w->n = n;
+		w->range = r->range;
+		w->out = in->out;
+		in->out = NULL;
+		in->sealing = true;
+		w->req.data = w;
+		if (uv_queue_work(&n->loop, &w->req, seal_run, seal_done) != 0) {
+			rk_store_snap_abort(w->out);
+			in->sealing = false;
+			free(w);
+			in_drop(n, r);
+		}
+	}
+	return 0;
+}
+
+/* A SNAP message on the snapshot connection: stepped once its file is in. */
+int rk_snap_on_msg(struct rk_node *n, uint64_t range, const struct rk_raft_msg *m)
+{
+	struct rk_replica *r = rk_node_replica(n, range);
+	struct snap_in *in = r != NULL ? r->incoming : NULL;
+
+	if (in == NULL || m->type != RK_RAFT_MSG_SNAP || m->snapshot == NULL ||
+	    m->snapshot->index != in->index)
+		return 0;
+	in->msg = *m;
+	in->meta = *m->snapshot;
+	in->msg.entries = NULL;
+	in->msg.n_entries = 0;
+	in->has_msg = true;
+	step_held(n, r);
+	return 0;
+}
+
+/* The ready of r installs a snapshot: the staged file's marker, the new raft
+ * state and the emptied log go into the group batch b. False if the file is
+ * not here (the ready's snapshot came from elsewhere: cannot happen, since
+ * SNAP messages are only stepped with their file). */
+bool rk_snap_take(struct rk_node *n, struct rk_replica *r,
+		  const struct rk_raft_snapshot_meta *snap, struct rk_store_batch *b)
+{
+	struct snap_in *in = r->incoming;
+
+	(void)n;
+	if (in == NULL || !in->sealed || in->index != snap->index)
+		return false;
+	rk_store_batch_truncate(b, r->range, 0);
+	rk_store_batch_install(b, r->range, snap->index, in->name);
+	r->rs.trunc_index = snap->index;
+	r->rs.trunc_term = snap->term;
+	r->rs.conf = snap->conf;
+	r->installing = true;
+	return true;
+}
+
+struct install_work {
+	uv_work_t req;
+	struct rk_node *n;
+	struct rk_replica *r;
+	int rc;
+};
+
+static void install_run(uv_work_t *req)
+{
+	struct install_work *w = req->data;
+	struct rk_store_reader *rd;
+
+	w->rc = rk_store_reader_open(w->n->store, &rd);
+	if (w->rc != 0)
+		return;
+	w->rc = rk_store_install_run(rd, w->r->range);
+	rk_store_reader_close(rd);
+}
+
+static void install_done(uv_work_t *req, int status)
+{
+	struct install_work *w = req->data;
+	struct rk_node *n = w->n;
+	struct rk_replica *r = w->r;
+	struct rk_store_apply_state as;
+
+	(void)status;
+	if (w->rc != 0) {
+		/* The marker stays; the next start redoes the install. Serving
+		 * this range meanwhile would be wrong. */
+		rk_log_error(MOD, "range %llu: installing its snapshot failed: %s; stopping",
+			     (unsigned long long)r->range, rk_strerror(w->rc));
+		n->exit_code = 1;
+		uv_stop(&n->loop);
+		free(w);
+		return;
+	}
+	if (rk_store_read_apply_state(n->reader, r->range, &as) == 0) {
+		rk_desc_decode(r, as.desc, as.desc_len);
+		r->applied = as.applied;
+	}
+	r->first = r->rs.trunc_index + 1;
+	if (r->last < r->rs.trunc_index || r->rd.n_entries == 0)
+		r->last = r->rs.trunc_index;
+	r->installing = false;
+	free(r->incoming);
+	r->incoming = NULL;
+	n->snaps_installed++;
+	rk_log_info(MOD, "range %llu: snapshot at %llu installed", (unsigned long long)r->range,
+		    (unsigned long long)r->applied);
+	rk_node_replica_persisted(n, r);
+	free(w);
+}
+
+/* After the group commit that made r's install durable. */
+void rk_snap_install(struct rk_node *n, struct rk_replica *r)
+{
+	struct install_work *w = calloc(1, sizeof(*w));
+
+	if (w == NULL) {
+		rk_log_error(MOD, "range %llu: out of memory installing a snapshot; stopping",
+			     (unsigned long long)r->range);
+		n->exit_code = 1;
+		uv_stop(&n->loop);
+		return;
+	}
+	w->n = n;
+	w->r = r;
+	w->req.data = w;
+	if (uv_queue_work(&n->loop, &w->req, install_run, install_done) != 0) {
+		w->rc = RK_ENOMEM;
+		install_done(&w->req, 0);
+	}
+}
+
+/* ---- compaction ------------------------------------------------------------------------ */
+
+void rk_snap_compact(struct rk_node *n)
+{
+	struct rk_store_batch *b = NULL;
+	bool want_ckpt = false;
+	uint64_t keep = n->cfg.log_keep ? n->cfg.log_keep : 10000;
+
+	for (size_t i = 0; i < n->n_replicas; i++) {
+		struct rk_replica *r = n->byid[i];
+		uint64_t durable, upto, term;
+
+		if (r->persisting || r->installing || r->applied < r->first + keep)
+			continue;
+		if (rk_store_read_durable_applied(n->reader, r->range, &durable) != 0)
+			continue;
+		upto = r->applied - keep / 2;
+		if (upto > durable)
+			upto = durable;
+		if (upto < r->first) {
+			want_ckpt = true; /* the checkpoint lags: ask for one */
+			continue;
+		}
+		if (rk_store_log_term(n->reader, r->range, upto, &term) != 0)
+			continue;
+		if (b == NULL && (b = rk_store_batch_new()) == NULL)
+			return;
+		rk_store_batch_compact(b, r->range, upto);
+		r->rs.trunc_index = upto;
+		r->rs.trunc_term = term;
+		rk_store_batch_raft_state(b, r->range, &r->rs);
+		/* From now on the core sees the entries as compacted, before the
+		 * store removes them. */
+		r->first = upto + 1;
+		n->compactions++;
+	}
+	if (b != NULL && rk_store_submit(n->store, b, NULL, NULL) != 0)
+		rk_log_error(MOD, "log compaction not submitted");
+	if (want_ckpt)
+		rk_store_checkpoint_async(n->store);
+}
