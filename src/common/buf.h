@@ -29,7 +29,8 @@ void rk_buf_puts(struct rk_buf *b, const char *s);
 void rk_buf_putc(struct rk_buf *b, char c);
 void rk_buf_printf(struct rk_buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-void rk_buf_vprintf(struct rk_buf *b, const char *fmt, va_list ap);
+void rk_buf_vprintf(struct rk_buf *b, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 /* Makes p NUL-terminated (not counted in len); returns p or "" on oom. */
 const char *rk_buf_cstr(struct rk_buf *b);
 

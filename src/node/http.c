@@ -366,6 +366,9 @@ bool rk_http_query(const struct rk_http_req *req, const char *name, char *out,
 	size_t nl = strlen(name);
 	const char *p = req->query;
 
+	if (cap == 0)
+		return false;
+
 	while (p != NULL && *p != '\0') {
 		const char *amp = strchr(p, '&');
 		size_t len = amp != NULL ? (size_t)(amp - p) : strlen(p);
