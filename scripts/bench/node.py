@@ -215,13 +215,24 @@ def throughput(nranges, per_range):
         t0 = time.time()
         sent = 0
         batch = 500
-        for _ in range(0, per_range, batch):
+        left = {rid: per_range for rid in led}
+        # Proposals beyond a leader's uncommitted budget are refused (503):
+        # those ranges are offered their rest again on the next round.
+        while any(left.values()) and time.time() - t0 < 300:
+            progress = False
             for rid, l in led.items():
+                if left[rid] == 0:
+                    continue
                 try:
-                    sent += post(l, "/api/v1/debug/propose?range=%d&count=%d&size=144" %
-                                 (rid, batch))["proposed"]
+                    got = post(l, "/api/v1/debug/propose?range=%d&count=%d&size=144" %
+                               (rid, min(batch, left[rid])))["proposed"]
                 except Exception:
-                    pass
+                    got = 0
+                left[rid] -= got
+                sent += got
+                progress |= got > 0
+            if not progress:
+                time.sleep(0.002)
         target = {rid: start[rid] + per_range for rid in led}
         while time.time() - t0 < 300:
             done = True

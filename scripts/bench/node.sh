@@ -16,5 +16,5 @@ python3 scripts/bench/node.py "$B" idle "$IDLE" 10
 python3 scripts/bench/node.py "$B" failover 1000 "$KILLS"
 RK_TICK_MS=50 python3 scripts/bench/node.py "$B" failover 1000 "$KILLS"
 for r in 1 64 1024; do
-	python3 scripts/bench/node.py "$B" throughput "$r" $((64000 / r < 500 ? 500 : 64000 / r))
+	python3 scripts/bench/node.py "$B" throughput "$r" $((256000 / r < 500 ? 500 : 256000 / r))
 done

@@ -27,6 +27,7 @@
 #include "node_int.h"
 
 #define MOD "node"
+#define PEER_FRAME_BYTES (1u << 20) /* a peer's Batch is sent once this big */
 
 static double now_s(void)
 {
@@ -111,6 +112,23 @@ static struct peer_out *peer_for(struct rk_node *n, uint64_t node_id)
 	return NULL;
 }
 
+static void flush_peer(struct rk_node *n, struct peer_out *p)
+{
+	if (p->batch.len == 0)
+		return;
+	/* A full queue drops the frame (counted by the transport): raft
+	 * resends what a follower does not acknowledge. */
+	(void)rk_net_send(n->net, p->node_id, RK_NET_CH_RAFT, p->batch.p,
+			  p->batch.len);
+	rk_buf_reset(&p->batch);
+}
+
+static void flush_peers(struct rk_node *n)
+{
+	for (uint32_t i = 0; i < n->n_peers; i++)
+		flush_peer(n, &n->peers[i]);
+}
+
 /* Replica ids of the initial ranges are the node ids (a replica added
  * later gets a fresh id; its node is then looked up in the descriptor). */
 static void send_msgs(struct rk_node *n, struct rk_replica *r,
@@ -126,20 +144,8 @@ static void send_msgs(struct rk_node *n, struct rk_replica *r,
 		}
 		if (rk_net_batch_add_raft(&p->batch, r->range, &m[i]) == 0)
 			n->msgs_sent++;
-	}
-}
-
-static void flush_peers(struct rk_node *n)
-{
-	for (uint32_t i = 0; i < n->n_peers; i++) {
-		struct peer_out *p = &n->peers[i];
-		if (p->batch.len == 0)
-			continue;
-		/* A full queue drops the frame (counted by the transport):
-		 * raft retransmits. */
-		(void)rk_net_send(n->net, p->node_id, RK_NET_CH_RAFT, p->batch.p,
-				  p->batch.len);
-		rk_buf_reset(&p->batch);
+		if (p->batch.len >= PEER_FRAME_BYTES)
+			flush_peer(n, p);
 	}
 }
 
@@ -655,6 +661,14 @@ int rk_node_run(const struct rk_node_config *cfg)
 	n->cfg = *cfg;
 	rk_raft_options_default(&n->ropts);
 	n->ropts.election_tick = (int)cfg->election_ticks;
+	/* Replication flow control sized to the transport: a follower has at
+	 * most 4 MiB of appends in flight, in messages of at most 256 KiB, so
+	 * one peer's frames stay well inside its 64 MiB queue even when many
+	 * ranges stream at once (beyond it frames are dropped and raft
+	 * resends). */
+	n->ropts.max_msg_bytes = 256u << 10;
+	n->ropts.max_inflight_msgs = 64;
+	n->ropts.max_inflight_bytes = 4u << 20;
 	n->ropts.storage = &rk_replica_storage_ops;
 
 	rk_store_options_default(&so);
@@ -682,6 +696,7 @@ int rk_node_run(const struct rk_node_config *cfg)
 	nc.node_id = cfg->node_id;
 	nc.cluster_id = cfg->n_initial ? cluster_id_of(cfg) : 0;
 	nc.listen_addr = cfg->peer_addr;
+	nc.queue_max = 64u << 20;
 	nc.on_frame = on_frame;
 	nc.arg = n;
 	rc = rk_net_start(&n->loop, &nc, &n->net, err, sizeof(err));

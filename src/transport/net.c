@@ -328,6 +328,8 @@ static void in_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 
 	(void)suggested;
 	if (ic->cap - ic->len < READ_CHUNK) {
+		/* Grow (doubling) until a whole frame fits; a frame's length is
+		 * checked against the limit as soon as its header is in. */
 		size_t cap = ic->cap == 0 ? 2 * READ_CHUNK : ic->cap * 2;
 		uint8_t *p;
 		if (cap > RK_NET_FRAME_MAX + RK_NET_FRAME_HDR + READ_CHUNK)
@@ -396,7 +398,8 @@ static void in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 		memmove(ic->buf, ic->buf + off, ic->len - off);
 		ic->len -= off;
 	}
-	if (ic->len == ic->cap)
+	if (!ic->closing && ic->len == ic->cap &&
+	    ic->cap >= RK_NET_FRAME_MAX + RK_NET_FRAME_HDR)
 		in_close(ic, true); /* cannot grow: over the frame limit */
 }
 

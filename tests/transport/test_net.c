@@ -443,6 +443,34 @@ static void test_one_write_per_turn(void **state)
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* Frames far larger than a read: the receive buffer grows to fit them. */
+static void test_large_frames(void **state)
+{
+	uv_loop_t loop;
+	struct node a, b;
+	uint8_t *big = calloc(1, 3u << 20);
+
+	(void)state;
+	uv_loop_init(&loop);
+	connect_pair(&loop, &a, &b);
+	for (uint64_t i = 1; i <= 5; i++) { /* 6.7 MB: inside the 8 MiB queue */
+		memcpy(big, &i, 8);
+		assert_int_equal(rk_net_send(a.net, 2, 0, big, (1u << 20) + i * 100003), 0);
+	}
+	run_until(&loop, &b.frames[0], 5);
+	assert_int_equal(b.frames[0], 5);
+	assert_true(b.order_ok);
+	{
+		struct rk_net_stats st;
+		rk_net_stats(b.net, &st);
+		assert_int_equal(st.bad_frames, 0);
+	}
+	free(big);
+	stop_node(&loop, &a);
+	stop_node(&loop, &b);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 static void test_reconnect_after_restart(void **state)
 {
 	uv_loop_t loop;
@@ -716,6 +744,7 @@ int main(void)
 		cmocka_unit_test(test_codec_bytes_field_wrong_wire_type),
 		cmocka_unit_test(test_frames),
 		cmocka_unit_test(test_one_write_per_turn),
+		cmocka_unit_test(test_large_frames),
 		cmocka_unit_test(test_reconnect_after_restart),
 		cmocka_unit_test(test_bounded_queue),
 		cmocka_unit_test(test_snapshot_channel),
