@@ -54,7 +54,7 @@ static void range_json(struct rk_json *j, const struct rk_replica *r)
 	rk_json_key(j, "size_bytes");
 	rk_json_u64(j, r->size_bytes);
 	rk_json_key(j, "asleep");
-	rk_json_bool(j, false);
+	rk_json_bool(j, r->asleep);
 	rk_json_key(j, "role");
 	rk_json_str(j, rk_raft_role_name(st.role));
 	rk_json_key(j, "replicas");
@@ -195,8 +195,19 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 	rk_prom_u64(b, "rangekv_ranges", NULL, n->n_replicas);
 	rk_prom_family(b, "rangekv_leaders", "gauge", "Replicas that lead their range.");
 	rk_prom_u64(b, "rangekv_leaders", NULL, leaders);
-	rk_prom_family(b, "rangekv_ranges_awake", "gauge", "Replicas ticked (not quiescent).");
-	rk_prom_u64(b, "rangekv_ranges_awake", NULL, n->n_replicas);
+	{
+		uint64_t awake = 0;
+		for (size_t i = 0; i < n->n_replicas; i++)
+			awake += !n->byid[i]->asleep;
+		rk_prom_family(b, "rangekv_ranges_awake", "gauge", "Replicas ticked (not quiescent).");
+		rk_prom_u64(b, "rangekv_ranges_awake", NULL, awake);
+	}
+	rk_prom_family(b, "rangekv_quiesced_total", "counter", "Times a replica went to sleep.");
+	rk_prom_u64(b, "rangekv_quiesced_total", NULL, n->quiesced);
+	rk_prom_family(b, "rangekv_woken_total", "counter", "Times a sleeping replica woke.");
+	rk_prom_u64(b, "rangekv_woken_total", NULL, n->woken);
+	rk_prom_family(b, "rangekv_node_deaths_total", "counter", "Peer nodes declared dead by liveness.");
+	rk_prom_u64(b, "rangekv_node_deaths_total", NULL, n->liveness_deaths);
 	rk_prom_family(b, "rangekv_ticks_total", "counter", "Tick rounds of the node.");
 	rk_prom_u64(b, "rangekv_ticks_total", NULL, n->ticks);
 	rk_prom_family(b, "rangekv_raft_messages_received_total", "counter", "Raft messages received.");
@@ -289,6 +300,7 @@ static void debug_propose(struct rk_node *n, const struct rk_http_req *req,
 		n->proposals += done;
 		rk_node_mark_dirty(n, r);
 	}
+	rk_node_wake(n, r); /* a proposal (or a refused one) wakes the range */
 	if (done == 0) {
 		resp->status = rc == RK_ENOTLEADER ? 409 : 503;
 		rk_json_init(&j, &resp->body);

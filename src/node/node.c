@@ -3,8 +3,9 @@
  * store, one transport.
  *
  * A turn: timers tick the replicas, the transport delivers batches of
- * messages into them, and every replica touched is marked dirty. A uv_check
- * handle then processes the dirty set: each replica with a ready hands over
+ * messages into them, and every replica touched is marked dirty. A uv_idle
+ * handle (it keeps the loop from blocking while anything is dirty) then
+ * processes the dirty set at the start of the next turn: each replica with a ready hands over
  * its messages that may leave at once (encoded into the batch for their
  * peer node), and its hard state, entries and apply state go into ONE store
  * batch for all of them (group commit); one frame per peer node is queued,
@@ -89,7 +90,7 @@ static int table_add(struct rk_node *n, struct rk_replica *r)
 	return 0;
 }
 
-static void on_process(uv_check_t *h);
+static void on_process(uv_idle_t *h);
 
 void rk_node_mark_dirty(struct rk_node *n, struct rk_replica *r)
 {
@@ -99,7 +100,7 @@ void rk_node_mark_dirty(struct rk_node *n, struct rk_replica *r)
 	r->next_dirty = n->dirty;
 	n->dirty = r;
 	if (!uv_is_active((uv_handle_t *)&n->process))
-		uv_check_start(&n->process, on_process);
+		uv_idle_start(&n->process, on_process);
 }
 
 /* ---- sending ------------------------------------------------------------------------- */
@@ -212,7 +213,9 @@ static void take_ready(struct rk_node *n, struct rk_replica *r,
 {
 	struct rk_raft_ready *rd = &r->rd;
 
-	rk_raft_ready(&r->raft, rd);
+	if (!r->have_ready)
+		rk_raft_ready(&r->raft, rd);
+	r->have_ready = false;
 	send_msgs(n, r, rd->msgs, rd->n_msgs);
 	if (rd->snapshot != NULL && !rk_snap_take(n, r, rd->snapshot, b))
 		rk_log_error(MOD, "range %llu: a snapshot to install without its data",
@@ -231,14 +234,37 @@ static void take_ready(struct rk_node *n, struct rk_replica *r,
 	r->persisting = true;
 }
 
-static void on_process(uv_check_t *h)
+/* A ready with nothing to persist (heartbeats and their responses, most
+ * of an idle node's traffic) completes at once: its messages leave and it
+ * advances, without a trip through the storage thread. Returns false, with
+ * nothing taken, when the ready holds something to persist. */
+static bool take_light_ready(struct rk_node *n, struct rk_replica *r)
+{
+	struct rk_raft_ready *rd = &r->rd;
+
+	if (r->have_ready)
+		return false; /* taken last turn; the group commit failed to start */
+	rk_raft_ready(&r->raft, rd);
+	if (rd->n_entries > 0 || rd->has_hard_state || rd->snapshot != NULL ||
+	    rd->n_committed > 0) {
+		r->have_ready = true; /* take_ready continues with it */
+		return false;
+	}
+	send_msgs(n, r, rd->msgs, rd->n_msgs);
+	send_msgs(n, r, rd->msgs_after_persist, rd->n_msgs_after_persist);
+	rk_raft_advance(&r->raft, rd);
+	rk_node_mark_dirty(n, r); /* the core may have more */
+	return true;
+}
+
+static void on_process(uv_idle_t *h)
 {
 	struct rk_node *n = h->data;
 	struct rk_store_batch *b = NULL;
 	struct commit *c = NULL;
 	struct rk_replica *r, *next;
 
-	uv_check_stop(h);
+	uv_idle_stop(h);
 	r = n->dirty;
 	n->dirty = NULL;
 	for (; r != NULL; r = next) {
@@ -247,6 +273,8 @@ static void on_process(uv_check_t *h)
 		r->next_dirty = NULL;
 		if (r->persisting || !rk_raft_has_ready(&r->raft))
 			continue;
+		if (take_light_ready(n, r))
+			continue; /* nothing to persist: done without the store */
 		if (b == NULL) {
 			b = rk_store_batch_new();
 			c = calloc(1, sizeof(*c));
@@ -338,6 +366,8 @@ static int on_raft_msg(void *arg, uint64_t range, const struct rk_raft_msg *m)
 		n->msgs_unknown_range++;
 		return 0;
 	}
+	if (r->asleep)
+		rk_node_wake(n, r);
 	if (rk_raft_step(&r->raft, m) == RK_EPROTO)
 		return 0; /* counted by the core's rules; the peer stays */
 	rk_node_mark_dirty(n, r);
@@ -346,7 +376,139 @@ static int on_raft_msg(void *arg, uint64_t range, const struct rk_raft_msg *m)
 
 static int on_snap_msg(void *arg, uint64_t range, const struct rk_raft_msg *m)
 {
+	struct rk_replica *r = rk_node_replica(arg, range);
+
+	if (r != NULL && r->asleep)
+		rk_node_wake(arg, r);
 	return rk_snap_on_msg(arg, range, m);
+}
+
+/* ---- quiescence and node liveness ------------------------------------------------------ */
+
+/* A leader puts its range to sleep once, for QUIESCE_AFTER_TICKS ticks in a
+ * row, everything is settled: every follower holds the whole log, it is all
+ * committed and applied, nothing is being persisted or transferred, and
+ * every follower's node is live. The followers sleep only if they are at
+ * exactly that term and commit with that leader. Anything that arrives for
+ * the range, a proposal, or the death of the leader's node wakes it. */
+#define QUIESCE_AFTER_TICKS 10
+
+static struct peer_out *peer_for(struct rk_node *n, uint64_t node_id);
+
+void rk_node_wake(struct rk_node *n, struct rk_replica *r)
+{
+	if (!r->asleep)
+		return;
+	r->asleep = false;
+	r->quiet_ticks = 0;
+	n->woken++;
+	rk_node_mark_dirty(n, r);
+}
+
+static bool settled_leader(struct rk_node *n, struct rk_replica *r)
+{
+	struct rk_raft_status st;
+
+	if (r->raft.role != RK_RAFT_LEADER || r->persisting || r->installing ||
+	    r->raft.lead_transferee != 0 || rk_raft_has_ready(&r->raft))
+		return false;
+	rk_raft_status(&r->raft, &st);
+	if (st.hs.commit != st.last_index || r->applied != st.hs.commit ||
+	    st.n_progress == 0 || rk_raft_conf_is_joint(&st.conf))
+		return false;
+	for (size_t i = 0; i < st.n_progress; i++) {
+		struct peer_out *p;
+		if (st.progress[i].id == st.id)
+			continue;
+		p = peer_for(n, st.progress[i].id);
+		if (st.progress[i].match != st.last_index || p == NULL || !p->alive)
+			return false;
+	}
+	return true;
+}
+
+static void maybe_quiesce(struct rk_node *n, struct rk_replica *r)
+{
+	struct rk_raft_status st;
+	struct rk_net_quiesce q;
+
+	if (!settled_leader(n, r)) {
+		r->quiet_ticks = 0;
+		return;
+	}
+	if (++r->quiet_ticks < QUIESCE_AFTER_TICKS)
+		return;
+	rk_raft_status(&r->raft, &st);
+	q.range = r->range;
+	q.term = st.hs.term;
+	q.commit = st.hs.commit;
+	for (size_t i = 0; i < st.n_progress; i++) {
+		struct peer_out *p = peer_for(n, st.progress[i].id);
+		if (st.progress[i].id != st.id && p != NULL)
+			rk_net_batch_add_quiesce(&p->batch, &q);
+	}
+	r->asleep = true;
+	n->quiesced++;
+}
+
+static void on_quiesce(void *arg, const struct rk_net_quiesce *q)
+{
+	struct rk_node *n = arg;
+	struct rk_replica *r = rk_node_replica(n, q->range);
+	struct rk_raft_status st;
+
+	if (r == NULL || r->asleep || r->persisting || r->installing ||
+	    r->raft.role != RK_RAFT_FOLLOWER || rk_raft_has_ready(&r->raft))
+		return;
+	rk_raft_status(&r->raft, &st);
+	if (st.hs.term != q->term || st.leader != n->cur_from ||
+	    st.hs.commit != q->commit || st.last_index != q->commit ||
+	    r->applied != q->commit)
+		return;
+	r->asleep = true;
+	n->quiesced++;
+}
+
+static void on_liveness(void *arg, const struct rk_net_liveness *l)
+{
+	struct rk_node *n = arg;
+	struct peer_out *p = peer_for(n, n->cur_from);
+
+	if (p != NULL)
+		p->seq_heard = l->seq;
+}
+
+/* Every interval: a liveness heartbeat to every peer node, whatever the
+ * ranges do; a peer not heard from for LIVE_DEAD intervals is dead, and
+ * the sleeping ranges it led wake up to elect a new leader. */
+#define LIVE_DEAD 5
+
+static void on_live_timer(uv_timer_t *t)
+{
+	struct rk_node *n = t->data;
+	double now = uv_now(&n->loop) / 1000.0;
+	double dead_after = LIVE_DEAD * n->cfg.tick_ms / 1000.0;
+	struct rk_net_liveness l;
+
+	l.epoch = n->live_epoch;
+	l.seq = ++n->live_seq;
+	for (uint32_t i = 0; i < n->n_peers; i++) {
+		struct peer_out *p = &n->peers[i];
+		l.echo = p->seq_heard;
+		rk_net_batch_add_liveness(&p->batch, &l);
+		if (p->alive && now - p->heard > dead_after) {
+			p->alive = false;
+			n->liveness_deaths++;
+			rk_log_warn(MOD, "node %llu is not heard from: waking the ranges it led",
+				    (unsigned long long)p->node_id);
+			for (size_t k = 0; k < n->n_replicas; k++) {
+				struct rk_replica *r = n->byid[k];
+				if (r->asleep && rk_raft_leader(&r->raft) == p->node_id)
+					rk_node_wake(n, r);
+			}
+		}
+	}
+	flush_peers(n);
 }
 
 static int on_chunk(void *arg, const struct rk_net_chunk *c)
@@ -358,10 +520,17 @@ static int on_frame(void *arg, uint64_t from, int channel,
 		    const uint8_t *payload, size_t len)
 {
 	struct rk_node *n = arg;
-	struct rk_net_handlers raft = {n, on_raft_msg, NULL, NULL};
-	struct rk_net_handlers snap = {n, on_snap_msg, NULL, on_chunk};
+	struct rk_net_handlers raft = {n, on_raft_msg, on_liveness, NULL, on_quiesce};
+	struct rk_net_handlers snap = {n, on_snap_msg, NULL, on_chunk, NULL};
+	struct peer_out *p = peer_for(n, from);
 
-	(void)from;
+	if (p != NULL && channel == RK_NET_CH_RAFT) {
+		p->heard = uv_now(&n->loop) / 1000.0;
+		if (!p->alive)
+			rk_log_info(MOD, "node %llu is live", (unsigned long long)from);
+		p->alive = true;
+	}
+	n->cur_from = from;
 	return rk_net_batch_decode(payload, len,
 				   channel == RK_NET_CH_SNAP ? &snap : &raft,
 				   &n->scratch) == 0 ? 0 : RK_EPROTO;
@@ -395,8 +564,10 @@ static void balance_leaders(struct rk_node *n)
 		for (size_t k = 0; k < np; k++)
 			if (ps[k].node_id == want)
 				up = ps[k].connected;
-		if (up && rk_raft_transfer_leader(&r->raft, want) == 0)
+		if (up && rk_raft_transfer_leader(&r->raft, want) == 0) {
+			rk_node_wake(n, r); /* the transfer runs on ticks */
 			rk_node_mark_dirty(n, r);
+		}
 	}
 }
 
@@ -405,9 +576,16 @@ static void on_tick(uv_timer_t *t)
 	struct rk_node *n = t->data;
 
 	for (size_t i = 0; i < n->n_replicas; i++) {
-		rk_raft_tick(&n->byid[i]->raft);
-		rk_node_mark_dirty(n, n->byid[i]);
+		struct rk_replica *r = n->byid[i];
+		if (r->asleep)
+			continue;
+		maybe_quiesce(n, r);
+		if (r->asleep)
+			continue;
+		rk_raft_tick(&r->raft);
+		rk_node_mark_dirty(n, r);
 	}
+	flush_peers(n);
 	n->ticks++;
 	if (n->ticks % BALANCE_EVERY_TICKS == 0)
 		balance_leaders(n);
@@ -748,7 +926,7 @@ int rk_node_run(const struct rk_node_config *cfg)
 		}
 	}
 
-	uv_check_init(&n->loop, &n->process);
+	uv_idle_init(&n->loop, &n->process);
 	n->process.data = n;
 	uv_async_init(&n->loop, &n->wake, on_wake);
 	n->wake.data = n;
@@ -756,6 +934,10 @@ int rk_node_run(const struct rk_node_config *cfg)
 	n->tick_timer.data = n;
 	uv_timer_init(&n->loop, &n->pump_timer);
 	n->pump_timer.data = n;
+	uv_timer_init(&n->loop, &n->live_timer);
+	n->live_timer.data = n;
+	n->live_epoch = (uint64_t)time(NULL);
+	uv_timer_start(&n->live_timer, on_live_timer, cfg->tick_ms, cfg->tick_ms);
 	uv_timer_start(&n->tick_timer, on_tick, cfg->tick_ms, cfg->tick_ms);
 	uv_signal_init(&n->loop, &n->sigterm);
 	uv_signal_init(&n->loop, &n->sigint);
@@ -781,6 +963,7 @@ int rk_node_run(const struct rk_node_config *cfg)
 	/* Stop: let group commits in flight finish (acknowledgements only go
 	 * out after them, so none is lost either way), then close. */
 	uv_timer_stop(&n->tick_timer);
+	uv_timer_stop(&n->live_timer);
 	while (n->commits_in_flight > 0)
 		uv_run(&n->loop, UV_RUN_ONCE);
 	rc = n->exit_code != 0 ? RK_EIO : 0;
@@ -795,6 +978,7 @@ out:
 	{
 		uv_handle_t *hs[] = {(uv_handle_t *)&n->process, (uv_handle_t *)&n->wake,
 				     (uv_handle_t *)&n->tick_timer, (uv_handle_t *)&n->pump_timer,
+				     (uv_handle_t *)&n->live_timer,
 				     (uv_handle_t *)&n->sigterm, (uv_handle_t *)&n->sigint};
 		for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++)
 			if (hs[i]->loop == &n->loop && !uv_is_closing(hs[i]))

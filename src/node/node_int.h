@@ -38,6 +38,10 @@ struct rk_replica {
 	uint64_t size_bytes;           /* KV bytes applied in the span */
 	struct rk_raft_ready rd;       /* the outstanding ready */
 	bool dirty, persisting;
+	bool have_ready;               /* rd taken from the core, not yet handled */
+	/* Quiescence: an asleep replica is not ticked. */
+	bool asleep;
+	uint32_t quiet_ticks;          /* leader: ticks the quiescence test held */
 	/* Snapshots (snapshot.c). */
 	bool snap_generating, installing;
 	char snap_name[64];            /* the latest generated, to send */
@@ -59,6 +63,9 @@ struct commit {
 struct peer_out {
 	uint64_t node_id;
 	struct rk_buf batch; /* the Batch being built this turn */
+	double heard;        /* last frame from it (raft channel) */
+	bool alive;          /* node liveness */
+	uint64_t seq_heard;  /* its last liveness seq */
 };
 
 struct rk_node {
@@ -70,8 +77,11 @@ struct rk_node {
 	struct rk_http_server http;
 	uv_timer_t tick_timer;
 	uv_timer_t pump_timer;     /* moves snapshot streams */
+	uv_timer_t live_timer;     /* node liveness heartbeats */
+	uint64_t live_seq, live_epoch;
+	uint64_t cur_from;         /* sender of the frame being decoded */
 	struct snap_stream *streams;
-	uv_check_t process;
+	uv_idle_t process;  /* processes the dirty set */
 	uv_async_t wake;
 	uv_signal_t sigterm, sigint;
 	struct rk_raft_options ropts;
@@ -97,6 +107,7 @@ struct rk_node {
 	uint64_t commits, applied_entries;
 	uint64_t snaps_generated, snaps_sent, snaps_received, snaps_installed;
 	uint64_t compactions, proposals;
+	uint64_t quiesced, woken, liveness_deaths;
 	struct rk_hist commit_hist; /* group commit: submit to durable */
 	bool stopping;
 	int exit_code;
@@ -113,6 +124,9 @@ int rk_desc_decode(struct rk_replica *r, const uint8_t *p, size_t n);
 /* node.c */
 struct rk_replica *rk_node_replica(const struct rk_node *n, uint64_t range);
 void rk_node_mark_dirty(struct rk_node *n, struct rk_replica *r);
+
+/* Wakes an asleep replica (it ticks again). */
+void rk_node_wake(struct rk_node *n, struct rk_replica *r);
 
 /* After r's persist is durable: late messages, advance, more work. */
 void rk_node_replica_persisted(struct rk_node *n, struct rk_replica *r);

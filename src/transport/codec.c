@@ -235,6 +235,13 @@ int rk_net_batch_add_chunk(struct rk_buf *out, const struct rk_net_chunk *c)
 	return encode_field(out, rangekv_Batch_chunks_tag, rangekv_SnapChunk_fields, &pc);
 }
 
+int rk_net_batch_add_quiesce(struct rk_buf *out, const struct rk_net_quiesce *q)
+{
+	rangekv_Quiesce pq = {q->range, q->term, q->commit};
+
+	return encode_field(out, rangekv_Batch_quiesce_tag, rangekv_Quiesce_fields, &pq);
+}
+
 /* ---- decoding ------------------------------------------------------------------- */
 
 struct decode_ctx {
@@ -415,6 +422,23 @@ static bool decode_chunk(pb_istream_t *is, const pb_field_iter_t *f, void **arg)
 	return true;
 }
 
+static bool decode_quiesce(pb_istream_t *is, const pb_field_iter_t *f, void **arg)
+{
+	struct decode_ctx *c = *arg;
+	rangekv_Quiesce pq = rangekv_Quiesce_init_zero;
+	struct rk_net_quiesce q;
+
+	(void)f;
+	if (!pb_decode(is, rangekv_Quiesce_fields, &pq))
+		return false;
+	q.range = pq.range;
+	q.term = pq.term;
+	q.commit = pq.commit;
+	if (c->h->quiesce != NULL)
+		c->h->quiesce(c->h->arg, &q);
+	return true;
+}
+
 int rk_net_batch_decode(const uint8_t *p, size_t n,
 			const struct rk_net_handlers *h,
 			struct rk_net_scratch *scratch)
@@ -427,6 +451,8 @@ int rk_net_batch_decode(const uint8_t *p, size_t n,
 	b.msgs.arg = &c;
 	b.chunks.funcs.decode = decode_chunk;
 	b.chunks.arg = &c;
+	b.quiesce.funcs.decode = decode_quiesce;
+	b.quiesce.arg = &c;
 	if (!pb_decode(&is, rangekv_Batch_fields, &b))
 		return c.rc != 0 ? c.rc : RK_EPROTO;
 	if (b.has_liveness && h->liveness != NULL) {

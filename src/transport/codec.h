@@ -72,6 +72,11 @@ struct rk_net_chunk {
 };
 int rk_net_batch_add_chunk(struct rk_buf *out, const struct rk_net_chunk *c);
 
+struct rk_net_quiesce {
+	uint64_t range, term, commit;
+};
+int rk_net_batch_add_quiesce(struct rk_buf *out, const struct rk_net_quiesce *q);
+
 struct rk_net_handlers {
 	void *arg;
 	/* m->entries[i].data point into the frame; valid during the call. A
@@ -81,6 +86,7 @@ struct rk_net_handlers {
 	/* c->data points into the frame. Non-zero stops decoding and is
 	 * returned. */
 	int (*chunk)(void *arg, const struct rk_net_chunk *c);
+	void (*quiesce)(void *arg, const struct rk_net_quiesce *q);
 };
 
 /* Entry array reused across decodes (one per connection or thread). */

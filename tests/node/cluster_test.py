@@ -145,6 +145,12 @@ def main():
         took, counts = wait("leaders spread evenly", spread, 30)
         print("leaders spread evenly after %.2f s more: %s" % (took, counts))
 
+        # Idle ranges go to sleep on every node (quiescence).
+        def asleep():
+            return all(metric(i, "rangekv_ranges_awake") == 0 for i in (1, 2, 3))
+        took, _ = wait("every range quiescent", asleep, 20)
+        print("every range asleep on every node after %.2f s more" % took)
+
         # Garbage into a peer port: that connection is closed and counted,
         # the node goes on.
         s = socket.create_connection(("127.0.0.2", BASE + 2))
@@ -166,7 +172,8 @@ def main():
         procs[victim].send_signal(signal.SIGKILL)
         procs[victim].wait()
         took, _ = wait("leaderships move off the killed node",
-                       lambda: all_led(others, exclude=victim), 20 * ELECTION)
+                       lambda: all_led(others, exclude=victim), 20 * ELECTION,
+                       show_ranges(others))
         print("node %d killed (-9): every range led again after %.2f s "
               "(election timeout %.2f-%.2f s)" % (victim, took, ELECTION, 2 * ELECTION))
         if took > 10 * ELECTION:

@@ -105,7 +105,7 @@ static void test_codec_roundtrip(void **state)
 {
 	struct rk_buf b;
 	struct got g;
-	struct rk_net_handlers h = {&g, on_raft, on_live, NULL};
+	struct rk_net_handlers h = {&g, on_raft, on_live, NULL, NULL};
 	struct rk_net_scratch sc = {0};
 
 	(void)state;
@@ -163,7 +163,7 @@ static void test_codec_chunks(void **state)
 	struct rk_net_chunk a = {9, 500, 0, (const uint8_t *)"abcdef", 6, false};
 	struct rk_net_chunk z = {9, 500, 6, NULL, 0, true};
 	struct chunks k;
-	struct rk_net_handlers h = {&k, NULL, NULL, on_chunk};
+	struct rk_net_handlers h = {&k, NULL, NULL, on_chunk, NULL};
 	struct rk_net_scratch sc = {0};
 	struct rk_buf b;
 
@@ -219,7 +219,7 @@ static void test_codec_garbage(void **state)
 {
 	struct rk_buf b;
 	int count = 0;
-	struct rk_net_handlers h = {&count, count_only, NULL, NULL};
+	struct rk_net_handlers h = {&count, count_only, NULL, NULL, NULL};
 	struct rk_net_scratch sc = {0};
 	uint64_t x = 0x2545f4914f6cdd1dull;
 	uint8_t *buf;
@@ -277,7 +277,7 @@ static void test_codec_bytes_field_wrong_wire_type(void **state)
 				     0x38, 0x06, 0x40, 0x05, 0x48, 0x05, 0x6a, 0x06,
 				     0x08, 0x06, 0x10, 0x06, 0x20, 0x61};
 	int count = 0;
-	struct rk_net_handlers h = {&count, count_only, NULL, NULL};
+	struct rk_net_handlers h = {&count, count_only, NULL, NULL, NULL};
 	struct rk_net_scratch sc = {0};
 
 	(void)state;
