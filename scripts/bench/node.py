@@ -20,7 +20,7 @@ import urllib.request
 
 BIN = sys.argv[1]
 BASE = 24000
-TICK_MS = int(os.environ.get("RK_TICK_MS", "100"))
+TICK_MS = int(os.environ.get("RK_TICK_MS", "50"))
 
 
 def peer(i):
@@ -130,7 +130,15 @@ def idle(nranges, seconds):
             c.start(i)
         took, _ = c.wait_led()
         print("idle %d ranges x 3 nodes: every range led %.1f s after start" % (nranges, time.time() - t0))
-        time.sleep(3)
+        # Wait (up to 5 minutes) until the ranges are asleep.
+        t1 = time.time()
+        while time.time() - t1 < 300:
+            awake = sum(metric(i, "rangekv_ranges_awake") for i in (1, 2, 3))
+            if awake == 0:
+                break
+            time.sleep(1)
+        print("  quiescent (%d replicas awake) %.1f s after start" % (awake, time.time() - t0))
+        time.sleep(2)
         cpu0 = {i: cpu_seconds(c.procs[i].pid) for i in (1, 2, 3)}
         msg0 = {i: metric(i, "rangekv_raft_messages_sent_total") for i in (1, 2, 3)}
         byt0 = {i: sum(float(l.split()[1]) for l in get(i, "/metrics").splitlines()
@@ -175,6 +183,12 @@ def failover(nranges, kills):
                     if max(counts.values()) - min(counts.values()) <= 1:
                         break
                 time.sleep(0.2)
+            # An idle cluster: wait (up to 20 s) for the ranges to sleep.
+            t1 = time.time()
+            while time.time() - t1 < 20 and \
+                    sum(metric(i, "rangekv_ranges_awake") for i in (1, 2, 3)) > 0:
+                time.sleep(0.2)
+            awake = sum(metric(i, "rangekv_ranges_awake") for i in (1, 2, 3))
             victim = max(counts, key=lambda i: counts[i])
             mine = {rid for rid, l in led.items() if l == victim}
             others = [i for i in (1, 2, 3) if i != victim]
@@ -191,8 +205,8 @@ def failover(nranges, kills):
                 time.sleep(0.01)
             w = max(back.values()) if back else float("inf")
             worst.append(w)
-            print("  kill %d: node %d held %d leaders; all re-led, the last after %.2f s" %
-                  (k + 1, victim, len(mine), w))
+            print("  kill %d: node %d held %d leaders (%d replicas awake at the kill); all re-led, "
+                  "the last after %.2f s" % (k + 1, victim, len(mine), awake, w))
             c.start(victim)
             c.wait_led()
         print("failover %d ranges, %d kills (tick %d ms, election %d-%d ms): longest leaderless "

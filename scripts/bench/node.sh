@@ -14,7 +14,7 @@ B=./build-bench/src/cli/rangekv
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p')"
 python3 scripts/bench/node.py "$B" idle "$IDLE" 10
 python3 scripts/bench/node.py "$B" failover 1000 "$KILLS"
-RK_TICK_MS=50 python3 scripts/bench/node.py "$B" failover 1000 "$KILLS"
+RK_TICK_MS=100 python3 scripts/bench/node.py "$B" failover 1000 5
 for r in 1 64 1024; do
 	python3 scripts/bench/node.py "$B" throughput "$r" $((256000 / r < 500 ? 500 : 256000 / r))
 done

@@ -448,6 +448,7 @@ static void maybe_quiesce(struct rk_node *n, struct rk_replica *r)
 			rk_net_batch_add_quiesce(&p->batch, &q);
 	}
 	r->asleep = true;
+	r->asleep_since = uv_now(&n->loop);
 	n->quiesced++;
 }
 
@@ -466,6 +467,7 @@ static void on_quiesce(void *arg, const struct rk_net_quiesce *q)
 	    r->applied != q->commit)
 		return;
 	r->asleep = true;
+	r->asleep_since = uv_now(&n->loop);
 	n->quiesced++;
 }
 
@@ -476,6 +478,24 @@ static void on_liveness(void *arg, const struct rk_net_liveness *l)
 
 	if (p != NULL)
 		p->seq_heard = l->seq;
+}
+
+/* A sleeping follower whose leader's node died: its clock stood still
+ * while it slept, and nothing came from the leader meanwhile, so it is
+ * moved forward by the time it slept (at most an election timeout). Its
+ * election then starts within one randomized timeout instead of after a
+ * full one: the followers' timers are randomized in [E, 2E) and now stand
+ * at up to E. */
+static void wake_orphan(struct rk_node *n, struct rk_replica *r)
+{
+	uint64_t slept = (uv_now(&n->loop) - r->asleep_since) / n->cfg.tick_ms;
+	uint64_t e = (uint64_t)n->ropts.election_tick;
+
+	rk_node_wake(n, r);
+	if (r->raft.role != RK_RAFT_FOLLOWER)
+		return;
+	for (uint64_t i = 0; i < slept && i < e; i++)
+		rk_raft_tick(&r->raft);
 }
 
 /* Every interval: a liveness heartbeat to every peer node, whatever the
@@ -504,7 +524,7 @@ static void on_live_timer(uv_timer_t *t)
 			for (size_t k = 0; k < n->n_replicas; k++) {
 				struct rk_replica *r = n->byid[k];
 				if (r->asleep && rk_raft_leader(&r->raft) == p->node_id)
-					rk_node_wake(n, r);
+					wake_orphan(n, r);
 			}
 		}
 	}

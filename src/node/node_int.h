@@ -41,6 +41,7 @@ struct rk_replica {
 	bool have_ready;               /* rd taken from the core, not yet handled */
 	/* Quiescence: an asleep replica is not ticked. */
 	bool asleep;
+	uint64_t asleep_since;         /* loop time (ms) it went to sleep */
 	uint32_t quiet_ticks;          /* leader: ticks the quiescence test held */
 	/* Snapshots (snapshot.c). */
 	bool snap_generating, installing;
