@@ -3,6 +3,7 @@
  * and one by one) and Prometheus metrics. Read-only views of the loop's
  * state, answered on the loop.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,6 +179,23 @@ static void cluster_status(struct rk_node *n, struct rk_http_resp *resp)
 	rk_json_obj_end(&j);
 }
 
+/* One counter family with a sample per peer node; field is the offset of
+ * a uint64_t in struct rk_net_peer_stats. */
+static void peer_family(struct rk_buf *b, const char *name, const char *help,
+			const struct rk_net_peer_stats *ps, size_t np, size_t field)
+{
+	char labels[64];
+	uint64_t v;
+
+	rk_prom_family(b, name, "counter", help);
+	for (size_t i = 0; i < np; i++) {
+		memcpy(&v, (const char *)&ps[i] + field, sizeof(v));
+		snprintf(labels, sizeof(labels), "peer=\"%llu\"",
+			 (unsigned long long)ps[i].node_id);
+		rk_prom_u64(b, name, labels, v);
+	}
+}
+
 static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 {
 	struct rk_buf *b = &resp->body;
@@ -186,7 +204,6 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 	struct rk_net_stats ns;
 	struct rk_store_stats ss;
 	uint64_t leaders = 0;
-	char labels[64];
 
 	resp->content_type = "text/plain; version=0.0.4";
 	for (size_t i = 0; i < n->n_replicas; i++)
@@ -214,31 +231,17 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 	rk_prom_u64(b, "rangekv_raft_messages_received_total", NULL, n->msgs_recv);
 	rk_prom_family(b, "rangekv_raft_messages_sent_total", "counter", "Raft messages sent.");
 	rk_prom_u64(b, "rangekv_raft_messages_sent_total", NULL, n->msgs_sent);
-	rk_prom_family(b, "rangekv_peer_frames_sent_total", "counter", "Frames written to a peer.");
-	for (size_t i = 0; i < np; i++) {
-		snprintf(labels, sizeof(labels), "peer=\"%llu\"", (unsigned long long)ps[i].node_id);
-		rk_prom_u64(b, "rangekv_peer_frames_sent_total", labels, ps[i].frames_sent);
-	}
-	rk_prom_family(b, "rangekv_peer_bytes_sent_total", "counter", "Bytes written to a peer.");
-	for (size_t i = 0; i < np; i++) {
-		snprintf(labels, sizeof(labels), "peer=\"%llu\"", (unsigned long long)ps[i].node_id);
-		rk_prom_u64(b, "rangekv_peer_bytes_sent_total", labels, ps[i].bytes_sent);
-	}
-	rk_prom_family(b, "rangekv_peer_frames_received_total", "counter", "Frames received from a peer.");
-	for (size_t i = 0; i < np; i++) {
-		snprintf(labels, sizeof(labels), "peer=\"%llu\"", (unsigned long long)ps[i].node_id);
-		rk_prom_u64(b, "rangekv_peer_frames_received_total", labels, ps[i].frames_recv);
-	}
-	rk_prom_family(b, "rangekv_peer_bytes_received_total", "counter", "Bytes received from a peer.");
-	for (size_t i = 0; i < np; i++) {
-		snprintf(labels, sizeof(labels), "peer=\"%llu\"", (unsigned long long)ps[i].node_id);
-		rk_prom_u64(b, "rangekv_peer_bytes_received_total", labels, ps[i].bytes_recv);
-	}
-	rk_prom_family(b, "rangekv_peer_frames_dropped_total", "counter", "Frames dropped by a full queue or a broken connection.");
-	for (size_t i = 0; i < np; i++) {
-		snprintf(labels, sizeof(labels), "peer=\"%llu\"", (unsigned long long)ps[i].node_id);
-		rk_prom_u64(b, "rangekv_peer_frames_dropped_total", labels, ps[i].dropped);
-	}
+	peer_family(b, "rangekv_peer_frames_sent_total", "Frames written to a peer.",
+		    ps, np, offsetof(struct rk_net_peer_stats, frames_sent));
+	peer_family(b, "rangekv_peer_bytes_sent_total", "Bytes written to a peer.",
+		    ps, np, offsetof(struct rk_net_peer_stats, bytes_sent));
+	peer_family(b, "rangekv_peer_frames_received_total", "Frames received from a peer.",
+		    ps, np, offsetof(struct rk_net_peer_stats, frames_recv));
+	peer_family(b, "rangekv_peer_bytes_received_total", "Bytes received from a peer.",
+		    ps, np, offsetof(struct rk_net_peer_stats, bytes_recv));
+	peer_family(b, "rangekv_peer_frames_dropped_total",
+		    "Frames dropped by a full queue or a broken connection.",
+		    ps, np, offsetof(struct rk_net_peer_stats, dropped));
 	rk_net_stats(n->net, &ns);
 	rk_prom_family(b, "rangekv_bad_frames_total", "counter", "Peer connections closed for bad input.");
 	rk_prom_u64(b, "rangekv_bad_frames_total", NULL, ns.bad_frames);

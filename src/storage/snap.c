@@ -161,19 +161,11 @@ static int fsync_dir_of(const char *path)
 	return rc;
 }
 
-int rk_store_snap_finish(struct rk_store_snap_out *o, char *name,
-			 size_t namelen)
+/* Makes the file durable under its final name, and frees o either way. */
+static int seal(struct rk_store_snap_out *o, char *name, size_t namelen)
 {
-	uint8_t tr[17];
 	int rc;
 
-	name[0] = '\0';
-	tr[0] = SNAP_END;
-	store_put_u64(tr + 1, o->count);
-	out_write(o, tr, 9);
-	store_put_u64(tr + 9, XXH3_64bits_digest(o->h));
-	if (o->err == 0 && fwrite(tr + 9, 1, 8, o->f) != 8)
-		o->err = RK_EIO;
 	if (o->err == 0 && fflush(o->f) != 0)
 		o->err = RK_EIO;
 	if (o->err == 0 && fdatasync(fileno(o->f)) != 0)
@@ -192,6 +184,21 @@ int rk_store_snap_finish(struct rk_store_snap_out *o, char *name,
 	XXH3_freeState(o->h);
 	free(o);
 	return 0;
+}
+
+int rk_store_snap_finish(struct rk_store_snap_out *o, char *name,
+			 size_t namelen)
+{
+	uint8_t tr[17];
+
+	name[0] = '\0';
+	tr[0] = SNAP_END;
+	store_put_u64(tr + 1, o->count);
+	out_write(o, tr, 9);
+	store_put_u64(tr + 9, XXH3_64bits_digest(o->h));
+	if (o->err == 0 && fwrite(tr + 9, 1, 8, o->f) != 8)
+		o->err = RK_EIO;
+	return seal(o, name, namelen);
 }
 
 /* ---- raw transfer ---------------------------------------------------------------- */
@@ -230,27 +237,8 @@ int rk_store_snap_recv_write(struct rk_store_snap_out *o, const void *p,
 int rk_store_snap_recv_seal(struct rk_store_snap_out *o, char *name,
 			    size_t namelen)
 {
-	int rc;
-
 	name[0] = '\0';
-	if (o->err == 0 && fflush(o->f) != 0)
-		o->err = RK_EIO;
-	if (o->err == 0 && fdatasync(fileno(o->f)) != 0)
-		o->err = RK_EIO;
-	if (o->err == 0 && rename(o->tmp, o->final) != 0)
-		o->err = RK_EIO;
-	if (o->err == 0)
-		o->err = fsync_dir_of(o->final);
-	rc = o->err;
-	if (rc != 0) {
-		rk_store_snap_abort(o);
-		return rc;
-	}
-	snprintf(name, namelen, "%s", o->name);
-	fclose(o->f);
-	XXH3_freeState(o->h);
-	free(o);
-	return 0;
+	return seal(o, name, namelen);
 }
 
 int rk_store_snap_path(struct rk_store *s, const char *name, char *path,

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <unistd.h>
 
+#include "store_int.h" /* the on-disk decoders, fed garbage below */
 #include "util.h"
 
 struct fx {
@@ -750,6 +751,60 @@ static void test_group_commit_callbacks(void **state)
 	assert_true(st.flush_p50_s > 0 && st.flush_p99_s >= st.flush_p50_s);
 }
 
+/* Rows read back from disk go through decoders: random bytes and damaged
+ * valid rows give RK_ECORRUPT or a value, never a read out of bounds. */
+static void test_row_decoders_take_garbage(void **state)
+{
+	struct rk_store_raft_state st = {0}, got;
+	struct rk_store_apply_state as;
+	uint8_t row[RAFT_STATE_MAX + 16], buf[RAFT_STATE_MAX + 16];
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	size_t n;
+	int ok = 0;
+
+	(void)state;
+	st.replica_id = 3;
+	st.hs.term = 9;
+	st.conf.n = 3;
+	for (int i = 0; i < 3; i++) {
+		st.conf.ids[i] = (uint64_t)i + 1;
+		st.conf.flags[i] = RK_RAFT_VOTER;
+	}
+	n = store_encode_raft_state(&st, row);
+	assert_int_equal(store_decode_raft_state(row, n, &got), 0);
+	assert_int_equal(got.conf.n, 3);
+	assert_int_equal(got.hs.term, 9);
+	for (int it = 0; it < 100000; it++) {
+		size_t len;
+		uint8_t *exact;
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		len = (size_t)(x % sizeof(buf));
+		if (it % 2 == 0) {
+			memcpy(buf, row, n);
+			buf[(x >> 16) % n] ^= (uint8_t)(1 + (x >> 40) % 255);
+			len = (x >> 50) % 3 == 0 ? (size_t)((x >> 24) % (n + 1)) : n;
+		} else {
+			for (size_t i = 0; i < len; i++)
+				buf[i] = (uint8_t)(x >> (8 * (i % 8)));
+		}
+		exact = malloc(len ? len : 1);
+		memcpy(exact, buf, len);
+		int rc = store_decode_raft_state(exact, len, &got);
+		assert_true(rc == 0 || rc == RK_ECORRUPT);
+		if (rc == 0)
+			assert_true(got.conf.n <= RK_RAFT_MAX_MEMBERS);
+		rc = store_decode_apply(exact, len, &as);
+		assert_true(rc == 0 || rc == RK_ECORRUPT);
+		if (rc == 0)
+			assert_true(as.desc_len == len - 8);
+		ok += rc == 0;
+		free(exact);
+	}
+	assert_true(ok > 0);
+}
+
 /* ---- the data directory ------------------------------------------------------- */
 
 static void test_foreign_directories(void **state)
@@ -847,6 +902,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_orphan_files_removed_at_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_durable_applied_follows_checkpoints, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit_callbacks, setup, teardown),
+		cmocka_unit_test(test_row_decoders_take_garbage),
 		cmocka_unit_test(test_foreign_directories),
 	};
 

@@ -1,0 +1,76 @@
+/*
+ * The range descriptor (a replica's span and generation, stored with its
+ * apply state): round trip, and garbage from disk refused without reading
+ * out of bounds.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "node_int.h"
+
+static void test_desc_round_trip_and_garbage(void **state)
+{
+	struct rk_replica r, got;
+	uint8_t buf[256], dmg[256];
+	size_t n;
+	uint64_t x = 0x2545f4914f6cdd1dull;
+	int ok = 0;
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	memset(&got, 0, sizeof(got));
+	r.generation = 7;
+	r.start = (uint8_t *)"key:0001";
+	r.slen = 8;
+	r.end = (uint8_t *)"key:0100";
+	r.elen = 8;
+	n = rk_desc_encode(&r, buf, sizeof(buf));
+	assert_int_equal(n, 32);
+	assert_int_equal(rk_desc_encode(&r, buf, 10), 0); /* too small */
+	assert_int_equal(rk_desc_decode(&got, buf, n), 0);
+	assert_int_equal(got.generation, 7);
+	assert_int_equal(got.slen, 8);
+	assert_memory_equal(got.end, "key:0100", 8);
+	for (int it = 0; it < 100000; it++) {
+		size_t len = n;
+		uint8_t *exact;
+		int rc;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		memcpy(dmg, buf, n);
+		dmg[(x >> 8) % n] = (uint8_t)(x >> 32);
+		if ((x >> 60) % 2 == 0)
+			len = (size_t)((x >> 20) % (n + 8));
+		exact = malloc(len ? len : 1);
+		memcpy(exact, dmg, len < n ? len : n);
+		if (len > n)
+			memset(exact + n, 0xab, len - n);
+		rc = rk_desc_decode(&got, exact, len);
+		assert_true(rc == 0 || rc == RK_ECORRUPT);
+		if (rc == 0)
+			assert_true(16 + (size_t)got.slen + got.elen == len);
+		ok += rc == 0;
+		free(exact);
+	}
+	assert_true(ok > 0);
+	free(got.start);
+	free(got.end);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_desc_round_trip_and_garbage),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
