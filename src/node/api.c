@@ -179,6 +179,14 @@ static void cluster_status(struct rk_node *n, struct rk_http_resp *resp)
 	rk_json_obj_end(&j);
 }
 
+/* A family with one sample. */
+static void one(struct rk_buf *b, const char *name, const char *type,
+		const char *help, uint64_t v)
+{
+	rk_prom_family(b, name, type, help);
+	rk_prom_u64(b, name, NULL, v);
+}
+
 /* One counter family with a sample per peer node; field is the offset of
  * a uint64_t in struct rk_net_peer_stats. */
 static void peer_family(struct rk_buf *b, const char *name, const char *help,
@@ -208,29 +216,29 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 	resp->content_type = "text/plain; version=0.0.4";
 	for (size_t i = 0; i < n->n_replicas; i++)
 		leaders += n->byid[i]->raft.role == RK_RAFT_LEADER;
-	rk_prom_family(b, "rangekv_ranges", "gauge", "Replicas hosted by this node.");
-	rk_prom_u64(b, "rangekv_ranges", NULL, n->n_replicas);
-	rk_prom_family(b, "rangekv_leaders", "gauge", "Replicas that lead their range.");
-	rk_prom_u64(b, "rangekv_leaders", NULL, leaders);
+	one(b, "rangekv_ranges", "gauge", "Replicas hosted by this node.",
+	    n->n_replicas);
+	one(b, "rangekv_leaders", "gauge", "Replicas that lead their range.",
+	    leaders);
 	{
 		uint64_t awake = 0;
 		for (size_t i = 0; i < n->n_replicas; i++)
 			awake += !n->byid[i]->asleep;
-		rk_prom_family(b, "rangekv_ranges_awake", "gauge", "Replicas ticked (not quiescent).");
-		rk_prom_u64(b, "rangekv_ranges_awake", NULL, awake);
+		one(b, "rangekv_ranges_awake", "gauge", "Replicas ticked (not quiescent).",
+		    awake);
 	}
-	rk_prom_family(b, "rangekv_quiesced_total", "counter", "Times a replica went to sleep.");
-	rk_prom_u64(b, "rangekv_quiesced_total", NULL, n->quiesced);
-	rk_prom_family(b, "rangekv_woken_total", "counter", "Times a sleeping replica woke.");
-	rk_prom_u64(b, "rangekv_woken_total", NULL, n->woken);
-	rk_prom_family(b, "rangekv_node_deaths_total", "counter", "Peer nodes declared dead by liveness.");
-	rk_prom_u64(b, "rangekv_node_deaths_total", NULL, n->liveness_deaths);
-	rk_prom_family(b, "rangekv_ticks_total", "counter", "Tick rounds of the node.");
-	rk_prom_u64(b, "rangekv_ticks_total", NULL, n->ticks);
-	rk_prom_family(b, "rangekv_raft_messages_received_total", "counter", "Raft messages received.");
-	rk_prom_u64(b, "rangekv_raft_messages_received_total", NULL, n->msgs_recv);
-	rk_prom_family(b, "rangekv_raft_messages_sent_total", "counter", "Raft messages sent.");
-	rk_prom_u64(b, "rangekv_raft_messages_sent_total", NULL, n->msgs_sent);
+	one(b, "rangekv_quiesced_total", "counter", "Times a replica went to sleep.",
+	    n->quiesced);
+	one(b, "rangekv_woken_total", "counter", "Times a sleeping replica woke.",
+	    n->woken);
+	one(b, "rangekv_node_deaths_total", "counter", "Peer nodes declared dead by liveness.",
+	    n->liveness_deaths);
+	one(b, "rangekv_ticks_total", "counter", "Tick rounds of the node.",
+	    n->ticks);
+	one(b, "rangekv_raft_messages_received_total", "counter", "Raft messages received.",
+	    n->msgs_recv);
+	one(b, "rangekv_raft_messages_sent_total", "counter", "Raft messages sent.",
+	    n->msgs_sent);
 	peer_family(b, "rangekv_peer_frames_sent_total", "Frames written to a peer.",
 		    ps, np, offsetof(struct rk_net_peer_stats, frames_sent));
 	peer_family(b, "rangekv_peer_bytes_sent_total", "Bytes written to a peer.",
@@ -243,21 +251,21 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 		    "Frames dropped by a full queue or a broken connection.",
 		    ps, np, offsetof(struct rk_net_peer_stats, dropped));
 	rk_net_stats(n->net, &ns);
-	rk_prom_family(b, "rangekv_bad_frames_total", "counter", "Peer connections closed for bad input.");
-	rk_prom_u64(b, "rangekv_bad_frames_total", NULL, ns.bad_frames);
+	one(b, "rangekv_bad_frames_total", "counter", "Peer connections closed for bad input.",
+	    ns.bad_frames);
 	rk_store_stats(n->store, &ss);
-	rk_prom_family(b, "rangekv_fsyncs_total", "counter", "Log flushes (one per group commit holding log data).");
-	rk_prom_u64(b, "rangekv_fsyncs_total", NULL, ss.flushes);
-	rk_prom_family(b, "rangekv_snapshots_generated_total", "counter", "Snapshots made to send.");
-	rk_prom_u64(b, "rangekv_snapshots_generated_total", NULL, n->snaps_generated);
-	rk_prom_family(b, "rangekv_snapshots_sent_total", "counter", "Snapshot streams sent to the end.");
-	rk_prom_u64(b, "rangekv_snapshots_sent_total", NULL, n->snaps_sent);
-	rk_prom_family(b, "rangekv_snapshots_received_total", "counter", "Snapshot files received whole.");
-	rk_prom_u64(b, "rangekv_snapshots_received_total", NULL, n->snaps_received);
-	rk_prom_family(b, "rangekv_snapshots_installed_total", "counter", "Snapshots installed.");
-	rk_prom_u64(b, "rangekv_snapshots_installed_total", NULL, n->snaps_installed);
-	rk_prom_family(b, "rangekv_log_compactions_total", "counter", "Range log compactions.");
-	rk_prom_u64(b, "rangekv_log_compactions_total", NULL, n->compactions);
+	one(b, "rangekv_fsyncs_total", "counter", "Log flushes (one per group commit holding log data).",
+	    ss.flushes);
+	one(b, "rangekv_snapshots_generated_total", "counter", "Snapshots made to send.",
+	    n->snaps_generated);
+	one(b, "rangekv_snapshots_sent_total", "counter", "Snapshot streams sent to the end.",
+	    n->snaps_sent);
+	one(b, "rangekv_snapshots_received_total", "counter", "Snapshot files received whole.",
+	    n->snaps_received);
+	one(b, "rangekv_snapshots_installed_total", "counter", "Snapshots installed.",
+	    n->snaps_installed);
+	one(b, "rangekv_log_compactions_total", "counter", "Range log compactions.",
+	    n->compactions);
 	rk_prom_family(b, "rangekv_group_commit_seconds", "histogram", "Group commit, submit to durable.");
 	rk_prom_hist(b, "rangekv_group_commit_seconds", NULL, &n->commit_hist);
 }
