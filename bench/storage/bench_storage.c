@@ -31,6 +31,12 @@
 #include "store.h"
 
 #define VALUE_LEN 128
+/* The storage layer's connection configuration (src/storage/store.c), for
+ * the raw WiredTiger references. */
+#define RAW_WT_CONFIG                                                          \
+	"create,cache_size=256M,session_max=256,"                              \
+	"log=(enabled=true,archive=true,file_max=64MB),"                       \
+	"transaction_sync=(enabled=false),statistics=(none)"
 
 static double now_s(void)
 {
@@ -98,10 +104,7 @@ static double raw_round(const struct cell *c)
 
 	mkdir_fresh(dir, sizeof(dir), "raw");
 	CHECK(wiredtiger_open(dir, NULL,
-			      "create,cache_size=256M,session_max=256,"
-			      "log=(enabled=true,archive=true,file_max=64MB),"
-			      "transaction_sync=(enabled=false),statistics=(none)",
-			      &conn));
+			      RAW_WT_CONFIG, &conn));
 	CHECK(conn->open_session(conn, NULL, "isolation=snapshot", &s));
 	CHECK(s->create(s, "table:raftlog", "key_format=QQ,value_format=u"));
 	CHECK(s->create(s, "table:raftstate", "key_format=Q,value_format=u"));
@@ -371,10 +374,7 @@ static double journal_round(uint64_t rows, bool logged, double *mbp)
 
 	mkdir_fresh(dir, sizeof(dir), "journal");
 	CHECK(wiredtiger_open(dir, NULL,
-			      "create,cache_size=256M,"
-			      "log=(enabled=true,archive=true,file_max=64MB),"
-			      "transaction_sync=(enabled=false),statistics=(none)",
-			      &conn));
+			      RAW_WT_CONFIG, &conn));
 	CHECK(conn->open_session(conn, NULL, NULL, &s));
 	CHECK(s->create(s, "table:raftlog", "key_format=QQ,value_format=u"));
 	CHECK(s->create(s, "table:raftstate", "key_format=Q,value_format=u"));

@@ -107,3 +107,21 @@ const char *rk_buf_cstr(struct rk_buf *b)
 	b->p[b->len] = '\0';
 	return b->p;
 }
+
+int rk_grow(void **vp, size_t *capp, size_t n, size_t elem)
+{
+	size_t cap;
+	void *p;
+
+	if (n < *capp)
+		return 0;
+	cap = *capp ? 2 * *capp : 16;
+	while (cap <= n)
+		cap *= 2;
+	p = realloc(*vp, cap * elem);
+	if (p == NULL)
+		return -1;
+	*vp = p;
+	*capp = cap;
+	return 0;
+}

@@ -34,4 +34,9 @@ void rk_buf_vprintf(struct rk_buf *b, const char *fmt, va_list ap)
 /* Makes p NUL-terminated (not counted in len); returns p or "" on oom. */
 const char *rk_buf_cstr(struct rk_buf *b);
 
+/* Makes room for element n of a growable array of elem-byte elements
+ * (doubling from 16); *vp and *capp are updated. RK_ENOMEM (-1) on failure,
+ * the array left as it was. */
+int rk_grow(void **vp, size_t *capp, size_t n, size_t elem);
+
 #endif

@@ -167,14 +167,8 @@ static void commit_done(void *arg, int rc)
 
 static int commit_add(struct commit *c, struct rk_replica *r)
 {
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? 2 * c->cap : 64;
-		void *p = realloc(c->reps, cap * sizeof(*c->reps));
-		if (p == NULL)
-			return RK_ENOMEM;
-		c->reps = p;
-		c->cap = cap;
-	}
+	if (rk_grow((void **)&c->reps, &c->cap, c->n, sizeof(*c->reps)) != 0)
+		return RK_ENOMEM;
 	c->reps[c->n++] = r;
 	return 0;
 }
@@ -314,8 +308,7 @@ void rk_node_replica_persisted(struct rk_node *n, struct rk_replica *r)
 	send_msgs(n, r, rd->msgs_after_persist, rd->n_msgs_after_persist);
 	rk_raft_advance(&r->raft, rd);
 	r->persisting = false;
-	rk_node_mark_dirty(n, r);
-	flush_peers(n);
+	rk_node_mark_dirty(n, r); /* its processing next turn flushes the peers */
 }
 
 /* Completions from the storage thread. */
@@ -689,11 +682,12 @@ static int check_first_start(struct rk_node *n, char *err, size_t errlen)
 	return rc;
 }
 
-static int count_range(void *arg, uint64_t range)
+/* Notes that the directory holds a range, and stops the walk there. */
+static int any_range(void *arg, uint64_t range)
 {
 	(void)range;
-	++*(size_t *)arg;
-	return 0;
+	*(bool *)arg = true;
+	return 1;
 }
 
 /* Cuts the key space and writes every range's initial state: the initial
@@ -774,14 +768,8 @@ static int collect_id(void *arg, uint64_t range)
 {
 	struct id_list *l = arg;
 
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 1024;
-		void *p = realloc(l->v, cap * sizeof(*l->v));
-		if (p == NULL)
-			return RK_ENOMEM;
-		l->v = p;
-		l->cap = cap;
-	}
+	if (rk_grow((void **)&l->v, &l->cap, l->n, sizeof(*l->v)) != 0)
+		return RK_ENOMEM;
 	l->v[l->n++] = range;
 	return 0;
 }
@@ -850,7 +838,7 @@ int rk_node_run(const struct rk_node_config *cfg)
 	struct rk_store_options so;
 	struct rk_net_config nc;
 	char err[512];
-	size_t existing = 0;
+	bool existing = false;
 	bool net_down = false;
 	int rc;
 
@@ -883,7 +871,7 @@ int rk_node_run(const struct rk_node_config *cfg)
 	pthread_mutex_init(&n->mu, NULL);
 	uv_loop_init(&n->loop);
 	if (rk_store_reader_open(n->store, &n->reader) != 0 ||
-	    rk_store_list_ranges(n->reader, count_range, &existing) != 0) {
+	    rk_store_list_ranges(n->reader, any_range, &existing) != 0) {
 		rk_log_error(MOD, "%s: cannot read the ranges", cfg->data_dir);
 		rc = RK_EIO;
 		goto out;
@@ -919,11 +907,11 @@ int rk_node_run(const struct rk_node_config *cfg)
 		}
 	}
 
-	if (existing > 0 && (rc = check_first_start(n, err, sizeof(err))) != 0) {
+	if (existing && (rc = check_first_start(n, err, sizeof(err))) != 0) {
 		rk_log_error(MOD, "%s", err);
 		goto out;
 	}
-	if (existing == 0) {
+	if (!existing) {
 		if (cfg->n_initial == 0) {
 			rk_log_error(MOD, "%s holds no ranges and no --initial-cluster was given",
 				     cfg->data_dir);
@@ -967,7 +955,7 @@ int rk_node_run(const struct rk_node_config *cfg)
 
 	/* Leaders spread evenly: on the first start, range i campaigns from
 	 * the i-th node of the initial cluster. */
-	if (existing == 0)
+	if (!existing)
 		for (size_t i = 0; i < n->n_replicas; i++) {
 			struct rk_replica *r = n->byid[i];
 			if (cfg->initial[(r->range - 1) % cfg->n_initial].id == cfg->node_id) {

@@ -29,6 +29,7 @@
 
 #include <xxhash.h>
 
+#include "buf.h"
 #include "store_int.h"
 
 #define SNAP_MAGIC "RKSNAP01"
@@ -324,9 +325,8 @@ static int snap_in_open(struct rk_store *s, const char *name,
 	uint8_t hdr[32];
 
 	memset(in, 0, sizeof(*in));
-	if (strchr(name, '/') != NULL)
+	if (rk_store_snap_path(s, name, path, sizeof(path)) != 0)
 		return RK_ECORRUPT;
-	snprintf(path, sizeof(path), "%s/snap/%s", s->dir, name);
 	in->h = XXH3_createState();
 	if (in->h == NULL)
 		return RK_ENOMEM;
@@ -419,23 +419,6 @@ static int snap_verify(struct rk_store *s, const char *name, uint64_t range,
 		rc = RK_ECORRUPT;
 	snap_in_close(&in);
 	return rc;
-}
-
-/* Makes room for one more element in a growable array. */
-static int grow_one(void **vp, size_t *capp, size_t n, size_t elem)
-{
-	void *p;
-	size_t cap;
-
-	if (n < *capp)
-		return 0;
-	cap = *capp ? 2 * *capp : 16;
-	p = realloc(*vp, cap * elem);
-	if (p == NULL)
-		return RK_ENOMEM;
-	*vp = p;
-	*capp = cap;
-	return 0;
 }
 
 /* ---- install -------------------------------------------------------------------- */
@@ -629,9 +612,6 @@ static int walk_markers(struct store_session *ss,
 }
 
 struct pending_walk {
-	struct rk_store_reader *r;
-	void (*fn)(void *arg, uint64_t range, uint64_t index);
-	void *arg;
 	uint64_t (*ranges)[2];
 	size_t n, cap;
 };
@@ -642,7 +622,7 @@ static int collect(void *arg, uint64_t range, uint64_t index,
 	struct pending_walk *w = arg;
 
 	(void)name;
-	if (grow_one((void **)&w->ranges, &w->cap, w->n, sizeof(*w->ranges)) != 0)
+	if (rk_grow((void **)&w->ranges, &w->cap, w->n, sizeof(*w->ranges)) != 0)
 		return RK_ENOMEM;
 	w->ranges[w->n][0] = range;
 	w->ranges[w->n][1] = index;
@@ -655,7 +635,7 @@ int rk_store_install_pending(struct rk_store_reader *r,
 					uint64_t index),
 			     void *arg)
 {
-	struct pending_walk w = {r, fn, arg, NULL, 0, 0};
+	struct pending_walk w = {NULL, 0, 0};
 	int rc = walk_markers(&r->ss, collect, &w);
 
 	for (size_t i = 0; rc == 0 && i < w.n; i++) {
@@ -701,8 +681,8 @@ static int find_stale(void *arg, uint64_t range, uint64_t index,
 	c->reset(c);
 	{
 		size_t cap = st->cap;
-		if (grow_one((void **)&st->names, &cap, st->n, sizeof(*st->names)) != 0 ||
-		    grow_one((void **)&st->ranges, &st->cap, st->n, sizeof(*st->ranges)) != 0)
+		if (rk_grow((void **)&st->names, &cap, st->n, sizeof(*st->names)) != 0 ||
+		    rk_grow((void **)&st->ranges, &st->cap, st->n, sizeof(*st->ranges)) != 0)
 			return RK_ENOMEM;
 	}
 	snprintf(st->names[st->n], 256, "%s", name);
@@ -714,7 +694,7 @@ void store_snap_after_checkpoint(struct rk_store *s)
 {
 	struct store_session *ss = &s->w;
 	struct stale st = {s, NULL, NULL, NULL, 0, 0};
-	char path[4096], key[32];
+	char key[32];
 	int rc;
 
 	if (ss->ws->open_cursor(ss->ws, store_table_uri[T_APPLY], NULL,
@@ -736,11 +716,8 @@ void store_snap_after_checkpoint(struct rk_store *s)
 		/* No flush needed: a marker that comes back after a crash is
 		 * recognised as complete by its apply state and dropped again;
 		 * the file it names is gone, which it no longer needs. */
-		for (size_t i = 0; rc == 0 && i < st.n; i++) {
-			snprintf(path, sizeof(path), "%s/snap/%s", s->dir,
-				 st.names[i]);
-			unlink(path);
-		}
+		for (size_t i = 0; rc == 0 && i < st.n; i++)
+			rk_store_snap_remove(s, st.names[i]);
 	}
 	free(st.names);
 	free(st.ranges);
@@ -758,7 +735,7 @@ static int add_name(void *arg, uint64_t range, uint64_t index,
 
 	(void)range;
 	(void)index;
-	if (grow_one((void **)&ns->v, &ns->cap, ns->n, sizeof(*ns->v)) != 0)
+	if (rk_grow((void **)&ns->v, &ns->cap, ns->n, sizeof(*ns->v)) != 0)
 		return RK_ENOMEM;
 	snprintf(ns->v[ns->n++], 256, "%s", name);
 	return 0;

@@ -299,15 +299,9 @@ static bool decode_entry(pb_istream_t *is, const pb_field_iter_t *f, void **arg)
 	(void)f;
 	if (c->n >= RK_NET_MAX_ENTRIES_PER_MSG)
 		return false;
-	if (c->n == s->cap) {
-		size_t cap = s->cap ? 2 * s->cap : 64;
-		void *p = realloc(s->ents, cap * sizeof(*s->ents));
-		if (p == NULL) {
-			c->rc = RK_ENOMEM;
-			return false;
-		}
-		s->ents = p;
-		s->cap = cap;
+	if (rk_grow((void **)&s->ents, &s->cap, c->n, sizeof(*s->ents)) != 0) {
+		c->rc = RK_ENOMEM;
+		return false;
 	}
 	struct data_arg da = {&e, c};
 
