@@ -1,10 +1,12 @@
 /*
- * The rangekv binary: `rangekv start` runs a node. (The KV verbs, the
- * inspection commands and `demo` arrive with the client service.)
+ * The rangekv binary: `rangekv start` runs a node, `rangekv demo` a local
+ * cluster of them, and the KV verbs (get, set, ...) talk RESP to a node.
+ * (The inspection commands arrive with the HTTP client.)
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "config.h"
 #include "log.h"
 #include "node.h"
@@ -12,41 +14,30 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: rangekv <command> [flags]\n"
+		"usage: rangekv <command> [flags]    (rangekv <command> --help for its flags)\n"
 		"\n"
-		"commands:\n"
-		"  start     run a node (rangekv start --help lists its flags)\n"
+		"nodes:\n"
+		"  start     run a node\n"
+		"  demo      run a local cluster until Ctrl-C (default 3 nodes, 1024 ranges)\n"
+		"\n"
+		"keys and values, through a node's RESP port (--addr, default 127.0.0.1:7201):\n");
+	rk_cli_kv_summary(out);
+	fprintf(out,
+		"\n"
 		"  help      this text\n"
 		"  version   the version of this build\n"
 		"\n"
-		"exit status: 0 success, 1 error, 2 bad usage\n");
+		"exit status: 0 success (a missing key included), 1 error (an error reply),\n"
+		"2 bad usage, 3 node unreachable\n");
 }
 
-int main(int argc, char **argv)
+static int start(int argc, char **argv)
 {
 	struct rk_node_config cfg;
 	char err[512];
 	int rc;
 
-	if (argc < 2) {
-		usage(stderr);
-		return 2;
-	}
-	if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
-	    strcmp(argv[1], "-h") == 0) {
-		usage(stdout);
-		return 0;
-	}
-	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
-		printf("rangekv %s\n", RK_VERSION);
-		return 0;
-	}
-	if (strcmp(argv[1], "start") != 0) {
-		fprintf(stderr, "rangekv: unknown command '%s' (rangekv help lists them)\n",
-			argv[1]);
-		return 2;
-	}
-	rc = rk_node_config_parse(argc - 2, argv + 2, &cfg, stdout, err, sizeof(err));
+	rc = rk_node_config_parse(argc - 1, argv + 1, &cfg, stdout, err, sizeof(err));
 	if (rc == 1)
 		return 0; /* --help */
 	if (rc != 0) {
@@ -57,4 +48,29 @@ int main(int argc, char **argv)
 	rc = rk_node_run(&cfg);
 	rk_node_config_free(&cfg);
 	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return RK_CLI_EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-h") == 0) {
+		usage(stdout);
+		return RK_CLI_EXIT_OK;
+	}
+	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+		printf("rangekv %s\n", RK_VERSION);
+		return RK_CLI_EXIT_OK;
+	}
+	if (strcmp(argv[1], "start") == 0)
+		return start(argc - 1, argv + 1);
+	if (strcmp(argv[1], "demo") == 0)
+		return rk_cli_demo_main(argc - 1, argv + 1);
+	if (rk_cli_kv_is_verb(argv[1]))
+		return rk_cli_kv_main(argc - 1, argv + 1);
+	fprintf(stderr, "rangekv: unknown command '%s' (rangekv help lists them)\n", argv[1]);
+	return RK_CLI_EXIT_USAGE;
 }

@@ -266,6 +266,35 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 	    n->snaps_installed);
 	one(b, "rangekv_log_compactions_total", "counter", "Range log compactions.",
 	    n->compactions);
+	if (n->router != NULL) {
+		struct rk_client_stats cs;
+		rk_client_router_stats(n->router, &cs);
+		one(b, "rangekv_client_ops_total", "counter", "Range operations routed.", cs.ops);
+		one(b, "rangekv_client_ops_inflight", "gauge", "Range operations waiting for an answer.",
+		    cs.inflight);
+		one(b, "rangekv_client_forwarded_total", "counter",
+		    "Attempts sent to another node's leader.", cs.forwarded);
+		one(b, "rangekv_client_retries_total", "counter",
+		    "Attempts repeated (not the leader, outcome unknown, no answer).", cs.retries);
+		one(b, "rangekv_client_tryagain_total", "counter", "Operations answered -TRYAGAIN.",
+		    cs.tryagain);
+		one(b, "rangekv_client_timeouts_total", "counter", "Operations answered -TIMEOUT.",
+		    cs.timeouts);
+	}
+	if (n->client != NULL) {
+		struct rk_client_server_stats cs;
+		rk_client_server_stats(n->client, &cs);
+		one(b, "rangekv_client_connections", "gauge", "Open client connections.",
+		    cs.connections);
+		one(b, "rangekv_client_commands_total", "counter", "Client commands received.",
+		    cs.commands);
+		one(b, "rangekv_client_protocol_errors_total", "counter",
+		    "Client connections closed for a malformed request.", cs.protocol_errors);
+	}
+	one(b, "rangekv_proposals_total", "counter", "Client commands proposed by this node's leaders.",
+	    n->proposals);
+	one(b, "rangekv_answers_dropped_total", "counter",
+	    "Answers lost on purpose by the fault injection of tests.", n->answers_dropped);
 	rk_prom_family(b, "rangekv_group_commit_seconds", "histogram", "Group commit, submit to durable.");
 	rk_prom_hist(b, "rangekv_group_commit_seconds", NULL, &n->commit_hist);
 }
@@ -335,12 +364,46 @@ static void debug_propose(struct rk_node *n, const struct rk_http_req *req,
 	rk_json_obj_end(&j);
 }
 
+/* POST /api/v1/debug/drop-answers?percent=N: this node's router loses N%
+ * of the successful answers to its requests, after they were applied. The
+ * router resends; the ranges' sessions must answer the resends without
+ * applying them again (the exactly-once test). */
+static void debug_drop(struct rk_node *n, const struct rk_http_req *req,
+		       struct rk_http_resp *resp)
+{
+	char v[32];
+	uint64_t pct = 0;
+	struct rk_json j;
+
+	if (!rk_http_query(req, "percent", v, sizeof(v)) || !parse_u64(v, &pct) || pct > 100) {
+		error(resp, 400, "want percent=0..100");
+		return;
+	}
+	n->drop_answers_pct = (uint32_t)pct;
+	n->drop_rng = n->drop_rng ? n->drop_rng : n->cfg.node_id * 0x9e3779b97f4a7c15ull;
+	rk_json_init(&j, &resp->body);
+	rk_json_obj_begin(&j);
+	rk_json_key(&j, "percent");
+	rk_json_u64(&j, pct);
+	rk_json_key(&j, "dropped");
+	rk_json_u64(&j, n->answers_dropped);
+	rk_json_obj_end(&j);
+}
+
 void rk_node_http(void *arg, const struct rk_http_req *req,
 		  struct rk_http_resp *resp)
 {
 	struct rk_node *n = arg;
 	const char *p = req->path;
 	uint64_t id;
+
+	if (strcmp(p, "/api/v1/debug/drop-answers") == 0) {
+		if (strcmp(req->method, "POST") != 0)
+			error(resp, 405, "POST only");
+		else
+			debug_drop(n, req, resp);
+		return;
+	}
 
 	if (strcmp(p, "/api/v1/debug/propose") == 0) {
 		if (strcmp(req->method, "POST") != 0)

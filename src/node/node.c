@@ -90,7 +90,6 @@ static int table_add(struct rk_node *n, struct rk_replica *r)
 	return 0;
 }
 
-static void on_process(uv_idle_t *h);
 
 void rk_node_mark_dirty(struct rk_node *n, struct rk_replica *r)
 {
@@ -100,12 +99,12 @@ void rk_node_mark_dirty(struct rk_node *n, struct rk_replica *r)
 	r->next_dirty = n->dirty;
 	n->dirty = r;
 	if (!uv_is_active((uv_handle_t *)&n->process))
-		uv_idle_start(&n->process, on_process);
+		uv_idle_start(&n->process, rk_node_on_process);
 }
 
 /* ---- sending ------------------------------------------------------------------------- */
 
-static struct peer_out *peer_for(struct rk_node *n, uint64_t node_id)
+struct peer_out *rk_node_peer_out(struct rk_node *n, uint64_t node_id)
 {
 	for (uint32_t i = 0; i < n->n_peers; i++)
 		if (n->peers[i].node_id == node_id)
@@ -136,7 +135,7 @@ static void send_msgs(struct rk_node *n, struct rk_replica *r,
 		      const struct rk_raft_msg *m, size_t count)
 {
 	for (size_t i = 0; i < count; i++) {
-		struct peer_out *p = peer_for(n, m[i].to);
+		struct peer_out *p = rk_node_peer_out(n, m[i].to);
 		if (p == NULL)
 			continue;
 		if (m[i].type == RK_RAFT_MSG_SNAP) {
@@ -181,11 +180,23 @@ static void apply_committed(struct rk_node *n, struct rk_replica *r,
 {
 	const struct rk_raft_ready *rd = &r->rd;
 	struct rk_store_apply_state as;
-	uint8_t desc[2 * RK_MAX_KEY + 64];
 
+	rk_serve_apply_begin(r);
 	for (size_t i = 0; i < rd->n_committed; i++) {
 		const struct rk_raft_entry *e = &rd->committed[i];
-		if (e->type == RK_RAFT_ENTRY_CONF_CHANGE) {
+		if (e->type == RK_RAFT_ENTRY_NORMAL) {
+			int rc = rk_serve_apply(n, r, e, b);
+			if (rc != 0) {
+				/* Applying cannot be skipped or half done: stop,
+				 * and the restart applies the log again. */
+				rk_log_error(MOD, "range %llu: applying entry %llu failed: %s; stopping",
+					     (unsigned long long)r->range,
+					     (unsigned long long)e->index, rk_strerror(rc));
+				n->exit_code = 1;
+				uv_stop(&n->loop);
+				return;
+			}
+		} else if (e->type == RK_RAFT_ENTRY_CONF_CHANGE) {
 			struct rk_raft_conf_change cc;
 			struct rk_raft_conf_state cs;
 			if (rk_raft_cc_decode(e->data, e->len, &cc) == 0 &&
@@ -195,21 +206,27 @@ static void apply_committed(struct rk_node *n, struct rk_replica *r,
 		r->applied = e->index;
 		n->applied_entries++;
 	}
+	rk_buf_reset(&n->blob);
+	rk_replica_state_encode(r, &n->blob);
 	as.applied = r->applied;
-	as.desc = desc;
-	as.desc_len = rk_desc_encode(r, desc, sizeof(desc));
+	as.desc = n->blob.p;
+	as.desc_len = n->blob.len;
 	rk_store_batch_apply_state(b, r->range, &as);
 }
 
 /* Takes r's ready into the group batch b. */
 static void take_ready(struct rk_node *n, struct rk_replica *r,
-		       struct rk_store_batch *b)
+		       struct rk_store_batch *b, bool *syncp)
 {
 	struct rk_raft_ready *rd = &r->rd;
 
 	if (!r->have_ready)
 		rk_raft_ready(&r->raft, rd);
 	r->have_ready = false;
+	/* Only new entries, a snapshot, or a new term or vote must be durable
+	 * before the messages that follow; a moved commit index need not
+	 * (after a crash it is learnt again from the leader). */
+	*syncp |= rd->must_sync || rd->snapshot != NULL;
 	send_msgs(n, r, rd->msgs, rd->n_msgs);
 	if (rd->snapshot != NULL && !rk_snap_take(n, r, rd->snapshot, b))
 		rk_log_error(MOD, "range %llu: a snapshot to install without its data",
@@ -223,6 +240,10 @@ static void take_ready(struct rk_node *n, struct rk_replica *r,
 		r->rs.hs = rd->hs;
 	if (rd->n_committed > 0)
 		apply_committed(n, r, b);
+	if (rd->n_read_states > 0)
+		rk_serve_read_states(n, r, rd->read_states, rd->n_read_states);
+	else if (r->sv != NULL)
+		rk_serve_reads(n, r); /* a step down fails the reads waiting */
 	if (rd->has_hard_state || rd->n_committed > 0 || rd->snapshot != NULL)
 		rk_store_batch_raft_state(b, r->range, &r->rs);
 	r->persisting = true;
@@ -246,25 +267,40 @@ static bool take_light_ready(struct rk_node *n, struct rk_replica *r)
 	}
 	send_msgs(n, r, rd->msgs, rd->n_msgs);
 	send_msgs(n, r, rd->msgs_after_persist, rd->n_msgs_after_persist);
+	if (rd->n_read_states > 0)
+		rk_serve_read_states(n, r, rd->read_states, rd->n_read_states);
+	else if (r->sv != NULL)
+		rk_serve_reads(n, r);
 	rk_raft_advance(&r->raft, rd);
 	rk_node_mark_dirty(n, r); /* the core may have more */
 	return true;
 }
 
-static void on_process(uv_idle_t *h)
+void rk_node_on_process(uv_idle_t *h)
 {
 	struct rk_node *n = h->data;
 	struct rk_store_batch *b = NULL;
 	struct commit *c = NULL;
 	struct rk_replica *r, *next;
+	bool sync = false;
 
 	uv_idle_stop(h);
+	/* This node's own client requests, queued by its router. */
+	while (n->inbox != NULL) {
+		struct local_req *lr = n->inbox;
+		n->inbox = lr->next;
+		rk_serve_request(n, n->cfg.node_id, &lr->req);
+		free(lr);
+	}
+	n->inbox_tail = NULL;
 	r = n->dirty;
 	n->dirty = NULL;
 	for (; r != NULL; r = next) {
 		next = r->next_dirty;
 		r->dirty = false;
 		r->next_dirty = NULL;
+		if (r->sv != NULL)
+			rk_serve_flush(n, r);
 		if (r->persisting || !rk_raft_has_ready(&r->raft))
 			continue;
 		if (take_light_ready(n, r))
@@ -285,9 +321,11 @@ static void on_process(uv_idle_t *h)
 			rk_node_mark_dirty(n, r);
 			break;
 		}
-		take_ready(n, r, b);
+		take_ready(n, r, b, &sync);
 	}
 	if (b != NULL) {
+		if (!sync)
+			rk_store_batch_no_sync(b);
 		c->started = now_s();
 		n->commits_in_flight++;
 		if (rk_store_submit(n->store, b, commit_done, c) != 0) {
@@ -308,6 +346,8 @@ void rk_node_replica_persisted(struct rk_node *n, struct rk_replica *r)
 	send_msgs(n, r, rd->msgs_after_persist, rd->n_msgs_after_persist);
 	rk_raft_advance(&r->raft, rd);
 	r->persisting = false;
+	r->visible = r->applied;
+	rk_serve_persisted(n, r);
 	rk_node_mark_dirty(n, r); /* its processing next turn flushes the peers */
 }
 
@@ -386,7 +426,6 @@ static int on_snap_msg(void *arg, uint64_t range, const struct rk_raft_msg *m)
  * the range, a proposal, or the death of the leader's node wakes it. */
 #define QUIESCE_AFTER_TICKS 10
 
-static struct peer_out *peer_for(struct rk_node *n, uint64_t node_id);
 
 void rk_node_wake(struct rk_node *n, struct rk_replica *r)
 {
@@ -395,6 +434,8 @@ void rk_node_wake(struct rk_node *n, struct rk_replica *r)
 	r->asleep = false;
 	r->quiet_ticks = 0;
 	n->woken++;
+	/* Its clock stood still while it slept: a lease it held is void. */
+	rk_raft_lease_void(&r->raft);
 	rk_node_mark_dirty(n, r);
 }
 
@@ -413,7 +454,7 @@ static bool settled_leader(struct rk_node *n, struct rk_replica *r)
 		struct peer_out *p;
 		if (st.progress[i].id == st.id)
 			continue;
-		p = peer_for(n, st.progress[i].id);
+		p = rk_node_peer_out(n, st.progress[i].id);
 		if (st.progress[i].match != st.last_index || p == NULL || !p->alive)
 			return false;
 	}
@@ -436,7 +477,7 @@ static void maybe_quiesce(struct rk_node *n, struct rk_replica *r)
 	q.term = st.hs.term;
 	q.commit = st.hs.commit;
 	for (size_t i = 0; i < st.n_progress; i++) {
-		struct peer_out *p = peer_for(n, st.progress[i].id);
+		struct peer_out *p = rk_node_peer_out(n, st.progress[i].id);
 		if (st.progress[i].id != st.id && p != NULL)
 			rk_net_batch_add_quiesce(&p->batch, &q);
 	}
@@ -467,7 +508,7 @@ static void on_quiesce(void *arg, const struct rk_net_quiesce *q)
 static void on_liveness(void *arg, const struct rk_net_liveness *l)
 {
 	struct rk_node *n = arg;
-	struct peer_out *p = peer_for(n, n->cur_from);
+	struct peer_out *p = rk_node_peer_out(n, n->cur_from);
 
 	if (p != NULL)
 		p->seq_heard = l->seq;
@@ -529,13 +570,26 @@ static int on_chunk(void *arg, const struct rk_net_chunk *c)
 	return rk_snap_on_chunk(arg, c);
 }
 
+static void on_req(void *arg, const struct rk_net_req *req)
+{
+	struct rk_node *n = arg;
+
+	rk_serve_request(n, n->cur_from, req);
+}
+
+static void on_resp(void *arg, const struct rk_net_resp *resp)
+{
+	rk_serve_to_router(arg, resp);
+}
+
 static int on_frame(void *arg, uint64_t from, int channel,
 		    const uint8_t *payload, size_t len)
 {
 	struct rk_node *n = arg;
-	struct rk_net_handlers raft = {n, on_raft_msg, on_liveness, NULL, on_quiesce};
-	struct rk_net_handlers snap = {n, on_snap_msg, NULL, on_chunk, NULL};
-	struct peer_out *p = peer_for(n, from);
+	struct rk_net_handlers raft = {n, on_raft_msg, on_liveness, NULL, on_quiesce,
+				       on_req, on_resp};
+	struct rk_net_handlers snap = {n, on_snap_msg, NULL, on_chunk, NULL, NULL, NULL};
+	struct peer_out *p = rk_node_peer_out(n, from);
 
 	if (p != NULL && channel == RK_NET_CH_RAFT) {
 		p->heard = uv_now(&n->loop) / 1000.0;
@@ -855,6 +909,11 @@ int rk_node_run(const struct rk_node_config *cfg)
 	n->ropts.max_msg_bytes = 256u << 10;
 	n->ropts.max_inflight_msgs = 64;
 	n->ropts.max_inflight_bytes = 4u << 20;
+	/* A command may carry a 1 MiB value (and MSET several): entries up to
+	 * 8 MiB, each travelling alone when over the message size. */
+	n->ropts.max_entry_bytes = 8u << 20;
+	/* Reads by lease while check-quorum holds, ReadIndex otherwise. */
+	n->ropts.read_only = RK_RAFT_READ_LEASE;
 	n->ropts.storage = &rk_replica_storage_ops;
 
 	rk_store_options_default(&so);
@@ -952,6 +1011,12 @@ int rk_node_run(const struct rk_node_config *cfg)
 	n->sigterm.data = n->sigint.data = n;
 	uv_signal_start(&n->sigterm, on_signal, SIGTERM);
 	uv_signal_start(&n->sigint, on_signal, SIGINT);
+	rc = rk_serve_start(n, err, sizeof(err));
+	if (rc != 0) {
+		rk_log_error(MOD, "%s", err);
+		rk_serve_stop(n);
+		goto out;
+	}
 
 	/* Leaders spread evenly: on the first start, range i campaigns from
 	 * the i-th node of the initial cluster. */
@@ -963,13 +1028,15 @@ int rk_node_run(const struct rk_node_config *cfg)
 				rk_node_mark_dirty(n, r);
 			}
 		}
-	rk_log_info(MOD, "node %llu serving %zu ranges; peers on %s, http on %s",
+	rk_log_info(MOD, "node %llu serving %zu ranges; peers on %s, clients on %s, http on %s",
 		    (unsigned long long)cfg->node_id, n->n_replicas, cfg->peer_addr,
+		    cfg->client_addr[0] ? cfg->client_addr : "(none)",
 		    cfg->http_addr[0] ? cfg->http_addr : "(none)");
 	uv_run(&n->loop, UV_RUN_DEFAULT);
 
 	/* Stop: let group commits in flight finish (acknowledgements only go
 	 * out after them, so none is lost either way), then close. */
+	rk_serve_stop(n);
 	uv_timer_stop(&n->tick_timer);
 	uv_timer_stop(&n->live_timer);
 	while (n->commits_in_flight > 0)
@@ -1002,6 +1069,7 @@ out:
 	rk_net_scratch_free(&n->scratch);
 	free(n->table);
 	free(n->byid);
+	rk_buf_free(&n->blob);
 	rk_store_reader_close(n->reader);
 	rk_store_close(n->store);
 	pthread_mutex_destroy(&n->mu);

@@ -15,11 +15,13 @@
 #include <uv.h>
 
 #include "buf.h"
+#include "client.h"
 #include "config.h"
 #include "http.h"
 #include "net.h"
 #include "prom.h"
 #include "raft.h"
+#include "kv.h"
 #include "store.h"
 
 struct rk_node;
@@ -50,6 +52,10 @@ struct rk_replica {
 	uint32_t snap_refs;            /* streams reading it */
 	struct snap_in *incoming;      /* one being received */
 	struct rk_replica *next_dirty;
+	/* Client service (serve.c): allocated on first use. */
+	struct rk_serve *sv;
+	struct rk_kv_sessions sessions; /* part of the apply state */
+	uint64_t visible; /* applied index readers see (its batch committed) */
 };
 
 /* A group commit in flight: the replicas whose readies it persists. */
@@ -91,7 +97,16 @@ struct rk_node {
 	struct rk_replica **table;
 	size_t table_cap;
 	struct rk_replica **byid;
+	struct rk_replica **bykey; /* by start key, for the router */
 	size_t n_replicas;
+	struct rk_buf blob;        /* apply state being encoded */
+
+	/* Client service. */
+	struct rk_client_router *router;
+	struct rk_client_server *client;
+	struct local_req *inbox, *inbox_tail; /* this node's own requests */
+	uint32_t drop_answers_pct; /* fault injection (tests) */
+	uint64_t drop_rng, answers_dropped;
 
 	struct rk_replica *dirty; /* replicas to process this turn */
 	struct peer_out peers[RK_MAX_NODES];
@@ -114,6 +129,13 @@ struct rk_node {
 	int exit_code;
 };
 
+/* A request the router sent to this node itself. */
+struct local_req {
+	struct local_req *next;
+	struct rk_net_req req;
+	uint8_t cmd[];
+};
+
 /* replica.c */
 extern const struct rk_raft_storage_ops rk_replica_storage_ops;
 int rk_replica_load(struct rk_node *n, uint64_t range, struct rk_replica **rp);
@@ -121,9 +143,14 @@ void rk_replica_free(struct rk_replica *r);
 /* Range descriptor (the apply state's desc): generation, start, end. */
 size_t rk_desc_encode(const struct rk_replica *r, uint8_t *out, size_t cap);
 int rk_desc_decode(struct rk_replica *r, const uint8_t *p, size_t n);
+/* The whole apply-state blob: the descriptor, then the session table. */
+void rk_replica_state_encode(const struct rk_replica *r, struct rk_buf *out);
+int rk_replica_state_decode(struct rk_replica *r, const uint8_t *p, size_t n);
 
 /* node.c */
 struct rk_replica *rk_node_replica(const struct rk_node *n, uint64_t range);
+struct peer_out *rk_node_peer_out(struct rk_node *n, uint64_t node_id);
+void rk_node_on_process(uv_idle_t *h);
 void rk_node_mark_dirty(struct rk_node *n, struct rk_replica *r);
 
 /* Wakes an asleep replica (it ticks again). */
@@ -147,6 +174,24 @@ bool rk_snap_take(struct rk_node *n, struct rk_replica *r,
 		  const struct rk_raft_snapshot_meta *snap, struct rk_store_batch *b);
 void rk_snap_install(struct rk_node *n, struct rk_replica *r);
 void rk_snap_compact(struct rk_node *n);
+
+/* serve.c */
+struct rk_serve;
+void rk_serve_request(struct rk_node *n, uint64_t origin, const struct rk_net_req *req);
+void rk_serve_to_router(struct rk_node *n, const struct rk_net_resp *resp);
+void rk_serve_answer(struct rk_node *n, uint64_t origin, uint64_t id,
+		     uint32_t status, uint64_t leader, const void *reply, size_t len);
+void rk_serve_flush(struct rk_node *n, struct rk_replica *r);
+void rk_serve_read_states(struct rk_node *n, struct rk_replica *r,
+			  const struct rk_raft_read_state *rs, size_t count);
+void rk_serve_reads(struct rk_node *n, struct rk_replica *r);
+void rk_serve_apply_begin(struct rk_replica *r);
+int rk_serve_apply(struct rk_node *n, struct rk_replica *r,
+		   const struct rk_raft_entry *e, struct rk_store_batch *b);
+void rk_serve_persisted(struct rk_node *n, struct rk_replica *r);
+void rk_serve_free(struct rk_replica *r);
+int rk_serve_start(struct rk_node *n, char *err, size_t errlen);
+void rk_serve_stop(struct rk_node *n);
 
 /* api.c */
 void rk_node_http(void *arg, const struct rk_http_req *req,

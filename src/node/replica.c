@@ -123,18 +123,30 @@ static uint64_t le(const uint8_t *p, int n)
 	return v;
 }
 
-int rk_desc_decode(struct rk_replica *r, const uint8_t *p, size_t n)
+/* The length of the descriptor at the start of p, 0 if malformed. */
+static size_t desc_len(const uint8_t *p, size_t n)
 {
 	size_t sl, el;
 
 	if (n < 16)
-		return RK_ECORRUPT;
+		return 0;
 	sl = (size_t)le(p + 8, 4);
 	if (sl > n - 16)
-		return RK_ECORRUPT;
+		return 0;
 	el = (size_t)le(p + 12 + sl, 4);
-	if (16 + sl + el != n)
+	if (el > n - 16 - sl)
+		return 0;
+	return 16 + sl + el;
+}
+
+int rk_desc_decode(struct rk_replica *r, const uint8_t *p, size_t n)
+{
+	size_t sl, el;
+
+	if (n == 0 || desc_len(p, n) != n)
 		return RK_ECORRUPT;
+	sl = (size_t)le(p + 8, 4);
+	el = (size_t)le(p + 12 + sl, 4);
 	free(r->start);
 	free(r->end);
 	r->start = malloc(sl + 1);
@@ -147,6 +159,36 @@ int rk_desc_decode(struct rk_replica *r, const uint8_t *p, size_t n)
 	r->slen = (uint32_t)sl;
 	r->elen = (uint32_t)el;
 	return 0;
+}
+
+void rk_replica_state_encode(const struct rk_replica *r, struct rk_buf *out)
+{
+	uint8_t *p = rk_buf_extend(out, 16 + (size_t)r->slen + r->elen);
+
+	if (p != NULL)
+		rk_desc_encode(r, p, 16 + (size_t)r->slen + r->elen);
+	if (r->sessions.n > 0)
+		rk_kv_sessions_encode(&r->sessions, out);
+}
+
+/* A blob without a session table (the first start writes none) leaves the
+ * replica with an empty one. */
+int rk_replica_state_decode(struct rk_replica *r, const uint8_t *p, size_t n)
+{
+	size_t d = desc_len(p, n);
+	int rc;
+
+	if (d == 0)
+		return RK_ECORRUPT;
+	rc = rk_desc_decode(r, p, d);
+	if (rc != 0)
+		return rc;
+	if (d == n) {
+		rk_kv_sessions_free(&r->sessions);
+		return 0;
+	}
+	rc = rk_kv_sessions_decode(p + d, n - d, &r->sessions);
+	return rc == RK_EPROTO ? RK_ECORRUPT : rc;
 }
 
 int rk_replica_load(struct rk_node *n, uint64_t range, struct rk_replica **rp)
@@ -166,7 +208,7 @@ int rk_replica_load(struct rk_node *n, uint64_t range, struct rk_replica **rp)
 	if (rc == 0)
 		rc = rk_store_read_apply_state(n->reader, range, &as);
 	if (rc == 0)
-		rc = rk_desc_decode(r, as.desc, as.desc_len);
+		rc = rk_replica_state_decode(r, as.desc, as.desc_len);
 	if (rc == 0)
 		rc = rk_store_log_last(n->reader, range, r->rs.trunc_index, &last);
 	if (rc != 0) {
@@ -174,6 +216,7 @@ int rk_replica_load(struct rk_node *n, uint64_t range, struct rk_replica **rp)
 		return rc;
 	}
 	r->applied = as.applied;
+	r->visible = as.applied;
 	r->first = r->rs.trunc_index + 1;
 	r->last = last;
 	/* Committed entries the apply state has not reached are applied again
@@ -194,6 +237,8 @@ void rk_replica_free(struct rk_replica *r)
 		return;
 	if (r->raft.opts != NULL)
 		rk_raft_close(&r->raft);
+	rk_serve_free(r);
+	rk_kv_sessions_free(&r->sessions);
 	free(r->start);
 	free(r->end);
 	free(r);

@@ -494,7 +494,7 @@ static void install_done(uv_work_t *req, int status)
 		return;
 	}
 	if (rk_store_read_apply_state(n->reader, r->range, &as) == 0) {
-		rk_desc_decode(r, as.desc, as.desc_len);
+		rk_replica_state_decode(r, as.desc, as.desc_len);
 		r->applied = as.applied;
 	}
 	r->first = r->rs.trunc_index + 1;

@@ -68,6 +68,7 @@ void rk_raft_options_default(struct rk_raft_options *o)
 	o->read_only = RK_RAFT_READ_SAFE;
 	o->lease_margin_ticks = 2;
 	o->max_msg_bytes = 1u << 20;
+	o->max_entry_bytes = 0;
 	o->max_inflight_msgs = 256;
 	o->max_inflight_bytes = 0;
 	o->max_uncommitted_bytes = 64u << 20;
@@ -348,7 +349,8 @@ int rk_raft_propose(struct rk_raft *r, const void *data, uint32_t len,
 		return RK_EDROPPED;
 	if (len > 0 && data == NULL)
 		return RK_EINVAL;
-	if (o->max_msg_bytes != 0 && len > o->max_msg_bytes)
+	if ((o->max_entry_bytes != 0 && len > o->max_entry_bytes) ||
+	    (o->max_entry_bytes == 0 && o->max_msg_bytes != 0 && len > o->max_msg_bytes))
 		return RK_ETOOBIG;
 	if (o->max_uncommitted_bytes != 0 && r->uncommitted_bytes > 0 &&
 	    r->uncommitted_bytes + len > o->max_uncommitted_bytes)

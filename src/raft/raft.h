@@ -262,6 +262,9 @@ struct rk_raft_options {
 	uint8_t read_only; /* enum rk_raft_read_only */
 	int lease_margin_ticks; /* clock-drift allowance of lease reads */
 	uint64_t max_msg_bytes;        /* entry payload bytes per APP message */
+	/* Largest proposal (0 = max_msg_bytes). An entry larger than
+	 * max_msg_bytes travels alone in its APP message. */
+	uint64_t max_entry_bytes;
 	uint32_t max_inflight_msgs;    /* unacknowledged APPs per follower */
 	uint64_t max_inflight_bytes;   /* unacknowledged APP payload bytes (0 = no limit) */
 	uint64_t max_uncommitted_bytes; /* leader's uncommitted payload (0 = no limit) */
@@ -441,6 +444,10 @@ int rk_raft_apply_conf_change(struct rk_raft *r,
 			      struct rk_raft_conf_state *csp);
 /* Leader only: releases a read_state for ctx once it is safe. */
 int rk_raft_read_index(struct rk_raft *r, uint64_t ctx);
+/* The caller's clock stood still for a while (the group slept and was not
+ * ticked): any lease measured before is void, so the next reads confirm
+ * leadership by a heartbeat round. Leader only; a no-op elsewhere. */
+void rk_raft_lease_void(struct rk_raft *r);
 /* Leader only: hands leadership to `to` (must be a voter). */
 int rk_raft_transfer_leader(struct rk_raft *r, uint64_t to);
 /* Starts an election now (tests, and a node that wants leadership). */

@@ -188,6 +188,16 @@ bool raft_lease_valid(struct rk_raft *r)
 	return t->ticks < t->round_tick[q % RAFT_ROUND_RING] + (uint64_t)window;
 }
 
+void rk_raft_lease_void(struct rk_raft *r)
+{
+	struct rk_raft_tracker *t = r->tracker;
+
+	/* Only the lease reads the leader's tick count: moving it past every
+	 * recorded round's window ends the lease and nothing else. */
+	if (t != NULL && r->role == RK_RAFT_LEADER)
+		t->ticks += (uint64_t)r->opts->election_tick;
+}
+
 /* Stepping down: reads waiting for confirmation are dropped (the caller
  * sees the role change in the next ready and fails them); reads already
  * released stay deliverable. */

@@ -21,6 +21,11 @@ void rk_store_batch_free(struct rk_store_batch *b)
 	free(b);
 }
 
+void rk_store_batch_no_sync(struct rk_store_batch *b)
+{
+	b->needs_sync = false;
+}
+
 bool rk_store_batch_empty(const struct rk_store_batch *b)
 {
 	return b->n_ops == 0;

@@ -314,6 +314,31 @@ int rk_store_get(struct rk_store_reader *r, const void *key, size_t klen,
 	return ret == EILSEQ ? RK_ECORRUPT : store_err(ret);
 }
 
+int rk_store_internal_get(struct rk_store_reader *r, const void *key,
+			  size_t klen, const void **valp, size_t *vlenp)
+{
+	WT_CURSOR *c = r->ss.c[T_INTERNAL];
+	WT_ITEM k, v;
+	int ret;
+
+	*valp = NULL;
+	*vlenp = 0;
+	k.data = key;
+	k.size = klen;
+	c->set_key(c, &k);
+	ret = c->search(c);
+	if (ret == 0)
+		ret = c->get_value(c, &v);
+	if (ret == 0) {
+		*vlenp = v.size;
+		*valp = keep(r, v.data, v.size);
+		if (*valp == NULL && v.size > 0)
+			ret = ENOMEM;
+	}
+	c->reset(c);
+	return store_err(ret);
+}
+
 int rk_store_meta_get(struct rk_store_reader *r, const char *name,
 		      const void **valp, size_t *vlenp)
 {

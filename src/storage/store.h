@@ -66,6 +66,12 @@ uint64_t rk_store_cluster_id(const struct rk_store *s);
 struct rk_store_batch *rk_store_batch_new(void);
 void rk_store_batch_free(struct rk_store_batch *b);
 bool rk_store_batch_empty(const struct rk_store_batch *b);
+/* Nothing in b has to be durable when its callback runs (a raft commit
+ * index moved, state machine tables written): its group is committed
+ * without a log flush unless another batch of the group needs one. The
+ * next flush makes it durable with everything before it (the log is
+ * sequential). Call after the last op is added. */
+void rk_store_batch_no_sync(struct rk_store_batch *b);
 
 /* Raft log: stores entries (overwriting any at the same indexes). An
  * append that conflicts with the stored log (entries[0].index at or below
@@ -174,6 +180,10 @@ int rk_store_log_entries(struct rk_store_reader *r, uint64_t range,
  * stays valid until the reader's next call. */
 int rk_store_get(struct rk_store_reader *r, const void *key, size_t klen,
 		 const void **valp, size_t *vlenp);
+/* Value of key in the internal table (sequences). RK_ENOTFOUND when
+ * absent; *valp as for rk_store_get. */
+int rk_store_internal_get(struct rk_store_reader *r, const void *key,
+			  size_t klen, const void **valp, size_t *vlenp);
 int rk_store_meta_get(struct rk_store_reader *r, const char *name,
 		      const void **valp, size_t *vlenp);
 

@@ -433,6 +433,101 @@ static bool decode_quiesce(pb_istream_t *is, const pb_field_iter_t *f, void **ar
 	return true;
 }
 
+struct bytes_ref {
+	const uint8_t *p;
+	size_t len;
+};
+
+static bool encode_bytes_ref(pb_ostream_t *os, const pb_field_iter_t *f,
+			     void *const *arg)
+{
+	const struct bytes_ref *b = *arg;
+
+	if (b->len == 0)
+		return true;
+	return pb_encode_tag_for_field(os, f) && pb_encode_string(os, b->p, b->len);
+}
+
+int rk_net_batch_add_req(struct rk_buf *out, const struct rk_net_req *r)
+{
+	rangekv_ClientReq pr = rangekv_ClientReq_init_zero;
+	struct bytes_ref b = {r->cmd, r->len};
+
+	pr.id = r->id;
+	pr.range = r->range;
+	pr.cmd.funcs.encode = encode_bytes_ref;
+	pr.cmd.arg = &b;
+	return encode_field(out, rangekv_Batch_reqs_tag, rangekv_ClientReq_fields, &pr);
+}
+
+int rk_net_batch_add_resp(struct rk_buf *out, const struct rk_net_resp *r)
+{
+	rangekv_ClientResp pr = rangekv_ClientResp_init_zero;
+	struct bytes_ref b = {r->reply, r->len};
+
+	pr.id = r->id;
+	pr.status = r->status;
+	pr.leader = r->leader;
+	pr.reply.funcs.encode = encode_bytes_ref;
+	pr.reply.arg = &b;
+	return encode_field(out, rangekv_Batch_resps_tag, rangekv_ClientResp_fields, &pr);
+}
+
+struct take_arg {
+	const struct decode_ctx *c;
+	const uint8_t **pp;
+	size_t *lenp;
+};
+
+static bool decode_take(pb_istream_t *is, const pb_field_iter_t *f, void **arg)
+{
+	struct take_arg *a = *arg;
+
+	(void)f;
+	return take_bytes(is, a->c, a->pp, a->lenp);
+}
+
+static bool decode_req(pb_istream_t *is, const pb_field_iter_t *f, void **arg)
+{
+	struct decode_ctx *c = *arg;
+	rangekv_ClientReq pr = rangekv_ClientReq_init_zero;
+	struct rk_net_req r;
+	struct take_arg ta = {c, &r.cmd, &r.len};
+
+	(void)f;
+	memset(&r, 0, sizeof(r));
+	pr.cmd.funcs.decode = decode_take;
+	pr.cmd.arg = &ta;
+	if (!pb_decode(is, rangekv_ClientReq_fields, &pr))
+		return false;
+	r.id = pr.id;
+	r.range = pr.range;
+	if (c->h->req != NULL)
+		c->h->req(c->h->arg, &r);
+	return true;
+}
+
+static bool decode_resp(pb_istream_t *is, const pb_field_iter_t *f, void **arg)
+{
+	struct decode_ctx *c = *arg;
+	rangekv_ClientResp pr = rangekv_ClientResp_init_zero;
+	struct rk_net_resp r;
+	struct take_arg ta = {c, &r.reply, &r.len};
+
+	(void)f;
+	memset(&r, 0, sizeof(r));
+	pr.reply.funcs.decode = decode_take;
+	pr.reply.arg = &ta;
+	if (!pb_decode(is, rangekv_ClientResp_fields, &pr))
+		return false;
+	r.id = pr.id;
+	r.status = pr.status;
+	r.leader = pr.leader;
+	if (c->h->resp != NULL)
+		c->h->resp(c->h->arg, &r);
+	return true;
+}
+
 int rk_net_batch_decode(const uint8_t *p, size_t n,
 			const struct rk_net_handlers *h,
 			struct rk_net_scratch *scratch)
@@ -447,6 +542,10 @@ int rk_net_batch_decode(const uint8_t *p, size_t n,
 	b.chunks.arg = &c;
 	b.quiesce.funcs.decode = decode_quiesce;
 	b.quiesce.arg = &c;
+	b.reqs.funcs.decode = decode_req;
+	b.reqs.arg = &c;
+	b.resps.funcs.decode = decode_resp;
+	b.resps.arg = &c;
 	if (!pb_decode(&is, rangekv_Batch_fields, &b))
 		return c.rc != 0 ? c.rc : RK_EPROTO;
 	if (b.has_liveness && h->liveness != NULL) {

@@ -77,6 +77,31 @@ struct rk_net_quiesce {
 };
 int rk_net_batch_add_quiesce(struct rk_buf *out, const struct rk_net_quiesce *q);
 
+/* A forwarded client command and its answer (proto ClientReq/ClientResp). */
+struct rk_net_req {
+	uint64_t id, range;
+	const uint8_t *cmd; /* points into the frame */
+	size_t len;
+};
+int rk_net_batch_add_req(struct rk_buf *out, const struct rk_net_req *r);
+
+enum rk_net_resp_status {
+	RK_NET_RESP_OK = 0,
+	RK_NET_RESP_NOT_LEADER = 1,
+	RK_NET_RESP_UNKNOWN = 2,
+	RK_NET_RESP_NO_RANGE = 3,
+	RK_NET_RESP_REFUSED = 4,
+};
+
+struct rk_net_resp {
+	uint64_t id;
+	uint32_t status;
+	uint64_t leader;
+	const uint8_t *reply; /* points into the frame */
+	size_t len;
+};
+int rk_net_batch_add_resp(struct rk_buf *out, const struct rk_net_resp *r);
+
 struct rk_net_handlers {
 	void *arg;
 	/* m->entries[i].data point into the frame; valid during the call. A
@@ -87,6 +112,9 @@ struct rk_net_handlers {
 	 * returned. */
 	int (*chunk)(void *arg, const struct rk_net_chunk *c);
 	void (*quiesce)(void *arg, const struct rk_net_quiesce *q);
+	/* Data point into the frame; valid during the call. */
+	void (*req)(void *arg, const struct rk_net_req *r);
+	void (*resp)(void *arg, const struct rk_net_resp *r);
 };
 
 /* Entry array reused across decodes (one per connection or thread). */

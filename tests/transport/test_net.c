@@ -101,11 +101,83 @@ static void build_batch(struct rk_buf *b)
 	assert_int_equal(rk_net_batch_add_raft(b, 1ull << 40, &sm), 0);
 }
 
+struct client_got {
+	uint64_t req_id, req_range, resp_id, resp_leader;
+	uint32_t resp_status;
+	uint8_t cmd[64], reply[64];
+	size_t cmd_len, reply_len;
+	int reqs, resps;
+};
+
+static void on_req(void *arg, const struct rk_net_req *r)
+{
+	struct client_got *g = arg;
+
+	g->reqs++;
+	g->req_id = r->id;
+	g->req_range = r->range;
+	g->cmd_len = r->len < sizeof(g->cmd) ? r->len : sizeof(g->cmd);
+	if (r->len > 0)
+		memcpy(g->cmd, r->cmd, g->cmd_len);
+}
+
+static void on_resp(void *arg, const struct rk_net_resp *r)
+{
+	struct client_got *g = arg;
+
+	g->resps++;
+	g->resp_id = r->id;
+	g->resp_status = r->status;
+	g->resp_leader = r->leader;
+	g->reply_len = r->len < sizeof(g->reply) ? r->len : sizeof(g->reply);
+	if (r->len > 0)
+		memcpy(g->reply, r->reply, g->reply_len);
+}
+
+/* Forwarded client commands and their answers survive the codec, bytes
+ * included (an empty reply too). */
+static void test_codec_client(void **state)
+{
+	struct rk_buf b;
+	struct client_got g;
+	struct rk_net_handlers h = {&g, NULL, NULL, NULL, NULL, on_req, on_resp};
+	struct rk_net_scratch sc = {0};
+	struct rk_net_req rq = {77, 9, (const uint8_t *)"cmd\0bytes", 9};
+	struct rk_net_resp rs = {78, RK_NET_RESP_NOT_LEADER, 3,
+				 (const uint8_t *)":5\r\n", 4};
+	struct rk_net_resp empty = {79, RK_NET_RESP_UNKNOWN, 0, NULL, 0};
+
+	(void)state;
+	memset(&g, 0, sizeof(g));
+	rk_buf_init(&b);
+	assert_int_equal(rk_net_batch_add_req(&b, &rq), 0);
+	assert_int_equal(rk_net_batch_add_resp(&b, &rs), 0);
+	assert_int_equal(rk_net_batch_decode((const uint8_t *)b.p, b.len, &h, &sc), 0);
+	assert_int_equal(g.reqs, 1);
+	assert_int_equal(g.resps, 1);
+	assert_int_equal(g.req_id, 77);
+	assert_int_equal(g.req_range, 9);
+	assert_int_equal(g.cmd_len, 9);
+	assert_memory_equal(g.cmd, "cmd\0bytes", 9);
+	assert_int_equal(g.resp_id, 78);
+	assert_int_equal(g.resp_status, RK_NET_RESP_NOT_LEADER);
+	assert_int_equal(g.resp_leader, 3);
+	assert_int_equal(g.reply_len, 4);
+	assert_memory_equal(g.reply, ":5\r\n", 4);
+	rk_buf_reset(&b);
+	assert_int_equal(rk_net_batch_add_resp(&b, &empty), 0);
+	assert_int_equal(rk_net_batch_decode((const uint8_t *)b.p, b.len, &h, &sc), 0);
+	assert_int_equal(g.resp_id, 79);
+	assert_int_equal(g.reply_len, 0);
+	rk_buf_free(&b);
+	rk_net_scratch_free(&sc);
+}
+
 static void test_codec_roundtrip(void **state)
 {
 	struct rk_buf b;
 	struct got g;
-	struct rk_net_handlers h = {&g, on_raft, on_live, NULL, NULL};
+	struct rk_net_handlers h = {&g, on_raft, on_live, NULL, NULL, NULL, NULL};
 	struct rk_net_scratch sc = {0};
 
 	(void)state;
@@ -163,7 +235,7 @@ static void test_codec_chunks(void **state)
 	struct rk_net_chunk a = {9, 500, 0, (const uint8_t *)"abcdef", 6, false};
 	struct rk_net_chunk z = {9, 500, 6, NULL, 0, true};
 	struct chunks k;
-	struct rk_net_handlers h = {&k, NULL, NULL, on_chunk, NULL};
+	struct rk_net_handlers h = {&k, NULL, NULL, on_chunk, NULL, NULL, NULL};
 	struct rk_net_scratch sc = {0};
 	struct rk_buf b;
 
@@ -219,7 +291,7 @@ static void test_codec_garbage(void **state)
 {
 	struct rk_buf b;
 	int count = 0;
-	struct rk_net_handlers h = {&count, count_only, NULL, NULL, NULL};
+	struct rk_net_handlers h = {&count, count_only, NULL, NULL, NULL, NULL, NULL};
 	struct rk_net_scratch sc = {0};
 	uint64_t x = 0x2545f4914f6cdd1dull;
 	uint8_t *buf;
@@ -277,7 +349,7 @@ static void test_codec_bytes_field_wrong_wire_type(void **state)
 				     0x38, 0x06, 0x40, 0x05, 0x48, 0x05, 0x6a, 0x06,
 				     0x08, 0x06, 0x10, 0x06, 0x20, 0x61};
 	int count = 0;
-	struct rk_net_handlers h = {&count, count_only, NULL, NULL, NULL};
+	struct rk_net_handlers h = {&count, count_only, NULL, NULL, NULL, NULL, NULL};
 	struct rk_net_scratch sc = {0};
 
 	(void)state;
@@ -738,6 +810,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_codec_roundtrip),
+		cmocka_unit_test(test_codec_client),
 		cmocka_unit_test(test_codec_hello),
 		cmocka_unit_test(test_codec_chunks),
 		cmocka_unit_test(test_codec_garbage),

@@ -348,6 +348,34 @@ static void test_lease_read_is_local(void **state)
 	fx_close(&fx);
 }
 
+/* A group that slept (not ticked) must not trust its lease on waking:
+ * after rk_raft_lease_void the next read costs a heartbeat round, and is
+ * still released once a quorum answers. */
+static void test_lease_void_forces_a_round(void **state)
+{
+	struct fx fx;
+	uint64_t hb;
+
+	(void)state;
+	fx_init(&fx, 3, 3, lease_reads);
+	assert_true(fx_elect(&fx, 1));
+	fx_tick_all(&fx, 2);
+	rk_raft_lease_void(fx_raft(&fx, 2)); /* a follower: no effect */
+	rk_raft_lease_void(fx_raft(&fx, 1));
+	hb = fx.msg_count[RK_RAFT_MSG_HEARTBEAT];
+	assert_int_equal(rk_raft_read_index(fx_raft(&fx, 1), 7), 0);
+	fx_settle(&fx);
+	assert_int_equal(fx.nodes[1].n_reads, 1);
+	assert_true(fx.msg_count[RK_RAFT_MSG_HEARTBEAT] > hb);
+	/* The round renewed the lease: the next read is local again. */
+	hb = fx.msg_count[RK_RAFT_MSG_HEARTBEAT];
+	assert_int_equal(rk_raft_read_index(fx_raft(&fx, 1), 8), 0);
+	fx_settle(&fx);
+	assert_int_equal(fx.nodes[1].n_reads, 2);
+	assert_int_equal(fx.msg_count[RK_RAFT_MSG_HEARTBEAT], hb);
+	fx_close(&fx);
+}
+
 static void test_lease_needs_check_quorum(void **state)
 {
 	struct rk_raft_options o;
@@ -755,6 +783,7 @@ int main(void)
 		cmocka_unit_test(test_read_index_waits_for_quorum),
 		cmocka_unit_test(test_read_index_waits_for_commit_in_term),
 		cmocka_unit_test(test_lease_read_is_local),
+		cmocka_unit_test(test_lease_void_forces_a_round),
 		cmocka_unit_test(test_lease_needs_check_quorum),
 		cmocka_unit_test(test_transfer_to_up_to_date),
 		cmocka_unit_test(test_transfer_to_lagging_follower),

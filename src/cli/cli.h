@@ -1,0 +1,74 @@
+/*
+ * The client half of the rangekv binary: the KV verbs (RESP to a node's
+ * client port), `demo` (a local cluster of child processes), and the small
+ * blocking network helpers they share. Single-threaded; nothing here keeps
+ * state between commands.
+ *
+ * Exit statuses are the outside contract: 0 success (a missing key
+ * included), 1 an error reply, 2 bad usage, 3 node unreachable.
+ */
+#ifndef RK_CLI_H
+#define RK_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "buf.h"
+#include "rangekv/resp.h"
+
+#define RK_CLI_EXIT_OK 0
+#define RK_CLI_EXIT_ERROR 1
+#define RK_CLI_EXIT_USAGE 2
+#define RK_CLI_EXIT_UNREACHABLE 3
+
+/* ---- KV verbs (kv.c) ---------------------------------------------------- */
+
+/* True if name is a KV verb (get, set, del, ...). */
+int rk_cli_kv_is_verb(const char *name);
+/* One line per verb, for `rangekv help`. */
+void rk_cli_kv_summary(FILE *out);
+/* Runs the verb argv[0] with its arguments; returns the exit status. */
+int rk_cli_kv_main(int argc, char **argv);
+
+/* ---- demo (demo.c) -------------------------------------------------------- */
+
+/* `rangekv demo ...` (argv[0] is "demo"); returns the exit status. */
+int rk_cli_demo_main(int argc, char **argv);
+
+/* ---- blocking sockets with deadlines (net.c) ----------------------------- */
+
+/*
+ * Every call takes an absolute deadline in CLOCK_MONOTONIC milliseconds
+ * (rk_cli_now_ms() + timeout) and fails with RK_ETIMEDOUT past it. Errors:
+ * RK_EADDR for an address that is not HOST:PORT (bad usage), RK_ECONN when
+ * the node cannot be reached or drops the connection, RK_ETIMEDOUT,
+ * RK_EPROTO for a reply that is not RESP / HTTP, RK_ENOMEM. err receives a
+ * one-line reason naming the address.
+ */
+int64_t rk_cli_now_ms(void);
+
+struct rk_cli_conn {
+	int fd;
+	char addr[128];   /* as given, for messages */
+	uint8_t *in;      /* received, not yet consumed */
+	size_t len, cap;
+};
+
+/* Connects to HOST:PORT (IPv4, a host name, or [IPv6]:PORT). */
+int rk_cli_connect(struct rk_cli_conn *c, const char *addr, int64_t deadline,
+		   char *err, size_t errlen);
+void rk_cli_close(struct rk_cli_conn *c);
+/* Sends one command and reads its reply into *rp (free with
+ * rk_resp_reply_free; zeroed on failure). An error reply (-ERR ...) is a
+ * successful call: the caller looks at rp->type. */
+int rk_cli_call(struct rk_cli_conn *c, size_t argc, const char *const *argv,
+		const size_t *argl, int64_t deadline, struct rk_resp_reply *rp,
+		char *err, size_t errlen);
+
+/* GET http://addr/path over HTTP/1.0; the body goes into *body (appended),
+ * the status code into *statusp. */
+int rk_cli_http_get(const char *addr, const char *path, int64_t deadline,
+		    struct rk_buf *body, int *statusp, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,108 @@
+/*
+ * rk_client: the client side of a node. The RESP server (server.c) turns
+ * client commands into range operations (commands.c), and the router
+ * (router.c) sends each operation to its range's leader and retries until
+ * it is answered or its deadline passes.
+ *
+ * The router knows the node only through struct rk_client_env: it asks it
+ * which range owns a key and who leads it, and hands it requests for a node
+ * (itself included). Answers come back through rk_client_on_resp, whether
+ * the node served the request itself or another node did over the
+ * transport. The router never holds a pointer the node could invalidate,
+ * and the node never holds one into the router: requests and answers are
+ * matched by id, so an answer for an operation that has given up is
+ * dropped.
+ *
+ * Exactly once: the router is one client session (its id is unique to
+ * this node process). Every write gets the next sequence number and keeps
+ * it across retries; commands carry the lowest sequence number still
+ * waiting, which lets ranges forget older results. A retry of a write that
+ * may have applied is therefore always safe, and a write is answered
+ * -TIMEOUT (outcome unknown) only when its deadline passes after it may
+ * have reached a leader; -TRYAGAIN when it certainly did not.
+ *
+ * Threads: everything runs on the node's event loop.
+ */
+#ifndef RK_CLIENT_H
+#define RK_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "codec.h"
+
+struct rk_client_env {
+	void *arg;
+	uint64_t self; /* this node's id */
+	/* The range owning key, with its span's end (empty = unbounded);
+	 * 0 if none is known. */
+	uint64_t (*range_of)(void *arg, const uint8_t *key, size_t klen,
+			     const uint8_t **endp, size_t *elenp);
+	/* The node believed to lead range, 0 if unknown. */
+	uint64_t (*leader_of)(void *arg, uint64_t range);
+	/* Sends a request to node `to` (possibly self); the answer comes back
+	 * through rk_client_on_resp. May answer before returning. */
+	void (*send)(void *arg, uint64_t to, const struct rk_net_req *r);
+};
+
+struct rk_client_router;
+
+/* The reply of one operation: status (enum rk_net_resp_status, or the
+ * router's own RK_CLIENT_TRYAGAIN / RK_CLIENT_TIMEOUT) and the RESP reply
+ * bytes when status is OK or REFUSED. */
+enum { RK_CLIENT_TRYAGAIN = 100, RK_CLIENT_TIMEOUT = 101 };
+typedef void (*rk_client_done_fn)(void *arg, int status, const uint8_t *reply,
+				  size_t len);
+
+int rk_client_router_new(uv_loop_t *loop, const struct rk_client_env *env,
+			 uint32_t timeout_ms, struct rk_client_router **rp);
+void rk_client_router_close(struct rk_client_router *r);
+
+/* Routes one operation: cmd is a command as src/kv encodes it, without
+ * its session fields (the router fills them in for writes). done is called
+ * exactly once, never before this returns. */
+int rk_client_submit(struct rk_client_router *r, const uint8_t *cmd,
+		     size_t len, rk_client_done_fn done, void *arg);
+
+/* The range owning key and its span's end, as the node knows it now. */
+uint64_t rk_client_range_of(struct rk_client_router *r, const uint8_t *key,
+			    size_t klen, const uint8_t **endp, size_t *elenp);
+
+/* An answer for one of this router's requests. */
+void rk_client_on_resp(struct rk_client_router *r, const struct rk_net_resp *resp);
+
+struct rk_client_stats {
+	uint64_t ops, retries, forwarded, tryagain, timeouts, inflight;
+};
+void rk_client_router_stats(const struct rk_client_router *r,
+			    struct rk_client_stats *sp);
+
+/* ---- the RESP server ---- */
+
+struct rk_client_server;
+
+/* Facts INFO reports. */
+struct rk_client_info {
+	uint64_t node_id;
+	uint64_t ranges, leaders;
+};
+typedef void (*rk_client_info_fn)(void *arg, struct rk_client_info *ip);
+
+int rk_client_server_start(uv_loop_t *loop, const char *addr,
+			   struct rk_client_router *router,
+			   rk_client_info_fn info, void *info_arg,
+			   struct rk_client_server **sp, char *err, size_t errlen);
+/* Closes the listener and every connection; done once all are closed. */
+void rk_client_server_stop(struct rk_client_server *s, void (*done)(void *arg),
+			   void *arg);
+
+struct rk_client_server_stats {
+	uint64_t connections, accepted, commands, protocol_errors;
+};
+void rk_client_server_stats(const struct rk_client_server *s,
+			    struct rk_client_server_stats *sp);
+
+#endif

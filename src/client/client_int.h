@@ -1,0 +1,86 @@
+/*
+ * Private to the client service: what the RESP server (server.c) and the
+ * command layer (commands.c) share.
+ *
+ * A client command becomes a struct creq in its connection's FIFO. The
+ * command layer answers it at once (PING, errors) or splits it into range
+ * operations for the router; as their answers come back it combines them
+ * (DEL sums counts, MGET gathers values, KRANGE moves on to the next range)
+ * and marks the creq done. The server writes replies strictly in FIFO
+ * order, so pipelined commands are answered in the order they came.
+ */
+#ifndef RK_CLIENT_INT_H
+#define RK_CLIENT_INT_H
+
+#include "buf.h"
+#include "client.h"
+#include "rangekv/resp.h"
+
+struct conn;
+
+struct frag {
+	int status;
+	uint8_t *p;
+	size_t len;
+};
+
+/* A key a pending command touches (a hash of it), and how. */
+struct keyref {
+	uint64_t h;
+	bool write;
+	bool all; /* KRANGE: every key */
+	struct creq *q;
+};
+
+struct creq {
+	struct conn *conn;
+	bool keys_held; /* its keyrefs are in the connection's table */
+	struct rk_client_server *srv;
+	struct creq *next;
+	bool done;
+	struct rk_buf reply;
+	/* Range operations in flight and how to combine their answers. */
+	int kind;
+	uint32_t n_ops, n_done;
+	struct frag *frags;
+	/* KRANGE: the end asked for, the page's start, the pairs still
+	 * wanted and those gathered. */
+	uint8_t *kr_end, *kr_start;
+	size_t kr_elen, kr_slen;
+	int64_t kr_left, kr_pairs;
+	struct rk_buf kr_body;
+};
+
+struct rk_client_server {
+	uv_loop_t *loop;
+	uv_tcp_t listener;
+	uv_prepare_t flush;
+	struct rk_client_router *router;
+	rk_client_info_fn info;
+	void *info_arg;
+	struct rk_resp_limits lim;
+	struct conn *conns;  /* every open connection */
+	struct conn *dirty;  /* connections with replies to write this turn */
+	bool stopping;
+	uint32_t open_handles;
+	void (*stop_done)(void *arg);
+	void *stop_arg;
+	struct rk_client_server_stats st;
+};
+
+/* commands.c: runs one parsed command for q (answers it or starts its
+ * operations). The command's arguments are valid during the call only. */
+void rk_client_dispatch(struct creq *q, const struct rk_resp_cmd *cmd);
+/* Calls fn for every key cmd reads or writes (all = a scan that reads
+ * every key), so that a connection can keep its commands in order. */
+void rk_client_cmd_keys(const struct rk_resp_cmd *cmd,
+			void (*fn)(void *arg, uint64_t h, bool write, bool all),
+			void *arg);
+void rk_creq_free(struct creq *q);
+
+/* server.c: q is answered (q->reply holds the reply): write it in turn. */
+void rk_client_creq_done(struct creq *q);
+/* The client asked to close after this reply (QUIT). */
+void rk_client_conn_quit(struct conn *c);
+
+#endif

@@ -1,0 +1,638 @@
+/*
+ * The commands of the client port (the contract's table in
+ * ../shared/DESIGN.md): arity and argument checks, the range operations a
+ * command becomes, and how their answers combine into one reply.
+ *
+ * Single-key commands are one operation. DEL, EXISTS and MGET are one per
+ * key (each linearizable on its own; the contract promises no snapshot
+ * across ranges). MSET is one per range, so it is atomic within a range.
+ * KRANGE is one range at a time: each answer says how many pairs it gave,
+ * and the scan continues at that range's end until the limit or the end
+ * asked for is reached.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "client_int.h"
+#include "kv.h"
+
+enum kind { K_SINGLE, K_SUM, K_MGET, K_MSET, K_KRANGE };
+
+struct opref {
+	struct creq *q;
+	uint32_t i;
+};
+
+static const char *ERR_TRYAGAIN =
+	"-TRYAGAIN no leader of the key's range answered within the request "
+	"timeout; the command was not applied\r\n";
+static const char *ERR_TIMEOUT =
+	"-TIMEOUT the request timed out after it was sent to the range leader; "
+	"it may or may not have been applied (never twice)\r\n";
+
+void rk_creq_free(struct creq *q)
+{
+	for (uint32_t i = 0; q->frags != NULL && i < q->n_ops; i++)
+		free(q->frags[i].p);
+	free(q->frags);
+	free(q->kr_start);
+	free(q->kr_end);
+	rk_buf_free(&q->reply);
+	rk_buf_free(&q->kr_body);
+	free(q);
+}
+
+/* -pre'name'post: name is printable (the caller made it so). */
+static void reply_named(struct creq *q, const char *pre, const char *name,
+			const char *post)
+{
+	rk_buf_printf(&q->reply, "-%s'%s'%s\r\n", pre, name, post);
+	rk_client_creq_done(q);
+}
+
+static void reply_raw(struct creq *q, const char *s)
+{
+	rk_buf_puts(&q->reply, s);
+	rk_client_creq_done(q);
+}
+
+static bool eq(const struct rk_resp_cmd *c, size_t i, const char *s)
+{
+	return c->argl[i] == strlen(s) && strncasecmp((const char *)c->argv[i], s, c->argl[i]) == 0;
+}
+
+/* ---- combining answers ------------------------------------------------------- */
+
+static int64_t parse_int_reply(const struct frag *f)
+{
+	int64_t v = 0;
+
+	if (f->len >= 3 && f->p[0] == ':')
+		(void)rk_kv_parse_i64(f->p + 1, f->len - 3, &v);
+	return v;
+}
+
+static void on_op_done_fwd(void *arg, int status, const uint8_t *reply, size_t len);
+
+static void combine(struct creq *q)
+{
+	bool timeout = false, tryagain = false;
+
+	for (uint32_t i = 0; i < q->n_ops; i++) {
+		timeout |= q->frags[i].status == RK_CLIENT_TIMEOUT;
+		tryagain |= q->frags[i].status == RK_CLIENT_TRYAGAIN;
+	}
+	if (timeout || tryagain) {
+		reply_raw(q, timeout ? ERR_TIMEOUT : ERR_TRYAGAIN);
+		return;
+	}
+	switch (q->kind) {
+	case K_SINGLE:
+		rk_buf_append(&q->reply, q->frags[0].p, q->frags[0].len);
+		break;
+	case K_SUM: {
+		int64_t sum = 0;
+		for (uint32_t i = 0; i < q->n_ops; i++) {
+			if (q->frags[i].len > 0 && q->frags[i].p[0] == '-') {
+				rk_buf_append(&q->reply, q->frags[i].p, q->frags[i].len);
+				rk_client_creq_done(q);
+				return;
+			}
+			sum += parse_int_reply(&q->frags[i]);
+		}
+		rk_buf_printf(&q->reply, ":%" PRId64 "\r\n", sum);
+		break;
+	}
+	case K_MGET:
+		rk_buf_printf(&q->reply, "*%" PRIu32 "\r\n", q->n_ops);
+		for (uint32_t i = 0; i < q->n_ops; i++) {
+			if (q->frags[i].len > 0 && q->frags[i].p[0] == '-')
+				rk_buf_puts(&q->reply, "$-1\r\n");
+			else
+				rk_buf_append(&q->reply, q->frags[i].p, q->frags[i].len);
+		}
+		break;
+	default: /* K_MSET */
+		for (uint32_t i = 0; i < q->n_ops; i++)
+			if (q->frags[i].len > 0 && q->frags[i].p[0] == '-') {
+				rk_buf_append(&q->reply, q->frags[i].p, q->frags[i].len);
+				rk_client_creq_done(q);
+				return;
+			}
+		rk_buf_puts(&q->reply, "+OK\r\n");
+		break;
+	}
+	rk_client_creq_done(q);
+}
+
+static int keycmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
+{
+	int c = memcmp(a, b, al < bl ? al : bl);
+
+	if (c != 0)
+		return c;
+	return al < bl ? -1 : al > bl;
+}
+
+static int submit(struct creq *q, uint32_t i, const struct rk_buf *cmd)
+{
+	struct opref *ref = malloc(sizeof(*ref));
+	int rc;
+
+	if (ref == NULL || cmd->oom) {
+		free(ref);
+		return RK_ENOMEM;
+	}
+	ref->q = q;
+	ref->i = i;
+	rc = rk_client_submit(q->srv->router, (const uint8_t *)cmd->p, cmd->len,
+			      on_op_done_fwd, ref);
+	if (rc != 0)
+		free(ref);
+	return rc;
+}
+
+static int krange_submit(struct creq *q)
+{
+	struct rk_kv_cmd c;
+	struct rk_buf b;
+	int rc;
+
+	memset(&c, 0, sizeof(c));
+	c.op = RK_KV_SCAN;
+	c.n = q->kr_left < RK_KV_SCAN_MAX ? q->kr_left : RK_KV_SCAN_MAX;
+	rk_buf_init(&b);
+	rk_kv_cmd_begin(&b, &c);
+	rk_kv_cmd_arg(&b, q->kr_start, q->kr_slen);
+	rk_kv_cmd_arg(&b, q->kr_end, q->kr_elen);
+	rk_kv_cmd_finish(&b, 0, 2);
+	rc = submit(q, 0, &b);
+	rk_buf_free(&b);
+	return rc;
+}
+
+/* One KRANGE page is in: keep it, and go on at the end of the range that
+ * gave it unless the limit or the end asked for is reached. */
+static void krange_page(struct creq *q, struct frag *f)
+{
+	const uint8_t *nl = memchr(f->p, '\n', f->len), *rend = NULL;
+	size_t rel = 0;
+	int64_t n2 = 0;
+
+	if (f->len < 4 || f->p[0] != '*' || nl == NULL ||
+	    !rk_kv_parse_i64(f->p + 1, (size_t)(nl - f->p) - 2, &n2)) {
+		reply_raw(q, "-ERR bad scan answer\r\n");
+		return;
+	}
+	rk_buf_append(&q->kr_body, nl + 1, f->len - (size_t)(nl + 1 - f->p));
+	q->kr_pairs += n2 / 2;
+	q->kr_left -= n2 / 2;
+	free(f->p);
+	f->p = NULL;
+	f->len = 0;
+	if (q->kr_left > 0 &&
+	    rk_client_range_of(q->srv->router, q->kr_start, q->kr_slen, &rend, &rel) != 0 &&
+	    rel > 0 && (q->kr_elen == 0 || keycmp(rend, rel, q->kr_end, q->kr_elen) < 0)) {
+		uint8_t *ns = malloc(rel);
+		if (ns != NULL) {
+			memcpy(ns, rend, rel);
+			free(q->kr_start);
+			q->kr_start = ns;
+			q->kr_slen = rel;
+			if (krange_submit(q) == 0)
+				return;
+		}
+		reply_raw(q, "-ERR out of memory\r\n");
+		return;
+	}
+	if (q->kr_body.oom) {
+		reply_raw(q, "-ERR out of memory\r\n");
+		return;
+	}
+	rk_buf_printf(&q->reply, "*%" PRId64 "\r\n", 2 * q->kr_pairs);
+	rk_buf_append(&q->reply, q->kr_body.p, q->kr_body.len);
+	rk_client_creq_done(q);
+}
+
+static void on_op_done_fwd(void *arg, int status, const uint8_t *reply, size_t len)
+{
+	struct opref *ref = arg;
+	struct creq *q = ref->q;
+	struct frag *f = &q->frags[ref->i];
+
+	free(ref);
+	f->status = status;
+	if (len > 0 && (f->p = malloc(len)) != NULL) {
+		memcpy(f->p, reply, len);
+		f->len = len;
+	}
+	if ((len > 0 && f->p == NULL) ||
+	    ((status == RK_NET_RESP_OK || status == RK_NET_RESP_REFUSED) && f->p == NULL))
+		f->status = RK_CLIENT_TRYAGAIN;
+	if (q->kind == K_KRANGE) {
+		if (f->status == RK_CLIENT_TIMEOUT || f->status == RK_CLIENT_TRYAGAIN)
+			reply_raw(q, ERR_TRYAGAIN);
+		else if (f->p[0] == '-') {
+			rk_buf_append(&q->reply, f->p, f->len);
+			rk_client_creq_done(q);
+		} else
+			krange_page(q, f);
+		return;
+	}
+	if (++q->n_done == q->n_ops)
+		combine(q);
+}
+
+/* ---- building operations ------------------------------------------------------ */
+
+static int check_key(struct creq *q, const uint8_t *k, size_t kl)
+{
+	(void)k;
+	if (kl == 0) {
+		reply_raw(q, "-ERR empty keys are not supported\r\n");
+		return RK_EINVAL;
+	}
+	if (kl > RK_KV_MAX_KEY) {
+		reply_raw(q, "-ERR key too large (the limit is 4096 bytes)\r\n");
+		return RK_EINVAL;
+	}
+	return 0;
+}
+
+static int check_value(struct creq *q, size_t vl)
+{
+	if (vl > RK_KV_MAX_VALUE) {
+		reply_raw(q, "-ERR value too large (the limit is 1048576 bytes)\r\n");
+		return RK_EINVAL;
+	}
+	return 0;
+}
+
+static int alloc_ops(struct creq *q, int kind, uint32_t n)
+{
+	q->kind = kind;
+	q->n_ops = n;
+	q->frags = calloc(n ? n : 1, sizeof(*q->frags));
+	if (q->frags == NULL) {
+		q->n_ops = 0;
+		reply_raw(q, "-ERR out of memory\r\n");
+		return RK_ENOMEM;
+	}
+	return 0;
+}
+
+/* Submits operation i; on failure answers it at once as TRYAGAIN (nothing
+ * was sent anywhere). */
+static void go(struct creq *q, uint32_t i, const struct rk_buf *b)
+{
+	if (submit(q, i, b) != 0) {
+		q->frags[i].status = RK_CLIENT_TRYAGAIN;
+		if (++q->n_done == q->n_ops)
+			combine(q);
+	}
+}
+
+/* A one-key command: op on argv[1] with further arguments. */
+static void one(struct creq *q, const struct rk_resp_cmd *c, int op, int mode,
+		int64_t n, size_t first_arg, size_t nargs)
+{
+	struct rk_kv_cmd kc;
+	struct rk_buf b;
+
+	if (check_key(q, c->argv[1], c->argl[1]) != 0)
+		return;
+	for (size_t i = first_arg + 1; i < first_arg + nargs; i++)
+		if (check_value(q, c->argl[i]) != 0)
+			return;
+	if (alloc_ops(q, K_SINGLE, 1) != 0)
+		return;
+	memset(&kc, 0, sizeof(kc));
+	kc.op = (uint8_t)op;
+	kc.mode = (uint8_t)mode;
+	kc.n = n;
+	rk_buf_init(&b);
+	rk_kv_cmd_begin(&b, &kc);
+	for (size_t i = first_arg; i < first_arg + nargs; i++)
+		rk_kv_cmd_arg(&b, c->argv[i], c->argl[i]);
+	rk_kv_cmd_finish(&b, 0, (uint32_t)nargs);
+	go(q, 0, &b);
+	rk_buf_free(&b);
+}
+
+/* DEL, EXISTS, MGET: one operation per key. */
+static void per_key(struct creq *q, const struct rk_resp_cmd *c, int op, int kind)
+{
+	struct rk_kv_cmd kc;
+	struct rk_buf b;
+
+	for (size_t i = 1; i < c->argc; i++)
+		if (check_key(q, c->argv[i], c->argl[i]) != 0)
+			return;
+	if (alloc_ops(q, kind, (uint32_t)(c->argc - 1)) != 0)
+		return;
+	memset(&kc, 0, sizeof(kc));
+	kc.op = (uint8_t)op;
+	rk_buf_init(&b);
+	for (size_t i = 1; i < c->argc; i++) {
+		rk_buf_reset(&b);
+		rk_kv_cmd_begin(&b, &kc);
+		rk_kv_cmd_arg(&b, c->argv[i], c->argl[i]);
+		rk_kv_cmd_finish(&b, 0, 1);
+		go(q, (uint32_t)(i - 1), &b);
+	}
+	rk_buf_free(&b);
+}
+
+/* MSET: one PUT per range, its pairs together (atomic in that range). */
+static void mset(struct creq *q, const struct rk_resp_cmd *c)
+{
+	size_t npairs = (c->argc - 1) / 2;
+	uint64_t *rid = calloc(npairs ? npairs : 1, sizeof(*rid));
+	struct rk_kv_cmd kc;
+	struct rk_buf b;
+	uint32_t nops = 0;
+
+	if (rid == NULL) {
+		reply_raw(q, "-ERR out of memory\r\n");
+		return;
+	}
+	for (size_t i = 0; i < npairs; i++) {
+		const uint8_t *e;
+		size_t el;
+		if (check_key(q, c->argv[1 + 2 * i], c->argl[1 + 2 * i]) != 0 ||
+		    check_value(q, c->argl[2 + 2 * i]) != 0) {
+			free(rid);
+			return;
+		}
+		rid[i] = rk_client_range_of(q->srv->router, c->argv[1 + 2 * i],
+					    c->argl[1 + 2 * i], &e, &el);
+		bool seen = false;
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = rid[j] == rid[i];
+		nops += !seen;
+	}
+	if (alloc_ops(q, K_MSET, nops) != 0) {
+		free(rid);
+		return;
+	}
+	memset(&kc, 0, sizeof(kc));
+	kc.op = RK_KV_PUT;
+	rk_buf_init(&b);
+	uint32_t op = 0;
+	for (size_t i = 0; i < npairs; i++) {
+		bool seen = false;
+		uint32_t n = 0;
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = rid[j] == rid[i];
+		if (seen)
+			continue;
+		rk_buf_reset(&b);
+		rk_kv_cmd_begin(&b, &kc);
+		for (size_t j = i; j < npairs; j++)
+			if (rid[j] == rid[i]) {
+				rk_kv_cmd_arg(&b, c->argv[1 + 2 * j], c->argl[1 + 2 * j]);
+				rk_kv_cmd_arg(&b, c->argv[2 + 2 * j], c->argl[2 + 2 * j]);
+				n += 2;
+			}
+		rk_kv_cmd_finish(&b, 0, n);
+		go(q, op++, &b);
+	}
+	rk_buf_free(&b);
+	free(rid);
+}
+
+static void krange(struct creq *q, const struct rk_resp_cmd *c)
+{
+	int64_t limit = RK_KV_SCAN_MAX;
+
+	if (c->argc == 5) {
+		if (!eq(c, 3, "LIMIT")) {
+			reply_raw(q, "-ERR syntax error\r\n");
+			return;
+		}
+		if (!rk_kv_parse_i64(c->argv[4], c->argl[4], &limit) || limit < 1) {
+			reply_raw(q, "-ERR LIMIT must be a positive integer\r\n");
+			return;
+		}
+	}
+	if (c->argl[1] > RK_KV_MAX_KEY || c->argl[2] > RK_KV_MAX_KEY) {
+		reply_raw(q, "-ERR key too large (the limit is 4096 bytes)\r\n");
+		return;
+	}
+	if (alloc_ops(q, K_KRANGE, 1) != 0)
+		return;
+	q->kr_left = limit;
+	q->kr_slen = c->argl[1];
+	q->kr_elen = c->argl[2];
+	q->kr_start = malloc(q->kr_slen + 1);
+	q->kr_end = malloc(q->kr_elen + 1);
+	if (q->kr_start == NULL || q->kr_end == NULL) {
+		reply_raw(q, "-ERR out of memory\r\n");
+		return;
+	}
+	memcpy(q->kr_start, c->argv[1], q->kr_slen);
+	memcpy(q->kr_end, c->argv[2], q->kr_elen);
+	if (q->kr_elen > 0 && keycmp(q->kr_start, q->kr_slen, q->kr_end, q->kr_elen) >= 0) {
+		reply_raw(q, "*0\r\n");
+		return;
+	}
+	if (krange_submit(q) != 0)
+		reply_raw(q, ERR_TRYAGAIN);
+}
+
+/* ---- ordering -------------------------------------------------------------------- */
+
+static uint64_t key_hash(const uint8_t *p, size_t n, uint64_t seed)
+{
+	uint64_t h = 1469598103934665603ull ^ seed;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 1099511628211ull;
+	return h;
+}
+
+void rk_client_cmd_keys(const struct rk_resp_cmd *c,
+			void (*fn)(void *arg, uint64_t h, bool write, bool all),
+			void *arg)
+{
+	size_t first = 1, step = 1;
+	bool write = true;
+	uint64_t seed = 0;
+
+	if (c->argc < 2)
+		return;
+	if (eq(c, 0, "GET") || eq(c, 0, "MGET") || eq(c, 0, "EXISTS"))
+		write = false;
+	else if (eq(c, 0, "MSET"))
+		step = 2;
+	else if (eq(c, 0, "SEQ.NEXT"))
+		seed = 0x5e9; /* sequences are not keys */
+	else if (eq(c, 0, "KRANGE")) {
+		fn(arg, 0, false, true);
+		return;
+	} else if (!eq(c, 0, "SET") && !eq(c, 0, "DEL") && !eq(c, 0, "UNLINK") &&
+		   !eq(c, 0, "INCR") && !eq(c, 0, "DECR") && !eq(c, 0, "INCRBY") &&
+		   !eq(c, 0, "DECRBY") && !eq(c, 0, "CAS"))
+		return;
+	if (eq(c, 0, "SET") || eq(c, 0, "INCR") || eq(c, 0, "DECR") || eq(c, 0, "INCRBY") ||
+	    eq(c, 0, "DECRBY") || eq(c, 0, "CAS") || eq(c, 0, "SEQ.NEXT")) {
+		fn(arg, key_hash(c->argv[1], c->argl[1], seed), true, false);
+		return;
+	}
+	for (size_t i = first; i < c->argc; i += step)
+		fn(arg, key_hash(c->argv[i], c->argl[i], seed), write, false);
+}
+
+/* ---- the command table ---------------------------------------------------------- */
+
+static void cmd_info(struct creq *q)
+{
+	struct rk_client_info in;
+	struct rk_buf body;
+
+	memset(&in, 0, sizeof(in));
+	if (q->srv->info != NULL)
+		q->srv->info(q->srv->info_arg, &in);
+	rk_buf_init(&body);
+	rk_buf_printf(&body,
+		      "# Server\r\nredis_version:7.0.0\r\nrangekv_version:%s\r\n"
+		      "node_id:%" PRIu64 "\r\n\r\n# Keyspace\r\nranges:%" PRIu64
+		      "\r\nleaders:%" PRIu64 "\r\n",
+		      RK_VERSION_STR, in.node_id, in.ranges, in.leaders);
+	rk_buf_printf(&q->reply, "$%zu\r\n", body.len);
+	rk_buf_append(&q->reply, body.p, body.len);
+	rk_buf_puts(&q->reply, "\r\n");
+	rk_buf_free(&body);
+	rk_client_creq_done(q);
+}
+
+static void arity(struct creq *q, const struct rk_resp_cmd *c)
+{
+	char name[64];
+	size_t n = c->argl[0] < sizeof(name) - 1 ? c->argl[0] : sizeof(name) - 1;
+
+	for (size_t i = 0; i < n; i++) {
+		uint8_t ch = c->argv[0][i];
+		name[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : (ch < 0x20 || ch > 0x7e ? '?' : ch));
+	}
+	name[n] = '\0';
+	reply_named(q, "ERR wrong number of arguments for ", name, " command");
+}
+
+void rk_client_dispatch(struct creq *q, const struct rk_resp_cmd *c)
+{
+	size_t argc = c->argc;
+	int64_t n;
+
+	if (argc == 0) {
+		reply_raw(q, "-ERR empty command\r\n");
+		return;
+	}
+	if (eq(c, 0, "GET")) {
+		if (argc != 2)
+			{ arity(q, c); return; }
+		{ one(q, c, RK_KV_GET, 0, 0, 1, 1); return; }
+	}
+	if (eq(c, 0, "SET")) {
+		int mode = RK_KV_PUT_ALWAYS;
+		if (argc < 3)
+			{ arity(q, c); return; }
+		for (size_t i = 3; i < argc; i++) {
+			if (eq(c, i, "NX") && mode == RK_KV_PUT_ALWAYS)
+				mode = RK_KV_PUT_NX;
+			else if (eq(c, i, "XX") && mode == RK_KV_PUT_ALWAYS)
+				mode = RK_KV_PUT_XX;
+			else
+				{ reply_raw(q, "-ERR syntax error\r\n"); return; }
+		}
+		{ one(q, c, RK_KV_PUT, mode, 0, 1, 2); return; }
+	}
+	if (eq(c, 0, "DEL") || eq(c, 0, "UNLINK")) {
+		if (argc < 2)
+			{ arity(q, c); return; }
+		{ per_key(q, c, RK_KV_DEL, K_SUM); return; }
+	}
+	if (eq(c, 0, "EXISTS")) {
+		if (argc < 2)
+			{ arity(q, c); return; }
+		{ per_key(q, c, RK_KV_EXISTS, K_SUM); return; }
+	}
+	if (eq(c, 0, "MGET")) {
+		if (argc < 2)
+			{ arity(q, c); return; }
+		{ per_key(q, c, RK_KV_GET, K_MGET); return; }
+	}
+	if (eq(c, 0, "MSET")) {
+		if (argc < 3 || argc % 2 == 0)
+			{ arity(q, c); return; }
+		{ mset(q, c); return; }
+	}
+	if (eq(c, 0, "INCR") || eq(c, 0, "DECR")) {
+		if (argc != 2)
+			{ arity(q, c); return; }
+		{ one(q, c, RK_KV_INCR, 0, eq(c, 0, "INCR") ? 1 : -1, 1, 1); return; }
+	}
+	if (eq(c, 0, "INCRBY") || eq(c, 0, "DECRBY")) {
+		if (argc != 3)
+			{ arity(q, c); return; }
+		if (!rk_kv_parse_i64(c->argv[2], c->argl[2], &n) ||
+		    (eq(c, 0, "DECRBY") && n == INT64_MIN))
+			{ reply_raw(q, "-ERR value is not an integer or out of range\r\n"); return; }
+		{ one(q, c, RK_KV_INCR, 0, eq(c, 0, "INCRBY") ? n : -n, 1, 1); return; }
+	}
+	if (eq(c, 0, "CAS")) {
+		if (argc != 4)
+			{ arity(q, c); return; }
+		{ one(q, c, RK_KV_CAS, 0, 0, 1, 3); return; }
+	}
+	if (eq(c, 0, "SEQ.NEXT")) {
+		n = 1;
+		if (argc != 2 && argc != 3)
+			{ arity(q, c); return; }
+		if (argc == 3 && (!rk_kv_parse_i64(c->argv[2], c->argl[2], &n) ||
+				  n < 1 || n > RK_KV_MAX_SEQ_COUNT))
+			{ reply_raw(q, "-ERR count must be an integer between 1 and 1000000\r\n"); return; }
+		{ one(q, c, RK_KV_SEQ, 0, n, 1, 1); return; }
+	}
+	if (eq(c, 0, "KRANGE")) {
+		if (argc != 3 && argc != 5)
+			{ arity(q, c); return; }
+		{ krange(q, c); return; }
+	}
+	if (eq(c, 0, "PING")) {
+		if (argc > 2)
+			{ arity(q, c); return; }
+		if (argc == 1)
+			{ reply_raw(q, "+PONG\r\n"); return; }
+		rk_buf_printf(&q->reply, "$%zu\r\n", c->argl[1]);
+		rk_buf_append(&q->reply, c->argv[1], c->argl[1]);
+		{ reply_raw(q, "\r\n"); return; }
+	}
+	if (eq(c, 0, "ECHO")) {
+		if (argc != 2)
+			{ arity(q, c); return; }
+		rk_buf_printf(&q->reply, "$%zu\r\n", c->argl[1]);
+		rk_buf_append(&q->reply, c->argv[1], c->argl[1]);
+		{ reply_raw(q, "\r\n"); return; }
+	}
+	if (eq(c, 0, "QUIT")) {
+		rk_client_conn_quit(q->conn);
+		{ reply_raw(q, "+OK\r\n"); return; }
+	}
+	if (eq(c, 0, "COMMAND"))
+		{ reply_raw(q, "*0\r\n"); return; }
+	if (eq(c, 0, "INFO"))
+		{ cmd_info(q); return; }
+	{
+		char name[64];
+		size_t l = c->argl[0] < 40 ? c->argl[0] : 40;
+		for (size_t i = 0; i < l; i++) {
+			uint8_t ch = c->argv[0][i];
+			name[i] = (char)(ch < 0x20 || ch > 0x7e || ch == '\'' ? '?' : ch);
+		}
+		name[l] = '\0';
+		reply_named(q, "ERR unknown command ", name, "");
+	}
+}

@@ -1,0 +1,333 @@
+/*
+ * The router: every range operation goes to the node that leads its range,
+ * and is retried there or elsewhere until answered or out of time.
+ *
+ * An operation is in one of two states: sent (waiting for an answer,
+ * resent after RESEND_MS without one: a frame may be lost or a node dead)
+ * or parked (waiting RETRY_MS before the next attempt: no leader known, a
+ * leader change in progress). One timer walks the operations every TICK_MS.
+ * Answers:
+ *   OK, REFUSED      done: the reply goes to the client;
+ *   NOT_LEADER       certainly not applied: go to the hinted leader (or park);
+ *   UNKNOWN          the leader lost leadership with it in flight: retry with
+ *                    the same sequence number (a duplicate is answered from
+ *                    the range's session record, never applied twice);
+ *   NO_RANGE         park and look the range up again.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "client.h"
+#include "kv.h"
+
+#define TICK_MS 10
+#define RESEND_MS 1000
+#define RETRY_MS 20
+
+struct op {
+	uint64_t id;
+	uint8_t *cmd;
+	size_t len;
+	const uint8_t *key; /* into cmd */
+	size_t klen;
+	bool write, maybe_applied, parked;
+	uint64_t seq;
+	uint64_t range, target;
+	uint64_t deadline, next_at; /* loop ms */
+	rk_client_done_fn done;
+	void *arg;
+	struct op *hnext;             /* hash chain */
+	struct op *prev, *next;       /* all operations, oldest first */
+	struct op *wprev, *wnext;     /* writes waiting, by sequence number */
+};
+
+struct rk_client_router {
+	uv_loop_t *loop;
+	struct rk_client_env env;
+	uint32_t timeout_ms;
+	uv_timer_t timer;
+	uint64_t session, next_seq, next_id;
+	struct op **hash;
+	size_t hcap, n;
+	struct op *head, *tail;   /* all */
+	struct op *whead, *wtail; /* writes */
+	struct rk_client_stats st;
+};
+
+static uint64_t now_ms(struct rk_client_router *r)
+{
+	return uv_now(r->loop);
+}
+
+/* ---- the id table ------------------------------------------------------------ */
+
+static struct op **slot(struct rk_client_router *r, uint64_t id)
+{
+	struct op **pp = &r->hash[(id * 0x9e3779b97f4a7c15ull >> 20) & (r->hcap - 1)];
+
+	while (*pp != NULL && (*pp)->id != id)
+		pp = &(*pp)->hnext;
+	return pp;
+}
+
+static int table_grow(struct rk_client_router *r)
+{
+	size_t cap = r->hcap ? 2 * r->hcap : 1024;
+	struct op **old = r->hash, **t = calloc(cap, sizeof(*t));
+	size_t oldcap = r->hcap;
+
+	if (t == NULL)
+		return RK_ENOMEM;
+	r->hash = t;
+	r->hcap = cap;
+	for (size_t i = 0; i < oldcap; i++)
+		for (struct op *o = old[i], *nx; o != NULL; o = nx) {
+			nx = o->hnext;
+			o->hnext = NULL;
+			*slot(r, o->id) = o;
+		}
+	free(old);
+	return 0;
+}
+
+static void op_unlink(struct rk_client_router *r, struct op *o)
+{
+	struct op **pp = slot(r, o->id);
+
+	if (*pp == o)
+		*pp = o->hnext;
+	r->n--;
+	if (o->prev) o->prev->next = o->next; else r->head = o->next;
+	if (o->next) o->next->prev = o->prev; else r->tail = o->prev;
+	if (o->write) {
+		if (o->wprev) o->wprev->wnext = o->wnext; else r->whead = o->wnext;
+		if (o->wnext) o->wnext->wprev = o->wprev; else r->wtail = o->wprev;
+	}
+}
+
+static void op_finish(struct rk_client_router *r, struct op *o, int status,
+		      const uint8_t *reply, size_t len)
+{
+	op_unlink(r, o);
+	r->st.inflight--;
+	if (status == RK_CLIENT_TRYAGAIN)
+		r->st.tryagain++;
+	else if (status == RK_CLIENT_TIMEOUT)
+		r->st.timeouts++;
+	o->done(o->arg, status, reply, len);
+	free(o->cmd);
+	free(o);
+}
+
+/* ---- attempts ------------------------------------------------------------------ */
+
+/* The command as sent: its session fields set for this attempt (the
+ * sequence number stays; the lowest one still waiting moves on). */
+static void stamp(struct rk_client_router *r, struct op *o)
+{
+	uint64_t low = r->whead != NULL ? r->whead->seq : r->next_seq;
+	uint8_t *p = o->cmd;
+
+	if (!o->write)
+		return;
+	for (int i = 0; i < 8; i++) {
+		p[2 + i] = (uint8_t)(r->session >> (8 * i));
+		p[10 + i] = (uint8_t)(o->seq >> (8 * i));
+		p[18 + i] = (uint8_t)(low >> (8 * i));
+	}
+}
+
+static void attempt(struct rk_client_router *r, struct op *o, uint64_t to)
+{
+	struct rk_net_req req;
+	const uint8_t *end;
+	size_t elen;
+
+	o->parked = false;
+	if (to == 0) {
+		o->range = r->env.range_of(r->env.arg, o->key, o->klen, &end, &elen);
+		to = o->range != 0 ? r->env.leader_of(r->env.arg, o->range) : 0;
+	}
+	if (to == 0) { /* no leader known: wait for an election */
+		o->parked = true;
+		o->next_at = now_ms(r) + RETRY_MS;
+		return;
+	}
+	o->target = to;
+	o->next_at = now_ms(r) + RESEND_MS;
+	if (to != r->env.self)
+		r->st.forwarded++;
+	/* From here on a leader may propose it. */
+	o->maybe_applied = true;
+	stamp(r, o);
+	req.id = o->id;
+	req.range = o->range;
+	req.cmd = o->cmd;
+	req.len = o->len;
+	r->env.send(r->env.arg, to, &req); /* may answer at once */
+}
+
+static void park(struct rk_client_router *r, struct op *o)
+{
+	o->parked = true;
+	o->next_at = now_ms(r) + RETRY_MS;
+}
+
+static bool expired(struct rk_client_router *r, struct op *o)
+{
+	if (now_ms(r) < o->deadline)
+		return false;
+	if (o->write && o->maybe_applied)
+		op_finish(r, o, RK_CLIENT_TIMEOUT, NULL, 0);
+	else
+		op_finish(r, o, RK_CLIENT_TRYAGAIN, NULL, 0);
+	return true;
+}
+
+void rk_client_on_resp(struct rk_client_router *r, const struct rk_net_resp *resp)
+{
+	struct op *o = r->hash != NULL ? *slot(r, resp->id) : NULL;
+
+	if (o == NULL || o->parked)
+		return; /* it gave up, or an older attempt's late answer */
+	switch (resp->status) {
+	case RK_NET_RESP_OK:
+	case RK_NET_RESP_REFUSED:
+		op_finish(r, o, (int)resp->status, resp->reply, resp->len);
+		return;
+	case RK_NET_RESP_NOT_LEADER:
+		r->st.retries++;
+		if (expired(r, o))
+			return;
+		if (resp->leader != 0 && resp->leader != o->target)
+			attempt(r, o, resp->leader);
+		else
+			park(r, o);
+		return;
+	default: /* UNKNOWN, NO_RANGE */
+		r->st.retries++;
+		if (!expired(r, o))
+			park(r, o);
+		return;
+	}
+}
+
+static void on_timer(uv_timer_t *t)
+{
+	struct rk_client_router *r = t->data;
+	uint64_t now = now_ms(r);
+	struct op *o, *next;
+
+	for (o = r->head; o != NULL; o = next) {
+		next = o->next;
+		if (now < o->next_at && now < o->deadline)
+			continue;
+		if (expired(r, o))
+			continue;
+		if (!o->parked)
+			r->st.retries++; /* no answer in time: resend */
+		attempt(r, o, 0);
+	}
+}
+
+/* ---- the interface ---------------------------------------------------------------- */
+
+int rk_client_router_new(uv_loop_t *loop, const struct rk_client_env *env,
+			 uint32_t timeout_ms, struct rk_client_router **rp)
+{
+	struct rk_client_router *r = calloc(1, sizeof(*r));
+	struct timespec ts;
+
+	*rp = NULL;
+	if (r == NULL || table_grow(r) != 0) {
+		free(r);
+		return RK_ENOMEM;
+	}
+	r->loop = loop;
+	r->env = *env;
+	r->timeout_ms = timeout_ms ? timeout_ms : 5000;
+	/* One session per process: the node id and the start time in
+	 * microseconds cannot repeat for this node. */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	r->session = (env->self << 48) ^
+		     ((uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u);
+	if (r->session == 0)
+		r->session = 1;
+	r->next_seq = 1;
+	r->next_id = 1;
+	uv_timer_init(loop, &r->timer);
+	r->timer.data = r;
+	uv_timer_start(&r->timer, on_timer, TICK_MS, TICK_MS);
+	*rp = r;
+	return 0;
+}
+
+static void free_router(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+void rk_client_router_close(struct rk_client_router *r)
+{
+	while (r->head != NULL)
+		op_finish(r, r->head, RK_CLIENT_TRYAGAIN, NULL, 0);
+	free(r->hash);
+	r->hash = NULL;
+	uv_close((uv_handle_t *)&r->timer, free_router);
+}
+
+int rk_client_submit(struct rk_client_router *r, const uint8_t *cmd,
+		     size_t len, rk_client_done_fn done, void *arg)
+{
+	struct rk_kv_cmd c;
+	struct op *o;
+
+	if (rk_kv_cmd_decode(cmd, len, &c) != 0)
+		return RK_EINVAL;
+	if (2 * (r->n + 1) > r->hcap && table_grow(r) != 0)
+		return RK_ENOMEM;
+	o = calloc(1, sizeof(*o));
+	if (o == NULL || (o->cmd = malloc(len)) == NULL) {
+		free(o);
+		return RK_ENOMEM;
+	}
+	memcpy(o->cmd, cmd, len);
+	o->len = len;
+	(void)rk_kv_cmd_decode(o->cmd, len, &c);
+	(void)rk_kv_cmd_key(&c, &o->key, &o->klen);
+	o->id = r->next_id++;
+	o->write = !rk_kv_op_is_read(cmd[0]);
+	o->done = done;
+	o->arg = arg;
+	o->deadline = now_ms(r) + r->timeout_ms;
+	*slot(r, o->id) = o;
+	r->n++;
+	o->prev = r->tail;
+	if (r->tail) r->tail->next = o; else r->head = o;
+	r->tail = o;
+	if (o->write) {
+		o->seq = r->next_seq++;
+		o->wprev = r->wtail;
+		if (r->wtail) r->wtail->wnext = o; else r->whead = o;
+		r->wtail = o;
+	}
+	r->st.ops++;
+	r->st.inflight++;
+	/* The node answers from its own processing, never inside send, so
+	 * done cannot run before this returns. */
+	attempt(r, o, 0);
+	return 0;
+}
+
+uint64_t rk_client_range_of(struct rk_client_router *r, const uint8_t *key,
+			    size_t klen, const uint8_t **endp, size_t *elenp)
+{
+	return r->env.range_of(r->env.arg, key, klen, endp, elenp);
+}
+
+void rk_client_router_stats(const struct rk_client_router *r,
+			    struct rk_client_stats *sp)
+{
+	*sp = r->st;
+}

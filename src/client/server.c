@@ -1,0 +1,498 @@
+/*
+ * The RESP server of --client-addr: connections, parsing, replies in order.
+ *
+ * Input is parsed in place (rangekv/resp.h); each command is dispatched at
+ * once and its creq queued on the connection, so a pipeline of commands to
+ * many ranges is in flight together while replies still leave in request
+ * order. Replies gathered in one loop turn leave in one write per
+ * connection, made just before the loop waits (a uv_prepare handle).
+ *
+ * Limits: a request over the protocol limits is answered with -ERR and its
+ * connection closed; a connection with too many commands waiting stops
+ * being read until they are answered, so one client cannot take the
+ * node's memory. A closed connection's commands still in flight complete
+ * into nothing: the connection is freed once the last is answered.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "client_int.h"
+#include "log.h"
+#include "uv_error.h"
+
+#define MOD "client"
+#define READ_CHUNK (64u << 10)
+#define PENDING_HIGH 8192 /* stop reading a connection above this */
+#define PENDING_LOW 1024  /* and read again below this */
+
+struct conn {
+	uv_tcp_t tcp;
+	struct rk_client_server *s;
+	struct conn *prev, *next, *next_dirty;
+	struct rk_buf in;
+	struct rk_resp_cmd cmd;
+	struct creq *qhead, *qtail;
+	uint32_t pending;
+	struct rk_buf out;  /* replies waiting to be written */
+	struct rk_buf wbuf; /* the write in progress */
+	uv_write_t wr;
+	bool writing, closed, quit, reading, dirty;
+	/* Keys of the commands in flight: a command touching a key an
+	 * earlier one still in flight writes (or writing one it reads) waits,
+	 * and so does everything after it, so that a connection's commands
+	 * take effect in the order sent, as in Redis. */
+	struct keyref *keys;
+	size_t nkeys, capkeys;
+	bool blocked, parsing;
+};
+
+static void conn_read_start(struct conn *c);
+static void conn_parse(struct conn *c);
+
+struct conflict_ctx {
+	struct conn *c;
+	bool conflict;
+};
+
+static void check_key(void *arg, uint64_t h, bool write, bool all)
+{
+	struct conflict_ctx *x = arg;
+
+	for (size_t i = 0; i < x->c->nkeys && !x->conflict; i++) {
+		const struct keyref *k = &x->c->keys[i];
+		if (!k->write && !write)
+			continue;
+		x->conflict = all || k->all || k->h == h;
+	}
+}
+
+struct hold_ctx {
+	struct conn *c;
+	struct creq *q;
+	bool oom;
+};
+
+static void hold_key(void *arg, uint64_t h, bool write, bool all)
+{
+	struct hold_ctx *x = arg;
+	struct conn *c = x->c;
+
+	if (rk_grow((void **)&c->keys, &c->capkeys, c->nkeys, sizeof(*c->keys)) != 0) {
+		x->oom = true;
+		return;
+	}
+	c->keys[c->nkeys].h = h;
+	c->keys[c->nkeys].write = write;
+	c->keys[c->nkeys].all = all;
+	c->keys[c->nkeys].q = x->q;
+	c->nkeys++;
+	x->q->keys_held = true;
+}
+
+static void release_keys(struct conn *c, struct creq *q)
+{
+	size_t j = 0;
+
+	if (!q->keys_held)
+		return;
+	q->keys_held = false;
+	for (size_t i = 0; i < c->nkeys; i++)
+		if (c->keys[i].q != q)
+			c->keys[j++] = c->keys[i];
+	c->nkeys = j;
+	if (c->blocked && !c->parsing) {
+		c->blocked = false;
+		conn_parse(c);
+	}
+}
+
+/* ---- closing ------------------------------------------------------------------ */
+
+static void conn_maybe_free(struct conn *c)
+{
+	/* A stopping server walks its dirty list no more. */
+	if (!c->closed || c->pending > 0 || c->writing || (c->dirty && !c->s->stopping))
+		return;
+	rk_buf_free(&c->in);
+	rk_buf_free(&c->out);
+	rk_buf_free(&c->wbuf);
+	rk_resp_cmd_free(&c->cmd);
+	free(c->keys);
+	free(c);
+}
+
+/* A handle of s is closed; the last one of a stopping server frees it. */
+static void server_handle_gone(struct rk_client_server *s)
+{
+	s->open_handles--;
+	if (s->stopping && s->open_handles == 0) {
+		if (s->stop_done != NULL)
+			s->stop_done(s->stop_arg);
+		free(s);
+	}
+}
+
+static void on_conn_closed(uv_handle_t *h)
+{
+	struct conn *c = h->data;
+	struct rk_client_server *s = c->s;
+
+	c->closed = true;
+	conn_maybe_free(c);
+	server_handle_gone(s);
+}
+
+static void conn_close(struct conn *c)
+{
+	struct rk_client_server *s = c->s;
+
+	if (uv_is_closing((uv_handle_t *)&c->tcp))
+		return;
+	if (c->prev) c->prev->next = c->next; else s->conns = c->next;
+	if (c->next) c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+	s->st.connections--;
+	uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+}
+
+/* ---- writing ---------------------------------------------------------------- */
+
+static void mark_dirty(struct conn *c)
+{
+	if (c->dirty)
+		return;
+	c->dirty = true;
+	c->next_dirty = c->s->dirty;
+	c->s->dirty = c;
+}
+
+static void on_written(uv_write_t *w, int status)
+{
+	struct conn *c = w->data;
+
+	c->writing = false;
+	rk_buf_reset(&c->wbuf);
+	if (status != 0 || uv_is_closing((uv_handle_t *)&c->tcp)) {
+		if (!uv_is_closing((uv_handle_t *)&c->tcp))
+			conn_close(c);
+		conn_maybe_free(c);
+		return;
+	}
+	if (c->out.len > 0)
+		mark_dirty(c);
+	else if (c->quit && c->pending == 0)
+		conn_close(c);
+	if (!c->reading && c->pending < PENDING_LOW && !c->quit)
+		conn_read_start(c);
+}
+
+static void conn_flush(struct conn *c)
+{
+	struct rk_buf t;
+	uv_buf_t b;
+
+	if (c->writing || uv_is_closing((uv_handle_t *)&c->tcp))
+		return;
+	if (c->out.len == 0) {
+		if (c->quit && c->pending == 0)
+			conn_close(c);
+		return;
+	}
+	t = c->wbuf; /* swap: out is written, the old write buffer refills */
+	c->wbuf = c->out;
+	c->out = t;
+	rk_buf_reset(&c->out);
+	b = uv_buf_init(c->wbuf.p, (unsigned int)c->wbuf.len);
+	c->wr.data = c;
+	if (uv_write(&c->wr, (uv_stream_t *)&c->tcp, &b, 1, on_written) != 0) {
+		conn_close(c);
+		return;
+	}
+	c->writing = true;
+}
+
+static void on_flush(uv_prepare_t *p)
+{
+	struct rk_client_server *s = p->data;
+	struct conn *c = s->dirty, *next;
+
+	s->dirty = NULL;
+	for (; c != NULL; c = next) {
+		next = c->next_dirty;
+		c->dirty = false;
+		c->next_dirty = NULL;
+		if (c->closed || uv_is_closing((uv_handle_t *)&c->tcp))
+			conn_maybe_free(c);
+		else
+			conn_flush(c);
+	}
+}
+
+/* Moves the answered commands at the head of c's FIFO to its output. */
+static void conn_drain(struct conn *c)
+{
+	while (c->qhead != NULL && c->qhead->done) {
+		struct creq *q = c->qhead;
+		c->qhead = q->next;
+		if (c->qhead == NULL)
+			c->qtail = NULL;
+		c->pending--;
+		if (!uv_is_closing((uv_handle_t *)&c->tcp))
+			rk_buf_append(&c->out, q->reply.p, q->reply.len);
+		rk_creq_free(q);
+	}
+	if (c->out.oom) {
+		rk_log_warn(MOD, "out of memory for replies: closing a connection");
+		rk_buf_reset(&c->out);
+		conn_close(c);
+	}
+	mark_dirty(c);
+}
+
+void rk_client_creq_done(struct creq *q)
+{
+	struct conn *c = q->conn;
+
+	q->done = true;
+	release_keys(c, q);
+	conn_drain(c);
+}
+
+void rk_client_conn_quit(struct conn *c)
+{
+	c->quit = true;
+}
+
+/* ---- reading ----------------------------------------------------------------- */
+
+static struct creq *creq_new(struct conn *c)
+{
+	struct creq *q = calloc(1, sizeof(*q));
+
+	if (q == NULL)
+		return NULL;
+	q->conn = c;
+	q->srv = c->s;
+	rk_buf_init(&q->reply);
+	rk_buf_init(&q->kr_body);
+	if (c->qtail) c->qtail->next = q; else c->qhead = q;
+	c->qtail = q;
+	c->pending++;
+	return q;
+}
+
+/* A protocol error: answer it after what is queued, then close. */
+static void conn_proto_error(struct conn *c, const char *err)
+{
+	struct creq *q = creq_new(c);
+
+	c->s->st.protocol_errors++;
+	c->quit = true;
+	if (q == NULL) {
+		conn_close(c);
+		return;
+	}
+	rk_buf_printf(&q->reply, "-ERR Protocol error: %s\r\n", err);
+	rk_client_creq_done(q);
+}
+
+static void conn_parse(struct conn *c)
+{
+	size_t off = 0;
+
+	if (c->closed || uv_is_closing((uv_handle_t *)&c->tcp))
+		return;
+	c->parsing = true;
+	while (off < c->in.len && !c->quit && c->pending < PENDING_HIGH && !c->blocked) {
+		size_t used = 0;
+		const char *err = NULL;
+		int rc = rk_resp_parse_cmd(&c->s->lim, (const uint8_t *)c->in.p + off,
+					   c->in.len - off, &used, &c->cmd, &err);
+		if (rc < 0) {
+			conn_proto_error(c, err != NULL ? err : "bad request");
+			off = c->in.len;
+			break;
+		}
+		if (rc == 0) {
+			off += used;
+			if (used == 0)
+				break; /* wants more input */
+			continue;  /* an empty inline line */
+		}
+		if (c->nkeys > 0) {
+			struct conflict_ctx cx = {c, false};
+			rk_client_cmd_keys(&c->cmd, check_key, &cx);
+			if (cx.conflict) {
+				c->blocked = true; /* parsed again once it clears */
+				break;
+			}
+		}
+		off += used;
+		struct creq *q = creq_new(c);
+		if (q == NULL) {
+			rk_log_warn(MOD, "out of memory: closing a connection");
+			c->parsing = false;
+			conn_close(c);
+			return;
+		}
+		struct hold_ctx hx = {c, q, false};
+		rk_client_cmd_keys(&c->cmd, hold_key, &hx);
+		c->s->st.commands++;
+		rk_client_dispatch(q, &c->cmd);
+	}
+	c->parsing = false;
+	if (off > 0) {
+		memmove(c->in.p, c->in.p + off, c->in.len - off);
+		c->in.len -= off;
+	}
+	/* Read no further while a command waits (held back, or too many in
+	 * flight): the input buffer stays bounded. */
+	if ((c->pending >= PENDING_HIGH || c->blocked) && c->reading) {
+		uv_read_stop((uv_stream_t *)&c->tcp);
+		c->reading = false;
+	} else if (!c->reading && !c->blocked && !c->quit && c->pending < PENDING_LOW) {
+		conn_read_start(c);
+	}
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+	struct conn *c = h->data;
+	char *p;
+
+	(void)hint;
+	p = rk_buf_extend(&c->in, READ_CHUNK);
+	if (p == NULL) {
+		*b = uv_buf_init(NULL, 0);
+		return;
+	}
+	c->in.len -= READ_CHUNK; /* reserved, not yet filled */
+	*b = uv_buf_init(p, READ_CHUNK);
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
+{
+	struct conn *c = st->data;
+
+	(void)b;
+	if (nread < 0) {
+		conn_close(c);
+		return;
+	}
+	c->in.len += (size_t)nread;
+	conn_parse(c);
+}
+
+static void conn_read_start(struct conn *c)
+{
+	if (c->reading || uv_is_closing((uv_handle_t *)&c->tcp))
+		return;
+	if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+		c->reading = true;
+	/* Commands left unparsed when reading stopped. */
+	if (c->in.len > 0 && !c->parsing)
+		conn_parse(c);
+}
+
+static void on_connection(uv_stream_t *l, int status)
+{
+	struct rk_client_server *s = l->data;
+	struct conn *c;
+
+	if (status != 0)
+		return;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return;
+	c->s = s;
+	rk_buf_init(&c->in);
+	rk_buf_init(&c->out);
+	rk_buf_init(&c->wbuf);
+	rk_resp_cmd_init(&c->cmd);
+	uv_tcp_init(s->loop, &c->tcp);
+	c->tcp.data = c;
+	s->open_handles++;
+	if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0) {
+		c->closed = false;
+		uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+		return;
+	}
+	uv_tcp_nodelay(&c->tcp, 1);
+	c->next = s->conns;
+	if (s->conns)
+		s->conns->prev = c;
+	s->conns = c;
+	s->st.connections++;
+	s->st.accepted++;
+	conn_read_start(c);
+}
+
+/* ---- start and stop ------------------------------------------------------------- */
+
+int rk_client_server_start(uv_loop_t *loop, const char *addr,
+			   struct rk_client_router *router,
+			   rk_client_info_fn info, void *info_arg,
+			   struct rk_client_server **sp, char *err, size_t errlen)
+{
+	struct rk_client_server *s = calloc(1, sizeof(*s));
+	struct sockaddr_storage sa;
+	int rc;
+
+	*sp = NULL;
+	if (s == NULL)
+		return RK_ENOMEM;
+	s->loop = loop;
+	s->router = router;
+	s->info = info;
+	s->info_arg = info_arg;
+	rk_resp_limits_default(&s->lim);
+	rc = rk_parse_hostport(addr, 1, &sa);
+	if (rc != 0) {
+		snprintf(err, errlen, "bad --client-addr %s", addr);
+		free(s);
+		return rc;
+	}
+	uv_tcp_init(loop, &s->listener);
+	s->listener.data = s;
+	s->open_handles = 1;
+	rc = uv_tcp_bind(&s->listener, (const struct sockaddr *)&sa, 0);
+	if (rc == 0)
+		rc = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot listen on --client-addr %s: %s", addr,
+			 uv_strerror(rc));
+		uv_close((uv_handle_t *)&s->listener, NULL);
+		uv_run(loop, UV_RUN_NOWAIT);
+		free(s);
+		return rk_uv_err(rc);
+	}
+	uv_prepare_init(loop, &s->flush);
+	s->flush.data = s;
+	uv_prepare_start(&s->flush, on_flush);
+	s->open_handles++;
+	*sp = s;
+	return 0;
+}
+
+static void on_server_handle_closed(uv_handle_t *h)
+{
+	server_handle_gone(h->data);
+}
+
+void rk_client_server_stop(struct rk_client_server *s, void (*done)(void *arg),
+			   void *arg)
+{
+	s->stopping = true;
+	s->stop_done = done;
+	s->stop_arg = arg;
+	uv_close((uv_handle_t *)&s->listener, on_server_handle_closed);
+	uv_close((uv_handle_t *)&s->flush, on_server_handle_closed);
+	while (s->conns != NULL)
+		conn_close(s->conns);
+}
+
+void rk_client_server_stats(const struct rk_client_server *s,
+			    struct rk_client_server_stats *sp)
+{
+	*sp = s->st;
+}

@@ -1,0 +1,713 @@
+/*
+ * Applying commands to a range, and serving reads.
+ *
+ * A ready's committed entries are applied into one storage batch that is
+ * committed later, together with the rest of the group commit; until then
+ * the reader does not see them. Commands later in the same ready must see
+ * the earlier ones (INCR twice on one key in one batch), so every write
+ * also goes into an overlay that reads consult first. The node resets the
+ * overlay once the batch is committed.
+ *
+ * Everything here is deterministic given the entry and the committed data:
+ * every replica computes the same results and the same session table.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kv.h"
+#include "store.h"
+
+/* ---- replies -------------------------------------------------------------- */
+
+static void reply_int(struct rk_buf *o, int64_t v)
+{
+	rk_buf_printf(o, ":%" PRId64 "\r\n", v);
+}
+
+static void reply_bulk(struct rk_buf *o, const void *p, size_t n)
+{
+	rk_buf_printf(o, "$%zu\r\n", n);
+	rk_buf_append(o, p, n);
+	rk_buf_append(o, "\r\n", 2);
+}
+
+static void reply_nil(struct rk_buf *o)
+{
+	rk_buf_append(o, "$-1\r\n", 5);
+}
+
+static void reply_err(struct rk_buf *o, const char *s)
+{
+	rk_buf_printf(o, "-%s\r\n", s);
+}
+
+/* ---- spans and integers ---------------------------------------------------- */
+
+static int keycmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
+{
+	size_t n = al < bl ? al : bl;
+	/* An empty bound may be NULL, which memcmp must not see even for 0
+	 * bytes. */
+	int c = n > 0 ? memcmp(a, b, n) : 0;
+
+	if (c != 0)
+		return c;
+	return al < bl ? -1 : al > bl;
+}
+
+bool rk_kv_in_span(const uint8_t *k, size_t kl, const uint8_t *start,
+		   size_t slen, const uint8_t *end, size_t elen)
+{
+	if (slen > 0 && keycmp(k, kl, start, slen) < 0)
+		return false;
+	return elen == 0 || keycmp(k, kl, end, elen) < 0;
+}
+
+bool rk_kv_parse_i64(const uint8_t *p, size_t len, int64_t *vp)
+{
+	uint64_t v = 0, lim;
+	bool neg = false;
+	size_t i = 0;
+
+	*vp = 0;
+	if (len == 0 || len > 20)
+		return false;
+	if (p[0] == '-') {
+		neg = true;
+		i = 1;
+		if (len == 1)
+			return false;
+	}
+	if (p[i] == '0' && len > i + 1)
+		return false; /* leading zeros, "-0..." */
+	if (neg && p[i] == '0')
+		return false; /* "-0" */
+	lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+	for (; i < len; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return false;
+		if (v > (lim - (uint64_t)(p[i] - '0')) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(p[i] - '0');
+	}
+	*vp = neg ? (int64_t)(0 - v) : (int64_t)v;
+	return true;
+}
+
+/* ---- the overlay ------------------------------------------------------------ */
+
+struct ov_ent {
+	uint8_t table; /* 0 kv, 1 internal; 0xff empty slot */
+	bool del;
+	uint8_t *k, *v; /* one allocation: key then value */
+	size_t kl, vl;
+};
+
+struct rk_kv_overlay {
+	struct ov_ent *t;
+	size_t cap, n;
+};
+
+static uint64_t ov_hash(int table, const uint8_t *k, size_t kl)
+{
+	uint64_t h = 1469598103934665603ull ^ (uint64_t)table;
+
+	for (size_t i = 0; i < kl; i++)
+		h = (h ^ k[i]) * 1099511628211ull;
+	return h;
+}
+
+static struct ov_ent *ov_slot(struct rk_kv_overlay *o, int table,
+			      const uint8_t *k, size_t kl)
+{
+	size_t i = (size_t)ov_hash(table, k, kl) & (o->cap - 1);
+
+	for (;; i = (i + 1) & (o->cap - 1)) {
+		struct ov_ent *e = &o->t[i];
+		if (e->table == 0xff ||
+		    (e->table == table && e->kl == kl && memcmp(e->k, k, kl) == 0))
+			return e;
+	}
+}
+
+static int ov_grow(struct rk_kv_overlay *o)
+{
+	size_t cap = o->cap ? 2 * o->cap : 64;
+	struct ov_ent *old = o->t, *t = malloc(cap * sizeof(*t));
+	size_t oldcap = o->cap;
+
+	if (t == NULL)
+		return RK_ENOMEM;
+	for (size_t i = 0; i < cap; i++)
+		t[i].table = 0xff;
+	o->t = t;
+	o->cap = cap;
+	for (size_t i = 0; i < oldcap; i++)
+		if (old[i].table != 0xff)
+			*ov_slot(o, old[i].table, old[i].k, old[i].kl) = old[i];
+	free(old);
+	return 0;
+}
+
+static int ov_set(struct rk_kv_overlay *o, int table, const uint8_t *k,
+		  size_t kl, const uint8_t *v, size_t vl, bool del)
+{
+	struct ov_ent *e;
+	uint8_t *mem;
+
+	if (2 * (o->n + 1) > o->cap && ov_grow(o) != 0)
+		return RK_ENOMEM;
+	mem = malloc(kl + vl + 1);
+	if (mem == NULL)
+		return RK_ENOMEM;
+	memcpy(mem, k, kl);
+	if (vl > 0)
+		memcpy(mem + kl, v, vl);
+	e = ov_slot(o, table, k, kl);
+	if (e->table == 0xff)
+		o->n++;
+	else
+		free(e->k);
+	e->table = (uint8_t)table;
+	e->del = del;
+	e->k = mem;
+	e->kl = kl;
+	e->v = mem + kl;
+	e->vl = del ? 0 : vl;
+	return 0;
+}
+
+static void ov_clear(struct rk_kv_overlay *o)
+{
+	for (size_t i = 0; i < o->cap && o->n > 0; i++)
+		if (o->t[i].table != 0xff) {
+			free(o->t[i].k);
+			o->t[i].table = 0xff;
+			o->n--;
+		}
+	o->n = 0;
+}
+
+int rk_kv_applier_init(struct rk_kv_applier *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->ov = calloc(1, sizeof(*a->ov));
+	return a->ov == NULL ? RK_ENOMEM : 0;
+}
+
+void rk_kv_applier_reset(struct rk_kv_applier *a)
+{
+	if (a->ov != NULL)
+		ov_clear(a->ov);
+}
+
+void rk_kv_applier_close(struct rk_kv_applier *a)
+{
+	if (a->ov != NULL) {
+		ov_clear(a->ov);
+		free(a->ov->t);
+		free(a->ov);
+	}
+	a->ov = NULL;
+}
+
+/* The current value of key: the overlay's, else the committed one. The
+ * value stays valid until the next read or write. RK_ENOTFOUND if absent. */
+static int cur_get(struct rk_kv_applier *a, int table, const uint8_t *k,
+		   size_t kl, const void **vp, size_t *vlp)
+{
+	*vp = NULL;
+	*vlp = 0;
+	if (a->ov->n > 0) {
+		struct ov_ent *e = ov_slot(a->ov, table, k, kl);
+		if (e->table != 0xff) {
+			if (e->del)
+				return RK_ENOTFOUND;
+			*vp = e->v;
+			*vlp = e->vl;
+			return 0;
+		}
+	}
+	return table == 0 ? rk_store_get(a->reader, k, kl, vp, vlp)
+			  : rk_store_internal_get(a->reader, k, kl, vp, vlp);
+}
+
+static int cur_put(struct rk_kv_applier *a, int table, const uint8_t *k,
+		   size_t kl, const void *v, size_t vl)
+{
+	int rc = ov_set(a->ov, table, k, kl, v, vl, false);
+
+	if (rc != 0)
+		return rc;
+	if (table == 0)
+		rk_store_batch_put(a->batch, k, kl, v, vl);
+	else
+		rk_store_batch_internal_put(a->batch, k, kl, v, vl);
+	return 0;
+}
+
+static int cur_del(struct rk_kv_applier *a, const uint8_t *k, size_t kl)
+{
+	int rc = ov_set(a->ov, 0, k, kl, NULL, 0, true);
+
+	if (rc == 0)
+		rk_store_batch_del(a->batch, k, kl);
+	return rc;
+}
+
+/* ---- the commands -------------------------------------------------------------- */
+
+/* Every key of the command inside the span, and its shape right for op. */
+static bool cmd_ok(const struct rk_kv_applier *a, const struct rk_kv_cmd *c)
+{
+	size_t off = 0, l;
+	const uint8_t *p;
+	uint32_t i = 0;
+	bool key;
+
+	switch (c->op) {
+	case RK_KV_PUT:
+		if (c->nargs % 2 != 0)
+			return false;
+		break;
+	case RK_KV_CAS:
+		if (c->nargs != 3)
+			return false;
+		break;
+	case RK_KV_INCR:
+	case RK_KV_SEQ:
+		if (c->nargs != 1)
+			return false;
+		break;
+	case RK_KV_DEL:
+		break;
+	default:
+		return false;
+	}
+	while (rk_kv_arg_next(c, &off, &p, &l) == 0) {
+		key = c->op == RK_KV_DEL || i == 0 || (c->op == RK_KV_PUT && i % 2 == 0);
+		if (key && (l == 0 || l > RK_KV_MAX_KEY ||
+			    !rk_kv_in_span(p, l, a->start, a->slen, a->end, a->elen)))
+			return false;
+		i++;
+	}
+	return true;
+}
+
+static int do_put(struct rk_kv_applier *a, const struct rk_kv_cmd *c,
+		  struct rk_buf *o)
+{
+	size_t off = 0, kl, vl;
+	const uint8_t *k, *v;
+	const void *cur;
+	size_t curl;
+	int rc;
+
+	/* The mode holds for every key (as MSETNX): one key against it and
+	 * nothing is written. */
+	while (c->mode != RK_KV_PUT_ALWAYS && rk_kv_arg_next(c, &off, &k, &kl) == 0 &&
+	       rk_kv_arg_next(c, &off, &v, &vl) == 0) {
+		rc = cur_get(a, 0, k, kl, &cur, &curl);
+		if (rc != 0 && rc != RK_ENOTFOUND)
+			return rc;
+		if ((c->mode == RK_KV_PUT_NX) != (rc == RK_ENOTFOUND)) {
+			reply_nil(o);
+			return 0;
+		}
+	}
+	off = 0;
+	while (rk_kv_arg_next(c, &off, &k, &kl) == 0 &&
+	       rk_kv_arg_next(c, &off, &v, &vl) == 0)
+		if ((rc = cur_put(a, 0, k, kl, v, vl)) != 0)
+			return rc;
+	rk_buf_append(o, "+OK\r\n", 5);
+	return 0;
+}
+
+static int do_del(struct rk_kv_applier *a, const struct rk_kv_cmd *c,
+		  struct rk_buf *o)
+{
+	size_t off = 0, kl, curl;
+	const uint8_t *k;
+	const void *cur;
+	int64_t count = 0;
+	int rc;
+
+	while (rk_kv_arg_next(c, &off, &k, &kl) == 0) {
+		rc = cur_get(a, 0, k, kl, &cur, &curl);
+		if (rc == RK_ENOTFOUND)
+			continue;
+		if (rc != 0 || (rc = cur_del(a, k, kl)) != 0)
+			return rc;
+		count++;
+	}
+	reply_int(o, count);
+	return 0;
+}
+
+static int do_cas(struct rk_kv_applier *a, const struct rk_kv_cmd *c,
+		  struct rk_buf *o)
+{
+	size_t off = 0, kl, el, nl, curl;
+	const uint8_t *k, *e, *nv;
+	const void *cur;
+	int rc;
+
+	(void)rk_kv_arg_next(c, &off, &k, &kl);
+	(void)rk_kv_arg_next(c, &off, &e, &el);
+	(void)rk_kv_arg_next(c, &off, &nv, &nl);
+	rc = cur_get(a, 0, k, kl, &cur, &curl);
+	if (rc != 0 && rc != RK_ENOTFOUND)
+		return rc;
+	/* A missing key compares equal to the empty string. */
+	if (curl != el || (el > 0 && memcmp(cur, e, el) != 0)) {
+		reply_int(o, 0);
+		return 0;
+	}
+	if ((rc = cur_put(a, 0, k, kl, nv, nl)) != 0)
+		return rc;
+	reply_int(o, 1);
+	return 0;
+}
+
+static int do_incr(struct rk_kv_applier *a, const struct rk_kv_cmd *c,
+		   struct rk_buf *o)
+{
+	size_t kl, curl;
+	const uint8_t *k;
+	const void *cur;
+	int64_t v = 0;
+	char num[24];
+	int rc, len;
+
+	(void)rk_kv_cmd_key(c, &k, &kl);
+	rc = cur_get(a, 0, k, kl, &cur, &curl);
+	if (rc != 0 && rc != RK_ENOTFOUND)
+		return rc;
+	if (rc == 0 && !rk_kv_parse_i64(cur, curl, &v)) {
+		reply_err(o, "ERR value is not an integer or out of range");
+		return 0;
+	}
+	if ((c->n > 0 && v > INT64_MAX - c->n) || (c->n < 0 && v < INT64_MIN - c->n)) {
+		reply_err(o, "ERR increment or decrement would overflow");
+		return 0;
+	}
+	v += c->n;
+	len = snprintf(num, sizeof(num), "%" PRId64, v);
+	if ((rc = cur_put(a, 0, k, kl, num, (size_t)len)) != 0)
+		return rc;
+	reply_int(o, v);
+	return 0;
+}
+
+/* A sequence is the internal row name -> last id handed out (u64 LE). */
+static int do_seq(struct rk_kv_applier *a, const struct rk_kv_cmd *c,
+		  struct rk_buf *o)
+{
+	size_t kl, curl;
+	const uint8_t *k;
+	const void *cur;
+	uint64_t last = 0;
+	uint8_t enc[8];
+	int rc;
+
+	if (c->n < 1 || c->n > RK_KV_MAX_SEQ_COUNT) {
+		reply_err(o, "ERR count must be between 1 and 1000000");
+		return 0;
+	}
+	(void)rk_kv_cmd_key(c, &k, &kl);
+	rc = cur_get(a, 1, k, kl, &cur, &curl);
+	if (rc != 0 && rc != RK_ENOTFOUND)
+		return rc;
+	if (rc == 0) {
+		if (curl != 8)
+			return RK_ECORRUPT;
+		for (int i = 7; i >= 0; i--)
+			last = (last << 8) | ((const uint8_t *)cur)[i];
+	}
+	if (last > (uint64_t)INT64_MAX - (uint64_t)c->n) {
+		reply_err(o, "ERR sequence exhausted");
+		return 0;
+	}
+	for (int i = 0; i < 8; i++)
+		enc[i] = (uint8_t)((last + (uint64_t)c->n) >> (8 * i));
+	if ((rc = cur_put(a, 1, k, kl, enc, 8)) != 0)
+		return rc;
+	reply_int(o, (int64_t)last + 1);
+	return 0;
+}
+
+static int run_cmd(struct rk_kv_applier *a, const struct rk_kv_cmd *c,
+		   struct rk_buf *o)
+{
+	if (!cmd_ok(a, c)) {
+		reply_err(o, "ERR key outside this range or malformed command");
+		return 0;
+	}
+	switch (c->op) {
+	case RK_KV_PUT:
+		return do_put(a, c, o);
+	case RK_KV_DEL:
+		return do_del(a, c, o);
+	case RK_KV_CAS:
+		return do_cas(a, c, o);
+	case RK_KV_INCR:
+		return do_incr(a, c, o);
+	default:
+		return do_seq(a, c, o);
+	}
+}
+
+/* ---- sessions ----------------------------------------------------------------- */
+
+static struct rk_kv_session *session_get(struct rk_kv_sessions *s, uint64_t id)
+{
+	struct rk_kv_session *x;
+
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i].id == id)
+			return &s->v[i];
+	if (rk_grow((void **)&s->v, &s->cap, s->n, sizeof(*s->v)) != 0)
+		return NULL;
+	x = &s->v[s->n++];
+	memset(x, 0, sizeof(*x));
+	x->id = id;
+	x->last_ms = s->now_ms;
+	return x;
+}
+
+static void session_prune(struct rk_kv_session *x)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < x->n; i++) {
+		if (x->recs[i].seq < x->first_incomplete)
+			free(x->recs[i].resp);
+		else
+			x->recs[j++] = x->recs[i];
+	}
+	x->n = j;
+}
+
+static void sessions_expire(struct rk_kv_sessions *s)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < s->n; i++) {
+		struct rk_kv_session *x = &s->v[i];
+		if (x->last_ms + RK_KV_SESSION_TTL_MS < s->now_ms) {
+			/* Every record goes, the one at seq UINT64_MAX too
+			 * (a prune below UINT64_MAX would keep it). */
+			for (size_t r = 0; r < x->n; r++)
+				free(x->recs[r].resp);
+			free(x->recs);
+		} else {
+			s->v[j++] = *x;
+		}
+	}
+	s->n = j;
+}
+
+static int session_record(struct rk_kv_session *x, uint64_t seq,
+			  const void *resp, size_t len)
+{
+	uint8_t *copy = malloc(len ? len : 1);
+
+	if (copy == NULL ||
+	    rk_grow((void **)&x->recs, &x->cap, x->n, sizeof(*x->recs)) != 0) {
+		free(copy);
+		return RK_ENOMEM;
+	}
+	memcpy(copy, resp, len);
+	x->recs[x->n].seq = seq;
+	x->recs[x->n].resp = copy;
+	x->recs[x->n].len = (uint32_t)len;
+	x->n++;
+	return 0;
+}
+
+/* ---- entries ------------------------------------------------------------------- */
+
+struct apply_ctx {
+	struct rk_kv_applier *a;
+	rk_kv_result_fn fn;
+	void *arg;
+	struct rk_buf out;
+};
+
+static int apply_one(void *arg, uint32_t no, const struct rk_kv_cmd *c)
+{
+	struct apply_ctx *x = arg;
+	struct rk_kv_applier *a = x->a;
+	struct rk_kv_session *s = NULL;
+	int rc;
+
+	rk_buf_reset(&x->out);
+	if (rk_kv_op_is_read(c->op)) {
+		reply_err(&x->out, "ERR a read in the log");
+		goto done;
+	}
+	if (c->session != 0) {
+		s = session_get(a->sessions, c->session);
+		if (s == NULL)
+			return RK_ENOMEM;
+		s->last_ms = a->sessions->now_ms;
+		if (c->first_incomplete > s->first_incomplete) {
+			s->first_incomplete = c->first_incomplete;
+			session_prune(s);
+		}
+		if (c->seq < s->first_incomplete) {
+			/* Answered already: the client no longer waits. */
+			reply_err(&x->out, "ERR duplicate of an answered request");
+			goto done;
+		}
+		for (size_t i = 0; i < s->n; i++)
+			if (s->recs[i].seq == c->seq) {
+				x->fn(x->arg, no, s->recs[i].resp, s->recs[i].len);
+				return 0;
+			}
+	}
+	rc = run_cmd(a, c, &x->out);
+	if (rc != 0)
+		return rc;
+	if (s != NULL && (rc = session_record(s, c->seq, x->out.p, x->out.len)) != 0)
+		return rc;
+done:
+	if (x->out.oom)
+		return RK_ENOMEM;
+	x->fn(x->arg, no, (const uint8_t *)x->out.p, x->out.len);
+	return 0;
+}
+
+int rk_kv_apply_entry(struct rk_kv_applier *a, const uint8_t *data, size_t len,
+		      rk_kv_result_fn fn, void *arg)
+{
+	struct apply_ctx x = {a, fn, arg, {0}};
+	uint64_t ts;
+	int rc;
+
+	rk_buf_init(&x.out);
+	rc = rk_kv_entry_walk(data, len, &ts, NULL, NULL);
+	if (rc == 0) {
+		if (ts > a->sessions->now_ms)
+			a->sessions->now_ms = ts;
+		sessions_expire(a->sessions);
+		rc = rk_kv_entry_walk(data, len, &ts, apply_one, &x);
+	}
+	rk_buf_free(&x.out);
+	return rc;
+}
+
+/* ---- reads ------------------------------------------------------------------- */
+
+struct scan_ctx {
+	struct rk_buf body;
+	int64_t n, limit;
+};
+
+static int scan_pair(void *arg, int table, const void *k, size_t kl,
+		     const void *v, size_t vl)
+{
+	struct scan_ctx *s = arg;
+
+	if (table != 0)
+		return 1; /* the user keys are walked first: done */
+	reply_bulk(&s->body, k, kl);
+	reply_bulk(&s->body, v, vl);
+	return ++s->n >= s->limit ? 1 : 0;
+}
+
+/* The later of two starts, the earlier of two ends (empty = unbounded). */
+static void clip(const uint8_t **sp, size_t *sl, const uint8_t *s2, size_t sl2,
+		 const uint8_t **ep, size_t *el, const uint8_t *e2, size_t el2)
+{
+	if (keycmp(s2, sl2, *sp, *sl) > 0) {
+		*sp = s2;
+		*sl = sl2;
+	}
+	if (el2 > 0 && (*el == 0 || keycmp(e2, el2, *ep, *el) < 0)) {
+		*ep = e2;
+		*el = el2;
+	}
+}
+
+/* The keys a GET or EXISTS names are this range's: the read barrier the
+ * caller passed was this range's, and what the node holds of another
+ * range may be stale (a route from before a split). */
+static int read_keys_check(const struct rk_kv_cmd *c, const uint8_t *start,
+			   size_t slen, const uint8_t *end, size_t elen)
+{
+	size_t off = 0, l;
+	const uint8_t *p;
+
+	while (rk_kv_arg_next(c, &off, &p, &l) == 0) {
+		if (l == 0 || l > RK_KV_MAX_KEY)
+			return RK_EPROTO;
+		if (!rk_kv_in_span(p, l, start, slen, end, elen))
+			return RK_ERANGE;
+	}
+	return 0;
+}
+
+int rk_kv_read(struct rk_store_reader *r, const struct rk_kv_cmd *c,
+	       const uint8_t *start, size_t slen, const uint8_t *end,
+	       size_t elen, struct rk_buf *out)
+{
+	size_t off = 0, kl, vl;
+	const uint8_t *k;
+	const void *v;
+	int64_t count = 0;
+	int rc;
+
+	if ((c->op == RK_KV_GET || c->op == RK_KV_EXISTS) &&
+	    (rc = read_keys_check(c, start, slen, end, elen)) != 0)
+		return rc;
+	switch (c->op) {
+	case RK_KV_GET:
+		(void)rk_kv_cmd_key(c, &k, &kl);
+		rc = rk_store_get(r, k, kl, &v, &vl);
+		if (rc == RK_ENOTFOUND)
+			reply_nil(out);
+		else if (rc == 0)
+			reply_bulk(out, v, vl);
+		return rc == RK_ENOTFOUND ? 0 : rc;
+	case RK_KV_EXISTS:
+		while (rk_kv_arg_next(c, &off, &k, &kl) == 0) {
+			rc = rk_store_get(r, k, kl, &v, &vl);
+			if (rc != 0 && rc != RK_ENOTFOUND)
+				return rc;
+			count += rc == 0;
+		}
+		reply_int(out, count);
+		return 0;
+	case RK_KV_SCAN: {
+		const uint8_t *s, *e;
+		size_t sl, el;
+		struct scan_ctx x;
+		uint64_t applied;
+
+		if (c->nargs != 2)
+			return RK_EPROTO;
+		(void)rk_kv_arg_next(c, &off, &s, &sl);
+		(void)rk_kv_arg_next(c, &off, &e, &el);
+		clip(&s, &sl, start, slen, &e, &el, end, elen);
+		memset(&x, 0, sizeof(x));
+		rk_buf_init(&x.body);
+		x.limit = c->n > 0 && c->n < RK_KV_SCAN_MAX ? c->n : RK_KV_SCAN_MAX;
+		rc = 0;
+		if (el == 0 || keycmp(s, sl, e, el) < 0)
+			rc = rk_store_scan_span(r, 0, s, sl, e, el, scan_pair, &x,
+						&applied);
+		if (rc == 0) {
+			rk_buf_printf(out, "*%" PRId64 "\r\n", 2 * x.n);
+			rk_buf_append(out, x.body.p, x.body.len);
+		}
+		rk_buf_free(&x.body);
+		return rc < 0 ? rc : 0;
+	}
+	default:
+		return RK_EPROTO;
+	}
+}

@@ -1,0 +1,303 @@
+/*
+ * The byte encodings of commands, entries and the session table (kv.h has
+ * the layouts). Decoders read bytes from the network and the disk: every
+ * length is checked against what is left before it is used.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kv.h"
+
+#define CMD_HDR (1 + 1 + 8 + 8 + 8 + 8 + 4)
+#define ENTRY_HDR (1 + 8 + 4)
+#define ENTRY_VERSION 1
+#define SESS_VERSION 1
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static void buf_u32(struct rk_buf *b, uint32_t v)
+{
+	uint8_t *p = rk_buf_extend(b, 4);
+
+	if (p != NULL)
+		put_u32(p, v);
+}
+
+static void buf_u64(struct rk_buf *b, uint64_t v)
+{
+	uint8_t *p = rk_buf_extend(b, 8);
+
+	if (p != NULL)
+		put_u64(p, v);
+}
+
+/* ---- commands ------------------------------------------------------------ */
+
+void rk_kv_cmd_begin(struct rk_buf *out, const struct rk_kv_cmd *c)
+{
+	uint8_t *p = rk_buf_extend(out, CMD_HDR);
+
+	if (p == NULL)
+		return;
+	p[0] = c->op;
+	p[1] = c->mode;
+	put_u64(p + 2, c->session);
+	put_u64(p + 10, c->seq);
+	put_u64(p + 18, c->first_incomplete);
+	put_u64(p + 26, (uint64_t)c->n);
+	put_u32(p + 34, 0);
+}
+
+void rk_kv_cmd_arg(struct rk_buf *out, const void *p, size_t len)
+{
+	buf_u32(out, (uint32_t)len);
+	rk_buf_append(out, p, len);
+}
+
+void rk_kv_cmd_finish(struct rk_buf *out, size_t start, uint32_t nargs)
+{
+	if (!out->oom && out->len >= start + CMD_HDR)
+		put_u32((uint8_t *)out->p + start + 34, nargs);
+}
+
+int rk_kv_cmd_decode(const uint8_t *p, size_t len, struct rk_kv_cmd *cp)
+{
+	size_t off = CMD_HDR;
+
+	memset(cp, 0, sizeof(*cp));
+	if (len < CMD_HDR || p[0] < RK_KV_GET || p[0] > RK_KV_SEQ || p[1] > RK_KV_PUT_XX)
+		return RK_EPROTO;
+	cp->op = p[0];
+	cp->mode = p[1];
+	cp->session = get_u64(p + 2);
+	cp->seq = get_u64(p + 10);
+	cp->first_incomplete = get_u64(p + 18);
+	cp->n = (int64_t)get_u64(p + 26);
+	cp->nargs = get_u32(p + 34);
+	/* The arguments must fill the rest exactly. */
+	for (uint32_t i = 0; i < cp->nargs; i++) {
+		uint32_t l;
+		if (len - off < 4)
+			return RK_EPROTO;
+		l = get_u32(p + off);
+		off += 4;
+		if (l > len - off)
+			return RK_EPROTO;
+		off += l;
+	}
+	if (off != len || cp->nargs == 0)
+		return RK_EPROTO;
+	cp->args = p + CMD_HDR;
+	cp->args_len = len - CMD_HDR;
+	return 0;
+}
+
+int rk_kv_arg_next(const struct rk_kv_cmd *c, size_t *offp, const uint8_t **pp,
+		   size_t *lenp)
+{
+	uint32_t l;
+
+	*pp = NULL;
+	*lenp = 0;
+	if (*offp + 4 > c->args_len)
+		return RK_ENOTFOUND;
+	l = get_u32(c->args + *offp);
+	if (l > c->args_len - *offp - 4)
+		return RK_EPROTO;
+	*pp = c->args + *offp + 4;
+	*lenp = l;
+	*offp += 4 + (size_t)l;
+	return 0;
+}
+
+int rk_kv_cmd_key(const struct rk_kv_cmd *c, const uint8_t **pp, size_t *lenp)
+{
+	size_t off = 0;
+
+	return rk_kv_arg_next(c, &off, pp, lenp);
+}
+
+/* ---- entries ----------------------------------------------------------- */
+
+void rk_kv_entry_begin(struct rk_buf *out, uint64_t ts_ms)
+{
+	rk_buf_putc(out, ENTRY_VERSION);
+	buf_u64(out, ts_ms);
+	buf_u32(out, 0);
+}
+
+void rk_kv_entry_add(struct rk_buf *out, const void *cmd, size_t len)
+{
+	buf_u32(out, (uint32_t)len);
+	rk_buf_append(out, cmd, len);
+}
+
+void rk_kv_entry_finish(struct rk_buf *out, uint32_t count)
+{
+	if (!out->oom && out->len >= ENTRY_HDR)
+		put_u32((uint8_t *)out->p + 9, count);
+}
+
+/* Checks the whole entry before the first command reaches fn, so that a
+ * malformed one applies nothing. Without fn the check is all it does
+ * (rk_kv_apply_entry uses that before touching the session clock). */
+int rk_kv_entry_walk(const uint8_t *p, size_t len, uint64_t *tsp,
+		     int (*fn)(void *arg, uint32_t no, const struct rk_kv_cmd *c),
+		     void *arg)
+{
+	uint32_t count;
+	size_t off = ENTRY_HDR;
+	struct rk_kv_cmd c;
+
+	*tsp = 0;
+	if (len < ENTRY_HDR || p[0] != ENTRY_VERSION)
+		return RK_EPROTO;
+	*tsp = get_u64(p + 1);
+	count = get_u32(p + 9);
+	for (int pass = 0; pass < (fn != NULL ? 2 : 1); pass++) {
+		off = ENTRY_HDR;
+		for (uint32_t i = 0; i < count; i++) {
+			uint32_t l;
+			int rc;
+			if (len - off < 4)
+				return RK_EPROTO;
+			l = get_u32(p + off);
+			off += 4;
+			if (l > len - off)
+				return RK_EPROTO;
+			rc = rk_kv_cmd_decode(p + off, l, &c);
+			if (rc != 0)
+				return rc;
+			if (pass == 1 && (rc = fn(arg, i, &c)) != 0)
+				return rc;
+			off += l;
+		}
+		if (off != len)
+			return RK_EPROTO;
+	}
+	return 0;
+}
+
+/* ---- the session table ---------------------------------------------------- */
+
+void rk_kv_sessions_free(struct rk_kv_sessions *s)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		for (size_t j = 0; j < s->v[i].n; j++)
+			free(s->v[i].recs[j].resp);
+		free(s->v[i].recs);
+	}
+	free(s->v);
+	memset(s, 0, sizeof(*s));
+}
+
+size_t rk_kv_sessions_count(const struct rk_kv_sessions *s)
+{
+	return s->n;
+}
+
+/* u8 version, u64 now, u32 n, n x (u64 id, u64 last, u64 first_incomplete,
+ * u32 nrec, nrec x (u64 seq, u32 len, resp)) */
+void rk_kv_sessions_encode(const struct rk_kv_sessions *s, struct rk_buf *out)
+{
+	rk_buf_putc(out, SESS_VERSION);
+	buf_u64(out, s->now_ms);
+	buf_u32(out, (uint32_t)s->n);
+	for (size_t i = 0; i < s->n; i++) {
+		const struct rk_kv_session *x = &s->v[i];
+		buf_u64(out, x->id);
+		buf_u64(out, x->last_ms);
+		buf_u64(out, x->first_incomplete);
+		buf_u32(out, (uint32_t)x->n);
+		for (size_t j = 0; j < x->n; j++) {
+			buf_u64(out, x->recs[j].seq);
+			buf_u32(out, x->recs[j].len);
+			rk_buf_append(out, x->recs[j].resp, x->recs[j].len);
+		}
+	}
+}
+
+int rk_kv_sessions_decode(const uint8_t *p, size_t len, struct rk_kv_sessions *s)
+{
+	size_t off = 13;
+	uint32_t n;
+
+	rk_kv_sessions_free(s);
+	if (len < 13 || p[0] != SESS_VERSION)
+		return RK_EPROTO;
+	s->now_ms = get_u64(p + 1);
+	n = get_u32(p + 9);
+	if (n > (len - 13) / 28)
+		return RK_EPROTO;
+	if (n > 0 && (s->v = calloc(n, sizeof(*s->v))) == NULL)
+		return RK_ENOMEM;
+	s->cap = n;
+	for (uint32_t i = 0; i < n; i++) {
+		struct rk_kv_session *x = &s->v[i];
+		uint32_t nr;
+		if (len - off < 28)
+			goto bad;
+		x->id = get_u64(p + off);
+		x->last_ms = get_u64(p + off + 8);
+		x->first_incomplete = get_u64(p + off + 16);
+		nr = get_u32(p + off + 24);
+		off += 28;
+		s->n++;
+		if (nr > (len - off) / 12)
+			goto bad;
+		if (nr > 0 && (x->recs = calloc(nr, sizeof(*x->recs))) == NULL) {
+			rk_kv_sessions_free(s);
+			return RK_ENOMEM;
+		}
+		x->cap = nr;
+		for (uint32_t j = 0; j < nr; j++) {
+			uint32_t l;
+			if (len - off < 12)
+				goto bad;
+			l = get_u32(p + off + 8);
+			if (l > len - off - 12)
+				goto bad;
+			x->recs[j].seq = get_u64(p + off);
+			x->recs[j].len = l;
+			x->recs[j].resp = malloc(l ? l : 1);
+			if (x->recs[j].resp == NULL) {
+				rk_kv_sessions_free(s);
+				return RK_ENOMEM;
+			}
+			memcpy(x->recs[j].resp, p + off + 12, l);
+			x->n++;
+			off += 12 + (size_t)l;
+		}
+	}
+	if (off != len)
+		goto bad;
+	return 0;
+bad:
+	rk_kv_sessions_free(s);
+	return RK_EPROTO;
+}

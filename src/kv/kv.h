@@ -1,0 +1,187 @@
+/*
+ * rk_kv: the replicated commands of a range and the client sessions that
+ * make them apply exactly once.
+ *
+ * A command (struct rk_kv_cmd) is encoded once by whoever receives it from
+ * a client; the same bytes travel to the range leader, go into a raft entry
+ * and come out on every replica, where rk_kv_apply_entry() applies them to
+ * the storage batch of that ready. Reads (GET, EXISTS, SCAN) use the same
+ * encoding but never enter the log: the leader serves them with
+ * rk_kv_read() once a read barrier says its applied state is recent enough.
+ *
+ * Results are RESP reply fragments (":5\r\n", "+OK\r\n", "$-1\r\n", ...):
+ * they are what the client gets, they are what a session records, and they
+ * travel back over the transport as they are.
+ *
+ * Exactly once (the Raft dissertation, 6.3): a write carries a session id
+ * (one per node process), a sequence number, and the lowest sequence number
+ * of that session still waiting for an answer. A range keeps, per session,
+ * the results of the writes at or above that mark; a write seen again (a
+ * retry after a lost reply or a leader change) gets its first result and is
+ * not applied twice. Sessions expire by the entries' timestamps (the
+ * proposer's clock, replicated in the log), never by one replica's clock,
+ * so every replica drops the same sessions at the same index. The session
+ * table is part of the range's apply state: it is written with every apply
+ * batch, travels in snapshots and is there again after a restart.
+ *
+ * Encoding (little endian):
+ *   entry: u8 version (1), u64 timestamp ms, u32 count,
+ *          count x (u32 length, command)
+ *   command: u8 op, u8 mode, u64 session, u64 seq, u64 first_incomplete,
+ *            i64 n, u32 nargs, nargs x (u32 length, bytes)
+ * Decoders refuse anything malformed with RK_EPROTO: entries come from disk
+ * and commands from the network.
+ */
+#ifndef RK_KV_H
+#define RK_KV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "rangekv/error.h"
+
+struct rk_store_batch;
+struct rk_store_reader;
+
+#define RK_KV_MAX_KEY 4096
+#define RK_KV_MAX_VALUE (1024 * 1024)
+#define RK_KV_MAX_SEQ_COUNT 1000000
+#define RK_KV_SCAN_MAX 10000
+/* A session not heard from for this long (replicated time) is forgotten. */
+#define RK_KV_SESSION_TTL_MS (60ull * 60 * 1000)
+
+enum rk_kv_op {
+	RK_KV_GET = 1,    /* args: key                       -> bulk or nil */
+	RK_KV_EXISTS = 2, /* args: keys                      -> count */
+	RK_KV_SCAN = 3,   /* args: start, end; n limit       -> flat array */
+	RK_KV_PUT = 4,    /* args: k v [k v ...]; mode       -> +OK or nil */
+	RK_KV_DEL = 5,    /* args: keys                      -> count */
+	RK_KV_CAS = 6,    /* args: key, expected, new        -> 1 or 0 */
+	RK_KV_INCR = 7,   /* args: key; n delta              -> new value */
+	RK_KV_SEQ = 8,    /* args: name; n count             -> first id */
+};
+
+enum rk_kv_put_mode { RK_KV_PUT_ALWAYS = 0, RK_KV_PUT_NX = 1, RK_KV_PUT_XX = 2 };
+
+struct rk_kv_cmd {
+	uint8_t op, mode;
+	uint64_t session, seq, first_incomplete; /* session 0: no record */
+	int64_t n;
+	uint32_t nargs;
+	/* Decoded: args in place (walk with rk_kv_arg_next). */
+	const uint8_t *args;
+	size_t args_len;
+};
+
+static inline bool rk_kv_op_is_read(int op)
+{
+	return op == RK_KV_GET || op == RK_KV_EXISTS || op == RK_KV_SCAN;
+}
+
+/* ---- encoding ---------------------------------------------------------- */
+
+/* Starts a command in out; add its arguments, then finish. */
+void rk_kv_cmd_begin(struct rk_buf *out, const struct rk_kv_cmd *c);
+void rk_kv_cmd_arg(struct rk_buf *out, const void *p, size_t len);
+/* Sets the argument count of the command begun at offset start. */
+void rk_kv_cmd_finish(struct rk_buf *out, size_t start, uint32_t nargs);
+
+int rk_kv_cmd_decode(const uint8_t *p, size_t len, struct rk_kv_cmd *cp);
+/* Iterates the arguments: *offp starts at 0. RK_ENOTFOUND at the end. */
+int rk_kv_arg_next(const struct rk_kv_cmd *c, size_t *offp,
+		   const uint8_t **pp, size_t *lenp);
+/* The first argument (the key that routes the command). */
+int rk_kv_cmd_key(const struct rk_kv_cmd *c, const uint8_t **pp, size_t *lenp);
+
+/* An entry of several commands, built in out. */
+void rk_kv_entry_begin(struct rk_buf *out, uint64_t ts_ms);
+void rk_kv_entry_add(struct rk_buf *out, const void *cmd, size_t len);
+void rk_kv_entry_finish(struct rk_buf *out, uint32_t count);
+/* Walks an entry: its timestamp in *tsp, then each command, decoded, to fn
+ * (a non-zero return stops the walk and is returned). RK_EPROTO, with
+ * nothing passed to fn, for a malformed entry. fn may be NULL: the entry
+ * is only checked. */
+int rk_kv_entry_walk(const uint8_t *p, size_t len, uint64_t *tsp,
+		     int (*fn)(void *arg, uint32_t no, const struct rk_kv_cmd *c),
+		     void *arg);
+
+/* ---- sessions ---------------------------------------------------------- */
+
+struct rk_kv_result_rec {
+	uint64_t seq;
+	uint8_t *resp;
+	uint32_t len;
+};
+
+struct rk_kv_session {
+	uint64_t id;
+	uint64_t last_ms;          /* replicated time of its last write */
+	uint64_t first_incomplete; /* highest mark seen */
+	struct rk_kv_result_rec *recs;
+	size_t n, cap;
+};
+
+struct rk_kv_sessions {
+	struct rk_kv_session *v;
+	size_t n, cap;
+	uint64_t now_ms; /* the replicated clock: highest entry timestamp */
+};
+
+void rk_kv_sessions_free(struct rk_kv_sessions *s);
+/* Appends the table to out; decode replaces *s (RK_EPROTO if malformed, s
+ * then empty). */
+void rk_kv_sessions_encode(const struct rk_kv_sessions *s, struct rk_buf *out);
+int rk_kv_sessions_decode(const uint8_t *p, size_t len, struct rk_kv_sessions *s);
+size_t rk_kv_sessions_count(const struct rk_kv_sessions *s);
+
+/* ---- applying ---------------------------------------------------------- */
+
+/* Where apply reads and writes: committed data through the reader, this
+ * batch's own earlier writes through an overlay (a ready may apply several
+ * entries touching one key before anything is committed). */
+struct rk_kv_overlay;
+
+struct rk_kv_applier {
+	struct rk_store_reader *reader;
+	struct rk_store_batch *batch;
+	struct rk_kv_overlay *ov;
+	struct rk_kv_sessions *sessions;
+	const uint8_t *start, *end; /* the range's span; end empty = unbounded */
+	size_t slen, elen;
+	int64_t size_delta; /* KV bytes added (negative: removed) */
+};
+
+/* Called for each command of an entry in order: its number in the entry
+ * and its reply (valid during the call). */
+typedef void (*rk_kv_result_fn)(void *arg, uint32_t no, const uint8_t *resp,
+				size_t len);
+
+int rk_kv_applier_init(struct rk_kv_applier *a);
+/* Forgets the overlay: call once the batch it shadowed is committed. */
+void rk_kv_applier_reset(struct rk_kv_applier *a);
+void rk_kv_applier_close(struct rk_kv_applier *a);
+
+/* Applies one entry's commands. A malformed entry (none is ever proposed)
+ * is skipped whole and RK_EPROTO returned; every replica skips it alike. */
+int rk_kv_apply_entry(struct rk_kv_applier *a, const uint8_t *data, size_t len,
+		      rk_kv_result_fn fn, void *arg);
+
+/* Serves a read command from committed data (the caller has made sure the
+ * applied state is recent enough). The reply is appended to out. A key of
+ * GET or EXISTS outside [start, end) is RK_ERANGE, an empty or too long one
+ * RK_EPROTO, nothing appended (SCAN is clipped to the span instead). */
+int rk_kv_read(struct rk_store_reader *r, const struct rk_kv_cmd *c,
+	       const uint8_t *start, size_t slen, const uint8_t *end,
+	       size_t elen, struct rk_buf *out);
+
+/* Whether key lies in [start, end) (end empty = unbounded). */
+bool rk_kv_in_span(const uint8_t *k, size_t kl, const uint8_t *start,
+		   size_t slen, const uint8_t *end, size_t elen);
+
+/* Parses a Redis-style integer (optional '-', digits, no spaces or leading
+ * zeros, fits int64). */
+bool rk_kv_parse_i64(const uint8_t *p, size_t len, int64_t *vp);
+
+#endif

@@ -1,0 +1,601 @@
+/*
+ * Serving client requests on the ranges this node leads.
+ *
+ * A request (from this node's router or forwarded by another node's) names
+ * a range and carries one encoded command (src/kv). On the leader:
+ *
+ *  - writes of one range that arrive in one loop turn become one raft
+ *    entry, proposed when the range is processed; the proposal remembers
+ *    (index, term) and who waits for each command. When the entry at that
+ *    index is applied with that term, each waiter gets its command's
+ *    result; with another term (leadership was lost and the entry
+ *    replaced) the outcome is unknown to us, and the waiter is told to
+ *    retry with the same sequence number (the session record answers a
+ *    duplicate). Answers leave only once the apply batch is committed, so a
+ *    client never sees an answer whose effect a read could miss.
+ *  - reads wait for a read barrier (rk_raft_read_index: a lease, or a
+ *    heartbeat round) and then for the applied state visible to readers to
+ *    reach its index; they are then served from the store. All reads
+ *    waiting in one turn share one barrier.
+ *
+ * Anywhere else the answer is NOT_LEADER with the leader as a hint:
+ * certainly not applied, so the router simply goes there.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kv.h"
+#include "log.h"
+#include "node_int.h"
+
+#define MOD "serve"
+
+struct waiter {
+	uint64_t origin, id;
+};
+
+struct proposal {
+	uint64_t index, term;
+	struct waiter *w; /* one per command of the entry, in order */
+	uint32_t n;
+};
+
+struct read {
+	uint64_t origin, id;
+	uint8_t *cmd;
+	size_t len;
+	uint64_t ctx;   /* its barrier, 0 until asked */
+	uint64_t index; /* released at, 0 until released */
+};
+
+struct ack {
+	uint64_t origin, id;
+	uint32_t status;
+	uint8_t *reply;
+	size_t len;
+};
+
+struct rk_serve {
+	/* The entry being built this turn. */
+	struct rk_buf entry;
+	struct waiter *bw;
+	size_t bn, bcap;
+	/* Proposed entries not yet applied, by index. */
+	struct proposal *props;
+	size_t np, pcap;
+	/* Reads, oldest first. */
+	struct read *reads;
+	size_t nr, rcap;
+	uint64_t read_ctx;
+	/* Answers waiting for the apply batch to be committed. */
+	struct ack *acks;
+	size_t na, acap;
+	struct rk_kv_applier applier;
+	bool applier_ok;
+};
+
+static struct rk_serve *serve_of(struct rk_replica *r)
+{
+	if (r->sv == NULL) {
+		r->sv = calloc(1, sizeof(*r->sv));
+		if (r->sv != NULL)
+			rk_buf_init(&r->sv->entry);
+	}
+	return r->sv;
+}
+
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ---- answering -------------------------------------------------------------- */
+
+/* Hands an answer to this node's router, unless the fault injection of
+ * tests (POST /api/v1/debug/drop-answers) loses it: a lost answer to a
+ * write that applied is what exactly-once must survive. */
+void rk_serve_to_router(struct rk_node *n, const struct rk_net_resp *resp)
+{
+	if (n->router == NULL)
+		return;
+	if (n->drop_answers_pct > 0 && resp->status == RK_NET_RESP_OK) {
+		n->drop_rng = n->drop_rng * 6364136223846793005ull + 1442695040888963407ull;
+		if ((n->drop_rng >> 33) % 100 < n->drop_answers_pct) {
+			n->answers_dropped++;
+			return;
+		}
+	}
+	rk_client_on_resp(n->router, resp);
+}
+
+void rk_serve_answer(struct rk_node *n, uint64_t origin, uint64_t id,
+		     uint32_t status, uint64_t leader, const void *reply, size_t len)
+{
+	struct rk_net_resp resp = {id, status, leader, reply, len};
+
+	if (origin == n->cfg.node_id) {
+		rk_serve_to_router(n, &resp);
+		return;
+	}
+	struct peer_out *p = rk_node_peer_out(n, origin);
+	if (p != NULL)
+		rk_net_batch_add_resp(&p->batch, &resp);
+}
+
+static void answer_not_leader(struct rk_node *n, struct rk_replica *r,
+			      uint64_t origin, uint64_t id)
+{
+	uint64_t lead = rk_raft_leader(&r->raft);
+
+	rk_serve_answer(n, origin, id, RK_NET_RESP_NOT_LEADER,
+			lead == n->cfg.node_id ? 0 : lead, NULL, 0);
+}
+
+static void ack_push(struct rk_serve *sv, uint64_t origin, uint64_t id,
+		     uint32_t status, const uint8_t *reply, size_t len)
+{
+	struct ack *a;
+
+	if (rk_grow((void **)&sv->acks, &sv->acap, sv->na, sizeof(*sv->acks)) != 0)
+		return; /* the router resends and the session answers */
+	a = &sv->acks[sv->na];
+	a->reply = NULL;
+	if (len > 0 && (a->reply = malloc(len)) == NULL)
+		return;
+	if (len > 0)
+		memcpy(a->reply, reply, len);
+	a->origin = origin;
+	a->id = id;
+	a->status = status;
+	a->len = len;
+	sv->na++;
+}
+
+/* ---- requests ----------------------------------------------------------------- */
+
+void rk_serve_request(struct rk_node *n, uint64_t origin, const struct rk_net_req *req)
+{
+	struct rk_replica *r = rk_node_replica(n, req->range);
+	struct rk_serve *sv;
+	struct rk_kv_cmd c;
+
+	if (r == NULL) {
+		rk_serve_answer(n, origin, req->id, RK_NET_RESP_NO_RANGE, 0, NULL, 0);
+		return;
+	}
+	if (rk_kv_cmd_decode(req->cmd, req->len, &c) != 0) {
+		static const char e[] = "-ERR malformed command\r\n";
+		rk_serve_answer(n, origin, req->id, RK_NET_RESP_REFUSED, 0, e, sizeof(e) - 1);
+		return;
+	}
+	if (r->raft.role != RK_RAFT_LEADER || r->installing) {
+		answer_not_leader(n, r, origin, req->id);
+		return;
+	}
+	if ((sv = serve_of(r)) == NULL) {
+		rk_serve_answer(n, origin, req->id, RK_NET_RESP_UNKNOWN, 0, NULL, 0);
+		return;
+	}
+	if (rk_kv_op_is_read(c.op)) {
+		struct read *rd;
+		if (rk_grow((void **)&sv->reads, &sv->rcap, sv->nr, sizeof(*sv->reads)) != 0 ||
+		    (sv->reads[sv->nr].cmd = malloc(req->len)) == NULL) {
+			rk_serve_answer(n, origin, req->id, RK_NET_RESP_UNKNOWN, 0, NULL, 0);
+			return;
+		}
+		rd = &sv->reads[sv->nr++];
+		memcpy(rd->cmd, req->cmd, req->len);
+		rd->len = req->len;
+		rd->origin = origin;
+		rd->id = req->id;
+		rd->ctx = 0;
+		rd->index = 0;
+	} else {
+		if (rk_grow((void **)&sv->bw, &sv->bcap, sv->bn, sizeof(*sv->bw)) != 0) {
+			rk_serve_answer(n, origin, req->id, RK_NET_RESP_UNKNOWN, 0, NULL, 0);
+			return;
+		}
+		if (sv->bn == 0) {
+			rk_buf_reset(&sv->entry);
+			rk_kv_entry_begin(&sv->entry, wall_ms());
+		}
+		rk_kv_entry_add(&sv->entry, req->cmd, req->len);
+		sv->bw[sv->bn].origin = origin;
+		sv->bw[sv->bn].id = req->id;
+		sv->bn++;
+		n->proposals++;
+	}
+	if (r->asleep)
+		rk_node_wake(n, r);
+	rk_node_mark_dirty(n, r);
+}
+
+/* Proposes the turn's entry and asks for the turn's read barrier. Called
+ * for every dirty replica before its ready is taken. */
+void rk_serve_flush(struct rk_node *n, struct rk_replica *r)
+{
+	struct rk_serve *sv = r->sv;
+	uint64_t index = 0;
+	int rc;
+
+	if (sv == NULL)
+		return;
+	if (sv->bn > 0) {
+		rk_kv_entry_finish(&sv->entry, (uint32_t)sv->bn);
+		rc = sv->entry.oom ? RK_ENOMEM
+				   : rk_raft_propose(&r->raft, sv->entry.p,
+						     (uint32_t)sv->entry.len, &index);
+		if (rc == 0 &&
+		    rk_grow((void **)&sv->props, &sv->pcap, sv->np, sizeof(*sv->props)) == 0) {
+			struct proposal *p = &sv->props[sv->np++];
+			p->index = index;
+			p->term = r->raft.term;
+			p->w = sv->bw;
+			p->n = (uint32_t)sv->bn;
+			sv->bw = NULL;
+			sv->bcap = 0;
+		} else {
+			for (size_t i = 0; i < sv->bn; i++) {
+				if (rc == RK_ENOTLEADER)
+					answer_not_leader(n, r, sv->bw[i].origin, sv->bw[i].id);
+				else if (rc == RK_ETOOBIG) {
+					static const char e[] = "-ERR request too large for one range\r\n";
+					rk_serve_answer(n, sv->bw[i].origin, sv->bw[i].id,
+							RK_NET_RESP_REFUSED, 0, e, sizeof(e) - 1);
+				} else /* busy, or proposed but not tracked: retry */
+					rk_serve_answer(n, sv->bw[i].origin, sv->bw[i].id,
+							RK_NET_RESP_UNKNOWN, 0, NULL, 0);
+			}
+		}
+		sv->bn = 0;
+		rk_buf_reset(&sv->entry);
+	}
+	if (sv->nr > 0 && sv->reads[sv->nr - 1].ctx == 0) {
+		uint64_t ctx = ++sv->read_ctx;
+		rc = rk_raft_read_index(&r->raft, ctx);
+		for (size_t i = 0; i < sv->nr; i++)
+			if (sv->reads[i].ctx == 0)
+				sv->reads[i].ctx = rc == 0 ? ctx : UINT64_MAX;
+		if (rc != 0)
+			rk_serve_reads(n, r); /* answers them: not the leader */
+	}
+}
+
+/* ---- reads ------------------------------------------------------------------- */
+
+void rk_serve_read_states(struct rk_node *n, struct rk_replica *r,
+			  const struct rk_raft_read_state *rs, size_t count)
+{
+	struct rk_serve *sv = r->sv;
+
+	if (sv == NULL)
+		return;
+	for (size_t k = 0; k < count; k++)
+		for (size_t i = 0; i < sv->nr; i++)
+			if (sv->reads[i].index == 0 && sv->reads[i].ctx <= rs[k].ctx)
+				sv->reads[i].index = rs[k].index;
+	rk_serve_reads(n, r);
+}
+
+/* Serves the released reads the visible state has caught up with; answers
+ * NOT_LEADER to those whose barrier failed or whose leader stepped down. */
+void rk_serve_reads(struct rk_node *n, struct rk_replica *r)
+{
+	struct rk_serve *sv = r->sv;
+	bool leader = r->raft.role == RK_RAFT_LEADER;
+	struct rk_buf out;
+	size_t j = 0;
+
+	if (sv == NULL || sv->nr == 0)
+		return;
+	rk_buf_init(&out);
+	for (size_t i = 0; i < sv->nr; i++) {
+		struct read *rd = &sv->reads[i];
+		struct rk_kv_cmd c;
+		bool serve = rd->index != 0 && rd->index <= r->visible && !r->installing;
+		if (!serve && (rd->ctx == UINT64_MAX || (!leader && rd->index == 0))) {
+			answer_not_leader(n, r, rd->origin, rd->id);
+			free(rd->cmd);
+			continue;
+		}
+		if (!serve) {
+			sv->reads[j++] = *rd;
+			continue;
+		}
+		rk_buf_reset(&out);
+		int rc = rk_kv_cmd_decode(rd->cmd, rd->len, &c);
+		if (rc == 0)
+			rc = rk_kv_read(n->reader, &c, r->start, r->slen, r->end, r->elen, &out);
+		if (rc == 0 && !out.oom)
+			rk_serve_answer(n, rd->origin, rd->id, RK_NET_RESP_OK, 0, out.p, out.len);
+		else /* a key of another range: the router looks it up again */
+			rk_serve_answer(n, rd->origin, rd->id,
+					rc == RK_ERANGE ? RK_NET_RESP_NO_RANGE : RK_NET_RESP_UNKNOWN,
+					0, NULL, 0);
+		free(rd->cmd);
+	}
+	sv->nr = j;
+	rk_buf_free(&out);
+}
+
+/* ---- applying ------------------------------------------------------------------ */
+
+struct apply_arg {
+	struct rk_serve *sv;
+	struct proposal *p; /* the proposal of this entry, or NULL */
+};
+
+static void on_result(void *arg, uint32_t no, const uint8_t *resp, size_t len)
+{
+	struct apply_arg *a = arg;
+
+	if (a->p != NULL && no < a->p->n)
+		ack_push(a->sv, a->p->w[no].origin, a->p->w[no].id, RK_NET_RESP_OK,
+			 resp, len);
+}
+
+/* Drops the proposals below index (their entries were replaced: unknown
+ * outcome) and returns the one at index, if any. */
+static struct proposal *take_proposal(struct rk_serve *sv, uint64_t index,
+				      uint64_t term, bool *matchp)
+{
+	size_t k = 0;
+
+	*matchp = false;
+	while (k < sv->np && sv->props[k].index < index) {
+		for (uint32_t i = 0; i < sv->props[k].n; i++)
+			ack_push(sv, sv->props[k].w[i].origin, sv->props[k].w[i].id,
+				 RK_NET_RESP_UNKNOWN, NULL, 0);
+		free(sv->props[k].w);
+		k++;
+	}
+	if (k > 0) {
+		memmove(sv->props, sv->props + k, (sv->np - k) * sizeof(*sv->props));
+		sv->np -= k;
+	}
+	if (sv->np == 0 || sv->props[0].index != index)
+		return NULL;
+	*matchp = sv->props[0].term == term;
+	return &sv->props[0];
+}
+
+static void drop_first_proposal(struct rk_serve *sv)
+{
+	free(sv->props[0].w);
+	memmove(sv->props, sv->props + 1, (sv->np - 1) * sizeof(*sv->props));
+	sv->np--;
+}
+
+int rk_serve_apply(struct rk_node *n, struct rk_replica *r,
+		   const struct rk_raft_entry *e, struct rk_store_batch *b)
+{
+	struct rk_serve *sv = serve_of(r);
+	struct apply_arg a = {sv, NULL};
+	bool match = false;
+	int rc;
+
+	if (sv == NULL)
+		return RK_ENOMEM;
+	if (!sv->applier_ok) {
+		if (rk_kv_applier_init(&sv->applier) != 0)
+			return RK_ENOMEM;
+		sv->applier_ok = true;
+	}
+	a.p = take_proposal(sv, e->index, e->term, &match);
+	if (a.p != NULL && (!match || e->len == 0)) {
+		for (uint32_t i = 0; i < a.p->n; i++)
+			ack_push(sv, a.p->w[i].origin, a.p->w[i].id, RK_NET_RESP_UNKNOWN,
+				 NULL, 0);
+		drop_first_proposal(sv);
+		a.p = NULL;
+	}
+	if (e->len == 0 || e->data[0] == 0)
+		return 0; /* a new leader's empty entry, or the load driver's */
+	sv->applier.reader = n->reader;
+	sv->applier.batch = b;
+	sv->applier.sessions = &r->sessions;
+	sv->applier.start = r->start;
+	sv->applier.slen = r->slen;
+	sv->applier.end = r->end;
+	sv->applier.elen = r->elen;
+	rc = rk_kv_apply_entry(&sv->applier, e->data, e->len, on_result, &a);
+	if (rc == RK_EPROTO)
+		rk_log_warn(MOD, "range %llu: entry %llu is not a command; skipped",
+			    (unsigned long long)r->range, (unsigned long long)e->index);
+	if (a.p != NULL)
+		drop_first_proposal(sv);
+	return rc == RK_EPROTO ? 0 : rc;
+}
+
+/* A ready is about to apply: what the previous one shadowed is committed. */
+void rk_serve_apply_begin(struct rk_replica *r)
+{
+	if (r->sv != NULL && r->sv->applier_ok)
+		rk_kv_applier_reset(&r->sv->applier);
+}
+
+/* The apply batch is committed: answers leave, reads may be served. */
+void rk_serve_persisted(struct rk_node *n, struct rk_replica *r)
+{
+	struct rk_serve *sv = r->sv;
+
+	if (sv == NULL)
+		return;
+	for (size_t i = 0; i < sv->na; i++) {
+		struct ack *a = &sv->acks[i];
+		rk_serve_answer(n, a->origin, a->id, a->status, 0, a->reply, a->len);
+		free(a->reply);
+	}
+	sv->na = 0;
+	rk_serve_reads(n, r);
+}
+
+void rk_serve_free(struct rk_replica *r)
+{
+	struct rk_serve *sv = r->sv;
+
+	if (sv == NULL)
+		return;
+	for (size_t i = 0; i < sv->np; i++)
+		free(sv->props[i].w);
+	for (size_t i = 0; i < sv->nr; i++)
+		free(sv->reads[i].cmd);
+	for (size_t i = 0; i < sv->na; i++)
+		free(sv->acks[i].reply);
+	free(sv->props);
+	free(sv->reads);
+	free(sv->acks);
+	free(sv->bw);
+	rk_buf_free(&sv->entry);
+	if (sv->applier_ok)
+		rk_kv_applier_close(&sv->applier);
+	free(sv);
+	r->sv = NULL;
+}
+
+/* ---- the router's view of this node ------------------------------------------------ */
+
+static int keycmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
+{
+	int c = memcmp(a, b, al < bl ? al : bl);
+
+	if (c != 0)
+		return c;
+	return al < bl ? -1 : al > bl;
+}
+
+static int by_start(const void *a, const void *b)
+{
+	const struct rk_replica *x = *(struct rk_replica *const *)a;
+	const struct rk_replica *y = *(struct rk_replica *const *)b;
+
+	return keycmp(x->start, x->slen, y->start, y->slen);
+}
+
+/* Every range is on every node (the initial cluster), so the replicas'
+ * spans are the routing table: the last one starting at or before key. */
+static uint64_t env_range_of(void *arg, const uint8_t *key, size_t klen,
+			     const uint8_t **endp, size_t *elenp)
+{
+	struct rk_node *n = arg;
+	size_t lo = 0, hi = n->n_replicas;
+	struct rk_replica *r;
+
+	*endp = NULL;
+	*elenp = 0;
+	if (n->bykey == NULL || hi == 0)
+		return 0;
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (keycmp(n->bykey[mid]->start, n->bykey[mid]->slen, key, klen) <= 0)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	r = n->bykey[lo];
+	if (!rk_kv_in_span(key, klen, r->start, r->slen, r->end, r->elen))
+		return 0;
+	*endp = r->end;
+	*elenp = r->elen;
+	return r->range;
+}
+
+static uint64_t env_leader_of(void *arg, uint64_t range)
+{
+	struct rk_replica *r = rk_node_replica(arg, range);
+
+	return r != NULL ? rk_raft_leader(&r->raft) : 0;
+}
+
+static void kick(struct rk_node *n)
+{
+	if (!uv_is_active((uv_handle_t *)&n->process))
+		uv_idle_start(&n->process, rk_node_on_process);
+}
+
+static void env_send(void *arg, uint64_t to, const struct rk_net_req *req)
+{
+	struct rk_node *n = arg;
+
+	if (to == n->cfg.node_id) {
+		/* Served from the next processing, never inside the router's
+		 * call (its contract). */
+		struct local_req *lr = malloc(sizeof(*lr) + req->len);
+		if (lr == NULL)
+			return; /* the router resends */
+		lr->next = NULL;
+		lr->req = *req;
+		memcpy(lr->cmd, req->cmd, req->len);
+		lr->req.cmd = lr->cmd;
+		if (n->inbox_tail) n->inbox_tail->next = lr; else n->inbox = lr;
+		n->inbox_tail = lr;
+	} else {
+		struct peer_out *p = rk_node_peer_out(n, to);
+		if (p == NULL)
+			return; /* not a node we know: the resend finds another */
+		rk_net_batch_add_req(&p->batch, req);
+	}
+	kick(n);
+}
+
+static void env_info(void *arg, struct rk_client_info *ip)
+{
+	struct rk_node *n = arg;
+
+	ip->node_id = n->cfg.node_id;
+	ip->ranges = n->n_replicas;
+	ip->leaders = 0;
+	for (size_t i = 0; i < n->n_replicas; i++)
+		ip->leaders += n->byid[i]->raft.role == RK_RAFT_LEADER;
+}
+
+int rk_serve_start(struct rk_node *n, char *err, size_t errlen)
+{
+	struct rk_client_env env = {n, n->cfg.node_id, env_range_of, env_leader_of,
+				    env_send};
+	int rc;
+
+	n->bykey = malloc((n->n_replicas ? n->n_replicas : 1) * sizeof(*n->bykey));
+	if (n->bykey == NULL)
+		return RK_ENOMEM;
+	memcpy(n->bykey, n->byid, n->n_replicas * sizeof(*n->bykey));
+	qsort(n->bykey, n->n_replicas, sizeof(*n->bykey), by_start);
+	rc = rk_client_router_new(&n->loop, &env, n->cfg.request_timeout_ms, &n->router);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot start the router: %s", rk_strerror(rc));
+		return rc;
+	}
+	if (n->cfg.client_addr[0] == '\0')
+		return 0;
+	return rk_client_server_start(&n->loop, n->cfg.client_addr, n->router, env_info,
+				      n, &n->client, err, errlen);
+}
+
+static void client_stopped(void *arg)
+{
+	(void)arg;
+}
+
+void rk_serve_stop(struct rk_node *n)
+{
+	if (n->client != NULL) {
+		rk_client_server_stop(n->client, client_stopped, NULL);
+		n->client = NULL; /* freed by the server once closed */
+	}
+	if (n->router != NULL) {
+		rk_client_router_close(n->router);
+		n->router = NULL;
+	}
+	while (n->inbox != NULL) {
+		struct local_req *lr = n->inbox;
+		n->inbox = lr->next;
+		free(lr);
+	}
+	n->inbox_tail = NULL;
+	free(n->bykey);
+	n->bykey = NULL;
+}
