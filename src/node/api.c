@@ -220,13 +220,8 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 	    n->n_replicas);
 	one(b, "rangekv_leaders", "gauge", "Replicas that lead their range.",
 	    leaders);
-	{
-		uint64_t awake = 0;
-		for (size_t i = 0; i < n->n_replicas; i++)
-			awake += !n->byid[i]->asleep;
-		one(b, "rangekv_ranges_awake", "gauge", "Replicas ticked (not quiescent).",
-		    awake);
-	}
+	one(b, "rangekv_ranges_awake", "gauge", "Replicas ticked (not quiescent).",
+	    n->n_awake);
 	one(b, "rangekv_quiesced_total", "counter", "Times a replica went to sleep.",
 	    n->quiesced);
 	one(b, "rangekv_woken_total", "counter", "Times a sleeping replica woke.",

@@ -102,6 +102,34 @@ void rk_node_mark_dirty(struct rk_node *n, struct rk_replica *r)
 		uv_idle_start(&n->process, rk_node_on_process);
 }
 
+/* ---- the awake list ------------------------------------------------------------------ */
+
+static int awake_add(struct rk_node *n, struct rk_replica *r)
+{
+	if (rk_grow((void **)&n->awake, &n->cap_awake, n->n_awake, sizeof(*n->awake)) != 0)
+		return RK_ENOMEM;
+	r->awake_pos = (uint32_t)n->n_awake;
+	n->awake[n->n_awake++] = r;
+	return 0;
+}
+
+static void awake_remove(struct rk_node *n, struct rk_replica *r)
+{
+	struct rk_replica *last = n->awake[--n->n_awake];
+
+	n->awake[r->awake_pos] = last;
+	last->awake_pos = r->awake_pos;
+}
+
+/* Puts r to sleep: it is not ticked until something wakes it. */
+static void sleep_replica(struct rk_node *n, struct rk_replica *r)
+{
+	r->asleep = true;
+	r->asleep_since = uv_now(&n->loop);
+	awake_remove(n, r);
+	n->quiesced++;
+}
+
 /* ---- sending ------------------------------------------------------------------------- */
 
 struct peer_out *rk_node_peer_out(struct rk_node *n, uint64_t node_id)
@@ -431,6 +459,13 @@ void rk_node_wake(struct rk_node *n, struct rk_replica *r)
 {
 	if (!r->asleep)
 		return;
+	if (awake_add(n, r) != 0) {
+		rk_log_error(MOD, "out of memory waking range %llu; stopping",
+			     (unsigned long long)r->range);
+		n->exit_code = 1;
+		uv_stop(&n->loop);
+		return;
+	}
 	r->asleep = false;
 	r->quiet_ticks = 0;
 	n->woken++;
@@ -481,10 +516,11 @@ static void maybe_quiesce(struct rk_node *n, struct rk_replica *r)
 		if (st.progress[i].id != st.id && p != NULL)
 			rk_net_batch_add_quiesce(&p->batch, &q);
 	}
-	r->asleep = true;
-	r->asleep_since = uv_now(&n->loop);
-	n->quiesced++;
+	sleep_replica(n, r);
 }
+
+static void restarted_follow(struct rk_node *n, struct rk_replica *r,
+			     const struct rk_net_quiesce *q);
 
 static void on_quiesce(void *arg, const struct rk_net_quiesce *q)
 {
@@ -492,6 +528,10 @@ static void on_quiesce(void *arg, const struct rk_net_quiesce *q)
 	struct rk_replica *r = rk_node_replica(n, q->range);
 	struct rk_raft_status st;
 
+	if (r != NULL && r->asleep && rk_raft_leader(&r->raft) == 0) {
+		restarted_follow(n, r, q);
+		return;
+	}
 	if (r == NULL || r->asleep || r->persisting || r->installing ||
 	    r->raft.role != RK_RAFT_FOLLOWER || rk_raft_has_ready(&r->raft))
 		return;
@@ -500,18 +540,67 @@ static void on_quiesce(void *arg, const struct rk_net_quiesce *q)
 	    st.hs.commit != q->commit || st.last_index != q->commit ||
 	    r->applied != q->commit)
 		return;
-	r->asleep = true;
-	r->asleep_since = uv_now(&n->loop);
-	n->quiesced++;
+	sleep_replica(n, r);
 }
 
+static void wake_orphan(struct rk_node *n, struct rk_replica *r);
+
+/* The first liveness heartbeat of a peer, or one with a new epoch (the peer
+ * restarted). A restarted node's replicas start asleep knowing no leader
+ * (see load_all): every sleeping range this node leads tells it so, in the
+ * quiescence message it already knows (on_quiesce). And the sleeping ranges
+ * a restarted peer led have lost their leader: they wake and elect, as if
+ * its node had died. */
 static void on_liveness(void *arg, const struct rk_net_liveness *l)
 {
 	struct rk_node *n = arg;
 	struct peer_out *p = rk_node_peer_out(n, n->cur_from);
+	bool restarted;
 
-	if (p != NULL)
-		p->seq_heard = l->seq;
+	if (p == NULL)
+		return;
+	p->seq_heard = l->seq;
+	if (p->epoch == l->epoch)
+		return;
+	restarted = p->epoch != 0;
+	p->epoch = l->epoch;
+	if (restarted)
+		rk_log_info(MOD, "node %llu restarted", (unsigned long long)p->node_id);
+	for (size_t i = 0; i < n->n_replicas; i++) {
+		struct rk_replica *r = n->byid[i];
+		struct rk_raft_status st;
+		struct rk_net_quiesce q;
+		if (!r->asleep)
+			continue;
+		if (restarted && rk_raft_leader(&r->raft) == p->node_id) {
+			wake_orphan(n, r);
+		} else if (r->raft.role == RK_RAFT_LEADER) {
+			rk_raft_status(&r->raft, &st);
+			q.range = r->range;
+			q.term = st.hs.term;
+			q.commit = st.hs.commit;
+			rk_net_batch_add_quiesce(&p->batch, &q);
+		}
+	}
+}
+
+/* A replica asleep since the start, told who leads it: it follows if its
+ * log ends exactly at the leader's commit and it has committed that much
+ * (then both logs are the same); otherwise it wakes and catches up the
+ * usual way (its election timer wakes the leader). */
+static void restarted_follow(struct rk_node *n, struct rk_replica *r,
+			     const struct rk_net_quiesce *q)
+{
+	struct rk_raft_status st;
+
+	rk_raft_status(&r->raft, &st);
+	if (!r->installing && st.hs.term == q->term && st.hs.commit == q->commit &&
+	    st.last_index == q->commit &&
+	    rk_raft_follow(&r->raft, n->cur_from, q->term) == 0) {
+		rk_node_mark_dirty(n, r);
+		return;
+	}
+	rk_node_wake(n, r);
 }
 
 /* A sleeping follower whose leader's node died: its clock stood still
@@ -642,10 +731,10 @@ static void on_tick(uv_timer_t *t)
 {
 	struct rk_node *n = t->data;
 
-	for (size_t i = 0; i < n->n_replicas; i++) {
-		struct rk_replica *r = n->byid[i];
-		if (r->asleep)
-			continue;
+	/* Backwards: a replica put to sleep is swapped with the last one,
+	 * which has been visited already. */
+	for (size_t i = n->n_awake; i-- > 0;) {
+		struct rk_replica *r = n->awake[i];
 		maybe_quiesce(n, r);
 		if (r->asleep)
 			continue;
@@ -654,6 +743,15 @@ static void on_tick(uv_timer_t *t)
 	}
 	flush_peers(n);
 	n->ticks++;
+	if (!n->grace_done && n->ticks >= 2 * (uint64_t)n->ropts.election_tick) {
+		/* Restart: replicas no leader's node has claimed by now (a
+		 * whole cluster restarted, or their leader is down) wake and
+		 * elect. */
+		n->grace_done = true;
+		for (size_t i = 0; i < n->n_replicas; i++)
+			if (n->byid[i]->asleep && rk_raft_leader(&n->byid[i]->raft) == 0)
+				rk_node_wake(n, n->byid[i]);
+	}
 	if (n->ticks % BALANCE_EVERY_TICKS == 0)
 		balance_leaders(n);
 	if (n->ticks % COMPACT_EVERY_TICKS == 0)
@@ -854,7 +952,7 @@ static int redo_installs(struct rk_node *n)
 
 /* Lists the ranges first (loading reads the same tables), then loads
  * each, in id order. */
-static int load_all(struct rk_node *n)
+static int load_all(struct rk_node *n, bool asleep)
 {
 	struct id_list l = {NULL, 0, 0};
 	int rc = rk_store_list_ranges(n->reader, collect_id, &l);
@@ -864,6 +962,11 @@ static int load_all(struct rk_node *n)
 		rc = rk_replica_load(n, l.v[i], &r);
 		if (rc == 0 && (rc = table_add(n, r)) != 0)
 			rk_replica_free(r);
+		else if (rc == 0 && asleep) {
+			r->asleep = true;
+			r->asleep_since = uv_now(&n->loop);
+		} else if (rc == 0)
+			rc = awake_add(n, r);
 	}
 	free(l.v);
 	return rc;
@@ -986,7 +1089,7 @@ int rk_node_run(const struct rk_node_config *cfg)
 	{
 		rc = redo_installs(n);
 		if (rc == 0)
-			rc = load_all(n);
+			rc = load_all(n, existing);
 		if (rc != 0) {
 			rk_log_error(MOD, "cannot load the ranges: %s", rk_strerror(rc));
 			goto out;
@@ -1003,7 +1106,12 @@ int rk_node_run(const struct rk_node_config *cfg)
 	n->pump_timer.data = n;
 	uv_timer_init(&n->loop, &n->live_timer);
 	n->live_timer.data = n;
-	n->live_epoch = (uint64_t)time(NULL);
+	{
+		/* Distinct for every start of this node: peers notice restarts. */
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		n->live_epoch = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	}
 	uv_timer_start(&n->live_timer, on_live_timer, cfg->tick_ms, cfg->tick_ms);
 	uv_timer_start(&n->tick_timer, on_tick, cfg->tick_ms, cfg->tick_ms);
 	uv_signal_init(&n->loop, &n->sigterm);
@@ -1018,6 +1126,11 @@ int rk_node_run(const struct rk_node_config *cfg)
 		goto out;
 	}
 
+	/* A restart: every replica is processed once (committed entries the
+	 * apply state has not reached are applied again). */
+	if (existing)
+		for (size_t i = 0; i < n->n_replicas; i++)
+			rk_node_mark_dirty(n, n->byid[i]);
 	/* Leaders spread evenly: on the first start, range i campaigns from
 	 * the i-th node of the initial cluster. */
 	if (!existing)
@@ -1069,6 +1182,7 @@ out:
 	rk_net_scratch_free(&n->scratch);
 	free(n->table);
 	free(n->byid);
+	free(n->awake);
 	rk_buf_free(&n->blob);
 	rk_store_reader_close(n->reader);
 	rk_store_close(n->store);

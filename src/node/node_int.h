@@ -45,6 +45,7 @@ struct rk_replica {
 	bool asleep;
 	uint64_t asleep_since;         /* loop time (ms) it went to sleep */
 	uint32_t quiet_ticks;          /* leader: ticks the quiescence test held */
+	uint32_t awake_pos;            /* index in the node's awake list */
 	/* Snapshots (snapshot.c). */
 	bool snap_generating, installing;
 	char snap_name[64];            /* the latest generated, to send */
@@ -73,6 +74,7 @@ struct peer_out {
 	double heard;        /* last frame from it (raft channel) */
 	bool alive;          /* node liveness */
 	uint64_t seq_heard;  /* its last liveness seq */
+	uint64_t epoch;      /* its liveness epoch (start time), 0 until heard */
 };
 
 struct rk_node {
@@ -86,6 +88,7 @@ struct rk_node {
 	uv_timer_t pump_timer;     /* moves snapshot streams */
 	uv_timer_t live_timer;     /* node liveness heartbeats */
 	uint64_t live_seq, live_epoch;
+	bool grace_done;           /* restart: leaderless sleepers woken */
 	uint64_t cur_from;         /* sender of the frame being decoded */
 	struct snap_stream *streams;
 	uv_idle_t process;  /* processes the dirty set */
@@ -98,6 +101,10 @@ struct rk_node {
 	size_t table_cap;
 	struct rk_replica **byid;
 	struct rk_replica **bykey; /* by start key, for the router */
+	/* The replicas not asleep: the only ones the tick visits, so that a
+	 * node of mostly quiescent ranges pays for the awake ones only. */
+	struct rk_replica **awake;
+	size_t n_awake, cap_awake;
 	size_t n_replicas;
 	struct rk_buf blob;        /* apply state being encoded */
 

@@ -282,6 +282,18 @@ static void step_follower(struct rk_raft *r, const struct rk_raft_msg *m)
 	}
 }
 
+int rk_raft_follow(struct rk_raft *r, uint64_t leader, uint64_t term)
+{
+	if (r->role != RK_RAFT_FOLLOWER || term != r->term ||
+	    leader == RK_RAFT_NONE || leader == r->id ||
+	    (r->lead != RK_RAFT_NONE && r->lead != leader))
+		return RK_ESTATE;
+	r->lead = leader;
+	r->election_elapsed = 0;
+	r->contact_elapsed = 0;
+	return 0;
+}
+
 int rk_raft_step(struct rk_raft *r, const struct rk_raft_msg *m)
 {
 	bool vote_req;

@@ -286,10 +286,12 @@ int rk_store_log_entries(struct rk_store_reader *r, uint64_t range,
 	return store_err(ret);
 }
 
-int rk_store_get(struct rk_store_reader *r, const void *key, size_t klen,
-		 const void **valp, size_t *vlenp)
+/* The value of key in a byte-keyed table, hdr bytes of header (checked
+ * for the KV format when hdr > 0) removed. */
+static int table_get(struct rk_store_reader *r, int table, size_t hdr,
+		     const void *key, size_t klen, const void **valp, size_t *vlenp)
 {
-	WT_CURSOR *c = r->ss.c[T_KV];
+	WT_CURSOR *c = r->ss.c[table];
 	WT_ITEM k, v;
 	int ret;
 
@@ -301,12 +303,12 @@ int rk_store_get(struct rk_store_reader *r, const void *key, size_t klen,
 	ret = c->search(c);
 	if (ret == 0)
 		ret = c->get_value(c, &v);
-	if (ret == 0 && (v.size < KV_HEADER_LEN ||
-			 ((const uint8_t *)v.data)[0] != KV_HEADER_VERSION))
+	if (ret == 0 && hdr > 0 &&
+	    (v.size < hdr || ((const uint8_t *)v.data)[0] != KV_HEADER_VERSION))
 		ret = EILSEQ;
 	if (ret == 0) {
-		*vlenp = v.size - KV_HEADER_LEN;
-		*valp = keep(r, (const uint8_t *)v.data + KV_HEADER_LEN, *vlenp);
+		*vlenp = v.size - hdr;
+		*valp = keep(r, (const uint8_t *)v.data + hdr, *vlenp);
 		if (*valp == NULL && *vlenp > 0)
 			ret = ENOMEM;
 	}
@@ -314,29 +316,16 @@ int rk_store_get(struct rk_store_reader *r, const void *key, size_t klen,
 	return ret == EILSEQ ? RK_ECORRUPT : store_err(ret);
 }
 
+int rk_store_get(struct rk_store_reader *r, const void *key, size_t klen,
+		 const void **valp, size_t *vlenp)
+{
+	return table_get(r, T_KV, KV_HEADER_LEN, key, klen, valp, vlenp);
+}
+
 int rk_store_internal_get(struct rk_store_reader *r, const void *key,
 			  size_t klen, const void **valp, size_t *vlenp)
 {
-	WT_CURSOR *c = r->ss.c[T_INTERNAL];
-	WT_ITEM k, v;
-	int ret;
-
-	*valp = NULL;
-	*vlenp = 0;
-	k.data = key;
-	k.size = klen;
-	c->set_key(c, &k);
-	ret = c->search(c);
-	if (ret == 0)
-		ret = c->get_value(c, &v);
-	if (ret == 0) {
-		*vlenp = v.size;
-		*valp = keep(r, v.data, v.size);
-		if (*valp == NULL && v.size > 0)
-			ret = ENOMEM;
-	}
-	c->reset(c);
-	return store_err(ret);
+	return table_get(r, T_INTERNAL, 0, key, klen, valp, vlenp);
 }
 
 int rk_store_meta_get(struct rk_store_reader *r, const char *name,

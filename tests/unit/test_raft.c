@@ -376,6 +376,35 @@ static void test_lease_void_forces_a_round(void **state)
 	fx_close(&fx);
 }
 
+/* A restarted follower learns its leader out of band (rk_raft_follow):
+ * only for the current term, only as a follower, never a second leader. */
+static void test_follow_out_of_band(void **state)
+{
+	struct fx fx;
+	uint64_t term;
+
+	(void)state;
+	fx_init(&fx, 3, 3, NULL);
+	assert_true(fx_elect(&fx, 1));
+	fx_settle(&fx);
+	term = fx_raft(&fx, 1)->term;
+	fx_crash(&fx, 2);
+	fx_restart(&fx, 2);
+	assert_int_equal(rk_raft_leader(fx_raft(&fx, 2)), 0);
+	assert_int_equal(rk_raft_follow(fx_raft(&fx, 2), 1, term + 1), RK_ESTATE);
+	assert_int_equal(rk_raft_follow(fx_raft(&fx, 2), 2, term), RK_ESTATE);
+	assert_int_equal(rk_raft_follow(fx_raft(&fx, 1), 3, term), RK_ESTATE);
+	assert_int_equal(rk_raft_follow(fx_raft(&fx, 2), 1, term), 0);
+	assert_int_equal(rk_raft_leader(fx_raft(&fx, 2)), 1);
+	assert_int_equal(rk_raft_follow(fx_raft(&fx, 2), 3, term), RK_ESTATE);
+	assert_int_equal(rk_raft_leader(fx_raft(&fx, 2)), 1);
+	/* It follows for real: a proposal reaches it. */
+	fx_propose(&fx, 1, "after");
+	fx_settle(&fx);
+	assert_int_equal(fx_stored_last(&fx, 2), fx_stored_last(&fx, 1));
+	fx_close(&fx);
+}
+
 static void test_lease_needs_check_quorum(void **state)
 {
 	struct rk_raft_options o;
@@ -784,6 +813,7 @@ int main(void)
 		cmocka_unit_test(test_read_index_waits_for_commit_in_term),
 		cmocka_unit_test(test_lease_read_is_local),
 		cmocka_unit_test(test_lease_void_forces_a_round),
+		cmocka_unit_test(test_follow_out_of_band),
 		cmocka_unit_test(test_lease_needs_check_quorum),
 		cmocka_unit_test(test_transfer_to_up_to_date),
 		cmocka_unit_test(test_transfer_to_lagging_follower),
