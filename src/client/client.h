@@ -16,7 +16,8 @@
  * Exactly once: the router is one client session (its id is unique to
  * this node process). Every write gets the next sequence number and keeps
  * it across retries; commands carry the lowest sequence number still
- * waiting, which lets ranges forget older results. A retry of a write that
+ * waiting for the same range, which lets that range forget older results
+ * (a slow operation on one range holds back no other). A retry of a write that
  * may have applied is therefore always safe, and a write is answered
  * -TIMEOUT (outcome unknown) only when its deadline passes after it may
  * have reached a leader; -TRYAGAIN when it certainly did not.

@@ -18,10 +18,14 @@
 
 struct conn;
 
+/* One range operation's answer; its address is the router's callback
+ * argument. Short replies (most are) live in small. */
 struct frag {
+	struct creq *q;
 	int status;
 	uint8_t *p;
 	size_t len;
+	uint8_t small[32];
 };
 
 /* A key a pending command touches (a hash of it), and how. */
@@ -42,7 +46,8 @@ struct creq {
 	/* Range operations in flight and how to combine their answers. */
 	int kind;
 	uint32_t n_ops, n_done;
-	struct frag *frags;
+	struct frag *frags; /* &frag1 for a single operation */
+	struct frag frag1;
 	/* KRANGE: the end asked for, the page's start, the pairs still
 	 * wanted and those gathered. */
 	uint8_t *kr_end, *kr_start;

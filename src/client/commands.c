@@ -20,10 +20,6 @@
 
 enum kind { K_SINGLE, K_SUM, K_MGET, K_MSET, K_KRANGE };
 
-struct opref {
-	struct creq *q;
-	uint32_t i;
-};
 
 static const char *ERR_TRYAGAIN =
 	"-TRYAGAIN no leader of the key's range answered within the request "
@@ -32,11 +28,18 @@ static const char *ERR_TIMEOUT =
 	"-TIMEOUT the request timed out after it was sent to the range leader; "
 	"it may or may not have been applied (never twice)\r\n";
 
+static void frag_release(struct frag *f)
+{
+	if (f->p != f->small)
+		frag_release(f);
+}
+
 void rk_creq_free(struct creq *q)
 {
 	for (uint32_t i = 0; q->frags != NULL && i < q->n_ops; i++)
-		free(q->frags[i].p);
-	free(q->frags);
+		frag_release(&q->frags[i]);
+	if (q->frags != &q->frag1)
+		free(q->frags);
 	free(q->kr_start);
 	free(q->kr_end);
 	rk_buf_free(&q->reply);
@@ -74,7 +77,7 @@ static int64_t parse_int_reply(const struct frag *f)
 	return v;
 }
 
-static void on_op_done_fwd(void *arg, int status, const uint8_t *reply, size_t len);
+static void on_op_done(void *arg, int status, const uint8_t *reply, size_t len);
 
 static void combine(struct creq *q)
 {
@@ -138,20 +141,10 @@ static int keycmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
 
 static int submit(struct creq *q, uint32_t i, const struct rk_buf *cmd)
 {
-	struct opref *ref = malloc(sizeof(*ref));
-	int rc;
-
-	if (ref == NULL || cmd->oom) {
-		free(ref);
+	if (cmd->oom)
 		return RK_ENOMEM;
-	}
-	ref->q = q;
-	ref->i = i;
-	rc = rk_client_submit(q->srv->router, (const uint8_t *)cmd->p, cmd->len,
-			      on_op_done_fwd, ref);
-	if (rc != 0)
-		free(ref);
-	return rc;
+	return rk_client_submit(q->srv->router, (const uint8_t *)cmd->p, cmd->len,
+				on_op_done, &q->frags[i]);
 }
 
 static int krange_submit(struct creq *q)
@@ -189,9 +182,7 @@ static void krange_page(struct creq *q, struct frag *f)
 	rk_buf_append(&q->kr_body, nl + 1, f->len - (size_t)(nl + 1 - f->p));
 	q->kr_pairs += n2 / 2;
 	q->kr_left -= n2 / 2;
-	free(f->p);
-	f->p = NULL;
-	f->len = 0;
+	frag_release(f);
 	if (q->kr_left > 0 &&
 	    rk_client_range_of(q->srv->router, q->kr_start, q->kr_slen, &rend, &rel) != 0 &&
 	    rel > 0 && (q->kr_elen == 0 || keycmp(rend, rel, q->kr_end, q->kr_elen) < 0)) {
@@ -216,17 +207,18 @@ static void krange_page(struct creq *q, struct frag *f)
 	rk_client_creq_done(q);
 }
 
-static void on_op_done_fwd(void *arg, int status, const uint8_t *reply, size_t len)
+static void on_op_done(void *arg, int status, const uint8_t *reply, size_t len)
 {
-	struct opref *ref = arg;
-	struct creq *q = ref->q;
-	struct frag *f = &q->frags[ref->i];
+	struct frag *f = arg;
+	struct creq *q = f->q;
 
-	free(ref);
 	f->status = status;
-	if (len > 0 && (f->p = malloc(len)) != NULL) {
+	f->p = len <= sizeof(f->small) ? f->small : malloc(len);
+	if (len > 0 && f->p != NULL) {
 		memcpy(f->p, reply, len);
 		f->len = len;
+	} else if (len == 0) {
+		f->p = NULL;
 	}
 	if ((len > 0 && f->p == NULL) ||
 	    ((status == RK_NET_RESP_OK || status == RK_NET_RESP_REFUSED) && f->p == NULL))
@@ -274,7 +266,9 @@ static int alloc_ops(struct creq *q, int kind, uint32_t n)
 {
 	q->kind = kind;
 	q->n_ops = n;
-	q->frags = calloc(n ? n : 1, sizeof(*q->frags));
+	q->frags = n <= 1 ? &q->frag1 : calloc(n, sizeof(*q->frags));
+	for (uint32_t i = 0; q->frags != NULL && i < (n ? n : 1); i++)
+		q->frags[i].q = q;
 	if (q->frags == NULL) {
 		q->n_ops = 0;
 		reply_raw(q, "-ERR out of memory\r\n");

@@ -39,7 +39,17 @@ struct op {
 	void *arg;
 	struct op *hnext;             /* hash chain */
 	struct op *prev, *next;       /* all operations, oldest first */
-	struct op *wprev, *wnext;     /* writes waiting, by sequence number */
+	struct op *wprev, *wnext;     /* its range's writes, by sequence number */
+	struct wlist *wl;             /* that list */
+};
+
+/* The writes waiting for one range, oldest first: the head's sequence
+ * number is the mark the range may forget results below. Per range, so a
+ * slow operation on one range does not make every other range keep the
+ * results of everything since. */
+struct wlist {
+	uint64_t range;
+	struct op *head, *tail;
 };
 
 struct rk_client_router {
@@ -51,7 +61,8 @@ struct rk_client_router {
 	struct op **hash;
 	size_t hcap, n;
 	struct op *head, *tail;   /* all */
-	struct op *whead, *wtail; /* writes */
+	struct wlist *wl;         /* open addressing by range */
+	size_t wcap, wn;
 	struct rk_client_stats st;
 };
 
@@ -101,8 +112,9 @@ static void op_unlink(struct rk_client_router *r, struct op *o)
 	if (o->prev) o->prev->next = o->next; else r->head = o->next;
 	if (o->next) o->next->prev = o->prev; else r->tail = o->prev;
 	if (o->write) {
-		if (o->wprev) o->wprev->wnext = o->wnext; else r->whead = o->wnext;
-		if (o->wnext) o->wnext->wprev = o->wprev; else r->wtail = o->wprev;
+		struct wlist *l = o->wl;
+		if (o->wprev) o->wprev->wnext = o->wnext; else l->head = o->wnext;
+		if (o->wnext) o->wnext->wprev = o->wprev; else l->tail = o->wprev;
 	}
 }
 
@@ -116,7 +128,6 @@ static void op_finish(struct rk_client_router *r, struct op *o, int status,
 	else if (status == RK_CLIENT_TIMEOUT)
 		r->st.timeouts++;
 	o->done(o->arg, status, reply, len);
-	free(o->cmd);
 	free(o);
 }
 
@@ -126,7 +137,7 @@ static void op_finish(struct rk_client_router *r, struct op *o, int status,
  * sequence number stays; the lowest one still waiting moves on). */
 static void stamp(struct rk_client_router *r, struct op *o)
 {
-	uint64_t low = r->whead != NULL ? r->whead->seq : r->next_seq;
+	uint64_t low = o->wl != NULL && o->wl->head != NULL ? o->wl->head->seq : o->seq;
 	uint8_t *p = o->cmd;
 
 	if (!o->write)
@@ -274,7 +285,58 @@ void rk_client_router_close(struct rk_client_router *r)
 		op_finish(r, r->head, RK_CLIENT_TRYAGAIN, NULL, 0);
 	free(r->hash);
 	r->hash = NULL;
+	free(r->wl);
+	r->wl = NULL;
 	uv_close((uv_handle_t *)&r->timer, free_router);
+}
+
+/* The list of range's writes (range 0: keys no range is known for). */
+static struct wlist *wl_slot(struct wlist *t, size_t cap, uint64_t range)
+{
+	size_t i = (size_t)(range * 0x9e3779b97f4a7c15ull >> 17) & (cap - 1);
+
+	while (t[i].range != range && t[i].range != UINT64_MAX)
+		i = (i + 1) & (cap - 1);
+	return &t[i];
+}
+
+static struct wlist *wlist_of(struct rk_client_router *r, uint64_t range)
+{
+	struct wlist *l = wl_slot(r->wl, r->wcap, range);
+
+	if (l->range == range)
+		return l;
+	l->range = range;
+	l->head = l->tail = NULL;
+	r->wn++;
+	return l;
+}
+
+/* Keeps the range table under half full; lists move with their ops. */
+static int wl_reserve(struct rk_client_router *r)
+{
+	size_t cap = r->wcap ? 2 * r->wcap : 256;
+	struct wlist *t, *old = r->wl;
+
+	if (2 * (r->wn + 1) <= r->wcap)
+		return 0;
+	t = malloc(cap * sizeof(*t));
+	if (t == NULL)
+		return RK_ENOMEM;
+	for (size_t i = 0; i < cap; i++)
+		t[i].range = UINT64_MAX;
+	for (size_t i = 0; i < r->wcap; i++) {
+		if (old[i].range == UINT64_MAX)
+			continue;
+		struct wlist *l = wl_slot(t, cap, old[i].range);
+		*l = old[i];
+		for (struct op *o = l->head; o != NULL; o = o->wnext)
+			o->wl = l;
+	}
+	free(old);
+	r->wl = t;
+	r->wcap = cap;
+	return 0;
 }
 
 int rk_client_submit(struct rk_client_router *r, const uint8_t *cmd,
@@ -285,13 +347,13 @@ int rk_client_submit(struct rk_client_router *r, const uint8_t *cmd,
 
 	if (rk_kv_cmd_decode(cmd, len, &c) != 0)
 		return RK_EINVAL;
-	if (2 * (r->n + 1) > r->hcap && table_grow(r) != 0)
+	if ((2 * (r->n + 1) > r->hcap && table_grow(r) != 0) || wl_reserve(r) != 0)
 		return RK_ENOMEM;
-	o = calloc(1, sizeof(*o));
-	if (o == NULL || (o->cmd = malloc(len)) == NULL) {
-		free(o);
+	o = malloc(sizeof(*o) + len); /* the command right after it */
+	if (o == NULL)
 		return RK_ENOMEM;
-	}
+	memset(o, 0, sizeof(*o));
+	o->cmd = (uint8_t *)(o + 1);
 	memcpy(o->cmd, cmd, len);
 	o->len = len;
 	(void)rk_kv_cmd_decode(o->cmd, len, &c);
@@ -307,10 +369,15 @@ int rk_client_submit(struct rk_client_router *r, const uint8_t *cmd,
 	if (r->tail) r->tail->next = o; else r->head = o;
 	r->tail = o;
 	if (o->write) {
+		const uint8_t *end;
+		size_t elen;
+		struct wlist *l = wlist_of(r, r->env.range_of(r->env.arg, o->key, o->klen,
+							      &end, &elen));
 		o->seq = r->next_seq++;
-		o->wprev = r->wtail;
-		if (r->wtail) r->wtail->wnext = o; else r->whead = o;
-		r->wtail = o;
+		o->wl = l;
+		o->wprev = l->tail;
+		if (l->tail) l->tail->wnext = o; else l->head = o;
+		l->tail = o;
 	}
 	r->st.ops++;
 	r->st.inflight++;

@@ -101,13 +101,27 @@ bool rk_kv_parse_i64(const uint8_t *p, size_t len, int64_t *vp)
 struct ov_ent {
 	uint8_t table; /* 0 kv, 1 internal; 0xff empty slot */
 	bool del;
-	uint8_t *k, *v; /* one allocation: key then value */
+	const uint8_t *k, *v; /* in the arena */
 	size_t kl, vl;
 };
+
+/* Copies of keys and values live in blocks that are never moved (so the
+ * entries' pointers stay good) and are dropped all at once by a reset:
+ * applying a write costs no malloc of its own. */
+struct ov_block {
+	struct ov_block *next;
+	size_t used, cap;
+	uint8_t data[];
+};
+
+#define OV_BLOCK (64u << 10)
 
 struct rk_kv_overlay {
 	struct ov_ent *t;
 	size_t cap, n;
+	size_t *used; /* the slots in use, to clear just those */
+	size_t ucap;
+	struct ov_block *blocks;
 };
 
 static uint64_t ov_hash(int table, const uint8_t *k, size_t kl)
@@ -119,34 +133,65 @@ static uint64_t ov_hash(int table, const uint8_t *k, size_t kl)
 	return h;
 }
 
-static struct ov_ent *ov_slot(struct rk_kv_overlay *o, int table,
-			      const uint8_t *k, size_t kl)
+static size_t ov_index(const struct rk_kv_overlay *o, int table,
+		       const uint8_t *k, size_t kl)
 {
 	size_t i = (size_t)ov_hash(table, k, kl) & (o->cap - 1);
 
 	for (;; i = (i + 1) & (o->cap - 1)) {
-		struct ov_ent *e = &o->t[i];
+		const struct ov_ent *e = &o->t[i];
 		if (e->table == 0xff ||
 		    (e->table == table && e->kl == kl && memcmp(e->k, k, kl) == 0))
-			return e;
+			return i;
 	}
+}
+
+static uint8_t *ov_copy(struct rk_kv_overlay *o, const void *p, size_t n)
+{
+	struct ov_block *b = o->blocks;
+	uint8_t *d;
+
+	if (b == NULL || b->cap - b->used < n) {
+		size_t cap = n > OV_BLOCK ? n : OV_BLOCK;
+		b = malloc(sizeof(*b) + cap);
+		if (b == NULL)
+			return NULL;
+		b->next = o->blocks;
+		b->used = 0;
+		b->cap = cap;
+		o->blocks = b;
+	}
+	d = b->data + b->used;
+	if (n > 0)
+		memcpy(d, p, n);
+	b->used += n;
+	return d;
 }
 
 static int ov_grow(struct rk_kv_overlay *o)
 {
 	size_t cap = o->cap ? 2 * o->cap : 64;
 	struct ov_ent *old = o->t, *t = malloc(cap * sizeof(*t));
-	size_t oldcap = o->cap;
+	size_t oldcap = o->cap, *u = realloc(o->used, cap / 2 * sizeof(*u));
 
-	if (t == NULL)
+	if (u != NULL)
+		o->used = u;
+	if (t == NULL || u == NULL) {
+		free(t);
 		return RK_ENOMEM;
+	}
+	o->ucap = cap / 2;
 	for (size_t i = 0; i < cap; i++)
 		t[i].table = 0xff;
 	o->t = t;
 	o->cap = cap;
+	o->n = 0;
 	for (size_t i = 0; i < oldcap; i++)
-		if (old[i].table != 0xff)
-			*ov_slot(o, old[i].table, old[i].k, old[i].kl) = old[i];
+		if (old[i].table != 0xff) {
+			size_t k = ov_index(o, old[i].table, old[i].k, old[i].kl);
+			o->t[k] = old[i];
+			o->used[o->n++] = k;
+		}
 	free(old);
 	return 0;
 }
@@ -155,39 +200,44 @@ static int ov_set(struct rk_kv_overlay *o, int table, const uint8_t *k,
 		  size_t kl, const uint8_t *v, size_t vl, bool del)
 {
 	struct ov_ent *e;
-	uint8_t *mem;
+	const uint8_t *kc, *vc;
+	size_t i;
 
 	if (2 * (o->n + 1) > o->cap && ov_grow(o) != 0)
 		return RK_ENOMEM;
-	mem = malloc(kl + vl + 1);
-	if (mem == NULL)
+	i = ov_index(o, table, k, kl);
+	e = &o->t[i];
+	kc = e->table == 0xff ? ov_copy(o, k, kl) : e->k;
+	vc = del ? kc : ov_copy(o, v, vl);
+	if (kc == NULL || vc == NULL)
 		return RK_ENOMEM;
-	memcpy(mem, k, kl);
-	if (vl > 0)
-		memcpy(mem + kl, v, vl);
-	e = ov_slot(o, table, k, kl);
 	if (e->table == 0xff)
-		o->n++;
-	else
-		free(e->k);
+		o->used[o->n++] = i;
 	e->table = (uint8_t)table;
 	e->del = del;
-	e->k = mem;
+	e->k = kc;
 	e->kl = kl;
-	e->v = mem + kl;
+	e->v = vc;
 	e->vl = del ? 0 : vl;
 	return 0;
 }
 
 static void ov_clear(struct rk_kv_overlay *o)
 {
-	for (size_t i = 0; i < o->cap && o->n > 0; i++)
-		if (o->t[i].table != 0xff) {
-			free(o->t[i].k);
-			o->t[i].table = 0xff;
-			o->n--;
-		}
+	struct ov_block *b = o->blocks;
+
+	for (size_t i = 0; i < o->n; i++)
+		o->t[o->used[i]].table = 0xff;
 	o->n = 0;
+	/* Keep one block for the next batch, drop the rest. */
+	while (b != NULL && b->next != NULL) {
+		struct ov_block *next = b->next;
+		free(b);
+		b = next;
+	}
+	o->blocks = b;
+	if (b != NULL)
+		b->used = 0;
 }
 
 int rk_kv_applier_init(struct rk_kv_applier *a)
@@ -207,7 +257,9 @@ void rk_kv_applier_close(struct rk_kv_applier *a)
 {
 	if (a->ov != NULL) {
 		ov_clear(a->ov);
+		free(a->ov->blocks);
 		free(a->ov->t);
+		free(a->ov->used);
 		free(a->ov);
 	}
 	a->ov = NULL;
@@ -221,7 +273,7 @@ static int cur_get(struct rk_kv_applier *a, int table, const uint8_t *k,
 	*vp = NULL;
 	*vlp = 0;
 	if (a->ov->n > 0) {
-		struct ov_ent *e = ov_slot(a->ov, table, k, kl);
+		const struct ov_ent *e = &a->ov->t[ov_index(a->ov, table, k, kl)];
 		if (e->table != 0xff) {
 			if (e->del)
 				return RK_ENOTFOUND;

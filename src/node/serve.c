@@ -52,8 +52,7 @@ struct read {
 struct ack {
 	uint64_t origin, id;
 	uint32_t status;
-	uint8_t *reply;
-	size_t len;
+	size_t off, len; /* the reply, in the replica's ack_bytes */
 };
 
 struct rk_serve {
@@ -71,6 +70,7 @@ struct rk_serve {
 	/* Answers waiting for the apply batch to be committed. */
 	struct ack *acks;
 	size_t na, acap;
+	struct rk_buf ack_bytes;
 	struct rk_kv_applier applier;
 	bool applier_ok;
 };
@@ -79,8 +79,10 @@ static struct rk_serve *serve_of(struct rk_replica *r)
 {
 	if (r->sv == NULL) {
 		r->sv = calloc(1, sizeof(*r->sv));
-		if (r->sv != NULL)
+		if (r->sv != NULL) {
 			rk_buf_init(&r->sv->entry);
+			rk_buf_init(&r->sv->ack_bytes);
+		}
 	}
 	return r->sv;
 }
@@ -143,11 +145,10 @@ static void ack_push(struct rk_serve *sv, uint64_t origin, uint64_t id,
 	if (rk_grow((void **)&sv->acks, &sv->acap, sv->na, sizeof(*sv->acks)) != 0)
 		return; /* the router resends and the session answers */
 	a = &sv->acks[sv->na];
-	a->reply = NULL;
-	if (len > 0 && (a->reply = malloc(len)) == NULL)
+	a->off = sv->ack_bytes.len;
+	rk_buf_append(&sv->ack_bytes, reply, len);
+	if (sv->ack_bytes.oom)
 		return;
-	if (len > 0)
-		memcpy(a->reply, reply, len);
 	a->origin = origin;
 	a->id = id;
 	a->status = status;
@@ -427,10 +428,11 @@ void rk_serve_persisted(struct rk_node *n, struct rk_replica *r)
 		return;
 	for (size_t i = 0; i < sv->na; i++) {
 		struct ack *a = &sv->acks[i];
-		rk_serve_answer(n, a->origin, a->id, a->status, 0, a->reply, a->len);
-		free(a->reply);
+		rk_serve_answer(n, a->origin, a->id, a->status, 0,
+				a->len ? sv->ack_bytes.p + a->off : NULL, a->len);
 	}
 	sv->na = 0;
+	rk_buf_reset(&sv->ack_bytes);
 	rk_serve_reads(n, r);
 }
 
@@ -444,8 +446,7 @@ void rk_serve_free(struct rk_replica *r)
 		free(sv->props[i].w);
 	for (size_t i = 0; i < sv->nr; i++)
 		free(sv->reads[i].cmd);
-	for (size_t i = 0; i < sv->na; i++)
-		free(sv->acks[i].reply);
+	rk_buf_free(&sv->ack_bytes);
 	free(sv->props);
 	free(sv->reads);
 	free(sv->acks);
