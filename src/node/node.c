@@ -329,8 +329,11 @@ void rk_node_on_process(uv_idle_t *h)
 		r->next_dirty = NULL;
 		if (r->sv != NULL)
 			rk_serve_flush(n, r);
-		if (r->persisting || !rk_raft_has_ready(&r->raft))
+		if (r->persisting || !rk_raft_has_ready(&r->raft)) {
+			if (r->pq)
+				rk_node_sleep_pending(n, r);
 			continue;
+		}
 		if (take_light_ready(n, r))
 			continue; /* nothing to persist: done without the store */
 		if (b == NULL) {
@@ -377,6 +380,8 @@ void rk_node_replica_persisted(struct rk_node *n, struct rk_replica *r)
 	r->visible = r->applied;
 	rk_serve_persisted(n, r);
 	rk_node_mark_dirty(n, r); /* its processing next turn flushes the peers */
+	if (r->pq)
+		rk_node_sleep_pending(n, r);
 }
 
 /* Completions from the storage thread. */
@@ -429,6 +434,7 @@ static int on_raft_msg(void *arg, uint64_t range, const struct rk_raft_msg *m)
 	}
 	if (r->asleep)
 		rk_node_wake(n, r);
+	r->pq = false; /* traffic: the range is active again */
 	if (rk_raft_step(&r->raft, m) == RK_EPROTO)
 		return 0; /* counted by the core's rules; the peer stays */
 	rk_node_mark_dirty(n, r);
@@ -532,15 +538,40 @@ static void on_quiesce(void *arg, const struct rk_net_quiesce *q)
 		restarted_follow(n, r, q);
 		return;
 	}
-	if (r == NULL || r->asleep || r->persisting || r->installing ||
-	    r->raft.role != RK_RAFT_FOLLOWER || rk_raft_has_ready(&r->raft))
+	if (r == NULL || r->asleep || r->installing || r->raft.role != RK_RAFT_FOLLOWER)
 		return;
 	rk_raft_status(&r->raft, &st);
-	if (st.hs.term != q->term || st.leader != n->cur_from ||
-	    st.hs.commit != q->commit || st.last_index != q->commit ||
-	    r->applied != q->commit)
+	if (st.hs.term != q->term || st.leader != n->cur_from)
 		return;
-	sleep_replica(n, r);
+	/* Still catching up (the commit not yet learnt, entries being
+	 * persisted or applied): learn the commit from the notice (the leader
+	 * sent it knowing our log matches up to there), and sleep once caught
+	 * up. A follower left awake under a sleeping leader would campaign
+	 * and wake the range again. */
+	if (st.hs.commit < q->commit)
+		(void)rk_raft_follow(&r->raft, n->cur_from, q->term, q->commit);
+	r->pq = true;
+	r->pq_term = q->term;
+	r->pq_commit = q->commit;
+	r->pq_leader = n->cur_from;
+	rk_node_mark_dirty(n, r);
+	rk_node_sleep_pending(n, r);
+}
+
+void rk_node_sleep_pending(struct rk_node *n, struct rk_replica *r)
+{
+	struct rk_raft_status st;
+
+	if (!r->pq || r->asleep)
+		return;
+	if (r->persisting || r->installing || rk_raft_has_ready(&r->raft))
+		return; /* not yet: called again when it is processed */
+	rk_raft_status(&r->raft, &st);
+	r->pq = false;
+	if (st.role == RK_RAFT_FOLLOWER && st.hs.term == r->pq_term &&
+	    st.leader == r->pq_leader && st.hs.commit == r->pq_commit &&
+	    st.last_index == r->pq_commit && r->applied == r->pq_commit)
+		sleep_replica(n, r);
 }
 
 static void wake_orphan(struct rk_node *n, struct rk_replica *r);
@@ -596,7 +627,7 @@ static void restarted_follow(struct rk_node *n, struct rk_replica *r,
 	rk_raft_status(&r->raft, &st);
 	if (!r->installing && st.hs.term == q->term && st.hs.commit == q->commit &&
 	    st.last_index == q->commit &&
-	    rk_raft_follow(&r->raft, n->cur_from, q->term) == 0) {
+	    rk_raft_follow(&r->raft, n->cur_from, q->term, q->commit) == 0) {
 		rk_node_mark_dirty(n, r);
 		return;
 	}

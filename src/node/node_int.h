@@ -46,6 +46,10 @@ struct rk_replica {
 	uint64_t asleep_since;         /* loop time (ms) it went to sleep */
 	uint32_t quiet_ticks;          /* leader: ticks the quiescence test held */
 	uint32_t awake_pos;            /* index in the node's awake list */
+	/* A follower told to sleep while still catching up (pending): it
+	 * sleeps once it holds exactly that term, leader and commit. */
+	bool pq;
+	uint64_t pq_term, pq_commit, pq_leader;
 	/* Snapshots (snapshot.c). */
 	bool snap_generating, installing;
 	char snap_name[64];            /* the latest generated, to send */
@@ -159,6 +163,9 @@ struct rk_replica *rk_node_replica(const struct rk_node *n, uint64_t range);
 struct peer_out *rk_node_peer_out(struct rk_node *n, uint64_t node_id);
 void rk_node_on_process(uv_idle_t *h);
 void rk_node_mark_dirty(struct rk_node *n, struct rk_replica *r);
+
+/* A follower with a pending quiescence notice sleeps if caught up. */
+void rk_node_sleep_pending(struct rk_node *n, struct rk_replica *r);
 
 /* Wakes an asleep replica (it ticks again). */
 void rk_node_wake(struct rk_node *n, struct rk_replica *r);

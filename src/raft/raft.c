@@ -282,7 +282,8 @@ static void step_follower(struct rk_raft *r, const struct rk_raft_msg *m)
 	}
 }
 
-int rk_raft_follow(struct rk_raft *r, uint64_t leader, uint64_t term)
+int rk_raft_follow(struct rk_raft *r, uint64_t leader, uint64_t term,
+		   uint64_t commit)
 {
 	if (r->role != RK_RAFT_FOLLOWER || term != r->term ||
 	    leader == RK_RAFT_NONE || leader == r->id ||
@@ -291,6 +292,8 @@ int rk_raft_follow(struct rk_raft *r, uint64_t leader, uint64_t term)
 	r->lead = leader;
 	r->election_elapsed = 0;
 	r->contact_elapsed = 0;
+	if (commit <= raft_log_last_index(r))
+		raft_log_commit_to(r, commit);
 	return 0;
 }
 

@@ -448,14 +448,16 @@ int rk_raft_read_index(struct rk_raft *r, uint64_t ctx);
  * ticked): any lease measured before is void, so the next reads confirm
  * leadership by a heartbeat round. Leader only; a no-op elsewhere. */
 void rk_raft_lease_void(struct rk_raft *r);
-/* Out-of-band news that `leader` leads this group's current term (the
- * caller heard it from that leader's node, e.g. when a quiescent range is
- * told so after a restart). A follower at that term that knows no other
- * leader takes it as it takes a heartbeat it does not answer: it follows
- * `leader` and restarts its election timer. Nothing else changes (no
- * commit, no log), so it cannot break safety: at most one leader per term.
- * RK_ESTATE otherwise. */
-int rk_raft_follow(struct rk_raft *r, uint64_t leader, uint64_t term);
+/* Out-of-band news from `leader`'s node: it leads this group's current
+ * term, and commit is an index it knows this replica's log matches its own
+ * up to (its match index for us is at least that: the quiescence
+ * handshake). A follower at that term that knows no other leader takes it
+ * as it takes a heartbeat it does not answer: it follows `leader`,
+ * restarts its election timer, and commits up to commit if its log reaches
+ * that far. At most one leader per term, and the commit rule is a
+ * heartbeat's: safety is kept. RK_ESTATE otherwise (nothing changed). */
+int rk_raft_follow(struct rk_raft *r, uint64_t leader, uint64_t term,
+		   uint64_t commit);
 /* Leader only: hands leadership to `to` (must be a voter). */
 int rk_raft_transfer_leader(struct rk_raft *r, uint64_t to);
 /* Starts an election now (tests, and a node that wants leadership). */

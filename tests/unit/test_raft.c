@@ -391,17 +391,30 @@ static void test_follow_out_of_band(void **state)
 	fx_crash(&fx, 2);
 	fx_restart(&fx, 2);
 	assert_int_equal(rk_raft_leader(fx_raft(&fx, 2)), 0);
-	assert_int_equal(rk_raft_follow(fx_raft(&fx, 2), 1, term + 1), RK_ESTATE);
-	assert_int_equal(rk_raft_follow(fx_raft(&fx, 2), 2, term), RK_ESTATE);
-	assert_int_equal(rk_raft_follow(fx_raft(&fx, 1), 3, term), RK_ESTATE);
-	assert_int_equal(rk_raft_follow(fx_raft(&fx, 2), 1, term), 0);
+	assert_int_equal(rk_raft_follow(fx_raft(&fx, 2), 1, term + 1, 0), RK_ESTATE);
+	assert_int_equal(rk_raft_follow(fx_raft(&fx, 2), 2, term, 0), RK_ESTATE);
+	assert_int_equal(rk_raft_follow(fx_raft(&fx, 1), 3, term, 0), RK_ESTATE);
+	assert_int_equal(rk_raft_follow(fx_raft(&fx, 2), 1, term, 0), 0);
 	assert_int_equal(rk_raft_leader(fx_raft(&fx, 2)), 1);
-	assert_int_equal(rk_raft_follow(fx_raft(&fx, 2), 3, term), RK_ESTATE);
+	assert_int_equal(rk_raft_follow(fx_raft(&fx, 2), 3, term, 0), RK_ESTATE);
 	assert_int_equal(rk_raft_leader(fx_raft(&fx, 2)), 1);
 	/* It follows for real: a proposal reaches it. */
 	fx_propose(&fx, 1, "after");
 	fx_settle(&fx);
 	assert_int_equal(fx_stored_last(&fx, 2), fx_stored_last(&fx, 1));
+	/* The commit it is told is taken only as far as its log reaches: cut
+	 * off, it misses an entry the others commit. */
+	fx_isolate(&fx, 2);
+	fx_propose(&fx, 1, "missed");
+	fx_settle(&fx);
+	fx_heal(&fx);
+	assert_true(fx_raft(&fx, 1)->committed > fx_stored_last(&fx, 2));
+	assert_int_equal(rk_raft_follow(fx_raft(&fx, 2), 1, term,
+					 fx_raft(&fx, 1)->committed), 0);
+	assert_true(fx_raft(&fx, 2)->committed < fx_raft(&fx, 1)->committed);
+	assert_int_equal(rk_raft_follow(fx_raft(&fx, 2), 1, term,
+					 fx_stored_last(&fx, 2)), 0);
+	assert_int_equal(fx_raft(&fx, 2)->committed, fx_stored_last(&fx, 2));
 	fx_close(&fx);
 }
 
