@@ -56,6 +56,17 @@ static void buf_u64(struct rk_buf *b, uint64_t v)
 		put_u64(p, v);
 }
 
+/* A u32 length at *offp and that many bytes after it, inside p[0..len):
+ * moves *offp past the length and returns it in *lp. */
+static bool take_len(const uint8_t *p, size_t len, size_t *offp, uint32_t *lp)
+{
+	if (len - *offp < 4)
+		return false;
+	*lp = get_u32(p + *offp);
+	*offp += 4;
+	return *lp <= len - *offp;
+}
+
 /* ---- commands ------------------------------------------------------------ */
 
 void rk_kv_cmd_begin(struct rk_buf *out, const struct rk_kv_cmd *c)
@@ -102,11 +113,7 @@ int rk_kv_cmd_decode(const uint8_t *p, size_t len, struct rk_kv_cmd *cp)
 	/* The arguments must fill the rest exactly. */
 	for (uint32_t i = 0; i < cp->nargs; i++) {
 		uint32_t l;
-		if (len - off < 4)
-			return RK_EPROTO;
-		l = get_u32(p + off);
-		off += 4;
-		if (l > len - off)
+		if (!take_len(p, len, &off, &l))
 			return RK_EPROTO;
 		off += l;
 	}
@@ -184,11 +191,7 @@ int rk_kv_entry_walk(const uint8_t *p, size_t len, uint64_t *tsp,
 		for (uint32_t i = 0; i < count; i++) {
 			uint32_t l;
 			int rc;
-			if (len - off < 4)
-				return RK_EPROTO;
-			l = get_u32(p + off);
-			off += 4;
-			if (l > len - off)
+			if (!take_len(p, len, &off, &l))
 				return RK_EPROTO;
 			rc = rk_kv_cmd_decode(p + off, l, &c);
 			if (rc != 0)

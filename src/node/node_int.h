@@ -116,6 +116,7 @@ struct rk_node {
 	struct rk_client_router *router;
 	struct rk_client_server *client;
 	struct local_req *inbox, *inbox_tail; /* this node's own requests */
+	struct rk_kv_applier applier; /* applies every replica's commands */
 	uint32_t drop_answers_pct; /* fault injection (tests) */
 	uint64_t drop_rng, answers_dropped;
 
@@ -199,7 +200,7 @@ void rk_serve_flush(struct rk_node *n, struct rk_replica *r);
 void rk_serve_read_states(struct rk_node *n, struct rk_replica *r,
 			  const struct rk_raft_read_state *rs, size_t count);
 void rk_serve_reads(struct rk_node *n, struct rk_replica *r);
-void rk_serve_apply_begin(struct rk_replica *r);
+void rk_serve_apply_begin(struct rk_node *n);
 int rk_serve_apply(struct rk_node *n, struct rk_replica *r,
 		   const struct rk_raft_entry *e, struct rk_store_batch *b);
 void rk_serve_persisted(struct rk_node *n, struct rk_replica *r);

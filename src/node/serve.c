@@ -71,8 +71,6 @@ struct rk_serve {
 	struct ack *acks;
 	size_t na, acap;
 	struct rk_buf ack_bytes;
-	struct rk_kv_applier applier;
-	bool applier_ok;
 };
 
 static struct rk_serve *serve_of(struct rk_replica *r)
@@ -374,19 +372,13 @@ static void drop_first_proposal(struct rk_serve *sv)
 int rk_serve_apply(struct rk_node *n, struct rk_replica *r,
 		   const struct rk_raft_entry *e, struct rk_store_batch *b)
 {
-	struct rk_serve *sv = serve_of(r);
+	struct rk_serve *sv = r->sv; /* only where this node proposed or served */
+	struct rk_kv_applier *ap = &n->applier;
 	struct apply_arg a = {sv, NULL};
 	bool match = false;
 	int rc;
 
-	if (sv == NULL)
-		return RK_ENOMEM;
-	if (!sv->applier_ok) {
-		if (rk_kv_applier_init(&sv->applier) != 0)
-			return RK_ENOMEM;
-		sv->applier_ok = true;
-	}
-	a.p = take_proposal(sv, e->index, e->term, &match);
+	a.p = sv != NULL ? take_proposal(sv, e->index, e->term, &match) : NULL;
 	if (a.p != NULL && (!match || e->len == 0)) {
 		for (uint32_t i = 0; i < a.p->n; i++)
 			ack_push(sv, a.p->w[i].origin, a.p->w[i].id, RK_NET_RESP_UNKNOWN,
@@ -396,14 +388,14 @@ int rk_serve_apply(struct rk_node *n, struct rk_replica *r,
 	}
 	if (e->len == 0 || e->data[0] == 0)
 		return 0; /* a new leader's empty entry, or the load driver's */
-	sv->applier.reader = n->reader;
-	sv->applier.batch = b;
-	sv->applier.sessions = &r->sessions;
-	sv->applier.start = r->start;
-	sv->applier.slen = r->slen;
-	sv->applier.end = r->end;
-	sv->applier.elen = r->elen;
-	rc = rk_kv_apply_entry(&sv->applier, e->data, e->len, on_result, &a);
+	ap->reader = n->reader;
+	ap->batch = b;
+	ap->sessions = &r->sessions;
+	ap->start = r->start;
+	ap->slen = r->slen;
+	ap->end = r->end;
+	ap->elen = r->elen;
+	rc = rk_kv_apply_entry(ap, e->data, e->len, on_result, &a);
 	if (rc == RK_EPROTO)
 		rk_log_warn(MOD, "range %llu: entry %llu is not a command; skipped",
 			    (unsigned long long)r->range, (unsigned long long)e->index);
@@ -412,11 +404,13 @@ int rk_serve_apply(struct rk_node *n, struct rk_replica *r,
 	return rc == RK_EPROTO ? 0 : rc;
 }
 
-/* A ready is about to apply: what the previous one shadowed is committed. */
-void rk_serve_apply_begin(struct rk_replica *r)
+/* A replica's ready is about to apply. One applier serves the whole node:
+ * a ready is applied at once, and what an earlier ready of the same range
+ * wrote is committed before the next is taken (one ready in flight), so
+ * the overlay only has to last through one ready. */
+void rk_serve_apply_begin(struct rk_node *n)
 {
-	if (r->sv != NULL && r->sv->applier_ok)
-		rk_kv_applier_reset(&r->sv->applier);
+	rk_kv_applier_reset(&n->applier);
 }
 
 /* The apply batch is committed: answers leave, reads may be served. */
@@ -452,8 +446,6 @@ void rk_serve_free(struct rk_replica *r)
 	free(sv->acks);
 	free(sv->bw);
 	rk_buf_free(&sv->entry);
-	if (sv->applier_ok)
-		rk_kv_applier_close(&sv->applier);
 	free(sv);
 	r->sv = NULL;
 }
@@ -561,7 +553,7 @@ int rk_serve_start(struct rk_node *n, char *err, size_t errlen)
 	int rc;
 
 	n->bykey = malloc((n->n_replicas ? n->n_replicas : 1) * sizeof(*n->bykey));
-	if (n->bykey == NULL)
+	if (n->bykey == NULL || rk_kv_applier_init(&n->applier) != 0)
 		return RK_ENOMEM;
 	memcpy(n->bykey, n->byid, n->n_replicas * sizeof(*n->bykey));
 	qsort(n->bykey, n->n_replicas, sizeof(*n->bykey), by_start);
@@ -599,4 +591,5 @@ void rk_serve_stop(struct rk_node *n)
 	n->inbox_tail = NULL;
 	free(n->bykey);
 	n->bykey = NULL;
+	rk_kv_applier_close(&n->applier);
 }
