@@ -29,6 +29,7 @@
 
 #define MOD "node"
 #define PEER_FRAME_BYTES (1u << 20) /* a peer's Batch is sent once this big */
+#define PROCESS_MAX 4096            /* replicas processed per loop turn */
 
 static double now_s(void)
 {
@@ -96,8 +97,12 @@ void rk_node_mark_dirty(struct rk_node *n, struct rk_replica *r)
 	if (r->dirty)
 		return;
 	r->dirty = true;
-	r->next_dirty = n->dirty;
-	n->dirty = r;
+	r->next_dirty = NULL;
+	if (n->dirty_tail != NULL)
+		n->dirty_tail->next_dirty = r;
+	else
+		n->dirty = r;
+	n->dirty_tail = r;
 	if (!uv_is_active((uv_handle_t *)&n->process))
 		uv_idle_start(&n->process, rk_node_on_process);
 }
@@ -309,8 +314,9 @@ void rk_node_on_process(uv_idle_t *h)
 	struct rk_node *n = h->data;
 	struct rk_store_batch *b = NULL;
 	struct commit *c = NULL;
-	struct rk_replica *r, *next;
-	bool sync = false;
+	struct rk_replica *r, *last;
+	bool sync = false, done = false;
+	size_t budget = PROCESS_MAX;
 
 	uv_idle_stop(h);
 	/* This node's own client requests, queued by its router. */
@@ -321,10 +327,16 @@ void rk_node_on_process(uv_idle_t *h)
 		free(lr);
 	}
 	n->inbox_tail = NULL;
-	r = n->dirty;
-	n->dirty = NULL;
-	for (; r != NULL; r = next) {
-		next = r->next_dirty;
+	/* The replicas dirty now, oldest first, at most PROCESS_MAX of them:
+	 * the rest wait for the next turn, so that the loop reads and writes
+	 * its sockets (liveness among them) between bounded pieces of work. */
+	last = n->dirty_tail;
+	while (!done && n->dirty != NULL && budget-- > 0) {
+		r = n->dirty;
+		n->dirty = r->next_dirty;
+		if (n->dirty == NULL)
+			n->dirty_tail = NULL;
+		done = r == last;
 		r->dirty = false;
 		r->next_dirty = NULL;
 		if (r->sv != NULL)
@@ -366,6 +378,8 @@ void rk_node_on_process(uv_idle_t *h)
 		}
 	}
 	flush_peers(n);
+	if (n->dirty != NULL && !uv_is_active((uv_handle_t *)h))
+		uv_idle_start(h, rk_node_on_process);
 }
 
 void rk_node_replica_persisted(struct rk_node *n, struct rk_replica *r)
@@ -432,6 +446,17 @@ static int on_raft_msg(void *arg, uint64_t range, const struct rk_raft_msg *m)
 		n->msgs_unknown_range++;
 		return 0;
 	}
+	/* The answers to a sleeping leader's last heartbeat were on their way
+	 * when it went to sleep: taken without waking it, unless they give it
+	 * something to do (a follower behind after all). */
+	if (r->asleep && m->type == RK_RAFT_MSG_HEARTBEAT_RESP &&
+	    r->raft.role == RK_RAFT_LEADER && m->term == r->raft.term) {
+		if (rk_raft_step(&r->raft, m) == RK_EPROTO)
+			return 0;
+		if (rk_raft_has_ready(&r->raft))
+			rk_node_wake(n, r);
+		return 0;
+	}
 	if (r->asleep)
 		rk_node_wake(n, r);
 	r->pq = false; /* traffic: the range is active again */
@@ -458,7 +483,7 @@ static int on_snap_msg(void *arg, uint64_t range, const struct rk_raft_msg *m)
  * every follower's node is live. The followers sleep only if they are at
  * exactly that term and commit with that leader. Anything that arrives for
  * the range, a proposal, or the death of the leader's node wakes it. */
-#define QUIESCE_AFTER_TICKS 10
+#define QUIESCE_AFTER_TICKS 5
 
 
 void rk_node_wake(struct rk_node *n, struct rk_replica *r)
@@ -658,14 +683,15 @@ static void wake_orphan(struct rk_node *n, struct rk_replica *r)
 
 /* Every interval: a liveness heartbeat to every peer node, whatever the
  * ranges do; a peer not heard from for LIVE_DEAD intervals is dead, and
- * the sleeping ranges it led wake up to elect a new leader. */
+ * the sleeping ranges it led wake up to elect a new leader. Intervals are
+ * counted in this timer's rounds, not wall time: a node whose own loop
+ * runs late (overloaded) reads its peers' frames late too, and must not
+ * take its own slowness for their death. */
 #define LIVE_DEAD 5
 
 static void on_live_timer(uv_timer_t *t)
 {
 	struct rk_node *n = t->data;
-	double now = uv_now(&n->loop) / 1000.0;
-	double dead_after = LIVE_DEAD * n->cfg.tick_ms / 1000.0;
 	struct rk_net_liveness l;
 
 	l.epoch = n->live_epoch;
@@ -674,7 +700,7 @@ static void on_live_timer(uv_timer_t *t)
 		struct peer_out *p = &n->peers[i];
 		l.echo = p->seq_heard;
 		rk_net_batch_add_liveness(&p->batch, &l);
-		if (p->alive && now - p->heard > dead_after) {
+		if (p->alive && n->live_seq - p->heard > LIVE_DEAD) {
 			p->alive = false;
 			n->liveness_deaths++;
 			rk_log_warn(MOD, "node %llu is not heard from: waking the ranges it led",
@@ -716,7 +742,7 @@ static int on_frame(void *arg, uint64_t from, int channel,
 	struct peer_out *p = rk_node_peer_out(n, from);
 
 	if (p != NULL && channel == RK_NET_CH_RAFT) {
-		p->heard = uv_now(&n->loop) / 1000.0;
+		p->heard = n->live_seq;
 		if (!p->alive)
 			rk_log_info(MOD, "node %llu is live", (unsigned long long)from);
 		p->alive = true;

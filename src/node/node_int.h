@@ -75,7 +75,7 @@ struct commit {
 struct peer_out {
 	uint64_t node_id;
 	struct rk_buf batch; /* the Batch being built this turn */
-	double heard;        /* last frame from it (raft channel) */
+	uint64_t heard;      /* liveness round of its last frame (raft channel) */
 	bool alive;          /* node liveness */
 	uint64_t seq_heard;  /* its last liveness seq */
 	uint64_t epoch;      /* its liveness epoch (start time), 0 until heard */
@@ -120,7 +120,7 @@ struct rk_node {
 	uint32_t drop_answers_pct; /* fault injection (tests) */
 	uint64_t drop_rng, answers_dropped;
 
-	struct rk_replica *dirty; /* replicas to process this turn */
+	struct rk_replica *dirty, *dirty_tail; /* replicas to process, FIFO */
 	struct peer_out peers[RK_MAX_NODES];
 	uint32_t n_peers;
 	struct rk_net_scratch scratch;
