@@ -222,6 +222,13 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 	    leaders);
 	one(b, "rangekv_ranges_awake", "gauge", "Replicas ticked (not quiescent).",
 	    n->n_awake);
+	{
+		uint64_t none = 0;
+		for (size_t i = 0; i < n->n_replicas; i++)
+			none += rk_raft_leader(&n->byid[i]->raft) == 0;
+		one(b, "rangekv_ranges_leaderless", "gauge",
+		    "Replicas that know no leader of their range.", none);
+	}
 	one(b, "rangekv_quiesced_total", "counter", "Times a replica went to sleep.",
 	    n->quiesced);
 	one(b, "rangekv_woken_total", "counter", "Times a sleeping replica woke.",

@@ -29,7 +29,7 @@
 
 #define MOD "node"
 #define PEER_FRAME_BYTES (1u << 20) /* a peer's Batch is sent once this big */
-#define PROCESS_MAX 4096            /* replicas processed per loop turn */
+#define PROCESS_MAX 65536           /* replicas processed per loop turn */
 
 static double now_s(void)
 {
