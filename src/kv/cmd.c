@@ -7,45 +7,20 @@
 #include <string.h>
 
 #include "kv.h"
+#include "le.h"
 
 #define CMD_HDR (1 + 1 + 8 + 8 + 8 + 8 + 4)
 #define ENTRY_HDR (1 + 8 + 4)
 #define ENTRY_VERSION 1
 #define SESS_VERSION 1
 
-static void put_u32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_u64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
 
 static void buf_u32(struct rk_buf *b, uint32_t v)
 {
 	uint8_t *p = rk_buf_extend(b, 4);
 
 	if (p != NULL)
-		put_u32(p, v);
+		rk_le_put32(p, v);
 }
 
 static void buf_u64(struct rk_buf *b, uint64_t v)
@@ -53,7 +28,7 @@ static void buf_u64(struct rk_buf *b, uint64_t v)
 	uint8_t *p = rk_buf_extend(b, 8);
 
 	if (p != NULL)
-		put_u64(p, v);
+		rk_le_put64(p, v);
 }
 
 /* A u32 length at *offp and that many bytes after it, inside p[0..len):
@@ -62,7 +37,7 @@ static bool take_len(const uint8_t *p, size_t len, size_t *offp, uint32_t *lp)
 {
 	if (len - *offp < 4)
 		return false;
-	*lp = get_u32(p + *offp);
+	*lp = rk_le_get32(p + *offp);
 	*offp += 4;
 	return *lp <= len - *offp;
 }
@@ -77,11 +52,11 @@ void rk_kv_cmd_begin(struct rk_buf *out, const struct rk_kv_cmd *c)
 		return;
 	p[0] = c->op;
 	p[1] = c->mode;
-	put_u64(p + 2, c->session);
-	put_u64(p + 10, c->seq);
-	put_u64(p + 18, c->first_incomplete);
-	put_u64(p + 26, (uint64_t)c->n);
-	put_u32(p + 34, 0);
+	rk_le_put64(p + 2, c->session);
+	rk_le_put64(p + 10, c->seq);
+	rk_le_put64(p + 18, c->first_incomplete);
+	rk_le_put64(p + 26, (uint64_t)c->n);
+	rk_le_put32(p + 34, 0);
 }
 
 void rk_kv_cmd_arg(struct rk_buf *out, const void *p, size_t len)
@@ -93,7 +68,7 @@ void rk_kv_cmd_arg(struct rk_buf *out, const void *p, size_t len)
 void rk_kv_cmd_finish(struct rk_buf *out, size_t start, uint32_t nargs)
 {
 	if (!out->oom && out->len >= start + CMD_HDR)
-		put_u32((uint8_t *)out->p + start + 34, nargs);
+		rk_le_put32((uint8_t *)out->p + start + 34, nargs);
 }
 
 int rk_kv_cmd_decode(const uint8_t *p, size_t len, struct rk_kv_cmd *cp)
@@ -105,11 +80,11 @@ int rk_kv_cmd_decode(const uint8_t *p, size_t len, struct rk_kv_cmd *cp)
 		return RK_EPROTO;
 	cp->op = p[0];
 	cp->mode = p[1];
-	cp->session = get_u64(p + 2);
-	cp->seq = get_u64(p + 10);
-	cp->first_incomplete = get_u64(p + 18);
-	cp->n = (int64_t)get_u64(p + 26);
-	cp->nargs = get_u32(p + 34);
+	cp->session = rk_le_get64(p + 2);
+	cp->seq = rk_le_get64(p + 10);
+	cp->first_incomplete = rk_le_get64(p + 18);
+	cp->n = (int64_t)rk_le_get64(p + 26);
+	cp->nargs = rk_le_get32(p + 34);
 	/* The arguments must fill the rest exactly. */
 	for (uint32_t i = 0; i < cp->nargs; i++) {
 		uint32_t l;
@@ -133,7 +108,7 @@ int rk_kv_arg_next(const struct rk_kv_cmd *c, size_t *offp, const uint8_t **pp,
 	*lenp = 0;
 	if (*offp + 4 > c->args_len)
 		return RK_ENOTFOUND;
-	l = get_u32(c->args + *offp);
+	l = rk_le_get32(c->args + *offp);
 	if (l > c->args_len - *offp - 4)
 		return RK_EPROTO;
 	*pp = c->args + *offp + 4;
@@ -167,7 +142,7 @@ void rk_kv_entry_add(struct rk_buf *out, const void *cmd, size_t len)
 void rk_kv_entry_finish(struct rk_buf *out, uint32_t count)
 {
 	if (!out->oom && out->len >= ENTRY_HDR)
-		put_u32((uint8_t *)out->p + 9, count);
+		rk_le_put32((uint8_t *)out->p + 9, count);
 }
 
 /* Checks the whole entry before the first command reaches fn, so that a
@@ -184,8 +159,8 @@ int rk_kv_entry_walk(const uint8_t *p, size_t len, uint64_t *tsp,
 	*tsp = 0;
 	if (len < ENTRY_HDR || p[0] != ENTRY_VERSION)
 		return RK_EPROTO;
-	*tsp = get_u64(p + 1);
-	count = get_u32(p + 9);
+	*tsp = rk_le_get64(p + 1);
+	count = rk_le_get32(p + 9);
 	for (int pass = 0; pass < (fn != NULL ? 2 : 1); pass++) {
 		off = ENTRY_HDR;
 		for (uint32_t i = 0; i < count; i++) {
@@ -253,8 +228,8 @@ int rk_kv_sessions_decode(const uint8_t *p, size_t len, struct rk_kv_sessions *s
 	rk_kv_sessions_free(s);
 	if (len < 13 || p[0] != SESS_VERSION)
 		return RK_EPROTO;
-	s->now_ms = get_u64(p + 1);
-	n = get_u32(p + 9);
+	s->now_ms = rk_le_get64(p + 1);
+	n = rk_le_get32(p + 9);
 	if (n > (len - 13) / 28)
 		return RK_EPROTO;
 	if (n > 0 && (s->v = calloc(n, sizeof(*s->v))) == NULL)
@@ -265,10 +240,10 @@ int rk_kv_sessions_decode(const uint8_t *p, size_t len, struct rk_kv_sessions *s
 		uint32_t nr;
 		if (len - off < 28)
 			goto bad;
-		x->id = get_u64(p + off);
-		x->last_ms = get_u64(p + off + 8);
-		x->first_incomplete = get_u64(p + off + 16);
-		nr = get_u32(p + off + 24);
+		x->id = rk_le_get64(p + off);
+		x->last_ms = rk_le_get64(p + off + 8);
+		x->first_incomplete = rk_le_get64(p + off + 16);
+		nr = rk_le_get32(p + off + 24);
 		off += 28;
 		s->n++;
 		if (nr > (len - off) / 12)
@@ -282,10 +257,10 @@ int rk_kv_sessions_decode(const uint8_t *p, size_t len, struct rk_kv_sessions *s
 			uint32_t l;
 			if (len - off < 12)
 				goto bad;
-			l = get_u32(p + off + 8);
+			l = rk_le_get32(p + off + 8);
 			if (l > len - off - 12)
 				goto bad;
-			x->recs[j].seq = get_u64(p + off);
+			x->recs[j].seq = rk_le_get64(p + off);
 			x->recs[j].len = l;
 			x->recs[j].resp = malloc(l ? l : 1);
 			if (x->recs[j].resp == NULL) {

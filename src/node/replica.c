@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "le.h"
 #include "node_int.h"
 
 static int op_initial_state(void *ctx, struct rk_raft_hard_state *hsp,
@@ -114,14 +115,6 @@ size_t rk_desc_encode(const struct rk_replica *r, uint8_t *out, size_t cap)
 	return need;
 }
 
-static uint64_t le(const uint8_t *p, int n)
-{
-	uint64_t v = 0;
-
-	for (int i = n - 1; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
 
 /* The length of the descriptor at the start of p, 0 if malformed. */
 static size_t desc_len(const uint8_t *p, size_t n)
@@ -130,10 +123,10 @@ static size_t desc_len(const uint8_t *p, size_t n)
 
 	if (n < 16)
 		return 0;
-	sl = (size_t)le(p + 8, 4);
+	sl = (size_t)rk_le_get(p + 8, 4);
 	if (sl > n - 16)
 		return 0;
-	el = (size_t)le(p + 12 + sl, 4);
+	el = (size_t)rk_le_get(p + 12 + sl, 4);
 	if (el > n - 16 - sl)
 		return 0;
 	return 16 + sl + el;
@@ -145,15 +138,15 @@ int rk_desc_decode(struct rk_replica *r, const uint8_t *p, size_t n)
 
 	if (n == 0 || desc_len(p, n) != n)
 		return RK_ECORRUPT;
-	sl = (size_t)le(p + 8, 4);
-	el = (size_t)le(p + 12 + sl, 4);
+	sl = (size_t)rk_le_get(p + 8, 4);
+	el = (size_t)rk_le_get(p + 12 + sl, 4);
 	free(r->start);
 	free(r->end);
 	r->start = malloc(sl + 1);
 	r->end = malloc(el + 1);
 	if (r->start == NULL || r->end == NULL)
 		return RK_ENOMEM;
-	r->generation = le(p, 8);
+	r->generation = rk_le_get(p, 8);
 	memcpy(r->start, p + 12, sl);
 	memcpy(r->end, p + 16 + sl, el);
 	r->slen = (uint32_t)sl;

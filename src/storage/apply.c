@@ -21,7 +21,7 @@ static uint64_t rd64(struct reader_pos *r)
 		r->bad = true;
 		return 0;
 	}
-	v = store_get_u64(r->p);
+	v = rk_le_get64(r->p);
 	r->p += 8;
 	r->left -= 8;
 	return v;
@@ -35,7 +35,7 @@ static uint32_t rd32(struct reader_pos *r)
 		r->bad = true;
 		return 0;
 	}
-	v = store_get_u32(r->p);
+	v = rk_le_get32(r->p);
 	r->p += 4;
 	r->left -= 4;
 	return v;
@@ -240,8 +240,8 @@ static int apply_append(struct store_session *ss, struct reader_pos *r)
 		v = scratch(ss, 12 + len);
 		if (v == NULL)
 			return RK_ENOMEM;
-		store_put_u64(v, term);
-		store_put_u32(v + 8, type);
+		rk_le_put64(v, term);
+		rk_le_put32(v + 8, type);
 		if (len > 0)
 			memcpy(v + 12, data, len);
 		c->set_key(c, range, index);
@@ -341,7 +341,7 @@ int store_apply_batch(struct store_session *ss, const struct rk_store_batch *b)
 				rc = RK_ENOMEM;
 				break;
 			}
-			store_put_u64(tmp, v64);
+			rk_le_put64(tmp, v64);
 			if (vl > 0)
 				memcpy(tmp + 8, v, vl);
 			c = ss->c[T_APPLY];

@@ -68,7 +68,7 @@ static void u32(struct rk_store_batch *b, uint32_t v)
 	uint8_t *p = grow(b, 4);
 
 	if (p != NULL)
-		store_put_u32(p, v);
+		rk_le_put32(p, v);
 }
 
 static void u64(struct rk_store_batch *b, uint64_t v)
@@ -76,7 +76,7 @@ static void u64(struct rk_store_batch *b, uint64_t v)
 	uint8_t *p = grow(b, 8);
 
 	if (p != NULL)
-		store_put_u64(p, v);
+		rk_le_put64(p, v);
 }
 
 static void bytes(struct rk_store_batch *b, const void *data, size_t n)
@@ -113,16 +113,16 @@ size_t store_encode_raft_state(const struct rk_store_raft_state *st, uint8_t *p)
 	size_t off = RAFT_STATE_FIXED;
 	int i;
 
-	store_put_u64(p, st->replica_id);
-	store_put_u64(p + 8, st->hs.term);
-	store_put_u64(p + 16, st->hs.vote);
-	store_put_u64(p + 24, st->hs.commit);
-	store_put_u64(p + 32, st->trunc_index);
-	store_put_u64(p + 40, st->trunc_term);
+	rk_le_put64(p, st->replica_id);
+	rk_le_put64(p + 8, st->hs.term);
+	rk_le_put64(p + 16, st->hs.vote);
+	rk_le_put64(p + 24, st->hs.commit);
+	rk_le_put64(p + 32, st->trunc_index);
+	rk_le_put64(p + 40, st->trunc_term);
 	p[off++] = st->conf.n;
 	p[off++] = st->conf.auto_leave;
 	for (i = 0; i < st->conf.n && i < RK_RAFT_MAX_MEMBERS; i++) {
-		store_put_u64(p + off, st->conf.ids[i]);
+		rk_le_put64(p + off, st->conf.ids[i]);
 		p[off + 8] = st->conf.flags[i];
 		off += 9;
 	}
@@ -139,16 +139,16 @@ int store_decode_raft_state(const uint8_t *p, size_t len,
 	if (len < RAFT_STATE_FIXED + 2 || p[off] > RK_RAFT_MAX_MEMBERS ||
 	    p[off + 1] > 1 || len != RAFT_STATE_FIXED + 2 + (size_t)p[off] * 9)
 		return RK_ECORRUPT;
-	stp->replica_id = store_get_u64(p);
-	stp->hs.term = store_get_u64(p + 8);
-	stp->hs.vote = store_get_u64(p + 16);
-	stp->hs.commit = store_get_u64(p + 24);
-	stp->trunc_index = store_get_u64(p + 32);
-	stp->trunc_term = store_get_u64(p + 40);
+	stp->replica_id = rk_le_get64(p);
+	stp->hs.term = rk_le_get64(p + 8);
+	stp->hs.vote = rk_le_get64(p + 16);
+	stp->hs.commit = rk_le_get64(p + 24);
+	stp->trunc_index = rk_le_get64(p + 32);
+	stp->trunc_term = rk_le_get64(p + 40);
 	stp->conf.n = p[off++];
 	stp->conf.auto_leave = p[off++];
 	for (i = 0; i < stp->conf.n; i++) {
-		stp->conf.ids[i] = store_get_u64(p + off);
+		stp->conf.ids[i] = rk_le_get64(p + off);
 		stp->conf.flags[i] = p[off + 8];
 		off += 9;
 	}
@@ -284,7 +284,7 @@ void rk_store_batch_install(struct rk_store_batch *b, uint64_t range,
 		b->oom = true;
 		return;
 	}
-	store_put_u64(v, index);
+	rk_le_put64(v, index);
 	memcpy(v + 8, name, n);
 	store_install_name(range, key);
 	rk_store_batch_meta_put(b, key, v, 8 + n);

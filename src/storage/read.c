@@ -99,7 +99,7 @@ int store_decode_apply(const uint8_t *v, size_t n,
 	memset(asp, 0, sizeof(*asp));
 	if (n < 8)
 		return RK_ECORRUPT;
-	asp->applied = store_get_u64(v);
+	asp->applied = rk_le_get64(v);
 	asp->desc = v + 8;
 	asp->desc_len = n - 8;
 	return 0;
@@ -139,7 +139,7 @@ int rk_store_read_durable_applied(struct rk_store_reader *r, uint64_t range,
 	if (ret == 0)
 		ret = c->get_value(c, &v);
 	if (ret == 0 && v.size >= 8)
-		*appliedp = store_get_u64(v.data);
+		*appliedp = rk_le_get64(v.data);
 	c->close(c);
 	return ret == WT_NOTFOUND ? 0 : store_err(ret);
 }
@@ -213,8 +213,8 @@ static int decode_entry(uint64_t index, const WT_ITEM *v,
 		return RK_ECORRUPT;
 	memset(e, 0, sizeof(*e));
 	e->index = index;
-	e->term = store_get_u64(v->data);
-	e->type = (uint8_t)store_get_u32((const uint8_t *)v->data + 8);
+	e->term = rk_le_get64(v->data);
+	e->type = (uint8_t)rk_le_get32((const uint8_t *)v->data + 8);
 	e->data = (const uint8_t *)v->data + 12;
 	e->len = (uint32_t)(v->size - 12);
 	return 0;
@@ -439,7 +439,7 @@ int rk_store_scan_span(struct rk_store_reader *r, uint64_t range,
 	if (range != 0 && appliedp != NULL) {
 		rc = get_by_id(r, T_APPLY, range, &v, &n);
 		if (rc == 0 && n >= 8)
-			*appliedp = store_get_u64(v);
+			*appliedp = rk_le_get64(v);
 		if (rc == RK_ENOTFOUND)
 			rc = 0;
 	}
@@ -460,10 +460,10 @@ static int sum_pair(void *arg, int table, const void *key, size_t klen,
 	uint8_t hdr[5];
 
 	hdr[0] = (uint8_t)table;
-	store_put_u32(hdr + 1, (uint32_t)klen);
+	rk_le_put32(hdr + 1, (uint32_t)klen);
 	XXH3_64bits_update(st, hdr, 5);
 	XXH3_64bits_update(st, key, klen);
-	store_put_u32(hdr + 1, (uint32_t)vlen);
+	rk_le_put32(hdr + 1, (uint32_t)vlen);
 	XXH3_64bits_update(st, hdr + 1, 4);
 	XXH3_64bits_update(st, val, vlen);
 	return 0;

@@ -70,7 +70,7 @@ static void out_bytes(struct rk_store_snap_out *o, const void *p, size_t n)
 {
 	uint8_t l[4];
 
-	store_put_u32(l, (uint32_t)n);
+	rk_le_put32(l, (uint32_t)n);
 	out_write(o, l, 4);
 	out_write(o, p, n);
 }
@@ -105,9 +105,9 @@ int rk_store_snap_create(struct rk_store *s, const struct rk_store_snap_meta *m,
 	setvbuf(o->f, NULL, _IOFBF, 1 << 20);
 	XXH3_64bits_reset(o->h);
 	memcpy(hdr, SNAP_MAGIC, 8);
-	store_put_u64(hdr + 8, m->range);
-	store_put_u64(hdr + 16, m->index);
-	store_put_u64(hdr + 24, m->term);
+	rk_le_put64(hdr + 8, m->range);
+	rk_le_put64(hdr + 16, m->index);
+	rk_le_put64(hdr + 24, m->term);
 	out_write(o, hdr, sizeof(hdr));
 	out_bytes(o, m->start, m->slen);
 	out_bytes(o, m->end, m->elen);
@@ -194,9 +194,9 @@ int rk_store_snap_finish(struct rk_store_snap_out *o, char *name,
 
 	name[0] = '\0';
 	tr[0] = SNAP_END;
-	store_put_u64(tr + 1, o->count);
+	rk_le_put64(tr + 1, o->count);
 	out_write(o, tr, 9);
-	store_put_u64(tr + 9, XXH3_64bits_digest(o->h));
+	rk_le_put64(tr + 9, XXH3_64bits_digest(o->h));
 	if (o->err == 0 && fwrite(tr + 9, 1, 8, o->f) != 8)
 		o->err = RK_EIO;
 	return seal(o, name, namelen);
@@ -291,7 +291,7 @@ static uint8_t *in_alloc_bytes(struct snap_in *in, size_t *np, size_t max)
 
 	*np = 0;
 	in_read(in, l, 4);
-	n = store_get_u32(l);
+	n = rk_le_get32(l);
 	if (in->bad || n > max) {
 		in->bad = true;
 		return NULL;
@@ -338,9 +338,9 @@ static int snap_in_open(struct rk_store *s, const char *name,
 	in_read(in, hdr, sizeof(hdr));
 	if (in->bad || memcmp(hdr, SNAP_MAGIC, 8) != 0)
 		return RK_ECORRUPT;
-	in->range = store_get_u64(hdr + 8);
-	in->index = store_get_u64(hdr + 16);
-	in->term = store_get_u64(hdr + 24);
+	in->range = rk_le_get64(hdr + 8);
+	in->index = rk_le_get64(hdr + 16);
+	in->term = rk_le_get64(hdr + 24);
 	in->start = in_alloc_bytes(in, &in->slen, MAX_RECORD_KEY);
 	in->end = in_alloc_bytes(in, &in->elen, MAX_RECORD_KEY);
 	in->desc = in_alloc_bytes(in, &in->dlen, MAX_RECORD_VAL);
@@ -362,17 +362,17 @@ static int snap_in_next(struct snap_in *in, int *tablep, const uint8_t **kp,
 	if (t == SNAP_END) {
 		uint64_t want;
 		in_read(in, l, 8);
-		*countp = store_get_u64(l);
+		*countp = rk_le_get64(l);
 		want = XXH3_64bits_digest(in->h);
 		if (in->bad || fread(l, 1, 8, in->f) != 8 ||
-		    store_get_u64(l) != want || fgetc(in->f) != EOF)
+		    rk_le_get64(l) != want || fgetc(in->f) != EOF)
 			return RK_ECORRUPT;
 		return 0;
 	}
 	if (t > 1)
 		return RK_ECORRUPT;
 	in_read(in, l, 4);
-	kl = store_get_u32(l);
+	kl = rk_le_get32(l);
 	if (in->bad || kl > MAX_RECORD_KEY)
 		return RK_ECORRUPT;
 	if (kl + 4 + MAX_RECORD_VAL > in->cap) {
@@ -385,7 +385,7 @@ static int snap_in_next(struct snap_in *in, int *tablep, const uint8_t **kp,
 	}
 	in_read(in, in->buf, kl);
 	in_read(in, l, 4);
-	vl = store_get_u32(l);
+	vl = rk_le_get32(l);
 	if (in->bad || vl > MAX_RECORD_VAL)
 		return RK_ECORRUPT;
 	in_read(in, in->buf + kl, vl);
@@ -437,7 +437,7 @@ static int read_marker(struct rk_store_reader *r, uint64_t range,
 		return rc;
 	if (n <= 8 || n - 8 >= namelen)
 		return RK_ECORRUPT;
-	*indexp = store_get_u64(v);
+	*indexp = rk_le_get64(v);
 	memcpy(name, (const uint8_t *)v + 8, n - 8);
 	name[n - 8] = '\0';
 	return 0;
@@ -554,7 +554,7 @@ int rk_store_install_run(struct rk_store_reader *r, uint64_t range)
 		if (a == NULL) {
 			rc = RK_ENOMEM;
 		} else {
-			store_put_u64(a, index);
+			rk_le_put64(a, index);
 			if (in.dlen > 0)
 				memcpy(a + 8, in.desc, in.dlen);
 			val.data = a;
@@ -602,7 +602,7 @@ static int walk_markers(struct store_session *ss,
 		}
 		memcpy(name, (const uint8_t *)v.data + 8, v.size - 8);
 		name[v.size - 8] = '\0';
-		rc = fn(arg, range, store_get_u64(v.data), name);
+		rc = fn(arg, range, rk_le_get64(v.data), name);
 		ret = c->next(c);
 	}
 	c->reset(c);
@@ -674,7 +674,7 @@ static int find_stale(void *arg, uint64_t range, uint64_t index,
 	ret = c->search(c);
 	if (ret == 0)
 		ret = c->get_value(c, &v);
-	if (ret != 0 || v.size < 8 || store_get_u64(v.data) < index) {
+	if (ret != 0 || v.size < 8 || rk_le_get64(v.data) < index) {
 		c->reset(c);
 		return 0; /* the install is not durable yet */
 	}

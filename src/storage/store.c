@@ -137,7 +137,7 @@ static int meta_get_u64(struct store_session *ss, const char *name,
 	if (ret == 0 && v.size != 8)
 		ret = EINVAL;
 	if (ret == 0)
-		*vp = store_get_u64(v.data);
+		*vp = rk_le_get64(v.data);
 	c->reset(c);
 	return ret == EINVAL ? RK_ECORRUPT : store_err(ret);
 }
@@ -162,11 +162,11 @@ static int identity(struct rk_store *s, const struct rk_store_options *o,
 		b = rk_store_batch_new();
 		if (b == NULL)
 			return RK_ENOMEM;
-		store_put_u64(v, RK_STORE_FORMAT);
+		rk_le_put64(v, RK_STORE_FORMAT);
 		rk_store_batch_meta_put(b, "format", v, 8);
-		store_put_u64(v, o->node_id);
+		rk_le_put64(v, o->node_id);
 		rk_store_batch_meta_put(b, "node_id", v, 8);
-		store_put_u64(v, cluster);
+		rk_le_put64(v, cluster);
 		rk_store_batch_meta_put(b, "cluster_id", v, 8);
 		rc = store_err(ss->ws->begin_transaction(ss->ws, NULL));
 		if (rc == 0)

@@ -9,6 +9,7 @@
 
 #include <wiredtiger.h>
 
+#include "le.h"
 #include "store.h"
 
 /* A batch is a byte string of operations, replayed in order inside the
@@ -137,33 +138,6 @@ void store_snap_orphans(struct rk_store *s);
 #define INSTALL_PREFIX "install/"
 void store_install_name(uint64_t range, char out[32]);
 
-static inline void store_put_u32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline void store_put_u64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline uint32_t store_get_u32(const uint8_t *p)
-{
-	uint32_t v = 0;
-	for (int i = 3; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static inline uint64_t store_get_u64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
 
 /* Stored raft state: fixed part, then the configuration. */
 #define RAFT_STATE_FIXED (6 * 8)

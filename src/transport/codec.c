@@ -11,28 +11,9 @@
 #include <xxhash.h>
 
 #include "codec.h"
+#include "le.h"
 #include "rangekv.pb.h"
 
-static void put_u32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_u64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, int n)
-{
-	uint64_t v = 0;
-
-	for (int i = n - 1; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
 
 int rk_net_frame_append(struct rk_buf *out, const void *payload, size_t len)
 {
@@ -43,8 +24,8 @@ int rk_net_frame_append(struct rk_buf *out, const void *payload, size_t len)
 	h = rk_buf_extend(out, RK_NET_FRAME_HDR);
 	if (h == NULL)
 		return RK_ENOMEM;
-	put_u32(h, (uint32_t)len);
-	put_u64(h + 4, XXH3_64bits(payload, len));
+	rk_le_put32(h, (uint32_t)len);
+	rk_le_put64(h + 4, XXH3_64bits(payload, len));
 	rk_buf_append(out, payload, len);
 	return out->oom ? RK_ENOMEM : 0;
 }
@@ -58,12 +39,12 @@ int rk_net_frame_parse(const uint8_t *buf, size_t len, const uint8_t **payloadp,
 	*plenp = *framelenp = 0;
 	if (len < 4)
 		return RK_EAGAIN;
-	plen = (size_t)get_le(buf, 4);
+	plen = (size_t)rk_le_get(buf, 4);
 	if (plen > RK_NET_FRAME_MAX)
 		return RK_EPROTO;
 	if (len < RK_NET_FRAME_HDR + plen)
 		return RK_EAGAIN;
-	if (XXH3_64bits(buf + RK_NET_FRAME_HDR, plen) != get_le(buf + 4, 8))
+	if (XXH3_64bits(buf + RK_NET_FRAME_HDR, plen) != rk_le_get(buf + 4, 8))
 		return RK_EPROTO;
 	*payloadp = buf + RK_NET_FRAME_HDR;
 	*plenp = plen;
