@@ -48,6 +48,8 @@ struct conn {
 
 static void conn_read_start(struct conn *c);
 static void conn_parse(struct conn *c);
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b);
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b);
 
 struct conflict_ctx {
 	struct conn *c;
@@ -346,12 +348,16 @@ static void conn_parse(struct conn *c)
 		c->in.len -= off;
 	}
 	/* Read no further while a command waits (held back, or too many in
-	 * flight): the input buffer stays bounded. */
+	 * flight): the input buffer stays bounded. Reading resumes here, never
+	 * by parsing again (what is buffered was just parsed). */
 	if ((c->pending >= PENDING_HIGH || c->blocked) && c->reading) {
 		uv_read_stop((uv_stream_t *)&c->tcp);
 		c->reading = false;
 	} else if (!c->reading && !c->blocked && !c->quit && c->pending < PENDING_LOW) {
-		conn_read_start(c);
+		if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+			c->reading = true;
+		else
+			conn_close(c);
 	}
 }
 
@@ -383,15 +389,21 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
 	conn_parse(c);
 }
 
+/* Starts reading c again (it stopped with too many commands in flight):
+ * the commands already buffered are parsed first, and parsing starts the
+ * reads if it does not stop again. A stream that cannot read is closed. */
 static void conn_read_start(struct conn *c)
 {
 	if (c->reading || uv_is_closing((uv_handle_t *)&c->tcp))
 		return;
+	if (c->in.len > 0 && !c->parsing) {
+		conn_parse(c);
+		return;
+	}
 	if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
 		c->reading = true;
-	/* Commands left unparsed when reading stopped. */
-	if (c->in.len > 0 && !c->parsing)
-		conn_parse(c);
+	else
+		conn_close(c);
 }
 
 static void on_connection(uv_stream_t *l, int status)

@@ -1200,6 +1200,11 @@ def run_checks(t, cluster):
             print("  FAIL  %-26s %5.2f s  %s" % (f.__name__, time.time() - t0, why), flush=True)
             if not isinstance(e, CheckFailed):
                 traceback.print_exc(limit=3, file=sys.stdout)
+            if cluster is not None and failed == 1:
+                # The first failure shows what the nodes were saying.
+                for i in sorted(cluster.procs):
+                    print("  node %d log ends:" % i)
+                    sys.stdout.writelines("    " + l for l in cluster.log_tail(i, 25))
         if cluster is not None:
             dead = cluster.dead()
             if dead:
