@@ -31,7 +31,9 @@ static const char *ERR_TIMEOUT =
 static void frag_release(struct frag *f)
 {
 	if (f->p != f->small)
-		frag_release(f);
+		free(f->p);
+	f->p = NULL;
+	f->len = 0;
 }
 
 void rk_creq_free(struct creq *q)
