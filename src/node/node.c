@@ -319,6 +319,8 @@ void rk_node_on_process(uv_idle_t *h)
 	size_t budget = PROCESS_MAX;
 
 	uv_idle_stop(h);
+	if (n->stopping)
+		return;
 	/* This node's own client requests, queued by its router. */
 	while (n->inbox != NULL) {
 		struct local_req *lr = n->inbox;
@@ -1210,6 +1212,7 @@ int rk_node_run(const struct rk_node_config *cfg)
 
 	/* Stop: let group commits in flight finish (acknowledgements only go
 	 * out after them, so none is lost either way), then close. */
+	n->stopping = true; /* no new processing: only the commits in flight finish */
 	rk_serve_stop(n);
 	uv_timer_stop(&n->tick_timer);
 	uv_timer_stop(&n->live_timer);
@@ -1241,6 +1244,7 @@ out:
 	for (uint32_t i = 0; i < n->n_peers; i++)
 		rk_buf_free(&n->peers[i].batch);
 	rk_net_scratch_free(&n->scratch);
+	rk_kv_applier_close(&n->applier);
 	free(n->table);
 	free(n->byid);
 	free(n->awake);

@@ -591,5 +591,4 @@ void rk_serve_stop(struct rk_node *n)
 	n->inbox_tail = NULL;
 	free(n->bykey);
 	n->bykey = NULL;
-	rk_kv_applier_close(&n->applier);
 }
