@@ -152,11 +152,11 @@ static void stamp(struct rk_client_router *r, struct op *o)
 static void attempt(struct rk_client_router *r, struct op *o, uint64_t to)
 {
 	struct rk_net_req req;
-	const uint8_t *end;
-	size_t elen;
 
 	o->parked = false;
 	if (to == 0) {
+		const uint8_t *end;
+		size_t elen;
 		o->range = r->env.range_of(r->env.arg, o->key, o->klen, &end, &elen);
 		to = o->range != 0 ? r->env.leader_of(r->env.arg, o->range) : 0;
 	}
@@ -368,11 +368,13 @@ int rk_client_submit(struct rk_client_router *r, const uint8_t *cmd,
 	o->prev = r->tail;
 	if (r->tail) r->tail->next = o; else r->head = o;
 	r->tail = o;
-	if (o->write) {
+	{
 		const uint8_t *end;
 		size_t elen;
-		struct wlist *l = wlist_of(r, r->env.range_of(r->env.arg, o->key, o->klen,
-							      &end, &elen));
+		o->range = r->env.range_of(r->env.arg, o->key, o->klen, &end, &elen);
+	}
+	if (o->write) {
+		struct wlist *l = wlist_of(r, o->range);
 		o->seq = r->next_seq++;
 		o->wl = l;
 		o->wprev = l->tail;
@@ -382,8 +384,9 @@ int rk_client_submit(struct rk_client_router *r, const uint8_t *cmd,
 	r->st.ops++;
 	r->st.inflight++;
 	/* The node answers from its own processing, never inside send, so
-	 * done cannot run before this returns. */
-	attempt(r, o, 0);
+	 * done cannot run before this returns. The range is known: the first
+	 * attempt goes to its leader without looking it up again. */
+	attempt(r, o, o->range != 0 ? r->env.leader_of(r->env.arg, o->range) : 0);
 	return 0;
 }
 

@@ -150,7 +150,6 @@ struct rk_kv_applier {
 	struct rk_kv_sessions *sessions;
 	const uint8_t *start, *end; /* the range's span; end empty = unbounded */
 	size_t slen, elen;
-	int64_t size_delta; /* KV bytes added (negative: removed) */
 };
 
 /* Called for each command of an entry in order: its number in the entry

@@ -211,24 +211,21 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 	size_t np = rk_net_peer_stats(n->net, ps, RK_MAX_NODES);
 	struct rk_net_stats ns;
 	struct rk_store_stats ss;
-	uint64_t leaders = 0;
+	uint64_t leaders = 0, leaderless = 0;
 
 	resp->content_type = "text/plain; version=0.0.4";
-	for (size_t i = 0; i < n->n_replicas; i++)
+	for (size_t i = 0; i < n->n_replicas; i++) {
 		leaders += n->byid[i]->raft.role == RK_RAFT_LEADER;
+		leaderless += rk_raft_leader(&n->byid[i]->raft) == 0;
+	}
 	one(b, "rangekv_ranges", "gauge", "Replicas hosted by this node.",
 	    n->n_replicas);
 	one(b, "rangekv_leaders", "gauge", "Replicas that lead their range.",
 	    leaders);
 	one(b, "rangekv_ranges_awake", "gauge", "Replicas ticked (not quiescent).",
 	    n->n_awake);
-	{
-		uint64_t none = 0;
-		for (size_t i = 0; i < n->n_replicas; i++)
-			none += rk_raft_leader(&n->byid[i]->raft) == 0;
-		one(b, "rangekv_ranges_leaderless", "gauge",
-		    "Replicas that know no leader of their range.", none);
-	}
+	one(b, "rangekv_ranges_leaderless", "gauge",
+	    "Replicas that know no leader of their range.", leaderless);
 	one(b, "rangekv_quiesced_total", "counter", "Times a replica went to sleep.",
 	    n->quiesced);
 	one(b, "rangekv_woken_total", "counter", "Times a sleeping replica woke.",

@@ -273,10 +273,7 @@ static void take_ready(struct rk_node *n, struct rk_replica *r,
 		r->rs.hs = rd->hs;
 	if (rd->n_committed > 0)
 		apply_committed(n, r, b);
-	if (rd->n_read_states > 0)
-		rk_serve_read_states(n, r, rd->read_states, rd->n_read_states);
-	else if (r->sv != NULL)
-		rk_serve_reads(n, r); /* a step down fails the reads waiting */
+	rk_serve_ready_reads(n, r, rd);
 	if (rd->has_hard_state || rd->n_committed > 0 || rd->snapshot != NULL)
 		rk_store_batch_raft_state(b, r->range, &r->rs);
 	r->persisting = true;
@@ -300,10 +297,7 @@ static bool take_light_ready(struct rk_node *n, struct rk_replica *r)
 	}
 	send_msgs(n, r, rd->msgs, rd->n_msgs);
 	send_msgs(n, r, rd->msgs_after_persist, rd->n_msgs_after_persist);
-	if (rd->n_read_states > 0)
-		rk_serve_read_states(n, r, rd->read_states, rd->n_read_states);
-	else if (r->sv != NULL)
-		rk_serve_reads(n, r);
+	rk_serve_ready_reads(n, r, rd);
 	rk_raft_advance(&r->raft, rd);
 	rk_node_mark_dirty(n, r); /* the core may have more */
 	return true;

@@ -197,8 +197,8 @@ void rk_serve_to_router(struct rk_node *n, const struct rk_net_resp *resp);
 void rk_serve_answer(struct rk_node *n, uint64_t origin, uint64_t id,
 		     uint32_t status, uint64_t leader, const void *reply, size_t len);
 void rk_serve_flush(struct rk_node *n, struct rk_replica *r);
-void rk_serve_read_states(struct rk_node *n, struct rk_replica *r,
-			  const struct rk_raft_read_state *rs, size_t count);
+void rk_serve_ready_reads(struct rk_node *n, struct rk_replica *r,
+			  const struct rk_raft_ready *rd);
 void rk_serve_reads(struct rk_node *n, struct rk_replica *r);
 void rk_serve_apply_begin(struct rk_node *n);
 int rk_serve_apply(struct rk_node *n, struct rk_replica *r,

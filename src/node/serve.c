@@ -266,14 +266,17 @@ void rk_serve_flush(struct rk_node *n, struct rk_replica *r)
 
 /* ---- reads ------------------------------------------------------------------- */
 
-void rk_serve_read_states(struct rk_node *n, struct rk_replica *r,
-			  const struct rk_raft_read_state *rs, size_t count)
+/* A ready was taken: the reads it releases get their index, and reads
+ * are served or failed (a step down fails those still waiting). */
+void rk_serve_ready_reads(struct rk_node *n, struct rk_replica *r,
+			  const struct rk_raft_ready *rd)
 {
 	struct rk_serve *sv = r->sv;
+	const struct rk_raft_read_state *rs = rd->read_states;
 
 	if (sv == NULL)
 		return;
-	for (size_t k = 0; k < count; k++)
+	for (size_t k = 0; k < rd->n_read_states; k++)
 		for (size_t i = 0; i < sv->nr; i++)
 			if (sv->reads[i].index == 0 && sv->reads[i].ctx <= rs[k].ctx)
 				sv->reads[i].index = rs[k].index;

@@ -355,18 +355,18 @@ static bool decode_msg(pb_istream_t *is, const pb_field_iter_t *f, void **arg)
 	return true;
 }
 
-struct chunk_arg {
-	struct rk_net_chunk *ch;
+struct take_arg {
 	const struct decode_ctx *c;
+	const uint8_t **pp;
+	size_t *lenp;
 };
 
-static bool decode_chunk_data(pb_istream_t *is, const pb_field_iter_t *f,
-			      void **arg)
+static bool decode_take(pb_istream_t *is, const pb_field_iter_t *f, void **arg)
 {
-	struct chunk_arg *a = *arg;
+	struct take_arg *a = *arg;
 
 	(void)f;
-	return take_bytes(is, a->c, &a->ch->data, &a->ch->len);
+	return take_bytes(is, a->c, a->pp, a->lenp);
 }
 
 static bool decode_chunk(pb_istream_t *is, const pb_field_iter_t *f, void **arg)
@@ -376,11 +376,11 @@ static bool decode_chunk(pb_istream_t *is, const pb_field_iter_t *f, void **arg)
 	struct rk_net_chunk ch;
 
 	(void)f;
-	struct chunk_arg ca = {&ch, c};
+	struct take_arg ta = {c, &ch.data, &ch.len};
 
 	memset(&ch, 0, sizeof(ch));
-	pc.data.funcs.decode = decode_chunk_data;
-	pc.data.arg = &ca;
+	pc.data.funcs.decode = decode_take;
+	pc.data.arg = &ta;
 	if (!pb_decode(is, rangekv_SnapChunk_fields, &pc))
 		return false;
 	ch.range = pc.range;
@@ -452,20 +452,6 @@ int rk_net_batch_add_resp(struct rk_buf *out, const struct rk_net_resp *r)
 	pr.reply.funcs.encode = encode_bytes_ref;
 	pr.reply.arg = &b;
 	return encode_field(out, rangekv_Batch_resps_tag, rangekv_ClientResp_fields, &pr);
-}
-
-struct take_arg {
-	const struct decode_ctx *c;
-	const uint8_t **pp;
-	size_t *lenp;
-};
-
-static bool decode_take(pb_istream_t *is, const pb_field_iter_t *f, void **arg)
-{
-	struct take_arg *a = *arg;
-
-	(void)f;
-	return take_bytes(is, a->c, a->pp, a->lenp);
 }
 
 static bool decode_req(pb_istream_t *is, const pb_field_iter_t *f, void **arg)
