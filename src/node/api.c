@@ -238,6 +238,9 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 	    n->msgs_recv);
 	one(b, "rangekv_raft_messages_sent_total", "counter", "Raft messages sent.",
 	    n->msgs_sent);
+	one(b, "rangekv_raft_heartbeats_coalesced_total", "counter",
+	    "Of the raft messages sent, heartbeats and their answers sent as coalesced records.",
+	    n->beats_sent);
 	peer_family(b, "rangekv_peer_frames_sent_total", "Frames written to a peer.",
 		    ps, np, offsetof(struct rk_net_peer_stats, frames_sent));
 	peer_family(b, "rangekv_peer_bytes_sent_total", "Bytes written to a peer.",

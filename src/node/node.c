@@ -30,6 +30,7 @@
 #define MOD "node"
 #define PEER_FRAME_BYTES (1u << 20) /* a peer's Batch is sent once this big */
 #define PROCESS_MAX 65536           /* replicas processed per loop turn */
+#define TURN_NS (20u * 1000u * 1000u) /* and for at most this long (ns) */
 
 static double now_s(void)
 {
@@ -147,6 +148,10 @@ struct peer_out *rk_node_peer_out(struct rk_node *n, uint64_t node_id)
 
 static void flush_peer(struct rk_node *n, struct peer_out *p)
 {
+	if (p->beats.len > 0) {
+		(void)rk_net_batch_add_beats(&p->batch, &p->beats);
+		rk_buf_reset(&p->beats);
+	}
 	if (p->batch.len == 0)
 		return;
 	/* A full queue drops the frame (counted by the transport): raft
@@ -175,9 +180,17 @@ static void send_msgs(struct rk_node *n, struct rk_replica *r,
 			rk_snap_send(n, r, &m[i]); /* leaves after its data */
 			continue;
 		}
-		if (rk_net_batch_add_raft(&p->batch, r->range, &m[i]) == 0)
+		/* Heartbeats and their answers: coalesced, one record each
+		 * in the peer's run (src/transport/beats.c). */
+		if (rk_net_beat_ok(&m[i])) {
+			if (rk_net_beats_add(&p->beats, r->range, &m[i]) == 0) {
+				n->msgs_sent++;
+				n->beats_sent++;
+			}
+		} else if (rk_net_batch_add_raft(&p->batch, r->range, &m[i]) == 0) {
 			n->msgs_sent++;
-		if (p->batch.len >= PEER_FRAME_BYTES)
+		}
+		if (p->batch.len + p->beats.len >= PEER_FRAME_BYTES)
 			flush_peer(n, p);
 	}
 }
@@ -311,6 +324,7 @@ void rk_node_on_process(uv_idle_t *h)
 	struct rk_replica *r, *last;
 	bool sync = false, done = false;
 	size_t budget = PROCESS_MAX;
+	uint64_t t0 = uv_hrtime();
 
 	uv_idle_stop(h);
 	if (n->stopping)
@@ -323,11 +337,14 @@ void rk_node_on_process(uv_idle_t *h)
 		free(lr);
 	}
 	n->inbox_tail = NULL;
-	/* The replicas dirty now, oldest first, at most PROCESS_MAX of them:
-	 * the rest wait for the next turn, so that the loop reads and writes
-	 * its sockets (liveness among them) between bounded pieces of work. */
+	/* The replicas dirty now, oldest first, at most PROCESS_MAX of them
+	 * and for at most TURN_NS: the rest wait for the next turn, so that
+	 * the loop reads and writes its sockets (liveness among them) between
+	 * bounded pieces of work. */
 	last = n->dirty_tail;
 	while (!done && n->dirty != NULL && budget-- > 0) {
+		if ((budget & 63) == 0 && uv_hrtime() - t0 > TURN_NS)
+			break; /* a long turn: the rest next turn */
 		r = n->dirty;
 		n->dirty = r->next_dirty;
 		if (n->dirty == NULL)
@@ -471,6 +488,156 @@ static int on_snap_msg(void *arg, uint64_t range, const struct rk_raft_msg *m)
 	return rk_snap_on_msg(arg, range, m);
 }
 
+/* ---- elections at start --------------------------------------------------------------- */
+
+/* Every replica starts asleep, on the first start as on a restart, and a
+ * range is elected by its preferred node (leaders spread evenly: the node
+ * at position (r - 1) mod n of the initial cluster), which campaigns for
+ * its ranges at most CAMPAIGNS_MAX at a time; the other replicas wake when
+ * the vote request reaches them. With 100,000 ranges, letting every replica
+ * tick from the start means 100,000 elections racing, most of them split,
+ * each range heartbeating every tick until it sleeps: the loop turns grow
+ * past what node liveness tolerates, peers are declared dead, their ranges
+ * wake, and the storm feeds itself. Bounded, the start is a pipeline: a
+ * range is elected, commits, goes to sleep, and the next one starts.
+ *
+ * A campaign leaves the set once the replica knows a leader (its own
+ * election or another's), or after CAMPAIGN_TICKS ticks in any case (its
+ * own election timer goes on: nothing stalls behind a range whose peers
+ * are down). Replicas whose preferred node is dead or unknown wake and
+ * elect the usual way (see sweep_leaderless). */
+#define CAMPAIGNS_MAX 2048
+#define CAMPAIGN_TICKS 40
+#define CAMPAIGN_RETRY_TICKS 2
+
+static uint64_t preferred_node(const struct rk_node *n, const struct rk_replica *r)
+{
+	if (n->cfg.n_initial == 0)
+		return 0;
+	return n->cfg.initial[(r->range - 1) % n->cfg.n_initial].id;
+}
+
+static void sweep_leaderless(struct rk_node *n);
+
+static void queue_campaign(struct rk_node *n, struct rk_replica *r)
+{
+	if (r->queued)
+		return;
+	if (n->campaign_pos > 0 && n->campaign_pos == n->n_campaign_q)
+		n->campaign_pos = n->n_campaign_q = 0; /* drained: reuse */
+	if (rk_grow((void **)&n->campaign_q, &n->cap_campaign_q, n->n_campaign_q,
+		    sizeof(*n->campaign_q)) != 0) {
+		rk_node_wake(n, r); /* elects the usual way instead */
+		return;
+	}
+	r->queued = true;
+	n->campaign_q[n->n_campaign_q++] = r;
+}
+
+/* Retires finished campaigns and starts queued ones; every tick. */
+static void run_campaigns(struct rk_node *n)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n->n_campaigns; i++) {
+		struct campaign *c = &n->campaigns[i];
+		uint64_t age = n->ticks - c->since;
+		if (rk_raft_leader(&c->r->raft) != 0 || age >= CAMPAIGN_TICKS)
+			continue;
+		/* A pre-vote refused (a voter had not yet heard that the old
+		 * leader is gone) is asked again soon, not after a whole
+		 * election timeout; pre-votes change no term. */
+		if (age > 0 && age % CAMPAIGN_RETRY_TICKS == 0 &&
+		    c->r->raft.role == RK_RAFT_PRE_CANDIDATE) {
+			rk_raft_campaign(&c->r->raft);
+			rk_node_mark_dirty(n, c->r);
+		}
+		n->campaigns[k++] = *c;
+	}
+	n->n_campaigns = k;
+	while (n->n_campaigns < CAMPAIGNS_MAX && n->campaign_pos < n->n_campaign_q) {
+		struct rk_replica *r = n->campaign_q[n->campaign_pos++];
+		r->queued = false;
+		if (rk_raft_leader(&r->raft) != 0)
+			continue; /* led meanwhile */
+		rk_node_wake(n, r);
+		if (r->asleep || r->raft.role == RK_RAFT_LEADER)
+			continue;
+		rk_raft_campaign(&r->raft);
+		rk_node_mark_dirty(n, r);
+		n->campaigns[n->n_campaigns].r = r;
+		n->campaigns[n->n_campaigns].since = n->ticks;
+		n->n_campaigns++;
+	}
+}
+
+/* The node that starts range r's election: its preferred node if live,
+ * else the next live one in the initial cluster's order (this node counts
+ * as live); 0 if the initial cluster is not known. */
+static uint64_t elector_of(struct rk_node *n, const struct rk_replica *r)
+{
+	uint32_t k = n->cfg.n_initial;
+
+	for (uint32_t i = 0; k > 0 && i < k; i++) {
+		uint64_t id = n->cfg.initial[(r->range - 1 + i) % k].id;
+		struct peer_out *p = rk_node_peer_out(n, id);
+		if (id == n->cfg.node_id || (p != NULL && p->alive))
+			return id;
+	}
+	return 0;
+}
+
+/* Every two election timeouts: sleeping replicas that know no leader. Those
+ * this node should elect (elector_of) are queued to campaign; the rest wait
+ * for their elector, but not forever: after LEADERLESS_WAIT_TICKS, or with
+ * no initial cluster known, they wake and elect the usual way. */
+#define LEADERLESS_WAIT_TICKS 200
+
+static void sweep_leaderless(struct rk_node *n)
+{
+	uint64_t wait_ms = (uint64_t)LEADERLESS_WAIT_TICKS * n->cfg.tick_ms;
+
+	for (size_t i = 0; i < n->n_replicas; i++) {
+		struct rk_replica *r = n->byid[i];
+		uint64_t e;
+
+		if (!r->asleep || r->queued || rk_raft_leader(&r->raft) != 0)
+			continue;
+		/* Nothing has reached it since the start (a message would
+		 * have woken it), two election timeouts ago at least: no
+		 * lease of an old leader is left to respect. */
+		(void)rk_raft_leader_lost(&r->raft);
+		e = elector_of(n, r);
+		if (e == n->cfg.node_id)
+			queue_campaign(n, r);
+		else if (e == 0 || uv_now(&n->loop) - r->asleep_since > wait_ms)
+			rk_node_wake(n, r);
+	}
+}
+
+/* A follower whose leader's node died or restarted: it forgets the leader
+ * (rk_raft_leader_lost) and grants its vote at once; asleep, it stays
+ * asleep until the vote request comes. The node that should elect the
+ * range (elector_of: the next live node in the preferred order) queues a
+ * campaign. One election per range, started by one node, a bounded number
+ * at a time: no split votes, and no storm when a node that led a third of
+ * 100,000 ranges dies. A sleeping replica's wait for its elector is counted
+ * from now (sweep_leaderless).
+ *
+ * Why no lease is broken: the leader's process is gone (a restart, or its
+ * connection closed and nothing heard from it since; or silence longer
+ * than any lease), and a range that slept has no leader lease at all (the
+ * leader voids it on waking). */
+static void orphan(struct rk_node *n, struct rk_replica *r)
+{
+	if (rk_raft_leader_lost(&r->raft) != 0)
+		return;
+	if (r->asleep)
+		r->asleep_since = uv_now(&n->loop);
+	if (elector_of(n, r) == n->cfg.node_id)
+		queue_campaign(n, r);
+}
+
 /* ---- quiescence and node liveness ------------------------------------------------------ */
 
 /* A leader puts its range to sleep once, for QUIESCE_AFTER_TICKS ticks in a
@@ -496,8 +663,12 @@ void rk_node_wake(struct rk_node *n, struct rk_replica *r)
 	r->asleep = false;
 	r->quiet_ticks = 0;
 	n->woken++;
-	/* Its clock stood still while it slept: a lease it held is void. */
+	/* Its clock stood still while it slept: a lease it held is void, and
+	 * the time counts toward a follower's last contact with its leader
+	 * (woken by a candidate of a new election, it votes as if it had been
+	 * ticked all along). */
 	rk_raft_lease_void(&r->raft);
+	rk_raft_slept(&r->raft, (uv_now(&n->loop) - r->asleep_since) / n->cfg.tick_ms);
 	rk_node_mark_dirty(n, r);
 }
 
@@ -599,7 +770,6 @@ void rk_node_sleep_pending(struct rk_node *n, struct rk_replica *r)
 		sleep_replica(n, r);
 }
 
-static void wake_orphan(struct rk_node *n, struct rk_replica *r);
 
 /* The first liveness heartbeat of a peer, or one with a new epoch (the peer
  * restarted). A restarted node's replicas start asleep knowing no leader
@@ -626,11 +796,9 @@ static void on_liveness(void *arg, const struct rk_net_liveness *l)
 		struct rk_replica *r = n->byid[i];
 		struct rk_raft_status st;
 		struct rk_net_quiesce q;
-		if (!r->asleep)
-			continue;
 		if (restarted && rk_raft_leader(&r->raft) == p->node_id) {
-			wake_orphan(n, r);
-		} else if (r->raft.role == RK_RAFT_LEADER) {
+			orphan(n, r);
+		} else if (r->asleep && r->raft.role == RK_RAFT_LEADER) {
 			rk_raft_status(&r->raft, &st);
 			q.range = r->range;
 			q.term = st.hs.term;
@@ -659,52 +827,52 @@ static void restarted_follow(struct rk_node *n, struct rk_replica *r,
 	rk_node_wake(n, r);
 }
 
-/* A sleeping follower whose leader's node died: its clock stood still
- * while it slept, and nothing came from the leader meanwhile, so it is
- * moved forward by the time it slept (at most an election timeout). Its
- * election then starts within one randomized timeout instead of after a
- * full one: the followers' timers are randomized in [E, 2E) and now stand
- * at up to E. */
-static void wake_orphan(struct rk_node *n, struct rk_replica *r)
-{
-	uint64_t slept = (uv_now(&n->loop) - r->asleep_since) / n->cfg.tick_ms;
-	uint64_t e = (uint64_t)n->ropts.election_tick;
-
-	rk_node_wake(n, r);
-	if (r->raft.role != RK_RAFT_FOLLOWER)
-		return;
-	for (uint64_t i = 0; i < slept && i < e; i++)
-		rk_raft_tick(&r->raft);
-}
-
 /* Every interval: a liveness heartbeat to every peer node, whatever the
- * ranges do; a peer not heard from for LIVE_DEAD intervals is dead, and
- * the sleeping ranges it led wake up to elect a new leader. Intervals are
- * counted in this timer's rounds, not wall time: a node whose own loop
- * runs late (overloaded) reads its peers' frames late too, and must not
- * take its own slowness for their death. */
-#define LIVE_DEAD 5
+ * ranges do. A peer is dead once nothing has come from it for
+ * LIVE_DEAD_CLOSED intervals while our connection to it is down (it closed
+ * the connection or refuses a new one: the process is gone, as after a
+ * kill -9), or for LIVE_DEAD_SILENT intervals whatever the connection (a
+ * hung or cut-off node). The sleeping ranges it led then lose their leader
+ * and are elected again (orphan). A live but overloaded node keeps its
+ * connections: it is given the long timeout, so that its slowness does not
+ * wake a third of the ranges and make it slower. Intervals are counted in
+ * this timer's rounds, not wall time: a node whose own loop runs late reads
+ * its peers' frames late too, and must not take its own slowness for their
+ * death. */
+#define LIVE_DEAD_CLOSED 2
+#define LIVE_DEAD_SILENT 40
 
 static void on_live_timer(uv_timer_t *t)
 {
 	struct rk_node *n = t->data;
 	struct rk_net_liveness l;
 
+	struct rk_net_peer_stats ps[RK_MAX_NODES];
+	size_t np = rk_net_peer_stats(n->net, ps, RK_MAX_NODES);
+
 	l.epoch = n->live_epoch;
 	l.seq = ++n->live_seq;
 	for (uint32_t i = 0; i < n->n_peers; i++) {
 		struct peer_out *p = &n->peers[i];
+		uint64_t silent = n->live_seq - p->heard;
+		bool connected = false;
+		for (size_t k = 0; k < np; k++)
+			if (ps[k].node_id == p->node_id)
+				connected = ps[k].connected;
 		l.echo = p->seq_heard;
 		rk_net_batch_add_liveness(&p->batch, &l);
-		if (p->alive && n->live_seq - p->heard > LIVE_DEAD) {
+		if (p->alive && (silent > LIVE_DEAD_SILENT ||
+				 (silent > LIVE_DEAD_CLOSED && !connected))) {
 			p->alive = false;
 			n->liveness_deaths++;
-			rk_log_warn(MOD, "node %llu is not heard from: waking the ranges it led",
-				    (unsigned long long)p->node_id);
+			rk_log_warn(MOD, "node %llu is not heard from for %llu intervals%s: "
+				    "the ranges it led elect new leaders",
+				    (unsigned long long)p->node_id, (unsigned long long)silent,
+				    connected ? "" : " and its connection is down");
 			for (size_t k = 0; k < n->n_replicas; k++) {
 				struct rk_replica *r = n->byid[k];
-				if (r->asleep && rk_raft_leader(&r->raft) == p->node_id)
-					wake_orphan(n, r);
+				if (rk_raft_leader(&r->raft) == p->node_id)
+					orphan(n, r);
 			}
 		}
 	}
@@ -757,6 +925,7 @@ static int on_frame(void *arg, uint64_t from, int channel,
  * it once that node is reachable; the core waits for it to catch up and
  * aborts after a timeout, so a lagging or dead node is not forced. */
 #define BALANCE_EVERY_TICKS 20
+#define BALANCE_MAX 1024 /* transfers started per round */
 #define COMPACT_EVERY_TICKS 25
 
 static void balance_leaders(struct rk_node *n)
@@ -764,11 +933,15 @@ static void balance_leaders(struct rk_node *n)
 	struct rk_net_peer_stats ps[RK_MAX_NODES];
 	size_t np = rk_net_peer_stats(n->net, ps, RK_MAX_NODES);
 
-	if (n->cfg.n_initial == 0)
+	size_t moved = 0;
+
+	/* Not while this node still starts elections of its own; and a
+	 * bounded number per round: each transfer wakes its range. */
+	if (n->cfg.n_initial == 0 || n->campaign_pos < n->n_campaign_q)
 		return;
-	for (size_t i = 0; i < n->n_replicas; i++) {
+	for (size_t i = 0; i < n->n_replicas && moved < BALANCE_MAX; i++) {
 		struct rk_replica *r = n->byid[i];
-		uint64_t want = n->cfg.initial[(r->range - 1) % n->cfg.n_initial].id;
+		uint64_t want = preferred_node(n, r);
 		bool up = false;
 
 		if (r->raft.role != RK_RAFT_LEADER || want == n->cfg.node_id ||
@@ -780,6 +953,7 @@ static void balance_leaders(struct rk_node *n)
 		if (up && rk_raft_transfer_leader(&r->raft, want) == 0) {
 			rk_node_wake(n, r); /* the transfer runs on ticks */
 			rk_node_mark_dirty(n, r);
+			moved++;
 		}
 	}
 }
@@ -800,15 +974,12 @@ static void on_tick(uv_timer_t *t)
 	}
 	flush_peers(n);
 	n->ticks++;
-	if (!n->grace_done && n->ticks >= 2 * (uint64_t)n->ropts.election_tick) {
-		/* Restart: replicas no leader's node has claimed by now (a
-		 * whole cluster restarted, or their leader is down) wake and
-		 * elect. */
-		n->grace_done = true;
-		for (size_t i = 0; i < n->n_replicas; i++)
-			if (n->byid[i]->asleep && rk_raft_leader(&n->byid[i]->raft) == 0)
-				rk_node_wake(n, n->byid[i]);
-	}
+	/* Replicas no leader has claimed two election timeouts after the
+	 * start (a whole cluster restarted, or their leader is down), and
+	 * again every two election timeouts after. */
+	if (n->ticks % (2 * (uint64_t)n->ropts.election_tick) == 0)
+		sweep_leaderless(n);
+	run_campaigns(n);
 	if (n->ticks % BALANCE_EVERY_TICKS == 0)
 		balance_leaders(n);
 	if (n->ticks % COMPACT_EVERY_TICKS == 0)
@@ -1009,7 +1180,8 @@ static int redo_installs(struct rk_node *n)
 
 /* Lists the ranges first (loading reads the same tables), then loads
  * each, in id order. */
-static int load_all(struct rk_node *n, bool asleep)
+/* Every replica starts asleep (see "elections at start"). */
+static int load_all(struct rk_node *n)
 {
 	struct id_list l = {NULL, 0, 0};
 	int rc = rk_store_list_ranges(n->reader, collect_id, &l);
@@ -1019,11 +1191,10 @@ static int load_all(struct rk_node *n, bool asleep)
 		rc = rk_replica_load(n, l.v[i], &r);
 		if (rc == 0 && (rc = table_add(n, r)) != 0)
 			rk_replica_free(r);
-		else if (rc == 0 && asleep) {
+		else if (rc == 0) {
 			r->asleep = true;
 			r->asleep_since = uv_now(&n->loop);
-		} else if (rc == 0)
-			rc = awake_add(n, r);
+		}
 	}
 	free(l.v);
 	return rc;
@@ -1115,6 +1286,7 @@ int rk_node_run(const struct rk_node_config *cfg)
 		rk_net_add_peer(n->net, cfg->initial[i].id, cfg->initial[i].addr);
 		n->peers[n->n_peers].node_id = cfg->initial[i].id;
 		rk_buf_init(&n->peers[n->n_peers].batch);
+		rk_buf_init(&n->peers[n->n_peers].beats);
 		n->n_peers++;
 	}
 	if (cfg->http_addr[0] != '\0') {
@@ -1146,7 +1318,10 @@ int rk_node_run(const struct rk_node_config *cfg)
 	{
 		rc = redo_installs(n);
 		if (rc == 0)
-			rc = load_all(n, existing);
+			rc = load_all(n);
+		n->campaigns = calloc(CAMPAIGNS_MAX, sizeof(*n->campaigns));
+		if (rc == 0 && n->campaigns == NULL)
+			rc = RK_ENOMEM;
 		if (rc != 0) {
 			rk_log_error(MOD, "cannot load the ranges: %s", rk_strerror(rc));
 			goto out;
@@ -1188,16 +1363,17 @@ int rk_node_run(const struct rk_node_config *cfg)
 	if (existing)
 		for (size_t i = 0; i < n->n_replicas; i++)
 			rk_node_mark_dirty(n, n->byid[i]);
-	/* Leaders spread evenly: on the first start, range i campaigns from
-	 * the i-th node of the initial cluster. */
-	if (!existing)
+	/* Leaders spread evenly: on the first start, range i is elected by
+	 * the i-th node of the initial cluster, a bounded number at a time. */
+	if (!existing) {
+		/* Brand-new groups: no leader ever held a lease. */
 		for (size_t i = 0; i < n->n_replicas; i++) {
-			struct rk_replica *r = n->byid[i];
-			if (cfg->initial[(r->range - 1) % cfg->n_initial].id == cfg->node_id) {
-				rk_raft_campaign(&r->raft);
-				rk_node_mark_dirty(n, r);
-			}
+			(void)rk_raft_leader_lost(&n->byid[i]->raft);
+			if (preferred_node(n, n->byid[i]) == cfg->node_id)
+				queue_campaign(n, n->byid[i]);
 		}
+		run_campaigns(n);
+	}
 	rk_log_info(MOD, "node %llu serving %zu ranges; peers on %s, clients on %s, http on %s",
 		    (unsigned long long)cfg->node_id, n->n_replicas, cfg->peer_addr,
 		    cfg->client_addr[0] ? cfg->client_addr : "(none)",
@@ -1235,13 +1411,17 @@ out:
 	rk_snap_shutdown(n);
 	for (size_t i = 0; i < n->n_replicas; i++)
 		rk_replica_free(n->byid[i]);
-	for (uint32_t i = 0; i < n->n_peers; i++)
+	for (uint32_t i = 0; i < n->n_peers; i++) {
 		rk_buf_free(&n->peers[i].batch);
+		rk_buf_free(&n->peers[i].beats);
+	}
 	rk_net_scratch_free(&n->scratch);
 	rk_kv_applier_close(&n->applier);
 	free(n->table);
 	free(n->byid);
 	free(n->awake);
+	free(n->campaign_q);
+	free(n->campaigns);
 	rk_buf_free(&n->blob);
 	rk_store_reader_close(n->reader);
 	rk_store_close(n->store);

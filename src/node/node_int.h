@@ -50,6 +50,7 @@ struct rk_replica {
 	 * sleeps once it holds exactly that term, leader and commit. */
 	bool pq;
 	uint64_t pq_term, pq_commit, pq_leader;
+	bool queued;                   /* in the node's campaign queue */
 	/* Snapshots (snapshot.c). */
 	bool snap_generating, installing;
 	char snap_name[64];            /* the latest generated, to send */
@@ -75,6 +76,7 @@ struct commit {
 struct peer_out {
 	uint64_t node_id;
 	struct rk_buf batch; /* the Batch being built this turn */
+	struct rk_buf beats; /* its coalesced heartbeats, added at the flush */
 	uint64_t heard;      /* liveness round of its last frame (raft channel) */
 	bool alive;          /* node liveness */
 	uint64_t seq_heard;  /* its last liveness seq */
@@ -92,7 +94,6 @@ struct rk_node {
 	uv_timer_t pump_timer;     /* moves snapshot streams */
 	uv_timer_t live_timer;     /* node liveness heartbeats */
 	uint64_t live_seq, live_epoch;
-	bool grace_done;           /* restart: leaderless sleepers woken */
 	uint64_t cur_from;         /* sender of the frame being decoded */
 	struct snap_stream *streams;
 	uv_idle_t process;  /* processes the dirty set */
@@ -109,6 +110,13 @@ struct rk_node {
 	 * node of mostly quiescent ranges pays for the awake ones only. */
 	struct rk_replica **awake;
 	size_t n_awake, cap_awake;
+	/* Elections this node starts itself (node.c, "elections at start"):
+	 * the queue of replicas to campaign for, and the campaigns under way
+	 * (at most CAMPAIGNS_MAX, each with the tick it started). */
+	struct rk_replica **campaign_q;
+	size_t n_campaign_q, cap_campaign_q, campaign_pos;
+	struct campaign { struct rk_replica *r; uint64_t since; } *campaigns;
+	size_t n_campaigns;
 	size_t n_replicas;
 	struct rk_buf blob;        /* apply state being encoded */
 
@@ -132,6 +140,7 @@ struct rk_node {
 
 	/* Statistics. */
 	uint64_t ticks, msgs_recv, msgs_unknown_range, msgs_sent;
+	uint64_t beats_sent; /* of msgs_sent: heartbeats sent coalesced */
 	uint64_t commits, applied_entries;
 	uint64_t snaps_generated, snaps_sent, snaps_received, snaps_installed;
 	uint64_t compactions, proposals;

@@ -297,6 +297,27 @@ int rk_raft_follow(struct rk_raft *r, uint64_t leader, uint64_t term,
 	return 0;
 }
 
+void rk_raft_slept(struct rk_raft *r, uint64_t ticks)
+{
+	uint64_t e = (uint64_t)r->opts->election_tick;
+
+	if (r->role != RK_RAFT_FOLLOWER && r->role != RK_RAFT_PRE_CANDIDATE)
+		return;
+	if ((uint64_t)r->contact_elapsed + ticks >= e)
+		r->contact_elapsed = r->opts->election_tick;
+	else
+		r->contact_elapsed += (int)ticks;
+}
+
+int rk_raft_leader_lost(struct rk_raft *r)
+{
+	if (r->role != RK_RAFT_FOLLOWER && r->role != RK_RAFT_PRE_CANDIDATE)
+		return RK_ESTATE;
+	r->lead = RK_RAFT_NONE;
+	r->contact_elapsed = r->opts->election_tick;
+	return 0;
+}
+
 int rk_raft_step(struct rk_raft *r, const struct rk_raft_msg *m)
 {
 	bool vote_req;

@@ -458,6 +458,26 @@ void rk_raft_lease_void(struct rk_raft *r);
  * heartbeat's: safety is kept. RK_ESTATE otherwise (nothing changed). */
 int rk_raft_follow(struct rk_raft *r, uint64_t leader, uint64_t term,
 		   uint64_t commit);
+/* The caller's clock stood still for `ticks` ticks while the group slept
+ * (it was not ticked, and nothing reached it). A follower counts them
+ * toward its last contact with the leader, so that once woken it grants a
+ * vote as it would have had it been ticked: the lease it promised runs in
+ * real time. Safe because a sleeping leader holds no lease either (its
+ * caller voids it on waking, rk_raft_lease_void). No-op on a leader or
+ * candidate; nothing else changes (the leader stays known, no election
+ * timer moves). */
+void rk_raft_slept(struct rk_raft *r, uint64_t ticks);
+/* Out-of-band news that this replica's leader is gone (its node stopped
+ * answering) or that it never had one: it forgets the leader and counts the
+ * last contact as an election timeout old, so it grants votes at once
+ * instead of waiting out the leader's lease. It starts no election itself.
+ * Raft's safety does not rest on this (one vote per term either way); the
+ * lease guarantee does, so the caller vouches that no lease of an old
+ * leader can still be valid. In rangekv: the range slept (a sleeping leader
+ * holds no lease, waking voids it), or nothing has reached the replica for
+ * longer than an election timeout, or the group is brand new. Follower or
+ * pre-candidate only; RK_ESTATE otherwise (nothing changed). */
+int rk_raft_leader_lost(struct rk_raft *r);
 /* Leader only: hands leadership to `to` (must be a voter). */
 int rk_raft_transfer_leader(struct rk_raft *r, uint64_t to);
 /* Starts an election now (tests, and a node that wants leadership). */

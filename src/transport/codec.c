@@ -495,6 +495,22 @@ static bool decode_resp(pb_istream_t *is, const pb_field_iter_t *f, void **arg)
 	return true;
 }
 
+static bool decode_beats(pb_istream_t *is, const pb_field_iter_t *f, void **arg)
+{
+	struct decode_ctx *c = *arg;
+	const uint8_t *p;
+	size_t n;
+	int rc;
+
+	(void)f;
+	if (!take_bytes(is, c, &p, &n))
+		return false;
+	rc = rk_net_beats_decode(p, n, c->h);
+	if (rc != 0 && rc != RK_EPROTO)
+		c->rc = rc;
+	return rc == 0;
+}
+
 int rk_net_batch_decode(const uint8_t *p, size_t n,
 			const struct rk_net_handlers *h,
 			struct rk_net_scratch *scratch)
@@ -513,6 +529,8 @@ int rk_net_batch_decode(const uint8_t *p, size_t n,
 	b.reqs.arg = &c;
 	b.resps.funcs.decode = decode_resp;
 	b.resps.arg = &c;
+	b.beats.funcs.decode = decode_beats;
+	b.beats.arg = &c;
 	if (!pb_decode(&is, rangekv_Batch_fields, &b))
 		return c.rc != 0 ? c.rc : RK_EPROTO;
 	if (b.has_liveness && h->liveness != NULL) {

@@ -124,6 +124,21 @@ struct rk_net_scratch {
 };
 void rk_net_scratch_free(struct rk_net_scratch *s);
 
+/* ---- coalesced heartbeats (beats.c) ---- */
+
+/* Whether m can travel as a coalesced heartbeat record (a heartbeat or its
+ * answer carrying nothing but range, from, to, term, context, commit). */
+bool rk_net_beat_ok(const struct rk_raft_msg *m);
+/* Appends m's record to beats, the run being gathered for one peer;
+ * RK_EINVAL if m is not eligible. */
+int rk_net_beats_add(struct rk_buf *beats, uint64_t range, const struct rk_raft_msg *m);
+/* Appends the gathered run as the batch's beats field (nothing if empty);
+ * once per batch. */
+int rk_net_batch_add_beats(struct rk_buf *out, const struct rk_buf *beats);
+/* Hands every record of a run to h->raft; RK_EPROTO if malformed, or the
+ * handler's non-zero return. */
+int rk_net_beats_decode(const uint8_t *p, size_t n, const struct rk_net_handlers *h);
+
 int rk_net_batch_decode(const uint8_t *p, size_t n,
 			const struct rk_net_handlers *h,
 			struct rk_net_scratch *scratch);

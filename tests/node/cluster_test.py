@@ -169,15 +169,30 @@ def main():
         # kill -9 of the node with the most leaders.
         victim = max(counts, key=lambda i: counts[i])
         others = tuple(i for i in (1, 2, 3) if i != victim)
+        before = {r["id"]: (r["leader"], r["term"]) for r in ranges(others[0])}
         procs[victim].send_signal(signal.SIGKILL)
         procs[victim].wait()
-        took, _ = wait("leaderships move off the killed node",
-                       lambda: all_led(others, exclude=victim), 20 * ELECTION,
-                       show_ranges(others))
+        took, led = wait("leaderships move off the killed node",
+                         lambda: all_led(others, exclude=victim), 20 * ELECTION,
+                         show_ranges(others))
         print("node %d killed (-9): every range led again after %.2f s "
               "(election timeout %.2f-%.2f s)" % (victim, took, ELECTION, 2 * ELECTION))
         if took > 10 * ELECTION:
             fail("failover took %.2f s" % took)
+        # The ranges slept: each one the killed node led is elected by one
+        # node, the next one in the initial cluster's order, in one term (no
+        # split vote, no race between the survivors).
+        elector = victim % 3 + 1
+        for i in others:
+            for r in ranges(i):
+                old_leader, old_term = before[r["id"]]
+                if old_leader == victim and (r["leader"] != elector or
+                                             r["term"] != old_term + 1):
+                    fail("range %d on node %d: led by %s at term %d after the kill "
+                         "(was node %d at term %d; expected node %d at term %d)" %
+                         (r["id"], i, r["leader"], r["term"], victim, old_term,
+                          elector, old_term + 1))
+        print("every orphaned range elected by node %d in one term" % elector)
 
         # Restart: it resumes from its data and catches up.
         procs[victim] = start(victim, os.path.join(tmp, "n%d" % victim, "data"))

@@ -340,6 +340,120 @@ static void test_codec_garbage(void **state)
 	rk_net_scratch_free(&sc);
 }
 
+/* Coalesced heartbeats: eligible heartbeats and answers travel as records
+ * of the beats field and come out as the same raft messages; anything else
+ * is refused as a record; damaged runs are refused, never read past. */
+static void test_codec_beats(void **state)
+{
+	struct rk_raft_msg hb, resp, app;
+	struct rk_buf b, beats;
+	struct got g;
+	struct rk_net_handlers h = {&g, on_raft, on_live, NULL, NULL, NULL, NULL};
+	struct rk_net_scratch sc = {0};
+	struct rk_net_liveness l = {1, 2, 3};
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+
+	(void)state;
+	memset(&hb, 0, sizeof(hb));
+	hb.type = RK_RAFT_MSG_HEARTBEAT;
+	hb.from = 1;
+	hb.to = 2;
+	hb.term = 7;
+	hb.commit = 99;
+	hb.context = 1ull << 40;
+	resp = hb;
+	resp.type = RK_RAFT_MSG_HEARTBEAT_RESP;
+	resp.from = 2;
+	resp.to = 1;
+	resp.commit = 0;
+	resp.context = UINT64_MAX;
+	memset(&app, 0, sizeof(app));
+	app.type = RK_RAFT_MSG_APP;
+	app.term = 7;
+	app.index = 4;
+	assert_true(rk_net_beat_ok(&hb));
+	assert_true(rk_net_beat_ok(&resp));
+	assert_false(rk_net_beat_ok(&app));
+	{
+		struct rk_raft_msg t = hb;
+		t.reject = true;
+		assert_false(rk_net_beat_ok(&t));
+		t = resp;
+		t.commit = 1; /* an answer carries no commit: not representable */
+		assert_false(rk_net_beat_ok(&t));
+		t = hb;
+		t.flags = RK_RAFT_MSGF_TRANSFER;
+		assert_false(rk_net_beat_ok(&t));
+	}
+	rk_buf_init(&b);
+	rk_buf_init(&beats);
+	assert_int_equal(rk_net_beats_add(&beats, 3, &app), RK_EINVAL);
+	assert_int_equal(beats.len, 0);
+	assert_int_equal(rk_net_beats_add(&beats, 5, &hb), 0);
+	assert_int_equal(rk_net_beats_add(&beats, 1ull << 40, &resp), 0);
+	assert_int_equal(rk_net_batch_add_raft(&b, 6, &app), 0);
+	assert_int_equal(rk_net_batch_add_liveness(&b, &l), 0);
+	assert_int_equal(rk_net_batch_add_beats(&b, &beats), 0);
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(rk_net_batch_decode((const uint8_t *)b.p, b.len, &h, &sc), 0);
+	assert_int_equal(g.n, 3);
+	assert_int_equal(g.range[0], 6);
+	assert_int_equal(g.m[0].type, RK_RAFT_MSG_APP);
+	assert_int_equal(g.range[1], 5);
+	assert_int_equal(g.m[1].type, RK_RAFT_MSG_HEARTBEAT);
+	assert_int_equal(g.m[1].from, 1);
+	assert_int_equal(g.m[1].to, 2);
+	assert_int_equal(g.m[1].term, 7);
+	assert_int_equal(g.m[1].commit, 99);
+	assert_int_equal(g.m[1].context, 1ull << 40);
+	assert_int_equal(g.range[2], 1ull << 40);
+	assert_int_equal(g.m[2].type, RK_RAFT_MSG_HEARTBEAT_RESP);
+	assert_int_equal(g.m[2].from, 2);
+	assert_int_equal(g.m[2].to, 1);
+	assert_int_equal(g.m[2].commit, 0);
+	assert_int_equal(g.m[2].context, UINT64_MAX);
+	assert_true(g.has_live);
+
+	/* Damaged runs, decoded directly: a bad kind, a cut record, a varint
+	 * longer than 64 bits. */
+	{
+		static const uint8_t bad_kind[] = {3, 1, 1, 2, 7, 0};
+		static const uint8_t cut[] = {1, 5, 1, 2, 7, 9};
+		static const uint8_t cont_at_end[] = {2, 5, 1, 2, 7, 0x80};
+		static const uint8_t too_long[] = {2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+						   0xff, 0xff, 0xff, 0x02, 1, 2, 7, 0};
+		memset(&g, 0, sizeof(g));
+		assert_int_equal(rk_net_beats_decode(bad_kind, sizeof(bad_kind), &h), RK_EPROTO);
+		assert_int_equal(rk_net_beats_decode(cut, sizeof(cut), &h), RK_EPROTO);
+		assert_int_equal(rk_net_beats_decode(cont_at_end, sizeof(cont_at_end), &h),
+				 RK_EPROTO);
+		assert_int_equal(rk_net_beats_decode(too_long, sizeof(too_long), &h), RK_EPROTO);
+		assert_int_equal(g.n, 0);
+	}
+	/* Random damage to the whole batch: decoded or refused, exact-size
+	 * copies so that a read past the end is an ASan error. */
+	for (int it = 0; it < 20000; it++) {
+		size_t n = b.len;
+		uint8_t *exact = malloc(n);
+		int rc;
+
+		memcpy(exact, b.p, n);
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		exact[x % n] = (uint8_t)(x >> 32);
+		if ((x >> 60) % 2 == 0)
+			n = (size_t)((x >> 20) % n);
+		memset(&g, 0, sizeof(g));
+		rc = rk_net_batch_decode(exact, n, &h, &sc);
+		assert_true(rc == 0 || rc == RK_EPROTO);
+		free(exact);
+	}
+	rk_buf_free(&beats);
+	rk_buf_free(&b);
+	rk_net_scratch_free(&sc);
+}
+
 /* An entry's bytes field sent with a varint wire type: nanopb hands the
  * callback a stream over a copy on its own stack, which the decoder must
  * refuse rather than point into (found by fuzzing). */
@@ -814,6 +928,7 @@ int main(void)
 		cmocka_unit_test(test_codec_hello),
 		cmocka_unit_test(test_codec_chunks),
 		cmocka_unit_test(test_codec_garbage),
+		cmocka_unit_test(test_codec_beats),
 		cmocka_unit_test(test_codec_bytes_field_wrong_wire_type),
 		cmocka_unit_test(test_frames),
 		cmocka_unit_test(test_one_write_per_turn),

@@ -418,6 +418,56 @@ static void test_follow_out_of_band(void **state)
 	fx_close(&fx);
 }
 
+/* A follower told its leader is gone (rk_raft_leader_lost) votes at once;
+ * one not told keeps refusing while the old leader's lease may run. */
+static void test_leader_lost_votes_at_once(void **state)
+{
+	struct fx fx;
+
+	(void)state;
+	fx_init(&fx, 3, 3, NULL);
+	assert_true(fx_elect(&fx, 1));
+	fx_settle(&fx);
+	fx_isolate(&fx, 1);
+	assert_int_equal(rk_raft_campaign(fx_raft(&fx, 2)), 0);
+	fx_settle(&fx);
+	assert_int_not_equal(fx_raft(&fx, 2)->role, RK_RAFT_LEADER); /* 3 refuses */
+	assert_int_equal(rk_raft_leader_lost(fx_raft(&fx, 1)), RK_ESTATE);
+	assert_int_equal(rk_raft_leader_lost(fx_raft(&fx, 3)), 0);
+	assert_int_equal(rk_raft_leader(fx_raft(&fx, 3)), 0);
+	assert_int_equal(rk_raft_campaign(fx_raft(&fx, 2)), 0);
+	fx_settle(&fx);
+	assert_int_equal(fx_raft(&fx, 2)->role, RK_RAFT_LEADER);
+	assert_int_equal(rk_raft_leader(fx_raft(&fx, 3)), 2);
+	fx_close(&fx);
+}
+
+/* A follower whose group slept (rk_raft_slept) counts the sleep toward its
+ * last contact: a short sleep still leaves the leader's lease to respect,
+ * one of an election timeout does not; the leader stays known meanwhile. */
+static void test_slept_counts_toward_contact(void **state)
+{
+	struct fx fx;
+
+	(void)state;
+	fx_init(&fx, 3, 3, NULL);
+	assert_true(fx_elect(&fx, 1));
+	fx_settle(&fx);
+	fx_isolate(&fx, 1);
+	rk_raft_slept(fx_raft(&fx, 3), 1);
+	assert_int_equal(rk_raft_campaign(fx_raft(&fx, 2)), 0);
+	fx_settle(&fx);
+	assert_int_not_equal(fx_raft(&fx, 2)->role, RK_RAFT_LEADER);
+	rk_raft_slept(fx_raft(&fx, 3), (uint64_t)fx.opts.election_tick);
+	assert_int_equal(rk_raft_leader(fx_raft(&fx, 3)), 1);
+	rk_raft_slept(fx_raft(&fx, 1), 1000); /* a leader: nothing changes */
+	assert_int_equal(fx_raft(&fx, 1)->role, RK_RAFT_LEADER);
+	assert_int_equal(rk_raft_campaign(fx_raft(&fx, 2)), 0);
+	fx_settle(&fx);
+	assert_int_equal(fx_raft(&fx, 2)->role, RK_RAFT_LEADER);
+	fx_close(&fx);
+}
+
 static void test_lease_needs_check_quorum(void **state)
 {
 	struct rk_raft_options o;
@@ -828,6 +878,8 @@ int main(void)
 		cmocka_unit_test(test_lease_void_forces_a_round),
 		cmocka_unit_test(test_follow_out_of_band),
 		cmocka_unit_test(test_lease_needs_check_quorum),
+		cmocka_unit_test(test_leader_lost_votes_at_once),
+		cmocka_unit_test(test_slept_counts_toward_contact),
 		cmocka_unit_test(test_transfer_to_up_to_date),
 		cmocka_unit_test(test_transfer_to_lagging_follower),
 		cmocka_unit_test(test_transfer_times_out),
