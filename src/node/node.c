@@ -108,6 +108,15 @@ void rk_node_mark_dirty(struct rk_node *n, struct rk_replica *r)
 		uv_idle_start(&n->process, rk_node_on_process);
 }
 
+/* Range r's preferred leader: the node at position (r - 1) mod n of the
+ * initial cluster (leaders spread evenly); 0 if it is not known. */
+static uint64_t preferred_node(const struct rk_node *n, const struct rk_replica *r)
+{
+	if (n->cfg.n_initial == 0)
+		return 0;
+	return n->cfg.initial[(r->range - 1) % n->cfg.n_initial].id;
+}
+
 /* ---- the awake list ------------------------------------------------------------------ */
 
 static int awake_add(struct rk_node *n, struct rk_replica *r)
@@ -127,13 +136,24 @@ static void awake_remove(struct rk_node *n, struct rk_replica *r)
 	last->awake_pos = r->awake_pos;
 }
 
-/* Puts r to sleep: it is not ticked until something wakes it. */
+/* Puts r to sleep: it is not ticked until something wakes it. A leader
+ * away from its preferred node goes on the misplaced list, where
+ * balance_leaders finds it. */
 static void sleep_replica(struct rk_node *n, struct rk_replica *r)
 {
+	uint64_t pref = preferred_node(n, r);
+
 	r->asleep = true;
 	r->asleep_since = uv_now(&n->loop);
 	awake_remove(n, r);
 	n->quiesced++;
+	if (r->raft.role == RK_RAFT_LEADER && pref != 0 && pref != n->cfg.node_id &&
+	    !r->misplaced &&
+	    rk_grow((void **)&n->misplaced, &n->cap_misplaced, n->n_misplaced,
+		    sizeof(*n->misplaced)) == 0) {
+		r->misplaced = true;
+		n->misplaced[n->n_misplaced++] = r;
+	}
 }
 
 /* ---- sending ------------------------------------------------------------------------- */
@@ -316,6 +336,8 @@ static bool take_light_ready(struct rk_node *n, struct rk_replica *r)
 	return true;
 }
 
+static void run_campaigns(struct rk_node *n, bool tick);
+
 void rk_node_on_process(uv_idle_t *h)
 {
 	struct rk_node *n = h->data;
@@ -390,6 +412,8 @@ void rk_node_on_process(uv_idle_t *h)
 			uv_stop(&n->loop);
 		}
 	}
+	if (n->campaign_pos < n->n_campaign_q)
+		run_campaigns(n, false);
 	flush_peers(n);
 	if (n->dirty != NULL && !uv_is_active((uv_handle_t *)h))
 		uv_idle_start(h, rk_node_on_process);
@@ -510,14 +534,7 @@ static int on_snap_msg(void *arg, uint64_t range, const struct rk_raft_msg *m)
 #define CAMPAIGN_TICKS 40
 #define CAMPAIGN_RETRY_TICKS 2
 
-static uint64_t preferred_node(const struct rk_node *n, const struct rk_replica *r)
-{
-	if (n->cfg.n_initial == 0)
-		return 0;
-	return n->cfg.initial[(r->range - 1) % n->cfg.n_initial].id;
-}
 
-static void sweep_leaderless(struct rk_node *n);
 
 static void queue_campaign(struct rk_node *n, struct rk_replica *r)
 {
@@ -534,8 +551,10 @@ static void queue_campaign(struct rk_node *n, struct rk_replica *r)
 	n->campaign_q[n->n_campaign_q++] = r;
 }
 
-/* Retires finished campaigns and starts queued ones; every tick. */
-static void run_campaigns(struct rk_node *n)
+/* Retires finished campaigns and starts queued ones: every tick, and
+ * after every processing turn while the queue holds any (a campaign ends
+ * within milliseconds; its slot should not wait for the next tick). */
+static void run_campaigns(struct rk_node *n, bool tick)
 {
 	size_t k = 0;
 
@@ -547,7 +566,7 @@ static void run_campaigns(struct rk_node *n)
 		/* A pre-vote refused (a voter had not yet heard that the old
 		 * leader is gone) is asked again soon, not after a whole
 		 * election timeout; pre-votes change no term. */
-		if (age > 0 && age % CAMPAIGN_RETRY_TICKS == 0 &&
+		if (tick && age > 0 && age % CAMPAIGN_RETRY_TICKS == 0 &&
 		    c->r->raft.role == RK_RAFT_PRE_CANDIDATE) {
 			rk_raft_campaign(&c->r->raft);
 			rk_node_mark_dirty(n, c->r);
@@ -596,13 +615,24 @@ static uint64_t elector_of(struct rk_node *n, const struct rk_replica *r)
 static void sweep_leaderless(struct rk_node *n)
 {
 	uint64_t wait_ms = (uint64_t)LEADERLESS_WAIT_TICKS * n->cfg.tick_ms;
+	bool left = false;
+
+	/* Sleeping replicas without a leader come only from a start or an
+	 * orphaning (a replica goes to sleep knowing its leader): once a
+	 * sweep finds none, the next ones are skipped until then. */
+	if (!n->sweep_needed)
+		return;
 
 	for (size_t i = 0; i < n->n_replicas; i++) {
 		struct rk_replica *r = n->byid[i];
 		uint64_t e;
 
-		if (!r->asleep || r->queued || rk_raft_leader(&r->raft) != 0)
+		if (!r->asleep || rk_raft_leader(&r->raft) != 0)
 			continue;
+		if (r->queued) {
+			left = true; /* its campaign may fail: look again */
+			continue;
+		}
 		/* Nothing has reached it since the start (a message would
 		 * have woken it), two election timeouts ago at least: no
 		 * lease of an old leader is left to respect. */
@@ -612,7 +642,10 @@ static void sweep_leaderless(struct rk_node *n)
 			queue_campaign(n, r);
 		else if (e == 0 || uv_now(&n->loop) - r->asleep_since > wait_ms)
 			rk_node_wake(n, r);
+		else
+			left = true;
 	}
+	n->sweep_needed = left;
 }
 
 /* A follower whose leader's node died or restarted: it forgets the leader
@@ -632,6 +665,7 @@ static void orphan(struct rk_node *n, struct rk_replica *r)
 {
 	if (rk_raft_leader_lost(&r->raft) != 0)
 		return;
+	n->sweep_needed = true;
 	if (r->asleep)
 		r->asleep_since = uv_now(&n->loop);
 	if (elector_of(n, r) == n->cfg.node_id)
@@ -925,37 +959,74 @@ static int on_frame(void *arg, uint64_t from, int channel,
  * it once that node is reachable; the core waits for it to catch up and
  * aborts after a timeout, so a lagging or dead node is not forced. */
 #define BALANCE_EVERY_TICKS 20
-#define BALANCE_MAX 1024 /* transfers started per round */
+#define BALANCE_MAX 1024   /* transfers started per round */
 #define COMPACT_EVERY_TICKS 25
 
+void rk_node_visit_some(struct rk_node *n, size_t *cursor, size_t slice,
+			void (*fn)(struct rk_node *, struct rk_replica *, void *),
+			void *arg)
+{
+	size_t awake = n->n_awake; /* fn may wake more: they wait */
+
+	for (size_t i = 0; i < awake && i < n->n_awake; i++)
+		fn(n, n->awake[i], arg);
+	for (size_t k = 0; cursor != NULL && k < slice && k < n->n_replicas; k++) {
+		if (*cursor >= n->n_replicas)
+			*cursor = 0;
+		fn(n, n->byid[(*cursor)++], arg);
+	}
+}
+
+struct balance {
+	struct rk_net_peer_stats ps[RK_MAX_NODES];
+	size_t np, moved;
+};
+
+static void balance_one(struct rk_node *n, struct rk_replica *r, void *arg)
+{
+	struct balance *bl = arg;
+	uint64_t want = preferred_node(n, r);
+	bool up = false;
+
+	if (bl->moved >= BALANCE_MAX || r->raft.role != RK_RAFT_LEADER ||
+	    want == n->cfg.node_id || r->raft.lead_transferee != 0)
+		return;
+	for (size_t k = 0; k < bl->np; k++)
+		if (bl->ps[k].node_id == want)
+			up = bl->ps[k].connected;
+	if (up && rk_raft_transfer_leader(&r->raft, want) == 0) {
+		rk_node_wake(n, r); /* the transfer runs on ticks */
+		rk_node_mark_dirty(n, r);
+		bl->moved++;
+	}
+}
+
+/* Every awake leader, and the sleeping leaders away from their preferred
+ * node (put on the misplaced list when they went to sleep): leaderships
+ * change only while a range is awake, so nobody walks the 100,000 others. */
 static void balance_leaders(struct rk_node *n)
 {
-	struct rk_net_peer_stats ps[RK_MAX_NODES];
-	size_t np = rk_net_peer_stats(n->net, ps, RK_MAX_NODES);
-
-	size_t moved = 0;
+	struct balance bl;
+	size_t k = 0;
 
 	/* Not while this node still starts elections of its own; and a
 	 * bounded number per round: each transfer wakes its range. */
 	if (n->cfg.n_initial == 0 || n->campaign_pos < n->n_campaign_q)
 		return;
-	for (size_t i = 0; i < n->n_replicas && moved < BALANCE_MAX; i++) {
-		struct rk_replica *r = n->byid[i];
-		uint64_t want = preferred_node(n, r);
-		bool up = false;
-
-		if (r->raft.role != RK_RAFT_LEADER || want == n->cfg.node_id ||
-		    r->raft.lead_transferee != 0)
-			continue;
-		for (size_t k = 0; k < np; k++)
-			if (ps[k].node_id == want)
-				up = ps[k].connected;
-		if (up && rk_raft_transfer_leader(&r->raft, want) == 0) {
-			rk_node_wake(n, r); /* the transfer runs on ticks */
-			rk_node_mark_dirty(n, r);
-			moved++;
-		}
+	bl.np = rk_net_peer_stats(n->net, bl.ps, RK_MAX_NODES);
+	bl.moved = 0;
+	rk_node_visit_some(n, NULL, 0, balance_one, &bl);
+	for (size_t i = 0; i < n->n_misplaced; i++) {
+		struct rk_replica *r = n->misplaced[i];
+		if (r->asleep && r->raft.role == RK_RAFT_LEADER)
+			balance_one(n, r, &bl);
+		if (r->asleep && r->raft.role == RK_RAFT_LEADER &&
+		    r->raft.lead_transferee == 0)
+			n->misplaced[k++] = r; /* its node is down: later */
+		else
+			r->misplaced = false;
 	}
+	n->n_misplaced = k;
 }
 
 static void on_tick(uv_timer_t *t)
@@ -979,7 +1050,7 @@ static void on_tick(uv_timer_t *t)
 	 * again every two election timeouts after. */
 	if (n->ticks % (2 * (uint64_t)n->ropts.election_tick) == 0)
 		sweep_leaderless(n);
-	run_campaigns(n);
+	run_campaigns(n, true);
 	if (n->ticks % BALANCE_EVERY_TICKS == 0)
 		balance_leaders(n);
 	if (n->ticks % COMPACT_EVERY_TICKS == 0)
@@ -1320,6 +1391,7 @@ int rk_node_run(const struct rk_node_config *cfg)
 		if (rc == 0)
 			rc = load_all(n);
 		n->campaigns = calloc(CAMPAIGNS_MAX, sizeof(*n->campaigns));
+		n->sweep_needed = true;
 		if (rc == 0 && n->campaigns == NULL)
 			rc = RK_ENOMEM;
 		if (rc != 0) {
@@ -1372,7 +1444,7 @@ int rk_node_run(const struct rk_node_config *cfg)
 			if (preferred_node(n, n->byid[i]) == cfg->node_id)
 				queue_campaign(n, n->byid[i]);
 		}
-		run_campaigns(n);
+		run_campaigns(n, false);
 	}
 	rk_log_info(MOD, "node %llu serving %zu ranges; peers on %s, clients on %s, http on %s",
 		    (unsigned long long)cfg->node_id, n->n_replicas, cfg->peer_addr,
@@ -1421,6 +1493,7 @@ out:
 	free(n->byid);
 	free(n->awake);
 	free(n->campaign_q);
+	free(n->misplaced);
 	free(n->campaigns);
 	rk_buf_free(&n->blob);
 	rk_store_reader_close(n->reader);

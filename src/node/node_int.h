@@ -51,6 +51,7 @@ struct rk_replica {
 	bool pq;
 	uint64_t pq_term, pq_commit, pq_leader;
 	bool queued;                   /* in the node's campaign queue */
+	bool misplaced;                /* in the node's misplaced list */
 	/* Snapshots (snapshot.c). */
 	bool snap_generating, installing;
 	char snap_name[64];            /* the latest generated, to send */
@@ -117,6 +118,11 @@ struct rk_node {
 	size_t n_campaign_q, cap_campaign_q, campaign_pos;
 	struct campaign { struct rk_replica *r; uint64_t since; } *campaigns;
 	size_t n_campaigns;
+	bool sweep_needed;      /* sleeping replicas may know no leader */
+	size_t compact_cursor;  /* round-robin position (rk_node_visit_some) */
+	/* Sleeping leaders away from their preferred node (balance_leaders). */
+	struct rk_replica **misplaced;
+	size_t n_misplaced, cap_misplaced;
 	size_t n_replicas;
 	struct rk_buf blob;        /* apply state being encoded */
 
@@ -198,6 +204,13 @@ bool rk_snap_take(struct rk_node *n, struct rk_replica *r,
 		  const struct rk_raft_snapshot_meta *snap, struct rk_store_batch *b);
 void rk_snap_install(struct rk_node *n, struct rk_replica *r);
 void rk_snap_compact(struct rk_node *n);
+/* Calls fn on every awake replica, then on the next `slice` replicas in id
+ * order from *cursor (round-robin; none if cursor is NULL): what a periodic
+ * scan needs when only awake replicas change, without walking 100,000
+ * sleeping ones each time. */
+void rk_node_visit_some(struct rk_node *n, size_t *cursor, size_t slice,
+			void (*fn)(struct rk_node *, struct rk_replica *, void *),
+			void *arg);
 
 /* serve.c */
 struct rk_serve;

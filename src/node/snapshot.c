@@ -533,42 +533,56 @@ void rk_snap_install(struct rk_node *n, struct rk_replica *r)
 
 /* ---- compaction ------------------------------------------------------------------------ */
 
+struct compact {
+	struct rk_store_batch *b;
+	bool want_ckpt, oom;
+	uint64_t keep;
+};
+
+static void compact_one(struct rk_node *n, struct rk_replica *r, void *arg)
+{
+	struct compact *c = arg;
+	uint64_t durable, upto, term;
+
+	if (c->oom || r->persisting || r->installing || r->applied < r->first + c->keep)
+		return;
+	if (rk_store_read_durable_applied(n->reader, r->range, &durable) != 0)
+		return;
+	upto = r->applied - c->keep / 2;
+	if (upto > durable)
+		upto = durable;
+	if (upto < r->first) {
+		c->want_ckpt = true; /* the checkpoint lags: ask for one */
+		return;
+	}
+	if (rk_store_log_term(n->reader, r->range, upto, &term) != 0)
+		return;
+	if (c->b == NULL && (c->b = rk_store_batch_new()) == NULL) {
+		c->oom = true;
+		return;
+	}
+	rk_store_batch_compact(c->b, r->range, upto);
+	r->rs.trunc_index = upto;
+	r->rs.trunc_term = term;
+	rk_store_batch_raft_state(c->b, r->range, &r->rs);
+	/* From now on the core sees the entries as compacted, before the
+	 * store removes them. */
+	r->first = upto + 1;
+	n->compactions++;
+}
+
+/* Logs grow only while a range is awake: every awake replica is looked at
+ * each round, and a slice of the sleeping ones (one that went to sleep
+ * right after its log crossed the mark is found within a pass). */
+#define COMPACT_SLICE 4096
+
 void rk_snap_compact(struct rk_node *n)
 {
-	struct rk_store_batch *b = NULL;
-	bool want_ckpt = false;
-	uint64_t keep = n->cfg.log_keep ? n->cfg.log_keep : 10000;
+	struct compact c = {NULL, false, false, n->cfg.log_keep ? n->cfg.log_keep : 10000};
 
-	for (size_t i = 0; i < n->n_replicas; i++) {
-		struct rk_replica *r = n->byid[i];
-		uint64_t durable, upto, term;
-
-		if (r->persisting || r->installing || r->applied < r->first + keep)
-			continue;
-		if (rk_store_read_durable_applied(n->reader, r->range, &durable) != 0)
-			continue;
-		upto = r->applied - keep / 2;
-		if (upto > durable)
-			upto = durable;
-		if (upto < r->first) {
-			want_ckpt = true; /* the checkpoint lags: ask for one */
-			continue;
-		}
-		if (rk_store_log_term(n->reader, r->range, upto, &term) != 0)
-			continue;
-		if (b == NULL && (b = rk_store_batch_new()) == NULL)
-			return;
-		rk_store_batch_compact(b, r->range, upto);
-		r->rs.trunc_index = upto;
-		r->rs.trunc_term = term;
-		rk_store_batch_raft_state(b, r->range, &r->rs);
-		/* From now on the core sees the entries as compacted, before the
-		 * store removes them. */
-		r->first = upto + 1;
-		n->compactions++;
-	}
-	if (b != NULL && rk_store_submit(n->store, b, NULL, NULL) != 0)
+	rk_node_visit_some(n, &n->compact_cursor, COMPACT_SLICE, compact_one, &c);
+	if (c.b != NULL && rk_store_submit(n->store, c.b, NULL, NULL) != 0)
 		rk_log_error(MOD, "log compaction not submitted");
-	if (want_ckpt)
+	if (c.want_ckpt)
 		rk_store_checkpoint_async(n->store);
 }
