@@ -420,18 +420,25 @@ static void test_follow_out_of_band(void **state)
 
 /* A follower told its leader is gone (rk_raft_leader_lost) votes at once;
  * one not told keeps refusing while the old leader's lease may run. */
+/* Three members, 1 elected and then cut off; 2 campaigns at once and is
+ * refused: 3 heard from 1 within an election timeout (its lease). */
+static void elect_cut_refused(struct fx *fx)
+{
+	fx_init(fx, 3, 3, NULL);
+	assert_true(fx_elect(fx, 1));
+	fx_settle(fx);
+	fx_isolate(fx, 1);
+	assert_int_equal(rk_raft_campaign(fx_raft(fx, 2)), 0);
+	fx_settle(fx);
+	assert_int_not_equal(fx_raft(fx, 2)->role, RK_RAFT_LEADER);
+}
+
 static void test_leader_lost_votes_at_once(void **state)
 {
 	struct fx fx;
 
 	(void)state;
-	fx_init(&fx, 3, 3, NULL);
-	assert_true(fx_elect(&fx, 1));
-	fx_settle(&fx);
-	fx_isolate(&fx, 1);
-	assert_int_equal(rk_raft_campaign(fx_raft(&fx, 2)), 0);
-	fx_settle(&fx);
-	assert_int_not_equal(fx_raft(&fx, 2)->role, RK_RAFT_LEADER); /* 3 refuses */
+	elect_cut_refused(&fx);
 	assert_int_equal(rk_raft_leader_lost(fx_raft(&fx, 1)), RK_ESTATE);
 	assert_int_equal(rk_raft_leader_lost(fx_raft(&fx, 3)), 0);
 	assert_int_equal(rk_raft_leader(fx_raft(&fx, 3)), 0);
@@ -450,10 +457,7 @@ static void test_slept_counts_toward_contact(void **state)
 	struct fx fx;
 
 	(void)state;
-	fx_init(&fx, 3, 3, NULL);
-	assert_true(fx_elect(&fx, 1));
-	fx_settle(&fx);
-	fx_isolate(&fx, 1);
+	elect_cut_refused(&fx);
 	rk_raft_slept(fx_raft(&fx, 3), 1);
 	assert_int_equal(rk_raft_campaign(fx_raft(&fx, 2)), 0);
 	fx_settle(&fx);
