@@ -136,6 +136,21 @@ static void awake_remove(struct rk_node *n, struct rk_replica *r)
 	last->awake_pos = r->awake_pos;
 }
 
+void rk_node_visit_some(struct rk_node *n, size_t *cursor, size_t slice,
+			void (*fn)(struct rk_node *, struct rk_replica *, void *),
+			void *arg)
+{
+	size_t awake = n->n_awake; /* fn may wake more: they wait */
+
+	for (size_t i = 0; i < awake && i < n->n_awake; i++)
+		fn(n, n->awake[i], arg);
+	for (size_t k = 0; cursor != NULL && k < slice && k < n->n_replicas; k++) {
+		if (*cursor >= n->n_replicas)
+			*cursor = 0;
+		fn(n, n->byid[(*cursor)++], arg);
+	}
+}
+
 /* Puts r to sleep: it is not ticked until something wakes it. A leader
  * away from its preferred node goes on the misplaced list, where
  * balance_leaders finds it. */
@@ -514,11 +529,11 @@ static int on_snap_msg(void *arg, uint64_t range, const struct rk_raft_msg *m)
 
 /* ---- elections at start --------------------------------------------------------------- */
 
-/* Every replica starts asleep, on the first start as on a restart, and a
- * range is elected by its preferred node (leaders spread evenly: the node
- * at position (r - 1) mod n of the initial cluster), which campaigns for
- * its ranges at most CAMPAIGNS_MAX at a time; the other replicas wake when
- * the vote request reaches them. With 100,000 ranges, letting every replica
+/* Every replica starts asleep, on the first start as on a restart, and one
+ * node starts each range's election: its elector (elector_of: the
+ * preferred node if live, else the next live one), which campaigns for its
+ * ranges at most CAMPAIGNS_MAX at a time; the other replicas wake when the
+ * vote request reaches them. With 100,000 ranges, letting every replica
  * tick from the start means 100,000 elections racing, most of them split,
  * each range heartbeating every tick until it sleeps: the loop turns grow
  * past what node liveness tolerates, peers are declared dead, their ranges
@@ -528,13 +543,11 @@ static int on_snap_msg(void *arg, uint64_t range, const struct rk_raft_msg *m)
  * A campaign leaves the set once the replica knows a leader (its own
  * election or another's), or after CAMPAIGN_TICKS ticks in any case (its
  * own election timer goes on: nothing stalls behind a range whose peers
- * are down). Replicas whose preferred node is dead or unknown wake and
- * elect the usual way (see sweep_leaderless). */
+ * are down). The same queue serves orphans (a dead leader's ranges) and
+ * the replicas a sweep finds without a leader (sweep_leaderless). */
 #define CAMPAIGNS_MAX 2048
 #define CAMPAIGN_TICKS 40
 #define CAMPAIGN_RETRY_TICKS 2
-
-
 
 static void queue_campaign(struct rk_node *n, struct rk_replica *r)
 {
@@ -804,7 +817,6 @@ void rk_node_sleep_pending(struct rk_node *n, struct rk_replica *r)
 		sleep_replica(n, r);
 }
 
-
 /* The first liveness heartbeat of a peer, or one with a new epoch (the peer
  * restarted). A restarted node's replicas start asleep knowing no leader
  * (see load_all): every sleeping range this node leads tells it so, in the
@@ -866,8 +878,8 @@ static void restarted_follow(struct rk_node *n, struct rk_replica *r,
  * LIVE_DEAD_CLOSED intervals while our connection to it is down (it closed
  * the connection or refuses a new one: the process is gone, as after a
  * kill -9), or for LIVE_DEAD_SILENT intervals whatever the connection (a
- * hung or cut-off node). The sleeping ranges it led then lose their leader
- * and are elected again (orphan). A live but overloaded node keeps its
+ * hung or cut-off node). The ranges it led then lose their leader and are
+ * elected again (orphan). A live but overloaded node keeps its
  * connections: it is given the long timeout, so that its slowness does not
  * wake a third of the ranges and make it slower. Intervals are counted in
  * this timer's rounds, not wall time: a node whose own loop runs late reads
@@ -880,7 +892,6 @@ static void on_live_timer(uv_timer_t *t)
 {
 	struct rk_node *n = t->data;
 	struct rk_net_liveness l;
-
 	struct rk_net_peer_stats ps[RK_MAX_NODES];
 	size_t np = rk_net_peer_stats(n->net, ps, RK_MAX_NODES);
 
@@ -961,21 +972,6 @@ static int on_frame(void *arg, uint64_t from, int channel,
 #define BALANCE_EVERY_TICKS 20
 #define BALANCE_MAX 1024   /* transfers started per round */
 #define COMPACT_EVERY_TICKS 25
-
-void rk_node_visit_some(struct rk_node *n, size_t *cursor, size_t slice,
-			void (*fn)(struct rk_node *, struct rk_replica *, void *),
-			void *arg)
-{
-	size_t awake = n->n_awake; /* fn may wake more: they wait */
-
-	for (size_t i = 0; i < awake && i < n->n_awake; i++)
-		fn(n, n->awake[i], arg);
-	for (size_t k = 0; cursor != NULL && k < slice && k < n->n_replicas; k++) {
-		if (*cursor >= n->n_replicas)
-			*cursor = 0;
-		fn(n, n->byid[(*cursor)++], arg);
-	}
-}
 
 struct balance {
 	struct rk_net_peer_stats ps[RK_MAX_NODES];
@@ -1250,8 +1246,8 @@ static int redo_installs(struct rk_node *n)
 }
 
 /* Lists the ranges first (loading reads the same tables), then loads
- * each, in id order. */
-/* Every replica starts asleep (see "elections at start"). */
+ * each, in id order. Every replica starts asleep (see "elections at
+ * start"). */
 static int load_all(struct rk_node *n)
 {
 	struct id_list l = {NULL, 0, 0};
