@@ -2,7 +2,8 @@
 """Three real rangekv processes on 127.0.0.1-3: every range elects a leader,
 leaders are spread, garbage on a peer port disturbs nobody, kill -9 of the
 node with the most leaders moves its leaderships within a few election
-timeouts, the restarted node catches up, SIGTERM stops cleanly, and bad
+timeouts, the restarted node catches up, a hung node (SIGSTOP) is declared
+dead only after the long silence and rejoins, SIGTERM stops cleanly, and bad
 flags / ports in use / foreign data directories fail with one clear line.
 
     cluster_test.py path/to/rangekv
@@ -236,6 +237,32 @@ def main():
               (victim, took, installed))
         if installed < 1:
             fail("no snapshot installed")
+
+        # A hung node (SIGSTOP) keeps its connections open: it is declared
+        # dead only after the long silence (40 liveness rounds, 2 s here),
+        # not after the 2 rounds that a closed connection takes; then the
+        # ranges it led are led again. Resumed, it rejoins.
+        wait("leaders spread evenly again", spread, 30)
+        wait("every range quiescent again", asleep, 20)
+        led = all_led((1, 2, 3))
+        hung = max((1, 2, 3), key=lambda i: sum(1 for l in led.values() if l == i))
+        rest = tuple(i for i in (1, 2, 3) if i != hung)
+        procs[hung].send_signal(signal.SIGSTOP)
+        try:
+            took, _ = wait("leaderships move off the hung node",
+                           lambda: all_led(rest, exclude=hung), 20 * ELECTION,
+                           show_ranges(rest))
+        finally:
+            procs[hung].send_signal(signal.SIGCONT)
+        print("node %d hung (SIGSTOP): every range led again after %.2f s" % (hung, took))
+        if took < 40 * TICK_MS / 1000.0 * 0.75:
+            fail("a hung node with open connections was declared dead after %.2f s "
+                 "(the long timeout is 40 rounds)" % took)
+        took, _ = wait("the resumed node rejoins", lambda: all_led((1, 2, 3)), 30,
+                       show_ranges((1, 2, 3)))
+        took, counts = wait("leaders spread evenly after the hang", spread, 30)
+        print("node %d resumed (SIGCONT): leaders spread again after %.2f s: %s" %
+              (hung, took, counts))
 
         # A second instance on the same data directory or ports.
         p = subprocess.run([BIN, "start", "--node-id", str(victim), "--data",
