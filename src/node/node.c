@@ -564,6 +564,19 @@ static void queue_campaign(struct rk_node *n, struct rk_replica *r)
 	n->campaign_q[n->n_campaign_q++] = r;
 }
 
+/* Whether this node and the live peers are a majority of the initial
+ * cluster (true when none is known). */
+static bool majority_live(struct rk_node *n)
+{
+	uint32_t live = 1;
+
+	if (n->cfg.n_initial == 0)
+		return true;
+	for (uint32_t i = 0; i < n->n_peers; i++)
+		live += n->peers[i].alive;
+	return 2 * live > n->cfg.n_initial;
+}
+
 /* Retires finished campaigns and starts queued ones: every tick, and
  * after every processing turn while the queue holds any (a campaign ends
  * within milliseconds; its slot should not wait for the next tick). */
@@ -587,6 +600,13 @@ static void run_campaigns(struct rk_node *n, bool tick)
 		n->campaigns[k++] = *c;
 	}
 	n->n_campaigns = k;
+	/* No campaign into the void: a peer still starting (a first start
+	 * writes every range before it listens) would leave each one to
+	 * expire awake and campaign on its own timer, the storm this queue
+	 * is for. New ones start once a majority of the initial cluster is
+	 * live. */
+	if (!majority_live(n))
+		return;
 	while (n->n_campaigns < CAMPAIGNS_MAX && n->campaign_pos < n->n_campaign_q) {
 		struct rk_replica *r = n->campaign_q[n->campaign_pos++];
 		r->queued = false;
