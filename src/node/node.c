@@ -708,13 +708,14 @@ static void orphan(struct rk_node *n, struct rk_replica *r)
 /* ---- quiescence and node liveness ------------------------------------------------------ */
 
 /* A leader puts its range to sleep once, for QUIESCE_AFTER_TICKS ticks in a
- * row, everything is settled: every follower holds the whole log, it is all
- * committed and applied, nothing is being persisted or transferred, and
- * every follower's node is live. The followers sleep only if they are at
- * exactly that term and commit with that leader. Anything that arrives for
- * the range, a proposal, or the death of the leader's node wakes it. */
+ * row, everything is settled: every follower on a live node holds the whole
+ * log (a majority of voters among them and the leader), it is all committed
+ * and applied, nothing is being persisted or transferred. A follower on a
+ * dead node is left behind: the range wakes to catch it up when the node is
+ * back (peer_returned). The followers sleep only if they are at exactly
+ * that term and commit with that leader. Anything that arrives for the
+ * range, a proposal, or the death of the leader's node wakes it. */
 #define QUIESCE_AFTER_TICKS 5
-
 
 void rk_node_wake(struct rk_node *n, struct rk_replica *r)
 {
@@ -742,6 +743,7 @@ void rk_node_wake(struct rk_node *n, struct rk_replica *r)
 static bool settled_leader(struct rk_node *n, struct rk_replica *r)
 {
 	struct rk_raft_status st;
+	size_t voters = 0, caught_up = 0;
 
 	/* A ready not yet taken does not count against it: under load the
 	 * tick usually finds the heartbeat answers of the last one stepped
@@ -755,14 +757,44 @@ static bool settled_leader(struct rk_node *n, struct rk_replica *r)
 	    st.n_progress == 0 || rk_raft_conf_is_joint(&st.conf))
 		return false;
 	for (size_t i = 0; i < st.n_progress; i++) {
-		struct peer_out *p;
-		if (st.progress[i].id == st.id)
+		bool voter = (st.progress[i].flags & RK_RAFT_LEARNER) == 0;
+		struct peer_out *p = rk_node_peer_out(n, st.progress[i].id);
+
+		voters += voter;
+		if (st.progress[i].id == st.id) {
+			caught_up += voter;
 			continue;
-		p = rk_node_peer_out(n, st.progress[i].id);
-		if (st.progress[i].match != st.last_index || p == NULL || !p->alive)
+		}
+		/* A replica on a dead node does not keep the range awake
+		 * (with a node down, every range it holds would heartbeat
+		 * forever): the range wakes when the node is back and behind
+		 * (peer_returned). */
+		if (p == NULL || !p->alive)
+			continue;
+		if (st.progress[i].match != st.last_index)
 			return false;
+		caught_up += voter;
 	}
-	return true;
+	return 2 * caught_up > voters;
+}
+
+/* A peer heard from again after it was dead (or for the first time): the
+ * sleeping ranges this node leads whose replica there is behind wake, and
+ * catch it up before they sleep again. */
+static void peer_returned(struct rk_node *n, struct peer_out *p)
+{
+	for (size_t i = 0; i < n->n_replicas; i++) {
+		struct rk_replica *r = n->byid[i];
+		struct rk_raft_status st;
+
+		if (!r->asleep || r->raft.role != RK_RAFT_LEADER)
+			continue;
+		rk_raft_status(&r->raft, &st);
+		for (size_t k = 0; k < st.n_progress; k++)
+			if (st.progress[k].id == p->node_id &&
+			    st.progress[k].match != st.last_index)
+				rk_node_wake(n, r);
+	}
 }
 
 static void maybe_quiesce(struct rk_node *n, struct rk_replica *r)
@@ -782,7 +814,7 @@ static void maybe_quiesce(struct rk_node *n, struct rk_replica *r)
 	q.commit = st.hs.commit;
 	for (size_t i = 0; i < st.n_progress; i++) {
 		struct peer_out *p = rk_node_peer_out(n, st.progress[i].id);
-		if (st.progress[i].id != st.id && p != NULL)
+		if (st.progress[i].id != st.id && p != NULL && p->alive)
 			rk_net_batch_add_quiesce(&p->batch, &q);
 	}
 	sleep_replica(n, r);
@@ -972,9 +1004,11 @@ static int on_frame(void *arg, uint64_t from, int channel,
 
 	if (p != NULL && channel == RK_NET_CH_RAFT) {
 		p->heard = n->live_seq;
-		if (!p->alive)
+		if (!p->alive) {
 			rk_log_info(MOD, "node %llu is live", (unsigned long long)from);
-		p->alive = true;
+			p->alive = true;
+			peer_returned(n, p);
+		}
 	}
 	n->cur_from = from;
 	return rk_net_batch_decode(payload, len,
