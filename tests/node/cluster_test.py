@@ -194,6 +194,10 @@ def main():
                          (r["id"], i, r["leader"], r["term"], victim, old_term,
                           elector, old_term + 1))
         print("every orphaned range elected by node %d in one term" % elector)
+        # A replica on the dead node does not keep its range awake.
+        took, _ = wait("every range asleep with a node down",
+                       lambda: all(metric(i, "rangekv_ranges_awake") == 0 for i in others), 20)
+        print("every range asleep on the two live nodes after %.2f s more" % took)
 
         # Restart: it resumes from its data and catches up.
         procs[victim] = start(victim, os.path.join(tmp, "n%d" % victim, "data"))
