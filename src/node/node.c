@@ -396,8 +396,10 @@ void rk_node_replica_persisted(struct rk_node *n, struct rk_replica *r)
 {
 	struct rk_raft_ready *rd = &r->rd;
 
-	if (rd->n_entries > 0)
+	if (rd->n_entries > 0) {
 		r->last = rd->entries[rd->n_entries - 1].index;
+		rk_replica_log_stored(r, rd->entries, rd->n_entries);
+	}
 	send_msgs(n, r, rd->msgs_after_persist, rd->n_msgs_after_persist);
 	rk_raft_advance(&r->raft, rd);
 	r->persisting = false;
