@@ -699,23 +699,34 @@ int rk_net_batch_add_resp(struct rk_buf *out, const struct rk_net_resp *r)
 	return p == end ? 0 : RK_EINVAL;
 }
 
+/* A ClientReq or ClientResp element: fields 1..fs->nf, field 3 the bytes. */
+static bool get_client(pb_istream_t *is, const struct decode_ctx *c,
+		       const struct fields *fs, uint64_t *v, const uint8_t **pp,
+		       size_t *np)
+{
+	const uint8_t *b[5] = {NULL};
+	size_t bl[5] = {0};
+	struct wire w;
+
+	if (!take_wire(is, c, &w) || !get_fields(&w, fs, v, b, bl))
+		return false;
+	*pp = b[3];
+	*np = bl[3];
+	return true;
+}
+
 static bool decode_req(pb_istream_t *is, const pb_field_iter_t *f, void **arg)
 {
 	static const struct fields fs = {3, 1u << 3, 3, NULL, NULL};
 	struct decode_ctx *c = *arg;
 	uint64_t v[4] = {0};
-	const uint8_t *b[4] = {NULL};
-	size_t bl[4] = {0};
 	struct rk_net_req r;
-	struct wire w;
 
 	(void)f;
-	if (!take_wire(is, c, &w) || !get_fields(&w, &fs, v, b, bl))
+	if (!get_client(is, c, &fs, v, &r.cmd, &r.len))
 		return false;
 	r.id = v[1];
 	r.range = v[2];
-	r.cmd = b[3];
-	r.len = bl[3];
 	if (c->h->req != NULL)
 		c->h->req(c->h->arg, &r);
 	return true;
@@ -726,19 +737,13 @@ static bool decode_resp(pb_istream_t *is, const pb_field_iter_t *f, void **arg)
 	static const struct fields fs = {4, 1u << 3, 4, NULL, NULL};
 	struct decode_ctx *c = *arg;
 	uint64_t v[5] = {0};
-	const uint8_t *b[5] = {NULL};
-	size_t bl[5] = {0};
 	struct rk_net_resp r;
-	struct wire w;
 
 	(void)f;
-	if (!take_wire(is, c, &w) || !get_fields(&w, &fs, v, b, bl) ||
-	    v[2] > UINT32_MAX)
+	if (!get_client(is, c, &fs, v, &r.reply, &r.len) || v[2] > UINT32_MAX)
 		return false;
 	r.id = v[1];
 	r.status = (uint32_t)v[2];
-	r.reply = b[3];
-	r.len = bl[3];
 	r.leader = v[4];
 	if (c->h->resp != NULL)
 		c->h->resp(c->h->arg, &r);

@@ -220,46 +220,44 @@ static bool copy_bytes(const uint8_t *p, size_t n, const uint8_t **outp)
 	return true;
 }
 
+/* Checks a request's or answer's bytes and copies them for the next of
+ * count records (CLIENT_MAX at most); false, the overflow noted, when it
+ * cannot be kept. */
+static bool keep_bytes(struct ctx *c, size_t count, const uint8_t *p, size_t n,
+		       const uint8_t **copyp)
+{
+	check_inside(c, p, n);
+	if (count == CLIENT_MAX || !copy_bytes(p, n, copyp)) {
+		c->rec->overflow = true;
+		return false;
+	}
+	return true;
+}
+
 static void on_req(void *arg, const struct rk_net_req *q)
 {
 	struct ctx *c = arg;
 	struct rec *r = c->rec;
-	struct rk_net_req *rq;
+	const uint8_t *copy;
 
 	FUZZ_CHECK(q != NULL);
-	check_inside(c, q->cmd, q->len);
-	if (r->n_reqs == CLIENT_MAX) {
-		r->overflow = true;
-		return;
+	if (keep_bytes(c, r->n_reqs, q->cmd, q->len, &copy)) {
+		r->reqs[r->n_reqs] = *q;
+		r->reqs[r->n_reqs++].cmd = copy;
 	}
-	rq = &r->reqs[r->n_reqs];
-	*rq = *q;
-	if (!copy_bytes(q->cmd, q->len, &rq->cmd)) {
-		r->overflow = true;
-		return;
-	}
-	r->n_reqs++;
 }
 
 static void on_resp(void *arg, const struct rk_net_resp *a)
 {
 	struct ctx *c = arg;
 	struct rec *r = c->rec;
-	struct rk_net_resp *ra;
+	const uint8_t *copy;
 
 	FUZZ_CHECK(a != NULL);
-	check_inside(c, a->reply, a->len);
-	if (r->n_resps == CLIENT_MAX) {
-		r->overflow = true;
-		return;
+	if (keep_bytes(c, r->n_resps, a->reply, a->len, &copy)) {
+		r->resps[r->n_resps] = *a;
+		r->resps[r->n_resps++].reply = copy;
 	}
-	ra = &r->resps[r->n_resps];
-	*ra = *a;
-	if (!copy_bytes(a->reply, a->len, &ra->reply)) {
-		r->overflow = true;
-		return;
-	}
-	r->n_resps++;
 }
 
 static void on_liveness(void *arg, const struct rk_net_liveness *l)
