@@ -239,14 +239,15 @@ static bool get_key(struct wire *w, uint32_t *fieldp, uint32_t *wtp)
 	return true;
 }
 
-/* A length-delimited field's bytes, in place (NULL when empty). */
+/* A length-delimited field's bytes, in place (a pointer into the frame
+ * even when empty, so that p + n is always defined). */
 static bool get_len(struct wire *w, const uint8_t **pp, size_t *np)
 {
 	uint64_t n;
 
 	if (!get_varint(w, &n) || n > (uint64_t)(w->end - w->p))
 		return false;
-	*pp = n > 0 ? w->p : NULL;
+	*pp = w->p;
 	*np = (size_t)n;
 	w->p += n;
 	return true;
@@ -286,7 +287,8 @@ struct fields {
 };
 
 /* Reads a message's fields: varints to v[field], bytes in place to
- * bytes[field] and blen[field] (the last occurrence wins, as in protobuf).
+ * bytes[field] (NULL when empty) and blen[field] (the last occurrence wins,
+ * as in protobuf).
  * A known field with another wire type is refused, an unknown one skipped
  * (a newer sender's). */
 static bool get_fields(struct wire *w, const struct fields *f, uint64_t *v,
@@ -312,7 +314,7 @@ static bool get_fields(struct wire *w, const struct fields *f, uint64_t *v,
 				if (!f->other(f->arg, field, p, n))
 					return false;
 			} else {
-				bytes[field] = p;
+				bytes[field] = n > 0 ? p : NULL;
 				blen[field] = n;
 			}
 		}
