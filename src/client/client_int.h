@@ -73,12 +73,39 @@ struct rk_client_server {
 	struct rk_client_server_stats st;
 };
 
-/* commands.c: runs one parsed command for q (answers it or starts its
- * operations). The command's arguments are valid during the call only. */
-void rk_client_dispatch(struct creq *q, const struct rk_resp_cmd *cmd);
-/* Calls fn for every key cmd reads or writes (all = a scan that reads
- * every key), so that a connection can keep its commands in order. */
-void rk_client_cmd_keys(const struct rk_resp_cmd *cmd,
+/* commands.c: the commands the port knows, looked up once per command
+ * (by name, case-insensitively) for both the ordering and the dispatch. */
+enum rk_client_cmd_id {
+	RK_CMD_UNKNOWN = 0,
+	RK_CMD_GET,
+	RK_CMD_SET,
+	RK_CMD_DEL,
+	RK_CMD_UNLINK,
+	RK_CMD_EXISTS,
+	RK_CMD_MGET,
+	RK_CMD_MSET,
+	RK_CMD_INCR,
+	RK_CMD_DECR,
+	RK_CMD_INCRBY,
+	RK_CMD_DECRBY,
+	RK_CMD_CAS,
+	RK_CMD_SEQ_NEXT,
+	RK_CMD_KRANGE,
+	RK_CMD_PING,
+	RK_CMD_ECHO,
+	RK_CMD_QUIT,
+	RK_CMD_COMMAND,
+	RK_CMD_INFO,
+};
+/* The command named by cmd's first argument (RK_CMD_UNKNOWN if none). */
+enum rk_client_cmd_id rk_client_cmd_lookup(const struct rk_resp_cmd *cmd);
+/* Runs one parsed command (id as looked up) for q: answers it or starts
+ * its operations. The command's arguments are valid during the call only. */
+void rk_client_dispatch(struct creq *q, const struct rk_resp_cmd *cmd,
+			enum rk_client_cmd_id id);
+/* Calls fn for every key cmd (of id) reads or writes (all = a scan that
+ * reads every key), so that a connection can keep its commands in order. */
+void rk_client_cmd_keys(const struct rk_resp_cmd *cmd, enum rk_client_cmd_id id,
 			void (*fn)(void *arg, uint64_t h, bool write, bool all),
 			void *arg);
 void rk_creq_free(struct creq *q);

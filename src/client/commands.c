@@ -449,36 +449,46 @@ static uint64_t key_hash(const uint8_t *p, size_t n, uint64_t seed)
 	return h;
 }
 
-void rk_client_cmd_keys(const struct rk_resp_cmd *c,
+void rk_client_cmd_keys(const struct rk_resp_cmd *c, enum rk_client_cmd_id id,
 			void (*fn)(void *arg, uint64_t h, bool write, bool all),
 			void *arg)
 {
-	size_t first = 1, step = 1;
+	size_t step = 1;
 	bool write = true;
-	uint64_t seed = 0;
 
 	if (c->argc < 2)
 		return;
-	if (eq(c, 0, "GET") || eq(c, 0, "MGET") || eq(c, 0, "EXISTS"))
-		write = false;
-	else if (eq(c, 0, "MSET"))
-		step = 2;
-	else if (eq(c, 0, "SEQ.NEXT"))
-		seed = 0x5e9; /* sequences are not keys */
-	else if (eq(c, 0, "KRANGE")) {
+	switch (id) {
+	case RK_CMD_SET:
+	case RK_CMD_INCR:
+	case RK_CMD_DECR:
+	case RK_CMD_INCRBY:
+	case RK_CMD_DECRBY:
+	case RK_CMD_CAS:
+		fn(arg, key_hash(c->argv[1], c->argl[1], 0), true, false);
+		return;
+	case RK_CMD_SEQ_NEXT: /* sequences are not keys */
+		fn(arg, key_hash(c->argv[1], c->argl[1], 0x5e9), true, false);
+		return;
+	case RK_CMD_KRANGE:
 		fn(arg, 0, false, true);
 		return;
-	} else if (!eq(c, 0, "SET") && !eq(c, 0, "DEL") && !eq(c, 0, "UNLINK") &&
-		   !eq(c, 0, "INCR") && !eq(c, 0, "DECR") && !eq(c, 0, "INCRBY") &&
-		   !eq(c, 0, "DECRBY") && !eq(c, 0, "CAS"))
-		return;
-	if (eq(c, 0, "SET") || eq(c, 0, "INCR") || eq(c, 0, "DECR") || eq(c, 0, "INCRBY") ||
-	    eq(c, 0, "DECRBY") || eq(c, 0, "CAS") || eq(c, 0, "SEQ.NEXT")) {
-		fn(arg, key_hash(c->argv[1], c->argl[1], seed), true, false);
+	case RK_CMD_GET:
+	case RK_CMD_MGET:
+	case RK_CMD_EXISTS:
+		write = false;
+		break;
+	case RK_CMD_MSET:
+		step = 2;
+		break;
+	case RK_CMD_DEL:
+	case RK_CMD_UNLINK:
+		break;
+	default:
 		return;
 	}
-	for (size_t i = first; i < c->argc; i += step)
-		fn(arg, key_hash(c->argv[i], c->argl[i], seed), write, false);
+	for (size_t i = 1; i < c->argc; i += step)
+		fn(arg, key_hash(c->argv[i], c->argl[i], 0), write, false);
 }
 
 /* ---- the command table ---------------------------------------------------------- */
@@ -517,7 +527,34 @@ static void arity(struct creq *q, const struct rk_resp_cmd *c)
 	reply_named(q, "ERR wrong number of arguments for ", name, " command");
 }
 
-void rk_client_dispatch(struct creq *q, const struct rk_resp_cmd *c)
+static const struct {
+	const char *name;
+	enum rk_client_cmd_id id;
+} cmd_names[] = {
+	{"SET", RK_CMD_SET},       {"GET", RK_CMD_GET},
+	{"DEL", RK_CMD_DEL},       {"UNLINK", RK_CMD_UNLINK},
+	{"EXISTS", RK_CMD_EXISTS}, {"MGET", RK_CMD_MGET},
+	{"MSET", RK_CMD_MSET},     {"INCR", RK_CMD_INCR},
+	{"DECR", RK_CMD_DECR},     {"INCRBY", RK_CMD_INCRBY},
+	{"DECRBY", RK_CMD_DECRBY}, {"CAS", RK_CMD_CAS},
+	{"SEQ.NEXT", RK_CMD_SEQ_NEXT}, {"KRANGE", RK_CMD_KRANGE},
+	{"PING", RK_CMD_PING},     {"ECHO", RK_CMD_ECHO},
+	{"QUIT", RK_CMD_QUIT},     {"COMMAND", RK_CMD_COMMAND},
+	{"INFO", RK_CMD_INFO},
+};
+
+enum rk_client_cmd_id rk_client_cmd_lookup(const struct rk_resp_cmd *c)
+{
+	if (c->argc == 0)
+		return RK_CMD_UNKNOWN;
+	for (size_t i = 0; i < sizeof(cmd_names) / sizeof(cmd_names[0]); i++)
+		if (eq(c, 0, cmd_names[i].name))
+			return cmd_names[i].id;
+	return RK_CMD_UNKNOWN;
+}
+
+void rk_client_dispatch(struct creq *q, const struct rk_resp_cmd *c,
+			enum rk_client_cmd_id id)
 {
 	size_t argc = c->argc;
 	int64_t n;
@@ -526,12 +563,12 @@ void rk_client_dispatch(struct creq *q, const struct rk_resp_cmd *c)
 		reply_raw(q, "-ERR empty command\r\n");
 		return;
 	}
-	if (eq(c, 0, "GET")) {
+	switch (id) {
+	case RK_CMD_GET:
 		if (argc != 2)
 			{ arity(q, c); return; }
 		{ one(q, c, RK_KV_GET, 0, 0, 1, 1); return; }
-	}
-	if (eq(c, 0, "SET")) {
+	case RK_CMD_SET: {
 		int mode = RK_KV_PUT_ALWAYS;
 		if (argc < 3)
 			{ arity(q, c); return; }
@@ -545,45 +582,41 @@ void rk_client_dispatch(struct creq *q, const struct rk_resp_cmd *c)
 		}
 		{ one(q, c, RK_KV_PUT, mode, 0, 1, 2); return; }
 	}
-	if (eq(c, 0, "DEL") || eq(c, 0, "UNLINK")) {
+	case RK_CMD_DEL:
+	case RK_CMD_UNLINK:
 		if (argc < 2)
 			{ arity(q, c); return; }
 		{ per_key(q, c, RK_KV_DEL, K_SUM); return; }
-	}
-	if (eq(c, 0, "EXISTS")) {
+	case RK_CMD_EXISTS:
 		if (argc < 2)
 			{ arity(q, c); return; }
 		{ per_key(q, c, RK_KV_EXISTS, K_SUM); return; }
-	}
-	if (eq(c, 0, "MGET")) {
+	case RK_CMD_MGET:
 		if (argc < 2)
 			{ arity(q, c); return; }
 		{ per_key(q, c, RK_KV_GET, K_MGET); return; }
-	}
-	if (eq(c, 0, "MSET")) {
+	case RK_CMD_MSET:
 		if (argc < 3 || argc % 2 == 0)
 			{ arity(q, c); return; }
 		{ mset(q, c); return; }
-	}
-	if (eq(c, 0, "INCR") || eq(c, 0, "DECR")) {
+	case RK_CMD_INCR:
+	case RK_CMD_DECR:
 		if (argc != 2)
 			{ arity(q, c); return; }
-		{ one(q, c, RK_KV_INCR, 0, eq(c, 0, "INCR") ? 1 : -1, 1, 1); return; }
-	}
-	if (eq(c, 0, "INCRBY") || eq(c, 0, "DECRBY")) {
+		{ one(q, c, RK_KV_INCR, 0, id == RK_CMD_INCR ? 1 : -1, 1, 1); return; }
+	case RK_CMD_INCRBY:
+	case RK_CMD_DECRBY:
 		if (argc != 3)
 			{ arity(q, c); return; }
 		if (!rk_kv_parse_i64(c->argv[2], c->argl[2], &n) ||
-		    (eq(c, 0, "DECRBY") && n == INT64_MIN))
+		    (id == RK_CMD_DECRBY && n == INT64_MIN))
 			{ reply_raw(q, "-ERR value is not an integer or out of range\r\n"); return; }
-		{ one(q, c, RK_KV_INCR, 0, eq(c, 0, "INCRBY") ? n : -n, 1, 1); return; }
-	}
-	if (eq(c, 0, "CAS")) {
+		{ one(q, c, RK_KV_INCR, 0, id == RK_CMD_INCRBY ? n : -n, 1, 1); return; }
+	case RK_CMD_CAS:
 		if (argc != 4)
 			{ arity(q, c); return; }
 		{ one(q, c, RK_KV_CAS, 0, 0, 1, 3); return; }
-	}
-	if (eq(c, 0, "SEQ.NEXT")) {
+	case RK_CMD_SEQ_NEXT:
 		n = 1;
 		if (argc != 2 && argc != 3)
 			{ arity(q, c); return; }
@@ -591,13 +624,11 @@ void rk_client_dispatch(struct creq *q, const struct rk_resp_cmd *c)
 				  n < 1 || n > RK_KV_MAX_SEQ_COUNT))
 			{ reply_raw(q, "-ERR count must be an integer between 1 and 1000000\r\n"); return; }
 		{ one(q, c, RK_KV_SEQ, 0, n, 1, 1); return; }
-	}
-	if (eq(c, 0, "KRANGE")) {
+	case RK_CMD_KRANGE:
 		if (argc != 3 && argc != 5)
 			{ arity(q, c); return; }
 		{ krange(q, c); return; }
-	}
-	if (eq(c, 0, "PING")) {
+	case RK_CMD_PING:
 		if (argc > 2)
 			{ arity(q, c); return; }
 		if (argc == 1)
@@ -605,22 +636,22 @@ void rk_client_dispatch(struct creq *q, const struct rk_resp_cmd *c)
 		rk_buf_printf(&q->reply, "$%zu\r\n", c->argl[1]);
 		rk_buf_append(&q->reply, c->argv[1], c->argl[1]);
 		{ reply_raw(q, "\r\n"); return; }
-	}
-	if (eq(c, 0, "ECHO")) {
+	case RK_CMD_ECHO:
 		if (argc != 2)
 			{ arity(q, c); return; }
 		rk_buf_printf(&q->reply, "$%zu\r\n", c->argl[1]);
 		rk_buf_append(&q->reply, c->argv[1], c->argl[1]);
 		{ reply_raw(q, "\r\n"); return; }
-	}
-	if (eq(c, 0, "QUIT")) {
+	case RK_CMD_QUIT:
 		rk_client_conn_quit(q->conn);
 		{ reply_raw(q, "+OK\r\n"); return; }
-	}
-	if (eq(c, 0, "COMMAND"))
+	case RK_CMD_COMMAND:
 		{ reply_raw(q, "*0\r\n"); return; }
-	if (eq(c, 0, "INFO"))
+	case RK_CMD_INFO:
 		{ cmd_info(q); return; }
+	case RK_CMD_UNKNOWN:
+		break;
+	}
 	{
 		char name[64];
 		size_t l = c->argl[0] < 40 ? c->argl[0] : 40;

@@ -321,9 +321,10 @@ static void conn_parse(struct conn *c)
 				break; /* wants more input */
 			continue;  /* an empty inline line */
 		}
+		enum rk_client_cmd_id id = rk_client_cmd_lookup(&c->cmd);
 		if (c->nkeys > 0) {
 			struct conflict_ctx cx = {c, false};
-			rk_client_cmd_keys(&c->cmd, check_key, &cx);
+			rk_client_cmd_keys(&c->cmd, id, check_key, &cx);
 			if (cx.conflict) {
 				c->blocked = true; /* parsed again once it clears */
 				break;
@@ -338,9 +339,9 @@ static void conn_parse(struct conn *c)
 			return;
 		}
 		struct hold_ctx hx = {c, q, false};
-		rk_client_cmd_keys(&c->cmd, hold_key, &hx);
+		rk_client_cmd_keys(&c->cmd, id, hold_key, &hx);
 		c->s->st.commands++;
-		rk_client_dispatch(q, &c->cmd);
+		rk_client_dispatch(q, &c->cmd, id);
 	}
 	c->parsing = false;
 	if (off > 0) {

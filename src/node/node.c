@@ -253,12 +253,13 @@ static int commit_add(struct commit *c, struct rk_replica *r)
 	return 0;
 }
 
-/* Applies committed entries into the batch: no commands are defined on
- * ranges yet beyond membership changes, so applying is recording the
- * applied index (and the configuration). */
-static void apply_committed(struct rk_node *n, struct rk_replica *r,
+/* Applies committed entries into the batch, with the apply state of the
+ * last one. Returns true when a configuration change was applied (the raft
+ * state, which records the configuration, must then be written too). */
+static bool apply_committed(struct rk_node *n, struct rk_replica *r,
 			    struct rk_store_batch *b)
 {
+	bool conf = false;
 	const struct rk_raft_ready *rd = &r->rd;
 	struct rk_store_apply_state as;
 
@@ -275,14 +276,16 @@ static void apply_committed(struct rk_node *n, struct rk_replica *r,
 					     (unsigned long long)e->index, rk_strerror(rc));
 				n->exit_code = 1;
 				uv_stop(&n->loop);
-				return;
+				return false;
 			}
 		} else if (e->type == RK_RAFT_ENTRY_CONF_CHANGE) {
 			struct rk_raft_conf_change cc;
 			struct rk_raft_conf_state cs;
 			if (rk_raft_cc_decode(e->data, e->len, &cc) == 0 &&
-			    rk_raft_apply_conf_change(&r->raft, &cc, &cs) == 0)
+			    rk_raft_apply_conf_change(&r->raft, &cc, &cs) == 0) {
 				r->rs.conf = cs;
+				conf = true;
+			}
 		}
 		r->applied = e->index;
 		n->applied_entries++;
@@ -293,6 +296,7 @@ static void apply_committed(struct rk_node *n, struct rk_replica *r,
 	as.desc = n->blob.p;
 	as.desc_len = n->blob.len;
 	rk_store_batch_apply_state(b, r->range, &as);
+	return conf;
 }
 
 /* Takes r's ready into the group batch b. */
@@ -300,9 +304,11 @@ static void take_ready(struct rk_node *n, struct rk_replica *r,
 		       struct rk_store_batch *b, bool *syncp)
 {
 	struct rk_raft_ready *rd = &r->rd;
+	bool state;
 
 	if (!r->have_ready)
 		rk_raft_ready(&r->raft, rd);
+	state = rd->snapshot != NULL;
 	r->have_ready = false;
 	/* Only new entries, a snapshot, or a new term or vote must be durable
 	 * before the messages that follow; a moved commit index need not
@@ -317,12 +323,20 @@ static void take_ready(struct rk_node *n, struct rk_replica *r,
 			rk_store_batch_truncate(b, r->range, rd->entries[0].index);
 		rk_store_batch_append(b, r->range, rd->entries, rd->n_entries);
 	}
-	if (rd->has_hard_state)
+	/* The raft state row is written for a new term or vote, a snapshot or
+	 * an applied configuration change, not for a moved commit index alone:
+	 * a restart takes the commit as at least the applied index and learns
+	 * the rest from the leader (the row carries whatever commit it last
+	 * had). */
+	if (rd->has_hard_state) {
+		state |= rd->hs.term != r->rs.hs.term ||
+			 rd->hs.vote != r->rs.hs.vote;
 		r->rs.hs = rd->hs;
+	}
 	if (rd->n_committed > 0)
-		apply_committed(n, r, b);
+		state |= apply_committed(n, r, b);
 	rk_serve_ready_reads(n, r, rd);
-	if (rd->has_hard_state || rd->n_committed > 0 || rd->snapshot != NULL)
+	if (state)
 		rk_store_batch_raft_state(b, r->range, &r->rs);
 	r->persisting = true;
 }
@@ -438,8 +452,10 @@ void rk_node_replica_persisted(struct rk_node *n, struct rk_replica *r)
 {
 	struct rk_raft_ready *rd = &r->rd;
 
-	if (rd->n_entries > 0)
+	if (rd->n_entries > 0) {
 		r->last = rd->entries[rd->n_entries - 1].index;
+		rk_replica_log_stored(r, rd->entries, rd->n_entries);
+	}
 	send_msgs(n, r, rd->msgs_after_persist, rd->n_msgs_after_persist);
 	rk_raft_advance(&r->raft, rd);
 	r->persisting = false;

@@ -33,6 +33,10 @@ struct rk_replica {
 	struct rk_raft raft;
 	struct rk_store_raft_state rs; /* as last persisted (or being) */
 	uint64_t first, last;          /* durable log: [first, last] */
+	/* Stored entries run_lo..run_hi all have term run_term (empty when
+	 * run_lo > run_hi): the raft core's term look-ups of recent entries
+	 * are answered without a store read (replica.c). */
+	uint64_t run_lo, run_hi, run_term;
 	uint64_t applied;
 	uint64_t generation;
 	uint8_t *start, *end;          /* span [start, end); end empty = unbounded */
@@ -167,6 +171,11 @@ struct local_req {
 extern const struct rk_raft_storage_ops rk_replica_storage_ops;
 int rk_replica_load(struct rk_node *n, uint64_t range, struct rk_replica **rp);
 void rk_replica_free(struct rk_replica *r);
+/* The entries e[0..n) are stored (overwriting any at their indexes and
+ * after); a snapshot install that replaced the log calls terms_reset. */
+void rk_replica_log_stored(struct rk_replica *r, const struct rk_raft_entry *e,
+			   size_t n);
+void rk_replica_terms_reset(struct rk_replica *r);
 /* Range descriptor (the apply state's desc): generation, start, end. */
 size_t rk_desc_encode(const struct rk_replica *r, uint8_t *out, size_t cap);
 int rk_desc_decode(struct rk_replica *r, const uint8_t *p, size_t n);

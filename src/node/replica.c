@@ -35,7 +35,44 @@ static int op_term(void *ctx, uint64_t index, uint64_t *termp)
 		*termp = r->rs.trunc_term;
 		return 0;
 	}
+	if (index >= r->run_lo && index <= r->run_hi) {
+		*termp = r->run_term;
+		return 0;
+	}
 	return rk_store_log_term(r->node->reader, r->range, index, termp);
+}
+
+void rk_replica_terms_reset(struct rk_replica *r)
+{
+	r->run_lo = 1;
+	r->run_hi = 0;
+	r->run_term = 0;
+}
+
+/* Terms never decrease along a log: the last run of equal terms among the
+ * new entries either continues the known run (same term, next index) or
+ * replaces it. Entries overwritten from e[0] on leave the run first. */
+void rk_replica_log_stored(struct rk_replica *r, const struct rk_raft_entry *e,
+			   size_t n)
+{
+	size_t j;
+
+	if (n == 0)
+		return;
+	if (r->run_hi >= e[0].index)
+		r->run_hi = e[0].index - 1;
+	if (r->run_lo > r->run_hi)
+		rk_replica_terms_reset(r);
+	for (j = n - 1; j > 0 && e[j - 1].term == e[n - 1].term; j--)
+		;
+	if (r->run_lo <= r->run_hi && r->run_term == e[j].term &&
+	    r->run_hi + 1 == e[j].index) {
+		r->run_hi = e[n - 1].index;
+		return;
+	}
+	r->run_lo = e[j].index;
+	r->run_hi = e[n - 1].index;
+	r->run_term = e[j].term;
 }
 
 struct push_ctx {
@@ -197,6 +234,7 @@ int rk_replica_load(struct rk_node *n, uint64_t range, struct rk_replica **rp)
 		return RK_ENOMEM;
 	r->node = n;
 	r->range = range;
+	rk_replica_terms_reset(r);
 	rc = rk_store_read_raft_state(n->reader, range, &r->rs);
 	if (rc == 0)
 		rc = rk_store_read_apply_state(n->reader, range, &as);

@@ -500,6 +500,7 @@ static void install_done(uv_work_t *req, int status)
 	r->first = r->rs.trunc_index + 1;
 	if (r->last < r->rs.trunc_index || r->rd.n_entries == 0)
 		r->last = r->rs.trunc_index;
+	rk_replica_terms_reset(r);
 	r->installing = false;
 	free(r->incoming);
 	r->incoming = NULL;

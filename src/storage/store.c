@@ -275,9 +275,16 @@ int rk_store_open(const struct rk_store_options *o, struct rk_store **sp,
 	}
 	s->checkpoint_secs = o->checkpoint_secs;
 	/* Commits do not sync (transaction_sync off): the storage thread
-	 * flushes the log once per group instead. */
+	 * flushes the log once per group instead. Dirty pages may fill a
+	 * fifth of the cache before the eviction threads write them (WiredTiger
+	 * starts at 5%): under a write load the raft log and randomly
+	 * overwritten keys kept the eviction threads reconciling the same
+	 * pages again and again between checkpoints, about a fifth of a
+	 * node's CPU (docs/benchmarks.md); now most dirty pages are written
+	 * once, by the checkpoint. */
 	snprintf(config, sizeof(config),
 		 "%scache_size=%lluM,session_max=256,"
+		 "eviction_dirty_target=20,eviction_dirty_trigger=50,"
 		 "log=(enabled=true,archive=true,file_max=64MB),"
 		 "transaction_sync=(enabled=false),statistics=(none)",
 		 fresh ? "create," : "",

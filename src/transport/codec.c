@@ -1,7 +1,10 @@
 /*
  * Frames, Hello and Batch encoding and decoding (see codec.h). nanopb does
- * the varints and field framing; this file maps its structs to the raft
- * core's and keeps decoding bounded and copy-free.
+ * the varints and field framing of the Batch and of the rare messages; the
+ * hot ones (raft messages without a snapshot, forwarded client requests and
+ * their answers) are written and read by hand below, in the same protobuf
+ * wire format. This file maps both to the raft core's structs and keeps
+ * decoding bounded and copy-free.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -113,74 +116,311 @@ int rk_net_hello_decode(const uint8_t *p, size_t n, struct rk_net_hello *hp)
 	return 0;
 }
 
-/* ---- encoding raft messages ------------------------------------------------------ */
+/* ---- the protobuf wire format by hand ------------------------------------------- */
 
-static bool encode_data(pb_ostream_t *os, const pb_field_iter_t *f,
-			void *const *arg)
+/* Wire types. */
+#define WT_VARINT 0
+#define WT_I64 1
+#define WT_LEN 2
+#define WT_I32 5
+
+static size_t varint_size(uint64_t v)
 {
-	const struct rk_raft_entry *e = *arg;
+	size_t n = 1;
 
-	if (e->len == 0)
-		return true;
-	return pb_encode_tag_for_field(os, f) &&
-	       pb_encode_string(os, e->data, e->len);
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
 }
 
-static bool encode_entries(pb_ostream_t *os, const pb_field_iter_t *f,
-			   void *const *arg)
+static uint8_t *put_varint(uint8_t *p, uint64_t v)
 {
-	const struct rk_raft_msg *m = *arg;
+	while (v >= 0x80) {
+		*p++ = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	*p++ = (uint8_t)v;
+	return p;
+}
 
-	for (size_t i = 0; i < m->n_entries; i++) {
-		rangekv_Entry e = rangekv_Entry_init_zero;
-		e.term = m->entries[i].term;
-		e.index = m->entries[i].index;
-		e.type = m->entries[i].type;
-		e.data.funcs.encode = encode_data;
-		e.data.arg = &m->entries[i];
-		if (!pb_encode_tag_for_field(os, f) ||
-		    !pb_encode_submessage(os, rangekv_Entry_fields, &e))
+/* A scalar field as proto3 writes it: nothing when zero. */
+static size_t u64_size(uint32_t field, uint64_t v)
+{
+	return v != 0 ? varint_size((uint64_t)field << 3) + varint_size(v) : 0;
+}
+
+static uint8_t *put_u64(uint8_t *p, uint32_t field, uint64_t v)
+{
+	if (v == 0)
+		return p;
+	p = put_varint(p, (uint64_t)field << 3 | WT_VARINT);
+	return put_varint(p, v);
+}
+
+/* A length-delimited field (bytes, or a message of body bytes). */
+static size_t len_size(uint32_t field, size_t body)
+{
+	return varint_size((uint64_t)field << 3) + varint_size(body) + body;
+}
+
+static uint8_t *put_len(uint8_t *p, uint32_t field, size_t body)
+{
+	p = put_varint(p, (uint64_t)field << 3 | WT_LEN);
+	return put_varint(p, body);
+}
+
+/* Bytes fields are left out when empty, as nanopb's callbacks do. */
+static size_t bytes_size(uint32_t field, size_t len)
+{
+	return len > 0 ? len_size(field, len) : 0;
+}
+
+static uint8_t *put_bytes(uint8_t *p, uint32_t field, const void *d, size_t len)
+{
+	if (len == 0)
+		return p;
+	p = put_len(p, field, len);
+	memcpy(p, d, len);
+	return p + len;
+}
+
+/* Room in out for one element of the Batch's field tag whose message body
+ * is body bytes: the element's key and length are written, the returned
+ * pointer is where the body goes (NULL when out of memory). */
+static uint8_t *batch_element(struct rk_buf *out, uint32_t tag, size_t body,
+			      uint8_t **endp)
+{
+	size_t total = len_size(tag, body);
+	uint8_t *p = rk_buf_extend(out, total);
+
+	if (p == NULL)
+		return NULL;
+	*endp = p + total;
+	return put_len(p, tag, body);
+}
+
+/* A reader over [p, end). Every getter refuses to pass end. */
+struct wire {
+	const uint8_t *p, *end;
+};
+
+static bool get_varint(struct wire *w, uint64_t *vp)
+{
+	uint64_t v = 0;
+
+	for (int shift = 0; shift < 64; shift += 7) {
+		uint8_t b;
+
+		if (w->p == w->end)
 			return false;
+		b = *w->p++;
+		if (shift == 63 && b > 1)
+			return false; /* over 64 bits */
+		v |= (uint64_t)(b & 0x7f) << shift;
+		if ((b & 0x80) == 0) {
+			*vp = v;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* A field's key: number (1 and up) and wire type. */
+static bool get_key(struct wire *w, uint32_t *fieldp, uint32_t *wtp)
+{
+	uint64_t k;
+
+	if (!get_varint(w, &k) || (k >> 3) == 0 || (k >> 3) > UINT32_MAX)
+		return false;
+	*fieldp = (uint32_t)(k >> 3);
+	*wtp = (uint32_t)(k & 7);
+	return true;
+}
+
+/* A length-delimited field's bytes, in place (a pointer into the frame
+ * even when empty, so that p + n is always defined). */
+static bool get_len(struct wire *w, const uint8_t **pp, size_t *np)
+{
+	uint64_t n;
+
+	if (!get_varint(w, &n) || n > (uint64_t)(w->end - w->p))
+		return false;
+	*pp = w->p;
+	*np = (size_t)n;
+	w->p += n;
+	return true;
+}
+
+/* Skips a field this decoder does not know (a newer sender's). */
+static bool skip_field(struct wire *w, uint32_t wt)
+{
+	const uint8_t *p;
+	uint64_t v;
+	size_t n;
+
+	switch (wt) {
+	case WT_VARINT:
+		return get_varint(w, &v);
+	case WT_LEN:
+		return get_len(w, &p, &n);
+	case WT_I64:
+	case WT_I32:
+		n = wt == WT_I64 ? 8 : 4;
+		if ((size_t)(w->end - w->p) < n)
+			return false;
+		w->p += n;
+		return true;
+	default:
+		return false; /* groups: never sent */
+	}
+}
+
+/* How get_fields reads a message: fields 1..nf, varints except the bytes
+ * fields marked in lens; fields nf+1..nx (repeated or nested messages) go
+ * to other, which returns false to refuse them. */
+struct fields {
+	uint32_t nf, lens, nx;
+	bool (*other)(void *arg, uint32_t field, const uint8_t *p, size_t n);
+	void *arg;
+};
+
+/* Reads a message's fields: varints to v[field], bytes in place to
+ * bytes[field] (NULL when empty) and blen[field] (the last occurrence wins,
+ * as in protobuf).
+ * A known field with another wire type is refused, an unknown one skipped
+ * (a newer sender's). */
+static bool get_fields(struct wire *w, const struct fields *f, uint64_t *v,
+		       const uint8_t **bytes, size_t *blen)
+{
+	while (w->p < w->end) {
+		uint32_t field, wt;
+		const uint8_t *p;
+		size_t n;
+
+		if (!get_key(w, &field, &wt))
+			return false;
+		if (field > f->nx) {
+			if (!skip_field(w, wt))
+				return false;
+		} else if (field <= f->nf && (f->lens >> field & 1) == 0) {
+			if (wt != WT_VARINT || !get_varint(w, &v[field]))
+				return false;
+		} else {
+			if (wt != WT_LEN || !get_len(w, &p, &n))
+				return false;
+			if (field > f->nf) {
+				if (!f->other(f->arg, field, p, n))
+					return false;
+			} else {
+				bytes[field] = n > 0 ? p : NULL;
+				blen[field] = n;
+			}
+		}
 	}
 	return true;
+}
+
+/* ---- encoding raft messages ------------------------------------------------------ */
+
+/* RaftMsg fields (proto/rangekv.proto): 1..12 scalars, 13 entries, 14
+ * snapshot; Entry: 1 term, 2 index, 3 type, 4 data; SnapshotMeta: 1
+ * index, 2 term, 3 conf; ConfState: 1 ids, 2 flags (packed), 3 auto_leave. */
+static size_t entry_size(const struct rk_raft_entry *e)
+{
+	return u64_size(1, e->term) + u64_size(2, e->index) +
+	       u64_size(3, e->type) + bytes_size(4, e->len);
+}
+
+static size_t conf_size(const struct rk_raft_conf_state *cs, size_t *idsp,
+			size_t *flagsp)
+{
+	int n = cs->n < RK_RAFT_MAX_MEMBERS ? cs->n : RK_RAFT_MAX_MEMBERS;
+
+	*idsp = *flagsp = 0;
+	for (int i = 0; i < n; i++) {
+		*idsp += varint_size(cs->ids[i]);
+		*flagsp += varint_size(cs->flags[i]);
+	}
+	return bytes_size(1, *idsp) + bytes_size(2, *flagsp) +
+	       u64_size(3, cs->auto_leave);
+}
+
+static size_t snapshot_size(const struct rk_raft_snapshot_meta *sm,
+			    size_t *confp, size_t *idsp, size_t *flagsp)
+{
+	*confp = conf_size(&sm->conf, idsp, flagsp);
+	return u64_size(1, sm->index) + u64_size(2, sm->term) +
+	       len_size(3, *confp);
+}
+
+static uint8_t *put_snapshot(uint8_t *p, const struct rk_raft_snapshot_meta *sm)
+{
+	const struct rk_raft_conf_state *cs = &sm->conf;
+	int n = cs->n < RK_RAFT_MAX_MEMBERS ? cs->n : RK_RAFT_MAX_MEMBERS;
+	size_t conf, ids, flags, body = snapshot_size(sm, &conf, &ids, &flags);
+
+	p = put_len(p, 14, body);
+	p = put_u64(p, 1, sm->index);
+	p = put_u64(p, 2, sm->term);
+	p = put_len(p, 3, conf);
+	if (ids > 0) {
+		p = put_len(p, 1, ids);
+		for (int i = 0; i < n; i++)
+			p = put_varint(p, cs->ids[i]);
+	}
+	if (flags > 0) {
+		p = put_len(p, 2, flags);
+		for (int i = 0; i < n; i++)
+			p = put_varint(p, cs->flags[i]);
+	}
+	return put_u64(p, 3, cs->auto_leave);
 }
 
 int rk_net_batch_add_raft(struct rk_buf *out, uint64_t range,
 			  const struct rk_raft_msg *m)
 {
-	rangekv_RaftMsg pm = rangekv_RaftMsg_init_zero;
+	size_t body, conf, ids, flags;
+	uint8_t *p, *end;
 
-	pm.range = range;
-	pm.type = m->type;
-	pm.flags = m->flags;
-	pm.reject = m->reject;
-	pm.from = m->from;
-	pm.to = m->to;
-	pm.term = m->term;
-	pm.log_term = m->log_term;
-	pm.index = m->index;
-	pm.commit = m->commit;
-	pm.reject_hint = m->reject_hint;
-	pm.context = m->context;
-	if (m->n_entries > 0) {
-		pm.entries.funcs.encode = encode_entries;
-		pm.entries.arg = (void *)(uintptr_t)m;
+	body = u64_size(1, range) + u64_size(2, m->type) +
+	       u64_size(3, m->flags) + u64_size(4, m->reject) +
+	       u64_size(5, m->from) + u64_size(6, m->to) +
+	       u64_size(7, m->term) + u64_size(8, m->log_term) +
+	       u64_size(9, m->index) + u64_size(10, m->commit) +
+	       u64_size(11, m->reject_hint) + u64_size(12, m->context);
+	for (size_t i = 0; i < m->n_entries; i++)
+		body += len_size(13, entry_size(&m->entries[i]));
+	if (m->snapshot != NULL)
+		body += len_size(14, snapshot_size(m->snapshot, &conf, &ids, &flags));
+	p = batch_element(out, rangekv_Batch_msgs_tag, body, &end);
+	if (p == NULL)
+		return RK_ENOMEM;
+	p = put_u64(p, 1, range);
+	p = put_u64(p, 2, m->type);
+	p = put_u64(p, 3, m->flags);
+	p = put_u64(p, 4, m->reject);
+	p = put_u64(p, 5, m->from);
+	p = put_u64(p, 6, m->to);
+	p = put_u64(p, 7, m->term);
+	p = put_u64(p, 8, m->log_term);
+	p = put_u64(p, 9, m->index);
+	p = put_u64(p, 10, m->commit);
+	p = put_u64(p, 11, m->reject_hint);
+	p = put_u64(p, 12, m->context);
+	for (size_t i = 0; i < m->n_entries; i++) {
+		const struct rk_raft_entry *e = &m->entries[i];
+
+		p = put_len(p, 13, entry_size(e));
+		p = put_u64(p, 1, e->term);
+		p = put_u64(p, 2, e->index);
+		p = put_u64(p, 3, e->type);
+		p = put_bytes(p, 4, e->data, e->len);
 	}
-	if (m->snapshot != NULL) {
-		const struct rk_raft_conf_state *cs = &m->snapshot->conf;
-		pm.has_snapshot = true;
-		pm.snapshot.index = m->snapshot->index;
-		pm.snapshot.term = m->snapshot->term;
-		pm.snapshot.has_conf = true;
-		pm.snapshot.conf.ids_count = cs->n;
-		pm.snapshot.conf.flags_count = cs->n;
-		for (int i = 0; i < cs->n && i < RK_RAFT_MAX_MEMBERS; i++) {
-			pm.snapshot.conf.ids[i] = cs->ids[i];
-			pm.snapshot.conf.flags[i] = cs->flags[i];
-		}
-		pm.snapshot.conf.auto_leave = cs->auto_leave;
-	}
-	return encode_field(out, rangekv_Batch_msgs_tag, rangekv_RaftMsg_fields, &pm);
+	if (m->snapshot != NULL)
+		p = put_snapshot(p, m->snapshot);
+	return p == end ? 0 : RK_EINVAL;
 }
 
 int rk_net_batch_add_liveness(struct rk_buf *out,
@@ -251,90 +491,104 @@ static bool take_bytes(pb_istream_t *is, const struct decode_ctx *c,
 	return true;
 }
 
-struct data_arg {
-	struct rk_raft_entry *e;
-	const struct decode_ctx *c;
-};
-
-static bool decode_data(pb_istream_t *is, const pb_field_iter_t *f, void **arg)
+/* A submessage of the Batch, to read by hand: the bytes nanopb's stream
+ * holds, in the frame. */
+static bool take_wire(pb_istream_t *is, const struct decode_ctx *c,
+		      struct wire *w)
 {
-	struct data_arg *a = *arg;
-	const uint8_t *p;
-	size_t n;
+	const uint8_t *p = is->state;
+	size_t n = is->bytes_left;
 
-	(void)f;
-	if (!take_bytes(is, a->c, &p, &n) || n > UINT32_MAX)
+	if (!take_bytes(is, c, &w->p, &n))
 		return false;
-	a->e->data = p;
-	a->e->len = (uint32_t)n;
+	w->p = p;
+	w->end = p + n;
 	return true;
 }
 
-static bool decode_entry(pb_istream_t *is, const pb_field_iter_t *f, void **arg)
-{
-	struct decode_ctx *c = *arg;
-	struct rk_net_scratch *s = c->scratch;
-	rangekv_Entry pe = rangekv_Entry_init_zero;
-	struct rk_raft_entry e;
+/* Field 13 (an entry) or 14 (the snapshot) of a raft message. */
+struct msg_arg {
+	struct decode_ctx *c;
+	rangekv_SnapshotMeta snap;
+	bool has_snap;
+};
 
-	(void)f;
+static bool decode_msg_part(void *arg, uint32_t field, const uint8_t *p, size_t n)
+{
+	static const struct fields entry_fields = {4, 1u << 4, 4, NULL, NULL};
+	struct msg_arg *a = arg;
+	struct decode_ctx *c = a->c;
+	struct rk_net_scratch *s = c->scratch;
+	struct wire w = {p, p + n};
+	uint64_t v[5] = {0};
+	const uint8_t *data[5] = {NULL};
+	size_t dlen[5] = {0};
+
+	if (field == 14) {
+		/* Rare (snapshots): nanopb, into fixed arrays. */
+		pb_istream_t is = pb_istream_from_buffer(p, n);
+		rangekv_SnapshotMeta sm = rangekv_SnapshotMeta_init_zero;
+
+		if (!pb_decode(&is, rangekv_SnapshotMeta_fields, &sm))
+			return false;
+		a->snap = sm;
+		a->has_snap = true;
+		return true;
+	}
 	if (c->n >= RK_NET_MAX_ENTRIES_PER_MSG)
 		return false;
 	if (rk_grow((void **)&s->ents, &s->cap, c->n, sizeof(*s->ents)) != 0) {
 		c->rc = RK_ENOMEM;
 		return false;
 	}
-	struct data_arg da = {&e, c};
-
-	memset(&e, 0, sizeof(e));
-	pe.data.funcs.decode = decode_data;
-	pe.data.arg = &da;
-	if (!pb_decode(is, rangekv_Entry_fields, &pe))
+	if (!get_fields(&w, &entry_fields, v, data, dlen) ||
+	    v[3] > UINT32_MAX || dlen[4] > UINT32_MAX)
 		return false;
-	e.term = pe.term;
-	e.index = pe.index;
-	e.type = pe.type;
-	s->ents[c->n++] = e;
+	s->ents[c->n++] = (struct rk_raft_entry){
+		.term = v[1], .index = v[2], .type = (uint32_t)v[3],
+		.len = (uint32_t)dlen[4], .data = data[4]};
 	return true;
 }
 
 static bool decode_msg(pb_istream_t *is, const pb_field_iter_t *f, void **arg)
 {
 	struct decode_ctx *c = *arg;
-	rangekv_RaftMsg pm = rangekv_RaftMsg_init_zero;
+	struct msg_arg a = {.c = c};
+	const struct fields fs = {12, 0, 14, decode_msg_part, &a};
 	struct rk_raft_snapshot_meta snap;
 	struct rk_raft_msg m;
+	uint64_t v[13] = {0};
+	struct wire w;
 
 	(void)f;
 	c->n = 0;
-	pm.entries.funcs.decode = decode_entry;
-	pm.entries.arg = c;
-	if (!pb_decode(is, rangekv_RaftMsg_fields, &pm))
+	if (!take_wire(is, c, &w))
 		return false;
-	if (pm.type > UINT8_MAX || pm.flags > UINT8_MAX)
+	if (!get_fields(&w, &fs, v, NULL, NULL) || v[2] > UINT8_MAX ||
+	    v[3] > UINT8_MAX)
 		return false;
 	memset(&m, 0, sizeof(m));
-	m.type = (uint8_t)pm.type;
-	m.flags = (uint8_t)pm.flags;
-	m.reject = pm.reject;
-	m.from = pm.from;
-	m.to = pm.to;
-	m.term = pm.term;
-	m.log_term = pm.log_term;
-	m.index = pm.index;
-	m.commit = pm.commit;
-	m.reject_hint = pm.reject_hint;
-	m.context = pm.context;
+	m.type = (uint8_t)v[2];
+	m.flags = (uint8_t)v[3];
+	m.reject = v[4] != 0;
+	m.from = v[5];
+	m.to = v[6];
+	m.term = v[7];
+	m.log_term = v[8];
+	m.index = v[9];
+	m.commit = v[10];
+	m.reject_hint = v[11];
+	m.context = v[12];
 	m.entries = c->n > 0 ? c->scratch->ents : NULL;
 	m.n_entries = c->n;
-	if (pm.has_snapshot) {
-		const rangekv_ConfState *pc = &pm.snapshot.conf;
+	if (a.has_snap) {
+		const rangekv_ConfState *pc = &a.snap.conf;
 		if (pc->ids_count != pc->flags_count ||
 		    pc->ids_count > RK_RAFT_MAX_MEMBERS)
 			return false;
 		memset(&snap, 0, sizeof(snap));
-		snap.index = pm.snapshot.index;
-		snap.term = pm.snapshot.term;
+		snap.index = a.snap.index;
+		snap.term = a.snap.term;
 		snap.conf.n = (uint8_t)pc->ids_count;
 		for (pb_size_t i = 0; i < pc->ids_count; i++) {
 			if (pc->flags[i] > UINT8_MAX)
@@ -346,7 +600,7 @@ static bool decode_msg(pb_istream_t *is, const pb_field_iter_t *f, void **arg)
 		m.snapshot = &snap;
 	}
 	if (c->h->raft != NULL) {
-		int rc = c->h->raft(c->h->arg, pm.range, &m);
+		int rc = c->h->raft(c->h->arg, v[1], &m);
 		if (rc != 0) {
 			c->rc = rc;
 			return false;
@@ -414,61 +668,67 @@ static bool decode_quiesce(pb_istream_t *is, const pb_field_iter_t *f, void **ar
 	return true;
 }
 
-struct bytes_ref {
-	const uint8_t *p;
-	size_t len;
-};
-
-static bool encode_bytes_ref(pb_ostream_t *os, const pb_field_iter_t *f,
-			     void *const *arg)
-{
-	const struct bytes_ref *b = *arg;
-
-	if (b->len == 0)
-		return true;
-	return pb_encode_tag_for_field(os, f) && pb_encode_string(os, b->p, b->len);
-}
-
+/* ClientReq: 1 id, 2 range, 3 cmd. ClientResp: 1 id, 2 status, 3 reply,
+ * 4 leader. */
 int rk_net_batch_add_req(struct rk_buf *out, const struct rk_net_req *r)
 {
-	rangekv_ClientReq pr = rangekv_ClientReq_init_zero;
-	struct bytes_ref b = {r->cmd, r->len};
+	size_t body = u64_size(1, r->id) + u64_size(2, r->range) +
+		      bytes_size(3, r->len);
+	uint8_t *p, *end;
 
-	pr.id = r->id;
-	pr.range = r->range;
-	pr.cmd.funcs.encode = encode_bytes_ref;
-	pr.cmd.arg = &b;
-	return encode_field(out, rangekv_Batch_reqs_tag, rangekv_ClientReq_fields, &pr);
+	p = batch_element(out, rangekv_Batch_reqs_tag, body, &end);
+	if (p == NULL)
+		return RK_ENOMEM;
+	p = put_u64(p, 1, r->id);
+	p = put_u64(p, 2, r->range);
+	p = put_bytes(p, 3, r->cmd, r->len);
+	return p == end ? 0 : RK_EINVAL;
 }
 
 int rk_net_batch_add_resp(struct rk_buf *out, const struct rk_net_resp *r)
 {
-	rangekv_ClientResp pr = rangekv_ClientResp_init_zero;
-	struct bytes_ref b = {r->reply, r->len};
+	size_t body = u64_size(1, r->id) + u64_size(2, r->status) +
+		      bytes_size(3, r->len) + u64_size(4, r->leader);
+	uint8_t *p, *end;
 
-	pr.id = r->id;
-	pr.status = r->status;
-	pr.leader = r->leader;
-	pr.reply.funcs.encode = encode_bytes_ref;
-	pr.reply.arg = &b;
-	return encode_field(out, rangekv_Batch_resps_tag, rangekv_ClientResp_fields, &pr);
+	p = batch_element(out, rangekv_Batch_resps_tag, body, &end);
+	if (p == NULL)
+		return RK_ENOMEM;
+	p = put_u64(p, 1, r->id);
+	p = put_u64(p, 2, r->status);
+	p = put_bytes(p, 3, r->reply, r->len);
+	p = put_u64(p, 4, r->leader);
+	return p == end ? 0 : RK_EINVAL;
+}
+
+/* A ClientReq or ClientResp element: fields 1..fs->nf, field 3 the bytes. */
+static bool get_client(pb_istream_t *is, const struct decode_ctx *c,
+		       const struct fields *fs, uint64_t *v, const uint8_t **pp,
+		       size_t *np)
+{
+	const uint8_t *b[5] = {NULL};
+	size_t bl[5] = {0};
+	struct wire w;
+
+	if (!take_wire(is, c, &w) || !get_fields(&w, fs, v, b, bl))
+		return false;
+	*pp = b[3];
+	*np = bl[3];
+	return true;
 }
 
 static bool decode_req(pb_istream_t *is, const pb_field_iter_t *f, void **arg)
 {
+	static const struct fields fs = {3, 1u << 3, 3, NULL, NULL};
 	struct decode_ctx *c = *arg;
-	rangekv_ClientReq pr = rangekv_ClientReq_init_zero;
+	uint64_t v[4] = {0};
 	struct rk_net_req r;
-	struct take_arg ta = {c, &r.cmd, &r.len};
 
 	(void)f;
-	memset(&r, 0, sizeof(r));
-	pr.cmd.funcs.decode = decode_take;
-	pr.cmd.arg = &ta;
-	if (!pb_decode(is, rangekv_ClientReq_fields, &pr))
+	if (!get_client(is, c, &fs, v, &r.cmd, &r.len))
 		return false;
-	r.id = pr.id;
-	r.range = pr.range;
+	r.id = v[1];
+	r.range = v[2];
 	if (c->h->req != NULL)
 		c->h->req(c->h->arg, &r);
 	return true;
@@ -476,20 +736,17 @@ static bool decode_req(pb_istream_t *is, const pb_field_iter_t *f, void **arg)
 
 static bool decode_resp(pb_istream_t *is, const pb_field_iter_t *f, void **arg)
 {
+	static const struct fields fs = {4, 1u << 3, 4, NULL, NULL};
 	struct decode_ctx *c = *arg;
-	rangekv_ClientResp pr = rangekv_ClientResp_init_zero;
+	uint64_t v[5] = {0};
 	struct rk_net_resp r;
-	struct take_arg ta = {c, &r.reply, &r.len};
 
 	(void)f;
-	memset(&r, 0, sizeof(r));
-	pr.reply.funcs.decode = decode_take;
-	pr.reply.arg = &ta;
-	if (!pb_decode(is, rangekv_ClientResp_fields, &pr))
+	if (!get_client(is, c, &fs, v, &r.reply, &r.len) || v[2] > UINT32_MAX)
 		return false;
-	r.id = pr.id;
-	r.status = pr.status;
-	r.leader = pr.leader;
+	r.id = v[1];
+	r.status = (uint32_t)v[2];
+	r.leader = v[4];
 	if (c->h->resp != NULL)
 		c->h->resp(c->h->arg, &r);
 	return true;

@@ -12,14 +12,19 @@
  *
  * Properties:
  *  - decoding returns 0, RK_EPROTO or RK_ENOMEM, and never points outside
- *    the input: every entry's and snapshot chunk's data lies inside it,
+ *    the input: every entry's, snapshot chunk's, forwarded command's and
+ *    answer's data lies inside it,
  *    entries and snapshot are present exactly when announced, at most
  *    RK_NET_MAX_ENTRIES_PER_MSG entries and RK_RAFT_MAX_MEMBERS members;
  *  - rk_raft_step accepts (returns 0) only what rk_raft_msg_validate
  *    accepts, and refuses what it refuses with RK_EPROTO;
- *  - a batch that decodes re-encodes (rk_net_batch_add_raft/_chunk/
- *    _liveness) to bytes that decode to the same messages, chunks and
- *    liveness, and re-encoding those gives the identical bytes;
+ *  - a batch that decodes re-encodes (rk_net_batch_add_raft/_chunk/_req/
+ *    _resp/_liveness) to bytes that decode to the same messages, chunks,
+ *    requests, answers and liveness, and re-encoding those gives the
+ *    identical bytes;
+ *  - those bytes are protobuf as proto/rangekv.proto defines it: nanopb's
+ *    generated decoder (the reference; the codec writes and reads the hot
+ *    messages by hand) reads the same messages, requests and answers;
  *  - nothing crashes, and neither sanitizer nor the fixture's driver
  *    (which aborts on a broken ready/apply contract) complains, while the
  *    cluster digests the messages. (Raft does not survive lying peers, so
@@ -28,13 +33,17 @@
  */
 #include <string.h>
 
+#include <pb_decode.h>
+
 #include "codec.h"
+#include "rangekv.pb.h"
 #include "fixture.h"
 
 #include "fuzz.h"
 
 #define MSGS_MAX 64   /* messages recorded for the round trip */
 #define CHUNKS_MAX 64 /* snapshot chunks recorded */
+#define CLIENT_MAX 64 /* forwarded requests and answers recorded, each */
 
 struct rec_msg {
 	uint64_t range;
@@ -49,6 +58,10 @@ struct rec {
 	size_t n;
 	struct rk_net_chunk chunks[CHUNKS_MAX]; /* data: own copies */
 	size_t n_chunks;
+	struct rk_net_req reqs[CLIENT_MAX]; /* cmd: own copies */
+	size_t n_reqs;
+	struct rk_net_resp resps[CLIENT_MAX]; /* reply: own copies */
+	size_t n_resps;
 	bool overflow;
 	bool has_liveness;
 	struct rk_net_liveness liveness;
@@ -74,6 +87,12 @@ static void rec_free(struct rec *r)
 	for (i = 0; i < r->n_chunks; i++)
 		free((void *)(uintptr_t)r->chunks[i].data);
 	r->n_chunks = 0;
+	for (i = 0; i < r->n_reqs; i++)
+		free((void *)(uintptr_t)r->reqs[i].cmd);
+	r->n_reqs = 0;
+	for (i = 0; i < r->n_resps; i++)
+		free((void *)(uintptr_t)r->resps[i].reply);
+	r->n_resps = 0;
 }
 
 /* p[0..n) lies inside the decoded input; NULL exactly when empty. */
@@ -186,6 +205,61 @@ static int on_chunk(void *arg, const struct rk_net_chunk *ch)
 	return 0;
 }
 
+/* A copy of p[0..n) (NULL when empty); false when out of memory. */
+static bool copy_bytes(const uint8_t *p, size_t n, const uint8_t **outp)
+{
+	uint8_t *copy = NULL;
+
+	if (n > 0) {
+		copy = malloc(n);
+		if (copy == NULL)
+			return false;
+		memcpy(copy, p, n);
+	}
+	*outp = copy;
+	return true;
+}
+
+/* Checks a request's or answer's bytes and copies them for the next of
+ * count records (CLIENT_MAX at most); false, the overflow noted, when it
+ * cannot be kept. */
+static bool keep_bytes(struct ctx *c, size_t count, const uint8_t *p, size_t n,
+		       const uint8_t **copyp)
+{
+	check_inside(c, p, n);
+	if (count == CLIENT_MAX || !copy_bytes(p, n, copyp)) {
+		c->rec->overflow = true;
+		return false;
+	}
+	return true;
+}
+
+static void on_req(void *arg, const struct rk_net_req *q)
+{
+	struct ctx *c = arg;
+	struct rec *r = c->rec;
+	const uint8_t *copy;
+
+	FUZZ_CHECK(q != NULL);
+	if (keep_bytes(c, r->n_reqs, q->cmd, q->len, &copy)) {
+		r->reqs[r->n_reqs] = *q;
+		r->reqs[r->n_reqs++].cmd = copy;
+	}
+}
+
+static void on_resp(void *arg, const struct rk_net_resp *a)
+{
+	struct ctx *c = arg;
+	struct rec *r = c->rec;
+	const uint8_t *copy;
+
+	FUZZ_CHECK(a != NULL);
+	if (keep_bytes(c, r->n_resps, a->reply, a->len, &copy)) {
+		r->resps[r->n_resps] = *a;
+		r->resps[r->n_resps++].reply = copy;
+	}
+}
+
 static void on_liveness(void *arg, const struct rk_net_liveness *l)
 {
 	struct ctx *c = arg;
@@ -207,6 +281,8 @@ static int decode(struct ctx *c, const uint8_t *p, size_t n)
 	h.raft = on_raft;
 	h.liveness = on_liveness;
 	h.chunk = on_chunk;
+	h.req = on_req;
+	h.resp = on_resp;
 	memset(&s, 0, sizeof(s));
 	c->in = p;
 	c->in_len = n;
@@ -229,6 +305,16 @@ static int encode(const struct rec *r, struct rk_buf *out)
 	}
 	for (i = 0; i < r->n_chunks; i++) {
 		rc = rk_net_batch_add_chunk(out, &r->chunks[i]);
+		if (rc != 0)
+			return rc;
+	}
+	for (i = 0; i < r->n_reqs; i++) {
+		rc = rk_net_batch_add_req(out, &r->reqs[i]);
+		if (rc != 0)
+			return rc;
+	}
+	for (i = 0; i < r->n_resps; i++) {
+		rc = rk_net_batch_add_resp(out, &r->resps[i]);
 		if (rc != 0)
 			return rc;
 	}
@@ -272,6 +358,172 @@ static bool same_msg(const struct rec_msg *a, const struct rec_msg *b)
 	return true;
 }
 
+static bool same_bytes(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
+{
+	return an == bn && (an == 0 || memcmp(a, b, an) == 0);
+}
+
+static bool same_req(const struct rk_net_req *a, const struct rk_net_req *b)
+{
+	return a->id == b->id && a->range == b->range &&
+	       same_bytes(a->cmd, a->len, b->cmd, b->len);
+}
+
+static bool same_resp(const struct rk_net_resp *a, const struct rk_net_resp *b)
+{
+	return a->id == b->id && a->status == b->status &&
+	       a->leader == b->leader &&
+	       same_bytes(a->reply, a->len, b->reply, b->len);
+}
+
+/* ---- the reference: nanopb's generated decoder --------------------------------- */
+
+struct ref {
+	const struct rec *orig;
+	size_t msgs, reqs, resps, ents; /* seen so far */
+	bool ok;
+};
+
+struct ref_bytes {
+	const uint8_t *p;
+	size_t n;
+};
+
+/* A bytes field (a callback in the generated structs), in place: the
+ * streams are over the encoded buffer. */
+static bool ref_take(pb_istream_t *is, const pb_field_iter_t *f, void **arg)
+{
+	struct ref_bytes *b = *arg;
+
+	(void)f;
+	b->n = is->bytes_left;
+	b->p = is->bytes_left > 0 ? is->state : NULL;
+	return pb_read(is, NULL, is->bytes_left);
+}
+
+static bool ref_entry(pb_istream_t *is, const pb_field_iter_t *f, void **arg)
+{
+	struct ref *r = *arg;
+	const struct rk_raft_msg *m = &r->orig->msgs[r->msgs].m;
+	rangekv_Entry pe = rangekv_Entry_init_zero;
+	struct ref_bytes d = {NULL, 0};
+	const struct rk_raft_entry *e;
+
+	(void)f;
+	if (r->ents >= m->n_entries)
+		return r->ok = false;
+	e = &m->entries[r->ents++];
+	pe.data.funcs.decode = ref_take;
+	pe.data.arg = &d;
+	if (!pb_decode(is, rangekv_Entry_fields, &pe))
+		return false;
+	if (pe.term != e->term || pe.index != e->index || pe.type != e->type ||
+	    !same_bytes(d.p, d.n, e->data, e->len))
+		r->ok = false;
+	return true;
+}
+
+static bool ref_msg(pb_istream_t *is, const pb_field_iter_t *f, void **arg)
+{
+	struct ref *r = *arg;
+	rangekv_RaftMsg pm = rangekv_RaftMsg_init_zero;
+	const struct rec_msg *o;
+	const struct rk_raft_msg *m;
+
+	(void)f;
+	if (r->msgs >= r->orig->n)
+		return r->ok = false;
+	o = &r->orig->msgs[r->msgs];
+	m = &o->m;
+	r->ents = 0;
+	pm.entries.funcs.decode = ref_entry;
+	pm.entries.arg = r;
+	if (!pb_decode(is, rangekv_RaftMsg_fields, &pm))
+		return false;
+	if (pm.range != o->range || pm.type != m->type ||
+	    pm.flags != m->flags || pm.reject != m->reject ||
+	    pm.from != m->from || pm.to != m->to || pm.term != m->term ||
+	    pm.log_term != m->log_term || pm.index != m->index ||
+	    pm.commit != m->commit || pm.reject_hint != m->reject_hint ||
+	    pm.context != m->context || r->ents != m->n_entries ||
+	    pm.has_snapshot != (m->snapshot != NULL))
+		r->ok = false;
+	if (pm.has_snapshot && m->snapshot != NULL) {
+		const struct rk_raft_snapshot_meta *s = m->snapshot;
+		const rangekv_ConfState *pc = &pm.snapshot.conf;
+
+		if (pm.snapshot.index != s->index || pm.snapshot.term != s->term ||
+		    pc->ids_count != s->conf.n || pc->flags_count != s->conf.n ||
+		    pc->auto_leave != s->conf.auto_leave)
+			r->ok = false;
+		for (pb_size_t i = 0; r->ok && i < pc->ids_count; i++)
+			if (pc->ids[i] != s->conf.ids[i] ||
+			    pc->flags[i] != s->conf.flags[i])
+				r->ok = false;
+	}
+	r->msgs++;
+	return true;
+}
+
+static bool ref_req(pb_istream_t *is, const pb_field_iter_t *f, void **arg)
+{
+	struct ref *r = *arg;
+	rangekv_ClientReq pq = rangekv_ClientReq_init_zero;
+	struct ref_bytes d = {NULL, 0};
+	struct rk_net_req q;
+
+	(void)f;
+	if (r->reqs >= r->orig->n_reqs)
+		return r->ok = false;
+	pq.cmd.funcs.decode = ref_take;
+	pq.cmd.arg = &d;
+	if (!pb_decode(is, rangekv_ClientReq_fields, &pq))
+		return false;
+	q = (struct rk_net_req){pq.id, pq.range, d.p, d.n};
+	if (!same_req(&q, &r->orig->reqs[r->reqs++]))
+		r->ok = false;
+	return true;
+}
+
+static bool ref_resp(pb_istream_t *is, const pb_field_iter_t *f, void **arg)
+{
+	struct ref *r = *arg;
+	rangekv_ClientResp pa = rangekv_ClientResp_init_zero;
+	struct ref_bytes d = {NULL, 0};
+	struct rk_net_resp a;
+
+	(void)f;
+	if (r->resps >= r->orig->n_resps)
+		return r->ok = false;
+	pa.reply.funcs.decode = ref_take;
+	pa.reply.arg = &d;
+	if (!pb_decode(is, rangekv_ClientResp_fields, &pa))
+		return false;
+	a = (struct rk_net_resp){pa.id, pa.status, pa.leader, d.p, d.n};
+	if (!same_resp(&a, &r->orig->resps[r->resps++]))
+		r->ok = false;
+	return true;
+}
+
+/* enc (orig, encoded by the codec) read by nanopb's generated decoder. */
+static void check_reference(const struct rec *orig, const uint8_t *enc,
+			    size_t len)
+{
+	rangekv_Batch b = rangekv_Batch_init_zero;
+	pb_istream_t is = pb_istream_from_buffer(enc, len);
+	struct ref r = {orig, 0, 0, 0, 0, true};
+
+	b.msgs.funcs.decode = ref_msg;
+	b.msgs.arg = &r;
+	b.reqs.funcs.decode = ref_req;
+	b.reqs.arg = &r;
+	b.resps.funcs.decode = ref_resp;
+	b.resps.arg = &r;
+	FUZZ_CHECK(pb_decode(&is, rangekv_Batch_fields, &b));
+	FUZZ_CHECK(r.ok && r.msgs == orig->n && r.reqs == orig->n_reqs &&
+		   r.resps == orig->n_resps);
+}
+
 /* Static, not per input: both are large, and allocating them for every
  * input made the sanitized build several times slower. */
 static struct fx g_fx;
@@ -306,6 +558,12 @@ static void check_roundtrip(const struct rec *orig)
 			   a->len == b->len &&
 			   (a->len == 0 || memcmp(a->data, b->data, a->len) == 0));
 	}
+	FUZZ_CHECK(back->n_reqs == orig->n_reqs && back->n_resps == orig->n_resps);
+	for (i = 0; i < orig->n_reqs; i++)
+		FUZZ_CHECK(same_req(&orig->reqs[i], &back->reqs[i]));
+	for (i = 0; i < orig->n_resps; i++)
+		FUZZ_CHECK(same_resp(&orig->resps[i], &back->resps[i]));
+	check_reference(orig, (const uint8_t *)e1.p, e1.len);
 	FUZZ_CHECK(back->has_liveness == orig->has_liveness);
 	if (orig->has_liveness)
 		FUZZ_CHECK(back->liveness.epoch == orig->liveness.epoch &&
