@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "varint.h"
 
 enum { BEAT_HB = 1, BEAT_HB_RESP = 2 };
 
@@ -32,16 +33,6 @@ bool rk_net_beat_ok(const struct rk_raft_msg *m)
 	       (m->type == RK_RAFT_MSG_HEARTBEAT || m->commit == 0);
 }
 
-static uint8_t *put_varint(uint8_t *p, uint64_t v)
-{
-	while (v >= 0x80) {
-		*p++ = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	*p++ = (uint8_t)v;
-	return p;
-}
-
 int rk_net_beats_add(struct rk_buf *beats, uint64_t range, const struct rk_raft_msg *m)
 {
 	uint8_t rec[1 + 6 * 10], *p = rec;
@@ -49,13 +40,13 @@ int rk_net_beats_add(struct rk_buf *beats, uint64_t range, const struct rk_raft_
 	if (!rk_net_beat_ok(m))
 		return RK_EINVAL;
 	*p++ = m->type == RK_RAFT_MSG_HEARTBEAT ? BEAT_HB : BEAT_HB_RESP;
-	p = put_varint(p, range);
-	p = put_varint(p, m->from);
-	p = put_varint(p, m->to);
-	p = put_varint(p, m->term);
-	p = put_varint(p, m->context);
+	p = rk_varint_put(p, range);
+	p = rk_varint_put(p, m->from);
+	p = rk_varint_put(p, m->to);
+	p = rk_varint_put(p, m->term);
+	p = rk_varint_put(p, m->context);
 	if (m->type == RK_RAFT_MSG_HEARTBEAT)
-		p = put_varint(p, m->commit);
+		p = rk_varint_put(p, m->commit);
 	rk_buf_append(beats, rec, (size_t)(p - rec));
 	return beats->oom ? RK_ENOMEM : 0;
 }
@@ -67,30 +58,10 @@ int rk_net_batch_add_beats(struct rk_buf *out, const struct rk_buf *beats)
 	if (beats->len == 0)
 		return 0;
 	*p++ = (uint8_t)BATCH_BEATS_TAG;
-	p = put_varint(p, beats->len);
+	p = rk_varint_put(p, beats->len);
 	rk_buf_append(out, hdr, (size_t)(p - hdr));
 	rk_buf_append(out, beats->p, beats->len);
 	return out->oom ? RK_ENOMEM : 0;
-}
-
-/* The varint at *pp, at most 10 bytes and never past end. */
-static bool get_varint(const uint8_t **pp, const uint8_t *end, uint64_t *vp)
-{
-	const uint8_t *p = *pp;
-	uint64_t v = 0;
-
-	for (int shift = 0; shift < 70 && p < end; shift += 7) {
-		uint8_t b = *p++;
-		if (shift == 63 && b > 1)
-			return false; /* beyond 64 bits */
-		v |= (uint64_t)(b & 0x7f) << shift;
-		if ((b & 0x80) == 0) {
-			*pp = p;
-			*vp = v;
-			return true;
-		}
-	}
-	return false;
 }
 
 int rk_net_beats_decode(const uint8_t *p, size_t n, const struct rk_net_handlers *h)
@@ -109,10 +80,10 @@ int rk_net_beats_decode(const uint8_t *p, size_t n, const struct rk_net_handlers
 			return RK_EPROTO;
 		memset(&m, 0, sizeof(m));
 		m.type = kind == BEAT_HB ? RK_RAFT_MSG_HEARTBEAT : RK_RAFT_MSG_HEARTBEAT_RESP;
-		if (!get_varint(&p, end, &range) || !get_varint(&p, end, &m.from) ||
-		    !get_varint(&p, end, &m.to) || !get_varint(&p, end, &m.term) ||
-		    !get_varint(&p, end, &m.context) ||
-		    (kind == BEAT_HB && !get_varint(&p, end, &m.commit)))
+		if (!rk_varint_get(&p, end, &range) || !rk_varint_get(&p, end, &m.from) ||
+		    !rk_varint_get(&p, end, &m.to) || !rk_varint_get(&p, end, &m.term) ||
+		    !rk_varint_get(&p, end, &m.context) ||
+		    (kind == BEAT_HB && !rk_varint_get(&p, end, &m.commit)))
 			return RK_EPROTO;
 		if (h->raft != NULL) {
 			int rc = h->raft(h->arg, range, &m);

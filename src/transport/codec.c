@@ -14,6 +14,7 @@
 #include <xxhash.h>
 
 #include "codec.h"
+#include "varint.h"
 #include "le.h"
 #include "rangekv.pb.h"
 
@@ -124,51 +125,30 @@ int rk_net_hello_decode(const uint8_t *p, size_t n, struct rk_net_hello *hp)
 #define WT_LEN 2
 #define WT_I32 5
 
-static size_t varint_size(uint64_t v)
-{
-	size_t n = 1;
-
-	while (v >= 0x80) {
-		v >>= 7;
-		n++;
-	}
-	return n;
-}
-
-static uint8_t *put_varint(uint8_t *p, uint64_t v)
-{
-	while (v >= 0x80) {
-		*p++ = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	*p++ = (uint8_t)v;
-	return p;
-}
-
 /* A scalar field as proto3 writes it: nothing when zero. */
 static size_t u64_size(uint32_t field, uint64_t v)
 {
-	return v != 0 ? varint_size((uint64_t)field << 3) + varint_size(v) : 0;
+	return v != 0 ? rk_varint_size((uint64_t)field << 3) + rk_varint_size(v) : 0;
 }
 
 static uint8_t *put_u64(uint8_t *p, uint32_t field, uint64_t v)
 {
 	if (v == 0)
 		return p;
-	p = put_varint(p, (uint64_t)field << 3 | WT_VARINT);
-	return put_varint(p, v);
+	p = rk_varint_put(p, (uint64_t)field << 3 | WT_VARINT);
+	return rk_varint_put(p, v);
 }
 
 /* A length-delimited field (bytes, or a message of body bytes). */
 static size_t len_size(uint32_t field, size_t body)
 {
-	return varint_size((uint64_t)field << 3) + varint_size(body) + body;
+	return rk_varint_size((uint64_t)field << 3) + rk_varint_size(body) + body;
 }
 
 static uint8_t *put_len(uint8_t *p, uint32_t field, size_t body)
 {
-	p = put_varint(p, (uint64_t)field << 3 | WT_LEN);
-	return put_varint(p, body);
+	p = rk_varint_put(p, (uint64_t)field << 3 | WT_LEN);
+	return rk_varint_put(p, body);
 }
 
 /* Bytes fields are left out when empty, as nanopb's callbacks do. */
@@ -208,23 +188,7 @@ struct wire {
 
 static bool get_varint(struct wire *w, uint64_t *vp)
 {
-	uint64_t v = 0;
-
-	for (int shift = 0; shift < 64; shift += 7) {
-		uint8_t b;
-
-		if (w->p == w->end)
-			return false;
-		b = *w->p++;
-		if (shift == 63 && b > 1)
-			return false; /* over 64 bits */
-		v |= (uint64_t)(b & 0x7f) << shift;
-		if ((b & 0x80) == 0) {
-			*vp = v;
-			return true;
-		}
-	}
-	return false;
+	return rk_varint_get(&w->p, w->end, vp);
 }
 
 /* A field's key: number (1 and up) and wire type. */
@@ -340,8 +304,8 @@ static size_t conf_size(const struct rk_raft_conf_state *cs, size_t *idsp,
 
 	*idsp = *flagsp = 0;
 	for (int i = 0; i < n; i++) {
-		*idsp += varint_size(cs->ids[i]);
-		*flagsp += varint_size(cs->flags[i]);
+		*idsp += rk_varint_size(cs->ids[i]);
+		*flagsp += rk_varint_size(cs->flags[i]);
 	}
 	return bytes_size(1, *idsp) + bytes_size(2, *flagsp) +
 	       u64_size(3, cs->auto_leave);
@@ -368,12 +332,12 @@ static uint8_t *put_snapshot(uint8_t *p, const struct rk_raft_snapshot_meta *sm)
 	if (ids > 0) {
 		p = put_len(p, 1, ids);
 		for (int i = 0; i < n; i++)
-			p = put_varint(p, cs->ids[i]);
+			p = rk_varint_put(p, cs->ids[i]);
 	}
 	if (flags > 0) {
 		p = put_len(p, 2, flags);
 		for (int i = 0; i < n; i++)
-			p = put_varint(p, cs->flags[i]);
+			p = rk_varint_put(p, cs->flags[i]);
 	}
 	return put_u64(p, 3, cs->auto_leave);
 }
