@@ -151,6 +151,16 @@ def main():
             return all(metric(i, "rangekv_ranges_awake") == 0 for i in (1, 2, 3))
         took, _ = wait("every range quiescent", asleep, 20)
         print("every range asleep on every node after %.2f s more" % took)
+        # The heartbeats of the awake ranges travelled coalesced, and once
+        # asleep the ranges send none.
+        beats = {i: metric(i, "rangekv_raft_heartbeats_coalesced_total") for i in (1, 2, 3)}
+        if min(beats.values()) < 1:
+            fail("no coalesced heartbeats: %s" % beats)
+        sent = {i: metric(i, "rangekv_raft_messages_sent_total") for i in (1, 2, 3)}
+        time.sleep(10 * TICK_MS / 1000.0)
+        later = {i: metric(i, "rangekv_raft_messages_sent_total") for i in (1, 2, 3)}
+        if later != sent:
+            fail("raft messages while every range sleeps: %s then %s" % (sent, later))
 
         # Garbage into a peer port: that connection is closed and counted,
         # the node goes on.
