@@ -228,6 +228,23 @@ static void oc_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 		oc_fail(oc);
 }
 
+/* A connection to a port of this host where nothing listens can end up
+ * connected to itself (TCP simultaneous open: the kernel picked the target
+ * port as the ephemeral source port). Frames written into it would be lost
+ * while the connection looks up; it is treated as refused instead. */
+bool rk_net_self_connected(uv_tcp_t *tcp)
+{
+	struct sockaddr_storage self, peer;
+	int ls = sizeof(self), lp = sizeof(peer);
+
+	memset(&self, 0, sizeof(self));
+	memset(&peer, 0, sizeof(peer));
+	if (uv_tcp_getsockname(tcp, (struct sockaddr *)&self, &ls) != 0 ||
+	    uv_tcp_getpeername(tcp, (struct sockaddr *)&peer, &lp) != 0)
+		return false;
+	return ls == lp && memcmp(&self, &peer, (size_t)ls) == 0;
+}
+
 static void oc_connected(uv_connect_t *req, int status)
 {
 	struct out_conn *oc = req->data;
@@ -238,6 +255,8 @@ static void oc_connected(uv_connect_t *req, int status)
 
 	if (oc->state != OC_CONNECTING)
 		return; /* closed meanwhile */
+	if (status == 0 && rk_net_self_connected(&oc->tcp))
+		status = UV_ECONNREFUSED;
 	if (status < 0) {
 		oc->backoff_ms = oc->backoff_ms == 0 ? n->cfg.backoff_min_ms
 						     : oc->backoff_ms * 2;

@@ -77,6 +77,11 @@ void rk_net_stop(struct rk_net *n, void (*done)(void *arg), void *arg);
 /* The port actually bound (for listen addresses with port 0). */
 int rk_net_port(const struct rk_net *n);
 
+/* Whether a connected TCP handle is connected to itself (a connection to a
+ * local port where nothing listens can be: TCP simultaneous open). The
+ * transport treats such a connection as refused. */
+bool rk_net_self_connected(uv_tcp_t *tcp);
+
 int rk_net_add_peer(struct rk_net *n, uint64_t node_id, const char *addr);
 
 /* Queues payload as one frame to peer on channel. RK_ENOTFOUND for an
