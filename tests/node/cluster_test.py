@@ -128,6 +128,16 @@ def metric(i, name):
     fail("no metric %s" % name)
 
 
+def stop_cleanly(procs):
+    """SIGTERM to every node: each must exit 0."""
+    for p in procs.values():
+        p.send_signal(signal.SIGTERM)
+    for i, p in procs.items():
+        rc = p.wait(timeout=20)
+        if rc != 0:
+            fail("node %d exited %d after SIGTERM" % (i, rc))
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="rk-cluster-")
     procs = {}
@@ -326,12 +336,7 @@ def main():
         wait("all led after the restart", lambda: all_led((1, 2, 3)), 20)
 
         # SIGTERM: a clean stop, status 0.
-        for i in (1, 2, 3):
-            procs[i].send_signal(signal.SIGTERM)
-        for i in (1, 2, 3):
-            rc = procs[i].wait(timeout=20)
-            if rc != 0:
-                fail("node %d exited %d after SIGTERM" % (i, rc))
+        stop_cleanly(procs)
 
         # A first start with one node late: the other two elect every range
         # (the late node's by the next node in the initial order), and the
@@ -350,12 +355,7 @@ def main():
         took, counts = wait("node 3 joins late and leads its ranges", spread, 30,
                             show_ranges((1, 2, 3)))
         print("node 3 started late: leaders spread after %.2f s: %s" % (took, counts))
-        for i in (1, 2, 3):
-            procs[i].send_signal(signal.SIGTERM)
-        for i in (1, 2, 3):
-            rc = procs[i].wait(timeout=20)
-            if rc != 0:
-                fail("node %d exited %d after SIGTERM" % (i, rc))
+        stop_cleanly(procs)
         print("cluster_test: passed")
     finally:
         for p in procs.values():

@@ -707,6 +707,21 @@ static void ignore_connection(uv_stream_t *srv, int status)
 	(void)status;
 }
 
+/* Connects tcp to the address `to` is bound to, and waits until it is. */
+static void connect_to_bound(uv_loop_t *loop, uv_tcp_t *tcp, uv_tcp_t *to)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss), done = 0;
+	uv_connect_t req;
+
+	assert_int_equal(uv_tcp_getsockname(to, (struct sockaddr *)&ss, &len), 0);
+	req.data = &done;
+	assert_int_equal(uv_tcp_connect(&req, tcp, (const struct sockaddr *)&ss,
+					self_conn_done), 0);
+	run_until(loop, &done, 1);
+	assert_int_equal(done, 1);
+}
+
 /* A socket bound to a port and connected to that same port is connected
  * to itself (TCP simultaneous open): what a reconnect to a local port
  * where nothing listens can end up with, which the transport must take
@@ -717,22 +732,14 @@ static void test_self_connection_detected(void **state)
 {
 	uv_loop_t loop;
 	uv_tcp_t t, srv, cli;
-	uv_connect_t req;
 	struct sockaddr_in a;
-	struct sockaddr_storage ss;
-	int len = sizeof(ss), done = 0;
 
 	(void)state;
 	uv_loop_init(&loop);
-	uv_tcp_init(&loop, &t);
 	uv_ip4_addr("127.0.0.1", 0, &a);
+	uv_tcp_init(&loop, &t);
 	assert_int_equal(uv_tcp_bind(&t, (const struct sockaddr *)&a, 0), 0);
-	assert_int_equal(uv_tcp_getsockname(&t, (struct sockaddr *)&ss, &len), 0);
-	req.data = &done;
-	assert_int_equal(uv_tcp_connect(&req, &t, (const struct sockaddr *)&ss,
-					self_conn_done), 0);
-	run_until(&loop, &done, 1);
-	assert_int_equal(done, 1);
+	connect_to_bound(&loop, &t, &t);
 	assert_true(rk_net_self_connected(&t));
 	uv_close((uv_handle_t *)&t, closed_tcp);
 
@@ -740,14 +747,8 @@ static void test_self_connection_detected(void **state)
 	uv_tcp_init(&loop, &srv);
 	assert_int_equal(uv_tcp_bind(&srv, (const struct sockaddr *)&a, 0), 0);
 	assert_int_equal(uv_listen((uv_stream_t *)&srv, 4, ignore_connection), 0);
-	len = sizeof(ss);
-	assert_int_equal(uv_tcp_getsockname(&srv, (struct sockaddr *)&ss, &len), 0);
 	uv_tcp_init(&loop, &cli);
-	done = 0;
-	assert_int_equal(uv_tcp_connect(&req, &cli, (const struct sockaddr *)&ss,
-					self_conn_done), 0);
-	run_until(&loop, &done, 1);
-	assert_int_equal(done, 1);
+	connect_to_bound(&loop, &cli, &srv);
 	assert_false(rk_net_self_connected(&cli));
 	uv_close((uv_handle_t *)&cli, closed_tcp);
 	uv_close((uv_handle_t *)&srv, closed_tcp);
