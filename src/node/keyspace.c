@@ -5,17 +5,8 @@
 #include <string.h>
 
 #include "buf.h"
-#include "json.h"
+#include "key.h"
 #include "rangekv/error.h"
-
-int rk_key_cmp(const void *a, size_t al, const void *b, size_t bl)
-{
-	int c = memcmp(a, b, al < bl ? al : bl);
-
-	if (c != 0)
-		return c;
-	return al < bl ? -1 : al > bl;
-}
 
 void rk_keyspace_free(struct rk_keyspace *ks)
 {

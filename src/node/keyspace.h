@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "key.h"
+
 #define RK_MAX_KEY 4096
 #define RK_MAX_RANGES_AT_START 1000000
 
@@ -31,7 +33,5 @@ int rk_keyspace_uniform(uint32_t n, struct rk_keyspace *ksp);
 int rk_keyspace_split_at(const char *list, struct rk_keyspace *ksp,
 			 char *err, size_t errlen);
 void rk_keyspace_free(struct rk_keyspace *ks);
-/* memcmp order; shorter first on a common prefix (byte order of keys). */
-int rk_key_cmp(const void *a, size_t al, const void *b, size_t bl);
 
 #endif

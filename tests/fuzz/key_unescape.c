@@ -15,7 +15,7 @@
  */
 #include <string.h>
 
-#include "json.h"
+#include "key.h"
 #include "rangekv/error.h"
 
 #include "fuzz.h"

@@ -6,8 +6,8 @@
  * The message says what happened; key=value pairs carry the details.
  * Thread safe (one write(2) per line).
  */
-#ifndef RK_NODE_LOG_H
-#define RK_NODE_LOG_H
+#ifndef RK_COMMON_LOG_H
+#define RK_COMMON_LOG_H
 
 enum rk_log_level {
 	RK_LOG_DEBUG = 0,

@@ -3,8 +3,8 @@
  * fixed-bucket latency histogram. Every metric name is prefixed rangekv_ by
  * the caller. Not thread safe: observe on the thread that renders.
  */
-#ifndef RK_NODE_PROM_H
-#define RK_NODE_PROM_H
+#ifndef RK_COMMON_PROM_H
+#define RK_COMMON_PROM_H
 
 #include <stdint.h>
 

@@ -1,0 +1,65 @@
+#include "key.h"
+
+#include <string.h>
+
+#include "rangekv/error.h"
+
+static const char hexd[] = "0123456789abcdef";
+
+void rk_key_escape(struct rk_buf *out, const void *p, size_t n)
+{
+	const unsigned char *s = p;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] >= 0x20 && s[i] <= 0x7e && s[i] != '\\') {
+			rk_buf_putc(out, (char)s[i]);
+		} else {
+			char e[4] = {'\\', 'x', hexd[s[i] >> 4], hexd[s[i] & 15]};
+			rk_buf_append(out, e, 4);
+		}
+	}
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int rk_key_unescape(const char *s, size_t n, struct rk_buf *out)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] == '\\') {
+			int hi, lo;
+			if (i + 3 >= n || s[i + 1] != 'x')
+				return RK_EINVAL;
+			hi = hexval(s[i + 2]);
+			lo = hexval(s[i + 3]);
+			if (hi < 0 || lo < 0)
+				return RK_EINVAL;
+			rk_buf_putc(out, (char)(hi << 4 | lo));
+			i += 3;
+		} else {
+			rk_buf_putc(out, s[i]);
+		}
+	}
+	return out->oom ? RK_ENOMEM : 0;
+}
+
+int rk_key_cmp(const void *a, size_t al, const void *b, size_t bl)
+{
+	int c = memcmp(a, b, al < bl ? al : bl);
+
+	if (c != 0)
+		return c;
+	return al < bl ? -1 : al > bl;
+}
+
