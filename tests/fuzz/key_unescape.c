@@ -1,5 +1,5 @@
 /*
- * Fuzz target key_unescape: rk_key_unescape (src/node/json.h), which reads
+ * Fuzz target key_unescape: rk_key_unescape (src/common/key.h), which reads
  * keys people type (--split-at at start, keys in HTTP requests), and its
  * inverse rk_key_escape on the same bytes.
  *
