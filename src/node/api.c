@@ -215,7 +215,7 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 
 	resp->content_type = "text/plain; version=0.0.4";
 	for (size_t i = 0; i < n->n_replicas; i++) {
-		leaders += n->byid[i]->raft.role == RK_RAFT_LEADER;
+		leaders += rk_raft_is_leader(&n->byid[i]->raft);
 		leaderless += rk_raft_leader(&n->byid[i]->raft) == 0;
 	}
 	one(b, "rangekv_ranges", "gauge", "Replicas hosted by this node.",

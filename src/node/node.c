@@ -162,7 +162,7 @@ static void sleep_replica(struct rk_node *n, struct rk_replica *r)
 	r->asleep_since = uv_now(&n->loop);
 	awake_remove(n, r);
 	n->quiesced++;
-	if (r->raft.role == RK_RAFT_LEADER && pref != 0 && pref != n->cfg.node_id &&
+	if (rk_raft_is_leader(&r->raft) && pref != 0 && pref != n->cfg.node_id &&
 	    !r->misplaced &&
 	    rk_grow((void **)&n->misplaced, &n->cap_misplaced, n->n_misplaced,
 		    sizeof(*n->misplaced)) == 0) {
@@ -518,7 +518,7 @@ static int on_raft_msg(void *arg, uint64_t range, const struct rk_raft_msg *m)
 	 * when it went to sleep: taken without waking it, unless they give it
 	 * something to do (a follower behind after all). */
 	if (r->asleep && m->type == RK_RAFT_MSG_HEARTBEAT_RESP &&
-	    r->raft.role == RK_RAFT_LEADER && m->term == r->raft.term) {
+	    rk_raft_is_leader(&r->raft) && m->term == rk_raft_term(&r->raft)) {
 		if (rk_raft_step(&r->raft, m) == RK_EPROTO)
 			return 0;
 		if (rk_raft_has_ready(&r->raft))
@@ -609,7 +609,7 @@ static void run_campaigns(struct rk_node *n, bool tick)
 		 * leader is gone) is asked again soon, not after a whole
 		 * election timeout; pre-votes change no term. */
 		if (tick && age > 0 && age % CAMPAIGN_RETRY_TICKS == 0 &&
-		    c->r->raft.role == RK_RAFT_PRE_CANDIDATE) {
+		    rk_raft_role(&c->r->raft) == RK_RAFT_PRE_CANDIDATE) {
 			rk_raft_campaign(&c->r->raft);
 			rk_node_mark_dirty(n, c->r);
 		}
@@ -629,7 +629,7 @@ static void run_campaigns(struct rk_node *n, bool tick)
 		if (rk_raft_leader(&r->raft) != 0)
 			continue; /* led meanwhile */
 		rk_node_wake(n, r);
-		if (r->asleep || r->raft.role == RK_RAFT_LEADER)
+		if (r->asleep || rk_raft_is_leader(&r->raft))
 			continue;
 		rk_raft_campaign(&r->raft);
 		rk_node_mark_dirty(n, r);
@@ -765,8 +765,8 @@ static bool settled_leader(struct rk_node *n, struct rk_replica *r)
 	 * tick usually finds the heartbeat answers of the last one stepped
 	 * but not yet processed, and what the test needs (everything
 	 * replicated, committed and applied) is in the status. */
-	if (r->raft.role != RK_RAFT_LEADER || r->persisting || r->installing ||
-	    r->raft.lead_transferee != 0)
+	if (!rk_raft_is_leader(&r->raft) || r->persisting || r->installing ||
+	    rk_raft_transferee(&r->raft) != 0)
 		return false;
 	rk_raft_status(&r->raft, &st);
 	if (st.hs.commit != st.last_index || r->applied != st.hs.commit ||
@@ -803,7 +803,7 @@ static void peer_returned(struct rk_node *n, struct peer_out *p)
 		struct rk_replica *r = n->byid[i];
 		struct rk_raft_status st;
 
-		if (!r->asleep || r->raft.role != RK_RAFT_LEADER)
+		if (!r->asleep || !rk_raft_is_leader(&r->raft))
 			continue;
 		rk_raft_status(&r->raft, &st);
 		for (size_t k = 0; k < st.n_progress; k++)
@@ -849,7 +849,8 @@ static void on_quiesce(void *arg, const struct rk_net_quiesce *q)
 		restarted_follow(n, r, q);
 		return;
 	}
-	if (r == NULL || r->asleep || r->installing || r->raft.role != RK_RAFT_FOLLOWER)
+	if (r == NULL || r->asleep || r->installing ||
+	    rk_raft_role(&r->raft) != RK_RAFT_FOLLOWER)
 		return;
 	rk_raft_status(&r->raft, &st);
 	if (st.hs.term != q->term || st.leader != n->cur_from)
@@ -912,7 +913,7 @@ static void on_liveness(void *arg, const struct rk_net_liveness *l)
 		struct rk_net_quiesce q;
 		if (restarted && rk_raft_leader(&r->raft) == p->node_id) {
 			orphan(n, r);
-		} else if (r->asleep && r->raft.role == RK_RAFT_LEADER) {
+		} else if (r->asleep && rk_raft_is_leader(&r->raft)) {
 			rk_raft_status(&r->raft, &st);
 			q.range = r->range;
 			q.term = st.hs.term;
@@ -1054,8 +1055,8 @@ static void balance_one(struct rk_node *n, struct rk_replica *r, void *arg)
 	uint64_t want = preferred_node(n, r);
 	bool up = false;
 
-	if (bl->moved >= BALANCE_MAX || r->raft.role != RK_RAFT_LEADER ||
-	    want == n->cfg.node_id || r->raft.lead_transferee != 0)
+	if (bl->moved >= BALANCE_MAX || !rk_raft_is_leader(&r->raft) ||
+	    want == n->cfg.node_id || rk_raft_transferee(&r->raft) != 0)
 		return;
 	for (size_t k = 0; k < bl->np; k++)
 		if (bl->ps[k].node_id == want)
@@ -1084,10 +1085,10 @@ static void balance_leaders(struct rk_node *n)
 	rk_node_visit_some(n, NULL, 0, balance_one, &bl);
 	for (size_t i = 0; i < n->n_misplaced; i++) {
 		struct rk_replica *r = n->misplaced[i];
-		if (r->asleep && r->raft.role == RK_RAFT_LEADER)
+		if (r->asleep && rk_raft_is_leader(&r->raft))
 			balance_one(n, r, &bl);
-		if (r->asleep && r->raft.role == RK_RAFT_LEADER &&
-		    r->raft.lead_transferee == 0)
+		if (r->asleep && rk_raft_is_leader(&r->raft) &&
+		    rk_raft_transferee(&r->raft) == 0)
 			n->misplaced[k++] = r; /* its node is down: later */
 		else
 			r->misplaced = false;

@@ -266,8 +266,7 @@ void rk_replica_free(struct rk_replica *r)
 {
 	if (r == NULL)
 		return;
-	if (r->raft.opts != NULL)
-		rk_raft_close(&r->raft);
+	rk_raft_close(&r->raft);
 	rk_serve_free(r);
 	rk_kv_sessions_free(&r->sessions);
 	free(r->start);

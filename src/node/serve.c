@@ -171,7 +171,7 @@ void rk_serve_request(struct rk_node *n, uint64_t origin, const struct rk_net_re
 		rk_serve_answer(n, origin, req->id, RK_NET_RESP_REFUSED, 0, e, sizeof(e) - 1);
 		return;
 	}
-	if (r->raft.role != RK_RAFT_LEADER || r->installing) {
+	if (!rk_raft_is_leader(&r->raft) || r->installing) {
 		answer_not_leader(n, r, origin, req->id);
 		return;
 	}
@@ -232,7 +232,7 @@ void rk_serve_flush(struct rk_node *n, struct rk_replica *r)
 		    rk_grow((void **)&sv->props, &sv->pcap, sv->np, sizeof(*sv->props)) == 0) {
 			struct proposal *p = &sv->props[sv->np++];
 			p->index = index;
-			p->term = r->raft.term;
+			p->term = rk_raft_term(&r->raft);
 			p->w = sv->bw;
 			p->n = (uint32_t)sv->bn;
 			sv->bw = NULL;
@@ -288,7 +288,7 @@ void rk_serve_ready_reads(struct rk_node *n, struct rk_replica *r,
 void rk_serve_reads(struct rk_node *n, struct rk_replica *r)
 {
 	struct rk_serve *sv = r->sv;
-	bool leader = r->raft.role == RK_RAFT_LEADER;
+	bool leader = rk_raft_is_leader(&r->raft);
 	struct rk_buf out;
 	size_t j = 0;
 
@@ -546,7 +546,7 @@ static void env_info(void *arg, struct rk_client_info *ip)
 	ip->ranges = n->n_replicas;
 	ip->leaders = 0;
 	for (size_t i = 0; i < n->n_replicas; i++)
-		ip->leaders += n->byid[i]->raft.role == RK_RAFT_LEADER;
+		ip->leaders += rk_raft_is_leader(&n->byid[i]->raft);
 }
 
 int rk_serve_start(struct rk_node *n, char *err, size_t errlen)

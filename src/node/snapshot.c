@@ -320,7 +320,7 @@ static void step_held(struct rk_node *n, struct rk_replica *r)
 	in->msg.snapshot = &in->meta;
 	rk_log_info(MOD, "range %llu: stepping snapshot at %llu (term %llu, commit %llu)",
 		    (unsigned long long)r->range, (unsigned long long)in->index,
-		    (unsigned long long)in->msg.term, (unsigned long long)r->raft.committed);
+		    (unsigned long long)in->msg.term, (unsigned long long)rk_raft_commit(&r->raft));
 	if (rk_raft_step(&r->raft, &in->msg) == 0)
 		rk_node_mark_dirty(n, r);
 }
