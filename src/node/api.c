@@ -9,7 +9,10 @@
 #include <string.h>
 
 #include "json.h"
+#include "api.h"
 #include "node_int.h"
+#include "quiesce.h"
+#include "serve.h"
 
 static void error(struct rk_http_resp *resp, int status, const char *msg)
 {
@@ -107,18 +110,18 @@ static void ranges_page(struct rk_node *n, const struct rk_http_req *req,
 	rk_json_obj_begin(&j);
 	rk_json_key(&j, "ranges");
 	rk_json_arr_begin(&j);
-	for (i = 0; i < n->n_replicas && shown < limit; i++) {
-		if (n->byid[i]->range <= after)
+	for (i = 0; i < n->tab.n && shown < limit; i++) {
+		if (n->tab.byid[i]->range <= after)
 			continue;
-		range_json(&j, n->byid[i]);
+		range_json(&j, n->tab.byid[i]);
 		shown++;
 	}
-	while (i < n->n_replicas && n->byid[i]->range <= after)
+	while (i < n->tab.n && n->tab.byid[i]->range <= after)
 		i++;
 	rk_json_arr_end(&j);
 	rk_json_key(&j, "next");
-	if (i < n->n_replicas && shown > 0)
-		rk_json_u64(&j, n->byid[i - 1]->range);
+	if (i < n->tab.n && shown > 0)
+		rk_json_u64(&j, n->tab.byid[i - 1]->range);
 	else
 		rk_json_null(&j);
 	rk_json_obj_end(&j);
@@ -135,7 +138,7 @@ static void cluster_status(struct rk_node *n, struct rk_http_resp *resp)
 	rk_json_key(&j, "node_id");
 	rk_json_u64(&j, n->cfg.node_id);
 	rk_json_key(&j, "ranges");
-	rk_json_u64(&j, n->n_replicas);
+	rk_json_u64(&j, n->tab.n);
 	rk_json_key(&j, "nodes");
 	rk_json_arr_begin(&j);
 	for (uint32_t k = 0; k < n->cfg.n_initial; k++) {
@@ -146,8 +149,8 @@ static void cluster_status(struct rk_node *n, struct rk_http_resp *resp)
 		for (size_t i = 0; i < np; i++)
 			if (ps[i].node_id == p->id)
 				up = ps[i].connected;
-		for (size_t i = 0; i < n->n_replicas; i++) {
-			const struct rk_raft *rf = &n->byid[i]->raft;
+		for (size_t i = 0; i < n->tab.n; i++) {
+			const struct rk_raft *rf = &n->tab.byid[i]->raft;
 			for (int m = 0; m < rf->conf.n; m++)
 				ranges += rf->conf.ids[m] == p->id;
 			leaders += rk_raft_leader(rf) == p->id;
@@ -214,33 +217,33 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 	uint64_t leaders = 0, leaderless = 0;
 
 	resp->content_type = "text/plain; version=0.0.4";
-	for (size_t i = 0; i < n->n_replicas; i++) {
-		leaders += rk_raft_is_leader(&n->byid[i]->raft);
-		leaderless += rk_raft_leader(&n->byid[i]->raft) == 0;
+	for (size_t i = 0; i < n->tab.n; i++) {
+		leaders += rk_raft_is_leader(&n->tab.byid[i]->raft);
+		leaderless += rk_raft_leader(&n->tab.byid[i]->raft) == 0;
 	}
 	one(b, "rangekv_ranges", "gauge", "Replicas hosted by this node.",
-	    n->n_replicas);
+	    n->tab.n);
 	one(b, "rangekv_leaders", "gauge", "Replicas that lead their range.",
 	    leaders);
 	one(b, "rangekv_ranges_awake", "gauge", "Replicas ticked (not quiescent).",
-	    n->n_awake);
+	    n->tab.n_awake);
 	one(b, "rangekv_ranges_leaderless", "gauge",
 	    "Replicas that know no leader of their range.", leaderless);
 	one(b, "rangekv_quiesced_total", "counter", "Times a replica went to sleep.",
-	    n->quiesced);
+	    n->stats.quiesced);
 	one(b, "rangekv_woken_total", "counter", "Times a sleeping replica woke.",
-	    n->woken);
+	    n->stats.woken);
 	one(b, "rangekv_node_deaths_total", "counter", "Peer nodes declared dead by liveness.",
-	    n->liveness_deaths);
+	    n->live.deaths);
 	one(b, "rangekv_ticks_total", "counter", "Tick rounds of the node.",
 	    n->ticks);
 	one(b, "rangekv_raft_messages_received_total", "counter", "Raft messages received.",
-	    n->msgs_recv);
+	    n->stats.msgs_recv);
 	one(b, "rangekv_raft_messages_sent_total", "counter", "Raft messages sent.",
-	    n->msgs_sent);
+	    n->stats.msgs_sent);
 	one(b, "rangekv_raft_heartbeats_coalesced_total", "counter",
 	    "Of the raft messages sent, heartbeats and their answers sent as coalesced records.",
-	    n->beats_sent);
+	    n->stats.beats_sent);
 	peer_family(b, "rangekv_peer_frames_sent_total", "Frames written to a peer.",
 		    ps, np, offsetof(struct rk_net_peer_stats, frames_sent));
 	peer_family(b, "rangekv_peer_bytes_sent_total", "Bytes written to a peer.",
@@ -259,15 +262,15 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 	one(b, "rangekv_fsyncs_total", "counter", "Log flushes (one per group commit holding log data).",
 	    ss.flushes);
 	one(b, "rangekv_snapshots_generated_total", "counter", "Snapshots made to send.",
-	    n->snaps_generated);
+	    n->stats.snaps_generated);
 	one(b, "rangekv_snapshots_sent_total", "counter", "Snapshot streams sent to the end.",
-	    n->snaps_sent);
+	    n->stats.snaps_sent);
 	one(b, "rangekv_snapshots_received_total", "counter", "Snapshot files received whole.",
-	    n->snaps_received);
+	    n->stats.snaps_received);
 	one(b, "rangekv_snapshots_installed_total", "counter", "Snapshots installed.",
-	    n->snaps_installed);
+	    n->stats.snaps_installed);
 	one(b, "rangekv_log_compactions_total", "counter", "Range log compactions.",
-	    n->compactions);
+	    n->stats.compactions);
 	if (n->router != NULL) {
 		struct rk_client_stats cs;
 		rk_client_router_stats(n->router, &cs);
@@ -294,11 +297,11 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 		    "Client connections closed for a malformed request.", cs.protocol_errors);
 	}
 	one(b, "rangekv_proposals_total", "counter", "Client commands proposed by this node's leaders.",
-	    n->proposals);
+	    n->stats.proposals);
 	one(b, "rangekv_answers_dropped_total", "counter",
 	    "Answers lost on purpose by the fault injection of tests.", n->answers_dropped);
 	rk_prom_family(b, "rangekv_group_commit_seconds", "histogram", "Group commit, submit to durable.");
-	rk_prom_hist(b, "rangekv_group_commit_seconds", NULL, &n->commit_hist);
+	rk_prom_hist(b, "rangekv_group_commit_seconds", NULL, &n->stats.commit_hist);
 }
 
 /* POST /api/v1/debug/propose?range=ID&count=N&size=B: the internal load
@@ -322,7 +325,7 @@ static void debug_propose(struct rk_node *n, const struct rk_http_req *req,
 		error(resp, 400, "want range=ID, count=1..100000, size=1..1048576");
 		return;
 	}
-	r = rk_node_replica(n, range);
+	r = rk_table_get(&n->tab, range);
 	if (r == NULL) {
 		error(resp, 404, "no such range on this node");
 		return;
@@ -339,7 +342,7 @@ static void debug_propose(struct rk_node *n, const struct rk_http_req *req,
 	}
 	free(payload);
 	if (done > 0) {
-		n->proposals += done;
+		n->stats.proposals += done;
 		rk_node_mark_dirty(n, r);
 	}
 	rk_node_wake(n, r); /* a proposal (or a refused one) wakes the range */
@@ -431,7 +434,7 @@ void rk_node_http(void *arg, const struct rk_http_req *req,
 			error(resp, 400, "a range id is a whole number");
 			return;
 		}
-		r = rk_node_replica(n, id);
+		r = rk_table_get(&n->tab, id);
 		if (r == NULL) {
 			error(resp, 404, "no such range on this node");
 			return;

@@ -11,6 +11,8 @@
 
 #include "le.h"
 #include "node_int.h"
+#include "serve.h"
+#include "snapshot.h"
 
 static int op_initial_state(void *ctx, struct rk_raft_hard_state *hsp,
 			    struct rk_raft_conf_state *csp)

@@ -28,6 +28,8 @@
 #include "kv.h"
 #include "log.h"
 #include "node_int.h"
+#include "quiesce.h"
+#include "serve.h"
 
 #define MOD "serve"
 
@@ -121,7 +123,7 @@ void rk_serve_answer(struct rk_node *n, uint64_t origin, uint64_t id,
 		rk_serve_to_router(n, &resp);
 		return;
 	}
-	struct peer_out *p = rk_node_peer_out(n, origin);
+	struct rk_peer *p = rk_peer_find(n, origin);
 	if (p != NULL)
 		rk_net_batch_add_resp(&p->batch, &resp);
 }
@@ -158,7 +160,7 @@ static void ack_push(struct rk_serve *sv, uint64_t origin, uint64_t id,
 
 void rk_serve_request(struct rk_node *n, uint64_t origin, const struct rk_net_req *req)
 {
-	struct rk_replica *r = rk_node_replica(n, req->range);
+	struct rk_replica *r = rk_table_get(&n->tab, req->range);
 	struct rk_serve *sv;
 	struct rk_kv_cmd c;
 
@@ -206,7 +208,7 @@ void rk_serve_request(struct rk_node *n, uint64_t origin, const struct rk_net_re
 		sv->bw[sv->bn].origin = origin;
 		sv->bw[sv->bn].id = req->id;
 		sv->bn++;
-		n->proposals++;
+		n->stats.proposals++;
 	}
 	if (r->asleep)
 		rk_node_wake(n, r);
@@ -478,7 +480,7 @@ static uint64_t env_range_of(void *arg, const uint8_t *key, size_t klen,
 			     const uint8_t **endp, size_t *elenp)
 {
 	struct rk_node *n = arg;
-	size_t lo = 0, hi = n->n_replicas;
+	size_t lo = 0, hi = n->tab.n;
 	struct rk_replica *r;
 
 	*endp = NULL;
@@ -502,15 +504,10 @@ static uint64_t env_range_of(void *arg, const uint8_t *key, size_t klen,
 
 static uint64_t env_leader_of(void *arg, uint64_t range)
 {
-	struct rk_replica *r = rk_node_replica(arg, range);
+	struct rk_node *n = arg;
+	struct rk_replica *r = rk_table_get(&n->tab, range);
 
 	return r != NULL ? rk_raft_leader(&r->raft) : 0;
-}
-
-static void kick(struct rk_node *n)
-{
-	if (!uv_is_active((uv_handle_t *)&n->process))
-		uv_idle_start(&n->process, rk_node_on_process);
 }
 
 static void env_send(void *arg, uint64_t to, const struct rk_net_req *req)
@@ -530,12 +527,12 @@ static void env_send(void *arg, uint64_t to, const struct rk_net_req *req)
 		if (n->inbox_tail) n->inbox_tail->next = lr; else n->inbox = lr;
 		n->inbox_tail = lr;
 	} else {
-		struct peer_out *p = rk_node_peer_out(n, to);
+		struct rk_peer *p = rk_peer_find(n, to);
 		if (p == NULL)
 			return; /* not a node we know: the resend finds another */
 		rk_net_batch_add_req(&p->batch, req);
 	}
-	kick(n);
+	rk_process_kick(n);
 }
 
 static void env_info(void *arg, struct rk_client_info *ip)
@@ -543,10 +540,10 @@ static void env_info(void *arg, struct rk_client_info *ip)
 	struct rk_node *n = arg;
 
 	ip->node_id = n->cfg.node_id;
-	ip->ranges = n->n_replicas;
+	ip->ranges = n->tab.n;
 	ip->leaders = 0;
-	for (size_t i = 0; i < n->n_replicas; i++)
-		ip->leaders += rk_raft_is_leader(&n->byid[i]->raft);
+	for (size_t i = 0; i < n->tab.n; i++)
+		ip->leaders += rk_raft_is_leader(&n->tab.byid[i]->raft);
 }
 
 int rk_serve_start(struct rk_node *n, char *err, size_t errlen)
@@ -555,11 +552,11 @@ int rk_serve_start(struct rk_node *n, char *err, size_t errlen)
 				    env_send};
 	int rc;
 
-	n->bykey = malloc((n->n_replicas ? n->n_replicas : 1) * sizeof(*n->bykey));
+	n->bykey = malloc((n->tab.n ? n->tab.n : 1) * sizeof(*n->bykey));
 	if (n->bykey == NULL || rk_kv_applier_init(&n->applier) != 0)
 		return RK_ENOMEM;
-	memcpy(n->bykey, n->byid, n->n_replicas * sizeof(*n->bykey));
-	qsort(n->bykey, n->n_replicas, sizeof(*n->bykey), by_start);
+	memcpy(n->bykey, n->tab.byid, n->tab.n * sizeof(*n->bykey));
+	qsort(n->bykey, n->tab.n, sizeof(*n->bykey), by_start);
 	rc = rk_client_router_new(&n->loop, &env, n->cfg.request_timeout_ms, &n->router);
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot start the router: %s", rk_strerror(rc));

@@ -31,10 +31,13 @@
 
 #include "log.h"
 #include "node_int.h"
+#include "snapshot.h"
 
 #define MOD "snap"
 #define CHUNK_BYTES (256u << 10)
 #define STREAM_STALL_S 30.0
+
+static void pump_timer(uv_timer_t *t);
 
 /* A snapshot being received. */
 struct snap_in {
@@ -76,7 +79,7 @@ static void gen_run(uv_work_t *req)
 static void gen_done(uv_work_t *req, int status)
 {
 	struct gen_work *w = req->data;
-	struct rk_replica *r = rk_node_replica(w->n, w->range);
+	struct rk_replica *r = rk_table_get(&w->n->tab, w->range);
 
 	if (r != NULL)
 		r->snap_generating = false;
@@ -86,7 +89,7 @@ static void gen_done(uv_work_t *req, int status)
 		snprintf(r->snap_name, sizeof(r->snap_name), "%s", w->name);
 		r->snap_info = w->info;
 		r->snap_refs = 0;
-		w->n->snaps_generated++;
+		w->n->stats.snaps_generated++;
 		rk_node_mark_dirty(w->n, r);
 	} else {
 		if (w->rc == 0 && w->name[0] != '\0')
@@ -164,7 +167,7 @@ static double now_s(void)
 
 static void stream_end(struct rk_node *n, struct snap_stream *s, bool failed)
 {
-	struct rk_replica *r = rk_node_replica(n, s->range);
+	struct rk_replica *r = rk_table_get(&n->tab, s->range);
 
 	if (s->f != NULL)
 		fclose(s->f);
@@ -179,7 +182,7 @@ static void stream_end(struct rk_node *n, struct snap_stream *s, bool failed)
 			    (unsigned long long)s->range, (unsigned long long)s->index,
 			    (unsigned long long)s->to);
 	else {
-		n->snaps_sent++;
+		n->stats.snaps_sent++;
 		rk_log_info(MOD, "range %llu: snapshot at %llu sent to node %llu (%llu bytes)",
 			    (unsigned long long)s->range, (unsigned long long)s->index,
 			    (unsigned long long)s->to, (unsigned long long)s->offset);
@@ -213,16 +216,16 @@ void rk_snap_send(struct rk_node *n, struct rk_replica *r,
 	s->msg.n_entries = 0;
 	s->last_progress = now_s();
 	r->snap_refs++;
-	s->next = n->streams;
-	n->streams = s;
-	if (!uv_is_active((uv_handle_t *)&n->pump_timer))
-		uv_timer_start(&n->pump_timer, rk_snap_pump_timer, 5, 5);
+	s->next = n->snaps.streams;
+	n->snaps.streams = s;
+	if (!uv_is_active((uv_handle_t *)&n->snaps.pump_timer))
+		uv_timer_start(&n->snaps.pump_timer, pump_timer, 5, 5);
 }
 
 /* Moves every stream forward as far as the queues allow. */
 void rk_snap_pump(struct rk_node *n)
 {
-	struct snap_stream **pp = &n->streams, *s;
+	struct snap_stream **pp = &n->snaps.streams, *s;
 	static uint8_t chunk[CHUNK_BYTES];
 	struct rk_buf b;
 
@@ -264,11 +267,11 @@ void rk_snap_pump(struct rk_node *n)
 		}
 	}
 	rk_buf_free(&b);
-	if (n->streams == NULL)
-		uv_timer_stop(&n->pump_timer);
+	if (n->snaps.streams == NULL)
+		uv_timer_stop(&n->snaps.pump_timer);
 }
 
-void rk_snap_pump_timer(uv_timer_t *t)
+static void pump_timer(uv_timer_t *t)
 {
 	rk_snap_pump(t->data);
 }
@@ -279,14 +282,14 @@ void rk_snap_shutdown(struct rk_node *n)
 {
 	struct snap_stream *s, *next;
 
-	for (s = n->streams; s != NULL; s = next) {
+	for (s = n->snaps.streams; s != NULL; s = next) {
 		next = s->next;
 		fclose(s->f);
 		free(s);
 	}
-	n->streams = NULL;
-	for (size_t i = 0; i < n->n_replicas; i++) {
-		struct rk_replica *r = n->byid[i];
+	n->snaps.streams = NULL;
+	for (size_t i = 0; i < n->tab.n; i++) {
+		struct rk_replica *r = n->tab.byid[i];
 		if (r->incoming != NULL && r->incoming->out != NULL)
 			rk_store_snap_abort(r->incoming->out);
 		free(r->incoming);
@@ -344,7 +347,7 @@ static void seal_run(uv_work_t *req)
 static void seal_done(uv_work_t *req, int status)
 {
 	struct seal_work *w = req->data;
-	struct rk_replica *r = rk_node_replica(w->n, w->range);
+	struct rk_replica *r = rk_table_get(&w->n->tab, w->range);
 	struct snap_in *in = r != NULL ? r->incoming : NULL;
 
 	(void)status;
@@ -357,7 +360,7 @@ static void seal_done(uv_work_t *req, int status)
 	in->sealing = false;
 	in->sealed = true;
 	snprintf(in->name, sizeof(in->name), "%s", w->name);
-	w->n->snaps_received++;
+	w->n->stats.snaps_received++;
 	rk_log_info(MOD, "range %llu: snapshot at %llu received", (unsigned long long)r->range,
 		    (unsigned long long)in->index);
 	step_held(w->n, r);
@@ -366,7 +369,7 @@ static void seal_done(uv_work_t *req, int status)
 
 int rk_snap_on_chunk(struct rk_node *n, const struct rk_net_chunk *c)
 {
-	struct rk_replica *r = rk_node_replica(n, c->range);
+	struct rk_replica *r = rk_table_get(&n->tab, c->range);
 	struct snap_in *in;
 
 	if (r == NULL)
@@ -420,7 +423,7 @@ int rk_snap_on_chunk(struct rk_node *n, const struct rk_net_chunk *c)
 /* A SNAP message on the snapshot connection: stepped once its file is in. */
 int rk_snap_on_msg(struct rk_node *n, uint64_t range, const struct rk_raft_msg *m)
 {
-	struct rk_replica *r = rk_node_replica(n, range);
+	struct rk_replica *r = rk_table_get(&n->tab, range);
 	struct snap_in *in = r != NULL ? r->incoming : NULL;
 
 	if (in == NULL || m->type != RK_RAFT_MSG_SNAP || m->snapshot == NULL ||
@@ -488,8 +491,7 @@ static void install_done(uv_work_t *req, int status)
 		 * this range meanwhile would be wrong. */
 		rk_log_error(MOD, "range %llu: installing its snapshot failed: %s; stopping",
 			     (unsigned long long)r->range, rk_strerror(w->rc));
-		n->exit_code = 1;
-		uv_stop(&n->loop);
+		rk_node_fail(n);
 		free(w);
 		return;
 	}
@@ -504,7 +506,7 @@ static void install_done(uv_work_t *req, int status)
 	r->installing = false;
 	free(r->incoming);
 	r->incoming = NULL;
-	n->snaps_installed++;
+	n->stats.snaps_installed++;
 	rk_log_info(MOD, "range %llu: snapshot at %llu installed", (unsigned long long)r->range,
 		    (unsigned long long)r->applied);
 	rk_node_replica_persisted(n, r);
@@ -519,8 +521,7 @@ void rk_snap_install(struct rk_node *n, struct rk_replica *r)
 	if (w == NULL) {
 		rk_log_error(MOD, "range %llu: out of memory installing a snapshot; stopping",
 			     (unsigned long long)r->range);
-		n->exit_code = 1;
-		uv_stop(&n->loop);
+		rk_node_fail(n);
 		return;
 	}
 	w->n = n;
@@ -540,9 +541,10 @@ struct compact {
 	uint64_t keep;
 };
 
-static void compact_one(struct rk_node *n, struct rk_replica *r, void *arg)
+static void compact_one(struct rk_replica *r, void *arg)
 {
 	struct compact *c = arg;
+	struct rk_node *n = r->node;
 	uint64_t durable, upto, term;
 
 	if (c->oom || r->persisting || r->installing || r->applied < r->first + c->keep)
@@ -569,7 +571,7 @@ static void compact_one(struct rk_node *n, struct rk_replica *r, void *arg)
 	/* From now on the core sees the entries as compacted, before the
 	 * store removes them. */
 	r->first = upto + 1;
-	n->compactions++;
+	n->stats.compactions++;
 }
 
 /* Logs grow only while a range is awake: every awake replica is looked at
@@ -581,7 +583,7 @@ void rk_snap_compact(struct rk_node *n)
 {
 	struct compact c = {NULL, false, false, n->cfg.log_keep ? n->cfg.log_keep : 10000};
 
-	rk_node_visit_some(n, &n->compact_cursor, COMPACT_SLICE, compact_one, &c);
+	rk_table_visit_some(&n->tab, &n->snaps.compact_cursor, COMPACT_SLICE, compact_one, &c);
 	if (c.b != NULL && rk_store_submit(n->store, c.b, NULL, NULL) != 0)
 		rk_log_error(MOD, "log compaction not submitted");
 	if (c.want_ckpt)

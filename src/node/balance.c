@@ -1,0 +1,86 @@
+/*
+ * Leadership balance (balance.h).
+ */
+#include <stdlib.h>
+
+#include "node_int.h"
+#include "quiesce.h"
+
+struct round {
+	struct rk_net_peer_stats ps[RK_MAX_NODES];
+	size_t np, moved;
+};
+
+uint64_t rk_balance_preferred(const struct rk_node *n, const struct rk_replica *r)
+{
+	uint64_t ids[RK_MAX_NODES];
+
+	for (uint32_t i = 0; i < n->cfg.n_initial; i++)
+		ids[i] = n->cfg.initial[i].id;
+	return rk_elect_preferred(ids, n->cfg.n_initial, r->range);
+}
+
+void rk_balance_note_sleep(struct rk_node *n, struct rk_replica *r)
+{
+	struct rk_balance *b = &n->bal;
+	uint64_t pref = rk_balance_preferred(n, r);
+
+	if (pref != 0 && pref != n->cfg.node_id && !r->misplaced &&
+	    rk_grow((void **)&b->misplaced, &b->cap, b->n, sizeof(*b->misplaced)) == 0) {
+		r->misplaced = true;
+		b->misplaced[b->n++] = r;
+	}
+}
+
+static void balance_one(struct rk_replica *r, void *arg)
+{
+	struct round *rd = arg;
+	struct rk_node *n = r->node;
+	uint64_t want = rk_balance_preferred(n, r);
+	bool up = false;
+
+	if (rd->moved >= RK_BALANCE_MAX || !rk_raft_is_leader(&r->raft) ||
+	    want == n->cfg.node_id || rk_raft_transferee(&r->raft) != 0)
+		return;
+	for (size_t k = 0; k < rd->np; k++)
+		if (rd->ps[k].node_id == want)
+			up = rd->ps[k].connected;
+	if (up && rk_raft_transfer_leader(&r->raft, want) == 0) {
+		rk_node_wake(n, r); /* the transfer runs on ticks */
+		rk_node_mark_dirty(n, r);
+		rd->moved++;
+	}
+}
+
+void rk_balance_leaders(struct rk_node *n)
+{
+	struct rk_balance *b = &n->bal;
+	struct round rd;
+	size_t k = 0;
+
+	/* Not while this node still starts elections of its own; and a
+	 * bounded number per round: each transfer wakes its range. */
+	if (n->cfg.n_initial == 0 || rk_elect_queued(n))
+		return;
+	rd.np = rk_net_peer_stats(n->net, rd.ps, RK_MAX_NODES);
+	rd.moved = 0;
+	rk_table_visit_some(&n->tab, NULL, 0, balance_one, &rd);
+	for (size_t i = 0; i < b->n; i++) {
+		struct rk_replica *r = b->misplaced[i];
+		if (r->asleep && rk_raft_is_leader(&r->raft))
+			balance_one(r, &rd);
+		if (r->asleep && rk_raft_is_leader(&r->raft) &&
+		    rk_raft_transferee(&r->raft) == 0)
+			b->misplaced[k++] = r; /* its node is down: later */
+		else
+			r->misplaced = false;
+	}
+	b->n = k;
+}
+
+void rk_balance_free(struct rk_balance *b)
+{
+	free(b->misplaced);
+	b->misplaced = NULL;
+	b->n = b->cap = 0;
+}

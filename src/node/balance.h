@@ -1,0 +1,43 @@
+/*
+ * Leadership balance: leaders spread evenly. Range r's preferred leader is
+ * the node at position (r - 1) mod n of the initial cluster (its first
+ * campaign comes from there, rk_elect_preferred). A leader that is not on
+ * its preferred node hands leadership to it once that node is reachable;
+ * the core waits for it to catch up and aborts after a timeout, so a
+ * lagging or dead node is not forced.
+ *
+ * Leaderships change only while a range is awake, so a round looks at the
+ * awake leaders and at the sleeping leaders put on the misplaced list when
+ * they went to sleep: nobody walks the 100,000 others.
+ */
+#ifndef RK_NODE_BALANCE_H
+#define RK_NODE_BALANCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct rk_node;
+struct rk_replica;
+
+#define RK_BALANCE_EVERY_TICKS 20
+#define RK_BALANCE_MAX 1024 /* transfers started per round */
+
+struct rk_balance {
+	/* Sleeping leaders away from their preferred node. */
+	struct rk_replica **misplaced;
+	size_t n, cap;
+};
+
+/* r's preferred leader (0 if the initial cluster is not known). */
+uint64_t rk_balance_preferred(const struct rk_node *n, const struct rk_replica *r);
+
+/* r, a leader, goes to sleep: put on the misplaced list if it is away from
+ * its preferred node. */
+void rk_balance_note_sleep(struct rk_node *n, struct rk_replica *r);
+
+/* One round: starts at most RK_BALANCE_MAX transfers. */
+void rk_balance_leaders(struct rk_node *n);
+
+void rk_balance_free(struct rk_balance *b);
+
+#endif

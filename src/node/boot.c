@@ -1,0 +1,231 @@
+/*
+ * A node's data directory at start (boot.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <xxhash.h>
+
+#include "keyspace.h"
+#include "log.h"
+#include "node_int.h"
+#include "boot.h"
+
+#define MOD "node"
+
+uint64_t rk_boot_cluster_id(const struct rk_node_config *cfg)
+{
+	XXH3_state_t *st = XXH3_createState();
+	uint64_t h;
+
+	XXH3_64bits_reset(st);
+	for (uint32_t i = 0; i < cfg->n_initial; i++) {
+		XXH3_64bits_update(st, &cfg->initial[i].id, sizeof(uint64_t));
+		XXH3_64bits_update(st, cfg->initial[i].addr, strlen(cfg->initial[i].addr));
+	}
+	h = XXH3_64bits_digest(st);
+	XXH3_freeState(st);
+	return h == 0 ? 1 : h;
+}
+
+/* The first-start flags as recorded in the data directory: the initial
+ * cluster, and the cut (--ranges or --split-at). */
+static void first_start_cluster(const struct rk_node_config *cfg, struct rk_buf *b)
+{
+	for (uint32_t i = 0; i < cfg->n_initial; i++)
+		rk_buf_printf(b, "%s%llu=%s", i ? "," : "",
+			      (unsigned long long)cfg->initial[i].id, cfg->initial[i].addr);
+}
+
+static void first_start_cut(const struct rk_node_config *cfg, struct rk_buf *b)
+{
+	if (cfg->split_at != NULL)
+		rk_buf_printf(b, "--split-at %s", cfg->split_at);
+	else
+		rk_buf_printf(b, "--ranges %u", cfg->ranges ? cfg->ranges : RK_DEFAULT_RANGES);
+}
+
+/* A restart may repeat the first-start flags; they must match. */
+int rk_boot_check_flags(struct rk_node *n, char *err, size_t errlen)
+{
+	const struct rk_node_config *cfg = &n->cfg;
+	const char *names[2] = {"first_start_cluster", "first_start_cut"};
+	bool given[2] = {cfg->n_initial > 0, cfg->ranges > 0 || cfg->split_at != NULL};
+	const char *flag[2] = {"--initial-cluster", "--ranges/--split-at"};
+	int rc = 0;
+
+	for (int k = 0; k < 2 && rc == 0; k++) {
+		struct rk_buf want;
+		const void *v;
+		size_t vl;
+
+		if (!given[k])
+			continue;
+		rk_buf_init(&want);
+		if (k == 0)
+			first_start_cluster(cfg, &want);
+		else
+			first_start_cut(cfg, &want);
+		if (rk_store_meta_get(n->reader, names[k], &v, &vl) == 0 &&
+		    (vl != want.len || memcmp(v, want.p, vl) != 0)) {
+			snprintf(err, errlen, "%s does not match the first start of %.200s (%.*s)",
+				 flag[k], cfg->data_dir, (int)(vl > 200 ? 200 : vl),
+				 (const char *)v);
+			rc = RK_EINVAL;
+		}
+		rk_buf_free(&want);
+	}
+	return rc;
+}
+
+/* Notes that the directory holds a range, and stops the walk there. */
+static int any_range(void *arg, uint64_t range)
+{
+	(void)range;
+	*(bool *)arg = true;
+	return 1;
+}
+
+/* Cuts the key space and writes every range's initial state: the initial
+ * voters, the boot snapshot point (RK_RAFT_INIT_INDEX/TERM) and the span. */
+int rk_boot_first_start(struct rk_node *n, char *err, size_t errlen)
+{
+	struct rk_keyspace ks;
+	struct rk_store_batch *b;
+	int rc;
+
+	if (n->cfg.split_at != NULL)
+		rc = rk_keyspace_split_at(n->cfg.split_at, &ks, err, errlen);
+	else
+		rc = rk_keyspace_uniform(n->cfg.ranges ? n->cfg.ranges : RK_DEFAULT_RANGES, &ks);
+	if (rc != 0)
+		return rc;
+	b = rk_store_batch_new();
+	for (uint32_t i = 0; i < ks.n && b != NULL; i++) {
+		struct rk_replica tmp;
+		struct rk_store_raft_state st;
+		struct rk_store_apply_state as;
+		uint8_t desc[2 * RK_MAX_KEY + 64];
+
+		memset(&tmp, 0, sizeof(tmp));
+		tmp.generation = 1;
+		if (i > 0) {
+			tmp.start = ks.bounds[i - 1].p;
+			tmp.slen = ks.bounds[i - 1].len;
+		}
+		if (i + 1 < ks.n) {
+			tmp.end = ks.bounds[i].p;
+			tmp.elen = ks.bounds[i].len;
+		}
+		memset(&st, 0, sizeof(st));
+		st.replica_id = n->cfg.node_id;
+		st.hs.term = RK_RAFT_INIT_TERM;
+		st.hs.commit = RK_RAFT_INIT_INDEX;
+		st.trunc_index = RK_RAFT_INIT_INDEX;
+		st.trunc_term = RK_RAFT_INIT_TERM;
+		st.conf.n = (uint8_t)n->cfg.n_initial;
+		for (uint32_t j = 0; j < n->cfg.n_initial && j < RK_RAFT_MAX_MEMBERS; j++) {
+			st.conf.ids[j] = n->cfg.initial[j].id;
+			st.conf.flags[j] = RK_RAFT_VOTER;
+		}
+		as.applied = RK_RAFT_INIT_INDEX;
+		as.desc = desc;
+		as.desc_len = rk_desc_encode(&tmp, desc, sizeof(desc));
+		rk_store_batch_raft_state(b, i + 1, &st);
+		rk_store_batch_apply_state(b, i + 1, &as);
+	}
+	if (b != NULL) {
+		struct rk_buf v;
+		rk_buf_init(&v);
+		first_start_cluster(&n->cfg, &v);
+		rk_store_batch_meta_put(b, "first_start_cluster", v.p ? v.p : "", v.len);
+		rk_buf_reset(&v);
+		first_start_cut(&n->cfg, &v);
+		rk_store_batch_meta_put(b, "first_start_cut", v.p, v.len);
+		rk_buf_free(&v);
+	}
+	rc = b == NULL ? RK_ENOMEM : rk_store_write(n->store, b);
+	if (rc == 0)
+		rc = rk_store_checkpoint(n->store); /* the spans are not logged */
+	if (rc == 0)
+		rk_log_info(MOD, "first start: %u ranges on %u nodes", ks.n, n->cfg.n_initial);
+	else
+		snprintf(err, errlen, "cannot write the initial ranges: %s", rk_strerror(rc));
+	rk_keyspace_free(&ks);
+	return rc;
+}
+
+struct id_list {
+	uint64_t *v;
+	size_t n, cap;
+};
+
+static int collect_id(void *arg, uint64_t range)
+{
+	struct id_list *l = arg;
+
+	if (rk_grow((void **)&l->v, &l->cap, l->n, sizeof(*l->v)) != 0)
+		return RK_ENOMEM;
+	l->v[l->n++] = range;
+	return 0;
+}
+
+static void note_pending(void *arg, uint64_t range, uint64_t index)
+{
+	struct id_list *l = arg;
+
+	(void)index;
+	collect_id(l, range);
+}
+
+/* Snapshot installs a crash interrupted are redone before anything is
+ * served (their ranges' data is half there). */
+static int redo_installs(struct rk_node *n)
+{
+	struct id_list l = {NULL, 0, 0};
+	int rc = rk_store_install_pending(n->reader, note_pending, &l);
+
+	for (size_t i = 0; rc == 0 && i < l.n; i++) {
+		rk_log_info(MOD, "range %llu: redoing an interrupted snapshot install",
+			    (unsigned long long)l.v[i]);
+		rc = rk_store_install_run(n->reader, l.v[i]);
+	}
+	free(l.v);
+	return rc;
+}
+
+/* Lists the ranges first (loading reads the same tables), then loads
+ * each, in id order. Every replica starts asleep (see "elections at
+ * start"). */
+static int load_all(struct rk_node *n)
+{
+	struct id_list l = {NULL, 0, 0};
+	int rc = rk_store_list_ranges(n->reader, collect_id, &l);
+
+	for (size_t i = 0; rc == 0 && i < l.n; i++) {
+		struct rk_replica *r;
+		rc = rk_replica_load(n, l.v[i], &r);
+		if (rc == 0 && (rc = rk_table_add(&n->tab, r)) != 0)
+			rk_replica_free(r);
+		else if (rc == 0) {
+			r->asleep = true;
+			r->asleep_since = uv_now(&n->loop);
+		}
+	}
+	free(l.v);
+	return rc;
+}
+
+int rk_boot_existing(struct rk_node *n, bool *existingp)
+{
+	*existingp = false;
+	return rk_store_list_ranges(n->reader, any_range, existingp);
+}
+
+int rk_boot_load(struct rk_node *n)
+{
+	int rc = redo_installs(n);
+
+	return rc != 0 ? rc : load_all(n);
+}

@@ -1,0 +1,38 @@
+/*
+ * A node's data directory at start: the first start writes every range's
+ * initial state from the first-start flags; a restart checks that repeated
+ * first-start flags match what was recorded, redoes snapshot installs a
+ * crash interrupted, and loads every replica (asleep: elect.h).
+ */
+#ifndef RK_NODE_BOOT_H
+#define RK_NODE_BOOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct rk_node;
+
+/* The cluster id the transport's handshake carries: a hash of the initial
+ * cluster (never 0). */
+uint64_t rk_boot_cluster_id(const struct rk_node_config *cfg);
+
+/* Whether the data directory holds any range (*existingp). */
+int rk_boot_existing(struct rk_node *n, bool *existingp);
+
+/* A restart may repeat the first-start flags; they must match (RK_EINVAL
+ * with a one-line reason in err). */
+int rk_boot_check_flags(struct rk_node *n, char *err, size_t errlen);
+
+/* First start: cuts the key space and writes every range's initial state:
+ * the initial voters, the boot snapshot point (RK_RAFT_INIT_INDEX/TERM) and
+ * the span; records the first-start flags; checkpoints. */
+int rk_boot_first_start(struct rk_node *n, char *err, size_t errlen);
+
+/* Redoes interrupted snapshot installs, then loads every replica into the
+ * table, asleep. */
+int rk_boot_load(struct rk_node *n);
+
+#endif

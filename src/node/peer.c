@@ -1,0 +1,70 @@
+/*
+ * Sending to the peer nodes (peer.h).
+ */
+#include "node_int.h"
+
+#define PEER_FRAME_BYTES (1u << 20) /* a peer's Batch is sent once this big */
+
+struct rk_peer *rk_peer_find(struct rk_node *n, uint64_t node_id)
+{
+	for (uint32_t i = 0; i < n->n_peers; i++)
+		if (n->peers[i].node_id == node_id)
+			return &n->peers[i];
+	return NULL;
+}
+
+bool rk_peer_alive(struct rk_node *n, uint64_t node_id)
+{
+	struct rk_peer *p = rk_peer_find(n, node_id);
+
+	return p != NULL && p->lv.alive;
+}
+
+void rk_peer_flush(struct rk_node *n, struct rk_peer *p)
+{
+	if (p->beats.len > 0) {
+		(void)rk_net_batch_add_beats(&p->batch, &p->beats);
+		rk_buf_reset(&p->beats);
+	}
+	if (p->batch.len == 0)
+		return;
+	/* A full queue drops the frame (counted by the transport): raft
+	 * resends what a follower does not acknowledge. */
+	(void)rk_net_send(n->net, p->node_id, RK_NET_CH_RAFT, p->batch.p,
+			  p->batch.len);
+	rk_buf_reset(&p->batch);
+}
+
+void rk_peer_flush_all(struct rk_node *n)
+{
+	for (uint32_t i = 0; i < n->n_peers; i++)
+		rk_peer_flush(n, &n->peers[i]);
+}
+
+/* Replica ids of the initial ranges are the node ids (a replica added
+ * later gets a fresh id; its node is then looked up in the descriptor). */
+void rk_peer_send(struct rk_node *n, struct rk_replica *r,
+		  const struct rk_raft_msg *m, size_t count)
+{
+	for (size_t i = 0; i < count; i++) {
+		struct rk_peer *p = rk_peer_find(n, m[i].to);
+		if (p == NULL)
+			continue;
+		if (m[i].type == RK_RAFT_MSG_SNAP) {
+			rk_snap_send(n, r, &m[i]); /* leaves after its data */
+			continue;
+		}
+		/* Heartbeats and their answers: coalesced, one record each
+		 * in the peer's run (src/transport/beats.c). */
+		if (rk_net_beat_ok(&m[i])) {
+			if (rk_net_beats_add(&p->beats, r->range, &m[i]) == 0) {
+				n->stats.msgs_sent++;
+				n->stats.beats_sent++;
+			}
+		} else if (rk_net_batch_add_raft(&p->batch, r->range, &m[i]) == 0) {
+			n->stats.msgs_sent++;
+		}
+		if (p->batch.len + p->beats.len >= PEER_FRAME_BYTES)
+			rk_peer_flush(n, p);
+	}
+}

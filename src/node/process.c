@@ -1,0 +1,334 @@
+/*
+ * Processing replicas and the group commit (process.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "node_int.h"
+#include "quiesce.h"
+#include "serve.h"
+
+#define MOD "node"
+#define PROCESS_MAX 65536           /* replicas processed per loop turn */
+#define TURN_NS (20u * 1000u * 1000u) /* and for at most this long (ns) */
+
+/* A group commit in flight: the replicas whose readies it persists. */
+struct commit {
+	struct rk_replica **reps;
+	size_t n, cap;
+	int rc;
+	double started;
+	struct commit *next;
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void on_process(uv_idle_t *h);
+
+void rk_node_mark_dirty(struct rk_node *n, struct rk_replica *r)
+{
+	if (r->dirty)
+		return;
+	r->dirty = true;
+	r->next_dirty = NULL;
+	if (n->proc.dirty_tail != NULL)
+		n->proc.dirty_tail->next_dirty = r;
+	else
+		n->proc.dirty = r;
+	n->proc.dirty_tail = r;
+	rk_process_kick(n);
+}
+
+static void commit_done(void *arg, int rc)
+{
+	struct commit *c = arg;
+	struct rk_node *n = c->reps[0]->node;
+
+	c->rc = rc;
+	pthread_mutex_lock(&n->proc.mu);
+	c->next = n->proc.done;
+	n->proc.done = c;
+	pthread_mutex_unlock(&n->proc.mu);
+	uv_async_send(&n->proc.wake);
+}
+
+static int commit_add(struct commit *c, struct rk_replica *r)
+{
+	if (rk_grow((void **)&c->reps, &c->cap, c->n, sizeof(*c->reps)) != 0)
+		return RK_ENOMEM;
+	c->reps[c->n++] = r;
+	return 0;
+}
+
+/* Applies committed entries into the batch, with the apply state of the
+ * last one. Returns true when a configuration change was applied (the raft
+ * state, which records the configuration, must then be written too). */
+static bool apply_committed(struct rk_node *n, struct rk_replica *r,
+			    struct rk_store_batch *b)
+{
+	bool conf = false;
+	const struct rk_raft_ready *rd = &r->rd;
+	struct rk_store_apply_state as;
+
+	rk_serve_apply_begin(n);
+	for (size_t i = 0; i < rd->n_committed; i++) {
+		const struct rk_raft_entry *e = &rd->committed[i];
+		if (e->type == RK_RAFT_ENTRY_NORMAL) {
+			int rc = rk_serve_apply(n, r, e, b);
+			if (rc != 0) {
+				/* Applying cannot be skipped or half done: stop,
+				 * and the restart applies the log again. */
+				rk_log_error(MOD, "range %llu: applying entry %llu failed: %s; stopping",
+					     (unsigned long long)r->range,
+					     (unsigned long long)e->index, rk_strerror(rc));
+				rk_node_fail(n);
+				return false;
+			}
+		} else if (e->type == RK_RAFT_ENTRY_CONF_CHANGE) {
+			struct rk_raft_conf_change cc;
+			struct rk_raft_conf_state cs;
+			if (rk_raft_cc_decode(e->data, e->len, &cc) == 0 &&
+			    rk_raft_apply_conf_change(&r->raft, &cc, &cs) == 0) {
+				r->rs.conf = cs;
+				conf = true;
+			}
+		}
+		r->applied = e->index;
+		n->stats.applied_entries++;
+	}
+	rk_buf_reset(&n->proc.blob);
+	rk_replica_state_encode(r, &n->proc.blob);
+	as.applied = r->applied;
+	as.desc = n->proc.blob.p;
+	as.desc_len = n->proc.blob.len;
+	rk_store_batch_apply_state(b, r->range, &as);
+	return conf;
+}
+
+/* Takes r's ready into the group batch b. */
+static void take_ready(struct rk_node *n, struct rk_replica *r,
+		       struct rk_store_batch *b, bool *syncp)
+{
+	struct rk_raft_ready *rd = &r->rd;
+	bool state;
+
+	if (!r->have_ready)
+		rk_raft_ready(&r->raft, rd);
+	state = rd->snapshot != NULL;
+	r->have_ready = false;
+	/* Only new entries, a snapshot, or a new term or vote must be durable
+	 * before the messages that follow; a moved commit index need not
+	 * (after a crash it is learnt again from the leader). */
+	*syncp |= rd->must_sync || rd->snapshot != NULL;
+	rk_peer_send(n, r, rd->msgs, rd->n_msgs);
+	if (rd->snapshot != NULL && !rk_snap_take(n, r, rd->snapshot, b))
+		rk_log_error(MOD, "range %llu: a snapshot to install without its data",
+			     (unsigned long long)r->range);
+	if (rd->n_entries > 0) {
+		if (rd->entries[0].index <= r->last)
+			rk_store_batch_truncate(b, r->range, rd->entries[0].index);
+		rk_store_batch_append(b, r->range, rd->entries, rd->n_entries);
+	}
+	/* The raft state row is written for a new term or vote, a snapshot or
+	 * an applied configuration change, not for a moved commit index alone:
+	 * a restart takes the commit as at least the applied index and learns
+	 * the rest from the leader (the row carries whatever commit it last
+	 * had). */
+	if (rd->has_hard_state) {
+		state |= rd->hs.term != r->rs.hs.term ||
+			 rd->hs.vote != r->rs.hs.vote;
+		r->rs.hs = rd->hs;
+	}
+	if (rd->n_committed > 0)
+		state |= apply_committed(n, r, b);
+	rk_serve_ready_reads(n, r, rd);
+	if (state)
+		rk_store_batch_raft_state(b, r->range, &r->rs);
+	r->persisting = true;
+}
+
+/* A ready with nothing to persist (heartbeats and their responses, most
+ * of an idle node's traffic) completes at once: its messages leave and it
+ * advances, without a trip through the storage thread. Returns false, with
+ * nothing taken, when the ready holds something to persist. */
+static bool take_light_ready(struct rk_node *n, struct rk_replica *r)
+{
+	struct rk_raft_ready *rd = &r->rd;
+
+	if (r->have_ready)
+		return false; /* taken last turn; the group commit failed to start */
+	rk_raft_ready(&r->raft, rd);
+	if (rd->n_entries > 0 || rd->has_hard_state || rd->snapshot != NULL ||
+	    rd->n_committed > 0) {
+		r->have_ready = true; /* take_ready continues with it */
+		return false;
+	}
+	rk_peer_send(n, r, rd->msgs, rd->n_msgs);
+	rk_peer_send(n, r, rd->msgs_after_persist, rd->n_msgs_after_persist);
+	rk_serve_ready_reads(n, r, rd);
+	rk_raft_advance(&r->raft, rd);
+	rk_node_mark_dirty(n, r); /* the core may have more */
+	return true;
+}
+
+static void on_process(uv_idle_t *h)
+{
+	struct rk_node *n = h->data;
+	struct rk_store_batch *b = NULL;
+	struct commit *c = NULL;
+	struct rk_replica *r, *last;
+	bool sync = false, done = false;
+	size_t budget = PROCESS_MAX;
+	uint64_t t0 = uv_hrtime();
+
+	uv_idle_stop(h);
+	if (n->stopping)
+		return;
+	/* This node's own client requests, queued by its router. */
+	while (n->inbox != NULL) {
+		struct local_req *lr = n->inbox;
+		n->inbox = lr->next;
+		rk_serve_request(n, n->cfg.node_id, &lr->req);
+		free(lr);
+	}
+	n->inbox_tail = NULL;
+	/* The replicas dirty now, oldest first, at most PROCESS_MAX of them
+	 * and for at most TURN_NS: the rest wait for the next turn, so that
+	 * the loop reads and writes its sockets (liveness among them) between
+	 * bounded pieces of work. */
+	last = n->proc.dirty_tail;
+	while (!done && n->proc.dirty != NULL && budget-- > 0) {
+		if ((budget & 63) == 0 && uv_hrtime() - t0 > TURN_NS)
+			break; /* a long turn: the rest next turn */
+		r = n->proc.dirty;
+		n->proc.dirty = r->next_dirty;
+		if (n->proc.dirty == NULL)
+			n->proc.dirty_tail = NULL;
+		done = r == last;
+		r->dirty = false;
+		r->next_dirty = NULL;
+		if (r->sv != NULL)
+			rk_serve_flush(n, r);
+		if (r->persisting || !rk_raft_has_ready(&r->raft)) {
+			if (r->pq)
+				rk_node_sleep_pending(n, r);
+			continue;
+		}
+		if (take_light_ready(n, r))
+			continue; /* nothing to persist: done without the store */
+		if (b == NULL) {
+			b = rk_store_batch_new();
+			c = calloc(1, sizeof(*c));
+			if (b == NULL || c == NULL) {
+				rk_log_error(MOD, "out of memory building a group commit");
+				rk_store_batch_free(b);
+				free(c);
+				b = NULL;
+				rk_node_mark_dirty(n, r); /* retry next turn */
+				break;
+			}
+		}
+		if (commit_add(c, r) != 0) {
+			rk_node_mark_dirty(n, r);
+			break;
+		}
+		take_ready(n, r, b, &sync);
+	}
+	if (b != NULL) {
+		if (!sync)
+			rk_store_batch_no_sync(b);
+		c->started = now_s();
+		n->proc.in_flight++;
+		if (rk_store_submit(n->store, b, commit_done, c) != 0) {
+			rk_log_error(MOD, "the store refused a group commit; stopping");
+			rk_node_fail(n);
+		}
+	}
+	if (rk_elect_queued(n))
+		rk_elect_run(n, false);
+	rk_peer_flush_all(n);
+	if (n->proc.dirty != NULL && !uv_is_active((uv_handle_t *)h))
+		uv_idle_start(h, on_process);
+}
+
+void rk_node_replica_persisted(struct rk_node *n, struct rk_replica *r)
+{
+	struct rk_raft_ready *rd = &r->rd;
+
+	if (rd->n_entries > 0) {
+		r->last = rd->entries[rd->n_entries - 1].index;
+		rk_replica_log_stored(r, rd->entries, rd->n_entries);
+	}
+	rk_peer_send(n, r, rd->msgs_after_persist, rd->n_msgs_after_persist);
+	rk_raft_advance(&r->raft, rd);
+	r->persisting = false;
+	r->visible = r->applied;
+	rk_serve_persisted(n, r);
+	rk_node_mark_dirty(n, r); /* its processing next turn flushes the peers */
+	if (r->pq)
+		rk_node_sleep_pending(n, r);
+}
+
+/* Completions from the storage thread. */
+static void on_wake(uv_async_t *h)
+{
+	struct rk_node *n = h->data;
+	struct commit *list, *c, *next;
+
+	pthread_mutex_lock(&n->proc.mu);
+	list = n->proc.done;
+	n->proc.done = NULL;
+	pthread_mutex_unlock(&n->proc.mu);
+	for (c = list; c != NULL; c = next) {
+		next = c->next;
+		n->proc.in_flight--;
+		n->stats.commits++;
+		rk_hist_observe(&n->stats.commit_hist, now_s() - c->started);
+		if (c->rc != 0) {
+			/* The log can no longer be trusted to be durable:
+			 * stop rather than acknowledge anything. */
+			rk_log_error(MOD, "group commit failed: %s; stopping",
+				     rk_strerror(c->rc));
+			rk_node_fail(n);
+		}
+		for (size_t i = 0; i < c->n && c->rc == 0; i++) {
+			struct rk_replica *r = c->reps[i];
+			if (r->installing)
+				rk_snap_install(n, r); /* advances when done */
+			else
+				rk_node_replica_persisted(n, r);
+		}
+		free(c->reps);
+		free(c);
+	}
+	rk_peer_flush_all(n);
+}
+
+void rk_process_kick(struct rk_node *n)
+{
+	if (!uv_is_active((uv_handle_t *)&n->proc.idle))
+		uv_idle_start(&n->proc.idle, on_process);
+}
+
+void rk_process_init(struct rk_node *n)
+{
+	pthread_mutex_init(&n->proc.mu, NULL);
+	uv_idle_init(&n->loop, &n->proc.idle);
+	n->proc.idle.data = n;
+	uv_async_init(&n->loop, &n->proc.wake, on_wake);
+	n->proc.wake.data = n;
+}
+
+void rk_process_close(struct rk_node *n)
+{
+	rk_buf_free(&n->proc.blob);
+	pthread_mutex_destroy(&n->proc.mu);
+}

@@ -1,0 +1,42 @@
+/*
+ * Serving client requests on the ranges this node leads (serve.c says
+ * how), and the answers this node's router waits for.
+ */
+#ifndef RK_NODE_SERVE_H
+#define RK_NODE_SERVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "codec.h"
+#include "raft.h"
+#include "store.h"
+
+struct rk_node;
+struct rk_replica;
+struct rk_serve;
+
+/* A request the router sent to this node itself. */
+struct local_req {
+	struct local_req *next;
+	struct rk_net_req req;
+	uint8_t cmd[];
+};
+
+void rk_serve_request(struct rk_node *n, uint64_t origin, const struct rk_net_req *req);
+void rk_serve_to_router(struct rk_node *n, const struct rk_net_resp *resp);
+void rk_serve_answer(struct rk_node *n, uint64_t origin, uint64_t id,
+		     uint32_t status, uint64_t leader, const void *reply, size_t len);
+void rk_serve_flush(struct rk_node *n, struct rk_replica *r);
+void rk_serve_ready_reads(struct rk_node *n, struct rk_replica *r,
+			  const struct rk_raft_ready *rd);
+void rk_serve_reads(struct rk_node *n, struct rk_replica *r);
+void rk_serve_apply_begin(struct rk_node *n);
+int rk_serve_apply(struct rk_node *n, struct rk_replica *r,
+		   const struct rk_raft_entry *e, struct rk_store_batch *b);
+void rk_serve_persisted(struct rk_node *n, struct rk_replica *r);
+void rk_serve_free(struct rk_replica *r);
+int rk_serve_start(struct rk_node *n, char *err, size_t errlen);
+void rk_serve_stop(struct rk_node *n);
+
+#endif

@@ -1,0 +1,49 @@
+/*
+ * Log compaction and snapshots between nodes (snapshot.c says how).
+ * Threads: the loop; the workers snapshot.c starts only queue completions.
+ */
+#ifndef RK_NODE_SNAPSHOT_H
+#define RK_NODE_SNAPSHOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "codec.h"
+#include "raft.h"
+#include "store.h"
+
+struct rk_node;
+struct rk_replica;
+struct snap_in;
+struct snap_stream;
+
+struct rk_snaps {
+	struct snap_stream *streams; /* being sent */
+	uv_timer_t pump_timer;       /* moves them */
+	size_t compact_cursor;       /* round-robin position of compaction */
+};
+
+/* The storage op: the latest snapshot's meta, or RK_EUNAVAILABLE while one
+ * is being generated (started here when none is). */
+int rk_snap_meta(struct rk_replica *r, struct rk_raft_snapshot_meta *metap);
+/* Streams the snapshot of SNAP message m; m leaves after the last chunk. */
+void rk_snap_send(struct rk_node *n, struct rk_replica *r,
+		  const struct rk_raft_msg *m);
+void rk_snap_pump(struct rk_node *n);
+void rk_snap_shutdown(struct rk_node *n);
+/* Receiving: chunks, then the SNAP message once its file is sealed. */
+int rk_snap_on_chunk(struct rk_node *n, const struct rk_net_chunk *c);
+int rk_snap_on_msg(struct rk_node *n, uint64_t range, const struct rk_raft_msg *m);
+/* The ready that installs snap: its marker and state into batch b; false
+ * when the data is not there. */
+bool rk_snap_take(struct rk_node *n, struct rk_replica *r,
+		  const struct rk_raft_snapshot_meta *snap, struct rk_store_batch *b);
+/* After that batch is durable: installs, then advances r. */
+void rk_snap_install(struct rk_node *n, struct rk_replica *r);
+/* Periodic compaction of the awake replicas and a slice of the others. */
+void rk_snap_compact(struct rk_node *n);
+
+#endif
