@@ -129,6 +129,18 @@ struct rk_kv_sessions {
 	uint64_t now_ms; /* the replicated clock: highest entry timestamp */
 };
 
+/* The stamping side of the replicated clock: what a leader of a range keeps
+ * to stamp the entries it proposes. Zeroed: nothing stamped yet. */
+struct rk_kv_clock {
+	uint64_t term; /* the term it stamps for */
+};
+
+/* The timestamp for an entry the leader proposes now in term: applied_ms is
+ * the replicated clock of its replica (its sessions' now_ms), local_ms its
+ * own clock's reading. */
+uint64_t rk_kv_clock_stamp(struct rk_kv_clock *c, uint64_t term,
+			   uint64_t applied_ms, uint64_t local_ms);
+
 void rk_kv_sessions_free(struct rk_kv_sessions *s);
 /* Appends the table to out; decode replaces *s (RK_EPROTO if malformed, s
  * then empty). */

@@ -71,6 +71,8 @@ struct rk_serve {
 	struct ack *acks;
 	size_t na, acap;
 	struct rk_buf ack_bytes;
+	/* Stamps this leader's entries (the range's replicated clock). */
+	struct rk_kv_clock clock;
 };
 
 static struct rk_serve *serve_of(struct rk_replica *r)
@@ -200,7 +202,9 @@ void rk_serve_request(struct rk_node *n, uint64_t origin, const struct rk_net_re
 		}
 		if (sv->bn == 0) {
 			rk_buf_reset(&sv->entry);
-			rk_kv_entry_begin(&sv->entry, wall_ms());
+			rk_kv_entry_begin(&sv->entry,
+					  rk_kv_clock_stamp(&sv->clock, r->raft.term,
+							    r->sessions.now_ms, wall_ms()));
 		}
 		rk_kv_entry_add(&sv->entry, req->cmd, req->len);
 		sv->bw[sv->bn].origin = origin;
