@@ -87,11 +87,15 @@ static struct rk_serve *serve_of(struct rk_replica *r)
 	return r->sv;
 }
 
-static uint64_t wall_ms(void)
+/* The leader's clock for stamping entries (rk_kv_clock_stamp): monotonic,
+ * so a wall-clock step on this node cannot move the range's replicated
+ * clock. It stops while the machine is suspended: the replicated clock
+ * then runs slow, which only keeps sessions longer. */
+static uint64_t mono_ms(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
@@ -204,7 +208,7 @@ void rk_serve_request(struct rk_node *n, uint64_t origin, const struct rk_net_re
 			rk_buf_reset(&sv->entry);
 			rk_kv_entry_begin(&sv->entry,
 					  rk_kv_clock_stamp(&sv->clock, r->raft.term,
-							    r->sessions.now_ms, wall_ms()));
+							    r->sessions.now_ms, mono_ms()));
 		}
 		rk_kv_entry_add(&sv->entry, req->cmd, req->len);
 		sv->bw[sv->bn].origin = origin;
