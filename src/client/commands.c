@@ -81,16 +81,32 @@ static int64_t parse_int_reply(const struct frag *f)
 
 static void on_op_done(void *arg, int status, const uint8_t *reply, size_t len);
 
-static void combine(struct creq *q)
+int rk_client_part_status(int status, bool reply_lost, bool write)
+{
+	(void)write;
+	return reply_lost ? RK_CLIENT_TRYAGAIN : status;
+}
+
+int rk_client_combine_status(const struct frag *f, uint32_t n, bool write)
 {
 	bool timeout = false, tryagain = false;
 
-	for (uint32_t i = 0; i < q->n_ops; i++) {
-		timeout |= q->frags[i].status == RK_CLIENT_TIMEOUT;
-		tryagain |= q->frags[i].status == RK_CLIENT_TRYAGAIN;
+	(void)write;
+	for (uint32_t i = 0; i < n; i++) {
+		timeout |= f[i].status == RK_CLIENT_TIMEOUT;
+		tryagain |= f[i].status == RK_CLIENT_TRYAGAIN;
 	}
-	if (timeout || tryagain) {
-		reply_raw(q, timeout ? ERR_TIMEOUT : ERR_TRYAGAIN);
+	if (timeout)
+		return RK_CLIENT_TIMEOUT;
+	return tryagain ? RK_CLIENT_TRYAGAIN : 0;
+}
+
+static void combine(struct creq *q)
+{
+	int st = rk_client_combine_status(q->frags, q->n_ops, q->write);
+
+	if (st != 0) {
+		reply_raw(q, st == RK_CLIENT_TIMEOUT ? ERR_TIMEOUT : ERR_TRYAGAIN);
 		return;
 	}
 	switch (q->kind) {
@@ -222,9 +238,12 @@ static void on_op_done(void *arg, int status, const uint8_t *reply, size_t len)
 	} else if (len == 0) {
 		f->p = NULL;
 	}
-	if ((len > 0 && f->p == NULL) ||
-	    ((status == RK_NET_RESP_OK || status == RK_NET_RESP_REFUSED) && f->p == NULL))
-		f->status = RK_CLIENT_TRYAGAIN;
+	f->status = rk_client_part_status(
+		status,
+		(len > 0 && f->p == NULL) ||
+			((status == RK_NET_RESP_OK || status == RK_NET_RESP_REFUSED) &&
+			 f->p == NULL),
+		q->write);
 	if (q->kind == K_KRANGE) {
 		if (f->status == RK_CLIENT_TIMEOUT || f->status == RK_CLIENT_TRYAGAIN)
 			reply_raw(q, ERR_TRYAGAIN);
@@ -304,6 +323,7 @@ static void one(struct creq *q, const struct rk_resp_cmd *c, int op, int mode,
 			return;
 	if (alloc_ops(q, K_SINGLE, 1) != 0)
 		return;
+	q->write = !rk_kv_op_is_read(op);
 	memset(&kc, 0, sizeof(kc));
 	kc.op = (uint8_t)op;
 	kc.mode = (uint8_t)mode;
@@ -328,6 +348,7 @@ static void per_key(struct creq *q, const struct rk_resp_cmd *c, int op, int kin
 			return;
 	if (alloc_ops(q, kind, (uint32_t)(c->argc - 1)) != 0)
 		return;
+	q->write = !rk_kv_op_is_read(op);
 	memset(&kc, 0, sizeof(kc));
 	kc.op = (uint8_t)op;
 	rk_buf_init(&b);
@@ -373,6 +394,7 @@ static void mset(struct creq *q, const struct rk_resp_cmd *c)
 		free(rid);
 		return;
 	}
+	q->write = true;
 	memset(&kc, 0, sizeof(kc));
 	kc.op = RK_KV_PUT;
 	rk_buf_init(&b);
