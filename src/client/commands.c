@@ -81,22 +81,31 @@ static int64_t parse_int_reply(const struct frag *f)
 
 static void on_op_done(void *arg, int status, const uint8_t *reply, size_t len);
 
+/* A write answered OK applied (or was answered from its session record):
+ * losing its reply leaves the client not knowing, which is -TIMEOUT. A
+ * refused operation was not applied; reads never apply. */
 int rk_client_part_status(int status, bool reply_lost, bool write)
 {
-	(void)write;
-	return reply_lost ? RK_CLIENT_TRYAGAIN : status;
+	if (!reply_lost)
+		return status;
+	return write && status == RK_NET_RESP_OK ? RK_CLIENT_TIMEOUT
+						 : RK_CLIENT_TRYAGAIN;
 }
 
+/* -TRYAGAIN promises the command was certainly not applied, so it is only
+ * right when no part may have: a part that timed out after reaching a
+ * leader, or a write part answered OK (DEL or MSET over several ranges,
+ * one applied and another never reached a leader), makes it -TIMEOUT. */
 int rk_client_combine_status(const struct frag *f, uint32_t n, bool write)
 {
-	bool timeout = false, tryagain = false;
+	bool timeout = false, tryagain = false, applied = false;
 
-	(void)write;
 	for (uint32_t i = 0; i < n; i++) {
 		timeout |= f[i].status == RK_CLIENT_TIMEOUT;
 		tryagain |= f[i].status == RK_CLIENT_TRYAGAIN;
+		applied |= write && f[i].status == RK_NET_RESP_OK;
 	}
-	if (timeout)
+	if (timeout || (tryagain && applied))
 		return RK_CLIENT_TIMEOUT;
 	return tryagain ? RK_CLIENT_TRYAGAIN : 0;
 }
@@ -299,7 +308,8 @@ static int alloc_ops(struct creq *q, int kind, uint32_t n)
 }
 
 /* Submits operation i; on failure answers it at once as TRYAGAIN (nothing
- * was sent anywhere). */
+ * of it was sent anywhere; rk_client_combine_status makes the command
+ * -TIMEOUT if another of its operations may have applied). */
 static void go(struct creq *q, uint32_t i, const struct rk_buf *b)
 {
 	if (submit(q, i, b) != 0) {
