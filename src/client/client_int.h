@@ -45,6 +45,7 @@ struct creq {
 	struct rk_buf reply;
 	/* Range operations in flight and how to combine their answers. */
 	int kind;
+	bool write; /* its operations are writes (may apply) */
 	uint32_t n_ops, n_done;
 	struct frag *frags; /* &frag1 for a single operation */
 	struct frag frag1;
@@ -109,6 +110,16 @@ void rk_client_cmd_keys(const struct rk_resp_cmd *cmd, enum rk_client_cmd_id id,
 			void (*fn)(void *arg, uint64_t h, bool write, bool all),
 			void *arg);
 void rk_creq_free(struct creq *q);
+
+/* The outcome of one operation as the command layer keeps it: status as the
+ * router gave it (OK, REFUSED, RK_CLIENT_TRYAGAIN, RK_CLIENT_TIMEOUT), and
+ * reply_lost when its reply could not be kept (no memory). */
+int rk_client_part_status(int status, bool reply_lost, bool write);
+/* How the outcomes of a command's n operations combine: 0 when every one
+ * was answered (their replies combine), else the error the client gets,
+ * RK_CLIENT_TIMEOUT or RK_CLIENT_TRYAGAIN. write: the operations are
+ * writes. */
+int rk_client_combine_status(const struct frag *f, uint32_t n, bool write);
 
 /* server.c: q is answered (q->reply holds the reply): write it in turn. */
 void rk_client_creq_done(struct creq *q);

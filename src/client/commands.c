@@ -81,16 +81,41 @@ static int64_t parse_int_reply(const struct frag *f)
 
 static void on_op_done(void *arg, int status, const uint8_t *reply, size_t len);
 
+/* A write answered OK applied (or was answered from its session record):
+ * losing its reply leaves the client not knowing, which is -TIMEOUT. A
+ * refused operation was not applied; reads never apply. */
+int rk_client_part_status(int status, bool reply_lost, bool write)
+{
+	if (!reply_lost)
+		return status;
+	return write && status == RK_NET_RESP_OK ? RK_CLIENT_TIMEOUT
+						 : RK_CLIENT_TRYAGAIN;
+}
+
+/* -TRYAGAIN promises the command was certainly not applied, so it is only
+ * right when no part may have: a part that timed out after reaching a
+ * leader, or a write part answered OK (DEL or MSET over several ranges,
+ * one applied and another never reached a leader), makes it -TIMEOUT. */
+int rk_client_combine_status(const struct frag *f, uint32_t n, bool write)
+{
+	bool timeout = false, tryagain = false, applied = false;
+
+	for (uint32_t i = 0; i < n; i++) {
+		timeout |= f[i].status == RK_CLIENT_TIMEOUT;
+		tryagain |= f[i].status == RK_CLIENT_TRYAGAIN;
+		applied |= write && f[i].status == RK_NET_RESP_OK;
+	}
+	if (timeout || (tryagain && applied))
+		return RK_CLIENT_TIMEOUT;
+	return tryagain ? RK_CLIENT_TRYAGAIN : 0;
+}
+
 static void combine(struct creq *q)
 {
-	bool timeout = false, tryagain = false;
+	int st = rk_client_combine_status(q->frags, q->n_ops, q->write);
 
-	for (uint32_t i = 0; i < q->n_ops; i++) {
-		timeout |= q->frags[i].status == RK_CLIENT_TIMEOUT;
-		tryagain |= q->frags[i].status == RK_CLIENT_TRYAGAIN;
-	}
-	if (timeout || tryagain) {
-		reply_raw(q, timeout ? ERR_TIMEOUT : ERR_TRYAGAIN);
+	if (st != 0) {
+		reply_raw(q, st == RK_CLIENT_TIMEOUT ? ERR_TIMEOUT : ERR_TRYAGAIN);
 		return;
 	}
 	switch (q->kind) {
@@ -222,9 +247,12 @@ static void on_op_done(void *arg, int status, const uint8_t *reply, size_t len)
 	} else if (len == 0) {
 		f->p = NULL;
 	}
-	if ((len > 0 && f->p == NULL) ||
-	    ((status == RK_NET_RESP_OK || status == RK_NET_RESP_REFUSED) && f->p == NULL))
-		f->status = RK_CLIENT_TRYAGAIN;
+	f->status = rk_client_part_status(
+		status,
+		(len > 0 && f->p == NULL) ||
+			((status == RK_NET_RESP_OK || status == RK_NET_RESP_REFUSED) &&
+			 f->p == NULL),
+		q->write);
 	if (q->kind == K_KRANGE) {
 		if (f->status == RK_CLIENT_TIMEOUT || f->status == RK_CLIENT_TRYAGAIN)
 			reply_raw(q, ERR_TRYAGAIN);
@@ -280,7 +308,8 @@ static int alloc_ops(struct creq *q, int kind, uint32_t n)
 }
 
 /* Submits operation i; on failure answers it at once as TRYAGAIN (nothing
- * was sent anywhere). */
+ * of it was sent anywhere; rk_client_combine_status makes the command
+ * -TIMEOUT if another of its operations may have applied). */
 static void go(struct creq *q, uint32_t i, const struct rk_buf *b)
 {
 	if (submit(q, i, b) != 0) {
@@ -304,6 +333,7 @@ static void one(struct creq *q, const struct rk_resp_cmd *c, int op, int mode,
 			return;
 	if (alloc_ops(q, K_SINGLE, 1) != 0)
 		return;
+	q->write = !rk_kv_op_is_read(op);
 	memset(&kc, 0, sizeof(kc));
 	kc.op = (uint8_t)op;
 	kc.mode = (uint8_t)mode;
@@ -328,6 +358,7 @@ static void per_key(struct creq *q, const struct rk_resp_cmd *c, int op, int kin
 			return;
 	if (alloc_ops(q, kind, (uint32_t)(c->argc - 1)) != 0)
 		return;
+	q->write = !rk_kv_op_is_read(op);
 	memset(&kc, 0, sizeof(kc));
 	kc.op = (uint8_t)op;
 	rk_buf_init(&b);
@@ -373,6 +404,7 @@ static void mset(struct creq *q, const struct rk_resp_cmd *c)
 		free(rid);
 		return;
 	}
+	q->write = true;
 	memset(&kc, 0, sizeof(kc));
 	kc.op = RK_KV_PUT;
 	rk_buf_init(&b);

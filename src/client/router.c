@@ -185,14 +185,20 @@ static void park(struct rk_client_router *r, struct op *o)
 	o->next_at = now_ms(r) + RETRY_MS;
 }
 
+/* Gives up on o: -TIMEOUT if it is a write that may have reached a leader
+ * (its outcome is unknown), -TRYAGAIN if it certainly did not apply. */
+static void give_up(struct rk_client_router *r, struct op *o)
+{
+	op_finish(r, o, o->write && o->maybe_applied ? RK_CLIENT_TIMEOUT
+						     : RK_CLIENT_TRYAGAIN,
+		  NULL, 0);
+}
+
 static bool expired(struct rk_client_router *r, struct op *o)
 {
 	if (now_ms(r) < o->deadline)
 		return false;
-	if (o->write && o->maybe_applied)
-		op_finish(r, o, RK_CLIENT_TIMEOUT, NULL, 0);
-	else
-		op_finish(r, o, RK_CLIENT_TRYAGAIN, NULL, 0);
+	give_up(r, o);
 	return true;
 }
 
@@ -282,7 +288,7 @@ static void free_router(uv_handle_t *h)
 void rk_client_router_close(struct rk_client_router *r)
 {
 	while (r->head != NULL)
-		op_finish(r, r->head, RK_CLIENT_TRYAGAIN, NULL, 0);
+		give_up(r, r->head);
 	free(r->hash);
 	r->hash = NULL;
 	free(r->wl);

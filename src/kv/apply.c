@@ -580,6 +580,25 @@ static int session_record(struct rk_kv_session *x, uint64_t seq,
 	return 0;
 }
 
+/* Why a stamp cannot run ahead of real time: the origin's base is a clock
+ * value this replica has applied (a stamp already in the log), and the
+ * stamp adds only what this node's monotonic clock measured after it had
+ * applied it. Moving the origin up to a later applied value (applied_ms
+ * beyond the stamp) starts measuring from now, so no interval is counted
+ * twice. */
+uint64_t rk_kv_clock_stamp(struct rk_kv_clock *c, uint64_t term,
+			   uint64_t applied_ms, uint64_t local_ms)
+{
+	if (!c->started || c->term != term || local_ms < c->origin_ms ||
+	    applied_ms > c->base_ms + (local_ms - c->origin_ms)) {
+		c->started = true;
+		c->term = term;
+		c->base_ms = applied_ms;
+		c->origin_ms = local_ms;
+	}
+	return c->base_ms + (local_ms - c->origin_ms);
+}
+
 /* ---- entries ------------------------------------------------------------------- */
 
 struct apply_ctx {

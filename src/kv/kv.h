@@ -18,11 +18,30 @@
  * of that session still waiting for an answer. A range keeps, per session,
  * the results of the writes at or above that mark; a write seen again (a
  * retry after a lost reply or a leader change) gets its first result and is
- * not applied twice. Sessions expire by the entries' timestamps (the
- * proposer's clock, replicated in the log), never by one replica's clock,
- * so every replica drops the same sessions at the same index. The session
- * table is part of the range's apply state: it is written with every apply
- * batch, travels in snapshots and is there again after a restart.
+ * not applied twice. The session table is part of the range's apply state:
+ * it is written with every apply batch, travels in snapshots and is there
+ * again after a restart.
+ *
+ * Sessions expire by the range's replicated clock (rk_kv_sessions.now_ms):
+ * the highest timestamp of the entries applied, each stamped by its
+ * proposer (rk_kv_clock_stamp) and read back from the log, so every replica
+ * drops the same sessions at the same index. A stamp is never a wall-clock
+ * reading: it is the replicated clock the leader had applied when it began
+ * stamping in its term, plus what its monotonic clock measured since. So:
+ *  - a node whose wall clock is wrong or steps (an hour ahead, NTP) changes
+ *    nothing, and nodes' clocks are never compared with each other;
+ *  - by induction over the log, every stamp is an applied clock value plus
+ *    the time one node measured after that value was applied: the clock
+ *    never runs ahead of real time, so a session expires only once it has
+ *    written nothing for at least RK_KV_SESSION_TTL_MS of real time, far
+ *    longer than a router retries a write (--request-timeout);
+ *  - it may run behind (leaderless gaps, a new leader's applied clock lags
+ *    its predecessor's stamps, a suspended machine's monotonic clock
+ *    stops): sessions then live longer, which costs memory, never
+ *    exactly-once;
+ *  - restarts: the clock is part of the apply state, and a restarted node's
+ *    leadership begins a new term, hence a new origin from the applied
+ *    clock.
  *
  * Encoding (little endian):
  *   entry: u8 version (1), u64 timestamp ms, u32 count,
@@ -126,8 +145,32 @@ struct rk_kv_session {
 struct rk_kv_sessions {
 	struct rk_kv_session *v;
 	size_t n, cap;
-	uint64_t now_ms; /* the replicated clock: highest entry timestamp */
+	uint64_t now_ms; /* the replicated clock: highest entry timestamp (above) */
 };
+
+/* The stamping side of the replicated clock: what a leader of a range keeps
+ * to stamp the entries it proposes. Zeroed: nothing stamped yet.
+ *
+ * A stamp is the replicated clock the leader had applied when it started
+ * stamping in its term (its origin), plus the time its own monotonic clock
+ * has measured since; if the applied clock has meanwhile gone past that (an
+ * entry of the previous leader applied late), the origin moves up to it. No
+ * wall clock is read anywhere, and the readings of different nodes'
+ * clocks are never compared: only one node's differences are used. */
+struct rk_kv_clock {
+	bool started;
+	uint64_t term;      /* the term it stamps for */
+	uint64_t base_ms;   /* the replicated clock at the origin */
+	uint64_t origin_ms; /* the leader's local clock at the origin */
+};
+
+/* The timestamp for an entry the leader proposes now in term: applied_ms is
+ * the replicated clock of its replica (its sessions' now_ms), local_ms a
+ * reading of its monotonic clock (any origin; CLOCK_MONOTONIC in the node).
+ * Never below applied_ms; a reading below the origin's (not a monotonic
+ * clock) restarts the origin rather than move anything backwards. */
+uint64_t rk_kv_clock_stamp(struct rk_kv_clock *c, uint64_t term,
+			   uint64_t applied_ms, uint64_t local_ms);
 
 void rk_kv_sessions_free(struct rk_kv_sessions *s);
 /* Appends the table to out; decode replaces *s (RK_EPROTO if malformed, s

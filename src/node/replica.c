@@ -199,7 +199,8 @@ void rk_replica_state_encode(const struct rk_replica *r, struct rk_buf *out)
 
 	if (p != NULL)
 		rk_desc_encode(r, p, 16 + (size_t)r->slen + r->elen);
-	if (r->sessions.n > 0)
+	/* The clock too when no session is left: it is replicated state. */
+	if (r->sessions.n > 0 || r->sessions.now_ms > 0)
 		rk_kv_sessions_encode(&r->sessions, out);
 }
 

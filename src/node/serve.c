@@ -73,6 +73,8 @@ struct rk_serve {
 	struct ack *acks;
 	size_t na, acap;
 	struct rk_buf ack_bytes;
+	/* Stamps this leader's entries (the range's replicated clock). */
+	struct rk_kv_clock clock;
 };
 
 static struct rk_serve *serve_of(struct rk_replica *r)
@@ -87,11 +89,15 @@ static struct rk_serve *serve_of(struct rk_replica *r)
 	return r->sv;
 }
 
-static uint64_t wall_ms(void)
+/* The leader's clock for stamping entries (rk_kv_clock_stamp): monotonic,
+ * so a wall-clock step on this node cannot move the range's replicated
+ * clock. It stops while the machine is suspended: the replicated clock
+ * then runs slow, which only keeps sessions longer. */
+static uint64_t mono_ms(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
@@ -202,7 +208,9 @@ void rk_serve_request(struct rk_node *n, uint64_t origin, const struct rk_net_re
 		}
 		if (sv->bn == 0) {
 			rk_buf_reset(&sv->entry);
-			rk_kv_entry_begin(&sv->entry, wall_ms());
+			rk_kv_entry_begin(&sv->entry,
+					  rk_kv_clock_stamp(&sv->clock, r->raft.term,
+							    r->sessions.now_ms, mono_ms()));
 		}
 		rk_kv_entry_add(&sv->entry, req->cmd, req->len);
 		sv->bw[sv->bn].origin = origin;

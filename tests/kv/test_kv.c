@@ -1723,6 +1723,107 @@ static void test_session_expiry(void **state)
 	assert_int_equal(f->sess.now_ms, t0 + 2 * ttl + 1);
 }
 
+/* One leader as the node runs it: its rk_kv_clock, its term, and what its
+ * own clock reads (any origin: another machine's clock may read anything). */
+struct leader {
+	struct rk_kv_clock clock;
+	uint64_t term, local_ms;
+};
+
+/* Applies one entry of commands stamped by l (its clock read now). */
+static void lead_apply(struct fx *f, struct leader *l, const struct spec *v,
+		       size_t n)
+{
+	apply_commit(f, rk_kv_clock_stamp(&l->clock, l->term, f->sess.now_ms,
+					  l->local_ms),
+		     v, n);
+}
+#define LEAD(f, l, ...) lead_apply(f, l, SPECS(__VA_ARGS__))
+
+/* Session expiry follows the time leaders measure, never what one of their
+ * clocks reads: a leader whose clock is an hour ahead of the previous one's
+ * must not expire a session a retry then finds gone (the retry would apply
+ * a second time). */
+static void test_session_clock_ahead_leader(void **state)
+{
+	struct fx *f = *state;
+	const uint64_t ttl = RK_KV_SESSION_TTL_MS;
+	struct leader a = {.term = 3, .local_ms = 1000000};
+	struct leader b = {.term = 4};
+
+	/* Session 7's INCR applies under leader a; its answer is lost. */
+	LEAD(f, &a, C(.op = RK_KV_INCR, .n = 1, .session = 7, .seq = 1, .fi = 1,
+		      .a = {"x"}));
+	expect(f, 0, ":1\r\n");
+	a.local_ms += 10000;
+	LEAD(f, &a, C(.op = RK_KV_PUT, .session = 8, .seq = 1, .fi = 1,
+		      .a = {"c", "1"}));
+	/* Leader b takes over two seconds later; its clock reads an hour and
+	 * a minute ahead of a's. Another session writes, then session 7's
+	 * router resends its INCR with the same sequence number. */
+	b.local_ms = a.local_ms + 2000 + ttl + 60000;
+	LEAD(f, &b, C(.op = RK_KV_PUT, .session = 8, .seq = 2, .fi = 2,
+		      .a = {"c", "2"}));
+	b.local_ms += 1000;
+	LEAD(f, &b, C(.op = RK_KV_INCR, .n = 1, .session = 7, .seq = 1, .fi = 1,
+		      .a = {"x"}));
+	expect(f, 0, ":1\r\n");
+	assert_string_equal(stored(f, "x"), "1");
+	assert_non_null(find_session(f, 7));
+	/* The clock moved by what the leaders measured, not by b's reading. */
+	assert_true(f->sess.now_ms < 20000);
+
+	/* A leader of a later term on a restarted node (a fresh clock, its
+	 * own clock reading from near zero) continues from the replicated
+	 * clock: the session is still there... */
+	struct leader c = {.term = 6, .local_ms = 5};
+	uint64_t before = f->sess.now_ms;
+	LEAD(f, &c, C(.op = RK_KV_PUT, .session = 8, .seq = 3, .fi = 3,
+		      .a = {"c", "3"}));
+	assert_true(f->sess.now_ms >= before);
+	assert_non_null(find_session(f, 7));
+	/* ...until that leader has measured more than the TTL of idleness of
+	 * session 7 (session 8 keeps writing). */
+	c.local_ms += ttl / 2;
+	LEAD(f, &c, C(.op = RK_KV_PUT, .session = 8, .seq = 4, .fi = 4,
+		      .a = {"c", "4"}));
+	assert_non_null(find_session(f, 7));
+	c.local_ms += ttl / 2 + 60000;
+	LEAD(f, &c, C(.op = RK_KV_PUT, .session = 8, .seq = 5, .fi = 5,
+		      .a = {"c", "5"}));
+	assert_null(find_session(f, 7));
+	assert_non_null(find_session(f, 8));
+}
+
+/* The stamps one leader gives: never below the replicated clock it has
+ * applied, advancing by its own elapsed time only. */
+static void test_clock_stamp(void **state)
+{
+	struct rk_kv_clock c;
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	/* Takes over at replicated time 500: continues from there. */
+	assert_int_equal(rk_kv_clock_stamp(&c, 2, 500, 90000000), 500);
+	assert_int_equal(rk_kv_clock_stamp(&c, 2, 500, 90000250), 750);
+	/* An entry of the previous leader applied since, stamped later than
+	 * this leader has measured: the stamps continue from it. */
+	assert_int_equal(rk_kv_clock_stamp(&c, 2, 2000, 90000300), 2000);
+	assert_int_equal(rk_kv_clock_stamp(&c, 2, 2000, 90000400), 2100);
+	/* Its own earlier stamps applied: no change. */
+	assert_int_equal(rk_kv_clock_stamp(&c, 2, 2100, 90000400), 2100);
+	/* A local clock that went back (not a monotonic one) moves nothing
+	 * backwards and adds nothing. */
+	assert_int_equal(rk_kv_clock_stamp(&c, 2, 2100, 1000), 2100);
+	assert_int_equal(rk_kv_clock_stamp(&c, 2, 2100, 1010), 2110);
+	/* A new term starts from the applied clock, whatever the reading. */
+	assert_int_equal(rk_kv_clock_stamp(&c, 5, 2110, 77), 2110);
+	assert_int_equal(rk_kv_clock_stamp(&c, 5, 2110, 1077), 3110);
+	/* A zeroed clock and term 0 (never a leader's) start the same way. */
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(rk_kv_clock_stamp(&c, 0, 40, 1000000), 40);
+}
+
 /* A malformed entry applies nothing: no command, no session change, no
  * clock change, nothing in the batch or the overlay. */
 static void test_malformed_entry(void **state)
@@ -1795,6 +1896,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_session_table_round_trip, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_session_expiry, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_session_clock_ahead_leader, setup,
+						teardown),
+		cmocka_unit_test(test_clock_stamp),
 		cmocka_unit_test_setup_teardown(test_malformed_entry, setup, teardown),
 	};
 

@@ -66,10 +66,44 @@ static void test_desc_round_trip_and_garbage(void **state)
 	free(got.end);
 }
 
+/* The range's replicated clock is apply state even when no session is left:
+ * a replica restarted without it would stamp and expire differently from
+ * the others (rk_kv_clock_stamp continues from the applied clock). */
+static void test_state_keeps_clock_without_sessions(void **state)
+{
+	struct rk_replica r, got;
+	struct rk_buf b;
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	memset(&got, 0, sizeof(got));
+	r.start = (uint8_t *)"a";
+	r.slen = 1;
+	r.end = (uint8_t *)"m";
+	r.elen = 1;
+	r.sessions.now_ms = 7200123;
+	rk_buf_init(&b);
+	rk_replica_state_encode(&r, &b);
+	assert_false(b.oom);
+	assert_int_equal(rk_replica_state_decode(&got, (const uint8_t *)b.p, b.len), 0);
+	assert_int_equal(got.sessions.now_ms, 7200123);
+	assert_int_equal(got.sessions.n, 0);
+	/* A range that never applied a write keeps the short form. */
+	r.sessions.now_ms = 0;
+	rk_buf_reset(&b);
+	rk_replica_state_encode(&r, &b);
+	assert_int_equal(b.len, 16 + 2);
+	rk_buf_free(&b);
+	rk_kv_sessions_free(&got.sessions);
+	free(got.start);
+	free(got.end);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_desc_round_trip_and_garbage),
+		cmocka_unit_test(test_state_keeps_clock_without_sessions),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,226 @@
+/*
+ * The client layer's answers to a command whose operations did not all
+ * succeed: -TIMEOUT whenever any part may have applied (its outcome is
+ * unknown to the client), -TRYAGAIN only when nothing was applied.
+ *
+ *  - rk_client_part_status / rk_client_combine_status: the command layer's
+ *    decision, as pure functions over the operations' outcomes;
+ *  - the router on a real loop with a fake node (rk_client_env): what an
+ *    operation is answered when the router gives up on it.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "client_int.h"
+#include "kv.h"
+
+enum { OK = RK_NET_RESP_OK, REFUSED = RK_NET_RESP_REFUSED,
+       TRYAGAIN = RK_CLIENT_TRYAGAIN, TIMEOUT = RK_CLIENT_TIMEOUT };
+
+/* The combined status of parts with the given statuses. */
+static int combined(bool write, uint32_t n, const int *st)
+{
+	struct frag f[8];
+
+	assert_true(n <= 8);
+	memset(f, 0, sizeof(f));
+	for (uint32_t i = 0; i < n; i++)
+		f[i].status = st[i];
+	return rk_client_combine_status(f, n, write);
+}
+#define COMBINED(write, ...)                                               \
+	combined(write, sizeof((const int[]){__VA_ARGS__}) / sizeof(int),   \
+		 (const int[]){__VA_ARGS__})
+
+/* A DEL or MSET over two ranges where one range applied and the other
+ * timed out before anything was sent there (or its submission failed):
+ * part of the command applied, so it is not "certainly not applied". */
+static void test_combine_partly_applied_write(void **state)
+{
+	(void)state;
+	assert_int_equal(COMBINED(true, OK, TRYAGAIN), TIMEOUT);
+	assert_int_equal(COMBINED(true, TRYAGAIN, OK), TIMEOUT);
+	assert_int_equal(COMBINED(true, OK, OK, TRYAGAIN, TRYAGAIN), TIMEOUT);
+	assert_int_equal(COMBINED(true, TRYAGAIN, TIMEOUT), TIMEOUT);
+	assert_int_equal(COMBINED(true, OK, TIMEOUT), TIMEOUT);
+	assert_int_equal(COMBINED(true, TIMEOUT), TIMEOUT);
+}
+
+/* Nothing of it applied: -TRYAGAIN stays right. */
+static void test_combine_nothing_applied(void **state)
+{
+	(void)state;
+	assert_int_equal(COMBINED(true, TRYAGAIN), TRYAGAIN);
+	assert_int_equal(COMBINED(true, TRYAGAIN, TRYAGAIN), TRYAGAIN);
+	/* A refused part was not applied (malformed, too large). */
+	assert_int_equal(COMBINED(true, REFUSED, TRYAGAIN), TRYAGAIN);
+	/* Reads never apply. */
+	assert_int_equal(COMBINED(false, OK, TRYAGAIN), TRYAGAIN);
+	assert_int_equal(COMBINED(false, TRYAGAIN, OK, OK), TRYAGAIN);
+}
+
+static void test_combine_all_answered(void **state)
+{
+	(void)state;
+	assert_int_equal(COMBINED(true, OK), 0);
+	assert_int_equal(COMBINED(true, OK, OK, OK), 0);
+	assert_int_equal(COMBINED(true, OK, REFUSED), 0);
+	assert_int_equal(COMBINED(false, OK, OK), 0);
+}
+
+/* An operation answered (applied) whose reply could not be kept: for a
+ * write that is an unknown outcome to the client, never "not applied". */
+static void test_part_reply_lost(void **state)
+{
+	(void)state;
+	assert_int_equal(rk_client_part_status(OK, true, true), TIMEOUT);
+	assert_int_equal(rk_client_part_status(OK, true, false), TRYAGAIN);
+	assert_int_equal(rk_client_part_status(REFUSED, true, true), TRYAGAIN);
+	assert_int_equal(rk_client_part_status(REFUSED, true, false), TRYAGAIN);
+	assert_int_equal(rk_client_part_status(OK, false, true), OK);
+	assert_int_equal(rk_client_part_status(TIMEOUT, false, true), TIMEOUT);
+	assert_int_equal(rk_client_part_status(TRYAGAIN, false, true), TRYAGAIN);
+}
+
+/* ---- the router ------------------------------------------------------------- */
+
+/* A node that routes every key to range 1, led by `leader`, and never
+ * answers. */
+struct fake {
+	uint64_t leader;
+	int sent;
+};
+
+static uint64_t fake_range_of(void *arg, const uint8_t *key, size_t klen,
+			      const uint8_t **endp, size_t *elenp)
+{
+	(void)arg;
+	(void)key;
+	(void)klen;
+	*endp = NULL;
+	*elenp = 0;
+	return 1;
+}
+
+static uint64_t fake_leader_of(void *arg, uint64_t range)
+{
+	(void)range;
+	return ((struct fake *)arg)->leader;
+}
+
+static void fake_send(void *arg, uint64_t to, const struct rk_net_req *r)
+{
+	(void)to;
+	(void)r;
+	((struct fake *)arg)->sent++;
+}
+
+struct outcome {
+	bool done;
+	int status;
+};
+
+static void on_done(void *arg, int status, const uint8_t *reply, size_t len)
+{
+	struct outcome *o = arg;
+
+	(void)reply;
+	(void)len;
+	assert_false(o->done);
+	o->done = true;
+	o->status = status;
+}
+
+static void submit(struct rk_client_router *r, int op, struct outcome *o)
+{
+	struct rk_kv_cmd c;
+	struct rk_buf b;
+
+	memset(&c, 0, sizeof(c));
+	c.op = (uint8_t)op;
+	rk_buf_init(&b);
+	rk_kv_cmd_begin(&b, &c);
+	rk_kv_cmd_arg(&b, "k", 1);
+	if (op == RK_KV_PUT)
+		rk_kv_cmd_arg(&b, "v", 1);
+	rk_kv_cmd_finish(&b, 0, op == RK_KV_PUT ? 2 : 1);
+	assert_false(b.oom);
+	assert_int_equal(rk_client_submit(r, (const uint8_t *)b.p, b.len, on_done, o), 0);
+	rk_buf_free(&b);
+}
+
+static void close_router(uv_loop_t *loop, struct rk_client_router *r)
+{
+	rk_client_router_close(r);
+	assert_int_equal(uv_run(loop, UV_RUN_DEFAULT), 0);
+	assert_int_equal(uv_loop_close(loop), 0);
+}
+
+/* Closing the router answers what is in flight: a write that was sent to a
+ * leader may have applied (-TIMEOUT); a read, or a write never sent, was
+ * certainly not applied (-TRYAGAIN). */
+static void test_router_close_in_flight(void **state)
+{
+	struct fake f = {.leader = 2};
+	struct rk_client_env env = {&f, 1, fake_range_of, fake_leader_of, fake_send};
+	struct rk_client_router *r;
+	struct outcome w = {0}, rd = {0}, unsent = {0};
+	uv_loop_t loop;
+
+	(void)state;
+	assert_int_equal(uv_loop_init(&loop), 0);
+	assert_int_equal(rk_client_router_new(&loop, &env, 5000, &r), 0);
+	submit(r, RK_KV_PUT, &w);
+	submit(r, RK_KV_GET, &rd);
+	assert_int_equal(f.sent, 2);
+	f.leader = 0; /* no leader known: parked, not sent */
+	submit(r, RK_KV_DEL, &unsent);
+	assert_int_equal(f.sent, 2);
+	close_router(&loop, r);
+	assert_true(w.done && rd.done && unsent.done);
+	assert_int_equal(w.status, TIMEOUT);
+	assert_int_equal(rd.status, TRYAGAIN);
+	assert_int_equal(unsent.status, TRYAGAIN);
+}
+
+/* The deadline: the same rule. */
+static void test_router_deadline(void **state)
+{
+	struct fake f = {.leader = 2};
+	struct rk_client_env env = {&f, 1, fake_range_of, fake_leader_of, fake_send};
+	struct rk_client_router *r;
+	struct outcome w = {0}, rd = {0};
+	uv_loop_t loop;
+
+	(void)state;
+	assert_int_equal(uv_loop_init(&loop), 0);
+	assert_int_equal(rk_client_router_new(&loop, &env, 50, &r), 0);
+	submit(r, RK_KV_PUT, &w);
+	submit(r, RK_KV_GET, &rd);
+	while (!w.done || !rd.done)
+		uv_run(&loop, UV_RUN_ONCE);
+	assert_int_equal(w.status, TIMEOUT);
+	assert_int_equal(rd.status, TRYAGAIN);
+	close_router(&loop, r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_combine_partly_applied_write),
+		cmocka_unit_test(test_combine_nothing_applied),
+		cmocka_unit_test(test_combine_all_answered),
+		cmocka_unit_test(test_part_reply_lost),
+		cmocka_unit_test(test_router_close_in_flight),
+		cmocka_unit_test(test_router_deadline),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
