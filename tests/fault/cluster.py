@@ -216,18 +216,29 @@ class Partitions:
         return None
 
     def isolate(self, node, mode):
-        """Cuts node's peer traffic from the other two. mode "drop" loses
-        packets silently; "reject" answers each with a TCP reset."""
-        action = ["DROP"] if mode == "drop" else ["REJECT", "--reject-with", "tcp-reset"]
+        """Cuts node's peer traffic from the other two, every rule at once
+        (one iptables-restore transaction: a cut made pair by pair would
+        leave the node a quorum for a while). mode "drop" loses packets
+        silently; "reject" answers each with a TCP reset."""
+        action = "DROP" if mode == "drop" else "REJECT --reject-with tcp-reset"
+        rules = []
+        if mode == "reject":
+            # The reset a REJECT sends passes OUTPUT too, with the addresses
+            # swapped: without this rule the next ones would drop it, and
+            # the connection would hang as under DROP instead of resetting.
+            rules.append("-A %s -p tcp --tcp-flags RST RST -j ACCEPT" % self.chain)
         for other in (1, 2, 3):
             if other == node:
                 continue
-            ports = "%d,%d" % (peer_port(node), peer_port(other))
             for a, b in ((node, other), (other, node)):
-                r = self._ipt("-A", self.chain, "-s", host(a), "-d", host(b), "-p", "tcp",
-                              "-m", "multiport", "--ports", ports, "-j", *action)
-                if r.returncode != 0:
-                    raise RuntimeError("iptables: %s" % r.stderr.strip())
+                rules.append("-A %s -s %s -d %s -p tcp -m multiport --ports %d,%d -j %s" %
+                             (self.chain, host(a), host(b), peer_port(node), peer_port(other),
+                              action))
+        text = "*filter\n%s\nCOMMIT\n" % "\n".join(rules)
+        r = subprocess.run(["iptables-restore", "-w", "--noflush"], input=text,
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError("iptables-restore: %s" % r.stderr.strip())
 
     def heal(self):
         self._ipt("-F", self.chain)

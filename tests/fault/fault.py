@@ -29,11 +29,11 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cluster import Cluster, Partitions  # noqa: E402
-from linearize import check_register, check_sequences, fmt_op  # noqa: E402
-from workloads import Client, Durable, History, NOT_SENT, Probe, Register, Sequence, \
-    keys_in  # noqa: E402
+from linearize import check_register, check_sequences  # noqa: E402
+from workloads import Client, Durable, History, Probe, Register, Sequence, keys_in  # noqa: E402
 
 MIN_DECIDED = 0.99
+PAUSE_SECS = (3.0, 4.0)
 SKIPPED = 77
 SCENARIOS = {}
 
@@ -55,6 +55,7 @@ class Run:
         self.cluster = Cluster(args.rangekv, tmp)
         self.history = History()
         self.faults = collections.Counter()
+        self.events = []             # (time.monotonic(), what) of every fault
         self.extra_violations = []
         self.rnd = random.Random(args.seed)
         self.partitions = partitions
@@ -63,6 +64,11 @@ class Run:
 
     def log(self, msg):
         print("  %6.1f s  %s" % (time.monotonic() - self.t0, msg), flush=True)
+
+    def fault(self, kind, what):
+        self.faults[kind] += 1
+        self.events.append((time.monotonic(), what))
+        self.log(what)
 
     def time_left(self):
         return time.monotonic() < self.deadline
@@ -89,8 +95,7 @@ def kill_leader(run, down=(1.0, 3.0)):
     """kill -9 of the node leading the most ranges, restart after a while."""
     node, led = run.cluster.busiest_leader()
     run.cluster.kill9(node)
-    run.faults["kill -9"] += 1
-    run.log("kill -9 node %d (leads %d ranges)" % (node, len(led)))
+    run.fault("kill -9", "kill -9 node %d (leads %d ranges)" % (node, len(led)))
     time.sleep(run.rnd.uniform(*down))
     run.cluster.start(node)
     run.recover()
@@ -101,8 +106,7 @@ def pause_leader(run, pause=(1.0, 4.0)):
     node, led = run.cluster.busiest_leader()
     secs = run.rnd.uniform(*pause)
     run.cluster.pause(node)
-    run.faults["SIGSTOP"] += 1
-    run.log("SIGSTOP node %d (leads %d ranges) for %.1f s" % (node, len(led), secs))
+    run.fault("SIGSTOP", "SIGSTOP node %d (leads %d ranges) for %.1f s" % (node, len(led), secs))
     time.sleep(secs)
     run.cluster.resume(node)
     run.recover()
@@ -113,9 +117,8 @@ def partition_leader(run, mode, secs=(2.0, 5.0)):
     node, led = run.cluster.busiest_leader()
     secs = run.rnd.uniform(*secs)
     run.partitions.isolate(node, mode)
-    run.faults["partition (%s)" % mode] += 1
-    run.log("isolate node %d (leads %d ranges) by %s for %.1f s" %
-            (node, len(led), mode.upper(), secs))
+    run.fault("partition (%s)" % mode, "isolate node %d (leads %d ranges) by %s for %.1f s" %
+              (node, len(led), mode.upper(), secs))
     try:
         time.sleep(secs)
     finally:
@@ -171,8 +174,7 @@ def durability(run):
             time.sleep(run.rnd.uniform(1.0, 3.0))
             for i in (1, 2, 3):
                 run.cluster.kill9(i)
-            run.faults["kill -9 of all nodes"] += 1
-            run.log("kill -9 nodes 1, 2, 3")
+            run.fault("kill -9 of all nodes", "kill -9 nodes 1, 2, 3")
             time.sleep(0.5)
             run.cluster.start_all()
             run.recover()
@@ -225,72 +227,78 @@ def partition_reject(run):
 
 @scenario("reject-partition-leader", partitions=True)
 def reject_partition_leader(run):
-    """Known hole (a): the leader of the most ranges is cut off by REJECT
-    rules (TCP resets: its peers declare it dead within ~150 ms) while
-    writers hammer its ranges' keys through the other nodes and readers GET
-    them through its own client port, where it serves lease reads."""
-    background = run.register(threads=2)
+    """Known hole (a): the leader of the most ranges, busy with reads on its
+    own client port and writes through the others, is cut off by REJECT
+    rules (TCP resets: its peers declare it dead within ~150 ms); readers
+    go on reading there, where it serves lease reads, and fresh writers
+    start one by one over the next 0.5 s through the other nodes (a write
+    already in flight to the old leader is resent only after 1 s: only
+    fresh ones reach a new leader inside the old one's lease)."""
     probes = []
-    try:
-        while run.time_left():
-            time.sleep(run.rnd.uniform(0.5, 1.5))
-            node, led = run.cluster.busiest_leader()
-            p = Probe(run.history, run.keys_of(led, 4, "p"), node, 8, run.args.seed).start()
-            probes.append(p)
-            time.sleep(0.3)          # the probe's reads and writes keep its leases fresh
-            run.partitions.isolate(node, "reject")
-            run.faults["partition (reject) of a leader"] += 1
-            run.log("isolate node %d (leads %d ranges) by REJECT; reads on its port" %
-                    (node, len(led)))
-            try:
-                time.sleep(2.0)
-            finally:
-                run.partitions.heal()
-                p.stop()
-            run.recover()
-    finally:
-        background.stop()
-    return [background] + probes
+    while run.time_left():
+        time.sleep(run.rnd.uniform(0.5, 1.5))
+        node, led = run.cluster.busiest_leader()
+        keys = run.keys_of(led, 2, "p")
+        # The writes keep its ranges awake: a range asleep has no lease.
+        busy = Probe(run.history, keys, node, 8, run.args.seed)
+        probes.append(busy.start())
+        time.sleep(0.5)
+        run.partitions.isolate(node, "reject")
+        run.fault("partition (reject) of a leader",
+                  "isolate node %d (leads %d ranges) by REJECT" % (node, len(led)))
+        writers = Probe(run.history, keys, node, 16, run.args.seed, readers_share=0.0,
+                        stagger=0.03)
+        probes.append(writers.start())
+        try:
+            time.sleep(1.5)
+        finally:
+            run.partitions.heal()
+            writers.stop()
+            busy.stop()
+        run.recover()
+    return probes
 
 
 @scenario("pause-leader")
 def pause_leader_reads(run):
-    """Known hole (b): SIGSTOP of the leader of the most ranges until the
-    others have elected new leaders for them (at most 4 s); one write to
-    each of its keys through another node; then GETs queued on its own
-    client port, SIGCONT, and more reads and writes there for a second."""
-    background = run.register(threads=2)
+    """Known hole (b): SIGSTOP of the leader of the most ranges, busy with
+    reads on its port and writes through the others, for 3-4 s; once the
+    others have elected new leaders, one write to each of its keys through
+    them, a pause for those ranges to fall asleep (their new leaders then
+    send nothing to the old one), GETs queued on the old leader's client
+    port, SIGCONT, and reads there for a second more."""
     probes = []
-    try:
-        while run.time_left():
-            time.sleep(run.rnd.uniform(0.5, 1.5))
-            node, led = run.cluster.busiest_leader()
-            keys = run.keys_of(led, 4, "p")
-            warm = Probe(run.history, keys, node, 4, run.args.seed).start()
-            time.sleep(0.3)          # leases fresh and ranges awake when it stops
-            warm.stop()
-            run.cluster.pause(node)
-            run.faults["SIGSTOP of a leader"] += 1
-            paused = time.monotonic()
-            elected = wait_new_leaders(run, node, led, until=paused + 4.0)
-            writer = Client(800, run.history)
-            other = [i for i in (1, 2, 3) if i != node]
-            for k in keys:
-                writer.do(run.rnd.choice(other), "set", k, ("after-%d" % run.faults.total(),))
-            writer.close()
-            p = Probe(run.history, keys, node, 8, run.args.seed).start()
-            probes += [warm, p]
-            time.sleep(0.3)          # the probe's first GETs wait in node's socket
-            run.cluster.resume(node)
-            run.log("SIGSTOP node %d (leads %d ranges) for %.1f s; new leaders %s; "
-                    "reads queued on its port" % (node, len(led), time.monotonic() - paused,
-                                                   "elected" if elected else "NOT elected"))
-            time.sleep(1.0)
-            p.stop()
-            run.recover()
-    finally:
-        background.stop()
-    return [background] + probes
+    while run.time_left():
+        time.sleep(run.rnd.uniform(0.5, 1.5))
+        node, led = run.cluster.busiest_leader()
+        keys = run.keys_of(led, 2, "p")
+        busy = Probe(run.history, keys, node, 8, run.args.seed)
+        probes.append(busy.start())
+        time.sleep(0.5)              # awake ranges, fresh leases when it stops
+        run.cluster.pause(node)
+        paused = time.monotonic()
+        secs = run.rnd.uniform(*PAUSE_SECS)
+        run.fault("SIGSTOP of a leader", "SIGSTOP node %d (leads %d ranges) for %.1f s" %
+                  (node, len(led), secs))
+        busy.halt()                  # its readers wait for SIGCONT
+        elected = wait_new_leaders(run, node, led, until=paused + secs)
+        writer = Client(800, run.history)
+        other = [i for i in (1, 2, 3) if i != node]
+        for k in keys:
+            writer.do(run.rnd.choice(other), "set", k, ("after-%d" % len(run.events),))
+        writer.close()
+        time.sleep(0.5)              # their ranges quiesce on the new leaders
+        readers = Probe(run.history, keys, node, 6, run.args.seed, readers_share=1.0)
+        probes.append(readers.start())
+        time.sleep(max(0.2, paused + secs - time.monotonic()))
+        run.cluster.resume(node)
+        run.log("SIGCONT node %d after %.1f s; new leaders %s" %
+                (node, time.monotonic() - paused, "elected" if elected else "NOT elected"))
+        time.sleep(1.0)
+        readers.stop()
+        busy.stop()
+        run.recover()
+    return probes
 
 
 def wait_new_leaders(run, node, ranges, until):
@@ -309,6 +317,10 @@ def wait_new_leaders(run, node, ranges, until):
 def check(run, workloads):
     """Checks the history; prints the summary; returns "PASS" or "FAIL"."""
     h = run.history
+    # Times from the scenario's start, as the log lines print them.
+    h.register = [o._replace(call=o.call - run.t0, ret=o.ret - run.t0) for o in h.register]
+    h.sequence = [o._replace(call=o.call - run.t0, ret=o.ret - run.t0) for o in h.sequence]
+    run.events = [(t - run.t0, what) for t, what in run.events]
     reg = check_register(h.register, run.args.budget)
     seq = check_sequences(h.sequence)
     done, unknown = h.counts()
@@ -322,6 +334,9 @@ def check(run, workloads):
     print("  keys decided: %.1f%% (%d of %d; %d unknown)" %
           (100 * decided, len(reg.ok) + len(reg.violations), len(reg.results), len(reg.unknown)))
     print("  violations: %d" % len(violations))
+    if violations:
+        print("  faults (s since the start): " +
+              "; ".join("%.2f %s" % ev for ev in run.events))
     for v in violations[:5]:
         print("    " + v.replace("\n", "\n    "))
     if len(violations) > 5:
@@ -329,7 +344,7 @@ def check(run, workloads):
     for e in (h.unexpected[:5] + errors):
         print("  unexpected: " + e)
     ok = not violations and not errors and not h.unexpected and decided >= MIN_DECIDED
-    if not ok:
+    if not ok or run.args.keep:
         save_history(run)
     return "PASS" if ok else "FAIL"
 
@@ -341,7 +356,8 @@ def save_history(run):
     path = os.path.join(run.tmp, "history.json")
     with open(path, "w") as f:
         json.dump({"register": [row(o) for o in run.history.register],
-                   "sequence": [row(o) for o in run.history.sequence]}, f)
+                   "sequence": [row(o) for o in run.history.sequence],
+                   "faults": run.events}, f)
     print("  history: %s" % path)
 
 

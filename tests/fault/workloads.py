@@ -17,6 +17,7 @@ and a connection that could not be opened (nothing sent) are not recorded;
 -TIMEOUT, a lost connection or no reply in time are recorded with an
 unknown outcome (return time infinity).
 """
+import itertools
 import random
 import threading
 import time
@@ -26,6 +27,7 @@ from linearize import INF, Op
 from resp import Conn, Err
 
 REPLY_TIMEOUT = 12.0     # > --request-timeout (5 s) plus the longest pause (4 s)
+FRESH = itertools.count(1)   # values no one wrote before (next() is atomic)
 NOT_SENT = object()      # what Client.do returns when nothing was recorded
 UNKNOWN = object()       # ... when the outcome is unknown (recorded as such)
 
@@ -111,10 +113,11 @@ def keys_in(spans, per_range, tag):
 
 
 class Workload:
-    """Client threads running `body(client, rnd)` in a loop until stop()."""
+    """Client threads running `body(client, rnd)` in a loop until stop().
+    Thread t starts after t * stagger seconds."""
 
-    def __init__(self, history, threads, seed):
-        self.history, self.n, self.seed = history, threads, seed
+    def __init__(self, history, threads, seed, stagger=0.0):
+        self.history, self.n, self.seed, self.stagger = history, threads, seed, stagger
         self.done = threading.Event()
         self.threads = []
         self.errors = []
@@ -130,6 +133,7 @@ class Workload:
         client = Client(self.first_client + t, self.history)
         rnd = random.Random(self.seed * 1000 + self.first_client + t)
         try:
+            self.done.wait(t * self.stagger)
             while not self.done.is_set():
                 if self.body(client, rnd) is NOT_SENT:
                     time.sleep(0.02)      # a node down or no leader: not a busy loop
@@ -137,6 +141,10 @@ class Workload:
             self.errors.append("client %d: %s: %s" % (t, type(e).__name__, e))
         finally:
             client.close()
+
+    def halt(self):
+        """Asks the threads to stop after their current operation."""
+        self.done.set()
 
     def stop(self):
         self.done.set()
@@ -153,25 +161,20 @@ class Register(Workload):
     def __init__(self, history, keys, nodes, threads, seed):
         super().__init__(history, threads, seed)
         self.keys, self.nodes = keys, nodes
-        self.counter = 0
-
-    def fresh(self):
-        """A value nobody wrote before (an integer, so INCR applies to it)."""
-        self.counter += 1          # racy across threads, harmless: only helps reading
-        return str(self.counter * 100 + random.randrange(100))
 
     def body(self, client, rnd):
         key = rnd.choice(self.keys)
         kind = rnd.choices([k for k, _ in self.MIX], [w for _, w in self.MIX])[0]
         node = rnd.choice(self.nodes)
         if kind == "set":
-            return client.do(node, kind, key, (self.fresh(),))
+            # An integer nobody wrote before, so that INCR applies to it.
+            return client.do(node, kind, key, (str(next(FRESH) * 1000),))
         if kind == "cas":
             # Expect what a read sees now and then, so that some CAS succeed.
             seen = client.do(node, "get", key)
             if seen is NOT_SENT or seen is UNKNOWN:
                 return seen
-            return client.do(node, kind, key, (seen or "", self.fresh()))
+            return client.do(node, kind, key, (seen or "", str(next(FRESH) * 1000)))
         return client.do(node, kind, key)
 
 
@@ -192,19 +195,17 @@ class Probe(Workload):
     own client port, on keys of ranges `target` leads."""
     first_client = 200
 
-    def __init__(self, history, keys, target, threads, seed, readers_share=0.75):
-        super().__init__(history, threads, seed)
+    def __init__(self, history, keys, target, threads, seed, readers_share=0.75, stagger=0.0):
+        super().__init__(history, threads, seed, stagger)
         self.keys, self.target = keys, target
         self.others = [i for i in (1, 2, 3) if i != target]
-        self.readers = max(1, int(threads * readers_share))
-        self.counter = 0
+        self.readers = int(threads * readers_share)
 
     def body(self, client, rnd):
         key = rnd.choice(self.keys)
         if client.cid - self.first_client < self.readers:
             return client.do(self.target, "get", key)
-        self.counter += 1
-        return client.do(rnd.choice(self.others), "set", key, ("p%d" % self.counter,))
+        return client.do(rnd.choice(self.others), "set", key, ("p%d" % next(FRESH),))
 
 
 class Durable(Workload):
