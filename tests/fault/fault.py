@@ -33,6 +33,8 @@ from linearize import check_register, check_sequences  # noqa: E402
 from workloads import Client, Durable, History, Probe, Register, Sequence, keys_in  # noqa: E402
 
 MIN_DECIDED = 0.99
+# pause-leader stops a node longer than its peers' liveness timeout (40
+# ticks, 2 s), so that they have declared it dead and elected new leaders.
 PAUSE_SECS = (3.0, 4.0)
 SKIPPED = 77
 SCENARIOS = {}
@@ -50,8 +52,8 @@ def scenario(name, ci=False, partitions=False):
 class Run:
     """One scenario's cluster, history, fault counts and clock."""
 
-    def __init__(self, name, args, tmp, partitions):
-        self.name, self.args, self.tmp = name, args, tmp
+    def __init__(self, args, tmp, partitions):
+        self.args, self.tmp = args, tmp
         self.cluster = Cluster(args.rangekv, tmp)
         self.history = History()
         self.faults = collections.Counter()
@@ -238,7 +240,9 @@ def reject_partition_leader(run):
     while run.time_left():
         time.sleep(run.rnd.uniform(0.5, 1.5))
         node, led = run.cluster.busiest_leader()
-        keys = run.keys_of(led, 2, "p")
+        # Fresh keys each round: short histories per key, and a violation
+        # names its round (p<round>.<n>).
+        keys = run.keys_of(led, 2, "p%d." % len(run.events))
         # The writes keep its ranges awake: a range asleep has no lease.
         busy = Probe(run.history, keys, node, 8, run.args.seed)
         probes.append(busy.start())
@@ -246,11 +250,11 @@ def reject_partition_leader(run):
         run.partitions.isolate(node, "reject")
         run.fault("partition (reject) of a leader",
                   "isolate node %d (leads %d ranges) by REJECT" % (node, len(led)))
-        writers = Probe(run.history, keys, node, 16, run.args.seed, readers_share=0.0,
-                        stagger=0.03)
+        writers = Probe(run.history, keys, node, 24, run.args.seed, readers_share=0.0,
+                        stagger=0.02)
         probes.append(writers.start())
         try:
-            time.sleep(1.5)
+            time.sleep(1.0)
         finally:
             run.partitions.heal()
             writers.stop()
@@ -271,7 +275,7 @@ def pause_leader_reads(run):
     while run.time_left():
         time.sleep(run.rnd.uniform(0.5, 1.5))
         node, led = run.cluster.busiest_leader()
-        keys = run.keys_of(led, 2, "p")
+        keys = run.keys_of(led, 2, "p%d." % len(run.events))    # as above
         busy = Probe(run.history, keys, node, 8, run.args.seed)
         probes.append(busy.start())
         time.sleep(0.5)              # awake ranges, fresh leases when it stops
@@ -333,7 +337,8 @@ def check(run, workloads):
     print("  faults: %s" % faults)
     print("  keys decided: %.1f%% (%d of %d; %d unknown)" %
           (100 * decided, len(reg.ok) + len(reg.violations), len(reg.results), len(reg.unknown)))
-    print("  violations: %d" % len(violations))
+    print("  violations: %d (%d keys not linearizable, %d sequence, %d durability)" %
+          (len(violations), len(reg.violations), len(seq), len(run.extra_violations)))
     if violations:
         print("  faults (s since the start): " +
               "; ".join("%.2f %s" % ev for ev in run.events))
@@ -364,7 +369,7 @@ def save_history(run):
 def run_scenario(name, args, partitions):
     f, _, _ = SCENARIOS[name]
     tmp = tempfile.mkdtemp(prefix="rk-fault-%s-" % name)
-    run = Run(name, args, tmp, partitions)
+    run = Run(args, tmp, partitions)
     print("fault: %s (seed %d, %d s): %s" % (name, args.seed, args.seconds,
                                               " ".join(f.__doc__.split())), flush=True)
     verdict = "FAIL"
