@@ -167,10 +167,11 @@ class Register(Workload):
         kind = rnd.choices([k for k, _ in self.MIX], [w for _, w in self.MIX])[0]
         node = rnd.choice(self.nodes)
         if kind == "set":
-            # An integer nobody wrote before, so that INCR applies to it.
+            # An integer, so that INCR applies to it, and a multiple of 1000
+            # nobody wrote before, so that INCRs on it do not reach another.
             return client.do(node, kind, key, (str(next(FRESH) * 1000),))
         if kind == "cas":
-            # Expect what a read sees now and then, so that some CAS succeed.
+            # Expect what a GET just returned, so that some CAS succeed.
             seen = client.do(node, "get", key)
             if seen is NOT_SENT or seen is UNKNOWN:
                 return seen
