@@ -10,6 +10,7 @@ PKGS=(
 	nanopb libnanopb-dev libprotobuf-dev python3-protobuf protobuf-compiler
 	libxxhash-dev libcmocka-dev libhttp-parser-dev
 	redis-tools redis-server
+	iptables
 )
 
 missing=()

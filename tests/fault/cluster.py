@@ -1,0 +1,257 @@
+"""Three real rangekv processes on 127.0.0.1-3 for the fault harness, their
+HTTP API, and network partitions by packet filter rules.
+
+    c = Cluster("build/src/cli/rangekv", tmpdir)
+    c.start_all(); c.wait_all_led()
+    c.kill9(2); c.start(2); c.pause(1); c.resume(1)
+    with Partitions() as p:          # removes its rules whatever happens
+        p.isolate(c, 1, "reject")    # or "drop"
+        p.heal()
+
+Node i listens on 127.0.0.i: peers on BASE+i, clients (RESP) on BASE+3+i,
+HTTP on BASE+6+i. Distinct hosts let a partition cut node pairs apart; the
+rules match only the peer ports, so the clients, other clusters on this
+machine and the HTTP API are never cut.
+"""
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+
+# Above the kernel's default ephemeral port range (32768-60999), so that no
+# outgoing connection of another test takes one of our ports.
+BASE = 61000 + (os.getpid() % 400) * 10
+RANGES = 16
+TICK_MS = 50
+
+
+def host(i):
+    return "127.0.0.%d" % i
+
+
+def peer_port(i):
+    return BASE + i
+
+
+def client_addr(i):
+    return host(i), BASE + 3 + i
+
+
+def http_addr(i):
+    return "%s:%d" % (host(i), BASE + 6 + i)
+
+
+def unescape(s):
+    """A key as the HTTP API prints it (bytes outside printable ASCII as \\xNN)."""
+    out, i = bytearray(), 0
+    while i < len(s):
+        if s.startswith("\\x", i):
+            out.append(int(s[i + 2:i + 4], 16))
+            i += 4
+        else:
+            out += s[i].encode()
+            i += 1
+    return bytes(out)
+
+
+class Cluster:
+    def __init__(self, binary, tmp, extra_flags=()):
+        self.bin, self.tmp, self.extra = binary, tmp, list(extra_flags)
+        self.procs = {}
+        self.paused = set()
+
+    # -- processes
+    def start(self, i):
+        d = os.path.join(self.tmp, "n%d" % i)
+        os.makedirs(d, exist_ok=True)
+        ic = ",".join("%d=%s:%d" % (j, host(j), peer_port(j)) for j in (1, 2, 3))
+        args = [self.bin, "start", "--node-id", str(i), "--data", os.path.join(d, "data"),
+                "--peer-addr", "%s:%d" % (host(i), peer_port(i)),
+                "--client-addr", "%s:%d" % client_addr(i), "--http-addr", http_addr(i),
+                "--initial-cluster", ic, "--ranges", str(RANGES),
+                "--tick-ms", str(TICK_MS)] + self.extra
+        with open(os.path.join(d, "log"), "a") as log:
+            self.procs[i] = subprocess.Popen(args, stdout=log, stderr=log)
+
+    def start_all(self):
+        for i in (1, 2, 3):
+            self.start(i)
+
+    def up(self, i):
+        return i in self.procs and self.procs[i].poll() is None
+
+    def kill9(self, i):
+        self.procs[i].kill()
+        self.procs[i].wait()
+        self.paused.discard(i)
+
+    def pause(self, i):
+        self.procs[i].send_signal(signal.SIGSTOP)
+        self.paused.add(i)
+
+    def resume(self, i):
+        self.procs[i].send_signal(signal.SIGCONT)
+        self.paused.discard(i)
+
+    def stop_all(self):
+        """SIGTERM (after SIGCONT: a stopped process would not act on it);
+        kill -9 after 20 s. Returns {node: exit status}."""
+        status = {}
+        for i, p in self.procs.items():
+            if p.poll() is None:
+                p.send_signal(signal.SIGCONT)
+                p.send_signal(signal.SIGTERM)
+        for i, p in self.procs.items():
+            try:
+                status[i] = p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                status[i] = p.wait()
+        self.paused.clear()
+        return status
+
+    def log_tail(self, i, n=10):
+        try:
+            with open(os.path.join(self.tmp, "n%d" % i, "log"), errors="replace") as f:
+                return f.readlines()[-n:]
+        except OSError:
+            return []
+
+    # -- the HTTP API
+    def ranges(self, i, timeout=1.0):
+        """Node i's view of every range, or None if it does not answer."""
+        try:
+            url = "http://%s/api/v1/ranges?limit=100000" % http_addr(i)
+            with urllib.request.urlopen(url, timeout=timeout) as r:
+                return json.loads(r.read().decode())["ranges"]
+        except Exception:
+            return None
+
+    def spans(self):
+        """{range id: (start, end)} as bytes (end b"" is the key space's end)."""
+        for i in (1, 2, 3):
+            rs = self.ranges(i) if self.up(i) and i not in self.paused else None
+            if rs:
+                return {r["id"]: (unescape(r["start"]), unescape(r["end"])) for r in rs}
+        raise RuntimeError("no node answers /api/v1/ranges")
+
+    def leaders(self, via):
+        """{range id: leader node} as node `via` sees it, None if unknown."""
+        rs = self.ranges(via)
+        return None if rs is None else {r["id"]: r["leader"] for r in rs}
+
+    def led_by_self(self):
+        """{node: [range ids it leads in its own view]} for the live nodes."""
+        out = {}
+        for i in (1, 2, 3):
+            if self.up(i) and i not in self.paused:
+                rs = self.ranges(i) or []
+                out[i] = [r["id"] for r in rs if r["role"] == "leader"]
+        return out
+
+    def busiest_leader(self):
+        """The live node that leads the most ranges, and those ranges."""
+        led = self.led_by_self()
+        node = max(led, key=lambda i: len(led[i]))
+        return node, led[node]
+
+    def all_led(self, nodes):
+        """Every node in nodes sees every range led by one agreed live node."""
+        agreed = {}
+        for i in nodes:
+            rs = self.ranges(i)
+            if rs is None or len(rs) != RANGES:
+                return False
+            for r in rs:
+                ld = r["leader"]
+                if ld is None or not self.up(ld) or ld in self.paused:
+                    return False
+                if agreed.setdefault(r["id"], ld) != ld:
+                    return False
+        return True
+
+    def wait_all_led(self, timeout=30.0, nodes=None):
+        nodes = nodes or [i for i in (1, 2, 3) if self.up(i) and i not in self.paused]
+        until = time.monotonic() + timeout
+        while time.monotonic() < until:
+            if self.all_led(nodes):
+                return
+            for i, p in self.procs.items():
+                # Only the harness kills nodes, with SIGKILL.
+                if p.poll() is not None and p.returncode != -signal.SIGKILL:
+                    raise RuntimeError("node %d exited with status %s:\n%s" %
+                                       (i, p.returncode, "".join(self.log_tail(i))))
+            time.sleep(0.05)
+        raise RuntimeError("not every range led within %.0f s (nodes %s)" % (timeout, nodes))
+
+
+class Partitions:
+    """Packet filter rules (iptables) in a chain of this process's own, jumped
+    to from OUTPUT: loopback packets pass OUTPUT once, so one rule per
+    direction cuts a pair. The chain is removed on exit, whatever happens."""
+
+    def __init__(self):
+        self.chain = "RKFAULT%d" % os.getpid()
+        self.ready = False
+
+    @staticmethod
+    def _ipt(*args):
+        return subprocess.run(["iptables", "-w"] + list(args), capture_output=True, text=True)
+
+    def setup(self):
+        """Creates the chain; returns None, or why partitions cannot be made."""
+        try:
+            r = self._ipt("-N", self.chain)
+        except FileNotFoundError:
+            return "iptables is not installed (scripts/setup.sh installs it)"
+        if r.returncode != 0:
+            return "iptables refused: %s" % (r.stderr.strip() or r.returncode)
+        r = self._ipt("-I", "OUTPUT", "-o", "lo", "-j", self.chain)
+        if r.returncode != 0:
+            self._ipt("-X", self.chain)
+            return "iptables refused: %s" % (r.stderr.strip() or r.returncode)
+        self.ready = True
+        return None
+
+    def isolate(self, node, mode):
+        """Cuts node's peer traffic from the other two, every rule at once
+        (one iptables-restore transaction: a cut made pair by pair would
+        leave the node a quorum for a while). mode "drop" loses packets
+        silently; "reject" answers each with a TCP reset."""
+        action = "DROP" if mode == "drop" else "REJECT --reject-with tcp-reset"
+        rules = []
+        if mode == "reject":
+            # The reset a REJECT sends passes OUTPUT too, with the addresses
+            # swapped: without this rule the next ones would drop it, and
+            # the connection would hang as under DROP instead of resetting.
+            rules.append("-A %s -p tcp --tcp-flags RST RST -j ACCEPT" % self.chain)
+        for other in (1, 2, 3):
+            if other == node:
+                continue
+            for a, b in ((node, other), (other, node)):
+                rules.append("-A %s -s %s -d %s -p tcp -m multiport --ports %d,%d -j %s" %
+                             (self.chain, host(a), host(b), peer_port(node), peer_port(other),
+                              action))
+        text = "*filter\n%s\nCOMMIT\n" % "\n".join(rules)
+        r = subprocess.run(["iptables-restore", "-w", "--noflush"], input=text,
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError("iptables-restore: %s" % r.stderr.strip())
+
+    def heal(self):
+        self._ipt("-F", self.chain)
+
+    def teardown(self):
+        if self.ready:
+            self._ipt("-D", "OUTPUT", "-o", "lo", "-j", self.chain)
+            self._ipt("-F", self.chain)
+            self._ipt("-X", self.chain)
+            self.ready = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.teardown()

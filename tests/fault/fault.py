@@ -1,0 +1,446 @@
+#!/usr/bin/env python3
+"""The fault harness: three real rangekv processes on 127.0.0.1-3, client
+workloads recording every operation, faults on a schedule, and a check of
+the history (linearize.py) at the end of each scenario.
+
+    fault.py path/to/rangekv [--seconds N] [--seed S] [--keep] [scenario...]
+    fault.py path/to/rangekv --ci        # the scenarios ctest fault_short runs
+    fault.py --list                      # every scenario, and what it does
+
+Each scenario runs on a new cluster for --seconds of faults (default 20) and
+prints the operations checked, the faults injected by kind, the violations
+found and the share of keys the checker decided. The exit status is 0 when
+every scenario passed, 1 when one found a violation, did not recover, or
+decided fewer than 99% of its keys, 77 when nothing failed but some scenario
+was skipped (partitions need iptables). A failing scenario keeps its data
+directories, node logs and history.json (recheck: linearize.py history.json).
+"""
+import argparse
+import collections
+import json
+import math
+import os
+import random
+import shutil
+import signal
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cluster import Cluster, Partitions  # noqa: E402
+from linearize import check_register, check_sequences  # noqa: E402
+from workloads import Client, Durable, History, Probe, Register, Sequence, keys_in  # noqa: E402
+
+MIN_DECIDED = 0.99
+# pause-leader stops a node longer than its peers' liveness timeout (40
+# ticks, 2 s), so that they have declared it dead and elected new leaders.
+PAUSE_SECS = (3.0, 4.0)
+SKIPPED = 77
+SCENARIOS = {}
+
+
+def scenario(name, ci=False, partitions=False):
+    """Registers a scenario. ci: it passes on today's code and is short
+    enough for ctest fault_short. partitions: it needs iptables."""
+    def deco(f):
+        SCENARIOS[name] = (f, ci, partitions)
+        return f
+    return deco
+
+
+class Run:
+    """One scenario's cluster, history, fault counts and clock."""
+
+    def __init__(self, args, tmp, partitions):
+        self.args, self.tmp = args, tmp
+        self.cluster = Cluster(args.rangekv, tmp)
+        self.history = History()
+        self.faults = collections.Counter()
+        self.events = []             # (time.monotonic(), what) of every fault
+        self.extra_violations = []
+        self.rnd = random.Random(args.seed)
+        self.partitions = partitions
+        self.t0 = time.monotonic()
+        self.deadline = None
+
+    def log(self, msg):
+        print("  %6.1f s  %s" % (time.monotonic() - self.t0, msg), flush=True)
+
+    def fault(self, kind, what):
+        self.faults[kind] += 1
+        self.events.append((time.monotonic(), what))
+        self.log(what)
+
+    def time_left(self):
+        return time.monotonic() < self.deadline
+
+    def keys(self, per_range, tag):
+        return keys_in(self.cluster.spans(), per_range, tag)
+
+    def keys_of(self, ranges, per_range, tag):
+        by_range = self.keys(per_range, tag)
+        return [k for r in ranges for k in by_range[r]]
+
+    def register(self, threads=6, per_range=8):
+        keys = [k for ks in self.keys(per_range, "r").values() for k in ks]
+        return Register(self.history, keys, [1, 2, 3], threads, self.args.seed).start()
+
+    def recover(self):
+        """Waits for every range to be led by a live node again."""
+        self.cluster.wait_all_led(timeout=30)
+
+
+# ---- faults ---------------------------------------------------------------------
+
+def kill_leader(run, down=(1.0, 3.0)):
+    """kill -9 of the node leading the most ranges, restart after a while."""
+    node, led = run.cluster.busiest_leader()
+    run.cluster.kill9(node)
+    run.fault("kill -9", "kill -9 node %d (leads %d ranges)" % (node, len(led)))
+    time.sleep(run.rnd.uniform(*down))
+    run.cluster.start(node)
+    run.recover()
+
+
+def pause_leader(run, pause=(1.0, 4.0)):
+    """SIGSTOP of the node leading the most (awake) ranges, SIGCONT later."""
+    node, led = run.cluster.busiest_leader()
+    secs = run.rnd.uniform(*pause)
+    run.cluster.pause(node)
+    run.fault("SIGSTOP", "SIGSTOP node %d (leads %d ranges) for %.1f s" % (node, len(led), secs))
+    time.sleep(secs)
+    run.cluster.resume(node)
+    run.recover()
+
+
+def partition_leader(run, mode, secs=(2.0, 5.0)):
+    """Cuts the node leading the most ranges from the other two."""
+    node, led = run.cluster.busiest_leader()
+    secs = run.rnd.uniform(*secs)
+    run.partitions.isolate(node, mode)
+    run.fault("partition (%s)" % mode, "isolate node %d (leads %d ranges) by %s for %.1f s" %
+              (node, len(led), mode.upper(), secs))
+    try:
+        time.sleep(secs)
+    finally:
+        run.partitions.heal()
+    run.recover()
+
+
+def on_schedule(run, fault, calm=(1.0, 3.0)):
+    """Calm, fault, calm, fault... until the scenario's time is up."""
+    while run.time_left():
+        time.sleep(run.rnd.uniform(*calm))
+        fault(run)
+    time.sleep(1.0)     # a last calm stretch: operations on a recovered cluster
+
+
+# ---- scenarios --------------------------------------------------------------------
+
+@scenario("kill-register", ci=True)
+def kill_register(run):
+    """Register workload on every range; kill -9 and restart of the leader
+    of the most ranges."""
+    w = run.register()
+    try:
+        on_schedule(run, kill_leader)
+    finally:
+        w.stop()
+    return [w]
+
+
+@scenario("kill-seq", ci=True)
+def kill_seq(run):
+    """SEQ.NEXT from 6 clients on 4 names in 4 ranges; kill -9 and restart
+    of the leader of the most ranges."""
+    by_range = run.keys(1, "seq")
+    names = [by_range[r][0] for r in sorted(by_range)[::4]]
+    w = Sequence(run.history, names, [1, 2, 3], 6, run.args.seed).start()
+    try:
+        on_schedule(run, kill_leader)
+    finally:
+        w.stop()
+    return [w]
+
+
+@scenario("durability", ci=True)
+def durability(run):
+    """Writers of increasing values; every node killed at once (kill -9 of
+    all three) mid-write, all restarted: every acknowledged SET must be
+    readable with its value or a later one."""
+    keys = [k for ks in run.keys(4, "d").values() for k in ks]
+    w = Durable(run.history, keys, [1, 2, 3], 6, run.args.seed).start()
+    try:
+        while run.time_left():
+            time.sleep(run.rnd.uniform(1.0, 3.0))
+            for i in (1, 2, 3):
+                run.cluster.kill9(i)
+            run.fault("kill -9 of all nodes", "kill -9 nodes 1, 2, 3")
+            time.sleep(0.5)
+            run.cluster.start_all()
+            run.recover()
+    finally:
+        w.stop()
+    reader = Client(900, run.history)
+    try:
+        lost = w.check(reader, [1, 2, 3])
+    finally:
+        reader.close()
+    run.extra_violations += ["acknowledged write lost: " + x for x in lost]
+    run.log("read back %d keys after the last restart" % len(keys))
+    return [w]
+
+
+@scenario("pause-register")
+def pause_register(run):
+    """Register workload; SIGSTOP of the leader of the most ranges for
+    1-4 s (longer than the election timeout), then SIGCONT."""
+    w = run.register()
+    try:
+        on_schedule(run, pause_leader)
+    finally:
+        w.stop()
+    return [w]
+
+
+@scenario("partition-drop", partitions=True)
+def partition_drop(run):
+    """Register workload; the leader of the most ranges cut off from the
+    others for 2-5 s by DROP rules."""
+    w = run.register()
+    try:
+        on_schedule(run, lambda r: partition_leader(r, "drop"))
+    finally:
+        w.stop()
+    return [w]
+
+
+@scenario("partition-reject", partitions=True)
+def partition_reject(run):
+    """As partition-drop with REJECT --reject-with tcp-reset rules."""
+    w = run.register()
+    try:
+        on_schedule(run, lambda r: partition_leader(r, "reject"))
+    finally:
+        w.stop()
+    return [w]
+
+
+@scenario("reject-partition-leader", partitions=True)
+def reject_partition_leader(run):
+    """Known hole (a): the leader of the most ranges, busy with reads on its
+    own client port and writes through the others, is cut off by REJECT
+    rules (TCP resets: its peers declare it dead within ~150 ms); readers
+    go on reading there, where it serves lease reads, and fresh writers
+    start one by one over the next 0.5 s through the other nodes (a write
+    already in flight to the old leader is resent only after 1 s: only
+    fresh ones reach a new leader inside the old one's lease)."""
+    probes = []
+    while run.time_left():
+        time.sleep(run.rnd.uniform(0.5, 1.5))
+        node, led = run.cluster.busiest_leader()
+        # Fresh keys each round: short histories per key, and a violation
+        # names its round (p<round>.<n>).
+        keys = run.keys_of(led, 2, "p%d." % len(run.events))
+        # The writes keep its ranges awake: a range asleep has no lease.
+        busy = Probe(run.history, keys, node, 8, run.args.seed)
+        probes.append(busy.start())
+        time.sleep(0.5)
+        run.partitions.isolate(node, "reject")
+        run.fault("partition (reject) of a leader",
+                  "isolate node %d (leads %d ranges) by REJECT" % (node, len(led)))
+        writers = Probe(run.history, keys, node, 24, run.args.seed, readers_share=0.0,
+                        stagger=0.02)
+        probes.append(writers.start())
+        try:
+            time.sleep(1.0)
+        finally:
+            run.partitions.heal()
+            writers.stop()
+            busy.stop()
+        run.recover()
+    return probes
+
+
+@scenario("pause-leader")
+def pause_leader_reads(run):
+    """Known hole (b): SIGSTOP of the leader of the most ranges, busy with
+    reads on its port and writes through the others, for 3-4 s; once the
+    others have elected new leaders, one write to each of its keys through
+    them, a pause for those ranges to fall asleep (their new leaders then
+    send nothing to the old one), GETs queued on the old leader's client
+    port, SIGCONT, and reads there for a second more."""
+    probes = []
+    while run.time_left():
+        time.sleep(run.rnd.uniform(0.5, 1.5))
+        node, led = run.cluster.busiest_leader()
+        keys = run.keys_of(led, 2, "p%d." % len(run.events))    # as above
+        busy = Probe(run.history, keys, node, 8, run.args.seed)
+        probes.append(busy.start())
+        time.sleep(0.5)              # awake ranges, fresh leases when it stops
+        run.cluster.pause(node)
+        paused = time.monotonic()
+        secs = run.rnd.uniform(*PAUSE_SECS)
+        run.fault("SIGSTOP of a leader", "SIGSTOP node %d (leads %d ranges) for %.1f s" %
+                  (node, len(led), secs))
+        busy.halt()                  # its readers wait for SIGCONT
+        elected = wait_new_leaders(run, node, led, until=paused + secs)
+        writer = Client(800, run.history)
+        other = [i for i in (1, 2, 3) if i != node]
+        for k in keys:
+            writer.do(run.rnd.choice(other), "set", k, ("after-%d" % len(run.events),))
+        writer.close()
+        time.sleep(0.5)              # their ranges quiesce on the new leaders
+        readers = Probe(run.history, keys, node, 6, run.args.seed, readers_share=1.0)
+        probes.append(readers.start())
+        time.sleep(max(0.2, paused + secs - time.monotonic()))
+        run.cluster.resume(node)
+        run.log("SIGCONT node %d after %.1f s; new leaders %s" %
+                (node, time.monotonic() - paused, "elected" if elected else "NOT elected"))
+        time.sleep(1.0)
+        readers.stop()
+        busy.stop()
+        run.recover()
+    return probes
+
+
+def wait_new_leaders(run, node, ranges, until):
+    """Whether the other nodes saw other leaders for all of ranges in time."""
+    other = [i for i in (1, 2, 3) if i != node]
+    while time.monotonic() < until:
+        views = [run.cluster.leaders(i) for i in other]
+        if all(v and all(v[r] not in (None, node) for r in ranges) for v in views):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+# ---- checking and reporting ----------------------------------------------------------
+
+def check(run, workloads):
+    """Checks the history; prints the summary; returns "PASS" or "FAIL"."""
+    h = run.history
+    # Times from the scenario's start, as the log lines print them.
+    h.register = [o._replace(call=o.call - run.t0, ret=o.ret - run.t0) for o in h.register]
+    h.sequence = [o._replace(call=o.call - run.t0, ret=o.ret - run.t0) for o in h.sequence]
+    run.events = [(t - run.t0, what) for t, what in run.events]
+    reg = check_register(h.register, run.args.budget)
+    seq = check_sequences(h.sequence)
+    done, unknown = h.counts()
+    errors = [e for w in workloads for e in w.errors]
+    violations = [r.describe() for r in reg.violations] + seq + run.extra_violations
+    decided = reg.decided_share()
+    faults = ", ".join("%s x%d" % kv for kv in sorted(run.faults.items())) or "none"
+    print("  ops checked: %d (%d register, %d sequence; %d of unknown outcome)" %
+          (done + unknown, len(h.register), len(h.sequence), unknown))
+    print("  faults: %s" % faults)
+    print("  keys decided: %.1f%% (%d of %d; %d unknown)" %
+          (100 * decided, len(reg.ok) + len(reg.violations), len(reg.results), len(reg.unknown)))
+    print("  violations: %d (%d keys not linearizable, %d sequence, %d durability)" %
+          (len(violations), len(reg.violations), len(seq), len(run.extra_violations)))
+    if violations:
+        print("  faults (s since the start): " +
+              "; ".join("%.2f %s" % ev for ev in run.events))
+    for v in violations[:5]:
+        print("    " + v.replace("\n", "\n    "))
+    if len(violations) > 5:
+        print("    ... and %d more" % (len(violations) - 5))
+    for e in (h.unexpected[:5] + errors):
+        print("  unexpected: " + e)
+    ok = not violations and not errors and not h.unexpected and decided >= MIN_DECIDED
+    if not ok or run.args.keep:
+        save_history(run)
+    return "PASS" if ok else "FAIL"
+
+
+def save_history(run):
+    def row(op):
+        return [op.client, op.kind, op.key, list(op.args), op.out, op.call,
+                None if math.isinf(op.ret) else op.ret]
+    path = os.path.join(run.tmp, "history.json")
+    with open(path, "w") as f:
+        json.dump({"register": [row(o) for o in run.history.register],
+                   "sequence": [row(o) for o in run.history.sequence],
+                   "faults": run.events}, f)
+    print("  history: %s" % path)
+
+
+def run_scenario(name, args, partitions):
+    f, _, _ = SCENARIOS[name]
+    tmp = tempfile.mkdtemp(prefix="rk-fault-%s-" % name)
+    run = Run(args, tmp, partitions)
+    print("fault: %s (seed %d, %d s): %s" % (name, args.seed, args.seconds,
+                                              " ".join(f.__doc__.split())), flush=True)
+    verdict = "FAIL"
+    try:
+        run.cluster.start_all()
+        run.recover()
+        run.log("every range led")
+        run.deadline = time.monotonic() + args.seconds
+        workloads = f(run)
+        verdict = check(run, workloads)
+    except RuntimeError as e:       # no recovery, a node died, iptables failed
+        print("  FAIL: %s" % e)
+        save_history(run)
+    finally:
+        if partitions is not None:
+            partitions.heal()
+        status = run.cluster.stop_all()
+        bad = {i: s for i, s in status.items() if s not in (0, -signal.SIGKILL)}
+        if bad:
+            print("  FAIL: node exit status after SIGTERM: %s" % bad)
+            verdict = "FAIL"
+    print("fault: %s: %s (%.0f s)" % (name, verdict, time.monotonic() - run.t0), flush=True)
+    if verdict == "PASS" and not args.keep:
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        print("  kept %s" % tmp)
+    return verdict
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("rangekv", nargs="?", help="path to the rangekv binary")
+    ap.add_argument("scenarios", nargs="*", help="scenario names (default: all)")
+    ap.add_argument("--seconds", type=float, default=20, help="fault time per scenario")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--ci", action="store_true", help="the scenarios ctest fault_short runs")
+    ap.add_argument("--keep", action="store_true", help="keep data directories and logs")
+    ap.add_argument("--budget", type=int, default=1_000_000,
+                    help="checker search steps per key before it answers unknown")
+    ap.add_argument("--list", action="store_true", help="list the scenarios")
+    args = ap.parse_args()
+    if args.list:
+        for name, (f, ci, _) in SCENARIOS.items():
+            print("%-24s %s%s" % (name, "[ci] " if ci else "", " ".join(f.__doc__.split())))
+        return 0
+    if not args.rangekv:
+        ap.error("the rangekv binary is required")
+    names = args.scenarios or [n for n, (_, ci, _) in SCENARIOS.items() if ci or not args.ci]
+    for n in names:
+        if n not in SCENARIOS:
+            ap.error("no scenario %r (--list)" % n)
+
+    # SIGTERM (a ctest timeout, Ctrl-C in a script) unwinds through the
+    # finally blocks, which remove the packet filter rules and stop the nodes.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    verdicts = {}
+    with Partitions() as partitions:
+        why_not = None
+        if any(SCENARIOS[n][2] for n in names):
+            why_not = partitions.setup()
+        for n in names:
+            if SCENARIOS[n][2] and why_not:
+                print("fault: %s: SKIPPED: %s" % (n, why_not), flush=True)
+                verdicts[n] = "SKIPPED"
+                continue
+            verdicts[n] = run_scenario(n, args, partitions if SCENARIOS[n][2] else None)
+    print("fault: " + ", ".join("%s %s" % kv for kv in verdicts.items()))
+    if "FAIL" in verdicts.values():
+        return 1
+    return SKIPPED if "SKIPPED" in verdicts.values() else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
