@@ -209,7 +209,7 @@ void rk_serve_request(struct rk_node *n, uint64_t origin, const struct rk_net_re
 		if (sv->bn == 0) {
 			rk_buf_reset(&sv->entry);
 			rk_kv_entry_begin(&sv->entry,
-					  rk_kv_clock_stamp(&sv->clock, r->raft.term,
+					  rk_kv_clock_stamp(&sv->clock, rk_raft_term(&r->raft),
 							    r->sessions.now_ms, mono_ms()));
 		}
 		rk_kv_entry_add(&sv->entry, req->cmd, req->len);
