@@ -230,9 +230,9 @@ static int bench_throughput(double seconds, int batch, int payload)
 				 RK_RAFT_INIT_INDEX, (uint64_t)i) != 0)
 			return 1;
 	}
-	nodes[1].r.contact_elapsed = o.election_tick;
-	nodes[2].r.contact_elapsed = o.election_tick;
-	nodes[3].r.contact_elapsed = o.election_tick;
+	(void)rk_raft_leader_lost(&nodes[1].r);
+	(void)rk_raft_leader_lost(&nodes[2].r);
+	(void)rk_raft_leader_lost(&nodes[3].r);
 	(void)rk_raft_campaign(&nodes[1].r);
 	do {
 		moved = 0;

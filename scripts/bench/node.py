@@ -4,10 +4,14 @@
 
   node.py BIN idle RANGES [SECONDS]   CPU, messages/s, RSS per replica, time to elect
   node.py BIN failover RANGES KILLS   longest time any range is without a leader
+  node.py BIN failover-writes RANGES KILLS
+                                      longest time a key cannot be written, with
+                                      every range written to while its leader dies
   node.py BIN throughput RANGES N     proposals/s replicated 3 ways and durable
 
 Prints one line per figure; nothing passes or fails on a timing.
 """
+import asyncio
 import json
 import os
 import shutil
@@ -232,6 +236,99 @@ def failover(nranges, kills):
         c.stop()
 
 
+def range_key(i, n):
+    """A key inside range i of n (1-based) of the --ranges cut: its start
+    boundary as 8 big-endian bytes, plus one."""
+    return ((((i - 1) << 64) // n) + 1).to_bytes(8, "big")
+
+
+async def writer(node, key, stop, done):
+    """SETs key through node's client port, one at a time, and records when
+    each write was acknowledged; reconnects if the connection drops."""
+    cmd = b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$1\r\nv\r\n" % (len(key), key)
+    while not stop.is_set():
+        try:
+            rd, wr = await asyncio.open_connection("127.0.0.%d" % node, BASE + 10 + node)
+            while not stop.is_set():
+                wr.write(cmd)
+                line = await rd.readline()
+                if not line:
+                    break
+                if line.startswith(b"+OK"):
+                    done.append(time.monotonic())
+            wr.close()
+        except OSError:
+            await asyncio.sleep(0.05)
+
+
+async def write_through_kill(c, victim, nranges, before, after):
+    """Writes every range's key through the other two nodes; kills the
+    victim `before` s in, stops `after` s later. Returns the kill time and
+    each range's acknowledgement times."""
+    others = [i for i in (1, 2, 3) if i != victim]
+    stop = asyncio.Event()
+    acks = {i: [] for i in range(1, nranges + 1)}
+    tasks = [asyncio.ensure_future(writer(others[i % 2], range_key(i, nranges), stop, acks[i]))
+             for i in range(1, nranges + 1)]
+    await asyncio.sleep(before)
+    c.procs[victim].send_signal(signal.SIGKILL)
+    t_kill = time.monotonic()
+    await asyncio.sleep(after)
+    stop.set()
+    await asyncio.wait(tasks, timeout=10)
+    return t_kill, acks
+
+
+def failover_writes(nranges, kills):
+    """With a writer on every range (each SET waits for the one before),
+    the node with the most leaders is killed; a range's unavailability is
+    the longest gap between two acknowledged writes around the kill."""
+    c = Cluster(nranges)
+    worst = []
+    try:
+        for i in (1, 2, 3):
+            c.start(i)
+        c.wait_led()
+        for k in range(kills):
+            t0 = time.time()
+            while time.time() - t0 < 60:
+                led = c.leaders((1, 2, 3))
+                if led:
+                    counts = {i: sum(1 for l in led.values() if l == i) for i in (1, 2, 3)}
+                    if max(counts.values()) - min(counts.values()) <= 1:
+                        break
+                time.sleep(0.2)
+            victim = max(counts, key=lambda i: counts[i])
+            mine = {rid for rid, l in led.items() if l == victim}
+            t_kill, acks = asyncio.run(write_through_kill(c, victim, nranges, 3.0, 6.0))
+            c.procs[victim].wait()
+            gaps = []
+            for rid in mine:
+                ts = [t for t in acks[rid] if t > t_kill - 1.0]
+                before = [t for t in acks[rid] if t <= t_kill]
+                if not before or not ts:
+                    gaps.append(float("inf"))
+                    continue
+                prev = max(before)
+                later = [t for t in ts if t > t_kill]
+                gap = (min(later) if later else float("inf")) - prev
+                gaps.append(gap)
+            w = max(gaps) if gaps else float("inf")
+            writes = sum(len(v) for v in acks.values())
+            worst.append(w)
+            print("  kill %d: node %d led %d of the written ranges; %d writes acknowledged in 9 s; "
+                  "longest a key of theirs could not be written: %.2f s (median %.2f s)" %
+                  (k + 1, victim, len(mine), writes, w, sorted(gaps)[len(gaps) // 2]))
+            c.start(victim)
+            c.wait_led()
+        print("failover-writes %d ranges, %d kills (tick %d ms, election %d-%d ms): longest a key "
+              "could not be written %.2f s, median of the kills %.2f s" %
+              (nranges, kills, TICK_MS, 10 * TICK_MS, 20 * TICK_MS, max(worst),
+               sorted(worst)[len(worst) // 2]))
+    finally:
+        c.stop()
+
+
 def throughput(nranges, per_range):
     c = Cluster(nranges)
     try:
@@ -287,6 +384,8 @@ if __name__ == "__main__":
         idle(int(sys.argv[3]), float(sys.argv[4]) if len(sys.argv) > 4 else 10)
     elif what == "failover":
         failover(int(sys.argv[3]), int(sys.argv[4]))
+    elif what == "failover-writes":
+        failover_writes(int(sys.argv[3]), int(sys.argv[4]))
     elif what == "throughput":
         throughput(int(sys.argv[3]), int(sys.argv[4]))
     else:

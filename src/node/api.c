@@ -237,6 +237,9 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 	    n->live.deaths);
 	one(b, "rangekv_ticks_total", "counter", "Tick rounds of the node.",
 	    n->ticks);
+	one(b, "rangekv_late_turns_total", "counter",
+	    "Ticks that came late (a stopped process, a long loop turn): leader leases voided.",
+	    n->stats.late_turns);
 	one(b, "rangekv_raft_messages_received_total", "counter", "Raft messages received.",
 	    n->stats.msgs_recv);
 	one(b, "rangekv_raft_messages_sent_total", "counter", "Raft messages sent.",

@@ -185,10 +185,9 @@ void rk_elect_sweep(struct rk_node *n)
 			left = true; /* its campaign may fail: look again */
 			continue;
 		}
-		/* Nothing has reached it since the start (a message would
-		 * have woken it), two election timeouts ago at least: no
-		 * lease of an old leader is left to respect. */
-		(void)rk_raft_leader_lost(&r->raft);
+		/* Its votes are refused until an election timeout after it
+		 * last heard a leader (the start counts), by the clock: the
+		 * campaign below waits that out by itself. */
 		switch (rk_elect_leaderless(elector_of(n, r), n->cfg.node_id,
 					    uv_now(&n->loop) - r->asleep_since, wait_ms)) {
 		case RK_ELECT_CAMPAIGN:
@@ -205,22 +204,30 @@ void rk_elect_sweep(struct rk_node *n)
 	n->el.sweep_needed = left;
 }
 
-/* A follower whose leader's node died or restarted: it forgets the leader
- * (rk_raft_leader_lost) and grants its vote at once; asleep, it stays
- * asleep until the vote request comes. The node that should elect the
+/* A follower whose leader's node restarted (`gone`: the old process and
+ * its leases are certainly gone) forgets the leader and grants its vote at
+ * once (rk_raft_leader_lost). One whose leader's node merely stopped
+ * answering, or whose connection to it was closed or reset (a firewall
+ * REJECT, a proxy restart: the process may still run and serve reads from
+ * its lease), forgets the leader but refuses votes until an election
+ * timeout after it last heard from it (rk_raft_forget_leader): the
+ * elector's pre-votes are refused until then and asked again every
+ * RK_ELECT_CAMPAIGN_RETRY_TICKS. Asleep, it stays asleep until the vote
+ * request comes. The node that should elect the
  * range (its elector: the next live node in the preferred order) queues a
  * campaign. One election per range, started by one node, a bounded number
  * at a time: no split votes, and no storm when a node that led a third of
  * 100,000 ranges dies. A sleeping replica's wait for its elector is counted
  * from now (rk_elect_sweep).
  *
- * Why no lease is broken: the leader's process is gone (a restart, or its
- * connection closed and nothing heard from it since; or silence longer
- * than any lease), and a range that slept has no leader lease at all (the
- * leader voids it on waking). */
-void rk_elect_orphan(struct rk_node *n, struct rk_replica *r)
+ * Why no lease is broken: a vote is granted at once only when the leader's
+ * process is certainly gone (a new one runs on its node); otherwise only
+ * once its lease has run out, by the voter's own monotonic clock (leases
+ * are measured in time from the round's start, with a margin for clock
+ * rate: docs/raft.md). */
+void rk_elect_orphan(struct rk_node *n, struct rk_replica *r, bool gone)
 {
-	if (rk_raft_leader_lost(&r->raft) != 0)
+	if ((gone ? rk_raft_leader_lost(&r->raft) : rk_raft_forget_leader(&r->raft)) != 0)
 		return;
 	n->el.sweep_needed = true;
 	if (r->asleep)

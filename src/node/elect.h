@@ -112,8 +112,9 @@ bool rk_elect_queued(const struct rk_node *n);
 /* Every two election timeouts: sleeping replicas that know no leader. */
 void rk_elect_sweep(struct rk_node *n);
 
-/* r's leader is gone (its node died or restarted): r forgets it and the
- * range's elector campaigns. */
-void rk_elect_orphan(struct rk_node *n, struct rk_replica *r);
+/* r's leader seems gone (its node stopped answering: gone false) or is
+ * certainly gone (its node restarted: gone true): r forgets it and the
+ * range's elector campaigns; r grants votes at once only if gone. */
+void rk_elect_orphan(struct rk_node *n, struct rk_replica *r, bool gone);
 
 #endif

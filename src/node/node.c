@@ -18,6 +18,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "api.h"
 #include "boot.h"
@@ -29,6 +30,8 @@
 
 #define MOD "node"
 #define COMPACT_EVERY_TICKS 25
+/* A tick this much later than due (in ticks) marks a late loop turn. */
+#define LATE_TICKS 3
 
 void rk_node_fail(struct rk_node *n)
 {
@@ -114,9 +117,40 @@ static int on_frame(void *arg, uint64_t from, int channel,
 
 /* ---- ticks and signals ------------------------------------------------------------------ */
 
+/* The raft core's clock (ms): leases and vote refusals are measured by it,
+ * read fresh at each check, so time the process spent stopped or a loop
+ * turn that ran late counts in full. */
+static uint64_t mono_ms(void *arg)
+{
+	struct timespec ts;
+
+	(void)arg;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* A tick that comes late (the process was stopped, swapped, or a turn ran
+ * long): every awake leader's lease is voided, and its next reads confirm
+ * leadership by a heartbeat round. The leases are measured in time and
+ * would have run out by the clock anyway; voiding them also drops the
+ * rounds acknowledged before the stall. */
+static void late_turn(struct rk_node *n, uint64_t late_ms)
+{
+	n->stats.late_turns++;
+	rk_log_warn(MOD, "the loop ran %llu ms late: leader leases are voided",
+		    (unsigned long long)late_ms);
+	for (size_t i = 0; i < n->tab.n_awake; i++)
+		rk_raft_lease_void(&n->tab.awake[i]->raft);
+}
+
 static void on_tick(uv_timer_t *t)
 {
 	struct rk_node *n = t->data;
+	uint64_t now = mono_ms(NULL);
+
+	if (n->last_tick_ms != 0 && now - n->last_tick_ms > LATE_TICKS * n->cfg.tick_ms)
+		late_turn(n, now - n->last_tick_ms - n->cfg.tick_ms);
+	n->last_tick_ms = now;
 
 	/* Backwards: a replica put to sleep is swapped with the last one,
 	 * which has been visited already. */
@@ -196,6 +230,9 @@ int rk_node_run(const struct rk_node_config *cfg)
 	n->ropts.max_entry_bytes = 8u << 20;
 	/* Reads by lease while check-quorum holds, ReadIndex otherwise. */
 	n->ropts.read_only = RK_RAFT_READ_LEASE;
+	n->ropts.clock = mono_ms;
+	n->ropts.clock_arg = NULL;
+	n->ropts.tick_len = cfg->tick_ms;
 	n->ropts.storage = &rk_replica_storage_ops;
 
 	rk_store_options_default(&so);

@@ -42,6 +42,7 @@ struct rk_node_stats {
 	uint64_t snaps_generated, snaps_sent, snaps_received, snaps_installed;
 	uint64_t compactions, proposals;
 	uint64_t quiesced, woken;
+	uint64_t late_turns; /* ticks that came LATE_TICKS late (node.c) */
 	struct rk_hist commit_hist; /* group commit: submit to durable */
 };
 
@@ -57,6 +58,7 @@ struct rk_node {
 	struct rk_http_server http;
 	uv_timer_t tick_timer;
 	uint64_t ticks;
+	uint64_t last_tick_ms; /* when the last tick ran (monotonic) */
 	uv_signal_t sigterm, sigint;
 
 	struct rk_table tab;     /* the replicas */

@@ -94,12 +94,11 @@ void rk_node_wake(struct rk_node *n, struct rk_replica *r)
 	r->asleep = false;
 	r->quiet_ticks = 0;
 	n->stats.woken++;
-	/* Its clock stood still while it slept: a lease it held is void, and
-	 * the time counts toward a follower's last contact with its leader
-	 * (woken by a candidate of a new election, it votes as if it had been
-	 * ticked all along). */
+	/* A lease it held has run out by the clock anyway (leases and vote
+	 * refusals are measured in time, not ticks: a follower woken by a new
+	 * candidate votes as it would have, had it been ticked all along);
+	 * voiding it also drops rounds acknowledged before the sleep. */
 	rk_raft_lease_void(&r->raft);
-	rk_raft_slept(&r->raft, (uv_now(&n->loop) - r->asleep_since) / n->cfg.tick_ms);
 	rk_node_mark_dirty(n, r);
 }
 

@@ -12,8 +12,8 @@
  * Anything that arrives for the range, a proposal, or the death of the
  * leader's node wakes it.
  *
- * Leases: a sleeping leader holds none (waking voids it, and a woken
- * follower counts its sleep toward its last contact: rk_raft_slept).
+ * Leases: a sleeping leader holds none (waking voids it), and leases and
+ * vote refusals are measured by the clock, which runs while a range sleeps.
  *
  * The decisions are pure functions over a raft status and tick counts,
  * unit-tested; the rest applies them.

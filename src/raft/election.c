@@ -171,11 +171,12 @@ void raft_campaign(struct rk_raft *r, bool pre_vote, bool transfer)
  * election timeout ago refuses to elect anyone (a leadership transfer is
  * the exception: the leader itself asked for it). This is what makes the
  * leader's lease safe, and it keeps a partitioned node that comes back with
- * a higher term from deposing a healthy leader. A replica that just started
- * does not know whom it heard from, so it counts as having heard from a
- * leader at start (contact_elapsed begins at 0). The counter is kept apart
- * from election_elapsed and lead on purpose: a stray message with a higher
- * term resets those, and must not cut a lease short.
+ * a higher term from deposing a healthy leader. The time is the options'
+ * clock (real time in a node, so a stopped or late process does not
+ * stretch it). A replica that just started does not know whom it heard
+ * from, so it counts as having heard from a leader at start. refuse_until
+ * is kept apart from election_elapsed and lead on purpose: a stray message
+ * with a higher term resets those, and must not cut a lease short.
  */
 bool raft_in_lease(const struct rk_raft *r, const struct rk_raft_msg *m)
 {
@@ -185,7 +186,7 @@ bool raft_in_lease(const struct rk_raft *r, const struct rk_raft_msg *m)
 		return false;
 	if (r->role == RK_RAFT_LEADER)
 		return true;
-	return r->contact_elapsed < r->opts->election_tick;
+	return raft_now(r) < r->refuse_until;
 }
 
 int raft_step_vote(struct rk_raft *r, const struct rk_raft_msg *m)

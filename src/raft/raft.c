@@ -85,6 +85,8 @@ static int options_check(const struct rk_raft_options *o)
 		return RK_EINVAL;
 	if (o->max_inflight_msgs == 0 || o->read_only > RK_RAFT_READ_LEASE)
 		return RK_EINVAL;
+	if (o->clock != NULL && o->tick_len == 0)
+		return RK_EINVAL;
 	if (o->read_only == RK_RAFT_READ_LEASE && !o->check_quorum &&
 	    !RK_BUG(LEASE_NO_CHECK_QUORUM))
 		return RK_EINVAL; /* a lease without check-quorum is unsafe */
@@ -147,7 +149,29 @@ int rk_raft_init(struct rk_raft *r, const struct rk_raft_options *opts,
 	raft_become_follower(r, hs.term, RK_RAFT_NONE);
 	r->vote = hs.vote;
 	r->prev_role = RK_RAFT_FOLLOWER;
+	/* A replica that just started does not know whom it promised what:
+	 * it counts as having heard from a leader now. */
+	r->refuse_until = raft_now(r) + raft_ticks_span(r, opts->election_tick);
 	return 0;
+}
+
+uint64_t raft_now(const struct rk_raft *r)
+{
+	return r->opts->clock != NULL ? r->opts->clock(r->opts->clock_arg) : r->ticks;
+}
+
+uint64_t raft_ticks_span(const struct rk_raft *r, int ticks)
+{
+	uint64_t len = r->opts->clock != NULL ? r->opts->tick_len : 1;
+
+	return ticks > 0 ? (uint64_t)ticks * len : 0;
+}
+
+/* A leader of our term was heard from now: votes are refused for an
+ * election timeout from now (raft_in_lease). */
+static void leader_contact(struct rk_raft *r)
+{
+	r->refuse_until = raft_now(r) + raft_ticks_span(r, r->opts->election_tick);
 }
 
 void rk_raft_close(struct rk_raft *r)
@@ -194,7 +218,6 @@ static void tick_heartbeat(struct rk_raft *r)
 	struct rk_raft_tracker *t = r->tracker;
 	int i, timeout;
 
-	t->ticks++;
 	r->heartbeat_elapsed++;
 	r->election_elapsed++;
 	if (r->election_elapsed >= r->opts->election_tick) {
@@ -226,8 +249,7 @@ static void tick_heartbeat(struct rk_raft *r)
 
 void rk_raft_tick(struct rk_raft *r)
 {
-	if (r->contact_elapsed < r->opts->election_tick)
-		r->contact_elapsed++;
+	r->ticks++;
 	if (r->role == RK_RAFT_LEADER)
 		tick_heartbeat(r);
 	else
@@ -266,7 +288,7 @@ static void step_follower(struct rk_raft *r, const struct rk_raft_msg *m)
 {
 	if (from_leader(m)) {
 		r->election_elapsed = 0;
-		r->contact_elapsed = 0;
+		leader_contact(r);
 		r->lead = m->from;
 		if (m->type == RK_RAFT_MSG_APP)
 			raft_handle_append(r, m);
@@ -291,7 +313,7 @@ int rk_raft_follow(struct rk_raft *r, uint64_t leader, uint64_t term,
 		return RK_ESTATE;
 	r->lead = leader;
 	r->election_elapsed = 0;
-	r->contact_elapsed = 0;
+	leader_contact(r);
 	if (commit <= raft_log_last_index(r))
 		raft_log_commit_to(r, commit);
 	return 0;
@@ -299,14 +321,19 @@ int rk_raft_follow(struct rk_raft *r, uint64_t leader, uint64_t term,
 
 void rk_raft_slept(struct rk_raft *r, uint64_t ticks)
 {
-	uint64_t e = (uint64_t)r->opts->election_tick;
-
+	if (r->opts->clock != NULL)
+		return; /* time went on while it slept */
 	if (r->role != RK_RAFT_FOLLOWER && r->role != RK_RAFT_PRE_CANDIDATE)
 		return;
-	if ((uint64_t)r->contact_elapsed + ticks >= e)
-		r->contact_elapsed = r->opts->election_tick;
-	else
-		r->contact_elapsed += (int)ticks;
+	r->ticks += ticks;
+}
+
+int rk_raft_forget_leader(struct rk_raft *r)
+{
+	if (r->role != RK_RAFT_FOLLOWER && r->role != RK_RAFT_PRE_CANDIDATE)
+		return RK_ESTATE;
+	r->lead = RK_RAFT_NONE;
+	return 0;
 }
 
 int rk_raft_leader_lost(struct rk_raft *r)
@@ -314,7 +341,7 @@ int rk_raft_leader_lost(struct rk_raft *r)
 	if (r->role != RK_RAFT_FOLLOWER && r->role != RK_RAFT_PRE_CANDIDATE)
 		return RK_ESTATE;
 	r->lead = RK_RAFT_NONE;
-	r->contact_elapsed = r->opts->election_tick;
+	r->refuse_until = 0;
 	return 0;
 }
 

@@ -272,6 +272,17 @@ struct rk_raft_options {
 	uint64_t max_mem_bytes;         /* hard cap of the group's heap (0 = none) */
 	int transfer_timeout_ticks;     /* abort a leadership transfer after (0 = election_tick) */
 	const struct rk_raft_storage_ops *storage;
+	/* The caller's monotonic clock, in any unit, and tick_len of its units
+	 * per tick. Leader leases and check-quorum's vote refusal are measured
+	 * by it, not by ticks: a process that was stopped (SIGSTOP, a VM
+	 * pause, swap) or a loop that ran late misses ticks, but not time, so
+	 * a lease never outlives its window in real time. NULL: the group's
+	 * own tick count is the clock (tick_len ignored; simulations where
+	 * time is ticks). The core calls it only from its own calls, on the
+	 * caller's thread. */
+	uint64_t (*clock)(void *arg);
+	void *clock_arg;
+	uint64_t tick_len;
 };
 
 /* Sane defaults: election 10, heartbeat 1, pre-vote and check-quorum on,
@@ -393,10 +404,11 @@ struct rk_raft {
 	int transfer_elapsed;
 	uint8_t role;
 	uint8_t votes[RK_RAFT_MAX_MEMBERS]; /* 0 unknown, 1 granted, 2 rejected */
-	/* Ticks since a leader of our term was last heard from (or since
-	 * start), saturating at election_tick: votes are refused below it
-	 * when check_quorum is on. */
-	int contact_elapsed;
+	/* With check_quorum, votes are refused until this time (the clock of
+	 * the options): an election timeout after a leader was last heard
+	 * from, or after start. */
+	uint64_t refuse_until;
+	uint64_t ticks; /* ticks so far: the clock when the options have none */
 	bool in_ready;     /* a ready is outstanding */
 	bool bcast_wanted; /* new entries: append to followers at ready() */
 	uint8_t prev_role;
@@ -459,25 +471,32 @@ void rk_raft_lease_void(struct rk_raft *r);
  * heartbeat's: safety is kept. RK_ESTATE otherwise (nothing changed). */
 int rk_raft_follow(struct rk_raft *r, uint64_t leader, uint64_t term,
 		   uint64_t commit);
-/* The caller's clock stood still for `ticks` ticks while the group slept
- * (it was not ticked, and nothing reached it). A follower counts them
- * toward its last contact with the leader, so that once woken it grants a
- * vote as it would have had it been ticked: the lease it promised runs in
- * real time. Safe because a sleeping leader holds no lease either (its
- * caller voids it on waking, rk_raft_lease_void). No-op on a leader or
- * candidate; nothing else changes (the leader stays known, no election
- * timer moves). */
+/* Without a clock in the options only (a no-op with one: time passes by
+ * itself): the group slept for `ticks` ticks (it was not ticked, and
+ * nothing reached it). A follower counts them toward its last contact with
+ * the leader, so that once woken it grants a vote as it would have had it
+ * been ticked. No-op on a leader or candidate; nothing else changes (the
+ * leader stays known, no election timer moves). */
 void rk_raft_slept(struct rk_raft *r, uint64_t ticks);
-/* Out-of-band news that this replica's leader is gone (its node stopped
- * answering) or that it never had one: it forgets the leader and counts the
- * last contact as an election timeout old, so it grants votes at once
- * instead of waiting out the leader's lease. It starts no election itself.
- * Raft's safety does not rest on this (one vote per term either way); the
- * lease guarantee does, so the caller vouches that no lease of an old
- * leader can still be valid. In rangekv: the range slept (a sleeping leader
- * holds no lease, waking voids it), or nothing has reached the replica for
- * longer than an election timeout, or the group is brand new. Follower or
- * pre-candidate only; RK_ESTATE otherwise (nothing changed). */
+/* Out-of-band news that this replica's leader seems gone (its node stopped
+ * answering, or the connection to it was closed or reset): it forgets the
+ * leader, so that an election can start, but keeps refusing votes until an
+ * election timeout after it last heard from that leader, on its own clock:
+ * a cut-off leader still serving reads from its lease is not outvoted
+ * before its lease has run out. Follower or pre-candidate only; RK_ESTATE
+ * otherwise (nothing changed). */
+int rk_raft_forget_leader(struct rk_raft *r);
+/* Out-of-band news that this replica's leader is certainly gone or that it
+ * never had one: it forgets the leader and grants votes at once instead of
+ * waiting out the leader's lease. It starts no election itself. Raft's
+ * safety does not rest on this (one vote per term either way); the lease
+ * guarantee does, so the caller vouches that no lease of an old leader can
+ * still be valid. In rangekv: the leader's node restarted (a new process:
+ * the old one, and its leases, are gone), nothing has reached the replica
+ * for longer than an election timeout, or the group is brand new. A node
+ * that merely stops answering, or whose connection was closed or reset,
+ * proves nothing: rk_raft_forget_leader. Follower or pre-candidate only;
+ * RK_ESTATE otherwise (nothing changed). */
 int rk_raft_leader_lost(struct rk_raft *r);
 /* Leader only: hands leadership to `to` (must be a voter). */
 int rk_raft_transfer_leader(struct rk_raft *r, uint64_t to);

@@ -155,13 +155,18 @@ struct raft_progress {
 
 struct rk_raft_tracker {
 	struct raft_progress pr[RK_RAFT_MAX_MEMBERS]; /* same slots as conf */
-	uint64_t ticks; /* leader's clock, for the lease */
 	uint64_t round; /* heartbeat round last started */
-	uint64_t round_tick[RAFT_ROUND_RING]; /* start tick of recent rounds */
+	uint64_t round_at[RAFT_ROUND_RING]; /* start time of recent rounds */
+	uint64_t void_round; /* rounds up to this one hold no lease */
 	bool lease_off; /* a transfer was started this term */
 };
 
 int raft_tracker_reset(struct rk_raft *r); /* becoming leader */
+
+/* The group's clock (the options' clock, else its tick count), and an
+ * election timeout (election_tick ticks) in the clock's units. */
+uint64_t raft_now(const struct rk_raft *r);
+uint64_t raft_ticks_span(const struct rk_raft *r, int ticks);
 void raft_tracker_free(struct rk_raft *r);
 /* Re-slots progress after a configuration change; new members probe. */
 int raft_tracker_reconfigure(struct rk_raft *r);

@@ -9,7 +9,8 @@
  * All reads waiting in one loop turn share one round (started at ready()).
  *
  * Lease: with check-quorum, a voter that acknowledged a heartbeat round
- * refuses to vote for election_tick ticks after it received it. A round
+ * refuses to vote for election_tick ticks' worth of time after it
+ * received it. A round
  * acknowledged by a quorum and started at leader tick T therefore
  * guarantees no other leader before T + election_tick (ticks advancing at
  * the same rate everywhere, up to lease_margin_ticks of drift), and the
@@ -183,19 +184,18 @@ bool raft_lease_valid(struct rk_raft *r)
 	if (q == 0 || t->round - q >= RAFT_ROUND_RING)
 		return false;
 	window = r->opts->election_tick - r->opts->lease_margin_ticks;
-	if (window <= 0)
+	if (window <= 0 || q <= t->void_round)
 		return false;
-	return t->ticks < t->round_tick[q % RAFT_ROUND_RING] + (uint64_t)window;
+	return raft_now(r) < t->round_at[q % RAFT_ROUND_RING] + raft_ticks_span(r, window);
 }
 
 void rk_raft_lease_void(struct rk_raft *r)
 {
 	struct rk_raft_tracker *t = r->tracker;
 
-	/* Only the lease reads the leader's tick count: moving it past every
-	 * recorded round's window ends the lease and nothing else. */
+	/* Only rounds started from now on may hold a lease again. */
 	if (t != NULL && r->role == RK_RAFT_LEADER)
-		t->ticks += (uint64_t)r->opts->election_tick;
+		t->void_round = t->round;
 }
 
 /* Stepping down: reads waiting for confirmation are dropped (the caller

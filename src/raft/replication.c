@@ -119,7 +119,9 @@ void raft_bcast_heartbeat(struct rk_raft *r)
 	if (t == NULL)
 		return;
 	t->round++;
-	t->round_tick[t->round % RAFT_ROUND_RING] = t->ticks;
+	/* Its start, not its sending or arrival: the lease counts from before
+	 * any voter could have heard it. */
+	t->round_at[t->round % RAFT_ROUND_RING] = raft_now(r);
 	self = raft_progress_get(r, r->id);
 	if (self != NULL)
 		self->acked_round = t->round;

@@ -410,7 +410,7 @@ def main():
     ap.add_argument("--budget", type=int, default=1_000_000,
                     help="checker search steps per key before it answers unknown")
     ap.add_argument("--list", action="store_true", help="list the scenarios")
-    args = ap.parse_args()
+    args = ap.parse_intermixed_args()
     if args.list:
         for name, (f, ci, _) in SCENARIOS.items():
             print("%-24s %s%s" % (name, "[ci] " if ci else "", " ".join(f.__doc__.split())))

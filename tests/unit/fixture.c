@@ -391,7 +391,7 @@ bool fx_elect(struct fx *fx, int id)
 	int i;
 	for (i = 1; i <= fx->n; i++)
 		if (fx->nodes[i].up)
-			fx->nodes[i].raft.contact_elapsed = fx->opts.election_tick;
+			fx->nodes[i].raft.refuse_until = 0;
 	(void)rk_raft_campaign(&fx->nodes[id].raft);
 	fx_settle(fx);
 	return fx->nodes[id].raft.role == RK_RAFT_LEADER;

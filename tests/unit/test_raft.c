@@ -27,6 +27,24 @@ static void lease_reads(struct rk_raft_options *o)
 	o->read_only = RK_RAFT_READ_LEASE;
 }
 
+/* A fake monotonic clock in ms, 50 ms per tick: the test moves it. */
+static uint64_t g_now_ms;
+
+static uint64_t fake_clock(void *arg)
+{
+	(void)arg;
+	return g_now_ms;
+}
+
+static void clocked_lease_reads(struct rk_raft_options *o)
+{
+	o->read_only = RK_RAFT_READ_LEASE;
+	o->clock = fake_clock;
+	o->clock_arg = NULL;
+	o->tick_len = 50;
+	g_now_ms = 1000000;
+}
+
 static void small_inflight(struct rk_raft_options *o)
 {
 	o->max_inflight_msgs = 4;
@@ -75,7 +93,7 @@ static void test_votes_refused_within_lease(void **state)
 	term = fx_raft(&fx, 1)->term;
 	/* Node 3 campaigns without pre-vote consent while 1 is healthy:
 	 * with check-quorum voters ignore it, the leader stays. */
-	fx.nodes[3].raft.contact_elapsed = 100;
+	fx.nodes[3].raft.refuse_until = 0;
 	raft_force_campaign_for_test(&fx.nodes[3].raft);
 	fx_settle(&fx);
 	assert_int_equal(fx_raft(&fx, 1)->role, RK_RAFT_LEADER);
@@ -415,6 +433,91 @@ static void test_follow_out_of_band(void **state)
 	assert_int_equal(rk_raft_follow(fx_raft(&fx, 2), 1, term,
 					 fx_stored_last(&fx, 2)), 0);
 	assert_int_equal(fx_raft(&fx, 2)->committed, fx_stored_last(&fx, 2));
+	fx_close(&fx);
+}
+
+/* A leader stopped for longer than its lease (SIGSTOP, a VM pause: no tick
+ * ran, but time went on) finds its lease expired when it checks again: the
+ * next read costs a heartbeat round. Without the clock the lease counted
+ * ticks, and a stalled leader still had all of its window. */
+static void test_lease_expires_in_time_not_ticks(void **state)
+{
+	struct fx fx;
+	uint64_t hb;
+
+	(void)state;
+	fx_init(&fx, 3, 3, clocked_lease_reads);
+	assert_true(fx_elect(&fx, 1));
+	fx_tick_all(&fx, 2);
+	/* Within its lease: a local read, no round. */
+	hb = fx.msg_count[RK_RAFT_MSG_HEARTBEAT];
+	assert_int_equal(rk_raft_read_index(fx_raft(&fx, 1), 7), 0);
+	fx_settle(&fx);
+	assert_int_equal(fx.nodes[1].n_reads, 1);
+	assert_int_equal(fx.msg_count[RK_RAFT_MSG_HEARTBEAT], hb);
+	/* Three seconds pass with no tick anywhere. */
+	g_now_ms += 3000;
+	assert_int_equal(rk_raft_read_index(fx_raft(&fx, 1), 8), 0);
+	fx_settle(&fx);
+	assert_int_equal(fx.nodes[1].n_reads, 2);
+	assert_true(fx.msg_count[RK_RAFT_MSG_HEARTBEAT] > hb);
+	fx_close(&fx);
+}
+
+/* A voter refuses a new leader until an election timeout of its own clock
+ * after it last heard the old one, however few ticks it saw (it may have
+ * been stopped, or its loop late); then it grants. */
+static void test_vote_refusal_in_time(void **state)
+{
+	struct fx fx;
+
+	(void)state;
+	fx_init(&fx, 3, 3, clocked_lease_reads);
+	assert_true(fx_elect(&fx, 1));
+	fx_settle(&fx);
+	fx_isolate(&fx, 1);
+	/* Plenty of ticks but little time: still refused. */
+	fx.nodes[3].raft.ticks += 1000;
+	g_now_ms += 50 * (uint64_t)fx.opts.election_tick - 1;
+	assert_int_equal(rk_raft_campaign(fx_raft(&fx, 2)), 0);
+	fx_settle(&fx);
+	assert_int_not_equal(fx_raft(&fx, 2)->role, RK_RAFT_LEADER);
+	/* No ticks, but an election timeout of time: granted. */
+	g_now_ms += 1;
+	assert_int_equal(rk_raft_campaign(fx_raft(&fx, 2)), 0);
+	fx_settle(&fx);
+	assert_int_equal(fx_raft(&fx, 2)->role, RK_RAFT_LEADER);
+	fx_close(&fx);
+}
+
+/* A follower whose leader only seems gone (its connection was reset):
+ * rk_raft_forget_leader lets an election start but keeps the refusal, so
+ * the cut-off leader's lease runs out before anyone else can win. */
+static void test_forget_leader_keeps_refusal(void **state)
+{
+	struct fx fx;
+
+	(void)state;
+	fx_init(&fx, 3, 3, clocked_lease_reads);
+	assert_true(fx_elect(&fx, 1));
+	fx_settle(&fx);
+	fx_isolate(&fx, 1);
+	assert_int_equal(rk_raft_forget_leader(fx_raft(&fx, 1)), RK_ESTATE);
+	assert_int_equal(rk_raft_forget_leader(fx_raft(&fx, 3)), 0);
+	assert_int_equal(rk_raft_leader(fx_raft(&fx, 3)), 0);
+	assert_int_equal(rk_raft_campaign(fx_raft(&fx, 2)), 0);
+	fx_settle(&fx);
+	assert_int_not_equal(fx_raft(&fx, 2)->role, RK_RAFT_LEADER);
+	/* The old leader's lease (election timeout less the margin, counted
+	 * from before 3 heard it) has run out before 3 grants. */
+	g_now_ms += 50 * (uint64_t)(fx.opts.election_tick - fx.opts.lease_margin_ticks);
+	assert_int_equal(rk_raft_read_index(fx_raft(&fx, 1), 9), 0);
+	fx_settle(&fx);
+	assert_int_equal(fx.nodes[1].n_reads, 0); /* no local read: a round, unanswered */
+	g_now_ms += 50 * (uint64_t)fx.opts.lease_margin_ticks;
+	assert_int_equal(rk_raft_campaign(fx_raft(&fx, 2)), 0);
+	fx_settle(&fx);
+	assert_int_equal(fx_raft(&fx, 2)->role, RK_RAFT_LEADER);
 	fx_close(&fx);
 }
 
@@ -884,6 +987,9 @@ int main(void)
 		cmocka_unit_test(test_lease_needs_check_quorum),
 		cmocka_unit_test(test_leader_lost_votes_at_once),
 		cmocka_unit_test(test_slept_counts_toward_contact),
+		cmocka_unit_test(test_lease_expires_in_time_not_ticks),
+		cmocka_unit_test(test_vote_refusal_in_time),
+		cmocka_unit_test(test_forget_leader_keeps_refusal),
 		cmocka_unit_test(test_transfer_to_up_to_date),
 		cmocka_unit_test(test_transfer_to_lagging_follower),
 		cmocka_unit_test(test_transfer_times_out),
