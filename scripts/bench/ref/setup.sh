@@ -40,7 +40,7 @@ if [ ! -x "$bin/etcdload" ] || [ "$here/src/etcdload/main.go" -nt "$bin/etcdload
 	mkdir -p "$gp/src/etcdload"
 	cp "$here/src/etcdload/main.go" "$gp/src/etcdload/"
 	(cd "$gp/src/etcdload" &&
-		GO111MODULE=off GOFLAGS= GOPATH="$gp:/usr/share/gocode" GOCACHE="$gp/cache" \
+		GO111MODULE=off GOFLAGS='' GOPATH="$gp:/usr/share/gocode" GOCACHE="$gp/cache" \
 			go build -o "$bin/etcdload" .)
 fi
 echo "$bin"
