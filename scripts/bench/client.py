@@ -6,7 +6,7 @@ machine's floors and the storage layer's ceiling, in one run on one machine.
                           [--no-build] [--bin RANGEKV] [--keep]
 
 Parts, run one after another (never two at once), default all:
-  floor    the bench-anchors floor-bench.sh: fdatasync p50/p99 (one writer and
+  floor    scripts/bench/ref/floor-bench.sh: fdatasync p50/p99 (one writer and
            three in parallel) and the loopback TCP round trip
   storage  bench_storage journal (a node's write path in raw WiredTiger: one
            raft append + one apply per write, 64 per group, one flush each;
@@ -17,9 +17,9 @@ Parts, run one after another (never two at once), default all:
            cutting redis-benchmark's key:000000000000..key:000000099999 into
            64 ranges and counter:... into 16, then the redis-benchmark suite
            against node 1's client port
-  etcd     the bench-anchors etcd-bench.sh (3 members on loopback, etcd's own
-           load generator), one repetition
-  redis    redis-server as redis-bench.sh starts it (appendonly yes,
+  etcd     scripts/bench/ref/etcd-bench.sh (3 members on loopback, etcdload:
+           gRPC through etcd's client library), one repetition
+  redis    redis-server as ref/redis-bench.sh starts it (appendonly yes,
            appendfsync always, no RDB), the same redis-benchmark suite as
            rangekv (SEQ.NEXT replaced by INCR of one key)
 
@@ -465,18 +465,19 @@ def build(a, work, target):
     return path, None
 
 
-def anchors_ready(a, work):
-    """bench-anchors binaries built (build.sh installs etcd and Redis from
-    Debian and builds etcd's load generator)."""
-    need = [os.path.join(a.anchors, "bin", b) for b in ("etcd-benchmark", "fsync_bench", "tcp_pingpong")]
-    if all(os.access(p, os.X_OK) for p in need) and shutil.which("etcd") and \
-            shutil.which("redis-server"):
-        return None
-    log("# building the bench anchors (%s/build.sh)" % a.anchors)
-    lp = os.path.join(work, "anchors-build.log")
-    rc = run_logged(["bash", os.path.join(a.anchors, "build.sh")], lp, 1800)
+def ref_env(a, **kw):
+    """The environment of the reference scripts (scripts/bench/ref)."""
+    return dict(os.environ, RK_REF_BIN=a.ref_bin, **kw)
+
+
+def ref_ready(a, work):
+    """The reference systems installed and their tools built: ref/setup.sh
+    installs etcd and Redis from Debian when missing and builds floor and
+    etcdload into --ref-bin; it does nothing when all is there."""
+    lp = os.path.join(work, "ref-setup.log")
+    rc = run_logged(["bash", os.path.join(a.ref, "setup.sh")], lp, 1800, env=ref_env(a))
     if rc != 0:
-        return "bench-anchors build.sh failed:\n" + tail(lp)
+        return "scripts/bench/ref/setup.sh failed:\n" + tail(lp)
     return None
 
 
@@ -486,13 +487,13 @@ def read_csv(path):
 
 
 def part_floor(a, work, res):
-    why = anchors_ready(a, work)
+    why = ref_ready(a, work)
     if why:
         raise PartFailed(why)
     out = os.path.join(work, "floor")
-    env = dict(os.environ, REPS="1", DIRS=work, RESULTS_DIR=out)
+    env = ref_env(a, REPS="1", DIRS=work, RESULTS_DIR=out)
     lp = os.path.join(work, "floor.log")
-    rc = run_logged(["bash", os.path.join(a.anchors, "floor-bench.sh")], lp, 600, env=env)
+    rc = run_logged(["bash", os.path.join(a.ref, "floor-bench.sh")], lp, 600, env=env)
     runs = glob.glob(os.path.join(out, "floor-*", "runs.csv"))
     if rc != 0 or not runs:
         raise PartFailed("floor-bench.sh failed (rc %s):\n%s" % (rc, tail(lp)))
@@ -704,24 +705,24 @@ def part_rangekv(a, work, res):
 
 
 def part_etcd(a, work, res):
-    why = anchors_ready(a, work)
+    why = ref_ready(a, work)
     if why:
         raise PartFailed(why)
     for p in (23791, 23792, 23793, 23801, 23802, 23803):
         if port_busy("127.0.0.1", p):
-            raise PartFailed("127.0.0.1:%d is already in use (another etcd anchor running?)" % p)
+            raise PartFailed("127.0.0.1:%d is already in use (another reference etcd running?)" % p)
     out = os.path.join(work, "etcd")
     base = os.path.join(work, "etcd-data")
-    env = dict(os.environ, REPS="1", BASE=base, RESULTS_DIR=out,
-               CS="1 256" if a.quick else "1 16 64 256")
+    env = ref_env(a, REPS="1", BASE=base, RESULTS_DIR=out,
+                  CS="1 256" if a.quick else "1 16 64 256")
     lp = os.path.join(work, "etcd.log")
-    stop = lambda: run_logged(["bash", os.path.join(a.anchors, "etcd-cluster.sh"), "stop"],
+    stop = lambda: run_logged(["bash", os.path.join(a.ref, "etcd-cluster.sh"), "stop"],
                               lp, 60, env=env)
     CLEANUPS.append(stop)
     # etcd-cluster.sh starts the members from etcd-bench.sh's process group:
     # stopping that group stops them too; `stop` then clears its pid files.
     with open(lp, "ab") as lf:
-        p = PROCS.start(["bash", os.path.join(a.anchors, "etcd-bench.sh")], stdout=lf,
+        p = PROCS.start(["bash", os.path.join(a.ref, "etcd-bench.sh")], stdout=lf,
                         stderr=subprocess.STDOUT, env=env)
         try:
             rc = p.wait(timeout=600 if a.quick else 1800)
@@ -757,7 +758,7 @@ def part_etcd(a, work, res):
 
 def part_redis(a, work, res):
     if not shutil.which("redis-server"):
-        why = anchors_ready(a, work)
+        why = ref_ready(a, work)
         if why:
             raise PartFailed(why)
     port = a.redis_port
@@ -866,7 +867,10 @@ def main():
     ap.add_argument("--bin", help="rangekv binary to run (no build)")
     ap.add_argument("--build-dir", default=os.path.join(ROOT, "build-bench"))
     ap.add_argument("--build-type", default="Release")
-    ap.add_argument("--anchors", default=os.environ.get("RK_BENCH_ANCHORS", "/work/shared/bench-anchors"))
+    ap.add_argument("--ref", default=os.path.join(ROOT, "scripts", "bench", "ref"),
+                    help="the reference scripts (etcd, Redis, floors)")
+    ap.add_argument("--ref-bin", default=os.environ.get("RK_REF_BIN", os.path.join(ROOT, "build", "bench-ref")),
+                    help="where ref/setup.sh builds the reference tools")
     ap.add_argument("--redis-port", type=int, default=26389)
     ap.add_argument("--stall", type=float, default=15.0,
                     help="seconds without a completed request before a redis-benchmark run is killed")

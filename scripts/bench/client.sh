@@ -8,8 +8,9 @@
 # ratios rangekv/etcd and rangekv/ceiling; raw results as JSON in --out.
 #   scripts/bench/client.sh [--quick] [--out FILE] [--parts floor,storage,rangekv,etcd,redis]
 #                           [--spread] [--no-build | --bin RANGEKV] [--keep]
-# (release build in build-bench; the reference systems come from
-# /work/shared/bench-anchors, built by its build.sh when missing.)
+# (release build in build-bench; the reference runs come from
+# scripts/bench/ref: its setup.sh installs etcd and Redis from Debian
+# packages when missing and builds its tools into build/bench-ref.)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash scripts/setup.sh

@@ -1,6 +1,6 @@
 /*
  * The commands of the client port (the contract's table in
- * ../shared/DESIGN.md): arity and argument checks, the range operations a
+ * docs/contract.md): arity and argument checks, the range operations a
  * command becomes, and how their answers combine into one reply.
  *
  * Single-key commands are one operation. DEL, EXISTS and MGET are one per

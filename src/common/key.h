@@ -1,5 +1,5 @@
 /*
- * Keys as people read and type them (the outside contract), and the byte
+ * Keys as people read and type them (docs/contract.md), and the byte
  * order of keys.
  *
  * Bytes 0x20-0x7e other than '\' stand for themselves; every other byte,

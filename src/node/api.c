@@ -1,5 +1,5 @@
 /*
- * The node's HTTP API (the outside contract): cluster status, ranges (paged
+ * The node's HTTP API (docs/contract.md): cluster status, ranges (paged
  * and one by one) and Prometheus metrics. Read-only views of the loop's
  * state, answered on the loop.
  */

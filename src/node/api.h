@@ -1,5 +1,5 @@
 /*
- * The node's HTTP API (the outside contract): read-only views of the
+ * The node's HTTP API (docs/contract.md): read-only views of the
  * loop's state, answered on the loop.
  */
 #ifndef RK_NODE_API_H

@@ -1,5 +1,5 @@
 /*
- * The flags of `rangekv start` (the outside contract) parsed and checked.
+ * The flags of `rangekv start` (docs/contract.md) parsed and checked.
  * Everything a user can get wrong is caught here with one clear line:
  * unknown flags, bad numbers, bad addresses, an --initial-cluster that does
  * not name this node at its --peer-addr, --ranges with --split-at, --join

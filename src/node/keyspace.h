@@ -1,5 +1,5 @@
 /*
- * The key space cut of a cluster's first start (the outside contract):
+ * The key space cut of a cluster's first start (docs/contract.md):
  *
  *  --ranges N: boundary i (1 <= i < N) is floor(i * 2^64 / N) written as 8
  *  big-endian bytes with trailing zero bytes removed; the first range starts

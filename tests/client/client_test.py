@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The client port (--client-addr) against the outside contract (RESP2, see
-"The outside contract" in the design brief), on three real rangekv processes
+docs/contract.md), on three real rangekv processes
 on 127.0.0.1-3 with 16 ranges.
 
     client_test.py path/to/rangekv
