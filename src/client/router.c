@@ -3,7 +3,8 @@
  * and is retried there or elsewhere until answered or out of time.
  *
  * An operation is in one of two states: sent (waiting for an answer,
- * resent after RESEND_MS without one: a frame may be lost or a node dead)
+ * resent after RESEND_MS without one: a frame may be lost or a node dead;
+ * sooner, once STALE_MS old, if its range's leader has changed meanwhile)
  * or parked (waiting RETRY_MS before the next attempt: no leader known, a
  * leader change in progress). One timer walks the operations every TICK_MS.
  * Answers:
@@ -24,6 +25,7 @@
 #define TICK_MS 10
 #define RESEND_MS 1000
 #define RETRY_MS 20
+#define STALE_MS 50 /* an answer this late is worth a look at the leader */
 
 struct op {
 	uint64_t id;
@@ -230,6 +232,15 @@ void rk_client_on_resp(struct rk_client_router *r, const struct rk_net_resp *res
 	}
 }
 
+/* Whether o's range is now led by another node than the one o was sent
+ * to (a leader is known). */
+static bool moved(struct rk_client_router *r, struct op *o)
+{
+	uint64_t l = o->range != 0 ? r->env.leader_of(r->env.arg, o->range) : 0;
+
+	return l != 0 && l != o->target;
+}
+
 static void on_timer(uv_timer_t *t)
 {
 	struct rk_client_router *r = t->data;
@@ -238,8 +249,19 @@ static void on_timer(uv_timer_t *t)
 
 	for (o = r->head; o != NULL; o = next) {
 		next = o->next;
-		if (now < o->next_at && now < o->deadline)
+		if (now < o->next_at && now < o->deadline) {
+			/* Sent a while ago, and its range has a new leader by now
+			 * (the old one died or stepped down with it in flight):
+			 * resend there now rather than after RESEND_MS. Safe as
+			 * any resend: the same sequence number is answered from
+			 * the range's session record if it applied. */
+			if (!o->parked && now + RESEND_MS >= o->next_at + STALE_MS &&
+			    moved(r, o)) {
+				r->st.retries++;
+				attempt(r, o, 0);
+			}
 			continue;
+		}
 		if (expired(r, o))
 			continue;
 		if (!o->parked)

@@ -32,6 +32,7 @@
 #define COMPACT_EVERY_TICKS 25
 /* A tick this much later than due (in ticks) marks a late loop turn. */
 #define LATE_TICKS 3
+#define LATE_LOG_MS 10000
 
 void rk_node_fail(struct rk_node *n)
 {
@@ -136,9 +137,16 @@ static uint64_t mono_ms(void *arg)
  * rounds acknowledged before the stall. */
 static void late_turn(struct rk_node *n, uint64_t late_ms)
 {
+	uint64_t now = mono_ms(NULL);
+
 	n->stats.late_turns++;
-	rk_log_warn(MOD, "the loop ran %llu ms late: leader leases are voided",
-		    (unsigned long long)late_ms);
+	/* At most one line per LATE_LOG_MS: an overloaded node is late often. */
+	if (n->late_logged_ms == 0 || now - n->late_logged_ms >= LATE_LOG_MS) {
+		rk_log_warn(MOD, "the loop ran %llu ms late: leader leases are voided "
+			    "(%llu late ticks so far)", (unsigned long long)late_ms,
+			    (unsigned long long)n->stats.late_turns);
+		n->late_logged_ms = now;
+	}
 	for (size_t i = 0; i < n->tab.n_awake; i++)
 		rk_raft_lease_void(&n->tab.awake[i]->raft);
 }

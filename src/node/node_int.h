@@ -59,6 +59,7 @@ struct rk_node {
 	uv_timer_t tick_timer;
 	uint64_t ticks;
 	uint64_t last_tick_ms; /* when the last tick ran (monotonic) */
+	uint64_t late_logged_ms; /* when a late tick was last logged */
 	uv_signal_t sigterm, sigint;
 
 	struct rk_table tab;     /* the replicas */
