@@ -395,6 +395,60 @@ static void debug_drop(struct rk_node *n, const struct rk_http_req *req,
 	rk_json_obj_end(&j);
 }
 
+#ifdef RK_TEST_HOOKS
+/* POST /api/v1/debug/fault/apply?fail=N|always[&after=K]: after K more
+ * commands apply normally, the next N (or every one) fail as a store read
+ * error would (struct rk_test_hooks). fail=0 clears it. Only with
+ * RANGEKV_TEST_HOOKS=1 (docs/testing.md). */
+static void debug_fault_apply(struct rk_node *n, const struct rk_http_req *req,
+			      struct rk_http_resp *resp)
+{
+	char v[32];
+	uint64_t fail = 0, after = 0;
+	struct rk_json j;
+
+	if (!rk_http_query(req, "fail", v, sizeof(v)) ||
+	    (strcmp(v, "always") == 0 ? (fail = UINT64_MAX, false) : !parse_u64(v, &fail)) ||
+	    (rk_http_query(req, "after", v, sizeof(v)) && !parse_u64(v, &after))) {
+		error(resp, 400, "want fail=N or fail=always, optionally after=K");
+		return;
+	}
+	n->hooks.apply_fail = fail;
+	n->hooks.apply_skip = after;
+	rk_json_init(&j, &resp->body);
+	rk_json_obj_begin(&j);
+	rk_json_key(&j, "failed");
+	rk_json_u64(&j, n->hooks.apply_failed);
+	rk_json_obj_end(&j);
+}
+#endif
+
+/* The endpoints of the test hooks; false when p is not one of them or the
+ * hooks are off (the path is then no endpoint at all). */
+static bool debug_fault(struct rk_node *n, const char *p,
+			const struct rk_http_req *req, struct rk_http_resp *resp)
+{
+#ifdef RK_TEST_HOOKS
+	if (!n->hooks.enabled || strncmp(p, "/api/v1/debug/fault/", 20) != 0)
+		return false;
+	if (strcmp(req->method, "POST") != 0) {
+		error(resp, 405, "POST only");
+		return true;
+	}
+	if (strcmp(p + 20, "apply") == 0) {
+		debug_fault_apply(n, req, resp);
+		return true;
+	}
+	return false;
+#else
+	(void)n;
+	(void)p;
+	(void)req;
+	(void)resp;
+	return false;
+#endif
+}
+
 void rk_node_http(void *arg, const struct rk_http_req *req,
 		  struct rk_http_resp *resp)
 {
@@ -402,6 +456,8 @@ void rk_node_http(void *arg, const struct rk_http_req *req,
 	const char *p = req->path;
 	uint64_t id;
 
+	if (debug_fault(n, p, req, resp))
+		return;
 	if (strcmp(p, "/api/v1/debug/drop-answers") == 0) {
 		if (strcmp(req->method, "POST") != 0)
 			error(resp, 405, "POST only");

@@ -45,6 +45,17 @@ struct rk_node_stats {
 	struct rk_hist commit_hist; /* group commit: submit to durable */
 };
 
+/* Fault injection of tests (docs/testing.md, "Test hooks"): compiled in
+ * only with RK_TEST_HOOKS (never in Release builds) and enabled only when
+ * the node starts with RANGEKV_TEST_HOOKS=1 in its environment; the
+ * /api/v1/debug/fault/... endpoints set it. Zeroed: no fault. */
+struct rk_test_hooks {
+	bool enabled;
+	uint64_t apply_skip;   /* commands applied normally before failing */
+	uint64_t apply_fail;   /* applies still to fail; UINT64_MAX: all */
+	uint64_t apply_failed; /* failures injected so far */
+};
+
 struct rk_node {
 	struct rk_node_config cfg;
 	struct rk_raft_options ropts;
@@ -76,6 +87,7 @@ struct rk_node {
 	struct rk_kv_applier applier; /* applies every replica's commands */
 	uint32_t drop_answers_pct; /* fault injection (tests) */
 	uint64_t drop_rng, answers_dropped;
+	struct rk_test_hooks hooks;
 
 	struct rk_node_stats stats;
 	bool stopping;
