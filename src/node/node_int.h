@@ -31,6 +31,7 @@
 #include "raft.h"
 #include "replica.h"
 #include "snapshot.h"
+#include "space.h"
 #include "store.h"
 #include "table.h"
 
@@ -54,6 +55,8 @@ struct rk_test_hooks {
 	uint64_t apply_skip;   /* commands applied normally before failing */
 	uint64_t apply_fail;   /* applies still to fail; UINT64_MAX: all */
 	uint64_t apply_failed; /* failures injected so far */
+	bool disk_free_set;    /* the free space the node reads is... */
+	uint64_t disk_free;    /* ...this, whatever the disk has */
 };
 
 struct rk_node {
@@ -88,6 +91,7 @@ struct rk_node {
 	uint32_t drop_answers_pct; /* fault injection (tests) */
 	uint64_t drop_rng, answers_dropped;
 	struct rk_test_hooks hooks;
+	struct rk_space space; /* free space on the data disk (space.c) */
 
 	struct rk_node_stats stats;
 	bool stopping;

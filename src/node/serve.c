@@ -20,6 +20,10 @@
  *
  * Anywhere else the answer is NOT_LEADER with the leader as a hint:
  * certainly not applied, so the router simply goes there.
+ *
+ * While the node's data disk is below --min-free-space (space.h), writes
+ * other than DEL are refused with a NOSPACE error instead of proposed:
+ * certainly not applied, and the client sees why.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -189,6 +193,16 @@ void rk_serve_request(struct rk_node *n, uint64_t origin, const struct rk_net_re
 	}
 	if ((sv = serve_of(r)) == NULL) {
 		rk_serve_answer(n, origin, req->id, RK_NET_RESP_UNKNOWN, 0, NULL, 0);
+		return;
+	}
+	if (!rk_kv_op_is_read(c.op) && c.op != RK_KV_DEL && n->space.no_space) {
+		struct rk_buf e;
+		rk_buf_init(&e);
+		if (rk_space_refuse_write(n, &e) && !e.oom)
+			rk_serve_answer(n, origin, req->id, RK_NET_RESP_REFUSED, 0, e.p, e.len);
+		else /* no memory for the reason: certainly not applied either */
+			answer_not_leader(n, r, origin, req->id);
+		rk_buf_free(&e);
 		return;
 	}
 	if (rk_kv_op_is_read(c.op)) {
@@ -632,6 +646,7 @@ int rk_serve_start(struct rk_node *n, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot start the router: %s", rk_strerror(rc));
 		return rc;
 	}
+	rk_space_start(n);
 	if (n->cfg.client_addr[0] == '\0')
 		return 0;
 	return rk_client_server_start(&n->loop, n->cfg.client_addr, n->router, env_info,
@@ -645,6 +660,7 @@ static void client_stopped(void *arg)
 
 void rk_serve_stop(struct rk_node *n)
 {
+	rk_space_stop(n);
 	if (n->client != NULL) {
 		rk_client_server_stop(n->client, client_stopped, NULL);
 		n->client = NULL; /* freed by the server once closed */
