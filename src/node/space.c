@@ -12,7 +12,11 @@
 #include "space.h"
 
 #define MOD "node"
-#define SPACE_CHECK_MS 1000
+/* Readings once a second, every 100 ms within twice the floor: what a node
+ * writes between two readings must fit in the floor, and a fast writer
+ * near it should not get a whole second. */
+#define SPACE_TICK_MS 100
+#define SPACE_TICKS_FAR 10
 
 /* Sizes in log lines and replies: "12.3 MiB". */
 static void human(uint64_t v, char *out, size_t n)
@@ -86,7 +90,14 @@ void rk_space_check(struct rk_node *n)
 
 static void on_timer(uv_timer_t *t)
 {
-	rk_space_check(t->data);
+	struct rk_node *n = t->data;
+	struct rk_space *sp = &n->space;
+
+	if (++sp->ticks >= SPACE_TICKS_FAR || !sp->known ||
+	    sp->free_bytes / 2 < sp->min_free) {
+		sp->ticks = 0;
+		rk_space_check(n);
+	}
 }
 
 void rk_space_start(struct rk_node *n)
@@ -97,7 +108,7 @@ void rk_space_start(struct rk_node *n)
 	sp->timer.data = n;
 	sp->started = true;
 	rk_space_check(n);
-	uv_timer_start(&sp->timer, on_timer, SPACE_CHECK_MS, SPACE_CHECK_MS);
+	uv_timer_start(&sp->timer, on_timer, SPACE_TICK_MS, SPACE_TICK_MS);
 }
 
 static void closed_noop(uv_handle_t *h)

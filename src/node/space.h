@@ -2,9 +2,11 @@
  * Free space on the data disk: the node refuses client writes before the
  * disk is full (etcd's space quota, as a free-space floor).
  *
- * Once a second (a timer, never on the request path) the node reads the
- * free space of its data directory's filesystem (statvfs: what an
- * unprivileged process may still write). Below --min-free-space the node
+ * Once a second (a timer, never on the request path; every 100 ms when
+ * the free space is within twice the floor) the node reads the free space
+ * of its data directory's filesystem (statvfs: what an unprivileged
+ * process may still write). The floor must hold what the node writes
+ * between two readings. Below --min-free-space the node
  * is out of space: the ranges it leads answer new writes with a NOSPACE
  * error (certainly not applied) while reads and DEL are served as before
  * (DEL frees space); raft log appends of entries already accepted, and the
@@ -34,6 +36,7 @@ struct rk_space {
 	uint64_t free_bytes; /* last reading */
 	uint64_t total_bytes;
 	uint64_t min_free;   /* the floor in effect (0: none) */
+	uint32_t ticks;      /* timer ticks since the last reading */
 	uint64_t refused;    /* client writes refused for it */
 	uint64_t episodes;   /* times the node went out of space */
 };

@@ -88,7 +88,7 @@ def scenario_hooks(binary, tmp):
         c.start_all()
         c.wait_all_led()
         expect(call(1, "SET", "a", "1") == "OK", "SET before")
-        if http(1, "/api/v1/debug/fault/apply")[0] == 404:  # 405 (POST only) with hooks
+        if http(1, "/api/v1/debug/fault/apply")[0] != 405:  # 405 (POST only) with hooks
             return "the binary has no test hooks (a Release build): skipped"
         for i in c.nodes:
             st, body = http(i, "/api/v1/debug/fault/disk-free?bytes=1MiB", "POST")
@@ -141,9 +141,9 @@ def scenario_real(binary, tmp):
     if os.geteuid() != 0:
         return "not root: cannot mount small filesystems; the real-disk part is skipped"
     # WiredTiger takes 192 MiB at once (a log file and two preallocated
-    # ones); after the start, a ballast file leaves each node 16 MiB above
-    # the floor.
-    size, floor, room = 256 * MiB, 32 * MiB, 16 * MiB
+    # ones); after the start, a ballast file leaves each node 8 MiB above
+    # the floor, and removing it leaves plenty.
+    size, floor, room = 320 * MiB, 32 * MiB, 8 * MiB
     mounts = []
     flags = [] if NO_FLAG else ["--min-free-space", "%d" % floor]
     c = fc.Cluster(binary, tmp, extra_flags=flags)
