@@ -38,7 +38,8 @@
 	X(RK_ESTATE,         -22,  "operation not valid in the current state") \
 	X(RK_EADDRINUSE,     -23,  "address already in use")                      \
 	X(RK_EADDR,          -24,  "bad or unavailable network address")          \
-	X(RK_ECONN,          -25,  "connection failed or closed")
+	X(RK_ECONN,          -25,  "connection failed or closed")                 \
+	X(RK_ENOSPC,         -26,  "no space left on device")
 
 enum rk_err {
 #define RK_ERR_ENUM_(name, code, text) name = (code),

@@ -640,6 +640,8 @@ static int apply_one(void *arg, uint32_t no, const struct rk_kv_cmd *c)
 				return 0;
 			}
 	}
+	if (a->fault != NULL && (rc = a->fault(a->fault_arg)) != 0)
+		return rc;
 	rc = run_cmd(a, c, &x->out);
 	if (rc != 0)
 		return rc;

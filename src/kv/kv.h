@@ -193,6 +193,12 @@ struct rk_kv_applier {
 	struct rk_kv_sessions *sessions;
 	const uint8_t *start, *end; /* the range's span; end empty = unbounded */
 	size_t slen, elen;
+	/* Fault injection of tests: called before each command is run (not
+	 * for a duplicate answered from its session record); a non-zero
+	 * return fails the entry's apply with that code, as a store read
+	 * error or a failed allocation would. NULL outside tests. */
+	int (*fault)(void *arg);
+	void *fault_arg;
 };
 
 /* Called for each command of an entry in order: its number in the entry
@@ -206,7 +212,11 @@ void rk_kv_applier_reset(struct rk_kv_applier *a);
 void rk_kv_applier_close(struct rk_kv_applier *a);
 
 /* Applies one entry's commands. A malformed entry (none is ever proposed)
- * is skipped whole and RK_EPROTO returned; every replica skips it alike. */
+ * is skipped whole and RK_EPROTO returned; every replica skips it alike.
+ * Any other error leaves the entry half applied: the batch, the overlay
+ * and the session table hold the commands before the one that failed, so
+ * the caller must throw all three away (rk_store_batch_rollback, reset,
+ * the session table reloaded) before it applies anything again. */
 int rk_kv_apply_entry(struct rk_kv_applier *a, const uint8_t *data, size_t len,
 		      rk_kv_result_fn fn, void *arg);
 

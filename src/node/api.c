@@ -139,6 +139,25 @@ static void cluster_status(struct rk_node *n, struct rk_http_resp *resp)
 	rk_json_u64(&j, n->cfg.node_id);
 	rk_json_key(&j, "ranges");
 	rk_json_u64(&j, n->tab.n);
+	/* This node's alarms: "NOSPACE" while client writes are refused for
+	 * lack of free space on its data disk (docs/node.md). */
+	rk_json_key(&j, "alarms");
+	rk_json_arr_begin(&j);
+	if (n->space.no_space)
+		rk_json_str(&j, "NOSPACE");
+	rk_json_arr_end(&j);
+	rk_json_key(&j, "disk");
+	rk_json_obj_begin(&j);
+	rk_json_key(&j, "free_bytes");
+	if (n->space.known)
+		rk_json_u64(&j, n->space.free_bytes);
+	else
+		rk_json_null(&j);
+	rk_json_key(&j, "min_free_bytes");
+	rk_json_u64(&j, n->space.min_free);
+	rk_json_key(&j, "writes_refused");
+	rk_json_u64(&j, n->space.refused);
+	rk_json_obj_end(&j);
 	rk_json_key(&j, "nodes");
 	rk_json_arr_begin(&j);
 	for (uint32_t k = 0; k < n->cfg.n_initial; k++) {
@@ -176,6 +195,11 @@ static void cluster_status(struct rk_node *n, struct rk_http_resp *resp)
 		rk_json_u64(&j, ranges);
 		rk_json_key(&j, "leaders");
 		rk_json_u64(&j, leaders);
+		rk_json_key(&j, "no_space"); /* known for this node only */
+		if (self)
+			rk_json_bool(&j, n->space.no_space);
+		else
+			rk_json_null(&j);
 		rk_json_obj_end(&j);
 	}
 	rk_json_arr_end(&j);
@@ -303,6 +327,16 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 	    n->stats.proposals);
 	one(b, "rangekv_answers_dropped_total", "counter",
 	    "Answers lost on purpose by the fault injection of tests.", n->answers_dropped);
+	one(b, "rangekv_disk_free_bytes", "gauge",
+	    "Free space on the data directory's filesystem, as last read (once a second).",
+	    n->space.free_bytes);
+	one(b, "rangekv_min_free_space_bytes", "gauge",
+	    "The --min-free-space floor in effect (0: none).", n->space.min_free);
+	one(b, "rangekv_no_space", "gauge",
+	    "1 while client writes are refused for lack of free space on the data disk.",
+	    n->space.no_space);
+	one(b, "rangekv_writes_refused_no_space_total", "counter",
+	    "Client writes refused for lack of free space on the data disk.", n->space.refused);
 	rk_prom_family(b, "rangekv_group_commit_seconds", "histogram", "Group commit, submit to durable.");
 	rk_prom_hist(b, "rangekv_group_commit_seconds", NULL, &n->stats.commit_hist);
 }
@@ -398,6 +432,93 @@ static void debug_drop(struct rk_node *n, const struct rk_http_req *req,
 	rk_json_obj_end(&j);
 }
 
+#ifdef RK_TEST_HOOKS
+/* POST /api/v1/debug/fault/apply?fail=N|always[&after=K]: after K more
+ * commands apply normally, the next N (or every one) fail as a store read
+ * error would (struct rk_test_hooks). fail=0 clears it. Only with
+ * RANGEKV_TEST_HOOKS=1 (docs/testing.md). */
+static void debug_fault_apply(struct rk_node *n, const struct rk_http_req *req,
+			      struct rk_http_resp *resp)
+{
+	char v[32];
+	uint64_t fail = 0, after = 0;
+	struct rk_json j;
+
+	if (!rk_http_query(req, "fail", v, sizeof(v)) ||
+	    (strcmp(v, "always") == 0 ? (fail = UINT64_MAX, false) : !parse_u64(v, &fail)) ||
+	    (rk_http_query(req, "after", v, sizeof(v)) && !parse_u64(v, &after))) {
+		error(resp, 400, "want fail=N or fail=always, optionally after=K");
+		return;
+	}
+	n->hooks.apply_fail = fail;
+	n->hooks.apply_skip = after;
+	rk_json_init(&j, &resp->body);
+	rk_json_obj_begin(&j);
+	rk_json_key(&j, "failed");
+	rk_json_u64(&j, n->hooks.apply_failed);
+	rk_json_obj_end(&j);
+}
+
+/* POST /api/v1/debug/fault/disk-free?bytes=N|off: the free-space watch
+ * reads N bytes free (with a unit, as --min-free-space) instead of the
+ * disk's, from now (it reads at once). off: the disk's again. */
+static void debug_fault_disk_free(struct rk_node *n, const struct rk_http_req *req,
+				  struct rk_http_resp *resp)
+{
+	char v[32];
+	uint64_t bytes = 0;
+	struct rk_json j;
+
+	if (!rk_http_query(req, "bytes", v, sizeof(v)) ||
+	    (strcmp(v, "off") != 0 && rk_parse_size(v, &bytes) != 0)) {
+		error(resp, 400, "want bytes=N (a size, as --min-free-space) or bytes=off");
+		return;
+	}
+	n->hooks.disk_free_set = strcmp(v, "off") != 0;
+	n->hooks.disk_free = bytes;
+	rk_space_check(n);
+	rk_json_init(&j, &resp->body);
+	rk_json_obj_begin(&j);
+	rk_json_key(&j, "no_space");
+	rk_json_bool(&j, n->space.no_space);
+	rk_json_key(&j, "free_bytes");
+	rk_json_u64(&j, n->space.free_bytes);
+	rk_json_key(&j, "min_free_bytes");
+	rk_json_u64(&j, n->space.min_free);
+	rk_json_obj_end(&j);
+}
+#endif
+
+/* The endpoints of the test hooks; false when p is not one of them or the
+ * hooks are off (the path is then no endpoint at all). */
+static bool debug_fault(struct rk_node *n, const char *p,
+			const struct rk_http_req *req, struct rk_http_resp *resp)
+{
+#ifdef RK_TEST_HOOKS
+	if (!n->hooks.enabled || strncmp(p, "/api/v1/debug/fault/", 20) != 0)
+		return false;
+	if (strcmp(req->method, "POST") != 0) {
+		error(resp, 405, "POST only");
+		return true;
+	}
+	if (strcmp(p + 20, "apply") == 0) {
+		debug_fault_apply(n, req, resp);
+		return true;
+	}
+	if (strcmp(p + 20, "disk-free") == 0) {
+		debug_fault_disk_free(n, req, resp);
+		return true;
+	}
+	return false;
+#else
+	(void)n;
+	(void)p;
+	(void)req;
+	(void)resp;
+	return false;
+#endif
+}
+
 void rk_node_http(void *arg, const struct rk_http_req *req,
 		  struct rk_http_resp *resp)
 {
@@ -405,6 +526,8 @@ void rk_node_http(void *arg, const struct rk_http_req *req,
 	const char *p = req->path;
 	uint64_t id;
 
+	if (debug_fault(n, p, req, resp))
+		return;
 	if (strcmp(p, "/api/v1/debug/drop-answers") == 0) {
 		if (strcmp(req->method, "POST") != 0)
 			error(resp, 405, "POST only");

@@ -44,6 +44,10 @@ void rk_node_config_usage(FILE *out)
 		"                          before compaction (followers further behind\n"
 		"                          catch up by snapshot)                  [10000]\n"
 		"  --cache-mb MB           storage cache size in MiB                 [256]\n"
+"  --min-free-space SIZE   refuse client writes (not reads or DEL) while the\n"
+"                          data directory's filesystem has less free space:\n"
+"                          bytes or with a unit (512MiB, 2GiB, 1GB); 0 never\n"
+"                          refuses  [256MiB, or 5% of a filesystem under 5GiB]\n"
 "  --log-level LEVEL       debug, info, warn or error               [info]\n"
 "  --help                  this text\n"
 "\n"
@@ -76,6 +80,38 @@ static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *vp)
 		return RK_EINVAL;
 	*vp = v;
 	return 0;
+}
+
+int rk_parse_size(const char *s, uint64_t *vp)
+{
+	static const struct {
+		const char *name;
+		uint64_t mult;
+	} units[] = {
+		{"", 1}, {"B", 1},
+		{"K", 1ull << 10}, {"KiB", 1ull << 10}, {"KB", 1000ull},
+		{"M", 1ull << 20}, {"MiB", 1ull << 20}, {"MB", 1000000ull},
+		{"G", 1ull << 30}, {"GiB", 1ull << 30}, {"GB", 1000000000ull},
+		{"T", 1ull << 40}, {"TiB", 1ull << 40}, {"TB", 1000000000000ull},
+	};
+	unsigned long long v;
+	char *end;
+
+	*vp = 0;
+	if (s == NULL || *s < '0' || *s > '9')
+		return RK_EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return RK_EINVAL;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (strcmp(end, units[i].name) == 0) {
+			if (v > UINT64_MAX / units[i].mult)
+				return RK_EINVAL;
+			*vp = v * units[i].mult;
+			return 0;
+		}
+	return RK_EINVAL;
 }
 
 static int copy_addr(const char *flag, const char *v, char *dst, char *err,
@@ -238,6 +274,11 @@ int rk_node_config_parse(int argc, char **argv, struct rk_node_config *c,
 		} else if (strcmp(flag, "--cache-mb") == 0) {
 			if (parse_u64(val, 16, 1024 * 1024, &c->cache_mb) != 0)
 				rc = fail(err, errlen, "--cache-mb: '%s' is not MiB (16 to 1048576)", val);
+		} else if (strcmp(flag, "--min-free-space") == 0) {
+			if (rk_parse_size(val, &c->min_free_space) != 0)
+				rc = fail(err, errlen, "--min-free-space: '%s' is not a size (bytes, or with a unit: 512MiB, 2GiB, 1GB)", val);
+			else
+				c->min_free_space_set = true;
 		} else if (strcmp(flag, "--log-level") == 0) {
 			c->log_level = rk_log_parse_level(val);
 			if (c->log_level < 0)

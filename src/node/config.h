@@ -38,7 +38,21 @@ struct rk_node_config {
 	uint32_t log_keep;
 	uint64_t cache_mb;
 	int log_level;
+	/* --min-free-space: below this many free bytes on the data directory's
+	 * filesystem client writes are refused (docs/node.md). Not given
+	 * (min_free_space_set false): 256 MiB or 5% of the filesystem,
+	 * whichever is smaller. 0: never refuse. */
+	uint64_t min_free_space;
+	bool min_free_space_set;
 };
+
+#define RK_DEFAULT_MIN_FREE_SPACE (256ull << 20)
+#define RK_DEFAULT_MIN_FREE_PCT 5
+
+/* A byte size: digits, optionally followed by a unit: B; KiB, MiB, GiB,
+ * TiB (or K, M, G, T: the same, powers of 1024); KB, MB, GB, TB (powers of
+ * 1000). RK_EINVAL for anything else or an overflow. */
+int rk_parse_size(const char *s, uint64_t *vp);
 
 #define RK_DEFAULT_RANGES 64
 

@@ -31,6 +31,7 @@
 #include "raft.h"
 #include "replica.h"
 #include "snapshot.h"
+#include "space.h"
 #include "store.h"
 #include "table.h"
 
@@ -44,6 +45,19 @@ struct rk_node_stats {
 	uint64_t quiesced, woken;
 	uint64_t late_turns; /* ticks that came LATE_TICKS late (node.c) */
 	struct rk_hist commit_hist; /* group commit: submit to durable */
+};
+
+/* Fault injection of tests (docs/testing.md, "Test hooks"): compiled in
+ * only with RK_TEST_HOOKS (never in Release builds) and enabled only when
+ * the node starts with RANGEKV_TEST_HOOKS=1 in its environment; the
+ * /api/v1/debug/fault/... endpoints set it. Zeroed: no fault. */
+struct rk_test_hooks {
+	bool enabled;
+	uint64_t apply_skip;   /* commands applied normally before failing */
+	uint64_t apply_fail;   /* applies still to fail; UINT64_MAX: all */
+	uint64_t apply_failed; /* failures injected so far */
+	bool disk_free_set;    /* the free space the node reads is... */
+	uint64_t disk_free;    /* ...this, whatever the disk has */
 };
 
 struct rk_node {
@@ -79,6 +93,8 @@ struct rk_node {
 	struct rk_kv_applier applier; /* applies every replica's commands */
 	uint32_t drop_answers_pct; /* fault injection (tests) */
 	uint64_t drop_rng, answers_dropped;
+	struct rk_test_hooks hooks;
+	struct rk_space space; /* free space on the data disk (space.c) */
 
 	struct rk_node_stats stats;
 	bool stopping;

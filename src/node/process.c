@@ -68,57 +68,120 @@ static int commit_add(struct commit *c, struct rk_replica *r)
 	return 0;
 }
 
-/* Applies committed entries into the batch, with the apply state of the
- * last one. Returns true when a configuration change was applied (the raft
- * state, which records the configuration, must then be written too). */
-static bool apply_committed(struct rk_node *n, struct rk_replica *r,
-			    struct rk_store_batch *b)
+/* One attempt at applying r's committed entries into b. A configuration
+ * change is applied to the raft core once: an entry at or below *cc_donep
+ * was applied by an earlier attempt and only sets *confp again. */
+static int apply_attempt(struct rk_node *n, struct rk_replica *r,
+			 struct rk_store_batch *b, bool *confp, uint64_t *cc_donep)
 {
-	bool conf = false;
 	const struct rk_raft_ready *rd = &r->rd;
-	struct rk_store_apply_state as;
 
-	rk_serve_apply_begin(n);
+	rk_serve_apply_begin(n, r);
 	for (size_t i = 0; i < rd->n_committed; i++) {
 		const struct rk_raft_entry *e = &rd->committed[i];
 		if (e->type == RK_RAFT_ENTRY_NORMAL) {
 			int rc = rk_serve_apply(n, r, e, b);
+			if (rc == 0 && rk_store_batch_failed(b))
+				rc = RK_ENOMEM; /* a write of it was not recorded */
 			if (rc != 0) {
-				/* Applying cannot be skipped or half done: stop,
-				 * and the restart applies the log again. */
-				rk_log_error(MOD, "range %llu: applying entry %llu failed: %s; stopping",
+				rk_log_error(MOD, "range %llu: applying entry %llu failed: %s",
 					     (unsigned long long)r->range,
 					     (unsigned long long)e->index, rk_strerror(rc));
-				rk_node_fail(n);
-				return false;
+				return rc;
 			}
 		} else if (e->type == RK_RAFT_ENTRY_CONF_CHANGE) {
 			struct rk_raft_conf_change cc;
 			struct rk_raft_conf_state cs;
-			if (rk_raft_cc_decode(e->data, e->len, &cc) == 0 &&
-			    rk_raft_apply_conf_change(&r->raft, &cc, &cs) == 0) {
+			if (e->index <= *cc_donep) {
+				*confp = true;
+			} else if (rk_raft_cc_decode(e->data, e->len, &cc) == 0 &&
+				   rk_raft_apply_conf_change(&r->raft, &cc, &cs) == 0) {
 				r->rs.conf = cs;
-				conf = true;
+				*confp = true;
 			}
+			if (e->index > *cc_donep)
+				*cc_donep = e->index;
 		}
 		r->applied = e->index;
 		n->stats.applied_entries++;
 	}
+	return 0;
+}
+
+/* Undoes a failed attempt: its writes leave the batch, its answers and
+ * taken proposals are put back, the session table is the committed one
+ * again. Nonzero when that cannot be done (the table cannot be read). */
+static int apply_undo(struct rk_node *n, struct rk_replica *r,
+		      struct rk_store_batch *b,
+		      const struct rk_store_batch_mark *mark, uint64_t applied,
+		      uint64_t applied_entries)
+{
+	rk_store_batch_rollback(b, mark);
+	rk_serve_apply_abort(n, r);
+	r->applied = applied;
+	n->stats.applied_entries = applied_entries;
+	return rk_replica_sessions_reload(r, n->reader, applied);
+}
+
+/* Applies committed entries into the batch, with the apply state of the
+ * last one; *confp tells whether a configuration change was applied (the
+ * raft state, which records the configuration, must then be written too).
+ *
+ * An apply is all or nothing. Applying an entry can fail (no memory, a
+ * store read error) after earlier commands of the ready wrote into b: the
+ * attempt is then rolled back (b to the mark taken before it, answers,
+ * proposals and the session table as they were) and made once more. If
+ * that fails too, the error is returned and the caller must not submit b
+ * at all: writes of commands whose apply state is not in the same
+ * transaction would be applied again from the log after a restart (an
+ * INCR counted twice), and an answer must never announce them. */
+static int apply_committed(struct rk_node *n, struct rk_replica *r,
+			   struct rk_store_batch *b, bool *confp)
+{
+	struct rk_store_batch_mark mark;
+	struct rk_store_apply_state as;
+	uint64_t applied = r->applied, entries = n->stats.applied_entries;
+	uint64_t cc_done = 0;
+	int rc;
+
+	*confp = false;
+	rk_store_batch_mark(b, &mark);
+	rc = apply_attempt(n, r, b, confp, &cc_done);
+	if (rc != 0) {
+		rc = apply_undo(n, r, b, &mark, applied, entries);
+		if (rc != 0) {
+			rk_log_error(MOD, "range %llu: cannot undo the failed apply: %s",
+				     (unsigned long long)r->range, rk_strerror(rc));
+			return rc;
+		}
+		rk_log_warn(MOD, "range %llu: the failed apply was rolled back; retrying it once",
+			    (unsigned long long)r->range);
+		rc = apply_attempt(n, r, b, confp, &cc_done);
+		if (rc != 0) {
+			(void)apply_undo(n, r, b, &mark, applied, entries);
+			return rc;
+		}
+		rk_log_info(MOD, "range %llu: the retried apply succeeded",
+			    (unsigned long long)r->range);
+	}
+	rk_serve_apply_commit(n, r);
 	rk_buf_reset(&n->proc.blob);
 	rk_replica_state_encode(r, &n->proc.blob);
 	as.applied = r->applied;
 	as.desc = n->proc.blob.p;
 	as.desc_len = n->proc.blob.len;
 	rk_store_batch_apply_state(b, r->range, &as);
-	return conf;
+	return 0;
 }
 
-/* Takes r's ready into the group batch b. */
-static void take_ready(struct rk_node *n, struct rk_replica *r,
-		       struct rk_store_batch *b, bool *syncp)
+/* Takes r's ready into the group batch b. Nonzero when its committed
+ * entries could not be applied: b must then be dropped (apply_committed). */
+static int take_ready(struct rk_node *n, struct rk_replica *r,
+		      struct rk_store_batch *b, bool *syncp)
 {
 	struct rk_raft_ready *rd = &r->rd;
-	bool state;
+	bool state, conf;
+	int rc;
 
 	if (!r->have_ready)
 		rk_raft_ready(&r->raft, rd);
@@ -147,12 +210,16 @@ static void take_ready(struct rk_node *n, struct rk_replica *r,
 			 rd->hs.vote != r->rs.hs.vote;
 		r->rs.hs = rd->hs;
 	}
-	if (rd->n_committed > 0)
-		state |= apply_committed(n, r, b);
+	if (rd->n_committed > 0) {
+		if ((rc = apply_committed(n, r, b, &conf)) != 0)
+			return rc;
+		state |= conf;
+	}
 	rk_serve_ready_reads(n, r, rd);
 	if (state)
 		rk_store_batch_raft_state(b, r->range, &r->rs);
 	r->persisting = true;
+	return 0;
 }
 
 /* A ready with nothing to persist (heartbeats and their responses, most
@@ -240,7 +307,21 @@ static void on_process(uv_idle_t *h)
 			rk_node_mark_dirty(n, r);
 			break;
 		}
-		take_ready(n, r, b, &sync);
+		if (take_ready(n, r, b, &sync) != 0) {
+			/* Nothing of this group commit may be written: the
+			 * other replicas' readies in it are lost with the
+			 * node, which is what a crash here would do. */
+			rk_log_error(MOD, "range %llu: applying committed entries failed twice; "
+				     "stopping the node without writing or answering any of "
+				     "this group commit (a restart applies the log again)",
+				     (unsigned long long)r->range);
+			rk_store_batch_free(b);
+			free(c->reps);
+			free(c);
+			b = NULL;
+			rk_node_fail(n);
+			break;
+		}
 	}
 	if (b != NULL) {
 		if (!sync)

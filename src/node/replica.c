@@ -224,6 +224,30 @@ int rk_replica_state_decode(struct rk_replica *r, const uint8_t *p, size_t n)
 	return rc == RK_EPROTO ? RK_ECORRUPT : rc;
 }
 
+int rk_replica_sessions_reload(struct rk_replica *r, struct rk_store_reader *rd,
+			       uint64_t applied)
+{
+	struct rk_store_apply_state as;
+	const uint8_t *p;
+	size_t d;
+	int rc = rk_store_read_apply_state(rd, r->range, &as);
+
+	if (rc != 0)
+		return rc;
+	if (as.applied != applied)
+		return RK_ESTATE;
+	p = as.desc;
+	d = desc_len(p, as.desc_len);
+	if (d == 0)
+		return RK_ECORRUPT;
+	if (d == as.desc_len) {
+		rk_kv_sessions_free(&r->sessions);
+		return 0;
+	}
+	rc = rk_kv_sessions_decode(p + d, as.desc_len - d, &r->sessions);
+	return rc == RK_EPROTO ? RK_ECORRUPT : rc;
+}
+
 int rk_replica_load(struct rk_node *n, uint64_t range, struct rk_replica **rp)
 {
 	struct rk_store_apply_state as;

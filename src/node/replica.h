@@ -84,5 +84,12 @@ int rk_desc_decode(struct rk_replica *r, const uint8_t *p, size_t n);
 /* The whole apply-state blob: the descriptor, then the session table. */
 void rk_replica_state_encode(const struct rk_replica *r, struct rk_buf *out);
 int rk_replica_state_decode(struct rk_replica *r, const uint8_t *p, size_t n);
+/* Replaces r's session table with the one committed with its apply
+ * state, which must be at index applied: what undoing a failed apply
+ * needs (the table of the last committed ready, which is the table before
+ * the ready being applied: one ready in flight). RK_ESTATE when the
+ * committed apply state is at another index. */
+int rk_replica_sessions_reload(struct rk_replica *r, struct rk_store_reader *rd,
+			       uint64_t applied);
 
 #endif

@@ -20,6 +20,10 @@
  *
  * Anywhere else the answer is NOT_LEADER with the leader as a hint:
  * certainly not applied, so the router simply goes there.
+ *
+ * While the node's data disk is below --min-free-space (space.h), writes
+ * other than DEL are refused with a NOSPACE error instead of proposed:
+ * certainly not applied, and the client sees why.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -62,17 +66,21 @@ struct rk_serve {
 	struct rk_buf entry;
 	struct waiter *bw;
 	size_t bn, bcap;
-	/* Proposed entries not yet applied, by index. */
+	/* Proposed entries not yet applied, by index. The apply transaction
+	 * (rk_serve_apply_begin) takes them by moving pdone; they are freed
+	 * at its commit, and an abort puts them back by resetting it. */
 	struct proposal *props;
-	size_t np, pcap;
+	size_t np, pcap, pdone;
 	/* Reads, oldest first. */
 	struct read *reads;
 	size_t nr, rcap;
 	uint64_t read_ctx;
-	/* Answers waiting for the apply batch to be committed. */
+	/* Answers waiting for the apply batch to be committed; an abort of the
+	 * apply transaction truncates them to the marks of its begin. */
 	struct ack *acks;
 	size_t na, acap;
 	struct rk_buf ack_bytes;
+	size_t na_mark, bytes_mark;
 	/* Stamps this leader's entries (the range's replicated clock). */
 	struct rk_kv_clock clock;
 };
@@ -185,6 +193,16 @@ void rk_serve_request(struct rk_node *n, uint64_t origin, const struct rk_net_re
 	}
 	if ((sv = serve_of(r)) == NULL) {
 		rk_serve_answer(n, origin, req->id, RK_NET_RESP_UNKNOWN, 0, NULL, 0);
+		return;
+	}
+	if (!rk_kv_op_is_read(c.op) && c.op != RK_KV_DEL && n->space.no_space) {
+		struct rk_buf e;
+		rk_buf_init(&e);
+		if (rk_space_refuse_write(n, &e) && !e.oom)
+			rk_serve_answer(n, origin, req->id, RK_NET_RESP_REFUSED, 0, e.p, e.len);
+		else /* no memory for the reason: certainly not applied either */
+			answer_not_leader(n, r, origin, req->id);
+		rk_buf_free(&e);
 		return;
 	}
 	if (rk_kv_op_is_read(c.op)) {
@@ -350,36 +368,41 @@ static void on_result(void *arg, uint32_t no, const uint8_t *resp, size_t len)
 			 resp, len);
 }
 
-/* Drops the proposals below index (their entries were replaced: unknown
- * outcome) and returns the one at index, if any. */
+/* Takes the proposals below index (their entries were replaced: unknown
+ * outcome) and returns the one at index, if any, without taking it. */
 static struct proposal *take_proposal(struct rk_serve *sv, uint64_t index,
 				      uint64_t term, bool *matchp)
 {
-	size_t k = 0;
-
 	*matchp = false;
-	while (k < sv->np && sv->props[k].index < index) {
-		for (uint32_t i = 0; i < sv->props[k].n; i++)
-			ack_push(sv, sv->props[k].w[i].origin, sv->props[k].w[i].id,
-				 RK_NET_RESP_UNKNOWN, NULL, 0);
-		free(sv->props[k].w);
-		k++;
+	while (sv->pdone < sv->np && sv->props[sv->pdone].index < index) {
+		struct proposal *p = &sv->props[sv->pdone];
+		for (uint32_t i = 0; i < p->n; i++)
+			ack_push(sv, p->w[i].origin, p->w[i].id, RK_NET_RESP_UNKNOWN,
+				 NULL, 0);
+		sv->pdone++;
 	}
-	if (k > 0) {
-		memmove(sv->props, sv->props + k, (sv->np - k) * sizeof(*sv->props));
-		sv->np -= k;
-	}
-	if (sv->np == 0 || sv->props[0].index != index)
+	if (sv->pdone == sv->np || sv->props[sv->pdone].index != index)
 		return NULL;
-	*matchp = sv->props[0].term == term;
-	return &sv->props[0];
+	*matchp = sv->props[sv->pdone].term == term;
+	return &sv->props[sv->pdone];
 }
 
-static void drop_first_proposal(struct rk_serve *sv)
+/* Fault injection of tests (struct rk_test_hooks): after apply_skip
+ * commands, the next apply_fail ones fail as a store read error would. */
+static int apply_fault(void *arg)
 {
-	free(sv->props[0].w);
-	memmove(sv->props, sv->props + 1, (sv->np - 1) * sizeof(*sv->props));
-	sv->np--;
+	struct rk_test_hooks *h = &((struct rk_node *)arg)->hooks;
+
+	if (h->apply_fail == 0)
+		return 0;
+	if (h->apply_skip > 0) {
+		h->apply_skip--;
+		return 0;
+	}
+	if (h->apply_fail != UINT64_MAX)
+		h->apply_fail--;
+	h->apply_failed++;
+	return RK_EIO;
 }
 
 int rk_serve_apply(struct rk_node *n, struct rk_replica *r,
@@ -396,7 +419,7 @@ int rk_serve_apply(struct rk_node *n, struct rk_replica *r,
 		for (uint32_t i = 0; i < a.p->n; i++)
 			ack_push(sv, a.p->w[i].origin, a.p->w[i].id, RK_NET_RESP_UNKNOWN,
 				 NULL, 0);
-		drop_first_proposal(sv);
+		sv->pdone++;
 		a.p = NULL;
 	}
 	if (e->len == 0 || e->data[0] == 0)
@@ -408,22 +431,66 @@ int rk_serve_apply(struct rk_node *n, struct rk_replica *r,
 	ap->slen = r->slen;
 	ap->end = r->end;
 	ap->elen = r->elen;
+	ap->fault = n->hooks.enabled ? apply_fault : NULL;
+	ap->fault_arg = n;
 	rc = rk_kv_apply_entry(ap, e->data, e->len, on_result, &a);
+	if (rc != 0 && rc != RK_EPROTO)
+		return rc; /* the proposal stays for the retry; the caller aborts */
 	if (rc == RK_EPROTO)
 		rk_log_warn(MOD, "range %llu: entry %llu is not a command; skipped",
 			    (unsigned long long)r->range, (unsigned long long)e->index);
 	if (a.p != NULL)
-		drop_first_proposal(sv);
-	return rc == RK_EPROTO ? 0 : rc;
+		sv->pdone++;
+	return 0;
 }
 
 /* A replica's ready is about to apply. One applier serves the whole node:
  * a ready is applied at once, and what an earlier ready of the same range
  * wrote is committed before the next is taken (one ready in flight), so
- * the overlay only has to last through one ready. */
-void rk_serve_apply_begin(struct rk_node *n)
+ * the overlay only has to last through one ready (or one attempt at it:
+ * a retry begins again with an empty overlay). */
+void rk_serve_apply_begin(struct rk_node *n, struct rk_replica *r)
 {
+	struct rk_serve *sv = r->sv;
+
 	rk_kv_applier_reset(&n->applier);
+	if (sv == NULL)
+		return;
+	sv->pdone = 0;
+	sv->na_mark = sv->na;
+	sv->bytes_mark = sv->ack_bytes.len;
+}
+
+void rk_serve_apply_commit(struct rk_node *n, struct rk_replica *r)
+{
+	struct rk_serve *sv = r->sv;
+
+	(void)n;
+	if (sv == NULL || sv->pdone == 0)
+		return;
+	for (size_t i = 0; i < sv->pdone; i++)
+		free(sv->props[i].w);
+	memmove(sv->props, sv->props + sv->pdone,
+		(sv->np - sv->pdone) * sizeof(*sv->props));
+	sv->np -= sv->pdone;
+	sv->pdone = 0;
+}
+
+/* The answers queued since the begin go (an OK among them would announce
+ * an effect that is no longer in the batch), the proposals taken since go
+ * back: applying the entries again answers their waiters as the first
+ * attempt would have. */
+void rk_serve_apply_abort(struct rk_node *n, struct rk_replica *r)
+{
+	struct rk_serve *sv = r->sv;
+
+	rk_kv_applier_reset(&n->applier);
+	if (sv == NULL)
+		return;
+	sv->pdone = 0;
+	sv->na = sv->na_mark;
+	sv->ack_bytes.len = sv->bytes_mark;
+	sv->ack_bytes.oom = false;
 }
 
 /* The apply batch is committed: answers leave, reads may be served. */
@@ -560,6 +627,15 @@ int rk_serve_start(struct rk_node *n, char *err, size_t errlen)
 				    env_send};
 	int rc;
 
+#ifdef RK_TEST_HOOKS
+	{
+		const char *e = getenv("RANGEKV_TEST_HOOKS");
+		n->hooks.enabled = e != NULL && strcmp(e, "1") == 0;
+		if (n->hooks.enabled)
+			rk_log_warn(MOD, "RANGEKV_TEST_HOOKS=1: the fault injection of tests is on "
+				    "(/api/v1/debug/fault/...); never in production");
+	}
+#endif
 	n->bykey = malloc((n->tab.n ? n->tab.n : 1) * sizeof(*n->bykey));
 	if (n->bykey == NULL || rk_kv_applier_init(&n->applier) != 0)
 		return RK_ENOMEM;
@@ -570,6 +646,7 @@ int rk_serve_start(struct rk_node *n, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot start the router: %s", rk_strerror(rc));
 		return rc;
 	}
+	rk_space_start(n);
 	if (n->cfg.client_addr[0] == '\0')
 		return 0;
 	return rk_client_server_start(&n->loop, n->cfg.client_addr, n->router, env_info,
@@ -583,6 +660,7 @@ static void client_stopped(void *arg)
 
 void rk_serve_stop(struct rk_node *n)
 {
+	rk_space_stop(n);
 	if (n->client != NULL) {
 		rk_client_server_stop(n->client, client_stopped, NULL);
 		n->client = NULL; /* freed by the server once closed */

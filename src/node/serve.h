@@ -31,9 +31,16 @@ void rk_serve_flush(struct rk_node *n, struct rk_replica *r);
 void rk_serve_ready_reads(struct rk_node *n, struct rk_replica *r,
 			  const struct rk_raft_ready *rd);
 void rk_serve_reads(struct rk_node *n, struct rk_replica *r);
-void rk_serve_apply_begin(struct rk_node *n);
+/* Applying one replica's ready is a transaction over what serving keeps:
+ * begin, rk_serve_apply for each normal entry, then commit, or abort to
+ * undo every effect the applies had here (the answers they queued, the
+ * proposals they took) so that the entries can be applied again. The
+ * caller undoes the rest (the batch, the replica's session table). */
+void rk_serve_apply_begin(struct rk_node *n, struct rk_replica *r);
 int rk_serve_apply(struct rk_node *n, struct rk_replica *r,
 		   const struct rk_raft_entry *e, struct rk_store_batch *b);
+void rk_serve_apply_commit(struct rk_node *n, struct rk_replica *r);
+void rk_serve_apply_abort(struct rk_node *n, struct rk_replica *r);
 void rk_serve_persisted(struct rk_node *n, struct rk_replica *r);
 void rk_serve_free(struct rk_replica *r);
 int rk_serve_start(struct rk_node *n, char *err, size_t errlen);

@@ -31,6 +31,31 @@ bool rk_store_batch_empty(const struct rk_store_batch *b)
 	return b->n_ops == 0;
 }
 
+void rk_store_batch_mark(const struct rk_store_batch *b,
+			 struct rk_store_batch_mark *mp)
+{
+	mp->len = b->len;
+	mp->n_ops = b->n_ops;
+	mp->oom = b->oom;
+	mp->needs_sync = b->needs_sync;
+}
+
+void rk_store_batch_rollback(struct rk_store_batch *b,
+			     const struct rk_store_batch_mark *m)
+{
+	/* Ops are only ever appended, and grow() never moves len past cap
+	 * nor touches the bytes before len: the prefix is intact. */
+	b->len = m->len;
+	b->n_ops = m->n_ops;
+	b->oom = m->oom;
+	b->needs_sync = m->needs_sync;
+}
+
+bool rk_store_batch_failed(const struct rk_store_batch *b)
+{
+	return b->oom;
+}
+
 static uint8_t *grow(struct rk_store_batch *b, size_t n)
 {
 	uint8_t *p;

@@ -61,7 +61,7 @@ static void out_write(struct rk_store_snap_out *o, const void *p, size_t n)
 	if (o->err != 0 || n == 0)
 		return;
 	if (fwrite(p, 1, n, o->f) != n)
-		o->err = RK_EIO;
+		o->err = store_errno(errno);
 	else
 		XXH3_64bits_update(o->h, p, n);
 }
@@ -168,9 +168,9 @@ static int seal(struct rk_store_snap_out *o, char *name, size_t namelen)
 	int rc;
 
 	if (o->err == 0 && fflush(o->f) != 0)
-		o->err = RK_EIO;
+		o->err = store_errno(errno);
 	if (o->err == 0 && fdatasync(fileno(o->f)) != 0)
-		o->err = RK_EIO;
+		o->err = store_errno(errno);
 	if (o->err == 0 && rename(o->tmp, o->final) != 0)
 		o->err = RK_EIO;
 	if (o->err == 0)
@@ -231,7 +231,7 @@ int rk_store_snap_recv_write(struct rk_store_snap_out *o, const void *p,
 			     size_t n)
 {
 	if (o->err == 0 && n > 0 && fwrite(p, 1, n, o->f) != n)
-		o->err = RK_EIO;
+		o->err = store_errno(errno);
 	return o->err;
 }
 

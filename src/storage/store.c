@@ -47,12 +47,20 @@ int store_err(int wt)
 		return RK_EAGAIN;
 	case ENOMEM:
 		return RK_ENOMEM;
+	case ENOSPC:
+	case EDQUOT:
+		return RK_ENOSPC;
 	case WT_PANIC:
 	case WT_RUN_RECOVERY:
 		return RK_ECORRUPT;
 	default:
 		return RK_EIO;
 	}
+}
+
+int store_errno(int e)
+{
+	return e == ENOSPC || e == EDQUOT ? RK_ENOSPC : RK_EIO;
 }
 
 static double now_s(void)
@@ -218,19 +226,31 @@ static int identity(struct rk_store *s, const struct rk_store_options *o,
 }
 
 /* WiredTiger reports errors through this handler: keep them quiet (the
- * caller gets a translated code and a one-line reason). */
+ * caller gets a translated code and a one-line reason), but remember a
+ * full disk, which WiredTiger may go on to report as a panic. */
 static int wt_handle_error(WT_EVENT_HANDLER *h, WT_SESSION *ws, int error,
 			   const char *message)
 {
-	(void)h;
+	struct rk_store *s = (struct rk_store *)(void *)h; /* the first member */
+
 	(void)ws;
-	(void)error;
+	if (error == ENOSPC || error == EDQUOT ||
+	    (message != NULL && strstr(message, "No space left on device") != NULL))
+		__atomic_store_n(&s->saw_enospc, 1, __ATOMIC_RELEASE);
 	if (getenv("RK_STORE_DEBUG") != NULL)
 		fprintf(stderr, "wiredtiger: %s\n", message);
 	return 0;
 }
 
-static WT_EVENT_HANDLER quiet_handler = {wt_handle_error, NULL, NULL, NULL};
+/* A failed write's code: a panic or an I/O error after WiredTiger saw the
+ * disk full is the full disk (its free space, not the data, is at fault). */
+static int write_err(struct rk_store *s, int rc)
+{
+	if ((rc == RK_ECORRUPT || rc == RK_EIO) &&
+	    __atomic_load_n(&s->saw_enospc, __ATOMIC_ACQUIRE))
+		return RK_ENOSPC;
+	return rc;
+}
 
 int rk_store_open(const struct rk_store_options *o, struct rk_store **sp,
 		  char *err, size_t errlen)
@@ -289,12 +309,20 @@ int rk_store_open(const struct rk_store_options *o, struct rk_store **sp,
 		 "transaction_sync=(enabled=false),statistics=(none)",
 		 fresh ? "create," : "",
 		 (unsigned long long)(o->cache_mb ? o->cache_mb : 256));
-	ret = wiredtiger_open(o->dir, &quiet_handler, config, &s->conn);
+	s->events.handle_error = wt_handle_error;
+	ret = wiredtiger_open(o->dir, &s->events, config, &s->conn);
 	if (ret == EBUSY) {
 		snprintf(err, errlen, "%s is in use by another process", o->dir);
 		free(s->dir);
 		free(s);
 		return RK_EBUSY;
+	}
+	if (ret != 0 && write_err(s, store_err(ret)) == RK_ENOSPC) {
+		snprintf(err, errlen, "%s: no space left on device to open it (%s)",
+			 o->dir, wiredtiger_strerror(ret));
+		free(s->dir);
+		free(s);
+		return RK_ENOSPC;
 	}
 	if (ret != 0) {
 		snprintf(err, errlen, "%s: the storage engine cannot open it (%s); it may be corrupt",
@@ -414,6 +442,9 @@ static void commit_group(struct rk_store *s, struct pending *list)
 		if (fr != 0)
 			rc = fr, alone = false;
 	}
+	rc = write_err(s, rc);
+	for (p = list; alone && p != NULL; p = p->next)
+		p->rc = write_err(s, p->rc);
 	pthread_mutex_lock(&s->mu);
 	if (sync)
 		record_flush(s, now_s() - t0);
@@ -490,7 +521,7 @@ void *store_thread_main(void *arg)
 			pthread_mutex_lock(&s->mu);
 			want = s->ckpt_requested;
 			pthread_mutex_unlock(&s->mu);
-			rc = store_err(s->w.ws->checkpoint(s->w.ws, NULL));
+			rc = write_err(s, store_err(s->w.ws->checkpoint(s->w.ws, NULL)));
 			if (rc == 0)
 				store_snap_after_checkpoint(s);
 			last_ckpt = now_s();

@@ -73,6 +73,24 @@ bool rk_store_batch_empty(const struct rk_store_batch *b);
  * sequential). Call after the last op is added. */
 void rk_store_batch_no_sync(struct rk_store_batch *b);
 
+/* A savepoint: rolling back to it removes every op added since, so a
+ * caller can build part of a batch (one replica's apply) and take it out
+ * again if that part cannot be completed, leaving the rest of the batch
+ * as it was. Adding an op never fails; an allocation that fails marks the
+ * batch failed (rk_store_batch_failed), its submission then fails with
+ * RK_ENOMEM, and a rollback to a mark taken before the failure clears it
+ * (a failed allocation leaves the bytes already there untouched). */
+struct rk_store_batch_mark {
+	size_t len;
+	uint32_t n_ops;
+	bool oom, needs_sync;
+};
+void rk_store_batch_mark(const struct rk_store_batch *b,
+			 struct rk_store_batch_mark *mp);
+void rk_store_batch_rollback(struct rk_store_batch *b,
+			     const struct rk_store_batch_mark *m);
+bool rk_store_batch_failed(const struct rk_store_batch *b);
+
 /* Raft log: stores entries (overwriting any at the same indexes). An
  * append that conflicts with the stored log (entries[0].index at or below
  * the stored last index) must be preceded, in the same batch, by

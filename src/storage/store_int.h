@@ -72,6 +72,14 @@ struct pending {
 #define FLUSH_SAMPLES 4096
 
 struct rk_store {
+	/* WiredTiger's error reports come here (store.c, wt_handle_error),
+	 * which finds the store from it: the first member. */
+	WT_EVENT_HANDLER events;
+	/* A write failed with ENOSPC (any thread; atomic). WiredTiger may
+	 * report such a failure as a panic (WT_PANIC) after the fact: the
+	 * error of a commit that failed meanwhile is then RK_ENOSPC, not
+	 * corruption. */
+	int saw_enospc;
 	WT_CONNECTION *conn;
 	char *dir;
 	struct store_session w; /* the storage thread's */
@@ -103,8 +111,12 @@ struct rk_store_reader {
 	size_t cap;
 };
 
-/* Translates a WiredTiger return code (0 stays 0). */
+/* Translates a WiredTiger return code (0 stays 0). ENOSPC (and EDQUOT, a
+ * quota: the same for the user) is RK_ENOSPC. */
 int store_err(int wt);
+/* RK_ENOSPC for errno ENOSPC or EDQUOT, else RK_EIO: a failed write or
+ * sync of a file the store manages itself (staged snapshots). */
+int store_errno(int e);
 int store_session_open(struct rk_store *s, struct store_session *ss);
 void store_session_close(struct store_session *ss);
 /* Applies one batch's operations with the cursors of ss (inside the

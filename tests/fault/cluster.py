@@ -57,8 +57,12 @@ def unescape(s):
 
 
 class Cluster:
-    def __init__(self, binary, tmp, extra_flags=()):
+    def __init__(self, binary, tmp, extra_flags=(), nodes=(1, 2, 3), env=None):
+        """nodes: the initial cluster's node ids (a subset of 1-3); env: extra
+        environment variables of the processes started from now on."""
         self.bin, self.tmp, self.extra = binary, tmp, list(extra_flags)
+        self.nodes = tuple(nodes)
+        self.env = dict(env or {})
         self.procs = {}
         self.paused = set()
 
@@ -66,17 +70,18 @@ class Cluster:
     def start(self, i):
         d = os.path.join(self.tmp, "n%d" % i)
         os.makedirs(d, exist_ok=True)
-        ic = ",".join("%d=%s:%d" % (j, host(j), peer_port(j)) for j in (1, 2, 3))
+        ic = ",".join("%d=%s:%d" % (j, host(j), peer_port(j)) for j in self.nodes)
         args = [self.bin, "start", "--node-id", str(i), "--data", os.path.join(d, "data"),
                 "--peer-addr", "%s:%d" % (host(i), peer_port(i)),
                 "--client-addr", "%s:%d" % client_addr(i), "--http-addr", http_addr(i),
                 "--initial-cluster", ic, "--ranges", str(RANGES),
                 "--tick-ms", str(TICK_MS)] + self.extra
         with open(os.path.join(d, "log"), "a") as log:
-            self.procs[i] = subprocess.Popen(args, stdout=log, stderr=log)
+            self.procs[i] = subprocess.Popen(args, stdout=log, stderr=log,
+                                             env=dict(os.environ, **self.env))
 
     def start_all(self):
-        for i in (1, 2, 3):
+        for i in self.nodes:
             self.start(i)
 
     def up(self, i):
@@ -173,7 +178,7 @@ class Cluster:
         return True
 
     def wait_all_led(self, timeout=30.0, nodes=None):
-        nodes = nodes or [i for i in (1, 2, 3) if self.up(i) and i not in self.paused]
+        nodes = nodes or [i for i in self.nodes if self.up(i) and i not in self.paused]
         until = time.monotonic() + timeout
         while time.monotonic() < until:
             if self.all_led(nodes):

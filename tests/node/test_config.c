@@ -134,12 +134,54 @@ static void test_start_flags(void **state)
 	rk_node_config_free(&c);
 }
 
+/* --min-free-space: sizes with units, the default left to the node. */
+static void test_min_free_space(void **state)
+{
+	struct rk_node_config c;
+	char err[256];
+	uint64_t v;
+
+	(void)state;
+	assert_int_equal(rk_parse_size("0", &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(rk_parse_size("1048576", &v), 0);
+	assert_int_equal(v, 1048576);
+	assert_int_equal(rk_parse_size("256MiB", &v), 0);
+	assert_int_equal(v, 256ull << 20);
+	assert_int_equal(rk_parse_size("2G", &v), 0);
+	assert_int_equal(v, 2ull << 30);
+	assert_int_equal(rk_parse_size("1GB", &v), 0);
+	assert_int_equal(v, 1000000000ull);
+	assert_int_equal(rk_parse_size("7B", &v), 0);
+	assert_int_equal(v, 7);
+	assert_int_equal(rk_parse_size("", &v), RK_EINVAL);
+	assert_int_equal(rk_parse_size("-1", &v), RK_EINVAL);
+	assert_int_equal(rk_parse_size("1 MiB", &v), RK_EINVAL);
+	assert_int_equal(rk_parse_size("1mib", &v), RK_EINVAL);
+	assert_int_equal(rk_parse_size("MiB", &v), RK_EINVAL);
+	assert_int_equal(rk_parse_size("99999999999TiB", &v), RK_EINVAL);
+	assert_int_equal(rk_parse_size("18446744073709551616", &v), RK_EINVAL);
+
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101"), 0);
+	assert_false(c.min_free_space_set);
+	rk_node_config_free(&c);
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
+				      "--min-free-space 64MiB"), 0);
+	assert_true(c.min_free_space_set);
+	assert_int_equal(c.min_free_space, 64ull << 20);
+	rk_node_config_free(&c);
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
+				      "--min-free-space lots"), RK_EINVAL);
+	assert_non_null(strstr(err, "--min-free-space: 'lots' is not a size"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_uniform_boundaries),
 		cmocka_unit_test(test_split_at),
 		cmocka_unit_test(test_start_flags),
+		cmocka_unit_test(test_min_free_space),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

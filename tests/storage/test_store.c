@@ -279,6 +279,32 @@ static void test_kv_and_apply_state(void **state)
 	assert_int_equal(rk_store_meta_get(f->r, "note", &v, &n), RK_ENOTFOUND);
 }
 
+/* A rollback to a mark removes exactly the ops added after it (one
+ * replica's failed apply leaves the group batch), a failed allocation
+ * after the mark included. */
+static void test_batch_rollback(void **state)
+{
+	struct fx *f = *state;
+	struct rk_store_batch *b = rk_store_batch_new();
+	struct rk_store_apply_state as = {3, "d", 1}, got;
+	struct rk_store_batch_mark m;
+
+	rk_store_batch_put(b, "keep", 4, "1", 1);
+	rk_store_batch_mark(b, &m);
+	rk_store_batch_put(b, "half", 4, "2", 1);
+	rk_store_batch_apply_state(b, 9, &as);
+	b->oom = true; /* as after a failed realloc */
+	assert_true(rk_store_batch_failed(b));
+	rk_store_batch_rollback(b, &m);
+	assert_false(rk_store_batch_failed(b));
+	rk_store_batch_put(b, "after", 5, "3", 1);
+	assert_int_equal(rk_store_write(f->s, b), 0);
+	assert_value(f, "keep", "1");
+	assert_value(f, "half", NULL);
+	assert_value(f, "after", "3");
+	assert_int_equal(rk_store_read_apply_state(f->r, 9, &got), RK_ENOTFOUND);
+}
+
 /* A split is one batch: the left range's descriptor shrinks and the right
  * range's raft and apply state are created with it. */
 static void test_split_in_one_batch(void **state)
@@ -902,6 +928,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_orphan_files_removed_at_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_durable_applied_follows_checkpoints, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit_callbacks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_rollback, setup, teardown),
 		cmocka_unit_test(test_row_decoders_take_garbage),
 		cmocka_unit_test(test_foreign_directories),
 	};

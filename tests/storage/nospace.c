@@ -1,0 +1,94 @@
+/*
+ * A full disk is reported as a full disk: WiredTiger's ENOSPC (and what it
+ * does after one) comes out of the store as RK_ENOSPC, "no space left on
+ * device", never as RK_ECORRUPT.
+ *
+ * The translation itself is checked everywhere. The real thing needs a
+ * small filesystem: as root, the test mounts a 16 MiB tmpfs and writes
+ * raft log entries into a store there until a write fails; without the
+ * right to mount, that part is skipped with the reason printed.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include "store_int.h"
+#include "util.h"
+
+static void test_translation(void **state)
+{
+	(void)state;
+	assert_int_equal(store_err(ENOSPC), RK_ENOSPC);
+	assert_int_equal(store_err(EDQUOT), RK_ENOSPC);
+	assert_int_equal(store_errno(ENOSPC), RK_ENOSPC);
+	assert_int_equal(store_errno(EIO), RK_EIO);
+	assert_string_equal(rk_strerror(RK_ENOSPC), "no space left on device");
+	assert_string_equal(rk_errname(RK_ENOSPC), "RK_ENOSPC");
+}
+
+/* Appends 64 KiB entries until a write fails; returns its code. */
+static int fill(struct rk_store *s)
+{
+	static uint8_t data[64 * 1024];
+	struct rk_raft_entry e = {0};
+	int rc = 0;
+
+	memset(data, 'x', sizeof(data));
+	for (uint64_t i = 1; i <= 4096 && rc == 0; i++) {
+		struct rk_store_batch *b = rk_store_batch_new();
+		e.index = i;
+		e.term = 1;
+		e.data = data;
+		e.len = sizeof(data);
+		rk_store_batch_append(b, 1, &e, 1);
+		rk_store_batch_put(b, &i, sizeof(i), data, sizeof(data));
+		rc = rk_store_write(s, b);
+	}
+	return rc;
+}
+
+static void test_full_filesystem(void **state)
+{
+	char dir[512], data[600], err[256];
+	struct rk_store *s = NULL;
+	int rc;
+
+	(void)state;
+	tmpdir_make(dir, sizeof(dir), "nospace");
+	if (mount("tmpfs", dir, "tmpfs", 0, "size=16m") != 0) {
+		printf("nospace: cannot mount a small tmpfs (%s): the full-disk part is skipped\n",
+		       strerror(errno));
+		tmpdir_remove(dir);
+		skip();
+	}
+	snprintf(data, sizeof(data), "%s/data", dir);
+	rc = store_open_at(data, 1, 77, &s, err, sizeof(err));
+	if (rc == 0) {
+		rc = fill(s);
+		printf("nospace: the first failed write: %s (%s)\n", rk_errname(rc),
+		       rk_strerror(rc));
+		rk_store_close(s);
+	} else {
+		printf("nospace: open: %s (%s)\n", rk_errname(rc), err);
+	}
+	(void)umount2(dir, MNT_DETACH);
+	tmpdir_remove(dir);
+	assert_int_equal(rc, RK_ENOSPC);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_translation),
+		cmocka_unit_test(test_full_filesystem),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
