@@ -115,6 +115,19 @@ class Cluster:
             time.sleep(0.05 if self.nranges <= 10000 else 1.0)
         raise SystemExit("not every range got a leader within %d s" % timeout)
 
+    def wait_spread(self, timeout=60):
+        """Waits (up to timeout s) until leaders are spread a third per
+        node; returns the leaders and each node's count."""
+        t0 = time.time()
+        led, counts = {}, {1: 0, 2: 0, 3: 0}
+        while time.time() - t0 < timeout:
+            led = self.leaders((1, 2, 3)) or {}
+            counts = {i: sum(1 for l in led.values() if l == i) for i in (1, 2, 3)}
+            if led and max(counts.values()) - min(counts.values()) <= 1:
+                break
+            time.sleep(0.2)
+        return led, counts
+
     def stop(self):
         for p in self.procs.values():
             if p.poll() is None:
@@ -194,14 +207,7 @@ def failover(nranges, kills):
         for k in range(kills):
             # Wait until leaders are spread (a third each), then kill the
             # node with the most.
-            t0 = time.time()
-            while time.time() - t0 < 60:
-                led = c.leaders((1, 2, 3))
-                if led:
-                    counts = {i: sum(1 for l in led.values() if l == i) for i in (1, 2, 3)}
-                    if max(counts.values()) - min(counts.values()) <= 1:
-                        break
-                time.sleep(0.2)
+            led, counts = c.wait_spread()
             # An idle cluster: wait (up to 20 s) for the ranges to sleep.
             t1 = time.time()
             while time.time() - t1 < 20 and \
@@ -300,14 +306,7 @@ def failover_writes(nranges, kills):
             c.start(i)
         c.wait_led()
         for k in range(kills):
-            t0 = time.time()
-            while time.time() - t0 < 60:
-                led = c.leaders((1, 2, 3))
-                if led:
-                    counts = {i: sum(1 for l in led.values() if l == i) for i in (1, 2, 3)}
-                    if max(counts.values()) - min(counts.values()) <= 1:
-                        break
-                time.sleep(0.2)
+            _, counts = c.wait_spread()
             victim = max(counts, key=lambda i: counts[i])
             t_kill, acks, mine = asyncio.run(write_through_kill(c, victim, nranges, 3.0, 6.0))
             gaps = []

@@ -237,9 +237,16 @@ static int wt_handle_error(WT_EVENT_HANDLER *h, WT_SESSION *ws, int error,
 	if (error == ENOSPC || error == EDQUOT ||
 	    (message != NULL && strstr(message, "No space left on device") != NULL))
 		__atomic_store_n(&s->saw_enospc, 1, __ATOMIC_RELEASE);
+	if (error == WT_PANIC)
+		__atomic_store_n(&s->panicked, 1, __ATOMIC_RELEASE);
 	if (getenv("RK_STORE_DEBUG") != NULL)
 		fprintf(stderr, "wiredtiger: %s\n", message);
 	return 0;
+}
+
+bool rk_store_panicked(const struct rk_store *s)
+{
+	return __atomic_load_n(&s->panicked, __ATOMIC_ACQUIRE) != 0;
 }
 
 /* A failed write's code: a panic or an I/O error after WiredTiger saw the
@@ -380,6 +387,16 @@ void rk_store_close(struct rk_store *s)
 	pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 	pthread_join(s->thread, NULL);
+	/* After a panic (a full disk can end in one) WiredTiger asks the
+	 * process to exit: a checkpoint or a close may wait forever for
+	 * transactions it will never finish. The connection is left open (the
+	 * process is stopping; the log is the journal, and the next start
+	 * recovers from it). */
+	if (rk_store_panicked(s)) {
+		free(s->dir);
+		free(s);
+		return;
+	}
 	/* A final checkpoint makes the state machine's tables durable, so the
 	 * next start replays nothing. */
 	(void)s->w.ws->checkpoint(s->w.ws, NULL);

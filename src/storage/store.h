@@ -57,8 +57,12 @@ void rk_store_options_default(struct rk_store_options *o);
  * reason in err; nothing is ever repaired silently. */
 int rk_store_open(const struct rk_store_options *o, struct rk_store **sp,
 		  char *err, size_t errlen);
-/* Stops the storage thread after the queued batches, checkpoints, closes. */
+/* Stops the storage thread after the queued batches, checkpoints, closes
+ * (after a panic it only stops the thread: see rk_store_panicked). */
 void rk_store_close(struct rk_store *s);
+/* Whether WiredTiger reported a panic (a full disk can end in one): the
+ * store must not be used again, and the process should exit. */
+bool rk_store_panicked(const struct rk_store *s);
 uint64_t rk_store_cluster_id(const struct rk_store *s);
 
 /* ---- batches (writes) ------------------------------------------------------- */

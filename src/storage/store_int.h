@@ -80,6 +80,9 @@ struct rk_store {
 	 * error of a commit that failed meanwhile is then RK_ENOSPC, not
 	 * corruption. */
 	int saw_enospc;
+	/* WiredTiger reported a panic (WT_PANIC; any thread; atomic): it must
+	 * not be used again, and closing it may hang (rk_store_close). */
+	int panicked;
 	WT_CONNECTION *conn;
 	char *dir;
 	struct store_session w; /* the storage thread's */

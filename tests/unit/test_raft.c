@@ -464,6 +464,23 @@ static void test_lease_expires_in_time_not_ticks(void **state)
 	fx_close(&fx);
 }
 
+/* Clocked lease reads on three members, 1 elected and then cut off. */
+static void clocked_cut(struct fx *fx)
+{
+	fx_init(fx, 3, 3, clocked_lease_reads);
+	assert_true(fx_elect(fx, 1));
+	fx_settle(fx);
+	fx_isolate(fx, 1);
+}
+
+/* Whether member id, campaigning now, wins. */
+static bool campaign_wins(struct fx *fx, int id)
+{
+	assert_int_equal(rk_raft_campaign(fx_raft(fx, id)), 0);
+	fx_settle(fx);
+	return fx_raft(fx, id)->role == RK_RAFT_LEADER;
+}
+
 /* A voter refuses a new leader until an election timeout of its own clock
  * after it last heard the old one, however few ticks it saw (it may have
  * been stopped, or its loop late); then it grants. */
@@ -472,21 +489,14 @@ static void test_vote_refusal_in_time(void **state)
 	struct fx fx;
 
 	(void)state;
-	fx_init(&fx, 3, 3, clocked_lease_reads);
-	assert_true(fx_elect(&fx, 1));
-	fx_settle(&fx);
-	fx_isolate(&fx, 1);
+	clocked_cut(&fx);
 	/* Plenty of ticks but little time: still refused. */
 	fx.nodes[3].raft.ticks += 1000;
 	g_now_ms += 50 * (uint64_t)fx.opts.election_tick - 1;
-	assert_int_equal(rk_raft_campaign(fx_raft(&fx, 2)), 0);
-	fx_settle(&fx);
-	assert_int_not_equal(fx_raft(&fx, 2)->role, RK_RAFT_LEADER);
+	assert_false(campaign_wins(&fx, 2));
 	/* No ticks, but an election timeout of time: granted. */
 	g_now_ms += 1;
-	assert_int_equal(rk_raft_campaign(fx_raft(&fx, 2)), 0);
-	fx_settle(&fx);
-	assert_int_equal(fx_raft(&fx, 2)->role, RK_RAFT_LEADER);
+	assert_true(campaign_wins(&fx, 2));
 	fx_close(&fx);
 }
 
@@ -498,16 +508,11 @@ static void test_forget_leader_keeps_refusal(void **state)
 	struct fx fx;
 
 	(void)state;
-	fx_init(&fx, 3, 3, clocked_lease_reads);
-	assert_true(fx_elect(&fx, 1));
-	fx_settle(&fx);
-	fx_isolate(&fx, 1);
+	clocked_cut(&fx);
 	assert_int_equal(rk_raft_forget_leader(fx_raft(&fx, 1)), RK_ESTATE);
 	assert_int_equal(rk_raft_forget_leader(fx_raft(&fx, 3)), 0);
 	assert_int_equal(rk_raft_leader(fx_raft(&fx, 3)), 0);
-	assert_int_equal(rk_raft_campaign(fx_raft(&fx, 2)), 0);
-	fx_settle(&fx);
-	assert_int_not_equal(fx_raft(&fx, 2)->role, RK_RAFT_LEADER);
+	assert_false(campaign_wins(&fx, 2));
 	/* The old leader's lease (election timeout less the margin, counted
 	 * from before 3 heard it) has run out before 3 grants. */
 	g_now_ms += 50 * (uint64_t)(fx.opts.election_tick - fx.opts.lease_margin_ticks);
@@ -515,9 +520,7 @@ static void test_forget_leader_keeps_refusal(void **state)
 	fx_settle(&fx);
 	assert_int_equal(fx.nodes[1].n_reads, 0); /* no local read: a round, unanswered */
 	g_now_ms += 50 * (uint64_t)fx.opts.lease_margin_ticks;
-	assert_int_equal(rk_raft_campaign(fx_raft(&fx, 2)), 0);
-	fx_settle(&fx);
-	assert_int_equal(fx_raft(&fx, 2)->role, RK_RAFT_LEADER);
+	assert_true(campaign_wins(&fx, 2));
 	fx_close(&fx);
 }
 
