@@ -75,7 +75,7 @@ class Cluster:
         self.procs[i] = subprocess.Popen(
             [BIN, "start", "--node-id", str(i), "--data", os.path.join(self.tmp, "d%d" % i),
              "--peer-addr", peer(i), "--client-addr", "127.0.0.%d:%d" % (i, BASE + 10 + i),
-             "--http-addr", http(i), "--initial-cluster", CLUSTER,
+             "--http-addr", http(i), "--initial-cluster", CLUSTER, "--enable-debug-api",
              "--ranges", str(self.nranges), "--tick-ms", str(TICK_MS)],
             stdout=log, stderr=log)
 

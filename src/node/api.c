@@ -526,6 +526,13 @@ void rk_node_http(void *arg, const struct rk_http_req *req,
 	const char *p = req->path;
 	uint64_t id;
 
+	/* Without --enable-debug-api the debug endpoints do not exist: anyone
+	 * who reaches the HTTP port must not make the node drop answers or
+	 * load itself. */
+	if (strncmp(p, "/api/v1/debug/", 14) == 0 && !n->cfg.enable_debug_api) {
+		error(resp, 404, "no such endpoint (the debug API needs --enable-debug-api)");
+		return;
+	}
 	if (debug_fault(n, p, req, resp))
 		return;
 	if (strcmp(p, "/api/v1/debug/drop-answers") == 0) {

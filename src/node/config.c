@@ -49,6 +49,9 @@ void rk_node_config_usage(FILE *out)
 "                          bytes or with a unit (512MiB, 2GiB, 1GB); 0 never\n"
 "                          refuses  [256MiB, or 5% of a filesystem under 5GiB]\n"
 "  --log-level LEVEL       debug, info, warn or error               [info]\n"
+"  --enable-debug-api      serve /api/v1/debug/* on the HTTP port (fault\n"
+"                          injection and a load driver, for tests and\n"
+"                          benchmarks; without it they do not exist)\n"
 "  --help                  this text\n"
 "\n"
 "SIGTERM or SIGINT stop the node cleanly (exit status 0).\n",
@@ -210,6 +213,10 @@ int rk_node_config_parse(int argc, char **argv, struct rk_node_config *c,
 		if (strncmp(name, "--", 2) != 0) {
 			rk_node_config_free(c);
 			return fail(err, errlen, "unexpected argument '%s' (see rangekv start --help)", name);
+		}
+		if (strcmp(name, "--enable-debug-api") == 0) {
+			c->enable_debug_api = true; /* the one flag without a value */
+			continue;
 		}
 		snprintf(flag, sizeof(flag), "%s", name);
 		eq = strchr(flag, '=');

@@ -44,6 +44,9 @@ struct rk_node_config {
 	 * whichever is smaller. 0: never refuse. */
 	uint64_t min_free_space;
 	bool min_free_space_set;
+	/* --enable-debug-api: the debug endpoints (/api/v1/debug/...) exist (tests,
+	 * benchmarks); without it they answer 404 like any unknown path. */
+	bool enable_debug_api;
 };
 
 #define RK_DEFAULT_MIN_FREE_SPACE (256ull << 20)

@@ -314,7 +314,7 @@ class Cluster:
         cluster = ",".join("%d=%s" % (j, self.addr(j, 0)) for j in (1, 2, 3))
         args = [self.bin, "start", "--node-id", str(i), "--data", os.path.join(d, "data"),
                 "--peer-addr", self.addr(i, 0), "--client-addr", self.addr(i, 1),
-                "--http-addr", self.addr(i, 2), "--initial-cluster", cluster,
+                "--http-addr", self.addr(i, 2), "--initial-cluster", cluster, "--enable-debug-api",
                 "--ranges", str(RANGES), "--tick-ms", str(TICK_MS)]
         self.procs[i] = subprocess.Popen(args, stdout=log, stderr=log)
         self.stopped.discard(i)

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 BIN = sys.argv[1]
@@ -67,7 +68,7 @@ def start(i, data, extra=()):
     log = open(os.path.join(os.path.dirname(data), "log%d" % i), "a")
     args = [BIN, "start", "--node-id", str(i), "--data", os.path.join(data),
             "--peer-addr", peer(i), "--client-addr", addr(i, 1),
-            "--http-addr", http(i), "--initial-cluster", CLUSTER,
+            "--http-addr", http(i), "--initial-cluster", CLUSTER, "--enable-debug-api",
             "--ranges", str(RANGES), "--tick-ms", str(TICK_MS),
             "--log-keep", str(LOG_KEEP)] + list(extra)
     return subprocess.Popen(args, stdout=log, stderr=log)
@@ -319,6 +320,33 @@ def main():
                            capture_output=True, text=True, timeout=20)
         if p.returncode != 1:
             fail("foreign data dir accepted: rc %d, %r" % (p.returncode, p.stderr))
+        # Without --enable-debug-api the debug endpoints do not exist.
+        lone_http = "127.0.0.9:%d" % (BASE + 3)
+        lone = subprocess.Popen([BIN, "start", "--node-id", "9", "--data",
+                                 tempfile.mkdtemp(dir=tmp), "--peer-addr",
+                                 "127.0.0.9:%d" % (BASE + 4), "--http-addr", lone_http,
+                                 "--initial-cluster", "9=127.0.0.9:%d" % (BASE + 4),
+                                 "--ranges", "1"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            status = None
+            t0 = time.time()
+            while status is None and time.time() - t0 < 10:
+                req = urllib.request.Request("http://%s/api/v1/debug/drop-answers?percent=100"
+                                             % lone_http, method="POST", data=b"")
+                try:
+                    urllib.request.urlopen(req, timeout=1)
+                    status = 200
+                except urllib.error.HTTPError as e:
+                    status = e.code
+                except OSError:
+                    time.sleep(0.1)
+            if status != 404:
+                fail("debug API without --enable-debug-api: HTTP %r, want 404" % status)
+        finally:
+            lone.send_signal(signal.SIGTERM)
+            lone.wait(timeout=20)
+        print("without --enable-debug-api: /api/v1/debug/* answers 404")
 
         # First-start flags that conflict with what the directory recorded.
         procs[victim].send_signal(signal.SIGTERM)

@@ -98,6 +98,13 @@ static void test_start_flags(void **state)
 	assert_int_equal(c.ranges, 128);
 	assert_string_equal(c.http_addr, "127.0.0.1:7301");
 	assert_string_equal(c.client_addr, "127.0.0.2:7202");
+	assert_false(c.enable_debug_api);
+	rk_node_config_free(&c);
+	/* The one flag without a value, anywhere on the line. */
+	assert_int_equal(parse(&c, err, "--node-id 1 --enable-debug-api --data d "
+				      "--peer-addr 127.0.0.1:7101"), 0);
+	assert_true(c.enable_debug_api);
+	assert_string_equal(c.data_dir, "d");
 	rk_node_config_free(&c);
 
 	assert_int_equal(parse(&c, err, "--help"), 1);
