@@ -13,11 +13,7 @@ struct round {
 
 uint64_t rk_balance_preferred(const struct rk_node *n, const struct rk_replica *r)
 {
-	uint64_t ids[RK_MAX_NODES];
-
-	for (uint32_t i = 0; i < n->cfg.n_initial; i++)
-		ids[i] = n->cfg.initial[i].id;
-	return rk_elect_preferred(ids, n->cfg.n_initial, r->range);
+	return rk_elect_preferred(n->el.ids, n->el.n_ids, r->range);
 }
 
 void rk_balance_note_sleep(struct rk_node *n, struct rk_replica *r)

@@ -30,6 +30,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
+
 struct rk_node;
 struct rk_replica;
 
@@ -51,6 +53,10 @@ struct rk_elect {
 	} *campaigns;
 	size_t n_campaigns;
 	bool sweep_needed; /* sleeping replicas may know no leader */
+	/* The initial cluster's node ids in order, as the pure decisions take
+	 * them (set by rk_elect_init; n_ids 0 when none is known). */
+	uint64_t ids[RK_MAX_NODES];
+	uint32_t n_ids;
 };
 
 /* ---- pure decisions ---- */
@@ -98,6 +104,7 @@ enum rk_elect_leaderless rk_elect_leaderless(uint64_t elector, uint64_t self,
 
 /* ---- the node's elections ---- */
 
+/* Before anything asks for an elector or a preferred node. */
 int rk_elect_init(struct rk_node *n);
 void rk_elect_close(struct rk_node *n);
 

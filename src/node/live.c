@@ -52,7 +52,7 @@ void rk_live_on_msg(void *arg, const struct rk_net_liveness *l)
 		if (restarted && rk_raft_leader(&r->raft) == p->node_id)
 			rk_elect_orphan(n, r, true);
 		else if (r->asleep && rk_raft_is_leader(&r->raft))
-			rk_quiesce_tell(n, p, r);
+			rk_quiesce_tell(p, r);
 	}
 }
 

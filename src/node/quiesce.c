@@ -134,12 +134,11 @@ void rk_quiesce_peer_returned(struct rk_node *n, struct rk_peer *p)
 	}
 }
 
-void rk_quiesce_tell(struct rk_node *n, struct rk_peer *p, struct rk_replica *r)
+void rk_quiesce_tell(struct rk_peer *p, struct rk_replica *r)
 {
 	struct rk_raft_status st;
 	struct rk_net_quiesce q;
 
-	(void)n;
 	rk_raft_status(&r->raft, &st);
 	q.range = r->range;
 	q.term = st.hs.term;
@@ -157,7 +156,7 @@ void rk_quiesce_maybe(struct rk_node *n, struct rk_replica *r)
 	for (size_t i = 0; i < st.n_progress; i++) {
 		struct rk_peer *p = rk_peer_find(n, st.progress[i].id);
 		if (st.progress[i].id != st.id && p != NULL && p->lv.alive)
-			rk_quiesce_tell(n, p, r);
+			rk_quiesce_tell(p, r);
 	}
 	rk_node_sleep(n, r);
 }

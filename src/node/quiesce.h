@@ -78,6 +78,6 @@ void rk_quiesce_peer_returned(struct rk_node *n, struct rk_peer *p);
 
 /* Peer p restarted (or is heard for the first time): every sleeping range
  * this node leads tells it who leads, in a quiescence notice. */
-void rk_quiesce_tell(struct rk_node *n, struct rk_peer *p, struct rk_replica *r);
+void rk_quiesce_tell(struct rk_peer *p, struct rk_replica *r);
 
 #endif
