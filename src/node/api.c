@@ -32,16 +32,18 @@ static void range_json(struct rk_json *j, const struct rk_replica *r)
 	uint64_t leader;
 
 	rk_raft_status(&r->raft, &st);
-	leader = st.leader;
+	leader = rk_replica_leader_node(r);
 	rk_json_obj_begin(j);
 	rk_json_key(j, "id");
 	rk_json_u64(j, r->range);
 	rk_json_key(j, "start");
-	rk_json_bytes(j, r->start, r->slen);
+	rk_json_bytes(j, r->desc.start, r->desc.slen);
 	rk_json_key(j, "end");
-	rk_json_bytes(j, r->end, r->elen);
+	rk_json_bytes(j, r->desc.end, r->desc.elen);
 	rk_json_key(j, "generation");
-	rk_json_u64(j, r->generation);
+	rk_json_u64(j, r->desc.generation);
+	rk_json_key(j, "conf_version");
+	rk_json_u64(j, r->desc.conf_version);
 	rk_json_key(j, "leader");
 	if (leader == 0)
 		rk_json_null(j);
@@ -63,15 +65,16 @@ static void range_json(struct rk_json *j, const struct rk_replica *r)
 	rk_json_str(j, rk_raft_role_name(st.role));
 	rk_json_key(j, "replicas");
 	rk_json_arr_begin(j);
-	for (int i = 0; i < st.conf.n; i++) {
+	for (uint8_t i = 0; i < r->desc.n_reps; i++) {
+		const struct rk_desc_replica *rep = &r->desc.reps[i];
+
 		rk_json_obj_begin(j);
 		rk_json_key(j, "node_id");
-		rk_json_u64(j, st.conf.ids[i]); /* replica id == node id so far */
+		rk_json_u64(j, rep->node_id);
 		rk_json_key(j, "replica_id");
-		rk_json_u64(j, st.conf.ids[i]);
+		rk_json_u64(j, rep->replica_id);
 		rk_json_key(j, "role");
-		rk_json_str(j, (st.conf.flags[i] & (RK_RAFT_VOTER | RK_RAFT_VOTER_OUT))
-				   ? "voter" : "learner");
+		rk_json_str(j, rk_desc_role_name(rep->role));
 		rk_json_obj_end(j);
 	}
 	rk_json_arr_end(j);
@@ -169,10 +172,10 @@ static void cluster_status(struct rk_node *n, struct rk_http_resp *resp)
 			if (ps[i].node_id == p->id)
 				up = ps[i].connected;
 		for (size_t i = 0; i < n->tab.n; i++) {
-			const struct rk_raft *rf = &n->tab.byid[i]->raft;
-			for (int m = 0; m < rf->conf.n; m++)
-				ranges += rf->conf.ids[m] == p->id;
-			leaders += rk_raft_leader(rf) == p->id;
+			const struct rk_replica *r = n->tab.byid[i];
+
+			ranges += rk_desc_on_node(&r->desc, p->id) != NULL;
+			leaders += rk_replica_leader_node(r) == p->id;
 		}
 		rk_json_obj_begin(&j);
 		rk_json_key(&j, "id");
@@ -268,6 +271,16 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 	    n->stats.msgs_recv);
 	one(b, "rangekv_raft_messages_sent_total", "counter", "Raft messages sent.",
 	    n->stats.msgs_sent);
+	one(b, "rangekv_raft_messages_unknown_range_total", "counter",
+	    "Raft messages received for a range this node does not host (dropped).",
+	    n->stats.msgs_unknown_range);
+	one(b, "rangekv_raft_messages_misaddressed_total", "counter",
+	    "Raft messages received for another replica of a hosted range, or from a node "
+	    "its descriptor does not place the sender on (dropped).",
+	    n->stats.msgs_misaddressed);
+	one(b, "rangekv_raft_messages_unroutable_total", "counter",
+	    "Raft messages for a replica the range's descriptor does not name (not sent).",
+	    n->stats.msgs_unroutable);
 	one(b, "rangekv_raft_heartbeats_coalesced_total", "counter",
 	    "Of the raft messages sent, heartbeats and their answers sent as coalesced records.",
 	    n->stats.beats_sent);
@@ -390,10 +403,10 @@ static void debug_propose(struct rk_node *n, const struct rk_http_req *req,
 		rk_json_key(&j, "error");
 		rk_json_str(&j, rk_strerror(rc));
 		rk_json_key(&j, "leader");
-		if (rk_raft_leader(&r->raft) == 0)
+		if (rk_replica_leader_node(r) == 0)
 			rk_json_null(&j);
 		else
-			rk_json_u64(&j, rk_raft_leader(&r->raft));
+			rk_json_u64(&j, rk_replica_leader_node(r));
 		rk_json_obj_end(&j);
 		return;
 	}

@@ -13,7 +13,11 @@ struct round {
 
 uint64_t rk_balance_preferred(const struct rk_node *n, const struct rk_replica *r)
 {
-	return rk_elect_preferred(n->el.ids, n->el.n_ids, r->range);
+	uint64_t ids[RK_DESC_MAX_REPLICAS];
+	uint32_t k = rk_replica_voter_nodes(r, ids, RK_DESC_MAX_REPLICAS);
+
+	(void)n;
+	return rk_elect_preferred(ids, k, r->range);
 }
 
 void rk_balance_note_sleep(struct rk_node *n, struct rk_replica *r)
@@ -41,7 +45,7 @@ static void balance_one(struct rk_replica *r, void *arg)
 	for (size_t k = 0; k < rd->np; k++)
 		if (rd->ps[k].node_id == want)
 			up = rd->ps[k].connected;
-	if (up && rk_raft_transfer_leader(&r->raft, want) == 0) {
+	if (up && rk_raft_transfer_leader(&r->raft, rk_replica_on_node(r, want)) == 0) {
 		rk_node_wake(n, r); /* the transfer runs on ticks */
 		rk_node_mark_dirty(n, r);
 		rd->moved++;

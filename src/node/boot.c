@@ -87,6 +87,77 @@ static int any_range(void *arg, uint64_t range)
 	return 1;
 }
 
+/* The initial replicas of every range: one per initial node, replica ids
+ * 1..k given in node id order (the same on every node whatever the order
+ * of --initial-cluster). */
+static void initial_replicas(const struct rk_node_config *cfg,
+			     struct rk_desc_replica *reps)
+{
+	for (uint32_t i = 0; i < cfg->n_initial; i++) {
+		uint32_t rank = 0;
+
+		for (uint32_t j = 0; j < cfg->n_initial; j++)
+			rank += cfg->initial[j].id < cfg->initial[i].id;
+		reps[rank].node_id = cfg->initial[i].id;
+	}
+	for (uint32_t i = 0; i < cfg->n_initial; i++) {
+		reps[i].replica_id = i + 1;
+		reps[i].role = RK_DESC_VOTER;
+	}
+}
+
+/* Range i+1's initial raft and apply state, into b. */
+static int first_range(struct rk_node *n, const struct rk_keyspace *ks,
+		       uint32_t i, struct rk_store_batch *b)
+{
+	struct rk_desc_replica reps[RK_RAFT_MAX_MEMBERS];
+	struct rk_desc d;
+	struct rk_store_raft_state st;
+	struct rk_store_apply_state as;
+	struct rk_buf blob;
+
+	memset(&d, 0, sizeof(d));
+	initial_replicas(&n->cfg, reps);
+	d.range_id = i + 1;
+	d.generation = 1;
+	d.conf_version = 1;
+	d.next_replica_id = n->cfg.n_initial + 1;
+	d.reps = reps;
+	d.n_reps = (uint8_t)n->cfg.n_initial;
+	if (i > 0) {
+		d.start = ks->bounds[i - 1].p;
+		d.slen = ks->bounds[i - 1].len;
+	}
+	if (i + 1 < ks->n) {
+		d.end = ks->bounds[i].p;
+		d.elen = ks->bounds[i].len;
+	}
+	memset(&st, 0, sizeof(st));
+	st.hs.term = RK_RAFT_INIT_TERM;
+	st.hs.commit = RK_RAFT_INIT_INDEX;
+	st.trunc_index = RK_RAFT_INIT_INDEX;
+	st.trunc_term = RK_RAFT_INIT_TERM;
+	st.conf.n = d.n_reps;
+	for (uint8_t j = 0; j < d.n_reps; j++) {
+		st.conf.ids[j] = reps[j].replica_id;
+		st.conf.flags[j] = RK_RAFT_VOTER;
+		if (reps[j].node_id == n->cfg.node_id)
+			st.replica_id = reps[j].replica_id;
+	}
+	rk_buf_init(&blob);
+	if (rk_desc_encode(&d, &blob) != 0) {
+		rk_buf_free(&blob);
+		return RK_ENOMEM;
+	}
+	as.applied = RK_RAFT_INIT_INDEX;
+	as.desc = blob.p;
+	as.desc_len = blob.len;
+	rk_store_batch_raft_state(b, i + 1, &st);
+	rk_store_batch_apply_state(b, i + 1, &as);
+	rk_buf_free(&blob);
+	return 0;
+}
+
 /* Cuts the key space and writes every range's initial state: the initial
  * voters, the boot snapshot point (RK_RAFT_INIT_INDEX/TERM) and the span. */
 int rk_boot_first_start(struct rk_node *n, char *err, size_t errlen)
@@ -101,39 +172,20 @@ int rk_boot_first_start(struct rk_node *n, char *err, size_t errlen)
 		rc = rk_keyspace_uniform(n->cfg.ranges ? n->cfg.ranges : RK_DEFAULT_RANGES, &ks);
 	if (rc != 0)
 		return rc;
+	if (n->cfg.n_initial > RK_RAFT_MAX_MEMBERS) {
+		snprintf(err, errlen, "--initial-cluster: %u nodes; every range has a "
+			 "replica on each initial node, at most %d", n->cfg.n_initial,
+			 RK_RAFT_MAX_MEMBERS);
+		rk_keyspace_free(&ks);
+		return RK_EINVAL;
+	}
 	b = rk_store_batch_new();
-	for (uint32_t i = 0; i < ks.n && b != NULL; i++) {
-		struct rk_replica tmp;
-		struct rk_store_raft_state st;
-		struct rk_store_apply_state as;
-		uint8_t desc[2 * RK_MAX_KEY + 64];
-
-		memset(&tmp, 0, sizeof(tmp));
-		tmp.generation = 1;
-		if (i > 0) {
-			tmp.start = ks.bounds[i - 1].p;
-			tmp.slen = ks.bounds[i - 1].len;
-		}
-		if (i + 1 < ks.n) {
-			tmp.end = ks.bounds[i].p;
-			tmp.elen = ks.bounds[i].len;
-		}
-		memset(&st, 0, sizeof(st));
-		st.replica_id = n->cfg.node_id;
-		st.hs.term = RK_RAFT_INIT_TERM;
-		st.hs.commit = RK_RAFT_INIT_INDEX;
-		st.trunc_index = RK_RAFT_INIT_INDEX;
-		st.trunc_term = RK_RAFT_INIT_TERM;
-		st.conf.n = (uint8_t)n->cfg.n_initial;
-		for (uint32_t j = 0; j < n->cfg.n_initial && j < RK_RAFT_MAX_MEMBERS; j++) {
-			st.conf.ids[j] = n->cfg.initial[j].id;
-			st.conf.flags[j] = RK_RAFT_VOTER;
-		}
-		as.applied = RK_RAFT_INIT_INDEX;
-		as.desc = desc;
-		as.desc_len = rk_desc_encode(&tmp, desc, sizeof(desc));
-		rk_store_batch_raft_state(b, i + 1, &st);
-		rk_store_batch_apply_state(b, i + 1, &as);
+	rc = b == NULL ? RK_ENOMEM : 0;
+	for (uint32_t i = 0; i < ks.n && rc == 0; i++)
+		rc = first_range(n, &ks, i, b);
+	if (rc != 0) {
+		rk_store_batch_free(b);
+		b = NULL;
 	}
 	if (b != NULL) {
 		struct rk_buf v;

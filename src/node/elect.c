@@ -57,16 +57,17 @@ static bool peer_live(void *arg, uint64_t node_id)
 	return rk_peer_alive(arg, node_id);
 }
 
+/* Over the range's own voters (not every range is on every node). */
 static uint64_t elector_of(struct rk_node *n, const struct rk_replica *r)
 {
-	return rk_elect_elector(n->el.ids, n->el.n_ids, n->cfg.node_id, r->range,
-				peer_live, n);
+	uint64_t ids[RK_DESC_MAX_REPLICAS];
+	uint32_t k = rk_replica_voter_nodes(r, ids, RK_DESC_MAX_REPLICAS);
+
+	return rk_elect_elector(ids, k, n->cfg.node_id, r->range, peer_live, n);
 }
 
 int rk_elect_init(struct rk_node *n)
 {
-	for (uint32_t i = 0; i < n->cfg.n_initial && i < RK_MAX_NODES; i++)
-		n->el.ids[n->el.n_ids++] = n->cfg.initial[i].id;
 	n->el.campaigns = calloc(RK_ELECT_CAMPAIGNS_MAX, sizeof(*n->el.campaigns));
 	n->el.sweep_needed = true;
 	return n->el.campaigns == NULL ? RK_ENOMEM : 0;

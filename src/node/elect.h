@@ -3,7 +3,7 @@
  *
  * Every replica starts asleep, on the first start as on a restart, and one
  * node starts each range's election: its elector (rk_elect_elector: the
- * preferred node if live, else the next live one in the initial order),
+ * preferred node if live, else the next live voter of the range),
  * which campaigns for its ranges at most RK_ELECT_CAMPAIGNS_MAX at a time;
  * the other replicas wake when the vote request reaches them. With 100,000
  * ranges, letting every replica tick from the start means 100,000
@@ -53,10 +53,6 @@ struct rk_elect {
 	} *campaigns;
 	size_t n_campaigns;
 	bool sweep_needed; /* sleeping replicas may know no leader */
-	/* The initial cluster's node ids in order, as the pure decisions take
-	 * them (set by rk_elect_init; n_ids 0 when none is known). */
-	uint64_t ids[RK_MAX_NODES];
-	uint32_t n_ids;
 };
 
 /* ---- pure decisions ---- */
@@ -65,12 +61,13 @@ struct rk_elect {
 typedef bool (*rk_elect_live_fn)(void *arg, uint64_t node_id);
 
 /* Range `range`'s preferred leader: the node at position (range - 1) mod n
- * of the initial cluster ids[0..n) (leaders spread evenly); 0 if n is 0. */
+ * of ids[0..n), the nodes of the range's voters in replica id order
+ * (leaders spread evenly); 0 if n is 0. */
 uint64_t rk_elect_preferred(const uint64_t *ids, uint32_t n, uint64_t range);
 
 /* The node that starts range's election: its preferred node if live, else
- * the next live one in the initial order (self counts as live); 0 if none
- * is known. */
+ * the next live one of ids[0..n) (its voters' nodes, as for
+ * rk_elect_preferred; self counts as live); 0 if none is known. */
 uint64_t rk_elect_elector(const uint64_t *ids, uint32_t n, uint64_t self,
 			  uint64_t range, rk_elect_live_fn live, void *arg);
 

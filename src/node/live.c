@@ -49,7 +49,7 @@ void rk_live_on_msg(void *arg, const struct rk_net_liveness *l)
 		rk_log_info(MOD, "node %llu restarted", (unsigned long long)p->node_id);
 	for (size_t i = 0; i < n->tab.n; i++) {
 		struct rk_replica *r = n->tab.byid[i];
-		if (restarted && rk_raft_leader(&r->raft) == p->node_id)
+		if (restarted && rk_replica_leader_node(r) == p->node_id)
 			rk_elect_orphan(n, r, true);
 		else if (r->asleep && rk_raft_is_leader(&r->raft))
 			rk_quiesce_tell(p, r);
@@ -88,7 +88,7 @@ static void on_timer(uv_timer_t *t)
 			    connected ? "" : " and its connection is down");
 		for (size_t k = 0; k < n->tab.n; k++) {
 			struct rk_replica *r = n->tab.byid[k];
-			if (rk_raft_leader(&r->raft) == p->node_id)
+			if (rk_replica_leader_node(r) == p->node_id)
 				rk_elect_orphan(n, r, false);
 		}
 	}

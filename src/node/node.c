@@ -52,6 +52,10 @@ static int on_raft_msg(void *arg, uint64_t range, const struct rk_raft_msg *m)
 		n->stats.msgs_unknown_range++;
 		return 0;
 	}
+	if (!rk_replica_addressed(r, m, n->cur_from)) {
+		n->stats.msgs_misaddressed++;
+		return 0;
+	}
 	/* The answers to a sleeping leader's last heartbeat were on their way
 	 * when it went to sleep: taken without waking it, unless they give it
 	 * something to do (a follower behind after all). */

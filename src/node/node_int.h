@@ -38,6 +38,10 @@
 /* Counters shown by /metrics. */
 struct rk_node_stats {
 	uint64_t msgs_recv, msgs_unknown_range, msgs_sent;
+	/* Dropped: received for another replica of a hosted range (a removed
+	 * one, or from a node the descriptor puts elsewhere); to send, for a
+	 * replica the descriptor does not name. */
+	uint64_t msgs_misaddressed, msgs_unroutable;
 	uint64_t beats_sent; /* of msgs_sent: heartbeats sent coalesced */
 	uint64_t commits, applied_entries;
 	uint64_t snaps_generated, snaps_sent, snaps_received, snaps_installed;

@@ -41,15 +41,18 @@ void rk_peer_flush_all(struct rk_node *n)
 		rk_peer_flush(n, &n->peers[i]);
 }
 
-/* Replica ids of the initial ranges are the node ids (a replica added
- * later gets a fresh id; its node is then looked up in the descriptor). */
+/* Raft addresses replicas; the descriptor says which node each is on. A
+ * message to a replica the descriptor does not name is dropped (raft
+ * resends what matters once the descriptor catches up). */
 void rk_peer_send(struct rk_node *n, struct rk_replica *r,
 		  const struct rk_raft_msg *m, size_t count)
 {
 	for (size_t i = 0; i < count; i++) {
-		struct rk_peer *p = rk_peer_find(n, m[i].to);
-		if (p == NULL)
+		struct rk_peer *p = rk_peer_find(n, rk_replica_node(r, m[i].to));
+		if (p == NULL) {
+			n->stats.msgs_unroutable++;
 			continue;
+		}
 		if (m[i].type == RK_RAFT_MSG_SNAP) {
 			rk_snap_send(n, r, &m[i]); /* leaves after its data */
 			continue;

@@ -65,9 +65,12 @@ bool rk_quiesce_can_follow(const struct rk_raft_status *st, uint64_t term,
 
 /* ---- the node's replicas ----------------------------------------------------------- */
 
-static bool peer_live(void *arg, uint64_t node_id)
+/* Whether the node replica id (of the replica arg's range) is on is live. */
+static bool replica_live(void *arg, uint64_t id)
 {
-	return rk_peer_alive(arg, node_id);
+	const struct rk_replica *r = arg;
+
+	return rk_peer_alive(r->node, rk_replica_node(r, id));
 }
 
 /* Puts r to sleep: it is not ticked until something wakes it. */
@@ -102,7 +105,7 @@ void rk_node_wake(struct rk_node *n, struct rk_replica *r)
 	rk_node_mark_dirty(n, r);
 }
 
-static bool settled_leader(struct rk_node *n, struct rk_replica *r)
+static bool settled_leader(struct rk_replica *r)
 {
 	struct rk_raft_status st;
 
@@ -115,7 +118,7 @@ static bool settled_leader(struct rk_node *n, struct rk_replica *r)
 	    rk_raft_transferee(&r->raft) != 0)
 		return false;
 	rk_raft_status(&r->raft, &st);
-	return rk_quiesce_settled(&st, r->applied, peer_live, n);
+	return rk_quiesce_settled(&st, r->applied, replica_live, r);
 }
 
 void rk_quiesce_peer_returned(struct rk_node *n, struct rk_peer *p)
@@ -128,7 +131,7 @@ void rk_quiesce_peer_returned(struct rk_node *n, struct rk_peer *p)
 			continue;
 		rk_raft_status(&r->raft, &st);
 		for (size_t k = 0; k < st.n_progress; k++)
-			if (st.progress[k].id == p->node_id &&
+			if (rk_replica_node(r, st.progress[k].id) == p->node_id &&
 			    st.progress[k].match != st.last_index)
 				rk_node_wake(n, r);
 	}
@@ -150,11 +153,11 @@ void rk_quiesce_maybe(struct rk_node *n, struct rk_replica *r)
 {
 	struct rk_raft_status st;
 
-	if (!rk_quiesce_tick(&r->quiet_ticks, settled_leader(n, r)))
+	if (!rk_quiesce_tick(&r->quiet_ticks, settled_leader(r)))
 		return;
 	rk_raft_status(&r->raft, &st);
 	for (size_t i = 0; i < st.n_progress; i++) {
-		struct rk_peer *p = rk_peer_find(n, st.progress[i].id);
+		struct rk_peer *p = rk_peer_find(n, rk_replica_node(r, st.progress[i].id));
 		if (st.progress[i].id != st.id && p != NULL && p->lv.alive)
 			rk_quiesce_tell(p, r);
 	}
@@ -168,10 +171,11 @@ static void restarted_follow(struct rk_node *n, struct rk_replica *r,
 			     const struct rk_net_quiesce *q)
 {
 	struct rk_raft_status st;
+	uint64_t lead = rk_replica_on_node(r, n->cur_from);
 
 	rk_raft_status(&r->raft, &st);
-	if (!r->installing && rk_quiesce_can_follow(&st, q->term, q->commit) &&
-	    rk_raft_follow(&r->raft, n->cur_from, q->term, q->commit) == 0) {
+	if (!r->installing && lead != 0 && rk_quiesce_can_follow(&st, q->term, q->commit) &&
+	    rk_raft_follow(&r->raft, lead, q->term, q->commit) == 0) {
 		rk_node_mark_dirty(n, r);
 		return;
 	}
@@ -192,7 +196,8 @@ void rk_quiesce_on_msg(void *arg, const struct rk_net_quiesce *q)
 	    rk_raft_role(&r->raft) != RK_RAFT_FOLLOWER)
 		return;
 	rk_raft_status(&r->raft, &st);
-	if (st.hs.term != q->term || st.leader != n->cur_from)
+	if (st.hs.term != q->term || st.leader == 0 ||
+	    rk_replica_node(r, st.leader) != n->cur_from)
 		return;
 	/* Still catching up (the commit not yet learnt, entries being
 	 * persisted or applied): learn the commit from the notice (the leader
@@ -200,11 +205,11 @@ void rk_quiesce_on_msg(void *arg, const struct rk_net_quiesce *q)
 	 * up. A follower left awake under a sleeping leader would campaign
 	 * and wake the range again. */
 	if (st.hs.commit < q->commit)
-		(void)rk_raft_follow(&r->raft, n->cur_from, q->term, q->commit);
+		(void)rk_raft_follow(&r->raft, st.leader, q->term, q->commit);
 	r->pq = true;
 	r->pq_term = q->term;
 	r->pq_commit = q->commit;
-	r->pq_leader = n->cur_from;
+	r->pq_leader = st.leader;
 	rk_node_mark_dirty(n, r);
 	rk_node_sleep_pending(n, r);
 }

@@ -133,89 +133,97 @@ const struct rk_raft_storage_ops rk_replica_storage_ops = {
 	op_first_index,   op_last_index, op_snapshot,
 };
 
-/* Descriptor: u64 generation, u32 slen, start, u32 elen, end (LE). */
-size_t rk_desc_encode(const struct rk_replica *r, uint8_t *out, size_t cap)
-{
-	size_t need = 16 + (size_t)r->slen + r->elen, off = 0;
+_Static_assert(RK_DESC_MAX_REPLICAS == RK_RAFT_MAX_MEMBERS,
+	       "a descriptor names every member of its raft group");
 
-	if (need > cap)
-		return 0;
-	for (int i = 0; i < 8; i++)
-		out[off++] = (uint8_t)(r->generation >> (8 * i));
-	for (int i = 0; i < 4; i++)
-		out[off++] = (uint8_t)(r->slen >> (8 * i));
-	if (r->slen > 0)
-		memcpy(out + off, r->start, r->slen);
-	off += r->slen;
-	for (int i = 0; i < 4; i++)
-		out[off++] = (uint8_t)(r->elen >> (8 * i));
-	if (r->elen > 0)
-		memcpy(out + off, r->end, r->elen);
-	return need;
+uint64_t rk_replica_node(const struct rk_replica *r, uint64_t replica_id)
+{
+	return rk_desc_node_of(&r->desc, replica_id);
 }
 
-
-/* The length of the descriptor at the start of p, 0 if malformed. */
-static size_t desc_len(const uint8_t *p, size_t n)
+uint64_t rk_replica_on_node(const struct rk_replica *r, uint64_t node_id)
 {
-	size_t sl, el;
+	const struct rk_desc_replica *rep = rk_desc_on_node(&r->desc, node_id);
 
-	if (n < 16)
-		return 0;
-	sl = (size_t)rk_le_get(p + 8, 4);
-	if (sl > n - 16)
-		return 0;
-	el = (size_t)rk_le_get(p + 12 + sl, 4);
-	if (el > n - 16 - sl)
-		return 0;
-	return 16 + sl + el;
+	return rep != NULL ? rep->replica_id : 0;
 }
 
-int rk_desc_decode(struct rk_replica *r, const uint8_t *p, size_t n)
+uint64_t rk_replica_leader_node(const struct rk_replica *r)
 {
-	size_t sl, el;
+	uint64_t lead = rk_raft_leader(&r->raft);
 
-	if (n == 0 || desc_len(p, n) != n)
-		return RK_ECORRUPT;
-	sl = (size_t)rk_le_get(p + 8, 4);
-	el = (size_t)rk_le_get(p + 12 + sl, 4);
-	free(r->start);
-	free(r->end);
-	r->start = malloc(sl + 1);
-	r->end = malloc(el + 1);
-	if (r->start == NULL || r->end == NULL)
+	return lead != 0 ? rk_desc_node_of(&r->desc, lead) : 0;
+}
+
+bool rk_replica_addressed(const struct rk_replica *r, const struct rk_raft_msg *m,
+			  uint64_t from)
+{
+	uint64_t node;
+
+	if (m->to != r->rs.replica_id)
+		return false;
+	node = rk_desc_node_of(&r->desc, m->from);
+	return node == 0 || node == from;
+}
+
+uint32_t rk_replica_voter_nodes(const struct rk_replica *r, uint64_t *ids,
+				uint32_t cap)
+{
+	uint32_t k = 0;
+
+	for (uint8_t i = 0; i < r->desc.n_reps && k < cap; i++)
+		if (r->desc.reps[i].role == RK_DESC_VOTER)
+			ids[k++] = r->desc.reps[i].node_id;
+	return k;
+}
+
+int rk_replica_desc_from_conf(struct rk_desc *d, uint64_t range,
+			      const struct rk_raft_conf_state *conf)
+{
+	uint64_t top = 0;
+
+	free(d->reps);
+	d->reps = calloc(conf->n ? conf->n : 1, sizeof(*d->reps));
+	d->n_reps = 0;
+	if (d->reps == NULL)
 		return RK_ENOMEM;
-	r->generation = rk_le_get(p, 8);
-	memcpy(r->start, p + 12, sl);
-	memcpy(r->end, p + 16 + sl, el);
-	r->slen = (uint32_t)sl;
-	r->elen = (uint32_t)el;
+	for (uint8_t i = 0; i < conf->n; i++) {
+		struct rk_desc_replica *rep;
+		uint8_t at = 0;
+
+		while (at < d->n_reps && d->reps[at].replica_id < conf->ids[i])
+			at++; /* kept in replica id order */
+		memmove(&d->reps[at + 1], &d->reps[at],
+			(size_t)(d->n_reps - at) * sizeof(*d->reps));
+		d->n_reps++;
+		rep = &d->reps[at];
+		rep->replica_id = rep->node_id = conf->ids[i];
+		rep->role = (conf->flags[i] & RK_RAFT_LEARNER) ? RK_DESC_LEARNER
+							       : RK_DESC_VOTER;
+		top = conf->ids[i] > top ? conf->ids[i] : top;
+	}
+	d->range_id = range;
+	d->conf_version = 1;
+	d->next_replica_id = top + 1;
+	d->v1 = false;
 	return 0;
 }
 
 void rk_replica_state_encode(const struct rk_replica *r, struct rk_buf *out)
 {
-	uint8_t *p = rk_buf_extend(out, 16 + (size_t)r->slen + r->elen);
-
-	if (p != NULL)
-		rk_desc_encode(r, p, 16 + (size_t)r->slen + r->elen);
+	(void)rk_desc_encode(&r->desc, out); /* out->oom is checked by the caller */
 	/* The clock too when no session is left: it is replicated state. */
 	if (r->sessions.n > 0 || r->sessions.now_ms > 0)
 		rk_kv_sessions_encode(&r->sessions, out);
 }
 
-/* A blob without a session table (the first start writes none) leaves the
- * replica with an empty one. */
-int rk_replica_state_decode(struct rk_replica *r, const uint8_t *p, size_t n)
+/* The session table that follows the descriptor at p[d..n) (none: an empty
+ * one; the first start writes none). */
+static int sessions_decode(struct rk_replica *r, const uint8_t *p, size_t n,
+			   size_t d)
 {
-	size_t d = desc_len(p, n);
 	int rc;
 
-	if (d == 0)
-		return RK_ECORRUPT;
-	rc = rk_desc_decode(r, p, d);
-	if (rc != 0)
-		return rc;
 	if (d == n) {
 		rk_kv_sessions_free(&r->sessions);
 		return 0;
@@ -224,11 +232,24 @@ int rk_replica_state_decode(struct rk_replica *r, const uint8_t *p, size_t n)
 	return rc == RK_EPROTO ? RK_ECORRUPT : rc;
 }
 
+/* A v1 descriptor is completed from r's configuration (r->rs, read first). */
+int rk_replica_state_decode(struct rk_replica *r, const uint8_t *p, size_t n)
+{
+	size_t d;
+	int rc = rk_desc_decode(p, n, &r->desc, &d);
+
+	if (rc == 0 && r->desc.v1)
+		rc = rk_replica_desc_from_conf(&r->desc, r->range, &r->rs.conf);
+	if (rc == 0 && r->desc.range_id != r->range)
+		rc = RK_ECORRUPT;
+	return rc != 0 ? rc : sessions_decode(r, p, n, d);
+}
+
 int rk_replica_sessions_reload(struct rk_replica *r, struct rk_store_reader *rd,
 			       uint64_t applied)
 {
 	struct rk_store_apply_state as;
-	const uint8_t *p;
+	struct rk_desc scratch;
 	size_t d;
 	int rc = rk_store_read_apply_state(rd, r->range, &as);
 
@@ -236,16 +257,10 @@ int rk_replica_sessions_reload(struct rk_replica *r, struct rk_store_reader *rd,
 		return rc;
 	if (as.applied != applied)
 		return RK_ESTATE;
-	p = as.desc;
-	d = desc_len(p, as.desc_len);
-	if (d == 0)
-		return RK_ECORRUPT;
-	if (d == as.desc_len) {
-		rk_kv_sessions_free(&r->sessions);
-		return 0;
-	}
-	rc = rk_kv_sessions_decode(p + d, as.desc_len - d, &r->sessions);
-	return rc == RK_EPROTO ? RK_ECORRUPT : rc;
+	memset(&scratch, 0, sizeof(scratch));
+	rc = rk_desc_decode(as.desc, as.desc_len, &scratch, &d);
+	rk_desc_free(&scratch);
+	return rc != 0 ? rc : sessions_decode(r, as.desc, as.desc_len, d);
 }
 
 int rk_replica_load(struct rk_node *n, uint64_t range, struct rk_replica **rp)
@@ -296,7 +311,6 @@ void rk_replica_free(struct rk_replica *r)
 	rk_raft_close(&r->raft);
 	rk_serve_free(r);
 	rk_kv_sessions_free(&r->sessions);
-	free(r->start);
-	free(r->end);
+	rk_desc_free(&r->desc);
 	free(r);
 }

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "desc.h"
 #include "kv.h"
 #include "raft.h"
 #include "store.h"
@@ -32,9 +33,10 @@ struct rk_replica {
 	 * are answered without a store read (replica.c). */
 	uint64_t run_lo, run_hi, run_term;
 	uint64_t applied;
-	uint64_t generation;
-	uint8_t *start, *end;          /* span [start, end); end empty = unbounded */
-	uint32_t slen, elen;
+	/* The descriptor as of applied: span, generation, configuration
+	 * version and where each replica lives (the raft group speaks replica
+	 * ids; desc says which node each is on). */
+	struct rk_desc desc;
 	uint64_t size_bytes;           /* KV bytes applied in the span */
 	struct rk_raft_ready rd;       /* the outstanding ready */
 	bool dirty, persisting;
@@ -77,11 +79,30 @@ void rk_replica_log_stored(struct rk_replica *r, const struct rk_raft_entry *e,
 			   size_t n);
 void rk_replica_terms_reset(struct rk_replica *r);
 
-/* Range descriptor (the apply state's desc): generation, start, end. */
-size_t rk_desc_encode(const struct rk_replica *r, uint8_t *out, size_t cap);
-int rk_desc_decode(struct rk_replica *r, const uint8_t *p, size_t n);
+/* The node replica_id of r's range lives on (0 if not a replica of it),
+ * and r's replica on a node (0 if none). */
+uint64_t rk_replica_node(const struct rk_replica *r, uint64_t replica_id);
+uint64_t rk_replica_on_node(const struct rk_replica *r, uint64_t node_id);
+/* The node of r's leader as r knows it, 0 if none is known. */
+uint64_t rk_replica_leader_node(const struct rk_replica *r);
+/* Whether m, received from node `from`, is for r: addressed to r's
+ * replica id (not an earlier replica of the range on this node), from a
+ * replica the descriptor places on `from` or does not know yet (one added
+ * by a change r has not applied). */
+bool rk_replica_addressed(const struct rk_replica *r, const struct rk_raft_msg *m,
+			  uint64_t from);
+/* The node ids of r's full voters, in replica id order, into ids[0..cap);
+ * returns how many. */
+uint32_t rk_replica_voter_nodes(const struct rk_replica *r, uint64_t *ids,
+				uint32_t cap);
 
-/* The whole apply-state blob: the descriptor, then the session table. */
+/* Fills a descriptor read in the v1 form (no replicas) from the range's
+ * configuration: before replica ids, every replica id was its node's id. */
+int rk_replica_desc_from_conf(struct rk_desc *d, uint64_t range,
+			      const struct rk_raft_conf_state *conf);
+
+/* The whole apply-state blob: the descriptor (desc.h), then the session
+ * table. */
 void rk_replica_state_encode(const struct rk_replica *r, struct rk_buf *out);
 int rk_replica_state_decode(struct rk_replica *r, const uint8_t *p, size_t n);
 /* Replaces r's session table with the one committed with its apply

@@ -145,7 +145,7 @@ void rk_serve_answer(struct rk_node *n, uint64_t origin, uint64_t id,
 static void answer_not_leader(struct rk_node *n, struct rk_replica *r,
 			      uint64_t origin, uint64_t id)
 {
-	uint64_t lead = rk_raft_leader(&r->raft);
+	uint64_t lead = rk_replica_leader_node(r);
 
 	rk_serve_answer(n, origin, id, RK_NET_RESP_NOT_LEADER,
 			lead == n->cfg.node_id ? 0 : lead, NULL, 0);
@@ -339,7 +339,7 @@ void rk_serve_reads(struct rk_node *n, struct rk_replica *r)
 		rk_buf_reset(&out);
 		int rc = rk_kv_cmd_decode(rd->cmd, rd->len, &c);
 		if (rc == 0)
-			rc = rk_kv_read(n->reader, &c, r->start, r->slen, r->end, r->elen, &out);
+			rc = rk_kv_read(n->reader, &c, r->desc.start, r->desc.slen, r->desc.end, r->desc.elen, &out);
 		if (rc == 0 && !out.oom)
 			rk_serve_answer(n, rd->origin, rd->id, RK_NET_RESP_OK, 0, out.p, out.len);
 		else /* a key of another range: the router looks it up again */
@@ -427,10 +427,10 @@ int rk_serve_apply(struct rk_node *n, struct rk_replica *r,
 	ap->reader = n->reader;
 	ap->batch = b;
 	ap->sessions = &r->sessions;
-	ap->start = r->start;
-	ap->slen = r->slen;
-	ap->end = r->end;
-	ap->elen = r->elen;
+	ap->start = r->desc.start;
+	ap->slen = r->desc.slen;
+	ap->end = r->desc.end;
+	ap->elen = r->desc.elen;
 	ap->fault = n->hooks.enabled ? apply_fault : NULL;
 	ap->fault_arg = n;
 	rc = rk_kv_apply_entry(ap, e->data, e->len, on_result, &a);
@@ -546,7 +546,7 @@ static int by_start(const void *a, const void *b)
 	const struct rk_replica *x = *(struct rk_replica *const *)a;
 	const struct rk_replica *y = *(struct rk_replica *const *)b;
 
-	return keycmp(x->start, x->slen, y->start, y->slen);
+	return keycmp(x->desc.start, x->desc.slen, y->desc.start, y->desc.slen);
 }
 
 /* Every range is on every node (the initial cluster), so the replicas'
@@ -564,16 +564,16 @@ static uint64_t env_range_of(void *arg, const uint8_t *key, size_t klen,
 		return 0;
 	while (hi - lo > 1) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (keycmp(n->bykey[mid]->start, n->bykey[mid]->slen, key, klen) <= 0)
+		if (keycmp(n->bykey[mid]->desc.start, n->bykey[mid]->desc.slen, key, klen) <= 0)
 			lo = mid;
 		else
 			hi = mid;
 	}
 	r = n->bykey[lo];
-	if (!rk_kv_in_span(key, klen, r->start, r->slen, r->end, r->elen))
+	if (!rk_kv_in_span(key, klen, r->desc.start, r->desc.slen, r->desc.end, r->desc.elen))
 		return 0;
-	*endp = r->end;
-	*elenp = r->elen;
+	*endp = r->desc.end;
+	*elenp = r->desc.elen;
 	return r->range;
 }
 
@@ -582,7 +582,7 @@ static uint64_t env_leader_of(void *arg, uint64_t range)
 	struct rk_node *n = arg;
 	struct rk_replica *r = rk_table_get(&n->tab, range);
 
-	return r != NULL ? rk_raft_leader(&r->raft) : 0;
+	return r != NULL ? rk_replica_leader_node(r) : 0;
 }
 
 static void env_send(void *arg, uint64_t to, const struct rk_net_req *req)

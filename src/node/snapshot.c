@@ -123,18 +123,18 @@ int rk_snap_meta(struct rk_replica *r, struct rk_raft_snapshot_meta *metap)
 		return RK_ESNAPTEMP;
 	w->n = n;
 	w->range = r->range;
-	w->start = malloc(r->slen + 1);
-	w->end = malloc(r->elen + 1);
+	w->start = malloc(r->desc.slen + 1);
+	w->end = malloc(r->desc.elen + 1);
 	if (w->start == NULL || w->end == NULL) {
 		free(w->start);
 		free(w->end);
 		free(w);
 		return RK_ESNAPTEMP;
 	}
-	memcpy(w->start, r->start, r->slen);
-	memcpy(w->end, r->end, r->elen);
-	w->slen = r->slen;
-	w->elen = r->elen;
+	memcpy(w->start, r->desc.start, r->desc.slen);
+	memcpy(w->end, r->desc.end, r->desc.elen);
+	w->slen = r->desc.slen;
+	w->elen = r->desc.elen;
 	w->req.data = w;
 	if (uv_queue_work(&n->loop, &w->req, gen_run, gen_done) != 0) {
 		free(w->start);
@@ -150,6 +150,7 @@ int rk_snap_meta(struct rk_replica *r, struct rk_raft_snapshot_meta *metap)
 
 struct snap_stream {
 	uint64_t range, to, index, offset, size;
+	uint64_t node; /* the node replica `to` lives on */
 	FILE *f;
 	struct rk_raft_msg msg;
 	struct rk_raft_snapshot_meta meta;
@@ -178,14 +179,15 @@ static void stream_end(struct rk_node *n, struct snap_stream *s, bool failed)
 		rk_node_mark_dirty(n, r);
 	}
 	if (failed)
-		rk_log_warn(MOD, "range %llu: snapshot at %llu to node %llu failed",
+		rk_log_warn(MOD, "range %llu: snapshot at %llu to replica %llu on node %llu failed",
 			    (unsigned long long)s->range, (unsigned long long)s->index,
-			    (unsigned long long)s->to);
+			    (unsigned long long)s->to, (unsigned long long)s->node);
 	else {
 		n->stats.snaps_sent++;
-		rk_log_info(MOD, "range %llu: snapshot at %llu sent to node %llu (%llu bytes)",
+		rk_log_info(MOD, "range %llu: snapshot at %llu sent to replica %llu on node %llu (%llu bytes)",
 			    (unsigned long long)s->range, (unsigned long long)s->index,
-			    (unsigned long long)s->to, (unsigned long long)s->offset);
+			    (unsigned long long)s->to, (unsigned long long)s->node,
+			    (unsigned long long)s->offset);
 	}
 	free(s);
 }
@@ -196,8 +198,9 @@ void rk_snap_send(struct rk_node *n, struct rk_replica *r,
 {
 	struct snap_stream *s = calloc(1, sizeof(*s));
 	char path[4200];
+	uint64_t node = rk_replica_node(r, m->to);
 
-	if (s == NULL || m->snapshot == NULL ||
+	if (s == NULL || m->snapshot == NULL || node == 0 ||
 	    m->snapshot->index != r->snap_info.index || r->snap_name[0] == '\0' ||
 	    rk_store_snap_path(n->store, r->snap_name, path, sizeof(path)) != 0 ||
 	    (s->f = fopen(path, "rb")) == NULL) {
@@ -207,6 +210,7 @@ void rk_snap_send(struct rk_node *n, struct rk_replica *r,
 	}
 	s->range = r->range;
 	s->to = m->to;
+	s->node = node;
 	s->index = m->snapshot->index;
 	s->size = r->snap_info.bytes;
 	s->msg = *m;
@@ -233,7 +237,7 @@ void rk_snap_pump(struct rk_node *n)
 	while ((s = *pp) != NULL) {
 		bool done = false, failed = false;
 
-		while (rk_net_room(n->net, s->to, RK_NET_CH_SNAP) > CHUNK_BYTES + 4096) {
+		while (rk_net_room(n->net, s->node, RK_NET_CH_SNAP) > CHUNK_BYTES + 4096) {
 			size_t got = fread(chunk, 1, sizeof(chunk), s->f);
 			struct rk_net_chunk c = {s->range, s->index, s->offset, chunk, got,
 						 s->offset + got >= s->size || got < sizeof(chunk)};
@@ -246,7 +250,7 @@ void rk_snap_pump(struct rk_node *n)
 				failed = done = true;
 				break;
 			}
-			if (rk_net_send(n->net, s->to, RK_NET_CH_SNAP, b.p, b.len) != 0) {
+			if (rk_net_send(n->net, s->node, RK_NET_CH_SNAP, b.p, b.len) != 0) {
 				failed = done = true;
 				break;
 			}

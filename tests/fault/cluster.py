@@ -8,10 +8,13 @@ HTTP API, and network partitions by packet filter rules.
         p.isolate(c, 1, "reject")    # or "drop"
         p.heal()
 
-Node i listens on 127.0.0.i: peers on BASE+i, clients (RESP) on BASE+3+i,
+Slot i (1-3) is a node that listens on 127.0.0.i: peers on BASE+i, clients (RESP) on BASE+3+i,
 HTTP on BASE+6+i. Distinct hosts let a partition cut node pairs apart; the
 rules match only the peer ports, so the clients, other clusters on this
-machine and the HTTP API are never cut.
+machine and the HTTP API are never cut. The node in slot i has node id i
+unless node_ids says otherwise (Cluster(..., node_ids={1: 7, 2: 3, 3: 5})
+makes every range's replica ids differ from the ids of the nodes they are
+on); the methods here speak slots, translating the node ids the API shows.
 """
 import json
 import os
@@ -57,11 +60,15 @@ def unescape(s):
 
 
 class Cluster:
-    def __init__(self, binary, tmp, extra_flags=(), nodes=(1, 2, 3), env=None):
-        """nodes: the initial cluster's node ids (a subset of 1-3); env: extra
-        environment variables of the processes started from now on."""
+    def __init__(self, binary, tmp, extra_flags=(), nodes=(1, 2, 3), env=None,
+                 node_ids=None):
+        """nodes: the initial cluster's slots (a subset of 1-3); env: extra
+        environment variables of the processes started from now on;
+        node_ids: {slot: node id} (default: the slot)."""
         self.bin, self.tmp, self.extra = binary, tmp, list(extra_flags)
         self.nodes = tuple(nodes)
+        self.ids = {i: (node_ids or {}).get(i, i) for i in (1, 2, 3)}
+        self.slot = {v: k for k, v in self.ids.items()}
         self.env = dict(env or {})
         self.procs = {}
         self.paused = set()
@@ -70,8 +77,8 @@ class Cluster:
     def start(self, i):
         d = os.path.join(self.tmp, "n%d" % i)
         os.makedirs(d, exist_ok=True)
-        ic = ",".join("%d=%s:%d" % (j, host(j), peer_port(j)) for j in self.nodes)
-        args = [self.bin, "start", "--node-id", str(i), "--data", os.path.join(d, "data"),
+        ic = ",".join("%d=%s:%d" % (self.ids[j], host(j), peer_port(j)) for j in self.nodes)
+        args = [self.bin, "start", "--node-id", str(self.ids[i]), "--data", os.path.join(d, "data"),
                 "--peer-addr", "%s:%d" % (host(i), peer_port(i)),
                 "--client-addr", "%s:%d" % client_addr(i), "--http-addr", http_addr(i),
                 "--initial-cluster", ic, "--ranges", str(RANGES),
@@ -143,9 +150,9 @@ class Cluster:
         raise RuntimeError("no node answers /api/v1/ranges")
 
     def leaders(self, via):
-        """{range id: leader node} as node `via` sees it, None if unknown."""
+        """{range id: leader slot} as slot `via` sees it, None if unknown."""
         rs = self.ranges(via)
-        return None if rs is None else {r["id"]: r["leader"] for r in rs}
+        return None if rs is None else {r["id"]: self.slot.get(r["leader"]) for r in rs}
 
     def led_by_self(self):
         """{node: [range ids it leads in its own view]} for the live nodes."""
@@ -170,7 +177,7 @@ class Cluster:
             if rs is None or len(rs) != RANGES:
                 return False
             for r in rs:
-                ld = r["leader"]
+                ld = self.slot.get(r["leader"])
                 if ld is None or not self.up(ld) or ld in self.paused:
                     return False
                 if agreed.setdefault(r["id"], ld) != ld:

@@ -54,7 +54,7 @@ class Run:
 
     def __init__(self, args, tmp, partitions):
         self.args, self.tmp = args, tmp
-        self.cluster = Cluster(args.rangekv, tmp)
+        self.cluster = Cluster(args.rangekv, tmp, node_ids=args.node_ids)
         self.history = History()
         self.faults = collections.Counter()
         self.events = []             # (time.monotonic(), what) of every fault
@@ -410,7 +410,14 @@ def main():
     ap.add_argument("--budget", type=int, default=1_000_000,
                     help="checker search steps per key before it answers unknown")
     ap.add_argument("--list", action="store_true", help="list the scenarios")
+    ap.add_argument("--node-ids", default="1,2,3",
+                    help="node ids of the three nodes (e.g. 7,3,5: every range's replica "
+                    "ids then differ from its nodes' ids)")
     args = ap.parse_intermixed_args()
+    ids = args.node_ids.split(",")
+    if len(ids) != 3 or not all(x.isdigit() and int(x) > 0 for x in ids) or len(set(ids)) != 3:
+        ap.error("--node-ids: three distinct positive ids, e.g. 7,3,5")
+    args.node_ids = {i + 1: int(x) for i, x in enumerate(ids)}
     if args.list:
         for name, (f, ci, _) in SCENARIOS.items():
             print("%-24s %s%s" % (name, "[ci] " if ci else "", " ".join(f.__doc__.split())))
