@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "member.h"
 #include "node_int.h"
 #include "quiesce.h"
 #include "serve.h"
@@ -68,6 +69,42 @@ static int commit_add(struct commit *c, struct rk_replica *r)
 	return 0;
 }
 
+/* A committed conf change: to the raft core, then to the descriptor (the
+ * apply state written with this apply carries both). A change the core
+ * refuses (it cannot be applied to this configuration) changes neither; a
+ * descriptor that cannot follow is a replica that no longer knows where
+ * its peers are, which must not go on serving. */
+static void apply_conf_change(struct rk_replica *r, const struct rk_raft_entry *e,
+			      bool *confp)
+{
+	struct rk_raft_conf_change cc;
+	struct rk_raft_conf_state cs;
+	const uint8_t *ctx;
+	size_t ctx_len;
+	int rc;
+
+	if (rk_raft_cc_decode_ctx(e->data, e->len, &cc, &ctx, &ctx_len) != 0 ||
+	    rk_raft_apply_conf_change(&r->raft, &cc, &cs) != 0) {
+		rk_log_warn(MOD, "range %llu: conf change at %llu not applied",
+			    (unsigned long long)r->range, (unsigned long long)e->index);
+		return;
+	}
+	r->rs.conf = cs;
+	*confp = true;
+	rc = rk_member_desc_after(&r->desc, &cs, ctx, ctx_len, &r->desc);
+	if (rc != 0) {
+		rk_log_error(MOD, "range %llu: the descriptor cannot follow the conf change "
+			     "at %llu: %s; stopping", (unsigned long long)r->range,
+			     (unsigned long long)e->index, rk_strerror(rc));
+		rk_node_fail(r->node);
+		return;
+	}
+	rk_log_info(MOD, "range %llu: configuration version %llu at %llu (%u replicas)",
+		    (unsigned long long)r->range,
+		    (unsigned long long)r->desc.conf_version,
+		    (unsigned long long)e->index, r->desc.n_reps);
+}
+
 /* One attempt at applying r's committed entries into b. A configuration
  * change is applied to the raft core once: an entry at or below *cc_donep
  * was applied by an earlier attempt and only sets *confp again. */
@@ -90,15 +127,10 @@ static int apply_attempt(struct rk_node *n, struct rk_replica *r,
 				return rc;
 			}
 		} else if (e->type == RK_RAFT_ENTRY_CONF_CHANGE) {
-			struct rk_raft_conf_change cc;
-			struct rk_raft_conf_state cs;
-			if (e->index <= *cc_donep) {
+			if (e->index <= *cc_donep)
 				*confp = true;
-			} else if (rk_raft_cc_decode(e->data, e->len, &cc) == 0 &&
-				   rk_raft_apply_conf_change(&r->raft, &cc, &cs) == 0) {
-				r->rs.conf = cs;
-				*confp = true;
-			}
+			else
+				apply_conf_change(r, e, confp);
 			if (e->index > *cc_donep)
 				*cc_donep = e->index;
 		}

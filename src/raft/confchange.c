@@ -236,13 +236,31 @@ size_t rk_raft_cc_encode(const struct rk_raft_conf_change *cc, uint8_t *buf)
 int rk_raft_cc_decode(const uint8_t *buf, size_t len,
 		      struct rk_raft_conf_change *ccp)
 {
+	const uint8_t *ctx;
+	size_t ctx_len;
+	int rc = rk_raft_cc_decode_ctx(buf, len, ccp, &ctx, &ctx_len);
+
+	if (rc == 0 && ctx_len != 0) {
+		memset(ccp, 0, sizeof(*ccp));
+		return RK_EPROTO;
+	}
+	return rc;
+}
+
+int rk_raft_cc_decode_ctx(const uint8_t *buf, size_t len,
+			  struct rk_raft_conf_change *ccp, const uint8_t **ctxp,
+			  size_t *ctx_lenp)
+{
 	size_t off = 4;
 	int i;
 
 	memset(ccp, 0, sizeof(*ccp));
+	*ctxp = NULL;
+	*ctx_lenp = 0;
 	if (buf == NULL || len < 4 || buf[0] != CC_VERSION || buf[3] != 0 ||
 	    buf[1] > RK_RAFT_CC_JOINT_EXPLICIT || buf[2] > RK_RAFT_CC_MAX_CHANGES ||
-	    len != 4 + (size_t)buf[2] * 9)
+	    len < 4 + (size_t)buf[2] * 9 ||
+	    len - (4 + (size_t)buf[2] * 9) > RK_RAFT_CC_CTX_MAX)
 		return RK_EPROTO;
 	ccp->transition = buf[1];
 	ccp->n = buf[2];
@@ -255,6 +273,10 @@ int rk_raft_cc_decode(const uint8_t *buf, size_t len,
 			return RK_EPROTO;
 		}
 		off += 9;
+	}
+	if (len > off) {
+		*ctxp = buf + off;
+		*ctx_lenp = len - off;
 	}
 	return 0;
 }

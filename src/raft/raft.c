@@ -438,7 +438,15 @@ int rk_raft_propose_conf_change(struct rk_raft *r,
 				const struct rk_raft_conf_change *cc,
 				uint64_t *indexp)
 {
-	uint8_t buf[RK_RAFT_CC_ENCODED_MAX];
+	return rk_raft_propose_conf_change_ctx(r, cc, NULL, 0, indexp);
+}
+
+int rk_raft_propose_conf_change_ctx(struct rk_raft *r,
+				    const struct rk_raft_conf_change *cc,
+				    const void *ctx, size_t ctx_len,
+				    uint64_t *indexp)
+{
+	uint8_t buf[RK_RAFT_CC_ENCODED_MAX + RK_RAFT_CC_CTX_MAX];
 	struct rk_raft_conf_state next;
 	uint64_t index;
 	size_t len;
@@ -450,12 +458,17 @@ int rk_raft_propose_conf_change(struct rk_raft *r,
 		return RK_ENOTLEADER;
 	if (r->lead_transferee != RK_RAFT_NONE)
 		return RK_EDROPPED;
+	if (ctx_len > RK_RAFT_CC_CTX_MAX)
+		return RK_EINVAL;
 	if (r->pending_conf_index > r->applied && !RK_BUG(CONF_CHANGE_EARLY))
 		return RK_ESTATE;
 	rc = raft_conf_apply(&r->conf, cc, &next);
 	if (rc != 0)
 		return rc;
 	len = rk_raft_cc_encode(cc, buf);
+	if (ctx_len > 0)
+		memcpy(buf + len, ctx, ctx_len);
+	len += ctx_len;
 	rc = raft_append_local(r, RK_RAFT_ENTRY_CONF_CHANGE, buf, (uint32_t)len,
 			       &index);
 	if (rc != 0)

@@ -147,6 +147,14 @@ struct rk_raft_conf_change {
 size_t rk_raft_cc_encode(const struct rk_raft_conf_change *cc, uint8_t *buf);
 int rk_raft_cc_decode(const uint8_t *buf, size_t len,
 		      struct rk_raft_conf_change *ccp);
+/* A conf change entry may carry the caller's context after the change
+ * (rk_raft_propose_conf_change_ctx): opaque to the core, like etcd's
+ * ConfChange.Context. This decoder accepts it and points *ctxp, *ctx_lenp
+ * at it (inside buf; length 0 when there is none). */
+#define RK_RAFT_CC_CTX_MAX 1024
+int rk_raft_cc_decode_ctx(const uint8_t *buf, size_t len,
+			  struct rk_raft_conf_change *ccp, const uint8_t **ctxp,
+			  size_t *ctx_lenp);
 
 /* ------------------------------------------------------------------------ */
 /* Messages                                                                 */
@@ -450,6 +458,13 @@ int rk_raft_propose(struct rk_raft *r, const void *data, uint32_t len,
 int rk_raft_propose_conf_change(struct rk_raft *r,
 				const struct rk_raft_conf_change *cc,
 				uint64_t *indexp);
+/* The same with ctx[0..ctx_len) carried in the entry after the change (at
+ * most RK_RAFT_CC_CTX_MAX bytes, else RK_EINVAL). The change the core
+ * leaves a joint configuration with on its own carries none. */
+int rk_raft_propose_conf_change_ctx(struct rk_raft *r,
+				    const struct rk_raft_conf_change *cc,
+				    const void *ctx, size_t ctx_len,
+				    uint64_t *indexp);
 /* Applies a committed conf-change entry (in apply order). The new
  * configuration is returned in *csp to be persisted with the apply state. */
 int rk_raft_apply_conf_change(struct rk_raft *r,

@@ -309,6 +309,32 @@ static void check_apply_all(const struct rk_raft_conf_change *cc)
 	check_apply(&cs, cc);
 }
 
+/* With a context: accepted exactly when the change before it is, the
+ * context is what follows the change, and it is not over the limit. */
+static void check_ctx(const uint8_t *data, size_t size)
+{
+	struct rk_raft_conf_change cc, exact;
+	const uint8_t *ctx;
+	size_t ctx_len, head;
+	int rc;
+
+	rc = rk_raft_cc_decode_ctx(data, size, &cc, &ctx, &ctx_len);
+	FUZZ_CHECK(rc == 0 || rc == RK_EPROTO);
+	head = size >= 4 ? 4 + 9 * (size_t)data[2] : 0;
+	if (size < 4 || head > size) {
+		FUZZ_CHECK(rc == RK_EPROTO);
+		return;
+	}
+	FUZZ_CHECK((rc == 0) == (expect_valid(data, head) &&
+				 size - head <= RK_RAFT_CC_CTX_MAX));
+	if (rc != 0)
+		return;
+	FUZZ_CHECK(ctx_len == size - head);
+	FUZZ_CHECK(ctx_len == 0 ? ctx == NULL : ctx == data + head);
+	FUZZ_CHECK(rk_raft_cc_decode(data, head, &exact) == 0);
+	FUZZ_CHECK(memcmp(&cc, &exact, sizeof(cc)) == 0);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct rk_raft_conf_change cc, back;
@@ -316,6 +342,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t n, i;
 	int rc;
 
+	check_ctx(data, size);
 	rc = rk_raft_cc_decode(data, size, &cc);
 	FUZZ_CHECK(rc == 0 || rc == RK_EPROTO);
 	FUZZ_CHECK((rc == 0) == expect_valid(data, size));
