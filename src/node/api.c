@@ -81,6 +81,16 @@ static void range_json(struct rk_json *j, const struct rk_replica *r)
 	rk_json_obj_end(j);
 }
 
+void rk_api_error(struct rk_http_resp *resp, int status, const char *msg)
+{
+	error(resp, status, msg);
+}
+
+void rk_api_range_json(struct rk_json *j, const struct rk_replica *r)
+{
+	range_json(j, r);
+}
+
 static bool parse_u64(const char *s, uint64_t *vp)
 {
 	char *end;
@@ -338,6 +348,13 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 	}
 	one(b, "rangekv_proposals_total", "counter", "Client commands proposed by this node's leaders.",
 	    n->stats.proposals);
+	one(b, "rangekv_admin_conf_changes_total", "counter",
+	    "Membership changes proposed by admin calls on this node.", n->admin.changes);
+	one(b, "rangekv_admin_transfers_total", "counter",
+	    "Leadership transfers started by admin calls on this node.", n->admin.transfers);
+	one(b, "rangekv_admin_failed_total", "counter",
+	    "Admin calls answered with an error after waiting (outcome unknown or refused).",
+	    n->admin.failed);
 	one(b, "rangekv_answers_dropped_total", "counter",
 	    "Answers lost on purpose by the fault injection of tests.", n->answers_dropped);
 	one(b, "rangekv_disk_free_bytes", "gauge",
@@ -563,6 +580,8 @@ void rk_node_http(void *arg, const struct rk_http_req *req,
 			debug_propose(n, req, resp);
 		return;
 	}
+	if (rk_admin_http(n, req, resp))
+		return;
 	if (strcmp(req->method, "GET") != 0) {
 		error(resp, 405, "only GET is served here");
 		return;

@@ -18,7 +18,17 @@ struct rk_http_conn {
 	struct rk_http_conn *next, *prev;
 	bool too_big; /* URL or body over the limit: answered, then closed */
 	bool closing;
+	/* A request answered later (rk_http_defer): the parser is paused, the
+	 * connection reads nothing, and the bytes read after that request
+	 * wait in held until the answer is sent. */
+	struct rk_http_later *later;
+	bool keep; /* the deferred request's keep-alive */
+	struct rk_buf held;
 	char rbuf[16384];
+};
+
+struct rk_http_later {
+	struct rk_http_conn *c; /* NULL once the connection is gone */
 };
 
 struct write_req {
@@ -40,6 +50,7 @@ static const char *status_text(int status)
 	case 414: return "URI Too Long";
 	case 500: return "Internal Server Error";
 	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
 	default: return "Status";
 	}
 }
@@ -56,8 +67,11 @@ static void on_conn_closed(uv_handle_t *h)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	s->n_conns--;
+	if (c->later != NULL)
+		c->later->c = NULL; /* its answer goes nowhere */
 	rk_buf_free(&c->url);
 	rk_buf_free(&c->body);
+	rk_buf_free(&c->held);
 	free(c);
 	if (s->closing && s->n_conns == 0 && uv_is_closing((uv_handle_t *)&s->tcp) &&
 	    s->close_cb != NULL) {
@@ -195,12 +209,20 @@ static int on_message_complete(http_parser *p)
 	req.query = q != NULL ? q : "";
 	req.body = c->body.p;
 	req.body_len = c->body.len;
+	req.conn_ = c;
 	resp.status = 200;
 	resp.content_type = "application/json";
 	rk_buf_init(&resp.body);
 	s->requests++;
 	s->fn(s->arg, &req, &resp);
 	keep = http_should_keep_alive(p) && !s->closing;
+	if (c->later != NULL) {
+		/* Answered later: nothing after it is parsed until then. */
+		rk_buf_free(&resp.body);
+		c->keep = keep;
+		http_parser_pause(p, 1);
+		return 0;
+	}
 	send_response(c, &resp, !keep);
 	rk_buf_free(&resp.body);
 	return keep ? 0 : -1;
@@ -221,23 +243,37 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 	*b = uv_buf_init(c->rbuf, sizeof(c->rbuf));
 }
 
-static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
-{
-	struct rk_http_conn *c = st->data;
-	size_t done;
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b);
 
-	if (nread < 0) {
-		conn_close(c);
-		return;
-	}
-	if (nread == 0 || c->closing)
-		return;
-	done = http_parser_execute(&c->parser, &settings, b->base, (size_t)nread);
+/* Parses data[0..len) read from c (or held back for it). */
+static void parse(struct rk_http_conn *c, const char *data, size_t len)
+{
+	uv_stream_t *st = (uv_stream_t *)&c->tcp;
+	size_t done = http_parser_execute(&c->parser, &settings, data, len);
+
 	if (c->parser.upgrade) {
 		conn_close(c);
 		return;
 	}
-	if (HTTP_PARSER_ERRNO(&c->parser) != HPE_OK || done != (size_t)nread) {
+	if (HTTP_PARSER_ERRNO(&c->parser) == HPE_PAUSED) {
+		/* A deferred request: keep what follows it for later. */
+		uv_read_stop(st);
+		if (done < len) {
+			struct rk_buf rest;
+
+			rk_buf_init(&rest);
+			rk_buf_append(&rest, data + done, len - done);
+			if (rest.oom) {
+				rk_buf_free(&rest);
+				conn_close(c);
+				return;
+			}
+			rk_buf_free(&c->held);
+			c->held = rest;
+		}
+		return;
+	}
+	if (HTTP_PARSER_ERRNO(&c->parser) != HPE_OK || done != len) {
 		/* Our own callbacks stop the parser after answering (close
 		 * requested, limits); anything else is a malformed request. */
 		if (HTTP_PARSER_ERRNO(&c->parser) != HPE_CB_message_complete &&
@@ -250,6 +286,57 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
 		}
 		uv_read_stop(st);
 	}
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
+{
+	struct rk_http_conn *c = st->data;
+
+	if (nread < 0) {
+		conn_close(c);
+		return;
+	}
+	if (nread == 0 || c->closing)
+		return;
+	parse(c, b->base, (size_t)nread);
+}
+
+struct rk_http_later *rk_http_defer(const struct rk_http_req *req)
+{
+	struct rk_http_conn *c = req->conn_;
+	struct rk_http_later *l;
+
+	if (c == NULL || c->later != NULL)
+		return NULL;
+	l = calloc(1, sizeof(*l));
+	if (l == NULL)
+		return NULL;
+	l->c = c;
+	c->later = l;
+	return l;
+}
+
+void rk_http_answer(struct rk_http_later *l, struct rk_http_resp *resp)
+{
+	struct rk_http_conn *c = l->c;
+	struct rk_buf held;
+
+	free(l);
+	if (c == NULL || c->closing)
+		return;
+	c->later = NULL;
+	send_response(c, resp, !c->keep);
+	if (!c->keep || c->closing)
+		return;
+	http_parser_pause(&c->parser, 0);
+	held = c->held;
+	rk_buf_init(&c->held);
+	if (held.len > 0)
+		parse(c, held.p, held.len);
+	rk_buf_free(&held);
+	if (!c->closing && c->later == NULL &&
+	    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
+		conn_close(c);
 }
 
 static void on_connection(uv_stream_t *ls, int status)

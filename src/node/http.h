@@ -1,8 +1,9 @@
 /*
  * A small HTTP/1.1 server on libuv for the inspection API and /metrics.
  * Requests are parsed by http-parser (Debian's libhttp-parser); handlers run
- * on the loop thread and answer synchronously, so pipelined requests are
- * answered in order. Limits: URL 8 KiB, body 64 KiB, 1024 connections; a
+ * on the loop thread and answer synchronously or, for calls that wait for
+ * the cluster (a membership change committing), later (rk_http_defer);
+ * pipelined requests are answered in order either way. Limits: URL 8 KiB, body 64 KiB, 1024 connections; a
  * malformed request gets 400 and its connection is closed, nothing else is
  * disturbed.
  */
@@ -26,6 +27,7 @@ struct rk_http_req {
 	const char *query;  /* NUL-terminated, without '?'; "" if none */
 	const char *body;
 	size_t body_len;
+	void *conn_; /* private: the connection (rk_http_defer) */
 };
 
 struct rk_http_resp {
@@ -60,6 +62,16 @@ int rk_http_port(struct rk_http_server *s);
 /* Closes the listener and every connection; cb runs once all are closed. */
 void rk_http_close(struct rk_http_server *s,
 		   void (*cb)(struct rk_http_server *s));
+
+/* A handler that cannot answer at once calls rk_http_defer and leaves resp
+ * unused; the answer is sent later by rk_http_answer (exactly once; it
+ * frees l). The connection reads nothing more until then, so pipelined
+ * requests are still answered in order. When the connection closes first,
+ * the answer goes nowhere. NULL (answer at once instead) on allocation
+ * failure. */
+struct rk_http_later;
+struct rk_http_later *rk_http_defer(const struct rk_http_req *req);
+void rk_http_answer(struct rk_http_later *l, struct rk_http_resp *resp);
 
 /* Value of query parameter `name` (percent-decoding not applied: the API's
  * parameters are numbers). Returns true if present. */

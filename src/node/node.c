@@ -186,6 +186,8 @@ static void on_tick(uv_timer_t *t)
 		rk_balance_leaders(n);
 	if (n->ticks % COMPACT_EVERY_TICKS == 0)
 		rk_snap_compact(n);
+	if (n->admin.ops != NULL)
+		rk_admin_tick(n);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -371,6 +373,7 @@ out:
 		while (!net_down)
 			uv_run(&n->loop, UV_RUN_ONCE);
 	}
+	rk_admin_close(n); /* before the connections close: their answers go */
 	if (n->http.loop != NULL && !n->http.closing)
 		rk_http_close(&n->http, http_closed);
 	{

@@ -17,6 +17,7 @@
 
 #include <uv.h>
 
+#include "admin.h"
 #include "balance.h"
 #include "client.h"
 #include "config.h"
@@ -99,6 +100,7 @@ struct rk_node {
 	uint64_t drop_rng, answers_dropped;
 	struct rk_test_hooks hooks;
 	struct rk_space space; /* free space on the data disk (space.c) */
+	struct rk_admin admin; /* admin calls waiting for the cluster */
 
 	struct rk_node_stats stats;
 	bool stopping;

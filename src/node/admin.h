@@ -1,0 +1,48 @@
+/*
+ * Admin calls that change a range (docs/contract.md, "Admin calls"), made
+ * on the range's leader and answered once the cluster has done what they
+ * ask, or failed to (deferred HTTP answers, rk_http_defer):
+ *
+ *   POST /api/v1/ranges/{id}/replicas?node=N&role=learner|voter
+ *       the replica on node N becomes a learner or a voter: one conf change
+ *       through a joint configuration, left by the core on its own; the
+ *       answer (the range) comes once the joint state is left on the
+ *       leader. A node that holds no replica of the range is refused for
+ *       now: replicas created on a new node come with the next step.
+ *   POST /api/v1/ranges/{id}/transfer-leader?to=N
+ *       leadership moves to the replica on node N; answered once this
+ *       replica knows N leads.
+ *
+ * On another node than the leader: 409 with the leader's node id. While a
+ * change waits: 409 for a second one on the same range (one membership
+ * change per range at a time). Leadership lost before the change applied:
+ * 503, the outcome unknown (it may still commit). Not done within
+ * --request-timeout: 504, the same. A refused transfer: 409.
+ *
+ * Threads: the loop.
+ */
+#ifndef RK_NODE_ADMIN_H
+#define RK_NODE_ADMIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "http.h"
+
+struct rk_node;
+struct rk_admin_op;
+
+struct rk_admin {
+	struct rk_admin_op *ops; /* waiting for the cluster; few */
+	uint64_t changes, transfers, failed;
+};
+
+/* Serves path if it is an admin call on a range; false otherwise. */
+bool rk_admin_http(struct rk_node *n, const struct rk_http_req *req,
+		   struct rk_http_resp *resp);
+/* Answers the waiting calls whose outcome is known (each tick). */
+void rk_admin_tick(struct rk_node *n);
+/* Answers every waiting call 503 (the node stops). */
+void rk_admin_close(struct rk_node *n);
+
+#endif

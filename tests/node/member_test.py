@@ -1,0 +1,259 @@
+#!/usr/bin/env python3
+"""Membership changes and leadership transfers through the admin calls, on
+three real nodes whose ids (7, 3, 5) are not their replicas' ids, under a
+write load:
+
+- a replica demoted to learner and promoted back, each through a joint
+  configuration: the call answers once the joint state is left, with the
+  range's new descriptor; every node comes to the same descriptor;
+- the leader itself demoted: it steps down, another node leads, and the
+  range is promoted back through the new leader;
+- a leadership transfer to a named node answers once that node leads;
+- what is refused: another node than the leader (409 with the leader), a
+  node that holds no replica (409), bad parameters (400), GET (405), an
+  unknown range (404);
+- kill -9 of a node after the changes and its restart: every node holds the
+  same descriptor of every range;
+- every acknowledged write is read back with its value.
+
+    member_test.py path/to/rangekv
+"""
+import json
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fault"))
+from cluster import Cluster, http_addr, client_addr  # noqa: E402
+from resp import Conn, Err  # noqa: E402
+
+IDS = {1: 7, 2: 3, 3: 5}
+
+
+def fail(msg):
+    print("member_test: FAIL: " + msg, flush=True)
+    sys.exit(1)
+
+
+def call(slot, method, path, timeout=15):
+    """(status, body as JSON) of an HTTP call to the node in slot."""
+    req = urllib.request.Request("http://%s%s" % (http_addr(slot), path), method=method,
+                                 data=b"" if method == "POST" else None)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, json.loads(r.read().decode())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read().decode())
+
+
+def range_view(c, slot, rid):
+    for r in c.ranges(slot) or []:
+        if r["id"] == rid:
+            return r
+    return None
+
+
+def leader_slot(c, rid):
+    for _ in range(200):
+        for s in (1, 2, 3):
+            if not c.up(s):
+                continue
+            r = range_view(c, s, rid)
+            if r and r["role"] == "leader":
+                return s
+        time.sleep(0.05)
+    fail("range %d has no leader" % rid)
+
+
+def roles(r):
+    return {x["node_id"]: (x["replica_id"], x["role"]) for x in r["replicas"]}
+
+
+def same_everywhere(c, rid, slots=(1, 2, 3), timeout=10):
+    """Waits until every node shows the same replicas and conf_version."""
+    until = time.time() + timeout
+    while time.time() < until:
+        views = [range_view(c, s, rid) for s in slots]
+        if all(views) and len({json.dumps([v["replicas"], v["conf_version"]],
+                                          sort_keys=True) for v in views}) == 1:
+            return views[0]
+        time.sleep(0.05)
+    fail("range %d: the nodes disagree on its descriptor: %s" %
+         (rid, [range_view(c, s, rid) for s in slots]))
+
+
+class Writer(threading.Thread):
+    """SETs of fresh keys through every node in turn; remembers the acked."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.acked, self.stop, self.errors = {}, False, 0
+
+    def run(self):
+        i = 0
+        conns = {}
+        while not self.stop:
+            slot = 1 + i % 3
+            key, val = "mk:%06d" % i, "v%d" % i
+            i += 1
+            try:
+                if slot not in conns:
+                    conns[slot] = Conn(client_addr(slot), timeout=8)
+                got = conns[slot].call("SET", key, val)
+            except (OSError, EOFError):
+                conns.pop(slot, None)
+                time.sleep(0.05)
+                continue
+            if got == "OK":
+                self.acked[key] = val
+            else:
+                self.errors += 1
+                time.sleep(0.01)
+
+
+def main():
+    binary = sys.argv[1]
+    tmp = tempfile.mkdtemp(prefix="rk-member-")
+    c = Cluster(binary, tmp, node_ids=IDS)
+    ok = False
+    try:
+        c.start_all()
+        c.wait_all_led()
+        w = Writer()
+        w.start()
+        rid = 3
+        before = same_everywhere(c, rid)
+        if sorted(x["replica_id"] for x in before["replicas"]) != [1, 2, 3] or \
+                roles(before)[3] != (1, "voter"):
+            fail("initial replicas are 1..3 in node id order: %s" % before["replicas"])
+        ls = leader_slot(c, rid)
+        other = next(s for s in (1, 2, 3) if s != ls)
+
+        # Refusals.
+        st, body = call(other, "POST", "/api/v1/ranges/%d/replicas?node=%d&role=learner"
+                        % (rid, IDS[other]))
+        if st != 409 or body.get("leader") != IDS[ls]:
+            fail("a non-leader must answer 409 with the leader: %s %s" % (st, body))
+        for path, want in (("/api/v1/ranges/%d/replicas?node=99&role=learner" % rid, 409),
+                           ("/api/v1/ranges/%d/replicas?node=%d&role=boss" % (rid, IDS[other]), 400),
+                           ("/api/v1/ranges/%d/replicas?role=voter" % rid, 400),
+                           ("/api/v1/ranges/%d/transfer-leader" % rid, 400),
+                           ("/api/v1/ranges/%d/transfer-leader?to=99" % rid, 409),
+                           ("/api/v1/ranges/999/replicas?node=3&role=voter", 404),
+                           ("/api/v1/ranges/x1/replicas?node=3&role=voter", 400)):
+            st, body = call(ls, "POST", path)
+            if st != want or "error" not in body:
+                fail("%s: want %d with an error, got %d %s" % (path, want, st, body))
+        st, _ = call(ls, "GET", "/api/v1/ranges/%d/replicas" % rid)
+        if st != 405:
+            fail("GET of the replicas call: %d" % st)
+
+        # Demote a follower, then promote it back.
+        t0 = time.time()
+        st, r = call(ls, "POST", "/api/v1/ranges/%d/replicas?node=%d&role=learner"
+                     % (rid, IDS[other]))
+        if st != 200 or roles(r)[IDS[other]][1] != "learner":
+            fail("demote: %d %s" % (st, r))
+        if r["conf_version"] != before["conf_version"] + 2:
+            fail("demote through a joint state bumps conf_version twice: %s" % r)
+        print("demoted node %d's replica to learner in %.2f s (conf_version %d)" %
+              (IDS[other], time.time() - t0, r["conf_version"]), flush=True)
+        same_everywhere(c, rid)
+        st, r2 = call(ls, "POST", "/api/v1/ranges/%d/replicas?node=%d&role=learner"
+                      % (rid, IDS[other]))
+        if st != 200 or r2["conf_version"] != r["conf_version"]:
+            fail("asking for the role it has changes nothing: %d %s" % (st, r2))
+        deadline = time.time() + 10
+        while True:
+            st, r = call(ls, "POST", "/api/v1/ranges/%d/replicas?node=%d&role=voter"
+                         % (rid, IDS[other]))
+            if st == 200 or time.time() > deadline:
+                break
+            time.sleep(0.1)  # the learner catches up first
+        if st != 200 or roles(r)[IDS[other]][1] != "voter":
+            fail("promote: %d %s" % (st, r))
+        print("promoted it back (conf_version %d)" % r["conf_version"], flush=True)
+        same_everywhere(c, rid)
+
+        # The leader demotes itself: it steps down; promoted back by the next.
+        st, r = call(ls, "POST", "/api/v1/ranges/%d/replicas?node=%d&role=learner"
+                     % (rid, IDS[ls]))
+        if st != 200 or roles(r)[IDS[ls]][1] != "learner":
+            fail("leader demoting itself: %d %s" % (st, r))
+        nl = leader_slot(c, rid)
+        if nl == ls:
+            time.sleep(1)
+            nl = leader_slot(c, rid)
+            if nl == ls:
+                fail("a learner still leads range %d" % rid)
+        deadline = time.time() + 10
+        while True:
+            st, r = call(nl, "POST", "/api/v1/ranges/%d/replicas?node=%d&role=voter"
+                         % (rid, IDS[ls]))
+            if st == 200 or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        if st != 200:
+            fail("promoting the old leader back through node %d: %d %s" % (IDS[nl], st, r))
+        print("the leader demoted itself, node %d took over and promoted it back" % IDS[nl],
+              flush=True)
+
+        # Leadership transfer to a named node.
+        ls = leader_slot(c, rid)
+        to = next(s for s in (1, 2, 3) if s != ls)
+        st, r = call(ls, "POST", "/api/v1/ranges/%d/transfer-leader?to=%d" % (rid, IDS[to]))
+        if st != 200 or r["leader"] != IDS[to]:
+            fail("transfer to node %d: %d %s" % (IDS[to], st, r))
+        print("leadership of range %d moved from node %d to node %d" % (rid, IDS[ls], IDS[to]),
+              flush=True)
+        final = same_everywhere(c, rid)
+
+        # kill -9 and restart of a node: the descriptors hold.
+        c.kill9(2)
+        time.sleep(0.5)
+        c.start(2)
+        c.wait_all_led()
+        after = same_everywhere(c, rid)
+        if after["conf_version"] != final["conf_version"]:
+            fail("conf_version after restart: %s then %s" % (final, after))
+        for other_rid in (1, 2, 4):
+            same_everywhere(c, other_rid)
+
+        w.stop = True
+        w.join()
+        conn = Conn(client_addr(1), timeout=8)
+        for k, v in w.acked.items():
+            got = conn.call("GET", k)
+            if isinstance(got, Err) or got != v.encode():
+                fail("acked %s=%s reads %r" % (k, v, got))
+        print("%d acknowledged writes read back (%d errors answered during changes)" %
+              (len(w.acked), w.errors), flush=True)
+        if len(w.acked) < 50:
+            fail("too few writes acknowledged: %d" % len(w.acked))
+        for s in (1, 2, 3):
+            m = urllib.request.urlopen("http://%s/metrics" % http_addr(s), timeout=2).read()
+            for line in m.decode().splitlines():
+                if line.startswith("rangekv_raft_messages_misaddressed_total ") and \
+                        float(line.split()[1]) != 0:
+                    fail("node %d dropped misaddressed messages: %s" % (IDS[s], line))
+        ok = True
+        print("member_test: PASS", flush=True)
+    finally:
+        status = c.stop_all()
+        if ok and any(v != 0 for v in status.values()):
+            print("member_test: FAIL: exit statuses %s" % status)
+            ok = False
+        if ok:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print("kept %s" % tmp)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
