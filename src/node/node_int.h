@@ -30,6 +30,7 @@
 #include "process.h"
 #include "prom.h"
 #include "raft.h"
+#include "rcache.h"
 #include "replica.h"
 #include "snapshot.h"
 #include "space.h"
@@ -94,7 +95,7 @@ struct rk_node {
 	struct rk_client_router *router;
 	struct rk_client_server *client;
 	struct local_req *inbox, *inbox_tail; /* this node's own requests */
-	struct rk_replica **bykey; /* by start key, for the router */
+	struct rk_rcache rcache; /* every range known, by start key (router) */
 	struct rk_kv_applier applier; /* applies every replica's commands */
 	uint32_t drop_answers_pct; /* fault injection (tests) */
 	uint64_t drop_rng, answers_dropped;

@@ -99,6 +99,9 @@ static void apply_conf_change(struct rk_replica *r, const struct rk_raft_entry *
 		rk_node_fail(r->node);
 		return;
 	}
+	if (rk_rcache_put(&r->node->rcache, &r->desc) != 0)
+		rk_log_warn(MOD, "range %llu: out of memory updating the range cache",
+			    (unsigned long long)r->range);
 	rk_log_info(MOD, "range %llu: configuration version %llu at %llu (%u replicas)",
 		    (unsigned long long)r->range,
 		    (unsigned long long)r->desc.conf_version,

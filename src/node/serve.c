@@ -532,57 +532,41 @@ void rk_serve_free(struct rk_replica *r)
 
 /* ---- the router's view of this node ------------------------------------------------ */
 
-static int keycmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
-{
-	int c = memcmp(a, b, al < bl ? al : bl);
-
-	if (c != 0)
-		return c;
-	return al < bl ? -1 : al > bl;
-}
-
-static int by_start(const void *a, const void *b)
-{
-	const struct rk_replica *x = *(struct rk_replica *const *)a;
-	const struct rk_replica *y = *(struct rk_replica *const *)b;
-
-	return keycmp(x->desc.start, x->desc.slen, y->desc.start, y->desc.slen);
-}
-
-/* Every range is on every node (the initial cluster), so the replicas'
- * spans are the routing table: the last one starting at or before key. */
+/* The range cache holds every range this node knows (rcache.h). */
 static uint64_t env_range_of(void *arg, const uint8_t *key, size_t klen,
 			     const uint8_t **endp, size_t *elenp)
 {
 	struct rk_node *n = arg;
-	size_t lo = 0, hi = n->tab.n;
-	struct rk_replica *r;
+	const struct rk_rcache_entry *e = rk_rcache_find(&n->rcache, key, klen);
 
 	*endp = NULL;
 	*elenp = 0;
-	if (n->bykey == NULL || hi == 0)
+	if (e == NULL)
 		return 0;
-	while (hi - lo > 1) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (keycmp(n->bykey[mid]->desc.start, n->bykey[mid]->desc.slen, key, klen) <= 0)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	r = n->bykey[lo];
-	if (!rk_kv_in_span(key, klen, r->desc.start, r->desc.slen, r->desc.end, r->desc.elen))
-		return 0;
-	*endp = r->desc.end;
-	*elenp = r->desc.elen;
-	return r->range;
+	*endp = e->end;
+	*elenp = e->elen;
+	return e->range;
 }
 
+/* A hosted range's leader as its replica knows it; for one held elsewhere,
+ * the cached hint, else one of its nodes (which answers with its leader):
+ * kept as the hint so that resends do not wander. */
 static uint64_t env_leader_of(void *arg, uint64_t range)
 {
 	struct rk_node *n = arg;
 	struct rk_replica *r = rk_table_get(&n->tab, range);
+	struct rk_rcache_entry *e;
 
-	return r != NULL ? rk_replica_leader_node(r) : 0;
+	if (r != NULL && r->desc.n_reps > 0)
+		return rk_replica_leader_node(r);
+	e = rk_rcache_get(&n->rcache, range);
+	if (e == NULL)
+		return 0;
+	if (e->leader == 0)
+		for (uint8_t i = 0; i < e->n_nodes && e->leader == 0; i++)
+			if (e->nodes[(range + i) % e->n_nodes] != n->cfg.node_id)
+				e->leader = e->nodes[(range + i) % e->n_nodes];
+	return e->leader;
 }
 
 static void env_send(void *arg, uint64_t to, const struct rk_net_req *req)
@@ -636,11 +620,12 @@ int rk_serve_start(struct rk_node *n, char *err, size_t errlen)
 				    "(/api/v1/debug/fault/...); never in production");
 	}
 #endif
-	n->bykey = malloc((n->tab.n ? n->tab.n : 1) * sizeof(*n->bykey));
-	if (n->bykey == NULL || rk_kv_applier_init(&n->applier) != 0)
+	if (rk_kv_applier_init(&n->applier) != 0)
 		return RK_ENOMEM;
-	memcpy(n->bykey, n->tab.byid, n->tab.n * sizeof(*n->bykey));
-	qsort(n->bykey, n->tab.n, sizeof(*n->bykey), by_start);
+	for (size_t i = 0; i < n->tab.n; i++)
+		if (n->tab.byid[i]->desc.n_reps > 0 &&
+		    rk_rcache_put(&n->rcache, &n->tab.byid[i]->desc) != 0)
+			return RK_ENOMEM;
 	rc = rk_client_router_new(&n->loop, &env, n->cfg.request_timeout_ms, &n->router);
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot start the router: %s", rk_strerror(rc));
@@ -675,6 +660,5 @@ void rk_serve_stop(struct rk_node *n)
 		free(lr);
 	}
 	n->inbox_tail = NULL;
-	free(n->bykey);
-	n->bykey = NULL;
+	rk_rcache_free(&n->rcache);
 }

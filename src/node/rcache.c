@@ -1,0 +1,157 @@
+/*
+ * The node's range cache (rcache.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "rangekv/error.h"
+#include "rcache.h"
+
+static int keycmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
+{
+	int c = (al && bl) ? memcmp(a, b, al < bl ? al : bl) : 0;
+
+	if (c != 0)
+		return c;
+	return al < bl ? -1 : al > bl;
+}
+
+/* The first entry whose start is after key (n if none). */
+static size_t upper(const struct rk_rcache *c, const uint8_t *key, size_t klen)
+{
+	size_t lo = 0, hi = c->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (keycmp(c->v[mid]->start, c->v[mid]->slen, key, klen) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static bool holds(const struct rk_rcache_entry *e, const uint8_t *key, size_t klen)
+{
+	return keycmp(key, klen, e->start, e->slen) >= 0 &&
+	       (e->elen == 0 || keycmp(key, klen, e->end, e->elen) < 0);
+}
+
+/* Whether e's span meets [start, end) (end empty: unbounded). */
+static bool overlaps(const struct rk_rcache_entry *e, const struct rk_desc *d)
+{
+	bool e_before = e->elen != 0 && keycmp(e->end, e->elen, d->start, d->slen) <= 0;
+	bool d_before = d->elen != 0 && keycmp(d->end, d->elen, e->start, e->slen) <= 0;
+
+	return !e_before && !d_before;
+}
+
+static void entry_free(struct rk_rcache_entry *e)
+{
+	if (e != NULL) {
+		free(e->start);
+		free(e->end);
+		free(e);
+	}
+}
+
+static struct rk_rcache_entry *entry_new(const struct rk_desc *d)
+{
+	struct rk_rcache_entry *e = calloc(1, sizeof(*e));
+
+	if (e == NULL)
+		return NULL;
+	e->start = malloc(d->slen + 1);
+	e->end = malloc(d->elen + 1);
+	if (e->start == NULL || e->end == NULL) {
+		entry_free(e);
+		return NULL;
+	}
+	if (d->slen)
+		memcpy(e->start, d->start, d->slen);
+	if (d->elen)
+		memcpy(e->end, d->end, d->elen);
+	e->slen = d->slen;
+	e->elen = d->elen;
+	e->range = d->range_id;
+	e->generation = d->generation;
+	e->conf_version = d->conf_version;
+	for (uint8_t i = 0; i < d->n_reps; i++)
+		e->nodes[e->n_nodes++] = d->reps[i].node_id;
+	return e;
+}
+
+int rk_rcache_put(struct rk_rcache *c, const struct rk_desc *d)
+{
+	struct rk_rcache_entry *e;
+	size_t lo, hi, at;
+	uint64_t leader = 0;
+
+	/* The entries it overlaps are contiguous: from the last one starting
+	 * at or before its start to the last one starting before its end. */
+	lo = upper(c, d->start, d->slen);
+	if (lo > 0 && overlaps(c->v[lo - 1], d))
+		lo--;
+	for (hi = lo; hi < c->n && overlaps(c->v[hi], d); hi++) {
+		const struct rk_rcache_entry *o = c->v[hi];
+
+		if (o->generation > d->generation ||
+		    (o->range == d->range_id && o->generation == d->generation &&
+		     o->conf_version > d->conf_version))
+			return 0; /* stale */
+		if (o->range == d->range_id)
+			leader = o->leader;
+	}
+	e = entry_new(d);
+	if (e == NULL)
+		return RK_ENOMEM;
+	/* Keeps the leader hint while it is still one of the range's nodes. */
+	for (uint8_t i = 0; i < e->n_nodes; i++)
+		if (e->nodes[i] == leader)
+			e->leader = leader;
+	if (hi == lo && rk_grow((void **)&c->v, &c->cap, c->n, sizeof(*c->v)) != 0) {
+		entry_free(e);
+		return RK_ENOMEM;
+	}
+	for (size_t i = lo; i < hi; i++)
+		entry_free(c->v[i]);
+	at = lo;
+	if (hi == lo) {
+		memmove(&c->v[at + 1], &c->v[at], (c->n - at) * sizeof(*c->v));
+		c->n++;
+	} else {
+		memmove(&c->v[at + 1], &c->v[hi], (c->n - hi) * sizeof(*c->v));
+		c->n -= hi - lo - 1;
+	}
+	c->v[at] = e;
+	return 0;
+}
+
+const struct rk_rcache_entry *rk_rcache_find(const struct rk_rcache *c,
+					     const void *key, size_t klen)
+{
+	size_t i = upper(c, key, klen);
+
+	if (i == 0 || !holds(c->v[i - 1], key, klen))
+		return NULL;
+	return c->v[i - 1];
+}
+
+struct rk_rcache_entry *rk_rcache_get(const struct rk_rcache *c, uint64_t range)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (c->v[i]->range == range)
+			return c->v[i];
+	return NULL;
+}
+
+void rk_rcache_free(struct rk_rcache *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		entry_free(c->v[i]);
+	free(c->v);
+	c->v = NULL;
+	c->n = c->cap = 0;
+}

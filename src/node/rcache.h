@@ -1,0 +1,49 @@
+/*
+ * The node's range cache: every range this node knows of, ordered by start
+ * key, with where its replicas live and who leads it as far as this node
+ * knows. The router finds a key's range here (rk_rcache_find) and sends to
+ * its leader, or to one of its nodes when the leader is unknown. Hosted
+ * ranges keep their entry in step with their descriptor
+ * (rk_rcache_put at load, install and each change); a range whose replica
+ * left this node keeps its last entry, so keys of ranges held elsewhere
+ * still find their way.
+ *
+ * A put replaces the entries its span overlaps, unless one of them is of a
+ * newer generation (a stale descriptor never overwrites a newer one).
+ *
+ * Threads: the loop.
+ */
+#ifndef RK_NODE_RCACHE_H
+#define RK_NODE_RCACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "desc.h"
+
+struct rk_rcache_entry {
+	uint64_t range, generation, conf_version;
+	uint8_t *start, *end; /* end empty: to the end of the key space */
+	uint32_t slen, elen;
+	uint64_t nodes[RK_DESC_MAX_REPLICAS]; /* its replicas' nodes */
+	uint8_t n_nodes;
+	uint64_t leader; /* node id, 0 unknown */
+};
+
+struct rk_rcache {
+	struct rk_rcache_entry **v; /* by start key */
+	size_t n, cap;
+};
+
+/* RK_ENOMEM leaves the cache as it was; a put older than what it would
+ * replace is ignored (0). */
+int rk_rcache_put(struct rk_rcache *c, const struct rk_desc *d);
+/* The entry whose span holds key, or NULL. Valid until the next put. */
+const struct rk_rcache_entry *rk_rcache_find(const struct rk_rcache *c,
+					     const void *key, size_t klen);
+/* The entry of range id, or NULL (a scan: for ranges this node does not
+ * host, which are few until placement spreads ranges over nodes). */
+struct rk_rcache_entry *rk_rcache_get(const struct rk_rcache *c, uint64_t range);
+void rk_rcache_free(struct rk_rcache *c);
+
+#endif

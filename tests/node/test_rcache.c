@@ -1,0 +1,114 @@
+/*
+ * The node's range cache (src/node/rcache.h): keys find the range whose
+ * span holds them; a put replaces the entries it overlaps (a merged or
+ * split view), keeps the leader hint while the leader is still a node of
+ * the range, and is ignored when older than what it would replace.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "rcache.h"
+
+static struct rk_desc_replica reps[3] = {{1, 7, 0}, {2, 3, 0}, {3, 5, 0}};
+
+static struct rk_desc desc(uint64_t id, uint64_t gen, const char *s, const char *e)
+{
+	struct rk_desc d;
+
+	memset(&d, 0, sizeof(d));
+	d.range_id = id;
+	d.generation = gen;
+	d.conf_version = 1;
+	d.start = (uint8_t *)(uintptr_t)s;
+	d.slen = (uint32_t)strlen(s);
+	d.end = (uint8_t *)(uintptr_t)e;
+	d.elen = (uint32_t)strlen(e);
+	d.reps = reps;
+	d.n_reps = 3;
+	return d;
+}
+
+static uint64_t range_of(const struct rk_rcache *c, const char *key)
+{
+	const struct rk_rcache_entry *e = rk_rcache_find(c, key, strlen(key));
+
+	return e != NULL ? e->range : 0;
+}
+
+static void test_find_replace_stale(void **state)
+{
+	struct rk_rcache c;
+	struct rk_desc d;
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	/* Out of order: c, a, b. */
+	d = desc(3, 1, "m", "");
+	assert_int_equal(rk_rcache_put(&c, &d), 0);
+	d = desc(1, 1, "", "f");
+	assert_int_equal(rk_rcache_put(&c, &d), 0);
+	d = desc(2, 1, "f", "m");
+	assert_int_equal(rk_rcache_put(&c, &d), 0);
+	assert_int_equal(c.n, 3);
+	assert_int_equal(range_of(&c, ""), 1);
+	assert_int_equal(range_of(&c, "ezzz"), 1);
+	assert_int_equal(range_of(&c, "f"), 2);
+	assert_int_equal(range_of(&c, "lzz"), 2);
+	assert_int_equal(range_of(&c, "m"), 3);
+	assert_int_equal(range_of(&c, "\xff\xff"), 3);
+	/* Range 2 with a new configuration: replaced in place, hint kept. */
+	rk_rcache_get(&c, 2)->leader = 3;
+	d = desc(2, 1, "f", "m");
+	d.conf_version = 2;
+	assert_int_equal(rk_rcache_put(&c, &d), 0);
+	assert_int_equal(c.n, 3);
+	assert_int_equal(rk_rcache_get(&c, 2)->leader, 3);
+	assert_int_equal(rk_rcache_get(&c, 2)->conf_version, 2);
+	/* An older configuration of it is ignored. */
+	d.conf_version = 1;
+	assert_int_equal(rk_rcache_put(&c, &d), 0);
+	assert_int_equal(rk_rcache_get(&c, 2)->conf_version, 2);
+	/* Ranges 2 and 3 merged into 2 (generation 2): one entry [f, end). */
+	d = desc(2, 2, "f", "");
+	assert_int_equal(rk_rcache_put(&c, &d), 0);
+	assert_int_equal(c.n, 2);
+	assert_int_equal(range_of(&c, "z"), 2);
+	assert_null(rk_rcache_get(&c, 3));
+	/* A stale view of range 3 (generation 1) does not come back. */
+	d = desc(3, 1, "m", "");
+	assert_int_equal(rk_rcache_put(&c, &d), 0);
+	assert_int_equal(range_of(&c, "z"), 2);
+	/* Split again at "p" (generation 3): both halves. */
+	d = desc(2, 3, "f", "p");
+	assert_int_equal(rk_rcache_put(&c, &d), 0);
+	d = desc(4, 3, "p", "");
+	assert_int_equal(rk_rcache_put(&c, &d), 0);
+	assert_int_equal(range_of(&c, "g"), 2);
+	assert_int_equal(range_of(&c, "q"), 4);
+	assert_int_equal(c.n, 3);
+	/* A hint that is no longer one of the range's nodes is dropped. */
+	rk_rcache_get(&c, 4)->leader = 9;
+	d.conf_version = 2;
+	assert_int_equal(rk_rcache_put(&c, &d), 0);
+	assert_int_equal(rk_rcache_get(&c, 4)->leader, 0);
+	for (size_t i = 1; i < c.n; i++) /* in key order */
+		assert_true(memcmp(c.v[i - 1]->start, c.v[i]->start,
+				   c.v[i - 1]->slen < c.v[i]->slen ? c.v[i - 1]->slen
+								   : c.v[i]->slen) <= 0);
+	rk_rcache_free(&c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_find_replace_stale),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
