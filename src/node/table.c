@@ -2,6 +2,7 @@
  * The replica table (table.h).
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "buf.h"
 #include "replica.h"
@@ -64,6 +65,34 @@ int rk_table_add(struct rk_table *t, struct rk_replica *r)
 	t->slots[j] = r;
 	t->byid[t->n++] = r;
 	return 0;
+}
+
+void rk_table_remove(struct rk_table *t, struct rk_replica *r)
+{
+	size_t i, j, k;
+
+	for (i = slot_of(t, r->range); t->slots[i] != r; i = (i + 1) & (t->cap - 1))
+		if (t->slots[i] == NULL)
+			return; /* not in the table */
+	/* Backward shift: later members of the probe run move up when their
+	 * home slot is not between the hole and them. */
+	t->slots[i] = NULL;
+	for (j = (i + 1) & (t->cap - 1); t->slots[j] != NULL; j = (j + 1) & (t->cap - 1)) {
+		k = slot_of(t, t->slots[j]->range);
+		if ((j > i && (k <= i || k > j)) || (j < i && k <= i && k > j)) {
+			t->slots[i] = t->slots[j];
+			t->slots[j] = NULL;
+			i = j;
+		}
+	}
+	for (k = 0; k < t->n; k++)
+		if (t->byid[k] == r) {
+			memmove(&t->byid[k], &t->byid[k + 1], (t->n - k - 1) * sizeof(*t->byid));
+			t->n--;
+			break;
+		}
+	if (!r->asleep)
+		rk_table_awake_remove(t, r);
 }
 
 int rk_table_awake_add(struct rk_table *t, struct rk_replica *r)

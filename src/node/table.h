@@ -30,6 +30,10 @@ struct rk_replica *rk_table_get(const struct rk_table *t, uint64_t range);
  * as it was. */
 int rk_table_add(struct rk_table *t, struct rk_replica *r);
 
+/* Removes r (in the table; asleep, or it leaves the awake list too). The
+ * id order of byid is kept: O(n), for a replica leaving the node. */
+void rk_table_remove(struct rk_table *t, struct rk_replica *r);
+
 /* The awake list: add an asleep replica, remove an awake one. */
 int rk_table_awake_add(struct rk_table *t, struct rk_replica *r);
 void rk_table_awake_remove(struct rk_table *t, struct rk_replica *r);

@@ -1,5 +1,8 @@
 /*
- * The node's range cache (src/node/rcache.h): keys find the range whose
+ * The node's tables that change while it serves. The replica table
+ * (src/node/table.h): replicas removed from any place of a probe run are
+ * gone, every other one is still found, the id order and the awake list
+ * hold. The range cache (src/node/rcache.h): keys find the range whose
  * span holds them; a put replaces the entries it overlaps (a merged or
  * split view), keeps the leader hint while the leader is still a node of
  * the range, and is ignored when older than what it would replace.
@@ -13,6 +16,9 @@
 
 #include <string.h>
 
+#include <stdlib.h>
+
+#include "node_int.h"
 #include "rcache.h"
 
 static struct rk_desc_replica reps[3] = {{1, 7, 0}, {2, 3, 0}, {3, 5, 0}};
@@ -104,9 +110,56 @@ static void test_find_replace_stale(void **state)
 	rk_rcache_free(&c);
 }
 
+static void test_table_remove(void **state)
+{
+	enum { N = 5000 };
+	struct rk_replica *r = calloc(N, sizeof(*r));
+	struct rk_table t;
+	uint64_t x = 88172645463325252ull;
+
+	(void)state;
+	memset(&t, 0, sizeof(t));
+	for (size_t i = 0; i < N; i++) {
+		r[i].range = i + 1;
+		r[i].asleep = i % 3 != 0;
+		assert_int_equal(rk_table_add(&t, &r[i]), 0);
+		if (!r[i].asleep)
+			assert_int_equal(rk_table_awake_add(&t, &r[i]), 0);
+	}
+	/* Remove a random half, checking everything after each. */
+	for (size_t k = 0; k < N / 2; k++) {
+		size_t i;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		i = x % N;
+		if (r[i].range == 0)
+			continue;
+		rk_table_remove(&t, &r[i]);
+		assert_null(rk_table_get(&t, i + 1));
+		r[i].range = 0; /* marks it removed here */
+		if (k % 97 == 0)
+			for (size_t j = 0; j < N; j++)
+				assert_ptr_equal(rk_table_get(&t, j + 1), r[j].range ? &r[j] : NULL);
+	}
+	for (size_t j = 0; j < N; j++)
+		assert_ptr_equal(rk_table_get(&t, j + 1), r[j].range ? &r[j] : NULL);
+	for (size_t k = 1; k < t.n; k++)
+		assert_true(t.byid[k - 1]->range < t.byid[k]->range);
+	for (size_t k = 0; k < t.n_awake; k++) {
+		assert_false(t.awake[k]->asleep);
+		assert_int_not_equal(t.awake[k]->range, 0);
+		assert_int_equal(t.awake[k]->awake_pos, k);
+	}
+	rk_table_free(&t);
+	free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_table_remove),
 		cmocka_unit_test(test_find_replace_stale),
 	};
 
