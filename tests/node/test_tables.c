@@ -116,16 +116,32 @@ static void test_table_remove(void **state)
 	struct rk_replica *r = calloc(N, sizeof(*r));
 	struct rk_table t;
 	uint64_t x = 88172645463325252ull;
+	size_t collided = 0;
 
 	(void)state;
 	memset(&t, 0, sizeof(t));
+	uint64_t *ids = calloc(N, sizeof(*ids));
+
+	/* Random ids: sequential ones spread without a collision under the
+	 * table's multiplicative hash, and the probe runs are what removal
+	 * must keep intact. */
 	for (size_t i = 0; i < N; i++) {
-		r[i].range = i + 1;
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		ids[i] = (x >> 1) | 1;
+		r[i].range = ids[i];
 		r[i].asleep = i % 3 != 0;
 		assert_int_equal(rk_table_add(&t, &r[i]), 0);
 		if (!r[i].asleep)
 			assert_int_equal(rk_table_awake_add(&t, &r[i]), 0);
 	}
+	for (size_t i = 0; i < t.cap; i++) /* members not in their home slot */
+		collided += t.slots[i] != NULL &&
+			    rk_table_get(&t, t.slots[i]->range) == t.slots[i] &&
+			    (size_t)(((t.slots[i]->range * 0x9e3779b97f4a7c15ull) >> 7) &
+				     (t.cap - 1)) != i;
+	assert_true(collided > 100);
 	/* Remove a random half, checking everything after each. */
 	for (size_t k = 0; k < N / 2; k++) {
 		size_t i;
@@ -137,22 +153,23 @@ static void test_table_remove(void **state)
 		if (r[i].range == 0)
 			continue;
 		rk_table_remove(&t, &r[i]);
-		assert_null(rk_table_get(&t, i + 1));
+		assert_null(rk_table_get(&t, ids[i]));
 		r[i].range = 0; /* marks it removed here */
 		if (k % 97 == 0)
 			for (size_t j = 0; j < N; j++)
-				assert_ptr_equal(rk_table_get(&t, j + 1), r[j].range ? &r[j] : NULL);
+				assert_ptr_equal(rk_table_get(&t, ids[j]), r[j].range ? &r[j] : NULL);
 	}
 	for (size_t j = 0; j < N; j++)
-		assert_ptr_equal(rk_table_get(&t, j + 1), r[j].range ? &r[j] : NULL);
-	for (size_t k = 1; k < t.n; k++)
-		assert_true(t.byid[k - 1]->range < t.byid[k]->range);
+		assert_ptr_equal(rk_table_get(&t, ids[j]), r[j].range ? &r[j] : NULL);
+	for (size_t k = 1; k < t.n; k++) /* the order added (r's), kept */
+		assert_true(t.byid[k] > t.byid[k - 1]);
 	for (size_t k = 0; k < t.n_awake; k++) {
 		assert_false(t.awake[k]->asleep);
 		assert_int_not_equal(t.awake[k]->range, 0);
 		assert_int_equal(t.awake[k]->awake_pos, k);
 	}
 	rk_table_free(&t);
+	free(ids);
 	free(r);
 }
 
