@@ -14,12 +14,21 @@
 
 #define MOD "node"
 
-enum op_kind { OP_ROLE, OP_TRANSFER };
+/* A new replica gets this many --request-timeout to catch up (a snapshot
+ * of its range) and be promoted. */
+#define ADD_WAIT_TIMEOUTS 12
+
+enum op_kind {
+	OP_CHANGE,    /* one conf change: done once applied, joint state left */
+	OP_ADD_VOTER, /* a learner added, then promoted once caught up */
+	OP_TRANSFER,  /* done once the target leads */
+};
 
 struct rk_admin_op {
 	enum op_kind kind;
 	uint64_t range;
-	uint64_t index;     /* OP_ROLE: the conf change's entry */
+	uint64_t replica;   /* OP_ADD_VOTER: the new replica */
+	uint64_t index;     /* OP_CHANGE, OP_ADD_VOTER: the latest change's entry */
 	uint64_t term;      /* the leader's term when it was made */
 	uint64_t node;      /* the node the call is about */
 	uint64_t deadline;  /* loop time (ms) */
@@ -75,9 +84,11 @@ static bool busy(const struct rk_node *n, uint64_t range)
 	return false;
 }
 
-/* Waits for the outcome of op; answers at once if the call cannot wait. */
+/* Waits for the outcome of op (for timeouts x --request-timeout at most);
+ * answers at once if the call cannot wait. */
 static void wait_for(struct rk_node *n, const struct rk_http_req *req,
-		     struct rk_http_resp *resp, struct rk_admin_op *op)
+		     struct rk_http_resp *resp, struct rk_admin_op *op,
+		     unsigned timeouts)
 {
 	op->later = rk_http_defer(req);
 	if (op->later == NULL) {
@@ -86,22 +97,123 @@ static void wait_for(struct rk_node *n, const struct rk_http_req *req,
 			     "(out of memory): read the range");
 		return;
 	}
-	op->deadline = uv_now(&n->loop) + n->cfg.request_timeout_ms;
+	op->deadline = uv_now(&n->loop) + (uint64_t)timeouts * n->cfg.request_timeout_ms;
 	op->next = n->admin.ops;
 	n->admin.ops = op;
 }
 
-/* The replica on node `node` becomes role (voter or learner). */
+/* Proposes cc (ctx: the context naming added replicas) on r; answers
+ * resp on failure. The change's entry index, 0 on failure. */
+static uint64_t propose(struct rk_node *n, struct rk_replica *r,
+			const struct rk_raft_conf_change *cc, const struct rk_buf *ctx,
+			struct rk_http_resp *resp)
+{
+	uint64_t index = 0;
+	int rc = rk_raft_propose_conf_change_ctx(&r->raft, cc, ctx ? ctx->p : NULL,
+						 ctx ? ctx->len : 0, &index);
+
+	if (rc != 0) {
+		rk_api_error(resp, rc == RK_ENOTLEADER || rc == RK_ECONFCHANGE ||
+					   rc == RK_ESTATE ? 409 : 503,
+			     rk_strerror(rc));
+		return 0;
+	}
+	rk_node_wake(n, r);
+	rk_node_mark_dirty(n, r);
+	n->admin.changes++;
+	return index;
+}
+
+/* The match index of replica id as the leader r tracks it (0 unknown). */
+static uint64_t match_of(const struct rk_replica *r, uint64_t id, uint64_t *commitp)
+{
+	struct rk_raft_status st;
+
+	rk_raft_status(&r->raft, &st);
+	*commitp = st.hs.commit;
+	for (size_t i = 0; i < st.n_progress; i++)
+		if (st.progress[i].id == id)
+			return st.progress[i].match;
+	return 0;
+}
+
+static void one_change(struct rk_raft_conf_change *cc, uint8_t op, uint64_t id,
+		       bool joint)
+{
+	memset(cc, 0, sizeof(*cc));
+	cc->transition = joint ? RK_RAFT_CC_JOINT_IMPLICIT : RK_RAFT_CC_AUTO;
+	cc->n = 1;
+	cc->changes[0].op = op;
+	cc->changes[0].id = id;
+}
+
+static struct rk_admin_op *new_op(enum op_kind kind, const struct rk_replica *r,
+				  uint64_t index, uint64_t node, struct rk_http_resp *resp)
+{
+	struct rk_admin_op *op = calloc(1, sizeof(*op));
+
+	if (op == NULL) {
+		rk_api_error(resp, 202, "started; its outcome is not awaited (out of memory): "
+			     "read the range");
+		return NULL;
+	}
+	op->kind = kind;
+	op->range = r->range;
+	op->index = index;
+	op->term = rk_raft_term(&r->raft);
+	op->node = node;
+	return op;
+}
+
+/* A replica on a node that holds none: a learner first (the leader sends
+ * it a snapshot); role=voter promotes it once it has caught up. */
+static void add_replica(struct rk_node *n, struct rk_replica *r, uint64_t node,
+			bool voter, const struct rk_http_req *req,
+			struct rk_http_resp *resp)
+{
+	struct rk_member_placed p = {r->desc.next_replica_id, node};
+	struct rk_raft_conf_change cc;
+	struct rk_admin_op *op;
+	struct rk_buf ctx;
+	uint64_t index;
+
+	if (node != n->cfg.node_id && rk_peer_find(n, node) == NULL) {
+		rk_api_error(resp, 409, "no such node in the cluster");
+		return;
+	}
+	rk_buf_init(&ctx);
+	if (rk_member_ctx_encode(&p, 1, &ctx) != 0) {
+		rk_buf_free(&ctx);
+		rk_api_error(resp, 503, "out of memory");
+		return;
+	}
+	one_change(&cc, RK_RAFT_CC_ADD_LEARNER, p.replica_id, false);
+	index = propose(n, r, &cc, &ctx, resp);
+	rk_buf_free(&ctx);
+	if (index == 0)
+		return;
+	rk_log_info(MOD, "range %llu: adding replica %llu on node %llu as a learner%s "
+		    "(entry %llu)", (unsigned long long)r->range,
+		    (unsigned long long)p.replica_id, (unsigned long long)node,
+		    voter ? ", to become a voter" : "", (unsigned long long)index);
+	op = new_op(voter ? OP_ADD_VOTER : OP_CHANGE, r, index, node, resp);
+	if (op != NULL) {
+		op->replica = p.replica_id;
+		wait_for(n, req, resp, op, ADD_WAIT_TIMEOUTS);
+	}
+}
+
+/* POST .../replicas?node=N&role=learner|voter: the replica on node N
+ * becomes (or is added as) a learner or a voter. */
 static void change_role(struct rk_node *n, struct rk_replica *r,
 			const struct rk_http_req *req, struct rk_http_resp *resp)
 {
 	char role[16];
-	uint64_t node, index;
+	uint64_t node, index, match, commit;
 	const struct rk_desc_replica *rep;
 	struct rk_raft_conf_change cc;
 	struct rk_admin_op *op;
 	bool voter;
-	int rc;
 
 	if (!query_id(req, "node", &node) || !rk_http_query(req, "role", role, sizeof(role)) ||
 	    (strcmp(role, "voter") != 0 && strcmp(role, "learner") != 0)) {
@@ -109,14 +221,13 @@ static void change_role(struct rk_node *n, struct rk_replica *r,
 		return;
 	}
 	voter = strcmp(role, "voter") == 0;
-	rep = rk_desc_on_node(&r->desc, node);
-	if (rep == NULL) {
-		rk_api_error(resp, 409, "that node holds no replica of this range (replicas "
-			     "are not yet created on nodes that do not hold the range)");
-		return;
-	}
 	if (rk_raft_conf_is_joint(&r->rs.conf) || busy(n, r->range)) {
 		rk_api_error(resp, 409, "another membership change of this range is under way");
+		return;
+	}
+	rep = rk_desc_on_node(&r->desc, node);
+	if (rep == NULL) {
+		add_replica(n, r, node, voter, req, resp);
 		return;
 	}
 	if (rk_desc_role_votes(rep->role) == voter) {
@@ -126,49 +237,57 @@ static void change_role(struct rk_node *n, struct rk_replica *r,
 		rk_api_range_json(&j, r); /* already so */
 		return;
 	}
-	if (voter) {
-		/* A learner that has not caught up would join the quorum as a
-		 * voter that cannot vote for the latest entries. */
-		struct rk_raft_status st;
-		uint64_t match = 0;
-
-		rk_raft_status(&r->raft, &st);
-		for (size_t i = 0; i < st.n_progress; i++)
-			if (st.progress[i].id == rep->replica_id)
-				match = st.progress[i].match;
-		if (match < st.hs.commit) {
-			rk_api_error(resp, 409, "that learner has not caught up with the log yet");
-			return;
-		}
-	}
-	memset(&cc, 0, sizeof(cc));
-	cc.transition = RK_RAFT_CC_JOINT_IMPLICIT;
-	cc.n = 1;
-	cc.changes[0].op = voter ? RK_RAFT_CC_ADD_VOTER : RK_RAFT_CC_ADD_LEARNER;
-	cc.changes[0].id = rep->replica_id;
-	rc = rk_raft_propose_conf_change_ctx(&r->raft, &cc, NULL, 0, &index);
-	if (rc != 0) {
-		rk_api_error(resp, rc == RK_ENOTLEADER ? 409 : rc == RK_ECONFCHANGE ? 409 : 503,
-			     rk_strerror(rc));
+	/* A learner that has not caught up would join the quorum as a voter
+	 * that cannot vote for the latest entries. */
+	match = match_of(r, rep->replica_id, &commit);
+	if (voter && match < commit) {
+		rk_api_error(resp, 409, "that learner has not caught up with the log yet");
 		return;
 	}
-	rk_node_wake(n, r);
-	rk_node_mark_dirty(n, r);
-	n->admin.changes++;
+	one_change(&cc, voter ? RK_RAFT_CC_ADD_VOTER : RK_RAFT_CC_ADD_LEARNER,
+		   rep->replica_id, true);
+	index = propose(n, r, &cc, NULL, resp);
+	if (index == 0)
+		return;
 	rk_log_info(MOD, "range %llu: replica %llu on node %llu becomes a %s (entry %llu)",
 		    (unsigned long long)r->range, (unsigned long long)rep->replica_id,
 		    (unsigned long long)node, role, (unsigned long long)index);
-	op = calloc(1, sizeof(*op));
-	if (op == NULL) {
-		rk_api_error(resp, 202, "proposed; its outcome is not awaited (out of memory)");
+	if ((op = new_op(OP_CHANGE, r, index, node, resp)) != NULL)
+		wait_for(n, req, resp, op, 1);
+}
+
+/* DELETE .../replicas/{replica_id}: removed through a joint configuration
+ * if it votes. Not the leader's own: transfer the leadership first. */
+static void remove_replica(struct rk_node *n, struct rk_replica *r, uint64_t id,
+			   const struct rk_http_req *req, struct rk_http_resp *resp)
+{
+	const struct rk_desc_replica *rep = rk_desc_replica(&r->desc, id);
+	struct rk_raft_conf_change cc;
+	struct rk_admin_op *op;
+	uint64_t index;
+
+	if (rep == NULL) {
+		rk_api_error(resp, 404, "no such replica in this range");
 		return;
 	}
-	op->kind = OP_ROLE;
-	op->range = r->range;
-	op->index = index;
-	op->term = rk_raft_term(&r->raft);
-	op->node = node;
-	wait_for(n, req, resp, op);
+	if (id == r->rs.replica_id) {
+		rk_api_error(resp, 409, "that is the leader's replica: transfer the leadership "
+			     "first (POST .../transfer-leader?to=N)");
+		return;
+	}
+	if (rk_raft_conf_is_joint(&r->rs.conf) || busy(n, r->range)) {
+		rk_api_error(resp, 409, "another membership change of this range is under way");
+		return;
+	}
+	one_change(&cc, RK_RAFT_CC_REMOVE, id, rk_desc_role_votes(rep->role));
+	index = propose(n, r, &cc, NULL, resp);
+	if (index == 0)
+		return;
+	rk_log_info(MOD, "range %llu: removing replica %llu on node %llu (entry %llu)",
+		    (unsigned long long)r->range, (unsigned long long)id,
+		    (unsigned long long)rep->node_id, (unsigned long long)index);
+	if ((op = new_op(OP_CHANGE, r, index, rep->node_id, resp)) != NULL)
+		wait_for(n, req, resp, op, 1);
 }
 
 static void transfer(struct rk_node *n, struct rk_replica *r,
@@ -205,16 +324,8 @@ static void transfer(struct rk_node *n, struct rk_replica *r,
 	rk_node_wake(n, r);
 	rk_node_mark_dirty(n, r);
 	n->admin.transfers++;
-	op = calloc(1, sizeof(*op));
-	if (op == NULL) {
-		rk_api_error(resp, 202, "started; its outcome is not awaited (out of memory)");
-		return;
-	}
-	op->kind = OP_TRANSFER;
-	op->range = r->range;
-	op->term = rk_raft_term(&r->raft);
-	op->node = node;
-	wait_for(n, req, resp, op);
+	if ((op = new_op(OP_TRANSFER, r, 0, node, resp)) != NULL)
+		wait_for(n, req, resp, op, 1);
 }
 
 /* /api/v1/ranges/{id}/<verb>: the verb, and the range's replica. */
@@ -223,15 +334,21 @@ bool rk_admin_http(struct rk_node *n, const struct rk_http_req *req,
 {
 	const char *p = req->path + 15, *slash;
 	struct rk_replica *r;
-	uint64_t id;
+	uint64_t id, rid = 0;
+	bool del;
 
 	if (strncmp(req->path, "/api/v1/ranges/", 15) != 0 ||
 	    (slash = strchr(p, '/')) == NULL)
 		return false;
-	if (strcmp(slash, "/replicas") != 0 && strcmp(slash, "/transfer-leader") != 0)
+	del = strncmp(slash, "/replicas/", 10) == 0;
+	if (strcmp(slash, "/replicas") != 0 && strcmp(slash, "/transfer-leader") != 0 && !del)
 		return false;
-	if (strcmp(req->method, "POST") != 0) {
-		rk_api_error(resp, 405, "POST only");
+	if (strcmp(req->method, del ? "DELETE" : "POST") != 0) {
+		rk_api_error(resp, 405, del ? "DELETE only" : "POST only");
+		return true;
+	}
+	if (del && !parse_id(slash + 10, strlen(slash + 10), &rid)) {
+		rk_api_error(resp, 400, "a replica id is a whole number");
 		return true;
 	}
 	if (!parse_id(p, (size_t)(slash - p), &id)) {
@@ -239,7 +356,7 @@ bool rk_admin_http(struct rk_node *n, const struct rk_http_req *req,
 		return true;
 	}
 	r = rk_table_get(&n->tab, id);
-	if (r == NULL) {
+	if (r == NULL || r->removing || r->desc.n_reps == 0) {
 		rk_api_error(resp, 404, "no such range on this node");
 		return true;
 	}
@@ -247,36 +364,71 @@ bool rk_admin_http(struct rk_node *n, const struct rk_http_req *req,
 		not_leader(resp, r);
 		return true;
 	}
-	if (strcmp(slash, "/replicas") == 0)
+	if (del)
+		remove_replica(n, r, rid, req, resp);
+	else if (strcmp(slash, "/replicas") == 0)
 		change_role(n, r, req, resp);
 	else
 		transfer(n, r, req, resp);
 	return true;
 }
 
+/* An OP_ADD_VOTER whose learner is in: promotes it once caught up. 0
+ * while it waits; else a status for the answer. */
+static int promote_new(struct rk_node *n, struct rk_admin_op *op, struct rk_replica *r,
+		       const char **msgp)
+{
+	struct rk_raft_conf_change cc;
+	struct rk_http_resp resp;
+	uint64_t commit, index;
+
+	if (match_of(r, op->replica, &commit) < commit)
+		return 0; /* its snapshot or entries are on their way */
+	one_change(&cc, RK_RAFT_CC_ADD_VOTER, op->replica, true);
+	memset(&resp, 0, sizeof(resp));
+	rk_buf_init(&resp.body);
+	index = propose(n, r, &cc, NULL, &resp);
+	rk_buf_free(&resp.body);
+	if (index == 0) {
+		*msgp = "the learner was added, but promoting it failed: read the range";
+		return 503;
+	}
+	op->index = index;
+	op->kind = OP_CHANGE;
+	return 0;
+}
+
 /* 0 while op waits; else the HTTP status its answer has (msg the error). */
-static int outcome(struct rk_node *n, const struct rk_admin_op *op,
+static int outcome(struct rk_node *n, struct rk_admin_op *op,
 		   struct rk_replica *r, const char **msgp)
 {
+	bool changed = op->kind != OP_TRANSFER && r != NULL && r->applied >= op->index;
+
 	*msgp = NULL;
-	if (r == NULL) {
+	if (r == NULL || r->removing) {
 		*msgp = "the range left this node; the outcome is unknown";
 		return 503;
 	}
-	if (op->kind == OP_ROLE && r->applied >= op->index) {
-		if (!rk_raft_conf_is_joint(&r->rs.conf))
+	if (changed && !rk_raft_conf_is_joint(&r->rs.conf)) {
+		if (op->kind == OP_CHANGE)
 			return 200;
-		/* Left by the leader on its own; a new leader leaves it too. */
+		if (rk_raft_is_leader(&r->raft) && rk_raft_term(&r->raft) == op->term)
+			return promote_new(n, op, r, msgp);
 	} else if (op->kind == OP_TRANSFER && rk_replica_leader_node(r) == op->node) {
 		return 200;
 	}
 	if (rk_raft_term(&r->raft) != op->term || !rk_raft_is_leader(&r->raft)) {
-		if (op->kind == OP_ROLE && r->applied < op->index) {
+		if (op->kind != OP_TRANSFER && !changed) {
 			*msgp = "leadership changed before the change applied; it may still "
 				"apply: read the range";
 			return 503;
 		}
-		if (op->kind == OP_ROLE)
+		if (op->kind == OP_ADD_VOTER) {
+			*msgp = "the learner was added, then leadership changed before it was "
+				"promoted: promote it with role=voter";
+			return 503;
+		}
+		if (op->kind == OP_CHANGE)
 			return 0; /* applied; the joint state is left by the new leader */
 		if (rk_replica_leader_node(r) == 0)
 			return 0; /* the transfer's election is still on */
@@ -288,7 +440,7 @@ static int outcome(struct rk_node *n, const struct rk_admin_op *op,
 		return 409;
 	}
 	if (uv_now(&n->loop) >= op->deadline) {
-		*msgp = "not done within --request-timeout; it may still complete: read the range";
+		*msgp = "not done in time; it may still complete: read the range";
 		return 504;
 	}
 	return 0;

@@ -126,6 +126,11 @@ static void ranges_page(struct rk_node *n, const struct rk_http_req *req,
 	for (i = 0; i < n->tab.n && shown < limit; i++) {
 		if (n->tab.byid[i]->range <= after)
 			continue;
+		/* The list tiles the key space: not the replicas without a
+		 * span yet, nor those leaving (GET /api/v1/ranges/{id} shows
+		 * them). */
+		if (n->tab.byid[i]->desc.n_reps == 0 || n->tab.byid[i]->removing)
+			continue;
 		range_json(&j, n->tab.byid[i]);
 		shown++;
 	}

@@ -78,6 +78,18 @@ void rk_balance_leaders(struct rk_node *n)
 	b->n = k;
 }
 
+void rk_balance_forget(struct rk_node *n, struct rk_replica *r)
+{
+	struct rk_balance *b = &n->bal;
+	size_t k = 0;
+
+	for (size_t i = 0; i < b->n; i++)
+		if (b->misplaced[i] != r)
+			b->misplaced[k++] = b->misplaced[i];
+	b->n = k;
+	r->misplaced = false;
+}
+
 void rk_balance_free(struct rk_balance *b)
 {
 	free(b->misplaced);

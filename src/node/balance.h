@@ -40,4 +40,7 @@ void rk_balance_leaders(struct rk_node *n);
 
 void rk_balance_free(struct rk_balance *b);
 
+/* Drops r from the misplaced list (r leaves the node). */
+void rk_balance_forget(struct rk_node *n, struct rk_replica *r);
+
 #endif

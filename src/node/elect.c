@@ -81,6 +81,23 @@ void rk_elect_close(struct rk_node *n)
 	n->el.campaigns = NULL;
 }
 
+void rk_elect_forget(struct rk_node *n, struct rk_replica *r)
+{
+	struct rk_elect *el = &n->el;
+	size_t k = el->pos;
+
+	for (size_t i = el->pos; i < el->n_q; i++)
+		if (el->q[i] != r)
+			el->q[k++] = el->q[i];
+	el->n_q = k;
+	k = 0;
+	for (size_t i = 0; i < el->n_campaigns; i++)
+		if (el->campaigns[i].r != r)
+			el->campaigns[k++] = el->campaigns[i];
+	el->n_campaigns = k;
+	r->queued = false;
+}
+
 bool rk_elect_queued(const struct rk_node *n)
 {
 	return n->el.pos < n->el.n_q;

@@ -121,4 +121,7 @@ void rk_elect_sweep(struct rk_node *n);
  * range's elector campaigns; r grants votes at once only if gone. */
 void rk_elect_orphan(struct rk_node *n, struct rk_replica *r, bool gone);
 
+/* Drops r from the queue and the campaigns (r leaves the node). */
+void rk_elect_forget(struct rk_node *n, struct rk_replica *r);
+
 #endif

@@ -48,7 +48,11 @@ static int on_raft_msg(void *arg, uint64_t range, const struct rk_raft_msg *m)
 	struct rk_replica *r = rk_table_get(&n->tab, range);
 
 	n->stats.msgs_recv++;
-	if (r == NULL) {
+	if (r == NULL && (r = rk_life_create(n, range, m, n->cur_from)) == NULL) {
+		n->stats.msgs_unknown_range++;
+		return 0;
+	}
+	if (r->removing) {
 		n->stats.msgs_unknown_range++;
 		return 0;
 	}
@@ -81,6 +85,8 @@ static int on_snap_msg(void *arg, uint64_t range, const struct rk_raft_msg *m)
 	struct rk_node *n = arg;
 	struct rk_replica *r = rk_table_get(&n->tab, range);
 
+	if (r != NULL && r->removing)
+		return 0;
 	if (r != NULL && r->asleep)
 		rk_node_wake(n, r);
 	return rk_snap_on_msg(n, range, m);
@@ -108,8 +114,8 @@ static int on_frame(void *arg, uint64_t from, int channel,
 {
 	struct rk_node *n = arg;
 	struct rk_net_handlers raft = {n, on_raft_msg, rk_live_on_msg, NULL,
-				       rk_quiesce_on_msg, on_req, on_resp};
-	struct rk_net_handlers snap = {n, on_snap_msg, NULL, on_chunk, NULL, NULL, NULL};
+				       rk_quiesce_on_msg, on_req, on_resp, rk_life_on_removed};
+	struct rk_net_handlers snap = {n, on_snap_msg, NULL, on_chunk, NULL, NULL, NULL, NULL};
 	struct rk_peer *p = rk_peer_find(n, from);
 
 	if (p != NULL && channel == RK_NET_CH_RAFT)
@@ -188,6 +194,8 @@ static void on_tick(uv_timer_t *t)
 		rk_snap_compact(n);
 	if (n->admin.ops != NULL)
 		rk_admin_tick(n);
+	if (n->life.n > 0)
+		rk_life_tick(n);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -348,6 +356,12 @@ int rk_node_run(const struct rk_node_config *cfg)
 	if (existing)
 		for (size_t i = 0; i < n->tab.n; i++)
 			rk_node_mark_dirty(n, n->tab.byid[i]);
+	/* Removed from its range before a crash, not yet from the store. */
+	for (size_t i = 0; i < n->tab.n; i++) {
+		struct rk_replica *r = n->tab.byid[i];
+		if (rk_replica_gone(r))
+			rk_life_remove(n, r, "not in its configuration at start");
+	}
 	/* Leaders spread evenly: on the first start, range i is elected by
 	 * the i-th node of the initial cluster, a bounded number at a time. */
 	if (!existing)
@@ -362,6 +376,7 @@ int rk_node_run(const struct rk_node_config *cfg)
 	 * out after them, so none is lost either way), then close. */
 	n->stopping = true; /* no new processing: only the commits in flight finish */
 	rk_serve_stop(n);
+	rk_life_free(n);
 	uv_timer_stop(&n->tick_timer);
 	uv_timer_stop(&n->live.timer);
 	while (n->proc.in_flight > 0)

@@ -24,6 +24,7 @@
 #include "elect.h"
 #include "http.h"
 #include "kv.h"
+#include "life.h"
 #include "live.h"
 #include "net.h"
 #include "peer.h"
@@ -102,6 +103,7 @@ struct rk_node {
 	struct rk_test_hooks hooks;
 	struct rk_space space; /* free space on the data disk (space.c) */
 	struct rk_admin admin; /* admin calls waiting for the cluster */
+	struct rk_life life;   /* replicas created and removed (life.c) */
 
 	struct rk_node_stats stats;
 	bool stopping;

@@ -79,6 +79,7 @@ static void apply_conf_change(struct rk_replica *r, const struct rk_raft_entry *
 {
 	struct rk_raft_conf_change cc;
 	struct rk_raft_conf_state cs;
+	struct rk_desc old;
 	const uint8_t *ctx;
 	size_t ctx_len;
 	int rc;
@@ -91,14 +92,26 @@ static void apply_conf_change(struct rk_replica *r, const struct rk_raft_entry *
 	}
 	r->rs.conf = cs;
 	*confp = true;
-	rc = rk_member_desc_after(&r->desc, &cs, ctx, ctx_len, &r->desc);
+	memset(&old, 0, sizeof(old));
+	rc = rk_desc_copy(&old, &r->desc);
+	if (rc == 0)
+		rc = rk_member_desc_after(&r->desc, &cs, ctx, ctx_len, &r->desc);
 	if (rc != 0) {
 		rk_log_error(MOD, "range %llu: the descriptor cannot follow the conf change "
 			     "at %llu: %s; stopping", (unsigned long long)r->range,
 			     (unsigned long long)e->index, rk_strerror(rc));
 		rk_node_fail(r->node);
+		rk_desc_free(&old);
 		return;
 	}
+	/* Tell the replicas this change removed (they may not hear of it
+	 * otherwise: the leader stops sending to them); leave if we are one
+	 * of them, once this apply is persisted. */
+	if (rk_raft_is_leader(&r->raft))
+		rk_life_notify(r->node, r, &old);
+	rk_desc_free(&old);
+	if (rk_replica_gone(r))
+		r->leaving = true;
 	if (rk_rcache_put(&r->node->rcache, &r->desc) != 0)
 		rk_log_warn(MOD, "range %llu: out of memory updating the range cache",
 			    (unsigned long long)r->range);
@@ -388,6 +401,8 @@ void rk_node_replica_persisted(struct rk_node *n, struct rk_replica *r)
 	r->persisting = false;
 	r->visible = r->applied;
 	rk_serve_persisted(n, r);
+	if (r->leaving && !r->removing)
+		rk_life_remove(n, r, "removed from its configuration");
 	rk_node_mark_dirty(n, r); /* its processing next turn flushes the peers */
 	if (r->pq)
 		rk_node_sleep_pending(n, r);

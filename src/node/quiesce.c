@@ -86,7 +86,7 @@ void rk_node_sleep(struct rk_node *n, struct rk_replica *r)
 
 void rk_node_wake(struct rk_node *n, struct rk_replica *r)
 {
-	if (!r->asleep)
+	if (!r->asleep || r->removing)
 		return;
 	if (rk_table_awake_add(&n->tab, r) != 0) {
 		rk_log_error(MOD, "out of memory waking range %llu; stopping",
@@ -188,6 +188,8 @@ void rk_quiesce_on_msg(void *arg, const struct rk_net_quiesce *q)
 	struct rk_replica *r = rk_table_get(&n->tab, q->range);
 	struct rk_raft_status st;
 
+	if (r != NULL && r->removing)
+		return;
 	if (r != NULL && r->asleep && rk_raft_leader(&r->raft) == 0) {
 		restarted_follow(n, r, q);
 		return;

@@ -138,7 +138,11 @@ _Static_assert(RK_DESC_MAX_REPLICAS == RK_RAFT_MAX_MEMBERS,
 
 uint64_t rk_replica_node(const struct rk_replica *r, uint64_t replica_id)
 {
-	return rk_desc_node_of(&r->desc, replica_id);
+	uint64_t node = rk_desc_node_of(&r->desc, replica_id);
+
+	if (node == 0 && replica_id == r->hint_replica)
+		node = r->hint_node; /* the leader of an uninitialized replica */
+	return node;
 }
 
 uint64_t rk_replica_on_node(const struct rk_replica *r, uint64_t node_id)
@@ -164,6 +168,12 @@ bool rk_replica_addressed(const struct rk_replica *r, const struct rk_raft_msg *
 		return false;
 	node = rk_desc_node_of(&r->desc, m->from);
 	return node == 0 || node == from;
+}
+
+bool rk_replica_gone(const struct rk_replica *r)
+{
+	return r->desc.n_reps > 0 && r->rs.replica_id < r->desc.next_replica_id &&
+	       rk_desc_replica(&r->desc, r->rs.replica_id) == NULL;
 }
 
 uint32_t rk_replica_voter_nodes(const struct rk_replica *r, uint64_t *ids,
@@ -280,8 +290,14 @@ int rk_replica_load(struct rk_node *n, uint64_t range, struct rk_replica **rp)
 	rc = rk_store_read_raft_state(n->reader, range, &r->rs);
 	if (rc == 0)
 		rc = rk_store_read_apply_state(n->reader, range, &as);
-	if (rc == 0)
+	if (rc == 0) {
 		rc = rk_replica_state_decode(r, as.desc, as.desc_len);
+	} else if (rc == RK_ENOTFOUND) {
+		/* Created for a message, no snapshot installed yet (life.h). */
+		memset(&as, 0, sizeof(as));
+		r->desc.range_id = range;
+		rc = 0;
+	}
 	if (rc == 0)
 		rc = rk_store_log_last(n->reader, range, r->rs.trunc_index, &last);
 	if (rc != 0) {

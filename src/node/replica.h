@@ -37,6 +37,13 @@ struct rk_replica {
 	 * version and where each replica lives (the raft group speaks replica
 	 * ids; desc says which node each is on). */
 	struct rk_desc desc;
+	/* Uninitialized (created for a message, life.h): no descriptor yet;
+	 * the node of the replica it heard from answers go to. */
+	uint64_t hint_replica, hint_node;
+	/* Leaving the node (life.h): leaving once its configuration without
+	 * it is persisted; removing from then on (no messages, commands or
+	 * ticks); destroying while its store transaction runs. */
+	bool leaving, removing, destroying;
 	uint64_t size_bytes;           /* KV bytes applied in the span */
 	struct rk_raft_ready rd;       /* the outstanding ready */
 	bool dirty, persisting;
@@ -95,6 +102,12 @@ bool rk_replica_addressed(const struct rk_replica *r, const struct rk_raft_msg *
  * returns how many. */
 uint32_t rk_replica_voter_nodes(const struct rk_replica *r, uint64_t *ids,
 				uint32_t cap);
+
+/* Whether r's descriptor says r was removed from its range: r is not in
+ * it, and its id is below the descriptor's next id (a replica added by a
+ * change its descriptor predates, as after a snapshot taken before the
+ * change, is not in it either, with a higher id). False uninitialized. */
+bool rk_replica_gone(const struct rk_replica *r);
 
 /* Fills a descriptor read in the v1 form (no replicas) from the range's
  * configuration: before replica ids, every replica id was its node's id. */

@@ -178,7 +178,7 @@ void rk_serve_request(struct rk_node *n, uint64_t origin, const struct rk_net_re
 	struct rk_serve *sv;
 	struct rk_kv_cmd c;
 
-	if (r == NULL) {
+	if (r == NULL || r->removing) {
 		rk_serve_answer(n, origin, req->id, RK_NET_RESP_NO_RANGE, 0, NULL, 0);
 		return;
 	}
@@ -510,6 +510,30 @@ void rk_serve_persisted(struct rk_node *n, struct rk_replica *r)
 	rk_serve_reads(n, r);
 }
 
+void rk_serve_abandon(struct rk_node *n, struct rk_replica *r)
+{
+	struct rk_serve *sv = r->sv;
+
+	if (sv == NULL)
+		return;
+	/* Commands buffered or proposed: their entries may still commit on
+	 * the range's other replicas; the router retries them elsewhere with
+	 * the same sequence (the session record answers a duplicate). */
+	for (size_t i = 0; i < sv->bn; i++)
+		rk_serve_answer(n, sv->bw[i].origin, sv->bw[i].id, RK_NET_RESP_UNKNOWN, 0,
+				NULL, 0);
+	sv->bn = 0;
+	for (size_t k = sv->pdone; k < sv->np; k++)
+		for (uint32_t i = 0; i < sv->props[k].n; i++)
+			rk_serve_answer(n, sv->props[k].w[i].origin, sv->props[k].w[i].id,
+					RK_NET_RESP_UNKNOWN, 0, NULL, 0);
+	/* Reads were certainly not served here. */
+	for (size_t i = 0; i < sv->nr; i++)
+		rk_serve_answer(n, sv->reads[i].origin, sv->reads[i].id,
+				RK_NET_RESP_NOT_LEADER, 0, NULL, 0);
+	sv->nr = 0;
+}
+
 void rk_serve_free(struct rk_replica *r)
 {
 	struct rk_serve *sv = r->sv;
@@ -557,7 +581,7 @@ static uint64_t env_leader_of(void *arg, uint64_t range)
 	struct rk_replica *r = rk_table_get(&n->tab, range);
 	struct rk_rcache_entry *e;
 
-	if (r != NULL && r->desc.n_reps > 0)
+	if (r != NULL && r->desc.n_reps > 0 && !r->removing)
 		return rk_replica_leader_node(r);
 	e = rk_rcache_get(&n->rcache, range);
 	if (e == NULL)

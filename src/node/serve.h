@@ -42,6 +42,10 @@ int rk_serve_apply(struct rk_node *n, struct rk_replica *r,
 void rk_serve_apply_commit(struct rk_node *n, struct rk_replica *r);
 void rk_serve_apply_abort(struct rk_node *n, struct rk_replica *r);
 void rk_serve_persisted(struct rk_node *n, struct rk_replica *r);
+/* r leaves the node: every command waiting on it is answered, UNKNOWN
+ * (the router retries elsewhere with the same sequence) for writes,
+ * NOT_LEADER for reads. */
+void rk_serve_abandon(struct rk_node *n, struct rk_replica *r);
 void rk_serve_free(struct rk_replica *r);
 int rk_serve_start(struct rk_node *n, char *err, size_t errlen);
 void rk_serve_stop(struct rk_node *n);

@@ -303,6 +303,22 @@ void rk_snap_shutdown(struct rk_node *n)
 
 /* ---- receiving ----------------------------------------------------------------------- */
 
+static void in_drop(struct rk_node *n, struct rk_replica *r);
+
+bool rk_snap_busy(const struct rk_replica *r)
+{
+	return r->installing || r->snap_generating ||
+	       (r->incoming != NULL && r->incoming->sealing);
+}
+
+void rk_snap_forget(struct rk_node *n, struct rk_replica *r)
+{
+	in_drop(n, r); /* one being sealed is dropped by seal_done */
+	if (r->snap_name[0] != '\0' && r->snap_refs == 0)
+		rk_store_snap_remove(n->store, r->snap_name);
+	r->snap_name[0] = '\0';
+}
+
 static void in_drop(struct rk_node *n, struct rk_replica *r)
 {
 	struct snap_in *in = r->incoming;
@@ -502,6 +518,9 @@ static void install_done(uv_work_t *req, int status)
 	if (rk_store_read_apply_state(n->reader, r->range, &as) == 0) {
 		rk_replica_state_decode(r, as.desc, as.desc_len);
 		r->applied = as.applied;
+		if (r->desc.n_reps > 0 && rk_rcache_put(&n->rcache, &r->desc) != 0)
+			rk_log_warn(MOD, "range %llu: out of memory updating the range cache",
+				    (unsigned long long)r->range);
 	}
 	r->first = r->rs.trunc_index + 1;
 	if (r->last < r->rs.trunc_index || r->rd.n_entries == 0)

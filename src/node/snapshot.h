@@ -34,6 +34,11 @@ void rk_snap_send(struct rk_node *n, struct rk_replica *r,
 		  const struct rk_raft_msg *m);
 void rk_snap_pump(struct rk_node *n);
 void rk_snap_shutdown(struct rk_node *n);
+/* Whether a worker thread is busy with r's snapshots (install, generation,
+ * sealing a received one): r cannot leave the node until it is done. */
+bool rk_snap_busy(const struct rk_replica *r);
+/* r leaves the node: drops its incoming snapshot and its generated one. */
+void rk_snap_forget(struct rk_node *n, struct rk_replica *r);
 /* Receiving: chunks, then the SNAP message once its file is sealed. */
 int rk_snap_on_chunk(struct rk_node *n, const struct rk_net_chunk *c);
 int rk_snap_on_msg(struct rk_node *n, uint64_t range, const struct rk_raft_msg *m);

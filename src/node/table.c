@@ -63,7 +63,14 @@ int rk_table_add(struct rk_table *t, struct rk_replica *r)
 	while (t->slots[j] != NULL)
 		j = (j + 1) & (t->cap - 1);
 	t->slots[j] = r;
-	t->byid[t->n++] = r;
+	/* byid stays in id order: appended at load (ids ascending), inserted
+	 * for a replica created later. */
+	j = t->n;
+	while (j > 0 && t->byid[j - 1]->range > r->range)
+		j--;
+	memmove(&t->byid[j + 1], &t->byid[j], (t->n - j) * sizeof(*t->byid));
+	t->byid[j] = r;
+	t->n++;
 	return 0;
 }
 

@@ -17,7 +17,7 @@ struct rk_replica;
 struct rk_table {
 	struct rk_replica **slots; /* hash by range id; cap a power of two */
 	size_t cap;
-	struct rk_replica **byid;  /* in the order added (id order at load) */
+	struct rk_replica **byid;  /* in range id order */
 	size_t n;
 	struct rk_replica **awake; /* each knows its index (awake_pos) */
 	size_t n_awake, cap_awake;

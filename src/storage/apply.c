@@ -187,7 +187,7 @@ static int del_by_id(WT_CURSOR *c, uint64_t id)
 
 static int remove_replica(struct store_session *ss, struct reader_pos *r)
 {
-	uint64_t range = rd64(r), min_id = rd64(r);
+	uint64_t range = rd64(r), min_id = rd64(r), clear = rd64(r);
 	const uint8_t *k, *e;
 	size_t kl, el;
 	char name[32];
@@ -198,7 +198,7 @@ static int remove_replica(struct store_session *ss, struct reader_pos *r)
 	e = rdbytes(r, &el);
 	if (r->bad)
 		return RK_ECORRUPT;
-	rc = clear_both(ss, k, kl, e, el);
+	rc = clear ? clear_both(ss, k, kl, e, el) : 0;
 	if (rc == 0)
 		rc = store_log_remove(ss, range, 0, UINT64_MAX, true);
 	if (rc == 0)

@@ -288,8 +288,21 @@ void rk_store_batch_remove_replica(struct rk_store_batch *b, uint64_t range,
 	op(b, OP_REMOVE);
 	u64(b, range);
 	u64(b, min_replica_id);
+	u64(b, 1); /* clear the span */
 	bytes(b, start, slen);
 	bytes(b, end, elen);
+	b->needs_sync = true;
+}
+
+void rk_store_batch_remove_uninit(struct rk_store_batch *b, uint64_t range,
+				  uint64_t min_replica_id)
+{
+	op(b, OP_REMOVE);
+	u64(b, range);
+	u64(b, min_replica_id);
+	u64(b, 0); /* no span: nothing to clear */
+	bytes(b, NULL, 0);
+	bytes(b, NULL, 0);
 	b->needs_sync = true;
 }
 

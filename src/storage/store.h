@@ -241,6 +241,10 @@ int rk_store_checksum_span(struct rk_store_reader *r, uint64_t range,
 void rk_store_batch_remove_replica(struct rk_store_batch *b, uint64_t range,
 				   uint64_t min_replica_id, const void *start,
 				   size_t slen, const void *end, size_t elen);
+/* The same for a replica that never held data (no span: an uninitialized
+ * one), which clears no key. */
+void rk_store_batch_remove_uninit(struct rk_store_batch *b, uint64_t range,
+				  uint64_t min_replica_id);
 
 /* ---- snapshots ------------------------------------------------------------------ */
 

@@ -27,7 +27,7 @@ enum store_op {
 	OP_CLEAR = 10,     /* slen u32, start, elen u32, end */
 	OP_META_PUT = 11,  /* nlen u32, name, vlen u32, value */
 	OP_META_DEL = 12,  /* nlen u32, name */
-	OP_REMOVE = 13,    /* range, min replica id, slen u32, start, elen u32, end */
+	OP_REMOVE = 13,    /* range, min replica id, clear u64, slen u32, start, elen u32, end */
 	OP_TRUNCATE = 14,  /* range, from */
 };
 

@@ -615,6 +615,30 @@ static bool decode_chunk(pb_istream_t *is, const pb_field_iter_t *f, void **arg)
 	return true;
 }
 
+int rk_net_batch_add_removed(struct rk_buf *out, const struct rk_net_removed *m)
+{
+	rangekv_Removed pm = {m->range, m->replica_id, m->conf_version};
+
+	return encode_field(out, rangekv_Batch_removed_tag, rangekv_Removed_fields, &pm);
+}
+
+static bool decode_removed(pb_istream_t *is, const pb_field_iter_t *f, void **arg)
+{
+	struct decode_ctx *c = *arg;
+	rangekv_Removed pm = rangekv_Removed_init_zero;
+	struct rk_net_removed m;
+
+	(void)f;
+	if (!pb_decode(is, rangekv_Removed_fields, &pm))
+		return false;
+	m.range = pm.range;
+	m.replica_id = pm.replica_id;
+	m.conf_version = pm.conf_version;
+	if (c->h->removed != NULL)
+		c->h->removed(c->h->arg, &m);
+	return true;
+}
+
 static bool decode_quiesce(pb_istream_t *is, const pb_field_iter_t *f, void **arg)
 {
 	struct decode_ctx *c = *arg;
@@ -752,6 +776,8 @@ int rk_net_batch_decode(const uint8_t *p, size_t n,
 	b.resps.arg = &c;
 	b.beats.funcs.decode = decode_beats;
 	b.beats.arg = &c;
+	b.removed.funcs.decode = decode_removed;
+	b.removed.arg = &c;
 	if (!pb_decode(&is, rangekv_Batch_fields, &b))
 		return c.rc != 0 ? c.rc : RK_EPROTO;
 	if (b.has_liveness && h->liveness != NULL) {

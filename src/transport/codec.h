@@ -102,6 +102,12 @@ struct rk_net_resp {
 };
 int rk_net_batch_add_resp(struct rk_buf *out, const struct rk_net_resp *r);
 
+/* A replica removed from its range (proto Removed). */
+struct rk_net_removed {
+	uint64_t range, replica_id, conf_version;
+};
+int rk_net_batch_add_removed(struct rk_buf *out, const struct rk_net_removed *m);
+
 struct rk_net_handlers {
 	void *arg;
 	/* m->entries[i].data point into the frame; valid during the call. A
@@ -115,6 +121,7 @@ struct rk_net_handlers {
 	/* Data point into the frame; valid during the call. */
 	void (*req)(void *arg, const struct rk_net_req *r);
 	void (*resp)(void *arg, const struct rk_net_resp *r);
+	void (*removed)(void *arg, const struct rk_net_removed *m);
 };
 
 /* Entry array reused across decodes (one per connection or thread). */

@@ -12,8 +12,12 @@ write load:
 - what is refused: another node than the leader (409 with the leader), a
   node that holds no replica (409), bad parameters (400), GET (405), an
   unknown range (404);
-- kill -9 of a node after the changes and its restart: every node holds the
-  same descriptor of every range;
+- a follower's replica removed (its node drops the range, and its keys are
+  still written through that node), then a replica added on that node as a
+  voter: a fresh replica id, created for the leader's messages, caught up
+  by a snapshot, promoted; removing the leader's own replica is refused;
+- kill -9 of that node after the changes and its restart: every node holds
+  the same descriptor of every range;
 - every acknowledged write is read back with its value.
 
     member_test.py path/to/rangekv
@@ -49,6 +53,24 @@ def call(slot, method, path, timeout=15):
             return r.status, json.loads(r.read().decode())
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read().decode())
+
+
+SLOT = {v: k for k, v in IDS.items()}
+
+
+def call_leader(slot, method, path, timeout=15):
+    """An admin call that follows the 409 leader hints, as a client would:
+    the leadership balancer may move a range's lead between calls."""
+    for _ in range(20):
+        st, body = call(slot, method, path, timeout)
+        if st == 409 and body.get("error") == "not the leader of this range":
+            if body.get("leader") in SLOT:
+                slot = SLOT[body["leader"]]
+            else:
+                time.sleep(0.1)
+            continue
+        return st, body
+    return st, body
 
 
 def range_view(c, slot, rid):
@@ -146,7 +168,7 @@ def main():
                            ("/api/v1/ranges/%d/transfer-leader?to=99" % rid, 409),
                            ("/api/v1/ranges/999/replicas?node=3&role=voter", 404),
                            ("/api/v1/ranges/x1/replicas?node=3&role=voter", 400)):
-            st, body = call(ls, "POST", path)
+            st, body = call_leader(ls, "POST", path)
             if st != want or "error" not in body:
                 fail("%s: want %d with an error, got %d %s" % (path, want, st, body))
         st, _ = call(ls, "GET", "/api/v1/ranges/%d/replicas" % rid)
@@ -155,8 +177,8 @@ def main():
 
         # Demote a follower, then promote it back.
         t0 = time.time()
-        st, r = call(ls, "POST", "/api/v1/ranges/%d/replicas?node=%d&role=learner"
-                     % (rid, IDS[other]))
+        st, r = call_leader(ls, "POST", "/api/v1/ranges/%d/replicas?node=%d&role=learner"
+                            % (rid, IDS[other]))
         if st != 200 or roles(r)[IDS[other]][1] != "learner":
             fail("demote: %d %s" % (st, r))
         if r["conf_version"] != before["conf_version"] + 2:
@@ -164,14 +186,14 @@ def main():
         print("demoted node %d's replica to learner in %.2f s (conf_version %d)" %
               (IDS[other], time.time() - t0, r["conf_version"]), flush=True)
         same_everywhere(c, rid)
-        st, r2 = call(ls, "POST", "/api/v1/ranges/%d/replicas?node=%d&role=learner"
+        st, r2 = call_leader(ls, "POST", "/api/v1/ranges/%d/replicas?node=%d&role=learner"
                       % (rid, IDS[other]))
         if st != 200 or r2["conf_version"] != r["conf_version"]:
             fail("asking for the role it has changes nothing: %d %s" % (st, r2))
         deadline = time.time() + 10
         while True:
-            st, r = call(ls, "POST", "/api/v1/ranges/%d/replicas?node=%d&role=voter"
-                         % (rid, IDS[other]))
+            st, r = call_leader(ls, "POST", "/api/v1/ranges/%d/replicas?node=%d&role=voter"
+                                % (rid, IDS[other]))
             if st == 200 or time.time() > deadline:
                 break
             time.sleep(0.1)  # the learner catches up first
@@ -181,8 +203,8 @@ def main():
         same_everywhere(c, rid)
 
         # The leader demotes itself: it steps down; promoted back by the next.
-        st, r = call(ls, "POST", "/api/v1/ranges/%d/replicas?node=%d&role=learner"
-                     % (rid, IDS[ls]))
+        st, r = call_leader(ls, "POST", "/api/v1/ranges/%d/replicas?node=%d&role=learner"
+                            % (rid, IDS[ls]))
         if st != 200 or roles(r)[IDS[ls]][1] != "learner":
             fail("leader demoting itself: %d %s" % (st, r))
         nl = leader_slot(c, rid)
@@ -193,8 +215,8 @@ def main():
                 fail("a learner still leads range %d" % rid)
         deadline = time.time() + 10
         while True:
-            st, r = call(nl, "POST", "/api/v1/ranges/%d/replicas?node=%d&role=voter"
-                         % (rid, IDS[ls]))
+            st, r = call_leader(nl, "POST", "/api/v1/ranges/%d/replicas?node=%d&role=voter"
+                                % (rid, IDS[ls]))
             if st == 200 or time.time() > deadline:
                 break
             time.sleep(0.1)
@@ -206,17 +228,61 @@ def main():
         # Leadership transfer to a named node.
         ls = leader_slot(c, rid)
         to = next(s for s in (1, 2, 3) if s != ls)
-        st, r = call(ls, "POST", "/api/v1/ranges/%d/transfer-leader?to=%d" % (rid, IDS[to]))
+        st, r = call_leader(ls, "POST", "/api/v1/ranges/%d/transfer-leader?to=%d" %
+                            (rid, IDS[to]))
         if st != 200 or r["leader"] != IDS[to]:
             fail("transfer to node %d: %d %s" % (IDS[to], st, r))
         print("leadership of range %d moved from node %d to node %d" % (rid, IDS[ls], IDS[to]),
               flush=True)
         final = same_everywhere(c, rid)
 
+        # Remove a follower's replica: its node drops the range (and keeps
+        # routing its keys); then add a replica there again: a new replica
+        # id, created for the leader's messages, caught up by a snapshot,
+        # promoted to voter.
+        for _ in range(20):
+            ls = leader_slot(c, rid)
+            st, body = call(ls, "DELETE", "/api/v1/ranges/%d/replicas/%d" %
+                            (rid, roles(final)[IDS[ls]][0]))
+            if body.get("error") != "not the leader of this range":
+                break
+        if st != 409 or "transfer" not in body.get("error", ""):
+            fail("removing the leader's own replica must be refused: %d %s" % (st, body))
+        f = next(s for s in (1, 2, 3) if s != ls)
+        old_id = roles(final)[IDS[f]][0]
+        st, r = call_leader(ls, "DELETE", "/api/v1/ranges/%d/replicas/%d" % (rid, old_id))
+        if st != 200 or IDS[f] in roles(r):
+            fail("remove replica %d: %d %s" % (old_id, st, r))
+        print("removed replica %d of range %d from node %d (conf_version %d)" %
+              (old_id, rid, IDS[f], r["conf_version"]), flush=True)
+        until = time.time() + 10
+        while call(f, "GET", "/api/v1/ranges/%d" % rid)[0] != 404:
+            if time.time() > until:
+                fail("node %d still holds range %d after its removal" % (IDS[f], rid))
+            time.sleep(0.05)
+        same_everywhere(c, rid, slots=[s for s in (1, 2, 3) if s != f])
+        if any(x["id"] == rid for x in c.ranges(f)):
+            fail("node %d lists range %d after its removal" % (IDS[f], rid))
+        time.sleep(0.5)  # writes through node f go on reaching the range
+        t0 = time.time()
+        st, r = call_leader(ls, "POST", "/api/v1/ranges/%d/replicas?node=%d&role=voter" %
+                            (rid, IDS[f]), timeout=90)
+        if st != 200 or roles(r).get(IDS[f], (0, ""))[1] != "voter":
+            fail("add a voter on node %d: %d %s" % (IDS[f], st, r))
+        new_id = roles(r)[IDS[f]][0]
+        if new_id <= old_id:
+            fail("a new replica id must be fresh: %d after %d" % (new_id, old_id))
+        print("added replica %d on node %d as a voter in %.2f s (learner, snapshot, "
+              "promotion)" % (new_id, IDS[f], time.time() - t0), flush=True)
+        final = same_everywhere(c, rid)
+        mine = range_view(c, f, rid)
+        if roles(mine)[IDS[f]][0] != new_id or mine["applied_index"] == 0:
+            fail("node %d's new replica: %s" % (IDS[f], mine))
+
         # kill -9 and restart of a node: the descriptors hold.
-        c.kill9(2)
+        c.kill9(f)
         time.sleep(0.5)
-        c.start(2)
+        c.start(f)
         c.wait_all_led()
         after = same_everywhere(c, rid)
         if after["conf_version"] != final["conf_version"]:

@@ -106,8 +106,17 @@ struct client_got {
 	uint32_t resp_status;
 	uint8_t cmd[64], reply[64];
 	size_t cmd_len, reply_len;
-	int reqs, resps;
+	int reqs, resps, removed;
+	struct rk_net_removed rm;
 };
+
+static void on_removed(void *arg, const struct rk_net_removed *m)
+{
+	struct client_got *g = arg;
+
+	g->removed++;
+	g->rm = *m;
+}
 
 static void on_req(void *arg, const struct rk_net_req *r)
 {
@@ -135,12 +144,13 @@ static void on_resp(void *arg, const struct rk_net_resp *r)
 }
 
 /* Forwarded client commands and their answers survive the codec, bytes
- * included (an empty reply too). */
+ * included (an empty reply too), and so does a removal notice. */
 static void test_codec_client(void **state)
 {
 	struct rk_buf b;
 	struct client_got g;
-	struct rk_net_handlers h = {&g, NULL, NULL, NULL, NULL, on_req, on_resp};
+	struct rk_net_handlers h = {&g, NULL, NULL, NULL, NULL, on_req, on_resp, on_removed};
+	struct rk_net_removed rm = {1ull << 40, 7, 12};
 	struct rk_net_scratch sc = {0};
 	struct rk_net_req rq = {77, 9, (const uint8_t *)"cmd\0bytes", 9};
 	struct rk_net_resp rs = {78, RK_NET_RESP_NOT_LEADER, 3,
@@ -152,7 +162,12 @@ static void test_codec_client(void **state)
 	rk_buf_init(&b);
 	assert_int_equal(rk_net_batch_add_req(&b, &rq), 0);
 	assert_int_equal(rk_net_batch_add_resp(&b, &rs), 0);
+	assert_int_equal(rk_net_batch_add_removed(&b, &rm), 0);
 	assert_int_equal(rk_net_batch_decode((const uint8_t *)b.p, b.len, &h, &sc), 0);
+	assert_int_equal(g.removed, 1);
+	assert_int_equal(g.rm.range, 1ull << 40);
+	assert_int_equal(g.rm.replica_id, 7);
+	assert_int_equal(g.rm.conf_version, 12);
 	assert_int_equal(g.reqs, 1);
 	assert_int_equal(g.resps, 1);
 	assert_int_equal(g.req_id, 77);
@@ -177,7 +192,7 @@ static void test_codec_roundtrip(void **state)
 {
 	struct rk_buf b;
 	struct got g;
-	struct rk_net_handlers h = {&g, on_raft, on_live, NULL, NULL, NULL, NULL};
+	struct rk_net_handlers h = {&g, on_raft, on_live, NULL, NULL, NULL, NULL, NULL};
 	struct rk_net_scratch sc = {0};
 
 	(void)state;
@@ -235,7 +250,7 @@ static void test_codec_chunks(void **state)
 	struct rk_net_chunk a = {9, 500, 0, (const uint8_t *)"abcdef", 6, false};
 	struct rk_net_chunk z = {9, 500, 6, NULL, 0, true};
 	struct chunks k;
-	struct rk_net_handlers h = {&k, NULL, NULL, on_chunk, NULL, NULL, NULL};
+	struct rk_net_handlers h = {&k, NULL, NULL, on_chunk, NULL, NULL, NULL, NULL};
 	struct rk_net_scratch sc = {0};
 	struct rk_buf b;
 
@@ -291,7 +306,7 @@ static void test_codec_garbage(void **state)
 {
 	struct rk_buf b;
 	int count = 0;
-	struct rk_net_handlers h = {&count, count_only, NULL, NULL, NULL, NULL, NULL};
+	struct rk_net_handlers h = {&count, count_only, NULL, NULL, NULL, NULL, NULL, NULL};
 	struct rk_net_scratch sc = {0};
 	uint64_t x = 0x2545f4914f6cdd1dull;
 	uint8_t *buf;
@@ -348,7 +363,7 @@ static void test_codec_beats(void **state)
 	struct rk_raft_msg hb, resp, app;
 	struct rk_buf b, beats;
 	struct got g;
-	struct rk_net_handlers h = {&g, on_raft, on_live, NULL, NULL, NULL, NULL};
+	struct rk_net_handlers h = {&g, on_raft, on_live, NULL, NULL, NULL, NULL, NULL};
 	struct rk_net_scratch sc = {0};
 	struct rk_net_liveness l = {1, 2, 3};
 	uint64_t x = 0x9e3779b97f4a7c15ull;
@@ -463,7 +478,7 @@ static void test_codec_bytes_field_wrong_wire_type(void **state)
 				     0x38, 0x06, 0x40, 0x05, 0x48, 0x05, 0x6a, 0x06,
 				     0x08, 0x06, 0x10, 0x06, 0x20, 0x61};
 	int count = 0;
-	struct rk_net_handlers h = {&count, count_only, NULL, NULL, NULL, NULL, NULL};
+	struct rk_net_handlers h = {&count, count_only, NULL, NULL, NULL, NULL, NULL, NULL};
 	struct rk_net_scratch sc = {0};
 
 	(void)state;

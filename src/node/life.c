@@ -1,0 +1,200 @@
+/*
+ * A replica's life on a node: created on demand, removed (life.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "life.h"
+#include "log.h"
+#include "node_int.h"
+#include "quiesce.h"
+#include "serve.h"
+
+#define MOD "node"
+
+struct rk_replica *rk_life_create(struct rk_node *n, uint64_t range,
+				  const struct rk_raft_msg *m, uint64_t from)
+{
+	struct rk_replica *r;
+	uint64_t tomb = 0;
+	int rc;
+
+	if ((m->type != RK_RAFT_MSG_APP && m->type != RK_RAFT_MSG_HEARTBEAT) ||
+	    m->term == 0 || m->to == 0 || range == 0 || n->stopping)
+		return NULL;
+	rc = rk_store_read_tombstone(n->reader, range, &tomb);
+	if ((rc != 0 && rc != RK_ENOTFOUND) || m->to < tomb)
+		return NULL;
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return NULL;
+	r->node = n;
+	r->range = range;
+	r->rs.replica_id = m->to;
+	r->first = 1;
+	r->desc.range_id = range;
+	r->hint_replica = m->from;
+	r->hint_node = from;
+	rk_replica_terms_reset(r);
+	rc = rk_raft_init(&r->raft, &n->ropts, r, m->to, 0,
+			  range * 0x9e3779b97f4a7c15ull ^ n->cfg.node_id);
+	if (rc == 0 && (rc = rk_table_add(&n->tab, r)) == 0 &&
+	    (rc = rk_table_awake_add(&n->tab, r)) != 0)
+		rk_table_remove(&n->tab, r);
+	if (rc != 0) {
+		rk_replica_free(r);
+		return NULL;
+	}
+	n->life.created++;
+	rk_log_info(MOD, "range %llu: replica %llu created for node %llu's leader; "
+		    "waiting for a snapshot", (unsigned long long)range,
+		    (unsigned long long)m->to, (unsigned long long)from);
+	return r;
+}
+
+void rk_life_remove(struct rk_node *n, struct rk_replica *r, const char *why)
+{
+	if (r->removing)
+		return;
+	if (rk_grow((void **)&n->life.pending, &n->life.cap, n->life.n,
+		    sizeof(*n->life.pending)) != 0) {
+		rk_log_error(MOD, "range %llu: out of memory removing its replica; stopping",
+			     (unsigned long long)r->range);
+		rk_node_fail(n);
+		return;
+	}
+	rk_log_info(MOD, "range %llu: replica %llu leaves this node (%s)",
+		    (unsigned long long)r->range, (unsigned long long)r->rs.replica_id, why);
+	n->life.pending[n->life.n++] = r;
+	if (!r->asleep)
+		rk_node_sleep(n, r); /* no more ticks */
+	r->removing = true;      /* nor messages, commands, wake-ups */
+	rk_serve_abandon(n, r);
+	rk_elect_forget(n, r);
+	rk_balance_forget(n, r);
+}
+
+void rk_life_notify(struct rk_node *n, struct rk_replica *r,
+		    const struct rk_desc *old)
+{
+	for (uint8_t i = 0; i < old->n_reps; i++) {
+		const struct rk_desc_replica *rep = &old->reps[i];
+		struct rk_net_removed m = {r->range, rep->replica_id, r->desc.conf_version};
+		struct rk_peer *p;
+
+		if (rk_desc_replica(&r->desc, rep->replica_id) != NULL)
+			continue;
+		p = rk_peer_find(n, rep->node_id);
+		if (p != NULL)
+			(void)rk_net_batch_add_removed(&p->batch, &m);
+	}
+}
+
+void rk_life_on_removed(void *arg, const struct rk_net_removed *m)
+{
+	struct rk_node *n = arg;
+	struct rk_replica *r = rk_table_get(&n->tab, m->range);
+
+	/* Only a newer configuration than ours, from the node that holds its
+	 * leader, can say our replica left: replica ids are never reused. */
+	if (r == NULL || r->removing || r->rs.replica_id != m->replica_id ||
+	    m->conf_version <= r->desc.conf_version ||
+	    rk_desc_on_node(&r->desc, n->cur_from) == NULL)
+		return;
+	rk_life_remove(n, r, "its leader says it was removed");
+}
+
+struct gone {
+	uv_work_t req;
+	struct rk_node *n;
+	struct rk_replica *r;
+	struct rk_store_batch *b;
+	int rc;
+};
+
+static void gone_run(uv_work_t *req)
+{
+	struct gone *g = req->data;
+
+	g->rc = rk_store_write(g->n->store, g->b);
+}
+
+static void gone_done(uv_work_t *req, int status)
+{
+	struct gone *g = req->data;
+	struct rk_node *n = g->n;
+	struct rk_replica *r = g->r;
+
+	(void)status;
+	if (g->rc != 0) {
+		/* Serving it again would be wrong, and its data is all there:
+		 * a restart removes it again. */
+		rk_log_error(MOD, "range %llu: removing its replica failed: %s; stopping",
+			     (unsigned long long)r->range, rk_strerror(g->rc));
+		rk_node_fail(n);
+		free(g);
+		return;
+	}
+	rk_table_remove(&n->tab, r);
+	rk_snap_forget(n, r);
+	n->life.removed++;
+	rk_log_info(MOD, "range %llu: replica %llu removed with its data; tombstone at %llu",
+		    (unsigned long long)r->range, (unsigned long long)r->rs.replica_id,
+		    (unsigned long long)r->rs.replica_id + 1);
+	rk_replica_free(r);
+	free(g);
+}
+
+/* Nothing of r in flight: no persist, no processing, no snapshot work. */
+static bool idle(const struct rk_replica *r)
+{
+	return !r->persisting && !r->dirty && !r->have_ready && !rk_snap_busy(r);
+}
+
+static int start_removal(struct rk_node *n, struct rk_replica *r)
+{
+	struct gone *g = calloc(1, sizeof(*g));
+
+	if (g == NULL || (g->b = rk_store_batch_new()) == NULL) {
+		free(g);
+		return RK_ENOMEM;
+	}
+	/* An uninitialized replica has no span: nothing of the key space is
+	 * its to clear. */
+	if (r->desc.n_reps > 0)
+		rk_store_batch_remove_replica(g->b, r->range, r->rs.replica_id + 1,
+					      r->desc.start, r->desc.slen, r->desc.end,
+					      r->desc.elen);
+	else
+		rk_store_batch_remove_uninit(g->b, r->range, r->rs.replica_id + 1);
+	g->n = n;
+	g->r = r;
+	g->req.data = g;
+	if (uv_queue_work(&n->loop, &g->req, gone_run, gone_done) != 0) {
+		rk_store_batch_free(g->b);
+		free(g);
+		return RK_ENOMEM;
+	}
+	r->destroying = true;
+	return 0;
+}
+
+void rk_life_tick(struct rk_node *n)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n->life.n; i++) {
+		struct rk_replica *r = n->life.pending[i];
+
+		if (!idle(r) || start_removal(n, r) != 0)
+			n->life.pending[k++] = r; /* later */
+	}
+	n->life.n = k;
+}
+
+void rk_life_free(struct rk_node *n)
+{
+	free(n->life.pending);
+	n->life.pending = NULL;
+	n->life.n = n->life.cap = 0;
+}

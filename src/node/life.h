@@ -1,0 +1,60 @@
+/*
+ * A replica's life on a node beyond the ranges it was started with:
+ * created on demand, removed when its range no longer has it.
+ *
+ * Created: a raft message from a leader (append or heartbeat) for a range
+ * this node does not host, addressed to a replica id above the range's
+ * tombstone, creates an uninitialized replica: no descriptor, an empty
+ * configuration and log, waiting for a snapshot (the leader sends one: its
+ * log starts after what the new replica has). At or below the tombstone the
+ * message is dropped: a removed replica never comes back. Its raft state is
+ * written with its first ready, so a restart finds it (a raft state without
+ * an apply state loads as uninitialized).
+ *
+ * Removed: a replica that applies a configuration without itself, or hears
+ * from a leader that it was removed (a Removed notice, sent by the leader
+ * that applied the change), stops taking messages and commands, answers
+ * what waits on it (outcome unknown: the router retries elsewhere), and
+ * once nothing of it is in flight (no persist, no snapshot work) is
+ * removed from the store in one transaction with its tombstone (its
+ * replica id + 1): its raft state, apply state, log and the data of its
+ * span. A kill -9 before that transaction leaves the replica as it was; it
+ * loads knowing it is not in its configuration and is removed again.
+ *
+ * Threads: the loop; the store transaction on the libuv thread pool.
+ */
+#ifndef RK_NODE_LIFE_H
+#define RK_NODE_LIFE_H
+
+#include <stdint.h>
+
+#include "codec.h"
+#include "desc.h"
+#include "raft.h"
+
+struct rk_node;
+struct rk_replica;
+
+struct rk_life {
+	struct rk_replica **pending; /* removing: waiting to be idle */
+	size_t n, cap;
+	uint64_t created, removed;
+};
+
+/* The replica m (from node from) creates, or NULL when m may not create
+ * one (not from a leader, at or below the tombstone, out of memory). */
+struct rk_replica *rk_life_create(struct rk_node *n, uint64_t range,
+				  const struct rk_raft_msg *m, uint64_t from);
+/* r is no longer a replica of its range: it leaves the node. */
+void rk_life_remove(struct rk_node *n, struct rk_replica *r, const char *why);
+/* The leader r applied a change: tells the nodes of the replicas old had
+ * and r's descriptor no longer has. */
+void rk_life_notify(struct rk_node *n, struct rk_replica *r,
+		    const struct rk_desc *old);
+/* The transport's handler of Removed notices. */
+void rk_life_on_removed(void *arg, const struct rk_net_removed *m);
+/* Removes the replicas that became idle (each tick). */
+void rk_life_tick(struct rk_node *n);
+void rk_life_free(struct rk_node *n);
+
+#endif
