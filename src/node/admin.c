@@ -11,6 +11,7 @@
 #include "member.h"
 #include "node_int.h"
 #include "quiesce.h"
+#include "crash.h"
 
 #define MOD "node"
 
@@ -121,6 +122,7 @@ static uint64_t propose(struct rk_node *n, struct rk_replica *r,
 	rk_node_wake(n, r);
 	rk_node_mark_dirty(n, r);
 	n->admin.changes++;
+	rk_crash_point(n, "member.proposed");
 	return index;
 }
 

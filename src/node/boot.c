@@ -233,6 +233,64 @@ static void note_pending(void *arg, uint64_t range, uint64_t index)
 
 /* Snapshot installs a crash interrupted are redone before anything is
  * served (their ranges' data is half there). */
+struct stale {
+	struct rk_node *n;
+	struct rk_store_batch *b;
+	size_t found;
+	int rc;
+};
+
+/* A range with a tombstone whose apply state names a replica on this node
+ * below it: the apply state (and the data of its span) of a removed
+ * replica, back after a crash because those tables are not logged, while
+ * the removal's logged part (raft state, log, tombstone) held. */
+static int note_stale(void *arg, uint64_t range, uint64_t min_id)
+{
+	struct stale *s = arg;
+	struct rk_store_apply_state as;
+	struct rk_desc d;
+	const struct rk_desc_replica *mine;
+	uint64_t id;
+	size_t used;
+
+	if (rk_store_read_apply_state(s->n->reader, range, &as) != 0)
+		return 0;
+	memset(&d, 0, sizeof(d));
+	if (rk_desc_decode(as.desc, as.desc_len, &d, &used) != 0)
+		return 0; /* loading it reports what is wrong */
+	mine = rk_desc_on_node(&d, s->n->cfg.node_id);
+	/* A v1 descriptor names no replicas: its replica id was the node's. */
+	id = d.v1 ? s->n->cfg.node_id : mine != NULL ? mine->replica_id : 0;
+	if (id != 0 && id < min_id) {
+		rk_log_info(MOD, "range %llu: clearing what its removed replica %llu left "
+			    "(interrupted by a crash)", (unsigned long long)range,
+			    (unsigned long long)id);
+		rk_store_batch_clear_span(s->b, d.start, d.slen, d.end, d.elen);
+		rk_store_batch_apply_del(s->b, range);
+		s->found++;
+	}
+	rk_desc_free(&d);
+	return 0;
+}
+
+/* Finishes removals a crash interrupted (life.h), durably (a checkpoint:
+ * the tables they clear are not logged), before anything is loaded. */
+static int redo_removals(struct rk_node *n)
+{
+	struct stale s = {n, rk_store_batch_new(), 0, 0};
+	int rc;
+
+	if (s.b == NULL)
+		return RK_ENOMEM;
+	rc = rk_store_list_tombstones(n->reader, note_stale, &s);
+	if (rc != 0 || s.found == 0) {
+		rk_store_batch_free(s.b);
+		return rc;
+	}
+	rc = rk_store_write(n->store, s.b);
+	return rc != 0 ? rc : rk_store_checkpoint(n->store);
+}
+
 static int redo_installs(struct rk_node *n)
 {
 	struct id_list l = {NULL, 0, 0};
@@ -258,6 +316,9 @@ static int load_all(struct rk_node *n)
 	for (size_t i = 0; rc == 0 && i < l.n; i++) {
 		struct rk_replica *r;
 		rc = rk_replica_load(n, l.v[i], &r);
+		if (rc != 0)
+			rk_log_error(MOD, "range %llu: cannot load its replica: %s",
+				     (unsigned long long)l.v[i], rk_strerror(rc));
 		if (rc == 0 && (rc = rk_table_add(&n->tab, r)) != 0)
 			rk_replica_free(r);
 		else if (rc == 0) {
@@ -277,7 +338,9 @@ int rk_boot_existing(struct rk_node *n, bool *existingp)
 
 int rk_boot_load(struct rk_node *n)
 {
-	int rc = redo_installs(n);
+	int rc = redo_removals(n);
 
+	if (rc == 0)
+		rc = redo_installs(n);
 	return rc != 0 ? rc : load_all(n);
 }

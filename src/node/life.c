@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crash.h"
 #include "life.h"
 #include "log.h"
 #include "node_int.h"
@@ -46,6 +47,7 @@ struct rk_replica *rk_life_create(struct rk_node *n, uint64_t range,
 		return NULL;
 	}
 	n->life.created++;
+	rk_crash_point(n, "life.created");
 	rk_log_info(MOD, "range %llu: replica %llu created for node %llu's leader; "
 		    "waiting for a snapshot", (unsigned long long)range,
 		    (unsigned long long)m->to, (unsigned long long)from);
@@ -65,6 +67,7 @@ void rk_life_remove(struct rk_node *n, struct rk_replica *r, const char *why)
 	}
 	rk_log_info(MOD, "range %llu: replica %llu leaves this node (%s)",
 		    (unsigned long long)r->range, (unsigned long long)r->rs.replica_id, why);
+	rk_crash_point(n, "life.leaving");
 	n->life.pending[n->life.n++] = r;
 	if (!r->asleep)
 		rk_node_sleep(n, r); /* no more ticks */
@@ -79,7 +82,8 @@ void rk_life_notify(struct rk_node *n, struct rk_replica *r,
 {
 	for (uint8_t i = 0; i < old->n_reps; i++) {
 		const struct rk_desc_replica *rep = &old->reps[i];
-		struct rk_net_removed m = {r->range, rep->replica_id, r->desc.conf_version};
+		struct rk_net_removed m = {r->range, rep->replica_id, r->desc.conf_version,
+					   false};
 		struct rk_peer *p;
 
 		if (rk_desc_replica(&r->desc, rep->replica_id) != NULL)
@@ -90,18 +94,70 @@ void rk_life_notify(struct rk_node *n, struct rk_replica *r,
 	}
 }
 
+/* An ask: answered when our configuration of the range had the replica
+ * and no longer has (an id below next_replica_id was added once; ids are
+ * never reused, so it was removed). */
+static void answer_ask(struct rk_node *n, const struct rk_net_removed *m)
+{
+	struct rk_replica *r = rk_table_get(&n->tab, m->range);
+	struct rk_net_removed a = {m->range, m->replica_id, 0, false};
+	struct rk_peer *p = rk_peer_find(n, n->cur_from);
+
+	if (r == NULL || r->removing || r->desc.n_reps == 0 || p == NULL ||
+	    m->replica_id >= r->desc.next_replica_id ||
+	    rk_desc_replica(&r->desc, m->replica_id) != NULL)
+		return;
+	a.conf_version = r->desc.conf_version;
+	(void)rk_net_batch_add_removed(&p->batch, &a);
+}
+
 void rk_life_on_removed(void *arg, const struct rk_net_removed *m)
 {
 	struct rk_node *n = arg;
-	struct rk_replica *r = rk_table_get(&n->tab, m->range);
+	struct rk_replica *r;
+	bool known;
 
-	/* Only a newer configuration than ours, from the node that holds its
-	 * leader, can say our replica left: replica ids are never reused. */
-	if (r == NULL || r->removing || r->rs.replica_id != m->replica_id ||
-	    m->conf_version <= r->desc.conf_version ||
-	    rk_desc_on_node(&r->desc, n->cur_from) == NULL)
+	if (m->ask) {
+		answer_ask(n, m);
 		return;
-	rk_life_remove(n, r, "its leader says it was removed");
+	}
+	r = rk_table_get(&n->tab, m->range);
+	if (r == NULL || r->removing || r->rs.replica_id != m->replica_id ||
+	    m->conf_version <= r->desc.conf_version)
+		return;
+	/* Only a node of the range (as far as we know it) may say so: one of
+	 * our descriptor's, or the one an uninitialized replica heard from. */
+	known = r->desc.n_reps > 0 ? rk_desc_on_node(&r->desc, n->cur_from) != NULL
+				   : n->cur_from == r->hint_node;
+	if (known)
+		rk_life_remove(n, r, "a node of its range says it was removed");
+}
+
+/* A replica that knows no leader asks the other nodes of its range whether
+ * it is still in the configuration (one removed while its node was down,
+ * or whose notice was lost, would otherwise campaign forever). */
+static void ask(struct rk_replica *r, void *arg)
+{
+	struct rk_node *n = arg;
+	struct rk_net_removed m = {r->range, r->rs.replica_id, r->desc.conf_version, true};
+
+	if (r->removing || rk_raft_leader(&r->raft) != 0)
+		return;
+	for (uint8_t i = 0; i < r->desc.n_reps; i++) {
+		struct rk_peer *p = rk_peer_find(n, r->desc.reps[i].node_id);
+		if (p != NULL)
+			(void)rk_net_batch_add_removed(&p->batch, &m);
+	}
+	if (r->desc.n_reps == 0 && r->hint_node != 0) {
+		struct rk_peer *p = rk_peer_find(n, r->hint_node);
+		if (p != NULL)
+			(void)rk_net_batch_add_removed(&p->batch, &m);
+	}
+}
+
+void rk_life_ask(struct rk_node *n)
+{
+	rk_table_visit_some(&n->tab, &n->life.cursor, RK_LIFE_ASK_SLICE, ask, n);
 }
 
 struct gone {
@@ -135,6 +191,7 @@ static void gone_done(uv_work_t *req, int status)
 		free(g);
 		return;
 	}
+	rk_crash_point(n, "life.remove_written");
 	rk_table_remove(&n->tab, r);
 	rk_snap_forget(n, r);
 	n->life.removed++;

@@ -11,9 +11,11 @@
  * written with its first ready, so a restart finds it (a raft state without
  * an apply state loads as uninitialized).
  *
- * Removed: a replica that applies a configuration without itself, or hears
+ * Removed: a replica that applies a configuration without itself, hears
  * from a leader that it was removed (a Removed notice, sent by the leader
- * that applied the change), stops taking messages and commands, answers
+ * that applied the change), learns it by asking when it hears no leader
+ * (rk_life_ask: a node whose configuration no longer has it answers), or
+ * sees a message for a newer replica of its range on its node, stops taking messages and commands, answers
  * what waits on it (outcome unknown: the router retries elsewhere), and
  * once nothing of it is in flight (no persist, no snapshot work) is
  * removed from the store in one transaction with its tombstone (its
@@ -35,9 +37,13 @@
 struct rk_node;
 struct rk_replica;
 
+/* Replicas visited (beyond the awake ones) by each round of asks. */
+#define RK_LIFE_ASK_SLICE 1024
+
 struct rk_life {
 	struct rk_replica **pending; /* removing: waiting to be idle */
 	size_t n, cap;
+	size_t cursor; /* of the asks' round-robin */
 	uint64_t created, removed;
 };
 
@@ -53,6 +59,10 @@ void rk_life_notify(struct rk_node *n, struct rk_replica *r,
 		    const struct rk_desc *old);
 /* The transport's handler of Removed notices. */
 void rk_life_on_removed(void *arg, const struct rk_net_removed *m);
+/* One round of asks (every two election timeouts): the replicas that know
+ * no leader, awake ones and a slice of the others, ask the other nodes of
+ * their range whether they are still in its configuration. */
+void rk_life_ask(struct rk_node *n);
 /* Removes the replicas that became idle (each tick). */
 void rk_life_tick(struct rk_node *n);
 void rk_life_free(struct rk_node *n);

@@ -44,6 +44,33 @@ uint8_t rk_member_role(uint8_t flags, int joint)
 	return RK_DESC_LEARNER;
 }
 
+void rk_member_conf_of(const struct rk_desc *d, struct rk_raft_conf_state *csp)
+{
+	static const uint8_t flags[] = {
+		[RK_DESC_VOTER] = RK_RAFT_VOTER,
+		[RK_DESC_LEARNER] = RK_RAFT_LEARNER,
+		[RK_DESC_VOTER_INCOMING] = RK_RAFT_VOTER,
+		[RK_DESC_VOTER_OUTGOING] = RK_RAFT_VOTER_OUT,
+		[RK_DESC_VOTER_DEMOTING] = RK_RAFT_VOTER_OUT | RK_RAFT_LEARNER_NEXT,
+	};
+	bool joint = false;
+
+	memset(csp, 0, sizeof(*csp));
+	for (uint8_t i = 0; i < d->n_reps && i < RK_RAFT_MAX_MEMBERS; i++) {
+		uint8_t role = d->reps[i].role;
+
+		joint |= role == RK_DESC_VOTER_INCOMING || role == RK_DESC_VOTER_OUTGOING ||
+			 role == RK_DESC_VOTER_DEMOTING;
+		csp->ids[i] = d->reps[i].replica_id;
+		csp->flags[i] = role <= RK_DESC_ROLE_MAX ? flags[role] : 0;
+		csp->n++;
+	}
+	/* In a joint state a voter of both halves carries both flags. */
+	for (uint8_t i = 0; joint && i < csp->n; i++)
+		if (d->reps[i].role == RK_DESC_VOTER)
+			csp->flags[i] |= RK_RAFT_VOTER_OUT;
+}
+
 /* *nodep: the node ctx places replica id on, 0 if none. RK_ECORRUPT when
  * ctx is malformed. */
 static int ctx_node(const uint8_t *ctx, size_t len, uint64_t id, uint64_t *nodep)

@@ -47,6 +47,10 @@ int rk_member_desc_after(const struct rk_desc *old,
 			 const struct rk_raft_conf_state *cs,
 			 const uint8_t *ctx, size_t ctx_len, struct rk_desc *outp);
 
+/* The configuration d describes: its replicas with the flags of their
+ * roles (the inverse of rk_member_role). */
+void rk_member_conf_of(const struct rk_desc *d, struct rk_raft_conf_state *csp);
+
 /* The role a member with these flags has in a configuration that is joint
  * or not. */
 uint8_t rk_member_role(uint8_t flags, int joint);

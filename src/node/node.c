@@ -56,6 +56,21 @@ static int on_raft_msg(void *arg, uint64_t range, const struct rk_raft_msg *m)
 		n->stats.msgs_unknown_range++;
 		return 0;
 	}
+	/* A message for a newer replica of the range on this node: the range
+	 * holds one replica per node and never reuses an id, so ours was
+	 * removed (while this node was down, or its notice lost). It leaves;
+	 * the leader's next message creates the new one above its tombstone. */
+	if (m->to > r->rs.replica_id && (m->type == RK_RAFT_MSG_APP ||
+					 m->type == RK_RAFT_MSG_HEARTBEAT)) {
+		rk_life_remove(n, r, "a newer replica of its range is addressed here");
+		return 0;
+	}
+	/* Uninitialized (no descriptor yet, also after a restart): answers go
+	 * to the node of the replica it last heard from. */
+	if (r->desc.n_reps == 0 && m->to == r->rs.replica_id) {
+		r->hint_replica = m->from;
+		r->hint_node = n->cur_from;
+	}
 	if (!rk_replica_addressed(r, m, n->cur_from)) {
 		n->stats.msgs_misaddressed++;
 		return 0;
@@ -185,8 +200,10 @@ static void on_tick(uv_timer_t *t)
 	/* Replicas no leader has claimed two election timeouts after the
 	 * start (a whole cluster restarted, or their leader is down), and
 	 * again every two election timeouts after. */
-	if (n->ticks % (2 * (uint64_t)n->ropts.election_tick) == 0)
+	if (n->ticks % (2 * (uint64_t)n->ropts.election_tick) == 0) {
 		rk_elect_sweep(n);
+		rk_life_ask(n);
+	}
 	rk_elect_run(n, true);
 	if (n->ticks % RK_BALANCE_EVERY_TICKS == 0)
 		rk_balance_leaders(n);

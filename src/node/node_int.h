@@ -65,6 +65,7 @@ struct rk_test_hooks {
 	uint64_t apply_failed; /* failures injected so far */
 	bool disk_free_set;    /* the free space the node reads is... */
 	uint64_t disk_free;    /* ...this, whatever the disk has */
+	char crash_at[32];     /* RANGEKV_CRASH_AT (crash.h) */
 };
 
 struct rk_node {

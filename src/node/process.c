@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "crash.h"
 #include "log.h"
 #include "member.h"
 #include "node_int.h"
@@ -84,18 +85,35 @@ static void apply_conf_change(struct rk_replica *r, const struct rk_raft_entry *
 	size_t ctx_len;
 	int rc;
 
+	struct rk_raft_conf_state dcs, next;
+
+	/* The descriptor follows the change from its own configuration: the
+	 * core's may be ahead of it after a restart (the raft state, which
+	 * carries the configuration, is logged; the apply state, which
+	 * carries the descriptor, is durable at checkpoints, and the entries
+	 * after it are applied again). */
+	rk_member_conf_of(&r->desc, &dcs);
 	if (rk_raft_cc_decode_ctx(e->data, e->len, &cc, &ctx, &ctx_len) != 0 ||
-	    rk_raft_apply_conf_change(&r->raft, &cc, &cs) != 0) {
-		rk_log_warn(MOD, "range %llu: conf change at %llu not applied",
-			    (unsigned long long)r->range, (unsigned long long)e->index);
+	    rk_raft_conf_apply(&dcs, &cc, &next) != 0) {
+		/* Committed changes follow one another (one at a time, each
+		 * checked against the configuration it follows): one that does
+		 * not apply to the descriptor's means they diverged. */
+		rk_log_error(MOD, "range %llu: the conf change at %llu does not apply to its "
+			     "descriptor (configuration version %llu); stopping",
+			     (unsigned long long)r->range, (unsigned long long)e->index,
+			     (unsigned long long)r->desc.conf_version);
+		rk_node_fail(r->node);
 		return;
 	}
-	r->rs.conf = cs;
+	/* Applied again after a restart, the core refuses it: its
+	 * configuration has it already. */
+	if (rk_raft_apply_conf_change(&r->raft, &cc, &cs) == 0)
+		r->rs.conf = cs;
 	*confp = true;
 	memset(&old, 0, sizeof(old));
 	rc = rk_desc_copy(&old, &r->desc);
 	if (rc == 0)
-		rc = rk_member_desc_after(&r->desc, &cs, ctx, ctx_len, &r->desc);
+		rc = rk_member_desc_after(&r->desc, &next, ctx, ctx_len, &r->desc);
 	if (rc != 0) {
 		rk_log_error(MOD, "range %llu: the descriptor cannot follow the conf change "
 			     "at %llu: %s; stopping", (unsigned long long)r->range,
@@ -119,6 +137,7 @@ static void apply_conf_change(struct rk_replica *r, const struct rk_raft_entry *
 		    (unsigned long long)r->range,
 		    (unsigned long long)r->desc.conf_version,
 		    (unsigned long long)e->index, r->desc.n_reps);
+	rk_crash_point(r->node, "member.applied");
 }
 
 /* One attempt at applying r's committed entries into b. A configuration

@@ -29,6 +29,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "crash.h"
 #include "log.h"
 #include "node_int.h"
 #include "snapshot.h"
@@ -383,6 +384,7 @@ static void seal_done(uv_work_t *req, int status)
 	w->n->stats.snaps_received++;
 	rk_log_info(MOD, "range %llu: snapshot at %llu received", (unsigned long long)r->range,
 		    (unsigned long long)in->index);
+	rk_crash_point(w->n, "snap.received");
 	step_held(w->n, r);
 	free(w);
 }
@@ -515,6 +517,7 @@ static void install_done(uv_work_t *req, int status)
 		free(w);
 		return;
 	}
+	rk_crash_point(n, "snap.installed");
 	if (rk_store_read_apply_state(n->reader, r->range, &as) == 0) {
 		rk_replica_state_decode(r, as.desc, as.desc_len);
 		r->applied = as.applied;
@@ -539,7 +542,10 @@ static void install_done(uv_work_t *req, int status)
 /* After the group commit that made r's install durable. */
 void rk_snap_install(struct rk_node *n, struct rk_replica *r)
 {
-	struct install_work *w = calloc(1, sizeof(*w));
+	struct install_work *w;
+
+	rk_crash_point(n, "snap.install_durable");
+	w = calloc(1, sizeof(*w));
 
 	if (w == NULL) {
 		rk_log_error(MOD, "range %llu: out of memory installing a snapshot; stopping",

@@ -128,6 +128,13 @@ static int voter_symdiff(const struct rk_raft_conf_state *a,
 	return n;
 }
 
+int rk_raft_conf_apply(const struct rk_raft_conf_state *cs,
+		       const struct rk_raft_conf_change *cc,
+		       struct rk_raft_conf_state *outp)
+{
+	return raft_conf_apply(cs, cc, outp);
+}
+
 int raft_conf_apply(const struct rk_raft_conf_state *cs,
 		    const struct rk_raft_conf_change *cc,
 		    struct rk_raft_conf_state *outp)

@@ -101,6 +101,12 @@ struct rk_raft_conf_state {
 };
 
 bool rk_raft_conf_is_joint(const struct rk_raft_conf_state *cs);
+struct rk_raft_conf_change;
+/* The configuration cc makes of cs (pure: what rk_raft_apply_conf_change
+ * does to a group's). RK_ECONFCHANGE when cc cannot apply to cs. */
+int rk_raft_conf_apply(const struct rk_raft_conf_state *cs,
+		       const struct rk_raft_conf_change *cc,
+		       struct rk_raft_conf_state *outp);
 
 /* Snapshot metadata. The snapshot's data (the range's key span at index) is
  * not the core's business: the caller streams and installs it. */

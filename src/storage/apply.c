@@ -280,6 +280,11 @@ int store_apply_batch(struct store_session *ss, const struct rk_store_batch *b)
 			c->set_key(c, range);
 			rc = put_item(c, v, vl);
 			break;
+		case OP_APPLY_DEL:
+			range = rd64(&r);
+			if (!r.bad)
+				rc = del_by_id(ss->c[T_APPLY], range);
+			break;
 		case OP_TRUNCATE:
 			range = rd64(&r);
 			v64 = rd64(&r);

@@ -294,6 +294,12 @@ void rk_store_batch_remove_replica(struct rk_store_batch *b, uint64_t range,
 	b->needs_sync = true;
 }
 
+void rk_store_batch_apply_del(struct rk_store_batch *b, uint64_t range)
+{
+	op(b, OP_APPLY_DEL);
+	u64(b, range);
+}
+
 void rk_store_batch_remove_uninit(struct rk_store_batch *b, uint64_t range,
 				  uint64_t min_replica_id)
 {

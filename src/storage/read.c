@@ -163,6 +163,27 @@ int rk_store_list_ranges(struct rk_store_reader *r,
 	return ret == WT_NOTFOUND ? 0 : store_err(ret);
 }
 
+int rk_store_list_tombstones(struct rk_store_reader *r,
+			     int (*fn)(void *arg, uint64_t range, uint64_t min_id),
+			     void *arg)
+{
+	WT_CURSOR *c = r->ss.c[T_TOMBSTONE];
+	uint64_t range, min_id;
+	int ret, rc = 0;
+
+	while ((ret = c->next(c)) == 0) {
+		if ((ret = c->get_key(c, &range)) != 0 ||
+		    (ret = c->get_value(c, &min_id)) != 0)
+			break;
+		if ((rc = fn(arg, range, min_id)) != 0)
+			break;
+	}
+	c->reset(c);
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
+	return ret == WT_NOTFOUND ? 0 : store_err(ret);
+}
+
 int rk_store_read_tombstone(struct rk_store_reader *r, uint64_t range,
 			    uint64_t *min_replica_idp)
 {

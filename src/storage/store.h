@@ -186,6 +186,11 @@ int rk_store_list_ranges(struct rk_store_reader *r,
 			 int (*fn)(void *arg, uint64_t range), void *arg);
 int rk_store_read_tombstone(struct rk_store_reader *r, uint64_t range,
 			    uint64_t *min_replica_idp);
+/* Calls fn(arg, range, min_replica_id) for every tombstone, in range
+ * order, until fn returns non-zero (returned if negative). */
+int rk_store_list_tombstones(struct rk_store_reader *r,
+			     int (*fn)(void *arg, uint64_t range, uint64_t min_id),
+			     void *arg);
 /* Last stored index (trunc_index if the log is empty). */
 int rk_store_log_last(struct rk_store_reader *r, uint64_t range,
 		      uint64_t trunc_index, uint64_t *lastp);
@@ -241,6 +246,9 @@ int rk_store_checksum_span(struct rk_store_reader *r, uint64_t range,
 void rk_store_batch_remove_replica(struct rk_store_batch *b, uint64_t range,
 				   uint64_t min_replica_id, const void *start,
 				   size_t slen, const void *end, size_t elen);
+/* Drops range's apply state alone (with rk_store_batch_clear_span: what a
+ * removal left behind in the tables that are not logged, after a crash). */
+void rk_store_batch_apply_del(struct rk_store_batch *b, uint64_t range);
 /* The same for a replica that never held data (no span: an uninitialized
  * one), which clears no key. */
 void rk_store_batch_remove_uninit(struct rk_store_batch *b, uint64_t range,

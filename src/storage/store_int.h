@@ -29,6 +29,7 @@ enum store_op {
 	OP_META_DEL = 12,  /* nlen u32, name */
 	OP_REMOVE = 13,    /* range, min replica id, clear u64, slen u32, start, elen u32, end */
 	OP_TRUNCATE = 14,  /* range, from */
+	OP_APPLY_DEL = 15, /* range */
 };
 
 struct rk_store_batch {

@@ -617,7 +617,7 @@ static bool decode_chunk(pb_istream_t *is, const pb_field_iter_t *f, void **arg)
 
 int rk_net_batch_add_removed(struct rk_buf *out, const struct rk_net_removed *m)
 {
-	rangekv_Removed pm = {m->range, m->replica_id, m->conf_version};
+	rangekv_Removed pm = {m->range, m->replica_id, m->conf_version, m->ask};
 
 	return encode_field(out, rangekv_Batch_removed_tag, rangekv_Removed_fields, &pm);
 }
@@ -634,6 +634,7 @@ static bool decode_removed(pb_istream_t *is, const pb_field_iter_t *f, void **ar
 	m.range = pm.range;
 	m.replica_id = pm.replica_id;
 	m.conf_version = pm.conf_version;
+	m.ask = pm.ask;
 	if (c->h->removed != NULL)
 		c->h->removed(c->h->arg, &m);
 	return true;

@@ -105,6 +105,7 @@ int rk_net_batch_add_resp(struct rk_buf *out, const struct rk_net_resp *r);
 /* A replica removed from its range (proto Removed). */
 struct rk_net_removed {
 	uint64_t range, replica_id, conf_version;
+	bool ask;
 };
 int rk_net_batch_add_removed(struct rk_buf *out, const struct rk_net_removed *m);
 

@@ -22,6 +22,7 @@ write load:
 
     member_test.py path/to/rangekv
 """
+import http.client
 import json
 import os
 import shutil
@@ -53,6 +54,8 @@ def call(slot, method, path, timeout=15):
             return r.status, json.loads(r.read().decode())
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read().decode())
+    except (OSError, http.client.HTTPException) as e:
+        return 0, {"error": "unreachable: %s" % e}  # a node killed meanwhile
 
 
 SLOT = {v: k for k, v in IDS.items()}

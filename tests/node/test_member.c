@@ -1,7 +1,9 @@
 /*
  * The descriptor through membership changes (src/node/member.h): a learner
  * added on a new node, promoted through a joint configuration, a voter
- * removed and one demoted, the joint state left; and the changes that must
+ * removed and one demoted, the joint state left (and each descriptor's
+ * configuration, rk_member_conf_of, giving back its roles); and the
+ * changes that must
  * be refused (a member placed nowhere, two replicas on one node, a
  * malformed context) leave the descriptor as it was.
  */
@@ -50,6 +52,21 @@ static void conf(struct rk_raft_conf_state *cs, const uint64_t *ids,
 #define L RK_RAFT_LEARNER
 #define LN RK_RAFT_LEARNER_NEXT
 
+/* The configuration a descriptor describes gives back its roles. */
+static void conf_round_trip(const struct rk_desc *d)
+{
+	struct rk_raft_conf_state cs;
+	int joint;
+
+	rk_member_conf_of(d, &cs);
+	joint = rk_raft_conf_is_joint(&cs);
+	assert_int_equal(cs.n, d->n_reps);
+	for (uint8_t i = 0; i < cs.n; i++) {
+		assert_int_equal(cs.ids[i], d->reps[i].replica_id);
+		assert_int_equal(rk_member_role(cs.flags[i], joint), d->reps[i].role);
+	}
+}
+
 static void expect(const struct rk_desc *d, uint64_t id, uint64_t node, uint8_t role)
 {
 	const struct rk_desc_replica *rep = rk_desc_replica(d, id);
@@ -57,6 +74,7 @@ static void expect(const struct rk_desc *d, uint64_t id, uint64_t node, uint8_t 
 	assert_non_null(rep);
 	assert_int_equal(rep->node_id, node);
 	assert_int_equal(rep->role, role);
+	conf_round_trip(d);
 }
 
 static void test_add_promote_leave(void **state)
@@ -106,6 +124,42 @@ static void test_add_promote_leave(void **state)
 	rk_desc_free(&d);
 	rk_desc_free(&e);
 	rk_buf_free(&ctx);
+}
+
+/* A voter added through a joint state with no other change: only its
+ * role says the configuration is joint. */
+static void test_promote_alone(void **state)
+{
+	struct rk_desc_replica reps[3];
+	struct rk_desc old, d;
+	struct rk_raft_conf_state cs, back, left;
+	struct rk_raft_conf_change leave;
+
+	(void)state;
+	three(&old, reps);
+	memset(&d, 0, sizeof(d));
+	memset(&leave, 0, sizeof(leave));
+	conf(&cs, (uint64_t[]){1, 2, 3, 4}, (uint8_t[]){V | VO, V | VO, V | VO, V}, 4);
+	assert_int_equal(rk_member_desc_after(&old, &cs, NULL, 0, &d), RK_ECORRUPT);
+	reps[0].replica_id = 1; /* 4 placed on node 9 by the context */
+	{
+		struct rk_member_placed p = {4, 9};
+		struct rk_buf ctx;
+
+		rk_buf_init(&ctx);
+		assert_int_equal(rk_member_ctx_encode(&p, 1, &ctx), 0);
+		assert_int_equal(rk_member_desc_after(&old, &cs, (const uint8_t *)ctx.p,
+						      ctx.len, &d), 0);
+		rk_buf_free(&ctx);
+	}
+	expect(&d, 4, 9, RK_DESC_VOTER_INCOMING);
+	rk_member_conf_of(&d, &back);
+	assert_true(rk_raft_conf_is_joint(&back));
+	/* Leaving it applies to the descriptor's own configuration. */
+	assert_int_equal(rk_raft_conf_apply(&back, &leave, &left), 0);
+	assert_int_equal(rk_member_desc_after(&d, &left, NULL, 0, &d), 0);
+	expect(&d, 4, 9, RK_DESC_VOTER);
+	rk_desc_free(&d);
 }
 
 static void test_demote(void **state)
@@ -176,6 +230,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_add_promote_leave),
+		cmocka_unit_test(test_promote_alone),
 		cmocka_unit_test(test_demote),
 		cmocka_unit_test(test_refused),
 	};

@@ -150,7 +150,7 @@ static void test_codec_client(void **state)
 	struct rk_buf b;
 	struct client_got g;
 	struct rk_net_handlers h = {&g, NULL, NULL, NULL, NULL, on_req, on_resp, on_removed};
-	struct rk_net_removed rm = {1ull << 40, 7, 12};
+	struct rk_net_removed rm = {1ull << 40, 7, 12, true};
 	struct rk_net_scratch sc = {0};
 	struct rk_net_req rq = {77, 9, (const uint8_t *)"cmd\0bytes", 9};
 	struct rk_net_resp rs = {78, RK_NET_RESP_NOT_LEADER, 3,
@@ -168,6 +168,7 @@ static void test_codec_client(void **state)
 	assert_int_equal(g.rm.range, 1ull << 40);
 	assert_int_equal(g.rm.replica_id, 7);
 	assert_int_equal(g.rm.conf_version, 12);
+	assert_true(g.rm.ask);
 	assert_int_equal(g.reqs, 1);
 	assert_int_equal(g.resps, 1);
 	assert_int_equal(g.req_id, 77);

@@ -1,0 +1,20 @@
+/*
+ * Crash points of tests (crash.h).
+ */
+#include <signal.h>
+#include <string.h>
+
+#include "crash.h"
+#include "log.h"
+#include "node_int.h"
+
+#ifdef RK_TEST_HOOKS
+void rk_crash_point(const struct rk_node *n, const char *name)
+{
+	if (!n->hooks.enabled || n->hooks.crash_at[0] == '\0' ||
+	    strcmp(n->hooks.crash_at, name) != 0)
+		return;
+	rk_log_warn("node", "crash point %s: killing this process (SIGKILL)", name);
+	raise(SIGKILL);
+}
+#endif

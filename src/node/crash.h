@@ -1,0 +1,30 @@
+/*
+ * Crash points of tests: named places in the membership and snapshot
+ * paths where a test makes the node die as kill -9 would (SIGKILL to
+ * itself), to check that a restart from whatever is on disk there comes
+ * back consistent. Compiled only with RK_TEST_HOOKS (never in Release
+ * builds), and armed only by RANGEKV_TEST_HOOKS=1 with
+ * RANGEKV_CRASH_AT=<name> in the node's environment.
+ *
+ * The names (docs/testing.md, "Crash points"):
+ *   member.proposed       a leader, right after proposing a membership change
+ *   member.applied        a replica, right after applying one (not yet durable)
+ *   life.created          a replica created for a message, nothing written yet
+ *   snap.received         a snapshot staged and sealed, not yet stepped
+ *   snap.install_durable  its install marker durable, the data not yet written
+ *   snap.installed        its data written, the replica not yet updated
+ *   life.leaving          a removed replica's change durable, removal not begun
+ *   life.remove_written   the removal transaction committed, not yet detached
+ */
+#ifndef RK_NODE_CRASH_H
+#define RK_NODE_CRASH_H
+
+struct rk_node;
+
+#ifdef RK_TEST_HOOKS
+void rk_crash_point(const struct rk_node *n, const char *name);
+#else
+#define rk_crash_point(n, name) ((void)(n), (void)(name))
+#endif
+
+#endif
