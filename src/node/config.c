@@ -52,6 +52,10 @@ void rk_node_config_usage(FILE *out)
 "  --enable-debug-api      serve /api/v1/debug/* on the HTTP port (fault\n"
 "                          injection and a load driver, for tests and\n"
 "                          benchmarks; without it they do not exist)\n"
+"  --client-password-file F  the RESP port requires AUTH with the password\n"
+"                          in file F (its first line; warned about if\n"
+"                          others may read it): before it every command\n"
+"                          but AUTH, HELLO and QUIT answers -NOAUTH  [none]\n"
 "  --help                  this text\n"
 "\n"
 "SIGTERM or SIGINT stop the node cleanly (exit status 0).\n",
@@ -286,6 +290,11 @@ int rk_node_config_parse(int argc, char **argv, struct rk_node_config *c,
 				rc = fail(err, errlen, "--min-free-space: '%s' is not a size (bytes, or with a unit: 512MiB, 2GiB, 1GB)", val);
 			else
 				c->min_free_space_set = true;
+		} else if (strcmp(flag, "--client-password-file") == 0) {
+			if (*val == '\0' || strlen(val) >= sizeof(c->client_password_file))
+				rc = fail(err, errlen, "--client-password-file: bad file name '%s'", val);
+			else
+				strcpy(c->client_password_file, val);
 		} else if (strcmp(flag, "--log-level") == 0) {
 			c->log_level = rk_log_parse_level(val);
 			if (c->log_level < 0)

@@ -47,6 +47,9 @@ struct rk_node_config {
 	/* --enable-debug-api: the debug endpoints (/api/v1/debug/...) exist (tests,
 	 * benchmarks); without it they answer 404 like any unknown path. */
 	bool enable_debug_api;
+	/* --client-password-file: the RESP port requires AUTH with the
+	 * password in this file (read at start); "" none. */
+	char client_password_file[1024];
 };
 
 #define RK_DEFAULT_MIN_FREE_SPACE (256ull << 20)

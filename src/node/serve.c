@@ -33,6 +33,7 @@
 #include "log.h"
 #include "node_int.h"
 #include "quiesce.h"
+#include "secret.h"
 #include "serve.h"
 
 #define MOD "serve"
@@ -625,6 +626,8 @@ int rk_serve_start(struct rk_node *n, char *err, size_t errlen)
 {
 	struct rk_client_env env = {n, n->cfg.node_id, env_range_of, env_leader_of,
 				    env_send};
+	uint8_t *pw = NULL;
+	size_t pwlen = 0;
 	int rc;
 
 #ifdef RK_TEST_HOOKS
@@ -649,8 +652,23 @@ int rk_serve_start(struct rk_node *n, char *err, size_t errlen)
 	rk_space_start(n);
 	if (n->cfg.client_addr[0] == '\0')
 		return 0;
-	return rk_client_server_start(&n->loop, n->cfg.client_addr, n->router, env_info,
-				      n, &n->client, err, errlen);
+	/* --client-password-file: read before the port opens, and set before
+	 * the loop runs (so before any connection is accepted). */
+	if (n->cfg.client_password_file[0] != '\0' &&
+	    (rc = rk_secret_read_file("--client-password-file",
+				      n->cfg.client_password_file, &pw, &pwlen,
+				      err, errlen)) != 0)
+		return rc;
+	rc = rk_client_server_start(&n->loop, n->cfg.client_addr, n->router, env_info,
+				    n, &n->client, err, errlen);
+	if (rc == 0 && pw != NULL) {
+		rc = rk_client_server_set_password(n->client, pw, pwlen);
+		rk_log_info(MOD, "the RESP port requires AUTH (--client-password-file)");
+	}
+	if (pw != NULL)
+		memset(pw, 0, pwlen);
+	free(pw);
+	return rc;
 }
 
 static void client_stopped(void *arg)
