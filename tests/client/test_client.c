@@ -211,6 +211,79 @@ static void test_router_deadline(void **state)
 	close_router(&loop, r);
 }
 
+/* ---- MATCH patterns ---------------------------------------------------------- */
+
+static bool glob(const char *pat, const char *s)
+{
+	return rk_client_glob_match((const uint8_t *)pat, strlen(pat),
+				    (const uint8_t *)s, strlen(s));
+}
+
+/* Redis's glob: the cases its own tests and documentation give. */
+static void test_glob(void **state)
+{
+	(void)state;
+	assert_true(glob("*", ""));
+	assert_true(glob("*", "anything"));
+	assert_true(glob("h?llo", "hello"));
+	assert_true(glob("h?llo", "hallo"));
+	assert_false(glob("h?llo", "hllo"));
+	assert_true(glob("h*llo", "hllo"));
+	assert_true(glob("h*llo", "heeeello"));
+	assert_true(glob("h[ae]llo", "hallo"));
+	assert_false(glob("h[ae]llo", "hillo"));
+	assert_true(glob("h[^e]llo", "hallo"));
+	assert_false(glob("h[^e]llo", "hello"));
+	assert_true(glob("h[a-b]llo", "hbllo"));
+	assert_true(glob("h[b-a]llo", "hallo")); /* a reversed range */
+	assert_false(glob("h[a-b]llo", "hcllo"));
+	assert_true(glob("h\\*llo", "h*llo"));
+	assert_false(glob("h\\*llo", "hello"));
+	assert_true(glob("[\\]]", "]"));
+	assert_true(glob("user:*:name", "user:42:name"));
+	assert_false(glob("user:*:name", "user:42:names"));
+	assert_true(glob("*a*b*c", "xxaxxbxxbxxc"));
+	assert_false(glob("*a*b*c", "xxaxxbxxbxxd"));
+	assert_false(glob("abc", "ab"));
+	assert_false(glob("ab", "abc"));
+	assert_false(glob("ab[", "ab"));
+	assert_true(glob("ab[c", "abc")); /* an unterminated class ends the pattern */
+	assert_false(glob("Key", "key")); /* case-sensitive */
+	/* A pattern Redis's recursive matcher needed a depth limit for:
+	 * linear here, answered at once. */
+	{
+		char pat[201], str[4001];
+		memset(pat, 0, sizeof(pat));
+		for (int i = 0; i < 100; i++)
+			memcpy(pat + 2 * i, "*a", 2);
+		memset(str, 'a', 4000);
+		str[4000] = '\0';
+		str[3999] = 'b';
+		assert_false(glob(pat, str));
+	}
+	assert_int_equal(rk_client_glob_prefix((const uint8_t *)"user:*", 6), 5);
+	assert_int_equal(rk_client_glob_prefix((const uint8_t *)"u?", 2), 1);
+	assert_int_equal(rk_client_glob_prefix((const uint8_t *)"[a]", 3), 0);
+	assert_int_equal(rk_client_glob_prefix((const uint8_t *)"a\\*", 3), 1);
+	assert_int_equal(rk_client_glob_prefix((const uint8_t *)"abc", 3), 3);
+}
+
+static void test_password_equal(void **state)
+{
+	const uint8_t *pw = (const uint8_t *)"s3cret";
+
+	(void)state;
+	assert_true(rk_client_password_equal(pw, 6, (const uint8_t *)"s3cret", 6));
+	assert_false(rk_client_password_equal(pw, 6, (const uint8_t *)"s3cre", 5));
+	assert_false(rk_client_password_equal(pw, 6, (const uint8_t *)"s3cretX", 7));
+	assert_false(rk_client_password_equal(pw, 6, (const uint8_t *)"S3cret", 6));
+	assert_false(rk_client_password_equal(pw, 6, (const uint8_t *)"s3cres", 6));
+	assert_false(rk_client_password_equal(pw, 6, (const uint8_t *)"", 0));
+	/* A given password that repeats the stored one is still wrong. */
+	assert_false(rk_client_password_equal(pw, 6, (const uint8_t *)"s3crets3cret", 12));
+	assert_false(rk_client_password_equal(pw, 0, (const uint8_t *)"", 0));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -220,6 +293,8 @@ int main(void)
 		cmocka_unit_test(test_part_reply_lost),
 		cmocka_unit_test(test_router_close_in_flight),
 		cmocka_unit_test(test_router_deadline),
+		cmocka_unit_test(test_glob),
+		cmocka_unit_test(test_password_equal),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
