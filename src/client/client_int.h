@@ -167,6 +167,10 @@ void rk_client_scan_free(struct scanq *w);
 /* Redis's glob patterns (* ? [...] [^...] [a-z] \x), case-sensitive. */
 bool rk_client_glob_match(const uint8_t *pat, size_t pl, const uint8_t *s,
 			  size_t sl);
+/* Reads the bulk string at p[*offp] of a reply: *bp, *blp, and *offp
+ * moved past it; false if there is none whole. */
+bool rk_client_take_bulk(const uint8_t *p, size_t len, size_t *offp,
+			 const uint8_t **bp, size_t *blp);
 /* How many bytes of pat every match starts with. */
 size_t rk_client_glob_prefix(const uint8_t *pat, size_t pl);
 /* SCAN's cursor table: bounds, expiry. */

@@ -195,13 +195,39 @@ static int krange_submit(struct creq *q)
 	return rc;
 }
 
-/* One KRANGE page is in: keep it, and go on at the end of the range that
- * gave it unless the limit or the end asked for is reached. */
+/* The last key of a KRANGE page (n pairs from body): a copy with a zero
+ * byte appended, the first key after it; NULL if none or no memory. */
+static uint8_t *after_last_key(const uint8_t *p, size_t len, int64_t n, size_t *lp)
+{
+	const uint8_t *k = NULL, *b;
+	size_t off = 0, kl = 0, bl;
+	uint8_t *out;
+
+	for (int64_t i = 0; i < 2 * n; i++) {
+		if (!rk_client_take_bulk(p, len, &off, &b, &bl))
+			return NULL;
+		if (i % 2 == 0) {
+			k = b;
+			kl = bl;
+		}
+	}
+	if (k == NULL || (out = malloc(kl + 1)) == NULL)
+		return NULL;
+	memcpy(out, k, kl);
+	out[kl] = 0;
+	*lp = kl + 1;
+	return out;
+}
+
+/* One KRANGE page is in: keep it, and go on unless the limit or the end
+ * asked for is reached: after its last key if the page is full (the range
+ * may hold more), else at the end of the range that gave it. */
 static void krange_page(struct creq *q, struct frag *f)
 {
 	const uint8_t *nl = memchr(f->p, '\n', f->len), *rend = NULL;
-	size_t rel = 0;
-	int64_t n2 = 0;
+	size_t rel = 0, body_at = q->kr_body.len, nsl = 0;
+	int64_t n2 = 0, asked = q->kr_left < RK_KV_SCAN_MAX ? q->kr_left : RK_KV_SCAN_MAX;
+	uint8_t *ns = NULL;
 
 	if (f->len < 4 || f->p[0] != '*' || nl == NULL ||
 	    !rk_kv_parse_i64(f->p + 1, (size_t)(nl - f->p) - 2, &n2)) {
@@ -212,21 +238,33 @@ static void krange_page(struct creq *q, struct frag *f)
 	q->kr_pairs += n2 / 2;
 	q->kr_left -= n2 / 2;
 	frag_release(f);
-	if (q->kr_left > 0 &&
-	    rk_client_range_of(q->srv->router, q->kr_start, q->kr_slen, &rend, &rel) != 0 &&
-	    rel > 0 && (q->kr_elen == 0 || keycmp(rend, rel, q->kr_end, q->kr_elen) < 0)) {
-		uint8_t *ns = malloc(rel);
-		if (ns != NULL) {
-			memcpy(ns, rend, rel);
-			free(q->kr_start);
-			q->kr_start = ns;
-			q->kr_slen = rel;
-			if (krange_submit(q) == 0)
-				return;
+	if (q->kr_left > 0 && n2 / 2 == asked && !q->kr_body.oom) {
+		ns = after_last_key((const uint8_t *)q->kr_body.p + body_at,
+				    q->kr_body.len - body_at, n2 / 2, &nsl);
+		if (ns == NULL) {
+			reply_raw(q, "-ERR out of memory\r\n");
+			return;
 		}
+	} else if (q->kr_left > 0 &&
+		   rk_client_range_of(q->srv->router, q->kr_start, q->kr_slen, &rend, &rel) != 0 &&
+		   rel > 0 && (q->kr_elen == 0 || keycmp(rend, rel, q->kr_end, q->kr_elen) < 0)) {
+		if ((ns = malloc(rel)) == NULL) {
+			reply_raw(q, "-ERR out of memory\r\n");
+			return;
+		}
+		memcpy(ns, rend, rel);
+		nsl = rel;
+	}
+	if (ns != NULL && (q->kr_elen == 0 || keycmp(ns, nsl, q->kr_end, q->kr_elen) < 0)) {
+		free(q->kr_start);
+		q->kr_start = ns;
+		q->kr_slen = nsl;
+		if (krange_submit(q) == 0)
+			return;
 		reply_raw(q, "-ERR out of memory\r\n");
 		return;
 	}
+	free(ns);
 	if (q->kr_body.oom) {
 		reply_raw(q, "-ERR out of memory\r\n");
 		return;

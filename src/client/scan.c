@@ -374,8 +374,8 @@ static void finish(struct creq *q, bool done)
 	rk_client_creq_done(q);
 }
 
-/* One bulk string at p[*offp] (the reply of a step). */
-static bool take_bulk(const uint8_t *p, size_t len, size_t *offp,
+/* One bulk string of a reply (client_int.h). */
+bool rk_client_take_bulk(const uint8_t *p, size_t len, size_t *offp,
 		      const uint8_t **bp, size_t *blp)
 {
 	size_t off = *offp;
@@ -406,7 +406,7 @@ static int take_step(struct creq *q, const uint8_t *p, size_t len)
 	    !rk_kv_parse_i64(p + 1, (size_t)(nl - p) - 2, &n) || n < 1)
 		return RK_EPROTO;
 	off = (size_t)(nl + 1 - p);
-	if (!take_bulk(p, len, &off, &next, &nlen))
+	if (!rk_client_take_bulk(p, len, &off, &next, &nlen))
 		return RK_EPROTO;
 	if (w->what == RK_CMD_DBSIZE) {
 		if (off >= len || p[off] != ':' ||
@@ -416,7 +416,7 @@ static int take_step(struct creq *q, const uint8_t *p, size_t len)
 		w->found += count;
 	}
 	for (int64_t i = 1; w->what != RK_CMD_DBSIZE && i < n; i++) {
-		if (!take_bulk(p, len, &off, &k, &kl))
+		if (!rk_client_take_bulk(p, len, &off, &k, &kl))
 			return RK_EPROTO;
 		count++;
 		if (w->match && !rk_client_glob_match(w->pat, w->patl, k, kl))
