@@ -179,6 +179,16 @@ size_t rk_client_glob_prefix(const uint8_t *pat, size_t pl);
 #define RK_CLIENT_CURSOR_TTL_MS (10u * 60 * 1000)
 #define RK_CLIENT_KEYS_MAX 100000
 void rk_client_cursors_free(struct rk_client_cursors *t);
+/* A new cursor resuming at key (copied), made at loop time now: its id
+ * (1 to 2^53-1) in *idp. Expired entries go first; a full table evicts
+ * an entry already used before an unused one, the oldest first. */
+int rk_client_cursor_put(struct rk_client_server *s, uint64_t now,
+			 const uint8_t *key, size_t len, uint64_t *idp);
+/* The key cursor id resumes at, copied into *keyp (free it); the entry
+ * stays (a client may repeat a call) but is marked used. RK_ENOTFOUND for
+ * an unknown, evicted or expired cursor. */
+int rk_client_cursor_get(struct rk_client_server *s, uint64_t now, uint64_t id,
+			 uint8_t **keyp, size_t *lenp);
 size_t rk_client_cursors_count(const struct rk_client_server *s);
 
 /* connection.c: AUTH, HELLO, SELECT, CLIENT and the MULTI family, and the

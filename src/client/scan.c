@@ -221,11 +221,10 @@ void rk_client_cursors_free(struct rk_client_cursors *t)
 /* Ids stay below 2^53 (exact in a double, for clients that parse numbers
  * as such) and start at a value of this process's clock, so a cursor of a
  * restarted node is very unlikely to name an entry. */
-static int cursor_put(struct rk_client_server *s, const uint8_t *key, size_t len,
-		      uint64_t *idp)
+int rk_client_cursor_put(struct rk_client_server *s, uint64_t now,
+			 const uint8_t *key, size_t len, uint64_t *idp)
 {
 	struct rk_client_cursors *t = s->cursors;
-	uint64_t now = uv_now(s->loop);
 	struct cursor_ent *e;
 
 	*idp = 0;
@@ -256,10 +255,8 @@ static int cursor_put(struct rk_client_server *s, const uint8_t *key, size_t len
 	return 0;
 }
 
-/* The position cursor id resumes from, copied into *keyp (free it):
- * RK_ENOTFOUND for an unknown or expired cursor. */
-static int cursor_get(struct rk_client_server *s, uint64_t id, uint8_t **keyp,
-		      size_t *lenp)
+int rk_client_cursor_get(struct rk_client_server *s, uint64_t now, uint64_t id,
+			 uint8_t **keyp, size_t *lenp)
 {
 	struct rk_client_cursors *t = s->cursors;
 
@@ -267,7 +264,7 @@ static int cursor_get(struct rk_client_server *s, uint64_t id, uint8_t **keyp,
 	*lenp = 0;
 	if (t == NULL)
 		return RK_ENOTFOUND;
-	cursors_expire(t, uv_now(s->loop));
+	cursors_expire(t, now);
 	for (size_t i = 0; i < t->n; i++) {
 		if (t->v[i].id != id)
 			continue;
@@ -360,7 +357,8 @@ static void finish(struct creq *q, bool done)
 		break;
 	default: {
 		char num[24];
-		if (!done && cursor_put(q->srv, w->pos, w->plen, &id) != 0) {
+		if (!done && rk_client_cursor_put(q->srv, uv_now(q->srv->loop), w->pos,
+						  w->plen, &id) != 0) {
 			answer(q, "-ERR out of memory\r\n");
 			return;
 		}
@@ -611,7 +609,8 @@ void rk_client_scan(struct creq *q, const struct rk_resp_cmd *c,
 	}
 	if (cur != 0) {
 		free(w->pos);
-		rc = cursor_get(q->srv, cur, &w->pos, &w->plen);
+		rc = rk_client_cursor_get(q->srv, uv_now(q->srv->loop), cur, &w->pos,
+					  &w->plen);
 		if (rc != 0) {
 			answer(q, rc == RK_ENOTFOUND ? "-ERR invalid cursor\r\n"
 						     : "-ERR out of memory\r\n");

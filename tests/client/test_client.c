@@ -284,6 +284,74 @@ static void test_password_equal(void **state)
 	assert_false(rk_client_password_equal(pw, 0, (const uint8_t *)"", 0));
 }
 
+/* ---- SCAN's cursor table ------------------------------------------------------ */
+
+static uint64_t put(struct rk_client_server *s, uint64_t now, const char *k)
+{
+	uint64_t id = 0;
+
+	assert_int_equal(rk_client_cursor_put(s, now, (const uint8_t *)k, strlen(k), &id), 0);
+	assert_true(id > 0 && id < (1ull << 53));
+	return id;
+}
+
+/* The key cursor id resumes at, or NULL (unknown, evicted, expired). */
+static const char *get(struct rk_client_server *s, uint64_t now, uint64_t id)
+{
+	static char out[64];
+	uint8_t *k;
+	size_t l;
+	int rc = rk_client_cursor_get(s, now, id, &k, &l);
+
+	if (rc == RK_ENOTFOUND)
+		return NULL;
+	assert_int_equal(rc, 0);
+	assert_true(l < sizeof(out));
+	memcpy(out, k, l);
+	out[l] = '\0';
+	free(k);
+	return out;
+}
+
+static void test_cursor_table(void **state)
+{
+	struct rk_client_server s;
+	uint64_t a, b, first, ids[RK_CLIENT_CURSORS_MAX];
+	char key[32];
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	assert_null(get(&s, 0, 1)); /* no table yet */
+	a = put(&s, 1000, "alpha");
+	b = put(&s, 1000, "beta");
+	assert_true(a != b);
+	assert_string_equal(get(&s, 1001, a), "alpha");
+	assert_string_equal(get(&s, 1002, a), "alpha"); /* a repeat still works */
+	assert_null(get(&s, 1002, a + 1000));
+	/* Expiry: RK_CLIENT_CURSOR_TTL_MS after it was made. */
+	assert_string_equal(get(&s, 1000 + RK_CLIENT_CURSOR_TTL_MS - 1, b), "beta");
+	assert_null(get(&s, 1000 + RK_CLIENT_CURSOR_TTL_MS, b));
+	assert_int_equal(rk_client_cursors_count(&s), 0);
+	/* Bounded: a full table evicts the used entries first, then the
+	 * oldest, never growing past RK_CLIENT_CURSORS_MAX. */
+	for (size_t i = 0; i < RK_CLIENT_CURSORS_MAX; i++) {
+		snprintf(key, sizeof(key), "k%zu", i);
+		ids[i] = put(&s, 2000000 + i, key);
+	}
+	first = ids[0];
+	assert_string_equal(get(&s, 2010000, ids[500]), "k500"); /* used */
+	put(&s, 2010001, "new1");
+	assert_null(get(&s, 2010001, ids[500]));       /* the used one went */
+	assert_string_equal(get(&s, 2010001, first), "k0"); /* the oldest stays */
+	put(&s, 2010002, "new2"); /* k0 is used now: it goes */
+	assert_null(get(&s, 2010002, first));
+	put(&s, 2010003, "new3"); /* none used: the oldest, k1 */
+	assert_null(get(&s, 2010003, ids[1]));
+	assert_string_equal(get(&s, 2010003, ids[2]), "k2");
+	assert_int_equal(rk_client_cursors_count(&s), RK_CLIENT_CURSORS_MAX);
+	rk_client_cursors_free(s.cursors);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -295,6 +363,7 @@ int main(void)
 		cmocka_unit_test(test_router_deadline),
 		cmocka_unit_test(test_glob),
 		cmocka_unit_test(test_password_equal),
+		cmocka_unit_test(test_cursor_table),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
