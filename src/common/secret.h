@@ -1,22 +1,28 @@
 /*
- * Secrets kept in files (--client-password-file): read once at start.
+ * Secrets read from files at start (--cluster-secret-file,
+ * --admin-token-file): a secret never travels on a command line, where
+ * `ps` would show it.
  */
 #ifndef RK_COMMON_SECRET_H
 #define RK_COMMON_SECRET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define RK_SECRET_MAX 4096
+#define RK_SECRET_MAX 1024 /* bytes of a secret, after the newlines */
 
-/* Reads the secret in the file at path: its bytes without the trailing
- * "\n" or "\r\n" an editor leaves. *secretp (free it) and *lenp are set on
- * success, NULL and 0 otherwise. A file that group or others may read is
- * accepted with a warning in the log (what = the flag, for the message);
- * a missing or unreadable file, an empty secret or one over RK_SECRET_MAX
- * bytes is RK_EINVAL with a one-line reason in err. The secret itself is
- * never logged. */
-int rk_secret_read_file(const char *what, const char *path, uint8_t **secretp,
-			size_t *lenp, char *err, size_t errlen);
+/* Reads the secret in path into buf (RK_SECRET_MAX bytes) and its length
+ * into *lenp, without trailing newlines ("\n", "\r\n", any number). Errors,
+ * with a one-line reason in err naming flag and path: RK_EIO when the file
+ * cannot be read, RK_EINVAL when it is empty (or only newlines) or longer
+ * than RK_SECRET_MAX. *openp: the file's permissions let its group or
+ * others read it (the caller warns). Outputs are zero on failure. */
+int rk_secret_read(const char *flag, const char *path, uint8_t *buf,
+		   size_t *lenp, bool *openp, char *err, size_t errlen);
+
+/* Whether buf[0..len) can travel in an HTTP header as a bearer token:
+ * visible ASCII only, no space or control character. */
+bool rk_secret_is_token(const uint8_t *buf, size_t len);
 
 #endif

@@ -33,7 +33,6 @@
 #include "log.h"
 #include "node_int.h"
 #include "quiesce.h"
-#include "secret.h"
 #include "serve.h"
 
 #define MOD "serve"
@@ -626,8 +625,6 @@ int rk_serve_start(struct rk_node *n, char *err, size_t errlen)
 {
 	struct rk_client_env env = {n, n->cfg.node_id, env_range_of, env_leader_of,
 				    env_send};
-	uint8_t *pw = NULL;
-	size_t pwlen = 0;
 	int rc;
 
 #ifdef RK_TEST_HOOKS
@@ -652,22 +649,18 @@ int rk_serve_start(struct rk_node *n, char *err, size_t errlen)
 	rk_space_start(n);
 	if (n->cfg.client_addr[0] == '\0')
 		return 0;
-	/* --client-password-file: read before the port opens, and set before
-	 * the loop runs (so before any connection is accepted). */
-	if (n->cfg.client_password_file[0] != '\0' &&
-	    (rc = rk_secret_read_file("--client-password-file",
-				      n->cfg.client_password_file, &pw, &pwlen,
-				      err, errlen)) != 0)
-		return rc;
 	rc = rk_client_server_start(&n->loop, n->cfg.client_addr, n->router, env_info,
 				    n, &n->client, err, errlen);
-	if (rc == 0 && pw != NULL) {
-		rc = rk_client_server_set_password(n->client, pw, pwlen);
+	/* --client-password-file (read with the flags): set before the loop
+	 * runs, so before any connection is accepted. */
+	if (rc == 0 && n->cfg.client_password_len > 0) {
+		rc = rk_client_server_set_password(n->client, n->cfg.client_password,
+						   n->cfg.client_password_len);
+		if (n->cfg.client_password_open)
+			rk_log_warn(MOD, "--client-password-file %s can be read by its group "
+				    "or others (chmod 600 it)", n->cfg.client_password_file);
 		rk_log_info(MOD, "the RESP port requires AUTH (--client-password-file)");
 	}
-	if (pw != NULL)
-		memset(pw, 0, pwlen);
-	free(pw);
 	return rc;
 }
 

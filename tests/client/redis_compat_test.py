@@ -572,7 +572,8 @@ def auth_without_password(cl):
 
 @check
 def auth_required(cl):
-    expect("may be read by other users" in cl.log(1), "a readable password file was not warned about")
+    expect("can be read by its group or others" in cl.log(1),
+           "a readable password file was not warned about")
     expect(PASSWORD not in "".join(cl.log(i) for i in (1, 2, 3)), "the password is in a log")
     e = raises(client(1).get, "user:1")
     expect(isinstance(e, redis.exceptions.AuthenticationError) and "Authentication required" in str(e),
