@@ -614,13 +614,14 @@ int rk_cli_demo_main(int argc, char **argv)
 		goto out;
 	printf("connect with:\n"
 	       "  redis-cli -p %d%s\n"
-	       "  %s get KEY --addr 127.0.0.1:%d\n"
+	       "  %s get KEY --addr 127.0.0.1:%d%s%s\n"
 	       "  curl 127.0.0.1:%d/api/v1/ranges\n"
 	       "restart this cluster later with:\n"
 	       "  %s demo --dir %s\n"
 	       "Ctrl-C stops it.\n",
 	       port(d, 1, 1), d->password_file[0] ? " --askpass" : "", d->exe,
-	       port(d, 1, 1), port(d, 2, 1), d->exe, d->dir);
+	       port(d, 1, 1), d->password_file[0] ? " --password-file " : "",
+	       d->password_file, port(d, 2, 1), d->exe, d->dir);
 	fflush(stdout);
 	for (;;) {
 		int s = take_signal(d, 1000);

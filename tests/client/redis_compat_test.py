@@ -617,6 +617,32 @@ def auth_required(cl):
     out = subprocess.run(["redis-cli", "-h", h, "-p", str(p), "--no-auth-warning", "-a", PASSWORD,
                           "--scan", "--pattern", "user:*"], capture_output=True, timeout=60)
     expect_eq(set(out.stdout.split(b"\n")[:-1]), set(user_keys()), "redis-cli -a --scan")
+    # The CLI's KV verbs: --password-file or RANGEKV_PASSWORD_FILE.
+    addr = Cluster.addr(2, 1)
+    env = dict(os.environ)
+    env.pop("RANGEKV_PASSWORD_FILE", None)
+    out = subprocess.run([cl.bin, "get", "user:1", "--addr", addr], capture_output=True, env=env,
+                         timeout=30)
+    expect(out.returncode == 1 and b"NOAUTH" in out.stderr, "rangekv get without a password",
+           out.returncode, out.stderr)
+    out = subprocess.run([cl.bin, "get", "user:1", "--addr", addr, "--password-file",
+                          cl.password_file], capture_output=True, env=env, timeout=30)
+    expect_eq((out.returncode, out.stdout), (0, b"v%d\n" % (SPREAD + 1)), "rangekv get --password-file")
+    env["RANGEKV_PASSWORD_FILE"] = cl.password_file
+    out = subprocess.run([cl.bin, "scan", "user:1", "user:2", "--addr", addr, "--limit", "3"],
+                         capture_output=True, env=env, timeout=30)
+    expect(out.returncode == 0 and out.stdout.count(b"\n") == 3, "RANGEKV_PASSWORD_FILE with scan",
+           out.returncode, out.stdout, out.stderr)
+    wrong = os.path.join(os.path.dirname(cl.password_file), "wrong")
+    with open(wrong, "w") as fh:
+        fh.write("nope\n")
+    out = subprocess.run([cl.bin, "get", "user:1", "--addr", addr, "--password-file", wrong],
+                         capture_output=True, env=env, timeout=30)
+    expect(out.returncode == 1 and b"WRONGPASS" in out.stderr, "rangekv get with a wrong password",
+           out.returncode, out.stderr)
+    out = subprocess.run([cl.bin, "get", "k", "--password-file", wrong + ".missing"],
+                         capture_output=True, env=env, timeout=30)
+    expect_eq(out.returncode, 2, "rangekv get --password-file MISSING: bad usage")
 
 
 def run_checks(cl, names):
