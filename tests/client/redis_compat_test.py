@@ -13,11 +13,8 @@ Set RK_KEEP_TMP=1 to keep the data directories and node logs; --only
 NAME,NAME runs only the named checks.
 """
 import argparse
-import json
 import os
-import random
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -25,7 +22,10 @@ import tempfile
 import threading
 import time
 import traceback
-import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import client_test  # noqa: E402
+from client_test import CheckFailed, expect, expect_eq, short, wait_for  # noqa: E402
 
 try:
     import redis
@@ -42,25 +42,6 @@ SPREAD = 3000                             # keys over every range
 USERS = 500                               # keys under "user:"
 
 
-class CheckFailed(Exception):
-    pass
-
-
-def expect(cond, what, *got):
-    if not cond:
-        raise CheckFailed(what + ("" if not got else ": got " + ", ".join(
-            short(g) for g in got)))
-
-
-def short(v, n=160):
-    r = repr(v)
-    return r if len(r) <= n else r[:n] + "...(%d chars)" % len(r)
-
-
-def expect_eq(got, want, what):
-    expect(got == want, "%s: want %s" % (what, short(want)), got)
-
-
 def raises(f, *args, **kw):
     """The exception f raises (a failure if none)."""
     try:
@@ -71,25 +52,14 @@ def raises(f, *args, **kw):
         getattr(f, "__name__", f), short(args), short(r)))
 
 
-def wait_for(what, cond, timeout):
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        v = cond()
-        if v:
-            return time.time() - t0, v
-        time.sleep(0.05)
-    raise CheckFailed("%s: not within %.1f s" % (what, timeout))
-
-
 # ---- the cluster -----------------------------------------------------------------
 
-class Cluster:
-    """Three rangekv processes on 127.0.0.1-3 with 64 ranges."""
+class Cluster(client_test.Cluster):
+    """Three rangekv processes on 127.0.0.1-3 with 64 ranges, started
+    together (client_test's, on other ports and ranges)."""
 
     def __init__(self, binary, tmp):
-        self.bin = binary
-        self.tmp = tmp
-        self.procs = {}
+        super().__init__(binary, tmp)
         self.password_file = None
 
     @staticmethod
@@ -114,6 +84,7 @@ class Cluster:
                 args += ["--client-password-file", self.password_file]
             with open(os.path.join(d, "log"), "a") as log:
                 self.procs[i] = subprocess.Popen(args, stdout=log, stderr=log)
+            self.stopped.discard(i)
         took, _ = wait_for("every range elects a leader", self.all_led, 60)
         for i in (1, 2, 3):
             wait_for("node %d's RESP port" % i, lambda: self.port_open(i), 10)
@@ -126,44 +97,15 @@ class Cluster:
         except OSError:
             return False
 
-    def ranges(self, i):
-        try:
-            url = "http://%s/api/v1/ranges?limit=100000" % self.addr(i, 2)
-            with urllib.request.urlopen(url, timeout=1.0) as r:
-                return json.loads(r.read().decode())["ranges"]
-        except Exception:          # noqa: BLE001 - not up yet
-            return None
-
-    def all_led(self):
-        for i in (1, 2, 3):
+    def all_led(self, nodes=(1, 2, 3), exclude=None):
+        for i in nodes:
             rs = self.ranges(i)
             if rs is None or len(rs) != RANGES or any(r["leader"] is None for r in rs):
                 return False
         return True
 
-    def dead(self):
-        return [i for i, p in self.procs.items() if p.poll() is not None]
-
-    def stop_all(self):
-        for p in self.procs.values():
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        status = {}
-        for i, p in self.procs.items():
-            try:
-                status[i] = p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-                status[i] = -9
-        return status
-
     def log(self, i):
-        try:
-            with open(os.path.join(self.tmp, "n%d" % i, "log"), errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
+        return "".join(self.log_tail(i, 1000000))
 
 
 def client(node=1, **kw):
