@@ -118,11 +118,12 @@ static int auth(struct kv *k)
 		return rc == RK_ECONN || rc == RK_ETIMEDOUT ? RK_CLI_EXIT_UNREACHABLE
 							    : RK_CLI_EXIT_ERROR;
 	}
-	if (r.type == RK_RESP_SIMPLE)
-		return 0;
-	fprintf(stderr, "rangekv %s: AUTH: %s\n", k->v->name,
-		r.type == RK_RESP_ERROR ? (const char *)r.str : "unexpected reply");
-	return RK_CLI_EXIT_ERROR;
+	rc = r.type == RK_RESP_SIMPLE ? 0 : RK_CLI_EXIT_ERROR;
+	if (rc != 0)
+		fprintf(stderr, "rangekv %s: AUTH: %s\n", k->v->name,
+			r.type == RK_RESP_ERROR ? (const char *)r.str : "unexpected reply");
+	rk_resp_reply_free(&r);
+	return rc;
 }
 
 /* Sends k's command, connecting first if this is the first one (so that

@@ -648,6 +648,8 @@ def main():
               flush=True)
         p, f = run_checks(cl, [n for n in WITH_PASSWORD if only is None or n in only])
         passed, failed = passed + p, failed + f
+        status = cl.stop_all()
+        expect(all(s == 0 for s in status.values()), "nodes stopped cleanly", status)
     except CheckFailed as e:
         failed += 1
         print("redis_compat: FAIL: %s" % e)
