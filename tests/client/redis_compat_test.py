@@ -71,20 +71,23 @@ class Cluster(client_test.Cluster):
         h, p = Cluster.addr(i, 1).split(":")
         return h, int(p)
 
-    def start_all(self):
+    def start(self, i):
         cluster = ",".join("%d=%s" % (j, self.addr(j, 0)) for j in (1, 2, 3))
+        d = os.path.join(self.tmp, "n%d" % i)
+        os.makedirs(d, exist_ok=True)
+        args = [self.bin, "start", "--node-id", str(i), "--data", os.path.join(d, "data"),
+                "--peer-addr", self.addr(i, 0), "--client-addr", self.addr(i, 1),
+                "--http-addr", self.addr(i, 2), "--initial-cluster", cluster,
+                "--ranges", str(RANGES), "--tick-ms", str(TICK_MS)]
+        if self.password_file:
+            args += ["--client-password-file", self.password_file]
+        with open(os.path.join(d, "log"), "a") as log:
+            self.procs[i] = subprocess.Popen(args, stdout=log, stderr=log)
+        self.stopped.discard(i)
+
+    def start_all(self):
         for i in (1, 2, 3):
-            d = os.path.join(self.tmp, "n%d" % i)
-            os.makedirs(d, exist_ok=True)
-            args = [self.bin, "start", "--node-id", str(i), "--data", os.path.join(d, "data"),
-                    "--peer-addr", self.addr(i, 0), "--client-addr", self.addr(i, 1),
-                    "--http-addr", self.addr(i, 2), "--initial-cluster", cluster,
-                    "--ranges", str(RANGES), "--tick-ms", str(TICK_MS)]
-            if self.password_file:
-                args += ["--client-password-file", self.password_file]
-            with open(os.path.join(d, "log"), "a") as log:
-                self.procs[i] = subprocess.Popen(args, stdout=log, stderr=log)
-            self.stopped.discard(i)
+            self.start(i)
         took, _ = wait_for("every range elects a leader", self.all_led, 60)
         for i in (1, 2, 3):
             wait_for("node %d's RESP port" % i, lambda: self.port_open(i), 10)
@@ -502,6 +505,34 @@ def keys_limit(cl):
 
 
 @check
+def scan_across_leader_loss(cl):
+    """kill -9 of a node that leads about a third of the ranges while a
+    scan through another node is half-way: the steps to its ranges wait
+    for new leaders (the router retries reads), and every key is still
+    returned."""
+    r = client(1)
+    led = {x["id"]: x["leader"] for x in cl.ranges(1)}
+    expect(3 in led.values(), "node 3 leads some range", led)
+    got, cur, pages, killed = set(), 0, 0, False
+    while True:
+        cur, page = r.scan(cur, count=1500)
+        got.update(page)
+        pages += 1
+        if pages == 10:
+            cl.kill9(3)
+            killed = True
+        if cur == 0:
+            break
+    expect(killed, "the scan ended before the kill (%d pages)" % pages)
+    missing = ALL - got
+    expect(not missing, "keys missed by a scan across a leader's death: %d" % len(missing),
+           sorted(missing)[:3])
+    cl.start(3)
+    wait_for("every range led again after the restart", cl.all_led, 60)
+    return "%d pages, node 3 killed at page 10" % pages
+
+
+@check
 def auth_without_password(cl):
     got = raw(1, ["AUTH", "x"], ["AUTH", "default", "x"], ["AUTH", "bob", "x"], ["PING"])
     expect(got[0].startswith(b"-ERR AUTH <password> called without any password configured"),
@@ -616,7 +647,8 @@ def run_checks(cl, names):
 
 OPEN = ["pool_and_pipelines", "scan_iter_every_key", "scan_match_type", "scan_during_writes",
         "scan_cursor_errors", "redis_cli_scan", "connect_commands", "transactions_refused",
-        "error_texts_as_redis", "redis_benchmark", "keys_limit", "auth_without_password"]
+        "error_texts_as_redis", "redis_benchmark", "keys_limit", "scan_across_leader_loss",
+        "auth_without_password"]
 WITH_PASSWORD = ["auth_required", "redis_benchmark"]
 
 
