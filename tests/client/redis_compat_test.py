@@ -58,32 +58,15 @@ class Cluster(client_test.Cluster):
     """Three rangekv processes on 127.0.0.1-3 with 64 ranges, started
     together (client_test's, on other ports and ranges)."""
 
+    base = BASE
+    n_ranges = RANGES
+
     def __init__(self, binary, tmp):
         super().__init__(binary, tmp)
         self.password_file = None
 
-    @staticmethod
-    def addr(i, kind):   # kind 0 peer, 1 client, 2 http
-        return "127.0.0.%d:%d" % (i, BASE + kind * 3 + i)
-
-    @staticmethod
-    def host_port(i):
-        h, p = Cluster.addr(i, 1).split(":")
-        return h, int(p)
-
-    def start(self, i):
-        cluster = ",".join("%d=%s" % (j, self.addr(j, 0)) for j in (1, 2, 3))
-        d = os.path.join(self.tmp, "n%d" % i)
-        os.makedirs(d, exist_ok=True)
-        args = [self.bin, "start", "--node-id", str(i), "--data", os.path.join(d, "data"),
-                "--peer-addr", self.addr(i, 0), "--client-addr", self.addr(i, 1),
-                "--http-addr", self.addr(i, 2), "--initial-cluster", cluster,
-                "--ranges", str(RANGES), "--tick-ms", str(TICK_MS)]
-        if self.password_file:
-            args += ["--client-password-file", self.password_file]
-        with open(os.path.join(d, "log"), "a") as log:
-            self.procs[i] = subprocess.Popen(args, stdout=log, stderr=log)
-        self.stopped.discard(i)
+    def extra_args(self, i):
+        return ["--client-password-file", self.password_file] if self.password_file else []
 
     def start_all(self):
         for i in (1, 2, 3):
@@ -95,7 +78,7 @@ class Cluster(client_test.Cluster):
 
     def port_open(self, i):
         try:
-            with socket.create_connection(self.host_port(i), timeout=1):
+            with socket.create_connection(self.client_addr(i), timeout=1):
                 return True
         except OSError:
             return False
@@ -112,14 +95,14 @@ class Cluster(client_test.Cluster):
 
 
 def client(node=1, **kw):
-    h, p = Cluster.host_port(node)
+    h, p = Cluster.client_addr(node)
     return redis.Redis(host=h, port=p, socket_timeout=15, **kw)
 
 
 def raw(node, *cmds):
     """Sends RESP commands on one new connection; the replies as the raw
     bytes of each (a line, or a bulk with its header)."""
-    h, p = Cluster.host_port(node)
+    h, p = Cluster.client_addr(node)
     with socket.create_connection((h, p), timeout=15) as s:
         out = b""
         for c in cmds:
@@ -189,7 +172,7 @@ def check(f):
 
 @check
 def pool_and_pipelines(cl):
-    pool = redis.ConnectionPool(host=Cluster.host_port(1)[0], port=Cluster.host_port(1)[1],
+    pool = redis.ConnectionPool(host=Cluster.client_addr(1)[0], port=Cluster.client_addr(1)[1],
                                 max_connections=8, socket_timeout=15)
     r = redis.Redis(connection_pool=pool)
     load(r)
@@ -317,7 +300,7 @@ def scan_cursor_errors(cl):
 
 @check
 def redis_cli_scan(cl):
-    h, p = Cluster.host_port(3)
+    h, p = Cluster.client_addr(3)
     out = subprocess.run(["redis-cli", "-h", h, "-p", str(p), "--scan"],
                          capture_output=True, timeout=120)
     expect_eq(out.returncode, 0, "redis-cli --scan exit status")
@@ -449,7 +432,7 @@ def free_port():
 
 @check
 def redis_benchmark(cl):
-    h, p = Cluster.host_port(2)
+    h, p = Cluster.client_addr(2)
     args = ["redis-benchmark", "-h", h, "-p", str(p), "-t", "set,get", "-n", "1000", "-q"]
     if cl.password_file:
         args += ["-a", PASSWORD]
@@ -586,7 +569,7 @@ def auth_required(cl):
     expect_eq(got[1], b"$2\r\nhx\r\n", "HELLO's SETNAME")
     got = raw(3, ["QUIT"])
     expect_eq(got[0], b"+OK\r\n", "QUIT before AUTH")
-    h, p = Cluster.host_port(3)
+    h, p = Cluster.client_addr(3)
     out = subprocess.run(["redis-cli", "-h", h, "-p", str(p), "--no-auth-warning", "-a", PASSWORD,
                           "--scan", "--pattern", "user:*"], capture_output=True, timeout=60)
     expect_eq(set(out.stdout.split(b"\n")[:-1]), set(user_keys()), "redis-cli -a --scan")
