@@ -9,7 +9,7 @@ PKGS=(
 	libuv1-dev libwiredtiger-dev wiredtiger
 	nanopb libnanopb-dev libprotobuf-dev python3-protobuf protobuf-compiler
 	libxxhash-dev libcmocka-dev libhttp-parser-dev
-	redis-tools redis-server
+	redis-tools redis-server python3-redis
 	iptables
 )
 

@@ -36,6 +36,7 @@ struct demo {
 	long long ranges;
 	int base;
 	char dir[1024];
+	char password_file[1024]; /* passed to every node; "" none */
 	char exe[PATH_MAX];      /* this binary, for the messages */
 	pid_t pid[MAX_NODES + 1];
 	int status[MAX_NODES + 1];
@@ -46,6 +47,7 @@ static void usage(FILE *out)
 {
 	fputs(
 "usage: rangekv demo [--nodes N] [--ranges N] [--dir DIR] [--base-port P]\n"
+"                    [--client-password-file F]\n"
 "\n"
 "Starts a local cluster of N nodes on 127.0.0.1 (child processes running\n"
 "`rangekv start`), waits until every range has a leader, prints how to\n"
@@ -59,6 +61,9 @@ static void usage(FILE *out)
 "                 start's flags the defaults  [a new directory in $TMPDIR]\n"
 "  --base-port P  node I listens on P+I (peers), P+100+I (RESP) and\n"
 "                 P+200+I (HTTP)                                    [7100]\n"
+"  --client-password-file F  every node requires AUTH with the password in\n"
+"                 F on its RESP port (rangekv start --help); not kept in\n"
+"                 DIR: give it on every start                       [none]\n"
 "  --help         this text\n"
 "\n"
 "exit status: 0 stopped by a signal, 1 a node failed, 2 bad usage\n",
@@ -85,7 +90,8 @@ static bool parse_num(const char *s, long long min, long long max, long long *vp
 /* 1 for --help, 0, or an exit status. */
 static int parse(struct demo *d, int argc, char **argv)
 {
-	static const char *const names[] = {"--nodes", "--ranges", "--base-port", "--dir"};
+	static const char *const names[] = {"--nodes", "--ranges", "--base-port", "--dir",
+					    "--client-password-file"};
 
 	for (int i = 1; i < argc; i++) {
 		char name[32], *val, *eq;
@@ -126,10 +132,14 @@ static int parse(struct demo *d, int argc, char **argv)
 			if (!parse_num(val, 1, 65535 - 200 - MAX_NODES, &v))
 				return usage_error(name, val, "a port from 1 to 65326");
 			d->base = (int)v;
-		} else {
+		} else if (k == 3) {
 			if (*val == '\0' || strlen(val) >= sizeof(d->dir))
 				return usage_error(name, val, "a usable directory name");
 			strcpy(d->dir, val);
+		} else {
+			if (*val == '\0' || strlen(val) >= sizeof(d->password_file))
+				return usage_error(name, val, "a usable file name");
+			strcpy(d->password_file, val);
 		}
 	}
 	return 0;
@@ -274,6 +284,10 @@ static int spawn(struct demo *d, int i, const sigset_t *old)
 			 "--ranges", ranges};
 	for (size_t k = 0; k < sizeof(fixed) / sizeof(fixed[0]); k++)
 		args[a++] = fixed[k];
+	if (d->password_file[0] != '\0') {
+		args[a++] = "--client-password-file";
+		args[a++] = d->password_file;
+	}
 	args[a] = NULL;
 
 	d->pid[i] = fork();
@@ -599,13 +613,15 @@ int rk_cli_demo_main(int argc, char **argv)
 	if (rc != 0 || !any_alive(d))
 		goto out;
 	printf("connect with:\n"
-	       "  redis-cli -p %d\n"
-	       "  %s get KEY --addr 127.0.0.1:%d\n"
+	       "  redis-cli -p %d%s\n"
+	       "  %s get KEY --addr 127.0.0.1:%d%s%s\n"
 	       "  curl 127.0.0.1:%d/api/v1/ranges\n"
 	       "restart this cluster later with:\n"
 	       "  %s demo --dir %s\n"
 	       "Ctrl-C stops it.\n",
-	       port(d, 1, 1), d->exe, port(d, 1, 1), port(d, 2, 1), d->exe, d->dir);
+	       port(d, 1, 1), d->password_file[0] ? " --askpass" : "", d->exe,
+	       port(d, 1, 1), d->password_file[0] ? " --password-file " : "",
+	       d->password_file, port(d, 2, 1), d->exe, d->dir);
 	fflush(stdout);
 	for (;;) {
 		int s = take_signal(d, 1000);

@@ -17,6 +17,7 @@
 
 #include "cli.h"
 #include "json.h"
+#include "secret.h"
 
 #define F_NXXX 1  /* set: --nx / --xx */
 #define F_LIMIT 2 /* scan: --limit N */
@@ -46,6 +47,10 @@ struct kv {
 	bool json, nx, xx, has_limit;
 	uint64_t limit;
 	int64_t timeout_ms;
+	/* --password-file (or RANGEKV_PASSWORD_FILE): AUTH right after
+	 * connecting; password_len 0: none. */
+	uint8_t password[RK_SECRET_MAX];
+	size_t password_len;
 	struct rk_cli_conn conn;
 	/* The command being built; unescaped keys live in keys[]. */
 	const char *argv[MAX_CMD_ARGS];
@@ -97,6 +102,30 @@ static int keys_or_usage(struct kv *k, int from, int to)
 	return 0;
 }
 
+/* AUTH with k's password on a new connection: 0, or the exit status. */
+static int auth(struct kv *k)
+{
+	const char *argv[2] = {"AUTH", (const char *)k->password};
+	size_t argl[2] = {4, k->password_len};
+	struct rk_resp_reply r;
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	rc = rk_cli_call(&k->conn, 2, argv, argl, rk_cli_now_ms() + k->timeout_ms, &r,
+			 k->err, sizeof(k->err));
+	if (rc != 0) {
+		fprintf(stderr, "rangekv %s: %s\n", k->v->name, k->err);
+		return rc == RK_ECONN || rc == RK_ETIMEDOUT ? RK_CLI_EXIT_UNREACHABLE
+							    : RK_CLI_EXIT_ERROR;
+	}
+	rc = r.type == RK_RESP_SIMPLE ? 0 : RK_CLI_EXIT_ERROR;
+	if (rc != 0)
+		fprintf(stderr, "rangekv %s: AUTH: %s\n", k->v->name,
+			r.type == RK_RESP_ERROR ? (const char *)r.str : "unexpected reply");
+	rk_resp_reply_free(&r);
+	return rc;
+}
+
 /* Sends k's command, connecting first if this is the first one (so that
  * every usage error is found before the node is asked anything). Returns
  * the exit status for anything but a usable reply: 0 with *rp filled, which
@@ -106,9 +135,12 @@ static int call(struct kv *k, struct rk_resp_reply *rp)
 	int rc = 0;
 
 	memset(rp, 0, sizeof(*rp));
-	if (k->conn.fd < 0)
+	if (k->conn.fd < 0) {
 		rc = rk_cli_connect(&k->conn, k->addr, rk_cli_now_ms() + k->timeout_ms,
 				    k->err, sizeof(k->err));
+		if (rc == 0 && k->password_len > 0 && (rc = auth(k)) != 0)
+			return rc;
+	}
 	if (rc == 0)
 		rc = rk_cli_call(&k->conn, k->argc, k->argv, k->argl,
 				 rk_cli_now_ms() + k->timeout_ms, rp, k->err, sizeof(k->err));
@@ -475,13 +507,17 @@ void rk_cli_kv_summary(FILE *out)
 
 static void verb_usage(const struct verb *v)
 {
-	printf("usage: rangekv %s %s [--addr HOST:PORT] [--json] [--timeout SECONDS]\n\n"
+	printf("usage: rangekv %s %s [--addr HOST:PORT] [--json] [--timeout SECONDS]\n"
+	       "       [--password-file F]\n\n"
 	       "%s\n"
 	       "Keys (and sequence names, scan bounds) may write any byte as \\xNN; a\n"
 	       "backslash is \\x5c. Values are sent as given.\n\n"
 	       "  --addr HOST:PORT   a node's client (RESP) port       [127.0.0.1:7201]\n"
 	       "  --json             machine-readable output, one JSON object per line\n"
 	       "  --timeout SECONDS  to connect, and for each reply                [10]\n"
+	       "  --password-file F  AUTH with the password in file F (a node started\n"
+	       "                     with --client-password-file)\n"
+	       "                     [$RANGEKV_PASSWORD_FILE, else none]\n"
 	       "  --help             this text\n\n"
 	       "exit status: 0 success (a missing key included), 1 an error reply,\n"
 	       "2 bad usage, 3 node unreachable\n",
@@ -492,6 +528,7 @@ static void verb_usage(const struct verb *v)
  * starts with "--"). A lone "-5" is an argument (incr KEY -5). */
 static int parse(struct kv *k, int argc, char **argv)
 {
+	const char *password_file = getenv("RANGEKV_PASSWORD_FILE");
 	bool flags = true;
 
 	for (int i = 1; i < argc; i++) {
@@ -518,6 +555,10 @@ static int parse(struct kv *k, int argc, char **argv)
 			k->nx = true;
 		} else if ((k->v->flags & F_NXXX) && strcmp(name, "--xx") == 0 && val == NULL) {
 			k->xx = true;
+		} else if (strcmp(name, "--password-file") == 0) {
+			if (val == NULL && i + 1 == argc)
+				return usage_error(k, "%s needs a value", name);
+			password_file = val != NULL ? val : argv[++i];
 		} else if (strcmp(name, "--addr") == 0 || strcmp(name, "--timeout") == 0 ||
 			   ((k->v->flags & F_LIMIT) && strcmp(name, "--limit") == 0)) {
 			if (val == NULL && i + 1 == argc)
@@ -542,6 +583,12 @@ static int parse(struct kv *k, int argc, char **argv)
 		} else {
 			return usage_error(k, "unknown flag %s", a);
 		}
+	}
+	if (password_file != NULL && *password_file != '\0') {
+		bool open;
+		if (rk_secret_read("--password-file", password_file, k->password,
+				   &k->password_len, &open, k->err, sizeof(k->err)) != 0)
+			return usage_error(k, "%s", k->err);
 	}
 	if (k->npos < k->v->min)
 		return usage_error(k, "expected %s", k->v->synopsis);
@@ -578,6 +625,7 @@ int rk_cli_kv_main(int argc, char **argv)
 	if (fflush(stdout) != 0 && rc == 0)
 		rc = RK_CLI_EXIT_ERROR;
 	rk_cli_close(&k->conn);
+	memset(k->password, 0, sizeof(k->password));
 	for (size_t i = 0; i < k->nkeys; i++)
 		rk_buf_free(&k->keys[i]);
 	free(k->pos);

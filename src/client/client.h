@@ -96,6 +96,11 @@ int rk_client_server_start(uv_loop_t *loop, const char *addr,
 			   struct rk_client_router *router,
 			   rk_client_info_fn info, void *info_arg,
 			   struct rk_client_server **sp, char *err, size_t errlen);
+/* Requires AUTH with this password on every connection accepted from now
+ * on (call it before the loop runs, right after the start); len 0: no
+ * password, AUTH not needed. The bytes are copied. */
+int rk_client_server_set_password(struct rk_client_server *s, const uint8_t *pw,
+				  size_t len);
 /* Closes the listener and every connection; done once all are closed. */
 void rk_client_server_stop(struct rk_client_server *s, void (*done)(void *arg),
 			   void *arg);

@@ -17,6 +17,21 @@
 #include "rangekv/resp.h"
 
 struct conn;
+struct scanq;
+struct rk_client_cursors;
+
+/* What the port knows of one connection (CLIENT, AUTH, MULTI). */
+struct rk_client_connstate {
+	uint64_t id;        /* CLIENT ID: unique in this process, from 1 */
+	bool authed;        /* AUTH passed, or no password is set */
+	/* A MULTI was refused: the commands up to EXEC or DISCARD are not
+	 * run, so that a transaction is never applied in part. */
+	bool multi_refused;
+	char *name;         /* CLIENT SETNAME; NULL: none */
+	char *lib_name, *lib_ver; /* CLIENT SETINFO */
+	uint64_t created_ms, last_ms; /* loop time */
+	char addr[64], laddr[64];     /* peer and local address */
+};
 
 /* One range operation's answer; its address is the router's callback
  * argument. Short replies (most are) live in small. */
@@ -55,6 +70,7 @@ struct creq {
 	size_t kr_elen, kr_slen;
 	int64_t kr_left, kr_pairs;
 	struct rk_buf kr_body;
+	struct scanq *scan; /* SCAN, KEYS, DBSIZE (scan.c) */
 };
 
 struct rk_client_server {
@@ -72,6 +88,11 @@ struct rk_client_server {
 	void (*stop_done)(void *arg);
 	void *stop_arg;
 	struct rk_client_server_stats st;
+	/* --client-password-file: AUTH needs it; NULL: no AUTH needed. */
+	uint8_t *password;
+	size_t passlen;
+	uint64_t next_conn_id;
+	struct rk_client_cursors *cursors; /* SCAN's (scan.c); NULL until one */
 };
 
 /* commands.c: the commands the port knows, looked up once per command
@@ -97,6 +118,18 @@ enum rk_client_cmd_id {
 	RK_CMD_QUIT,
 	RK_CMD_COMMAND,
 	RK_CMD_INFO,
+	RK_CMD_SCAN,
+	RK_CMD_KEYS,
+	RK_CMD_DBSIZE,
+	RK_CMD_AUTH,
+	RK_CMD_HELLO,
+	RK_CMD_SELECT,
+	RK_CMD_CLIENT,
+	RK_CMD_MULTI,
+	RK_CMD_EXEC,
+	RK_CMD_DISCARD,
+	RK_CMD_WATCH,
+	RK_CMD_UNWATCH,
 };
 /* The command named by cmd's first argument (RK_CMD_UNKNOWN if none). */
 enum rk_client_cmd_id rk_client_cmd_lookup(const struct rk_resp_cmd *cmd);
@@ -121,9 +154,61 @@ int rk_client_part_status(int status, bool reply_lost, bool write);
  * writes. */
 int rk_client_combine_status(const struct frag *f, uint32_t n, bool write);
 
+extern const char RK_CLIENT_ERR_TRYAGAIN[];
+
+/* commands.c: "-ERR wrong number of arguments for 'name' command" for c's
+ * command name (sub: "name|sub", Redis's way for a subcommand). */
+void rk_client_reply_arity(struct creq *q, const struct rk_resp_cmd *c, bool sub);
+
+/* scan.c: SCAN, KEYS and DBSIZE (arity checked by the caller). */
+void rk_client_scan(struct creq *q, const struct rk_resp_cmd *c,
+		    enum rk_client_cmd_id id);
+void rk_client_scan_free(struct scanq *w);
+/* Redis's glob patterns (* ? [...] [^...] [a-z] \x), case-sensitive. */
+bool rk_client_glob_match(const uint8_t *pat, size_t pl, const uint8_t *s,
+			  size_t sl);
+/* Reads the bulk string at p[*offp] of a reply: *bp, *blp, and *offp
+ * moved past it; false if there is none whole. */
+bool rk_client_take_bulk(const uint8_t *p, size_t len, size_t *offp,
+			 const uint8_t **bp, size_t *blp);
+/* How many bytes of pat every match starts with. */
+size_t rk_client_glob_prefix(const uint8_t *pat, size_t pl);
+/* SCAN's cursor table: bounds, expiry. */
+#define RK_CLIENT_CURSORS_MAX 10000
+#define RK_CLIENT_CURSOR_BYTES (16u << 20)
+#define RK_CLIENT_CURSOR_TTL_MS (10u * 60 * 1000)
+#define RK_CLIENT_KEYS_MAX 100000
+void rk_client_cursors_free(struct rk_client_cursors *t);
+/* A new cursor resuming at key (copied), made at loop time now: its id
+ * (1 to 2^53-1) in *idp. Expired entries go first; a full table evicts
+ * an entry already used before an unused one, the oldest first. */
+int rk_client_cursor_put(struct rk_client_server *s, uint64_t now,
+			 const uint8_t *key, size_t len, uint64_t *idp);
+/* The key cursor id resumes at, copied into *keyp (free it); the entry
+ * stays (a client may repeat a call) but is marked used. RK_ENOTFOUND for
+ * an unknown, evicted or expired cursor. */
+int rk_client_cursor_get(struct rk_client_server *s, uint64_t now, uint64_t id,
+			 uint8_t **keyp, size_t *lenp);
+size_t rk_client_cursors_count(const struct rk_client_server *s);
+
+/* connection.c: AUTH, HELLO, SELECT, CLIENT and the MULTI family, and the
+ * gate in front of every command (no AUTH yet, a refused MULTI). Returns
+ * true when it answered q (the command is not to be run). */
+bool rk_client_conn_cmd(struct creq *q, const struct rk_resp_cmd *c,
+			enum rk_client_cmd_id id);
+/* Whether given is the password (pl > 0), in a time that depends on pl
+ * only. */
+bool rk_client_password_equal(const uint8_t *pw, size_t pl, const uint8_t *given,
+			      size_t gl);
+
 /* server.c: q is answered (q->reply holds the reply): write it in turn. */
 void rk_client_creq_done(struct creq *q);
 /* The client asked to close after this reply (QUIT). */
 void rk_client_conn_quit(struct conn *c);
+struct rk_client_connstate *rk_client_conn_state(struct conn *c);
+/* Calls fn for every open connection of s (CLIENT LIST). */
+void rk_client_conns_each(struct rk_client_server *s,
+			  void (*fn)(void *arg, const struct rk_client_connstate *st),
+			  void *arg);
 
 #endif

@@ -21,9 +21,10 @@
 enum kind { K_SINGLE, K_SUM, K_MGET, K_MSET, K_KRANGE };
 
 
-static const char *ERR_TRYAGAIN =
+const char RK_CLIENT_ERR_TRYAGAIN[] =
 	"-TRYAGAIN no leader of the key's range answered within the request "
 	"timeout; the command was not applied\r\n";
+#define ERR_TRYAGAIN RK_CLIENT_ERR_TRYAGAIN
 static const char *ERR_TIMEOUT =
 	"-TIMEOUT the request timed out after it was sent to the range leader; "
 	"it may or may not have been applied (never twice)\r\n";
@@ -44,6 +45,7 @@ void rk_creq_free(struct creq *q)
 		free(q->frags);
 	free(q->kr_start);
 	free(q->kr_end);
+	rk_client_scan_free(q->scan);
 	rk_buf_free(&q->reply);
 	rk_buf_free(&q->kr_body);
 	free(q);
@@ -193,13 +195,39 @@ static int krange_submit(struct creq *q)
 	return rc;
 }
 
-/* One KRANGE page is in: keep it, and go on at the end of the range that
- * gave it unless the limit or the end asked for is reached. */
+/* The last key of a KRANGE page (n pairs from body): a copy with a zero
+ * byte appended, the first key after it; NULL if none or no memory. */
+static uint8_t *after_last_key(const uint8_t *p, size_t len, int64_t n, size_t *lp)
+{
+	const uint8_t *k = NULL, *b;
+	size_t off = 0, kl = 0, bl;
+	uint8_t *out;
+
+	for (int64_t i = 0; i < 2 * n; i++) {
+		if (!rk_client_take_bulk(p, len, &off, &b, &bl))
+			return NULL;
+		if (i % 2 == 0) {
+			k = b;
+			kl = bl;
+		}
+	}
+	if (k == NULL || (out = malloc(kl + 1)) == NULL)
+		return NULL;
+	memcpy(out, k, kl);
+	out[kl] = 0;
+	*lp = kl + 1;
+	return out;
+}
+
+/* One KRANGE page is in: keep it, and go on unless the limit or the end
+ * asked for is reached: after its last key if the page is full (the range
+ * may hold more), else at the end of the range that gave it. */
 static void krange_page(struct creq *q, struct frag *f)
 {
 	const uint8_t *nl = memchr(f->p, '\n', f->len), *rend = NULL;
-	size_t rel = 0;
-	int64_t n2 = 0;
+	size_t rel = 0, body_at = q->kr_body.len, nsl = 0;
+	int64_t n2 = 0, asked = q->kr_left < RK_KV_SCAN_MAX ? q->kr_left : RK_KV_SCAN_MAX;
+	uint8_t *ns = NULL;
 
 	if (f->len < 4 || f->p[0] != '*' || nl == NULL ||
 	    !rk_kv_parse_i64(f->p + 1, (size_t)(nl - f->p) - 2, &n2)) {
@@ -210,21 +238,33 @@ static void krange_page(struct creq *q, struct frag *f)
 	q->kr_pairs += n2 / 2;
 	q->kr_left -= n2 / 2;
 	frag_release(f);
-	if (q->kr_left > 0 &&
-	    rk_client_range_of(q->srv->router, q->kr_start, q->kr_slen, &rend, &rel) != 0 &&
-	    rel > 0 && (q->kr_elen == 0 || keycmp(rend, rel, q->kr_end, q->kr_elen) < 0)) {
-		uint8_t *ns = malloc(rel);
-		if (ns != NULL) {
-			memcpy(ns, rend, rel);
-			free(q->kr_start);
-			q->kr_start = ns;
-			q->kr_slen = rel;
-			if (krange_submit(q) == 0)
-				return;
+	if (q->kr_left > 0 && n2 / 2 == asked && !q->kr_body.oom) {
+		ns = after_last_key((const uint8_t *)q->kr_body.p + body_at,
+				    q->kr_body.len - body_at, n2 / 2, &nsl);
+		if (ns == NULL) {
+			reply_raw(q, "-ERR out of memory\r\n");
+			return;
 		}
+	} else if (q->kr_left > 0 &&
+		   rk_client_range_of(q->srv->router, q->kr_start, q->kr_slen, &rend, &rel) != 0 &&
+		   rel > 0 && (q->kr_elen == 0 || keycmp(rend, rel, q->kr_end, q->kr_elen) < 0)) {
+		if ((ns = malloc(rel)) == NULL) {
+			reply_raw(q, "-ERR out of memory\r\n");
+			return;
+		}
+		memcpy(ns, rend, rel);
+		nsl = rel;
+	}
+	if (ns != NULL && (q->kr_elen == 0 || keycmp(ns, nsl, q->kr_end, q->kr_elen) < 0)) {
+		free(q->kr_start);
+		q->kr_start = ns;
+		q->kr_slen = nsl;
+		if (krange_submit(q) == 0)
+			return;
 		reply_raw(q, "-ERR out of memory\r\n");
 		return;
 	}
+	free(ns);
 	if (q->kr_body.oom) {
 		reply_raw(q, "-ERR out of memory\r\n");
 		return;
@@ -488,6 +528,10 @@ void rk_client_cmd_keys(const struct rk_resp_cmd *c, enum rk_client_cmd_id id,
 	size_t step = 1;
 	bool write = true;
 
+	if (id == RK_CMD_DBSIZE) { /* reads every key, takes no argument */
+		fn(arg, 0, false, true);
+		return;
+	}
 	if (c->argc < 2)
 		return;
 	switch (id) {
@@ -503,6 +547,8 @@ void rk_client_cmd_keys(const struct rk_resp_cmd *c, enum rk_client_cmd_id id,
 		fn(arg, key_hash(c->argv[1], c->argl[1], 0x5e9), true, false);
 		return;
 	case RK_CMD_KRANGE:
+	case RK_CMD_SCAN:
+	case RK_CMD_KEYS:
 		fn(arg, 0, false, true);
 		return;
 	case RK_CMD_GET:
@@ -546,17 +592,56 @@ static void cmd_info(struct creq *q)
 	rk_client_creq_done(q);
 }
 
+/* Copies up to max bytes of an argument for an error text: what Redis
+ * prints, with control and non-ASCII bytes as '?' so the reply stays one
+ * readable line. */
+static size_t printable(char *out, const uint8_t *p, size_t n, size_t max,
+			bool lower)
+{
+	size_t l = n < max ? n : max;
+
+	for (size_t i = 0; i < l; i++) {
+		uint8_t ch = p[i];
+		if (lower && ch >= 'A' && ch <= 'Z')
+			ch = (uint8_t)(ch + 32);
+		out[i] = (char)(ch < 0x20 || ch > 0x7e ? '?' : ch);
+	}
+	out[l] = '\0';
+	return l;
+}
+
+void rk_client_reply_arity(struct creq *q, const struct rk_resp_cmd *c, bool sub)
+{
+	char name[80];
+	size_t n = printable(name, c->argv[0], c->argl[0], 32, true);
+
+	if (sub && c->argc > 1) {
+		name[n++] = '|';
+		printable(name + n, c->argv[1], c->argl[1], 32, true);
+	}
+	reply_named(q, "ERR wrong number of arguments for ", name, " command");
+}
+
 static void arity(struct creq *q, const struct rk_resp_cmd *c)
 {
-	char name[64];
-	size_t n = c->argl[0] < sizeof(name) - 1 ? c->argl[0] : sizeof(name) - 1;
+	rk_client_reply_arity(q, c, false);
+}
 
-	for (size_t i = 0; i < n; i++) {
-		uint8_t ch = c->argv[0][i];
-		name[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : (ch < 0x20 || ch > 0x7e ? '?' : ch));
+/* As Redis 7: "ERR unknown command 'name', with args beginning with:
+ * 'a' 'b' " (the arguments up to about 128 bytes). */
+static void unknown(struct creq *q, const struct rk_resp_cmd *c)
+{
+	char name[132], arg[132];
+	size_t used = 0;
+
+	printable(name, c->argv[0], c->argl[0], 128, false);
+	rk_buf_printf(&q->reply, "-ERR unknown command '%s', with args beginning with: ",
+		      name);
+	for (size_t i = 1; i < c->argc && used < 128; i++) {
+		used += printable(arg, c->argv[i], c->argl[i], 128 - used, false) + 3;
+		rk_buf_printf(&q->reply, "'%s' ", arg);
 	}
-	name[n] = '\0';
-	reply_named(q, "ERR wrong number of arguments for ", name, " command");
+	reply_raw(q, "\r\n");
 }
 
 static const struct {
@@ -572,7 +657,13 @@ static const struct {
 	{"SEQ.NEXT", RK_CMD_SEQ_NEXT}, {"KRANGE", RK_CMD_KRANGE},
 	{"PING", RK_CMD_PING},     {"ECHO", RK_CMD_ECHO},
 	{"QUIT", RK_CMD_QUIT},     {"COMMAND", RK_CMD_COMMAND},
-	{"INFO", RK_CMD_INFO},
+	{"INFO", RK_CMD_INFO},     {"SCAN", RK_CMD_SCAN},
+	{"KEYS", RK_CMD_KEYS},     {"DBSIZE", RK_CMD_DBSIZE},
+	{"AUTH", RK_CMD_AUTH},     {"HELLO", RK_CMD_HELLO},
+	{"SELECT", RK_CMD_SELECT}, {"CLIENT", RK_CMD_CLIENT},
+	{"MULTI", RK_CMD_MULTI},   {"EXEC", RK_CMD_EXEC},
+	{"DISCARD", RK_CMD_DISCARD}, {"WATCH", RK_CMD_WATCH},
+	{"UNWATCH", RK_CMD_UNWATCH},
 };
 
 enum rk_client_cmd_id rk_client_cmd_lookup(const struct rk_resp_cmd *c)
@@ -595,6 +686,8 @@ void rk_client_dispatch(struct creq *q, const struct rk_resp_cmd *c,
 		reply_raw(q, "-ERR empty command\r\n");
 		return;
 	}
+	if (rk_client_conn_cmd(q, c, id))
+		return; /* a command about the connection, or refused */
 	switch (id) {
 	case RK_CMD_GET:
 		if (argc != 2)
@@ -681,17 +774,20 @@ void rk_client_dispatch(struct creq *q, const struct rk_resp_cmd *c,
 		{ reply_raw(q, "*0\r\n"); return; }
 	case RK_CMD_INFO:
 		{ cmd_info(q); return; }
-	case RK_CMD_UNKNOWN:
+	case RK_CMD_SCAN:
+		if (argc < 2)
+			{ arity(q, c); return; }
+		{ rk_client_scan(q, c, id); return; }
+	case RK_CMD_KEYS:
+		if (argc != 2)
+			{ arity(q, c); return; }
+		{ rk_client_scan(q, c, id); return; }
+	case RK_CMD_DBSIZE:
+		if (argc != 1)
+			{ arity(q, c); return; }
+		{ rk_client_scan(q, c, id); return; }
+	default: /* the connection's commands: answered above */
 		break;
 	}
-	{
-		char name[64];
-		size_t l = c->argl[0] < 40 ? c->argl[0] : 40;
-		for (size_t i = 0; i < l; i++) {
-			uint8_t ch = c->argv[0][i];
-			name[i] = (char)(ch < 0x20 || ch > 0x7e || ch == '\'' ? '?' : ch);
-		}
-		name[l] = '\0';
-		reply_named(q, "ERR unknown command ", name, "");
-	}
+	unknown(q, c);
 }

@@ -44,6 +44,7 @@ struct conn {
 	struct keyref *keys;
 	size_t nkeys, capkeys;
 	bool blocked, parsing;
+	struct rk_client_connstate st;
 };
 
 static void conn_read_start(struct conn *c);
@@ -120,6 +121,9 @@ static void conn_maybe_free(struct conn *c)
 	rk_buf_free(&c->wbuf);
 	rk_resp_cmd_free(&c->cmd);
 	free(c->keys);
+	free(c->st.name);
+	free(c->st.lib_name);
+	free(c->st.lib_ver);
 	free(c);
 }
 
@@ -130,6 +134,8 @@ static void server_handle_gone(struct rk_client_server *s)
 	if (s->stopping && s->open_handles == 0) {
 		if (s->stop_done != NULL)
 			s->stop_done(s->stop_arg);
+		rk_client_cursors_free(s->cursors);
+		free(s->password);
 		free(s);
 	}
 }
@@ -265,6 +271,19 @@ void rk_client_conn_quit(struct conn *c)
 	c->quit = true;
 }
 
+struct rk_client_connstate *rk_client_conn_state(struct conn *c)
+{
+	return &c->st;
+}
+
+void rk_client_conns_each(struct rk_client_server *s,
+			  void (*fn)(void *arg, const struct rk_client_connstate *st),
+			  void *arg)
+{
+	for (struct conn *c = s->conns; c != NULL; c = c->next)
+		fn(arg, &c->st);
+}
+
 /* ---- reading ----------------------------------------------------------------- */
 
 static struct creq *creq_new(struct conn *c)
@@ -341,6 +360,7 @@ static void conn_parse(struct conn *c)
 		struct hold_ctx hx = {c, q, false};
 		rk_client_cmd_keys(&c->cmd, id, hold_key, &hx);
 		c->s->st.commands++;
+		c->st.last_ms = uv_now(c->s->loop);
 		rk_client_dispatch(q, &c->cmd, id);
 	}
 	c->parsing = false;
@@ -407,6 +427,44 @@ static void conn_read_start(struct conn *c)
 		conn_close(c);
 }
 
+static void addr_text(const struct sockaddr_storage *ss, char *out, size_t len)
+{
+	char host[48] = "?";
+	int port = 0;
+
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+		uv_ip6_name(a, host, sizeof(host));
+		port = ntohs(a->sin6_port);
+		snprintf(out, len, "[%s]:%d", host, port);
+		return;
+	}
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+		uv_ip4_name(a, host, sizeof(host));
+		port = ntohs(a->sin_port);
+	}
+	snprintf(out, len, "%s:%d", host, port);
+}
+
+static void conn_state_init(struct conn *c)
+{
+	struct sockaddr_storage ss;
+	int len;
+
+	c->st.id = ++c->s->next_conn_id;
+	c->st.authed = c->s->password == NULL;
+	c->st.created_ms = c->st.last_ms = uv_now(c->s->loop);
+	memset(&ss, 0, sizeof(ss));
+	len = sizeof(ss);
+	(void)uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len);
+	addr_text(&ss, c->st.addr, sizeof(c->st.addr));
+	memset(&ss, 0, sizeof(ss));
+	len = sizeof(ss);
+	(void)uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &len);
+	addr_text(&ss, c->st.laddr, sizeof(c->st.laddr));
+}
+
 static void on_connection(uv_stream_t *l, int status)
 {
 	struct rk_client_server *s = l->data;
@@ -431,6 +489,7 @@ static void on_connection(uv_stream_t *l, int status)
 		return;
 	}
 	uv_tcp_nodelay(&c->tcp, 1);
+	conn_state_init(c);
 	c->next = s->conns;
 	if (s->conns)
 		s->conns->prev = c;
@@ -484,6 +543,21 @@ int rk_client_server_start(uv_loop_t *loop, const char *addr,
 	uv_prepare_start(&s->flush, on_flush);
 	s->open_handles++;
 	*sp = s;
+	return 0;
+}
+
+int rk_client_server_set_password(struct rk_client_server *s, const uint8_t *pw,
+				  size_t len)
+{
+	uint8_t *p = NULL;
+
+	if (len > 0 && (p = malloc(len)) == NULL)
+		return RK_ENOMEM;
+	if (len > 0)
+		memcpy(p, pw, len);
+	free(s->password);
+	s->password = p;
+	s->passlen = len;
 	return 0;
 }
 

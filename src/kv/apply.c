@@ -677,6 +677,8 @@ int rk_kv_apply_entry(struct rk_kv_applier *a, const uint8_t *data, size_t len,
 
 struct scan_ctx {
 	struct rk_buf body;
+	struct rk_buf last; /* KEYS, COUNT: the last key examined */
+	int mode;
 	int64_t n, limit;
 };
 
@@ -687,9 +689,17 @@ static int scan_pair(void *arg, int table, const void *k, size_t kl,
 
 	if (table != 0)
 		return 1; /* the user keys are walked first: done */
-	reply_bulk(&s->body, k, kl);
-	reply_bulk(&s->body, v, vl);
-	return ++s->n >= s->limit ? 1 : 0;
+	if (s->mode != RK_KV_SCAN_COUNT)
+		reply_bulk(&s->body, k, kl);
+	if (s->mode == RK_KV_SCAN_PAIRS)
+		reply_bulk(&s->body, v, vl);
+	if (++s->n < s->limit)
+		return 0;
+	if (s->mode != RK_KV_SCAN_PAIRS) {
+		rk_buf_reset(&s->last);
+		rk_buf_append(&s->last, k, kl);
+	}
+	return 1;
 }
 
 /* The later of two starts, the earlier of two ends (empty = unbounded). */
@@ -761,23 +771,46 @@ int rk_kv_read(struct rk_store_reader *r, const struct rk_kv_cmd *c,
 		struct scan_ctx x;
 		uint64_t applied;
 
-		if (c->nargs != 2)
+		if (c->nargs != 2 || c->mode > RK_KV_SCAN_COUNT)
 			return RK_EPROTO;
 		(void)rk_kv_arg_next(c, &off, &s, &sl);
 		(void)rk_kv_arg_next(c, &off, &e, &el);
+		if (c->mode != RK_KV_SCAN_PAIRS &&
+		    !rk_kv_in_span(s, sl, start, slen, end, elen))
+			return RK_ERANGE;
 		clip(&s, &sl, start, slen, &e, &el, end, elen);
 		memset(&x, 0, sizeof(x));
 		rk_buf_init(&x.body);
+		rk_buf_init(&x.last);
+		x.mode = c->mode;
 		x.limit = c->n > 0 && c->n < RK_KV_SCAN_MAX ? c->n : RK_KV_SCAN_MAX;
 		rc = 0;
 		if (el == 0 || keycmp(s, sl, e, el) < 0)
 			rc = rk_store_scan_span(r, 0, s, sl, e, el, scan_pair, &x,
 						&applied);
-		if (rc == 0) {
+		if (rc == 0 && x.mode == RK_KV_SCAN_PAIRS) {
 			rk_buf_printf(out, "*%" PRId64 "\r\n", 2 * x.n);
 			rk_buf_append(out, x.body.p, x.body.len);
+		} else if (rc == 0) {
+			/* next: after the last key if the limit stopped the
+			 * walk, else the end of what this range answers. */
+			rk_buf_printf(out, "*%" PRId64 "\r\n",
+				      1 + (x.mode == RK_KV_SCAN_KEYS ? x.n : 1));
+			if (x.last.len > 0) {
+				rk_buf_printf(out, "$%zu\r\n", x.last.len + 1);
+				rk_buf_append(out, x.last.p, x.last.len);
+				rk_buf_append(out, "\0\r\n", 3);
+			} else
+				reply_bulk(out, e, el);
+			if (x.mode == RK_KV_SCAN_KEYS)
+				rk_buf_append(out, x.body.p, x.body.len);
+			else
+				reply_int(out, x.n);
 		}
+		if (x.body.oom || x.last.oom)
+			rc = RK_ENOMEM;
 		rk_buf_free(&x.body);
+		rk_buf_free(&x.last);
 		return rc < 0 ? rc : 0;
 	}
 	default:

@@ -84,6 +84,26 @@ enum rk_kv_op {
 
 enum rk_kv_put_mode { RK_KV_PUT_ALWAYS = 0, RK_KV_PUT_NX = 1, RK_KV_PUT_XX = 2 };
 
+/* What a SCAN (args start, end; n the limit, at most RK_KV_SCAN_MAX)
+ * answers, by its mode:
+ *  PAIRS  the flat array k1 v1 k2 v2 ... of [start, end) clipped to the
+ *         range's span (KRANGE);
+ *  KEYS   [next, k1, k2, ...]: the keys only;
+ *  COUNT  [next, :count]: how many keys, none sent.
+ * next is where the walk of [start, end) goes on: the key just after the
+ * last one examined when the limit stopped it, else the end of what this
+ * range could answer (the request's end or the range's end, whichever
+ * comes first; empty = the end of the key space). The caller continues
+ * from next with no knowledge of range boundaries of its own, so a stale
+ * routing table cannot make it skip keys. In these two modes a start
+ * outside the range's span is RK_ERANGE (the router looks the range up
+ * again) rather than clipped. */
+enum rk_kv_scan_mode {
+	RK_KV_SCAN_PAIRS = 0,
+	RK_KV_SCAN_KEYS = 1,
+	RK_KV_SCAN_COUNT = 2,
+};
+
 struct rk_kv_cmd {
 	uint8_t op, mode;
 	uint64_t session, seq, first_incomplete; /* session 0: no record */

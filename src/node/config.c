@@ -52,6 +52,11 @@ void rk_node_config_usage(FILE *out)
 "  --enable-debug-api      serve /api/v1/debug/* on the HTTP port (fault\n"
 "                          injection and a load driver, for tests and\n"
 "                          benchmarks; without it they do not exist)\n"
+"  --client-password-file F  the RESP port requires AUTH with the password\n"
+"                          in file F (without trailing newlines, at most\n"
+"                          1024 bytes; warned about if others may read it):\n"
+"                          before it every command but AUTH, HELLO and\n"
+"                          QUIT answers -NOAUTH                    [none]\n"
 "  --help                  this text\n"
 "\n"
 "SIGTERM or SIGINT stop the node cleanly (exit status 0).\n",
@@ -180,6 +185,7 @@ static int parse_cluster(struct rk_node_config *c, const char *v, char *err,
 
 void rk_node_config_free(struct rk_node_config *cfg)
 {
+	memset(cfg->client_password, 0, sizeof(cfg->client_password));
 	free(cfg->split_at);
 	cfg->split_at = NULL;
 }
@@ -286,6 +292,15 @@ int rk_node_config_parse(int argc, char **argv, struct rk_node_config *c,
 				rc = fail(err, errlen, "--min-free-space: '%s' is not a size (bytes, or with a unit: 512MiB, 2GiB, 1GB)", val);
 			else
 				c->min_free_space_set = true;
+		} else if (strcmp(flag, "--client-password-file") == 0) {
+			if (*val == '\0' || strlen(val) >= sizeof(c->client_password_file))
+				rc = fail(err, errlen, "%s: bad file name '%s'", flag, val);
+			else {
+				strcpy(c->client_password_file, val);
+				rc = rk_secret_read(flag, val, c->client_password,
+						    &c->client_password_len,
+						    &c->client_password_open, err, errlen);
+			}
 		} else if (strcmp(flag, "--log-level") == 0) {
 			c->log_level = rk_log_parse_level(val);
 			if (c->log_level < 0)

@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "secret.h"
+
 #define RK_ADDR_MAX 64
 #define RK_MAX_NODES 64
 
@@ -47,6 +49,14 @@ struct rk_node_config {
 	/* --enable-debug-api: the debug endpoints (/api/v1/debug/...) exist (tests,
 	 * benchmarks); without it they answer 404 like any unknown path. */
 	bool enable_debug_api;
+	/* --client-password-file: the RESP port requires AUTH with the
+	 * password in this file, read while the flags are parsed (secret.h),
+	 * trailing newlines stripped; length 0: not given. open: its group or
+	 * others may read the file (warned about at start). */
+	char client_password_file[1024];
+	uint8_t client_password[RK_SECRET_MAX];
+	size_t client_password_len;
+	bool client_password_open;
 };
 
 #define RK_DEFAULT_MIN_FREE_SPACE (256ull << 20)

@@ -661,8 +661,19 @@ int rk_serve_start(struct rk_node *n, char *err, size_t errlen)
 	rk_space_start(n);
 	if (n->cfg.client_addr[0] == '\0')
 		return 0;
-	return rk_client_server_start(&n->loop, n->cfg.client_addr, n->router, env_info,
-				      n, &n->client, err, errlen);
+	rc = rk_client_server_start(&n->loop, n->cfg.client_addr, n->router, env_info,
+				    n, &n->client, err, errlen);
+	/* --client-password-file (read with the flags): set before the loop
+	 * runs, so before any connection is accepted. */
+	if (rc == 0 && n->cfg.client_password_len > 0) {
+		rc = rk_client_server_set_password(n->client, n->cfg.client_password,
+						   n->cfg.client_password_len);
+		if (n->cfg.client_password_open)
+			rk_log_warn(MOD, "--client-password-file %s can be read by its group "
+				    "or others (chmod 600 it)", n->cfg.client_password_file);
+		rk_log_info(MOD, "the RESP port requires AUTH (--client-password-file)");
+	}
+	return rc;
 }
 
 static void client_stopped(void *arg)

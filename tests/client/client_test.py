@@ -290,7 +290,13 @@ class Target:
 
 
 class Cluster:
-    """Three rangekv processes (as tests/node/cluster_test.py starts them)."""
+    """Three rangekv processes (as tests/node/cluster_test.py starts them).
+    A subclass may change the ranges, the ports (addr) and add flags."""
+
+    n_ranges = RANGES
+
+    def extra_args(self, i):
+        return []
 
     def __init__(self, binary, tmp):
         self.bin = binary
@@ -298,13 +304,15 @@ class Cluster:
         self.procs = {}
         self.stopped = set()    # nodes the test itself killed or stopped
 
-    @staticmethod
-    def addr(i, kind):   # kind 0 peer, 1 client, 2 http
-        return "127.0.0.%d:%d" % (i, BASE + kind * 3 + i)
+    base = BASE
 
-    @staticmethod
-    def client_addr(i):
-        host, port = Cluster.addr(i, 1).split(":")
+    @classmethod
+    def addr(cls, i, kind):   # kind 0 peer, 1 client, 2 http
+        return "127.0.0.%d:%d" % (i, cls.base + kind * 3 + i)
+
+    @classmethod
+    def client_addr(cls, i):
+        host, port = cls.addr(i, 1).split(":")
         return host, int(port)
 
     def start(self, i):
@@ -315,7 +323,7 @@ class Cluster:
         args = [self.bin, "start", "--node-id", str(i), "--data", os.path.join(d, "data"),
                 "--peer-addr", self.addr(i, 0), "--client-addr", self.addr(i, 1),
                 "--http-addr", self.addr(i, 2), "--initial-cluster", cluster, "--enable-debug-api",
-                "--ranges", str(RANGES), "--tick-ms", str(TICK_MS)]
+                "--ranges", str(self.n_ranges), "--tick-ms", str(TICK_MS)] + self.extra_args(i)
         self.procs[i] = subprocess.Popen(args, stdout=log, stderr=log)
         self.stopped.discard(i)
         log.close()

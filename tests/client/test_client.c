@@ -211,6 +211,147 @@ static void test_router_deadline(void **state)
 	close_router(&loop, r);
 }
 
+/* ---- MATCH patterns ---------------------------------------------------------- */
+
+static bool glob(const char *pat, const char *s)
+{
+	return rk_client_glob_match((const uint8_t *)pat, strlen(pat),
+				    (const uint8_t *)s, strlen(s));
+}
+
+/* Redis's glob: the cases its own tests and documentation give. */
+static void test_glob(void **state)
+{
+	(void)state;
+	assert_true(glob("*", ""));
+	assert_true(glob("*", "anything"));
+	assert_true(glob("h?llo", "hello"));
+	assert_true(glob("h?llo", "hallo"));
+	assert_false(glob("h?llo", "hllo"));
+	assert_true(glob("h*llo", "hllo"));
+	assert_true(glob("h*llo", "heeeello"));
+	assert_true(glob("h[ae]llo", "hallo"));
+	assert_false(glob("h[ae]llo", "hillo"));
+	assert_true(glob("h[^e]llo", "hallo"));
+	assert_false(glob("h[^e]llo", "hello"));
+	assert_true(glob("h[a-b]llo", "hbllo"));
+	assert_true(glob("h[b-a]llo", "hallo")); /* a reversed range */
+	assert_false(glob("h[a-b]llo", "hcllo"));
+	assert_true(glob("h\\*llo", "h*llo"));
+	assert_false(glob("h\\*llo", "hello"));
+	assert_true(glob("[\\]]", "]"));
+	assert_true(glob("user:*:name", "user:42:name"));
+	assert_false(glob("user:*:name", "user:42:names"));
+	assert_true(glob("*a*b*c", "xxaxxbxxbxxc"));
+	assert_false(glob("*a*b*c", "xxaxxbxxbxxd"));
+	assert_false(glob("abc", "ab"));
+	assert_false(glob("ab", "abc"));
+	assert_false(glob("ab[", "ab"));
+	assert_true(glob("ab[c", "abc")); /* an unterminated class ends the pattern */
+	assert_false(glob("Key", "key")); /* case-sensitive */
+	/* A pattern Redis's recursive matcher needed a depth limit for:
+	 * linear here, answered at once. */
+	{
+		char pat[201], str[4001];
+		memset(pat, 0, sizeof(pat));
+		for (int i = 0; i < 100; i++)
+			memcpy(pat + 2 * i, "*a", 2);
+		memset(str, 'a', 4000);
+		str[4000] = '\0';
+		str[3999] = 'b';
+		assert_false(glob(pat, str));
+	}
+	assert_int_equal(rk_client_glob_prefix((const uint8_t *)"user:*", 6), 5);
+	assert_int_equal(rk_client_glob_prefix((const uint8_t *)"u?", 2), 1);
+	assert_int_equal(rk_client_glob_prefix((const uint8_t *)"[a]", 3), 0);
+	assert_int_equal(rk_client_glob_prefix((const uint8_t *)"a\\*", 3), 1);
+	assert_int_equal(rk_client_glob_prefix((const uint8_t *)"abc", 3), 3);
+}
+
+static void test_password_equal(void **state)
+{
+	const uint8_t *pw = (const uint8_t *)"s3cret";
+
+	(void)state;
+	assert_true(rk_client_password_equal(pw, 6, (const uint8_t *)"s3cret", 6));
+	assert_false(rk_client_password_equal(pw, 6, (const uint8_t *)"s3cre", 5));
+	assert_false(rk_client_password_equal(pw, 6, (const uint8_t *)"s3cretX", 7));
+	assert_false(rk_client_password_equal(pw, 6, (const uint8_t *)"S3cret", 6));
+	assert_false(rk_client_password_equal(pw, 6, (const uint8_t *)"s3cres", 6));
+	assert_false(rk_client_password_equal(pw, 6, (const uint8_t *)"", 0));
+	/* A given password that repeats the stored one is still wrong. */
+	assert_false(rk_client_password_equal(pw, 6, (const uint8_t *)"s3crets3cret", 12));
+	assert_false(rk_client_password_equal(pw, 0, (const uint8_t *)"", 0));
+}
+
+/* ---- SCAN's cursor table ------------------------------------------------------ */
+
+static uint64_t put(struct rk_client_server *s, uint64_t now, const char *k)
+{
+	uint64_t id = 0;
+
+	assert_int_equal(rk_client_cursor_put(s, now, (const uint8_t *)k, strlen(k), &id), 0);
+	assert_true(id > 0 && id < (1ull << 53));
+	return id;
+}
+
+/* The key cursor id resumes at, or NULL (unknown, evicted, expired). */
+static const char *get(struct rk_client_server *s, uint64_t now, uint64_t id)
+{
+	static char out[64];
+	uint8_t *k;
+	size_t l;
+	int rc = rk_client_cursor_get(s, now, id, &k, &l);
+
+	if (rc == RK_ENOTFOUND)
+		return NULL;
+	assert_int_equal(rc, 0);
+	assert_true(l < sizeof(out));
+	memcpy(out, k, l);
+	out[l] = '\0';
+	free(k);
+	return out;
+}
+
+static void test_cursor_table(void **state)
+{
+	struct rk_client_server s;
+	uint64_t a, b, first, ids[RK_CLIENT_CURSORS_MAX];
+	char key[32];
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	assert_null(get(&s, 0, 1)); /* no table yet */
+	a = put(&s, 1000, "alpha");
+	b = put(&s, 1000, "beta");
+	assert_true(a != b);
+	assert_string_equal(get(&s, 1001, a), "alpha");
+	assert_string_equal(get(&s, 1002, a), "alpha"); /* a repeat still works */
+	assert_null(get(&s, 1002, a + 1000));
+	/* Expiry: RK_CLIENT_CURSOR_TTL_MS after it was made. */
+	assert_string_equal(get(&s, 1000 + RK_CLIENT_CURSOR_TTL_MS - 1, b), "beta");
+	assert_null(get(&s, 1000 + RK_CLIENT_CURSOR_TTL_MS, b));
+	assert_int_equal(rk_client_cursors_count(&s), 0);
+	/* Bounded: a full table evicts the used entries first, then the
+	 * oldest, never growing past RK_CLIENT_CURSORS_MAX. */
+	for (size_t i = 0; i < RK_CLIENT_CURSORS_MAX; i++) {
+		snprintf(key, sizeof(key), "k%zu", i);
+		ids[i] = put(&s, 2000000 + i, key);
+	}
+	first = ids[0];
+	assert_string_equal(get(&s, 2010000, ids[500]), "k500"); /* used */
+	put(&s, 2010001, "new1");
+	assert_null(get(&s, 2010001, ids[500]));       /* the used one went */
+	assert_string_equal(get(&s, 2010001, first), "k0"); /* the oldest stays */
+	put(&s, 2010002, "new2"); /* k0 is used now: it goes */
+	assert_null(get(&s, 2010002, first));
+	put(&s, 2010003, "new3"); /* none used: the oldest, k1 */
+	assert_null(get(&s, 2010003, ids[1]));
+	assert_string_equal(get(&s, 2010003, ids[2]), "k2");
+	assert_int_equal(rk_client_cursors_count(&s), RK_CLIENT_CURSORS_MAX);
+	rk_client_cursors_free(s.cursors);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -220,6 +361,9 @@ int main(void)
 		cmocka_unit_test(test_part_reply_lost),
 		cmocka_unit_test(test_router_close_in_flight),
 		cmocka_unit_test(test_router_deadline),
+		cmocka_unit_test(test_glob),
+		cmocka_unit_test(test_password_equal),
+		cmocka_unit_test(test_cursor_table),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

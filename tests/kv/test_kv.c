@@ -1498,6 +1498,38 @@ static void test_read_outside_span(void **state)
 	assert_string_equal(READ(f, .op = RK_KV_EXISTS, .a = {big}), ":0\r\n");
 }
 
+/* f->out is exactly want (NUL bytes included). */
+#define OUT_IS(f, want) assert_memory_equal((f)->out, want, sizeof(want))
+
+/* SCAN's KEYS and COUNT modes (the client's SCAN, KEYS, DBSIZE): keys
+ * only, and where to go on: after the last key examined when the limit
+ * stopped the walk, else the end of what the range answers. A start
+ * outside the span is refused, never clipped (a stale route would skip
+ * keys). */
+static void test_scan_keys(void **state)
+{
+	struct fx *f = *state;
+
+	put_raw(f, "a", "outside");
+	put_raw(f, "z", "outside");
+	APPLY(f, 1, C(.op = RK_KV_PUT, .a = {"b", "1", "c", "2", "d", "3"}));
+	APPLY(f, 1, C(.op = RK_KV_SEQ, .n = 1, .a = {"c0"}));
+	READ(f, .op = RK_KV_SCAN, .mode = RK_KV_SCAN_KEYS, .a = {"b", ""});
+	OUT_IS(f, "*4\r\n$2\r\nyy\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\nd\r\n");
+	READ(f, .op = RK_KV_SCAN, .mode = RK_KV_SCAN_KEYS, .n = 2, .a = {"b", ""});
+	OUT_IS(f, "*3\r\n$2\r\nc\0\r\n$1\r\nb\r\n$1\r\nc\r\n");
+	READ(f, .op = RK_KV_SCAN, .mode = RK_KV_SCAN_KEYS, .n = 2, .a = {"c\x01", "d"});
+	OUT_IS(f, "*1\r\n$1\r\nd\r\n");
+	READ(f, .op = RK_KV_SCAN, .mode = RK_KV_SCAN_COUNT, .a = {"b", "zz"});
+	OUT_IS(f, "*2\r\n$2\r\nyy\r\n:3\r\n");
+	READ(f, .op = RK_KV_SCAN, .mode = RK_KV_SCAN_COUNT, .n = 1, .a = {"c", ""});
+	OUT_IS(f, "*2\r\n$2\r\nc\0\r\n:1\r\n");
+	assert_int_equal(READ_RC(f, .op = RK_KV_SCAN, .mode = RK_KV_SCAN_KEYS,
+				 .a = {"a", ""}), RK_ERANGE);
+	assert_int_equal(READ_RC(f, .op = RK_KV_SCAN, .mode = RK_KV_SCAN_COUNT,
+				 .a = {"yy", ""}), RK_ERANGE);
+}
+
 /* The whole key space, its bounds passed as NULL. */
 static void test_reads_unbounded(void **state)
 {
@@ -1886,6 +1918,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_overlay_across_entries, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_outside_span, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_scan_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reads_unbounded, setup_unbounded,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_read_in_log, setup, teardown),

@@ -9,7 +9,10 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "keyspace.h"
@@ -141,6 +144,42 @@ static void test_start_flags(void **state)
 	rk_node_config_free(&c);
 }
 
+/* --client-password-file: read with the flags, the trailing newline
+ * stripped; a missing or empty file is a clear error; a file others may
+ * read is flagged (the node warns). */
+static void test_client_password_file(void **state)
+{
+	struct rk_node_config c;
+	char err[256], path[200], args[300];
+	const char *tmp = getenv("TMPDIR");
+	int fd;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/rk-config-pw-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "s3cret\r\n", 8), 8);
+	close(fd);
+	snprintf(args, sizeof(args), "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
+		 "--client-password-file %s", path);
+	assert_int_equal(chmod(path, 0600), 0);
+	assert_int_equal(parse(&c, err, args), 0);
+	assert_int_equal(c.client_password_len, 6);
+	assert_memory_equal(c.client_password, "s3cret", 6);
+	assert_false(c.client_password_open);
+	rk_node_config_free(&c);
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(parse(&c, err, args), 0);
+	assert_true(c.client_password_open);
+	rk_node_config_free(&c);
+	assert_int_equal(truncate(path, 0), 0);
+	assert_int_equal(parse(&c, err, args), RK_EINVAL);
+	assert_non_null(strstr(err, "empty"));
+	unlink(path);
+	assert_int_not_equal(parse(&c, err, args), 0);
+	assert_non_null(strstr(err, "--client-password-file"));
+}
+
 /* --min-free-space: sizes with units, the default left to the node. */
 static void test_min_free_space(void **state)
 {
@@ -189,6 +228,7 @@ int main(void)
 		cmocka_unit_test(test_split_at),
 		cmocka_unit_test(test_start_flags),
 		cmocka_unit_test(test_min_free_space),
+		cmocka_unit_test(test_client_password_file),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
