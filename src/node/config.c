@@ -52,6 +52,18 @@ void rk_node_config_usage(FILE *out)
 "  --enable-debug-api      serve /api/v1/debug/* on the HTTP port (fault\n"
 "                          injection and a load driver, for tests and\n"
 "                          benchmarks; without it they do not exist)\n"
+"  --cluster-secret-file FILE\n"
+"                          a secret shared by every node of the cluster:\n"
+"                          peers prove it in the handshake (a keyed MAC\n"
+"                          over fresh nonces); a node with another secret,\n"
+"                          or none, is refused. Authenticates, does not\n"
+"                          encrypt (docs/security.md)\n"
+"  --admin-token-file FILE HTTP calls that change anything (POST, PUT,\n"
+"                          DELETE, the debug API) need the header\n"
+"                          'Authorization: Bearer TOKEN'; GETs stay open\n"
+"                          except those that show keys or values\n"
+"  (Both files are read at start; trailing newlines are stripped, an empty\n"
+"  file is refused, and one its group or others can read is warned about.)\n"
 "  --help                  this text\n"
 "\n"
 "SIGTERM or SIGINT stop the node cleanly (exit status 0).\n",
@@ -178,8 +190,22 @@ static int parse_cluster(struct rk_node_config *c, const char *v, char *err,
 	return rc;
 }
 
+/* A secret file's path kept for messages, and its content. */
+static int read_secret(const char *flag, const char *path, char *pathp,
+		       uint8_t *buf, size_t *lenp, bool *openp, char *err,
+		       size_t errlen)
+{
+	if (*path == '\0' || strlen(path) >= sizeof(((struct rk_node_config *)0)->admin_token_file))
+		return fail(err, errlen, "%s: bad file name '%s'", flag, path);
+	strcpy(pathp, path);
+	return rk_secret_read(flag, path, buf, lenp, openp, err, errlen);
+}
+
 void rk_node_config_free(struct rk_node_config *cfg)
 {
+	/* No copy of a secret outlives its use longer than it must. */
+	memset(cfg->cluster_secret, 0, sizeof(cfg->cluster_secret));
+	memset(cfg->admin_token, 0, sizeof(cfg->admin_token));
 	free(cfg->split_at);
 	cfg->split_at = NULL;
 }
@@ -286,6 +312,14 @@ int rk_node_config_parse(int argc, char **argv, struct rk_node_config *c,
 				rc = fail(err, errlen, "--min-free-space: '%s' is not a size (bytes, or with a unit: 512MiB, 2GiB, 1GB)", val);
 			else
 				c->min_free_space_set = true;
+		} else if (strcmp(flag, "--cluster-secret-file") == 0) {
+			rc = read_secret(flag, val, c->cluster_secret_file, c->cluster_secret,
+					 &c->cluster_secret_len, &c->cluster_secret_open,
+					 err, errlen);
+		} else if (strcmp(flag, "--admin-token-file") == 0) {
+			rc = read_secret(flag, val, c->admin_token_file, c->admin_token,
+					 &c->admin_token_len, &c->admin_token_open,
+					 err, errlen);
 		} else if (strcmp(flag, "--log-level") == 0) {
 			c->log_level = rk_log_parse_level(val);
 			if (c->log_level < 0)

@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "secret.h"
+
 #define RK_ADDR_MAX 64
 #define RK_MAX_NODES 64
 
@@ -47,6 +49,18 @@ struct rk_node_config {
 	/* --enable-debug-api: the debug endpoints (/api/v1/debug/...) exist (tests,
 	 * benchmarks); without it they answer 404 like any unknown path. */
 	bool enable_debug_api;
+	/* --cluster-secret-file, --admin-token-file: read while the flags are
+	 * parsed (secret.h), trailing newlines stripped; length 0: not given.
+	 * *_open: the file is readable by its group or others (the node warns
+	 * at start). docs/security.md says what each protects. */
+	char cluster_secret_file[1024];
+	uint8_t cluster_secret[RK_SECRET_MAX];
+	size_t cluster_secret_len;
+	bool cluster_secret_open;
+	char admin_token_file[1024];
+	uint8_t admin_token[RK_SECRET_MAX];
+	size_t admin_token_len;
+	bool admin_token_open;
 };
 
 #define RK_DEFAULT_MIN_FREE_SPACE (256ull << 20)

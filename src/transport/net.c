@@ -7,19 +7,33 @@
  * all and frees the transport when the count reaches zero, so no callback
  * ever runs on freed memory.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
+#include "log.h"
 #include "net.h"
 #include "uv_error.h"
 
+#define MOD "net"
 #define QUEUE_MAX_DEFAULT (8u << 20)
 #define READ_CHUNK (64u << 10)
+/* A dialer waits this long for the acceptor's Hello before it gives up and
+ * retries (an acceptor that takes the connection and says nothing). */
+#define HANDSHAKE_MS 5000
+/* Refused handshakes are logged at most REFUSE_BURST lines per
+ * REFUSE_WINDOW_MS: a misconfigured node retries every few seconds and must
+ * not flood the log; the lines held back are counted in the next one. */
+#define REFUSE_BURST 5
+#define REFUSE_WINDOW_MS 10000
+#define HS_BUF 512 /* a Hello frame is about 110 bytes */
 
 enum oc_state {
 	OC_IDLE,       /* never connected (snapshot channel until first use) */
 	OC_CONNECTING,
+	OC_HANDSHAKE,  /* connected, our Hello sent, waiting for the acceptor's */
 	OC_OPEN,
 	OC_CLOSING,    /* tcp handle closing after a failure */
 	OC_BACKOFF,    /* waiting for the timer to reconnect */
@@ -39,7 +53,10 @@ struct out_conn {
 	struct rk_buf pending, inflight;
 	uint64_t pending_frames, inflight_frames;
 	unsigned backoff_ms;
-	char rbuf[512];
+	uint8_t nonce[RK_NET_NONCE]; /* ours, for this connection's handshake */
+	uint8_t hs[HS_BUF];          /* the acceptor's Hello as it arrives */
+	size_t hs_len;
+	char rbuf[HS_BUF];
 };
 
 struct peer {
@@ -51,12 +68,22 @@ struct peer {
 	struct peer *next;
 };
 
+enum ic_state {
+	IC_HELLO,  /* waiting for the dialer's first Hello */
+	IC_PROOF,  /* our Hello sent, waiting for the dialer's last one */
+	IC_OPEN,   /* frames flow to on_frame */
+};
+
 struct in_conn {
 	struct rk_net *net;
 	uv_tcp_t tcp;
+	uv_write_t wreq;
+	struct rk_buf out; /* our Hello while it is written */
 	uint8_t *buf;
 	size_t len, cap;
-	bool hello, closing;
+	enum ic_state state;
+	bool closing;
+	struct rk_net_transcript t;
 	uint64_t from;
 	int channel;
 	struct in_conn *next, *prev;
@@ -73,6 +100,11 @@ struct rk_net {
 	struct peer *peers;
 	struct in_conn *ins;
 	struct rk_net_stats st;
+	bool has_key;
+	uint8_t key[RK_NET_KEY];
+	uint64_t refuse_window;   /* start of the log window (uv_now) */
+	unsigned refuse_lines;    /* logged in this window */
+	uint64_t refuse_held;     /* not logged since the last line */
 	int handles;
 	bool stopping;
 	void (*done)(void *arg);
@@ -90,6 +122,144 @@ static struct peer *find_peer(const struct rk_net *n, uint64_t id)
 		if (p->id == id)
 			return p;
 	return NULL;
+}
+
+/* ---- the handshake's checks, shared by both sides -------------------------------- */
+
+/* "host:port" of the other end of tcp, or "?" */
+static void remote_name(uv_tcp_t *tcp, char *out, size_t cap)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+	char host[64];
+
+	snprintf(out, cap, "?");
+	if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &len) != 0)
+		return;
+	if (ss.ss_family == AF_INET) {
+		uv_ip4_name((struct sockaddr_in *)&ss, host, sizeof(host));
+		snprintf(out, cap, "%s:%d", host,
+			 ntohs(((struct sockaddr_in *)&ss)->sin_port));
+	} else if (ss.ss_family == AF_INET6) {
+		uv_ip6_name((struct sockaddr_in6 *)&ss, host, sizeof(host));
+		snprintf(out, cap, "[%s]:%d", host,
+			 ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
+	}
+}
+
+/* Counts a refused handshake and logs why, within the rate limit. */
+static void refuse(struct rk_net *n, uv_tcp_t *tcp, const char *side,
+		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void refuse(struct rk_net *n, uv_tcp_t *tcp, const char *side,
+		   const char *fmt, ...)
+{
+	uint64_t now = uv_now(n->loop);
+	char why[256], who[80];
+	va_list ap;
+
+	n->st.refused++;
+	if (now - n->refuse_window >= REFUSE_WINDOW_MS || n->refuse_window == 0) {
+		n->refuse_window = now == 0 ? 1 : now;
+		n->refuse_lines = 0;
+	}
+	if (n->refuse_lines >= REFUSE_BURST) {
+		n->refuse_held++;
+		return;
+	}
+	n->refuse_lines++;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	remote_name(tcp, who, sizeof(who));
+	if (n->refuse_held > 0)
+		rk_log_warn(MOD, "peer handshake refused: %s remote=%s side=%s (and %llu more not logged)",
+			    why, who, side, (unsigned long long)n->refuse_held);
+	else
+		rk_log_warn(MOD, "peer handshake refused: %s remote=%s side=%s",
+			    why, who, side);
+	n->refuse_held = 0;
+}
+
+/* Whether a node id outside the peer list may open a connection. Today
+ * none: only the initial cluster's nodes are peers. A join request from a
+ * new node (the placement work) will be the one exception, admitted for
+ * the join exchange alone, and with a cluster secret set only after its
+ * proof holds like any peer's. */
+static bool admit_unknown(const struct rk_net *n, const struct rk_net_hello *h)
+{
+	(void)n;
+	(void)h;
+	return false;
+}
+
+/* What is wrong with h, a Hello received by this node from the other end
+ * (expect_from: the node id it must name, 0 for any peer), or NULL. */
+static const char *hello_problem(const struct rk_net *n, const struct rk_net_hello *h,
+				 uint64_t expect_from)
+{
+	if (h->version != RK_NET_VERSION)
+		return "another wire version";
+	if (h->channel > RK_NET_CH_SNAP)
+		return "an unknown channel";
+	if (h->cluster_id != n->cfg.cluster_id)
+		return "another cluster";
+	if (h->node_id == 0 || h->node_id == n->cfg.node_id)
+		return "this node's own id";
+	if (expect_from != 0 && h->node_id != expect_from)
+		return "another node than the one dialed";
+	if (expect_from == 0 && find_peer(n, h->node_id) == NULL && !admit_unknown(n, h))
+		return "a node id that is not a peer";
+	if (h->to_node_id != n->cfg.node_id)
+		return "a Hello meant for another node";
+	return NULL;
+}
+
+/* Whether the proof in h from role holds over t; on false *whyp says why. */
+static bool proof_holds(const struct rk_net *n, enum rk_net_role role,
+			const struct rk_net_transcript *t,
+			const struct rk_net_hello *h, const char **whyp)
+{
+	*whyp = NULL;
+	if (!n->has_key && h->proof_len == 0)
+		return true;
+	if (!n->has_key)
+		*whyp = "the peer proves a cluster secret and this node has none";
+	else if (h->proof_len == 0)
+		*whyp = "the peer has no cluster secret and this node has one";
+	else if (!rk_net_auth_check(n->key, role, t, h->proof, h->proof_len))
+		*whyp = "the peer's proof does not match: another cluster secret";
+	return *whyp == NULL;
+}
+
+/* Encodes our Hello (with a proof when we have a key) as a frame into out. */
+static int hello_frame(const struct rk_net *n, uint64_t to, int channel,
+		       const uint8_t *nonce, enum rk_net_role role,
+		       const struct rk_net_transcript *t, struct rk_buf *out)
+{
+	struct rk_net_hello h;
+	struct rk_buf b;
+	int rc;
+
+	memset(&h, 0, sizeof(h));
+	h.version = RK_NET_VERSION;
+	h.node_id = n->cfg.node_id;
+	h.cluster_id = n->cfg.cluster_id;
+	h.channel = (uint32_t)channel;
+	h.to_node_id = to;
+	if (nonce != NULL) {
+		memcpy(h.nonce, nonce, RK_NET_NONCE);
+		h.nonce_len = RK_NET_NONCE;
+	}
+	if (t != NULL && n->has_key) {
+		rk_net_auth_proof(n->key, role, t, h.proof);
+		h.proof_len = RK_NET_PROOF;
+	}
+	rk_buf_init(&b);
+	rc = rk_net_hello_encode(&h, &b);
+	if (rc == 0)
+		rc = rk_net_frame_append(out, b.p, b.len);
+	rk_buf_free(&b);
+	return rc;
 }
 
 static void finish_stop(struct rk_net *n)
@@ -111,12 +281,18 @@ static void finish_stop(struct rk_net *n)
 
 /* ---- outgoing connections ---------------------------------------------------------- */
 
-static void oc_backoff_fired(uv_timer_t *t)
+static void oc_fail(struct out_conn *oc);
+
+/* The one timer of an outgoing connection: the backoff before a reconnect,
+ * or the wait for the acceptor's Hello. */
+static void oc_timer_fired(uv_timer_t *t)
 {
 	struct out_conn *oc = t->data;
 
 	if (oc->state == OC_BACKOFF)
 		oc_connect(oc);
+	else if (oc->state == OC_HANDSHAKE)
+		oc_fail(oc);
 }
 
 static void oc_closed(uv_handle_t *h)
@@ -134,7 +310,7 @@ static void oc_closed(uv_handle_t *h)
 	if (oc->backoff_ms < n->cfg.backoff_min_ms)
 		oc->backoff_ms = n->cfg.backoff_min_ms;
 	oc->state = OC_BACKOFF;
-	uv_timer_start(&oc->timer, oc_backoff_fired, oc->backoff_ms, 0);
+	uv_timer_start(&oc->timer, oc_timer_fired, oc->backoff_ms, 0);
 }
 
 static void timer_closed(uv_handle_t *h)
@@ -217,15 +393,115 @@ static void oc_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 	*b = uv_buf_init(oc->rbuf, sizeof(oc->rbuf));
 }
 
-/* Peers never send on our outgoing connection; reading only notices that
- * the peer closed it. */
+/* Doubles the backoff before the next attempt (a refused or failed
+ * connection). */
+static void oc_slower(struct out_conn *oc)
+{
+	struct rk_net *n = oc->peer->net;
+
+	oc->backoff_ms = oc->backoff_ms == 0 ? n->cfg.backoff_min_ms : oc->backoff_ms * 2;
+	if (oc->backoff_ms > n->cfg.backoff_max_ms)
+		oc->backoff_ms = n->cfg.backoff_max_ms;
+}
+
+/* The acceptor's Hello arrived: check who answered and its proof, then
+ * send our last Hello ahead of whatever queued meanwhile. */
+static void oc_hello(struct out_conn *oc, const uint8_t *payload, size_t len)
+{
+	struct rk_net *n = oc->peer->net;
+	struct rk_net_transcript t;
+	struct rk_net_hello h;
+	struct rk_buf frame;
+	const char *why;
+
+	if (rk_net_hello_decode(payload, len, &h) != 0) {
+		refuse(n, &oc->tcp, "dialer", "a malformed Hello from node %llu",
+		       (unsigned long long)oc->peer->id);
+		goto fail;
+	}
+	why = hello_problem(n, &h, oc->peer->id);
+	if (why == NULL && h.channel != (uint32_t)oc->channel)
+		why = "an answer on another channel";
+	if (why == NULL && h.nonce_len != RK_NET_NONCE)
+		why = "an answer without a nonce";
+	if (why != NULL) {
+		refuse(n, &oc->tcp, "dialer",
+		       "%s: dialed node=%llu cluster=%016llx, answered by node=%llu cluster=%016llx version=%u",
+		       why, (unsigned long long)oc->peer->id,
+		       (unsigned long long)n->cfg.cluster_id,
+		       (unsigned long long)h.node_id, (unsigned long long)h.cluster_id,
+		       h.version);
+		goto fail;
+	}
+	memset(&t, 0, sizeof(t));
+	t.cluster_id = n->cfg.cluster_id;
+	t.dialer = n->cfg.node_id;
+	t.acceptor = oc->peer->id;
+	t.channel = (uint32_t)oc->channel;
+	memcpy(t.nonce_d, oc->nonce, RK_NET_NONCE);
+	memcpy(t.nonce_a, h.nonce, RK_NET_NONCE);
+	if (!proof_holds(n, RK_NET_ACCEPTOR, &t, &h, &why)) {
+		refuse(n, &oc->tcp, "dialer", "%s: node=%llu", why,
+		       (unsigned long long)oc->peer->id);
+		goto fail;
+	}
+	rk_buf_init(&frame);
+	if (hello_frame(n, oc->peer->id, oc->channel, NULL, RK_NET_DIALER, &t,
+			&frame) != 0) {
+		rk_buf_free(&frame);
+		goto fail;
+	}
+	rk_buf_append(&frame, oc->pending.p, oc->pending.len);
+	rk_buf_free(&oc->pending);
+	oc->pending = frame;
+	uv_timer_stop(&oc->timer);
+	oc->backoff_ms = 0;
+	oc->state = OC_OPEN;
+	oc->peer->st.connects++;
+	if (oc->channel == RK_NET_CH_RAFT)
+		oc->peer->st.connected = true;
+	oc_write(oc);
+	return;
+fail:
+	oc_slower(oc);
+	oc_fail(oc);
+}
+
+/* The acceptor sends one Hello on our outgoing connection and nothing
+ * after; past the handshake, reading only notices that it closed. */
 static void oc_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
 	struct out_conn *oc = s->data;
+	const uint8_t *payload;
+	size_t plen, flen;
+	int rc;
 
-	(void)b;
-	if (nread < 0)
+	if (nread < 0) {
 		oc_fail(oc);
+		return;
+	}
+	if (oc->state != OC_HANDSHAKE || nread == 0)
+		return;
+	if ((size_t)nread > sizeof(oc->hs) - oc->hs_len) {
+		refuse(oc->peer->net, &oc->tcp, "dialer", "an oversized Hello from node %llu",
+		       (unsigned long long)oc->peer->id);
+		oc_slower(oc);
+		oc_fail(oc);
+		return;
+	}
+	memcpy(oc->hs + oc->hs_len, b->base, (size_t)nread);
+	oc->hs_len += (size_t)nread;
+	rc = rk_net_frame_parse(oc->hs, oc->hs_len, &payload, &plen, &flen);
+	if (rc == RK_EAGAIN)
+		return;
+	if (rc != 0 || flen != oc->hs_len) {
+		refuse(oc->peer->net, &oc->tcp, "dialer", "a garbled Hello from node %llu",
+		       (unsigned long long)oc->peer->id);
+		oc_slower(oc);
+		oc_fail(oc);
+		return;
+	}
+	oc_hello(oc, payload, plen);
 }
 
 /* A connection to a port of this host where nothing listens can end up
@@ -249,44 +525,39 @@ static void oc_connected(uv_connect_t *req, int status)
 {
 	struct out_conn *oc = req->data;
 	struct rk_net *n = oc->peer->net;
-	struct rk_net_hello h = {RK_NET_VERSION, n->cfg.node_id,
-				 n->cfg.cluster_id, (uint32_t)oc->channel};
-	struct rk_buf hello, frame;
+	uv_buf_t b;
 
 	if (oc->state != OC_CONNECTING)
 		return; /* closed meanwhile */
 	if (status == 0 && rk_net_self_connected(&oc->tcp))
 		status = UV_ECONNREFUSED;
 	if (status < 0) {
-		oc->backoff_ms = oc->backoff_ms == 0 ? n->cfg.backoff_min_ms
-						     : oc->backoff_ms * 2;
-		if (oc->backoff_ms > n->cfg.backoff_max_ms)
-			oc->backoff_ms = n->cfg.backoff_max_ms;
+		oc_slower(oc);
 		oc_fail(oc);
 		return;
 	}
-	oc->backoff_ms = 0;
-	oc->state = OC_OPEN;
-	oc->peer->st.connects++;
-	if (oc->channel == RK_NET_CH_RAFT)
-		oc->peer->st.connected = true;
+	/* Our first Hello goes alone; what is queued waits in pending until
+	 * the acceptor has answered and proved itself (oc_hello). */
+	oc->state = OC_HANDSHAKE;
+	oc->hs_len = 0;
+	rk_net_auth_nonce(oc->nonce);
 	uv_tcp_nodelay(&oc->tcp, 1);
 	uv_read_start((uv_stream_t *)&oc->tcp, oc_alloc, oc_read);
-	/* The Hello goes first, ahead of whatever queued meanwhile. */
-	rk_buf_init(&hello);
-	rk_buf_init(&frame);
-	if (rk_net_hello_encode(&h, &hello) != 0 ||
-	    rk_net_frame_append(&frame, hello.p, hello.len) != 0) {
-		rk_buf_free(&hello);
-		rk_buf_free(&frame);
+	rk_buf_reset(&oc->inflight);
+	oc->inflight_frames = 0;
+	if (hello_frame(n, oc->peer->id, oc->channel, oc->nonce, RK_NET_DIALER,
+			NULL, &oc->inflight) != 0) {
 		oc_fail(oc);
 		return;
 	}
-	rk_buf_append(&frame, oc->pending.p, oc->pending.len);
-	rk_buf_free(&oc->pending);
-	oc->pending = frame;
-	rk_buf_free(&hello);
-	oc_write(oc);
+	b = uv_buf_init(oc->inflight.p, (unsigned)oc->inflight.len);
+	oc->wreq.data = oc;
+	if (uv_write(&oc->wreq, (uv_stream_t *)&oc->tcp, &b, 1, oc_write_done) != 0) {
+		oc_fail(oc);
+		return;
+	}
+	oc->writing = true;
+	uv_timer_start(&oc->timer, oc_timer_fired, HANDSHAKE_MS, 0);
 }
 
 static void oc_connect(struct out_conn *oc)
@@ -325,6 +596,7 @@ static void in_closed(uv_handle_t *h)
 	if (ic->next != NULL)
 		ic->next->prev = ic->prev;
 	free(ic->buf);
+	rk_buf_free(&ic->out);
 	free(ic);
 	n->handles--;
 	if (n->stopping && n->handles == 0)
@@ -362,23 +634,87 @@ static void in_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 	*b = uv_buf_init((char *)ic->buf + ic->len, (unsigned)(ic->cap - ic->len));
 }
 
-/* Handles one whole frame; false closes the connection as bad. */
-static bool in_frame(struct in_conn *ic, const uint8_t *payload, size_t len)
+static void in_written(uv_write_t *w, int status)
+{
+	struct in_conn *ic = w->data;
+
+	if (status < 0)
+		in_close(ic, false);
+}
+
+/* The dialer's first Hello: check who calls, then answer with ours. */
+static bool in_hello(struct in_conn *ic, const struct rk_net_hello *h)
+{
+	struct rk_net *n = ic->net;
+	const char *why = hello_problem(n, h, 0);
+	uv_buf_t b;
+
+	if (why == NULL && h->nonce_len != RK_NET_NONCE)
+		why = "a Hello without a nonce";
+	if (why != NULL) {
+		refuse(n, &ic->tcp, "acceptor",
+		       "%s: from node=%llu cluster=%016llx version=%u to node=%llu, this is node=%llu cluster=%016llx",
+		       why, (unsigned long long)h->node_id,
+		       (unsigned long long)h->cluster_id, h->version,
+		       (unsigned long long)h->to_node_id,
+		       (unsigned long long)n->cfg.node_id,
+		       (unsigned long long)n->cfg.cluster_id);
+		return false;
+	}
+	ic->from = h->node_id;
+	ic->channel = (int)h->channel;
+	ic->t.cluster_id = n->cfg.cluster_id;
+	ic->t.dialer = h->node_id;
+	ic->t.acceptor = n->cfg.node_id;
+	ic->t.channel = h->channel;
+	memcpy(ic->t.nonce_d, h->nonce, RK_NET_NONCE);
+	rk_net_auth_nonce(ic->t.nonce_a);
+	if (hello_frame(n, ic->from, ic->channel, ic->t.nonce_a, RK_NET_ACCEPTOR,
+			&ic->t, &ic->out) != 0)
+		return false;
+	b = uv_buf_init(ic->out.p, (unsigned)ic->out.len);
+	ic->wreq.data = ic;
+	if (uv_write(&ic->wreq, (uv_stream_t *)&ic->tcp, &b, 1, in_written) != 0)
+		return false;
+	ic->state = IC_PROOF;
+	return true;
+}
+
+/* The dialer's last Hello: the same caller, and its proof. */
+static bool in_proof(struct in_conn *ic, const struct rk_net_hello *h)
+{
+	struct rk_net *n = ic->net;
+	const char *why = hello_problem(n, h, ic->from);
+
+	if (why == NULL && h->channel != (uint32_t)ic->channel)
+		why = "a Hello on another channel";
+	if (why == NULL)
+		(void)proof_holds(n, RK_NET_DIALER, &ic->t, h, &why);
+	if (why != NULL) {
+		refuse(n, &ic->tcp, "acceptor", "%s: node=%llu", why,
+		       (unsigned long long)ic->from);
+		return false;
+	}
+	ic->state = IC_OPEN;
+	return true;
+}
+
+enum in_verdict { IN_OK, IN_BAD, IN_REFUSED };
+
+/* Handles one whole frame; anything but IN_OK closes the connection (a
+ * refused handshake is counted as refused, not as bad input). */
+static enum in_verdict in_frame(struct in_conn *ic, const uint8_t *payload, size_t len)
 {
 	struct rk_net *n = ic->net;
 	struct peer *p;
 
-	if (!ic->hello) {
+	if (ic->state != IC_OPEN) {
 		struct rk_net_hello h;
-		if (rk_net_hello_decode(payload, len, &h) != 0 ||
-		    h.version != RK_NET_VERSION || h.node_id == 0 ||
-		    h.node_id == n->cfg.node_id || h.channel > RK_NET_CH_SNAP ||
-		    (n->cfg.cluster_id != 0 && h.cluster_id != n->cfg.cluster_id))
-			return false;
-		ic->hello = true;
-		ic->from = h.node_id;
-		ic->channel = (int)h.channel;
-		return true;
+		bool ok;
+		if (rk_net_hello_decode(payload, len, &h) != 0)
+			return IN_BAD;
+		ok = ic->state == IC_HELLO ? in_hello(ic, &h) : in_proof(ic, &h);
+		return ok ? IN_OK : IN_REFUSED;
 	}
 	p = find_peer(n, ic->from);
 	if (p != NULL) {
@@ -386,7 +722,8 @@ static bool in_frame(struct in_conn *ic, const uint8_t *payload, size_t len)
 		p->st.bytes_recv += len + RK_NET_FRAME_HDR;
 	}
 	return n->cfg.on_frame == NULL ||
-	       n->cfg.on_frame(n->cfg.arg, ic->from, ic->channel, payload, len) == 0;
+	       n->cfg.on_frame(n->cfg.arg, ic->from, ic->channel, payload, len) == 0
+		       ? IN_OK : IN_BAD;
 }
 
 static void in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
@@ -403,12 +740,14 @@ static void in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 	while (!ic->closing && !ic->net->stopping) {
 		const uint8_t *payload;
 		size_t plen, flen;
+		enum in_verdict v;
 		int rc = rk_net_frame_parse(ic->buf + off, ic->len - off,
 					    &payload, &plen, &flen);
 		if (rc == RK_EAGAIN)
 			break;
-		if (rc != 0 || !in_frame(ic, payload, plen)) {
-			in_close(ic, true);
+		v = rc != 0 ? IN_BAD : in_frame(ic, payload, plen);
+		if (v != IN_OK) {
+			in_close(ic, v == IN_BAD);
 			return;
 		}
 		off += flen;
@@ -492,9 +831,20 @@ int rk_net_start(uv_loop_t *loop, const struct rk_net_config *cfg,
 	n = calloc(1, sizeof(*n));
 	if (n == NULL)
 		return RK_ENOMEM;
+	if (rk_net_auth_init() != 0) {
+		snprintf(err, errlen, "cannot initialise libsodium");
+		free(n);
+		return RK_EIO;
+	}
 	n->loop = loop;
 	n->cfg = *cfg;
 	n->cfg.listen_addr = NULL;
+	n->cfg.secret = NULL; /* only its key is kept */
+	n->cfg.secret_len = 0;
+	if (cfg->secret_len > 0) {
+		rk_net_auth_key(cfg->secret, cfg->secret_len, n->key);
+		n->has_key = true;
+	}
 	if (n->cfg.queue_max == 0)
 		n->cfg.queue_max = QUEUE_MAX_DEFAULT;
 	if (n->cfg.backoff_min_ms == 0)
@@ -563,7 +913,8 @@ void rk_net_stop(struct rk_net *n, void (*done)(void *arg), void *arg)
 		for (int c = 0; c < 2; c++) {
 			struct out_conn *oc = &p->ch[c];
 			uv_close((uv_handle_t *)&oc->timer, timer_closed);
-			if (oc->state == OC_CONNECTING || oc->state == OC_OPEN ||
+			if (oc->state == OC_CONNECTING || oc->state == OC_HANDSHAKE ||
+			    oc->state == OC_OPEN ||
 			    (oc->state == OC_CLOSING && !uv_is_closing((uv_handle_t *)&oc->tcp)))
 				uv_close((uv_handle_t *)&oc->tcp, oc_closed);
 		}

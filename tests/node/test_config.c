@@ -10,6 +10,8 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "keyspace.h"
@@ -182,6 +184,59 @@ static void test_min_free_space(void **state)
 	assert_non_null(strstr(err, "--min-free-space: 'lots' is not a size"));
 }
 
+/* Writes content to a fresh file with mode; its name goes into path. */
+static void secret_file(char *path, size_t cap, const char *content, mode_t mode)
+{
+	static int seq;
+	FILE *f;
+
+	snprintf(path, cap, "/tmp/rk_test_config_%d_%d", (int)getpid(), seq++);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(content, f);
+	fclose(f);
+	assert_int_equal(chmod(path, mode), 0);
+}
+
+static void test_secret_files(void **state)
+{
+	struct rk_node_config c;
+	char err[256], path[128], args[512];
+	const char *base = "--node-id 1 --data d --peer-addr 127.0.0.1:7101";
+
+	(void)state;
+	/* The trailing newline (or CRLF) is not part of the secret. */
+	secret_file(path, sizeof(path), "s3cret\r\n", 0600);
+	snprintf(args, sizeof(args), "%s --cluster-secret-file %s", base, path);
+	assert_int_equal(parse(&c, err, args), 0);
+	assert_int_equal(c.cluster_secret_len, 6);
+	assert_memory_equal(c.cluster_secret, "s3cret", 6);
+	assert_false(c.cluster_secret_open);
+	assert_int_equal(c.admin_token_len, 0);
+	rk_node_config_free(&c);
+	unlink(path);
+	/* Readable by others: accepted, flagged for the warning. */
+	secret_file(path, sizeof(path), "tok en\n", 0644);
+	snprintf(args, sizeof(args), "%s --admin-token-file=%s", base, path);
+	assert_int_equal(parse(&c, err, args), 0);
+	assert_int_equal(c.admin_token_len, 6);
+	assert_memory_equal(c.admin_token, "tok en", 6);
+	assert_true(c.admin_token_open);
+	rk_node_config_free(&c);
+	unlink(path);
+	/* Empty, or only a newline: refused. */
+	secret_file(path, sizeof(path), "\n", 0600);
+	snprintf(args, sizeof(args), "%s --cluster-secret-file %s", base, path);
+	assert_int_equal(parse(&c, err, args), RK_EINVAL);
+	assert_non_null(strstr(err, "--cluster-secret-file"));
+	assert_non_null(strstr(err, "is empty"));
+	unlink(path);
+	/* Missing. */
+	snprintf(args, sizeof(args), "%s --admin-token-file %s", base, path);
+	assert_int_equal(parse(&c, err, args), RK_EIO);
+	assert_non_null(strstr(err, "--admin-token-file: cannot read"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -189,6 +244,7 @@ int main(void)
 		cmocka_unit_test(test_split_at),
 		cmocka_unit_test(test_start_flags),
 		cmocka_unit_test(test_min_free_space),
+		cmocka_unit_test(test_secret_files),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
