@@ -67,3 +67,11 @@ int rk_secret_read(const char *flag, const char *path, uint8_t *buf,
 	*openp = (st.st_mode & (S_IRGRP | S_IROTH)) != 0;
 	return 0;
 }
+
+bool rk_secret_is_token(const uint8_t *buf, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (buf[i] < 0x21 || buf[i] > 0x7e)
+			return false;
+	return true;
+}

@@ -21,4 +21,8 @@
 int rk_secret_read(const char *flag, const char *path, uint8_t *buf,
 		   size_t *lenp, bool *openp, char *err, size_t errlen);
 
+/* Whether buf[0..len) can travel in an HTTP header as a bearer token:
+ * visible ASCII only, no space or control character. */
+bool rk_secret_is_token(const uint8_t *buf, size_t len);
+
 #endif

@@ -320,6 +320,9 @@ int rk_node_config_parse(int argc, char **argv, struct rk_node_config *c,
 			rc = read_secret(flag, val, c->admin_token_file, c->admin_token,
 					 &c->admin_token_len, &c->admin_token_open,
 					 err, errlen);
+			if (rc == 0 && !rk_secret_is_token(c->admin_token, c->admin_token_len))
+				rc = fail(err, errlen, "%s: %s holds a space or control character (a token travels in an HTTP header)",
+					  flag, val);
 		} else if (strcmp(flag, "--log-level") == 0) {
 			c->log_level = rk_log_parse_level(val);
 			if (c->log_level < 0)

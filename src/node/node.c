@@ -210,6 +210,16 @@ static void net_stopped(void *arg)
 	*(bool *)arg = true;
 }
 
+/* With --admin-token-file, the GETs that need the token too (every other
+ * method always does): the debug API, and what shows keys or values (the
+ * range log of docs/contract.md, when it lands). docs/security.md lists
+ * them. */
+static const char *const admin_get_paths[] = {
+	"/api/v1/debug/*",
+	"/api/v1/ranges/*/log",
+	NULL,
+};
+
 int rk_node_run(const struct rk_node_config *cfg)
 {
 	struct rk_node *n = calloc(1, sizeof(*n));
@@ -301,6 +311,12 @@ int rk_node_run(const struct rk_node_config *cfg)
 		if (rc != 0) {
 			rk_log_error(MOD, "cannot listen on --http-addr %s: %s",
 				     cfg->http_addr, rk_strerror(rc));
+			goto out;
+		}
+		if (cfg->admin_token_len > 0 &&
+		    (rc = rk_http_set_token(&n->http, cfg->admin_token, cfg->admin_token_len,
+					    admin_get_paths)) != 0) {
+			rk_log_error(MOD, "cannot set the admin token: %s", rk_strerror(rc));
 			goto out;
 		}
 	}

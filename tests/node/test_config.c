@@ -216,13 +216,19 @@ static void test_secret_files(void **state)
 	rk_node_config_free(&c);
 	unlink(path);
 	/* Readable by others: accepted, flagged for the warning. */
-	secret_file(path, sizeof(path), "tok en\n", 0644);
+	secret_file(path, sizeof(path), "to-k.en\n", 0644);
 	snprintf(args, sizeof(args), "%s --admin-token-file=%s", base, path);
 	assert_int_equal(parse(&c, err, args), 0);
-	assert_int_equal(c.admin_token_len, 6);
-	assert_memory_equal(c.admin_token, "tok en", 6);
+	assert_int_equal(c.admin_token_len, 7);
+	assert_memory_equal(c.admin_token, "to-k.en", 7);
 	assert_true(c.admin_token_open);
 	rk_node_config_free(&c);
+	unlink(path);
+	/* A token must fit in an HTTP header. */
+	secret_file(path, sizeof(path), "to ken\n", 0600);
+	snprintf(args, sizeof(args), "%s --admin-token-file %s", base, path);
+	assert_int_equal(parse(&c, err, args), RK_EINVAL);
+	assert_non_null(strstr(err, "space or control character"));
 	unlink(path);
 	/* Empty, or only a newline: refused. */
 	secret_file(path, sizeof(path), "\n", 0600);
