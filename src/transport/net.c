@@ -7,114 +7,23 @@
  * all and frees the transport when the count reaches zero, so no callback
  * ever runs on freed memory.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "auth.h"
-#include "log.h"
-#include "net.h"
+#include "net_int.h"
 #include "uv_error.h"
 
-#define MOD "net"
 #define QUEUE_MAX_DEFAULT (8u << 20)
 #define READ_CHUNK (64u << 10)
-/* A dialer waits this long for the acceptor's Hello before it gives up and
- * retries (an acceptor that takes the connection and says nothing). */
+/* The default of cfg.handshake_ms. */
 #define HANDSHAKE_MS 5000
-/* Refused handshakes are logged at most REFUSE_BURST lines per
- * REFUSE_WINDOW_MS: a misconfigured node retries every few seconds and must
- * not flood the log; the lines held back are counted in the next one. */
-#define REFUSE_BURST 5
-#define REFUSE_WINDOW_MS 10000
-#define HS_BUF 512 /* a Hello frame is about 110 bytes */
-
-enum oc_state {
-	OC_IDLE,       /* never connected (snapshot channel until first use) */
-	OC_CONNECTING,
-	OC_HANDSHAKE,  /* connected, our Hello sent, waiting for the acceptor's */
-	OC_OPEN,
-	OC_CLOSING,    /* tcp handle closing after a failure */
-	OC_BACKOFF,    /* waiting for the timer to reconnect */
-};
-
-struct peer;
-
-struct out_conn {
-	struct peer *peer;
-	int channel;
-	enum oc_state state;
-	uv_tcp_t tcp;
-	uv_timer_t timer;
-	uv_connect_t creq;
-	uv_write_t wreq;
-	bool writing;
-	struct rk_buf pending, inflight;
-	uint64_t pending_frames, inflight_frames;
-	unsigned backoff_ms;
-	uint8_t nonce[RK_NET_NONCE]; /* ours, for this connection's handshake */
-	uint8_t hs[HS_BUF];          /* the acceptor's Hello as it arrives */
-	size_t hs_len;
-	char rbuf[HS_BUF];
-};
-
-struct peer {
-	struct rk_net *net;
-	uint64_t id;
-	struct sockaddr_storage addr;
-	struct out_conn ch[2];
-	struct rk_net_peer_stats st;
-	struct peer *next;
-};
-
-enum ic_state {
-	IC_HELLO,  /* waiting for the dialer's first Hello */
-	IC_PROOF,  /* our Hello sent, waiting for the dialer's last one */
-	IC_OPEN,   /* frames flow to on_frame */
-};
-
-struct in_conn {
-	struct rk_net *net;
-	uv_tcp_t tcp;
-	uv_write_t wreq;
-	struct rk_buf out; /* our Hello while it is written */
-	uint8_t *buf;
-	size_t len, cap;
-	enum ic_state state;
-	bool closing;
-	struct rk_net_transcript t;
-	uint64_t from;
-	int channel;
-	struct in_conn *next, *prev;
-};
-
-struct rk_net {
-	uv_loop_t *loop;
-	struct rk_net_config cfg;
-	uv_tcp_t listener;
-	uv_prepare_t prep;
-	struct sockaddr_storage src;
-	bool bind_src;
-	int port;
-	struct peer *peers;
-	struct in_conn *ins;
-	struct rk_net_stats st;
-	bool has_key;
-	uint8_t key[RK_NET_KEY];
-	uint64_t refuse_window;   /* start of the log window (uv_now) */
-	unsigned refuse_lines;    /* logged in this window */
-	uint64_t refuse_held;     /* not logged since the last line */
-	int handles;
-	bool stopping;
-	void (*done)(void *arg);
-	void *done_arg;
-};
 
 static void oc_connect(struct out_conn *oc);
 static void oc_write(struct out_conn *oc);
 
-static struct peer *find_peer(const struct rk_net *n, uint64_t id)
+struct peer *rk_net_find_peer(const struct rk_net *n, uint64_t id)
 {
 	struct peer *p;
 
@@ -122,144 +31,6 @@ static struct peer *find_peer(const struct rk_net *n, uint64_t id)
 		if (p->id == id)
 			return p;
 	return NULL;
-}
-
-/* ---- the handshake's checks, shared by both sides -------------------------------- */
-
-/* "host:port" of the other end of tcp, or "?" */
-static void remote_name(uv_tcp_t *tcp, char *out, size_t cap)
-{
-	struct sockaddr_storage ss;
-	int len = sizeof(ss);
-	char host[64];
-
-	snprintf(out, cap, "?");
-	if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &len) != 0)
-		return;
-	if (ss.ss_family == AF_INET) {
-		uv_ip4_name((struct sockaddr_in *)&ss, host, sizeof(host));
-		snprintf(out, cap, "%s:%d", host,
-			 ntohs(((struct sockaddr_in *)&ss)->sin_port));
-	} else if (ss.ss_family == AF_INET6) {
-		uv_ip6_name((struct sockaddr_in6 *)&ss, host, sizeof(host));
-		snprintf(out, cap, "[%s]:%d", host,
-			 ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
-	}
-}
-
-/* Counts a refused handshake and logs why, within the rate limit. */
-static void refuse(struct rk_net *n, uv_tcp_t *tcp, const char *side,
-		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static void refuse(struct rk_net *n, uv_tcp_t *tcp, const char *side,
-		   const char *fmt, ...)
-{
-	uint64_t now = uv_now(n->loop);
-	char why[256], who[80];
-	va_list ap;
-
-	n->st.refused++;
-	if (now - n->refuse_window >= REFUSE_WINDOW_MS || n->refuse_window == 0) {
-		n->refuse_window = now == 0 ? 1 : now;
-		n->refuse_lines = 0;
-	}
-	if (n->refuse_lines >= REFUSE_BURST) {
-		n->refuse_held++;
-		return;
-	}
-	n->refuse_lines++;
-	va_start(ap, fmt);
-	vsnprintf(why, sizeof(why), fmt, ap);
-	va_end(ap);
-	remote_name(tcp, who, sizeof(who));
-	if (n->refuse_held > 0)
-		rk_log_warn(MOD, "peer handshake refused: %s remote=%s side=%s (and %llu more not logged)",
-			    why, who, side, (unsigned long long)n->refuse_held);
-	else
-		rk_log_warn(MOD, "peer handshake refused: %s remote=%s side=%s",
-			    why, who, side);
-	n->refuse_held = 0;
-}
-
-/* Whether a node id outside the peer list may open a connection. Today
- * none: only the initial cluster's nodes are peers. A join request from a
- * new node (the placement work) will be the one exception, admitted for
- * the join exchange alone, and with a cluster secret set only after its
- * proof holds like any peer's. */
-static bool admit_unknown(const struct rk_net *n, const struct rk_net_hello *h)
-{
-	(void)n;
-	(void)h;
-	return false;
-}
-
-/* What is wrong with h, a Hello received by this node from the other end
- * (expect_from: the node id it must name, 0 for any peer), or NULL. */
-static const char *hello_problem(const struct rk_net *n, const struct rk_net_hello *h,
-				 uint64_t expect_from)
-{
-	if (h->version != RK_NET_VERSION)
-		return "another wire version";
-	if (h->channel > RK_NET_CH_SNAP)
-		return "an unknown channel";
-	if (h->cluster_id != n->cfg.cluster_id)
-		return "another cluster";
-	if (h->node_id == 0 || h->node_id == n->cfg.node_id)
-		return "this node's own id";
-	if (expect_from != 0 && h->node_id != expect_from)
-		return "another node than the one dialed";
-	if (expect_from == 0 && find_peer(n, h->node_id) == NULL && !admit_unknown(n, h))
-		return "a node id that is not a peer";
-	if (h->to_node_id != n->cfg.node_id)
-		return "a Hello meant for another node";
-	return NULL;
-}
-
-/* Whether the proof in h from role holds over t; on false *whyp says why. */
-static bool proof_holds(const struct rk_net *n, enum rk_net_role role,
-			const struct rk_net_transcript *t,
-			const struct rk_net_hello *h, const char **whyp)
-{
-	*whyp = NULL;
-	if (!n->has_key && h->proof_len == 0)
-		return true;
-	if (!n->has_key)
-		*whyp = "the peer proves a cluster secret and this node has none";
-	else if (h->proof_len == 0)
-		*whyp = "the peer has no cluster secret and this node has one";
-	else if (!rk_net_auth_check(n->key, role, t, h->proof, h->proof_len))
-		*whyp = "the peer's proof does not match: another cluster secret";
-	return *whyp == NULL;
-}
-
-/* Encodes our Hello (with a proof when we have a key) as a frame into out. */
-static int hello_frame(const struct rk_net *n, uint64_t to, int channel,
-		       const uint8_t *nonce, enum rk_net_role role,
-		       const struct rk_net_transcript *t, struct rk_buf *out)
-{
-	struct rk_net_hello h;
-	struct rk_buf b;
-	int rc;
-
-	memset(&h, 0, sizeof(h));
-	h.version = RK_NET_VERSION;
-	h.node_id = n->cfg.node_id;
-	h.cluster_id = n->cfg.cluster_id;
-	h.channel = (uint32_t)channel;
-	h.to_node_id = to;
-	if (nonce != NULL) {
-		memcpy(h.nonce, nonce, RK_NET_NONCE);
-		h.nonce_len = RK_NET_NONCE;
-	}
-	if (t != NULL && n->has_key) {
-		rk_net_auth_proof(n->key, role, t, h.proof);
-		h.proof_len = RK_NET_PROOF;
-	}
-	rk_buf_init(&b);
-	rc = rk_net_hello_encode(&h, &b);
-	if (rc == 0)
-		rc = rk_net_frame_append(out, b.p, b.len);
-	rk_buf_free(&b);
-	return rc;
 }
 
 static void finish_stop(struct rk_net *n)
@@ -415,22 +186,22 @@ static void oc_hello(struct out_conn *oc, const uint8_t *payload, size_t len)
 	const char *why;
 
 	if (rk_net_hello_decode(payload, len, &h) != 0) {
-		refuse(n, &oc->tcp, "dialer", "a malformed Hello from node %llu",
-		       (unsigned long long)oc->peer->id);
+		rk_net_hs_refuse(n, &oc->tcp, "dialer", "a malformed Hello from node %llu",
+				 (unsigned long long)oc->peer->id);
 		goto fail;
 	}
-	why = hello_problem(n, &h, oc->peer->id);
+	why = rk_net_hs_problem(n, &h, oc->peer->id);
 	if (why == NULL && h.channel != (uint32_t)oc->channel)
 		why = "an answer on another channel";
 	if (why == NULL && h.nonce_len != RK_NET_NONCE)
 		why = "an answer without a nonce";
 	if (why != NULL) {
-		refuse(n, &oc->tcp, "dialer",
-		       "%s: dialed node=%llu cluster=%016llx, answered by node=%llu cluster=%016llx version=%u",
-		       why, (unsigned long long)oc->peer->id,
-		       (unsigned long long)n->cfg.cluster_id,
-		       (unsigned long long)h.node_id, (unsigned long long)h.cluster_id,
-		       h.version);
+		rk_net_hs_refuse(n, &oc->tcp, "dialer",
+				 "%s: dialed node=%llu cluster=%016llx, answered by node=%llu cluster=%016llx version=%u",
+				 why, (unsigned long long)oc->peer->id,
+				 (unsigned long long)n->cfg.cluster_id,
+				 (unsigned long long)h.node_id, (unsigned long long)h.cluster_id,
+				 h.version);
 		goto fail;
 	}
 	memset(&t, 0, sizeof(t));
@@ -440,14 +211,14 @@ static void oc_hello(struct out_conn *oc, const uint8_t *payload, size_t len)
 	t.channel = (uint32_t)oc->channel;
 	memcpy(t.nonce_d, oc->nonce, RK_NET_NONCE);
 	memcpy(t.nonce_a, h.nonce, RK_NET_NONCE);
-	if (!proof_holds(n, RK_NET_ACCEPTOR, &t, &h, &why)) {
-		refuse(n, &oc->tcp, "dialer", "%s: node=%llu", why,
-		       (unsigned long long)oc->peer->id);
+	if (!rk_net_hs_proof_holds(n, RK_NET_ACCEPTOR, &t, &h, &why)) {
+		rk_net_hs_refuse(n, &oc->tcp, "dialer", "%s: node=%llu", why,
+				 (unsigned long long)oc->peer->id);
 		goto fail;
 	}
 	rk_buf_init(&frame);
-	if (hello_frame(n, oc->peer->id, oc->channel, NULL, RK_NET_DIALER, &t,
-			&frame) != 0) {
+	if (rk_net_hs_frame(n, oc->peer->id, oc->channel, NULL, RK_NET_DIALER, &t,
+			    &frame) != 0) {
 		rk_buf_free(&frame);
 		goto fail;
 	}
@@ -483,8 +254,8 @@ static void oc_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 	if (oc->state != OC_HANDSHAKE || nread == 0)
 		return;
 	if ((size_t)nread > sizeof(oc->hs) - oc->hs_len) {
-		refuse(oc->peer->net, &oc->tcp, "dialer", "an oversized Hello from node %llu",
-		       (unsigned long long)oc->peer->id);
+		rk_net_hs_refuse(oc->peer->net, &oc->tcp, "dialer", "an oversized Hello from node %llu",
+				 (unsigned long long)oc->peer->id);
 		oc_slower(oc);
 		oc_fail(oc);
 		return;
@@ -495,8 +266,8 @@ static void oc_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 	if (rc == RK_EAGAIN)
 		return;
 	if (rc != 0 || flen != oc->hs_len) {
-		refuse(oc->peer->net, &oc->tcp, "dialer", "a garbled Hello from node %llu",
-		       (unsigned long long)oc->peer->id);
+		rk_net_hs_refuse(oc->peer->net, &oc->tcp, "dialer", "a garbled Hello from node %llu",
+				 (unsigned long long)oc->peer->id);
 		oc_slower(oc);
 		oc_fail(oc);
 		return;
@@ -545,8 +316,8 @@ static void oc_connected(uv_connect_t *req, int status)
 	uv_read_start((uv_stream_t *)&oc->tcp, oc_alloc, oc_read);
 	rk_buf_reset(&oc->inflight);
 	oc->inflight_frames = 0;
-	if (hello_frame(n, oc->peer->id, oc->channel, oc->nonce, RK_NET_DIALER,
-			NULL, &oc->inflight) != 0) {
+	if (rk_net_hs_frame(n, oc->peer->id, oc->channel, oc->nonce, RK_NET_DIALER,
+			    NULL, &oc->inflight) != 0) {
 		oc_fail(oc);
 		return;
 	}
@@ -557,7 +328,7 @@ static void oc_connected(uv_connect_t *req, int status)
 		return;
 	}
 	oc->writing = true;
-	uv_timer_start(&oc->timer, oc_timer_fired, HANDSHAKE_MS, 0);
+	uv_timer_start(&oc->timer, oc_timer_fired, n->cfg.handshake_ms, 0);
 }
 
 static void oc_connect(struct out_conn *oc)
@@ -646,19 +417,19 @@ static void in_written(uv_write_t *w, int status)
 static bool in_hello(struct in_conn *ic, const struct rk_net_hello *h)
 {
 	struct rk_net *n = ic->net;
-	const char *why = hello_problem(n, h, 0);
+	const char *why = rk_net_hs_problem(n, h, 0);
 	uv_buf_t b;
 
 	if (why == NULL && h->nonce_len != RK_NET_NONCE)
 		why = "a Hello without a nonce";
 	if (why != NULL) {
-		refuse(n, &ic->tcp, "acceptor",
-		       "%s: from node=%llu cluster=%016llx version=%u to node=%llu, this is node=%llu cluster=%016llx",
-		       why, (unsigned long long)h->node_id,
-		       (unsigned long long)h->cluster_id, h->version,
-		       (unsigned long long)h->to_node_id,
-		       (unsigned long long)n->cfg.node_id,
-		       (unsigned long long)n->cfg.cluster_id);
+		rk_net_hs_refuse(n, &ic->tcp, "acceptor",
+				 "%s: from node=%llu cluster=%016llx version=%u to node=%llu, this is node=%llu cluster=%016llx",
+				 why, (unsigned long long)h->node_id,
+				 (unsigned long long)h->cluster_id, h->version,
+				 (unsigned long long)h->to_node_id,
+				 (unsigned long long)n->cfg.node_id,
+				 (unsigned long long)n->cfg.cluster_id);
 		return false;
 	}
 	ic->from = h->node_id;
@@ -669,8 +440,8 @@ static bool in_hello(struct in_conn *ic, const struct rk_net_hello *h)
 	ic->t.channel = h->channel;
 	memcpy(ic->t.nonce_d, h->nonce, RK_NET_NONCE);
 	rk_net_auth_nonce(ic->t.nonce_a);
-	if (hello_frame(n, ic->from, ic->channel, ic->t.nonce_a, RK_NET_ACCEPTOR,
-			&ic->t, &ic->out) != 0)
+	if (rk_net_hs_frame(n, ic->from, ic->channel, ic->t.nonce_a, RK_NET_ACCEPTOR,
+			    &ic->t, &ic->out) != 0)
 		return false;
 	b = uv_buf_init(ic->out.p, (unsigned)ic->out.len);
 	ic->wreq.data = ic;
@@ -684,15 +455,15 @@ static bool in_hello(struct in_conn *ic, const struct rk_net_hello *h)
 static bool in_proof(struct in_conn *ic, const struct rk_net_hello *h)
 {
 	struct rk_net *n = ic->net;
-	const char *why = hello_problem(n, h, ic->from);
+	const char *why = rk_net_hs_problem(n, h, ic->from);
 
 	if (why == NULL && h->channel != (uint32_t)ic->channel)
 		why = "a Hello on another channel";
 	if (why == NULL)
-		(void)proof_holds(n, RK_NET_DIALER, &ic->t, h, &why);
+		(void)rk_net_hs_proof_holds(n, RK_NET_DIALER, &ic->t, h, &why);
 	if (why != NULL) {
-		refuse(n, &ic->tcp, "acceptor", "%s: node=%llu", why,
-		       (unsigned long long)ic->from);
+		rk_net_hs_refuse(n, &ic->tcp, "acceptor", "%s: node=%llu", why,
+				 (unsigned long long)ic->from);
 		return false;
 	}
 	ic->state = IC_OPEN;
@@ -716,7 +487,7 @@ static enum in_verdict in_frame(struct in_conn *ic, const uint8_t *payload, size
 		ok = ic->state == IC_HELLO ? in_hello(ic, &h) : in_proof(ic, &h);
 		return ok ? IN_OK : IN_REFUSED;
 	}
-	p = find_peer(n, ic->from);
+	p = rk_net_find_peer(n, ic->from);
 	if (p != NULL) {
 		p->st.frames_recv++;
 		p->st.bytes_recv += len + RK_NET_FRAME_HDR;
@@ -785,8 +556,26 @@ static void on_connection(uv_stream_t *server, int status)
 		return;
 	}
 	n->st.accepted++;
+	ic->opened = uv_now(n->loop);
 	uv_tcp_nodelay(&ic->tcp, 1);
 	uv_read_start((uv_stream_t *)&ic->tcp, in_alloc, in_read);
+}
+
+/* A caller that connects and does not finish the handshake within
+ * cfg.handshake_ms is closed: it must not hold a connection (and its
+ * buffer) for as long as it likes. */
+static void on_sweep(uv_timer_t *t)
+{
+	struct rk_net *n = t->data;
+	uint64_t now = uv_now(n->loop);
+
+	for (struct in_conn *ic = n->ins; ic != NULL; ic = ic->next)
+		if (!ic->closing && ic->state != IC_OPEN &&
+		    now - ic->opened > n->cfg.handshake_ms) {
+			rk_net_hs_refuse(n, &ic->tcp, "acceptor", "no handshake within %u ms",
+					 n->cfg.handshake_ms);
+			in_close(ic, false);
+		}
 }
 
 /* ---- the end-of-turn flush ---------------------------------------------------------- */
@@ -847,6 +636,8 @@ int rk_net_start(uv_loop_t *loop, const struct rk_net_config *cfg,
 	}
 	if (n->cfg.queue_max == 0)
 		n->cfg.queue_max = QUEUE_MAX_DEFAULT;
+	if (n->cfg.handshake_ms == 0)
+		n->cfg.handshake_ms = HANDSHAKE_MS;
 	if (n->cfg.backoff_min_ms == 0)
 		n->cfg.backoff_min_ms = 50;
 	if (n->cfg.backoff_max_ms < n->cfg.backoff_min_ms)
@@ -865,12 +656,17 @@ int rk_net_start(uv_loop_t *loop, const struct rk_net_config *cfg,
 	}
 	uv_tcp_init(loop, &n->listener);
 	uv_prepare_init(loop, &n->prep);
-	n->handles = 2;
+	uv_timer_init(loop, &n->sweep);
+	n->handles = 3;
+	n->sweep.data = n;
 	n->listener.data = n;
 	n->prep.data = n;
 	rc = uv_tcp_bind(&n->listener, (const struct sockaddr *)&ss, 0);
 	if (rc == 0)
 		rc = uv_listen((uv_stream_t *)&n->listener, 128, on_connection);
+	if (rc == 0)
+		uv_timer_start(&n->sweep, on_sweep, n->cfg.handshake_ms / 5 + 1,
+			       n->cfg.handshake_ms / 5 + 1);
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot listen on %s: %s", cfg->listen_addr,
 			 uv_strerror(rc));
@@ -909,6 +705,7 @@ void rk_net_stop(struct rk_net *n, void (*done)(void *arg), void *arg)
 	n->done_arg = arg;
 	uv_close((uv_handle_t *)&n->listener, simple_closed);
 	uv_close((uv_handle_t *)&n->prep, simple_closed);
+	uv_close((uv_handle_t *)&n->sweep, simple_closed);
 	for (struct peer *p = n->peers; p != NULL; p = p->next) {
 		for (int c = 0; c < 2; c++) {
 			struct out_conn *oc = &p->ch[c];
@@ -931,7 +728,7 @@ int rk_net_add_peer(struct rk_net *n, uint64_t node_id, const char *addr)
 	struct peer *p;
 	int rc;
 
-	if (node_id == 0 || node_id == n->cfg.node_id || find_peer(n, node_id) != NULL)
+	if (node_id == 0 || node_id == n->cfg.node_id || rk_net_find_peer(n, node_id) != NULL)
 		return RK_EINVAL;
 	p = calloc(1, sizeof(*p));
 	if (p == NULL)
@@ -963,7 +760,7 @@ int rk_net_add_peer(struct rk_net *n, uint64_t node_id, const char *addr)
 int rk_net_send(struct rk_net *n, uint64_t peer, int channel,
 		const void *payload, size_t len)
 {
-	struct peer *p = find_peer(n, peer);
+	struct peer *p = rk_net_find_peer(n, peer);
 	struct out_conn *oc;
 	int rc;
 
@@ -992,7 +789,7 @@ int rk_net_send(struct rk_net *n, uint64_t peer, int channel,
 
 size_t rk_net_room(const struct rk_net *n, uint64_t peer, int channel)
 {
-	struct peer *p = find_peer(n, peer);
+	struct peer *p = rk_net_find_peer(n, peer);
 	size_t used;
 
 	if (p == NULL || channel < 0 || channel > RK_NET_CH_SNAP)

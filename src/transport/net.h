@@ -66,6 +66,9 @@ struct rk_net_config {
 	size_t queue_max;         /* bytes per connection queue (default 8 MiB) */
 	unsigned backoff_min_ms;  /* default 50 */
 	unsigned backoff_max_ms;  /* default 2000 */
+	/* A handshake must complete within this (default 5000): the dialer
+	 * waiting for the answer, the acceptor for the last Hello. */
+	unsigned handshake_ms;
 	rk_net_frame_fn on_frame;
 	void *arg;
 };

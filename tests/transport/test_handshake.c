@@ -319,6 +319,15 @@ static void fake_init(uv_loop_t *loop, struct fake *f, const char *secret,
 	f->tcp.data = f;
 }
 
+/* Connects and sends nothing; notices the close. */
+static void silent_connected(uv_connect_t *c, int status)
+{
+	struct fake *f = c->data;
+
+	assert_int_equal(status, 0);
+	uv_read_start((uv_stream_t *)&f->tcp, fake_alloc, fake_dialer_read);
+}
+
 /* Node 1 (a fake) dials node 2 (real, with secret "sesame"); returns the
  * frames node 2 received after the handshake. */
 static int dial_real(enum proof_kind kind, uint64_t *refusedp)
@@ -475,6 +484,34 @@ static void test_acceptor_checked(void **state)
 	assert_true(r >= 1);
 }
 
+/* A caller that connects and says nothing, or only its first Hello, is
+ * closed once the handshake's time is up. */
+static void test_silent_caller_closed(void **state)
+{
+	uv_loop_t loop;
+	struct node b;
+	struct rk_net_config cfg;
+	struct fake f;
+	struct sockaddr_in sa;
+
+	(void)state;
+	uv_loop_init(&loop);
+	node_config(&cfg, 2, "127.0.0.1:0", 0);
+	cfg.handshake_ms = 200;
+	start_node_with(&loop, &b, &cfg);
+	fake_init(&loop, &f, "sesame", PROOF_NONE);
+	uv_ip4_addr("127.0.0.1", rk_net_port(b.net), &sa);
+	f.creq.data = &f;
+	uv_tcp_connect(&f.creq, &f.tcp, (const struct sockaddr *)&sa, silent_connected);
+	run_until(&loop, &f.closed, 1);
+	assert_int_equal(f.closed, 1);
+	assert_int_equal(refused(&b), 1);
+	stop_node(&loop, &b);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	rk_buf_free(&f.out);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -485,6 +522,7 @@ int main(void)
 		cmocka_unit_test(test_misaddressed_refused),
 		cmocka_unit_test(test_dialer_proof_must_be_fresh),
 		cmocka_unit_test(test_acceptor_checked),
+		cmocka_unit_test(test_silent_caller_closed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
