@@ -11,7 +11,6 @@
 
 #include <cmocka.h>
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,15 +18,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "http.h"
-
-struct server {
-	uv_loop_t loop;
-	uv_async_t stop;
-	struct rk_http_server http;
-	pthread_t thread;
-	char addr[64];
-};
+#include "http_harness.h"
 
 static void handler(void *arg, const struct rk_http_req *req, struct rk_http_resp *resp)
 {
@@ -35,43 +26,18 @@ static void handler(void *arg, const struct rk_http_req *req, struct rk_http_res
 	rk_buf_printf(&resp->body, "{\"method\":\"%s\"}", req->method);
 }
 
-static void on_closed(struct rk_http_server *s)
-{
-	(void)s;
-}
-
-static void on_stop(uv_async_t *a)
-{
-	struct server *sv = a->data;
-
-	rk_http_close(&sv->http, on_closed);
-	uv_close((uv_handle_t *)a, NULL);
-}
-
-static void *run(void *arg)
-{
-	uv_run(&((struct server *)arg)->loop, UV_RUN_DEFAULT);
-	return NULL;
-}
-
 static const char *const private_gets[] = {"/private", NULL};
 
 static void test_token_sent(void **state)
 {
-	struct server sv;
+	struct test_http sv;
 	struct rk_buf body;
 	char err[256], path[128];
 	int status;
 	FILE *f;
 
 	(void)state;
-	uv_loop_init(&sv.loop);
-	assert_int_equal(rk_http_listen(&sv.http, &sv.loop, "127.0.0.1:0", handler, NULL), 0);
-	assert_int_equal(rk_http_set_token(&sv.http, (const uint8_t *)"t0ken", 5, private_gets), 0);
-	snprintf(sv.addr, sizeof(sv.addr), "127.0.0.1:%d", rk_http_port(&sv.http));
-	uv_async_init(&sv.loop, &sv.stop, on_stop);
-	sv.stop.data = &sv;
-	pthread_create(&sv.thread, NULL, run, &sv);
+	test_http_start(&sv, handler, "t0ken", private_gets);
 	rk_buf_init(&body);
 
 	unsetenv("RANGEKV_ADMIN_TOKEN_FILE");
@@ -118,9 +84,7 @@ static void test_token_sent(void **state)
 	unlink(path);
 	unsetenv("RANGEKV_ADMIN_TOKEN_FILE");
 	rk_buf_free(&body);
-	uv_async_send(&sv.stop);
-	pthread_join(sv.thread, NULL);
-	assert_int_equal(uv_loop_close(&sv.loop), 0);
+	test_http_stop(&sv);
 }
 
 int main(void)

@@ -22,6 +22,7 @@
 
 #include "rangekv/error.h"
 #include "http.h"
+#include "http_harness.h"
 #include "json.h"
 #include "prom.h"
 
@@ -124,14 +125,6 @@ static void test_prometheus_text(void **state)
 
 /* ---- HTTP --------------------------------------------------------------------- */
 
-struct server {
-	uv_loop_t loop;
-	uv_async_t stop;
-	struct rk_http_server http;
-	pthread_t thread;
-	int port;
-};
-
 static void handler(void *arg, const struct rk_http_req *req,
 		    struct rk_http_resp *resp)
 {
@@ -149,54 +142,21 @@ static void handler(void *arg, const struct rk_http_req *req,
 	rk_buf_puts(&resp->body, "{\"error\":\"not found\"}");
 }
 
-static void on_closed(struct rk_http_server *s)
-{
-	(void)s;
-}
-
-static void on_stop(uv_async_t *a)
-{
-	struct server *sv = a->data;
-
-	rk_http_close(&sv->http, on_closed);
-	uv_close((uv_handle_t *)a, NULL);
-}
-
-static void *run(void *arg)
-{
-	struct server *sv = arg;
-
-	uv_run(&sv->loop, UV_RUN_DEFAULT);
-	return NULL;
-}
-
 static const char *const private_gets[] = {"/ranges/*/log", "/debug/*", NULL};
 
-/* token: the admin token, or NULL for none. */
-static void server_start_with(struct server *sv, const char *token)
+static void server_start_with(struct test_http *sv, const char *token)
 {
-	uv_loop_init(&sv->loop);
-	assert_int_equal(rk_http_listen(&sv->http, &sv->loop, "127.0.0.1:0",
-					handler, NULL), 0);
-	if (token != NULL)
-		assert_int_equal(rk_http_set_token(&sv->http, (const uint8_t *)token,
-						   strlen(token), private_gets), 0);
-	sv->port = rk_http_port(&sv->http);
-	uv_async_init(&sv->loop, &sv->stop, on_stop);
-	sv->stop.data = sv;
-	pthread_create(&sv->thread, NULL, run, sv);
+	test_http_start(sv, handler, token, private_gets);
 }
 
-static void server_start(struct server *sv)
+static void server_start(struct test_http *sv)
 {
 	server_start_with(sv, NULL);
 }
 
-static void server_stop(struct server *sv)
+static void server_stop(struct test_http *sv)
 {
-	uv_async_send(&sv->stop);
-	pthread_join(sv->thread, NULL);
-	assert_int_equal(uv_loop_close(&sv->loop), 0);
+	test_http_stop(sv);
 }
 
 static int dial(int port)
@@ -257,7 +217,7 @@ static size_t read_responses(int fd, char *buf, size_t cap, int responses)
 
 static void test_http_keepalive_and_pipelining(void **state)
 {
-	struct server sv;
+	struct test_http sv;
 	char buf[8192];
 	int fd;
 
@@ -290,7 +250,7 @@ static void test_http_keepalive_and_pipelining(void **state)
 
 static void test_http_bad_requests_do_not_disturb(void **state)
 {
-	struct server sv;
+	struct test_http sv;
 	char buf[8192];
 	char *big;
 	int fd, good;
@@ -357,7 +317,7 @@ static void test_http_path_patterns(void **state)
  * it; the handler never sees a request without it. */
 static void test_http_admin_token(void **state)
 {
-	struct server sv;
+	struct test_http sv;
 	char buf[8192];
 
 	(void)state;

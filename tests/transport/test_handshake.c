@@ -108,45 +108,32 @@ static void test_same_secret_connects(void **state)
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
-/* Another secret, or a secret on one side only: refused both ways. */
-static void test_secret_mismatch_refused(void **state)
+/* Pairs that must never connect, and which side refuses. */
+static void test_refused_pairs(void **state)
 {
+	static const struct {
+		const char *what;
+		uint64_t ca, cb;
+		const char *sa, *sb;
+		bool b_knows_a, a_refuses, b_refuses;
+	} cases[] = {
+		{"another secret", 42, 42, "sesame", "open up", true, true, false},
+		{"a secret on one side", 42, 42, "sesame", NULL, true, true, false},
+		{"a secret on the other", 42, 42, NULL, "sesame", true, true, false},
+		{"another cluster", 42, 43, NULL, NULL, true, false, true},
+		{"a node id that is not a peer", 42, 42, NULL, NULL, false, false, true},
+	};
 	uv_loop_t loop;
 	struct node a, b;
 
 	(void)state;
 	uv_loop_init(&loop);
-	start_two(&loop, &a, &b, 42, 42, "sesame", "open up", true);
-	expect_refused(&loop, &a, &b, true, false);
-	start_two(&loop, &a, &b, 42, 42, "sesame", NULL, true);
-	expect_refused(&loop, &a, &b, true, false);
-	start_two(&loop, &a, &b, 42, 42, NULL, "sesame", true);
-	expect_refused(&loop, &a, &b, true, false);
-	assert_int_equal(uv_loop_close(&loop), 0);
-}
-
-static void test_other_cluster_refused(void **state)
-{
-	uv_loop_t loop;
-	struct node a, b;
-
-	(void)state;
-	uv_loop_init(&loop);
-	start_two(&loop, &a, &b, 42, 43, NULL, NULL, true);
-	expect_refused(&loop, &a, &b, false, true);
-	assert_int_equal(uv_loop_close(&loop), 0);
-}
-
-/* A node id that is not among the acceptor's peers. */
-static void test_unknown_node_refused(void **state)
-{
-	uv_loop_t loop;
-	struct node a, b;
-
-	(void)state;
-	uv_loop_init(&loop);
-	start_two(&loop, &a, &b, 42, 42, NULL, NULL, false);
-	expect_refused(&loop, &a, &b, false, true);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		print_message("%s\n", cases[i].what);
+		start_two(&loop, &a, &b, cases[i].ca, cases[i].cb, cases[i].sa,
+			  cases[i].sb, cases[i].b_knows_a);
+		expect_refused(&loop, &a, &b, cases[i].a_refuses, cases[i].b_refuses);
+	}
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
@@ -516,9 +503,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_same_secret_connects),
-		cmocka_unit_test(test_secret_mismatch_refused),
-		cmocka_unit_test(test_other_cluster_refused),
-		cmocka_unit_test(test_unknown_node_refused),
+		cmocka_unit_test(test_refused_pairs),
 		cmocka_unit_test(test_misaddressed_refused),
 		cmocka_unit_test(test_dialer_proof_must_be_fresh),
 		cmocka_unit_test(test_acceptor_checked),
