@@ -114,6 +114,11 @@ def scenario_foreign(binary, tmp):
         lines = [ln for ln in log_of(c, 1)[before:].splitlines() if "handshake refused" in ln]
         expect(len(lines) <= 6, "refusals not rate limited: %d lines" % len(lines))
         expect(foreign.poll() is None, "the foreign node exited")
+        st, text = http(1, "/metrics")
+        refused = [ln for ln in text.splitlines()
+                   if ln.startswith("rangekv_peer_handshakes_refused_total ")]
+        expect(refused and float(refused[0].split()[1]) >= len(lines),
+               "the refusals in /metrics: %r" % refused)
         c.wait_all_led()
         expect(all(serves(i, "foreign%d" % i) for i in c.nodes), "the cluster stopped serving")
         print("foreign: refused (%d log lines in 1.5 s), the cluster serves on" % len(lines))
@@ -201,6 +206,8 @@ def scenario_token(binary, tmp):
                    "POST with token %r: %s %s" % (token, st, body))
         st, body = http(1, drop, "POST", "Zm9vYmFy-admin")
         expect(st == 200, "POST with the token: %s %s" % (st, body))
+        st, text = http(1, "/metrics")
+        expect("\nrangekv_http_unauthorized_total 4\n" in text, "401s in /metrics")
         st, body = http(2, "/api/v1/cluster/status")
         expect(st == 200 and "nodes" in json.loads(body), "an open GET: %s" % st)
         st, _ = http(2, "/api/v1/ranges/1/log")
