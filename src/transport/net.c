@@ -223,6 +223,10 @@ static void oc_hello(struct out_conn *oc, const uint8_t *payload, size_t len)
 		goto fail;
 	}
 	rk_buf_append(&frame, oc->pending.p, oc->pending.len);
+	if (frame.oom) {
+		rk_buf_free(&frame);
+		goto fail; /* the queue stays for the next attempt */
+	}
 	rk_buf_free(&oc->pending);
 	oc->pending = frame;
 	uv_timer_stop(&oc->timer);
