@@ -77,6 +77,14 @@ def serves(node, key):
         time.sleep(0.2)
 
 
+def stop(c):
+    """SIGTERM to every node: each must exit 0 (a sanitizer report, a crash
+    or a hang would not)."""
+    status = c.stop_all()
+    bad = {i: st for i, st in status.items() if st != 0}
+    expect(not bad, "nodes exited with %r" % bad)
+
+
 def secret_file(tmp, name, content, mode=0o600):
     path = os.path.join(tmp, name)
     with open(path, "w") as f:
@@ -126,7 +134,7 @@ def scenario_foreign(binary, tmp):
         if foreign is not None:
             foreign.kill()
             foreign.wait()
-        c.stop_all()
+        stop(c)
 
 
 def scenario_secret(binary, tmp):
@@ -176,7 +184,7 @@ def scenario_secret(binary, tmp):
                "is empty" in p.stderr, "an empty secret file: %d %r" % (p.returncode, p.stderr))
         print("secret: an empty file is refused: %s" % p.stderr.strip().splitlines()[-1])
     finally:
-        c.stop_all()
+        stop(c)
 
 
 def http(node, path, method="GET", token=None):
@@ -218,7 +226,7 @@ def scenario_token(binary, tmp):
         print("token: POST answered 401 without the right token, 200 with it; "
               "GETs open, the range log private")
     finally:
-        c.stop_all()
+        stop(c)
 
 
 def main():
