@@ -66,9 +66,19 @@ int rk_cli_call(struct rk_cli_conn *c, size_t argc, const char *const *argv,
 		const size_t *argl, int64_t deadline, struct rk_resp_reply *rp,
 		char *err, size_t errlen);
 
-/* GET http://addr/path over HTTP/1.0; the body goes into *body (appended),
- * the status code into *statusp. */
+/* method http://addr/path over HTTP/1.0 with an empty body; the answer's
+ * body goes into *body (appended), the status code into *statusp. With an
+ * admin token (rk_cli_admin_token_file, else the file named by
+ * $RANGEKV_ADMIN_TOKEN_FILE) every request carries
+ * "Authorization: Bearer TOKEN"; a token file that cannot be read, or is
+ * empty, fails the call with RK_EIO / RK_EINVAL and the reason in err. */
+int rk_cli_http(const char *addr, const char *method, const char *path,
+		int64_t deadline, struct rk_buf *body, int *statusp, char *err,
+		size_t errlen);
 int rk_cli_http_get(const char *addr, const char *path, int64_t deadline,
 		    struct rk_buf *body, int *statusp, char *err, size_t errlen);
+/* The --admin-token-file of a command (NULL: none given, the environment
+ * decides); read at the first request. */
+void rk_cli_admin_token_file(const char *path);
 
 #endif

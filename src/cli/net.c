@@ -2,7 +2,8 @@
  * Blocking-style client sockets for the CLI: non-blocking descriptors
  * driven by poll() against one absolute deadline, so no call can hang past
  * --timeout however the node misbehaves. One RESP round trip at a time, and
- * a minimal HTTP/1.0 GET for `demo`'s readiness checks.
+ * minimal HTTP/1.0 requests (`demo`'s readiness checks, the admin calls)
+ * that carry the admin token when one is configured.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -14,6 +15,52 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "secret.h"
+
+/* The admin token: --admin-token-file, else $RANGEKV_ADMIN_TOKEN_FILE. */
+static const char *token_path;
+static bool token_read;
+static uint8_t token[RK_SECRET_MAX];
+static size_t token_len;
+
+void rk_cli_admin_token_file(const char *path)
+{
+	token_path = path;
+	token_read = false;
+	token_len = 0;
+}
+
+/* Loads the token once (0 with token_len 0 when none is configured). */
+static int load_token(char *err, size_t errlen)
+{
+	const char *path = token_path, *flag = "--admin-token-file";
+	bool open_to_others;
+	int rc;
+
+	if (token_read)
+		return 0;
+	if (path == NULL) {
+		path = getenv("RANGEKV_ADMIN_TOKEN_FILE");
+		flag = "RANGEKV_ADMIN_TOKEN_FILE";
+	}
+	if (path == NULL || *path == '\0') {
+		token_read = true;
+		return 0;
+	}
+	rc = rk_secret_read(flag, path, token, &token_len, &open_to_others, err, errlen);
+	if (rc == 0 && !rk_secret_is_token(token, token_len)) {
+		snprintf(err, errlen, "%s: %s holds a space or control character", flag, path);
+		token_len = 0;
+		rc = RK_EINVAL;
+	}
+	if (rc != 0)
+		return rc;
+	if (open_to_others)
+		fprintf(stderr, "rangekv: warning: %s %s can be read by its group or others (chmod 600 it)\n",
+			flag, path);
+	token_read = true;
+	return 0;
+}
 
 int64_t rk_cli_now_ms(void)
 {
@@ -302,6 +349,13 @@ static long long header_num(const char *head, const char *name)
 int rk_cli_http_get(const char *addr, const char *path, int64_t deadline,
 		    struct rk_buf *body, int *statusp, char *err, size_t errlen)
 {
+	return rk_cli_http(addr, "GET", path, deadline, body, statusp, err, errlen);
+}
+
+int rk_cli_http(const char *addr, const char *method, const char *path,
+		int64_t deadline, struct rk_buf *body, int *statusp, char *err,
+		size_t errlen)
+{
 	struct rk_cli_conn c;
 	struct rk_buf req;
 	long long clen = -1;
@@ -309,12 +363,23 @@ int rk_cli_http_get(const char *addr, const char *path, int64_t deadline,
 	int rc;
 
 	*statusp = 0;
+	rc = load_token(err, errlen);
+	if (rc != 0)
+		return rc;
 	rc = rk_cli_connect(&c, addr, deadline, err, errlen);
 	if (rc != 0)
 		return rc;
 	rk_buf_init(&req);
-	rk_buf_printf(&req, "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n", path, addr);
+	rk_buf_printf(&req, "%s %s HTTP/1.0\r\nHost: %s\r\n", method, path, addr);
+	if (token_len > 0) {
+		rk_buf_puts(&req, "Authorization: Bearer ");
+		rk_buf_append(&req, token, token_len);
+		rk_buf_puts(&req, "\r\n");
+	}
+	rk_buf_puts(&req, strcmp(method, "GET") == 0 ? "\r\n" : "Content-Length: 0\r\n\r\n");
 	rc = req.oom ? RK_ENOMEM : send_all(&c, req.p, req.len, deadline, err, errlen);
+	if (req.p != NULL)
+		memset(req.p, 0, req.len); /* the token */
 	rk_buf_free(&req);
 	/* HTTP/1.0: the node answers with a Content-Length and closes. Stop at
 	 * whichever comes first. */

@@ -313,6 +313,11 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 	rk_net_stats(n->net, &ns);
 	one(b, "rangekv_bad_frames_total", "counter", "Peer connections closed for bad input.",
 	    ns.bad_frames);
+	one(b, "rangekv_peer_handshakes_refused_total", "counter",
+	    "Peer connections refused in the handshake (cluster, node id, secret).",
+	    ns.refused);
+	one(b, "rangekv_http_unauthorized_total", "counter",
+	    "HTTP calls answered 401 for want of the admin token.", n->http.unauthorized);
 	rk_store_stats(n->store, &ss);
 	one(b, "rangekv_fsyncs_total", "counter", "Log flushes (one per group commit holding log data).",
 	    ss.flushes);

@@ -57,6 +57,18 @@ void rk_node_config_usage(FILE *out)
 "                          1024 bytes; warned about if others may read it):\n"
 "                          before it every command but AUTH, HELLO and\n"
 "                          QUIT answers -NOAUTH                    [none]\n"
+"  --cluster-secret-file FILE\n"
+"                          a secret shared by every node of the cluster:\n"
+"                          peers prove it in the handshake (a keyed MAC\n"
+"                          over fresh nonces); a node with another secret,\n"
+"                          or none, is refused. Authenticates, does not\n"
+"                          encrypt (docs/security.md)\n"
+"  --admin-token-file FILE HTTP calls that change anything (POST, PUT,\n"
+"                          DELETE, the debug API) need the header\n"
+"                          'Authorization: Bearer TOKEN'; GETs stay open\n"
+"                          except those that show keys or values\n"
+"  (Both files are read at start; trailing newlines are stripped, an empty\n"
+"  file is refused, and one its group or others can read is warned about.)\n"
 "  --help                  this text\n"
 "\n"
 "SIGTERM or SIGINT stop the node cleanly (exit status 0).\n",
@@ -183,9 +195,23 @@ static int parse_cluster(struct rk_node_config *c, const char *v, char *err,
 	return rc;
 }
 
+/* A secret file's path kept for messages, and its content. */
+static int read_secret(const char *flag, const char *path, char *pathp,
+		       uint8_t *buf, size_t *lenp, bool *openp, char *err,
+		       size_t errlen)
+{
+	if (*path == '\0' || strlen(path) >= sizeof(((struct rk_node_config *)0)->admin_token_file))
+		return fail(err, errlen, "%s: bad file name '%s'", flag, path);
+	strcpy(pathp, path);
+	return rk_secret_read(flag, path, buf, lenp, openp, err, errlen);
+}
+
 void rk_node_config_free(struct rk_node_config *cfg)
 {
+	/* No copy of a secret outlives its use longer than it must. */
 	memset(cfg->client_password, 0, sizeof(cfg->client_password));
+	memset(cfg->cluster_secret, 0, sizeof(cfg->cluster_secret));
+	memset(cfg->admin_token, 0, sizeof(cfg->admin_token));
 	free(cfg->split_at);
 	cfg->split_at = NULL;
 }
@@ -293,14 +319,20 @@ int rk_node_config_parse(int argc, char **argv, struct rk_node_config *c,
 			else
 				c->min_free_space_set = true;
 		} else if (strcmp(flag, "--client-password-file") == 0) {
-			if (*val == '\0' || strlen(val) >= sizeof(c->client_password_file))
-				rc = fail(err, errlen, "%s: bad file name '%s'", flag, val);
-			else {
-				strcpy(c->client_password_file, val);
-				rc = rk_secret_read(flag, val, c->client_password,
-						    &c->client_password_len,
-						    &c->client_password_open, err, errlen);
-			}
+			rc = read_secret(flag, val, c->client_password_file, c->client_password,
+					 &c->client_password_len, &c->client_password_open,
+					 err, errlen);
+		} else if (strcmp(flag, "--cluster-secret-file") == 0) {
+			rc = read_secret(flag, val, c->cluster_secret_file, c->cluster_secret,
+					 &c->cluster_secret_len, &c->cluster_secret_open,
+					 err, errlen);
+		} else if (strcmp(flag, "--admin-token-file") == 0) {
+			rc = read_secret(flag, val, c->admin_token_file, c->admin_token,
+					 &c->admin_token_len, &c->admin_token_open,
+					 err, errlen);
+			if (rc == 0 && !rk_secret_is_token(c->admin_token, c->admin_token_len))
+				rc = fail(err, errlen, "%s: %s holds a space or control character (a token travels in an HTTP header)",
+					  flag, val);
 		} else if (strcmp(flag, "--log-level") == 0) {
 			c->log_level = rk_log_parse_level(val);
 			if (c->log_level < 0)

@@ -57,6 +57,18 @@ struct rk_node_config {
 	uint8_t client_password[RK_SECRET_MAX];
 	size_t client_password_len;
 	bool client_password_open;
+	/* --cluster-secret-file, --admin-token-file: read while the flags are
+	 * parsed (secret.h), trailing newlines stripped; length 0: not given.
+	 * *_open: the file is readable by its group or others (the node warns
+	 * at start). docs/security.md says what each protects. */
+	char cluster_secret_file[1024];
+	uint8_t cluster_secret[RK_SECRET_MAX];
+	size_t cluster_secret_len;
+	bool cluster_secret_open;
+	char admin_token_file[1024];
+	uint8_t admin_token[RK_SECRET_MAX];
+	size_t admin_token_len;
+	bool admin_token_open;
 };
 
 #define RK_DEFAULT_MIN_FREE_SPACE (256ull << 20)

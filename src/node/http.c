@@ -3,11 +3,17 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <http_parser.h>
+#include <sodium.h>
 
 #include "uv_error.h"
+
+/* An Authorization value longer than this cannot carry a token we would
+ * accept (secret.h's limit and the scheme); it is kept as "too long". */
+#define AUTH_MAX 1100
 
 struct rk_http_conn {
 	uv_tcp_t tcp;
@@ -24,6 +30,12 @@ struct rk_http_conn {
 	struct rk_http_later *later;
 	bool keep; /* the deferred request's keep-alive */
 	struct rk_buf held;
+	/* Headers: only Authorization is kept (the admin token). */
+	char hfield[16];
+	size_t hfield_len;
+	bool in_value, in_auth, auth_over;
+	char auth[AUTH_MAX];
+	size_t auth_len;
 	char rbuf[16384];
 };
 
@@ -43,6 +55,7 @@ static const char *status_text(int status)
 	switch (status) {
 	case 200: return "OK";
 	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 409: return "Conflict";
@@ -116,10 +129,11 @@ static void send_response(struct rk_http_conn *c, struct rk_http_resp *resp,
 	}
 	rk_buf_printf(&wr->data,
 		      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
-		      "Content-Length: %zu\r\nConnection: %s\r\n\r\n",
+		      "Content-Length: %zu\r\nConnection: %s\r\n%s\r\n",
 		      resp->status, status_text(resp->status),
 		      resp->content_type, resp->body.len,
-		      close_after ? "close" : "keep-alive");
+		      close_after ? "close" : "keep-alive",
+		      resp->status == 401 ? "WWW-Authenticate: Bearer\r\n" : "");
 	rk_buf_append(&wr->data, resp->body.p, resp->body.len);
 	if (wr->data.oom) {
 		rk_buf_free(&wr->data);
@@ -155,7 +169,105 @@ static int on_message_begin(http_parser *p)
 
 	rk_buf_reset(&c->url);
 	rk_buf_reset(&c->body);
+	c->hfield_len = 0;
+	c->in_value = c->in_auth = c->auth_over = false;
+	c->auth_len = 0;
 	return 0;
+}
+
+/* http-parser may hand a header's name and value over in pieces. */
+static int on_header_field(http_parser *p, const char *at, size_t n)
+{
+	struct rk_http_conn *c = p->data;
+
+	if (c->in_value) {
+		c->in_value = false;
+		c->hfield_len = 0;
+	}
+	if (c->hfield_len + n <= sizeof(c->hfield)) {
+		memcpy(c->hfield + c->hfield_len, at, n);
+		c->hfield_len += n;
+	} else {
+		c->hfield_len = sizeof(c->hfield) + 1; /* no name we keep */
+	}
+	return 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t n)
+{
+	struct rk_http_conn *c = p->data;
+
+	if (!c->in_value) {
+		c->in_value = true;
+		c->in_auth = c->hfield_len == 13 &&
+			     strncasecmp(c->hfield, "authorization", 13) == 0;
+		if (c->in_auth) {
+			c->auth_len = 0; /* a repeated header: the last one counts */
+			c->auth_over = false;
+		}
+	}
+	if (!c->in_auth)
+		return 0;
+	if (c->auth_len + n > sizeof(c->auth))
+		c->auth_over = true;
+	else {
+		memcpy(c->auth + c->auth_len, at, n);
+		c->auth_len += n;
+	}
+	return 0;
+}
+
+bool rk_http_path_matches(const char *pattern, const char *path)
+{
+	while (*pattern != '\0') {
+		if (pattern[0] == '*' && pattern[1] == '\0')
+			return *path != '\0'; /* anything below */
+		if (*pattern == '*') {
+			if (*path == '\0' || *path == '/')
+				return false; /* a segment is never empty */
+			while (*path != '\0' && *path != '/')
+				path++;
+			pattern++;
+			continue;
+		}
+		if (*pattern != *path)
+			return false;
+		pattern++;
+		path++;
+	}
+	return *path == '\0';
+}
+
+/* Whether req needs the admin token (see http.h). */
+static bool needs_token(const struct rk_http_server *s, const struct rk_http_req *req)
+{
+	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0)
+		return true;
+	for (const char *const *p = s->private_paths; p != NULL && *p != NULL; p++)
+		if (rk_http_path_matches(*p, req->path))
+			return true;
+	return false;
+}
+
+/* Whether the request's Authorization is "Bearer " and the token. Both
+ * sides are compared as hashes, so the time taken says nothing about how
+ * much of the token was right, nor its length. */
+static bool token_ok(const struct rk_http_server *s, const struct rk_http_conn *c)
+{
+	uint8_t h[RK_HTTP_TOKEN_HASH];
+	const char *v = c->auth;
+	size_t n = c->auth_len;
+
+	if (c->auth_over || n < 7 || strncasecmp(v, "Bearer ", 7) != 0)
+		return false;
+	v += 7;
+	n -= 7;
+	while (n > 0 && *v == ' ')
+		v++, n--;
+	while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+		n--;
+	crypto_generichash(h, sizeof(h), (const unsigned char *)v, n, NULL, 0);
+	return sodium_memcmp(h, s->token_hash, sizeof(h)) == 0;
 }
 
 static int on_url(http_parser *p, const char *at, size_t n)
@@ -214,7 +326,14 @@ static int on_message_complete(http_parser *p)
 	resp.content_type = "application/json";
 	rk_buf_init(&resp.body);
 	s->requests++;
-	s->fn(s->arg, &req, &resp);
+	if (s->has_token && needs_token(s, &req) && !token_ok(s, c)) {
+		s->unauthorized++;
+		resp.status = 401;
+		rk_buf_puts(&resp.body, "{\"error\":\"this call needs the admin token "
+			    "(header 'Authorization: Bearer TOKEN', the node's --admin-token-file)\"}");
+	} else {
+		s->fn(s->arg, &req, &resp);
+	}
 	keep = http_should_keep_alive(p) && !s->closing;
 	if (c->later != NULL) {
 		/* Answered later: nothing after it is parsed until then. */
@@ -231,6 +350,8 @@ static int on_message_complete(http_parser *p)
 static const http_parser_settings settings = {
 	.on_message_begin = on_message_begin,
 	.on_url = on_url,
+	.on_header_field = on_header_field,
+	.on_header_value = on_header_value,
 	.on_body = on_body,
 	.on_message_complete = on_message_complete,
 };
@@ -409,6 +530,17 @@ int rk_http_listen(struct rk_http_server *s, uv_loop_t *loop, const char *addr,
 		uv_close((uv_handle_t *)&s->tcp, NULL);
 		return rk_uv_err(rc);
 	}
+	return 0;
+}
+
+int rk_http_set_token(struct rk_http_server *s, const uint8_t *token, size_t len,
+		      const char *const *private_paths)
+{
+	if (sodium_init() < 0)
+		return RK_EIO;
+	crypto_generichash(s->token_hash, sizeof(s->token_hash), token, len, NULL, 0);
+	s->has_token = true;
+	s->private_paths = private_paths;
 	return 0;
 }
 

@@ -6,12 +6,20 @@
  * pipelined requests are answered in order either way. Limits: URL 8 KiB, body 64 KiB, 1024 connections; a
  * malformed request gets 400 and its connection is closed, nothing else is
  * disturbed.
+ *
+ * The admin token (rk_http_set_token): when one is set, every request that
+ * may change something (any method but GET and HEAD) and every GET of a
+ * path marked private needs "Authorization: Bearer TOKEN"; without it, or
+ * with another token, the server answers 401 with a JSON error itself and
+ * the handler never sees the request. The check is here, in one place, so
+ * that no handler can forget it.
  */
 #ifndef RK_NODE_HTTP_H
 #define RK_NODE_HTTP_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <uv.h>
 
@@ -20,6 +28,7 @@
 #define RK_HTTP_MAX_URL 8192
 #define RK_HTTP_MAX_BODY 65536
 #define RK_HTTP_MAX_CONNS 1024
+#define RK_HTTP_TOKEN_HASH 32
 
 struct rk_http_req {
 	const char *method; /* "GET", "POST", ... */
@@ -50,6 +59,12 @@ struct rk_http_server {
 	unsigned n_conns;
 	unsigned long long requests;
 	unsigned long long bad_requests;
+	unsigned long long unauthorized; /* answered 401 */
+	/* The admin token as a hash (compared in constant time); none when
+	 * has_token is false. */
+	bool has_token;
+	uint8_t token_hash[RK_HTTP_TOKEN_HASH];
+	const char *const *private_paths;
 	bool closing;
 	void (*close_cb)(struct rk_http_server *s);
 };
@@ -59,6 +74,15 @@ struct rk_http_server {
 int rk_http_listen(struct rk_http_server *s, uv_loop_t *loop, const char *addr,
 		   rk_http_handler_fn fn, void *arg);
 int rk_http_port(struct rk_http_server *s);
+/* Sets the admin token (token[0..len), len > 0; only its hash is kept) and
+ * the GET paths that need it too: a NULL-terminated list of patterns that
+ * must outlive the server, where a '*' segment matches any one segment and
+ * a final "*" anything below ("/api/v1/ranges/ * /log", "/api/v1/debug/ *",
+ * without the spaces). RK_EIO if libsodium cannot start. */
+int rk_http_set_token(struct rk_http_server *s, const uint8_t *token, size_t len,
+		      const char *const *private_paths);
+/* Whether path matches pattern as rk_http_set_token describes. */
+bool rk_http_path_matches(const char *pattern, const char *path);
 /* Closes the listener and every connection; cb runs once all are closed. */
 void rk_http_close(struct rk_http_server *s,
 		   void (*cb)(struct rk_http_server *s));

@@ -241,6 +241,16 @@ static void net_stopped(void *arg)
 	*(bool *)arg = true;
 }
 
+/* With --admin-token-file, the GETs that need the token too (every other
+ * method always does): the debug API, and what shows keys or values (the
+ * range log of docs/contract.md, when it lands). docs/security.md lists
+ * them. */
+static const char *const admin_get_paths[] = {
+	"/api/v1/debug/*",
+	"/api/v1/ranges/*/log",
+	NULL,
+};
+
 int rk_node_run(const struct rk_node_config *cfg)
 {
 	struct rk_node *n = calloc(1, sizeof(*n));
@@ -278,6 +288,9 @@ int rk_node_run(const struct rk_node_config *cfg)
 	so.dir = cfg->data_dir;
 	so.node_id = cfg->node_id;
 	so.cluster_id = 0; /* checked against the initial cluster below */
+	/* A new directory records the id every node of the initial cluster
+	 * computes alike; peers must present it in the handshake. */
+	so.new_cluster_id = cfg->n_initial ? rk_boot_cluster_id(cfg) : 0;
 	so.cache_mb = cfg->cache_mb ? cfg->cache_mb : 256;
 	rc = rk_store_open(&so, &n->store, err, sizeof(err));
 	if (rc != 0) {
@@ -297,7 +310,15 @@ int rk_node_run(const struct rk_node_config *cfg)
 	 * half-made data directory behind. */
 	memset(&nc, 0, sizeof(nc));
 	nc.node_id = cfg->node_id;
-	nc.cluster_id = cfg->n_initial ? rk_boot_cluster_id(cfg) : 0;
+	nc.cluster_id = rk_store_cluster_id(n->store);
+	nc.secret = cfg->cluster_secret_len > 0 ? cfg->cluster_secret : NULL;
+	nc.secret_len = cfg->cluster_secret_len;
+	if (cfg->cluster_secret_open)
+		rk_log_warn(MOD, "--cluster-secret-file %s can be read by its group or others (chmod 600 it)",
+			    cfg->cluster_secret_file);
+	if (cfg->admin_token_open)
+		rk_log_warn(MOD, "--admin-token-file %s can be read by its group or others (chmod 600 it)",
+			    cfg->admin_token_file);
 	nc.listen_addr = cfg->peer_addr;
 	nc.queue_max = 64u << 20;
 	nc.on_frame = on_frame;
@@ -321,6 +342,12 @@ int rk_node_run(const struct rk_node_config *cfg)
 		if (rc != 0) {
 			rk_log_error(MOD, "cannot listen on --http-addr %s: %s",
 				     cfg->http_addr, rk_strerror(rc));
+			goto out;
+		}
+		if (cfg->admin_token_len > 0 &&
+		    (rc = rk_http_set_token(&n->http, cfg->admin_token, cfg->admin_token_len,
+					    admin_get_paths)) != 0) {
+			rk_log_error(MOD, "cannot set the admin token: %s", rk_strerror(rc));
 			goto out;
 		}
 	}
@@ -383,10 +410,13 @@ int rk_node_run(const struct rk_node_config *cfg)
 	 * the i-th node of the initial cluster, a bounded number at a time. */
 	if (!existing)
 		rk_elect_first_start(n);
-	rk_log_info(MOD, "node %llu serving %zu ranges; peers on %s, clients on %s, http on %s",
+	rk_log_info(MOD, "node %llu serving %zu ranges; peers on %s, clients on %s, http on %s; cluster=%016llx secret=%s admin_token=%s",
 		    (unsigned long long)cfg->node_id, n->tab.n, cfg->peer_addr,
 		    cfg->client_addr[0] ? cfg->client_addr : "(none)",
-		    cfg->http_addr[0] ? cfg->http_addr : "(none)");
+		    cfg->http_addr[0] ? cfg->http_addr : "(none)",
+		    (unsigned long long)rk_store_cluster_id(n->store),
+		    cfg->cluster_secret_len > 0 ? "yes" : "no",
+		    cfg->admin_token_len > 0 ? "yes" : "no");
 	uv_run(&n->loop, UV_RUN_DEFAULT);
 
 	/* Stop: let group commits in flight finish (acknowledgements only go

@@ -160,7 +160,7 @@ static int identity(struct rk_store *s, const struct rk_store_options *o,
 	int rc;
 
 	if (fresh) {
-		cluster = o->cluster_id;
+		cluster = o->cluster_id != 0 ? o->cluster_id : o->new_cluster_id;
 		if (cluster == 0) {
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);

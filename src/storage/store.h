@@ -44,6 +44,9 @@ struct rk_store_options {
 	const char *dir;
 	uint64_t node_id;    /* must match the directory's, once created */
 	uint64_t cluster_id; /* 0 = accept the directory's (restart) */
+	/* What a new directory records when cluster_id is 0 (0: an id made
+	 * from the clock); an existing directory keeps its own. */
+	uint64_t new_cluster_id;
 	uint64_t cache_mb;   /* WiredTiger cache (default 256) */
 	int checkpoint_secs; /* periodic checkpoint (default 30; 0 = none) */
 	bool create;         /* create the directory if missing/empty */

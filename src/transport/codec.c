@@ -99,6 +99,13 @@ int rk_net_hello_encode(const struct rk_net_hello *h, struct rk_buf *out)
 	m.node_id = h->node_id;
 	m.cluster_id = h->cluster_id;
 	m.channel = h->channel;
+	m.to_node_id = h->to_node_id;
+	if (h->nonce_len > sizeof(m.nonce.bytes) || h->proof_len > sizeof(m.proof.bytes))
+		return RK_EINVAL;
+	m.nonce.size = (pb_size_t)h->nonce_len;
+	memcpy(m.nonce.bytes, h->nonce, h->nonce_len);
+	m.proof.size = (pb_size_t)h->proof_len;
+	memcpy(m.proof.bytes, h->proof, h->proof_len);
 	return encode_into(out, rangekv_Hello_fields, &m);
 }
 
@@ -114,6 +121,17 @@ int rk_net_hello_decode(const uint8_t *p, size_t n, struct rk_net_hello *hp)
 	hp->node_id = m.node_id;
 	hp->cluster_id = m.cluster_id;
 	hp->channel = m.channel;
+	hp->to_node_id = m.to_node_id;
+	/* Only the two lengths the handshake uses: anything else is malformed. */
+	if ((m.nonce.size != 0 && m.nonce.size != RK_NET_NONCE) ||
+	    (m.proof.size != 0 && m.proof.size != RK_NET_PROOF)) {
+		memset(hp, 0, sizeof(*hp));
+		return RK_EPROTO;
+	}
+	hp->nonce_len = m.nonce.size;
+	memcpy(hp->nonce, m.nonce.bytes, m.nonce.size);
+	hp->proof_len = m.proof.size;
+	memcpy(hp->proof, m.proof.bytes, m.proof.size);
 	return 0;
 }
 

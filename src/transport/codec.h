@@ -3,8 +3,8 @@
  *
  * Frames: [u32 length][u64 xxh3-64 of the payload][payload], integers little
  * endian; length counts the payload only and is at most RK_NET_FRAME_MAX.
- * The first frame of a connection carries a Hello, every later frame on a
- * raft connection a Batch.
+ * The first frames of a connection carry the handshake's three Hellos (net.h),
+ * every later frame on a raft connection a Batch.
  *
  * A Batch is built message by message into a growable buffer (a repeated
  * protobuf field is the concatenation of its elements, so nothing is
@@ -25,16 +25,24 @@
 
 #define RK_NET_FRAME_HDR 12
 #define RK_NET_FRAME_MAX (64u << 20)
-#define RK_NET_VERSION 1
+#define RK_NET_VERSION 2 /* 2: the three-way handshake */
 #define RK_NET_MAX_ENTRIES_PER_MSG 65536
 
 enum rk_net_channel { RK_NET_CH_RAFT = 0, RK_NET_CH_SNAP = 1 };
 
+#define RK_NET_NONCE 32 /* bytes of a handshake nonce */
+#define RK_NET_PROOF 32 /* bytes of a handshake proof (keyed MAC) */
+
 struct rk_net_hello {
 	uint32_t version;
-	uint64_t node_id;
+	uint64_t node_id;    /* the sender */
 	uint64_t cluster_id;
 	uint32_t channel;
+	uint64_t to_node_id; /* whom the sender believes it speaks to */
+	uint8_t nonce[RK_NET_NONCE];
+	size_t nonce_len;    /* 0 or RK_NET_NONCE (decoding refuses others) */
+	uint8_t proof[RK_NET_PROOF];
+	size_t proof_len;    /* 0 or RK_NET_PROOF (decoding refuses others) */
 };
 
 struct rk_net_liveness {

@@ -11,78 +11,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "net.h"
+#include "auth.h"
+#include "net_int.h"
 #include "uv_error.h"
 
 #define QUEUE_MAX_DEFAULT (8u << 20)
 #define READ_CHUNK (64u << 10)
-
-enum oc_state {
-	OC_IDLE,       /* never connected (snapshot channel until first use) */
-	OC_CONNECTING,
-	OC_OPEN,
-	OC_CLOSING,    /* tcp handle closing after a failure */
-	OC_BACKOFF,    /* waiting for the timer to reconnect */
-};
-
-struct peer;
-
-struct out_conn {
-	struct peer *peer;
-	int channel;
-	enum oc_state state;
-	uv_tcp_t tcp;
-	uv_timer_t timer;
-	uv_connect_t creq;
-	uv_write_t wreq;
-	bool writing;
-	struct rk_buf pending, inflight;
-	uint64_t pending_frames, inflight_frames;
-	unsigned backoff_ms;
-	char rbuf[512];
-};
-
-struct peer {
-	struct rk_net *net;
-	uint64_t id;
-	struct sockaddr_storage addr;
-	struct out_conn ch[2];
-	struct rk_net_peer_stats st;
-	struct peer *next;
-};
-
-struct in_conn {
-	struct rk_net *net;
-	uv_tcp_t tcp;
-	uint8_t *buf;
-	size_t len, cap;
-	bool hello, closing;
-	uint64_t from;
-	int channel;
-	struct in_conn *next, *prev;
-};
-
-struct rk_net {
-	uv_loop_t *loop;
-	struct rk_net_config cfg;
-	uv_tcp_t listener;
-	uv_prepare_t prep;
-	struct sockaddr_storage src;
-	bool bind_src;
-	int port;
-	struct peer *peers;
-	struct in_conn *ins;
-	struct rk_net_stats st;
-	int handles;
-	bool stopping;
-	void (*done)(void *arg);
-	void *done_arg;
-};
+/* The default of cfg.handshake_ms. */
+#define HANDSHAKE_MS 5000
 
 static void oc_connect(struct out_conn *oc);
 static void oc_write(struct out_conn *oc);
 
-static struct peer *find_peer(const struct rk_net *n, uint64_t id)
+struct peer *rk_net_find_peer(const struct rk_net *n, uint64_t id)
 {
 	struct peer *p;
 
@@ -111,12 +52,18 @@ static void finish_stop(struct rk_net *n)
 
 /* ---- outgoing connections ---------------------------------------------------------- */
 
-static void oc_backoff_fired(uv_timer_t *t)
+static void oc_fail(struct out_conn *oc);
+
+/* The one timer of an outgoing connection: the backoff before a reconnect,
+ * or the wait for the acceptor's Hello. */
+static void oc_timer_fired(uv_timer_t *t)
 {
 	struct out_conn *oc = t->data;
 
 	if (oc->state == OC_BACKOFF)
 		oc_connect(oc);
+	else if (oc->state == OC_HANDSHAKE)
+		oc_fail(oc);
 }
 
 static void oc_closed(uv_handle_t *h)
@@ -134,7 +81,7 @@ static void oc_closed(uv_handle_t *h)
 	if (oc->backoff_ms < n->cfg.backoff_min_ms)
 		oc->backoff_ms = n->cfg.backoff_min_ms;
 	oc->state = OC_BACKOFF;
-	uv_timer_start(&oc->timer, oc_backoff_fired, oc->backoff_ms, 0);
+	uv_timer_start(&oc->timer, oc_timer_fired, oc->backoff_ms, 0);
 }
 
 static void timer_closed(uv_handle_t *h)
@@ -217,15 +164,119 @@ static void oc_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 	*b = uv_buf_init(oc->rbuf, sizeof(oc->rbuf));
 }
 
-/* Peers never send on our outgoing connection; reading only notices that
- * the peer closed it. */
+/* Doubles the backoff before the next attempt (a refused or failed
+ * connection). */
+static void oc_slower(struct out_conn *oc)
+{
+	struct rk_net *n = oc->peer->net;
+
+	oc->backoff_ms = oc->backoff_ms == 0 ? n->cfg.backoff_min_ms : oc->backoff_ms * 2;
+	if (oc->backoff_ms > n->cfg.backoff_max_ms)
+		oc->backoff_ms = n->cfg.backoff_max_ms;
+}
+
+/* The acceptor's Hello arrived: check who answered and its proof, then
+ * send our last Hello ahead of whatever queued meanwhile. */
+static void oc_hello(struct out_conn *oc, const uint8_t *payload, size_t len)
+{
+	struct rk_net *n = oc->peer->net;
+	struct rk_net_transcript t;
+	struct rk_net_hello h;
+	struct rk_buf frame;
+	const char *why;
+
+	if (rk_net_hello_decode(payload, len, &h) != 0) {
+		rk_net_hs_refuse(n, &oc->tcp, "dialer", "a malformed Hello from node %llu",
+				 (unsigned long long)oc->peer->id);
+		goto fail;
+	}
+	why = rk_net_hs_problem(n, &h, oc->peer->id);
+	if (why == NULL && h.channel != (uint32_t)oc->channel)
+		why = "an answer on another channel";
+	if (why == NULL && h.nonce_len != RK_NET_NONCE)
+		why = "an answer without a nonce";
+	if (why != NULL) {
+		rk_net_hs_refuse(n, &oc->tcp, "dialer",
+				 "%s: dialed node=%llu cluster=%016llx, answered by node=%llu cluster=%016llx version=%u",
+				 why, (unsigned long long)oc->peer->id,
+				 (unsigned long long)n->cfg.cluster_id,
+				 (unsigned long long)h.node_id, (unsigned long long)h.cluster_id,
+				 h.version);
+		goto fail;
+	}
+	memset(&t, 0, sizeof(t));
+	t.cluster_id = n->cfg.cluster_id;
+	t.dialer = n->cfg.node_id;
+	t.acceptor = oc->peer->id;
+	t.channel = (uint32_t)oc->channel;
+	memcpy(t.nonce_d, oc->nonce, RK_NET_NONCE);
+	memcpy(t.nonce_a, h.nonce, RK_NET_NONCE);
+	if (!rk_net_hs_proof_holds(n, RK_NET_ACCEPTOR, &t, &h, &why)) {
+		rk_net_hs_refuse(n, &oc->tcp, "dialer", "%s: node=%llu", why,
+				 (unsigned long long)oc->peer->id);
+		goto fail;
+	}
+	rk_buf_init(&frame);
+	if (rk_net_hs_frame(n, oc->peer->id, oc->channel, NULL, RK_NET_DIALER, &t,
+			    &frame) != 0) {
+		rk_buf_free(&frame);
+		goto fail;
+	}
+	rk_buf_append(&frame, oc->pending.p, oc->pending.len);
+	if (frame.oom) {
+		rk_buf_free(&frame);
+		goto fail; /* the queue stays for the next attempt */
+	}
+	rk_buf_free(&oc->pending);
+	oc->pending = frame;
+	uv_timer_stop(&oc->timer);
+	oc->backoff_ms = 0;
+	oc->state = OC_OPEN;
+	oc->peer->st.connects++;
+	if (oc->channel == RK_NET_CH_RAFT)
+		oc->peer->st.connected = true;
+	oc_write(oc);
+	return;
+fail:
+	oc_slower(oc);
+	oc_fail(oc);
+}
+
+/* The acceptor sends one Hello on our outgoing connection and nothing
+ * after; past the handshake, reading only notices that it closed. */
 static void oc_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
 	struct out_conn *oc = s->data;
+	const uint8_t *payload;
+	size_t plen, flen;
+	int rc;
 
-	(void)b;
-	if (nread < 0)
+	if (nread < 0) {
 		oc_fail(oc);
+		return;
+	}
+	if (oc->state != OC_HANDSHAKE || nread == 0)
+		return;
+	if ((size_t)nread > sizeof(oc->hs) - oc->hs_len) {
+		rk_net_hs_refuse(oc->peer->net, &oc->tcp, "dialer", "an oversized Hello from node %llu",
+				 (unsigned long long)oc->peer->id);
+		oc_slower(oc);
+		oc_fail(oc);
+		return;
+	}
+	memcpy(oc->hs + oc->hs_len, b->base, (size_t)nread);
+	oc->hs_len += (size_t)nread;
+	rc = rk_net_frame_parse(oc->hs, oc->hs_len, &payload, &plen, &flen);
+	if (rc == RK_EAGAIN)
+		return;
+	if (rc != 0 || flen != oc->hs_len) {
+		rk_net_hs_refuse(oc->peer->net, &oc->tcp, "dialer", "a garbled Hello from node %llu",
+				 (unsigned long long)oc->peer->id);
+		oc_slower(oc);
+		oc_fail(oc);
+		return;
+	}
+	oc_hello(oc, payload, plen);
 }
 
 /* A connection to a port of this host where nothing listens can end up
@@ -249,44 +300,39 @@ static void oc_connected(uv_connect_t *req, int status)
 {
 	struct out_conn *oc = req->data;
 	struct rk_net *n = oc->peer->net;
-	struct rk_net_hello h = {RK_NET_VERSION, n->cfg.node_id,
-				 n->cfg.cluster_id, (uint32_t)oc->channel};
-	struct rk_buf hello, frame;
+	uv_buf_t b;
 
 	if (oc->state != OC_CONNECTING)
 		return; /* closed meanwhile */
 	if (status == 0 && rk_net_self_connected(&oc->tcp))
 		status = UV_ECONNREFUSED;
 	if (status < 0) {
-		oc->backoff_ms = oc->backoff_ms == 0 ? n->cfg.backoff_min_ms
-						     : oc->backoff_ms * 2;
-		if (oc->backoff_ms > n->cfg.backoff_max_ms)
-			oc->backoff_ms = n->cfg.backoff_max_ms;
+		oc_slower(oc);
 		oc_fail(oc);
 		return;
 	}
-	oc->backoff_ms = 0;
-	oc->state = OC_OPEN;
-	oc->peer->st.connects++;
-	if (oc->channel == RK_NET_CH_RAFT)
-		oc->peer->st.connected = true;
+	/* Our first Hello goes alone; what is queued waits in pending until
+	 * the acceptor has answered and proved itself (oc_hello). */
+	oc->state = OC_HANDSHAKE;
+	oc->hs_len = 0;
+	rk_net_auth_nonce(oc->nonce);
 	uv_tcp_nodelay(&oc->tcp, 1);
 	uv_read_start((uv_stream_t *)&oc->tcp, oc_alloc, oc_read);
-	/* The Hello goes first, ahead of whatever queued meanwhile. */
-	rk_buf_init(&hello);
-	rk_buf_init(&frame);
-	if (rk_net_hello_encode(&h, &hello) != 0 ||
-	    rk_net_frame_append(&frame, hello.p, hello.len) != 0) {
-		rk_buf_free(&hello);
-		rk_buf_free(&frame);
+	rk_buf_reset(&oc->inflight);
+	oc->inflight_frames = 0;
+	if (rk_net_hs_frame(n, oc->peer->id, oc->channel, oc->nonce, RK_NET_DIALER,
+			    NULL, &oc->inflight) != 0) {
 		oc_fail(oc);
 		return;
 	}
-	rk_buf_append(&frame, oc->pending.p, oc->pending.len);
-	rk_buf_free(&oc->pending);
-	oc->pending = frame;
-	rk_buf_free(&hello);
-	oc_write(oc);
+	b = uv_buf_init(oc->inflight.p, (unsigned)oc->inflight.len);
+	oc->wreq.data = oc;
+	if (uv_write(&oc->wreq, (uv_stream_t *)&oc->tcp, &b, 1, oc_write_done) != 0) {
+		oc_fail(oc);
+		return;
+	}
+	oc->writing = true;
+	uv_timer_start(&oc->timer, oc_timer_fired, n->cfg.handshake_ms, 0);
 }
 
 static void oc_connect(struct out_conn *oc)
@@ -325,6 +371,7 @@ static void in_closed(uv_handle_t *h)
 	if (ic->next != NULL)
 		ic->next->prev = ic->prev;
 	free(ic->buf);
+	rk_buf_free(&ic->out);
 	free(ic);
 	n->handles--;
 	if (n->stopping && n->handles == 0)
@@ -362,31 +409,96 @@ static void in_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 	*b = uv_buf_init((char *)ic->buf + ic->len, (unsigned)(ic->cap - ic->len));
 }
 
-/* Handles one whole frame; false closes the connection as bad. */
-static bool in_frame(struct in_conn *ic, const uint8_t *payload, size_t len)
+static void in_written(uv_write_t *w, int status)
+{
+	struct in_conn *ic = w->data;
+
+	if (status < 0)
+		in_close(ic, false);
+}
+
+/* The dialer's first Hello: check who calls, then answer with ours. */
+static bool in_hello(struct in_conn *ic, const struct rk_net_hello *h)
+{
+	struct rk_net *n = ic->net;
+	const char *why = rk_net_hs_problem(n, h, 0);
+	uv_buf_t b;
+
+	if (why == NULL && h->nonce_len != RK_NET_NONCE)
+		why = "a Hello without a nonce";
+	if (why != NULL) {
+		rk_net_hs_refuse(n, &ic->tcp, "acceptor",
+				 "%s: from node=%llu cluster=%016llx version=%u to node=%llu, this is node=%llu cluster=%016llx",
+				 why, (unsigned long long)h->node_id,
+				 (unsigned long long)h->cluster_id, h->version,
+				 (unsigned long long)h->to_node_id,
+				 (unsigned long long)n->cfg.node_id,
+				 (unsigned long long)n->cfg.cluster_id);
+		return false;
+	}
+	ic->from = h->node_id;
+	ic->channel = (int)h->channel;
+	ic->t.cluster_id = n->cfg.cluster_id;
+	ic->t.dialer = h->node_id;
+	ic->t.acceptor = n->cfg.node_id;
+	ic->t.channel = h->channel;
+	memcpy(ic->t.nonce_d, h->nonce, RK_NET_NONCE);
+	rk_net_auth_nonce(ic->t.nonce_a);
+	if (rk_net_hs_frame(n, ic->from, ic->channel, ic->t.nonce_a, RK_NET_ACCEPTOR,
+			    &ic->t, &ic->out) != 0)
+		return false;
+	b = uv_buf_init(ic->out.p, (unsigned)ic->out.len);
+	ic->wreq.data = ic;
+	if (uv_write(&ic->wreq, (uv_stream_t *)&ic->tcp, &b, 1, in_written) != 0)
+		return false;
+	ic->state = IC_PROOF;
+	return true;
+}
+
+/* The dialer's last Hello: the same caller, and its proof. */
+static bool in_proof(struct in_conn *ic, const struct rk_net_hello *h)
+{
+	struct rk_net *n = ic->net;
+	const char *why = rk_net_hs_problem(n, h, ic->from);
+
+	if (why == NULL && h->channel != (uint32_t)ic->channel)
+		why = "a Hello on another channel";
+	if (why == NULL)
+		(void)rk_net_hs_proof_holds(n, RK_NET_DIALER, &ic->t, h, &why);
+	if (why != NULL) {
+		rk_net_hs_refuse(n, &ic->tcp, "acceptor", "%s: node=%llu", why,
+				 (unsigned long long)ic->from);
+		return false;
+	}
+	ic->state = IC_OPEN;
+	return true;
+}
+
+enum in_verdict { IN_OK, IN_BAD, IN_REFUSED };
+
+/* Handles one whole frame; anything but IN_OK closes the connection (a
+ * refused handshake is counted as refused, not as bad input). */
+static enum in_verdict in_frame(struct in_conn *ic, const uint8_t *payload, size_t len)
 {
 	struct rk_net *n = ic->net;
 	struct peer *p;
 
-	if (!ic->hello) {
+	if (ic->state != IC_OPEN) {
 		struct rk_net_hello h;
-		if (rk_net_hello_decode(payload, len, &h) != 0 ||
-		    h.version != RK_NET_VERSION || h.node_id == 0 ||
-		    h.node_id == n->cfg.node_id || h.channel > RK_NET_CH_SNAP ||
-		    (n->cfg.cluster_id != 0 && h.cluster_id != n->cfg.cluster_id))
-			return false;
-		ic->hello = true;
-		ic->from = h.node_id;
-		ic->channel = (int)h.channel;
-		return true;
+		bool ok;
+		if (rk_net_hello_decode(payload, len, &h) != 0)
+			return IN_BAD;
+		ok = ic->state == IC_HELLO ? in_hello(ic, &h) : in_proof(ic, &h);
+		return ok ? IN_OK : IN_REFUSED;
 	}
-	p = find_peer(n, ic->from);
+	p = rk_net_find_peer(n, ic->from);
 	if (p != NULL) {
 		p->st.frames_recv++;
 		p->st.bytes_recv += len + RK_NET_FRAME_HDR;
 	}
 	return n->cfg.on_frame == NULL ||
-	       n->cfg.on_frame(n->cfg.arg, ic->from, ic->channel, payload, len) == 0;
+	       n->cfg.on_frame(n->cfg.arg, ic->from, ic->channel, payload, len) == 0
+		       ? IN_OK : IN_BAD;
 }
 
 static void in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
@@ -403,12 +515,14 @@ static void in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 	while (!ic->closing && !ic->net->stopping) {
 		const uint8_t *payload;
 		size_t plen, flen;
+		enum in_verdict v;
 		int rc = rk_net_frame_parse(ic->buf + off, ic->len - off,
 					    &payload, &plen, &flen);
 		if (rc == RK_EAGAIN)
 			break;
-		if (rc != 0 || !in_frame(ic, payload, plen)) {
-			in_close(ic, true);
+		v = rc != 0 ? IN_BAD : in_frame(ic, payload, plen);
+		if (v != IN_OK) {
+			in_close(ic, v == IN_BAD);
 			return;
 		}
 		off += flen;
@@ -446,8 +560,26 @@ static void on_connection(uv_stream_t *server, int status)
 		return;
 	}
 	n->st.accepted++;
+	ic->opened = uv_now(n->loop);
 	uv_tcp_nodelay(&ic->tcp, 1);
 	uv_read_start((uv_stream_t *)&ic->tcp, in_alloc, in_read);
+}
+
+/* A caller that connects and does not finish the handshake within
+ * cfg.handshake_ms is closed: it must not hold a connection (and its
+ * buffer) for as long as it likes. */
+static void on_sweep(uv_timer_t *t)
+{
+	struct rk_net *n = t->data;
+	uint64_t now = uv_now(n->loop);
+
+	for (struct in_conn *ic = n->ins; ic != NULL; ic = ic->next)
+		if (!ic->closing && ic->state != IC_OPEN &&
+		    now - ic->opened > n->cfg.handshake_ms) {
+			rk_net_hs_refuse(n, &ic->tcp, "acceptor", "no handshake within %u ms",
+					 n->cfg.handshake_ms);
+			in_close(ic, false);
+		}
 }
 
 /* ---- the end-of-turn flush ---------------------------------------------------------- */
@@ -492,11 +624,24 @@ int rk_net_start(uv_loop_t *loop, const struct rk_net_config *cfg,
 	n = calloc(1, sizeof(*n));
 	if (n == NULL)
 		return RK_ENOMEM;
+	if (rk_net_auth_init() != 0) {
+		snprintf(err, errlen, "cannot initialise libsodium");
+		free(n);
+		return RK_EIO;
+	}
 	n->loop = loop;
 	n->cfg = *cfg;
 	n->cfg.listen_addr = NULL;
+	n->cfg.secret = NULL; /* only its key is kept */
+	n->cfg.secret_len = 0;
+	if (cfg->secret_len > 0) {
+		rk_net_auth_key(cfg->secret, cfg->secret_len, n->key);
+		n->has_key = true;
+	}
 	if (n->cfg.queue_max == 0)
 		n->cfg.queue_max = QUEUE_MAX_DEFAULT;
+	if (n->cfg.handshake_ms == 0)
+		n->cfg.handshake_ms = HANDSHAKE_MS;
 	if (n->cfg.backoff_min_ms == 0)
 		n->cfg.backoff_min_ms = 50;
 	if (n->cfg.backoff_max_ms < n->cfg.backoff_min_ms)
@@ -515,12 +660,17 @@ int rk_net_start(uv_loop_t *loop, const struct rk_net_config *cfg,
 	}
 	uv_tcp_init(loop, &n->listener);
 	uv_prepare_init(loop, &n->prep);
-	n->handles = 2;
+	uv_timer_init(loop, &n->sweep);
+	n->handles = 3;
+	n->sweep.data = n;
 	n->listener.data = n;
 	n->prep.data = n;
 	rc = uv_tcp_bind(&n->listener, (const struct sockaddr *)&ss, 0);
 	if (rc == 0)
 		rc = uv_listen((uv_stream_t *)&n->listener, 128, on_connection);
+	if (rc == 0)
+		uv_timer_start(&n->sweep, on_sweep, n->cfg.handshake_ms / 5 + 1,
+			       n->cfg.handshake_ms / 5 + 1);
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot listen on %s: %s", cfg->listen_addr,
 			 uv_strerror(rc));
@@ -559,11 +709,13 @@ void rk_net_stop(struct rk_net *n, void (*done)(void *arg), void *arg)
 	n->done_arg = arg;
 	uv_close((uv_handle_t *)&n->listener, simple_closed);
 	uv_close((uv_handle_t *)&n->prep, simple_closed);
+	uv_close((uv_handle_t *)&n->sweep, simple_closed);
 	for (struct peer *p = n->peers; p != NULL; p = p->next) {
 		for (int c = 0; c < 2; c++) {
 			struct out_conn *oc = &p->ch[c];
 			uv_close((uv_handle_t *)&oc->timer, timer_closed);
-			if (oc->state == OC_CONNECTING || oc->state == OC_OPEN ||
+			if (oc->state == OC_CONNECTING || oc->state == OC_HANDSHAKE ||
+			    oc->state == OC_OPEN ||
 			    (oc->state == OC_CLOSING && !uv_is_closing((uv_handle_t *)&oc->tcp)))
 				uv_close((uv_handle_t *)&oc->tcp, oc_closed);
 		}
@@ -580,7 +732,7 @@ int rk_net_add_peer(struct rk_net *n, uint64_t node_id, const char *addr)
 	struct peer *p;
 	int rc;
 
-	if (node_id == 0 || node_id == n->cfg.node_id || find_peer(n, node_id) != NULL)
+	if (node_id == 0 || node_id == n->cfg.node_id || rk_net_find_peer(n, node_id) != NULL)
 		return RK_EINVAL;
 	p = calloc(1, sizeof(*p));
 	if (p == NULL)
@@ -612,7 +764,7 @@ int rk_net_add_peer(struct rk_net *n, uint64_t node_id, const char *addr)
 int rk_net_send(struct rk_net *n, uint64_t peer, int channel,
 		const void *payload, size_t len)
 {
-	struct peer *p = find_peer(n, peer);
+	struct peer *p = rk_net_find_peer(n, peer);
 	struct out_conn *oc;
 	int rc;
 
@@ -641,7 +793,7 @@ int rk_net_send(struct rk_net *n, uint64_t peer, int channel,
 
 size_t rk_net_room(const struct rk_net *n, uint64_t peer, int channel)
 {
-	struct peer *p = find_peer(n, peer);
+	struct peer *p = rk_net_find_peer(n, peer);
 	size_t used;
 
 	if (p == NULL || channel < 0 || channel > RK_NET_CH_SNAP)

@@ -16,11 +16,24 @@
  * rk_net_room). A broken or refused connection is retried with exponential
  * backoff; frames queued meanwhile wait within the same bound.
  *
- * Receiving: every connection starts with a Hello (version, node id,
- * cluster id, channel). A Hello from another cluster or version, a frame
- * that fails its checksum or length check, or anything a frame handler
- * rejects closes that one connection and is counted; the node goes on
- * serving everyone else.
+ * The handshake: every connection opens with three Hellos (codec.h). The
+ * dialer sends its version, node id, cluster id, channel, the node id it
+ * means to reach and a fresh nonce; the acceptor checks them and answers
+ * with the same about itself and its own nonce; the dialer checks that
+ * answer and sends a last Hello, and only then its queued frames. Each side
+ * refuses (closes, counts in `refused`, and logs one rate-limited line
+ * naming the remote address and the ids) another version or cluster, its
+ * own node id, a node that is not the one dialed, and, on the accepting
+ * side, a node id that is not a peer (rk_net_add_peer). With a cluster
+ * secret (cfg.secret) the acceptor's answer and the dialer's last Hello
+ * carry a keyed MAC over both nonces and both ids (auth.h): a node with
+ * another secret, or none, is refused both ways, and a recorded handshake
+ * cannot be replayed. Without a secret the checks stop misconfigured nodes,
+ * not an attacker who can reach the port (docs/security.md).
+ *
+ * Receiving: a frame that fails its checksum or length check, or anything
+ * a frame handler rejects closes that one connection and is counted; the
+ * node goes on serving everyone else.
  *
  * All calls on the loop's thread.
  */
@@ -44,11 +57,18 @@ typedef int (*rk_net_frame_fn)(void *arg, uint64_t from, int channel,
 
 struct rk_net_config {
 	uint64_t node_id;
-	uint64_t cluster_id;
+	uint64_t cluster_id;      /* must be equal on both sides of a connection */
+	/* The cluster secret (NULL/0: none); only a key made from it is kept,
+	 * the caller may wipe it after rk_net_start. */
+	const uint8_t *secret;
+	size_t secret_len;
 	const char *listen_addr;  /* host:port (port 0: ephemeral, tests) */
 	size_t queue_max;         /* bytes per connection queue (default 8 MiB) */
 	unsigned backoff_min_ms;  /* default 50 */
 	unsigned backoff_max_ms;  /* default 2000 */
+	/* A handshake must complete within this (default 5000): the dialer
+	 * waiting for the answer, the acceptor for the last Hello. */
+	unsigned handshake_ms;
 	rk_net_frame_fn on_frame;
 	void *arg;
 };
@@ -64,6 +84,7 @@ struct rk_net_peer_stats {
 
 struct rk_net_stats {
 	uint64_t bad_frames;     /* connections closed for bad input */
+	uint64_t refused;        /* handshakes refused (either side) */
 	uint64_t accepted;
 };
 

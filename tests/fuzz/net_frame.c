@@ -94,7 +94,12 @@ static void check_hello(const uint8_t *p, size_t n)
 		FUZZ_CHECK(back.version == h.version &&
 			   back.node_id == h.node_id &&
 			   back.cluster_id == h.cluster_id &&
-			   back.channel == h.channel);
+			   back.channel == h.channel &&
+			   back.to_node_id == h.to_node_id &&
+			   back.nonce_len == h.nonce_len &&
+			   back.proof_len == h.proof_len &&
+			   memcmp(back.nonce, h.nonce, h.nonce_len) == 0 &&
+			   memcmp(back.proof, h.proof, h.proof_len) == 0);
 		if (rk_net_hello_encode(&back, &e2) == 0)
 			FUZZ_CHECK(e2.len == e1.len &&
 				   (e1.len == 0 ||

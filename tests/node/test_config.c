@@ -221,6 +221,60 @@ static void test_min_free_space(void **state)
 	assert_non_null(strstr(err, "--min-free-space: 'lots' is not a size"));
 }
 
+/* Parses the required flags and `flag FILE`, FILE holding content with
+ * mode; the file is removed again. */
+static int parse_secret(struct rk_node_config *c, char *err, const char *flag,
+			const char *content, mode_t mode)
+{
+	char path[128], args[512];
+	FILE *f;
+	int rc;
+
+	snprintf(path, sizeof(path), "/tmp/rk_test_config_%d", (int)getpid());
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(content, f);
+	fclose(f);
+	assert_int_equal(chmod(path, mode), 0);
+	snprintf(args, sizeof(args), "--node-id 1 --data d --peer-addr 127.0.0.1:7101 %s %s",
+		 flag, path);
+	rc = parse(c, err, args);
+	unlink(path);
+	return rc;
+}
+
+static void test_secret_files(void **state)
+{
+	struct rk_node_config c;
+	char err[256];
+
+	(void)state;
+	/* The trailing newline (or CRLF) is not part of the secret. */
+	assert_int_equal(parse_secret(&c, err, "--cluster-secret-file", "s3cret\r\n", 0600), 0);
+	assert_int_equal(c.cluster_secret_len, 6);
+	assert_memory_equal(c.cluster_secret, "s3cret", 6);
+	assert_false(c.cluster_secret_open);
+	assert_int_equal(c.admin_token_len, 0);
+	rk_node_config_free(&c);
+	/* Readable by others: accepted, flagged for the warning. */
+	assert_int_equal(parse_secret(&c, err, "--admin-token-file", "to-k.en\n", 0644), 0);
+	assert_int_equal(c.admin_token_len, 7);
+	assert_memory_equal(c.admin_token, "to-k.en", 7);
+	assert_true(c.admin_token_open);
+	rk_node_config_free(&c);
+	/* A token must fit in an HTTP header. */
+	assert_int_equal(parse_secret(&c, err, "--admin-token-file", "to ken\n", 0600), RK_EINVAL);
+	assert_non_null(strstr(err, "space or control character"));
+	/* Empty, or only a newline: refused. */
+	assert_int_equal(parse_secret(&c, err, "--cluster-secret-file", "\n", 0600), RK_EINVAL);
+	assert_non_null(strstr(err, "--cluster-secret-file"));
+	assert_non_null(strstr(err, "is empty"));
+	/* Missing. */
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
+				      "--admin-token-file /nonexistent/token"), RK_EIO);
+	assert_non_null(strstr(err, "--admin-token-file: cannot read /nonexistent/token"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -229,6 +283,7 @@ int main(void)
 		cmocka_unit_test(test_start_flags),
 		cmocka_unit_test(test_min_free_space),
 		cmocka_unit_test(test_client_password_file),
+		cmocka_unit_test(test_secret_files),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

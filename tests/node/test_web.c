@@ -22,6 +22,7 @@
 
 #include "rangekv/error.h"
 #include "http.h"
+#include "http_harness.h"
 #include "json.h"
 #include "prom.h"
 
@@ -124,14 +125,6 @@ static void test_prometheus_text(void **state)
 
 /* ---- HTTP --------------------------------------------------------------------- */
 
-struct server {
-	uv_loop_t loop;
-	uv_async_t stop;
-	struct rk_http_server http;
-	pthread_t thread;
-	int port;
-};
-
 static void handler(void *arg, const struct rk_http_req *req,
 		    struct rk_http_resp *resp)
 {
@@ -149,43 +142,21 @@ static void handler(void *arg, const struct rk_http_req *req,
 	rk_buf_puts(&resp->body, "{\"error\":\"not found\"}");
 }
 
-static void on_closed(struct rk_http_server *s)
+static const char *const private_gets[] = {"/ranges/*/log", "/debug/*", NULL};
+
+static void server_start_with(struct test_http *sv, const char *token)
 {
-	(void)s;
+	test_http_start(sv, handler, token, private_gets);
 }
 
-static void on_stop(uv_async_t *a)
+static void server_start(struct test_http *sv)
 {
-	struct server *sv = a->data;
-
-	rk_http_close(&sv->http, on_closed);
-	uv_close((uv_handle_t *)a, NULL);
+	server_start_with(sv, NULL);
 }
 
-static void *run(void *arg)
+static void server_stop(struct test_http *sv)
 {
-	struct server *sv = arg;
-
-	uv_run(&sv->loop, UV_RUN_DEFAULT);
-	return NULL;
-}
-
-static void server_start(struct server *sv)
-{
-	uv_loop_init(&sv->loop);
-	assert_int_equal(rk_http_listen(&sv->http, &sv->loop, "127.0.0.1:0",
-					handler, NULL), 0);
-	sv->port = rk_http_port(&sv->http);
-	uv_async_init(&sv->loop, &sv->stop, on_stop);
-	sv->stop.data = sv;
-	pthread_create(&sv->thread, NULL, run, sv);
-}
-
-static void server_stop(struct server *sv)
-{
-	uv_async_send(&sv->stop);
-	pthread_join(sv->thread, NULL);
-	assert_int_equal(uv_loop_close(&sv->loop), 0);
+	test_http_stop(sv);
 }
 
 static int dial(int port)
@@ -246,7 +217,7 @@ static size_t read_responses(int fd, char *buf, size_t cap, int responses)
 
 static void test_http_keepalive_and_pipelining(void **state)
 {
-	struct server sv;
+	struct test_http sv;
 	char buf[8192];
 	int fd;
 
@@ -279,7 +250,7 @@ static void test_http_keepalive_and_pipelining(void **state)
 
 static void test_http_bad_requests_do_not_disturb(void **state)
 {
-	struct server sv;
+	struct test_http sv;
 	char buf[8192];
 	char *big;
 	int fd, good;
@@ -316,6 +287,77 @@ static void test_http_bad_requests_do_not_disturb(void **state)
 	server_stop(&sv);
 }
 
+/* One request on a fresh connection; the status code, the answer in buf. */
+static int ask(int port, const char *req, char *buf, size_t cap)
+{
+	int fd = dial(port);
+
+	send_all(fd, req, strlen(req));
+	read_responses(fd, buf, cap, 1);
+	close(fd);
+	return strncmp(buf, "HTTP/1.1 ", 9) == 0 ? atoi(buf + 9) : -1;
+}
+
+static void test_http_path_patterns(void **state)
+{
+	(void)state;
+	assert_true(rk_http_path_matches("/ranges/*/log", "/ranges/12/log"));
+	assert_false(rk_http_path_matches("/ranges/*/log", "/ranges//log"));
+	assert_false(rk_http_path_matches("/ranges/*/log", "/ranges/12/log/x"));
+	assert_false(rk_http_path_matches("/ranges/*/log", "/ranges/12"));
+	assert_false(rk_http_path_matches("/ranges/*/log", "/ranges/1/2/log"));
+	assert_true(rk_http_path_matches("/debug/*", "/debug/fault/apply"));
+	assert_false(rk_http_path_matches("/debug/*", "/debug/"));
+	assert_false(rk_http_path_matches("/debug/*", "/debugger"));
+	assert_true(rk_http_path_matches("/metrics", "/metrics"));
+	assert_false(rk_http_path_matches("/metrics", "/metrics2"));
+}
+
+/* With an admin token, every method but GET/HEAD and the private GETs need
+ * it; the handler never sees a request without it. */
+static void test_http_admin_token(void **state)
+{
+	struct test_http sv;
+	char buf[8192];
+
+	(void)state;
+	server_start_with(&sv, "s3cret");
+	assert_int_equal(ask(sv.port, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n",
+			     buf, sizeof(buf)), 200);
+	assert_int_equal(ask(sv.port, "POST /hello HTTP/1.1\r\nHost: x\r\n"
+				      "Content-Length: 0\r\n\r\n", buf, sizeof(buf)), 401);
+	assert_non_null(strstr(buf, "WWW-Authenticate: Bearer\r\n"));
+	assert_non_null(strstr(buf, "{\"error\":\"this call needs the admin token"));
+	assert_int_equal(ask(sv.port, "DELETE /hello HTTP/1.1\r\nHost: x\r\n"
+				      "Authorization: Bearer s3cre\r\n\r\n", buf, sizeof(buf)), 401);
+	assert_int_equal(ask(sv.port, "PUT /hello HTTP/1.1\r\nHost: x\r\n"
+				      "Authorization: Bearer s3cretX\r\nContent-Length: 0\r\n\r\n",
+			     buf, sizeof(buf)), 401);
+	assert_int_equal(ask(sv.port, "POST /hello HTTP/1.1\r\nHost: x\r\n"
+				      "Authorization: Basic s3cret\r\nContent-Length: 0\r\n\r\n",
+			     buf, sizeof(buf)), 401);
+	/* The right token, the scheme in any case; the header's name too. */
+	assert_int_equal(ask(sv.port, "POST /hello HTTP/1.1\r\nHost: x\r\n"
+				      "authorization: bearer s3cret\r\nContent-Length: 0\r\n\r\n",
+			     buf, sizeof(buf)), 200);
+	assert_non_null(strstr(buf, "{\"hello\":true}"));
+	/* A private GET needs it, the others not. */
+	assert_int_equal(ask(sv.port, "GET /ranges/7/log HTTP/1.1\r\nHost: x\r\n\r\n",
+			     buf, sizeof(buf)), 401);
+	assert_int_equal(ask(sv.port, "GET /ranges/7/log HTTP/1.1\r\nHost: x\r\n"
+				      "Authorization: Bearer s3cret\r\n\r\n", buf, sizeof(buf)), 404);
+	assert_int_equal(ask(sv.port, "GET /debug/x HTTP/1.1\r\nHost: x\r\n\r\n",
+			     buf, sizeof(buf)), 401);
+	assert_int_equal(ask(sv.port, "GET /ranges/7 HTTP/1.1\r\nHost: x\r\n\r\n",
+			     buf, sizeof(buf)), 404);
+	server_stop(&sv);
+	/* Without a token every call reaches the handler. */
+	server_start(&sv);
+	assert_int_equal(ask(sv.port, "POST /hello HTTP/1.1\r\nHost: x\r\n"
+				      "Content-Length: 0\r\n\r\n", buf, sizeof(buf)), 200);
+	server_stop(&sv);
+}
+
 static void test_http_listen_errors(void **state)
 {
 	struct rk_http_server a, b;
@@ -346,6 +388,8 @@ int main(void)
 		cmocka_unit_test(test_http_keepalive_and_pipelining),
 		cmocka_unit_test(test_http_bad_requests_do_not_disturb),
 		cmocka_unit_test(test_http_listen_errors),
+		cmocka_unit_test(test_http_path_patterns),
+		cmocka_unit_test(test_http_admin_token),
 	};
 	return cmocka_run_group_tests_name("web", tests, NULL, NULL);
 }

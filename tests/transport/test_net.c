@@ -18,6 +18,7 @@
 
 #include "codec.h"
 #include "net.h"
+#include "net_util.h"
 
 /* ---- codec ------------------------------------------------------------------------ */
 
@@ -276,17 +277,38 @@ static void test_codec_chunks(void **state)
 
 static void test_codec_hello(void **state)
 {
-	struct rk_net_hello h = {RK_NET_VERSION, 4, 0xabcdef, RK_NET_CH_SNAP}, got;
+	struct rk_net_hello h = {.version = RK_NET_VERSION, .node_id = 4,
+				 .cluster_id = 0xabcdef, .channel = RK_NET_CH_SNAP,
+				 .to_node_id = 9, .nonce_len = RK_NET_NONCE,
+				 .proof_len = RK_NET_PROOF}, got;
 	struct rk_buf b;
 
 	(void)state;
+	memset(h.nonce, 0x5a, sizeof(h.nonce));
+	memset(h.proof, 0xa5, sizeof(h.proof));
 	rk_buf_init(&b);
 	assert_int_equal(rk_net_hello_encode(&h, &b), 0);
 	assert_int_equal(rk_net_hello_decode((const uint8_t *)b.p, b.len, &got), 0);
 	assert_int_equal(got.node_id, 4);
 	assert_int_equal(got.cluster_id, 0xabcdef);
 	assert_int_equal(got.channel, RK_NET_CH_SNAP);
+	assert_int_equal(got.to_node_id, 9);
+	assert_int_equal(got.nonce_len, RK_NET_NONCE);
+	assert_memory_equal(got.nonce, h.nonce, RK_NET_NONCE);
+	assert_int_equal(got.proof_len, RK_NET_PROOF);
+	assert_memory_equal(got.proof, h.proof, RK_NET_PROOF);
 	assert_int_equal(rk_net_hello_decode((const uint8_t *)"\xff\xff\xff", 3, &got), RK_EPROTO);
+	/* A nonce or proof of another length is malformed. */
+	h.nonce_len = 7;
+	rk_buf_reset(&b);
+	assert_int_equal(rk_net_hello_encode(&h, &b), 0);
+	assert_int_equal(rk_net_hello_decode((const uint8_t *)b.p, b.len, &got), RK_EPROTO);
+	assert_int_equal(got.node_id, 0);
+	h.nonce_len = RK_NET_NONCE;
+	h.proof_len = 31;
+	rk_buf_reset(&b);
+	assert_int_equal(rk_net_hello_encode(&h, &b), 0);
+	assert_int_equal(rk_net_hello_decode((const uint8_t *)b.p, b.len, &got), RK_EPROTO);
 	rk_buf_free(&b);
 }
 
@@ -517,110 +539,6 @@ static void test_frames(void **state)
 
 /* ---- transport ------------------------------------------------------------------- */
 
-struct node {
-	struct rk_net *net;
-	uint64_t id;
-	int frames[2];
-	uint64_t last_seq;
-	bool order_ok;
-	bool stopped;
-};
-
-static int on_frame(void *arg, uint64_t from, int channel,
-		    const uint8_t *payload, size_t len)
-{
-	struct node *nd = arg;
-	uint64_t seq;
-
-	(void)from;
-	if (len >= 8) {
-		memcpy(&seq, payload, 8);
-		if (channel == 0 && seq != nd->last_seq + 1 && seq != 0)
-			nd->order_ok = false;
-		if (channel == 0 && seq != 0)
-			nd->last_seq = seq;
-	}
-	nd->frames[channel]++;
-	return 0;
-}
-
-static void start_node(uv_loop_t *loop, struct node *nd, uint64_t id,
-		       const char *addr, size_t queue_max)
-{
-	struct rk_net_config cfg = {0};
-	char err[256];
-
-	memset(nd, 0, sizeof(*nd));
-	nd->id = id;
-	nd->order_ok = true;
-	cfg.node_id = id;
-	cfg.cluster_id = 42;
-	cfg.listen_addr = addr;
-	cfg.queue_max = queue_max;
-	cfg.backoff_min_ms = 10;
-	cfg.backoff_max_ms = 40;
-	cfg.on_frame = on_frame;
-	cfg.arg = nd;
-	assert_int_equal(rk_net_start(loop, &cfg, &nd->net, err, sizeof(err)), 0);
-}
-
-static void stopped(void *arg)
-{
-	((struct node *)arg)->stopped = true;
-}
-
-static void stop_node(uv_loop_t *loop, struct node *nd)
-{
-	rk_net_stop(nd->net, stopped, nd);
-	for (int i = 0; i < 2000 && !nd->stopped; i++)
-		uv_run(loop, UV_RUN_NOWAIT), usleep(500);
-	assert_true(nd->stopped);
-}
-
-/* Runs the loop until *flag >= want or about two seconds pass. */
-static void run_until(uv_loop_t *loop, const int *flag, int want)
-{
-	for (int i = 0; i < 4000 && *flag < want; i++) {
-		uv_run(loop, UV_RUN_NOWAIT);
-		usleep(500);
-	}
-}
-
-static void peer_stats(struct rk_net *n, struct rk_net_peer_stats *st)
-{
-	assert_true(rk_net_peer_stats(n, st, 1) >= 1);
-}
-
-static void send_seq(struct rk_net *n, uint64_t to, uint64_t seq, int channel)
-{
-	uint8_t payload[64];
-
-	memset(payload, 0, sizeof(payload));
-	memcpy(payload, &seq, 8);
-	assert_int_equal(rk_net_send(n, to, channel, payload, sizeof(payload)), 0);
-}
-
-static void connect_pair(uv_loop_t *loop, struct node *a, struct node *b)
-{
-	char addr[64];
-	struct rk_net_peer_stats st;
-	int connected = 0;
-
-	start_node(loop, a, 1, "127.0.0.1:0", 0);
-	start_node(loop, b, 2, "127.0.0.1:0", 0);
-	snprintf(addr, sizeof(addr), "127.0.0.1:%d", rk_net_port(b->net));
-	assert_int_equal(rk_net_add_peer(a->net, 2, addr), 0);
-	snprintf(addr, sizeof(addr), "127.0.0.1:%d", rk_net_port(a->net));
-	assert_int_equal(rk_net_add_peer(b->net, 1, addr), 0);
-	for (int i = 0; i < 4000 && !connected; i++) {
-		uv_run(loop, UV_RUN_NOWAIT);
-		peer_stats(a->net, &st);
-		connected = st.connected;
-		usleep(500);
-	}
-	assert_true(connected);
-}
-
 static void test_one_write_per_turn(void **state)
 {
 	uv_loop_t loop;
@@ -697,6 +615,9 @@ static void test_reconnect_after_restart(void **state)
 		uv_run(&loop, UV_RUN_NOWAIT), usleep(1000);
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
 	start_node(&loop, &b, 2, addr, 0);
+	/* A node takes connections from its peers only. */
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", rk_net_port(a.net));
+	assert_int_equal(rk_net_add_peer(b.net, 1, addr), 0);
 	run_until(&loop, &b.frames[0], 10);
 	assert_int_equal(b.frames[0], 10); /* queued frames delivered after reconnect */
 	peer_stats(a.net, &st);
@@ -891,7 +812,9 @@ static void test_garbage_from_a_peer(void **state)
 	struct node a, b;
 	struct rk_net_stats st;
 	struct rk_buf hello, frame;
-	struct rk_net_hello h = {RK_NET_VERSION, 7, 999, 0};
+	struct rk_net_hello h = {.version = RK_NET_VERSION, .node_id = 7,
+				 .cluster_id = 999, .to_node_id = 2,
+				 .nonce_len = RK_NET_NONCE};
 	char junk[4096];
 
 	(void)state;
@@ -907,7 +830,8 @@ static void test_garbage_from_a_peer(void **state)
 	assert_int_equal(rk_net_frame_append(&frame, hello.p, hello.len), 0);
 	raw_send(&loop, rk_net_port(b.net), frame.p, frame.len);
 	rk_net_stats(b.net, &st);
-	assert_int_equal(st.bad_frames, 2);
+	assert_int_equal(st.bad_frames, 1);
+	assert_int_equal(st.refused, 1);
 	/* Everyone else is still served. */
 	for (uint64_t i = 1; i <= 5; i++)
 		send_seq(a.net, 2, i, 0);
