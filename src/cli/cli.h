@@ -1,7 +1,8 @@
 /*
  * The client half of the rangekv binary: the KV verbs (RESP to a node's
- * client port), `demo` (a local cluster of child processes), and the small
- * blocking network helpers they share. Single-threaded; nothing here keeps
+ * client port), the inspection verbs (its HTTP API), `demo` (a local
+ * cluster of child processes), and the small blocking network helpers
+ * they share. Single-threaded; nothing here keeps
  * state between commands.
  *
  * Exit statuses are the outside contract: 0 success (a missing key
@@ -30,6 +31,15 @@ int rk_cli_kv_is_verb(const char *name);
 void rk_cli_kv_summary(FILE *out);
 /* Runs the verb argv[0] with its arguments; returns the exit status. */
 int rk_cli_kv_main(int argc, char **argv);
+
+/* ---- inspection verbs (inspect.c) -------------------------------------------- */
+
+/* True if name is an inspection verb (nodes, ranges, range, log, status). */
+int rk_cli_inspect_is_verb(const char *name);
+/* One line per verb, for `rangekv help`. */
+void rk_cli_inspect_summary(FILE *out);
+/* Runs the verb argv[0] against a node's HTTP API; the exit status. */
+int rk_cli_inspect_main(int argc, char **argv);
 
 /* ---- demo (demo.c) -------------------------------------------------------- */
 

@@ -185,6 +185,18 @@ static void sift_up(struct ranked *h, size_t i)
 	}
 }
 
+/* Offers c to the top-cap heap h of *nhp entries. */
+static void offer(struct ranked *h, size_t *nhp, size_t cap, struct ranked c)
+{
+	if (*nhp < cap) {
+		h[*nhp] = c;
+		sift_up(h, (*nhp)++);
+	} else if (before(&c, &h[0])) {
+		h[0] = c;
+		sift_down(h, *nhp, 0);
+	}
+}
+
 static int cmp_ranked(const void *a, const void *b)
 {
 	return before(a, b) ? -1 : before(b, a) ? 1 : 0;
@@ -242,13 +254,7 @@ static void sorted(struct rk_node *n, enum sort_by by, bool has_node,
 		t.reads += rk_rate_get(&r->load.reads, now);
 		c.key = sort_key(r, by, now);
 		c.r = r;
-		if (nh < limit) {
-			h[nh] = c;
-			sift_up(h, nh++);
-		} else if (before(&c, &h[0])) {
-			h[0] = c;
-			sift_down(h, nh, 0);
-		}
+		offer(h, &nh, limit, c);
 	}
 	qsort(h, nh, sizeof(*h), cmp_ranked);
 	rk_json_init(&j, &resp->body);
@@ -617,15 +623,8 @@ static void hot_family(struct rk_buf *b, struct rk_node *n, enum sort_by by,
 
 	for (size_t i = 0; i < n->tab.n; i++) {
 		struct ranked c = {sort_key(n->tab.byid[i], by, now), n->tab.byid[i]};
-		if (c.key <= 0)
-			continue;
-		if (nh < METRICS_HOT) {
-			h[nh] = c;
-			sift_up(h, nh++);
-		} else if (before(&c, &h[0])) {
-			h[0] = c;
-			sift_down(h, nh, 0);
-		}
+		if (c.key > 0)
+			offer(h, &nh, METRICS_HOT, c);
 	}
 	qsort(h, nh, sizeof(*h), cmp_ranked);
 	rk_prom_family(b, name, "gauge", help);

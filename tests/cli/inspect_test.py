@@ -6,19 +6,24 @@
     /metrics, a range's raft detail on its leader and a follower, and its
     log decoded for people, read across compaction;
   - the inspection verbs of the CLI (nodes, ranges, range, log, status):
-    tables and --json, --watch, bad flags (exit 2), an unknown range
-    (exit 1), a node that does not answer (exit 3).
+    tables and --json, --watch, a narrow terminal (a pty), bad flags
+    (exit 2), an unknown range (exit 1), a node that does not answer
+    (exit 3).
 
     inspect_test.py path/to/rangekv
 """
+import fcntl
 import json
 import os
+import pty
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
 import time
 import urllib.error
 import urllib.request
@@ -226,6 +231,13 @@ def test_log(lead):
     c.close()
     want = ["SET b/user\\x01\\x5c (128 B)", "SEQ.NEXT b/orders +100", "SET b/nx (1 B) NX",
             "CAS b/nx (1 B -> 3 B)", "INCRBY b/n -7", "DEL b/nx"]
+    # Node 1 may follow range 2: its log gets there a moment later.
+    def logged():
+        lg = get(1, "/api/v1/ranges/2/log?limit=6")
+        return lg if [e["command"] for e in lg["entries"]] == want else None
+    t0 = time.time()
+    while time.time() - t0 < 10 * SLOW and logged() is None:
+        time.sleep(0.05)
     log = get(1, "/api/v1/ranges/2/log?limit=6")
     got = [e["command"] for e in log["entries"]]
     if got != want:
@@ -262,6 +274,160 @@ def test_log(lead):
           % lg["first_index"])
 
 
+# ---- the CLI ------------------------------------------------------------------------
+
+VERBS = ["nodes", "ranges", "range", "log", "status"]
+
+
+def run(*args, rc=None, timeout=30):
+    p = subprocess.run([BIN] + list(args), capture_output=True, timeout=timeout * SLOW)
+    if rc is not None and p.returncode != rc:
+        fail("rangekv %s: exit %d, want %d; stdout %r stderr %r" %
+             (" ".join(args), p.returncode, rc, p.stdout, p.stderr))
+    return p
+
+
+def rows(out):
+    """The rows of a table (header first), split on runs of 2+ spaces."""
+    import re
+    return [re.split(r"\s{2,}", ln.strip()) for ln in out.decode().splitlines()
+            if ln.strip() and not ln.startswith("(")]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_cli_usage():
+    for v in VERBS:
+        p = run(v, "--help", rc=0)
+        if ("usage: rangekv " + v).encode() not in p.stdout or b"--http" not in p.stdout:
+            fail("%s --help: %r" % (v, p.stdout))
+    h = run("help", rc=0).stdout
+    for v in VERBS:
+        if ("\n  %s " % v).encode() not in h and ("\n  %s\n" % v).encode() not in h:
+            fail("rangekv help does not list %s" % v)
+    bad = [["ranges", "--sort", "x"], ["ranges", "--limit", "0"], ["ranges", "--sort", "writes",
+           "--limit", "1001"], ["ranges", "--node", "0"], ["ranges", "extra"], ["range"],
+           ["range", "x"], ["range", "0"], ["range", "1", "2"], ["range", "1", "--sort", "size"],
+           ["log"], ["log", "1", "--from", "x"], ["log", "1", "--limit"], ["nodes", "--frob"],
+           ["status", "-x"], ["nodes", "--watch", "0"], ["nodes", "--timeout", "-1"],
+           ["nodes", "--http", "nohost"], ["status", "--json=1"]]
+    for args in bad:
+        # Usage is checked before anything is asked: the default --http
+        # may answer or not, the status must be 2 either way.
+        p = run(*args, rc=2)
+        if len(p.stderr.decode().strip().splitlines()) != 1:
+            fail("rangekv %s: want one line on stderr, got %r" % (" ".join(args), p.stderr))
+    # A node that does not answer: 3, for every verb.
+    a = "127.0.0.1:%d" % free_port()
+    for args in (["nodes"], ["ranges"], ["ranges", "--sort", "reads"], ["range", "1"],
+                 ["log", "1"], ["status"], ["status", "--json"]):
+        p = run(*(args + ["--http", a, "--timeout", "2"]), rc=3)
+        if len(p.stderr.decode().strip().splitlines()) != 1 or p.stdout:
+            fail("unreachable %s: %r %r" % (args, p.stdout, p.stderr))
+    print("cli: --help of every verb, bad usage exits 2 with one line, unreachable exits 3")
+
+
+def test_cli(lead):
+    h = ["--http", http(1)]
+    # nodes
+    t = rows(run("nodes", *h, rc=0).stdout)
+    if t[0][:2] != ["ID", "STATE"] or [r[0] for r in t[1:]] != ["1", "2", "3"] or \
+            any(r[1] != "up" for r in t[1:]):
+        fail("nodes table: %s" % t)
+    j = json.loads(run("nodes", "--json", *h, rc=0).stdout)
+    if len(j["nodes"]) != 3 or j["node_id"] != 1:
+        fail("nodes --json: %s" % j)
+    # ranges
+    t = rows(run("ranges", *h, rc=0).stdout)
+    if t[0][:3] != ["ID", "START", "END"] or [r[0] for r in t[1:]] != ["1", "2", "3", "4", "5"] \
+            or t[1][1] != "(start)" or t[5][2] != "(end)" or t[2][1:3] != ["b", "d"]:
+        fail("ranges table: %s" % t)
+    j = json.loads(run("ranges", "--json", *h, rc=0).stdout)
+    if [r["id"] for r in j["ranges"]] != [1, 2, 3, 4, 5] or j["next"] is not None:
+        fail("ranges --json: %s" % j)
+    j = json.loads(run("ranges", "--json", "--limit", "2", *h, rc=0).stdout)
+    if [r["id"] for r in j["ranges"]] != [1, 2] or j["next"] != 2:
+        fail("ranges --limit 2 --json: %s" % j)
+    t = rows(run("ranges", "--sort", "writes", "--limit", "2", *h, rc=0).stdout)
+    if [r[0] for r in t[1:]] != ["2", "3"]:
+        fail("ranges --sort writes: %s" % t)
+    j = json.loads(run("ranges", "--sort", "reads", "--json", "--http", http(lead[4]),
+                       rc=0).stdout)
+    if j["ranges"][0]["id"] != 4 or "totals" not in j:
+        fail("ranges --sort reads --json: %s" % j)
+    if len(rows(run("ranges", "--node", "9", *h, rc=0).stdout)) != 1:
+        fail("ranges --node 9 shows ranges")
+    # range ID, on the leader (the progress table) and a follower.
+    out = run("range", "2", "--http", http(lead[2]), rc=0).stdout.decode()
+    if "range 2  [b, d)" not in out or "REPLICA" not in out or " leader " not in out or \
+            "replicate" not in out:
+        fail("range 2 on its leader: %s" % out)
+    other = [i for i in (1, 2, 3) if i != lead[2]][0]
+    out = run("range", "2", "--http", http(other), rc=0).stdout.decode()
+    if "known on the leader: node %d" % lead[2] not in out:
+        fail("range 2 on a follower: %s" % out)
+    j = json.loads(run("range", "2", "--json", *h, rc=0).stdout)
+    if j["id"] != 2 or "raft" not in j:
+        fail("range --json: %s" % j)
+    p = run("range", "99", *h, rc=1)
+    if b"no such range" not in p.stderr:
+        fail("range 99: %r" % p.stderr)
+    run("log", "99", *h, rc=1)
+    # log ID
+    out = run("log", "2", "--limit", "6", *h, rc=0).stdout.decode()
+    for want in ("SET b/user\\x01\\x5c (128 B)", "SEQ.NEXT b/orders +100", "DEL b/nx", "INDEX"):
+        if want not in out:
+            fail("log 2: %r not in %s" % (want, out))
+    out = run("log", "2", "--from", "1", "--limit", "3", *h, rc=0).stdout.decode()
+    j = json.loads(run("log", "2", "--from", "1", "--limit", "3", "--json", *h, rc=0).stdout)
+    if j["entries"][0]["index"] != j["first_index"] or \
+            "(more: rangekv log 2 --from %d)" % j["next"] not in out:
+        fail("log --from 1: %s %s" % (j, out))
+    # status
+    out = run("status", *h, rc=0).stdout.decode()
+    for want in ("3 nodes, 5 ranges", "leaderless 0", "writes/s", "hottest ranges"):
+        if want not in out:
+            fail("status: %r not in %s" % (want, out))
+    j = json.loads(run("status", "--json", *h, rc=0).stdout)
+    if len(j["cluster"]["nodes"]) != 3 or "totals" not in j["hot_ranges"]:
+        fail("status --json: %s" % j)
+    # --watch: prints again until interrupted.
+    p = subprocess.Popen([BIN, "nodes", "--watch", "1"] + h, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    time.sleep(2.5 * SLOW)
+    p.send_signal(signal.SIGINT)
+    out, _ = p.communicate(timeout=10 * SLOW)
+    if out.count(b"ID  STATE") < 2:
+        fail("nodes --watch 1: %r" % out)
+    # A terminal narrower than the table: the commands are cut to fit.
+    m, sl = pty.openpty()
+    fcntl.ioctl(sl, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 50, 0, 0))
+    p = subprocess.Popen([BIN, "log", "2", "--limit", "6"] + h, stdout=sl,
+                         stderr=subprocess.PIPE)
+    os.close(sl)
+    out = b""
+    while True:
+        try:
+            d = os.read(m, 4096)
+        except OSError:
+            break
+        if not d:
+            break
+        out += d
+    p.wait(timeout=10 * SLOW)
+    os.close(m)
+    lines = out.decode().replace("\r", "").splitlines()
+    if p.returncode != 0 or any(len(ln) > 50 for ln in lines) or \
+            not any(ln.endswith("...") for ln in lines):
+        fail("log on a 50-column terminal: %r" % lines)
+    print("cli: nodes, ranges, range, log, status as tables and --json, --watch, "
+          "exit 1 for an unknown range, tables cut to a narrow terminal")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="rk-inspect-")
     procs = {}
@@ -272,8 +438,11 @@ def main():
         test_load(lead)
         test_detail(lead)
         test_log(lead)
+        test_cli_usage()
+        test_cli(lead)
         if len(sys.argv) > 2 and sys.argv[2] == "--keep":
-            print("cluster up on", [http(i) for i in (1, 2, 3)])
+            print("cluster up on", [http(i) for i in (1, 2, 3)], flush=True)
+            signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
             signal.pause()
     finally:
         for p in procs.values():
