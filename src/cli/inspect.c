@@ -346,8 +346,14 @@ static int ranges_all(struct insp *s)
 				cJSON_Delete(r);
 				continue;
 			}
-			range_row(&t, r);
-			cJSON_AddItemToArray(all, r);
+			/* People get rows as the pages come; only --json keeps
+			 * the ranges to print them as one answer. */
+			if (s->json) {
+				cJSON_AddItemToArray(all, r);
+			} else {
+				range_row(&t, r);
+				cJSON_Delete(r);
+			}
 			left--;
 		}
 		nx = get(j, "next");
