@@ -11,6 +11,7 @@
 #ifndef RK_CLI_H
 #define RK_CLI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -57,6 +58,10 @@ int rk_cli_demo_main(int argc, char **argv);
  * one-line reason naming the address.
  */
 int64_t rk_cli_now_ms(void);
+
+/* --timeout SECONDS (more than 0, at most 86400, fractions allowed) into
+ * milliseconds (at least 1); false if s is not that. */
+bool rk_cli_parse_timeout(const char *s, int64_t *msp);
 
 struct rk_cli_conn {
 	int fd;

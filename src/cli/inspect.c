@@ -720,15 +720,11 @@ static int parse(struct insp *s, int argc, char **argv)
 				return usage_error(s, "--watch: '%s' is not seconds (1 to 86400)", a);
 			s->watch = (long long)v;
 			break;
-		case O_TIMEOUT: {
-			char *end;
-			double t = strtod(a, &end);
-			if (*a == '\0' || *end != '\0' || !(t > 0 && t <= 86400))
+		case O_TIMEOUT:
+			if (!rk_cli_parse_timeout(a, &s->timeout_ms))
 				return usage_error(s, "--timeout: '%s' is not seconds "
 						   "(more than 0, at most 86400)", a);
-			s->timeout_ms = (int64_t)(t * 1000) > 0 ? (int64_t)(t * 1000) : 1;
 			break;
-		}
 		case O_SORT:
 			if (strcmp(a, "size") != 0 && strcmp(a, "writes") != 0 &&
 			    strcmp(a, "reads") != 0)

@@ -552,15 +552,11 @@ static int parse(struct kv *k, int argc, char **argv)
 			k->limit = (uint64_t)n;
 			k->has_limit = true;
 			break;
-		case O_TIMEOUT: {
-			char *end;
-			double sec = strtod(optarg, &end);
-			if (*optarg == '\0' || *end != '\0' || !(sec > 0 && sec <= 86400))
+		case O_TIMEOUT:
+			if (!rk_cli_parse_timeout(optarg, &k->timeout_ms))
 				return usage_error(k, "--timeout: '%s' is not seconds "
 						   "(more than 0, at most 86400)", optarg);
-			k->timeout_ms = (int64_t)(sec * 1000) > 0 ? (int64_t)(sec * 1000) : 1;
 			break;
-		}
 		}
 	}
 	while (optind < argc) /* after "--" */
