@@ -445,14 +445,22 @@ def main():
             signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
             signal.pause()
     finally:
+        bad = []
         for p in procs.values():
             p.send_signal(signal.SIGTERM)
-        for p in procs.values():
+        for i, p in procs.items():
             try:
-                p.wait(timeout=20 * SLOW)
+                if p.wait(timeout=20 * SLOW) != 0:
+                    bad.append(i)
             except subprocess.TimeoutExpired:
                 p.kill()
+                bad.append(i)
+        for i in bad:  # a sanitizer's report, a crash: the log says
+            with open(os.path.join(tmp, "log%d" % i), errors="replace") as f:
+                print("node %d log:\n%s" % (i, "".join(f.readlines()[-40:])))
         shutil.rmtree(tmp, ignore_errors=True)
+    if bad:
+        fail("nodes %s did not stop cleanly" % bad)
     print("inspect_test: PASS")
 
 
