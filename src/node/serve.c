@@ -343,11 +343,11 @@ void rk_serve_reads(struct rk_node *n, struct rk_replica *r)
 		if (rc == 0 && !out.oom) {
 			rk_rate_add(&r->load.reads, uv_now(&n->loop), 1);
 			rk_serve_answer(n, rd->origin, rd->id, RK_NET_RESP_OK, 0, out.p, out.len);
-		}
-		else /* a key of another range: the router looks it up again */
+		} else { /* a key of another range: the router looks it up again */
 			rk_serve_answer(n, rd->origin, rd->id,
 					rc == RK_ERANGE ? RK_NET_RESP_NO_RANGE : RK_NET_RESP_UNKNOWN,
 					0, NULL, 0);
+		}
 		free(rd->cmd);
 	}
 	sv->nr = j;
