@@ -36,6 +36,7 @@ struct insp;
 struct iverb {
 	const char *name;
 	const char *synopsis; /* after "rangekv NAME " */
+	const char *summary;  /* for `rangekv help` when there is no synopsis */
 	const char *help;
 	int npos;             /* positional arguments: 0, or 1 (an id) */
 	unsigned flags;       /* F_ flags beyond the common ones */
@@ -586,7 +587,8 @@ static int run_status(struct insp *s)
 /* ---- the verbs ------------------------------------------------------------------------ */
 
 static const struct iverb iverbs[] = {
-	{.name = "nodes", .synopsis = "", .run = run_nodes, .help =
+	{.name = "nodes", .synopsis = "", .summary = "the nodes: state, ranges, leaders",
+	 .run = run_nodes, .help =
 	 "The nodes of the cluster as the node asked sees them: state, addresses,\n"
 	 "the ranges each holds a replica of, and how many it leads.\n"
 	 "--json: the answer of GET /api/v1/cluster/status\n"},
@@ -610,7 +612,9 @@ static const struct iverb iverbs[] = {
 	 "entries (default 20, at most 1000), or from index --from on (an index\n"
 	 "already compacted starts at the first one held).\n"
 	 "--json: the answer of GET /api/v1/ranges/ID/log\n"},
-	{.name = "status", .synopsis = "", .run = run_status, .help =
+	{.name = "status", .synopsis = "",
+	 .summary = "one screen: nodes, leaders, leaderless ranges, request rates",
+	 .run = run_status, .help =
 	 "One screen: the nodes and the ranges and leaders of each, how many\n"
 	 "ranges have no leader, the request rates of the node asked, and its\n"
 	 "hottest ranges.\n"
@@ -633,7 +637,8 @@ int rk_cli_inspect_is_verb(const char *name)
 void rk_cli_inspect_summary(FILE *out)
 {
 	for (size_t i = 0; i < sizeof(iverbs) / sizeof(iverbs[0]); i++)
-		fprintf(out, "  %-9s %s\n", iverbs[i].name, iverbs[i].synopsis);
+		fprintf(out, "  %-9s %s\n", iverbs[i].name,
+			iverbs[i].synopsis[0] ? iverbs[i].synopsis : iverbs[i].summary);
 }
 
 static void verb_usage(const struct iverb *v)
