@@ -8,13 +8,14 @@
  * into the average the first time a later second counts or reads it. A
  * reading therefore covers whole seconds only (it lags by up to one
  * second) and changes nothing. 12 bytes a rate, so 100,000 ranges cost
- * 2.4 MB for both.
+ * 2.4 MB for both (and the size's marks 2.4 MB more).
  *
  * Threads: the node's loop (the replica's).
  */
 #ifndef RK_NODE_LOAD_H
 #define RK_NODE_LOAD_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define RK_LOAD_TAU_S 10.0
@@ -28,6 +29,11 @@ struct rk_rate {
 struct rk_load {
 	struct rk_rate writes; /* commands applied (every replica) */
 	struct rk_rate reads;  /* reads served (the leader's) */
+	/* The size measurement (size.h): commands applied so far, and at the
+	 * last measurement, which was in second size_sec. */
+	uint64_t changes, size_mark;
+	uint32_t size_sec;
+	bool size_known;
 };
 
 /* k events now (now_ms: a monotonic clock in milliseconds). */

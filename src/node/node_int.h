@@ -30,6 +30,7 @@
 #include "prom.h"
 #include "raft.h"
 #include "replica.h"
+#include "size.h"
 #include "snapshot.h"
 #include "space.h"
 #include "store.h"
@@ -95,6 +96,7 @@ struct rk_node {
 	uint64_t drop_rng, answers_dropped;
 	struct rk_test_hooks hooks;
 	struct rk_space space; /* free space on the data disk (space.c) */
+	struct rk_sizes sizes; /* range sizes measured off the loop (size.c) */
 
 	struct rk_node_stats stats;
 	bool stopping;

@@ -447,8 +447,10 @@ int rk_serve_apply(struct rk_node *n, struct rk_replica *r,
 		sv->pdone++;
 	/* An apply that is undone and done again counts twice: rare, and a
 	 * rate for people. */
-	if (a.cmds > 0)
+	if (a.cmds > 0) {
 		rk_rate_add(&r->load.writes, uv_now(&n->loop), a.cmds);
+		r->load.changes += a.cmds; /* the size is measured again (size.h) */
+	}
 	return 0;
 }
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Range inspection against three real nodes holding data:
 
-  - the HTTP API: writes/s and reads/s per range (the hottest ranges
-    first with sort=, node= filtering, limits and bad queries), the load in
+  - the HTTP API: writes/s and reads/s per range, and its size (the
+    hottest and largest ranges first with sort=, node= filtering, limits
+    and bad queries), the load in
     /metrics, a range's raft detail on its leader and a follower, and its
     log decoded for people, read across compaction;
   - the inspection verbs of the CLI (nodes, ranges, range, log, status):
@@ -174,10 +175,17 @@ def test_load(lead):
     other = [i for i in (1, 2, 3) if i != r4][0]
     if get(other, "/api/v1/ranges/4")["reads_per_sec"] != 0:
         fail("a follower shows reads/s")
-    # sort=size: every size is 0 today; the order is then by id.
-    top = get(1, "/api/v1/ranges?sort=size&limit=1000")
-    if [x["id"] for x in top["ranges"]] != list(range(1, RANGES + 1)):
-        fail("sort=size: %s" % top)
+    # Sizes are measured off the loop, within 10 s of a write: the bytes
+    # of the keys and values of each span, the largest first, ties by id.
+    want = {2: sum(len("c/%d" % k) + 16 for k in range(400)),
+            3: sum(len("e/%d" % k) + 1 for k in range(40)), 4: len("g/1z")}
+    for i in (1, 2, 3):
+        def sized():
+            top = get(i, "/api/v1/ranges?sort=size&limit=1000")
+            got = [(x["id"], x["size_bytes"]) for x in top["ranges"]]
+            return got if got == [(2, want[2]), (3, want[3]), (4, want[4]), (1, 0), (5, 0)] \
+                else None
+        wait("node %d: sizes %s" % (i, want), sized, 30)
     # node=N
     if len(get(1, "/api/v1/ranges?node=2")["ranges"]) != RANGES or \
             get(1, "/api/v1/ranges?node=9")["ranges"] != []:
