@@ -33,6 +33,7 @@ struct rk_load {
 	 * last measurement, which was in second size_sec. */
 	uint64_t changes, size_mark;
 	uint32_t size_sec;
+	uint32_t size_epoch; /* moved by a snapshot install: drops scans begun before */
 	bool size_known;
 };
 

@@ -12,6 +12,7 @@
 
 struct one {
 	uint64_t range, generation, changes;
+	uint32_t epoch;
 	uint8_t *start, *end;
 	uint32_t slen, elen;
 	uint64_t bytes;
@@ -69,6 +70,7 @@ static void collect_one(struct rk_replica *r, void *arg)
 	o->range = r->range;
 	o->generation = r->generation;
 	o->changes = l->changes;
+	o->epoch = l->size_epoch;
 	j->nv++;
 }
 
@@ -108,10 +110,10 @@ static void job_done(uv_work_t *req, int status)
 	for (size_t i = 0; i < j->nv; i++) {
 		struct one *o = &j->v[i];
 		struct rk_replica *r = rk_table_get(&n->tab, o->range);
-		/* The span may have moved meanwhile (a snapshot installed):
-		 * measured again then. */
+		/* The span may have moved or been replaced meanwhile (a
+		 * snapshot installed): measured again then. */
 		if (o->rc == 0 && r != NULL && r->generation == o->generation &&
-		    !r->installing) {
+		    r->load.size_epoch == o->epoch && !r->installing) {
 			r->size_bytes = o->bytes;
 			r->load.size_known = true;
 			r->load.size_mark = o->changes;
