@@ -8,7 +8,7 @@ PKGS=(
 	build-essential cmake pkg-config
 	libuv1-dev libwiredtiger-dev wiredtiger
 	nanopb libnanopb-dev libprotobuf-dev python3-protobuf protobuf-compiler
-	libxxhash-dev libcmocka-dev libhttp-parser-dev libsodium-dev
+	libxxhash-dev libcmocka-dev libhttp-parser-dev libsodium-dev libcjson-dev
 	redis-tools redis-server python3-redis
 	iptables
 )

@@ -1,7 +1,8 @@
 /*
  * The client half of the rangekv binary: the KV verbs (RESP to a node's
- * client port), `demo` (a local cluster of child processes), and the small
- * blocking network helpers they share. Single-threaded; nothing here keeps
+ * client port), the inspection verbs (its HTTP API), `demo` (a local
+ * cluster of child processes), and the small blocking network helpers
+ * they share. Single-threaded; nothing here keeps
  * state between commands.
  *
  * Exit statuses are the outside contract: 0 success (a missing key
@@ -10,6 +11,7 @@
 #ifndef RK_CLI_H
 #define RK_CLI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -31,6 +33,15 @@ void rk_cli_kv_summary(FILE *out);
 /* Runs the verb argv[0] with its arguments; returns the exit status. */
 int rk_cli_kv_main(int argc, char **argv);
 
+/* ---- inspection verbs (inspect.c) -------------------------------------------- */
+
+/* True if name is an inspection verb (nodes, ranges, range, log, status). */
+int rk_cli_inspect_is_verb(const char *name);
+/* One line per verb, for `rangekv help`. */
+void rk_cli_inspect_summary(FILE *out);
+/* Runs the verb argv[0] against a node's HTTP API; the exit status. */
+int rk_cli_inspect_main(int argc, char **argv);
+
 /* ---- demo (demo.c) -------------------------------------------------------- */
 
 /* `rangekv demo ...` (argv[0] is "demo"); returns the exit status. */
@@ -47,6 +58,10 @@ int rk_cli_demo_main(int argc, char **argv);
  * one-line reason naming the address.
  */
 int64_t rk_cli_now_ms(void);
+
+/* --timeout SECONDS (more than 0, at most 86400, fractions allowed) into
+ * milliseconds (at least 1); false if s is not that. */
+bool rk_cli_parse_timeout(const char *s, int64_t *msp);
 
 struct rk_cli_conn {
 	int fd;

@@ -12,6 +12,7 @@
  * others are stopped (exit 1).
  */
 #include <errno.h>
+#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -24,6 +25,8 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <unistd.h>
+
+#include <cjson/cJSON.h>
 
 #include "cli.h"
 
@@ -90,57 +93,66 @@ static bool parse_num(const char *s, long long min, long long max, long long *vp
 /* 1 for --help, 0, or an exit status. */
 static int parse(struct demo *d, int argc, char **argv)
 {
-	static const char *const names[] = {"--nodes", "--ranges", "--base-port", "--dir",
-					    "--client-password-file"};
+	enum { O_NODES = 1, O_RANGES, O_BASE, O_DIR, O_HELP, O_PASSWORD };
+	static const struct option options[] = {
+		{"nodes", required_argument, NULL, O_NODES},
+		{"ranges", required_argument, NULL, O_RANGES},
+		{"base-port", required_argument, NULL, O_BASE},
+		{"dir", required_argument, NULL, O_DIR},
+		{"client-password-file", required_argument, NULL, O_PASSWORD},
+		{"help", no_argument, NULL, O_HELP},
+		{NULL, 0, NULL, 0},
+	};
+	long long v;
+	int o;
 
-	for (int i = 1; i < argc; i++) {
-		char name[32], *val, *eq;
-		long long v;
-		size_t k;
+	opterr = 0; /* our own one-line messages */
+	optind = 1;
+	while ((o = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		const char *val = optarg;
 
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+		switch (o) {
+		case 'h':
+		case O_HELP:
 			return 1;
-		snprintf(name, sizeof(name), "%s", argv[i]);
-		if ((eq = strchr(name, '=')) != NULL)
-			*eq = '\0';
-		for (k = 0; k < sizeof(names) / sizeof(names[0]); k++)
-			if (strcmp(name, names[k]) == 0)
-				break;
-		if (k == sizeof(names) / sizeof(names[0])) {
-			fprintf(stderr, "rangekv demo: %s %s (see rangekv demo --help)\n",
-				strncmp(name, "--", 2) == 0 ? "unknown flag" : "unexpected argument",
-				argv[i]);
-			return RK_CLI_EXIT_USAGE;
-		}
-		if (eq != NULL) {
-			val = argv[i] + (eq - name) + 1;
-		} else if (i + 1 < argc) {
-			val = argv[++i];
-		} else {
+		case ':':
 			fprintf(stderr, "rangekv demo: %s needs a value (see rangekv demo --help)\n",
-				name);
+				argv[optind - 1]);
+			return RK_CLI_EXIT_USAGE;
+		case O_NODES:
+			if (!parse_num(val, 1, MAX_NODES, &v))
+				return usage_error("--nodes", val, "a node count from 1 to 9");
+			d->nodes = (int)v;
+			break;
+		case O_RANGES:
+			if (!parse_num(val, 1, 1000000, &d->ranges))
+				return usage_error("--ranges", val, "a count from 1 to 1000000");
+			break;
+		case O_BASE:
+			if (!parse_num(val, 1, 65535 - 200 - MAX_NODES, &v))
+				return usage_error("--base-port", val, "a port from 1 to 65326");
+			d->base = (int)v;
+			break;
+		case O_DIR:
+			if (*val == '\0' || strlen(val) >= sizeof(d->dir))
+				return usage_error("--dir", val, "a usable directory name");
+			strcpy(d->dir, val);
+			break;
+		case O_PASSWORD:
+			if (*val == '\0' || strlen(val) >= sizeof(d->password_file))
+				return usage_error("--client-password-file", val, "a usable file name");
+			strcpy(d->password_file, val);
+			break;
+		default:
+			fprintf(stderr, "rangekv demo: unknown flag %s (see rangekv demo --help)\n",
+				argv[optind - 1]);
 			return RK_CLI_EXIT_USAGE;
 		}
-		if (k == 0) {
-			if (!parse_num(val, 1, MAX_NODES, &v))
-				return usage_error(name, val, "a node count from 1 to 9");
-			d->nodes = (int)v;
-		} else if (k == 1) {
-			if (!parse_num(val, 1, 1000000, &d->ranges))
-				return usage_error(name, val, "a count from 1 to 1000000");
-		} else if (k == 2) {
-			if (!parse_num(val, 1, 65535 - 200 - MAX_NODES, &v))
-				return usage_error(name, val, "a port from 1 to 65326");
-			d->base = (int)v;
-		} else if (k == 3) {
-			if (*val == '\0' || strlen(val) >= sizeof(d->dir))
-				return usage_error(name, val, "a usable directory name");
-			strcpy(d->dir, val);
-		} else {
-			if (*val == '\0' || strlen(val) >= sizeof(d->password_file))
-				return usage_error(name, val, "a usable file name");
-			strcpy(d->password_file, val);
-		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "rangekv demo: unexpected argument %s (see rangekv demo --help)\n",
+			argv[optind]);
+		return RK_CLI_EXIT_USAGE;
 	}
 	return 0;
 }
@@ -419,50 +431,26 @@ static int node_died(struct demo *d)
 	return RK_CLI_EXIT_ERROR;
 }
 
-/*
- * What `demo` needs from /api/v1/cluster/status: the top-level "node_id"
+/* What `demo` needs from /api/v1/cluster/status: the top-level "node_id"
  * and "ranges", and the sum of nodes[].leaders, which counts the ranges of
- * this node whose leader it knows. A scan tracking nesting depth and the
- * last key is enough for that fixed shape; it is not a JSON parser.
- */
-static void status_numbers(const char *s, long long *idp, long long *rangesp,
-			   long long *ledp)
+ * this node whose leader it knows. -1 for what the answer lacks. */
+static void status_numbers(const char *s, size_t len, long long *idp,
+			   long long *rangesp, long long *ledp)
 {
-	char key[16] = "";
-	int depth = 0;
+	cJSON *j = cJSON_ParseWithLength(s, len);
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "node_id");
+	const cJSON *ranges = cJSON_GetObjectItemCaseSensitive(j, "ranges");
+	const cJSON *nd;
 
-	*idp = *rangesp = -1;
+	*idp = cJSON_IsNumber(id) ? (long long)id->valuedouble : -1;
+	*rangesp = cJSON_IsNumber(ranges) ? (long long)ranges->valuedouble : -1;
 	*ledp = 0;
-	while (*s != '\0') {
-		if (*s == '"') {
-			const char *b = ++s;
-			while (*s != '\0' && *s != '"')
-				s += *s == '\\' && s[1] != '\0' ? 2 : 1;
-			int n = (int)(s - b);
-			if (*s != '\0')
-				s++;
-			while (*s == ' ' || *s == '\n' || *s == '\t' || *s == '\r')
-				s++;
-			if (*s == ':')
-				snprintf(key, sizeof(key), "%.*s", n, b);
-			continue;
-		}
-		if (*s >= '0' && *s <= '9') {
-			char *end;
-			long long v = strtoll(s, &end, 10);
-			if (depth == 1 && strcmp(key, "node_id") == 0)
-				*idp = v;
-			else if (depth == 1 && strcmp(key, "ranges") == 0)
-				*rangesp = v;
-			else if (depth == 3 && strcmp(key, "leaders") == 0)
-				*ledp += v;
-			s = end;
-			continue;
-		}
-		depth += *s == '{' || *s == '[';
-		depth -= *s == '}' || *s == ']';
-		s++;
+	cJSON_ArrayForEach(nd, cJSON_GetObjectItemCaseSensitive(j, "nodes")) {
+		const cJSON *l = cJSON_GetObjectItemCaseSensitive(nd, "leaders");
+		if (cJSON_IsNumber(l))
+			*ledp += (long long)l->valuedouble;
 	}
+	cJSON_Delete(j);
 }
 
 /* Node i's ranges and how many of them have a leader; -1 if it does not
@@ -480,7 +468,7 @@ static long long led(const struct demo *d, int i, long long *rangesp)
 	rc = rk_cli_http_get(addr, "/api/v1/cluster/status", rk_cli_now_ms() + 1000,
 			     &body, &status, err, sizeof(err));
 	if (rc == 0 && status == 200)
-		status_numbers(rk_buf_cstr(&body), &id, rangesp, &ledn);
+		status_numbers(rk_buf_cstr(&body), body.len, &id, rangesp, &ledn);
 	rk_buf_free(&body);
 	return rc == 0 && status == 200 && id == i ? ledn : -1;
 }

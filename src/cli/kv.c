@@ -10,6 +10,7 @@
  * strings use the same escape.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -524,66 +525,83 @@ static void verb_usage(const struct verb *v)
 	       v->name, v->synopsis, v->help);
 }
 
-/* Flags anywhere among the arguments; "--" ends them (for a key that
- * starts with "--"). A lone "-5" is an argument (incr KEY -5). */
+/* Flags anywhere among the arguments (getopt_long, in order); "--" ends
+ * them (for a key that starts with "--"). Only "--name" is a flag: an
+ * argument with one dash ("-5" for incr, a value "-x") is an argument, so
+ * no short option is declared and getopt's complaints about one are taken
+ * back as the argument they were found in. */
 static int parse(struct kv *k, int argc, char **argv)
 {
 	const char *password_file = getenv("RANGEKV_PASSWORD_FILE");
-	bool flags = true;
+	enum { O_JSON = 1000, O_NX, O_XX, O_ADDR, O_TIMEOUT, O_LIMIT, O_PASSWORD };
+	static const struct option options[] = {
+		{"json", no_argument, NULL, O_JSON},
+		{"nx", no_argument, NULL, O_NX},
+		{"xx", no_argument, NULL, O_XX},
+		{"addr", required_argument, NULL, O_ADDR},
+		{"timeout", required_argument, NULL, O_TIMEOUT},
+		{"limit", required_argument, NULL, O_LIMIT},
+		{"password-file", required_argument, NULL, O_PASSWORD},
+		{NULL, 0, NULL, 0},
+	};
+	char *taken = NULL; /* the one-dash argument last taken */
+	long long n;
+	int o, li = 0, at;
 
-	for (int i = 1; i < argc; i++) {
-		char *a = argv[i], *val = NULL, *eq;
-		char name[32];
-		long long n;
-
-		if (!flags || strncmp(a, "--", 2) != 0) {
-			k->pos[k->npos++] = a;
+	opterr = 0; /* our own one-line messages */
+	optind = 1;
+	for (;;) {
+		at = optind; /* the argument getopt is in (no permutation: "-") */
+		o = getopt_long(argc, argv, "-:", options, &li);
+		if (o == -1)
+			break;
+		if (o == 1) { /* an argument, in order */
+			k->pos[k->npos++] = optarg;
 			continue;
 		}
-		if (strcmp(a, "--") == 0) {
-			flags = false;
+		if (o == '?' && optopt != 0 && strncmp(argv[at], "--", 2) != 0) {
+			if (argv[at] != taken) /* each of its characters complains */
+				k->pos[k->npos++] = taken = argv[at];
 			continue;
 		}
-		snprintf(name, sizeof(name), "%s", a);
-		if ((eq = strchr(name, '=')) != NULL) {
-			*eq = '\0';
-			val = a + (eq - name) + 1;
-		}
-		if (strcmp(name, "--json") == 0 && val == NULL) {
+		if (o == '?')
+			return usage_error(k, "unknown flag %s", argv[optind - 1]);
+		if (o == ':')
+			return usage_error(k, "%s needs a value", argv[optind - 1]);
+		if (((o == O_NX || o == O_XX) && !(k->v->flags & F_NXXX)) ||
+		    (o == O_LIMIT && !(k->v->flags & F_LIMIT)))
+			return usage_error(k, "unknown flag --%s", options[li].name);
+		switch (o) {
+		case O_JSON:
 			k->json = true;
-		} else if ((k->v->flags & F_NXXX) && strcmp(name, "--nx") == 0 && val == NULL) {
+			break;
+		case O_NX:
 			k->nx = true;
-		} else if ((k->v->flags & F_NXXX) && strcmp(name, "--xx") == 0 && val == NULL) {
+			break;
+		case O_XX:
 			k->xx = true;
-		} else if (strcmp(name, "--password-file") == 0) {
-			if (val == NULL && i + 1 == argc)
-				return usage_error(k, "%s needs a value", name);
-			password_file = val != NULL ? val : argv[++i];
-		} else if (strcmp(name, "--addr") == 0 || strcmp(name, "--timeout") == 0 ||
-			   ((k->v->flags & F_LIMIT) && strcmp(name, "--limit") == 0)) {
-			if (val == NULL && i + 1 == argc)
-				return usage_error(k, "%s needs a value", name);
-			if (val == NULL)
-				val = argv[++i];
-			if (name[2] == 'a') {
-				k->addr = val;
-			} else if (name[2] == 'l') {
-				if (!parse_int(val, 1, INT64_MAX, &n))
-					return usage_error(k, "--limit: '%s' is not a count", val);
-				k->limit = (uint64_t)n;
-				k->has_limit = true;
-			} else {
-				char *end;
-				double s = strtod(val, &end);
-				if (*val == '\0' || *end != '\0' || !(s > 0 && s <= 86400))
-					return usage_error(k, "--timeout: '%s' is not seconds "
-							   "(more than 0, at most 86400)", val);
-				k->timeout_ms = (int64_t)(s * 1000) > 0 ? (int64_t)(s * 1000) : 1;
-			}
-		} else {
-			return usage_error(k, "unknown flag %s", a);
+			break;
+		case O_ADDR:
+			k->addr = optarg;
+			break;
+		case O_LIMIT:
+			if (!parse_int(optarg, 1, INT64_MAX, &n))
+				return usage_error(k, "--limit: '%s' is not a count", optarg);
+			k->limit = (uint64_t)n;
+			k->has_limit = true;
+			break;
+		case O_PASSWORD:
+			password_file = optarg;
+			break;
+		case O_TIMEOUT:
+			if (!rk_cli_parse_timeout(optarg, &k->timeout_ms))
+				return usage_error(k, "--timeout: '%s' is not seconds "
+						   "(more than 0, at most 86400)", optarg);
+			break;
 		}
 	}
+	while (optind < argc) /* after "--" */
+		k->pos[k->npos++] = argv[optind++];
 	if (password_file != NULL && *password_file != '\0') {
 		bool open;
 		if (rk_secret_read("--password-file", password_file, k->password,

@@ -1,7 +1,7 @@
 /*
  * The rangekv binary: `rangekv start` runs a node, `rangekv demo` a local
- * cluster of them, and the KV verbs (get, set, ...) talk RESP to a node.
- * (The inspection commands arrive with the HTTP client.)
+ * cluster of them, the KV verbs (get, set, ...) talk RESP to a node, and
+ * the inspection verbs (nodes, ranges, ...) read its HTTP API.
  */
 #include <stdio.h>
 #include <string.h>
@@ -24,11 +24,15 @@ static void usage(FILE *out)
 	rk_cli_kv_summary(out);
 	fprintf(out,
 		"\n"
+		"inspection, through a node's HTTP port (--http, default 127.0.0.1:7301):\n");
+	rk_cli_inspect_summary(out);
+	fprintf(out,
+		"\n"
 		"  help      this text\n"
 		"  version   the version of this build\n"
 		"\n"
-		"exit status: 0 success (a missing key included), 1 error (an error reply),\n"
-		"2 bad usage, 3 node unreachable\n");
+		"exit status: 0 success (a missing key included), 1 error (an error reply,\n"
+		"an unknown range), 2 bad usage, 3 node unreachable\n");
 }
 
 static int start(int argc, char **argv)
@@ -71,6 +75,8 @@ int main(int argc, char **argv)
 		return rk_cli_demo_main(argc - 1, argv + 1);
 	if (rk_cli_kv_is_verb(argv[1]))
 		return rk_cli_kv_main(argc - 1, argv + 1);
+	if (rk_cli_inspect_is_verb(argv[1]))
+		return rk_cli_inspect_main(argc - 1, argv + 1);
 	fprintf(stderr, "rangekv: unknown command '%s' (rangekv help lists them)\n", argv[1]);
 	return RK_CLI_EXIT_USAGE;
 }

@@ -2,8 +2,9 @@
  * Blocking-style client sockets for the CLI: non-blocking descriptors
  * driven by poll() against one absolute deadline, so no call can hang past
  * --timeout however the node misbehaves. One RESP round trip at a time, and
- * minimal HTTP/1.0 requests (`demo`'s readiness checks, the admin calls)
- * that carry the admin token when one is configured.
+ * minimal HTTP/1.0 requests (`demo`'s readiness checks, the inspection
+ * verbs, the admin calls) that carry the admin token when one is
+ * configured.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -68,6 +69,17 @@ int64_t rk_cli_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+bool rk_cli_parse_timeout(const char *s, int64_t *msp)
+{
+	char *end;
+	double sec = strtod(s, &end);
+
+	if (*s == '\0' || *end != '\0' || !(sec > 0 && sec <= 86400))
+		return false;
+	*msp = (int64_t)(sec * 1000) > 0 ? (int64_t)(sec * 1000) : 1;
+	return true;
 }
 
 /* 0 when fd is ready for events, RK_ETIMEDOUT past the deadline. */

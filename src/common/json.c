@@ -118,6 +118,16 @@ void rk_json_i64(struct rk_json *j, int64_t v)
 	rk_buf_printf(j->b, "%lld", (long long)v);
 }
 
+void rk_json_f64(struct rk_json *j, double v, int decimals)
+{
+	sep(j);
+	/* JSON has no NaN or infinity; nothing here produces them, and a
+	 * reader gets a number whatever happens. */
+	if (!(v == v) || v > 1e300 || v < -1e300)
+		v = 0;
+	rk_buf_printf(j->b, "%.*f", decimals, v);
+}
+
 void rk_json_bool(struct rk_json *j, bool v)
 {
 	sep(j);

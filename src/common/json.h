@@ -36,6 +36,8 @@ void rk_json_str(struct rk_json *j, const char *s);
 void rk_json_bytes(struct rk_json *j, const void *p, size_t n);
 void rk_json_u64(struct rk_json *j, uint64_t v);
 void rk_json_i64(struct rk_json *j, int64_t v);
+/* A finite number with that many decimals (rates, averages). */
+void rk_json_f64(struct rk_json *j, double v, int decimals);
 void rk_json_bool(struct rk_json *j, bool v);
 void rk_json_null(struct rk_json *j);
 

@@ -6,6 +6,7 @@
 
 #include "admin.h"
 #include "api.h"
+#include "api_range.h"
 #include "json.h"
 #include "log.h"
 #include "member.h"
@@ -236,7 +237,7 @@ static void change_role(struct rk_node *n, struct rk_replica *r,
 		struct rk_json j;
 
 		rk_json_init(&j, &resp->body);
-		rk_api_range_json(&j, r); /* already so */
+		rk_api_range_json(&j, r, false); /* already so */
 		return;
 	}
 	/* A learner that has not caught up would join the quorum as a voter
@@ -311,7 +312,7 @@ static void transfer(struct rk_node *n, struct rk_replica *r,
 	if (node == n->cfg.node_id) {
 		struct rk_json j;
 		rk_json_init(&j, &resp->body);
-		rk_api_range_json(&j, r); /* leads already */
+		rk_api_range_json(&j, r, false); /* leads already */
 		return;
 	}
 	if (busy(n, r->range)) {
@@ -463,7 +464,7 @@ static void answer(struct rk_admin_op *op, struct rk_replica *r, int status,
 
 		resp.status = status;
 		rk_json_init(&j, &resp.body);
-		rk_api_range_json(&j, r);
+		rk_api_range_json(&j, r, false);
 	}
 	rk_http_answer(op->later, &resp);
 	rk_buf_free(&resp.body);

@@ -10,6 +10,7 @@
 
 #include "json.h"
 #include "api.h"
+#include "api_range.h"
 #include "node_int.h"
 #include "quiesce.h"
 #include "serve.h"
@@ -26,7 +27,7 @@ static void error(struct rk_http_resp *resp, int status, const char *msg)
 	rk_json_obj_end(&j);
 }
 
-static void range_json(struct rk_json *j, const struct rk_replica *r)
+static void range_json(struct rk_json *j, const struct rk_replica *r, bool detail)
 {
 	struct rk_raft_status st;
 	uint64_t leader;
@@ -59,6 +60,7 @@ static void range_json(struct rk_json *j, const struct rk_replica *r)
 	rk_json_u64(j, r->first);
 	rk_json_key(j, "size_bytes");
 	rk_json_u64(j, r->size_bytes);
+	rk_api_range_more(j, r, detail);
 	rk_json_key(j, "asleep");
 	rk_json_bool(j, r->asleep);
 	rk_json_key(j, "role");
@@ -81,16 +83,6 @@ static void range_json(struct rk_json *j, const struct rk_replica *r)
 	rk_json_obj_end(j);
 }
 
-void rk_api_error(struct rk_http_resp *resp, int status, const char *msg)
-{
-	error(resp, status, msg);
-}
-
-void rk_api_range_json(struct rk_json *j, const struct rk_replica *r)
-{
-	range_json(j, r);
-}
-
 static bool parse_u64(const char *s, uint64_t *vp)
 {
 	char *end;
@@ -105,6 +97,22 @@ static bool parse_u64(const char *s, uint64_t *vp)
 	return true;
 }
 
+void rk_api_range_json(struct rk_json *j, const struct rk_replica *r,
+		       bool detail)
+{
+	range_json(j, r, detail);
+}
+
+void rk_api_error(struct rk_http_resp *resp, int status, const char *msg)
+{
+	error(resp, status, msg);
+}
+
+bool rk_api_parse_u64(const char *s, uint64_t *vp)
+{
+	return parse_u64(s, vp);
+}
+
 static void ranges_page(struct rk_node *n, const struct rk_http_req *req,
 			struct rk_http_resp *resp)
 {
@@ -113,6 +121,8 @@ static void ranges_page(struct rk_node *n, const struct rk_http_req *req,
 	struct rk_json j;
 	size_t i, shown = 0;
 
+	if (rk_api_ranges_query(n, req, resp))
+		return; /* sort= or node= */
 	if ((rk_http_query(req, "after", v, sizeof(v)) && !parse_u64(v, &after)) ||
 	    (rk_http_query(req, "limit", v, sizeof(v)) &&
 	     (!parse_u64(v, &limit) || limit == 0 || limit > 100000))) {
@@ -131,7 +141,7 @@ static void ranges_page(struct rk_node *n, const struct rk_http_req *req,
 		 * them). */
 		if (n->tab.byid[i]->desc.n_reps == 0 || n->tab.byid[i]->removing)
 			continue;
-		range_json(&j, n->tab.byid[i]);
+		range_json(&j, n->tab.byid[i], false);
 		shown++;
 	}
 	while (i < n->tab.n && n->tab.byid[i]->range <= after)
@@ -377,6 +387,7 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 	    n->space.no_space);
 	one(b, "rangekv_writes_refused_no_space_total", "counter",
 	    "Client writes refused for lack of free space on the data disk.", n->space.refused);
+	rk_api_metrics_load(n, b);
 	rk_prom_family(b, "rangekv_group_commit_seconds", "histogram", "Group commit, submit to durable.");
 	rk_prom_hist(b, "rangekv_group_commit_seconds", NULL, &n->stats.commit_hist);
 }
@@ -592,6 +603,8 @@ void rk_node_http(void *arg, const struct rk_http_req *req,
 	}
 	if (rk_admin_http(n, req, resp))
 		return;
+	if (rk_api_range_route(n, p, req, resp))
+		return; /* /api/v1/ranges/{id}/... */
 	if (strcmp(req->method, "GET") != 0) {
 		error(resp, 405, "only GET is served here");
 		return;
@@ -615,7 +628,7 @@ void rk_node_http(void *arg, const struct rk_http_req *req,
 			return;
 		}
 		rk_json_init(&j, &resp->body);
-		range_json(&j, r);
+		range_json(&j, r, true);
 	} else {
 		error(resp, 404, "no such endpoint");
 	}

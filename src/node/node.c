@@ -30,6 +30,7 @@
 
 #define MOD "node"
 #define COMPACT_EVERY_TICKS 25
+#define SIZE_EVERY_TICKS 20 /* range sizes (size.h): a job at most this often */
 /* A tick this much later than due (in ticks) marks a late loop turn. */
 #define LATE_TICKS 3
 #define LATE_LOG_MS 10000
@@ -213,6 +214,8 @@ static void on_tick(uv_timer_t *t)
 		rk_admin_tick(n);
 	if (n->life.n > 0)
 		rk_life_tick(n);
+	if (n->ticks % SIZE_EVERY_TICKS == 0)
+		rk_size_refresh(n);
 }
 
 static void on_signal(uv_signal_t *s, int signum)

@@ -33,6 +33,7 @@
 #include "raft.h"
 #include "rcache.h"
 #include "replica.h"
+#include "size.h"
 #include "snapshot.h"
 #include "space.h"
 #include "store.h"
@@ -105,6 +106,7 @@ struct rk_node {
 	struct rk_space space; /* free space on the data disk (space.c) */
 	struct rk_admin admin; /* admin calls waiting for the cluster */
 	struct rk_life life;   /* replicas created and removed (life.c) */
+	struct rk_sizes sizes; /* range sizes measured off the loop (size.c) */
 
 	struct rk_node_stats stats;
 	bool stopping;

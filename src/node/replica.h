@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "desc.h"
 #include "kv.h"
+#include "load.h"
 #include "raft.h"
 #include "store.h"
 
@@ -70,6 +71,7 @@ struct rk_replica {
 	struct rk_serve *sv;
 	struct rk_kv_sessions sessions; /* part of the apply state */
 	uint64_t visible; /* applied index readers see (its batch committed) */
+	struct rk_load load; /* writes/s and reads/s (load.h) */
 };
 
 /* The storage ops every replica's raft core reads its durable state by. */

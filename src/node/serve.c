@@ -340,12 +340,14 @@ void rk_serve_reads(struct rk_node *n, struct rk_replica *r)
 		int rc = rk_kv_cmd_decode(rd->cmd, rd->len, &c);
 		if (rc == 0)
 			rc = rk_kv_read(n->reader, &c, r->desc.start, r->desc.slen, r->desc.end, r->desc.elen, &out);
-		if (rc == 0 && !out.oom)
+		if (rc == 0 && !out.oom) {
+			rk_rate_add(&r->load.reads, uv_now(&n->loop), 1);
 			rk_serve_answer(n, rd->origin, rd->id, RK_NET_RESP_OK, 0, out.p, out.len);
-		else /* a key of another range: the router looks it up again */
+		} else { /* a key of another range: the router looks it up again */
 			rk_serve_answer(n, rd->origin, rd->id,
 					rc == RK_ERANGE ? RK_NET_RESP_NO_RANGE : RK_NET_RESP_UNKNOWN,
 					0, NULL, 0);
+		}
 		free(rd->cmd);
 	}
 	sv->nr = j;
@@ -357,12 +359,14 @@ void rk_serve_reads(struct rk_node *n, struct rk_replica *r)
 struct apply_arg {
 	struct rk_serve *sv;
 	struct proposal *p; /* the proposal of this entry, or NULL */
+	uint32_t cmds;      /* commands applied (the range's load) */
 };
 
 static void on_result(void *arg, uint32_t no, const uint8_t *resp, size_t len)
 {
 	struct apply_arg *a = arg;
 
+	a->cmds++;
 	if (a->p != NULL && no < a->p->n)
 		ack_push(a->sv, a->p->w[no].origin, a->p->w[no].id, RK_NET_RESP_OK,
 			 resp, len);
@@ -410,7 +414,7 @@ int rk_serve_apply(struct rk_node *n, struct rk_replica *r,
 {
 	struct rk_serve *sv = r->sv; /* only where this node proposed or served */
 	struct rk_kv_applier *ap = &n->applier;
-	struct apply_arg a = {sv, NULL};
+	struct apply_arg a = {sv, NULL, 0};
 	bool match = false;
 	int rc;
 
@@ -441,6 +445,12 @@ int rk_serve_apply(struct rk_node *n, struct rk_replica *r,
 			    (unsigned long long)r->range, (unsigned long long)e->index);
 	if (a.p != NULL)
 		sv->pdone++;
+	/* An apply that is undone and done again counts twice: rare, and a
+	 * rate for people. */
+	if (a.cmds > 0) {
+		rk_rate_add(&r->load.writes, uv_now(&n->loop), a.cmds);
+		r->load.changes += a.cmds; /* the size is measured again (size.h) */
+	}
 	return 0;
 }
 

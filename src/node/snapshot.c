@@ -530,6 +530,8 @@ static void install_done(uv_work_t *req, int status)
 		r->last = r->rs.trunc_index;
 	rk_replica_terms_reset(r);
 	r->installing = false;
+	r->load.size_known = false; /* a new span's data: measured again */
+	r->load.size_epoch++;
 	free(r->incoming);
 	r->incoming = NULL;
 	n->stats.snaps_installed++;

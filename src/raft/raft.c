@@ -797,6 +797,7 @@ void rk_raft_status(const struct rk_raft *r, struct rk_raft_status *stp)
 		ps->state = pr->state;
 		ps->flags = r->conf.flags[i];
 		ps->recent_active = pr->recent_active;
+		ps->heard_at = pr->heard_at;
 		ps->inflight = pr->in_count;
 	}
 	stp->n_progress = r->conf.n;

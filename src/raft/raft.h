@@ -364,6 +364,9 @@ struct rk_raft_progress_status {
 	uint8_t flags; /* enum rk_raft_member_flags */
 	bool recent_active;
 	uint32_t inflight;
+	/* When it last answered an append or a heartbeat, on the options'
+	 * clock (ticks without one); 0 if not since this leadership began. */
+	uint64_t heard_at;
 };
 
 struct rk_raft_status {

@@ -142,6 +142,7 @@ struct raft_progress {
 	uint64_t next;
 	uint64_t pending_snapshot;
 	uint64_t acked_round; /* highest heartbeat round acknowledged */
+	uint64_t heard_at;    /* clock (raft_now) of its last answer; 0: none */
 	uint8_t state;
 	bool probe_sent;
 	bool recent_active;

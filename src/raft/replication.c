@@ -202,6 +202,7 @@ void raft_handle_append_resp(struct rk_raft *r, const struct rk_raft_msg *m)
 	if (pr == NULL)
 		return;
 	pr->recent_active = true;
+	pr->heard_at = raft_now(r);
 	if (m->reject) {
 		uint64_t next_probe = m->reject_hint;
 
@@ -254,6 +255,7 @@ void raft_handle_heartbeat_resp(struct rk_raft *r,
 	if (pr == NULL)
 		return;
 	pr->recent_active = true;
+	pr->heard_at = raft_now(r);
 	pr->probe_sent = false;
 	if (pr->state == RAFT_PR_REPLICATE &&
 	    pr->in_count >= r->opts->max_inflight_msgs && pr->in_count > 0)

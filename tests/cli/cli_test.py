@@ -144,6 +144,10 @@ def test_redis(tmp):
         if run("set", *a, "--", "--odd", "x").stdout != b"OK\n" or \
                 run("get", *a, "--", "--odd").stdout != b"x\n":
             fail("-- before a key")
+        # One dash is no flag: a value "-x -y", a key "-k", a count "-57".
+        if out("set", "-k", "-hello") != b"OK\n" or out("get", "-k") != b"-hello\n" or \
+                out("incr", "n2", "-57") != b"-57\n" or out("del", "-k", "n2") != b"2\n":
+            fail("arguments with one dash")
     finally:
         srv.terminate()
         srv.wait()

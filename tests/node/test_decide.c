@@ -1,7 +1,8 @@
 /*
  * The node runtime's decisions as pure functions on a fake clock: who
  * starts a range's election and when a campaign ends (elect.h), when a
- * leader or a follower sleeps (quiesce.h), when a peer is dead (live.h).
+ * leader or a follower sleeps (quiesce.h), when a peer is dead (live.h),
+ * and the decayed load rates of a range (load.h).
  * The clock is a number the test moves: ticks, rounds or milliseconds.
  */
 #include <setjmp.h>
@@ -15,6 +16,7 @@
 
 #include "elect.h"
 #include "live.h"
+#include "load.h"
 #include "quiesce.h"
 
 /* ---- a fake cluster: nodes 1..5, each live or not ---- */
@@ -271,6 +273,53 @@ static void test_live_dead_after_silence(void **state)
 	assert_false(rk_live_is_dead(heard, heard, false));
 }
 
+/* ---- load rates (load.h) on a fake millisecond clock ---- */
+
+static void test_rate_steady_and_decay(void **state)
+{
+	struct rk_rate r = {0};
+	uint64_t t = 1000000;
+	double v;
+
+	(void)state;
+	assert_true(rk_rate_get(&r, t) == 0);
+	/* 200 events a second for 100 s, 20 every 100 ms. */
+	for (int i = 0; i < 1000; i++, t += 100)
+		rk_rate_add(&r, t, 20);
+	v = rk_rate_get(&r, t);
+	assert_true(v > 198 && v < 202);
+	/* Reading changes nothing. */
+	assert_true(rk_rate_get(&r, t) == v);
+	/* Idle for one time constant: down to about 1/e. */
+	v = rk_rate_get(&r, t + (uint64_t)(RK_LOAD_TAU_S * 1000));
+	assert_true(v > 200 * 0.33 && v < 200 * 0.40);
+	/* Idle for an hour: nothing left. */
+	assert_true(rk_rate_get(&r, t + 3600 * 1000) == 0);
+	/* A burst after the silence starts from nothing. */
+	t += 3600 * 1000;
+	rk_rate_add(&r, t, 1000);
+	assert_true(rk_rate_get(&r, t) == 0);        /* the second is not over */
+	v = rk_rate_get(&r, t + 1000);
+	assert_true(v > 90 && v < 100);              /* (1 - e^-0.1) * 1000 */
+}
+
+static void test_rate_orders_ranges(void **state)
+{
+	struct rk_rate hot = {0}, cold = {0};
+	uint64_t t = 5000;
+
+	(void)state;
+	for (int i = 0; i < 30; i++, t += 1000) {
+		rk_rate_add(&hot, t, 50);
+		rk_rate_add(&cold, t, 5);
+	}
+	assert_true(rk_rate_get(&hot, t) > 5 * rk_rate_get(&cold, t));
+	/* A count that would overflow saturates. */
+	rk_rate_add(&cold, t, UINT32_MAX);
+	rk_rate_add(&cold, t, 10);
+	assert_int_equal(cold.cur, UINT32_MAX);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -284,6 +333,8 @@ int main(void)
 		cmocka_unit_test(test_quiet_ticks),
 		cmocka_unit_test(test_follower_sleeps_only_caught_up),
 		cmocka_unit_test(test_live_dead_after_silence),
+		cmocka_unit_test(test_rate_steady_and_decay),
+		cmocka_unit_test(test_rate_orders_ranges),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

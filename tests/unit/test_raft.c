@@ -263,6 +263,43 @@ static void test_flow_control_bounds_inflight(void **state)
 	fx_close(&fx);
 }
 
+static uint64_t heard_at(struct fx *fx, int leader, uint64_t id)
+{
+	struct rk_raft_status st;
+
+	rk_raft_status(fx_raft(fx, leader), &st);
+	for (size_t i = 0; i < st.n_progress; i++)
+		if (st.progress[i].id == id)
+			return st.progress[i].heard_at;
+	return UINT64_MAX;
+}
+
+/* The leader's last contact with each replica (rk_raft_status): the clock
+ * of its last answer, which stops for a replica cut off. */
+static void test_progress_last_contact(void **state)
+{
+	struct fx fx;
+	uint64_t h2, h3;
+
+	(void)state;
+	fx_init(&fx, 3, 3, NULL);
+	assert_true(fx_elect(&fx, 1));
+	fx_propose(&fx, 1, "x");
+	fx_tick_all(&fx, 2); /* the clock is the tick count here: not 0 */
+	h2 = heard_at(&fx, 1, 2);
+	h3 = heard_at(&fx, 1, 3);
+	assert_true(h2 > 0 && h3 > 0 && h2 != UINT64_MAX);
+	fx_isolate(&fx, 3);
+	fx_tick(&fx, 1, 4);
+	fx_tick(&fx, 2, 4);
+	fx_settle(&fx);
+	assert_true(heard_at(&fx, 1, 2) > h2);
+	assert_int_equal(heard_at(&fx, 1, 3), h3);
+	/* Only a leader tracks replicas. */
+	assert_int_equal(heard_at(&fx, 2, 1), UINT64_MAX);
+	fx_close(&fx);
+}
+
 static void test_fast_backtracking(void **state)
 {
 	struct fx fx;
@@ -981,6 +1018,7 @@ int main(void)
 		cmocka_unit_test(test_proposal_on_follower_names_leader),
 		cmocka_unit_test(test_batching_one_append_per_turn),
 		cmocka_unit_test(test_flow_control_bounds_inflight),
+		cmocka_unit_test(test_progress_last_contact),
 		cmocka_unit_test(test_fast_backtracking),
 		cmocka_unit_test(test_read_index_waits_for_quorum),
 		cmocka_unit_test(test_read_index_waits_for_commit_in_term),

@@ -1,0 +1,167 @@
+/*
+ * Measuring the size of ranges off the loop (size.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "node_int.h"
+#include "size.h"
+
+#define MOD "size"
+
+struct one {
+	uint64_t range, generation, changes;
+	uint32_t epoch;
+	uint8_t *start, *end;
+	uint32_t slen, elen;
+	uint64_t bytes;
+	int rc;
+};
+
+struct job {
+	uv_work_t req;
+	struct rk_node *n;
+	struct one *v;
+	size_t nv, cap;
+	bool oom;
+};
+
+struct collect {
+	struct job *j;
+	uint32_t now_s;
+};
+
+static void collect_one(struct rk_replica *r, void *arg)
+{
+	struct collect *c = arg;
+	struct job *j = c->j;
+	struct rk_load *l = &r->load;
+	struct one *o;
+
+	/* Not an uninitialized replica: no span yet (an empty one would be
+	 * the whole key space), nor one leaving. */
+	if (j->oom || j->nv == RK_SIZE_BATCH || r->installing || r->desc.n_reps == 0 ||
+	    r->removing ||
+	    (l->size_known && (l->changes == l->size_mark ||
+			       c->now_s - l->size_sec < RK_SIZE_MIN_AGE_S)))
+		return;
+	if (j->nv == j->cap) {
+		size_t cap = j->cap ? j->cap * 2 : 64;
+		struct one *v = realloc(j->v, cap * sizeof(*v));
+		if (v == NULL) {
+			j->oom = true;
+			return;
+		}
+		j->v = v;
+		j->cap = cap;
+	}
+	o = &j->v[j->nv];
+	memset(o, 0, sizeof(*o));
+	o->start = malloc(r->desc.slen + 1);
+	o->end = malloc(r->desc.elen + 1);
+	if (o->start == NULL || o->end == NULL) {
+		free(o->start);
+		free(o->end);
+		j->oom = true;
+		return;
+	}
+	memcpy(o->start, r->desc.start, r->desc.slen);
+	memcpy(o->end, r->desc.end, r->desc.elen);
+	o->slen = r->desc.slen;
+	o->elen = r->desc.elen;
+	o->range = r->range;
+	o->generation = r->desc.generation;
+	o->changes = l->changes;
+	o->epoch = l->size_epoch;
+	j->nv++;
+}
+
+static int add_pair(void *arg, int table, const void *k, size_t kl,
+		    const void *v, size_t vl)
+{
+	(void)k;
+	(void)v;
+	if (table == 0) /* user data; sequences and sessions are not */
+		*(uint64_t *)arg += kl + vl;
+	return 0;
+}
+
+static void job_run(uv_work_t *req)
+{
+	struct job *j = req->data;
+	struct rk_store_reader *rd;
+	int rc = rk_store_reader_open(j->n->store, &rd);
+
+	for (size_t i = 0; i < j->nv; i++) {
+		struct one *o = &j->v[i];
+		o->rc = rc != 0 ? rc :
+			rk_store_scan_span(rd, 0, o->start, o->slen, o->end, o->elen,
+					   add_pair, &o->bytes, NULL);
+	}
+	if (rc == 0)
+		rk_store_reader_close(rd);
+}
+
+static void job_done(uv_work_t *req, int status)
+{
+	struct job *j = req->data;
+	struct rk_node *n = j->n;
+	uint32_t now_s = (uint32_t)(uv_now(&n->loop) / 1000);
+
+	(void)status;
+	for (size_t i = 0; i < j->nv; i++) {
+		struct one *o = &j->v[i];
+		struct rk_replica *r = rk_table_get(&n->tab, o->range);
+		/* The span may have moved or been replaced meanwhile (a
+		 * snapshot installed): measured again then. */
+		if (o->rc == 0 && r != NULL && r->desc.generation == o->generation &&
+		    r->load.size_epoch == o->epoch && !r->installing) {
+			r->size_bytes = o->bytes;
+			r->load.size_known = true;
+			r->load.size_mark = o->changes;
+			r->load.size_sec = now_s;
+			n->sizes.measured++;
+		} else if (o->rc != 0) {
+			rk_log_warn(MOD, "range %llu: size not measured: %s",
+				    (unsigned long long)o->range, rk_strerror(o->rc));
+		}
+		free(o->start);
+		free(o->end);
+	}
+	free(j->v);
+	free(j);
+	n->sizes.running = false;
+	n->sizes.jobs++;
+}
+
+/* Every awake replica (only they apply commands) and a slice of the
+ * sleeping ones (a size unknown since the start). */
+#define SLICE 8192
+
+void rk_size_refresh(struct rk_node *n)
+{
+	struct collect c;
+	struct job *j;
+
+	if (n->sizes.running || n->stopping)
+		return;
+	j = calloc(1, sizeof(*j));
+	if (j == NULL)
+		return;
+	j->n = n;
+	c.j = j;
+	c.now_s = (uint32_t)(uv_now(&n->loop) / 1000);
+	rk_table_visit_some(&n->tab, &n->sizes.cursor, SLICE, collect_one, &c);
+	j->req.data = j;
+	if (j->nv == 0 || uv_queue_work(&n->loop, &j->req, job_run, job_done) != 0) {
+		for (size_t i = 0; i < j->nv; i++) {
+			free(j->v[i].start);
+			free(j->v[i].end);
+		}
+		free(j->v);
+		free(j);
+		return;
+	}
+	n->sizes.running = true;
+}
