@@ -45,6 +45,9 @@ struct snap_in {
 	uint64_t index, expect;
 	struct rk_store_snap_out *out;
 	bool sealing, sealed;
+	/* Stepped and taken by the core (its ready will install it): no other
+	 * stream may replace the file until it is installed. */
+	bool stepped;
 	char name[64];
 	bool has_msg;
 	struct rk_raft_msg msg;
@@ -103,6 +106,17 @@ static void gen_done(uv_work_t *req, int status)
 	free(w);
 }
 
+static bool conf_same(const struct rk_raft_conf_state *a,
+		      const struct rk_raft_conf_state *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (uint8_t i = 0; i < a->n; i++)
+		if (a->ids[i] != b->ids[i] || a->flags[i] != b->flags[i])
+			return false;
+	return true;
+}
+
 /* The storage op behind the core's snapshot requests. */
 int rk_snap_meta(struct rk_replica *r, struct rk_raft_snapshot_meta *metap)
 {
@@ -110,8 +124,11 @@ int rk_snap_meta(struct rk_replica *r, struct rk_raft_snapshot_meta *metap)
 	struct gen_work *w;
 
 	memset(metap, 0, sizeof(*metap));
-	/* A snapshot is usable while the log still continues right after it. */
-	if (r->snap_name[0] != '\0' && r->snap_info.index + 1 >= r->first) {
+	/* A snapshot is usable while the log still continues right after it,
+	 * and while its configuration is the range's: a replica added since
+	 * would refuse it (it is not in it), and be sent it again and again. */
+	if (r->snap_name[0] != '\0' && r->snap_info.index + 1 >= r->first &&
+	    conf_same(&r->snap_info.conf, &r->rs.conf)) {
 		metap->index = r->snap_info.index;
 		metap->term = r->snap_info.term;
 		metap->conf = r->snap_info.conf;
@@ -337,6 +354,7 @@ static void in_drop(struct rk_node *n, struct rk_replica *r)
 static void step_held(struct rk_node *n, struct rk_replica *r)
 {
 	struct snap_in *in = r->incoming;
+	uint64_t before;
 
 	if (in == NULL || !in->sealed || !in->has_msg)
 		return;
@@ -345,8 +363,12 @@ static void step_held(struct rk_node *n, struct rk_replica *r)
 	rk_log_info(MOD, "range %llu: stepping snapshot at %llu (term %llu, commit %llu)",
 		    (unsigned long long)r->range, (unsigned long long)in->index,
 		    (unsigned long long)in->msg.term, (unsigned long long)rk_raft_commit(&r->raft));
+	before = rk_raft_commit(&r->raft);
 	if (rk_raft_step(&r->raft, &in->msg) == 0)
 		rk_node_mark_dirty(n, r);
+	/* Taken (the core commits up to a snapshot it restores; a refused
+	 * one leaves the commit where it was): its ready installs this file. */
+	in->stepped = before < in->index && rk_raft_commit(&r->raft) >= in->index;
 }
 
 struct seal_work {
@@ -396,7 +418,8 @@ int rk_snap_on_chunk(struct rk_node *n, const struct rk_net_chunk *c)
 
 	if (r == NULL)
 		return 0; /* ranges this node does not host yet: not supported */
-	if (r->installing || (r->incoming != NULL && r->incoming->sealing))
+	if (r->installing || (r->incoming != NULL &&
+				(r->incoming->sealing || r->incoming->stepped)))
 		return 0; /* busy: the leader will retry */
 	if (c->offset == 0) {
 		in_drop(n, r);

@@ -1,0 +1,245 @@
+#!/usr/bin/env python3
+"""Replica moves on this machine: three rangekv processes on 127.0.0.1-3
+(node ids 1-3, ports from 27000).
+
+  member.py BIN add MB          a range filled with MB of data, its replica on
+                                node 3 removed, then added again as a voter:
+                                time of the add (learner, snapshot, promotion)
+                                and the snapshot's MB/s
+  member.py BIN moves N SECS    SET/s of redis-benchmark (-c 50 -P 16, 1 KB
+                                values over every range) for SECS seconds,
+                                without moves, then with N replicas moving at
+                                once (each removed and added back on its
+                                node), in one run
+
+Prints one line per figure; nothing passes or fails on a timing.
+"""
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+BIN = os.path.abspath(sys.argv[1])
+BASE = 27000
+TICK_MS = 50
+
+
+def peer(i):
+    return "127.0.0.%d:%d" % (i, BASE + i)
+
+
+def client(i):
+    return ("127.0.0.%d" % i, BASE + 10 + i)
+
+
+def http(i):
+    return "127.0.0.%d:%d" % (i, BASE + 20 + i)
+
+
+def call(i, method, path, timeout=120):
+    req = urllib.request.Request("http://%s%s" % (http(i), path), method=method,
+                                 data=b"" if method == "POST" else None)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, json.loads(r.read().decode())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read().decode())
+
+
+def on_leader(rid, method, path, timeout=120):
+    """The call on the range's leader, following 409 hints."""
+    i = 1
+    for _ in range(50):
+        st, body = call(i, method, path, timeout)
+        if st == 409 and body.get("error") == "not the leader of this range":
+            i = body.get("leader") or i % 3 + 1
+            time.sleep(0.05)
+            continue
+        if st == 404 and body.get("error") == "no such range on this node":
+            i = i % 3 + 1  # the range left this node
+            continue
+        return st, body
+    return st, body
+
+
+def start(tmp, ranges, extra=()):
+    ic = ",".join("%d=%s" % (i, peer(i)) for i in (1, 2, 3))
+    procs = {}
+    for i in (1, 2, 3):
+        d = os.path.join(tmp, "n%d" % i)
+        os.makedirs(d, exist_ok=True)
+        log = open(os.path.join(d, "log"), "a")
+        procs[i] = subprocess.Popen(
+            [BIN, "start", "--node-id", str(i), "--data", os.path.join(d, "data"),
+             "--peer-addr", peer(i), "--client-addr", "%s:%d" % client(i),
+             "--http-addr", http(i), "--initial-cluster", ic, "--ranges", str(ranges),
+             "--tick-ms", str(TICK_MS)] + list(extra), stdout=log, stderr=log)
+    until = time.time() + 60
+    while time.time() < until:
+        try:
+            rs = call(1, "GET", "/api/v1/ranges?limit=100000", 2)[1]["ranges"]
+            if len(rs) == ranges and all(r["leader"] for r in rs):
+                return procs
+        except Exception:
+            pass
+        time.sleep(0.1)
+    raise SystemExit("the cluster did not elect every leader")
+
+
+def stop(procs):
+    for p in procs.values():
+        p.terminate()
+    for p in procs.values():
+        p.wait(timeout=30)
+
+
+def resp(*args):
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        b = a if isinstance(a, bytes) else str(a).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(b), b))
+    return b"".join(out)
+
+
+def fill(start_key, mb, value_kb=16):
+    """Writes mb MB of values under keys that begin with start_key."""
+    s = socket.create_connection(client(1))
+    val = os.urandom(value_kb * 512).hex().encode()  # value_kb KiB, incompressible
+    n = mb * 1024 // value_kb
+    batch = 64
+    for k in range(0, n, batch):
+        s.sendall(b"".join(resp("SET", start_key + b"/%08d" % j, val)
+                           for j in range(k, min(n, k + batch))))
+        got = 0
+        buf = b""
+        while got < min(batch, n - k):
+            buf += s.recv(65536)
+            got = buf.count(b"\r\n")
+    s.close()
+
+
+def add(mb):
+    tmp = tempfile.mkdtemp(prefix="rk-bench-member-")
+    procs = start(tmp, 4)
+    try:
+        r1 = next(r for r in call(1, "GET", "/api/v1/ranges")[1]["ranges"] if r["id"] == 2)
+        t0 = time.time()
+        fill(r1["start"].encode() + b"fill", mb)
+        print("filled range 2 with %d MB in %.1f s" % (mb, time.time() - t0), flush=True)
+        st, r = on_leader(2, "GET", "/api/v1/ranges/2")
+        lead = r["leader"]
+        victim = next(i for i in (1, 2, 3) if i != lead)
+        rid = next(x["replica_id"] for x in r["replicas"] if x["node_id"] == victim)
+        st, r = on_leader(2, "DELETE", "/api/v1/ranges/2/replicas/%d" % rid)
+        if st != 200:
+            raise SystemExit("remove: %d %s" % (st, r))
+        time.sleep(1)
+        t0 = time.time()
+        st, r = on_leader(2, "POST", "/api/v1/ranges/2/replicas?node=%d&role=voter" % victim,
+                          timeout=600)
+        took = time.time() - t0
+        if st != 200:
+            raise SystemExit("add: %d %s" % (st, r))
+        sent = 0
+        for i in (1, 2, 3):
+            with open(os.path.join(tmp, "n%d" % i, "log"), errors="replace") as f:
+                for line in f:
+                    m = re.search(r"range 2: snapshot at \d+ sent to replica \d+ on node %d "
+                                  r"\((\d+) bytes\)" % victim, line)
+                    if m:
+                        sent = int(m.group(1))
+        print("replica add (learner + snapshot + promote) of a %d MB range: %.2f s; "
+              "snapshot %.1f MB, %.1f MB/s over the whole add" %
+              (mb, took, sent / 1e6, sent / 1e6 / took), flush=True)
+    finally:
+        stop(procs)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def bench_sets(secs):
+    host, port = client(1)
+    # redis-benchmark has no duration flag: run it for secs and read its
+    # request count from the nodes' metrics instead.
+    p = subprocess.Popen(["redis-benchmark", "-h", host, "-p", str(port), "-t", "set",
+                          "-c", "50", "-P", "16", "-d", "1024", "-r", "1000000",
+                          "-n", "100000000", "-q"], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    time.sleep(1)
+    c0 = commands()
+    time.sleep(secs)
+    c1 = commands()
+    p.terminate()
+    p.wait()
+    return (c1 - c0) / secs
+
+
+def commands():
+    m = urllib.request.urlopen("http://%s/metrics" % http(1), timeout=5).read().decode()
+    for line in m.splitlines():
+        if line.startswith("rangekv_client_commands_total "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def moves(n, secs):
+    tmp = tempfile.mkdtemp(prefix="rk-bench-member-")
+    procs = start(tmp, 64)
+    try:
+        base = bench_sets(secs)
+        print("SET/s without moves: %.0f" % base, flush=True)
+        done = []
+        stop_at = [time.time() + secs + 1]
+
+        def mover(k):
+            rid = 1 + k % 64
+            node = 1 + k % 3
+            while time.time() < stop_at[0]:
+                st, r = on_leader(rid, "GET", "/api/v1/ranges/%d" % rid)
+                mine = [x for x in r.get("replicas", []) if x["node_id"] == node]
+                if r.get("leader") == node:
+                    node = node % 3 + 1
+                    continue
+                if mine:
+                    st, _ = on_leader(rid, "DELETE", "/api/v1/ranges/%d/replicas/%d" %
+                                      (rid, mine[0]["replica_id"]))
+                st, _ = on_leader(rid, "POST", "/api/v1/ranges/%d/replicas?node=%d&role=voter"
+                                  % (rid, node))
+                if st == 200:
+                    done.append(rid)
+        threads = [threading.Thread(target=mover, args=(k,), daemon=True) for k in range(n)]
+        for t in threads:
+            t.start()
+        moving = bench_sets(secs)
+        stop_at[0] = 0
+        for t in threads:
+            t.join(timeout=120)
+        print("SET/s with %d replicas moving at once: %.0f (%.0f%% of without); %d moves "
+              "completed" % (n, moving, 100 * moving / base, len(done)), flush=True)
+    finally:
+        stop(procs)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main():
+    what = sys.argv[2] if len(sys.argv) > 2 else ""
+    if what == "add":
+        add(int(sys.argv[3]) if len(sys.argv) > 3 else 64)
+    elif what == "moves":
+        moves(int(sys.argv[3]) if len(sys.argv) > 3 else 20,
+              int(sys.argv[4]) if len(sys.argv) > 4 else 10)
+    else:
+        print(__doc__)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
