@@ -94,11 +94,17 @@ def start(tmp, ranges, extra=()):
     raise SystemExit("the cluster did not elect every leader")
 
 
-def stop(procs):
+def stop(procs, tmp=None):
     for p in procs.values():
         p.terminate()
     for p in procs.values():
         p.wait(timeout=30)
+    if tmp is not None:  # what went wrong, if anything, during the run
+        errors = 0
+        for i in (1, 2, 3):
+            with open(os.path.join(tmp, "n%d" % i, "log"), errors="replace") as f:
+                errors += sum(1 for line in f if " ERROR " in line)
+        print("ERROR lines in the nodes' logs: %d" % errors, flush=True)
 
 
 def resp(*args):
@@ -160,7 +166,7 @@ def add(mb):
               "snapshot %.1f MB, %.1f MB/s over the whole add" %
               (mb, took, sent / 1e6, sent / 1e6 / took), flush=True)
     finally:
-        stop(procs)
+        stop(procs, tmp)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -224,7 +230,7 @@ def moves(n, secs):
         print("SET/s with %d replicas moving at once: %.0f (%.0f%% of without); %d moves "
               "completed" % (n, moving, 100 * moving / base, len(done)), flush=True)
     finally:
-        stop(procs)
+        stop(procs, tmp)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
