@@ -71,6 +71,22 @@ void rk_member_conf_of(const struct rk_desc *d, struct rk_raft_conf_state *csp)
 			csp->flags[i] |= RK_RAFT_VOTER_OUT;
 }
 
+const char *rk_member_snap_refused(uint64_t range, const struct rk_desc *snap,
+				   const struct rk_desc *local,
+				   rk_member_overlaps_fn overlaps, void *arg)
+{
+	if (snap->range_id != range || snap->v1 || snap->n_reps == 0)
+		return "it is not a descriptor of this range";
+	if (local->n_reps > 0 &&
+	    (snap->generation < local->generation ||
+	     (snap->generation == local->generation &&
+	      snap->conf_version < local->conf_version)))
+		return "it is older than the replica's descriptor";
+	if (overlaps(arg, snap))
+		return "its span meets another range this node holds";
+	return NULL;
+}
+
 /* *nodep: the node ctx places replica id on, 0 if none. RK_ECORRUPT when
  * ctx is malformed. */
 static int ctx_node(const uint8_t *ctx, size_t len, uint64_t id, uint64_t *nodep)

@@ -51,6 +51,18 @@ int rk_member_desc_after(const struct rk_desc *old,
  * roles (the inverse of rk_member_role). */
 void rk_member_conf_of(const struct rk_desc *d, struct rk_raft_conf_state *csp);
 
+/* Whether a received snapshot of range whose descriptor is snap may be
+ * installed over the local replica's (local->n_reps 0: uninitialized):
+ * NULL if so, else why not. It must be of that range, no older (in
+ * generation, then configuration version) than what the replica holds,
+ * and its span must not meet another range this node holds (overlaps
+ * says whether it does): an install clears its span first and must never
+ * clear a neighbour's keys. */
+typedef bool (*rk_member_overlaps_fn)(void *arg, const struct rk_desc *snap);
+const char *rk_member_snap_refused(uint64_t range, const struct rk_desc *snap,
+				   const struct rk_desc *local,
+				   rk_member_overlaps_fn overlaps, void *arg);
+
 /* The role a member with these flags has in a configuration that is joint
  * or not. */
 uint8_t rk_member_role(uint8_t flags, int joint);

@@ -139,6 +139,20 @@ const struct rk_rcache_entry *rk_rcache_find(const struct rk_rcache *c,
 	return c->v[i - 1];
 }
 
+bool rk_rcache_any_overlap(const struct rk_rcache *c, const struct rk_desc *d,
+			   bool (*pred)(void *arg, const struct rk_rcache_entry *e),
+			   void *arg)
+{
+	size_t i = upper(c, d->start, d->slen);
+
+	if (i > 0 && overlaps(c->v[i - 1], d))
+		i--;
+	for (; i < c->n && overlaps(c->v[i], d); i++)
+		if (pred(arg, c->v[i]))
+			return true;
+	return false;
+}
+
 struct rk_rcache_entry *rk_rcache_get(const struct rk_rcache *c, uint64_t range)
 {
 	for (size_t i = 0; i < c->n; i++)

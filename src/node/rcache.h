@@ -16,6 +16,7 @@
 #ifndef RK_NODE_RCACHE_H
 #define RK_NODE_RCACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,6 +42,11 @@ int rk_rcache_put(struct rk_rcache *c, const struct rk_desc *d);
 /* The entry whose span holds key, or NULL. Valid until the next put. */
 const struct rk_rcache_entry *rk_rcache_find(const struct rk_rcache *c,
 					     const void *key, size_t klen);
+/* Whether pred holds for some entry whose span meets d's span (in key
+ * order; stops at the first). */
+bool rk_rcache_any_overlap(const struct rk_rcache *c, const struct rk_desc *d,
+			   bool (*pred)(void *arg, const struct rk_rcache_entry *e),
+			   void *arg);
 /* The entry of range id, or NULL (a scan: for ranges this node does not
  * host, which are few until placement spreads ranges over nodes). */
 struct rk_rcache_entry *rk_rcache_get(const struct rk_rcache *c, uint64_t range);

@@ -31,6 +31,7 @@
 
 #include "crash.h"
 #include "log.h"
+#include "member.h"
 #include "node_int.h"
 #include "snapshot.h"
 
@@ -378,6 +379,9 @@ struct seal_work {
 	struct rk_store_snap_out *out;
 	char name[64];
 	int rc;
+	/* From the sealed file's header: its range and apply-state blob. */
+	uint64_t head_range, head_index;
+	struct rk_buf head;
 };
 
 static void seal_run(uv_work_t *req)
@@ -385,6 +389,51 @@ static void seal_run(uv_work_t *req)
 	struct seal_work *w = req->data;
 
 	w->rc = rk_store_snap_recv_seal(w->out, w->name, sizeof(w->name));
+	if (w->rc == 0)
+		w->rc = rk_store_snap_head(w->n->store, w->name, &w->head_range,
+					   &w->head_index, &w->head);
+}
+
+/* Another range this node holds, with data, whose span meets the
+ * snapshot's (arg: the snapshot's range). */
+static bool held_elsewhere(void *arg, const struct rk_rcache_entry *e)
+{
+	const struct rk_replica *self = arg;
+	const struct rk_replica *r;
+
+	if (e->range == self->range)
+		return false;
+	r = rk_table_get(&self->node->tab, e->range);
+	return r != NULL && r->desc.n_reps > 0 && !r->removing;
+}
+
+static bool snap_overlaps(void *arg, const struct rk_desc *snap)
+{
+	const struct rk_replica *r = arg;
+
+	return rk_rcache_any_overlap(&r->node->rcache, snap, held_elsewhere, arg);
+}
+
+/* Whether the staged snapshot may be installed over r (member.h); the
+ * reason is logged when not. */
+static bool snap_acceptable(struct rk_replica *r, const struct seal_work *w)
+{
+	struct rk_desc d;
+	const char *why;
+	size_t used;
+
+	memset(&d, 0, sizeof(d));
+	if (w->head_range != r->range ||
+	    rk_desc_decode((const uint8_t *)w->head.p, w->head.len, &d, &used) != 0)
+		why = "its header is not of this range";
+	else
+		why = rk_member_snap_refused(r->range, &d, &r->desc, snap_overlaps, r);
+	if (why != NULL)
+		rk_log_warn(MOD, "range %llu: snapshot at %llu refused: %s",
+			    (unsigned long long)r->range, (unsigned long long)w->head_index,
+			    why);
+	rk_desc_free(&d);
+	return why == NULL;
 }
 
 static void seal_done(uv_work_t *req, int status)
@@ -394,12 +443,18 @@ static void seal_done(uv_work_t *req, int status)
 	struct snap_in *in = r != NULL ? r->incoming : NULL;
 
 	(void)status;
-	if (in == NULL || w->rc != 0) {
-		if (w->rc == 0)
+	if (in == NULL || w->rc != 0 || !snap_acceptable(r, w)) {
+		if (w->name[0] != '\0')
 			rk_store_snap_remove(w->n->store, w->name);
+		if (in != NULL) {
+			in->sealing = false;
+			in_drop(w->n, r);
+		}
+		rk_buf_free(&w->head);
 		free(w);
 		return;
 	}
+	rk_buf_free(&w->head);
 	in->sealing = false;
 	in->sealed = true;
 	snprintf(in->name, sizeof(in->name), "%s", w->name);

@@ -347,6 +347,23 @@ static int snap_in_open(struct rk_store *s, const char *name,
 	return in->bad ? RK_ECORRUPT : 0;
 }
 
+int rk_store_snap_head(struct rk_store *s, const char *name, uint64_t *rangep,
+		       uint64_t *indexp, struct rk_buf *desc)
+{
+	struct snap_in in;
+	int rc = snap_in_open(s, name, &in);
+
+	*rangep = *indexp = 0;
+	if (rc == 0) {
+		*rangep = in.range;
+		*indexp = in.index;
+		rk_buf_append(desc, in.desc, in.dlen);
+		rc = desc->oom ? RK_ENOMEM : 0;
+	}
+	snap_in_close(&in);
+	return rc;
+}
+
 /* Next record: 1 with *tablep and pointers into in->buf, 0 at the (verified)
  * trailer, RK_ECORRUPT on anything else. */
 static int snap_in_next(struct snap_in *in, int *tablep, const uint8_t **kp,

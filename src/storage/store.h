@@ -31,6 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "raft.h"
 #include "rangekv/error.h"
 
@@ -318,6 +319,12 @@ int rk_store_snap_recv_write(struct rk_store_snap_out *o, const void *p,
 			     size_t n);
 int rk_store_snap_recv_seal(struct rk_store_snap_out *o, char *name,
 			    size_t namelen);
+
+/* The header of staged file name: its range, applied index and apply-state
+ * descriptor (appended to desc), read without reading the pairs (their
+ * checksum is verified by the install). Not on the event loop. */
+int rk_store_snap_head(struct rk_store *s, const char *name, uint64_t *rangep,
+		       uint64_t *indexp, struct rk_buf *desc);
 
 void rk_store_batch_install(struct rk_store_batch *b, uint64_t range,
 			    uint64_t index, const char *name);

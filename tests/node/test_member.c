@@ -226,6 +226,44 @@ static void test_refused(void **state)
 	rk_buf_free(&ctx);
 }
 
+static bool overlap_yes(void *arg, const struct rk_desc *snap)
+{
+	(void)snap;
+	return *(bool *)arg;
+}
+
+/* Which received snapshots may be installed. */
+static void test_snap_refused(void **state)
+{
+	struct rk_desc_replica reps[3];
+	struct rk_desc local, snap, uninit;
+	bool meets = false;
+
+	(void)state;
+	three(&local, reps);
+	snap = local;
+	memset(&uninit, 0, sizeof(uninit));
+	uninit.range_id = 4;
+	assert_null(rk_member_snap_refused(4, &snap, &local, overlap_yes, &meets));
+	assert_null(rk_member_snap_refused(4, &snap, &uninit, overlap_yes, &meets));
+	assert_non_null(rk_member_snap_refused(5, &snap, &local, overlap_yes, &meets));
+	snap.generation = 1; /* older than the replica's 2 */
+	assert_non_null(rk_member_snap_refused(4, &snap, &local, overlap_yes, &meets));
+	assert_null(rk_member_snap_refused(4, &snap, &uninit, overlap_yes, &meets));
+	snap.generation = 2;
+	local.conf_version = 5; /* same generation, older configuration */
+	assert_non_null(rk_member_snap_refused(4, &snap, &local, overlap_yes, &meets));
+	local.conf_version = 1;
+	snap.generation = 3; /* newer: fine */
+	assert_null(rk_member_snap_refused(4, &snap, &local, overlap_yes, &meets));
+	meets = true; /* its span meets another range held here */
+	assert_non_null(rk_member_snap_refused(4, &snap, &local, overlap_yes, &meets));
+	assert_non_null(rk_member_snap_refused(4, &snap, &uninit, overlap_yes, &meets));
+	meets = false;
+	snap.n_reps = 0; /* no replicas: not a range's descriptor */
+	assert_non_null(rk_member_snap_refused(4, &snap, &uninit, overlap_yes, &meets));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -233,6 +271,7 @@ int main(void)
 		cmocka_unit_test(test_promote_alone),
 		cmocka_unit_test(test_demote),
 		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_snap_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -173,10 +173,52 @@ static void test_table_remove(void **state)
 	free(r);
 }
 
+static bool any(void *arg, const struct rk_rcache_entry *e)
+{
+	uint64_t *seen = arg;
+
+	*seen = *seen * 10 + e->range;
+	return false;
+}
+
+/* The entries a span meets, in key order. */
+static void test_rcache_overlap(void **state)
+{
+	struct rk_rcache c;
+	struct rk_desc d;
+	uint64_t seen = 0;
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	d = desc(1, 1, "", "f");
+	assert_int_equal(rk_rcache_put(&c, &d), 0);
+	d = desc(2, 1, "f", "m");
+	assert_int_equal(rk_rcache_put(&c, &d), 0);
+	d = desc(3, 1, "m", "");
+	assert_int_equal(rk_rcache_put(&c, &d), 0);
+	d = desc(9, 1, "g", "h");
+	assert_false(rk_rcache_any_overlap(&c, &d, any, &seen));
+	assert_int_equal(seen, 2);
+	seen = 0;
+	d = desc(9, 1, "e", "n");
+	rk_rcache_any_overlap(&c, &d, any, &seen);
+	assert_int_equal(seen, 123);
+	seen = 0;
+	d = desc(9, 1, "f", "m"); /* exactly range 2: the neighbours only touch */
+	rk_rcache_any_overlap(&c, &d, any, &seen);
+	assert_int_equal(seen, 2);
+	seen = 0;
+	d = desc(9, 1, "", ""); /* everything */
+	rk_rcache_any_overlap(&c, &d, any, &seen);
+	assert_int_equal(seen, 123);
+	rk_rcache_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table_remove),
+		cmocka_unit_test(test_rcache_overlap),
 		cmocka_unit_test(test_find_replace_stale),
 	};
 
