@@ -8,6 +8,7 @@
 #include <xxhash.h>
 
 #include "keyspace.h"
+#include "crash.h"
 #include "log.h"
 #include "node_int.h"
 #include "boot.h"
@@ -44,6 +45,48 @@ static void first_start_cut(const struct rk_node_config *cfg, struct rk_buf *b)
 		rk_buf_printf(b, "--split-at %s", cfg->split_at);
 	else
 		rk_buf_printf(b, "--ranges %u", cfg->ranges ? cfg->ranges : RK_DEFAULT_RANGES);
+}
+
+/* Whether the lowest range has an apply state (stops the walk there). */
+static int first_applied(void *arg, uint64_t range)
+{
+	struct rk_node *n = ((void **)arg)[0];
+	struct rk_store_apply_state as;
+
+	*(bool *)((void **)arg)[1] = rk_store_read_apply_state(n->reader, range, &as) == 0;
+	return 1;
+}
+
+int rk_boot_finished(struct rk_node *n, bool *existingp, char *err, size_t errlen)
+{
+	const void *v;
+	size_t vl;
+	bool applied = false;
+	void *arg[2] = {n, &applied};
+	struct rk_store_batch *b;
+	int rc;
+
+	if (rk_store_meta_get(n->reader, "first_start_done", &v, &vl) == 0)
+		return 0;
+	rc = rk_store_list_ranges(n->reader, first_applied, arg);
+	if (rc != 0)
+		return rc;
+	if (applied) {
+		/* Made before the row existed: its first start was done. */
+		if ((b = rk_store_batch_new()) == NULL)
+			return RK_ENOMEM;
+		rk_store_batch_meta_put(b, "first_start_done", "1", 1);
+		return rk_store_write(n->store, b);
+	}
+	if (n->cfg.n_initial == 0) {
+		snprintf(err, errlen, "the first start of %.200s was interrupted; start it again "
+			 "with the same --initial-cluster and --ranges/--split-at", n->cfg.data_dir);
+		return RK_EINVAL;
+	}
+	rk_log_warn(MOD, "the first start of %s was interrupted: doing it again",
+		    n->cfg.data_dir);
+	*existingp = false;
+	return 0;
 }
 
 /* A restart may repeat the first-start flags; they must match. */
@@ -198,8 +241,19 @@ int rk_boot_first_start(struct rk_node *n, char *err, size_t errlen)
 		rk_buf_free(&v);
 	}
 	rc = b == NULL ? RK_ENOMEM : rk_store_write(n->store, b);
+	rk_crash_point(n, "boot.first_written");
 	if (rc == 0)
 		rc = rk_store_checkpoint(n->store); /* the spans are not logged */
+	/* Only now is the first start done: the apply states (spans,
+	 * descriptors) are durable at the checkpoint, the raft states before
+	 * it. A start that finds ranges without this row redoes it
+	 * (rk_boot_finished). */
+	if (rc == 0 && (b = rk_store_batch_new()) == NULL)
+		rc = RK_ENOMEM;
+	if (rc == 0) {
+		rk_store_batch_meta_put(b, "first_start_done", "1", 1);
+		rc = rk_store_write(n->store, b);
+	}
 	if (rc == 0)
 		rk_log_info(MOD, "first start: %u ranges on %u nodes", ks.n, n->cfg.n_initial);
 	else

@@ -18,6 +18,13 @@ struct rk_node;
 /* The cluster id the transport's handshake carries: a hash of the initial
  * cluster (never 0). */
 uint64_t rk_boot_cluster_id(const struct rk_node_config *cfg);
+/* A directory holding ranges whose first start was not finished (killed
+ * between writing its ranges and the checkpoint that made their spans
+ * durable: "first_start_done" missing and the lowest range without an
+ * apply state): *existingp is set false, so that the first start is done
+ * again (it writes the same rows: the flags must be given again, else a
+ * clear error). A directory made before the row existed gets it. */
+int rk_boot_finished(struct rk_node *n, bool *existingp, char *err, size_t errlen);
 
 /* Whether the data directory holds any range (*existingp). */
 int rk_boot_existing(struct rk_node *n, bool *existingp);

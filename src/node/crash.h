@@ -7,6 +7,7 @@
  * RANGEKV_CRASH_AT=<name> in the node's environment.
  *
  * The names (docs/testing.md, "Crash points"):
+ *   boot.first_written    a first start's ranges written, not yet checkpointed
  *   member.proposed       a leader, right after proposing a membership change
  *   member.applied        a replica, right after applying one (not yet durable)
  *   life.created          a replica created for a message, nothing written yet
@@ -22,8 +23,12 @@
 struct rk_node;
 
 #ifdef RK_TEST_HOOKS
+/* Reads RANGEKV_CRASH_AT (with RANGEKV_TEST_HOOKS=1) at the node's start,
+ * before anything is written. */
+void rk_crash_arm(struct rk_node *n);
 void rk_crash_point(const struct rk_node *n, const char *name);
 #else
+#define rk_crash_arm(n) ((void)(n))
 #define rk_crash_point(n, name) ((void)(n), (void)(name))
 #endif
 

@@ -22,6 +22,7 @@
 
 #include "api.h"
 #include "boot.h"
+#include "crash.h"
 #include "log.h"
 #include "node.h"
 #include "node_int.h"
@@ -302,6 +303,7 @@ int rk_node_run(const struct rk_node_config *cfg)
 		return 1;
 	}
 	uv_loop_init(&n->loop);
+	rk_crash_arm(n);
 	rk_process_init(n);
 	if (rk_store_reader_open(n->store, &n->reader) != 0 ||
 	    rk_boot_existing(n, &existing) != 0) {
@@ -356,6 +358,10 @@ int rk_node_run(const struct rk_node_config *cfg)
 	}
 
 	if (existing && (rc = rk_boot_check_flags(n, err, sizeof(err))) != 0) {
+		rk_log_error(MOD, "%s", err);
+		goto out;
+	}
+	if (existing && (rc = rk_boot_finished(n, &existing, err, sizeof(err))) != 0) {
 		rk_log_error(MOD, "%s", err);
 		goto out;
 	}

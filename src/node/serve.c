@@ -652,9 +652,7 @@ int rk_serve_start(struct rk_node *n, char *err, size_t errlen)
 		if (n->hooks.enabled)
 			rk_log_warn(MOD, "RANGEKV_TEST_HOOKS=1: the fault injection of tests is on "
 				    "(/api/v1/debug/fault/...); never in production");
-		e = getenv("RANGEKV_CRASH_AT");
-		if (n->hooks.enabled && e != NULL)
-			snprintf(n->hooks.crash_at, sizeof(n->hooks.crash_at), "%s", e);
+
 	}
 #endif
 	if (rk_kv_applier_init(&n->applier) != 0)
