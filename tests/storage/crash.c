@@ -654,18 +654,15 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void one_cycle(const char *dir, uint64_t seed, uint64_t cycle,
-		      struct stats *st)
+/* Forks a child that reports on a pipe: in the child (0 returned) *outp
+ * is the pipe's write end, in the parent (the pid) *inp its read end; the
+ * other is -1. */
+static pid_t fork_reporting(int *inp, int *outp)
 {
-	struct reported rep;
-	bool target_install = rnd() % 3 == 0;
-	double deadline = now_s() + 0.05 + (double)(rnd() % 600) / 1000.0;
-	double kill_at = 0;
-	int fds[2], status;
+	int fds[2];
 	pid_t pid;
-	char buf[4096];
 
-	memset(&rep, 0, sizeof(rep));
+	*inp = *outp = -1;
 	if (pipe(fds) != 0)
 		FAIL("pipe");
 	fflush(NULL);
@@ -674,12 +671,33 @@ static void one_cycle(const char *dir, uint64_t seed, uint64_t cycle,
 		FAIL("fork");
 	if (pid == 0) {
 		close(fds[0]);
-		child_run(dir, fds[1], seed * 1000003u + cycle);
+		*outp = fds[1];
+	} else {
+		close(fds[1]);
+		*inp = fds[0];
+	}
+	return pid;
+}
+
+static void one_cycle(const char *dir, uint64_t seed, uint64_t cycle,
+		      struct stats *st)
+{
+	struct reported rep;
+	bool target_install = rnd() % 3 == 0;
+	double deadline = now_s() + 0.05 + (double)(rnd() % 600) / 1000.0;
+	double kill_at = 0;
+	int in, out, status;
+	pid_t pid;
+	char buf[4096];
+
+	memset(&rep, 0, sizeof(rep));
+	pid = fork_reporting(&in, &out);
+	if (pid == 0) {
+		child_run(dir, out, seed * 1000003u + cycle);
 		_exit(0);
 	}
-	close(fds[1]);
 	for (;;) {
-		struct pollfd p = {fds[0], POLLIN, 0};
+		struct pollfd p = {in, POLLIN, 0};
 		double now = now_s();
 		ssize_t n;
 
@@ -689,7 +707,7 @@ static void one_cycle(const char *dir, uint64_t seed, uint64_t cycle,
 			break;
 		if (poll(&p, 1, 5) <= 0)
 			continue;
-		n = read(fds[0], buf, sizeof(buf));
+		n = read(in, buf, sizeof(buf));
 		if (n <= 0)
 			FAIL("the child died by itself (cycle %llu)", (unsigned long long)cycle);
 		{
@@ -703,12 +721,12 @@ static void one_cycle(const char *dir, uint64_t seed, uint64_t cycle,
 	waitpid(pid, &status, 0);
 	/* What the child wrote before it died was acknowledged. */
 	for (;;) {
-		ssize_t n = read(fds[0], buf, sizeof(buf));
+		ssize_t n = read(in, buf, sizeof(buf));
 		if (n <= 0)
 			break;
 		parse_lines(&rep, buf, (size_t)n);
 	}
-	close(fds[0]);
+	close(in);
 	if (!WIFSIGNALED(status))
 		FAIL("the child exited with status %d", WEXITSTATUS(status));
 	if (rep.s > rep.i)
@@ -769,7 +787,7 @@ static void first_start_cycle(uint64_t cycle, double open_s, uint64_t *reopened)
 	unsigned long long told = 0;
 	/* From before the fork to half again the time a creation takes. */
 	double at = (double)(rnd() % 1000) / 1000.0 * open_s * 1.5;
-	int fds[2], status;
+	int in, out, status;
 	size_t got = 0;
 	pid_t pid;
 
@@ -777,28 +795,20 @@ static void first_start_cycle(uint64_t cycle, double open_s, uint64_t *reopened)
 	/* Odd cycles start from a missing directory, even ones from an
 	 * empty one (mkdtemp's). */
 	snprintf(dir, sizeof(dir), cycle % 2 ? "%s/data" : "%s", base);
-	if (pipe(fds) != 0)
-		FAIL("pipe");
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0)
-		FAIL("fork");
-	if (pid == 0) {
-		close(fds[0]);
-		first_child(dir, fds[1]);
-	}
-	close(fds[1]);
+	pid = fork_reporting(&in, &out);
+	if (pid == 0)
+		first_child(dir, out);
 	usleep((useconds_t)(at * 1e6));
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
 	for (;;) {
-		ssize_t n = read(fds[0], buf + got, sizeof(buf) - 1 - got);
+		ssize_t n = read(in, buf + got, sizeof(buf) - 1 - got);
 		if (n <= 0)
 			break;
 		got += (size_t)n;
 	}
 	buf[got] = '\0';
-	close(fds[0]);
+	close(in);
 	if (!WIFSIGNALED(status))
 		FAIL("the first-start child exited with status %d", WEXITSTATUS(status));
 	if (got > 0 && sscanf(buf, "O %llu", &told) != 1)
