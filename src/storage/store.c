@@ -7,13 +7,16 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sched.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "store_int.h"
 
@@ -108,13 +111,22 @@ void store_session_close(struct store_session *ss)
 
 /* ---- the data directory ------------------------------------------------------- */
 
-enum dir_kind { DIR_MISSING, DIR_EMPTY, DIR_WIREDTIGER, DIR_OTHER };
+/* The first start's marker: made (and synced) in the empty directory
+ * before anything else, removed once the directory's identity is durable
+ * and checkpointed. While it is there, everything else in the directory
+ * was made by a first start that never returned (nothing in it was
+ * acknowledged to anyone) and may be half made: WiredTiger creates its lock
+ * file, then its own files, then rangekv writes its identity, and a kill -9
+ * can land between any two. A directory holding it is created anew. */
+#define STORE_CREATING "rangekv.creating"
+
+enum dir_kind { DIR_MISSING, DIR_EMPTY, DIR_CREATING, DIR_WIREDTIGER, DIR_OTHER };
 
 static enum dir_kind dir_kind(const char *dir)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
-	bool any = false, wt = false;
+	bool any = false, wt = false, creating = false;
 
 	if (d == NULL)
 		return errno == ENOENT ? DIR_MISSING : DIR_OTHER;
@@ -124,9 +136,109 @@ static enum dir_kind dir_kind(const char *dir)
 		any = true;
 		if (strcmp(de->d_name, "WiredTiger") == 0)
 			wt = true;
+		if (strcmp(de->d_name, STORE_CREATING) == 0)
+			creating = true;
 	}
 	closedir(d);
-	return wt ? DIR_WIREDTIGER : any ? DIR_OTHER : DIR_EMPTY;
+	return creating ? DIR_CREATING : wt ? DIR_WIREDTIGER : any ? DIR_OTHER : DIR_EMPTY;
+}
+
+/* Held while the directory is opened (and, the first time, created), so
+ * that two processes starting on it cannot both create it, nor one clear
+ * what the other is creating; once open, WiredTiger's own lock keeps
+ * others out. *fdp is -1 where the file system has no flock (the open
+ * then goes on under WiredTiger's lock alone). */
+static int dir_lock(const char *dir, int *fdp, char *err, size_t errlen)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	*fdp = -1;
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot open %s: %s", dir, strerror(errno));
+		return store_errno(errno);
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int e = errno;
+		close(fd);
+		if (e == EWOULDBLOCK) {
+			snprintf(err, errlen, "%s is in use by another process", dir);
+			return RK_EBUSY;
+		}
+		return 0;
+	}
+	*fdp = fd;
+	return 0;
+}
+
+/* Empties a directory whose first start was interrupted, the marker
+ * excepted. Only regular files are removed: the marker was made in an
+ * empty directory, and that start makes nothing else. */
+static int dir_clear(const char *dir, char *err, size_t errlen)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	struct stat st;
+	char path[4096];
+	int rc = 0;
+
+	if (d == NULL) {
+		snprintf(err, errlen, "cannot read %s: %s", dir, strerror(errno));
+		return store_errno(errno);
+	}
+	while (rc == 0 && (de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+		    strcmp(de->d_name, STORE_CREATING) == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+			snprintf(err, errlen, "%s: its first start did not complete, and it holds %s, "
+				 "which that start did not make: move that away or remove the directory, and start again",
+				 dir, de->d_name);
+			rc = RK_EFOREIGN;
+		} else if (unlink(path) != 0) {
+			snprintf(err, errlen, "%s: cannot remove %s, left by a first start that did not complete: %s",
+				 dir, de->d_name, strerror(errno));
+			rc = store_errno(errno);
+		}
+	}
+	closedir(d);
+	return rc;
+}
+
+/* Makes the marker durable before anything else is created (dirfd, when
+ * not -1, is the directory: its entry is synced too). */
+static int marker_put(const char *dir, int dirfd, char *err, size_t errlen)
+{
+	static const char text[] =
+		"rangekv: this directory's first start has not completed; "
+		"the next start creates it anew.\n";
+	char path[4096];
+	int fd, rc = 0;
+
+	snprintf(path, sizeof(path), "%s/" STORE_CREATING, dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || write(fd, text, sizeof(text) - 1) != (ssize_t)(sizeof(text) - 1) ||
+	    fsync(fd) != 0 || (dirfd >= 0 && fsync(dirfd) != 0))
+		rc = store_errno(errno);
+	if (fd >= 0)
+		close(fd);
+	if (rc != 0)
+		snprintf(err, errlen, "cannot initialise %s: %s", dir, rk_strerror(rc));
+	return rc;
+}
+
+/* The first start is complete: removes the marker, durably. */
+static int marker_remove(const char *dir, int dirfd, char *err, size_t errlen)
+{
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/" STORE_CREATING, dir);
+	if (unlink(path) != 0 || (dirfd >= 0 && fsync(dirfd) != 0)) {
+		int rc = store_errno(errno);
+		snprintf(err, errlen, "cannot initialise %s: %s", dir, rk_strerror(rc));
+		return rc;
+	}
+	return 0;
 }
 
 static int meta_get_u64(struct store_session *ss, const char *name,
@@ -194,7 +306,11 @@ static int identity(struct rk_store *s, const struct rk_store_options *o,
 	}
 	rc = meta_get_u64(ss, "format", &format);
 	if (rc == RK_ENOTFOUND) {
-		snprintf(err, errlen, "%s is a WiredTiger directory but not a rangekv one", o->dir);
+		/* A first start never leaves this behind without its marker
+		 * (builds before the marker could: docs/storage.md). */
+		snprintf(err, errlen, "%s is a WiredTiger directory but not a rangekv one "
+			 "(or one made by an older rangekv whose first start did not complete: "
+			 "then remove it and start again)", o->dir);
 		return RK_EFOREIGN;
 	}
 	if (rc != 0) {
@@ -259,38 +375,57 @@ static int write_err(struct rk_store *s, int rc)
 	return rc;
 }
 
-int rk_store_open(const struct rk_store_options *o, struct rk_store **sp,
-		  char *err, size_t errlen)
+/* Settles what the directory is, under its lock (*lockp): refuses a
+ * foreign one, creates a missing one, clears one whose first start did not
+ * complete, and marks a fresh one (*freshp) before anything is made in it. */
+static int dir_prepare(const struct rk_store_options *o, int *lockp,
+		       bool *freshp, char *err, size_t errlen)
 {
-	struct rk_store *s;
-	enum dir_kind kind;
-	char config[512];
-	bool fresh;
-	int i, ret, rc;
+	enum dir_kind kind = dir_kind(o->dir);
+	int rc;
 
-	*sp = NULL;
-	err[0] = '\0';
-	if (o->dir == NULL || o->node_id == 0) {
-		snprintf(err, errlen, "a data directory and a node id are required");
-		return RK_EINVAL;
+	*lockp = -1;
+	*freshp = false;
+	if (kind == DIR_MISSING || kind == DIR_EMPTY || kind == DIR_CREATING) {
+		if (!o->create) {
+			snprintf(err, errlen, kind == DIR_CREATING ?
+				 "%s: its first start did not complete (it holds no data); start with creation allowed to create it anew" :
+				 "%s does not exist or is empty", o->dir);
+			return RK_ENOTFOUND;
+		}
+		if (kind == DIR_MISSING && mkdir(o->dir, 0755) != 0 && errno != EEXIST) {
+			snprintf(err, errlen, "cannot create %s: %s", o->dir, strerror(errno));
+			return RK_EIO;
+		}
 	}
-	kind = dir_kind(o->dir);
+	if (kind != DIR_OTHER) {
+		rc = dir_lock(o->dir, lockp, err, errlen);
+		if (rc != 0)
+			return rc;
+		kind = dir_kind(o->dir); /* again, under the lock */
+	}
 	if (kind == DIR_OTHER) {
 		snprintf(err, errlen, "%s is not a rangekv data directory (it holds other files, or cannot be read)",
 			 o->dir);
 		return RK_EFOREIGN;
 	}
-	if (kind == DIR_MISSING || kind == DIR_EMPTY) {
-		if (!o->create) {
-			snprintf(err, errlen, "%s does not exist or is empty", o->dir);
-			return RK_ENOTFOUND;
-		}
-		if (kind == DIR_MISSING && mkdir(o->dir, 0755) != 0) {
-			snprintf(err, errlen, "cannot create %s: %s", o->dir, strerror(errno));
-			return RK_EIO;
-		}
-	}
-	fresh = kind != DIR_WIREDTIGER;
+	if (kind == DIR_WIREDTIGER)
+		return 0;
+	*freshp = true;
+	if (kind == DIR_CREATING)
+		return dir_clear(o->dir, err, errlen);
+	return marker_put(o->dir, *lockp, err, errlen);
+}
+
+/* rk_store_open's work once the directory is settled and locked. */
+static int store_open_locked(const struct rk_store_options *o, bool fresh,
+			     int lock, struct rk_store **sp, char *err,
+			     size_t errlen)
+{
+	struct rk_store *s;
+	char config[512];
+	int i, ret, rc;
+
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return RK_ENOMEM;
@@ -354,6 +489,18 @@ int rk_store_open(const struct rk_store_options *o, struct rk_store **sp,
 	rc = identity(s, o, fresh, err, errlen);
 	if (rc != 0)
 		goto fail;
+	/* Checkpointed, the directory stands without replaying its log; only
+	 * then is the first start complete. */
+	if (fresh) {
+		rc = store_err(s->w.ws->checkpoint(s->w.ws, NULL));
+		if (rc != 0)
+			snprintf(err, errlen, "cannot initialise %s: %s", o->dir,
+				 rk_strerror(rc));
+		else
+			rc = marker_remove(o->dir, lock, err, errlen);
+		if (rc != 0)
+			goto fail;
+	}
 	store_snap_orphans(s);
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
@@ -370,6 +517,26 @@ fail:
 	s->conn->close(s->conn, NULL);
 	free(s->dir);
 	free(s);
+	return rc;
+}
+
+int rk_store_open(const struct rk_store_options *o, struct rk_store **sp,
+		  char *err, size_t errlen)
+{
+	bool fresh;
+	int rc, lock;
+
+	*sp = NULL;
+	err[0] = '\0';
+	if (o->dir == NULL || o->node_id == 0) {
+		snprintf(err, errlen, "a data directory and a node id are required");
+		return RK_EINVAL;
+	}
+	rc = dir_prepare(o, &lock, &fresh, err, errlen);
+	if (rc == 0)
+		rc = store_open_locked(o, fresh, lock, sp, err, errlen);
+	if (lock >= 0)
+		close(lock); /* releases the lock */
 	return rc;
 }
 

@@ -57,8 +57,11 @@ void rk_store_options_default(struct rk_store_options *o);
 
 /* Opens (or creates) the data directory. A foreign directory (another node
  * or cluster, or not a rangekv directory), a newer format or a corrupt one
- * is refused with RK_EFOREIGN / RK_EVERSION / RK_ECORRUPT and a one-line
- * reason in err; nothing is ever repaired silently. */
+ * is refused with RK_EFOREIGN / RK_EVERSION / RK_ECORRUPT, one another
+ * process holds with RK_EBUSY, and a one-line reason in err; nothing is
+ * ever repaired silently. A directory whose first start did not complete
+ * (it still holds the marker that start made first: nothing in it was ever
+ * acknowledged) is created anew (docs/storage.md "The first start"). */
 int rk_store_open(const struct rk_store_options *o, struct rk_store **sp,
 		  char *err, size_t errlen);
 /* Stops the storage thread after the queued batches, checkpoints, closes

@@ -25,7 +25,13 @@
  *     afterwards the span holds exactly one whole snapshot generation, at
  *     least the last one whose install was acknowledged.
  *
- *   storage_crash [--cycles N] [--seed S] [--dir D]
+ * Before those cycles, the first start itself is killed: a child creates a
+ * fresh directory (missing or empty) and the kill lands at a random moment
+ * spread over the time a creation takes. The directory must then reopen
+ * as rangekv's, and keep the cluster id the child was told if its open
+ * returned (a half-made directory must never be refused as foreign).
+ *
+ *   storage_crash [--cycles N] [--first-starts N] [--seed S] [--dir D]
  */
 #include <errno.h>
 #include <poll.h>
@@ -648,18 +654,15 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void one_cycle(const char *dir, uint64_t seed, uint64_t cycle,
-		      struct stats *st)
+/* Forks a child that reports on a pipe: in the child (0 returned) *outp
+ * is the pipe's write end, in the parent (the pid) *inp its read end; the
+ * other is -1. */
+static pid_t fork_reporting(int *inp, int *outp)
 {
-	struct reported rep;
-	bool target_install = rnd() % 3 == 0;
-	double deadline = now_s() + 0.05 + (double)(rnd() % 600) / 1000.0;
-	double kill_at = 0;
-	int fds[2], status;
+	int fds[2];
 	pid_t pid;
-	char buf[4096];
 
-	memset(&rep, 0, sizeof(rep));
+	*inp = *outp = -1;
 	if (pipe(fds) != 0)
 		FAIL("pipe");
 	fflush(NULL);
@@ -668,12 +671,33 @@ static void one_cycle(const char *dir, uint64_t seed, uint64_t cycle,
 		FAIL("fork");
 	if (pid == 0) {
 		close(fds[0]);
-		child_run(dir, fds[1], seed * 1000003u + cycle);
+		*outp = fds[1];
+	} else {
+		close(fds[1]);
+		*inp = fds[0];
+	}
+	return pid;
+}
+
+static void one_cycle(const char *dir, uint64_t seed, uint64_t cycle,
+		      struct stats *st)
+{
+	struct reported rep;
+	bool target_install = rnd() % 3 == 0;
+	double deadline = now_s() + 0.05 + (double)(rnd() % 600) / 1000.0;
+	double kill_at = 0;
+	int in, out, status;
+	pid_t pid;
+	char buf[4096];
+
+	memset(&rep, 0, sizeof(rep));
+	pid = fork_reporting(&in, &out);
+	if (pid == 0) {
+		child_run(dir, out, seed * 1000003u + cycle);
 		_exit(0);
 	}
-	close(fds[1]);
 	for (;;) {
-		struct pollfd p = {fds[0], POLLIN, 0};
+		struct pollfd p = {in, POLLIN, 0};
 		double now = now_s();
 		ssize_t n;
 
@@ -683,7 +707,7 @@ static void one_cycle(const char *dir, uint64_t seed, uint64_t cycle,
 			break;
 		if (poll(&p, 1, 5) <= 0)
 			continue;
-		n = read(fds[0], buf, sizeof(buf));
+		n = read(in, buf, sizeof(buf));
 		if (n <= 0)
 			FAIL("the child died by itself (cycle %llu)", (unsigned long long)cycle);
 		{
@@ -697,12 +721,12 @@ static void one_cycle(const char *dir, uint64_t seed, uint64_t cycle,
 	waitpid(pid, &status, 0);
 	/* What the child wrote before it died was acknowledged. */
 	for (;;) {
-		ssize_t n = read(fds[0], buf, sizeof(buf));
+		ssize_t n = read(in, buf, sizeof(buf));
 		if (n <= 0)
 			break;
 		parse_lines(&rep, buf, (size_t)n);
 	}
-	close(fds[0]);
+	close(in);
 	if (!WIFSIGNALED(status))
 		FAIL("the child exited with status %d", WEXITSTATUS(status));
 	if (rep.s > rep.i)
@@ -711,9 +735,99 @@ static void one_cycle(const char *dir, uint64_t seed, uint64_t cycle,
 	st->cycles++;
 }
 
+/* ---- kills during the first start --------------------------------------------- */
+
+/* Opens a fresh store at dir (created if missing) the way a node's first
+ * start does, and tells the parent its cluster id once the open returned. */
+static void first_child(const char *dir, int out)
+{
+	struct rk_store_options o;
+	struct rk_store *s;
+	char err[256], line[64];
+
+	rk_store_options_default(&o);
+	o.dir = dir;
+	o.node_id = 1;
+	o.cache_mb = 64;
+	if (rk_store_open(&o, &s, err, sizeof(err)) != 0) {
+		fprintf(stderr, "child: first open: %s\n", err);
+		_exit(2);
+	}
+	snprintf(line, sizeof(line), "O %llu\n", (unsigned long long)rk_store_cluster_id(s));
+	report(out, line);
+	for (;;)
+		pause();
+}
+
+/* How long creating a directory takes here (the kills are spread over
+ * it): the slowest of three, measured in this process. */
+static double first_open_secs(void)
+{
+	double worst = 0;
+
+	for (int i = 0; i < 3; i++) {
+		struct rk_store *s;
+		char dir[512], err[256];
+		double t0 = now_s();
+		tmpdir_make(dir, sizeof(dir), "first");
+		if (store_open_at(dir, 1, 0, &s, err, sizeof(err)) != 0)
+			FAIL("first open: %s", err);
+		if (now_s() - t0 > worst)
+			worst = now_s() - t0;
+		rk_store_close(s);
+		tmpdir_remove(dir);
+	}
+	return worst;
+}
+
+static void first_start_cycle(uint64_t cycle, double open_s, uint64_t *reopened)
+{
+	struct rk_store *s;
+	char base[512], dir[600], err[256], buf[256];
+	unsigned long long told = 0;
+	/* From before the fork to half again the time a creation takes. */
+	double at = (double)(rnd() % 1000) / 1000.0 * open_s * 1.5;
+	int in, out, status;
+	size_t got = 0;
+	pid_t pid;
+
+	tmpdir_make(base, sizeof(base), "first");
+	/* Odd cycles start from a missing directory, even ones from an
+	 * empty one (mkdtemp's). */
+	snprintf(dir, sizeof(dir), cycle % 2 ? "%s/data" : "%s", base);
+	pid = fork_reporting(&in, &out);
+	if (pid == 0)
+		first_child(dir, out);
+	usleep((useconds_t)(at * 1e6));
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	for (;;) {
+		ssize_t n = read(in, buf + got, sizeof(buf) - 1 - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	close(in);
+	if (!WIFSIGNALED(status))
+		FAIL("the first-start child exited with status %d", WEXITSTATUS(status));
+	if (got > 0 && sscanf(buf, "O %llu", &told) != 1)
+		FAIL("the first-start child said \"%s\"", buf);
+	if (store_open_at(dir, 1, 0, &s, err, sizeof(err)) != 0)
+		FAIL("reopen after a kill %.1f ms into the first start (cycle %llu): %s",
+		     at * 1e3, (unsigned long long)cycle, err);
+	if (told != 0 && rk_store_cluster_id(s) != told)
+		FAIL("the first start returned cluster %016llx, the reopened directory has %016llx",
+		     told, (unsigned long long)rk_store_cluster_id(s));
+	if (told != 0)
+		(*reopened)++;
+	rk_store_close(s);
+	tmpdir_remove(base);
+}
+
 int main(int argc, char **argv)
 {
-	uint64_t cycles = 100, seed = 1;
+	uint64_t cycles = 100, firsts = 40, first_done = 0, seed = 1;
 	const char *user_dir = NULL;
 	char dir[512];
 	struct stats st = {0};
@@ -722,18 +836,33 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--cycles") == 0 && i + 1 < argc)
 			cycles = strtoull(argv[++i], NULL, 10);
+		else if (strcmp(argv[i], "--first-starts") == 0 && i + 1 < argc)
+			firsts = strtoull(argv[++i], NULL, 10);
 		else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc)
 			seed = strtoull(argv[++i], NULL, 10);
 		else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
 			user_dir = argv[++i];
 		else {
-			fprintf(stderr, "usage: %s [--cycles N] [--seed S] [--dir D]\n"
-				"Kills a writing child with SIGKILL N times and checks the\n"
-				"store after each restart (see the comment in crash.c).\n",
+			fprintf(stderr, "usage: %s [--cycles N] [--first-starts N] [--seed S] [--dir D]\n"
+				"Kills a child creating a fresh directory (--first-starts\n"
+				"times, default 40), then a writing child (--cycles times,\n"
+				"default 100), with SIGKILL, and checks the store after each\n"
+				"restart (see the comment in crash.c).\n",
 				argv[0]);
 			return strcmp(argv[i], "--help") == 0 ? 0 : 2;
 		}
 	}
+	rng_state = seed * 0x9e3779b97f4a7c15ull + 7;
+	if (firsts > 0) {
+		double open_s = first_open_secs();
+		for (uint64_t c = 0; c < firsts; c++)
+			first_start_cycle(c, open_s, &first_done);
+		printf("storage_crash: %llu kills during a first start (creation takes %.1f ms) "
+		       "reopened, %llu of them after the open returned\n",
+		       (unsigned long long)firsts, open_s * 1e3,
+		       (unsigned long long)first_done);
+	}
+	/* The main cycles draw the same numbers whatever --first-starts is. */
 	rng_state = seed * 0x9e3779b97f4a7c15ull + 7;
 	if (user_dir != NULL)
 		snprintf(dir, sizeof(dir), "%s", user_dir);

@@ -11,7 +11,10 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <stdbool.h>
 #include <unistd.h>
 
@@ -911,6 +914,78 @@ static void test_foreign_directories(void **state)
 	}
 }
 
+/* A first start killed half-way leaves the marker and some of WiredTiger's
+ * files, or all of them without rangekv's identity: the directory is
+ * created anew, never refused as foreign (storage_crash kills real first
+ * starts). It is refused when it holds what no first start makes, when
+ * creation is not allowed, or while another process holds it. */
+static void touch(const char *dir, const char *name)
+{
+	char path[600];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fclose(fp);
+}
+
+static void test_interrupted_first_start(void **state)
+{
+	struct rk_store_options o;
+	struct rk_store *s;
+	struct rk_store_batch *b;
+	char dir[512], path[600], err[256];
+	struct stat st;
+	uint64_t cluster;
+	int fd;
+
+	(void)state;
+	/* Killed between WiredTiger's lock file and its other files. */
+	tmpdir_make(dir, sizeof(dir), "first");
+	touch(dir, "rangekv.creating");
+	touch(dir, "WiredTiger.lock");
+	assert_int_equal(store_open_at(dir, 1, 0, &s, err, sizeof(err)), 0);
+	cluster = rk_store_cluster_id(s);
+	rk_store_close(s);
+	snprintf(path, sizeof(path), "%s/rangekv.creating", dir);
+	assert_int_not_equal(stat(path, &st), 0); /* complete now */
+	assert_int_equal(store_open_at(dir, 1, 0, &s, err, sizeof(err)), 0);
+	assert_int_equal(rk_store_cluster_id(s), cluster);
+	/* Killed after WiredTiger's files, before the identity. */
+	b = rk_store_batch_new();
+	rk_store_batch_meta_del(b, "format");
+	assert_int_equal(rk_store_write(s, b), 0);
+	rk_store_close(s);
+	touch(dir, "rangekv.creating");
+	assert_int_equal(store_open_at(dir, 1, 7, &s, err, sizeof(err)), 0);
+	assert_int_equal(rk_store_cluster_id(s), 7);
+	rk_store_close(s);
+	/* Half made, and something no first start makes. */
+	touch(dir, "rangekv.creating");
+	snprintf(path, sizeof(path), "%s/sub", dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	assert_int_equal(store_open_at(dir, 1, 0, &s, err, sizeof(err)), RK_EFOREIGN);
+	assert_non_null(strstr(err, "did not complete"));
+	assert_int_equal(rmdir(path), 0);
+	/* Half made, creation not allowed. */
+	rk_store_options_default(&o);
+	o.dir = dir;
+	o.node_id = 1;
+	o.create = false;
+	assert_int_equal(rk_store_open(&o, &s, err, sizeof(err)), RK_ENOTFOUND);
+	assert_non_null(strstr(err, "did not complete"));
+	/* Half made, and another process is creating it. */
+	fd = open(dir, O_RDONLY | O_DIRECTORY);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX), 0);
+	assert_int_equal(store_open_at(dir, 1, 0, &s, err, sizeof(err)), RK_EBUSY);
+	close(fd);
+	assert_int_equal(store_open_at(dir, 1, 0, &s, err, sizeof(err)), 0);
+	rk_store_close(s);
+	tmpdir_remove(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -931,6 +1006,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_batch_rollback, setup, teardown),
 		cmocka_unit_test(test_row_decoders_take_garbage),
 		cmocka_unit_test(test_foreign_directories),
+		cmocka_unit_test(test_interrupted_first_start),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
