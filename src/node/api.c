@@ -341,6 +341,9 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 	    n->stats.snaps_installed);
 	one(b, "rangekv_log_compactions_total", "counter", "Range log compactions.",
 	    n->stats.compactions);
+	one(b, "rangekv_raft_log_bytes", "gauge",
+	    "Bytes of the raft logs of this node's ranges (payloads and row overhead).",
+	    n->snaps.log_bytes);
 	if (n->router != NULL) {
 		struct rk_client_stats cs;
 		rk_client_router_stats(n->router, &cs);
