@@ -118,8 +118,6 @@ void rk_api_range_more(struct rk_json *j, const struct rk_replica *r,
 	rk_json_f64(j, rk_rate_get(&r->load.writes, now), 1);
 	rk_json_key(j, "reads_per_sec");
 	rk_json_f64(j, rk_rate_get(&r->load.reads, now), 1);
-	rk_json_key(j, "log_bytes"); /* its raft log on this node (logkeep.h) */
-	rk_json_u64(j, rk_logbytes_get(&r->lb));
 	if (detail)
 		raft_detail(j, r);
 }
