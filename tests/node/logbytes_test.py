@@ -11,7 +11,6 @@ is read back through it.
 """
 import json
 import os
-import shutil
 import sys
 import tempfile
 import threading
@@ -191,15 +190,10 @@ def main():
               (snaps, acked))
         ok = True
     finally:
-        status = c.stop_all()
-        if ok and any(st != 0 for st in status.values()):
-            print("logbytes_test: FAIL: exit statuses %r" % status)
-            ok = False
-        if ok:
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
+        if not ok:
             for i in (1, 2, 3):
                 print("node %d:\n%s" % (i, "".join(c.log_tail(i, 20))))
+        ok = c.finish(ok, "logbytes_test")
     if not ok:
         sys.exit(1)
     print("logbytes_test: ok")
