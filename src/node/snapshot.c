@@ -625,22 +625,23 @@ struct compact {
 	bool all, oom;
 };
 
-/* A candidate: a log over a per-range budget, or any log when the node's
- * total is over its budget. Its limit costs a store read, so only these
- * are looked at closer. */
+/* Whether r's log is over a budget of its own (entries or bytes). */
+static bool over_own(const struct rk_node *n, const struct rk_replica *r)
+{
+	return r->applied >= r->first + n->cfg.log_keep ||
+	       rk_logbytes_get(&r->lb) > n->cfg.log_keep_bytes;
+}
+
+/* A candidate: a log over a budget of its own, or any log when the node's
+ * total is over its budget (then cut to the largest, below). */
 static void compact_one(struct rk_replica *r, void *arg)
 {
 	struct compact *c = arg;
-	struct rk_node *n = r->node;
-	uint64_t bytes = rk_logbytes_get(&r->lb), durable;
 	struct rk_logkeep_range *v;
 
 	if (c->oom || r->persisting || r->installing || r->destroying || r->last < r->first)
 		return;
-	if (!c->all && r->applied < r->first + n->cfg.log_keep &&
-	    bytes <= n->cfg.log_keep_bytes)
-		return;
-	if (rk_store_read_durable_applied(n->reader, r->range, &durable) != 0)
+	if (!c->all && !over_own(r->node, r))
 		return;
 	if (c->n == c->cap) {
 		size_t cap = c->cap ? 2 * c->cap : 64;
@@ -657,8 +658,43 @@ static void compact_one(struct rk_replica *r, void *arg)
 	v->lb = &r->lb;
 	v->first = r->first;
 	v->applied = r->applied;
-	v->limit = r->applied < durable ? r->applied : durable;
 	v->arg = r;
+}
+
+static int by_bytes_desc(const void *a, const void *b)
+{
+	uint64_t x = rk_logbytes_get(((const struct rk_logkeep_range *)a)->lb);
+	uint64_t y = rk_logbytes_get(((const struct rk_logkeep_range *)b)->lb);
+
+	return x > y ? -1 : x < y ? 1 : 0;
+}
+
+/* Over the node budget every log is a candidate, but the decision takes
+ * the largest until the total is at half the budget: only those (and the
+ * logs over a budget of their own) are kept, so that the store reads of
+ * their limits stay few however many ranges the node holds. Then each
+ * candidate's limit: applied, and no further than the last checkpoint. */
+static void candidates_limit(struct rk_node *n, struct compact *c, uint64_t total_budget)
+{
+	uint64_t excess = 0, sum = 0, durable;
+	size_t i, k = 0;
+
+	if (c->all) {
+		excess = n->snaps.log_bytes - total_budget / 2;
+		qsort(c->v, c->n, sizeof(*c->v), by_bytes_desc);
+	}
+	for (i = 0; i < c->n; i++) {
+		struct rk_replica *r = c->v[i].arg;
+
+		if (c->all && sum >= excess && !over_own(n, r))
+			continue;
+		sum += rk_logbytes_get(&r->lb);
+		if (rk_store_read_durable_applied(n->reader, r->range, &durable) != 0)
+			continue;
+		c->v[i].limit = r->applied < durable ? r->applied : durable;
+		c->v[k++] = c->v[i];
+	}
+	c->n = k;
 }
 
 /* Drops r's entries through upto: the store removes them in batch b; the
@@ -708,6 +744,7 @@ void rk_snap_compact(struct rk_node *n)
 	}
 	if (c.oom)
 		rk_log_warn(MOD, "out of memory choosing the logs to compact");
+	candidates_limit(n, &c, lim.total_bytes);
 	rk_logkeep_decide(&lim, n->snaps.log_bytes, c.v, c.n, &want_ckpt);
 	for (size_t i = 0; i < c.n; i++)
 		if (c.v[i].upto > 0 && compact_to(n, c.v[i].arg, c.v[i].upto, &b) != 0) {
