@@ -169,7 +169,7 @@ uint64_t rk_logkeep_decide(const struct rk_logkeep_limits *lim, uint64_t total,
 							    lim->keep_bytes / 2), ckptp);
 		total = total > freed ? total - freed : 0;
 	}
-	if (lim->total_bytes == 0 || total <= lim->total_bytes)
+	if (n == 0 || lim->total_bytes == 0 || total <= lim->total_bytes)
 		return total;
 	qsort(v, n, sizeof(*v), by_after_desc);
 	for (i = 0; i < n && total > lim->total_bytes / 2; i++) {

@@ -679,6 +679,8 @@ static void candidates_limit(struct rk_node *n, struct compact *c, uint64_t tota
 	uint64_t excess = 0, sum = 0, durable;
 	size_t i, k = 0;
 
+	if (c->n == 0)
+		return;
 	if (c->all) {
 		excess = n->snaps.log_bytes - total_budget / 2;
 		qsort(c->v, c->n, sizeof(*c->v), by_bytes_desc);

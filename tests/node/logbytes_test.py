@@ -71,7 +71,7 @@ class Writer(threading.Thread):
                     conn = Conn(fc.client_addr(self.via), timeout=10)
                 if conn.call("SET", key, VALUE) == "OK":
                     self.acked.append(key)
-            except OSError:
+            except (OSError, EOFError):
                 self.errors += 1
                 if conn is not None:
                     conn.close()
