@@ -60,6 +60,8 @@ static void range_json(struct rk_json *j, const struct rk_replica *r, bool detai
 	rk_json_u64(j, r->first);
 	rk_json_key(j, "size_bytes");
 	rk_json_u64(j, r->size_bytes);
+	rk_json_key(j, "log_bytes"); /* its raft log on this node (logkeep.h) */
+	rk_json_u64(j, rk_logbytes_get(&r->lb));
 	rk_api_range_more(j, r, detail);
 	rk_json_key(j, "asleep");
 	rk_json_bool(j, r->asleep);
@@ -341,6 +343,9 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 	    n->stats.snaps_installed);
 	one(b, "rangekv_log_compactions_total", "counter", "Range log compactions.",
 	    n->stats.compactions);
+	one(b, "rangekv_raft_log_bytes", "gauge",
+	    "Bytes of the raft logs of this node's ranges (payloads and row overhead).",
+	    n->snaps.log_bytes);
 	if (n->router != NULL) {
 		struct rk_client_stats cs;
 		rk_client_router_stats(n->router, &cs);

@@ -43,6 +43,11 @@ void rk_node_config_usage(FILE *out)
 "  --log-keep N            raft log entries kept behind the applied index\n"
 		"                          before compaction (followers further behind\n"
 		"                          catch up by snapshot)                  [10000]\n"
+"  --log-keep-bytes SIZE   raft log bytes kept per range (64KiB or more;\n"
+"                          units as --min-free-space)              [4MiB]\n"
+"  --log-keep-bytes-total SIZE  bytes of raft log of all the node's ranges:\n"
+"                          over it the largest logs are compacted first;\n"
+"                          0: no node-wide budget  [a quarter of --cache-mb]\n"
 		"  --cache-mb MB           storage cache size in MiB                 [256]\n"
 "  --min-free-space SIZE   refuse client writes (not reads or DEL) while the\n"
 "                          data directory's filesystem has less free space:\n"
@@ -230,6 +235,7 @@ int rk_node_config_parse(int argc, char **argv, struct rk_node_config *c,
 	c->tick_ms = 50; /* election 0.5-1 s: failover under 1.5 s (docs/benchmarks.md) */
 	c->election_ticks = 10;
 	c->log_keep = 10000;
+	c->log_keep_bytes = 4u << 20;
 	c->cache_mb = 256;
 	c->log_level = RK_LOG_INFO;
 	err[0] = '\0';
@@ -310,6 +316,16 @@ int rk_node_config_parse(int argc, char **argv, struct rk_node_config *c,
 				rc = fail(err, errlen, "--log-keep: '%s' is not a count from 10 to 100000000", val);
 			else
 				c->log_keep = (uint32_t)v;
+		} else if (strcmp(flag, "--log-keep-bytes") == 0) {
+			if (rk_parse_size(val, &c->log_keep_bytes) != 0 ||
+			    c->log_keep_bytes < (64u << 10))
+				rc = fail(err, errlen, "--log-keep-bytes: '%s' is not a size of at least 64KiB", val);
+		} else if (strcmp(flag, "--log-keep-bytes-total") == 0) {
+			if (rk_parse_size(val, &c->log_keep_bytes_total) != 0 ||
+			    (c->log_keep_bytes_total != 0 && c->log_keep_bytes_total < (1u << 20)))
+				rc = fail(err, errlen, "--log-keep-bytes-total: '%s' is not 0 or a size of at least 1MiB", val);
+			else
+				c->log_keep_bytes_total_set = true;
 		} else if (strcmp(flag, "--cache-mb") == 0) {
 			if (parse_u64(val, 16, 1024 * 1024, &c->cache_mb) != 0)
 				rc = fail(err, errlen, "--cache-mb: '%s' is not MiB (16 to 1048576)", val);
@@ -345,6 +361,10 @@ int rk_node_config_parse(int argc, char **argv, struct rk_node_config *c,
 			return rc;
 		}
 	}
+	/* The recent log is what followers and the apply read again: within a
+	 * quarter of the cache it stays there beside the key table. */
+	if (!c->log_keep_bytes_total_set)
+		c->log_keep_bytes_total = (c->cache_mb << 20) / 4;
 	if (c->node_id == 0)
 		rc = fail(err, errlen, "%s is required", "--node-id");
 	else if (c->data_dir[0] == '\0')

@@ -38,6 +38,11 @@ struct rk_node_config {
 	uint32_t tick_ms;
 	uint32_t election_ticks;
 	uint32_t log_keep;
+	/* --log-keep-bytes, --log-keep-bytes-total: the log budgets in bytes,
+	 * per range and for the node (docs/node.md). total_set false: not
+	 * given, the cache size. */
+	uint64_t log_keep_bytes, log_keep_bytes_total;
+	bool log_keep_bytes_total_set;
 	uint64_t cache_mb;
 	int log_level;
 	/* --min-free-space: below this many free bytes on the data directory's

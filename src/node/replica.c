@@ -312,6 +312,10 @@ int rk_replica_load(struct rk_node *n, uint64_t range, struct rk_replica **rp)
 	 * (journal once: the apply tables are as of the last checkpoint). */
 	rc = rk_raft_init(&r->raft, &n->ropts, r, r->rs.replica_id, r->applied,
 			  range * 0x9e3779b97f4a7c15ull ^ n->cfg.node_id);
+	/* The log's size: measured once here, then kept as it changes
+	 * (a read bounded by the log budgets). */
+	if (rc == 0)
+		rc = rk_snap_log_load(n, r);
 	if (rc != 0) {
 		rk_replica_free(r);
 		return rc;
@@ -324,6 +328,8 @@ void rk_replica_free(struct rk_replica *r)
 {
 	if (r == NULL)
 		return;
+	if (r->node != NULL) /* its log no longer counts */
+		r->node->snaps.log_bytes -= rk_logbytes_get(&r->lb);
 	rk_raft_close(&r->raft);
 	rk_serve_free(r);
 	rk_kv_sessions_free(&r->sessions);

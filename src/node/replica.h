@@ -15,6 +15,7 @@
 #include "desc.h"
 #include "kv.h"
 #include "load.h"
+#include "logkeep.h"
 #include "raft.h"
 #include "store.h"
 
@@ -29,6 +30,7 @@ struct rk_replica {
 	struct rk_raft raft;
 	struct rk_store_raft_state rs; /* as last persisted (or being) */
 	uint64_t first, last;          /* durable log: [first, last] */
+	struct rk_logbytes lb;         /* its size (logkeep.h) */
 	/* Stored entries run_lo..run_hi all have term run_term (empty when
 	 * run_lo > run_hi): the raft core's term look-ups of recent entries
 	 * are answered without a store read (replica.c). */

@@ -18,6 +18,7 @@ on); the methods here speak slots, translating the node ids the API shows.
 """
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -123,6 +124,20 @@ class Cluster:
                 status[i] = p.wait()
         self.paused.clear()
         return status
+
+    def finish(self, ok, name):
+        """Stops every node (stop_all); ok stays true only if each exited 0.
+        Then removes the directory, or (not ok) keeps it and says where.
+        Returns ok."""
+        status = self.stop_all()
+        if ok and any(v != 0 for v in status.values()):
+            print("%s: FAIL: exit statuses %s" % (name, status))
+            ok = False
+        if ok:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        else:
+            print("kept %s" % self.tmp)
+        return ok
 
     def log_tail(self, i, n=10):
         try:

@@ -25,7 +25,6 @@ write load:
 import http.client
 import json
 import os
-import shutil
 import sys
 import tempfile
 import threading
@@ -316,14 +315,7 @@ def main():
         ok = True
         print("member_test: PASS", flush=True)
     finally:
-        status = c.stop_all()
-        if ok and any(v != 0 for v in status.values()):
-            print("member_test: FAIL: exit statuses %s" % status)
-            ok = False
-        if ok:
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            print("kept %s" % tmp)
+        ok = c.finish(ok, "member_test")
     return 0 if ok else 1
 
 

@@ -221,6 +221,32 @@ static void test_min_free_space(void **state)
 	assert_non_null(strstr(err, "--min-free-space: 'lots' is not a size"));
 }
 
+/* The log budgets in bytes: defaults (the node's a quarter of the cache),
+ * sizes with units, 0 for no node budget, too small refused. */
+static void test_log_keep_bytes(void **state)
+{
+	struct rk_node_config c;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
+				      "--cache-mb 1024"), 0);
+	assert_int_equal(c.log_keep_bytes, 4ull << 20);
+	assert_int_equal(c.log_keep_bytes_total, 256ull << 20);
+	rk_node_config_free(&c);
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
+				      "--log-keep-bytes 512KiB --log-keep-bytes-total 0"), 0);
+	assert_int_equal(c.log_keep_bytes, 512ull << 10);
+	assert_int_equal(c.log_keep_bytes_total, 0);
+	rk_node_config_free(&c);
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
+				      "--log-keep-bytes 1000"), RK_EINVAL);
+	assert_non_null(strstr(err, "--log-keep-bytes: '1000' is not a size of at least 64KiB"));
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
+				      "--log-keep-bytes-total 10KiB"), RK_EINVAL);
+	assert_non_null(strstr(err, "--log-keep-bytes-total: '10KiB' is not 0 or a size"));
+}
+
 /* Parses the required flags and `flag FILE`, FILE holding content with
  * mode; the file is removed again. */
 static int parse_secret(struct rk_node_config *c, char *err, const char *flag,
@@ -282,6 +308,7 @@ int main(void)
 		cmocka_unit_test(test_split_at),
 		cmocka_unit_test(test_start_flags),
 		cmocka_unit_test(test_min_free_space),
+		cmocka_unit_test(test_log_keep_bytes),
 		cmocka_unit_test(test_client_password_file),
 		cmocka_unit_test(test_secret_files),
 	};

@@ -1,0 +1,87 @@
+/*
+ * Raft log retention by bytes: each replica's log size, kept as entries are
+ * stored, compacted and replaced by a snapshot (never by a scan per round),
+ * and the compaction decision (which logs to shorten, up to which index)
+ * as a pure function of sizes, applied indexes and budgets.
+ *
+ * The size of a log is the difference of two cumulative counts: the bytes
+ * stored up to its last entry, and up to the entry before its first. The
+ * cumulative count is known exactly at a few marks (one each time another
+ * step of bytes was stored) and between them by interpolation, so a
+ * compaction or a truncation that falls between two marks is off by at
+ * most one step until the log is compacted past the next mark.
+ *
+ * Threads: the caller's (the node's loop); no state of its own.
+ */
+#ifndef RK_NODE_LOGKEEP_H
+#define RK_NODE_LOGKEEP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* What an entry costs beyond its payload in the raftlog table: its key
+ * (range, index) and its header (term, type). */
+#define RK_LOGKEEP_ENTRY_OVERHEAD 24u
+#define RK_LOGKEEP_MARKS 32u
+
+struct rk_logkeep_mark {
+	uint64_t index, cum; /* bytes stored through index */
+};
+
+/* One log's size. marks[0] is the base: the last compacted index and the
+ * bytes through it; the others follow in ascending order of index. */
+struct rk_logbytes {
+	struct rk_logkeep_mark marks[RK_LOGKEEP_MARKS];
+	uint32_t n;
+	uint32_t shift;     /* marks are step << shift bytes apart */
+	uint64_t last, top; /* the last stored index and the bytes through it */
+};
+
+/* The log holds nothing after index. */
+void rk_logbytes_reset(struct rk_logbytes *lb, uint64_t index);
+/* Bytes of the entries stored after the base. */
+uint64_t rk_logbytes_get(const struct rk_logbytes *lb);
+/* The cumulative count through index (clamped to the stored log). */
+uint64_t rk_logbytes_cum(const struct rk_logbytes *lb, uint64_t index);
+/* Entry index of `bytes` was stored, replacing any at index and after; a
+ * mark is set once `step` bytes were stored since the last one (twice,
+ * four times... that while the log outgrows its marks: they are thinned
+ * out, every other one dropped, and stay evenly spread). */
+void rk_logbytes_stored(struct rk_logbytes *lb, uint64_t index, uint64_t bytes,
+			uint64_t step);
+/* The entries through upto were removed (upto past the last: none left). */
+void rk_logbytes_compact(struct rk_logbytes *lb, uint64_t upto);
+
+/* The budgets: entries and bytes per log, bytes for all logs of a node. */
+struct rk_logkeep_limits {
+	uint64_t keep;        /* entries behind the applied index */
+	uint64_t keep_bytes;  /* bytes of one log */
+	uint64_t total_bytes; /* bytes of the node's logs */
+};
+
+/* One log the decision may shorten. */
+struct rk_logkeep_range {
+	const struct rk_logbytes *lb;
+	uint64_t first;   /* its first stored index */
+	uint64_t applied; /* its applied index */
+	uint64_t limit;   /* the highest index it may drop: applied, and no
+			   * further than the last checkpoint's applied index */
+	void *arg;        /* the caller's */
+	uint64_t upto;    /* out: drop the entries through upto; 0: none */
+	uint64_t after;   /* out: its bytes once that is done */
+};
+
+/* Decides the compactions of v[0..n) (reordered: larger logs first) for a
+ * node whose logs hold `total` bytes, v's and others'. A log is shortened
+ * when it holds more than keep entries behind its applied index (to keep/2
+ * of them) or more than keep_bytes (to at most keep_bytes/2); then, while
+ * the node's total is over total_bytes, the largest logs are shortened to
+ * their limit until it is at most total_bytes/2 (halving leaves room
+ * before the next compaction, rather than one for every few writes).
+ * Never past a log's limit. *ckptp is set when a log that should be
+ * shortened cannot for want of a checkpoint. Returns the total after. */
+uint64_t rk_logkeep_decide(const struct rk_logkeep_limits *lim, uint64_t total,
+			   struct rk_logkeep_range *v, size_t n, bool *ckptp);
+
+#endif

@@ -1,0 +1,192 @@
+/*
+ * Raft log retention by bytes (src/node/logkeep.h): a log's size as
+ * entries are stored, replaced and compacted, and the compaction decision
+ * from sizes, applied indexes and budgets.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "logkeep.h"
+
+#define KIB 1024u
+#define MIB (1024u * 1024u)
+#define STEP (64u * KIB)
+
+/* Entries first..last of `bytes` each after an empty log at first - 1. */
+static void fill(struct rk_logbytes *lb, uint64_t first, uint64_t last, uint64_t bytes)
+{
+	rk_logbytes_reset(lb, first - 1);
+	for (uint64_t i = first; i <= last; i++)
+		rk_logbytes_stored(lb, i, bytes, STEP);
+}
+
+static void sizes_follow_the_log(void **state)
+{
+	struct rk_logbytes lb;
+
+	(void)state;
+	fill(&lb, 11, 1010, KIB);
+	assert_int_equal(rk_logbytes_get(&lb), 1000 * KIB);
+	/* Entries 901.. replaced by one: 891 entries left. */
+	rk_logbytes_stored(&lb, 901, KIB, STEP);
+	assert_int_equal(lb.last, 901);
+	assert_int_equal(rk_logbytes_get(&lb), 891 * KIB);
+	/* Compacted through a mark (every 64 entries here): exact. */
+	rk_logbytes_compact(&lb, 10 + 64 * 4);
+	assert_int_equal(rk_logbytes_get(&lb), (891 - 256) * KIB);
+	/* Between marks: interpolated, exact for equal entries. */
+	rk_logbytes_compact(&lb, 300);
+	assert_int_equal(rk_logbytes_get(&lb), 601 * KIB);
+	/* Everything, then past the end (a snapshot): empty. */
+	rk_logbytes_compact(&lb, 901);
+	assert_int_equal(rk_logbytes_get(&lb), 0);
+	rk_logbytes_compact(&lb, 5000);
+	assert_int_equal(rk_logbytes_get(&lb), 0);
+	rk_logbytes_stored(&lb, 5001, 100, STEP);
+	assert_int_equal(rk_logbytes_get(&lb), 100);
+}
+
+/* Many more marks than fit: thinned, the size still exact at the ends and
+ * within one (doubled) step anywhere. */
+static void marks_thin_out(void **state)
+{
+	struct rk_logbytes lb;
+	uint64_t cum, gap;
+
+	(void)state;
+	rk_logbytes_reset(&lb, 0);
+	for (uint64_t i = 1; i <= 20000; i++)
+		rk_logbytes_stored(&lb, i, (i % 7 + 1) * KIB, STEP);
+	assert_true(lb.n <= RK_LOGKEEP_MARKS);
+	cum = 0;
+	for (uint64_t i = 1; i <= 12345; i++)
+		cum += (i % 7 + 1) * KIB;
+	gap = lb.top - lb.marks[lb.n - 1].cum;
+	for (uint32_t i = 1; i < lb.n; i++) {
+		assert_true(lb.marks[i].index > lb.marks[i - 1].index);
+		if (lb.marks[i].cum - lb.marks[i - 1].cum > gap)
+			gap = lb.marks[i].cum - lb.marks[i - 1].cum;
+	}
+	/* The marks still spread over the log, at most 1/8 of it apart. */
+	assert_true(gap <= lb.top / 8);
+	assert_true(rk_logbytes_cum(&lb, 12345) + gap >= cum);
+	assert_true(rk_logbytes_cum(&lb, 12345) <= cum + gap);
+	assert_int_equal(rk_logbytes_cum(&lb, 20000), lb.top);
+}
+
+/* The upto decided for the log `arg` among v[0..n). */
+static uint64_t upto_of(const struct rk_logkeep_range *v, size_t n, void *arg)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i].arg == arg)
+			return v[i].upto;
+	fail();
+	return UINT64_MAX;
+}
+
+static void range_over_its_bytes(void **state)
+{
+	struct rk_logkeep_limits lim = {100000, 4 * MIB, 0};
+	struct rk_logbytes lb;
+	struct rk_logkeep_range v;
+	uint64_t total;
+	bool ckpt;
+
+	(void)state;
+	fill(&lb, 1, 8192, KIB); /* 8 MiB */
+	v = (struct rk_logkeep_range){&lb, 1, 8192, 8192, NULL, 0, 0};
+	total = rk_logkeep_decide(&lim, 8 * MIB, &v, 1, &ckpt);
+	assert_int_equal(total, v.after);
+	assert_false(ckpt);
+	/* Down to half the budget, within a step of it. */
+	assert_true(v.after <= 2 * MIB && v.after + STEP >= 2 * MIB);
+	assert_int_equal(v.after, lb.top - rk_logbytes_cum(&lb, v.upto));
+	/* Never past the limit (applied, checkpointed). */
+	v.limit = 1000;
+	rk_logkeep_decide(&lim, 8 * MIB, &v, 1, &ckpt);
+	assert_int_equal(v.upto, 1000);
+	assert_int_equal(v.after, (8192 - 1000) * KIB);
+	/* Nothing may go: none, and a checkpoint is wanted. */
+	v.limit = 0;
+	rk_logkeep_decide(&lim, 8 * MIB, &v, 1, &ckpt);
+	assert_int_equal(v.upto, 0);
+	assert_true(ckpt);
+	/* Under the budget: left alone. */
+	fill(&lb, 1, 4000, KIB);
+	v = (struct rk_logkeep_range){&lb, 1, 4000, 4000, NULL, 0, 0};
+	rk_logkeep_decide(&lim, 4000 * KIB, &v, 1, &ckpt);
+	assert_int_equal(v.upto, 0);
+	assert_false(ckpt);
+}
+
+static void range_over_its_entries(void **state)
+{
+	struct rk_logkeep_limits lim = {100, 4 * MIB, 0};
+	struct rk_logbytes lb;
+	struct rk_logkeep_range v;
+	bool ckpt;
+
+	(void)state;
+	fill(&lb, 1, 300, 10);
+	v = (struct rk_logkeep_range){&lb, 1, 250, 250, NULL, 0, 0};
+	rk_logkeep_decide(&lim, 3000, &v, 1, &ckpt);
+	assert_int_equal(v.upto, 200);
+	v.applied = 99;
+	v.limit = 99;
+	rk_logkeep_decide(&lim, 3000, &v, 1, &ckpt);
+	assert_int_equal(v.upto, 0);
+}
+
+/* Three logs of 3, 2 and 1 MiB under a node budget of 4 MiB: the largest
+ * two go, to their limits, until the total is at most 2 MiB. */
+static void node_over_its_total(void **state)
+{
+	struct rk_logkeep_limits lim = {100000, 4 * MIB, 4 * MIB};
+	struct rk_logbytes a, b, c;
+	struct rk_logkeep_range v[3];
+	uint64_t total;
+	bool ckpt;
+
+	(void)state;
+	fill(&a, 1, 1024, KIB);
+	fill(&b, 1, 2048, KIB);
+	fill(&c, 1, 3072, KIB);
+	v[0] = (struct rk_logkeep_range){&a, 1, 1024, 1024, &a, 0, 0};
+	v[1] = (struct rk_logkeep_range){&b, 1, 2048, 2000, &b, 0, 0};
+	v[2] = (struct rk_logkeep_range){&c, 1, 3072, 3072, &c, 0, 0};
+	total = rk_logkeep_decide(&lim, 6 * MIB, v, 3, &ckpt);
+	assert_int_equal(v[0].arg, &c); /* largest first */
+	assert_int_equal(upto_of(v, 3, &c), 3072);
+	assert_int_equal(upto_of(v, 3, &b), 2000);
+	assert_int_equal(upto_of(v, 3, &a), 0);
+	assert_int_equal(total, 1024 * KIB + 48 * KIB);
+	/* Logs not offered count in the total: this one alone cannot bring
+	 * 9 MiB under 2, and goes whole. */
+	fill(&c, 1, 3072, KIB);
+	v[0] = (struct rk_logkeep_range){&c, 1, 3072, 3072, &c, 0, 0};
+	total = rk_logkeep_decide(&lim, 9 * MIB, v, 1, &ckpt);
+	assert_int_equal(v[0].upto, 3072);
+	assert_int_equal(total, 6 * MIB);
+	/* Within the budget: nothing. */
+	fill(&c, 1, 3072, KIB);
+	v[0] = (struct rk_logkeep_range){&c, 1, 3072, 3072, &c, 0, 0};
+	total = rk_logkeep_decide(&lim, 4 * MIB, v, 1, &ckpt);
+	assert_int_equal(v[0].upto, 0);
+	assert_int_equal(total, 4 * MIB);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(sizes_follow_the_log),
+		cmocka_unit_test(marks_thin_out),
+		cmocka_unit_test(range_over_its_bytes),
+		cmocka_unit_test(range_over_its_entries),
+		cmocka_unit_test(node_over_its_total),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
