@@ -61,7 +61,7 @@ def build_rev(rev, work, build_type):
     return os.path.join(bd, "src", "cli", "rangekv")
 
 
-def one(kind, fn, a, work, tag):
+def one(fn, a, work, tag):
     res = {}
     t0 = time.time()
     try:
@@ -141,12 +141,12 @@ def main():
                 a.bin = b
                 d = os.path.join(work, "r%d-%s" % (n, name))
                 os.makedirs(d)
-                rd[name] = one("rangekv", C.part_rangekv, a, d, name)
+                rd[name] = one(C.part_rangekv, a, d, name)
                 time.sleep(2)
             C.log("## round %d: Redis" % (n + 1))
             d = os.path.join(work, "r%d-redis" % n)
             os.makedirs(d)
-            rd["redis"] = one("redis", C.part_redis, a, d, "redis")
+            rd["redis"] = one(C.part_redis, a, d, "redis")
             failed |= not all(r["ok"] for r in rd.values())
             R["rounds"].append(rd)
             C.log("\n".join(table([row("%s %d" % (k, n + 1), v) for k, v in rd.items()])))
