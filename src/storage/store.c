@@ -645,15 +645,13 @@ static void commit_group(struct rk_store *s, struct pending *list)
 	}
 }
 
-/* Before sleeping, the storage thread polls the queue for a short while:
- * the next batch usually arrives within tens of microseconds of the last
- * callback, and waking a sleeping thread costs about as much as the fsync
- * itself on fast disks (measured: batch-of-one throughput 0.80 of raw
- * WiredTiger without this, see docs/benchmarks.md). It yields while it
- * polls, so it never keeps a ready thread off a core. */
-#define STORE_SPIN_S 0.0002
-
-static void store_spin(struct rk_store *s)
+/* Before sleeping, the storage thread may poll the queue for STORE_SPIN_S
+ * (spin.c says when): under load the next batch usually arrives within tens
+ * of microseconds, and waking a sleeping thread costs about as much as the
+ * fsync itself on fast disks (batch-of-one throughput 0.80 of raw
+ * WiredTiger without it, see docs/benchmarks.md). It yields while it polls,
+ * so it never keeps a ready thread off a core. Returns whether a batch came. */
+static bool store_spin(struct rk_store *s)
 {
 	uint64_t seen = __atomic_load_n(&s->submitted, __ATOMIC_ACQUIRE);
 	double t0 = now_s();
@@ -662,6 +660,7 @@ static void store_spin(struct rk_store *s)
 		sched_yield();
 		seen = __atomic_load_n(&s->submitted, __ATOMIC_ACQUIRE);
 	}
+	return seen != s->taken;
 }
 
 void *store_thread_main(void *arg)
@@ -671,9 +670,12 @@ void *store_thread_main(void *arg)
 
 	for (;;) {
 		struct pending *list;
-		bool ckpt;
+		bool ckpt, busy;
+		double idle0 = now_s();
 
-		store_spin(s);
+		busy = __atomic_load_n(&s->submitted, __ATOMIC_ACQUIRE) != s->taken;
+		if (!busy && store_spin_wanted(&s->spin))
+			busy = store_spin(s);
 		pthread_mutex_lock(&s->mu);
 		while (s->head == NULL && !s->stopping &&
 		       s->ckpt_requested == s->ckpt_done) {
@@ -687,6 +689,10 @@ void *store_thread_main(void *arg)
 		}
 		list = s->head;
 		s->head = s->tail = NULL;
+		/* The idle gap: from the empty queue to this batch (a wake-up
+		 * without one, a checkpoint or the stop, is not a gap). */
+		if (list != NULL)
+			store_spin_note(&s->spin, busy ? 0.0 : now_s() - idle0);
 		s->taken = s->submitted;
 		ckpt = s->ckpt_requested != s->ckpt_done ||
 		       (s->checkpoint_secs > 0 &&

@@ -10,6 +10,7 @@
 #include <wiredtiger.h>
 
 #include "le.h"
+#include "spin.h"
 #include "store.h"
 
 /* A batch is a byte string of operations, replayed in order inside the
@@ -98,6 +99,8 @@ struct rk_store {
 	uint64_t submitted; /* batches queued ever (atomic: polled unlocked) */
 	uint64_t taken;     /* s->submitted when the thread last took the queue
 			     * (the storage thread's own) */
+	struct store_spin spin; /* whether to poll before sleeping (the
+				 * storage thread's own) */
 	bool stopping;
 	uint64_t ckpt_requested, ckpt_done;
 	int ckpt_rc;
