@@ -26,9 +26,11 @@ import signal
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cluster import Cluster, Partitions  # noqa: E402
+from cluster import Cluster, Partitions, http_addr  # noqa: E402
 from linearize import check_register, check_sequences  # noqa: E402
 from workloads import Client, Durable, History, Probe, Register, Sequence, keys_in  # noqa: E402
 
@@ -189,6 +191,78 @@ def durability(run):
         reader.close()
     run.extra_violations += ["acknowledged write lost: " + x for x in lost]
     run.log("read back %d keys after the last restart" % len(keys))
+    return [w]
+
+
+def admin(run, rid, method, path):
+    """An admin call on range rid's leader (following 409 hints and the
+    404 of a node that no longer holds it): (status, body)."""
+    c = run.cluster
+    slot = run.rnd.choice([i for i in (1, 2, 3) if c.up(i)])
+    st, body = 0, {}
+    for _ in range(30):
+        req = urllib.request.Request("http://%s%s" % (http_addr(slot), path), method=method,
+                                     data=b"" if method == "POST" else None)
+        try:
+            with urllib.request.urlopen(req, timeout=90) as r:
+                return r.status, json.loads(r.read().decode())
+        except urllib.error.HTTPError as e:
+            st, body = e.code, json.loads(e.read().decode() or "{}")
+        except OSError:
+            st, body = 0, {}
+        if st == 409 and body.get("error") == "not the leader of this range" and \
+                c.slot.get(body.get("leader")) is not None:
+            slot = c.slot[body["leader"]]
+        elif st in (0, 404, 409):
+            slot = slot % 3 + 1
+        else:
+            return st, body
+        time.sleep(0.1)
+    return st, body
+
+
+def move_replica(run):
+    """A replica moved: a range's replica on a node that does not lead it
+    removed, then added back on that node as a voter (a fresh replica id,
+    caught up by a snapshot); every third time, kill -9 of a node in the
+    middle of it."""
+    c = run.cluster
+    rid = run.rnd.choice(sorted(c.spans()))
+    view = None
+    for i in (1, 2, 3):
+        rs = c.ranges(i) if c.up(i) else None
+        view = next((r for r in rs or [] if r["id"] == rid and r["role"] == "leader"), view)
+    if view is None:
+        return
+    lead = c.slot.get(view["leader"])
+    slot = run.rnd.choice([i for i in (1, 2, 3) if i != lead])
+    mine = [x for x in view["replicas"] if x["node_id"] == c.ids[slot]]
+    kill = run.faults["move"] % 3 == 2
+    run.fault("move", "move range %d's replica on node %d%s" %
+              (rid, c.ids[slot], " with a kill -9 of it" if kill else ""))
+    if mine:
+        admin(run, rid, "DELETE", "/api/v1/ranges/%d/replicas/%d" % (rid, mine[0]["replica_id"]))
+    if kill:
+        c.kill9(slot)
+        run.fault("kill -9", "kill -9 node %d" % c.ids[slot])
+        time.sleep(run.rnd.uniform(0.5, 2.0))
+        c.start(slot)
+    admin(run, rid, "POST", "/api/v1/ranges/%d/replicas?node=%d&role=voter" % (rid, c.ids[slot]))
+    run.recover()
+
+
+@scenario("move-register")
+def move_register(run):
+    """Known hole (c): register workload on every range; replicas moved one
+    after another (removed from a node, added back there as a voter), a
+    kill -9 of the moving node every third move. Finds a write answered
+    "ERR duplicate of an answered request" (its sequence below the
+    session's first incomplete one) after a move."""
+    w = run.register()
+    try:
+        on_schedule(run, move_replica, calm=(0.2, 1.0))
+    finally:
+        w.stop()
     return [w]
 
 
