@@ -151,6 +151,28 @@ static void stamp(struct rk_client_router *r, struct op *o)
 	}
 }
 
+static struct wlist *wlist_of(struct rk_client_router *r, uint64_t range);
+
+/* A write never sent whose range is known only now (it was submitted when
+ * its key's range was not): it joins that range's list under a new
+ * sequence number, the newest. Kept under its old one, in another list,
+ * the range's later writes would carry a first incomplete sequence above
+ * it, and the range would take it for one already answered. */
+static void rejoin(struct rk_client_router *r, struct op *o)
+{
+	struct wlist *l = o->wl;
+
+	if (o->wprev) o->wprev->wnext = o->wnext; else l->head = o->wnext;
+	if (o->wnext) o->wnext->wprev = o->wprev; else l->tail = o->wprev;
+	o->wprev = o->wnext = NULL;
+	l = wlist_of(r, o->range);
+	o->seq = r->next_seq++;
+	o->wl = l;
+	o->wprev = l->tail;
+	if (l->tail) l->tail->wnext = o; else l->head = o;
+	l->tail = o;
+}
+
 static void attempt(struct rk_client_router *r, struct op *o, uint64_t to)
 {
 	struct rk_net_req req;
@@ -161,6 +183,8 @@ static void attempt(struct rk_client_router *r, struct op *o, uint64_t to)
 		size_t elen;
 		o->range = r->env.range_of(r->env.arg, o->key, o->klen, &end, &elen);
 		to = o->range != 0 ? r->env.leader_of(r->env.arg, o->range) : 0;
+		if (o->write && !o->maybe_applied && o->wl != NULL && o->wl->range != o->range)
+			rejoin(r, o);
 	}
 	if (to == 0) { /* no leader known: wait for an election */
 		o->parked = true;

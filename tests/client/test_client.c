@@ -211,6 +211,78 @@ static void test_router_deadline(void **state)
 	close_router(&loop, r);
 }
 
+/* A node whose range cache does not know the key's range at first: the
+ * write waits, then finds it. Every request sent is kept. */
+struct seqfake {
+	uint64_t range;
+	int sent;
+	uint64_t seq[4], low[4];
+};
+
+static uint64_t seq_range_of(void *arg, const uint8_t *key, size_t klen,
+			     const uint8_t **endp, size_t *elenp)
+{
+	(void)key;
+	(void)klen;
+	*endp = NULL;
+	*elenp = 0;
+	return ((struct seqfake *)arg)->range;
+}
+
+static uint64_t seq_leader_of(void *arg, uint64_t range)
+{
+	(void)arg;
+	return range != 0 ? 2 : 0;
+}
+
+static uint64_t le64_at(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static void seq_send(void *arg, uint64_t to, const struct rk_net_req *r)
+{
+	struct seqfake *f = arg;
+
+	(void)to;
+	if (f->sent < 4) {
+		f->seq[f->sent] = le64_at(r->cmd + 10);
+		f->low[f->sent] = le64_at(r->cmd + 18);
+	}
+	f->sent++;
+}
+
+/* A write submitted while its range was unknown, sent once it is known
+ * after a later write of that range: its sequence must not be below the
+ * first incomplete one that later write told the range (else the range
+ * answers it "duplicate of an answered request"). */
+static void test_router_range_found_late(void **state)
+{
+	struct seqfake f = {0};
+	struct rk_client_env env = {&f, 1, seq_range_of, seq_leader_of, seq_send};
+	struct rk_client_router *r;
+	struct outcome a = {0}, b = {0};
+	uv_loop_t loop;
+
+	(void)state;
+	assert_int_equal(uv_loop_init(&loop), 0);
+	assert_int_equal(rk_client_router_new(&loop, &env, 5000, &r), 0);
+	submit(r, RK_KV_DEL, &a); /* no range known: parked */
+	assert_int_equal(f.sent, 0);
+	f.range = 1;
+	submit(r, RK_KV_PUT, &b); /* range 1: sent at once */
+	assert_int_equal(f.sent, 1);
+	while (f.sent < 2)
+		uv_run(&loop, UV_RUN_ONCE); /* the parked one's retry */
+	assert_true(f.seq[1] >= f.low[0]);
+	assert_true(f.low[1] <= f.seq[1]);
+	close_router(&loop, r);
+}
+
 /* ---- MATCH patterns ---------------------------------------------------------- */
 
 static bool glob(const char *pat, const char *s)
@@ -361,6 +433,7 @@ int main(void)
 		cmocka_unit_test(test_part_reply_lost),
 		cmocka_unit_test(test_router_close_in_flight),
 		cmocka_unit_test(test_router_deadline),
+		cmocka_unit_test(test_router_range_found_late),
 		cmocka_unit_test(test_glob),
 		cmocka_unit_test(test_password_equal),
 		cmocka_unit_test(test_cursor_table),

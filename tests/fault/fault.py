@@ -253,11 +253,10 @@ def move_replica(run):
 
 @scenario("move-register")
 def move_register(run):
-    """Known hole (c): register workload on every range; replicas moved one
-    after another (removed from a node, added back there as a voter), a
-    kill -9 of the moving node every third move. Finds a write answered
-    "ERR duplicate of an answered request" (its sequence below the
-    session's first incomplete one) after a move."""
+    """Register workload on every range; replicas moved one after another
+    (removed from a node, added back there as a voter), a kill -9 of the
+    moving node every third move. Found hole (c): a write answered "ERR
+    duplicate of an answered request" after a move (docs/testing.md)."""
     w = run.register()
     try:
         on_schedule(run, move_replica, calm=(0.2, 1.0))
