@@ -395,6 +395,8 @@ int rk_boot_load(struct rk_node *n)
 	int rc = redo_removals(n);
 
 	if (rc == 0)
+		rc = rk_life_load_tombs(n);
+	if (rc == 0)
 		rc = redo_installs(n);
 	return rc != 0 ? rc : load_all(n);
 }

@@ -13,18 +13,69 @@
 
 #define MOD "node"
 
+/* The slot of range in the sorted tombstones: its index, or where it
+ * would go. */
+static size_t tomb_slot(const struct rk_life *l, uint64_t range)
+{
+	size_t lo = 0, hi = l->nt;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (l->tombs[mid].range < range)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+uint64_t rk_life_tomb(const struct rk_node *n, uint64_t range)
+{
+	const struct rk_life *l = &n->life;
+	size_t i = tomb_slot(l, range);
+
+	return i < l->nt && l->tombs[i].range == range ? l->tombs[i].min : 0;
+}
+
+int rk_life_tomb_raise(struct rk_node *n, uint64_t range, uint64_t min)
+{
+	struct rk_life *l = &n->life;
+	size_t i = tomb_slot(l, range);
+
+	if (i < l->nt && l->tombs[i].range == range) {
+		if (l->tombs[i].min < min)
+			l->tombs[i].min = min;
+		return 0;
+	}
+	if (rk_grow((void **)&l->tombs, &l->tcap, l->nt, sizeof(*l->tombs)) != 0)
+		return RK_ENOMEM;
+	memmove(l->tombs + i + 1, l->tombs + i, (l->nt - i) * sizeof(*l->tombs));
+	l->tombs[i].range = range;
+	l->tombs[i].min = min;
+	l->nt++;
+	return 0;
+}
+
+static int load_tomb(void *arg, uint64_t range, uint64_t min)
+{
+	return rk_life_tomb_raise(arg, range, min) != 0 ? RK_ENOMEM : 0;
+}
+
+int rk_life_load_tombs(struct rk_node *n)
+{
+	n->life.nt = 0;
+	return rk_store_list_tombstones(n->reader, load_tomb, n);
+}
+
 struct rk_replica *rk_life_create(struct rk_node *n, uint64_t range,
 				  const struct rk_raft_msg *m, uint64_t from)
 {
 	struct rk_replica *r;
-	uint64_t tomb = 0;
 	int rc;
 
 	if ((m->type != RK_RAFT_MSG_APP && m->type != RK_RAFT_MSG_HEARTBEAT) ||
-	    m->term == 0 || m->to == 0 || range == 0 || n->stopping)
-		return NULL;
-	rc = rk_store_read_tombstone(n->reader, range, &tomb);
-	if ((rc != 0 && rc != RK_ENOTFOUND) || m->to < tomb)
+	    m->term == 0 || m->to == 0 || range == 0 || n->stopping ||
+	    m->to < rk_life_tomb(n, range))
 		return NULL;
 	r = calloc(1, sizeof(*r));
 	if (r == NULL)
@@ -192,6 +243,13 @@ static void gone_done(uv_work_t *req, int status)
 		return;
 	}
 	rk_crash_point(n, "life.remove_written");
+	if (rk_life_tomb_raise(n, r->range, r->rs.replica_id + 1) != 0) {
+		/* The tombstone is in the store, and a restart loads it; served
+		 * on without it, a late message could bring the replica back. */
+		rk_log_error(MOD, "range %llu: out of memory recording its tombstone; stopping",
+			     (unsigned long long)r->range);
+		rk_node_fail(n);
+	}
 	rk_table_remove(&n->tab, r);
 	rk_snap_forget(n, r);
 	n->life.removed++;
@@ -254,4 +312,7 @@ void rk_life_free(struct rk_node *n)
 	free(n->life.pending);
 	n->life.pending = NULL;
 	n->life.n = n->life.cap = 0;
+	free(n->life.tombs);
+	n->life.tombs = NULL;
+	n->life.nt = n->life.tcap = 0;
 }

@@ -40,12 +40,31 @@ struct rk_replica;
 /* Replicas visited (beyond the awake ones) by each round of asks. */
 #define RK_LIFE_ASK_SLICE 1024
 
+/* A range's tombstone: its replica ids below min never come back here. */
+struct rk_tomb {
+	uint64_t range, min;
+};
+
 struct rk_life {
 	struct rk_replica **pending; /* removing: waiting to be idle */
 	size_t n, cap;
+	/* Every tombstone of the store, by range (loaded at boot, added to by
+	 * each removal): a message for an unknown range is checked here, never
+	 * with a store read on the loop. Few: one per replica ever removed. */
+	struct rk_tomb *tombs;
+	size_t nt, tcap;
 	size_t cursor; /* of the asks' round-robin */
 	uint64_t created, removed;
 };
+
+/* Loads the store's tombstones (boot, after interrupted removals were
+ * redone). */
+int rk_life_load_tombs(struct rk_node *n);
+/* The lowest replica id of range still allowed on this node (0: any). */
+uint64_t rk_life_tomb(const struct rk_node *n, uint64_t range);
+/* Raises range's tombstone to min, never lowers it (the store's is written
+ * by the removal; this is the loop's copy). RK_ENOMEM changes nothing. */
+int rk_life_tomb_raise(struct rk_node *n, uint64_t range, uint64_t min);
 
 /* The replica m (from node from) creates, or NULL when m may not create
  * one (not from a leader, at or below the tombstone, out of memory). */

@@ -18,8 +18,10 @@
 
 #include <stdlib.h>
 
+#include "life.h"
 #include "node_int.h"
 #include "rcache.h"
+#include "replica.h"
 
 static struct rk_desc_replica reps[3] = {{1, 7, 0}, {2, 3, 0}, {3, 5, 0}};
 
@@ -214,10 +216,72 @@ static void test_rcache_overlap(void **state)
 	rk_rcache_free(&c);
 }
 
+static struct rk_raft_msg leader_msg(uint64_t to)
+{
+	struct rk_raft_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = RK_RAFT_MSG_HEARTBEAT;
+	m.term = 4;
+	m.from = 1;
+	m.to = to;
+	return m;
+}
+
+static void test_create_above_tombstone(void **state)
+{
+	struct rk_node *n = calloc(1, sizeof(*n));
+	struct rk_raft_msg m;
+	struct rk_replica *r;
+
+	(void)state;
+	assert_non_null(n);
+	n->cfg.node_id = 2;
+	rk_raft_options_default(&n->ropts);
+	n->ropts.storage = &rk_replica_storage_ops; /* an empty log in memory */
+	/* Out of order, and raised: 9 then 5 then 7 (3 -> 4, never down). */
+	assert_int_equal(rk_life_tomb_raise(n, 9, 2), 0);
+	assert_int_equal(rk_life_tomb_raise(n, 5, 3), 0);
+	assert_int_equal(rk_life_tomb_raise(n, 7, 1), 0);
+	assert_int_equal(rk_life_tomb_raise(n, 5, 4), 0);
+	assert_int_equal(rk_life_tomb_raise(n, 5, 2), 0);
+	assert_int_equal(rk_life_tomb(n, 5), 4);
+	assert_int_equal(rk_life_tomb(n, 9), 2);
+	assert_int_equal(rk_life_tomb(n, 6), 0);
+	/* Below the tombstone: dropped, whatever the message. */
+	m = leader_msg(3);
+	assert_null(rk_life_create(n, 5, &m, 1));
+	assert_null(rk_table_get(&n->tab, 5));
+	/* Not from a leader: dropped. */
+	m = leader_msg(4);
+	m.type = RK_RAFT_MSG_VOTE;
+	assert_null(rk_life_create(n, 5, &m, 1));
+	/* At the tombstone: the next replica id is welcome. */
+	m = leader_msg(4);
+	r = rk_life_create(n, 5, &m, 1);
+	assert_non_null(r);
+	assert_ptr_equal(rk_table_get(&n->tab, 5), r);
+	assert_int_equal(r->rs.replica_id, 4);
+	assert_int_equal(r->desc.n_reps, 0); /* uninitialized: waits for a snapshot */
+	/* A range without a tombstone takes any replica id. */
+	m = leader_msg(1);
+	assert_non_null(rk_life_create(n, 6, &m, 1));
+	assert_int_equal(n->life.created, 2);
+	while (n->tab.n > 0) {
+		r = n->tab.byid[0];
+		rk_table_remove(&n->tab, r);
+		rk_replica_free(r);
+	}
+	rk_table_free(&n->tab);
+	rk_life_free(n);
+	free(n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table_remove),
+		cmocka_unit_test(test_create_above_tombstone),
 		cmocka_unit_test(test_rcache_overlap),
 		cmocka_unit_test(test_find_replace_stale),
 	};
