@@ -78,11 +78,29 @@ static void not_leader(struct rk_http_resp *resp, const struct rk_replica *r)
 	rk_json_obj_end(&j);
 }
 
-static bool busy(const struct rk_node *n, uint64_t range)
+bool rk_admin_busy(const struct rk_node *n, uint64_t range)
 {
 	for (const struct rk_admin_op *o = n->admin.ops; o != NULL; o = o->next)
 		if (o->range == range)
 			return true;
+	return false;
+}
+
+/* A change cannot be proposed now, for a while: answered 409 with what
+ * to wait for. Leadership balance starts no transfer on a range with a
+ * call in flight (balance.c), but a call may come during one. */
+static bool refused_now(const struct rk_node *n, const struct rk_replica *r,
+			struct rk_http_resp *resp)
+{
+	if (rk_raft_conf_is_joint(&r->rs.conf) || rk_admin_busy(n, r->range)) {
+		rk_api_error(resp, 409, "another membership change of this range is under way");
+		return true;
+	}
+	if (rk_raft_transferee(&r->raft) != 0) {
+		rk_api_error(resp, 409, "a leadership transfer of this range is under way; "
+			     "retry in a moment");
+		return true;
+	}
 	return false;
 }
 
@@ -224,10 +242,8 @@ static void change_role(struct rk_node *n, struct rk_replica *r,
 		return;
 	}
 	voter = strcmp(role, "voter") == 0;
-	if (rk_raft_conf_is_joint(&r->rs.conf) || busy(n, r->range)) {
-		rk_api_error(resp, 409, "another membership change of this range is under way");
+	if (refused_now(n, r, resp))
 		return;
-	}
 	rep = rk_desc_on_node(&r->desc, node);
 	if (rep == NULL) {
 		add_replica(n, r, node, voter, req, resp);
@@ -278,10 +294,8 @@ static void remove_replica(struct rk_node *n, struct rk_replica *r, uint64_t id,
 			     "first (POST .../transfer-leader?to=N)");
 		return;
 	}
-	if (rk_raft_conf_is_joint(&r->rs.conf) || busy(n, r->range)) {
-		rk_api_error(resp, 409, "another membership change of this range is under way");
+	if (refused_now(n, r, resp))
 		return;
-	}
 	one_change(&cc, RK_RAFT_CC_REMOVE, id, rk_desc_role_votes(rep->role));
 	index = propose(n, r, &cc, NULL, resp);
 	if (index == 0)
@@ -315,7 +329,7 @@ static void transfer(struct rk_node *n, struct rk_replica *r,
 		rk_api_range_json(&j, r, false); /* leads already */
 		return;
 	}
-	if (busy(n, r->range)) {
+	if (rk_admin_busy(n, r->range)) {
 		rk_api_error(resp, 409, "another change of this range is under way");
 		return;
 	}
@@ -387,6 +401,11 @@ static int promote_new(struct rk_node *n, struct rk_admin_op *op, struct rk_repl
 
 	if (match_of(r, op->replica, &commit) < commit)
 		return 0; /* its snapshot or entries are on their way */
+	/* Not while a leadership transfer runs (it drops proposals) or the
+	 * core still holds a change it has not applied: the next tick tries
+	 * again, until the call's deadline. */
+	if (rk_raft_transferee(&r->raft) != 0 || rk_raft_conf_pending(&r->raft))
+		return 0;
 	one_change(&cc, RK_RAFT_CC_ADD_VOTER, op->replica, true);
 	memset(&resp, 0, sizeof(resp));
 	rk_buf_init(&resp.body);

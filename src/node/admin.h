@@ -42,6 +42,9 @@ bool rk_admin_http(struct rk_node *n, const struct rk_http_req *req,
 		   struct rk_http_resp *resp);
 /* Answers the waiting calls whose outcome is known (each tick). */
 void rk_admin_tick(struct rk_node *n);
+/* Whether a call on range waits for the cluster (leadership balance
+ * leaves such a range alone). */
+bool rk_admin_busy(const struct rk_node *n, uint64_t range);
 /* Answers every waiting call 503 (the node stops). */
 void rk_admin_close(struct rk_node *n);
 

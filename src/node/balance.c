@@ -3,6 +3,7 @@
  */
 #include <stdlib.h>
 
+#include "admin.h"
 #include "node_int.h"
 #include "quiesce.h"
 
@@ -40,8 +41,9 @@ static void balance_one(struct rk_replica *r, void *arg)
 	bool up = false;
 
 	if (rd->moved >= RK_BALANCE_MAX || !rk_raft_is_leader(&r->raft) ||
-	    want == n->cfg.node_id || rk_raft_transferee(&r->raft) != 0)
-		return;
+	    want == n->cfg.node_id || rk_raft_transferee(&r->raft) != 0 ||
+	    rk_admin_busy(n, r->range))
+		return; /* a membership call would see its proposals dropped */
 	for (size_t k = 0; k < rd->np; k++)
 		if (rd->ps[k].node_id == want)
 			up = rd->ps[k].connected;

@@ -570,6 +570,13 @@ static inline uint64_t rk_raft_transferee(const struct rk_raft *r)
 	return r->lead_transferee;
 }
 
+/* Leader only: whether a configuration change is proposed and not yet
+ * applied (another is refused with RK_ESTATE until it is). */
+static inline bool rk_raft_conf_pending(const struct rk_raft *r)
+{
+	return r->pending_conf_index > r->applied;
+}
+
 /* Allocation hooks for every group in the process (default: libc). Set
  * before the first group is initialised. */
 typedef void *(*rk_raft_realloc_fn)(void *ptr, size_t size);
