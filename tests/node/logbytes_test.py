@@ -89,16 +89,39 @@ def written(c, i):
             [bytes([p]) for p in PREFIXES]}
 
 
+# Compaction stops at the applied index the last checkpoint made durable,
+# and checkpoints run beside the loop: on a loaded machine one may take
+# longer than a compaction round, so a log may pass its bound for a moment.
+# A bound passed for longer than GRACE seconds in a row, or by more than
+# twice at any moment, is a failure: logs that are not compacted grow past
+# both within seconds at these rates.
+GRACE = 2.0
+
+
+def over(worst, key, is_over, now):
+    """True when key has been over its bound for longer than GRACE."""
+    since = worst["since"]
+    if not is_over:
+        since.pop(key, None)
+        return False
+    since.setdefault(key, now)
+    return now - since[key] > GRACE
+
+
 def check_bounds(c, nodes, worst):
     """Every node's logs within the bounds; worst holds the largest seen."""
+    now = time.monotonic()
     for i in nodes:
         total = metric(i, "rangekv_raft_log_bytes")
         worst["total"] = max(worst["total"], total)
-        if total > TOTAL + len(PREFIXES) * MARGIN:
+        bound = TOTAL + len(PREFIXES) * MARGIN
+        if total > 2 * bound or over(worst, ("node", i), total > bound, now):
             fail("node %d holds %d bytes of log (budget %d)" % (i, total, TOTAL))
         for r in c.ranges(i) or []:
             worst["range"] = max(worst["range"], r["log_bytes"])
-            if r["log_bytes"] > KEEP + MARGIN:
+            bound = KEEP + MARGIN
+            if r["log_bytes"] > 2 * bound or \
+                    over(worst, (i, r["id"]), r["log_bytes"] > bound, now):
                 fail("node %d range %d holds %d bytes of log (budget %d)" %
                      (i, r["id"], r["log_bytes"], KEEP))
 
@@ -125,17 +148,19 @@ def main():
         writers = [Writer(p, 1 + k % 2) for k, p in enumerate(PREFIXES)]
         for w in writers:
             w.start()
-        worst = {"total": 0, "range": 0}
+        worst = {"total": 0, "range": 0, "since": {}}
         deadline = time.monotonic() + 6
         while time.monotonic() < deadline:
             check_bounds(c, (1, 2, 3), worst)
             time.sleep(0.1)
         c.kill9(3)
+        worst["since"].clear()
         deadline = time.monotonic() + 8
         while time.monotonic() < deadline:
             check_bounds(c, (1, 2), worst)
             time.sleep(0.1)
         c.start(3)
+        worst["since"].clear()
         deadline = time.monotonic() + 6
         while time.monotonic() < deadline:
             try:
