@@ -171,6 +171,18 @@ static void test_dead_node_without_spare_waits(void **state)
 	assert_int_equal(pass.n_short, 6);
 	assert_int_equal(pass.n_blocked, 6);
 	w_free(&w);
+
+	/* Four voters, two on dead nodes, nowhere to add: neither dead one
+	 * goes (that would leave two live voters of three). */
+	w_init(&w, 3, 4, 2, nodes3, 3, 1000, 1000);
+	set_reps(&w.ranges[0], nodes5, 4);
+	w_set_node(&w, 3, RK_PL_DEAD);
+	w_set_node(&w, 4, RK_PL_DEAD);
+	w.now_ms += w.cfg.dead_after_ms;
+	for (int i = 0; i < 10; i++)
+		w_step(&w);
+	assert_int_equal(w.ranges[0].n_reps, 4);
+	w_free(&w);
 }
 
 /* ---- a range short of replicas ---- */
