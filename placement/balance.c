@@ -14,6 +14,7 @@
  * drains take the move slots first, and the figures they change would make
  * the balancing moves wrong anyway.
  */
+#include "bugs.h"
 #include "sched_int.h"
 
 /* Which of two nodes an excess removal takes first: one that is not live
@@ -51,7 +52,8 @@ const struct rk_pl_replica *pl_excess_voter(struct pl_ctx *c,
 
 		if (p->role != RK_PL_VOTER || n == NULL)
 			continue;
-		if (p == newest && voters > c->cfg->replicas)
+		if (p == newest && voters > c->cfg->replicas &&
+		    !RK_PL_BUGGY(REMOVE_NEWEST))
 			continue;
 		if (victim == NULL || fuller(n, vn)) {
 			victim = p;

@@ -8,6 +8,7 @@
  * had while a replacement is on its way: a replica on a dead node is
  * removed only once the range has cfg.replicas voters without it.
  */
+#include "bugs.h"
 #include "sched_int.h"
 
 /* The reason a replica on n must go. */
@@ -98,7 +99,8 @@ bool pl_repair(struct pl_ctx *c, const struct rk_pl_range *r, bool *shortp)
 	if (voters > c->cfg->replicas) {
 		const struct rk_pl_replica *victim = NULL;
 
-		if (doomed != NULL && healthy >= c->cfg->replicas)
+		if (doomed != NULL && (healthy >= c->cfg->replicas ||
+					RK_PL_BUGGY(REMOVE_BEFORE_ADD)))
 			victim = doomed;
 		else if (doomed == NULL)
 			victim = pl_excess_voter(c, r);

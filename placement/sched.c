@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bugs.h"
 #include "rangekv/error.h"
 #include "sched_int.h"
 
@@ -148,7 +149,7 @@ bool pl_range_has_node(const struct rk_pl_range *r, uint64_t node_id)
 
 static bool under_limit(uint32_t used, uint32_t limit)
 {
-	return limit == 0 || used < limit;
+	return limit == 0 || used < limit || RK_PL_BUGGY(NO_MOVE_LIMIT);
 }
 
 bool pl_move_allowed(const struct pl_ctx *c, const struct rk_pl_node *to,
@@ -164,7 +165,8 @@ bool pl_move_allowed(const struct pl_ctx *c, const struct rk_pl_node *to,
 bool pl_eligible(struct pl_ctx *c, const struct rk_pl_range *r,
 		 const struct rk_pl_node *n)
 {
-	if (n->state != RK_PL_LIVE || pl_range_has_node(r, n->id))
+	if (n->state != RK_PL_LIVE ||
+	    (pl_range_has_node(r, n->id) && !RK_PL_BUGGY(TWO_ON_ONE_NODE)))
 		return false;
 	if (n->capacity_bytes != 0 &&
 	    n->bytes + r->size_bytes > n->capacity_bytes)
