@@ -68,12 +68,13 @@ const struct rk_pl_replica *pl_excess_voter(struct pl_ctx *c,
 static struct rk_pl_node *lightest_target(struct pl_ctx *c,
 					  const struct rk_pl_range *r)
 {
+	const struct rk_pl_node *leader = pl_node(c, r->leader_node);
 	struct rk_pl_node *best = NULL;
 
 	for (size_t i = 0; i < c->n_nodes; i++) {
 		struct rk_pl_node *n = &c->nodes[i];
 
-		if (!pl_eligible(c, r, n) || n->replicas + 1 > c->cnt_hi)
+		if (!pl_eligible(c, r, n, leader) || n->replicas + 1 > c->cnt_hi)
 			continue;
 		if (best == NULL || n->bytes < best->bytes)
 			best = n;
@@ -81,16 +82,35 @@ static struct rk_pl_node *lightest_target(struct pl_ctx *c,
 	return best;
 }
 
+static void refresh_lows(struct pl_ctx *c)
+{
+	c->low_cnt = c->low_byt = c->lows_stale = false;
+	for (size_t i = 0; i < c->n_nodes; i++) {
+		const struct rk_pl_node *n = &c->nodes[i];
+
+		if (n->state != RK_PL_LIVE)
+			continue;
+		c->low_cnt |= n->replicas < c->cnt_lo;
+		c->low_byt |= n->bytes < c->byt_lo;
+	}
+}
+
 bool pl_balance_replicas(struct pl_ctx *c, const struct rk_pl_range *r)
 {
 	const struct rk_pl_replica *src;
 	struct rk_pl_node *s, *t;
 
-	if (c->doomed_hold)
+	if (c->doomed_hold || !pl_move_allowed(c, NULL, NULL))
 		return false;
 	src = pl_excess_voter(c, r);
 	s = src != NULL ? pl_node(c, src->node_id) : NULL;
 	if (s == NULL || s->state != RK_PL_LIVE)
+		return false;
+	if (c->lows_stale)
+		refresh_lows(c);
+	/* Neither rule can fire: nothing to search for. */
+	if (s->replicas <= c->cnt_hi && !c->low_cnt && s->bytes <= c->byt_hi &&
+	    !c->low_byt)
 		return false;
 	t = pl_best_target(c, r);
 	if (t != NULL && (s->replicas > c->cnt_hi || t->replicas < c->cnt_lo) &&

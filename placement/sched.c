@@ -158,12 +158,12 @@ bool pl_move_allowed(const struct pl_ctx *c, const struct rk_pl_node *to,
 	uint32_t k = c->cfg->max_moves_per_node;
 
 	return under_limit(c->moves_total, c->cfg->max_moves_total) &&
-	       under_limit(to->moves, k) &&
+	       (to == NULL || under_limit(to->moves, k)) &&
 	       (leader == NULL || leader == to || under_limit(leader->moves, k));
 }
 
 bool pl_eligible(struct pl_ctx *c, const struct rk_pl_range *r,
-		 const struct rk_pl_node *n)
+		 const struct rk_pl_node *n, const struct rk_pl_node *leader)
 {
 	if (n->state != RK_PL_LIVE ||
 	    (pl_range_has_node(r, n->id) && !RK_PL_BUGGY(TWO_ON_ONE_NODE)))
@@ -171,18 +171,19 @@ bool pl_eligible(struct pl_ctx *c, const struct rk_pl_range *r,
 	if (n->capacity_bytes != 0 &&
 	    n->bytes + r->size_bytes > n->capacity_bytes)
 		return false;
-	return pl_move_allowed(c, n, pl_node(c, r->leader_node));
+	return pl_move_allowed(c, n, leader);
 }
 
 struct rk_pl_node *pl_best_target(struct pl_ctx *c,
 				  const struct rk_pl_range *r)
 {
+	const struct rk_pl_node *leader = pl_node(c, r->leader_node);
 	struct rk_pl_node *best = NULL;
 
 	for (size_t i = 0; i < c->n_nodes; i++) {
 		struct rk_pl_node *n = &c->nodes[i];
 
-		if (!pl_eligible(c, r, n))
+		if (!pl_eligible(c, r, n, leader))
 			continue;
 		/* Nodes are by id: the first of equals is the lowest id. */
 		if (best == NULL || n->replicas < best->replicas ||
@@ -218,6 +219,7 @@ struct rk_pl_op *pl_emit(struct pl_ctx *c, const struct rk_pl_range *r,
 {
 	struct rk_pl_op *op = &c->pass->ops[c->pass->n_ops++];
 
+	c->lows_stale = true;
 	memset(op, 0, sizeof(*op));
 	op->kind = kind;
 	op->reason = why;
@@ -388,6 +390,7 @@ int rk_pl_pass(const struct rk_pl_config *cfg, const struct rk_pl_state *st,
 	if (rc != 0)
 		return rc;
 	c.moves_total = st->moves;
+	c.lows_stale = true;
 	ctx_bands(&c);
 	if (st->n_ranges == 0) {
 		pass->next_cursor = 0;

@@ -24,6 +24,10 @@ struct pl_ctx {
 	bool doomed_hold;
 	/* Balance bands over the live nodes: [lo, hi]. */
 	double cnt_lo, cnt_hi, byt_lo, byt_hi, ldr_lo, ldr_hi;
+	/* Whether some live node is below the count or the bytes band; valid
+	 * unless lows_stale (an operation moved the figures since). Most
+	 * ranges of a balanced cluster are judged on these alone. */
+	bool low_cnt, low_byt, lows_stale;
 };
 
 /* The node with that id, NULL if the state does not know it. */
@@ -41,16 +45,17 @@ bool pl_range_has_node(const struct rk_pl_range *r, uint64_t node_id);
 
 /* Whether n may take a new replica of r: live, holding none of r's
  * replicas, room for r's bytes if its capacity is known, under the move
- * limits (its own and the leader's, which sends the snapshot). */
+ * limits (its own and those of r's leader, which sends the snapshot). */
 bool pl_eligible(struct pl_ctx *c, const struct rk_pl_range *r,
-		 const struct rk_pl_node *n);
+		 const struct rk_pl_node *n, const struct rk_pl_node *leader);
 
 /* The best eligible node for a new replica of r: the fewest replicas
  * first, then the fewest bytes, then the lowest id. NULL if none. */
 struct rk_pl_node *pl_best_target(struct pl_ctx *c,
 				  const struct rk_pl_range *r);
 
-/* Whether one more move through these nodes stays within the limits. */
+/* Whether one more move through these nodes stays within the limits
+ * (to NULL: whether the cluster-wide limit leaves room for any move). */
 bool pl_move_allowed(const struct pl_ctx *c, const struct rk_pl_node *to,
 		     const struct rk_pl_node *leader);
 
