@@ -93,6 +93,89 @@ static void test_uneven_counts_converge(void **state)
 	}
 }
 
+/* Whether any node is dead or draining (one at a time: two could take a
+ * range's quorum, and no scheduler repairs that). */
+static bool any_down(struct world *w)
+{
+	for (size_t i = 0; i < w->n_nodes; i++)
+		if (w->nodes[i].state == RK_PL_DEAD ||
+		    w->nodes[i].state == RK_PL_DECOMMISSIONING)
+			return true;
+	return false;
+}
+
+static size_t count_live(struct world *w)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < w->n_nodes; i++)
+		n += w->nodes[i].state == RK_PL_LIVE;
+	return n;
+}
+
+/* While the passes run, nodes die, come back, are decommissioned and
+ * join, at random: at every step the world's checks hold, and once the
+ * events stop and the dead stay dead past dead_after, the cluster
+ * settles balanced on the live nodes. */
+static void test_random_events_converge(void **state)
+{
+	(void)state;
+	for (uint64_t seed = 1; seed <= 12; seed++) {
+		size_t events[4] = {0};
+		struct world w;
+
+		w_init(&w, seed, 5, 150 + (size_t)(seed * 29 % 150), nodes5, 5,
+		       1 << 20, 2 << 20);
+		w.slow_ops = true;
+		w.slice = 32 + (size_t)(w_rand(&w) % 100);
+		w.cfg.max_moves_per_node = 1 + (uint32_t)(w_rand(&w) % 3);
+		w.cfg.max_moves_total = 2 + (uint32_t)(w_rand(&w) % 8);
+		w.cfg.dead_after_ms = 20 * 1000;
+		print_message("seed %llu: %zu ranges, slice %zu\n",
+			      (unsigned long long)seed, w.n_ranges, w.slice);
+		for (int step = 0; step < 1500; step++) {
+			uint64_t id = 1 + w_rand(&w) % w.n_nodes;
+			struct rk_pl_node *n = w_node(&w, id);
+			uint64_t ev = w_rand(&w) % 40;
+
+			if (ev == 0 && !any_down(&w) && n->state == RK_PL_LIVE &&
+			    count_live(&w) > w.cfg.replicas + 1)
+				w_set_node(&w, id, RK_PL_DEAD);
+			else if (ev == 1 && n->state == RK_PL_DEAD)
+				w_set_node(&w, id, RK_PL_LIVE);
+			else if (ev == 2 && !any_down(&w) &&
+				 n->state == RK_PL_LIVE &&
+				 count_live(&w) > w.cfg.replicas + 1)
+				w_set_node(&w, id, RK_PL_DECOMMISSIONING);
+			else if (ev == 3 && w.n_nodes < W_MAX_NODES &&
+				 count_live(&w) < 8)
+				w_add_node(&w);
+			else
+				ev = 4;
+			if (ev < 4)
+				events[ev]++;
+			/* Drained: the placement group would mark it out. */
+			if (n->state == RK_PL_DECOMMISSIONING && n->replicas == 0 &&
+			    n->leaders == 0)
+				w_set_node(&w, id, RK_PL_DECOMMISSIONED);
+			w_step(&w);
+		}
+		w.now_ms += w.cfg.dead_after_ms;
+		print_message("  %zu deaths, %zu returns, %zu decommissions, "
+			      "%zu joins, %zu operations\n",
+			      events[0], events[1], events[2], events[3],
+			      w.ops_applied);
+		print_message("  %zu nodes, %zu live; settled in %zu steps\n",
+			      w.n_nodes, count_live(&w), w_settle(&w, 100000));
+		for (size_t i = 0; i < w.n_nodes; i++)
+			if (w.nodes[i].state == RK_PL_DECOMMISSIONING)
+				w_set_node(&w, w.nodes[i].id,
+					   RK_PL_DECOMMISSIONED);
+		w_check_settled(&w, true);
+		w_free(&w);
+	}
+}
+
 /* ---- a dead node, a decommission ---- */
 
 static void test_dead_node_repaired_after_dead_after(void **state)
@@ -513,6 +596,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_uneven_counts_converge),
+		cmocka_unit_test(test_random_events_converge),
 		cmocka_unit_test(test_dead_node_repaired_after_dead_after),
 		cmocka_unit_test(test_decommission_drains_node),
 		cmocka_unit_test(test_dead_node_without_spare_waits),

@@ -9,7 +9,8 @@
  * the step and the operation): a second replica on a node, a removal of
  * the leader's replica, an operation on a busy range or a stale
  * descriptor, a replica on a dead node removed before its replacement is
- * a voter. After every step: no node above its move limit.
+ * a voter. After every step: no node above its move limit by that step's
+ * operations.
  *
  * Keys are 8-byte big-endian numbers; range i of n starts at i * 2^64 / n,
  * the last range is unbounded.
@@ -69,6 +70,8 @@ void w_state(struct world *w, struct rk_pl_state *stp);
 /* The node's new state; a node that stops being up loses its leaderships
  * to an election among the range's other voters on up nodes. */
 void w_set_node(struct world *w, uint64_t id, uint8_t state);
+/* A node joins, live and empty (ids follow the last). */
+uint64_t w_add_node(struct world *w);
 
 /* One step: the clock moves a second, ranges finish their operations,
  * leaderless ranges with a quorum elect, one pass runs, its operations are
