@@ -362,6 +362,40 @@ static void test_move_limits(void **state)
 	w_free(&w);
 }
 
+/* A node without room for a range's bytes does not get it; a draining
+ * leader whose replicas cannot move yet still hands the leadership over. */
+static void test_capacity_and_draining_leader(void **state)
+{
+	struct rk_pl_op ops[16];
+	struct rk_pl_pass pass;
+	struct world w;
+
+	(void)state;
+	/* Node 4 joined empty but has room for two ranges only. */
+	w_init(&w, 2, 4, 30, nodes3, 3, 1000, 1000);
+	w.cfg.max_moves_per_node = 0;
+	w.cfg.max_moves_total = 0;
+	w_node(&w, 4)->capacity_bytes = 2500;
+	w_settle(&w, 1000);
+	assert_int_equal(w_node(&w, 4)->replicas, 2);
+	w_free(&w);
+
+	/* Three nodes, node 1 draining: nowhere to move its replicas, but its
+	 * leaderships go. */
+	w_init(&w, 2, 3, 6, nodes3, 3, 1000, 1000);
+	w_set_node(&w, 1, RK_PL_DECOMMISSIONING);
+	one_pass(&w, ops, 16, &pass);
+	assert_int_equal(pass.n_short, 6);
+	assert_int_equal(pass.n_blocked, 6);
+	assert_int_equal(pass.n_ops, 2); /* ranges 1 and 4 lead on node 1 */
+	for (size_t i = 0; i < pass.n_ops; i++) {
+		assert_int_equal(ops[i].kind, RK_PL_OP_TRANSFER_LEADER);
+		assert_int_equal(ops[i].reason, RK_PL_WHY_DRAIN);
+		assert_int_not_equal(ops[i].node_id, 1);
+	}
+	w_free(&w);
+}
+
 /* The leader's own replica goes last: the leadership moves first. */
 static void test_leader_handed_over_before_removal(void **state)
 {
@@ -602,6 +636,7 @@ int main(void)
 		cmocka_unit_test(test_dead_node_without_spare_waits),
 		cmocka_unit_test(test_short_range_topped_up),
 		cmocka_unit_test(test_move_limits),
+		cmocka_unit_test(test_capacity_and_draining_leader),
 		cmocka_unit_test(test_leader_handed_over_before_removal),
 		cmocka_unit_test(test_busy_and_leaderless_ranges_left_alone),
 		cmocka_unit_test(test_split_triggers),
