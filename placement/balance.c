@@ -40,7 +40,7 @@ const struct rk_pl_replica *pl_excess_voter(struct pl_ctx *c,
 	uint32_t voters = 0;
 
 	for (uint8_t i = 0; i < r->n_reps; i++) {
-		if (r->reps[i].role != RK_PL_VOTER)
+		if (r->reps[i].role != RK_DESC_VOTER)
 			continue;
 		voters++;
 		if (newest == NULL || r->reps[i].replica_id > newest->replica_id)
@@ -50,7 +50,7 @@ const struct rk_pl_replica *pl_excess_voter(struct pl_ctx *c,
 		const struct rk_pl_replica *p = &r->reps[i];
 		const struct rk_pl_node *n = pl_node(c, p->node_id);
 
-		if (p->role != RK_PL_VOTER || n == NULL)
+		if (p->role != RK_DESC_VOTER || n == NULL)
 			continue;
 		if (p == newest && voters > c->cfg->replicas &&
 		    !RK_PL_BUGGY(REMOVE_NEWEST))

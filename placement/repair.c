@@ -50,7 +50,7 @@ bool pl_repair(struct pl_ctx *c, const struct rk_pl_range *r, bool *shortp)
 		const struct rk_pl_replica *p = &r->reps[i];
 		const struct rk_pl_node *n = pl_node(c, p->node_id);
 
-		if (p->role == RK_PL_LEARNER) {
+		if (p->role == RK_DESC_LEARNER) {
 			learner = p;
 			continue;
 		}

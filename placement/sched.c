@@ -202,7 +202,7 @@ uint64_t pl_leader_target(struct pl_ctx *c, const struct rk_pl_range *r,
 		const struct rk_pl_replica *p = &r->reps[i];
 		const struct rk_pl_node *n = pl_node(c, p->node_id);
 
-		if (p->role != RK_PL_VOTER || p->node_id == not || n == NULL ||
+		if (p->role != RK_DESC_VOTER || p->node_id == not || n == NULL ||
 		    n->state != RK_PL_LIVE)
 			continue;
 		if (best == NULL || n->leaders < best->leaders ||
@@ -315,7 +315,8 @@ static void ctx_bands(struct pl_ctx *c)
 static bool in_joint(const struct rk_pl_range *r)
 {
 	for (uint8_t i = 0; i < r->n_reps; i++)
-		if (r->reps[i].role > RK_PL_LEARNER)
+		if (r->reps[i].role != RK_DESC_VOTER &&
+		    r->reps[i].role != RK_DESC_LEARNER)
 			return true;
 	return false;
 }
@@ -331,7 +332,7 @@ static bool has_leader(struct pl_ctx *c, const struct rk_pl_range *r)
 		return false;
 	for (uint8_t i = 0; i < r->n_reps; i++)
 		if (r->reps[i].node_id == n->id)
-			return r->reps[i].role == RK_PL_VOTER;
+			return r->reps[i].role == RK_DESC_VOTER;
 	return false;
 }
 
@@ -469,7 +470,7 @@ int rk_pl_tally(struct rk_pl_state *st)
 			n = &st->nodes[where[s - sorted]];
 			n->replicas++;
 			n->bytes += r->size_bytes;
-			if (r->reps[k].role != RK_PL_LEARNER)
+			if (r->reps[k].role != RK_DESC_LEARNER)
 				continue;
 			st->moves++;
 			n->moves++;

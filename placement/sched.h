@@ -33,8 +33,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* As many as a range descriptor holds (RK_DESC_MAX_REPLICAS). */
-#define RK_PL_MAX_REPLICAS 10
+#include "desc.h"
+
+/* As many as a range descriptor holds. */
+#define RK_PL_MAX_REPLICAS RK_DESC_MAX_REPLICAS
 
 enum rk_pl_node_state {
 	RK_PL_LIVE = 0,
@@ -63,20 +65,12 @@ struct rk_pl_node {
 	uint64_t bytes;
 };
 
-/* Roles: the values of enum rk_desc_role (src/common/desc.h). Any of the
- * joint roles means a membership change is in flight. */
-enum rk_pl_role {
-	RK_PL_VOTER = 0,
-	RK_PL_LEARNER = 1,
-	RK_PL_VOTER_INCOMING = 2,
-	RK_PL_VOTER_OUTGOING = 3,
-	RK_PL_VOTER_DEMOTING = 4
-};
-
 struct rk_pl_replica {
 	uint64_t replica_id;
 	uint64_t node_id;
-	uint8_t role; /* enum rk_pl_role */
+	/* enum rk_desc_role, as in the descriptor: any of the joint roles
+	 * means a membership change is in flight. */
+	uint8_t role;
 };
 
 /* What the caller has started on a range and not yet seen the outcome of

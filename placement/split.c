@@ -68,7 +68,7 @@ static bool adjacent(const struct rk_pl_range *left,
 static bool all_voters(const struct rk_pl_range *r)
 {
 	for (uint8_t i = 0; i < r->n_reps; i++)
-		if (r->reps[i].role != RK_PL_VOTER)
+		if (r->reps[i].role != RK_DESC_VOTER)
 			return false;
 	return true;
 }

@@ -85,7 +85,7 @@ static int cluster_init(struct cluster *c, size_t n_ranges, size_t n_nodes,
 		for (uint8_t k = 0; k < c->cfg.replicas; k++) {
 			r->reps[k].replica_id = k + 1u;
 			r->reps[k].node_id = (i + k) % on + 1;
-			r->reps[k].role = RK_PL_VOTER;
+			r->reps[k].role = RK_DESC_VOTER;
 		}
 		r->n_reps = (uint8_t)c->cfg.replicas;
 		r->leader_node = r->reps[0].node_id;

@@ -53,7 +53,7 @@ static void set_reps(struct rk_pl_range *r, const uint64_t *on, uint8_t n)
 	for (uint8_t k = 0; k < n; k++) {
 		r->reps[k].replica_id = k + 1;
 		r->reps[k].node_id = on[k];
-		r->reps[k].role = RK_PL_VOTER;
+		r->reps[k].role = RK_DESC_VOTER;
 	}
 	r->leader_node = on[0];
 }
@@ -324,6 +324,15 @@ static void test_short_range_topped_up(void **state)
 
 /* ---- limits on concurrent moves ---- */
 
+/* Node 4 joins three nodes holding 30 ranges of 1000 bytes. */
+static void init_joined(struct world *w, uint64_t seed, uint32_t per_node,
+			uint32_t total)
+{
+	w_init(w, seed, 4, 30, nodes3, 3, 1000, 1000);
+	w->cfg.max_moves_per_node = per_node;
+	w->cfg.max_moves_total = total;
+}
+
 static void test_move_limits(void **state)
 {
 	struct rk_pl_op ops[64];
@@ -331,11 +340,8 @@ static void test_move_limits(void **state)
 	struct world w;
 
 	(void)state;
-	/* Node 4 joins three nodes holding 30 ranges: it is the only
-	 * target, and takes two moves at a time. */
-	w_init(&w, 9, 4, 30, nodes3, 3, 1000, 1000);
-	w.cfg.max_moves_per_node = 2;
-	w.cfg.max_moves_total = 16;
+	/* Node 4 is the only target, and takes two moves at a time. */
+	init_joined(&w, 9, 2, 16);
 	one_pass(&w, ops, 64, &pass);
 	assert_int_equal(count_ops(ops, pass.n_ops, RK_PL_OP_ADD_LEARNER), 2);
 	for (size_t i = 0; i < pass.n_ops; i++)
@@ -372,9 +378,7 @@ static void test_capacity_and_draining_leader(void **state)
 
 	(void)state;
 	/* Node 4 joined empty but has room for two ranges only. */
-	w_init(&w, 2, 4, 30, nodes3, 3, 1000, 1000);
-	w.cfg.max_moves_per_node = 0;
-	w.cfg.max_moves_total = 0;
+	init_joined(&w, 2, 0, 0);
 	w_node(&w, 4)->capacity_bytes = 2500;
 	w_settle(&w, 1000);
 	assert_int_equal(w_node(&w, 4)->replicas, 2);
@@ -440,7 +444,7 @@ static void test_busy_and_leaderless_ranges_left_alone(void **state)
 	set_reps(&w.ranges[0], two, 2);
 	w.ranges[0].busy = RK_PL_BUSY_MEMBER;
 	set_reps(&w.ranges[1], two, 2);
-	w.ranges[1].reps[1].role = RK_PL_VOTER_OUTGOING;
+	w.ranges[1].reps[1].role = RK_DESC_VOTER_OUTGOING;
 	set_reps(&w.ranges[2], two, 2);
 	w.ranges[2].leader_node = 0;
 	assert_int_equal(one_pass(&w, ops, 8, &pass), 0);
@@ -535,8 +539,8 @@ static void test_merge_triggers(void **state)
 	 * either, the learner is promoted first. */
 	w.ranges[0].size_bytes = 1 << 20;
 	set_reps(&w.ranges[1], nodes3, 3);
-	w.ranges[1].reps[2].role = RK_PL_LEARNER;
-	w.ranges[0].reps[2].role = RK_PL_LEARNER;
+	w.ranges[1].reps[2].role = RK_DESC_LEARNER;
+	w.ranges[0].reps[2].role = RK_DESC_LEARNER;
 	one_pass(&w, ops, 8, &pass);
 	assert_int_equal(count_ops(ops, pass.n_ops, RK_PL_OP_MERGE), 0);
 	assert_int_equal(ops[0].kind, RK_PL_OP_PROMOTE);

@@ -120,7 +120,7 @@ void w_init(struct world *w, uint64_t seed, size_t n_nodes, size_t n_ranges,
 		for (uint32_t k = 0; k < w->cfg.replicas && k < n_on; k++) {
 			r->reps[k].replica_id = k + 1;
 			r->reps[k].node_id = on[(i + k) % n_on];
-			r->reps[k].role = RK_PL_VOTER;
+			r->reps[k].role = RK_DESC_VOTER;
 			r->n_reps++;
 		}
 		x->next_rid = r->n_reps + 1;
@@ -169,7 +169,7 @@ static void elect(struct world *w, struct rk_pl_range *r)
 	unsigned voters = 0, up = 0;
 
 	for (uint8_t k = 0; k < r->n_reps; k++) {
-		if (r->reps[k].role != RK_PL_VOTER)
+		if (r->reps[k].role != RK_DESC_VOTER)
 			continue;
 		voters++;
 		if (node_up(w, r->reps[k].node_id)) {
@@ -225,7 +225,7 @@ static unsigned live_voters(struct world *w, const struct rk_pl_range *r,
 	for (uint8_t k = 0; k < r->n_reps; k++) {
 		const struct rk_pl_node *node = find_node(w, r->reps[k].node_id);
 
-		if (&r->reps[k] != but && r->reps[k].role == RK_PL_VOTER &&
+		if (&r->reps[k] != but && r->reps[k].role == RK_DESC_VOTER &&
 		    node != NULL && node->state == RK_PL_LIVE)
 			n++;
 	}
@@ -350,12 +350,12 @@ static void apply_member(struct world *w, struct rk_pl_range *r,
 		p = &r->reps[r->n_reps++];
 		p->replica_id = x->next_rid++;
 		p->node_id = op->node_id;
-		p->role = RK_PL_LEARNER;
+		p->role = RK_DESC_LEARNER;
 		break;
 	case RK_PL_OP_PROMOTE:
 		p = find_rep(w, r, op->replica_id);
-		assert_int_equal(p->role, RK_PL_LEARNER);
-		p->role = RK_PL_VOTER;
+		assert_int_equal(p->role, RK_DESC_LEARNER);
+		p->role = RK_DESC_VOTER;
 		break;
 	case RK_PL_OP_REMOVE:
 		p = find_rep(w, r, op->replica_id);
@@ -365,7 +365,7 @@ static void apply_member(struct world *w, struct rk_pl_range *r,
 		n = find_node(w, p->node_id);
 		/* Add before remove: a voter on a node that is not live goes
 		 * only once the live voters without it are enough. */
-		if (p->role == RK_PL_VOTER && (n == NULL || n->state != RK_PL_LIVE) &&
+		if (p->role == RK_DESC_VOTER && (n == NULL || n->state != RK_PL_LIVE) &&
 		    live_voters(w, r, p) < w->cfg.replicas)
 			fail_msg("step %zu: range %llu: replica on node %llu "
 				 "removed before its replacement",
@@ -377,7 +377,7 @@ static void apply_member(struct world *w, struct rk_pl_range *r,
 		assert_int_not_equal(op->node_id, r->leader_node);
 		for (uint8_t k = 0; k < r->n_reps; k++)
 			if (r->reps[k].node_id == op->node_id) {
-				assert_int_equal(r->reps[k].role, RK_PL_VOTER);
+				assert_int_equal(r->reps[k].role, RK_DESC_VOTER);
 				assert_int_equal(w_node(w, op->node_id)->state,
 						 RK_PL_LIVE);
 				r->leader_node = op->node_id;
@@ -524,7 +524,7 @@ void w_check_settled(struct world *w, bool check_bytes)
 
 		assert_int_equal(r->n_reps, w->cfg.replicas);
 		for (uint8_t k = 0; k < r->n_reps; k++) {
-			assert_int_equal(r->reps[k].role, RK_PL_VOTER);
+			assert_int_equal(r->reps[k].role, RK_DESC_VOTER);
 			assert_int_equal(w_node(w, r->reps[k].node_id)->state,
 					 RK_PL_LIVE);
 			for (uint8_t j = 0; j < k; j++)
