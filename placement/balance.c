@@ -1,0 +1,147 @@
+/*
+ * Rules 8 and 9 of a pass (sched.h): spread replicas by count, then by
+ * bytes, across the live nodes; then spread leaderships.
+ *
+ * A move is worth making only if it narrows the spread: from a node above
+ * the band or to one below it, and only between nodes at least two
+ * replicas apart (a move between nodes one apart only swaps them), or for
+ * bytes, only if the target ends below where the source started. Each
+ * such move lowers the sum of squares of the figures it balances, so
+ * repeated passes stop. A move by bytes never takes a node's count out of
+ * its band, so it never undoes a move by count.
+ *
+ * Balancing waits while a doomed node still holds replicas: repairs and
+ * drains take the move slots first, and the figures they change would make
+ * the balancing moves wrong anyway.
+ */
+#include "bugs.h"
+#include "sched_int.h"
+
+/* Which of two nodes an excess removal takes first: one that is not live
+ * (suspect, or dead and not yet doomed), then the fuller. */
+static bool fuller(const struct rk_pl_node *a, const struct rk_pl_node *b)
+{
+	bool alive = a->state == RK_PL_LIVE, blive = b->state == RK_PL_LIVE;
+
+	if (alive != blive)
+		return !alive;
+	if (a->replicas != b->replicas)
+		return a->replicas > b->replicas;
+	if (a->bytes != b->bytes)
+		return a->bytes > b->bytes;
+	return a->id > b->id;
+}
+
+const struct rk_pl_replica *pl_excess_voter(struct pl_ctx *c,
+					    const struct rk_pl_range *r)
+{
+	const struct rk_pl_replica *victim = NULL, *newest = NULL;
+	const struct rk_pl_node *vn = NULL;
+	uint32_t voters = 0;
+
+	for (uint8_t i = 0; i < r->n_reps; i++) {
+		if (r->reps[i].role != RK_DESC_VOTER)
+			continue;
+		voters++;
+		if (newest == NULL || r->reps[i].replica_id > newest->replica_id)
+			newest = &r->reps[i];
+	}
+	for (uint8_t i = 0; i < r->n_reps; i++) {
+		const struct rk_pl_replica *p = &r->reps[i];
+		const struct rk_pl_node *n = pl_node(c, p->node_id);
+
+		if (p->role != RK_DESC_VOTER || n == NULL)
+			continue;
+		if (p == newest && voters > c->cfg->replicas &&
+		    !RK_PL_BUGGY(REMOVE_NEWEST))
+			continue;
+		if (victim == NULL || fuller(n, vn)) {
+			victim = p;
+			vn = n;
+		}
+	}
+	return victim;
+}
+
+/* The eligible node with the fewest bytes whose count may grow by one
+ * without leaving its band. */
+static struct rk_pl_node *lightest_target(struct pl_ctx *c,
+					  const struct rk_pl_range *r)
+{
+	const struct rk_pl_node *leader = pl_node(c, r->leader_node);
+	struct rk_pl_node *best = NULL;
+
+	for (size_t i = 0; i < c->n_nodes; i++) {
+		struct rk_pl_node *n = &c->nodes[i];
+
+		if (!pl_eligible(c, r, n, leader) || n->replicas + 1 > c->cnt_hi)
+			continue;
+		if (best == NULL || n->bytes < best->bytes)
+			best = n;
+	}
+	return best;
+}
+
+static void refresh_lows(struct pl_ctx *c)
+{
+	c->low_cnt = c->low_byt = c->lows_stale = false;
+	for (size_t i = 0; i < c->n_nodes; i++) {
+		const struct rk_pl_node *n = &c->nodes[i];
+
+		if (n->state != RK_PL_LIVE)
+			continue;
+		c->low_cnt |= n->replicas < c->cnt_lo;
+		c->low_byt |= n->bytes < c->byt_lo;
+	}
+}
+
+bool pl_balance_replicas(struct pl_ctx *c, const struct rk_pl_range *r)
+{
+	const struct rk_pl_replica *src;
+	struct rk_pl_node *s, *t;
+
+	if (c->doomed_hold || !pl_move_allowed(c, NULL, NULL))
+		return false;
+	src = pl_excess_voter(c, r);
+	s = src != NULL ? pl_node(c, src->node_id) : NULL;
+	if (s == NULL || s->state != RK_PL_LIVE)
+		return false;
+	if (c->lows_stale)
+		refresh_lows(c);
+	/* Neither rule can fire: nothing to search for. */
+	if (s->replicas <= c->cnt_hi && !c->low_cnt && s->bytes <= c->byt_hi &&
+	    !c->low_byt)
+		return false;
+	t = pl_best_target(c, r);
+	if (t != NULL && (s->replicas > c->cnt_hi || t->replicas < c->cnt_lo) &&
+	    s->replicas >= t->replicas + 2) {
+		pl_emit_add(c, r, t, s, RK_PL_WHY_BALANCE_COUNT);
+		return true;
+	}
+	if (s->replicas - 1.0 < c->cnt_lo)
+		return false;
+	t = lightest_target(c, r);
+	if (t != NULL && (s->bytes > c->byt_hi || t->bytes < c->byt_lo) &&
+	    t->bytes + r->size_bytes < s->bytes) {
+		pl_emit_add(c, r, t, s, RK_PL_WHY_BALANCE_BYTES);
+		return true;
+	}
+	return false;
+}
+
+bool pl_balance_leaders(struct pl_ctx *c, const struct rk_pl_range *r)
+{
+	const struct rk_pl_node *l = pl_node(c, r->leader_node), *t;
+	uint64_t to;
+
+	if (l == NULL || l->state != RK_PL_LIVE)
+		return false;
+	to = pl_leader_target(c, r, l->id);
+	t = pl_node(c, to);
+	if (t == NULL || l->leaders < t->leaders + 2)
+		return false;
+	if (l->leaders <= c->ldr_hi && t->leaders >= c->ldr_lo)
+		return false;
+	pl_emit_transfer(c, r, to, RK_PL_WHY_BALANCE_LEADERS);
+	return true;
+}

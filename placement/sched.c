@@ -1,0 +1,484 @@
+/*
+ * The scheduler's pass: the cursor and slice, the working copy of the
+ * nodes, the rule order, and the helpers the rule files share (sched.h,
+ * sched_int.h). The rules themselves are in repair.c, split.c and
+ * balance.c.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "bugs.h"
+#include "rangekv/error.h"
+#include "sched_int.h"
+
+void rk_pl_config_default(struct rk_pl_config *cfgp)
+{
+	memset(cfgp, 0, sizeof(*cfgp));
+	cfgp->replicas = 3;
+	cfgp->dead_after_ms = 5 * 60 * 1000;
+	cfgp->split_size = 64ull << 20;
+	cfgp->split_qps = 0;
+	cfgp->merge_size = cfgp->split_size / 4;
+	cfgp->merge_qps = 0;
+	cfgp->max_moves_per_node = 2;
+	cfgp->max_moves_total = 16;
+	cfgp->balance_pct = 10;
+}
+
+const char *rk_pl_op_name(uint8_t kind)
+{
+	static const char *const names[] = {"add_learner", "promote", "remove",
+					    "transfer_leader", "split",
+					    "merge"};
+
+	return kind <= RK_PL_OP_MERGE ? names[kind] : "unknown";
+}
+
+const char *rk_pl_reason_name(uint8_t reason)
+{
+	static const char *const names[] = {
+		"short",	   "repair",	      "drain",
+		"excess",	   "catch_up",	      "free_leader",
+		"balance_count",   "balance_bytes",   "balance_leaders",
+		"split_size",	   "split_load",      "merge_small"};
+
+	return reason <= RK_PL_WHY_MAX ? names[reason] : "unknown";
+}
+
+const char *rk_pl_node_state_name(uint8_t state)
+{
+	static const char *const names[] = {"live", "suspect", "dead",
+					    "decommissioning",
+					    "decommissioned"};
+
+	return state <= RK_PL_NODE_STATE_MAX ? names[state] : "unknown";
+}
+
+/* ---- nodes ---------------------------------------------------------------- */
+
+static int node_cmp(const void *a, const void *b)
+{
+	const struct rk_pl_node *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static struct rk_pl_node *node_find(struct rk_pl_node *nodes, size_t n,
+				    uint64_t id)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (nodes[mid].id == id)
+			return &nodes[mid];
+		if (nodes[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* A copy of nodes sorted by id in *copyp (the caller frees it). RK_EINVAL
+ * for an id of 0 or one given twice. */
+static int nodes_sorted(const struct rk_pl_node *nodes, size_t n,
+			struct rk_pl_node **copyp)
+{
+	struct rk_pl_node *copy;
+
+	*copyp = NULL;
+	copy = malloc((n ? n : 1) * sizeof(*copy));
+	if (copy == NULL)
+		return RK_ENOMEM;
+	if (n > 0)
+		memcpy(copy, nodes, n * sizeof(*copy));
+	qsort(copy, n, sizeof(*copy), node_cmp);
+	for (size_t i = 0; i < n; i++) {
+		if (copy[i].id == 0 || (i > 0 && copy[i].id == copy[i - 1].id)) {
+			free(copy);
+			return RK_EINVAL;
+		}
+	}
+	*copyp = copy;
+	return 0;
+}
+
+struct rk_pl_node *pl_node(struct pl_ctx *c, uint64_t id)
+{
+	return node_find(c->nodes, c->n_nodes, id);
+}
+
+bool pl_doomed(const struct pl_ctx *c, const struct rk_pl_node *n)
+{
+	if (n == NULL)
+		return true;
+	switch (n->state) {
+	case RK_PL_DECOMMISSIONING:
+	case RK_PL_DECOMMISSIONED:
+		return true;
+	case RK_PL_DEAD:
+		/* A clock behind dead_since (a new placement leader's) waits. */
+		return c->st->now_ms >= n->dead_since_ms &&
+		       c->st->now_ms - n->dead_since_ms >= c->cfg->dead_after_ms;
+	default:
+		return false;
+	}
+}
+
+bool pl_node_doomed(struct pl_ctx *c, uint64_t id)
+{
+	return pl_doomed(c, pl_node(c, id));
+}
+
+bool pl_node_live(struct pl_ctx *c, uint64_t id)
+{
+	const struct rk_pl_node *n = pl_node(c, id);
+
+	return n != NULL && n->state == RK_PL_LIVE;
+}
+
+bool pl_range_has_node(const struct rk_pl_range *r, uint64_t node_id)
+{
+	for (uint8_t i = 0; i < r->n_reps; i++)
+		if (r->reps[i].node_id == node_id)
+			return true;
+	return false;
+}
+
+static bool under_limit(uint32_t used, uint32_t limit)
+{
+	return limit == 0 || used < limit || RK_PL_BUGGY(NO_MOVE_LIMIT);
+}
+
+bool pl_move_allowed(const struct pl_ctx *c, const struct rk_pl_node *to,
+		     const struct rk_pl_node *leader)
+{
+	uint32_t k = c->cfg->max_moves_per_node;
+
+	return under_limit(c->moves_total, c->cfg->max_moves_total) &&
+	       (to == NULL || under_limit(to->moves, k)) &&
+	       (leader == NULL || leader == to || under_limit(leader->moves, k));
+}
+
+bool pl_eligible(struct pl_ctx *c, const struct rk_pl_range *r,
+		 const struct rk_pl_node *n, const struct rk_pl_node *leader)
+{
+	if (n->state != RK_PL_LIVE ||
+	    (pl_range_has_node(r, n->id) && !RK_PL_BUGGY(TWO_ON_ONE_NODE)))
+		return false;
+	if (n->capacity_bytes != 0 &&
+	    n->bytes + r->size_bytes > n->capacity_bytes)
+		return false;
+	return pl_move_allowed(c, n, leader);
+}
+
+struct rk_pl_node *pl_best_target(struct pl_ctx *c,
+				  const struct rk_pl_range *r)
+{
+	const struct rk_pl_node *leader = pl_node(c, r->leader_node);
+	struct rk_pl_node *best = NULL;
+
+	for (size_t i = 0; i < c->n_nodes; i++) {
+		struct rk_pl_node *n = &c->nodes[i];
+
+		if (!pl_eligible(c, r, n, leader))
+			continue;
+		/* Nodes are by id: the first of equals is the lowest id. */
+		if (best == NULL || n->replicas < best->replicas ||
+		    (n->replicas == best->replicas && n->bytes < best->bytes))
+			best = n;
+	}
+	return best;
+}
+
+uint64_t pl_leader_target(struct pl_ctx *c, const struct rk_pl_range *r,
+			  uint64_t not)
+{
+	const struct rk_pl_node *best = NULL;
+
+	for (uint8_t i = 0; i < r->n_reps; i++) {
+		const struct rk_pl_replica *p = &r->reps[i];
+		const struct rk_pl_node *n = pl_node(c, p->node_id);
+
+		if (p->role != RK_DESC_VOTER || p->node_id == not || n == NULL ||
+		    n->state != RK_PL_LIVE)
+			continue;
+		if (best == NULL || n->leaders < best->leaders ||
+		    (n->leaders == best->leaders && n->id < best->id))
+			best = n;
+	}
+	return best != NULL ? best->id : 0;
+}
+
+/* ---- emitting -------------------------------------------------------------- */
+
+struct rk_pl_op *pl_emit(struct pl_ctx *c, const struct rk_pl_range *r,
+			 uint8_t kind, uint8_t why)
+{
+	struct rk_pl_op *op = &c->pass->ops[c->pass->n_ops++];
+
+	c->lows_stale = true;
+	memset(op, 0, sizeof(*op));
+	op->kind = kind;
+	op->reason = why;
+	op->range_id = r->id;
+	op->generation = r->generation;
+	op->conf_version = r->conf_version;
+	return op;
+}
+
+static void node_drop(struct rk_pl_node *n, uint64_t bytes)
+{
+	if (n == NULL)
+		return;
+	n->replicas -= n->replicas > 0;
+	n->bytes -= n->bytes >= bytes ? bytes : n->bytes;
+}
+
+void pl_emit_add(struct pl_ctx *c, const struct rk_pl_range *r,
+		 struct rk_pl_node *to, struct rk_pl_node *from, uint8_t why)
+{
+	struct rk_pl_node *leader = pl_node(c, r->leader_node);
+
+	pl_emit(c, r, RK_PL_OP_ADD_LEARNER, why)->node_id = to->id;
+	to->replicas++;
+	to->bytes += r->size_bytes;
+	to->moves++;
+	if (leader != NULL && leader != to)
+		leader->moves++;
+	c->moves_total++;
+	node_drop(from, r->size_bytes);
+}
+
+void pl_emit_replica(struct pl_ctx *c, const struct rk_pl_range *r,
+		     uint8_t kind, uint64_t replica_id, uint8_t why)
+{
+	pl_emit(c, r, kind, why)->replica_id = replica_id;
+	if (kind != RK_PL_OP_REMOVE)
+		return;
+	for (uint8_t i = 0; i < r->n_reps; i++)
+		if (r->reps[i].replica_id == replica_id)
+			node_drop(pl_node(c, r->reps[i].node_id), r->size_bytes);
+}
+
+void pl_emit_transfer(struct pl_ctx *c, const struct rk_pl_range *r,
+		      uint64_t to, uint8_t why)
+{
+	struct rk_pl_node *from = pl_node(c, r->leader_node);
+	struct rk_pl_node *n = pl_node(c, to);
+
+	pl_emit(c, r, RK_PL_OP_TRANSFER_LEADER, why)->node_id = to;
+	if (from != NULL)
+		from->leaders -= from->leaders > 0;
+	if (n != NULL)
+		n->leaders++;
+}
+
+/* ---- the pass ---------------------------------------------------------------- */
+
+static void band(double sum, size_t n, uint32_t pct, double floor_tol,
+		 double *lop, double *hip)
+{
+	double mean = n > 0 ? sum / (double)n : 0;
+	double tol = mean * pct / 100.0;
+
+	if (tol < floor_tol)
+		tol = floor_tol;
+	*lop = mean - tol;
+	*hip = mean + tol;
+}
+
+static void ctx_bands(struct pl_ctx *c)
+{
+	double cnt = 0, byt = 0, ldr = 0;
+	size_t live = 0;
+
+	for (size_t i = 0; i < c->n_nodes; i++) {
+		const struct rk_pl_node *n = &c->nodes[i];
+
+		if (pl_doomed(c, n) && n->replicas > 0)
+			c->doomed_hold = true;
+		if (n->state != RK_PL_LIVE)
+			continue;
+		live++;
+		cnt += n->replicas;
+		byt += (double)n->bytes;
+		ldr += n->leaders;
+	}
+	band(cnt, live, c->cfg->balance_pct, 1, &c->cnt_lo, &c->cnt_hi);
+	band(byt, live, c->cfg->balance_pct, 0, &c->byt_lo, &c->byt_hi);
+	band(ldr, live, c->cfg->balance_pct, 1, &c->ldr_lo, &c->ldr_hi);
+}
+
+static bool in_joint(const struct rk_pl_range *r)
+{
+	for (uint8_t i = 0; i < r->n_reps; i++)
+		if (r->reps[i].role != RK_DESC_VOTER &&
+		    r->reps[i].role != RK_DESC_LEARNER)
+			return true;
+	return false;
+}
+
+/* Whether r has a leader that can carry out a membership change: a voter
+ * on a node that is up (live, suspect or draining). */
+static bool has_leader(struct pl_ctx *c, const struct rk_pl_range *r)
+{
+	const struct rk_pl_node *n = pl_node(c, r->leader_node);
+
+	if (n == NULL || (n->state != RK_PL_LIVE && n->state != RK_PL_SUSPECT &&
+			  n->state != RK_PL_DECOMMISSIONING))
+		return false;
+	for (uint8_t i = 0; i < r->n_reps; i++)
+		if (r->reps[i].node_id == n->id)
+			return r->reps[i].role == RK_DESC_VOTER;
+	return false;
+}
+
+/* One range through the rules; returns how many ranges it consumed (2 when
+ * it merged with `right`, its right neighbour, NULL when there is none or
+ * this pass may not touch it). */
+static size_t visit(struct pl_ctx *c, const struct rk_pl_range *r,
+		    const struct rk_pl_range *right)
+{
+	bool is_short = false;
+
+	if (r->busy != RK_PL_IDLE || in_joint(r))
+		return 1;
+	if (!has_leader(c, r)) {
+		c->pass->n_leaderless++;
+		return 1;
+	}
+	if (pl_repair(c, r, &is_short))
+		return 1;
+	if (pl_split(c, r))
+		return 1;
+	if (!is_short && pl_merge(c, r, right))
+		return 2;
+	if (is_short)
+		return 1;
+	if (pl_balance_replicas(c, r))
+		return 1;
+	pl_balance_leaders(c, r);
+	return 1;
+}
+
+static bool config_ok(const struct rk_pl_config *cfg)
+{
+	return cfg->replicas >= 1 && cfg->replicas <= RK_PL_MAX_REPLICAS;
+}
+
+int rk_pl_pass(const struct rk_pl_config *cfg, const struct rk_pl_state *st,
+	       struct rk_pl_pass *pass)
+{
+	struct pl_ctx c;
+	size_t i, want;
+	int rc;
+
+	pass->next_cursor = pass->cursor;
+	pass->wrapped = false;
+	pass->n_ops = pass->visited = 0;
+	pass->n_short = pass->n_leaderless = pass->n_blocked = 0;
+	if (!config_ok(cfg) || pass->ops == NULL || pass->max_ops == 0)
+		return RK_EINVAL;
+	memset(&c, 0, sizeof(c));
+	c.cfg = cfg;
+	c.st = st;
+	c.pass = pass;
+	c.n_nodes = st->n_nodes;
+	rc = nodes_sorted(st->nodes, st->n_nodes, &c.nodes);
+	if (rc != 0)
+		return rc;
+	c.moves_total = st->moves;
+	c.lows_stale = true;
+	ctx_bands(&c);
+	if (st->n_ranges == 0) {
+		pass->next_cursor = 0;
+		pass->wrapped = true;
+		goto out;
+	}
+	want = pass->slice == 0 || pass->slice > st->n_ranges ? st->n_ranges
+								: pass->slice;
+	i = pass->cursor % st->n_ranges;
+	/* A visit emits at most one operation: stop while there is room for
+	 * one more, so no range is visited and then left without its op. */
+	while (pass->visited < want && pass->n_ops < pass->max_ops) {
+		/* The right neighbour is the next to visit, never one
+		 * visited already (the start, after a wrap): within `want`. */
+		bool right_ok = i + 1 < st->n_ranges && pass->visited + 2 <= want;
+		size_t used = visit(&c, &st->ranges[i],
+				    right_ok ? &st->ranges[i + 1] : NULL);
+
+		/* A merge consumed the right neighbour too; it is not visited
+		 * again in this pass (nor, when it was the last of the slice,
+		 * at the start of the next). */
+		pass->visited += used;
+		i += used;
+		if (i >= st->n_ranges) {
+			i = 0;
+			pass->wrapped = true;
+		}
+	}
+	pass->next_cursor = i;
+out:
+	free(c.nodes);
+	return 0;
+}
+
+/* ---- tally -------------------------------------------------------------------- */
+
+int rk_pl_tally(struct rk_pl_state *st)
+{
+	struct rk_pl_node *sorted;
+	size_t *where;
+	int rc;
+
+	/* Sort a copy to find duplicates and to search by id; where[] maps
+	 * it back to the caller's order. */
+	rc = nodes_sorted(st->nodes, st->n_nodes, &sorted);
+	if (rc != 0)
+		return rc;
+	where = malloc((st->n_nodes ? st->n_nodes : 1) * sizeof(*where));
+	if (where == NULL) {
+		free(sorted);
+		return RK_ENOMEM;
+	}
+	for (size_t i = 0; i < st->n_nodes; i++) {
+		struct rk_pl_node *n = &st->nodes[i];
+
+		where[node_find(sorted, st->n_nodes, n->id) - sorted] = i;
+		n->replicas = n->leaders = n->moves = 0;
+		n->bytes = 0;
+	}
+	st->moves = 0;
+	for (size_t i = 0; i < st->n_ranges; i++) {
+		const struct rk_pl_range *r = &st->ranges[i];
+		struct rk_pl_node *s, *ldr = NULL;
+
+		s = node_find(sorted, st->n_nodes, r->leader_node);
+		if (s != NULL) {
+			ldr = &st->nodes[where[s - sorted]];
+			ldr->leaders++;
+		}
+		for (uint8_t k = 0; k < r->n_reps; k++) {
+			struct rk_pl_node *n;
+
+			s = node_find(sorted, st->n_nodes, r->reps[k].node_id);
+			if (s == NULL)
+				continue;
+			n = &st->nodes[where[s - sorted]];
+			n->replicas++;
+			n->bytes += r->size_bytes;
+			if (r->reps[k].role != RK_DESC_LEARNER)
+				continue;
+			st->moves++;
+			n->moves++;
+			if (ldr != NULL && ldr != n)
+				ldr->moves++;
+		}
+	}
+	free(where);
+	free(sorted);
+	return 0;
+}

@@ -1,0 +1,244 @@
+/*
+ * The placement scheduler's decision core: pure functions over a snapshot
+ * of the cluster (nodes and range descriptors with their figures) that
+ * return a bounded list of operations, each with its reason.
+ *
+ * Nothing here does anything: no clock (the caller passes now_ms), no I/O,
+ * no allocation that outlives a call. The placement group's leader is meant
+ * to feed it from its node table and its index of range descriptors, carry
+ * out the operations through the runtime's membership calls (add a learner,
+ * promote it, remove a replica, transfer the leadership, split, merge) and
+ * call it again; that group comes with issues #14/#15 and does not exist
+ * yet, so this code runs in its tests and its benchmark only.
+ *
+ * Stateless by design: a move is several operations (add a learner, promote
+ * it once its snapshot is in, transfer the leadership if needed, remove the
+ * replica it replaces), and each pass derives the next step from the
+ * descriptors alone. A placement leader that takes over therefore needs no
+ * record of the moves in flight: the descriptors are the record.
+ *
+ * Incremental: a pass visits at most `slice` ranges from a cursor the
+ * caller keeps between passes, so 100,000 ranges cost a number of short
+ * passes, never one long one. Node aggregates (replicas, leaders, bytes,
+ * moves in flight per node) are the caller's, kept current as descriptors
+ * change; rk_pl_tally computes them from scratch (after a leader change,
+ * and in tests).
+ *
+ * Threads: pure functions; the caller owns every array it passes in.
+ */
+#ifndef RK_PL_SCHED_H
+#define RK_PL_SCHED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "desc.h"
+
+/* As many as a range descriptor holds. */
+#define RK_PL_MAX_REPLICAS RK_DESC_MAX_REPLICAS
+
+enum rk_pl_node_state {
+	RK_PL_LIVE = 0,
+	/* Missed heartbeats: no new replica goes there, none is taken away. */
+	RK_PL_SUSPECT = 1,
+	/* Dead since dead_since_ms: its replicas are repaired elsewhere once
+	 * it has been dead for dead_after_ms. */
+	RK_PL_DEAD = 2,
+	/* Being drained: its replicas and leaderships move elsewhere. */
+	RK_PL_DECOMMISSIONING = 3,
+	/* Drained and out of the cluster; a replica left there is repaired. */
+	RK_PL_DECOMMISSIONED = 4,
+	RK_PL_NODE_STATE_MAX = 4
+};
+
+struct rk_pl_node {
+	uint64_t id; /* non-zero, distinct */
+	uint8_t state; /* enum rk_pl_node_state */
+	uint64_t dead_since_ms; /* RK_PL_DEAD only, on the caller's clock */
+	uint64_t capacity_bytes; /* 0: unknown, never a reason to refuse */
+	/* Aggregates over the ranges (rk_pl_tally, or kept by the caller):
+	 * replicas of any role, leaderships, bytes of the ranges it holds a
+	 * replica of, and moves in flight it takes part in (a learner on it,
+	 * or a learner of a range it leads: it sends the snapshot). */
+	uint32_t replicas, leaders, moves;
+	uint64_t bytes;
+};
+
+struct rk_pl_replica {
+	uint64_t replica_id;
+	uint64_t node_id;
+	/* enum rk_desc_role, as in the descriptor: any of the joint roles
+	 * means a membership change is in flight. */
+	uint8_t role;
+};
+
+/* What the caller has started on a range and not yet seen the outcome of
+ * (in its descriptor). Such a range gets no operation. */
+enum rk_pl_busy {
+	RK_PL_IDLE = 0,
+	RK_PL_BUSY_MEMBER = 1, /* a membership change or leader transfer */
+	RK_PL_BUSY_SPLIT = 2,
+	RK_PL_BUSY_MERGE = 3
+};
+
+/* The placement group's own range: moved like any range, never split or
+ * merged. */
+#define RK_PL_RANGE_SYSTEM 0x1
+
+struct rk_pl_range {
+	uint64_t id;
+	/* Span [start, end), end empty = unbounded. The ranges array is in
+	 * start order and tiles the key space, so neighbours are adjacent in
+	 * it (a merge checks that left's end is right's start). */
+	const uint8_t *start, *end;
+	uint32_t slen, elen;
+	uint64_t generation, conf_version;
+	struct rk_pl_replica reps[RK_PL_MAX_REPLICAS];
+	uint8_t n_reps;
+	uint64_t leader_node; /* 0: no known leader */
+	uint64_t size_bytes;
+	uint32_t writes_ps, reads_ps;
+	/* Where the leader would split for load (0 length: none known; a
+	 * split for load then goes at the middle, like one for size). */
+	const uint8_t *split_key;
+	uint32_t split_klen;
+	uint8_t busy; /* enum rk_pl_busy */
+	uint8_t flags; /* RK_PL_RANGE_* */
+};
+
+struct rk_pl_config {
+	uint32_t replicas; /* --replicas */
+	uint64_t dead_after_ms; /* --dead-after */
+	uint64_t split_size; /* --split-size; 0: never for size */
+	uint32_t split_qps; /* --split-qps (writes + reads); 0: never for load */
+	/* Two neighbours merge when together they are under both. */
+	uint64_t merge_size; /* 0: never merge */
+	uint32_t merge_qps;
+	/* Moves (learner added, snapshot not yet promoted) in flight; 0: no
+	 * limit. */
+	uint32_t max_moves_per_node;
+	uint32_t max_moves_total;
+	/* Replicas, bytes and leaders per live node are balanced within this
+	 * percentage of the mean (or one replica/leadership, whichever is
+	 * more: 10% of 3 is no replica at all). */
+	uint32_t balance_pct;
+};
+
+/* replicas 3, dead_after 5 min, split_size 64 MiB, split_qps off,
+ * merge_size split_size / 4, merge_qps off, moves 2 per node and 16 in
+ * all, balance 10%. */
+void rk_pl_config_default(struct rk_pl_config *cfgp);
+
+enum rk_pl_op_kind {
+	RK_PL_OP_ADD_LEARNER = 0, /* node_id: where; the move's first step */
+	RK_PL_OP_PROMOTE = 1, /* replica_id: a learner, to voter */
+	RK_PL_OP_REMOVE = 2, /* replica_id: never the leader's */
+	RK_PL_OP_TRANSFER_LEADER = 3, /* node_id: a voter's node */
+	RK_PL_OP_SPLIT = 4, /* split_key, or the middle if split_klen is 0 */
+	RK_PL_OP_MERGE = 5 /* range_id absorbs right_id, its right neighbour */
+};
+
+enum rk_pl_reason {
+	RK_PL_WHY_SHORT = 0, /* fewer replicas than cfg.replicas */
+	RK_PL_WHY_REPAIR = 1, /* a replica on a node dead past dead_after */
+	RK_PL_WHY_DRAIN = 2, /* a replica or leader on a decommissioning node */
+	RK_PL_WHY_EXCESS = 3, /* more voters than cfg.replicas */
+	RK_PL_WHY_CATCH_UP = 4, /* a learner to promote: a move's next step */
+	RK_PL_WHY_FREE_LEADER = 5, /* the leader's replica must go: hand over */
+	RK_PL_WHY_BALANCE_COUNT = 6,
+	RK_PL_WHY_BALANCE_BYTES = 7,
+	RK_PL_WHY_BALANCE_LEADERS = 8,
+	RK_PL_WHY_SPLIT_SIZE = 9,
+	RK_PL_WHY_SPLIT_LOAD = 10,
+	RK_PL_WHY_MERGE_SMALL = 11,
+	RK_PL_WHY_MAX = 11
+};
+
+struct rk_pl_op {
+	uint8_t kind; /* enum rk_pl_op_kind */
+	uint8_t reason; /* enum rk_pl_reason */
+	uint64_t range_id;
+	/* The range as the decision saw it: the caller refuses to carry out
+	 * an operation on a range whose descriptor has moved on since. */
+	uint64_t generation, conf_version;
+	uint64_t node_id; /* ADD_LEARNER, TRANSFER_LEADER */
+	uint64_t replica_id; /* PROMOTE, REMOVE */
+	uint64_t right_id; /* MERGE */
+	/* SPLIT: points into the range's split_key (the caller's memory). */
+	const uint8_t *split_key;
+	uint32_t split_klen;
+};
+
+struct rk_pl_state {
+	uint64_t now_ms;
+	struct rk_pl_node *nodes;
+	size_t n_nodes;
+	struct rk_pl_range *ranges; /* in start order */
+	size_t n_ranges;
+	/* Moves in flight (ranges with a learner), an aggregate like the
+	 * nodes' (rk_pl_tally). */
+	uint32_t moves;
+};
+
+/* One pass's bounds, its cursor and what it found. */
+struct rk_pl_pass {
+	/* In: */
+	size_t cursor; /* the first range to visit (taken modulo n_ranges) */
+	size_t slice; /* how many ranges to visit at most (0: all) */
+	struct rk_pl_op *ops; /* room for max_ops */
+	size_t max_ops;
+	/* Out, set on every path: */
+	size_t next_cursor; /* the cursor of the following pass */
+	bool wrapped; /* this pass visited the last range: a sweep ended */
+	size_t n_ops;
+	size_t visited;
+	/* Of the ranges visited: with fewer voters on healthy nodes than
+	 * cfg.replicas, with no known live leader (no operation possible),
+	 * and needing a replica that no node can take now (no eligible node
+	 * or the move limits are reached). */
+	size_t n_short, n_leaderless, n_blocked;
+};
+
+/*
+ * One pass: visits up to pass->slice ranges from pass->cursor, each range
+ * at most once and given at most one operation, the first of these rules
+ * that applies (docs/placement.md says why in this order):
+ *   1. a busy range, a range in a joint configuration or without a live
+ *      leader: nothing;
+ *   2. a learner: promoted if its node is live (the move's next step),
+ *      else removed (learners do not vote: removing one is free);
+ *   3. fewer healthy voters than cfg.replicas: a learner added on the
+ *      best eligible node (top up, repair, drain) - before any removal;
+ *   4. more voters than cfg.replicas: the worst removed (a doomed node's
+ *      first, then the fullest), the leadership handed over first if the
+ *      leader's replica is the one to go;
+ *   5. the leader on a decommissioning node: handed over;
+ *   6. split for size, then for load;
+ *   7. merge with the right neighbour;
+ *   8. replica balance by count, then by bytes (only while no doomed node
+ *      holds replicas: repairs get the move slots first);
+ *   9. leader balance.
+ * Never two replicas of a range on one node; at most max_moves_per_node
+ * and max_moves_total moves in flight, counting those the state already
+ * has; ops[] holds at most max_ops (the pass stops visiting when full).
+ *
+ * Reads st, never writes it (node aggregates are copied and projected
+ * forward as operations are chosen). RK_EINVAL for a config or state it
+ * cannot judge (replicas 0 or above RK_PL_MAX_REPLICAS, a node id of 0 or
+ * twice, no room for operations); RK_ENOMEM.
+ */
+int rk_pl_pass(const struct rk_pl_config *cfg, const struct rk_pl_state *st,
+	       struct rk_pl_pass *pass);
+
+/* Fills every node's aggregates (replicas, leaders, bytes, moves) and
+ * st->moves from the ranges, in O(ranges x replicas x log nodes). Replicas on nodes not in
+ * st->nodes are ignored. RK_EINVAL for duplicate node ids, RK_ENOMEM. */
+int rk_pl_tally(struct rk_pl_state *st);
+
+/* Names for logs and the operations API; never NULL. */
+const char *rk_pl_op_name(uint8_t kind);
+const char *rk_pl_reason_name(uint8_t reason);
+const char *rk_pl_node_state_name(uint8_t state);
+
+#endif

@@ -1,0 +1,106 @@
+/*
+ * Rules 6 and 7 of a pass (sched.h): split a range that is too large or
+ * too hot, merge two neighbours that are both small and quiet.
+ *
+ * Splits come before balancing so that nothing larger than split_size is
+ * moved whole (a snapshot of the halves is cheaper to send and the halves
+ * may go to different nodes); merges come before balancing too, since a
+ * merge leaves one range fewer to move. Merging wants the same thresholds
+ * with room to spare (merge_size at most a quarter of split_size by
+ * default), so a merged range does not split again at once.
+ */
+#include <string.h>
+
+#include "sched_int.h"
+
+bool pl_split(struct pl_ctx *c, const struct rk_pl_range *r)
+{
+	const struct rk_pl_config *cfg = c->cfg;
+	struct rk_pl_op *op;
+
+	if (r->flags & RK_PL_RANGE_SYSTEM)
+		return false;
+	if (cfg->split_size != 0 && r->size_bytes > cfg->split_size) {
+		/* The middle by size is the leader's to find. */
+		pl_emit(c, r, RK_PL_OP_SPLIT, RK_PL_WHY_SPLIT_SIZE);
+		return true;
+	}
+	if (cfg->split_qps != 0 &&
+	    (uint64_t)r->writes_ps + r->reads_ps > cfg->split_qps) {
+		op = pl_emit(c, r, RK_PL_OP_SPLIT, RK_PL_WHY_SPLIT_LOAD);
+		if (r->split_klen > 0) {
+			op->split_key = r->split_key;
+			op->split_klen = r->split_klen;
+		}
+		return true;
+	}
+	return false;
+}
+
+/* Whether a and b have the same replica set: the same nodes with the same
+ * roles (the replica ids differ: each range allocates its own). */
+static bool same_replicas(const struct rk_pl_range *a,
+			  const struct rk_pl_range *b)
+{
+	if (a->n_reps != b->n_reps)
+		return false;
+	for (uint8_t i = 0; i < a->n_reps; i++) {
+		bool found = false;
+
+		for (uint8_t k = 0; k < b->n_reps && !found; k++)
+			found = b->reps[k].node_id == a->reps[i].node_id &&
+				b->reps[k].role == a->reps[i].role;
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
+/* Whether left's end is right's start (both bounded: an unbounded end has
+ * nothing on its right). */
+static bool adjacent(const struct rk_pl_range *left,
+		     const struct rk_pl_range *right)
+{
+	return left->elen > 0 && left->elen == right->slen &&
+	       memcmp(left->end, right->start, left->elen) == 0;
+}
+
+static bool all_voters(const struct rk_pl_range *r)
+{
+	for (uint8_t i = 0; i < r->n_reps; i++)
+		if (r->reps[i].role != RK_DESC_VOTER)
+			return false;
+	return true;
+}
+
+bool pl_merge(struct pl_ctx *c, const struct rk_pl_range *r,
+	      const struct rk_pl_range *right)
+{
+	const struct rk_pl_config *cfg = c->cfg;
+	uint64_t qps;
+
+	if (right == NULL || cfg->merge_size == 0)
+		return false;
+	if ((r->flags | right->flags) & RK_PL_RANGE_SYSTEM)
+		return false;
+	/* No change in flight on either, and neither in the middle of a move
+	 * or a repair: a merge needs both replica sets settled, and a leader
+	 * on the right to freeze it. */
+	if (right->busy != RK_PL_IDLE || right->leader_node == 0 ||
+	    !all_voters(r) || !all_voters(right) ||
+	    r->n_reps != c->cfg->replicas)
+		return false;
+	if (r->size_bytes + right->size_bytes > cfg->merge_size)
+		return false;
+	qps = (uint64_t)r->writes_ps + r->reads_ps + right->writes_ps +
+	      right->reads_ps;
+	if (cfg->merge_qps != 0 && qps > cfg->merge_qps)
+		return false;
+	if (cfg->split_qps != 0 && qps > cfg->split_qps / 2)
+		return false;
+	if (!adjacent(r, right) || !same_replicas(r, right))
+		return false;
+	pl_emit(c, r, RK_PL_OP_MERGE, RK_PL_WHY_MERGE_SMALL)->right_id =
+		right->id;
+	return true;
+}
