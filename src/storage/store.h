@@ -239,6 +239,15 @@ int rk_store_scan_span(struct rk_store_reader *r, uint64_t range,
 		       const void *start, size_t slen, const void *end,
 		       size_t elen, rk_store_pair_fn fn, void *arg,
 		       uint64_t *appliedp);
+/* Pins r to the committed state as of now: one snapshot transaction that
+ * every later read of r sees (rk_store_scan_span among them: it then opens
+ * none of its own), until rk_store_reader_unpin. The snapshot is taken
+ * here, by reading range's applied index into *appliedp (0 if it has
+ * none), so the reader can be handed to another thread and read there
+ * what was committed at this call, whatever commits meanwhile. */
+int rk_store_reader_pin(struct rk_store_reader *r, uint64_t range,
+			uint64_t *appliedp);
+void rk_store_reader_unpin(struct rk_store_reader *r);
 /* xxh3-64 over (table, key length, key, value length, value) of every pair
  * of the span, in order, at one consistent point (the range's applied
  * index there in *appliedp). Replicas at one applied index agree. */
