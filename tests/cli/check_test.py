@@ -229,15 +229,18 @@ def test_api(lead):
 
 
 def test_agree_under_load():
-    load = Load()
-    load.start()
-    wait("some writes", lambda: load.n > 300, 30)
-    for _ in range(5):  # while writes go on
+    loads = [Load(via=(i,)) for i in (1, 2, 3)]
+    for load in loads:
+        load.start()
+    wait("some writes", lambda: loads[0].n > 200, 30)
+    for _ in range(10):  # while writes go on
         out = check_all(0)
         if not all(x["agree"] for x in out):
             fail("disagree under load: %r" % out)
-    load.stop = True
-    load.join()
+    for load in loads:
+        load.stop = True
+        load.join()
+    load.n = sum(x.n for x in loads)
     out = check_all(0)
     sums = {x["range"]: x["replicas"][0]["checksum"] for x in out}
     if len(set(sums.values())) != RANGES:
