@@ -58,6 +58,11 @@ static int keycmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
 	return al < bl ? -1 : al > bl;
 }
 
+int kv_keycmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
+{
+	return keycmp(a, al, b, bl);
+}
+
 bool rk_kv_in_span(const uint8_t *k, size_t kl, const uint8_t *start,
 		   size_t slen, const uint8_t *end, size_t elen)
 {

@@ -79,22 +79,12 @@ int rk_kv_check_decode(const struct rk_kv_cmd *c, uint64_t *check_idp,
 
 /* ---- capture --------------------------------------------------------------- */
 
-static int keycmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
-{
-	size_t n = al < bl ? al : bl;
-	int c = n > 0 ? memcmp(a, b, n) : 0;
-
-	if (c != 0)
-		return c;
-	return al < bl ? -1 : al > bl;
-}
-
 static int paircmp(int ta, const uint8_t *a, size_t al, int tb,
 		   const uint8_t *b, size_t bl)
 {
 	if (ta != tb)
 		return ta < tb ? -1 : 1;
-	return keycmp(a, al, b, bl);
+	return kv_keycmp(a, al, b, bl);
 }
 
 static int sort_cmp(const void *x, const void *y)
@@ -188,20 +178,6 @@ struct merge {
 	size_t next; /* the first overlay pair not yet merged */
 };
 
-static void hash_pair(XXH3_state_t *st, int table, const void *k, size_t kl,
-		      const void *v, size_t vl)
-{
-	uint8_t hdr[5];
-
-	hdr[0] = (uint8_t)table;
-	rk_le_put32(hdr + 1, (uint32_t)kl);
-	XXH3_64bits_update(st, hdr, 5);
-	XXH3_64bits_update(st, k, kl);
-	rk_le_put32(hdr + 1, (uint32_t)vl);
-	XXH3_64bits_update(st, hdr + 1, 4);
-	XXH3_64bits_update(st, v, vl);
-}
-
 /* Hashes the overlay's pairs that come before (table, k) and reports
  * whether the overlay holds (table, k) itself (hashed unless deleted).
  * With k NULL: all that are left. */
@@ -215,7 +191,7 @@ static bool merge_upto(struct merge *m, int table, const void *k, size_t kl)
 		if (c > 0)
 			return false;
 		if (!p->del)
-			hash_pair(m->st, p->table, p->k, p->kl, p->v, p->vl);
+			rk_store_checksum_pair(m->st, p->table, p->k, p->kl, p->v, p->vl);
 		m->next++;
 		if (c == 0)
 			return true;
@@ -229,7 +205,7 @@ static int merge_pair(void *arg, int table, const void *key, size_t klen,
 	struct merge *m = arg;
 
 	if (!merge_upto(m, table, key, klen))
-		hash_pair(m->st, table, key, klen, val, vlen);
+		rk_store_checksum_pair(m->st, table, key, klen, val, vlen);
 	return 0;
 }
 

@@ -10,6 +10,9 @@
 
 #include "kv.h"
 
+/* Key order: bytes, then length (an empty bound may be NULL). */
+int kv_keycmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl);
+
 /* One pair the overlay holds: table 0 kv, 1 internal; del: a deletion. */
 typedef void (*kv_overlay_fn)(void *arg, int table, bool del, const uint8_t *k,
 			      size_t kl, const uint8_t *v, size_t vl);

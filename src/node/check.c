@@ -341,39 +341,6 @@ void rk_check_tick(struct rk_node *n)
 	}
 }
 
-static bool parse_id(const char *s, size_t len, uint64_t *vp)
-{
-	uint64_t v = 0;
-
-	if (len == 0 || len > 19)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		v = v * 10 + (uint64_t)(s[i] - '0');
-	}
-	*vp = v;
-	return true;
-}
-
-static void not_leader(struct rk_http_resp *resp, const struct rk_replica *r)
-{
-	struct rk_json j;
-	uint64_t lead = rk_replica_leader_node(r);
-
-	resp->status = 409;
-	rk_json_init(&j, &resp->body);
-	rk_json_obj_begin(&j);
-	rk_json_key(&j, "error");
-	rk_json_str(&j, "not the leader of this range");
-	rk_json_key(&j, "leader");
-	if (lead == 0)
-		rk_json_null(&j);
-	else
-		rk_json_u64(&j, lead);
-	rk_json_obj_end(&j);
-}
-
 static void propose(struct rk_node *n, struct rk_replica *r,
 		    const struct rk_http_req *req, struct rk_http_resp *resp)
 {
@@ -402,7 +369,7 @@ static void propose(struct rk_node *n, struct rk_replica *r,
 	if (rc != 0) {
 		free(w);
 		if (rc == RK_ENOTLEADER)
-			not_leader(resp, r);
+			rk_admin_not_leader(resp, r);
 		else
 			rk_api_error(resp, 503, rk_strerror(rc));
 		return;
@@ -492,7 +459,7 @@ bool rk_check_http(struct rk_node *n, const struct rk_http_req *req,
 		rk_api_error(resp, 405, "POST only");
 		return true;
 	}
-	if (!parse_id(p, (size_t)(slash - p), &id)) {
+	if (!rk_admin_parse_id(p, (size_t)(slash - p), &id)) {
 		rk_api_error(resp, 400, "a range id is a whole number");
 		return true;
 	}
@@ -502,7 +469,7 @@ bool rk_check_http(struct rk_node *n, const struct rk_http_req *req,
 		return true;
 	}
 	if (!rk_raft_is_leader(&r->raft)) {
-		not_leader(resp, r);
+		rk_admin_not_leader(resp, r);
 		return true;
 	}
 	propose(n, r, req, resp);

@@ -510,10 +510,10 @@ void rk_store_reader_unpin(struct rk_store_reader *r)
 	r->pinned = false;
 }
 
-static int sum_pair(void *arg, int table, const void *key, size_t klen,
-		    const void *val, size_t vlen)
+void rk_store_checksum_pair(void *xxh3_state, int table, const void *key,
+			    size_t klen, const void *val, size_t vlen)
 {
-	XXH3_state_t *st = arg;
+	XXH3_state_t *st = xxh3_state;
 	uint8_t hdr[5];
 
 	hdr[0] = (uint8_t)table;
@@ -523,6 +523,12 @@ static int sum_pair(void *arg, int table, const void *key, size_t klen,
 	rk_le_put32(hdr + 1, (uint32_t)vlen);
 	XXH3_64bits_update(st, hdr + 1, 4);
 	XXH3_64bits_update(st, val, vlen);
+}
+
+static int sum_pair(void *arg, int table, const void *key, size_t klen,
+		    const void *val, size_t vlen)
+{
+	rk_store_checksum_pair(arg, table, key, klen, val, vlen);
 	return 0;
 }
 

@@ -254,6 +254,10 @@ void rk_store_reader_unpin(struct rk_store_reader *r);
 int rk_store_checksum_span(struct rk_store_reader *r, uint64_t range,
 			   const void *start, size_t slen, const void *end,
 			   size_t elen, uint64_t *sump, uint64_t *appliedp);
+/* Adds one pair to an xxh3-64 state (an XXH3_state_t) as
+ * rk_store_checksum_span does, for hashes that must match its layout. */
+void rk_store_checksum_pair(void *xxh3_state, int table, const void *key,
+			    size_t klen, const void *val, size_t vlen);
 
 /* ---- replica removal ------------------------------------------------------------ */
 

@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,9 @@ import threading
 import time
 import urllib.error
 import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from inspect_test import Resp, free_port  # noqa: E402  (the same RESP client)
 
 BIN = sys.argv[1]
 SLOW = 4 if os.environ.get("RK_SANITIZED_RUN") else 1  # ASan + UBSan builds
@@ -115,30 +117,6 @@ def run(*args, rc=None, timeout=60):
         fail("rangekv %s: exit %d, want %d; stdout %r stderr %r" %
              (" ".join(args), p.returncode, rc, p.stdout, p.stderr))
     return p
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Resp:
-    def __init__(self, a):
-        host, port = a.rsplit(":", 1)
-        self.s = socket.create_connection((host, int(port)), timeout=10 * SLOW)
-        self.f = self.s.makefile("rb")
-
-    def call(self, *args):
-        out = b"*%d\r\n" % len(args)
-        for a in args:
-            a = a if isinstance(a, bytes) else str(a).encode()
-            out += b"$%d\r\n%s\r\n" % (len(a), a)
-        self.s.sendall(out)
-        return self.f.readline()
-
-    def close(self):
-        self.s.close()
 
 
 class Load(threading.Thread):
