@@ -149,7 +149,8 @@ static void hash_run(uv_work_t *req)
 
 	if (j->rc == 0)
 		j->rc = rk_kv_checksum(j->rd, j->data, &j->sum);
-	rk_store_reader_unpin(j->rd);
+	if (j->rd != NULL)
+		rk_store_reader_unpin(j->rd);
 }
 
 static void hash_done(uv_work_t *req, int status)
