@@ -119,7 +119,7 @@ def fill(start_key, mb, value_kb=16):
     """Writes mb MB of values under keys that begin with start_key."""
     s = socket.create_connection(client(1))
     val = os.urandom(value_kb * 512).hex().encode()  # value_kb KiB, incompressible
-    n = mb * 1024 // value_kb
+    n = max(1, int(mb * 1024) // value_kb)
     batch = 64
     for k in range(0, n, batch):
         s.sendall(b"".join(resp("SET", start_key + b"/%08d" % j, val)

@@ -42,6 +42,11 @@ void rk_cli_inspect_summary(FILE *out);
 /* Runs the verb argv[0] against a node's HTTP API; the exit status. */
 int rk_cli_inspect_main(int argc, char **argv);
 
+/* ---- check (check.c) ------------------------------------------------------ */
+
+/* `rangekv check ID|--all ...` (argv[0] is "check"); the exit status. */
+int rk_cli_check_main(int argc, char **argv);
+
 /* ---- demo (demo.c) -------------------------------------------------------- */
 
 /* `rangekv demo ...` (argv[0] is "demo"); returns the exit status. */

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "kv.h"
+#include "kv_int.h"
 #include "store.h"
 
 /* ---- replies -------------------------------------------------------------- */
@@ -55,6 +56,11 @@ static int keycmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
 	if (c != 0)
 		return c;
 	return al < bl ? -1 : al > bl;
+}
+
+int kv_keycmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
+{
+	return keycmp(a, al, b, bl);
 }
 
 bool rk_kv_in_span(const uint8_t *k, size_t kl, const uint8_t *start,
@@ -194,6 +200,14 @@ static int ov_grow(struct rk_kv_overlay *o)
 		}
 	free(old);
 	return 0;
+}
+
+void kv_overlay_each(const struct rk_kv_overlay *o, kv_overlay_fn fn, void *arg)
+{
+	for (size_t i = 0; i < o->n; i++) {
+		const struct ov_ent *e = &o->t[o->used[i]];
+		fn(arg, e->table, e->del, e->k, e->kl, e->v, e->vl);
+	}
 }
 
 static int ov_set(struct rk_kv_overlay *o, int table, const uint8_t *k,
@@ -616,6 +630,14 @@ static int apply_one(void *arg, uint32_t no, const struct rk_kv_cmd *c)
 	int rc;
 
 	rk_buf_reset(&x->out);
+	if (c->op == RK_KV_CHECK) {
+		/* Changes nothing, records nothing: every replica answers
+		 * alike whether or not it computes the checksum. */
+		if (a->check != NULL && (rc = a->check(a->check_arg, c)) != 0)
+			return rc;
+		rk_buf_append(&x->out, "+OK\r\n", 5);
+		goto done;
+	}
 	if (rk_kv_op_is_read(c->op)) {
 		reply_err(&x->out, "ERR a read in the log");
 		goto done;

@@ -80,6 +80,9 @@ enum rk_kv_op {
 	RK_KV_CAS = 6,    /* args: key, expected, new        -> 1 or 0 */
 	RK_KV_INCR = 7,   /* args: key; n delta              -> new value */
 	RK_KV_SEQ = 8,    /* args: name; n count             -> first id */
+	/* A replica checksum (rk_kv_applier.check): never from a client;
+	 * args: the check id (u64 LE); n the proposing node -> +OK */
+	RK_KV_CHECK = 9,
 };
 
 enum rk_kv_put_mode { RK_KV_PUT_ALWAYS = 0, RK_KV_PUT_NX = 1, RK_KV_PUT_XX = 2 };
@@ -219,6 +222,12 @@ struct rk_kv_applier {
 	 * error or a failed allocation would. NULL outside tests. */
 	int (*fault)(void *arg);
 	void *fault_arg;
+	/* Called when a CHECK command applies, between the commands before it
+	 * and after it: what it captures (rk_kv_check_capture) is the range's
+	 * state at exactly that point. A non-zero return fails the entry's
+	 * apply as fault does. NULL: CHECK changes nothing and answers +OK. */
+	int (*check)(void *arg, const struct rk_kv_cmd *c);
+	void *check_arg;
 };
 
 /* Called for each command of an entry in order: its number in the entry
@@ -251,6 +260,32 @@ int rk_kv_read(struct rk_store_reader *r, const struct rk_kv_cmd *c,
 /* Whether key lies in [start, end) (end empty = unbounded). */
 bool rk_kv_in_span(const uint8_t *k, size_t kl, const uint8_t *start,
 		   size_t slen, const uint8_t *end, size_t elen);
+
+/* ---- replica checksums (check.c) ------------------------------------------ */
+
+/* A CHECK command: one argument, the check id; n the proposing node. */
+void rk_kv_check_encode(struct rk_buf *out, uint64_t check_id, uint64_t node_id);
+/* RK_EPROTO unless c is a well-formed CHECK. */
+int rk_kv_check_decode(const struct rk_kv_cmd *c, uint64_t *check_idp,
+		       uint64_t *node_idp);
+
+/* What a replica's checksum needs from the loop at the moment a CHECK
+ * applies: the writes of the ready applied before it that are not
+ * committed yet (the overlay's pairs inside the span, sorted), the session
+ * table as it is then (encoded), and the span. The committed rest is read
+ * later from a storage snapshot taken before the apply batch commits
+ * (rk_store_reader_pin), off the loop. */
+struct rk_kv_check_data;
+int rk_kv_check_capture(const struct rk_kv_applier *a,
+			struct rk_kv_check_data **dp);
+void rk_kv_check_data_free(struct rk_kv_check_data *d);
+/* xxh3-64 over the span's pairs (kv table, then the internal table:
+ * sequences; each as table, key length, key, value length, value, in key
+ * order) of the committed state r is pinned at with d's uncommitted writes
+ * laid over it, then the session table. Replicas at one applied index
+ * agree. Any thread; r is that thread's. */
+int rk_kv_checksum(struct rk_store_reader *r, const struct rk_kv_check_data *d,
+		   uint64_t *sump);
 
 /* Parses a Redis-style integer (optional '-', digits, no spaces or leading
  * zeros, fits int64). */

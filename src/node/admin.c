@@ -521,3 +521,13 @@ void rk_admin_close(struct rk_node *n)
 	}
 	n->admin.ops = NULL;
 }
+
+void rk_admin_not_leader(struct rk_http_resp *resp, const struct rk_replica *r)
+{
+	not_leader(resp, r);
+}
+
+bool rk_admin_parse_id(const char *s, size_t len, uint64_t *vp)
+{
+	return parse_id(s, len, vp);
+}

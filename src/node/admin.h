@@ -30,12 +30,19 @@
 #include "http.h"
 
 struct rk_node;
+struct rk_replica;
 struct rk_admin_op;
 
 struct rk_admin {
 	struct rk_admin_op *ops; /* waiting for the cluster; few */
 	uint64_t changes, transfers, failed;
 };
+
+/* 409 {"error", "leader": id|null}: what a call made on another node than
+ * r's leader gets. */
+void rk_admin_not_leader(struct rk_http_resp *resp, const struct rk_replica *r);
+/* A whole number of at most 19 digits in s[0..len). */
+bool rk_admin_parse_id(const char *s, size_t len, uint64_t *vp);
 
 /* Serves path if it is an admin call on a range; false otherwise. */
 bool rk_admin_http(struct rk_node *n, const struct rk_http_req *req,

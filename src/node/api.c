@@ -393,6 +393,7 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 	one(b, "rangekv_writes_refused_no_space_total", "counter",
 	    "Client writes refused for lack of free space on the data disk.", n->space.refused);
 	rk_api_metrics_load(n, b);
+	rk_check_metrics(n, b);
 	rk_prom_family(b, "rangekv_group_commit_seconds", "histogram", "Group commit, submit to durable.");
 	rk_prom_hist(b, "rangekv_group_commit_seconds", NULL, &n->stats.commit_hist);
 }
@@ -589,6 +590,8 @@ void rk_node_http(void *arg, const struct rk_http_req *req,
 		error(resp, 404, "no such endpoint (the debug API needs --enable-debug-api)");
 		return;
 	}
+	if (rk_check_http(n, req, resp))
+		return; /* .../ranges/{id}/check, the alter hook of tests */
 	if (debug_fault(n, p, req, resp))
 		return;
 	if (strcmp(p, "/api/v1/debug/drop-answers") == 0) {

@@ -423,6 +423,9 @@ static int describe_cmd(void *arg, uint32_t no, const struct rk_kv_cmd *c)
 			put_key(b, p, pl);
 		rk_buf_printf(b, c->op == RK_KV_INCR ? " %lld" : " +%lld", (long long)c->n);
 		break;
+	case RK_KV_CHECK:
+		rk_buf_puts(b, "CHECK (replica checksums)");
+		break;
 	default:
 		rk_buf_printf(b, "command %u", c->op);
 		break;

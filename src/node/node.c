@@ -15,6 +15,7 @@
  *   snapshot.c  compaction and snapshots
  *   serve.c     client requests on the leader
  *   api.c       the HTTP API
+ *   check.c     replica checksums
  */
 #include <stdlib.h>
 #include <string.h>
@@ -131,8 +132,10 @@ static int on_frame(void *arg, uint64_t from, int channel,
 {
 	struct rk_node *n = arg;
 	struct rk_net_handlers raft = {n, on_raft_msg, rk_live_on_msg, NULL,
-				       rk_quiesce_on_msg, on_req, on_resp, rk_life_on_removed};
-	struct rk_net_handlers snap = {n, on_snap_msg, NULL, on_chunk, NULL, NULL, NULL, NULL};
+				       rk_quiesce_on_msg, on_req, on_resp, rk_life_on_removed,
+				       rk_check_on_report};
+	struct rk_net_handlers snap = {n, on_snap_msg, NULL, on_chunk, NULL, NULL, NULL, NULL,
+				       NULL};
 	struct rk_peer *p = rk_peer_find(n, from);
 
 	if (p != NULL && channel == RK_NET_CH_RAFT)
@@ -213,6 +216,8 @@ static void on_tick(uv_timer_t *t)
 		rk_snap_compact(n);
 	if (n->admin.ops != NULL)
 		rk_admin_tick(n);
+	if (n->check.waits != NULL)
+		rk_check_tick(n);
 	if (n->life.n > 0)
 		rk_life_tick(n);
 	if (n->ticks % SIZE_EVERY_TICKS == 0)
@@ -268,6 +273,7 @@ int rk_node_run(const struct rk_node_config *cfg)
 	if (n == NULL)
 		return 1;
 	n->cfg = *cfg;
+	rk_check_init(n);
 	rk_raft_options_default(&n->ropts);
 	n->ropts.election_tick = (int)cfg->election_ticks;
 	/* Replication flow control sized to the transport: a follower has at
@@ -445,6 +451,7 @@ out:
 			uv_run(&n->loop, UV_RUN_ONCE);
 	}
 	rk_admin_close(n); /* before the connections close: their answers go */
+	rk_check_close(n);
 	if (n->http.loop != NULL && !n->http.closing)
 		rk_http_close(&n->http, http_closed);
 	{

@@ -19,6 +19,7 @@
 
 #include "admin.h"
 #include "balance.h"
+#include "check.h"
 #include "client.h"
 #include "config.h"
 #include "elect.h"
@@ -107,6 +108,7 @@ struct rk_node {
 	struct rk_admin admin; /* admin calls waiting for the cluster */
 	struct rk_life life;   /* replicas created and removed (life.c) */
 	struct rk_sizes sizes; /* range sizes measured off the loop (size.c) */
+	struct rk_check check; /* replica checksums (check.c) */
 
 	struct rk_node_stats stats;
 	bool stopping;

@@ -185,6 +185,7 @@ static int apply_undo(struct rk_node *n, struct rk_replica *r,
 {
 	rk_store_batch_rollback(b, mark);
 	rk_serve_apply_abort(n, r);
+	rk_check_apply_abort(n, r);
 	r->applied = applied;
 	n->stats.applied_entries = applied_entries;
 	return rk_replica_sessions_reload(r, n->reader, applied);
@@ -232,6 +233,7 @@ static int apply_committed(struct rk_node *n, struct rk_replica *r,
 			    (unsigned long long)r->range);
 	}
 	rk_serve_apply_commit(n, r);
+	rk_check_apply_done(n, r, applied);
 	rk_buf_reset(&n->proc.blob);
 	rk_replica_state_encode(r, &n->proc.blob);
 	as.applied = r->applied;

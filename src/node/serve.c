@@ -182,7 +182,7 @@ void rk_serve_request(struct rk_node *n, uint64_t origin, const struct rk_net_re
 		rk_serve_answer(n, origin, req->id, RK_NET_RESP_NO_RANGE, 0, NULL, 0);
 		return;
 	}
-	if (rk_kv_cmd_decode(req->cmd, req->len, &c) != 0) {
+	if (rk_kv_cmd_decode(req->cmd, req->len, &c) != 0 || c.op == RK_KV_CHECK) {
 		static const char e[] = "-ERR malformed command\r\n";
 		rk_serve_answer(n, origin, req->id, RK_NET_RESP_REFUSED, 0, e, sizeof(e) - 1);
 		return;
@@ -437,6 +437,7 @@ int rk_serve_apply(struct rk_node *n, struct rk_replica *r,
 	ap->elen = r->desc.elen;
 	ap->fault = n->hooks.enabled ? apply_fault : NULL;
 	ap->fault_arg = n;
+	rk_check_apply_at(n, r, e->index, ap);
 	rc = rk_kv_apply_entry(ap, e->data, e->len, on_result, &a);
 	if (rc != 0 && rc != RK_EPROTO)
 		return rc; /* the proposal stays for the retry; the caller aborts */

@@ -453,8 +453,8 @@ int rk_store_scan_span(struct rk_store_reader *r, uint64_t range,
 	if (appliedp != NULL)
 		*appliedp = 0;
 	/* One snapshot transaction: both tables and the apply state at the
-	 * same point. */
-	rc = store_err(ws->begin_transaction(ws, "isolation=snapshot"));
+	 * same point (the pinned one if r is pinned). */
+	rc = r->pinned ? 0 : store_err(ws->begin_transaction(ws, "isolation=snapshot"));
 	if (rc != 0)
 		return rc;
 	if (range != 0 && appliedp != NULL) {
@@ -470,14 +470,50 @@ int rk_store_scan_span(struct rk_store_reader *r, uint64_t range,
 	if (rc == 0)
 		rc = store_walk_table(r->ss.c[T_INTERNAL], 1, start, slen, end, elen,
 				fn, arg);
-	ws->rollback_transaction(ws, NULL); /* read-only */
+	if (!r->pinned)
+		ws->rollback_transaction(ws, NULL); /* read-only */
 	return rc < 0 ? rc : 0;
 }
 
-static int sum_pair(void *arg, int table, const void *key, size_t klen,
-		    const void *val, size_t vlen)
+int rk_store_reader_pin(struct rk_store_reader *r, uint64_t range,
+			uint64_t *appliedp)
 {
-	XXH3_state_t *st = arg;
+	WT_SESSION *ws = r->ss.ws;
+	const uint8_t *v;
+	size_t n;
+	int rc;
+
+	*appliedp = 0;
+	if (r->pinned)
+		return RK_ESTATE;
+	rc = store_err(ws->begin_transaction(ws, "isolation=snapshot"));
+	if (rc != 0)
+		return rc;
+	r->pinned = true;
+	/* A read now: the snapshot is this point's even if WiredTiger took
+	 * it only at a transaction's first read. */
+	rc = get_by_id(r, T_APPLY, range, &v, &n);
+	if (rc == 0 && n >= 8)
+		*appliedp = rk_le_get64(v);
+	if (rc == RK_ENOTFOUND)
+		rc = 0;
+	if (rc != 0)
+		rk_store_reader_unpin(r);
+	return rc;
+}
+
+void rk_store_reader_unpin(struct rk_store_reader *r)
+{
+	if (!r->pinned)
+		return;
+	r->ss.ws->rollback_transaction(r->ss.ws, NULL); /* read-only */
+	r->pinned = false;
+}
+
+void rk_store_checksum_pair(void *xxh3_state, int table, const void *key,
+			    size_t klen, const void *val, size_t vlen)
+{
+	XXH3_state_t *st = xxh3_state;
 	uint8_t hdr[5];
 
 	hdr[0] = (uint8_t)table;
@@ -487,6 +523,12 @@ static int sum_pair(void *arg, int table, const void *key, size_t klen,
 	rk_le_put32(hdr + 1, (uint32_t)vlen);
 	XXH3_64bits_update(st, hdr + 1, 4);
 	XXH3_64bits_update(st, val, vlen);
+}
+
+static int sum_pair(void *arg, int table, const void *key, size_t klen,
+		    const void *val, size_t vlen)
+{
+	rk_store_checksum_pair(arg, table, key, klen, val, vlen);
 	return 0;
 }
 

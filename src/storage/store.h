@@ -239,12 +239,25 @@ int rk_store_scan_span(struct rk_store_reader *r, uint64_t range,
 		       const void *start, size_t slen, const void *end,
 		       size_t elen, rk_store_pair_fn fn, void *arg,
 		       uint64_t *appliedp);
+/* Pins r to the committed state as of now: one snapshot transaction that
+ * every later read of r sees (rk_store_scan_span among them: it then opens
+ * none of its own), until rk_store_reader_unpin. The snapshot is taken
+ * here, by reading range's applied index into *appliedp (0 if it has
+ * none), so the reader can be handed to another thread and read there
+ * what was committed at this call, whatever commits meanwhile. */
+int rk_store_reader_pin(struct rk_store_reader *r, uint64_t range,
+			uint64_t *appliedp);
+void rk_store_reader_unpin(struct rk_store_reader *r);
 /* xxh3-64 over (table, key length, key, value length, value) of every pair
  * of the span, in order, at one consistent point (the range's applied
  * index there in *appliedp). Replicas at one applied index agree. */
 int rk_store_checksum_span(struct rk_store_reader *r, uint64_t range,
 			   const void *start, size_t slen, const void *end,
 			   size_t elen, uint64_t *sump, uint64_t *appliedp);
+/* Adds one pair to an xxh3-64 state (an XXH3_state_t) as
+ * rk_store_checksum_span does, for hashes that must match its layout. */
+void rk_store_checksum_pair(void *xxh3_state, int table, const void *key,
+			    size_t klen, const void *val, size_t vlen);
 
 /* ---- replica removal ------------------------------------------------------------ */
 

@@ -116,6 +116,7 @@ struct rk_store_reader {
 	struct store_session ss;
 	uint8_t *buf; /* copies handed to the caller */
 	size_t cap;
+	bool pinned; /* in the snapshot transaction of rk_store_reader_pin */
 };
 
 /* Translates a WiredTiger return code (0 stays 0). ENOSPC (and EDQUOT, a

@@ -640,6 +640,34 @@ int rk_net_batch_add_removed(struct rk_buf *out, const struct rk_net_removed *m)
 	return encode_field(out, rangekv_Batch_removed_tag, rangekv_Removed_fields, &pm);
 }
 
+int rk_net_batch_add_check(struct rk_buf *out, const struct rk_net_check *m)
+{
+	rangekv_CheckReport pm = {m->range, m->index, m->replica_id, m->checksum,
+				  m->check_id, m->failed};
+
+	return encode_field(out, rangekv_Batch_checks_tag, rangekv_CheckReport_fields, &pm);
+}
+
+static bool decode_check(pb_istream_t *is, const pb_field_iter_t *f, void **arg)
+{
+	struct decode_ctx *c = *arg;
+	rangekv_CheckReport pm = rangekv_CheckReport_init_zero;
+	struct rk_net_check m;
+
+	(void)f;
+	if (!pb_decode(is, rangekv_CheckReport_fields, &pm))
+		return false;
+	m.range = pm.range;
+	m.index = pm.index;
+	m.replica_id = pm.replica_id;
+	m.checksum = pm.checksum;
+	m.check_id = pm.check_id;
+	m.failed = pm.failed;
+	if (c->h->check != NULL)
+		c->h->check(c->h->arg, &m);
+	return true;
+}
+
 static bool decode_removed(pb_istream_t *is, const pb_field_iter_t *f, void **arg)
 {
 	struct decode_ctx *c = *arg;
@@ -797,6 +825,8 @@ int rk_net_batch_decode(const uint8_t *p, size_t n,
 	b.beats.arg = &c;
 	b.removed.funcs.decode = decode_removed;
 	b.removed.arg = &c;
+	b.checks.funcs.decode = decode_check;
+	b.checks.arg = &c;
 	if (!pb_decode(&is, rangekv_Batch_fields, &b))
 		return c.rc != 0 ? c.rc : RK_EPROTO;
 	if (b.has_liveness && h->liveness != NULL) {

@@ -117,6 +117,14 @@ struct rk_net_removed {
 };
 int rk_net_batch_add_removed(struct rk_buf *out, const struct rk_net_removed *m);
 
+/* A replica's checksum for the node that proposed the check (proto
+ * CheckReport). */
+struct rk_net_check {
+	uint64_t range, index, replica_id, checksum, check_id;
+	bool failed;
+};
+int rk_net_batch_add_check(struct rk_buf *out, const struct rk_net_check *m);
+
 struct rk_net_handlers {
 	void *arg;
 	/* m->entries[i].data point into the frame; valid during the call. A
@@ -131,6 +139,7 @@ struct rk_net_handlers {
 	void (*req)(void *arg, const struct rk_net_req *r);
 	void (*resp)(void *arg, const struct rk_net_resp *r);
 	void (*removed)(void *arg, const struct rk_net_removed *m);
+	void (*check)(void *arg, const struct rk_net_check *m);
 };
 
 /* Entry array reused across decodes (one per connection or thread). */

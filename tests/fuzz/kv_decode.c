@@ -12,6 +12,8 @@
  *    the arguments (rk_kv_arg_next) gives nargs of them, each where the
  *    layout puts it, then RK_ENOTFOUND; rk_kv_cmd_key is the first; what
  *    decodes re-encodes (rk_kv_cmd_begin/arg/finish) to the same bytes;
+ *    rk_kv_check_decode accepts exactly a CHECK with mode 0 and one 8-byte
+ *    argument, giving its id and node, and zeroes both otherwise;
  *  - the input as an entry: rk_kv_entry_walk accepts exactly what the
  *    layout allows; a refused entry passes nothing to fn; an accepted one
  *    passes every command, in order, each where the layout puts it, and
@@ -26,6 +28,7 @@
  *    what decodes holds the bytes' values, re-encodes
  *    (rk_kv_sessions_encode) to the same bytes and decodes again to them.
  */
+#include <stdbool.h>
 #include <string.h>
 
 #include "kv.h"
@@ -56,7 +59,7 @@ static int is_cmd(const uint8_t *p, size_t len)
 	size_t off = CMD_HDR;
 	uint64_t nargs, i, l;
 
-	if (len < CMD_HDR || p[0] < RK_KV_GET || p[0] > RK_KV_SEQ ||
+	if (len < CMD_HDR || p[0] < RK_KV_GET || p[0] > RK_KV_CHECK ||
 	    p[1] > RK_KV_PUT_XX)
 		return 0;
 	nargs = le(p + 34, 4);
@@ -120,6 +123,17 @@ static void fuzz_cmd(const uint8_t *p, size_t len)
 	FUZZ_CHECK((rc == 0) == is_cmd(p, len));
 	if (rc == 0)
 		check_cmd(p, len, &c);
+	if (rc == 0) {
+		/* A CHECK: exactly one 8-byte argument (the id) and mode 0. */
+		uint64_t id, node;
+		bool want = c.op == RK_KV_CHECK && c.mode == 0 && c.nargs == 1 &&
+			    le(p + CMD_HDR, 4) == 8;
+		FUZZ_CHECK((rk_kv_check_decode(&c, &id, &node) == 0) == want);
+		if (want)
+			FUZZ_CHECK(id == le(p + CMD_HDR + 4, 8) && node == le(p + 26, 8));
+		else
+			FUZZ_CHECK(id == 0 && node == 0);
+	}
 }
 
 /* ---- entries --------------------------------------------------------------- */

@@ -19,8 +19,8 @@
  *  - rk_raft_step accepts (returns 0) only what rk_raft_msg_validate
  *    accepts, and refuses what it refuses with RK_EPROTO;
  *  - a batch that decodes re-encodes (rk_net_batch_add_raft/_chunk/_req/
- *    _resp/_liveness) to bytes that decode to the same messages, chunks,
- *    requests, answers and liveness, and re-encoding those gives the
+ *    _resp/_check/_liveness) to bytes that decode to the same messages,
+ *    chunks, requests, answers, checksum reports and liveness, and re-encoding those gives the
  *    identical bytes;
  *  - those bytes are protobuf as proto/rangekv.proto defines it: nanopb's
  *    generated decoder (the reference; the codec writes and reads the hot
@@ -62,6 +62,8 @@ struct rec {
 	size_t n_reqs;
 	struct rk_net_resp resps[CLIENT_MAX]; /* reply: own copies */
 	size_t n_resps;
+	struct rk_net_check checks[CLIENT_MAX];
+	size_t n_checks;
 	bool overflow;
 	bool has_liveness;
 	struct rk_net_liveness liveness;
@@ -93,6 +95,7 @@ static void rec_free(struct rec *r)
 	for (i = 0; i < r->n_resps; i++)
 		free((void *)(uintptr_t)r->resps[i].reply);
 	r->n_resps = 0;
+	r->n_checks = 0;
 }
 
 /* p[0..n) lies inside the decoded input; NULL exactly when empty. */
@@ -269,6 +272,18 @@ static void on_liveness(void *arg, const struct rk_net_liveness *l)
 	c->rec->liveness_calls++;
 }
 
+static void on_check(void *arg, const struct rk_net_check *m)
+{
+	struct ctx *c = arg;
+	struct rec *r = c->rec;
+
+	FUZZ_CHECK(m != NULL);
+	if (r->n_checks == CLIENT_MAX)
+		r->overflow = true;
+	else
+		r->checks[r->n_checks++] = *m;
+}
+
 static int decode(struct ctx *c, const uint8_t *p, size_t n)
 {
 	struct rk_net_handlers h;
@@ -283,6 +298,7 @@ static int decode(struct ctx *c, const uint8_t *p, size_t n)
 	h.chunk = on_chunk;
 	h.req = on_req;
 	h.resp = on_resp;
+	h.check = on_check;
 	memset(&s, 0, sizeof(s));
 	c->in = p;
 	c->in_len = n;
@@ -315,6 +331,11 @@ static int encode(const struct rec *r, struct rk_buf *out)
 	}
 	for (i = 0; i < r->n_resps; i++) {
 		rc = rk_net_batch_add_resp(out, &r->resps[i]);
+		if (rc != 0)
+			return rc;
+	}
+	for (i = 0; i < r->n_checks; i++) {
+		rc = rk_net_batch_add_check(out, &r->checks[i]);
 		if (rc != 0)
 			return rc;
 	}
@@ -563,6 +584,11 @@ static void check_roundtrip(const struct rec *orig)
 		FUZZ_CHECK(same_req(&orig->reqs[i], &back->reqs[i]));
 	for (i = 0; i < orig->n_resps; i++)
 		FUZZ_CHECK(same_resp(&orig->resps[i], &back->resps[i]));
+	FUZZ_CHECK(back->n_checks == orig->n_checks);
+	for (i = 0; i < orig->n_checks; i++)
+		FUZZ_CHECK(memcmp(&orig->checks[i], &back->checks[i],
+				  offsetof(struct rk_net_check, failed)) == 0 &&
+			   orig->checks[i].failed == back->checks[i].failed);
 	check_reference(orig, (const uint8_t *)e1.p, e1.len);
 	FUZZ_CHECK(back->has_liveness == orig->has_liveness);
 	if (orig->has_liveness)

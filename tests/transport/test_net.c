@@ -150,7 +150,7 @@ static void test_codec_client(void **state)
 {
 	struct rk_buf b;
 	struct client_got g;
-	struct rk_net_handlers h = {&g, NULL, NULL, NULL, NULL, on_req, on_resp, on_removed};
+	struct rk_net_handlers h = {&g, NULL, NULL, NULL, NULL, on_req, on_resp, on_removed, NULL};
 	struct rk_net_removed rm = {1ull << 40, 7, 12, true};
 	struct rk_net_scratch sc = {0};
 	struct rk_net_req rq = {77, 9, (const uint8_t *)"cmd\0bytes", 9};
@@ -194,7 +194,7 @@ static void test_codec_roundtrip(void **state)
 {
 	struct rk_buf b;
 	struct got g;
-	struct rk_net_handlers h = {&g, on_raft, on_live, NULL, NULL, NULL, NULL, NULL};
+	struct rk_net_handlers h = {&g, on_raft, on_live, NULL, NULL, NULL, NULL, NULL, NULL};
 	struct rk_net_scratch sc = {0};
 
 	(void)state;
@@ -252,7 +252,7 @@ static void test_codec_chunks(void **state)
 	struct rk_net_chunk a = {9, 500, 0, (const uint8_t *)"abcdef", 6, false};
 	struct rk_net_chunk z = {9, 500, 6, NULL, 0, true};
 	struct chunks k;
-	struct rk_net_handlers h = {&k, NULL, NULL, on_chunk, NULL, NULL, NULL, NULL};
+	struct rk_net_handlers h = {&k, NULL, NULL, on_chunk, NULL, NULL, NULL, NULL, NULL};
 	struct rk_net_scratch sc = {0};
 	struct rk_buf b;
 
@@ -329,7 +329,7 @@ static void test_codec_garbage(void **state)
 {
 	struct rk_buf b;
 	int count = 0;
-	struct rk_net_handlers h = {&count, count_only, NULL, NULL, NULL, NULL, NULL, NULL};
+	struct rk_net_handlers h = {&count, count_only, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
 	struct rk_net_scratch sc = {0};
 	uint64_t x = 0x2545f4914f6cdd1dull;
 	uint8_t *buf;
@@ -386,7 +386,7 @@ static void test_codec_beats(void **state)
 	struct rk_raft_msg hb, resp, app;
 	struct rk_buf b, beats;
 	struct got g;
-	struct rk_net_handlers h = {&g, on_raft, on_live, NULL, NULL, NULL, NULL, NULL};
+	struct rk_net_handlers h = {&g, on_raft, on_live, NULL, NULL, NULL, NULL, NULL, NULL};
 	struct rk_net_scratch sc = {0};
 	struct rk_net_liveness l = {1, 2, 3};
 	uint64_t x = 0x9e3779b97f4a7c15ull;
@@ -501,7 +501,7 @@ static void test_codec_bytes_field_wrong_wire_type(void **state)
 				     0x38, 0x06, 0x40, 0x05, 0x48, 0x05, 0x6a, 0x06,
 				     0x08, 0x06, 0x10, 0x06, 0x20, 0x61};
 	int count = 0;
-	struct rk_net_handlers h = {&count, count_only, NULL, NULL, NULL, NULL, NULL, NULL};
+	struct rk_net_handlers h = {&count, count_only, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
 	struct rk_net_scratch sc = {0};
 
 	(void)state;

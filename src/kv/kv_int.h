@@ -1,0 +1,22 @@
+/*
+ * Private to rk_kv: what apply.c shares with check.c.
+ */
+#ifndef RK_KV_INT_H
+#define RK_KV_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kv.h"
+
+/* Key order: bytes, then length (an empty bound may be NULL). */
+int kv_keycmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl);
+
+/* One pair the overlay holds: table 0 kv, 1 internal; del: a deletion. */
+typedef void (*kv_overlay_fn)(void *arg, int table, bool del, const uint8_t *k,
+			      size_t kl, const uint8_t *v, size_t vl);
+/* Calls fn for every pair of the overlay, in no particular order. */
+void kv_overlay_each(const struct rk_kv_overlay *o, kv_overlay_fn fn, void *arg);
+
+#endif
