@@ -28,6 +28,7 @@
 	const view = {
 		sort: "",      /* "" (by id, paged), "size", "writes", "reads" */
 		node: "",      /* "" or a node id */
+		unavailable: false, /* only the ranges that cannot serve */
 		limit: 50,
 		after: 0,      /* the page's after= (by id) */
 		back: [],      /* the after= of the pages before */
@@ -197,6 +198,8 @@
 		$("totals").replaceChildren(
 			el("span", t.ranges + " ranges, " + t.leaders + " led here, "),
 			el("span", t.leaderless + " leaderless", t.leaderless > 0 ? "leaderless" : ""),
+			el("span", ", "),
+			el("span", t.unavailable + " unavailable", t.unavailable > 0 ? "leaderless" : ""),
 			el("span", ", " + t.asleep + " asleep \u00b7 " + rate(t.writes_per_sec) +
 				" writes/s applied, " + rate(t.reads_per_sec) + " reads/s served"));
 		fill($("hot"), h.ranges.filter((r) => r.writes_per_sec > 0).map((r) => row([
@@ -215,6 +218,8 @@
 			p += "&after=" + view.after;
 		if (view.node)
 			p += "&node=" + encodeURIComponent(view.node);
+		if (view.unavailable)
+			p += "&unavailable=1";
 		return p;
 	}
 
@@ -471,6 +476,12 @@
 			const v = $("node").value.trim();
 			view.node = /^[1-9][0-9]*$/.test(v) ? v : "";
 			$("node").value = view.node;
+			view.after = 0;
+			view.back = [];
+			reloadRanges();
+		});
+		$("unavailable").addEventListener("change", () => {
+			view.unavailable = $("unavailable").checked;
 			view.after = 0;
 			view.back = [];
 			reloadRanges();
