@@ -35,7 +35,6 @@
 		next: null,    /* the API's next, null on the last page */
 		selected: null /* the range shown in detail */
 	};
-	const t0 = performance.now();
 	let nodeRanges = null;
 
 	class ApiError extends Error {
@@ -255,7 +254,8 @@
 		for (const th of $("ranges").tHead.rows[0].cells)
 			th.classList.toggle("sorted", th.dataset.sort === view.sort);
 		if (!document.documentElement.dataset.firstTableMs)
-			document.documentElement.dataset.firstTableMs = String(Math.round(performance.now() - t0));
+			/* From the navigation's start (docs/benchmarks.md). */
+			document.documentElement.dataset.firstTableMs = String(Math.round(performance.now()));
 		document.body.dataset.ranges = "ready";
 	}
 
@@ -384,8 +384,8 @@
 		return e;
 	}
 
-	/* Draws the series (arrays of numbers or null) on svg, scaled to their
-	 * largest value, newest at the right. */
+	/* Draws the series (arrays of numbers or null, the last CHART_POINTS
+	 * samples) on svg, scaled to their largest value, newest at the right. */
 	function draw(svg, lines) {
 		const W = 320, H = 90, top = 12, left = 2;
 		let max = 0;
@@ -402,7 +402,8 @@
 			s.forEach((v, k) => {
 				if (v === null)
 					return;
-				const x = left + (W - left) * (k + CHART_POINTS - s.length) / (CHART_POINTS - 1);
+				/* Spread over the width until the window is full. */
+				const x = left + (W - left) * k / Math.max(s.length - 1, 1);
 				const y = H - 1 - (H - 1 - top) * v / max;
 				pts.push(x.toFixed(1) + "," + y.toFixed(1));
 			});
