@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -240,6 +241,29 @@ def check_page(d, log, c, hot_range):
            d.attrs["html"]["data-first-table-ms"]))
 
 
+def check_views(chromium, tmp, hot_range):
+    """The view in the URL: a page by id, and the top ranges by size."""
+    t0 = time.time()  # sizes are measured off the loop, within about 10 s
+    while api(1, "/api/v1/ranges?sort=size&limit=1")["ranges"][0]["id"] != hot_range:
+        if time.time() - t0 > 30 * SLOW:
+            fail("range %d never the largest" % hot_range)
+        time.sleep(0.2)
+    d = Dom()
+    d.feed(browse(chromium, url(1, "/#after=8&limit=4"), tmp)[0])
+    ids = [r[0] for r in d.tables.get("ranges", [])]
+    if ids != ["9", "10", "11", "12"] or "disabled" in d.attrs["next"] or \
+            "disabled" in d.attrs["first"]:
+        fail("#after=8&limit=4: rows %s, next %s, first %s" %
+             (ids, d.attrs.get("next"), d.attrs.get("first")))
+    d = Dom()
+    d.feed(browse(chromium, url(1, "/#sort=size&limit=3"), tmp)[0])
+    rows = d.tables.get("ranges", [])
+    if len(rows) != 3 or rows[0][0] != str(hot_range) or "disabled" not in d.attrs["next"]:
+        fail("#sort=size&limit=3: rows %s, next %s" % (rows, d.attrs.get("next")))
+    print("views: #after=8&limit=4 shows ranges 9-12 with Next, #sort=size&limit=3 the "
+          "largest (range %d) first" % hot_range)
+
+
 def check_detail(d, rid, leader):
     if d.texts.get("d-id") != str(rid) or "hidden" in d.attrs.get("detail-sec", {}):
         fail("range %d's detail not shown: %s %s" % (rid, d.texts.get("d-id"),
@@ -286,6 +310,7 @@ def main():
         d = Dom()
         d.feed(dom)
         check_page(d, log, c, hot_range)
+        check_views(chromium, tmp, hot_range)
         leader = c.leaders(1)[hot_range]
         dom, log = browse(chromium, url(leader, "/#range=%d" % hot_range), tmp)
         d = Dom()

@@ -153,18 +153,28 @@
 		p.hidden = false;
 	}
 
-	/* Runs fn now and every ms; its failures show in the banner. */
+	/* Runs fn now and every ms (a turn is skipped while the last one is
+	 * still out: a slow node is not asked again and again); its failures
+	 * show in the banner. Returns the function that runs it at once (a
+	 * user's action). */
 	function every(ms, where, fn) {
+		let out = 0;
 		const run = async () => {
+			out++;
 			try {
 				await fn();
 				showError(where, null);
 			} catch (e) {
 				showError(where, e);
+			} finally {
+				out--;
 			}
 		};
 		run();
-		setInterval(run, ms);
+		setInterval(() => {
+			if (out === 0)
+				run();
+		}, ms);
 		return run;
 	}
 
@@ -222,8 +232,16 @@
 		return p;
 	}
 
+	let rangesAsked = 0;
+
 	async function loadRanges() {
+		/* Only the last call draws: an older answer (a refresh that was
+		 * out when the user turned the page) is dropped. */
+		const asked = ++rangesAsked;
+		writeHash();
 		const page = await api(rangesPath());
+		if (asked !== rangesAsked)
+			return;
 		fill($("ranges"), page.ranges.map((r) => {
 			const tr = row([idButton(r.id), { text: startKey(r), cls: "key" },
 				{ text: endKey(r), cls: "key" }, leaderCell(r), numCell(r.term),
@@ -238,7 +256,7 @@
 		}));
 		view.next = page.next;
 		$("prev").disabled = view.sort !== "" || view.back.length === 0;
-		$("first").disabled = $("prev").disabled;
+		$("first").disabled = view.sort !== "" || view.after === 0;
 		$("next").disabled = view.sort !== "" || page.next === null;
 		let info;
 		if (view.sort) {
@@ -330,7 +348,7 @@
 
 	function select(id) {
 		view.selected = id;
-		history.replaceState(null, "", "#range=" + id);
+		writeHash();
 		for (const tr of $("ranges").tBodies[0].rows)
 			tr.classList.toggle("selected", Number(tr.dataset.range) === id);
 		reloadDetail();
@@ -461,9 +479,56 @@
 		});
 	}
 
+	/* ---- the view in the URL ------------------------------------------------------ */
+
+	/* The view is kept in the URL's fragment, so that a link or a reload
+	 * shows the same: #sort=writes, #after=500&limit=100&node=2,
+	 * #unavailable=1, #range=7 (combined with &). Values that are not
+	 * valid are ignored. */
+	function readHash() {
+		const q = new URLSearchParams(location.hash.slice(1));
+		const whole = (k) => /^[0-9]+$/.test(q.get(k) || "") ? Number(q.get(k)) : null;
+		if (["size", "writes", "reads"].includes(q.get("sort")))
+			view.sort = q.get("sort");
+		if (whole("limit") !== null && whole("limit") >= 1 && whole("limit") <= 1000)
+			view.limit = whole("limit");
+		if (whole("after") !== null && !view.sort)
+			view.after = whole("after");
+		if (whole("node") !== null && whole("node") > 0)
+			view.node = String(whole("node"));
+		view.unavailable = q.get("unavailable") === "1";
+		if (whole("range") !== null && whole("range") > 0)
+			view.selected = whole("range");
+		$("sort").value = view.sort;
+		if (![...$("limit").options].some((o) => Number(o.value) === view.limit))
+			$("limit").add(new Option(String(view.limit)));
+		$("limit").value = String(view.limit);
+		$("node").value = view.node;
+		$("unavailable").checked = view.unavailable;
+	}
+
+	function writeHash() {
+		const q = new URLSearchParams();
+		if (view.sort)
+			q.set("sort", view.sort);
+		else if (view.after > 0)
+			q.set("after", view.after);
+		if (view.limit !== 50)
+			q.set("limit", view.limit);
+		if (view.node)
+			q.set("node", view.node);
+		if (view.unavailable)
+			q.set("unavailable", "1");
+		if (view.selected !== null)
+			q.set("range", view.selected);
+		const h = q.toString();
+		history.replaceState(null, "", h ? "#" + h : location.pathname + location.search);
+	}
+
 	/* ---- start ------------------------------------------------------------------ */
 
 	function start() {
+		readHash();
 		setupToken();
 		$("sort").addEventListener("change", () => setSort($("sort").value));
 		for (const th of $("ranges").tHead.rows[0].cells)
@@ -513,7 +578,7 @@
 		$("d-close").addEventListener("click", () => {
 			view.selected = null;
 			$("detail-sec").hidden = true;
-			history.replaceState(null, "", location.pathname);
+			writeHash();
 		});
 		/* The first page of ranges comes first: it is what people wait for. */
 		reloadRanges = every(SLOW_MS, "ranges", loadRanges);
@@ -521,10 +586,6 @@
 		every(SLOW_MS, "hot ranges", loadHot);
 		every(FAST_MS, "metrics", loadMetrics);
 		reloadDetail = every(SLOW_MS, "range", loadDetail);
-		/* A link to one range: /#range=ID. */
-		const m = /^#range=([1-9][0-9]*)$/.exec(location.hash);
-		if (m)
-			select(Number(m[1]));
 	}
 
 	start();
