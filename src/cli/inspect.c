@@ -27,6 +27,11 @@
 #define F_NODE 2u
 #define F_LIMIT 4u
 #define F_FROM 8u
+#define F_UNAVAILABLE 16u
+
+/* `rangekv status` lists this many unavailable ranges (the count says
+ * the rest). */
+#define STATUS_UNAVAILABLE 20
 
 /* A page of the plain range list: the API's default. */
 #define RANGES_PAGE 1000
@@ -50,7 +55,7 @@ struct insp {
 	long long watch;      /* seconds; 0: once */
 	int64_t timeout_ms;
 	const char *sort;     /* NULL: none */
-	bool has_node, has_limit, has_from;
+	bool has_node, has_limit, has_from, unavailable;
 	uint64_t node, limit, from, id;
 	size_t width;         /* of the terminal; 0: not one */
 };
@@ -280,13 +285,17 @@ static void range_row(struct rk_cli_table *t, const cJSON *r)
 	rk_cli_table_row_v(t, row);
 }
 
-/* Appends "&node=N" when --node was given. */
+/* Appends "&node=N" when --node was given, "&unavailable=1" for
+ * --unavailable. */
 static void node_param(const struct insp *s, char *path, size_t cap)
 {
 	size_t n = strlen(path);
 
 	if (s->has_node)
 		snprintf(path + n, cap - n, "&node=%llu", (unsigned long long)s->node);
+	n = strlen(path);
+	if (s->unavailable)
+		snprintf(path + n, cap - n, "&unavailable=1");
 }
 
 /* With --sort: one call, the top --limit (default 20). */
@@ -521,20 +530,47 @@ static int run_log(struct insp *s)
 
 /* ---- status ------------------------------------------------------------------------------- */
 
+/* j: the first page (STATUS_UNAVAILABLE) of the n ranges that cannot
+ * serve as the node asked sees them: no leader known, or no live majority
+ * of their voters. */
+static int status_unavailable(const struct insp *s, double n, const cJSON *j)
+{
+	struct rk_cli_table t;
+	const cJSON *r;
+	int rc, shown = 0;
+
+	printf("\nUNAVAILABLE: %.0f range%s without a leader or a live majority:\n", n,
+	       n == 1 ? "" : "s");
+	rk_cli_table_init(&t, range_cols, sizeof(range_cols) / sizeof(range_cols[0]));
+	cJSON_ArrayForEach(r, get(j, "ranges")) {
+		range_row(&t, r);
+		shown++;
+	}
+	rc = print_table(&t, s);
+	rk_cli_table_free(&t);
+	if (n > shown)
+		printf("(and %.0f more: rangekv ranges --unavailable)\n", n - shown);
+	return rc;
+}
+
 static int run_status(struct insp *s)
 {
 	struct rk_cli_table t;
 	const cJSON *nd, *tot, *r;
-	cJSON *st, *hot;
-	char w[24], rd[24];
+	cJSON *st, *hot = NULL, *ll = NULL;
+	char w[24], rd[24], path[80];
 	int rc, n = 0;
 
 	rc = fetch(s, "/api/v1/cluster/status", &st);
 	if (rc != 0)
 		return rc;
+	snprintf(path, sizeof(path), "/api/v1/ranges?unavailable=1&limit=%d", STATUS_UNAVAILABLE);
 	rc = fetch(s, "/api/v1/ranges?sort=writes&limit=5", &hot);
+	if (rc == 0)
+		rc = fetch(s, path, &ll);
 	if (rc != 0) {
 		cJSON_Delete(st);
+		cJSON_Delete(hot);
 		return rc;
 	}
 	if (s->json) {
@@ -543,11 +579,13 @@ static int run_status(struct insp *s)
 		if (o != NULL) {
 			cJSON_AddItemToObject(o, "cluster", st);
 			cJSON_AddItemToObject(o, "hot_ranges", hot);
+			cJSON_AddItemToObject(o, "unavailable_ranges", ll);
 			rc = print_json(o);
 			cJSON_Delete(o);
 		} else {
 			cJSON_Delete(st);
 			cJSON_Delete(hot);
+			cJSON_Delete(ll);
 		}
 		return rc;
 	}
@@ -565,10 +603,13 @@ static int run_status(struct insp *s)
 	}
 	rk_cli_fmt_rate(w, sizeof(w), num(tot, "writes_per_sec"));
 	rk_cli_fmt_rate(rd, sizeof(rd), num(tot, "reads_per_sec"));
-	printf("\nranges: %.0f, leaderless %.0f, led here %.0f, asleep %.0f\n",
-	       num(tot, "ranges"), num(tot, "leaderless"), num(tot, "leaders"),
+	printf("\nranges: %.0f, leaderless %.0f, unavailable %.0f, led here %.0f, asleep %.0f\n",
+	       num(tot, "ranges"), num(tot, "leaderless"), num(tot, "unavailable"),
+	       num(tot, "leaders"),
 	       num(tot, "asleep"));
 	printf("requests: %s writes/s applied, %s reads/s served here\n", w, rd);
+	if (rc == 0 && num(tot, "unavailable") > 0)
+		rc = status_unavailable(s, num(tot, "unavailable"), ll);
 	if (rc == 0 && cJSON_GetArraySize(get(hot, "ranges")) > 0 &&
 	    num(cJSON_GetArrayItem(get(hot, "ranges"), 0), "writes_per_sec") > 0) {
 		printf("\nhottest ranges (writes):\n");
@@ -581,6 +622,7 @@ static int run_status(struct insp *s)
 	}
 	cJSON_Delete(st);
 	cJSON_Delete(hot);
+	cJSON_Delete(ll);
 	return rc;
 }
 
@@ -592,13 +634,16 @@ static const struct iverb iverbs[] = {
 	 "The nodes of the cluster as the node asked sees them: state, addresses,\n"
 	 "the ranges each holds a replica of, and how many it leads.\n"
 	 "--json: the answer of GET /api/v1/cluster/status\n"},
-	{.name = "ranges", .synopsis = "[--sort size|writes|reads] [--node N] [--limit N]",
-	 .flags = F_SORT | F_NODE | F_LIMIT, .run = run_ranges, .help =
+	{.name = "ranges",
+	 .synopsis = "[--sort size|writes|reads] [--node N] [--unavailable] [--limit N]",
+	 .flags = F_SORT | F_NODE | F_LIMIT | F_UNAVAILABLE, .run = run_ranges, .help =
 	 "The ranges of the node asked, one a line: span, leader, term, applied\n"
 	 "index, size, writes/s and reads/s (10-second averages), asleep, the\n"
 	 "nodes of its replicas (L: a learner). By id, every range (or the first\n"
 	 "--limit N); with --sort the top --limit (default 20, at most 1000),\n"
 	 "largest or hottest first. --node N: only ranges with a replica on N.\n"
+	 "--unavailable: only ranges that cannot serve as the node asked sees\n"
+	 "them (no leader known, or no live majority of their voters).\n"
 	 "--json: {\"ranges\": [...], \"next\": ...} (with --sort also \"totals\")\n"},
 	{.name = "range", .synopsis = "ID", .npos = 1, .run = run_range, .help =
 	 "One range: span, leader, term, log bounds, size, load, sleep, and on\n"
@@ -613,12 +658,14 @@ static const struct iverb iverbs[] = {
 	 "already compacted starts at the first one held).\n"
 	 "--json: the answer of GET /api/v1/ranges/ID/log\n"},
 	{.name = "status", .synopsis = "",
-	 .summary = "one screen: nodes, leaders, leaderless ranges, request rates",
+	 .summary = "one screen: nodes, leaders, unavailable ranges, request rates",
 	 .run = run_status, .help =
 	 "One screen: the nodes and the ranges and leaders of each, how many\n"
-	 "ranges have no leader, the request rates of the node asked, and its\n"
-	 "hottest ranges.\n"
-	 "--json: {\"cluster\": cluster status, \"hot_ranges\": sorted ranges}\n"},
+	 "ranges have no leader, the ranges that cannot serve (no leader, or no\n"
+	 "live majority of voters: the first 20), the request rates of the node\n"
+	 "asked, and its hottest ranges.\n"
+	 "--json: {\"cluster\": cluster status, \"hot_ranges\": sorted ranges,\n"
+	 "\"unavailable_ranges\": the first 20 ranges that cannot serve}\n"},
 };
 
 static const struct iverb *find(const char *name)
@@ -672,7 +719,8 @@ static bool parse_u64(const char *s, uint64_t max, uint64_t *vp)
 	return true;
 }
 
-enum { O_HTTP = 1, O_JSON, O_WATCH, O_TIMEOUT, O_SORT, O_NODE, O_LIMIT, O_FROM, O_HELP };
+enum { O_HTTP = 1, O_JSON, O_WATCH, O_TIMEOUT, O_SORT, O_NODE, O_LIMIT, O_FROM, O_UNAVAILABLE,
+       O_HELP };
 
 static const struct option options[] = {
 	{"http", required_argument, NULL, O_HTTP},
@@ -683,6 +731,7 @@ static const struct option options[] = {
 	{"node", required_argument, NULL, O_NODE},
 	{"limit", required_argument, NULL, O_LIMIT},
 	{"from", required_argument, NULL, O_FROM},
+	{"unavailable", no_argument, NULL, O_UNAVAILABLE},
 	{"help", no_argument, NULL, O_HELP},
 	{NULL, 0, NULL, 0},
 };
@@ -692,6 +741,7 @@ static int parse(struct insp *s, int argc, char **argv)
 {
 	static const unsigned need[] = {
 		[O_SORT] = F_SORT, [O_NODE] = F_NODE, [O_LIMIT] = F_LIMIT, [O_FROM] = F_FROM,
+		[O_UNAVAILABLE] = F_UNAVAILABLE,
 	};
 	uint64_t v;
 	int o, li = 0;
@@ -750,6 +800,9 @@ static int parse(struct insp *s, int argc, char **argv)
 			if (!parse_u64(a, UINT64_MAX, &s->from))
 				return usage_error(s, "--from: '%s' is not a log index", a);
 			s->has_from = true;
+			break;
+		case O_UNAVAILABLE:
+			s->unavailable = true;
 			break;
 		}
 	}

@@ -11,6 +11,7 @@
 #include "json.h"
 #include "api.h"
 #include "api_range.h"
+#include "console.h"
 #include "node_int.h"
 #include "quiesce.h"
 #include "serve.h"
@@ -637,7 +638,7 @@ void rk_node_http(void *arg, const struct rk_http_req *req,
 		}
 		rk_json_init(&j, &resp->body);
 		range_json(&j, r, true);
-	} else {
+	} else if (!rk_console_get(p, resp)) {
 		error(resp, 404, "no such endpoint");
 	}
 }

@@ -16,6 +16,7 @@
 #include "api_range.h"
 #include "kv.h"
 #include "node_int.h"
+#include "peer.h"
 #include "prom.h"
 
 #define SORTED_MAX 1000
@@ -192,7 +193,7 @@ static int cmp_ranked(const void *a, const void *b)
 }
 
 struct totals {
-	uint64_t ranges, leaders, leaderless, asleep;
+	uint64_t ranges, leaders, leaderless, unavailable, asleep;
 	double writes, reads;
 };
 
@@ -206,6 +207,8 @@ static void totals_json(struct rk_json *j, const struct totals *t)
 	rk_json_u64(j, t->leaders);
 	rk_json_key(j, "leaderless");
 	rk_json_u64(j, t->leaderless);
+	rk_json_key(j, "unavailable");
+	rk_json_u64(j, t->unavailable);
 	rk_json_key(j, "asleep");
 	rk_json_u64(j, t->asleep);
 	rk_json_key(j, "writes_per_sec");
@@ -215,8 +218,59 @@ static void totals_json(struct rk_json *j, const struct totals *t)
 	rk_json_obj_end(j);
 }
 
-static void sorted(struct rk_node *n, enum sort_by by, bool has_node,
-		   uint64_t node, uint64_t limit, struct rk_http_resp *resp)
+/* Whether node is this node or a live peer (live.h). */
+static bool node_live(struct rk_node *n, uint64_t node)
+{
+	return node == n->cfg.node_id || rk_peer_alive(n, node);
+}
+
+/* Whether r cannot serve as this node sees it: no leader known, or fewer
+ * than a majority of its voters on live nodes (in either configuration
+ * while joint). A sleeping leader whose followers died keeps calling
+ * itself leader until a write wakes it: the second test catches it. */
+static bool unavailable(const struct rk_replica *r)
+{
+	unsigned in_n = 0, in_up = 0, out_n = 0, out_up = 0;
+	bool joint = false;
+
+	if (rk_raft_leader(&r->raft) == 0)
+		return true;
+	for (uint8_t i = 0; i < r->desc.n_reps; i++) {
+		const struct rk_desc_replica *rep = &r->desc.reps[i];
+		unsigned up = node_live(r->node, rep->node_id);
+
+		switch (rep->role) {
+		case RK_DESC_VOTER:
+			in_n++, in_up += up, out_n++, out_up += up;
+			break;
+		case RK_DESC_VOTER_INCOMING:
+			in_n++, in_up += up, joint = true;
+			break;
+		case RK_DESC_VOTER_OUTGOING:
+		case RK_DESC_VOTER_DEMOTING:
+			out_n++, out_up += up, joint = true;
+			break;
+		default:
+			break; /* a learner does not vote */
+		}
+	}
+	return 2 * in_up <= in_n || (joint && 2 * out_up <= out_n);
+}
+
+/* Which ranges a list holds: node= and unavailable=. */
+struct filter {
+	bool has_node;
+	uint64_t node;
+	bool unavailable; /* only those unavailable() */
+};
+
+static bool kept(const struct filter *f, const struct rk_replica *r)
+{
+	return (!f->has_node || on_node(r, f->node)) && (!f->unavailable || unavailable(r));
+}
+
+static void sorted(struct rk_node *n, enum sort_by by, const struct filter *f,
+		   uint64_t limit, struct rk_http_resp *resp)
 {
 	uint64_t now = uv_now(&n->loop);
 	struct totals t = {0};
@@ -233,11 +287,12 @@ static void sorted(struct rk_node *n, enum sort_by by, bool has_node,
 		const struct rk_replica *r = n->tab.byid[i];
 		struct ranked c;
 
-		if (has_node && !on_node(r, node))
+		if (!kept(f, r))
 			continue;
 		t.ranges++;
 		t.leaders += rk_raft_is_leader(&r->raft);
 		t.leaderless += rk_raft_leader(&r->raft) == 0;
+		t.unavailable += unavailable(r);
 		t.asleep += r->asleep;
 		t.writes += rk_rate_get(&r->load.writes, now);
 		t.reads += rk_rate_get(&r->load.reads, now);
@@ -260,9 +315,9 @@ static void sorted(struct rk_node *n, enum sort_by by, bool has_node,
 	free(h);
 }
 
-/* The ranges with a replica on node, by id, paged like the plain list. */
-static void on_node_page(struct rk_node *n, uint64_t node, uint64_t after,
-			 uint64_t limit, struct rk_http_resp *resp)
+/* The ranges f keeps, by id, paged like the plain list. */
+static void filtered_page(struct rk_node *n, const struct filter *f, uint64_t after,
+			  uint64_t limit, struct rk_http_resp *resp)
 {
 	const struct rk_replica *last = NULL;
 	struct rk_json j;
@@ -275,15 +330,15 @@ static void on_node_page(struct rk_node *n, uint64_t node, uint64_t after,
 	rk_json_arr_begin(&j);
 	for (i = 0; i < n->tab.n && shown < limit; i++) {
 		const struct rk_replica *r = n->tab.byid[i];
-		if (r->range <= after || !on_node(r, node))
+		if (r->range <= after || !kept(f, r))
 			continue;
 		rk_api_range_json(&j, r, false);
 		last = r;
 		shown++;
 	}
-	/* A next page exists if a later range is on the node. */
+	/* A next page exists if f keeps a later range. */
 	while (i < n->tab.n && (n->tab.byid[i]->range <= after ||
-				!on_node(n->tab.byid[i], node)))
+				!kept(f, n->tab.byid[i])))
 		i++;
 	rk_json_arr_end(&j);
 	rk_json_key(&j, "next");
@@ -299,16 +354,24 @@ bool rk_api_ranges_query(struct rk_node *n, const struct rk_http_req *req,
 {
 	char sort[16], v[32];
 	bool has_sort = rk_http_query(req, "sort", sort, sizeof(sort));
-	bool has_node = rk_http_query(req, "node", v, sizeof(v));
-	uint64_t node = 0, limit, after = 0;
+	struct filter f = {0};
+	uint64_t limit, after = 0;
 	enum sort_by by = BY_SIZE;
 
-	if (!has_sort && !has_node)
-		return false;
-	if (has_node && (!rk_api_parse_u64(v, &node) || node == 0)) {
+	f.has_node = rk_http_query(req, "node", v, sizeof(v));
+	if (f.has_node && (!rk_api_parse_u64(v, &f.node) || f.node == 0)) {
 		rk_api_error(resp, 400, "node must be a node id (1 or more)");
 		return true;
 	}
+	if (rk_http_query(req, "unavailable", v, sizeof(v))) {
+		if (strcmp(v, "1") != 0 && strcmp(v, "true") != 0) {
+			rk_api_error(resp, 400, "unavailable must be 1 or true");
+			return true;
+		}
+		f.unavailable = true;
+	}
+	if (!has_sort && !f.has_node && !f.unavailable)
+		return false;
 	if (has_sort) {
 		if (strcmp(sort, "size") == 0)
 			by = BY_SIZE;
@@ -341,9 +404,9 @@ bool rk_api_ranges_query(struct rk_node *n, const struct rk_http_req *req,
 		}
 	}
 	if (has_sort)
-		sorted(n, by, has_node, node, limit, resp);
+		sorted(n, by, &f, limit, resp);
 	else
-		on_node_page(n, node, after, limit, resp);
+		filtered_page(n, &f, after, limit, resp);
 	return true;
 }
 

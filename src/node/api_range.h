@@ -35,9 +35,11 @@ bool rk_api_parse_u64(const char *s, uint64_t *vp);
 void rk_api_range_more(struct rk_json *j, const struct rk_replica *r,
 		       bool detail);
 
-/* GET /api/v1/ranges with sort= or node=: the top `limit` ranges by size
- * or load, or the ranges with a replica on a node (paged by id). false
- * when the query has neither (the plain paged list answers it). */
+/* GET /api/v1/ranges with sort=, node= or unavailable=1: the top `limit`
+ * ranges by size or load, or the ranges with a replica on a node, or
+ * those that cannot serve (no leader known, or no live majority of
+ * voters) (paged by id); the filters combine. false
+ * when the query has none of them (the plain paged list answers it). */
 bool rk_api_ranges_query(struct rk_node *n, const struct rk_http_req *req,
 			 struct rk_http_resp *resp);
 

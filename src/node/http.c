@@ -129,11 +129,12 @@ static void send_response(struct rk_http_conn *c, struct rk_http_resp *resp,
 	}
 	rk_buf_printf(&wr->data,
 		      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
-		      "Content-Length: %zu\r\nConnection: %s\r\n%s\r\n",
+		      "Content-Length: %zu\r\nConnection: %s\r\n%s%s\r\n",
 		      resp->status, status_text(resp->status),
 		      resp->content_type, resp->body.len,
 		      close_after ? "close" : "keep-alive",
-		      resp->status == 401 ? "WWW-Authenticate: Bearer\r\n" : "");
+		      resp->status == 401 ? "WWW-Authenticate: Bearer\r\n" : "",
+		      resp->headers != NULL ? resp->headers : "");
 	rk_buf_append(&wr->data, resp->body.p, resp->body.len);
 	if (wr->data.oom) {
 		rk_buf_free(&wr->data);
@@ -157,6 +158,7 @@ static void send_error(struct rk_http_conn *c, int status, const char *msg)
 
 	resp.status = status;
 	resp.content_type = "application/json";
+	resp.headers = NULL;
 	rk_buf_init(&resp.body);
 	rk_buf_printf(&resp.body, "{\"error\":\"%s\"}", msg);
 	send_response(c, &resp, true);
@@ -324,6 +326,7 @@ static int on_message_complete(http_parser *p)
 	req.conn_ = c;
 	resp.status = 200;
 	resp.content_type = "application/json";
+	resp.headers = NULL;
 	rk_buf_init(&resp.body);
 	s->requests++;
 	if (s->has_token && needs_token(s, &req) && !token_ok(s, c)) {

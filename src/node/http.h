@@ -42,6 +42,10 @@ struct rk_http_req {
 struct rk_http_resp {
 	int status;               /* default 200 */
 	const char *content_type; /* default application/json */
+	/* More header lines, each ending "\r\n" (the console's caching and
+	 * Content-Security-Policy); NULL: none. Must outlive the answer's
+	 * sending call (a string constant). */
+	const char *headers;
 	struct rk_buf body;
 };
 

@@ -9,7 +9,10 @@
   - the inspection verbs of the CLI (nodes, ranges, range, log, status):
     tables and --json, --watch, a narrow terminal (a pty), bad flags
     (exit 2), an unknown range (exit 1), a node that does not answer
-    (exit 3).
+    (exit 3);
+  - ranges that cannot serve (two nodes stopped: no leader, or no live
+    majority): listed by `status`, by `ranges --unavailable` and by
+    unavailable=1 in the API.
 
     inspect_test.py path/to/rangekv
 """
@@ -84,6 +87,16 @@ def wait(what, cond, timeout):
             return v
         time.sleep(0.05)
     fail("%s: not within %.1f s" % (what, timeout * SLOW))
+
+
+def wait_quiet(cond, timeout):
+    """Whether cond() comes true within timeout (times SLOW)."""
+    t0 = time.time()
+    while time.time() - t0 < timeout * SLOW:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def start(i, tmp):
@@ -436,6 +449,63 @@ def test_cli(lead):
           "exit 1 for an unknown range, tables cut to a narrow terminal")
 
 
+def test_unavailable(procs):
+    """Nodes 2 and 3 stopped (SIGSTOP): node 1's ranges lose their leaders
+    or their majority, and `rangekv status` lists them as unavailable;
+    back once resumed."""
+    h = ["--http", http(1)]
+    if get(1, "/api/v1/ranges?unavailable=1") != {"ranges": [], "next": None}:
+        fail("unavailable=1 with every range led: %s" % get(1, "/api/v1/ranges?unavailable=1"))
+    out = run("status", *h, rc=0).stdout.decode()
+    if "UNAVAILABLE" in out or "unavailable 0" not in out:
+        fail("status with every range led: %s" % out)
+    for i in (2, 3):
+        procs[i].send_signal(signal.SIGSTOP)
+    try:
+        def all_unavailable():
+            j = try_get(1, "/api/v1/ranges?unavailable=1")
+            return j is not None and len(j["ranges"]) == RANGES
+        if not wait_quiet(all_unavailable, 30):
+            fail("node 1's ranges not unavailable within %d s: %s" % (30 * SLOW, [
+                (r["id"], r["leader"], r["role"], r["asleep"])
+                for r in get(1, "/api/v1/ranges")["ranges"]]))
+        out = run("status", *h, rc=0).stdout.decode()
+        if "UNAVAILABLE: 5 ranges without a leader or a live majority:" not in out:
+            fail("status with nodes 2 and 3 stopped: %s" % out)
+        t = rows(out.split("UNAVAILABLE")[1].split("hottest")[0].encode())
+        if t[1][0] != "ID" or [r[0] for r in t[2:]] != ["1", "2", "3", "4", "5"]:
+            fail("status's table of unavailable ranges: %s" % t)
+        j = json.loads(run("status", "--json", *h, rc=0).stdout)
+        if [r["id"] for r in j["unavailable_ranges"]["ranges"]] != [1, 2, 3, 4, 5] or \
+                j["hot_ranges"]["totals"]["unavailable"] != RANGES:
+            fail("status --json unavailable_ranges: %s" % j)
+        j = json.loads(run("ranges", "--unavailable", "--limit", "2", "--json", *h,
+                           rc=0).stdout)
+        if [r["id"] for r in j["ranges"]] != [1, 2] or j["next"] != 2:
+            fail("ranges --unavailable --limit 2: %s" % j)
+        page = get(1, "/api/v1/ranges?unavailable=true&node=1&after=3")
+        if [r["id"] for r in page["ranges"]] != [4, 5] or page["next"] is not None:
+            fail("unavailable=true&node=1&after=3: %s" % page)
+        top = get(1, "/api/v1/ranges?unavailable=1&sort=size&limit=1")
+        if top["totals"]["unavailable"] != RANGES or top["totals"]["ranges"] != RANGES:
+            fail("unavailable=1&sort=size totals: %s" % top["totals"])
+        for q in ("unavailable=0", "unavailable=x", "unavailable"):
+            if get_status(1, "/api/v1/ranges?" + q) != 400:
+                fail("/api/v1/ranges?%s: want 400" % q)
+        run("nodes", "--unavailable", *h, rc=2)
+    finally:
+        for i in (2, 3):
+            procs[i].send_signal(signal.SIGCONT)
+    wait("every range led again", leaders, 30)
+    wait("no range unavailable",
+         lambda: get(1, "/api/v1/ranges?unavailable=1")["ranges"] == [], 30)
+    out = run("status", *h, rc=0).stdout.decode()
+    if "UNAVAILABLE" in out or "unavailable 0" not in out:
+        fail("status once led again: %s" % out)
+    print("status: unavailable ranges listed (table and --json), ranges --unavailable, "
+          "unavailable= in the API, none once the nodes are back")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="rk-inspect-")
     procs = {}
@@ -448,6 +518,7 @@ def main():
         test_log(lead)
         test_cli_usage()
         test_cli(lead)
+        test_unavailable(procs)
         if len(sys.argv) > 2 and sys.argv[2] == "--keep":
             print("cluster up on", [http(i) for i in (1, 2, 3)], flush=True)
             signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
