@@ -90,6 +90,7 @@ struct rk_store {
 	struct store_session w; /* the storage thread's */
 	uint64_t node_id, cluster_id;
 	int checkpoint_secs;
+	enum rk_store_compression compression; /* the directory's */
 
 	pthread_t thread;
 	pthread_mutex_t mu;
@@ -146,6 +147,12 @@ int store_seek(WT_CURSOR *c, const void *start, size_t slen);
 int store_walk_table(WT_CURSOR *c, int table, const void *start, size_t slen,
 		     const void *end, size_t elen, rk_store_pair_fn fn,
 		     void *arg);
+/* The wiredtiger_open configuration that loads every compressor extension
+ * found ("extensions=[...]," or ""), and the names of those not found
+ * (", "-separated, "" if none) in missing (compress.c). */
+void store_extensions(char *config, size_t n, char *missing, size_t mlen);
+/* Whether compressor c is usable given store_extensions' missing list. */
+bool store_compressor_loaded(const char *missing, enum rk_store_compression c);
 int store_decode_apply(const uint8_t *v, size_t n,
 		       struct rk_store_apply_state *asp);
 /* After a checkpoint (storage thread): drops install markers (and their
