@@ -50,6 +50,9 @@ struct rk_node_config {
 	 * match it (compression_set). */
 	int compression;
 	bool compression_set;
+	/* --client-inflight-bytes: bytes of client commands read and not yet
+	 * answered above which the RESP port stops reading (0: no bound). */
+	uint64_t client_inflight_bytes;
 	int log_level;
 	/* --min-free-space: below this many free bytes on the data directory's
 	 * filesystem client writes are refused (docs/node.md). Not given

@@ -297,6 +297,7 @@ int rk_node_run(const struct rk_node_config *cfg)
 	so.new_cluster_id = cfg->n_initial ? rk_boot_cluster_id(cfg) : 0;
 	so.cache_mb = cfg->cache_mb ? cfg->cache_mb : 256;
 	so.compression = (enum rk_store_compression)cfg->compression;
+	so.test_commit_delay_ms = rk_test_store_delay_ms();
 	rc = rk_store_open(&so, &n->store, err, sizeof(err));
 	/* Tables keep the compression they were created with: a flag that
 	 * asks for another is refused like any first-start flag that does

@@ -471,6 +471,8 @@ static int store_open_locked(const struct rk_store_options *o, bool fresh,
 	}
 	s->checkpoint_secs = o->checkpoint_secs;
 	s->compression = o->compression;
+	s->test_commit_delay_ms = o->test_commit_delay_ms;
+	s->group_max_bytes = ((o->cache_mb ? o->cache_mb : 256) << 20) / 8;
 	store_extensions(ext, sizeof(ext), missing, sizeof(missing));
 	if (fresh && !store_compressor_loaded(missing, o->compression)) {
 		snprintf(err, errlen, "compression %s needs WiredTiger's libwiredtiger_%s.so extension, "
@@ -655,14 +657,17 @@ static void commit_group(struct rk_store *s, struct pending *list)
 	struct store_session *ss = &s->w;
 	struct pending *p, *next;
 	bool sync = false, alone = false;
-	uint64_t nb = 0;
+	uint64_t nb = 0, bytes = 0;
 	double t0;
 	int rc;
 
 	for (p = list; p != NULL; p = p->next) {
 		sync |= p->b->needs_sync;
+		bytes += p->b->len;
 		nb++;
 	}
+	if (s->test_commit_delay_ms > 0)
+		usleep(s->test_commit_delay_ms * 1000u);
 	t0 = now_s();
 	rc = store_err(ss->ws->begin_transaction(ss->ws, NULL));
 	for (p = list; rc == 0 && p != NULL; p = p->next)
@@ -697,6 +702,7 @@ static void commit_group(struct rk_store *s, struct pending *list)
 		record_flush(s, now_s() - t0);
 	s->groups++;
 	s->batches += nb;
+	s->queued_bytes -= bytes;
 	pthread_mutex_unlock(&s->mu);
 	for (p = list; p != NULL; p = next) {
 		int brc = alone ? p->rc : rc;
@@ -726,6 +732,27 @@ static bool store_spin(struct rk_store *s)
 	return seen != s->taken;
 }
 
+/* Takes the queued batches of the next group, oldest first, up to
+ * group_max_bytes (at least one); the rest stay queued for the next. */
+static struct pending *take_group(struct rk_store *s)
+{
+	struct pending *list = s->head, *p = list;
+	uint64_t bytes;
+
+	if (list == NULL)
+		return NULL;
+	bytes = p->b->len;
+	while (p->next != NULL && bytes + p->next->b->len <= s->group_max_bytes) {
+		p = p->next;
+		bytes += p->b->len;
+	}
+	s->head = p->next;
+	if (s->head == NULL)
+		s->tail = NULL;
+	p->next = NULL;
+	return list;
+}
+
 void *store_thread_main(void *arg)
 {
 	struct rk_store *s = arg;
@@ -750,8 +777,7 @@ void *store_thread_main(void *arg)
 			    now_s() - last_ckpt >= s->checkpoint_secs)
 				break;
 		}
-		list = s->head;
-		s->head = s->tail = NULL;
+		list = take_group(s);
 		/* The idle gap: from the empty queue to this batch (a wake-up
 		 * without one, a checkpoint or the stop, is not a gap). */
 		if (list != NULL)
@@ -813,6 +839,7 @@ int rk_store_submit(struct rk_store *s, struct rk_store_batch *b,
 	else
 		s->head = p;
 	s->tail = p;
+	s->queued_bytes += b->len;
 	__atomic_add_fetch(&s->submitted, 1, __ATOMIC_RELEASE);
 	pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);
@@ -901,6 +928,7 @@ void rk_store_stats(struct rk_store *s, struct rk_store_stats *stp)
 	stp->batches = s->batches;
 	stp->flushes = s->flushes;
 	stp->checkpoints = s->checkpoints;
+	stp->queued_bytes = s->queued_bytes;
 	n = s->n_flush_samples < FLUSH_SAMPLES ? s->n_flush_samples : FLUSH_SAMPLES;
 	memcpy(tmp, s->flush_s, n * sizeof(double));
 	pthread_mutex_unlock(&s->mu);

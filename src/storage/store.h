@@ -66,6 +66,10 @@ struct rk_store_options {
 	/* What a new directory's tables are created with; an existing
 	 * directory keeps what it was created with (its tables record it). */
 	enum rk_store_compression compression;
+	/* Tests only (the node sets it under RANGEKV_TEST_HOOKS): the storage
+	 * thread sleeps this long before committing each group, a store that
+	 * falls behind its writers. 0 in every real use. */
+	uint32_t test_commit_delay_ms;
 };
 
 void rk_store_options_default(struct rk_store_options *o);
@@ -95,6 +99,8 @@ enum rk_store_compression rk_store_compression(const struct rk_store *s);
 struct rk_store_batch *rk_store_batch_new(void);
 void rk_store_batch_free(struct rk_store_batch *b);
 bool rk_store_batch_empty(const struct rk_store_batch *b);
+/* Bytes of b's encoded operations (about what its commit writes). */
+size_t rk_store_batch_bytes(const struct rk_store_batch *b);
 /* Nothing in b has to be durable when its callback runs (a raft commit
  * index moved, state machine tables written): its group is committed
  * without a log flush unless another batch of the group needs one. The
@@ -190,6 +196,7 @@ struct rk_store_stats {
 	uint64_t batches;     /* batches in them */
 	uint64_t flushes;     /* log flushes (fsyncs) */
 	uint64_t checkpoints;
+	uint64_t queued_bytes; /* batches submitted, not yet committed */
 	double flush_p50_s, flush_p99_s; /* group commit latency (flush) */
 };
 void rk_store_stats(struct rk_store *s, struct rk_store_stats *stp);

@@ -91,6 +91,11 @@ struct rk_store {
 	uint64_t node_id, cluster_id;
 	int checkpoint_secs;
 	enum rk_store_compression compression; /* the directory's */
+	uint32_t test_commit_delay_ms;
+	/* A group commit takes queued batches up to this many bytes (at least
+	 * one batch): one transaction's changes must fit in the cache, or
+	 * WiredTiger rolls it back, and a backlog must not become one. */
+	uint64_t group_max_bytes;
 
 	pthread_t thread;
 	pthread_mutex_t mu;
@@ -108,6 +113,7 @@ struct rk_store {
 
 	/* Statistics (under mu). */
 	uint64_t groups, batches, flushes, checkpoints;
+	uint64_t queued_bytes; /* of the batches queued or being committed */
 	double flush_s[FLUSH_SAMPLES];
 	uint64_t n_flush_samples;
 };

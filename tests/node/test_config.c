@@ -248,7 +248,8 @@ static void test_log_keep_bytes(void **state)
 }
 
 /* --compression: snappy by default, the three names, anything else
- * refused; whether it was given is kept (a restart checks it). */
+ * refused; whether it was given is kept (a restart checks it). And
+ * --client-inflight-bytes: 64MiB by default, a size, too small refused. */
 static void test_compression(void **state)
 {
 	struct rk_node_config c;
@@ -271,6 +272,16 @@ static void test_compression(void **state)
 	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
 				      "--compression lz4"), RK_EINVAL);
 	assert_non_null(strstr(err, "--compression: 'lz4' is not snappy, zlib or none"));
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101"), 0);
+	assert_int_equal(c.client_inflight_bytes, 64ull << 20);
+	rk_node_config_free(&c);
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
+				      "--client-inflight-bytes 4MiB"), 0);
+	assert_int_equal(c.client_inflight_bytes, 4ull << 20);
+	rk_node_config_free(&c);
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
+				      "--client-inflight-bytes 1000"), RK_EINVAL);
+	assert_non_null(strstr(err, "--client-inflight-bytes: '1000' is not 0 or a size"));
 }
 
 /* Parses the required flags and `flag FILE`, FILE holding content with
