@@ -68,9 +68,9 @@ static int ext_path(enum rk_store_compression c, char *path, size_t n)
 	for (int i = 0; i < 2; i++) {
 		if (dirs[i][0] == '\0')
 			continue;
-		snprintf(path, n, "%s/libwiredtiger_%s.so", dirs[i],
-			 rk_store_compression_name(c));
-		if (access(path, R_OK) == 0)
+		int len = snprintf(path, n, "%s/libwiredtiger_%s.so", dirs[i],
+				   rk_store_compression_name(c));
+		if (len > 0 && (size_t)len < n && access(path, R_OK) == 0)
 			return 0;
 	}
 	path[0] = '\0';
