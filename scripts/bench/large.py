@@ -41,6 +41,9 @@ import threading
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from raftlog import du  # noqa: E402  (bytes allocated under a directory)
+
 BASE = 28000
 VALUE = 1000
 procs = {}
@@ -53,17 +56,6 @@ def addr(i, kind):  # kind 0 peer, 1 client, 2 http
 def http_json(i, path):
     with urllib.request.urlopen("http://%s%s" % (addr(i, 2), path), timeout=5) as r:
         return json.loads(r.read().decode())
-
-
-def du(path):
-    total = 0
-    for d, _, files in os.walk(path):
-        for f in files:
-            try:
-                total += os.stat(os.path.join(d, f)).st_blocks * 512
-            except OSError:
-                pass
-    return total
 
 
 def key(k):
