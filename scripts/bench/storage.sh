@@ -2,7 +2,9 @@
 # Storage benchmarks, one command: raw WiredTiger vs rk_store appends for
 # 1, 100 and 10,000 ranges with batches of 1, 64 and 1,024 entries (ratio
 # and group-commit flush p50/p99), the journal-once measurement, and the
-# snapshot + install of a 100 MB range. Prints the machine too.
+# snapshot + install of a 100 MB range, and block compression (none,
+# snappy, zlib) with incompressible and compressible 1 KB values. Prints
+# the machine too.
 #   scripts/bench/storage.sh [seconds-per-round] [rounds]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -20,3 +22,4 @@ for r in 1 100 10000; do
 done
 $B journal --rows 1000000 --rounds 3
 $B snapshot --mb 100
+$B compress --rows 100000

@@ -105,8 +105,20 @@ int rk_client_server_set_password(struct rk_client_server *s, const uint8_t *pw,
 void rk_client_server_stop(struct rk_client_server *s, void (*done)(void *arg),
 			   void *arg);
 
+/* Admission: the bytes of the commands read from clients and not yet
+ * answered, over all connections, stay under max_bytes (one command is
+ * always admitted, however large). Above it no connection is read, and
+ * reading resumes once the answered commands take it under half: clients
+ * wait (their latency shows it) rather than the node's memory growing
+ * when the cluster or its store falls behind. 0: no bound. */
+#define RK_CLIENT_INFLIGHT_DEFAULT (64u << 20)
+void rk_client_server_set_inflight(struct rk_client_server *s,
+				   uint64_t max_bytes);
+
 struct rk_client_server_stats {
 	uint64_t connections, accepted, commands, protocol_errors;
+	uint64_t inflight_bytes; /* admitted and not yet answered */
+	uint64_t throttled;      /* times admission stopped reading */
 };
 void rk_client_server_stats(const struct rk_client_server *s,
 			    struct rk_client_server_stats *sp);

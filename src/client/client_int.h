@@ -57,6 +57,7 @@ struct creq {
 	struct rk_client_server *srv;
 	struct creq *next;
 	bool done;
+	size_t in_bytes; /* its request's bytes, counted in admission */
 	struct rk_buf reply;
 	/* Range operations in flight and how to combine their answers. */
 	int kind;
@@ -88,6 +89,10 @@ struct rk_client_server {
 	void (*stop_done)(void *arg);
 	void *stop_arg;
 	struct rk_client_server_stats st;
+	/* Admission (rk_client_server_set_inflight): st.inflight_bytes
+	 * against max_inflight; full while no connection may be read. */
+	uint64_t max_inflight;
+	bool full;
 	/* --client-password-file: AUTH needs it; NULL: no AUTH needed. */
 	uint8_t *password;
 	size_t passlen;

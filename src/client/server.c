@@ -10,7 +10,9 @@
  * Limits: a request over the protocol limits is answered with -ERR and its
  * connection closed; a connection with too many commands waiting stops
  * being read until they are answered, so one client cannot take the
- * node's memory. A closed connection's commands still in flight complete
+ * node's memory; and while the commands of all connections together hold
+ * more than max_inflight bytes, no connection is read (admission), so
+ * many clients cannot either. A closed connection's commands still in flight complete
  * into nothing: the connection is freed once the last is answered.
  */
 #include <stdlib.h>
@@ -48,6 +50,31 @@ struct conn {
 };
 
 static void conn_read_start(struct conn *c);
+
+/* Whether admission is closed: more bytes in flight than the bound. Noted
+ * once per closing; reads resume at half the bound (on_flush). */
+static bool admission_full(struct rk_client_server *s)
+{
+	if (s->full || s->max_inflight == 0 || s->st.inflight_bytes < s->max_inflight)
+		return s->full;
+	s->full = true;
+	s->st.throttled++;
+	return true;
+}
+
+/* Reopens admission once the commands in flight hold half the bound or
+ * less: every connection that stopped for it is read again. */
+static void admission_resume(struct rk_client_server *s)
+{
+	if (!s->full || s->st.inflight_bytes > s->max_inflight / 2)
+		return;
+	s->full = false;
+	for (struct conn *c = s->conns; c != NULL && !s->full; c = c->next)
+		if (!c->reading && !c->blocked && !c->quit && !c->closed &&
+		    c->pending < PENDING_LOW)
+			conn_read_start(c);
+}
+
 static void conn_parse(struct conn *c);
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b);
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b);
@@ -190,7 +217,7 @@ static void on_written(uv_write_t *w, int status)
 		mark_dirty(c);
 	else if (c->quit && c->pending == 0)
 		conn_close(c);
-	if (!c->reading && c->pending < PENDING_LOW && !c->quit)
+	if (!c->reading && c->pending < PENDING_LOW && !c->quit && !c->s->full)
 		conn_read_start(c);
 }
 
@@ -222,8 +249,10 @@ static void conn_flush(struct conn *c)
 static void on_flush(uv_prepare_t *p)
 {
 	struct rk_client_server *s = p->data;
-	struct conn *c = s->dirty, *next;
+	struct conn *c, *next;
 
+	admission_resume(s);
+	c = s->dirty;
 	s->dirty = NULL;
 	for (; c != NULL; c = next) {
 		next = c->next_dirty;
@@ -262,6 +291,8 @@ void rk_client_creq_done(struct creq *q)
 	struct conn *c = q->conn;
 
 	q->done = true;
+	c->s->st.inflight_bytes -= q->in_bytes;
+	q->in_bytes = 0;
 	release_keys(c, q);
 	conn_drain(c);
 }
@@ -324,7 +355,8 @@ static void conn_parse(struct conn *c)
 	if (c->closed || uv_is_closing((uv_handle_t *)&c->tcp))
 		return;
 	c->parsing = true;
-	while (off < c->in.len && !c->quit && c->pending < PENDING_HIGH && !c->blocked) {
+	while (off < c->in.len && !c->quit && c->pending < PENDING_HIGH && !c->blocked &&
+	       !admission_full(c->s)) {
 		size_t used = 0;
 		const char *err = NULL;
 		int rc = rk_resp_parse_cmd(&c->s->lim, (const uint8_t *)c->in.p + off,
@@ -357,6 +389,8 @@ static void conn_parse(struct conn *c)
 			conn_close(c);
 			return;
 		}
+		q->in_bytes = used;
+		c->s->st.inflight_bytes += used;
 		struct hold_ctx hx = {c, q, false};
 		rk_client_cmd_keys(&c->cmd, id, hold_key, &hx);
 		c->s->st.commands++;
@@ -368,13 +402,15 @@ static void conn_parse(struct conn *c)
 		memmove(c->in.p, c->in.p + off, c->in.len - off);
 		c->in.len -= off;
 	}
-	/* Read no further while a command waits (held back, or too many in
-	 * flight): the input buffer stays bounded. Reading resumes here, never
-	 * by parsing again (what is buffered was just parsed). */
-	if ((c->pending >= PENDING_HIGH || c->blocked) && c->reading) {
+	/* Read no further while a command waits (held back, too many in
+	 * flight, or admission closed): the input buffer stays bounded.
+	 * Reading resumes here, never by parsing again (what is buffered was
+	 * just parsed), or when admission reopens (admission_resume). */
+	if ((c->pending >= PENDING_HIGH || c->blocked || c->s->full) && c->reading) {
 		uv_read_stop((uv_stream_t *)&c->tcp);
 		c->reading = false;
-	} else if (!c->reading && !c->blocked && !c->quit && c->pending < PENDING_LOW) {
+	} else if (!c->reading && !c->blocked && !c->quit && c->pending < PENDING_LOW &&
+		   !c->s->full) {
 		if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
 			c->reading = true;
 		else
@@ -517,6 +553,7 @@ int rk_client_server_start(uv_loop_t *loop, const char *addr,
 	s->router = router;
 	s->info = info;
 	s->info_arg = info_arg;
+	s->max_inflight = RK_CLIENT_INFLIGHT_DEFAULT;
 	rk_resp_limits_default(&s->lim);
 	rc = rk_parse_hostport(addr, 1, &sa);
 	if (rc != 0) {
@@ -576,6 +613,12 @@ void rk_client_server_stop(struct rk_client_server *s, void (*done)(void *arg),
 	uv_close((uv_handle_t *)&s->flush, on_server_handle_closed);
 	while (s->conns != NULL)
 		conn_close(s->conns);
+}
+
+void rk_client_server_set_inflight(struct rk_client_server *s,
+				   uint64_t max_bytes)
+{
+	s->max_inflight = max_bytes;
 }
 
 void rk_client_server_stats(const struct rk_client_server *s,

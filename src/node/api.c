@@ -334,6 +334,9 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 	rk_store_stats(n->store, &ss);
 	one(b, "rangekv_fsyncs_total", "counter", "Log flushes (one per group commit holding log data).",
 	    ss.flushes);
+	one(b, "rangekv_store_queued_bytes", "gauge",
+	    "Bytes of write batches queued for the storage thread, not yet committed.",
+	    ss.queued_bytes);
 	one(b, "rangekv_snapshots_generated_total", "counter", "Snapshots made to send.",
 	    n->stats.snaps_generated);
 	one(b, "rangekv_snapshots_sent_total", "counter", "Snapshot streams sent to the end.",
@@ -371,6 +374,10 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 		    cs.commands);
 		one(b, "rangekv_client_protocol_errors_total", "counter",
 		    "Client connections closed for a malformed request.", cs.protocol_errors);
+		one(b, "rangekv_client_inflight_bytes", "gauge",
+		    "Bytes of client commands read and not yet answered.", cs.inflight_bytes);
+		one(b, "rangekv_client_throttled_total", "counter",
+		    "Times the RESP port stopped reading for --client-inflight-bytes.", cs.throttled);
 	}
 	one(b, "rangekv_proposals_total", "counter", "Client commands proposed by this node's leaders.",
 	    n->stats.proposals);

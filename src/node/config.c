@@ -50,6 +50,14 @@ void rk_node_config_usage(FILE *out)
 "                          over it the largest logs are compacted first;\n"
 "                          0: no node-wide budget  [a quarter of --cache-mb]\n"
 		"  --cache-mb MB           storage cache size in MiB                 [256]\n"
+"  --compression C         block compression of the raft log and key\n"
+"                          tables of a new data directory: snappy, zlib or\n"
+"                          none (an existing directory keeps its own)\n"
+"                                                                 [snappy]\n"
+"  --client-inflight-bytes SIZE  bytes of client commands read and not yet\n"
+"                          answered above which the RESP port stops reading\n"
+"                          (clients wait) until they fall to half; 0: no\n"
+"                          bound                                    [64MiB]\n"
 "  --min-free-space SIZE   refuse client writes (not reads or DEL) while the\n"
 "                          data directory's filesystem has less free space:\n"
 "                          bytes or with a unit (512MiB, 2GiB, 1GB); 0 never\n"
@@ -238,6 +246,8 @@ int rk_node_config_parse(int argc, char **argv, struct rk_node_config *c,
 	c->log_keep = 10000;
 	c->log_keep_bytes = 4u << 20;
 	c->cache_mb = 256;
+	c->compression = 1; /* snappy (RK_STORE_COMPRESS_DEFAULT) */
+	c->client_inflight_bytes = 64u << 20; /* RK_CLIENT_INFLIGHT_DEFAULT */
 	c->log_level = RK_LOG_INFO;
 	err[0] = '\0';
 	for (i = 0; i < argc; i++) {
@@ -330,6 +340,21 @@ int rk_node_config_parse(int argc, char **argv, struct rk_node_config *c,
 		} else if (strcmp(flag, "--cache-mb") == 0) {
 			if (parse_u64(val, 16, 1024 * 1024, &c->cache_mb) != 0)
 				rc = fail(err, errlen, "--cache-mb: '%s' is not MiB (16 to 1048576)", val);
+		} else if (strcmp(flag, "--client-inflight-bytes") == 0) {
+			if (rk_parse_size(val, &c->client_inflight_bytes) != 0 ||
+			    (c->client_inflight_bytes != 0 && c->client_inflight_bytes < (64u << 10)))
+				rc = fail(err, errlen, "--client-inflight-bytes: '%s' is not 0 or a size of at least 64KiB", val);
+		} else if (strcmp(flag, "--compression") == 0) {
+			/* In the order of enum rk_store_compression (the
+			 * flags are parsed without the store module). */
+			static const char *const comp[] = {"none", "snappy", "zlib"};
+			c->compression = -1;
+			for (int j = 0; j < 3; j++)
+				if (strcmp(val, comp[j]) == 0)
+					c->compression = j;
+			if (c->compression < 0)
+				rc = fail(err, errlen, "--compression: '%s' is not snappy, zlib or none", val);
+			c->compression_set = true;
 		} else if (strcmp(flag, "--min-free-space") == 0) {
 			if (rk_parse_size(val, &c->min_free_space) != 0)
 				rc = fail(err, errlen, "--min-free-space: '%s' is not a size (bytes, or with a unit: 512MiB, 2GiB, 1GB)", val);

@@ -44,6 +44,15 @@ struct rk_node_config {
 	uint64_t log_keep_bytes, log_keep_bytes_total;
 	bool log_keep_bytes_total_set;
 	uint64_t cache_mb;
+	/* --compression: an enum rk_store_compression (0 none, 1 snappy,
+	 * 2 zlib) for a new data
+	 * directory; an existing one keeps its own, and a given flag must
+	 * match it (compression_set). */
+	int compression;
+	bool compression_set;
+	/* --client-inflight-bytes: bytes of client commands read and not yet
+	 * answered above which the RESP port stops reading (0: no bound). */
+	uint64_t client_inflight_bytes;
 	int log_level;
 	/* --min-free-space: below this many free bytes on the data directory's
 	 * filesystem client writes are refused (docs/node.md). Not given

@@ -27,4 +27,20 @@ void rk_crash_point(const struct rk_node *n, const char *name)
 	rk_log_warn("node", "crash point %s: killing this process (SIGKILL)", name);
 	raise(SIGKILL);
 }
+
+unsigned rk_test_store_delay_ms(void)
+{
+	const char *h = getenv("RANGEKV_TEST_HOOKS");
+	const char *d = getenv("RANGEKV_TEST_STORE_DELAY_MS");
+	long ms;
+
+	if (h == NULL || strcmp(h, "1") != 0 || d == NULL)
+		return 0;
+	ms = strtol(d, NULL, 10);
+	if (ms <= 0)
+		return 0;
+	ms = ms > 10000 ? 10000 : ms;
+	rk_log_warn("node", "test hook: the store waits %ld ms before each group commit", ms);
+	return (unsigned)ms;
+}
 #endif

@@ -27,9 +27,14 @@ struct rk_node;
  * before anything is written. */
 void rk_crash_arm(struct rk_node *n);
 void rk_crash_point(const struct rk_node *n, const char *name);
+/* RANGEKV_TEST_STORE_DELAY_MS (with RANGEKV_TEST_HOOKS=1): milliseconds the
+ * storage thread sleeps before each group commit, a store that falls
+ * behind (the backpressure test); 0 without it. */
+unsigned rk_test_store_delay_ms(void);
 #else
 #define rk_crash_arm(n) ((void)(n))
 #define rk_crash_point(n, name) ((void)(n), (void)(name))
+#define rk_test_store_delay_ms() 0u
 #endif
 
 #endif

@@ -302,7 +302,21 @@ int rk_node_run(const struct rk_node_config *cfg)
 	 * computes alike; peers must present it in the handshake. */
 	so.new_cluster_id = cfg->n_initial ? rk_boot_cluster_id(cfg) : 0;
 	so.cache_mb = cfg->cache_mb ? cfg->cache_mb : 256;
+	so.compression = (enum rk_store_compression)cfg->compression;
+	so.test_commit_delay_ms = rk_test_store_delay_ms();
 	rc = rk_store_open(&so, &n->store, err, sizeof(err));
+	/* Tables keep the compression they were created with: a flag that
+	 * asks for another is refused like any first-start flag that does
+	 * not match. */
+	if (rc == 0 && cfg->compression_set &&
+	    rk_store_compression(n->store) != so.compression) {
+		snprintf(err, sizeof(err), "--compression %s does not match the first start of %.200s (%s): "
+			 "a data directory keeps the compression it was created with",
+			 rk_store_compression_name(so.compression), cfg->data_dir,
+			 rk_store_compression_name(rk_store_compression(n->store)));
+		rk_store_close(n->store);
+		rc = RK_EINVAL;
+	}
 	if (rc != 0) {
 		rk_log_error(MOD, "%s", err);
 		free(n);

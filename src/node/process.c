@@ -15,6 +15,11 @@
 #define MOD "node"
 #define PROCESS_MAX 65536           /* replicas processed per loop turn */
 #define TURN_NS (20u * 1000u * 1000u) /* and for at most this long (ns) */
+/* A group commit closes once its batch holds this many bytes; the other
+ * dirty replicas go into the next turn's, so that a backlog becomes
+ * several transactions of bounded size (each must fit in the store's
+ * cache), not one. */
+#define GROUP_BYTES (8u << 20)
 
 /* A group commit in flight: the replicas whose readies it persists. */
 struct commit {
@@ -360,6 +365,10 @@ static void on_process(uv_idle_t *h)
 		}
 		if (take_light_ready(n, r))
 			continue; /* nothing to persist: done without the store */
+		if (b != NULL && rk_store_batch_bytes(b) >= GROUP_BYTES) {
+			rk_node_mark_dirty(n, r); /* its ready is kept (have_ready) */
+			break;
+		}
 		if (b == NULL) {
 			b = rk_store_batch_new();
 			c = calloc(1, sizeof(*c));

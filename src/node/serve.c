@@ -36,6 +36,10 @@
 #include "serve.h"
 
 #define MOD "serve"
+/* A turn's writes to one range become one entry up to this many bytes,
+ * then another: under a deep backlog a turn may gather more than one
+ * entry may carry (max_entry_bytes), and each entry is one apply batch. */
+#define ENTRY_SPLIT_BYTES (1u << 20)
 
 struct waiter {
 	uint64_t origin, id;
@@ -172,6 +176,8 @@ static void ack_push(struct rk_serve *sv, uint64_t origin, uint64_t id,
 
 /* ---- requests ----------------------------------------------------------------- */
 
+static void propose_entry(struct rk_node *n, struct rk_replica *r);
+
 void rk_serve_request(struct rk_node *n, uint64_t origin, const struct rk_net_req *req)
 {
 	struct rk_replica *r = rk_table_get(&n->tab, req->range);
@@ -220,6 +226,8 @@ void rk_serve_request(struct rk_node *n, uint64_t origin, const struct rk_net_re
 		rd->ctx = 0;
 		rd->index = 0;
 	} else {
+		if (sv->bn > 0 && sv->entry.len + req->len > ENTRY_SPLIT_BYTES)
+			propose_entry(n, r);
 		if (rk_grow((void **)&sv->bw, &sv->bcap, sv->bn, sizeof(*sv->bw)) != 0) {
 			rk_serve_answer(n, origin, req->id, RK_NET_RESP_UNKNOWN, 0, NULL, 0);
 			return;
@@ -241,16 +249,14 @@ void rk_serve_request(struct rk_node *n, uint64_t origin, const struct rk_net_re
 	rk_node_mark_dirty(n, r);
 }
 
-/* Proposes the turn's entry and asks for the turn's read barrier. Called
- * for every dirty replica before its ready is taken. */
-void rk_serve_flush(struct rk_node *n, struct rk_replica *r)
+/* Proposes the writes gathered so far as one entry (none: nothing), and
+ * answers them at once if it cannot be proposed. */
+static void propose_entry(struct rk_node *n, struct rk_replica *r)
 {
 	struct rk_serve *sv = r->sv;
 	uint64_t index = 0;
 	int rc;
 
-	if (sv == NULL)
-		return;
 	if (sv->bn > 0) {
 		rk_kv_entry_finish(&sv->entry, (uint32_t)sv->bn);
 		rc = sv->entry.oom ? RK_ENOMEM
@@ -281,6 +287,18 @@ void rk_serve_flush(struct rk_node *n, struct rk_replica *r)
 		sv->bn = 0;
 		rk_buf_reset(&sv->entry);
 	}
+}
+
+/* Proposes the turn's entry and asks for the turn's read barrier. Called
+ * for every dirty replica before its ready is taken. */
+void rk_serve_flush(struct rk_node *n, struct rk_replica *r)
+{
+	struct rk_serve *sv = r->sv;
+	int rc;
+
+	if (sv == NULL)
+		return;
+	propose_entry(n, r);
 	if (sv->nr > 0 && sv->reads[sv->nr - 1].ctx == 0) {
 		uint64_t ctx = ++sv->read_ctx;
 		rc = rk_raft_read_index(&r->raft, ctx);
@@ -672,6 +690,8 @@ int rk_serve_start(struct rk_node *n, char *err, size_t errlen)
 		return 0;
 	rc = rk_client_server_start(&n->loop, n->cfg.client_addr, n->router, env_info,
 				    n, &n->client, err, errlen);
+	if (rc == 0) /* --client-inflight-bytes: admission (client.h) */
+		rk_client_server_set_inflight(n->client, n->cfg.client_inflight_bytes);
 	/* --client-password-file (read with the flags): set before the loop
 	 * runs, so before any connection is accepted. */
 	if (rc == 0 && n->cfg.client_password_len > 0) {

@@ -26,6 +26,11 @@ void rk_store_batch_no_sync(struct rk_store_batch *b)
 	b->needs_sync = false;
 }
 
+size_t rk_store_batch_bytes(const struct rk_store_batch *b)
+{
+	return b->len;
+}
+
 bool rk_store_batch_empty(const struct rk_store_batch *b)
 {
 	return b->n_ops == 0;

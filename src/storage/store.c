@@ -80,6 +80,7 @@ void rk_store_options_default(struct rk_store_options *o)
 	o->cache_mb = 256;
 	o->checkpoint_secs = 30;
 	o->create = true;
+	o->compression = RK_STORE_COMPRESS_DEFAULT;
 }
 
 int store_session_open(struct rk_store *s, struct store_session *ss)
@@ -262,6 +263,34 @@ static int meta_get_u64(struct store_session *ss, const char *name,
 	return ret == EINVAL ? RK_ECORRUPT : store_err(ret);
 }
 
+/* An existing directory's compression: its "compression" row, none when a
+ * build before compression made it. */
+static int dir_compression(struct rk_store *s, const struct rk_store_options *o,
+			   char *err, size_t errlen)
+{
+	WT_CURSOR *c = s->w.c[T_META];
+	WT_ITEM v;
+	char name[16];
+	int ret;
+
+	s->compression = RK_STORE_COMPRESS_NONE;
+	c->set_key(c, "compression");
+	ret = c->search(c);
+	if (ret == WT_NOTFOUND)
+		return 0;
+	if (ret == 0)
+		ret = c->get_value(c, &v);
+	if (ret == 0)
+		snprintf(name, sizeof(name), "%.*s", (int)(v.size < 15 ? v.size : 15),
+			 (const char *)v.data);
+	c->reset(c);
+	if (ret != 0 || rk_store_compression_parse(name, &s->compression) != 0) {
+		snprintf(err, errlen, "%s: cannot read its compression setting", o->dir);
+		return RK_ECORRUPT;
+	}
+	return 0;
+}
+
 static int identity(struct rk_store *s, const struct rk_store_options *o,
 		    bool fresh, char *err, size_t errlen)
 {
@@ -288,6 +317,11 @@ static int identity(struct rk_store *s, const struct rk_store_options *o,
 		rk_store_batch_meta_put(b, "node_id", v, 8);
 		rk_le_put64(v, cluster);
 		rk_store_batch_meta_put(b, "cluster_id", v, 8);
+		/* What the tables were created with, for readers of the
+		 * directory (the tables record it themselves). */
+		rk_store_batch_meta_put(b, "compression",
+					rk_store_compression_name(s->compression),
+					strlen(rk_store_compression_name(s->compression)));
 		rc = store_err(ss->ws->begin_transaction(ss->ws, NULL));
 		if (rc == 0)
 			rc = store_apply_batch(ss, b);
@@ -338,7 +372,7 @@ static int identity(struct rk_store *s, const struct rk_store_options *o,
 		return RK_EFOREIGN;
 	}
 	s->cluster_id = cluster;
-	return 0;
+	return dir_compression(s, o, err, errlen);
 }
 
 /* WiredTiger reports errors through this handler: keep them quiet (the
@@ -423,7 +457,7 @@ static int store_open_locked(const struct rk_store_options *o, bool fresh,
 			     size_t errlen)
 {
 	struct rk_store *s;
-	char config[512];
+	char config[3072], ext[2048], missing[64];
 	int i, ret, rc;
 
 	s = calloc(1, sizeof(*s));
@@ -436,6 +470,19 @@ static int store_open_locked(const struct rk_store_options *o, bool fresh,
 		return RK_ENOMEM;
 	}
 	s->checkpoint_secs = o->checkpoint_secs;
+	s->compression = o->compression;
+	s->test_commit_delay_ms = o->test_commit_delay_ms;
+	s->group_max_bytes = ((o->cache_mb ? o->cache_mb : 256) << 20) / 8;
+	store_extensions(ext, sizeof(ext), missing, sizeof(missing));
+	if (fresh && !store_compressor_loaded(missing, o->compression)) {
+		snprintf(err, errlen, "compression %s needs WiredTiger's libwiredtiger_%s.so extension, "
+			 "which is not installed beside libwiredtiger: install it or use compression none",
+			 rk_store_compression_name(o->compression),
+			 rk_store_compression_name(o->compression));
+		free(s->dir);
+		free(s);
+		return RK_EINVAL;
+	}
 	/* Commits do not sync (transaction_sync off): the storage thread
 	 * flushes the log once per group instead. Dirty pages may fill a
 	 * fifth of the cache before the eviction threads write them (WiredTiger
@@ -445,11 +492,11 @@ static int store_open_locked(const struct rk_store_options *o, bool fresh,
 	 * node's CPU (docs/benchmarks.md); now most dirty pages are written
 	 * once, by the checkpoint. */
 	snprintf(config, sizeof(config),
-		 "%scache_size=%lluM,session_max=256,"
+		 "%s%scache_size=%lluM,session_max=256,"
 		 "eviction_dirty_target=20,eviction_dirty_trigger=50,"
 		 "log=(enabled=true,archive=true,file_max=64MB),"
 		 "transaction_sync=(enabled=false),statistics=(none)",
-		 fresh ? "create," : "",
+		 fresh ? "create," : "", ext,
 		 (unsigned long long)(o->cache_mb ? o->cache_mb : 256));
 	s->events.handle_error = wt_handle_error;
 	ret = wiredtiger_open(o->dir, &s->events, config, &s->conn);
@@ -467,8 +514,10 @@ static int store_open_locked(const struct rk_store_options *o, bool fresh,
 		return RK_ENOSPC;
 	}
 	if (ret != 0) {
-		snprintf(err, errlen, "%s: the storage engine cannot open it (%s); it may be corrupt",
-			 o->dir, wiredtiger_strerror(ret));
+		snprintf(err, errlen, "%s: the storage engine cannot open it (%s); it may be corrupt%s%s%s",
+			 o->dir, wiredtiger_strerror(ret),
+			 missing[0] ? ", or compressed with " : "", missing,
+			 missing[0] ? ", whose WiredTiger extension is not installed" : "");
 		free(s->dir);
 		free(s);
 		return RK_ECORRUPT;
@@ -476,8 +525,19 @@ static int store_open_locked(const struct rk_store_options *o, bool fresh,
 	{
 		WT_SESSION *ws;
 		ret = s->conn->open_session(s->conn, NULL, NULL, &ws);
-		for (i = 0; ret == 0 && i < T_COUNT; i++)
-			ret = ws->create(ws, store_table_uri[i], table_config[i]);
+		/* An existing table keeps the configuration it was created
+		 * with (create is then a no-op): compression applies to new
+		 * directories only. */
+		for (i = 0; ret == 0 && i < T_COUNT; i++) {
+			char tc[256];
+			bool big = i == T_RAFTLOG || i == T_KV || i == T_INTERNAL;
+			snprintf(tc, sizeof(tc), "%s%s%s", table_config[i],
+				 big && fresh && o->compression != RK_STORE_COMPRESS_NONE ?
+				 ",block_compressor=" : "",
+				 big && fresh && o->compression != RK_STORE_COMPRESS_NONE ?
+				 rk_store_compression_name(o->compression) : "");
+			ret = ws->create(ws, store_table_uri[i], tc);
+		}
 		if (ret == 0)
 			ws->close(ws, NULL);
 	}
@@ -545,6 +605,11 @@ uint64_t rk_store_cluster_id(const struct rk_store *s)
 	return s->cluster_id;
 }
 
+enum rk_store_compression rk_store_compression(const struct rk_store *s)
+{
+	return s->compression;
+}
+
 void rk_store_close(struct rk_store *s)
 {
 	if (s == NULL)
@@ -592,14 +657,17 @@ static void commit_group(struct rk_store *s, struct pending *list)
 	struct store_session *ss = &s->w;
 	struct pending *p, *next;
 	bool sync = false, alone = false;
-	uint64_t nb = 0;
+	uint64_t nb = 0, bytes = 0;
 	double t0;
 	int rc;
 
 	for (p = list; p != NULL; p = p->next) {
 		sync |= p->b->needs_sync;
+		bytes += p->b->len;
 		nb++;
 	}
+	if (s->test_commit_delay_ms > 0)
+		usleep(s->test_commit_delay_ms * 1000u);
 	t0 = now_s();
 	rc = store_err(ss->ws->begin_transaction(ss->ws, NULL));
 	for (p = list; rc == 0 && p != NULL; p = p->next)
@@ -634,6 +702,7 @@ static void commit_group(struct rk_store *s, struct pending *list)
 		record_flush(s, now_s() - t0);
 	s->groups++;
 	s->batches += nb;
+	s->queued_bytes -= bytes;
 	pthread_mutex_unlock(&s->mu);
 	for (p = list; p != NULL; p = next) {
 		int brc = alone ? p->rc : rc;
@@ -663,6 +732,27 @@ static bool store_spin(struct rk_store *s)
 	return seen != s->taken;
 }
 
+/* Takes the queued batches of the next group, oldest first, up to
+ * group_max_bytes (at least one); the rest stay queued for the next. */
+static struct pending *take_group(struct rk_store *s)
+{
+	struct pending *list = s->head, *p = list;
+	uint64_t bytes;
+
+	if (list == NULL)
+		return NULL;
+	bytes = p->b->len;
+	while (p->next != NULL && bytes + p->next->b->len <= s->group_max_bytes) {
+		p = p->next;
+		bytes += p->b->len;
+	}
+	s->head = p->next;
+	if (s->head == NULL)
+		s->tail = NULL;
+	p->next = NULL;
+	return list;
+}
+
 void *store_thread_main(void *arg)
 {
 	struct rk_store *s = arg;
@@ -687,8 +777,7 @@ void *store_thread_main(void *arg)
 			    now_s() - last_ckpt >= s->checkpoint_secs)
 				break;
 		}
-		list = s->head;
-		s->head = s->tail = NULL;
+		list = take_group(s);
 		/* The idle gap: from the empty queue to this batch (a wake-up
 		 * without one, a checkpoint or the stop, is not a gap). */
 		if (list != NULL)
@@ -750,6 +839,7 @@ int rk_store_submit(struct rk_store *s, struct rk_store_batch *b,
 	else
 		s->head = p;
 	s->tail = p;
+	s->queued_bytes += b->len;
 	__atomic_add_fetch(&s->submitted, 1, __ATOMIC_RELEASE);
 	pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);
@@ -838,6 +928,7 @@ void rk_store_stats(struct rk_store *s, struct rk_store_stats *stp)
 	stp->batches = s->batches;
 	stp->flushes = s->flushes;
 	stp->checkpoints = s->checkpoints;
+	stp->queued_bytes = s->queued_bytes;
 	n = s->n_flush_samples < FLUSH_SAMPLES ? s->n_flush_samples : FLUSH_SAMPLES;
 	memcpy(tmp, s->flush_s, n * sizeof(double));
 	pthread_mutex_unlock(&s->mu);

@@ -41,6 +41,18 @@ struct rk_store;
 struct rk_store_reader;
 struct rk_store_batch;
 
+/* WiredTiger block compression of the raft log, kv and internal tables
+ * (docs/storage.md "Compression" has what each costs and saves). */
+enum rk_store_compression {
+	RK_STORE_COMPRESS_NONE,
+	RK_STORE_COMPRESS_SNAPPY,
+	RK_STORE_COMPRESS_ZLIB,
+};
+#define RK_STORE_COMPRESS_DEFAULT RK_STORE_COMPRESS_SNAPPY
+const char *rk_store_compression_name(enum rk_store_compression c);
+/* "none", "snappy" or "zlib"; RK_EINVAL (and none) otherwise. */
+int rk_store_compression_parse(const char *s, enum rk_store_compression *cp);
+
 struct rk_store_options {
 	const char *dir;
 	uint64_t node_id;    /* must match the directory's, once created */
@@ -51,6 +63,13 @@ struct rk_store_options {
 	uint64_t cache_mb;   /* WiredTiger cache (default 256) */
 	int checkpoint_secs; /* periodic checkpoint (default 30; 0 = none) */
 	bool create;         /* create the directory if missing/empty */
+	/* What a new directory's tables are created with; an existing
+	 * directory keeps what it was created with (its tables record it). */
+	enum rk_store_compression compression;
+	/* Tests only (the node sets it under RANGEKV_TEST_HOOKS): the storage
+	 * thread sleeps this long before committing each group, a store that
+	 * falls behind its writers. 0 in every real use. */
+	uint32_t test_commit_delay_ms;
 };
 
 void rk_store_options_default(struct rk_store_options *o);
@@ -71,12 +90,17 @@ void rk_store_close(struct rk_store *s);
  * store must not be used again, and the process should exit. */
 bool rk_store_panicked(const struct rk_store *s);
 uint64_t rk_store_cluster_id(const struct rk_store *s);
+/* The compression the directory's tables were created with (none for a
+ * directory made before compression existed). */
+enum rk_store_compression rk_store_compression(const struct rk_store *s);
 
 /* ---- batches (writes) ------------------------------------------------------- */
 
 struct rk_store_batch *rk_store_batch_new(void);
 void rk_store_batch_free(struct rk_store_batch *b);
 bool rk_store_batch_empty(const struct rk_store_batch *b);
+/* Bytes of b's encoded operations (about what its commit writes). */
+size_t rk_store_batch_bytes(const struct rk_store_batch *b);
 /* Nothing in b has to be durable when its callback runs (a raft commit
  * index moved, state machine tables written): its group is committed
  * without a log flush unless another batch of the group needs one. The
@@ -172,6 +196,7 @@ struct rk_store_stats {
 	uint64_t batches;     /* batches in them */
 	uint64_t flushes;     /* log flushes (fsyncs) */
 	uint64_t checkpoints;
+	uint64_t queued_bytes; /* batches submitted, not yet committed */
 	double flush_p50_s, flush_p99_s; /* group commit latency (flush) */
 };
 void rk_store_stats(struct rk_store *s, struct rk_store_stats *stp);

@@ -90,6 +90,12 @@ struct rk_store {
 	struct store_session w; /* the storage thread's */
 	uint64_t node_id, cluster_id;
 	int checkpoint_secs;
+	enum rk_store_compression compression; /* the directory's */
+	uint32_t test_commit_delay_ms;
+	/* A group commit takes queued batches up to this many bytes (at least
+	 * one batch): one transaction's changes must fit in the cache, or
+	 * WiredTiger rolls it back, and a backlog must not become one. */
+	uint64_t group_max_bytes;
 
 	pthread_t thread;
 	pthread_mutex_t mu;
@@ -107,6 +113,7 @@ struct rk_store {
 
 	/* Statistics (under mu). */
 	uint64_t groups, batches, flushes, checkpoints;
+	uint64_t queued_bytes; /* of the batches queued or being committed */
 	double flush_s[FLUSH_SAMPLES];
 	uint64_t n_flush_samples;
 };
@@ -147,6 +154,12 @@ int store_seek(WT_CURSOR *c, const void *start, size_t slen);
 int store_walk_table(WT_CURSOR *c, int table, const void *start, size_t slen,
 		     const void *end, size_t elen, rk_store_pair_fn fn,
 		     void *arg);
+/* The wiredtiger_open configuration that loads every compressor extension
+ * found ("extensions=[...]," or ""), and the names of those not found
+ * (", "-separated, "" if none) in missing (compress.c). */
+void store_extensions(char *config, size_t n, char *missing, size_t mlen);
+/* Whether compressor c is usable given store_extensions' missing list. */
+bool store_compressor_loaded(const char *missing, enum rk_store_compression c);
 int store_decode_apply(const uint8_t *v, size_t n,
 		       struct rk_store_apply_state *asp);
 /* After a checkpoint (storage thread): drops install markers (and their

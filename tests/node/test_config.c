@@ -247,6 +247,43 @@ static void test_log_keep_bytes(void **state)
 	assert_non_null(strstr(err, "--log-keep-bytes-total: '10KiB' is not 0 or a size"));
 }
 
+/* --compression: snappy by default, the three names, anything else
+ * refused; whether it was given is kept (a restart checks it). And
+ * --client-inflight-bytes: 64MiB by default, a size, too small refused. */
+static void test_compression(void **state)
+{
+	struct rk_node_config c;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101"), 0);
+	assert_int_equal(c.compression, 1);
+	assert_false(c.compression_set);
+	rk_node_config_free(&c);
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
+				      "--compression none"), 0);
+	assert_int_equal(c.compression, 0);
+	assert_true(c.compression_set);
+	rk_node_config_free(&c);
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
+				      "--compression=zlib"), 0);
+	assert_int_equal(c.compression, 2);
+	rk_node_config_free(&c);
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
+				      "--compression lz4"), RK_EINVAL);
+	assert_non_null(strstr(err, "--compression: 'lz4' is not snappy, zlib or none"));
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101"), 0);
+	assert_int_equal(c.client_inflight_bytes, 64ull << 20);
+	rk_node_config_free(&c);
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
+				      "--client-inflight-bytes 4MiB"), 0);
+	assert_int_equal(c.client_inflight_bytes, 4ull << 20);
+	rk_node_config_free(&c);
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
+				      "--client-inflight-bytes 1000"), RK_EINVAL);
+	assert_non_null(strstr(err, "--client-inflight-bytes: '1000' is not 0 or a size"));
+}
+
 /* Parses the required flags and `flag FILE`, FILE holding content with
  * mode; the file is removed again. */
 static int parse_secret(struct rk_node_config *c, char *err, const char *flag,
@@ -309,6 +346,7 @@ int main(void)
 		cmocka_unit_test(test_start_flags),
 		cmocka_unit_test(test_min_free_space),
 		cmocka_unit_test(test_log_keep_bytes),
+		cmocka_unit_test(test_compression),
 		cmocka_unit_test(test_client_password_file),
 		cmocka_unit_test(test_secret_files),
 	};

@@ -1,0 +1,294 @@
+#!/usr/bin/env python3
+"""The large-data benchmark (issue: large data sets), one run.
+
+  scripts/bench/large.py RANGEKV --gb N [--ranges 64] [--clients 50]
+                         [--pipeline 16] [--chart PNG] [--out JSON]
+
+Three `rangekv start` nodes on 127.0.0.1-3 (ports from 28000; data in a
+temporary directory under $TMPDIR, removed at the end) with default flags,
+the key space cut by --split-at over keys key:000000000000.. (the form
+redis-benchmark uses), then:
+
+ 1. small data: 10,000 keys of 1,000 bytes, and the rate of random GETs
+    with 50 connections x 16 pipelined (redis-benchmark -t get);
+ 2. the load: N GB per replica of random (incompressible) 1,000-byte
+    values under distinct keys in a shuffled order, through node 1's RESP
+    port, by --clients connections of --pipeline SETs each; completed
+    writes and the p99 latency (a pipeline's round trip, the wait its
+    commands saw) per second;
+ 3. bytes on disk per replica (data directory) against the logical data
+    (keys + values written);
+ 4. random GETs 50 x 16 over all the keys (data >> cache);
+ 5. node 1 stopped (SIGTERM) and started again: seconds to its first
+    answered GET, and to its ranges caught up.
+
+Prints the figures; --chart draws completed writes and p99 per second into
+a PNG (gnuplot), --out keeps everything as JSON. Every process started is
+stopped on exit or failure.
+"""
+import argparse
+import json
+import os
+import platform
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from raftlog import du  # noqa: E402  (bytes allocated under a directory)
+
+BASE = 28000
+VALUE = 1000
+procs = {}
+
+
+def addr(i, kind):  # kind 0 peer, 1 client, 2 http
+    return "127.0.0.%d:%d" % (i, BASE + kind * 10 + i)
+
+
+def http_json(i, path):
+    with urllib.request.urlopen("http://%s%s" % (addr(i, 2), path), timeout=5) as r:
+        return json.loads(r.read().decode())
+
+
+def key(k):
+    return b"key:%012d" % k
+
+
+def start(binary, tmp, i, cluster, splits):
+    log = open(os.path.join(tmp, "log%d" % i), "a")
+    procs[i] = subprocess.Popen(
+        [binary, "start", "--node-id", str(i), "--data", os.path.join(tmp, "n%d" % i),
+         "--peer-addr", addr(i, 0), "--client-addr", addr(i, 1), "--http-addr", addr(i, 2),
+         "--initial-cluster", cluster, "--split-at", ",".join(splits)],
+        stdout=log, stderr=log)
+
+
+def wait_led(ranges, secs=120):
+    until = time.time() + secs
+    while time.time() < until:
+        try:
+            rs = http_json(1, "/api/v1/ranges?limit=100000")["ranges"]
+            if len(rs) == ranges and all(r["leader"] for r in rs):
+                return
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.2)
+    sys.exit("large.py: the ranges were not led within %d s" % secs)
+
+
+def bench_get(keys, n):
+    host, port = addr(1, 1).split(":")
+    out = subprocess.run(["redis-benchmark", "-h", host, "-p", port, "-t", "get", "-r", str(keys),
+                          "-n", str(n), "-c", "50", "-P", "16", "-q"],
+                         check=True, capture_output=True, text=True).stdout
+    # "GET: 123456.79 requests per second, p50=... msec"
+    rate = float(out.replace("\r", "\n").strip().splitlines()[-1].split(":")[1].split()[0])
+    return round(rate)
+
+
+def resp_set(k, v):
+    return b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(k), k, len(v), v)
+
+
+class Loader(threading.Thread):
+    """One connection: pipelines of SETs over its share of the keys."""
+
+    def __init__(self, keys, pipeline, noise, stats, lock):
+        super().__init__(daemon=True)
+        self.keys, self.pipeline, self.noise = keys, pipeline, noise
+        self.stats, self.lock, self.errors = stats, lock, 0
+
+    def run(self):
+        host, port = addr(1, 1).split(":")
+        s = socket.create_connection((host, int(port)))
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        buf = b""
+        rng = random.Random(self.keys[0] if self.keys else 0)
+        for j in range(0, len(self.keys), self.pipeline):
+            part = self.keys[j:j + self.pipeline]
+            req = []
+            for k in part:
+                off = rng.randrange(len(self.noise) - VALUE)
+                req.append(resp_set(key(k), self.noise[off:off + VALUE]))
+            t0 = time.monotonic()
+            s.sendall(b"".join(req))
+            got = 0
+            while got < len(part):
+                while b"\r\n" not in buf:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        raise EOFError("node 1 closed the connection")
+                    buf += chunk
+                line, buf = buf.split(b"\r\n", 1)
+                got += 1
+                if line != b"+OK":
+                    self.errors += 1
+            t1 = time.monotonic()
+            with self.lock:
+                sec = int(t1)
+                row = self.stats.setdefault(sec, [0, []])
+                row[0] += len(part)
+                row[1].append(t1 - t0)
+        s.close()
+
+
+def p99(v):
+    v = sorted(v)
+    return v[min(len(v) - 1, int(0.99 * len(v)))] if v else 0.0
+
+
+def load(n, clients, pipeline):
+    order = list(range(n))
+    random.Random(1).shuffle(order)
+    noise = os.urandom(1 << 24)
+    stats, lock = {}, threading.Lock()
+    ls = [Loader(order[c::clients], pipeline, noise, stats, lock) for c in range(clients)]
+    t0 = time.monotonic()
+    for x in ls:
+        x.start()
+    for x in ls:
+        x.join()
+    secs = time.monotonic() - t0
+    first = min(stats) if stats else 0
+    series = []
+    for sec in range(first, max(stats) + 1 if stats else 0):
+        done, lat = stats.get(sec, [0, []])
+        series.append({"t": sec - first, "writes": done, "p99_ms": round(p99(lat) * 1e3, 1)})
+    return secs, series, sum(x.errors for x in ls)
+
+
+def chart(series, png, title):
+    dat = png + ".dat"
+    with open(dat, "w") as f:
+        for r in series:
+            f.write("%d %d %.1f\n" % (r["t"], r["writes"], r["p99_ms"]))
+    script = """set terminal pngcairo size 1000,600 font ',10'
+set output '%s'
+set multiplot layout 2,1 title '%s'
+set ylabel 'completed writes/s'
+set grid
+unset xlabel
+plot '%s' using 1:2 with lines lw 1.5 title 'SET/s'
+set ylabel 'p99 latency (ms)'
+set xlabel 'seconds into the load'
+set logscale y
+plot '%s' using 1:3 with lines lw 1.5 lc rgb 'red' title 'p99 of a pipeline of 16'
+unset multiplot
+""" % (png, title, dat, dat)
+    subprocess.run(["gnuplot"], input=script, text=True, check=True)
+    os.unlink(dat)
+
+
+def restart_time(binary, tmp, cluster, splits, keys, ranges):
+    procs[1].send_signal(signal.SIGTERM)
+    procs[1].wait(timeout=120)
+    t0 = time.monotonic()
+    start(binary, tmp, 1, cluster, splits)
+    host, port = addr(1, 1).split(":")
+    serving = caught = None
+    probe = b"*2\r\n$3\r\nGET\r\n$16\r\n%s\r\n" % key(keys // 2)
+    while time.monotonic() - t0 < 600 and (serving is None or caught is None):
+        if serving is None:
+            try:
+                with socket.create_connection((host, int(port)), timeout=2) as s:
+                    s.sendall(probe)
+                    if s.recv(16).startswith(b"$"):
+                        serving = time.monotonic() - t0
+            except OSError:
+                pass
+        if serving is not None and caught is None:
+            try:
+                mine = http_json(1, "/api/v1/ranges?limit=100000")["ranges"]
+                lead = {r["id"]: r for r in http_json(2, "/api/v1/ranges?limit=100000")["ranges"]}
+                if len(mine) == ranges and all(r["applied_index"] >= lead[r["id"]]["commit_index"]
+                                               for r in mine if r["id"] in lead):
+                    caught = time.monotonic() - t0
+            except (OSError, ValueError, KeyError):
+                pass
+        time.sleep(0.05)
+    return serving, caught
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("binary")
+    ap.add_argument("--gb", type=float, required=True)
+    ap.add_argument("--ranges", type=int, default=64)
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--pipeline", type=int, default=16)
+    ap.add_argument("--chart")
+    ap.add_argument("--out")
+    a = ap.parse_args()
+    n = int(a.gb * 1e9 / (VALUE + 16))
+    R = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+         "machine": "%s, %d cores" % (platform.platform(), os.cpu_count()),
+         "gb": a.gb, "keys": n, "ranges": a.ranges}
+    tmp = tempfile.mkdtemp(prefix="rk-large-")
+    splits = ["key:%012d" % (k * n // a.ranges) for k in range(1, a.ranges)]
+    cluster = ",".join("%d=%s" % (i, addr(i, 0)) for i in (1, 2, 3))
+    try:
+        for i in (1, 2, 3):
+            start(a.binary, tmp, i, cluster, splits)
+        wait_led(a.ranges)
+        host, port = addr(1, 1).split(":")
+        subprocess.run(["redis-benchmark", "-h", host, "-p", port, "-t", "set", "-d", str(VALUE),
+                        "-r", "10000", "-n", "10000", "-c", "50", "-P", "16", "-q"],
+                       check=True, stdout=subprocess.DEVNULL)
+        R["get_small"] = bench_get(10000, 200000)
+        print("small data: GET 50x16 %d/s" % R["get_small"], flush=True)
+        secs, series, errors = load(n, a.clients, a.pipeline)
+        R.update(load_seconds=round(secs, 1), rate=round(n / secs), errors=errors, series=series)
+        k = max(1, len(series) // 5)
+        first = sum(r["writes"] for r in series[:k]) / k
+        last = sum(r["writes"] for r in series[-k:]) / k
+        R.update(first_fifth=round(first), last_fifth=round(last),
+                 zero_seconds=sum(1 for r in series[:-1] if r["writes"] == 0),
+                 p99_max_ms=max(r["p99_ms"] for r in series))
+        print("load: %d SETs in %.0f s, %d/s; first fifth %d/s, last fifth %d/s (%.2f); "
+              "%d seconds without a completed write; worst p99 %.0f ms; %d errors" %
+              (n, secs, R["rate"], first, last, last / first if first else 0,
+               R["zero_seconds"], R["p99_max_ms"], errors), flush=True)
+        time.sleep(35)  # a checkpoint after the load
+        logical = n * (VALUE + 16)
+        R["disk"] = [du(os.path.join(tmp, "n%d" % i)) for i in (1, 2, 3)]
+        R["logical"] = logical
+        print("disk per replica: %s MB for %.0f MB logical (%s x)" %
+              (", ".join("%.0f" % (d / 1e6) for d in R["disk"]), logical / 1e6,
+               ", ".join("%.2f" % (d / logical) for d in R["disk"])), flush=True)
+        R["get_large"] = bench_get(n, 200000)
+        print("large data: GET 50x16 %d/s (%.2f of the small data's)" %
+              (R["get_large"], R["get_large"] / R["get_small"]), flush=True)
+        serving, caught = restart_time(a.binary, tmp, cluster, splits, n, a.ranges)
+        R.update(restart_serving_s=serving and round(serving, 2),
+                 restart_caught_up_s=caught and round(caught, 2))
+        print("restart of node 1: first GET answered after %s s, its ranges caught up after %s s" %
+              (R["restart_serving_s"], R["restart_caught_up_s"]), flush=True)
+        if a.chart:
+            chart(series, a.chart, "rangekv: %g GB per replica of 1 KB values, 3 nodes, %s" %
+                  (a.gb, R["date"]))
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs.values():
+            try:
+                p.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+    if a.out:
+        with open(a.out, "w") as f:
+            json.dump(R, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

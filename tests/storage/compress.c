@@ -1,0 +1,219 @@
+/*
+ * Block compression (docs/storage.md "Compression"): a new directory's
+ * large tables are created with the compressor asked for, the directory
+ * records it, and an existing directory keeps what it was made with,
+ * whatever the build's default: one made with compression none, one made
+ * before compression existed (no "compression" row), one made with zlib
+ * opened by a caller asking for none.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "store_int.h" /* WiredTiger, to read the tables' own settings */
+#include "util.h"
+
+static int open_with(const char *dir, enum rk_store_compression c,
+		     struct rk_store **sp)
+{
+	struct rk_store_options o;
+	char err[256];
+	int rc;
+
+	rk_store_options_default(&o);
+	o.dir = dir;
+	o.node_id = 1;
+	o.cache_mb = 64;
+	o.checkpoint_secs = 0;
+	o.compression = c;
+	rc = rk_store_open(&o, sp, err, sizeof(err));
+	if (rc != 0)
+		fprintf(stderr, "open %s: %s\n", dir, err);
+	return rc;
+}
+
+/* A value that compresses well, and its key. */
+static void put_rows(struct rk_store *s, int from, int n)
+{
+	struct rk_store_batch *b = rk_store_batch_new();
+	char key[32], val[512];
+
+	for (int i = from; i < from + n; i++) {
+		snprintf(key, sizeof(key), "key%06d", i);
+		memset(val, 'a' + i % 26, sizeof(val));
+		rk_store_batch_put(b, key, strlen(key), val, sizeof(val));
+	}
+	assert_int_equal(rk_store_write(s, b), 0);
+}
+
+static void check_rows(struct rk_store *s, int n)
+{
+	struct rk_store_reader *r;
+	const void *v;
+	size_t vl;
+	char key[32];
+
+	assert_int_equal(rk_store_reader_open(s, &r), 0);
+	for (int i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "key%06d", i);
+		assert_int_equal(rk_store_get(r, key, strlen(key), &v, &vl), 0);
+		assert_int_equal(vl, 512);
+		assert_int_equal(((const char *)v)[0], 'a' + i % 26);
+	}
+	rk_store_reader_close(r);
+}
+
+/* The block_compressor WiredTiger recorded for file:NAME.wt ("" for none),
+ * read from its metadata with the store closed. */
+static void table_compressor(const char *dir, const char *name, char *out,
+			     size_t n)
+{
+	char config[3072], ext[2048], missing[64], uri[64];
+	WT_CONNECTION *conn;
+	WT_SESSION *ws;
+	WT_CURSOR *c;
+	const char *v, *p;
+
+	store_extensions(ext, sizeof(ext), missing, sizeof(missing));
+	snprintf(config, sizeof(config), "%slog=(enabled=true)", ext);
+	assert_int_equal(wiredtiger_open(dir, NULL, config, &conn), 0);
+	assert_int_equal(conn->open_session(conn, NULL, NULL, &ws), 0);
+	assert_int_equal(ws->open_cursor(ws, "metadata:", NULL, NULL, &c), 0);
+	snprintf(uri, sizeof(uri), "file:%s.wt", name);
+	c->set_key(c, uri);
+	assert_int_equal(c->search(c), 0);
+	assert_int_equal(c->get_value(c, &v), 0);
+	p = strstr(v, "block_compressor=");
+	assert_non_null(p);
+	p += strlen("block_compressor=");
+	snprintf(out, n, "%.*s", (int)strcspn(p, ",)"), p);
+	conn->close(conn, NULL);
+}
+
+static void expect_compressor(const char *dir, const char *name,
+			      const char *want)
+{
+	char got[32];
+
+	table_compressor(dir, name, got, sizeof(got));
+	assert_string_equal(got, want);
+}
+
+static void test_new_directory_compressed(void **state)
+{
+	char dir[512];
+	struct rk_store *s;
+	struct rk_store_options o;
+
+	(void)state;
+	rk_store_options_default(&o);
+	assert_int_equal(o.compression, RK_STORE_COMPRESS_SNAPPY);
+	tmpdir_make(dir, sizeof(dir), "compress-new");
+	assert_int_equal(open_with(dir, RK_STORE_COMPRESS_SNAPPY, &s), 0);
+	assert_int_equal(rk_store_compression(s), RK_STORE_COMPRESS_SNAPPY);
+	put_rows(s, 0, 200);
+	rk_store_close(s);
+	expect_compressor(dir, "kv", "snappy");
+	expect_compressor(dir, "raftlog", "snappy");
+	expect_compressor(dir, "internal", "snappy");
+	expect_compressor(dir, "raftstate", "");
+	/* Reopened by a caller asking for none: still snappy. */
+	assert_int_equal(open_with(dir, RK_STORE_COMPRESS_NONE, &s), 0);
+	assert_int_equal(rk_store_compression(s), RK_STORE_COMPRESS_SNAPPY);
+	check_rows(s, 200);
+	rk_store_close(s);
+	tmpdir_remove(dir);
+}
+
+/* Made with none (or by a build before compression: no "compression"
+ * row), then opened by the default: keeps its uncompressed tables, reads
+ * and writes. */
+static void check_uncompressed_kept(bool old_format)
+{
+	char dir[512];
+	struct rk_store *s;
+	struct rk_store_reader *r;
+	const void *v;
+	size_t vl;
+
+	tmpdir_make(dir, sizeof(dir), "compress-none");
+	assert_int_equal(open_with(dir, RK_STORE_COMPRESS_NONE, &s), 0);
+	assert_int_equal(rk_store_compression(s), RK_STORE_COMPRESS_NONE);
+	put_rows(s, 0, 200);
+	if (old_format) {
+		struct rk_store_batch *b = rk_store_batch_new();
+		rk_store_batch_meta_del(b, "compression");
+		assert_int_equal(rk_store_write(s, b), 0);
+		assert_int_equal(rk_store_reader_open(s, &r), 0);
+		assert_int_equal(rk_store_meta_get(r, "compression", &v, &vl), RK_ENOTFOUND);
+		rk_store_reader_close(r);
+	}
+	rk_store_close(s);
+	assert_int_equal(open_with(dir, RK_STORE_COMPRESS_DEFAULT, &s), 0);
+	assert_int_equal(rk_store_compression(s), RK_STORE_COMPRESS_NONE);
+	check_rows(s, 200);
+	put_rows(s, 200, 200);
+	rk_store_close(s);
+	expect_compressor(dir, "kv", "");
+	expect_compressor(dir, "raftlog", "");
+	assert_int_equal(open_with(dir, RK_STORE_COMPRESS_ZLIB, &s), 0);
+	check_rows(s, 400);
+	rk_store_close(s);
+	tmpdir_remove(dir);
+}
+
+static void test_none_directory_kept(void **state)
+{
+	(void)state;
+	check_uncompressed_kept(false);
+}
+
+static void test_old_format_directory_kept(void **state)
+{
+	(void)state;
+	check_uncompressed_kept(true);
+}
+
+static void test_zlib_directory_kept(void **state)
+{
+	char dir[512];
+	struct rk_store *s;
+
+	(void)state;
+	tmpdir_make(dir, sizeof(dir), "compress-zlib");
+	assert_int_equal(open_with(dir, RK_STORE_COMPRESS_ZLIB, &s), 0);
+	put_rows(s, 0, 300);
+	rk_store_close(s);
+	expect_compressor(dir, "kv", "zlib");
+	assert_int_equal(open_with(dir, RK_STORE_COMPRESS_SNAPPY, &s), 0);
+	assert_int_equal(rk_store_compression(s), RK_STORE_COMPRESS_ZLIB);
+	check_rows(s, 300);
+	rk_store_close(s);
+	tmpdir_remove(dir);
+}
+
+static void test_names(void **state)
+{
+	enum rk_store_compression c;
+
+	(void)state;
+	assert_int_equal(rk_store_compression_parse("zlib", &c), 0);
+	assert_int_equal(c, RK_STORE_COMPRESS_ZLIB);
+	assert_int_equal(rk_store_compression_parse("lz4", &c), RK_EINVAL);
+	assert_string_equal(rk_store_compression_name(RK_STORE_COMPRESS_SNAPPY), "snappy");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_new_directory_compressed),
+		cmocka_unit_test(test_none_directory_kept),
+		cmocka_unit_test(test_old_format_directory_kept),
+		cmocka_unit_test(test_zlib_directory_kept),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
