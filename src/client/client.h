@@ -47,6 +47,19 @@ struct rk_client_env {
 	/* Sends a request to node `to` (possibly self); the answer comes back
 	 * through rk_client_on_resp. May answer before returning. */
 	void (*send)(void *arg, uint64_t to, const struct rk_net_req *r);
+	/* Routing that follows descriptors; any of them may be NULL (no
+	 * generation sent, nothing learned, no other node asked). */
+	/* range's generation as the node knows it, 0 if unknown. */
+	uint64_t (*generation_of)(void *arg, uint64_t range);
+	/* A descriptor (desc.h, stored form) from an answer: the node keeps
+	 * it unless what it knows is newer. */
+	void (*learn)(void *arg, const uint8_t *desc, size_t len);
+	/* Node `node` answered that it does not hold range: not to be tried
+	 * for it again until the node learns a new descriptor of it. */
+	void (*absent)(void *arg, uint64_t range, uint64_t node);
+	/* The node to ask after `node` when no node is known for a key (in a
+	 * fixed cyclic order, never this node); 0 if there is none. */
+	uint64_t (*peer_after)(void *arg, uint64_t node);
 };
 
 struct rk_client_router;
@@ -77,6 +90,11 @@ void rk_client_on_resp(struct rk_client_router *r, const struct rk_net_resp *res
 
 struct rk_client_stats {
 	uint64_t ops, retries, forwarded, tryagain, timeouts, inflight;
+	/* Answers NO_RANGE or MISMATCH (each sends the operation on at once,
+	 * with the descriptors they carried learned); of those, the ones that
+	 * parked it instead (REDIRECT_BURST reached); attempts sent to a node
+	 * asked in turn (no node known for the key). */
+	uint64_t redirects, redirect_parks, asks;
 };
 void rk_client_router_stats(const struct rk_client_router *r,
 			    struct rk_client_stats *sp);
