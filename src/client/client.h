@@ -5,8 +5,10 @@
  * it is answered or its deadline passes.
  *
  * The router knows the node only through struct rk_client_env: it asks it
- * which range owns a key and who leads it, and hands it requests for a node
- * (itself included). Answers come back through rk_client_on_resp, whether
+ * which range owns a key, who leads it and its generation, hands it
+ * requests for a node (itself included), and the descriptors that answers
+ * carry when a request went to the wrong place (router.c, "Routing that
+ * follows descriptors"). Answers come back through rk_client_on_resp, whether
  * the node served the request itself or another node did over the
  * transport. The router never holds a pointer the node could invalidate,
  * and the node never holds one into the router: requests and answers are
