@@ -35,8 +35,8 @@
  * node absent), the nodes are asked in turn (env.peer_after): one holding
  * the range serves or redirects, one that does not answers NO_RANGE with
  * what it knows. A request sent with range 0 is never applied anywhere.
- * Redirects in a row are bounded (REDIRECT_BURST): beyond it each one parks
- * the operation for RETRY_MS, so a descriptor ping-pong costs one attempt
+ * An operation's redirects are bounded (REDIRECT_BURST): beyond it each one
+ * parks the operation for RETRY_MS, so a descriptor ping-pong costs one attempt
  * per RETRY_MS until the deadline, never a spin. The deadline's answers
  * stay exact: -TIMEOUT once a write may have applied, else -TRYAGAIN.
  */
@@ -294,7 +294,7 @@ static bool expired(struct rk_client_router *r, struct op *o)
 
 /* NO_RANGE or MISMATCH: certainly not applied by this attempt. The node
  * learns what the answer says and o goes where its cache points now, at
- * once while the redirects in a row are few, else after RETRY_MS. */
+ * once while o's redirects are few, else after RETRY_MS. */
 static void redirect(struct rk_client_router *r, struct op *o,
 		     const struct rk_net_resp *resp)
 {

@@ -365,7 +365,7 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 		    "generation or span): the operation went on where they pointed.",
 		    cs.redirects);
 		one(b, "rangekv_router_redirect_parks_total", "counter",
-		    "Redirects beyond a few in a row for one operation: parked, not sent on at once.",
+		    "Redirects beyond the first few of one operation: parked, not sent on at once.",
 		    cs.redirect_parks);
 		one(b, "rangekv_router_asks_total", "counter",
 		    "Attempts sent to nodes in turn, no node being known for the key.", cs.asks);
