@@ -222,6 +222,8 @@ struct seqfake {
 	uint64_t seq[4], low[4];
 };
 
+/* Every key in one range: the fake's first member (struct seqfake's and
+ * struct rfake's), read through a pointer to it. */
 static uint64_t seq_range_of(void *arg, const uint8_t *key, size_t klen,
 			     const uint8_t **endp, size_t *elenp)
 {
@@ -229,7 +231,7 @@ static uint64_t seq_range_of(void *arg, const uint8_t *key, size_t klen,
 	(void)klen;
 	*endp = NULL;
 	*elenp = 0;
-	return ((struct seqfake *)arg)->range;
+	return *(const uint64_t *)arg;
 }
 
 static uint64_t seq_leader_of(void *arg, uint64_t range)
@@ -296,22 +298,13 @@ static void test_router_range_found_late(void **state)
  * sent is recorded; with pong set, send answers MISMATCH at once carrying
  * the descriptor pong (as a node may: the env's contract). */
 struct rfake {
-	uint64_t range, gen, leader;
+	uint64_t range; /* first: seq_range_of */
+	uint64_t gen, leader;
 	int sent, learned, absent;
 	uint64_t to[32], rng[32], gen_sent[32], id[32], seq[32], low[32];
 	struct rk_client_router *r;
 	struct rk_buf pong;
 };
-
-static uint64_t r_range_of(void *arg, const uint8_t *key, size_t klen,
-			   const uint8_t **endp, size_t *elenp)
-{
-	(void)key;
-	(void)klen;
-	*endp = NULL;
-	*elenp = 0;
-	return ((struct rfake *)arg)->range;
-}
 
 static uint64_t r_leader_of(void *arg, uint64_t range)
 {
@@ -381,7 +374,7 @@ static void r_send(void *arg, uint64_t to, const struct rk_net_req *q)
 
 static struct rk_client_env r_env(struct rfake *f)
 {
-	struct rk_client_env env = {f, 1, r_range_of, r_leader_of, r_send, r_gen_of,
+	struct rk_client_env env = {f, 1, seq_range_of, r_leader_of, r_send, r_gen_of,
 				    r_learn, r_absent, r_peer_after};
 	return env;
 }
@@ -411,6 +404,32 @@ static void answer(struct rfake *f, uint32_t status, const struct rk_buf *desc)
 	rk_client_on_resp(f->r, &a);
 }
 
+/* Request i went to node `to` naming range and generation gen. */
+static void sent_as(const struct rfake *f, int i, uint64_t to, uint64_t range,
+		    uint64_t gen)
+{
+	assert_true(i < f->sent);
+	assert_int_equal(f->to[i], to);
+	assert_int_equal(f->rng[i], range);
+	assert_int_equal(f->gen_sent[i], gen);
+}
+
+/* A router on loop over f's node, with timeout_ms (f->pong zeroed: an
+ * empty buffer). */
+static void r_start(struct rfake *f, struct rk_client_env *env, uv_loop_t *loop,
+		    uint32_t timeout_ms)
+{
+	*env = r_env(f);
+	assert_int_equal(uv_loop_init(loop), 0);
+	assert_int_equal(rk_client_router_new(loop, env, timeout_ms, &f->r), 0);
+}
+
+static void r_stop(struct rfake *f, uv_loop_t *loop)
+{
+	close_router(loop, f->r);
+	rk_buf_free(&f->pong);
+}
+
 /* A stale cache entry (range 1 on node 2) answered MISMATCH with the
  * range's current descriptor: the write goes at once to the node it names,
  * with the range and generation it gives, the same request id and the same
@@ -419,7 +438,7 @@ static void answer(struct rfake *f, uint32_t status, const struct rk_buf *desc)
 static void test_router_mismatch_follows_descriptor(void **state)
 {
 	struct rfake f = {.range = 1, .gen = 1, .leader = 2};
-	struct rk_client_env env = r_env(&f);
+	struct rk_client_env env;
 	struct rk_client_stats st;
 	struct outcome w = {0};
 	struct rk_buf d;
@@ -427,21 +446,15 @@ static void test_router_mismatch_follows_descriptor(void **state)
 
 	(void)state;
 	rk_buf_init(&d);
-	rk_buf_init(&f.pong);
-	assert_int_equal(uv_loop_init(&loop), 0);
-	assert_int_equal(rk_client_router_new(&loop, &env, 5000, &f.r), 0);
+	r_start(&f, &env, &loop, 5000);
 	submit(f.r, RK_KV_PUT, &w);
 	assert_int_equal(f.sent, 1);
-	assert_int_equal(f.to[0], 2);
-	assert_int_equal(f.rng[0], 1);
-	assert_int_equal(f.gen_sent[0], 1);
+	sent_as(&f, 0, 2, 1, 1);
 	make_desc(&d, 7, 2, 3);
 	answer(&f, RK_NET_RESP_MISMATCH, &d);
 	assert_int_equal(f.learned, 1);
 	assert_int_equal(f.sent, 2); /* at once, not after a park */
-	assert_int_equal(f.to[1], 3);
-	assert_int_equal(f.rng[1], 7);
-	assert_int_equal(f.gen_sent[1], 2);
+	sent_as(&f, 1, 3, 7, 2);
 	assert_int_equal(f.id[1], f.id[0]);
 	assert_int_equal(f.seq[1], f.seq[0]);
 	assert_true(f.low[1] <= f.seq[1]);
@@ -452,9 +465,8 @@ static void test_router_mismatch_follows_descriptor(void **state)
 	assert_int_equal(st.redirects, 1);
 	assert_int_equal(st.redirect_parks, 0);
 	assert_int_equal(st.tryagain + st.timeouts, 0);
-	close_router(&loop, f.r);
+	r_stop(&f, &loop);
 	rk_buf_free(&d);
-	rk_buf_free(&f.pong);
 }
 
 /* No range known for the key: the nodes are asked in turn under range 0
@@ -465,7 +477,7 @@ static void test_router_mismatch_follows_descriptor(void **state)
 static void test_router_unknown_key_asks_nodes(void **state)
 {
 	struct rfake f = {0};
-	struct rk_client_env env = r_env(&f);
+	struct rk_client_env env;
 	struct rk_client_stats st;
 	struct outcome w = {0}, w2 = {0};
 	struct rk_buf d;
@@ -473,23 +485,17 @@ static void test_router_unknown_key_asks_nodes(void **state)
 
 	(void)state;
 	rk_buf_init(&d);
-	rk_buf_init(&f.pong);
-	assert_int_equal(uv_loop_init(&loop), 0);
-	assert_int_equal(rk_client_router_new(&loop, &env, 5000, &f.r), 0);
+	r_start(&f, &env, &loop, 5000);
 	submit(f.r, RK_KV_PUT, &w);
 	assert_int_equal(f.sent, 1);
-	assert_int_equal(f.to[0], 2);
-	assert_int_equal(f.rng[0], 0);
-	assert_int_equal(f.gen_sent[0], 0);
+	sent_as(&f, 0, 2, 0, 0);
 	answer(&f, RK_NET_RESP_NO_RANGE, NULL);
 	assert_int_equal(f.sent, 2);
-	assert_int_equal(f.to[1], 3);
-	assert_int_equal(f.rng[1], 0);
+	sent_as(&f, 1, 3, 0, 0);
 	make_desc(&d, 5, 1, 4);
 	answer(&f, RK_NET_RESP_NO_RANGE, &d);
 	assert_int_equal(f.sent, 3);
-	assert_int_equal(f.to[2], 4);
-	assert_int_equal(f.rng[2], 5);
+	sent_as(&f, 2, 4, 5, 1);
 	assert_int_equal(f.id[2], f.id[0]);
 	answer(&f, RK_NET_RESP_OK, NULL);
 	assert_true(w.done);
@@ -502,11 +508,10 @@ static void test_router_unknown_key_asks_nodes(void **state)
 	submit(f.r, RK_KV_PUT, &w2);
 	assert_int_equal(f.rng[f.sent - 1], 0);
 	answer(&f, RK_NET_RESP_NO_RANGE, NULL);
-	close_router(&loop, f.r);
+	r_stop(&f, &loop);
 	assert_true(w2.done);
 	assert_int_equal(w2.status, TRYAGAIN);
 	rk_buf_free(&d);
-	rk_buf_free(&f.pong);
 }
 
 /* The range's node says NO_RANGE and its descriptor is not newer: that node
@@ -515,32 +520,27 @@ static void test_router_unknown_key_asks_nodes(void **state)
 static void test_router_no_range_marks_absent(void **state)
 {
 	struct rfake f = {.range = 1, .gen = 3, .leader = 2};
-	struct rk_client_env env = r_env(&f);
+	struct rk_client_env env;
 	struct outcome rd = {0};
 	struct rk_buf d;
 	uv_loop_t loop;
 
 	(void)state;
 	rk_buf_init(&d);
-	rk_buf_init(&f.pong);
-	assert_int_equal(uv_loop_init(&loop), 0);
-	assert_int_equal(rk_client_router_new(&loop, &env, 5000, &f.r), 0);
+	r_start(&f, &env, &loop, 5000);
 	submit(f.r, RK_KV_GET, &rd);
-	assert_int_equal(f.to[0], 2);
+	sent_as(&f, 0, 2, 1, 3);
 	make_desc(&d, 1, 2, 2); /* older: ignored */
 	answer(&f, RK_NET_RESP_NO_RANGE, &d);
 	assert_int_equal(f.absent, 1);
 	assert_int_equal(f.leader, 0);
 	assert_int_equal(f.sent, 2);
-	assert_int_equal(f.to[1], 2); /* the first node asked in turn */
-	assert_int_equal(f.rng[1], 1);
-	assert_int_equal(f.gen_sent[1], 3);
+	sent_as(&f, 1, 2, 1, 3); /* the first node asked in turn */
 	answer(&f, RK_NET_RESP_OK, NULL);
 	assert_true(rd.done);
 	assert_int_equal(rd.status, OK);
-	close_router(&loop, f.r);
+	r_stop(&f, &loop);
 	rk_buf_free(&d);
-	rk_buf_free(&f.pong);
 }
 
 /* Two nodes that send each other's descriptor forever (here: every answer
@@ -551,16 +551,14 @@ static void test_router_no_range_marks_absent(void **state)
 static void test_router_ping_pong_bounded(void **state)
 {
 	struct rfake f = {.range = 1, .gen = 1, .leader = 2};
-	struct rk_client_env env = r_env(&f);
+	struct rk_client_env env;
 	struct rk_client_stats st;
 	struct outcome w = {0}, rd = {0};
 	uv_loop_t loop;
 
 	(void)state;
-	rk_buf_init(&f.pong);
 	make_desc(&f.pong, 1, 1, 2);
-	assert_int_equal(uv_loop_init(&loop), 0);
-	assert_int_equal(rk_client_router_new(&loop, &env, 200, &f.r), 0);
+	r_start(&f, &env, &loop, 200);
 	submit(f.r, RK_KV_PUT, &w);
 	/* The first attempt and REDIRECT_BURST (4) more, then parked. */
 	assert_int_equal(f.sent, 5);
@@ -578,8 +576,7 @@ static void test_router_ping_pong_bounded(void **state)
 	assert_true(f.sent <= 10 + 2 * 12);
 	for (int i = 1; i < 5; i++)
 		assert_int_equal(f.seq[i], f.seq[0]);
-	close_router(&loop, f.r);
-	rk_buf_free(&f.pong);
+	r_stop(&f, &loop);
 }
 
 /* ---- MATCH patterns ---------------------------------------------------------- */

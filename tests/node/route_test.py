@@ -19,17 +19,17 @@ every node at the start):
 
     route_test.py path/to/rangekv
 """
-import json
 import os
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fault"))
 from cluster import Cluster, http_addr, client_addr  # noqa: E402
 from resp import Conn, Err  # noqa: E402
+sys.path.insert(0, os.path.dirname(__file__))
+from member_test import call  # noqa: E402
 
 SLOTS = (1, 2, 3, 4)
 MOVED = (3, 6, 9)
@@ -48,18 +48,6 @@ class Cluster4(Cluster):
         super().__init__(binary, tmp, nodes=SLOTS)
         self.ids = {i: i for i in SLOTS}
         self.slot = dict(self.ids)
-
-
-def call(slot, method, path, timeout=15):
-    req = urllib.request.Request("http://%s%s" % (http_addr(slot), path), method=method,
-                                 data=b"" if method == "POST" else None)
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, json.loads(r.read().decode())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read().decode())
-    except OSError as e:
-        return 0, {"error": "unreachable: %s" % e}
 
 
 def view(c, slot, rid):
