@@ -51,8 +51,10 @@ struct rk_client_env {
 	void (*send)(void *arg, uint64_t to, const struct rk_net_req *r);
 	/* Routing that follows descriptors; any of them may be NULL (no
 	 * generation sent, nothing learned, no other node asked). */
-	/* range's generation as the node knows it, 0 if unknown. */
-	uint64_t (*generation_of)(void *arg, uint64_t range);
+	/* range's generation as the node knows it (key: one of its keys, to
+	 * find it by), 0 if unknown. */
+	uint64_t (*generation_of)(void *arg, uint64_t range, const uint8_t *key,
+				  size_t klen);
 	/* A descriptor (desc.h, stored form) from an answer: the node keeps
 	 * it unless what it knows is newer. */
 	void (*learn)(void *arg, const uint8_t *desc, size_t len);

@@ -263,7 +263,8 @@ static void attempt(struct rk_client_router *r, struct op *o, uint64_t to)
 	req.id = o->id;
 	req.range = o->range;
 	req.generation = o->range != 0 && r->env.generation_of != NULL
-				 ? r->env.generation_of(r->env.arg, o->range) : 0;
+				 ? r->env.generation_of(r->env.arg, o->range, o->key, o->klen)
+				 : 0;
 	req.cmd = o->cmd;
 	req.len = o->len;
 	r->env.send(r->env.arg, to, &req); /* may answer at once */

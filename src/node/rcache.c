@@ -139,8 +139,8 @@ int rk_rcache_put(struct rk_rcache *c, const struct rk_desc *d)
 	return 0;
 }
 
-const struct rk_rcache_entry *rk_rcache_find(const struct rk_rcache *c,
-					     const void *key, size_t klen)
+struct rk_rcache_entry *rk_rcache_find(const struct rk_rcache *c,
+				       const void *key, size_t klen)
 {
 	size_t i = upper(c, key, klen);
 

@@ -47,8 +47,8 @@ struct rk_rcache {
  * replace is ignored (0). */
 int rk_rcache_put(struct rk_rcache *c, const struct rk_desc *d);
 /* The entry whose span holds key, or NULL. Valid until the next put. */
-const struct rk_rcache_entry *rk_rcache_find(const struct rk_rcache *c,
-					     const void *key, size_t klen);
+struct rk_rcache_entry *rk_rcache_find(const struct rk_rcache *c,
+				       const void *key, size_t klen);
 /* Whether pred holds for some entry whose span meets d's span (in key
  * order; stops at the first). */
 bool rk_rcache_any_overlap(const struct rk_rcache *c, const struct rk_desc *d,

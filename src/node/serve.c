@@ -156,17 +156,17 @@ void rk_serve_answer(struct rk_node *n, uint64_t origin, uint64_t id,
 
 /* The descriptor of range as this node knows it: its replica's when it
  * has one with a descriptor (a removed replica keeps its last one: where
- * the range went), else its range cache's; NULL if neither. view holds
- * what the cache's points into. */
+ * the range went), else its range cache's (e, when the caller has found
+ * it; else looked up); NULL if neither. view holds what the cache's
+ * points into. */
 static const struct rk_desc *desc_of(struct rk_node *n, uint64_t range,
-				     struct rk_desc *view)
+				     struct rk_rcache_entry *e, struct rk_desc *view)
 {
 	struct rk_replica *r = rk_table_get(&n->tab, range);
-	struct rk_rcache_entry *e;
 
 	if (r != NULL && r->desc.n_reps > 0)
 		return &r->desc;
-	if ((e = rk_rcache_get(&n->rcache, range)) == NULL)
+	if (e == NULL && (e = rk_rcache_get(&n->rcache, range)) == NULL)
 		return NULL;
 	rk_rcache_entry_desc(e, view);
 	return view;
@@ -181,7 +181,7 @@ static void answer_redirect(struct rk_node *n, uint64_t origin, uint64_t id,
 			    uint32_t status, uint64_t range, const uint8_t *key,
 			    size_t klen)
 {
-	const struct rk_rcache_entry *e =
+	struct rk_rcache_entry *e =
 		key != NULL ? rk_rcache_find(&n->rcache, key, klen) : NULL;
 	uint64_t ids[2] = {e != NULL ? e->range : 0, 0};
 	size_t off[3] = {0};
@@ -197,7 +197,8 @@ static void answer_redirect(struct rk_node *n, uint64_t origin, uint64_t id,
 	rk_buf_init(&b);
 	for (int i = 0; i < 2; i++) {
 		struct rk_desc view;
-		const struct rk_desc *d = ids[i] != 0 ? desc_of(n, ids[i], &view) : NULL;
+		const struct rk_desc *d =
+			ids[i] != 0 ? desc_of(n, ids[i], i == 0 ? e : NULL, &view) : NULL;
 		if (d == NULL)
 			continue;
 		if (rk_desc_encode(d, &b) != 0 || b.oom) {
@@ -260,7 +261,8 @@ void rk_serve_request(struct rk_node *n, uint64_t origin, const struct rk_net_re
 		rk_serve_answer(n, origin, req->id, RK_NET_RESP_REFUSED, 0, e, sizeof(e) - 1);
 		return;
 	}
-	(void)rk_kv_cmd_key(&c, &key, &klen);
+	if (rk_kv_cmd_key(&c, &key, &klen) != 0)
+		key = NULL, klen = 0; /* no key: applying answers it */
 	/* Not here (never was, not yet initialized, or removed): say where
 	 * the key and the range are as far as this node knows. */
 	if (r == NULL || r->removing || r->desc.n_reps == 0 || rk_replica_gone(r)) {
@@ -282,7 +284,7 @@ void rk_serve_request(struct rk_node *n, uint64_t origin, const struct rk_net_re
 		return;
 	}
 	if ((req->generation != 0 && req->generation != r->desc.generation) ||
-	    (!rk_kv_op_is_read(c.op) && !rk_desc_contains(&r->desc, key, klen))) {
+	    (!rk_kv_op_is_read(c.op) && klen > 0 && !rk_desc_contains(&r->desc, key, klen))) {
 		answer_redirect(n, origin, req->id, RK_NET_RESP_MISMATCH, req->range,
 				key, klen);
 		return;
@@ -709,7 +711,7 @@ static uint64_t env_leader_of(void *arg, uint64_t range)
 	struct rk_replica *r = rk_table_get(&n->tab, range);
 	struct rk_rcache_entry *e;
 
-	if (r != NULL && r->desc.n_reps > 0 && !r->removing)
+	if (r != NULL && r->desc.n_reps > 0 && !r->removing && !rk_replica_gone(r))
 		return rk_replica_leader_node(r);
 	e = rk_rcache_get(&n->rcache, range);
 	if (e == NULL)
@@ -722,12 +724,19 @@ static uint64_t env_leader_of(void *arg, uint64_t range)
 	return e->leader;
 }
 
-static uint64_t env_generation_of(void *arg, uint64_t range)
+/* The cache's entry for the key (the newest this node knows: its replicas
+ * put theirs there, answers theirs), found by key in O(log ranges). */
+static uint64_t env_generation_of(void *arg, uint64_t range, const uint8_t *key,
+				  size_t klen)
 {
 	struct rk_node *n = arg;
+	const struct rk_rcache_entry *e = rk_rcache_find(&n->rcache, key, klen);
 	struct rk_desc view;
-	const struct rk_desc *d = desc_of(n, range, &view);
+	const struct rk_desc *d;
 
+	if (e != NULL && e->range == range)
+		return e->generation;
+	d = desc_of(n, range, NULL, &view);
 	return d != NULL ? d->generation : 0;
 }
 

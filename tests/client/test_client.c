@@ -313,10 +313,12 @@ static uint64_t r_leader_of(void *arg, uint64_t range)
 	return range == f->range ? f->leader : 0;
 }
 
-static uint64_t r_gen_of(void *arg, uint64_t range)
+static uint64_t r_gen_of(void *arg, uint64_t range, const uint8_t *key, size_t klen)
 {
 	struct rfake *f = arg;
 
+	(void)key;
+	(void)klen;
 	return range == f->range ? f->gen : 0;
 }
 
