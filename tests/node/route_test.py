@@ -203,7 +203,9 @@ def main():
               (3 * len(keys), time.time() - t0, redirects), flush=True)
         if redirects < 1:
             fail("node 4 was not redirected (is its cache stale?)")
+        t0 = time.time()
         load.round("stale-again")
+        print("the same commands again (cache updated): %.2f s" % (time.time() - t0), flush=True)
 
         # Restarted, node 4 knows nothing of the ranges it lost.
         c.kill9(4)
