@@ -12,6 +12,10 @@ every node at the start):
 - node 4 restarted with kill -9: it no longer knows the ranges it lost at
   all (no replica, nothing cached), and asks the other nodes in turn
   (rangekv_router_asks_total);
+- node 4 down while its replicas of ranges 12 and 15 (and node 1's) are
+  removed: restarted, it still holds them with descriptors that name nodes
+  1-4; once it has collected them (it asks a member), its router goes to
+  node 1, which answers NO_RANGE with where the ranges went;
 - through all of it no command is answered -TRYAGAIN or any error, no
   acknowledged write is lost (every SET reads back through another node)
   and none is applied twice (each key's INCR total equals the INCRs
@@ -221,6 +225,39 @@ def main():
         if metric(4, "rangekv_client_tryagain_total") != 0 or \
                 metric(4, "rangekv_client_timeouts_total") != 0:
             fail("node 4 answered -TRYAGAIN or -TIMEOUT")
+
+        # Node 4 down while its replicas of ranges 12 and 15 are removed
+        # (and node 1's): restarted, it still holds them, with descriptors
+        # that name nodes 1-4, until it asks and collects them.
+        down = (12, 15)
+        dkeys = []
+        for rid in down:
+            start, end = spans[rid]
+            dkeys.append(start + b"route")
+        dload = Load(dkeys)
+        dload.round("before-down")
+        c.kill9(4)
+        for rid in down:
+            remove(c, rid, 4)
+            d = remove(c, rid, 1)
+            if sorted(x["node_id"] for x in d["replicas"]) != [2, 3]:
+                fail("range %d after the moves: %s" % (rid, d["replicas"]))
+        c.start(4)
+        until = time.time() + 30
+        while c.ranges(4) is None:
+            if time.time() > until:
+                fail("node 4 does not answer after its restart")
+            time.sleep(0.05)
+        dload.conn = None
+        t0 = time.time()
+        dload.round("removed-while-down")
+        print("removed while down: %d commands through node 4 in %.2f s (%d redirects)" %
+              (3 * len(dkeys), time.time() - t0,
+               metric(4, "rangekv_router_redirects_total")), flush=True)
+        if metric(4, "rangekv_client_tryagain_total") != 0 or \
+                metric(4, "rangekv_client_timeouts_total") != 0:
+            fail("node 4 answered -TRYAGAIN or -TIMEOUT")
+        dload.check(2)
         for s in (2, 3):
             load.check(s)
         print("%d keys and their counters read back through nodes 2 and 3" % len(keys),
