@@ -5,8 +5,10 @@
  * it is answered or its deadline passes.
  *
  * The router knows the node only through struct rk_client_env: it asks it
- * which range owns a key and who leads it, and hands it requests for a node
- * (itself included). Answers come back through rk_client_on_resp, whether
+ * which range owns a key, who leads it and its generation, hands it
+ * requests for a node (itself included), and the descriptors that answers
+ * carry when a request went to the wrong place (router.c, "Routing that
+ * follows descriptors"). Answers come back through rk_client_on_resp, whether
  * the node served the request itself or another node did over the
  * transport. The router never holds a pointer the node could invalidate,
  * and the node never holds one into the router: requests and answers are
@@ -47,6 +49,21 @@ struct rk_client_env {
 	/* Sends a request to node `to` (possibly self); the answer comes back
 	 * through rk_client_on_resp. May answer before returning. */
 	void (*send)(void *arg, uint64_t to, const struct rk_net_req *r);
+	/* Routing that follows descriptors; any of them may be NULL (no
+	 * generation sent, nothing learned, no other node asked). */
+	/* range's generation as the node knows it (key: one of its keys, to
+	 * find it by), 0 if unknown. */
+	uint64_t (*generation_of)(void *arg, uint64_t range, const uint8_t *key,
+				  size_t klen);
+	/* A descriptor (desc.h, stored form) from an answer: the node keeps
+	 * it unless what it knows is newer. */
+	void (*learn)(void *arg, const uint8_t *desc, size_t len);
+	/* Node `node` answered that it does not hold range: not to be tried
+	 * for it again until the node learns a new descriptor of it. */
+	void (*absent)(void *arg, uint64_t range, uint64_t node);
+	/* The node to ask after `node` when no node is known for a key (in a
+	 * fixed cyclic order, never this node); 0 if there is none. */
+	uint64_t (*peer_after)(void *arg, uint64_t node);
 };
 
 struct rk_client_router;
@@ -77,6 +94,11 @@ void rk_client_on_resp(struct rk_client_router *r, const struct rk_net_resp *res
 
 struct rk_client_stats {
 	uint64_t ops, retries, forwarded, tryagain, timeouts, inflight;
+	/* Answers NO_RANGE or MISMATCH (each sends the operation on at once,
+	 * with the descriptors they carried learned); of those, the ones that
+	 * parked it instead (REDIRECT_BURST reached); attempts sent to a node
+	 * asked in turn (no node known for the key). */
+	uint64_t redirects, redirect_parks, asks;
 };
 void rk_client_router_stats(const struct rk_client_router *r,
 			    struct rk_client_stats *sp);

@@ -13,7 +13,32 @@
  *   UNKNOWN          the leader lost leadership with it in flight: retry with
  *                    the same sequence number (a duplicate is answered from
  *                    the range's session record, never applied twice);
- *   NO_RANGE         park and look the range up again.
+ *   NO_RANGE         the node does not hold the range (never did, not yet
+ *                    initialized, or its replica was removed);
+ *   MISMATCH         the range's generation is not the one sent, or the key
+ *                    is outside its span (checked at proposal and again at
+ *                    apply, where every replica has the same span at the
+ *                    same index).
+ *
+ * Routing that follows descriptors. Every request carries the range id and
+ * generation of the node's range cache. NO_RANGE and MISMATCH are
+ * certainly-not-applied answers carrying the descriptors the answering
+ * node knows for the key and the range: the node learns them (a stale one
+ * is ignored by its cache), marks a node that said NO_RANGE absent for the
+ * range, and the operation is sent again at once to where the cache now
+ * points, with the same request id and, for a write, the same sequence
+ * number: an earlier attempt may have applied, and the range's session
+ * record answers a duplicate. A write whose range changes joins the new
+ * range's list: under a new sequence number if it was never sent to a
+ * range (nothing can have applied it), else under its own, in order. When
+ * no node is known for the key (no range in the cache, or every cached
+ * node absent), the nodes are asked in turn (env.peer_after): one holding
+ * the range serves or redirects, one that does not answers NO_RANGE with
+ * what it knows. A request sent with range 0 is never applied anywhere.
+ * An operation's redirects are bounded (REDIRECT_BURST): beyond it each one
+ * parks the operation for RETRY_MS, so a descriptor ping-pong costs one attempt
+ * per RETRY_MS until the deadline, never a spin. The deadline's answers
+ * stay exact: -TIMEOUT once a write may have applied, else -TRYAGAIN.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +51,7 @@
 #define RESEND_MS 1000
 #define RETRY_MS 20
 #define STALE_MS 50 /* an answer this late is worth a look at the leader */
+#define REDIRECT_BURST 4 /* redirects sent on at once; then one per RETRY_MS */
 
 struct op {
 	uint64_t id;
@@ -34,8 +60,11 @@ struct op {
 	const uint8_t *key; /* into cmd */
 	size_t klen;
 	bool write, maybe_applied, parked;
+	bool lost;          /* a node said NO_RANGE: ask others if none is known */
+	uint32_t redirects; /* NO_RANGE and MISMATCH answers so far */
 	uint64_t seq;
 	uint64_t range, target;
+	uint64_t asked;     /* the node last asked in turn, 0 none */
 	uint64_t deadline, next_at; /* loop ms */
 	rk_client_done_fn done;
 	void *arg;
@@ -152,25 +181,53 @@ static void stamp(struct rk_client_router *r, struct op *o)
 }
 
 static struct wlist *wlist_of(struct rk_client_router *r, uint64_t range);
+static int wl_reserve(struct rk_client_router *r);
 
-/* A write never sent whose range is known only now (it was submitted when
- * its key's range was not): it joins that range's list under a new
- * sequence number, the newest. Kept under its old one, in another list,
- * the range's later writes would carry a first incomplete sequence above
- * it, and the range would take it for one already answered. */
+/* A write whose key's range is another one now: it joins that range's
+ * list. Never sent to a range (it was submitted when its key's range was
+ * not known, or only asked about): under a new sequence number, the
+ * newest. Kept under its old one, in another list, the range's later
+ * writes would carry a first incomplete sequence above it, and the range
+ * would take it for one already answered. Sent before (it may have
+ * applied, and a range that splits hands its session records on): under
+ * its own, in sequence order, so that the list's head, the first
+ * incomplete sequence its range is told, is never above it. Without
+ * memory for the range table it stays where it is (still correct; the
+ * range may then answer it as a duplicate). */
 static void rejoin(struct rk_client_router *r, struct op *o)
 {
-	struct wlist *l = o->wl;
+	struct wlist *l;
+	struct op *at;
 
+	if (wl_reserve(r) != 0)
+		return;
+	l = o->wl;
 	if (o->wprev) o->wprev->wnext = o->wnext; else l->head = o->wnext;
 	if (o->wnext) o->wnext->wprev = o->wprev; else l->tail = o->wprev;
 	o->wprev = o->wnext = NULL;
 	l = wlist_of(r, o->range);
-	o->seq = r->next_seq++;
+	if (!o->maybe_applied)
+		o->seq = r->next_seq++;
 	o->wl = l;
-	o->wprev = l->tail;
-	if (l->tail) l->tail->wnext = o; else l->head = o;
-	l->tail = o;
+	for (at = l->tail; at != NULL && at->seq > o->seq; at = at->wprev)
+		;
+	/* After at (NULL: first). */
+	o->wprev = at;
+	o->wnext = at != NULL ? at->wnext : l->head;
+	if (o->wprev) o->wprev->wnext = o; else l->head = o;
+	if (o->wnext) o->wnext->wprev = o; else l->tail = o;
+}
+
+/* The next node to ask in turn about o's key. */
+static uint64_t ask_next(struct rk_client_router *r, struct op *o)
+{
+	uint64_t to = r->env.peer_after != NULL
+			      ? r->env.peer_after(r->env.arg, o->asked) : 0;
+
+	o->asked = to;
+	if (to != 0)
+		r->st.asks++;
+	return to;
 }
 
 static void attempt(struct rk_client_router *r, struct op *o, uint64_t to)
@@ -183,8 +240,11 @@ static void attempt(struct rk_client_router *r, struct op *o, uint64_t to)
 		size_t elen;
 		o->range = r->env.range_of(r->env.arg, o->key, o->klen, &end, &elen);
 		to = o->range != 0 ? r->env.leader_of(r->env.arg, o->range) : 0;
-		if (o->write && !o->maybe_applied && o->wl != NULL && o->wl->range != o->range)
+		if (o->write && o->wl != NULL && o->wl->range != o->range)
 			rejoin(r, o);
+		/* No node known for the key: ask the nodes in turn. */
+		if (to == 0 && (o->range == 0 || o->lost))
+			to = ask_next(r, o);
 	}
 	if (to == 0) { /* no leader known: wait for an election */
 		o->parked = true;
@@ -195,11 +255,16 @@ static void attempt(struct rk_client_router *r, struct op *o, uint64_t to)
 	o->next_at = now_ms(r) + RESEND_MS;
 	if (to != r->env.self)
 		r->st.forwarded++;
-	/* From here on a leader may propose it. */
-	o->maybe_applied = true;
+	/* From here on a leader may propose it (never under range 0). */
+	if (o->range != 0)
+		o->maybe_applied = true;
 	stamp(r, o);
+	memset(&req, 0, sizeof(req));
 	req.id = o->id;
 	req.range = o->range;
+	req.generation = o->range != 0 && r->env.generation_of != NULL
+				 ? r->env.generation_of(r->env.arg, o->range, o->key, o->klen)
+				 : 0;
 	req.cmd = o->cmd;
 	req.len = o->len;
 	r->env.send(r->env.arg, to, &req); /* may answer at once */
@@ -228,6 +293,31 @@ static bool expired(struct rk_client_router *r, struct op *o)
 	return true;
 }
 
+/* NO_RANGE or MISMATCH: certainly not applied by this attempt. The node
+ * learns what the answer says and o goes where its cache points now, at
+ * once while o's redirects are few, else after RETRY_MS. */
+static void redirect(struct rk_client_router *r, struct op *o,
+		     const struct rk_net_resp *resp)
+{
+	r->st.retries++;
+	r->st.redirects++;
+	for (uint32_t i = 0; i < resp->n_descs && r->env.learn != NULL; i++)
+		r->env.learn(r->env.arg, resp->descs[i], resp->desc_lens[i]);
+	if (resp->status == RK_NET_RESP_NO_RANGE) {
+		o->lost = true;
+		if (o->range != 0 && r->env.absent != NULL)
+			r->env.absent(r->env.arg, o->range, o->target);
+	}
+	if (expired(r, o))
+		return;
+	if (++o->redirects > REDIRECT_BURST) {
+		r->st.redirect_parks++;
+		park(r, o);
+		return;
+	}
+	attempt(r, o, 0);
+}
+
 void rk_client_on_resp(struct rk_client_router *r, const struct rk_net_resp *resp)
 {
 	struct op *o = r->hash != NULL ? *slot(r, resp->id) : NULL;
@@ -248,7 +338,11 @@ void rk_client_on_resp(struct rk_client_router *r, const struct rk_net_resp *res
 		else
 			park(r, o);
 		return;
-	default: /* UNKNOWN, NO_RANGE */
+	case RK_NET_RESP_NO_RANGE:
+	case RK_NET_RESP_MISMATCH:
+		redirect(r, o, resp);
+		return;
+	default: /* UNKNOWN */
 		r->st.retries++;
 		if (!expired(r, o))
 			park(r, o);

@@ -325,6 +325,29 @@ static int cur_del(struct rk_kv_applier *a, const uint8_t *k, size_t kl)
 
 /* ---- the commands -------------------------------------------------------------- */
 
+/* The first key of a write outside the span: true with *kp, *klp set. */
+static bool key_outside(const struct rk_kv_applier *a, const struct rk_kv_cmd *c,
+			const uint8_t **kp, size_t *klp)
+{
+	size_t off = 0, l;
+	const uint8_t *p;
+	uint32_t i = 0;
+
+	*kp = NULL;
+	*klp = 0;
+	while (rk_kv_arg_next(c, &off, &p, &l) == 0) {
+		bool key = c->op == RK_KV_DEL || i == 0 || (c->op == RK_KV_PUT && i % 2 == 0);
+		i++;
+		if (key && l > 0 && l <= RK_KV_MAX_KEY &&
+		    !rk_kv_in_span(p, l, a->start, a->slen, a->end, a->elen)) {
+			*kp = p;
+			*klp = l;
+			return true;
+		}
+	}
+	return false;
+}
+
 /* Every key of the command inside the span, and its shape right for op. */
 static bool cmd_ok(const struct rk_kv_applier *a, const struct rk_kv_cmd *c)
 {
@@ -664,6 +687,18 @@ static int apply_one(void *arg, uint32_t no, const struct rk_kv_cmd *c)
 	}
 	if (a->fault != NULL && (rc = a->fault(a->fault_arg)) != 0)
 		return rc;
+	{
+		const uint8_t *k;
+		size_t kl;
+		if (key_outside(a, c, &k, &kl)) {
+			if (a->outside != NULL) {
+				a->outside(x->arg, no, k, kl);
+				return 0;
+			}
+			reply_err(&x->out, "ERR key outside this range");
+			goto done;
+		}
+	}
 	rc = run_cmd(a, c, &x->out);
 	if (rc != 0)
 		return rc;

@@ -228,6 +228,15 @@ struct rk_kv_applier {
 	 * apply as fault does. NULL: CHECK changes nothing and answers +OK. */
 	int (*check)(void *arg, const struct rk_kv_cmd *c);
 	void *check_arg;
+	/* Called (with rk_kv_apply_entry's arg) instead of its result function
+	 * for a command not applied because a key of it lies outside the
+	 * span at this entry: key is that key (valid during the call). Every
+	 * replica holds the same span at the same index, so none applies it,
+	 * and nothing is recorded in its session: it was not applied, and its
+	 * router sends it, same sequence, to the range that holds the key.
+	 * NULL: the result function gets an error reply instead (still not
+	 * applied, not recorded). */
+	void (*outside)(void *arg, uint32_t no, const uint8_t *key, size_t klen);
 };
 
 /* Called for each command of an entry in order: its number in the entry

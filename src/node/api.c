@@ -364,7 +364,22 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 		    cs.tryagain);
 		one(b, "rangekv_client_timeouts_total", "counter", "Operations answered -TIMEOUT.",
 		    cs.timeouts);
+		one(b, "rangekv_router_redirects_total", "counter",
+		    "Answers NO_RANGE or MISMATCH (range not on that node, or another "
+		    "generation or span): the operation went on where they pointed.",
+		    cs.redirects);
+		one(b, "rangekv_router_redirect_parks_total", "counter",
+		    "Redirects beyond the first few of one operation: parked, not sent on at once.",
+		    cs.redirect_parks);
+		one(b, "rangekv_router_asks_total", "counter",
+		    "Attempts sent to nodes in turn, no node being known for the key.", cs.asks);
 	}
+	one(b, "rangekv_router_descriptors_learned_total", "counter",
+	    "Descriptors from redirect answers handed to the range cache (an older one is ignored there).",
+	    n->stats.learned);
+	one(b, "rangekv_serve_redirects_total", "counter",
+	    "Requests this node answered NO_RANGE or MISMATCH, with the descriptors it knows.",
+	    n->stats.redirects);
 	if (n->client != NULL) {
 		struct rk_client_server_stats cs;
 		rk_client_server_stats(n->client, &cs);

@@ -53,6 +53,9 @@ struct rk_node_stats {
 	uint64_t compactions, proposals;
 	uint64_t quiesced, woken;
 	uint64_t late_turns; /* ticks that came LATE_TICKS late (node.c) */
+	/* Requests answered NO_RANGE or MISMATCH, with descriptors, and
+	 * descriptors taken into the range cache from such answers (serve.c). */
+	uint64_t redirects, learned;
 	struct rk_hist commit_hist; /* group commit: submit to durable */
 };
 

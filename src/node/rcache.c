@@ -78,8 +78,11 @@ static struct rk_rcache_entry *entry_new(const struct rk_desc *d)
 	e->range = d->range_id;
 	e->generation = d->generation;
 	e->conf_version = d->conf_version;
-	for (uint8_t i = 0; i < d->n_reps; i++)
+	for (uint8_t i = 0; i < d->n_reps && i < RK_DESC_MAX_REPLICAS; i++) {
+		e->reps[e->n_nodes] = d->reps[i];
 		e->nodes[e->n_nodes++] = d->reps[i].node_id;
+	}
+	e->next_replica_id = d->next_replica_id;
 	return e;
 }
 
@@ -88,6 +91,7 @@ int rk_rcache_put(struct rk_rcache *c, const struct rk_desc *d)
 	struct rk_rcache_entry *e;
 	size_t lo, hi, at;
 	uint64_t leader = 0;
+	uint16_t absent = 0;
 
 	/* The entries it overlaps are contiguous: from the last one starting
 	 * at or before its start to the last one starting before its end. */
@@ -103,10 +107,16 @@ int rk_rcache_put(struct rk_rcache *c, const struct rk_desc *d)
 			return 0; /* stale */
 		if (o->range == d->range_id)
 			leader = o->leader;
+		/* The same descriptor again (learned from an answer, say):
+		 * what this node found out about its nodes still holds. */
+		if (o->range == d->range_id && o->generation == d->generation &&
+		    o->conf_version == d->conf_version)
+			absent = o->absent;
 	}
 	e = entry_new(d);
 	if (e == NULL)
 		return RK_ENOMEM;
+	e->absent = absent;
 	/* Keeps the leader hint while it is still one of the range's nodes. */
 	for (uint8_t i = 0; i < e->n_nodes; i++)
 		if (e->nodes[i] == leader)
@@ -129,8 +139,8 @@ int rk_rcache_put(struct rk_rcache *c, const struct rk_desc *d)
 	return 0;
 }
 
-const struct rk_rcache_entry *rk_rcache_find(const struct rk_rcache *c,
-					     const void *key, size_t klen)
+struct rk_rcache_entry *rk_rcache_find(const struct rk_rcache *c,
+				       const void *key, size_t klen)
 {
 	size_t i = upper(c, key, klen);
 
@@ -159,6 +169,30 @@ struct rk_rcache_entry *rk_rcache_get(const struct rk_rcache *c, uint64_t range)
 		if (c->v[i]->range == range)
 			return c->v[i];
 	return NULL;
+}
+
+void rk_rcache_entry_desc(struct rk_rcache_entry *e, struct rk_desc *dp)
+{
+	memset(dp, 0, sizeof(*dp));
+	dp->range_id = e->range;
+	dp->generation = e->generation;
+	dp->conf_version = e->conf_version;
+	dp->next_replica_id = e->next_replica_id;
+	dp->start = e->start;
+	dp->slen = e->slen;
+	dp->end = e->end;
+	dp->elen = e->elen;
+	dp->reps = e->reps;
+	dp->n_reps = e->n_nodes;
+}
+
+void rk_rcache_absent(struct rk_rcache_entry *e, uint64_t node)
+{
+	for (uint8_t i = 0; i < e->n_nodes; i++)
+		if (e->nodes[i] == node)
+			e->absent |= (uint16_t)(1u << i);
+	if (e->leader == node)
+		e->leader = 0;
 }
 
 void rk_rcache_free(struct rk_rcache *c)

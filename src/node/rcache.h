@@ -29,6 +29,13 @@ struct rk_rcache_entry {
 	uint64_t nodes[RK_DESC_MAX_REPLICAS]; /* its replicas' nodes */
 	uint8_t n_nodes;
 	uint64_t leader; /* node id, 0 unknown */
+	/* The rest of the descriptor, so that it can be handed on whole to
+	 * a router that is behind (rk_rcache_entry_desc). */
+	struct rk_desc_replica reps[RK_DESC_MAX_REPLICAS]; /* n_nodes */
+	uint64_t next_replica_id;
+	/* nodes[i] answered that it does not hold the range (bit i): the
+	 * router tries the others. A put starts afresh. */
+	uint16_t absent;
 };
 
 struct rk_rcache {
@@ -40,8 +47,8 @@ struct rk_rcache {
  * replace is ignored (0). */
 int rk_rcache_put(struct rk_rcache *c, const struct rk_desc *d);
 /* The entry whose span holds key, or NULL. Valid until the next put. */
-const struct rk_rcache_entry *rk_rcache_find(const struct rk_rcache *c,
-					     const void *key, size_t klen);
+struct rk_rcache_entry *rk_rcache_find(const struct rk_rcache *c,
+				       const void *key, size_t klen);
 /* Whether pred holds for some entry whose span meets d's span (in key
  * order; stops at the first). */
 bool rk_rcache_any_overlap(const struct rk_rcache *c, const struct rk_desc *d,
@@ -50,6 +57,11 @@ bool rk_rcache_any_overlap(const struct rk_rcache *c, const struct rk_desc *d,
 /* The entry of range id, or NULL (a scan: for ranges this node does not
  * host, which are few until placement spreads ranges over nodes). */
 struct rk_rcache_entry *rk_rcache_get(const struct rk_rcache *c, uint64_t range);
+/* e's descriptor as a view into e (nothing to free; valid while e is). */
+void rk_rcache_entry_desc(struct rk_rcache_entry *e, struct rk_desc *dp);
+/* Node `node` answered that it does not hold e's range: marked absent, and
+ * no longer the leader hint. */
+void rk_rcache_absent(struct rk_rcache_entry *e, uint64_t node);
 void rk_rcache_free(struct rk_rcache *c);
 
 #endif

@@ -132,18 +132,94 @@ void rk_serve_to_router(struct rk_node *n, const struct rk_net_resp *resp)
 	rk_client_on_resp(n->router, resp);
 }
 
-void rk_serve_answer(struct rk_node *n, uint64_t origin, uint64_t id,
-		     uint32_t status, uint64_t leader, const void *reply, size_t len)
+static void answer_resp(struct rk_node *n, uint64_t origin,
+			const struct rk_net_resp *resp)
 {
-	struct rk_net_resp resp = {id, status, leader, reply, len};
-
 	if (origin == n->cfg.node_id) {
-		rk_serve_to_router(n, &resp);
+		rk_serve_to_router(n, resp);
 		return;
 	}
 	struct rk_peer *p = rk_peer_find(n, origin);
 	if (p != NULL)
-		rk_net_batch_add_resp(&p->batch, &resp);
+		rk_net_batch_add_resp(&p->batch, resp);
+}
+
+void rk_serve_answer(struct rk_node *n, uint64_t origin, uint64_t id,
+		     uint32_t status, uint64_t leader, const void *reply, size_t len)
+{
+	struct rk_net_resp resp;
+
+	memset(&resp, 0, sizeof(resp));
+	resp.id = id;
+	resp.status = status;
+	resp.leader = leader;
+	resp.reply = reply;
+	resp.len = len;
+	answer_resp(n, origin, &resp);
+}
+
+/* The descriptor of range as this node knows it: its replica's when it
+ * has one with a descriptor (a removed replica keeps its last one: where
+ * the range went), else its range cache's (e, when the caller has found
+ * it; else looked up); NULL if neither. view holds what the cache's
+ * points into. */
+static const struct rk_desc *desc_of(struct rk_node *n, uint64_t range,
+				     struct rk_rcache_entry *e, struct rk_desc *view)
+{
+	struct rk_replica *r = rk_table_get(&n->tab, range);
+
+	if (r != NULL && r->desc.n_reps > 0)
+		return &r->desc;
+	if (e == NULL && (e = rk_rcache_get(&n->rcache, range)) == NULL)
+		return NULL;
+	rk_rcache_entry_desc(e, view);
+	return view;
+}
+
+/* Answers a request that went to the wrong place (NO_RANGE, MISMATCH:
+ * certainly not applied) with the descriptors this node knows for key and
+ * for the range the request named, so that the router goes where the key
+ * is now (client.h). An encoding that fails for want of memory leaves a
+ * descriptor out: the router then asks again or elsewhere. */
+static void answer_redirect(struct rk_node *n, uint64_t origin, uint64_t id,
+			    uint32_t status, uint64_t range, const uint8_t *key,
+			    size_t klen)
+{
+	struct rk_rcache_entry *e =
+		key != NULL ? rk_rcache_find(&n->rcache, key, klen) : NULL;
+	uint64_t ids[2] = {e != NULL ? e->range : 0, 0};
+	size_t off[3] = {0};
+	struct rk_net_resp resp;
+	struct rk_buf b;
+	uint32_t k = 0;
+
+	if (range != ids[0])
+		ids[1] = range;
+	memset(&resp, 0, sizeof(resp));
+	resp.id = id;
+	resp.status = status;
+	rk_buf_init(&b);
+	for (int i = 0; i < 2; i++) {
+		struct rk_desc view;
+		const struct rk_desc *d =
+			ids[i] != 0 ? desc_of(n, ids[i], i == 0 ? e : NULL, &view) : NULL;
+		if (d == NULL)
+			continue;
+		if (rk_desc_encode(d, &b) != 0 || b.oom) {
+			b.len = off[k];
+			b.oom = false;
+			continue;
+		}
+		off[++k] = b.len;
+	}
+	for (uint32_t i = 0; i < k; i++) {
+		resp.descs[i] = (const uint8_t *)b.p + off[i];
+		resp.desc_lens[i] = off[i + 1] - off[i];
+	}
+	resp.n_descs = k;
+	n->stats.redirects++;
+	answer_resp(n, origin, &resp);
+	rk_buf_free(&b);
 }
 
 static void answer_not_leader(struct rk_node *n, struct rk_replica *r,
@@ -183,18 +259,40 @@ void rk_serve_request(struct rk_node *n, uint64_t origin, const struct rk_net_re
 	struct rk_replica *r = rk_table_get(&n->tab, req->range);
 	struct rk_serve *sv;
 	struct rk_kv_cmd c;
+	const uint8_t *key = NULL;
+	size_t klen = 0;
 
-	if (r == NULL || r->removing) {
-		rk_serve_answer(n, origin, req->id, RK_NET_RESP_NO_RANGE, 0, NULL, 0);
-		return;
-	}
 	if (rk_kv_cmd_decode(req->cmd, req->len, &c) != 0 || c.op == RK_KV_CHECK) {
 		static const char e[] = "-ERR malformed command\r\n";
 		rk_serve_answer(n, origin, req->id, RK_NET_RESP_REFUSED, 0, e, sizeof(e) - 1);
 		return;
 	}
+	if (rk_kv_cmd_key(&c, &key, &klen) != 0)
+		key = NULL, klen = 0; /* no key: applying answers it */
+	/* Not here (never was, not yet initialized, or removed): say where
+	 * the key and the range are as far as this node knows. */
+	if (r == NULL || r->removing || r->desc.n_reps == 0 || rk_replica_gone(r)) {
+		answer_redirect(n, origin, req->id, RK_NET_RESP_NO_RANGE, req->range,
+				key, klen);
+		return;
+	}
 	if (!rk_raft_is_leader(&r->raft) || r->installing) {
 		answer_not_leader(n, r, origin, req->id);
+		return;
+	}
+	/* The check at proposal, on the leader (a follower's descriptor may
+	 * lag): the sender's generation is not the range's, or a write's
+	 * key is outside the span (a read's is checked where it is served,
+	 * by rk_kv_read). A sender ahead of this leader (a change the leader
+	 * has not applied yet) waits: no leader hint, it parks and retries. */
+	if (req->generation > r->desc.generation) {
+		rk_serve_answer(n, origin, req->id, RK_NET_RESP_NOT_LEADER, 0, NULL, 0);
+		return;
+	}
+	if ((req->generation != 0 && req->generation != r->desc.generation) ||
+	    (!rk_kv_op_is_read(c.op) && klen > 0 && !rk_desc_contains(&r->desc, key, klen))) {
+		answer_redirect(n, origin, req->id, RK_NET_RESP_MISMATCH, req->range,
+				key, klen);
 		return;
 	}
 	if ((sv = serve_of(r)) == NULL) {
@@ -361,10 +459,15 @@ void rk_serve_reads(struct rk_node *n, struct rk_replica *r)
 		if (rc == 0 && !out.oom) {
 			rk_rate_add(&r->load.reads, uv_now(&n->loop), 1);
 			rk_serve_answer(n, rd->origin, rd->id, RK_NET_RESP_OK, 0, out.p, out.len);
-		} else { /* a key of another range: the router looks it up again */
-			rk_serve_answer(n, rd->origin, rd->id,
-					rc == RK_ERANGE ? RK_NET_RESP_NO_RANGE : RK_NET_RESP_UNKNOWN,
-					0, NULL, 0);
+		} else if (rc == RK_ERANGE) { /* a key of another range */
+			const uint8_t *key = NULL;
+			size_t klen = 0;
+			(void)rk_kv_cmd_key(&c, &key, &klen);
+			answer_redirect(n, rd->origin, rd->id, RK_NET_RESP_MISMATCH,
+					r->range, key, klen);
+		} else {
+			rk_serve_answer(n, rd->origin, rd->id, RK_NET_RESP_UNKNOWN, 0,
+					NULL, 0);
 		}
 		free(rd->cmd);
 	}
@@ -388,6 +491,18 @@ static void on_result(void *arg, uint32_t no, const uint8_t *resp, size_t len)
 	if (a->p != NULL && no < a->p->n)
 		ack_push(a->sv, a->p->w[no].origin, a->p->w[no].id, RK_NET_RESP_OK,
 			 resp, len);
+}
+
+/* The check at apply (rk_kv_applier.outside): the command was not applied
+ * on any replica; its waiter is answered MISMATCH once the batch is
+ * committed, with the descriptors for the key (kept as the ack's bytes). */
+static void on_outside(void *arg, uint32_t no, const uint8_t *key, size_t klen)
+{
+	struct apply_arg *a = arg;
+
+	if (a->p != NULL && no < a->p->n)
+		ack_push(a->sv, a->p->w[no].origin, a->p->w[no].id, RK_NET_RESP_MISMATCH,
+			 key, klen);
 }
 
 /* Takes the proposals below index (their entries were replaced: unknown
@@ -456,6 +571,7 @@ int rk_serve_apply(struct rk_node *n, struct rk_replica *r,
 	ap->fault = n->hooks.enabled ? apply_fault : NULL;
 	ap->fault_arg = n;
 	rk_check_apply_at(n, r, e->index, ap);
+	ap->outside = on_outside;
 	rc = rk_kv_apply_entry(ap, e->data, e->len, on_result, &a);
 	if (rc != 0 && rc != RK_EPROTO)
 		return rc; /* the proposal stays for the retry; the caller aborts */
@@ -531,8 +647,12 @@ void rk_serve_persisted(struct rk_node *n, struct rk_replica *r)
 		return;
 	for (size_t i = 0; i < sv->na; i++) {
 		struct ack *a = &sv->acks[i];
-		rk_serve_answer(n, a->origin, a->id, a->status, 0,
-				a->len ? sv->ack_bytes.p + a->off : NULL, a->len);
+		const uint8_t *bytes = a->len ? (const uint8_t *)sv->ack_bytes.p + a->off : NULL;
+		if (a->status == RK_NET_RESP_MISMATCH) /* the bytes: its key */
+			answer_redirect(n, a->origin, a->id, a->status, r->range, bytes,
+					a->len);
+		else
+			rk_serve_answer(n, a->origin, a->id, a->status, 0, bytes, a->len);
 	}
 	sv->na = 0;
 	rk_buf_reset(&sv->ack_bytes);
@@ -610,16 +730,102 @@ static uint64_t env_leader_of(void *arg, uint64_t range)
 	struct rk_replica *r = rk_table_get(&n->tab, range);
 	struct rk_rcache_entry *e;
 
-	if (r != NULL && r->desc.n_reps > 0 && !r->removing)
+	if (r != NULL && r->desc.n_reps > 0 && !r->removing && !rk_replica_gone(r))
 		return rk_replica_leader_node(r);
 	e = rk_rcache_get(&n->rcache, range);
 	if (e == NULL)
 		return 0;
-	if (e->leader == 0)
-		for (uint8_t i = 0; i < e->n_nodes && e->leader == 0; i++)
-			if (e->nodes[(range + i) % e->n_nodes] != n->cfg.node_id)
-				e->leader = e->nodes[(range + i) % e->n_nodes];
+	for (uint8_t i = 0; i < e->n_nodes && e->leader == 0; i++) {
+		uint8_t k = (uint8_t)((range + i) % e->n_nodes);
+		if (e->nodes[k] != n->cfg.node_id && (e->absent >> k & 1) == 0)
+			e->leader = e->nodes[k];
+	}
 	return e->leader;
+}
+
+/* The cache's entry for the key (the newest this node knows: its replicas
+ * put theirs there, answers theirs), found by key in O(log ranges). */
+static uint64_t env_generation_of(void *arg, uint64_t range, const uint8_t *key,
+				  size_t klen)
+{
+	struct rk_node *n = arg;
+	const struct rk_rcache_entry *e = rk_rcache_find(&n->rcache, key, klen);
+	struct rk_desc view;
+	const struct rk_desc *d;
+
+	if (e != NULL && e->range == range)
+		return e->generation;
+	d = desc_of(n, range, NULL, &view);
+	return d != NULL ? d->generation : 0;
+}
+
+struct learn_arg {
+	struct rk_node *n;
+	uint64_t range;
+};
+
+/* Another range this node holds with data: its entry is its replica's to
+ * keep (snapshot installs check overlaps against it). */
+static bool held_other(void *arg, const struct rk_rcache_entry *e)
+{
+	const struct learn_arg *a = arg;
+	const struct rk_replica *r;
+
+	if (e->range == a->range)
+		return false;
+	r = rk_table_get(&a->n->tab, e->range);
+	return r != NULL && r->desc.n_reps > 0 && !r->removing;
+}
+
+/* A descriptor from an answer (client.h): into the range cache, unless it
+ * is malformed, older than what the cache holds, or would replace the
+ * entry of another range this node holds (its replica knows better). */
+static void env_learn(void *arg, const uint8_t *p, size_t len)
+{
+	struct rk_node *n = arg;
+	struct rk_desc d;
+	size_t used;
+
+	memset(&d, 0, sizeof(d));
+	if (rk_desc_decode(p, len, &d, &used) == 0 && !d.v1 && d.n_reps > 0) {
+		struct learn_arg a = {n, d.range_id};
+		if (!rk_rcache_any_overlap(&n->rcache, &d, held_other, &a) &&
+		    rk_rcache_put(&n->rcache, &d) == 0)
+			n->stats.learned++;
+	}
+	rk_desc_free(&d);
+}
+
+static void env_absent(void *arg, uint64_t range, uint64_t node)
+{
+	struct rk_node *n = arg;
+	struct rk_rcache_entry *e = rk_rcache_get(&n->rcache, range);
+
+	if (e != NULL)
+		rk_rcache_absent(e, node);
+}
+
+/* The peer with the smallest id above node, else the smallest: live ones
+ * first (a dead node answers nothing, the ask would wait RESEND_MS). */
+static uint64_t env_peer_after(void *arg, uint64_t node)
+{
+	struct rk_node *n = arg;
+
+	for (int pass = 0; pass < 2; pass++) {
+		uint64_t above = 0, least = 0;
+		for (uint32_t i = 0; i < n->n_peers; i++) {
+			uint64_t id = n->peers[i].node_id;
+			if (id == n->cfg.node_id || (pass == 0 && !rk_peer_alive(n, id)))
+				continue;
+			if (id > node && (above == 0 || id < above))
+				above = id;
+			if (least == 0 || id < least)
+				least = id;
+		}
+		if (above != 0 || least != 0)
+			return above != 0 ? above : least;
+	}
+	return 0;
 }
 
 static void env_send(void *arg, uint64_t to, const struct rk_net_req *req)
@@ -661,7 +867,8 @@ static void env_info(void *arg, struct rk_client_info *ip)
 int rk_serve_start(struct rk_node *n, char *err, size_t errlen)
 {
 	struct rk_client_env env = {n, n->cfg.node_id, env_range_of, env_leader_of,
-				    env_send};
+				    env_send, env_generation_of, env_learn,
+				    env_absent, env_peer_after};
 	int rc;
 
 #ifdef RK_TEST_HOOKS

@@ -703,12 +703,12 @@ static bool decode_quiesce(pb_istream_t *is, const pb_field_iter_t *f, void **ar
 	return true;
 }
 
-/* ClientReq: 1 id, 2 range, 3 cmd. ClientResp: 1 id, 2 status, 3 reply,
- * 4 leader. */
+/* ClientReq: 1 id, 2 range, 3 cmd, 4 generation. ClientResp: 1 id,
+ * 2 status, 3 reply, 4 leader, 5 descs (repeated). */
 int rk_net_batch_add_req(struct rk_buf *out, const struct rk_net_req *r)
 {
 	size_t body = u64_size(1, r->id) + u64_size(2, r->range) +
-		      bytes_size(3, r->len);
+		      bytes_size(3, r->len) + u64_size(4, r->generation);
 	uint8_t *p, *end;
 
 	p = batch_element(out, rangekv_Batch_reqs_tag, body, &end);
@@ -717,6 +717,7 @@ int rk_net_batch_add_req(struct rk_buf *out, const struct rk_net_req *r)
 	p = put_u64(p, 1, r->id);
 	p = put_u64(p, 2, r->range);
 	p = put_bytes(p, 3, r->cmd, r->len);
+	p = put_u64(p, 4, r->generation);
 	return p == end ? 0 : RK_EINVAL;
 }
 
@@ -726,6 +727,10 @@ int rk_net_batch_add_resp(struct rk_buf *out, const struct rk_net_resp *r)
 		      bytes_size(3, r->len) + u64_size(4, r->leader);
 	uint8_t *p, *end;
 
+	if (r->n_descs > RK_NET_MAX_DESCS)
+		return RK_EINVAL;
+	for (uint32_t i = 0; i < r->n_descs; i++)
+		body += len_size(5, r->desc_lens[i]);
 	p = batch_element(out, rangekv_Batch_resps_tag, body, &end);
 	if (p == NULL)
 		return RK_ENOMEM;
@@ -733,6 +738,14 @@ int rk_net_batch_add_resp(struct rk_buf *out, const struct rk_net_resp *r)
 	p = put_u64(p, 2, r->status);
 	p = put_bytes(p, 3, r->reply, r->len);
 	p = put_u64(p, 4, r->leader);
+	/* Every descriptor, an empty one too (put_bytes leaves those out):
+	 * the count is part of the answer. */
+	for (uint32_t i = 0; i < r->n_descs; i++) {
+		p = put_len(p, 5, r->desc_lens[i]);
+		if (r->desc_lens[i] > 0)
+			memcpy(p, r->descs[i], r->desc_lens[i]);
+		p += r->desc_lens[i];
+	}
 	return p == end ? 0 : RK_EINVAL;
 }
 
@@ -754,9 +767,9 @@ static bool get_client(pb_istream_t *is, const struct decode_ctx *c,
 
 static bool decode_req(pb_istream_t *is, const pb_field_iter_t *f, void **arg)
 {
-	static const struct fields fs = {3, 1u << 3, 3, NULL, NULL};
+	static const struct fields fs = {4, 1u << 3, 4, NULL, NULL};
 	struct decode_ctx *c = *arg;
-	uint64_t v[4] = {0};
+	uint64_t v[5] = {0};
 	struct rk_net_req r;
 
 	(void)f;
@@ -764,19 +777,33 @@ static bool decode_req(pb_istream_t *is, const pb_field_iter_t *f, void **arg)
 		return false;
 	r.id = v[1];
 	r.range = v[2];
+	r.generation = v[4];
 	if (c->h->req != NULL)
 		c->h->req(c->h->arg, &r);
 	return true;
 }
 
+/* ClientResp field 5: one more descriptor, up to RK_NET_MAX_DESCS. */
+static bool resp_desc(void *arg, uint32_t field, const uint8_t *p, size_t n)
+{
+	struct rk_net_resp *r = arg;
+
+	if (field != 5 || r->n_descs >= RK_NET_MAX_DESCS)
+		return false;
+	r->descs[r->n_descs] = n > 0 ? p : NULL;
+	r->desc_lens[r->n_descs++] = n;
+	return true;
+}
+
 static bool decode_resp(pb_istream_t *is, const pb_field_iter_t *f, void **arg)
 {
-	static const struct fields fs = {4, 1u << 3, 4, NULL, NULL};
 	struct decode_ctx *c = *arg;
 	uint64_t v[5] = {0};
 	struct rk_net_resp r;
+	const struct fields fs = {4, 1u << 3, 5, resp_desc, &r};
 
 	(void)f;
+	memset(&r, 0, sizeof(r));
 	if (!get_client(is, c, &fs, v, &r.reply, &r.len) || v[2] > UINT32_MAX)
 		return false;
 	r.id = v[1];

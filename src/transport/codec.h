@@ -90,6 +90,7 @@ struct rk_net_req {
 	uint64_t id, range;
 	const uint8_t *cmd; /* points into the frame */
 	size_t len;
+	uint64_t generation; /* the range's, as the sender knows it; 0 unknown */
 };
 int rk_net_batch_add_req(struct rk_buf *out, const struct rk_net_req *r);
 
@@ -99,7 +100,13 @@ enum rk_net_resp_status {
 	RK_NET_RESP_UNKNOWN = 2,
 	RK_NET_RESP_NO_RANGE = 3,
 	RK_NET_RESP_REFUSED = 4,
+	/* The generation sent is not the range's, or the key is outside its
+	 * span: certainly not applied; descs say where the key is now. */
+	RK_NET_RESP_MISMATCH = 5,
 };
+
+/* Descriptors one answer may carry; a ClientResp with more is malformed. */
+#define RK_NET_MAX_DESCS 4
 
 struct rk_net_resp {
 	uint64_t id;
@@ -107,6 +114,11 @@ struct rk_net_resp {
 	uint64_t leader;
 	const uint8_t *reply; /* points into the frame */
 	size_t len;
+	/* NO_RANGE, MISMATCH: descriptors in their stored form (desc.h), not
+	 * checked by the codec; they point into the frame. */
+	const uint8_t *descs[RK_NET_MAX_DESCS];
+	size_t desc_lens[RK_NET_MAX_DESCS];
+	uint32_t n_descs;
 };
 int rk_net_batch_add_resp(struct rk_buf *out, const struct rk_net_resp *r);
 

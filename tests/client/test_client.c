@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "client_int.h"
+#include "desc.h"
 #include "kv.h"
 
 enum { OK = RK_NET_RESP_OK, REFUSED = RK_NET_RESP_REFUSED,
@@ -169,7 +170,8 @@ static void close_router(uv_loop_t *loop, struct rk_client_router *r)
 static void test_router_close_in_flight(void **state)
 {
 	struct fake f = {.leader = 2};
-	struct rk_client_env env = {&f, 1, fake_range_of, fake_leader_of, fake_send};
+	struct rk_client_env env = {&f, 1, fake_range_of, fake_leader_of, fake_send,
+				    NULL, NULL, NULL, NULL};
 	struct rk_client_router *r;
 	struct outcome w = {0}, rd = {0}, unsent = {0};
 	uv_loop_t loop;
@@ -194,7 +196,8 @@ static void test_router_close_in_flight(void **state)
 static void test_router_deadline(void **state)
 {
 	struct fake f = {.leader = 2};
-	struct rk_client_env env = {&f, 1, fake_range_of, fake_leader_of, fake_send};
+	struct rk_client_env env = {&f, 1, fake_range_of, fake_leader_of, fake_send,
+				    NULL, NULL, NULL, NULL};
 	struct rk_client_router *r;
 	struct outcome w = {0}, rd = {0};
 	uv_loop_t loop;
@@ -219,6 +222,8 @@ struct seqfake {
 	uint64_t seq[4], low[4];
 };
 
+/* Every key in one range: the fake's first member (struct seqfake's and
+ * struct rfake's), read through a pointer to it. */
 static uint64_t seq_range_of(void *arg, const uint8_t *key, size_t klen,
 			     const uint8_t **endp, size_t *elenp)
 {
@@ -226,7 +231,7 @@ static uint64_t seq_range_of(void *arg, const uint8_t *key, size_t klen,
 	(void)klen;
 	*endp = NULL;
 	*elenp = 0;
-	return ((struct seqfake *)arg)->range;
+	return *(const uint64_t *)arg;
 }
 
 static uint64_t seq_leader_of(void *arg, uint64_t range)
@@ -263,7 +268,8 @@ static void seq_send(void *arg, uint64_t to, const struct rk_net_req *r)
 static void test_router_range_found_late(void **state)
 {
 	struct seqfake f = {0};
-	struct rk_client_env env = {&f, 1, seq_range_of, seq_leader_of, seq_send};
+	struct rk_client_env env = {&f, 1, seq_range_of, seq_leader_of, seq_send,
+				    NULL, NULL, NULL, NULL};
 	struct rk_client_router *r;
 	struct outcome a = {0}, b = {0};
 	uv_loop_t loop;
@@ -281,6 +287,298 @@ static void test_router_range_found_late(void **state)
 	assert_true(f.seq[1] >= f.low[0]);
 	assert_true(f.low[1] <= f.seq[1]);
 	close_router(&loop, r);
+}
+
+/* ---- routing that follows descriptors ------------------------------------------ */
+
+/* A node whose range cache holds one entry for every key: range, its
+ * generation and its leader (0: none known; range 0: nothing known).
+ * learn takes a descriptor unless its generation is older, absent clears
+ * the leader it names, peer_after cycles through nodes 2..4. Every request
+ * sent is recorded; with pong set, send answers MISMATCH at once carrying
+ * the descriptor pong (as a node may: the env's contract). */
+struct rfake {
+	uint64_t range; /* first: seq_range_of */
+	uint64_t gen, leader;
+	int sent, learned, absent;
+	uint64_t to[32], rng[32], gen_sent[32], id[32], seq[32], low[32];
+	struct rk_client_router *r;
+	struct rk_buf pong;
+};
+
+static uint64_t r_leader_of(void *arg, uint64_t range)
+{
+	struct rfake *f = arg;
+
+	return range == f->range ? f->leader : 0;
+}
+
+static uint64_t r_gen_of(void *arg, uint64_t range, const uint8_t *key, size_t klen)
+{
+	struct rfake *f = arg;
+
+	(void)key;
+	(void)klen;
+	return range == f->range ? f->gen : 0;
+}
+
+static void r_learn(void *arg, const uint8_t *p, size_t len)
+{
+	struct rfake *f = arg;
+	struct rk_desc d;
+	size_t used;
+
+	memset(&d, 0, sizeof(d));
+	assert_int_equal(rk_desc_decode(p, len, &d, &used), 0);
+	f->learned++;
+	if (d.generation >= f->gen) {
+		f->range = d.range_id;
+		f->gen = d.generation;
+		f->leader = d.reps[0].node_id;
+	}
+	rk_desc_free(&d);
+}
+
+static void r_absent(void *arg, uint64_t range, uint64_t node)
+{
+	struct rfake *f = arg;
+
+	f->absent++;
+	if (range == f->range && node == f->leader)
+		f->leader = 0;
+}
+
+static uint64_t r_peer_after(void *arg, uint64_t node)
+{
+	(void)arg;
+	return node >= 2 && node < 4 ? node + 1 : 2;
+}
+
+static void r_send(void *arg, uint64_t to, const struct rk_net_req *q)
+{
+	struct rfake *f = arg;
+	int i = f->sent++;
+
+	assert_true(i < 32);
+	f->to[i] = to;
+	f->rng[i] = q->range;
+	f->gen_sent[i] = q->generation;
+	f->id[i] = q->id;
+	f->seq[i] = le64_at(q->cmd + 10);
+	f->low[i] = le64_at(q->cmd + 18);
+	if (f->pong.len > 0) {
+		struct rk_net_resp a = {.id = q->id, .status = RK_NET_RESP_MISMATCH,
+					.descs = {(const uint8_t *)f->pong.p},
+					.desc_lens = {f->pong.len}, .n_descs = 1};
+		rk_client_on_resp(f->r, &a);
+	}
+}
+
+static struct rk_client_env r_env(struct rfake *f)
+{
+	struct rk_client_env env = {f, 1, seq_range_of, r_leader_of, r_send, r_gen_of,
+				    r_learn, r_absent, r_peer_after};
+	return env;
+}
+
+/* A descriptor of range on one node, [a, z). */
+static void make_desc(struct rk_buf *b, uint64_t range, uint64_t gen, uint64_t node)
+{
+	struct rk_desc_replica rep = {1, node, RK_DESC_VOTER};
+	struct rk_desc d = {.range_id = range, .generation = gen, .conf_version = 1,
+			    .next_replica_id = 2, .start = (uint8_t *)"a", .slen = 1,
+			    .end = (uint8_t *)"z", .elen = 1, .reps = &rep, .n_reps = 1};
+
+	rk_buf_reset(b);
+	assert_int_equal(rk_desc_encode(&d, b), 0);
+}
+
+/* Answers the last request sent with status and at most one descriptor. */
+static void answer(struct rfake *f, uint32_t status, const struct rk_buf *desc)
+{
+	struct rk_net_resp a = {.id = f->id[f->sent - 1], .status = status};
+
+	if (desc != NULL) {
+		a.descs[0] = (const uint8_t *)desc->p;
+		a.desc_lens[0] = desc->len;
+		a.n_descs = 1;
+	}
+	rk_client_on_resp(f->r, &a);
+}
+
+/* Request i went to node `to` naming range and generation gen. */
+static void sent_as(const struct rfake *f, int i, uint64_t to, uint64_t range,
+		    uint64_t gen)
+{
+	assert_true(i < f->sent);
+	assert_int_equal(f->to[i], to);
+	assert_int_equal(f->rng[i], range);
+	assert_int_equal(f->gen_sent[i], gen);
+}
+
+/* A router on loop over f's node, with timeout_ms (f->pong zeroed: an
+ * empty buffer). */
+static void r_start(struct rfake *f, struct rk_client_env *env, uv_loop_t *loop,
+		    uint32_t timeout_ms)
+{
+	*env = r_env(f);
+	assert_int_equal(uv_loop_init(loop), 0);
+	assert_int_equal(rk_client_router_new(loop, env, timeout_ms, &f->r), 0);
+}
+
+static void r_stop(struct rfake *f, uv_loop_t *loop)
+{
+	close_router(loop, f->r);
+	rk_buf_free(&f->pong);
+}
+
+/* A stale cache entry (range 1 on node 2) answered MISMATCH with the
+ * range's current descriptor: the write goes at once to the node it names,
+ * with the range and generation it gives, the same request id and the same
+ * sequence number (an earlier attempt may have applied), and never a
+ * first incomplete sequence above its own. */
+static void test_router_mismatch_follows_descriptor(void **state)
+{
+	struct rfake f = {.range = 1, .gen = 1, .leader = 2};
+	struct rk_client_env env;
+	struct rk_client_stats st;
+	struct outcome w = {0};
+	struct rk_buf d;
+	uv_loop_t loop;
+
+	(void)state;
+	rk_buf_init(&d);
+	r_start(&f, &env, &loop, 5000);
+	submit(f.r, RK_KV_PUT, &w);
+	assert_int_equal(f.sent, 1);
+	sent_as(&f, 0, 2, 1, 1);
+	make_desc(&d, 7, 2, 3);
+	answer(&f, RK_NET_RESP_MISMATCH, &d);
+	assert_int_equal(f.learned, 1);
+	assert_int_equal(f.sent, 2); /* at once, not after a park */
+	sent_as(&f, 1, 3, 7, 2);
+	assert_int_equal(f.id[1], f.id[0]);
+	assert_int_equal(f.seq[1], f.seq[0]);
+	assert_true(f.low[1] <= f.seq[1]);
+	answer(&f, RK_NET_RESP_OK, NULL);
+	assert_true(w.done);
+	assert_int_equal(w.status, OK);
+	rk_client_router_stats(f.r, &st);
+	assert_int_equal(st.redirects, 1);
+	assert_int_equal(st.redirect_parks, 0);
+	assert_int_equal(st.tryagain + st.timeouts, 0);
+	r_stop(&f, &loop);
+	rk_buf_free(&d);
+}
+
+/* No range known for the key: the nodes are asked in turn under range 0
+ * (which no node applies). One that knows nothing answers NO_RANGE without
+ * a descriptor: the next is asked. One that knows answers with the
+ * descriptor: the write goes to the range's node. A write only ever asked
+ * about was certainly not applied: closing answers it -TRYAGAIN. */
+static void test_router_unknown_key_asks_nodes(void **state)
+{
+	struct rfake f = {0};
+	struct rk_client_env env;
+	struct rk_client_stats st;
+	struct outcome w = {0}, w2 = {0};
+	struct rk_buf d;
+	uv_loop_t loop;
+
+	(void)state;
+	rk_buf_init(&d);
+	r_start(&f, &env, &loop, 5000);
+	submit(f.r, RK_KV_PUT, &w);
+	assert_int_equal(f.sent, 1);
+	sent_as(&f, 0, 2, 0, 0);
+	answer(&f, RK_NET_RESP_NO_RANGE, NULL);
+	assert_int_equal(f.sent, 2);
+	sent_as(&f, 1, 3, 0, 0);
+	make_desc(&d, 5, 1, 4);
+	answer(&f, RK_NET_RESP_NO_RANGE, &d);
+	assert_int_equal(f.sent, 3);
+	sent_as(&f, 2, 4, 5, 1);
+	assert_int_equal(f.id[2], f.id[0]);
+	answer(&f, RK_NET_RESP_OK, NULL);
+	assert_true(w.done);
+	assert_int_equal(w.status, OK);
+	rk_client_router_stats(f.r, &st);
+	assert_int_equal(st.asks, 2);
+	assert_int_equal(st.redirects, 2);
+	/* Another key's write, only asked about, then the router closes. */
+	f.range = 0;
+	submit(f.r, RK_KV_PUT, &w2);
+	assert_int_equal(f.rng[f.sent - 1], 0);
+	answer(&f, RK_NET_RESP_NO_RANGE, NULL);
+	r_stop(&f, &loop);
+	assert_true(w2.done);
+	assert_int_equal(w2.status, TRYAGAIN);
+	rk_buf_free(&d);
+}
+
+/* The range's node says NO_RANGE and its descriptor is not newer: that node
+ * is absent for the range; no other node is known, so the nodes are asked
+ * in turn. */
+static void test_router_no_range_marks_absent(void **state)
+{
+	struct rfake f = {.range = 1, .gen = 3, .leader = 2};
+	struct rk_client_env env;
+	struct outcome rd = {0};
+	struct rk_buf d;
+	uv_loop_t loop;
+
+	(void)state;
+	rk_buf_init(&d);
+	r_start(&f, &env, &loop, 5000);
+	submit(f.r, RK_KV_GET, &rd);
+	sent_as(&f, 0, 2, 1, 3);
+	make_desc(&d, 1, 2, 2); /* older: ignored */
+	answer(&f, RK_NET_RESP_NO_RANGE, &d);
+	assert_int_equal(f.absent, 1);
+	assert_int_equal(f.leader, 0);
+	assert_int_equal(f.sent, 2);
+	sent_as(&f, 1, 2, 1, 3); /* the first node asked in turn */
+	answer(&f, RK_NET_RESP_OK, NULL);
+	assert_true(rd.done);
+	assert_int_equal(rd.status, OK);
+	r_stop(&f, &loop);
+	rk_buf_free(&d);
+}
+
+/* Two nodes that send each other's descriptor forever (here: every answer
+ * is MISMATCH with a descriptor that changes nothing): a few redirects go
+ * on at once, then the operation parks between attempts, and the
+ * deadline's answer is exact (-TIMEOUT for a write that was sent to a
+ * range, -TRYAGAIN for a read). */
+static void test_router_ping_pong_bounded(void **state)
+{
+	struct rfake f = {.range = 1, .gen = 1, .leader = 2};
+	struct rk_client_env env;
+	struct rk_client_stats st;
+	struct outcome w = {0}, rd = {0};
+	uv_loop_t loop;
+
+	(void)state;
+	make_desc(&f.pong, 1, 1, 2);
+	r_start(&f, &env, &loop, 200);
+	submit(f.r, RK_KV_PUT, &w);
+	/* The first attempt and REDIRECT_BURST (4) more, then parked. */
+	assert_int_equal(f.sent, 5);
+	rk_client_router_stats(f.r, &st);
+	assert_int_equal(st.redirect_parks, 1);
+	submit(f.r, RK_KV_GET, &rd);
+	assert_int_equal(f.sent, 10);
+	while (!w.done || !rd.done) {
+		uv_run(&loop, UV_RUN_ONCE);
+		assert_true(f.sent < 32);
+	}
+	assert_int_equal(w.status, TIMEOUT);
+	assert_int_equal(rd.status, TRYAGAIN);
+	/* At most one attempt per RETRY_MS (20) each over the 200 ms. */
+	assert_true(f.sent <= 10 + 2 * 12);
+	for (int i = 1; i < 5; i++)
+		assert_int_equal(f.seq[i], f.seq[0]);
+	r_stop(&f, &loop);
 }
 
 /* ---- MATCH patterns ---------------------------------------------------------- */
@@ -434,6 +732,10 @@ int main(void)
 		cmocka_unit_test(test_router_close_in_flight),
 		cmocka_unit_test(test_router_deadline),
 		cmocka_unit_test(test_router_range_found_late),
+		cmocka_unit_test(test_router_mismatch_follows_descriptor),
+		cmocka_unit_test(test_router_unknown_key_asks_nodes),
+		cmocka_unit_test(test_router_no_range_marks_absent),
+		cmocka_unit_test(test_router_ping_pong_bounded),
 		cmocka_unit_test(test_glob),
 		cmocka_unit_test(test_password_equal),
 		cmocka_unit_test(test_cursor_table),

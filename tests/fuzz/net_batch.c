@@ -92,8 +92,11 @@ static void rec_free(struct rec *r)
 	for (i = 0; i < r->n_reqs; i++)
 		free((void *)(uintptr_t)r->reqs[i].cmd);
 	r->n_reqs = 0;
-	for (i = 0; i < r->n_resps; i++)
+	for (i = 0; i < r->n_resps; i++) {
 		free((void *)(uintptr_t)r->resps[i].reply);
+		for (uint32_t k = 0; k < r->resps[i].n_descs; k++)
+			free((void *)(uintptr_t)r->resps[i].descs[k]);
+	}
 	r->n_resps = 0;
 	r->n_checks = 0;
 }
@@ -257,9 +260,20 @@ static void on_resp(void *arg, const struct rk_net_resp *a)
 	const uint8_t *copy;
 
 	FUZZ_CHECK(a != NULL);
+	FUZZ_CHECK(a->n_descs <= RK_NET_MAX_DESCS);
 	if (keep_bytes(c, r->n_resps, a->reply, a->len, &copy)) {
-		r->resps[r->n_resps] = *a;
-		r->resps[r->n_resps++].reply = copy;
+		struct rk_net_resp *k = &r->resps[r->n_resps++];
+		*k = *a;
+		k->reply = copy;
+		k->n_descs = 0;
+		for (uint32_t i = 0; i < a->n_descs; i++) {
+			check_inside(c, a->descs[i], a->desc_lens[i]);
+			if (!copy_bytes(a->descs[i], a->desc_lens[i], &copy)) {
+				c->rec->overflow = true;
+				return;
+			}
+			k->descs[k->n_descs++] = copy;
+		}
 	}
 }
 
@@ -387,11 +401,17 @@ static bool same_bytes(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
 static bool same_req(const struct rk_net_req *a, const struct rk_net_req *b)
 {
 	return a->id == b->id && a->range == b->range &&
+	       a->generation == b->generation &&
 	       same_bytes(a->cmd, a->len, b->cmd, b->len);
 }
 
 static bool same_resp(const struct rk_net_resp *a, const struct rk_net_resp *b)
 {
+	if (a->n_descs != b->n_descs)
+		return false;
+	for (uint32_t i = 0; i < a->n_descs; i++)
+		if (!same_bytes(a->descs[i], a->desc_lens[i], b->descs[i], b->desc_lens[i]))
+			return false;
 	return a->id == b->id && a->status == b->status &&
 	       a->leader == b->leader &&
 	       same_bytes(a->reply, a->len, b->reply, b->len);
@@ -500,9 +520,23 @@ static bool ref_req(pb_istream_t *is, const pb_field_iter_t *f, void **arg)
 	pq.cmd.arg = &d;
 	if (!pb_decode(is, rangekv_ClientReq_fields, &pq))
 		return false;
-	q = (struct rk_net_req){pq.id, pq.range, d.p, d.n};
+	q = (struct rk_net_req){pq.id, pq.range, d.p, d.n, pq.generation};
 	if (!same_req(&q, &r->orig->reqs[r->reqs++]))
 		r->ok = false;
+	return true;
+}
+
+/* ClientResp.descs, each occurrence: one more descriptor. */
+static bool ref_desc(pb_istream_t *is, const pb_field_iter_t *f, void **arg)
+{
+	struct rk_net_resp *a = *arg;
+	struct ref_bytes d = {NULL, 0};
+	void *dp = &d;
+
+	if (a->n_descs == RK_NET_MAX_DESCS || !ref_take(is, f, &dp))
+		return false;
+	a->descs[a->n_descs] = d.p;
+	a->desc_lens[a->n_descs++] = d.n;
 	return true;
 }
 
@@ -511,16 +545,24 @@ static bool ref_resp(pb_istream_t *is, const pb_field_iter_t *f, void **arg)
 	struct ref *r = *arg;
 	rangekv_ClientResp pa = rangekv_ClientResp_init_zero;
 	struct ref_bytes d = {NULL, 0};
-	struct rk_net_resp a;
+	struct rk_net_resp a, ds;
 
 	(void)f;
 	if (r->resps >= r->orig->n_resps)
 		return r->ok = false;
+	memset(&ds, 0, sizeof(ds));
 	pa.reply.funcs.decode = ref_take;
 	pa.reply.arg = &d;
+	pa.descs.funcs.decode = ref_desc;
+	pa.descs.arg = &ds;
 	if (!pb_decode(is, rangekv_ClientResp_fields, &pa))
 		return false;
-	a = (struct rk_net_resp){pa.id, pa.status, pa.leader, d.p, d.n};
+	a = ds;
+	a.id = pa.id;
+	a.status = pa.status;
+	a.leader = pa.leader;
+	a.reply = d.p;
+	a.len = d.n;
 	if (!same_resp(&a, &r->orig->resps[r->resps++]))
 		r->ok = false;
 	return true;

@@ -1341,6 +1341,83 @@ static void test_outside_span(void **state)
 	expect(f, 0, "+OK\r\n");
 }
 
+/* The check at apply with the node's hook (rk_kv_applier.outside): a
+ * write whose key the span at this entry does not hold is not applied and
+ * not recorded in its session; the hook gets the key, the result function
+ * nothing. The same sequence applies once the span holds the key (as a
+ * retry at the range that holds it would), and a write of the same entry
+ * inside the span applies as usual. */
+struct outside_rec {
+	struct fx *f;
+	uint32_t no[4];
+	char key[4][16];
+	size_t n;
+};
+
+static void on_outside(void *arg, uint32_t no, const uint8_t *key, size_t klen)
+{
+	struct outside_rec *o = arg;
+
+	assert_true(o->n < 4 && klen < sizeof(o->key[0]));
+	o->no[o->n] = no;
+	memcpy(o->key[o->n], key, klen);
+	o->key[o->n][klen] = '\0';
+	o->n++;
+}
+
+static void on_result_rec(void *arg, uint32_t no, const uint8_t *resp, size_t len)
+{
+	on_result(((struct outside_rec *)arg)->f, no, resp, len);
+}
+
+static void test_outside_span_not_applied(void **state)
+{
+	struct fx *f = *state;
+	struct outside_rec o = {f, {0}, {{0}}, 0};
+	struct rk_buf e;
+	uint8_t *copy;
+	const struct spec v[] = {
+		C(.op = RK_KV_PUT, .session = 9, .seq = 1, .fi = 1, .a = {"c", "in"}),
+		C(.op = RK_KV_PUT, .session = 9, .seq = 2, .fi = 1, .a = {"z", "out"}),
+		C(.op = RK_KV_DEL, .session = 9, .seq = 3, .fi = 1, .a = {"c", "a"}),
+	};
+
+	f->a.outside = on_outside;
+	for (int round = 0; round < 2; round++) {
+		rk_buf_init(&e);
+		encode_entry(&e, 1, v, round == 0 ? 3 : 2);
+		copy = exact_copy(e.p, e.len);
+		batch_begin(f);
+		assert_int_equal(rk_kv_apply_entry(&f->a, copy, e.len, on_result_rec, &o), 0);
+		batch_commit(f);
+		free(copy);
+		rk_buf_free(&e);
+		if (round == 0) {
+			/* c applied; z and the DEL of c and a (a below b) not. */
+			assert_int_equal(f->nres, 1);
+			assert_int_equal(f->no[0], 0);
+			expect(f, 0, "+OK\r\n");
+			assert_int_equal(o.n, 2);
+			assert_int_equal(o.no[0], 1);
+			assert_string_equal(o.key[0], "z");
+			assert_int_equal(o.no[1], 2);
+			assert_string_equal(o.key[1], "a");
+			assert_string_equal(stored(f, "c"), "in");
+			assert_null(stored(f, "z"));
+			/* The span now holds z: the same session and sequences
+			 * again. c is answered from its record, z applies. */
+			f->a.end = NULL;
+			f->a.elen = 0;
+			o.n = 0;
+		}
+	}
+	assert_int_equal(o.n, 0);
+	assert_int_equal(f->nres, 2);
+	expect(f, 0, "+OK\r\n");
+	expect(f, 1, "+OK\r\n");
+	assert_string_equal(stored(f, "z"), "out");
+}
+
 /* Commands later in one entry see the earlier ones before anything is
  * committed. */
 static void test_overlay_one_entry(void **state)
@@ -1914,6 +1991,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_incr, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seq, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outside_span, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_outside_span_not_applied, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_overlay_one_entry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_overlay_across_entries, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reads, setup, teardown),

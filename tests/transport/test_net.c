@@ -103,9 +103,10 @@ static void build_batch(struct rk_buf *b)
 }
 
 struct client_got {
-	uint64_t req_id, req_range, resp_id, resp_leader;
-	uint32_t resp_status;
-	uint8_t cmd[64], reply[64];
+	uint64_t req_id, req_range, req_gen, resp_id, resp_leader;
+	uint32_t resp_status, n_descs;
+	size_t desc_lens[3];
+	uint8_t cmd[64], reply[64], desc2[8];
 	size_t cmd_len, reply_len;
 	int reqs, resps, removed;
 	struct rk_net_removed rm;
@@ -126,6 +127,7 @@ static void on_req(void *arg, const struct rk_net_req *r)
 	g->reqs++;
 	g->req_id = r->id;
 	g->req_range = r->range;
+	g->req_gen = r->generation;
 	g->cmd_len = r->len < sizeof(g->cmd) ? r->len : sizeof(g->cmd);
 	if (r->len > 0)
 		memcpy(g->cmd, r->cmd, g->cmd_len);
@@ -136,6 +138,11 @@ static void on_resp(void *arg, const struct rk_net_resp *r)
 	struct client_got *g = arg;
 
 	g->resps++;
+	g->n_descs = r->n_descs;
+	for (uint32_t i = 0; i < r->n_descs && i < 3; i++)
+		g->desc_lens[i] = r->desc_lens[i];
+	if (r->n_descs > 2 && r->desc_lens[2] <= sizeof(g->desc2))
+		memcpy(g->desc2, r->descs[2], r->desc_lens[2]);
 	g->resp_id = r->id;
 	g->resp_status = r->status;
 	g->resp_leader = r->leader;
@@ -153,10 +160,18 @@ static void test_codec_client(void **state)
 	struct rk_net_handlers h = {&g, NULL, NULL, NULL, NULL, on_req, on_resp, on_removed, NULL};
 	struct rk_net_removed rm = {1ull << 40, 7, 12, true};
 	struct rk_net_scratch sc = {0};
-	struct rk_net_req rq = {77, 9, (const uint8_t *)"cmd\0bytes", 9};
-	struct rk_net_resp rs = {78, RK_NET_RESP_NOT_LEADER, 3,
-				 (const uint8_t *)":5\r\n", 4};
-	struct rk_net_resp empty = {79, RK_NET_RESP_UNKNOWN, 0, NULL, 0};
+	struct rk_net_req rq = {.id = 77, .range = 9, .cmd = (const uint8_t *)"cmd\0bytes",
+				.len = 9, .generation = 1ull << 33};
+	struct rk_net_resp rs = {.id = 78, .status = RK_NET_RESP_NOT_LEADER, .leader = 3,
+				 .reply = (const uint8_t *)":5\r\n", .len = 4};
+	struct rk_net_resp empty = {.id = 79, .status = RK_NET_RESP_UNKNOWN};
+	/* Descriptors: an empty one counts too (the count is the answer's). */
+	struct rk_net_resp redir = {.id = 80, .status = RK_NET_RESP_MISMATCH,
+				    .descs = {(const uint8_t *)"d1", NULL, (const uint8_t *)"d333"},
+				    .desc_lens = {2, 0, 4}, .n_descs = 3};
+	/* A Batch whose one ClientResp has RK_NET_MAX_DESCS + 1 descs. */
+	static const uint8_t too_many[] = {0x42, 10, 0x2a, 0, 0x2a, 0, 0x2a, 0,
+					   0x2a, 0, 0x2a, 0};
 
 	(void)state;
 	memset(&g, 0, sizeof(g));
@@ -186,6 +201,24 @@ static void test_codec_client(void **state)
 	assert_int_equal(rk_net_batch_decode((const uint8_t *)b.p, b.len, &h, &sc), 0);
 	assert_int_equal(g.resp_id, 79);
 	assert_int_equal(g.reply_len, 0);
+	assert_int_equal(g.n_descs, 0);
+	assert_int_equal(g.req_gen, 1ull << 33);
+	rk_buf_reset(&b);
+	assert_int_equal(rk_net_batch_add_resp(&b, &redir), 0);
+	assert_int_equal(rk_net_batch_decode((const uint8_t *)b.p, b.len, &h, &sc), 0);
+	assert_int_equal(g.resp_id, 80);
+	assert_int_equal(g.resp_status, RK_NET_RESP_MISMATCH);
+	assert_int_equal(g.n_descs, 3);
+	assert_int_equal(g.desc_lens[0], 2);
+	assert_int_equal(g.desc_lens[1], 0);
+	assert_int_equal(g.desc_lens[2], 4);
+	assert_memory_equal(g.desc2, "d333", 4);
+	/* Bounded: more descriptors than an answer may carry are refused. */
+	redir.n_descs = RK_NET_MAX_DESCS + 1;
+	assert_int_equal(rk_net_batch_add_resp(&b, &redir), RK_EINVAL);
+	g.resps = 0;
+	assert_int_equal(rk_net_batch_decode(too_many, sizeof(too_many), &h, &sc), RK_EPROTO);
+	assert_int_equal(g.resps, 0);
 	rk_buf_free(&b);
 	rk_net_scratch_free(&sc);
 }
