@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "desc.h"
 #include "keyspace.h"
 #include "log.h"
 #include "rangekv/error.h"
@@ -16,6 +17,7 @@ void rk_node_config_usage(FILE *out)
 "usage: rangekv start --node-id N --data DIR --peer-addr HOST:PORT\n"
 "                     [--client-addr HOST:PORT] [--http-addr HOST:PORT]\n"
 "                     (--initial-cluster ID=HOST:PORT,... [--ranges N | --split-at K1,K2,...]\n"
+"                      [--replicas N]\n"
 "                      | --join HOST:PORT)\n"
 "\n"
 "Starts one rangekv node. Restarting with the same --data resumes it; the\n"
@@ -35,6 +37,10 @@ void rk_node_config_usage(FILE *out)
 "                          of equal 8-byte prefix width            [64]\n"
 "  --split-at K1,K2,...    first start: explicit range boundaries instead;\n"
 "                          bytes as \\xNN, a comma inside a key is \\x2c\n"
+"  --replicas N            first start: replicas per range (1 to 10, at most\n"
+"                          the initial nodes), spread evenly over them, and\n"
+"                          their leaders too; the same on every initial node\n"
+"                                                   [3, or every node if fewer]\n"
 "  --join HOST:PORT        join a running cluster through this member's\n"
 "                          peer address\n"
 "  --request-timeout MS    client request deadline in milliseconds  [5000]\n"
@@ -211,6 +217,13 @@ static int read_secret(const char *flag, const char *path, char *pathp,
 	return rk_secret_read(flag, path, buf, lenp, openp, err, errlen);
 }
 
+uint32_t rk_node_config_replicas(const struct rk_node_config *cfg)
+{
+	if (cfg->replicas != 0)
+		return cfg->replicas;
+	return cfg->n_initial < RK_DEFAULT_REPLICAS ? cfg->n_initial : RK_DEFAULT_REPLICAS;
+}
+
 void rk_node_config_free(struct rk_node_config *cfg)
 {
 	/* No copy of a secret outlives its use longer than it must. */
@@ -291,6 +304,12 @@ int rk_node_config_parse(int argc, char **argv, struct rk_node_config *c,
 				rc = fail(err, errlen, "--ranges: '%s' is not a count from 1 to 1000000", val);
 			else
 				c->ranges = (uint32_t)v;
+		} else if (strcmp(flag, "--replicas") == 0) {
+			if (parse_u64(val, 1, RK_DESC_MAX_REPLICAS, &v) != 0)
+				rc = fail(err, errlen, "--replicas: '%s' is not a count from 1 to %d",
+					  val, RK_DESC_MAX_REPLICAS);
+			else
+				c->replicas = (uint32_t)v;
 		} else if (strcmp(flag, "--split-at") == 0) {
 			free(c->split_at);
 			c->split_at = strdup(val);
@@ -375,8 +394,11 @@ int rk_node_config_parse(int argc, char **argv, struct rk_node_config *c,
 		rc = fail(err, errlen, "%s", "--ranges and --split-at exclude each other");
 	else if (c->join[0] != '\0' && c->n_initial > 0)
 		rc = fail(err, errlen, "%s", "--join and --initial-cluster exclude each other");
-	else if (c->join[0] != '\0' && (c->ranges != 0 || c->split_at != NULL))
-		rc = fail(err, errlen, "%s", "--ranges and --split-at belong to the first start of a cluster, not to --join");
+	else if (c->join[0] != '\0' && (c->ranges != 0 || c->split_at != NULL || c->replicas != 0))
+		rc = fail(err, errlen, "%s", "--ranges, --split-at and --replicas belong to the first start of a cluster, not to --join");
+	else if (c->replicas > c->n_initial && c->n_initial > 0)
+		rc = fail(err, errlen, "--replicas %u: more than the %u nodes of --initial-cluster",
+			  c->replicas, c->n_initial);
 	if (rc == 0 && c->split_at != NULL) {
 		struct rk_keyspace ks;
 		rc = rk_keyspace_split_at(c->split_at, &ks, err, errlen);

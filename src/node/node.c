@@ -380,6 +380,8 @@ int rk_node_run(const struct rk_node_config *cfg)
 	}
 	rc = rk_boot_load(n);
 	if (rc == 0)
+		rc = rk_boot_layout_cache(n);
+	if (rc == 0)
 		rc = rk_elect_init(n);
 	if (rc != 0) {
 		rk_log_error(MOD, "cannot load the ranges: %s", rk_strerror(rc));

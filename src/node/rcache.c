@@ -1,6 +1,7 @@
 /*
  * The node's range cache (rcache.h).
  */
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,25 +51,20 @@ static bool overlaps(const struct rk_rcache_entry *e, const struct rk_desc *d)
 
 static void entry_free(struct rk_rcache_entry *e)
 {
-	if (e != NULL) {
-		free(e->start);
-		free(e->end);
-		free(e);
-	}
+	free(e);
 }
 
+/* One allocation: the entry, its nodes, its start and end keys. */
 static struct rk_rcache_entry *entry_new(const struct rk_desc *d)
 {
-	struct rk_rcache_entry *e = calloc(1, sizeof(*e));
+	size_t nodes = (size_t)d->n_reps * sizeof(uint64_t);
+	struct rk_rcache_entry *e = malloc(sizeof(*e) + nodes + d->slen + d->elen);
 
 	if (e == NULL)
 		return NULL;
-	e->start = malloc(d->slen + 1);
-	e->end = malloc(d->elen + 1);
-	if (e->start == NULL || e->end == NULL) {
-		entry_free(e);
-		return NULL;
-	}
+	memset(e, 0, sizeof(*e));
+	e->start = (uint8_t *)e->nodes + nodes;
+	e->end = e->start + d->slen;
 	if (d->slen)
 		memcpy(e->start, d->start, d->slen);
 	if (d->elen)
@@ -83,11 +79,56 @@ static struct rk_rcache_entry *entry_new(const struct rk_desc *d)
 	return e;
 }
 
+/* The position of the first entry of byid whose range is not below range. */
+static size_t id_lower(const struct rk_rcache *c, uint64_t range)
+{
+	size_t lo = 0, hi = c->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (c->byid[mid]->range < range)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Replaces e's pointer in byid by with (NULL: removes it). Ranges have
+ * one entry each: a put replaces a range's old entry (rk_rcache_put). */
+static void id_replace(struct rk_rcache *c, size_t n, const struct rk_rcache_entry *e,
+		       struct rk_rcache_entry *with)
+{
+	size_t at = id_lower(c, e->range);
+
+	if (with != NULL) {
+		c->byid[at] = with;
+		return;
+	}
+	memmove(&c->byid[at], &c->byid[at + 1], (n - at - 1) * sizeof(*c->byid));
+}
+
 int rk_rcache_put(struct rk_rcache *c, const struct rk_desc *d)
 {
-	struct rk_rcache_entry *e;
-	size_t lo, hi, at;
+	struct rk_rcache_entry *e, *same = NULL;
+	size_t lo, hi, at, n;
 	uint64_t leader = 0;
+
+	/* One entry per range. A range keeps its start key for its whole
+	 * life (a split keeps the left part, a merge the left range), so its
+	 * old entry is among those the put overlaps; one that is not would
+	 * be older, and goes. */
+	e = rk_rcache_get(c, d->range_id);
+	if (e != NULL && !overlaps(e, d)) {
+		if (e->generation > d->generation)
+			return 0; /* stale */
+		at = upper(c, e->start, e->slen) - 1;
+		memmove(&c->v[at], &c->v[at + 1], (c->n - at - 1) * sizeof(*c->v));
+		id_replace(c, c->n, e, NULL);
+		c->n--;
+		entry_free(e);
+	}
 
 	/* The entries it overlaps are contiguous: from the last one starting
 	 * at or before its start to the last one starting before its end. */
@@ -101,8 +142,10 @@ int rk_rcache_put(struct rk_rcache *c, const struct rk_desc *d)
 		    (o->range == d->range_id && o->generation == d->generation &&
 		     o->conf_version > d->conf_version))
 			return 0; /* stale */
-		if (o->range == d->range_id)
+		if (o->range == d->range_id) {
 			leader = o->leader;
+			same = c->v[hi];
+		}
 	}
 	e = entry_new(d);
 	if (e == NULL)
@@ -111,9 +154,22 @@ int rk_rcache_put(struct rk_rcache *c, const struct rk_desc *d)
 	for (uint8_t i = 0; i < e->n_nodes; i++)
 		if (e->nodes[i] == leader)
 			e->leader = leader;
-	if (hi == lo && rk_grow((void **)&c->v, &c->cap, c->n, sizeof(*c->v)) != 0) {
+	if (hi == lo && (rk_grow((void **)&c->v, &c->cap, c->n, sizeof(*c->v)) != 0 ||
+			 rk_grow((void **)&c->byid, &c->cap_id, c->n, sizeof(*c->byid)) != 0)) {
 		entry_free(e);
 		return RK_ENOMEM;
+	}
+	/* byid: the old entries out, e in at its place. */
+	n = c->n;
+	for (size_t i = lo; i < hi; i++)
+		if (c->v[i] != same)
+			id_replace(c, n--, c->v[i], NULL);
+	if (same != NULL) {
+		id_replace(c, n, same, e);
+	} else {
+		at = id_lower(c, e->range);
+		memmove(&c->byid[at + 1], &c->byid[at], (n - at) * sizeof(*c->byid));
+		c->byid[at] = e;
 	}
 	for (size_t i = lo; i < hi; i++)
 		entry_free(c->v[i]);
@@ -155,10 +211,18 @@ bool rk_rcache_any_overlap(const struct rk_rcache *c, const struct rk_desc *d,
 
 struct rk_rcache_entry *rk_rcache_get(const struct rk_rcache *c, uint64_t range)
 {
+	size_t at = id_lower(c, range);
+
+	return at < c->n && c->byid[at]->range == range ? c->byid[at] : NULL;
+}
+
+size_t rk_rcache_bytes(const struct rk_rcache *c)
+{
+	size_t b = (c->cap + c->cap_id) * sizeof(*c->v);
+
 	for (size_t i = 0; i < c->n; i++)
-		if (c->v[i]->range == range)
-			return c->v[i];
-	return NULL;
+		b += malloc_usable_size(c->v[i]);
+	return b;
 }
 
 void rk_rcache_free(struct rk_rcache *c)
@@ -166,6 +230,7 @@ void rk_rcache_free(struct rk_rcache *c)
 	for (size_t i = 0; i < c->n; i++)
 		entry_free(c->v[i]);
 	free(c->v);
-	c->v = NULL;
-	c->n = c->cap = 0;
+	free(c->byid);
+	c->v = c->byid = NULL;
+	c->n = c->cap = c->cap_id = 0;
 }

@@ -11,6 +11,11 @@
  * A put replaces the entries its span overlaps, unless one of them is of a
  * newer generation (a stale descriptor never overwrites a newer one).
  *
+ * It holds every range of the cluster (the initial layout is put at start:
+ * rk_boot_layout_cache), 100,000 and more: an entry is one allocation
+ * (its nodes and keys after it) and ranges are also found by id in a
+ * second array, by binary search.
+ *
  * Threads: the loop.
  */
 #ifndef RK_NODE_RCACHE_H
@@ -24,16 +29,17 @@
 
 struct rk_rcache_entry {
 	uint64_t range, generation, conf_version;
-	uint8_t *start, *end; /* end empty: to the end of the key space */
-	uint32_t slen, elen;
-	uint64_t nodes[RK_DESC_MAX_REPLICAS]; /* its replicas' nodes */
-	uint8_t n_nodes;
 	uint64_t leader; /* node id, 0 unknown */
+	uint8_t *start, *end; /* in mem; end empty: to the end of the key space */
+	uint32_t slen, elen;
+	uint8_t n_nodes;
+	uint64_t nodes[]; /* its replicas' nodes, then the keys */
 };
 
 struct rk_rcache {
 	struct rk_rcache_entry **v; /* by start key */
-	size_t n, cap;
+	struct rk_rcache_entry **byid; /* the same, by range id */
+	size_t n, cap, cap_id;
 };
 
 /* RK_ENOMEM leaves the cache as it was; a put older than what it would
@@ -47,9 +53,11 @@ const struct rk_rcache_entry *rk_rcache_find(const struct rk_rcache *c,
 bool rk_rcache_any_overlap(const struct rk_rcache *c, const struct rk_desc *d,
 			   bool (*pred)(void *arg, const struct rk_rcache_entry *e),
 			   void *arg);
-/* The entry of range id, or NULL (a scan: for ranges this node does not
- * host, which are few until placement spreads ranges over nodes). */
+/* The entry of range id, or NULL. */
 struct rk_rcache_entry *rk_rcache_get(const struct rk_rcache *c, uint64_t range);
+/* The bytes the cache holds (allocated sizes as malloc_usable_size counts
+ * them): what docs/benchmarks.md measures per range. */
+size_t rk_rcache_bytes(const struct rk_rcache *c);
 void rk_rcache_free(struct rk_rcache *c);
 
 #endif
