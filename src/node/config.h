@@ -36,6 +36,9 @@ struct rk_node_config {
 	/* --replicas: replicas per range at the first start; 0: not given
 	 * (RK_DEFAULT_REPLICAS, or every node of a smaller initial cluster). */
 	uint32_t replicas;
+	/* --added-node: --initial-cluster is a running cluster's, without
+	 * this node; its first start holds no range (roster.h). */
+	bool added_node;
 	char join[RK_ADDR_MAX];
 	uint32_t request_timeout_ms;
 	uint32_t tick_ms;

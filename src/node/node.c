@@ -336,11 +336,7 @@ int rk_node_run(const struct rk_node_config *cfg)
 	for (uint32_t i = 0; i < cfg->n_initial; i++) {
 		if (cfg->initial[i].id == cfg->node_id)
 			continue;
-		rk_net_add_peer(n->net, cfg->initial[i].id, cfg->initial[i].addr);
-		n->peers[n->n_peers].node_id = cfg->initial[i].id;
-		rk_buf_init(&n->peers[n->n_peers].batch);
-		rk_buf_init(&n->peers[n->n_peers].beats);
-		n->n_peers++;
+		(void)rk_peer_add(n, cfg->initial[i].id, cfg->initial[i].addr);
 	}
 	if (cfg->http_addr[0] != '\0') {
 		rc = rk_http_listen(&n->http, &n->loop, cfg->http_addr, rk_node_http, n);
@@ -381,6 +377,8 @@ int rk_node_run(const struct rk_node_config *cfg)
 	rc = rk_boot_load(n);
 	if (rc == 0)
 		rc = rk_boot_layout_cache(n);
+	if (rc == 0)
+		rc = rk_roster_load(n);
 	if (rc == 0)
 		rc = rk_elect_init(n);
 	if (rc != 0) {

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 BIN = sys.argv[1]
@@ -43,11 +44,27 @@ def http(i):
     return addr(i, 2)
 
 
+def call(i, method, path, token=None):
+    """(HTTP status, JSON body) of a call to node i."""
+    req = urllib.request.Request("http://%s%s" % (http(i), path), method=method,
+                                 data=b"" if method != "GET" else None)
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read().decode())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read().decode() or "null")
+    except OSError:
+        return None, None  # not listening (yet)
+
+
 CLUSTER = ",".join("%d=%s" % (i, peer(i)) for i in NODES)
 
 
 def fail(msg):
-    print("replicas_test: FAIL: " + msg, flush=True)
+    name = os.path.basename(sys.argv[0]).replace(".py", "")
+    print("%s: FAIL: %s" % (name, msg), flush=True)
     sys.exit(1)
 
 
@@ -269,4 +286,5 @@ def main():
     print("replicas_test: OK")
 
 
-main()
+if __name__ == "__main__":
+    main()
