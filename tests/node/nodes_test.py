@@ -11,14 +11,13 @@ and serves that range's data; the addition survives a restart.
     nodes_test.py path/to/rangekv
 """
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from replicas_test import (BIN, addr, call, connect, fail, peer, resp,  # noqa: E402
+from replicas_test import (BIN, addr, call, connect, fail, finish, peer, resp,  # noqa: E402
                            unescape, wait)
 
 INITIAL = (1, 2, 3)
@@ -152,24 +151,7 @@ def main():
         print("node 1 restarted: node %d still its peer, up" % NEW, flush=True)
         ok = True
     finally:
-        for p in procs.values():
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for i, p in procs.items():
-            try:
-                rc = p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                rc = p.wait()
-            if rc != 0 and ok:
-                print("nodes_test: FAIL: node %d exited %d" % (i, rc))
-                ok = False
-        if ok:
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            print("kept %s" % tmp)
-    if not ok:
-        sys.exit(1)
+        finish(procs, tmp, ok, "nodes_test")
     print("nodes_test: OK")
 
 

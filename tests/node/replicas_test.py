@@ -24,12 +24,15 @@ import time
 import urllib.error
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fault"))
+from cluster import unescape  # noqa: E402
+
 BIN = sys.argv[1]
 NODES = (1, 2, 3, 4, 5)
 REPLICAS = 3
 RANGES = 30  # 2 x nodes x replicas: the layout is exactly even
 TICK_MS = 50
-BASE = 24000 + (os.getpid() % 900) * 10
+BASE = 24000 + (os.getpid() % 400) * 20  # 15 ports a cluster
 
 
 def addr(i, kind):
@@ -107,18 +110,6 @@ def layout(rid):
     s = (i + i // lcm) % n
     nodes = sorted(NODES[(s + j) % n] for j in range(k))
     return nodes, nodes[i % k]
-
-
-def unescape(s):
-    out, i = bytearray(), 0
-    while i < len(s):
-        if s.startswith("\\x", i):
-            out.append(int(s[i + 2:i + 4], 16))
-            i += 4
-        else:
-            out += s[i].encode()
-            i += 1
-    return bytes(out)
 
 
 def resp(sock, *args):
@@ -205,6 +196,29 @@ def write_read_everywhere(view, tag):
             s.close()
 
 
+def finish(procs, tmp, ok, name):
+    """SIGTERM to every node still running (kill -9 after 20 s); ok stays
+    true only if each exited 0. Removes tmp, or (not ok) keeps it and says
+    where, and exits 1."""
+    for p in procs.values():
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for i, p in procs.items():
+        try:
+            rc = p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            rc = p.wait()
+        if rc != 0 and ok:
+            print("%s: FAIL: node %d exited %d" % (name, i, rc))
+            ok = False
+    if ok:
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        print("kept %s" % tmp)
+        sys.exit(1)
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="rk-replicas-")
     procs = {}
@@ -265,24 +279,7 @@ def main():
         print("node %d restarted with the same --replicas: accepted" % victim, flush=True)
         ok = True
     finally:
-        for p in procs.values():
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for i, p in procs.items():
-            try:
-                rc = p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                rc = p.wait()
-            if rc != 0 and ok:
-                print("replicas_test: FAIL: node %d exited %d" % (i, rc))
-                ok = False
-        if ok:
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            print("kept %s" % tmp)
-    if not ok:
-        sys.exit(1)
+        finish(procs, tmp, ok, "replicas_test")
     print("replicas_test: OK")
 
 
