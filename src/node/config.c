@@ -33,6 +33,7 @@ void rk_node_config_usage(FILE *out)
 "  --initial-cluster LIST  first start of a cluster: every initial node as\n"
 "                          ID=HOST:PORT (its peer address), comma separated;\n"
 "                          must name this node at its --peer-addr\n"
+"                          (unless --added-node)\n"
 "  --ranges N              first start: cut the key space into N ranges\n"
 "                          of equal 8-byte prefix width            [64]\n"
 "  --split-at K1,K2,...    first start: explicit range boundaries instead;\n"
