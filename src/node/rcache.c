@@ -79,10 +79,10 @@ static struct rk_rcache_entry *entry_new(const struct rk_desc *d)
 	return e;
 }
 
-/* The position of the first entry of byid whose range is not below range. */
-static size_t id_lower(const struct rk_rcache *c, uint64_t range)
+/* The position of the first of byid[0..n) whose range is not below range. */
+static size_t id_lower(const struct rk_rcache *c, size_t n, uint64_t range)
 {
-	size_t lo = 0, hi = c->n;
+	size_t lo = 0, hi = n;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
@@ -95,12 +95,12 @@ static size_t id_lower(const struct rk_rcache *c, uint64_t range)
 	return lo;
 }
 
-/* Replaces e's pointer in byid by with (NULL: removes it). Ranges have
- * one entry each: a put replaces a range's old entry (rk_rcache_put). */
+/* Replaces e's pointer in byid[0..n) by with (NULL: removes it). Ranges
+ * have one entry each: a put replaces a range's old entry (rk_rcache_put). */
 static void id_replace(struct rk_rcache *c, size_t n, const struct rk_rcache_entry *e,
 		       struct rk_rcache_entry *with)
 {
-	size_t at = id_lower(c, e->range);
+	size_t at = id_lower(c, n, e->range);
 
 	if (with != NULL) {
 		c->byid[at] = with;
@@ -167,7 +167,7 @@ int rk_rcache_put(struct rk_rcache *c, const struct rk_desc *d)
 	if (same != NULL) {
 		id_replace(c, n, same, e);
 	} else {
-		at = id_lower(c, e->range);
+		at = id_lower(c, n, e->range);
 		memmove(&c->byid[at + 1], &c->byid[at], (n - at) * sizeof(*c->byid));
 		c->byid[at] = e;
 	}
@@ -211,7 +211,7 @@ bool rk_rcache_any_overlap(const struct rk_rcache *c, const struct rk_desc *d,
 
 struct rk_rcache_entry *rk_rcache_get(const struct rk_rcache *c, uint64_t range)
 {
-	size_t at = id_lower(c, range);
+	size_t at = id_lower(c, c->n, range);
 
 	return at < c->n && c->byid[at]->range == range ? c->byid[at] : NULL;
 }

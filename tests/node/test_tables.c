@@ -328,6 +328,25 @@ static void test_rcache_by_id(void **state)
 	for (uint64_t id = 1; id < 12; id++)
 		if (rk_rcache_get(&c, id) != NULL)
 			assert_true(id == 5 || id == 8 || id == 11);
+	/* A new id over several entries (a snapshot of a range made by
+	 * splits and merges this node never saw): they go, it comes, above
+	 * every id and below. */
+	d = desc(20, 9, "", "d"); /* over 5 and 11 */
+	assert_int_equal(rk_rcache_put(&c, &d), 0);
+	assert_int_equal(c.n, 2);
+	assert_null(rk_rcache_get(&c, 5));
+	assert_null(rk_rcache_get(&c, 11));
+	assert_int_equal(rk_rcache_get(&c, 20)->range, 20);
+	assert_int_equal(rk_rcache_get(&c, 8)->range, 8);
+	d = desc(3, 10, "e", ""); /* over 8 */
+	assert_int_equal(rk_rcache_put(&c, &d), 0);
+	assert_int_equal(c.n, 2);
+	assert_int_equal(rk_rcache_get(&c, 3)->range, 3);
+	assert_int_equal(rk_rcache_get(&c, 20)->range, 20);
+	assert_null(rk_rcache_get(&c, 8));
+	assert_int_equal(range_of(&c, "a"), 20);
+	assert_int_equal(range_of(&c, "d"), 0);
+	assert_int_equal(range_of(&c, "z"), 3);
 	rk_rcache_free(&c);
 }
 
