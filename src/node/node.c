@@ -311,6 +311,9 @@ int rk_node_run(const struct rk_node_config *cfg)
 		rc = RK_EIO;
 		goto out;
 	}
+	/* A restart without --initial-cluster knows its cluster all the same. */
+	if (existing && (rc = rk_roster_recorded_initial(n)) != 0)
+		goto out;
 	/* Listen before anything is written: a port in use must not leave a
 	 * half-made data directory behind. */
 	memset(&nc, 0, sizeof(nc));
@@ -333,10 +336,10 @@ int rk_node_run(const struct rk_node_config *cfg)
 		rk_log_error(MOD, "%s", err);
 		goto out;
 	}
-	for (uint32_t i = 0; i < cfg->n_initial; i++) {
-		if (cfg->initial[i].id == cfg->node_id)
+	for (uint32_t i = 0; i < n->cfg.n_initial; i++) {
+		if (n->cfg.initial[i].id == cfg->node_id)
 			continue;
-		(void)rk_peer_add(n, cfg->initial[i].id, cfg->initial[i].addr);
+		(void)rk_peer_add(n, n->cfg.initial[i].id, n->cfg.initial[i].addr);
 	}
 	if (cfg->http_addr[0] != '\0') {
 		rc = rk_http_listen(&n->http, &n->loop, cfg->http_addr, rk_node_http, n);

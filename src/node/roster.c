@@ -64,14 +64,17 @@ static int add(struct rk_node *n, uint64_t id, const char *addr)
 	return 0;
 }
 
-int rk_roster_load(struct rk_node *n)
+/* Calls fn for every ID=HOST:PORT of the stored row `name` (none if it
+ * is missing); RK_ECORRUPT if it does not parse, else fn's first error. */
+static int each_in_row(struct rk_node *n, const char *name,
+		       int (*fn)(struct rk_node *n, uint64_t id, const char *addr))
 {
 	const void *v;
 	size_t vl;
 	char *row, *tok, *save = NULL;
 	int rc = 0;
 
-	if (rk_store_meta_get(n->reader, ROW, &v, &vl) != 0)
+	if (rk_store_meta_get(n->reader, name, &v, &vl) != 0)
 		return 0;
 	if ((row = malloc(vl + 1)) == NULL)
 		return RK_ENOMEM;
@@ -80,24 +83,51 @@ int rk_roster_load(struct rk_node *n)
 	for (tok = strtok_r(row, ",", &save); tok != NULL && rc == 0;
 	     tok = strtok_r(NULL, ",", &save)) {
 		char *eq = strchr(tok, '='), *end;
-		const char *had;
 		uint64_t id = strtoull(tok, &end, 10);
 
-		if (eq == NULL || end != eq || id == 0 || strlen(eq + 1) >= RK_ADDR_MAX ||
-		    n->roster.n == RK_MAX_NODES) {
+		if (eq == NULL || end != eq || id == 0 || strlen(eq + 1) >= RK_ADDR_MAX)
 			rc = RK_ECORRUPT;
-			break;
-		}
-		/* Known already (an initial node): the flags say where. */
-		known(n, id, eq + 1, &had);
-		if (had == NULL && (rc = add(n, id, eq + 1)) != 0)
-			break;
+		else
+			rc = fn(n, id, eq + 1);
 	}
 	free(row);
 	if (rc != 0)
-		rk_log_error(MOD, "the peers added at runtime (row %s) cannot be loaded: %s",
-			     ROW, rk_strerror(rc));
+		rk_log_error(MOD, "the nodes recorded in the row %s cannot be loaded: %s",
+			     name, rk_strerror(rc));
 	return rc;
+}
+
+static int load_added(struct rk_node *n, uint64_t id, const char *addr)
+{
+	const char *had;
+
+	if (n->roster.n == RK_MAX_NODES)
+		return RK_ECORRUPT;
+	/* Known already (an initial node): the flags say where. */
+	known(n, id, addr, &had);
+	return had == NULL ? add(n, id, addr) : 0;
+}
+
+int rk_roster_load(struct rk_node *n)
+{
+	return each_in_row(n, ROW, load_added);
+}
+
+static int load_initial(struct rk_node *n, uint64_t id, const char *addr)
+{
+	struct rk_node_peer *p = &n->cfg.initial[n->cfg.n_initial];
+
+	if (n->cfg.n_initial == RK_MAX_NODES)
+		return RK_ECORRUPT;
+	p->id = id;
+	snprintf(p->addr, sizeof(p->addr), "%s", addr);
+	n->cfg.n_initial++;
+	return 0;
+}
+
+int rk_roster_recorded_initial(struct rk_node *n)
+{
+	return n->cfg.n_initial > 0 ? 0 : each_in_row(n, "first_start_cluster", load_initial);
 }
 
 void rk_roster_each(struct rk_node *n,

@@ -38,6 +38,11 @@ struct rk_roster {
  * RK_ECORRUPT if the row does not parse. */
 int rk_roster_load(struct rk_node *n);
 
+/* A restart without --initial-cluster: n->cfg's initial cluster is the
+ * one the first start recorded, so that its nodes are peers, listed and
+ * counted as with the flag. RK_ECORRUPT if the row does not parse. */
+int rk_roster_recorded_initial(struct rk_node *n);
+
 /* Serves POST /api/v1/nodes; false for any other path. */
 bool rk_roster_http(struct rk_node *n, const struct rk_http_req *req,
 		    struct rk_http_resp *resp);

@@ -27,14 +27,16 @@ TOKEN = "nodes-test-token"
 CLUSTER = ",".join("%d=%s" % (i, peer(i)) for i in INITIAL)
 
 
-def start(i, tmp, extra=()):
+def start(i, tmp, extra=(), first_start_flags=True):
+    """Node i; a restart may leave out the first-start flags."""
     d = os.path.join(tmp, "n%d" % i)
     os.makedirs(d, exist_ok=True)
     log = open(os.path.join(d, "log"), "a")
+    first = ["--initial-cluster", CLUSTER, "--ranges", str(RANGES), "--replicas", "3"]
     args = [BIN, "start", "--node-id", str(i), "--data", os.path.join(d, "data"),
             "--peer-addr", peer(i), "--client-addr", addr(i, 1), "--http-addr", addr(i, 2),
-            "--initial-cluster", CLUSTER, "--ranges", str(RANGES), "--replicas", "3",
-            "--tick-ms", "50", "--admin-token-file", os.path.join(tmp, "token")] + list(extra)
+            "--tick-ms", "50", "--admin-token-file", os.path.join(tmp, "token")] + \
+        (first if first_start_flags else []) + list(extra)
     return subprocess.Popen(args, stdout=log, stderr=log)
 
 
@@ -141,14 +143,20 @@ def main():
         print("range 1 has a voter on node %d, caught up, leads and serves its key" % NEW,
               flush=True)
 
-        # The addition is durable: node 1 restarts knowing node 4.
-        procs[1].send_signal(signal.SIGTERM)
-        if procs[1].wait(timeout=20) != 0:
-            fail("node 1 did not stop cleanly")
-        procs[1] = start(1, tmp)
-        wait("node 1 reaches node %d after its restart" % NEW,
-             lambda: (status_of(1, NEW) or {}).get("state") == "up", 30)
-        print("node 1 restarted: node %d still its peer, up" % NEW, flush=True)
+        # The addition is durable: node 1 restarts knowing node 4, with the
+        # first-start flags and without them (its initial cluster is the
+        # recorded one: nodes 2 and 3 are its peers as well).
+        for flags in (True, False):
+            procs[1].send_signal(signal.SIGTERM)
+            if procs[1].wait(timeout=20) != 0:
+                fail("node 1 did not stop cleanly")
+            procs[1] = start(1, tmp, first_start_flags=flags)
+            wait("node 1 reaches nodes 2, 3 and %d after its restart" % NEW,
+                 lambda: all((status_of(1, x) or {}).get("state") == "up" for x in (2, 3, NEW)),
+                 30)
+            wait("every range led after node 1's restart", lambda: led(INITIAL), 30)
+            print("node 1 restarted %s the first-start flags: nodes 2, 3 and %d its peers, up"
+                  % ("with" if flags else "without", NEW), flush=True)
         ok = True
     finally:
         finish(procs, tmp, ok, "nodes_test")
