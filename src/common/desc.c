@@ -254,6 +254,30 @@ bool rk_desc_contains(const struct rk_desc *d, const void *key, size_t klen)
 	return c < 0 || (c == 0 && klen < d->elen);
 }
 
+static uint64_t gcd(uint64_t a, uint64_t b)
+{
+	while (b != 0) {
+		uint64_t t = a % b;
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+void rk_desc_initial_ranks(uint32_t n, uint32_t k, uint64_t range,
+			   uint32_t *ranksp)
+{
+	uint64_t i = range - 1, lcm = (uint64_t)n / gcd(n, k) * k;
+	uint32_t s = (uint32_t)((i + i / lcm) % n), m = 0;
+	uint32_t wrapped = s + k > n ? s + k - n : 0;
+
+	/* The ranks past n - 1 wrap to 0..wrapped-1: they come first. */
+	for (uint32_t j = 0; j < wrapped; j++)
+		ranksp[m++] = j;
+	for (uint32_t j = s; j < n && m < k; j++)
+		ranksp[m++] = j;
+}
+
 bool rk_desc_role_votes(uint8_t role)
 {
 	return role != RK_DESC_LEARNER;

@@ -98,6 +98,19 @@ uint64_t rk_desc_node_of(const struct rk_desc *d, uint64_t replica_id);
 /* Whether key is in d's span. */
 bool rk_desc_contains(const struct rk_desc *d, const void *key, size_t klen);
 
+/* The initial replicas of range `range` (ids from 1) in a cluster of n
+ * nodes with k replicas per range (1 <= k <= n): ranksp[0..k) receives,
+ * increasing, the ranks of their nodes (0..n-1 in node id order). Range i
+ * (from 0) takes the k nodes from rank (i + i / lcm(n, k)) mod n on,
+ * cyclically. Every node holds k/n of the ranges, and, with the preferred
+ * leader of elect.h (the (range - 1) mod k-th voter in replica id order,
+ * replica ids given in node id order), leads 1/n of them: both exactly
+ * over every n*k consecutive ranges (the start steps one further every
+ * lcm(n, k) ranges, so every start meets every leader position), within a
+ * few ranges over any prefix. With k = n every range is on every node. */
+void rk_desc_initial_ranks(uint32_t n, uint32_t k, uint64_t range,
+			   uint32_t *ranksp);
+
 /* Whether the role votes in some half of the configuration. */
 bool rk_desc_role_votes(uint8_t role);
 const char *rk_desc_role_name(uint8_t role);

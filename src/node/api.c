@@ -158,6 +158,60 @@ static void ranges_page(struct rk_node *n, const struct rk_http_req *req,
 	rk_json_obj_end(&j);
 }
 
+struct status_walk {
+	struct rk_node *n;
+	struct rk_json *j;
+	struct rk_net_peer_stats *ps;
+	size_t np;
+};
+
+/* One node of cluster/status: an initial one or one added at runtime. */
+static void status_node(void *arg, uint64_t id, const char *addr)
+{
+	struct status_walk *w = arg;
+	struct rk_node *n = w->n;
+	struct rk_json *j = w->j;
+	bool self = id == n->cfg.node_id, up = self;
+	uint64_t ranges = 0, leaders = 0;
+
+	for (size_t i = 0; i < w->np; i++)
+		if (w->ps[i].node_id == id)
+			up = w->ps[i].connected;
+	for (size_t i = 0; i < n->tab.n; i++) {
+		const struct rk_replica *r = n->tab.byid[i];
+
+		ranges += rk_desc_on_node(&r->desc, id) != NULL;
+		leaders += rk_replica_leader_node(r) == id;
+	}
+	rk_json_obj_begin(j);
+	rk_json_key(j, "id");
+	rk_json_u64(j, id);
+	rk_json_key(j, "peer_addr");
+	rk_json_str(j, addr);
+	rk_json_key(j, "client_addr");
+	if (self && n->cfg.client_addr[0])
+		rk_json_str(j, n->cfg.client_addr);
+	else
+		rk_json_null(j);
+	rk_json_key(j, "http_addr");
+	if (self && n->cfg.http_addr[0])
+		rk_json_str(j, n->cfg.http_addr);
+	else
+		rk_json_null(j);
+	rk_json_key(j, "state");
+	rk_json_str(j, up ? "up" : "unreachable");
+	rk_json_key(j, "ranges");
+	rk_json_u64(j, ranges);
+	rk_json_key(j, "leaders");
+	rk_json_u64(j, leaders);
+	rk_json_key(j, "no_space"); /* known for this node only */
+	if (self)
+		rk_json_bool(j, n->space.no_space);
+	else
+		rk_json_null(j);
+	rk_json_obj_end(j);
+}
+
 static void cluster_status(struct rk_node *n, struct rk_http_resp *resp)
 {
 	struct rk_net_peer_stats ps[RK_MAX_NODES];
@@ -191,47 +245,9 @@ static void cluster_status(struct rk_node *n, struct rk_http_resp *resp)
 	rk_json_obj_end(&j);
 	rk_json_key(&j, "nodes");
 	rk_json_arr_begin(&j);
-	for (uint32_t k = 0; k < n->cfg.n_initial; k++) {
-		const struct rk_node_peer *p = &n->cfg.initial[k];
-		bool self = p->id == n->cfg.node_id, up = self;
-		uint64_t ranges = 0, leaders = 0;
-
-		for (size_t i = 0; i < np; i++)
-			if (ps[i].node_id == p->id)
-				up = ps[i].connected;
-		for (size_t i = 0; i < n->tab.n; i++) {
-			const struct rk_replica *r = n->tab.byid[i];
-
-			ranges += rk_desc_on_node(&r->desc, p->id) != NULL;
-			leaders += rk_replica_leader_node(r) == p->id;
-		}
-		rk_json_obj_begin(&j);
-		rk_json_key(&j, "id");
-		rk_json_u64(&j, p->id);
-		rk_json_key(&j, "peer_addr");
-		rk_json_str(&j, p->addr);
-		rk_json_key(&j, "client_addr");
-		if (self && n->cfg.client_addr[0])
-			rk_json_str(&j, n->cfg.client_addr);
-		else
-			rk_json_null(&j);
-		rk_json_key(&j, "http_addr");
-		if (self && n->cfg.http_addr[0])
-			rk_json_str(&j, n->cfg.http_addr);
-		else
-			rk_json_null(&j);
-		rk_json_key(&j, "state");
-		rk_json_str(&j, up ? "up" : "unreachable");
-		rk_json_key(&j, "ranges");
-		rk_json_u64(&j, ranges);
-		rk_json_key(&j, "leaders");
-		rk_json_u64(&j, leaders);
-		rk_json_key(&j, "no_space"); /* known for this node only */
-		if (self)
-			rk_json_bool(&j, n->space.no_space);
-		else
-			rk_json_null(&j);
-		rk_json_obj_end(&j);
+	{
+		struct status_walk w = {n, &j, ps, np};
+		rk_roster_each(n, status_node, &w);
 	}
 	rk_json_arr_end(&j);
 	rk_json_obj_end(&j);
@@ -632,7 +648,7 @@ void rk_node_http(void *arg, const struct rk_http_req *req,
 			debug_propose(n, req, resp);
 		return;
 	}
-	if (rk_admin_http(n, req, resp))
+	if (rk_admin_http(n, req, resp) || rk_roster_http(n, req, resp))
 		return;
 	if (rk_api_range_route(n, p, req, resp))
 		return; /* /api/v1/ranges/{id}/... */

@@ -8,6 +8,7 @@
 #include <xxhash.h>
 
 #include "keyspace.h"
+#include "rcache.h"
 #include "crash.h"
 #include "log.h"
 #include "node_int.h"
@@ -31,7 +32,9 @@ uint64_t rk_boot_cluster_id(const struct rk_node_config *cfg)
 }
 
 /* The first-start flags as recorded in the data directory: the initial
- * cluster, and the cut (--ranges or --split-at). */
+ * cluster, the cut (--ranges or --split-at) and the replicas per range
+ * (a directory made before that row existed: every range on every initial
+ * node). */
 static void first_start_cluster(const struct rk_node_config *cfg, struct rk_buf *b)
 {
 	for (uint32_t i = 0; i < cfg->n_initial; i++)
@@ -45,6 +48,138 @@ static void first_start_cut(const struct rk_node_config *cfg, struct rk_buf *b)
 		rk_buf_printf(b, "--split-at %s", cfg->split_at);
 	else
 		rk_buf_printf(b, "--ranges %u", cfg->ranges ? cfg->ranges : RK_DEFAULT_RANGES);
+}
+
+static void first_start_replicas(const struct rk_node_config *cfg, struct rk_buf *b)
+{
+	rk_buf_printf(b, "%u", rk_node_config_replicas(cfg));
+}
+
+static const char *const row_names[3] = {"first_start_cluster", "first_start_cut",
+					 "first_start_replicas"};
+
+/* The initial layout of a cluster, as its first-start flags make it (the
+ * same on every node): the initial nodes in id order, the replicas per
+ * range and the cut. */
+struct layout {
+	uint64_t ids[RK_MAX_NODES];
+	uint32_t n, k;
+	struct rk_keyspace ks;
+};
+
+/* From the recorded form of the flags (first_start_*; replicas NULL: the
+ * row is missing, every node). RK_ECORRUPT if they do not parse. */
+static int layout_parse(const char *cluster, const char *cut, const char *replicas,
+			struct layout *lay)
+{
+	const char *p = cluster;
+	char *end;
+	int rc;
+
+	memset(lay, 0, sizeof(*lay));
+	while (*p != '\0' && lay->n < RK_MAX_NODES) {
+		uint64_t id = strtoull(p, &end, 10);
+		uint32_t at = lay->n;
+
+		if (end == p || *end != '=' || id == 0)
+			return RK_ECORRUPT;
+		while (at > 0 && lay->ids[at - 1] > id) {
+			lay->ids[at] = lay->ids[at - 1];
+			at--;
+		}
+		lay->ids[at] = id;
+		lay->n++;
+		p = strchr(end, ',');
+		p = p != NULL ? p + 1 : end + strlen(end);
+	}
+	lay->k = replicas != NULL ? (uint32_t)strtoul(replicas, NULL, 10) : lay->n;
+	if (*p != '\0' || lay->n == 0 || lay->k == 0 || lay->k > lay->n ||
+	    lay->k > RK_DESC_MAX_REPLICAS)
+		return RK_ECORRUPT;
+	if (strncmp(cut, "--ranges ", 9) == 0)
+		rc = rk_keyspace_uniform((uint32_t)strtoul(cut + 9, NULL, 10), &lay->ks);
+	else if (strncmp(cut, "--split-at ", 11) == 0)
+		rc = rk_keyspace_split_at(cut + 11, &lay->ks, NULL, 0);
+	else
+		rc = RK_ECORRUPT;
+	return rc == RK_EINVAL ? RK_ECORRUPT : rc;
+}
+
+/* A recorded row as a string (NULL if missing or no memory). */
+static char *meta_string(struct rk_node *n, const char *name)
+{
+	const void *v;
+	size_t vl;
+	char *s;
+
+	if (rk_store_meta_get(n->reader, name, &v, &vl) != 0 || (s = malloc(vl + 1)) == NULL)
+		return NULL;
+	memcpy(s, v, vl);
+	s[vl] = '\0';
+	return s;
+}
+
+/* The layout the data directory's first start made; RK_ENOTFOUND for a
+ * directory made before the flags were recorded. */
+static int layout_recorded(struct rk_node *n, struct layout *lay)
+{
+	char *cluster = meta_string(n, "first_start_cluster");
+	char *cut = meta_string(n, "first_start_cut");
+	char *replicas = meta_string(n, "first_start_replicas");
+	int rc = cluster == NULL || cut == NULL ? RK_ENOTFOUND
+					       : layout_parse(cluster, cut, replicas, lay);
+
+	free(cluster);
+	free(cut);
+	free(replicas);
+	return rc;
+}
+
+/* Range i+1's initial descriptor, over reps (k of them) and lay's keys. */
+static void layout_desc(const struct layout *lay, uint32_t i,
+			struct rk_desc_replica *reps, struct rk_desc *d)
+{
+	uint32_t ranks[RK_DESC_MAX_REPLICAS];
+
+	memset(d, 0, sizeof(*d));
+	rk_desc_initial_ranks(lay->n, lay->k, i + 1, ranks);
+	/* Replica ids 1..k in node id order, the same on every node. */
+	for (uint32_t j = 0; j < lay->k; j++) {
+		reps[j].replica_id = j + 1;
+		reps[j].node_id = lay->ids[ranks[j]];
+		reps[j].role = RK_DESC_VOTER;
+	}
+	d->range_id = i + 1;
+	d->generation = 1;
+	d->conf_version = 1;
+	d->next_replica_id = lay->k + 1;
+	d->reps = reps;
+	d->n_reps = (uint8_t)lay->k;
+	if (i > 0) {
+		d->start = lay->ks.bounds[i - 1].p;
+		d->slen = lay->ks.bounds[i - 1].len;
+	}
+	if (i + 1 < lay->ks.n) {
+		d->end = lay->ks.bounds[i].p;
+		d->elen = lay->ks.bounds[i].len;
+	}
+}
+
+int rk_boot_layout_cache(struct rk_node *n)
+{
+	struct rk_desc_replica reps[RK_DESC_MAX_REPLICAS];
+	struct layout lay;
+	struct rk_desc d;
+	int rc = layout_recorded(n, &lay);
+
+	if (rc == RK_ENOTFOUND)
+		return 0; /* the cache holds the hosted ranges only */
+	for (uint32_t i = 0; i < lay.ks.n && rc == 0; i++) {
+		layout_desc(&lay, i, reps, &d);
+		rc = rk_rcache_put(&n->rcache, &d);
+	}
+	rk_keyspace_free(&lay.ks);
+	return rc;
 }
 
 /* Whether the lowest range has an apply state (stops the walk there). */
@@ -93,31 +228,42 @@ int rk_boot_finished(struct rk_node *n, bool *existingp, char *err, size_t errle
 int rk_boot_check_flags(struct rk_node *n, char *err, size_t errlen)
 {
 	const struct rk_node_config *cfg = &n->cfg;
-	const char *names[2] = {"first_start_cluster", "first_start_cut"};
-	bool given[2] = {cfg->n_initial > 0, cfg->ranges > 0 || cfg->split_at != NULL};
-	const char *flag[2] = {"--initial-cluster", "--ranges/--split-at"};
+	bool given[3] = {cfg->n_initial > 0, cfg->ranges > 0 || cfg->split_at != NULL,
+			 cfg->replicas > 0};
+	const char *flag[3] = {"--initial-cluster", "--ranges/--split-at", "--replicas"};
 	int rc = 0;
 
-	for (int k = 0; k < 2 && rc == 0; k++) {
-		struct rk_buf want;
+	for (int k = 0; k < 3 && rc == 0; k++) {
+		struct rk_buf want, had;
+		struct layout lay;
 		const void *v;
 		size_t vl;
 
 		if (!given[k])
 			continue;
 		rk_buf_init(&want);
+		rk_buf_init(&had);
 		if (k == 0)
 			first_start_cluster(cfg, &want);
-		else
+		else if (k == 1)
 			first_start_cut(cfg, &want);
-		if (rk_store_meta_get(n->reader, names[k], &v, &vl) == 0 &&
-		    (vl != want.len || memcmp(v, want.p, vl) != 0)) {
-			snprintf(err, errlen, "%s does not match the first start of %.200s (%.*s)",
-				 flag[k], cfg->data_dir, (int)(vl > 200 ? 200 : vl),
-				 (const char *)v);
+		else
+			first_start_replicas(cfg, &want);
+		if (rk_store_meta_get(n->reader, row_names[k], &v, &vl) == 0) {
+			rk_buf_append(&had, v, vl);
+		} else if (k == 2 && layout_recorded(n, &lay) == 0) {
+			/* Made before the row: every range on every node. */
+			rk_buf_printf(&had, "%u", lay.k);
+			rk_keyspace_free(&lay.ks);
+		}
+		if (had.len > 0 && (had.len != want.len || memcmp(had.p, want.p, had.len) != 0)) {
+			snprintf(err, errlen, "%s does not match the first start of %.200s (%s%.*s)",
+				 flag[k], cfg->data_dir, k == 2 ? "--replicas " : "",
+				 (int)(had.len > 200 ? 200 : had.len), (const char *)had.p);
 			rc = RK_EINVAL;
 		}
 		rk_buf_free(&want);
+		rk_buf_free(&had);
 	}
 	return rc;
 }
@@ -130,51 +276,19 @@ static int any_range(void *arg, uint64_t range)
 	return 1;
 }
 
-/* The initial replicas of every range: one per initial node, replica ids
- * 1..k given in node id order (the same on every node whatever the order
- * of --initial-cluster). */
-static void initial_replicas(const struct rk_node_config *cfg,
-			     struct rk_desc_replica *reps)
+/* Range i+1's initial raft and apply state, into b, if this node holds
+ * one of its replicas (*heldp). */
+static int first_range(struct rk_node *n, const struct layout *lay, uint32_t i,
+		       struct rk_store_batch *b, bool *heldp)
 {
-	for (uint32_t i = 0; i < cfg->n_initial; i++) {
-		uint32_t rank = 0;
-
-		for (uint32_t j = 0; j < cfg->n_initial; j++)
-			rank += cfg->initial[j].id < cfg->initial[i].id;
-		reps[rank].node_id = cfg->initial[i].id;
-	}
-	for (uint32_t i = 0; i < cfg->n_initial; i++) {
-		reps[i].replica_id = i + 1;
-		reps[i].role = RK_DESC_VOTER;
-	}
-}
-
-/* Range i+1's initial raft and apply state, into b. */
-static int first_range(struct rk_node *n, const struct rk_keyspace *ks,
-		       uint32_t i, struct rk_store_batch *b)
-{
-	struct rk_desc_replica reps[RK_RAFT_MAX_MEMBERS];
+	struct rk_desc_replica reps[RK_DESC_MAX_REPLICAS];
 	struct rk_desc d;
 	struct rk_store_raft_state st;
 	struct rk_store_apply_state as;
 	struct rk_buf blob;
 
-	memset(&d, 0, sizeof(d));
-	initial_replicas(&n->cfg, reps);
-	d.range_id = i + 1;
-	d.generation = 1;
-	d.conf_version = 1;
-	d.next_replica_id = n->cfg.n_initial + 1;
-	d.reps = reps;
-	d.n_reps = (uint8_t)n->cfg.n_initial;
-	if (i > 0) {
-		d.start = ks->bounds[i - 1].p;
-		d.slen = ks->bounds[i - 1].len;
-	}
-	if (i + 1 < ks->n) {
-		d.end = ks->bounds[i].p;
-		d.elen = ks->bounds[i].len;
-	}
+	*heldp = false;
+	layout_desc(lay, i, reps, &d);
 	memset(&st, 0, sizeof(st));
 	st.hs.term = RK_RAFT_INIT_TERM;
 	st.hs.commit = RK_RAFT_INIT_INDEX;
@@ -187,6 +301,8 @@ static int first_range(struct rk_node *n, const struct rk_keyspace *ks,
 		if (reps[j].node_id == n->cfg.node_id)
 			st.replica_id = reps[j].replica_id;
 	}
+	if (st.replica_id == 0)
+		return 0; /* held by other nodes only */
 	rk_buf_init(&blob);
 	if (rk_desc_encode(&d, &blob) != 0) {
 		rk_buf_free(&blob);
@@ -198,48 +314,59 @@ static int first_range(struct rk_node *n, const struct rk_keyspace *ks,
 	rk_store_batch_raft_state(b, i + 1, &st);
 	rk_store_batch_apply_state(b, i + 1, &as);
 	rk_buf_free(&blob);
+	*heldp = true;
 	return 0;
 }
 
-/* Cuts the key space and writes every range's initial state: the initial
- * voters, the boot snapshot point (RK_RAFT_INIT_INDEX/TERM) and the span. */
+/* Cuts the key space and writes the initial state of every range with a
+ * replica here: its initial voters, the boot snapshot point
+ * (RK_RAFT_INIT_INDEX/TERM) and its span. The layout comes from the flags
+ * in their recorded form, as on every restart (rk_boot_layout_cache). */
 int rk_boot_first_start(struct rk_node *n, char *err, size_t errlen)
 {
-	struct rk_keyspace ks;
+	struct layout lay;
 	struct rk_store_batch *b;
+	struct rk_buf rows[3];
+	uint32_t held = 0;
 	int rc;
 
-	if (n->cfg.split_at != NULL)
+	if (n->cfg.split_at != NULL) {
+		/* Parsed with the flags; again here for its one-line reason. */
+		struct rk_keyspace ks;
 		rc = rk_keyspace_split_at(n->cfg.split_at, &ks, err, errlen);
-	else
-		rc = rk_keyspace_uniform(n->cfg.ranges ? n->cfg.ranges : RK_DEFAULT_RANGES, &ks);
-	if (rc != 0)
-		return rc;
-	if (n->cfg.n_initial > RK_RAFT_MAX_MEMBERS) {
-		snprintf(err, errlen, "--initial-cluster: %u nodes; every range has a "
-			 "replica on each initial node, at most %d", n->cfg.n_initial,
-			 RK_RAFT_MAX_MEMBERS);
 		rk_keyspace_free(&ks);
-		return RK_EINVAL;
+		if (rc != 0)
+			return rc;
+	}
+	for (int k = 0; k < 3; k++)
+		rk_buf_init(&rows[k]);
+	first_start_cluster(&n->cfg, &rows[0]);
+	first_start_cut(&n->cfg, &rows[1]);
+	first_start_replicas(&n->cfg, &rows[2]);
+	rc = rows[0].oom || rows[1].oom || rows[2].oom ? RK_ENOMEM
+		: layout_parse(rows[0].p, rows[1].p, rows[2].p, &lay);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot lay out the initial ranges: %s", rk_strerror(rc));
+		for (int k = 0; k < 3; k++)
+			rk_buf_free(&rows[k]);
+		return rc;
 	}
 	b = rk_store_batch_new();
 	rc = b == NULL ? RK_ENOMEM : 0;
-	for (uint32_t i = 0; i < ks.n && rc == 0; i++)
-		rc = first_range(n, &ks, i, b);
+	for (uint32_t i = 0; i < lay.ks.n && rc == 0; i++) {
+		bool here;
+		rc = first_range(n, &lay, i, b, &here);
+		held += here;
+	}
 	if (rc != 0) {
 		rk_store_batch_free(b);
 		b = NULL;
 	}
-	if (b != NULL) {
-		struct rk_buf v;
-		rk_buf_init(&v);
-		first_start_cluster(&n->cfg, &v);
-		rk_store_batch_meta_put(b, "first_start_cluster", v.p ? v.p : "", v.len);
-		rk_buf_reset(&v);
-		first_start_cut(&n->cfg, &v);
-		rk_store_batch_meta_put(b, "first_start_cut", v.p, v.len);
-		rk_buf_free(&v);
-	}
+	if (b != NULL)
+		for (int k = 0; k < 3; k++)
+			rk_store_batch_meta_put(b, row_names[k], rows[k].p, rows[k].len);
+	for (int k = 0; k < 3; k++)
+		rk_buf_free(&rows[k]);
 	rc = b == NULL ? RK_ENOMEM : rk_store_write(n->store, b);
 	rk_crash_point(n, "boot.first_written");
 	if (rc == 0)
@@ -255,10 +382,11 @@ int rk_boot_first_start(struct rk_node *n, char *err, size_t errlen)
 		rc = rk_store_write(n->store, b);
 	}
 	if (rc == 0)
-		rk_log_info(MOD, "first start: %u ranges on %u nodes", ks.n, n->cfg.n_initial);
+		rk_log_info(MOD, "first start: %u ranges of %u replicas on %u nodes, %u here",
+			    lay.ks.n, lay.k, lay.n, held);
 	else
 		snprintf(err, errlen, "cannot write the initial ranges: %s", rk_strerror(rc));
-	rk_keyspace_free(&ks);
+	rk_keyspace_free(&lay.ks);
 	return rc;
 }
 
@@ -386,8 +514,14 @@ static int load_all(struct rk_node *n)
 
 int rk_boot_existing(struct rk_node *n, bool *existingp)
 {
-	*existingp = false;
-	return rk_store_list_ranges(n->reader, any_range, existingp);
+	const void *v;
+	size_t vl;
+
+	/* A node may hold no range of its cluster (--replicas below the
+	 * number of nodes, or all moved away): its first start is done all
+	 * the same. */
+	*existingp = rk_store_meta_get(n->reader, "first_start_done", &v, &vl) == 0;
+	return *existingp ? 0 : rk_store_list_ranges(n->reader, any_range, existingp);
 }
 
 int rk_boot_load(struct rk_node *n)

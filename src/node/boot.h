@@ -26,17 +26,27 @@ uint64_t rk_boot_cluster_id(const struct rk_node_config *cfg);
  * clear error). A directory made before the row existed gets it. */
 int rk_boot_finished(struct rk_node *n, bool *existingp, char *err, size_t errlen);
 
-/* Whether the data directory holds any range (*existingp). */
+/* Whether the data directory's first start was done, or it holds any
+ * range (*existingp). */
 int rk_boot_existing(struct rk_node *n, bool *existingp);
 
 /* A restart may repeat the first-start flags; they must match (RK_EINVAL
  * with a one-line reason in err). */
 int rk_boot_check_flags(struct rk_node *n, char *err, size_t errlen);
 
-/* First start: cuts the key space and writes every range's initial state:
- * the initial voters, the boot snapshot point (RK_RAFT_INIT_INDEX/TERM) and
- * the span; records the first-start flags; checkpoints. */
+/* First start: cuts the key space and writes the initial state of every
+ * range with a replica on this node (--replicas of them spread over the
+ * initial nodes: rk_desc_initial_ranks): the initial voters, the boot
+ * snapshot point (RK_RAFT_INIT_INDEX/TERM) and the span; records the
+ * first-start flags; checkpoints. */
 int rk_boot_first_start(struct rk_node *n, char *err, size_t errlen);
+
+/* Puts every range of the cluster's initial layout into the range cache
+ * (gen 1: the hosted ranges' own descriptors, put after, win), computed
+ * from the first-start flags recorded in the data directory, so that a key
+ * of a range held elsewhere goes to one of its nodes in one hop. A
+ * directory made before they were recorded puts nothing. */
+int rk_boot_layout_cache(struct rk_node *n);
 
 /* Redoes interrupted snapshot installs, then loads every replica into the
  * table, asleep. */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "desc.h"
 #include "keyspace.h"
 #include "log.h"
 #include "rangekv/error.h"
@@ -16,6 +17,7 @@ void rk_node_config_usage(FILE *out)
 "usage: rangekv start --node-id N --data DIR --peer-addr HOST:PORT\n"
 "                     [--client-addr HOST:PORT] [--http-addr HOST:PORT]\n"
 "                     (--initial-cluster ID=HOST:PORT,... [--ranges N | --split-at K1,K2,...]\n"
+"                      [--replicas N] [--added-node]\n"
 "                      | --join HOST:PORT)\n"
 "\n"
 "Starts one rangekv node. Restarting with the same --data resumes it; the\n"
@@ -32,10 +34,21 @@ void rk_node_config_usage(FILE *out)
 "  --initial-cluster LIST  first start of a cluster: every initial node as\n"
 "                          ID=HOST:PORT (its peer address), comma separated;\n"
 "                          must name this node at its --peer-addr\n"
+"                          (unless --added-node)\n"
 "  --ranges N              first start: cut the key space into N ranges\n"
 "                          of equal 8-byte prefix width            [64]\n"
 "  --split-at K1,K2,...    first start: explicit range boundaries instead;\n"
 "                          bytes as \\xNN, a comma inside a key is \\x2c\n"
+"  --replicas N            first start: replicas per range (1 to 10, at most\n"
+"                          the initial nodes), spread evenly over them, and\n"
+"                          their leaders too; the same on every initial node\n"
+"                                                   [3, or every node if fewer]\n"
+"  --added-node            first start of a node added to a running cluster:\n"
+"                          --initial-cluster, --ranges/--split-at and\n"
+"                          --replicas are the cluster's (it is not in its\n"
+"                          list); it holds no range until replicas are\n"
+"                          added to it; every node must first be told its\n"
+"                          address (POST /api/v1/nodes?id=N&peer_addr=..)\n"
 "  --join HOST:PORT        join a running cluster through this member's\n"
 "                          peer address\n"
 "  --request-timeout MS    client request deadline in milliseconds  [5000]\n"
@@ -220,6 +233,23 @@ static int read_secret(const char *flag, const char *path, char *pathp,
 	return rk_secret_read(flag, path, buf, lenp, openp, err, errlen);
 }
 
+/* An added node's --peer-addr is no initial node's. */
+static int added_addr_free(const struct rk_node_config *c, char *err, size_t errlen)
+{
+	for (uint32_t k = 0; k < c->n_initial; k++)
+		if (strcmp(c->initial[k].addr, c->peer_addr) == 0)
+			return fail(err, errlen, "--added-node: --peer-addr %s is node %llu's in --initial-cluster",
+				    c->peer_addr, (unsigned long long)c->initial[k].id);
+	return 0;
+}
+
+uint32_t rk_node_config_replicas(const struct rk_node_config *cfg)
+{
+	if (cfg->replicas != 0)
+		return cfg->replicas;
+	return cfg->n_initial < RK_DEFAULT_REPLICAS ? cfg->n_initial : RK_DEFAULT_REPLICAS;
+}
+
 void rk_node_config_free(struct rk_node_config *cfg)
 {
 	/* No copy of a secret outlives its use longer than it must. */
@@ -264,7 +294,11 @@ int rk_node_config_parse(int argc, char **argv, struct rk_node_config *c,
 			return fail(err, errlen, "unexpected argument '%s' (see rangekv start --help)", name);
 		}
 		if (strcmp(name, "--enable-debug-api") == 0) {
-			c->enable_debug_api = true; /* the one flag without a value */
+			c->enable_debug_api = true; /* flags without a value */
+			continue;
+		}
+		if (strcmp(name, "--added-node") == 0) {
+			c->added_node = true;
 			continue;
 		}
 		snprintf(flag, sizeof(flag), "%s", name);
@@ -302,6 +336,12 @@ int rk_node_config_parse(int argc, char **argv, struct rk_node_config *c,
 				rc = fail(err, errlen, "--ranges: '%s' is not a count from 1 to 1000000", val);
 			else
 				c->ranges = (uint32_t)v;
+		} else if (strcmp(flag, "--replicas") == 0) {
+			if (parse_u64(val, 1, RK_DESC_MAX_REPLICAS, &v) != 0)
+				rc = fail(err, errlen, "--replicas: '%s' is not a count from 1 to %d",
+					  val, RK_DESC_MAX_REPLICAS);
+			else
+				c->replicas = (uint32_t)v;
 		} else if (strcmp(flag, "--split-at") == 0) {
 			free(c->split_at);
 			c->split_at = strdup(val);
@@ -401,18 +441,27 @@ int rk_node_config_parse(int argc, char **argv, struct rk_node_config *c,
 		rc = fail(err, errlen, "%s", "--ranges and --split-at exclude each other");
 	else if (c->join[0] != '\0' && c->n_initial > 0)
 		rc = fail(err, errlen, "%s", "--join and --initial-cluster exclude each other");
-	else if (c->join[0] != '\0' && (c->ranges != 0 || c->split_at != NULL))
-		rc = fail(err, errlen, "%s", "--ranges and --split-at belong to the first start of a cluster, not to --join");
+	else if (c->join[0] != '\0' && (c->ranges != 0 || c->split_at != NULL || c->replicas != 0))
+		rc = fail(err, errlen, "%s", "--ranges, --split-at and --replicas belong to the first start of a cluster, not to --join");
+	else if (c->replicas > c->n_initial && c->n_initial > 0)
+		rc = fail(err, errlen, "--replicas %u: more than the %u nodes of --initial-cluster",
+			  c->replicas, c->n_initial);
 	if (rc == 0 && c->split_at != NULL) {
 		struct rk_keyspace ks;
 		rc = rk_keyspace_split_at(c->split_at, &ks, err, errlen);
 		rk_keyspace_free(&ks);
 	}
+	if (rc == 0 && c->added_node && c->n_initial == 0)
+		rc = fail(err, errlen, "%s", "--added-node needs the running cluster's --initial-cluster");
 	if (rc == 0 && c->n_initial > 0) {
 		for (k = 0; k < c->n_initial; k++)
 			if (c->initial[k].id == c->node_id)
 				break;
-		if (k == c->n_initial)
+		if (c->added_node && k < c->n_initial)
+			rc = fail(err, errlen, "%s", "--added-node: --initial-cluster names this --node-id (it is an initial node)");
+		else if (c->added_node)
+			rc = added_addr_free(c, err, errlen);
+		else if (k == c->n_initial)
 			rc = fail(err, errlen, "%s", "--initial-cluster does not name this --node-id");
 		else if (strcmp(c->initial[k].addr, c->peer_addr) != 0)
 			rc = fail(err, errlen, "--initial-cluster gives this node the address %s, not its --peer-addr",

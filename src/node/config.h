@@ -33,6 +33,12 @@ struct rk_node_config {
 	uint32_t n_initial;
 	uint32_t ranges;     /* 0: not given (default 64 on first start) */
 	char *split_at;      /* raw --split-at, or NULL */
+	/* --replicas: replicas per range at the first start; 0: not given
+	 * (RK_DEFAULT_REPLICAS, or every node of a smaller initial cluster). */
+	uint32_t replicas;
+	/* --added-node: --initial-cluster is a running cluster's, without
+	 * this node; its first start holds no range (roster.h). */
+	bool added_node;
 	char join[RK_ADDR_MAX];
 	uint32_t request_timeout_ms;
 	uint32_t tick_ms;
@@ -94,6 +100,10 @@ struct rk_node_config {
 int rk_parse_size(const char *s, uint64_t *vp);
 
 #define RK_DEFAULT_RANGES 64
+#define RK_DEFAULT_REPLICAS 3
+
+/* The replicas per range of a first start with cfg's flags. */
+uint32_t rk_node_config_replicas(const struct rk_node_config *cfg);
 
 /* 0 on success; 1 when --help was asked (usage printed to out); RK_EINVAL
  * with a one-line reason in err otherwise. */

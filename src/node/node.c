@@ -331,6 +331,9 @@ int rk_node_run(const struct rk_node_config *cfg)
 		rc = RK_EIO;
 		goto out;
 	}
+	/* A restart without --initial-cluster knows its cluster all the same. */
+	if (existing && (rc = rk_roster_recorded_initial(n)) != 0)
+		goto out;
 	/* Listen before anything is written: a port in use must not leave a
 	 * half-made data directory behind. */
 	memset(&nc, 0, sizeof(nc));
@@ -353,14 +356,10 @@ int rk_node_run(const struct rk_node_config *cfg)
 		rk_log_error(MOD, "%s", err);
 		goto out;
 	}
-	for (uint32_t i = 0; i < cfg->n_initial; i++) {
-		if (cfg->initial[i].id == cfg->node_id)
+	for (uint32_t i = 0; i < n->cfg.n_initial; i++) {
+		if (n->cfg.initial[i].id == cfg->node_id)
 			continue;
-		rk_net_add_peer(n->net, cfg->initial[i].id, cfg->initial[i].addr);
-		n->peers[n->n_peers].node_id = cfg->initial[i].id;
-		rk_buf_init(&n->peers[n->n_peers].batch);
-		rk_buf_init(&n->peers[n->n_peers].beats);
-		n->n_peers++;
+		(void)rk_peer_add(n, n->cfg.initial[i].id, n->cfg.initial[i].addr);
 	}
 	if (cfg->http_addr[0] != '\0') {
 		rc = rk_http_listen(&n->http, &n->loop, cfg->http_addr, rk_node_http, n);
@@ -399,6 +398,10 @@ int rk_node_run(const struct rk_node_config *cfg)
 		}
 	}
 	rc = rk_boot_load(n);
+	if (rc == 0)
+		rc = rk_boot_layout_cache(n);
+	if (rc == 0)
+		rc = rk_roster_load(n);
 	if (rc == 0)
 		rc = rk_elect_init(n);
 	if (rc != 0) {

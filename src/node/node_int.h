@@ -34,6 +34,7 @@
 #include "raft.h"
 #include "rcache.h"
 #include "replica.h"
+#include "roster.h"
 #include "size.h"
 #include "snapshot.h"
 #include "space.h"
@@ -93,6 +94,7 @@ struct rk_node {
 	struct rk_process proc;  /* the dirty set and group commits */
 	struct rk_peer peers[RK_MAX_NODES];
 	uint32_t n_peers;
+	struct rk_roster roster; /* the peers added at runtime */
 	struct rk_live live;     /* node liveness */
 	struct rk_elect el;      /* elections this node starts */
 	struct rk_balance bal;   /* leadership balance */

@@ -1,9 +1,29 @@
 /*
  * Sending to the peer nodes (peer.h).
  */
+#include <string.h>
+
 #include "node_int.h"
 
 #define PEER_FRAME_BYTES (1u << 20) /* a peer's Batch is sent once this big */
+
+int rk_peer_add(struct rk_node *n, uint64_t node_id, const char *addr)
+{
+	struct rk_peer *p = &n->peers[n->n_peers];
+	int rc;
+
+	if (n->n_peers == RK_MAX_NODES || rk_peer_find(n, node_id) != NULL)
+		return RK_EINVAL;
+	rc = rk_net_add_peer(n->net, node_id, addr);
+	if (rc != 0)
+		return rc;
+	memset(p, 0, sizeof(*p));
+	p->node_id = node_id;
+	rk_buf_init(&p->batch);
+	rk_buf_init(&p->beats);
+	n->n_peers++;
+	return 0;
+}
 
 struct rk_peer *rk_peer_find(struct rk_node *n, uint64_t node_id)
 {

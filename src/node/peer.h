@@ -27,6 +27,11 @@ struct rk_peer {
 	struct rk_live_peer lv;
 };
 
+/* Makes node_id (at addr, HOST:PORT) a peer: the transport connects to it
+ * and accepts its connections. RK_EINVAL if it is this node or known
+ * already, or the table is full; RK_EADDR for a bad address. */
+int rk_peer_add(struct rk_node *n, uint64_t node_id, const char *addr);
+
 /* The peer with that node id, or NULL (this node, or unknown). */
 struct rk_peer *rk_peer_find(struct rk_node *n, uint64_t node_id);
 

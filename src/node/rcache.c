@@ -1,6 +1,7 @@
 /*
  * The node's range cache (rcache.h).
  */
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,25 +51,21 @@ static bool overlaps(const struct rk_rcache_entry *e, const struct rk_desc *d)
 
 static void entry_free(struct rk_rcache_entry *e)
 {
-	if (e != NULL) {
-		free(e->start);
-		free(e->end);
-		free(e);
-	}
+	free(e);
 }
 
+/* One allocation: the entry, its replicas, its start and end keys. */
 static struct rk_rcache_entry *entry_new(const struct rk_desc *d)
 {
-	struct rk_rcache_entry *e = calloc(1, sizeof(*e));
+	uint8_t nr = d->n_reps < RK_DESC_MAX_REPLICAS ? d->n_reps : RK_DESC_MAX_REPLICAS;
+	size_t reps = (size_t)nr * sizeof(struct rk_desc_replica);
+	struct rk_rcache_entry *e = malloc(sizeof(*e) + reps + d->slen + d->elen);
 
 	if (e == NULL)
 		return NULL;
-	e->start = malloc(d->slen + 1);
-	e->end = malloc(d->elen + 1);
-	if (e->start == NULL || e->end == NULL) {
-		entry_free(e);
-		return NULL;
-	}
+	memset(e, 0, sizeof(*e));
+	e->start = (uint8_t *)e->reps + reps;
+	e->end = e->start + d->slen;
 	if (d->slen)
 		memcpy(e->start, d->start, d->slen);
 	if (d->elen)
@@ -78,20 +75,64 @@ static struct rk_rcache_entry *entry_new(const struct rk_desc *d)
 	e->range = d->range_id;
 	e->generation = d->generation;
 	e->conf_version = d->conf_version;
-	for (uint8_t i = 0; i < d->n_reps && i < RK_DESC_MAX_REPLICAS; i++) {
-		e->reps[e->n_nodes] = d->reps[i];
-		e->nodes[e->n_nodes++] = d->reps[i].node_id;
-	}
 	e->next_replica_id = d->next_replica_id;
+	if (nr)
+		memcpy(e->reps, d->reps, reps);
+	e->n_nodes = nr;
 	return e;
+}
+
+/* The position of the first of byid[0..n) whose range is not below range. */
+static size_t id_lower(const struct rk_rcache *c, size_t n, uint64_t range)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (c->byid[mid]->range < range)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Replaces e's pointer in byid[0..n) by with (NULL: removes it). Ranges
+ * have one entry each: a put replaces a range's old entry (rk_rcache_put). */
+static void id_replace(struct rk_rcache *c, size_t n, const struct rk_rcache_entry *e,
+		       struct rk_rcache_entry *with)
+{
+	size_t at = id_lower(c, n, e->range);
+
+	if (with != NULL) {
+		c->byid[at] = with;
+		return;
+	}
+	memmove(&c->byid[at], &c->byid[at + 1], (n - at - 1) * sizeof(*c->byid));
 }
 
 int rk_rcache_put(struct rk_rcache *c, const struct rk_desc *d)
 {
-	struct rk_rcache_entry *e;
-	size_t lo, hi, at;
+	struct rk_rcache_entry *e, *same = NULL;
+	size_t lo, hi, at, n;
 	uint64_t leader = 0;
 	uint16_t absent = 0;
+
+	/* One entry per range. A range keeps its start key for its whole
+	 * life (a split keeps the left part, a merge the left range), so its
+	 * old entry is among those the put overlaps; one that is not would
+	 * be older, and goes. */
+	e = rk_rcache_get(c, d->range_id);
+	if (e != NULL && !overlaps(e, d)) {
+		if (e->generation > d->generation)
+			return 0; /* stale */
+		at = upper(c, e->start, e->slen) - 1;
+		memmove(&c->v[at], &c->v[at + 1], (c->n - at - 1) * sizeof(*c->v));
+		id_replace(c, c->n, e, NULL);
+		c->n--;
+		entry_free(e);
+	}
 
 	/* The entries it overlaps are contiguous: from the last one starting
 	 * at or before its start to the last one starting before its end. */
@@ -105,13 +146,16 @@ int rk_rcache_put(struct rk_rcache *c, const struct rk_desc *d)
 		    (o->range == d->range_id && o->generation == d->generation &&
 		     o->conf_version > d->conf_version))
 			return 0; /* stale */
-		if (o->range == d->range_id)
+		if (o->range == d->range_id) {
 			leader = o->leader;
-		/* The same descriptor again (learned from an answer, say):
-		 * what this node found out about its nodes still holds. */
-		if (o->range == d->range_id && o->generation == d->generation &&
-		    o->conf_version == d->conf_version)
-			absent = o->absent;
+			same = c->v[hi];
+			/* The same descriptor again (learned from an answer,
+			 * say): what this node found out about its nodes still
+			 * holds. */
+			if (o->generation == d->generation &&
+			    o->conf_version == d->conf_version)
+				absent = o->absent;
+		}
 	}
 	e = entry_new(d);
 	if (e == NULL)
@@ -119,11 +163,24 @@ int rk_rcache_put(struct rk_rcache *c, const struct rk_desc *d)
 	e->absent = absent;
 	/* Keeps the leader hint while it is still one of the range's nodes. */
 	for (uint8_t i = 0; i < e->n_nodes; i++)
-		if (e->nodes[i] == leader)
+		if (e->reps[i].node_id == leader)
 			e->leader = leader;
-	if (hi == lo && rk_grow((void **)&c->v, &c->cap, c->n, sizeof(*c->v)) != 0) {
+	if (hi == lo && (rk_grow((void **)&c->v, &c->cap, c->n, sizeof(*c->v)) != 0 ||
+			 rk_grow((void **)&c->byid, &c->cap_id, c->n, sizeof(*c->byid)) != 0)) {
 		entry_free(e);
 		return RK_ENOMEM;
+	}
+	/* byid: the old entries out, e in at its place. */
+	n = c->n;
+	for (size_t i = lo; i < hi; i++)
+		if (c->v[i] != same)
+			id_replace(c, n--, c->v[i], NULL);
+	if (same != NULL) {
+		id_replace(c, n, same, e);
+	} else {
+		at = id_lower(c, n, e->range);
+		memmove(&c->byid[at + 1], &c->byid[at], (n - at) * sizeof(*c->byid));
+		c->byid[at] = e;
 	}
 	for (size_t i = lo; i < hi; i++)
 		entry_free(c->v[i]);
@@ -165,10 +222,18 @@ bool rk_rcache_any_overlap(const struct rk_rcache *c, const struct rk_desc *d,
 
 struct rk_rcache_entry *rk_rcache_get(const struct rk_rcache *c, uint64_t range)
 {
+	size_t at = id_lower(c, c->n, range);
+
+	return at < c->n && c->byid[at]->range == range ? c->byid[at] : NULL;
+}
+
+size_t rk_rcache_bytes(const struct rk_rcache *c)
+{
+	size_t b = (c->cap + c->cap_id) * sizeof(*c->v);
+
 	for (size_t i = 0; i < c->n; i++)
-		if (c->v[i]->range == range)
-			return c->v[i];
-	return NULL;
+		b += malloc_usable_size(c->v[i]);
+	return b;
 }
 
 void rk_rcache_entry_desc(struct rk_rcache_entry *e, struct rk_desc *dp)
@@ -189,7 +254,7 @@ void rk_rcache_entry_desc(struct rk_rcache_entry *e, struct rk_desc *dp)
 void rk_rcache_absent(struct rk_rcache_entry *e, uint64_t node)
 {
 	for (uint8_t i = 0; i < e->n_nodes; i++)
-		if (e->nodes[i] == node)
+		if (e->reps[i].node_id == node)
 			e->absent |= (uint16_t)(1u << i);
 	if (e->leader == node)
 		e->leader = 0;
@@ -200,6 +265,7 @@ void rk_rcache_free(struct rk_rcache *c)
 	for (size_t i = 0; i < c->n; i++)
 		entry_free(c->v[i]);
 	free(c->v);
-	c->v = NULL;
-	c->n = c->cap = 0;
+	free(c->byid);
+	c->v = c->byid = NULL;
+	c->n = c->cap = c->cap_id = 0;
 }

@@ -11,6 +11,11 @@
  * A put replaces the entries its span overlaps, unless one of them is of a
  * newer generation (a stale descriptor never overwrites a newer one).
  *
+ * It holds every range of the cluster (the initial layout is put at start:
+ * rk_boot_layout_cache), 100,000 and more: an entry is one allocation
+ * (its replicas and keys after it) and ranges are also found by id in a
+ * second array, by binary search.
+ *
  * Threads: the loop.
  */
 #ifndef RK_NODE_RCACHE_H
@@ -24,23 +29,23 @@
 
 struct rk_rcache_entry {
 	uint64_t range, generation, conf_version;
-	uint8_t *start, *end; /* end empty: to the end of the key space */
-	uint32_t slen, elen;
-	uint64_t nodes[RK_DESC_MAX_REPLICAS]; /* its replicas' nodes */
-	uint8_t n_nodes;
 	uint64_t leader; /* node id, 0 unknown */
-	/* The rest of the descriptor, so that it can be handed on whole to
-	 * a router that is behind (rk_rcache_entry_desc). */
-	struct rk_desc_replica reps[RK_DESC_MAX_REPLICAS]; /* n_nodes */
 	uint64_t next_replica_id;
-	/* nodes[i] answered that it does not hold the range (bit i): the
-	 * router tries the others. A put starts afresh. */
+	uint8_t *start, *end; /* in mem; end empty: to the end of the key space */
+	uint32_t slen, elen;
+	/* reps[i].node_id answered that it does not hold the range (bit i):
+	 * the router tries the others. A put starts afresh. */
 	uint16_t absent;
+	uint8_t n_nodes;
+	/* The descriptor's replicas (so that it can be handed on whole to a
+	 * router that is behind, rk_rcache_entry_desc), then the keys. */
+	struct rk_desc_replica reps[];
 };
 
 struct rk_rcache {
 	struct rk_rcache_entry **v; /* by start key */
-	size_t n, cap;
+	struct rk_rcache_entry **byid; /* the same, by range id */
+	size_t n, cap, cap_id;
 };
 
 /* RK_ENOMEM leaves the cache as it was; a put older than what it would
@@ -54,14 +59,16 @@ struct rk_rcache_entry *rk_rcache_find(const struct rk_rcache *c,
 bool rk_rcache_any_overlap(const struct rk_rcache *c, const struct rk_desc *d,
 			   bool (*pred)(void *arg, const struct rk_rcache_entry *e),
 			   void *arg);
-/* The entry of range id, or NULL (a scan: for ranges this node does not
- * host, which are few until placement spreads ranges over nodes). */
+/* The entry of range id, or NULL. */
 struct rk_rcache_entry *rk_rcache_get(const struct rk_rcache *c, uint64_t range);
 /* e's descriptor as a view into e (nothing to free; valid while e is). */
 void rk_rcache_entry_desc(struct rk_rcache_entry *e, struct rk_desc *dp);
 /* Node `node` answered that it does not hold e's range: marked absent, and
  * no longer the leader hint. */
 void rk_rcache_absent(struct rk_rcache_entry *e, uint64_t node);
+/* The bytes the cache holds (allocated sizes as malloc_usable_size counts
+ * them): what docs/benchmarks.md measures per range. */
+size_t rk_rcache_bytes(const struct rk_rcache *c);
 void rk_rcache_free(struct rk_rcache *c);
 
 #endif

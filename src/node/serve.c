@@ -737,8 +737,8 @@ static uint64_t env_leader_of(void *arg, uint64_t range)
 		return 0;
 	for (uint8_t i = 0; i < e->n_nodes && e->leader == 0; i++) {
 		uint8_t k = (uint8_t)((range + i) % e->n_nodes);
-		if (e->nodes[k] != n->cfg.node_id && (e->absent >> k & 1) == 0)
-			e->leader = e->nodes[k];
+		if (e->reps[k].node_id != n->cfg.node_id && (e->absent >> k & 1) == 0)
+			e->leader = e->reps[k].node_id;
 	}
 	return e->leader;
 }

@@ -352,7 +352,7 @@ def main():
         procs[victim].send_signal(signal.SIGTERM)
         if procs[victim].wait(timeout=20) != 0:
             fail("SIGTERM: node %d did not exit 0" % victim)
-        for extra in (["--ranges", str(RANGES + 1)], ["--split-at", "a,b"]):
+        for extra in (["--ranges", str(RANGES + 1)], ["--split-at", "a,b"], ["--replicas", "2"]):
             p = subprocess.run([BIN, "start", "--node-id", str(victim), "--data",
                                 os.path.join(tmp, "n%d" % victim, "data"),
                                 "--peer-addr", peer(victim), "--http-addr", http(victim),

@@ -123,6 +123,33 @@ static void test_start_flags(void **state)
 	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
 				      "--initial-cluster 2=127.0.0.2:7102"), RK_EINVAL);
 	assert_non_null(strstr(err, "does not name this"));
+	/* An added node: the running cluster's list, without it. */
+	assert_int_equal(parse(&c, err, "--node-id 4 --data d --peer-addr 127.0.0.4:7104 --added-node "
+				      "--initial-cluster 2=127.0.0.2:7102 --replicas 1"), 0);
+	assert_true(c.added_node);
+	assert_int_equal(c.replicas, 1);
+	rk_node_config_free(&c);
+	assert_int_equal(parse(&c, err, "--node-id 2 --data d --peer-addr 127.0.0.2:7102 --added-node "
+				      "--initial-cluster 2=127.0.0.2:7102"), RK_EINVAL);
+	assert_non_null(strstr(err, "it is an initial node"));
+	assert_int_equal(parse(&c, err, "--node-id 4 --data d --peer-addr 127.0.0.2:7102 --added-node "
+				      "--initial-cluster 2=127.0.0.2:7102"), RK_EINVAL);
+	assert_non_null(strstr(err, "is node 2's"));
+	assert_int_equal(parse(&c, err, "--node-id 4 --data d --peer-addr 127.0.0.4:7104 --added-node"),
+			 RK_EINVAL);
+	assert_non_null(strstr(err, "needs the running cluster"));
+	/* --replicas: 1..10, at most the initial nodes. */
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
+				      "--initial-cluster 1=127.0.0.1:7101,2=127.0.0.2:7102 --replicas 3"),
+			 RK_EINVAL);
+	assert_non_null(strstr(err, "--replicas 3: more than the 2 nodes"));
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
+				      "--initial-cluster 1=127.0.0.1:7101 --replicas 11"), RK_EINVAL);
+	assert_non_null(strstr(err, "from 1 to 10"));
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
+				      "--initial-cluster 1=127.0.0.1:7101,2=127.0.0.2:7102"), 0);
+	assert_int_equal(rk_node_config_replicas(&c), 2); /* default 3, at most the nodes */
+	rk_node_config_free(&c);
 	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
 				      "--initial-cluster 1=127.0.0.9:7101"), RK_EINVAL);
 	assert_non_null(strstr(err, "not its --peer-addr"));

@@ -2,8 +2,9 @@
  * The range descriptor (src/common/desc.h) and the apply state it starts:
  * round trip, the v1 form of earlier data directories completed from the
  * configuration, the invariants a decoded descriptor must hold, garbage
- * from disk refused without reading out of bounds, and the replica's
- * mapping between replica ids and nodes.
+ * from disk refused without reading out of bounds, the replica's
+ * mapping between replica ids and nodes, and the initial layout of
+ * --replicas (every node holds and leads its share, deterministically).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -283,6 +284,86 @@ static void test_state_keeps_clock_without_sessions(void **state)
 	rk_desc_free(&got.desc);
 }
 
+/* The layout of n nodes with k replicas over `ranges` ranges: replicas
+ * and preferred leaders (elect.h's rule) counted per node rank. */
+static void count_layout(uint32_t n, uint32_t k, uint32_t ranges,
+			 uint32_t *held, uint32_t *led)
+{
+	memset(held, 0, n * sizeof(*held));
+	memset(led, 0, n * sizeof(*led));
+	for (uint64_t range = 1; range <= ranges; range++) {
+		uint32_t ranks[RK_DESC_MAX_REPLICAS];
+		uint64_t ids[RK_DESC_MAX_REPLICAS];
+
+		rk_desc_initial_ranks(n, k, range, ranks);
+		for (uint32_t j = 0; j < k; j++) {
+			assert_true(ranks[j] < n);
+			if (j > 0)
+				assert_true(ranks[j - 1] < ranks[j]); /* increasing, distinct */
+			held[ranks[j]]++;
+			ids[j] = ranks[j];
+		}
+		led[rk_elect_preferred(ids, k, range)]++;
+	}
+}
+
+static uint32_t spread(const uint32_t *v, uint32_t n)
+{
+	uint32_t lo = v[0], hi = v[0];
+
+	for (uint32_t i = 1; i < n; i++) {
+		lo = v[i] < lo ? v[i] : lo;
+		hi = v[i] > hi ? v[i] : hi;
+	}
+	return hi - lo;
+}
+
+static void test_initial_layout(void **state)
+{
+	uint32_t held[RK_MAX_NODES], led[RK_MAX_NODES];
+	uint32_t a[RK_DESC_MAX_REPLICAS], b[RK_DESC_MAX_REPLICAS];
+
+	(void)state;
+	/* Exactly even over every n*k ranges, for every cluster size and
+	 * replica count (6 nodes of 3 replicas included: a plain rotation
+	 * would leave node 2 leading nothing there). */
+	for (uint32_t n = 1; n <= 12; n++)
+		for (uint32_t k = 1; k <= n && k <= RK_DESC_MAX_REPLICAS; k++) {
+			count_layout(n, k, 4 * n * k, held, led);
+			for (uint32_t i = 0; i < n; i++) {
+				assert_int_equal(held[i], 4 * k * k);
+				assert_int_equal(led[i], 4 * k);
+			}
+			/* And close on any count. */
+			count_layout(n, k, 1000, held, led);
+			assert_true(spread(held, n) <= 2 * k);
+			assert_true(spread(led, n) <= 6);
+		}
+	/* 5 nodes, 3 replicas, as the cluster test runs: ranges 1..5 start
+	 * at ranks 0..4; range 4 wraps (ranks 3, 4, 0 sorted). */
+	rk_desc_initial_ranks(5, 3, 1, a);
+	assert_int_equal(a[0], 0);
+	assert_int_equal(a[1], 1);
+	assert_int_equal(a[2], 2);
+	rk_desc_initial_ranks(5, 3, 4, a);
+	assert_int_equal(a[0], 0);
+	assert_int_equal(a[1], 3);
+	assert_int_equal(a[2], 4);
+	/* Every node on every range when k = n (the layout of directories
+	 * made before --replicas). */
+	for (uint64_t range = 1; range < 50; range++) {
+		rk_desc_initial_ranks(7, 7, range, a);
+		for (uint32_t j = 0; j < 7; j++)
+			assert_int_equal(a[j], j);
+	}
+	/* Deterministic: a function of (n, k, range) only. */
+	for (uint64_t range = 1; range < 5000; range += 7) {
+		rk_desc_initial_ranks(9, 4, range, a);
+		rk_desc_initial_ranks(9, 4, range, b);
+		assert_memory_equal(a, b, 4 * sizeof(*a));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -292,6 +373,7 @@ int main(void)
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_replica_mapping),
 		cmocka_unit_test(test_state_keeps_clock_without_sessions),
+		cmocka_unit_test(test_initial_layout),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

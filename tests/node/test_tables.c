@@ -5,7 +5,9 @@
  * any order) and the awake list hold. The range cache (src/node/rcache.h): keys find the range whose
  * span holds them; a put replaces the entries it overlaps (a merged or
  * split view), keeps the leader hint while the leader is still a node of
- * the range, and is ignored when older than what it would replace.
+ * the range, and is ignored when older than what it would replace; ranges
+ * are found by id too, and 100,000 of them (every range of a cluster, as
+ * each node holds) stay small.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -277,6 +279,142 @@ static void test_create_above_tombstone(void **state)
 	free(n);
 }
 
+/* Boundary i: 8 bytes, as --ranges makes them (at most 8). */
+static void bound(uint8_t *k, uint32_t i)
+{
+	k[0] = (uint8_t)(i >> 24);
+	k[1] = (uint8_t)(i >> 16);
+	k[2] = (uint8_t)(i >> 8);
+	k[3] = (uint8_t)i;
+	memset(k + 4, 0xab, 4);
+}
+
+/* Every range of a 100,000-range cluster, 3 replicas on 5 nodes, as each
+ * node's cache holds them from the start (boot.h): found by key and by id,
+ * and the bytes per range reported (docs/benchmarks.md). A hosted range's
+ * newer descriptor replaces its entry and keeps it findable by id. */
+static void test_rcache_every_range(void **state)
+{
+	enum { RANGES = 100000 };
+	struct rk_rcache c;
+	struct rk_desc_replica r3[3];
+	struct rk_desc d;
+	uint8_t s[8], e[8];
+	size_t bytes;
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	for (uint32_t i = 0; i < RANGES; i++) {
+		uint32_t ranks[3];
+
+		rk_desc_initial_ranks(5, 3, i + 1, ranks);
+		for (int j = 0; j < 3; j++)
+			r3[j] = (struct rk_desc_replica){(uint64_t)j + 1, ranks[j] + 1, 0};
+		memset(&d, 0, sizeof(d));
+		d.range_id = i + 1;
+		d.generation = d.conf_version = 1;
+		/* Boundaries as --ranges makes them: big-endian, up to 8 bytes. */
+		bound(s, i);
+		bound(e, i + 1);
+		d.start = s;
+		d.slen = i ? 8 : 0;
+		d.end = e;
+		d.elen = i + 1 < RANGES ? 8 : 0;
+		d.reps = r3;
+		d.n_reps = 3;
+		assert_int_equal(rk_rcache_put(&c, &d), 0);
+	}
+	assert_int_equal(c.n, RANGES);
+	bytes = rk_rcache_bytes(&c);
+	print_message("range cache: %zu ranges, %zu bytes, %zu bytes per range\n",
+		      c.n, bytes, bytes / c.n);
+	/* The whole descriptor (replica ids and roles too) of 3 replicas
+	 * and two 8-byte keys: 188 bytes with the two pointer arrays. */
+	assert_true(bytes / c.n <= 192);
+	for (uint64_t id = 1; id <= RANGES; id += 997) {
+		const struct rk_rcache_entry *x = rk_rcache_get(&c, id);
+		uint8_t k[8];
+
+		bound(k, (uint32_t)id - 1);
+		k[7]++; /* inside range id's span */
+
+		assert_non_null(x);
+		assert_int_equal(x->range, id);
+		assert_int_equal(x->n_nodes, 3);
+		assert_ptr_equal(rk_rcache_find(&c, k, 8), x);
+	}
+	assert_null(rk_rcache_get(&c, RANGES + 1));
+	/* Range 500 moved a replica (conf 2): replaced in place. */
+	d.range_id = 500;
+	d.conf_version = 2;
+	bound(s, 499);
+	bound(e, 500);
+	d.slen = d.elen = 8;
+	r3[2].node_id = 9;
+	assert_int_equal(rk_rcache_put(&c, &d), 0);
+	assert_int_equal(c.n, RANGES);
+	assert_int_equal(rk_rcache_get(&c, 500)->reps[2].node_id, 9);
+	assert_int_equal(rk_rcache_get(&c, 500)->conf_version, 2);
+	assert_int_equal(rk_rcache_get(&c, 499)->range, 499);
+	assert_int_equal(rk_rcache_get(&c, 501)->range, 501);
+	rk_rcache_free(&c);
+}
+
+/* By id after merges and splits: the ids left and new are found, the
+ * ones merged away are not. */
+static void test_rcache_by_id(void **state)
+{
+	struct rk_rcache c;
+	struct rk_desc d;
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	d = desc(5, 1, "", "f");
+	assert_int_equal(rk_rcache_put(&c, &d), 0);
+	d = desc(2, 1, "f", "m");
+	assert_int_equal(rk_rcache_put(&c, &d), 0);
+	d = desc(8, 1, "m", "");
+	assert_int_equal(rk_rcache_put(&c, &d), 0);
+	assert_int_equal(rk_rcache_get(&c, 2)->range, 2);
+	d = desc(5, 2, "", "m"); /* 5 merged 2 */
+	assert_int_equal(rk_rcache_put(&c, &d), 0);
+	assert_null(rk_rcache_get(&c, 2));
+	assert_int_equal(rk_rcache_get(&c, 5)->elen, 1);
+	assert_int_equal(rk_rcache_get(&c, 8)->range, 8);
+	d = desc(5, 3, "", "c"); /* split: 5 keeps the left part */
+	assert_int_equal(rk_rcache_put(&c, &d), 0);
+	d = desc(11, 3, "c", "m");
+	assert_int_equal(rk_rcache_put(&c, &d), 0);
+	assert_int_equal(c.n, 3);
+	assert_int_equal(rk_rcache_get(&c, 11)->range, 11);
+	assert_int_equal(range_of(&c, "d"), 11);
+	assert_int_equal(range_of(&c, "a"), 5);
+	assert_null(rk_rcache_get(&c, 2));
+	for (uint64_t id = 1; id < 12; id++)
+		if (rk_rcache_get(&c, id) != NULL)
+			assert_true(id == 5 || id == 8 || id == 11);
+	/* A new id over several entries (a snapshot of a range made by
+	 * splits and merges this node never saw): they go, it comes, above
+	 * every id and below. */
+	d = desc(20, 9, "", "d"); /* over 5 and 11 */
+	assert_int_equal(rk_rcache_put(&c, &d), 0);
+	assert_int_equal(c.n, 2);
+	assert_null(rk_rcache_get(&c, 5));
+	assert_null(rk_rcache_get(&c, 11));
+	assert_int_equal(rk_rcache_get(&c, 20)->range, 20);
+	assert_int_equal(rk_rcache_get(&c, 8)->range, 8);
+	d = desc(3, 10, "e", ""); /* over 8 */
+	assert_int_equal(rk_rcache_put(&c, &d), 0);
+	assert_int_equal(c.n, 2);
+	assert_int_equal(rk_rcache_get(&c, 3)->range, 3);
+	assert_int_equal(rk_rcache_get(&c, 20)->range, 20);
+	assert_null(rk_rcache_get(&c, 8));
+	assert_int_equal(range_of(&c, "a"), 20);
+	assert_int_equal(range_of(&c, "d"), 0);
+	assert_int_equal(range_of(&c, "z"), 3);
+	rk_rcache_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -284,6 +422,8 @@ int main(void)
 		cmocka_unit_test(test_create_above_tombstone),
 		cmocka_unit_test(test_rcache_overlap),
 		cmocka_unit_test(test_find_replace_stale),
+		cmocka_unit_test(test_rcache_every_range),
+		cmocka_unit_test(test_rcache_by_id),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,55 @@
+/*
+ * The cluster's nodes as this node knows them: the initial cluster (the
+ * first-start flags) and the peers added while serving by the admin call
+ *
+ *   POST /api/v1/nodes?id=N&peer_addr=HOST:PORT
+ *
+ * which makes node N a peer of this node: its address is written to the
+ * store first (row "peers_added": "ID=HOST:PORT,...", off the loop), then
+ * the transport connects to it and accepts its connections. It is answered
+ * once durable; every start loads the row after the initial cluster. An id
+ * already known at that address is accepted again (idempotent, nothing
+ * written); a known id at another address, another node's address, this
+ * node's id at another address, a bad id or address are refused with a
+ * clear error (400 or 409). The call is made on every node that must know
+ * the new one (it is not replicated: a running cluster's nodes are told
+ * one by one, as a joining node will be).
+ *
+ * Threads: the loop.
+ */
+#ifndef RK_NODE_ROSTER_H
+#define RK_NODE_ROSTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "http.h"
+
+struct rk_node;
+
+struct rk_roster {
+	struct rk_node_peer added[RK_MAX_NODES]; /* in the order added */
+	uint32_t n;
+	bool writing; /* one addition is written at a time */
+};
+
+/* Adds the peers the store records (after the initial cluster's).
+ * RK_ECORRUPT if the row does not parse. */
+int rk_roster_load(struct rk_node *n);
+
+/* A restart without --initial-cluster: n->cfg's initial cluster is the
+ * one the first start recorded, so that its nodes are peers, listed and
+ * counted as with the flag. RK_ECORRUPT if the row does not parse. */
+int rk_roster_recorded_initial(struct rk_node *n);
+
+/* Serves POST /api/v1/nodes; false for any other path. */
+bool rk_roster_http(struct rk_node *n, const struct rk_http_req *req,
+		    struct rk_http_resp *resp);
+
+/* Calls fn for every node: the initial cluster in its order, then the
+ * added ones. */
+void rk_roster_each(struct rk_node *n,
+		    void (*fn)(void *arg, uint64_t id, const char *addr), void *arg);
+
+#endif
