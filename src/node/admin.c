@@ -351,7 +351,7 @@ bool rk_admin_http(struct rk_node *n, const struct rk_http_req *req,
 {
 	const char *p = req->path + 15, *slash;
 	struct rk_replica *r;
-	uint64_t id, rid = 0;
+	uint64_t rid = 0;
 	bool del;
 
 	if (strncmp(req->path, "/api/v1/ranges/", 15) != 0 ||
@@ -368,19 +368,8 @@ bool rk_admin_http(struct rk_node *n, const struct rk_http_req *req,
 		rk_api_error(resp, 400, "a replica id is a whole number");
 		return true;
 	}
-	if (!parse_id(p, (size_t)(slash - p), &id)) {
-		rk_api_error(resp, 400, "a range id is a whole number");
+	if ((r = rk_admin_led_range(n, p, (size_t)(slash - p), resp)) == NULL)
 		return true;
-	}
-	r = rk_table_get(&n->tab, id);
-	if (r == NULL || r->removing || r->desc.n_reps == 0) {
-		rk_api_error(resp, 404, "no such range on this node");
-		return true;
-	}
-	if (!rk_raft_is_leader(&r->raft)) {
-		not_leader(resp, r);
-		return true;
-	}
 	if (del)
 		remove_replica(n, r, rid, req, resp);
 	else if (strcmp(slash, "/replicas") == 0)
@@ -530,4 +519,26 @@ void rk_admin_not_leader(struct rk_http_resp *resp, const struct rk_replica *r)
 bool rk_admin_parse_id(const char *s, size_t len, uint64_t *vp)
 {
 	return parse_id(s, len, vp);
+}
+
+struct rk_replica *rk_admin_led_range(struct rk_node *n, const char *id, size_t len,
+				      struct rk_http_resp *resp)
+{
+	struct rk_replica *r;
+	uint64_t rid;
+
+	if (!parse_id(id, len, &rid)) {
+		rk_api_error(resp, 400, "a range id is a whole number");
+		return NULL;
+	}
+	r = rk_table_get(&n->tab, rid);
+	if (r == NULL || r->removing || r->desc.n_reps == 0) {
+		rk_api_error(resp, 404, "no such range on this node");
+		return NULL;
+	}
+	if (!rk_raft_is_leader(&r->raft)) {
+		not_leader(resp, r);
+		return NULL;
+	}
+	return r;
 }

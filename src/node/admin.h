@@ -43,6 +43,11 @@ struct rk_admin {
 void rk_admin_not_leader(struct rk_http_resp *resp, const struct rk_replica *r);
 /* A whole number of at most 19 digits in s[0..len). */
 bool rk_admin_parse_id(const char *s, size_t len, uint64_t *vp);
+/* The replica of the range whose id is id[0..len) when this node leads
+ * it; else NULL, resp answered: 400 (not an id), 404 (not hosted here) or
+ * 409 with the leader (rk_admin_not_leader). */
+struct rk_replica *rk_admin_led_range(struct rk_node *n, const char *id, size_t len,
+				      struct rk_http_resp *resp);
 
 /* Serves path if it is an admin call on a range; false otherwise. */
 bool rk_admin_http(struct rk_node *n, const struct rk_http_req *req,

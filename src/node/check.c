@@ -442,7 +442,6 @@ bool rk_check_http(struct rk_node *n, const struct rk_http_req *req,
 {
 	const char *p = req->path + 15, *slash;
 	struct rk_replica *r;
-	uint64_t id;
 
 #ifdef RK_TEST_HOOKS
 	if (n->hooks.enabled && strcmp(req->path, "/api/v1/debug/fault/alter") == 0) {
@@ -460,19 +459,8 @@ bool rk_check_http(struct rk_node *n, const struct rk_http_req *req,
 		rk_api_error(resp, 405, "POST only");
 		return true;
 	}
-	if (!rk_admin_parse_id(p, (size_t)(slash - p), &id)) {
-		rk_api_error(resp, 400, "a range id is a whole number");
+	if ((r = rk_admin_led_range(n, p, (size_t)(slash - p), resp)) == NULL)
 		return true;
-	}
-	r = rk_table_get(&n->tab, id);
-	if (r == NULL || r->removing || r->desc.n_reps == 0) {
-		rk_api_error(resp, 404, "no such range on this node");
-		return true;
-	}
-	if (!rk_raft_is_leader(&r->raft)) {
-		rk_admin_not_leader(resp, r);
-		return true;
-	}
 	propose(n, r, req, resp);
 	return true;
 }
