@@ -49,7 +49,9 @@ class Cluster4(Cluster):
     ports are the slot formulas of cluster.py: distinct on that host)."""
 
     def __init__(self, binary, tmp):
-        super().__init__(binary, tmp, nodes=SLOTS)
+        # Every range on every node at the start, as the moves below
+        # assume (the default, --replicas 3, leaves each range off one).
+        super().__init__(binary, tmp, nodes=SLOTS, extra_flags=["--replicas", "4"])
         self.ids = {i: i for i in SLOTS}
         self.slot = dict(self.ids)
 
