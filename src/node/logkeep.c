@@ -5,19 +5,29 @@
 
 #include "logkeep.h"
 
+/* Mark i (0: the base). */
+#define MK(lb, i) (*((i) == 0 ? &(lb)->base : &(lb)->more[(i) - 1]))
+
 void rk_logbytes_reset(struct rk_logbytes *lb, uint64_t index)
 {
-	lb->marks[0].index = index;
-	lb->marks[0].cum = 0;
+	MK(lb, 0).index = index;
+	MK(lb, 0).cum = 0;
 	lb->n = 1;
 	lb->shift = 0;
 	lb->last = index;
 	lb->top = 0;
 }
 
+void rk_logbytes_free(struct rk_logbytes *lb)
+{
+	free(lb->more);
+	lb->more = NULL;
+	lb->n = 0;
+}
+
 uint64_t rk_logbytes_get(const struct rk_logbytes *lb)
 {
-	return lb->n == 0 ? 0 : lb->top - lb->marks[0].cum;
+	return lb->n == 0 ? 0 : lb->top - MK(lb, 0).cum;
 }
 
 uint64_t rk_logbytes_cum(const struct rk_logbytes *lb, uint64_t index)
@@ -29,13 +39,13 @@ uint64_t rk_logbytes_cum(const struct rk_logbytes *lb, uint64_t index)
 		return 0;
 	if (index >= lb->last)
 		return lb->top;
-	if (index <= lb->marks[0].index)
-		return lb->marks[0].cum;
-	for (i = 1; i < lb->n && lb->marks[i].index <= index; i++)
+	if (index <= MK(lb, 0).index)
+		return MK(lb, 0).cum;
+	for (i = 1; i < lb->n && MK(lb, i).index <= index; i++)
 		;
-	lo = lb->marks[i - 1];
+	lo = MK(lb, i - 1);
 	if (i < lb->n) {
-		hi = lb->marks[i];
+		hi = MK(lb, i);
 	} else {
 		hi.index = lb->last;
 		hi.cum = lb->top;
@@ -54,7 +64,7 @@ static void thin(struct rk_logbytes *lb)
 	uint32_t i, j = 1;
 
 	for (i = 2; i < lb->n; i += 2)
-		lb->marks[j++] = lb->marks[i];
+		MK(lb, j) = MK(lb, i), j++;
 	lb->n = j;
 	if (lb->shift < 32)
 		lb->shift++;
@@ -65,7 +75,7 @@ void rk_logbytes_stored(struct rk_logbytes *lb, uint64_t index, uint64_t bytes,
 {
 	if (lb->n == 0)
 		rk_logbytes_reset(lb, index - 1);
-	if (index <= lb->marks[0].index) {
+	if (index <= MK(lb, 0).index) {
 		/* Below the base (not done by raft, which replaces a
 		 * compacted log by a snapshot): the log restarts here. */
 		rk_logbytes_reset(lb, index - 1);
@@ -73,18 +83,21 @@ void rk_logbytes_stored(struct rk_logbytes *lb, uint64_t index, uint64_t bytes,
 		/* The entries from index on are replaced. */
 		uint64_t cum = rk_logbytes_cum(lb, index - 1);
 
-		while (lb->n > 1 && lb->marks[lb->n - 1].index >= index)
+		while (lb->n > 1 && MK(lb, lb->n - 1).index >= index)
 			lb->n--;
 		lb->last = index - 1;
 		lb->top = cum;
 	}
 	lb->top += bytes;
 	lb->last = index;
-	if (lb->top - lb->marks[lb->n - 1].cum >= step << lb->shift) {
+	if (lb->top - MK(lb, lb->n - 1).cum >= step << lb->shift) {
+		if (lb->more == NULL &&
+		    (lb->more = malloc((RK_LOGKEEP_MARKS - 1) * sizeof(*lb->more))) == NULL)
+			return;
 		if (lb->n == RK_LOGKEEP_MARKS)
 			thin(lb);
-		lb->marks[lb->n].index = index;
-		lb->marks[lb->n].cum = lb->top;
+		MK(lb, lb->n).index = index;
+		MK(lb, lb->n).cum = lb->top;
 		lb->n++;
 	}
 }
@@ -98,15 +111,15 @@ void rk_logbytes_compact(struct rk_logbytes *lb, uint64_t upto)
 		rk_logbytes_reset(lb, upto);
 		return;
 	}
-	if (upto <= lb->marks[0].index)
+	if (upto <= MK(lb, 0).index)
 		return;
 	cum = rk_logbytes_cum(lb, upto);
-	for (i = 1; i < lb->n && lb->marks[i].index <= upto; i++)
+	for (i = 1; i < lb->n && MK(lb, i).index <= upto; i++)
 		;
-	lb->marks[0].index = upto;
-	lb->marks[0].cum = cum;
+	MK(lb, 0).index = upto;
+	MK(lb, 0).cum = cum;
 	for (j = 1; i < lb->n; i++)
-		lb->marks[j++] = lb->marks[i];
+		MK(lb, j) = MK(lb, i), j++;
 	lb->n = j;
 	/* A log much shorter than its marks allow: the next ones closer. */
 	if (lb->n < RK_LOGKEEP_MARKS / 4 && lb->shift > 0)
@@ -120,8 +133,8 @@ void rk_logbytes_compact(struct rk_logbytes *lb, uint64_t upto)
 static uint64_t bytes_point(const struct rk_logbytes *lb, uint64_t from, uint64_t keep)
 {
 	for (uint32_t i = 0; i < lb->n; i++)
-		if (lb->marks[i].index >= from && lb->top - lb->marks[i].cum <= keep)
-			return lb->marks[i].index;
+		if (MK(lb, i).index >= from && lb->top - MK(lb, i).cum <= keep)
+			return MK(lb, i).index;
 	return lb->last;
 }
 

@@ -29,10 +29,14 @@ struct rk_logkeep_mark {
 	uint64_t index, cum; /* bytes stored through index */
 };
 
-/* One log's size. marks[0] is the base: the last compacted index and the
- * bytes through it; the others follow in ascending order of index. */
+/* One log's size. Mark 0 is the base: the last compacted index and the
+ * bytes through it; the others follow in ascending order of index. Most
+ * logs (idle ranges, short logs) never need a mark beyond the base, so the
+ * others are allocated when the first one is set: a replica of an idle
+ * range pays 48 bytes, not the whole array (100,000 of them on a node). */
 struct rk_logbytes {
-	struct rk_logkeep_mark marks[RK_LOGKEEP_MARKS];
+	struct rk_logkeep_mark base;
+	struct rk_logkeep_mark *more; /* marks 1.., RK_LOGKEEP_MARKS - 1 of them */
 	uint32_t n;
 	uint32_t shift;     /* marks are step << shift bytes apart */
 	uint64_t last, top; /* the last stored index and the bytes through it */
@@ -40,6 +44,9 @@ struct rk_logbytes {
 
 /* The log holds nothing after index. */
 void rk_logbytes_reset(struct rk_logbytes *lb, uint64_t index);
+/* Frees what lb allocated; lb then reads as an empty log (reset to use it
+ * again). A zeroed rk_logbytes needs no free. */
+void rk_logbytes_free(struct rk_logbytes *lb);
 /* Bytes of the entries stored after the base. */
 uint64_t rk_logbytes_get(const struct rk_logbytes *lb);
 /* The cumulative count through index (clamped to the stored log). */
@@ -47,7 +54,9 @@ uint64_t rk_logbytes_cum(const struct rk_logbytes *lb, uint64_t index);
 /* Entry index of `bytes` was stored, replacing any at index and after; a
  * mark is set once `step` bytes were stored since the last one (twice,
  * four times... that while the log outgrows its marks: they are thinned
- * out, every other one dropped, and stay evenly spread). */
+ * out, every other one dropped, and stay evenly spread). Without memory
+ * for the marks the mark is not set: the size stays exact, a compaction
+ * point between marks is only coarser. */
 void rk_logbytes_stored(struct rk_logbytes *lb, uint64_t index, uint64_t bytes,
 			uint64_t step);
 /* The entries through upto were removed (upto past the last: none left). */

@@ -16,6 +16,12 @@
 #define MIB (1024u * 1024u)
 #define STEP (64u * KIB)
 
+/* Mark i of lb (0: the base). */
+static struct rk_logkeep_mark mark(const struct rk_logbytes *lb, uint32_t i)
+{
+	return i == 0 ? lb->base : lb->more[i - 1];
+}
+
 /* Entries first..last of `bytes` each after an empty log at first - 1. */
 static void fill(struct rk_logbytes *lb, uint64_t first, uint64_t last, uint64_t bytes)
 {
@@ -26,7 +32,7 @@ static void fill(struct rk_logbytes *lb, uint64_t first, uint64_t last, uint64_t
 
 static void sizes_follow_the_log(void **state)
 {
-	struct rk_logbytes lb;
+	struct rk_logbytes lb = {0};
 
 	(void)state;
 	fill(&lb, 11, 1010, KIB);
@@ -48,13 +54,14 @@ static void sizes_follow_the_log(void **state)
 	assert_int_equal(rk_logbytes_get(&lb), 0);
 	rk_logbytes_stored(&lb, 5001, 100, STEP);
 	assert_int_equal(rk_logbytes_get(&lb), 100);
+	rk_logbytes_free(&lb);
 }
 
 /* Many more marks than fit: thinned, the size still exact at the ends and
  * within one (doubled) step anywhere. */
 static void marks_thin_out(void **state)
 {
-	struct rk_logbytes lb;
+	struct rk_logbytes lb = {0};
 	uint64_t cum, gap;
 
 	(void)state;
@@ -65,17 +72,18 @@ static void marks_thin_out(void **state)
 	cum = 0;
 	for (uint64_t i = 1; i <= 12345; i++)
 		cum += (i % 7 + 1) * KIB;
-	gap = lb.top - lb.marks[lb.n - 1].cum;
+	gap = lb.top - mark(&lb, lb.n - 1).cum;
 	for (uint32_t i = 1; i < lb.n; i++) {
-		assert_true(lb.marks[i].index > lb.marks[i - 1].index);
-		if (lb.marks[i].cum - lb.marks[i - 1].cum > gap)
-			gap = lb.marks[i].cum - lb.marks[i - 1].cum;
+		assert_true(mark(&lb, i).index > mark(&lb, i - 1).index);
+		if (mark(&lb, i).cum - mark(&lb, i - 1).cum > gap)
+			gap = mark(&lb, i).cum - mark(&lb, i - 1).cum;
 	}
 	/* The marks still spread over the log, at most 1/8 of it apart. */
 	assert_true(gap <= lb.top / 8);
 	assert_true(rk_logbytes_cum(&lb, 12345) + gap >= cum);
 	assert_true(rk_logbytes_cum(&lb, 12345) <= cum + gap);
 	assert_int_equal(rk_logbytes_cum(&lb, 20000), lb.top);
+	rk_logbytes_free(&lb);
 }
 
 /* The upto decided for the log `arg` among v[0..n). */
@@ -91,7 +99,7 @@ static uint64_t upto_of(const struct rk_logkeep_range *v, size_t n, void *arg)
 static void range_over_its_bytes(void **state)
 {
 	struct rk_logkeep_limits lim = {100000, 4 * MIB, 0};
-	struct rk_logbytes lb;
+	struct rk_logbytes lb = {0};
 	struct rk_logkeep_range v;
 	uint64_t total;
 	bool ckpt;
@@ -121,12 +129,13 @@ static void range_over_its_bytes(void **state)
 	rk_logkeep_decide(&lim, 4000 * KIB, &v, 1, &ckpt);
 	assert_int_equal(v.upto, 0);
 	assert_false(ckpt);
+	rk_logbytes_free(&lb);
 }
 
 static void range_over_its_entries(void **state)
 {
 	struct rk_logkeep_limits lim = {100, 4 * MIB, 0};
-	struct rk_logbytes lb;
+	struct rk_logbytes lb = {0};
 	struct rk_logkeep_range v;
 	bool ckpt;
 
@@ -139,6 +148,7 @@ static void range_over_its_entries(void **state)
 	v.limit = 99;
 	rk_logkeep_decide(&lim, 3000, &v, 1, &ckpt);
 	assert_int_equal(v.upto, 0);
+	rk_logbytes_free(&lb);
 }
 
 /* Three logs of 3, 2 and 1 MiB under a node budget of 4 MiB: the largest
@@ -146,7 +156,7 @@ static void range_over_its_entries(void **state)
 static void node_over_its_total(void **state)
 {
 	struct rk_logkeep_limits lim = {100000, 4 * MIB, 4 * MIB};
-	struct rk_logbytes a, b, c;
+	struct rk_logbytes a = {0}, b = {0}, c = {0};
 	struct rk_logkeep_range v[3];
 	uint64_t total;
 	bool ckpt;
@@ -177,6 +187,9 @@ static void node_over_its_total(void **state)
 	total = rk_logkeep_decide(&lim, 4 * MIB, v, 1, &ckpt);
 	assert_int_equal(v[0].upto, 0);
 	assert_int_equal(total, 4 * MIB);
+	rk_logbytes_free(&a);
+	rk_logbytes_free(&b);
+	rk_logbytes_free(&c);
 }
 
 int main(void)
