@@ -11,8 +11,9 @@
 #   scripts/fault.sh --list
 #
 # Exit status: 0 all passed, 1 a violation (or no recovery, or under 99% of
-# keys decided), 77 nothing failed but a partition scenario was skipped
-# (iptables refused). Partitions need root (packet filter rules on lo).
+# keys decided), 77 nothing failed but a scenario was skipped (a partition
+# scenario: iptables refused; clock-jump: no libfaketime). Partitions need
+# root (packet filter rules on lo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

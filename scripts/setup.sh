@@ -11,6 +11,7 @@ PKGS=(
 	libxxhash-dev libcmocka-dev libhttp-parser-dev libsodium-dev libcjson-dev
 	redis-tools redis-server python3-redis
 	iptables
+	faketime
 	chromium
 )
 

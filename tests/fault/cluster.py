@@ -7,6 +7,9 @@ HTTP API, and network partitions by packet filter rules.
     with Partitions() as p:          # removes its rules whatever happens
         p.isolate(c, 1, "reject")    # or "drop"
         p.heal()
+    clocks = Clocks(tmpdir)          # wall clocks of their own (libfaketime)
+    c = Cluster(..., node_env=clocks.env())
+    clocks.set(2, 3600)              # node 2's wall clock an hour ahead
 
 Slot i (1-3) is a node that listens on 127.0.0.i: peers on BASE+i, clients (RESP) on BASE+3+i,
 HTTP on BASE+6+i. Distinct hosts let a partition cut node pairs apart; the
@@ -21,6 +24,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 import urllib.request
 
@@ -62,15 +66,17 @@ def unescape(s):
 
 class Cluster:
     def __init__(self, binary, tmp, extra_flags=(), nodes=(1, 2, 3), env=None,
-                 node_ids=None):
+                 node_ids=None, node_env=None):
         """nodes: the initial cluster's slots (a subset of 1-3); env: extra
         environment variables of the processes started from now on;
-        node_ids: {slot: node id} (default: the slot)."""
+        node_ids: {slot: node id} (default: the slot); node_env: {slot:
+        extra environment variables of that slot's processes}."""
         self.bin, self.tmp, self.extra = binary, tmp, list(extra_flags)
         self.nodes = tuple(nodes)
         self.ids = {i: (node_ids or {}).get(i, i) for i in (1, 2, 3)}
         self.slot = {v: k for k, v in self.ids.items()}
         self.env = dict(env or {})
+        self.node_env = {i: dict(e) for i, e in (node_env or {}).items()}
         self.procs = {}
         self.paused = set()
 
@@ -86,7 +92,8 @@ class Cluster:
                 "--tick-ms", str(TICK_MS), "--enable-debug-api"] + self.extra
         with open(os.path.join(d, "log"), "a") as log:
             self.procs[i] = subprocess.Popen(args, stdout=log, stderr=log,
-                                             env=dict(os.environ, **self.env))
+                                             env=dict(os.environ, **self.env,
+                                                      **self.node_env.get(i, {})))
 
     def start_all(self):
         for i in self.nodes:
@@ -138,6 +145,14 @@ class Cluster:
         else:
             print("kept %s" % self.tmp)
         return ok
+
+    def log_lines(self, i, tag):
+        """Node i's log lines (every process it ran) tagged tag ("ERROR")."""
+        try:
+            with open(os.path.join(self.tmp, "n%d" % i, "log"), errors="replace") as f:
+                return [ln.rstrip("\n") for ln in f if tag in ln]
+        except OSError:
+            return []
 
     def log_tail(self, i, n=10):
         try:
@@ -282,3 +297,87 @@ class Partitions:
 
     def __exit__(self, *exc):
         self.teardown()
+
+
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+# How often (s) libfaketime reads a node's offset file again: a jump
+# reaches the node within this long.
+FAKETIME_REREAD_S = 1
+
+
+class Clocks:
+    """A wall clock of its own for each node: Debian's libfaketime preloaded
+    (LD_PRELOAD) with a per-node offset file it reads again every second,
+    so the offset of a running node changes when the file does. Only
+    CLOCK_REALTIME (and time(), gettimeofday()) is faked:
+    FAKETIME_DONT_FAKE_MONOTONIC keeps the monotonic clock, which leases
+    and timers measure with and which never steps on a real machine, and
+    NO_FAKE_STAT keeps file times as the disk has them.
+    FAKETIME_FORCE_MONOTONIC_FIX=0: with glibc 2.36 libfaketime turns its
+    "monotonic fix" on by itself, and then a pthread_cond_timedwait on a
+    CLOCK_MONOTONIC condition variable (libuv's, WiredTiger's eviction
+    threads') returns at once: those threads spin, and the nodes served
+    fifty times fewer operations."""
+
+    def __init__(self, tmp):
+        self.tmp = tmp
+        self.lib = None
+        self.offsets = {i: 0 for i in (1, 2, 3)}
+
+    def path(self, i):
+        return os.path.join(self.tmp, "clock-n%d" % i)
+
+    @staticmethod
+    def find_lib():
+        if os.path.exists(FAKETIME_LIB):
+            return FAKETIME_LIB
+        try:
+            out = subprocess.run(["dpkg", "-L", "libfaketime"], capture_output=True,
+                                 text=True).stdout
+        except OSError:
+            return None
+        return next((ln for ln in out.split() if ln.endswith("/libfaketime.so.1")), None)
+
+    def setup(self):
+        """Finds libfaketime and checks that a process preloading it sees an
+        offset written to its file; returns None, or why node clocks cannot
+        be faked."""
+        lib = self.find_lib()
+        if lib is None:
+            return "libfaketime is not installed (scripts/setup.sh installs faketime)"
+        probe = os.path.join(self.tmp, "clock-probe")
+        with open(probe, "w") as f:
+            f.write("+7200\n")
+        env = dict(os.environ, LD_PRELOAD=lib, FAKETIME_TIMESTAMP_FILE=probe,
+                   FAKETIME_DONT_FAKE_MONOTONIC="1", NO_FAKE_STAT="1")
+        r = subprocess.run([sys.executable, "-c", "import time; print(time.time())"],
+                           env=env, capture_output=True, text=True)
+        os.unlink(probe)
+        try:
+            ahead = float(r.stdout) - time.time()
+        except ValueError:
+            return "a process preloading %s failed: %s" % (lib, r.stderr.strip()[:200])
+        if not 7100 < ahead < 7300:
+            return "a process preloading %s is not 2 h ahead (%+.0f s)" % (lib, ahead)
+        self.lib = lib
+        for i in (1, 2, 3):
+            self.set(i, 0)
+        return None
+
+    def env(self):
+        """{slot: environment} for Cluster(node_env=...)."""
+        return {i: {"LD_PRELOAD": self.lib, "FAKETIME_TIMESTAMP_FILE": self.path(i),
+                    "FAKETIME_CACHE_DURATION": str(FAKETIME_REREAD_S),
+                    "FAKETIME_DONT_FAKE_MONOTONIC": "1", "NO_FAKE_STAT": "1",
+                    "FAKETIME_FORCE_MONOTONIC_FIX": "0"}
+                for i in (1, 2, 3)}
+
+    def set(self, i, secs):
+        """Node i's wall clock secs (an integer) from the machine's, from
+        within FAKETIME_REREAD_S on. The file is replaced, never seen half
+        written."""
+        tmp = self.path(i) + ".new"
+        with open(tmp, "w") as f:
+            f.write("%+d\n" % secs)
+        os.replace(tmp, self.path(i))
+        self.offsets[i] = secs

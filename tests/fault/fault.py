@@ -12,8 +12,9 @@ prints the operations checked, the faults injected by kind, the violations
 found and the share of keys the checker decided. The exit status is 0 when
 every scenario passed, 1 when one found a violation, did not recover, or
 decided fewer than 99% of its keys, 77 when nothing failed but some scenario
-was skipped (partitions need iptables). A failing scenario keeps its data
-directories, node logs and history.json (recheck: linearize.py history.json).
+was skipped (partitions need iptables, clock jumps libfaketime). A failing
+scenario keeps its data directories, node logs and history.json (recheck:
+linearize.py history.json).
 """
 import argparse
 import collections
@@ -30,7 +31,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cluster import Cluster, Partitions, http_addr  # noqa: E402
+from cluster import Clocks, Cluster, Partitions, http_addr  # noqa: E402
 from linearize import check_register, check_sequences  # noqa: E402
 from workloads import Client, Durable, History, Probe, Register, Sequence, keys_in  # noqa: E402
 
@@ -42,11 +43,12 @@ SKIPPED = 77
 SCENARIOS = {}
 
 
-def scenario(name, ci=False, partitions=False):
+def scenario(name, ci=False, partitions=False, clocks=False):
     """Registers a scenario. ci: it passes on today's code and is short
-    enough for ctest fault_short. partitions: it needs iptables."""
+    enough for ctest fault_short. partitions: it needs iptables. clocks:
+    its nodes run with wall clocks of their own (libfaketime), run.clocks."""
     def deco(f):
-        SCENARIOS[name] = (f, ci, partitions)
+        SCENARIOS[name] = (f, ci, partitions, clocks)
         return f
     return deco
 
@@ -54,13 +56,16 @@ def scenario(name, ci=False, partitions=False):
 class Run:
     """One scenario's cluster, history, fault counts and clock."""
 
-    def __init__(self, args, tmp, partitions):
+    def __init__(self, args, tmp, partitions, clocks=None):
         self.args, self.tmp = args, tmp
-        self.cluster = Cluster(args.rangekv, tmp, node_ids=args.node_ids)
+        self.clocks = clocks
+        self.cluster = Cluster(args.rangekv, tmp, node_ids=args.node_ids,
+                               node_env=clocks.env() if clocks else None)
         self.history = History()
         self.faults = collections.Counter()
         self.events = []             # (time.monotonic(), what) of every fault
         self.extra_violations = []
+        self.logged = []             # ERROR lines of the nodes' logs (clock-jump)
         self.rnd = random.Random(args.seed)
         self.partitions = partitions
         self.t0 = time.monotonic()
@@ -87,6 +92,12 @@ class Run:
     def register(self, threads=6, per_range=8):
         keys = [k for ks in self.keys(per_range, "r").values() for k in ks]
         return Register(self.history, keys, [1, 2, 3], threads, self.args.seed).start()
+
+    def sequence(self, threads=6):
+        """SEQ.NEXT on 4 names in 4 ranges."""
+        by_range = self.keys(1, "seq")
+        names = [by_range[r][0] for r in sorted(by_range)[::4]]
+        return Sequence(self.history, names, [1, 2, 3], threads, self.args.seed).start()
 
     def recover(self):
         """Waits for every range to be led by a live node again."""
@@ -130,6 +141,46 @@ def partition_leader(run, mode, secs=(2.0, 5.0)):
     run.recover()
 
 
+HOUR = 3600
+
+
+def jump_clock(run):
+    """The wall clock of a node jumps (libfaketime: CLOCK_REALTIME only; the
+    monotonic clock runs on). Every other time it is a live node leading
+    the fewest ranges, which takes over ranges at the next kill -9 of the
+    busiest leader, with the requests that kill left unanswered: it jumps
+    ahead, by an hour (the session TTL) or 1-6 h. The other times it is a
+    node leading the most ranges: an hour ahead or back, or 2 min to 4 h
+    either way. The offsets add up: over a run the nodes' wall clocks drift
+    hours apart."""
+    by = run.cluster.led_by_self()
+    fewest = min(len(v) for v in by.values())
+    most = max(len(v) for v in by.values())
+    if run.faults["clock jump"] % 2 == 0:
+        node = run.rnd.choice(sorted(i for i in by if len(by[i]) == fewest))
+        step = run.rnd.choice((HOUR, int(run.rnd.uniform(1, 6) * HOUR)))
+    else:
+        node = run.rnd.choice(sorted(i for i in by if len(by[i]) == most))
+        step = run.rnd.choice((HOUR, -HOUR, run.rnd.choice((1, -1)) *
+                               int(math.exp(run.rnd.uniform(math.log(120),
+                                                            math.log(4 * HOUR))))))
+    was = run.clocks.offsets[node]
+    run.clocks.set(node, was + step)
+    run.fault("clock jump", "wall clock of node %d (leads %d ranges) %+d s: now %+d s" %
+              (node, len(by[node]), step, was + step))
+
+
+def jump_or_kill(run):
+    """Every other fault a clock jump, the others a kill -9 of the busiest
+    leader: its retried requests go to nodes whose clocks differ."""
+    if run.faults["clock jump"] <= run.faults["kill -9"]:
+        jump_clock(run)
+        # libfaketime reads the node's offset again within a second.
+        time.sleep(1.2)
+    else:
+        kill_leader(run)
+
+
 def on_schedule(run, fault, calm=(1.0, 3.0)):
     """Calm, fault, calm, fault... until the scenario's time is up."""
     while run.time_left():
@@ -156,9 +207,7 @@ def kill_register(run):
 def kill_seq(run):
     """SEQ.NEXT from 6 clients on 4 names in 4 ranges; kill -9 and restart
     of the leader of the most ranges."""
-    by_range = run.keys(1, "seq")
-    names = [by_range[r][0] for r in sorted(by_range)[::4]]
-    w = Sequence(run.history, names, [1, 2, 3], 6, run.args.seed).start()
+    w = run.sequence()
     try:
         on_schedule(run, kill_leader)
     finally:
@@ -408,6 +457,32 @@ def pause_leader_reads(run):
     return probes
 
 
+@scenario("clock-jump", ci=True, clocks=True)
+def clock_jump(run):
+    """Register workload on every range and SEQ.NEXT on 4 names; wall-clock
+    jumps (libfaketime, monotonic clocks untouched) alternating with kill -9
+    and restart of the leader of the most ranges: before each kill the node
+    leading the fewest ranges, which then takes over ranges and the retried
+    requests, jumps 1-6 h ahead; after it the busiest leader jumps 1 h ahead
+    or back or 2 min to 4 h either way. Sessions expire by the range's
+    replicated clock, so no retry may apply twice (found a planted expiry by
+    the leader's wall clock in 8 s). Offsets back to +0 at the end; no node
+    may log an ERROR line."""
+    reg = run.register(threads=5)
+    seq = run.sequence(threads=3)
+    try:
+        on_schedule(run, jump_or_kill)
+    finally:
+        seq.stop()
+        reg.stop()
+    for i in (1, 2, 3):
+        run.clocks.set(i, 0)
+    run.log("wall clocks back to +0 s")
+    run.logged = ["node %d logged: %s" % (i, ln) for i in (1, 2, 3)
+                  for ln in run.cluster.log_lines(i, "ERROR")]
+    return [reg, seq]
+
+
 def wait_new_leaders(run, node, ranges, until):
     """Whether the other nodes saw other leaders for all of ranges in time."""
     other = [i for i in (1, 2, 3) if i != node]
@@ -432,7 +507,8 @@ def check(run, workloads):
     seq = check_sequences(h.sequence)
     done, unknown = h.counts()
     errors = [e for w in workloads for e in w.errors]
-    violations = [r.describe() for r in reg.violations] + seq + run.extra_violations
+    violations = ([r.describe() for r in reg.violations] + seq + run.extra_violations +
+                  run.logged)
     decided = reg.decided_share()
     faults = ", ".join("%s x%d" % kv for kv in sorted(run.faults.items())) or "none"
     print("  ops checked: %d (%d register, %d sequence; %d of unknown outcome)" %
@@ -440,8 +516,9 @@ def check(run, workloads):
     print("  faults: %s" % faults)
     print("  keys decided: %.1f%% (%d of %d; %d unknown)" %
           (100 * decided, len(reg.ok) + len(reg.violations), len(reg.results), len(reg.unknown)))
-    print("  violations: %d (%d keys not linearizable, %d sequence, %d durability)" %
-          (len(violations), len(reg.violations), len(seq), len(run.extra_violations)))
+    print("  violations: %d (%d keys not linearizable, %d sequence, %d durability%s)" %
+          (len(violations), len(reg.violations), len(seq), len(run.extra_violations),
+           ", %d ERROR lines logged" % len(run.logged) if run.clocks else ""))
     if violations:
         print("  faults (s since the start): " +
               "; ".join("%.2f %s" % ev for ev in run.events))
@@ -469,10 +546,10 @@ def save_history(run):
     print("  history: %s" % path)
 
 
-def run_scenario(name, args, partitions):
-    f, _, _ = SCENARIOS[name]
+def run_scenario(name, args, partitions, clocks=None):
+    f = SCENARIOS[name][0]
     tmp = tempfile.mkdtemp(prefix="rk-fault-%s-" % name)
-    run = Run(args, tmp, partitions)
+    run = Run(args, tmp, partitions, clocks)
     print("fault: %s (seed %d, %d s): %s" % (name, args.seed, args.seconds,
                                               " ".join(f.__doc__.split())), flush=True)
     verdict = "FAIL"
@@ -522,12 +599,12 @@ def main():
         ap.error("--node-ids: three distinct positive ids, e.g. 7,3,5")
     args.node_ids = {i + 1: int(x) for i, x in enumerate(ids)}
     if args.list:
-        for name, (f, ci, _) in SCENARIOS.items():
+        for name, (f, ci, _, _) in SCENARIOS.items():
             print("%-24s %s%s" % (name, "[ci] " if ci else "", " ".join(f.__doc__.split())))
         return 0
     if not args.rangekv:
         ap.error("the rangekv binary is required")
-    names = args.scenarios or [n for n, (_, ci, _) in SCENARIOS.items() if ci or not args.ci]
+    names = args.scenarios or [n for n, (_, ci, _, _) in SCENARIOS.items() if ci or not args.ci]
     for n in names:
         if n not in SCENARIOS:
             ap.error("no scenario %r (--list)" % n)
@@ -545,7 +622,21 @@ def main():
                 print("fault: %s: SKIPPED: %s" % (n, why_not), flush=True)
                 verdicts[n] = "SKIPPED"
                 continue
-            verdicts[n] = run_scenario(n, args, partitions if SCENARIOS[n][2] else None)
+            clocks = None
+            if SCENARIOS[n][3]:
+                clocks = Clocks(tempfile.mkdtemp(prefix="rk-fault-clocks-"))
+                why = clocks.setup()
+                if why:
+                    shutil.rmtree(clocks.tmp, ignore_errors=True)
+                    print("fault: %s: SKIPPED: %s" % (n, why), flush=True)
+                    verdicts[n] = "SKIPPED"
+                    continue
+            try:
+                verdicts[n] = run_scenario(n, args, partitions if SCENARIOS[n][2] else None,
+                                           clocks)
+            finally:
+                if clocks:
+                    shutil.rmtree(clocks.tmp, ignore_errors=True)
     print("fault: " + ", ".join("%s %s" % kv for kv in verdicts.items()))
     if "FAIL" in verdicts.values():
         return 1
