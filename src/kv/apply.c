@@ -325,6 +325,14 @@ static int cur_del(struct rk_kv_applier *a, const uint8_t *k, size_t kl)
 
 /* ---- the commands -------------------------------------------------------------- */
 
+/* Key k of kl bytes now holds vl bytes: existed says whether it held
+ * oldl bytes before (known: the command read it). */
+static void size_set(struct rk_kv_applier *a, size_t kl, size_t vl, bool existed,
+		     size_t oldl)
+{
+	a->size_delta += existed ? (int64_t)vl - (int64_t)oldl : (int64_t)(kl + vl);
+}
+
 /* The first key of a write outside the span: true with *kp, *klp set. */
 static bool key_outside(const struct rk_kv_applier *a, const struct rk_kv_cmd *c,
 			const uint8_t **kp, size_t *klp)
@@ -408,9 +416,16 @@ static int do_put(struct rk_kv_applier *a, const struct rk_kv_cmd *c,
 	}
 	off = 0;
 	while (rk_kv_arg_next(c, &off, &k, &kl) == 0 &&
-	       rk_kv_arg_next(c, &off, &v, &vl) == 0)
+	       rk_kv_arg_next(c, &off, &v, &vl) == 0) {
 		if ((rc = cur_put(a, 0, k, kl, v, vl)) != 0)
 			return rc;
+		/* NX: every key was absent. Otherwise the old value was not
+		 * kept (XX) or not read (a plain SET: reading it would cost
+		 * every SET a store read): counted as new, and unsure. */
+		size_set(a, kl, vl, false, 0);
+		if (c->mode != RK_KV_PUT_NX)
+			a->size_unsure += kl + vl;
+	}
 	rk_buf_append(o, "+OK\r\n", 5);
 	return 0;
 }
@@ -430,6 +445,7 @@ static int do_del(struct rk_kv_applier *a, const struct rk_kv_cmd *c,
 			continue;
 		if (rc != 0 || (rc = cur_del(a, k, kl)) != 0)
 			return rc;
+		a->size_delta -= (int64_t)(kl + curl);
 		count++;
 	}
 	reply_int(o, count);
@@ -442,6 +458,7 @@ static int do_cas(struct rk_kv_applier *a, const struct rk_kv_cmd *c,
 	size_t off = 0, kl, el, nl, curl;
 	const uint8_t *k, *e, *nv;
 	const void *cur;
+	bool existed;
 	int rc;
 
 	(void)rk_kv_arg_next(c, &off, &k, &kl);
@@ -450,6 +467,7 @@ static int do_cas(struct rk_kv_applier *a, const struct rk_kv_cmd *c,
 	rc = cur_get(a, 0, k, kl, &cur, &curl);
 	if (rc != 0 && rc != RK_ENOTFOUND)
 		return rc;
+	existed = rc == 0;
 	/* A missing key compares equal to the empty string. */
 	if (curl != el || (el > 0 && memcmp(cur, e, el) != 0)) {
 		reply_int(o, 0);
@@ -457,6 +475,7 @@ static int do_cas(struct rk_kv_applier *a, const struct rk_kv_cmd *c,
 	}
 	if ((rc = cur_put(a, 0, k, kl, nv, nl)) != 0)
 		return rc;
+	size_set(a, kl, nl, existed, curl);
 	reply_int(o, 1);
 	return 0;
 }
@@ -469,12 +488,14 @@ static int do_incr(struct rk_kv_applier *a, const struct rk_kv_cmd *c,
 	const void *cur;
 	int64_t v = 0;
 	char num[24];
+	bool existed;
 	int rc, len;
 
 	(void)rk_kv_cmd_key(c, &k, &kl);
 	rc = cur_get(a, 0, k, kl, &cur, &curl);
 	if (rc != 0 && rc != RK_ENOTFOUND)
 		return rc;
+	existed = rc == 0;
 	if (rc == 0 && !rk_kv_parse_i64(cur, curl, &v)) {
 		reply_err(o, "ERR value is not an integer or out of range");
 		return 0;
@@ -487,6 +508,7 @@ static int do_incr(struct rk_kv_applier *a, const struct rk_kv_cmd *c,
 	len = snprintf(num, sizeof(num), "%" PRId64, v);
 	if ((rc = cur_put(a, 0, k, kl, num, (size_t)len)) != 0)
 		return rc;
+	size_set(a, kl, (size_t)len, existed, curl);
 	reply_int(o, v);
 	return 0;
 }

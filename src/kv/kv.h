@@ -237,6 +237,16 @@ struct rk_kv_applier {
 	 * NULL: the result function gets an error reply instead (still not
 	 * applied, not recorded). */
 	void (*outside)(void *arg, uint32_t no, const uint8_t *key, size_t klen);
+	/* What the commands applied so far did to the bytes of the span's
+	 * user keys and values, cumulative (the caller takes differences):
+	 * exact where the command read the value it replaced or deleted (DEL,
+	 * CAS, INCR, SET NX); a SET that did not read it counts as a new key,
+	 * and its bytes also go to size_unsure (an overwrite counts too much
+	 * by the old key and value). An entry applied again after a failed
+	 * attempt counts twice: take differences only around an apply that
+	 * succeeded. */
+	int64_t size_delta;
+	uint64_t size_unsure;
 };
 
 /* Called for each command of an entry in order: its number in the entry

@@ -13,6 +13,7 @@
 #include "api_range.h"
 #include "console.h"
 #include "node_int.h"
+#include "size.h"
 #include "quiesce.h"
 #include "serve.h"
 
@@ -60,7 +61,7 @@ static void range_json(struct rk_json *j, const struct rk_replica *r, bool detai
 	rk_json_key(j, "first_index");
 	rk_json_u64(j, r->first);
 	rk_json_key(j, "size_bytes");
-	rk_json_u64(j, r->size_bytes);
+	rk_json_u64(j, rk_size_of(r));
 	rk_json_key(j, "log_bytes"); /* its raft log on this node (logkeep.h) */
 	rk_json_u64(j, rk_logbytes_get(&r->lb));
 	rk_api_range_more(j, r, detail);

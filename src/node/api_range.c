@@ -16,6 +16,7 @@
 #include "api_range.h"
 #include "kv.h"
 #include "node_int.h"
+#include "size.h"
 #include "peer.h"
 #include "prom.h"
 
@@ -135,7 +136,7 @@ struct ranked {
 static double sort_key(const struct rk_replica *r, enum sort_by by, uint64_t now)
 {
 	if (by == BY_SIZE)
-		return (double)r->size_bytes;
+		return (double)rk_size_of(r);
 	return rk_rate_get(by == BY_WRITES ? &r->load.writes : &r->load.reads, now);
 }
 

@@ -29,12 +29,19 @@ struct rk_rate {
 struct rk_load {
 	struct rk_rate writes; /* commands applied (every replica) */
 	struct rk_rate reads;  /* reads served (the leader's) */
-	/* The size measurement (size.h): commands applied so far, and at the
-	 * last measurement, which was in second size_sec. */
+	/* The size (size.h): entries applied so far and the bytes they
+	 * changed the span's data by (kv's reckoning, cumulative; unsure: the
+	 * bytes of puts over values not read), each also as of the last
+	 * measurement (its scan began at the *_mark), which was in second
+	 * size_sec; the second of the last entry applied that changed the
+	 * size. */
 	uint64_t changes, size_mark;
-	uint32_t size_sec;
+	int64_t delta, delta_mark;
+	uint64_t unsure, unsure_mark;
+	uint32_t size_sec, change_sec;
 	uint32_t size_epoch; /* moved by a snapshot install: drops scans begun before */
 	bool size_known;
+	bool size_fuzzy; /* the last scan raced with applies: measure again once quiet */
 };
 
 /* k events now (now_ms: a monotonic clock in milliseconds). */

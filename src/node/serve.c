@@ -34,6 +34,7 @@
 #include "node_int.h"
 #include "quiesce.h"
 #include "serve.h"
+#include "size.h"
 
 #define MOD "serve"
 /* A turn's writes to one range become one entry up to this many bytes,
@@ -549,6 +550,8 @@ int rk_serve_apply(struct rk_node *n, struct rk_replica *r,
 	struct rk_kv_applier *ap = &n->applier;
 	struct apply_arg a = {sv, NULL, 0};
 	bool match = false;
+	int64_t delta0;
+	uint64_t unsure0;
 	int rc;
 
 	a.p = sv != NULL ? take_proposal(sv, e->index, e->term, &match) : NULL;
@@ -572,9 +575,12 @@ int rk_serve_apply(struct rk_node *n, struct rk_replica *r,
 	ap->fault_arg = n;
 	rk_check_apply_at(n, r, e->index, ap);
 	ap->outside = on_outside;
+	delta0 = ap->size_delta;
+	unsure0 = ap->size_unsure;
 	rc = rk_kv_apply_entry(ap, e->data, e->len, on_result, &a);
 	if (rc != 0 && rc != RK_EPROTO)
 		return rc; /* the proposal stays for the retry; the caller aborts */
+	rk_size_applied(n, r, ap->size_delta - delta0, ap->size_unsure - unsure0);
 	if (rc == RK_EPROTO)
 		rk_log_warn(MOD, "range %llu: entry %llu is not a command; skipped",
 			    (unsigned long long)r->range, (unsigned long long)e->index);
@@ -582,10 +588,8 @@ int rk_serve_apply(struct rk_node *n, struct rk_replica *r,
 		sv->pdone++;
 	/* An apply that is undone and done again counts twice: rare, and a
 	 * rate for people. */
-	if (a.cmds > 0) {
+	if (a.cmds > 0)
 		rk_rate_add(&r->load.writes, uv_now(&n->loop), a.cmds);
-		r->load.changes += a.cmds; /* the size is measured again (size.h) */
-	}
 	return 0;
 }
 

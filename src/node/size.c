@@ -11,7 +11,8 @@
 #define MOD "size"
 
 struct one {
-	uint64_t range, generation, changes;
+	uint64_t range, generation, changes, unsure;
+	int64_t delta;
 	uint32_t epoch;
 	uint8_t *start, *end;
 	uint32_t slen, elen;
@@ -42,9 +43,7 @@ static void collect_one(struct rk_replica *r, void *arg)
 	/* Not an uninitialized replica: no span yet (an empty one would be
 	 * the whole key space), nor one leaving. */
 	if (j->oom || j->nv == RK_SIZE_BATCH || r->installing || r->desc.n_reps == 0 ||
-	    r->removing ||
-	    (l->size_known && (l->changes == l->size_mark ||
-			       c->now_s - l->size_sec < RK_SIZE_MIN_AGE_S)))
+	    r->removing || !rk_size_due(l, r->size_bytes, c->now_s))
 		return;
 	if (j->nv == j->cap) {
 		size_t cap = j->cap ? j->cap * 2 : 64;
@@ -73,6 +72,8 @@ static void collect_one(struct rk_replica *r, void *arg)
 	o->range = r->range;
 	o->generation = r->desc.generation;
 	o->changes = l->changes;
+	o->delta = l->delta;
+	o->unsure = l->unsure;
 	o->epoch = l->size_epoch;
 	j->nv++;
 }
@@ -117,10 +118,19 @@ static void job_done(uv_work_t *req, int status)
 		 * snapshot installed): measured again then. */
 		if (o->rc == 0 && r != NULL && r->desc.generation == o->generation &&
 		    r->load.size_epoch == o->epoch && !r->installing) {
+			struct rk_load *l = &r->load;
+
+			/* What was applied after the collection is counted
+			 * from delta_mark on; the scan may have seen some of it
+			 * too (too large by that), so a range written during
+			 * its scan is measured again once quiet. */
 			r->size_bytes = o->bytes;
-			r->load.size_known = true;
-			r->load.size_mark = o->changes;
-			r->load.size_sec = now_s;
+			l->size_known = true;
+			l->size_fuzzy = l->changes != o->changes;
+			l->size_mark = o->changes;
+			l->delta_mark = o->delta;
+			l->unsure_mark = o->unsure;
+			l->size_sec = now_s;
 			n->sizes.measured++;
 		} else if (o->rc != 0) {
 			rk_log_warn(MOD, "range %llu: size not measured: %s",
@@ -133,6 +143,46 @@ static void job_done(uv_work_t *req, int status)
 	free(j);
 	n->sizes.running = false;
 	n->sizes.jobs++;
+}
+
+void rk_size_applied(struct rk_node *n, struct rk_replica *r, int64_t delta,
+		     uint64_t unsure)
+{
+	struct rk_load *l = &r->load;
+
+	if (delta == 0 && unsure == 0)
+		return;
+	l->changes++;
+	l->delta += delta;
+	l->unsure += unsure;
+	l->change_sec = (uint32_t)(uv_now(&n->loop) / 1000);
+}
+
+uint64_t rk_size_of(const struct rk_replica *r)
+{
+	const struct rk_load *l = &r->load;
+	int64_t v;
+
+	if (!l->size_known)
+		return 0;
+	v = (int64_t)r->size_bytes + (l->delta - l->delta_mark);
+	return v > 0 ? (uint64_t)v : 0;
+}
+
+bool rk_size_due(const struct rk_load *l, uint64_t bytes, uint32_t now_s)
+{
+	uint64_t unsure = l->unsure - l->unsure_mark, bar = bytes / 4;
+	bool quiet = now_s - l->change_sec >= RK_SIZE_MIN_AGE_S;
+
+	if (!l->size_known)
+		return true;
+	if (l->changes == l->size_mark || now_s - l->size_sec < RK_SIZE_MIN_AGE_S)
+		return false;
+	if (unsure >= (bar > RK_SIZE_UNSURE_MIN ? bar : RK_SIZE_UNSURE_MIN))
+		return true;
+	if (quiet && (l->size_fuzzy || (unsure > 0 && bytes <= RK_SIZE_QUIET_MAX)))
+		return true;
+	return unsure > 0 && now_s - l->size_sec >= RK_SIZE_MAX_AGE_S;
 }
 
 /* Every awake replica (only they apply commands) and a slice of the

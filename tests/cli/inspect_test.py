@@ -199,6 +199,20 @@ def test_load(lead):
             return got if got == [(2, want[2]), (3, want[3]), (4, want[4]), (1, 0), (5, 0)] \
                 else None
         wait("node %d: sizes %s" % (i, want), sized, 30)
+    # Between scans a size follows what is applied (DEL and INCR read what
+    # they replace: exact), on every replica, without waiting for a scan
+    # (none is due within RK_SIZE_MIN_AGE_S of the last).
+    c = Resp(addr(1, 1))
+    if c.call("DEL", *["c/%d" % k for k in range(100)]) != b"100":
+        fail("DEL of 100 keys of range 2")
+    c.call("INCRBY", "c/n", 123456)
+    c.close()
+    want[2] += -sum(len("c/%d" % k) + 16 for k in range(100)) + len("c/n123456")
+    for i in (1, 2, 3):
+        def followed():
+            return get(i, "/api/v1/ranges/2")["size_bytes"] == want[2]
+        wait("node %d: range 2's size %d right after DEL and INCRBY" % (i, want[2]),
+             followed, 2)
     # node=N
     if len(get(1, "/api/v1/ranges?node=2")["ranges"]) != RANGES or \
             get(1, "/api/v1/ranges?node=9")["ranges"] != []:

@@ -1212,6 +1212,64 @@ static void test_cas(void **state)
 	assert_true(f->res[0][0] == '-');
 }
 
+static int add_span_pair(void *arg, int table, const void *k, size_t kl,
+			 const void *v, size_t vl)
+{
+	(void)k;
+	(void)v;
+	if (table == 0)
+		*(uint64_t *)arg += kl + vl;
+	return 0;
+}
+
+/* The bytes of the span's keys and values as stored. */
+static int64_t span_bytes(struct fx *f)
+{
+	uint64_t bytes = 0;
+
+	assert_int_equal(rk_store_scan_span(f->r, 0, f->a.start, f->a.slen, f->a.end,
+					    f->a.elen, add_span_pair, &bytes, NULL), 0);
+	return (int64_t)bytes;
+}
+
+/* What the applier says the commands did to the span's bytes (the node
+ * keeps a range's size by it between scans): exact for every command that
+ * reads what it replaces, a plain SET counted as a new key and as unsure. */
+static void test_size_delta(void **state)
+{
+	struct fx *f = *state;
+	int64_t d0 = f->a.size_delta;
+	uint64_t u0 = f->a.size_unsure;
+
+	APPLY(f, 1, C(.op = RK_KV_PUT, .mode = RK_KV_PUT_NX, .a = {"k1", "abc"}));
+	APPLY(f, 1, C(.op = RK_KV_PUT, .mode = RK_KV_PUT_NX, .a = {"k1", "zzzzzz"}));
+	APPLY(f, 1, C(.op = RK_KV_CAS, .a = {"k2", "", "0123456789"}));
+	APPLY(f, 1, C(.op = RK_KV_CAS, .a = {"k2", "0123456789", "x"}));
+	APPLY(f, 1, C(.op = RK_KV_INCR, .n = 99, .a = {"n"}));
+	APPLY(f, 1, C(.op = RK_KV_INCR, .n = 1, .a = {"n"}));
+	APPLY(f, 1, C(.op = RK_KV_SEQ, .n = 5, .a = {"s"})); /* not user data */
+	APPLY(f, 1, C(.op = RK_KV_DEL, .a = {"k1", "absent"}));
+	assert_int_equal(f->a.size_delta - d0, span_bytes(f));
+	assert_int_equal(f->a.size_unsure - u0, 0);
+	/* Commands that change nothing count nothing. */
+	APPLY(f, 1, C(.op = RK_KV_DEL, .a = {"k1"}));
+	APPLY(f, 1, C(.op = RK_KV_CAS, .a = {"k2", "no", "y"}));
+	assert_int_equal(f->a.size_delta - d0, span_bytes(f));
+	/* A plain SET of a new key: exact, but unsure (it did not look). */
+	APPLY(f, 1, C(.op = RK_KV_PUT, .a = {"k3", "v3", "k4", "v44"}));
+	assert_int_equal(f->a.size_delta - d0, span_bytes(f));
+	assert_int_equal(f->a.size_unsure - u0, 4 + 5);
+	/* Over an existing key: too large by the old key and value, which
+	 * is at most the unsure bytes. */
+	APPLY(f, 1, C(.op = RK_KV_PUT, .a = {"k3", "v333"}));
+	assert_int_equal(f->a.size_delta - d0, span_bytes(f) + 4);
+	assert_int_equal(f->a.size_unsure - u0, 4 + 5 + 6);
+	assert_true(f->a.size_delta - d0 - span_bytes(f) <= (int64_t)(f->a.size_unsure - u0));
+	/* DEL is exact again: the figure stays too large by what it was. */
+	APPLY(f, 1, C(.op = RK_KV_DEL, .a = {"k3", "k4"}));
+	assert_int_equal(f->a.size_delta - d0, span_bytes(f) + 4);
+}
+
 static void test_incr(void **state)
 {
 	struct fx *f = *state;
@@ -1989,6 +2047,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_del_count, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cas, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_incr, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_size_delta, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seq, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outside_span, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outside_span_not_applied, setup, teardown),

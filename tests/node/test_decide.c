@@ -18,6 +18,7 @@
 #include "live.h"
 #include "load.h"
 #include "quiesce.h"
+#include "size.h"
 
 /* ---- a fake cluster: nodes 1..5, each live or not ---- */
 
@@ -320,6 +321,56 @@ static void test_rate_orders_ranges(void **state)
 	assert_int_equal(cold.cur, UINT32_MAX);
 }
 
+/* When a range's size is scanned again (size.h): unknown at once; known
+ * and untouched never; a quarter of its size written over values not
+ * read; once quiet if small or the last scan raced; at the latest after
+ * RK_SIZE_MAX_AGE_S; never twice within RK_SIZE_MIN_AGE_S. */
+static void test_size_due(void **state)
+{
+	struct rk_load l;
+	const uint64_t big = 64u << 20;
+
+	(void)state;
+	memset(&l, 0, sizeof(l));
+	assert_true(rk_size_due(&l, 0, 0)); /* unknown */
+	l.size_known = true;
+	l.size_sec = 100;
+	assert_false(rk_size_due(&l, big, 5000)); /* nothing applied since */
+	/* Exact changes (DEL, CAS, INCR, NX): the figure holds; none due. */
+	l.changes = 10;
+	l.delta = -4096;
+	l.change_sec = 100;
+	assert_false(rk_size_due(&l, big, 5000));
+	/* Writes over values not read, a quarter of the size: due, but
+	 * not within RK_SIZE_MIN_AGE_S of the last scan. */
+	l.unsure = big / 4;
+	l.change_sec = 150;
+	assert_true(rk_size_due(&l, big, 150));
+	assert_false(rk_size_due(&l, big, 100 + RK_SIZE_MIN_AGE_S - 1));
+	/* Less than a quarter, still written: not due while it is written
+	 * (a large range is not scanned per few seconds of writes). */
+	l.unsure = big / 8;
+	assert_false(rk_size_due(&l, big, 155));
+	/* Quiet: a large range waits (until RK_SIZE_MAX_AGE_S), a small
+	 * one is scanned, and so is one whose last scan raced. */
+	assert_false(rk_size_due(&l, big, 150 + RK_SIZE_MIN_AGE_S));
+	assert_true(rk_size_due(&l, RK_SIZE_QUIET_MAX, 150 + RK_SIZE_MIN_AGE_S));
+	l.size_fuzzy = true;
+	assert_true(rk_size_due(&l, big, 150 + RK_SIZE_MIN_AGE_S));
+	assert_false(rk_size_due(&l, big, 150 + RK_SIZE_MIN_AGE_S - 1));
+	l.size_fuzzy = false;
+	assert_true(rk_size_due(&l, big, 100 + RK_SIZE_MAX_AGE_S));
+	/* A small range's bar is RK_SIZE_UNSURE_MIN, not a quarter of it. */
+	l.unsure = RK_SIZE_UNSURE_MIN - 1;
+	assert_false(rk_size_due(&l, 1024, 155));
+	l.unsure = RK_SIZE_UNSURE_MIN;
+	assert_true(rk_size_due(&l, 1024, 155));
+	/* Counted from the last scan's marks. */
+	l.unsure_mark = l.unsure;
+	l.size_mark = l.changes;
+	assert_false(rk_size_due(&l, 1024, 5000));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -335,6 +386,7 @@ int main(void)
 		cmocka_unit_test(test_live_dead_after_silence),
 		cmocka_unit_test(test_rate_steady_and_decay),
 		cmocka_unit_test(test_rate_orders_ranges),
+		cmocka_unit_test(test_size_due),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
