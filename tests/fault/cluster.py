@@ -338,10 +338,22 @@ class Clocks:
             return None
         return next((ln for ln in out.split() if ln.endswith("/libfaketime.so.1")), None)
 
-    def setup(self):
+    @staticmethod
+    def sanitizer_libs(binary):
+        """The AddressSanitizer runtime binary links, if any: it must come
+        first in LD_PRELOAD (ASan refuses to start after another preload)."""
+        try:
+            out = subprocess.run(["ldd", binary], capture_output=True, text=True).stdout
+        except OSError:
+            return []
+        return [ln.split("=>")[1].split()[0] for ln in out.splitlines()
+                if "libasan.so" in ln and "=>" in ln]
+
+    def setup(self, binary=None):
         """Finds libfaketime and checks that a process preloading it sees an
         offset written to its file; returns None, or why node clocks cannot
-        be faked."""
+        be faked. binary: the node binary (a sanitized build's runtime is
+        preloaded first)."""
         lib = self.find_lib()
         if lib is None:
             return "libfaketime is not installed (scripts/setup.sh installs faketime)"
@@ -359,7 +371,7 @@ class Clocks:
             return "a process preloading %s failed: %s" % (lib, r.stderr.strip()[:200])
         if not 7100 < ahead < 7300:
             return "a process preloading %s is not 2 h ahead (%+.0f s)" % (lib, ahead)
-        self.lib = lib
+        self.lib = " ".join((self.sanitizer_libs(binary) if binary else []) + [lib])
         for i in (1, 2, 3):
             self.set(i, 0)
         return None

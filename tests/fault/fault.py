@@ -625,7 +625,7 @@ def main():
             clocks = None
             if SCENARIOS[n][3]:
                 clocks = Clocks(tempfile.mkdtemp(prefix="rk-fault-clocks-"))
-                why = clocks.setup()
+                why = clocks.setup(args.rangekv)
                 if why:
                     shutil.rmtree(clocks.tmp, ignore_errors=True)
                     print("fault: %s: SKIPPED: %s" % (n, why), flush=True)
