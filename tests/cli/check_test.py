@@ -35,7 +35,7 @@ TICK_MS = 50
 # Ranges: 1 [, b) 2 [b, d) 3 [d, f) 4 [f, h) 5 [h, )
 SPLITS = "b,d,f,h"
 RANGES = 5
-BASE = 27000 + (os.getpid() % 900) * 10
+BASE = 27300 + (os.getpid() % 200) * 10  # 27300-29319: below the ephemeral ports, apart from the other tests'
 PREFIXES = ["a", "c", "e", "g", "k"]  # one per range
 
 

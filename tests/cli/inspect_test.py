@@ -39,7 +39,7 @@ LOG_KEEP = 10
 # Ranges: 1 [, b) 2 [b, d) 3 [d, f) 4 [f, h) 5 [h, )
 SPLITS = "b,d,f,h"
 RANGES = 5
-BASE = 24000 + (os.getpid() % 900) * 10
+BASE = 23100 + (os.getpid() % 200) * 10  # 23100-25119: below the ephemeral ports, apart from the other tests'
 
 
 def addr(i, kind):

@@ -32,7 +32,7 @@ NODES = (1, 2, 3, 4, 5)
 REPLICAS = 3
 RANGES = 30  # 2 x nodes x replicas: the layout is exactly even
 TICK_MS = 50
-BASE = 24000 + (os.getpid() % 400) * 20  # 15 ports a cluster
+BASE = 25200 + (os.getpid() % 100) * 20  # 15 ports a cluster; 25200-27234, below the ephemeral ports
 
 
 def addr(i, kind):
