@@ -331,6 +331,7 @@ void rk_replica_free(struct rk_replica *r)
 	if (r->node != NULL) /* its log no longer counts */
 		r->node->snaps.log_bytes -= rk_logbytes_get(&r->lb);
 	rk_logbytes_free(&r->lb);
+	free(r->snap);
 	rk_raft_close(&r->raft);
 	rk_serve_free(r);
 	rk_kv_sessions_free(&r->sessions);

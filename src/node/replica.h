@@ -23,6 +23,12 @@ struct rk_node;
 struct rk_serve;
 struct snap_in;
 
+/* A snapshot a replica generated, to send (snapshot.c). */
+struct rk_snap_out {
+	char name[64];
+	struct rk_store_snap_info info;
+};
+
 /* One replica of one range on this node. */
 struct rk_replica {
 	struct rk_node *node;
@@ -64,8 +70,10 @@ struct rk_replica {
 	bool misplaced;                /* in the node's misplaced list */
 	/* Snapshots (snapshot.c). */
 	bool snap_generating, installing;
-	char snap_name[64];            /* the latest generated, to send */
-	struct rk_store_snap_info snap_info;
+	/* The latest snapshot generated, to send; allocated by the first
+	 * generation (most replicas never make one: 184 bytes saved on each
+	 * of 100,000 replicas). */
+	struct rk_snap_out *snap;
 	uint32_t snap_refs;            /* streams reading it */
 	struct snap_in *incoming;      /* one being received */
 	struct rk_replica *next_dirty;

@@ -90,11 +90,17 @@ static void gen_done(uv_work_t *req, int status)
 
 	if (r != NULL)
 		r->snap_generating = false;
+	if (status == 0 && w->rc == 0 && r != NULL && r->snap == NULL &&
+	    (r->snap = calloc(1, sizeof(*r->snap))) == NULL) {
+		/* Nowhere to keep it: gone, made again when asked. */
+		rk_store_snap_remove(w->n->store, w->name);
+		w->rc = RK_ENOMEM;
+	}
 	if (status == 0 && w->rc == 0 && r != NULL) {
-		if (r->snap_name[0] != '\0' && r->snap_refs == 0)
-			rk_store_snap_remove(w->n->store, r->snap_name);
-		snprintf(r->snap_name, sizeof(r->snap_name), "%s", w->name);
-		r->snap_info = w->info;
+		if (r->snap->name[0] != '\0' && r->snap_refs == 0)
+			rk_store_snap_remove(w->n->store, r->snap->name);
+		snprintf(r->snap->name, sizeof(r->snap->name), "%s", w->name);
+		r->snap->info = w->info;
 		r->snap_refs = 0;
 		w->n->stats.snaps_generated++;
 		rk_node_mark_dirty(w->n, r);
@@ -130,11 +136,12 @@ int rk_snap_meta(struct rk_replica *r, struct rk_raft_snapshot_meta *metap)
 	/* A snapshot is usable while the log still continues right after it,
 	 * and while its configuration is the range's: a replica added since
 	 * would refuse it (it is not in it), and be sent it again and again. */
-	if (r->snap_name[0] != '\0' && r->snap_info.index + 1 >= r->first &&
-	    conf_same(&r->snap_info.conf, &r->rs.conf)) {
-		metap->index = r->snap_info.index;
-		metap->term = r->snap_info.term;
-		metap->conf = r->snap_info.conf;
+	if (r->snap != NULL && r->snap->name[0] != '\0' &&
+	    r->snap->info.index + 1 >= r->first &&
+	    conf_same(&r->snap->info.conf, &r->rs.conf)) {
+		metap->index = r->snap->info.index;
+		metap->term = r->snap->info.term;
+		metap->conf = r->snap->info.conf;
 		return 0;
 	}
 	if (r->snap_generating)
@@ -222,8 +229,9 @@ void rk_snap_send(struct rk_node *n, struct rk_replica *r,
 	uint64_t node = rk_replica_node(r, m->to);
 
 	if (s == NULL || m->snapshot == NULL || node == 0 ||
-	    m->snapshot->index != r->snap_info.index || r->snap_name[0] == '\0' ||
-	    rk_store_snap_path(n->store, r->snap_name, path, sizeof(path)) != 0 ||
+	    r->snap == NULL || m->snapshot->index != r->snap->info.index ||
+	    r->snap->name[0] == '\0' ||
+	    rk_store_snap_path(n->store, r->snap->name, path, sizeof(path)) != 0 ||
 	    (s->f = fopen(path, "rb")) == NULL) {
 		free(s);
 		rk_raft_report_snapshot(&r->raft, m->to, true);
@@ -233,7 +241,7 @@ void rk_snap_send(struct rk_node *n, struct rk_replica *r,
 	s->to = m->to;
 	s->node = node;
 	s->index = m->snapshot->index;
-	s->size = r->snap_info.bytes;
+	s->size = r->snap->info.bytes;
 	s->msg = *m;
 	s->meta = *m->snapshot;
 	s->msg.snapshot = &s->meta;
@@ -335,9 +343,10 @@ bool rk_snap_busy(const struct rk_replica *r)
 void rk_snap_forget(struct rk_node *n, struct rk_replica *r)
 {
 	in_drop(n, r); /* one being sealed is dropped by seal_done */
-	if (r->snap_name[0] != '\0' && r->snap_refs == 0)
-		rk_store_snap_remove(n->store, r->snap_name);
-	r->snap_name[0] = '\0';
+	if (r->snap != NULL && r->snap->name[0] != '\0' && r->snap_refs == 0)
+		rk_store_snap_remove(n->store, r->snap->name);
+	free(r->snap);
+	r->snap = NULL;
 }
 
 static void in_drop(struct rk_node *n, struct rk_replica *r)
