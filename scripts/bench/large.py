@@ -217,6 +217,23 @@ def restart_time(binary, tmp, cluster, splits, keys, ranges):
     return serving, caught
 
 
+def disk_files(path):
+    """Bytes allocated under a data directory by kind: the key table, the
+    raft log table, WiredTiger's log (and its preallocated files), the rest."""
+    out = {"kv.wt": 0, "raftlog.wt": 0, "WiredTiger log": 0, "other": 0}
+    for d, _, files in os.walk(path):
+        for f in files:
+            try:
+                b = os.stat(os.path.join(d, f)).st_blocks * 512
+            except OSError:
+                continue
+            k = f if f in ("kv.wt", "raftlog.wt") else \
+                "WiredTiger log" if f.startswith(("WiredTigerLog.", "WiredTigerPreplog.")) \
+                else "other"
+            out[k] += b
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("binary")
@@ -263,6 +280,10 @@ def main():
         print("disk per replica: %s MB for %.0f MB logical (%s x)" %
               (", ".join("%.0f" % (d / 1e6) for d in R["disk"]), logical / 1e6,
                ", ".join("%.2f" % (d / logical) for d in R["disk"])), flush=True)
+        R["disk_files"] = disk_files(os.path.join(tmp, "n1"))
+        print("  node 1 by file: %s" % ", ".join("%s %.0f MB" % (k, v / 1e6)
+                                                 for k, v in R["disk_files"].items()),
+              flush=True)
         R["get_large"] = bench_get(n, 200000)
         print("large data: GET 50x16 %d/s (%.2f of the small data's)" %
               (R["get_large"], R["get_large"] / R["get_small"]), flush=True)
