@@ -85,6 +85,10 @@ void rk_client_router_close(struct rk_client_router *r);
 int rk_client_submit(struct rk_client_router *r, const uint8_t *cmd,
 		     size_t len, rk_client_done_fn done, void *arg);
 
+/* The loop's time (ms) and the deadline an operation gets from submit. */
+uint64_t rk_client_router_now(struct rk_client_router *r);
+uint32_t rk_client_router_timeout(const struct rk_client_router *r);
+
 /* The range owning key and its span's end, as the node knows it now. */
 uint64_t rk_client_range_of(struct rk_client_router *r, const uint8_t *key,
 			    size_t klen, const uint8_t **endp, size_t *elenp);

@@ -100,6 +100,26 @@ struct rk_client_server {
 	struct rk_client_cursors *cursors; /* SCAN's (scan.c); NULL until one */
 };
 
+/* order.c: a connection's writes to each range, in order, at most one
+ * request per range in flight, the ones waiting sent together as one
+ * batch (docs/client.md, "Ordering on a connection"). Zeroed to start. */
+struct oq;
+struct rk_client_order {
+	struct oq *qs;
+};
+/* Submits cmd for o's connection: a read straight to the router, a write
+ * behind the connection's earlier writes to its range, held until the
+ * next rk_client_order_flush (the server's, at the end of each parse).
+ * done is called once, never from inside this call. Errors as
+ * rk_client_submit. */
+int rk_client_order_submit(struct rk_client_router *r, struct rk_client_order *o,
+			   const uint8_t *cmd, size_t len, rk_client_done_fn done,
+			   void *arg);
+/* Sends what waits in each of o's queues that has nothing in flight. */
+void rk_client_order_flush(struct rk_client_order *o);
+/* Frees o's queues: its connection has nothing in flight any more. */
+void rk_client_order_free(struct rk_client_order *o);
+
 /* commands.c: the commands the port knows, looked up once per command
  * (by name, case-insensitively) for both the ordering and the dispatch. */
 enum rk_client_cmd_id {
@@ -206,6 +226,8 @@ bool rk_client_conn_cmd(struct creq *q, const struct rk_resp_cmd *c,
 bool rk_client_password_equal(const uint8_t *pw, size_t pl, const uint8_t *given,
 			      size_t gl);
 
+/* server.c: the ordering of c's writes. */
+struct rk_client_order *rk_client_conn_order(struct conn *c);
 /* server.c: q is answered (q->reply holds the reply): write it in turn. */
 void rk_client_creq_done(struct creq *q);
 /* The client asked to close after this reply (QUIT). */

@@ -172,8 +172,9 @@ static int submit(struct creq *q, uint32_t i, const struct rk_buf *cmd)
 {
 	if (cmd->oom)
 		return RK_ENOMEM;
-	return rk_client_submit(q->srv->router, (const uint8_t *)cmd->p, cmd->len,
-				on_op_done, &q->frags[i]);
+	return rk_client_order_submit(q->srv->router, rk_client_conn_order(q->conn),
+				      (const uint8_t *)cmd->p, cmd->len, on_op_done,
+				      &q->frags[i]);
 }
 
 static int krange_submit(struct creq *q)

@@ -536,6 +536,16 @@ int rk_client_submit(struct rk_client_router *r, const uint8_t *cmd,
 	return 0;
 }
 
+uint64_t rk_client_router_now(struct rk_client_router *r)
+{
+	return now_ms(r);
+}
+
+uint32_t rk_client_router_timeout(const struct rk_client_router *r)
+{
+	return r->timeout_ms;
+}
+
 uint64_t rk_client_range_of(struct rk_client_router *r, const uint8_t *key,
 			    size_t klen, const uint8_t **endp, size_t *elenp)
 {

@@ -39,14 +39,16 @@ struct conn {
 	struct rk_buf wbuf; /* the write in progress */
 	uv_write_t wr;
 	bool writing, closed, quit, reading, dirty;
-	/* Keys of the commands in flight: a command touching a key an
+	/* Keys of the commands in flight: a command reading a key an
 	 * earlier one still in flight writes (or writing one it reads) waits,
 	 * and so does everything after it, so that a connection's commands
-	 * take effect in the order sent, as in Redis. */
+	 * take effect in the order sent, as in Redis. Writes after writes
+	 * need no wait: order.c keeps them in order. */
 	struct keyref *keys;
 	size_t nkeys, capkeys;
 	bool blocked, parsing;
 	struct rk_client_connstate st;
+	struct rk_client_order order; /* its writes, range by range (order.c) */
 };
 
 static void conn_read_start(struct conn *c);
@@ -90,7 +92,9 @@ static void check_key(void *arg, uint64_t h, bool write, bool all)
 
 	for (size_t i = 0; i < x->c->nkeys && !x->conflict; i++) {
 		const struct keyref *k = &x->c->keys[i];
-		if (!k->write && !write)
+		/* Read after read: no order to keep. Write after write: the
+		 * connection's queue of the key's range keeps it (order.c). */
+		if (k->write == write)
 			continue;
 		x->conflict = all || k->all || k->h == h;
 	}
@@ -148,6 +152,7 @@ static void conn_maybe_free(struct conn *c)
 	rk_buf_free(&c->wbuf);
 	rk_resp_cmd_free(&c->cmd);
 	free(c->keys);
+	rk_client_order_free(&c->order);
 	free(c->st.name);
 	free(c->st.lib_name);
 	free(c->st.lib_ver);
@@ -302,6 +307,11 @@ void rk_client_conn_quit(struct conn *c)
 	c->quit = true;
 }
 
+struct rk_client_order *rk_client_conn_order(struct conn *c)
+{
+	return &c->order;
+}
+
 struct rk_client_connstate *rk_client_conn_state(struct conn *c)
 {
 	return &c->st;
@@ -386,6 +396,7 @@ static void conn_parse(struct conn *c)
 		if (q == NULL) {
 			rk_log_warn(MOD, "out of memory: closing a connection");
 			c->parsing = false;
+			rk_client_order_flush(&c->order);
 			conn_close(c);
 			return;
 		}
@@ -398,6 +409,8 @@ static void conn_parse(struct conn *c)
 		rk_client_dispatch(q, &c->cmd, id);
 	}
 	c->parsing = false;
+	/* The writes just parsed leave now, one request per range. */
+	rk_client_order_flush(&c->order);
 	if (off > 0) {
 		memmove(c->in.p, c->in.p + off, c->in.len - off);
 		c->in.len -= off;

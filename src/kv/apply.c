@@ -18,6 +18,7 @@
 
 #include "kv.h"
 #include "kv_int.h"
+#include "le.h"
 #include "store.h"
 
 /* ---- replies -------------------------------------------------------------- */
@@ -107,6 +108,7 @@ bool rk_kv_parse_i64(const uint8_t *p, size_t len, int64_t *vp)
 struct ov_ent {
 	uint8_t table; /* 0 kv, 1 internal; 0xff empty slot */
 	bool del;
+	bool pend; /* written by the batch being applied, not yet stored */
 	const uint8_t *k, *v; /* in the arena */
 	size_t kl, vl;
 };
@@ -122,12 +124,27 @@ struct ov_block {
 
 #define OV_BLOCK (64u << 10)
 
+/* A key a batch wrote: its copy in the arena (slots move when the
+ * table grows, the arena's bytes do not). */
+struct ov_pend {
+	uint8_t table;
+	const uint8_t *k;
+	size_t kl;
+};
+
 struct rk_kv_overlay {
 	struct ov_ent *t;
 	size_t cap, n;
 	size_t *used; /* the slots in use, to clear just those */
 	size_t ucap;
 	struct ov_block *blocks;
+	/* While a batch (RK_KV_BATCH) is applied, writes go to the overlay
+	 * only and the keys written are listed here: at its end each goes
+	 * to the storage batch once, with its final value (ov_flush), so a
+	 * batch of 500 INCRs of one key is one write. */
+	bool defer;
+	struct ov_pend *pend;
+	size_t npend, pcap;
 };
 
 static uint64_t ov_hash(int table, const uint8_t *k, size_t kl)
@@ -219,14 +236,22 @@ static int ov_set(struct rk_kv_overlay *o, int table, const uint8_t *k,
 
 	if (2 * (o->n + 1) > o->cap && ov_grow(o) != 0)
 		return RK_ENOMEM;
+	if (o->defer && rk_grow((void **)&o->pend, &o->pcap, o->npend, sizeof(*o->pend)) != 0)
+		return RK_ENOMEM;
 	i = ov_index(o, table, k, kl);
 	e = &o->t[i];
 	kc = e->table == 0xff ? ov_copy(o, k, kl) : e->k;
 	vc = del ? kc : ov_copy(o, v, vl);
 	if (kc == NULL || vc == NULL)
 		return RK_ENOMEM;
-	if (e->table == 0xff)
+	if (e->table == 0xff) {
 		o->used[o->n++] = i;
+		e->pend = false;
+	}
+	if (o->defer && !e->pend) {
+		e->pend = true;
+		o->pend[o->npend++] = (struct ov_pend){(uint8_t)table, kc, kl};
+	}
 	e->table = (uint8_t)table;
 	e->del = del;
 	e->k = kc;
@@ -243,6 +268,8 @@ static void ov_clear(struct rk_kv_overlay *o)
 	for (size_t i = 0; i < o->n; i++)
 		o->t[o->used[i]].table = 0xff;
 	o->n = 0;
+	o->npend = 0;
+	o->defer = false;
 	/* Keep one block for the next batch, drop the rest. */
 	while (b != NULL && b->next != NULL) {
 		struct ov_block *next = b->next;
@@ -274,6 +301,7 @@ void rk_kv_applier_close(struct rk_kv_applier *a)
 		free(a->ov->blocks);
 		free(a->ov->t);
 		free(a->ov->used);
+		free(a->ov->pend);
 		free(a->ov);
 	}
 	a->ov = NULL;
@@ -305,7 +333,7 @@ static int cur_put(struct rk_kv_applier *a, int table, const uint8_t *k,
 {
 	int rc = ov_set(a->ov, table, k, kl, v, vl, false);
 
-	if (rc != 0)
+	if (rc != 0 || a->ov->defer)
 		return rc;
 	if (table == 0)
 		rk_store_batch_put(a->batch, k, kl, v, vl);
@@ -318,9 +346,30 @@ static int cur_del(struct rk_kv_applier *a, const uint8_t *k, size_t kl)
 {
 	int rc = ov_set(a->ov, 0, k, kl, NULL, 0, true);
 
-	if (rc == 0)
+	if (rc == 0 && !a->ov->defer)
 		rk_store_batch_del(a->batch, k, kl);
 	return rc;
+}
+
+/* The end of a batch: every key it wrote goes to the storage batch once,
+ * as the overlay holds it now. */
+static void ov_flush(struct rk_kv_applier *a)
+{
+	struct rk_kv_overlay *o = a->ov;
+
+	for (size_t i = 0; i < o->npend; i++) {
+		const struct ov_pend *p = &o->pend[i];
+		struct ov_ent *e = &o->t[ov_index(o, p->table, p->k, p->kl)];
+		e->pend = false;
+		if (e->del)
+			rk_store_batch_del(a->batch, e->k, e->kl);
+		else if (e->table == 0)
+			rk_store_batch_put(a->batch, e->k, e->kl, e->v, e->vl);
+		else
+			rk_store_batch_internal_put(a->batch, e->k, e->kl, e->v, e->vl);
+	}
+	o->npend = 0;
+	o->defer = false;
 }
 
 /* ---- the commands -------------------------------------------------------------- */
@@ -353,6 +402,23 @@ static bool key_outside(const struct rk_kv_applier *a, const struct rk_kv_cmd *c
 			return true;
 		}
 	}
+	return false;
+}
+
+/* A batch's first key outside the span, over all its commands. */
+static bool batch_outside(const struct rk_kv_applier *a, const struct rk_kv_cmd *c,
+			  const uint8_t **kp, size_t *klp)
+{
+	size_t off = 0, l;
+	const uint8_t *p;
+	struct rk_kv_cmd sub;
+
+	*kp = NULL;
+	*klp = 0;
+	while (rk_kv_arg_next(c, &off, &p, &l) == 0)
+		if (rk_kv_cmd_decode(p, l, &sub) == 0 && sub.op != RK_KV_BATCH &&
+		    key_outside(a, &sub, kp, klp))
+			return true;
 	return false;
 }
 
@@ -550,9 +616,14 @@ static int do_seq(struct rk_kv_applier *a, const struct rk_kv_cmd *c,
 	return 0;
 }
 
+static int run_batch(struct rk_kv_applier *a, const struct rk_kv_cmd *c,
+		     struct rk_buf *o);
+
 static int run_cmd(struct rk_kv_applier *a, const struct rk_kv_cmd *c,
 		   struct rk_buf *o)
 {
+	if (c->op == RK_KV_BATCH)
+		return run_batch(a, c, o);
 	if (!cmd_ok(a, c)) {
 		reply_err(o, "ERR key outside this range or malformed command");
 		return 0;
@@ -569,6 +640,37 @@ static int run_cmd(struct rk_kv_applier *a, const struct rk_kv_cmd *c,
 	default:
 		return do_seq(a, c, o);
 	}
+}
+
+/* The commands of a batch in order, each one's reply framed (u32 length,
+ * bytes) after a "B". A command that is malformed, a read or a batch gets
+ * an error of its own; the others are applied as they would be alone.
+ * Their writes reach the storage batch once per key, at the end. */
+static int run_batch(struct rk_kv_applier *a, const struct rk_kv_cmd *c,
+		     struct rk_buf *o)
+{
+	size_t off = 0, l, at;
+	const uint8_t *p;
+	struct rk_kv_cmd sub;
+	int rc = 0;
+
+	rk_buf_putc(o, 'B');
+	a->ov->defer = true;
+	while (rc == 0 && rk_kv_arg_next(c, &off, &p, &l) == 0) {
+		at = o->len;
+		rk_buf_append(o, "\0\0\0\0", 4);
+		if (rk_kv_cmd_decode(p, l, &sub) != 0 || rk_kv_op_is_read(sub.op) ||
+		    sub.op == RK_KV_BATCH || sub.op == RK_KV_CHECK || sub.session != 0)
+			reply_err(o, "ERR malformed command in a batch");
+		else
+			rc = run_cmd(a, &sub, o);
+		if (!o->oom)
+			rk_le_put32((uint8_t *)o->p + at, (uint32_t)(o->len - at - 4));
+	}
+	/* Even after an error: what is in the overlay must not stay unstored
+	 * (the caller fails the whole apply then, as for any command). */
+	ov_flush(a);
+	return rc;
 }
 
 /* ---- sessions ----------------------------------------------------------------- */
@@ -712,7 +814,8 @@ static int apply_one(void *arg, uint32_t no, const struct rk_kv_cmd *c)
 	{
 		const uint8_t *k;
 		size_t kl;
-		if (key_outside(a, c, &k, &kl)) {
+		if (c->op == RK_KV_BATCH ? batch_outside(a, c, &k, &kl)
+					 : key_outside(a, c, &k, &kl)) {
 			if (a->outside != NULL) {
 				a->outside(x->arg, no, k, kl);
 				return 0;

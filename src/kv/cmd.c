@@ -76,7 +76,7 @@ int rk_kv_cmd_decode(const uint8_t *p, size_t len, struct rk_kv_cmd *cp)
 	size_t off = CMD_HDR;
 
 	memset(cp, 0, sizeof(*cp));
-	if (len < CMD_HDR || p[0] < RK_KV_GET || p[0] > RK_KV_CHECK || p[1] > RK_KV_PUT_XX)
+	if (len < CMD_HDR || p[0] < RK_KV_GET || p[0] > RK_KV_BATCH || p[1] > RK_KV_PUT_XX)
 		return RK_EPROTO;
 	cp->op = p[0];
 	cp->mode = p[1];
@@ -120,8 +120,55 @@ int rk_kv_arg_next(const struct rk_kv_cmd *c, size_t *offp, const uint8_t **pp,
 int rk_kv_cmd_key(const struct rk_kv_cmd *c, const uint8_t **pp, size_t *lenp)
 {
 	size_t off = 0;
+	struct rk_kv_cmd sub;
+	int rc = rk_kv_arg_next(c, &off, pp, lenp);
 
-	return rk_kv_arg_next(c, &off, pp, lenp);
+	if (rc != 0 || c->op != RK_KV_BATCH)
+		return rc;
+	if (rk_kv_cmd_decode(*pp, *lenp, &sub) != 0 || sub.op == RK_KV_BATCH) {
+		*pp = NULL;
+		*lenp = 0;
+		return RK_EPROTO;
+	}
+	return rk_kv_cmd_key(&sub, pp, lenp);
+}
+
+bool rk_kv_batch_all(const struct rk_kv_cmd *c, int op)
+{
+	size_t off = 0, l;
+	const uint8_t *p;
+	int rc;
+
+	if (c->op != RK_KV_BATCH)
+		return false;
+	while ((rc = rk_kv_arg_next(c, &off, &p, &l)) == 0)
+		if (l == 0 || p[0] != op)
+			return false;
+	return rc == RK_ENOTFOUND;
+}
+
+int rk_kv_batch_reply(const uint8_t *reply, size_t len, size_t *offp,
+		      const uint8_t **pp, size_t *lenp)
+{
+	uint32_t l;
+
+	*pp = NULL;
+	*lenp = 0;
+	if (len == 0 || reply[0] != 'B')
+		return RK_EPROTO;
+	if (*offp == 0)
+		*offp = 1;
+	if (*offp == len)
+		return RK_ENOTFOUND;
+	if (len - *offp < 4)
+		return RK_EPROTO;
+	l = rk_le_get32(reply + *offp);
+	if (l > len - *offp - 4)
+		return RK_EPROTO;
+	*pp = reply + *offp + 4;
+	*lenp = l;
+	*offp += 4 + (size_t)l;
+	return 0;
 }
 
 /* ---- entries ----------------------------------------------------------- */

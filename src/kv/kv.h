@@ -83,7 +83,19 @@ enum rk_kv_op {
 	/* A replica checksum (rk_kv_applier.check): never from a client;
 	 * args: the check id (u64 LE); n the proposing node -> +OK */
 	RK_KV_CHECK = 9,
+	/* One connection's writes to one range, in order, as one command
+	 * (docs/client.md, "Ordering on a connection"): args are whole
+	 * encoded commands (writes, session 0, no batch inside); the batch's
+	 * own session fields make it apply exactly once as a whole. It
+	 * routes by its first command's key (rk_kv_cmd_key); a key of any of
+	 * them outside the span refuses all of them. -> "B", then for each
+	 * command in order u32 length + its reply (rk_kv_batch_reply) */
+	RK_KV_BATCH = 10,
 };
+
+/* The most commands and bytes one batch carries (the router's side). */
+#define RK_KV_BATCH_MAX 4096
+#define RK_KV_BATCH_BYTES (1u << 20)
 
 enum rk_kv_put_mode { RK_KV_PUT_ALWAYS = 0, RK_KV_PUT_NX = 1, RK_KV_PUT_XX = 2 };
 
@@ -134,8 +146,16 @@ int rk_kv_cmd_decode(const uint8_t *p, size_t len, struct rk_kv_cmd *cp);
 /* Iterates the arguments: *offp starts at 0. RK_ENOTFOUND at the end. */
 int rk_kv_arg_next(const struct rk_kv_cmd *c, size_t *offp,
 		   const uint8_t **pp, size_t *lenp);
-/* The first argument (the key that routes the command). */
+/* The key that routes the command: its first argument; a batch's, its
+ * first command's. */
 int rk_kv_cmd_key(const struct rk_kv_cmd *c, const uint8_t **pp, size_t *lenp);
+/* Whether every command of a batch is op (false for a malformed one). */
+bool rk_kv_batch_all(const struct rk_kv_cmd *c, int op);
+/* Walks a batch's reply: the reply of its next command in *pp, *lenp;
+ * *offp starts at 0. RK_ENOTFOUND at the end, RK_EPROTO if reply is not
+ * a batch's reply (a whole-batch answer such as an error) or is cut. */
+int rk_kv_batch_reply(const uint8_t *reply, size_t len, size_t *offp,
+		      const uint8_t **pp, size_t *lenp);
 
 /* An entry of several commands, built in out. */
 void rk_kv_entry_begin(struct rk_buf *out, uint64_t ts_ms);

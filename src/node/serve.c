@@ -300,7 +300,8 @@ void rk_serve_request(struct rk_node *n, uint64_t origin, const struct rk_net_re
 		rk_serve_answer(n, origin, req->id, RK_NET_RESP_UNKNOWN, 0, NULL, 0);
 		return;
 	}
-	if (!rk_kv_op_is_read(c.op) && c.op != RK_KV_DEL && n->space.no_space) {
+	if (!rk_kv_op_is_read(c.op) && c.op != RK_KV_DEL && n->space.no_space &&
+	    !rk_kv_batch_all(&c, RK_KV_DEL)) {
 		struct rk_buf e;
 		rk_buf_init(&e);
 		if (rk_space_refuse_write(n, &e) && !e.oom)

@@ -10,7 +10,9 @@
  *    layout allows (known op, mode <= XX, at least one argument, the
  *    arguments filling the rest exactly), with the bytes' values; iterating
  *    the arguments (rk_kv_arg_next) gives nargs of them, each where the
- *    layout puts it, then RK_ENOTFOUND; rk_kv_cmd_key is the first; what
+ *    layout puts it, then RK_ENOTFOUND; rk_kv_cmd_key is the first (a
+ *    BATCH's: its first argument's first argument when that is a command
+ *    other than a BATCH, else RK_EPROTO); what
  *    decodes re-encodes (rk_kv_cmd_begin/arg/finish) to the same bytes;
  *    rk_kv_check_decode accepts exactly a CHECK with mode 0 and one 8-byte
  *    argument, giving its id and node, and zeroes both otherwise;
@@ -59,7 +61,7 @@ static int is_cmd(const uint8_t *p, size_t len)
 	size_t off = CMD_HDR;
 	uint64_t nargs, i, l;
 
-	if (len < CMD_HDR || p[0] < RK_KV_GET || p[0] > RK_KV_CHECK ||
+	if (len < CMD_HDR || p[0] < RK_KV_GET || p[0] > RK_KV_BATCH ||
 	    p[1] > RK_KV_PUT_XX)
 		return 0;
 	nargs = le(p + 34, 4);
@@ -98,9 +100,16 @@ static void check_cmd(const uint8_t *p, size_t len, const struct rk_kv_cmd *c)
 		FUZZ_CHECK(n < c->nargs);
 		FUZZ_CHECK(len - at >= 4 && l == le(p + at, 4));
 		FUZZ_CHECK(a == p + at + 4 && l <= len - at - 4);
-		if (n == 0) {
+		if (n == 0 && c->op != RK_KV_BATCH) {
 			FUZZ_CHECK(rk_kv_cmd_key(c, &k, &kl) == 0);
 			FUZZ_CHECK(k == a && kl == l);
+		} else if (n == 0) {
+			int krc = rk_kv_cmd_key(c, &k, &kl);
+			if (is_cmd(a, l) && a[0] != RK_KV_BATCH)
+				FUZZ_CHECK(krc == 0 && k == a + CMD_HDR + 4 &&
+					   kl == le(a + CMD_HDR, 4));
+			else
+				FUZZ_CHECK(krc == RK_EPROTO && k == NULL && kl == 0);
 		}
 		rk_kv_cmd_arg(&re, a, l);
 		at += 4 + l;

@@ -205,7 +205,7 @@ static void check_cmd_accepted(const uint8_t *p, size_t len,
 	uint32_t count = 0;
 	int rc;
 
-	assert_true(c->op >= RK_KV_GET && c->op <= RK_KV_CHECK);
+	assert_true(c->op >= RK_KV_GET && c->op <= RK_KV_BATCH);
 	assert_true(c->mode <= RK_KV_PUT_XX);
 	assert_ptr_equal(c->args, p + CMD_HDR);
 	assert_int_equal(c->args_len, len - CMD_HDR);
@@ -216,9 +216,16 @@ static void check_cmd_accepted(const uint8_t *p, size_t len,
 	while ((rc = rk_kv_arg_next(c, &off, &a, &l)) == 0) {
 		assert_true(a >= p && a <= p + len && l <= (size_t)(p + len - a));
 		rk_kv_cmd_arg(&re, a, l);
-		if (count == 0) {
+		if (count == 0 && c->op != RK_KV_BATCH) {
 			assert_int_equal(rk_kv_cmd_key(c, &k, &l), 0);
 			assert_ptr_equal(k, a);
+		} else if (count == 0) {
+			/* A batch routes by its first command's key, inside
+			 * its first argument, or has none (malformed). */
+			size_t kl;
+			rc = rk_kv_cmd_key(c, &k, &kl);
+			assert_true(rc == RK_EPROTO ||
+				    (rc == 0 && k >= a && k + kl <= a + l));
 		}
 		count++;
 	}
@@ -575,7 +582,7 @@ static void test_cmd_decode_refuses_malformed(void **state)
 	/* Unknown op or mode; a count that disagrees with the bytes. */
 	p[0] = 0;
 	assert_int_equal(rk_kv_cmd_decode(p, b.len, &c), RK_EPROTO);
-	p[0] = RK_KV_CHECK + 1;
+	p[0] = RK_KV_BATCH + 1;
 	assert_int_equal(rk_kv_cmd_decode(p, b.len, &c), RK_EPROTO);
 	p[0] = RK_KV_PUT;
 	p[1] = RK_KV_PUT_XX + 1;
@@ -1768,6 +1775,141 @@ static void test_session_retry_applies_once(void **state)
 	assert_int_equal(rk_kv_sessions_count(&f->sess), 2);
 }
 
+/* ---- batches (RK_KV_BATCH) ----------------------------------------------------- */
+
+struct batch_res {
+	uint8_t p[8192];
+	size_t len;
+	uint32_t calls;
+};
+
+static void on_batch_result(void *arg, uint32_t no, const uint8_t *resp, size_t len)
+{
+	struct batch_res *r = arg;
+
+	(void)no;
+	assert_true(len <= sizeof(r->p));
+	memcpy(r->p, resp, len);
+	r->len = len;
+	r->calls++;
+}
+
+static void sub_cmd(struct rk_buf *b, int op, int64_t n, const char *key)
+{
+	struct rk_kv_cmd c;
+	size_t start = b->len;
+
+	memset(&c, 0, sizeof(c));
+	c.op = (uint8_t)op;
+	c.n = n;
+	rk_kv_cmd_begin(b, &c);
+	rk_kv_cmd_arg(b, key, strlen(key));
+	rk_kv_cmd_finish(b, start, 1);
+}
+
+/* A batch of n INCRs of key, then 3 SEQ.NEXTs of q and a GET (not a
+ * write: refused alone), as session 7's seq, applied as one entry into a
+ * fresh storage batch; its size in *bytesp. */
+static void apply_batch(struct fx *f, uint64_t seq, int n, const char *key,
+			struct batch_res *r, size_t *bytesp)
+{
+	struct rk_kv_cmd c;
+	struct rk_buf b, sub, e;
+
+	memset(&c, 0, sizeof(c));
+	c.op = RK_KV_BATCH;
+	c.session = 7;
+	c.seq = seq;
+	c.first_incomplete = seq;
+	rk_buf_init(&b);
+	rk_buf_init(&sub);
+	rk_buf_init(&e);
+	rk_kv_cmd_begin(&b, &c);
+	for (int i = 0; i < n + 4; i++) {
+		rk_buf_reset(&sub);
+		sub_cmd(&sub, i < n ? RK_KV_INCR : i < n + 3 ? RK_KV_SEQ : RK_KV_GET, 1,
+			i < n ? key : "q");
+		rk_kv_cmd_arg(&b, sub.p, sub.len);
+	}
+	rk_kv_cmd_finish(&b, 0, (uint32_t)n + 4);
+	rk_kv_entry_begin(&e, seq);
+	rk_kv_entry_add(&e, b.p, b.len);
+	rk_kv_entry_finish(&e, 1);
+	memset(r, 0, sizeof(*r));
+	batch_begin(f);
+	assert_int_equal(rk_kv_apply_entry(&f->a, (const uint8_t *)e.p, e.len,
+					   on_batch_result, r), 0);
+	assert_int_equal(r->calls, 1);
+	*bytesp = rk_store_batch_bytes(f->b);
+	batch_commit(f);
+	rk_buf_free(&b);
+	rk_buf_free(&sub);
+	rk_buf_free(&e);
+}
+
+/* The replies of a batch's commands, in order, joined. */
+static void batch_replies(const struct batch_res *r, char *out, size_t cap)
+{
+	size_t off = 0, l, at = 0;
+	const uint8_t *p;
+
+	out[0] = '\0';
+	while (rk_kv_batch_reply(r->p, r->len, &off, &p, &l) == 0) {
+		assert_true(at + l < cap);
+		memcpy(out + at, p, l);
+		at += l;
+		out[at] = '\0';
+	}
+	assert_int_equal(off, r->len);
+}
+
+static void test_batch_applies_in_order_once(void **state)
+{
+	struct fx *f = *state;
+	struct batch_res r;
+	char got[4096], want[4096];
+	size_t bytes, plain;
+	int at = 0;
+
+	apply_batch(f, 1, 100, "x", &r, &bytes);
+	assert_int_equal(r.p[0], 'B');
+	for (int i = 1; i <= 100; i++)
+		at += snprintf(want + at, sizeof(want) - (size_t)at, ":%d\r\n", i);
+	snprintf(want + at, sizeof(want) - (size_t)at,
+		 ":1\r\n:2\r\n:3\r\n-ERR malformed command in a batch\r\n");
+	batch_replies(&r, got, sizeof(got));
+	assert_string_equal(got, want);
+	assert_string_equal(stored(f, "x"), "100");
+	/* The 100 INCRs of x are one write of its final value: the storage
+	 * batch holds two rows (x and q), not 103. */
+	batch_begin(f);
+	for (int i = 0; i < 100; i++) {
+		f->nres = 0;
+		assert_int_equal(ENTRY(f, 2, C(.op = RK_KV_INCR, .n = 1, .a = {"y"})), 0);
+	}
+	plain = rk_store_batch_bytes(f->b);
+	batch_commit(f);
+	assert_true(bytes * 10 < plain);
+	/* Resent (its answer lost): the recorded replies, nothing applied. */
+	apply_batch(f, 1, 100, "x", &r, &bytes);
+	batch_replies(&r, got, sizeof(got));
+	assert_string_equal(got, want);
+	assert_string_equal(stored(f, "x"), "100");
+	assert_int_equal(bytes, 0);
+	/* The next batch continues where the first left off. */
+	apply_batch(f, 2, 2, "x", &r, &bytes);
+	batch_replies(&r, got, sizeof(got));
+	assert_string_equal(got, ":101\r\n:102\r\n:4\r\n:5\r\n:6\r\n"
+				 "-ERR malformed command in a batch\r\n");
+	/* One key outside the span refuses the whole batch: nothing of it
+	 * is applied or recorded. */
+	apply_batch(f, 3, 2, "zz", &r, &bytes);
+	assert_true(r.len > 0 && r.p[0] == '-');
+	assert_int_equal(bytes, 0);
+	assert_null(stored(f, "zz"));
+	assert_string_equal(stored(f, "x"), "102");
+}
+
 static void test_session_first_incomplete(void **state)
 {
 	struct fx *f = *state;
@@ -2047,6 +2189,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_del_count, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cas, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_incr, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_applies_in_order_once, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_size_delta, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seq, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outside_span, setup, teardown),
