@@ -1056,6 +1056,148 @@ class SeqWorker(threading.Thread):
         return calls
 
 
+def transfer_leader(cluster, rng, to):
+    """POST .../transfer-leader?to=N at the range's current leader (as node 1
+    sees it); True once the move is done."""
+    rs = cluster.ranges(1) or []
+    lead = next((r["leader"] for r in rs if r["id"] == rng), None)
+    if lead is None or lead == to:
+        return False
+    url = "http://%s/api/v1/ranges/%d/transfer-leader?to=%d" % (cluster.addr(lead, 2), rng, to)
+    try:
+        req = urllib.request.Request(url, data=b"", method="POST")
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return 200 <= r.status < 300
+    except Exception:   # 409 (a change under way), a timeout: try another
+        return False
+
+
+@check(redis=False, cluster=True)
+def pipeline_order_leader_moves(t, cluster):
+    """Pipelining connections on node 1 and node 2, each round 96 commands
+    over all 16 ranges (INCR of the connection's own counter per range, of
+    a counter per range shared by all, SEQ.NEXT of the connection's own
+    sequence per range and of one shared sequence), while leaderships move
+    (transfer-leader every 0.05 s). Every reply must be the one of the
+    command sent at its place: own counters start a million apart per range
+    and must read 1, 2, 3... above their start in connection order, own
+    sequences 1, 2, 3...; the shared sequence strictly increases on each
+    connection, its IDs distinct across connections; afterwards every
+    shared counter holds exactly the INCRs acknowledged. Only -TRYAGAIN
+    (not applied) and -TIMEOUT (unknown) may break a run, and each is
+    accounted for."""
+    rounds, per_round = 150, 96
+    conns_n = 4
+    stop = threading.Event()
+    moves = [0]
+    errors = []
+
+    def mover():
+        mr = random.Random(5)
+        while not stop.is_set():
+            if transfer_leader(cluster, mr.randrange(1, RANGES + 1), mr.randrange(1, 4)):
+                moves[0] += 1
+            time.sleep(0.05)
+
+    results = {}
+
+    def worker(w):
+        node = 1 + w % 2
+        own_base = {r: r * 1000000 for r in range(RANGES)}
+        own = {r: 0 for r in range(RANGES)}        # last value known
+        own_unsure = {r: 0 for r in range(RANGES)}
+        seq = {r: 0 for r in range(RANGES)}
+        seq_unsure = {r: 0 for r in range(RANGES)}
+        shared_seq = []
+        acked = [0] * RANGES
+        unknown = [0] * RANGES
+        wr = random.Random(100 + w)
+        try:
+            with t.conn(node) as c:
+                for r in range(RANGES):
+                    expect_ok(c.call("SET", range_key(r, b"mv/own/%d" % w), str(own_base[r])),
+                              "SET of an own counter")
+                for _ in range(rounds):
+                    cmds = []
+                    for i in range(per_round):
+                        r = wr.randrange(RANGES)
+                        k = i % 4
+                        if k == 0:
+                            # Two keys only: a dozen INCRs of each in flight.
+                            r = (w + i // 4 % 2 * 7) % RANGES
+                            cmds.append(("own", r, ("INCR", range_key(r, b"mv/own/%d" % w))))
+                        elif k == 1:
+                            cmds.append(("shared", r, ("INCR", range_key(r, b"mv/shared"))))
+                        elif k == 2:
+                            cmds.append(("seq", r, ("SEQ.NEXT", range_key(r, b"mv/seq/%d" % w))))
+                        else:
+                            cmds.append(("sseq", 0, ("SEQ.NEXT", range_key(3, b"mv/sseq"))))
+                    # In pieces a little apart: one key's INCRs then meet
+                    # the leadership at different moments.
+                    for j in range(0, per_round, 16):
+                        c.send_raw(b"".join(encode(*a) for _, _, a in cmds[j:j + 16]))
+                        time.sleep(0.001)
+                    for i, (kind, r, a) in enumerate(cmds):
+                        v = c.read()
+                        what = "conn %d reply %d (%s %r)" % (w, i, a[0], a[1])
+                        if is_retryable(v):
+                            timeout = v.kind() == "TIMEOUT"
+                            if kind == "own":
+                                own_unsure[r] += timeout
+                            elif kind == "seq":
+                                seq_unsure[r] += timeout
+                            elif kind == "shared":
+                                unknown[r] += timeout
+                            continue
+                        expect(isinstance(v, int), what + ": an integer", v)
+                        if kind == "own":
+                            got = v - own_base[r]
+                            expect(own[r] < got <= own[r] + 1 + own_unsure[r],
+                                   what + ": own counter after %d" % own[r], got)
+                            own[r], own_unsure[r] = got, 0
+                        elif kind == "seq":
+                            expect(seq[r] < v <= seq[r] + 1 + seq_unsure[r],
+                                   what + ": own sequence after %d" % seq[r], v)
+                            seq[r], seq_unsure[r] = v, 0
+                        elif kind == "shared":
+                            acked[r] += 1
+                        else:
+                            expect(not shared_seq or v > shared_seq[-1],
+                                   what + ": shared sequence after %s" %
+                                   (shared_seq[-1] if shared_seq else None), v)
+                            shared_seq.append(v)
+            results[w] = (acked, unknown, shared_seq)
+        except Exception as e:   # reported below
+            errors.append(e)
+
+    th_m = threading.Thread(target=mover, daemon=True)
+    th_m.start()
+    try:
+        ths = [threading.Thread(target=worker, args=(w,)) for w in range(conns_n)]
+        for th in ths:
+            th.start()
+        for th in ths:
+            th.join()
+    finally:
+        stop.set()
+        th_m.join()
+    expect(not errors, "workers", *errors)
+    ids = [v for w in results for v in results[w][2]]
+    expect_eq(len(ids), len(set(ids)), "shared SEQ.NEXT IDs distinct across connections")
+    with t.conn(3) as c:
+        for r in range(RANGES):
+            acked = sum(results[w][0][r] for w in results)
+            unknown = sum(results[w][1][r] for w in results)
+            v = c.call("GET", range_key(r, b"mv/shared"))
+            got = int(v) if v is not None else 0
+            expect(acked <= got <= acked + unknown,
+                   "shared counter of range %d: %d acknowledged INCRs, %d unknown" %
+                   (r, acked, unknown), got)
+    expect(moves[0] > 0, "leadership transfers done", moves[0])
+    return "%d commands on %d connections, %d leadership moves" % (
+        rounds * per_round * conns_n, conns_n, moves[0])
+
+
 def debug_drop_answers(cluster, node, percent):
     url = "http://%s/api/v1/debug/drop-answers?percent=%d" % (cluster.addr(node, 2), percent)
     req = urllib.request.Request(url, data=b"", method="POST")

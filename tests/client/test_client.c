@@ -302,6 +302,8 @@ struct rfake {
 	uint64_t gen, leader;
 	int sent, learned, absent;
 	uint64_t to[32], rng[32], gen_sent[32], id[32], seq[32], low[32];
+	uint8_t op[32];
+	uint32_t nargs[32];
 	struct rk_client_router *r;
 	struct rk_buf pong;
 };
@@ -366,6 +368,8 @@ static void r_send(void *arg, uint64_t to, const struct rk_net_req *q)
 	f->id[i] = q->id;
 	f->seq[i] = le64_at(q->cmd + 10);
 	f->low[i] = le64_at(q->cmd + 18);
+	f->op[i] = q->cmd[0];
+	f->nargs[i] = (uint32_t)le64_at(q->cmd + 34) & 0xffffffffu;
 	if (f->pong.len > 0) {
 		struct rk_net_resp a = {.id = q->id, .status = RK_NET_RESP_MISMATCH,
 					.descs = {(const uint8_t *)f->pong.p},
@@ -722,6 +726,134 @@ static void test_cursor_table(void **state)
 	rk_client_cursors_free(s.cursors);
 }
 
+/* ---- a connection's writes in order (order.c) --------------------------------- */
+
+struct oout {
+	int status, at; /* at: the order it was answered in, from 1 */
+	char reply[16];
+};
+
+static int oout_count;
+
+static void on_oout(void *arg, int status, const uint8_t *reply, size_t len)
+{
+	struct oout *o = arg;
+
+	assert_int_equal(o->at, 0);
+	o->at = ++oout_count;
+	o->status = status;
+	assert_true(len < sizeof(o->reply));
+	memcpy(o->reply, reply, len);
+	o->reply[len] = '\0';
+}
+
+static void order_submit(struct rk_client_order *ord, struct rk_client_router *r,
+			 int op, struct oout *o)
+{
+	struct rk_kv_cmd c;
+	struct rk_buf b;
+
+	memset(&c, 0, sizeof(c));
+	c.op = (uint8_t)op;
+	c.n = 1;
+	rk_buf_init(&b);
+	rk_kv_cmd_begin(&b, &c);
+	rk_kv_cmd_arg(&b, "k", 1);
+	rk_kv_cmd_finish(&b, 0, 1);
+	assert_int_equal(rk_client_order_submit(r, ord, (const uint8_t *)b.p, b.len,
+						on_oout, o), 0);
+	rk_buf_free(&b);
+}
+
+/* Answers the last request OK with a batch's reply: ":first\r\n" on. */
+static void answer_batch(struct rfake *f, uint32_t n, int first)
+{
+	struct rk_buf b;
+	char one[16];
+
+	rk_buf_init(&b);
+	rk_buf_putc(&b, 'B');
+	for (uint32_t i = 0; i < n; i++) {
+		int l = snprintf(one, sizeof(one), ":%d\r\n", first + (int)i);
+		uint8_t le[4] = {(uint8_t)l, 0, 0, 0};
+		rk_buf_append(&b, le, 4);
+		rk_buf_append(&b, one, (size_t)l);
+	}
+	struct rk_net_resp a = {.id = f->id[f->sent - 1], .status = RK_NET_RESP_OK,
+				.reply = (const uint8_t *)b.p, .len = b.len};
+	rk_client_on_resp(f->r, &a);
+	rk_buf_free(&b);
+}
+
+/* One connection's INCRs of one key: those parsed together leave as one
+ * batch when flushed; while it is in flight the next ones wait (a retry
+ * resends the same batch, same sequence number, without them); once it is
+ * answered they leave as the next batch, and every command gets its own
+ * reply in the order sent. A read is not held. */
+static void test_order_batches(void **state)
+{
+	struct rfake f = {.range = 1, .gen = 1, .leader = 2};
+	struct rk_client_env env;
+	struct rk_client_order ord = {0};
+	struct oout o[9];
+	uv_loop_t loop;
+
+	(void)state;
+	memset(o, 0, sizeof(o));
+	oout_count = 0;
+	r_start(&f, &env, &loop, 5000);
+	for (int i = 0; i < 5; i++)
+		order_submit(&ord, f.r, RK_KV_INCR, &o[i]);
+	assert_int_equal(f.sent, 0); /* held until the parse ends */
+	rk_client_order_flush(&ord);
+	assert_int_equal(f.sent, 1);
+	assert_int_equal(f.op[0], RK_KV_BATCH);
+	assert_int_equal(f.nargs[0], 5);
+	for (int i = 5; i < 8; i++)
+		order_submit(&ord, f.r, RK_KV_INCR, &o[i]);
+	rk_client_order_flush(&ord);
+	assert_int_equal(f.sent, 1); /* one request in flight per range */
+	order_submit(&ord, f.r, RK_KV_GET, &o[8]);
+	assert_int_equal(f.sent, 2); /* reads are not held */
+	assert_int_equal(f.op[1], RK_KV_GET);
+	/* The batch's outcome is unknown: resent as it was. */
+	f.id[f.sent - 1] = f.id[0];
+	answer(&f, RK_NET_RESP_UNKNOWN, NULL);
+	while (f.sent < 3)
+		uv_run(&loop, UV_RUN_ONCE);
+	assert_int_equal(f.op[2], RK_KV_BATCH);
+	assert_int_equal(f.nargs[2], 5);
+	assert_int_equal(f.seq[2], f.seq[0]);
+	assert_int_equal(f.id[2], f.id[0]);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(o[i].at, 0);
+	answer_batch(&f, 5, 1);
+	for (int i = 0; i < 5; i++) {
+		char want[16];
+		snprintf(want, sizeof(want), ":%d\r\n", i + 1);
+		assert_int_equal(o[i].status, OK);
+		assert_int_equal(o[i].at, i + 1);
+		assert_string_equal(o[i].reply, want);
+	}
+	/* The three that waited left as one batch when it was answered. */
+	assert_int_equal(f.sent, 4);
+	assert_int_equal(f.op[3], RK_KV_BATCH);
+	assert_int_equal(f.nargs[3], 3);
+	assert_true(f.seq[3] > f.seq[0]);
+	assert_int_equal(o[5].at, 0);
+	answer_batch(&f, 3, 6);
+	for (int i = 5; i < 8; i++) {
+		char want[16];
+		snprintf(want, sizeof(want), ":%d\r\n", i + 1);
+		assert_int_equal(o[i].at, i + 1);
+		assert_string_equal(o[i].reply, want);
+	}
+	assert_int_equal(f.sent, 4);
+	r_stop(&f, &loop);
+	rk_client_order_free(&ord);
+	assert_int_equal(o[8].status, TRYAGAIN); /* the read, at close */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -736,6 +868,7 @@ int main(void)
 		cmocka_unit_test(test_router_unknown_key_asks_nodes),
 		cmocka_unit_test(test_router_no_range_marks_absent),
 		cmocka_unit_test(test_router_ping_pong_bounded),
+		cmocka_unit_test(test_order_batches),
 		cmocka_unit_test(test_glob),
 		cmocka_unit_test(test_password_equal),
 		cmocka_unit_test(test_cursor_table),
