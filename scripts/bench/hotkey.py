@@ -90,31 +90,35 @@ def main():
         R["loadavg_end"] = os.getloadavg()
         with open(a.out, "w") as f:
             json.dump(R, f, indent=1)
-    # Medians per binary, and the ratios asked about.
-    client.log("## summary (median of rounds), load average at the end %.2f" % R["loadavg_end"][0])
-    med = {}
+    # Per round (both builds ran in it, one after the other) and the mean
+    # over rounds: the ratios asked about.
+    T = ("set_p16", "set_c1", "incr1_p16", "seq_p16")
+    client.log("## summary, load average at the end %.2f" % R["loadavg_end"][0])
+    fig = {}
+    for run in R["runs"]:
+        for t in T:
+            r = run["res"].get("tests", {}).get(t, {})
+            fig[(run["name"], run["round"], t)] = (r.get("rps", 0), r.get("p50_ms", 0),
+                                                   r.get("server_cpu_us_per_request", 0))
     for name, _ in bins:
-        for t in ("set_p16", "set_c1", "incr1_p16", "seq_p16"):
-            xs = sorted(r["res"].get("tests", {}).get(t, {}).get("rps", 0)
-                        for r in R["runs"] if r["name"] == name)
-            ps = sorted(r["res"].get("tests", {}).get(t, {}).get("p50_ms", 0)
-                        for r in R["runs"] if r["name"] == name)
-            cs = sorted(r["res"].get("tests", {}).get(t, {}).get("server_cpu_us_per_request", 0)
-                        for r in R["runs"] if r["name"] == name)
-            if xs:
-                med[(name, t)] = (xs[len(xs) // 2], ps[len(ps) // 2], cs[len(cs) // 2])
-                client.log("  %-8s %-10s %10.0f req/s  p50 %.3f ms  CPU %s us/req" % (
-                    (name, t) + med[(name, t)]))
-    for name, _ in bins:
-        s = med.get((name, "set_p16"), (0,))[0]
-        for t in ("incr1_p16", "seq_p16"):
-            x = med.get((name, t), (0,))[0]
-            client.log("  %-8s %-10s / SET: %.2f" % (name, t, x / s if s else 0))
-    if len(bins) == 2:
-        (a0, _), (b0, _) = bins
-        for t in ("set_p16", "set_c1", "incr1_p16", "seq_p16"):
-            x, y = med.get((b0, t), (0,))[0], med.get((a0, t), (0,))[0]
-            client.log("  %s / %s %-10s %.2f" % (b0, a0, t, x / y if y else 0))
+        for t in T:
+            xs = [fig.get((name, k + 1, t), (0, 0, 0)) for k in range(a.rounds)]
+            client.log("  %-8s %-10s %s   mean %.0f req/s" % (
+                name, t, "  ".join("%.0f/s p50 %.3f ms %s us" % x for x in xs),
+                sum(x[0] for x in xs) / len(xs)))
+    for k in range(a.rounds):
+        line = []
+        for name, _ in bins:
+            s = fig.get((name, k + 1, "set_p16"), (0,))[0]
+            for t in ("incr1_p16", "seq_p16"):
+                x = fig.get((name, k + 1, t), (0,))[0]
+                line.append("%s %s/SET %.2f" % (name, t, x / s if s else 0))
+        if len(bins) == 2:
+            (a0, _), (b0, _) = bins
+            for t in T:
+                x, y = fig.get((b0, k + 1, t), (0,))[0], fig.get((a0, k + 1, t), (0,))[0]
+                line.append("%s/%s %s %.2f" % (b0, a0, t, x / y if y else 0))
+        client.log("  round %d: %s" % (k + 1, ", ".join(line)))
     return 1 if bad else 0
 
 

@@ -490,6 +490,10 @@ static int describe_cmd(void *arg, uint32_t no, const struct rk_kv_cmd *c)
 	case RK_KV_CHECK:
 		rk_buf_puts(b, "CHECK (replica checksums)");
 		break;
+	case RK_KV_BATCH:
+		rk_buf_printf(b, "BATCH of %u commands (one connection's, in order)",
+			      (unsigned)c->nargs);
+		break;
 	default:
 		rk_buf_printf(b, "command %u", c->op);
 		break;
