@@ -743,7 +743,8 @@ static void on_oout(void *arg, int status, const uint8_t *reply, size_t len)
 	o->at = ++oout_count;
 	o->status = status;
 	assert_true(len < sizeof(o->reply));
-	memcpy(o->reply, reply, len);
+	if (len > 0)
+		memcpy(o->reply, reply, len);
 	o->reply[len] = '\0';
 }
 
