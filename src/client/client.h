@@ -81,7 +81,8 @@ void rk_client_router_close(struct rk_client_router *r);
 
 /* Routes one operation: cmd is a command as src/kv encodes it, without
  * its session fields (the router fills them in for writes). done is called
- * exactly once, never before this returns. */
+ * exactly once, never before this returns. RK_ESTOPPED (done never
+ * called) once rk_client_router_close has begun. */
 int rk_client_submit(struct rk_client_router *r, const uint8_t *cmd,
 		     size_t len, rk_client_done_fn done, void *arg);
 

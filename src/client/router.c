@@ -89,6 +89,7 @@ struct rk_client_router {
 	uint32_t timeout_ms;
 	uv_timer_t timer;
 	uint64_t session, next_seq, next_id;
+	bool closing; /* rk_client_router_close began: nothing new is sent */
 	struct op **hash;
 	size_t hcap, n;
 	struct op *head, *tail;   /* all */
@@ -427,6 +428,9 @@ static void free_router(uv_handle_t *h)
 
 void rk_client_router_close(struct rk_client_router *r)
 {
+	/* The answers below may submit more (a connection's next batch):
+	 * refused, so that nothing is sent while the node shuts down. */
+	r->closing = true;
 	while (r->head != NULL)
 		give_up(r, r->head);
 	free(r->hash);
@@ -491,6 +495,8 @@ int rk_client_submit(struct rk_client_router *r, const uint8_t *cmd,
 	struct rk_kv_cmd c;
 	struct op *o;
 
+	if (r->closing)
+		return RK_ESTOPPED;
 	if (rk_kv_cmd_decode(cmd, len, &c) != 0)
 		return RK_EINVAL;
 	if ((2 * (r->n + 1) > r->hcap && table_grow(r) != 0) || wl_reserve(r) != 0)

@@ -796,7 +796,7 @@ static void test_order_batches(void **state)
 	struct rfake f = {.range = 1, .gen = 1, .leader = 2};
 	struct rk_client_env env;
 	struct rk_client_order ord = {0};
-	struct oout o[9];
+	struct oout o[12];
 	uv_loop_t loop;
 
 	(void)state;
@@ -850,9 +850,22 @@ static void test_order_batches(void **state)
 		assert_string_equal(o[i].reply, want);
 	}
 	assert_int_equal(f.sent, 4);
+	/* Closing: the batch in flight may have applied (-TIMEOUT for each
+	 * command); the write waiting behind it is not sent (-TRYAGAIN). */
+	order_submit(&ord, f.r, RK_KV_INCR, &o[9]);
+	order_submit(&ord, f.r, RK_KV_INCR, &o[10]);
+	rk_client_order_flush(&ord);
+	order_submit(&ord, f.r, RK_KV_INCR, &o[11]);
+	rk_client_order_flush(&ord);
+	assert_int_equal(f.sent, 5);
 	r_stop(&f, &loop);
 	rk_client_order_free(&ord);
+	assert_int_equal(f.sent, 5);
 	assert_int_equal(o[8].status, TRYAGAIN); /* the read, at close */
+	assert_int_equal(o[9].status, TIMEOUT);
+	assert_int_equal(o[10].status, TIMEOUT);
+	assert_int_equal(o[11].status, TRYAGAIN);
+	assert_true(o[11].at > o[10].at);
 }
 
 int main(void)
