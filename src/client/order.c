@@ -89,6 +89,8 @@ static struct pend *pump(struct oq *q)
 
 		if (first->deadline <= now) {
 			q->head = first->next;
+			if (q->head == NULL)
+				q->tail = NULL;
 			first->next = NULL;
 			*failt = first;
 			failt = &first->next;

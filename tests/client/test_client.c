@@ -868,6 +868,40 @@ static void test_order_batches(void **state)
 	assert_true(o[11].at > o[10].at);
 }
 
+/* A write whose time passes while it waits behind one in flight is
+ * answered -TRYAGAIN without being sent (the one in flight, given up,
+ * -TIMEOUT); the queue then takes writes again as before. */
+static void test_order_waiting_expires(void **state)
+{
+	struct rfake f = {.range = 1, .gen = 1, .leader = 2};
+	struct rk_client_env env;
+	struct rk_client_order ord = {0};
+	struct oout o[3];
+	uv_loop_t loop;
+
+	(void)state;
+	memset(o, 0, sizeof(o));
+	oout_count = 0;
+	r_start(&f, &env, &loop, 50);
+	order_submit(&ord, f.r, RK_KV_INCR, &o[0]);
+	rk_client_order_flush(&ord);
+	order_submit(&ord, f.r, RK_KV_INCR, &o[1]);
+	rk_client_order_flush(&ord);
+	assert_int_equal(f.sent, 1);
+	while (o[1].at == 0)
+		uv_run(&loop, UV_RUN_ONCE);
+	assert_int_equal(o[0].status, TIMEOUT);
+	assert_int_equal(o[1].status, TRYAGAIN);
+	assert_int_equal(f.sent, 1);
+	order_submit(&ord, f.r, RK_KV_INCR, &o[2]);
+	rk_client_order_flush(&ord);
+	assert_int_equal(f.sent, 2);
+	assert_int_equal(f.op[1], RK_KV_INCR);
+	r_stop(&f, &loop);
+	rk_client_order_free(&ord);
+	assert_int_equal(o[2].status, TIMEOUT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -883,6 +917,7 @@ int main(void)
 		cmocka_unit_test(test_router_no_range_marks_absent),
 		cmocka_unit_test(test_router_ping_pong_bounded),
 		cmocka_unit_test(test_order_batches),
+		cmocka_unit_test(test_order_waiting_expires),
 		cmocka_unit_test(test_glob),
 		cmocka_unit_test(test_password_equal),
 		cmocka_unit_test(test_cursor_table),
