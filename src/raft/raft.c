@@ -750,7 +750,7 @@ void rk_raft_advance(struct rk_raft *r, const struct rk_raft_ready *rd)
 		/* Our own acknowledgement: what is durable now. */
 		self = raft_progress_get(r, r->id);
 		if (self != NULL && raft_progress_maybe_update(self, r->stable_last) &&
-		    raft_maybe_commit(r))
+		    raft_maybe_commit(r) && !r->opts->lazy_commit)
 			r->bcast_wanted = true;
 		if (r->conf.auto_leave && rk_raft_conf_is_joint(&r->conf) &&
 		    r->pending_conf_index <= r->applied &&

@@ -285,6 +285,14 @@ struct rk_raft_options {
 	uint64_t max_committed_bytes_per_ready; /* apply batch size (0 = no limit) */
 	uint64_t max_mem_bytes;         /* hard cap of the group's heap (0 = none) */
 	int transfer_timeout_ticks;     /* abort a leadership transfer after (0 = election_tick) */
+	/* A commit index that moves sends nothing of its own: followers learn
+	 * it with the next append or heartbeat (at most heartbeat_tick later)
+	 * instead of in an empty append per follower, answered, persisted and
+	 * applied on its own. Under load the next append follows at once; at
+	 * light load it saves each follower a message, its answer and a
+	 * trip through its storage per write. Followers apply later; the
+	 * leader commits and answers as before. Off by default. */
+	bool lazy_commit;
 	const struct rk_raft_storage_ops *storage;
 	/* The caller's monotonic clock, in any unit, and tick_len of its units
 	 * per tick. Leader leases and check-quorum's vote refusal are measured

@@ -236,7 +236,7 @@ void raft_handle_append_resp(struct rk_raft *r, const struct rk_raft_msg *m)
 		raft_inflights_free_le(r, pr, m->index);
 		break;
 	}
-	if (raft_maybe_commit(r))
+	if (raft_maybe_commit(r) && !r->opts->lazy_commit)
 		r->bcast_wanted = true;
 	else if (was_paused)
 		(void)raft_send_append(r, m->from, false);
