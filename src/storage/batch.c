@@ -253,6 +253,21 @@ void rk_store_batch_internal_del(struct rk_store_batch *b, const void *key,
 	bytes(b, key, klen);
 }
 
+void rk_store_batch_pl_put(struct rk_store_batch *b, const void *key,
+			   size_t klen, const void *val, size_t vlen)
+{
+	op(b, OP_PPUT);
+	bytes(b, key, klen);
+	bytes(b, val, vlen);
+}
+
+void rk_store_batch_pl_del(struct rk_store_batch *b, const void *key,
+			   size_t klen)
+{
+	op(b, OP_PDEL);
+	bytes(b, key, klen);
+}
+
 void rk_store_batch_apply_state(struct rk_store_batch *b, uint64_t range,
 				const struct rk_store_apply_state *as)
 {
