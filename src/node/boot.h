@@ -52,4 +52,11 @@ int rk_boot_layout_cache(struct rk_node *n);
  * table, asleep. */
 int rk_boot_load(struct rk_node *n);
 
+/* The placement group (plc.h): its nodes from the recorded first-start
+ * flags; on one of them, a data directory made by a release before the
+ * group gets its replica's initial state (as a first start writes it),
+ * durably, before anything is loaded. A directory made before the flags
+ * were recorded has no group (a warning). */
+int rk_boot_placement(struct rk_node *n);
+
 #endif

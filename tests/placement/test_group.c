@@ -231,7 +231,7 @@ static void report_cmd(struct rk_buf *c, const uint64_t (*v)[3], uint32_t n)
 	struct rk_desc_replica rep = {1, 1, RK_DESC_VOTER};
 
 	rk_buf_reset(c);
-	assert_int_equal(rk_pl_encode_report(c, n), 0);
+	assert_int_equal(rk_pl_encode_report(c, 4, 77, n), 0);
 	for (uint32_t i = 0; i < n; i++) {
 		struct rk_desc d = {.range_id = v[i][0], .generation = v[i][1],
 				    .conf_version = v[i][2], .next_replica_id = 2,
@@ -277,6 +277,8 @@ static void test_index_refuses_stale(void **state)
 	report_cmd(&c, first, 2);
 	apply_batch(&e, &c, 1, &res);
 	assert_int_equal(res.taken, 2);
+	assert_int_equal(res.origin, 4);
+	assert_int_equal(res.token, 77);
 	expect_indexed(&e, 5, 2, 1);
 	report_cmd(&c, older_gen, 1); /* a lower generation, whatever its conf */
 	apply_batch(&e, &c, 1, &res);

@@ -177,12 +177,14 @@ static int apply_report(struct rk_pl_sm *sm, struct rk_store_reader *rd,
 {
 	struct rk_desc d;
 	uint32_t n;
-	size_t off = 5;
+	size_t off = RK_PL_REPORT_HEADER;
 	int rc = 0;
 
-	if (len < 5)
+	if (len < RK_PL_REPORT_HEADER)
 		return RK_EPROTO;
-	n = rk_le_get32(p + 1);
+	resp->origin = rk_le_get64(p + 1);
+	resp->token = rk_le_get64(p + 9);
+	n = rk_le_get32(p + 17);
 	memset(&d, 0, sizeof(d));
 	/* Checked whole first: a malformed report changes nothing. */
 	for (uint32_t i = 0; i < n; i++) {
@@ -204,7 +206,7 @@ static int apply_report(struct rk_pl_sm *sm, struct rk_store_reader *rd,
 		rk_desc_free(&d);
 		return RK_EPROTO;
 	}
-	off = 5;
+	off = RK_PL_REPORT_HEADER;
 	for (uint32_t i = 0; i < n && rc == 0; i++) {
 		uint32_t dl = rk_le_get32(p + off);
 		struct pl_overlay v;
@@ -265,15 +267,23 @@ int rk_pl_encode_alloc(struct rk_buf *out, uint64_t origin, uint64_t token,
 	return 0;
 }
 
-int rk_pl_encode_report(struct rk_buf *out, uint32_t n)
+int rk_pl_encode_report(struct rk_buf *out, uint64_t origin, uint64_t token,
+			uint32_t n)
 {
-	uint8_t *p = rk_buf_extend(out, 5);
+	uint8_t *p = rk_buf_extend(out, RK_PL_REPORT_HEADER);
 
 	if (p == NULL)
 		return RK_ENOMEM;
 	p[0] = RK_PL_CMD_REPORT;
-	rk_le_put32(p + 1, n);
+	rk_le_put64(p + 1, origin);
+	rk_le_put64(p + 9, token);
+	rk_le_put32(p + 17, n);
 	return 0;
+}
+
+void rk_pl_report_set_n(struct rk_buf *out, size_t at, uint32_t n)
+{
+	rk_le_put32((uint8_t *)out->p + at + 17, n);
 }
 
 int rk_pl_encode_report_desc(struct rk_buf *out, const struct rk_desc *d)

@@ -10,7 +10,8 @@
  *          next id, which moves past them. Ids are never reused: the next
  *          id only grows, is written with the group's apply state, and
  *          travels in its snapshots. No id reaches RK_RANGE_RESERVED_FIRST.
- *   REPORT u8 2 | u32 n | n x (u32 len | descriptor, stored form)
+ *   REPORT u8 2 | u64 origin node | u64 token | u32 n |
+ *          n x (u32 len | descriptor, stored form)
  *          each descriptor replaces the indexed one of its range only if
  *          its (generation, conf_version) is higher (compared in that
  *          order): a stale report never overwrites a newer one.
@@ -42,7 +43,8 @@ enum rk_pl_cmd {
 /* What applying one command did (for the proposer's answer). */
 struct rk_pl_result {
 	uint8_t op;
-	/* ALLOC: who asked (echoed), the ids reserved ([first, first +
+	/* Who asked (echoed: the node to answer, its request). ALLOC: the
+	 * ids reserved ([first, first +
 	 * count)), or rc: RK_EINVAL for a count of 0 or above the bound,
 	 * RK_ENOSPC once the id space is exhausted (nothing reserved). */
 	uint64_t origin, token, first;
@@ -82,8 +84,12 @@ int rk_pl_sm_apply(struct rk_pl_sm *sm, struct rk_store_reader *rd,
 /* Command encoding (appended to out; RK_ENOMEM if out ran out). */
 int rk_pl_encode_alloc(struct rk_buf *out, uint64_t origin, uint64_t token,
 		       uint32_t count);
-/* The REPORT header for n descriptors, then rk_pl_encode_report_desc each. */
-int rk_pl_encode_report(struct rk_buf *out, uint32_t n);
+/* The REPORT header for n descriptors, then rk_pl_encode_report_desc
+ * each (rk_pl_report_set_n corrects n in a header at out->p + at). */
+int rk_pl_encode_report(struct rk_buf *out, uint64_t origin, uint64_t token,
+			uint32_t n);
+void rk_pl_report_set_n(struct rk_buf *out, size_t at, uint32_t n);
+#define RK_PL_REPORT_HEADER 21
 int rk_pl_encode_report_desc(struct rk_buf *out, const struct rk_desc *d);
 
 /* The initial state, written at first start (no proposal): the next id
