@@ -659,7 +659,7 @@ void rk_node_http(void *arg, const struct rk_http_req *req,
 			debug_propose(n, req, resp);
 		return;
 	}
-	if (strncmp(p, "/api/v1/debug/placement/", 24) == 0 && rk_plc_http(n, req, resp))
+	if (strncmp(p, "/api/v1/debug/placement", 23) == 0 && rk_plc_http(n, req, resp))
 		return;
 	if (rk_admin_http(n, req, resp) || rk_roster_http(n, req, resp))
 		return;

@@ -493,6 +493,28 @@ static void http_index(struct rk_node *n, uint64_t range, struct rk_http_resp *r
 	rk_desc_free(&d);
 }
 
+/* This node's replica of the group: its applied index and next id. */
+static void http_state(struct rk_node *n, struct rk_http_resp *resp)
+{
+	struct rk_replica *r = rk_plc_replica(n);
+	struct rk_json j;
+	uint64_t next;
+
+	if (r == NULL || rk_pl_read_next(n->reader, &next) != 0) {
+		rk_api_error(resp, 404, "no replica of the placement group on this node");
+		return;
+	}
+	rk_json_init(&j, &resp->body);
+	rk_json_obj_begin(&j);
+	rk_json_key(&j, "applied");
+	rk_json_u64(&j, r->applied);
+	rk_json_key(&j, "first_index"); /* of its log: compacted before it */
+	rk_json_u64(&j, r->first);
+	rk_json_key(&j, "next_id");
+	rk_json_u64(&j, next);
+	rk_json_obj_end(&j);
+}
+
 bool rk_plc_http(struct rk_node *n, const struct rk_http_req *req,
 		 struct rk_http_resp *resp)
 {
@@ -500,6 +522,10 @@ bool rk_plc_http(struct rk_node *n, const struct rk_http_req *req,
 	char v[32];
 	uint64_t count = 0;
 
+	if (strcmp(p, "/api/v1/debug/placement") == 0) {
+		http_state(n, resp);
+		return true;
+	}
 	if (strncmp(p, "/api/v1/debug/placement/index/", 30) == 0) {
 		if (!rk_admin_parse_id(p + 30, strlen(p + 30), &count))
 			rk_api_error(resp, 400, "a range id is a whole number");

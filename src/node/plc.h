@@ -122,8 +122,10 @@ void rk_plc_tick(struct rk_node *n);
 
 /* "placement": {"replicas": [...], "leader": N|null} of cluster status. */
 void rk_plc_status_json(struct rk_node *n, struct rk_json *j);
-/* POST /api/v1/debug/placement/alloc?count=N (debug API) and GET
- * /api/v1/debug/placement/index/{range}: true if it was one of them. */
+/* The debug API's (docs/contract.md): POST /api/v1/debug/placement/alloc
+ * ?count=N, GET /api/v1/debug/placement/index/{range} and GET
+ * /api/v1/debug/placement (this node's replica: applied index, next id).
+ * True if the path was one of them. */
 bool rk_plc_http(struct rk_node *n, const struct rk_http_req *req,
 		 struct rk_http_resp *resp);
 /* Answers every waiting call RK_ESTOPPED and frees the state. */

@@ -179,6 +179,19 @@ def user_listing(i, nodes_n):
     return ids
 
 
+def first_index(i):
+    st, body = call(i, "GET", "/api/v1/debug/placement")
+    return body["first_index"] if st == 200 else 0
+
+
+def snaps_installed(i):
+    st, metrics = call(i, "GET", "/metrics")
+    for x in metrics.splitlines():
+        if x.startswith("rangekv_snapshots_installed_total "):
+            return int(x.split()[1])
+    return 0
+
+
 def check_blocks(blocks):
     """Blocks (first, count) in the order they were allocated: increasing,
     disjoint, past the initial ranges."""
@@ -190,7 +203,8 @@ def check_blocks(blocks):
 
 
 def five(tmp):
-    c = Cluster(tmp, (3, 1, 5, 2, 4), ("--replicas", "3"))
+    # A short log: the killed node catches up on the group by snapshot.
+    c = Cluster(tmp, (3, 1, 5, 2, 4), ("--replicas", "3", "--log-keep", "20"))
     ok = False
     try:
         c.start_all()
@@ -207,13 +221,24 @@ def five(tmp):
         blocks.append((alloc(others[0], 2), 2))
         print("five: the group's leader (node %d) killed; an allocation answered %.2f s later"
               % (leader, time.time() - t0), flush=True)
-        for i in others:
-            blocks.append((alloc(i, 1), 1))
+        for n in range(60):
+            blocks.append((alloc(others[n % 4], 1), 1))
         new = placement_led(others, [1, 2, 3, 4, 5])
         if new == leader:
             fail("the killed node still leads")
+        # The group's log compacted past what the killed node holds.
+        wait("the group's log compacted", lambda: first_index(new) > 30, 60)
         c.start(leader)
         placement_led((1, 2, 3, 4, 5), [1, 2, 3, 4, 5])
+        want = call(new, "GET", "/api/v1/debug/placement")[1]
+
+        def caught_up():
+            st, got = call(leader, "GET", "/api/v1/debug/placement")
+            return st == 200 and (got["applied"], got["next_id"]) == \
+                (want["applied"], want["next_id"])
+        wait("node %d's replica of the group caught up" % leader, caught_up, 30)
+        if snaps_installed(leader) < 1:
+            fail("node %d caught up without a snapshot" % leader)
         blocks.append((alloc(leader, 5), 5))
         check_blocks(blocks)
         print("five: %d blocks, %s" % (len(blocks), blocks), flush=True)
