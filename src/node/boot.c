@@ -278,6 +278,42 @@ static int any_range(void *arg, uint64_t range)
 	return 1;
 }
 
+/* A range's initial raft state (its voters d's replicas, the boot point
+ * RK_RAFT_INIT_INDEX/TERM) and apply state (d), into b, if d has a
+ * replica on this node (*heldp). blob: scratch. */
+static int boot_state(struct rk_node *n, struct rk_store_batch *b, const struct rk_desc *d,
+		      struct rk_buf *blob, bool *heldp)
+{
+	struct rk_store_raft_state st;
+	struct rk_store_apply_state as;
+
+	*heldp = false;
+	memset(&st, 0, sizeof(st));
+	st.hs.term = RK_RAFT_INIT_TERM;
+	st.hs.commit = RK_RAFT_INIT_INDEX;
+	st.trunc_index = RK_RAFT_INIT_INDEX;
+	st.trunc_term = RK_RAFT_INIT_TERM;
+	st.conf.n = d->n_reps;
+	for (uint8_t j = 0; j < d->n_reps; j++) {
+		st.conf.ids[j] = d->reps[j].replica_id;
+		st.conf.flags[j] = RK_RAFT_VOTER;
+		if (d->reps[j].node_id == n->cfg.node_id)
+			st.replica_id = d->reps[j].replica_id;
+	}
+	if (st.replica_id == 0)
+		return 0; /* held by other nodes only */
+	rk_buf_reset(blob);
+	if (rk_desc_encode(d, blob) != 0)
+		return RK_ENOMEM;
+	as.applied = RK_RAFT_INIT_INDEX;
+	as.desc = blob->p;
+	as.desc_len = blob->len;
+	rk_store_batch_raft_state(b, d->range_id, &st);
+	rk_store_batch_apply_state(b, d->range_id, &as);
+	*heldp = true;
+	return 0;
+}
+
 /* Range i+1's initial raft and apply state, into b, if this node holds
  * one of its replicas (*heldp). */
 static int first_range(struct rk_node *n, const struct layout *lay, uint32_t i,
@@ -285,39 +321,15 @@ static int first_range(struct rk_node *n, const struct layout *lay, uint32_t i,
 {
 	struct rk_desc_replica reps[RK_DESC_MAX_REPLICAS];
 	struct rk_desc d;
-	struct rk_store_raft_state st;
-	struct rk_store_apply_state as;
 	struct rk_buf blob;
+	int rc;
 
 	*heldp = false;
 	layout_desc(lay, i, reps, &d);
-	memset(&st, 0, sizeof(st));
-	st.hs.term = RK_RAFT_INIT_TERM;
-	st.hs.commit = RK_RAFT_INIT_INDEX;
-	st.trunc_index = RK_RAFT_INIT_INDEX;
-	st.trunc_term = RK_RAFT_INIT_TERM;
-	st.conf.n = d.n_reps;
-	for (uint8_t j = 0; j < d.n_reps; j++) {
-		st.conf.ids[j] = reps[j].replica_id;
-		st.conf.flags[j] = RK_RAFT_VOTER;
-		if (reps[j].node_id == n->cfg.node_id)
-			st.replica_id = reps[j].replica_id;
-	}
-	if (st.replica_id == 0)
-		return 0; /* held by other nodes only */
 	rk_buf_init(&blob);
-	if (rk_desc_encode(&d, &blob) != 0) {
-		rk_buf_free(&blob);
-		return RK_ENOMEM;
-	}
-	as.applied = RK_RAFT_INIT_INDEX;
-	as.desc = blob.p;
-	as.desc_len = blob.len;
-	rk_store_batch_raft_state(b, i + 1, &st);
-	rk_store_batch_apply_state(b, i + 1, &as);
+	rc = boot_state(n, b, &d, &blob, heldp);
 	rk_buf_free(&blob);
-	*heldp = true;
-	return 0;
+	return rc;
 }
 
 /* The placement group's nodes: the first of the initial cluster, in its
@@ -338,62 +350,43 @@ static int pl_first(struct rk_node *n, const struct layout *lay,
 {
 	struct rk_desc_replica reps[RK_DESC_MAX_REPLICAS];
 	uint64_t nodes[RK_PLC_MAX_NODES];
-	struct rk_store_raft_state st;
-	struct rk_store_apply_state as;
 	struct rk_desc d;
 	struct rk_buf blob;
-	uint32_t k;
-	int rc = 0;
+	uint32_t k, j = 0;
+	int rc;
 
 	*heldp = false;
 	if (rk_test_no_placement())
 		return 0;
 	pl_nodes(lay, nodes, &k);
-	memset(&st, 0, sizeof(st));
-	memset(&d, 0, sizeof(d));
 	/* Node id order: lay->ids is sorted; keep those of the group. */
-	for (uint32_t i = 0, j = 0; i < lay->n; i++)
+	for (uint32_t i = 0; i < lay->n; i++)
 		for (uint32_t x = 0; x < k; x++)
 			if (lay->ids[i] == nodes[x]) {
 				reps[j].replica_id = j + 1;
 				reps[j].node_id = lay->ids[i];
 				reps[j].role = RK_DESC_VOTER;
-				st.conf.ids[j] = j + 1;
-				st.conf.flags[j] = RK_RAFT_VOTER;
-				if (lay->ids[i] == n->cfg.node_id)
-					st.replica_id = j + 1;
 				j++;
 			}
-	if (st.replica_id == 0)
-		return 0;
+	memset(&d, 0, sizeof(d));
 	d.range_id = RK_RANGE_PLACEMENT;
 	d.generation = 1;
 	d.conf_version = 1;
 	d.next_replica_id = k + 1;
 	d.reps = reps;
 	d.n_reps = (uint8_t)k;
-	st.conf.n = k;
-	st.hs.term = RK_RAFT_INIT_TERM;
-	st.hs.commit = RK_RAFT_INIT_INDEX;
-	st.trunc_index = RK_RAFT_INIT_INDEX;
-	st.trunc_term = RK_RAFT_INIT_TERM;
 	rk_buf_init(&blob);
-	if (rk_desc_encode(&d, &blob) != 0) {
-		rk_buf_free(&blob);
-		return RK_ENOMEM;
-	}
-	as.applied = RK_RAFT_INIT_INDEX;
-	as.desc = blob.p;
-	as.desc_len = blob.len;
-	rk_store_batch_raft_state(b, RK_RANGE_PLACEMENT, &st);
-	rk_store_batch_apply_state(b, RK_RANGE_PLACEMENT, &as);
-	rk_pl_write_next(b, (uint64_t)lay->ks.n + 1);
-	for (uint32_t i = 0; i < lay->ks.n && rc == 0; i++) {
-		layout_desc(lay, i, reps, &d);
-		rc = rk_pl_write_desc(b, &d, &blob);
+	rc = boot_state(n, b, &d, &blob, heldp);
+	if (rc == 0 && *heldp) {
+		rk_pl_write_next(b, (uint64_t)lay->ks.n + 1);
+		for (uint32_t i = 0; i < lay->ks.n && rc == 0; i++) {
+			layout_desc(lay, i, reps, &d);
+			rc = rk_pl_write_desc(b, &d, &blob);
+		}
 	}
 	rk_buf_free(&blob);
-	*heldp = rc == 0;
+	if (rc != 0)
+		*heldp = false;
 	return rc;
 }
 

@@ -25,7 +25,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fault"))
 from cluster import unescape  # noqa: E402
+from resp import Conn  # noqa: E402
 
 BIN = sys.argv[1]
 HOOKS = "--no-hooks" not in sys.argv[2:]
@@ -286,20 +286,6 @@ def four(tmp):
     return ok
 
 
-def resp(sock, *args):
-    msg = b"*%d\r\n" % len(args)
-    for a in args:
-        a = a if isinstance(a, bytes) else a.encode()
-        msg += b"$%d\r\n%s\r\n" % (len(a), a)
-    sock.sendall(msg)
-    f = sock.makefile("rb")
-    line = f.readline()
-    if line[:1] == b"$":
-        n = int(line[1:])
-        return None if n < 0 else f.read(n + 2)[:-2]
-    return line.rstrip(b"\r\n")
-
-
 def no_quorum(tmp):
     c = Cluster(tmp, (1, 2, 3), ("--replicas", "1"))
     ok = False
@@ -312,7 +298,7 @@ def no_quorum(tmp):
         c.kill9(2)
         c.kill9(3)
         host, port = addr(1, 1).split(":")
-        s = socket.create_connection((host, int(port)), timeout=10)
+        s = Conn((host, int(port)), timeout=10)
         t0 = time.time()
         st, body = call(1, "POST", "/api/v1/debug/placement/alloc?count=1", timeout=30)
         took = time.time() - t0
@@ -320,7 +306,7 @@ def no_quorum(tmp):
             fail("an allocation without the group's quorum answered %s %s" % (st, body))
         for n, k in enumerate(starts):
             key = k + b"\x00pl%d" % n
-            if resp(s, "SET", key, "v%d" % n) != b"+OK" or resp(s, "GET", key) != b"v%d" % n:
+            if s.call("SET", key, "v%d" % n) != "OK" or s.call("GET", key) != b"v%d" % n:
                 fail("range starting %r did not serve with the group's quorum lost" % k)
         s.close()
         print("no_quorum: allocation timed out after %.1f s; %d ranges on node 1 served"
@@ -342,8 +328,8 @@ def upgrade(tmp):
             if status(i)["placement"] is not None:
                 fail("node %d has a placement group under the hook" % i)
         host, port = addr(1, 1).split(":")
-        s = socket.create_connection((host, int(port)), timeout=10)
-        wait("a write", lambda: resp(s, "SET", "upgrade", "kept") == b"+OK", 20)
+        s = Conn((host, int(port)), timeout=10)
+        wait("a write", lambda: s.call("SET", "upgrade", "kept") == "OK", 20)
         s.close()
         if not c.stop_all():
             fail("the nodes did not stop cleanly")
@@ -352,8 +338,8 @@ def upgrade(tmp):
         first = alloc(2, 1)
         if first != RANGES + 1:
             fail("the first allocation after the upgrade gave %d, not %d" % (first, RANGES + 1))
-        s = socket.create_connection((host, int(port)), timeout=10)
-        got = wait("the read", lambda: resp(s, "GET", "upgrade"), 20)
+        s = Conn((host, int(port)), timeout=10)
+        got = wait("the read", lambda: s.call("GET", "upgrade"), 20)
         s.close()
         if got != b"kept":
             fail("the key written before the upgrade reads %r" % got)
