@@ -3,6 +3,9 @@
 127.0.0.1-3 (every range on all three).
 
   node.py BIN idle RANGES [SECONDS]   CPU, messages/s, RSS per replica, time to elect
+  node.py BIN start RANGES            first start and restart of the whole cluster:
+                                      until every node's HTTP port answers (its data
+                                      directory written or loaded), and every range led
   node.py BIN failover RANGES KILLS   longest time any range is without a leader
   node.py BIN failover-writes RANGES KILLS
                                       longest time a key cannot be written, with
@@ -193,6 +196,38 @@ def idle(nranges, seconds):
         took, _ = c.wait_led(nodes=(3,))
         print("  restart of node 3 with %d ranges: serving (every range led) after %.2f s" %
               (nranges, took))
+    finally:
+        c.stop()
+
+
+def wait_http(nodes=(1, 2, 3), timeout=300):
+    """Seconds until every node of nodes answers its cluster status (the
+    HTTP port opens once the data directory is written or loaded)."""
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        try:
+            for i in nodes:
+                get(i, "/api/v1/cluster/status", timeout=1)
+            return time.time() - t0
+        except OSError:
+            time.sleep(0.02)
+    raise SystemExit("a node did not open its HTTP port within %d s" % timeout)
+
+
+def start(nranges):
+    c = Cluster(nranges)
+    try:
+        for what in ("first start", "restart"):
+            for i in (1, 2, 3):
+                c.start(i)
+            up = wait_http()
+            took, _ = c.wait_led()  # timed from when the HTTP ports answered
+            print("%s of 3 nodes, %d ranges: HTTP up %.2f s, every range led %.2f s" %
+                  (what, nranges, up, up + took), flush=True)
+            for p in c.procs.values():
+                p.send_signal(signal.SIGTERM)
+            for p in c.procs.values():
+                p.wait(timeout=120)
     finally:
         c.stop()
 
@@ -393,6 +428,8 @@ if __name__ == "__main__":
     what = sys.argv[2]
     if what == "idle":
         idle(int(sys.argv[3]), float(sys.argv[4]) if len(sys.argv) > 4 else 10)
+    elif what == "start":
+        start(int(sys.argv[3]))
     elif what == "failover":
         failover(int(sys.argv[3]), int(sys.argv[4]))
     elif what == "failover-writes":
