@@ -413,6 +413,14 @@ int rk_boot_placement(struct rk_node *n)
 	pl_nodes(&lay, nodes, &k);
 	rk_plc_set_nodes(n, nodes, k);
 	rc = rk_store_read_raft_state(n->reader, RK_RANGE_PLACEMENT, &st);
+	/* Written, but a crash came before the checkpoint that makes its
+	 * apply state durable (the raft state is logged, the rest is not):
+	 * still at the boot point, it is written again. */
+	if (rc == 0 && st.hs.term == RK_RAFT_INIT_TERM && st.trunc_index == RK_RAFT_INIT_INDEX) {
+		struct rk_store_apply_state as;
+		if (rk_store_read_apply_state(n->reader, RK_RANGE_PLACEMENT, &as) == RK_ENOTFOUND)
+			rc = RK_ENOTFOUND;
+	}
 	if (rc != RK_ENOTFOUND) {
 		rk_keyspace_free(&lay.ks);
 		return rc;
