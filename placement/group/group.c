@@ -8,6 +8,7 @@
 #include "group.h"
 
 #define ROW_NEXT "n"
+#define ROW_INITIAL "i"
 #define ROW_DESC 'd'
 /* User range ids start at 1: the first start hands out 1..N. */
 #define FIRST_ID 1
@@ -152,8 +153,17 @@ static int version_of(struct rk_pl_sm *sm, struct rk_store_reader *rd,
 		}
 	memset(&d, 0, sizeof(d));
 	rc = rk_pl_read_desc(rd, range, &d);
-	if (rc == RK_ENOTFOUND)
-		return 0;
+	if (rc == RK_ENOTFOUND) {
+		uint64_t n;
+		/* An initial range never reported: its first-start descriptor,
+		 * generation 1, configuration version 1. */
+		rc = rk_pl_read_initial(rd, &n);
+		if (rc == 0 && range <= n) {
+			*vp = (struct pl_overlay){range, 1, 1};
+			*foundp = true;
+		}
+		return rc;
+	}
 	if (rc == 0) {
 		vp->range = range;
 		vp->generation = d.generation;
@@ -162,6 +172,32 @@ static int version_of(struct rk_pl_sm *sm, struct rk_store_reader *rd,
 	}
 	rk_desc_free(&d);
 	return rc;
+}
+
+int rk_pl_read_initial(struct rk_store_reader *rd, uint64_t *np)
+{
+	const void *v;
+	size_t vl;
+	int rc = rk_store_pl_get(rd, ROW_INITIAL, 1, &v, &vl);
+
+	*np = 0;
+	if (rc == RK_ENOTFOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	if (vl != 8)
+		return RK_ECORRUPT;
+	*np = rk_le_get64(v);
+	return 0;
+}
+
+void rk_pl_write_initial(struct rk_store_batch *b, uint64_t n)
+{
+	uint8_t v[8];
+
+	rk_le_put64(v, n);
+	rk_store_batch_pl_put(b, ROW_INITIAL, 1, v, sizeof(v));
+	rk_pl_write_next(b, n + 1);
 }
 
 static bool newer(const struct rk_desc *d, const struct pl_overlay *v)

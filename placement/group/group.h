@@ -18,6 +18,13 @@
  *
  * Table rows:
  *   "n"                  -> u64: the first id never handed out
+ *   "i"                  -> u64: N, the number of ranges of the first
+ *                           start (ids 1..N): their index entries are
+ *                           implicit until reported (generation 1,
+ *                           configuration version 1: the first-start
+ *                           layout, which every node computes from the
+ *                           recorded flags), so a first start writes two
+ *                           rows however many ranges it makes
  *   'd' + u64 BE range   -> the range's descriptor (stored form)
  *
  * Threads: one thread uses an rk_pl_sm with one reader (the node's loop).
@@ -92,13 +99,17 @@ void rk_pl_report_set_n(struct rk_buf *out, size_t at, uint32_t n);
 #define RK_PL_REPORT_HEADER 21
 int rk_pl_encode_report_desc(struct rk_buf *out, const struct rk_desc *d);
 
-/* The initial state, written at first start (no proposal): the next id
- * and one index row per range. */
+/* The initial state, written at first start (no proposal): n initial
+ * ranges (1..n, their index entries implicit) and the next id n + 1. */
+void rk_pl_write_initial(struct rk_store_batch *b, uint64_t n);
 void rk_pl_write_next(struct rk_store_batch *b, uint64_t next);
+/* The number of initial ranges (0 if none were recorded). */
+int rk_pl_read_initial(struct rk_store_reader *rd, uint64_t *np);
 int rk_pl_write_desc(struct rk_store_batch *b, const struct rk_desc *d,
 		     struct rk_buf *scratch);
 
-/* Reads of the committed state. RK_ENOTFOUND when absent. */
+/* Reads of the committed state. RK_ENOTFOUND when absent (for an initial
+ * range never reported: its first-start descriptor stands). */
 int rk_pl_read_next(struct rk_store_reader *rd, uint64_t *nextp);
 int rk_pl_read_desc(struct rk_store_reader *rd, uint64_t range,
 		    struct rk_desc *dp);

@@ -343,8 +343,9 @@ static void pl_nodes(const struct layout *lay, uint64_t *nodes, uint32_t *countp
 /* The placement group's initial state, into b, if this node holds one of
  * its replicas (*heldp): its raft and apply state (replica ids 1..k in
  * node id order, as for every range), and its state machine's, made from
- * the layout alone (no proposal): the next range id past the initial
- * ranges, and the index of their descriptors. The same on every node. */
+ * the layout alone (no proposal): the number of initial ranges (whose
+ * index entries are their first-start descriptors until reported) and
+ * the next range id past them. The same on every node. */
 static int pl_first(struct rk_node *n, const struct layout *lay,
 		    struct rk_store_batch *b, bool *heldp)
 {
@@ -377,17 +378,38 @@ static int pl_first(struct rk_node *n, const struct layout *lay,
 	d.n_reps = (uint8_t)k;
 	rk_buf_init(&blob);
 	rc = boot_state(n, b, &d, &blob, heldp);
-	if (rc == 0 && *heldp) {
-		rk_pl_write_next(b, (uint64_t)lay->ks.n + 1);
-		for (uint32_t i = 0; i < lay->ks.n && rc == 0; i++) {
-			layout_desc(lay, i, reps, &d);
-			rc = rk_pl_write_desc(b, &d, &blob);
-		}
-	}
+	/* The initial ranges' index entries are implicit (group.h): two
+	 * rows, not one per range. */
+	if (rc == 0 && *heldp)
+		rk_pl_write_initial(b, lay->ks.n);
 	rk_buf_free(&blob);
 	if (rc != 0)
 		*heldp = false;
 	return rc;
+}
+
+int rk_boot_initial_desc(struct rk_node *n, uint64_t range, struct rk_desc_replica *reps,
+			 struct rk_desc *dp, struct rk_buf *keys)
+{
+	struct layout lay;
+	int rc = layout_recorded(n, &lay);
+
+	memset(dp, 0, sizeof(*dp));
+	if (rc != 0)
+		return rc;
+	if (range == 0 || range > lay.ks.n) {
+		rk_keyspace_free(&lay.ks);
+		return RK_ENOTFOUND;
+	}
+	layout_desc(&lay, (uint32_t)(range - 1), reps, dp);
+	/* The keys point into the layout: copied into keys before it goes. */
+	rk_buf_reset(keys);
+	rk_buf_append(keys, dp->start, dp->slen);
+	rk_buf_append(keys, dp->end, dp->elen);
+	dp->start = (uint8_t *)keys->p;
+	dp->end = (uint8_t *)keys->p + dp->slen;
+	rk_keyspace_free(&lay.ks);
+	return keys->oom ? RK_ENOMEM : 0;
 }
 
 int rk_boot_placement(struct rk_node *n)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api_range.h"
+#include "boot.h"
 #include "json.h"
 #include "le.h"
 #include "log.h"
@@ -471,26 +472,45 @@ static void http_index(struct rk_node *n, uint64_t range, struct rk_http_resp *r
 	struct rk_desc d;
 	struct rk_json j;
 
+	struct rk_desc_replica reps[RK_DESC_MAX_REPLICAS];
+	struct rk_buf keys;
+	const struct rk_desc *dd = &d;
+	struct rk_desc init;
+	int rc;
+
 	memset(&d, 0, sizeof(d));
-	if (rk_plc_replica(n) == NULL || rk_pl_read_desc(n->reader, range, &d) != 0) {
+	rk_buf_init(&keys);
+	rc = rk_plc_replica(n) == NULL ? RK_ENOTFOUND : rk_pl_read_desc(n->reader, range, &d);
+	/* Never reported: the first-start descriptor, if it is an initial
+	 * range (group.h). */
+	if (rc == RK_ENOTFOUND && rk_plc_replica(n) != NULL &&
+	    rk_boot_initial_desc(n, range, reps, &init, &keys) == 0) {
+		dd = &init;
+		rc = 0;
+	}
+	if (rc != 0) {
+		rk_buf_free(&keys);
 		rk_api_error(resp, 404, "not in this node's placement index");
 		return;
 	}
 	rk_json_init(&j, &resp->body);
 	rk_json_obj_begin(&j);
 	rk_json_key(&j, "range");
-	rk_json_u64(&j, d.range_id);
+	rk_json_u64(&j, dd->range_id);
 	rk_json_key(&j, "generation");
-	rk_json_u64(&j, d.generation);
+	rk_json_u64(&j, dd->generation);
 	rk_json_key(&j, "conf_version");
-	rk_json_u64(&j, d.conf_version);
+	rk_json_u64(&j, dd->conf_version);
 	rk_json_key(&j, "nodes");
 	rk_json_arr_begin(&j);
-	for (uint8_t i = 0; i < d.n_reps; i++)
-		rk_json_u64(&j, d.reps[i].node_id);
+	for (uint8_t i = 0; i < dd->n_reps; i++)
+		rk_json_u64(&j, dd->reps[i].node_id);
 	rk_json_arr_end(&j);
+	rk_json_key(&j, "reported");
+	rk_json_bool(&j, dd == &d);
 	rk_json_obj_end(&j);
 	rk_desc_free(&d);
+	rk_buf_free(&keys);
 }
 
 /* This node's replica of the group: its applied index and next id. */

@@ -298,6 +298,29 @@ static void test_index_refuses_stale(void **state)
 	assert_int_equal(res.stale, 1);
 	expect_indexed(&e, 5, 3, 1);
 	expect_indexed(&e, 6, 1, 2);
+	/* The first start's ranges 1..10 are indexed without a row: their
+	 * first-start version (1, 1) stands until a newer one is reported. */
+	{
+		static const uint64_t initial_same[][3] = {{3, 1, 1}};
+		static const uint64_t initial_newer[][3] = {{3, 1, 2}};
+		struct rk_desc d;
+		uint64_t next;
+
+		b = rk_store_batch_new();
+		rk_pl_write_initial(b, 10);
+		assert_int_equal(rk_store_write(e.s, b), 0);
+		assert_int_equal(rk_pl_read_next(e.r, &next), 0);
+		assert_int_equal(next, 11);
+		memset(&d, 0, sizeof(d));
+		assert_int_equal(rk_pl_read_desc(e.r, 3, &d), RK_ENOTFOUND);
+		report_cmd(&c, initial_same, 1);
+		apply_batch(&e, &c, 1, &res);
+		assert_int_equal(res.stale, 1);
+		report_cmd(&c, initial_newer, 1);
+		apply_batch(&e, &c, 1, &res);
+		assert_int_equal(res.taken, 1);
+		expect_indexed(&e, 3, 1, 2);
+	}
 	/* A malformed report (cut short) is no command and writes nothing. */
 	report_cmd(&c, older_gen, 1);
 	b = rk_store_batch_new();
@@ -306,7 +329,7 @@ static void test_index_refuses_stale(void **state)
 	assert_true(rk_store_batch_empty(b));
 	rk_store_batch_free(b);
 	assert_int_equal(rk_pl_walk(e.r, 0, count_desc, &n), 0);
-	assert_int_equal(n, 2);
+	assert_int_equal(n, 3);
 	n = 0;
 	assert_int_equal(rk_pl_walk(e.r, 5, count_desc, &n), 0);
 	assert_int_equal(n, 1);
