@@ -289,32 +289,32 @@ int rk_pl_sm_apply(struct rk_pl_sm *sm, struct rk_store_reader *rd,
 	}
 }
 
-int rk_pl_encode_alloc(struct rk_buf *out, uint64_t origin, uint64_t token,
-		       uint32_t count)
-{
-	uint8_t *p = rk_buf_extend(out, 21);
-
-	if (p == NULL)
-		return RK_ENOMEM;
-	p[0] = RK_PL_CMD_ALLOC;
-	rk_le_put64(p + 1, origin);
-	rk_le_put64(p + 9, token);
-	rk_le_put32(p + 17, count);
-	return 0;
-}
-
-int rk_pl_encode_report(struct rk_buf *out, uint64_t origin, uint64_t token,
-			uint32_t n)
+/* Both commands open with the same 21 bytes: op, origin, token, and a
+ * u32 (ALLOC's count, REPORT's number of descriptors). */
+static int encode_header(struct rk_buf *out, uint8_t op, uint64_t origin,
+			 uint64_t token, uint32_t v)
 {
 	uint8_t *p = rk_buf_extend(out, RK_PL_REPORT_HEADER);
 
 	if (p == NULL)
 		return RK_ENOMEM;
-	p[0] = RK_PL_CMD_REPORT;
+	p[0] = op;
 	rk_le_put64(p + 1, origin);
 	rk_le_put64(p + 9, token);
-	rk_le_put32(p + 17, n);
+	rk_le_put32(p + 17, v);
 	return 0;
+}
+
+int rk_pl_encode_alloc(struct rk_buf *out, uint64_t origin, uint64_t token,
+		       uint32_t count)
+{
+	return encode_header(out, RK_PL_CMD_ALLOC, origin, token, count);
+}
+
+int rk_pl_encode_report(struct rk_buf *out, uint64_t origin, uint64_t token,
+			uint32_t n)
+{
+	return encode_header(out, RK_PL_CMD_REPORT, origin, token, n);
 }
 
 void rk_pl_report_set_n(struct rk_buf *out, size_t at, uint32_t n)
