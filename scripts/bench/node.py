@@ -3,6 +3,9 @@
 127.0.0.1-3 (every range on all three).
 
   node.py BIN idle RANGES [SECONDS]   CPU, messages/s, RSS per replica, time to elect
+  node.py BIN start RANGES [LED_S]    first start and restart of the whole cluster:
+                                      until every node's HTTP port answers (its data
+                                      directory written or loaded), and every range led
   node.py BIN failover RANGES KILLS   longest time any range is without a leader
   node.py BIN failover-writes RANGES KILLS
                                       longest time a key cannot be written, with
@@ -193,6 +196,42 @@ def idle(nranges, seconds):
         took, _ = c.wait_led(nodes=(3,))
         print("  restart of node 3 with %d ranges: serving (every range led) after %.2f s" %
               (nranges, took))
+    finally:
+        c.stop()
+
+
+def wait_http(nodes=(1, 2, 3), timeout=300):
+    """Seconds until every node of nodes answers its cluster status (the
+    HTTP port opens once the data directory is written or loaded)."""
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        try:
+            for i in nodes:
+                get(i, "/api/v1/cluster/status", timeout=1)
+            return time.time() - t0
+        except OSError:
+            time.sleep(0.02)
+    raise SystemExit("a node did not open its HTTP port within %d s" % timeout)
+
+
+def start(nranges, led_timeout=60):
+    c = Cluster(nranges)
+    try:
+        for what in ("first start", "restart"):
+            for i in (1, 2, 3):
+                c.start(i)
+            up = wait_http()
+            print("%s of 3 nodes, %d ranges: HTTP up (directory written or loaded) "
+                  "after %.2f s" % (what, nranges, up), flush=True)
+            try:
+                took, _ = c.wait_led(timeout=led_timeout)  # from the HTTP ports up
+                print("  every range led %.2f s after the start" % (up + took), flush=True)
+            except SystemExit as e:
+                print("  %s" % e, flush=True)
+            for p in c.procs.values():
+                p.send_signal(signal.SIGTERM)
+            for p in c.procs.values():
+                p.wait(timeout=120)
     finally:
         c.stop()
 
@@ -393,6 +432,8 @@ if __name__ == "__main__":
     what = sys.argv[2]
     if what == "idle":
         idle(int(sys.argv[3]), float(sys.argv[4]) if len(sys.argv) > 4 else 10)
+    elif what == "start":
+        start(int(sys.argv[3]), float(sys.argv[4]) if len(sys.argv) > 4 else 60)
     elif what == "failover":
         failover(int(sys.argv[3]), int(sys.argv[4]))
     elif what == "failover-writes":

@@ -35,6 +35,20 @@
 
 #include "buf.h"
 
+/* Range ids at and above RK_RANGE_RESERVED_FIRST are never user ranges:
+ * the range-id allocator (placement/group.h) never hands them out. The
+ * placement group is the range RK_RANGE_PLACEMENT (2^62: a positive
+ * signed 64-bit number too, so no tool shows it negative). It is not in
+ * the key space: its descriptor's span is unbounded on both sides and
+ * means nothing; every path that reads a span skips reserved ranges, and
+ * the store keeps its state in a table of its own. */
+#define RK_RANGE_RESERVED_FIRST (UINT64_C(1) << 62)
+#define RK_RANGE_PLACEMENT RK_RANGE_RESERVED_FIRST
+static inline bool rk_range_reserved(uint64_t range)
+{
+	return range >= RK_RANGE_RESERVED_FIRST;
+}
+
 /* As many replicas as a raft group has members (RK_RAFT_MAX_MEMBERS). */
 #define RK_DESC_MAX_REPLICAS 10
 /* No v1 generation comes near it (it starts at 1, +1 per split or merge). */

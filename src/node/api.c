@@ -120,6 +120,7 @@ bool rk_api_parse_u64(const char *s, uint64_t *vp)
 static void ranges_page(struct rk_node *n, const struct rk_http_req *req,
 			struct rk_http_resp *resp)
 {
+	size_t un = rk_table_user_n(&n->tab);
 	char v[32];
 	uint64_t after = 0, limit = 1000;
 	struct rk_json j;
@@ -137,7 +138,7 @@ static void ranges_page(struct rk_node *n, const struct rk_http_req *req,
 	rk_json_obj_begin(&j);
 	rk_json_key(&j, "ranges");
 	rk_json_arr_begin(&j);
-	for (i = 0; i < n->tab.n && shown < limit; i++) {
+	for (i = 0; i < un && shown < limit; i++) {
 		if (n->tab.byid[i]->range <= after)
 			continue;
 		/* The list tiles the key space: not the replicas without a
@@ -148,11 +149,11 @@ static void ranges_page(struct rk_node *n, const struct rk_http_req *req,
 		range_json(&j, n->tab.byid[i], false);
 		shown++;
 	}
-	while (i < n->tab.n && n->tab.byid[i]->range <= after)
+	while (i < un && n->tab.byid[i]->range <= after)
 		i++;
 	rk_json_arr_end(&j);
 	rk_json_key(&j, "next");
-	if (i < n->tab.n && shown > 0)
+	if (i < un && shown > 0)
 		rk_json_u64(&j, n->tab.byid[i - 1]->range);
 	else
 		rk_json_null(&j);
@@ -178,7 +179,7 @@ static void status_node(void *arg, uint64_t id, const char *addr)
 	for (size_t i = 0; i < w->np; i++)
 		if (w->ps[i].node_id == id)
 			up = w->ps[i].connected;
-	for (size_t i = 0; i < n->tab.n; i++) {
+	for (size_t i = 0; i < rk_table_user_n(&n->tab); i++) {
 		const struct rk_replica *r = n->tab.byid[i];
 
 		ranges += rk_desc_on_node(&r->desc, id) != NULL;
@@ -224,7 +225,7 @@ static void cluster_status(struct rk_node *n, struct rk_http_resp *resp)
 	rk_json_key(&j, "node_id");
 	rk_json_u64(&j, n->cfg.node_id);
 	rk_json_key(&j, "ranges");
-	rk_json_u64(&j, n->tab.n);
+	rk_json_u64(&j, rk_table_user_n(&n->tab));
 	/* This node's alarms: "NOSPACE" while client writes are refused for
 	 * lack of free space on its data disk (docs/node.md). */
 	rk_json_key(&j, "alarms");
@@ -251,6 +252,10 @@ static void cluster_status(struct rk_node *n, struct rk_http_resp *resp)
 		rk_roster_each(n, status_node, &w);
 	}
 	rk_json_arr_end(&j);
+	/* The placement group (not a range of the key space: not in
+	 * "ranges" nor in /api/v1/ranges). */
+	rk_json_key(&j, "placement");
+	rk_plc_status_json(n, &j);
 	rk_json_obj_end(&j);
 }
 
@@ -287,18 +292,23 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 	struct rk_net_stats ns;
 	struct rk_store_stats ss;
 	uint64_t leaders = 0, leaderless = 0;
+	size_t un = rk_table_user_n(&n->tab), awake = n->tab.n_awake;
 
 	resp->content_type = "text/plain; version=0.0.4";
-	for (size_t i = 0; i < n->tab.n; i++) {
+	for (size_t i = 0; i < un; i++) {
 		leaders += rk_raft_is_leader(&n->tab.byid[i]->raft);
 		leaderless += rk_raft_leader(&n->tab.byid[i]->raft) == 0;
 	}
+	/* The placement group is not a range of the key space: not in
+	 * these (rangekv_placement_* has it). */
+	if (un < n->tab.n && !n->tab.byid[un]->asleep)
+		awake--;
 	one(b, "rangekv_ranges", "gauge", "Replicas hosted by this node.",
-	    n->tab.n);
+	    un);
 	one(b, "rangekv_leaders", "gauge", "Replicas that lead their range.",
 	    leaders);
 	one(b, "rangekv_ranges_awake", "gauge", "Replicas ticked (not quiescent).",
-	    n->tab.n_awake);
+	    awake);
 	one(b, "rangekv_ranges_leaderless", "gauge",
 	    "Replicas that know no leader of their range.", leaderless);
 	one(b, "rangekv_quiesced_total", "counter", "Times a replica went to sleep.",
@@ -460,7 +470,7 @@ static void debug_propose(struct rk_node *n, const struct rk_http_req *req,
 		return;
 	}
 	r = rk_table_get(&n->tab, range);
-	if (r == NULL) {
+	if (r == NULL || rk_range_reserved(range)) {
 		error(resp, 404, "no such range on this node");
 		return;
 	}
@@ -649,6 +659,8 @@ void rk_node_http(void *arg, const struct rk_http_req *req,
 			debug_propose(n, req, resp);
 		return;
 	}
+	if (strncmp(p, "/api/v1/debug/placement", 23) == 0 && rk_plc_http(n, req, resp))
+		return;
 	if (rk_admin_http(n, req, resp) || rk_roster_http(n, req, resp))
 		return;
 	if (rk_api_range_route(n, p, req, resp))
@@ -671,7 +683,7 @@ void rk_node_http(void *arg, const struct rk_http_req *req,
 			return;
 		}
 		r = rk_table_get(&n->tab, id);
-		if (r == NULL) {
+		if (r == NULL || rk_range_reserved(id)) {
 			error(resp, 404, "no such range on this node");
 			return;
 		}

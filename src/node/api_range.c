@@ -267,7 +267,9 @@ struct filter {
 
 static bool kept(const struct filter *f, const struct rk_replica *r)
 {
-	return (!f->has_node || on_node(r, f->node)) && (!f->unavailable || unavailable(r));
+	/* The placement group is not a range of the key space. */
+	return !rk_range_reserved(r->range) && (!f->has_node || on_node(r, f->node)) &&
+	       (!f->unavailable || unavailable(r));
 }
 
 static void sorted(struct rk_node *n, enum sort_by by, const struct filter *f,
@@ -663,7 +665,7 @@ bool rk_api_range_route(struct rk_node *n, const char *path,
 		return true;
 	}
 	r = rk_table_get(&n->tab, range);
-	if (r == NULL) {
+	if (r == NULL || rk_range_reserved(range)) {
 		rk_api_error(resp, 404, "no such range on this node");
 		return true;
 	}

@@ -63,6 +63,7 @@ static const char *const row_names[3] = {"first_start_cluster", "first_start_cut
  * range and the cut. */
 struct layout {
 	uint64_t ids[RK_MAX_NODES];
+	uint64_t given[RK_MAX_NODES]; /* the same, in --initial-cluster order */
 	uint32_t n, k;
 	struct rk_keyspace ks;
 };
@@ -83,6 +84,7 @@ static int layout_parse(const char *cluster, const char *cut, const char *replic
 
 		if (end == p || *end != '=' || id == 0)
 			return RK_ECORRUPT;
+		lay->given[lay->n] = id;
 		while (at > 0 && lay->ids[at - 1] > id) {
 			lay->ids[at] = lay->ids[at - 1];
 			at--;
@@ -276,6 +278,42 @@ static int any_range(void *arg, uint64_t range)
 	return 1;
 }
 
+/* A range's initial raft state (its voters d's replicas, the boot point
+ * RK_RAFT_INIT_INDEX/TERM) and apply state (d), into b, if d has a
+ * replica on this node (*heldp). blob: scratch. */
+static int boot_state(struct rk_node *n, struct rk_store_batch *b, const struct rk_desc *d,
+		      struct rk_buf *blob, bool *heldp)
+{
+	struct rk_store_raft_state st;
+	struct rk_store_apply_state as;
+
+	*heldp = false;
+	memset(&st, 0, sizeof(st));
+	st.hs.term = RK_RAFT_INIT_TERM;
+	st.hs.commit = RK_RAFT_INIT_INDEX;
+	st.trunc_index = RK_RAFT_INIT_INDEX;
+	st.trunc_term = RK_RAFT_INIT_TERM;
+	st.conf.n = d->n_reps;
+	for (uint8_t j = 0; j < d->n_reps; j++) {
+		st.conf.ids[j] = d->reps[j].replica_id;
+		st.conf.flags[j] = RK_RAFT_VOTER;
+		if (d->reps[j].node_id == n->cfg.node_id)
+			st.replica_id = d->reps[j].replica_id;
+	}
+	if (st.replica_id == 0)
+		return 0; /* held by other nodes only */
+	rk_buf_reset(blob);
+	if (rk_desc_encode(d, blob) != 0)
+		return RK_ENOMEM;
+	as.applied = RK_RAFT_INIT_INDEX;
+	as.desc = blob->p;
+	as.desc_len = blob->len;
+	rk_store_batch_raft_state(b, d->range_id, &st);
+	rk_store_batch_apply_state(b, d->range_id, &as);
+	*heldp = true;
+	return 0;
+}
+
 /* Range i+1's initial raft and apply state, into b, if this node holds
  * one of its replicas (*heldp). */
 static int first_range(struct rk_node *n, const struct layout *lay, uint32_t i,
@@ -283,39 +321,151 @@ static int first_range(struct rk_node *n, const struct layout *lay, uint32_t i,
 {
 	struct rk_desc_replica reps[RK_DESC_MAX_REPLICAS];
 	struct rk_desc d;
-	struct rk_store_raft_state st;
-	struct rk_store_apply_state as;
 	struct rk_buf blob;
+	int rc;
 
 	*heldp = false;
 	layout_desc(lay, i, reps, &d);
-	memset(&st, 0, sizeof(st));
-	st.hs.term = RK_RAFT_INIT_TERM;
-	st.hs.commit = RK_RAFT_INIT_INDEX;
-	st.trunc_index = RK_RAFT_INIT_INDEX;
-	st.trunc_term = RK_RAFT_INIT_TERM;
-	st.conf.n = d.n_reps;
-	for (uint8_t j = 0; j < d.n_reps; j++) {
-		st.conf.ids[j] = reps[j].replica_id;
-		st.conf.flags[j] = RK_RAFT_VOTER;
-		if (reps[j].node_id == n->cfg.node_id)
-			st.replica_id = reps[j].replica_id;
-	}
-	if (st.replica_id == 0)
-		return 0; /* held by other nodes only */
 	rk_buf_init(&blob);
-	if (rk_desc_encode(&d, &blob) != 0) {
-		rk_buf_free(&blob);
-		return RK_ENOMEM;
-	}
-	as.applied = RK_RAFT_INIT_INDEX;
-	as.desc = blob.p;
-	as.desc_len = blob.len;
-	rk_store_batch_raft_state(b, i + 1, &st);
-	rk_store_batch_apply_state(b, i + 1, &as);
+	rc = boot_state(n, b, &d, &blob, heldp);
 	rk_buf_free(&blob);
-	*heldp = true;
-	return 0;
+	return rc;
+}
+
+/* The placement group's nodes: the first of the initial cluster, in its
+ * order (plc.h); *countp of them. */
+static void pl_nodes(const struct layout *lay, uint64_t *nodes, uint32_t *countp)
+{
+	*countp = rk_plc_group_size(lay->n);
+	memcpy(nodes, lay->given, *countp * sizeof(*nodes));
+}
+
+/* The placement group's initial state, into b, if this node holds one of
+ * its replicas (*heldp): its raft and apply state (replica ids 1..k in
+ * node id order, as for every range), and its state machine's, made from
+ * the layout alone (no proposal): the number of initial ranges (whose
+ * index entries are their first-start descriptors until reported) and
+ * the next range id past them. The same on every node. */
+static int pl_first(struct rk_node *n, const struct layout *lay,
+		    struct rk_store_batch *b, bool *heldp)
+{
+	struct rk_desc_replica reps[RK_DESC_MAX_REPLICAS];
+	uint64_t nodes[RK_PLC_MAX_NODES];
+	struct rk_desc d;
+	struct rk_buf blob;
+	uint32_t k, j = 0;
+	int rc;
+
+	*heldp = false;
+	if (rk_test_no_placement())
+		return 0;
+	pl_nodes(lay, nodes, &k);
+	/* Node id order: lay->ids is sorted; keep those of the group. */
+	for (uint32_t i = 0; i < lay->n; i++)
+		for (uint32_t x = 0; x < k; x++)
+			if (lay->ids[i] == nodes[x]) {
+				reps[j].replica_id = j + 1;
+				reps[j].node_id = lay->ids[i];
+				reps[j].role = RK_DESC_VOTER;
+				j++;
+			}
+	memset(&d, 0, sizeof(d));
+	d.range_id = RK_RANGE_PLACEMENT;
+	d.generation = 1;
+	d.conf_version = 1;
+	d.next_replica_id = k + 1;
+	d.reps = reps;
+	d.n_reps = (uint8_t)k;
+	rk_buf_init(&blob);
+	rc = boot_state(n, b, &d, &blob, heldp);
+	/* The initial ranges' index entries are implicit (group.h): two
+	 * rows, not one per range. */
+	if (rc == 0 && *heldp)
+		rk_pl_write_initial(b, lay->ks.n);
+	rk_buf_free(&blob);
+	if (rc != 0)
+		*heldp = false;
+	return rc;
+}
+
+int rk_boot_initial_desc(struct rk_node *n, uint64_t range, struct rk_desc_replica *reps,
+			 struct rk_desc *dp, struct rk_buf *keys)
+{
+	struct layout lay;
+	int rc = layout_recorded(n, &lay);
+
+	memset(dp, 0, sizeof(*dp));
+	if (rc != 0)
+		return rc;
+	if (range == 0 || range > lay.ks.n) {
+		rk_keyspace_free(&lay.ks);
+		return RK_ENOTFOUND;
+	}
+	layout_desc(&lay, (uint32_t)(range - 1), reps, dp);
+	/* The keys point into the layout: copied into keys before it goes. */
+	rk_buf_reset(keys);
+	rk_buf_append(keys, dp->start, dp->slen);
+	rk_buf_append(keys, dp->end, dp->elen);
+	dp->start = (uint8_t *)keys->p;
+	dp->end = (uint8_t *)keys->p + dp->slen;
+	rk_keyspace_free(&lay.ks);
+	return keys->oom ? RK_ENOMEM : 0;
+}
+
+int rk_boot_placement(struct rk_node *n)
+{
+	uint64_t nodes[RK_PLC_MAX_NODES];
+	struct rk_store_raft_state st;
+	struct rk_store_batch *b;
+	struct layout lay;
+	uint32_t k;
+	bool held = false;
+	int rc;
+
+	if (rk_test_no_placement())
+		return 0; /* as a release before the group (test hook) */
+	rc = layout_recorded(n, &lay);
+	if (rc == RK_ENOTFOUND) {
+		rk_log_warn(MOD, "%s was made before the first-start flags were recorded: "
+			    "this cluster has no placement group", n->cfg.data_dir);
+		return 0;
+	}
+	if (rc != 0)
+		return rc;
+	pl_nodes(&lay, nodes, &k);
+	rk_plc_set_nodes(n, nodes, k);
+	rc = rk_store_read_raft_state(n->reader, RK_RANGE_PLACEMENT, &st);
+	/* Written, but a crash came before the checkpoint that makes its
+	 * apply state durable (the raft state is logged, the rest is not):
+	 * still at the boot point, it is written again. */
+	if (rc == 0 && st.hs.term == RK_RAFT_INIT_TERM && st.trunc_index == RK_RAFT_INIT_INDEX) {
+		struct rk_store_apply_state as;
+		if (rk_store_read_apply_state(n->reader, RK_RANGE_PLACEMENT, &as) == RK_ENOTFOUND)
+			rc = RK_ENOTFOUND;
+	}
+	if (rc != RK_ENOTFOUND) {
+		rk_keyspace_free(&lay.ks);
+		return rc;
+	}
+	/* A directory of a release before the placement group: its first
+	 * start's state, written now (the same on every node, as at a first
+	 * start). No range was ever split or merged before it, so the
+	 * layout's ids are every id ever used. */
+	b = rk_store_batch_new();
+	rc = b == NULL ? RK_ENOMEM : pl_first(n, &lay, b, &held);
+	if (rc == 0 && held) {
+		rc = rk_store_write(n->store, b);
+		b = NULL;
+		if (rc == 0)
+			rc = rk_store_checkpoint(n->store); /* its apply state is not logged */
+		if (rc == 0)
+			rk_log_info(MOD, "%s was made before the placement group: its replica "
+				    "created from the recorded first-start flags", n->cfg.data_dir);
+	}
+	if (b != NULL)
+		rk_store_batch_free(b);
+	rk_keyspace_free(&lay.ks);
+	return rc;
 }
 
 /* Cuts the key space and writes the initial state of every range with a
@@ -357,6 +507,12 @@ int rk_boot_first_start(struct rk_node *n, char *err, size_t errlen)
 		bool here;
 		rc = first_range(n, &lay, i, b, &here);
 		held += here;
+	}
+	if (rc == 0) {
+		bool here;
+		rc = pl_first(n, &lay, b, &here);
+		if (rc == 0 && here)
+			rk_log_info(MOD, "first start: a replica of the placement group here");
 	}
 	if (rc != 0) {
 		rk_store_batch_free(b);

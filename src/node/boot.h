@@ -14,6 +14,9 @@
 #include "config.h"
 
 struct rk_node;
+struct rk_desc;
+struct rk_desc_replica;
+struct rk_buf;
 
 /* The cluster id the transport's handshake carries: a hash of the initial
  * cluster (never 0). */
@@ -51,5 +54,18 @@ int rk_boot_layout_cache(struct rk_node *n);
 /* Redoes interrupted snapshot installs, then loads every replica into the
  * table, asleep. */
 int rk_boot_load(struct rk_node *n);
+
+/* The placement group (plc.h): its nodes from the recorded first-start
+ * flags; on one of them, a data directory made by a release before the
+ * group gets its replica's initial state (as a first start writes it),
+ * durably, before anything is loaded. A directory made before the flags
+ * were recorded has no group (a warning). */
+int rk_boot_placement(struct rk_node *n);
+/* Range's descriptor as the first start laid it out (reps: room for
+ * RK_DESC_MAX_REPLICAS; its keys copied into keys; nothing to free in
+ * *dp). RK_ENOTFOUND for a range the first start did not make. Parses
+ * the recorded flags each call: for inspection, not for a loop. */
+int rk_boot_initial_desc(struct rk_node *n, uint64_t range, struct rk_desc_replica *reps,
+			 struct rk_desc *dp, struct rk_buf *keys);
 
 #endif

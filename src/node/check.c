@@ -461,6 +461,11 @@ bool rk_check_http(struct rk_node *n, const struct rk_http_req *req,
 	}
 	if ((r = rk_admin_led_range(n, p, (size_t)(slash - p), resp)) == NULL)
 		return true;
+	if (rk_range_reserved(r->range)) {
+		/* Its state is not a span of the kv tables. */
+		rk_api_error(resp, 404, "no such range on this node");
+		return true;
+	}
 	propose(n, r, req, resp);
 	return true;
 }

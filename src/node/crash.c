@@ -28,6 +28,14 @@ void rk_crash_point(const struct rk_node *n, const char *name)
 	raise(SIGKILL);
 }
 
+bool rk_test_no_placement(void)
+{
+	const char *h = getenv("RANGEKV_TEST_HOOKS");
+	const char *d = getenv("RANGEKV_TEST_NO_PLACEMENT");
+
+	return h != NULL && strcmp(h, "1") == 0 && d != NULL && strcmp(d, "1") == 0;
+}
+
 unsigned rk_test_store_delay_ms(void)
 {
 	const char *h = getenv("RANGEKV_TEST_HOOKS");

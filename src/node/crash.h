@@ -20,6 +20,8 @@
 #ifndef RK_NODE_CRASH_H
 #define RK_NODE_CRASH_H
 
+#include <stdbool.h>
+
 struct rk_node;
 
 #ifdef RK_TEST_HOOKS
@@ -31,9 +33,14 @@ void rk_crash_point(const struct rk_node *n, const char *name);
  * storage thread sleeps before each group commit, a store that falls
  * behind (the backpressure test); 0 without it. */
 unsigned rk_test_store_delay_ms(void);
+/* RANGEKV_TEST_NO_PLACEMENT=1: start as a release before the placement
+ * group did (no group written or created), to test the upgrade of such a
+ * data directory. */
+bool rk_test_no_placement(void);
 #else
 #define rk_crash_arm(n) ((void)(n))
 #define rk_crash_point(n, name) ((void)(n), (void)(name))
+#define rk_test_no_placement() false
 #define rk_test_store_delay_ms() 0u
 #endif
 

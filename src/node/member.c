@@ -82,7 +82,9 @@ const char *rk_member_snap_refused(uint64_t range, const struct rk_desc *snap,
 	     (snap->generation == local->generation &&
 	      snap->conf_version < local->conf_version)))
 		return "it is older than the replica's descriptor";
-	if (overlaps(arg, snap))
+	/* A reserved range (the placement group) holds no span of the key
+	 * space (desc.h): its install replaces its own table only. */
+	if (!rk_range_reserved(range) && overlaps(arg, snap))
 		return "its span meets another range this node holds";
 	return NULL;
 }

@@ -119,12 +119,18 @@ static void on_req(void *arg, const struct rk_net_req *req)
 {
 	struct rk_node *n = arg;
 
-	rk_serve_request(n, n->cur_from, req);
+	if (req->range == RK_RANGE_PLACEMENT)
+		rk_plc_on_req(n, n->cur_from, req);
+	else
+		rk_serve_request(n, n->cur_from, req);
 }
 
 static void on_resp(void *arg, const struct rk_net_resp *resp)
 {
-	rk_serve_to_router(arg, resp);
+	if (resp->id & RK_PLC_REQ_BIT)
+		rk_plc_on_resp(arg, resp); /* a placement call of this node */
+	else
+		rk_serve_to_router(arg, resp);
 }
 
 static int on_frame(void *arg, uint64_t from, int channel,
@@ -222,6 +228,7 @@ static void on_tick(uv_timer_t *t)
 		rk_life_tick(n);
 	if (n->ticks % SIZE_EVERY_TICKS == 0)
 		rk_size_refresh(n);
+	rk_plc_tick(n);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -402,7 +409,9 @@ int rk_node_run(const struct rk_node_config *cfg)
 			goto out;
 		}
 	}
-	rc = rk_boot_load(n);
+	rc = rk_boot_placement(n);
+	if (rc == 0)
+		rc = rk_boot_load(n);
 	if (rc == 0)
 		rc = rk_boot_layout_cache(n);
 	if (rc == 0)
@@ -460,6 +469,7 @@ int rk_node_run(const struct rk_node_config *cfg)
 	 * out after them, so none is lost either way), then close. */
 	n->stopping = true; /* no new processing: only the commits in flight finish */
 	rk_serve_stop(n);
+	rk_plc_close(n);
 	rk_life_free(n);
 	uv_timer_stop(&n->tick_timer);
 	uv_timer_stop(&n->live.timer);

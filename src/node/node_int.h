@@ -29,6 +29,7 @@
 #include "live.h"
 #include "net.h"
 #include "peer.h"
+#include "plc.h"
 #include "process.h"
 #include "prom.h"
 #include "raft.h"
@@ -114,6 +115,7 @@ struct rk_node {
 	struct rk_life life;   /* replicas created and removed (life.c) */
 	struct rk_sizes sizes; /* range sizes measured off the loop (size.c) */
 	struct rk_check check; /* replica checksums (check.c) */
+	struct rk_plc plc;     /* the placement group (plc.c) */
 
 	struct rk_node_stats stats;
 	bool stopping;

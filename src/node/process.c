@@ -138,6 +138,10 @@ static void apply_conf_change(struct rk_replica *r, const struct rk_raft_entry *
 	if (rk_rcache_put(&r->node->rcache, &r->desc) != 0)
 		rk_log_warn(MOD, "range %llu: out of memory updating the range cache",
 			    (unsigned long long)r->range);
+	/* The leader tells the placement index (a change applied again after
+	 * a restart reports again: the index keeps the highest version). */
+	if (rk_raft_is_leader(&r->raft) && !rk_range_reserved(r->range))
+		(void)rk_node_pl_report(r->node, &r->desc, 1);
 	rk_log_info(MOD, "range %llu: configuration version %llu at %llu (%u replicas)",
 		    (unsigned long long)r->range,
 		    (unsigned long long)r->desc.conf_version,
@@ -153,11 +157,15 @@ static int apply_attempt(struct rk_node *n, struct rk_replica *r,
 {
 	const struct rk_raft_ready *rd = &r->rd;
 
+	bool pl = rk_range_reserved(r->range); /* the placement group's own */
+
 	rk_serve_apply_begin(n, r);
+	if (pl)
+		rk_plc_apply_begin(n);
 	for (size_t i = 0; i < rd->n_committed; i++) {
 		const struct rk_raft_entry *e = &rd->committed[i];
 		if (e->type == RK_RAFT_ENTRY_NORMAL) {
-			int rc = rk_serve_apply(n, r, e, b);
+			int rc = pl ? rk_plc_apply(n, r, e, b) : rk_serve_apply(n, r, e, b);
 			if (rc == 0 && rk_store_batch_failed(b))
 				rc = RK_ENOMEM; /* a write of it was not recorded */
 			if (rc != 0) {
@@ -238,6 +246,8 @@ static int apply_committed(struct rk_node *n, struct rk_replica *r,
 			    (unsigned long long)r->range);
 	}
 	rk_serve_apply_commit(n, r);
+	if (rk_range_reserved(r->range))
+		rk_plc_apply_commit(n, r);
 	rk_check_apply_done(n, r, applied);
 	rk_buf_reset(&n->proc.blob);
 	rk_replica_state_encode(r, &n->proc.blob);
@@ -341,6 +351,7 @@ static void on_process(uv_idle_t *h)
 		free(lr);
 	}
 	n->inbox_tail = NULL;
+	rk_plc_flush(n); /* this turn's descriptor reports, as one command */
 	/* The replicas dirty now, oldest first, at most PROCESS_MAX of them
 	 * and for at most TURN_NS: the rest wait for the next turn, so that
 	 * the loop reads and writes its sockets (liveness among them) between

@@ -119,6 +119,8 @@ int rk_rcache_put(struct rk_rcache *c, const struct rk_desc *d)
 	uint64_t leader = 0;
 	uint16_t absent = 0;
 
+	if (rk_range_reserved(d->range_id))
+		return 0; /* the placement group: not in the key space */
 	/* One entry per range. A range keeps its start key for its whole
 	 * life (a split keeps the left part, a merge the left range), so its
 	 * old entry is among those the put overlaps; one that is not would

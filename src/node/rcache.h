@@ -49,7 +49,8 @@ struct rk_rcache {
 };
 
 /* RK_ENOMEM leaves the cache as it was; a put older than what it would
- * replace is ignored (0). */
+ * replace is ignored (0), and so is a reserved range's (the placement
+ * group holds no span: desc.h). */
 int rk_rcache_put(struct rk_rcache *c, const struct rk_desc *d);
 /* The entry whose span holds key, or NULL. Valid until the next put. */
 struct rk_rcache_entry *rk_rcache_find(const struct rk_rcache *c,

@@ -863,9 +863,9 @@ static void env_info(void *arg, struct rk_client_info *ip)
 	struct rk_node *n = arg;
 
 	ip->node_id = n->cfg.node_id;
-	ip->ranges = n->tab.n;
+	ip->ranges = rk_table_user_n(&n->tab);
 	ip->leaders = 0;
-	for (size_t i = 0; i < n->tab.n; i++)
+	for (size_t i = 0; i < ip->ranges; i++)
 		ip->leaders += rk_raft_is_leader(&n->tab.byid[i]->raft);
 }
 

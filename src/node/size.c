@@ -43,6 +43,7 @@ static void collect_one(struct rk_replica *r, void *arg)
 	/* Not an uninitialized replica: no span yet (an empty one would be
 	 * the whole key space), nor one leaving. */
 	if (j->oom || j->nv == RK_SIZE_BATCH || r->installing || r->desc.n_reps == 0 ||
+	    rk_range_reserved(r->range) || /* no span: desc.h */
 	    r->removing || !rk_size_due(l, r->size_bytes, c->now_s))
 		return;
 	if (j->nv == j->cap) {

@@ -141,3 +141,12 @@ void rk_table_free(struct rk_table *t)
 	t->slots = t->byid = t->awake = NULL;
 	t->cap = t->n = t->n_awake = t->cap_awake = 0;
 }
+
+size_t rk_table_user_n(const struct rk_table *t)
+{
+	size_t n = t->n;
+
+	while (n > 0 && rk_range_reserved(t->byid[n - 1]->range))
+		n--;
+	return n;
+}

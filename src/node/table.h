@@ -45,6 +45,11 @@ void rk_table_awake_remove(struct rk_table *t, struct rk_replica *r);
 void rk_table_visit_some(struct rk_table *t, size_t *cursor, size_t slice,
 			 void (*fn)(struct rk_replica *, void *), void *arg);
 
+/* The replicas of user ranges: byid[0 .. rk_table_user_n) (the reserved
+ * ranges, the placement group's, have the highest ids: desc.h). What the
+ * range listings, counts and metrics walk. */
+size_t rk_table_user_n(const struct rk_table *t);
+
 /* Frees the table's arrays (not the replicas). */
 void rk_table_free(struct rk_table *t);
 

@@ -165,6 +165,13 @@ int store_clear_span(WT_CURSOR *c, const uint8_t *s, size_t sl,
 	return ret == WT_NOTFOUND ? 0 : store_err(ret);
 }
 
+int store_clear_table(struct store_session *ss, int table)
+{
+	uint64_t n;
+
+	return store_clear_span(ss->c[table], NULL, 0, NULL, 0, 0, &n);
+}
+
 static int clear_both(struct store_session *ss, const uint8_t *k, size_t kl,
 		      const uint8_t *e, size_t el)
 {
@@ -198,7 +205,11 @@ static int remove_replica(struct store_session *ss, struct reader_pos *r)
 	e = rdbytes(r, &el);
 	if (r->bad)
 		return RK_ECORRUPT;
-	rc = clear ? clear_both(ss, k, kl, e, el) : 0;
+	/* The placement group's state is its table, not a span. */
+	if (rk_range_reserved(range))
+		rc = clear ? store_clear_table(ss, T_PLACEMENT) : 0;
+	else
+		rc = clear ? clear_both(ss, k, kl, e, el) : 0;
 	if (rc == 0)
 		rc = store_log_remove(ss, range, 0, UINT64_MAX, true);
 	if (rc == 0)
@@ -309,12 +320,17 @@ int store_apply_batch(struct store_session *ss, const struct rk_store_batch *b)
 			break;
 		case OP_PUT:
 		case OP_IPUT:
+		case OP_PPUT:
 			k = rdbytes(&r, &kl);
 			v = rdbytes(&r, &vl);
 			if (r.bad)
 				break;
 			if (code == OP_IPUT) {
 				rc = put_bytes_key(ss->c[T_INTERNAL], k, kl, v, vl);
+				break;
+			}
+			if (code == OP_PPUT) {
+				rc = put_bytes_key(ss->c[T_PLACEMENT], k, kl, v, vl);
 				break;
 			}
 			tmp = scratch(ss, KV_HEADER_LEN + vl);
@@ -330,10 +346,12 @@ int store_apply_batch(struct store_session *ss, const struct rk_store_batch *b)
 			break;
 		case OP_DEL:
 		case OP_IDEL:
+		case OP_PDEL:
 			k = rdbytes(&r, &kl);
 			if (!r.bad)
-				rc = del_bytes_key(ss->c[code == OP_DEL ? T_KV : T_INTERNAL],
-						   k, kl);
+				rc = del_bytes_key(ss->c[code == OP_DEL ? T_KV
+						   : code == OP_IDEL ? T_INTERNAL
+						   : T_PLACEMENT], k, kl);
 			break;
 		case OP_APPLY:
 			range = rd64(&r);

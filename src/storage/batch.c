@@ -224,33 +224,49 @@ void rk_store_batch_tombstone(struct rk_store_batch *b, uint64_t range,
 	b->needs_sync = true;
 }
 
+/* A put (with its value) or a delete of one key. */
+static void key_op(struct rk_store_batch *b, uint8_t code, bool put, const void *key,
+		   size_t klen, const void *val, size_t vlen)
+{
+	op(b, code);
+	bytes(b, key, klen);
+	if (put)
+		bytes(b, val, vlen);
+}
+
 void rk_store_batch_put(struct rk_store_batch *b, const void *key, size_t klen,
 			const void *val, size_t vlen)
 {
-	op(b, OP_PUT);
-	bytes(b, key, klen);
-	bytes(b, val, vlen);
+	key_op(b, OP_PUT, true, key, klen, val, vlen);
 }
 
 void rk_store_batch_del(struct rk_store_batch *b, const void *key, size_t klen)
 {
-	op(b, OP_DEL);
-	bytes(b, key, klen);
+	key_op(b, OP_DEL, false, key, klen, NULL, 0);
 }
 
 void rk_store_batch_internal_put(struct rk_store_batch *b, const void *key,
 				 size_t klen, const void *val, size_t vlen)
 {
-	op(b, OP_IPUT);
-	bytes(b, key, klen);
-	bytes(b, val, vlen);
+	key_op(b, OP_IPUT, true, key, klen, val, vlen);
 }
 
 void rk_store_batch_internal_del(struct rk_store_batch *b, const void *key,
 				 size_t klen)
 {
-	op(b, OP_IDEL);
-	bytes(b, key, klen);
+	key_op(b, OP_IDEL, false, key, klen, NULL, 0);
+}
+
+void rk_store_batch_pl_put(struct rk_store_batch *b, const void *key,
+			   size_t klen, const void *val, size_t vlen)
+{
+	key_op(b, OP_PPUT, true, key, klen, val, vlen);
+}
+
+void rk_store_batch_pl_del(struct rk_store_batch *b, const void *key,
+			   size_t klen)
+{
+	key_op(b, OP_PDEL, false, key, klen, NULL, 0);
 }
 
 void rk_store_batch_apply_state(struct rk_store_batch *b, uint64_t range,

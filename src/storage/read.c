@@ -349,6 +349,21 @@ int rk_store_internal_get(struct rk_store_reader *r, const void *key,
 	return table_get(r, T_INTERNAL, 0, key, klen, valp, vlenp);
 }
 
+int rk_store_pl_get(struct rk_store_reader *r, const void *key, size_t klen,
+		    const void **valp, size_t *vlenp)
+{
+	return table_get(r, T_PLACEMENT, 0, key, klen, valp, vlenp);
+}
+
+int rk_store_pl_walk(struct rk_store_reader *r, const void *start, size_t slen,
+		     const void *end, size_t elen, rk_store_pair_fn fn, void *arg)
+{
+	int rc = store_walk_table(r->ss.c[T_PLACEMENT], 2, start, slen, end, elen,
+				  fn, arg);
+
+	return rc < 0 ? rc : 0;
+}
+
 int rk_store_meta_get(struct rk_store_reader *r, const char *name,
 		      const void **valp, size_t *vlenp)
 {

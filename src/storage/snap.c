@@ -15,7 +15,9 @@
  *
  * File layout (integers little endian):
  *   "RKSNAP01" range index term | u32 slen start | u32 elen end | u32 dlen desc
- *   records: u8 table (0 kv, 1 internal) | u32 klen key | u32 vlen value
+ *   records: u8 table (0 kv, 1 internal, 2 placement) | u32 klen key |
+ *            u32 vlen value (the placement group's file holds table 2
+ *            only, the other ranges' never: store.h)
  *   trailer: u8 0xff | u64 record count | u64 xxh3 of every byte before it
  */
 #include <dirent.h>
@@ -121,7 +123,7 @@ int rk_store_snap_add(struct rk_store_snap_out *o, int table, const void *key,
 {
 	uint8_t t = (uint8_t)table;
 
-	if ((table != 0 && table != 1) || klen > MAX_RECORD_KEY ||
+	if ((table < 0 || table > 2) || klen > MAX_RECORD_KEY ||
 	    vlen > MAX_RECORD_VAL)
 		return RK_EINVAL;
 	out_write(o, &t, 1);
@@ -386,7 +388,7 @@ static int snap_in_next(struct snap_in *in, int *tablep, const uint8_t **kp,
 			return RK_ECORRUPT;
 		return 0;
 	}
-	if (t > 1)
+	if (t > 2)
 		return RK_ECORRUPT;
 	in_read(in, l, 4);
 	kl = rk_le_get32(l);
@@ -473,15 +475,21 @@ static int txn_end(WT_SESSION *ws, int rc)
 	return rc;
 }
 
-static int clear_bounded(struct store_session *ss, const struct snap_in *in)
+static int clear_bounded(struct store_session *ss, const struct snap_in *in,
+			 uint64_t range)
 {
-	for (int t = T_KV; t <= T_INTERNAL; t++) {
+	int first = rk_range_reserved(range) ? T_PLACEMENT : T_KV;
+	int last = rk_range_reserved(range) ? T_PLACEMENT : T_INTERNAL;
+
+	for (int t = first; t <= last; t++) {
 		uint64_t n;
 		do {
 			int rc = txn_begin(ss->ws);
 			if (rc == 0)
-				rc = store_clear_span(ss->c[t], in->start, in->slen,
-						      in->end, in->elen,
+				rc = store_clear_span(ss->c[t], t == T_PLACEMENT ? NULL : in->start,
+						      t == T_PLACEMENT ? 0 : in->slen,
+						      t == T_PLACEMENT ? NULL : in->end,
+						      t == T_PLACEMENT ? 0 : in->elen,
 						      INSTALL_TXN_PAIRS, &n);
 			if ((rc = txn_end(ss->ws, rc)) != 0)
 				return rc;
@@ -493,7 +501,7 @@ static int clear_bounded(struct store_session *ss, const struct snap_in *in)
 static int put_pair(struct store_session *ss, int table, const uint8_t *k,
 		    size_t kl, const uint8_t *v, size_t vl)
 {
-	WT_CURSOR *c = ss->c[table == 0 ? T_KV : T_INTERNAL];
+	WT_CURSOR *c = ss->c[table == 0 ? T_KV : table == 1 ? T_INTERNAL : T_PLACEMENT];
 	WT_ITEM key, val;
 
 	if (table == 0) {
@@ -538,12 +546,18 @@ int rk_store_install_run(struct rk_store_reader *r, uint64_t range)
 		return rc;
 	rc = snap_in_open(r->s, name, &in);
 	if (rc == 0)
-		rc = clear_bounded(ss, &in);
+		rc = clear_bounded(ss, &in, range);
 	while (rc == 0) {
 		rc = snap_in_next(&in, &t, &k, &kl, &v, &vl, &count);
 		if (rc != 1)
 			break;
 		rc = 0;
+		/* A placement file writes its table only, another range's
+		 * never writes it. */
+		if ((t == 2) != rk_range_reserved(range)) {
+			rc = RK_ECORRUPT;
+			break;
+		}
 		if (!open_txn) {
 			if ((rc = txn_begin(ss->ws)) != 0)
 				break;
@@ -845,7 +859,9 @@ int rk_store_snap_generate(struct rk_store_reader *r, uint64_t range,
 		m.desc_len = as.desc_len;
 		rc = rk_store_snap_create(r->s, &m, &o);
 	}
-	if (rc == 0) {
+	if (rc == 0 && rk_range_reserved(range)) {
+		rc = store_walk_table(ss->c[T_PLACEMENT], 2, NULL, 0, NULL, 0, gen_pair, o);
+	} else if (rc == 0) {
 		rc = store_walk_table(ss->c[T_KV], 0, start, slen, end, elen, gen_pair, o);
 		if (rc == 0)
 			rc = store_walk_table(ss->c[T_INTERNAL], 1, start, slen, end, elen,

@@ -23,6 +23,7 @@
 const char *const store_table_uri[T_COUNT] = {
 	"table:raftlog", "table:raftstate", "table:tombstone", "table:meta",
 	"table:apply",   "table:kv",        "table:internal",
+	"table:placement",
 };
 
 /* Logged tables carry the raft log and what must survive with it; the
@@ -34,6 +35,9 @@ static const char *const table_config[T_COUNT] = {
 	"key_format=S,value_format=u",
 	"key_format=Q,value_format=u,log=(enabled=false)",
 	"key_format=u,value_format=u,log=(enabled=false)",
+	"key_format=u,value_format=u,log=(enabled=false)",
+	/* The placement group's state machine (a directory of an earlier
+	 * release gets it, empty, at its first open by this one). */
 	"key_format=u,value_format=u,log=(enabled=false)",
 };
 

@@ -9,6 +9,13 @@
  *   apply      range -> applied index, descriptor    not logged
  *   kv         user key -> header + value            not logged
  *   internal   key -> value (sequences, sessions)    not logged
+ *   placement  key -> value (the placement group's state machine,
+ *              placement/group.h)                     not logged
+ *
+ * The placement group (range RK_RANGE_PLACEMENT, desc.h) holds no span:
+ * its snapshots carry, its install replaces and its removal clears the
+ * whole placement table (snapshot record table 2), not a span of kv and
+ * internal.
  *
  * Journal once: the raft log is the journal. Tables that are not logged are
  * durable at checkpoints only; after a crash they are as of the last
@@ -169,6 +176,12 @@ struct rk_store_apply_state {
 };
 void rk_store_batch_apply_state(struct rk_store_batch *b, uint64_t range,
 				const struct rk_store_apply_state *as);
+/* The placement table (the placement group's state machine), written
+ * with its apply state like any state machine's. */
+void rk_store_batch_pl_put(struct rk_store_batch *b, const void *key,
+			   size_t klen, const void *val, size_t vlen);
+void rk_store_batch_pl_del(struct rk_store_batch *b, const void *key,
+			   size_t klen);
 /* Clears [start, end) of the kv and internal tables (end empty = to the
  * end of the key space); used by snapshot install and replica removal. */
 void rk_store_batch_clear_span(struct rk_store_batch *b, const void *start,
@@ -260,6 +273,14 @@ int rk_store_read_durable_applied(struct rk_store_reader *r, uint64_t range,
  * that range's applied index at the same point (0 if it has none). */
 typedef int (*rk_store_pair_fn)(void *arg, int table, const void *key,
 				size_t klen, const void *val, size_t vlen);
+/* The placement table: a value (as rk_store_get), and a walk of
+ * [start, end) in key order (fn's table is 2) until fn returns non-zero
+ * (negative values are returned). */
+int rk_store_pl_get(struct rk_store_reader *r, const void *key, size_t klen,
+		    const void **valp, size_t *vlenp);
+int rk_store_pl_walk(struct rk_store_reader *r, const void *start, size_t slen,
+		     const void *end, size_t elen, rk_store_pair_fn fn, void *arg);
+
 int rk_store_scan_span(struct rk_store_reader *r, uint64_t range,
 		       const void *start, size_t slen, const void *end,
 		       size_t elen, rk_store_pair_fn fn, void *arg,

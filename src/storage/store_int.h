@@ -12,6 +12,7 @@
 #include "le.h"
 #include "spin.h"
 #include "store.h"
+#include "desc.h"
 
 /* A batch is a byte string of operations, replayed in order inside the
  * storage thread's transaction. Integers little endian. */
@@ -31,6 +32,8 @@ enum store_op {
 	OP_REMOVE = 13,    /* range, min replica id, clear u64, slen u32, start, elen u32, end */
 	OP_TRUNCATE = 14,  /* range, from */
 	OP_APPLY_DEL = 15, /* range */
+	OP_PPUT = 16,      /* klen u32, key, vlen u32, value (placement table) */
+	OP_PDEL = 17,      /* klen u32, key */
 };
 
 struct rk_store_batch {
@@ -50,6 +53,7 @@ enum store_table {
 	T_APPLY,
 	T_KV,
 	T_INTERNAL,
+	T_PLACEMENT,
 	T_COUNT,
 };
 
@@ -144,6 +148,8 @@ void *store_thread_main(void *arg);
 int store_clear_span(WT_CURSOR *c, const uint8_t *s, size_t sl,
 		     const uint8_t *e, size_t el, uint64_t max,
 		     uint64_t *removedp);
+/* Removes every pair of a bytes-keyed table (the placement group's). */
+int store_clear_table(struct store_session *ss, int table);
 int store_log_remove(struct store_session *ss, uint64_t range, uint64_t from,
 		     uint64_t upto, bool prefix);
 bool store_past_end(const void *k, size_t kl, const void *e, size_t el);

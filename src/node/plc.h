@@ -1,0 +1,134 @@
+/*
+ * The placement group on a node (docs/placement.md, "The placement
+ * group"): the range RK_RANGE_PLACEMENT (desc.h), replicated on the first
+ * 3 nodes of --initial-cluster (5 when there are 5 or more), run like any
+ * range (its raft log, snapshots, elections, sleep), applying its own
+ * state machine (placement/group.h) into the store's placement table.
+ *
+ * The calls other modules make (rk_node_pl_*) work on every node: they
+ * are served by the group's leader, reached through the transport as a
+ * ClientReq for the range RK_RANGE_PLACEMENT (the same forwarding as the
+ * router's), and answered with a ClientResp. Nothing on the path of reads
+ * and writes of user ranges waits on the group: losing its quorum only
+ * makes these calls time out.
+ *
+ * Threads: the loop only.
+ */
+#ifndef RK_NODE_PLC_H
+#define RK_NODE_PLC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "codec.h"
+#include "desc.h"
+#include "group.h"
+#include "raft.h"
+#include "store.h"
+
+struct rk_node;
+struct rk_replica;
+struct rk_json;
+struct rk_http_req;
+struct rk_http_resp;
+
+/* The group's initial nodes: 3 (5 when the initial cluster has 5 or
+ * more; all when it has fewer than 3), first in --initial-cluster order. */
+#define RK_PLC_MAX_NODES 5
+uint32_t rk_plc_group_size(uint32_t n_initial);
+
+/* ---- the API other modules call ---------------------------------------------- */
+
+/* Called once with the outcome of rk_node_pl_alloc_ids: rc 0 and the
+ * first of count ids reserved for the caller alone ([first_id, first_id
+ * + count), never handed out again, whatever fails later); or rc
+ * RK_ETIMEDOUT (no leader of the placement group answered within
+ * RK_PLC_CALL_MS: its quorum may be lost), RK_ENOSPC (the id space is
+ * exhausted) or RK_ESTOPPED (the node is stopping), first_id 0. Runs on
+ * the loop, never inside rk_node_pl_alloc_ids. */
+typedef void (*rk_node_pl_alloc_cb)(void *arg, int rc, uint64_t first_id);
+#define RK_PLC_CALL_MS 10000u
+
+/* Reserves count (1..RK_PL_MAX_ALLOC) range ids through the placement
+ * group's leader, from any node. 0: cb will be called exactly once;
+ * RK_EINVAL (count), RK_ENOMEM, RK_ESTATE (the cluster has no placement
+ * group: a data directory made before the first-start flags were
+ * recorded): cb is never called. A call retried after a lost answer may
+ * reserve a block that nobody uses: ids are never reused, so a hole is
+ * harmless. */
+int rk_node_pl_alloc_ids(struct rk_node *n, uint32_t count,
+			 rk_node_pl_alloc_cb cb, void *arg);
+
+/* Queues descriptors for the placement index (copied: the caller keeps
+ * descs). The queue goes to the group's leader once per loop turn, as one
+ * REPORT command, and is sent again until it is applied; the index keeps
+ * each range's highest (generation, conf_version), so duplicates and
+ * stale reports are harmless. RK_EBUSY when RK_PLC_MAX_QUEUED bytes wait
+ * already (the group is unreachable): report again later. RK_EINVAL for
+ * a reserved range or a v1 descriptor. */
+int rk_node_pl_report(struct rk_node *n, const struct rk_desc *descs, size_t count);
+#define RK_PLC_MAX_QUEUED (1u << 20)
+
+/* ---- inside the node ------------------------------------------------------------- */
+
+struct plc_call;
+struct plc_result;
+
+struct rk_plc {
+	uint64_t nodes[RK_PLC_MAX_NODES]; /* the group's first-start nodes, by id */
+	uint32_t n_nodes;
+	uint64_t leader_hint; /* the node last known to lead it, 0 unknown */
+	uint32_t rr;          /* next node to try when none is known */
+	uint64_t next_req;    /* this node's request ids (RK_PLC_REQ_BIT) */
+	struct rk_pl_sm sm;
+	/* Applying: results of the commands of the attempt in progress,
+	 * delivered once it is kept (rk_plc_apply_commit). */
+	struct plc_result *res;
+	size_t n_res, cap_res;
+	struct plc_call *calls; /* allocations waiting for an answer */
+	/* Reports: queued (descriptors, encoded) and the one in flight. */
+	struct rk_buf queued, inflight;
+	uint32_t n_queued;
+	uint64_t inflight_id, inflight_sent_ms, inflight_target;
+	uint64_t allocs, ids_allocated, reports_sent, timeouts;
+};
+
+/* Request ids of the placement calls (the router's count up from 1). */
+#define RK_PLC_REQ_BIT (UINT64_C(1) << 63)
+
+/* From the first-start layout (boot.c): the group's nodes. */
+void rk_plc_set_nodes(struct rk_node *n, const uint64_t *nodes, uint32_t count);
+/* The group's replica on this node, or NULL. */
+struct rk_replica *rk_plc_replica(struct rk_node *n);
+
+/* A ClientReq for RK_RANGE_PLACEMENT from node origin; a ClientResp to a
+ * call of ours (id with RK_PLC_REQ_BIT). */
+void rk_plc_on_req(struct rk_node *n, uint64_t origin, const struct rk_net_req *req);
+void rk_plc_on_resp(struct rk_node *n, const struct rk_net_resp *resp);
+
+/* Applying the group's committed entries (process.c): begin, apply each
+ * normal entry into b, then commit (results delivered) or abort. */
+void rk_plc_apply_begin(struct rk_node *n);
+int rk_plc_apply(struct rk_node *n, struct rk_replica *r,
+		 const struct rk_raft_entry *e, struct rk_store_batch *b);
+void rk_plc_apply_commit(struct rk_node *n, struct rk_replica *r);
+
+/* Each loop turn: sends the queued reports. Each tick: retries and
+ * deadlines of the calls. */
+void rk_plc_flush(struct rk_node *n);
+void rk_plc_tick(struct rk_node *n);
+
+/* "placement": {"replicas": [...], "leader": N|null} of cluster status. */
+void rk_plc_status_json(struct rk_node *n, struct rk_json *j);
+/* The debug API's (docs/contract.md): POST /api/v1/debug/placement/alloc
+ * ?count=N, GET /api/v1/debug/placement/index/{range} and GET
+ * /api/v1/debug/placement (this node's replica: applied index, next id).
+ * True if the path was one of them. */
+bool rk_plc_http(struct rk_node *n, const struct rk_http_req *req,
+		 struct rk_http_resp *resp);
+/* Answers every waiting call RK_ESTOPPED and frees the state. */
+void rk_plc_close(struct rk_node *n);
+
+#endif
