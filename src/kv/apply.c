@@ -683,6 +683,27 @@ static int apply_one(void *arg, uint32_t no, const struct rk_kv_cmd *c)
 		rk_buf_append(&x->out, "+OK\r\n", 5);
 		goto done;
 	}
+	if (c->op == RK_KV_SPLIT) {
+		struct rk_kv_split sp;
+		int refused = RK_ESTATE;
+
+		/* Like CHECK, never in a session: a client cannot send it. */
+		if (rk_kv_split_decode(c, &sp) != 0) {
+			reply_err(&x->out, "ERR malformed split");
+			goto done;
+		}
+		if (a->split != NULL &&
+		    (rc = a->split(a->split_arg, &sp, &refused)) != 0)
+			return rc;
+		if (refused == 0) {
+			rk_buf_append(&x->out, "+OK\r\n", 5);
+		} else {
+			rk_buf_append(&x->out, "-ERR split refused: ", 20);
+			rk_buf_append(&x->out, rk_strerror(refused), strlen(rk_strerror(refused)));
+			rk_buf_append(&x->out, "\r\n", 2);
+		}
+		goto done;
+	}
 	if (rk_kv_op_is_read(c->op)) {
 		reply_err(&x->out, "ERR a read in the log");
 		goto done;
