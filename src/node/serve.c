@@ -550,6 +550,7 @@ int rk_serve_apply(struct rk_node *n, struct rk_replica *r,
 	struct rk_serve *sv = r->sv; /* only where this node proposed or served */
 	struct rk_kv_applier *ap = &n->applier;
 	struct apply_arg a = {sv, NULL, 0};
+	struct rk_split_apply sa;
 	bool match = false;
 	int64_t delta0;
 	uint64_t unsure0;
@@ -576,6 +577,13 @@ int rk_serve_apply(struct rk_node *n, struct rk_replica *r,
 	ap->fault_arg = n;
 	rk_check_apply_at(n, r, e->index, ap);
 	ap->outside = on_outside;
+	sa.n = n;
+	sa.r = r;
+	sa.b = b;
+	sa.ap = ap;
+	sa.index = e->index;
+	ap->split = rk_split_apply;
+	ap->split_arg = &sa;
 	delta0 = ap->size_delta;
 	unsure0 = ap->size_unsure;
 	rc = rk_kv_apply_entry(ap, e->data, e->len, on_result, &a);

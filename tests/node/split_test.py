@@ -1,0 +1,220 @@
+"""Range split with real processes: POST /api/v1/split under concurrent
+INCRs and SETs from several clients, then a restart.
+
+    split_test.py BIN
+
+Checks: the call answers both descriptors (the left shrunk, generation + 1;
+the right from the split key); splitting at a range's start is refused
+(400); on every node the ranges still tile the key space; every SET
+acknowledged is read back and the INCR counter equals the INCRs
+acknowledged (nothing lost, nothing applied twice), also after every node
+is killed (-9) and restarted.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fault"))
+from resp import Conn, Err  # noqa: E402
+
+BIN = sys.argv[1]
+BASE = 29400 + (os.getpid() % 100) * 10  # the band 29400-30399
+
+
+def addr(i, kind):
+    return "127.0.0.%d:%d" % (i, BASE + kind * 3 + i)
+
+
+CLUSTER = ",".join("%d=%s" % (i, addr(i, 0)) for i in (1, 2, 3))
+
+
+def fail(msg):
+    print("split_test: FAIL: " + msg, flush=True)
+    sys.exit(1)
+
+
+def start(i, top):
+    log = open(os.path.join(top, "log%d" % i), "a")
+    return subprocess.Popen(
+        [BIN, "start", "--node-id", str(i), "--data", os.path.join(top, "n%d" % i),
+         "--peer-addr", addr(i, 0), "--client-addr", addr(i, 1), "--http-addr", addr(i, 2),
+         "--initial-cluster", CLUSTER, "--ranges", "2", "--tick-ms", "50"],
+        stdout=log, stderr=log)
+
+
+def http(i, method, path):
+    req = urllib.request.Request("http://%s%s" % (addr(i, 2), path), method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read().decode())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read().decode() or "{}")
+    except OSError:
+        return None, None
+
+
+def ranges(i):
+    st, body = http(i, "GET", "/api/v1/ranges?limit=100000")
+    return body["ranges"] if st == 200 else None
+
+
+def wait(what, cond, timeout):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.05)
+    fail("%s: not within %.0f s" % (what, timeout))
+
+
+def conn(i):
+    host, port = addr(i, 1).split(":")
+    return Conn((host, int(port)), timeout=10)
+
+
+def unescape(s):
+    """The bytes of a key as the API escapes it (\\xNN for a byte)."""
+    out, i = bytearray(), 0
+    while i < len(s):
+        if s[i] == "\\" and s[i + 1:i + 2] == "x":
+            out.append(int(s[i + 2:i + 4], 16))
+            i += 4
+        else:
+            out += s[i].encode()
+            i += 1
+    return bytes(out)
+
+
+def tiles(rs):
+    rs = sorted(rs, key=lambda r: unescape(r["start"]))
+    if not rs or rs[0]["start"] != "":
+        return False
+    for a, b in zip(rs, rs[1:]):
+        if a["end"] != b["start"]:
+            return False
+    return rs[-1]["end"] == ""
+
+
+def split(key):
+    """Asks each node until the leader answers."""
+    q = "/api/v1/split?key=" + urllib.parse.quote(key, safe="")
+    for _ in range(100):
+        for i in (1, 2, 3):
+            st, body = http(i, "POST", q)
+            if st == 200:
+                return body
+            if st in (400,):
+                return st
+        time.sleep(0.1)
+    fail("split at %r: no leader answered 200" % key)
+
+
+def main():
+    top = tempfile.mkdtemp(prefix="rk-split-")
+    procs = {i: start(i, top) for i in (1, 2, 3)}
+    stop = threading.Event()
+    acked_incr = [0]
+    acked_sets = {}
+    lock = threading.Lock()
+    try:
+        wait("cluster up", lambda: all(ranges(i) and len(ranges(i)) == 2 for i in (1, 2, 3)), 30)
+        c = conn(1)
+        wait("writes served", lambda: c.call("SET", "warm", "1") == "OK", 30)
+
+        def writer(w):
+            cc = conn(1 + w % 3)
+            n = 0
+            while not stop.is_set():
+                n += 1
+                key = "k%d-%05d" % (w, n)
+                try:
+                    if cc.call("SET", key, "v%d" % n) == "OK":
+                        with lock:
+                            acked_sets[key] = "v%d" % n
+                    r = cc.call("INCR", "zcount")
+                    if isinstance(r, int):
+                        with lock:
+                            acked_incr[0] += 1
+                except (OSError, EOFError):
+                    time.sleep(0.1)
+                    try:
+                        cc = conn(1 + w % 3)
+                    except OSError:
+                        pass
+        ts = [threading.Thread(target=writer, args=(w,)) for w in range(6)]
+        for t in ts:
+            t.start()
+        time.sleep(1.0)
+        # Split the range of "k3..." at k3 (and more) while writing.
+        got = []
+        for key in ("k3", "k1-00050", "k5", "zc"):
+            body = split(key)
+            if not isinstance(body, dict):
+                fail("split at %s answered %r" % (key, body))
+            left, right = body["left"], body["right"]
+            if left["end"] != key or right["start"] != key:
+                fail("split at %s: descriptors %r" % (key, body))
+            got.append(right["id"])
+            time.sleep(0.5)
+        if split("k3") != 400:
+            fail("a split at a range's start is not refused with 400")
+        # The CLI verb, told every node: it finds the leader.
+        cli = subprocess.run([BIN, "split", "k7"] + sum((["--http", addr(i, 2)] for i in (1, 2, 3)), []),
+                             capture_output=True, text=True, timeout=60)
+        if cli.returncode != 0 or "right range" not in cli.stdout or "[k7, zc)" not in cli.stdout:
+            fail("rangekv split k7: %d %r %r" % (cli.returncode, cli.stdout, cli.stderr))
+        cli = subprocess.run([BIN, "split", "k7"] + sum((["--http", addr(i, 2)] for i in (1, 2, 3)), []),
+                             capture_output=True, text=True, timeout=60)
+        if cli.returncode != 1 or "start" not in cli.stderr:
+            fail("rangekv split at a range's start: %d %r" % (cli.returncode, cli.stderr))
+        time.sleep(1.0)
+        stop.set()
+        for t in ts:
+            t.join()
+        if acked_incr[0] < 10 or len(acked_sets) < 10:
+            fail("too few writes acknowledged: %d INCR, %d SET" % (acked_incr[0], len(acked_sets)))
+
+        def check(when):
+            for i in (1, 2, 3):
+                rs = wait("node %d knows 7 ranges (%s)" % (i, when),
+                          lambda: (lambda r: r if r and len(r) == 7 else None)(ranges(i)), 30)
+                if not tiles(rs):
+                    fail("node %d: ranges do not tile the key space (%s): %r" % (i, when, rs))
+            cc = conn(2)
+            v = wait("INCR total readable (%s)" % when,
+                     lambda: (lambda r: r if not isinstance(r, Err) else None)(cc.call("GET", "zcount")), 30)
+            if int(v) != acked_incr[0]:
+                fail("INCR total %s, %d acknowledged (%s)" % (v, acked_incr[0], when))
+            for k, val in acked_sets.items():
+                got_v = cc.call("GET", k)
+                if got_v != val.encode():
+                    fail("%s: %r, acknowledged %r (%s)" % (k, got_v, val, when))
+        check("after the splits")
+        for i in (1, 2, 3):
+            procs[i].send_signal(signal.SIGKILL)
+            procs[i].wait()
+        procs = {i: start(i, top) for i in (1, 2, 3)}
+        check("after kill -9 and restart")
+        print("split_test: OK (%d SETs, %d INCRs acknowledged; new ranges %r)" %
+              (len(acked_sets), acked_incr[0], got), flush=True)
+    finally:
+        stop.set()
+        for p in procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGKILL)
+                p.wait()
+        if os.environ.get("RK_KEEP") is None:
+            shutil.rmtree(top, ignore_errors=True)
+
+
+main()
