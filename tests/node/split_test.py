@@ -42,13 +42,16 @@ def fail(msg):
     sys.exit(1)
 
 
-def start(i, top):
+def start(i, top, crash_at=None):
     log = open(os.path.join(top, "log%d" % i), "a")
+    env = dict(os.environ)
+    if crash_at is not None:
+        env.update(RANGEKV_TEST_HOOKS="1", RANGEKV_CRASH_AT=crash_at)
     return subprocess.Popen(
         [BIN, "start", "--node-id", str(i), "--data", os.path.join(top, "n%d" % i),
          "--peer-addr", addr(i, 0), "--client-addr", addr(i, 1), "--http-addr", addr(i, 2),
          "--initial-cluster", CLUSTER, "--ranges", "2", "--tick-ms", "50"],
-        stdout=log, stderr=log)
+        stdout=log, stderr=log, env=env)
 
 
 def http(i, method, path):
@@ -93,6 +96,15 @@ def unescape(s):
             out += s[i].encode()
             i += 1
     return bytes(out)
+
+
+def conn_wait(i):
+    def once():
+        try:
+            return conn(i)
+        except OSError:
+            return None
+    return wait("node %d's client port" % i, once, 30)
 
 
 def tiles(rs):
@@ -173,8 +185,13 @@ def main():
                              capture_output=True, text=True, timeout=60)
         if cli.returncode != 0 or "right range" not in cli.stdout or "[k7, zc)" not in cli.stdout:
             fail("rangekv split k7: %d %r %r" % (cli.returncode, cli.stdout, cli.stderr))
-        cli = subprocess.run([BIN, "split", "k7"] + sum((["--http", addr(i, 2)] for i in (1, 2, 3)), []),
-                             capture_output=True, text=True, timeout=60)
+        for _ in range(50):  # the new range may still be electing its leader
+            cli = subprocess.run([BIN, "split", "k7"] +
+                                 sum((["--http", addr(i, 2)] for i in (1, 2, 3)), []),
+                                 capture_output=True, text=True, timeout=60)
+            if "not the leader" not in cli.stderr:
+                break
+            time.sleep(0.2)
         if cli.returncode != 1 or "start" not in cli.stderr:
             fail("rangekv split at a range's start: %d %r" % (cli.returncode, cli.stderr))
         time.sleep(1.0)
@@ -184,12 +201,24 @@ def main():
         if acked_incr[0] < 10 or len(acked_sets) < 10:
             fail("too few writes acknowledged: %d INCR, %d SET" % (acked_incr[0], len(acked_sets)))
 
-        def check(when):
-            for i in (1, 2, 3):
-                rs = wait("node %d knows 7 ranges (%s)" % (i, when),
-                          lambda: (lambda r: r if r and len(r) == 7 else None)(ranges(i)), 30)
-                if not tiles(rs):
-                    fail("node %d: ranges do not tile the key space (%s): %r" % (i, when, rs))
+        def agreed():
+            """The ranges when every node knows the same tiling ones."""
+            seen = [ranges(i) for i in (1, 2, 3)]
+            if any(r is None or not tiles(r) for r in seen):
+                return None
+            views = [sorted((r["id"], r["start"], r["end"], r["generation"]) for r in rs)
+                     for rs in seen]
+            return views[0] if views[0] == views[1] == views[2] else None
+
+        def check(when, count=(7,)):
+            # A restarted node shows its checkpointed descriptors until it
+            # has applied its log again: wait for the counts expected.
+            v = wait("every node knows the same tiling ranges, %r of them (%s)" % (count, when),
+                     lambda: (lambda v: v if v and len(v) in count else None)(agreed()), 60)
+            time.sleep(2.0)
+            if agreed() != v and len(count) > 1:
+                v = wait("ranges settled (%s)" % when,
+                         lambda: (lambda v: v if v and len(v) == max(count) else None)(agreed()), 60)
             cc = conn(2)
             v = wait("INCR total readable (%s)" % when,
                      lambda: (lambda r: r if not isinstance(r, Err) else None)(cc.call("GET", "zcount")), 30)
@@ -205,6 +234,31 @@ def main():
             procs[i].wait()
         procs = {i: start(i, top) for i in (1, 2, 3)}
         check("after kill -9 and restart")
+        # kill -9 at the crash points of a split, on every node at once,
+        # then a restart: the split happened on every node or on none.
+        for point, key in (("split.applied", "k8"), ("split.proposed", "k9")):
+            # A clean stop first (a checkpoint): the restart armed with the
+            # crash point must not replay the earlier splits.
+            for i in (1, 2, 3):
+                procs[i].send_signal(signal.SIGTERM)
+                procs[i].wait()
+            procs = {i: start(i, top, point) for i in (1, 2, 3)}
+            cc = conn_wait(3)
+            for n in range(20):
+                k = "%s-%02d" % (key, n)
+                if wait("write %s" % k, lambda: cc.call("SET", k, "c") == "OK", 30):
+                    acked_sets[k] = "c"
+            q = "/api/v1/split?key=" + key
+            for i in (1, 2, 3):
+                http(i, "POST", q)
+            wait("a node crashed at %s" % point,
+                 lambda: any(p.poll() is not None for p in procs.values()), 30)
+            for i in (1, 2, 3):
+                if procs[i].poll() is None:
+                    procs[i].send_signal(signal.SIGKILL)
+                procs[i].wait()
+            procs = {i: start(i, top) for i in (1, 2, 3)}
+            check("after kill -9 at %s" % point, count=(8,) if point == "split.applied" else (8, 9))
         print("split_test: OK (%d SETs, %d INCRs acknowledged; new ranges %r)" %
               (len(acked_sets), acked_incr[0], got), flush=True)
     finally:
