@@ -24,6 +24,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fault"))
+from cluster import unescape  # noqa: E402
 from resp import Conn, Err  # noqa: E402
 
 BIN = sys.argv[1]
@@ -83,19 +84,6 @@ def wait(what, cond, timeout):
 def conn(i):
     host, port = addr(i, 1).split(":")
     return Conn((host, int(port)), timeout=10)
-
-
-def unescape(s):
-    """The bytes of a key as the API escapes it (\\xNN for a byte)."""
-    out, i = bytearray(), 0
-    while i < len(s):
-        if s[i] == "\\" and s[i + 1:i + 2] == "x":
-            out.append(int(s[i + 2:i + 4], 16))
-            i += 4
-        else:
-            out += s[i].encode()
-            i += 1
-    return bytes(out)
 
 
 def conn_wait(i):
