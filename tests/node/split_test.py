@@ -166,6 +166,17 @@ def main():
                 fail("split at %s: descriptors %r" % (key, body))
             got.append(right["id"])
             time.sleep(0.5)
+        # Clear errors: no key, GET, and a node that does not lead.
+        if http(1, "POST", "/api/v1/split")[0] != 400 or \
+                http(1, "POST", "/api/v1/split?key=%zz")[0] != 400 or \
+                http(1, "GET", "/api/v1/split?key=k2")[0] != 405:
+            fail("a split call without a key, with a malformed one, or by GET is not refused")
+        # At a range's start no split can happen: its leader answers 400,
+        # the other nodes 409 with where the leader is.
+        for i in (1, 2, 3):
+            st, body = http(i, "POST", "/api/v1/split?key=k3")
+            if st not in (400, 409) or (st == 409 and "leader" not in body):
+                fail("node %d: a split at a range's start answered %r %r" % (i, st, body))
         if split("k3") != 400:
             fail("a split at a range's start is not refused with 400")
         # The CLI verb, told every node: it finds the leader.
