@@ -47,6 +47,11 @@ int rk_cli_inspect_main(int argc, char **argv);
 /* `rangekv check ID|--all ...` (argv[0] is "check"); the exit status. */
 int rk_cli_check_main(int argc, char **argv);
 
+/* ---- split (split.c) ------------------------------------------------------ */
+
+/* `rangekv split KEY ...` (argv[0] is "split"); the exit status. */
+int rk_cli_split_main(int argc, char **argv);
+
 /* ---- demo (demo.c) -------------------------------------------------------- */
 
 /* `rangekv demo ...` (argv[0] is "demo"); returns the exit status. */

@@ -28,6 +28,7 @@ static void usage(FILE *out)
 	rk_cli_inspect_summary(out);
 	fprintf(out,
 		"  check     ID|--all: do the replicas of a range hold identical data?\n"
+		"  split     KEY: split the range that holds KEY at KEY\n"
 		"\n"
 		"  help      this text\n"
 		"  version   the version of this build\n"
@@ -78,6 +79,8 @@ int main(int argc, char **argv)
 		return rk_cli_kv_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "check") == 0)
 		return rk_cli_check_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "split") == 0)
+		return rk_cli_split_main(argc - 1, argv + 1);
 	if (rk_cli_inspect_is_verb(argv[1]))
 		return rk_cli_inspect_main(argc - 1, argv + 1);
 	fprintf(stderr, "rangekv: unknown command '%s' (rangekv help lists them)\n", argv[1]);

@@ -660,7 +660,8 @@ static int run_batch(struct rk_kv_applier *a, const struct rk_kv_cmd *c,
 		at = o->len;
 		rk_buf_append(o, "\0\0\0\0", 4);
 		if (rk_kv_cmd_decode(p, l, &sub) != 0 || rk_kv_op_is_read(sub.op) ||
-		    sub.op == RK_KV_BATCH || sub.op == RK_KV_CHECK || sub.session != 0)
+		    sub.op == RK_KV_BATCH || sub.op == RK_KV_CHECK ||
+		    sub.op == RK_KV_SPLIT || sub.session != 0)
 			reply_err(o, "ERR malformed command in a batch");
 		else
 			rc = run_cmd(a, &sub, o);
@@ -783,6 +784,27 @@ static int apply_one(void *arg, uint32_t no, const struct rk_kv_cmd *c)
 		if (a->check != NULL && (rc = a->check(a->check_arg, c)) != 0)
 			return rc;
 		rk_buf_append(&x->out, "+OK\r\n", 5);
+		goto done;
+	}
+	if (c->op == RK_KV_SPLIT) {
+		struct rk_kv_split sp;
+		int refused = RK_ESTATE;
+
+		/* Like CHECK, never in a session: a client cannot send it. */
+		if (rk_kv_split_decode(c, &sp) != 0) {
+			reply_err(&x->out, "ERR malformed split");
+			goto done;
+		}
+		if (a->split != NULL &&
+		    (rc = a->split(a->split_arg, &sp, &refused)) != 0)
+			return rc;
+		if (refused == 0) {
+			rk_buf_append(&x->out, "+OK\r\n", 5);
+		} else {
+			rk_buf_append(&x->out, "-ERR split refused: ", 20);
+			rk_buf_append(&x->out, rk_strerror(refused), strlen(rk_strerror(refused)));
+			rk_buf_append(&x->out, "\r\n", 2);
+		}
 		goto done;
 	}
 	if (rk_kv_op_is_read(c->op)) {

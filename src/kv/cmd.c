@@ -76,7 +76,7 @@ int rk_kv_cmd_decode(const uint8_t *p, size_t len, struct rk_kv_cmd *cp)
 	size_t off = CMD_HDR;
 
 	memset(cp, 0, sizeof(*cp));
-	if (len < CMD_HDR || p[0] < RK_KV_GET || p[0] > RK_KV_BATCH || p[1] > RK_KV_PUT_XX)
+	if (len < CMD_HDR || p[0] < RK_KV_GET || p[0] > RK_KV_SPLIT || p[1] > RK_KV_PUT_XX)
 		return RK_EPROTO;
 	cp->op = p[0];
 	cp->mode = p[1];

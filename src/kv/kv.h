@@ -59,6 +59,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "desc.h"
 #include "rangekv/error.h"
 
 struct rk_store_batch;
@@ -91,6 +92,9 @@ enum rk_kv_op {
 	 * them outside the span refuses all of them. -> "B", then for each
 	 * command in order u32 length + its reply (rk_kv_batch_reply) */
 	RK_KV_BATCH = 10,
+	/* A range split (rk_kv_split_encode): never from a client -> +OK,
+	 * or an error reply when every replica refuses it alike. */
+	RK_KV_SPLIT = 11,
 };
 
 /* The most commands and bytes one batch carries (the router's side). */
@@ -228,6 +232,7 @@ size_t rk_kv_sessions_count(const struct rk_kv_sessions *s);
  * batch's own earlier writes through an overlay (a ready may apply several
  * entries touching one key before anything is committed). */
 struct rk_kv_overlay;
+struct rk_kv_split;
 
 struct rk_kv_applier {
 	struct rk_store_reader *reader;
@@ -248,6 +253,15 @@ struct rk_kv_applier {
 	 * apply as fault does. NULL: CHECK changes nothing and answers +OK. */
 	int (*check)(void *arg, const struct rk_kv_cmd *c);
 	void *check_arg;
+	/* Called when a SPLIT command applies (well formed; the descriptor
+	 * checks are the callee's, rk_kv_split_descs): *refusedp = 0 when it
+	 * split the range, else the RK_E... code every replica refuses it
+	 * with (the reply is then an error naming it). The callee sets
+	 * start/end to the shrunk span before it returns: the commands after
+	 * the SPLIT in the entry see it. A non-zero return fails the entry's
+	 * apply as fault does. NULL: SPLIT is refused (RK_ESTATE). */
+	int (*split)(void *arg, const struct rk_kv_split *s, int *refusedp);
+	void *split_arg;
 	/* Called (with rk_kv_apply_entry's arg) instead of its result function
 	 * for a command not applied because a key of it lies outside the
 	 * span at this entry: key is that key (valid during the call). Every
@@ -325,6 +339,40 @@ void rk_kv_check_data_free(struct rk_kv_check_data *d);
  * agree. Any thread; r is that thread's. */
 int rk_kv_checksum(struct rk_store_reader *r, const struct rk_kv_check_data *d,
 		   uint64_t *sump);
+
+/* ---- range split (split.c) ----------------------------------------------- */
+
+/* A SPLIT command: args the split key; u64 LE the new (right) range's id;
+ * u64 LE the left descriptor's generation and u64 LE its configuration
+ * version as proposed against; u64 LE x k the right replicas' ids, one per
+ * replica of the left in its replica order (the right replica with ids[i]
+ * lives on the node of the left's i-th replica). session 0, mode 0, n 0.
+ * The pointers of a decoded split point into the command. */
+struct rk_kv_split {
+	const uint8_t *key;
+	size_t klen;
+	uint64_t right_id, generation, conf_version;
+	uint8_t n_ids;
+	uint64_t ids[RK_DESC_MAX_REPLICAS];
+};
+void rk_kv_split_encode(struct rk_buf *out, const struct rk_kv_split *s);
+/* RK_EPROTO (and *sp zeroed) unless c is a well-formed SPLIT. */
+int rk_kv_split_decode(const struct rk_kv_cmd *c, struct rk_kv_split *sp);
+/* The two descriptors s makes of left, pure: the left shrunk to [start,
+ * key) with generation + 1, the right [key, end) with range id right_id,
+ * the same generation, configuration version 1, the left's nodes and roles
+ * with the replica ids of s. Refused (nothing changed) with RK_ESTATE when
+ * left is not the descriptor s was proposed against or is a joint
+ * configuration, RK_ERANGE unless start < key < end, RK_EINVAL for a
+ * range id of 0 or the left's own, or replica ids not one per replica,
+ * non-zero and increasing; RK_ENOMEM. leftp may be left itself. */
+int rk_kv_split_descs(const struct rk_desc *left, const struct rk_kv_split *s,
+		      struct rk_desc *leftp, struct rk_desc *rightp);
+/* Replaces *dst by a copy of src (the right range's sessions: a write
+ * retried on a right-half key after the split is answered from its
+ * record). RK_ENOMEM leaves dst empty. */
+int rk_kv_sessions_copy(struct rk_kv_sessions *dst,
+			const struct rk_kv_sessions *src);
 
 /* Parses a Redis-style integer (optional '-', digits, no spaces or leading
  * zeros, fits int64). */

@@ -96,6 +96,10 @@ static bool refused_now(const struct rk_node *n, const struct rk_replica *r,
 		rk_api_error(resp, 409, "another membership change of this range is under way");
 		return true;
 	}
+	if (rk_split_busy(n, r->range)) {
+		rk_api_error(resp, 409, "a split of this range is under way");
+		return true;
+	}
 	if (rk_raft_transferee(&r->raft) != 0) {
 		rk_api_error(resp, 409, "a leadership transfer of this range is under way; "
 			     "retry in a moment");

@@ -496,6 +496,17 @@ static int describe_cmd(void *arg, uint32_t no, const struct rk_kv_cmd *c)
 		rk_buf_printf(b, "BATCH of %u commands (one connection's, in order)",
 			      (unsigned)c->nargs);
 		break;
+	case RK_KV_SPLIT: {
+		struct rk_kv_split sp;
+		if (rk_kv_split_decode(c, &sp) == 0) {
+			rk_buf_puts(b, "SPLIT at ");
+			put_key(b, sp.key, sp.klen);
+			rk_buf_printf(b, " -> range %llu", (unsigned long long)sp.right_id);
+		} else {
+			rk_buf_puts(b, "SPLIT (malformed)");
+		}
+		break;
+	}
 	default:
 		rk_buf_printf(b, "command %u", c->op);
 		break;

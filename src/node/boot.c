@@ -654,6 +654,13 @@ static int load_all(struct rk_node *n)
 	for (size_t i = 0; rc == 0 && i < l.n; i++) {
 		struct rk_replica *r;
 		rc = rk_replica_load(n, l.v[i], &r);
+		if (rc == RK_EAGAIN) {
+			rk_log_info(MOD, "range %llu: the right half of a split; loaded when "
+				    "its left neighbour applies the split again",
+				    (unsigned long long)l.v[i]);
+			rc = 0;
+			continue;
+		}
 		if (rc != 0)
 			rk_log_error(MOD, "range %llu: cannot load its replica: %s",
 				     (unsigned long long)l.v[i], rk_strerror(rc));

@@ -11,6 +11,8 @@
  *   member.proposed       a leader, right after proposing a membership change
  *   member.applied        a replica, right after applying one (not yet durable)
  *   life.created          a replica created for a message, nothing written yet
+ *   split.proposed        a leader, right after proposing a split
+ *   split.applied         a replica, right after applying a split (not yet durable)
  *   snap.received         a snapshot staged and sealed, not yet stepped
  *   snap.install_durable  its install marker durable, the data not yet written
  *   snap.installed        its data written, the replica not yet updated

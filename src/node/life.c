@@ -77,6 +77,12 @@ struct rk_replica *rk_life_create(struct rk_node *n, uint64_t range,
 	    m->term == 0 || m->to == 0 || range == 0 || n->stopping ||
 	    m->to < rk_life_tomb(n, range))
 		return NULL;
+	/* A range this node has never heard of is the right half of a split
+	 * its own left replica has not applied yet: the split creates that
+	 * replica (split.h). Created empty now, it would wait for a snapshot
+	 * its left neighbour's span refuses anyway. */
+	if (rk_rcache_get(&n->rcache, range) == NULL)
+		return NULL;
 	r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return NULL;

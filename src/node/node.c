@@ -222,6 +222,8 @@ static void on_tick(uv_timer_t *t)
 		rk_snap_compact(n);
 	if (n->admin.ops != NULL)
 		rk_admin_tick(n);
+	if (n->split.ops != NULL)
+		rk_split_tick(n);
 	if (n->check.waits != NULL)
 		rk_check_tick(n);
 	if (n->life.n > 0)
@@ -483,6 +485,7 @@ out:
 			uv_run(&n->loop, UV_RUN_ONCE);
 	}
 	rk_admin_close(n); /* before the connections close: their answers go */
+	rk_split_close(n);
 	rk_check_close(n);
 	if (n->http.loop != NULL && !n->http.closing)
 		rk_http_close(&n->http, http_closed);

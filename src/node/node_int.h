@@ -24,6 +24,7 @@
 #include "config.h"
 #include "elect.h"
 #include "http.h"
+#include "ids.h"
 #include "kv.h"
 #include "life.h"
 #include "live.h"
@@ -38,6 +39,7 @@
 #include "roster.h"
 #include "size.h"
 #include "snapshot.h"
+#include "split.h"
 #include "space.h"
 #include "store.h"
 #include "table.h"
@@ -112,6 +114,7 @@ struct rk_node {
 	struct rk_test_hooks hooks;
 	struct rk_space space; /* free space on the data disk (space.c) */
 	struct rk_admin admin; /* admin calls waiting for the cluster */
+	struct rk_split split; /* split calls waiting (split.h) */
 	struct rk_life life;   /* replicas created and removed (life.c) */
 	struct rk_sizes sizes; /* range sizes measured off the loop (size.c) */
 	struct rk_check check; /* replica checksums (check.c) */

@@ -369,6 +369,14 @@ static void on_process(uv_idle_t *h)
 		r->next_dirty = NULL;
 		if (r->sv != NULL)
 			rk_serve_flush(n, r);
+		if (r->split_left != 0) {
+			struct rk_replica *l = rk_table_get(&n->tab, r->split_left);
+			if (l != NULL && !l->removing && l->visible < r->split_index) {
+				rk_node_mark_dirty(n, r); /* next turn */
+				continue;
+			}
+			r->split_left = 0;
+		}
 		if (r->persisting || !rk_raft_has_ready(&r->raft)) {
 			if (r->pq)
 				rk_node_sleep_pending(n, r);

@@ -292,6 +292,14 @@ int rk_replica_load(struct rk_node *n, uint64_t range, struct rk_replica **rp)
 		rc = rk_store_read_apply_state(n->reader, range, &as);
 	if (rc == 0) {
 		rc = rk_replica_state_decode(r, as.desc, as.desc_len);
+	} else if (rc == RK_ENOTFOUND && r->rs.trunc_index == RK_RAFT_INIT_INDEX &&
+		   r->rs.conf.n > 0) {
+		/* The right half of a split whose apply state was lost with the
+		 * left's (a crash before their checkpoint): it must apply
+		 * nothing before the left applies the split again, which
+		 * loads it then (split.h). */
+		rk_replica_free(r);
+		return RK_EAGAIN;
 	} else if (rc == RK_ENOTFOUND) {
 		/* Created for a message, no snapshot installed yet (life.h). */
 		memset(&as, 0, sizeof(as));

@@ -80,6 +80,10 @@ struct rk_replica {
 	/* Client service (serve.c): allocated on first use. */
 	struct rk_serve *sv;
 	struct rk_kv_sessions sessions; /* part of the apply state */
+	/* The right half of a split: takes no ready until its left's batch
+	 * with the split (index split_index) is committed, so that it never
+	 * reads a right-half key the left's batch still writes (split.h). */
+	uint64_t split_left, split_index;
 	uint64_t visible; /* applied index readers see (its batch committed) */
 	struct rk_load load; /* writes/s and reads/s (load.h) */
 };
@@ -88,7 +92,8 @@ struct rk_replica {
 extern const struct rk_raft_storage_ops rk_replica_storage_ops;
 
 /* Loads range's replica from the store (raft state, log bounds, apply
- * state) and starts its raft group; *rp is NULL on error. */
+ * state) and starts its raft group; *rp is NULL on error. RK_EAGAIN, no
+ * replica: the right half of a split without its apply state (split.h). */
 int rk_replica_load(struct rk_node *n, uint64_t range, struct rk_replica **rp);
 void rk_replica_free(struct rk_replica *r);
 

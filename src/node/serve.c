@@ -263,7 +263,8 @@ void rk_serve_request(struct rk_node *n, uint64_t origin, const struct rk_net_re
 	const uint8_t *key = NULL;
 	size_t klen = 0;
 
-	if (rk_kv_cmd_decode(req->cmd, req->len, &c) != 0 || c.op == RK_KV_CHECK) {
+	if (rk_kv_cmd_decode(req->cmd, req->len, &c) != 0 || c.op == RK_KV_CHECK ||
+	    c.op == RK_KV_SPLIT) {
 		static const char e[] = "-ERR malformed command\r\n";
 		rk_serve_answer(n, origin, req->id, RK_NET_RESP_REFUSED, 0, e, sizeof(e) - 1);
 		return;
@@ -550,6 +551,7 @@ int rk_serve_apply(struct rk_node *n, struct rk_replica *r,
 	struct rk_serve *sv = r->sv; /* only where this node proposed or served */
 	struct rk_kv_applier *ap = &n->applier;
 	struct apply_arg a = {sv, NULL, 0};
+	struct rk_split_apply sa;
 	bool match = false;
 	int64_t delta0;
 	uint64_t unsure0;
@@ -576,6 +578,13 @@ int rk_serve_apply(struct rk_node *n, struct rk_replica *r,
 	ap->fault_arg = n;
 	rk_check_apply_at(n, r, e->index, ap);
 	ap->outside = on_outside;
+	sa.n = n;
+	sa.r = r;
+	sa.b = b;
+	sa.ap = ap;
+	sa.index = e->index;
+	ap->split = rk_split_apply;
+	ap->split_arg = &sa;
 	delta0 = ap->size_delta;
 	unsure0 = ap->size_unsure;
 	rc = rk_kv_apply_entry(ap, e->data, e->len, on_result, &a);

@@ -26,6 +26,9 @@
 /* A conf change takes effect on the leader as soon as it is proposed, and
  * the next one may be proposed before it is applied. */
 #define RK_BUG_CONF_CHANGE_EARLY 5
+/* The right half of a split does not take over its left neighbour's vote
+ * refusal (rk_raft_inherit_lease). */
+#define RK_BUG_SPLIT_NO_LEASE_INHERIT 6
 
 #define RK_BUG(name) (RK_RAFT_BUG == RK_BUG_##name)
 

@@ -551,6 +551,25 @@ int rk_raft_campaign(struct rk_raft *r)
 	return 0;
 }
 
+void rk_raft_inherit_lease(struct rk_raft *r, const struct rk_raft *from)
+{
+	if (RK_BUG(SPLIT_NO_LEASE_INHERIT))
+		return;
+	if (from->refuse_until > r->refuse_until)
+		r->refuse_until = from->refuse_until;
+}
+
+int rk_raft_campaign_split(struct rk_raft *r)
+{
+	if (r->role == RK_RAFT_LEADER)
+		return 0;
+	if (!raft_is_promotable(r))
+		return RK_ESTATE;
+	/* No pre-vote: the voters have no leader to keep (a new group). */
+	raft_campaign(r, false, true);
+	return 0;
+}
+
 void rk_raft_report_unreachable(struct rk_raft *r, uint64_t to)
 {
 	struct raft_progress *pr = raft_progress_get(r, to);

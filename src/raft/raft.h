@@ -534,6 +534,19 @@ int rk_raft_leader_lost(struct rk_raft *r);
 int rk_raft_transfer_leader(struct rk_raft *r, uint64_t to);
 /* Starts an election now (tests, and a node that wants leadership). */
 int rk_raft_campaign(struct rk_raft *r);
+/* A range split: r, the right half's new replica, takes over the vote
+ * refusal of from, its left neighbour on the same node: it refuses votes
+ * at least as long as from does (never shorter than its own), so no
+ * right-hand leader is elected while the left's leader, which may not
+ * have applied the split yet, can still serve right-half reads from its
+ * lease. Call right after rk_raft_init. */
+void rk_raft_inherit_lease(struct rk_raft *r, const struct rk_raft *from);
+/* Starts an election whose votes are not refused by the voters' leases,
+ * as a leadership transfer's are not: for the right half of a split on
+ * the node that led the left when the split applied (that leader, whose
+ * lease covered the right half, has applied the split: no lease of it is
+ * left over the right half). RK_ESTATE when r cannot campaign. */
+int rk_raft_campaign_split(struct rk_raft *r);
 /* The transport could not reach `to`: probe it again. */
 void rk_raft_report_unreachable(struct rk_raft *r, uint64_t to);
 /* A snapshot sent to `to` finished or failed. The caller must report every

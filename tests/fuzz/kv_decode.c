@@ -61,7 +61,7 @@ static int is_cmd(const uint8_t *p, size_t len)
 	size_t off = CMD_HDR;
 	uint64_t nargs, i, l;
 
-	if (len < CMD_HDR || p[0] < RK_KV_GET || p[0] > RK_KV_BATCH ||
+	if (len < CMD_HDR || p[0] < RK_KV_GET || p[0] > RK_KV_SPLIT ||
 	    p[1] > RK_KV_PUT_XX)
 		return 0;
 	nargs = le(p + 34, 4);

@@ -205,7 +205,7 @@ static void check_cmd_accepted(const uint8_t *p, size_t len,
 	uint32_t count = 0;
 	int rc;
 
-	assert_true(c->op >= RK_KV_GET && c->op <= RK_KV_BATCH);
+	assert_true(c->op >= RK_KV_GET && c->op <= RK_KV_SPLIT);
 	assert_true(c->mode <= RK_KV_PUT_XX);
 	assert_ptr_equal(c->args, p + CMD_HDR);
 	assert_int_equal(c->args_len, len - CMD_HDR);
@@ -582,7 +582,7 @@ static void test_cmd_decode_refuses_malformed(void **state)
 	/* Unknown op or mode; a count that disagrees with the bytes. */
 	p[0] = 0;
 	assert_int_equal(rk_kv_cmd_decode(p, b.len, &c), RK_EPROTO);
-	p[0] = RK_KV_BATCH + 1;
+	p[0] = RK_KV_SPLIT + 1;
 	assert_int_equal(rk_kv_cmd_decode(p, b.len, &c), RK_EPROTO);
 	p[0] = RK_KV_PUT;
 	p[1] = RK_KV_PUT_XX + 1;
@@ -1435,12 +1435,23 @@ static void on_result_rec(void *arg, uint32_t no, const uint8_t *resp, size_t le
 	on_result(((struct outside_rec *)arg)->f, no, resp, len);
 }
 
+/* Applies entry e (from an exact copy: ASan sees any read past it) in a
+ * batch of its own, results to o. */
+static void apply_rec(struct fx *f, const struct rk_buf *e, struct outside_rec *o)
+{
+	uint8_t *copy = exact_copy(e->p, e->len);
+
+	batch_begin(f);
+	assert_int_equal(rk_kv_apply_entry(&f->a, copy, e->len, on_result_rec, o), 0);
+	batch_commit(f);
+	free(copy);
+}
+
 static void test_outside_span_not_applied(void **state)
 {
 	struct fx *f = *state;
 	struct outside_rec o = {f, {0}, {{0}}, 0};
 	struct rk_buf e;
-	uint8_t *copy;
 	const struct spec v[] = {
 		C(.op = RK_KV_PUT, .session = 9, .seq = 1, .fi = 1, .a = {"c", "in"}),
 		C(.op = RK_KV_PUT, .session = 9, .seq = 2, .fi = 1, .a = {"z", "out"}),
@@ -1451,11 +1462,7 @@ static void test_outside_span_not_applied(void **state)
 	for (int round = 0; round < 2; round++) {
 		rk_buf_init(&e);
 		encode_entry(&e, 1, v, round == 0 ? 3 : 2);
-		copy = exact_copy(e.p, e.len);
-		batch_begin(f);
-		assert_int_equal(rk_kv_apply_entry(&f->a, copy, e.len, on_result_rec, &o), 0);
-		batch_commit(f);
-		free(copy);
+		apply_rec(f, &e, &o);
 		rk_buf_free(&e);
 		if (round == 0) {
 			/* c applied; z and the DEL of c and a (a below b) not. */
@@ -1481,6 +1488,248 @@ static void test_outside_span_not_applied(void **state)
 	expect(f, 0, "+OK\r\n");
 	expect(f, 1, "+OK\r\n");
 	assert_string_equal(stored(f, "z"), "out");
+}
+
+/* ---- range split -------------------------------------------------------------- */
+
+/* The left range of the split tests: range 1 [b, yy), generation 3,
+ * configuration version 2, replicas 4, 6, 7 on nodes 1, 2, 3. */
+static void left_desc(struct rk_desc *d)
+{
+	struct rk_desc_replica reps[3] = {
+		{4, 1, RK_DESC_VOTER}, {6, 2, RK_DESC_VOTER}, {7, 3, RK_DESC_LEARNER}};
+	struct rk_desc t = {.range_id = 1, .generation = 3, .conf_version = 2,
+			    .next_replica_id = 8, .start = (uint8_t *)"b", .slen = 1,
+			    .end = (uint8_t *)"yy", .elen = 2, .reps = reps, .n_reps = 3};
+
+	memset(d, 0, sizeof(*d));
+	assert_int_equal(rk_desc_copy(d, &t), 0);
+}
+
+static struct rk_kv_split split_at(const char *key)
+{
+	struct rk_kv_split s = {(const uint8_t *)key, strlen(key), 9001, 3, 2, 3,
+				{1, 2, 3}};
+	return s;
+}
+
+static void test_split_encoding(void **state)
+{
+	struct rk_kv_split s = split_at("mm"), d;
+	struct rk_kv_cmd c;
+	struct rk_buf b;
+
+	(void)state;
+	s.right_id = (UINT64_C(0xffffff) << 40) | 12345; /* an id over 2^53 */
+	rk_buf_init(&b);
+	rk_kv_split_encode(&b, &s);
+	assert_false(b.oom);
+	assert_int_equal(rk_kv_cmd_decode((const uint8_t *)b.p, b.len, &c), 0);
+	assert_int_equal(c.op, RK_KV_SPLIT);
+	assert_int_equal(rk_kv_split_decode(&c, &d), 0);
+	assert_memory_equal(d.key, "mm", 2);
+	assert_int_equal(d.klen, 2);
+	assert_true(d.right_id == s.right_id);
+	assert_int_equal(d.generation, 3);
+	assert_int_equal(d.conf_version, 2);
+	assert_int_equal(d.n_ids, 3);
+	assert_int_equal(d.ids[2], 3);
+	/* Any other shape is refused, and so is a SPLIT in a session. */
+	c.session = 5;
+	assert_int_equal(rk_kv_split_decode(&c, &d), RK_EPROTO);
+	c.session = 0;
+	c.nargs = 4;
+	assert_int_equal(rk_kv_split_decode(&c, &d), RK_EPROTO);
+	c.nargs = 5;
+	c.op = RK_KV_CHECK;
+	assert_int_equal(rk_kv_split_decode(&c, &d), RK_EPROTO);
+	rk_buf_free(&b);
+	s.klen = 0;
+	rk_buf_init(&b);
+	rk_kv_split_encode(&b, &s);
+	assert_int_equal(rk_kv_cmd_decode((const uint8_t *)b.p, b.len, &c), 0);
+	assert_int_equal(rk_kv_split_decode(&c, &d), RK_EPROTO);
+	rk_buf_free(&b);
+}
+
+static void test_split_descs(void **state)
+{
+	struct rk_desc left, l, r;
+	struct rk_kv_split s = split_at("m");
+
+	(void)state;
+	left_desc(&left);
+	memset(&l, 0, sizeof(l));
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(rk_kv_split_descs(&left, &s, &l, &r), 0);
+	assert_int_equal(l.range_id, 1);
+	assert_int_equal(l.generation, 4);
+	assert_int_equal(l.conf_version, 2);
+	assert_int_equal(l.slen, 1);
+	assert_memory_equal(l.start, "b", 1);
+	assert_int_equal(l.elen, 1);
+	assert_memory_equal(l.end, "m", 1);
+	assert_int_equal(r.range_id, 9001);
+	assert_int_equal(r.generation, 4);
+	assert_int_equal(r.conf_version, 1);
+	assert_int_equal(r.next_replica_id, 4);
+	assert_memory_equal(r.start, "m", 1);
+	assert_memory_equal(r.end, "yy", 2);
+	assert_int_equal(r.n_reps, 3);
+	assert_int_equal(r.reps[0].replica_id, 1);
+	assert_int_equal(r.reps[0].node_id, 1);
+	assert_int_equal(r.reps[2].node_id, 3);
+	assert_int_equal(r.reps[2].role, RK_DESC_LEARNER);
+	rk_desc_free(&l);
+	rk_desc_free(&r);
+	/* Refusals change nothing. */
+	s.generation = 2;
+	assert_int_equal(rk_kv_split_descs(&left, &s, &l, &r), RK_ESTATE);
+	s = split_at("m");
+	s.conf_version = 3; /* a membership change in between */
+	assert_int_equal(rk_kv_split_descs(&left, &s, &l, &r), RK_ESTATE);
+	s = split_at("b"); /* the range's start: the left would be empty */
+	assert_int_equal(rk_kv_split_descs(&left, &s, &l, &r), RK_ERANGE);
+	s = split_at("yy");
+	assert_int_equal(rk_kv_split_descs(&left, &s, &l, &r), RK_ERANGE);
+	s = split_at("a");
+	assert_int_equal(rk_kv_split_descs(&left, &s, &l, &r), RK_ERANGE);
+	s = split_at("m");
+	s.right_id = 1;
+	assert_int_equal(rk_kv_split_descs(&left, &s, &l, &r), RK_EINVAL);
+	s = split_at("m");
+	s.n_ids = 2;
+	assert_int_equal(rk_kv_split_descs(&left, &s, &l, &r), RK_EINVAL);
+	s = split_at("m");
+	s.ids[1] = 1;
+	assert_int_equal(rk_kv_split_descs(&left, &s, &l, &r), RK_EINVAL);
+	s = split_at("m");
+	left.reps[1].role = RK_DESC_VOTER_INCOMING;
+	assert_int_equal(rk_kv_split_descs(&left, &s, &l, &r), RK_ESTATE);
+	left.reps[1].role = RK_DESC_VOTER;
+	assert_null(l.reps);
+	assert_null(r.reps);
+	assert_int_equal(left.generation, 3);
+	rk_desc_free(&left);
+}
+
+/* What the split callback of the apply test does: the node's part, on a
+ * descriptor of its own. */
+struct split_fx {
+	struct fx *f;
+	struct rk_desc desc, right;
+	struct rk_kv_sessions right_sess;
+	int calls;
+};
+
+static int on_split(void *arg, const struct rk_kv_split *s, int *refusedp)
+{
+	struct split_fx *x = arg;
+
+	x->calls++;
+	*refusedp = rk_kv_split_descs(&x->desc, s, &x->desc, &x->right);
+	if (*refusedp != 0)
+		return 0;
+	assert_int_equal(rk_kv_sessions_copy(&x->right_sess, x->f->a.sessions), 0);
+	x->f->a.end = x->desc.end;
+	x->f->a.elen = x->desc.elen;
+	return 0;
+}
+
+/* A split in the middle of an entry: the commands after it see the
+ * shrunk span (a right-half key is not applied: the router sends it to
+ * the right range, same sequence), the right range gets the sessions,
+ * so a retry there of a write applied before the split is answered from
+ * its record rather than applied twice. A stale split is refused alike
+ * by every replica and changes nothing. */
+static void test_split_apply(void **state)
+{
+	struct fx *f = *state;
+	struct outside_rec o = {f, {0}, {{0}}, 0};
+	struct split_fx x;
+	struct rk_kv_split s = split_at("m");
+	struct rk_buf e, c;
+
+	memset(&x, 0, sizeof(x));
+	x.f = f;
+	left_desc(&x.desc); /* [b, yy): the fixture's span */
+	f->a.outside = on_outside;
+	f->a.split = on_split;
+	f->a.split_arg = &x;
+	for (int round = 0; round < 2; round++) {
+		const struct spec before = C(.op = RK_KV_INCR, .session = 9, .seq = 1,
+					     .fi = 1, .n = 5, .a = {"x"});
+		const struct spec after[] = {
+			C(.op = RK_KV_PUT, .session = 9, .seq = 2, .fi = 1, .a = {"p", "r"}),
+			C(.op = RK_KV_PUT, .session = 9, .seq = 3, .fi = 1, .a = {"c", "l"}),
+		};
+
+		rk_buf_init(&e);
+		rk_buf_init(&c);
+		rk_kv_entry_begin(&e, 1);
+		encode_cmd(&c, &before);
+		rk_kv_entry_add(&e, c.p, c.len);
+		rk_buf_reset(&c);
+		rk_kv_split_encode(&c, &s);
+		rk_kv_entry_add(&e, c.p, c.len);
+		for (int i = 0; i < 2; i++) {
+			rk_buf_reset(&c);
+			encode_cmd(&c, &after[i]);
+			rk_kv_entry_add(&e, c.p, c.len);
+		}
+		rk_kv_entry_finish(&e, 4);
+		assert_false(e.oom);
+		apply_rec(f, &e, &o);
+		rk_buf_free(&e);
+		rk_buf_free(&c);
+		if (round == 0) {
+			assert_int_equal(x.calls, 1);
+			assert_int_equal(f->nres, 3);
+			expect(f, 0, ":5\r\n");
+			expect(f, 1, "+OK\r\n");
+			expect(f, 2, "+OK\r\n");
+			assert_int_equal(o.n, 1);
+			assert_int_equal(o.no[0], 2);
+			assert_string_equal(o.key[0], "p");
+			assert_null(stored(f, "p"));
+			assert_string_equal(stored(f, "c"), "l");
+			assert_int_equal(x.desc.generation, 4);
+			assert_int_equal(x.right.range_id, 9001);
+			assert_int_equal(rk_kv_sessions_count(&x.right_sess), 1);
+			f->nres = 0;
+			o.n = 0;
+		}
+	}
+	/* The same entry again (the split proposed against generation 3):
+	 * refused, the span stays, the INCR and the PUT of c are answered
+	 * from their records, p is still outside. */
+	assert_int_equal(x.calls, 2);
+	assert_int_equal(f->nres, 3);
+	expect(f, 0, ":5\r\n");
+	expect(f, 1, "-ERR split refused: operation not valid in the current state\r\n");
+	expect(f, 2, "+OK\r\n");
+	assert_int_equal(o.n, 1);
+	assert_int_equal(x.desc.generation, 4);
+	assert_string_equal(stored(f, "x"), "5");
+	/* On the right range, the INCR retried is answered from the copied
+	 * record and p applies. */
+	f->a.sessions = &x.right_sess;
+	f->a.start = x.right.start;
+	f->a.slen = x.right.slen;
+	f->a.end = x.right.end;
+	f->a.elen = x.right.elen;
+	f->nres = 0;
+	o.n = 0;
+	APPLY(f, 2, C(.op = RK_KV_INCR, .session = 9, .seq = 1, .fi = 1, .n = 5, .a = {"x"}),
+	      C(.op = RK_KV_PUT, .session = 9, .seq = 2, .fi = 1, .a = {"p", "r"}));
+	expect(f, 0, ":5\r\n");
+	expect(f, 1, "+OK\r\n");
+	assert_string_equal(stored(f, "x"), "5");
+	assert_string_equal(stored(f, "p"), "r");
+	f->a.sessions = &f->sess;
+	rk_desc_free(&x.desc);
+	rk_desc_free(&x.right);
+	rk_kv_sessions_free(&x.right_sess);
 }
 
 /* Commands later in one entry see the earlier ones before anything is
@@ -2195,6 +2444,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_seq, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outside_span, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outside_span_not_applied, setup, teardown),
+		cmocka_unit_test(test_split_encoding),
+		cmocka_unit_test(test_split_descs),
+		cmocka_unit_test_setup_teardown(test_split_apply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_overlay_one_entry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_overlay_across_entries, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reads, setup, teardown),

@@ -230,6 +230,15 @@ static struct rk_raft_msg leader_msg(uint64_t to)
 	return m;
 }
 
+/* Puts range [start, end) in n's range cache. */
+static void known_range(struct rk_node *n, uint64_t range, const char *start,
+			const char *end)
+{
+	struct rk_desc d = desc(range, 1, start, end);
+
+	assert_int_equal(rk_rcache_put(&n->rcache, &d), 0);
+}
+
 static void test_create_above_tombstone(void **state)
 {
 	struct rk_node *n = calloc(1, sizeof(*n));
@@ -250,6 +259,13 @@ static void test_create_above_tombstone(void **state)
 	assert_int_equal(rk_life_tomb(n, 5), 4);
 	assert_int_equal(rk_life_tomb(n, 9), 2);
 	assert_int_equal(rk_life_tomb(n, 6), 0);
+	/* A range the node has never heard of (the right half of a split
+	 * its left replica has not applied yet): nothing created. Ranges 5
+	 * and 6 it knows. */
+	m = leader_msg(4);
+	assert_null(rk_life_create(n, 5, &m, 1));
+	known_range(n, 5, "e", "f");
+	known_range(n, 6, "f", "g");
 	/* Below the tombstone: dropped, whatever the message. */
 	m = leader_msg(3);
 	assert_null(rk_life_create(n, 5, &m, 1));
@@ -276,6 +292,7 @@ static void test_create_above_tombstone(void **state)
 	}
 	rk_table_free(&n->tab);
 	rk_life_free(n);
+	rk_rcache_free(&n->rcache);
 	free(n);
 }
 

@@ -1,0 +1,536 @@
+/*
+ * Range split on a node (split.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "api_range.h"
+#include "crash.h"
+#include "ids.h"
+#include "plc.h"
+#include "json.h"
+#include "key.h"
+#include "log.h"
+#include "member.h"
+#include "node_int.h"
+#include "quiesce.h"
+#include "split.h"
+
+#define MOD "node"
+
+/* ---- apply ------------------------------------------------------------------ */
+
+/* The right replica's raft state and apply state into b: the same
+ * transaction as the left's shrunk descriptor. */
+static int write_right(struct rk_node *n, struct rk_replica *rr,
+		       struct rk_store_batch *b)
+{
+	struct rk_store_apply_state as;
+	struct rk_buf blob;
+
+	rk_buf_init(&blob);
+	rk_replica_state_encode(rr, &blob);
+	if (blob.oom) {
+		rk_buf_free(&blob);
+		return RK_ENOMEM;
+	}
+	rk_store_batch_raft_state(b, rr->range, &rr->rs);
+	as.applied = rr->applied;
+	as.desc = blob.p;
+	as.desc_len = blob.len;
+	rk_store_batch_apply_state(b, rr->range, &as);
+	rk_buf_free(&blob);
+	(void)n;
+	return 0;
+}
+
+/* Sets up rr (fresh, or uninitialized and idle: its term, vote and any
+ * log it has are kept) as the right range's replica with descriptor
+ * *right (taken) and the left's sessions. */
+static int init_right(struct rk_node *n, struct rk_replica *left,
+		      struct rk_replica *rr, struct rk_desc *right,
+		      const struct rk_desc_replica *mine)
+{
+	struct rk_store_raft_state *rs = &rr->rs;
+	uint64_t last = RK_RAFT_INIT_INDEX;
+	int rc;
+
+	if ((rc = rk_kv_sessions_copy(&rr->sessions, &left->sessions)) != 0)
+		return rc;
+	if (rs->replica_id != mine->replica_id || rs->hs.term < RK_RAFT_INIT_TERM) {
+		memset(&rs->hs, 0, sizeof(rs->hs));
+		rs->hs.term = RK_RAFT_INIT_TERM;
+	}
+	rs->replica_id = mine->replica_id;
+	if (rs->hs.commit < RK_RAFT_INIT_INDEX)
+		rs->hs.commit = RK_RAFT_INIT_INDEX;
+	/* Entries it logged before a crash are its own range's, after the
+	 * split: kept (a replica new in this process has none). */
+	if (rs->trunc_index == RK_RAFT_INIT_INDEX &&
+	    (rc = rk_store_log_last(n->reader, rr->range, RK_RAFT_INIT_INDEX, &last)) != 0)
+		return rc;
+	rs->trunc_index = RK_RAFT_INIT_INDEX;
+	rs->trunc_term = RK_RAFT_INIT_TERM;
+	rk_member_conf_of(right, &rs->conf);
+	rk_desc_free(&rr->desc);
+	rr->desc = *right;
+	memset(right, 0, sizeof(*right));
+	rr->applied = rr->visible = RK_RAFT_INIT_INDEX;
+	rr->first = RK_RAFT_INIT_INDEX + 1;
+	rr->last = last;
+	rr->hint_replica = rr->hint_node = 0;
+	rk_replica_terms_reset(rr);
+	rk_raft_close(&rr->raft);
+	memset(&rr->raft, 0, sizeof(rr->raft));
+	rc = rk_raft_init(&rr->raft, &n->ropts, rr, rs->replica_id, rr->applied,
+			  rr->range * 0x9e3779b97f4a7c15ull ^ n->cfg.node_id);
+	if (rc == 0)
+		rk_raft_inherit_lease(&rr->raft, &left->raft);
+	return rc;
+}
+
+static int refuse(struct rk_replica *r, const struct rk_kv_split *s, int rc,
+		  int *refusedp)
+{
+	*refusedp = rc;
+	rk_log_warn(MOD, "range %llu: split into range %llu refused at apply: %s",
+		    (unsigned long long)r->range, (unsigned long long)s->right_id,
+		    rk_strerror(rc));
+	return 0;
+}
+
+int rk_split_apply(void *arg, const struct rk_kv_split *s, int *refusedp)
+{
+	struct rk_split_apply *x = arg;
+	struct rk_node *n = x->n;
+	struct rk_replica *r = x->r, *rr = rk_table_get(&n->tab, s->right_id);
+	const struct rk_desc_replica *mine;
+	struct rk_desc left, right;
+	bool fresh = rr == NULL;
+	int rc;
+
+	*refusedp = 0;
+	/* Applied again in this process after a failed apply attempt was
+	 * undone (the runtime state stays split; the batch lost its
+	 * writes): the right's states are written again. */
+	if (rr != NULL && rr->desc.n_reps > 0 && r->desc.generation == s->generation + 1 &&
+	    rr->desc.generation == r->desc.generation &&
+	    rk_key_cmp(r->desc.end, r->desc.elen, s->key, s->klen) == 0 &&
+	    rr->applied == RK_RAFT_INIT_INDEX)
+		return write_right(n, rr, x->b);
+	memset(&left, 0, sizeof(left));
+	memset(&right, 0, sizeof(right));
+	rc = rk_kv_split_descs(&r->desc, s, &left, &right);
+	if (rc == RK_ENOMEM)
+		return rc;
+	if (rc != 0)
+		return refuse(r, s, rc, refusedp);
+	mine = rk_desc_on_node(&right, n->cfg.node_id);
+	if (mine == NULL) {
+		rk_desc_free(&left);
+		rk_desc_free(&right);
+		return refuse(r, s, RK_ESTATE, refusedp);
+	}
+	if (rr != NULL && (rr->desc.n_reps > 0 || rr->persisting || rr->removing)) {
+		/* A right replica that got its own state (a snapshot) or is
+		 * busy: left as it is; it takes the range's snapshot, which
+		 * no longer meets the left's span. */
+		rk_log_warn(MOD, "range %llu: split into range %llu, whose replica here "
+			    "is not waiting idle: it catches up by snapshot",
+			    (unsigned long long)r->range, (unsigned long long)s->right_id);
+		rk_desc_free(&right);
+		goto shrink;
+	}
+	if (fresh) {
+		if ((rr = calloc(1, sizeof(*rr))) == NULL) {
+			rk_desc_free(&left);
+			rk_desc_free(&right);
+			return RK_ENOMEM;
+		}
+		rr->node = n;
+		rr->range = s->right_id;
+		/* Split before a crash: its term, vote and log are kept. */
+		rc = rk_store_read_raft_state(n->reader, rr->range, &rr->rs);
+		if (rc == RK_ENOTFOUND)
+			memset(&rr->rs, 0, sizeof(rr->rs));
+		else if (rc != 0) {
+			rk_desc_free(&left);
+			rk_desc_free(&right);
+			free(rr);
+			return rc;
+		}
+	}
+	if ((rc = init_right(n, r, rr, &right, mine)) != 0 ||
+	    (rc = write_right(n, rr, x->b)) != 0 ||
+	    (fresh && (rc = rk_snap_log_load(n, rr)) != 0) ||
+	    (fresh && (rc = rk_table_add(&n->tab, rr)) != 0)) {
+		rk_desc_free(&left);
+		rk_desc_free(&right);
+		if (fresh)
+			rk_replica_free(rr);
+		else
+			rk_node_fail(n); /* half initialized in place: stop */
+		return rc;
+	}
+	if (fresh && rk_table_awake_add(&n->tab, rr) != 0)
+		rk_log_warn(MOD, "range %llu: out of memory waking it", (unsigned long long)rr->range);
+shrink:
+	rk_desc_free(&r->desc);
+	r->desc = left;
+	x->ap->start = r->desc.start;
+	x->ap->slen = r->desc.slen;
+	x->ap->end = r->desc.end;
+	x->ap->elen = r->desc.elen;
+	if (rk_rcache_put(&n->rcache, &r->desc) != 0 ||
+	    (rr != NULL && rr->desc.n_reps > 0 && rk_rcache_put(&n->rcache, &rr->desc) != 0))
+		rk_log_warn(MOD, "range %llu: out of memory updating the range cache",
+			    (unsigned long long)r->range);
+	if (rr != NULL && rr->desc.n_reps > 0 && rr->applied == RK_RAFT_INIT_INDEX) {
+		/* Only the node that led the left campaigns at once: it has
+		 * applied the split, so its lease no longer covers the right
+		 * half. The others wait out their inherited refusal. */
+		rr->split_left = r->range;
+		rr->split_index = x->index;
+		if (rk_raft_is_leader(&r->raft) && rk_raft_campaign_split(&rr->raft) != 0)
+			rk_log_warn(MOD, "range %llu: cannot campaign", (unsigned long long)rr->range);
+		rk_node_wake(n, rr);
+		rk_node_mark_dirty(n, rr);
+	}
+	/* The left's leader tells the placement index of both halves (the
+	 * index keeps the highest (generation, configuration version), so a
+	 * split applied again after a restart reports harmlessly again). */
+	if (rk_raft_is_leader(&r->raft)) {
+		(void)rk_node_pl_report(n, &r->desc, 1);
+		if (rr != NULL && rr->desc.n_reps > 0)
+			(void)rk_node_pl_report(n, &rr->desc, 1);
+	}
+	rk_log_info(MOD, "range %llu: split at generation %llu; range %llu is the right half",
+		    (unsigned long long)r->range, (unsigned long long)r->desc.generation,
+		    (unsigned long long)s->right_id);
+	rk_crash_point(n, "split.applied");
+	return 0;
+}
+
+/* ---- the call ------------------------------------------------------------------ */
+
+struct rk_split_op {
+	uint64_t range, generation, conf_version;
+	uint64_t right_id, index, term, deadline;
+	bool proposed;
+	struct rk_buf key;
+	struct rk_node *n;
+	struct rk_http_later *later; /* NULL once answered */
+	struct rk_split_op *next;
+};
+
+bool rk_split_busy(const struct rk_node *n, uint64_t range)
+{
+	for (const struct rk_split_op *o = n->split.ops; o != NULL; o = o->next)
+		if (o->range == range && o->later != NULL)
+			return true;
+	return false;
+}
+
+static void unlink_op(struct rk_node *n, struct rk_split_op *op)
+{
+	for (struct rk_split_op **pp = &n->split.ops; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == op) {
+			*pp = op->next;
+			break;
+		}
+	rk_buf_free(&op->key);
+	free(op);
+}
+
+static void answer(struct rk_split_op *op, int status, const char *msg)
+{
+	struct rk_node *n = op->n;
+	struct rk_http_resp resp;
+	struct rk_replica *l = rk_table_get(&n->tab, op->range);
+	struct rk_replica *r = rk_table_get(&n->tab, op->right_id);
+
+	memset(&resp, 0, sizeof(resp));
+	resp.content_type = "application/json";
+	rk_buf_init(&resp.body);
+	if (msg != NULL || l == NULL || r == NULL || r->desc.n_reps == 0) {
+		rk_api_error(&resp, status == 200 ? 503 : status,
+			     msg != NULL ? msg : "split, but a half is not here to show");
+	} else {
+		struct rk_json j;
+
+		resp.status = 200;
+		rk_json_init(&j, &resp.body);
+		rk_json_obj_begin(&j);
+		rk_json_key(&j, "left");
+		rk_api_range_json(&j, l, false);
+		rk_json_key(&j, "right");
+		rk_api_range_json(&j, r, false);
+		rk_json_obj_end(&j);
+	}
+	if (status == 200 && msg == NULL)
+		n->split.done++;
+	else
+		n->split.refused++;
+	rk_http_answer(op->later, &resp);
+	rk_buf_free(&resp.body);
+	op->later = NULL;
+}
+
+/* Why r cannot split now (NULL: it can). */
+static const char *busy_why(const struct rk_node *n, const struct rk_replica *r)
+{
+	if (rk_raft_conf_is_joint(&r->rs.conf) || rk_raft_conf_pending(&r->raft) ||
+	    rk_admin_busy(n, r->range))
+		return "a membership change of this range is under way";
+	if (rk_split_busy(n, r->range))
+		return "another split of this range is under way";
+	if (rk_raft_transferee(&r->raft) != 0)
+		return "a leadership transfer of this range is under way; retry in a moment";
+	return NULL;
+}
+
+static void on_ids(void *arg, int rc, uint64_t first)
+{
+	struct rk_split_op *op = arg;
+	struct rk_node *n = op->n;
+	struct rk_replica *r = rk_table_get(&n->tab, op->range);
+	struct rk_kv_split s;
+	struct rk_buf cmd, entry;
+	uint64_t index = 0;
+
+	if (op->later == NULL) { /* answered meanwhile (the node stops) */
+		unlink_op(n, op);
+		return;
+	}
+	if (rc != 0) {
+		answer(op, 503, rk_strerror(rc));
+		unlink_op(n, op);
+		return;
+	}
+	if (r == NULL || r->removing || !rk_raft_is_leader(&r->raft) ||
+	    r->desc.generation != op->generation || r->desc.conf_version != op->conf_version) {
+		answer(op, 503, "the range changed before the split was proposed; retry");
+		unlink_op(n, op);
+		return;
+	}
+	memset(&s, 0, sizeof(s));
+	s.key = (const uint8_t *)op->key.p;
+	s.klen = op->key.len;
+	s.right_id = op->right_id = first;
+	s.generation = op->generation;
+	s.conf_version = op->conf_version;
+	s.n_ids = r->desc.n_reps;
+	/* Replica ids are per range: the right's repeat the left's. */
+	for (uint8_t i = 0; i < r->desc.n_reps; i++)
+		s.ids[i] = r->desc.reps[i].replica_id;
+	rk_buf_init(&cmd);
+	rk_buf_init(&entry);
+	rk_kv_split_encode(&cmd, &s);
+	rk_kv_entry_begin(&entry, 0);
+	rk_kv_entry_add(&entry, cmd.p, cmd.len);
+	rk_kv_entry_finish(&entry, 1);
+	rc = entry.oom || cmd.oom ? RK_ENOMEM
+				  : rk_raft_propose(&r->raft, entry.p, (uint32_t)entry.len, &index);
+	rk_buf_free(&cmd);
+	rk_buf_free(&entry);
+	if (rc != 0) {
+		answer(op, rc == RK_ENOTLEADER ? 409 : 503, rk_strerror(rc));
+		unlink_op(n, op);
+		return;
+	}
+	op->index = index;
+	op->term = rk_raft_term(&r->raft);
+	op->proposed = true;
+	rk_node_wake(n, r);
+	rk_node_mark_dirty(n, r);
+	rk_crash_point(n, "split.proposed");
+}
+
+/* Percent-decodes s into out. false for a malformed escape. */
+static bool percent_decode(const char *s, struct rk_buf *out)
+{
+	for (; *s != '\0'; s++) {
+		unsigned v;
+		if (*s != '%') {
+			rk_buf_append(out, s, 1);
+			continue;
+		}
+		if (s[1] == '\0' || s[2] == '\0' || sscanf(s + 1, "%2x", &v) != 1 ||
+		    strchr("0123456789abcdefABCDEF", s[1]) == NULL ||
+		    strchr("0123456789abcdefABCDEF", s[2]) == NULL)
+			return false;
+		{
+			uint8_t c = (uint8_t)v;
+			rk_buf_append(out, &c, 1);
+		}
+		s += 2;
+	}
+	return !out->oom;
+}
+
+static void where_json(struct rk_http_resp *resp, int status, const char *msg,
+		       const struct rk_rcache_entry *e)
+{
+	struct rk_json j;
+
+	resp->status = status;
+	rk_buf_reset(&resp->body);
+	rk_json_init(&j, &resp->body);
+	rk_json_obj_begin(&j);
+	rk_json_key(&j, "error");
+	rk_json_str(&j, msg);
+	rk_json_key(&j, "range");
+	rk_json_u64(&j, e->range);
+	rk_json_key(&j, "leader");
+	if (e->leader == 0)
+		rk_json_null(&j);
+	else
+		rk_json_u64(&j, e->leader);
+	rk_json_key(&j, "nodes");
+	rk_json_arr_begin(&j);
+	for (uint8_t i = 0; i < e->n_nodes; i++)
+		rk_json_u64(&j, e->reps[i].node_id);
+	rk_json_arr_end(&j);
+	rk_json_obj_end(&j);
+}
+
+bool rk_split_http(struct rk_node *n, const struct rk_http_req *req,
+		   struct rk_http_resp *resp)
+{
+	size_t cap = 3 * RK_KV_MAX_KEY + 2;
+	char *q;
+	struct rk_split_op *op;
+	struct rk_rcache_entry *e;
+	struct rk_replica *r;
+	const char *why;
+	int rc;
+
+	if (strcmp(req->path, "/api/v1/split") != 0)
+		return false;
+	if (strcmp(req->method, "POST") != 0) {
+		rk_api_error(resp, 405, "POST only");
+		return true;
+	}
+	if ((q = malloc(cap)) == NULL || (op = calloc(1, sizeof(*op))) == NULL) {
+		free(q);
+		rk_api_error(resp, 503, "out of memory");
+		return true;
+	}
+	op->n = n;
+	rk_buf_init(&op->key);
+	if (!rk_http_query(req, "key", q, cap) || q[0] == '\0' ||
+	    !percent_decode(q, &op->key) || op->key.len > RK_KV_MAX_KEY) {
+		rk_api_error(resp, 400, "key=K is required: a non-empty key of at most 4096 "
+			     "bytes, percent-encoded");
+		goto fail;
+	}
+	e = rk_rcache_find(&n->rcache, op->key.p, op->key.len);
+	r = e != NULL ? rk_table_get(&n->tab, e->range) : NULL;
+	if (e == NULL) {
+		rk_api_error(resp, 503, "no range of this node's range cache holds the key");
+		goto fail;
+	}
+	if (r == NULL || r->removing || r->desc.n_reps == 0) {
+		where_json(resp, 404, "this node holds no replica of the key's range; "
+			   "ask its leader", e);
+		goto fail;
+	}
+	if (!rk_raft_is_leader(&r->raft)) {
+		rk_admin_not_leader(resp, r);
+		goto fail;
+	}
+	if (!rk_desc_contains(&r->desc, op->key.p, op->key.len)) {
+		rk_api_error(resp, 503, "the range cache is ahead of this replica; retry");
+		goto fail;
+	}
+	if (rk_key_cmp(op->key.p, op->key.len, r->desc.start, r->desc.slen) == 0) {
+		rk_api_error(resp, 400, "the key is its range's start: there is nothing to split");
+		goto fail;
+	}
+	if ((why = busy_why(n, r)) != NULL) {
+		rk_api_error(resp, 409, why);
+		goto fail;
+	}
+	op->range = r->range;
+	op->generation = r->desc.generation;
+	op->conf_version = r->desc.conf_version;
+	op->deadline = uv_now(&n->loop) + 2ull * n->cfg.request_timeout_ms;
+	if ((op->later = rk_http_defer(req)) == NULL) {
+		rk_api_error(resp, 503, "out of memory");
+		goto fail;
+	}
+	op->next = n->split.ops;
+	n->split.ops = op;
+	if ((rc = rk_node_alloc_range_ids(n, 1, on_ids, op)) != 0) {
+		answer(op, 503, rk_strerror(rc));
+		unlink_op(n, op);
+	}
+	free(q);
+	return true;
+fail:
+	rk_buf_free(&op->key);
+	free(op);
+	free(q);
+	return true;
+}
+
+/* 0 while op waits; else the status of its answer (msg: the error). */
+static int outcome(struct rk_node *n, struct rk_split_op *op, const char **msgp)
+{
+	struct rk_replica *r = rk_table_get(&n->tab, op->range);
+
+	*msgp = NULL;
+	if (r == NULL || r->removing) {
+		*msgp = "the range left this node; the outcome is unknown";
+		return 503;
+	}
+	if (r->applied >= op->index) {
+		if (r->desc.generation > op->generation &&
+		    rk_key_cmp(r->desc.end, r->desc.elen, op->key.p, op->key.len) == 0)
+			return 200;
+		*msgp = "the split was refused at apply: the range changed meanwhile";
+		return 409;
+	}
+	if (rk_raft_term(&r->raft) != op->term || !rk_raft_is_leader(&r->raft)) {
+		*msgp = "leadership changed before the split applied; it may still "
+			"apply: read the ranges";
+		return 503;
+	}
+	if (uv_now(&n->loop) >= op->deadline) {
+		*msgp = "not done in time; it may still complete: read the ranges";
+		return 504;
+	}
+	return 0;
+}
+
+void rk_split_tick(struct rk_node *n)
+{
+	struct rk_split_op *op, *next;
+
+	for (op = n->split.ops; op != NULL; op = next) {
+		const char *msg;
+		int status;
+
+		next = op->next;
+		if (!op->proposed)
+			continue; /* its ids are being taken */
+		if ((status = outcome(n, op, &msg)) == 0)
+			continue;
+		answer(op, status, msg);
+		unlink_op(n, op);
+	}
+}
+
+void rk_split_close(struct rk_node *n)
+{
+	struct rk_split_op *op, *next;
+
+	for (op = n->split.ops; op != NULL; op = next) {
+		next = op->next;
+		if (op->later != NULL)
+			answer(op, 503, "the node is stopping; the outcome is unknown");
+		if (op->proposed)
+			unlink_op(n, op); /* else freed by its ids' callback */
+	}
+}

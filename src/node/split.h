@@ -1,0 +1,73 @@
+/*
+ * Range split on a node (docs/node.md "Range split"): the leader's
+ * proposal (POST /api/v1/split?key=K) and every replica's apply.
+ *
+ * The leader takes the new range's id (rk_node_alloc_range_ids, ids.h),
+ * then proposes a SPLIT command (kv.h) in the range's own log carrying the
+ * split key, that id, the right replicas' ids (the left's: replica ids are
+ * per range, so the right's may repeat them) and the descriptor it was
+ * proposed against. Every replica applies it in the same storage
+ * transaction as the entry's apply state: the left descriptor shrunk
+ * (generation + 1), and the right range's raft state (its log starting at
+ * RK_RAFT_INIT_INDEX, as a range of the first start), apply state
+ * (descriptor, the left's session table) written, its data left where it
+ * is (the kv table is keyed by user key). Then the right's runtime
+ * replica: it refuses votes at least as long as its left neighbour
+ * (rk_raft_inherit_lease), and only the one on the node that led the left
+ * campaigns at once (rk_raft_campaign_split).
+ *
+ * Replay (journal once): the raft state is logged, the apply state is
+ * durable at checkpoints. After a kill -9 the left's apply state is either
+ * before the split (then the right has no apply state either: one
+ * transaction, one checkpoint; it loads as uninitialized and waits) and
+ * the left applies the split again, which initializes the waiting right
+ * replica in place keeping its term, vote and log; or after it, and both
+ * load as they were.
+ *
+ * A right replica created by a message before the local left applied the
+ * split (life.c) is never created empty for a range this node does not
+ * know (not in its range cache): the range cache learns it from the split.
+ *
+ * Threads: the loop.
+ */
+#ifndef RK_NODE_SPLIT_H
+#define RK_NODE_SPLIT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "http.h"
+#include "kv.h"
+
+struct rk_node;
+struct rk_replica;
+struct rk_store_batch;
+struct rk_split_op;
+
+struct rk_split {
+	struct rk_split_op *ops; /* calls waiting; few */
+	uint64_t done, refused;
+};
+
+/* What the applier's split callback needs (set for each entry). */
+struct rk_split_apply {
+	struct rk_node *n;
+	struct rk_replica *r;
+	struct rk_store_batch *b;
+	struct rk_kv_applier *ap;
+	uint64_t index; /* the entry's */
+};
+/* The applier's split callback (kv.h): arg is a struct rk_split_apply. */
+int rk_split_apply(void *arg, const struct rk_kv_split *s, int *refusedp);
+
+/* POST /api/v1/split?key=K (the key percent-encoded): false if path is
+ * not that call. */
+bool rk_split_http(struct rk_node *n, const struct rk_http_req *req,
+		   struct rk_http_resp *resp);
+/* Whether a split of range is proposed and not yet applied here
+ * (membership changes of it are refused meanwhile). */
+bool rk_split_busy(const struct rk_node *n, uint64_t range);
+void rk_split_tick(struct rk_node *n);
+void rk_split_close(struct rk_node *n);
+
+#endif
