@@ -17,7 +17,8 @@ redis-benchmark uses), then:
     writes and the p99 latency (a pipeline's round trip, the wait its
     commands saw) per second;
  3. bytes on disk per replica (data directory) against the logical data
-    (keys + values written);
+    (keys + values written): after a checkpoint, and again once the nodes
+    have compacted their tables (after the next, quiet, checkpoint);
  4. random GETs 50 x 16 over all the keys (data >> cache);
  5. node 1 stopped (SIGTERM) and started again: seconds to its first
     answered GET, and to its ranges caught up.
@@ -217,6 +218,33 @@ def restart_time(binary, tmp, cluster, splits, keys, ranges):
     return serving, caught
 
 
+def metric(i, name):
+    with urllib.request.urlopen("http://%s/metrics" % addr(i, 2), timeout=5) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    return 0.0
+
+
+def wait_compacted(limit=150):
+    """Seconds until every node has compacted its tables after the load
+    (the first checkpoint with no writes since the one before compacts:
+    storage.md) and made no progress for 10 s, at most limit."""
+    t0 = time.monotonic()
+    last, still = None, 0
+    while time.monotonic() - t0 < limit:
+        try:
+            now = [metric(i, "rangekv_store_compacted_bytes_total") for i in (1, 2, 3)]
+        except OSError:
+            now = None
+        still = still + 5 if now is not None and now == last and all(now) else 0
+        if still >= 10:
+            break
+        last = now
+        time.sleep(5)
+    return round(time.monotonic() - t0)
+
+
 def disk_files(path):
     """Bytes allocated under a data directory by kind: the key table, the
     raft log table, WiredTiger's log (and its preallocated files), the rest."""
@@ -243,6 +271,8 @@ def main():
     ap.add_argument("--pipeline", type=int, default=16)
     ap.add_argument("--chart")
     ap.add_argument("--out")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the data directories (their path is printed)")
     a = ap.parse_args()
     n = int(a.gb * 1e9 / (VALUE + 16))
     R = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -275,10 +305,15 @@ def main():
                R["zero_seconds"], R["p99_max_ms"], errors), flush=True)
         time.sleep(35)  # a checkpoint after the load
         logical = n * (VALUE + 16)
-        R["disk"] = [du(os.path.join(tmp, "n%d" % i)) for i in (1, 2, 3)]
         R["logical"] = logical
-        print("disk per replica: %s MB for %.0f MB logical (%s x)" %
-              (", ".join("%.0f" % (d / 1e6) for d in R["disk"]), logical / 1e6,
+        R["disk_checkpoint"] = [du(os.path.join(tmp, "n%d" % i)) for i in (1, 2, 3)]
+        print("disk per replica after a checkpoint: %s MB (%s x)" %
+              (", ".join("%.0f" % (d / 1e6) for d in R["disk_checkpoint"]),
+               ", ".join("%.2f" % (d / logical) for d in R["disk_checkpoint"])), flush=True)
+        R["compact_wait_s"] = wait_compacted()
+        R["disk"] = [du(os.path.join(tmp, "n%d" % i)) for i in (1, 2, 3)]
+        print("disk per replica after the quiet checkpoint's compaction (%s s more): %s MB for %.0f MB logical (%s x)" %
+              (R["compact_wait_s"], ", ".join("%.0f" % (d / 1e6) for d in R["disk"]), logical / 1e6,
                ", ".join("%.2f" % (d / logical) for d in R["disk"])), flush=True)
         R["disk_files"] = disk_files(os.path.join(tmp, "n1"))
         print("  node 1 by file: %s" % ", ".join("%s %.0f MB" % (k, v / 1e6)
@@ -305,7 +340,10 @@ def main():
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
-        shutil.rmtree(tmp, ignore_errors=True)
+        if a.keep:
+            print("data kept in %s" % tmp, flush=True)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
     if a.out:
         with open(a.out, "w") as f:
             json.dump(R, f, indent=1)
