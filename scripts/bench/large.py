@@ -2,10 +2,13 @@
 """The large-data benchmark (issue: large data sets), one run.
 
   scripts/bench/large.py RANGEKV --gb N [--ranges 64] [--clients 50]
-                         [--pipeline 16] [--chart PNG] [--out JSON]
+                         [--pipeline 16] [--cache-mb MB] [--chart PNG]
+                         [--out JSON] [--keep] [--old-flags]
 
 Three `rangekv start` nodes on 127.0.0.1-3 (ports from 28000; data in a
-temporary directory under $TMPDIR, removed at the end) with default flags,
+temporary directory under $TMPDIR, removed at the end unless --keep) with
+default flags and --nodes-on-host 3 (their default cache is then a
+twelfth of the memory; --cache-mb sets it),
 the key space cut by --split-at over keys key:000000000000.. (the form
 redis-benchmark uses), then:
 
@@ -63,12 +66,15 @@ def key(k):
     return b"key:%012d" % k
 
 
+EXTRA = []  # flags of every node (--cache-mb, --nodes-on-host)
+
+
 def start(binary, tmp, i, cluster, splits):
     log = open(os.path.join(tmp, "log%d" % i), "a")
     procs[i] = subprocess.Popen(
         [binary, "start", "--node-id", str(i), "--data", os.path.join(tmp, "n%d" % i),
          "--peer-addr", addr(i, 0), "--client-addr", addr(i, 1), "--http-addr", addr(i, 2),
-         "--initial-cluster", cluster, "--split-at", ",".join(splits)],
+         "--initial-cluster", cluster, "--split-at", ",".join(splits)] + EXTRA,
         stdout=log, stderr=log)
 
 
@@ -271,13 +277,22 @@ def main():
     ap.add_argument("--pipeline", type=int, default=16)
     ap.add_argument("--chart")
     ap.add_argument("--out")
+    ap.add_argument("--cache-mb", type=int,
+                    help="every node's --cache-mb (default: the node's own, "
+                    "from the memory shared by the three nodes)")
+    ap.add_argument("--old-flags", action="store_true",
+                    help="no --nodes-on-host (a build from before it)")
     ap.add_argument("--keep", action="store_true",
                     help="keep the data directories (their path is printed)")
     a = ap.parse_args()
+    if not a.old_flags:
+        EXTRA.extend(["--nodes-on-host", "3"])
+    if a.cache_mb:
+        EXTRA.extend(["--cache-mb", str(a.cache_mb)])
     n = int(a.gb * 1e9 / (VALUE + 16))
     R = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
          "machine": "%s, %d cores" % (platform.platform(), os.cpu_count()),
-         "gb": a.gb, "keys": n, "ranges": a.ranges}
+         "gb": a.gb, "keys": n, "ranges": a.ranges, "flags": " ".join(EXTRA)}
     tmp = tempfile.mkdtemp(prefix="rk-large-")
     splits = ["key:%012d" % (k * n // a.ranges) for k in range(1, a.ranges)]
     cluster = ",".join("%d=%s" % (i, addr(i, 0)) for i in (1, 2, 3))

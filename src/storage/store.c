@@ -492,11 +492,13 @@ static int store_open_locked(const struct rk_store_options *o, bool fresh,
 	 * overwritten keys kept the eviction threads reconciling the same
 	 * pages again and again between checkpoints, about a fifth of a
 	 * node's CPU (docs/benchmarks.md); now most dirty pages are written
-	 * once, by the checkpoint. */
+	 * once, by the checkpoint. Log files of 16 MB: WiredTiger keeps the
+	 * current one and two preallocated ones, 192 MB of a quiet directory
+	 * with 64 MB files (docs/storage.md). */
 	snprintf(config, sizeof(config),
 		 "%s%scache_size=%lluM,session_max=256,"
 		 "eviction_dirty_target=20,eviction_dirty_trigger=50,"
-		 "log=(enabled=true,archive=true,file_max=64MB),"
+		 "log=(enabled=true,archive=true,file_max=16MB),"
 		 "transaction_sync=(enabled=false),statistics=(fast)",
 		 fresh ? "create," : "", ext,
 		 (unsigned long long)(o->cache_mb ? o->cache_mb : 256));
