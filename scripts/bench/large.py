@@ -7,8 +7,8 @@
 
 Three `rangekv start` nodes on 127.0.0.1-3 (ports from 28000; data in a
 temporary directory under $TMPDIR, removed at the end unless --keep) with
-default flags and --nodes-on-host 3 (their default cache is then a
-twelfth of the memory; --cache-mb sets it),
+default flags and --nodes-on-host 3 (--cache-mb sets the cache: MiB, or
+auto for a twelfth of the memory),
 the key space cut by --split-at over keys key:000000000000.. (the form
 redis-benchmark uses), then:
 
@@ -277,9 +277,9 @@ def main():
     ap.add_argument("--pipeline", type=int, default=16)
     ap.add_argument("--chart")
     ap.add_argument("--out")
-    ap.add_argument("--cache-mb", type=int,
-                    help="every node's --cache-mb (default: the node's own, "
-                    "from the memory shared by the three nodes)")
+    ap.add_argument("--cache-mb",
+                    help="every node's --cache-mb: MiB or auto (default: "
+                    "the node's own)")
     ap.add_argument("--old-flags", action="store_true",
                     help="no --nodes-on-host (a build from before it)")
     ap.add_argument("--keep", action="store_true",

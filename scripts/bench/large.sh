@@ -6,8 +6,8 @@
 # disk per replica, random GETs with data >> cache against the small-data
 # rate, and a restart's time to serving (scripts/bench/large.py).
 #   scripts/bench/large.sh [--gb N] [--cache-mb MB]
-# (--cache-mb: every node's cache; by default the nodes size it from the
-# memory, --nodes-on-host 3, which on a large machine holds the data.)
+# (--cache-mb: every node's cache, MiB or auto: sized from the memory
+# shared by the three nodes, --nodes-on-host 3.)
 # The default, 1 GB per replica, takes about 11 minutes on the shared 2-core
 # machine of docs/benchmarks.md and about 7 GB of disk (the targets
 # are for 4 GB: about 28 GB of disk).

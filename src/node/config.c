@@ -64,10 +64,10 @@ void rk_node_config_usage(FILE *out)
 "                          over it the largest logs are compacted first;\n"
 "                          0: no node-wide budget\n"
 "                                [a quarter of --cache-mb, at most 64MiB]\n"
-"  --cache-mb MB           storage cache size in MiB\n"
-"               [a quarter of the memory / --nodes-on-host, at least 256]\n"
+"  --cache-mb MB|auto      storage cache size in MiB; auto: a quarter of\n"
+"                          the memory / --nodes-on-host, at least 256 [256]\n"
 "  --nodes-on-host N       rangekv nodes sharing this machine's memory, for\n"
-"                          the default --cache-mb (demo passes its count) [1]\n"
+"                          --cache-mb auto (demo passes its count)    [1]\n"
 "  --compression C         block compression of the raft log and key\n"
 "                          tables of a new data directory: snappy, zlib or\n"
 "                          none (an existing directory keeps its own)\n"
@@ -310,7 +310,7 @@ int rk_node_config_parse(int argc, char **argv, struct rk_node_config *c,
 	c->election_ticks = 10;
 	c->log_keep = 10000;
 	c->log_keep_bytes = 4u << 20;
-	c->cache_mb = 0; /* from the memory, below */
+	c->cache_mb = 256; /* 0: auto, from the memory, below */
 	c->nodes_on_host = 1;
 	c->compression = 1; /* snappy (RK_STORE_COMPRESS_DEFAULT) */
 	c->client_inflight_bytes = 64u << 20; /* RK_CLIENT_INFLIGHT_DEFAULT */
@@ -417,8 +417,10 @@ int rk_node_config_parse(int argc, char **argv, struct rk_node_config *c,
 			if (parse_u64(val, 1, 1024, &c->nodes_on_host) != 0)
 				rc = fail(err, errlen, "--nodes-on-host: '%s' is not a count from 1 to 1024", val);
 		} else if (strcmp(flag, "--cache-mb") == 0) {
-			if (parse_u64(val, 16, 1024 * 1024, &c->cache_mb) != 0)
-				rc = fail(err, errlen, "--cache-mb: '%s' is not MiB (16 to 1048576)", val);
+			if (strcmp(val, "auto") == 0)
+				c->cache_mb = 0;
+			else if (parse_u64(val, 16, 1024 * 1024, &c->cache_mb) != 0)
+				rc = fail(err, errlen, "--cache-mb: '%s' is not MiB (16 to 1048576) or auto", val);
 		} else if (strcmp(flag, "--client-inflight-bytes") == 0) {
 			if (rk_parse_size(val, &c->client_inflight_bytes) != 0 ||
 			    (c->client_inflight_bytes != 0 && c->client_inflight_bytes < (64u << 10)))

@@ -49,8 +49,8 @@ struct rk_node_config {
 	 * given, the cache size. */
 	uint64_t log_keep_bytes, log_keep_bytes_total;
 	bool log_keep_bytes_total_set;
-	/* --cache-mb; not given: rk_node_default_cache_mb of the memory and
-	 * --nodes-on-host (nodes_on_host, 1 by default). */
+	/* --cache-mb (256 by default); auto: rk_node_default_cache_mb of the
+	 * memory and --nodes-on-host (nodes_on_host, 1 by default). */
 	uint64_t cache_mb;
 	uint64_t nodes_on_host;
 	/* --compression: an enum rk_store_compression (0 none, 1 snappy,

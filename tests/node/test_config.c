@@ -251,8 +251,8 @@ static void test_min_free_space(void **state)
 /* The log budgets in bytes: defaults (the node's a quarter of the cache,
  * at most 64 MiB), sizes with units, 0 for no node budget, too small
  * refused. */
-/* The default cache: a quarter of the memory shared by --nodes-on-host
- * nodes, at least 256 MiB; a given --cache-mb wins. */
+/* --cache-mb auto: a quarter of the memory shared by --nodes-on-host
+ * nodes, at least 256 MiB; the default stays 256 MiB. */
 static void test_cache_default(void **state)
 {
 	struct rk_node_config c;
@@ -264,13 +264,18 @@ static void test_cache_default(void **state)
 	assert_int_equal(rk_node_default_cache_mb(2ull << 30, 3), 256);
 	assert_int_equal(rk_node_default_cache_mb(0, 1), 256);
 	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
-				      "--nodes-on-host 3"), 0);
+				      "--nodes-on-host 3 --cache-mb auto"), 0);
 	assert_int_equal(c.nodes_on_host, 3);
 	assert_int_equal(c.cache_mb, rk_node_default_cache_mb(rk_node_memory_bytes(), 3));
 	rk_node_config_free(&c);
-	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101"), 0);
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
+				      "--cache-mb auto"), 0);
 	assert_int_equal(c.cache_mb, rk_node_default_cache_mb(rk_node_memory_bytes(), 1));
 	assert_true(c.cache_mb >= 256);
+	rk_node_config_free(&c);
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
+				      "--nodes-on-host 3"), 0);
+	assert_int_equal(c.cache_mb, 256);
 	rk_node_config_free(&c);
 	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
 				      "--nodes-on-host 3 --cache-mb 300"), 0);
