@@ -2,10 +2,13 @@
 """The large-data benchmark (issue: large data sets), one run.
 
   scripts/bench/large.py RANGEKV --gb N [--ranges 64] [--clients 50]
-                         [--pipeline 16] [--chart PNG] [--out JSON]
+                         [--pipeline 16] [--cache-mb MB] [--chart PNG]
+                         [--out JSON] [--keep] [--old-flags]
 
 Three `rangekv start` nodes on 127.0.0.1-3 (ports from 28000; data in a
-temporary directory under $TMPDIR, removed at the end) with default flags,
+temporary directory under $TMPDIR, removed at the end unless --keep) with
+default flags and --nodes-on-host 3 (--cache-mb sets the cache: MiB, or
+auto for a twelfth of the memory),
 the key space cut by --split-at over keys key:000000000000.. (the form
 redis-benchmark uses), then:
 
@@ -17,7 +20,8 @@ redis-benchmark uses), then:
     writes and the p99 latency (a pipeline's round trip, the wait its
     commands saw) per second;
  3. bytes on disk per replica (data directory) against the logical data
-    (keys + values written);
+    (keys + values written): after a checkpoint, and again once the nodes
+    have compacted their tables (after the next, quiet, checkpoint);
  4. random GETs 50 x 16 over all the keys (data >> cache);
  5. node 1 stopped (SIGTERM) and started again: seconds to its first
     answered GET, and to its ranges caught up.
@@ -62,12 +66,15 @@ def key(k):
     return b"key:%012d" % k
 
 
+EXTRA = []  # flags of every node (--cache-mb, --nodes-on-host)
+
+
 def start(binary, tmp, i, cluster, splits):
     log = open(os.path.join(tmp, "log%d" % i), "a")
     procs[i] = subprocess.Popen(
         [binary, "start", "--node-id", str(i), "--data", os.path.join(tmp, "n%d" % i),
          "--peer-addr", addr(i, 0), "--client-addr", addr(i, 1), "--http-addr", addr(i, 2),
-         "--initial-cluster", cluster, "--split-at", ",".join(splits)],
+         "--initial-cluster", cluster, "--split-at", ",".join(splits)] + EXTRA,
         stdout=log, stderr=log)
 
 
@@ -217,6 +224,33 @@ def restart_time(binary, tmp, cluster, splits, keys, ranges):
     return serving, caught
 
 
+def metric(i, name):
+    with urllib.request.urlopen("http://%s/metrics" % addr(i, 2), timeout=5) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    return 0.0
+
+
+def wait_compacted(limit=150):
+    """Seconds until every node has compacted its tables after the load
+    (the first checkpoint with no writes since the one before compacts:
+    storage.md) and made no progress for 10 s, at most limit."""
+    t0 = time.monotonic()
+    last, still = None, 0
+    while time.monotonic() - t0 < limit:
+        try:
+            now = [metric(i, "rangekv_store_compacted_bytes_total") for i in (1, 2, 3)]
+        except OSError:
+            now = None
+        still = still + 5 if now is not None and now == last and all(now) else 0
+        if still >= 10:
+            break
+        last = now
+        time.sleep(5)
+    return round(time.monotonic() - t0)
+
+
 def disk_files(path):
     """Bytes allocated under a data directory by kind: the key table, the
     raft log table, WiredTiger's log (and its preallocated files), the rest."""
@@ -243,11 +277,22 @@ def main():
     ap.add_argument("--pipeline", type=int, default=16)
     ap.add_argument("--chart")
     ap.add_argument("--out")
+    ap.add_argument("--cache-mb",
+                    help="every node's --cache-mb: MiB or auto (default: "
+                    "the node's own)")
+    ap.add_argument("--old-flags", action="store_true",
+                    help="no --nodes-on-host (a build from before it)")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the data directories (their path is printed)")
     a = ap.parse_args()
+    if not a.old_flags:
+        EXTRA.extend(["--nodes-on-host", "3"])
+    if a.cache_mb:
+        EXTRA.extend(["--cache-mb", str(a.cache_mb)])
     n = int(a.gb * 1e9 / (VALUE + 16))
     R = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
          "machine": "%s, %d cores" % (platform.platform(), os.cpu_count()),
-         "gb": a.gb, "keys": n, "ranges": a.ranges}
+         "gb": a.gb, "keys": n, "ranges": a.ranges, "flags": " ".join(EXTRA)}
     tmp = tempfile.mkdtemp(prefix="rk-large-")
     splits = ["key:%012d" % (k * n // a.ranges) for k in range(1, a.ranges)]
     cluster = ",".join("%d=%s" % (i, addr(i, 0)) for i in (1, 2, 3))
@@ -275,10 +320,15 @@ def main():
                R["zero_seconds"], R["p99_max_ms"], errors), flush=True)
         time.sleep(35)  # a checkpoint after the load
         logical = n * (VALUE + 16)
-        R["disk"] = [du(os.path.join(tmp, "n%d" % i)) for i in (1, 2, 3)]
         R["logical"] = logical
-        print("disk per replica: %s MB for %.0f MB logical (%s x)" %
-              (", ".join("%.0f" % (d / 1e6) for d in R["disk"]), logical / 1e6,
+        R["disk_checkpoint"] = [du(os.path.join(tmp, "n%d" % i)) for i in (1, 2, 3)]
+        print("disk per replica after a checkpoint: %s MB (%s x)" %
+              (", ".join("%.0f" % (d / 1e6) for d in R["disk_checkpoint"]),
+               ", ".join("%.2f" % (d / logical) for d in R["disk_checkpoint"])), flush=True)
+        R["compact_wait_s"] = wait_compacted()
+        R["disk"] = [du(os.path.join(tmp, "n%d" % i)) for i in (1, 2, 3)]
+        print("disk per replica after the quiet checkpoint's compaction (%s s more): %s MB for %.0f MB logical (%s x)" %
+              (R["compact_wait_s"], ", ".join("%.0f" % (d / 1e6) for d in R["disk"]), logical / 1e6,
                ", ".join("%.2f" % (d / logical) for d in R["disk"])), flush=True)
         R["disk_files"] = disk_files(os.path.join(tmp, "n1"))
         print("  node 1 by file: %s" % ", ".join("%s %.0f MB" % (k, v / 1e6)
@@ -305,7 +355,10 @@ def main():
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
-        shutil.rmtree(tmp, ignore_errors=True)
+        if a.keep:
+            print("data kept in %s" % tmp, flush=True)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
     if a.out:
         with open(a.out, "w") as f:
             json.dump(R, f, indent=1)

@@ -273,9 +273,9 @@ static void last_log_line(const struct demo *d, int i, char *line, size_t len)
 static int spawn(struct demo *d, int i, const sigset_t *old)
 {
 	char id[12], data[PATH_LEN], log[PATH_LEN], addr[3][32], cluster[MAX_NODES * 32] = "";
-	char ranges[24];
+	char ranges[24], nodes[8];
 	pid_t parent = getpid();
-	char *args[20];
+	char *args[24];
 	int a = 0;
 
 	snprintf(id, sizeof(id), "%d", i);
@@ -287,13 +287,16 @@ static int spawn(struct demo *d, int i, const sigset_t *old)
 		snprintf(cluster + strlen(cluster), sizeof(cluster) - strlen(cluster),
 			 "%s%d=127.0.0.1:%d", k > 1 ? "," : "", k, port(d, 0, k));
 	snprintf(ranges, sizeof(ranges), "%lld", d->ranges);
+	/* The nodes share this machine's memory: each sizes its cache for
+	 * its share (rk_node_default_cache_mb). */
+	snprintf(nodes, sizeof(nodes), "%d", d->nodes);
 	/* --ranges on every start, not only the first: the node checks it
 	 * against what its data directory recorded, and a first start that
 	 * failed half-way (a port in use) is retried with the same cut. */
 	char *fixed[] = {"rangekv", "start", "--node-id", id, "--data", data,
 			 "--peer-addr", addr[0], "--client-addr", addr[1],
 			 "--http-addr", addr[2], "--initial-cluster", cluster,
-			 "--ranges", ranges};
+			 "--ranges", ranges, "--nodes-on-host", nodes};
 	for (size_t k = 0; k < sizeof(fixed) / sizeof(fixed[0]); k++)
 		args[a++] = fixed[k];
 	if (d->password_file[0] != '\0') {

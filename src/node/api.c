@@ -364,6 +364,11 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 	one(b, "rangekv_store_queued_bytes", "gauge",
 	    "Bytes of write batches queued for the storage thread, not yet committed.",
 	    ss.queued_bytes);
+	one(b, "rangekv_store_compactions_total", "counter",
+	    "Tables compacted after a quiet checkpoint (free blocks given back).",
+	    ss.compactions);
+	one(b, "rangekv_store_compacted_bytes_total", "counter",
+	    "File bytes the compactions gave back.", ss.compacted_bytes);
 	one(b, "rangekv_snapshots_generated_total", "counter", "Snapshots made to send.",
 	    n->stats.snaps_generated);
 	one(b, "rangekv_snapshots_sent_total", "counter", "Snapshot streams sent to the end.",

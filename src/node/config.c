@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "desc.h"
 #include "keyspace.h"
@@ -61,8 +62,12 @@ void rk_node_config_usage(FILE *out)
 "                          units as --min-free-space)              [4MiB]\n"
 "  --log-keep-bytes-total SIZE  bytes of raft log of all the node's ranges:\n"
 "                          over it the largest logs are compacted first;\n"
-"                          0: no node-wide budget  [a quarter of --cache-mb]\n"
-		"  --cache-mb MB           storage cache size in MiB                 [256]\n"
+"                          0: no node-wide budget\n"
+"                                [a quarter of --cache-mb, at most 64MiB]\n"
+"  --cache-mb MB|auto      storage cache size in MiB; auto: a quarter of\n"
+"                          the memory / --nodes-on-host, at least 256 [256]\n"
+"  --nodes-on-host N       rangekv nodes sharing this machine's memory, for\n"
+"                          --cache-mb auto (demo passes its count)    [1]\n"
 "  --compression C         block compression of the raft log and key\n"
 "                          tables of a new data directory: snappy, zlib or\n"
 "                          none (an existing directory keeps its own)\n"
@@ -112,6 +117,36 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
 	return RK_EINVAL;
+}
+
+uint64_t rk_node_memory_bytes(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+	uint64_t mem = pages > 0 && psz > 0 ? (uint64_t)pages * (uint64_t)psz : 0;
+	FILE *f = fopen("/sys/fs/cgroup/memory.max", "r"); /* cgroup v2 */
+	unsigned long long lim;
+
+	if (f != NULL) {
+		if (fscanf(f, "%llu", &lim) == 1 && lim > 0 && (mem == 0 || lim < mem))
+			mem = lim; /* "max" (no limit) does not scan */
+		fclose(f);
+	}
+	return mem;
+}
+
+/* A quarter of the memory shared by the nodes on the machine: the rest is
+ * the operating system's page cache (WiredTiger reads its files through
+ * it), each node's buffers and everything else the machine runs. Never
+ * below the 256 MiB every earlier release used. */
+uint64_t rk_node_default_cache_mb(uint64_t mem_bytes, uint64_t nodes)
+{
+	uint64_t mb = (mem_bytes >> 20) / 4 / (nodes ? nodes : 1);
+
+	if (mb < 256)
+		mb = 256;
+	if (mb > 1024 * 1024)
+		mb = 1024 * 1024;
+	return mb;
 }
 
 static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *vp)
@@ -275,7 +310,8 @@ int rk_node_config_parse(int argc, char **argv, struct rk_node_config *c,
 	c->election_ticks = 10;
 	c->log_keep = 10000;
 	c->log_keep_bytes = 4u << 20;
-	c->cache_mb = 256;
+	c->cache_mb = 256; /* 0: auto, from the memory, below */
+	c->nodes_on_host = 1;
 	c->compression = 1; /* snappy (RK_STORE_COMPRESS_DEFAULT) */
 	c->client_inflight_bytes = 64u << 20; /* RK_CLIENT_INFLIGHT_DEFAULT */
 	c->log_level = RK_LOG_INFO;
@@ -377,9 +413,14 @@ int rk_node_config_parse(int argc, char **argv, struct rk_node_config *c,
 				rc = fail(err, errlen, "--log-keep-bytes-total: '%s' is not 0 or a size of at least 1MiB", val);
 			else
 				c->log_keep_bytes_total_set = true;
+		} else if (strcmp(flag, "--nodes-on-host") == 0) {
+			if (parse_u64(val, 1, 1024, &c->nodes_on_host) != 0)
+				rc = fail(err, errlen, "--nodes-on-host: '%s' is not a count from 1 to 1024", val);
 		} else if (strcmp(flag, "--cache-mb") == 0) {
-			if (parse_u64(val, 16, 1024 * 1024, &c->cache_mb) != 0)
-				rc = fail(err, errlen, "--cache-mb: '%s' is not MiB (16 to 1048576)", val);
+			if (strcmp(val, "auto") == 0)
+				c->cache_mb = 0;
+			else if (parse_u64(val, 16, 1024 * 1024, &c->cache_mb) != 0)
+				rc = fail(err, errlen, "--cache-mb: '%s' is not MiB (16 to 1048576) or auto", val);
 		} else if (strcmp(flag, "--client-inflight-bytes") == 0) {
 			if (rk_parse_size(val, &c->client_inflight_bytes) != 0 ||
 			    (c->client_inflight_bytes != 0 && c->client_inflight_bytes < (64u << 10)))
@@ -427,10 +468,19 @@ int rk_node_config_parse(int argc, char **argv, struct rk_node_config *c,
 			return rc;
 		}
 	}
+	if (c->cache_mb == 0)
+		c->cache_mb = rk_node_default_cache_mb(rk_node_memory_bytes(),
+						       c->nodes_on_host);
 	/* The recent log is what followers and the apply read again: within a
-	 * quarter of the cache it stays there beside the key table. */
-	if (!c->log_keep_bytes_total_set)
+	 * quarter of the cache it stays there beside the key table. At most
+	 * 64 MiB: on disk the log file holds about twice its live log
+	 * (docs/storage.md), and a large cache must not make the raft log a
+	 * large share of the data directory. */
+	if (!c->log_keep_bytes_total_set) {
 		c->log_keep_bytes_total = (c->cache_mb << 20) / 4;
+		if (c->log_keep_bytes_total > (64u << 20))
+			c->log_keep_bytes_total = 64u << 20;
+	}
 	if (c->node_id == 0)
 		rc = fail(err, errlen, "%s is required", "--node-id");
 	else if (c->data_dir[0] == '\0')

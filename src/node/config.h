@@ -49,7 +49,10 @@ struct rk_node_config {
 	 * given, the cache size. */
 	uint64_t log_keep_bytes, log_keep_bytes_total;
 	bool log_keep_bytes_total_set;
+	/* --cache-mb (256 by default); auto: rk_node_default_cache_mb of the
+	 * memory and --nodes-on-host (nodes_on_host, 1 by default). */
 	uint64_t cache_mb;
+	uint64_t nodes_on_host;
 	/* --compression: an enum rk_store_compression (0 none, 1 snappy,
 	 * 2 zlib) for a new data
 	 * directory; an existing one keeps its own, and a given flag must
@@ -111,5 +114,12 @@ int rk_node_config_parse(int argc, char **argv, struct rk_node_config *cfg,
 			 FILE *out, char *err, size_t errlen);
 void rk_node_config_usage(FILE *out);
 void rk_node_config_free(struct rk_node_config *cfg);
+
+/* The machine's memory in bytes (physical, or a smaller cgroup v2 limit;
+ * 0 if unknown). */
+uint64_t rk_node_memory_bytes(void);
+/* The default storage cache in MiB: a quarter of mem_bytes shared by
+ * nodes, at least 256 (docs/node.md "Memory"). */
+uint64_t rk_node_default_cache_mb(uint64_t mem_bytes, uint64_t nodes);
 
 #endif

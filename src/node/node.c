@@ -336,6 +336,9 @@ int rk_node_run(const struct rk_node_config *cfg)
 		free(n);
 		return 1;
 	}
+	rk_log_info(MOD, "storage cache %llu MiB, raft log budget %llu MiB for the node",
+		    (unsigned long long)so.cache_mb,
+		    (unsigned long long)(cfg->log_keep_bytes_total >> 20));
 	uv_loop_init(&n->loop);
 	rk_crash_arm(n);
 	rk_process_init(n);

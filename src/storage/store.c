@@ -83,6 +83,7 @@ void rk_store_options_default(struct rk_store_options *o)
 	memset(o, 0, sizeof(*o));
 	o->cache_mb = 256;
 	o->checkpoint_secs = 30;
+	o->compact_min_bytes = 32u << 20;
 	o->create = true;
 	o->compression = RK_STORE_COMPRESS_DEFAULT;
 }
@@ -405,7 +406,7 @@ bool rk_store_panicked(const struct rk_store *s)
 
 /* A failed write's code: a panic or an I/O error after WiredTiger saw the
  * disk full is the full disk (its free space, not the data, is at fault). */
-static int write_err(struct rk_store *s, int rc)
+int write_err(struct rk_store *s, int rc)
 {
 	if ((rc == RK_ECORRUPT || rc == RK_EIO) &&
 	    __atomic_load_n(&s->saw_enospc, __ATOMIC_ACQUIRE))
@@ -474,6 +475,7 @@ static int store_open_locked(const struct rk_store_options *o, bool fresh,
 		return RK_ENOMEM;
 	}
 	s->checkpoint_secs = o->checkpoint_secs;
+	s->compact_min_bytes = o->compact_min_bytes;
 	s->compression = o->compression;
 	s->test_commit_delay_ms = o->test_commit_delay_ms;
 	s->group_max_bytes = ((o->cache_mb ? o->cache_mb : 256) << 20) / 8;
@@ -494,12 +496,14 @@ static int store_open_locked(const struct rk_store_options *o, bool fresh,
 	 * overwritten keys kept the eviction threads reconciling the same
 	 * pages again and again between checkpoints, about a fifth of a
 	 * node's CPU (docs/benchmarks.md); now most dirty pages are written
-	 * once, by the checkpoint. */
+	 * once, by the checkpoint. Log files of 16 MB: WiredTiger keeps the
+	 * current one and two preallocated ones, 192 MB of a quiet directory
+	 * with 64 MB files (docs/storage.md). */
 	snprintf(config, sizeof(config),
 		 "%s%scache_size=%lluM,session_max=256,"
 		 "eviction_dirty_target=20,eviction_dirty_trigger=50,"
-		 "log=(enabled=true,archive=true,file_max=64MB),"
-		 "transaction_sync=(enabled=false),statistics=(none)",
+		 "log=(enabled=true,archive=true,file_max=16MB),"
+		 "transaction_sync=(enabled=false),statistics=(fast)",
 		 fresh ? "create," : "", ext,
 		 (unsigned long long)(o->cache_mb ? o->cache_mb : 256));
 	s->events.handle_error = wt_handle_error;
@@ -569,8 +573,14 @@ static int store_open_locked(const struct rk_store_options *o, bool fresh,
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
 	pthread_cond_init(&s->done_cv, NULL);
+	if (store_compact_start(s) != 0) {
+		snprintf(err, errlen, "cannot start the compaction thread");
+		rc = RK_ENOMEM;
+		goto fail;
+	}
 	if (pthread_create(&s->thread, NULL, store_thread_main, s) != 0) {
 		snprintf(err, errlen, "cannot start the storage thread");
+		store_compact_stop(s);
 		rc = RK_ENOMEM;
 		goto fail;
 	}
@@ -623,6 +633,7 @@ void rk_store_close(struct rk_store *s)
 	pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 	pthread_join(s->thread, NULL);
+	store_compact_stop(s);
 	/* After a panic (a full disk can end in one) WiredTiger asks the
 	 * process to exit: a checkpoint or a close may wait forever for
 	 * transactions it will never finish. The connection is left open (the
@@ -707,6 +718,7 @@ static void commit_group(struct rk_store *s, struct pending *list)
 	s->groups++;
 	s->batches += nb;
 	s->queued_bytes -= bytes;
+	s->ckpt_bytes += bytes;
 	pthread_mutex_unlock(&s->mu);
 	for (p = list; p != NULL; p = next) {
 		int brc = alone ? p->rc : rc;
@@ -798,15 +810,19 @@ void *store_thread_main(void *arg)
 		if (list != NULL)
 			commit_group(s, list);
 		if (ckpt) {
-			uint64_t want;
+			uint64_t want, written;
 			int rc;
 
 			pthread_mutex_lock(&s->mu);
 			want = s->ckpt_requested;
+			written = s->ckpt_bytes;
+			s->ckpt_bytes = 0;
 			pthread_mutex_unlock(&s->mu);
 			rc = write_err(s, store_err(s->w.ws->checkpoint(s->w.ws, NULL)));
-			if (rc == 0)
+			if (rc == 0) {
 				store_snap_after_checkpoint(s);
+				store_compact_after_checkpoint(s, written);
+			}
 			last_ckpt = now_s();
 			pthread_mutex_lock(&s->mu);
 			s->checkpoints++;
@@ -933,6 +949,8 @@ void rk_store_stats(struct rk_store *s, struct rk_store_stats *stp)
 	stp->flushes = s->flushes;
 	stp->checkpoints = s->checkpoints;
 	stp->queued_bytes = s->queued_bytes;
+	stp->compactions = s->compactions;
+	stp->compacted_bytes = s->compacted_bytes;
 	n = s->n_flush_samples < FLUSH_SAMPLES ? s->n_flush_samples : FLUSH_SAMPLES;
 	memcpy(tmp, s->flush_s, n * sizeof(double));
 	pthread_mutex_unlock(&s->mu);

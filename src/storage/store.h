@@ -69,6 +69,10 @@ struct rk_store_options {
 	uint64_t new_cluster_id;
 	uint64_t cache_mb;   /* WiredTiger cache (default 256) */
 	int checkpoint_secs; /* periodic checkpoint (default 30; 0 = none) */
+	/* A large table is compacted after a quiet checkpoint when at least
+	 * this many of its file's bytes (and a quarter of them) are free
+	 * blocks (default 32 MiB; UINT64_MAX: never). docs/storage.md. */
+	uint64_t compact_min_bytes;
 	bool create;         /* create the directory if missing/empty */
 	/* What a new directory's tables are created with; an existing
 	 * directory keeps what it was created with (its tables record it). */
@@ -210,6 +214,8 @@ struct rk_store_stats {
 	uint64_t flushes;     /* log flushes (fsyncs) */
 	uint64_t checkpoints;
 	uint64_t queued_bytes; /* batches submitted, not yet committed */
+	uint64_t compactions;     /* tables compacted (compact.c) */
+	uint64_t compacted_bytes; /* file bytes they gave back */
 	double flush_p50_s, flush_p99_s; /* group commit latency (flush) */
 };
 void rk_store_stats(struct rk_store *s, struct rk_store_stats *stp);

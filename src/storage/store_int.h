@@ -115,8 +115,19 @@ struct rk_store {
 	uint64_t ckpt_requested, ckpt_done;
 	int ckpt_rc;
 
+	uint64_t ckpt_bytes; /* committed since the last checkpoint (under mu) */
+
+	/* The compaction thread (compact.c). */
+	uint64_t compact_min_bytes;
+	pthread_t cthread;
+	pthread_mutex_t cmu;
+	pthread_cond_t ccv;
+	bool compact_running, compact_stop, compact_due; /* under cmu */
+	uint64_t compact_written; /* the last checkpoint interval's bytes (cmu) */
+
 	/* Statistics (under mu). */
 	uint64_t groups, batches, flushes, checkpoints;
+	uint64_t compactions, compacted_bytes;
 	uint64_t queued_bytes; /* of the batches queued or being committed */
 	double flush_s[FLUSH_SAMPLES];
 	uint64_t n_flush_samples;
@@ -133,6 +144,16 @@ struct rk_store_reader {
 /* Translates a WiredTiger return code (0 stays 0). ENOSPC (and EDQUOT, a
  * quota: the same for the user) is RK_ENOSPC. */
 int store_err(int wt);
+/* A failed write's code, RK_ENOSPC when the disk was seen full (store.c). */
+int write_err(struct rk_store *s, int rc);
+/* A table's file size and the bytes of free blocks in it (statistics). */
+int store_table_space(WT_SESSION *ws, enum store_table t, uint64_t *sizep,
+		      uint64_t *freep);
+/* The compaction thread: started at open, told of each checkpoint with the
+ * bytes committed since the one before, stopped before the close. */
+int store_compact_start(struct rk_store *s);
+void store_compact_after_checkpoint(struct rk_store *s, uint64_t written);
+void store_compact_stop(struct rk_store *s);
 /* RK_ENOSPC for errno ENOSPC or EDQUOT, else RK_EIO: a failed write or
  * sync of a file the store manages itself (staged snapshots). */
 int store_errno(int e);

@@ -248,8 +248,44 @@ static void test_min_free_space(void **state)
 	assert_non_null(strstr(err, "--min-free-space: 'lots' is not a size"));
 }
 
-/* The log budgets in bytes: defaults (the node's a quarter of the cache),
- * sizes with units, 0 for no node budget, too small refused. */
+/* The log budgets in bytes: defaults (the node's a quarter of the cache,
+ * at most 64 MiB), sizes with units, 0 for no node budget, too small
+ * refused. */
+/* --cache-mb auto: a quarter of the memory shared by --nodes-on-host
+ * nodes, at least 256 MiB; the default stays 256 MiB. */
+static void test_cache_default(void **state)
+{
+	struct rk_node_config c;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(rk_node_default_cache_mb(24ull << 30, 1), 6144);
+	assert_int_equal(rk_node_default_cache_mb(24ull << 30, 3), 2048);
+	assert_int_equal(rk_node_default_cache_mb(2ull << 30, 3), 256);
+	assert_int_equal(rk_node_default_cache_mb(0, 1), 256);
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
+				      "--nodes-on-host 3 --cache-mb auto"), 0);
+	assert_int_equal(c.nodes_on_host, 3);
+	assert_int_equal(c.cache_mb, rk_node_default_cache_mb(rk_node_memory_bytes(), 3));
+	rk_node_config_free(&c);
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
+				      "--cache-mb auto"), 0);
+	assert_int_equal(c.cache_mb, rk_node_default_cache_mb(rk_node_memory_bytes(), 1));
+	assert_true(c.cache_mb >= 256);
+	rk_node_config_free(&c);
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
+				      "--nodes-on-host 3"), 0);
+	assert_int_equal(c.cache_mb, 256);
+	rk_node_config_free(&c);
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
+				      "--nodes-on-host 3 --cache-mb 300"), 0);
+	assert_int_equal(c.cache_mb, 300);
+	rk_node_config_free(&c);
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
+				      "--nodes-on-host 0"), RK_EINVAL);
+	assert_non_null(strstr(err, "--nodes-on-host: '0' is not a count from 1 to 1024"));
+}
+
 static void test_log_keep_bytes(void **state)
 {
 	struct rk_node_config c;
@@ -259,7 +295,11 @@ static void test_log_keep_bytes(void **state)
 	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
 				      "--cache-mb 1024"), 0);
 	assert_int_equal(c.log_keep_bytes, 4ull << 20);
-	assert_int_equal(c.log_keep_bytes_total, 256ull << 20);
+	assert_int_equal(c.log_keep_bytes_total, 64ull << 20);
+	rk_node_config_free(&c);
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
+				      "--cache-mb 128"), 0);
+	assert_int_equal(c.log_keep_bytes_total, 32ull << 20);
 	rk_node_config_free(&c);
 	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
 				      "--log-keep-bytes 512KiB --log-keep-bytes-total 0"), 0);
@@ -373,6 +413,7 @@ int main(void)
 		cmocka_unit_test(test_start_flags),
 		cmocka_unit_test(test_min_free_space),
 		cmocka_unit_test(test_log_keep_bytes),
+		cmocka_unit_test(test_cache_default),
 		cmocka_unit_test(test_compression),
 		cmocka_unit_test(test_client_password_file),
 		cmocka_unit_test(test_secret_files),

@@ -1,0 +1,159 @@
+/*
+ * Giving back the space that checkpoints leave behind (WT_SESSION::compact).
+ *
+ * WiredTiger never overwrites a block a checkpoint references: a checkpoint
+ * writes every dirty page to new blocks and frees the old ones only once it
+ * is complete. Random inserts dirty nearly every leaf page of the key table
+ * between two checkpoints, so each checkpoint needs room for a second copy
+ * of the table, and the file ends at about twice its data, half of it free
+ * blocks that later writes reuse but the file keeps (docs/storage.md
+ * "Checkpoints and disk use" has the statistics). Compaction moves the
+ * blocks at the end of the file into the free space before them and
+ * truncates it.
+ *
+ * It runs on a thread of its own with its own session, never on the storage
+ * thread: it takes checkpoints and rewrites pages, seconds of work on a
+ * large table, while commits go on. After each checkpoint the storage
+ * thread tells it how much was committed in the interval; it compacts a
+ * table only when that interval was quiet (less than 1/64 of the table's
+ * free bytes written: under a load the next checkpoint would need the space
+ * again) and the free blocks are at least a quarter of the file and at least
+ * compact_min_bytes. WiredTiger decides itself which blocks are worth moving.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "store_int.h"
+
+/* The tables that grow with the data. */
+static const enum store_table big[] = {T_KV, T_RAFTLOG, T_INTERNAL};
+
+/* A compaction gives up after this long (ETIMEDOUT; the next quiet
+ * checkpoint goes on from where it stopped): a close waits for it. */
+#define COMPACT_TIMEOUT_S 30
+
+int store_table_space(WT_SESSION *ws, enum store_table t, uint64_t *sizep,
+		      uint64_t *freep)
+{
+	char uri[64];
+	WT_CURSOR *c;
+	int ret, i;
+	static const int keys[2] = {WT_STAT_DSRC_BLOCK_SIZE,
+				    WT_STAT_DSRC_BLOCK_REUSE_BYTES};
+	uint64_t *out[2] = {sizep, freep};
+
+	*sizep = *freep = 0;
+	snprintf(uri, sizeof(uri), "statistics:%s", store_table_uri[t]);
+	ret = ws->open_cursor(ws, uri, NULL, NULL, &c);
+	if (ret != 0)
+		return store_err(ret);
+	for (i = 0; ret == 0 && i < 2; i++) {
+		const char *desc, *pvalue;
+		int64_t v;
+
+		c->set_key(c, keys[i]);
+		ret = c->search(c);
+		if (ret == 0)
+			ret = c->get_value(c, &desc, &pvalue, &v);
+		if (ret == 0)
+			*out[i] = v > 0 ? (uint64_t)v : 0;
+	}
+	c->close(c);
+	return store_err(ret);
+}
+
+static void compact_pass(struct rk_store *s, WT_SESSION *ws, uint64_t written)
+{
+	char cfg[32];
+	size_t i;
+
+	snprintf(cfg, sizeof(cfg), "timeout=%d", COMPACT_TIMEOUT_S);
+	for (i = 0; i < sizeof(big) / sizeof(big[0]); i++) {
+		uint64_t size, avail, after, freed;
+		int ret;
+
+		if (store_table_space(ws, big[i], &size, &avail) != 0)
+			continue;
+		if (avail < s->compact_min_bytes || avail < size / 4 ||
+		    written > avail / 64)
+			continue;
+		ret = ws->compact(ws, store_table_uri[big[i]], cfg);
+		if (ret != 0 && ret != ETIMEDOUT && ret != EBUSY) {
+			(void)write_err(s, store_err(ret));
+			continue;
+		}
+		if (store_table_space(ws, big[i], &after, &avail) != 0)
+			after = size;
+		freed = size > after ? size - after : 0;
+		pthread_mutex_lock(&s->mu);
+		s->compactions++;
+		s->compacted_bytes += freed;
+		pthread_mutex_unlock(&s->mu);
+	}
+}
+
+static void *compact_main(void *arg)
+{
+	struct rk_store *s = arg;
+	WT_SESSION *ws;
+
+	if (s->conn->open_session(s->conn, NULL, NULL, &ws) != 0)
+		return NULL;
+	pthread_mutex_lock(&s->cmu);
+	for (;;) {
+		uint64_t written;
+
+		while (!s->compact_stop && !s->compact_due)
+			pthread_cond_wait(&s->ccv, &s->cmu);
+		if (s->compact_stop)
+			break;
+		s->compact_due = false;
+		written = s->compact_written;
+		pthread_mutex_unlock(&s->cmu);
+		if (!rk_store_panicked(s))
+			compact_pass(s, ws, written);
+		pthread_mutex_lock(&s->cmu);
+	}
+	pthread_mutex_unlock(&s->cmu);
+	ws->close(ws, NULL);
+	return NULL;
+}
+
+int store_compact_start(struct rk_store *s)
+{
+	pthread_mutex_init(&s->cmu, NULL);
+	pthread_cond_init(&s->ccv, NULL);
+	if (pthread_create(&s->cthread, NULL, compact_main, s) != 0) {
+		pthread_mutex_destroy(&s->cmu);
+		pthread_cond_destroy(&s->ccv);
+		return RK_ENOMEM;
+	}
+	s->compact_running = true;
+	return 0;
+}
+
+void store_compact_after_checkpoint(struct rk_store *s, uint64_t written)
+{
+	if (!s->compact_running)
+		return;
+	pthread_mutex_lock(&s->cmu);
+	s->compact_due = true;
+	s->compact_written = written;
+	pthread_cond_signal(&s->ccv);
+	pthread_mutex_unlock(&s->cmu);
+}
+
+void store_compact_stop(struct rk_store *s)
+{
+	if (!s->compact_running)
+		return;
+	pthread_mutex_lock(&s->cmu);
+	s->compact_stop = true;
+	pthread_cond_signal(&s->ccv);
+	pthread_mutex_unlock(&s->cmu);
+	pthread_join(s->cthread, NULL);
+	pthread_mutex_destroy(&s->cmu);
+	pthread_cond_destroy(&s->ccv);
+	s->compact_running = false;
+}
