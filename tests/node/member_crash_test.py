@@ -33,11 +33,14 @@ POINTS = ["member.proposed", "member.applied", "life.leaving", "life.remove_writ
 RID = 2
 
 
-def wait_led(c, timeout=60):
+def wait_led(c, point, timeout=60):
     """Every range each node lists has a leader (a node that left a range
-    no longer lists it, so Cluster.wait_all_led's count does not hold)."""
+    no longer lists it, so Cluster.wait_all_led's count does not hold).
+    A node still armed may reach the point only now (a loaded machine
+    delays its apply by seconds): it is restarted, unarmed, meanwhile."""
     until = time.time() + timeout
     while time.time() < until:
+        restart_dead(c, point)
         views = [c.ranges(s) for s in (1, 2, 3)]
         if all(v is not None and v and all(r["leader"] is not None for r in v)
                for v in views):
@@ -67,7 +70,7 @@ def drive(c, f, old_id, deadline, point):
     restarts (unarmed) any node that still dies at the point meanwhile."""
     while time.time() < deadline:
         if restart_dead(c, point):
-            wait_led(c)
+            wait_led(c, point)
         ls = leader_slot(c, RID)
         r = range_view(c, ls, RID)
         if r is None:
@@ -121,7 +124,7 @@ def scenario(binary, point):
             time.sleep(0.1)
         if not dead:
             fail("%s: no node reached the crash point" % point)
-        wait_led(c)
+        wait_led(c, point)
         final = drive(c, f, old_id, time.time() + 60, point)
         final = same_everywhere(c, RID, timeout=20)
         ids = [x["replica_id"] for x in final["replicas"]]
