@@ -637,9 +637,11 @@ static const struct iverb iverbs[] = {
 	{.name = "ranges",
 	 .synopsis = "[--sort size|writes|reads] [--node N] [--unavailable] [--limit N]",
 	 .flags = F_SORT | F_NODE | F_LIMIT | F_UNAVAILABLE, .run = run_ranges, .help =
-	 "The ranges of the node asked, one a line: span, leader, term, applied\n"
-	 "index, size, writes/s and reads/s (10-second averages), asleep, the\n"
-	 "nodes of its replicas (L: a learner). By id, every range (or the first\n"
+	 "Every range of the cluster (from the placement index, whichever node is\n"
+	 "asked), one a line: span, leader, term, applied index, size, writes/s\n"
+	 "and reads/s (10-second averages), asleep, the nodes of its replicas\n"
+	 "(L: a learner); \"-\" for what only a range's replicas know, on a node\n"
+	 "that holds none. By id, every range (or the first\n"
 	 "--limit N); with --sort the top --limit (default 20, at most 1000),\n"
 	 "largest or hottest first. --node N: only ranges with a replica on N.\n"
 	 "--unavailable: only ranges that cannot serve as the node asked sees\n"

@@ -64,7 +64,20 @@ struct rk_client_env {
 	/* The node to ask after `node` when no node is known for a key (in a
 	 * fixed cyclic order, never this node); 0 if there is none. */
 	uint64_t (*peer_after)(void *arg, uint64_t node);
+	/* Asks the placement index for key's descriptor (docs/client.md,
+	 * "Routing that follows descriptors"), at most once per operation.
+	 * need: no node is known for the key (range 0, or its nodes said
+	 * NO_RANGE, or a redirect carried no descriptor); otherwise the node
+	 * decides (its entry for range is only a guess). Returns
+	 * RK_CLIENT_LOOKUP_NONE (nothing asked: go on without), _WAIT (asked:
+	 * the answer goes into the node's cache later and the node calls
+	 * rk_client_router_wake; the operation waits for that, at most
+	 * 200 ms) or _DONE (the cache has the answer now). NULL: none. */
+	int (*lookup)(void *arg, uint64_t range, bool need, const uint8_t *key,
+		      size_t klen);
 };
+
+enum { RK_CLIENT_LOOKUP_NONE = 0, RK_CLIENT_LOOKUP_WAIT = 1, RK_CLIENT_LOOKUP_DONE = 2 };
 
 struct rk_client_router;
 
@@ -86,6 +99,10 @@ void rk_client_router_close(struct rk_client_router *r);
 int rk_client_submit(struct rk_client_router *r, const uint8_t *cmd,
 		     size_t len, rk_client_done_fn done, void *arg);
 
+/* An answer of the placement index came in (env.lookup's _WAIT): the
+ * operations parked for one are sent again on the next timer turn. */
+void rk_client_router_wake(struct rk_client_router *r);
+
 /* The loop's time (ms) and the deadline an operation gets from submit. */
 uint64_t rk_client_router_now(struct rk_client_router *r);
 uint32_t rk_client_router_timeout(const struct rk_client_router *r);
@@ -104,6 +121,8 @@ struct rk_client_stats {
 	 * parked it instead (REDIRECT_BURST reached); attempts sent to a node
 	 * asked in turn (no node known for the key). */
 	uint64_t redirects, redirect_parks, asks;
+	/* Placement index lookups asked for a key (env.lookup). */
+	uint64_t index_lookups;
 };
 void rk_client_router_stats(const struct rk_client_router *r,
 			    struct rk_client_stats *sp);

@@ -52,6 +52,9 @@
 #define RETRY_MS 20
 #define STALE_MS 50 /* an answer this late is worth a look at the leader */
 #define REDIRECT_BURST 4 /* redirects sent on at once; then one per RETRY_MS */
+/* An operation waiting for the placement index's answer (env.lookup) is
+ * sent on when it comes (rk_client_router_wake), else after this long. */
+#define LOOKUP_WAIT_MS 200
 
 struct op {
 	uint64_t id;
@@ -61,6 +64,7 @@ struct op {
 	size_t klen;
 	bool write, maybe_applied, parked;
 	bool lost;          /* a node said NO_RANGE: ask others if none is known */
+	bool indexed;       /* the placement index was asked about its key */
 	uint32_t redirects; /* NO_RANGE and MISMATCH answers so far */
 	uint64_t seq;
 	uint64_t range, target;
@@ -231,6 +235,33 @@ static uint64_t ask_next(struct rk_client_router *r, struct op *o)
 	return to;
 }
 
+static void park(struct rk_client_router *r, struct op *o);
+
+/* Asks the placement index about o's key, once per operation (env.lookup;
+ * need: no node is known for it). True: o is parked until the answer is
+ * in the node's cache. An answer in the cache at once sets o->range anew. */
+static bool index_lookup(struct rk_client_router *r, struct op *o, bool need)
+{
+	const uint8_t *end;
+	size_t elen;
+	int rc;
+
+	if (o->indexed || r->env.lookup == NULL)
+		return false;
+	rc = r->env.lookup(r->env.arg, o->range, need, o->key, o->klen);
+	if (rc == RK_CLIENT_LOOKUP_NONE)
+		return false;
+	o->indexed = true;
+	r->st.index_lookups++;
+	if (rc == RK_CLIENT_LOOKUP_WAIT) {
+		park(r, o);
+		o->next_at = now_ms(r) + LOOKUP_WAIT_MS;
+		return true;
+	}
+	o->range = r->env.range_of(r->env.arg, o->key, o->klen, &end, &elen);
+	return false;
+}
+
 static void attempt(struct rk_client_router *r, struct op *o, uint64_t to)
 {
 	struct rk_net_req req;
@@ -241,6 +272,11 @@ static void attempt(struct rk_client_router *r, struct op *o, uint64_t to)
 		size_t elen;
 		o->range = r->env.range_of(r->env.arg, o->key, o->klen, &end, &elen);
 		to = o->range != 0 ? r->env.leader_of(r->env.arg, o->range) : 0;
+		if (!o->indexed) {
+			if (index_lookup(r, o, o->range == 0 || (o->lost && to == 0)))
+				return;
+			to = o->range != 0 ? r->env.leader_of(r->env.arg, o->range) : 0;
+		}
 		if (o->write && o->wl != NULL && o->wl->range != o->range)
 			rejoin(r, o);
 		/* No node known for the key: ask the nodes in turn. */
@@ -310,6 +346,9 @@ static void redirect(struct rk_client_router *r, struct op *o,
 			r->env.absent(r->env.arg, o->range, o->target);
 	}
 	if (expired(r, o))
+		return;
+	/* Nothing learned from the answer: the index may know. */
+	if (resp->n_descs == 0 && index_lookup(r, o, true))
 		return;
 	if (++o->redirects > REDIRECT_BURST) {
 		r->st.redirect_parks++;
@@ -536,10 +575,22 @@ int rk_client_submit(struct rk_client_router *r, const uint8_t *cmd,
 	r->st.ops++;
 	r->st.inflight++;
 	/* The node answers from its own processing, never inside send, so
-	 * done cannot run before this returns. The range is known: the first
-	 * attempt goes to its leader without looking it up again. */
-	attempt(r, o, o->range != 0 ? r->env.leader_of(r->env.arg, o->range) : 0);
+	 * done cannot run before this returns (nor inside env.lookup). The
+	 * range is known and not a guess: the first attempt goes to its
+	 * leader without looking it up again. */
+	if (index_lookup(r, o, o->range == 0))
+		return 0;
+	attempt(r, o, o->range != 0 && !o->indexed ? r->env.leader_of(r->env.arg, o->range) : 0);
 	return 0;
+}
+
+void rk_client_router_wake(struct rk_client_router *r)
+{
+	uint64_t now = now_ms(r);
+
+	for (struct op *o = r->head; o != NULL; o = o->next)
+		if (o->parked && o->indexed && o->next_at > now)
+			o->next_at = now;
 }
 
 uint64_t rk_client_router_now(struct rk_client_router *r)

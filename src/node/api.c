@@ -117,49 +117,6 @@ bool rk_api_parse_u64(const char *s, uint64_t *vp)
 	return parse_u64(s, vp);
 }
 
-static void ranges_page(struct rk_node *n, const struct rk_http_req *req,
-			struct rk_http_resp *resp)
-{
-	size_t un = rk_table_user_n(&n->tab);
-	char v[32];
-	uint64_t after = 0, limit = 1000;
-	struct rk_json j;
-	size_t i, shown = 0;
-
-	if (rk_api_ranges_query(n, req, resp))
-		return; /* sort= or node= */
-	if ((rk_http_query(req, "after", v, sizeof(v)) && !parse_u64(v, &after)) ||
-	    (rk_http_query(req, "limit", v, sizeof(v)) &&
-	     (!parse_u64(v, &limit) || limit == 0 || limit > 100000))) {
-		error(resp, 400, "after and limit must be whole numbers (1 <= limit <= 100000)");
-		return;
-	}
-	rk_json_init(&j, &resp->body);
-	rk_json_obj_begin(&j);
-	rk_json_key(&j, "ranges");
-	rk_json_arr_begin(&j);
-	for (i = 0; i < un && shown < limit; i++) {
-		if (n->tab.byid[i]->range <= after)
-			continue;
-		/* The list tiles the key space: not the replicas without a
-		 * span yet, nor those leaving (GET /api/v1/ranges/{id} shows
-		 * them). */
-		if (n->tab.byid[i]->desc.n_reps == 0 || n->tab.byid[i]->removing)
-			continue;
-		range_json(&j, n->tab.byid[i], false);
-		shown++;
-	}
-	while (i < un && n->tab.byid[i]->range <= after)
-		i++;
-	rk_json_arr_end(&j);
-	rk_json_key(&j, "next");
-	if (i < un && shown > 0)
-		rk_json_u64(&j, n->tab.byid[i - 1]->range);
-	else
-		rk_json_null(&j);
-	rk_json_obj_end(&j);
-}
-
 struct status_walk {
 	struct rk_node *n;
 	struct rk_json *j;
@@ -405,7 +362,24 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 		    cs.redirect_parks);
 		one(b, "rangekv_router_asks_total", "counter",
 		    "Attempts sent to nodes in turn, no node being known for the key.", cs.asks);
+		one(b, "rangekv_router_index_lookups_total", "counter",
+		    "Keys looked up in the placement index (a range-cache miss, a guessed entry, "
+		    "or a redirect without descriptors).", cs.index_lookups);
 	}
+	one(b, "rangekv_placement_index_reads_total", "counter",
+	    "Pages of the placement index this node asked for (listings, forwarded calls).",
+	    n->pix.reads);
+	one(b, "rangekv_placement_index_queries_served_total", "counter",
+	    "Reads and lookups of the placement index this node's replica of the group answered.",
+	    n->pix.served);
+	one(b, "rangekv_placement_index_timeouts_total", "counter",
+	    "Reads and lookups of the placement index no replica answered in time.",
+	    n->pix.timeouts);
+	one(b, "rangekv_http_forwarded_total", "counter",
+	    "Inspection calls of a range held elsewhere sent to a node that holds it.",
+	    n->fwd.forwarded);
+	one(b, "rangekv_http_forwarded_served_total", "counter",
+	    "Inspection calls forwarded by another node and answered here.", n->fwd.served);
 	one(b, "rangekv_router_descriptors_learned_total", "counter",
 	    "Descriptors from redirect answers handed to the range cache (an older one is ignored there).",
 	    n->stats.learned);
@@ -680,7 +654,7 @@ void rk_node_http(void *arg, const struct rk_http_req *req,
 	} else if (strcmp(p, "/api/v1/cluster/status") == 0) {
 		cluster_status(n, resp);
 	} else if (strcmp(p, "/api/v1/ranges") == 0) {
-		ranges_page(n, req, resp);
+		rk_api_ranges_list(n, req, resp);
 	} else if (strncmp(p, "/api/v1/ranges/", 15) == 0) {
 		struct rk_replica *r;
 		struct rk_json j;
@@ -689,6 +663,8 @@ void rk_node_http(void *arg, const struct rk_http_req *req,
 			return;
 		}
 		r = rk_table_get(&n->tab, id);
+		if (r == NULL && rk_fwd_range_call(n, id, req, resp))
+			return; /* held elsewhere: asked of a node that holds it */
 		if (r == NULL || rk_range_reserved(id)) {
 			error(resp, 404, "no such range on this node");
 			return;

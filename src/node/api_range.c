@@ -20,7 +20,6 @@
 #include "peer.h"
 #include "prom.h"
 
-#define SORTED_MAX 1000
 #define LOG_DEFAULT 100
 #define LOG_MAX 1000
 #define LOG_MAX_BYTES (4u << 20)
@@ -30,12 +29,6 @@
 #define LOG_KEY_BYTES 64
 /* /metrics names this many hottest ranges per figure. */
 #define METRICS_HOT 5
-
-/* Whether the range of r has a replica on node (its descriptor says). */
-static bool on_node(const struct rk_replica *r, uint64_t node)
-{
-	return rk_desc_on_node(&r->desc, node) != NULL;
-}
 
 static const char *progress_state(uint8_t s)
 {
@@ -191,226 +184,6 @@ static void offer(struct ranked *h, size_t *nhp, size_t cap, struct ranked c)
 static int cmp_ranked(const void *a, const void *b)
 {
 	return before(a, b) ? -1 : before(b, a) ? 1 : 0;
-}
-
-struct totals {
-	uint64_t ranges, leaders, leaderless, unavailable, asleep;
-	double writes, reads;
-};
-
-static void totals_json(struct rk_json *j, const struct totals *t)
-{
-	rk_json_key(j, "totals");
-	rk_json_obj_begin(j);
-	rk_json_key(j, "ranges");
-	rk_json_u64(j, t->ranges);
-	rk_json_key(j, "leaders");
-	rk_json_u64(j, t->leaders);
-	rk_json_key(j, "leaderless");
-	rk_json_u64(j, t->leaderless);
-	rk_json_key(j, "unavailable");
-	rk_json_u64(j, t->unavailable);
-	rk_json_key(j, "asleep");
-	rk_json_u64(j, t->asleep);
-	rk_json_key(j, "writes_per_sec");
-	rk_json_f64(j, t->writes, 1);
-	rk_json_key(j, "reads_per_sec");
-	rk_json_f64(j, t->reads, 1);
-	rk_json_obj_end(j);
-}
-
-/* Whether node is this node or a live peer (live.h). */
-static bool node_live(struct rk_node *n, uint64_t node)
-{
-	return node == n->cfg.node_id || rk_peer_alive(n, node);
-}
-
-/* Whether r cannot serve as this node sees it: no leader known, or fewer
- * than a majority of its voters on live nodes (in either configuration
- * while joint). A sleeping leader whose followers died keeps calling
- * itself leader until a write wakes it: the second test catches it. */
-static bool unavailable(const struct rk_replica *r)
-{
-	unsigned in_n = 0, in_up = 0, out_n = 0, out_up = 0;
-	bool joint = false;
-
-	if (rk_raft_leader(&r->raft) == 0)
-		return true;
-	for (uint8_t i = 0; i < r->desc.n_reps; i++) {
-		const struct rk_desc_replica *rep = &r->desc.reps[i];
-		unsigned up = node_live(r->node, rep->node_id);
-
-		switch (rep->role) {
-		case RK_DESC_VOTER:
-			in_n++, in_up += up, out_n++, out_up += up;
-			break;
-		case RK_DESC_VOTER_INCOMING:
-			in_n++, in_up += up, joint = true;
-			break;
-		case RK_DESC_VOTER_OUTGOING:
-		case RK_DESC_VOTER_DEMOTING:
-			out_n++, out_up += up, joint = true;
-			break;
-		default:
-			break; /* a learner does not vote */
-		}
-	}
-	return 2 * in_up <= in_n || (joint && 2 * out_up <= out_n);
-}
-
-/* Which ranges a list holds: node= and unavailable=. */
-struct filter {
-	bool has_node;
-	uint64_t node;
-	bool unavailable; /* only those unavailable() */
-};
-
-static bool kept(const struct filter *f, const struct rk_replica *r)
-{
-	/* The placement group is not a range of the key space. */
-	return !rk_range_reserved(r->range) && (!f->has_node || on_node(r, f->node)) &&
-	       (!f->unavailable || unavailable(r));
-}
-
-static void sorted(struct rk_node *n, enum sort_by by, const struct filter *f,
-		   uint64_t limit, struct rk_http_resp *resp)
-{
-	uint64_t now = uv_now(&n->loop);
-	struct totals t = {0};
-	struct ranked *h;
-	size_t nh = 0;
-	struct rk_json j;
-
-	h = malloc(limit * sizeof(*h));
-	if (h == NULL) {
-		rk_api_error(resp, 503, "out of memory");
-		return;
-	}
-	for (size_t i = 0; i < n->tab.n; i++) {
-		const struct rk_replica *r = n->tab.byid[i];
-		struct ranked c;
-
-		if (!kept(f, r))
-			continue;
-		t.ranges++;
-		t.leaders += rk_raft_is_leader(&r->raft);
-		t.leaderless += rk_raft_leader(&r->raft) == 0;
-		t.unavailable += unavailable(r);
-		t.asleep += r->asleep;
-		t.writes += rk_rate_get(&r->load.writes, now);
-		t.reads += rk_rate_get(&r->load.reads, now);
-		c.key = sort_key(r, by, now);
-		c.r = r;
-		offer(h, &nh, limit, c);
-	}
-	qsort(h, nh, sizeof(*h), cmp_ranked);
-	rk_json_init(&j, &resp->body);
-	rk_json_obj_begin(&j);
-	rk_json_key(&j, "ranges");
-	rk_json_arr_begin(&j);
-	for (size_t i = 0; i < nh; i++)
-		rk_api_range_json(&j, h[i].r, false);
-	rk_json_arr_end(&j);
-	rk_json_key(&j, "next"); /* sorted lists are not paged */
-	rk_json_null(&j);
-	totals_json(&j, &t);
-	rk_json_obj_end(&j);
-	free(h);
-}
-
-/* The ranges f keeps, by id, paged like the plain list. */
-static void filtered_page(struct rk_node *n, const struct filter *f, uint64_t after,
-			  uint64_t limit, struct rk_http_resp *resp)
-{
-	const struct rk_replica *last = NULL;
-	struct rk_json j;
-	uint64_t shown = 0;
-	size_t i;
-
-	rk_json_init(&j, &resp->body);
-	rk_json_obj_begin(&j);
-	rk_json_key(&j, "ranges");
-	rk_json_arr_begin(&j);
-	for (i = 0; i < n->tab.n && shown < limit; i++) {
-		const struct rk_replica *r = n->tab.byid[i];
-		if (r->range <= after || !kept(f, r))
-			continue;
-		rk_api_range_json(&j, r, false);
-		last = r;
-		shown++;
-	}
-	/* A next page exists if f keeps a later range. */
-	while (i < n->tab.n && (n->tab.byid[i]->range <= after ||
-				!kept(f, n->tab.byid[i])))
-		i++;
-	rk_json_arr_end(&j);
-	rk_json_key(&j, "next");
-	if (i < n->tab.n && last != NULL)
-		rk_json_u64(&j, last->range);
-	else
-		rk_json_null(&j);
-	rk_json_obj_end(&j);
-}
-
-bool rk_api_ranges_query(struct rk_node *n, const struct rk_http_req *req,
-			 struct rk_http_resp *resp)
-{
-	char sort[16], v[32];
-	bool has_sort = rk_http_query(req, "sort", sort, sizeof(sort));
-	struct filter f = {0};
-	uint64_t limit, after = 0;
-	enum sort_by by = BY_SIZE;
-
-	f.has_node = rk_http_query(req, "node", v, sizeof(v));
-	if (f.has_node && (!rk_api_parse_u64(v, &f.node) || f.node == 0)) {
-		rk_api_error(resp, 400, "node must be a node id (1 or more)");
-		return true;
-	}
-	if (rk_http_query(req, "unavailable", v, sizeof(v))) {
-		if (strcmp(v, "1") != 0 && strcmp(v, "true") != 0) {
-			rk_api_error(resp, 400, "unavailable must be 1 or true");
-			return true;
-		}
-		f.unavailable = true;
-	}
-	if (!has_sort && !f.has_node && !f.unavailable)
-		return false;
-	if (has_sort) {
-		if (strcmp(sort, "size") == 0)
-			by = BY_SIZE;
-		else if (strcmp(sort, "writes") == 0)
-			by = BY_WRITES;
-		else if (strcmp(sort, "reads") == 0)
-			by = BY_READS;
-		else {
-			rk_api_error(resp, 400, "sort must be size, writes or reads");
-			return true;
-		}
-	}
-	limit = has_sort ? 100 : 1000;
-	if (rk_http_query(req, "limit", v, sizeof(v)) &&
-	    (!rk_api_parse_u64(v, &limit) || limit == 0 ||
-	     limit > (has_sort ? SORTED_MAX : 100000))) {
-		rk_api_error(resp, 400, has_sort ?
-			     "limit must be a whole number from 1 to 1000 with sort" :
-			     "limit must be a whole number from 1 to 100000");
-		return true;
-	}
-	if (rk_http_query(req, "after", v, sizeof(v))) {
-		if (has_sort) {
-			rk_api_error(resp, 400, "a sorted list is not paged: no after= with sort");
-			return true;
-		}
-		if (!rk_api_parse_u64(v, &after)) {
-			rk_api_error(resp, 400, "after must be a range id");
-			return true;
-		}
-	}
-	if (has_sort)
-		sorted(n, by, &f, limit, resp);
-	else
-		filtered_page(n, &f, after, limit, resp);
-	return true;
 }
 
 /* ---- the log, decoded for people --------------------------------------------- */
@@ -676,6 +449,8 @@ bool rk_api_range_route(struct rk_node *n, const char *path,
 		return true;
 	}
 	r = rk_table_get(&n->tab, range);
+	if (r == NULL && rk_fwd_range_call(n, range, req, resp))
+		return true; /* held elsewhere: asked of a node that holds it */
 	if (r == NULL || rk_range_reserved(range)) {
 		rk_api_error(resp, 404, "no such range on this node");
 		return true;

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "http.h"
+#include "desc.h"
 #include "json.h"
 
 struct rk_node;
@@ -35,13 +36,15 @@ bool rk_api_parse_u64(const char *s, uint64_t *vp);
 void rk_api_range_more(struct rk_json *j, const struct rk_replica *r,
 		       bool detail);
 
-/* GET /api/v1/ranges with sort=, node= or unavailable=1: the top `limit`
- * ranges by size or load, or the ranges with a replica on a node, or
- * those that cannot serve (no leader known, or no live majority of
- * voters) (paged by id); the filters combine. false
- * when the query has none of them (the plain paged list answers it). */
-bool rk_api_ranges_query(struct rk_node *n, const struct rk_http_req *req,
-			 struct rk_http_resp *resp);
+/* GET /api/v1/ranges (api_list.c): every user range of the cluster from
+ * the placement index, paged (after=, limit=), filtered (node=,
+ * unavailable=1) or the top `limit` by sort=size|writes|reads with their
+ * totals; answered later (rk_http_defer) or at once for bad input. */
+void rk_api_ranges_list(struct rk_node *n, const struct rk_http_req *req,
+			struct rk_http_resp *resp);
+/* Whether fewer than a majority of d's voters are on nodes this node
+ * sees live (in either configuration while joint). */
+bool rk_api_no_quorum(struct rk_node *n, const struct rk_desc *d);
 
 /* The calls under /api/v1/ranges/{id}/ (the log); false when path is not
  * one of them. */

@@ -177,11 +177,76 @@ int rk_boot_layout_cache(struct rk_node *n)
 	if (rc == RK_ENOTFOUND)
 		return 0; /* the cache holds the hosted ranges only */
 	for (uint32_t i = 0; i < lay.ks.n && rc == 0; i++) {
+		struct rk_rcache_entry *e;
+
 		layout_desc(&lay, i, reps, &d);
 		rc = rk_rcache_put(&n->rcache, &d);
+		/* A guess until confirmed: splits and membership changes since
+		 * the first start are in the placement index, not here. */
+		if (rc == 0 && (e = rk_rcache_get(&n->rcache, d.range_id)) != NULL)
+			e->guess = true;
 	}
 	rk_keyspace_free(&lay.ks);
 	return rc;
+}
+
+struct rk_boot_layout {
+	struct layout lay;
+};
+
+int rk_boot_layout_open(struct rk_node *n, struct rk_boot_layout **lp)
+{
+	struct rk_boot_layout *l = calloc(1, sizeof(*l));
+	int rc;
+
+	*lp = NULL;
+	if (l == NULL)
+		return RK_ENOMEM;
+	rc = layout_recorded(n, &l->lay);
+	if (rc != 0) {
+		rk_keyspace_free(&l->lay.ks);
+		free(l);
+		return rc;
+	}
+	*lp = l;
+	return 0;
+}
+
+uint64_t rk_boot_layout_ranges(const struct rk_boot_layout *l)
+{
+	return l->lay.ks.n;
+}
+
+void rk_boot_layout_desc(const struct rk_boot_layout *l, uint64_t range,
+			 struct rk_desc_replica *reps, struct rk_desc *dp)
+{
+	layout_desc(&l->lay, (uint32_t)(range - 1), reps, dp);
+}
+
+uint64_t rk_boot_layout_find(const struct rk_boot_layout *l, const uint8_t *key, size_t klen)
+{
+	uint32_t lo = 0, hi = l->lay.ks.n - 1;
+
+	/* Range i + 1 holds the keys from bound i - 1 up to bound i: the
+	 * number of bounds at or below the key, plus one. */
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		const struct rk_key *b = &l->lay.ks.bounds[mid];
+
+		if (rk_key_cmp(b->p, b->len, key, klen) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return (uint64_t)lo + 1;
+}
+
+void rk_boot_layout_close(struct rk_boot_layout *l)
+{
+	if (l == NULL)
+		return;
+	rk_keyspace_free(&l->lay.ks);
+	free(l);
 }
 
 /* Whether the lowest range has an apply state (stops the walk there). */

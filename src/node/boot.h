@@ -68,4 +68,18 @@ int rk_boot_placement(struct rk_node *n);
 int rk_boot_initial_desc(struct rk_node *n, uint64_t range, struct rk_desc_replica *reps,
 			 struct rk_desc *dp, struct rk_buf *keys);
 
+/* The first-start layout kept parsed, for the placement index's implicit
+ * entries (pindex.c): rk_boot_initial_desc parses it at each call. open:
+ * RK_ENOTFOUND for a directory made before the flags were recorded,
+ * RK_ECORRUPT, RK_ENOMEM (*lp NULL). desc: range 1..ranges, its keys and
+ * reps (room for RK_DESC_MAX_REPLICAS) valid while l is open. find: the
+ * initial range whose span holds key. */
+struct rk_boot_layout;
+int rk_boot_layout_open(struct rk_node *n, struct rk_boot_layout **lp);
+uint64_t rk_boot_layout_ranges(const struct rk_boot_layout *l);
+void rk_boot_layout_desc(const struct rk_boot_layout *l, uint64_t range,
+			 struct rk_desc_replica *reps, struct rk_desc *dp);
+uint64_t rk_boot_layout_find(const struct rk_boot_layout *l, const uint8_t *key, size_t klen);
+void rk_boot_layout_close(struct rk_boot_layout *l);
+
 #endif

@@ -119,15 +119,23 @@ static void on_req(void *arg, const struct rk_net_req *req)
 {
 	struct rk_node *n = arg;
 
-	if (req->range == RK_RANGE_PLACEMENT)
-		rk_plc_on_req(n, n->cur_from, req);
-	else
+	if (req->range == RK_RANGE_PLACEMENT) {
+		if (!rk_pix_on_req(n, n->cur_from, req)) /* a read of the index */
+			rk_plc_on_req(n, n->cur_from, req);
+	} else if (req->range == RK_RANGE_FORWARD) {
+		rk_fwd_on_req(n, n->cur_from, req); /* an inspection call */
+	} else {
 		rk_serve_request(n, n->cur_from, req);
+	}
 }
 
 static void on_resp(void *arg, const struct rk_net_resp *resp)
 {
-	if (resp->id & RK_PLC_REQ_BIT)
+	if ((resp->id & RK_PIX_REQ_BITS) == RK_PIX_REQ_BITS)
+		rk_pix_on_resp(arg, resp); /* a read of the placement index */
+	else if ((resp->id & RK_FWD_REQ_BITS) == RK_FWD_REQ_BITS)
+		rk_fwd_on_resp(arg, resp); /* a forwarded inspection call */
+	else if (resp->id & RK_PLC_REQ_BIT)
 		rk_plc_on_resp(arg, resp); /* a placement call of this node */
 	else
 		rk_serve_to_router(arg, resp);
@@ -231,6 +239,8 @@ static void on_tick(uv_timer_t *t)
 	if (n->ticks % SIZE_EVERY_TICKS == 0)
 		rk_size_refresh(n);
 	rk_plc_tick(n);
+	rk_pix_tick(n);
+	rk_fwd_tick(n);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -474,6 +484,8 @@ int rk_node_run(const struct rk_node_config *cfg)
 	 * out after them, so none is lost either way), then close. */
 	n->stopping = true; /* no new processing: only the commits in flight finish */
 	rk_serve_stop(n);
+	rk_pix_close(n); /* before the calls that wait on it */
+	rk_fwd_close(n);
 	rk_plc_close(n);
 	rk_life_free(n);
 	uv_timer_stop(&n->tick_timer);

@@ -31,6 +31,8 @@
 #include "net.h"
 #include "peer.h"
 #include "plc.h"
+#include "pindex.h"
+#include "fwd.h"
 #include "process.h"
 #include "prom.h"
 #include "raft.h"
@@ -119,6 +121,8 @@ struct rk_node {
 	struct rk_sizes sizes; /* range sizes measured off the loop (size.c) */
 	struct rk_check check; /* replica checksums (check.c) */
 	struct rk_plc plc;     /* the placement group (plc.c) */
+	struct rk_pix pix;     /* reads of its index (pindex.c) */
+	struct rk_fwd fwd;     /* inspection calls forwarded (fwd.c) */
 
 	struct rk_node_stats stats;
 	bool stopping;

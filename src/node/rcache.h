@@ -36,6 +36,10 @@ struct rk_rcache_entry {
 	/* reps[i].node_id answered that it does not hold the range (bit i):
 	 * the router tries the others. A put starts afresh. */
 	uint16_t absent;
+	/* Put from the first-start layout and not confirmed since (by a
+	 * replica, an answer or the placement index): the router asks the
+	 * index before it trusts it (docs/client.md). Any put clears it. */
+	bool guess;
 	uint8_t n_nodes;
 	/* The descriptor's replicas (so that it can be handed on whole to a
 	 * router that is behind, rk_rcache_entry_desc), then the keys. */

@@ -32,6 +32,7 @@
 #include "kv.h"
 #include "log.h"
 #include "node_int.h"
+#include "pindex.h"
 #include "quiesce.h"
 #include "serve.h"
 #include "size.h"
@@ -794,6 +795,17 @@ static bool held_other(void *arg, const struct rk_rcache_entry *e)
 /* A descriptor from an answer (client.h): into the range cache, unless it
  * is malformed, older than what the cache holds, or would replace the
  * entry of another range this node holds (its replica knows better). */
+void rk_serve_learn_desc(struct rk_node *n, const struct rk_desc *d)
+{
+	struct learn_arg a = {n, d->range_id};
+
+	if (d->v1 || d->n_reps == 0)
+		return;
+	if (!rk_rcache_any_overlap(&n->rcache, d, held_other, &a) &&
+	    rk_rcache_put(&n->rcache, d) == 0)
+		n->stats.learned++;
+}
+
 static void env_learn(void *arg, const uint8_t *p, size_t len)
 {
 	struct rk_node *n = arg;
@@ -801,13 +813,15 @@ static void env_learn(void *arg, const uint8_t *p, size_t len)
 	size_t used;
 
 	memset(&d, 0, sizeof(d));
-	if (rk_desc_decode(p, len, &d, &used) == 0 && !d.v1 && d.n_reps > 0) {
-		struct learn_arg a = {n, d.range_id};
-		if (!rk_rcache_any_overlap(&n->rcache, &d, held_other, &a) &&
-		    rk_rcache_put(&n->rcache, &d) == 0)
-			n->stats.learned++;
-	}
+	if (rk_desc_decode(p, len, &d, &used) == 0)
+		rk_serve_learn_desc(n, &d);
 	rk_desc_free(&d);
+}
+
+/* The placement index's lookup for the router (pindex.h). */
+static int env_lookup(void *arg, uint64_t range, bool need, const uint8_t *key, size_t klen)
+{
+	return rk_pix_router_lookup(arg, range, need, key, klen);
 }
 
 static void env_absent(void *arg, uint64_t range, uint64_t node)
@@ -882,7 +896,7 @@ int rk_serve_start(struct rk_node *n, char *err, size_t errlen)
 {
 	struct rk_client_env env = {n, n->cfg.node_id, env_range_of, env_leader_of,
 				    env_send, env_generation_of, env_learn,
-				    env_absent, env_peer_after};
+				    env_absent, env_peer_after, env_lookup};
 	int rc;
 
 #ifdef RK_TEST_HOOKS
@@ -892,7 +906,10 @@ int rk_serve_start(struct rk_node *n, char *err, size_t errlen)
 		if (n->hooks.enabled)
 			rk_log_warn(MOD, "RANGEKV_TEST_HOOKS=1: the fault injection of tests is on "
 				    "(/api/v1/debug/fault/...); never in production");
-
+		/* The placement index read from another node even where this
+		 * one holds a replica of the group (tests of the remote path). */
+		e = getenv("RANGEKV_TEST_INDEX_REMOTE");
+		n->pix.remote_only = n->hooks.enabled && e != NULL && strcmp(e, "1") == 0;
 	}
 #endif
 	if (rk_kv_applier_init(&n->applier) != 0)

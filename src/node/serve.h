@@ -27,6 +27,10 @@ void rk_serve_request(struct rk_node *n, uint64_t origin, const struct rk_net_re
 void rk_serve_to_router(struct rk_node *n, const struct rk_net_resp *resp);
 void rk_serve_answer(struct rk_node *n, uint64_t origin, uint64_t id,
 		     uint32_t status, uint64_t leader, const void *reply, size_t len);
+/* A descriptor learned (from an answer or the placement index) into the
+ * range cache, unless it is v1, has no replicas, is older than what the
+ * cache holds, or would replace another range this node holds. */
+void rk_serve_learn_desc(struct rk_node *n, const struct rk_desc *d);
 void rk_serve_flush(struct rk_node *n, struct rk_replica *r);
 void rk_serve_ready_reads(struct rk_node *n, struct rk_replica *r,
 			  const struct rk_raft_ready *rd);

@@ -171,7 +171,7 @@ static void test_router_close_in_flight(void **state)
 {
 	struct fake f = {.leader = 2};
 	struct rk_client_env env = {&f, 1, fake_range_of, fake_leader_of, fake_send,
-				    NULL, NULL, NULL, NULL};
+				    NULL, NULL, NULL, NULL, NULL};
 	struct rk_client_router *r;
 	struct outcome w = {0}, rd = {0}, unsent = {0};
 	uv_loop_t loop;
@@ -197,7 +197,7 @@ static void test_router_deadline(void **state)
 {
 	struct fake f = {.leader = 2};
 	struct rk_client_env env = {&f, 1, fake_range_of, fake_leader_of, fake_send,
-				    NULL, NULL, NULL, NULL};
+				    NULL, NULL, NULL, NULL, NULL};
 	struct rk_client_router *r;
 	struct outcome w = {0}, rd = {0};
 	uv_loop_t loop;
@@ -269,7 +269,7 @@ static void test_router_range_found_late(void **state)
 {
 	struct seqfake f = {0};
 	struct rk_client_env env = {&f, 1, seq_range_of, seq_leader_of, seq_send,
-				    NULL, NULL, NULL, NULL};
+				    NULL, NULL, NULL, NULL, NULL};
 	struct rk_client_router *r;
 	struct outcome a = {0}, b = {0};
 	uv_loop_t loop;
@@ -381,7 +381,7 @@ static void r_send(void *arg, uint64_t to, const struct rk_net_req *q)
 static struct rk_client_env r_env(struct rfake *f)
 {
 	struct rk_client_env env = {f, 1, seq_range_of, r_leader_of, r_send, r_gen_of,
-				    r_learn, r_absent, r_peer_after};
+				    r_learn, r_absent, r_peer_after, NULL};
 	return env;
 }
 

@@ -108,7 +108,7 @@ def main():
         procs[NEW] = start(NEW, tmp, ["--added-node"])
         wait("node %d up for nodes 1-3" % NEW,
              lambda: all((status_of(i, NEW) or {}).get("state") == "up" for i in INITIAL), 30)
-        st, body = call(NEW, "GET", "/api/v1/ranges")
+        st, body = call(NEW, "GET", "/api/v1/ranges?node=%d" % NEW)
         if st != 200 or body["ranges"] != []:
             fail("node %d holds ranges at its first start: %r" % (NEW, body))
         s = connect(NEW)

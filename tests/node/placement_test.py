@@ -159,7 +159,7 @@ def alloc(i, count, timeout=30):
 def user_listing(i, nodes_n):
     """The ranges node i lists, checked to hold no reserved range, and to
     match the status's and the metrics' counts."""
-    st, body = call(i, "GET", "/api/v1/ranges?limit=100000")
+    st, body = call(i, "GET", "/api/v1/ranges?node=%d&limit=100000" % i)
     ids = [r["id"] for r in body["ranges"]]
     if any(x >= PL_RANGE for x in ids) or not ids:
         fail("node %d lists %s" % (i, ids))
@@ -173,7 +173,7 @@ def user_listing(i, nodes_n):
     st, body = call(i, "GET", "/api/v1/ranges/%d" % PL_RANGE)
     if st != 404:
         fail("node %d: /api/v1/ranges/%d answered %s" % (i, PL_RANGE, st))
-    st, body = call(i, "GET", "/api/v1/ranges?sort=size&limit=1000")
+    st, body = call(i, "GET", "/api/v1/ranges?node=%d&sort=size&limit=1000" % i)
     if any(r["id"] >= PL_RANGE for r in body["ranges"]) or body["totals"]["ranges"] != len(ids):
         fail("node %d: the sorted list counts the group: %s" % (i, body["totals"]))
     return ids
@@ -264,7 +264,7 @@ def four(tmp):
         check_blocks([(alloc(3, 4), 4), (alloc(3, 1), 1)])
         # A range without a replica on node 3 gets one: its leader reports
         # the descriptor of the new configuration to the index.
-        st, body = call(1, "GET", "/api/v1/ranges?limit=100000")
+        st, body = call(1, "GET", "/api/v1/ranges?node=1&limit=100000")
         rng = next(r for r in body["ranges"]
                    if 3 not in [x["node_id"] for x in r["replicas"]])
         lead = rng["leader"] or 1
@@ -293,7 +293,7 @@ def no_quorum(tmp):
         c.start_all()
         placement_led((1, 2, 3), [1, 2, 3])
         alloc(1, 1)
-        st, body = call(1, "GET", "/api/v1/ranges?limit=100000")
+        st, body = call(1, "GET", "/api/v1/ranges?node=1&limit=100000")
         starts = [unescape(r["start"]) for r in body["ranges"]]
         c.kill9(2)
         c.kill9(3)

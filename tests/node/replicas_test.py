@@ -84,8 +84,9 @@ def start(i, data, extra=("--replicas", str(REPLICAS))):
 
 
 def ranges(i):
+    """The ranges with a replica on node i (every node lists the cluster's)."""
     try:
-        with urllib.request.urlopen("http://%s/api/v1/ranges?limit=100000" % http(i),
+        with urllib.request.urlopen("http://%s/api/v1/ranges?node=%d&limit=100000" % (http(i), i),
                                     timeout=1) as r:
             return json.loads(r.read().decode())["ranges"]
     except Exception:

@@ -56,8 +56,15 @@ class Cluster4(Cluster):
         self.slot = dict(self.ids)
 
 
+def held(c, slot):
+    """The ranges node `slot` holds a replica of: those it lists with its
+    replica's figures (it lists every range of the cluster; the others
+    have no role)."""
+    return [r for r in c.ranges(slot) or [] if r["role"] is not None]
+
+
 def view(c, slot, rid):
-    for r in c.ranges(slot) or []:
+    for r in held(c, slot):
         if r["id"] == rid:
             return r
     return None
@@ -107,7 +114,7 @@ def wait_led(c, slot, timeout=30):
     """Every range node `slot` holds has a leader it knows."""
     until = time.time() + timeout
     while time.time() < until:
-        rs = c.ranges(slot)
+        rs = held(c, slot)
         if rs and all(r["leader"] for r in rs):
             return
         time.sleep(0.05)

@@ -1,0 +1,264 @@
+/*
+ * Inspection calls of one range forwarded to a node that holds it (fwd.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "api_range.h"
+#include "fwd.h"
+#include "http.h"
+#include "le.h"
+#include "node_int.h"
+#include "peer.h"
+#include "pindex.h"
+#include "serve.h"
+
+struct fwd_call {
+	struct fwd_call *next;
+	struct rk_node *n;
+	uint64_t id, range, to;
+	struct rk_http_later *l;
+	char *url; /* path?query */
+	uint64_t started_ms;
+	bool sent;
+};
+
+static void answer(struct fwd_call *c, int status, const char *msg, const void *body,
+		   size_t len)
+{
+	struct rk_http_resp resp;
+	char hdr[64];
+
+	memset(&resp, 0, sizeof(resp));
+	resp.status = status;
+	resp.content_type = "application/json";
+	rk_buf_init(&resp.body);
+	if (msg != NULL) {
+		rk_api_error(&resp, status, msg);
+	} else {
+		rk_buf_append(&resp.body, body, len);
+		snprintf(hdr, sizeof(hdr), "X-Rangekv-Node: %llu\r\n", (unsigned long long)c->to);
+		resp.headers = hdr;
+	}
+	rk_http_answer(c->l, &resp);
+	rk_buf_free(&resp.body);
+}
+
+static void call_end(struct rk_node *n, struct fwd_call *c)
+{
+	struct fwd_call **pp = &n->fwd.calls;
+
+	while (*pp != NULL && *pp != c)
+		pp = &(*pp)->next;
+	if (*pp == c)
+		*pp = c->next;
+	free(c->url);
+	free(c);
+}
+
+/* The node to ask: the leader as this node's range cache knows it, else
+ * the first of the range's nodes that is live (never this node). */
+static uint64_t target(struct rk_node *n, const struct rk_desc *d)
+{
+	struct rk_rcache_entry *e = rk_rcache_get(&n->rcache, d->range_id);
+
+	if (e != NULL && e->leader != 0 && e->leader != n->cfg.node_id &&
+	    rk_desc_on_node(d, e->leader) != NULL && rk_peer_alive(n, e->leader))
+		return e->leader;
+	for (uint8_t i = 0; i < d->n_reps; i++)
+		if (d->reps[i].node_id != n->cfg.node_id && rk_peer_alive(n, d->reps[i].node_id))
+			return d->reps[i].node_id;
+	return 0;
+}
+
+static void send_call(struct rk_node *n, struct fwd_call *c)
+{
+	struct rk_peer *p = rk_peer_find(n, c->to);
+	struct rk_net_req req;
+
+	if (p == NULL) {
+		answer(c, 503, "no connection to a node that holds the range", NULL, 0);
+		call_end(n, c);
+		return;
+	}
+	memset(&req, 0, sizeof(req));
+	req.id = c->id;
+	req.range = RK_RANGE_FORWARD;
+	req.cmd = (const uint8_t *)c->url;
+	req.len = strlen(c->url);
+	rk_net_batch_add_req(&p->batch, &req);
+	rk_process_kick(n);
+	c->sent = true;
+	n->fwd.forwarded++;
+}
+
+/* The index's page for the range: sent to one of its nodes. */
+static void on_found(void *arg, int rc, const struct rk_pl_page *pg)
+{
+	struct fwd_call *c = arg;
+	struct rk_node *n = c->n;
+
+	if (rc == RK_ESTOPPED)
+		return; /* rk_fwd_close answers it */
+	if (rc != 0) {
+		answer(c, 503, "the placement index cannot be read now", NULL, 0);
+		call_end(n, c);
+		return;
+	}
+	if (pg->n == 0 || pg->descs[0].range_id != c->range) {
+		answer(c, 404, "no such range", NULL, 0);
+		call_end(n, c);
+		return;
+	}
+	c->to = target(n, &pg->descs[0]);
+	if (c->to == 0) {
+		answer(c, 503, "no node that holds the range is reachable", NULL, 0);
+		call_end(n, c);
+		return;
+	}
+	send_call(n, c);
+}
+
+bool rk_fwd_range_call(struct rk_node *n, uint64_t range, const struct rk_http_req *req,
+		       struct rk_http_resp *resp)
+{
+	struct fwd_call *c;
+	size_t pl = strlen(req->path), ql = strlen(req->query);
+
+	if (n->fwd.serving || rk_range_reserved(range) || range == 0 ||
+	    strcmp(req->method, "GET") != 0)
+		return false;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL || (c->url = malloc(pl + ql + 2)) == NULL) {
+		free(c);
+		rk_api_error(resp, 503, "out of memory");
+		return true;
+	}
+	memcpy(c->url, req->path, pl);
+	c->url[pl] = '\0';
+	if (ql > 0) {
+		c->url[pl] = '?';
+		memcpy(c->url + pl + 1, req->query, ql + 1);
+	}
+	if ((c->l = rk_http_defer(req)) == NULL) {
+		free(c->url);
+		free(c);
+		return false;
+	}
+	c->n = n;
+	c->range = range;
+	c->id = RK_FWD_REQ_BITS | ++n->fwd.next_req;
+	c->started_ms = uv_now(&n->loop);
+	c->next = n->fwd.calls;
+	n->fwd.calls = c;
+	if (rk_pix_read(n, range - 1, 1, on_found, c) != 0) {
+		answer(c, 404, "no such range on this node (and no placement index to ask)",
+		       NULL, 0);
+		call_end(n, c);
+	}
+	return true;
+}
+
+/* ---- on the node that answers ------------------------------------------------------- */
+
+void rk_fwd_on_req(struct rk_node *n, uint64_t origin, const struct rk_net_req *req)
+{
+	struct rk_http_req hr;
+	struct rk_http_resp resp;
+	struct rk_buf reply;
+	char *url, *q;
+
+	/* A path of one range, as text without NULs. */
+	if (req->len < 16 || req->len > RK_HTTP_MAX_URL ||
+	    memchr(req->cmd, '\0', req->len) != NULL ||
+	    memcmp(req->cmd, "/api/v1/ranges/", 15) != 0 || (url = malloc(req->len + 1)) == NULL) {
+		rk_serve_answer(n, origin, req->id, RK_NET_RESP_REFUSED, 0, NULL, 0);
+		return;
+	}
+	memcpy(url, req->cmd, req->len);
+	url[req->len] = '\0';
+	q = strchr(url, '?');
+	if (q != NULL)
+		*q++ = '\0';
+	memset(&hr, 0, sizeof(hr));
+	hr.method = "GET";
+	hr.path = url;
+	hr.query = q != NULL ? q : "";
+	hr.body = "";
+	memset(&resp, 0, sizeof(resp));
+	resp.status = 200;
+	resp.content_type = "application/json";
+	rk_buf_init(&resp.body);
+	/* Served as here, never forwarded again (one hop). A handler that
+	 * would answer later cannot (no connection: rk_http_defer gives
+	 * NULL) and answers at once. */
+	n->fwd.serving = true;
+	rk_node_http(n, &hr, &resp);
+	n->fwd.serving = false;
+	n->fwd.served++;
+	rk_buf_init(&reply);
+	if (resp.body.oom || resp.body.len > RK_FWD_MAX_BODY) {
+		rk_buf_reset(&resp.body);
+		rk_api_error(&resp, 502, "the answer is too large to forward");
+	}
+	{
+		uint8_t st[4];
+		rk_le_put32(st, (uint32_t)resp.status);
+		rk_buf_append(&reply, st, sizeof(st));
+		rk_buf_append(&reply, resp.body.p, resp.body.len);
+	}
+	if (reply.oom)
+		rk_serve_answer(n, origin, req->id, RK_NET_RESP_UNKNOWN, 0, NULL, 0);
+	else
+		rk_serve_answer(n, origin, req->id, RK_NET_RESP_OK, 0, reply.p, reply.len);
+	rk_buf_free(&reply);
+	rk_buf_free(&resp.body);
+	free(url);
+	rk_process_kick(n); /* the answer leaves this turn, not at the next tick */
+}
+
+/* ---- the answer ---------------------------------------------------------------------- */
+
+void rk_fwd_on_resp(struct rk_node *n, const struct rk_net_resp *resp)
+{
+	struct fwd_call *c;
+
+	for (c = n->fwd.calls; c != NULL && c->id != resp->id; c = c->next)
+		;
+	if (c == NULL || !c->sent || c->to != n->cur_from)
+		return; /* timed out, or not from the node asked */
+	if (resp->status != RK_NET_RESP_OK || resp->len < 4) {
+		answer(c, 502, "the node asked could not answer", NULL, 0);
+	} else {
+		int status = (int)rk_le_get32(resp->reply);
+		if (status < 100 || status > 599)
+			answer(c, 502, "the node asked answered a malformed status", NULL, 0);
+		else
+			answer(c, status, NULL, resp->reply + 4, resp->len - 4);
+	}
+	call_end(n, c);
+}
+
+void rk_fwd_tick(struct rk_node *n)
+{
+	uint64_t now = uv_now(&n->loop);
+	struct fwd_call *c, *next;
+
+	for (c = n->fwd.calls; c != NULL; c = next) {
+		next = c->next;
+		if (c->sent && now - c->started_ms >= RK_FWD_CALL_MS) {
+			answer(c, 504, "the node asked did not answer in time", NULL, 0);
+			call_end(n, c);
+		}
+	}
+}
+
+void rk_fwd_close(struct rk_node *n)
+{
+	while (n->fwd.calls != NULL) {
+		answer(n->fwd.calls, 503, "the node is stopping", NULL, 0);
+		call_end(n, n->fwd.calls);
+	}
+}

@@ -1,0 +1,57 @@
+/*
+ * The inspection calls of one range forwarded (docs/contract.md): GET
+ * /api/v1/ranges/{id} and its sub-paths on a node that holds no replica
+ * of the range go to a node that does, found in the placement index
+ * (pindex.h), over the transport as a ClientReq for the reserved range
+ * RK_RANGE_FORWARD; its answer comes back whole and is passed through
+ * with the header X-Rangekv-Node naming the node that answered.
+ *
+ * One hop, no loops: the node that serves a forwarded call never forwards
+ * it again (it answers 404 if it does not hold the range either, say
+ * after a move). Only GETs are forwarded; the node that took the call
+ * checked its admin token (http.h), and peers are trusted as for every
+ * message of the transport (its handshake). An answer above
+ * RK_FWD_MAX_BODY is refused (502) rather than sent whole.
+ *
+ * Threads: the loop only.
+ */
+#ifndef RK_NODE_FWD_H
+#define RK_NODE_FWD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "codec.h"
+#include "desc.h"
+
+struct rk_node;
+struct rk_http_req;
+struct rk_http_resp;
+struct fwd_call;
+
+#define RK_RANGE_FORWARD (RK_RANGE_RESERVED_FIRST + 1)
+/* Request ids of forwarded calls: the top bit and the third (the index's
+ * reads have the top two, the placement calls the top one only). */
+#define RK_FWD_REQ_BITS ((UINT64_C(1) << 63) | (UINT64_C(1) << 61))
+#define RK_FWD_CALL_MS 5000u
+#define RK_FWD_MAX_BODY (16u << 20)
+
+struct rk_fwd {
+	struct fwd_call *calls;
+	uint64_t next_req;
+	bool serving; /* a forwarded call is being answered here */
+	uint64_t forwarded, served;
+};
+
+/* A GET of range's path that this node cannot answer (no replica here):
+ * true if it is forwarded (answered later), false if the caller answers
+ * (404): not a GET, a reserved range, or itself a forwarded call. */
+bool rk_fwd_range_call(struct rk_node *n, uint64_t range, const struct rk_http_req *req,
+		       struct rk_http_resp *resp);
+void rk_fwd_on_req(struct rk_node *n, uint64_t origin, const struct rk_net_req *req);
+void rk_fwd_on_resp(struct rk_node *n, const struct rk_net_resp *resp);
+void rk_fwd_tick(struct rk_node *n);
+/* Answers every waiting call 503 and frees them. */
+void rk_fwd_close(struct rk_node *n);
+
+#endif
