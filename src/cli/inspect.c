@@ -275,13 +275,17 @@ static void range_row(struct rk_cli_table *t, const cJSON *r)
 	num_or_dash(leader, sizeof(leader), r, "leader");
 	num_or_dash(term, sizeof(term), r, "term");
 	num_or_dash(applied, sizeof(applied), r, "applied_index");
+	/* A range the node asked holds no replica of: its figures are null
+	 * (known only to its replicas), shown as "-". */
+	bool known = cJSON_IsNumber(get(r, "size_bytes"));
+
 	rk_cli_fmt_size(size, sizeof(size), num(r, "size_bytes"));
 	rk_cli_fmt_rate(w, sizeof(w), num(r, "writes_per_sec"));
 	rk_cli_fmt_rate(rd, sizeof(rd), num(r, "reads_per_sec"));
 	replicas_text(reps, sizeof(reps), r);
 	const char *row[] = {id, bound(r, "start", false), bound(r, "end", true), leader,
-			     term, applied, size, w, rd,
-			     cJSON_IsTrue(get(r, "asleep")) ? "yes" : "no", reps};
+			     term, applied, known ? size : "-", known ? w : "-", known ? rd : "-",
+			     !known ? "-" : cJSON_IsTrue(get(r, "asleep")) ? "yes" : "no", reps};
 	rk_cli_table_row_v(t, row);
 }
 

@@ -117,6 +117,8 @@ static void serve_read(struct rk_node *n, uint64_t after, uint32_t limit, struct
 		w.n_init = 0;
 	if (n->pix.layout == NULL)
 		w.n_init = 0;
+	else if (w.n_init > rk_boot_layout_ranges(n->pix.layout))
+		w.n_init = rk_boot_layout_ranges(n->pix.layout); /* never past the layout */
 	rc = rk_pl_walk(n->reader, after, page_desc, &w);
 	if (rc >= 0 && w.rc == 0)
 		(void)put_implicit(&w, UINT64_MAX);

@@ -17,7 +17,8 @@ Checks:
    nothing of the split routes a key of the right half in one hop: it
    asks the index first (rangekv_router_index_lookups_total goes up) and
    is never redirected (rangekv_router_redirects_total stays), on a node
-   reading its own replica and on one reading another's.
+   reading its own replica and on one reading another's;
+ - `rangekv ranges` through a node lists every range.
 """
 import json
 import os
@@ -207,8 +208,15 @@ def main():
                 held = i in nodes_of(r)
                 if held != (r["role"] is not None):
                     fail("node %d: range %d shows role %r" % (i, r["id"], r["role"]))
-        print("every node lists the same %d ranges from the index (paged, node=, sort=)"
-              % len(full), flush=True)
+        # The CLI's list through a node: every range, "-" for the figures
+        # of those it does not hold.
+        cli = subprocess.run([BIN, "ranges", "--http", addr(other, 2)], capture_output=True,
+                             text=True, timeout=30)
+        rows = [x for x in cli.stdout.splitlines()[1:] if x.strip()]
+        if cli.returncode != 0 or len(rows) != 9:
+            fail("rangekv ranges through node %d: %d %r" % (other, cli.returncode, cli.stdout))
+        print("every node lists the same %d ranges from the index (paged, node=, sort=, "
+              "the CLI)" % len(full), flush=True)
 
         # A range held elsewhere: forwarded, one hop.
         for i in (other, REMOTE):

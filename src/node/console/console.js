@@ -4,8 +4,8 @@
  *
  *   GET /api/v1/cluster/status          the nodes table (every 2 s)
  *   GET /metrics                        the charts (every 2 s)
- *   GET /api/v1/ranges?sort=writes&limit=5   the hot ranges and totals
- *   GET /api/v1/ranges?after=&limit=    the range table, one page at a time
+ *   GET /api/v1/ranges?sort=writes&limit=5&node=SELF   this node's hot ranges, totals
+ *   GET /api/v1/ranges?after=&limit=    the range table (the cluster's), a page at a time
  *   GET /api/v1/ranges?sort=&limit=     ... or the top ranges by a figure
  *   GET /api/v1/ranges/{id}, /log       one range's raft detail and log
  *
@@ -36,6 +36,7 @@
 		selected: null /* the range shown in detail */
 	};
 	let nodeRanges = null;
+	let selfId = null; /* this node's id, from the status */
 
 	class ApiError extends Error {
 		constructor(status, msg) {
@@ -100,6 +101,8 @@
 	}
 
 	function size(b) {
+		if (b === null || b === undefined) /* a range held elsewhere */
+			return null;
 		const u = ["B", "KiB", "MiB", "GiB", "TiB"];
 		let i = 0;
 		while (b >= 1024 && i < u.length - 1) {
@@ -110,6 +113,8 @@
 	}
 
 	function rate(v) {
+		if (v === null || v === undefined) /* a range held elsewhere */
+			return null;
 		if (v >= 1e6) return (v / 1e6).toFixed(1) + "M";
 		if (v >= 1e3) return (v / 1e3).toFixed(1) + "k";
 		return v.toFixed(v >= 100 || v === 0 ? 0 : 1);
@@ -128,6 +133,10 @@
 	}
 
 	function leaderCell(r) {
+		/* role null: a range this node holds no replica of, whose leader
+		 * it may just not know. */
+		if (r.leader === null && r.role === null)
+			return numCell(null);
 		return r.leader === null ? { text: "none", cls: "num leaderless" } : numCell(r.leader);
 	}
 
@@ -183,6 +192,7 @@
 	async function loadNodes() {
 		const st = await api("/api/v1/cluster/status");
 		nodeRanges = st.ranges;
+		selfId = st.node_id;
 		$("who").textContent = "node " + st.node_id + " \u00b7 " + st.ranges + " ranges here";
 		$("updated").textContent = "updated " + new Date().toLocaleTimeString();
 		fill($("nodes"), st.nodes.map((n) => {
@@ -202,7 +212,9 @@
 	/* ---- hot ranges and totals -------------------------------------------- */
 
 	async function loadHot() {
-		const h = await api("/api/v1/ranges?sort=writes&limit=5");
+		/* This node's own ranges: the list is the whole cluster's. */
+		const h = await api("/api/v1/ranges?sort=writes&limit=5" +
+			(selfId ? "&node=" + selfId : ""));
 		const t = h.totals;
 		$("totals").replaceChildren(
 			el("span", t.ranges + " ranges, " + t.leaders + " led here, "),
@@ -247,7 +259,8 @@
 				{ text: endKey(r), cls: "key" }, leaderCell(r), numCell(r.term),
 				numCell(r.applied_index), numCell(size(r.size_bytes)),
 				numCell(rate(r.writes_per_sec)), numCell(rate(r.reads_per_sec)),
-				{ text: r.asleep ? "asleep" : "awake", cls: r.asleep ? "asleep" : "" },
+				{ text: r.asleep === null ? "-" : r.asleep ? "asleep" : "awake",
+					cls: r.asleep ? "asleep" : "" },
 				replicasText(r)]);
 			tr.dataset.range = r.id;
 			if (r.id === view.selected)
@@ -266,8 +279,8 @@
 		} else {
 			info = "ids " + page.ranges[0].id + "\u2013" + page.ranges[page.ranges.length - 1].id;
 		}
-		if (nodeRanges !== null)
-			info += " of " + nodeRanges + " ranges on this node";
+		if (nodeRanges !== null) /* the table is the cluster's, from the index */
+			info += " (" + nodeRanges + " ranges on this node)";
 		$("page-info").textContent = info;
 		for (const th of $("ranges").tHead.rows[0].cells)
 			th.classList.toggle("sorted", th.dataset.sort === view.sort);
