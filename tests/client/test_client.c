@@ -306,6 +306,11 @@ struct rfake {
 	uint32_t nargs[32];
 	struct rk_client_router *r;
 	struct rk_buf pong;
+	/* The placement index (env.lookup, with ix_env): what it answers and
+	 * how; lookups counted, the last need seen. */
+	int ix_rc, lookups;
+	bool ix_need;
+	uint64_t ix_range, ix_leader;
 };
 
 static uint64_t r_leader_of(void *arg, uint64_t range)
@@ -385,6 +390,29 @@ static struct rk_client_env r_env(struct rfake *f)
 	return env;
 }
 
+/* The node's placement index lookup: it counts the call; DONE puts the
+ * index's answer (ix_range on ix_leader) into the cache at once, WAIT
+ * leaves it for the test to put in and wake the router. Only asked by
+ * need here (no guessed entries). */
+static int r_lookup(void *arg, uint64_t range, bool need, const uint8_t *key, size_t klen)
+{
+	struct rfake *f = arg;
+
+	(void)range;
+	(void)key;
+	(void)klen;
+	if (!need)
+		return RK_CLIENT_LOOKUP_NONE;
+	f->lookups++;
+	f->ix_need = need;
+	if (f->ix_rc == RK_CLIENT_LOOKUP_DONE) {
+		f->range = f->ix_range;
+		f->gen = 1;
+		f->leader = f->ix_leader;
+	}
+	return f->ix_rc;
+}
+
 /* A descriptor of range on one node, [a, z). */
 static void make_desc(struct rk_buf *b, uint64_t range, uint64_t gen, uint64_t node)
 {
@@ -434,6 +462,63 @@ static void r_stop(struct rfake *f, uv_loop_t *loop)
 {
 	close_router(loop, f->r);
 	rk_buf_free(&f->pong);
+}
+
+/* The router's index lookups: a key no range is known for is looked up
+ * before any node is asked in turn, and goes in one attempt to the node
+ * the index names, at once (an answer already in the cache) or once the
+ * node wakes the router (an answer that came later). One lookup per
+ * operation: a NO_RANGE without a descriptor after it asks the nodes in
+ * turn, as without an index. Fails without env.lookup's call in the
+ * router (the write would be sent under range 0 to node 2 first). */
+static void test_router_index_lookup(void **state)
+{
+	struct rfake f = {.ix_rc = RK_CLIENT_LOOKUP_DONE, .ix_range = 5, .ix_leader = 4};
+	struct rk_client_env env;
+	struct rk_client_stats st;
+	struct outcome w = {0}, w2 = {0};
+	uv_loop_t loop;
+
+	(void)state;
+	env = r_env(&f);
+	env.lookup = r_lookup;
+	assert_int_equal(uv_loop_init(&loop), 0);
+	assert_int_equal(rk_client_router_new(&loop, &env, 5000, &f.r), 0);
+	submit(f.r, RK_KV_PUT, &w);
+	assert_int_equal(f.lookups, 1);
+	assert_true(f.ix_need);
+	assert_int_equal(f.sent, 1);
+	sent_as(&f, 0, 4, 5, 1); /* one hop: where the index said */
+	answer(&f, RK_NET_RESP_OK, NULL);
+	assert_true(w.done);
+	assert_int_equal(w.status, OK);
+	/* The answer comes later: nothing is sent until the node wakes it. */
+	f.range = 0;
+	f.ix_rc = RK_CLIENT_LOOKUP_WAIT;
+	submit(f.r, RK_KV_PUT, &w2);
+	assert_int_equal(f.lookups, 2);
+	assert_int_equal(f.sent, 1);
+	f.range = 6;
+	f.gen = 1;
+	f.leader = 3;
+	rk_client_router_wake(f.r);
+	for (int i = 0; i < 100 && f.sent == 1; i++)
+		uv_run(&loop, UV_RUN_ONCE);
+	assert_int_equal(f.sent, 2);
+	sent_as(&f, 1, 3, 6, 1);
+	/* Not there after all, no descriptor: no second lookup, the nodes
+	 * are asked in turn. */
+	f.leader = 0;
+	answer(&f, RK_NET_RESP_NO_RANGE, NULL);
+	assert_int_equal(f.lookups, 2);
+	assert_int_equal(f.sent, 3);
+	assert_int_equal(f.to[2], 2);
+	answer(&f, RK_NET_RESP_OK, NULL);
+	assert_true(w2.done);
+	rk_client_router_stats(f.r, &st);
+	assert_int_equal(st.index_lookups, 2);
+	assert_int_equal(st.asks, 1);
+	r_stop(&f, &loop);
 }
 
 /* A stale cache entry (range 1 on node 2) answered MISMATCH with the
@@ -914,6 +999,7 @@ int main(void)
 		cmocka_unit_test(test_router_range_found_late),
 		cmocka_unit_test(test_router_mismatch_follows_descriptor),
 		cmocka_unit_test(test_router_unknown_key_asks_nodes),
+		cmocka_unit_test(test_router_index_lookup),
 		cmocka_unit_test(test_router_no_range_marks_absent),
 		cmocka_unit_test(test_router_ping_pong_bounded),
 		cmocka_unit_test(test_order_batches),
