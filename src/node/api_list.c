@@ -49,6 +49,7 @@ struct job {
 	struct rk_desc *descs; /* from the index, by id */
 	size_t nd, cap;
 	uint64_t kept;  /* of them, those the filters keep */
+	size_t counted; /* descriptors counted in kept */
 	bool more;      /* the index goes on after the last one read */
 };
 
@@ -216,6 +217,43 @@ static double sort_key(const struct ent *e, enum sort_by by, uint64_t now)
 	return rk_rate_get(by == BY_WRITES ? &e->r->load.writes : &e->r->load.reads, now);
 }
 
+/* A heap whose root ranks last (by_key): the one a better entry replaces. */
+static void sift(struct ent *h, size_t n, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, m = i;
+		struct ent t;
+
+		if (l < n && by_key(&h[m], &h[l]) < 0)
+			m = l;
+		if (l + 1 < n && by_key(&h[m], &h[l + 1]) < 0)
+			m = l + 1;
+		if (m == i)
+			return;
+		t = h[i];
+		h[i] = h[m];
+		h[m] = t;
+		i = m;
+	}
+}
+
+/* Moves the best min(limit, k) of v[0..k) to its front, in order, and
+ * returns how many: O(k log limit), not a sort of every range. */
+static size_t top(struct ent *v, size_t k, uint64_t limit)
+{
+	size_t nh = k < limit ? k : (size_t)limit;
+
+	for (size_t i = nh / 2; i-- > 0;)
+		sift(v, nh, i);
+	for (size_t i = nh; i < k; i++)
+		if (nh > 0 && by_key(&v[i], &v[0]) < 0) {
+			v[0] = v[i];
+			sift(v, nh, 0);
+		}
+	qsort(v, nh, sizeof(*v), by_key);
+	return nh;
+}
+
 struct totals {
 	uint64_t ranges, leaders, leaderless, unavailable, asleep;
 	double writes, reads;
@@ -265,11 +303,11 @@ static void sorted(struct rk_node *n, const struct list_q *q, struct ent *v, siz
 		t.writes += rk_rate_get(&r->load.writes, now);
 		t.reads += rk_rate_get(&r->load.reads, now);
 	}
-	qsort(v, k, sizeof(*v), by_key);
+	k = top(v, k, q->limit); /* the first k of v, in order */
 	rk_json_obj_begin(j);
 	rk_json_key(j, "ranges");
 	rk_json_arr_begin(j);
-	for (size_t i = 0; i < k && i < q->limit; i++)
+	for (size_t i = 0; i < k; i++)
 		ent_json(n, j, &v[i]);
 	rk_json_arr_end(j);
 	rk_json_key(j, "next"); /* sorted lists are not paged */
@@ -374,7 +412,7 @@ static bool enough(const struct job *jb)
 	return !jb->q.has_sort && jb->kept > jb->q.limit;
 }
 
-static void on_page(void *arg, int rc, const struct rk_pl_page *pg)
+static void on_page(void *arg, int rc, struct rk_pl_page *pg)
 {
 	struct job *jb = arg;
 	struct rk_node *n = jb->n;
@@ -384,21 +422,34 @@ static void on_page(void *arg, int rc, const struct rk_pl_page *pg)
 		job_free(jb);
 		return;
 	}
-	for (size_t i = 0; i < pg->n; i++) {
-		struct rk_desc *d;
-		struct ent e;
-
-		if (rk_grow((void **)&jb->descs, &jb->cap, jb->nd, sizeof(*jb->descs)) != 0)
-			break;
-		d = &jb->descs[jb->nd];
-		memset(d, 0, sizeof(*d));
-		if (rk_desc_copy(d, &pg->descs[i]) != 0)
-			break;
-		jb->nd++;
-		e = ent_of(n, d);
-		jb->kept += kept(n, &jb->q, &e);
+	/* The page's descriptors are taken, not copied (100,000 ranges make
+	 * ten pages). */
+	if (jb->nd == 0 && jb->descs == NULL) {
+		jb->descs = pg->descs;
+		jb->nd = jb->cap = pg->n;
+		pg->descs = NULL;
+		pg->n = 0;
+	} else if (pg->n > 0) {
+		struct rk_desc *d = realloc(jb->descs, (jb->nd + pg->n) * sizeof(*d));
+		if (d != NULL) {
+			memcpy(d + jb->nd, pg->descs, pg->n * sizeof(*d));
+			jb->descs = d;
+			jb->nd += pg->n;
+			jb->cap = jb->nd;
+			free(pg->descs);
+			pg->descs = NULL;
+			pg->n = 0;
+		}
 	}
 	jb->more = pg->next != 0;
+	/* The plain and filtered lists need one kept range more than they
+	 * show; the sorted one needs them all, and counts nothing here. */
+	if (!jb->q.has_sort)
+		for (size_t i = jb->counted; i < jb->nd; i++) {
+			struct ent e = ent_of(n, &jb->descs[i]);
+			jb->kept += kept(n, &jb->q, &e);
+		}
+	jb->counted = jb->nd;
 	if (jb->more && !enough(jb) && rk_pix_read(n, pg->next, RK_PL_PAGE_MAX, on_page, jb) == 0)
 		return;
 	answer(jb, true);

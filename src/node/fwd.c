@@ -95,7 +95,7 @@ static void send_call(struct rk_node *n, struct fwd_call *c)
 }
 
 /* The index's page for the range: sent to one of its nodes. */
-static void on_found(void *arg, int rc, const struct rk_pl_page *pg)
+static void on_found(void *arg, int rc, struct rk_pl_page *pg)
 {
 	struct fwd_call *c = arg;
 	struct rk_node *n = c->n;

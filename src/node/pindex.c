@@ -330,7 +330,7 @@ static void lookup_learn(struct rk_node *n, struct pix_call *c, const struct rk_
 }
 
 /* Ends c: its caller gets rc and pg. */
-static void call_finish(struct rk_node *n, struct pix_call *c, int rc, const struct rk_pl_page *pg)
+static void call_finish(struct rk_node *n, struct pix_call *c, int rc, struct rk_pl_page *pg)
 {
 	call_unlink(n, c);
 	if (c->op == RK_PL_CMD_LOOKUP) {

@@ -65,10 +65,12 @@ struct rk_pix {
 	uint64_t reads, lookups, served, timeouts;
 };
 
-/* A page as the caller gets it: rc 0 and the page (the callee frees it
- * after the call), or rc RK_ETIMEDOUT (no replica answered within
- * RK_PIX_CALL_MS), RK_ESTATE (no placement group), RK_ESTOPPED. */
-typedef void (*rk_pix_page_cb)(void *arg, int rc, const struct rk_pl_page *pg);
+/* A page as the caller gets it: rc 0 and the page, or rc RK_ETIMEDOUT
+ * (no replica answered within RK_PIX_CALL_MS), RK_ESTATE (no placement
+ * group), RK_ESTOPPED, pg NULL. The page is freed after the call: the
+ * callback may take its descriptors (pg->descs, pg->n) and leave it
+ * empty (NULL, 0). */
+typedef void (*rk_pix_page_cb)(void *arg, int rc, struct rk_pl_page *pg);
 
 /* The indexed ranges above after, at most limit (1..RK_PL_PAGE_MAX), in
  * id order; pg->next is the next call's after (0: the end). cb is called

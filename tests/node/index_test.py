@@ -23,6 +23,7 @@ Checks:
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -257,13 +258,24 @@ def main():
               % (other, REMOTE), flush=True)
         ok = True
     finally:
+        # A clean stop: exit status 0 (under ASan, no leak and no error).
         for p in procs.values():
-            p.kill()
-            p.wait()
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for i, p in procs.items():
+            try:
+                rc = p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                rc = p.wait()
+            if rc != 0 and ok:
+                print("index_test: FAIL: node %d exited %d" % (i, rc), flush=True)
+                ok = False
         if ok:
             shutil.rmtree(top, ignore_errors=True)
         else:
             print("index_test: logs kept in " + top, flush=True)
+            sys.exit(1)
     print("index_test: OK", flush=True)
 
 
