@@ -56,7 +56,10 @@ int rk_key_unescape(const char *s, size_t n, struct rk_buf *out)
 
 int rk_key_cmp(const void *a, size_t al, const void *b, size_t bl)
 {
-	int c = memcmp(a, b, al < bl ? al : bl);
+	size_t m = al < bl ? al : bl;
+	/* An empty key may come as NULL (a descriptor's unbounded start):
+	 * memcmp must not see it even for 0 bytes. */
+	int c = m > 0 ? memcmp(a, b, m) : 0;
 
 	if (c != 0)
 		return c;

@@ -181,7 +181,8 @@ static int keyed_fresh(struct rk_node *n, struct rk_replica *r)
 		keyed_free(x);
 		return rc;
 	}
-	qsort(x->keyed, x->n_keyed, sizeof(*x->keyed), by_start);
+	if (x->n_keyed > 1)
+		qsort(x->keyed, x->n_keyed, sizeof(*x->keyed), by_start);
 	x->keyed_at = r->applied;
 	x->keyed_ok = true;
 	return 0;
