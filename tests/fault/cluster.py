@@ -163,11 +163,15 @@ class Cluster:
 
     # -- the HTTP API
     def ranges(self, i, timeout=1.0):
-        """Node i's view of every range, or None if it does not answer."""
+        """The ranges node i holds a replica of, as it sees them, or None if
+        it does not answer. (It lists every range of the cluster; those it
+        holds no replica of, or whose replica is behind the placement
+        index, have no role there.)"""
         try:
             url = "http://%s/api/v1/ranges?limit=100000" % http_addr(i)
             with urllib.request.urlopen(url, timeout=timeout) as r:
-                return json.loads(r.read().decode())["ranges"]
+                rs = json.loads(r.read().decode())["ranges"]
+                return [x for x in rs if x["role"] is not None]
         except Exception:
             return None
 

@@ -261,7 +261,9 @@ def main():
             print("removed replica %d of range %d from node %d (conf_version %d)" %
                   (old_id, rid, IDS[f], r["conf_version"]), flush=True)
             until = time.time() + 10
-            while call(f, "GET", "/api/v1/ranges/%d" % rid)[0] != 404:
+            # Its replica gone (GET /api/v1/ranges/{id} there is now
+            # forwarded to a node that holds the range).
+            while range_view(c, f, rid) is not None:
                 if time.time() > until:
                     fail("node %d still holds range %d after its removal" % (IDS[f], rid))
                 time.sleep(0.05)
