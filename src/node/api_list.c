@@ -405,6 +405,15 @@ static void job_free(struct job *jb)
 	free(jb);
 }
 
+/* How many ranges to ask the index for at a time: an unfiltered page
+ * needs its limit and one more, the others as many as a page holds. */
+static uint32_t page_ask(const struct list_q *q)
+{
+	if (q->has_sort || q->has_node || q->unavailable || q->limit + 1 >= RK_PL_PAGE_MAX)
+		return RK_PL_PAGE_MAX;
+	return (uint32_t)q->limit + 1;
+}
+
 /* Whether the list has what it shows: one kept range more than a page
  * (the sorted list needs them all). */
 static bool enough(const struct job *jb)
@@ -450,7 +459,7 @@ static void on_page(void *arg, int rc, struct rk_pl_page *pg)
 			jb->kept += kept(n, &jb->q, &e);
 		}
 	jb->counted = jb->nd;
-	if (jb->more && !enough(jb) && rk_pix_read(n, pg->next, RK_PL_PAGE_MAX, on_page, jb) == 0)
+	if (jb->more && !enough(jb) && rk_pix_read(n, pg->next, page_ask(&jb->q), on_page, jb) == 0)
 		return;
 	answer(jb, true);
 	job_free(jb);
@@ -532,7 +541,7 @@ void rk_api_ranges_list(struct rk_node *n, const struct rk_http_req *req,
 		rk_api_error(resp, 503, "out of memory");
 		return;
 	}
-	rc = rk_pix_read(n, jb->q.after, RK_PL_PAGE_MAX, on_page, jb);
+	rc = rk_pix_read(n, jb->q.after, page_ask(&jb->q), on_page, jb);
 	if (rc != 0) { /* no placement group: this node's replicas */
 		answer(jb, false);
 		job_free(jb);
