@@ -521,6 +521,9 @@ int rk_pix_router_lookup(struct rk_node *n, uint64_t range, bool need, const uin
 		rk_buf_free(&out);
 		return RK_CLIENT_LOOKUP_DONE;
 	}
+	/* The group did not answer lately: no operation waits for it. */
+	if (now_ms(n) < n->pix.quiet_until)
+		return RK_CLIENT_LOOKUP_NONE;
 	/* One lookup per guessed range in flight; the others wait for it. */
 	if (!need)
 		for (c = n->pix.calls; c != NULL; c = c->next)
@@ -555,6 +558,7 @@ void rk_pix_on_resp(struct rk_node *n, const struct rk_net_resp *resp)
 	if (resp->status == RK_NET_RESP_OK &&
 	    rk_pl_page_decode(resp->reply, resp->len, &pg) == 0) {
 		if (pg.rc != RK_EUNAVAILABLE) {
+			n->pix.quiet_until = 0; /* a replica answers again */
 			call_finish(n, c, pg.rc, pg.rc == 0 ? &pg : NULL);
 			rk_pl_page_free(&pg);
 			return;
@@ -580,6 +584,7 @@ void rk_pix_tick(struct rk_node *n)
 			continue;
 		if (now - c->started_ms >= RK_PIX_CALL_MS) {
 			n->pix.timeouts++;
+			n->pix.quiet_until = now + RK_PIX_QUIET_MS;
 			call_finish(n, c, RK_ETIMEDOUT, NULL);
 			next = n->pix.calls; /* the callback may have changed the list */
 			continue;

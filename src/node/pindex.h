@@ -63,7 +63,12 @@ struct rk_pix {
 	 * read this node's own replica of the group. */
 	bool remote_only;
 	uint64_t reads, lookups, served, timeouts;
+	/* After a call no replica answered, the router does not wait for a
+	 * lookup until then (loop ms): a group that cannot be reached costs
+	 * the reads and writes of user ranges one wait, not one per range. */
+	uint64_t quiet_until;
 };
+#define RK_PIX_QUIET_MS 10000u
 
 /* A page as the caller gets it: rc 0 and the page, or rc RK_ETIMEDOUT
  * (no replica answered within RK_PIX_CALL_MS), RK_ESTATE (no placement
