@@ -220,21 +220,7 @@ static double sort_key(const struct ent *e, enum sort_by by, uint64_t now)
 /* A heap whose root ranks last (by_key): the one a better entry replaces. */
 static void sift(struct ent *h, size_t n, size_t i)
 {
-	for (;;) {
-		size_t l = 2 * i + 1, m = i;
-		struct ent t;
-
-		if (l < n && by_key(&h[m], &h[l]) < 0)
-			m = l;
-		if (l + 1 < n && by_key(&h[m], &h[l + 1]) < 0)
-			m = l + 1;
-		if (m == i)
-			return;
-		t = h[i];
-		h[i] = h[m];
-		h[m] = t;
-		i = m;
-	}
+	rk_api_sift(h, n, i, sizeof(*h), by_key);
 }
 
 /* Moves the best min(limit, k) of v[0..k) to its front, in order, and

@@ -139,24 +139,35 @@ static bool before(const struct ranked *a, const struct ranked *b)
 	return a->key > b->key || (a->key == b->key && a->r->range < b->r->range);
 }
 
-/* A heap whose root ranks last: the one a better candidate replaces. */
-static void sift_down(struct ranked *h, size_t n, size_t i)
+void rk_api_sift(void *heap, size_t n, size_t i, size_t size,
+		 int (*cmp)(const void *a, const void *b))
 {
+	char *h = heap, t[64];
+
+	if (size > sizeof(t))
+		return; /* no element is larger (api_range.h) */
 	for (;;) {
 		size_t l = 2 * i + 1, m = i;
-		struct ranked t;
 
-		if (l < n && before(&h[m], &h[l]))
+		if (l < n && cmp(h + m * size, h + l * size) < 0)
 			m = l;
-		if (l + 1 < n && before(&h[m], &h[l + 1]))
+		if (l + 1 < n && cmp(h + m * size, h + (l + 1) * size) < 0)
 			m = l + 1;
 		if (m == i)
 			return;
-		t = h[i];
-		h[i] = h[m];
-		h[m] = t;
+		memcpy(t, h + i * size, size);
+		memcpy(h + i * size, h + m * size, size);
+		memcpy(h + m * size, t, size);
 		i = m;
 	}
+}
+
+static int cmp_ranked(const void *a, const void *b);
+
+/* A heap whose root ranks last: the one a better candidate replaces. */
+static void sift_down(struct ranked *h, size_t n, size_t i)
+{
+	rk_api_sift(h, n, i, sizeof(*h), cmp_ranked);
 }
 
 static void sift_up(struct ranked *h, size_t i)

@@ -9,6 +9,7 @@
 #define RK_NODE_API_RANGE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "http.h"
@@ -51,6 +52,12 @@ bool rk_api_no_quorum(struct rk_node *n, const struct rk_desc *d);
 bool rk_api_range_route(struct rk_node *n, const char *path,
 			const struct rk_http_req *req,
 			struct rk_http_resp *resp);
+
+/* Sifts element i of the heap h[0..n) (elements of size bytes, at most
+ * 64) down, the heap's root being the element that ranks last: cmp(a, b)
+ * < 0 when a ranks before b. */
+void rk_api_sift(void *heap, size_t n, size_t i, size_t size,
+		 int (*cmp)(const void *a, const void *b));
 
 /* The load families of /metrics: totals, and the few hottest ranges only
  * (a label per range would make 100,000 series). */
