@@ -326,24 +326,19 @@ static void page(struct rk_node *n, const struct list_q *q, const struct ent *v,
 /* The answer from the index's descriptors (from_index) joined with this
  * node's replicas up to the last id read (all when the index is read to
  * its end), or from the replicas alone. */
-static void answer(struct job *jb, bool from_index)
+static void render(struct job *jb, bool from_index, struct rk_http_resp *resp)
 {
 	struct rk_node *n = jb->n;
 	uint64_t upto = from_index && jb->more && jb->nd > 0 ? jb->descs[jb->nd - 1].range_id
 							     : UINT64_MAX;
 	size_t un = rk_table_user_n(&n->tab), k = 0, i = 0;
 	struct ent *v = malloc((jb->nd + un + 1) * sizeof(*v));
-	struct rk_http_resp resp;
 	struct rk_json j;
-	char hdr[64];
 
-	memset(&resp, 0, sizeof(resp));
-	resp.status = 200;
-	resp.content_type = "application/json";
-	rk_buf_init(&resp.body);
+	resp->headers = from_index ? "X-Rangekv-Source: index\r\n" : "X-Rangekv-Source: local\r\n";
 	if (v == NULL) {
-		rk_api_error(&resp, 503, "out of memory");
-		goto out;
+		rk_api_error(resp, 503, "out of memory");
+		return;
 	}
 	if (from_index)
 		for (i = 0; i < jb->nd; i++)
@@ -368,17 +363,26 @@ static void answer(struct job *jb, bool from_index)
 				v[w++] = v[i];
 		k = w;
 	}
-	rk_json_init(&j, &resp.body);
+	rk_json_init(&j, &resp->body);
 	if (jb->q.has_sort)
 		sorted(n, &jb->q, v, k, &j);
 	else
 		page(n, &jb->q, v, k, from_index && jb->more, &j);
-out:
-	snprintf(hdr, sizeof(hdr), "X-Rangekv-Source: %s\r\n", from_index ? "index" : "local");
-	resp.headers = hdr;
+	free(v);
+}
+
+/* render's answer to a deferred call. */
+static void answer(struct job *jb, bool from_index)
+{
+	struct rk_http_resp resp;
+
+	memset(&resp, 0, sizeof(resp));
+	resp.status = 200;
+	resp.content_type = "application/json";
+	rk_buf_init(&resp.body);
+	render(jb, from_index, &resp);
 	rk_http_answer(jb->l, &resp);
 	rk_buf_free(&resp.body);
-	free(v);
 }
 
 /* ---- reading the index ------------------------------------------------------------ */
@@ -407,18 +411,12 @@ static bool enough(const struct job *jb)
 	return !jb->q.has_sort && jb->kept > jb->q.limit;
 }
 
-static void on_page(void *arg, int rc, struct rk_pl_page *pg)
+/* Takes pg's descriptors (not copied: 100,000 ranges make ten pages);
+ * whether the list needs the next page. */
+static bool take(struct job *jb, struct rk_pl_page *pg)
 {
-	struct job *jb = arg;
 	struct rk_node *n = jb->n;
 
-	if (rc != 0) {
-		answer(jb, false); /* the index cannot be read: this node's own */
-		job_free(jb);
-		return;
-	}
-	/* The page's descriptors are taken, not copied (100,000 ranges make
-	 * ten pages). */
 	if (jb->nd == 0 && jb->descs == NULL) {
 		jb->descs = pg->descs;
 		jb->nd = jb->cap = pg->n;
@@ -445,7 +443,20 @@ static void on_page(void *arg, int rc, struct rk_pl_page *pg)
 			jb->kept += kept(n, &jb->q, &e);
 		}
 	jb->counted = jb->nd;
-	if (jb->more && !enough(jb) && rk_pix_read(n, pg->next, page_ask(&jb->q), on_page, jb) == 0)
+	return jb->more && !enough(jb);
+}
+
+/* A page from another node's replica of the group (rk_pix_read). */
+static void on_page(void *arg, int rc, struct rk_pl_page *pg)
+{
+	struct job *jb = arg;
+
+	if (rc != 0) {
+		answer(jb, false); /* the index cannot be read: this node's own */
+		job_free(jb);
+		return;
+	}
+	if (take(jb, pg) && rk_pix_read(jb->n, pg->next, page_ask(&jb->q), on_page, jb) == 0)
 		return;
 	answer(jb, true);
 	job_free(jb);
@@ -522,12 +533,37 @@ void rk_api_ranges_list(struct rk_node *n, const struct rk_http_req *req,
 		free(jb);
 		return;
 	}
+	/* This node's replica of the group: every page read now, on the
+	 * loop, and answered at once (a page per loop turn would make a
+	 * listing of 100,000 ranges wait for ten turns of a busy loop). */
+	for (uint64_t after = jb->q.after;;) {
+		struct rk_pl_page pg;
+		bool again;
+
+		rc = rk_pix_read_now(n, after, page_ask(&jb->q), &pg);
+		if (rc == RK_ENOTFOUND)
+			break; /* none here: asked of another node below */
+		if (rc != 0) {
+			render(jb, false, resp);
+			job_free(jb);
+			return;
+		}
+		again = take(jb, &pg);
+		after = pg.next;
+		rk_pl_page_free(&pg);
+		if (!again) {
+			render(jb, true, resp);
+			job_free(jb);
+			return;
+		}
+	}
 	if ((jb->l = rk_http_defer(req)) == NULL) {
 		free(jb);
 		rk_api_error(resp, 503, "out of memory");
 		return;
 	}
-	rc = rk_pix_read(n, jb->q.after, page_ask(&jb->q), on_page, jb);
+	rc = rk_pix_read(n, jb->nd > 0 ? jb->descs[jb->nd - 1].range_id : jb->q.after,
+			 page_ask(&jb->q), on_page, jb);
 	if (rc != 0) { /* no placement group: this node's replicas */
 		answer(jb, false);
 		job_free(jb);

@@ -416,6 +416,30 @@ static void call_local(struct rk_node *n, struct pix_call *c, struct rk_replica 
 	rk_buf_free(&out);
 }
 
+int rk_pix_read_now(struct rk_node *n, uint64_t after, uint32_t limit, struct rk_pl_page *pgp)
+{
+	struct rk_replica *r = local_replica(n);
+	struct rk_pl_query q = {RK_PL_CMD_READ, n->cfg.node_id, 0, after, limit, NULL, 0};
+	struct rk_buf out;
+	int rc;
+
+	memset(pgp, 0, sizeof(*pgp));
+	if (r == NULL)
+		return RK_ENOTFOUND;
+	if (q.limit == 0 || q.limit > RK_PL_PAGE_MAX)
+		q.limit = RK_PL_PAGE_MAX;
+	n->pix.reads++;
+	rk_buf_init(&out);
+	serve_query(n, r, &q, &out);
+	rc = out.oom ? RK_ENOMEM : rk_pl_page_decode((const uint8_t *)out.p, out.len, pgp);
+	if (rc == 0 && pgp->rc != 0) {
+		rc = pgp->rc;
+		rk_pl_page_free(pgp);
+	}
+	rk_buf_free(&out);
+	return rc;
+}
+
 static void on_local(uv_timer_t *t)
 {
 	struct rk_node *n = t->data;

@@ -83,6 +83,12 @@ typedef void (*rk_pix_page_cb)(void *arg, int rc, struct rk_pl_page *pg);
 int rk_pix_read(struct rk_node *n, uint64_t after, uint32_t limit, rk_pix_page_cb cb,
 		void *arg);
 
+/* rk_pix_read answered now from this node's replica of the group (the
+ * caller frees *pgp): RK_ENOTFOUND when it has none (ask with
+ * rk_pix_read), else as the page's rc. A page is a walk of the group's
+ * table on the loop, as rk_pix_read's local answer is. */
+int rk_pix_read_now(struct rk_node *n, uint64_t after, uint32_t limit, struct rk_pl_page *pgp);
+
 /* The router's lookup (client.h, env.lookup). */
 int rk_pix_router_lookup(struct rk_node *n, uint64_t range, bool need,
 			 const uint8_t *key, size_t klen);
