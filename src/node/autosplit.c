@@ -160,10 +160,28 @@ static void search_done(uv_work_t *req, int status)
 		rc = RK_ESTATE;
 	if (rc == 0)
 		rc = rk_split_auto(n, r, key, klen);
+	if (rc == RK_ENOTFOUND && r != NULL) {
+		/* One key: nothing to split. Its figures start again (its
+		 * size measured anew, its rates from nothing), so it is
+		 * looked at again only once they pass the limits anew, not
+		 * at every tick. */
+		r->load.size_known = false;
+		r->load.size_epoch++;
+		memset(&r->load.writes, 0, sizeof(r->load.writes));
+		memset(&r->load.reads, 0, sizeof(r->load.reads));
+	}
 	if (rc != 0 && rc != RK_ESTATE)
 		rk_log_info(MOD, "range %llu: no automatic split: %s",
 			    (unsigned long long)s->range, rk_strerror(rc));
 	search_free(s);
+}
+
+uint64_t rk_autosplit_size(const struct rk_replica *r)
+{
+	uint64_t size = rk_size_of(r);
+	uint64_t unsure = r->load.unsure - r->load.unsure_mark;
+
+	return size > unsure ? size - unsure : 0;
 }
 
 /* Whether r is led here and may split now. */
@@ -224,7 +242,8 @@ void rk_autosplit_tick(struct rk_node *n)
 			continue;
 		qps = n->cfg.split_qps == 0 ? 0 :
 			rk_rate_get(&r->load.writes, now) + rk_rate_get(&r->load.reads, now);
-		x = rk_autosplit_excess(rk_size_of(r), qps, n->cfg.split_size, n->cfg.split_qps);
+		x = rk_autosplit_excess(rk_autosplit_size(r), qps, n->cfg.split_size,
+					n->cfg.split_qps);
 		if (x > best_x && eligible(n, r)) {
 			best_x = x;
 			best = r;

@@ -69,6 +69,15 @@ void rk_mid_free(struct rk_mid *m);
 double rk_autosplit_excess(uint64_t size, double qps, uint64_t split_size,
 			   uint64_t split_qps);
 
+/* The size a split is decided on: at least what r's span holds. The
+ * node's figure (rk_size_of) counts a plain SET's bytes as new though it
+ * may overwrite a value (size.h); those unsure bytes are left out until a
+ * measurement counts them (one comes once they reach a quarter of the
+ * size, at most every RK_SIZE_MIN_AGE_S), so rewriting one key never
+ * splits its range. */
+struct rk_replica;
+uint64_t rk_autosplit_size(const struct rk_replica *r);
+
 /* Starts an automatic split if one is due and none is in flight (the tick
  * calls it). */
 void rk_autosplit_tick(struct rk_node *n);
