@@ -29,7 +29,9 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fault"))
-from cluster import unescape  # noqa: E402
+sys.path.insert(0, os.path.dirname(__file__))
+import spans  # noqa: E402
+from spans import tiles  # noqa: E402
 from resp import Conn, Err, encode  # noqa: E402
 
 BIN = sys.argv[1]
@@ -76,28 +78,12 @@ def ranges(i):
 
 
 def wait(what, cond, timeout):
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.2)
-    fail("%s: not within %.0f s" % (what, timeout))
+    return spans.wait(what, cond, timeout, fail, step=0.2)
 
 
 def conn(i):
     host, port = addr(i, 1).split(":")
     return Conn((host, int(port)), timeout=15)
-
-
-def tiles(rs):
-    rs = sorted(rs, key=lambda r: unescape(r["start"]))
-    if not rs or rs[0]["start"] != "":
-        return False
-    for a, b in zip(rs, rs[1:]):
-        if a["end"] != b["start"]:
-            return False
-    return rs[-1]["end"] == ""
 
 
 def splits(i, how):

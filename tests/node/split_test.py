@@ -24,7 +24,9 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fault"))
-from cluster import unescape  # noqa: E402
+sys.path.insert(0, os.path.dirname(__file__))
+import spans  # noqa: E402
+from spans import tiles  # noqa: E402
 from resp import Conn, Err  # noqa: E402
 
 BIN = sys.argv[1]
@@ -72,13 +74,7 @@ def ranges(i):
 
 
 def wait(what, cond, timeout):
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.05)
-    fail("%s: not within %.0f s" % (what, timeout))
+    return spans.wait(what, cond, timeout, fail)
 
 
 def conn(i):
@@ -93,16 +89,6 @@ def conn_wait(i):
         except OSError:
             return None
     return wait("node %d's client port" % i, once, 30)
-
-
-def tiles(rs):
-    rs = sorted(rs, key=lambda r: unescape(r["start"]))
-    if not rs or rs[0]["start"] != "":
-        return False
-    for a, b in zip(rs, rs[1:]):
-        if a["end"] != b["start"]:
-            return False
-    return rs[-1]["end"] == ""
 
 
 def split(key):
