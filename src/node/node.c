@@ -223,7 +223,7 @@ static void on_tick(uv_timer_t *t)
 		rk_snap_compact(n);
 	if (n->admin.ops != NULL)
 		rk_admin_tick(n);
-	if (n->split.ops != NULL)
+	if (n->split.ops != NULL || n->split.n_camps > 0)
 		rk_split_tick(n);
 	rk_autosplit_tick(n);
 	if (n->check.waits != NULL)

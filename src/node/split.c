@@ -19,6 +19,64 @@
 
 #define MOD "node"
 
+/* ---- the right half's first campaign ----------------------------------------- */
+
+/*
+ * The right replica on the node that led the left campaigns at once, but
+ * its vote requests usually reach the other nodes before they have applied
+ * the split (they learn its commit with the left's next append or
+ * heartbeat): there is no replica there yet to vote, the requests are
+ * dropped, and the right half would wait a whole election timeout, its
+ * keys unserved, before campaigning again. So it campaigns again every
+ * CAMP_EVERY_TICKS until it or another replica leads, for at most two
+ * election timeouts. Each campaign is rk_raft_campaign_split's, from the
+ * node that applied the split (split.h: no lease is left over the right
+ * half there).
+ */
+#define CAMP_EVERY_TICKS 2
+
+struct rk_split_camp {
+	uint64_t range, until_ms, next_ms;
+};
+
+static void camp_add(struct rk_node *n, uint64_t range)
+{
+	struct rk_split *sp = &n->split;
+	uint64_t now = uv_now(&n->loop);
+	struct rk_split_camp *c;
+
+	if (rk_grow((void **)&sp->camps, &sp->cap_camps, sp->n_camps, sizeof(*sp->camps)) != 0)
+		return; /* it campaigns again at its election timeout */
+	c = &sp->camps[sp->n_camps++];
+	c->range = range;
+	c->until_ms = now + 2ull * (uint64_t)n->ropts.election_tick * n->cfg.tick_ms;
+	c->next_ms = now + CAMP_EVERY_TICKS * (uint64_t)n->cfg.tick_ms;
+}
+
+static void camps_run(struct rk_node *n)
+{
+	struct rk_split *sp = &n->split;
+	uint64_t now = uv_now(&n->loop);
+	size_t k = 0;
+
+	for (size_t i = 0; i < sp->n_camps; i++) {
+		struct rk_split_camp c = sp->camps[i];
+		struct rk_replica *r = rk_table_get(&n->tab, c.range);
+
+		if (r == NULL || r->removing || now >= c.until_ms ||
+		    rk_raft_leader(&r->raft) != 0)
+			continue; /* led (here or elsewhere), or given up */
+		if (now >= c.next_ms) {
+			(void)rk_raft_campaign_split(&r->raft);
+			rk_node_wake(n, r);
+			rk_node_mark_dirty(n, r);
+			c.next_ms = now + CAMP_EVERY_TICKS * (uint64_t)n->cfg.tick_ms;
+		}
+		sp->camps[k++] = c;
+	}
+	sp->n_camps = k;
+}
+
 /* ---- apply ------------------------------------------------------------------ */
 
 /* The right replica's raft state and apply state into b: the same
@@ -199,8 +257,13 @@ shrink:
 		 * half. The others wait out their inherited refusal. */
 		rr->split_left = r->range;
 		rr->split_index = x->index;
-		if (rk_raft_is_leader(&r->raft) && rk_raft_campaign_split(&rr->raft) != 0)
-			rk_log_warn(MOD, "range %llu: cannot campaign", (unsigned long long)rr->range);
+		if (rk_raft_is_leader(&r->raft)) {
+			if (rk_raft_campaign_split(&rr->raft) != 0)
+				rk_log_warn(MOD, "range %llu: cannot campaign",
+					    (unsigned long long)rr->range);
+			else
+				camp_add(n, rr->range);
+		}
 		rk_node_wake(n, rr);
 		rk_node_mark_dirty(n, rr);
 	}
@@ -583,6 +646,8 @@ void rk_split_tick(struct rk_node *n)
 {
 	struct rk_split_op *op, *next;
 
+	if (n->split.n_camps > 0)
+		camps_run(n);
 	for (op = n->split.ops; op != NULL; op = next) {
 		const char *msg;
 		int status;
@@ -601,6 +666,9 @@ void rk_split_close(struct rk_node *n)
 {
 	struct rk_split_op *op, *next;
 
+	free(n->split.camps);
+	n->split.camps = NULL;
+	n->split.n_camps = n->split.cap_camps = 0;
 	for (op = n->split.ops; op != NULL; op = next) {
 		next = op->next;
 		if (op->open)

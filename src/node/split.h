@@ -44,6 +44,7 @@ struct rk_node;
 struct rk_replica;
 struct rk_store_batch;
 struct rk_split_op;
+struct rk_split_camp;
 
 struct rk_split {
 	struct rk_split_op *ops; /* calls waiting; few */
@@ -54,6 +55,9 @@ struct rk_split {
 	bool auto_scanning;
 	uint64_t auto_last_ms;
 	struct rk_hist seconds; /* proposal to applied on the leader, done ones */
+	/* Right halves this node campaigns for (split.c). */
+	struct rk_split_camp *camps;
+	size_t n_camps, cap_camps;
 };
 
 /* What the applier's split callback needs (set for each entry). */
@@ -85,6 +89,8 @@ bool rk_split_auto_pending(const struct rk_node *n);
  * (not the leader, busy, the key not strictly inside); copies key. */
 int rk_split_auto(struct rk_node *n, struct rk_replica *r, const void *key,
 		  size_t klen);
+/* Answers the calls that are done; campaigns again for right halves
+ * whose first campaign found no voters yet (split.c). */
 void rk_split_tick(struct rk_node *n);
 void rk_split_close(struct rk_node *n);
 
