@@ -19,7 +19,6 @@ key space; every acknowledged SET reads back. `autosplit_test.py BIN 1000
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -213,12 +212,7 @@ def main():
               (START, len(v), took, total_auto, killed, n_at_kill, len(acked)), flush=True)
     finally:
         stop.set()
-        for p in procs.values():
-            if p.poll() is None:
-                p.send_signal(signal.SIGKILL)
-                p.wait()
-        if os.environ.get("RK_KEEP") is None:
-            shutil.rmtree(top, ignore_errors=True)
+        spans.kill_all(procs, top)
 
 
 main()

@@ -1,4 +1,7 @@
 """Helpers the split tests share (split_test.py, autosplit_test.py)."""
+import os
+import shutil
+import signal
 import time
 
 from cluster import unescape
@@ -26,3 +29,13 @@ def tiles(rs):
         if a["end"] != b["start"]:
             return False
     return rs[-1]["end"] == ""
+
+
+def kill_all(procs, top):
+    """SIGKILL what still runs of procs; top removed unless RK_KEEP is set."""
+    for p in procs.values():
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+    if os.environ.get("RK_KEEP") is None:
+        shutil.rmtree(top, ignore_errors=True)

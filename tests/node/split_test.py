@@ -12,7 +12,6 @@ is killed (-9) and restarted.
 """
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -248,12 +247,7 @@ def main():
               (len(acked_sets), acked_incr[0], got), flush=True)
     finally:
         stop.set()
-        for p in procs.values():
-            if p.poll() is None:
-                p.send_signal(signal.SIGKILL)
-                p.wait()
-        if os.environ.get("RK_KEEP") is None:
-            shutil.rmtree(top, ignore_errors=True)
+        spans.kill_all(procs, top)
 
 
 main()
