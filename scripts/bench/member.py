@@ -70,7 +70,9 @@ def on_leader(rid, method, path, timeout=120):
     return st, body
 
 
-def start(tmp, ranges, extra=()):
+def start(tmp, ranges, extra=(), cut=None):
+    """Three nodes with `ranges` ranges, cut evenly or, with cut, at those
+    --split-at boundaries (ranges - 1 of them)."""
     ic = ",".join("%d=%s" % (i, peer(i)) for i in (1, 2, 3))
     procs = {}
     for i in (1, 2, 3):
@@ -80,8 +82,9 @@ def start(tmp, ranges, extra=()):
         procs[i] = subprocess.Popen(
             [BIN, "start", "--node-id", str(i), "--data", os.path.join(d, "data"),
              "--peer-addr", peer(i), "--client-addr", "%s:%d" % client(i),
-             "--http-addr", http(i), "--initial-cluster", ic, "--ranges", str(ranges),
-             "--tick-ms", str(TICK_MS)] + list(extra), stdout=log, stderr=log)
+             "--http-addr", http(i), "--initial-cluster", ic] +
+            (["--ranges", str(ranges)] if cut is None else ["--split-at", cut]) +
+            ["--tick-ms", str(TICK_MS)] + list(extra), stdout=log, stderr=log)
     until = time.time() + 60
     while time.time() < until:
         try:

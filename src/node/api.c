@@ -11,6 +11,7 @@
 #include "json.h"
 #include "api.h"
 #include "api_range.h"
+#include "autosplit.h"
 #include "console.h"
 #include "node_int.h"
 #include "size.h"
@@ -423,6 +424,7 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 	    "Client writes refused for lack of free space on the data disk.", n->space.refused);
 	rk_api_metrics_load(n, b);
 	rk_check_metrics(n, b);
+	rk_autosplit_metrics(n, b);
 	rk_prom_family(b, "rangekv_group_commit_seconds", "histogram", "Group commit, submit to durable.");
 	rk_prom_hist(b, "rangekv_group_commit_seconds", NULL, &n->stats.commit_hist);
 }

@@ -69,6 +69,11 @@ struct rk_node_config {
 	 * whichever is smaller. 0: never refuse. */
 	uint64_t min_free_space;
 	bool min_free_space_set;
+	/* --split-size (bytes; 0: never for size) and --split-qps (reads and
+	 * writes per second; 0: never for load): a range's leader splits it
+	 * past either (autosplit.h). Cluster settings. */
+	uint64_t split_size;
+	uint64_t split_qps;
 	/* --enable-debug-api: the debug endpoints (/api/v1/debug/...) exist (tests,
 	 * benchmarks); without it they answer 404 like any unknown path. */
 	bool enable_debug_api;

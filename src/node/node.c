@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "api.h"
+#include "autosplit.h"
 #include "boot.h"
 #include "crash.h"
 #include "log.h"
@@ -230,8 +231,9 @@ static void on_tick(uv_timer_t *t)
 		rk_snap_compact(n);
 	if (n->admin.ops != NULL)
 		rk_admin_tick(n);
-	if (n->split.ops != NULL)
+	if (n->split.ops != NULL || n->split.n_camps > 0)
 		rk_split_tick(n);
+	rk_autosplit_tick(n);
 	if (n->check.waits != NULL)
 		rk_check_tick(n);
 	if (n->life.n > 0)

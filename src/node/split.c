@@ -19,6 +19,64 @@
 
 #define MOD "node"
 
+/* ---- the right half's first campaign ----------------------------------------- */
+
+/*
+ * The right replica on the node that led the left campaigns at once, but
+ * its vote requests usually reach the other nodes before they have applied
+ * the split (they learn its commit with the left's next append or
+ * heartbeat): there is no replica there yet to vote, the requests are
+ * dropped, and the right half would wait a whole election timeout, its
+ * keys unserved, before campaigning again. So it campaigns again every
+ * CAMP_EVERY_TICKS until it or another replica leads, for at most two
+ * election timeouts. Each campaign is rk_raft_campaign_split's, from the
+ * node that applied the split (split.h: no lease is left over the right
+ * half there).
+ */
+#define CAMP_EVERY_TICKS 2
+
+struct rk_split_camp {
+	uint64_t range, until_ms, next_ms;
+};
+
+static void camp_add(struct rk_node *n, uint64_t range)
+{
+	struct rk_split *sp = &n->split;
+	uint64_t now = uv_now(&n->loop);
+	struct rk_split_camp *c;
+
+	if (rk_grow((void **)&sp->camps, &sp->cap_camps, sp->n_camps, sizeof(*sp->camps)) != 0)
+		return; /* it campaigns again at its election timeout */
+	c = &sp->camps[sp->n_camps++];
+	c->range = range;
+	c->until_ms = now + 2ull * (uint64_t)n->ropts.election_tick * n->cfg.tick_ms;
+	c->next_ms = now + CAMP_EVERY_TICKS * (uint64_t)n->cfg.tick_ms;
+}
+
+static void camps_run(struct rk_node *n)
+{
+	struct rk_split *sp = &n->split;
+	uint64_t now = uv_now(&n->loop);
+	size_t k = 0;
+
+	for (size_t i = 0; i < sp->n_camps; i++) {
+		struct rk_split_camp c = sp->camps[i];
+		struct rk_replica *r = rk_table_get(&n->tab, c.range);
+
+		if (r == NULL || r->removing || now >= c.until_ms ||
+		    rk_raft_leader(&r->raft) != 0)
+			continue; /* led (here or elsewhere), or given up */
+		if (now >= c.next_ms) {
+			(void)rk_raft_campaign_split(&r->raft);
+			rk_node_wake(n, r);
+			rk_node_mark_dirty(n, r);
+			c.next_ms = now + CAMP_EVERY_TICKS * (uint64_t)n->cfg.tick_ms;
+		}
+		sp->camps[k++] = c;
+	}
+	sp->n_camps = k;
+}
+
 /* ---- apply ------------------------------------------------------------------ */
 
 /* The right replica's raft state and apply state into b: the same
@@ -178,6 +236,13 @@ int rk_split_apply(void *arg, const struct rk_kv_split *s, int *refusedp)
 shrink:
 	rk_desc_free(&r->desc);
 	r->desc = left;
+	/* Its size and rates were the whole span's: measured again, and
+	 * counted from nothing, so neither splits it again at once
+	 * (autosplit.h). */
+	r->load.size_known = false;
+	r->load.size_epoch++;
+	memset(&r->load.writes, 0, sizeof(r->load.writes));
+	memset(&r->load.reads, 0, sizeof(r->load.reads));
 	x->ap->start = r->desc.start;
 	x->ap->slen = r->desc.slen;
 	x->ap->end = r->desc.end;
@@ -192,8 +257,13 @@ shrink:
 		 * half. The others wait out their inherited refusal. */
 		rr->split_left = r->range;
 		rr->split_index = x->index;
-		if (rk_raft_is_leader(&r->raft) && rk_raft_campaign_split(&rr->raft) != 0)
-			rk_log_warn(MOD, "range %llu: cannot campaign", (unsigned long long)rr->range);
+		if (rk_raft_is_leader(&r->raft)) {
+			if (rk_raft_campaign_split(&rr->raft) != 0)
+				rk_log_warn(MOD, "range %llu: cannot campaign",
+					    (unsigned long long)rr->range);
+			else
+				camp_add(n, rr->range);
+		}
 		rk_node_wake(n, rr);
 		rk_node_mark_dirty(n, rr);
 	}
@@ -216,8 +286,10 @@ shrink:
 
 struct rk_split_op {
 	uint64_t range, generation, conf_version;
-	uint64_t right_id, index, term, deadline;
+	uint64_t right_id, index, term, deadline, began_ms;
 	bool proposed;
+	bool open;  /* not yet answered */
+	bool autom; /* automatic: nobody waits for the answer (later NULL) */
 	struct rk_buf key;
 	struct rk_node *n;
 	struct rk_http_later *later; /* NULL once answered */
@@ -227,7 +299,15 @@ struct rk_split_op {
 bool rk_split_busy(const struct rk_node *n, uint64_t range)
 {
 	for (const struct rk_split_op *o = n->split.ops; o != NULL; o = o->next)
-		if (o->range == range && o->later != NULL)
+		if (o->range == range && o->open)
+			return true;
+	return false;
+}
+
+bool rk_split_auto_pending(const struct rk_node *n)
+{
+	for (const struct rk_split_op *o = n->split.ops; o != NULL; o = o->next)
+		if (o->autom && o->open)
 			return true;
 	return false;
 }
@@ -243,7 +323,35 @@ static void unlink_op(struct rk_node *n, struct rk_split_op *op)
 	free(op);
 }
 
+static void answer_call(struct rk_split_op *op, int status, const char *msg);
+
+/* Counts the outcome; answers the call, if one waits. */
 static void answer(struct rk_split_op *op, int status, const char *msg)
+{
+	struct rk_node *n = op->n;
+	bool ok = status == 200 && msg == NULL;
+
+	op->open = false;
+	if (ok) {
+		n->split.done++;
+		n->split.auto_done += op->autom;
+		rk_hist_observe(&n->split.seconds,
+				(double)(uv_now(&n->loop) - op->began_ms) / 1000.0);
+	} else {
+		n->split.refused++;
+		n->split.auto_refused += op->autom;
+	}
+	if (op->autom) {
+		if (!ok)
+			rk_log_info(MOD, "range %llu: automatic split not done: %s",
+				    (unsigned long long)op->range,
+				    msg != NULL ? msg : "a half is not here");
+		return;
+	}
+	answer_call(op, status, msg);
+}
+
+static void answer_call(struct rk_split_op *op, int status, const char *msg)
 {
 	struct rk_node *n = op->n;
 	struct rk_http_resp resp;
@@ -268,17 +376,12 @@ static void answer(struct rk_split_op *op, int status, const char *msg)
 		rk_api_range_json(&j, r, false);
 		rk_json_obj_end(&j);
 	}
-	if (status == 200 && msg == NULL)
-		n->split.done++;
-	else
-		n->split.refused++;
 	rk_http_answer(op->later, &resp);
 	rk_buf_free(&resp.body);
 	op->later = NULL;
 }
 
-/* Why r cannot split now (NULL: it can). */
-static const char *busy_why(const struct rk_node *n, const struct rk_replica *r)
+const char *rk_split_busy_why(const struct rk_node *n, const struct rk_replica *r)
 {
 	if (rk_raft_conf_is_joint(&r->rs.conf) || rk_raft_conf_pending(&r->raft) ||
 	    rk_admin_busy(n, r->range))
@@ -299,7 +402,7 @@ static void on_ids(void *arg, int rc, uint64_t first)
 	struct rk_buf cmd, entry;
 	uint64_t index = 0;
 
-	if (op->later == NULL) { /* answered meanwhile (the node stops) */
+	if (!op->open) { /* answered meanwhile (the node stops) */
 		unlink_op(n, op);
 		return;
 	}
@@ -395,6 +498,51 @@ static void where_json(struct rk_http_resp *resp, int status, const char *msg,
 	rk_json_obj_end(&j);
 }
 
+/* Takes the new range's id, then proposes (on_ids); op is linked, open,
+ * and answered on every path. */
+static void start(struct rk_node *n, struct rk_replica *r, struct rk_split_op *op)
+{
+	int rc;
+
+	op->range = r->range;
+	op->generation = r->desc.generation;
+	op->conf_version = r->desc.conf_version;
+	op->began_ms = uv_now(&n->loop);
+	op->deadline = op->began_ms + 2ull * n->cfg.request_timeout_ms;
+	op->open = true;
+	op->next = n->split.ops;
+	n->split.ops = op;
+	if ((rc = rk_node_alloc_range_ids(n, 1, on_ids, op)) != 0) {
+		answer(op, 503, rk_strerror(rc));
+		unlink_op(n, op);
+	}
+}
+
+int rk_split_auto(struct rk_node *n, struct rk_replica *r, const void *key,
+		  size_t klen)
+{
+	struct rk_split_op *op;
+
+	if (r->removing || r->desc.n_reps == 0 || !rk_raft_is_leader(&r->raft) ||
+	    klen == 0 || klen > RK_KV_MAX_KEY || !rk_desc_contains(&r->desc, key, klen) ||
+	    rk_key_cmp(key, klen, r->desc.start, r->desc.slen) == 0 ||
+	    rk_split_busy_why(n, r) != NULL)
+		return RK_ESTATE;
+	if ((op = calloc(1, sizeof(*op))) == NULL)
+		return RK_ENOMEM;
+	op->n = n;
+	op->autom = true;
+	rk_buf_init(&op->key);
+	rk_buf_append(&op->key, key, klen);
+	if (op->key.oom) {
+		rk_buf_free(&op->key);
+		free(op);
+		return RK_ENOMEM;
+	}
+	start(n, r, op);
+	return 0;
+}
+
 bool rk_split_http(struct rk_node *n, const struct rk_http_req *req,
 		   struct rk_http_resp *resp)
 {
@@ -404,7 +552,6 @@ bool rk_split_http(struct rk_node *n, const struct rk_http_req *req,
 	struct rk_rcache_entry *e;
 	struct rk_replica *r;
 	const char *why;
-	int rc;
 
 	if (strcmp(req->path, "/api/v1/split") != 0)
 		return false;
@@ -448,24 +595,15 @@ bool rk_split_http(struct rk_node *n, const struct rk_http_req *req,
 		rk_api_error(resp, 400, "the key is its range's start: there is nothing to split");
 		goto fail;
 	}
-	if ((why = busy_why(n, r)) != NULL) {
+	if ((why = rk_split_busy_why(n, r)) != NULL) {
 		rk_api_error(resp, 409, why);
 		goto fail;
 	}
-	op->range = r->range;
-	op->generation = r->desc.generation;
-	op->conf_version = r->desc.conf_version;
-	op->deadline = uv_now(&n->loop) + 2ull * n->cfg.request_timeout_ms;
 	if ((op->later = rk_http_defer(req)) == NULL) {
 		rk_api_error(resp, 503, "out of memory");
 		goto fail;
 	}
-	op->next = n->split.ops;
-	n->split.ops = op;
-	if ((rc = rk_node_alloc_range_ids(n, 1, on_ids, op)) != 0) {
-		answer(op, 503, rk_strerror(rc));
-		unlink_op(n, op);
-	}
+	start(n, r, op);
 	free(q);
 	return true;
 fail:
@@ -508,6 +646,8 @@ void rk_split_tick(struct rk_node *n)
 {
 	struct rk_split_op *op, *next;
 
+	if (n->split.n_camps > 0)
+		camps_run(n);
 	for (op = n->split.ops; op != NULL; op = next) {
 		const char *msg;
 		int status;
@@ -526,9 +666,12 @@ void rk_split_close(struct rk_node *n)
 {
 	struct rk_split_op *op, *next;
 
+	free(n->split.camps);
+	n->split.camps = NULL;
+	n->split.n_camps = n->split.cap_camps = 0;
 	for (op = n->split.ops; op != NULL; op = next) {
 		next = op->next;
-		if (op->later != NULL)
+		if (op->open)
 			answer(op, 503, "the node is stopping; the outcome is unknown");
 		if (op->proposed)
 			unlink_op(n, op); /* else freed by its ids' callback */

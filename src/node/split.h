@@ -38,15 +38,26 @@
 
 #include "http.h"
 #include "kv.h"
+#include "prom.h"
 
 struct rk_node;
 struct rk_replica;
 struct rk_store_batch;
 struct rk_split_op;
+struct rk_split_camp;
 
 struct rk_split {
 	struct rk_split_op *ops; /* calls waiting; few */
-	uint64_t done, refused;
+	uint64_t done, refused; /* of every split this node's leaders proposed */
+	uint64_t auto_done, auto_refused; /* of those, the automatic ones */
+	/* Automatic splits (autosplit.h): a key is being looked for on a
+	 * worker; when the last one started (loop clock, ms). */
+	bool auto_scanning;
+	uint64_t auto_last_ms;
+	struct rk_hist seconds; /* proposal to applied on the leader, done ones */
+	/* Right halves this node campaigns for (split.c). */
+	struct rk_split_camp *camps;
+	size_t n_camps, cap_camps;
 };
 
 /* What the applier's split callback needs (set for each entry). */
@@ -67,6 +78,19 @@ bool rk_split_http(struct rk_node *n, const struct rk_http_req *req,
 /* Whether a split of range is proposed and not yet applied here
  * (membership changes of it are refused meanwhile). */
 bool rk_split_busy(const struct rk_node *n, uint64_t range);
+/* Why r, led here, cannot split now (a membership change, another split
+ * or a leadership transfer under way); NULL: it can. */
+const char *rk_split_busy_why(const struct rk_node *n, const struct rk_replica *r);
+/* Whether an automatic split proposed by this node is not yet answered. */
+bool rk_split_auto_pending(const struct rk_node *n);
+/* An automatic split of r, led here, at key (inside its span, after its
+ * start): the same steps as the call's, with nobody to answer; the outcome
+ * is counted (auto_done, auto_refused). RK_ESTATE when r cannot split now
+ * (not the leader, busy, the key not strictly inside); copies key. */
+int rk_split_auto(struct rk_node *n, struct rk_replica *r, const void *key,
+		  size_t klen);
+/* Answers the calls that are done; campaigns again for right halves
+ * whose first campaign found no voters yet (split.c). */
 void rk_split_tick(struct rk_node *n);
 void rk_split_close(struct rk_node *n);
 

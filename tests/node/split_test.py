@@ -12,7 +12,6 @@ is killed (-9) and restarted.
 """
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -24,7 +23,9 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fault"))
-from cluster import unescape  # noqa: E402
+sys.path.insert(0, os.path.dirname(__file__))
+import spans  # noqa: E402
+from spans import tiles  # noqa: E402
 from resp import Conn, Err  # noqa: E402
 
 BIN = sys.argv[1]
@@ -72,13 +73,7 @@ def ranges(i):
 
 
 def wait(what, cond, timeout):
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.05)
-    fail("%s: not within %.0f s" % (what, timeout))
+    return spans.wait(what, cond, timeout, fail)
 
 
 def conn(i):
@@ -93,16 +88,6 @@ def conn_wait(i):
         except OSError:
             return None
     return wait("node %d's client port" % i, once, 30)
-
-
-def tiles(rs):
-    rs = sorted(rs, key=lambda r: unescape(r["start"]))
-    if not rs or rs[0]["start"] != "":
-        return False
-    for a, b in zip(rs, rs[1:]):
-        if a["end"] != b["start"]:
-            return False
-    return rs[-1]["end"] == ""
 
 
 def split(key):
@@ -262,12 +247,7 @@ def main():
               (len(acked_sets), acked_incr[0], got), flush=True)
     finally:
         stop.set()
-        for p in procs.values():
-            if p.poll() is None:
-                p.send_signal(signal.SIGKILL)
-                p.wait()
-        if os.environ.get("RK_KEEP") is None:
-            shutil.rmtree(top, ignore_errors=True)
+        spans.kill_all(procs, top)
 
 
 main()

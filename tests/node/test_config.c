@@ -248,6 +248,38 @@ static void test_min_free_space(void **state)
 	assert_non_null(strstr(err, "--min-free-space: 'lots' is not a size"));
 }
 
+/* --split-size and --split-qps: the defaults (64 MiB, off), sizes with
+ * units, 0 for never, too small or malformed refused with the flag named. */
+static void test_split_limits(void **state)
+{
+	struct rk_node_config c;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101"), 0);
+	assert_int_equal(c.split_size, 64ull << 20);
+	assert_int_equal(c.split_qps, 0);
+	rk_node_config_free(&c);
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
+				      "--split-size 512KiB --split-qps 2500"), 0);
+	assert_int_equal(c.split_size, 512ull << 10);
+	assert_int_equal(c.split_qps, 2500);
+	rk_node_config_free(&c);
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
+				      "--split-size=0"), 0);
+	assert_int_equal(c.split_size, 0);
+	rk_node_config_free(&c);
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
+				      "--split-size 1KiB"), RK_EINVAL);
+	assert_non_null(strstr(err, "--split-size: '1KiB' is not 0 or a size of at least 16KiB"));
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
+				      "--split-size big"), RK_EINVAL);
+	assert_non_null(strstr(err, "--split-size: 'big'"));
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
+				      "--split-qps -5"), RK_EINVAL);
+	assert_non_null(strstr(err, "--split-qps: '-5'"));
+}
+
 /* The log budgets in bytes: defaults (the node's a quarter of the cache,
  * at most 64 MiB), sizes with units, 0 for no node budget, too small
  * refused. */
@@ -417,6 +449,7 @@ int main(void)
 		cmocka_unit_test(test_compression),
 		cmocka_unit_test(test_client_password_file),
 		cmocka_unit_test(test_secret_files),
+		cmocka_unit_test(test_split_limits),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

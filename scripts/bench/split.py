@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""Range splits under load on this machine: three rangekv processes on
+127.0.0.1-3 (node ids 1-3, the ports of member.py).
+
+  split.py BIN [SECS] [ROUNDS] [RATE]     (defaults 10 s, 2 rounds, 5 splits/s)
+
+redis-benchmark writes SETs (-c 50 -P 16, 1 KB values, 1,000,000 keys
+key:000000000000..key:000000999999 over 10 ranges cut with --split-at, no
+automatic splits: --split-size 0). Rounds alternate: SECS seconds without
+splits, then SECS seconds while a client splits ranges at RATE splits a
+second (POST /api/v1/split at random keys of the workload's, on each
+range's leader; one call at a time, the next one due 1/RATE s after the
+previous one began). Prints, in one run, SET/s of each round and their
+ratio, the splits done and their rate, and the split latency p50/p99 (the
+call's time: the new range id's allocation, the proposal, until the leader
+applied it). Nothing passes or fails on a timing.
+"""
+import os
+import random
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import member  # noqa: E402  (start, stop, call, bench_sets: the same cluster)
+
+KEYS = 1000000
+
+
+def split_at(key):
+    """The call on the leader of key's range (following 409/404 hints);
+    (seconds, status)."""
+    q = "/api/v1/split?key=" + urllib.parse.quote(key, safe="")
+    i = 1
+    t0 = time.time()
+    for _ in range(20):
+        st, body = member.call(i, "POST", q, timeout=30)
+        if st in (409, 404) and body.get("leader"):
+            if body["leader"] == i:  # busy, or a transfer: give up this key
+                return time.time() - t0, st
+            i = body["leader"]
+            continue
+        return time.time() - t0, st
+    return time.time() - t0, st
+
+
+COUNTERS = ("rangekv_router_redirects_total", "rangekv_router_redirect_parks_total",
+            "rangekv_client_retries_total", "rangekv_client_tryagain_total")
+
+
+def counters():
+    """Node 1's routing counters (its router serves redis-benchmark)."""
+    m = urllib.request.urlopen("http://%s/metrics" % member.http(1), timeout=5).read().decode()
+    got = dict.fromkeys(COUNTERS, 0.0)
+    for line in m.splitlines():
+        k = line.split(" ")[0]
+        if k in got:
+            got[k] = float(line.split()[1])
+    return got
+
+
+def delta(a, b):
+    return ", ".join("%s %d" % (k[8:].replace("_total", ""), b[k] - a[k]) for k in COUNTERS)
+
+
+def pct(v, q):
+    v = sorted(v)
+    return v[min(len(v) - 1, int(q * len(v)))] if v else float("nan")
+
+
+def main():
+    secs = int(sys.argv[2]) if len(sys.argv) > 2 else 10
+    rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 2
+    rate = float(sys.argv[4]) if len(sys.argv) > 4 else 5.0
+    tmp = tempfile.mkdtemp(prefix="rk-bench-split-")
+    bounds = ",".join("key:%012d" % (k * KEYS // 10) for k in range(1, 10))
+    procs = member.start(tmp, 10, ["--split-size", "0"], cut=bounds)
+    rnd = random.Random(1)
+    used = set()
+    lat, refused = [], []
+    try:
+        base, loaded = [], []
+        for r in range(rounds):
+            c0 = counters()
+            base.append(member.bench_sets(secs))
+            c1 = counters()
+            print("round %d: SET/s without splits: %.0f (%s)" % (r + 1, base[-1], delta(c0, c1)),
+                  flush=True)
+            stop = threading.Event()
+            n0 = len(lat)
+
+            def splitter():
+                while not stop.is_set():
+                    t_next = time.time() + 1.0 / rate
+                    k = rnd.randrange(1, KEYS)
+                    if k in used or k % (KEYS // 10) == 0:
+                        continue
+                    used.add(k)
+                    took, st = split_at("key:%012d" % k)
+                    (lat if st == 200 else refused).append(took)
+                    time.sleep(max(0.0, t_next - time.time()))
+            t = threading.Thread(target=splitter)
+            t0 = time.time()
+            t.start()
+            loaded.append(member.bench_sets(secs))
+            stop.set()
+            t.join()
+            el = time.time() - t0
+            c2 = counters()
+            print("round %d: SET/s while splitting: %.0f (%.2f of without); %d splits in "
+                  "%.1f s (%.1f/s), %d refused (%s)" %
+                  (r + 1, loaded[-1], loaded[-1] / base[-1], len(lat) - n0, el,
+                   (len(lat) - n0) / el, len(refused), delta(c1, c2)), flush=True)
+        rs = member.call(1, "GET", "/api/v1/ranges?limit=100000")[1]["ranges"]
+        print("SET/s while splitting / without, over %d rounds of %d s: %.2f (%.0f vs %.0f); "
+              "split latency under load p50 %.0f ms, p99 %.0f ms (%d splits, %d refused); "
+              "%d ranges at the end" %
+              (rounds, secs, sum(loaded) / sum(base), sum(loaded) / rounds, sum(base) / rounds,
+               1000 * pct(lat, 0.5), 1000 * pct(lat, 0.99), len(lat), len(refused), len(rs)),
+              flush=True)
+    finally:
+        member.stop(procs, tmp)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
