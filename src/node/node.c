@@ -414,6 +414,12 @@ int rk_node_run(const struct rk_node_config *cfg)
 			goto out;
 		}
 	}
+	/* The cluster settings: a restart's flags checked against the record
+	 * before anything is loaded. */
+	if ((rc = rk_settings_load(n, err, sizeof(err))) != 0) {
+		rk_log_error(MOD, "%s", err);
+		goto out;
+	}
 	rc = rk_boot_placement(n);
 	if (rc == 0)
 		rc = rk_boot_load(n);
