@@ -308,25 +308,34 @@ static int clash_any(struct rk_pl_sm *sm, struct rk_store_reader *rd,
 	return rc;
 }
 
+/* The REGISTER layout (also a heartbeat's first part): *offp past it. */
+static int decode_reg(const uint8_t *p, size_t len, struct rk_pl_node_rec *r, size_t *offp)
+{
+	memset(r, 0, sizeof(*r));
+	*offp = RK_PL_REPORT_HEADER + 8;
+	if (len < *offp)
+		return RK_EPROTO;
+	r->id = rk_le_get32(p + 17);
+	r->capacity = rk_le_get64(p + RK_PL_REPORT_HEADER);
+	if (get_addr(p, len, offp, r->peer) != 0 || get_addr(p, len, offp, r->client) != 0 ||
+	    get_addr(p, len, offp, r->http) != 0)
+		return RK_EPROTO;
+	return 0;
+}
+
 int rk_pl_apply_register(struct rk_pl_sm *sm, struct rk_store_reader *rd,
 			 struct rk_store_batch *b, const uint8_t *p, size_t len,
 			 struct rk_pl_result *resp)
 {
 	struct rk_pl_node_rec want, had;
-	size_t off = RK_PL_REPORT_HEADER + 8;
+	size_t off;
 	bool clash;
 	int rc;
 
-	if (len < off)
+	if (decode_reg(p, len, &want, &off) != 0 || off != len)
 		return RK_EPROTO;
-	memset(&want, 0, sizeof(want));
 	resp->origin = rk_le_get64(p + 1);
 	resp->token = rk_le_get64(p + 9);
-	want.id = rk_le_get32(p + 17);
-	want.capacity = rk_le_get64(p + RK_PL_REPORT_HEADER);
-	if (get_addr(p, len, &off, want.peer) != 0 || get_addr(p, len, &off, want.client) != 0 ||
-	    get_addr(p, len, &off, want.http) != 0 || off != len)
-		return RK_EPROTO;
 	resp->first = want.id;
 	if (want.id == 0 || want.peer[0] == '\0') {
 		resp->rc = RK_EINVAL;
@@ -418,6 +427,37 @@ int rk_pl_encode_register(struct rk_buf *out, uint64_t origin, uint64_t token,
 	if (rc != 0)
 		out->len = at;
 	return rc;
+}
+
+int rk_pl_encode_heartbeat(struct rk_buf *out, uint64_t origin, uint64_t token,
+			   const struct rk_pl_node_rec *node)
+{
+	size_t at = out->len;
+	uint8_t *p;
+	int rc = rk_pl_encode_register(out, origin, token, node);
+
+	if (rc == 0 && (p = rk_buf_extend(out, 8 * RK_PL_NSTATS)) == NULL)
+		rc = RK_ENOMEM;
+	if (rc != 0) {
+		out->len = at;
+		return rc;
+	}
+	out->p[at] = (char)RK_PL_MSG_HEARTBEAT;
+	for (int k = 0; k < RK_PL_NSTATS; k++)
+		rk_le_put64(p + 8 * k, node->stats[k]);
+	return 0;
+}
+
+int rk_pl_decode_heartbeat(const uint8_t *p, size_t len, struct rk_pl_node_rec *np)
+{
+	size_t off;
+
+	if (len == 0 || p[0] != RK_PL_MSG_HEARTBEAT || decode_reg(p, len, np, &off) != 0 ||
+	    len - off != 8 * RK_PL_NSTATS)
+		return RK_EPROTO;
+	for (int k = 0; k < RK_PL_NSTATS; k++)
+		np->stats[k] = rk_le_get64(p + off + 8 * k);
+	return 0;
 }
 
 int rk_pl_encode_stats(struct rk_buf *out, uint64_t origin, uint64_t token, uint32_t n,

@@ -111,6 +111,20 @@ int rk_pl_encode_stats(struct rk_buf *out, uint64_t origin, uint64_t token, uint
 int rk_pl_encode_stats_node(struct rk_buf *out, uint64_t id, uint64_t capacity,
 			    const uint64_t stats[RK_PL_NSTATS]);
 
+/* Messages to the group's leader over the transport, never in its log
+ * (src/node/heartbeat.h): a node's heartbeat, the REGISTER layout with op
+ * RK_PL_MSG_HEARTBEAT, then RK_PL_NSTATS x u64 (the sender's addresses,
+ * capacity and stats: the leader registers a node whose record lacks or
+ * differs from them); and a query of the leader's view of the nodes. */
+enum rk_pl_msg {
+	RK_PL_MSG_HEARTBEAT = 16,
+	RK_PL_MSG_NODES = 17,
+};
+int rk_pl_encode_heartbeat(struct rk_buf *out, uint64_t origin, uint64_t token,
+			   const struct rk_pl_node_rec *node);
+/* RK_EPROTO unless p is a whole heartbeat; the origin is p + 1. */
+int rk_pl_decode_heartbeat(const uint8_t *p, size_t len, struct rk_pl_node_rec *np);
+
 /* Reads of the committed state (with sm's initial nodes). */
 int rk_pl_read_node(const struct rk_pl_sm *sm, struct rk_store_reader *rd, uint64_t id,
 		    struct rk_pl_node_rec *np);

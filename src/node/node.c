@@ -231,6 +231,7 @@ static void on_tick(uv_timer_t *t)
 	if (n->ticks % SIZE_EVERY_TICKS == 0)
 		rk_size_refresh(n);
 	rk_plc_tick(n);
+	rk_hb_tick(n);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -421,6 +422,7 @@ int rk_node_run(const struct rk_node_config *cfg)
 		goto out;
 	}
 	rc = rk_boot_placement(n);
+	rk_hb_init(n);
 	if (rc == 0)
 		rc = rk_boot_load(n);
 	if (rc == 0)
@@ -480,6 +482,7 @@ int rk_node_run(const struct rk_node_config *cfg)
 	 * out after them, so none is lost either way), then close. */
 	n->stopping = true; /* no new processing: only the commits in flight finish */
 	rk_serve_stop(n);
+	rk_hb_close(n);
 	rk_plc_close(n);
 	rk_life_free(n);
 	uv_timer_stop(&n->tick_timer);

@@ -23,6 +23,7 @@
 #include "client.h"
 #include "config.h"
 #include "elect.h"
+#include "heartbeat.h"
 #include "http.h"
 #include "ids.h"
 #include "kv.h"
@@ -119,6 +120,7 @@ struct rk_node {
 	struct rk_sizes sizes; /* range sizes measured off the loop (size.c) */
 	struct rk_check check; /* replica checksums (check.c) */
 	struct rk_plc plc;     /* the placement group (plc.c) */
+	struct rk_hb hb;       /* node heartbeats, placement states (heartbeat.c) */
 
 	struct rk_node_stats stats;
 	bool stopping;

@@ -7,6 +7,7 @@
 
 #include "api_range.h"
 #include "boot.h"
+#include "heartbeat.h"
 #include "json.h"
 #include "le.h"
 #include "log.h"
@@ -87,6 +88,13 @@ static int propose(struct rk_node *n, struct rk_replica *r, const void *cmd, siz
 		rk_node_mark_dirty(n, r);
 	}
 	return rc;
+}
+
+int rk_plc_propose(struct rk_node *n, const void *cmd, size_t len)
+{
+	struct rk_replica *r = rk_plc_replica(n);
+
+	return r == NULL ? RK_ENOTLEADER : propose(n, r, cmd, len);
 }
 
 static void send_remote(struct rk_node *n, uint64_t to, uint64_t id, const void *cmd,
@@ -266,6 +274,10 @@ static void deliver(struct rk_node *n, uint64_t token, int rc, uint64_t value)
 {
 	struct rk_plc *p = &n->plc;
 
+	if (token & RK_HB_REQ_BIT) {
+		rk_hb_on_result(n, token, rc); /* the node table's upkeep */
+		return;
+	}
 	if (token != 0 && token == p->inflight_id) {
 		p->inflight_id = 0;
 		rk_buf_reset(&p->inflight);
@@ -280,6 +292,10 @@ void rk_plc_on_resp(struct rk_node *n, const struct rk_net_resp *resp)
 {
 	struct rk_plc *p = &n->plc;
 
+	if (resp->id & RK_HB_REQ_BIT) {
+		rk_hb_on_resp(n, resp); /* a heartbeat's or a query's */
+		return;
+	}
 	if (resp->status == RK_NET_RESP_OK && resp->len == REPLY_LEN) {
 		p->leader_hint = n->cur_from; /* it answered as the leader */
 		deliver(n, resp->id, (int)(int32_t)rk_le_get32(resp->reply),
@@ -307,6 +323,11 @@ void rk_plc_on_req(struct rk_node *n, uint64_t origin, const struct rk_net_req *
 	struct rk_replica *r = rk_plc_replica(n);
 	uint64_t hint;
 
+	if (req->len >= RK_PL_REPORT_HEADER &&
+	    (req->cmd[0] == RK_PL_MSG_HEARTBEAT || req->cmd[0] == RK_PL_MSG_NODES)) {
+		rk_hb_on_req(n, origin, req); /* answered by the leader, never logged */
+		return;
+	}
 	/* Only the two commands, each naming its sender and this request:
 	 * the answer goes to the node the command names. */
 	if (req->len < 17 || (req->cmd[0] != RK_PL_CMD_ALLOC && req->cmd[0] != RK_PL_CMD_REPORT) ||

@@ -85,9 +85,10 @@ def main():
             st, body = call(1, "POST", path, TOKEN)
             if st != want or what not in (body or {}).get("error", ""):
                 fail("POST %s: HTTP %d %r, want %d with %r" % (path, st, body, want, what))
+        # GET lists the placement group's node table: it adds nothing.
         st, body = call(1, "GET", add)
-        if st != 405:
-            fail("GET %s: HTTP %d" % (add, st))
+        if st != 200 or [x["id"] for x in body["nodes"]] != list(INITIAL):
+            fail("GET %s: HTTP %d %r" % (add, st, body))
         print("refused: no token, bad id, bad address, a known id elsewhere, a taken address",
               flush=True)
 

@@ -274,6 +274,35 @@ static void test_settings_row(void **state)
 	env_free(&e);
 }
 
+/* A heartbeat round trip; anything else is refused. */
+static void test_heartbeat_message(void **state)
+{
+	struct rk_pl_node_rec a, b;
+	struct rk_buf m;
+
+	(void)state;
+	memset(&a, 0, sizeof(a));
+	a.id = 4;
+	a.capacity = 77;
+	strcpy(a.peer, "127.0.0.4:9004");
+	strcpy(a.http, "127.0.0.4:7304");
+	for (int k = 0; k < RK_PL_NSTATS; k++)
+		a.stats[k] = 1000 + (uint64_t)k;
+	rk_buf_init(&m);
+	assert_int_equal(rk_pl_encode_heartbeat(&m, 4, 5, &a), 0);
+	assert_int_equal(rk_pl_decode_heartbeat((const uint8_t *)m.p, m.len, &b), 0);
+	assert_int_equal(b.id, 4);
+	assert_int_equal(b.capacity, 77);
+	assert_string_equal(b.peer, a.peer);
+	assert_string_equal(b.client, "");
+	assert_string_equal(b.http, a.http);
+	assert_memory_equal(b.stats, a.stats, sizeof(a.stats));
+	assert_int_equal(rk_pl_decode_heartbeat((const uint8_t *)m.p, m.len - 1, &b), RK_EPROTO);
+	m.p[0] = RK_PL_CMD_REGISTER;
+	assert_int_equal(rk_pl_decode_heartbeat((const uint8_t *)m.p, m.len, &b), RK_EPROTO);
+	rk_buf_free(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -282,6 +311,7 @@ int main(void)
 		cmocka_unit_test(test_register_within_batch),
 		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_settings_row),
+		cmocka_unit_test(test_heartbeat_message),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
