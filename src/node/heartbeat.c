@@ -306,17 +306,22 @@ struct states_walk {
 static int put_state(void *arg, const struct rk_pl_node_rec *rec)
 {
 	struct states_walk *w = arg;
-	uint8_t *p = rk_buf_extend(w->out, 9);
+	size_t al = strlen(rec->peer);
+	uint8_t *p = rk_buf_extend(w->out, 10 + al);
 
 	if (p == NULL)
 		return RK_ENOMEM;
 	rk_le_put64(p, rec->id);
 	p[8] = (uint8_t)derive(w->n, rec);
+	p[9] = (uint8_t)al;
+	memcpy(p + 10, rec->peer, al);
 	w->k++;
 	return 0;
 }
 
-/* The answer to a heartbeat: u32 n | n x (u64 id | u8 state). */
+/* The answer to a heartbeat: u32 n | n x (u64 id | u8 state | u8 len |
+ * peer address): every node's state, and where a node new to the
+ * receiver is. */
 static void answer_states(struct rk_node *n, uint64_t origin, uint64_t id)
 {
 	struct rk_buf out;
@@ -337,15 +342,29 @@ static void answer_states(struct rk_node *n, uint64_t origin, uint64_t id)
 static void told(struct rk_node *n, const uint8_t *p, size_t len)
 {
 	struct rk_hb *h = &n->hb;
+	char addr[RK_PL_ADDR_MAX];
+	size_t off = 4;
 	uint32_t k;
 
-	if (len < 4 || (k = rk_le_get32(p)) > RK_PL_MAX_INITIAL || len != 4 + 9 * (size_t)k)
+	if (len < 4 || (k = rk_le_get32(p)) > RK_PL_MAX_INITIAL)
 		return;
 	for (uint32_t i = 0; i < k; i++) {
-		h->told_ids[i] = rk_le_get64(p + 4 + 9 * i);
-		h->told_states[i] = p[4 + 9 * i + 8];
+		uint8_t al;
+		if (len - off < 10 || (al = p[off + 9]) >= RK_PL_ADDR_MAX || len - off - 10 < al)
+			return; /* not a states answer */
+		h->told_ids[i] = rk_le_get64(p + off);
+		h->told_states[i] = p[off + 8];
+		memcpy(addr, p + off + 10, al);
+		addr[al] = '\0';
+		/* A node of the table this node does not know: a peer from now
+		 * on (written to the store first, roster.h). */
+		if (al > 0)
+			rk_roster_learn(n, h->told_ids[i], addr);
+		off += 10 + al;
 	}
 	h->n_told = k;
+	if (h->reg.id != 0 && rk_hb_state_of(n, h->reg.id) != RK_HB_UNKNOWN)
+		h->reg.id = 0; /* the registration asked for is in the table */
 }
 
 static void nodes_json(struct rk_node *n, struct rk_buf *out);
@@ -388,6 +407,12 @@ void rk_hb_on_resp(struct rk_node *n, const struct rk_net_resp *resp)
 {
 	struct rk_hb *h = &n->hb;
 
+	if (resp->status == RK_NET_RESP_OK && (resp->id & RK_HB_REG_BIT)) {
+		n->plc.leader_hint = n->cur_from; /* a REGISTER's outcome (plc.c's form) */
+		if (resp->len >= 4)
+			rk_hb_on_result(n, resp->id, (int)(int32_t)rk_le_get32(resp->reply));
+		return;
+	}
 	if (resp->status == RK_NET_RESP_OK) {
 		n->plc.leader_hint = n->cur_from;
 		for (struct hb_query *q = h->queries; q != NULL; q = q->next)
@@ -552,6 +577,38 @@ bool rk_hb_http(struct rk_node *n, const struct rk_http_req *req, struct rk_http
 	return true;
 }
 
+/* ---- registration asked for ------------------------------------------------------ */
+
+static void reg_send(struct rk_node *n)
+{
+	struct rk_hb *h = &n->hb;
+	uint64_t token = RK_PLC_REQ_BIT | RK_HB_REQ_BIT | RK_HB_REG_BIT | h->reg.id;
+	struct rk_buf cmd;
+
+	h->reg_sent_ms = now_ms(n);
+	rk_buf_init(&cmd);
+	if (rk_pl_encode_register(&cmd, n->cfg.node_id, token, &h->reg) == 0 && !cmd.oom) {
+		if (h->leading)
+			(void)rk_plc_propose(n, cmd.p, cmd.len);
+		else
+			send_leader(n, token, cmd.p, cmd.len);
+	}
+	rk_buf_free(&cmd);
+}
+
+void rk_hb_register(struct rk_node *n, uint64_t id, const char *peer_addr)
+{
+	struct rk_hb *h = &n->hb;
+
+	if (n->plc.n_nodes == 0 || id > UINT32_MAX)
+		return;
+	memset(&h->reg, 0, sizeof(h->reg));
+	h->reg.id = id;
+	snprintf(h->reg.peer, sizeof(h->reg.peer), "%s", peer_addr);
+	h->reg_started_ms = now_ms(n);
+	reg_send(n);
+}
+
 /* ---- time ---------------------------------------------------------------------- */
 
 void rk_hb_tick(struct rk_node *n)
@@ -567,6 +624,11 @@ void rk_hb_tick(struct rk_node *n)
 		send_beat(n);
 	if (h->leading && now - h->stats_ms >= RK_HB_STATS_MS)
 		propose_stats(n);
+	/* Sent again each second until the table holds it (30 s at most). */
+	if (h->reg.id != 0 && now - h->reg_started_ms >= 30000)
+		h->reg.id = 0;
+	if (h->reg.id != 0 && now - h->reg_sent_ms >= RK_HB_INTERVAL_MS)
+		reg_send(n);
 	for (q = h->queries; q != NULL; q = next) {
 		next = q->next;
 		if (h->leading) {

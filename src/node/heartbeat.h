@@ -9,8 +9,9 @@
  * in memory only, when it last heard from each node, and derives the
  * states: live while heard within RK_HB_SUSPECT_MS, suspect after, dead
  * after --dead-after (or a decommissioning / decommissioned state recorded
- * in the node table). It answers each heartbeat with every node's state,
- * which is how every node shows them (cluster/status).
+ * in the node table). It answers each heartbeat with every node's state
+ * and peer address, which is how every node shows the states
+ * (cluster/status) and learns the peers added to the table.
  *
  * What is replicated and what is not: the leader records the stats it
  * received, with its wall clock as each node's last heartbeat, in one
@@ -89,6 +90,9 @@ struct rk_hb {
 	uint8_t told_states[RK_PL_MAX_INITIAL];
 	uint32_t n_told;
 	struct hb_query *queries; /* GET /api/v1/nodes waiting for the leader */
+	/* A registration asked for (rk_hb_register): id 0 none. */
+	struct rk_pl_node_rec reg;
+	uint64_t reg_started_ms, reg_sent_ms;
 	uint64_t beats_sent, beats_taken, stats_proposed;
 };
 
@@ -108,6 +112,11 @@ void rk_hb_on_resp(struct rk_node *n, const struct rk_net_resp *resp);
 /* The outcome of a command the leader proposed for this module (token
  * with RK_HB_REQ_BIT), once applied. */
 void rk_hb_on_result(struct rk_node *n, uint64_t token, int rc);
+/* Registers node id at peer_addr in the placement group's node table
+ * (POST /api/v1/nodes on this node: the other nodes learn the new peer
+ * from the table, through their heartbeats' answers), sent to the group's
+ * leader each second until the table holds it, for 30 s at most. */
+void rk_hb_register(struct rk_node *n, uint64_t id, const char *peer_addr);
 /* The placement state of node id as this node knows it (RK_HB_UNKNOWN). */
 int rk_hb_state_of(struct rk_node *n, uint64_t id);
 /* GET /api/v1/nodes; false for any other request. */

@@ -328,9 +328,12 @@ void rk_plc_on_req(struct rk_node *n, uint64_t origin, const struct rk_net_req *
 		rk_hb_on_req(n, origin, req); /* answered by the leader, never logged */
 		return;
 	}
-	/* Only the two commands, each naming its sender and this request:
+	/* Only these commands (REGISTER: a node added on the sender,
+	 * heartbeat.h), each naming its sender and this request:
 	 * the answer goes to the node the command names. */
-	if (req->len < 17 || (req->cmd[0] != RK_PL_CMD_ALLOC && req->cmd[0] != RK_PL_CMD_REPORT) ||
+	if (req->len < 17 ||
+	    (req->cmd[0] != RK_PL_CMD_ALLOC && req->cmd[0] != RK_PL_CMD_REPORT &&
+	     req->cmd[0] != RK_PL_CMD_REGISTER) ||
 	    rk_le_get64(req->cmd + 1) != origin || rk_le_get64(req->cmd + 9) != req->id) {
 		rk_serve_answer(n, origin, req->id, RK_NET_RESP_REFUSED, 0, NULL, 0);
 		return;

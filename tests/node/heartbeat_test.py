@@ -16,7 +16,10 @@ processes (127.0.0.1-4, four nodes, --dead-after 6s):
   the recorded figures are shown before new beats arrive;
 - the cluster settings: a restart with another --dead-after is refused
   with a line naming the recorded value, and one with the same value
-  starts; a bad value is refused by the flags.
+  starts; a bad value is refused by the flags;
+- a fifth node added by one POST /api/v1/nodes on one node (and started
+  with --added-node): the others learn it as a peer from the node table,
+  and it is live in every node's view.
 
     heartbeat_test.py path/to/rangekv
 """
@@ -34,12 +37,13 @@ import urllib.request
 BIN = sys.argv[1]
 NODES = (1, 2, 3, 4)
 DEAD_AFTER = 6.0
-# 12 ports a cluster (4 nodes x 3 kinds); the band 8000-8999.
-BASE = 8000 + (os.getpid() % 80) * 12
+NEW = 5
+# 15 ports a cluster (5 nodes x 3 kinds); the band 8000-8999.
+BASE = 8000 + (os.getpid() % 60) * 16
 
 
 def addr(i, kind):
-    return "127.0.0.%d:%d" % (i, BASE + kind * 4 + i - 1)
+    return "127.0.0.%d:%d" % (i, BASE + kind * 5 + i - 1)
 
 
 def fail(msg):
@@ -81,6 +85,7 @@ class Cluster:
 
     def start(self, i, extra=("--dead-after", "6s")):
         log = open(os.path.join(self.tmp, "log%d" % i), "a")
+        extra = list(extra) + (["--added-node"] if i == NEW else [])
         self.procs[i] = subprocess.Popen(self.args(i, extra), stdout=log, stderr=log)
 
     def kill9(self, i):
@@ -264,6 +269,31 @@ def test_settings(c):
           "recorded value")
 
 
+def test_added_node(c):
+    req = urllib.request.Request("http://%s/api/v1/nodes?id=%d&peer_addr=%s" %
+                                 (addr(1, 2), NEW, addr(NEW, 0)), method="POST", data=b"")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        if r.status != 200:
+            fail("POST /api/v1/nodes: %d" % r.status)
+    c.start(NEW)
+    everyone = list(NODES) + [NEW]
+
+    def learned():
+        for i in NODES:
+            st, body = call(i, "/api/v1/cluster/status")
+            if st != 200 or [(x["id"], x["state"]) for x in body["nodes"]
+                             if x["id"] == NEW] != [(NEW, "up")]:
+                return None
+        return True
+    wait("node %d a peer of every node (told on node 1 only)" % NEW, learned, 30)
+    state_everywhere(everyone, NEW, "live", 20)
+    v = same_view(everyone)
+    x = [x for x in v["nodes"] if x["id"] == NEW][0]
+    if x["client_addr"] != addr(NEW, 1) or not x["registered"]:
+        fail("node %d in the view: %s" % (NEW, x))
+    print("heartbeat: a node added on one node is learned by every node from the node table")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="rk-heartbeat-")
     c = Cluster(tmp)
@@ -274,6 +304,7 @@ def main():
         test_states(c)
         test_leader_change(c)
         test_settings(c)
+        test_added_node(c)
         ok = c.stop_all()
     finally:
         for p in c.procs.values():
