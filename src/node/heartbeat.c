@@ -103,8 +103,6 @@ static void send_leader(struct rk_node *n, uint64_t id, const void *msg, size_t 
 {
 	struct rk_plc *p = &n->plc;
 	uint64_t to = p->leader_hint;
-	struct rk_peer *peer;
-	struct rk_net_req req;
 
 	if (to == 0 || to == n->cfg.node_id) {
 		if (p->n_nodes == 0)
@@ -113,15 +111,7 @@ static void send_leader(struct rk_node *n, uint64_t id, const void *msg, size_t 
 		if (to == n->cfg.node_id && p->n_nodes > 1)
 			to = p->nodes[p->rr++ % p->n_nodes];
 	}
-	if ((peer = rk_peer_find(n, to)) == NULL)
-		return; /* not connected yet: the next round tries again */
-	memset(&req, 0, sizeof(req));
-	req.id = id;
-	req.range = RK_RANGE_PLACEMENT;
-	req.cmd = msg;
-	req.len = len;
-	rk_net_batch_add_req(&peer->batch, &req);
-	rk_process_kick(n);
+	rk_plc_send(n, to, id, msg, len); /* not connected: the next round tries again */
 }
 
 static void take_beat(struct rk_node *n, const struct rk_pl_node_rec *beat);

@@ -97,8 +97,7 @@ int rk_plc_propose(struct rk_node *n, const void *cmd, size_t len)
 	return r == NULL ? RK_ENOTLEADER : propose(n, r, cmd, len);
 }
 
-static void send_remote(struct rk_node *n, uint64_t to, uint64_t id, const void *cmd,
-			size_t len)
+void rk_plc_send(struct rk_node *n, uint64_t to, uint64_t id, const void *cmd, size_t len)
 {
 	struct rk_peer *p = rk_peer_find(n, to);
 	struct rk_net_req req;
@@ -125,7 +124,7 @@ static void send_cmd(struct rk_node *n, uint64_t id, const void *cmd, size_t len
 	if (to == 0 && p->n_nodes > 0)
 		to = p->nodes[p->rr++ % p->n_nodes];
 	if (to != n->cfg.node_id) {
-		send_remote(n, to, id, cmd, len);
+		rk_plc_send(n, to, id, cmd, len);
 		return;
 	}
 	r = rk_plc_replica(n);
@@ -136,7 +135,7 @@ static void send_cmd(struct rk_node *n, uint64_t id, const void *cmd, size_t len
 	to = r != NULL ? rk_replica_leader_node(r) : 0;
 	p->leader_hint = to != n->cfg.node_id ? to : 0;
 	if (p->leader_hint != 0)
-		send_remote(n, p->leader_hint, id, cmd, len);
+		rk_plc_send(n, p->leader_hint, id, cmd, len);
 }
 
 static void call_send(struct rk_node *n, struct plc_call *c)

@@ -108,6 +108,10 @@ struct rk_replica *rk_plc_replica(struct rk_node *n);
  * result reaches rk_hb_on_result when the token has RK_HB_REQ_BIT. */
 int rk_plc_propose(struct rk_node *n, const void *cmd, size_t len);
 
+/* Sends cmd to node `to` as a ClientReq for RK_RANGE_PLACEMENT with
+ * request id `id` (nothing if not connected: callers retry). */
+void rk_plc_send(struct rk_node *n, uint64_t to, uint64_t id, const void *cmd, size_t len);
+
 /* A ClientReq for RK_RANGE_PLACEMENT from node origin; a ClientResp to a
  * call of ours (id with RK_PLC_REQ_BIT). */
 void rk_plc_on_req(struct rk_node *n, uint64_t origin, const struct rk_net_req *req);

@@ -26,13 +26,15 @@ processes (127.0.0.1-4, four nodes, --dead-after 6s):
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import placement_test  # noqa: E402  (its Cluster and wait)
 
 BIN = sys.argv[1]
 NODES = (1, 2, 3, 4)
@@ -61,21 +63,17 @@ def call(i, path, timeout=5):
         return None, None
 
 
-def wait(what, cond, timeout):
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.1)
-    fail("%s: not within %.1f s" % (what, timeout))
+# placement_test's wait, failing with this test's name.
+placement_test.fail = fail
+wait = placement_test.wait
 
 
-class Cluster:
+class Cluster(placement_test.Cluster):
+    """placement_test's (its kill9 and stop_all), on this test's ports and
+    flags."""
     def __init__(self, tmp):
-        self.tmp = tmp
+        super().__init__(tmp, NODES)
         self.cl = ",".join("%d=%s" % (i, addr(i, 0)) for i in NODES)
-        self.procs = {}
 
     def args(self, i, extra=()):
         return [BIN, "start", "--node-id", str(i), "--data", os.path.join(self.tmp, "d%d" % i),
@@ -87,27 +85,6 @@ class Cluster:
         log = open(os.path.join(self.tmp, "log%d" % i), "a")
         extra = list(extra) + (["--added-node"] if i == NEW else [])
         self.procs[i] = subprocess.Popen(self.args(i, extra), stdout=log, stderr=log)
-
-    def kill9(self, i):
-        self.procs[i].kill()
-        self.procs[i].wait()
-        del self.procs[i]
-
-    def stop_all(self):
-        ok = True
-        for p in self.procs.values():
-            p.send_signal(signal.SIGTERM)
-        for i, p in self.procs.items():
-            try:
-                rc = p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                rc = p.wait()
-            if rc != 0:
-                print("node %d exited %d" % (i, rc))
-                ok = False
-        self.procs = {}
-        return ok
 
 
 def view(i):
