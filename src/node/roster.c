@@ -225,6 +225,11 @@ static int check(struct rk_node *n, uint64_t id, const char *addr, char *msg, si
 		snprintf(msg, len, "a cluster has at most %d nodes", RK_MAX_NODES);
 		return 409;
 	}
+	/* Being written already (learned from the node table meanwhile):
+	 * known. */
+	if (n->roster.writing && n->roster.pending.id == id &&
+	    strcmp(n->roster.pending.addr, addr) == 0)
+		return 200;
 	if (n->roster.writing) {
 		snprintf(msg, len, "%s", "another node is being added: try again");
 		return 409;
@@ -277,6 +282,7 @@ void rk_roster_learn(struct rk_node *n, uint64_t id, const char *addr)
 		return;
 	}
 	n->roster.writing = true;
+	n->roster.pending = w->peer;
 }
 
 bool rk_roster_http(struct rk_node *n, const struct rk_http_req *req,
@@ -334,5 +340,6 @@ bool rk_roster_http(struct rk_node *n, const struct rk_http_req *req,
 		return true;
 	}
 	n->roster.writing = true;
+	n->roster.pending = w->peer;
 	return true;
 }

@@ -33,7 +33,8 @@ struct rk_node;
 struct rk_roster {
 	struct rk_node_peer added[RK_MAX_NODES]; /* in the order added */
 	uint32_t n;
-	bool writing; /* one addition is written at a time */
+	bool writing; /* one addition is written at a time... */
+	struct rk_node_peer pending; /* ...this one */
 };
 
 /* Adds the peers the store records (after the initial cluster's).
