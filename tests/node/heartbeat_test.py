@@ -156,9 +156,6 @@ def test_states(c):
     c.kill9(victim)
     t0 = time.time()
     state_everywhere(others, victim, "suspect", 10)
-    v = view(leader)
-    if states(v)[victim] != "suspect":
-        fail("not suspect: %s" % states(v))
     state_everywhere(others, victim, "dead", DEAD_AFTER + 10)
     # Its last beat may have reached the leader up to a beat (1 s) before
     # the kill.
