@@ -216,7 +216,24 @@ static int derive(struct rk_node *n, const struct rk_pl_node_rec *rec)
 									   : RK_HB_DEAD;
 }
 
-/* One STATS command for the nodes heard since the last. */
+/* Whether e's figures moved enough since they were last recorded to be
+ * recorded again (heartbeat.h). */
+static bool moved(const struct rk_hb_node *e)
+{
+	if (!e->sent_any)
+		return true;
+	for (int k = 0; k < RK_PL_NSTATS; k++) {
+		uint64_t a = e->stats[k], b = e->sent[k], big = a > b ? a : b;
+		uint64_t d = a > b ? a - b : b - a;
+		bool count = k == RK_PL_STAT_REPLICAS || k == RK_PL_STAT_LEADERS;
+		if (count ? d != 0 : d > big / 10)
+			return true;
+	}
+	return false;
+}
+
+/* One STATS command for the nodes heard since the last whose figures
+ * moved. */
 static void propose_stats(struct rk_node *n)
 {
 	struct rk_hb *h = &n->hb;
@@ -228,7 +245,7 @@ static void propose_stats(struct rk_node *n)
 	(void)rk_pl_encode_stats(&cmd, n->cfg.node_id, RK_PLC_REQ_BIT | RK_HB_REQ_BIT | ++h->next_id,
 				 0, wall_ms());
 	for (size_t i = 0; i < h->n; i++)
-		if (h->nodes[i].fresh) {
+		if (h->nodes[i].fresh && moved(&h->nodes[i])) {
 			(void)rk_pl_encode_stats_node(&cmd, h->nodes[i].id, h->nodes[i].capacity,
 						      h->nodes[i].stats);
 			k++;
@@ -237,8 +254,14 @@ static void propose_stats(struct rk_node *n)
 		rk_pl_report_set_n(&cmd, 0, k);
 		if (rk_plc_propose(n, cmd.p, cmd.len) == 0) {
 			h->stats_proposed++;
-			for (size_t i = 0; i < h->n; i++)
-				h->nodes[i].fresh = false;
+			for (size_t i = 0; i < h->n; i++) {
+				struct rk_hb_node *e = &h->nodes[i];
+				if (e->fresh && moved(e)) {
+					memcpy(e->sent, e->stats, sizeof(e->sent));
+					e->sent_any = true;
+				}
+				e->fresh = false;
+			}
 		}
 	}
 	rk_buf_free(&cmd);

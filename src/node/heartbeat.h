@@ -15,8 +15,11 @@
  *
  * What is replicated and what is not: the leader records the stats it
  * received, with its wall clock as each node's last heartbeat, in one
- * STATS command per RK_HB_STATS_MS at most (for all nodes heard since);
- * the per-beat times are never replicated. A new leader therefore starts
+ * STATS command per RK_HB_STATS_MS at most, for the nodes whose figures
+ * moved since it last recorded them (a count of replicas or leaderships
+ * at all, the others by more than 10%; every node once per leader), so
+ * that an idle cluster's placement group stays asleep; the per-beat times
+ * are never replicated. A new leader therefore starts
  * with the recorded stats and counts every node as heard at the moment it
  * took over: nodes are live until they miss beats on the new leader, and
  * a node that died before the change is suspect RK_HB_SUSPECT_MS and dead
@@ -71,6 +74,10 @@ struct rk_hb_node {
 	bool fresh;         /* heard since the last STATS command */
 	bool have;          /* stats below received by this leader */
 	uint64_t capacity, stats[RK_PL_NSTATS];
+	/* The figures of the last STATS command that named it (recorded:
+	 * sent_any), so that unchanged figures are not proposed again. */
+	uint64_t sent[RK_PL_NSTATS];
+	bool sent_any;
 	uint64_t reg_sent_ms; /* a REGISTER proposed for it then; 0 none */
 };
 
