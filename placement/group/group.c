@@ -28,6 +28,7 @@ void rk_pl_sm_init(struct rk_pl_sm *sm)
 void rk_pl_sm_free(struct rk_pl_sm *sm)
 {
 	free(sm->ov);
+	free(sm->nov);
 	memset(sm, 0, sizeof(*sm));
 }
 
@@ -35,6 +36,7 @@ void rk_pl_sm_begin(struct rk_pl_sm *sm)
 {
 	sm->have_next = false;
 	sm->n_ov = 0;
+	sm->n_nov = 0;
 }
 
 int rk_pl_read_next(struct rk_store_reader *rd, uint64_t *nextp)
@@ -284,14 +286,19 @@ int rk_pl_sm_apply(struct rk_pl_sm *sm, struct rk_store_reader *rd,
 		return apply_alloc(sm, rd, b, data, len, resp);
 	case RK_PL_CMD_REPORT:
 		return apply_report(sm, rd, b, data, len, resp);
+	case RK_PL_CMD_REGISTER:
+		return rk_pl_apply_register(sm, rd, b, data, len, resp);
+	case RK_PL_CMD_STATS:
+		return rk_pl_apply_stats(sm, rd, b, data, len, resp);
 	default:
 		return RK_EPROTO;
 	}
 }
 
-/* Both commands open with the same 21 bytes: op, origin, token, and a
- * u32 (ALLOC's count, REPORT's number of descriptors). */
-static int encode_header(struct rk_buf *out, uint8_t op, uint64_t origin,
+/* Every command opens with the same 21 bytes: op, origin, token, and a
+ * u32 (ALLOC's count, REPORT's number of descriptors, REGISTER's node id,
+ * STATS' number of nodes). */
+int rk_pl_encode_header(struct rk_buf *out, uint8_t op, uint64_t origin,
 			 uint64_t token, uint32_t v)
 {
 	uint8_t *p = rk_buf_extend(out, RK_PL_REPORT_HEADER);
@@ -308,13 +315,13 @@ static int encode_header(struct rk_buf *out, uint8_t op, uint64_t origin,
 int rk_pl_encode_alloc(struct rk_buf *out, uint64_t origin, uint64_t token,
 		       uint32_t count)
 {
-	return encode_header(out, RK_PL_CMD_ALLOC, origin, token, count);
+	return rk_pl_encode_header(out, RK_PL_CMD_ALLOC, origin, token, count);
 }
 
 int rk_pl_encode_report(struct rk_buf *out, uint64_t origin, uint64_t token,
 			uint32_t n)
 {
-	return encode_header(out, RK_PL_CMD_REPORT, origin, token, n);
+	return rk_pl_encode_header(out, RK_PL_CMD_REPORT, origin, token, n);
 }
 
 void rk_pl_report_set_n(struct rk_buf *out, size_t at, uint32_t n)

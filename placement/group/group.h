@@ -37,11 +37,14 @@
 
 #include "buf.h"
 #include "desc.h"
+#include "nodes.h"
 #include "store.h"
 
 enum rk_pl_cmd {
 	RK_PL_CMD_ALLOC = 1,
 	RK_PL_CMD_REPORT = 2,
+	RK_PL_CMD_REGISTER = 3, /* nodes.h */
+	RK_PL_CMD_STATS = 4,    /* nodes.h */
 };
 
 /* At most this many ids in one ALLOC (a split takes one). */
@@ -57,7 +60,8 @@ struct rk_pl_result {
 	uint64_t origin, token, first;
 	uint32_t count;
 	int rc;
-	/* REPORT: descriptors taken and refused as stale (not newer). */
+	/* REPORT: descriptors taken and refused as stale (not newer);
+	 * STATS: nodes updated and unknown. REGISTER: rc as nodes.h says. */
 	uint32_t taken, stale;
 };
 
@@ -72,6 +76,12 @@ struct rk_pl_sm {
 	uint64_t next;
 	struct pl_overlay *ov;
 	size_t n_ov, cap_ov;
+	/* The node table (nodes.h): the initial nodes, implicit until a row
+	 * is written, and the records written since rk_pl_sm_begin. */
+	struct rk_pl_initial_node initial[RK_PL_MAX_INITIAL];
+	size_t n_initial;
+	struct rk_pl_node_rec *nov;
+	size_t n_nov, cap_nov;
 };
 
 void rk_pl_sm_init(struct rk_pl_sm *sm);
@@ -88,7 +98,10 @@ int rk_pl_sm_apply(struct rk_pl_sm *sm, struct rk_store_reader *rd,
 		   struct rk_store_batch *b, const uint8_t *data, size_t len,
 		   struct rk_pl_result *resp);
 
-/* Command encoding (appended to out; RK_ENOMEM if out ran out). */
+/* Command encoding (appended to out; RK_ENOMEM if out ran out). The
+ * common header of every command: op, origin, token and a u32. */
+int rk_pl_encode_header(struct rk_buf *out, uint8_t op, uint64_t origin,
+			uint64_t token, uint32_t v);
 int rk_pl_encode_alloc(struct rk_buf *out, uint64_t origin, uint64_t token,
 		       uint32_t count);
 /* The REPORT header for n descriptors, then rk_pl_encode_report_desc

@@ -221,8 +221,8 @@ static int print_table(struct rk_cli_table *t, const struct insp *s)
 /* ---- nodes ---------------------------------------------------------------------------- */
 
 static const struct rk_cli_table_col node_cols[] = {
-	{"ID", RK_COL_RIGHT}, {"STATE", 0}, {"PEER", 0}, {"CLIENT", 0}, {"HTTP", 0},
-	{"RANGES", RK_COL_RIGHT}, {"LEADERS", RK_COL_RIGHT},
+	{"ID", RK_COL_RIGHT}, {"STATE", 0}, {"PLACEMENT", 0}, {"PEER", 0}, {"CLIENT", 0},
+	{"HTTP", 0}, {"RANGES", RK_COL_RIGHT}, {"LEADERS", RK_COL_RIGHT},
 };
 
 static void nodes_table(struct rk_cli_table *t, const cJSON *status)
@@ -235,9 +235,47 @@ static void nodes_table(struct rk_cli_table *t, const cJSON *status)
 		num_or_dash(id, sizeof(id), nd, "id");
 		num_or_dash(ranges, sizeof(ranges), nd, "ranges");
 		num_or_dash(leaders, sizeof(leaders), nd, "leaders");
+		const char *row[] = {id, str(nd, "state", "-"), str(nd, "placement_state", "-"),
+				     str(nd, "peer_addr", "-"), str(nd, "client_addr", "-"),
+				     str(nd, "http_addr", "-"), ranges, leaders};
+		rk_cli_table_row_v(t, row);
+	}
+}
+
+/* The placement leader's view (GET /api/v1/nodes): placement states and
+ * the figures of the nodes' heartbeats. */
+static const struct rk_cli_table_col pnode_cols[] = {
+	{"ID", RK_COL_RIGHT}, {"STATE", 0}, {"PEER", 0}, {"CLIENT", 0}, {"HTTP", 0},
+	{"REPLICAS", RK_COL_RIGHT}, {"LEADERS", RK_COL_RIGHT}, {"SIZE", RK_COL_RIGHT},
+	{"WRITES/S", RK_COL_RIGHT}, {"READS/S", RK_COL_RIGHT}, {"DISK FREE", RK_COL_RIGHT},
+	{"HEARD", RK_COL_RIGHT},
+};
+
+static void pnodes_table(struct rk_cli_table *t, const cJSON *view)
+{
+	const cJSON *nd;
+
+	rk_cli_table_init(t, pnode_cols, sizeof(pnode_cols) / sizeof(pnode_cols[0]));
+	cJSON_ArrayForEach(nd, get(view, "nodes")) {
+		char id[24], reps[24], leaders[24], size[24], wr[24], rd[24], disk[24], heard[24];
+		bool figs = cJSON_IsNumber(get(nd, "replicas")); /* null: never reported */
+		num_or_dash(id, sizeof(id), nd, "id");
+		num_or_dash(reps, sizeof(reps), nd, "replicas");
+		num_or_dash(leaders, sizeof(leaders), nd, "leaders");
+		snprintf(size, sizeof(size), "-");
+		snprintf(wr, sizeof(wr), "-");
+		snprintf(rd, sizeof(rd), "-");
+		snprintf(disk, sizeof(disk), "-");
+		if (figs) {
+			rk_cli_fmt_size(size, sizeof(size), num(nd, "bytes"));
+			rk_cli_fmt_rate(wr, sizeof(wr), num(nd, "writes_per_s"));
+			rk_cli_fmt_rate(rd, sizeof(rd), num(nd, "reads_per_s"));
+			rk_cli_fmt_size(disk, sizeof(disk), num(nd, "disk_free"));
+		}
+		rk_cli_fmt_ms(heard, sizeof(heard), num(nd, "heard_ms_ago"));
 		const char *row[] = {id, str(nd, "state", "-"), str(nd, "peer_addr", "-"),
 				     str(nd, "client_addr", "-"), str(nd, "http_addr", "-"),
-				     ranges, leaders};
+				     reps, leaders, size, wr, rd, disk, heard};
 		rk_cli_table_row_v(t, row);
 	}
 }
@@ -245,15 +283,19 @@ static void nodes_table(struct rk_cli_table *t, const cJSON *status)
 static int run_nodes(struct insp *s)
 {
 	struct rk_cli_table t;
+	char suspect[24], dead[24];
 	cJSON *j;
-	int rc = fetch_view(s, "/api/v1/cluster/status", &j);
+	int rc = fetch_view(s, "/api/v1/nodes", &j);
 
 	if (rc != 0 || j == NULL)
 		return rc;
-	nodes_table(&t, j);
+	pnodes_table(&t, j);
 	rc = print_table(&t, s);
 	rk_cli_table_free(&t);
-	printf("(as node %.0f sees them)\n", num(j, "node_id"));
+	rk_cli_fmt_ms(suspect, sizeof(suspect), num(j, "suspect_after_ms"));
+	rk_cli_fmt_ms(dead, sizeof(dead), num(j, "dead_after_ms"));
+	printf("(as the placement leader, node %.0f, sees them: suspect after %s "
+	       "without a heartbeat, dead after %s)\n", num(j, "leader"), suspect, dead);
 	cJSON_Delete(j);
 	return rc;
 }
@@ -633,11 +675,16 @@ static int run_status(struct insp *s)
 /* ---- the verbs ------------------------------------------------------------------------ */
 
 static const struct iverb iverbs[] = {
-	{.name = "nodes", .synopsis = "", .summary = "the nodes: state, ranges, leaders",
+	{.name = "nodes", .synopsis = "",
+	 .summary = "the nodes: placement state, replicas, leaders, load, disk",
 	 .run = run_nodes, .help =
-	 "The nodes of the cluster as the node asked sees them: state, addresses,\n"
-	 "the ranges each holds a replica of, and how many it leads.\n"
-	 "--json: the answer of GET /api/v1/cluster/status\n"},
+	 "The nodes of the cluster as the placement group's leader sees them\n"
+	 "(whichever node is asked): placement state (live; suspect after 3 s\n"
+	 "without a heartbeat; dead after the cluster's --dead-after;\n"
+	 "decommissioning, decommissioned), addresses, and the figures of its\n"
+	 "last heartbeat: replicas, leaderships, bytes, writes/s and reads/s,\n"
+	 "free disk space; HEARD: since its last heartbeat reached the leader.\n"
+	 "--json: the answer of GET /api/v1/nodes\n"},
 	{.name = "ranges",
 	 .synopsis = "[--sort size|writes|reads] [--node N] [--unavailable] [--limit N]",
 	 .flags = F_SORT | F_NODE | F_LIMIT | F_UNAVAILABLE, .run = run_ranges, .help =

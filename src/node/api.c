@@ -160,6 +160,13 @@ static void status_node(void *arg, uint64_t id, const char *addr)
 		rk_json_null(j);
 	rk_json_key(j, "state");
 	rk_json_str(j, up ? "up" : "unreachable");
+	/* The placement leader's view, as its last heartbeat answer told
+	 * this node (heartbeat.h); null until told. */
+	rk_json_key(j, "placement_state");
+	if (rk_hb_state_of(n, id) != RK_HB_UNKNOWN)
+		rk_json_str(j, rk_hb_state_name(rk_hb_state_of(n, id)));
+	else
+		rk_json_null(j);
 	rk_json_key(j, "ranges");
 	rk_json_u64(j, ranges);
 	rk_json_key(j, "leaders");
@@ -642,7 +649,7 @@ void rk_node_http(void *arg, const struct rk_http_req *req,
 	}
 	if (strncmp(p, "/api/v1/debug/placement", 23) == 0 && rk_plc_http(n, req, resp))
 		return;
-	if (rk_admin_http(n, req, resp) || rk_roster_http(n, req, resp) ||
+	if (rk_admin_http(n, req, resp) || rk_hb_http(n, req, resp) || rk_roster_http(n, req, resp) ||
 	    rk_split_http(n, req, resp))
 		return;
 	if (rk_api_range_route(n, p, req, resp))

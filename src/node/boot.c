@@ -13,6 +13,7 @@
 #include "log.h"
 #include "node_int.h"
 #include "boot.h"
+#include "settings.h"
 
 #define MOD "node"
 
@@ -445,8 +446,17 @@ static int pl_first(struct rk_node *n, const struct layout *lay,
 	rc = boot_state(n, b, &d, &blob, heldp);
 	/* The initial ranges' index entries are implicit (group.h): two
 	 * rows, not one per range. */
-	if (rc == 0 && *heldp)
+	if (rc == 0 && *heldp) {
+		struct rk_buf set;
 		rk_pl_write_initial(b, lay->ks.n);
+		/* The cluster settings (settings.h), as this node records them. */
+		rk_buf_init(&set);
+		rk_settings_text(&n->cfg.settings, lay->k, &set);
+		rc = set.oom ? RK_ENOMEM : 0;
+		if (rc == 0)
+			rk_pl_write_settings(b, set.p, set.len);
+		rk_buf_free(&set);
+	}
 	rk_buf_free(&blob);
 	if (rc != 0)
 		*heldp = false;
@@ -583,9 +593,11 @@ int rk_boot_first_start(struct rk_node *n, char *err, size_t errlen)
 		rk_store_batch_free(b);
 		b = NULL;
 	}
-	if (b != NULL)
+	if (b != NULL) {
 		for (int k = 0; k < 3; k++)
 			rk_store_batch_meta_put(b, row_names[k], rows[k].p, rows[k].len);
+		rk_settings_record(n, lay.k, b);
+	}
 	for (int k = 0; k < 3; k++)
 		rk_buf_free(&rows[k]);
 	rc = b == NULL ? RK_ENOMEM : rk_store_write(n->store, b);

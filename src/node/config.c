@@ -48,10 +48,19 @@ void rk_node_config_usage(FILE *out)
 "                          --initial-cluster, --ranges/--split-at and\n"
 "                          --replicas are the cluster's (it is not in its\n"
 "                          list); it holds no range until replicas are\n"
-"                          added to it; every node must first be told its\n"
-"                          address (POST /api/v1/nodes?id=N&peer_addr=..)\n"
+"                          added to it; one node of the cluster must first\n"
+"                          be told its address (POST /api/v1/nodes?id=N&\n"
+"                          peer_addr=..): the others learn it from there\n"
 "  --join HOST:PORT        join a running cluster through this member's\n"
 "                          peer address\n"
+"  --dead-after DURATION   cluster setting: a node silent this long is dead\n"
+"                          (its replicas are re-created elsewhere); with a\n"
+"                          unit: 1500ms, 30s, 5m, 2h (at least 1s)     [5m]\n"
+"  --snapshot-rate SIZE    cluster setting: bytes per second of snapshots\n"
+"                          sent for replica moves (units as\n"
+"                          --min-free-space)                      [32MiB]\n"
+"  (Cluster settings are recorded at the first start; a restart that gives\n"
+"  another value is refused, naming the recorded one.)\n"
 "  --request-timeout MS    client request deadline in milliseconds  [5000]\n"
 "  --tick-ms MS            raft tick interval in milliseconds         [50]\n"
 "  --election-ticks N      election timeout in ticks                  [10]\n"
@@ -323,6 +332,7 @@ int rk_node_config_parse(int argc, char **argv, struct rk_node_config *c,
 	c->client_inflight_bytes = 64u << 20; /* RK_CLIENT_INFLIGHT_DEFAULT */
 	c->log_level = RK_LOG_INFO;
 	c->split_size = 64u << 20;
+	rk_settings_defaults(&c->settings);
 	err[0] = '\0';
 	for (i = 0; i < argc; i++) {
 		char *name = argv[i], *val = NULL, *eq;
@@ -475,7 +485,8 @@ int rk_node_config_parse(int argc, char **argv, struct rk_node_config *c,
 			c->log_level = rk_log_parse_level(val);
 			if (c->log_level < 0)
 				rc = fail(err, errlen, "--log-level: '%s' is not debug, info, warn or error", val);
-		} else {
+		} else if ((rc = rk_settings_flag(&c->settings, flag, val, err, errlen)) ==
+			   RK_ENOTFOUND) {
 			rc = fail(err, errlen, "unknown flag %s (see rangekv start --help)", flag);
 		}
 		if (rc != 0) {

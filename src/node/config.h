@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include "secret.h"
+#include "settings.h"
 
 #define RK_ADDR_MAX 64
 #define RK_MAX_NODES 64
@@ -36,6 +37,9 @@ struct rk_node_config {
 	/* --replicas: replicas per range at the first start; 0: not given
 	 * (RK_DEFAULT_REPLICAS, or every node of a smaller initial cluster). */
 	uint32_t replicas;
+	/* The other cluster settings (settings.h): --dead-after,
+	 * --snapshot-rate; the defaults where not given. */
+	struct rk_settings settings;
 	/* --added-node: --initial-cluster is a running cluster's, without
 	 * this node; its first start holds no range (roster.h). */
 	bool added_node;

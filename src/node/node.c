@@ -243,6 +243,7 @@ static void on_tick(uv_timer_t *t)
 	rk_plc_tick(n);
 	rk_pix_tick(n);
 	rk_fwd_tick(n);
+	rk_hb_tick(n);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -426,7 +427,14 @@ int rk_node_run(const struct rk_node_config *cfg)
 			goto out;
 		}
 	}
+	/* The cluster settings: a restart's flags checked against the record
+	 * before anything is loaded. */
+	if ((rc = rk_settings_load(n, err, sizeof(err))) != 0) {
+		rk_log_error(MOD, "%s", err);
+		goto out;
+	}
 	rc = rk_boot_placement(n);
+	rk_hb_init(n);
 	if (rc == 0)
 		rc = rk_boot_load(n);
 	if (rc == 0)
@@ -488,6 +496,7 @@ int rk_node_run(const struct rk_node_config *cfg)
 	rk_serve_stop(n);
 	rk_pix_close(n); /* before the calls that wait on it */
 	rk_fwd_close(n);
+	rk_hb_close(n);
 	rk_plc_close(n);
 	rk_life_free(n);
 	uv_timer_stop(&n->tick_timer);

@@ -23,6 +23,7 @@
 #include "client.h"
 #include "config.h"
 #include "elect.h"
+#include "heartbeat.h"
 #include "http.h"
 #include "ids.h"
 #include "kv.h"
@@ -123,6 +124,7 @@ struct rk_node {
 	struct rk_plc plc;     /* the placement group (plc.c) */
 	struct rk_pix pix;     /* reads of its index (pindex.c) */
 	struct rk_fwd fwd;     /* inspection calls forwarded (fwd.c) */
+	struct rk_hb hb;       /* node heartbeats, placement states (heartbeat.c) */
 
 	struct rk_node_stats stats;
 	bool stopping;

@@ -7,6 +7,7 @@
 
 #include "api_range.h"
 #include "boot.h"
+#include "heartbeat.h"
 #include "json.h"
 #include "le.h"
 #include "log.h"
@@ -89,8 +90,14 @@ static int propose(struct rk_node *n, struct rk_replica *r, const void *cmd, siz
 	return rc;
 }
 
-static void send_remote(struct rk_node *n, uint64_t to, uint64_t id, const void *cmd,
-			size_t len)
+int rk_plc_propose(struct rk_node *n, const void *cmd, size_t len)
+{
+	struct rk_replica *r = rk_plc_replica(n);
+
+	return r == NULL ? RK_ENOTLEADER : propose(n, r, cmd, len);
+}
+
+void rk_plc_send(struct rk_node *n, uint64_t to, uint64_t id, const void *cmd, size_t len)
 {
 	struct rk_peer *p = rk_peer_find(n, to);
 	struct rk_net_req req;
@@ -117,7 +124,7 @@ static void send_cmd(struct rk_node *n, uint64_t id, const void *cmd, size_t len
 	if (to == 0 && p->n_nodes > 0)
 		to = p->nodes[p->rr++ % p->n_nodes];
 	if (to != n->cfg.node_id) {
-		send_remote(n, to, id, cmd, len);
+		rk_plc_send(n, to, id, cmd, len);
 		return;
 	}
 	r = rk_plc_replica(n);
@@ -128,7 +135,7 @@ static void send_cmd(struct rk_node *n, uint64_t id, const void *cmd, size_t len
 	to = r != NULL ? rk_replica_leader_node(r) : 0;
 	p->leader_hint = to != n->cfg.node_id ? to : 0;
 	if (p->leader_hint != 0)
-		send_remote(n, p->leader_hint, id, cmd, len);
+		rk_plc_send(n, p->leader_hint, id, cmd, len);
 }
 
 static void call_send(struct rk_node *n, struct plc_call *c)
@@ -266,6 +273,10 @@ static void deliver(struct rk_node *n, uint64_t token, int rc, uint64_t value)
 {
 	struct rk_plc *p = &n->plc;
 
+	if (token & RK_HB_REQ_BIT) {
+		rk_hb_on_result(n, token, rc); /* the node table's upkeep */
+		return;
+	}
 	if (token != 0 && token == p->inflight_id) {
 		p->inflight_id = 0;
 		rk_buf_reset(&p->inflight);
@@ -280,6 +291,10 @@ void rk_plc_on_resp(struct rk_node *n, const struct rk_net_resp *resp)
 {
 	struct rk_plc *p = &n->plc;
 
+	if (resp->id & RK_HB_REQ_BIT) {
+		rk_hb_on_resp(n, resp); /* a heartbeat's or a query's */
+		return;
+	}
 	if (resp->status == RK_NET_RESP_OK && resp->len == REPLY_LEN) {
 		p->leader_hint = n->cur_from; /* it answered as the leader */
 		deliver(n, resp->id, (int)(int32_t)rk_le_get32(resp->reply),
@@ -307,9 +322,17 @@ void rk_plc_on_req(struct rk_node *n, uint64_t origin, const struct rk_net_req *
 	struct rk_replica *r = rk_plc_replica(n);
 	uint64_t hint;
 
-	/* Only the two commands, each naming its sender and this request:
+	if (req->len >= RK_PL_REPORT_HEADER &&
+	    (req->cmd[0] == RK_PL_MSG_HEARTBEAT || req->cmd[0] == RK_PL_MSG_NODES)) {
+		rk_hb_on_req(n, origin, req); /* answered by the leader, never logged */
+		return;
+	}
+	/* Only these commands (REGISTER: a node added on the sender,
+	 * heartbeat.h), each naming its sender and this request:
 	 * the answer goes to the node the command names. */
-	if (req->len < 17 || (req->cmd[0] != RK_PL_CMD_ALLOC && req->cmd[0] != RK_PL_CMD_REPORT) ||
+	if (req->len < 17 ||
+	    (req->cmd[0] != RK_PL_CMD_ALLOC && req->cmd[0] != RK_PL_CMD_REPORT &&
+	     req->cmd[0] != RK_PL_CMD_REGISTER) ||
 	    rk_le_get64(req->cmd + 1) != origin || rk_le_get64(req->cmd + 9) != req->id) {
 		rk_serve_answer(n, origin, req->id, RK_NET_RESP_REFUSED, 0, NULL, 0);
 		return;

@@ -103,6 +103,15 @@ void rk_plc_set_nodes(struct rk_node *n, const uint64_t *nodes, uint32_t count);
 /* The group's replica on this node, or NULL. */
 struct rk_replica *rk_plc_replica(struct rk_node *n);
 
+/* Proposes a command of the group's state machine on this node's replica:
+ * 0, or RK_ENOTLEADER when it does not lead the group (heartbeat.c). Its
+ * result reaches rk_hb_on_result when the token has RK_HB_REQ_BIT. */
+int rk_plc_propose(struct rk_node *n, const void *cmd, size_t len);
+
+/* Sends cmd to node `to` as a ClientReq for RK_RANGE_PLACEMENT with
+ * request id `id` (nothing if not connected: callers retry). */
+void rk_plc_send(struct rk_node *n, uint64_t to, uint64_t id, const void *cmd, size_t len);
+
 /* A ClientReq for RK_RANGE_PLACEMENT from node origin; a ClientResp to a
  * call of ours (id with RK_PLC_REQ_BIT). */
 void rk_plc_on_req(struct rk_node *n, uint64_t origin, const struct rk_net_req *req);

@@ -187,11 +187,17 @@ static void write_done(uv_work_t *req, int status)
 		/* Written but not in the table: the next start adds it. */
 		rk_api_error(&resp, 503, rk_strerror(w->rc));
 	} else {
-		rk_log_info(MOD, "node %llu added as a peer at %s",
-			    (unsigned long long)w->peer.id, w->peer.addr);
+		rk_log_info(MOD, "node %llu added as a peer at %s%s",
+			    (unsigned long long)w->peer.id, w->peer.addr,
+			    w->later == NULL ? " (learned from the placement group's node table)" : "");
 		answer(&resp, w->peer.id, w->peer.addr, true);
+		/* Added by a call: into the node table too, so that every
+		 * other node learns it (heartbeat.h). */
+		if (w->later != NULL)
+			rk_hb_register(n, w->peer.id, w->peer.addr);
 	}
-	rk_http_answer(w->later, &resp);
+	if (w->later != NULL)
+		rk_http_answer(w->later, &resp);
 	rk_buf_free(&resp.body);
 	free(w);
 }
@@ -219,6 +225,11 @@ static int check(struct rk_node *n, uint64_t id, const char *addr, char *msg, si
 		snprintf(msg, len, "a cluster has at most %d nodes", RK_MAX_NODES);
 		return 409;
 	}
+	/* Being written already (learned from the node table meanwhile):
+	 * known. */
+	if (n->roster.writing && n->roster.pending.id == id &&
+	    strcmp(n->roster.pending.addr, addr) == 0)
+		return 200;
 	if (n->roster.writing) {
 		snprintf(msg, len, "%s", "another node is being added: try again");
 		return 409;
@@ -226,12 +237,60 @@ static int check(struct rk_node *n, uint64_t id, const char *addr, char *msg, si
 	return 0;
 }
 
+/* Writes the row with peer added (off the loop), then adds it; later NULL
+ * for a peer learned from the node table. */
+static int queue_write(struct rk_node *n, const struct rk_node_peer *peer, struct write **wp)
+{
+	struct rk_buf row;
+	struct write *w;
+
+	*wp = NULL;
+	rk_buf_init(&row);
+	row_format(n->roster.added, n->roster.n, &row);
+	rk_buf_printf(&row, "%s%llu=%s", n->roster.n ? "," : "", (unsigned long long)peer->id,
+		      peer->addr);
+	w = calloc(1, sizeof(*w));
+	if (w == NULL || row.oom || (w->b = rk_store_batch_new()) == NULL) {
+		rk_buf_free(&row);
+		free(w);
+		return RK_ENOMEM;
+	}
+	rk_store_batch_meta_put(w->b, ROW, row.p, row.len);
+	rk_buf_free(&row);
+	w->n = n;
+	w->req.data = w;
+	w->peer = *peer;
+	*wp = w;
+	return 0;
+}
+
+void rk_roster_learn(struct rk_node *n, uint64_t id, const char *addr)
+{
+	struct rk_node_peer peer;
+	struct write *w;
+	char msg[160];
+
+	if (id == 0 || strlen(addr) >= RK_ADDR_MAX || check(n, id, addr, msg, sizeof(msg)) != 0)
+		return; /* known, or in conflict with what this node knows */
+	peer.id = id;
+	memcpy(peer.addr, addr, strlen(addr) + 1);
+	if (queue_write(n, &peer, &w) != 0)
+		return; /* the next heartbeat's answer tries again */
+	if (uv_queue_work(&n->loop, &w->req, write_run, write_done) != 0) {
+		rk_store_batch_free(w->b);
+		free(w);
+		return;
+	}
+	n->roster.writing = true;
+	n->roster.pending = w->peer;
+}
+
 bool rk_roster_http(struct rk_node *n, const struct rk_http_req *req,
 		    struct rk_http_resp *resp)
 {
 	char ids[32], addr[RK_ADDR_MAX + 1], msg[160];
 	struct sockaddr_storage ss;
-	struct rk_buf row;
+	struct rk_node_peer peer;
 	struct write *w;
 	uint64_t id;
 	int status;
@@ -262,22 +321,12 @@ bool rk_roster_http(struct rk_node *n, const struct rk_http_req *req,
 	}
 	/* The row with it, written before it is used: an answered addition
 	 * survives a crash. */
-	rk_buf_init(&row);
-	row_format(n->roster.added, n->roster.n, &row);
-	rk_buf_printf(&row, "%s%llu=%s", n->roster.n ? "," : "", (unsigned long long)id, addr);
-	w = calloc(1, sizeof(*w));
-	if (w == NULL || row.oom || (w->b = rk_store_batch_new()) == NULL) {
-		rk_buf_free(&row);
-		free(w);
+	peer.id = id;
+	memcpy(peer.addr, addr, strlen(addr) + 1);
+	if (queue_write(n, &peer, &w) != 0) {
 		rk_api_error(resp, 503, "out of memory");
 		return true;
 	}
-	rk_store_batch_meta_put(w->b, ROW, row.p, row.len);
-	rk_buf_free(&row);
-	w->n = n;
-	w->req.data = w;
-	w->peer.id = id;
-	memcpy(w->peer.addr, addr, strlen(addr) + 1);
 	if ((w->later = rk_http_defer(req)) == NULL ||
 	    uv_queue_work(&n->loop, &w->req, write_run, write_done) != 0) {
 		if (w->later != NULL) {
@@ -291,5 +340,6 @@ bool rk_roster_http(struct rk_node *n, const struct rk_http_req *req,
 		return true;
 	}
 	n->roster.writing = true;
+	n->roster.pending = w->peer;
 	return true;
 }

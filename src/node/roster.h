@@ -11,9 +11,11 @@
  * already known at that address is accepted again (idempotent, nothing
  * written); a known id at another address, another node's address, this
  * node's id at another address, a bad id or address are refused with a
- * clear error (400 or 409). The call is made on every node that must know
- * the new one (it is not replicated: a running cluster's nodes are told
- * one by one, as a joining node will be).
+ * clear error (400 or 409). The node is also registered in the placement
+ * group's node table (heartbeat.h), from which every other node learns it
+ * as a peer (rk_roster_learn): with a placement group, one call on one
+ * node is enough. Without one (a data directory made before the
+ * first-start flags were recorded) the call is made on every node.
  *
  * Threads: the loop.
  */
@@ -31,7 +33,8 @@ struct rk_node;
 struct rk_roster {
 	struct rk_node_peer added[RK_MAX_NODES]; /* in the order added */
 	uint32_t n;
-	bool writing; /* one addition is written at a time */
+	bool writing; /* one addition is written at a time... */
+	struct rk_node_peer pending; /* ...this one */
 };
 
 /* Adds the peers the store records (after the initial cluster's).
@@ -46,6 +49,13 @@ int rk_roster_recorded_initial(struct rk_node *n);
 /* Serves POST /api/v1/nodes; false for any other path. */
 bool rk_roster_http(struct rk_node *n, const struct rk_http_req *req,
 		    struct rk_http_resp *resp);
+
+/* A node of the placement group's node table (heartbeat.h): made a peer
+ * like an added one (the row written first, off the loop) if this node
+ * knows neither its id nor its address; nothing otherwise (known, in
+ * conflict, or another addition being written: the next heartbeat's
+ * answer tries again). */
+void rk_roster_learn(struct rk_node *n, uint64_t id, const char *addr);
 
 /* Calls fn for every node: the initial cluster in its order, then the
  * added ones. */

@@ -369,12 +369,14 @@ def test_cli_usage():
 def test_cli(lead):
     h = ["--http", http(1)]
     # nodes
+    # (the placement leader's view: every node live, its heartbeat's figures)
     t = rows(run("nodes", *h, rc=0).stdout)
     if t[0][:2] != ["ID", "STATE"] or [r[0] for r in t[1:]] != ["1", "2", "3"] or \
-            any(r[1] != "up" for r in t[1:]):
+            any(r[1] != "live" for r in t[1:]):
         fail("nodes table: %s" % t)
     j = json.loads(run("nodes", "--json", *h, rc=0).stdout)
-    if len(j["nodes"]) != 3 or j["node_id"] != 1:
+    if len(j["nodes"]) != 3 or j["leader"] not in (1, 2, 3) or \
+            any(x["state"] != "live" for x in j["nodes"]):
         fail("nodes --json: %s" % j)
     # ranges
     t = rows(run("ranges", *h, rc=0).stdout)

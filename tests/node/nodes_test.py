@@ -85,15 +85,22 @@ def main():
             st, body = call(1, "POST", path, TOKEN)
             if st != want or what not in (body or {}).get("error", ""):
                 fail("POST %s: HTTP %d %r, want %d with %r" % (path, st, body, want, what))
-        st, body = call(1, "GET", add)
-        if st != 405:
-            fail("GET %s: HTTP %d" % (add, st))
+        # GET lists the placement group's node table (once the group has a
+        # leader: 503 before): it adds nothing.
+        _, got = wait("GET %s answered" % add,
+                      lambda: (lambda r: r if r[0] != 503 else None)(call(1, "GET", add)), 30)
+        if got[0] != 200 or [x["id"] for x in got[1]["nodes"]] != list(INITIAL):
+            fail("GET %s: HTTP %d %r" % (add, got[0], got[1]))
         print("refused: no token, bad id, bad address, a known id elsewhere, a taken address",
               flush=True)
 
+        # Node 1 registers it in the placement group's node table, from
+        # which nodes 2 and 3 may learn it before they are told: added
+        # there or known already, never refused.
         for i in INITIAL:
             st, body = call(i, "POST", add, TOKEN)
-            if st != 200 or body != {"id": NEW, "peer_addr": peer(NEW), "added": True}:
+            if st != 200 or body["id"] != NEW or body["peer_addr"] != peer(NEW) or \
+                    (i == 1 and body["added"] is not True):
                 fail("adding node %d on node %d: HTTP %d %r" % (NEW, i, st, body))
         st, body = call(1, "POST", add, TOKEN)
         if st != 200 or body["added"] is not False:
