@@ -4,6 +4,7 @@
   scripts/bench/large.py RANGEKV --gb N [--ranges 64] [--clients 50]
                          [--pipeline 16] [--cache-mb MB] [--chart PNG]
                          [--out JSON] [--keep] [--old-flags]
+                         [--small-only ROUNDS]
 
 Three `rangekv start` nodes on 127.0.0.1-3 (ports from 28000; data in a
 temporary directory under $TMPDIR, removed at the end unless --keep) with
@@ -26,7 +27,9 @@ redis-benchmark uses), then:
  5. node 1 stopped (SIGTERM) and started again: seconds to its first
     answered GET, and to its ranges caught up.
 
-Prints the figures; --chart draws completed writes and p99 per second into
+--small-only ROUNDS stops after step 1, measured ROUNDS times (the
+small-data GET rate of a build against another's, alternated by the
+caller). Prints the figures; --chart draws completed writes and p99 per second into
 a PNG (gnuplot), --out keeps everything as JSON. Every process started is
 stopped on exit or failure.
 """
@@ -282,6 +285,8 @@ def main():
                     "the node's own)")
     ap.add_argument("--old-flags", action="store_true",
                     help="no --nodes-on-host (a build from before it)")
+    ap.add_argument("--small-only", type=int, metavar="ROUNDS",
+                    help="only the small-data GET rate, ROUNDS times")
     ap.add_argument("--keep", action="store_true",
                     help="keep the data directories (their path is printed)")
     a = ap.parse_args()
@@ -304,6 +309,10 @@ def main():
         subprocess.run(["redis-benchmark", "-h", host, "-p", port, "-t", "set", "-d", str(VALUE),
                         "-r", "10000", "-n", "10000", "-c", "50", "-P", "16", "-q"],
                        check=True, stdout=subprocess.DEVNULL)
+        if a.small_only:
+            R["get_small"] = [bench_get(10000, 400000) for _ in range(a.small_only)]
+            print("small data: GET 50x16 %s/s" % ", ".join(map(str, R["get_small"])), flush=True)
+            return
         R["get_small"] = bench_get(10000, 200000)
         print("small data: GET 50x16 %d/s" % R["get_small"], flush=True)
         secs, series, errors = load(n, a.clients, a.pipeline)

@@ -459,6 +459,9 @@ int rk_node_run(const struct rk_node_config *cfg)
 	n->sigterm.data = n->sigint.data = n;
 	uv_signal_start(&n->sigterm, on_signal, SIGTERM);
 	uv_signal_start(&n->sigint, on_signal, SIGINT);
+	rc = rk_reads_start(n);
+	if (rc != 0)
+		goto out;
 	rc = rk_serve_start(n, err, sizeof(err));
 	if (rc != 0) {
 		rk_log_error(MOD, "%s", err);
@@ -511,6 +514,7 @@ out:
 			uv_run(&n->loop, UV_RUN_ONCE);
 	}
 	rk_admin_close(n); /* before the connections close: their answers go */
+	rk_reads_close(n); /* its threads read the store, its handle is the loop's */
 	rk_split_close(n);
 	rk_check_close(n);
 	if (n->http.loop != NULL && !n->http.closing)

@@ -38,6 +38,7 @@
 #include "prom.h"
 #include "raft.h"
 #include "rcache.h"
+#include "reads.h"
 #include "replica.h"
 #include "roster.h"
 #include "size.h"
@@ -120,6 +121,7 @@ struct rk_node {
 	struct rk_split split; /* split calls waiting (split.h) */
 	struct rk_life life;   /* replicas created and removed (life.c) */
 	struct rk_sizes sizes; /* range sizes measured off the loop (size.c) */
+	struct rk_reads reads; /* reads served by reader threads (reads.c) */
 	struct rk_check check; /* replica checksums (check.c) */
 	struct rk_plc plc;     /* the placement group (plc.c) */
 	struct rk_pix pix;     /* reads of its index (pindex.c) */

@@ -34,6 +34,7 @@
 #include "node_int.h"
 #include "pindex.h"
 #include "quiesce.h"
+#include "reads.h"
 #include "serve.h"
 #include "size.h"
 
@@ -183,9 +184,8 @@ static const struct rk_desc *desc_of(struct rk_node *n, uint64_t range,
  * for the range the request named, so that the router goes where the key
  * is now (client.h). An encoding that fails for want of memory leaves a
  * descriptor out: the router then asks again or elsewhere. */
-static void answer_redirect(struct rk_node *n, uint64_t origin, uint64_t id,
-			    uint32_t status, uint64_t range, const uint8_t *key,
-			    size_t klen)
+void rk_serve_redirect(struct rk_node *n, uint64_t origin, uint64_t id,
+		       uint32_t status, uint64_t range, const uint8_t *key, size_t klen)
 {
 	struct rk_rcache_entry *e =
 		key != NULL ? rk_rcache_find(&n->rcache, key, klen) : NULL;
@@ -275,7 +275,7 @@ void rk_serve_request(struct rk_node *n, uint64_t origin, const struct rk_net_re
 	/* Not here (never was, not yet initialized, or removed): say where
 	 * the key and the range are as far as this node knows. */
 	if (r == NULL || r->removing || r->desc.n_reps == 0 || rk_replica_gone(r)) {
-		answer_redirect(n, origin, req->id, RK_NET_RESP_NO_RANGE, req->range,
+		rk_serve_redirect(n, origin, req->id, RK_NET_RESP_NO_RANGE, req->range,
 				key, klen);
 		return;
 	}
@@ -294,7 +294,7 @@ void rk_serve_request(struct rk_node *n, uint64_t origin, const struct rk_net_re
 	}
 	if ((req->generation != 0 && req->generation != r->desc.generation) ||
 	    (!rk_kv_op_is_read(c.op) && klen > 0 && !rk_desc_contains(&r->desc, key, klen))) {
-		answer_redirect(n, origin, req->id, RK_NET_RESP_MISMATCH, req->range,
+		rk_serve_redirect(n, origin, req->id, RK_NET_RESP_MISMATCH, req->range,
 				key, klen);
 		return;
 	}
@@ -431,21 +431,20 @@ void rk_serve_ready_reads(struct rk_node *n, struct rk_replica *r,
 	rk_serve_reads(n, r);
 }
 
-/* Serves the released reads the visible state has caught up with; answers
+/* Hands the released reads the visible state has caught up with to the
+ * reader threads (reads.c), one job for the replica's pass; answers
  * NOT_LEADER to those whose barrier failed or whose leader stepped down. */
 void rk_serve_reads(struct rk_node *n, struct rk_replica *r)
 {
 	struct rk_serve *sv = r->sv;
 	bool leader = rk_raft_is_leader(&r->raft);
-	struct rk_buf out;
+	struct rk_read_job *job = NULL;
 	size_t j = 0;
 
 	if (sv == NULL || sv->nr == 0)
 		return;
-	rk_buf_init(&out);
 	for (size_t i = 0; i < sv->nr; i++) {
 		struct read *rd = &sv->reads[i];
-		struct rk_kv_cmd c;
 		bool serve = rd->index != 0 && rd->index <= r->visible && !r->installing;
 		if (!serve && (rd->ctx == UINT64_MAX || (!leader && rd->index == 0))) {
 			answer_not_leader(n, r, rd->origin, rd->id);
@@ -456,27 +455,15 @@ void rk_serve_reads(struct rk_node *n, struct rk_replica *r)
 			sv->reads[j++] = *rd;
 			continue;
 		}
-		rk_buf_reset(&out);
-		int rc = rk_kv_cmd_decode(rd->cmd, rd->len, &c);
-		if (rc == 0)
-			rc = rk_kv_read(n->reader, &c, r->desc.start, r->desc.slen, r->desc.end, r->desc.elen, &out);
-		if (rc == 0 && !out.oom) {
-			rk_rate_add(&r->load.reads, uv_now(&n->loop), 1);
-			rk_serve_answer(n, rd->origin, rd->id, RK_NET_RESP_OK, 0, out.p, out.len);
-		} else if (rc == RK_ERANGE) { /* a key of another range */
-			const uint8_t *key = NULL;
-			size_t klen = 0;
-			(void)rk_kv_cmd_key(&c, &key, &klen);
-			answer_redirect(n, rd->origin, rd->id, RK_NET_RESP_MISMATCH,
-					r->range, key, klen);
-		} else {
-			rk_serve_answer(n, rd->origin, rd->id, RK_NET_RESP_UNKNOWN, 0,
-					NULL, 0);
+		if (rk_reads_add(n, r, &job, rd->origin, rd->id, rd->cmd, rd->len) != 0) {
+			rk_serve_answer(n, rd->origin, rd->id, RK_NET_RESP_UNKNOWN, 0, NULL, 0);
+			free(rd->cmd);
+			continue;
 		}
-		free(rd->cmd);
+		rk_rate_add(&r->load.reads, uv_now(&n->loop), 1);
 	}
 	sv->nr = j;
-	rk_buf_free(&out);
+	rk_reads_submit(n, job);
 }
 
 /* ---- applying ------------------------------------------------------------------ */
@@ -664,7 +651,7 @@ void rk_serve_persisted(struct rk_node *n, struct rk_replica *r)
 		struct ack *a = &sv->acks[i];
 		const uint8_t *bytes = a->len ? (const uint8_t *)sv->ack_bytes.p + a->off : NULL;
 		if (a->status == RK_NET_RESP_MISMATCH) /* the bytes: its key */
-			answer_redirect(n, a->origin, a->id, a->status, r->range, bytes,
+			rk_serve_redirect(n, a->origin, a->id, a->status, r->range, bytes,
 					a->len);
 		else
 			rk_serve_answer(n, a->origin, a->id, a->status, 0, bytes, a->len);
@@ -691,7 +678,9 @@ void rk_serve_abandon(struct rk_node *n, struct rk_replica *r)
 		for (uint32_t i = 0; i < sv->props[k].n; i++)
 			rk_serve_answer(n, sv->props[k].w[i].origin, sv->props[k].w[i].id,
 					RK_NET_RESP_UNKNOWN, 0, NULL, 0);
-	/* Reads were certainly not served here. */
+	/* Reads were certainly not served here; those with the reader
+	 * threads may read a span being cleared (reads.c). */
+	rk_reads_void(n);
 	for (size_t i = 0; i < sv->nr; i++)
 		rk_serve_answer(n, sv->reads[i].origin, sv->reads[i].id,
 				RK_NET_RESP_NOT_LEADER, 0, NULL, 0);

@@ -31,6 +31,11 @@ void rk_serve_answer(struct rk_node *n, uint64_t origin, uint64_t id,
  * range cache, unless it is v1, has no replicas, is older than what the
  * cache holds, or would replace another range this node holds. */
 void rk_serve_learn_desc(struct rk_node *n, const struct rk_desc *d);
+/* Answers a request that went to the wrong place (NO_RANGE, MISMATCH:
+ * certainly not applied) with the descriptors this node knows for key and
+ * for range, so that the router goes where the key is now. */
+void rk_serve_redirect(struct rk_node *n, uint64_t origin, uint64_t id,
+		       uint32_t status, uint64_t range, const uint8_t *key, size_t klen);
 void rk_serve_flush(struct rk_node *n, struct rk_replica *r);
 void rk_serve_ready_reads(struct rk_node *n, struct rk_replica *r,
 			  const struct rk_raft_ready *rd);

@@ -36,6 +36,7 @@
 #include "log.h"
 #include "member.h"
 #include "node_int.h"
+#include "reads.h"
 #include "snapshot.h"
 
 #define MOD "snap"
@@ -587,7 +588,6 @@ bool rk_snap_take(struct rk_node *n, struct rk_replica *r,
 {
 	struct snap_in *in = r->incoming;
 
-	(void)n;
 	if (in == NULL || !in->sealed || in->index != snap->index)
 		return false;
 	rk_store_batch_truncate(b, r->range, 0);
@@ -596,6 +596,7 @@ bool rk_snap_take(struct rk_node *n, struct rk_replica *r,
 	r->rs.trunc_term = snap->term;
 	r->rs.conf = snap->conf;
 	r->installing = true;
+	rk_reads_void(n); /* reads in flight must not see the span replaced */
 	return true;
 }
 

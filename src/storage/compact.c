@@ -78,7 +78,11 @@ static void compact_pass(struct rk_store *s, WT_SESSION *ws, uint64_t written)
 		if (avail < s->compact_min_bytes || avail < size / 4 ||
 		    written > avail / 64)
 			continue;
+		/* Its checkpoints are checkpoints like the checkpoint
+		 * thread's: one at a time (store_int.h, ckmu). */
+		pthread_mutex_lock(&s->ckmu);
 		ret = ws->compact(ws, store_table_uri[big[i]], cfg);
+		pthread_mutex_unlock(&s->ckmu);
 		if (ret != 0 && ret != ETIMEDOUT && ret != EBUSY) {
 			(void)write_err(s, store_err(ret));
 			continue;

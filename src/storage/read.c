@@ -122,26 +122,23 @@ int rk_store_read_apply_state(struct rk_store_reader *r, uint64_t range,
 int rk_store_read_durable_applied(struct rk_store_reader *r, uint64_t range,
 				  uint64_t *appliedp)
 {
-	WT_SESSION *ws = r->ss.ws;
-	WT_CURSOR *c;
-	WT_ITEM v;
-	int ret;
+	struct rk_store *s = r->s;
+	size_t lo = 0, hi;
 
 	*appliedp = 0;
-	ret = ws->open_cursor(ws, store_table_uri[T_APPLY], NULL,
-			      "checkpoint=WiredTigerCheckpoint", &c);
-	if (ret == ENOENT || ret == WT_NOTFOUND)
-		return 0; /* no checkpoint yet: nothing is durable */
-	if (ret != 0)
-		return store_err(ret);
-	c->set_key(c, range);
-	ret = c->search(c);
-	if (ret == 0)
-		ret = c->get_value(c, &v);
-	if (ret == 0 && v.size >= 8)
-		*appliedp = rk_le_get64(v.data);
-	c->close(c);
-	return ret == WT_NOTFOUND ? 0 : store_err(ret);
+	pthread_mutex_lock(&s->mu);
+	hi = s->ndur;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (s->dur[mid].range < range)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < s->ndur && s->dur[lo].range == range)
+		*appliedp = s->dur[lo].applied;
+	pthread_mutex_unlock(&s->mu);
+	return 0;
 }
 
 int rk_store_list_ranges(struct rk_store_reader *r,

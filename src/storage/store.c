@@ -78,6 +78,7 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+
 void rk_store_options_default(struct rk_store_options *o)
 {
 	memset(o, 0, sizeof(*o));
@@ -571,6 +572,13 @@ static int store_open_locked(const struct rk_store_options *o, bool fresh,
 	}
 	store_snap_orphans(s);
 	pthread_mutex_init(&s->mu, NULL);
+	pthread_mutex_init(&s->ckmu, NULL);
+	rc = store_durable_load(s, s->w.ws);
+	if (rc != 0) {
+		snprintf(err, errlen, "%s: cannot read the last checkpoint: %s", o->dir,
+			 rk_strerror(rc));
+		goto fail;
+	}
 	pthread_cond_init(&s->cv, NULL);
 	pthread_cond_init(&s->done_cv, NULL);
 	if (store_compact_start(s) != 0) {
@@ -584,11 +592,24 @@ static int store_open_locked(const struct rk_store_options *o, bool fresh,
 		rc = RK_ENOMEM;
 		goto fail;
 	}
+	pthread_cond_init(&s->kcv, NULL);
+	rc = store_err(s->conn->open_session(s->conn, NULL, NULL, &s->kws));
+	if (rc == 0 && pthread_create(&s->kthread, NULL, store_ckpt_main, s) != 0)
+		rc = RK_ENOMEM;
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot start the checkpoint thread: %s", rk_strerror(rc));
+		*sp = s;
+		rk_store_close(s);
+		*sp = NULL;
+		return rc;
+	}
+	s->kthread_running = true;
 	*sp = s;
 	return 0;
 fail:
 	store_session_close(&s->w);
 	s->conn->close(s->conn, NULL);
+	free(s->dur);
 	free(s->dir);
 	free(s);
 	return rc;
@@ -631,8 +652,20 @@ void rk_store_close(struct rk_store *s)
 	pthread_mutex_lock(&s->mu);
 	s->stopping = true;
 	pthread_cond_signal(&s->cv);
+	pthread_cond_signal(&s->kcv);
 	pthread_mutex_unlock(&s->mu);
 	pthread_join(s->thread, NULL);
+	/* A checkpoint that is running finishes first (after a panic it may
+	 * never: the thread is then left, like the connection, below). */
+	if (s->kthread_running && !rk_store_panicked(s)) {
+		pthread_join(s->kthread, NULL);
+		s->kthread_running = false;
+		/* Its last checkpoints' follow-up, which the storage thread
+		 * may have left (it stops once its queue is empty); this
+		 * thread now has the storage thread's session. */
+		if (s->ck_finished != s->ck_handled)
+			store_after_checkpoint(s);
+	}
 	store_compact_stop(s);
 	/* After a panic (a full disk can end in one) WiredTiger asks the
 	 * process to exit: a checkpoint or a close may wait forever for
@@ -640,18 +673,25 @@ void rk_store_close(struct rk_store *s)
 	 * process is stopping; the log is the journal, and the next start
 	 * recovers from it). */
 	if (rk_store_panicked(s)) {
-		free(s->dir);
-		free(s);
+		if (!s->kthread_running) {
+			free(s->dir);
+			free(s);
+		} /* else the checkpoint thread may still use it */
 		return;
 	}
 	/* A final checkpoint makes the state machine's tables durable, so the
 	 * next start replays nothing. */
 	(void)s->w.ws->checkpoint(s->w.ws, NULL);
+	if (s->kws != NULL)
+		s->kws->close(s->kws, NULL);
 	store_session_close(&s->w);
 	s->conn->close(s->conn, NULL);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);
 	pthread_cond_destroy(&s->done_cv);
+	pthread_cond_destroy(&s->kcv);
+	pthread_mutex_destroy(&s->ckmu);
+	free(s->dur);
 	free(s->dir);
 	free(s);
 }
@@ -772,65 +812,34 @@ static struct pending *take_group(struct rk_store *s)
 void *store_thread_main(void *arg)
 {
 	struct rk_store *s = arg;
-	double last_ckpt = now_s();
 
 	for (;;) {
 		struct pending *list;
-		bool ckpt, busy;
+		bool after, busy;
 		double idle0 = now_s();
 
 		busy = __atomic_load_n(&s->submitted, __ATOMIC_ACQUIRE) != s->taken;
 		if (!busy && store_spin_wanted(&s->spin))
 			busy = store_spin(s);
 		pthread_mutex_lock(&s->mu);
-		while (s->head == NULL && !s->stopping &&
-		       s->ckpt_requested == s->ckpt_done) {
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += 1;
-			pthread_cond_timedwait(&s->cv, &s->mu, &ts);
-			if (s->checkpoint_secs > 0 &&
-			    now_s() - last_ckpt >= s->checkpoint_secs)
-				break;
-		}
+		while (s->head == NULL && !s->stopping && s->ck_finished == s->ck_handled)
+			pthread_cond_wait(&s->cv, &s->mu);
 		list = take_group(s);
 		/* The idle gap: from the empty queue to this batch (a wake-up
 		 * without one, a checkpoint or the stop, is not a gap). */
 		if (list != NULL)
 			store_spin_note(&s->spin, busy ? 0.0 : now_s() - idle0);
 		s->taken = s->submitted;
-		ckpt = s->ckpt_requested != s->ckpt_done ||
-		       (s->checkpoint_secs > 0 &&
-			now_s() - last_ckpt >= s->checkpoint_secs);
-		if (list == NULL && !ckpt && s->stopping) {
+		after = s->ck_finished != s->ck_handled;
+		if (list == NULL && !after && s->stopping) {
 			pthread_mutex_unlock(&s->mu);
 			break;
 		}
 		pthread_mutex_unlock(&s->mu);
 		if (list != NULL)
 			commit_group(s, list);
-		if (ckpt) {
-			uint64_t want, written;
-			int rc;
-
-			pthread_mutex_lock(&s->mu);
-			want = s->ckpt_requested;
-			written = s->ckpt_bytes;
-			s->ckpt_bytes = 0;
-			pthread_mutex_unlock(&s->mu);
-			rc = write_err(s, store_err(s->w.ws->checkpoint(s->w.ws, NULL)));
-			if (rc == 0) {
-				store_snap_after_checkpoint(s);
-				store_compact_after_checkpoint(s, written);
-			}
-			last_ckpt = now_s();
-			pthread_mutex_lock(&s->mu);
-			s->checkpoints++;
-			s->ckpt_rc = rc;
-			s->ckpt_done = want;
-			pthread_cond_broadcast(&s->done_cv);
-			pthread_mutex_unlock(&s->mu);
-		}
+		if (after)
+			store_after_checkpoint(s);
 	}
 	return NULL;
 }
@@ -913,7 +922,7 @@ int rk_store_checkpoint(struct rk_store *s)
 
 	pthread_mutex_lock(&s->mu);
 	ticket = ++s->ckpt_requested;
-	pthread_cond_signal(&s->cv);
+	pthread_cond_signal(&s->kcv);
 	while (s->ckpt_done < ticket)
 		pthread_cond_wait(&s->done_cv, &s->mu);
 	rc = s->ckpt_rc;
@@ -926,7 +935,7 @@ void rk_store_checkpoint_async(struct rk_store *s)
 	pthread_mutex_lock(&s->mu);
 	if (s->ckpt_requested == s->ckpt_done)
 		s->ckpt_requested++;
-	pthread_cond_signal(&s->cv);
+	pthread_cond_signal(&s->kcv);
 	pthread_mutex_unlock(&s->mu);
 }
 

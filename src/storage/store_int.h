@@ -112,10 +112,38 @@ struct rk_store {
 	struct store_spin spin; /* whether to poll before sleeping (the
 				 * storage thread's own) */
 	bool stopping;
-	uint64_t ckpt_requested, ckpt_done;
+	/* Checkpoint tickets (under mu): requested, taken by the checkpoint
+	 * that is running or last ran (its checkpoint covers every request up
+	 * to it), and done (after the storage thread's work that follows a
+	 * checkpoint: rk_store_checkpoint returns then). */
+	uint64_t ckpt_requested, ckpt_started, ckpt_done;
 	int ckpt_rc;
 
 	uint64_t ckpt_bytes; /* committed since the last checkpoint (under mu) */
+
+	/* The checkpoint thread (store.c): checkpoints on a session of its
+	 * own, so that group commits go on while one runs. What follows a
+	 * checkpoint (dropping install markers, telling the compaction
+	 * thread) stays on the storage thread, which alone writes: ck_*
+	 * (under mu) hand it over. */
+	pthread_t kthread;
+	bool kthread_running;
+	WT_SESSION *kws;
+	pthread_cond_t kcv; /* a checkpoint requested, or stopping */
+	uint64_t ck_finished, ck_handled; /* checkpoints finished / followed up */
+	uint64_t ck_ticket;  /* ckpt_started of the last finished */
+	int ck_rc;           /* its result */
+	uint64_t ck_written; /* bytes committed before the ones finished */
+	/* One checkpoint at a time: the checkpoint thread's, and the ones a
+	 * compaction takes (WT_SESSION::compact). While a checkpoint runs,
+	 * WiredTiger already shows its new tables to checkpoint cursors,
+	 * before the checkpoint is complete and durable. */
+	pthread_mutex_t ckmu;
+	/* Each range's applied index in the last completed checkpoint, by
+	 * range (under mu): rk_store_read_durable_applied answers from it,
+	 * never from a checkpoint that is still being written. */
+	struct store_durable *dur;
+	size_t ndur;
 
 	/* The compaction thread (compact.c). */
 	uint64_t compact_min_bytes;
@@ -163,6 +191,16 @@ void store_session_close(struct store_session *ss);
  * caller's transaction). */
 int store_apply_batch(struct store_session *ss, const struct rk_store_batch *b);
 void *store_thread_main(void *arg);
+/* checkpoint.c: the checkpoint thread's body; the follow-up of the
+ * checkpoints it finished (storage thread, or close once that is gone). */
+void *store_ckpt_main(void *arg);
+void store_after_checkpoint(struct rk_store *s);
+/* Reads every range's applied index from the last checkpoint (with ckmu
+ * held, or before the threads start) into s->dur. */
+int store_durable_load(struct rk_store *s, WT_SESSION *ws);
+struct store_durable {
+	uint64_t range, applied;
+};
 
 /* Removes up to max pairs of [s, e) from a bytes-keyed table (max 0: no
  * bound); *removedp counts them. */
