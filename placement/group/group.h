@@ -40,6 +40,9 @@
 #include "nodes.h"
 #include "store.h"
 
+/* The first byte of everything sent to the group: these commands (1-4),
+ * the heartbeat messages (16-17, nodes.h) and the index queries (32-33,
+ * page.h); each value names one thing only. */
 enum rk_pl_cmd {
 	RK_PL_CMD_ALLOC = 1,
 	RK_PL_CMD_REPORT = 2,

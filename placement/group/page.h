@@ -30,7 +30,9 @@
 #include "buf.h"
 #include "desc.h"
 
-enum { RK_PL_CMD_READ = 3, RK_PL_CMD_LOOKUP = 4 };
+/* Queries, never logged: first bytes apart from the group's commands
+ * (group.h) and the heartbeat messages (nodes.h). */
+enum { RK_PL_CMD_READ = 32, RK_PL_CMD_LOOKUP = 33 };
 
 /* The bytes of a READ's and a LOOKUP's fixed part. */
 #define RK_PL_READ_LEN 29

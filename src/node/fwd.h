@@ -30,8 +30,8 @@ struct rk_http_resp;
 struct fwd_call;
 
 #define RK_RANGE_FORWARD (RK_RANGE_RESERVED_FIRST + 1)
-/* Request ids of forwarded calls: the top bit and the third (the index's
- * reads have the top two, the placement calls the top one only). */
+/* Request ids of forwarded calls: the top bit and the third, not the
+ * second (the tags of request ids: pindex.h). */
 #define RK_FWD_REQ_BITS ((UINT64_C(1) << 63) | (UINT64_C(1) << 61))
 #define RK_FWD_CALL_MS 5000u
 #define RK_FWD_MAX_BODY (16u << 20)

@@ -115,7 +115,7 @@ void rk_hb_on_req(struct rk_node *n, uint64_t origin, const struct rk_net_req *r
 void rk_hb_on_resp(struct rk_node *n, const struct rk_net_resp *resp);
 /* A REGISTER this module proposed: its token carries RK_HB_REG_BIT and the
  * node id. */
-#define RK_HB_REG_BIT (UINT64_C(1) << 61)
+#define RK_HB_REG_BIT (UINT64_C(1) << 60) /* tags: pindex.h */
 /* The outcome of a command the leader proposed for this module (token
  * with RK_HB_REQ_BIT), once applied. */
 void rk_hb_on_result(struct rk_node *n, uint64_t token, int rc);

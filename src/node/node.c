@@ -134,7 +134,7 @@ static void on_resp(void *arg, const struct rk_net_resp *resp)
 {
 	if ((resp->id & RK_PIX_REQ_BITS) == RK_PIX_REQ_BITS)
 		rk_pix_on_resp(arg, resp); /* a read of the placement index */
-	else if ((resp->id & RK_FWD_REQ_BITS) == RK_FWD_REQ_BITS)
+	else if ((resp->id & RK_PIX_REQ_BITS) == RK_FWD_REQ_BITS)
 		rk_fwd_on_resp(arg, resp); /* a forwarded inspection call */
 	else if (resp->id & RK_PLC_REQ_BIT)
 		rk_plc_on_resp(arg, resp); /* a placement call of this node */

@@ -34,9 +34,12 @@ struct rk_boot_layout;
 struct pix_call;
 struct pix_keyed;
 
-/* Request ids of the index reads: both top bits (a placement call has the
- * top one only, RK_PLC_REQ_BIT). */
-#define RK_PIX_REQ_BITS (UINT64_C(3) << 62)
+/* Request ids of the index reads: the top three bits. The node's request
+ * ids are tagged by their top four bits: 0xxx the router's, 1000 the
+ * placement calls (RK_PLC_REQ_BIT), 1010 forwarded calls (fwd.h), 110x the
+ * heartbeats (heartbeat.h), 1110 the index reads; counters stay below
+ * 2^60. */
+#define RK_PIX_REQ_BITS (UINT64_C(7) << 61)
 /* A read not answered within this long goes to the next node; a call
  * gives up after RK_PIX_CALL_MS. */
 #define RK_PIX_RETRY_MS 500u
