@@ -35,6 +35,9 @@ import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fault"))
 from cluster import unescape  # noqa: E402
 from resp import Conn  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import spans  # noqa: E402
+from spans import tiles  # noqa: E402
 
 BIN = sys.argv[1]
 NODES = (1, 2, 3, 4, 5)
@@ -96,20 +99,7 @@ def metric(i, name):
 
 
 def wait(what, cond, timeout):
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.05)
-    fail("%s: not within %.0f s" % (what, timeout))
-
-
-def tiles(rs):
-    rs = sorted(rs, key=lambda r: unescape(r["start"]))
-    if not rs or rs[0]["start"] != "":
-        return False
-    return all(a["end"] == b["start"] for a, b in zip(rs, rs[1:])) and rs[-1]["end"] == ""
+    return spans.wait(what, cond, timeout, fail)
 
 
 def shape(rs):
