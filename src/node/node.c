@@ -37,6 +37,7 @@
 /* A tick this much later than due (in ticks) marks a late loop turn. */
 #define LATE_TICKS 3
 #define LATE_LOG_MS 10000
+#define STOP_WATCH_MS 5000 /* a stop taking longer says what it waits for */
 
 void rk_node_fail(struct rk_node *n)
 {
@@ -265,6 +266,32 @@ static void closed_noop(uv_handle_t *h)
 static void http_closed(struct rk_http_server *s)
 {
 	(void)s;
+}
+
+/* What keeps a stopping node's loop alive, logged once it takes long:
+ * each live handle by type and, when it is a field of the node, its offset
+ * in struct rk_node (a hang at stop is otherwise a silent kill -9). */
+static void stuck_handle(uv_handle_t *h, void *arg)
+{
+	struct rk_node *n = arg;
+	const char *p = (const char *)h, *base = (const char *)n;
+
+	if (h == (uv_handle_t *)&n->stop_watch)
+		return;
+	rk_log_warn(MOD, "still open at stop: %s at %td of the node%s (active %d, closing %d, ref %d)",
+		    uv_handle_type_name(h->type), p - base,
+		    p >= base && p < base + sizeof(*n) ? "" : ", outside it",
+		    uv_is_active(h), uv_is_closing(h), uv_has_ref(h));
+}
+
+static void on_stop_watch(uv_timer_t *t)
+{
+	struct rk_node *n = t->data;
+
+	rk_log_warn(MOD, "stopping takes long: %u active handles, %u requests in flight, %u commits",
+		    n->loop.active_handles, n->loop.active_reqs.count,
+		    (unsigned)n->proc.in_flight);
+	uv_walk(&n->loop, stuck_handle, n);
 }
 
 static void net_stopped(void *arg)
@@ -496,14 +523,18 @@ int rk_node_run(const struct rk_node_config *cfg)
 	/* Stop: let group commits in flight finish (acknowledgements only go
 	 * out after them, so none is lost either way), then close. */
 	n->stopping = true; /* no new processing: only the commits in flight finish */
+	uv_timer_init(&n->loop, &n->stop_watch);
+	n->stop_watch.data = n;
+	uv_timer_start(&n->stop_watch, on_stop_watch, STOP_WATCH_MS, STOP_WATCH_MS);
+	uv_unref((uv_handle_t *)&n->stop_watch);
 	rk_serve_stop(n);
 	rk_pix_close(n); /* before the calls that wait on it */
 	rk_fwd_close(n);
 	rk_hb_close(n);
 	rk_plc_close(n);
-	rk_life_free(n);
 	uv_timer_stop(&n->tick_timer);
 	uv_timer_stop(&n->live.timer);
+	uv_timer_stop(&n->snaps.pump_timer); /* streams end with the transport */
 	while (n->proc.in_flight > 0)
 		uv_run(&n->loop, UV_RUN_ONCE);
 	rc = n->exit_code != 0 ? RK_EIO : 0;
@@ -529,7 +560,12 @@ out:
 				uv_close(hs[i], closed_noop);
 	}
 	uv_run(&n->loop, UV_RUN_DEFAULT);
+	if (n->stop_watch.loop == &n->loop) { /* unreferenced: closed last */
+		uv_close((uv_handle_t *)&n->stop_watch, closed_noop);
+		uv_run(&n->loop, UV_RUN_DEFAULT);
+	}
 	uv_loop_close(&n->loop);
+	rk_net_free(n->net);
 	rk_snap_shutdown(n);
 	for (size_t i = 0; i < n->tab.n; i++)
 		rk_replica_free(n->tab.byid[i]);
@@ -540,6 +576,8 @@ out:
 	rk_net_scratch_free(&n->scratch);
 	rk_kv_applier_close(&n->applier);
 	rk_table_free(&n->tab);
+	rk_rcache_free(&n->rcache);
+	rk_life_free(n); /* a removal finishing while the node stops raises a tombstone */
 	rk_elect_close(n);
 	rk_balance_free(&n->bal);
 	rk_process_close(n);

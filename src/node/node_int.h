@@ -96,6 +96,7 @@ struct rk_node {
 	uint64_t last_tick_ms; /* when the last tick ran (monotonic) */
 	uint64_t late_logged_ms; /* when a late tick was last logged */
 	uv_signal_t sigterm, sigint;
+	uv_timer_t stop_watch; /* logs what a long stop waits for */
 
 	struct rk_table tab;     /* the replicas */
 	struct rk_process proc;  /* the dirty set and group commits */

@@ -434,7 +434,7 @@ static void on_process(uv_idle_t *h)
 		rk_elect_run(n, false);
 	rk_peer_flush_all(n);
 	if (n->proc.dirty != NULL && !uv_is_active((uv_handle_t *)h))
-		uv_idle_start(h, on_process);
+		rk_process_kick(n);
 }
 
 void rk_node_replica_persisted(struct rk_node *n, struct rk_replica *r)
@@ -493,9 +493,14 @@ static void on_wake(uv_async_t *h)
 	rk_peer_flush_all(n);
 }
 
+/* Never on a closed handle: libuv's uv_idle_start does not refuse one, and
+ * an idle started after its close (work finishing while the node stops,
+ * such as a snapshot's install) keeps the loop alive for ever. */
 void rk_process_kick(struct rk_node *n)
 {
-	if (!uv_is_active((uv_handle_t *)&n->proc.idle))
+	uv_handle_t *h = (uv_handle_t *)&n->proc.idle;
+
+	if (!uv_is_active(h) && !uv_is_closing(h))
 		uv_idle_start(&n->proc.idle, on_process);
 }
 

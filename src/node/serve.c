@@ -954,5 +954,6 @@ void rk_serve_stop(struct rk_node *n)
 		free(lr);
 	}
 	n->inbox_tail = NULL;
-	rk_rcache_free(&n->rcache);
+	/* The range cache stays until the node is freed: work that finishes
+	 * while the node stops (a snapshot's install) still records into it. */
 }

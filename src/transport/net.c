@@ -33,10 +33,24 @@ struct peer *rk_net_find_peer(const struct rk_net *n, uint64_t id)
 	return NULL;
 }
 
+/* Every handle closed: the memory stays until rk_net_free, so that a
+ * caller's timer or work callback that runs later in the same loop turn
+ * (libuv runs timers again after the close callbacks) finds a stopped
+ * transport, not freed memory. */
 static void finish_stop(struct rk_net *n)
+{
+	if (n->done != NULL)
+		n->done(n->done_arg);
+	if (n->free_on_stop)
+		rk_net_free(n);
+}
+
+void rk_net_free(struct rk_net *n)
 {
 	struct peer *p, *pn;
 
+	if (n == NULL)
+		return;
 	for (p = n->peers; p != NULL; p = pn) {
 		pn = p->next;
 		for (int c = 0; c < 2; c++) {
@@ -45,8 +59,6 @@ static void finish_stop(struct rk_net *n)
 		}
 		free(p);
 	}
-	if (n->done != NULL)
-		n->done(n->done_arg);
 	free(n);
 }
 
@@ -623,7 +635,8 @@ static void on_prepare(uv_prepare_t *h)
 
 void rk_net_flush(struct rk_net *n)
 {
-	flush_all(n);
+	if (!n->stopping)
+		flush_all(n);
 }
 
 /* ---- the public calls ---------------------------------------------------------------- */
@@ -696,6 +709,7 @@ int rk_net_start(uv_loop_t *loop, const struct rk_net_config *cfg,
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot listen on %s: %s", cfg->listen_addr,
 			 uv_strerror(rc));
+		n->free_on_stop = true;
 		rk_net_stop(n, NULL, NULL);
 		return rk_uv_err(rc);
 	}
@@ -754,6 +768,8 @@ int rk_net_add_peer(struct rk_net *n, uint64_t node_id, const char *addr)
 	struct peer *p;
 	int rc;
 
+	if (n->stopping)
+		return RK_ESTOPPED;
 	if (node_id == 0 || node_id == n->cfg.node_id || rk_net_find_peer(n, node_id) != NULL)
 		return RK_EINVAL;
 	p = calloc(1, sizeof(*p));
@@ -790,6 +806,8 @@ int rk_net_send(struct rk_net *n, uint64_t peer, int channel,
 	struct out_conn *oc;
 	int rc;
 
+	if (n->stopping)
+		return RK_ESTOPPED;
 	if (p == NULL || channel < 0 || channel > RK_NET_CH_SNAP)
 		return RK_ENOTFOUND;
 	if (len > RK_NET_FRAME_MAX)
@@ -818,7 +836,7 @@ size_t rk_net_room(const struct rk_net *n, uint64_t peer, int channel)
 	struct peer *p = rk_net_find_peer(n, peer);
 	size_t used;
 
-	if (p == NULL || channel < 0 || channel > RK_NET_CH_SNAP)
+	if (n->stopping || p == NULL || channel < 0 || channel > RK_NET_CH_SNAP)
 		return 0;
 	used = p->ch[channel].pending.len + p->ch[channel].inflight.len +
 	       RK_NET_FRAME_HDR;

@@ -93,8 +93,12 @@ struct rk_net_stats {
 int rk_net_start(uv_loop_t *loop, const struct rk_net_config *cfg,
 		 struct rk_net **np, char *err, size_t errlen);
 /* Closes every connection and the listener; done(arg) runs once all
- * handles are closed and the memory is freed. */
+ * handles are closed. From the call on, sends and new peers are refused
+ * (RK_ESTOPPED) and rk_net_room is 0; the statistics stay readable. The
+ * memory stays until rk_net_free, after done. */
 void rk_net_stop(struct rk_net *n, void (*done)(void *arg), void *arg);
+/* Frees a transport whose stop is done (NULL: nothing). */
+void rk_net_free(struct rk_net *n);
 /* The port actually bound (for listen addresses with port 0). */
 int rk_net_port(const struct rk_net *n);
 
@@ -105,8 +109,8 @@ bool rk_net_self_connected(uv_tcp_t *tcp);
 
 int rk_net_add_peer(struct rk_net *n, uint64_t node_id, const char *addr);
 
-/* Queues payload as one frame to peer on channel. RK_ENOTFOUND for an
- * unknown peer, RK_EBUSY when the queue is full (the frame is dropped and
+/* Queues payload as one frame to peer on channel. RK_ESTOPPED once
+ * stopping, RK_ENOTFOUND for an unknown peer, RK_EBUSY when the queue is full (the frame is dropped and
  * counted), RK_ETOOBIG above the frame limit. */
 int rk_net_send(struct rk_net *n, uint64_t peer, int channel,
 		const void *payload, size_t len);

@@ -90,6 +90,7 @@ struct rk_net {
 	uint64_t refuse_held;     /* not logged since the last line */
 	int handles;
 	bool stopping;
+	bool free_on_stop; /* a failed start: nobody holds it to free */
 	void (*done)(void *arg);
 	void *done_arg;
 };

@@ -77,6 +77,8 @@ void stop_node(uv_loop_t *loop, struct node *nd)
 	for (int i = 0; i < 2000 && !nd->stopped; i++)
 		uv_run(loop, UV_RUN_NOWAIT), usleep(500);
 	assert_true(nd->stopped);
+	rk_net_free(nd->net);
+	nd->net = NULL;
 }
 
 /* Runs the loop until *flag >= want or about two seconds pass. */

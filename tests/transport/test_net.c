@@ -958,6 +958,41 @@ static void test_listen_errors(void **state)
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+static void stopped_flag(void *arg)
+{
+	*(bool *)arg = true;
+}
+
+/* A stopped transport stays allocated until rk_net_free: the node's work
+ * callbacks that finish while it stops may still call it, and must be
+ * refused, not read freed memory. */
+static void test_stopped_refuses(void **state)
+{
+	uv_loop_t loop;
+	struct node a;
+	struct rk_net_stats st;
+	bool down = false;
+
+	(void)state;
+	uv_loop_init(&loop);
+	start_node(&loop, &a, 1, "127.0.0.1:0", 0);
+	assert_int_equal(rk_net_add_peer(a.net, 2, "127.0.0.1:1"), 0);
+	assert_true(rk_net_room(a.net, 2, RK_NET_CH_RAFT) > 0);
+	rk_net_stop(a.net, stopped_flag, &down);
+	assert_int_equal(rk_net_send(a.net, 2, RK_NET_CH_RAFT, "x", 1), RK_ESTOPPED);
+	for (int i = 0; i < 2000 && !down; i++)
+		uv_run(&loop, UV_RUN_NOWAIT), usleep(500);
+	assert_true(down);
+	assert_int_equal(rk_net_send(a.net, 2, RK_NET_CH_RAFT, "x", 1), RK_ESTOPPED);
+	assert_int_equal(rk_net_room(a.net, 2, RK_NET_CH_RAFT), 0);
+	assert_int_equal(rk_net_add_peer(a.net, 3, "127.0.0.1:2"), RK_ESTOPPED);
+	rk_net_flush(a.net);
+	rk_net_stats(a.net, &st);
+	rk_net_free(a.net);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -978,6 +1013,7 @@ int main(void)
 		cmocka_unit_test(test_garbage_from_a_peer),
 		cmocka_unit_test(test_source_address),
 		cmocka_unit_test(test_listen_errors),
+		cmocka_unit_test(test_stopped_refuses),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
