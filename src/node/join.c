@@ -15,6 +15,10 @@
 
 #define MOD "join"
 
+/* The member answers before the transport closes the join connection. */
+_Static_assert(RK_JOIN_REGISTER_MS + 1000 < RK_NET_JOIN_OPEN_MS,
+	       "a join is answered within its connection's lifetime");
+
 /* ---- the new node ------------------------------------------------------------- */
 
 /* The host of a HOST:PORT or [HOST]:PORT address, into host. */

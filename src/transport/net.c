@@ -644,13 +644,19 @@ static void on_sweep(uv_timer_t *t)
 	struct rk_net *n = t->data;
 	uint64_t now = uv_now(n->loop);
 
-	for (struct in_conn *ic = n->ins; ic != NULL; ic = ic->next)
+	for (struct in_conn *ic = n->ins; ic != NULL; ic = ic->next) {
 		if (!ic->closing && ic->state != IC_OPEN &&
 		    now - ic->opened > n->cfg.handshake_ms) {
 			rk_net_hs_refuse(n, &ic->tcp, "acceptor", "no handshake within %u ms",
 					 n->cfg.handshake_ms);
 			in_close(ic, false);
 		}
+		/* A join exchange is one request and one answer: a caller
+		 * that is not a peer does not keep a connection past it. */
+		if (!ic->closing && ic->state == IC_OPEN && ic->channel == RK_NET_CH_JOIN &&
+		    now - ic->opened > RK_NET_JOIN_OPEN_MS)
+			in_close(ic, false);
+	}
 }
 
 /* ---- the end-of-turn flush ---------------------------------------------------------- */

@@ -118,11 +118,15 @@ void rk_net_flush(struct rk_net *n);
 
 /* The join channel (RK_NET_CH_JOIN, netjoin.h): a node that is not a peer
  * may open it, with the cluster secret's proof when one is set, and send
- * frames of at most RK_NET_JOIN_FRAME_MAX bytes, which reach on_frame with
+ * frames of at most RK_NET_JOIN_FRAME_MAX bytes for at most
+ * RK_NET_JOIN_OPEN_MS, which reach on_frame with
  * that channel. The answer goes back on the same connection: the frame
  * payload to the open join connection from node `from` (RK_ENOTFOUND when
  * it has closed). */
 #define RK_NET_JOIN_FRAME_MAX (64u << 10)
+/* A join connection is closed this long after it was accepted, answered
+ * or not (the member answers well within it, join.h). */
+#define RK_NET_JOIN_OPEN_MS 60000u
 int rk_net_join_reply(struct rk_net *n, uint64_t from, const void *payload, size_t len);
 
 void rk_net_stats(const struct rk_net *n, struct rk_net_stats *stp);
