@@ -286,6 +286,16 @@ static const char *const admin_get_paths[] = {
 	NULL,
 };
 
+/* The initial cluster's nodes become peers (the transport has started). */
+static void add_initial_peers(struct rk_node *n)
+{
+	for (uint32_t i = 0; i < n->cfg.n_initial; i++) {
+		if (n->cfg.initial[i].id == n->cfg.node_id)
+			continue;
+		(void)rk_peer_add(n, n->cfg.initial[i].id, n->cfg.initial[i].addr);
+	}
+}
+
 int rk_node_run(const struct rk_node_config *cfg)
 {
 	struct rk_node *n = calloc(1, sizeof(*n));
@@ -406,11 +416,7 @@ int rk_node_run(const struct rk_node_config *cfg)
 		rk_log_error(MOD, "%s", err);
 		goto out;
 	}
-	for (uint32_t i = 0; i < n->cfg.n_initial; i++) {
-		if (n->cfg.initial[i].id == cfg->node_id)
-			continue;
-		(void)rk_peer_add(n, n->cfg.initial[i].id, n->cfg.initial[i].addr);
-	}
+	add_initial_peers(n);
 	if (cfg->http_addr[0] != '\0') {
 		rc = rk_http_listen(&n->http, &n->loop, cfg->http_addr, rk_node_http, n);
 		if (rc != 0) {
@@ -453,6 +459,7 @@ int rk_node_run(const struct rk_node_config *cfg)
 			rk_log_error(MOD, "%s", err);
 			goto out;
 		}
+		add_initial_peers(n); /* the transport started knowing none */
 	}
 	if (!existing && joined.len > 0 &&
 	    (rc = rk_roster_record(n, joined.p, joined.len)) != 0) {

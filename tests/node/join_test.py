@@ -10,8 +10,11 @@ command: it is live in GET /api/v1/nodes on every node and up for every
 node, holds no range, inherits the cluster's settings; a voter of range 1
 added on it (learner, then voter) catches up, leads and serves; it
 restarts without --join (and with it again: ignored) and keeps serving.
+Node 5 joins and is killed at the crash point after its first start's
+rows are written (test hooks): started again without --join it refuses,
+with it it joins again (the same id at the same address) and is live.
 
-    join_test.py path/to/rangekv
+    join_test.py path/to/rangekv [--no-hooks]
 """
 import json
 import os
@@ -85,12 +88,13 @@ def args(i, tmp, data, secret="secret"):
             "--cluster-secret-file", os.path.join(tmp, secret)]
 
 
-def start(i, tmp, extra=(), slot=None):
-    d = os.path.join(tmp, "n%d" % (slot or i))
+def start(i, tmp, extra=(), env=None):
+    d = os.path.join(tmp, "n%d" % i)
     os.makedirs(d, exist_ok=True)
     log = open(os.path.join(d, "log"), "a")
     return subprocess.Popen(args(i, tmp, os.path.join(d, "data")) + list(extra),
-                            stdout=log, stderr=log)
+                            stdout=log, stderr=log,
+                            env=dict(os.environ, **env) if env else None)
 
 
 def up(i, node):
@@ -133,6 +137,35 @@ def node_view(i, node):
     if st != 200:
         return None
     return next((x for x in body["nodes"] if x["id"] == node), None)
+
+
+def crashed_join(tmp, procs):
+    """Node 5 killed between its first start's rows and first_start_done."""
+    late = NEW + 1
+    p = start(late, tmp, ["--join", peer(3)],
+              {"RANGEKV_TEST_HOOKS": "1", "RANGEKV_CRASH_AT": "boot.first_written"})
+    try:
+        rc = p.wait(timeout=40)
+    except subprocess.TimeoutExpired:
+        procs[late] = p
+        fail("node %d did not reach the crash point" % late)
+    if rc != -9:
+        fail("node %d exited %s, not by SIGKILL at the crash point" % (late, rc))
+    p = start(late, tmp)
+    try:
+        rc = p.wait(timeout=40)
+    except subprocess.TimeoutExpired:
+        procs[late] = p
+        fail("node %d started without --join on a directory whose join was interrupted" % late)
+    with open(os.path.join(tmp, "n%d" % late, "log"), errors="replace") as f:
+        if rc == 0 or "neither --initial-cluster nor --join" not in f.read():
+            fail("node %d without --join after an interrupted join: exit %s" % (late, rc))
+    procs[late] = start(late, tmp, ["--join", peer(3)])
+    took, _ = wait("node %d live in GET /api/v1/nodes on every node after joining again" % late,
+                   lambda: all((node_view(i, late) or {}).get("state") == "live"
+                               for i in INITIAL + (NEW, late)), 60)
+    print("node %d killed during its first start after the join: refused to start without "
+          "--join, joined again with it (live everywhere in %.1f s)" % (late, took), flush=True)
 
 
 def main():
@@ -236,6 +269,8 @@ def main():
         with open(os.path.join(tmp, "n%d" % NEW, "log"), errors="replace") as f:
             if "--join %s ignored" % peer(2) not in f.read():
                 fail("node %d's restart with --join did not say it ignored it" % NEW)
+        if "--no-hooks" not in sys.argv:
+            crashed_join(tmp, procs)
         ok = True
     finally:
         finish(procs, tmp, ok, "join_test")
