@@ -3,7 +3,8 @@
 three nodes (127.0.0.1-3) started with --initial-cluster, a cluster
 secret and a recorded --dead-after; joins that must be refused, each with a
 clear error, a non-zero exit within a bounded time and no data directory
-left behind: a taken node id, a taken peer address, a conflicting
+left behind: a taken node id, a taken peer address, a client address
+that the node table holds for another node (refused by REGISTER), a conflicting
 --dead-after, a wrong cluster secret, no cluster secret, an unreachable
 --join address. Then node 4 joins through node 2's peer address with one
 command: it is live in GET /api/v1/nodes on every node and up for every
@@ -188,6 +189,12 @@ def main():
                 "node 3 is already in the cluster at %s" % peer(3))
         refused(tmp, "a taken address", 9, peer(1), join,
                 "%s is already the address of node 1" % peer(1))
+        # Known to the placement group's node table alone (the member
+        # checks peer addresses): refused by REGISTER.
+        refused(tmp, "a taken client address", 9, "127.0.0.5:%d" % (BASE + 5),
+                join + ["--client-addr", addr(1, 1)],
+                "one of its addresses (127.0.0.5:%d, or its client or HTTP address) is "
+                "another node's in the cluster's node table" % (BASE + 5))
         refused(tmp, "a conflicting --dead-after", 9, "127.0.0.5:%d" % (BASE + 5),
                 join + ["--dead-after", "10s"],
                 "--dead-after 10s does not match the cluster's setting --dead-after 30s")
