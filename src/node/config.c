@@ -51,16 +51,26 @@ void rk_node_config_usage(FILE *out)
 "                          added to it; one node of the cluster must first\n"
 "                          be told its address (POST /api/v1/nodes?id=N&\n"
 "                          peer_addr=..): the others learn it from there\n"
-"  --join HOST:PORT        join a running cluster through this member's\n"
-"                          peer address\n"
+"                          (--join does both in one step)\n"
+"  --join HOST:PORT        first start of a node added to a running cluster,\n"
+"                          in one command: HOST:PORT is a live member's\n"
+"                          --peer-addr. The member registers this node in\n"
+"                          the placement group (a taken id or address is\n"
+"                          refused) and answers with the cluster's id,\n"
+"                          first-start flags, settings and nodes; the node\n"
+"                          starts holding no range and every node learns\n"
+"                          it as a peer. Give the cluster's\n"
+"                          --cluster-secret-file when it has one. A restart\n"
+"                          needs no --join (given again, it is ignored)\n"
 "  --dead-after DURATION   cluster setting: a node silent this long is dead\n"
 "                          (its replicas are re-created elsewhere); with a\n"
 "                          unit: 1500ms, 30s, 5m, 2h (at least 1s)     [5m]\n"
 "  --snapshot-rate SIZE    cluster setting: bytes per second of snapshots\n"
 "                          sent for replica moves (units as\n"
 "                          --min-free-space)                      [32MiB]\n"
-"  (Cluster settings are recorded at the first start; a restart that gives\n"
-"  another value is refused, naming the recorded one.)\n"
+"  (Cluster settings are recorded at the first start; a restart or a --join\n"
+"  that gives another value is refused, naming the recorded one; a joining\n"
+"  node takes the cluster's values of those it does not give.)\n"
 "  --request-timeout MS    client request deadline in milliseconds  [5000]\n"
 "  --tick-ms MS            raft tick interval in milliseconds         [50]\n"
 "  --election-ticks N      election timeout in ticks                  [10]\n"
@@ -226,8 +236,8 @@ static int copy_addr(const char *flag, const char *v, char *dst, char *err,
 	return 0;
 }
 
-static int parse_cluster(struct rk_node_config *c, const char *v, char *err,
-			 size_t errlen)
+int rk_node_config_parse_cluster(struct rk_node_config *c, const char *v, char *err,
+				 size_t errlen)
 {
 	char *dup = strdup(v), *tok, *save = NULL;
 	int rc = 0;
@@ -384,7 +394,7 @@ int rk_node_config_parse(int argc, char **argv, struct rk_node_config *c,
 		} else if (strcmp(flag, "--join") == 0) {
 			rc = copy_addr(flag, val, c->join, err, errlen);
 		} else if (strcmp(flag, "--initial-cluster") == 0) {
-			rc = parse_cluster(c, val, err, errlen);
+			rc = rk_node_config_parse_cluster(c, val, err, errlen);
 		} else if (strcmp(flag, "--ranges") == 0) {
 			if (parse_u64(val, 1, RK_MAX_RANGES_AT_START, &v) != 0)
 				rc = fail(err, errlen, "--ranges: '%s' is not a count from 1 to 1000000", val);

@@ -122,6 +122,10 @@ uint32_t rk_node_config_replicas(const struct rk_node_config *cfg);
 int rk_node_config_parse(int argc, char **argv, struct rk_node_config *cfg,
 			 FILE *out, char *err, size_t errlen);
 void rk_node_config_usage(FILE *out);
+/* An --initial-cluster list (ID=HOST:PORT,...) into c->initial (also the
+ * one a join learns, join.h); RK_EINVAL with a one-line reason in err. */
+int rk_node_config_parse_cluster(struct rk_node_config *c, const char *v, char *err,
+				 size_t errlen);
 void rk_node_config_free(struct rk_node_config *cfg);
 
 /* The machine's memory in bytes (physical, or a smaller cgroup v2 limit;

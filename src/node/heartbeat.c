@@ -8,6 +8,7 @@
 
 #include "api_range.h"
 #include "heartbeat.h"
+#include "join.h"
 #include "json.h"
 #include "le.h"
 #include "log.h"
@@ -295,6 +296,7 @@ void rk_hb_on_result(struct rk_node *n, uint64_t token, int rc)
 
 	if (!(token & RK_HB_REG_BIT))
 		return; /* a STATS command: the next one carries newer figures */
+	rk_join_registered(n, id, rc); /* a join waiting for it (join.h) */
 	e = entry(n, id, false);
 	if (rc == 0) {
 		rk_log_info(MOD, "node %llu registered in the node table", (unsigned long long)id);
@@ -592,21 +594,27 @@ bool rk_hb_http(struct rk_node *n, const struct rk_http_req *req, struct rk_http
 
 /* ---- registration asked for ------------------------------------------------------ */
 
-static void reg_send(struct rk_node *n)
+void rk_hb_send_register(struct rk_node *n, const struct rk_pl_node_rec *rec)
 {
-	struct rk_hb *h = &n->hb;
-	uint64_t token = RK_PLC_REQ_BIT | RK_HB_REQ_BIT | RK_HB_REG_BIT | h->reg.id;
+	uint64_t token = RK_PLC_REQ_BIT | RK_HB_REQ_BIT | RK_HB_REG_BIT | rec->id;
 	struct rk_buf cmd;
 
-	h->reg_sent_ms = now_ms(n);
 	rk_buf_init(&cmd);
-	if (rk_pl_encode_register(&cmd, n->cfg.node_id, token, &h->reg) == 0 && !cmd.oom) {
-		if (h->leading)
+	if (rk_pl_encode_register(&cmd, n->cfg.node_id, token, rec) == 0 && !cmd.oom) {
+		if (n->hb.leading)
 			(void)rk_plc_propose(n, cmd.p, cmd.len);
 		else
 			send_leader(n, token, cmd.p, cmd.len);
 	}
 	rk_buf_free(&cmd);
+}
+
+static void reg_send(struct rk_node *n)
+{
+	struct rk_hb *h = &n->hb;
+
+	h->reg_sent_ms = now_ms(n);
+	rk_hb_send_register(n, &h->reg);
 }
 
 void rk_hb_register(struct rk_node *n, uint64_t id, const char *peer_addr)

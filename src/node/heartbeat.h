@@ -124,6 +124,10 @@ void rk_hb_on_result(struct rk_node *n, uint64_t token, int rc);
  * from the table, through their heartbeats' answers), sent to the group's
  * leader each second until the table holds it, for 30 s at most. */
 void rk_hb_register(struct rk_node *n, uint64_t id, const char *peer_addr);
+/* Proposes REGISTER of rec once (to the group's leader, or itself when
+ * leading); its outcome comes to rk_hb_on_result (and rk_join_registered)
+ * if it is applied. */
+void rk_hb_send_register(struct rk_node *n, const struct rk_pl_node_rec *rec);
 /* The placement state of node id as this node knows it (RK_HB_UNKNOWN). */
 int rk_hb_state_of(struct rk_node *n, uint64_t id);
 /* GET /api/v1/nodes; false for any other request. */

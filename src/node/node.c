@@ -154,6 +154,9 @@ static int on_frame(void *arg, uint64_t from, int channel,
 				       NULL};
 	struct rk_peer *p = rk_peer_find(n, from);
 
+	/* The one thing a node that is not a peer may send (net.h). */
+	if (channel == RK_NET_CH_JOIN)
+		return rk_join_on_frame(n, from, payload, len);
 	if (p != NULL && channel == RK_NET_CH_RAFT)
 		rk_live_heard(n, p);
 	n->cur_from = from;
@@ -245,6 +248,7 @@ static void on_tick(uv_timer_t *t)
 	rk_pix_tick(n);
 	rk_fwd_tick(n);
 	rk_hb_tick(n);
+	rk_join_tick(n);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -309,11 +313,23 @@ static const char *const admin_get_paths[] = {
 	NULL,
 };
 
+/* The initial cluster's nodes become peers (the transport has started). */
+static void add_initial_peers(struct rk_node *n)
+{
+	for (uint32_t i = 0; i < n->cfg.n_initial; i++) {
+		if (n->cfg.initial[i].id == n->cfg.node_id)
+			continue;
+		(void)rk_peer_add(n, n->cfg.initial[i].id, n->cfg.initial[i].addr);
+	}
+}
+
 int rk_node_run(const struct rk_node_config *cfg)
 {
 	struct rk_node *n = calloc(1, sizeof(*n));
 	struct rk_store_options so;
 	struct rk_net_config nc;
+	struct rk_buf joined; /* a join's nodes added since the first start */
+	uint64_t join_cluster = 0;
 	char err[512];
 	bool existing = false;
 	bool net_down = false;
@@ -322,6 +338,18 @@ int rk_node_run(const struct rk_node_config *cfg)
 	if (n == NULL)
 		return 1;
 	n->cfg = *cfg;
+	/* From here on the flags are n's: a join fills in the cluster's. */
+	cfg = &n->cfg;
+	rk_buf_init(&joined);
+	/* A new data directory with --join: the cluster's facts first, so that
+	 * the directory is made with its id (join.h). */
+	if (cfg->join[0] != '\0' && rk_store_dir_is_new(cfg->data_dir) &&
+	    rk_join_ask(&n->cfg, &join_cluster, &joined, err, sizeof(err)) != 0) {
+		rk_log_error(MOD, "%s", err);
+		rk_buf_free(&joined);
+		free(n);
+		return 1;
+	}
 	rk_check_init(n);
 	rk_raft_options_default(&n->ropts);
 	n->ropts.election_tick = (int)cfg->election_ticks;
@@ -354,7 +382,8 @@ int rk_node_run(const struct rk_node_config *cfg)
 	so.cluster_id = 0; /* checked against the initial cluster below */
 	/* A new directory records the id every node of the initial cluster
 	 * computes alike; peers must present it in the handshake. */
-	so.new_cluster_id = cfg->n_initial ? rk_boot_cluster_id(cfg) : 0;
+	so.new_cluster_id = join_cluster != 0 ? join_cluster
+			    : cfg->n_initial ? rk_boot_cluster_id(cfg) : 0;
 	so.cache_mb = cfg->cache_mb ? cfg->cache_mb : 256;
 	so.compression = (enum rk_store_compression)cfg->compression;
 	so.test_commit_delay_ms = rk_test_store_delay_ms();
@@ -373,6 +402,7 @@ int rk_node_run(const struct rk_node_config *cfg)
 	}
 	if (rc != 0) {
 		rk_log_error(MOD, "%s", err);
+		rk_buf_free(&joined);
 		free(n);
 		return 1;
 	}
@@ -413,11 +443,7 @@ int rk_node_run(const struct rk_node_config *cfg)
 		rk_log_error(MOD, "%s", err);
 		goto out;
 	}
-	for (uint32_t i = 0; i < n->cfg.n_initial; i++) {
-		if (n->cfg.initial[i].id == cfg->node_id)
-			continue;
-		(void)rk_peer_add(n, n->cfg.initial[i].id, n->cfg.initial[i].addr);
-	}
+	add_initial_peers(n);
 	if (cfg->http_addr[0] != '\0') {
 		rc = rk_http_listen(&n->http, &n->loop, cfg->http_addr, rk_node_http, n);
 		if (rc != 0) {
@@ -441,9 +467,35 @@ int rk_node_run(const struct rk_node_config *cfg)
 		rk_log_error(MOD, "%s", err);
 		goto out;
 	}
+	if (existing && cfg->join[0] != '\0')
+		rk_log_info(MOD, "%s is a member of cluster %016llx already: --join %s ignored",
+			    cfg->data_dir, (unsigned long long)rk_store_cluster_id(n->store),
+			    cfg->join);
+	/* Joined before, and stopped before its first start was done: the
+	 * same exchange again (accepted again for the same id and address),
+	 * for the same cluster. */
+	if (!existing && cfg->join[0] != '\0' && join_cluster == 0) {
+		rc = rk_join_ask(&n->cfg, &join_cluster, &joined, err, sizeof(err));
+		if (rc == 0 && join_cluster != rk_store_cluster_id(n->store)) {
+			snprintf(err, sizeof(err), "--join %s: the member is of cluster %016llx, %.200s of %016llx",
+				 cfg->join, (unsigned long long)join_cluster, cfg->data_dir,
+				 (unsigned long long)rk_store_cluster_id(n->store));
+			rc = RK_EFOREIGN;
+		}
+		if (rc != 0) {
+			rk_log_error(MOD, "%s", err);
+			goto out;
+		}
+		add_initial_peers(n); /* the transport started knowing none */
+	}
+	if (!existing && joined.len > 0 &&
+	    (rc = rk_roster_record(n, joined.p, joined.len)) != 0) {
+		rk_log_error(MOD, "cannot record the nodes the join named: %s", rk_strerror(rc));
+		goto out;
+	}
 	if (!existing) {
 		if (cfg->n_initial == 0) {
-			rk_log_error(MOD, "%s holds no ranges and no --initial-cluster was given",
+			rk_log_error(MOD, "%s holds no ranges and neither --initial-cluster nor --join was given",
 				     cfg->data_dir);
 			rc = RK_EINVAL;
 			goto out;
@@ -574,6 +626,7 @@ out:
 		rk_buf_free(&n->peers[i].beats);
 	}
 	rk_net_scratch_free(&n->scratch);
+	rk_buf_free(&joined);
 	rk_kv_applier_close(&n->applier);
 	rk_table_free(&n->tab);
 	rk_rcache_free(&n->rcache);

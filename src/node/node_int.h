@@ -26,6 +26,7 @@
 #include "heartbeat.h"
 #include "http.h"
 #include "ids.h"
+#include "join.h"
 #include "kv.h"
 #include "life.h"
 #include "live.h"
@@ -128,6 +129,7 @@ struct rk_node {
 	struct rk_pix pix;     /* reads of its index (pindex.c) */
 	struct rk_fwd fwd;     /* inspection calls forwarded (fwd.c) */
 	struct rk_hb hb;       /* node heartbeats, placement states (heartbeat.c) */
+	struct rk_join join;   /* a new node's join being answered (join.c) */
 
 	struct rk_node_stats stats;
 	bool stopping;

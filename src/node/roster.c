@@ -130,6 +130,21 @@ int rk_roster_recorded_initial(struct rk_node *n)
 	return n->cfg.n_initial > 0 ? 0 : each_in_row(n, "first_start_cluster", load_initial);
 }
 
+int rk_roster_record(struct rk_node *n, const char *text, size_t len)
+{
+	struct rk_store_batch *b = rk_store_batch_new();
+
+	if (b == NULL)
+		return RK_ENOMEM;
+	rk_store_batch_meta_put(b, ROW, text, len);
+	return rk_store_write(n->store, b);
+}
+
+void rk_roster_added_text(struct rk_node *n, struct rk_buf *out)
+{
+	row_format(n->roster.added, n->roster.n, out);
+}
+
 void rk_roster_each(struct rk_node *n,
 		    void (*fn)(void *arg, uint64_t id, const char *addr), void *arg)
 {
@@ -202,9 +217,7 @@ static void write_done(uv_work_t *req, int status)
 	free(w);
 }
 
-/* Checks id and addr against the nodes known: 0 to add it, else the
- * HTTP status (200: known already at that address). */
-static int check(struct rk_node *n, uint64_t id, const char *addr, char *msg, size_t len)
+int rk_roster_check(struct rk_node *n, uint64_t id, const char *addr, char *msg, size_t len)
 {
 	const char *had;
 	uint64_t at = known(n, id, addr, &had);
@@ -270,7 +283,7 @@ void rk_roster_learn(struct rk_node *n, uint64_t id, const char *addr)
 	struct write *w;
 	char msg[160];
 
-	if (id == 0 || strlen(addr) >= RK_ADDR_MAX || check(n, id, addr, msg, sizeof(msg)) != 0)
+	if (id == 0 || strlen(addr) >= RK_ADDR_MAX || rk_roster_check(n, id, addr, msg, sizeof(msg)) != 0)
 		return; /* known, or in conflict with what this node knows */
 	peer.id = id;
 	memcpy(peer.addr, addr, strlen(addr) + 1);
@@ -311,7 +324,7 @@ bool rk_roster_http(struct rk_node *n, const struct rk_http_req *req,
 		rk_api_error(resp, 400, "peer_addr=HOST:PORT (IPv4, or [IPv6]:PORT) is required");
 		return true;
 	}
-	status = check(n, id, addr, msg, sizeof(msg));
+	status = rk_roster_check(n, id, addr, msg, sizeof(msg));
 	if (status == 200)
 		answer(resp, id, addr, false);
 	if (status != 0) {

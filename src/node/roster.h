@@ -23,8 +23,10 @@
 #define RK_NODE_ROSTER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "config.h"
 #include "http.h"
 
@@ -56,6 +58,18 @@ bool rk_roster_http(struct rk_node *n, const struct rk_http_req *req,
  * conflict, or another addition being written: the next heartbeat's
  * answer tries again). */
 void rk_roster_learn(struct rk_node *n, uint64_t id, const char *addr);
+
+/* Checks id and addr against the nodes known: 0 to add it, else the HTTP
+ * status, with a one-line reason in msg: 200, known already at that
+ * address; 409, the id known at another address, the address another
+ * node's, the cluster full, or another addition being written. */
+int rk_roster_check(struct rk_node *n, uint64_t id, const char *addr, char *msg, size_t len);
+
+/* The added nodes as "ID=HOST:PORT,..." (the row's form; a join's answer). */
+void rk_roster_added_text(struct rk_node *n, struct rk_buf *out);
+/* A joined node's first start: text (that form) becomes the row, written
+ * durably before rk_roster_load reads it. */
+int rk_roster_record(struct rk_node *n, const char *text, size_t len);
 
 /* Calls fn for every node: the initial cluster in its order, then the
  * added ones. */

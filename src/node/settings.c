@@ -188,3 +188,28 @@ int rk_settings_merge(struct rk_settings *s, const char *text, size_t len, const
 	}
 	return 0;
 }
+
+void rk_settings_given_text(const struct rk_settings *s, struct rk_buf *out)
+{
+	for (int i = 0; i < RK_SET_N; i++)
+		if (s->given & (1u << i))
+			rk_buf_printf(out, "%s=%llu\n", table[i].name, (unsigned long long)s->v[i]);
+}
+
+int rk_settings_parse_given(const char *text, size_t len, struct rk_settings *sp)
+{
+	rk_settings_defaults(sp);
+	for (int i = 0; i < RK_SET_N; i++) {
+		uint64_t v;
+		bool found;
+		int rc = record_value(text, len, i, &v, &found);
+
+		if (rc != 0 || (found && (v < table[i].min || v > table[i].max)))
+			return RK_ECORRUPT;
+		if (found) {
+			sp->v[i] = v;
+			sp->given |= 1u << i;
+		}
+	}
+	return 0;
+}

@@ -65,6 +65,13 @@ struct rk_node;
 struct rk_store_batch;
 struct rk_buf;
 
+/* The given settings of s alone, as record lines (what a joining node
+ * sends, join.h), and back: the defaults with the lines of text taken as
+ * given (RK_ECORRUPT for a line that does not parse or a value out of its
+ * bounds; lines of unknown settings are skipped). */
+void rk_settings_given_text(const struct rk_settings *s, struct rk_buf *out);
+int rk_settings_parse_given(const char *text, size_t len, struct rk_settings *sp);
+
 /* The record of the settings of cfg's flags (defaults where not given),
  * with `replicas` replicas per range. */
 void rk_settings_text(const struct rk_settings *s, uint32_t replicas, struct rk_buf *out);

@@ -415,6 +415,13 @@ int write_err(struct rk_store *s, int rc)
 	return rc;
 }
 
+bool rk_store_dir_is_new(const char *dir)
+{
+	enum dir_kind k = dir_kind(dir);
+
+	return k == DIR_MISSING || k == DIR_EMPTY || k == DIR_CREATING;
+}
+
 /* Settles what the directory is, under its lock (*lockp): refuses a
  * foreign one, creates a missing one, clears one whose first start did not
  * complete, and marks a fresh one (*freshp) before anything is made in it. */

@@ -101,6 +101,9 @@ void rk_store_close(struct rk_store *s);
  * store must not be used again, and the process should exit. */
 bool rk_store_panicked(const struct rk_store *s);
 uint64_t rk_store_cluster_id(const struct rk_store *s);
+/* Whether dir holds no data directory yet (missing, empty, or a first
+ * open that did not complete): opening it makes a new one. */
+bool rk_store_dir_is_new(const char *dir);
 /* The compression the directory's tables were created with (none for a
  * directory made before compression existed). */
 enum rk_store_compression rk_store_compression(const struct rk_store *s);

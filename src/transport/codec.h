@@ -28,7 +28,9 @@
 #define RK_NET_VERSION 2 /* 2: the three-way handshake */
 #define RK_NET_MAX_ENTRIES_PER_MSG 65536
 
-enum rk_net_channel { RK_NET_CH_RAFT = 0, RK_NET_CH_SNAP = 1 };
+/* RK_NET_CH_JOIN: a new node's join exchange (netjoin.h), the one channel a
+ * node that is not a peer may open. */
+enum rk_net_channel { RK_NET_CH_RAFT = 0, RK_NET_CH_SNAP = 1, RK_NET_CH_JOIN = 2 };
 
 #define RK_NET_NONCE 32 /* bytes of a handshake nonce */
 #define RK_NET_PROOF 32 /* bytes of a handshake proof (keyed MAC) */

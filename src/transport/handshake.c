@@ -68,36 +68,34 @@ void rk_net_hs_refuse(struct rk_net *n, uv_tcp_t *tcp, const char *side,
 	n->refuse_held = 0;
 }
 
-/* Whether a node id outside the peer list may open a connection. Today
- * none: only the initial cluster's nodes are peers. A join request from a
- * new node (the placement work) will be the one exception, admitted for
- * the join exchange alone, and with a cluster secret set only after its
- * proof holds like any peer's. */
-static bool admit_unknown(const struct rk_net *n, const struct rk_net_hello *h)
-{
-	(void)n;
-	(void)h;
-	return false;
-}
-
 /* What is wrong with h, a Hello received by this node from the other end
- * (expect_from: the node id it must name, 0 for any peer), or NULL. */
+ * (expect_from: the node id it must name, 0 for any peer), or NULL.
+ *
+ * A Hello on the join channel (netjoin.h) is the one exception to "only
+ * peers": it comes from a node that is not in the cluster yet, so it may
+ * name any node id (even a taken one: the join exchange refuses that with
+ * a message the new node can print), no cluster (0: it learns the id from
+ * our answer) and no node to reach (0: it knows only an address). Its
+ * proof is checked like any peer's (rk_net_hs_proof_holds), and all that
+ * can flow on it afterwards is the join exchange (node.c). */
 const char *rk_net_hs_problem(const struct rk_net *n, const struct rk_net_hello *h,
 			      uint64_t expect_from)
 {
+	bool join = h->channel == RK_NET_CH_JOIN;
+
 	if (h->version != RK_NET_VERSION)
 		return "another wire version";
-	if (h->channel > RK_NET_CH_SNAP)
+	if (h->channel > RK_NET_CH_JOIN)
 		return "an unknown channel";
-	if (h->cluster_id != n->cfg.cluster_id)
+	if (h->cluster_id != n->cfg.cluster_id && !(join && h->cluster_id == 0))
 		return "another cluster";
-	if (h->node_id == 0 || h->node_id == n->cfg.node_id)
+	if (h->node_id == 0 || (h->node_id == n->cfg.node_id && !join))
 		return "this node's own id";
 	if (expect_from != 0 && h->node_id != expect_from)
 		return "another node than the one dialed";
-	if (expect_from == 0 && rk_net_find_peer(n, h->node_id) == NULL && !admit_unknown(n, h))
+	if (expect_from == 0 && !join && rk_net_find_peer(n, h->node_id) == NULL)
 		return "a node id that is not a peer";
-	if (h->to_node_id != n->cfg.node_id)
+	if (h->to_node_id != n->cfg.node_id && !(join && h->to_node_id == 0))
 		return "a Hello meant for another node";
 	return NULL;
 }
@@ -107,14 +105,21 @@ bool rk_net_hs_proof_holds(const struct rk_net *n, enum rk_net_role role,
 			   const struct rk_net_transcript *t,
 			   const struct rk_net_hello *h, const char **whyp)
 {
+	return rk_net_hs_proof_check(n->has_key ? n->key : NULL, role, t, h, whyp);
+}
+
+bool rk_net_hs_proof_check(const uint8_t *key, enum rk_net_role role,
+			   const struct rk_net_transcript *t,
+			   const struct rk_net_hello *h, const char **whyp)
+{
 	*whyp = NULL;
-	if (!n->has_key && h->proof_len == 0)
+	if (key == NULL && h->proof_len == 0)
 		return true;
-	if (!n->has_key)
+	if (key == NULL)
 		*whyp = "the peer proves a cluster secret and this node has none";
 	else if (h->proof_len == 0)
 		*whyp = "the peer has no cluster secret and this node has one";
-	else if (!rk_net_auth_check(n->key, role, t, h->proof, h->proof_len))
+	else if (!rk_net_auth_check(key, role, t, h->proof, h->proof_len))
 		*whyp = "the peer's proof does not match: another cluster secret";
 	return *whyp == NULL;
 }
@@ -124,22 +129,31 @@ int rk_net_hs_frame(const struct rk_net *n, uint64_t to, int channel,
 		    const uint8_t *nonce, enum rk_net_role role,
 		    const struct rk_net_transcript *t, struct rk_buf *out)
 {
+	return rk_net_hs_frame_by(n->cfg.node_id, n->cfg.cluster_id,
+				  n->has_key ? n->key : NULL, to, channel, nonce, role, t,
+				  out);
+}
+
+int rk_net_hs_frame_by(uint64_t self, uint64_t cluster, const uint8_t *key, uint64_t to,
+		       int channel, const uint8_t *nonce, enum rk_net_role role,
+		       const struct rk_net_transcript *t, struct rk_buf *out)
+{
 	struct rk_net_hello h;
 	struct rk_buf b;
 	int rc;
 
 	memset(&h, 0, sizeof(h));
 	h.version = RK_NET_VERSION;
-	h.node_id = n->cfg.node_id;
-	h.cluster_id = n->cfg.cluster_id;
+	h.node_id = self;
+	h.cluster_id = cluster;
 	h.channel = (uint32_t)channel;
 	h.to_node_id = to;
 	if (nonce != NULL) {
 		memcpy(h.nonce, nonce, RK_NET_NONCE);
 		h.nonce_len = RK_NET_NONCE;
 	}
-	if (t != NULL && n->has_key) {
-		rk_net_auth_proof(n->key, role, t, h.proof);
+	if (t != NULL && key != NULL) {
+		rk_net_auth_proof(key, role, t, h.proof);
 		h.proof_len = RK_NET_PROOF;
 	}
 	rk_buf_init(&b);

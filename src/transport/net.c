@@ -568,6 +568,55 @@ static void in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 	if (!ic->closing && ic->len == ic->cap &&
 	    ic->cap >= RK_NET_FRAME_MAX + RK_NET_FRAME_HDR)
 		in_close(ic, true); /* cannot grow: over the frame limit */
+	/* A caller that is not a peer sends one small request: it must not
+	 * make this node hold a frame of the full limit. */
+	if (!ic->closing && ic->channel == RK_NET_CH_JOIN && ic->len > RK_NET_JOIN_FRAME_MAX)
+		in_close(ic, true);
+}
+
+struct join_reply {
+	uv_write_t req;
+	struct rk_buf frame;
+};
+
+static void join_written(uv_write_t *w, int status)
+{
+	struct join_reply *r = w->data;
+
+	(void)status; /* a failed answer: the new node reports the closed connection */
+	rk_buf_free(&r->frame);
+	free(r);
+}
+
+int rk_net_join_reply(struct rk_net *n, uint64_t from, const void *payload, size_t len)
+{
+	struct in_conn *ic;
+	struct join_reply *r;
+	uv_buf_t b;
+
+	for (ic = n->ins; ic != NULL; ic = ic->next)
+		if (!ic->closing && ic->state == IC_OPEN && ic->channel == RK_NET_CH_JOIN &&
+		    ic->from == from)
+			break;
+	if (ic == NULL)
+		return RK_ENOTFOUND;
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return RK_ENOMEM;
+	rk_buf_init(&r->frame);
+	if (rk_net_frame_append(&r->frame, payload, len) != 0 || r->frame.oom) {
+		rk_buf_free(&r->frame);
+		free(r);
+		return RK_ENOMEM;
+	}
+	r->req.data = r;
+	b = uv_buf_init(r->frame.p, (unsigned)r->frame.len);
+	if (uv_write(&r->req, (uv_stream_t *)&ic->tcp, &b, 1, join_written) != 0) {
+		rk_buf_free(&r->frame);
+		free(r);
+		in_close(ic, false);
+		return RK_ECONN;
+	}
+	return 0;
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -607,13 +656,19 @@ static void on_sweep(uv_timer_t *t)
 	struct rk_net *n = t->data;
 	uint64_t now = uv_now(n->loop);
 
-	for (struct in_conn *ic = n->ins; ic != NULL; ic = ic->next)
+	for (struct in_conn *ic = n->ins; ic != NULL; ic = ic->next) {
 		if (!ic->closing && ic->state != IC_OPEN &&
 		    now - ic->opened > n->cfg.handshake_ms) {
 			rk_net_hs_refuse(n, &ic->tcp, "acceptor", "no handshake within %u ms",
 					 n->cfg.handshake_ms);
 			in_close(ic, false);
 		}
+		/* A join exchange is one request and one answer: a caller
+		 * that is not a peer does not keep a connection past it. */
+		if (!ic->closing && ic->state == IC_OPEN && ic->channel == RK_NET_CH_JOIN &&
+		    now - ic->opened > RK_NET_JOIN_OPEN_MS)
+			in_close(ic, false);
+	}
 }
 
 /* ---- the end-of-turn flush ---------------------------------------------------------- */

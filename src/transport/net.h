@@ -24,7 +24,8 @@
  * refuses (closes, counts in `refused`, and logs one rate-limited line
  * naming the remote address and the ids) another version or cluster, its
  * own node id, a node that is not the one dialed, and, on the accepting
- * side, a node id that is not a peer (rk_net_add_peer). With a cluster
+ * side, a node id that is not a peer (rk_net_add_peer; the join channel
+ * below is the one exception). With a cluster
  * secret (cfg.secret) the acceptor's answer and the dialer's last Hello
  * carry a keyed MAC over both nonces and both ids (auth.h): a node with
  * another secret, or none, is refused both ways, and a recorded handshake
@@ -118,6 +119,19 @@ int rk_net_send(struct rk_net *n, uint64_t peer, int channel,
 size_t rk_net_room(const struct rk_net *n, uint64_t peer, int channel);
 /* Writes what is queued now instead of at the end of the turn. */
 void rk_net_flush(struct rk_net *n);
+
+/* The join channel (RK_NET_CH_JOIN, netjoin.h): a node that is not a peer
+ * may open it, with the cluster secret's proof when one is set, and send
+ * frames of at most RK_NET_JOIN_FRAME_MAX bytes for at most
+ * RK_NET_JOIN_OPEN_MS, which reach on_frame with
+ * that channel. The answer goes back on the same connection: the frame
+ * payload to the open join connection from node `from` (RK_ENOTFOUND when
+ * it has closed). */
+#define RK_NET_JOIN_FRAME_MAX (64u << 10)
+/* A join connection is closed this long after it was accepted, answered
+ * or not (the member answers well within it, join.h). */
+#define RK_NET_JOIN_OPEN_MS 60000u
+int rk_net_join_reply(struct rk_net *n, uint64_t from, const void *payload, size_t len);
 
 void rk_net_stats(const struct rk_net *n, struct rk_net_stats *stp);
 /* Fills up to max peers' statistics; returns how many peers there are. */

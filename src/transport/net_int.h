@@ -111,11 +111,19 @@ const char *rk_net_hs_problem(const struct rk_net *n, const struct rk_net_hello 
 bool rk_net_hs_proof_holds(const struct rk_net *n, enum rk_net_role role,
 			   const struct rk_net_transcript *t,
 			   const struct rk_net_hello *h, const char **whyp);
+/* The same with key (NULL: no secret) instead of a transport's. */
+bool rk_net_hs_proof_check(const uint8_t *key, enum rk_net_role role,
+			   const struct rk_net_transcript *t,
+			   const struct rk_net_hello *h, const char **whyp);
 /* Appends our Hello as a frame to out: to the node `to`, with nonce when
  * not NULL, and with role's proof over t when t is not NULL and we have a
  * secret. */
 int rk_net_hs_frame(const struct rk_net *n, uint64_t to, int channel,
 		    const uint8_t *nonce, enum rk_net_role role,
 		    const struct rk_net_transcript *t, struct rk_buf *out);
+/* The same for node self of cluster, with key (NULL: no secret). */
+int rk_net_hs_frame_by(uint64_t self, uint64_t cluster, const uint8_t *key, uint64_t to,
+		       int channel, const uint8_t *nonce, enum rk_net_role role,
+		       const struct rk_net_transcript *t, struct rk_buf *out);
 
 #endif

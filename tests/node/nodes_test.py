@@ -40,15 +40,18 @@ def start(i, tmp, extra=(), first_start_flags=True):
     return subprocess.Popen(args, stdout=log, stderr=log)
 
 
-def status_of(i, node):
+def status_of(i, node, call=call):
+    """Node `node` in node i's cluster/status (call: another test's
+    addresses)."""
     st, body = call(i, "GET", "/api/v1/cluster/status")
     if st != 200:
         return None
     return next((x for x in body["nodes"] if x["id"] == node), None)
 
 
-def led(nodes):
-    """{range id: leader} once every node in nodes sees every range led."""
+def led(nodes, call=call):
+    """{range id: (leader, start)} once every node in nodes sees every one
+    of the RANGES ranges led (call: another test's addresses)."""
     out = {}
     for i in nodes:
         st, body = call(i, "GET", "/api/v1/ranges?limit=1000")
