@@ -89,6 +89,8 @@ static void member_stop(uv_loop_t *loop, struct member *m)
 	rk_net_stop(m->net, net_down, &down);
 	while (!down)
 		uv_run(loop, UV_RUN_ONCE);
+	rk_net_free(m->net);
+	m->net = NULL;
 }
 
 /* The new node's call, on a thread while the loop runs here. */
