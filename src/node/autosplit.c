@@ -223,10 +223,12 @@ void rk_autosplit_tick(struct rk_node *n)
 {
 	uint64_t now = uv_now(&n->loop);
 	struct rk_replica *best = NULL;
+	uint64_t split_size = n->cfg.settings.v[RK_SET_SPLIT_SIZE];
+	uint64_t split_qps = n->cfg.settings.v[RK_SET_SPLIT_QPS];
 	double best_x = 0;
 	size_t un;
 
-	if ((n->cfg.split_size == 0 && n->cfg.split_qps == 0) || n->stopping ||
+	if ((split_size == 0 && split_qps == 0) || n->stopping ||
 	    n->split.auto_scanning || now - n->split.auto_last_ms < RK_AUTOSPLIT_GAP_MS ||
 	    rk_split_auto_pending(n))
 		return;
@@ -240,10 +242,9 @@ void rk_autosplit_tick(struct rk_node *n)
 
 		if (!rk_raft_is_leader(&r->raft))
 			continue;
-		qps = n->cfg.split_qps == 0 ? 0 :
+		qps = split_qps == 0 ? 0 :
 			rk_rate_get(&r->load.writes, now) + rk_rate_get(&r->load.reads, now);
-		x = rk_autosplit_excess(rk_autosplit_size(r), qps, n->cfg.split_size,
-					n->cfg.split_qps);
+		x = rk_autosplit_excess(rk_autosplit_size(r), qps, split_size, split_qps);
 		if (x > best_x && eligible(n, r)) {
 			best_x = x;
 			best = r;

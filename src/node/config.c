@@ -341,7 +341,6 @@ int rk_node_config_parse(int argc, char **argv, struct rk_node_config *c,
 	c->compression = 1; /* snappy (RK_STORE_COMPRESS_DEFAULT) */
 	c->client_inflight_bytes = 64u << 20; /* RK_CLIENT_INFLIGHT_DEFAULT */
 	c->log_level = RK_LOG_INFO;
-	c->split_size = 64u << 20;
 	rk_settings_defaults(&c->settings);
 	err[0] = '\0';
 	for (i = 0; i < argc; i++) {
@@ -484,13 +483,6 @@ int rk_node_config_parse(int argc, char **argv, struct rk_node_config *c,
 			if (rc == 0 && !rk_secret_is_token(c->admin_token, c->admin_token_len))
 				rc = fail(err, errlen, "%s: %s holds a space or control character (a token travels in an HTTP header)",
 					  flag, val);
-		} else if (strcmp(flag, "--split-size") == 0) {
-			if (rk_parse_size(val, &c->split_size) != 0 ||
-			    (c->split_size != 0 && c->split_size < (16u << 10)))
-				rc = fail(err, errlen, "--split-size: '%s' is not 0 or a size of at least 16KiB", val);
-		} else if (strcmp(flag, "--split-qps") == 0) {
-			if (parse_u64(val, 0, 1000000000ull, &c->split_qps) != 0)
-				rc = fail(err, errlen, "--split-qps: '%s' is not a count of reads and writes a second (0 to 1000000000)", val);
 		} else if (strcmp(flag, "--log-level") == 0) {
 			c->log_level = rk_log_parse_level(val);
 			if (c->log_level < 0)

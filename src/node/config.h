@@ -38,7 +38,8 @@ struct rk_node_config {
 	 * (RK_DEFAULT_REPLICAS, or every node of a smaller initial cluster). */
 	uint32_t replicas;
 	/* The other cluster settings (settings.h): --dead-after,
-	 * --snapshot-rate; the defaults where not given. */
+	 * --snapshot-rate, --split-size, --split-qps; the defaults where not
+	 * given, the recorded values once the data directory is read. */
 	struct rk_settings settings;
 	/* --added-node: --initial-cluster is a running cluster's, without
 	 * this node; its first start holds no range (roster.h). */
@@ -73,11 +74,6 @@ struct rk_node_config {
 	 * whichever is smaller. 0: never refuse. */
 	uint64_t min_free_space;
 	bool min_free_space_set;
-	/* --split-size (bytes; 0: never for size) and --split-qps (reads and
-	 * writes per second; 0: never for load): a range's leader splits it
-	 * past either (autosplit.h). Cluster settings. */
-	uint64_t split_size;
-	uint64_t split_qps;
 	/* --enable-debug-api: the debug endpoints (/api/v1/debug/...) exist (tests,
 	 * benchmarks); without it they answer 404 like any unknown path. */
 	bool enable_debug_api;

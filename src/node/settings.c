@@ -30,6 +30,15 @@ void rk_settings_defaults(struct rk_settings *s)
 		s->v[i] = table[i].def;
 }
 
+/* Whether v is a value setting t can take (0, for never, below the min
+ * of a size that may be off). */
+static bool in_bounds(const struct setting *t, uint64_t v)
+{
+	if (t->kind == RK_SETK_SIZE_OFF && v == 0)
+		return true;
+	return v >= t->min && v <= t->max;
+}
+
 /* A duration: digits and a unit, ms, s, m or h. */
 static int parse_duration(const char *val, uint64_t *msp)
 {
@@ -64,7 +73,7 @@ int rk_settings_flag(struct rk_settings *s, const char *flag, const char *val, c
 			continue;
 		if (t->kind == RK_SETK_DURATION)
 			rc = parse_duration(val, &v);
-		else if (t->kind == RK_SETK_SIZE)
+		else if (t->kind == RK_SETK_SIZE || t->kind == RK_SETK_SIZE_OFF)
 			rc = rk_parse_size(val, &v);
 		else
 			rc = val[0] >= '0' && val[0] <= '9' ? 0 : RK_EINVAL;
@@ -73,11 +82,12 @@ int rk_settings_flag(struct rk_settings *s, const char *flag, const char *val, c
 			v = strtoull(val, &end, 10);
 			rc = *end == '\0' ? 0 : RK_EINVAL;
 		}
-		if (rc != 0 || v < t->min || v > t->max) {
+		if (rc != 0 || !in_bounds(t, v)) {
 			snprintf(err, errlen, "%s: '%s' is not %s", flag, val,
 				 t->kind == RK_SETK_DURATION ? "a duration of at least 1s (with a unit: 1500ms, 30s, 5m, 2h)"
 				 : t->kind == RK_SETK_SIZE ? "a size above 0 (with a unit: 512KiB, 32MiB)"
-							   : "a count");
+				 : t->kind == RK_SETK_SIZE_OFF ? "0 or a size of at least 16KiB (with a unit: 512KiB, 64MiB)"
+							       : "a count (0 to 1000000000)");
 			return RK_EINVAL;
 		}
 		s->v[i] = v;
@@ -105,7 +115,7 @@ static void format_value(const struct setting *t, uint64_t v, struct rk_buf *out
 				return;
 			}
 	}
-	if (t->kind == RK_SETK_SIZE && v != 0)
+	if ((t->kind == RK_SETK_SIZE || t->kind == RK_SETK_SIZE_OFF) && v != 0)
 		for (size_t i = 0; i < 5; i++)
 			if (v % size[i].mult == 0) {
 				rk_buf_printf(out, "%llu%s", (unsigned long long)(v / size[i].mult),
@@ -204,7 +214,7 @@ int rk_settings_parse_given(const char *text, size_t len, struct rk_settings *sp
 		bool found;
 		int rc = record_value(text, len, i, &v, &found);
 
-		if (rc != 0 || (found && (v < table[i].min || v > table[i].max)))
+		if (rc != 0 || (found && !in_bounds(&table[i], v)))
 			return RK_ECORRUPT;
 		if (found) {
 			sp->v[i] = v;

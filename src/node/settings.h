@@ -27,13 +27,16 @@
 enum rk_setting_kind {
 	RK_SETK_DURATION, /* ms; written 1500ms, 30s, 5m, 2h */
 	RK_SETK_SIZE,     /* bytes; written as rk_parse_size reads */
+	RK_SETK_SIZE_OFF, /* bytes, 0 for never, else at least its min */
 	RK_SETK_COUNT,
 };
 
 /*  id             record name      flag               kind             min   max                    default */
 #define RK_SETTINGS(X)                                                                                           \
 	X(DEAD_AFTER,    "dead_after",    "--dead-after",    RK_SETK_DURATION, 1000, 30ull * 86400000,      300000)  \
-	X(SNAPSHOT_RATE, "snapshot_rate", "--snapshot-rate", RK_SETK_SIZE,     1,    UINT64_MAX,            32ull << 20)
+	X(SNAPSHOT_RATE, "snapshot_rate", "--snapshot-rate", RK_SETK_SIZE,     1,    UINT64_MAX,            32ull << 20) \
+	X(SPLIT_SIZE,    "split_size",    "--split-size",    RK_SETK_SIZE_OFF, 16u << 10, UINT64_MAX,       64ull << 20) \
+	X(SPLIT_QPS,     "split_qps",     "--split-qps",     RK_SETK_COUNT,    0,    1000000000ull,         0)
 
 enum rk_setting_id {
 #define X(id, name, flag, kind, min, max, def) RK_SET_##id,

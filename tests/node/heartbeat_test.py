@@ -233,6 +233,14 @@ def test_settings(c):
     if p.returncode == 0 or b"--snapshot-rate 1MiB does not match the cluster's setting " \
             b"--snapshot-rate 32MiB" not in p.stdout:
         fail("another --snapshot-rate: %s" % p.stdout)
+    p = refused(c.args(2, ["--split-size", "1MiB"]))
+    if p.returncode == 0 or b"--split-size 1MiB does not match the cluster's setting " \
+            b"--split-size 64MiB" not in p.stdout:
+        fail("another --split-size: %s" % p.stdout)
+    p = refused(c.args(2, ["--split-qps", "500"]))
+    if p.returncode == 0 or b"--split-qps 500 does not match the cluster's setting " \
+            b"--split-qps 0" not in p.stdout:
+        fail("another --split-qps: %s" % p.stdout)
     # The same value, or none: starts.
     for i in NODES:
         c.start(i, ("--dead-after", "6000ms") if i == 2 else ())

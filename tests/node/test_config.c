@@ -257,17 +257,17 @@ static void test_split_limits(void **state)
 
 	(void)state;
 	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101"), 0);
-	assert_int_equal(c.split_size, 64ull << 20);
-	assert_int_equal(c.split_qps, 0);
+	assert_int_equal(c.settings.v[RK_SET_SPLIT_SIZE], 64ull << 20);
+	assert_int_equal(c.settings.v[RK_SET_SPLIT_QPS], 0);
 	rk_node_config_free(&c);
 	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
 				      "--split-size 512KiB --split-qps 2500"), 0);
-	assert_int_equal(c.split_size, 512ull << 10);
-	assert_int_equal(c.split_qps, 2500);
+	assert_int_equal(c.settings.v[RK_SET_SPLIT_SIZE], 512ull << 10);
+	assert_int_equal(c.settings.v[RK_SET_SPLIT_QPS], 2500);
 	rk_node_config_free(&c);
 	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
 				      "--split-size=0"), 0);
-	assert_int_equal(c.split_size, 0);
+	assert_int_equal(c.settings.v[RK_SET_SPLIT_SIZE], 0);
 	rk_node_config_free(&c);
 	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
 				      "--split-size 1KiB"), RK_EINVAL);
