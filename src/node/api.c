@@ -429,6 +429,13 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 	    n->space.no_space);
 	one(b, "rangekv_writes_refused_no_space_total", "counter",
 	    "Client writes refused for lack of free space on the data disk.", n->space.refused);
+	one(b, "rangekv_reads_off_loop_total", "counter",
+	    "Reads handed to the reader threads (reads.h).", n->reads.total);
+	one(b, "rangekv_reads_off_loop_in_flight", "gauge",
+	    "Reads on the reader threads, not answered yet.", n->reads.in_flight);
+	one(b, "rangekv_reads_off_loop_voided_total", "counter",
+	    "Reads of the threads answered UNKNOWN (retried by the router): their range's span was cleared or replaced meanwhile.",
+	    n->reads.voided);
 	rk_api_metrics_load(n, b);
 	rk_check_metrics(n, b);
 	rk_autosplit_metrics(n, b);

@@ -148,6 +148,9 @@ static void job_answer(struct rk_node *n, struct rk_read_job *j)
 {
 	bool void_ = j->epoch != n->reads.epoch;
 
+	if (void_)
+		n->reads.voided += j->n;
+
 	for (size_t i = 0; i < j->n; i++) {
 		struct item *it = &j->items[i];
 

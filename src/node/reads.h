@@ -44,7 +44,8 @@ struct rk_reads {
 	 * answer read from a half-cleared span. */
 	uint64_t epoch;
 	uint64_t in_flight;  /* reads handed off, not answered */
-	uint64_t total;      /* reads served off the loop */
+	uint64_t total;      /* reads handed to the threads */
+	uint64_t voided;     /* of them, answered UNKNOWN: their span changed */
 	/* Test hook (RANGEKV_TEST_READ_DELAY_MS): each read of a key with
 	 * this prefix waits so long on its thread, a read that misses the
 	 * cache. */

@@ -15,6 +15,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fault"))
 import cluster as fc  # noqa: E402
@@ -57,6 +58,15 @@ class Slow(threading.Thread):
             self.error = "connection A: %r" % e
 
 
+def metric(name):
+    url = "http://%s/metrics" % fc.http_addr(1)
+    with urllib.request.urlopen(url, timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return int(line.split()[1])
+    fail("/metrics has no %s" % name)
+
+
 def main():
     binary = sys.argv[1]
     tmp = tempfile.mkdtemp(prefix="rk-slowread-")
@@ -90,6 +100,12 @@ def main():
                 fail("MGET while a read waited")
         b_done = time.monotonic()
         b.close()
+        # The slow GET is still on its thread: counted in flight.
+        waiting = metric("rangekv_reads_off_loop_in_flight")
+        handed = metric("rangekv_reads_off_loop_total")
+        if waiting < 1 or handed < ROUNDS * 2:
+            fail("/metrics: %d reads in flight (the slow one waits), %d handed off (at "
+                 "least %d)" % (waiting, handed, ROUNDS * 2))
         a.join(DELAY_MS / 1000 + 60)
         if a.error is not None:
             fail(a.error)
@@ -100,6 +116,16 @@ def main():
               (ROUNDS, b_done - t0, a.answered - t0, DELAY_MS / 1000), flush=True)
         if a.replies != [b"1", "OK", b"2"]:
             fail("A's pipeline answered %r, not in request order or wrong" % a.replies)
+        # Every read handed off is answered in the end. (Not at once: the
+        # router resends a request unanswered after 1 s, so the slow GET
+        # runs again on other threads, each copy waiting DELAY_MS; see
+        # docs/node.md "Reads off the loop".)
+        until = time.monotonic() + DELAY_MS / 1000 * 3 + 30
+        while metric("rangekv_reads_off_loop_in_flight") != 0:
+            if time.monotonic() > until:
+                fail("/metrics: %d reads still in flight long after every one was answered"
+                     % metric("rangekv_reads_off_loop_in_flight"))
+            time.sleep(0.2)
         if a.answered - t0 < DELAY_MS / 1000:
             fail("the slow read was not slowed: the test tested nothing")
         if b_done >= a.answered:
