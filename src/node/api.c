@@ -436,6 +436,9 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 	one(b, "rangekv_reads_off_loop_voided_total", "counter",
 	    "Reads of the threads answered UNKNOWN (retried by the router): their range's span was cleared or replaced meanwhile.",
 	    n->reads.voided);
+	one(b, "rangekv_reads_resent_dropped_total", "counter",
+	    "Resent copies of reads still with the reader threads, dropped (the first copy answers them).",
+	    n->reads.resent_dropped);
 	rk_api_metrics_load(n, b);
 	rk_check_metrics(n, b);
 	rk_autosplit_metrics(n, b);

@@ -154,6 +154,7 @@ static void job_answer(struct rk_node *n, struct rk_read_job *j)
 	for (size_t i = 0; i < j->n; i++) {
 		struct item *it = &j->items[i];
 
+		rk_reqset_del(&n->reads.pending, it->origin, it->id);
 		if (void_) {
 			rk_serve_answer(n, it->origin, it->id, RK_NET_RESP_UNKNOWN, 0, NULL, 0);
 		} else if (it->rc == 0) {
@@ -276,6 +277,7 @@ void rk_reads_close(struct rk_node *n)
 			lists[k] = next;
 		}
 	p->todo = p->todo_tail = p->done = p->done_tail = NULL;
+	rk_reqset_free(&p->pending);
 	uv_close((uv_handle_t *)&p->wake, NULL);
 	uv_cond_destroy(&p->cv);
 	uv_mutex_destroy(&p->mu);
@@ -288,6 +290,10 @@ int rk_reads_add(struct rk_node *n, struct rk_replica *r, struct rk_read_job **j
 	struct rk_read_job *j = *jobp;
 	struct item *it;
 
+	if (id != 0 && rk_reqset_has(&n->reads.pending, origin, id)) {
+		n->reads.resent_dropped++;
+		return RK_EEXIST;
+	}
 	if (j == NULL) {
 		if ((j = calloc(1, sizeof(*j))) == NULL)
 			return RK_ENOMEM;
@@ -312,6 +318,9 @@ int rk_reads_add(struct rk_node *n, struct rk_replica *r, struct rk_read_job **j
 	it->id = id;
 	it->cmd = cmd;
 	it->len = len;
+	/* Out of memory: this read is not deduplicated, nothing worse. */
+	if (id != 0)
+		(void)rk_reqset_add(&n->reads.pending, origin, id);
 	return 0;
 }
 

@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include "buf.h"
+#include "reqset.h"
 
 struct rk_node;
 struct rk_replica;
@@ -46,6 +47,12 @@ struct rk_reads {
 	uint64_t in_flight;  /* reads handed off, not answered */
 	uint64_t total;      /* reads handed to the threads */
 	uint64_t voided;     /* of them, answered UNKNOWN: their span changed */
+	/* Loop only: the (origin, id) of every read with the threads. A copy
+	 * the router resent (it resends after a second without an answer)
+	 * while the first still waits on the disk is dropped, not read again:
+	 * the first copy's answer answers it. */
+	struct rk_reqset pending;
+	uint64_t resent_dropped;
 	/* Test hook (RANGEKV_TEST_READ_DELAY_MS): each read of a key with
 	 * this prefix waits so long on its thread, a read that misses the
 	 * cache. */
@@ -64,8 +71,9 @@ void rk_reads_close(struct rk_node *n);
 /* Loop thread: hands the released read (origin, id, cmd of len bytes) of
  * r to the threads. *jobp gathers a replica's reads of one pass: NULL at
  * first; rk_reads_submit sends it. Takes cmd (freed with the job) on
- * success; on failure (no memory) returns RK_ENOMEM and cmd stays the
- * caller's. */
+ * success; on failure returns RK_ENOMEM (no memory) or RK_EEXIST (a
+ * resent copy of a read still with the threads: the caller drops it, the
+ * first copy's answer answers both), and cmd stays the caller's. */
 int rk_reads_add(struct rk_node *n, struct rk_replica *r, struct rk_read_job **jobp,
 		 uint64_t origin, uint64_t id, uint8_t *cmd, size_t len);
 void rk_reads_submit(struct rk_node *n, struct rk_read_job *job);

@@ -455,8 +455,11 @@ void rk_serve_reads(struct rk_node *n, struct rk_replica *r)
 			sv->reads[j++] = *rd;
 			continue;
 		}
-		if (rk_reads_add(n, r, &job, rd->origin, rd->id, rd->cmd, rd->len) != 0) {
-			rk_serve_answer(n, rd->origin, rd->id, RK_NET_RESP_UNKNOWN, 0, NULL, 0);
+		int rc = rk_reads_add(n, r, &job, rd->origin, rd->id, rd->cmd, rd->len);
+		if (rc != 0) {
+			if (rc != RK_EEXIST)
+				rk_serve_answer(n, rd->origin, rd->id, RK_NET_RESP_UNKNOWN, 0,
+						NULL, 0);
 			free(rd->cmd);
 			continue;
 		}

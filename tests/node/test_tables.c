@@ -24,6 +24,7 @@
 #include "node_int.h"
 #include "rcache.h"
 #include "replica.h"
+#include "reqset.h"
 
 static struct rk_desc_replica reps[3] = {{1, 7, 0}, {2, 3, 0}, {3, 5, 0}};
 
@@ -432,6 +433,49 @@ static void test_rcache_by_id(void **state)
 	rk_rcache_free(&c);
 }
 
+/* The set of reads with the reader threads (reqset.h): random adds and
+ * removals of (origin, id) pairs from a small space (many collisions,
+ * long probe runs, growth), checked against a plain array after each step;
+ * a pair added twice is RK_EEXIST. */
+static void test_reqset(void **state)
+{
+	enum { ORIGINS = 4, IDS = 700, STEPS = 40000 };
+	static bool in[ORIGINS][IDS];
+	struct rk_reqset s = {0};
+	size_t n = 0;
+
+	(void)state;
+	memset(in, 0, sizeof(in));
+	srand(7);
+	for (int step = 0; step < STEPS; step++) {
+		uint64_t o = (uint64_t)(rand() % ORIGINS) + 1, id = (uint64_t)(rand() % IDS) + 1;
+		/* The router's ids carry a tag in their top bits. */
+		uint64_t tid = id | (o == 2 ? 1ull << 63 : 0);
+
+		if (rand() % 3 != 0) {
+			int rc = rk_reqset_add(&s, o, tid);
+			assert_int_equal(rc, in[o - 1][id - 1] ? RK_EEXIST : 0);
+			if (!in[o - 1][id - 1])
+				n++;
+			in[o - 1][id - 1] = true;
+		} else {
+			rk_reqset_del(&s, o, tid);
+			if (in[o - 1][id - 1])
+				n--;
+			in[o - 1][id - 1] = false;
+		}
+		assert_int_equal(s.n, n);
+		if (step % 97 == 0)
+			for (uint64_t a = 1; a <= ORIGINS; a++)
+				for (uint64_t b = 1; b <= IDS; b++)
+					assert_int_equal(rk_reqset_has(&s, a, b | (a == 2 ? 1ull << 63 : 0)),
+							 in[a - 1][b - 1]);
+	}
+	assert_true(s.cap >= 2 * s.n);
+	rk_reqset_free(&s);
+	assert_false(rk_reqset_has(&s, 1, 1));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -441,6 +485,7 @@ int main(void)
 		cmocka_unit_test(test_find_replace_stale),
 		cmocka_unit_test(test_rcache_every_range),
 		cmocka_unit_test(test_rcache_by_id),
+		cmocka_unit_test(test_reqset),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
