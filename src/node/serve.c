@@ -265,7 +265,7 @@ void rk_serve_request(struct rk_node *n, uint64_t origin, const struct rk_net_re
 	size_t klen = 0;
 
 	if (rk_kv_cmd_decode(req->cmd, req->len, &c) != 0 || c.op == RK_KV_CHECK ||
-	    c.op == RK_KV_SPLIT) {
+	    c.op == RK_KV_SPLIT || rk_kv_op_is_merge(c.op)) {
 		static const char e[] = "-ERR malformed command\r\n";
 		rk_serve_answer(n, origin, req->id, RK_NET_RESP_REFUSED, 0, e, sizeof(e) - 1);
 		return;
