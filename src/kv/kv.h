@@ -423,15 +423,16 @@ int rk_kv_sessions_copy(struct rk_kv_sessions *dst,
  * generation and configuration version). MERGE also carries the index of
  * the right's FREEZE in the right's log (a left replica applies it only
  * once its right replica has applied that far) and the right's end, the
- * merged span's end (empty: unbounded). session 0, mode 0, n 0; args:
- * 7 x u64 LE (left_id, right_id, left generation, left configuration
- * version, right generation, right configuration version, frozen index),
- * then the end. The pointers of a decoded one point into the command. */
+ * merged span's end (empty: unbounded), and the FREEZE entry's term (a
+ * left replica whose right replica holds that entry knows it committed).
+ * session 0, mode 0, n 0; args: 8 x u64 LE (left_id, right_id, left
+ * generation, left configuration version, right generation, right
+ * configuration version, frozen index, frozen term), then the end. The pointers of a decoded one point into the command. */
 struct rk_kv_merge {
 	uint8_t op;
 	uint64_t left_id, right_id;
 	uint64_t left_gen, left_conf, right_gen, right_conf;
-	uint64_t frozen_index;
+	uint64_t frozen_index, frozen_term;
 	const uint8_t *end;
 	size_t elen;
 };

@@ -24,7 +24,7 @@
 #include "kv_int.h"
 #include "le.h"
 
-#define MERGE_U64S 7
+#define MERGE_U64S 8
 
 void rk_kv_merge_encode(struct rk_buf *out, const struct rk_kv_merge *m)
 {
@@ -33,7 +33,7 @@ void rk_kv_merge_encode(struct rk_buf *out, const struct rk_kv_merge *m)
 	uint8_t w[8 * MERGE_U64S];
 	const uint64_t v[MERGE_U64S] = {m->left_id,   m->right_id,   m->left_gen,
 					m->left_conf, m->right_gen,  m->right_conf,
-					m->frozen_index};
+					m->frozen_index, m->frozen_term};
 
 	memset(&c, 0, sizeof(c));
 	c.op = m->op;
@@ -64,11 +64,12 @@ int rk_kv_merge_decode(const struct rk_kv_cmd *c, struct rk_kv_merge *mp)
 	mp->right_gen = rk_le_get64(p + 32);
 	mp->right_conf = rk_le_get64(p + 40);
 	mp->frozen_index = rk_le_get64(p + 48);
+	mp->frozen_term = rk_le_get64(p + 56);
 	if (rk_kv_arg_next(c, &off, &mp->end, &mp->elen) != 0 ||
 	    mp->elen > RK_KV_MAX_KEY)
 		goto bad;
 	if (mp->left_id == 0 || mp->right_id == 0 || mp->left_id == mp->right_id ||
-	    (mp->op == RK_KV_MERGE && mp->frozen_index == 0))
+	    (mp->op == RK_KV_MERGE && (mp->frozen_index == 0 || mp->frozen_term == 0)))
 		goto bad;
 	if (mp->elen == 0)
 		mp->end = NULL;

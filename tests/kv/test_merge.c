@@ -38,10 +38,12 @@ static void mk_desc(struct rk_desc *d, uint64_t id, const char *s, const char *e
 
 static struct rk_kv_merge mk_merge(uint8_t op)
 {
-	struct rk_kv_merge m = {op, 1, 2, 4, 2, 4, 1, 0, (const uint8_t *)"yy", 2};
+	struct rk_kv_merge m = {op, 1, 2, 4, 2, 4, 1, 0, 0, (const uint8_t *)"yy", 2};
 
-	if (op == RK_KV_MERGE)
+	if (op == RK_KV_MERGE) {
 		m.frozen_index = 17;
+		m.frozen_term = 3;
+	}
 	return m;
 }
 
@@ -75,6 +77,7 @@ static void test_merge_encoding(void **state)
 		assert_int_equal(d.right_gen, 4);
 		assert_int_equal(d.right_conf, 1);
 		assert_int_equal(d.frozen_index, m.frozen_index);
+		assert_int_equal(d.frozen_term, m.frozen_term);
 		assert_int_equal(d.elen, 2);
 		assert_memory_equal(d.end, "yy", 2);
 		/* Every truncation is refused by one decoder or the other. */
@@ -110,6 +113,12 @@ static void test_merge_encoding(void **state)
 	rk_buf_free(&b);
 	m = mk_merge(RK_KV_MERGE);
 	m.frozen_index = 0;
+	merge_cmd(&b, &m);
+	assert_int_equal(rk_kv_cmd_decode((const uint8_t *)b.p, b.len, &c), 0);
+	assert_int_equal(rk_kv_merge_decode(&c, &d), RK_EPROTO);
+	rk_buf_free(&b);
+	m = mk_merge(RK_KV_MERGE);
+	m.frozen_term = 0;
 	merge_cmd(&b, &m);
 	assert_int_equal(rk_kv_cmd_decode((const uint8_t *)b.p, b.len, &c), 0);
 	assert_int_equal(rk_kv_merge_decode(&c, &d), RK_EPROTO);
