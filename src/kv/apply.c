@@ -693,7 +693,7 @@ static struct rk_kv_session *session_get(struct rk_kv_sessions *s, uint64_t id)
 	return x;
 }
 
-void kv_session_prune(struct rk_kv_session *x)
+static void session_prune(struct rk_kv_session *x)
 {
 	size_t j = 0;
 
@@ -835,9 +835,10 @@ static int apply_one(void *arg, uint32_t no, const struct rk_kv_cmd *c)
 		if (s == NULL)
 			return RK_ENOMEM;
 		s->last_ms = a->sessions->now_ms;
-		if (c->first_incomplete > s->first_incomplete) {
+		if (c->first_incomplete > s->first_incomplete &&
+		    a->sessions->now_ms >= a->sessions->marks_held_until) {
 			s->first_incomplete = c->first_incomplete;
-			kv_session_prune(s);
+			session_prune(s);
 		}
 		if (c->seq < s->first_incomplete) {
 			/* Answered already: the client no longer waits. */

@@ -12,8 +12,9 @@
 #define CMD_HDR (1 + 1 + 8 + 8 + 8 + 8 + 4)
 #define ENTRY_HDR (1 + 8 + 4)
 #define ENTRY_VERSION 1
-/* Version 2 adds the frozen mark (u64 after now); a table that is not
- * frozen is written as version 1, as before merges existed. */
+/* Version 2 adds the frozen mark and the time marks are held until (two
+ * u64 after now, not both 0); a table with neither is written as version
+ * 1, as before merges existed. */
 #define SESS_VERSION 1
 #define SESS_VERSION_FROZEN 2
 
@@ -249,14 +250,18 @@ size_t rk_kv_sessions_count(const struct rk_kv_sessions *s)
 	return s->n;
 }
 
-/* u8 version, u64 now, [version 2: u64 frozen,] u32 n, n x (u64 id, u64 last, u64 first_incomplete,
+/* u8 version, u64 now, [version 2: u64 frozen, u64 held,] u32 n, n x (u64 id, u64 last, u64 first_incomplete,
  * u32 nrec, nrec x (u64 seq, u32 len, resp)) */
 void rk_kv_sessions_encode(const struct rk_kv_sessions *s, struct rk_buf *out)
 {
-	rk_buf_putc(out, s->frozen != 0 ? SESS_VERSION_FROZEN : SESS_VERSION);
+	bool v2 = s->frozen != 0 || s->marks_held_until != 0;
+
+	rk_buf_putc(out, v2 ? SESS_VERSION_FROZEN : SESS_VERSION);
 	buf_u64(out, s->now_ms);
-	if (s->frozen != 0)
+	if (v2) {
 		buf_u64(out, s->frozen);
+		buf_u64(out, s->marks_held_until);
+	}
 	buf_u32(out, (uint32_t)s->n);
 	for (size_t i = 0; i < s->n; i++) {
 		const struct rk_kv_session *x = &s->v[i];
@@ -282,9 +287,13 @@ int rk_kv_sessions_decode(const uint8_t *p, size_t len, struct rk_kv_sessions *s
 		return RK_EPROTO;
 	s->now_ms = rk_le_get64(p + 1);
 	if (p[0] == SESS_VERSION_FROZEN) {
-		if (len < 21 || (s->frozen = rk_le_get64(p + 9)) == 0)
+		if (len < 29)
 			goto bad;
-		off = 21;
+		s->frozen = rk_le_get64(p + 9);
+		s->marks_held_until = rk_le_get64(p + 17);
+		if (s->frozen == 0 && s->marks_held_until == 0)
+			goto bad; /* written as version 1 */
+		off = 29;
 	}
 	hdr = off;
 	n = rk_le_get32(p + off - 4);

@@ -211,7 +211,17 @@ struct rk_kv_sessions {
 	 * CHECK and UNFREEZE. Replicated state, so it lives here, in the
 	 * table every apply batch and snapshot carries. */
 	uint64_t frozen;
+	/* Until this replicated time, no session's first_incomplete is
+	 * raised (so nothing is pruned or called answered by it): set by a
+	 * merge (rk_kv_sessions_union), because a router's mark is per range
+	 * and a write it still retries for the merged-away right may lie
+	 * below the mark of a later write it sent the left. 0: none. */
+	uint64_t marks_held_until;
 };
+
+/* How long a merge holds the marks: above any router's retry window
+ * (--request-timeout, 5 s by default). */
+#define RK_KV_MERGE_HOLD_MS 10000
 
 /* The stamping side of the replicated clock: what a leader of a range keeps
  * to stamp the entries it proposes. Zeroed: nothing stamped yet.
@@ -463,10 +473,13 @@ int rk_kv_merge_desc(const struct rk_desc *left, const struct rk_desc *right,
  * MERGE proposed against the old one can never apply), nothing else.
  * RK_ESTATE when left is not the descriptor m was proposed against. */
 int rk_kv_merge_abort_desc(struct rk_desc *left, const struct rk_kv_merge *m);
-/* Adds src's sessions to dst, per session id: the highest last_ms and
- * first_incomplete, the records of both (one per sequence number, none
- * below first_incomplete); now_ms the higher clock. dst's frozen mark is
- * kept. A write applied on either range and retried on the merged one is
+/* Adds src's sessions to dst, per session id: the highest last_ms, the
+ * lower first_incomplete (a router's mark is per range: the higher one
+ * would take a write still waiting for the other range for answered), the
+ * records of both (one per sequence number); now_ms the higher clock; the
+ * marks held for RK_KV_MERGE_HOLD_MS from then (a write still waiting for
+ * the right may lie below the mark of a later one sent the left). dst's
+ * frozen mark is kept. A write applied on either range and retried on the merged one is
  * answered from its record. RK_ENOMEM leaves dst a valid table that may
  * miss some of src's sessions (the caller fails the apply). */
 int rk_kv_sessions_union(struct rk_kv_sessions *dst,

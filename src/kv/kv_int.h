@@ -13,10 +13,6 @@
 /* Key order: bytes, then length (an empty bound may be NULL). */
 int kv_keycmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl);
 
-/* Drops x's records below its first_incomplete (raised: the client
- * waits for none of them). */
-void kv_session_prune(struct rk_kv_session *x);
-
 /* Appends "-ERR <what> refused: <refused's text>". */
 void kv_reply_refused(struct rk_buf *o, const char *what, int refused);
 /* Applies the merge command c (merge.c), its reply in o; non-zero fails

@@ -205,8 +205,6 @@ static int rec_add(struct rk_kv_session *x, const struct rk_kv_result_rec *r)
 {
 	uint8_t *copy;
 
-	if (r->seq < x->first_incomplete)
-		return 0; /* answered: the client no longer waits */
 	for (size_t i = 0; i < x->n; i++)
 		if (x->recs[i].seq == r->seq)
 			return 0; /* one sequence, one result: either will do */
@@ -242,16 +240,19 @@ int rk_kv_sessions_union(struct rk_kv_sessions *dst,
 			x = &dst->v[dst->n++];
 			memset(x, 0, sizeof(*x));
 			x->id = s->id;
+			x->first_incomplete = s->first_incomplete;
 		}
 		if (s->last_ms > x->last_ms)
 			x->last_ms = s->last_ms;
-		if (s->first_incomplete > x->first_incomplete) {
+		/* The lower mark: a router's mark is per range (the lowest
+		 * sequence it still waits for there), so the higher one would
+		 * call a write still waiting for the other range answered. */
+		if (s->first_incomplete < x->first_incomplete)
 			x->first_incomplete = s->first_incomplete;
-			kv_session_prune(x);
-		}
 		for (size_t r = 0; r < s->n; r++)
 			if ((rc = rec_add(x, &s->recs[r])) != 0)
 				return rc;
 	}
+	dst->marks_held_until = dst->now_ms + RK_KV_MERGE_HOLD_MS;
 	return 0;
 }

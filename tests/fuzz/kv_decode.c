@@ -257,14 +257,14 @@ static void fuzz_entry_of(const uint8_t *p, size_t len)
 
 /* ---- the session table ---------------------------------------------------------- */
 
-/* The header's length: version 1 (u8 version, u64 now, u32 n) or 2 (a
- * non-zero u64 frozen mark before n); 0 for neither. */
+/* The header's length: version 1 (u8 version, u64 now, u32 n) or 2 (the
+ * u64 frozen mark and u64 held time before n, not both 0); 0 for neither. */
 static size_t sess_hdr(const uint8_t *p, size_t len)
 {
 	if (len >= SESS_HDR && p[0] == 1)
 		return SESS_HDR;
-	if (len >= SESS_HDR + 8 && p[0] == 2 && le(p + 9, 8) != 0)
-		return SESS_HDR + 8;
+	if (len >= SESS_HDR + 16 && p[0] == 2 && (le(p + 9, 8) != 0 || le(p + 17, 8) != 0))
+		return SESS_HDR + 16;
 	return 0;
 }
 
@@ -301,6 +301,7 @@ static void check_sessions(const uint8_t *p, size_t len,
 
 	FUZZ_CHECK(s->now_ms == le(p + 1, 8));
 	FUZZ_CHECK(s->frozen == (off > SESS_HDR ? le(p + 9, 8) : 0));
+	FUZZ_CHECK(s->marks_held_until == (off > SESS_HDR ? le(p + 17, 8) : 0));
 	FUZZ_CHECK(rk_kv_sessions_count(s) == le(p + off - 4, 4) && s->n <= s->cap);
 	for (i = 0; i < s->n; i++) {
 		const struct rk_kv_session *x = &s->v[i];

@@ -255,21 +255,28 @@ static void test_sessions_union(void **state)
 	assert_int_equal(rk_kv_sessions_count(&l), 3);
 	x = sess_get(&l, 7);
 	assert_int_equal(x->last_ms, 250);
-	assert_int_equal(x->first_incomplete, 6);
-	assert_int_equal(x->n, 2); /* seq 5 answered; 6 once; 8 */
-	assert_int_equal(x->recs[0].seq + x->recs[1].seq, 14);
+	/* The lower mark: the left's writes from 5 on may still wait. */
+	assert_int_equal(x->first_incomplete, 5);
+	assert_int_equal(x->n, 3); /* 5, 6 once, 8 */
+	assert_int_equal(x->recs[0].seq + x->recs[1].seq + x->recs[2].seq, 19);
 	assert_int_equal(sess_get(&l, 9)->n, 1);
 	assert_int_equal(sess_get(&l, 11)->n, 1);
+	assert_int_equal(l.marks_held_until, 300 + RK_KV_MERGE_HOLD_MS);
 	/* The frozen mark travels with the table, and a table that is not
 	 * frozen keeps its old bytes. */
 	rk_buf_init(&b);
 	rk_kv_sessions_encode(&l, &b);
+	assert_int_equal(((const uint8_t *)b.p)[0], 2); /* marks held */
+	rk_buf_reset(&b);
+	rk_kv_sessions_encode(&t, &b); /* empty: neither frozen nor held */
 	assert_int_equal(((const uint8_t *)b.p)[0], 1);
 	rk_buf_reset(&b);
 	r.frozen = 1;
+	r.marks_held_until = 77;
 	rk_kv_sessions_encode(&r, &b);
 	assert_int_equal(rk_kv_sessions_decode((const uint8_t *)b.p, b.len, &t), 0);
 	assert_int_equal(t.frozen, 1);
+	assert_int_equal(t.marks_held_until, 77);
 	assert_int_equal(rk_kv_sessions_count(&t), 2);
 	for (size_t n = 0; n < b.len; n++)
 		assert_int_equal(rk_kv_sessions_decode((const uint8_t *)b.p, n, &t), RK_EPROTO);
@@ -417,11 +424,12 @@ static void on_result(void *arg, uint32_t no, const uint8_t *resp, size_t len)
 	f->nres++;
 }
 
-/* A client write: op with key (and a value for PUT; INCR by 1). */
-static void write_cmd(struct rk_buf *out, uint8_t op, uint64_t seq,
-		      const char *k, const char *v)
+/* A client write of session 9: op with key (and a value for PUT; INCR by
+ * 1), its router's mark fi. */
+static void write_fi(struct rk_buf *out, uint8_t op, uint64_t seq, uint64_t fi,
+		     const char *k, const char *v)
 {
-	struct rk_kv_cmd c = {op, 0, 9, seq, 1, op == RK_KV_INCR ? 1 : 0, 0, NULL, 0};
+	struct rk_kv_cmd c = {op, 0, 9, seq, fi, op == RK_KV_INCR ? 1 : 0, 0, NULL, 0};
 	size_t start = out->len;
 
 	rk_kv_cmd_begin(out, &c);
@@ -429,6 +437,12 @@ static void write_cmd(struct rk_buf *out, uint8_t op, uint64_t seq,
 	if (v != NULL)
 		rk_kv_cmd_arg(out, v, strlen(v));
 	rk_kv_cmd_finish(out, start, v != NULL ? 2 : 1);
+}
+
+static void write_cmd(struct rk_buf *out, uint8_t op, uint64_t seq,
+		      const char *k, const char *v)
+{
+	write_fi(out, op, seq, 1, k, v);
 }
 
 /* Applies one entry of the commands in cmds (each a whole command) on x,
@@ -563,6 +577,23 @@ static void test_merge_apply(void **state)
 	assert_int_equal(f->left.desc.generation, 5);
 	assert_int_equal(f->left.a.elen, 2);
 	cmds_free(c, 3);
+	/* The marks are held after the merge: a later write marked 9 (its
+	 * router's mark for the left) does not make seq 4, which its router
+	 * still retried for the right, a duplicate. Past the hold, it does. */
+	write_fi(&c[0], RK_KV_PUT, 10, 9, "c", "x");
+	write_fi(&c[1], RK_KV_PUT, 4, 4, "r", "y");
+	run(f, &f->left, 22, c, 2);
+	assert_string_equal(f->res[0], "+OK\r\n");
+	assert_string_equal(f->res[1], "+OK\r\n");
+	assert_string_equal(stored(f, "r"), "y");
+	cmds_free(c, 2);
+	write_fi(&c[0], RK_KV_PUT, 11, 9, "c", "z");
+	write_fi(&c[1], RK_KV_PUT, 5, 5, "s", "w");
+	run(f, &f->left, 1020 + RK_KV_MERGE_HOLD_MS, c, 2);
+	assert_string_equal(f->res[0], "+OK\r\n");
+	assert_memory_equal(f->res[1], "-ERR duplicate", 14);
+	assert_null(stored(f, "s"));
+	cmds_free(c, 2);
 }
 
 /* A merge that did not apply in time: MERGE_ABORT on the left, then
