@@ -204,11 +204,7 @@ def main():
         if body.get("removed") != rid:
             fail("the merge once the replica sets agree answered %r" % body)
         time.sleep(1.0)
-        stop.set()
-        for t in ts:
-            t.join()
-        if acked.incr < 10 or len(acked.sets) < 10:
-            fail("too few writes acknowledged: %d INCR, %d SET" % (acked.incr, len(acked.sets)))
+        spans.stop_writers(stop, ts, acked, fail)
 
         def agreed():
             return spans.agreed([ranges(i) for i in (1, 2, 3)])

@@ -173,3 +173,13 @@ def start_node(bin_, i, top, addr, extra=(), crash_at=None):
          "--peer-addr", addr(i, 0), "--client-addr", addr(i, 1), "--http-addr", addr(i, 2),
          "--initial-cluster", cluster, "--ranges", "2", "--tick-ms", "50"] + list(extra),
         stdout=log, stderr=log, env=env)
+
+
+def stop_writers(stop, ts, acked, fail):
+    """Stops the writers (threads ts) and fails unless they had at least
+    ten SETs and ten INCRs acknowledged."""
+    stop.set()
+    for t in ts:
+        t.join()
+    if acked.incr < 10 or len(acked.sets) < 10:
+        fail("too few writes acknowledged: %d INCR, %d SET" % (acked.incr, len(acked.sets)))

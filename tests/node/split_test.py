@@ -113,11 +113,7 @@ def main():
         if cli.returncode != 1 or "start" not in cli.stderr:
             fail("rangekv split at a range's start: %d %r" % (cli.returncode, cli.stderr))
         time.sleep(1.0)
-        stop.set()
-        for t in ts:
-            t.join()
-        if acked.incr < 10 or len(acked.sets) < 10:
-            fail("too few writes acknowledged: %d INCR, %d SET" % (acked.incr, len(acked.sets)))
+        spans.stop_writers(stop, ts, acked, fail)
 
         def agreed():
             """The ranges when every node knows the same tiling ones."""
