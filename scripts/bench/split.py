@@ -2,7 +2,8 @@
 """Range splits under load on this machine: three rangekv processes on
 127.0.0.1-3 (node ids 1-3, the ports of member.py).
 
-  split.py BIN [SECS] [ROUNDS] [RATE]     (defaults 10 s, 2 rounds, 5 splits/s)
+  split.py BIN [SECS] [ROUNDS] [RATE] [merge]
+                                     (defaults 10 s, 2 rounds, 5 splits/s)
 
 redis-benchmark writes SETs (-c 50 -P 16, 1 KB values, 1,000,000 keys
 key:000000000000..key:000000999999 over 10 ranges cut with --split-at, no
@@ -13,7 +14,12 @@ range's leader; one call at a time, the next one due 1/RATE s after the
 previous one began). Prints, in one run, SET/s of each round and their
 ratio, the splits done and their rate, and the split latency p50/p99 (the
 call's time: the new range id's allocation, the proposal, until the leader
-applied it). Nothing passes or fails on a timing.
+applied it). With `merge`, a last round of SECS merges the ranges the
+splits made back into their left neighbours while redis-benchmark writes
+(one at a time, as fast as they go: the right range's leadership moved to
+the left's leader's node first, untimed, then POST /api/v1/merge timed:
+the FREEZE, the MERGE, until the leader applied it), and prints the merge
+latency p50/p99. Nothing passes or fails on a timing.
 """
 import os
 import random
@@ -31,9 +37,9 @@ import member  # noqa: E402  (start, stop, call, bench_sets: the same cluster)
 KEYS = 1000000
 
 
-def split_at(key):
+def split_at(key, made=None):
     """The call on the leader of key's range (following 409/404 hints);
-    (seconds, status)."""
+    (seconds, status). The new range's id goes to made."""
     q = "/api/v1/split?key=" + urllib.parse.quote(key, safe="")
     i = 1
     t0 = time.time()
@@ -44,8 +50,38 @@ def split_at(key):
                 return time.time() - t0, st
             i = body["leader"]
             continue
+        if st == 200 and made is not None:
+            made.append(body["right"]["id"])
         return time.time() - t0, st
     return time.time() - t0, st
+
+
+def merge_back(right):
+    """Merges range right into its left neighbour: the right's leadership
+    to the left's leader's node (untimed), then the merge call, timed;
+    (seconds, status), or (None, status) when it did not get that far."""
+    rs = member.call(1, "GET", "/api/v1/ranges?limit=100000")[1]["ranges"]
+    r = [x for x in rs if x["id"] == right]
+    left = [x["id"] for x in rs if r and x["end"] == r[0]["start"]]
+    if not left:
+        return None, 404
+    for _ in range(50):
+        st, lb = member.on_leader(left[0], "GET", "/api/v1/ranges/%d" % left[0])
+        st2, rb = member.on_leader(right, "GET", "/api/v1/ranges/%d" % right)
+        if st != 200 or st2 != 200 or not lb.get("leader") or not rb.get("leader"):
+            time.sleep(0.1)
+            continue
+        if lb["leader"] != rb["leader"]:
+            member.call(rb["leader"], "POST", "/api/v1/ranges/%d/transfer-leader?to=%d" %
+                        (right, lb["leader"]), timeout=30)
+            continue
+        t0 = time.time()
+        st, body = member.call(lb["leader"], "POST", "/api/v1/merge?left=%d" % left[0],
+                               timeout=60)
+        if st == 409 and body.get("right_leader"):
+            continue  # the leadership moved meanwhile
+        return time.time() - t0, st
+    return None, 409
 
 
 COUNTERS = ("rangekv_router_redirects_total", "rangekv_router_redirect_parks_total",
@@ -76,6 +112,8 @@ def main():
     secs = int(sys.argv[2]) if len(sys.argv) > 2 else 10
     rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 2
     rate = float(sys.argv[4]) if len(sys.argv) > 4 else 5.0
+    merging = len(sys.argv) > 5 and sys.argv[5] == "merge"
+    made, mlat, mrefused = [], [], []
     tmp = tempfile.mkdtemp(prefix="rk-bench-split-")
     bounds = ",".join("key:%012d" % (k * KEYS // 10) for k in range(1, 10))
     procs = member.start(tmp, 10, ["--split-size", "0"], cut=bounds)
@@ -100,7 +138,7 @@ def main():
                     if k in used or k % (KEYS // 10) == 0:
                         continue
                     used.add(k)
-                    took, st = split_at("key:%012d" % k)
+                    took, st = split_at("key:%012d" % k, made)
                     (lat if st == 200 else refused).append(took)
                     time.sleep(max(0.0, t_next - time.time()))
             t = threading.Thread(target=splitter)
@@ -115,6 +153,26 @@ def main():
                   "%.1f s (%.1f/s), %d refused (%s)" %
                   (r + 1, loaded[-1], loaded[-1] / base[-1], len(lat) - n0, el,
                    (len(lat) - n0) / el, len(refused), delta(c1, c2)), flush=True)
+        if merging:
+            stop = threading.Event()
+
+            def merger():
+                for right in reversed(made):
+                    if stop.is_set():
+                        break
+                    took, st = merge_back(right)
+                    (mlat if st == 200 else mrefused).append(took)
+            t = threading.Thread(target=merger)
+            t0 = time.time()
+            t.start()
+            during = member.bench_sets(secs)
+            stop.set()
+            t.join()
+            el = time.time() - t0
+            print("merge round: SET/s while merging: %.0f; %d merges in %.1f s, %d refused; "
+                  "merge latency under load p50 %.0f ms, p99 %.0f ms" %
+                  (during, len(mlat), el, len(mrefused), 1000 * pct(mlat, 0.5),
+                   1000 * pct(mlat, 0.99)), flush=True)
         rs = member.call(1, "GET", "/api/v1/ranges?limit=100000")[1]["ranges"]
         print("SET/s while splitting / without, over %d rounds of %d s: %.2f (%.0f vs %.0f); "
               "split latency under load p50 %.0f ms, p99 %.0f ms (%d splits, %d refused); "

@@ -52,6 +52,29 @@ int rk_cli_check_main(int argc, char **argv);
 /* `rangekv split KEY ...` (argv[0] is "split"); the exit status. */
 int rk_cli_split_main(int argc, char **argv);
 
+/* A POST on one range's leader with one argument (split, merge): flags
+ * --http (repeated: the next one after a 409/404 naming a leader),
+ * --json, --timeout, --help; exit statuses as split's. */
+struct cJSON;
+struct rk_cli_call {
+	const char *verb; /* "split" */
+	const char *arg;  /* the argument's name in messages: "KEY" */
+	const char *what; /* what a bad argument is not: "a key (...)" */
+	void (*usage)(void);
+	/* The call's path and query from the argument; false: a bad one. */
+	bool (*path)(const char *arg, struct rk_buf *path);
+	/* Prints a 200 answer as text. */
+	void (*print)(const struct cJSON *answer);
+};
+int rk_cli_call_main(const struct rk_cli_call *call, int argc, char **argv);
+/* "side range ID [start, end) generation G" from a range's JSON. */
+void rk_cli_print_range(const char *side, const struct cJSON *range);
+
+/* ---- merge (merge.c) ------------------------------------------------------ */
+
+/* `rangekv merge LEFT_ID ...` (argv[0] is "merge"); the exit status. */
+int rk_cli_merge_main(int argc, char **argv);
+
 /* ---- demo (demo.c) -------------------------------------------------------- */
 
 /* `rangekv demo ...` (argv[0] is "demo"); returns the exit status. */

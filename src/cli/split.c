@@ -1,6 +1,7 @@
 /*
  * `rangekv split KEY`: splits the range that holds KEY at KEY (POST
- * /api/v1/split?key=KEY on the range's leader; docs/contract.md).
+ * /api/v1/split?key=KEY on the range's leader; docs/contract.md), and
+ * the runner the range calls share (rk_cli_call_main, cli.h).
  *
  * The call must reach the range's leader. A node that is not answers 409
  * (or 404 when it holds no replica) with the leader's node id when it
@@ -22,16 +23,17 @@
 
 #define MAX_HTTP 16
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...)
+static int usage_error(const char *verb, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static int usage_error(const char *verb, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "rangekv split: ");
+	fprintf(stderr, "rangekv %s: ", verb);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, " (see rangekv split --help)\n");
+	fprintf(stderr, " (see rangekv %s --help)\n", verb);
 	return RK_CLI_EXIT_USAGE;
 }
 
@@ -53,7 +55,7 @@ static void usage(void)
 	       "2 bad usage, 3 node unreachable\n");
 }
 
-static void print_range(const char *side, const cJSON *r)
+void rk_cli_print_range(const char *side, const cJSON *r)
 {
 	const cJSON *id = cJSON_GetObjectItemCaseSensitive(r, "id");
 	const cJSON *s = cJSON_GetObjectItemCaseSensitive(r, "start");
@@ -67,7 +69,7 @@ static void print_range(const char *side, const cJSON *r)
 	       cJSON_IsNumber(g) ? g->valuedouble : 0.0);
 }
 
-int rk_cli_split_main(int argc, char **argv)
+int rk_cli_call_main(const struct rk_cli_call *call, int argc, char **argv)
 {
 	static const struct option options[] = {
 		{"http", required_argument, NULL, 'h'},
@@ -76,11 +78,11 @@ int rk_cli_split_main(int argc, char **argv)
 		{"help", no_argument, NULL, 'H'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *http[MAX_HTTP];
+	const char *http[MAX_HTTP], *verb = call->verb;
 	size_t nhttp = 0;
 	int64_t timeout_ms = 10000;
 	bool json = false, reached = false;
-	struct rk_buf key, path, body;
+	struct rk_buf path, body;
 	int opt, rc = RK_CLI_EXIT_ERROR;
 
 	opterr = 0;
@@ -89,7 +91,7 @@ int rk_cli_split_main(int argc, char **argv)
 		switch (opt) {
 		case 'h':
 			if (nhttp == MAX_HTTP)
-				return usage_error("at most %d --http", MAX_HTTP);
+				return usage_error(verb, "at most %d --http", MAX_HTTP);
 			http[nhttp++] = optarg;
 			break;
 		case 'j':
@@ -97,37 +99,27 @@ int rk_cli_split_main(int argc, char **argv)
 			break;
 		case 't':
 			if (!rk_cli_parse_timeout(optarg, &timeout_ms))
-				return usage_error("--timeout: '%s' is not seconds (up to 86400)",
+				return usage_error(verb, "--timeout: '%s' is not seconds (up to 86400)",
 						   optarg);
 			break;
 		case 'H':
-			usage();
+			call->usage();
 			return RK_CLI_EXIT_OK;
 		case ':':
-			return usage_error("%s needs a value", argv[optind - 1]);
+			return usage_error(verb, "%s needs a value", argv[optind - 1]);
 		default:
-			return usage_error("unknown flag %s", argv[optind - 1]);
+			return usage_error(verb, "unknown flag %s", argv[optind - 1]);
 		}
 	}
 	if (optind != argc - 1)
-		return usage_error(optind >= argc ? "expected KEY" : "unexpected argument '%s'",
-				   optind >= argc ? "" : argv[optind + 1]);
+		return usage_error(verb, optind >= argc ? "expected %s%s" : "unexpected argument '%s'%s",
+				   optind >= argc ? call->arg : argv[optind + 1], "");
 	if (nhttp == 0)
 		http[nhttp++] = "127.0.0.1:7301";
-	rk_buf_init(&key);
 	rk_buf_init(&path);
-	if (rk_key_unescape(argv[optind], strlen(argv[optind]), &key) != 0 || key.len == 0) {
-		rk_buf_free(&key);
-		return usage_error("'%s' is not a key (non-empty; \\xNN for a byte)", argv[optind]);
-	}
-	rk_buf_printf(&path, "/api/v1/split?key=");
-	for (size_t i = 0; i < key.len; i++) {
-		unsigned char c = (unsigned char)key.p[i];
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		    c == '-' || c == '_' || c == '.' || c == '~')
-			rk_buf_append(&path, &c, 1);
-		else
-			rk_buf_printf(&path, "%%%02X", c);
+	if (!call->path(argv[optind], &path)) {
+		rk_buf_free(&path);
+		return usage_error(verb, "'%s' is not %s", argv[optind], call->what);
 	}
 	rk_buf_cstr(&path);
 	for (size_t i = 0; i < nhttp; i++) {
@@ -138,7 +130,7 @@ int rk_cli_split_main(int argc, char **argv)
 		rk_buf_init(&body);
 		if (rk_cli_http(http[i], "POST", path.p, rk_cli_now_ms() + timeout_ms, &body,
 				&status, err, sizeof(err)) != 0) {
-			fprintf(stderr, "rangekv split: %s\n", err);
+			fprintf(stderr, "rangekv %s: %s\n", verb, err);
 			rk_buf_free(&body);
 			continue;
 		}
@@ -153,15 +145,18 @@ int rk_cli_split_main(int argc, char **argv)
 		if (json) {
 			printf("%.*s\n", (int)body.len, body.p != NULL ? body.p : "");
 		} else if (status == 200 && j != NULL) {
-			print_range("left", cJSON_GetObjectItemCaseSensitive(j, "left"));
-			print_range("right", cJSON_GetObjectItemCaseSensitive(j, "right"));
+			call->print(j);
 		} else {
 			const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
 			const cJSON *l = cJSON_GetObjectItemCaseSensitive(j, "leader");
-			fprintf(stderr, "rangekv split: %s (HTTP %d)", cJSON_IsString(e) ? e->valuestring
-											: "refused", status);
+			const cJSON *rl = cJSON_GetObjectItemCaseSensitive(j, "right_leader");
+			fprintf(stderr, "rangekv %s: %s (HTTP %d)", verb,
+				cJSON_IsString(e) ? e->valuestring : "refused", status);
 			if (cJSON_IsNumber(l))
 				fprintf(stderr, "; the range's leader is node %.0f", l->valuedouble);
+			if (cJSON_IsNumber(rl))
+				fprintf(stderr, "; the right range's leader is node %.0f",
+					rl->valuedouble);
 			fprintf(stderr, "\n");
 		}
 		rc = status == 200 ? RK_CLI_EXIT_OK : RK_CLI_EXIT_ERROR;
@@ -169,7 +164,44 @@ int rk_cli_split_main(int argc, char **argv)
 		rk_buf_free(&body);
 		break;
 	}
-	rk_buf_free(&key);
 	rk_buf_free(&path);
 	return reached ? rc : RK_CLI_EXIT_UNREACHABLE;
+}
+
+/* /api/v1/split?key=K, the key percent-encoded. */
+static bool split_path(const char *arg, struct rk_buf *path)
+{
+	struct rk_buf key;
+
+	rk_buf_init(&key);
+	if (rk_key_unescape(arg, strlen(arg), &key) != 0 || key.len == 0) {
+		rk_buf_free(&key);
+		return false;
+	}
+	rk_buf_printf(path, "/api/v1/split?key=");
+	for (size_t i = 0; i < key.len; i++) {
+		unsigned char c = (unsigned char)key.p[i];
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '_' || c == '.' || c == '~')
+			rk_buf_append(path, &c, 1);
+		else
+			rk_buf_printf(path, "%%%02X", c);
+	}
+	rk_buf_free(&key);
+	return true;
+}
+
+static void split_print(const cJSON *j)
+{
+	rk_cli_print_range("left", cJSON_GetObjectItemCaseSensitive(j, "left"));
+	rk_cli_print_range("right", cJSON_GetObjectItemCaseSensitive(j, "right"));
+}
+
+int rk_cli_split_main(int argc, char **argv)
+{
+	static const struct rk_cli_call call = {
+		"split", "KEY", "a key (non-empty; \\xNN for a byte)", usage, split_path,
+		split_print};
+
+	return rk_cli_call_main(&call, argc, argv);
 }

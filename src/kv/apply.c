@@ -661,7 +661,8 @@ static int run_batch(struct rk_kv_applier *a, const struct rk_kv_cmd *c,
 		rk_buf_append(o, "\0\0\0\0", 4);
 		if (rk_kv_cmd_decode(p, l, &sub) != 0 || rk_kv_op_is_read(sub.op) ||
 		    sub.op == RK_KV_BATCH || sub.op == RK_KV_CHECK ||
-		    sub.op == RK_KV_SPLIT || sub.session != 0)
+		    sub.op == RK_KV_SPLIT || rk_kv_op_is_merge(sub.op) ||
+		    sub.session != 0)
 			reply_err(o, "ERR malformed command in a batch");
 		else
 			rc = run_cmd(a, &sub, o);
@@ -791,6 +792,10 @@ static int apply_one(void *arg, uint32_t no, const struct rk_kv_cmd *c)
 		int refused = RK_ESTATE;
 
 		/* Like CHECK, never in a session: a client cannot send it. */
+		if (a->sessions->frozen != 0) { /* the range is merged away */
+			kv_reply_refused(&x->out, "split", RK_ESTATE);
+			goto done;
+		}
 		if (rk_kv_split_decode(c, &sp) != 0) {
 			reply_err(&x->out, "ERR malformed split");
 			goto done;
@@ -801,10 +806,24 @@ static int apply_one(void *arg, uint32_t no, const struct rk_kv_cmd *c)
 		if (refused == 0) {
 			rk_buf_append(&x->out, "+OK\r\n", 5);
 		} else {
-			rk_buf_append(&x->out, "-ERR split refused: ", 20);
-			rk_buf_append(&x->out, rk_strerror(refused), strlen(rk_strerror(refused)));
-			rk_buf_append(&x->out, "\r\n", 2);
+			kv_reply_refused(&x->out, "split", refused);
 		}
+		goto done;
+	}
+	if (rk_kv_op_is_merge(c->op)) {
+		if ((rc = kv_apply_merge(a, c, &x->out)) != 0)
+			return rc;
+		goto done;
+	}
+	if (a->sessions->frozen != 0) {
+		/* Before the session lookup: nothing of a frozen range
+		 * changes, its sessions included (a retry answered from
+		 * its record here is answered alike on the merged left). */
+		if (a->frozen != NULL) {
+			a->frozen(x->arg, no);
+			return 0;
+		}
+		rk_buf_append(&x->out, RK_KV_FROZEN_REPLY, strlen(RK_KV_FROZEN_REPLY));
 		goto done;
 	}
 	if (rk_kv_op_is_read(c->op)) {
@@ -816,7 +835,8 @@ static int apply_one(void *arg, uint32_t no, const struct rk_kv_cmd *c)
 		if (s == NULL)
 			return RK_ENOMEM;
 		s->last_ms = a->sessions->now_ms;
-		if (c->first_incomplete > s->first_incomplete) {
+		if (c->first_incomplete > s->first_incomplete &&
+		    a->sessions->now_ms >= a->sessions->marks_held_until) {
 			s->first_incomplete = c->first_incomplete;
 			session_prune(s);
 		}

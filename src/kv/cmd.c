@@ -12,7 +12,11 @@
 #define CMD_HDR (1 + 1 + 8 + 8 + 8 + 8 + 4)
 #define ENTRY_HDR (1 + 8 + 4)
 #define ENTRY_VERSION 1
+/* Version 2 adds the frozen mark and the time marks are held until (two
+ * u64 after now, not both 0); a table with neither is written as version
+ * 1, as before merges existed. */
 #define SESS_VERSION 1
+#define SESS_VERSION_FROZEN 2
 
 
 static void buf_u32(struct rk_buf *b, uint32_t v)
@@ -76,7 +80,7 @@ int rk_kv_cmd_decode(const uint8_t *p, size_t len, struct rk_kv_cmd *cp)
 	size_t off = CMD_HDR;
 
 	memset(cp, 0, sizeof(*cp));
-	if (len < CMD_HDR || p[0] < RK_KV_GET || p[0] > RK_KV_SPLIT || p[1] > RK_KV_PUT_XX)
+	if (len < CMD_HDR || p[0] < RK_KV_GET || p[0] > RK_KV_UNFREEZE || p[1] > RK_KV_PUT_XX)
 		return RK_EPROTO;
 	cp->op = p[0];
 	cp->mode = p[1];
@@ -246,12 +250,18 @@ size_t rk_kv_sessions_count(const struct rk_kv_sessions *s)
 	return s->n;
 }
 
-/* u8 version, u64 now, u32 n, n x (u64 id, u64 last, u64 first_incomplete,
+/* u8 version, u64 now, [version 2: u64 frozen, u64 held,] u32 n, n x (u64 id, u64 last, u64 first_incomplete,
  * u32 nrec, nrec x (u64 seq, u32 len, resp)) */
 void rk_kv_sessions_encode(const struct rk_kv_sessions *s, struct rk_buf *out)
 {
-	rk_buf_putc(out, SESS_VERSION);
+	bool v2 = s->frozen != 0 || s->marks_held_until != 0;
+
+	rk_buf_putc(out, v2 ? SESS_VERSION_FROZEN : SESS_VERSION);
 	buf_u64(out, s->now_ms);
+	if (v2) {
+		buf_u64(out, s->frozen);
+		buf_u64(out, s->marks_held_until);
+	}
 	buf_u32(out, (uint32_t)s->n);
 	for (size_t i = 0; i < s->n; i++) {
 		const struct rk_kv_session *x = &s->v[i];
@@ -269,16 +279,26 @@ void rk_kv_sessions_encode(const struct rk_kv_sessions *s, struct rk_buf *out)
 
 int rk_kv_sessions_decode(const uint8_t *p, size_t len, struct rk_kv_sessions *s)
 {
-	size_t off = 13;
+	size_t off = 13, hdr;
 	uint32_t n;
 
 	rk_kv_sessions_free(s);
-	if (len < 13 || p[0] != SESS_VERSION)
+	if (len < 13 || (p[0] != SESS_VERSION && p[0] != SESS_VERSION_FROZEN))
 		return RK_EPROTO;
 	s->now_ms = rk_le_get64(p + 1);
-	n = rk_le_get32(p + 9);
-	if (n > (len - 13) / 28)
-		return RK_EPROTO;
+	if (p[0] == SESS_VERSION_FROZEN) {
+		if (len < 29)
+			goto bad;
+		s->frozen = rk_le_get64(p + 9);
+		s->marks_held_until = rk_le_get64(p + 17);
+		if (s->frozen == 0 && s->marks_held_until == 0)
+			goto bad; /* written as version 1 */
+		off = 29;
+	}
+	hdr = off;
+	n = rk_le_get32(p + off - 4);
+	if (n > (len - hdr) / 28)
+		goto bad;
 	if (n > 0 && (s->v = calloc(n, sizeof(*s->v))) == NULL)
 		return RK_ENOMEM;
 	s->cap = n;

@@ -95,7 +95,20 @@ enum rk_kv_op {
 	/* A range split (rk_kv_split_encode): never from a client -> +OK,
 	 * or an error reply when every replica refuses it alike. */
 	RK_KV_SPLIT = 11,
+	/* Range merge (rk_kv_merge_encode; docs/node.md "Range merge"),
+	 * never from a client -> +OK, or an error reply when every replica
+	 * refuses it alike. FREEZE and UNFREEZE go in the right range's log,
+	 * MERGE and MERGE_ABORT in the left's. */
+	RK_KV_FREEZE = 12,
+	RK_KV_MERGE = 13,
+	RK_KV_MERGE_ABORT = 14,
+	RK_KV_UNFREEZE = 15,
 };
+
+static inline bool rk_kv_op_is_merge(int op)
+{
+	return op >= RK_KV_FREEZE && op <= RK_KV_UNFREEZE;
+}
 
 /* The most commands and bytes one batch carries (the router's side). */
 #define RK_KV_BATCH_MAX 4096
@@ -193,7 +206,22 @@ struct rk_kv_sessions {
 	struct rk_kv_session *v;
 	size_t n, cap;
 	uint64_t now_ms; /* the replicated clock: highest entry timestamp (above) */
+	/* Non-zero: the range is frozen for a merge into this left range id
+	 * (a FREEZE applied, no UNFREEZE since): it applies no command but
+	 * CHECK and UNFREEZE. Replicated state, so it lives here, in the
+	 * table every apply batch and snapshot carries. */
+	uint64_t frozen;
+	/* Until this replicated time, no session's first_incomplete is
+	 * raised (so nothing is pruned or called answered by it): set by a
+	 * merge (rk_kv_sessions_union), because a router's mark is per range
+	 * and a write it still retries for the merged-away right may lie
+	 * below the mark of a later write it sent the left. 0: none. */
+	uint64_t marks_held_until;
 };
+
+/* How long a merge holds the marks: above any router's retry window
+ * (--request-timeout, 5 s by default). */
+#define RK_KV_MERGE_HOLD_MS 10000
 
 /* The stamping side of the replicated clock: what a leader of a range keeps
  * to stamp the entries it proposes. Zeroed: nothing stamped yet.
@@ -233,6 +261,11 @@ size_t rk_kv_sessions_count(const struct rk_kv_sessions *s);
  * entries touching one key before anything is committed). */
 struct rk_kv_overlay;
 struct rk_kv_split;
+struct rk_kv_merge;
+
+/* What a command applied to a frozen range answers (without the frozen
+ * hook): retryable, it was certainly not applied. */
+#define RK_KV_FROZEN_REPLY "-TRYAGAIN the range is frozen for a merge\r\n"
 
 struct rk_kv_applier {
 	struct rk_store_reader *reader;
@@ -271,6 +304,25 @@ struct rk_kv_applier {
 	 * NULL: the result function gets an error reply instead (still not
 	 * applied, not recorded). */
 	void (*outside)(void *arg, uint32_t no, const uint8_t *key, size_t klen);
+	/* Called for a merge command (FREEZE, MERGE, MERGE_ABORT, UNFREEZE;
+	 * well formed, the descriptor checks are the callee's:
+	 * rk_kv_freeze_check, rk_kv_merge_desc): *refusedp = 0 when it took
+	 * effect, else the RK_E... code every replica refuses it with. On
+	 * FREEZE and UNFREEZE that took effect the applier sets and clears
+	 * sessions->frozen itself; on MERGE the callee unions the right's
+	 * sessions into *sessions (rk_kv_sessions_union) and sets start/end
+	 * to the merged span before it returns. A non-zero return fails the
+	 * entry's apply as fault does. NULL: every merge command is refused
+	 * (RK_ESTATE). */
+	int (*merge)(void *arg, int op, const struct rk_kv_merge *m, int *refusedp);
+	void *merge_arg;
+	/* Called (with rk_kv_apply_entry's arg) instead of its result
+	 * function for a command not applied because the range is frozen
+	 * (sessions->frozen): not applied, not recorded, so the router may
+	 * send it again, same sequence (to the merged left range once the
+	 * merge applied). NULL: the result function gets the reply
+	 * RK_KV_FROZEN_REPLY. */
+	void (*frozen)(void *arg, uint32_t no);
 	/* What the commands applied so far did to the bytes of the span's
 	 * user keys and values, cumulative (the caller takes differences):
 	 * exact where the command read the value it replaced or deleted (DEL,
@@ -373,6 +425,65 @@ int rk_kv_split_descs(const struct rk_desc *left, const struct rk_kv_split *s,
  * record). RK_ENOMEM leaves dst empty. */
 int rk_kv_sessions_copy(struct rk_kv_sessions *dst,
 			const struct rk_kv_sessions *src);
+
+/* ---- range merge (merge.c) ------------------------------------------------ */
+
+/* A merge command; op one of FREEZE, MERGE, MERGE_ABORT, UNFREEZE. It
+ * names both ranges and the descriptors it was proposed against (their
+ * generation and configuration version). MERGE also carries the index of
+ * the right's FREEZE in the right's log (a left replica applies it only
+ * once its right replica has applied that far) and the right's end, the
+ * merged span's end (empty: unbounded), and the FREEZE entry's term (a
+ * left replica whose right replica holds that entry knows it committed).
+ * session 0, mode 0, n 0; args: 8 x u64 LE (left_id, right_id, left
+ * generation, left configuration version, right generation, right
+ * configuration version, frozen index, frozen term), then the end. The pointers of a decoded one point into the command. */
+struct rk_kv_merge {
+	uint8_t op;
+	uint64_t left_id, right_id;
+	uint64_t left_gen, left_conf, right_gen, right_conf;
+	uint64_t frozen_index, frozen_term;
+	const uint8_t *end;
+	size_t elen;
+};
+void rk_kv_merge_encode(struct rk_buf *out, const struct rk_kv_merge *m);
+/* RK_EPROTO (and *mp zeroed) unless c is a well-formed merge command:
+ * two distinct non-zero range ids; for MERGE, a frozen index. */
+int rk_kv_merge_decode(const struct rk_kv_cmd *c, struct rk_kv_merge *mp);
+/* Whether both ranges have the same replica set: the same nodes, each
+ * with the same role (replica ids may differ), and neither is a joint
+ * configuration. */
+bool rk_kv_merge_same_replicas(const struct rk_desc *left,
+			       const struct rk_desc *right);
+/* Whether FREEZE (or UNFREEZE) m applies to the right range's descriptor
+ * right: 0, or RK_ESTATE when right is not the range or descriptor m was
+ * proposed against. */
+int rk_kv_freeze_check(const struct rk_desc *right, const struct rk_kv_merge *m);
+/* The merged descriptor, pure: left absorbs right's span with generation
+ * max(left, right) + 1, its replicas and configuration version as they
+ * are. Refused (nothing changed) with RK_ESTATE when either is not the
+ * descriptor m was proposed against (a merge applied again is refused
+ * here: the left's generation moved), RK_ERANGE unless right starts
+ * where left ends and ends at m's end, RK_EINVAL unless they have the
+ * same replica set (rk_kv_merge_same_replicas); RK_ENOMEM. mergedp may be
+ * left itself. */
+int rk_kv_merge_desc(const struct rk_desc *left, const struct rk_desc *right,
+		     const struct rk_kv_merge *m, struct rk_desc *mergedp);
+/* MERGE_ABORT m on the left's descriptor: the generation + 1 (so the
+ * MERGE proposed against the old one can never apply), nothing else.
+ * RK_ESTATE when left is not the descriptor m was proposed against. */
+int rk_kv_merge_abort_desc(struct rk_desc *left, const struct rk_kv_merge *m);
+/* Adds src's sessions to dst, per session id: the highest last_ms, the
+ * lower first_incomplete (a router's mark is per range: the higher one
+ * would take a write still waiting for the other range for answered), the
+ * records of both (one per sequence number); now_ms the higher clock; the
+ * marks held for RK_KV_MERGE_HOLD_MS from then (a write still waiting for
+ * the right may lie below the mark of a later one sent the left). dst's
+ * frozen mark is kept. A write applied on either range and retried on the merged one is
+ * answered from its record. RK_ENOMEM leaves dst a valid table that may
+ * miss some of src's sessions (the caller fails the apply). */
+int rk_kv_sessions_union(struct rk_kv_sessions *dst,
+			 const struct rk_kv_sessions *src);
 
 /* Parses a Redis-style integer (optional '-', digits, no spaces or leading
  * zeros, fits int64). */

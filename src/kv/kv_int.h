@@ -13,6 +13,13 @@
 /* Key order: bytes, then length (an empty bound may be NULL). */
 int kv_keycmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl);
 
+/* Appends "-ERR <what> refused: <refused's text>". */
+void kv_reply_refused(struct rk_buf *o, const char *what, int refused);
+/* Applies the merge command c (merge.c), its reply in o; non-zero fails
+ * the entry's apply. */
+int kv_apply_merge(struct rk_kv_applier *a, const struct rk_kv_cmd *c,
+		   struct rk_buf *o);
+
 /* One pair the overlay holds: table 0 kv, 1 internal; del: a deletion. */
 typedef void (*kv_overlay_fn)(void *arg, int table, bool del, const uint8_t *k,
 			      size_t kl, const uint8_t *v, size_t vl);

@@ -100,6 +100,10 @@ static bool refused_now(const struct rk_node *n, const struct rk_replica *r,
 		rk_api_error(resp, 409, "a split of this range is under way");
 		return true;
 	}
+	if (rk_merge_busy(n, r->range) || r->sessions.frozen != 0) {
+		rk_api_error(resp, 409, "a merge of this range is under way");
+		return true;
+	}
 	if (rk_raft_transferee(&r->raft) != 0) {
 		rk_api_error(resp, 409, "a leadership transfer of this range is under way; "
 			     "retry in a moment");
@@ -333,7 +337,7 @@ static void transfer(struct rk_node *n, struct rk_replica *r,
 		rk_api_range_json(&j, r, false); /* leads already */
 		return;
 	}
-	if (rk_admin_busy(n, r->range)) {
+	if (rk_admin_busy(n, r->range) || rk_merge_busy(n, r->range)) {
 		rk_api_error(resp, 409, "another change of this range is under way");
 		return;
 	}

@@ -291,6 +291,21 @@ static int describe_cmd(void *arg, uint32_t no, const struct rk_kv_cmd *c)
 		}
 		break;
 	}
+	case RK_KV_FREEZE:
+	case RK_KV_MERGE:
+	case RK_KV_MERGE_ABORT:
+	case RK_KV_UNFREEZE: {
+		static const char *const names[] = {"FREEZE", "MERGE", "MERGE_ABORT", "UNFREEZE"};
+		struct rk_kv_merge m;
+		if (rk_kv_merge_decode(c, &m) == 0)
+			rk_buf_printf(b, "%s of range %llu into range %llu",
+				      names[c->op - RK_KV_FREEZE],
+				      (unsigned long long)m.right_id,
+				      (unsigned long long)m.left_id);
+		else
+			rk_buf_printf(b, "%s (malformed)", names[c->op - RK_KV_FREEZE]);
+		break;
+	}
 	default:
 		rk_buf_printf(b, "command %u", c->op);
 		break;

@@ -42,8 +42,10 @@ static void balance_one(struct rk_replica *r, void *arg)
 
 	if (rd->moved >= RK_BALANCE_MAX || !rk_raft_is_leader(&r->raft) ||
 	    want == n->cfg.node_id || rk_raft_transferee(&r->raft) != 0 ||
-	    rk_admin_busy(n, r->range))
-		return; /* a membership call would see its proposals dropped */
+	    rk_admin_busy(n, r->range) || rk_merge_busy(n, r->range) ||
+	    r->sessions.frozen != 0)
+		return; /* a membership or merge call would see its proposals dropped;
+			 * a frozen range's leadership stays with its left's (merge.h) */
 	for (size_t k = 0; k < rd->np; k++)
 		if (rd->ps[k].node_id == want)
 			up = rd->ps[k].connected;

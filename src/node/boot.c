@@ -772,5 +772,7 @@ int rk_boot_load(struct rk_node *n)
 		rc = rk_life_load_tombs(n);
 	if (rc == 0)
 		rc = redo_installs(n);
-	return rc != 0 ? rc : load_all(n);
+	if (rc == 0)
+		rc = load_all(n);
+	return rc != 0 ? rc : rk_merge_drop_stale(n);
 }

@@ -232,6 +232,26 @@ static void gone_run(uv_work_t *req)
 	g->rc = rk_store_write(g->n->store, g->b);
 }
 
+/* The replica's stored states are gone: the runtime one goes too. */
+static void gone_finish(struct rk_node *n, struct rk_replica *r)
+{
+	if (rk_life_tomb_raise(n, r->range, r->rs.replica_id + 1) != 0) {
+		/* The tombstone is in the store, and a restart loads it; served
+		 * on without it, a late message could bring the replica back. */
+		rk_log_error(MOD, "range %llu: out of memory recording its tombstone; stopping",
+			     (unsigned long long)r->range);
+		rk_node_fail(n);
+	}
+	rk_table_remove(&n->tab, r);
+	rk_snap_forget(n, r);
+	n->life.removed++;
+	rk_log_info(MOD, "range %llu: replica %llu removed%s; tombstone at %llu",
+		    (unsigned long long)r->range, (unsigned long long)r->rs.replica_id,
+		    r->merged_into != 0 ? " (merged: its data is its left's)" : " with its data",
+		    (unsigned long long)r->rs.replica_id + 1);
+	rk_replica_free(r);
+}
+
 static void gone_done(uv_work_t *req, int status)
 {
 	struct gone *g = req->data;
@@ -249,40 +269,50 @@ static void gone_done(uv_work_t *req, int status)
 		return;
 	}
 	rk_crash_point(n, "life.remove_written");
-	if (rk_life_tomb_raise(n, r->range, r->rs.replica_id + 1) != 0) {
-		/* The tombstone is in the store, and a restart loads it; served
-		 * on without it, a late message could bring the replica back. */
-		rk_log_error(MOD, "range %llu: out of memory recording its tombstone; stopping",
-			     (unsigned long long)r->range);
-		rk_node_fail(n);
-	}
-	rk_table_remove(&n->tab, r);
-	rk_snap_forget(n, r);
-	n->life.removed++;
-	rk_log_info(MOD, "range %llu: replica %llu removed with its data; tombstone at %llu",
-		    (unsigned long long)r->range, (unsigned long long)r->rs.replica_id,
-		    (unsigned long long)r->rs.replica_id + 1);
-	rk_replica_free(r);
+	gone_finish(n, r);
 	free(g);
 }
 
 /* Nothing of r in flight: no persist, no processing, no snapshot work. */
 static bool idle(const struct rk_replica *r)
 {
+	/* A merged-away replica takes no ready again (process.c): one it
+	 * kept is dropped with it. */
+	if (r->merged_into != 0)
+		return !r->persisting && !rk_snap_busy(r);
 	return !r->persisting && !r->dirty && !r->have_ready && !rk_snap_busy(r);
 }
 
 static int start_removal(struct rk_node *n, struct rk_replica *r)
 {
-	struct gone *g = calloc(1, sizeof(*g));
+	struct gone *g;
 
+	if (r->merged_into != 0) {
+		/* Merged (merge.c): its apply state is a gone mark in the
+		 * left's apply batch; its logged states go once that batch is
+		 * checkpointed (before, a crash brings the left back to before
+		 * the merge, which then needs the right's log to apply it
+		 * again). No span is cleared: its data is the left's. */
+		struct rk_replica *l = rk_table_get(&n->tab, r->merged_into);
+		uint64_t durable = 0;
+
+		if (l != NULL && !l->removing &&
+		    (rk_store_read_durable_applied(n->reader, l->range, &durable) != 0 ||
+		     durable < r->merged_at)) {
+			rk_store_checkpoint_async(n->store);
+			return RK_EAGAIN; /* later */
+		}
+	}
+	g = calloc(1, sizeof(*g));
 	if (g == NULL || (g->b = rk_store_batch_new()) == NULL) {
 		free(g);
 		return RK_ENOMEM;
 	}
 	/* An uninitialized replica has no span: nothing of the key space is
 	 * its to clear. */
-	if (r->desc.n_reps > 0)
+	if (r->merged_into != 0)
+		rk_store_batch_remove_uninit(g->b, r->range, r->rs.replica_id + 1);
+	else if (r->desc.n_reps > 0)
 		rk_store_batch_remove_replica(g->b, r->range, r->rs.replica_id + 1,
 					      r->desc.start, r->desc.slen, r->desc.end,
 					      r->desc.elen);

@@ -238,6 +238,8 @@ static void on_tick(uv_timer_t *t)
 	if (n->split.ops != NULL || n->split.n_camps > 0)
 		rk_split_tick(n);
 	rk_autosplit_tick(n);
+	if (n->merge.ops != NULL || n->merge.n_frozen > 0)
+		rk_merge_tick(n);
 	if (n->check.waits != NULL)
 		rk_check_tick(n);
 	if (n->life.n > 0)
@@ -599,6 +601,7 @@ out:
 	rk_admin_close(n); /* before the connections close: their answers go */
 	rk_reads_close(n); /* its threads read the store, its handle is the loop's */
 	rk_split_close(n);
+	rk_merge_close(n);
 	rk_check_close(n);
 	if (n->http.loop != NULL && !n->http.closing)
 		rk_http_close(&n->http, http_closed);

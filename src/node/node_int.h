@@ -45,6 +45,7 @@
 #include "size.h"
 #include "snapshot.h"
 #include "split.h"
+#include "merge.h"
 #include "space.h"
 #include "store.h"
 #include "table.h"
@@ -121,6 +122,7 @@ struct rk_node {
 	struct rk_space space; /* free space on the data disk (space.c) */
 	struct rk_admin admin; /* admin calls waiting for the cluster */
 	struct rk_split split; /* split calls waiting (split.h) */
+	struct rk_merge merge; /* merge calls under way (merge.h) */
 	struct rk_life life;   /* replicas created and removed (life.c) */
 	struct rk_sizes sizes; /* range sizes measured off the loop (size.c) */
 	struct rk_reads reads; /* reads served by reader threads (reads.c) */

@@ -377,13 +377,17 @@ static void on_process(uv_idle_t *h)
 			}
 			r->split_left = 0;
 		}
-		if (r->persisting || !rk_raft_has_ready(&r->raft)) {
+		if (r->merged_into != 0)
+			continue; /* merged away: its states go with the left's */
+		if (r->persisting || (!r->have_ready && !rk_raft_has_ready(&r->raft))) {
 			if (r->pq)
 				rk_node_sleep_pending(n, r);
 			continue;
 		}
 		if (take_light_ready(n, r))
 			continue; /* nothing to persist: done without the store */
+		if (r->rd.n_committed > 0 && rk_merge_hold(n, r, &r->rd))
+			continue; /* kept (have_ready); the right's commit wakes it */
 		if (b != NULL && rk_store_batch_bytes(b) >= GROUP_BYTES) {
 			rk_node_mark_dirty(n, r); /* its ready is kept (have_ready) */
 			break;
@@ -451,6 +455,8 @@ void rk_node_replica_persisted(struct rk_node *n, struct rk_replica *r)
 	r->persisting = false;
 	r->visible = r->applied;
 	rk_serve_persisted(n, r);
+	if (r->merge_waiter != 0)
+		rk_merge_visible(n, r);
 	if (r->leaving && !r->removing)
 		rk_life_remove(n, r, "removed from its configuration");
 	rk_node_mark_dirty(n, r); /* its processing next turn flushes the peers */

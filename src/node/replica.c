@@ -223,7 +223,7 @@ void rk_replica_state_encode(const struct rk_replica *r, struct rk_buf *out)
 {
 	(void)rk_desc_encode(&r->desc, out); /* out->oom is checked by the caller */
 	/* The clock too when no session is left: it is replicated state. */
-	if (r->sessions.n > 0 || r->sessions.now_ms > 0)
+	if (r->sessions.n > 0 || r->sessions.now_ms > 0 || r->sessions.frozen != 0)
 		rk_kv_sessions_encode(&r->sessions, out);
 }
 

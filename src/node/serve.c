@@ -265,7 +265,7 @@ void rk_serve_request(struct rk_node *n, uint64_t origin, const struct rk_net_re
 	size_t klen = 0;
 
 	if (rk_kv_cmd_decode(req->cmd, req->len, &c) != 0 || c.op == RK_KV_CHECK ||
-	    c.op == RK_KV_SPLIT) {
+	    c.op == RK_KV_SPLIT || rk_kv_op_is_merge(c.op)) {
 		static const char e[] = "-ERR malformed command\r\n";
 		rk_serve_answer(n, origin, req->id, RK_NET_RESP_REFUSED, 0, e, sizeof(e) - 1);
 		return;
@@ -281,6 +281,12 @@ void rk_serve_request(struct rk_node *n, uint64_t origin, const struct rk_net_re
 	}
 	if (!rk_raft_is_leader(&r->raft) || r->installing) {
 		answer_not_leader(n, r, origin, req->id);
+		return;
+	}
+	/* Frozen for a merge: nothing is served, read or write, whoever
+	 * leads; no leader hint, so the router parks and retries (merge.h). */
+	if (r->sessions.frozen != 0) {
+		rk_serve_answer(n, origin, req->id, RK_NET_RESP_NOT_LEADER, 0, NULL, 0);
 		return;
 	}
 	/* The check at proposal, on the leader (a follower's descriptor may
@@ -451,6 +457,12 @@ void rk_serve_reads(struct rk_node *n, struct rk_replica *r)
 			free(rd->cmd);
 			continue;
 		}
+		if (serve && r->sessions.frozen != 0) {
+			/* Frozen since the read came (merge.h): no leader hint. */
+			rk_serve_answer(n, rd->origin, rd->id, RK_NET_RESP_NOT_LEADER, 0, NULL, 0);
+			free(rd->cmd);
+			continue;
+		}
 		if (!serve) {
 			sv->reads[j++] = *rd;
 			continue;
@@ -499,6 +511,19 @@ static void on_outside(void *arg, uint32_t no, const uint8_t *key, size_t klen)
 			 key, klen);
 }
 
+/* A command applied to a frozen range (rk_kv_applier.frozen): applied by
+ * no replica, recorded in no session; its waiter is told NOT_LEADER with
+ * no leader, so its router retries (on the merged range once the right
+ * is gone, or here again if the merge is abandoned). */
+static void on_frozen(void *arg, uint32_t no)
+{
+	struct apply_arg *a = arg;
+
+	if (a->p != NULL && no < a->p->n)
+		ack_push(a->sv, a->p->w[no].origin, a->p->w[no].id, RK_NET_RESP_NOT_LEADER,
+			 NULL, 0);
+}
+
 /* Takes the proposals below index (their entries were replaced: unknown
  * outcome) and returns the one at index, if any, without taking it. */
 static struct proposal *take_proposal(struct rk_serve *sv, uint64_t index,
@@ -543,6 +568,7 @@ int rk_serve_apply(struct rk_node *n, struct rk_replica *r,
 	struct rk_kv_applier *ap = &n->applier;
 	struct apply_arg a = {sv, NULL, 0};
 	struct rk_split_apply sa;
+	struct rk_merge_apply ma;
 	bool match = false;
 	int64_t delta0;
 	uint64_t unsure0;
@@ -576,6 +602,14 @@ int rk_serve_apply(struct rk_node *n, struct rk_replica *r,
 	sa.index = e->index;
 	ap->split = rk_split_apply;
 	ap->split_arg = &sa;
+	ma.n = n;
+	ma.r = r;
+	ma.b = b;
+	ma.ap = ap;
+	ma.index = e->index;
+	ap->merge = rk_merge_apply;
+	ap->merge_arg = &ma;
+	ap->frozen = on_frozen;
 	delta0 = ap->size_delta;
 	unsure0 = ap->size_unsure;
 	rc = rk_kv_apply_entry(ap, e->data, e->len, on_result, &a);

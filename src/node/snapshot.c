@@ -57,6 +57,10 @@ struct snap_in {
 	bool has_msg;
 	struct rk_raft_msg msg;
 	struct rk_raft_snapshot_meta meta;
+	/* Local replicas of ranges merged into this one that the accepted
+	 * snapshot covers (rk_merge_covered): removed in its install's batch. */
+	uint64_t covered[RK_SNAP_MAX_COVERED];
+	uint32_t n_covered;
 };
 
 /* ---- generating ------------------------------------------------------------------- */
@@ -409,15 +413,20 @@ static void seal_run(uv_work_t *req)
 
 /* Another range this node holds, with data, whose span meets the
  * snapshot's (arg: the snapshot's range). */
+struct overlap_arg {
+	const struct rk_replica *self;
+	const struct rk_desc *snap;
+};
+
 static bool held_elsewhere(void *arg, const struct rk_rcache_entry *e)
 {
-	const struct rk_replica *self = arg;
+	const struct overlap_arg *x = arg;
 	const struct rk_replica *r;
 
-	if (e->range == self->range)
+	if (e->range == x->self->range)
 		return false;
-	r = rk_table_get(&self->node->tab, e->range);
-	return r != NULL && r->desc.n_reps > 0 && !r->removing;
+	r = rk_table_get(&x->self->node->tab, e->range);
+	return r != NULL && r->desc.n_reps > 0 && !r->removing && !rk_merge_covered(r, x->snap);
 }
 
 /* Whether a's span meets b's (an empty end: unbounded). */
@@ -434,8 +443,9 @@ static bool snap_overlaps(void *arg, const struct rk_desc *snap)
 	const struct rk_replica *r = arg;
 	const struct rk_table *t = &r->node->tab;
 	size_t un = rk_table_user_n(t);
+	struct overlap_arg x = {r, snap};
 
-	if (rk_rcache_any_overlap(&r->node->rcache, snap, held_elsewhere, arg))
+	if (rk_rcache_any_overlap(&r->node->rcache, snap, held_elsewhere, &x))
 		return true;
 	/* The range cache may already hold a neighbour's newer descriptor
 	 * (from the placement index, a redirect) than its replica here has
@@ -449,10 +459,27 @@ static bool snap_overlaps(void *arg, const struct rk_desc *snap)
 	for (size_t i = 0; i < un; i++) {
 		const struct rk_replica *o = t->byid[i];
 
-		if (o != r && o->desc.n_reps > 0 && !o->removing && spans_meet(&o->desc, snap))
+		if (o != r && o->desc.n_reps > 0 && !o->removing && spans_meet(&o->desc, snap) &&
+		    !rk_merge_covered(o, snap))
 			return true;
 	}
 	return false;
+}
+
+/* The local replicas the accepted snapshot snap covers (merged into its
+ * range: removed with its install), into in. */
+static void note_covered(struct rk_replica *r, struct snap_in *in, const struct rk_desc *snap)
+{
+	const struct rk_table *t = &r->node->tab;
+	size_t un = rk_table_user_n(t);
+
+	in->n_covered = 0;
+	for (size_t i = 0; i < un && in->n_covered < RK_SNAP_MAX_COVERED; i++) {
+		const struct rk_replica *o = t->byid[i];
+
+		if (o != r && o->desc.n_reps > 0 && !o->removing && rk_merge_covered(o, snap))
+			in->covered[in->n_covered++] = o->range;
+	}
 }
 
 /* Whether the staged snapshot may be installed over r (member.h); the
@@ -469,6 +496,8 @@ static bool snap_acceptable(struct rk_replica *r, const struct seal_work *w)
 		why = "its header is not of this range";
 	else
 		why = rk_member_snap_refused(r->range, &d, &r->desc, snap_overlaps, r);
+	if (why == NULL && r->incoming != NULL)
+		note_covered(r, r->incoming, &d);
 	if (why != NULL)
 		rk_log_warn(MOD, "range %llu: snapshot at %llu refused: %s",
 			    (unsigned long long)r->range, (unsigned long long)w->head_index,
@@ -591,6 +620,9 @@ bool rk_snap_take(struct rk_node *n, struct rk_replica *r,
 	if (in == NULL || !in->sealed || in->index != snap->index)
 		return false;
 	rk_store_batch_truncate(b, r->range, 0);
+	for (uint32_t i = 0; i < in->n_covered; i++)
+		rk_merge_drop_covered(n, r, in->covered[i], b);
+	in->n_covered = 0;
 	rk_store_batch_install(b, r->range, snap->index, in->name);
 	r->rs.trunc_index = snap->index;
 	r->rs.trunc_term = snap->term;

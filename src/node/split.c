@@ -388,6 +388,8 @@ const char *rk_split_busy_why(const struct rk_node *n, const struct rk_replica *
 		return "a membership change of this range is under way";
 	if (rk_split_busy(n, r->range))
 		return "another split of this range is under way";
+	if (rk_merge_busy(n, r->range) || r->sessions.frozen != 0)
+		return "a merge of this range is under way";
 	if (rk_raft_transferee(&r->raft) != 0)
 		return "a leadership transfer of this range is under way; retry in a moment";
 	return NULL;

@@ -319,6 +319,18 @@ int rk_raft_follow(struct rk_raft *r, uint64_t leader, uint64_t term,
 	return 0;
 }
 
+int rk_raft_commit_known(struct rk_raft *r, uint64_t index, uint64_t term)
+{
+	uint64_t t = 0;
+
+	if (index <= r->committed)
+		return 0;
+	if (index > raft_log_last_index(r) || raft_log_term(r, index, &t) != 0 || t != term)
+		return RK_ESTATE;
+	raft_log_commit_to(r, index);
+	return 0;
+}
+
 void rk_raft_slept(struct rk_raft *r, uint64_t ticks)
 {
 	if (r->opts->clock != NULL)

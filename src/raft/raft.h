@@ -503,6 +503,14 @@ void rk_raft_lease_void(struct rk_raft *r);
  * heartbeat's: safety is kept. RK_ESTATE otherwise (nothing changed). */
 int rk_raft_follow(struct rk_raft *r, uint64_t leader, uint64_t term,
 		   uint64_t commit);
+/* Out-of-band news that the entry (index, term) of this group's log is
+ * committed (a range merge's MERGE carries its right range's FREEZE
+ * entry: the right's replicas elsewhere may be gone, and with them
+ * anyone to say so). If this replica's log holds that entry, it commits
+ * up to index: by log matching its log is the committed one up to there.
+ * 0 (also when committed already), RK_ESTATE when its log does not hold
+ * the entry (or its term is not at hand without a storage read). */
+int rk_raft_commit_known(struct rk_raft *r, uint64_t index, uint64_t term);
 /* Without a clock in the options only (a no-op with one: time passes by
  * itself): the group slept for `ticks` ticks (it was not ticked, and
  * nothing reached it). A follower counts them toward its last contact with

@@ -61,7 +61,7 @@ static int is_cmd(const uint8_t *p, size_t len)
 	size_t off = CMD_HDR;
 	uint64_t nargs, i, l;
 
-	if (len < CMD_HDR || p[0] < RK_KV_GET || p[0] > RK_KV_SPLIT ||
+	if (len < CMD_HDR || p[0] < RK_KV_GET || p[0] > RK_KV_UNFREEZE ||
 	    p[1] > RK_KV_PUT_XX)
 		return 0;
 	nargs = le(p + 34, 4);
@@ -257,14 +257,25 @@ static void fuzz_entry_of(const uint8_t *p, size_t len)
 
 /* ---- the session table ---------------------------------------------------------- */
 
+/* The header's length: version 1 (u8 version, u64 now, u32 n) or 2 (the
+ * u64 frozen mark and u64 held time before n, not both 0); 0 for neither. */
+static size_t sess_hdr(const uint8_t *p, size_t len)
+{
+	if (len >= SESS_HDR && p[0] == 1)
+		return SESS_HDR;
+	if (len >= SESS_HDR + 16 && p[0] == 2 && (le(p + 9, 8) != 0 || le(p + 17, 8) != 0))
+		return SESS_HDR + 16;
+	return 0;
+}
+
 static int is_sessions(const uint8_t *p, size_t len)
 {
-	size_t off = SESS_HDR;
+	size_t off = sess_hdr(p, len);
 	uint64_t n, i, nr, j, l;
 
-	if (len < SESS_HDR || p[0] != 1)
+	if (off == 0)
 		return 0;
-	n = le(p + 9, 4);
+	n = le(p + off - 4, 4);
 	for (i = 0; i < n; i++) {
 		if (len - off < SESS_FIXED)
 			return 0;
@@ -286,10 +297,12 @@ static int is_sessions(const uint8_t *p, size_t len)
 static void check_sessions(const uint8_t *p, size_t len,
 			   const struct rk_kv_sessions *s)
 {
-	size_t off = SESS_HDR, i, j;
+	size_t off = sess_hdr(p, len), i, j;
 
 	FUZZ_CHECK(s->now_ms == le(p + 1, 8));
-	FUZZ_CHECK(rk_kv_sessions_count(s) == le(p + 9, 4) && s->n <= s->cap);
+	FUZZ_CHECK(s->frozen == (off > SESS_HDR ? le(p + 9, 8) : 0));
+	FUZZ_CHECK(s->marks_held_until == (off > SESS_HDR ? le(p + 17, 8) : 0));
+	FUZZ_CHECK(rk_kv_sessions_count(s) == le(p + off - 4, 4) && s->n <= s->cap);
 	for (i = 0; i < s->n; i++) {
 		const struct rk_kv_session *x = &s->v[i];
 

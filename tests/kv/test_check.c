@@ -229,9 +229,9 @@ static void test_codec(void **state)
 	/* Another op is not a CHECK. */
 	c.op = RK_KV_PUT;
 	assert_int_equal(rk_kv_check_decode(&c, &id, &node), RK_EPROTO);
-	/* One past the last op (SPLIT) is no op at all. */
+	/* One past the last op (UNFREEZE) is no op at all. */
 	p = (uint8_t *)b.p;
-	p[0] = RK_KV_SPLIT + 1;
+	p[0] = RK_KV_UNFREEZE + 1;
 	assert_int_equal(rk_kv_cmd_decode(p, b.len, &c), RK_EPROTO);
 	rk_buf_free(&b);
 }

@@ -205,7 +205,7 @@ static void check_cmd_accepted(const uint8_t *p, size_t len,
 	uint32_t count = 0;
 	int rc;
 
-	assert_true(c->op >= RK_KV_GET && c->op <= RK_KV_SPLIT);
+	assert_true(c->op >= RK_KV_GET && c->op <= RK_KV_UNFREEZE);
 	assert_true(c->mode <= RK_KV_PUT_XX);
 	assert_ptr_equal(c->args, p + CMD_HDR);
 	assert_int_equal(c->args_len, len - CMD_HDR);
@@ -582,7 +582,7 @@ static void test_cmd_decode_refuses_malformed(void **state)
 	/* Unknown op or mode; a count that disagrees with the bytes. */
 	p[0] = 0;
 	assert_int_equal(rk_kv_cmd_decode(p, b.len, &c), RK_EPROTO);
-	p[0] = RK_KV_SPLIT + 1;
+	p[0] = RK_KV_UNFREEZE + 1;
 	assert_int_equal(rk_kv_cmd_decode(p, b.len, &c), RK_EPROTO);
 	p[0] = RK_KV_PUT;
 	p[1] = RK_KV_PUT_XX + 1;

@@ -1,10 +1,17 @@
-"""Helpers the split tests share (split_test.py, autosplit_test.py)."""
+"""Helpers the split and merge tests share (split_test.py,
+autosplit_test.py, merge_test.py, index_test.py)."""
+import json
 import os
 import shutil
 import signal
+import subprocess
+import threading
 import time
+import urllib.error
+import urllib.request
 
 from cluster import unescape
+from resp import Conn
 
 
 def wait(what, cond, timeout, fail, step=0.05):
@@ -39,3 +46,140 @@ def kill_all(procs, top):
             p.wait()
     if os.environ.get("RK_KEEP") is None:
         shutil.rmtree(top, ignore_errors=True)
+
+
+def http(addr, method, path, timeout=30):
+    """(status, JSON body) of an HTTP call to addr; (None, None) when the
+    node does not answer."""
+    req = urllib.request.Request("http://%s%s" % (addr, path), method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, json.loads(r.read().decode())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read().decode() or "{}")
+    except (OSError, ValueError):
+        return None, None
+
+
+class Acked:
+    """What the writers had acknowledged: each SET's value by key, and how
+    many INCRs of the counter."""
+
+    def __init__(self, counter):
+        self.counter = counter
+        self.sets = {}
+        self.incr = 0
+        self.lock = threading.Lock()
+
+
+def writers(conn_for, stop, acked, n=6):
+    """n started threads, each writing until stop is set through
+    conn_for(w) (a new connection after an error): SET kW-NNNNN, then INCR
+    of acked.counter, what was acknowledged recorded in acked."""
+    def writer(w):
+        cc = conn_for(w)
+        i = 0
+        while not stop.is_set():
+            i += 1
+            key = "k%d-%05d" % (w, i)
+            try:
+                if cc.call("SET", key, "v%d" % i) == "OK":
+                    with acked.lock:
+                        acked.sets[key] = "v%d" % i
+                if isinstance(cc.call("INCR", acked.counter), int):
+                    with acked.lock:
+                        acked.incr += 1
+            except (OSError, EOFError):
+                time.sleep(0.1)
+                try:
+                    cc = conn_for(w)
+                except OSError:
+                    pass
+    ts = [threading.Thread(target=writer, args=(w,)) for w in range(n)]
+    for t in ts:
+        t.start()
+    return ts
+
+
+def agreed(lists):
+    """The ranges (id, start, end, generation) when every list of lists
+    (one per node, None when it did not answer) tiles the key space and
+    all are the same; else None."""
+    if any(r is None or not tiles(r) for r in lists):
+        return None
+    views = [sorted((r["id"], r["start"], r["end"], r["generation"]) for r in rs)
+             for rs in lists]
+    return views[0] if all(v == views[0] for v in views) else None
+
+
+def check_acked(cc, acked, when, fail, timeout=60):
+    """Every acknowledged SET reads back (MGET, 500 keys a call) and the
+    counter equals the INCRs acknowledged, through connection cc."""
+    got = wait("INCR total readable (%s)" % when,
+               lambda: (lambda r: r if isinstance(r, bytes) else None)(cc.call("GET", acked.counter)),
+               timeout, fail)
+    if int(got) != acked.incr:
+        fail("INCR total %s, %d acknowledged (%s)" % (got, acked.incr, when))
+    keys = sorted(acked.sets)
+    for at in range(0, len(keys), 500):
+        part = keys[at:at + 500]
+        vals = wait("MGET of acknowledged SETs (%s)" % when,
+                    lambda: (lambda r: r if isinstance(r, list) else None)(cc.call("MGET", *part)),
+                    timeout, fail)
+        for k, v in zip(part, vals):
+            if v != acked.sets[k].encode():
+                fail("%s: %r, acknowledged %r (%s)" % (k, v, acked.sets[k], when))
+
+
+class Nodes:
+    """The calls a test makes on its nodes: addr(i, kind) is node i's
+    address of a kind (1 client, 2 HTTP); fail(why) ends the test."""
+
+    def __init__(self, addr, fail, http_timeout=30):
+        self.addr, self.fail, self.http_timeout = addr, fail, http_timeout
+
+    def http(self, i, method, path):
+        return http(self.addr(i, 2), method, path, timeout=self.http_timeout)
+
+    def ranges(self, i):
+        """Node i's /api/v1/ranges, None when it does not answer."""
+        st, body = self.http(i, "GET", "/api/v1/ranges?limit=100000")
+        return body["ranges"] if st == 200 else None
+
+    def conn(self, i):
+        host, port = self.addr(i, 1).split(":")
+        return Conn((host, int(port)), timeout=10)
+
+    def conn_wait(self, i, timeout=30):
+        def once():
+            try:
+                return self.conn(i)
+            except OSError:
+                return None
+        return wait("node %d's client port" % i, once, timeout, self.fail)
+
+
+def start_node(bin_, i, top, addr, extra=(), crash_at=None):
+    """Node i of three (addresses addr(i, kind): 0 peer, 1 client, 2 HTTP;
+    data in top/nI, log appended to top/logI), two ranges at first start,
+    50 ms ticks, and the flags extra; armed to kill itself at crash_at."""
+    log = open(os.path.join(top, "log%d" % i), "a")
+    env = dict(os.environ)
+    if crash_at is not None:
+        env.update(RANGEKV_TEST_HOOKS="1", RANGEKV_CRASH_AT=crash_at)
+    cluster = ",".join("%d=%s" % (j, addr(j, 0)) for j in (1, 2, 3))
+    return subprocess.Popen(
+        [bin_, "start", "--node-id", str(i), "--data", os.path.join(top, "n%d" % i),
+         "--peer-addr", addr(i, 0), "--client-addr", addr(i, 1), "--http-addr", addr(i, 2),
+         "--initial-cluster", cluster, "--ranges", "2", "--tick-ms", "50"] + list(extra),
+        stdout=log, stderr=log, env=env)
+
+
+def stop_writers(stop, ts, acked, fail):
+    """Stops the writers (threads ts) and fails unless they had at least
+    ten SETs and ten INCRs acknowledged."""
+    stop.set()
+    for t in ts:
+        t.join()
+    if acked.incr < 10 or len(acked.sets) < 10:
+        fail("too few writes acknowledged: %d INCR, %d SET" % (acked.incr, len(acked.sets)))

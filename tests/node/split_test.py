@@ -10,7 +10,6 @@ acknowledged is read back and the INCR counter equals the INCRs
 acknowledged (nothing lost, nothing applied twice), also after every node
 is killed (-9) and restarted.
 """
-import json
 import os
 import signal
 import subprocess
@@ -18,15 +17,11 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fault"))
 sys.path.insert(0, os.path.dirname(__file__))
 import spans  # noqa: E402
-from spans import tiles  # noqa: E402
-from resp import Conn, Err  # noqa: E402
 
 BIN = sys.argv[1]
 BASE = 29400 + (os.getpid() % 100) * 10  # the band 29400-30399
@@ -36,58 +31,21 @@ def addr(i, kind):
     return "127.0.0.%d:%d" % (i, BASE + kind * 3 + i)
 
 
-CLUSTER = ",".join("%d=%s" % (i, addr(i, 0)) for i in (1, 2, 3))
-
-
 def fail(msg):
     print("split_test: FAIL: " + msg, flush=True)
     sys.exit(1)
 
 
 def start(i, top, crash_at=None):
-    log = open(os.path.join(top, "log%d" % i), "a")
-    env = dict(os.environ)
-    if crash_at is not None:
-        env.update(RANGEKV_TEST_HOOKS="1", RANGEKV_CRASH_AT=crash_at)
-    return subprocess.Popen(
-        [BIN, "start", "--node-id", str(i), "--data", os.path.join(top, "n%d" % i),
-         "--peer-addr", addr(i, 0), "--client-addr", addr(i, 1), "--http-addr", addr(i, 2),
-         "--initial-cluster", CLUSTER, "--ranges", "2", "--tick-ms", "50"],
-        stdout=log, stderr=log, env=env)
+    return spans.start_node(BIN, i, top, addr, (), crash_at)
 
 
-def http(i, method, path):
-    req = urllib.request.Request("http://%s%s" % (addr(i, 2), path), method=method)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, json.loads(r.read().decode())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read().decode() or "{}")
-    except OSError:
-        return None, None
-
-
-def ranges(i):
-    st, body = http(i, "GET", "/api/v1/ranges?limit=100000")
-    return body["ranges"] if st == 200 else None
+NODES = spans.Nodes(addr, fail, http_timeout=10)
+http, ranges, conn, conn_wait = NODES.http, NODES.ranges, NODES.conn, NODES.conn_wait
 
 
 def wait(what, cond, timeout):
     return spans.wait(what, cond, timeout, fail)
-
-
-def conn(i):
-    host, port = addr(i, 1).split(":")
-    return Conn((host, int(port)), timeout=10)
-
-
-def conn_wait(i):
-    def once():
-        try:
-            return conn(i)
-        except OSError:
-            return None
-    return wait("node %d's client port" % i, once, 30)
 
 
 def split(key):
@@ -108,37 +66,13 @@ def main():
     top = tempfile.mkdtemp(prefix="rk-split-")
     procs = {i: start(i, top) for i in (1, 2, 3)}
     stop = threading.Event()
-    acked_incr = [0]
-    acked_sets = {}
-    lock = threading.Lock()
+    acked = spans.Acked("zcount")
     try:
         wait("cluster up", lambda: all(ranges(i) and len(ranges(i)) == 2 for i in (1, 2, 3)), 30)
         c = conn(1)
         wait("writes served", lambda: c.call("SET", "warm", "1") == "OK", 30)
 
-        def writer(w):
-            cc = conn(1 + w % 3)
-            n = 0
-            while not stop.is_set():
-                n += 1
-                key = "k%d-%05d" % (w, n)
-                try:
-                    if cc.call("SET", key, "v%d" % n) == "OK":
-                        with lock:
-                            acked_sets[key] = "v%d" % n
-                    r = cc.call("INCR", "zcount")
-                    if isinstance(r, int):
-                        with lock:
-                            acked_incr[0] += 1
-                except (OSError, EOFError):
-                    time.sleep(0.1)
-                    try:
-                        cc = conn(1 + w % 3)
-                    except OSError:
-                        pass
-        ts = [threading.Thread(target=writer, args=(w,)) for w in range(6)]
-        for t in ts:
-            t.start()
+        ts = spans.writers(lambda w: conn(1 + w % 3), stop, acked)
         time.sleep(1.0)
         # Split the range of "k3..." at k3 (and more) while writing.
         got = []
@@ -179,20 +113,11 @@ def main():
         if cli.returncode != 1 or "start" not in cli.stderr:
             fail("rangekv split at a range's start: %d %r" % (cli.returncode, cli.stderr))
         time.sleep(1.0)
-        stop.set()
-        for t in ts:
-            t.join()
-        if acked_incr[0] < 10 or len(acked_sets) < 10:
-            fail("too few writes acknowledged: %d INCR, %d SET" % (acked_incr[0], len(acked_sets)))
+        spans.stop_writers(stop, ts, acked, fail)
 
         def agreed():
             """The ranges when every node knows the same tiling ones."""
-            seen = [ranges(i) for i in (1, 2, 3)]
-            if any(r is None or not tiles(r) for r in seen):
-                return None
-            views = [sorted((r["id"], r["start"], r["end"], r["generation"]) for r in rs)
-                     for rs in seen]
-            return views[0] if views[0] == views[1] == views[2] else None
+            return spans.agreed([ranges(i) for i in (1, 2, 3)])
 
         def check(when, count=(7,)):
             # A restarted node shows its checkpointed descriptors until it
@@ -203,15 +128,7 @@ def main():
             if agreed() != v and len(count) > 1:
                 v = wait("ranges settled (%s)" % when,
                          lambda: (lambda v: v if v and len(v) == max(count) else None)(agreed()), 60)
-            cc = conn(2)
-            v = wait("INCR total readable (%s)" % when,
-                     lambda: (lambda r: r if not isinstance(r, Err) else None)(cc.call("GET", "zcount")), 30)
-            if int(v) != acked_incr[0]:
-                fail("INCR total %s, %d acknowledged (%s)" % (v, acked_incr[0], when))
-            for k, val in acked_sets.items():
-                got_v = cc.call("GET", k)
-                if got_v != val.encode():
-                    fail("%s: %r, acknowledged %r (%s)" % (k, got_v, val, when))
+            spans.check_acked(conn(2), acked, when, fail, timeout=30)
         check("after the splits")
         for i in (1, 2, 3):
             procs[i].send_signal(signal.SIGKILL)
@@ -231,7 +148,7 @@ def main():
             for n in range(20):
                 k = "%s-%02d" % (key, n)
                 if wait("write %s" % k, lambda: cc.call("SET", k, "c") == "OK", 30):
-                    acked_sets[k] = "c"
+                    acked.sets[k] = "c"
             q = "/api/v1/split?key=" + key
 
             def crashed():
@@ -250,7 +167,7 @@ def main():
             procs = {i: start(i, top) for i in (1, 2, 3)}
             check("after kill -9 at %s" % point, count=(8,) if point == "split.applied" else (8, 9))
         print("split_test: OK (%d SETs, %d INCRs acknowledged; new ranges %r)" %
-              (len(acked_sets), acked_incr[0], got), flush=True)
+              (len(acked.sets), acked.incr, got), flush=True)
     finally:
         stop.set()
         spans.kill_all(procs, top)

@@ -473,6 +473,41 @@ static void test_follow_out_of_band(void **state)
 	fx_close(&fx);
 }
 
+/* A replica told out of band that an entry of its log is committed (a
+ * range merge's MERGE carries its right's FREEZE: rk_raft_commit_known)
+ * commits up to it only when its log holds that very entry. */
+static void lazy(struct rk_raft_options *o)
+{
+	o->lazy_commit = true; /* a follower learns a commit with the next message */
+}
+
+static void test_commit_known(void **state)
+{
+	struct fx fx;
+	uint64_t last, term;
+
+	(void)state;
+	fx_init(&fx, 3, 3, lazy);
+	assert_true(fx_elect(&fx, 1));
+	fx_settle(&fx);
+	fx_propose(&fx, 1, "freeze");
+	fx_settle(&fx);
+	fx_isolate(&fx, 2); /* nobody tells it the commit */
+	last = fx_stored_last(&fx, 1);
+	term = fx_stored_term(&fx, 1, last);
+	assert_int_equal(fx_stored_last(&fx, 2), last);
+	assert_int_equal(fx_raft(&fx, 1)->committed, last);
+	assert_int_equal(rk_raft_commit_known(fx_raft(&fx, 2), last + 1, term), RK_ESTATE);
+	assert_int_equal(rk_raft_commit_known(fx_raft(&fx, 2), last, term + 1), RK_ESTATE);
+	assert_true(fx_raft(&fx, 2)->committed < last);
+	assert_int_equal(rk_raft_commit_known(fx_raft(&fx, 2), last, term), 0);
+	assert_int_equal(fx_raft(&fx, 2)->committed, last);
+	assert_int_equal(rk_raft_commit_known(fx_raft(&fx, 2), last - 1, term), 0);
+	assert_int_equal(fx_raft(&fx, 2)->committed, last);
+	fx_heal(&fx);
+	fx_close(&fx);
+}
+
 /* A leader stopped for longer than its lease (SIGSTOP, a VM pause: no tick
  * ran, but time went on) finds its lease expired when it checks again: the
  * next read costs a heartbeat round. Without the clock the lease counted
@@ -1025,6 +1060,7 @@ int main(void)
 		cmocka_unit_test(test_lease_read_is_local),
 		cmocka_unit_test(test_lease_void_forces_a_round),
 		cmocka_unit_test(test_follow_out_of_band),
+		cmocka_unit_test(test_commit_known),
 		cmocka_unit_test(test_lease_needs_check_quorum),
 		cmocka_unit_test(test_leader_lost_votes_at_once),
 		cmocka_unit_test(test_slept_counts_toward_contact),

@@ -1,0 +1,833 @@
+/*
+ * Range merge on a node (merge.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin.h"
+#include "api.h"
+#include "api_range.h"
+#include "crash.h"
+#include "json.h"
+#include "key.h"
+#include "log.h"
+#include "merge.h"
+#include "node_int.h"
+#include "plc.h"
+#include "quiesce.h"
+
+#define MOD "node"
+
+/* ---- apply ------------------------------------------------------------------ */
+
+static int refuse(struct rk_replica *r, int op, const struct rk_kv_merge *m, int rc,
+		  int *refusedp)
+{
+	static const char *const names[] = {"freeze", "merge", "merge abort", "unfreeze"};
+
+	*refusedp = rc;
+	rk_log_warn(MOD, "range %llu: %s of range %llu into range %llu refused at apply: %s",
+		    (unsigned long long)r->range, names[op - RK_KV_FREEZE],
+		    (unsigned long long)m->right_id, (unsigned long long)m->left_id,
+		    rk_strerror(rc));
+	return 0;
+}
+
+/* The span of the applier follows r's descriptor (its old bytes are
+ * freed: the commands after this one in the entry see the new one). */
+static void follow_span(struct rk_kv_applier *ap, const struct rk_replica *r)
+{
+	ap->start = r->desc.start;
+	ap->slen = r->desc.slen;
+	ap->end = r->desc.end;
+	ap->elen = r->desc.elen;
+}
+
+/* The tombstone of a merged-away right replica: no replica id it ever
+ * had, on any node, may come back. */
+static uint64_t right_tomb(const struct rk_replica *rr)
+{
+	uint64_t min = rr->rs.replica_id + 1;
+
+	return rr->desc.next_replica_id > min ? rr->desc.next_replica_id : min;
+}
+
+/* The right's apply state, in the left's apply batch, becomes its gone
+ * mark: its descriptor without replicas at the merged generation. Only
+ * the tables the left's apply state is in (durable together, at
+ * checkpoints) change here: after a kill -9 the right is either as it
+ * was (the left before the merge: it applies it again, with the right's
+ * raft state and log still there) or marked gone beside the merged left
+ * (rk_merge_drop_stale). Its logged states (raft state, log, tombstone)
+ * go once the merge is checkpointed (life.c); its data stays: the
+ * left's now. */
+static int write_gone(struct rk_node *n, struct rk_replica *rr, uint64_t generation,
+		      struct rk_store_batch *b)
+{
+	struct rk_store_apply_state as;
+	struct rk_desc d;
+	struct rk_buf blob;
+	int rc;
+
+	(void)n;
+	memset(&d, 0, sizeof(d));
+	rk_buf_init(&blob);
+	if ((rc = rk_desc_copy(&d, &rr->desc)) == 0) {
+		d.n_reps = 0;
+		d.generation = generation;
+		rc = rk_desc_encode(&d, &blob);
+	}
+	if (rc == 0 && blob.oom)
+		rc = RK_ENOMEM;
+	if (rc == 0) {
+		as.applied = rr->applied;
+		as.desc = blob.p;
+		as.desc_len = blob.len;
+		rk_store_batch_apply_state(b, rr->range, &as);
+	}
+	rk_desc_free(&d);
+	rk_buf_free(&blob);
+	return rc;
+}
+
+/* The right's runtime replica goes (life.c writes its removal once the
+ * merge is checkpointed); the placement index learns the merged
+ * descriptor and that the right is gone (a descriptor without replicas
+ * at the merged generation, which no stale report of the right can
+ * overwrite). */
+static void after_merge(struct rk_node *n, struct rk_replica *r, struct rk_replica *rr,
+			uint64_t index)
+{
+	if (rk_life_tomb_raise(n, rr->range, right_tomb(rr)) != 0)
+		rk_node_fail(n); /* a late message could bring it back */
+	rr->merged_into = r->range;
+	rr->merged_at = index;
+	rk_life_remove(n, rr, "merged into its left neighbour");
+	if (rk_rcache_put(&n->rcache, &r->desc) != 0)
+		rk_log_warn(MOD, "range %llu: out of memory updating the range cache",
+			    (unsigned long long)r->range);
+	if (rk_raft_is_leader(&r->raft)) {
+		struct rk_desc gone;
+
+		memset(&gone, 0, sizeof(gone));
+		if (rk_desc_copy(&gone, &rr->desc) == 0) {
+			gone.n_reps = 0;
+			gone.generation = r->desc.generation;
+			(void)rk_node_pl_report(n, &r->desc, 1);
+			(void)rk_node_pl_report(n, &gone, 1);
+		}
+		rk_desc_free(&gone);
+	}
+}
+
+static int apply_merge(struct rk_merge_apply *x, const struct rk_kv_merge *m,
+		       int *refusedp)
+{
+	struct rk_node *n = x->n;
+	struct rk_replica *r = x->r, *rr = rk_table_get(&n->tab, m->right_id);
+	struct rk_desc merged;
+	int rc;
+
+	/* Applied again in this process after a failed apply attempt was
+	 * undone: the runtime state is merged already, the batch lost its
+	 * writes and the session table was read back. */
+	if (rr != NULL && rr->merged_into == r->range && r->desc.generation > m->left_gen) {
+		if ((rc = rk_kv_sessions_union(&r->sessions, &rr->sessions)) != 0)
+			return rc;
+		return write_gone(n, rr, r->desc.generation, x->b);
+	}
+	if (r->desc.generation != m->left_gen || r->desc.conf_version != m->left_conf)
+		return refuse(r, RK_KV_MERGE, m, RK_ESTATE, refusedp);
+	if (rr == NULL || rr->removing || rr->desc.n_reps == 0 ||
+	    rr->applied < m->frozen_index || rr->sessions.frozen != m->left_id) {
+		/* rk_merge_hold waits for the right here; without it this
+		 * replica cannot absorb the right's state. Stopping (a
+		 * restart applies it again) rather than diverge. */
+		rk_log_error(MOD, "range %llu: the merge of range %llu at %llu finds no frozen "
+			     "right replica here at its frozen index %llu",
+			     (unsigned long long)r->range, (unsigned long long)m->right_id,
+			     (unsigned long long)x->index, (unsigned long long)m->frozen_index);
+		return RK_ESTATE;
+	}
+	memset(&merged, 0, sizeof(merged));
+	rc = rk_kv_merge_desc(&r->desc, &rr->desc, m, &merged);
+	if (rc == RK_ENOMEM)
+		return rc;
+	if (rc != 0)
+		return refuse(r, RK_KV_MERGE, m, rc, refusedp);
+	if ((rc = rk_kv_sessions_union(&r->sessions, &rr->sessions)) != 0 ||
+	    (rc = write_gone(n, rr, merged.generation, x->b)) != 0) {
+		rk_desc_free(&merged);
+		return rc;
+	}
+	rk_desc_free(&r->desc);
+	r->desc = merged;
+	r->load.size_known = false; /* measured again: it holds both now */
+	r->load.size_epoch++;
+	follow_span(x->ap, r);
+	after_merge(n, r, rr, x->index);
+	rk_log_info(MOD, "range %llu: merged range %llu at generation %llu",
+		    (unsigned long long)r->range, (unsigned long long)m->right_id,
+		    (unsigned long long)r->desc.generation);
+	rk_crash_point(n, "merge.applied");
+	return 0;
+}
+
+int rk_merge_apply(void *arg, int op, const struct rk_kv_merge *m, int *refusedp)
+{
+	struct rk_merge_apply *x = arg;
+	struct rk_replica *r = x->r;
+	int rc;
+
+	*refusedp = 0;
+	switch (op) {
+	case RK_KV_FREEZE:
+	case RK_KV_UNFREEZE:
+		if ((rc = rk_kv_freeze_check(&r->desc, m)) != 0)
+			return refuse(r, op, m, rc, refusedp);
+		rk_log_info(MOD, "range %llu: %s for a merge into range %llu",
+			    (unsigned long long)r->range,
+			    op == RK_KV_FREEZE ? "frozen" : "unfrozen",
+			    (unsigned long long)m->left_id);
+		if (op == RK_KV_FREEZE) {
+			rk_merge_watch(x->n, r);
+			rk_crash_point(x->n, "merge.frozen");
+		}
+		return 0;
+	case RK_KV_MERGE_ABORT:
+		if ((rc = rk_kv_merge_abort_desc(&r->desc, m)) != 0)
+			return refuse(r, op, m, rc, refusedp);
+		if (rk_rcache_put(&x->n->rcache, &r->desc) != 0)
+			rk_log_warn(MOD, "range %llu: out of memory updating the range cache",
+				    (unsigned long long)r->range);
+		if (rk_raft_is_leader(&r->raft))
+			(void)rk_node_pl_report(x->n, &r->desc, 1);
+		rk_log_info(MOD, "range %llu: merge of range %llu abandoned",
+			    (unsigned long long)r->range, (unsigned long long)m->right_id);
+		return 0;
+	default:
+		return apply_merge(x, m, refusedp);
+	}
+}
+
+/* ---- waiting for the right ------------------------------------------------------- */
+
+struct hold_walk {
+	struct rk_node *n;
+	struct rk_replica *r;
+	struct rk_replica *wait; /* the right replica to wait for */
+};
+
+static int hold_cmd(void *arg, uint32_t no, const struct rk_kv_cmd *c)
+{
+	struct hold_walk *h = arg;
+	struct rk_kv_merge m;
+	struct rk_replica *rr;
+
+	(void)no;
+	if (c->op != RK_KV_MERGE || rk_kv_merge_decode(c, &m) != 0 ||
+	    h->r->desc.generation != m.left_gen)
+		return 0; /* nothing to wait for: refused anyway */
+	rr = rk_table_get(&h->n->tab, m.right_id);
+	if (rr != NULL && !rr->removing && rr->desc.n_reps > 0 &&
+	    (rr->visible < m.frozen_index || rr->persisting)) {
+		/* The MERGE committed, so did the FREEZE: if the right's log
+		 * here holds it, it commits that far without its leader (its
+		 * other replicas may be merged away already). */
+		if (rk_raft_commit_known(&rr->raft, m.frozen_index, m.frozen_term) != 0)
+			rk_log_warn(MOD, "range %llu: the merge of range %llu waits for its "
+				    "replica here, whose log does not hold the freeze at %llu",
+				    (unsigned long long)h->r->range, (unsigned long long)rr->range,
+				    (unsigned long long)m.frozen_index);
+		h->wait = rr;
+		return 1;
+	}
+	return 0;
+}
+
+bool rk_merge_hold(struct rk_node *n, struct rk_replica *r, const struct rk_raft_ready *rd)
+{
+	struct hold_walk h = {n, r, NULL};
+	uint64_t ts;
+
+	for (size_t i = 0; i < rd->n_committed && h.wait == NULL; i++) {
+		const struct rk_raft_entry *e = &rd->committed[i];
+		if (e->type != RK_RAFT_ENTRY_NORMAL || e->len == 0 || e->data[0] == 0)
+			continue;
+		(void)rk_kv_entry_walk(e->data, e->len, &ts, hold_cmd, &h);
+	}
+	if (h.wait == NULL)
+		return false;
+	h.wait->merge_waiter = r->range;
+	rk_node_wake(n, h.wait);
+	rk_node_mark_dirty(n, h.wait);
+	return true;
+}
+
+void rk_merge_visible(struct rk_node *n, struct rk_replica *r)
+{
+	struct rk_replica *l = rk_table_get(&n->tab, r->merge_waiter);
+
+	r->merge_waiter = 0;
+	if (l != NULL && !l->removing)
+		rk_node_mark_dirty(n, l);
+}
+
+/* ---- the call ------------------------------------------------------------------ */
+
+enum merge_step {
+	STEP_FREEZE,   /* FREEZE proposed in the right's log */
+	STEP_MERGE,    /* MERGE proposed in the left's */
+	STEP_ABORT,    /* MERGE_ABORT proposed in the left's */
+	STEP_UNFREEZE, /* UNFREEZE proposed in the right's */
+};
+
+struct rk_merge_op {
+	struct rk_node *n;
+	struct rk_kv_merge m; /* m.end points into end */
+	struct rk_buf end;
+	enum merge_step step;
+	uint64_t index, term;   /* of the last proposal, in its range's log */
+	uint64_t began_ms, deadline;
+	int status;             /* once aborted: the call's answer */
+	const char *why;
+	struct rk_http_later *later; /* NULL once answered */
+	struct rk_merge_op *next;
+};
+
+bool rk_merge_busy(const struct rk_node *n, uint64_t range)
+{
+	for (const struct rk_merge_op *o = n->merge.ops; o != NULL; o = o->next)
+		if (o->m.left_id == range || o->m.right_id == range)
+			return true;
+	return false;
+}
+
+static void unlink_op(struct rk_node *n, struct rk_merge_op *op)
+{
+	for (struct rk_merge_op **pp = &n->merge.ops; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == op) {
+			*pp = op->next;
+			break;
+		}
+	rk_buf_free(&op->end);
+	free(op);
+}
+
+/* Answers the call (status 200: the merged range) and forgets op. */
+static void finish(struct rk_merge_op *op, int status, const char *msg)
+{
+	struct rk_node *n = op->n;
+	struct rk_replica *l = rk_table_get(&n->tab, op->m.left_id);
+	struct rk_http_resp resp;
+
+	if (status == 200) {
+		n->merge.done++;
+		rk_hist_observe(&n->merge.seconds,
+				(double)(uv_now(&n->loop) - op->began_ms) / 1000.0);
+	} else {
+		n->merge.refused++;
+	}
+	memset(&resp, 0, sizeof(resp));
+	resp.content_type = "application/json";
+	rk_buf_init(&resp.body);
+	if (status != 200 || l == NULL) {
+		rk_api_error(&resp, status == 200 ? 503 : status,
+			     msg != NULL ? msg : "merged, but the range is not here to show");
+	} else {
+		struct rk_json j;
+
+		resp.status = 200;
+		rk_json_init(&j, &resp.body);
+		rk_json_obj_begin(&j);
+		rk_json_key(&j, "range");
+		rk_api_range_json(&j, l, false);
+		rk_json_key(&j, "removed");
+		rk_json_u64(&j, op->m.right_id);
+		rk_json_obj_end(&j);
+	}
+	if (op->later != NULL)
+		rk_http_answer(op->later, &resp);
+	rk_buf_free(&resp.body);
+	unlink_op(n, op);
+}
+
+/* Proposes op's command (op->m.op) in range's log; 0 or why not. */
+static int propose(struct rk_node *n, struct rk_merge_op *op, uint64_t range)
+{
+	struct rk_replica *r = rk_table_get(&n->tab, range);
+	struct rk_buf cmd, entry;
+	uint64_t index = 0;
+	int rc;
+
+	if (r == NULL || r->removing || !rk_raft_is_leader(&r->raft))
+		return RK_ENOTLEADER;
+	rk_buf_init(&cmd);
+	rk_buf_init(&entry);
+	rk_kv_merge_encode(&cmd, &op->m);
+	rk_kv_entry_begin(&entry, 0);
+	rk_kv_entry_add(&entry, cmd.p, cmd.len);
+	rk_kv_entry_finish(&entry, 1);
+	rc = entry.oom || cmd.oom ? RK_ENOMEM
+				  : rk_raft_propose(&r->raft, entry.p, (uint32_t)entry.len, &index);
+	rk_buf_free(&cmd);
+	rk_buf_free(&entry);
+	if (rc != 0)
+		return rc;
+	op->index = index;
+	op->term = rk_raft_term(&r->raft);
+	rk_node_wake(n, r);
+	rk_node_mark_dirty(n, r);
+	return 0;
+}
+
+/* A merge of rr into l as their descriptors are now, linked; NULL when
+ * out of memory. */
+static struct rk_merge_op *op_new(struct rk_node *n, const struct rk_replica *l,
+				  const struct rk_replica *rr)
+{
+	struct rk_merge_op *op = calloc(1, sizeof(*op));
+
+	if (op == NULL)
+		return NULL;
+	op->n = n;
+	rk_buf_init(&op->end);
+	rk_buf_append(&op->end, rr->desc.end, rr->desc.elen);
+	if (op->end.oom) {
+		rk_buf_free(&op->end);
+		free(op);
+		return NULL;
+	}
+	op->m.left_id = l->range;
+	op->m.right_id = rr->range;
+	op->m.left_gen = l->desc.generation;
+	op->m.left_conf = l->desc.conf_version;
+	op->m.right_gen = rr->desc.generation;
+	op->m.right_conf = rr->desc.conf_version;
+	op->m.end = (const uint8_t *)op->end.p;
+	op->m.elen = op->end.len;
+	op->began_ms = uv_now(&n->loop);
+	op->next = n->merge.ops;
+	n->merge.ops = op;
+	return op;
+}
+
+/* Why l (led here) and its right neighbour rr cannot merge now; NULL:
+ * they can. */
+static const char *refusal(const struct rk_node *n, const struct rk_replica *l,
+			   const struct rk_replica *rr, int *statusp)
+{
+	*statusp = 409;
+	if (l->desc.elen == 0)
+		return "the range ends the key space: it has no right neighbour";
+	if (rr == NULL || rr->removing || rr->desc.n_reps == 0)
+		return "this node holds no replica of the right neighbour: the replica "
+		       "sets differ";
+	if (rk_key_cmp(rr->desc.start, rr->desc.slen, l->desc.end, l->desc.elen) != 0)
+		return "the ranges are not adjacent";
+	if (!rk_kv_merge_same_replicas(&l->desc, &rr->desc))
+		return "the two ranges' replica sets differ (nodes and roles must match)";
+	if (rk_split_busy_why(n, l) != NULL)
+		return rk_split_busy_why(n, l);
+	if (rk_split_busy_why(n, rr) != NULL)
+		return rk_split_busy_why(n, rr);
+	if (rk_merge_busy(n, l->range) || rk_merge_busy(n, rr->range))
+		return "a merge of one of these ranges is under way";
+	if (l->sessions.frozen != 0 || rr->sessions.frozen != 0)
+		return "one of these ranges is frozen for another merge";
+	if (l->split_left != 0 || rr->split_left != 0)
+		return "one of these ranges is a split's right half not yet led; retry";
+	*statusp = 0;
+	return NULL;
+}
+
+static void right_not_led_here(struct rk_http_resp *resp, const struct rk_replica *rr)
+{
+	struct rk_json j;
+	uint64_t lead = rk_replica_leader_node(rr);
+
+	resp->status = 409;
+	rk_buf_reset(&resp->body);
+	rk_json_init(&j, &resp->body);
+	rk_json_obj_begin(&j);
+	rk_json_key(&j, "error");
+	rk_json_str(&j, "the right range is led by another node: transfer its leadership "
+		    "to this node first (POST /api/v1/ranges/{right}/transfer-leader?to=N)");
+	rk_json_key(&j, "right");
+	rk_json_u64(&j, rr->range);
+	rk_json_key(&j, "right_leader");
+	if (lead == 0)
+		rk_json_null(&j);
+	else
+		rk_json_u64(&j, lead);
+	rk_json_obj_end(&j);
+}
+
+bool rk_merge_http(struct rk_node *n, const struct rk_http_req *req,
+		   struct rk_http_resp *resp)
+{
+	char q[32];
+	uint64_t right_id = 0;
+	struct rk_replica *l, *rr = NULL;
+	struct rk_rcache_entry *e;
+	struct rk_merge_op *op;
+	const char *why;
+	int status;
+
+	if (strcmp(req->path, "/api/v1/merge") != 0)
+		return false;
+	if (strcmp(req->method, "POST") != 0) {
+		rk_api_error(resp, 405, "POST only");
+		return true;
+	}
+	if (!rk_http_query(req, "left", q, sizeof(q)) || q[0] == '\0') {
+		rk_api_error(resp, 400, "left=ID (the left range's id) is required");
+		return true;
+	}
+	if ((l = rk_admin_led_range(n, q, strlen(q), resp)) == NULL)
+		return true; /* 400, 404, or 409 with the leader */
+	if (rk_http_query(req, "right", q, sizeof(q)) &&
+	    !rk_admin_parse_id(q, strlen(q), &right_id)) {
+		rk_api_error(resp, 400, "right=ID is a range id");
+		return true;
+	}
+	if (l->desc.elen > 0 && (e = rk_rcache_find(&n->rcache, l->desc.end, l->desc.elen)) != NULL)
+		rr = rk_table_get(&n->tab, e->range);
+	if (rr != NULL && rk_key_cmp(rr->desc.start, rr->desc.slen, l->desc.end, l->desc.elen) != 0)
+		rr = NULL; /* the cache is ahead of this replica, or behind */
+	if (right_id != 0 && (rr == NULL || rr->range != right_id)) {
+		rk_api_error(resp, 409, "that range is not the left range's right neighbour here");
+		return true;
+	}
+	if ((why = refusal(n, l, rr, &status)) != NULL) {
+		rk_api_error(resp, status, why);
+		return true;
+	}
+	if (!rk_raft_is_leader(&rr->raft)) {
+		right_not_led_here(resp, rr);
+		return true;
+	}
+	if ((op = op_new(n, l, rr)) == NULL || (op->later = rk_http_defer(req)) == NULL) {
+		if (op != NULL)
+			finish(op, 503, "out of memory");
+		rk_api_error(resp, 503, "out of memory");
+		return true;
+	}
+	op->m.op = RK_KV_FREEZE;
+	op->deadline = op->began_ms + 3ull * n->cfg.request_timeout_ms;
+	op->step = STEP_FREEZE;
+	if (propose(n, op, rr->range) != 0) {
+		finish(op, 503, "the right range's leadership moved; retry");
+		return true;
+	}
+	rk_log_info(MOD, "range %llu: merging range %llu into it; frozen at %llu once applied",
+		    (unsigned long long)l->range, (unsigned long long)rr->range,
+		    (unsigned long long)op->index);
+	return true;
+}
+
+/* Abandons op's merge: MERGE_ABORT in the left's log, then UNFREEZE in
+ * the right's; the call is answered status, msg once done. */
+static void abandon(struct rk_node *n, struct rk_merge_op *op, int status, const char *msg)
+{
+	op->status = status;
+	op->why = msg;
+	op->m.op = RK_KV_MERGE_ABORT;
+	op->step = STEP_ABORT;
+	op->deadline = uv_now(&n->loop) + 3ull * n->cfg.request_timeout_ms;
+	if (propose(n, op, op->m.left_id) != 0)
+		finish(op, 503, "the merge did not apply in time and the left range's "
+		       "leadership moved before it could be abandoned: the right range "
+		       "stays frozen until a merge or an abort applies");
+	else
+		n->merge.aborted++;
+}
+
+static void unfreeze(struct rk_node *n, struct rk_merge_op *op)
+{
+	op->m.op = RK_KV_UNFREEZE;
+	op->step = STEP_UNFREEZE;
+	op->deadline = uv_now(&n->loop) + 3ull * n->cfg.request_timeout_ms;
+	if (propose(n, op, op->m.right_id) != 0)
+		finish(op, 503, "the merge was abandoned but the right range's leadership "
+		       "moved before it could be unfrozen");
+}
+
+/* One step of op; it may be answered and freed. */
+static void step(struct rk_node *n, struct rk_merge_op *op)
+{
+	uint64_t range = op->step == STEP_FREEZE || op->step == STEP_UNFREEZE ? op->m.right_id
+									       : op->m.left_id;
+	struct rk_replica *r = rk_table_get(&n->tab, range);
+	struct rk_replica *l = rk_table_get(&n->tab, op->m.left_id);
+	bool late = uv_now(&n->loop) >= op->deadline;
+
+	if (r == NULL || r->removing || r->applied < op->index) {
+		if (r != NULL && !r->removing && rk_raft_term(&r->raft) == op->term &&
+		    rk_raft_is_leader(&r->raft) && !late)
+			return; /* waits */
+		if (op->step == STEP_MERGE && l != NULL && !l->removing)
+			abandon(n, op, 504, "the merge did not apply in time; abandoned");
+		else if (op->step == STEP_FREEZE)
+			finish(op, 503, "the freeze did not apply here in time; it may still apply "
+			       "and is then abandoned by the leader of both ranges");
+		else
+			finish(op, 503, "leadership moved while the merge was abandoned");
+		return;
+	}
+	switch (op->step) {
+	case STEP_FREEZE:
+		if (r->sessions.frozen != op->m.left_id) {
+			finish(op, 409, "the right range changed before it froze; nothing done");
+			return;
+		}
+		rk_crash_point(n, "merge.freeze_applied");
+		op->m.op = RK_KV_MERGE;
+		op->m.frozen_index = op->index;
+		op->m.frozen_term = op->term;
+		op->step = STEP_MERGE;
+		if (propose(n, op, op->m.left_id) != 0)
+			unfreeze(n, op); /* no MERGE proposed: nothing can apply it */
+		else
+			rk_crash_point(n, "merge.proposed");
+		return;
+	case STEP_MERGE:
+		if (r->desc.generation > op->m.left_gen && r->desc.elen == op->end.len &&
+		    rk_key_cmp(r->desc.end, r->desc.elen, op->m.end, op->m.elen) == 0) {
+			finish(op, 200, NULL);
+			return;
+		}
+		op->status = 409;
+		op->why = "the merge was refused at apply: a range changed meanwhile";
+		unfreeze(n, op); /* refused everywhere: it will never apply */
+		return;
+	case STEP_ABORT:
+		if (r->desc.generation > op->m.left_gen &&
+		    rk_key_cmp(r->desc.end, r->desc.elen, op->m.end, op->m.elen) == 0 &&
+		    r->desc.elen == op->end.len) {
+			finish(op, 200, NULL); /* the merge applied before the abort */
+			return;
+		}
+		unfreeze(n, op);
+		return;
+	case STEP_UNFREEZE:
+		finish(op, op->status != 0 ? op->status : 409,
+		       op->why != NULL ? op->why : "the merge was abandoned");
+		return;
+	}
+}
+
+void rk_merge_watch(struct rk_node *n, const struct rk_replica *r)
+{
+	struct rk_merge *mg = &n->merge;
+
+	for (size_t i = 0; i < mg->n_frozen; i++)
+		if (mg->frozen[i].range == r->range)
+			return;
+	if (rk_grow((void **)&mg->frozen, &mg->cap_frozen, mg->n_frozen, sizeof(*mg->frozen)) != 0) {
+		rk_log_warn(MOD, "range %llu: out of memory watching its freeze",
+			    (unsigned long long)r->range);
+		return;
+	}
+	mg->frozen[mg->n_frozen].range = r->range;
+	mg->frozen[mg->n_frozen].since_ms = uv_now(&n->loop);
+	mg->n_frozen++;
+}
+
+/* A frozen right rr whose merge no call here completes, frozen for long
+ * enough: abandoned by a MERGE_ABORT in its left's log, then UNFREEZE,
+ * when this node leads both; its leadership goes to the left's leader's
+ * node when that is another one (the next look there abandons it). */
+static void watch_one(struct rk_node *n, struct rk_replica *rr)
+{
+	struct rk_replica *l = rk_table_get(&n->tab, rr->sessions.frozen);
+	struct rk_merge_op *op;
+	uint64_t lead;
+
+	if (!rk_raft_is_leader(&rr->raft) || rk_merge_busy(n, rr->range) || l == NULL ||
+	    l->removing || l->desc.n_reps == 0 || rk_merge_busy(n, l->range))
+		return;
+	if (!rk_raft_is_leader(&l->raft)) {
+		lead = rk_replica_leader_node(l);
+		if (lead != 0 && lead != n->cfg.node_id && rk_raft_transferee(&rr->raft) == 0 &&
+		    rk_replica_on_node(rr, lead) != 0 &&
+		    rk_raft_transfer_leader(&rr->raft, rk_replica_on_node(rr, lead)) == 0) {
+			rk_log_info(MOD, "range %llu: frozen for a merge no call completes; its "
+				    "leadership goes to node %llu, which leads range %llu",
+				    (unsigned long long)rr->range, (unsigned long long)lead,
+				    (unsigned long long)l->range);
+			rk_node_wake(n, rr);
+			rk_node_mark_dirty(n, rr);
+		}
+		return;
+	}
+	if ((op = op_new(n, l, rr)) == NULL)
+		return;
+	rk_log_warn(MOD, "range %llu: frozen for a merge into range %llu that no call "
+		    "completes; abandoning it", (unsigned long long)rr->range,
+		    (unsigned long long)l->range);
+	abandon(n, op, 504, "abandoned");
+}
+
+static void watch(struct rk_node *n)
+{
+	struct rk_merge *mg = &n->merge;
+	uint64_t now = uv_now(&n->loop), limit = 3ull * n->cfg.request_timeout_ms;
+	size_t k = 0;
+
+	if (now < mg->watch_ms + 1000)
+		return;
+	mg->watch_ms = now;
+	for (size_t i = 0; i < mg->n_frozen; i++) {
+		struct rk_replica *rr = rk_table_get(&n->tab, mg->frozen[i].range);
+
+		if (rr == NULL || rr->removing || rr->sessions.frozen == 0)
+			continue; /* merged, unfrozen or gone: no longer watched */
+		if (now >= mg->frozen[i].since_ms + limit)
+			watch_one(n, rr);
+		mg->frozen[k++] = mg->frozen[i];
+	}
+	mg->n_frozen = k;
+}
+
+void rk_merge_tick(struct rk_node *n)
+{
+	struct rk_merge_op *op, *next;
+
+	for (op = n->merge.ops; op != NULL; op = next) {
+		next = op->next;
+		step(n, op);
+	}
+	if (n->merge.n_frozen > 0)
+		watch(n);
+}
+
+void rk_merge_close(struct rk_node *n)
+{
+	while (n->merge.ops != NULL)
+		finish(n->merge.ops, 503, "the node is stopping; the outcome is unknown");
+	free(n->merge.frozen);
+	n->merge.frozen = NULL;
+	n->merge.n_frozen = n->merge.cap_frozen = 0;
+}
+
+void rk_merge_metrics(struct rk_node *n, struct rk_buf *b)
+{
+	rk_prom_family(b, "rangekv_merges_total", "counter",
+		       "Range merges this node's leaders completed.");
+	rk_prom_u64(b, "rangekv_merges_total", NULL, n->merge.done);
+	rk_prom_family(b, "rangekv_merges_failed_total", "counter",
+		       "Range merge calls refused, abandoned or whose outcome is unknown.");
+	rk_prom_u64(b, "rangekv_merges_failed_total", NULL, n->merge.refused);
+	rk_prom_family(b, "rangekv_merges_aborted_total", "counter",
+		       "Range merges abandoned by a MERGE_ABORT.");
+	rk_prom_u64(b, "rangekv_merges_aborted_total", NULL, n->merge.aborted);
+	rk_prom_family(b, "rangekv_merge_seconds", "histogram",
+		       "Range merge, the call to the merge applied on the leader.");
+	rk_prom_hist(b, "rangekv_merge_seconds", NULL, &n->merge.seconds);
+}
+
+/* ---- replicas merged away --------------------------------------------------------- */
+
+bool rk_merge_covered(const struct rk_replica *o, const struct rk_desc *d)
+{
+	if (o->range == d->range_id || o->desc.n_reps == 0 || d->n_reps == 0 ||
+	    d->generation <= o->desc.generation)
+		return false;
+	/* d.start <= o.start and o.end <= d.end (an empty end: unbounded). */
+	return rk_key_cmp(d->start, d->slen, o->desc.start, o->desc.slen) <= 0 &&
+	       (d->elen == 0 ||
+		(o->desc.elen != 0 && rk_key_cmp(o->desc.end, o->desc.elen, d->end, d->elen) <= 0));
+}
+
+void rk_merge_drop_covered(struct rk_node *n, struct rk_replica *r, uint64_t id,
+			   struct rk_store_batch *b)
+{
+	struct rk_replica *o = rk_table_get(&n->tab, id);
+
+	if (o == NULL || o->removing || o->merged_into != 0)
+		return;
+	rk_store_batch_remove_uninit(b, o->range, right_tomb(o));
+	if (rk_life_tomb_raise(n, o->range, right_tomb(o)) != 0)
+		rk_node_fail(n);
+	o->merged_into = r->range;
+	rk_life_remove(n, o, "merged into a range whose snapshot this node installs");
+}
+
+static int by_start_newest(const void *a, const void *b)
+{
+	const struct rk_replica *x = *(struct rk_replica *const *)a;
+	const struct rk_replica *y = *(struct rk_replica *const *)b;
+	int c = rk_key_cmp(x->desc.start, x->desc.slen, y->desc.start, y->desc.slen);
+
+	if (c != 0)
+		return c;
+	return x->desc.generation > y->desc.generation ? -1
+	       : x->desc.generation < y->desc.generation ? 1 : 0;
+}
+
+/* Whether a's span ends after b's (an empty end: unbounded). */
+static bool reaches_further(const struct rk_desc *a, const struct rk_desc *b)
+{
+	if (b->elen == 0)
+		return false;
+	return a->elen == 0 || rk_key_cmp(a->end, a->elen, b->end, b->elen) > 0;
+}
+
+int rk_merge_drop_stale(struct rk_node *n)
+{
+	const struct rk_table *t = &n->tab;
+	size_t un = rk_table_user_n(t), k = 0, dropped = 0;
+	struct rk_replica **v = malloc((un > 0 ? un : 1) * sizeof(*v));
+	struct rk_replica *cover = NULL;
+	struct rk_store_batch *b = rk_store_batch_new();
+	int rc = 0;
+
+	if (v == NULL || b == NULL) {
+		free(v);
+		rk_store_batch_free(b);
+		return RK_ENOMEM;
+	}
+	for (size_t i = 0; i < un; i++) {
+		struct rk_replica *o = t->byid[i];
+
+		if (o->desc.n_reps == 0 && o->desc.generation != 0) {
+			/* A gone mark (write_gone): merged, its removal not
+			 * written before the crash. */
+			v[k++] = o;
+			continue;
+		}
+		if (o->desc.n_reps > 0)
+			v[k++] = o;
+		if (o->sessions.frozen != 0)
+			rk_merge_watch(n, o);
+	}
+	qsort(v, k, sizeof(*v), by_start_newest);
+	/* In start order, the one reaching furthest so far covers the next
+	 * if that one lies inside it at an older generation. */
+	for (size_t i = 0; i < k; i++) {
+		struct rk_replica *o = v[i];
+
+		if ((o->desc.n_reps == 0) || (cover != NULL && rk_merge_covered(o, &cover->desc))) {
+			rk_log_warn(MOD, "range %llu: merged away (%s); its replica's states removed",
+				    (unsigned long long)o->range,
+				    o->desc.n_reps == 0 ? "marked gone"
+							: "a newer local range spans it");
+			rk_store_batch_remove_uninit(b, o->range, right_tomb(o));
+			if ((rc = rk_life_tomb_raise(n, o->range, right_tomb(o))) != 0)
+				break;
+			rk_table_remove(&n->tab, o);
+			rk_replica_free(o);
+			dropped++;
+			continue;
+		}
+		if (cover == NULL || reaches_further(&o->desc, &cover->desc))
+			cover = o;
+	}
+	free(v);
+	if (rc == 0 && dropped > 0)
+		rc = rk_store_write(n->store, b);
+	else
+		rk_store_batch_free(b);
+	return rc;
+}
