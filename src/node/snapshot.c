@@ -627,6 +627,22 @@ static void install_done(uv_work_t *req, int status)
 	struct rk_store_apply_state as;
 
 	(void)status;
+	if (w->rc == RK_EAGAIN && n->stopping) {
+		free(w); /* the marker stays: the next start redoes it */
+		return;
+	}
+	if (w->rc == RK_EAGAIN) {
+		/* Rolled back again and again for the store's whole bound (a
+		 * write conflict, cache pressure: rk_store_install_run redoes
+		 * it meanwhile): transient, so run again; the replica stays
+		 * installing, serving nothing, until it completes. */
+		rk_log_warn(MOD, "range %llu: installing its snapshot was rolled back (%s); "
+			    "running it again", (unsigned long long)r->range, rk_strerror(w->rc));
+		w->rc = 0;
+		if (uv_queue_work(&n->loop, &w->req, install_run, install_done) == 0)
+			return;
+		w->rc = RK_ENOMEM;
+	}
 	if (w->rc != 0) {
 		/* The marker stays; the next start redoes the install. Serving
 		 * this range meanwhile would be wrong. */
