@@ -14,7 +14,8 @@ resume under a new leader. Checks: the range count reaches TARGET within
 the time allowed; the splits settle; no split was made by a call (every one is automatic,
 rangekv_splits_total{how="auto"}); every node shows ranges that tile the
 key space; every acknowledged SET reads back. `autosplit_test.py BIN 1000
-8000` is the long form run by hand (docs/testing.md).
+8000` is the long form run by hand (docs/testing.md); RK_PORT_BASE=P puts
+its ports at P+1..P+9.
 """
 import json
 import os
@@ -37,7 +38,9 @@ from resp import Conn, Err, encode  # noqa: E402
 BIN = sys.argv[1]
 START = int(sys.argv[2]) if len(sys.argv) > 2 else 64
 TARGET = int(sys.argv[3]) if len(sys.argv) > 3 else 512
-BASE = 9000 + (os.getpid() % 100) * 10  # the band 9000-9999
+# The band 9000-9999, or RK_PORT_BASE's ten ports (a run by hand beside
+# the suite).
+BASE = int(os.environ.get("RK_PORT_BASE") or 9000 + (os.getpid() % 100) * 10)
 VALUE = 1024
 
 
