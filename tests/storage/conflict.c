@@ -23,36 +23,14 @@
 
 #define HOLD_MS 300
 
-struct fx {
-	char dir[256];
-	struct rk_store *s;
-	struct rk_store_reader *r;
-};
-
 static int setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
-	char err[256];
-
-	tmpdir_make(f->dir, sizeof(f->dir), "conflict");
-	if (store_open_at(f->dir, 1, 77, &f->s, err, sizeof(err)) != 0 ||
-	    rk_store_reader_open(f->s, &f->r) != 0) {
-		fprintf(stderr, "open: %s\n", err);
-		return -1;
-	}
-	*state = f;
-	return 0;
+	return store_fx_setup(state, "conflict");
 }
 
 static int teardown(void **state)
 {
-	struct fx *f = *state;
-
-	rk_store_reader_close(f->r);
-	rk_store_close(f->s);
-	tmpdir_remove(f->dir);
-	free(f);
-	return 0;
+	return store_fx_teardown(state);
 }
 
 /* Another writer: a transaction of its own session holding one uncommitted
@@ -110,7 +88,7 @@ static void hold_kv(struct holder *h, struct rk_store *s, const char *key, bool 
 	hold_start(h, commit);
 }
 
-static void assert_value(struct fx *f, const char *key, const char *want)
+static void assert_value(struct store_fx *f, const char *key, const char *want)
 {
 	const void *v;
 	size_t n;
@@ -120,7 +98,7 @@ static void assert_value(struct fx *f, const char *key, const char *want)
 	assert_memory_equal(v, want, n);
 }
 
-static uint64_t commit_retries(struct fx *f)
+static uint64_t commit_retries(struct store_fx *f)
 {
 	struct rk_store_stats st;
 
@@ -133,7 +111,7 @@ static uint64_t commit_retries(struct fx *f)
  * table, so the log flush follows too). */
 static void test_commit_waits_for_holder(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct rk_store_batch *b = rk_store_batch_new();
 	struct rk_store_raft_state rs, got;
 	struct holder h;
@@ -173,7 +151,7 @@ static void done_one(void *arg, int rc)
  * order (the third's value of "a" wins over the first's). */
 static void test_group_waits_for_rollback(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct rk_store_apply_state as = {42, "d", 1}, got;
 	struct rk_store_batch *b[3];
 	struct waits w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, {0}};
@@ -211,7 +189,7 @@ static void test_group_waits_for_rollback(void **state)
  * transaction commits, its pairs over the other's. */
 static void test_install_waits_for_holder(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct rk_store_snap_meta m = {6, 100, 3, "m", "n", "[m,n)", 1, 1, 5};
 	struct rk_store_snap_out *o;
 	struct rk_store_apply_state got;
