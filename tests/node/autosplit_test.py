@@ -15,7 +15,7 @@ the time allowed; the splits settle; no split was made by a call (every one is a
 rangekv_splits_total{how="auto"}); every node shows ranges that tile the
 key space; every acknowledged SET reads back. `autosplit_test.py BIN 1000
 8000` is the long form run by hand (docs/testing.md); RK_PORT_BASE=P puts
-its ports at P+1..P+9.
+its ports at P+1..P+9, RK_NODE_ARGS adds options to every node's.
 """
 import json
 import os
@@ -41,6 +41,9 @@ TARGET = int(sys.argv[3]) if len(sys.argv) > 3 else 512
 # The band 9000-9999, or RK_PORT_BASE's ten ports (a run by hand beside
 # the suite).
 BASE = int(os.environ.get("RK_PORT_BASE") or 9000 + (os.getpid() % 100) * 10)
+# Options added to every node's (a run by hand: "--log-keep 32" makes the
+# restarted node catch up by snapshots).
+NODE_ARGS = os.environ.get("RK_NODE_ARGS", "").split()
 VALUE = 1024
 
 
@@ -62,7 +65,7 @@ def start(i, top):
         [BIN, "start", "--node-id", str(i), "--data", os.path.join(top, "n%d" % i),
          "--peer-addr", addr(i, 0), "--client-addr", addr(i, 1), "--http-addr", addr(i, 2),
          "--initial-cluster", CLUSTER, "--ranges", str(START), "--tick-ms", "50",
-         "--split-size", "16KiB", "--cache-mb", "64"],
+         "--split-size", "16KiB", "--cache-mb", "64"] + NODE_ARGS,
         stdout=log, stderr=log)
 
 
