@@ -334,6 +334,12 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 	    ss.compactions);
 	one(b, "rangekv_store_compacted_bytes_total", "counter",
 	    "File bytes the compactions gave back.", ss.compacted_bytes);
+	one(b, "rangekv_store_commit_retries_total", "counter",
+	    "Group commit transactions rolled back (a write conflict, cache pressure) and redone.",
+	    ss.commit_retries);
+	one(b, "rangekv_store_install_retries_total", "counter",
+	    "Snapshot installs rolled back (a write conflict, cache pressure) and redone.",
+	    ss.install_retries);
 	one(b, "rangekv_snapshots_generated_total", "counter", "Snapshots made to send.",
 	    n->stats.snaps_generated);
 	one(b, "rangekv_snapshots_sent_total", "counter", "Snapshot streams sent to the end.",

@@ -27,6 +27,7 @@ struct snap_in;
 struct rk_snap_out {
 	char name[64];
 	struct rk_store_snap_info info;
+	uint64_t generation; /* of the descriptor it holds */
 };
 
 /* One replica of one range on this node. */

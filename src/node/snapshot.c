@@ -61,7 +61,21 @@ struct snap_in {
 	 * snapshot covers (rk_merge_covered): removed in its install's batch. */
 	uint64_t covered[RK_SNAP_MAX_COVERED];
 	uint32_t n_covered;
+	/* Once sealed and accepted, the descriptor it installs: until the
+	 * install completes the replica's own is not it (an uninitialized
+	 * replica has none), and snap_overlaps must still see the span the
+	 * install is about to write. */
+	struct rk_desc desc;
 };
+
+/* Frees a received snapshot's state (not its file). */
+static void in_free(struct snap_in *in)
+{
+	if (in == NULL)
+		return;
+	rk_desc_free(&in->desc);
+	free(in);
+}
 
 /* ---- generating ------------------------------------------------------------------- */
 
@@ -73,8 +87,29 @@ struct gen_work {
 	uint32_t slen, elen;
 	char name[64];
 	struct rk_store_snap_info info;
+	/* Of the descriptor in the file; the range's when it was asked for
+	 * if the file's cannot be read (never made again and again). */
+	uint64_t generation;
 	int rc;
 };
+
+/* The generation of the descriptor staged file name holds into *genp (left
+ * as it is if the header cannot be read). */
+static void file_generation(struct rk_store *s, const char *name, uint64_t *genp)
+{
+	struct rk_buf head;
+	struct rk_desc d;
+	uint64_t range, index;
+	size_t used;
+
+	rk_buf_init(&head);
+	memset(&d, 0, sizeof(d));
+	if (rk_store_snap_head(s, name, &range, &index, &head) == 0 &&
+	    rk_desc_decode((const uint8_t *)head.p, head.len, &d, &used) == 0)
+		*genp = d.generation;
+	rk_desc_free(&d);
+	rk_buf_free(&head);
+}
 
 static void gen_run(uv_work_t *req)
 {
@@ -87,6 +122,8 @@ static void gen_run(uv_work_t *req)
 	w->rc = rk_store_snap_generate(r, w->range, w->start, w->slen, w->end,
 				       w->elen, w->name, sizeof(w->name), &w->info);
 	rk_store_reader_close(r);
+	if (w->rc == 0)
+		file_generation(w->n->store, w->name, &w->generation);
 }
 
 static void gen_done(uv_work_t *req, int status)
@@ -107,6 +144,7 @@ static void gen_done(uv_work_t *req, int status)
 			rk_store_snap_remove(w->n->store, r->snap->name);
 		snprintf(r->snap->name, sizeof(r->snap->name), "%s", w->name);
 		r->snap->info = w->info;
+		r->snap->generation = w->generation;
 		r->snap_refs = 0;
 		w->n->stats.snaps_generated++;
 		rk_node_mark_dirty(w->n, r);
@@ -141,9 +179,14 @@ int rk_snap_meta(struct rk_replica *r, struct rk_raft_snapshot_meta *metap)
 	memset(metap, 0, sizeof(*metap));
 	/* A snapshot is usable while the log still continues right after it,
 	 * and while its configuration is the range's: a replica added since
-	 * would refuse it (it is not in it), and be sent it again and again. */
+	 * would refuse it (it is not in it), and be sent it again and again.
+	 * And while its descriptor is of the range's generation: one made
+	 * before a split holds the right half's span too, which a node that
+	 * already holds the right half refuses (snap_overlaps) for as long
+	 * as it is offered. */
 	if (r->snap != NULL && r->snap->name[0] != '\0' &&
 	    r->snap->info.index + 1 >= r->first &&
+	    r->snap->generation == r->desc.generation &&
 	    conf_same(&r->snap->info.conf, &r->rs.conf)) {
 		metap->index = r->snap->info.index;
 		metap->term = r->snap->info.term;
@@ -157,6 +200,7 @@ int rk_snap_meta(struct rk_replica *r, struct rk_raft_snapshot_meta *metap)
 		return RK_ESNAPTEMP;
 	w->n = n;
 	w->range = r->range;
+	w->generation = r->desc.generation;
 	w->start = malloc(r->desc.slen + 1);
 	w->end = malloc(r->desc.elen + 1);
 	if (w->start == NULL || w->end == NULL) {
@@ -331,7 +375,7 @@ void rk_snap_shutdown(struct rk_node *n)
 		struct rk_replica *r = n->tab.byid[i];
 		if (r->incoming != NULL && r->incoming->out != NULL)
 			rk_store_snap_abort(r->incoming->out);
-		free(r->incoming);
+		in_free(r->incoming);
 		r->incoming = NULL;
 	}
 }
@@ -365,7 +409,7 @@ static void in_drop(struct rk_node *n, struct rk_replica *r)
 		rk_store_snap_abort(in->out);
 	if (in->sealed && !r->installing)
 		rk_store_snap_remove(n->store, in->name);
-	free(in);
+	in_free(in);
 	r->incoming = NULL;
 }
 
@@ -455,12 +499,23 @@ static bool snap_overlaps(void *arg, const struct rk_desc *snap)
 	 * be overwritten by them. The replicas' own descriptors decide: the
 	 * snapshot waits (the leader sends it again) until the split is
 	 * applied here, which then takes this replica in place (split.c).
-	 * O(replicas), once per snapshot received. */
+	 * A snapshot accepted for another replica and not yet installed
+	 * counts with its own descriptor: the two installs, or the one and
+	 * the other range's applies once it is installed, would write the
+	 * same keys at once (a write conflict that failed the group commit,
+	 * and a span holding two ranges' data). Whichever is sealed second
+	 * waits. O(replicas), once per snapshot received. */
 	for (size_t i = 0; i < un; i++) {
 		const struct rk_replica *o = t->byid[i];
 
-		if (o != r && o->desc.n_reps > 0 && !o->removing && spans_meet(&o->desc, snap) &&
-		    !rk_merge_covered(o, snap))
+		if (o == r || o->removing)
+			continue;
+		/* A local replica merged into the snapshot's range goes with
+		 * its install (note_covered). */
+		if (o->desc.n_reps > 0 && spans_meet(&o->desc, snap) && !rk_merge_covered(o, snap))
+			return true;
+		if (o->incoming != NULL && o->incoming->sealed &&
+		    o->incoming->desc.n_reps > 0 && spans_meet(&o->incoming->desc, snap))
 			return true;
 	}
 	return false;
@@ -483,8 +538,10 @@ static void note_covered(struct rk_replica *r, struct snap_in *in, const struct 
 }
 
 /* Whether the staged snapshot may be installed over r (member.h); the
- * reason is logged when not. */
-static bool snap_acceptable(struct rk_replica *r, const struct seal_work *w)
+ * reason is logged when not. Its descriptor goes to *dp (freed there when
+ * not acceptable). */
+static bool snap_acceptable(struct rk_replica *r, const struct seal_work *w,
+			    struct rk_desc *dp)
 {
 	struct rk_desc d;
 	const char *why;
@@ -502,7 +559,9 @@ static bool snap_acceptable(struct rk_replica *r, const struct seal_work *w)
 		rk_log_warn(MOD, "range %llu: snapshot at %llu refused: %s",
 			    (unsigned long long)r->range, (unsigned long long)w->head_index,
 			    why);
-	rk_desc_free(&d);
+	if (why != NULL)
+		rk_desc_free(&d);
+	*dp = d;
 	return why == NULL;
 }
 
@@ -511,9 +570,11 @@ static void seal_done(uv_work_t *req, int status)
 	struct seal_work *w = req->data;
 	struct rk_replica *r = rk_table_get(&w->n->tab, w->range);
 	struct snap_in *in = r != NULL ? r->incoming : NULL;
+	struct rk_desc d;
 
 	(void)status;
-	if (in == NULL || w->rc != 0 || !snap_acceptable(r, w)) {
+	memset(&d, 0, sizeof(d));
+	if (in == NULL || w->rc != 0 || !snap_acceptable(r, w, &d)) {
 		if (w->name[0] != '\0')
 			rk_store_snap_remove(w->n->store, w->name);
 		if (in != NULL) {
@@ -527,6 +588,8 @@ static void seal_done(uv_work_t *req, int status)
 	rk_buf_free(&w->head);
 	in->sealing = false;
 	in->sealed = true;
+	rk_desc_free(&in->desc);
+	in->desc = d;
 	snprintf(in->name, sizeof(in->name), "%s", w->name);
 	w->n->stats.snaps_received++;
 	rk_log_info(MOD, "range %llu: snapshot at %llu received", (unsigned long long)r->range,
@@ -659,6 +722,22 @@ static void install_done(uv_work_t *req, int status)
 	struct rk_store_apply_state as;
 
 	(void)status;
+	if (w->rc == RK_EAGAIN && n->stopping) {
+		free(w); /* the marker stays: the next start redoes it */
+		return;
+	}
+	if (w->rc == RK_EAGAIN) {
+		/* Rolled back again and again for the store's whole bound (a
+		 * write conflict, cache pressure: rk_store_install_run redoes
+		 * it meanwhile): transient, so run again; the replica stays
+		 * installing, serving nothing, until it completes. */
+		rk_log_warn(MOD, "range %llu: installing its snapshot was rolled back (%s); "
+			    "running it again", (unsigned long long)r->range, rk_strerror(w->rc));
+		w->rc = 0;
+		if (uv_queue_work(&n->loop, &w->req, install_run, install_done) == 0)
+			return;
+		w->rc = RK_ENOMEM;
+	}
 	if (w->rc != 0) {
 		/* The marker stays; the next start redoes the install. Serving
 		 * this range meanwhile would be wrong. */
@@ -684,7 +763,7 @@ static void install_done(uv_work_t *req, int status)
 	r->installing = false;
 	r->load.size_known = false; /* a new span's data: measured again */
 	r->load.size_epoch++;
-	free(r->incoming);
+	in_free(r->incoming);
 	r->incoming = NULL;
 	n->stats.snaps_installed++;
 	rk_log_info(MOD, "range %llu: snapshot at %llu installed", (unsigned long long)r->range,

@@ -527,7 +527,9 @@ static int put_pair(struct store_session *ss, int table, const uint8_t *k,
 	return store_err(c->insert(c));
 }
 
-int rk_store_install_run(struct rk_store_reader *r, uint64_t range)
+/* One run of the install: verify (the first run only) the staged file,
+ * clear the span, write the pairs, the apply state last. */
+static int install_once(struct rk_store_reader *r, uint64_t range, bool verify)
 {
 	struct store_session *ss = &r->ss;
 	struct snap_in in;
@@ -541,8 +543,7 @@ int rk_store_install_run(struct rk_store_reader *r, uint64_t range)
 	rc = read_marker(r, range, &index, name, sizeof(name));
 	if (rc != 0)
 		return rc;
-	rc = snap_verify(r->s, name, range, index);
-	if (rc != 0)
+	if (verify && (rc = snap_verify(r->s, name, range, index)) != 0)
 		return rc;
 	rc = snap_in_open(r->s, name, &in);
 	if (rc == 0)
@@ -599,6 +600,29 @@ int rk_store_install_run(struct rk_store_reader *r, uint64_t range)
 	if (open_txn)
 		rc = txn_end(ss->ws, rc);
 	snap_in_close(&in);
+	return rc;
+}
+
+/* A transaction of the install rolled back (RK_EAGAIN: a write conflict
+ * with the storage thread's group commit, or cache pressure) leaves the
+ * install half done, which is what a crash leaves too: it is redone from
+ * the staged file, whole, with the storage thread's backoff and bound
+ * (store_int.h). Each run clears the span first, so nothing of the last
+ * one remains. */
+int rk_store_install_run(struct rk_store_reader *r, uint64_t range)
+{
+	double deadline = store_now_s() + STORE_RETRY_S;
+	uint32_t wait_ms = STORE_RETRY_FIRST_MS;
+	int rc;
+
+	rc = install_once(r, range, true);
+	while (rc == RK_EAGAIN && store_now_s() < deadline) {
+		pthread_mutex_lock(&r->s->mu);
+		r->s->install_retries++;
+		pthread_mutex_unlock(&r->s->mu);
+		store_retry_wait(&wait_ms);
+		rc = install_once(r, range, false);
+	}
 	return rc;
 }
 

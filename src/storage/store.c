@@ -712,15 +712,76 @@ static void record_flush(struct rk_store *s, double secs)
 	s->flushes++;
 }
 
+/*
+ * A transaction that WiredTiger rolls back with WT_ROLLBACK (RK_EAGAIN) is
+ * not a failure of its batches: another transaction held an uncommitted
+ * update of a row it wrote (a write-write conflict: a snapshot install
+ * runs in its own transactions on a worker thread), or WiredTiger rolled it
+ * back so that eviction could go on under cache pressure. Its changes are
+ * gone and the batches are pure data, so the storage thread redoes the
+ * whole transaction from them (store_retry_wait's backoff, for up to
+ * STORE_RETRY_S in all: the other transaction ends within seconds, the
+ * install's are bounded, snap.c). Only then does the rollback fail the
+ * batches, as any other error. Nothing is acknowledged before its own
+ * commit and log flush; the batches queued behind wait, so the order of
+ * commits stays the order of submission.
+ */
+double store_now_s(void)
+{
+	return now_s();
+}
+
+void store_retry_wait(uint32_t *wait_msp)
+{
+	if (*wait_msp < STORE_RETRY_FIRST_MS)
+		*wait_msp = STORE_RETRY_FIRST_MS;
+	usleep(*wait_msp * 1000u);
+	*wait_msp = *wait_msp * 2 > STORE_RETRY_MAX_MS ? STORE_RETRY_MAX_MS : *wait_msp * 2;
+}
+
+/* One transaction applying the batches from p up to (not including) end. */
+static int commit_once(struct store_session *ss, struct pending *p,
+		       const struct pending *end)
+{
+	int rc = store_err(ss->ws->begin_transaction(ss->ws, NULL));
+
+	if (rc != 0)
+		return rc;
+	for (; rc == 0 && p != end; p = p->next)
+		rc = store_apply_batch(ss, p->b);
+	if (rc == 0)
+		return store_err(ss->ws->commit_transaction(ss->ws, NULL));
+	ss->ws->rollback_transaction(ss->ws, NULL);
+	return rc;
+}
+
+/* commit_once, redone while it is rolled back (RK_EAGAIN) and the clock
+ * is before deadline (at least once). */
+static int commit_retried(struct rk_store *s, struct pending *p,
+			  const struct pending *end, double deadline)
+{
+	uint32_t wait_ms = STORE_RETRY_FIRST_MS;
+	int rc;
+
+	while ((rc = commit_once(&s->w, p, end)) == RK_EAGAIN && now_s() < deadline) {
+		pthread_mutex_lock(&s->mu);
+		s->commit_retries++;
+		pthread_mutex_unlock(&s->mu);
+		store_retry_wait(&wait_ms);
+	}
+	return rc;
+}
+
 /* One transaction for the whole group; if it fails, each batch alone, so
- * that one bad batch does not fail the others. */
+ * that one bad batch does not fail the others. Rollbacks are redone
+ * (commit_retried) within one deadline for the group. */
 static void commit_group(struct rk_store *s, struct pending *list)
 {
 	struct store_session *ss = &s->w;
 	struct pending *p, *next;
 	bool sync = false, alone = false;
 	uint64_t nb = 0, bytes = 0;
-	double t0;
+	double t0, deadline;
 	int rc;
 
 	for (p = list; p != NULL; p = p->next) {
@@ -731,25 +792,12 @@ static void commit_group(struct rk_store *s, struct pending *list)
 	if (s->test_commit_delay_ms > 0)
 		usleep(s->test_commit_delay_ms * 1000u);
 	t0 = now_s();
-	rc = store_err(ss->ws->begin_transaction(ss->ws, NULL));
-	for (p = list; rc == 0 && p != NULL; p = p->next)
-		rc = store_apply_batch(ss, p->b);
-	if (rc == 0)
-		rc = store_err(ss->ws->commit_transaction(ss->ws, NULL));
-	else
-		ss->ws->rollback_transaction(ss->ws, NULL);
+	deadline = t0 + STORE_RETRY_S;
+	rc = commit_retried(s, list, NULL, deadline);
 	if (rc != 0 && list->next != NULL) {
 		alone = true;
-		for (p = list; p != NULL; p = p->next) {
-			int r1 = store_err(ss->ws->begin_transaction(ss->ws, NULL));
-			if (r1 == 0)
-				r1 = store_apply_batch(ss, p->b);
-			if (r1 == 0)
-				r1 = store_err(ss->ws->commit_transaction(ss->ws, NULL));
-			else
-				ss->ws->rollback_transaction(ss->ws, NULL);
-			p->rc = r1;
-		}
+		for (p = list; p != NULL; p = p->next)
+			p->rc = commit_retried(s, p, p->next, deadline);
 	}
 	if (sync && (rc == 0 || alone)) {
 		int fr = store_err(ss->ws->log_flush(ss->ws, "sync=on"));
@@ -967,6 +1015,8 @@ void rk_store_stats(struct rk_store *s, struct rk_store_stats *stp)
 	stp->queued_bytes = s->queued_bytes;
 	stp->compactions = s->compactions;
 	stp->compacted_bytes = s->compacted_bytes;
+	stp->commit_retries = s->commit_retries;
+	stp->install_retries = s->install_retries;
 	n = s->n_flush_samples < FLUSH_SAMPLES ? s->n_flush_samples : FLUSH_SAMPLES;
 	memcpy(tmp, s->flush_s, n * sizeof(double));
 	pthread_mutex_unlock(&s->mu);

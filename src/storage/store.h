@@ -201,7 +201,9 @@ typedef void (*rk_store_done_fn)(void *arg, int rc);
 
 /* Queues b (the store owns it from here). done(arg, rc) runs on the storage
  * thread once b is durable (rc 0) or failed; every batch committed in the
- * same group shares one transaction and one log flush. */
+ * same group shares one transaction and one log flush. A transaction that
+ * WiredTiger rolls back (RK_EAGAIN: a write conflict, cache pressure) is
+ * redone from the batches for up to 30 s before they fail with it. */
 int rk_store_submit(struct rk_store *s, struct rk_store_batch *b,
 		    rk_store_done_fn done, void *arg);
 /* Submits and waits (tests, tools, start-up). */
@@ -219,6 +221,11 @@ struct rk_store_stats {
 	uint64_t queued_bytes; /* batches submitted, not yet committed */
 	uint64_t compactions;     /* tables compacted (compact.c) */
 	uint64_t compacted_bytes; /* file bytes they gave back */
+	/* Transactions rolled back by WiredTiger (a write conflict, or cache
+	 * pressure) and redone: group commits, and snapshot installs redone
+	 * from their staged file (docs/storage.md "Transient rollbacks"). */
+	uint64_t commit_retries;
+	uint64_t install_retries;
 	double flush_p50_s, flush_p99_s; /* group commit latency (flush) */
 };
 void rk_store_stats(struct rk_store *s, struct rk_store_stats *stp);
@@ -401,7 +408,9 @@ void rk_store_batch_install(struct rk_store_batch *b, uint64_t range,
 			    uint64_t index, const char *name);
 /* Runs (or redoes) the install of range's marker with r's session: never on
  * the event loop. RK_ENOTFOUND without a marker; RK_ECORRUPT if the staged
- * file fails its checksum. */
+ * file fails its checksum. A transaction of it that WiredTiger rolls back
+ * (a write conflict, cache pressure) redoes the install, for up to 30 s;
+ * RK_EAGAIN after that, and running it again later is safe. */
 int rk_store_install_run(struct rk_store_reader *r, uint64_t range);
 /* Calls fn(arg, range, index) for every install that has not completed. */
 int rk_store_install_pending(struct rk_store_reader *r,

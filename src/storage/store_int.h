@@ -156,6 +156,9 @@ struct rk_store {
 	/* Statistics (under mu). */
 	uint64_t groups, batches, flushes, checkpoints;
 	uint64_t compactions, compacted_bytes;
+	/* Transactions redone after a transient rollback (RK_EAGAIN): the
+	 * storage thread's (store.c) and snapshot installs' (snap.c). */
+	uint64_t commit_retries, install_retries;
 	uint64_t queued_bytes; /* of the batches queued or being committed */
 	double flush_s[FLUSH_SAMPLES];
 	uint64_t n_flush_samples;
@@ -168,6 +171,16 @@ struct rk_store_reader {
 	size_t cap;
 	bool pinned; /* in the snapshot transaction of rk_store_reader_pin */
 };
+
+/* A transaction rolled back by WiredTiger (WT_ROLLBACK, RK_EAGAIN: a write
+ * conflict, or eviction under cache pressure) is redone, after
+ * store_retry_wait's pause: STORE_RETRY_FIRST_MS, doubled each time up to
+ * STORE_RETRY_MAX_MS, for up to STORE_RETRY_S in all (store.c). */
+#define STORE_RETRY_FIRST_MS 1u
+#define STORE_RETRY_MAX_MS 100u
+#define STORE_RETRY_S 30.0
+void store_retry_wait(uint32_t *wait_msp);
+double store_now_s(void); /* CLOCK_MONOTONIC seconds */
 
 /* Translates a WiredTiger return code (0 stays 0). ENOSPC (and EDQUOT, a
  * quota: the same for the user) is RK_ENOSPC. */

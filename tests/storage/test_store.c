@@ -21,40 +21,17 @@
 #include "store_int.h" /* the on-disk decoders, fed garbage below */
 #include "util.h"
 
-struct fx {
-	char dir[512];
-	struct rk_store *s;
-	struct rk_store_reader *r;
-};
-
 static int setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
-	char err[256];
-
-	tmpdir_make(f->dir, sizeof(f->dir), "store");
-	if (store_open_at(f->dir, 1, 77, &f->s, err, sizeof(err)) != 0) {
-		fprintf(stderr, "open: %s\n", err);
-		return -1;
-	}
-	if (rk_store_reader_open(f->s, &f->r) != 0)
-		return -1;
-	*state = f;
-	return 0;
+	return store_fx_setup(state, "store");
 }
 
 static int teardown(void **state)
 {
-	struct fx *f = *state;
-
-	rk_store_reader_close(f->r);
-	rk_store_close(f->s);
-	tmpdir_remove(f->dir);
-	free(f);
-	return 0;
+	return store_fx_teardown(state);
 }
 
-static void reopen(struct fx *f)
+static void reopen(struct store_fx *f)
 {
 	char err[256];
 
@@ -84,7 +61,7 @@ static void fill_append(struct rk_store_batch *b, uint64_t range, uint64_t lo,
 	rk_store_batch_append(b, range, e, n);
 }
 
-static void append(struct fx *f, uint64_t range, uint64_t lo, uint64_t hi,
+static void append(struct store_fx *f, uint64_t range, uint64_t lo, uint64_t hi,
 		   uint64_t term)
 {
 	struct rk_store_batch *b = rk_store_batch_new();
@@ -113,7 +90,7 @@ static int collect_entry(void *arg, const struct rk_raft_entry *e)
 
 static void test_log_append_read(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct collected c = {0};
 	uint64_t last, term;
 
@@ -145,7 +122,7 @@ static void test_log_append_read(void **state)
 
 static void test_truncate_then_append(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct rk_store_batch *b;
 	struct collected c = {0};
 	uint64_t last;
@@ -174,7 +151,7 @@ static int stop_after_one(void *arg, const struct rk_raft_entry *e)
 
 static void test_compaction(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct rk_store_batch *b = rk_store_batch_new();
 	struct rk_store_raft_state st = {0}, got;
 	struct collected c = {0};
@@ -219,7 +196,7 @@ static void test_compaction(void **state)
 	assert_int_equal(rk_store_read_raft_state(f->r, 8, &got), RK_ENOTFOUND);
 }
 
-static void kv_put(struct fx *f, const char *k, const char *v)
+static void kv_put(struct store_fx *f, const char *k, const char *v)
 {
 	struct rk_store_batch *b = rk_store_batch_new();
 
@@ -227,7 +204,7 @@ static void kv_put(struct fx *f, const char *k, const char *v)
 	assert_int_equal(rk_store_write(f->s, b), 0);
 }
 
-static void assert_value(struct fx *f, const char *k, const char *want)
+static void assert_value(struct store_fx *f, const char *k, const char *want)
 {
 	const void *v;
 	size_t n;
@@ -244,7 +221,7 @@ static void assert_value(struct fx *f, const char *k, const char *want)
 
 static void test_kv_and_apply_state(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct rk_store_batch *b = rk_store_batch_new();
 	struct rk_store_apply_state as = {12, "desc-a", 6}, got;
 	const void *v;
@@ -287,7 +264,7 @@ static void test_kv_and_apply_state(void **state)
  * after the mark included. */
 static void test_batch_rollback(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct rk_store_batch *b = rk_store_batch_new();
 	struct rk_store_apply_state as = {3, "d", 1}, got;
 	struct rk_store_batch_mark m;
@@ -312,7 +289,7 @@ static void test_batch_rollback(void **state)
  * range's raft and apply state are created with it. */
 static void test_split_in_one_batch(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct rk_store_batch *b = rk_store_batch_new();
 	struct rk_store_apply_state left = {30, "[a,m)", 5}, right = {RK_RAFT_INIT_INDEX, "[m,z)", 5}, got;
 	struct rk_store_raft_state st = {0};
@@ -335,7 +312,7 @@ static void test_split_in_one_batch(void **state)
 
 static void test_remove_replica(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct rk_store_batch *b = rk_store_batch_new();
 	struct rk_store_apply_state as = {9, "d", 1}, got;
 	struct rk_store_raft_state st = {0}, gst;
@@ -382,7 +359,7 @@ static void test_remove_replica(void **state)
 }
 
 struct scan_ctx {
-	struct fx *f;
+	struct store_fx *f;
 	int seen[2];
 	char keys[64][8];
 	int n;
@@ -416,7 +393,7 @@ static int scan_and_write(void *arg, int table, const void *key, size_t klen,
 
 static void test_scan_while_writing(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct rk_store_batch *b = rk_store_batch_new();
 	struct rk_store_apply_state as = {40, "", 0};
 	struct scan_ctx c = {0};
@@ -463,7 +440,7 @@ static void test_scan_while_writing(void **state)
 
 static void test_checksum(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct rk_store_batch *b = rk_store_batch_new();
 	uint64_t s1, s2, s3, s4, applied;
 
@@ -527,7 +504,7 @@ static void on_pending(void *arg, uint64_t range, uint64_t index)
 	got[1] = index;
 }
 
-static void stage_from(struct fx *src, struct fx *dst, uint64_t range,
+static void stage_from(struct store_fx *src, struct store_fx *dst, uint64_t range,
 		       uint64_t index, char *name, size_t namelen)
 {
 	struct rk_store_snap_meta m = {range, index, 3, "m", "n", "[m,n)", 1, 1, 5};
@@ -542,7 +519,7 @@ static void stage_from(struct fx *src, struct fx *dst, uint64_t range,
 
 static void test_snapshot_install_over_existing(void **state)
 {
-	struct fx *f = *state, *g;
+	struct store_fx *f = *state, *g;
 	struct rk_store_batch *b = rk_store_batch_new();
 	struct rk_store_apply_state as = {100, "[m,n)", 5}, got;
 	uint64_t s_src, s_dst, a1, a2, pend[2] = {0, 0};
@@ -608,7 +585,7 @@ static void test_snapshot_install_over_existing(void **state)
 
 static void test_snapshot_corrupt_file_clears_nothing(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct rk_store_snap_meta m = {6, 50, 3, "m", "n", "", 1, 1, 0};
 	struct rk_store_snap_out *o;
 	struct rk_store_batch *b;
@@ -640,7 +617,7 @@ static void test_snapshot_corrupt_file_clears_nothing(void **state)
  * garbage. The install must refuse every damaged file and clear nothing. */
 static void test_snapshot_file_mutations(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct rk_store_snap_meta m = {6, 50, 3, "m", "n", "d", 1, 1, 1};
 	struct rk_store_snap_out *o;
 	struct rk_store_batch *b;
@@ -704,7 +681,7 @@ static void test_snapshot_file_mutations(void **state)
 
 static void test_orphan_files_removed_at_open(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct rk_store_snap_meta m = {6, 50, 3, "m", "n", "", 1, 1, 0};
 	struct rk_store_snap_out *o;
 	char name[128];
@@ -721,7 +698,7 @@ static void test_orphan_files_removed_at_open(void **state)
 
 static void test_durable_applied_follows_checkpoints(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct rk_store_batch *b = rk_store_batch_new();
 	struct rk_store_apply_state as = {17, "", 0};
 	uint64_t a;
@@ -758,7 +735,7 @@ static void count_done(void *arg, int rc)
 
 static void test_group_commit_callbacks(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct counter c = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
 	struct rk_store_stats st;
 	struct rk_raft_entry e = {1, 0, 0, 3, (const uint8_t *)"abc"};

@@ -47,4 +47,39 @@ static inline int store_open_at(const char *dir, uint64_t node,
 	return rk_store_open(&o, sp, err, errlen);
 }
 
+/* The fixture of the tests on one store: a fresh directory (tag names it),
+ * the store opened on it (node 1, cluster 77) and one reader. */
+struct store_fx {
+	char dir[512];
+	struct rk_store *s;
+	struct rk_store_reader *r;
+};
+
+static inline int store_fx_setup(void **state, const char *tag)
+{
+	struct store_fx *f = calloc(1, sizeof(*f));
+	char err[256];
+
+	*state = f;
+	if (f == NULL)
+		return -1;
+	tmpdir_make(f->dir, sizeof(f->dir), tag);
+	if (store_open_at(f->dir, 1, 77, &f->s, err, sizeof(err)) != 0) {
+		fprintf(stderr, "open: %s\n", err);
+		return -1;
+	}
+	return rk_store_reader_open(f->s, &f->r) != 0 ? -1 : 0;
+}
+
+static inline int store_fx_teardown(void **state)
+{
+	struct store_fx *f = *state;
+
+	rk_store_reader_close(f->r);
+	rk_store_close(f->s);
+	tmpdir_remove(f->dir);
+	free(f);
+	return 0;
+}
+
 #endif
