@@ -351,6 +351,10 @@ static void pass(struct rk_node *n, struct snap *sn)
 		if (sn->ranges[i].leader_node == 0 && asked++ < RK_SR_MAX_OPS)
 			ask_leader(n, &sn->descs[i]);
 	}
+	/* The group's own range is not in the index and not moved yet: a
+	 * node that does not hold a replica of the group does not create
+	 * one from the group's messages (docs/placement.md, "Not built
+	 * yet"). */
 	rk_pl_config_default(&cfg);
 	cfg.replicas = rk_node_config_replicas(&n->cfg);
 	cfg.dead_after_ms = n->cfg.settings.v[RK_SET_DEAD_AFTER];
@@ -453,10 +457,14 @@ bool rk_sr_http(struct rk_node *n, const struct rk_http_req *req, struct rk_http
 		rk_api_error(resp, 404, "this cluster has no placement group");
 		return true;
 	}
+	if (n->hb.n_told == 0) {
+		rk_api_error(resp, 503, "no leader of the placement group has told this node the "
+			     "nodes' states yet; retry in a second");
+		return true;
+	}
 	st = rk_hb_state_of(n, id);
 	if (st == RK_HB_UNKNOWN) {
-		rk_api_error(resp, 404, "no such node in the node table (or no leader of the "
-			     "placement group has told this node the states yet)");
+		rk_api_error(resp, 404, "no such node in the placement group's node table");
 		return true;
 	}
 	if (st == RK_HB_DECOMMISSIONING || st == RK_HB_DECOMMISSIONED) {

@@ -55,7 +55,8 @@ void rk_sr_tick(struct rk_node *n);
  * "decommissioning"} once asked (the STATE command goes to the group's
  * leader, heartbeat.h), 200 with the state when asked already; 409 when
  * fewer live nodes than --replicas would remain, 404 for a node the
- * states told to this node do not name. false for any other request. */
+ * states told to this node do not name, 503 before any were told. false
+ * for any other request. */
 bool rk_sr_http(struct rk_node *n, const struct rk_http_req *req, struct rk_http_resp *resp);
 void rk_sr_close(struct rk_node *n);
 

@@ -149,8 +149,10 @@ def main():
     ok = False
     try:
         c.start_all()
-        wait("every node live in node 1's view",
-             lambda: states(1) == {i: "live" for i in NODES}, 60)
+        wait("every node live in node 1's view, and told to node 1",
+             lambda: states(1) == {i: "live" for i in NODES} and
+             [x["placement_state"] for x in call(1, "GET", "/api/v1/cluster/status")[1]["nodes"]]
+             == ["live"] * len(NODES), 60)
         w = Writer()
         w.start()
         wait("writes acknowledged", lambda: len(w.acked) >= 200, 60)
