@@ -931,6 +931,8 @@ static int parse(struct insp *s, int argc, char **argv)
 			break;
 		}
 	}
+	if (s->watch > 0 && s->v->run == run_decommission)
+		return usage_error(s, "--watch is not a flag of decommission (--wait follows it)");
 	if (s->sort != NULL && s->has_limit && s->limit > 1000)
 		return usage_error(s, "--limit: at most 1000 with --sort");
 	if (s->v->npos == 0 && optind < argc)
