@@ -405,7 +405,64 @@ int rk_pl_apply_stats(struct rk_pl_sm *sm, struct rk_store_reader *rd,
 	return 0;
 }
 
+/* ---- STATE --------------------------------------------------------------------- */
+
+int rk_pl_apply_state(struct rk_pl_sm *sm, struct rk_store_reader *rd,
+		      struct rk_store_batch *b, const uint8_t *p, size_t len,
+		      struct rk_pl_result *resp)
+{
+	struct rk_pl_node_rec r;
+	uint8_t want;
+	int rc;
+
+	if (len != RK_PL_REPORT_HEADER + 1)
+		return RK_EPROTO;
+	resp->origin = rk_le_get64(p + 1);
+	resp->token = rk_le_get64(p + 9);
+	resp->first = rk_le_get32(p + 17);
+	want = p[RK_PL_REPORT_HEADER];
+	rc = node_of(sm, rd, resp->first, &r);
+	if (rc == RK_ENOTFOUND) {
+		resp->rc = RK_ENOTFOUND;
+		return 0;
+	}
+	if (rc != 0)
+		return rc;
+	if (want == r.state) {
+		resp->taken = 1; /* already so: a retried call */
+		return 0;
+	}
+	/* Forward only, one step at a time: a drained node is never made
+	 * active again by a late retry. */
+	if (want > RK_PL_NODE_DECOMMISSIONED || want != r.state + 1) {
+		resp->rc = RK_ESTATE;
+		return 0;
+	}
+	r.state = want;
+	resp->taken = 1;
+	return node_put(sm, b, &r);
+}
+
 /* ---- encoding ------------------------------------------------------------------ */
+
+int rk_pl_encode_state(struct rk_buf *out, uint64_t origin, uint64_t token, uint64_t id,
+		       uint8_t state)
+{
+	size_t at = out->len;
+	uint8_t *p;
+	int rc;
+
+	if (id == 0 || id > UINT32_MAX)
+		return RK_EINVAL;
+	rc = rk_pl_encode_header(out, RK_PL_CMD_STATE, origin, token, (uint32_t)id);
+	if (rc == 0 && (p = rk_buf_extend(out, 1)) == NULL)
+		rc = RK_ENOMEM;
+	if (rc == 0)
+		*p = state;
+	if (rc != 0)
+		out->len = at;
+	return rc;
+}
 
 int rk_pl_encode_register(struct rk_buf *out, uint64_t origin, uint64_t token,
 			  const struct rk_pl_node_rec *node)

@@ -19,6 +19,13 @@
  *            beat); the wall clock is the leader's when it batched them,
  *            recorded as each node's last heartbeat. An id not in the table
  *            is skipped (counted in the result's stale).
+ *   STATE    u8 5 | u64 origin | u64 token | u32 node id | u8 state
+ *            moves the node's replicated state forward (enum
+ *            rk_pl_node_admin): active -> decommissioning (a decommission
+ *            asked for) -> decommissioned (drained, by the placement
+ *            leader). The same state again is accepted (a retried call);
+ *            any other change is refused RK_ESTATE, an unknown node
+ *            RK_ENOTFOUND (result rc, nothing written).
  *
  * Table rows (beside group.h's):
  *   'N' + u64 BE node id -> the node's record (below)
@@ -101,6 +108,10 @@ int rk_pl_apply_stats(struct rk_pl_sm *sm, struct rk_store_reader *rd,
 		      struct rk_store_batch *b, const uint8_t *p, size_t len,
 		      struct rk_pl_result *resp);
 
+int rk_pl_apply_state(struct rk_pl_sm *sm, struct rk_store_reader *rd,
+		      struct rk_store_batch *b, const uint8_t *p, size_t len,
+		      struct rk_pl_result *resp);
+
 /* Encoding (appended to out; RK_ENOMEM if out ran out). An address longer
  * than RK_PL_ADDR_MAX - 1 is RK_EINVAL. */
 int rk_pl_encode_register(struct rk_buf *out, uint64_t origin, uint64_t token,
@@ -110,6 +121,9 @@ int rk_pl_encode_stats(struct rk_buf *out, uint64_t origin, uint64_t token, uint
 		       uint64_t wall_ms);
 int rk_pl_encode_stats_node(struct rk_buf *out, uint64_t id, uint64_t capacity,
 			    const uint64_t stats[RK_PL_NSTATS]);
+
+int rk_pl_encode_state(struct rk_buf *out, uint64_t origin, uint64_t token, uint64_t id,
+		       uint8_t state);
 
 /* Messages to the group's leader over the transport, never in its log
  * (src/node/heartbeat.h): a node's heartbeat, the REGISTER layout with op

@@ -28,6 +28,7 @@
 #define F_LIMIT 4u
 #define F_FROM 8u
 #define F_UNAVAILABLE 16u
+#define F_WAIT 32u
 
 /* `rangekv status` lists this many unavailable ranges (the count says
  * the rest). */
@@ -55,7 +56,7 @@ struct insp {
 	long long watch;      /* seconds; 0: once */
 	int64_t timeout_ms;
 	const char *sort;     /* NULL: none */
-	bool has_node, has_limit, has_from, unavailable;
+	bool has_node, has_limit, has_from, unavailable, wait;
 	uint64_t node, limit, from, id;
 	size_t width;         /* of the terminal; 0: not one */
 };
@@ -82,7 +83,16 @@ static int usage_error(const struct insp *s, const char *fmt, ...)
  * after one line on stderr: 3 unreachable, 1 an error answer or one that
  * is not JSON, 2 a --http that is not HOST:PORT.
  */
+static int fetch_m(const struct insp *s, const char *method, const char *path, cJSON **jp);
+
 static int fetch(const struct insp *s, const char *path, cJSON **jp)
+{
+	return fetch_m(s, "GET", path, jp);
+}
+
+/* method path on the node: the answer's JSON (any 2xx), or an exit
+ * status with the error printed. */
+static int fetch_m(const struct insp *s, const char *method, const char *path, cJSON **jp)
 {
 	struct rk_buf body;
 	char err[512];
@@ -91,8 +101,8 @@ static int fetch(const struct insp *s, const char *path, cJSON **jp)
 
 	*jp = NULL;
 	rk_buf_init(&body);
-	rc = rk_cli_http_get(s->http, path, rk_cli_now_ms() + s->timeout_ms, &body,
-			     &status, err, sizeof(err));
+	rc = rk_cli_http(s->http, method, path, rk_cli_now_ms() + s->timeout_ms, &body,
+			 &status, err, sizeof(err));
 	if (rc != 0) {
 		rk_buf_free(&body);
 		if (rc == RK_EADDR)
@@ -102,7 +112,7 @@ static int fetch(const struct insp *s, const char *path, cJSON **jp)
 							    : RK_CLI_EXIT_ERROR;
 	}
 	j = cJSON_ParseWithLength(body.p != NULL ? body.p : "", body.len);
-	if (status != 200) {
+	if (status < 200 || status > 299) {
 		const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
 		fprintf(stderr, "rangekv %s: %s (HTTP %d from %s)\n", s->v->name,
 			cJSON_IsString(e) ? e->valuestring : "error", status, s->http);
@@ -122,6 +132,7 @@ static int fetch(const struct insp *s, const char *path, cJSON **jp)
 }
 
 static int print_json(const cJSON *j);
+static void pause_ms(long long ms);
 
 /* fetch, and with --json print the answer: 0 with *jp NULL then (the
  * verb is done), or with *jp the answer to print for people. */
@@ -599,6 +610,54 @@ static int status_unavailable(const struct insp *s, double n, const cJSON *j)
 	return rc;
 }
 
+/* The node's entry in the placement leader's view, or NULL. */
+static const cJSON *node_in(const cJSON *view, uint64_t id)
+{
+	const cJSON *nd;
+
+	cJSON_ArrayForEach(nd, get(view, "nodes"))
+		if (num(nd, "id") == (double)id)
+			return nd;
+	return NULL;
+}
+
+static int run_decommission(struct insp *s)
+{
+	char path[64];
+	cJSON *j;
+	int rc;
+
+	snprintf(path, sizeof(path), "/api/v1/nodes/%llu/decommission", (unsigned long long)s->id);
+	if ((rc = fetch_m(s, "POST", path, &j)) != 0)
+		return rc;
+	if (s->json)
+		rc = print_json(j);
+	else
+		printf("node %llu: %s\n", (unsigned long long)s->id, str(j, "state", "?"));
+	cJSON_Delete(j);
+	/* --wait: the replicas the node's heartbeats report, until the
+	 * placement leader marks it decommissioned. */
+	while (rc == 0 && s->wait) {
+		const cJSON *nd;
+		bool done;
+
+		if ((rc = fetch(s, "/api/v1/nodes", &j)) != 0)
+			return rc;
+		nd = node_in(j, s->id);
+		done = nd != NULL && strcmp(str(nd, "state", ""), "decommissioned") == 0;
+		if (nd != NULL && !s->json)
+			printf("node %llu: %s, %.0f ranges left\n", (unsigned long long)s->id,
+			       str(nd, "state", "?"), num(nd, "replicas"));
+		cJSON_Delete(j);
+		if (fflush(stdout) != 0)
+			return RK_CLI_EXIT_ERROR;
+		if (done)
+			break;
+		pause_ms(1000);
+	}
+	return rc;
+}
+
 static int run_status(struct insp *s)
 {
 	struct rk_cli_table t;
@@ -685,6 +744,15 @@ static const struct iverb iverbs[] = {
 	 "last heartbeat: replicas, leaderships, bytes, writes/s and reads/s,\n"
 	 "free disk space; HEARD: since its last heartbeat reached the leader.\n"
 	 "--json: the answer of GET /api/v1/nodes\n"},
+	{.name = "decommission", .synopsis = "NODE [--wait]", .npos = 1, .flags = F_WAIT,
+	 .run = run_decommission, .help =
+	 "Decommissions node NODE (POST /api/v1/nodes/NODE/decommission): the\n"
+	 "placement group records it decommissioning, its replicas move to the\n"
+	 "other nodes and its leaderships are handed over, and once it holds no\n"
+	 "replica it is decommissioned and can be stopped. Refused when fewer live\n"
+	 "nodes than --replicas would remain. --wait: prints the ranges left on\n"
+	 "it each second until it is decommissioned.\n"
+	 "--json: the answer of the call\n"},
 	{.name = "ranges",
 	 .synopsis = "[--sort size|writes|reads] [--node N] [--unavailable] [--limit N]",
 	 .flags = F_SORT | F_NODE | F_LIMIT | F_UNAVAILABLE, .run = run_ranges, .help =
@@ -773,7 +841,7 @@ static bool parse_u64(const char *s, uint64_t max, uint64_t *vp)
 }
 
 enum { O_HTTP = 1, O_JSON, O_WATCH, O_TIMEOUT, O_SORT, O_NODE, O_LIMIT, O_FROM, O_UNAVAILABLE,
-       O_HELP };
+       O_WAIT, O_HELP };
 
 static const struct option options[] = {
 	{"http", required_argument, NULL, O_HTTP},
@@ -785,6 +853,7 @@ static const struct option options[] = {
 	{"limit", required_argument, NULL, O_LIMIT},
 	{"from", required_argument, NULL, O_FROM},
 	{"unavailable", no_argument, NULL, O_UNAVAILABLE},
+	{"wait", no_argument, NULL, O_WAIT},
 	{"help", no_argument, NULL, O_HELP},
 	{NULL, 0, NULL, 0},
 };
@@ -794,7 +863,7 @@ static int parse(struct insp *s, int argc, char **argv)
 {
 	static const unsigned need[] = {
 		[O_SORT] = F_SORT, [O_NODE] = F_NODE, [O_LIMIT] = F_LIMIT, [O_FROM] = F_FROM,
-		[O_UNAVAILABLE] = F_UNAVAILABLE,
+		[O_UNAVAILABLE] = F_UNAVAILABLE, [O_WAIT] = F_WAIT,
 	};
 	uint64_t v;
 	int o, li = 0;
@@ -857,8 +926,13 @@ static int parse(struct insp *s, int argc, char **argv)
 		case O_UNAVAILABLE:
 			s->unavailable = true;
 			break;
+		case O_WAIT:
+			s->wait = true;
+			break;
 		}
 	}
+	if (s->watch > 0 && s->v->run == run_decommission)
+		return usage_error(s, "--watch is not a flag of decommission (--wait follows it)");
 	if (s->sort != NULL && s->has_limit && s->limit > 1000)
 		return usage_error(s, "--limit: at most 1000 with --sort");
 	if (s->v->npos == 0 && optind < argc)
@@ -869,7 +943,8 @@ static int parse(struct insp *s, int argc, char **argv)
 		if (optind + 1 < argc)
 			return usage_error(s, "unexpected argument '%s'", argv[optind + 1]);
 		if (!parse_u64(argv[optind], UINT64_MAX, &s->id) || s->id == 0)
-			return usage_error(s, "'%s' is not a range id", argv[optind]);
+			return usage_error(s, "'%s' is not a %s id", argv[optind],
+					   s->v->run == run_decommission ? "node" : "range");
 	}
 	return 0;
 }

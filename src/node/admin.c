@@ -353,6 +353,22 @@ static void transfer(struct rk_node *n, struct rk_replica *r,
 		wait_for(n, req, resp, op, 1);
 }
 
+/* With generation=G&conf_version=V (the scheduler's calls): refused 409
+ * when the range's descriptor is not that one any more, since the call
+ * was decided on a descriptor that has moved on. */
+static bool stale(const struct rk_replica *r, const struct rk_http_req *req,
+		  struct rk_http_resp *resp)
+{
+	uint64_t g, v;
+
+	if (!query_id(req, "generation", &g) || !query_id(req, "conf_version", &v) ||
+	    (g == r->desc.generation && v == r->desc.conf_version))
+		return false;
+	rk_api_error(resp, 409, "the range changed since the call was decided "
+		     "(its generation or configuration version moved on)");
+	return true;
+}
+
 /* /api/v1/ranges/{id}/<verb>: the verb, and the range's replica. */
 bool rk_admin_http(struct rk_node *n, const struct rk_http_req *req,
 		   struct rk_http_resp *resp)
@@ -377,6 +393,8 @@ bool rk_admin_http(struct rk_node *n, const struct rk_http_req *req,
 		return true;
 	}
 	if ((r = rk_admin_led_range(n, p, (size_t)(slash - p), resp)) == NULL)
+		return true;
+	if (stale(r, req, resp))
 		return true;
 	if (del)
 		remove_replica(n, r, rid, req, resp);

@@ -13,6 +13,8 @@
  *       leadership moves to the replica on node N; answered once this
  *       replica knows N leads.
  *
+ * Any of them with generation=G&conf_version=V: 409 unless the range's
+ * descriptor is still that one (the scheduler's check, sched_run.h).
  * On another node than the leader: 409 with the leader's node id. While a
  * change waits: 409 for a second one on the same range (one membership
  * change per range at a time). Leadership lost before the change applied:

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "admin.h"
+#include "heartbeat.h"
 #include "node_int.h"
 #include "quiesce.h"
 
@@ -15,10 +16,17 @@ struct round {
 uint64_t rk_balance_preferred(const struct rk_node *n, const struct rk_replica *r)
 {
 	uint64_t ids[RK_DESC_MAX_REPLICAS];
-	uint32_t k = rk_replica_voter_nodes(r, ids, RK_DESC_MAX_REPLICAS);
+	uint32_t k = rk_replica_voter_nodes(r, ids, RK_DESC_MAX_REPLICAS), m = 0;
 
-	(void)n;
-	return rk_elect_preferred(ids, k, r->range);
+	/* A node being drained is never preferred: the scheduler hands its
+	 * leaderships over (docs/placement.md, rule 5), and balance must not
+	 * hand them back. */
+	for (uint32_t i = 0; i < k; i++) {
+		int st = rk_hb_state_of(n, ids[i]);
+		if (st != RK_HB_DECOMMISSIONING && st != RK_HB_DECOMMISSIONED)
+			ids[m++] = ids[i];
+	}
+	return rk_elect_preferred(ids, m, r->range);
 }
 
 void rk_balance_note_sleep(struct rk_node *n, struct rk_replica *r)

@@ -20,9 +20,14 @@ struct fwd_call {
 	struct rk_node *n;
 	uint64_t id, range, to;
 	struct rk_http_later *l;
-	char *url; /* path?query */
+	char *url; /* path?query, after "METHOD " for rk_fwd_call's */
 	uint64_t started_ms;
 	bool sent;
+	/* rk_fwd_call's: the callback instead of an HTTP answer. */
+	rk_fwd_cb cb;
+	void *arg;
+	uint64_t tag;
+	bool local; /* to this node: served by the next rk_fwd_tick */
 };
 
 static void answer(struct fwd_call *c, int status, const char *msg, const void *body,
@@ -31,6 +36,10 @@ static void answer(struct fwd_call *c, int status, const char *msg, const void *
 	struct rk_http_resp resp;
 	char hdr[64];
 
+	if (c->cb != NULL) {
+		c->cb(c->arg, c->tag, status, msg != NULL ? msg : body, msg != NULL ? strlen(msg) : len);
+		return;
+	}
 	memset(&resp, 0, sizeof(resp));
 	resp.status = status;
 	resp.content_type = "application/json";
@@ -56,6 +65,16 @@ static void call_end(struct rk_node *n, struct fwd_call *c)
 		*pp = c->next;
 	free(c->url);
 	free(c);
+}
+
+/* c waits for its answer from now on, with a request id of its own. */
+static void call_start(struct rk_node *n, struct fwd_call *c)
+{
+	c->n = n;
+	c->id = RK_FWD_REQ_BITS | ++n->fwd.next_req;
+	c->started_ms = uv_now(&n->loop);
+	c->next = n->fwd.calls;
+	n->fwd.calls = c;
 }
 
 /* The node to ask: the leader as this node's range cache knows it, else
@@ -147,12 +166,8 @@ bool rk_fwd_range_call(struct rk_node *n, uint64_t range, const struct rk_http_r
 		free(c);
 		return false;
 	}
-	c->n = n;
 	c->range = range;
-	c->id = RK_FWD_REQ_BITS | ++n->fwd.next_req;
-	c->started_ms = uv_now(&n->loop);
-	c->next = n->fwd.calls;
-	n->fwd.calls = c;
+	call_start(n, c);
 	if (rk_pix_read(n, range - 1, 1, on_found, c) != 0) {
 		answer(c, 404, "no such range on this node (and no placement index to ask)",
 		       NULL, 0);
@@ -163,27 +178,38 @@ bool rk_fwd_range_call(struct rk_node *n, uint64_t range, const struct rk_http_r
 
 /* ---- on the node that answers ------------------------------------------------------- */
 
-void rk_fwd_on_req(struct rk_node *n, uint64_t origin, const struct rk_net_req *req)
+/* Serves the call in cmd[0..len): a path of one range as text without
+ * NULs, after "POST " or "DELETE " for the node's own calls. The status
+ * and body in *statusp, *bodyp (the caller frees it); false if it is not
+ * such a call. */
+static bool serve(struct rk_node *n, const uint8_t *cmd, size_t len, int *statusp,
+		  struct rk_buf *bodyp)
 {
+	static const char *const methods[] = {"POST ", "DELETE "};
 	struct rk_http_req hr;
 	struct rk_http_resp resp;
-	struct rk_buf reply;
+	const char *method = "GET";
 	char *url, *q;
 
-	/* A path of one range, as text without NULs. */
-	if (req->len < 16 || req->len > RK_HTTP_MAX_URL ||
-	    memchr(req->cmd, '\0', req->len) != NULL ||
-	    memcmp(req->cmd, "/api/v1/ranges/", 15) != 0 || (url = malloc(req->len + 1)) == NULL) {
-		rk_serve_answer(n, origin, req->id, RK_NET_RESP_REFUSED, 0, NULL, 0);
-		return;
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+		size_t ml = strlen(methods[i]);
+		if (len > ml && memcmp(cmd, methods[i], ml) == 0) {
+			method = i == 0 ? "POST" : "DELETE";
+			cmd += ml;
+			len -= ml;
+			break;
+		}
 	}
-	memcpy(url, req->cmd, req->len);
-	url[req->len] = '\0';
+	if (len < 16 || len > RK_HTTP_MAX_URL || memchr(cmd, '\0', len) != NULL ||
+	    memcmp(cmd, "/api/v1/ranges/", 15) != 0 || (url = malloc(len + 1)) == NULL)
+		return false;
+	memcpy(url, cmd, len);
+	url[len] = '\0';
 	q = strchr(url, '?');
 	if (q != NULL)
 		*q++ = '\0';
 	memset(&hr, 0, sizeof(hr));
-	hr.method = "GET";
+	hr.method = method;
 	hr.path = url;
 	hr.query = q != NULL ? q : "";
 	hr.body = "";
@@ -198,25 +224,77 @@ void rk_fwd_on_req(struct rk_node *n, uint64_t origin, const struct rk_net_req *
 	rk_node_http(n, &hr, &resp);
 	n->fwd.serving = false;
 	n->fwd.served++;
-	rk_buf_init(&reply);
 	if (resp.body.oom || resp.body.len > RK_FWD_MAX_BODY) {
 		rk_buf_reset(&resp.body);
 		rk_api_error(&resp, 502, "the answer is too large to forward");
 	}
+	*statusp = resp.status;
+	*bodyp = resp.body;
+	free(url);
+	return true;
+}
+
+void rk_fwd_on_req(struct rk_node *n, uint64_t origin, const struct rk_net_req *req)
+{
+	struct rk_buf body, reply;
+	int status;
+
+	if (!serve(n, req->cmd, req->len, &status, &body)) {
+		rk_serve_answer(n, origin, req->id, RK_NET_RESP_REFUSED, 0, NULL, 0);
+		return;
+	}
+	rk_buf_init(&reply);
 	{
 		uint8_t st[4];
-		rk_le_put32(st, (uint32_t)resp.status);
+		rk_le_put32(st, (uint32_t)status);
 		rk_buf_append(&reply, st, sizeof(st));
-		rk_buf_append(&reply, resp.body.p, resp.body.len);
+		rk_buf_append(&reply, body.p, body.len);
 	}
 	if (reply.oom)
 		rk_serve_answer(n, origin, req->id, RK_NET_RESP_UNKNOWN, 0, NULL, 0);
 	else
 		rk_serve_answer(n, origin, req->id, RK_NET_RESP_OK, 0, reply.p, reply.len);
 	rk_buf_free(&reply);
-	rk_buf_free(&resp.body);
-	free(url);
+	rk_buf_free(&body);
 	rk_process_kick(n); /* the answer leaves this turn, not at the next tick */
+}
+
+/* ---- the node's own calls -------------------------------------------------------- */
+
+int rk_fwd_call(struct rk_node *n, uint64_t to, const char *method, const char *url,
+		rk_fwd_cb cb, void *arg, uint64_t tag)
+{
+	struct fwd_call *c = calloc(1, sizeof(*c));
+	size_t ml = strcmp(method, "GET") == 0 ? 0 : strlen(method) + 1, ul = strlen(url);
+
+	if (c == NULL || (c->url = malloc(ml + ul + 1)) == NULL) {
+		free(c);
+		return RK_ENOMEM;
+	}
+	if (ml > 0) {
+		memcpy(c->url, method, ml - 1);
+		c->url[ml - 1] = ' ';
+	}
+	memcpy(c->url + ml, url, ul + 1);
+	c->cb = cb;
+	c->arg = arg;
+	c->tag = tag;
+	c->to = to;
+	call_start(n, c);
+	if (to == n->cfg.node_id) {
+		/* Served here, answered from the next tick (never inside this
+		 * call). */
+		c->local = true;
+		return 0;
+	}
+	if (rk_peer_find(n, to) == NULL) {
+		/* Not connected: answered 504 by the next tick, never here. */
+		c->sent = true;
+		c->started_ms -= RK_FWD_CALL_MS;
+		return 0;
+	}
+	send_call(n, c);
+	return 0;
 }
 
 /* ---- the answer ---------------------------------------------------------------------- */
@@ -248,6 +326,19 @@ void rk_fwd_tick(struct rk_node *n)
 
 	for (c = n->fwd.calls; c != NULL; c = next) {
 		next = c->next;
+		if (c->local) {
+			struct rk_buf body;
+			int status;
+			if (serve(n, (const uint8_t *)c->url, strlen(c->url), &status, &body)) {
+				answer(c, status, NULL, body.p, body.len);
+				rk_buf_free(&body);
+			} else {
+				answer(c, 400, "not a call of one range", NULL, 0);
+			}
+			call_end(n, c);
+			next = n->fwd.calls; /* the call may have changed the list */
+			continue;
+		}
 		if (c->sent && now - c->started_ms >= RK_FWD_CALL_MS) {
 			answer(c, 504, "the node asked did not answer in time", NULL, 0);
 			call_end(n, c);

@@ -6,6 +6,10 @@
  * RK_RANGE_FORWARD; its answer comes back whole and is passed through
  * with the header X-Rangekv-Node naming the node that answered.
  *
+ * The node's own calls (rk_fwd_call) take the same path, with a method:
+ * on the wire "POST " or "DELETE " before the path (a GET is the path
+ * alone, as for forwarded calls).
+ *
  * One hop, no loops: the node that serves a forwarded call never forwards
  * it again (it answers 404 if it does not hold the range either, say
  * after a move). Only GETs are forwarded; the node that took the call
@@ -53,5 +57,20 @@ void rk_fwd_on_resp(struct rk_node *n, const struct rk_net_resp *resp);
 void rk_fwd_tick(struct rk_node *n);
 /* Answers every waiting call 503 and frees them. */
 void rk_fwd_close(struct rk_node *n);
+
+/* The same path for the node's own calls (the scheduler's, sched_run.h):
+ * method ("GET", "POST" or "DELETE") and url (a path of one range, with
+ * its query) served by node `to` as its HTTP API would serve them there,
+ * without the admin token (peers are trusted as for every message of
+ * the transport). cb gets the HTTP status and body exactly once, never
+ * inside this call: 502/503/504 when the call could not be made or was
+ * not answered within RK_FWD_CALL_MS. A call that answers later on that
+ * node (an admin call waiting for the cluster) answers 202 at once:
+ * the caller reads the outcome from the descriptors. `to` may be this
+ * node. RK_ENOMEM: cb never called. */
+typedef void (*rk_fwd_cb)(void *arg, uint64_t tag, int status, const char *body,
+			  size_t len);
+int rk_fwd_call(struct rk_node *n, uint64_t to, const char *method, const char *url,
+		rk_fwd_cb cb, void *arg, uint64_t tag);
 
 #endif

@@ -294,6 +294,12 @@ void rk_hb_on_result(struct rk_node *n, uint64_t token, int rc)
 	uint64_t id = token & UINT32_MAX;
 	struct rk_hb_node *e;
 
+	if (token & RK_HB_STATE_BIT) {
+		if (rc != 0)
+			rk_log_warn(MOD, "node %llu: its state change was refused: %s",
+				    (unsigned long long)id, rk_strerror(rc));
+		return;
+	}
 	if (!(token & RK_HB_REG_BIT))
 		return; /* a STATS command: the next one carries newer figures */
 	rk_join_registered(n, id, rc); /* a join waiting for it (join.h) */
@@ -422,8 +428,9 @@ void rk_hb_on_resp(struct rk_node *n, const struct rk_net_resp *resp)
 {
 	struct rk_hb *h = &n->hb;
 
-	if (resp->status == RK_NET_RESP_OK && (resp->id & RK_HB_REG_BIT)) {
-		n->plc.leader_hint = n->cur_from; /* a REGISTER's outcome (plc.c's form) */
+	if (resp->status == RK_NET_RESP_OK && (resp->id & (RK_HB_REG_BIT | RK_HB_STATE_BIT))) {
+		/* A REGISTER's or STATE's outcome (plc.c's form) */
+		n->plc.leader_hint = n->cur_from;
 		if (resp->len >= 4)
 			rk_hb_on_result(n, resp->id, (int)(int32_t)rk_le_get32(resp->reply));
 		return;
@@ -441,9 +448,9 @@ void rk_hb_on_resp(struct rk_node *n, const struct rk_net_resp *resp)
 	n->plc.leader_hint = resp->status == RK_NET_RESP_NOT_LEADER ? resp->leader : 0;
 }
 
-int rk_hb_state_of(struct rk_node *n, uint64_t id)
+int rk_hb_state_of(const struct rk_node *n, uint64_t id)
 {
-	struct rk_hb *h = &n->hb;
+	const struct rk_hb *h = &n->hb;
 
 	for (uint32_t i = 0; i < h->n_told; i++)
 		if (h->told_ids[i] == id)
@@ -630,6 +637,54 @@ void rk_hb_register(struct rk_node *n, uint64_t id, const char *peer_addr)
 	reg_send(n);
 }
 
+/* ---- state changes asked for ----------------------------------------------------- */
+
+static void st_send(struct rk_node *n)
+{
+	struct rk_hb *h = &n->hb;
+	uint64_t token = RK_PLC_REQ_BIT | RK_HB_REQ_BIT | RK_HB_STATE_BIT | h->st_id;
+	struct rk_buf cmd;
+
+	h->st_sent_ms = now_ms(n);
+	rk_buf_init(&cmd);
+	if (rk_pl_encode_state(&cmd, n->cfg.node_id, token, h->st_id, h->st_state) == 0 &&
+	    !cmd.oom) {
+		if (h->leading)
+			(void)rk_plc_propose(n, cmd.p, cmd.len);
+		else
+			send_leader(n, token, cmd.p, cmd.len);
+	}
+	rk_buf_free(&cmd);
+}
+
+void rk_hb_set_state(struct rk_node *n, uint64_t id, uint8_t state)
+{
+	struct rk_hb *h = &n->hb;
+
+	if (n->plc.n_nodes == 0 || id == 0 || id > UINT32_MAX)
+		return;
+	h->st_id = id;
+	h->st_state = state;
+	h->st_started_ms = now_ms(n);
+	st_send(n);
+}
+
+static bool st_done(struct rk_node *n)
+{
+	int s = rk_hb_state_of(n, n->hb.st_id);
+
+	return n->hb.st_state == RK_PL_NODE_DECOMMISSIONED ? s == RK_HB_DECOMMISSIONED
+		: s == RK_HB_DECOMMISSIONING || s == RK_HB_DECOMMISSIONED;
+}
+
+int rk_hb_view(struct rk_node *n, const struct rk_pl_node_rec *rec, uint64_t *heard_msp)
+{
+	struct rk_hb_node *e = entry(n, rec->id, false);
+
+	*heard_msp = e != NULL ? e->heard_ms : n->hb.since_ms;
+	return derive(n, rec);
+}
+
 /* ---- time ---------------------------------------------------------------------- */
 
 void rk_hb_tick(struct rk_node *n)
@@ -650,6 +705,10 @@ void rk_hb_tick(struct rk_node *n)
 		h->reg.id = 0;
 	if (h->reg.id != 0 && now - h->reg_sent_ms >= RK_HB_INTERVAL_MS)
 		reg_send(n);
+	if (h->st_id != 0 && (st_done(n) || now - h->st_started_ms >= 30000))
+		h->st_id = 0;
+	if (h->st_id != 0 && now - h->st_sent_ms >= RK_HB_INTERVAL_MS)
+		st_send(n);
 	for (q = h->queries; q != NULL; q = next) {
 		next = q->next;
 		if (h->leading) {

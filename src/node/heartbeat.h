@@ -100,6 +100,10 @@ struct rk_hb {
 	/* A registration asked for (rk_hb_register): id 0 none. */
 	struct rk_pl_node_rec reg;
 	uint64_t reg_started_ms, reg_sent_ms;
+	/* A state change asked for (rk_hb_set_state): id 0 none. */
+	uint64_t st_id;
+	uint8_t st_state;
+	uint64_t st_started_ms, st_sent_ms;
 	uint64_t beats_sent, beats_taken, stats_proposed;
 };
 
@@ -116,6 +120,9 @@ void rk_hb_on_resp(struct rk_node *n, const struct rk_net_resp *resp);
 /* A REGISTER this module proposed: its token carries RK_HB_REG_BIT and the
  * node id. */
 #define RK_HB_REG_BIT (UINT64_C(1) << 60) /* tags: pindex.h */
+/* A STATE command this module proposed (a decommission): its token
+ * carries RK_HB_STATE_BIT and the node id. */
+#define RK_HB_STATE_BIT (UINT64_C(1) << 59)
 /* The outcome of a command the leader proposed for this module (token
  * with RK_HB_REQ_BIT), once applied. */
 void rk_hb_on_result(struct rk_node *n, uint64_t token, int rc);
@@ -129,7 +136,14 @@ void rk_hb_register(struct rk_node *n, uint64_t id, const char *peer_addr);
  * if it is applied. */
 void rk_hb_send_register(struct rk_node *n, const struct rk_pl_node_rec *rec);
 /* The placement state of node id as this node knows it (RK_HB_UNKNOWN). */
-int rk_hb_state_of(struct rk_node *n, uint64_t id);
+int rk_hb_state_of(const struct rk_node *n, uint64_t id);
+/* Moves node id's replicated state to state (enum rk_pl_node_admin) with
+ * a STATE command through the group's leader, sent again each second
+ * until the states told to this node show it, for 30 s at most. */
+void rk_hb_set_state(struct rk_node *n, uint64_t id, uint8_t state);
+/* On the group's leader: the state it derives for the node rec and when
+ * it last heard from it (the loop's clock). */
+int rk_hb_view(struct rk_node *n, const struct rk_pl_node_rec *rec, uint64_t *heard_msp);
 /* GET /api/v1/nodes; false for any other request. */
 bool rk_hb_http(struct rk_node *n, const struct rk_http_req *req, struct rk_http_resp *resp);
 /* Answers the waiting queries 503, frees the state. */

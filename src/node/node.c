@@ -251,6 +251,7 @@ static void on_tick(uv_timer_t *t)
 	rk_fwd_tick(n);
 	rk_hb_tick(n);
 	rk_join_tick(n);
+	rk_sr_tick(n);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -584,6 +585,7 @@ int rk_node_run(const struct rk_node_config *cfg)
 	rk_serve_stop(n);
 	rk_pix_close(n); /* before the calls that wait on it */
 	rk_fwd_close(n);
+	rk_sr_close(n);
 	rk_hb_close(n);
 	rk_plc_close(n);
 	uv_timer_stop(&n->tick_timer);

@@ -254,6 +254,52 @@ static void test_stats(void **state)
 	env_free(&e);
 }
 
+/* STATE of one node, applied alone; its result's rc. */
+static int set_state(struct env *e, uint64_t id, uint8_t st)
+{
+	struct rk_pl_result res;
+	struct rk_buf c;
+
+	rk_buf_init(&c);
+	assert_int_equal(rk_pl_encode_state(&c, 9, 300 + id, id, st), 0);
+	apply_batch(e, &c, 1, &res);
+	rk_buf_free(&c);
+	assert_int_equal(res.token, 300 + id);
+	return res.rc;
+}
+
+/* Forward one step at a time, the same state again accepted, kept across
+ * a restart with the node's addresses and stats. */
+static void test_state(void **state)
+{
+	struct rk_pl_node_rec r;
+	struct env e;
+
+	(void)state;
+	env_init(&e, "plnodes-state");
+	assert_int_equal(reg(&e, 5, "127.0.0.1:9005", "127.0.0.1:7205", ""), 0);
+	assert_int_equal(set_state(&e, 5, RK_PL_NODE_DECOMMISSIONED), RK_ESTATE); /* a skip */
+	assert_int_equal(set_state(&e, 42, RK_PL_NODE_DECOMMISSIONING), RK_ENOTFOUND);
+	assert_int_equal(set_state(&e, 5, RK_PL_NODE_DECOMMISSIONING), 0);
+	assert_int_equal(set_state(&e, 5, RK_PL_NODE_DECOMMISSIONING), 0); /* a retry */
+	assert_int_equal(set_state(&e, 2, RK_PL_NODE_DECOMMISSIONING), 0); /* implicit */
+	assert_int_equal(set_state(&e, 5, RK_PL_NODE_DECOMMISSIONED), 0);
+	assert_int_equal(set_state(&e, 5, RK_PL_NODE_DECOMMISSIONING), RK_ESTATE); /* back */
+	assert_int_equal(set_state(&e, 5, RK_PL_NODE_ACTIVE), RK_ESTATE);
+	assert_int_equal(set_state(&e, 5, 7), RK_ESTATE);
+	env_close(&e);
+	env_open(&e);
+	assert_int_equal(rk_pl_read_node(&e.sm, e.r, 5, &r), 0);
+	assert_int_equal(r.state, RK_PL_NODE_DECOMMISSIONED);
+	assert_string_equal(r.client, "127.0.0.1:7205");
+	assert_int_equal(rk_pl_read_node(&e.sm, e.r, 2, &r), 0);
+	assert_int_equal(r.state, RK_PL_NODE_DECOMMISSIONING);
+	assert_string_equal(r.peer, "127.0.0.1:9002");
+	assert_int_equal(rk_pl_read_node(&e.sm, e.r, 1, &r), 0);
+	assert_int_equal(r.state, RK_PL_NODE_ACTIVE);
+	env_free(&e);
+}
+
 static void test_settings_row(void **state)
 {
 	struct rk_store_batch *b;
@@ -310,6 +356,7 @@ int main(void)
 		cmocka_unit_test(test_register),
 		cmocka_unit_test(test_register_within_batch),
 		cmocka_unit_test(test_stats),
+		cmocka_unit_test(test_state),
 		cmocka_unit_test(test_settings_row),
 		cmocka_unit_test(test_heartbeat_message),
 	};

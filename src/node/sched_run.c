@@ -1,0 +1,489 @@
+/*
+ * The scheduler's driver (sched_run.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_range.h"
+#include "json.h"
+#include "log.h"
+#include "node_int.h"
+#include "../../placement/sched.h"
+#include "sched_run.h"
+
+#define MOD "placement"
+
+/* A range the driver started an operation on. */
+struct sr_busy {
+	uint64_t range, generation, conf_version, leader, started_ms;
+	bool answered_ok;
+};
+
+struct sr_lead {
+	uint64_t range, node;
+};
+
+/* One pass's snapshot. */
+struct snap {
+	struct rk_node *n;
+	struct rk_pl_node *nodes;
+	size_t n_nodes, cap_nodes;
+	struct rk_desc *descs;
+	size_t n_descs, cap_descs;
+	struct rk_pl_range *ranges;
+	bool draining; /* a node is decommissioning */
+};
+
+static uint64_t now_ms(struct rk_node *n)
+{
+	return uv_now(&n->loop);
+}
+
+static struct sr_busy *busy_of(struct rk_sr *s, uint64_t range)
+{
+	for (size_t i = 0; i < s->n_busy; i++)
+		if (s->busy[i].range == range)
+			return &s->busy[i];
+	return NULL;
+}
+
+static void busy_drop(struct rk_sr *s, uint64_t range)
+{
+	struct sr_busy *b = busy_of(s, range);
+
+	if (b != NULL)
+		*b = s->busy[--s->n_busy];
+}
+
+static void lead_learn(struct rk_sr *s, uint64_t range, uint64_t node)
+{
+	for (size_t i = 0; i < s->n_lead; i++)
+		if (s->lead[i].range == range) {
+			s->lead[i].node = node;
+			return;
+		}
+	if (node != 0 && rk_grow((void **)&s->lead, &s->cap_lead, s->n_lead, sizeof(*s->lead)) == 0)
+		s->lead[s->n_lead++] = (struct sr_lead){range, node};
+}
+
+/* The range's leader as this node knows it: its own replica's view, the
+ * range cache's, or a leader learned from an answer; 0 unknown. */
+static uint64_t leader_of(struct rk_node *n, uint64_t range)
+{
+	struct rk_replica *r = rk_table_get(&n->tab, range);
+	struct rk_rcache_entry *e;
+
+	if (r != NULL && !r->removing && rk_replica_leader_node(r) != 0)
+		return rk_replica_leader_node(r);
+	for (size_t i = 0; i < n->sr.n_lead; i++)
+		if (n->sr.lead[i].range == range)
+			return n->sr.lead[i].node;
+	e = rk_rcache_get(&n->rcache, range);
+	return e != NULL ? e->leader : 0;
+}
+
+/* "leader": N in a JSON answer (a range, or a not-leader refusal); 0. */
+static uint64_t json_leader(const char *body, size_t len)
+{
+	const char *k = "\"leader\":";
+	size_t kl = strlen(k);
+	uint64_t v = 0;
+
+	for (size_t i = 0; i + kl < len; i++) {
+		if (memcmp(body + i, k, kl) != 0)
+			continue;
+		for (i += kl; i < len && body[i] == ' '; i++)
+			;
+		for (; i < len && body[i] >= '0' && body[i] <= '9'; i++)
+			v = v * 10 + (uint64_t)(body[i] - '0');
+		return v;
+	}
+	return 0;
+}
+
+/* The answer of a call: a refusal frees the range for the next pass (and
+ * may name its leader); an accepted call keeps it busy until the
+ * descriptor or the leader moves. */
+static void on_answer(void *arg, uint64_t tag, int status, const char *body, size_t len)
+{
+	struct rk_node *n = arg;
+	struct rk_sr *s = &n->sr;
+	uint64_t lead = json_leader(body, len);
+	struct sr_busy *b = busy_of(s, tag);
+
+	if (lead != 0)
+		lead_learn(s, tag, lead);
+	if (status >= 200 && status < 300) {
+		if (b != NULL)
+			b->answered_ok = true;
+		return;
+	}
+	s->ops_failed++;
+	rk_log_debug(MOD, "range %llu: the scheduler's call answered %d: %.*s",
+		     (unsigned long long)tag, status, (int)(len > 200 ? 200 : len), body);
+	busy_drop(s, tag);
+}
+
+/* A leader query's answer (GET of the range on one of its nodes). */
+static void on_asked(void *arg, uint64_t tag, int status, const char *body, size_t len)
+{
+	struct rk_node *n = arg;
+	uint64_t lead = json_leader(body, len);
+
+	(void)status;
+	if (lead != 0)
+		lead_learn(&n->sr, tag, lead);
+}
+
+static int pl_state(int hb_state)
+{
+	switch (hb_state) {
+	case RK_HB_SUSPECT:
+		return RK_PL_SUSPECT;
+	case RK_HB_DEAD:
+		return RK_PL_DEAD;
+	case RK_HB_DECOMMISSIONING:
+		return RK_PL_DECOMMISSIONING;
+	case RK_HB_DECOMMISSIONED:
+		return RK_PL_DECOMMISSIONED;
+	default:
+		return RK_PL_LIVE;
+	}
+}
+
+static int add_node(void *arg, const struct rk_pl_node_rec *rec)
+{
+	struct snap *sn = arg;
+	struct rk_pl_node *x;
+	uint64_t heard;
+	int st;
+
+	if (rk_grow((void **)&sn->nodes, &sn->cap_nodes, sn->n_nodes, sizeof(*sn->nodes)) != 0)
+		return RK_ENOMEM;
+	x = &sn->nodes[sn->n_nodes++];
+	memset(x, 0, sizeof(*x));
+	x->id = rec->id;
+	st = rk_hb_view(sn->n, rec, &heard);
+	x->state = (uint8_t)pl_state(st);
+	/* Dead since it was last heard: the scheduler's dead_after counts
+	 * from there, as the states do (heartbeat.h). */
+	x->dead_since_ms = heard;
+	x->capacity_bytes = rec->capacity;
+	if (st == RK_HB_DECOMMISSIONING)
+		sn->draining = true;
+	return 0;
+}
+
+/* The whole index, from this node's replica of the group. */
+static int read_index(struct snap *sn)
+{
+	uint64_t after = 0;
+
+	do {
+		struct rk_pl_page pg;
+		int rc = rk_pix_read_now(sn->n, after, RK_PL_PAGE_MAX, &pg);
+
+		if (rc != 0)
+			return rc;
+		after = pg.next;
+		for (size_t i = 0; i < pg.n; i++) {
+			if (rk_grow((void **)&sn->descs, &sn->cap_descs, sn->n_descs,
+				    sizeof(*sn->descs)) != 0) {
+				rk_pl_page_free(&pg);
+				return RK_ENOMEM;
+			}
+			sn->descs[sn->n_descs++] = pg.descs[i]; /* taken */
+		}
+		free(pg.descs);
+		pg.descs = NULL;
+		pg.n = 0;
+		rk_pl_page_free(&pg);
+	} while (after != 0);
+	return 0;
+}
+
+static int by_start(const void *a, const void *b)
+{
+	const struct rk_desc *x = a, *y = b;
+	size_t l = x->slen < y->slen ? x->slen : y->slen;
+	int c = l > 0 ? memcmp(x->start, y->start, l) : 0;
+
+	return c != 0 ? c : (x->slen > y->slen) - (x->slen < y->slen);
+}
+
+static void snap_free(struct snap *sn)
+{
+	for (size_t i = 0; i < sn->n_descs; i++)
+		rk_desc_free(&sn->descs[i]);
+	free(sn->descs);
+	free(sn->nodes);
+	free(sn->ranges);
+}
+
+/* The pass's view of range d; a busy entry forgotten once the range
+ * moved on. */
+static void fill_range(struct rk_node *n, const struct rk_desc *d, struct rk_pl_range *x)
+{
+	struct rk_sr *s = &n->sr;
+	struct rk_replica *r = rk_table_get(&n->tab, d->range_id);
+	struct sr_busy *b = busy_of(s, d->range_id);
+
+	memset(x, 0, sizeof(*x));
+	x->id = d->range_id;
+	x->start = d->start;
+	x->slen = d->slen;
+	x->end = d->end;
+	x->elen = d->elen;
+	x->generation = d->generation;
+	x->conf_version = d->conf_version;
+	for (uint8_t i = 0; i < d->n_reps && i < RK_PL_MAX_REPLICAS; i++) {
+		x->reps[i].replica_id = d->reps[i].replica_id;
+		x->reps[i].node_id = d->reps[i].node_id;
+		x->reps[i].role = d->reps[i].role;
+		x->n_reps++;
+	}
+	x->leader_node = leader_of(n, d->range_id);
+	if (x->leader_node != 0 && rk_desc_on_node(d, x->leader_node) == NULL)
+		x->leader_node = 0; /* a stale hint: not one of its nodes */
+	x->size_bytes = r != NULL && !r->removing ? rk_size_of(r) : 0;
+	if (b != NULL && (b->generation != d->generation || b->conf_version != d->conf_version ||
+			  (b->answered_ok && x->leader_node != b->leader) ||
+			  now_ms(n) - b->started_ms >= RK_SR_BUSY_MS)) {
+		busy_drop(s, d->range_id);
+		b = NULL;
+	}
+	x->busy = b != NULL ? RK_PL_BUSY_MEMBER : RK_PL_IDLE;
+}
+
+/* Asks one node of a range whose leader is unknown who leads it. */
+static void ask_leader(struct rk_node *n, const struct rk_desc *d)
+{
+	char url[64];
+
+	for (uint8_t i = 0; i < d->n_reps; i++) {
+		uint64_t to = d->reps[i].node_id;
+		if (to != n->cfg.node_id && rk_peer_alive(n, to)) {
+			snprintf(url, sizeof(url), "/api/v1/ranges/%llu",
+				 (unsigned long long)d->range_id);
+			if (rk_fwd_call(n, to, "GET", url, on_asked, n, d->range_id) == 0)
+				n->sr.asked++;
+			return;
+		}
+	}
+}
+
+static uint64_t node_of_replica(const struct rk_pl_range *x, uint64_t replica_id)
+{
+	for (uint8_t i = 0; i < x->n_reps; i++)
+		if (x->reps[i].replica_id == replica_id)
+			return x->reps[i].node_id;
+	return 0;
+}
+
+/* Carries out op on the range's leader. */
+static void carry_out(struct rk_node *n, const struct rk_pl_range *x, const struct rk_pl_op *op)
+{
+	struct rk_sr *s = &n->sr;
+	const char *method = "POST";
+	char url[192];
+	int k;
+
+	switch (op->kind) {
+	case RK_PL_OP_ADD_LEARNER:
+	case RK_PL_OP_PROMOTE:
+		k = snprintf(url, sizeof(url), "/api/v1/ranges/%llu/replicas?node=%llu&role=%s",
+			     (unsigned long long)op->range_id,
+			     (unsigned long long)(op->kind == RK_PL_OP_PROMOTE
+							  ? node_of_replica(x, op->replica_id)
+							  : op->node_id),
+			     op->kind == RK_PL_OP_PROMOTE ? "voter" : "learner");
+		break;
+	case RK_PL_OP_REMOVE:
+		method = "DELETE";
+		k = snprintf(url, sizeof(url), "/api/v1/ranges/%llu/replicas/%llu?",
+			     (unsigned long long)op->range_id,
+			     (unsigned long long)op->replica_id);
+		break;
+	case RK_PL_OP_TRANSFER_LEADER:
+		k = snprintf(url, sizeof(url), "/api/v1/ranges/%llu/transfer-leader?to=%llu",
+			     (unsigned long long)op->range_id, (unsigned long long)op->node_id);
+		break;
+	default:
+		return; /* splits and merges: not driven yet */
+	}
+	snprintf(url + k, sizeof(url) - (size_t)k, "%sgeneration=%llu&conf_version=%llu",
+		 url[k - 1] == '?' ? "" : "&", (unsigned long long)op->generation,
+		 (unsigned long long)op->conf_version);
+	if (rk_grow((void **)&s->busy, &s->cap_busy, s->n_busy, sizeof(*s->busy)) != 0)
+		return;
+	s->busy[s->n_busy++] = (struct sr_busy){op->range_id, op->generation, op->conf_version,
+						x->leader_node, now_ms(n), false};
+	if (rk_fwd_call(n, x->leader_node, method, url, on_answer, n, op->range_id) != 0) {
+		s->n_busy--;
+		return;
+	}
+	s->ops_sent++;
+	rk_log_info(MOD, "range %llu: %s (%s) %s %llu", (unsigned long long)op->range_id,
+		    rk_pl_op_name(op->kind), rk_pl_reason_name(op->reason),
+		    op->kind == RK_PL_OP_ADD_LEARNER || op->kind == RK_PL_OP_TRANSFER_LEADER
+			    ? "node" : "replica",
+		    (unsigned long long)(op->kind == RK_PL_OP_ADD_LEARNER ||
+						 op->kind == RK_PL_OP_TRANSFER_LEADER
+					 ? op->node_id : op->replica_id));
+}
+
+static void pass(struct rk_node *n, struct snap *sn)
+{
+	struct rk_sr *s = &n->sr;
+	struct rk_pl_config cfg;
+	struct rk_pl_state st;
+	struct rk_pl_pass ps;
+	struct rk_pl_op ops[RK_SR_MAX_OPS];
+	size_t asked = 0;
+
+	qsort(sn->descs, sn->n_descs, sizeof(*sn->descs), by_start);
+	if (sn->n_descs > 0 &&
+	    (sn->ranges = calloc(sn->n_descs, sizeof(*sn->ranges))) == NULL)
+		return;
+	for (size_t i = 0; i < sn->n_descs; i++) {
+		fill_range(n, &sn->descs[i], &sn->ranges[i]);
+		if (sn->ranges[i].leader_node == 0 && asked++ < RK_SR_MAX_OPS)
+			ask_leader(n, &sn->descs[i]);
+	}
+	/* The group's own range is not in the index and not moved yet: a
+	 * node that does not hold a replica of the group does not create
+	 * one from the group's messages (docs/placement.md, "Not built
+	 * yet"). */
+	rk_pl_config_default(&cfg);
+	cfg.replicas = rk_node_config_replicas(&n->cfg);
+	cfg.dead_after_ms = n->cfg.settings.v[RK_SET_DEAD_AFTER];
+	/* Splits and merges have their own paths today (autosplit.h). */
+	cfg.split_size = 0;
+	cfg.split_qps = 0;
+	cfg.merge_size = 0;
+	memset(&st, 0, sizeof(st));
+	st.now_ms = now_ms(n);
+	st.nodes = sn->nodes;
+	st.n_nodes = sn->n_nodes;
+	st.ranges = sn->ranges;
+	st.n_ranges = sn->n_descs;
+	if (rk_pl_tally(&st) != 0)
+		return;
+	memset(&ps, 0, sizeof(ps));
+	ps.cursor = s->cursor;
+	ps.slice = RK_SR_SLICE;
+	ps.ops = ops;
+	ps.max_ops = RK_SR_MAX_OPS;
+	if (rk_pl_pass(&cfg, &st, &ps) != 0)
+		return;
+	s->cursor = ps.next_cursor;
+	s->passes++;
+	for (size_t i = 0; i < ps.n_ops; i++)
+		for (size_t j = 0; j < sn->n_descs; j++)
+			if (sn->ranges[j].id == ops[i].range_id) {
+				carry_out(n, &sn->ranges[j], &ops[i]);
+				break;
+			}
+	/* A drained node: no indexed range has a replica there. */
+	for (size_t i = 0; i < st.n_nodes; i++)
+		if (st.nodes[i].state == RK_PL_DECOMMISSIONING && st.nodes[i].replicas == 0 &&
+		    n->hb.st_id == 0) {
+			rk_log_info(MOD, "node %llu holds no replica any more: decommissioned",
+				    (unsigned long long)st.nodes[i].id);
+			rk_hb_set_state(n, st.nodes[i].id, RK_PL_NODE_DECOMMISSIONED);
+		}
+}
+
+void rk_sr_tick(struct rk_node *n)
+{
+	struct rk_sr *s = &n->sr;
+	struct snap sn;
+
+	if (!n->hb.leading || now_ms(n) - s->last_ms < RK_SR_EVERY_MS)
+		return;
+	s->last_ms = now_ms(n);
+	memset(&sn, 0, sizeof(sn));
+	sn.n = n;
+	/* Only while a node is being drained, for now: the other rules
+	 * (balance, repair) are not driven yet (docs/placement.md). */
+	if (rk_pl_walk_nodes(&n->plc.sm, n->reader, add_node, &sn) == 0 && sn.draining &&
+	    read_index(&sn) == 0)
+		pass(n, &sn);
+	snap_free(&sn);
+}
+
+void rk_sr_close(struct rk_node *n)
+{
+	free(n->sr.busy);
+	free(n->sr.lead);
+	memset(&n->sr, 0, sizeof(n->sr));
+}
+
+/* ---- POST /api/v1/nodes/{id}/decommission ------------------------------------------ */
+
+static void decom_json(struct rk_http_resp *resp, uint64_t id, const char *state)
+{
+	struct rk_json j;
+
+	rk_json_init(&j, &resp->body);
+	rk_json_obj_begin(&j);
+	rk_json_key(&j, "id");
+	rk_json_u64(&j, id);
+	rk_json_key(&j, "state");
+	rk_json_str(&j, state);
+	rk_json_obj_end(&j);
+}
+
+bool rk_sr_http(struct rk_node *n, const struct rk_http_req *req, struct rk_http_resp *resp)
+{
+	const char *p = req->path + 14, *slash;
+	uint32_t live = 0, replicas = rk_node_config_replicas(&n->cfg);
+	uint64_t id;
+	int st;
+
+	if (strncmp(req->path, "/api/v1/nodes/", 14) != 0 || (slash = strchr(p, '/')) == NULL ||
+	    strcmp(slash, "/decommission") != 0)
+		return false;
+	if (strcmp(req->method, "POST") != 0) {
+		rk_api_error(resp, 405, "POST only");
+		return true;
+	}
+	if (!rk_admin_parse_id(p, (size_t)(slash - p), &id) || id == 0) {
+		rk_api_error(resp, 400, "a node id is a whole number");
+		return true;
+	}
+	if (n->plc.n_nodes == 0) {
+		rk_api_error(resp, 404, "this cluster has no placement group");
+		return true;
+	}
+	if (n->hb.n_told == 0) {
+		rk_api_error(resp, 503, "no leader of the placement group has told this node the "
+			     "nodes' states yet; retry in a second");
+		return true;
+	}
+	st = rk_hb_state_of(n, id);
+	if (st == RK_HB_UNKNOWN) {
+		rk_api_error(resp, 404, "no such node in the placement group's node table");
+		return true;
+	}
+	if (st == RK_HB_DECOMMISSIONING || st == RK_HB_DECOMMISSIONED) {
+		decom_json(resp, id, rk_hb_state_name(st)); /* asked already */
+		return true;
+	}
+	for (uint32_t i = 0; i < n->hb.n_told; i++)
+		if (n->hb.told_ids[i] != id && n->hb.told_states[i] == RK_HB_LIVE)
+			live++;
+	if (live < replicas) {
+		char msg[160];
+		snprintf(msg, sizeof(msg), "decommissioning node %llu would leave %u live nodes, "
+			 "fewer than --replicas %u", (unsigned long long)id, live, replicas);
+		rk_api_error(resp, 409, msg);
+		return true;
+	}
+	rk_log_info(MOD, "node %llu: decommission asked", (unsigned long long)id);
+	rk_hb_set_state(n, id, RK_PL_NODE_DECOMMISSIONING);
+	resp->status = 202;
+	decom_json(resp, id, "decommissioning");
+	return true;
+}

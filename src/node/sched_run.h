@@ -1,0 +1,63 @@
+/*
+ * The scheduler's driver (docs/placement.md, "The driver"): on the
+ * placement group's leader, once per RK_SR_EVERY_MS while a node is
+ * decommissioning, builds the scheduler's snapshot from the group's
+ * applied state (the node table with the states the leader derives, the
+ * index of descriptors), runs one incremental pass (placement/sched.h)
+ * and carries out its operations with the admin calls (admin.h) on the
+ * range's leader, over the forwarding path (fwd.h, rk_fwd_call), each
+ * with the generation and configuration version it was decided on. A
+ * decommissioning node that no indexed range has a replica on any more
+ * is marked decommissioned.
+ *
+ * Nothing it keeps is needed after a leader change: the descriptors are
+ * the record of moves (sched.h), and the ranges it started an operation
+ * on (busy until their descriptor or leader moves, or RK_SR_BUSY_MS) are
+ * only there to avoid sending the same call twice.
+ *
+ * Threads: the loop.
+ */
+#ifndef RK_NODE_SCHED_RUN_H
+#define RK_NODE_SCHED_RUN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct rk_node;
+struct rk_http_req;
+struct rk_http_resp;
+struct sr_busy;
+struct sr_lead;
+
+#define RK_SR_EVERY_MS 1000u
+/* An operation not seen in the descriptors after this long is forgotten
+ * (the next pass decides again from what they say). */
+#define RK_SR_BUSY_MS 10000u
+/* Ranges visited per pass, operations started per pass. */
+#define RK_SR_SLICE 1024u
+#define RK_SR_MAX_OPS 16u
+
+struct rk_sr {
+	uint64_t last_ms;
+	size_t cursor;
+	struct sr_busy *busy;
+	size_t n_busy, cap_busy;
+	/* Leaders learned from answers, for ranges this node holds no
+	 * replica of. */
+	struct sr_lead *lead;
+	size_t n_lead, cap_lead;
+	uint64_t passes, ops_sent, ops_failed, asked;
+};
+
+void rk_sr_tick(struct rk_node *n);
+/* POST /api/v1/nodes/{id}/decommission: 202 {"id", "state":
+ * "decommissioning"} once asked (the STATE command goes to the group's
+ * leader, heartbeat.h), 200 with the state when asked already; 409 when
+ * fewer live nodes than --replicas would remain, 404 for a node the
+ * states told to this node do not name, 503 before any were told. false
+ * for any other request. */
+bool rk_sr_http(struct rk_node *n, const struct rk_http_req *req, struct rk_http_resp *resp);
+void rk_sr_close(struct rk_node *n);
+
+#endif

@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""Decommissioning a node on real rangekv processes (127.0.0.1-4, four
+nodes, --replicas 3, 20 ranges, --tick-ms 50), with a client writing
+throughout:
+
+- `rangekv decommission 2 --wait` (POST /api/v1/nodes/2/decommission,
+  then the ranges left each second) returns once node 2 is
+  decommissioned; meanwhile the placement leader's scheduler moved every
+  replica off node 2 (a learner added elsewhere, promoted, the leadership
+  handed over where node 2 led, node 2's replica removed);
+- then node 2 holds no replica of a user range (its own status and the
+  index), every range has exactly 3 voters on nodes 1, 3 and 4, and
+  node 2 is decommissioned in every node's GET /api/v1/nodes;
+- every write the client had acknowledged reads back;
+- decommissioning node 3 as well is refused (2 live nodes would remain,
+  fewer than --replicas 3), by the API (409) and by the CLI (exit 1).
+
+    decom_test.py path/to/rangekv
+"""
+import json
+import os
+import random
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import placement_test  # noqa: E402  (its Cluster and wait)
+import replicas_test  # noqa: E402  (its RESP call)
+
+BIN = sys.argv[1]
+NODES = (1, 2, 3, 4)
+GONE = 2
+REPLICAS = 3
+RANGES = 20
+# 12 ports a cluster (4 nodes x 3 kinds); the band 34000-34999.
+BASE = 34000 + (os.getpid() % 60) * 16
+# Sized for a sanitizer build on a loaded 2-core machine.
+DRAIN_S = 300
+
+
+def addr(i, kind):
+    return "127.0.0.%d:%d" % (i, BASE + kind * 4 + i - 1)
+
+
+def fail(msg):
+    print("decom_test: FAIL: %s" % msg, flush=True)
+    raise SystemExit(1)
+
+
+placement_test.fail = fail
+wait = placement_test.wait
+
+
+def call(i, method, path):
+    req = urllib.request.Request("http://%s%s" % (addr(i, 2), path), method=method,
+                                 data=b"" if method != "GET" else None)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read().decode())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read().decode() or "null")
+    except (OSError, ValueError):
+        return None, None
+
+
+class Cluster(placement_test.Cluster):
+    """placement_test's (its kill9 and stop_all), on this test's ports and
+    flags."""
+    def __init__(self, tmp):
+        super().__init__(tmp, NODES)
+        self.cl = ",".join("%d=%s" % (i, addr(i, 0)) for i in NODES)
+
+    def start(self, i, env=None):
+        log = open(os.path.join(self.tmp, "log%d" % i), "a")
+        self.procs[i] = subprocess.Popen(
+            [BIN, "start", "--node-id", str(i), "--data", os.path.join(self.tmp, "d%d" % i),
+             "--peer-addr", addr(i, 0), "--client-addr", addr(i, 1), "--http-addr", addr(i, 2),
+             "--initial-cluster", self.cl, "--ranges", str(RANGES), "--tick-ms", "50",
+             "--replicas", str(REPLICAS)], stdout=log, stderr=log)
+
+
+def connect(i):
+    host, port = addr(i, 1).split(":")
+    return socket.create_connection((host, int(port)), timeout=10)
+
+
+def states(i):
+    st, v = call(i, "GET", "/api/v1/nodes")
+    return {x["id"]: x["state"] for x in v["nodes"]} if st == 200 else None
+
+
+class Writer(threading.Thread):
+    """SETs of random 8-byte keys (every range gets some) through nodes 1,
+    3 and 4 in turn; the acknowledged ones kept."""
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.stop, self.acked, self.errors = False, {}, 0
+
+    def run(self):
+        rnd = random.Random(15)
+        socks, n = {}, 0
+        while not self.stop:
+            i = (1, 3, 4)[n % 3]
+            k, v = struct.pack(">Q", rnd.getrandbits(64)), b"v%d" % n
+            n += 1
+            try:
+                if i not in socks:
+                    socks[i] = connect(i)
+                if replicas_test.resp(socks[i], b"SET", k, v) == b"+OK":
+                    self.acked[k] = v
+                else:
+                    self.errors += 1
+            except OSError:
+                self.errors += 1
+                socks.pop(i, None)
+                time.sleep(0.1)
+        for s in socks.values():
+            s.close()
+
+
+def drained():
+    """Node GONE holds no user range; every range of the index has 3
+    voters, none on GONE."""
+    st, v = call(GONE, "GET", "/api/v1/cluster/status")
+    if st != 200 or v["ranges"] != 0:
+        return None
+    st, v = call(1, "GET", "/api/v1/ranges?limit=100000")
+    if st != 200 or len(v["ranges"]) < RANGES:
+        return None
+    for r in v["ranges"]:
+        nodes = sorted(x["node_id"] for x in r["replicas"])
+        if [x["role"] for x in r["replicas"]] != ["voter"] * REPLICAS or GONE in nodes or \
+                len(set(nodes)) != REPLICAS:
+            return None
+    return v["ranges"]
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="rk-decom-")
+    c = Cluster(tmp)
+    ok = False
+    try:
+        c.start_all()
+        wait("every node live in node 1's view, and told to node 1",
+             lambda: states(1) == {i: "live" for i in NODES} and
+             [x["placement_state"] for x in call(1, "GET", "/api/v1/cluster/status")[1]["nodes"]]
+             == ["live"] * len(NODES), 60)
+        w = Writer()
+        w.start()
+        wait("writes acknowledged", lambda: len(w.acked) >= 200, 60)
+        t0 = time.time()
+        try:
+            cli = subprocess.run([BIN, "decommission", str(GONE), "--wait", "--http",
+                                  addr(1, 2)], capture_output=True, text=True, timeout=DRAIN_S)
+        except subprocess.TimeoutExpired as e:
+            fail("node %d not decommissioned within %d s; last lines of --wait: %r" %
+                 (GONE, DRAIN_S, (e.stdout or b"")[-300:]))
+        took = time.time() - t0
+        if cli.returncode != 0 or "decommissioned" not in cli.stdout or \
+                "ranges left" not in cli.stdout:
+            fail("rangekv decommission --wait: exit %d, out %r, err %r" %
+                 (cli.returncode, cli.stdout[-2000:], cli.stderr))
+        print("decom_test: node %d decommissioned in %.1f s" % (GONE, took), flush=True)
+        wait("node %d holds no replica, every range 3 voters elsewhere" % GONE, drained, 60)
+        for i in NODES:
+            wait("node %d decommissioned in node %d's view" % (GONE, i),
+                 lambda: (states(i) or {}).get(GONE) == "decommissioned", 30)
+        time.sleep(2)  # writes go on after the drain
+        w.stop = True
+        w.join(30)
+        s = connect(1)
+        for k, v in w.acked.items():
+            got = replicas_test.resp(s, b"GET", k)
+            if got != v:
+                fail("key %r acknowledged as %r reads %r" % (k, v, got))
+        s.close()
+        print("decom_test: %d acknowledged writes read back (%d refused or failed)" %
+              (len(w.acked), w.errors), flush=True)
+        st, body = call(1, "POST", "/api/v1/nodes/3/decommission")
+        if st != 409 or "fewer than --replicas" not in body.get("error", ""):
+            fail("decommissioning node 3 too: %s %s" % (st, body))
+        cli = subprocess.run([BIN, "decommission", "3", "--http", addr(4, 2)],
+                             capture_output=True, text=True, timeout=60)
+        if cli.returncode != 1 or "fewer than --replicas" not in cli.stderr:
+            fail("rangekv decommission 3: exit %d, err %r" % (cli.returncode, cli.stderr))
+        if states(1).get(3) != "live":
+            fail("node 3 after the refusal: %s" % states(1))
+        ok = c.stop_all()
+        if not ok:
+            fail("a node did not stop cleanly")
+        print("decom_test: PASS", flush=True)
+    finally:
+        c.stop_all()
+        if ok:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print("decom_test: logs in %s" % tmp, flush=True)
+
+
+if __name__ == "__main__":
+    main()
