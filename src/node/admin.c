@@ -121,8 +121,9 @@ static void wait_for(struct rk_node *n, const struct rk_http_req *req,
 	op->later = rk_http_defer(req);
 	if (op->later == NULL) {
 		free(op);
-		rk_api_error(resp, 202, "accepted; its outcome is not awaited "
-			     "(out of memory): read the range");
+		rk_api_error(resp, 202, req->conn_ == NULL
+			     ? "accepted; its outcome is not awaited (a forwarded call): read the range"
+			     : "accepted; its outcome is not awaited (out of memory): read the range");
 		return;
 	}
 	op->deadline = uv_now(&n->loop) + (uint64_t)timeouts * n->cfg.request_timeout_ms;

@@ -96,7 +96,8 @@ void rk_http_close(struct rk_http_server *s,
  * frees l). The connection reads nothing more until then, so pipelined
  * requests are still answered in order. When the connection closes first,
  * the answer goes nowhere. NULL (answer at once instead) on allocation
- * failure. */
+ * failure, and for a request that came without a connection (a call
+ * forwarded from another node, fwd.c: req->conn_ is NULL). */
 struct rk_http_later;
 struct rk_http_later *rk_http_defer(const struct rk_http_req *req);
 void rk_http_answer(struct rk_http_later *l, struct rk_http_resp *resp);
