@@ -708,10 +708,12 @@ static int run_status(struct insp *s)
 	}
 	rk_cli_fmt_rate(w, sizeof(w), num(tot, "writes_per_sec"));
 	rk_cli_fmt_rate(rd, sizeof(rd), num(tot, "reads_per_sec"));
-	printf("\nranges: %.0f, leaderless %.0f, unavailable %.0f, led here %.0f, asleep %.0f\n",
-	       num(tot, "ranges"), num(tot, "leaderless"), num(tot, "unavailable"),
-	       num(tot, "leaders"),
-	       num(tot, "asleep"));
+	/* ranges and unavailable are the cluster's (the index); the others
+	 * only this node's replicas know. */
+	printf("\nranges: %.0f in the cluster, unavailable %.0f; this node's replicas: "
+	       "led here %.0f, leaderless %.0f, asleep %.0f\n",
+	       num(tot, "ranges"), num(tot, "unavailable"), num(tot, "leaders"),
+	       num(tot, "leaderless"), num(tot, "asleep"));
 	printf("requests: %s writes/s applied, %s reads/s served here\n", w, rd);
 	if (rc == 0 && num(tot, "unavailable") > 0)
 		rc = status_unavailable(s, num(tot, "unavailable"), ll);
