@@ -120,7 +120,7 @@ static void after_merge(struct rk_node *n, struct rk_replica *r, struct rk_repli
 	}
 }
 
-static int apply_merge(struct rk_merge_apply *x, const struct rk_kv_merge *m,
+static int apply_merge(struct rk_span_apply *x, const struct rk_kv_merge *m,
 		       int *refusedp)
 {
 	struct rk_node *n = x->n;
@@ -175,7 +175,7 @@ static int apply_merge(struct rk_merge_apply *x, const struct rk_kv_merge *m,
 
 int rk_merge_apply(void *arg, int op, const struct rk_kv_merge *m, int *refusedp)
 {
-	struct rk_merge_apply *x = arg;
+	struct rk_span_apply *x = arg;
 	struct rk_replica *r = x->r;
 	int rc;
 

@@ -63,14 +63,7 @@ struct rk_merge {
 };
 
 /* What the applier's merge callback needs (set for each entry). */
-struct rk_merge_apply {
-	struct rk_node *n;
-	struct rk_replica *r;
-	struct rk_store_batch *b;
-	struct rk_kv_applier *ap;
-	uint64_t index; /* the entry's */
-};
-/* The applier's merge callback (kv.h): arg is a struct rk_merge_apply. */
+/* The applier's merge callback (kv.h): arg is a struct rk_span_apply (split.h). */
 int rk_merge_apply(void *arg, int op, const struct rk_kv_merge *m, int *refusedp);
 
 /* Whether r's ready rd must wait: it commits a MERGE whose right replica

@@ -567,8 +567,7 @@ int rk_serve_apply(struct rk_node *n, struct rk_replica *r,
 	struct rk_serve *sv = r->sv; /* only where this node proposed or served */
 	struct rk_kv_applier *ap = &n->applier;
 	struct apply_arg a = {sv, NULL, 0};
-	struct rk_split_apply sa;
-	struct rk_merge_apply ma;
+	struct rk_span_apply sa;
 	bool match = false;
 	int64_t delta0;
 	uint64_t unsure0;
@@ -602,13 +601,8 @@ int rk_serve_apply(struct rk_node *n, struct rk_replica *r,
 	sa.index = e->index;
 	ap->split = rk_split_apply;
 	ap->split_arg = &sa;
-	ma.n = n;
-	ma.r = r;
-	ma.b = b;
-	ma.ap = ap;
-	ma.index = e->index;
 	ap->merge = rk_merge_apply;
-	ap->merge_arg = &ma;
+	ap->merge_arg = &sa;
 	ap->frozen = on_frozen;
 	delta0 = ap->size_delta;
 	unsure0 = ap->size_unsure;

@@ -160,7 +160,7 @@ static int refuse(struct rk_replica *r, const struct rk_kv_split *s, int rc,
 
 int rk_split_apply(void *arg, const struct rk_kv_split *s, int *refusedp)
 {
-	struct rk_split_apply *x = arg;
+	struct rk_span_apply *x = arg;
 	struct rk_node *n = x->n;
 	struct rk_replica *r = x->r, *rr = rk_table_get(&n->tab, s->right_id);
 	const struct rk_desc_replica *mine;

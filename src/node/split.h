@@ -61,14 +61,16 @@ struct rk_split {
 };
 
 /* What the applier's split callback needs (set for each entry). */
-struct rk_split_apply {
+/* The context of an entry that changes its range's span (a split here, a
+ * merge in merge.h): the applier's split_arg and merge_arg. */
+struct rk_span_apply {
 	struct rk_node *n;
 	struct rk_replica *r;
 	struct rk_store_batch *b;
 	struct rk_kv_applier *ap;
 	uint64_t index; /* the entry's */
 };
-/* The applier's split callback (kv.h): arg is a struct rk_split_apply. */
+/* The applier's split callback (kv.h): arg is a struct rk_span_apply. */
 int rk_split_apply(void *arg, const struct rk_kv_split *s, int *refusedp);
 
 /* POST /api/v1/split?key=K (the key percent-encoded): false if path is
