@@ -339,6 +339,7 @@ static int identity(struct rk_store *s, const struct rk_store_options *o,
 			rc = store_err(ss->ws->log_flush(ss->ws, "sync=on"));
 		rk_store_batch_free(b);
 		s->cluster_id = cluster;
+		rc = write_err(s, rc);
 		if (rc != 0)
 			snprintf(err, errlen, "cannot initialise %s: %s", o->dir,
 				 rk_strerror(rc));
@@ -510,10 +511,11 @@ static int store_open_locked(const struct rk_store_options *o, bool fresh,
 	snprintf(config, sizeof(config),
 		 "%s%scache_size=%lluM,session_max=256,"
 		 "eviction_dirty_target=20,eviction_dirty_trigger=50,"
-		 "log=(enabled=true,archive=true,file_max=16MB),"
+		 "log=(enabled=true,archive=true,file_max=%uMB),"
 		 "transaction_sync=(enabled=false),statistics=(fast)",
 		 fresh ? "create," : "", ext,
-		 (unsigned long long)(o->cache_mb ? o->cache_mb : 256));
+		 (unsigned long long)(o->cache_mb ? o->cache_mb : 256),
+		 STORE_LOG_FILE_MB);
 	s->events.handle_error = wt_handle_error;
 	ret = wiredtiger_open(o->dir, &s->events, config, &s->conn);
 	if (ret == EBUSY) {
@@ -557,7 +559,7 @@ static int store_open_locked(const struct rk_store_options *o, bool fresh,
 		if (ret == 0)
 			ws->close(ws, NULL);
 	}
-	rc = ret != 0 ? store_err(ret) : store_session_open(s, &s->w);
+	rc = write_err(s, ret != 0 ? store_err(ret) : store_session_open(s, &s->w));
 	if (rc != 0) {
 		snprintf(err, errlen, "%s: cannot open its tables: %s", o->dir, rk_strerror(rc));
 		goto fail;
@@ -568,7 +570,7 @@ static int store_open_locked(const struct rk_store_options *o, bool fresh,
 	/* Checkpointed, the directory stands without replaying its log; only
 	 * then is the first start complete. */
 	if (fresh) {
-		rc = store_err(s->w.ws->checkpoint(s->w.ws, NULL));
+		rc = write_err(s, store_err(s->w.ws->checkpoint(s->w.ws, NULL)));
 		if (rc != 0)
 			snprintf(err, errlen, "cannot initialise %s: %s", o->dir,
 				 rk_strerror(rc));
@@ -614,8 +616,12 @@ static int store_open_locked(const struct rk_store_options *o, bool fresh,
 	*sp = s;
 	return 0;
 fail:
-	store_session_close(&s->w);
-	s->conn->close(s->conn, NULL);
+	/* After a panic the connection is left open, as in rk_store_close:
+	 * its close may wait forever. */
+	if (!rk_store_panicked(s)) {
+		store_session_close(&s->w);
+		s->conn->close(s->conn, NULL);
+	}
 	free(s->dur);
 	free(s->dir);
 	free(s);
@@ -999,6 +1005,18 @@ static int cmp_double(const void *a, const void *b)
 	double x = *(const double *)a, y = *(const double *)b;
 
 	return (x > y) - (x < y);
+}
+
+uint64_t rk_store_pending_bytes(struct rk_store *s)
+{
+	uint64_t v;
+
+	pthread_mutex_lock(&s->mu);
+	/* Queued batches go to the log and, at a checkpoint, to the tables;
+	 * committed ones are in the log already. */
+	v = 2 * s->queued_bytes + s->ckpt_bytes + s->ck_running_bytes;
+	pthread_mutex_unlock(&s->mu);
+	return v + ((uint64_t)STORE_LOG_FILE_MB << 20);
 }
 
 void rk_store_stats(struct rk_store *s, struct rk_store_stats *stp)
