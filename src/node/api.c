@@ -428,6 +428,10 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 	one(b, "rangekv_disk_free_bytes", "gauge",
 	    "Free space on the data directory's filesystem, as last read (once a second).",
 	    n->space.free_bytes);
+	one(b, "rangekv_store_pending_bytes", "gauge",
+	    "Disk space the store may still take for writes it was given (checkpoints to come, "
+	    "a log file), as last read with the free space; counted against --min-free-space.",
+	    n->space.pending_bytes);
 	one(b, "rangekv_min_free_space_bytes", "gauge",
 	    "The --min-free-space floor in effect (0: none).", n->space.min_free);
 	one(b, "rangekv_no_space", "gauge",

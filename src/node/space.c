@@ -51,7 +51,7 @@ void rk_space_check(struct rk_node *n)
 	struct rk_space *sp = &n->space;
 	struct statvfs st;
 	uint64_t free_b, total;
-	char f[32], m[32];
+	char f[32], m[32], p[32];
 	bool out;
 
 	if (statvfs(n->cfg.data_dir, &st) != 0) {
@@ -70,18 +70,22 @@ void rk_space_check(struct rk_node *n)
 	sp->known = true;
 	sp->free_bytes = free_b;
 	sp->total_bytes = total;
+	sp->pending_bytes = n->store != NULL ? rk_store_pending_bytes(n->store) : 0;
 	sp->min_free = floor_of(n, total);
-	out = sp->min_free > 0 && free_b < sp->min_free;
+	out = sp->min_free > 0 &&
+	      (free_b < sp->pending_bytes || free_b - sp->pending_bytes < sp->min_free);
 	if (out == sp->no_space)
 		return;
 	sp->no_space = out;
 	human(free_b, f, sizeof(f));
 	human(sp->min_free, m, sizeof(m));
+	human(sp->pending_bytes, p, sizeof(p));
 	if (out) {
 		sp->episodes++;
-		rk_log_warn(MOD, "no space: %s free on the data disk of %s, below --min-free-space %s; "
-			    "client writes are refused (reads and DEL are served) until space is freed",
-			    f, n->cfg.data_dir, m);
+		rk_log_warn(MOD, "no space: %s free on the data disk of %s (%s of it held for the "
+			    "store's pending writes), below --min-free-space %s; client writes are "
+			    "refused (reads and DEL are served) until space is freed",
+			    f, n->cfg.data_dir, p, m);
 	} else {
 		rk_log_info(MOD, "space is back: %s free on the data disk (--min-free-space %s); "
 			    "client writes are taken again", f, m);
@@ -130,16 +134,18 @@ void rk_space_stop(struct rk_node *n)
 bool rk_space_refuse_write(struct rk_node *n, struct rk_buf *reply)
 {
 	struct rk_space *sp = &n->space;
-	char f[32], m[32];
+	char f[32], m[32], p[32];
 
 	if (!sp->no_space)
 		return false;
 	sp->refused++;
 	human(sp->free_bytes, f, sizeof(f));
 	human(sp->min_free, m, sizeof(m));
+	human(sp->pending_bytes, p, sizeof(p));
 	rk_buf_printf(reply,
-		      "-NOSPACE no space left on node %" PRIu64 "'s data disk (free %s < "
-		      "--min-free-space %s); writes are refused until space is freed\r\n",
-		      n->cfg.node_id, f, m);
+		      "-NOSPACE no space left on node %" PRIu64 "'s data disk (free %s, %s of it "
+		      "held for pending writes; --min-free-space %s); writes are refused until "
+		      "space is freed\r\n",
+		      n->cfg.node_id, f, p, m);
 	return true;
 }

@@ -5,8 +5,11 @@
  * Once a second (a timer, never on the request path; every 100 ms when
  * the free space is within twice the floor) the node reads the free space
  * of its data directory's filesystem (statvfs: what an unprivileged
- * process may still write). The floor must hold what the node writes
- * between two readings. Below --min-free-space the node
+ * process may still write), less what its store may still take for the
+ * writes it was given (rk_store_pending_bytes: the next checkpoints' table
+ * writes and one log file), so that neither what arrives between two
+ * readings nor a checkpoint after the refusal fills the disk. Below
+ * --min-free-space the node
  * is out of space: the ranges it leads answer new writes with a NOSPACE
  * error (certainly not applied) while reads and DEL are served as before
  * (DEL frees space); raft log appends of entries already accepted, and the
@@ -34,6 +37,7 @@ struct rk_space {
 	bool no_space;       /* writes are refused */
 	bool known;          /* a reading was made */
 	uint64_t free_bytes; /* last reading */
+	uint64_t pending_bytes; /* the store's pending writes at that reading */
 	uint64_t total_bytes;
 	uint64_t min_free;   /* the floor in effect (0: none) */
 	uint32_t ticks;      /* timer ticks since the last reading */

@@ -52,6 +52,7 @@ void *store_ckpt_main(void *arg)
 		s->ckpt_started = want;
 		written = s->ckpt_bytes;
 		s->ckpt_bytes = 0;
+		s->ck_running_bytes = written;
 		pthread_mutex_unlock(&s->mu);
 		pthread_mutex_lock(&s->ckmu);
 		rc = write_err(s, store_err(s->kws->checkpoint(s->kws, NULL)));
@@ -63,6 +64,7 @@ void *store_ckpt_main(void *arg)
 		s->ck_ticket = want;
 		s->ck_rc = rc;
 		s->ck_written += written;
+		s->ck_running_bytes = 0;
 		s->ck_finished++;
 		pthread_cond_signal(&s->cv);
 	}

@@ -230,6 +230,16 @@ struct rk_store_stats {
 };
 void rk_store_stats(struct rk_store *s, struct rk_store_stats *stp);
 
+/* The disk space the store may still take for what it has been given, an
+ * upper bound: batches queued or committed since the checkpoint that is
+ * running (or last ran) began, which the next checkpoints write into the
+ * tables (freed blocks in them are reused first), and one log file, which
+ * WiredTiger allocates whole. A node keeps its free-space floor above the
+ * disk's free space less this (space.h): a disk that fills between two
+ * readings, or with a checkpoint's writes after writes were refused, must
+ * not fail a write of the store. Cheap (one lock): any thread. */
+uint64_t rk_store_pending_bytes(struct rk_store *s);
+
 /* ---- reads ------------------------------------------------------------------ */
 
 int rk_store_reader_open(struct rk_store *s, struct rk_store_reader **rp);

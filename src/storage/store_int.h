@@ -134,6 +134,7 @@ struct rk_store {
 	uint64_t ck_ticket;  /* ckpt_started of the last finished */
 	int ck_rc;           /* its result */
 	uint64_t ck_written; /* bytes committed before the ones finished */
+	uint64_t ck_running_bytes; /* committed before the one running, 0 when none */
 	/* One checkpoint at a time: the checkpoint thread's, and the ones a
 	 * compaction takes (WT_SESSION::compact). While a checkpoint runs,
 	 * WiredTiger already shows its new tables to checkpoint cursors,
@@ -181,6 +182,8 @@ struct rk_store_reader {
 #define STORE_RETRY_S 30.0
 void store_retry_wait(uint32_t *wait_msp);
 double store_now_s(void); /* CLOCK_MONOTONIC seconds */
+/* The size of WiredTiger's log files (its file_max). */
+#define STORE_LOG_FILE_MB 16u
 
 /* Translates a WiredTiger return code (0 stays 0). ENOSPC (and EDQUOT, a
  * quota: the same for the user) is RK_ENOSPC. */

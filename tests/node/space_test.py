@@ -140,9 +140,12 @@ def mount_tmpfs(path, size):
 def scenario_real(binary, tmp):
     if os.geteuid() != 0:
         return "not root: cannot mount small filesystems; the real-disk part is skipped"
-    # WiredTiger takes 192 MiB at once (a log file and two preallocated
-    # ones); after the start, a ballast file leaves each node 8 MiB above
-    # the floor, and removing it leaves plenty.
+    # WiredTiger's log files are 16 MiB (one and up to two preallocated);
+    # after the start, a ballast file leaves each node 8 MiB above the floor
+    # and the store's pending writes (which the node counts against the
+    # floor), and removing it leaves plenty. Once writes are refused the
+    # nodes go on (checkpoints, log files, replication) in what is left:
+    # none may fail a write of its store.
     size, floor, room = 320 * MiB, 32 * MiB, 8 * MiB
     mounts = []
     flags = [] if NO_FLAG else ["--min-free-space", "%d" % floor]
@@ -156,9 +159,11 @@ def scenario_real(binary, tmp):
             mounts.append(d)
         c.start_all()
         c.wait_all_led()
-        for d in mounts:
+        for i, d in zip(c.nodes, mounts):
             st = os.statvfs(d)
-            ballast = st.f_bavail * st.f_frsize - floor - room
+            pending = metric(i, "rangekv_store_pending_bytes")
+            expect(pending >= 16 * MiB, "node %d: pending writes %d < a log file" % (i, pending))
+            ballast = int(st.f_bavail * st.f_frsize - floor - room - pending)
             expect(ballast > 0, "%s: only %d bytes free after the start" % (d, ballast + floor + room))
             with open(os.path.join(d, "ballast"), "wb") as f:
                 while ballast > 0:
@@ -203,7 +208,9 @@ def scenario_real(binary, tmp):
         expect(call(2, "GET", "k00000") == value.encode(), "GET while out of space")
         expect(call(3, "DEL", "k00001") == 1, "DEL while out of space")
         time.sleep(2)  # the nodes go on replicating in the room the floor leaves
-        expect(all(c.up(i) for i in c.nodes), "a node exited while out of space")
+        dead = [i for i in c.nodes if not c.up(i)]
+        expect(not dead, "node(s) %s exited while out of space; node %d's log ends:\n%s" %
+               (dead, dead[0] if dead else 0, "".join(c.log_tail(dead[0] if dead else 1, 8))))
         for d in mounts:
             os.remove(os.path.join(d, "ballast"))
         until, r = time.monotonic() + 10, None
