@@ -149,14 +149,10 @@ int rk_cli_call_main(const struct rk_cli_call *call, int argc, char **argv)
 		} else {
 			const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
 			const cJSON *l = cJSON_GetObjectItemCaseSensitive(j, "leader");
-			const cJSON *rl = cJSON_GetObjectItemCaseSensitive(j, "right_leader");
 			fprintf(stderr, "rangekv %s: %s (HTTP %d)", verb,
 				cJSON_IsString(e) ? e->valuestring : "refused", status);
 			if (cJSON_IsNumber(l))
 				fprintf(stderr, "; the range's leader is node %.0f", l->valuedouble);
-			if (cJSON_IsNumber(rl))
-				fprintf(stderr, "; the right range's leader is node %.0f",
-					rl->valuedouble);
 			fprintf(stderr, "\n");
 		}
 		rc = status == 200 ? RK_CLI_EXIT_OK : RK_CLI_EXIT_ERROR;

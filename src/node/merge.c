@@ -8,6 +8,7 @@
 #include "api.h"
 #include "api_range.h"
 #include "crash.h"
+#include "fwd.h"
 #include "json.h"
 #include "key.h"
 #include "log.h"
@@ -276,6 +277,7 @@ void rk_merge_visible(struct rk_node *n, struct rk_replica *r)
 /* ---- the call ------------------------------------------------------------------ */
 
 enum merge_step {
+	STEP_GATHER,   /* the right's leadership asked to come here */
 	STEP_FREEZE,   /* FREEZE proposed in the right's log */
 	STEP_MERGE,    /* MERGE proposed in the left's */
 	STEP_ABORT,    /* MERGE_ABORT proposed in the left's */
@@ -289,6 +291,7 @@ struct rk_merge_op {
 	enum merge_step step;
 	uint64_t index, term;   /* of the last proposal, in its range's log */
 	uint64_t began_ms, deadline;
+	uint64_t ask_ms;        /* STEP_GATHER: when to ask again */
 	int status;             /* once aborted: the call's answer */
 	const char *why;
 	struct rk_http_later *later; /* NULL once answered */
@@ -441,26 +444,96 @@ static const char *refusal(const struct rk_node *n, const struct rk_replica *l,
 	return NULL;
 }
 
-static void right_not_led_here(struct rk_http_resp *resp, const struct rk_replica *rr)
-{
-	struct rk_json j;
-	uint64_t lead = rk_replica_leader_node(rr);
+/* STEP_GATHER asks the right's leader again this often, and gives up
+ * after --request-timeout. */
+#define GATHER_ASK_MS 1000u
 
-	resp->status = 409;
-	rk_buf_reset(&resp->body);
-	rk_json_init(&j, &resp->body);
-	rk_json_obj_begin(&j);
-	rk_json_key(&j, "error");
-	rk_json_str(&j, "the right range is led by another node: transfer its leadership "
-		    "to this node first (POST /api/v1/ranges/{right}/transfer-leader?to=N)");
-	rk_json_key(&j, "right");
-	rk_json_u64(&j, rr->range);
-	rk_json_key(&j, "right_leader");
-	if (lead == 0)
-		rk_json_null(&j);
-	else
-		rk_json_u64(&j, lead);
-	rk_json_obj_end(&j);
+static void on_asked(void *arg, uint64_t tag, int status, const char *body, size_t len)
+{
+	(void)arg, (void)tag, (void)status, (void)body, (void)len;
+	/* Not waited for: step() watches the right replica here. */
+}
+
+/* Asks the node that leads the right range (another one) to hand its
+ * leadership to this node, as POST /api/v1/ranges/{right}/transfer-leader
+ * would there; no leader known: the next step asks. */
+static void ask_leadership(struct rk_node *n, struct rk_merge_op *op,
+			   const struct rk_replica *rr)
+{
+	uint64_t lead = rk_replica_leader_node(rr);
+	char url[96];
+
+	op->ask_ms = uv_now(&n->loop) + GATHER_ASK_MS;
+	if (lead == 0 || lead == n->cfg.node_id)
+		return;
+	snprintf(url, sizeof(url), "/api/v1/ranges/%llu/transfer-leader?to=%llu",
+		 (unsigned long long)rr->range, (unsigned long long)n->cfg.node_id);
+	(void)rk_fwd_call(n, lead, "POST", url, on_asked, NULL, rr->range);
+}
+
+/* Why op, gathered, may not go on: a range changed since the call was
+ * taken (its generation or configuration), or is now being split. */
+static const char *changed(const struct rk_node *n, const struct rk_merge_op *op,
+			   const struct rk_replica *l, const struct rk_replica *rr)
+{
+	if (l->desc.generation != op->m.left_gen || l->desc.conf_version != op->m.left_conf ||
+	    rr->desc.generation != op->m.right_gen || rr->desc.conf_version != op->m.right_conf)
+		return "a range changed while the right range's leadership came here; nothing done";
+	if (rk_split_busy_but_merge_why(n, l) != NULL)
+		return rk_split_busy_but_merge_why(n, l);
+	if (rk_split_busy_but_merge_why(n, rr) != NULL)
+		return rk_split_busy_but_merge_why(n, rr);
+	if (rr->sessions.frozen != 0 || l->sessions.frozen != 0)
+		return "one of these ranges is frozen for another merge";
+	return NULL;
+}
+
+/* FREEZE in the right's log (led here): op's first proposal. */
+static void freeze(struct rk_node *n, struct rk_merge_op *op)
+{
+	op->m.op = RK_KV_FREEZE;
+	op->deadline = uv_now(&n->loop) + 3ull * n->cfg.request_timeout_ms;
+	op->step = STEP_FREEZE;
+	if (propose(n, op, op->m.right_id) != 0) {
+		finish(op, 503, "the right range's leadership moved; retry");
+		return;
+	}
+	rk_log_info(MOD, "range %llu: merging range %llu into it; frozen at %llu once applied",
+		    (unsigned long long)op->m.left_id, (unsigned long long)op->m.right_id,
+		    (unsigned long long)op->index);
+}
+
+/* STEP_GATHER: the right range's leadership comes here, then the merge
+ * begins; the left's leadership lost or too long a wait ends the call. */
+static void gather(struct rk_node *n, struct rk_merge_op *op)
+{
+	struct rk_replica *l = rk_table_get(&n->tab, op->m.left_id);
+	struct rk_replica *rr = rk_table_get(&n->tab, op->m.right_id);
+	const char *why;
+
+	if (l == NULL || l->removing || !rk_raft_is_leader(&l->raft)) {
+		finish(op, 503, "the left range's leadership moved; nothing done, retry");
+		return;
+	}
+	if (rr == NULL || rr->removing) {
+		finish(op, 409, "the right range's replica left this node; nothing done");
+		return;
+	}
+	if (!rk_raft_is_leader(&rr->raft)) {
+		if (uv_now(&n->loop) >= op->deadline) {
+			finish(op, 503, "the right range's leadership did not come to this "
+			       "node within --request-timeout; nothing done, retry");
+			return;
+		}
+		if (uv_now(&n->loop) >= op->ask_ms)
+			ask_leadership(n, op, rr);
+		return;
+	}
+	if ((why = changed(n, op, l, rr)) != NULL) {
+		finish(op, 409, why);
+		return;
+	}
+	freeze(n, op);
 }
 
 bool rk_merge_http(struct rk_node *n, const struct rk_http_req *req,
@@ -503,26 +576,23 @@ bool rk_merge_http(struct rk_node *n, const struct rk_http_req *req,
 		rk_api_error(resp, status, why);
 		return true;
 	}
-	if (!rk_raft_is_leader(&rr->raft)) {
-		right_not_led_here(resp, rr);
-		return true;
-	}
 	if ((op = op_new(n, l, rr)) == NULL || (op->later = rk_http_defer(req)) == NULL) {
 		if (op != NULL)
 			finish(op, 503, "out of memory");
 		rk_api_error(resp, 503, "out of memory");
 		return true;
 	}
-	op->m.op = RK_KV_FREEZE;
-	op->deadline = op->began_ms + 3ull * n->cfg.request_timeout_ms;
-	op->step = STEP_FREEZE;
-	if (propose(n, op, rr->range) != 0) {
-		finish(op, 503, "the right range's leadership moved; retry");
+	if (rk_raft_is_leader(&rr->raft)) {
+		freeze(n, op);
 		return true;
 	}
-	rk_log_info(MOD, "range %llu: merging range %llu into it; frozen at %llu once applied",
-		    (unsigned long long)l->range, (unsigned long long)rr->range,
-		    (unsigned long long)op->index);
+	/* Both leaders must be here: the right's is asked to come. */
+	op->step = STEP_GATHER;
+	op->deadline = op->began_ms + n->cfg.request_timeout_ms;
+	rk_log_info(MOD, "range %llu: merging range %llu into it once its leadership, on node "
+		    "%llu, comes here", (unsigned long long)l->range, (unsigned long long)rr->range,
+		    (unsigned long long)rk_replica_leader_node(rr));
+	ask_leadership(n, op, rr);
 	return true;
 }
 
@@ -561,6 +631,11 @@ static void step(struct rk_node *n, struct rk_merge_op *op)
 	struct rk_replica *r = rk_table_get(&n->tab, range);
 	struct rk_replica *l = rk_table_get(&n->tab, op->m.left_id);
 	bool late = uv_now(&n->loop) >= op->deadline;
+
+	if (op->step == STEP_GATHER) {
+		gather(n, op); /* nothing proposed yet */
+		return;
+	}
 
 	if (r == NULL || r->removing || r->applied < op->index) {
 		if (r != NULL && !r->removing && rk_raft_term(&r->raft) == op->term &&
@@ -610,6 +685,8 @@ static void step(struct rk_node *n, struct rk_merge_op *op)
 		}
 		unfreeze(n, op);
 		return;
+	case STEP_GATHER:
+		return; /* above */
 	case STEP_UNFREEZE:
 		finish(op, op->status != 0 ? op->status : 409,
 		       op->why != NULL ? op->why : "the merge was abandoned");

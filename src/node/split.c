@@ -383,13 +383,18 @@ static void answer_call(struct rk_split_op *op, int status, const char *msg)
 
 const char *rk_split_busy_why(const struct rk_node *n, const struct rk_replica *r)
 {
+	if (rk_merge_busy(n, r->range) || r->sessions.frozen != 0)
+		return "a merge of this range is under way";
+	return rk_split_busy_but_merge_why(n, r);
+}
+
+const char *rk_split_busy_but_merge_why(const struct rk_node *n, const struct rk_replica *r)
+{
 	if (rk_raft_conf_is_joint(&r->rs.conf) || rk_raft_conf_pending(&r->raft) ||
 	    rk_admin_busy(n, r->range))
 		return "a membership change of this range is under way";
 	if (rk_split_busy(n, r->range))
 		return "another split of this range is under way";
-	if (rk_merge_busy(n, r->range) || r->sessions.frozen != 0)
-		return "a merge of this range is under way";
 	if (rk_raft_transferee(&r->raft) != 0)
 		return "a leadership transfer of this range is under way; retry in a moment";
 	return NULL;

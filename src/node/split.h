@@ -80,9 +80,11 @@ bool rk_split_http(struct rk_node *n, const struct rk_http_req *req,
 /* Whether a split of range is proposed and not yet applied here
  * (membership changes of it are refused meanwhile). */
 bool rk_split_busy(const struct rk_node *n, uint64_t range);
-/* Why r, led here, cannot split now (a membership change, another split
- * or a leadership transfer under way); NULL: it can. */
+/* Why r, led here, cannot split now (a membership change, another split,
+ * a merge or a leadership transfer under way); NULL: it can. */
 const char *rk_split_busy_why(const struct rk_node *n, const struct rk_replica *r);
+/* The same but for a merge: what a merge call that waited checks again. */
+const char *rk_split_busy_but_merge_why(const struct rk_node *n, const struct rk_replica *r);
 /* Whether an automatic split proposed by this node is not yet answered. */
 bool rk_split_auto_pending(const struct rk_node *n);
 /* An automatic split of r, led here, at key (inside its span, after its
