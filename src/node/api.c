@@ -274,6 +274,9 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 	    leaders);
 	one(b, "rangekv_ranges_awake", "gauge", "Replicas ticked (not quiescent).",
 	    awake);
+	one(b, "rangekv_placement_awake", "gauge",
+	    "1 while this node's replica of the placement group is ticked (not quiescent).",
+	    un < n->tab.n && !n->tab.byid[un]->asleep);
 	one(b, "rangekv_ranges_leaderless", "gauge",
 	    "Replicas that know no leader of their range.", leaderless);
 	one(b, "rangekv_quiesced_total", "counter", "Times a replica went to sleep.",

@@ -162,9 +162,12 @@ def main():
         took, counts = wait("leaders spread evenly", spread, 30)
         print("leaders spread evenly after %.2f s more: %s" % (took, counts))
 
-        # Idle ranges go to sleep on every node (quiescence).
+        # Idle ranges go to sleep on every node (quiescence), and so does
+        # the placement group once the leadership changes of the spread
+        # are recorded (its messages count in the figures below).
         def asleep():
-            return all(metric(i, "rangekv_ranges_awake") == 0 for i in (1, 2, 3))
+            return all(metric(i, "rangekv_ranges_awake") == 0 and
+                       metric(i, "rangekv_placement_awake") == 0 for i in (1, 2, 3))
         took, _ = wait("every range quiescent", asleep, 20)
         print("every range asleep on every node after %.2f s more" % took)
         # The heartbeats of the awake ranges travelled coalesced, and once

@@ -183,7 +183,10 @@ def main():
         for i in INITIAL:
             procs[i] = start(i, tmp, first)
         _, ranges = wait("every range led", lambda: nodes_test.led(INITIAL, call), 60)
-        wait("the placement group answers", lambda: node_view(1, 1), 30)
+        # Node 1's client address is in the node table from its first
+        # heartbeat on: the REGISTER check below needs it there.
+        wait("the placement group knows node 1's client address",
+             lambda: (node_view(1, 1) or {}).get("client_addr") == addr(1, 1), 30)
 
         refused(tmp, "a taken id", 3, "127.0.0.5:%d" % (BASE + 5), join,
                 "node 3 is already in the cluster at %s" % peer(3))
