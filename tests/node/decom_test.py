@@ -12,9 +12,9 @@ throughout:
   index), every range has exactly 3 voters on nodes 1, 3 and 4, and
   node 2 is decommissioned in every node's GET /api/v1/nodes;
 - every write the client had acknowledged reads back;
-- while it drains, GET /api/v1/operations (asked of node 3, which
-  forwards it to the placement leader when it is not the leader) lists
-  moves from node 2 in their steps, and --wait prints its progress
+- while it drains, GET /api/v1/operations (asked of nodes 1, 3 and 4 in
+  turn: the others ask the placement leader) lists moves from node 2 in
+  their steps, and --wait prints its progress
   (ranges moved of those to move, bytes sent, the time left); after it,
   the placement leader's /metrics counts the moves done, none in flight,
   no replica on node 2, no range under-replicated, and `rangekv
@@ -134,16 +134,21 @@ class Writer(threading.Thread):
 
 
 class OpsWatch(threading.Thread):
-    """GET /api/v1/operations on node 3 every 0.2 s: the moves seen."""
+    """GET /api/v1/operations on nodes 1, 3 and 4 in turn every 0.2 s: the
+    moves seen, and the answers the node asked passed on from another."""
     def __init__(self):
         super().__init__(daemon=True)
-        self.stop, self.moves, self.answers = False, [], 0
+        self.stop, self.moves, self.answers, self.passed_on = False, [], 0, 0
 
     def run(self):
+        n = 0
         while not self.stop:
-            st, v = call(3, "GET", "/api/v1/operations")
+            i = (1, 3, 4)[n % 3]
+            n += 1
+            st, v = call(i, "GET", "/api/v1/operations")
             if st == 200:
                 self.answers += 1
+                self.passed_on += v["node_id"] != i
                 self.moves += [o for o in v["operations"] if o["type"] == "move"]
             time.sleep(0.2)
 
@@ -219,9 +224,10 @@ def main():
         print("decom_test: --wait's last line: %s" % cli.stdout.splitlines()[-1], flush=True)
         steps = {m["step"] for m in ops.moves}
         if not ops.moves or any(m["from"] not in (GONE, None) for m in ops.moves) or \
-                not steps <= {"learner", "snapshot", "promote", "remove"}:
-            fail("GET /api/v1/operations while draining (%d answers): moves %r" %
-                 (ops.answers, ops.moves[:5]))
+                not steps <= {"learner", "snapshot", "promote", "remove"} or \
+                ops.passed_on == 0:
+            fail("GET /api/v1/operations while draining (%d answers, %d passed on): moves %r" %
+                 (ops.answers, ops.passed_on, ops.moves[:5]))
         print("decom_test: /api/v1/operations listed %d moves of %d ranges, steps %s" %
               (len(ops.moves), len({m["range"] for m in ops.moves}), sorted(steps)), flush=True)
         wait("node %d holds no replica, every range 3 voters elsewhere" % GONE, drained, 60)
