@@ -345,25 +345,35 @@ static void move_json(struct rk_node *n, struct rk_json *j, const struct rk_ops_
 	rk_json_obj_end(j);
 }
 
-/* The figures of the last look; the states as they are now (a drained
- * node is marked decommissioned by the pass that sees it empty). */
-static void nodes_json(struct rk_node *n, struct rk_json *j, const struct rk_ops *o)
+struct nodes_walk {
+	struct rk_node *n;
+	struct rk_json *j;
+};
+
+/* A node of the table: its state as the leader derives it now (as
+ * GET /api/v1/nodes; a drained node is marked decommissioned by the pass
+ * that sees it empty), its figures those of the last look. */
+static int node_json(void *arg, const struct rk_pl_node_rec *rec)
 {
-	rk_json_key(j, "nodes");
-	rk_json_arr_begin(j);
-	for (size_t i = 0; i < o->n_nodes; i++) {
-		rk_json_obj_begin(j);
-		rk_json_key(j, "id");
-		rk_json_u64(j, o->nodes[i].id);
-		rk_json_key(j, "state");
-		rk_json_str(j, rk_hb_state_name(rk_hb_state_of(n, o->nodes[i].id)));
-		rk_json_key(j, "replicas");
-		rk_json_u64(j, o->nodes[i].replicas);
-		rk_json_key(j, "leaders");
-		rk_json_u64(j, o->nodes[i].leaders);
-		rk_json_obj_end(j);
-	}
-	rk_json_arr_end(j);
+	struct nodes_walk *w = arg;
+	const struct rk_ops *o = &w->n->ops;
+	const struct rk_ops_node *x = NULL;
+	uint64_t heard;
+
+	for (size_t i = 0; i < o->n_nodes && x == NULL; i++)
+		if (o->nodes[i].id == rec->id)
+			x = &o->nodes[i];
+	rk_json_obj_begin(w->j);
+	rk_json_key(w->j, "id");
+	rk_json_u64(w->j, rec->id);
+	rk_json_key(w->j, "state");
+	rk_json_str(w->j, rk_hb_state_name(rk_hb_view(w->n, rec, &heard)));
+	rk_json_key(w->j, "replicas");
+	rk_json_u64(w->j, x != NULL ? x->replicas : 0);
+	rk_json_key(w->j, "leaders");
+	rk_json_u64(w->j, x != NULL ? x->leaders : 0);
+	rk_json_obj_end(w->j);
+	return 0;
 }
 
 static uint64_t snap_bytes(const struct rk_ops *o)
@@ -416,7 +426,13 @@ static void ops_json(struct rk_node *n, struct rk_buf *out)
 	rk_json_u64(&j, rk_node_config_replicas(&n->cfg));
 	rk_json_key(&j, "looked_ms");
 	rk_json_u64(&j, uv_now(&n->loop) - o->looked_ms);
-	nodes_json(n, &j, o);
+	rk_json_key(&j, "nodes");
+	rk_json_arr_begin(&j);
+	{
+		struct nodes_walk w = {n, &j};
+		(void)rk_pl_walk_nodes(&n->plc.sm, n->reader, node_json, &w);
+	}
+	rk_json_arr_end(&j);
 	rk_json_obj_end(&j);
 }
 

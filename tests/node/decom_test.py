@@ -231,6 +231,9 @@ def main():
         print("decom_test: /api/v1/operations listed %d moves of %d ranges, steps %s" %
               (len(ops.moves), len({m["range"] for m in ops.moves}), sorted(steps)), flush=True)
         wait("node %d holds no replica, every range 3 voters elsewhere" % GONE, drained, 60)
+        for i in NODES:
+            wait("node %d decommissioned in node %d's view" % (GONE, i),
+                 lambda: (states(i) or {}).get(GONE) == "decommissioned", 30)
         key = 'rangekv_placement_node_replicas{node="%d"}' % GONE
         wait("the placement leader's metrics: moves done, none in flight, node %d empty" % GONE,
              lambda: (lambda m: m is not None and m["rangekv_placement_moves_done_total"] > 0 and
@@ -252,9 +255,6 @@ def main():
         if v.get("moves_done", 0) < 1 or v.get("under_replicated_ranges") != 0:
             fail("rangekv rebalance status --json: exit %d, out %r" %
                  (cli.returncode, cli.stdout))
-        for i in NODES:
-            wait("node %d decommissioned in node %d's view" % (GONE, i),
-                 lambda: (states(i) or {}).get(GONE) == "decommissioned", 30)
         time.sleep(2)  # writes go on after the drain
         w.stop = True
         w.join(30)
