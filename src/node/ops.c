@@ -209,11 +209,13 @@ static bool move_follow(struct rk_node *n, struct rk_ops_move *m, const struct r
 		}
 		return true;
 	}
+	/* The snapshot's bytes, while it is sent and until its total is
+	 * known (a learner often catches up between two looks). */
+	if (to != NULL && (m->step <= RK_OPS_PROMOTE || m->snap_size == 0))
+		ask_sends(n, m);
 	if (to != NULL && to->role == RK_DESC_LEARNER) {
 		if (m->step == RK_OPS_LEARNER)
 			move_step(n, m, RK_OPS_SNAPSHOT);
-		if (m->step == RK_OPS_SNAPSHOT)
-			ask_sends(n, m);
 		return true;
 	}
 	if (m->from == 0)

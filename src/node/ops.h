@@ -18,10 +18,11 @@
  * takeover), and its done counters start at 0.
  *
  * Snapshot bytes are known on the range's leader that sends them
- * (snapshot.h): for each move in its snapshot step the leader is asked
- * GET /api/v1/ranges/{id}/snapshots once per look over the forwarding
- * path (fwd.h), so their cost grows with the moves in flight, never
- * with the ranges.
+ * (snapshot.h): for each move whose new replica is in the descriptor,
+ * up to its promotion (and after it while the total is not known), the
+ * leader is asked GET /api/v1/ranges/{id}/snapshots once per look over
+ * the forwarding path (fwd.h), so their cost grows with the moves in
+ * flight, never with the ranges.
  *
  * The figures (replicas and leaderships per node, ranges without a
  * known leader, ranges with fewer voters than --replicas) come from the
