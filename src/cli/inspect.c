@@ -1,5 +1,6 @@
 /*
- * The inspection verbs: nodes, ranges, range, log, status. Each reads a
+ * The inspection verbs: nodes, ranges, range, log, status (and, in
+ * rebalance.c on the same code, decommission and rebalance status). Each reads a
  * node's HTTP API (--http, default 127.0.0.1:7301), parses the JSON with
  * cJSON, and prints aligned tables for people (sizes and rates in human
  * units, keys as the API escapes them) or, with --json, the API's JSON on
@@ -21,6 +22,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
+#include "inspect.h"
 #include "print.h"
 
 #define F_SORT 1u
@@ -37,28 +39,15 @@
 /* A page of the plain range list: the API's default. */
 #define RANGES_PAGE 1000
 
-struct insp;
-
 struct iverb {
 	const char *name;
 	const char *synopsis; /* after "rangekv NAME " */
 	const char *summary;  /* for `rangekv help` when there is no synopsis */
 	const char *help;
+	const char *sub;      /* a word that must follow the verb ("status"); NULL none */
 	int npos;             /* positional arguments: 0, or 1 (an id) */
 	unsigned flags;       /* F_ flags beyond the common ones */
 	int (*run)(struct insp *s);
-};
-
-struct insp {
-	const struct iverb *v;
-	const char *http;
-	bool json;
-	long long watch;      /* seconds; 0: once */
-	int64_t timeout_ms;
-	const char *sort;     /* NULL: none */
-	bool has_node, has_limit, has_from, unavailable, wait;
-	uint64_t node, limit, from, id;
-	size_t width;         /* of the terminal; 0: not one */
 };
 
 static int usage_error(const struct insp *s, const char *fmt, ...)
@@ -107,22 +96,25 @@ static int fetch_m(const struct insp *s, const char *method, const char *path, c
 		rk_buf_free(&body);
 		if (rc == RK_EADDR)
 			return usage_error(s, "--http: %s", err);
-		fprintf(stderr, "rangekv %s: %s\n", s->v->name, err);
+		if (!s->quiet)
+			fprintf(stderr, "rangekv %s: %s\n", s->v->name, err);
 		return rc == RK_ECONN || rc == RK_ETIMEDOUT ? RK_CLI_EXIT_UNREACHABLE
 							    : RK_CLI_EXIT_ERROR;
 	}
 	j = cJSON_ParseWithLength(body.p != NULL ? body.p : "", body.len);
 	if (status < 200 || status > 299) {
 		const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
-		fprintf(stderr, "rangekv %s: %s (HTTP %d from %s)\n", s->v->name,
-			cJSON_IsString(e) ? e->valuestring : "error", status, s->http);
+		if (!s->quiet)
+			fprintf(stderr, "rangekv %s: %s (HTTP %d from %s)\n", s->v->name,
+				cJSON_IsString(e) ? e->valuestring : "error", status, s->http);
 		cJSON_Delete(j);
 		rk_buf_free(&body);
 		return RK_CLI_EXIT_ERROR;
 	}
 	if (j == NULL) {
-		fprintf(stderr, "rangekv %s: %s answered something that is not JSON\n",
-			s->v->name, s->http);
+		if (!s->quiet)
+			fprintf(stderr, "rangekv %s: %s answered something that is not JSON\n",
+				s->v->name, s->http);
 		rk_buf_free(&body);
 		return RK_CLI_EXIT_ERROR;
 	}
@@ -150,24 +142,9 @@ static int fetch_view(const struct insp *s, const char *path, cJSON **jp)
 
 /* ---- reading the answer ------------------------------------------------------------ */
 
-static const cJSON *get(const cJSON *o, const char *name)
-{
-	return cJSON_GetObjectItemCaseSensitive(o, name);
-}
-
-static double num(const cJSON *o, const char *name)
-{
-	const cJSON *v = get(o, name);
-
-	return cJSON_IsNumber(v) ? v->valuedouble : 0;
-}
-
-static const char *str(const cJSON *o, const char *name, const char *dflt)
-{
-	const cJSON *v = get(o, name);
-
-	return cJSON_IsString(v) ? v->valuestring : dflt;
-}
+#define get rk_cli_get
+#define num rk_cli_num
+#define str rk_cli_str
 
 /* A number, or "-" for null / missing. */
 static void num_or_dash(char *out, size_t cap, const cJSON *o, const char *name)
@@ -610,54 +587,6 @@ static int status_unavailable(const struct insp *s, double n, const cJSON *j)
 	return rc;
 }
 
-/* The node's entry in the placement leader's view, or NULL. */
-static const cJSON *node_in(const cJSON *view, uint64_t id)
-{
-	const cJSON *nd;
-
-	cJSON_ArrayForEach(nd, get(view, "nodes"))
-		if (num(nd, "id") == (double)id)
-			return nd;
-	return NULL;
-}
-
-static int run_decommission(struct insp *s)
-{
-	char path[64];
-	cJSON *j;
-	int rc;
-
-	snprintf(path, sizeof(path), "/api/v1/nodes/%llu/decommission", (unsigned long long)s->id);
-	if ((rc = fetch_m(s, "POST", path, &j)) != 0)
-		return rc;
-	if (s->json)
-		rc = print_json(j);
-	else
-		printf("node %llu: %s\n", (unsigned long long)s->id, str(j, "state", "?"));
-	cJSON_Delete(j);
-	/* --wait: the replicas the node's heartbeats report, until the
-	 * placement leader marks it decommissioned. */
-	while (rc == 0 && s->wait) {
-		const cJSON *nd;
-		bool done;
-
-		if ((rc = fetch(s, "/api/v1/nodes", &j)) != 0)
-			return rc;
-		nd = node_in(j, s->id);
-		done = nd != NULL && strcmp(str(nd, "state", ""), "decommissioned") == 0;
-		if (nd != NULL && !s->json)
-			printf("node %llu: %s, %.0f ranges left\n", (unsigned long long)s->id,
-			       str(nd, "state", "?"), num(nd, "replicas"));
-		cJSON_Delete(j);
-		if (fflush(stdout) != 0)
-			return RK_CLI_EXIT_ERROR;
-		if (done)
-			break;
-		pause_ms(1000);
-	}
-	return rc;
-}
-
 static int run_status(struct insp *s)
 {
 	struct rk_cli_table t;
@@ -747,14 +676,27 @@ static const struct iverb iverbs[] = {
 	 "free disk space; HEARD: since its last heartbeat reached the leader.\n"
 	 "--json: the answer of GET /api/v1/nodes\n"},
 	{.name = "decommission", .synopsis = "NODE [--wait]", .npos = 1, .flags = F_WAIT,
-	 .run = run_decommission, .help =
+	 .run = rk_cli_run_decommission, .help =
 	 "Decommissions node NODE (POST /api/v1/nodes/NODE/decommission): the\n"
 	 "placement group records it decommissioning, its replicas move to the\n"
 	 "other nodes and its leaderships are handed over, and once it holds no\n"
 	 "replica it is decommissioned and can be stopped. Refused when fewer live\n"
-	 "nodes than --replicas would remain. --wait: prints the ranges left on\n"
-	 "it each second until it is decommissioned.\n"
+	 "nodes than --replicas would remain. --wait: follows the drain until it\n"
+	 "is decommissioned, each second: ranges moved of those it held when the\n"
+	 "wait began, ranges left, snapshot bytes the cluster's moves sent and\n"
+	 "their rate, and an estimate of the time left (one line redrawn on a\n"
+	 "terminal, a line each second otherwise).\n"
 	 "--json: the answer of the call\n"},
+	{.name = "rebalance", .synopsis = "status", .sub = "status",
+	 .run = rk_cli_run_rebalance, .help =
+	 "The placement operations in flight, from the placement group's leader\n"
+	 "(whichever node is asked): each replica move (range, from and to node,\n"
+	 "step: learner, snapshot, promote, remove; snapshot bytes sent of the\n"
+	 "total where the range's leader said; age; reason), the splits and\n"
+	 "merges under way on the leader, the moves done, the snapshot bytes\n"
+	 "sent, the ranges without a known leader or with fewer voters than\n"
+	 "--replicas, and the replicas and leaderships of each node.\n"
+	 "--json: the answer of GET /api/v1/operations\n"},
 	{.name = "ranges",
 	 .synopsis = "[--sort size|writes|reads] [--node N] [--unavailable] [--limit N]",
 	 .flags = F_SORT | F_NODE | F_LIMIT | F_UNAVAILABLE, .run = run_ranges, .help =
@@ -933,10 +875,15 @@ static int parse(struct insp *s, int argc, char **argv)
 			break;
 		}
 	}
-	if (s->watch > 0 && s->v->run == run_decommission)
+	if (s->watch > 0 && s->v->run == rk_cli_run_decommission)
 		return usage_error(s, "--watch is not a flag of decommission (--wait follows it)");
 	if (s->sort != NULL && s->has_limit && s->limit > 1000)
 		return usage_error(s, "--limit: at most 1000 with --sort");
+	if (s->v->sub != NULL) {
+		if (optind >= argc || strcmp(argv[optind], s->v->sub) != 0)
+			return usage_error(s, "expected %s", s->v->synopsis);
+		optind++;
+	}
 	if (s->v->npos == 0 && optind < argc)
 		return usage_error(s, "unexpected argument '%s'", argv[optind]);
 	if (s->v->npos == 1) {
@@ -946,7 +893,7 @@ static int parse(struct insp *s, int argc, char **argv)
 			return usage_error(s, "unexpected argument '%s'", argv[optind + 1]);
 		if (!parse_u64(argv[optind], UINT64_MAX, &s->id) || s->id == 0)
 			return usage_error(s, "'%s' is not a %s id", argv[optind],
-					   s->v->run == run_decommission ? "node" : "range");
+					   s->v->run == rk_cli_run_decommission ? "node" : "range");
 	}
 	return 0;
 }
@@ -989,4 +936,26 @@ int rk_cli_inspect_main(int argc, char **argv)
 			return rc;
 		pause_ms(s.watch * 1000);
 	}
+}
+
+/* ---- for rebalance.c (inspect.h) --------------------------------------------------- */
+
+int rk_cli_insp_fetch(const struct insp *s, const char *method, const char *path, cJSON **jp)
+{
+	return fetch_m(s, method, path, jp);
+}
+
+int rk_cli_insp_print_json(const cJSON *j)
+{
+	return print_json(j);
+}
+
+int rk_cli_insp_print_table(struct rk_cli_table *t, const struct insp *s)
+{
+	return print_table(t, s);
+}
+
+void rk_cli_insp_pause_ms(long long ms)
+{
+	pause_ms(ms);
 }

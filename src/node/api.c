@@ -456,6 +456,7 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 	rk_check_metrics(n, b);
 	rk_autosplit_metrics(n, b);
 	rk_merge_metrics(n, b);
+	rk_ops_metrics(n, b);
 	rk_prom_family(b, "rangekv_group_commit_seconds", "histogram", "Group commit, submit to durable.");
 	rk_prom_hist(b, "rangekv_group_commit_seconds", NULL, &n->stats.commit_hist);
 }
@@ -674,6 +675,7 @@ void rk_node_http(void *arg, const struct rk_http_req *req,
 	if (strncmp(p, "/api/v1/debug/placement", 23) == 0 && rk_plc_http(n, req, resp))
 		return;
 	if (rk_admin_http(n, req, resp) || rk_hb_http(n, req, resp) || rk_sr_http(n, req, resp) ||
+	    rk_ops_http(n, req, resp) ||
 	    rk_roster_http(n, req, resp) || rk_split_http(n, req, resp) || rk_merge_http(n, req, resp))
 		return;
 	if (rk_api_range_route(n, p, req, resp))

@@ -456,7 +456,7 @@ bool rk_api_range_route(struct rk_node *n, const char *path,
 	if (strncmp(path, "/api/v1/ranges/", 15) != 0 ||
 	    (slash = strchr(p, '/')) == NULL)
 		return false;
-	if (strcmp(slash, "/log") != 0) {
+	if (strcmp(slash, "/log") != 0 && strcmp(slash, "/snapshots") != 0) {
 		rk_api_error(resp, 404, "no such endpoint");
 		return true;
 	}
@@ -481,7 +481,10 @@ bool rk_api_range_route(struct rk_node *n, const char *path,
 		rk_api_error(resp, 404, "no such range on this node");
 		return true;
 	}
-	range_log(n, r, req, resp);
+	if (strcmp(slash, "/snapshots") == 0)
+		rk_snap_sends_json(n, range, &resp->body); /* sched_run.c reads it */
+	else
+		range_log(n, r, req, resp);
 	return true;
 }
 

@@ -6,6 +6,9 @@
  * RK_RANGE_FORWARD; its answer comes back whole and is passed through
  * with the header X-Rangekv-Node naming the node that answered.
  *
+ * GET /api/v1/operations takes the same path to the placement group's
+ * leader (ops.h), which alone knows the moves.
+ *
  * The node's own calls (rk_fwd_call) take the same path, with a method:
  * on the wire "POST " or "DELETE " before the path (a GET is the path
  * alone, as for forwarded calls).

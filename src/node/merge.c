@@ -298,6 +298,31 @@ struct rk_merge_op {
 	struct rk_merge_op *next;
 };
 
+size_t rk_merge_ops_json(struct rk_node *n, struct rk_json *j)
+{
+	static const char *const steps[] = {"freeze", "merge", "abort", "unfreeze"};
+	uint64_t now = uv_now(&n->loop);
+	size_t k = 0;
+
+	for (const struct rk_merge_op *o = n->merge.ops; o != NULL; o = o->next, k++) {
+		rk_json_obj_begin(j);
+		rk_json_key(j, "type");
+		rk_json_str(j, "merge");
+		rk_json_key(j, "range");
+		rk_json_u64(j, o->m.left_id);
+		rk_json_key(j, "right");
+		rk_json_u64(j, o->m.right_id);
+		rk_json_key(j, "node");
+		rk_json_u64(j, n->cfg.node_id);
+		rk_json_key(j, "step");
+		rk_json_str(j, steps[o->step]);
+		rk_json_key(j, "age_ms");
+		rk_json_u64(j, now - o->began_ms);
+		rk_json_obj_end(j);
+	}
+	return k;
+}
+
 bool rk_merge_busy(const struct rk_node *n, uint64_t range)
 {
 	for (const struct rk_merge_op *o = n->merge.ops; o != NULL; o = o->next)

@@ -81,6 +81,10 @@ bool rk_merge_http(struct rk_node *n, const struct rk_http_req *req,
  * membership changes of it are refused meanwhile). */
 bool rk_merge_busy(const struct rk_node *n, uint64_t range);
 void rk_merge_tick(struct rk_node *n);
+/* The merge calls under way here, as objects of GET /api/v1/operations
+ * (ops.h) into the open array of j; their number. */
+struct rk_json;
+size_t rk_merge_ops_json(struct rk_node *n, struct rk_json *j);
 /* r is frozen (applied a FREEZE, or loaded so): watched from now on. */
 void rk_merge_watch(struct rk_node *n, const struct rk_replica *r);
 

@@ -252,6 +252,7 @@ static void on_tick(uv_timer_t *t)
 	rk_hb_tick(n);
 	rk_join_tick(n);
 	rk_sr_tick(n);
+	rk_ops_tick(n);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -586,6 +587,7 @@ int rk_node_run(const struct rk_node_config *cfg)
 	rk_pix_close(n); /* before the calls that wait on it */
 	rk_fwd_close(n);
 	rk_sr_close(n);
+	rk_ops_close(n);
 	rk_hb_close(n);
 	rk_plc_close(n);
 	uv_timer_stop(&n->tick_timer);

@@ -9,6 +9,7 @@
 #include "json.h"
 #include "log.h"
 #include "node_int.h"
+#include "ops.h"
 #include "../../placement/sched.h"
 #include "sched_run.h"
 
@@ -324,6 +325,7 @@ static void carry_out(struct rk_node *n, const struct rk_pl_range *x, const stru
 		return;
 	}
 	s->ops_sent++;
+	rk_ops_started(n, x, op);
 	rk_log_info(MOD, "range %llu: %s (%s) %s %llu", (unsigned long long)op->range_id,
 		    rk_pl_op_name(op->kind), rk_pl_reason_name(op->reason),
 		    op->kind == RK_PL_OP_ADD_LEARNER || op->kind == RK_PL_OP_TRANSFER_LEADER
@@ -370,6 +372,7 @@ static void pass(struct rk_node *n, struct snap *sn)
 	st.n_ranges = sn->n_descs;
 	if (rk_pl_tally(&st) != 0)
 		return;
+	rk_ops_look(n, &st);
 	memset(&ps, 0, sizeof(ps));
 	ps.cursor = s->cursor;
 	ps.slice = RK_SR_SLICE;
@@ -410,6 +413,35 @@ void rk_sr_tick(struct rk_node *n)
 	if (rk_pl_walk_nodes(&n->plc.sm, n->reader, add_node, &sn) == 0 && sn.draining &&
 	    read_index(&sn) == 0)
 		pass(n, &sn);
+	snap_free(&sn);
+}
+
+void rk_sr_look(struct rk_node *n)
+{
+	struct rk_pl_state st;
+	struct snap sn;
+	size_t asked = 0;
+
+	memset(&sn, 0, sizeof(sn));
+	memset(&st, 0, sizeof(st));
+	sn.n = n;
+	if (rk_pl_walk_nodes(&n->plc.sm, n->reader, add_node, &sn) != 0 || read_index(&sn) != 0 ||
+	    (sn.n_descs > 0 && (sn.ranges = calloc(sn.n_descs, sizeof(*sn.ranges))) == NULL)) {
+		snap_free(&sn);
+		return;
+	}
+	for (size_t i = 0; i < sn.n_descs; i++) {
+		fill_range(n, &sn.descs[i], &sn.ranges[i]);
+		if (sn.ranges[i].leader_node == 0 && asked++ < RK_SR_MAX_OPS)
+			ask_leader(n, &sn.descs[i]);
+	}
+	st.now_ms = now_ms(n);
+	st.nodes = sn.nodes;
+	st.n_nodes = sn.n_nodes;
+	st.ranges = sn.ranges;
+	st.n_ranges = sn.n_descs;
+	if (rk_pl_tally(&st) == 0)
+		rk_ops_look(n, &st);
 	snap_free(&sn);
 }
 

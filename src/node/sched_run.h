@@ -51,6 +51,11 @@ struct rk_sr {
 };
 
 void rk_sr_tick(struct rk_node *n);
+/* The snapshot of a pass without the pass (ops.h: the placement figures
+ * while the driver is idle): the ranges with their leaders (asking
+ * RK_SR_MAX_OPS leaderless ones' nodes, as a pass does), handed to
+ * rk_ops_look. */
+void rk_sr_look(struct rk_node *n);
 /* POST /api/v1/nodes/{id}/decommission: 202 {"id", "state":
  * "decommissioning"} once asked (the STATE command goes to the group's
  * leader, heartbeat.h), 200 with the state when asked already; 409 when

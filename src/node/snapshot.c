@@ -256,6 +256,8 @@ static void stream_end(struct rk_node *n, struct snap_stream *s, bool failed)
 		rk_raft_report_snapshot(&r->raft, s->to, failed);
 		rk_node_mark_dirty(n, r);
 	}
+	n->snaps.ended[n->snaps.n_ended++ % RK_SNAP_SENT_KEPT] =
+		(struct rk_snap_sent){s->range, s->node, s->offset, s->size, failed};
 	if (failed)
 		rk_log_warn(MOD, "range %llu: snapshot at %llu to replica %llu on node %llu failed",
 			    (unsigned long long)s->range, (unsigned long long)s->index,
@@ -334,6 +336,7 @@ void rk_snap_pump(struct rk_node *n)
 				break;
 			}
 			s->offset += got;
+			n->snaps.sent_bytes += got;
 			s->last_progress = now_s();
 			if (c.last) {
 				done = true;
@@ -361,6 +364,41 @@ static void pump_timer(uv_timer_t *t)
 
 /* Closes what is open at shutdown (files; staged files stay for the orphan
  * sweep of the next start). */
+static void send_json(struct rk_buf *out, bool *firstp, uint64_t node, uint64_t sent,
+		      uint64_t size, const char *state)
+{
+	char one[160];
+	int k = snprintf(one, sizeof(one),
+			 "%s{\"node_id\":%llu,\"sent\":%llu,\"size\":%llu,\"state\":\"%s\"}",
+			 *firstp ? "" : ",", (unsigned long long)node, (unsigned long long)sent,
+			 (unsigned long long)size, state);
+
+	*firstp = false;
+	rk_buf_append(out, one, (size_t)k);
+}
+
+void rk_snap_sends_json(struct rk_node *n, uint64_t range, struct rk_buf *out)
+{
+	uint32_t kept = n->snaps.n_ended < RK_SNAP_SENT_KEPT ? n->snaps.n_ended : RK_SNAP_SENT_KEPT;
+	bool first = true;
+	char head[96];
+	int k = snprintf(head, sizeof(head), "{\"range\":%llu,\"node_id\":%llu,\"sends\":[",
+			 (unsigned long long)range, (unsigned long long)n->cfg.node_id);
+
+	rk_buf_append(out, head, (size_t)k);
+	for (const struct snap_stream *s = n->snaps.streams; s != NULL; s = s->next)
+		if (s->range == range)
+			send_json(out, &first, s->node, s->offset, s->size, "sending");
+	for (uint32_t i = 1; i <= kept; i++) {
+		const struct rk_snap_sent *e =
+			&n->snaps.ended[(n->snaps.n_ended - i) % RK_SNAP_SENT_KEPT];
+		if (e->range == range)
+			send_json(out, &first, e->node, e->sent, e->size,
+				  e->failed ? "failed" : "sent");
+	}
+	rk_buf_append(out, "]}", 2);
+}
+
 void rk_snap_shutdown(struct rk_node *n)
 {
 	struct snap_stream *s, *next;

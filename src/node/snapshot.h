@@ -11,6 +11,7 @@
 
 #include <uv.h>
 
+#include "buf.h"
 #include "codec.h"
 #include "raft.h"
 #include "store.h"
@@ -20,8 +21,22 @@ struct rk_replica;
 struct snap_in;
 struct snap_stream;
 
+/* A snapshot send that ended (sent or failed), kept for
+ * GET /api/v1/ranges/{id}/snapshots: the scheduler's driver reads a
+ * move's bytes there after its stream is gone. */
+struct rk_snap_sent {
+	uint64_t range, node, sent, size;
+	bool failed;
+};
+#define RK_SNAP_SENT_KEPT 64u
+
 struct rk_snaps {
 	struct snap_stream *streams; /* being sent */
+	/* Bytes of snapshot data this node sent (counter), and the last
+	 * RK_SNAP_SENT_KEPT sends that ended, a ring. */
+	uint64_t sent_bytes;
+	struct rk_snap_sent ended[RK_SNAP_SENT_KEPT];
+	uint32_t n_ended;
 	uv_timer_t pump_timer;       /* moves them */
 	size_t compact_cursor;       /* round-robin position of compaction */
 	uint64_t log_bytes;          /* the node's logs (logkeep.h) */
@@ -34,6 +49,11 @@ int rk_snap_meta(struct rk_replica *r, struct rk_raft_snapshot_meta *metap);
 void rk_snap_send(struct rk_node *n, struct rk_replica *r,
 		  const struct rk_raft_msg *m);
 void rk_snap_pump(struct rk_node *n);
+/* {"range": ID, "node_id": this node, "sends": [{"node_id": N, "sent": B,
+ * "size": B, "state": "sending"|"sent"|"failed"}, ...]}: range's
+ * snapshots being sent from here, then those that ended (newest first),
+ * in exactly this layout (sched_run.c reads it without a JSON parser). */
+void rk_snap_sends_json(struct rk_node *n, uint64_t range, struct rk_buf *out);
 void rk_snap_shutdown(struct rk_node *n);
 /* Whether a worker thread is busy with r's snapshots (install, generation,
  * sealing a received one): r cannot leave the node until it is done. */

@@ -304,6 +304,33 @@ bool rk_split_busy(const struct rk_node *n, uint64_t range)
 	return false;
 }
 
+size_t rk_split_ops_json(struct rk_node *n, struct rk_json *j)
+{
+	uint64_t now = uv_now(&n->loop);
+	size_t k = 0;
+
+	for (const struct rk_split_op *o = n->split.ops; o != NULL; o = o->next) {
+		if (!o->open)
+			continue;
+		rk_json_obj_begin(j);
+		rk_json_key(j, "type");
+		rk_json_str(j, "split");
+		rk_json_key(j, "range");
+		rk_json_u64(j, o->range);
+		rk_json_key(j, "node");
+		rk_json_u64(j, n->cfg.node_id);
+		rk_json_key(j, "step");
+		rk_json_str(j, o->proposed ? "proposed" : "waiting");
+		rk_json_key(j, "automatic");
+		rk_json_bool(j, o->autom);
+		rk_json_key(j, "age_ms");
+		rk_json_u64(j, now - o->began_ms);
+		rk_json_obj_end(j);
+		k++;
+	}
+	return k;
+}
+
 bool rk_split_auto_pending(const struct rk_node *n)
 {
 	for (const struct rk_split_op *o = n->split.ops; o != NULL; o = o->next)

@@ -96,6 +96,10 @@ int rk_split_auto(struct rk_node *n, struct rk_replica *r, const void *key,
 /* Answers the calls that are done; campaigns again for right halves
  * whose first campaign found no voters yet (split.c). */
 void rk_split_tick(struct rk_node *n);
+/* The split calls under way here, as objects of GET /api/v1/operations
+ * (ops.h) into the open array of j; their number. */
+struct rk_json;
+size_t rk_split_ops_json(struct rk_node *n, struct rk_json *j);
 void rk_split_close(struct rk_node *n);
 
 #endif

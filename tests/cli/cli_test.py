@@ -66,12 +66,12 @@ def ports_free(ports):
 # ---- (a) usage ---------------------------------------------------------------
 
 def test_usage():
-    for verb in VERBS + ["demo", "start"]:
+    for verb in VERBS + ["demo", "start", "rebalance", "decommission"]:
         p = run(verb, "--help", rc=0)
         if b"usage: rangekv " + verb.encode() not in p.stdout:
             fail("%s --help: %r" % (verb, p.stdout))
     p = run("help", rc=0)
-    for verb in VERBS + ["demo", "start"]:
+    for verb in VERBS + ["demo", "start", "rebalance", "decommission"]:
         if ("\n  %s " % verb).encode() not in p.stdout:
             fail("rangekv help does not list %s: %r" % (verb, p.stdout))
     run(rc=2)  # no command: the whole usage, on stderr
@@ -82,7 +82,9 @@ def test_usage():
            ["get", "a", "--timeout"], ["get", "a", "--timeout", "-1"],
            ["get", "bad\\x4"], ["get", "a", "--addr", "nohost"],
            ["demo", "--nodes", "0"], ["demo", "--nodes", "10"], ["demo", "--frob"],
-           ["demo", "--base-port", "65500"]]
+           ["demo", "--base-port", "65500"],
+           ["rebalance"], ["rebalance", "frob"], ["rebalance", "status", "x"],
+           ["rebalance", "status", "--wait"], ["decommission", "2", "--watch", "1"]]
     for args in bad:
         # Usage is checked before anything is contacted: --addr points
         # nowhere reachable, and the answer must still be 2.

@@ -12,6 +12,13 @@ throughout:
   index), every range has exactly 3 voters on nodes 1, 3 and 4, and
   node 2 is decommissioned in every node's GET /api/v1/nodes;
 - every write the client had acknowledged reads back;
+- while it drains, GET /api/v1/operations (asked of nodes 1, 3 and 4 in
+  turn: the others ask the placement leader) lists moves from node 2 in
+  their steps, and --wait prints its progress
+  (ranges moved of those to move, bytes sent, the time left); after it,
+  the placement leader's /metrics counts the moves done, none in flight,
+  no replica on node 2, no range under-replicated, and `rangekv
+  rebalance status` shows the same (table and --json);
 - decommissioning node 3 as well is refused (2 live nodes would remain,
   fewer than --replicas 3), by the API (409) and by the CLI (exit 1).
 
@@ -126,6 +133,46 @@ class Writer(threading.Thread):
             s.close()
 
 
+class OpsWatch(threading.Thread):
+    """GET /api/v1/operations on nodes 1, 3 and 4 in turn every 0.2 s: the
+    moves seen, and the answers the node asked passed on from another."""
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.stop, self.moves, self.answers, self.passed_on = False, [], 0, 0
+
+    def run(self):
+        n = 0
+        while not self.stop:
+            i = (1, 3, 4)[n % 3]
+            n += 1
+            st, v = call(i, "GET", "/api/v1/operations")
+            if st == 200:
+                self.answers += 1
+                self.passed_on += v["node_id"] != i
+                self.moves += [o for o in v["operations"] if o["type"] == "move"]
+            time.sleep(0.2)
+
+
+def metrics(i):
+    """Node i's /metrics as {name{labels}: value}."""
+    with urllib.request.urlopen("http://%s/metrics" % addr(i, 2), timeout=10) as r:
+        out = {}
+        for line in r.read().decode().splitlines():
+            if line and not line.startswith("#"):
+                k, v = line.rsplit(" ", 1)
+                out[k] = float(v)
+        return out
+
+
+def leader_metrics():
+    """The placement leader's /metrics (the one with placement figures)."""
+    for i in NODES:
+        m = metrics(i)
+        if "rangekv_placement_moves_done_total" in m:
+            return m
+    return None
+
+
 def drained():
     """Node GONE holds no user range; every range of the index has 3
     voters, none on GONE."""
@@ -156,6 +203,8 @@ def main():
         w = Writer()
         w.start()
         wait("writes acknowledged", lambda: len(w.acked) >= 200, 60)
+        ops = OpsWatch()
+        ops.start()
         t0 = time.time()
         try:
             cli = subprocess.run([BIN, "decommission", str(GONE), "--wait", "--http",
@@ -164,15 +213,48 @@ def main():
             fail("node %d not decommissioned within %d s; last lines of --wait: %r" %
                  (GONE, DRAIN_S, (e.stdout or b"")[-300:]))
         took = time.time() - t0
+        ops.stop = True
+        ops.join(30)
         if cli.returncode != 0 or "decommissioned" not in cli.stdout or \
-                "ranges left" not in cli.stdout:
+                "ranges left" not in cli.stdout or "ranges moved" not in cli.stdout or \
+                " sent (" not in cli.stdout or "s left" not in cli.stdout:
             fail("rangekv decommission --wait: exit %d, out %r, err %r" %
                  (cli.returncode, cli.stdout[-2000:], cli.stderr))
         print("decom_test: node %d decommissioned in %.1f s" % (GONE, took), flush=True)
+        print("decom_test: --wait's last line: %s" % cli.stdout.splitlines()[-1], flush=True)
+        steps = {m["step"] for m in ops.moves}
+        if not ops.moves or any(m["from"] not in (GONE, None) for m in ops.moves) or \
+                not steps <= {"learner", "snapshot", "promote", "remove"} or \
+                ops.passed_on == 0:
+            fail("GET /api/v1/operations while draining (%d answers, %d passed on): moves %r" %
+                 (ops.answers, ops.passed_on, ops.moves[:5]))
+        print("decom_test: /api/v1/operations listed %d moves of %d ranges, steps %s" %
+              (len(ops.moves), len({m["range"] for m in ops.moves}), sorted(steps)), flush=True)
         wait("node %d holds no replica, every range 3 voters elsewhere" % GONE, drained, 60)
         for i in NODES:
             wait("node %d decommissioned in node %d's view" % (GONE, i),
                  lambda: (states(i) or {}).get(GONE) == "decommissioned", 30)
+        key = 'rangekv_placement_node_replicas{node="%d"}' % GONE
+        wait("the placement leader's metrics: moves done, none in flight, node %d empty" % GONE,
+             lambda: (lambda m: m is not None and m["rangekv_placement_moves_done_total"] > 0 and
+                      m["rangekv_placement_moves_in_flight"] == 0 and m.get(key) == 0 and
+                      m["rangekv_placement_ranges_under_replicated"] == 0)(leader_metrics()), 30)
+        m = leader_metrics()
+        print("decom_test: placement metrics: %d moves done, %d snapshot bytes" %
+              (m["rangekv_placement_moves_done_total"],
+               m["rangekv_placement_snapshot_sent_bytes_total"]), flush=True)
+        cli = subprocess.run([BIN, "rebalance", "status", "--http", addr(4, 2)],
+                             capture_output=True, text=True, timeout=60)
+        if cli.returncode != 0 or "0 in flight" not in cli.stdout or \
+                "node %d: decommissioned, 0 replicas" % GONE not in cli.stdout:
+            fail("rangekv rebalance status: exit %d, out %r, err %r" %
+                 (cli.returncode, cli.stdout, cli.stderr))
+        cli = subprocess.run([BIN, "rebalance", "status", "--json", "--http", addr(1, 2)],
+                             capture_output=True, text=True, timeout=60)
+        v = json.loads(cli.stdout) if cli.returncode == 0 else {}
+        if v.get("moves_done", 0) < 1 or v.get("under_replicated_ranges") != 0:
+            fail("rangekv rebalance status --json: exit %d, out %r" %
+                 (cli.returncode, cli.stdout))
         time.sleep(2)  # writes go on after the drain
         w.stop = True
         w.join(30)
