@@ -509,6 +509,9 @@ void rk_ops_metrics(struct rk_node *n, struct rk_buf *b)
 
 	fam(b, "rangekv_snapshot_sent_bytes_total", "counter",
 	    "Bytes of range snapshots this node sent to other nodes.", n->snaps.sent_bytes);
+	fam(b, "rangekv_snapshot_rate_waits_total", "counter",
+	    "Times the snapshot sends of this node waited for --snapshot-rate.",
+	    n->snaps.rate_waits);
 	if (!n->hb.leading || !o->have)
 		return; /* the figures are the placement leader's */
 	rk_prom_family(b, "rangekv_placement_node_replicas", "gauge",

@@ -18,6 +18,8 @@
  * is streamed as chunks on the snapshot connection within the transport's
  * queue bound, and the SNAP message follows the last chunk on the same
  * connection. The core is told the stream's outcome (report_snapshot).
+ * The node's streams together send at most --snapshot-rate bytes a
+ * second (a cluster setting; limit.h), the oldest stream first.
  *
  * Receiving: chunks are appended to a staged file, sealed (fsync) by a
  * worker; the SNAP message is stepped into the core once its file is
@@ -307,11 +309,15 @@ void rk_snap_send(struct rk_node *n, struct rk_replica *r,
 		uv_timer_start(&n->snaps.pump_timer, pump_timer, 5, 5);
 }
 
-/* Moves every stream forward as far as the queues allow. */
+/* Moves every stream forward as far as the queues and --snapshot-rate
+ * allow. */
 void rk_snap_pump(struct rk_node *n)
 {
 	struct snap_stream **pp = &n->snaps.streams, *s;
 	static uint8_t chunk[CHUNK_BYTES];
+	uint64_t rate = n->cfg.settings.v[RK_SET_SNAPSHOT_RATE];
+	/* A tenth of a second's worth, at least a chunk, after an idle time. */
+	uint64_t burst = rate / 10 > CHUNK_BYTES ? rate / 10 : CHUNK_BYTES;
 	struct rk_buf b;
 
 	rk_buf_init(&b);
@@ -319,6 +325,12 @@ void rk_snap_pump(struct rk_node *n)
 		bool done = false, failed = false;
 
 		while (rk_net_room(n->net, s->node, RK_NET_CH_SNAP) > CHUNK_BYTES + 4096) {
+			if (!rk_limit_ready(&n->snaps.rate, uv_hrtime(), rate, burst)) {
+				/* Held by the limit, not stalled by the peer. */
+				s->last_progress = now_s();
+				n->snaps.rate_waits++;
+				break;
+			}
 			size_t got = fread(chunk, 1, sizeof(chunk), s->f);
 			struct rk_net_chunk c = {s->range, s->index, s->offset, chunk, got,
 						 s->offset + got >= s->size || got < sizeof(chunk)};
@@ -337,6 +349,7 @@ void rk_snap_pump(struct rk_node *n)
 			}
 			s->offset += got;
 			n->snaps.sent_bytes += got;
+			rk_limit_spend(&n->snaps.rate, got);
 			s->last_progress = now_s();
 			if (c.last) {
 				done = true;

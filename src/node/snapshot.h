@@ -5,6 +5,7 @@
 #ifndef RK_NODE_SNAPSHOT_H
 #define RK_NODE_SNAPSHOT_H
 
+#include "limit.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -38,6 +39,10 @@ struct rk_snaps {
 	struct rk_snap_sent ended[RK_SNAP_SENT_KEPT];
 	uint32_t n_ended;
 	uv_timer_t pump_timer;       /* moves them */
+	/* --snapshot-rate, over every stream of the node (limit.h), and the
+	 * pump's turns that left a stream waiting for it (counter). */
+	struct rk_limit rate;
+	uint64_t rate_waits;
 	size_t compact_cursor;       /* round-robin position of compaction */
 	uint64_t log_bytes;          /* the node's logs (logkeep.h) */
 };

@@ -18,6 +18,7 @@
 #include "live.h"
 #include "load.h"
 #include "quiesce.h"
+#include "limit.h"
 #include "size.h"
 
 /* ---- a fake cluster: nodes 1..5, each live or not ---- */
@@ -371,6 +372,51 @@ static void test_size_due(void **state)
 	assert_false(rk_size_due(&l, 1024, 5000));
 }
 
+/* ---- the byte limit (limit.h) ---- */
+
+/* Bytes a pump sends in secs of fake time at rate (burst), run every
+ * period_ms, pieces of piece bytes, starting at t0_s. */
+static uint64_t pump_for(struct rk_limit *b, double t0_s, double secs, uint64_t rate,
+			 uint64_t burst, uint64_t piece, uint32_t period_ms)
+{
+	uint64_t sent = 0;
+
+	for (double t = t0_s; t < t0_s + secs; t += period_ms / 1000.0)
+		while (rk_limit_ready(b, (uint64_t)(t * 1e9), rate, burst)) {
+			rk_limit_spend(b, piece);
+			sent += piece;
+		}
+	return sent;
+}
+
+static void test_limit_rate_burst_unlimited(void **state)
+{
+	const uint64_t mib = 1u << 20, chunk = 256u << 10;
+	struct rk_limit b = {0};
+	uint64_t sent;
+
+	(void)state;
+	/* 1 MiB/s for 10 s in 256 KiB pieces every 5 ms (a piece is more
+	 * than a period brings): 10 MiB, plus the first burst and a piece. */
+	sent = pump_for(&b, 1.0, 10.0, mib, chunk, chunk, 5);
+	assert_true(sent >= 10 * mib - chunk);
+	assert_true(sent <= 10 * mib + 2 * chunk);
+	/* Idle for a minute: at most the burst goes at once. */
+	sent = pump_for(&b, 71.0, 0.001, mib, chunk, chunk, 5);
+	assert_true(sent <= 2 * chunk);
+	/* Small pieces, a higher rate: the same average. */
+	memset(&b, 0, sizeof(b));
+	sent = pump_for(&b, 1.0, 4.0, 32 * mib, 32 * mib / 10, 4096, 5);
+	assert_true(sent >= 128 * mib - 4096);
+	assert_true(sent <= 128 * mib + 32 * mib / 10 + 4096);
+	/* 0: no limit. */
+	memset(&b, 0, sizeof(b));
+	for (int i = 0; i < 1000; i++) {
+		assert_true(rk_limit_ready(&b, 5, 0, 0));
+		rk_limit_spend(&b, mib);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -387,6 +433,7 @@ int main(void)
 		cmocka_unit_test(test_rate_steady_and_decay),
 		cmocka_unit_test(test_rate_orders_ranges),
 		cmocka_unit_test(test_size_due),
+		cmocka_unit_test(test_limit_rate_burst_unlimited),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
