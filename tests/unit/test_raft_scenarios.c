@@ -281,8 +281,8 @@ static void test_partitioned_leader_rejoins(void **state)
  * (rangekv: a range merge whose right replica on that node never reaches
  * its frozen index) waits for ever, and no snapshot comes by itself: its
  * log is complete. Once it asks (rk_raft_request_snapshot) the leader
- * sends its applied state, which the follower installs over those
- * entries; replication then goes on. */
+ * sends its applied state, which the follower's state machine takes
+ * (its log stays); replication then goes on. */
 static void test_requested_snapshot_over_unapplied_log(void **state)
 {
 	struct fx fx;
