@@ -141,9 +141,10 @@ static int apply_merge(struct rk_span_apply *x, const struct rk_kv_merge *m,
 		return refuse(r, RK_KV_MERGE, m, RK_ESTATE, refusedp);
 	if (rr == NULL || rr->removing || rr->desc.n_reps == 0 ||
 	    rr->applied < m->frozen_index || rr->sessions.frozen != m->left_id) {
-		/* rk_merge_hold waits for the right here; without it this
-		 * replica cannot absorb the right's state. Stopping (a
-		 * restart applies it again) rather than diverge. */
+		/* rk_merge_hold waits for the right here, or cuts the apply
+		 * short and asks for a snapshot; without the right this
+		 * replica cannot absorb its state. Stopping (a restart
+		 * applies it again) rather than diverge. */
 		rk_log_error(MOD, "range %llu: the merge of range %llu at %llu finds no frozen "
 			     "right replica here at its frozen index %llu",
 			     (unsigned long long)r->range, (unsigned long long)m->right_id,
@@ -217,6 +218,9 @@ struct hold_walk {
 	struct rk_node *n;
 	struct rk_replica *r;
 	struct rk_replica *wait; /* the right replica to wait for */
+	bool gone;               /* no right replica here to wait for */
+	bool lacks;              /* its log does not hold the freeze */
+	uint64_t right;          /* the right range's id */
 };
 
 static int hold_cmd(void *arg, uint32_t no, const struct rk_kv_cmd *c)
@@ -229,39 +233,155 @@ static int hold_cmd(void *arg, uint32_t no, const struct rk_kv_cmd *c)
 	if (c->op != RK_KV_MERGE || rk_kv_merge_decode(c, &m) != 0 ||
 	    h->r->desc.generation != m.left_gen)
 		return 0; /* nothing to wait for: refused anyway */
+	h->right = m.right_id;
 	rr = rk_table_get(&h->n->tab, m.right_id);
-	if (rr != NULL && !rr->removing && rr->desc.n_reps > 0 &&
-	    (rr->visible < m.frozen_index || rr->persisting)) {
+	if (rr == NULL || rr->removing || rr->desc.n_reps == 0) {
+		/* Removed from here (its replicas were moved, or a restart
+		 * found it merged away) or never here: nothing of the right
+		 * to absorb, only the merged range's snapshot will do. */
+		h->gone = true;
+		return 1;
+	}
+	if (rr->visible < m.frozen_index || rr->persisting) {
 		/* The MERGE committed, so did the FREEZE: if the right's log
 		 * here holds it, it commits that far without its leader (its
 		 * other replicas may be merged away already). */
-		if (rk_raft_commit_known(&rr->raft, m.frozen_index, m.frozen_term) != 0)
-			rk_log_warn(MOD, "range %llu: the merge of range %llu waits for its "
-				    "replica here, whose log does not hold the freeze at %llu",
-				    (unsigned long long)h->r->range, (unsigned long long)rr->range,
-				    (unsigned long long)m.frozen_index);
+		h->lacks = rk_raft_commit_known(&rr->raft, m.frozen_index, m.frozen_term) != 0;
 		h->wait = rr;
 		return 1;
 	}
 	return 0;
 }
 
-bool rk_merge_hold(struct rk_node *n, struct rk_replica *r, const struct rk_raft_ready *rd)
+static struct rk_merge_wait *wait_find(struct rk_node *n, uint64_t range)
 {
-	struct hold_walk h = {n, r, NULL};
-	uint64_t ts;
+	for (size_t i = 0; i < n->merge.n_waits; i++)
+		if (n->merge.waits[i].range == range)
+			return &n->merge.waits[i];
+	return NULL;
+}
 
-	for (size_t i = 0; i < rd->n_committed && h.wait == NULL; i++) {
+static void wait_drop(struct rk_node *n, uint64_t range)
+{
+	struct rk_merge_wait *w = wait_find(n, range);
+
+	if (w != NULL)
+		*w = n->merge.waits[--n->merge.n_waits];
+}
+
+/* The wait of left replica r for its MERGE at index, noted when new
+ * (with a word in the log); NULL when out of memory. */
+static struct rk_merge_wait *wait_note(struct rk_node *n, const struct rk_replica *r,
+				       const struct hold_walk *h, uint64_t index)
+{
+	struct rk_merge *mg = &n->merge;
+	struct rk_merge_wait *w = wait_find(n, r->range);
+
+	if (w != NULL) {
+		w->index = index;
+		return w;
+	}
+	if (rk_grow((void **)&mg->waits, &mg->cap_waits, mg->n_waits, sizeof(*mg->waits)) != 0)
+		return NULL;
+	w = &mg->waits[mg->n_waits++];
+	memset(w, 0, sizeof(*w));
+	w->range = r->range;
+	w->index = index;
+	w->since_ms = uv_now(&n->loop);
+	if (h->gone || h->lacks)
+		rk_log_warn(MOD, "range %llu: the merge of range %llu at %llu waits for its "
+			    "replica here, %s", (unsigned long long)r->range,
+			    (unsigned long long)h->right, (unsigned long long)index,
+			    h->gone ? "which is not here: asking for a snapshot"
+				    : "whose log does not hold the freeze");
+	return w;
+}
+
+/* A leader that cannot apply hands its leadership over (only a follower
+ * can be sent a snapshot): to the voter whose log is furthest. */
+static void lead_away(struct rk_node *n, struct rk_replica *r)
+{
+	struct rk_raft_status st;
+	uint64_t to = 0, best = 0;
+
+	if (rk_raft_transferee(&r->raft) != 0)
+		return;
+	rk_raft_status(&r->raft, &st);
+	for (size_t i = 0; i < st.n_progress; i++)
+		if (st.progress[i].id != st.id && (st.progress[i].flags & RK_RAFT_VOTER) &&
+		    st.progress[i].match >= best) {
+			best = st.progress[i].match;
+			to = st.progress[i].id;
+		}
+	if (to == 0 || rk_raft_transfer_leader(&r->raft, to) != 0)
+		return;
+	rk_log_warn(MOD, "range %llu: cannot apply a merge here; its leadership goes "
+		    "to replica %llu, and a snapshot is asked for once it follows",
+		    (unsigned long long)r->range, (unsigned long long)to);
+	rk_node_wake(n, r);
+	rk_node_mark_dirty(n, r);
+}
+
+/* r cannot wait for its right: asks for a snapshot (again every
+ * RK_MERGE_ASK_EVERY_MS). */
+static void ask_snapshot(struct rk_node *n, struct rk_replica *r, struct rk_merge_wait *w,
+			 const struct hold_walk *h)
+{
+	uint64_t now = uv_now(&n->loop);
+
+	if (w->asked_ms != 0 && now < w->asked_ms + RK_MERGE_ASK_EVERY_MS)
+		return;
+	if (rk_raft_is_leader(&r->raft)) {
+		lead_away(n, r);
+		return;
+	}
+	if (rk_raft_request_snapshot(&r->raft) != 0)
+		return; /* no leader known: the next look asks */
+	if (w->asked_ms == 0)
+		rk_log_warn(MOD, "range %llu: the merge of range %llu at %llu cannot apply here "
+			    "(%s); asking the leader for a snapshot of the merged range",
+			    (unsigned long long)r->range, (unsigned long long)h->right,
+			    (unsigned long long)w->index,
+			    h->gone ? "the right replica is not here"
+				    : "the right replica did not reach the freeze in time");
+	w->asked_ms = now;
+	n->merge.snaps_asked++;
+	rk_node_wake(n, r);
+	rk_node_mark_dirty(n, r); /* the request leaves with its next ready */
+}
+
+bool rk_merge_hold(struct rk_node *n, struct rk_replica *r, struct rk_raft_ready *rd)
+{
+	struct hold_walk h = {n, r, NULL, false, false, 0};
+	struct rk_merge_wait *w;
+	uint64_t ts;
+	size_t i;
+
+	for (i = 0; i < rd->n_committed; i++) {
 		const struct rk_raft_entry *e = &rd->committed[i];
 		if (e->type != RK_RAFT_ENTRY_NORMAL || e->len == 0 || e->data[0] == 0)
 			continue;
 		(void)rk_kv_entry_walk(e->data, e->len, &ts, hold_cmd, &h);
+		if (h.wait != NULL || h.gone)
+			break;
 	}
-	if (h.wait == NULL)
+	if (h.wait == NULL && !h.gone) {
+		wait_drop(n, r->range);
 		return false;
-	h.wait->merge_waiter = r->range;
-	rk_node_wake(n, h.wait);
-	rk_node_mark_dirty(n, h.wait);
+	}
+	w = wait_note(n, r, &h, rd->committed[i].index);
+	if (w != NULL && (h.gone || uv_now(&n->loop) >= w->since_ms + RK_MERGE_WAIT_MS)) {
+		/* Applied up to the MERGE's entry, no further: the rest of
+		 * the ready (its entries, hard state, messages) goes on. */
+		rd->n_committed = i;
+		ask_snapshot(n, r, w, &h);
+		return false;
+	}
+	if (h.wait != NULL) {
+		h.wait->merge_waiter = r->range;
+		rk_node_wake(n, h.wait);
+		rk_node_mark_dirty(n, h.wait);
+	}
 	return true;
 }
 
@@ -792,6 +912,33 @@ static void watch(struct rk_node *n)
 	mg->n_frozen = k;
 }
 
+/* Left replicas waiting for their right: one whose wait ran past
+ * RK_MERGE_WAIT_MS is looked at again (its held ready is processed, and
+ * rk_merge_hold asks for a snapshot); one that asked looks again every
+ * RK_MERGE_ASK_EVERY_MS while it still needs one. Done ones (the MERGE
+ * applied, or a snapshot installed past it) are forgotten. */
+static void look_waits(struct rk_node *n)
+{
+	uint64_t now = uv_now(&n->loop);
+	size_t i = 0;
+
+	while (i < n->merge.n_waits) {
+		struct rk_merge_wait *w = &n->merge.waits[i];
+		struct rk_replica *r = rk_table_get(&n->tab, w->range);
+
+		if (r == NULL || r->removing || r->applied >= w->index) {
+			*w = n->merge.waits[--n->merge.n_waits];
+			continue;
+		}
+		if (now >= w->since_ms + RK_MERGE_WAIT_MS &&
+		    (w->asked_ms == 0 || now >= w->asked_ms + RK_MERGE_ASK_EVERY_MS)) {
+			rk_node_wake(n, r);
+			rk_node_mark_dirty(n, r);
+		}
+		i++;
+	}
+}
+
 void rk_merge_tick(struct rk_node *n)
 {
 	struct rk_merge_op *op, *next;
@@ -802,6 +949,8 @@ void rk_merge_tick(struct rk_node *n)
 	}
 	if (n->merge.n_frozen > 0)
 		watch(n);
+	if (n->merge.n_waits > 0)
+		look_waits(n);
 }
 
 void rk_merge_close(struct rk_node *n)
@@ -811,6 +960,9 @@ void rk_merge_close(struct rk_node *n)
 	free(n->merge.frozen);
 	n->merge.frozen = NULL;
 	n->merge.n_frozen = n->merge.cap_frozen = 0;
+	free(n->merge.waits);
+	n->merge.waits = NULL;
+	n->merge.n_waits = n->merge.cap_waits = 0;
 }
 
 void rk_merge_metrics(struct rk_node *n, struct rk_buf *b)
@@ -824,6 +976,10 @@ void rk_merge_metrics(struct rk_node *n, struct rk_buf *b)
 	rk_prom_family(b, "rangekv_merges_aborted_total", "counter",
 		       "Range merges abandoned by a MERGE_ABORT.");
 	rk_prom_u64(b, "rangekv_merges_aborted_total", NULL, n->merge.aborted);
+	rk_prom_family(b, "rangekv_merge_snapshots_asked_total", "counter",
+		       "Snapshots asked for by left replicas whose merge cannot apply here "
+		       "(their right replica is gone or did not reach the freeze in time).");
+	rk_prom_u64(b, "rangekv_merge_snapshots_asked_total", NULL, n->merge.snaps_asked);
 	rk_prom_family(b, "rangekv_merge_seconds", "histogram",
 		       "Range merge, the call to the merge applied on the leader.");
 	rk_prom_hist(b, "rangekv_merge_seconds", NULL, &n->merge.seconds);

@@ -50,8 +50,22 @@ struct rk_merge_frozen {
 	uint64_t range, since_ms; /* since this node saw it frozen (loop clock) */
 };
 
+/* A left replica whose MERGE waits for its right replica here. */
+struct rk_merge_wait {
+	uint64_t range;    /* the left's */
+	uint64_t index;    /* the MERGE entry's: done once applied */
+	uint64_t since_ms; /* waiting since (loop clock) */
+	uint64_t asked_ms; /* the last snapshot asked for (0: none) */
+};
+
 struct rk_merge {
 	struct rk_merge_op *ops; /* calls under way; few */
+	/* Left replicas waiting for their right: looked at by
+	 * rk_merge_tick, so that one waiting past RK_MERGE_WAIT_MS asks for
+	 * a snapshot. */
+	struct rk_merge_wait *waits;
+	size_t n_waits, cap_waits;
+	uint64_t snaps_asked; /* snapshot requests of left replicas */
 	/* Local replicas frozen for a merge, watched so that one whose merge
 	 * no call completes (its caller's node died, a restart) is abandoned
 	 * after 3 x --request-timeout (rk_merge_tick). */
@@ -66,11 +80,27 @@ struct rk_merge {
 /* The applier's merge callback (kv.h): arg is a struct rk_span_apply (split.h). */
 int rk_merge_apply(void *arg, int op, const struct rk_kv_merge *m, int *refusedp);
 
+/* The longest a left replica's MERGE waits for its right replica here
+ * to reach the frozen index before the left asks its leader for a
+ * snapshot of the merged range (at once when the right replica is not
+ * here at all). */
+#define RK_MERGE_WAIT_MS 3000
+/* How often such a left replica asks again while it still needs one. */
+#define RK_MERGE_ASK_EVERY_MS 1000
+
 /* Whether r's ready rd must wait: it commits a MERGE whose right replica
  * here has not yet applied (and committed) the MERGE's frozen index. The
- * right replica is then told to wake r once it has. */
-bool rk_merge_hold(struct rk_node *n, struct rk_replica *r,
-		   const struct rk_raft_ready *rd);
+ * right replica is then told to wake r once it has. A left replica that
+ * cannot wait (its right replica is gone from here, or has not got there
+ * within RK_MERGE_WAIT_MS: its node was down through the merge, and the
+ * right's other replicas are merged away, so nobody sends it the right's
+ * log) does not wait: rd's committed entries are cut short before the
+ * MERGE (rd goes on without them; the next ready hands them out again)
+ * and it asks its leader for a snapshot (rk_raft_request_snapshot), which
+ * is the merged range's: its install removes the right replica
+ * (rk_merge_covered). A leader that cannot apply hands its leadership to
+ * another voter first. */
+bool rk_merge_hold(struct rk_node *n, struct rk_replica *r, struct rk_raft_ready *rd);
 /* r's apply batch is committed: wakes a left replica waiting for it. */
 void rk_merge_visible(struct rk_node *n, struct rk_replica *r);
 

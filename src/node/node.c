@@ -238,7 +238,7 @@ static void on_tick(uv_timer_t *t)
 	if (n->split.ops != NULL || n->split.n_camps > 0)
 		rk_split_tick(n);
 	rk_autosplit_tick(n);
-	if (n->merge.ops != NULL || n->merge.n_frozen > 0)
+	if (n->merge.ops != NULL || n->merge.n_frozen > 0 || n->merge.n_waits > 0)
 		rk_merge_tick(n);
 	if (n->check.waits != NULL)
 		rk_check_tick(n);

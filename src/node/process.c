@@ -276,7 +276,7 @@ static int take_ready(struct rk_node *n, struct rk_replica *r,
 	 * (after a crash it is learnt again from the leader). */
 	*syncp |= rd->must_sync || rd->snapshot != NULL;
 	rk_peer_send(n, r, rd->msgs, rd->n_msgs);
-	if (rd->snapshot != NULL && !rk_snap_take(n, r, rd->snapshot, b))
+	if (rd->snapshot != NULL && !rk_snap_take(n, r, rd, b))
 		rk_log_error(MOD, "range %llu: a snapshot to install without its data",
 			     (unsigned long long)r->range);
 	if (rd->n_entries > 0) {
@@ -328,6 +328,13 @@ static bool take_light_ready(struct rk_node *n, struct rk_replica *r)
 	rk_raft_advance(&r->raft, rd);
 	rk_node_mark_dirty(n, r); /* the core may have more */
 	return true;
+}
+
+static bool ready_empty(const struct rk_raft_ready *rd)
+{
+	return rd->n_entries == 0 && !rd->has_hard_state && rd->snapshot == NULL &&
+	       rd->n_committed == 0 && rd->n_msgs == 0 && rd->n_msgs_after_persist == 0 &&
+	       rd->n_read_states == 0;
 }
 
 static void on_process(uv_idle_t *h)
@@ -388,6 +395,15 @@ static void on_process(uv_idle_t *h)
 			continue; /* nothing to persist: done without the store */
 		if (r->rd.n_committed > 0 && rk_merge_hold(n, r, &r->rd))
 			continue; /* kept (have_ready); the right's commit wakes it */
+		if (ready_empty(&r->rd)) {
+			/* Committed entries cut short at a MERGE that cannot
+			 * apply here (merge.h), and nothing else: done without
+			 * the store, and not looked at again until something
+			 * arrives (or merge.c looks). */
+			r->have_ready = false;
+			rk_raft_advance(&r->raft, &r->rd);
+			continue;
+		}
 		if (b != NULL && rk_store_batch_bytes(b) >= GROUP_BYTES) {
 			rk_node_mark_dirty(n, r); /* its ready is kept (have_ready) */
 			break;

@@ -55,6 +55,9 @@ struct snap_in {
 	/* Stepped and taken by the core (its ready will install it): no other
 	 * stream may replace the file until it is installed. */
 	bool stepped;
+	/* Its ready keeps the log (asked for, at an entry the log holds:
+	 * rk_raft_request_snapshot): only the state machine is replaced. */
+	bool keeps_log;
 	char name[64];
 	bool has_msg;
 	struct rk_raft_msg msg;
@@ -177,8 +180,13 @@ int rk_snap_meta(struct rk_replica *r, struct rk_raft_snapshot_meta *metap)
 {
 	struct rk_node *n = r->node;
 	struct gen_work *w;
+	uint64_t least = metap->index; /* a follower asked for one this far */
 
 	memset(metap, 0, sizeof(*metap));
+	/* Made from the applied state: below what was asked for until the
+	 * apply gets there (the core asks again). */
+	if (r->applied < least)
+		return RK_ESNAPTEMP;
 	/* A snapshot is usable while the log still continues right after it,
 	 * and while its configuration is the range's: a replica added since
 	 * would refuse it (it is not in it), and be sent it again and again.
@@ -187,7 +195,7 @@ int rk_snap_meta(struct rk_replica *r, struct rk_raft_snapshot_meta *metap)
 	 * already holds the right half refuses (snap_overlaps) for as long
 	 * as it is offered. */
 	if (r->snap != NULL && r->snap->name[0] != '\0' &&
-	    r->snap->info.index + 1 >= r->first &&
+	    r->snap->info.index + 1 >= r->first && r->snap->info.index >= least &&
 	    r->snap->generation == r->desc.generation &&
 	    conf_same(&r->snap->info.conf, &r->rs.conf)) {
 		metap->index = r->snap->info.index;
@@ -476,12 +484,12 @@ static void step_held(struct rk_node *n, struct rk_replica *r)
 	rk_log_info(MOD, "range %llu: stepping snapshot at %llu (term %llu, commit %llu)",
 		    (unsigned long long)r->range, (unsigned long long)in->index,
 		    (unsigned long long)in->msg.term, (unsigned long long)rk_raft_commit(&r->raft));
-	before = rk_raft_commit(&r->raft);
+	before = rk_raft_snapshot_pending(&r->raft);
 	if (rk_raft_step(&r->raft, &in->msg) == 0)
 		rk_node_mark_dirty(n, r);
-	/* Taken (the core commits up to a snapshot it restores; a refused
-	 * one leaves the commit where it was): its ready installs this file. */
-	in->stepped = before < in->index && rk_raft_commit(&r->raft) >= in->index;
+	/* Taken (pending in the core, to be handed out; a refused one is
+	 * not): its ready installs this file. */
+	in->stepped = before != in->index && rk_raft_snapshot_pending(&r->raft) == in->index;
 }
 
 struct seal_work {
@@ -726,20 +734,25 @@ int rk_snap_on_msg(struct rk_node *n, uint64_t range, const struct rk_raft_msg *
  * state and the emptied log go into the group batch b. False if the file is
  * not here (the ready's snapshot came from elsewhere: cannot happen, since
  * SNAP messages are only stepped with their file). */
-bool rk_snap_take(struct rk_node *n, struct rk_replica *r,
-		  const struct rk_raft_snapshot_meta *snap, struct rk_store_batch *b)
+bool rk_snap_take(struct rk_node *n, struct rk_replica *r, const struct rk_raft_ready *rd,
+		  struct rk_store_batch *b)
 {
+	const struct rk_raft_snapshot_meta *snap = rd->snapshot;
 	struct snap_in *in = r->incoming;
 
 	if (in == NULL || !in->sealed || in->index != snap->index)
 		return false;
-	rk_store_batch_truncate(b, r->range, 0);
+	in->keeps_log = rd->snapshot_keeps_log;
+	if (!in->keeps_log)
+		rk_store_batch_truncate(b, r->range, 0);
 	for (uint32_t i = 0; i < in->n_covered; i++)
 		rk_merge_drop_covered(n, r, in->covered[i], b);
 	in->n_covered = 0;
 	rk_store_batch_install(b, r->range, snap->index, in->name);
-	r->rs.trunc_index = snap->index;
-	r->rs.trunc_term = snap->term;
+	if (!in->keeps_log) {
+		r->rs.trunc_index = snap->index;
+		r->rs.trunc_term = snap->term;
+	}
 	r->rs.conf = snap->conf;
 	r->installing = true;
 	rk_reads_void(n); /* reads in flight must not see the span replaced */
@@ -806,11 +819,13 @@ static void install_done(uv_work_t *req, int status)
 			rk_log_warn(MOD, "range %llu: out of memory updating the range cache",
 				    (unsigned long long)r->range);
 	}
-	r->first = r->rs.trunc_index + 1;
-	if (r->last < r->rs.trunc_index || r->rd.n_entries == 0)
-		r->last = r->rs.trunc_index;
-	rk_replica_terms_reset(r);
-	rk_snap_log_reset(n, r, r->rs.trunc_index); /* the log was emptied */
+	if (r->incoming == NULL || !r->incoming->keeps_log) {
+		r->first = r->rs.trunc_index + 1;
+		if (r->last < r->rs.trunc_index || r->rd.n_entries == 0)
+			r->last = r->rs.trunc_index;
+		rk_replica_terms_reset(r);
+		rk_snap_log_reset(n, r, r->rs.trunc_index); /* the log was emptied */
+	}
 	r->installing = false;
 	r->load.size_known = false; /* a new span's data: measured again */
 	r->load.size_epoch++;

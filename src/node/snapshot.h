@@ -68,10 +68,12 @@ void rk_snap_forget(struct rk_node *n, struct rk_replica *r);
 /* Receiving: chunks, then the SNAP message once its file is sealed. */
 int rk_snap_on_chunk(struct rk_node *n, const struct rk_net_chunk *c);
 int rk_snap_on_msg(struct rk_node *n, uint64_t range, const struct rk_raft_msg *m);
-/* The ready that installs snap: its marker and state into batch b; false
- * when the data is not there. */
-bool rk_snap_take(struct rk_node *n, struct rk_replica *r,
-		  const struct rk_raft_snapshot_meta *snap, struct rk_store_batch *b);
+/* The ready rd that installs its snapshot: the marker and state into
+ * batch b, the log emptied unless rd->snapshot_keeps_log (a snapshot
+ * this replica asked for, at an entry its log holds: only its state
+ * machine is replaced); false when the data is not there. */
+bool rk_snap_take(struct rk_node *n, struct rk_replica *r, const struct rk_raft_ready *rd,
+		  struct rk_store_batch *b);
 /* After that batch is durable: installs, then advances r. */
 void rk_snap_install(struct rk_node *n, struct rk_replica *r);
 /* The size of r's log (logkeep.h) and the node's total: e[0..count)

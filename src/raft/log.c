@@ -196,7 +196,7 @@ void raft_log_maybe_free(struct rk_raft *r)
 {
 	struct rk_raft_log *l = r->log;
 
-	if (l == NULL || l->n != 0 || l->has_snap || l->cur.head != NULL ||
+	if (l == NULL || l->n != 0 || l->has_snap || l->has_sm_snap || l->cur.head != NULL ||
 	    l->handed.head != NULL || l->retired_old.n != 0 ||
 	    l->retired_new.n != 0 || r->in_ready)
 		return;
@@ -540,6 +540,9 @@ int raft_log_restore(struct rk_raft *r,
 		return rc;
 	ents_truncate(r, 0);
 	r->log->offset = meta->index + 1;
+	/* Above everything committed, so above any state-machine snapshot
+	 * taken (restore_keeping_log commits to it): this one supersedes it. */
+	r->log->has_sm_snap = false;
 	r->log->has_snap = true;
 	r->log->snap = *meta;
 	r->committed = meta->index;

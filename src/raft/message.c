@@ -18,6 +18,7 @@ static const char *const msg_names[] = {
 	[RK_RAFT_MSG_HEARTBEAT] = "HEARTBEAT",
 	[RK_RAFT_MSG_HEARTBEAT_RESP] = "HEARTBEAT_RESP",
 	[RK_RAFT_MSG_TIMEOUT_NOW] = "TIMEOUT_NOW",
+	[RK_RAFT_MSG_SNAP_REQ] = "SNAP_REQ",
 };
 
 const char *rk_raft_msg_type_name(int type)
@@ -41,7 +42,8 @@ const char *rk_raft_role_name(int role)
  * What may leave before the batch is durable: a leader's outgoing
  * replication traffic. A leader's appends only copy its log (its own
  * acknowledgement is counted after its persist, in advance); heartbeats,
- * snapshots and transfer orders claim nothing about its disk. Everything
+ * snapshots and transfer orders claim nothing about its disk, nor does a
+ * follower's request for a snapshot. Everything
  * else (votes, acknowledgements, rejections) speaks for the sender's durable
  * state and waits.
  */
@@ -49,6 +51,10 @@ static bool may_send_before_persist(const struct rk_raft *r,
 				    const struct rk_raft_msg *m)
 {
 	if (RK_BUG(ACK_BEFORE_PERSIST) && m->type == RK_RAFT_MSG_APP_RESP)
+		return true;
+	/* A follower's request for a snapshot claims nothing about its disk
+	 * (its index only bounds what it will install). */
+	if (m->type == RK_RAFT_MSG_SNAP_REQ)
 		return true;
 	if (r->role != RK_RAFT_LEADER)
 		return false;

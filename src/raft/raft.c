@@ -390,6 +390,8 @@ int rk_raft_step(struct rk_raft *r, const struct rk_raft_msg *m)
 			raft_handle_append_resp(r, m);
 		else if (m->type == RK_RAFT_MSG_HEARTBEAT_RESP)
 			raft_handle_heartbeat_resp(r, m);
+		else if (m->type == RK_RAFT_MSG_SNAP_REQ)
+			raft_handle_snap_req(r, m);
 		break;
 	case RK_RAFT_CANDIDATE:
 	case RK_RAFT_PRE_CANDIDATE:
@@ -582,6 +584,30 @@ int rk_raft_campaign_split(struct rk_raft *r)
 	return 0;
 }
 
+int rk_raft_request_snapshot(struct rk_raft *r)
+{
+	struct rk_raft_msg m;
+
+	if (r->role != RK_RAFT_FOLLOWER || r->lead == RK_RAFT_NONE)
+		return RK_ESTATE;
+	/* Of use only above what was applied (handed out) here. */
+	r->snap_requested = r->applied + 1;
+	memset(&m, 0, sizeof(m));
+	m.type = RK_RAFT_MSG_SNAP_REQ;
+	m.to = r->lead;
+	m.index = r->snap_requested;
+	raft_send(r, &m);
+	return 0;
+}
+
+uint64_t rk_raft_snapshot_pending(const struct rk_raft *r)
+{
+	if (r->log == NULL)
+		return 0;
+	return r->log->has_snap ? r->log->snap.index
+	       : r->log->has_sm_snap ? r->log->sm_snap.index : 0;
+}
+
 void rk_raft_report_unreachable(struct rk_raft *r, uint64_t to)
 {
 	struct raft_progress *pr = raft_progress_get(r, to);
@@ -635,7 +661,7 @@ bool rk_raft_has_ready(const struct rk_raft *r)
 		return true;
 	if (!hs_equal(&hs, &r->prev_hs))
 		return true;
-	if (r->log != NULL && r->log->has_snap)
+	if (r->log != NULL && (r->log->has_snap || r->log->has_sm_snap))
 		return true;
 	if (apply_limit(r) > r->applied)
 		return true;
@@ -702,6 +728,13 @@ int rk_raft_ready(struct rk_raft *r, struct rk_raft_ready *rdp)
 			return RK_ENOMEM;
 		*s = r->log->snap;
 		rdp->snapshot = s;
+	} else if (r->log != NULL && r->log->has_sm_snap) {
+		struct rk_raft_snapshot_meta *s = raft_arena_alloc(r, sizeof(*s));
+		if (s == NULL)
+			return RK_ENOMEM;
+		*s = r->log->sm_snap;
+		rdp->snapshot = s;
+		rdp->snapshot_keeps_log = true;
 	}
 	last = raft_log_last_index(r);
 	if (last > r->stable_last) {
@@ -721,6 +754,8 @@ int rk_raft_ready(struct rk_raft *r, struct rk_raft_ready *rdp)
 		if (rc == 0) {
 			rdp->committed = ents;
 			rdp->n_committed = n;
+			if (n > 0 && r->log != NULL)
+				r->log->handed_committed = ents[n - 1].index;
 		}
 	}
 	rc = take_messages(r, rdp);
@@ -754,7 +789,21 @@ void rk_raft_advance(struct rk_raft *r, const struct rk_raft_ready *rd)
 
 	if (!r->in_ready)
 		return;
-	if (rd->snapshot != NULL) {
+	if (r->log != NULL)
+		r->log->handed_committed = 0;
+	if (rd->snapshot != NULL && rd->snapshot_keeps_log) {
+		/* The log is as it was: only the state machine moved on. */
+		if (r->log != NULL && r->log->has_sm_snap &&
+		    r->log->sm_snap.index == rd->snapshot->index)
+			r->log->has_sm_snap = false;
+		/* After the entries applied before it (restore_keeping_log). */
+		r->conf = rd->snapshot->conf;
+		r->applied = raft_max(r->applied, rd->snapshot->index);
+	} else if (rd->snapshot != NULL) {
+		/* Again (restore took it): a configuration change applied by
+		 * the batch before this one, older than the snapshot, changed
+		 * it meanwhile. */
+		r->conf = rd->snapshot->conf;
 		if (r->log != NULL && r->log->has_snap &&
 		    r->log->snap.index == rd->snapshot->index)
 			r->log->has_snap = false;

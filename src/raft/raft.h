@@ -176,7 +176,10 @@ enum rk_raft_msg_type {
 	RK_RAFT_MSG_HEARTBEAT = 8,
 	RK_RAFT_MSG_HEARTBEAT_RESP = 9,
 	RK_RAFT_MSG_TIMEOUT_NOW = 10, /* leadership transfer: campaign now */
-	RK_RAFT_MSG_TYPE_MAX = 10,
+	/* follower -> leader: send me a snapshot (rk_raft_request_snapshot);
+	 * index: the least snapshot index of use to it. */
+	RK_RAFT_MSG_SNAP_REQ = 11,
+	RK_RAFT_MSG_TYPE_MAX = 11,
 };
 
 enum rk_raft_msg_flags {
@@ -198,7 +201,8 @@ struct rk_raft_msg {
 	uint64_t log_term;
 	/* APP: index just before entries[0]. VOTE/PRE_VOTE: candidate's last
 	 * index. APP_RESP: highest index the follower now matches, or on
-	 * rejection the index the leader tried. */
+	 * rejection the index the leader tried. SNAP_REQ: the follower's applied
+	 * index + 1 (a snapshot below it is of no use there). */
 	uint64_t index;
 	uint64_t commit;
 	/* APP_RESP rejection: follower's guess of the highest index that may
@@ -248,7 +252,12 @@ struct rk_raft_storage_ops {
 	uint64_t (*last_index)(void *ctx);
 	/* Metadata of the snapshot a lagging follower should be sent: the
 	 * caller's latest applied state (index, term, conf). RK_ESNAPTEMP if
-	 * none can be made now (the core retries later). */
+	 * none can be made now (the core retries later). On entry
+	 * metap->index is the least index the snapshot must reach (0: any):
+	 * a follower asked for one above its applied index
+	 * (rk_raft_request_snapshot), so an older snapshot kept for reuse
+	 * is of no use to it (the core sends none below that index and asks
+	 * again later). */
 	int (*snapshot)(void *ctx, struct rk_raft_snapshot_meta *metap);
 };
 
@@ -334,6 +343,11 @@ struct rk_raft_ready {
 	 * reset the log to start after snapshot->index) before persisting
 	 * entries. NULL when none. */
 	const struct rk_raft_snapshot_meta *snapshot;
+	/* The snapshot was asked for (rk_raft_request_snapshot) and is at an
+	 * entry the log holds: install the data, the meta's configuration
+	 * and applied index, but leave the log (and its compaction point) as
+	 * it is. */
+	bool snapshot_keeps_log;
 	/* Append to the durable log. entries[0].index may be <= the stored
 	 * last index: the stored suffix from there on is replaced (truncate
 	 * then append). */
@@ -434,6 +448,10 @@ struct rk_raft {
 	 * from, or after start. */
 	uint64_t refuse_until;
 	uint64_t ticks; /* ticks so far: the clock when the options have none */
+	/* Follower: rk_raft_request_snapshot asked for a snapshot at least
+	 * this far (0: none asked); one that far at an entry of the log is
+	 * taken by the state machine, the log staying as it is. */
+	uint64_t snap_requested;
 	bool in_ready;     /* a ready is outstanding */
 	bool bcast_wanted; /* new entries: append to followers at ready() */
 	uint8_t prev_role;
@@ -555,6 +573,24 @@ void rk_raft_inherit_lease(struct rk_raft *r, const struct rk_raft *from);
  * lease covered the right half, has applied the split: no lease of it is
  * left over the right half). RK_ESTATE when r cannot campaign. */
 int rk_raft_campaign_split(struct rk_raft *r);
+/* Follower only: asks the leader for a snapshot of its applied state,
+ * although this replica's log may hold every entry up to there: they are
+ * committed, but its state machine cannot apply them (a range merge whose
+ * right replica on this node cannot reach its frozen index). Sends
+ * SNAP_REQ carrying the applied index + 1; the leader sends a snapshot at
+ * that index or beyond as soon as its applied state is there (replicating
+ * as usual meanwhile), by the normal snapshot path. A snapshot at an
+ * entry this replica's log holds (same index and term) is then handed
+ * out with snapshot_keeps_log: the state machine takes it, the log stays
+ * (so nothing this replica may have acknowledged is dropped); one the log
+ * does not reach replaces the log, as any snapshot. Asking again is
+ * harmless (the leader has one snapshot in flight at a time); the caller
+ * asks again while it still needs one (a lost message, a leader change).
+ * RK_ESTATE when not a follower or no leader is known (nothing sent). */
+int rk_raft_request_snapshot(struct rk_raft *r);
+/* The index of a snapshot this replica accepted and has not yet
+ * installed (handed out in a ready and advanced), 0 if none. */
+uint64_t rk_raft_snapshot_pending(const struct rk_raft *r);
 /* The transport could not reach `to`: probe it again. */
 void rk_raft_report_unreachable(struct rk_raft *r, uint64_t to);
 /* A snapshot sent to `to` finished or failed. The caller must report every

@@ -63,6 +63,14 @@ struct rk_raft_log {
 	 * waiting for the next one). While set, it is the log's floor. */
 	bool has_snap;
 	struct rk_raft_snapshot_meta snap;
+	/* A snapshot asked for (rk_raft_request_snapshot) at an entry the
+	 * log holds, not yet durable: the state machine takes it, the log
+	 * stays (handed out with snapshot_keeps_log). */
+	bool has_sm_snap;
+	struct rk_raft_snapshot_meta sm_snap;
+	/* The last committed index handed out in the batch the caller holds
+	 * (0: none): being applied until that batch is advanced. */
+	uint64_t handed_committed;
 	struct raft_arena cur;    /* for the next batch */
 	struct raft_arena handed; /* for the batch the caller holds */
 	struct raft_retired retired_old; /* may be seen by the held batch */
@@ -141,6 +149,9 @@ struct raft_progress {
 	uint64_t match;
 	uint64_t next;
 	uint64_t pending_snapshot;
+	/* It asked for a snapshot at least this far (SNAP_REQ); 0: none.
+	 * Cleared once one is sent. */
+	uint64_t snap_wanted;
 	uint64_t acked_round; /* highest heartbeat round acknowledged */
 	uint64_t heard_at;    /* clock (raft_now) of its last answer; 0: none */
 	uint8_t state;
@@ -240,6 +251,7 @@ void raft_handle_snapshot(struct rk_raft *r, const struct rk_raft_msg *m);
 void raft_handle_append_resp(struct rk_raft *r, const struct rk_raft_msg *m);
 void raft_handle_heartbeat_resp(struct rk_raft *r,
 				const struct rk_raft_msg *m);
+void raft_handle_snap_req(struct rk_raft *r, const struct rk_raft_msg *m);
 void raft_abort_transfer(struct rk_raft *r);
 void raft_send_timeout_now(struct rk_raft *r, uint64_t to);
 

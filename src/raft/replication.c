@@ -39,15 +39,22 @@ static bool send_snapshot(struct rk_raft *r, struct raft_progress *pr)
 	meta = raft_arena_alloc(r, sizeof(*meta));
 	if (meta == NULL)
 		return false;
+	memset(meta, 0, sizeof(*meta));
+	meta->index = pr->snap_wanted; /* the least index it may have */
 	if (r->opts->storage->snapshot(r->storage_ctx, meta) != 0)
 		return false; /* not ready yet; retried on the next trigger */
 	if (meta->index == 0 || meta->term == 0)
+		return false;
+	/* Below what the follower asked for it would be of no use there:
+	 * wait for the applied state to get that far (the next trigger). */
+	if (meta->index < pr->snap_wanted)
 		return false;
 	memset(&m, 0, sizeof(m));
 	m.type = RK_RAFT_MSG_SNAP;
 	m.to = pr->id;
 	m.snapshot = meta;
 	raft_progress_become_snapshot(r, pr, meta->index);
+	pr->snap_wanted = 0;
 	raft_send(r, &m);
 	return true;
 }
@@ -61,7 +68,15 @@ bool raft_send_append(struct rk_raft *r, uint64_t to, bool send_if_empty)
 	size_t n = 0, i;
 	int rc;
 
-	if (pr == NULL || to == r->id || raft_progress_is_paused(r, pr))
+	if (pr == NULL || to == r->id)
+		return false;
+	/* Asked for (SNAP_REQ): a snapshot, whatever the log holds, unless
+	 * one is on its way already; while none reaches what it asked for,
+	 * entries as usual (its acknowledgements may be what a commit
+	 * needs). */
+	if (pr->snap_wanted != 0 && pr->state != RAFT_PR_SNAPSHOT && send_snapshot(r, pr))
+		return true;
+	if (raft_progress_is_paused(r, pr))
 		return false;
 	rc = raft_log_term(r, pr->next - 1, &prev_term);
 	if (rc == RK_ECOMPACTED)
@@ -219,8 +234,19 @@ void raft_handle_append_resp(struct rk_raft *r, const struct rk_raft_msg *m)
 		return;
 	}
 	was_paused = raft_progress_is_paused(r, pr);
-	if (!raft_progress_maybe_update(pr, m->index))
+	if (!raft_progress_maybe_update(pr, m->index)) {
+		/* A snapshot it asked for may be at the index it matched
+		 * already (its log was complete; its state machine was not):
+		 * its answer at that index ends the snapshot state all the
+		 * same. */
+		if (pr->state == RAFT_PR_SNAPSHOT && pr->pending_snapshot != 0 &&
+		    m->index >= pr->pending_snapshot) {
+			raft_progress_become_probe(r, pr);
+			raft_progress_become_replicate(r, pr);
+			(void)raft_send_append(r, m->from, false);
+		}
 		return;
+	}
 	switch (pr->state) {
 	case RAFT_PR_PROBE:
 		raft_progress_become_replicate(r, pr);
@@ -261,13 +287,28 @@ void raft_handle_heartbeat_resp(struct rk_raft *r,
 	    pr->in_count >= r->opts->max_inflight_msgs && pr->in_count > 0)
 		raft_inflights_free_le(r, pr,
 				       pr->in_buf[pr->in_start].index);
-	if (pr->match < raft_log_last_index(r) || pr->state == RAFT_PR_PROBE)
+	if (pr->match < raft_log_last_index(r) || pr->state == RAFT_PR_PROBE ||
+	    pr->snap_wanted != 0)
 		(void)raft_send_append(r, m->from, true);
 	if (m->context > pr->acked_round &&
 	    (r->tracker == NULL || m->context <= r->tracker->round)) {
 		pr->acked_round = m->context;
 		raft_reads_release(r);
 	}
+}
+
+/* A follower asks for a snapshot (rk_raft_request_snapshot): its log may
+ * hold every entry, but its state machine cannot apply them. */
+void raft_handle_snap_req(struct rk_raft *r, const struct rk_raft_msg *m)
+{
+	struct raft_progress *pr = raft_progress_get(r, m->from);
+
+	if (pr == NULL)
+		return;
+	pr->recent_active = true; /* it speaks: the snapshot goes somewhere */
+	pr->heard_at = raft_now(r);
+	pr->snap_wanted = raft_max(m->index, 1);
+	(void)raft_send_append(r, m->from, true);
 }
 
 /* ---- follower ----------------------------------------------------------------- */
@@ -332,6 +373,37 @@ void raft_handle_heartbeat(struct rk_raft *r, const struct rk_raft_msg *m)
 	raft_send(r, &resp);
 }
 
+/* A snapshot this replica asked for (rk_raft_request_snapshot) at an
+ * entry its log holds: its state machine takes the snapshot and its log
+ * stays as it is (entries it may have acknowledged are kept; those up to
+ * the snapshot are committed, being the leader's applied state, and are
+ * not applied here). True when taken. */
+static bool restore_keeping_log(struct rk_raft *r, const struct rk_raft_snapshot_meta *s)
+{
+	const struct rk_raft_log *l = r->log;
+
+	if (r->snap_requested == 0 || s->index <= r->applied ||
+	    s->index > raft_log_last_index(r) || !raft_log_match_term(r, s->index, s->term) ||
+	    !raft_is_member(&s->conf, r->id))
+		return false;
+	/* Never behind one taken and not yet handed out (two answers to two
+	 * requests may cross), nor behind entries the batch the caller holds
+	 * applies: the applied index only moves forward. */
+	if (l != NULL && ((l->has_snap && l->snap.index >= s->index) ||
+			  (l->has_sm_snap && l->sm_snap.index >= s->index) ||
+			  (r->in_ready && l->handed_committed >= s->index)))
+		return false;
+	if (raft_log_ensure(r) != 0)
+		return false;
+	raft_log_commit_to(r, s->index);
+	r->log->has_sm_snap = true;
+	r->log->sm_snap = *s;
+	/* Its configuration is taken at its advance, not now: the batch the
+	 * caller holds may apply configuration changes older than it. */
+	r->snap_requested = 0;
+	return true;
+}
+
 /* Returns true when the snapshot replaces our log. */
 static bool restore(struct rk_raft *r, const struct rk_raft_snapshot_meta *s)
 {
@@ -347,12 +419,15 @@ static bool restore(struct rk_raft *r, const struct rk_raft_snapshot_meta *s)
 	if (raft_log_restore(r, s) != 0)
 		return false;
 	r->conf = s->conf;
+	r->snap_requested = 0;
 	return true;
 }
 
 void raft_handle_snapshot(struct rk_raft *r, const struct rk_raft_msg *m)
 {
-	if (restore(r, m->snapshot))
+	if (restore_keeping_log(r, m->snapshot))
+		respond_append(r, m->from, m->snapshot->index);
+	else if (restore(r, m->snapshot))
 		respond_append(r, m->from, raft_log_last_index(r));
 	else
 		respond_append(r, m->from, r->committed);

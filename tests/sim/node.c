@@ -141,6 +141,7 @@ void sim_node_crash(struct sim *s, struct sim_node *nd)
 	rk_raft_close(&nd->raft);
 	nd->up = false;
 	nd->pending = false;
+	nd->hold_apply = 0;
 	sim_event(s, "crash %d", nd->id);
 }
 
@@ -165,10 +166,30 @@ bool sim_node_take_ready(struct sim *s, struct sim_node *nd)
 
 	if (!nd->up || nd->pending || !rk_raft_has_ready(&nd->raft))
 		return false;
+	/* A leader's own state machine applies (a node moves leadership off
+	 * a replica that cannot apply). */
+	if (nd->hold_apply != 0 && nd->raft.role == RK_RAFT_LEADER) {
+		nd->hold_apply = 0;
+		sim_event(s, "node %d leads: its apply is no longer held", nd->id);
+	}
 	rc = rk_raft_ready(&nd->raft, &nd->rd);
 	if (rc != 0) {
 		sim_fail(s, "ready", "node %d: %s", nd->id, rk_strerror(rc));
 		return false;
+	}
+	if (nd->hold_apply != 0 && nd->rd.snapshot == NULL) {
+		struct rk_raft_ready *rd = &nd->rd;
+
+		/* Cut short, as a node does while it waits for a snapshot;
+		 * a ready holding nothing else moves nothing. */
+		while (rd->n_committed > 0 &&
+		       rd->committed[rd->n_committed - 1].index >= nd->hold_apply)
+			rd->n_committed--;
+		if (rd->n_msgs == 0 && rd->n_msgs_after_persist == 0 && rd->n_entries == 0 &&
+		    !rd->has_hard_state && rd->n_committed == 0 && rd->n_read_states == 0) {
+			rk_raft_advance(&nd->raft, rd);
+			return false;
+		}
 	}
 	nd->pending = true;
 	nd->pending_since = s->step;
@@ -282,11 +303,21 @@ void sim_node_persist(struct sim *s, struct sim_node *nd)
 			sim_fail(s, "snapshot installed only from a received one",
 				 "node %d installs %llu, which it never received",
 				 nd->id, (unsigned long long)rd->snapshot->index);
-		store_reset(&nd->store, rd->snapshot->index, rd->snapshot->term,
-			    &rd->snapshot->conf);
+		if (rd->snapshot_keeps_log) {
+			/* Asked for, at an entry of the log: the state
+			 * machine takes it, the log stays. */
+			nd->store.applied = rd->snapshot->index;
+			nd->store.cs = rd->snapshot->conf;
+		} else {
+			store_reset(&nd->store, rd->snapshot->index, rd->snapshot->term,
+				    &rd->snapshot->conf);
+		}
 		sim_check_snapshot_installed(s, nd, rd->snapshot->index,
 					     rd->snapshot->term);
 		s->n_snapshots++;
+		if (nd->hold_apply != 0)
+			s->n_holds_by_snapshot++;
+		nd->hold_apply = 0;
 		sim_event(s, "node %d installs snapshot %llu/%llu", nd->id,
 			  (unsigned long long)rd->snapshot->index,
 			  (unsigned long long)rd->snapshot->term);

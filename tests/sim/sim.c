@@ -272,9 +272,41 @@ static void tick_all(struct sim *s)
 		sim_event(s, "cut %d->%d", s->staged_from, s->staged_to);
 		s->staged_at = 0;
 	}
-	for (i = 1; i <= s->o.nodes; i++)
-		if (s->nodes[i].up)
-			rk_raft_tick(&s->nodes[i].raft);
+	for (i = 1; i <= s->o.nodes; i++) {
+		struct sim_node *nd = &s->nodes[i];
+
+		if (!nd->up)
+			continue;
+		rk_raft_tick(&nd->raft);
+		if (nd->hold_apply != 0 && s->tick >= nd->hold_tick + SIM_HOLD_TICKS) {
+			nd->hold_apply = 0;
+			s->n_holds_timed_out++;
+			sim_event(s, "node %d: its apply is no longer held", nd->id);
+		}
+		/* A replica that cannot apply asks again now and then (its
+		 * request or the snapshot may be lost, its leader change). */
+		if (nd->hold_apply != 0 && sim_chance(s, 20) &&
+		    rk_raft_request_snapshot(&nd->raft) == 0) {
+			s->n_snap_requests++;
+			sim_event(s, "node %d asks for a snapshot (applied %llu, held at %llu)",
+				  nd->id, (unsigned long long)nd->store.applied,
+				  (unsigned long long)nd->hold_apply);
+		}
+	}
+}
+
+/* A follower's state machine stops applying a little ahead (a range
+ * merge it cannot apply): only a snapshot it asks for gets it going. */
+static void do_hold_apply(struct sim *s)
+{
+	struct sim_node *nd = random_up(s);
+
+	if (nd == NULL || nd->hold_apply != 0 || nd->raft.role != RK_RAFT_FOLLOWER)
+		return;
+	nd->hold_apply = nd->store.applied + 1 + sim_rand(s) % 4;
+	nd->hold_tick = s->tick;
+	sim_event(s, "node %d cannot apply from %llu on", nd->id,
+		  (unsigned long long)nd->hold_apply);
 }
 
 /* For a gray failure: A, any voter of l's configuration, and B, a voter
@@ -447,6 +479,8 @@ static void one_step(struct sim *s)
 		nd = random_up(s);
 		if (nd != NULL && !nd->pending)
 			sim_node_compact(s, nd);
+	} else if (r < 994 && faults) {
+		do_hold_apply(s);
 	} else {
 		persist_random(s);
 	}
@@ -618,6 +652,11 @@ static int run_seed(const struct sim_opts *o, const char *argv0)
 			       (unsigned long long)st.applied,
 			       (unsigned long long)st.first_index,
 			       (unsigned long long)st.last_index, nd->pending);
+			printf("    conf:");
+			for (pk = 0; pk < st.conf.n; pk++)
+				printf(" %llu/%d", (unsigned long long)st.conf.ids[pk],
+				       st.conf.flags[pk]);
+			printf("\n");
 			for (pk = 0; pk < st.n_progress; pk++)
 				printf("    progress %llu: match %llu next %llu state %d "
 				       "flags %d active %d inflight %u\n",
@@ -634,14 +673,18 @@ static int run_seed(const struct sim_opts *o, const char *argv0)
 	}
 	if (!failed && o->trace)
 		printf("seed %llu ok: %llu commits, %llu elections, %llu snapshots, "
-		       "%llu crashes, %llu conf changes, %llu transfers, %llu reads, %llu writes acked\n",
+		       "%llu crashes, %llu conf changes, %llu transfers, %llu reads, %llu writes acked, "
+		       "%llu snapshot requests, holds ended by a snapshot %llu, by time %llu\n",
 		       (unsigned long long)o->seed, (unsigned long long)s->n_commits,
 		       (unsigned long long)s->n_elections,
 		       (unsigned long long)s->n_snapshots,
 		       (unsigned long long)s->n_crashes, (unsigned long long)s->n_conf,
 		       (unsigned long long)s->n_transfers,
 		       (unsigned long long)s->n_reads_served,
-		       (unsigned long long)s->n_writes_acked);
+		       (unsigned long long)s->n_writes_acked,
+		       (unsigned long long)s->n_snap_requests,
+		       (unsigned long long)s->n_holds_by_snapshot,
+		       (unsigned long long)s->n_holds_timed_out);
 	sim_free(s);
 	return failed;
 }

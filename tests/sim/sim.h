@@ -25,6 +25,7 @@
 #define SIM_TRACE 256    /* events kept for the failure report */
 #define SIM_MAX_INFLIGHT 20000 /* more queued messages is a violation */
 #define SIM_REORDER 8    /* delivery picks among this many oldest messages */
+#define SIM_HOLD_TICKS 100 /* longest a replica's apply is held (hold_apply) */
 
 /* ---- durable storage of one replica ------------------------------------------- */
 
@@ -67,6 +68,15 @@ struct sim_node {
 	int seen_role;         /* for tracing role changes */
 	uint64_t seen_term;
 	uint64_t snaps_received[8]; /* indexes of SNAPs received (ring) */
+	/* Committed entries at or above it are not applied (0: none): a state
+	 * machine that cannot apply them (in rangekv, a range merge whose
+	 * right replica here never reaches its frozen index). The replica
+	 * asks for a snapshot (rk_raft_request_snapshot) until one is
+	 * installed, which lifts it, as does a crash. After SIM_HOLD_TICKS
+	 * it is lifted anyway: a replica with committed conf changes it has
+	 * not applied does not campaign, and one that is needed for a quorum
+	 * would otherwise wait for a leader for ever. */
+	uint64_t hold_apply, hold_tick;
 	unsigned n_snaps_received;
 };
 
@@ -134,7 +144,8 @@ struct sim {
 	char why[512];
 	/* Statistics. */
 	uint64_t n_commits, n_elections, n_snapshots, n_crashes, n_conf,
-		n_transfers, n_reads_served, n_writes_acked;
+		n_transfers, n_reads_served, n_writes_acked, n_snap_requests,
+		n_holds_by_snapshot, n_holds_timed_out;
 };
 
 uint64_t sim_rand(struct sim *s);

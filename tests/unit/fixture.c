@@ -300,6 +300,23 @@ static bool process_node(struct fx *fx, int id)
 		return false;
 	if (rk_raft_ready(&nd->raft, &rd) != 0)
 		abort();
+	if (fx->hold_apply[id] != 0 && rd.snapshot == NULL) {
+		bool moved;
+
+		while (rd.n_committed > 0 &&
+		       rd.committed[rd.n_committed - 1].index >= fx->hold_apply[id])
+			rd.n_committed--;
+		moved = rd.n_msgs > 0 || rd.n_msgs_after_persist > 0 || rd.n_entries > 0 ||
+			rd.has_hard_state || rd.n_committed > 0 || rd.n_read_states > 0;
+		if (!moved) {
+			/* Only held entries: nothing moves (has_ready stays
+			 * true while they wait). */
+			rk_raft_advance(&nd->raft, &rd);
+			return false;
+		}
+	}
+	if (rd.snapshot != NULL)
+		fx->hold_apply[id] = 0;
 	for (i = 0; i < rd.n_msgs; i++)
 		enqueue(fx, &rd.msgs[i]);
 	if (rd.snapshot) {
@@ -310,9 +327,11 @@ static bool process_node(struct fx *fx, int id)
 		for (j = 1; j <= fx->n; j++)
 			if (fx->nodes[j].applied >= rd.snapshot->index)
 				src = &fx->nodes[j];
-		st_free(&nd->store);
-		nd->store.n = 0;
-		nd->store.snap = *rd.snapshot;
+		if (!rd.snapshot_keeps_log) {
+			st_free(&nd->store);
+			nd->store.n = 0;
+			nd->store.snap = *rd.snapshot;
+		}
 		nd->store.cs = rd.snapshot->conf;
 		nd->applied = rd.snapshot->index;
 		nd->applied_conf = rd.snapshot->conf;

@@ -54,6 +54,11 @@ struct fx {
 	/* lose_persist[a]: a's next ready is handed out, its immediate messages
 	 * leave, and a crashes before the persist (losing it). */
 	bool lose_persist[FX_MAX + 1];
+	/* hold_apply[a] != 0: a applies no committed entry at or above that
+	 * index (its ready's committed list is cut short, as a node does for
+	 * a range merge that waits for a snapshot); a snapshot it installs
+	 * lifts it. */
+	uint64_t hold_apply[FX_MAX + 1];
 	/* Optional filter: return false to drop a message. */
 	bool (*filter)(struct fx *fx, const struct rk_raft_msg *m);
 };

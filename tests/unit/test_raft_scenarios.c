@@ -277,6 +277,100 @@ static void test_partitioned_leader_rejoins(void **state)
 	fx_close(&fx);
 }
 
+/* A follower whose state machine cannot apply committed entries it holds
+ * (rangekv: a range merge whose right replica on that node never reaches
+ * its frozen index) waits for ever, and no snapshot comes by itself: its
+ * log is complete. Once it asks (rk_raft_request_snapshot) the leader
+ * sends its applied state, which the follower's state machine takes
+ * (its log stays); replication then goes on. */
+static void test_requested_snapshot_over_unapplied_log(void **state)
+{
+	struct fx fx;
+	uint64_t held, snaps_before;
+	int i;
+
+	(void)state;
+	fx_init(&fx, 3, 3, NULL);
+	assert_true(fx_elect(&fx, 1));
+	fx_propose(&fx, 1, "applied everywhere");
+	held = fx.nodes[3].applied + 1;
+	fx.hold_apply[3] = held;
+	for (i = 0; i < 10; i++)
+		fx_propose(&fx, 1, "committed, not applicable on 3");
+	fx_tick_all(&fx, 30);
+	assert_int_equal(fx.nodes[3].applied, held - 1);
+	assert_int_equal(rk_raft_commit(fx_raft(&fx, 3)), rk_raft_commit(fx_raft(&fx, 1)));
+	snaps_before = fx.msg_count[RK_RAFT_MSG_SNAP];
+	assert_int_equal(fx.msg_count[RK_RAFT_MSG_SNAP], 0);
+	/* Only a follower that knows its leader asks. */
+	assert_int_equal(rk_raft_request_snapshot(fx_raft(&fx, 1)), RK_ESTATE);
+	assert_int_equal(rk_raft_request_snapshot(fx_raft(&fx, 3)), 0);
+	fx_settle(&fx);
+	assert_int_equal(fx.msg_count[RK_RAFT_MSG_SNAP_REQ], 1);
+	assert_true(fx.msg_count[RK_RAFT_MSG_SNAP] > snaps_before);
+	assert_int_equal(fx.hold_apply[3], 0); /* installed */
+	assert_int_equal(fx.nodes[3].applied, fx.nodes[1].applied);
+	assert_int_equal(fx.nodes[3].sm_hash[fx.nodes[3].applied],
+			 fx.nodes[1].sm_hash[fx.nodes[1].applied]);
+	assert_int_equal(rk_raft_snapshot_pending(fx_raft(&fx, 3)), 0);
+	fx_propose(&fx, 1, "after the snapshot");
+	fx_tick_all(&fx, 2);
+	assert_int_equal(fx.nodes[3].applied, fx.nodes[1].applied);
+	assert_int_equal(fx.msg_count[RK_RAFT_MSG_SNAP], snaps_before + 1);
+	fx_close(&fx);
+}
+
+/* The snapshot a follower asked for keeps its log: the entries it may
+ * have acknowledged stay (the leader counts them), only its state machine
+ * moves on. A leader asked for more than it has applied sends no snapshot
+ * until it has, and replicates to that follower meanwhile. */
+static void test_requested_snapshot_keeps_the_log(void **state)
+{
+	struct fx fx;
+	struct rk_raft_msg m;
+	uint64_t last3, snaps, idx;
+	int i;
+
+	(void)state;
+	fx_init(&fx, 3, 3, NULL);
+	assert_true(fx_elect(&fx, 1));
+	fx.hold_apply[3] = fx.nodes[3].applied + 1;
+	for (i = 0; i < 5; i++)
+		fx_propose(&fx, 1, "held on 3");
+	fx_tick_all(&fx, 3);
+	last3 = fx_stored_last(&fx, 3);
+	assert_int_equal(last3, fx_stored_last(&fx, 1));
+	/* Asked for beyond its applied index, the leader sends no snapshot
+	 * but goes on replicating (2 is cut off: 3 makes the quorum). */
+	snaps = fx.msg_count[RK_RAFT_MSG_SNAP];
+	fx.cut[3][1] = true; /* its own request is lost; one is stepped below */
+	assert_int_equal(rk_raft_request_snapshot(fx_raft(&fx, 3)), 0);
+	fx_settle(&fx);
+	fx.cut[3][1] = false;
+	memset(&m, 0, sizeof(m));
+	m.type = RK_RAFT_MSG_SNAP_REQ;
+	m.from = 3;
+	m.to = 1;
+	m.term = fx_raft(&fx, 1)->term;
+	m.index = fx.nodes[1].applied + 1;
+	assert_int_equal(rk_raft_step(fx_raft(&fx, 1), &m), 0);
+	fx_isolate(&fx, 2);
+	idx = fx_propose(&fx, 1, "committed with 3's acknowledgement");
+	fx_settle(&fx);
+	assert_int_equal(fx.msg_count[RK_RAFT_MSG_SNAP], snaps);
+	assert_true(rk_raft_commit(fx_raft(&fx, 1)) >= idx);
+	assert_int_equal(fx.nodes[1].applied, idx);
+	/* Now it has applied that far: the next heartbeat answer sends it. */
+	fx_tick_all(&fx, 2);
+	assert_int_equal(fx.msg_count[RK_RAFT_MSG_SNAP], snaps + 1);
+	assert_int_equal(fx.nodes[3].applied, idx);
+	/* 3's log is whole: every entry it had, and the new one. */
+	assert_int_equal(fx_stored_last(&fx, 3), idx);
+	for (uint64_t k = last3 - 4; k <= idx; k++)
+		assert_int_equal(fx_stored_term(&fx, 3, k), fx_stored_term(&fx, 1, k));
+	fx_close(&fx);
+}
+
 static void lease_reads(struct rk_raft_options *o)
 {
 	o->read_only = RK_RAFT_READ_LEASE;
@@ -338,6 +432,8 @@ int main(void)
 		cmocka_unit_test(test_vote_requires_up_to_date_log),
 		cmocka_unit_test(test_ack_only_after_persist),
 		cmocka_unit_test(test_snapshot_to_follower_behind_compaction),
+		cmocka_unit_test(test_requested_snapshot_over_unapplied_log),
+		cmocka_unit_test(test_requested_snapshot_keeps_the_log),
 		cmocka_unit_test(test_partitioned_leader_rejoins),
 		cmocka_unit_test(test_lease_read_not_stale_under_gray_failure),
 	};
