@@ -111,6 +111,10 @@ bool rk_merge_http(struct rk_node *n, const struct rk_http_req *req,
  * membership changes of it are refused meanwhile). */
 bool rk_merge_busy(const struct rk_node *n, uint64_t range);
 void rk_merge_tick(struct rk_node *n);
+/* merge.c for merge_call.c: looks at the left replicas waiting for their
+ * right (rk_merge_tick), and frees their list (rk_merge_close). */
+void rk_merge_waits_look(struct rk_node *n);
+void rk_merge_waits_free(struct rk_node *n);
 /* The merge calls under way here, as objects of GET /api/v1/operations
  * (ops.h) into the open array of j; their number. */
 struct rk_json;
