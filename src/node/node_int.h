@@ -42,6 +42,7 @@
 #include "reads.h"
 #include "replica.h"
 #include "roster.h"
+#include "rebalance.h"
 #include "sched_run.h"
 #include "size.h"
 #include "snapshot.h"
@@ -134,6 +135,7 @@ struct rk_node {
 	struct rk_hb hb;       /* node heartbeats, placement states (heartbeat.c) */
 	struct rk_join join;   /* a new node's join being answered (join.c) */
 	struct rk_sr sr;       /* the scheduler's driver (sched_run.c) */
+	struct rk_rb rb;       /* the rebalance switch (rebalance.c) */
 
 	struct rk_node_stats stats;
 	bool stopping;

@@ -24,14 +24,11 @@ struct sr_lead {
 	uint64_t range, node;
 };
 
-/* One pass's snapshot. */
+/* One pass's node table (the index is kept between passes, rk_sr). */
 struct snap {
 	struct rk_node *n;
 	struct rk_pl_node *nodes;
 	size_t n_nodes, cap_nodes;
-	struct rk_desc *descs;
-	size_t n_descs, cap_descs;
-	struct rk_pl_range *ranges;
 	bool draining; /* a node is decommissioning */
 };
 
@@ -56,15 +53,36 @@ static void busy_drop(struct rk_sr *s, uint64_t range)
 		*b = s->busy[--s->n_busy];
 }
 
+/* The first entry of s->lead (in range order) at or above range. */
+static size_t lead_find(const struct rk_sr *s, uint64_t range)
+{
+	size_t lo = 0, hi = s->n_lead;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (s->lead[mid].range < range)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Kept in range order: every pass looks up each range it holds no
+ * replica of, so a lookup must not walk them all. */
 static void lead_learn(struct rk_sr *s, uint64_t range, uint64_t node)
 {
-	for (size_t i = 0; i < s->n_lead; i++)
-		if (s->lead[i].range == range) {
-			s->lead[i].node = node;
-			return;
-		}
-	if (node != 0 && rk_grow((void **)&s->lead, &s->cap_lead, s->n_lead, sizeof(*s->lead)) == 0)
-		s->lead[s->n_lead++] = (struct sr_lead){range, node};
+	size_t i = lead_find(s, range);
+
+	if (i < s->n_lead && s->lead[i].range == range) {
+		s->lead[i].node = node;
+		return;
+	}
+	if (node == 0 || rk_grow((void **)&s->lead, &s->cap_lead, s->n_lead, sizeof(*s->lead)) != 0)
+		return;
+	memmove(&s->lead[i + 1], &s->lead[i], (s->n_lead - i) * sizeof(*s->lead));
+	s->lead[i] = (struct sr_lead){range, node};
+	s->n_lead++;
 }
 
 /* The range's leader as this node knows it: its own replica's view, the
@@ -73,12 +91,13 @@ static uint64_t leader_of(struct rk_node *n, uint64_t range)
 {
 	struct rk_replica *r = rk_table_get(&n->tab, range);
 	struct rk_rcache_entry *e;
+	size_t i;
 
 	if (r != NULL && !r->removing && rk_replica_leader_node(r) != 0)
 		return rk_replica_leader_node(r);
-	for (size_t i = 0; i < n->sr.n_lead; i++)
-		if (n->sr.lead[i].range == range)
-			return n->sr.lead[i].node;
+	i = lead_find(&n->sr, range);
+	if (i < n->sr.n_lead && n->sr.lead[i].range == range)
+		return n->sr.lead[i].node;
 	e = rk_rcache_get(&n->rcache, range);
 	return e != NULL ? e->leader : 0;
 }
@@ -175,34 +194,6 @@ static int add_node(void *arg, const struct rk_pl_node_rec *rec)
 	return 0;
 }
 
-/* The whole index, from this node's replica of the group. */
-static int read_index(struct snap *sn)
-{
-	uint64_t after = 0;
-
-	do {
-		struct rk_pl_page pg;
-		int rc = rk_pix_read_now(sn->n, after, RK_PL_PAGE_MAX, &pg);
-
-		if (rc != 0)
-			return rc;
-		after = pg.next;
-		for (size_t i = 0; i < pg.n; i++) {
-			if (rk_grow((void **)&sn->descs, &sn->cap_descs, sn->n_descs,
-				    sizeof(*sn->descs)) != 0) {
-				rk_pl_page_free(&pg);
-				return RK_ENOMEM;
-			}
-			sn->descs[sn->n_descs++] = pg.descs[i]; /* taken */
-		}
-		free(pg.descs);
-		pg.descs = NULL;
-		pg.n = 0;
-		rk_pl_page_free(&pg);
-	} while (after != 0);
-	return 0;
-}
-
 static int by_start(const void *a, const void *b)
 {
 	const struct rk_desc *x = a, *y = b;
@@ -212,13 +203,59 @@ static int by_start(const void *a, const void *b)
 	return c != 0 ? c : (x->slen > y->slen) - (x->slen < y->slen);
 }
 
-static void snap_free(struct snap *sn)
+static void index_free(struct rk_sr *s)
 {
-	for (size_t i = 0; i < sn->n_descs; i++)
-		rk_desc_free(&sn->descs[i]);
-	free(sn->descs);
-	free(sn->nodes);
-	free(sn->ranges);
+	for (size_t i = 0; i < s->n_descs; i++)
+		rk_desc_free(&s->descs[i]);
+	free(s->descs);
+	free(s->ranges);
+	s->descs = NULL;
+	s->ranges = NULL;
+	s->n_descs = s->cap_descs = 0;
+	s->index_read = false;
+}
+
+/* The whole index, from this node's replica of the group, in start
+ * order; read again only once the group has applied something since
+ * (a report, a node's stats): a settled cluster's passes read nothing. */
+static int read_index(struct rk_node *n)
+{
+	struct rk_sr *s = &n->sr;
+	struct rk_replica *g = rk_plc_replica(n);
+	uint64_t after = 0;
+
+	if (g == NULL)
+		return RK_ESTATE;
+	if (s->index_read && s->index_at == g->visible)
+		return 0;
+	index_free(s);
+	s->index_at = g->visible;
+	do {
+		struct rk_pl_page pg;
+		int rc = rk_pix_read_now(n, after, RK_PL_PAGE_MAX, &pg);
+
+		if (rc != 0)
+			return rc;
+		after = pg.next;
+		for (size_t i = 0; i < pg.n; i++) {
+			if (rk_grow((void **)&s->descs, &s->cap_descs, s->n_descs,
+				    sizeof(*s->descs)) != 0) {
+				rk_pl_page_free(&pg);
+				return RK_ENOMEM;
+			}
+			s->descs[s->n_descs++] = pg.descs[i]; /* taken */
+		}
+		free(pg.descs);
+		pg.descs = NULL;
+		pg.n = 0;
+		rk_pl_page_free(&pg);
+	} while (after != 0);
+	qsort(s->descs, s->n_descs, sizeof(*s->descs), by_start);
+	if (s->n_descs > 0 && (s->ranges = calloc(s->n_descs, sizeof(*s->ranges))) == NULL)
+		return RK_ENOMEM;
+	s->index_read = true;
+	s->index_reads++;
+	return 0;
 }
 
 /* The pass's view of range d; a busy entry forgotten once the range
@@ -226,8 +263,7 @@ static void snap_free(struct snap *sn)
 static void fill_range(struct rk_node *n, const struct rk_desc *d, struct rk_pl_range *x)
 {
 	struct rk_sr *s = &n->sr;
-	struct rk_replica *r = rk_table_get(&n->tab, d->range_id);
-	struct sr_busy *b = busy_of(s, d->range_id);
+	struct sr_busy *b = s->n_busy > 0 ? busy_of(s, d->range_id) : NULL;
 
 	memset(x, 0, sizeof(*x));
 	x->id = d->range_id;
@@ -246,7 +282,10 @@ static void fill_range(struct rk_node *n, const struct rk_desc *d, struct rk_pl_
 	x->leader_node = leader_of(n, d->range_id);
 	if (x->leader_node != 0 && rk_desc_on_node(d, x->leader_node) == NULL)
 		x->leader_node = 0; /* a stale hint: not one of its nodes */
-	x->size_bytes = r != NULL && !r->removing ? rk_size_of(r) : 0;
+	/* Sizes: only this node's replicas' are known here (the heartbeats
+	 * carry no per-range figures yet), and counting those alone would
+	 * make this node look the heaviest. Balance goes by count. */
+	x->size_bytes = 0;
 	if (b != NULL && (b->generation != d->generation || b->conf_version != d->conf_version ||
 			  (b->answered_ok && x->leader_node != b->leader) ||
 			  now_ms(n) - b->started_ms >= RK_SR_BUSY_MS)) {
@@ -333,7 +372,16 @@ static void carry_out(struct rk_node *n, const struct rk_pl_range *x, const stru
 					 ? op->node_id : op->replica_id));
 }
 
-static void pass(struct rk_node *n, struct snap *sn)
+/* While rebalancing is paused: only the operations of a drain (a
+ * learner for a replica on a decommissioning node, its promotion, the
+ * removal that ends the move, the leadership handed over first). */
+static bool drain_op(const struct rk_pl_op *op)
+{
+	return op->reason == RK_PL_WHY_DRAIN || op->reason == RK_PL_WHY_CATCH_UP ||
+	       op->reason == RK_PL_WHY_EXCESS || op->reason == RK_PL_WHY_FREE_LEADER;
+}
+
+static void pass(struct rk_node *n, struct snap *sn, bool enabled)
 {
 	struct rk_sr *s = &n->sr;
 	struct rk_pl_config cfg;
@@ -342,14 +390,12 @@ static void pass(struct rk_node *n, struct snap *sn)
 	struct rk_pl_op ops[RK_SR_MAX_OPS];
 	size_t asked = 0;
 
-	qsort(sn->descs, sn->n_descs, sizeof(*sn->descs), by_start);
-	if (sn->n_descs > 0 &&
-	    (sn->ranges = calloc(sn->n_descs, sizeof(*sn->ranges))) == NULL)
-		return;
-	for (size_t i = 0; i < sn->n_descs; i++) {
-		fill_range(n, &sn->descs[i], &sn->ranges[i]);
-		if (sn->ranges[i].leader_node == 0 && asked++ < RK_SR_MAX_OPS)
-			ask_leader(n, &sn->descs[i]);
+	/* Leaders and busy marks move without the index: refreshed each
+	 * pass, a walk of plain memory (no store read, no allocation). */
+	for (size_t i = 0; i < s->n_descs; i++) {
+		fill_range(n, &s->descs[i], &s->ranges[i]);
+		if (s->ranges[i].leader_node == 0 && asked++ < RK_SR_MAX_OPS)
+			ask_leader(n, &s->descs[i]);
 	}
 	/* The group's own range is not in the index and not moved yet: a
 	 * node that does not hold a replica of the group does not create
@@ -362,12 +408,13 @@ static void pass(struct rk_node *n, struct snap *sn)
 	cfg.split_size = 0;
 	cfg.split_qps = 0;
 	cfg.merge_size = 0;
+	cfg.no_leader_balance = true; /* balance.h's */
 	memset(&st, 0, sizeof(st));
 	st.now_ms = now_ms(n);
 	st.nodes = sn->nodes;
 	st.n_nodes = sn->n_nodes;
-	st.ranges = sn->ranges;
-	st.n_ranges = sn->n_descs;
+	st.ranges = s->ranges;
+	st.n_ranges = s->n_descs;
 	if (rk_pl_tally(&st) != 0)
 		return;
 	memset(&ps, 0, sizeof(ps));
@@ -379,12 +426,17 @@ static void pass(struct rk_node *n, struct snap *sn)
 		return;
 	s->cursor = ps.next_cursor;
 	s->passes++;
-	for (size_t i = 0; i < ps.n_ops; i++)
-		for (size_t j = 0; j < sn->n_descs; j++)
-			if (sn->ranges[j].id == ops[i].range_id) {
-				carry_out(n, &sn->ranges[j], &ops[i]);
+	for (size_t i = 0; i < ps.n_ops; i++) {
+		if (!enabled && !drain_op(&ops[i])) {
+			s->ops_paused++;
+			continue;
+		}
+		for (size_t j = 0; j < s->n_descs; j++)
+			if (s->ranges[j].id == ops[i].range_id) {
+				carry_out(n, &s->ranges[j], &ops[i]);
 				break;
 			}
+	}
 	/* A drained node: no indexed range has a replica there. */
 	for (size_t i = 0; i < st.n_nodes; i++)
 		if (st.nodes[i].state == RK_PL_DECOMMISSIONING && st.nodes[i].replicas == 0 &&
@@ -399,22 +451,30 @@ void rk_sr_tick(struct rk_node *n)
 {
 	struct rk_sr *s = &n->sr;
 	struct snap sn;
+	bool enabled;
 
-	if (!n->hb.leading || now_ms(n) - s->last_ms < RK_SR_EVERY_MS)
+	if (!n->hb.leading) {
+		if (s->index_read)
+			index_free(s); /* another node drives: memory back */
+		return;
+	}
+	if (now_ms(n) - s->last_ms < RK_SR_EVERY_MS)
 		return;
 	s->last_ms = now_ms(n);
 	memset(&sn, 0, sizeof(sn));
 	sn.n = n;
-	/* Only while a node is being drained, for now: the other rules
-	 * (balance, repair) are not driven yet (docs/placement.md). */
-	if (rk_pl_walk_nodes(&n->plc.sm, n->reader, add_node, &sn) == 0 && sn.draining &&
-	    read_index(&sn) == 0)
-		pass(n, &sn);
-	snap_free(&sn);
+	enabled = rk_rb_enabled(n);
+	/* Paused: nothing to do unless a node is being drained
+	 * (rebalance.h). */
+	if (rk_pl_walk_nodes(&n->plc.sm, n->reader, add_node, &sn) == 0 &&
+	    (enabled || sn.draining) && read_index(n) == 0)
+		pass(n, &sn, enabled);
+	free(sn.nodes);
 }
 
 void rk_sr_close(struct rk_node *n)
 {
+	index_free(&n->sr);
 	free(n->sr.busy);
 	free(n->sr.lead);
 	memset(&n->sr, 0, sizeof(n->sr));

@@ -1,14 +1,22 @@
 /*
  * The scheduler's driver (docs/placement.md, "The driver"): on the
- * placement group's leader, once per RK_SR_EVERY_MS while a node is
- * decommissioning, builds the scheduler's snapshot from the group's
- * applied state (the node table with the states the leader derives, the
- * index of descriptors), runs one incremental pass (placement/sched.h)
- * and carries out its operations with the admin calls (admin.h) on the
- * range's leader, over the forwarding path (fwd.h, rk_fwd_call), each
- * with the generation and configuration version it was decided on. A
- * decommissioning node that no indexed range has a replica on any more
- * is marked decommissioned.
+ * placement group's leader, once per RK_SR_EVERY_MS while rebalancing is
+ * on (rebalance.h), or while it is paused and a node is decommissioning
+ * (then only the drain's operations are carried out), builds the
+ * scheduler's snapshot from the group's applied state (the node table
+ * with the states the leader derives, the index of descriptors), runs
+ * one incremental pass (placement/sched.h) and carries out its operations
+ * with the admin calls (admin.h) on the range's leader, over the
+ * forwarding path (fwd.h, rk_fwd_call), each with the generation and
+ * configuration version it was decided on. A decommissioning node that
+ * no indexed range has a replica on any more is marked decommissioned.
+ *
+ * The index is read (and sorted) again only when the group's replica
+ * here has applied something since the last read; each pass refreshes
+ * the ranges' leaders and busy marks from memory and visits RK_SR_SLICE
+ * ranges from a cursor. Leaderships are balanced by the runtime
+ * (balance.h), not by the scheduler's rule 9; sizes are not known for
+ * ranges without a replica here, so replicas are balanced by count.
  *
  * Nothing it keeps is needed after a leader change: the descriptors are
  * the record of moves (sched.h), and the ranges it started an operation
@@ -29,6 +37,8 @@ struct rk_http_req;
 struct rk_http_resp;
 struct sr_busy;
 struct sr_lead;
+struct rk_desc;
+struct rk_pl_range;
 
 #define RK_SR_EVERY_MS 1000u
 /* An operation not seen in the descriptors after this long is forgotten
@@ -48,6 +58,16 @@ struct rk_sr {
 	struct sr_lead *lead;
 	size_t n_lead, cap_lead;
 	uint64_t passes, ops_sent, ops_failed, asked;
+	/* The index as last read, in start order (descriptors owned), and
+	 * the group's applied index it was read at; the pass's view of each
+	 * range beside it. */
+	struct rk_desc *descs;
+	size_t n_descs, cap_descs;
+	struct rk_pl_range *ranges;
+	uint64_t index_at;
+	bool index_read;
+	/* Index reads; operations decided and left undone while paused. */
+	uint64_t index_reads, ops_paused;
 };
 
 void rk_sr_tick(struct rk_node *n);
