@@ -1,6 +1,7 @@
 /*
  * The scheduler's driver (sched_run.h).
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,77 +195,27 @@ static int add_node(void *arg, const struct rk_pl_node_rec *rec)
 	return 0;
 }
 
-static int by_start(const void *a, const void *b)
+static void descs_free(struct rk_desc *d, size_t n)
 {
-	const struct rk_desc *x = a, *y = b;
-	size_t l = x->slen < y->slen ? x->slen : y->slen;
-	int c = l > 0 ? memcmp(x->start, y->start, l) : 0;
-
-	return c != 0 ? c : (x->slen > y->slen) - (x->slen < y->slen);
+	for (size_t i = 0; i < n; i++)
+		rk_desc_free(&d[i]);
+	free(d);
 }
 
 static void index_free(struct rk_sr *s)
 {
-	for (size_t i = 0; i < s->n_descs; i++)
-		rk_desc_free(&s->descs[i]);
-	free(s->descs);
+	descs_free(s->descs, s->n_descs);
+	descs_free(s->pend, s->n_pend);
+	descs_free(s->gone, s->n_gone); /* those freed already are zeroed */
 	free(s->ranges);
-	s->descs = NULL;
-	s->ranges = NULL;
-	s->n_descs = s->cap_descs = 0;
-	s->index_read = false;
+	free(s->pend_ranges);
+	memset(&s->descs, 0, sizeof(*s) - offsetof(struct rk_sr, descs));
 }
 
-/* The whole index, from this node's replica of the group, in start
- * order; read again only once the group has applied something since
- * (a report, a node's stats): a settled cluster's passes read nothing. */
-static int read_index(struct rk_node *n)
+/* The range's view of its descriptor: what does not change until the
+ * next read. */
+static void fill_desc(const struct rk_desc *d, struct rk_pl_range *x)
 {
-	struct rk_sr *s = &n->sr;
-	struct rk_replica *g = rk_plc_replica(n);
-	uint64_t after = 0;
-
-	if (g == NULL)
-		return RK_ESTATE;
-	if (s->index_read && s->index_at == g->visible)
-		return 0;
-	index_free(s);
-	s->index_at = g->visible;
-	do {
-		struct rk_pl_page pg;
-		int rc = rk_pix_read_now(n, after, RK_PL_PAGE_MAX, &pg);
-
-		if (rc != 0)
-			return rc;
-		after = pg.next;
-		for (size_t i = 0; i < pg.n; i++) {
-			if (rk_grow((void **)&s->descs, &s->cap_descs, s->n_descs,
-				    sizeof(*s->descs)) != 0) {
-				rk_pl_page_free(&pg);
-				return RK_ENOMEM;
-			}
-			s->descs[s->n_descs++] = pg.descs[i]; /* taken */
-		}
-		free(pg.descs);
-		pg.descs = NULL;
-		pg.n = 0;
-		rk_pl_page_free(&pg);
-	} while (after != 0);
-	qsort(s->descs, s->n_descs, sizeof(*s->descs), by_start);
-	if (s->n_descs > 0 && (s->ranges = calloc(s->n_descs, sizeof(*s->ranges))) == NULL)
-		return RK_ENOMEM;
-	s->index_read = true;
-	s->index_reads++;
-	return 0;
-}
-
-/* The pass's view of range d; a busy entry forgotten once the range
- * moved on. */
-static void fill_range(struct rk_node *n, const struct rk_desc *d, struct rk_pl_range *x)
-{
-	struct rk_sr *s = &n->sr;
-	struct sr_busy *b = s->n_busy > 0 ? busy_of(s, d->range_id) : NULL;
-
 	memset(x, 0, sizeof(*x));
 	x->id = d->range_id;
 	x->start = d->start;
@@ -279,6 +230,102 @@ static void fill_range(struct rk_node *n, const struct rk_desc *d, struct rk_pl_
 		x->reps[i].role = d->reps[i].role;
 		x->n_reps++;
 	}
+}
+
+/* The descriptors of the index replaced by the last read: freed a page a
+ * tick (100,000 of them at once are 20 ms of the loop). */
+static void gone_step(struct rk_sr *s)
+{
+	size_t k = s->n_gone - s->gone_at < RK_SR_PAGE ? s->n_gone - s->gone_at : RK_SR_PAGE;
+
+	for (size_t i = 0; i < k; i++)
+		rk_desc_free(&s->gone[s->gone_at++]);
+	if (s->gone_at == s->n_gone) {
+		free(s->gone);
+		s->gone = NULL;
+		s->n_gone = s->gone_at = 0;
+	}
+}
+
+/* One page of the index (RK_SR_PAGE descriptors, from this node's
+ * replica of the group) into s->pend, and the ranges' view of them into
+ * s->pend_ranges; once the last page is in, they replace s->descs and
+ * s->ranges. In range id order, as the pages come: the scheduler needs
+ * start order for merges only, which the driver leaves to their own path
+ * (and a merge checks that the left's end is the right's start: a range
+ * out of order is never merged wrongly), and sorting 100,000
+ * descriptors would be one more stall. A page per tick: at 100,000
+ * ranges the whole read is about 60 ms of the loop, never taken at once.
+ * Pages read at different applied indexes may disagree (a split between
+ * two reads): every operation carries the generation and configuration
+ * version it was decided on, and the range's leader refuses a stale
+ * one. */
+static int read_step(struct rk_node *n)
+{
+	struct rk_sr *s = &n->sr;
+	struct rk_pl_page pg;
+	int rc = rk_pix_read_now(n, s->pend_after, RK_SR_PAGE, &pg);
+
+	if (rc != 0)
+		goto fail;
+	for (size_t i = 0; i < pg.n; i++) {
+		if (rk_grow((void **)&s->pend, &s->cap_pend, s->n_pend, sizeof(*s->pend)) != 0 ||
+		    rk_grow((void **)&s->pend_ranges, &s->cap_pend_ranges, s->n_pend,
+			    sizeof(*s->pend_ranges)) != 0) {
+			rk_pl_page_free(&pg);
+			rc = RK_ENOMEM;
+			goto fail;
+		}
+		s->pend[s->n_pend] = pg.descs[i]; /* taken */
+		fill_desc(&s->pend[s->n_pend], &s->pend_ranges[s->n_pend]);
+		s->n_pend++;
+	}
+	s->pend_after = pg.next;
+	free(pg.descs);
+	pg.descs = NULL;
+	pg.n = 0;
+	rk_pl_page_free(&pg);
+	if (s->pend_after != 0)
+		return 0;
+	/* Complete: the previous index goes to the gone list (or is freed
+	 * now if the list is still busy with an older one). */
+	if (s->gone != NULL)
+		descs_free(s->descs, s->n_descs);
+	else {
+		s->gone = s->descs;
+		s->n_gone = s->n_descs;
+		s->gone_at = 0;
+	}
+	free(s->ranges);
+	s->descs = s->pend;
+	s->ranges = s->pend_ranges;
+	s->n_descs = s->n_pend;
+	s->cap_descs = s->cap_pend;
+	s->pend = NULL;
+	s->pend_ranges = NULL;
+	s->n_pend = s->cap_pend = s->cap_pend_ranges = 0;
+	s->reading = false;
+	s->index_at = s->pend_at;
+	s->index_read = true;
+	s->index_reads++;
+	return 0;
+fail:
+	descs_free(s->pend, s->n_pend);
+	free(s->pend_ranges);
+	s->pend = NULL;
+	s->pend_ranges = NULL;
+	s->n_pend = s->cap_pend = s->cap_pend_ranges = 0;
+	s->reading = false;
+	return rc;
+}
+
+/* The pass's view of range d's leader and busy mark (fill_desc did the
+ * rest); a busy entry forgotten once the range moved on. */
+static void fill_range(struct rk_node *n, const struct rk_desc *d, struct rk_pl_range *x)
+{
+	struct rk_sr *s = &n->sr;
+	struct sr_busy *b = s->n_busy > 0 ? busy_of(s, d->range_id) : NULL;
+
 	x->leader_node = leader_of(n, d->range_id);
 	if (x->leader_node != 0 && rk_desc_on_node(d, x->leader_node) == NULL)
 		x->leader_node = 0; /* a stale hint: not one of its nodes */
@@ -388,11 +435,16 @@ static void pass(struct rk_node *n, struct snap *sn, bool enabled)
 	struct rk_pl_state st;
 	struct rk_pl_pass ps;
 	struct rk_pl_op ops[RK_SR_MAX_OPS];
-	size_t asked = 0;
+	size_t asked = 0, k;
 
-	/* Leaders and busy marks move without the index: refreshed each
-	 * pass, a walk of plain memory (no store read, no allocation). */
-	for (size_t i = 0; i < s->n_descs; i++) {
+	/* Leaders and busy marks move without the index: refreshed for the
+	 * slice this pass visits only (at 100,000 ranges a walk of them all
+	 * is 20 ms of the loop). The leaderships the tally counts for the
+	 * others are at most one sweep old (none right after a read), and
+	 * steer only the choice of a transfer's target. */
+	k = s->n_descs < RK_SR_SLICE ? s->n_descs : RK_SR_SLICE;
+	for (size_t j = 0, at = s->n_descs > 0 ? s->cursor % s->n_descs : 0; j < k; j++) {
+		size_t i = (at + j) % s->n_descs;
 		fill_range(n, &s->descs[i], &s->ranges[i]);
 		if (s->ranges[i].leader_node == 0 && asked++ < RK_SR_MAX_OPS)
 			ask_leader(n, &s->descs[i]);
@@ -450,14 +502,19 @@ static void pass(struct rk_node *n, struct snap *sn, bool enabled)
 void rk_sr_tick(struct rk_node *n)
 {
 	struct rk_sr *s = &n->sr;
+	struct rk_replica *g = rk_plc_replica(n);
 	struct snap sn;
 	bool enabled;
 
-	if (!n->hb.leading) {
-		if (s->index_read)
+	if (!n->hb.leading || g == NULL) {
+		if (s->index_read || s->reading)
 			index_free(s); /* another node drives: memory back */
 		return;
 	}
+	if (s->gone != NULL)
+		gone_step(s);
+	if (s->reading)
+		(void)read_step(n);
 	if (now_ms(n) - s->last_ms < RK_SR_EVERY_MS)
 		return;
 	s->last_ms = now_ms(n);
@@ -467,8 +524,20 @@ void rk_sr_tick(struct rk_node *n)
 	/* Paused: nothing to do unless a node is being drained
 	 * (rebalance.h). */
 	if (rk_pl_walk_nodes(&n->plc.sm, n->reader, add_node, &sn) == 0 &&
-	    (enabled || sn.draining) && read_index(n) == 0)
-		pass(n, &sn, enabled);
+	    (enabled || sn.draining)) {
+		/* The index again once the group applied something since the
+		 * last read (a report, a node's stats): a settled cluster's
+		 * passes read nothing. Its first page now: a small index is
+		 * read whole before this pass. */
+		if (!s->reading && (!s->index_read || s->index_at != g->visible)) {
+			s->reading = true;
+			s->pend_after = 0;
+			s->pend_at = g->visible;
+			(void)read_step(n);
+		}
+		if (s->index_read)
+			pass(n, &sn, enabled);
+	}
 	free(sn.nodes);
 }
 

@@ -11,10 +11,11 @@
  * configuration version it was decided on. A decommissioning node that
  * no indexed range has a replica on any more is marked decommissioned.
  *
- * The index is read (and sorted) again only when the group's replica
- * here has applied something since the last read; each pass refreshes
- * the ranges' leaders and busy marks from memory and visits RK_SR_SLICE
- * ranges from a cursor. Leaderships are balanced by the runtime
+ * The index is read again only when the group's replica here has
+ * applied something since the last read began, RK_SR_PAGE descriptors a
+ * tick (the passes meanwhile use the previous read); a pass
+ * refreshes the leaders and busy marks of the RK_SR_SLICE ranges it
+ * visits from a cursor, from memory. Leaderships are balanced by the runtime
  * (balance.h), not by the scheduler's rule 9; sizes are not known for
  * ranges without a replica here, so replicas are balanced by count.
  *
@@ -47,6 +48,8 @@ struct rk_pl_range;
 /* Ranges visited per pass, operations started per pass. */
 #define RK_SR_SLICE 1024u
 #define RK_SR_MAX_OPS 16u
+/* Descriptors of the index read per tick. */
+#define RK_SR_PAGE 1000u
 
 struct rk_sr {
 	uint64_t last_ms;
@@ -58,16 +61,28 @@ struct rk_sr {
 	struct sr_lead *lead;
 	size_t n_lead, cap_lead;
 	uint64_t passes, ops_sent, ops_failed, asked;
-	/* The index as last read, in start order (descriptors owned), and
-	 * the group's applied index it was read at; the pass's view of each
-	 * range beside it. */
+	/* Index reads; operations decided and left undone while paused. */
+	uint64_t index_reads, ops_paused;
+	/* From here on, the index (index_free zeroes it all). The index as
+	 * last read, in range id order (descriptors owned), and the group's
+	 * applied index when that read began; the pass's view of each range
+	 * beside it. */
 	struct rk_desc *descs;
 	size_t n_descs, cap_descs;
 	struct rk_pl_range *ranges;
 	uint64_t index_at;
 	bool index_read;
-	/* Index reads; operations decided and left undone while paused. */
-	uint64_t index_reads, ops_paused;
+	/* A read under way, a page a tick: the pages in so far, the last
+	 * range id read, the applied index when it began. */
+	bool reading;
+	struct rk_desc *pend;
+	struct rk_pl_range *pend_ranges;
+	size_t n_pend, cap_pend, cap_pend_ranges;
+	uint64_t pend_after, pend_at;
+	/* The descriptors the last read replaced, freed a page a tick from
+	 * gone_at. */
+	struct rk_desc *gone;
+	size_t n_gone, gone_at;
 };
 
 void rk_sr_tick(struct rk_node *n);
