@@ -8,8 +8,8 @@
  * to feed it from its node table and its index of range descriptors, carry
  * out the operations through the runtime's membership calls (add a learner,
  * promote it, remove a replica, transfer the leadership, split, merge) and
- * call it again; that group comes with issues #14/#15 and does not exist
- * yet, so this code runs in its tests and its benchmark only.
+ * call it again: src/node/sched_run.h does, while the cluster's rebalancing
+ * is on (and for a drain while it is paused).
  *
  * Stateless by design: a move is several operations (add a learner, promote
  * it once its snapshot is in, transfer the leadership if needed, remove the
