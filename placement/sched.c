@@ -360,7 +360,8 @@ static size_t visit(struct pl_ctx *c, const struct rk_pl_range *r,
 		return 1;
 	if (pl_balance_replicas(c, r))
 		return 1;
-	pl_balance_leaders(c, r);
+	if (!c->cfg->no_leader_balance)
+		pl_balance_leaders(c, r);
 	return 1;
 }
 

@@ -8,8 +8,8 @@
  * to feed it from its node table and its index of range descriptors, carry
  * out the operations through the runtime's membership calls (add a learner,
  * promote it, remove a replica, transfer the leadership, split, merge) and
- * call it again; that group comes with issues #14/#15 and does not exist
- * yet, so this code runs in its tests and its benchmark only.
+ * call it again: src/node/sched_run.h does, while the cluster's rebalancing
+ * is on (and for a drain while it is paused).
  *
  * Stateless by design: a move is several operations (add a learner, promote
  * it once its snapshot is in, transfer the leadership if needed, remove the
@@ -123,11 +123,17 @@ struct rk_pl_config {
 	 * percentage of the mean (or one replica/leadership, whichever is
 	 * more: 10% of 3 is no replica at all). */
 	uint32_t balance_pct;
+	/* Rule 9 off: leaderships are balanced by someone else (the node
+	 * runtime moves each range's leadership to its preferred node,
+	 * src/node/balance.h; two balancers with different goals would hand
+	 * leaderships back and forth). Transfers for a drain or before a
+	 * removal are made all the same. */
+	bool no_leader_balance;
 };
 
 /* replicas 3, dead_after 5 min, split_size 64 MiB, split_qps off,
  * merge_size split_size / 4, merge_qps off, moves 2 per node and 16 in
- * all, balance 10%. */
+ * all, balance 10%, leaders balanced. */
 void rk_pl_config_default(struct rk_pl_config *cfgp);
 
 enum rk_pl_op_kind {
@@ -218,7 +224,7 @@ struct rk_pl_pass {
  *   7. merge with the right neighbour;
  *   8. replica balance by count, then by bytes (only while no doomed node
  *      holds replicas: repairs get the move slots first);
- *   9. leader balance.
+ *   9. leader balance (unless cfg.no_leader_balance).
  * Never two replicas of a range on one node; at most max_moves_per_node
  * and max_moves_total moves in flight, counting those the state already
  * has; ops[] holds at most max_ops (the pass stops visiting when full).

@@ -292,6 +292,8 @@ int rk_pl_sm_apply(struct rk_pl_sm *sm, struct rk_store_reader *rd,
 		return rk_pl_apply_stats(sm, rd, b, data, len, resp);
 	case RK_PL_CMD_STATE:
 		return rk_pl_apply_state(sm, rd, b, data, len, resp);
+	case RK_PL_CMD_REBALANCE:
+		return rk_pl_apply_rebalance(b, data, len, resp);
 	default:
 		return RK_EPROTO;
 	}

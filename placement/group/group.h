@@ -40,7 +40,7 @@
 #include "nodes.h"
 #include "store.h"
 
-/* The first byte of everything sent to the group: these commands (1-5),
+/* The first byte of everything sent to the group: these commands (1-6),
  * the heartbeat messages (16-17, nodes.h) and the index queries (32-33,
  * page.h); each value names one thing only. */
 enum rk_pl_cmd {
@@ -49,6 +49,7 @@ enum rk_pl_cmd {
 	RK_PL_CMD_REGISTER = 3, /* nodes.h */
 	RK_PL_CMD_STATS = 4,    /* nodes.h */
 	RK_PL_CMD_STATE = 5,    /* nodes.h */
+	RK_PL_CMD_REBALANCE = 6, /* nodes.h */
 };
 
 /* At most this many ids in one ALLOC (a split takes one). */

@@ -9,6 +9,7 @@
 
 #define ROW_NODE 'N'
 #define ROW_SETTINGS "s"
+#define ROW_REBALANCE "r"
 #define REC_VERSION 1
 #define REC_FIXED (1 + 1 + 8 + 8 + 8 * RK_PL_NSTATS)
 #define STATS_ENTRY (8 + 8 + 8 * RK_PL_NSTATS)
@@ -443,25 +444,51 @@ int rk_pl_apply_state(struct rk_pl_sm *sm, struct rk_store_reader *rd,
 	return node_put(sm, b, &r);
 }
 
+int rk_pl_apply_rebalance(struct rk_store_batch *b, const uint8_t *p, size_t len,
+			  struct rk_pl_result *resp)
+{
+	uint8_t on;
+
+	if (len != RK_PL_REPORT_HEADER + 1 || p[RK_PL_REPORT_HEADER] > 1)
+		return RK_EPROTO;
+	resp->origin = rk_le_get64(p + 1);
+	resp->token = rk_le_get64(p + 9);
+	on = p[RK_PL_REPORT_HEADER];
+	resp->taken = 1;
+	rk_store_batch_pl_put(b, ROW_REBALANCE, 1, &on, 1);
+	return 0;
+}
+
 /* ---- encoding ------------------------------------------------------------------ */
+
+/* The common header, then one byte (STATE, REBALANCE). */
+static int encode_u8(struct rk_buf *out, uint8_t op, uint64_t origin, uint64_t token, uint32_t v,
+		     uint8_t byte)
+{
+	size_t at = out->len;
+	uint8_t *p;
+	int rc = rk_pl_encode_header(out, op, origin, token, v);
+
+	if (rc == 0 && (p = rk_buf_extend(out, 1)) == NULL)
+		rc = RK_ENOMEM;
+	if (rc == 0)
+		*p = byte;
+	if (rc != 0)
+		out->len = at;
+	return rc;
+}
 
 int rk_pl_encode_state(struct rk_buf *out, uint64_t origin, uint64_t token, uint64_t id,
 		       uint8_t state)
 {
-	size_t at = out->len;
-	uint8_t *p;
-	int rc;
-
 	if (id == 0 || id > UINT32_MAX)
 		return RK_EINVAL;
-	rc = rk_pl_encode_header(out, RK_PL_CMD_STATE, origin, token, (uint32_t)id);
-	if (rc == 0 && (p = rk_buf_extend(out, 1)) == NULL)
-		rc = RK_ENOMEM;
-	if (rc == 0)
-		*p = state;
-	if (rc != 0)
-		out->len = at;
-	return rc;
+	return encode_u8(out, RK_PL_CMD_STATE, origin, token, (uint32_t)id, state);
+}
+
+int rk_pl_encode_rebalance(struct rk_buf *out, uint64_t origin, uint64_t token, bool enabled)
+{
+	return encode_u8(out, RK_PL_CMD_REBALANCE, origin, token, 0, enabled ? 1 : 0);
 }
 
 int rk_pl_encode_register(struct rk_buf *out, uint64_t origin, uint64_t token,
@@ -560,4 +587,18 @@ int rk_pl_read_settings(struct rk_store_reader *rd, struct rk_buf *out)
 	if (rc == 0)
 		rk_buf_append(out, v, vl);
 	return rc != 0 ? rc : out->oom ? RK_ENOMEM : 0;
+}
+
+int rk_pl_read_rebalance(struct rk_store_reader *rd, bool *enabledp)
+{
+	const void *v;
+	size_t vl;
+	int rc = rk_store_pl_get(rd, ROW_REBALANCE, 1, &v, &vl);
+
+	*enabledp = true;
+	if (rc == 0 && vl != 1)
+		rc = RK_ECORRUPT;
+	if (rc == 0)
+		*enabledp = *(const uint8_t *)v != 0;
+	return rc;
 }

@@ -26,11 +26,18 @@
  *            leader). The same state again is accepted (a retried call);
  *            any other change is refused RK_ESTATE, an unknown node
  *            RK_ENOTFOUND (result rc, nothing written).
+ *   REBALANCE u8 6 | u64 origin | u64 token | u32 0 | u8 enabled (0/1)
+ *            rebalancing paused (0) or resumed (1) for the whole
+ *            cluster (src/node/rebalance.h): the row "r". The same value
+ *            again is accepted (a retried call).
  *
  * Table rows (beside group.h's):
  *   'N' + u64 BE node id -> the node's record (below)
  *   "s"                  -> the cluster settings: "name=value\n" lines
  *                           (written at first start, never changed)
+ *   "r"                  -> u8 rebalancing on (1) or paused (0), once
+ *                           REBALANCE was applied; without it the
+ *                           first-start setting "rebalance" stands
  *
  * A node record: u8 version (1) | u8 state (enum rk_pl_node_admin) |
  *   u64 capacity | u64 last heartbeat (wall ms) | RK_PL_NSTATS x u64 |
@@ -112,6 +119,9 @@ int rk_pl_apply_state(struct rk_pl_sm *sm, struct rk_store_reader *rd,
 		      struct rk_store_batch *b, const uint8_t *p, size_t len,
 		      struct rk_pl_result *resp);
 
+int rk_pl_apply_rebalance(struct rk_store_batch *b, const uint8_t *p, size_t len,
+			  struct rk_pl_result *resp);
+
 /* Encoding (appended to out; RK_ENOMEM if out ran out). An address longer
  * than RK_PL_ADDR_MAX - 1 is RK_EINVAL. */
 int rk_pl_encode_register(struct rk_buf *out, uint64_t origin, uint64_t token,
@@ -124,6 +134,7 @@ int rk_pl_encode_stats_node(struct rk_buf *out, uint64_t id, uint64_t capacity,
 
 int rk_pl_encode_state(struct rk_buf *out, uint64_t origin, uint64_t token, uint64_t id,
 		       uint8_t state);
+int rk_pl_encode_rebalance(struct rk_buf *out, uint64_t origin, uint64_t token, bool enabled);
 
 /* Messages to the group's leader over the transport, never in its log
  * (src/node/heartbeat.h): a node's heartbeat, the REGISTER layout with op
@@ -151,5 +162,7 @@ int rk_pl_walk_nodes(const struct rk_pl_sm *sm, struct rk_store_reader *rd,
  * group has none (made before the settings were recorded). */
 void rk_pl_write_settings(struct rk_store_batch *b, const char *text, size_t len);
 int rk_pl_read_settings(struct rk_store_reader *rd, struct rk_buf *out);
+/* The row "r": RK_ENOTFOUND when no REBALANCE was ever applied. */
+int rk_pl_read_rebalance(struct rk_store_reader *rd, bool *enabledp);
 
 #endif

@@ -77,6 +77,10 @@ int rk_cli_merge_main(int argc, char **argv);
 
 /* ---- demo (demo.c) -------------------------------------------------------- */
 
+/* `rangekv rebalance pause|resume` (rebalance_switch.c; `status` goes to
+ * the inspection verbs, rebalance.c); the exit status. */
+int rk_cli_rebalance_main(int argc, char **argv);
+
 /* `rangekv demo ...` (argv[0] is "demo"); returns the exit status. */
 int rk_cli_demo_main(int argc, char **argv);
 

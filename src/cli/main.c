@@ -30,6 +30,7 @@ static void usage(FILE *out)
 		"  check     ID|--all: do the replicas of a range hold identical data?\n"
 		"  split     KEY: split the range that holds KEY at KEY\n"
 		"  merge     LEFT_ID: merge range LEFT_ID and its right neighbour\n"
+		"  rebalance pause|resume|status: the cluster's rebalancing\n"
 		"\n"
 		"  help      this text\n"
 		"  version   the version of this build\n"
@@ -84,6 +85,8 @@ int main(int argc, char **argv)
 		return rk_cli_split_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "merge") == 0)
 		return rk_cli_merge_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "rebalance") == 0)
+		return rk_cli_rebalance_main(argc - 1, argv + 1);
 	if (rk_cli_inspect_is_verb(argv[1]))
 		return rk_cli_inspect_main(argc - 1, argv + 1);
 	fprintf(stderr, "rangekv: unknown command '%s' (rangekv help lists them)\n", argv[1]);

@@ -74,6 +74,7 @@ int rk_cli_run_rebalance(struct insp *s)
 		return rc;
 	}
 	rk_cli_fmt_size(sent, sizeof(sent), num(j, "snapshot_bytes_sent"));
+	printf("rebalancing: %s\n", str(j, "rebalance", "?"));
 	printf("placement leader: node %.0f; %.0f ranges, %.0f without a known leader, "
 	       "%.0f with fewer than %.0f voters\n",
 	       num(j, "node_id"), num(j, "ranges"), num(j, "unavailable_ranges"),

@@ -675,7 +675,7 @@ void rk_node_http(void *arg, const struct rk_http_req *req,
 	if (strncmp(p, "/api/v1/debug/placement", 23) == 0 && rk_plc_http(n, req, resp))
 		return;
 	if (rk_admin_http(n, req, resp) || rk_hb_http(n, req, resp) || rk_sr_http(n, req, resp) ||
-	    rk_ops_http(n, req, resp) ||
+	    rk_ops_http(n, req, resp) || rk_rb_http(n, req, resp) ||
 	    rk_roster_http(n, req, resp) || rk_split_http(n, req, resp) || rk_merge_http(n, req, resp))
 		return;
 	if (rk_api_range_route(n, p, req, resp))

@@ -18,6 +18,12 @@ uint64_t rk_balance_preferred(const struct rk_node *n, const struct rk_replica *
 	uint64_t ids[RK_DESC_MAX_REPLICAS];
 	uint32_t k = rk_replica_voter_nodes(r, ids, RK_DESC_MAX_REPLICAS), m = 0;
 
+	/* More voters than --replicas: a move between its promotion and its
+	 * removal. The scheduler hands the leadership off the replica it
+	 * removes (docs/placement.md, rule 4), and the preferred node of
+	 * these voters may be that one: no preference until it is gone. */
+	if (k > rk_node_config_replicas(&n->cfg))
+		return 0;
 	/* A node being drained is never preferred: the scheduler hands its
 	 * leaderships over (docs/placement.md, rule 5), and balance must not
 	 * hand them back. */

@@ -6,6 +6,10 @@
  * the core waits for it to catch up and aborts after a timeout, so a
  * lagging or dead node is not forced.
  *
+ * A range with more voters than --replicas (a move between promotion and
+ * removal) has no preferred node: the scheduler moves its leadership off
+ * the replica it is about to remove, and balance must not hand it back.
+ *
  * Leaderships change only while a range is awake, so a round looks at the
  * awake leaders and at the sleeping leaders put on the misplaced list when
  * they went to sleep: nobody walks the 100,000 others.

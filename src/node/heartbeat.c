@@ -341,8 +341,9 @@ static int put_state(void *arg, const struct rk_pl_node_rec *rec)
 }
 
 /* The answer to a heartbeat: u32 n | n x (u64 id | u8 state | u8 len |
- * peer address): every node's state, and where a node new to the
- * receiver is. */
+ * peer address) | u8 rebalancing on: every node's state, where a node
+ * new to the receiver is, and the cluster's rebalance switch
+ * (rebalance.h; a receiver that does not know the last byte skips it). */
 static void answer_states(struct rk_node *n, uint64_t origin, uint64_t id)
 {
 	struct rk_buf out;
@@ -351,6 +352,8 @@ static void answer_states(struct rk_node *n, uint64_t origin, uint64_t id)
 	rk_buf_init(&out);
 	(void)rk_buf_extend(&out, 4);
 	if (rk_pl_walk_nodes(&n->plc.sm, n->reader, put_state, &w) == 0 && !out.oom) {
+		uint8_t on = rk_rb_enabled(n) ? 1 : 0;
+		rk_buf_append(&out, &on, 1);
 		rk_le_put32((uint8_t *)out.p, w.k);
 		if (origin == n->cfg.node_id)
 			told(n, (const uint8_t *)out.p, out.len);
@@ -384,6 +387,8 @@ static void told(struct rk_node *n, const uint8_t *p, size_t len)
 		off += 10 + al;
 	}
 	h->n_told = k;
+	if (len - off >= 1)
+		rk_rb_told(n, p[off] != 0);
 	if (h->reg.id != 0 && rk_hb_state_of(n, h->reg.id) != RK_HB_UNKNOWN)
 		h->reg.id = 0; /* the registration asked for is in the table */
 }
@@ -607,12 +612,8 @@ void rk_hb_send_register(struct rk_node *n, const struct rk_pl_node_rec *rec)
 	struct rk_buf cmd;
 
 	rk_buf_init(&cmd);
-	if (rk_pl_encode_register(&cmd, n->cfg.node_id, token, rec) == 0 && !cmd.oom) {
-		if (n->hb.leading)
-			(void)rk_plc_propose(n, cmd.p, cmd.len);
-		else
-			send_leader(n, token, cmd.p, cmd.len);
-	}
+	if (rk_pl_encode_register(&cmd, n->cfg.node_id, token, rec) == 0 && !cmd.oom)
+		rk_hb_send_cmd(n, token, cmd.p, cmd.len);
 	rk_buf_free(&cmd);
 }
 
@@ -639,6 +640,14 @@ void rk_hb_register(struct rk_node *n, uint64_t id, const char *peer_addr)
 
 /* ---- state changes asked for ----------------------------------------------------- */
 
+void rk_hb_send_cmd(struct rk_node *n, uint64_t token, const void *cmd, size_t len)
+{
+	if (n->hb.leading)
+		(void)rk_plc_propose(n, cmd, len);
+	else
+		send_leader(n, token, cmd, len);
+}
+
 static void st_send(struct rk_node *n)
 {
 	struct rk_hb *h = &n->hb;
@@ -648,12 +657,8 @@ static void st_send(struct rk_node *n)
 	h->st_sent_ms = now_ms(n);
 	rk_buf_init(&cmd);
 	if (rk_pl_encode_state(&cmd, n->cfg.node_id, token, h->st_id, h->st_state) == 0 &&
-	    !cmd.oom) {
-		if (h->leading)
-			(void)rk_plc_propose(n, cmd.p, cmd.len);
-		else
-			send_leader(n, token, cmd.p, cmd.len);
-	}
+	    !cmd.oom)
+		rk_hb_send_cmd(n, token, cmd.p, cmd.len);
 	rk_buf_free(&cmd);
 }
 

@@ -135,6 +135,11 @@ void rk_hb_register(struct rk_node *n, uint64_t id, const char *peer_addr);
  * leading); its outcome comes to rk_hb_on_result (and rk_join_registered)
  * if it is applied. */
 void rk_hb_send_register(struct rk_node *n, const struct rk_pl_node_rec *rec);
+/* A command of the group proposed once: by this node when it leads the
+ * group, else sent to the leader as request `token` (its answer comes to
+ * rk_hb_on_resp: give the token RK_HB_REQ_BIT and RK_HB_STATE_BIT or
+ * RK_HB_REG_BIT). */
+void rk_hb_send_cmd(struct rk_node *n, uint64_t token, const void *cmd, size_t len);
 /* The placement state of node id as this node knows it (RK_HB_UNKNOWN). */
 int rk_hb_state_of(const struct rk_node *n, uint64_t id);
 /* Moves node id's replicated state to state (enum rk_pl_node_admin) with

@@ -251,6 +251,7 @@ static void on_tick(uv_timer_t *t)
 	rk_fwd_tick(n);
 	rk_hb_tick(n);
 	rk_join_tick(n);
+	rk_rb_tick(n);
 	rk_sr_tick(n);
 	rk_ops_tick(n);
 }

@@ -43,6 +43,7 @@
 #include "replica.h"
 #include "roster.h"
 #include "ops.h"
+#include "rebalance.h"
 #include "sched_run.h"
 #include "size.h"
 #include "snapshot.h"
@@ -136,6 +137,7 @@ struct rk_node {
 	struct rk_join join;   /* a new node's join being answered (join.c) */
 	struct rk_sr sr;       /* the scheduler's driver (sched_run.c) */
 	struct rk_ops ops;     /* moves in flight, placement figures (ops.c) */
+	struct rk_rb rb;       /* the rebalance switch (rebalance.c) */
 
 	struct rk_node_stats stats;
 	bool stopping;

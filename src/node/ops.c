@@ -397,6 +397,8 @@ static void ops_json(struct rk_node *n, struct rk_buf *out)
 	rk_json_obj_begin(&j);
 	rk_json_key(&j, "node_id");
 	rk_json_u64(&j, n->cfg.node_id);
+	rk_json_key(&j, "rebalance");
+	rk_json_str(&j, rk_rb_enabled(n) ? "on" : "paused");
 	rk_json_key(&j, "operations");
 	rk_json_arr_begin(&j);
 	for (size_t i = 0; i < o->n_moves; i++)

@@ -328,11 +328,14 @@ void rk_plc_on_req(struct rk_node *n, uint64_t origin, const struct rk_net_req *
 		return;
 	}
 	/* Only these commands (REGISTER: a node added on the sender,
-	 * STATE: a decommission asked of the sender, heartbeat.h), each naming its sender and this request:
+	 * STATE: a decommission asked of the sender, heartbeat.h;
+	 * REBALANCE: the switch turned on the sender, rebalance.h), each
+	 * naming its sender and this request:
 	 * the answer goes to the node the command names. */
 	if (req->len < 17 ||
 	    (req->cmd[0] != RK_PL_CMD_ALLOC && req->cmd[0] != RK_PL_CMD_REPORT &&
-	     req->cmd[0] != RK_PL_CMD_REGISTER && req->cmd[0] != RK_PL_CMD_STATE) ||
+	     req->cmd[0] != RK_PL_CMD_REGISTER && req->cmd[0] != RK_PL_CMD_STATE &&
+	     req->cmd[0] != RK_PL_CMD_REBALANCE) ||
 	    rk_le_get64(req->cmd + 1) != origin || rk_le_get64(req->cmd + 9) != req->id) {
 		rk_serve_answer(n, origin, req->id, RK_NET_RESP_REFUSED, 0, NULL, 0);
 		return;

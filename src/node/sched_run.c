@@ -1,6 +1,7 @@
 /*
  * The scheduler's driver (sched_run.h).
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,14 +26,11 @@ struct sr_lead {
 	uint64_t range, node;
 };
 
-/* One pass's snapshot. */
+/* One pass's node table (the index is kept between passes, rk_sr). */
 struct snap {
 	struct rk_node *n;
 	struct rk_pl_node *nodes;
 	size_t n_nodes, cap_nodes;
-	struct rk_desc *descs;
-	size_t n_descs, cap_descs;
-	struct rk_pl_range *ranges;
 	bool draining; /* a node is decommissioning */
 };
 
@@ -57,15 +55,36 @@ static void busy_drop(struct rk_sr *s, uint64_t range)
 		*b = s->busy[--s->n_busy];
 }
 
+/* The first entry of s->lead (in range order) at or above range. */
+static size_t lead_find(const struct rk_sr *s, uint64_t range)
+{
+	size_t lo = 0, hi = s->n_lead;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (s->lead[mid].range < range)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Kept in range order: every pass looks up each range it holds no
+ * replica of, so a lookup must not walk them all. */
 static void lead_learn(struct rk_sr *s, uint64_t range, uint64_t node)
 {
-	for (size_t i = 0; i < s->n_lead; i++)
-		if (s->lead[i].range == range) {
-			s->lead[i].node = node;
-			return;
-		}
-	if (node != 0 && rk_grow((void **)&s->lead, &s->cap_lead, s->n_lead, sizeof(*s->lead)) == 0)
-		s->lead[s->n_lead++] = (struct sr_lead){range, node};
+	size_t i = lead_find(s, range);
+
+	if (i < s->n_lead && s->lead[i].range == range) {
+		s->lead[i].node = node;
+		return;
+	}
+	if (node == 0 || rk_grow((void **)&s->lead, &s->cap_lead, s->n_lead, sizeof(*s->lead)) != 0)
+		return;
+	memmove(&s->lead[i + 1], &s->lead[i], (s->n_lead - i) * sizeof(*s->lead));
+	s->lead[i] = (struct sr_lead){range, node};
+	s->n_lead++;
 }
 
 /* The range's leader as this node knows it: its own replica's view, the
@@ -74,12 +93,13 @@ static uint64_t leader_of(struct rk_node *n, uint64_t range)
 {
 	struct rk_replica *r = rk_table_get(&n->tab, range);
 	struct rk_rcache_entry *e;
+	size_t i;
 
 	if (r != NULL && !r->removing && rk_replica_leader_node(r) != 0)
 		return rk_replica_leader_node(r);
-	for (size_t i = 0; i < n->sr.n_lead; i++)
-		if (n->sr.lead[i].range == range)
-			return n->sr.lead[i].node;
+	i = lead_find(&n->sr, range);
+	if (i < n->sr.n_lead && n->sr.lead[i].range == range)
+		return n->sr.lead[i].node;
 	e = rk_rcache_get(&n->rcache, range);
 	return e != NULL ? e->leader : 0;
 }
@@ -176,60 +196,27 @@ static int add_node(void *arg, const struct rk_pl_node_rec *rec)
 	return 0;
 }
 
-/* The whole index, from this node's replica of the group. */
-static int read_index(struct snap *sn)
+static void descs_free(struct rk_desc *d, size_t n)
 {
-	uint64_t after = 0;
-
-	do {
-		struct rk_pl_page pg;
-		int rc = rk_pix_read_now(sn->n, after, RK_PL_PAGE_MAX, &pg);
-
-		if (rc != 0)
-			return rc;
-		after = pg.next;
-		for (size_t i = 0; i < pg.n; i++) {
-			if (rk_grow((void **)&sn->descs, &sn->cap_descs, sn->n_descs,
-				    sizeof(*sn->descs)) != 0) {
-				rk_pl_page_free(&pg);
-				return RK_ENOMEM;
-			}
-			sn->descs[sn->n_descs++] = pg.descs[i]; /* taken */
-		}
-		free(pg.descs);
-		pg.descs = NULL;
-		pg.n = 0;
-		rk_pl_page_free(&pg);
-	} while (after != 0);
-	return 0;
+	for (size_t i = 0; i < n; i++)
+		rk_desc_free(&d[i]);
+	free(d);
 }
 
-static int by_start(const void *a, const void *b)
+static void index_free(struct rk_sr *s)
 {
-	const struct rk_desc *x = a, *y = b;
-	size_t l = x->slen < y->slen ? x->slen : y->slen;
-	int c = l > 0 ? memcmp(x->start, y->start, l) : 0;
-
-	return c != 0 ? c : (x->slen > y->slen) - (x->slen < y->slen);
+	descs_free(s->descs, s->n_descs);
+	descs_free(s->pend, s->n_pend);
+	descs_free(s->gone, s->n_gone); /* those freed already are zeroed */
+	free(s->ranges);
+	free(s->pend_ranges);
+	memset(&s->descs, 0, sizeof(*s) - offsetof(struct rk_sr, descs));
 }
 
-static void snap_free(struct snap *sn)
+/* The range's view of its descriptor: what does not change until the
+ * next read. */
+static void fill_desc(const struct rk_desc *d, struct rk_pl_range *x)
 {
-	for (size_t i = 0; i < sn->n_descs; i++)
-		rk_desc_free(&sn->descs[i]);
-	free(sn->descs);
-	free(sn->nodes);
-	free(sn->ranges);
-}
-
-/* The pass's view of range d; a busy entry forgotten once the range
- * moved on. */
-static void fill_range(struct rk_node *n, const struct rk_desc *d, struct rk_pl_range *x)
-{
-	struct rk_sr *s = &n->sr;
-	struct rk_replica *r = rk_table_get(&n->tab, d->range_id);
-	struct sr_busy *b = busy_of(s, d->range_id);
-
 	memset(x, 0, sizeof(*x));
 	x->id = d->range_id;
 	x->start = d->start;
@@ -244,10 +231,109 @@ static void fill_range(struct rk_node *n, const struct rk_desc *d, struct rk_pl_
 		x->reps[i].role = d->reps[i].role;
 		x->n_reps++;
 	}
+}
+
+/* The descriptors of the index replaced by the last read: freed a page a
+ * tick (100,000 of them at once are 20 ms of the loop). */
+static void gone_step(struct rk_sr *s)
+{
+	size_t k = s->n_gone - s->gone_at < RK_SR_PAGE ? s->n_gone - s->gone_at : RK_SR_PAGE;
+
+	for (size_t i = 0; i < k; i++)
+		rk_desc_free(&s->gone[s->gone_at++]);
+	if (s->gone_at == s->n_gone) {
+		free(s->gone);
+		s->gone = NULL;
+		s->n_gone = s->gone_at = 0;
+	}
+}
+
+/* One page of the index (RK_SR_PAGE descriptors, from this node's
+ * replica of the group) into s->pend, and the ranges' view of them into
+ * s->pend_ranges; once the last page is in, they replace s->descs and
+ * s->ranges. In range id order, as the pages come: the scheduler needs
+ * start order for merges only, which the driver leaves to their own path
+ * (and a merge checks that the left's end is the right's start: a range
+ * out of order is never merged wrongly), and sorting 100,000
+ * descriptors would be one more stall. A page per tick: at 100,000
+ * ranges the whole read is about 60 ms of the loop, never taken at once.
+ * Pages read at different applied indexes may disagree (a split between
+ * two reads): every operation carries the generation and configuration
+ * version it was decided on, and the range's leader refuses a stale
+ * one. */
+static int read_step(struct rk_node *n)
+{
+	struct rk_sr *s = &n->sr;
+	struct rk_pl_page pg;
+	int rc = rk_pix_read_now(n, s->pend_after, RK_SR_PAGE, &pg);
+
+	if (rc != 0)
+		goto fail;
+	for (size_t i = 0; i < pg.n; i++) {
+		if (rk_grow((void **)&s->pend, &s->cap_pend, s->n_pend, sizeof(*s->pend)) != 0 ||
+		    rk_grow((void **)&s->pend_ranges, &s->cap_pend_ranges, s->n_pend,
+			    sizeof(*s->pend_ranges)) != 0) {
+			rk_pl_page_free(&pg);
+			rc = RK_ENOMEM;
+			goto fail;
+		}
+		s->pend[s->n_pend] = pg.descs[i]; /* taken */
+		fill_desc(&s->pend[s->n_pend], &s->pend_ranges[s->n_pend]);
+		s->n_pend++;
+	}
+	s->pend_after = pg.next;
+	free(pg.descs);
+	pg.descs = NULL;
+	pg.n = 0;
+	rk_pl_page_free(&pg);
+	if (s->pend_after != 0)
+		return 0;
+	/* Complete: the previous index goes to the gone list (or is freed
+	 * now if the list is still busy with an older one). */
+	if (s->gone != NULL)
+		descs_free(s->descs, s->n_descs);
+	else {
+		s->gone = s->descs;
+		s->n_gone = s->n_descs;
+		s->gone_at = 0;
+	}
+	free(s->ranges);
+	s->descs = s->pend;
+	s->ranges = s->pend_ranges;
+	s->n_descs = s->n_pend;
+	s->cap_descs = s->cap_pend;
+	s->pend = NULL;
+	s->pend_ranges = NULL;
+	s->n_pend = s->cap_pend = s->cap_pend_ranges = 0;
+	s->reading = false;
+	s->index_at = s->pend_at;
+	s->index_read = true;
+	s->index_reads++;
+	return 0;
+fail:
+	descs_free(s->pend, s->n_pend);
+	free(s->pend_ranges);
+	s->pend = NULL;
+	s->pend_ranges = NULL;
+	s->n_pend = s->cap_pend = s->cap_pend_ranges = 0;
+	s->reading = false;
+	return rc;
+}
+
+/* The pass's view of range d's leader and busy mark (fill_desc did the
+ * rest); a busy entry forgotten once the range moved on. */
+static void fill_range(struct rk_node *n, const struct rk_desc *d, struct rk_pl_range *x)
+{
+	struct rk_sr *s = &n->sr;
+	struct sr_busy *b = s->n_busy > 0 ? busy_of(s, d->range_id) : NULL;
+
 	x->leader_node = leader_of(n, d->range_id);
 	if (x->leader_node != 0 && rk_desc_on_node(d, x->leader_node) == NULL)
 		x->leader_node = 0; /* a stale hint: not one of its nodes */
-	x->size_bytes = r != NULL && !r->removing ? rk_size_of(r) : 0;
+	/* Sizes: only this node's replicas' are known here (the heartbeats
+	 * carry no per-range figures yet), and counting those alone would
+	 * make this node look the heaviest. Balance goes by count. */
+	x->size_bytes = 0;
 	if (b != NULL && (b->generation != d->generation || b->conf_version != d->conf_version ||
 			  (b->answered_ok && x->leader_node != b->leader) ||
 			  now_ms(n) - b->started_ms >= RK_SR_BUSY_MS)) {
@@ -335,24 +421,44 @@ static void carry_out(struct rk_node *n, const struct rk_pl_range *x, const stru
 					 ? op->node_id : op->replica_id));
 }
 
-static void pass(struct rk_node *n, struct snap *sn)
+/* While rebalancing is paused: only the operations of a drain (a
+ * learner for a replica on a decommissioning node, its promotion, the
+ * removal that ends the move, the leadership handed over first). */
+static bool drain_op(const struct rk_pl_op *op)
+{
+	return op->reason == RK_PL_WHY_DRAIN || op->reason == RK_PL_WHY_CATCH_UP ||
+	       op->reason == RK_PL_WHY_EXCESS || op->reason == RK_PL_WHY_FREE_LEADER;
+}
+
+/* Leaders and busy marks move without the index: refreshed for the slice
+ * of RK_SR_SLICE ranges from `at` only (at 100,000 ranges a walk of them
+ * all is 20 ms of the loop). */
+static void refresh_slice(struct rk_node *n, size_t at)
+{
+	struct rk_sr *s = &n->sr;
+	size_t asked = 0, k = s->n_descs < RK_SR_SLICE ? s->n_descs : RK_SR_SLICE;
+
+	for (size_t j = 0; j < k; j++) {
+		size_t i = (at + j) % s->n_descs;
+		fill_range(n, &s->descs[i], &s->ranges[i]);
+		if (s->ranges[i].leader_node == 0 && asked++ < RK_SR_MAX_OPS)
+			ask_leader(n, &s->descs[i]);
+	}
+}
+
+static void pass(struct rk_node *n, struct snap *sn, bool enabled)
 {
 	struct rk_sr *s = &n->sr;
 	struct rk_pl_config cfg;
 	struct rk_pl_state st;
 	struct rk_pl_pass ps;
 	struct rk_pl_op ops[RK_SR_MAX_OPS];
-	size_t asked = 0;
 
-	qsort(sn->descs, sn->n_descs, sizeof(*sn->descs), by_start);
-	if (sn->n_descs > 0 &&
-	    (sn->ranges = calloc(sn->n_descs, sizeof(*sn->ranges))) == NULL)
-		return;
-	for (size_t i = 0; i < sn->n_descs; i++) {
-		fill_range(n, &sn->descs[i], &sn->ranges[i]);
-		if (sn->ranges[i].leader_node == 0 && asked++ < RK_SR_MAX_OPS)
-			ask_leader(n, &sn->descs[i]);
-	}
+	/* The slice this pass visits. The leaderships the tally counts for
+	 * the others are at most one sweep old (none right after a read),
+	 * and steer only the choice of a transfer's target. */
+	if (s->n_descs > 0)
+		refresh_slice(n, s->cursor % s->n_descs);
 	/* The group's own range is not in the index and not moved yet: a
 	 * node that does not hold a replica of the group does not create
 	 * one from the group's messages (docs/placement.md, "Not built
@@ -364,12 +470,13 @@ static void pass(struct rk_node *n, struct snap *sn)
 	cfg.split_size = 0;
 	cfg.split_qps = 0;
 	cfg.merge_size = 0;
+	cfg.no_leader_balance = true; /* balance.h's */
 	memset(&st, 0, sizeof(st));
 	st.now_ms = now_ms(n);
 	st.nodes = sn->nodes;
 	st.n_nodes = sn->n_nodes;
-	st.ranges = sn->ranges;
-	st.n_ranges = sn->n_descs;
+	st.ranges = s->ranges;
+	st.n_ranges = s->n_descs;
 	if (rk_pl_tally(&st) != 0)
 		return;
 	rk_ops_look(n, &st);
@@ -382,12 +489,17 @@ static void pass(struct rk_node *n, struct snap *sn)
 		return;
 	s->cursor = ps.next_cursor;
 	s->passes++;
-	for (size_t i = 0; i < ps.n_ops; i++)
-		for (size_t j = 0; j < sn->n_descs; j++)
-			if (sn->ranges[j].id == ops[i].range_id) {
-				carry_out(n, &sn->ranges[j], &ops[i]);
+	for (size_t i = 0; i < ps.n_ops; i++) {
+		if (!enabled && !drain_op(&ops[i])) {
+			s->ops_paused++;
+			continue;
+		}
+		for (size_t j = 0; j < s->n_descs; j++)
+			if (s->ranges[j].id == ops[i].range_id) {
+				carry_out(n, &s->ranges[j], &ops[i]);
 				break;
 			}
+	}
 	/* A drained node: no indexed range has a replica there. */
 	for (size_t i = 0; i < st.n_nodes; i++)
 		if (st.nodes[i].state == RK_PL_DECOMMISSIONING && st.nodes[i].replicas == 0 &&
@@ -401,52 +513,89 @@ static void pass(struct rk_node *n, struct snap *sn)
 void rk_sr_tick(struct rk_node *n)
 {
 	struct rk_sr *s = &n->sr;
+	struct rk_replica *g = rk_plc_replica(n);
 	struct snap sn;
+	bool enabled;
 
-	if (!n->hb.leading || now_ms(n) - s->last_ms < RK_SR_EVERY_MS)
+	if (!n->hb.leading || g == NULL) {
+		if (s->index_read || s->reading)
+			index_free(s); /* another node drives: memory back */
+		return;
+	}
+	if (s->gone != NULL)
+		gone_step(s);
+	if (s->reading)
+		(void)read_step(n);
+	if (now_ms(n) - s->last_ms < RK_SR_EVERY_MS)
 		return;
 	s->last_ms = now_ms(n);
 	memset(&sn, 0, sizeof(sn));
 	sn.n = n;
-	/* Only while a node is being drained, for now: the other rules
-	 * (balance, repair) are not driven yet (docs/placement.md). */
-	if (rk_pl_walk_nodes(&n->plc.sm, n->reader, add_node, &sn) == 0 && sn.draining &&
-	    read_index(&sn) == 0)
-		pass(n, &sn);
-	snap_free(&sn);
+	enabled = rk_rb_enabled(n);
+	/* Paused: nothing to do unless a node is being drained
+	 * (rebalance.h). */
+	if (rk_pl_walk_nodes(&n->plc.sm, n->reader, add_node, &sn) == 0 &&
+	    (enabled || sn.draining)) {
+		/* The index again once the group applied something since the
+		 * last read (a report, a node's stats): a settled cluster's
+		 * passes read nothing. Its first page now: a small index is
+		 * read whole before this pass. */
+		if (!s->reading && (!s->index_read || s->index_at != g->visible)) {
+			s->reading = true;
+			s->pend_after = 0;
+			s->pend_at = g->visible;
+			(void)read_step(n);
+		}
+		if (s->index_read)
+			pass(n, &sn, enabled);
+	}
+	free(sn.nodes);
 }
 
 void rk_sr_look(struct rk_node *n)
 {
+	struct rk_sr *s = &n->sr;
+	struct rk_replica *g = rk_plc_replica(n);
 	struct rk_pl_state st;
 	struct snap sn;
-	size_t asked = 0;
 
-	memset(&sn, 0, sizeof(sn));
-	memset(&st, 0, sizeof(st));
-	sn.n = n;
-	if (rk_pl_walk_nodes(&n->plc.sm, n->reader, add_node, &sn) != 0 || read_index(&sn) != 0 ||
-	    (sn.n_descs > 0 && (sn.ranges = calloc(sn.n_descs, sizeof(*sn.ranges))) == NULL)) {
-		snap_free(&sn);
+	if (!n->hb.leading || g == NULL)
 		return;
+	/* The index as rk_sr_tick keeps it: a read begun when the group
+	 * applied something since the last one (rk_sr_tick goes on with it a
+	 * page a tick); the figures wait for the first read. */
+	if (!s->reading && (!s->index_read || s->index_at != g->visible)) {
+		s->reading = true;
+		s->pend_after = 0;
+		s->pend_at = g->visible;
+		(void)read_step(n);
 	}
-	for (size_t i = 0; i < sn.n_descs; i++) {
-		fill_range(n, &sn.descs[i], &sn.ranges[i]);
-		if (sn.ranges[i].leader_node == 0 && asked++ < RK_SR_MAX_OPS)
-			ask_leader(n, &sn.descs[i]);
+	if (!s->index_read)
+		return;
+	memset(&sn, 0, sizeof(sn));
+	sn.n = n;
+	if (rk_pl_walk_nodes(&n->plc.sm, n->reader, add_node, &sn) == 0) {
+		/* No pass moves the cursor: a slice a look, from where the
+		 * last look left off. */
+		if (s->n_descs > 0) {
+			refresh_slice(n, s->look_at % s->n_descs);
+			s->look_at += RK_SR_SLICE;
+		}
+		memset(&st, 0, sizeof(st));
+		st.now_ms = now_ms(n);
+		st.nodes = sn.nodes;
+		st.n_nodes = sn.n_nodes;
+		st.ranges = s->ranges;
+		st.n_ranges = s->n_descs;
+		if (rk_pl_tally(&st) == 0)
+			rk_ops_look(n, &st);
 	}
-	st.now_ms = now_ms(n);
-	st.nodes = sn.nodes;
-	st.n_nodes = sn.n_nodes;
-	st.ranges = sn.ranges;
-	st.n_ranges = sn.n_descs;
-	if (rk_pl_tally(&st) == 0)
-		rk_ops_look(n, &st);
-	snap_free(&sn);
+	free(sn.nodes);
 }
 
 void rk_sr_close(struct rk_node *n)
 {
+	index_free(&n->sr);
 	free(n->sr.busy);
 	free(n->sr.lead);
 	memset(&n->sr, 0, sizeof(n->sr));

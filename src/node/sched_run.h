@@ -1,14 +1,23 @@
 /*
  * The scheduler's driver (docs/placement.md, "The driver"): on the
- * placement group's leader, once per RK_SR_EVERY_MS while a node is
- * decommissioning, builds the scheduler's snapshot from the group's
- * applied state (the node table with the states the leader derives, the
- * index of descriptors), runs one incremental pass (placement/sched.h)
- * and carries out its operations with the admin calls (admin.h) on the
- * range's leader, over the forwarding path (fwd.h, rk_fwd_call), each
- * with the generation and configuration version it was decided on. A
- * decommissioning node that no indexed range has a replica on any more
- * is marked decommissioned.
+ * placement group's leader, once per RK_SR_EVERY_MS while rebalancing is
+ * on (rebalance.h), or while it is paused and a node is decommissioning
+ * (then only the drain's operations are carried out), builds the
+ * scheduler's snapshot from the group's applied state (the node table
+ * with the states the leader derives, the index of descriptors), runs
+ * one incremental pass (placement/sched.h) and carries out its operations
+ * with the admin calls (admin.h) on the range's leader, over the
+ * forwarding path (fwd.h, rk_fwd_call), each with the generation and
+ * configuration version it was decided on. A decommissioning node that
+ * no indexed range has a replica on any more is marked decommissioned.
+ *
+ * The index is read again only when the group's replica here has
+ * applied something since the last read began, RK_SR_PAGE descriptors a
+ * tick (the passes meanwhile use the previous read); a pass
+ * refreshes the leaders and busy marks of the RK_SR_SLICE ranges it
+ * visits from a cursor, from memory. Leaderships are balanced by the runtime
+ * (balance.h), not by the scheduler's rule 9; sizes are not known for
+ * ranges without a replica here, so replicas are balanced by count.
  *
  * Nothing it keeps is needed after a leader change: the descriptors are
  * the record of moves (sched.h), and the ranges it started an operation
@@ -29,6 +38,8 @@ struct rk_http_req;
 struct rk_http_resp;
 struct sr_busy;
 struct sr_lead;
+struct rk_desc;
+struct rk_pl_range;
 
 #define RK_SR_EVERY_MS 1000u
 /* An operation not seen in the descriptors after this long is forgotten
@@ -37,10 +48,13 @@ struct sr_lead;
 /* Ranges visited per pass, operations started per pass. */
 #define RK_SR_SLICE 1024u
 #define RK_SR_MAX_OPS 16u
+/* Descriptors of the index read per tick. */
+#define RK_SR_PAGE 1000u
 
 struct rk_sr {
 	uint64_t last_ms;
 	size_t cursor;
+	size_t look_at; /* rk_sr_look's slice when no pass runs */
 	struct sr_busy *busy;
 	size_t n_busy, cap_busy;
 	/* Leaders learned from answers, for ranges this node holds no
@@ -48,6 +62,28 @@ struct rk_sr {
 	struct sr_lead *lead;
 	size_t n_lead, cap_lead;
 	uint64_t passes, ops_sent, ops_failed, asked;
+	/* Index reads; operations decided and left undone while paused. */
+	uint64_t index_reads, ops_paused;
+	/* From here on, the index (index_free zeroes it all). The index as
+	 * last read, in range id order (descriptors owned), and the group's
+	 * applied index when that read began; the pass's view of each range
+	 * beside it. */
+	struct rk_desc *descs;
+	size_t n_descs, cap_descs;
+	struct rk_pl_range *ranges;
+	uint64_t index_at;
+	bool index_read;
+	/* A read under way, a page a tick: the pages in so far, the last
+	 * range id read, the applied index when it began. */
+	bool reading;
+	struct rk_desc *pend;
+	struct rk_pl_range *pend_ranges;
+	size_t n_pend, cap_pend, cap_pend_ranges;
+	uint64_t pend_after, pend_at;
+	/* The descriptors the last read replaced, freed a page a tick from
+	 * gone_at. */
+	struct rk_desc *gone;
+	size_t n_gone, gone_at;
 };
 
 void rk_sr_tick(struct rk_node *n);

@@ -73,7 +73,10 @@ int rk_settings_flag(struct rk_settings *s, const char *flag, const char *val, c
 			continue;
 		if (t->kind == RK_SETK_DURATION)
 			rc = parse_duration(val, &v);
-		else if (t->kind == RK_SETK_SIZE || t->kind == RK_SETK_SIZE_OFF)
+		else if (t->kind == RK_SETK_SWITCH) {
+			v = strcmp(val, "on") == 0;
+			rc = v == 1 || strcmp(val, "off") == 0 ? 0 : RK_EINVAL;
+		} else if (t->kind == RK_SETK_SIZE || t->kind == RK_SETK_SIZE_OFF)
 			rc = rk_parse_size(val, &v);
 		else
 			rc = val[0] >= '0' && val[0] <= '9' ? 0 : RK_EINVAL;
@@ -87,6 +90,7 @@ int rk_settings_flag(struct rk_settings *s, const char *flag, const char *val, c
 				 t->kind == RK_SETK_DURATION ? "a duration of at least 1s (with a unit: 1500ms, 30s, 5m, 2h)"
 				 : t->kind == RK_SETK_SIZE ? "a size above 0 (with a unit: 512KiB, 32MiB)"
 				 : t->kind == RK_SETK_SIZE_OFF ? "0 or a size of at least 16KiB (with a unit: 512KiB, 64MiB)"
+				 : t->kind == RK_SETK_SWITCH ? "on or off"
 							       : "a count (0 to 1000000000)");
 			return RK_EINVAL;
 		}
@@ -180,7 +184,10 @@ int rk_settings_merge(struct rk_settings *s, const char *text, size_t len, const
 		}
 		if (text == NULL || !found)
 			v = t->def; /* recorded before this setting existed */
-		if ((s->given & (1u << i)) && s->v[i] != v) {
+		/* A switch's recorded value is where the cluster started
+		 * from, not what it is now: a flag given again is not
+		 * checked against it. */
+		if ((s->given & (1u << i)) && s->v[i] != v && t->kind != RK_SETK_SWITCH) {
 			rk_buf_init(&a);
 			rk_buf_init(&b);
 			format_value(t, s->v[i], &a);

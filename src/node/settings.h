@@ -29,6 +29,10 @@ enum rk_setting_kind {
 	RK_SETK_SIZE,     /* bytes; written as rk_parse_size reads */
 	RK_SETK_SIZE_OFF, /* bytes, 0 for never, else at least its min */
 	RK_SETK_COUNT,
+	/* on (1) or off (0); the value of the first start only: the cluster
+	 * changes it at runtime (rebalance.h), so a later start or a join
+	 * that gives another value is not refused (the flag is ignored). */
+	RK_SETK_SWITCH,
 };
 
 /*  id             record name      flag               kind             min   max                    default */
@@ -36,7 +40,8 @@ enum rk_setting_kind {
 	X(DEAD_AFTER,    "dead_after",    "--dead-after",    RK_SETK_DURATION, 1000, 30ull * 86400000,      300000)  \
 	X(SNAPSHOT_RATE, "snapshot_rate", "--snapshot-rate", RK_SETK_SIZE,     1,    UINT64_MAX,            32ull << 20) \
 	X(SPLIT_SIZE,    "split_size",    "--split-size",    RK_SETK_SIZE_OFF, 16u << 10, UINT64_MAX,       64ull << 20) \
-	X(SPLIT_QPS,     "split_qps",     "--split-qps",     RK_SETK_COUNT,    0,    1000000000ull,         0)
+	X(SPLIT_QPS,     "split_qps",     "--split-qps",     RK_SETK_COUNT,    0,    1000000000ull,         0)   \
+	X(REBALANCE,     "rebalance",     "--rebalance",     RK_SETK_SWITCH,   0,    1,                     1)
 
 enum rk_setting_id {
 #define X(id, name, flag, kind, min, max, def) RK_SET_##id,

@@ -323,7 +323,8 @@ class Cluster:
         args = [self.bin, "start", "--node-id", str(i), "--data", os.path.join(d, "data"),
                 "--peer-addr", self.addr(i, 0), "--client-addr", self.addr(i, 1),
                 "--http-addr", self.addr(i, 2), "--initial-cluster", cluster, "--enable-debug-api",
-                "--ranges", str(self.n_ranges), "--tick-ms", str(TICK_MS)] + self.extra_args(i)
+                "--ranges", str(self.n_ranges), "--tick-ms", str(TICK_MS),
+                "--rebalance", "off"] + self.extra_args(i)
         self.procs[i] = subprocess.Popen(args, stdout=log, stderr=log)
         self.stopped.discard(i)
         log.close()

@@ -73,7 +73,7 @@ def start(i, data, extra=()):
             "--peer-addr", peer(i), "--client-addr", addr(i, 1),
             "--http-addr", http(i), "--initial-cluster", CLUSTER, "--enable-debug-api",
             "--ranges", str(RANGES), "--tick-ms", str(TICK_MS),
-            "--log-keep", str(LOG_KEEP)] + list(extra)
+            "--log-keep", str(LOG_KEEP), "--rebalance", "off"] + list(extra)
     return subprocess.Popen(args, stdout=log, stderr=log)
 
 

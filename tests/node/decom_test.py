@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Decommissioning a node on real rangekv processes (127.0.0.1-4, four
-nodes, --replicas 3, 20 ranges, --tick-ms 50), with a client writing
-throughout:
+nodes, --replicas 3, 20 ranges, --tick-ms 50, --rebalance off), with a
+client writing throughout:
 
+- rebalancing is paused (GET /api/v1/rebalance), and a decommission
+  drains all the same;
 - `rangekv decommission 2 --wait` (POST /api/v1/nodes/2/decommission,
   then the ranges left each second) returns once node 2 is
   decommissioned; meanwhile the placement leader's scheduler moved every
@@ -91,7 +93,7 @@ class Cluster(placement_test.Cluster):
             [BIN, "start", "--node-id", str(i), "--data", os.path.join(self.tmp, "d%d" % i),
              "--peer-addr", addr(i, 0), "--client-addr", addr(i, 1), "--http-addr", addr(i, 2),
              "--initial-cluster", self.cl, "--ranges", str(RANGES), "--tick-ms", "50",
-             "--replicas", str(REPLICAS)], stdout=log, stderr=log)
+             "--replicas", str(REPLICAS), "--rebalance", "off"], stdout=log, stderr=log)
 
 
 def connect(i):
@@ -200,6 +202,8 @@ def main():
              lambda: states(1) == {i: "live" for i in NODES} and
              [x["placement_state"] for x in call(1, "GET", "/api/v1/cluster/status")[1]["nodes"]]
              == ["live"] * len(NODES), 60)
+        wait("--rebalance off: node 3 says rebalancing is paused",
+             lambda: call(3, "GET", "/api/v1/rebalance") == (200, {"enabled": False}), 30)
         w = Writer()
         w.start()
         wait("writes acknowledged", lambda: len(w.acked) >= 200, 60)

@@ -79,7 +79,7 @@ class Cluster(placement_test.Cluster):
         return [BIN, "start", "--node-id", str(i), "--data", os.path.join(self.tmp, "d%d" % i),
                 "--peer-addr", addr(i, 0), "--client-addr", addr(i, 1),
                 "--http-addr", addr(i, 2), "--initial-cluster", self.cl, "--ranges", "8",
-                "--tick-ms", "50"] + list(extra)
+                "--tick-ms", "50", "--rebalance", "off"] + list(extra)
 
     def start(self, i, extra=("--dead-after", "6s")):
         log = open(os.path.join(self.tmp, "log%d" % i), "a")

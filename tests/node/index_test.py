@@ -67,7 +67,7 @@ def start(i, top):
         [BIN, "start", "--node-id", str(i), "--data", os.path.join(top, "n%d" % i),
          "--peer-addr", addr(i, 0), "--client-addr", addr(i, 1), "--http-addr", addr(i, 2),
          "--initial-cluster", CLUSTER, "--ranges", "8", "--replicas", "3",
-         "--tick-ms", "50"],
+         "--tick-ms", "50", "--rebalance", "off"],
         stdout=log, stderr=log, env=env)
 
 

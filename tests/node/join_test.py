@@ -86,7 +86,7 @@ def call(i, method, path):
 def args(i, tmp, data, secret="secret"):
     return [BIN, "start", "--node-id", str(i), "--data", data, "--peer-addr", peer(i),
             "--client-addr", addr(i, 1), "--http-addr", addr(i, 2), "--tick-ms", "50",
-            "--cluster-secret-file", os.path.join(tmp, secret)]
+            "--cluster-secret-file", os.path.join(tmp, secret), "--rebalance", "off"]
 
 
 def start(i, tmp, extra=(), env=None):

@@ -32,7 +32,8 @@ def start(i, tmp, extra=(), first_start_flags=True):
     d = os.path.join(tmp, "n%d" % i)
     os.makedirs(d, exist_ok=True)
     log = open(os.path.join(d, "log"), "a")
-    first = ["--initial-cluster", CLUSTER, "--ranges", str(RANGES), "--replicas", "3"]
+    first = ["--initial-cluster", CLUSTER, "--ranges", str(RANGES), "--replicas", "3",
+             "--rebalance", "off"]
     args = [BIN, "start", "--node-id", str(i), "--data", os.path.join(d, "data"),
             "--peer-addr", peer(i), "--client-addr", addr(i, 1), "--http-addr", addr(i, 2),
             "--tick-ms", "50", "--admin-token-file", os.path.join(tmp, "token")] + \

@@ -93,7 +93,8 @@ class Cluster:
             [BIN, "start", "--node-id", str(i), "--data", data, "--peer-addr", addr(i, 0),
              "--client-addr", addr(i, 1), "--http-addr", addr(i, 2),
              "--initial-cluster", self.cl, "--ranges", str(RANGES), "--tick-ms", str(TICK_MS),
-             "--enable-debug-api"] + self.extra, stdout=log, stderr=log, env=e)
+             "--enable-debug-api", "--rebalance", "off"] + self.extra, stdout=log, stderr=log,
+            env=e)
 
     def start_all(self, env=None):
         for i in self.order:

@@ -75,7 +75,7 @@ def flags(i, data):
     return [BIN, "start", "--node-id", str(i), "--data", data, "--peer-addr", peer(i),
             "--client-addr", addr(i, 1), "--http-addr", http(i),
             "--initial-cluster", CLUSTER, "--ranges", str(RANGES),
-            "--tick-ms", str(TICK_MS)]
+            "--tick-ms", str(TICK_MS), "--rebalance", "off"]
 
 
 def start(i, data, extra=("--replicas", str(REPLICAS))):

@@ -162,7 +162,8 @@ class Nodes:
 def start_node(bin_, i, top, addr, extra=(), crash_at=None):
     """Node i of three (addresses addr(i, kind): 0 peer, 1 client, 2 HTTP;
     data in top/nI, log appended to top/logI), two ranges at first start,
-    50 ms ticks, and the flags extra; armed to kill itself at crash_at."""
+    50 ms ticks, rebalancing off (replicas stay where the test puts them),
+    and the flags extra; armed to kill itself at crash_at."""
     log = open(os.path.join(top, "log%d" % i), "a")
     env = dict(os.environ)
     if crash_at is not None:
@@ -171,7 +172,8 @@ def start_node(bin_, i, top, addr, extra=(), crash_at=None):
     return subprocess.Popen(
         [bin_, "start", "--node-id", str(i), "--data", os.path.join(top, "n%d" % i),
          "--peer-addr", addr(i, 0), "--client-addr", addr(i, 1), "--http-addr", addr(i, 2),
-         "--initial-cluster", cluster, "--ranges", "2", "--tick-ms", "50"] + list(extra),
+         "--initial-cluster", cluster, "--ranges", "2", "--tick-ms", "50",
+         "--rebalance", "off"] + list(extra),
         stdout=log, stderr=log, env=env)
 
 

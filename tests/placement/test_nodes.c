@@ -320,6 +320,46 @@ static void test_settings_row(void **state)
 	env_free(&e);
 }
 
+/* REBALANCE writes the switch (no row before: the first-start setting
+ * stands), kept across a restart; a byte other than 0 or 1 is not a
+ * command. */
+static void test_rebalance_switch(void **state)
+{
+	struct rk_store_batch *b;
+	struct rk_pl_result res;
+	struct rk_buf c;
+	struct env e;
+	bool on;
+
+	(void)state;
+	env_init(&e, "plnodes-rebalance");
+	assert_int_equal(rk_pl_read_rebalance(e.r, &on), RK_ENOTFOUND);
+	for (int i = 0; i < 3; i++) { /* off, off again (a retry), on */
+		rk_buf_init(&c);
+		assert_int_equal(rk_pl_encode_rebalance(&c, 9, 500 + (uint64_t)i, i == 2), 0);
+		apply_batch(&e, &c, 1, &res);
+		rk_buf_free(&c);
+		assert_int_equal(res.rc, 0);
+		assert_int_equal(res.token, 500 + i);
+		assert_int_equal(rk_pl_read_rebalance(e.r, &on), 0);
+		assert_int_equal(on, i == 2);
+	}
+	rk_buf_init(&c);
+	assert_int_equal(rk_pl_encode_rebalance(&c, 9, 600, false), 0);
+	((uint8_t *)c.p)[c.len - 1] = 2;
+	b = rk_store_batch_new();
+	rk_pl_sm_begin(&e.sm);
+	assert_int_equal(rk_pl_sm_apply(&e.sm, e.r, b, (const uint8_t *)c.p, c.len, &res),
+			 RK_EPROTO);
+	assert_int_equal(rk_store_write(e.s, b), 0);
+	rk_buf_free(&c);
+	env_close(&e);
+	env_open(&e);
+	assert_int_equal(rk_pl_read_rebalance(e.r, &on), 0);
+	assert_true(on);
+	env_free(&e);
+}
+
 /* A heartbeat round trip; anything else is refused. */
 static void test_heartbeat_message(void **state)
 {
@@ -358,6 +398,7 @@ int main(void)
 		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_state),
 		cmocka_unit_test(test_settings_row),
+		cmocka_unit_test(test_rebalance_switch),
 		cmocka_unit_test(test_heartbeat_message),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -322,6 +322,28 @@ static void test_short_range_topped_up(void **state)
 	w_free(&w);
 }
 
+/* Every leadership on node 1: rule 9 hands some over, unless leaderships
+ * are someone else's to balance (the node runtime's, as the driver runs
+ * it). */
+static void test_leader_balance_can_be_left_out(void **state)
+{
+	struct rk_pl_op ops[16];
+	struct rk_pl_pass pass;
+	struct world w;
+
+	(void)state;
+	w_init(&w, 7, 3, 12, nodes3, 3, 1000, 1000);
+	for (size_t i = 0; i < w.n_ranges; i++)
+		w.ranges[i].leader_node = 1;
+	one_pass(&w, ops, 16, &pass);
+	assert_true(pass.n_ops > 0);
+	assert_int_equal(count_ops(ops, pass.n_ops, RK_PL_OP_TRANSFER_LEADER), pass.n_ops);
+	assert_int_equal(ops[0].reason, RK_PL_WHY_BALANCE_LEADERS);
+	w.cfg.no_leader_balance = true;
+	assert_int_equal(one_pass(&w, ops, 16, &pass), 0);
+	w_free(&w);
+}
+
 /* ---- limits on concurrent moves ---- */
 
 /* Node 4 joins three nodes holding 30 ranges of 1000 bytes. */
@@ -639,6 +661,7 @@ int main(void)
 		cmocka_unit_test(test_decommission_drains_node),
 		cmocka_unit_test(test_dead_node_without_spare_waits),
 		cmocka_unit_test(test_short_range_topped_up),
+		cmocka_unit_test(test_leader_balance_can_be_left_out),
 		cmocka_unit_test(test_move_limits),
 		cmocka_unit_test(test_capacity_and_draining_leader),
 		cmocka_unit_test(test_leader_handed_over_before_removal),
