@@ -11,6 +11,13 @@
                                 without moves, then with N replicas moving at
                                 once (each removed and added back on its
                                 node), in one run
+  member.py BIN join SECS       SET/s for SECS seconds (preloaded by SECS
+                                seconds of the same SETs; 16 ranges over
+                                the workload's keys), then a node 4
+                                started with --join: SET/s for SECS seconds
+                                while the placement leader moves replicas
+                                to it (rebalancing on), the moves done, and
+                                how long until none is in flight
 
 Prints one line per figure; nothing passes or fails on a timing.
 """
@@ -237,10 +244,60 @@ def moves(n, secs):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def operations():
+    st, body = call(1, "GET", "/api/v1/operations", 5)
+    return body if st == 200 else {}
+
+
+def join(secs):
+    tmp = tempfile.mkdtemp(prefix="rk-bench-member-")
+    # 16 ranges over redis-benchmark's 1,000,000 keys, no automatic splits
+    # (they would stall the writes: docs/benchmarks.md, "Range splits
+    # under load"), so that the moves carry the written data.
+    bounds = ",".join("key:%012d" % (k * 1000000 // 16) for k in range(1, 16))
+    procs = start(tmp, 16, ["--split-size", "0"], cut=bounds)
+    try:
+        print("SET/s of the preload: %.0f" % bench_sets(secs), flush=True)  # the moves carry data
+        base = bench_sets(secs)
+        print("SET/s before the join: %.0f" % base, flush=True)
+        d = os.path.join(tmp, "n4")
+        os.makedirs(d, exist_ok=True)
+        log = open(os.path.join(d, "log"), "a")
+        t0 = time.time()
+        procs[4] = subprocess.Popen(
+            [BIN, "start", "--node-id", "4", "--data", os.path.join(d, "data"),
+             "--peer-addr", peer(4), "--client-addr", "%s:%d" % client(4),
+             "--http-addr", http(4), "--join", peer(1), "--tick-ms", str(TICK_MS)],
+            stdout=log, stderr=log)
+        done0 = operations().get("moves_done", 0)
+        during = bench_sets(secs)
+        ops = operations()
+        print("SET/s while node 4 fills: %.0f (%.2f of before); %d moves done in the "
+              "window, %d in flight, %.1f MB of snapshots sent so far" %
+              (during, during / base, ops.get("moves_done", 0) - done0,
+               ops.get("moves_in_flight", 0), ops.get("snapshot_bytes_sent", 0) / 1e6),
+              flush=True)
+        until = time.time() + 600
+        while time.time() < until:
+            ops = operations()
+            if ops and ops.get("moves_in_flight", 1) == 0 and \
+                    any(x["id"] == 4 and x["replicas"] > 0 for x in ops.get("nodes", [])):
+                break
+            time.sleep(1)
+        print("no move in flight %.1f s after node 4 started; replicas per node %s" %
+              (time.time() - t0, {x["id"]: x["replicas"] for x in ops.get("nodes", [])}),
+              flush=True)
+    finally:
+        stop(procs, tmp)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
     what = sys.argv[2] if len(sys.argv) > 2 else ""
     if what == "add":
         add(int(sys.argv[3]) if len(sys.argv) > 3 else 64)
+    elif what == "join":
+        join(int(sys.argv[3]) if len(sys.argv) > 3 else 10)
     elif what == "moves":
         moves(int(sys.argv[3]) if len(sys.argv) > 3 else 20,
               int(sys.argv[4]) if len(sys.argv) > 4 else 10)
