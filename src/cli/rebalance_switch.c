@@ -8,15 +8,14 @@
  * Exit statuses (cli.h): 0 done; 1 refused, or not confirmed in time;
  * 2 bad usage; 3 node unreachable.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <string.h>
-#include <time.h>
 
 #include <cjson/cJSON.h>
 
 #include "cli.h"
+#include "inspect.h"
 
 #define PATH "/api/v1/rebalance"
 
@@ -101,14 +100,6 @@ static int ask(const char *http, const char *method, const char *query, int64_t 
 	return rc;
 }
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-	}
-}
-
 int rk_cli_rebalance_main(int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -169,7 +160,7 @@ int rk_cli_rebalance_main(int argc, char **argv)
 				"not confirmed it within --timeout\n");
 			return RK_CLI_EXIT_ERROR;
 		}
-		sleep_ms(200);
+		rk_cli_insp_pause_ms(200);
 		rc = ask(http, "GET", "", deadline, false, &on, &status);
 		if (rc == 0 && on != want)
 			status = 202;
