@@ -29,8 +29,10 @@ import time
 import urllib.request
 
 # Above the kernel's default ephemeral port range (32768-60999), so that no
-# outgoing connection of another test takes one of our ports.
-BASE = 61000 + (os.getpid() % 400) * 10
+# outgoing connection of another test takes one of our ports: the band
+# 61000-62999 (63000-64999 holds node_join's, node_decom's, node_rebalance's
+# and node_merge_snap's bands).
+BASE = 61000 + (os.getpid() % 200) * 10
 RANGES = 16
 TICK_MS = 50
 

@@ -39,11 +39,12 @@ RANGES = nodes_test.RANGES  # its led() checks that many
 
 def free_base():
     """25 ports (3 kinds x 8 slots, and one where nothing listens) in the
-    band 33000-33999, the first block from a pid-chosen one whose ports all
-    bind now: the band lies in Linux's ephemeral range, where outgoing
-    connections of other processes may hold a port."""
-    for k in range(40):
-        base = 33000 + ((os.getpid() + k) % 40) * 25
+    band 63000-63499 (above Linux's ephemeral ports, 32768-60999, where an
+    outgoing connection of another process may hold a port a node is about
+    to listen on), the first block from a pid-chosen one whose ports all
+    bind now (a run beside this one may hold some)."""
+    for k in range(20):
+        base = 63000 + ((os.getpid() + k) % 20) * 25
         try:
             for port in range(base, base + 25):
                 for host in ("127.0.0.1", "127.0.0.%d" % (1 + (port - base) % 8)):
@@ -52,7 +53,7 @@ def free_base():
             return base
         except OSError:
             continue
-    return 33000 + (os.getpid() % 40) * 25
+    return 63000 + (os.getpid() % 20) * 25
 
 
 BASE = free_base()

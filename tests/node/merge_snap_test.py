@@ -32,7 +32,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import spans  # noqa: E402
 
 BIN = sys.argv[1]
-BASE = 37000 + (os.getpid() % 100) * 10  # the band 37000-37999
+BASE = 64500 + (os.getpid() % 50) * 10  # the band 64500-64999 (above the ephemeral ports)
 
 
 def addr(i, kind):

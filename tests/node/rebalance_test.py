@@ -42,12 +42,13 @@ NODES = INITIAL + (NEW,)
 REPLICAS = 3
 RANGES = 24
 def free_base():
-    """12 ports a cluster (4 nodes x 3 kinds) in the band 36000-36999, the
-    first block from a pid-chosen one whose ports all bind now: the band
-    lies in Linux's ephemeral range, where outgoing connections of other
-    processes may hold a port."""
-    for k in range(60):
-        base = 36000 + ((os.getpid() + k) % 60) * 16
+    """12 ports a cluster (4 nodes x 3 kinds) in the band 64000-64479, the
+    first block from a pid-chosen one whose ports all bind now (a run
+    beside this one may hold some). The band lies above Linux's ephemeral
+    ports (32768-60999), where an outgoing connection of another process
+    may hold a port a node is about to listen on."""
+    for k in range(30):
+        base = 64000 + ((os.getpid() + k) % 30) * 16
         try:
             for kind in range(3):
                 for i in range(1, 5):
@@ -56,7 +57,7 @@ def free_base():
             return base
         except OSError:
             continue
-    return 36000 + (os.getpid() % 60) * 16
+    return 64000 + (os.getpid() % 30) * 16
 
 
 BASE = free_base()
