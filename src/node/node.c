@@ -12,7 +12,8 @@
  *   quiesce.c   sleeping ranges
  *   balance.c   leadership balance
  *   boot.c      the data directory at start
- *   snapshot.c  compaction and snapshots
+ *   snapshot.c  snapshots between nodes
+ *   compact.c   raft log compaction
  *   serve.c     client requests on the leader
  *   api.c       the HTTP API
  *   check.c     replica checksums
@@ -24,6 +25,7 @@
 #include "api.h"
 #include "autosplit.h"
 #include "boot.h"
+#include "compact.h"
 #include "crash.h"
 #include "log.h"
 #include "node.h"
@@ -232,7 +234,7 @@ static void on_tick(uv_timer_t *t)
 	if (n->ticks % RK_BALANCE_EVERY_TICKS == 0)
 		rk_balance_leaders(n);
 	if (n->ticks % COMPACT_EVERY_TICKS == 0)
-		rk_snap_compact(n);
+		rk_compact_run(n);
 	if (n->admin.ops != NULL)
 		rk_admin_tick(n);
 	if (n->split.ops != NULL || n->split.n_camps > 0)

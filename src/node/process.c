@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "compact.h"
 #include "crash.h"
 #include "log.h"
 #include "member.h"
@@ -462,7 +463,7 @@ void rk_node_replica_persisted(struct rk_node *n, struct rk_replica *r)
 	struct rk_raft_ready *rd = &r->rd;
 
 	if (rd->n_entries > 0) {
-		rk_snap_log_stored(n, r, rd->entries, rd->n_entries);
+		rk_compact_log_stored(n, r, rd->entries, rd->n_entries);
 		r->last = rd->entries[rd->n_entries - 1].index;
 		rk_replica_log_stored(r, rd->entries, rd->n_entries);
 	}

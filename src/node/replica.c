@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compact.h"
 #include "le.h"
 #include "node_int.h"
 #include "serve.h"
@@ -323,7 +324,7 @@ int rk_replica_load(struct rk_node *n, uint64_t range, struct rk_replica **rp)
 	/* The log's size: measured once here, then kept as it changes
 	 * (a read bounded by the log budgets). */
 	if (rc == 0)
-		rc = rk_snap_log_load(n, r);
+		rc = rk_compact_log_load(n, r);
 	if (rc != 0) {
 		rk_replica_free(r);
 		return rc;

@@ -1,13 +1,6 @@
 /*
- * Log compaction and snapshots between nodes.
- *
- * Compaction: a replica whose log holds more than --log-keep entries behind
- * its applied index, or more than --log-keep-bytes, drops the oldest; when
- * the node's logs hold more than --log-keep-bytes-total, the largest are
- * shortened first (logkeep.h decides). Never past the applied index of
- * the last checkpoint (journal once: a crash brings the state machine back
- * to that point and the log must still hold what follows). When the
- * checkpoint lags, the node asks for one.
+ * Snapshots between nodes (log compaction, which makes them needed, is
+ * compact.c's).
  *
  * Sending: when the raft core needs a snapshot for a lagging follower, the
  * storage op answers "temporarily unavailable" and a worker thread
@@ -33,6 +26,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "compact.h"
 #include "crash.h"
 #include "key.h"
 #include "log.h"
@@ -824,7 +818,7 @@ static void install_done(uv_work_t *req, int status)
 		if (r->last < r->rs.trunc_index || r->rd.n_entries == 0)
 			r->last = r->rs.trunc_index;
 		rk_replica_terms_reset(r);
-		rk_snap_log_reset(n, r, r->rs.trunc_index); /* the log was emptied */
+		rk_compact_log_reset(n, r, r->rs.trunc_index); /* the log was emptied */
 	}
 	r->installing = false;
 	r->load.size_known = false; /* a new span's data: measured again */
@@ -862,194 +856,3 @@ void rk_snap_install(struct rk_node *n, struct rk_replica *r)
 }
 
 /* ---- compaction ------------------------------------------------------------------------ */
-
-/* The byte step between two marks of a log's size (logkeep.h): 1/16 of
- * the per-range budget, so a compaction by bytes lands within 1/16 of its
- * aim. */
-static uint64_t mark_step(const struct rk_node *n)
-{
-	uint64_t step = n->cfg.log_keep_bytes / 16;
-
-	return step < 4096 ? 4096 : step;
-}
-
-void rk_snap_log_stored(struct rk_node *n, struct rk_replica *r,
-			const struct rk_raft_entry *e, size_t count)
-{
-	uint64_t before = rk_logbytes_get(&r->lb), step = mark_step(n);
-
-	for (size_t i = 0; i < count; i++)
-		rk_logbytes_stored(&r->lb, e[i].index, e[i].len + RK_LOGKEEP_ENTRY_OVERHEAD, step);
-	n->snaps.log_bytes += rk_logbytes_get(&r->lb);
-	n->snaps.log_bytes -= before;
-}
-
-void rk_snap_log_reset(struct rk_node *n, struct rk_replica *r, uint64_t index)
-{
-	n->snaps.log_bytes -= rk_logbytes_get(&r->lb);
-	rk_logbytes_reset(&r->lb, index);
-}
-
-static int load_one(void *arg, const struct rk_raft_entry *e)
-{
-	struct rk_replica *r = arg;
-
-	rk_logbytes_stored(&r->lb, e->index, e->len + RK_LOGKEEP_ENTRY_OVERHEAD,
-			   mark_step(r->node));
-	return 0;
-}
-
-int rk_snap_log_load(struct rk_node *n, struct rk_replica *r)
-{
-	int rc;
-
-	rk_logbytes_reset(&r->lb, r->first - 1);
-	rc = rk_store_log_entries(n->reader, r->range, r->first, r->last + 1, load_one, r);
-	if (rc != 0) {
-		rk_logbytes_reset(&r->lb, r->first - 1);
-		return rc;
-	}
-	n->snaps.log_bytes += rk_logbytes_get(&r->lb);
-	return 0;
-}
-
-struct compact {
-	struct rk_logkeep_range *v;
-	size_t n, cap;
-	bool all, oom;
-};
-
-/* Whether r's log is over a budget of its own (entries or bytes). */
-static bool over_own(const struct rk_node *n, const struct rk_replica *r)
-{
-	return r->applied >= r->first + n->cfg.log_keep ||
-	       rk_logbytes_get(&r->lb) > n->cfg.log_keep_bytes;
-}
-
-/* A candidate: a log over a budget of its own, or any log when the node's
- * total is over its budget (then cut to the largest, below). */
-static void compact_one(struct rk_replica *r, void *arg)
-{
-	struct compact *c = arg;
-	struct rk_logkeep_range *v;
-
-	if (c->oom || r->persisting || r->installing || r->destroying || r->last < r->first)
-		return;
-	if (!c->all && !over_own(r->node, r))
-		return;
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? 2 * c->cap : 64;
-		void *p = realloc(c->v, cap * sizeof(*c->v));
-
-		if (p == NULL) {
-			c->oom = true;
-			return;
-		}
-		c->v = p;
-		c->cap = cap;
-	}
-	v = &c->v[c->n++];
-	v->lb = &r->lb;
-	v->first = r->first;
-	v->applied = r->applied;
-	v->arg = r;
-}
-
-static int by_bytes_desc(const void *a, const void *b)
-{
-	uint64_t x = rk_logbytes_get(((const struct rk_logkeep_range *)a)->lb);
-	uint64_t y = rk_logbytes_get(((const struct rk_logkeep_range *)b)->lb);
-
-	return x > y ? -1 : x < y ? 1 : 0;
-}
-
-/* Over the node budget every log is a candidate, but the decision takes
- * the largest until the total is at half the budget: only those (and the
- * logs over a budget of their own) are kept, so that the store reads of
- * their limits stay few however many ranges the node holds. Then each
- * candidate's limit: applied, and no further than the last checkpoint. */
-static void candidates_limit(struct rk_node *n, struct compact *c, uint64_t total_budget)
-{
-	uint64_t excess = 0, sum = 0, durable;
-	size_t i, k = 0;
-
-	if (c->n == 0)
-		return;
-	if (c->all) {
-		excess = n->snaps.log_bytes - total_budget / 2;
-		qsort(c->v, c->n, sizeof(*c->v), by_bytes_desc);
-	}
-	for (i = 0; i < c->n; i++) {
-		struct rk_replica *r = c->v[i].arg;
-
-		if (c->all && sum >= excess && !over_own(n, r))
-			continue;
-		sum += rk_logbytes_get(&r->lb);
-		if (rk_store_read_durable_applied(n->reader, r->range, &durable) != 0)
-			continue;
-		c->v[i].limit = r->applied < durable ? r->applied : durable;
-		c->v[k++] = c->v[i];
-	}
-	c->n = k;
-}
-
-/* Drops r's entries through upto: the store removes them in batch b; the
- * core sees them as compacted from now on. */
-static int compact_to(struct rk_node *n, struct rk_replica *r, uint64_t upto,
-		      struct rk_store_batch **bp)
-{
-	uint64_t term, before = rk_logbytes_get(&r->lb);
-
-	if (rk_store_log_term(n->reader, r->range, upto, &term) != 0)
-		return 0;
-	if (*bp == NULL && (*bp = rk_store_batch_new()) == NULL)
-		return RK_ENOMEM;
-	rk_store_batch_compact(*bp, r->range, upto);
-	r->rs.trunc_index = upto;
-	r->rs.trunc_term = term;
-	rk_store_batch_raft_state(*bp, r->range, &r->rs);
-	r->first = upto + 1;
-	rk_logbytes_compact(&r->lb, upto);
-	n->snaps.log_bytes += rk_logbytes_get(&r->lb);
-	n->snaps.log_bytes -= before;
-	n->stats.compactions++;
-	return 0;
-}
-
-/* Logs grow only while a range is awake: every awake replica is looked at
- * each round, and a slice of the sleeping ones (one that went to sleep
- * right after its log crossed the mark is found within a pass). When the
- * node's total is over its budget, every replica is. */
-#define COMPACT_SLICE 4096
-
-void rk_snap_compact(struct rk_node *n)
-{
-	struct rk_logkeep_limits lim = {n->cfg.log_keep, n->cfg.log_keep_bytes,
-					n->cfg.log_keep_bytes_total};
-	struct compact c = {NULL, 0, 0, false, false};
-	struct rk_store_batch *b = NULL;
-	bool want_ckpt = false;
-
-	c.all = lim.total_bytes > 0 && n->snaps.log_bytes > lim.total_bytes;
-	if (c.all) {
-		for (size_t i = 0; i < n->tab.n; i++)
-			compact_one(n->tab.byid[i], &c);
-	} else {
-		rk_table_visit_some(&n->tab, &n->snaps.compact_cursor, COMPACT_SLICE,
-				    compact_one, &c);
-	}
-	if (c.oom)
-		rk_log_warn(MOD, "out of memory choosing the logs to compact");
-	candidates_limit(n, &c, lim.total_bytes);
-	rk_logkeep_decide(&lim, n->snaps.log_bytes, c.v, c.n, &want_ckpt);
-	for (size_t i = 0; i < c.n; i++)
-		if (c.v[i].upto > 0 && compact_to(n, c.v[i].arg, c.v[i].upto, &b) != 0) {
-			rk_log_warn(MOD, "out of memory compacting logs");
-			break;
-		}
-	free(c.v);
-	if (b != NULL && rk_store_submit(n->store, b, NULL, NULL) != 0)
-		rk_log_error(MOD, "log compaction not submitted");
-	if (want_ckpt)
-		rk_store_checkpoint_async(n->store);
-}

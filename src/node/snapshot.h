@@ -1,5 +1,5 @@
 /*
- * Log compaction and snapshots between nodes (snapshot.c says how).
+ * Snapshots between nodes (snapshot.c says how).
  * Threads: the loop; the workers snapshot.c starts only queue completions.
  */
 #ifndef RK_NODE_SNAPSHOT_H
@@ -76,14 +76,4 @@ bool rk_snap_take(struct rk_node *n, struct rk_replica *r, const struct rk_raft_
 		  struct rk_store_batch *b);
 /* After that batch is durable: installs, then advances r. */
 void rk_snap_install(struct rk_node *n, struct rk_replica *r);
-/* The size of r's log (logkeep.h) and the node's total: e[0..count)
- * stored (replacing any at their indexes and after); the log emptied
- * after index; measured once from the store at load. */
-void rk_snap_log_stored(struct rk_node *n, struct rk_replica *r,
-			const struct rk_raft_entry *e, size_t count);
-void rk_snap_log_reset(struct rk_node *n, struct rk_replica *r, uint64_t index);
-int rk_snap_log_load(struct rk_node *n, struct rk_replica *r);
-/* Periodic compaction of the awake replicas and a slice of the others. */
-void rk_snap_compact(struct rk_node *n);
-
 #endif

@@ -6,6 +6,7 @@
 
 #include "api.h"
 #include "api_range.h"
+#include "compact.h"
 #include "crash.h"
 #include "ids.h"
 #include "plc.h"
@@ -221,7 +222,7 @@ int rk_split_apply(void *arg, const struct rk_kv_split *s, int *refusedp)
 	}
 	if ((rc = init_right(n, r, rr, &right, mine)) != 0 ||
 	    (rc = write_right(n, rr, x->b)) != 0 ||
-	    (fresh && (rc = rk_snap_log_load(n, rr)) != 0) ||
+	    (fresh && (rc = rk_compact_log_load(n, rr)) != 0) ||
 	    (fresh && (rc = rk_table_add(&n->tab, rr)) != 0)) {
 		rk_desc_free(&left);
 		rk_desc_free(&right);
