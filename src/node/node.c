@@ -233,8 +233,10 @@ static void on_tick(uv_timer_t *t)
 	rk_elect_run(n, true);
 	if (n->ticks % RK_BALANCE_EVERY_TICKS == 0)
 		rk_balance_leaders(n);
-	if (n->ticks % COMPACT_EVERY_TICKS == 0)
+	if (n->ticks % COMPACT_EVERY_TICKS == 0) {
 		rk_compact_run(n);
+		rk_snap_sweep(n);
+	}
 	if (n->admin.ops != NULL)
 		rk_admin_tick(n);
 	if (n->split.ops != NULL || n->split.n_camps > 0)

@@ -28,6 +28,7 @@ struct rk_snap_out {
 	char name[64];
 	struct rk_store_snap_info info;
 	uint64_t generation; /* of the descriptor it holds */
+	uint64_t used_ms; /* loop ms: made, or last handed to a stream */
 };
 
 /* One replica of one range on this node. */
@@ -71,6 +72,7 @@ struct rk_replica {
 	bool misplaced;                /* in the node's misplaced list */
 	/* Snapshots (snapshot.c). */
 	bool snap_generating, installing;
+	bool snap_held; /* in n->snaps.held: has or had a file (snapshot.c) */
 	/* The latest snapshot generated, to send; allocated by the first
 	 * generation (most replicas never make one: 184 bytes saved on each
 	 * of 100,000 replicas). */

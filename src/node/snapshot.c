@@ -38,6 +38,8 @@
 #define MOD "snap"
 #define CHUNK_BYTES (256u << 10)
 #define STREAM_STALL_S 30.0
+#define RK_SNAP_KEEP_MS 10000
+#define RK_SNAP_IN_STALL_MS 30000
 
 static void pump_timer(uv_timer_t *t);
 
@@ -52,6 +54,7 @@ struct snap_in {
 	/* Its ready keeps the log (asked for, at an entry the log holds:
 	 * rk_raft_request_snapshot): only the state machine is replaced. */
 	bool keeps_log;
+	uint64_t chunk_ms; /* loop ms of the last chunk */
 	char name[64];
 	bool has_msg;
 	struct rk_raft_msg msg;
@@ -110,6 +113,18 @@ static void file_generation(struct rk_store *s, const char *name, uint64_t *genp
 	rk_buf_free(&head);
 }
 
+/* r has a snapshot file now: rk_snap_sweep looks at it from now on. */
+static void hold(struct rk_node *n, struct rk_replica *r)
+{
+	struct rk_snaps *sn = &n->snaps;
+
+	if (r->snap_held || rk_grow((void **)&sn->held, &sn->cap_held, sn->n_held,
+				    sizeof(*sn->held)) != 0)
+		return; /* listed, or no room: kept until the replica leaves */
+	sn->held[sn->n_held++] = r->range;
+	r->snap_held = true;
+}
+
 static void gen_run(uv_work_t *req)
 {
 	struct gen_work *w = req->data;
@@ -144,7 +159,9 @@ static void gen_done(uv_work_t *req, int status)
 		snprintf(r->snap->name, sizeof(r->snap->name), "%s", w->name);
 		r->snap->info = w->info;
 		r->snap->generation = w->generation;
+		r->snap->used_ms = uv_now(&w->n->loop);
 		r->snap_refs = 0;
+		hold(w->n, r);
 		w->n->stats.snaps_generated++;
 		rk_node_mark_dirty(w->n, r);
 	} else {
@@ -305,6 +322,7 @@ void rk_snap_send(struct rk_node *n, struct rk_replica *r,
 	s->msg.n_entries = 0;
 	s->last_progress = now_s();
 	r->snap_refs++;
+	r->snap->used_ms = uv_now(&n->loop);
 	s->next = n->snaps.streams;
 	n->snaps.streams = s;
 	if (!uv_is_active((uv_handle_t *)&n->snaps.pump_timer))
@@ -424,6 +442,9 @@ void rk_snap_shutdown(struct rk_node *n)
 		free(s);
 	}
 	n->snaps.streams = NULL;
+	free(n->snaps.held);
+	n->snaps.held = NULL;
+	n->snaps.n_held = n->snaps.cap_held = 0;
 	for (size_t i = 0; i < n->tab.n; i++) {
 		struct rk_replica *r = n->tab.byid[i];
 		if (r->incoming != NULL && r->incoming->out != NULL)
@@ -464,6 +485,43 @@ static void in_drop(struct rk_node *n, struct rk_replica *r)
 		rk_store_snap_remove(n->store, in->name);
 	in_free(in);
 	r->incoming = NULL;
+}
+
+void rk_snap_sweep(struct rk_node *n)
+{
+	struct rk_snaps *sn = &n->snaps;
+	uint64_t now = uv_now(&n->loop);
+	size_t k = 0;
+
+	for (size_t i = 0; i < sn->n_held; i++) {
+		struct rk_replica *r = rk_table_get(&n->tab, sn->held[i]);
+		struct snap_in *in;
+
+		if (r == NULL)
+			continue;
+		if (r->snap != NULL && r->snap_refs == 0 && !r->snap_generating &&
+		    now - r->snap->used_ms >= RK_SNAP_KEEP_MS) {
+			if (r->snap->name[0] != '\0')
+				rk_store_snap_remove(n->store, r->snap->name);
+			free(r->snap);
+			r->snap = NULL;
+		}
+		/* Sealed and waiting for its message counts as stalled too;
+		 * one stepped into the core, or installing, is the core's. */
+		in = r->incoming;
+		if (in != NULL && !in->sealing && !in->stepped && !r->installing &&
+		    now - in->chunk_ms >= RK_SNAP_IN_STALL_MS) {
+			rk_log_info(MOD, "range %llu: the snapshot at %llu being received got no "
+				    "chunk for %d s: dropped", (unsigned long long)r->range,
+				    (unsigned long long)in->index, RK_SNAP_IN_STALL_MS / 1000);
+			in_drop(n, r);
+		}
+		if (r->snap == NULL && r->incoming == NULL)
+			r->snap_held = false;
+		else
+			sn->held[k++] = sn->held[i];
+	}
+	sn->n_held = k;
 }
 
 static void step_held(struct rk_node *n, struct rk_replica *r)
@@ -673,6 +731,7 @@ int rk_snap_on_chunk(struct rk_node *n, const struct rk_net_chunk *c)
 		}
 		in->index = c->index;
 		r->incoming = in;
+		hold(n, r);
 	}
 	in = r->incoming;
 	if (in == NULL || in->sealed || in->index != c->index || in->expect != c->offset) {
@@ -684,6 +743,7 @@ int rk_snap_on_chunk(struct rk_node *n, const struct rk_net_chunk *c)
 		return 0;
 	}
 	in->expect += c->len;
+	in->chunk_ms = uv_now(&n->loop);
 	if (c->last) {
 		struct seal_work *w = calloc(1, sizeof(*w));
 		if (w == NULL) {

@@ -43,6 +43,10 @@ struct rk_snaps {
 	 * pump's turns that left a stream waiting for it (counter). */
 	struct rk_limit rate;
 	uint64_t rate_waits;
+	/* Ranges whose replica holds a snapshot file (one it made, or one it
+	 * receives): rk_snap_sweep looks at these only. */
+	uint64_t *held;
+	size_t n_held, cap_held;
 	size_t compact_cursor;       /* round-robin position of compaction */
 	uint64_t log_bytes;          /* the node's logs (logkeep.h) */
 };
@@ -60,6 +64,12 @@ void rk_snap_pump(struct rk_node *n);
  * in exactly this layout (sched_run.c reads it without a JSON parser). */
 void rk_snap_sends_json(struct rk_node *n, uint64_t range, struct rk_buf *out);
 void rk_snap_shutdown(struct rk_node *n);
+/* Removes the snapshot files nothing will read: one this node made and
+ * no stream has read for RK_SNAP_KEEP_MS (a follower that needs one soon
+ * after another gets the same file; later ones are made afresh from a
+ * newer state anyway), and one being received that got no chunk for
+ * RK_SNAP_IN_STALL_MS (its sender gave up or died). Periodic. */
+void rk_snap_sweep(struct rk_node *n);
 /* Whether a worker thread is busy with r's snapshots (install, generation,
  * sealing a received one): r cannot leave the node until it is done. */
 bool rk_snap_busy(const struct rk_replica *r);
