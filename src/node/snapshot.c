@@ -342,9 +342,16 @@ void rk_snap_pump(struct rk_node *n)
 
 	rk_buf_init(&b);
 	while ((s = *pp) != NULL) {
-		bool done = false, failed = false;
+		struct rk_replica *r = rk_table_get(&n->tab, s->range);
+		/* A replica that no longer leads in the stream's term stops
+		 * sending: the new leader sends its own, and the follower,
+		 * which keeps one stream a range, would take the chunks of
+		 * both as a gap and drop each (a transfer of leadership in a
+		 * move made the learner wait for a third stream). */
+		bool done = r == NULL || !rk_raft_is_leader(&r->raft) || r->raft.term != s->msg.term;
+		bool failed = done;
 
-		while (rk_net_room(n->net, s->node, RK_NET_CH_SNAP) > CHUNK_BYTES + 4096) {
+		while (!done && rk_net_room(n->net, s->node, RK_NET_CH_SNAP) > CHUNK_BYTES + 4096) {
 			if (!rk_limit_ready(&n->snaps.rate, uv_hrtime(), rate, burst)) {
 				/* Held by the limit, not stalled by the peer. */
 				s->last_progress = now_s();

@@ -32,6 +32,7 @@ sender died or gave up (dropped after 30 s without a chunk).
 """
 import os
 import random
+import re
 import shutil
 import struct
 import subprocess
@@ -264,6 +265,12 @@ def main():
         ok = c.stop_all()
         if not ok:
             fail("a node did not stop cleanly")
+        logs = "".join(open(os.path.join(tmp, "log%d" % i), errors="replace").read()
+                       for i in NODES)
+        print("move_crash_test: snapshots sent %d, failed %d, received %d (the logs)" %
+              (len(re.findall(r"snapshot at \d+ sent to", logs)),
+               len(re.findall(r"snapshot at \d+ to replica \d+ on node \d+ failed", logs)),
+               len(re.findall(r"snapshot at \d+ received", logs))), flush=True)
         print("move_crash_test: PASS", flush=True)
     finally:
         c.stop_all()
