@@ -19,6 +19,7 @@
  *   merge.freeze_applied  the merge's caller saw the FREEZE applied, no MERGE proposed
  *   merge.proposed        the merge's caller, right after proposing the MERGE
  *   merge.applied         a left replica, right after applying a MERGE (not yet durable)
+ *   merge.left_durable    the merged left durable, its right's removal not yet written
  *   snap.received         a snapshot staged and sealed, not yet stepped
  *   snap.install_durable  its install marker durable, the data not yet written
  *   snap.installed        its data written, the replica not yet updated
