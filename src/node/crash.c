@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "crash.h"
+#include "kv.h"
 #include "log.h"
 #include "node_int.h"
 
@@ -17,6 +18,14 @@ void rk_crash_arm(struct rk_node *n)
 
 	if (h != NULL && strcmp(h, "1") == 0 && at != NULL)
 		snprintf(n->hooks.crash_at, sizeof(n->hooks.crash_at), "%s", at);
+	at = getenv("RANGEKV_TEST_SPLIT_HOLD_MS");
+	if (h != NULL && strcmp(h, "1") == 0 && at != NULL && strtol(at, NULL, 10) > 0) {
+		long ms = strtol(at, NULL, 10);
+
+		n->hooks.split_hold_ms = (uint64_t)(ms > 60000 ? 60000 : ms);
+		rk_log_warn("node", "test hook: the apply of each split waits %llu ms "
+			    "after its commit", (unsigned long long)n->hooks.split_hold_ms);
+	}
 }
 
 void rk_crash_point(const struct rk_node *n, const char *name)
@@ -26,6 +35,44 @@ void rk_crash_point(const struct rk_node *n, const char *name)
 		return;
 	rk_log_warn("node", "crash point %s: killing this process (SIGKILL)", name);
 	raise(SIGKILL);
+}
+
+static int is_split(void *arg, uint32_t no, const struct rk_kv_cmd *c)
+{
+	(void)arg;
+	(void)no;
+	return c->op == RK_KV_SPLIT;
+}
+
+void rk_test_split_hold(struct rk_node *n, struct rk_replica *r, struct rk_raft_ready *rd)
+{
+	struct rk_test_hooks *h = &n->hooks;
+	uint64_t now = uv_now(&n->loop), ts;
+
+	if (h->split_hold_ms == 0)
+		return;
+	for (size_t i = 0; i < rd->n_committed; i++) {
+		const struct rk_raft_entry *e = &rd->committed[i];
+
+		if (e->type != RK_RAFT_ENTRY_NORMAL || e->len == 0 ||
+		    rk_kv_entry_walk(e->data, e->len, &ts, is_split, NULL) != 1)
+			continue;
+		if (h->held_range != r->range || h->held_index != e->index) {
+			h->held_range = r->range;
+			h->held_index = e->index;
+			h->held_since_ms = now;
+			rk_log_warn("node", "test hook: range %llu holds the apply of its split "
+				    "at %llu for %llu ms", (unsigned long long)r->range,
+				    (unsigned long long)e->index,
+				    (unsigned long long)h->split_hold_ms);
+		}
+		/* Applied up to the split, no further. Not marked dirty: the
+		 * replica is awake (its applied index is behind its commit)
+		 * and its ticks bring it back without spinning the loop. */
+		if (now < h->held_since_ms + h->split_hold_ms)
+			rd->n_committed = i;
+		return;
+	}
 }
 
 bool rk_test_no_placement(void)

@@ -1,5 +1,7 @@
 /*
- * Crash points of tests: named places in the membership and snapshot
+ * Crash points and held applies of tests.
+ *
+ * Crash points: named places in the membership and snapshot
  * paths where a test makes the node die as kill -9 would (SIGKILL to
  * itself), to check that a restart from whatever is on disk there comes
  * back consistent. Compiled only with RK_TEST_HOOKS (never in Release
@@ -13,11 +15,26 @@
  *   life.created          a replica created for a message, nothing written yet
  *   split.proposed        a leader, right after proposing a split
  *   split.applied         a replica, right after applying a split (not yet durable)
+ *   merge.frozen          a replica, right after applying a merge's FREEZE
+ *   merge.freeze_applied  the merge's caller saw the FREEZE applied, no MERGE proposed
+ *   merge.proposed        the merge's caller, right after proposing the MERGE
+ *   merge.applied         a left replica, right after applying a MERGE (not yet durable)
+ *   merge.left_durable    the merged left durable, its right's removal not yet written
  *   snap.received         a snapshot staged and sealed, not yet stepped
  *   snap.install_durable  its install marker durable, the data not yet written
  *   snap.installed        its data written, the replica not yet updated
  *   life.leaving          a removed replica's change durable, removal not begun
  *   life.remove_written   the removal transaction committed, not yet detached
+ */
+/*
+ * A held apply: RANGEKV_TEST_SPLIT_HOLD_MS=N (with RANGEKV_TEST_HOOKS=1, at
+ * start; at most 60,000) makes every replica of the node stop applying at
+ * a committed SPLIT for N ms from when it first sees it committed: its
+ * entries, hard state, messages and read barriers go on, only the apply
+ * waits (the cut a merge makes, merge.h). A leader whose apply lags its
+ * commit, which a slow apply batch can make; the lease-across-a-split
+ * test (tests/node/lease_split_test.py) holds the left leader's apply
+ * there while its followers apply the split.
  */
 #ifndef RK_NODE_CRASH_H
 #define RK_NODE_CRASH_H
@@ -25,6 +42,8 @@
 #include <stdbool.h>
 
 struct rk_node;
+struct rk_replica;
+struct rk_raft_ready;
 
 #ifdef RK_TEST_HOOKS
 /* Reads RANGEKV_CRASH_AT (with RANGEKV_TEST_HOOKS=1) at the node's start,
@@ -39,11 +58,15 @@ unsigned rk_test_store_delay_ms(void);
  * group did (no group written or created), to test the upgrade of such a
  * data directory. */
 bool rk_test_no_placement(void);
+/* Cuts rd's committed entries short before a SPLIT that is still held
+ * (RANGEKV_TEST_SPLIT_HOLD_MS); r's ticks bring it back. */
+void rk_test_split_hold(struct rk_node *n, struct rk_replica *r, struct rk_raft_ready *rd);
 #else
 #define rk_crash_arm(n) ((void)(n))
 #define rk_crash_point(n, name) ((void)(n), (void)(name))
 #define rk_test_no_placement() false
 #define rk_test_store_delay_ms() 0u
+#define rk_test_split_hold(n, r, rd) ((void)(n), (void)(r), (void)(rd))
 #endif
 
 #endif

@@ -302,6 +302,7 @@ static int start_removal(struct rk_node *n, struct rk_replica *r)
 			rk_store_checkpoint_async(n->store);
 			return RK_EAGAIN; /* later */
 		}
+		rk_crash_point(n, "merge.left_durable");
 	}
 	g = calloc(1, sizeof(*g));
 	if (g == NULL || (g->b = rk_store_batch_new()) == NULL) {

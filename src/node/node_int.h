@@ -84,6 +84,8 @@ struct rk_test_hooks {
 	bool disk_free_set;    /* the free space the node reads is... */
 	uint64_t disk_free;    /* ...this, whatever the disk has */
 	char crash_at[32];     /* RANGEKV_CRASH_AT (crash.h) */
+	uint64_t split_hold_ms; /* RANGEKV_TEST_SPLIT_HOLD_MS (crash.h) */
+	uint64_t held_range, held_index, held_since_ms; /* the split held */
 };
 
 struct rk_node {

@@ -394,6 +394,8 @@ static void on_process(uv_idle_t *h)
 		}
 		if (take_light_ready(n, r))
 			continue; /* nothing to persist: done without the store */
+		if (r->rd.n_committed > 0)
+			rk_test_split_hold(n, r, &r->rd); /* tests only (crash.h) */
 		if (r->rd.n_committed > 0 && rk_merge_hold(n, r, &r->rd))
 			continue; /* kept (have_ready); the right's commit wakes it */
 		if (ready_empty(&r->rd)) {

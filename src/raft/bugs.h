@@ -29,7 +29,9 @@
 /* The right half of a split does not take over its left neighbour's vote
  * refusal (rk_raft_inherit_lease). Not observable while both replicas share
  * a clock (always): rk_raft_init's own start refusal already lasts at least
- * as long (docs/testing.md, "planted bugs"); no test catches it. */
+ * as long (docs/testing.md, "planted bugs"); no test catches it, and
+ * node_lease_split, which passes with it, shows that the read barrier, not
+ * a refusal, keeps the old left leader's lease reads right. */
 #define RK_BUG_SPLIT_NO_LEASE_INHERIT 6
 
 #define RK_BUG(name) (RK_RAFT_BUG == RK_BUG_##name)

@@ -12,10 +12,12 @@ of one was removed; the same merge once the replica is back); on every
 node the ranges tile the key space, the same on all; every SET
 acknowledged reads back and the INCR counter equals the INCRs
 acknowledged (nothing lost, nothing applied twice); the same after every
-node is killed (-9) and restarted, and after kill -9 of every node at
-merge.frozen, merge.freeze_applied and merge.applied and a restart (the
-merge happened on every node or on none: an abandoned one unfreezes the
-right).
+node is killed (-9) and restarted, and after kill -9 at each step of a
+merge and a restart (the merge happened on every node or on none: an
+abandoned one unfreezes the right): merge.frozen, merge.freeze_applied,
+merge.proposed, merge.applied, merge.left_durable (the merged left
+durable, the right's removal not written) and life.remove_written (the
+right's removal written, the replica not yet detached).
 """
 import os
 import signal
@@ -208,7 +210,41 @@ def main():
                 v = wait("ranges settled (%s)" % when,
                          lambda: (lambda v: v if v and len(v) in count else None)(agreed()), 60)
             spans.check_acked(conn_wait(2), acked, when, fail)
-            return v
+            # Each node's own replica of each range (every node holds
+            # them all) as the index lists it, once the index has caught
+            # up (an abandoned merge's abort moves the left's generation
+            # on, and its report follows).
+            seen = {}
+
+            def same():
+                v2 = agreed()
+                if v2 is None or len(v2) not in count:
+                    return None
+                for rid_, start_, end_, gen in v2:
+                    for i in (1, 2, 3):
+                        st, b = http(i, "GET", "/api/v1/ranges/%d" % rid_)
+                        seen["last"] = (i, rid_, st, b and (b.get("start"), b.get("end"),
+                                                            b.get("generation")),
+                                        (start_, end_, gen))
+                        if st != 200 or (b["start"], b["end"], b["generation"]) != \
+                                (start_, end_, gen):
+                            return None
+                return v2
+            t = time.time()
+            while time.time() - t < 30:
+                v2 = same()
+                if v2:
+                    return v2
+                time.sleep(0.2)
+            fail("node %d's range %d is %r %r, the index's %r (%s)" % (seen["last"] + (when,)))
+
+        def gone(rid_, when):
+            """No node holds a replica of range rid_ merged away."""
+            for i in (1, 2, 3):
+                st, b = http(i, "GET", "/api/v1/ranges/%d" % rid_)
+                if st == 200:
+                    fail("range %d, merged away, is still held: node %d answers %r (%s)"
+                         % (rid_, i, b, when))
         check("after the merges")
         for i in (1, 2, 3):
             procs[i].send_signal(signal.SIGKILL)
@@ -218,8 +254,13 @@ def main():
         # kill -9 at the crash points of a merge, on every node at once, then
         # a restart: merged on every node or on none (an abandoned merge's
         # right unfreezes and serves again).
+        # Merged for sure from merge.applied on (the MERGE committed);
+        # before, on every node or on none.
+        merged_by = ("merge.applied", "merge.left_durable", "life.remove_written")
+        outcomes = []
         for point, key in (("merge.frozen", "k7"), ("merge.freeze_applied", "k8"),
-                           ("merge.applied", "k9")):
+                           ("merge.proposed", "k8p"), ("merge.applied", "k9"),
+                           ("merge.left_durable", "k9d"), ("life.remove_written", "k9r")):
             rid = split(key)["right"]["id"]
             cc = conn_wait(3)
             for n in range(20):
@@ -231,6 +272,8 @@ def main():
             for i in (1, 2, 3):  # a checkpoint: the armed restart replays nothing older
                 procs[i].send_signal(signal.SIGTERM)
                 procs[i].wait()
+            logs = {i: len(open(os.path.join(top, "log%d" % i), errors="replace").read())
+                    for i in (1, 2, 3)}
             procs = {i: start(i, top, point) for i in (1, 2, 3)}
 
             def crashed():
@@ -240,13 +283,17 @@ def main():
                     http(i, "POST", "/api/v1/merge?left=%d" % left)
                 return any(p.poll() is not None for p in procs.values())
             wait("a node crashed at %s" % point, crashed, 120)
+            fired = [i for i in (1, 2, 3) if "crash point %s:" % point in
+                     open(os.path.join(top, "log%d" % i), errors="replace").read()[logs[i]:]]
+            if not fired:
+                fail("a node stopped, but none at the crash point %s" % point)
             for i in (1, 2, 3):
                 if procs[i].poll() is None:
                     procs[i].send_signal(signal.SIGKILL)
                 procs[i].wait()
             procs = {i: start(i, top) for i in (1, 2, 3)}
             v = check("after kill -9 at %s" % point,
-                      count=(2,) if point == "merge.applied" else (2, 3))
+                      count=(2,) if point in merged_by else (2, 3))
             if len(v) == 3:
                 # Not merged: the right serves again (unfrozen) and merges.
                 cc = conn_wait(1)
@@ -255,8 +302,12 @@ def main():
                 acked.sets[key + "-again"] = "a"
                 merge_call(left)
                 check("after the merge abandoned at %s was done again" % point)
-        print("merge_test: OK (%d SETs, %d INCRs acknowledged; merged %r)" %
-              (len(acked.sets), acked.incr, merged), flush=True)
+            gone(rid, "after kill -9 at %s" % point)
+            outcomes.append("%s (node %s): %s" % (point, ",".join(map(str, fired)),
+                                                  "merged" if len(v) == 2 else
+                                                  "abandoned, merged again"))
+        print("merge_test: OK (%d SETs, %d INCRs acknowledged; merged %r; crash points: %s)" %
+              (len(acked.sets), acked.incr, merged, "; ".join(outcomes)), flush=True)
     finally:
         stop.set()
         spans.kill_all(procs, top)

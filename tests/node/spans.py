@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 
 from cluster import unescape
-from resp import Conn
+from resp import Conn, Err  # noqa: F401 (Err: for the tests)
 
 
 def wait(what, cond, timeout, fail, step=0.05):
@@ -159,15 +159,18 @@ class Nodes:
         return wait("node %d's client port" % i, once, timeout, self.fail)
 
 
-def start_node(bin_, i, top, addr, extra=(), crash_at=None):
+def start_node(bin_, i, top, addr, extra=(), crash_at=None, hooks=None):
     """Node i of three (addresses addr(i, kind): 0 peer, 1 client, 2 HTTP;
     data in top/nI, log appended to top/logI), two ranges at first start,
     50 ms ticks, rebalancing off (replicas stay where the test puts them),
-    and the flags extra; armed to kill itself at crash_at."""
+    and the flags extra; armed to kill itself at crash_at; hooks: more
+    test hooks' variables (a dict), RANGEKV_TEST_HOOKS=1 with them."""
     log = open(os.path.join(top, "log%d" % i), "a")
     env = dict(os.environ)
     if crash_at is not None:
         env.update(RANGEKV_TEST_HOOKS="1", RANGEKV_CRASH_AT=crash_at)
+    if hooks:
+        env.update(hooks, RANGEKV_TEST_HOOKS="1")
     cluster = ",".join("%d=%s" % (j, addr(j, 0)) for j in (1, 2, 3))
     return subprocess.Popen(
         [bin_, "start", "--node-id", str(i), "--data", os.path.join(top, "n%d" % i),
