@@ -215,15 +215,21 @@ static int wl_reserve(struct rk_client_router *r);
 
 /* A write whose key's range is another one now: it joins that range's
  * list. Never sent to a range (it was submitted when its key's range was
- * not known, or only asked about): under a new sequence number, the
- * newest. Kept under its old one, in another list, the range's later
- * writes would carry a first incomplete sequence above it, and the range
- * would take it for one already answered. Sent before (it may have
- * applied, and a range that splits hands its session records on): under
- * its own, in sequence order, so that the list's head, the first
- * incomplete sequence its range is told, is never above it. Without
- * memory for the range table it stays where it is (still correct; the
- * range may then answer it as a duplicate). */
+ * not known, or only asked about), or every attempt of it was answered
+ * with a certainly-not-applied status (open 0: it applied nowhere, and no
+ * copy of it is on its way): under a new sequence number, the newest.
+ * Kept under its old one, in another list, the range's later writes
+ * would carry a first incomplete sequence above it, and the range would
+ * take it for one already answered; the range may even have been told
+ * such a mark already, or inherited one from the range it split from, by
+ * writes sent there while this one was on its way to the range it left
+ * (quick splits). Otherwise (an attempt unanswered, or answered unknown:
+ * it may have applied, and a range that splits hands its session records
+ * on): under its own, in sequence order, so that the list's head, the
+ * first incomplete sequence its range is told from then on, is never
+ * above it (a range told more before answers it as a duplicate, -ERR).
+ * Without memory for the range table it stays where it is (still
+ * correct; the range may then answer it as a duplicate). */
 static void rejoin(struct rk_client_router *r, struct op *o)
 {
 	struct wlist *l;
@@ -236,7 +242,7 @@ static void rejoin(struct rk_client_router *r, struct op *o)
 	if (o->wnext) o->wnext->wprev = o->wprev; else l->tail = o->wprev;
 	o->wprev = o->wnext = NULL;
 	l = wlist_of(r, o->range);
-	if (!o->maybe_applied)
+	if (!o->maybe_applied || o->open == 0)
 		o->seq = r->next_seq++;
 	o->wl = l;
 	for (at = l->tail; at != NULL && at->seq > o->seq; at = at->wprev)
