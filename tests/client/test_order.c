@@ -197,6 +197,20 @@ static void s_stop(struct sfake *f, uv_loop_t *loop)
 	assert_int_equal(uv_loop_close(loop), 0);
 }
 
+/* A router over f on loop, and the batch {a=1, z=1} of one connection
+ * (answers in w[0], w[1]) sent to range 1, the split not known yet. */
+static void start_batch(struct sfake *f, uv_loop_t *loop, struct rk_client_order *ord,
+			struct wout *w)
+{
+	s_start(f, loop);
+	set(ord, f, "a", "1", &w[0]);
+	set(ord, f, "z", "1", &w[1]);
+	rk_client_order_flush(ord);
+	assert_int_equal(f->sent, 1);
+	assert_int_equal(f->q[0].op, RK_KV_BATCH);
+	assert_int_equal(f->q[0].range, 1);
+}
+
 /* The batch {a=1, z=1} leaves for range 1; the node then learns of the
  * split (another answer), and the connection writes z=2 and y=5: z=2
  * waits behind the batch that carries z (it would otherwise go to range
@@ -217,13 +231,7 @@ static void test_order_resplit(void **state)
 
 	(void)state;
 	memset(w, 0, sizeof(w));
-	s_start(&f, &loop);
-	set(&ord, &f, "a", "1", &w[0]);
-	set(&ord, &f, "z", "1", &w[1]);
-	rk_client_order_flush(&ord);
-	assert_int_equal(f.sent, 1);
-	assert_int_equal(f.q[0].op, RK_KV_BATCH);
-	assert_int_equal(f.q[0].range, 1);
+	start_batch(&f, &loop, &ord, w);
 	assert_string_equal(f.q[0].keys, "a=1 z=1 ");
 	f.split = true;
 	set(&ord, &f, "z", "2", &w[2]);
@@ -274,11 +282,7 @@ static void test_order_resplit_waits_open_attempt(void **state)
 
 	(void)state;
 	memset(w, 0, sizeof(w));
-	s_start(&f, &loop);
-	set(&ord, &f, "a", "1", &w[0]);
-	set(&ord, &f, "z", "1", &w[1]);
-	rk_client_order_flush(&ord);
-	assert_int_equal(f.sent, 1);
+	start_batch(&f, &loop, &ord, w);
 	s_answer(&f, 0, RK_NET_RESP_MISMATCH);
 	assert_int_equal(f.sent, 2); /* the same batch, to range 1 */
 	assert_int_equal(f.q[1].op, RK_KV_BATCH);
