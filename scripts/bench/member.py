@@ -18,6 +18,14 @@
                                 while the placement leader moves replicas
                                 to it (rebalancing on), the moves done, and
                                 how long until none is in flight
+  member.py BIN hot SECS        64 ranges cut evenly over the byte space
+                                (all of redis-benchmark's keys in one),
+                                automatic splits on (--split-size 64 MiB):
+                                SET/s in two windows of SECS seconds, the
+                                splits of the hot range, whether
+                                redis-benchmark stopped at an error reply,
+                                and node 1's redirects and batches sent on
+                                in parts
 
 Prints one line per figure; nothing passes or fails on a timing.
 """
@@ -180,6 +188,9 @@ def add(mb):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+STOPPED = []  # the windows in which redis-benchmark exited by itself
+
+
 def bench_sets(secs):
     host, port = client(1)
     # redis-benchmark has no duration flag: run it for secs and read its
@@ -192,9 +203,41 @@ def bench_sets(secs):
     c0 = commands()
     time.sleep(secs)
     c1 = commands()
+    if p.poll() is not None:  # it exits at its first error reply
+        STOPPED.append(secs)
     p.terminate()
     p.wait()
     return (c1 - c0) / secs
+
+
+def metric(name):
+    m = urllib.request.urlopen("http://%s/metrics" % http(1), timeout=5).read().decode()
+    for line in m.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def hot(secs):
+    tmp = tempfile.mkdtemp(prefix="rk-bench-member-")
+    procs = start(tmp, 64)
+    try:
+        for w in ("first", "second"):
+            r0, s0 = metric("rangekv_router_redirects_total"), \
+                metric("rangekv_router_resplits_total")
+            rate = bench_sets(secs)
+            r1, s1 = metric("rangekv_router_redirects_total"), \
+                metric("rangekv_router_resplits_total")
+            n = len(call(1, "GET", "/api/v1/ranges?limit=100000", 5)[1]["ranges"])
+            print("SET/s in the %s %d s: %.0f; ranges now %d; node 1: %.0f redirects/s, "
+                  "%.0f batches sent on in parts; redis-benchmark %s" %
+                  (w, secs, rate, n, (r1 - r0) / (secs + 1), s1 - s0,
+                   "stopped at an error reply" if STOPPED else "ran to the end"),
+                  flush=True)
+            del STOPPED[:]
+    finally:
+        stop(procs, tmp)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def commands():
@@ -298,6 +341,8 @@ def main():
         add(int(sys.argv[3]) if len(sys.argv) > 3 else 64)
     elif what == "join":
         join(int(sys.argv[3]) if len(sys.argv) > 3 else 10)
+    elif what == "hot":
+        hot(int(sys.argv[3]) if len(sys.argv) > 3 else 10)
     elif what == "moves":
         moves(int(sys.argv[3]) if len(sys.argv) > 3 else 20,
               int(sys.argv[4]) if len(sys.argv) > 4 else 10)

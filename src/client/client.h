@@ -82,9 +82,12 @@ enum { RK_CLIENT_LOOKUP_NONE = 0, RK_CLIENT_LOOKUP_WAIT = 1, RK_CLIENT_LOOKUP_DO
 struct rk_client_router;
 
 /* The reply of one operation: status (enum rk_net_resp_status, or the
- * router's own RK_CLIENT_TRYAGAIN / RK_CLIENT_TIMEOUT) and the RESP reply
- * bytes when status is OK or REFUSED. */
-enum { RK_CLIENT_TRYAGAIN = 100, RK_CLIENT_TIMEOUT = 101 };
+ * router's own RK_CLIENT_TRYAGAIN / RK_CLIENT_TIMEOUT / RK_CLIENT_RESPLIT)
+ * and the RESP reply bytes when status is OK or REFUSED. RESPLIT, for an
+ * RK_KV_BATCH only: its keys are in several ranges now, and it certainly
+ * did not apply and never will (router.c): the caller may send its
+ * commands again, in new operations. */
+enum { RK_CLIENT_TRYAGAIN = 100, RK_CLIENT_TIMEOUT = 101, RK_CLIENT_RESPLIT = 102 };
 typedef void (*rk_client_done_fn)(void *arg, int status, const uint8_t *reply,
 				  size_t len);
 
@@ -121,6 +124,9 @@ struct rk_client_stats {
 	 * parked it instead (REDIRECT_BURST reached); attempts sent to a node
 	 * asked in turn (no node known for the key). */
 	uint64_t redirects, redirect_parks, asks;
+	/* Batches handed back to their caller to send in parts
+	 * (RK_CLIENT_RESPLIT). */
+	uint64_t resplits;
 	/* Placement index lookups asked for a key (env.lookup). */
 	uint64_t index_lookups;
 };

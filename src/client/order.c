@@ -24,10 +24,30 @@
  * Reads go straight to the router: the gate keeps them apart from writes
  * of the same key.
  *
+ * A split moves keys out of a queue's range. Writes of one key stay in
+ * one queue, in order, whatever the routing learns meanwhile: a new write
+ * of a key that a write of the connection still waiting or in flight
+ * carries joins that write's queue (not its own range's). When a queue
+ * has nothing in flight, the writes it holds whose range is another one
+ * now go to that range's queue (all of a key's writes together, in
+ * order: no other queue holds that key), so that a batch is formed of
+ * one range's keys as the node knows them. A batch formed before the node
+ * learned a split can still carry keys of both halves: the range refuses
+ * it at apply, and when the router answers RK_CLIENT_RESPLIT (it
+ * certainly never applied, and never will) its commands go back in front
+ * of the queue's waiting ones and leave again in parts, each part a new
+ * request with a sequence number of its own. So a later write of a key
+ * never applies before an earlier one, and each applies once.
+ *
  * A write of a key no range is known for goes to the range-0 queue, one
  * command at a time, and while that queue is busy every write of the
- * connection joins it: a key whose range becomes known meanwhile cannot
- * overtake an earlier write of it.
+ * connection joins it (unless a queue holds its key): a key whose range
+ * becomes known meanwhile cannot overtake an earlier write of it.
+ *
+ * A command with several keys (MSET within one range) keeps its keys
+ * together: a split that puts them in two ranges makes it fail as before
+ * (the router resends it until its deadline), and a write of one of its
+ * keys after it stays behind it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +60,8 @@ struct pend {
 	rk_client_done_fn done;
 	void *arg;
 	uint64_t deadline; /* loop ms: answered -TRYAGAIN if still waiting */
+	uint64_t mask;     /* a bit per key (key_bit): a quick "not its key" */
+	uint32_t nkeys;
 	size_t len;
 	uint8_t cmd[];
 };
@@ -47,6 +69,7 @@ struct pend {
 struct oq {
 	struct oq *next;
 	struct rk_client_router *r;
+	struct rk_client_order *o;
 	uint64_t range;
 	bool busy;                /* a request of it is with the router */
 	struct pend *fly;         /* that request's commands, in order */
@@ -59,6 +82,59 @@ static bool oq_idle(const struct oq *q)
 	return !q->busy && q->head == NULL;
 }
 
+static uint64_t key_bit(const uint8_t *key, size_t klen)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (size_t i = 0; i < klen; i++)
+		h = (h ^ key[i]) * 1099511628211ull;
+	return 1ull << (h >> 58);
+}
+
+/* Whether p writes key (bit: its key_bit). */
+static bool pend_has(const struct pend *p, const uint8_t *key, size_t klen,
+		     uint64_t bit)
+{
+	struct rk_kv_cmd c;
+	const uint8_t *k;
+	size_t off = 0, kl;
+	uint32_t i = 0;
+
+	if ((p->mask & bit) == 0 || rk_kv_cmd_decode(p->cmd, p->len, &c) != 0)
+		return false;
+	while (rk_kv_key_next(&c, &off, &i, &k, &kl) == 0)
+		if (kl == klen && memcmp(k, key, klen) == 0)
+			return true;
+	return false;
+}
+
+static bool list_has(const struct pend *p, const uint8_t *key, size_t klen,
+		     uint64_t bit)
+{
+	for (; p != NULL; p = p->next)
+		if (pend_has(p, key, klen, bit))
+			return true;
+	return false;
+}
+
+/* Whether a command of several keys in the list from e up to p writes
+ * one of p's keys (p must then stay behind it). */
+static bool held_before(const struct pend *e, const struct pend *p)
+{
+	struct rk_kv_cmd c;
+	const uint8_t *k;
+	size_t off = 0, kl;
+	uint32_t i = 0;
+
+	if (rk_kv_cmd_decode(p->cmd, p->len, &c) != 0)
+		return true;
+	while (rk_kv_key_next(&c, &off, &i, &k, &kl) == 0)
+		for (const struct pend *x = e; x != p; x = x->next)
+			if (x->nkeys > 1 && pend_has(x, k, kl, key_bit(k, kl)))
+				return true;
+	return false;
+}
+
 static void pend_answer(struct pend *list, int status, const uint8_t *reply,
 			size_t len)
 {
@@ -68,6 +144,77 @@ static void pend_answer(struct pend *list, int status, const uint8_t *reply,
 		free(list);
 		list = nx;
 	}
+}
+
+/* The queue of range in o, created if absent (NULL: no memory). Frees
+ * nothing: the caller may be walking o's queues. */
+static struct oq *range_queue(struct rk_client_router *r, struct rk_client_order *o,
+			      uint64_t range)
+{
+	struct oq *q;
+
+	for (q = o->qs; q != NULL; q = q->next)
+		if (q->range == range)
+			return q;
+	q = calloc(1, sizeof(*q));
+	if (q == NULL)
+		return NULL;
+	q->r = r;
+	q->o = o;
+	q->range = range;
+	q->next = o->qs;
+	o->qs = q;
+	return q;
+}
+
+static void oq_append(struct oq *q, struct pend *p)
+{
+	p->next = NULL;
+	if (q->tail) q->tail->next = p; else q->head = p;
+	q->tail = p;
+}
+
+/* q has nothing in flight: its waiting writes whose range is another one
+ * now move to that range's queue, in order. All the writes of a key are
+ * in q (rk_client_order_submit), so they move together and no other
+ * queue has one of that key to overtake; a single-key write behind a
+ * command of several keys that shares its key stays (its queue keeps
+ * them in order). Range 0's queue sends its commands one at a time
+ * through the router, which routes each: nothing moves out of it. */
+static void rehome(struct oq *q)
+{
+	struct pend *p, *keep = q->head, **keept = &keep, *nx;
+	bool multi = false; /* a command of several keys stays */
+
+	if (q->range == 0)
+		return;
+	/* The kept list runs from keep and its last link points at the pend
+	 * looked at next, so that held_before walks what stays before it. */
+	for (p = q->head; p != NULL; p = nx) {
+		struct rk_kv_cmd c;
+		const uint8_t *key, *end;
+		size_t klen, elen;
+		uint64_t range = q->range;
+		struct oq *to;
+
+		nx = p->next;
+		if (p->nkeys == 1 && rk_kv_cmd_decode(p->cmd, p->len, &c) == 0 &&
+		    rk_kv_cmd_key(&c, &key, &klen) == 0)
+			range = rk_client_range_of(q->r, key, klen, &end, &elen);
+		if (range != q->range && range != 0 && !(multi && held_before(keep, p)) &&
+		    (to = range_queue(q->r, q->o, range)) != NULL) {
+			*keept = nx; /* unlink p: the kept list goes on at nx */
+			oq_append(to, p);
+			continue;
+		}
+		multi = multi || p->nkeys > 1;
+		*keept = p;
+		keept = &p->next;
+	}
+	q->head = keep;
+	q->tail = NULL;
+	for (p = keep; p != NULL; p = p->next)
+		q->tail = p;
 }
 
 static void on_fly_done(void *arg, int status, const uint8_t *reply, size_t len);
@@ -137,9 +284,35 @@ static struct pend *pump(struct oq *q)
 	return fail;
 }
 
+/* Sends what waits in every queue of o with nothing in flight, each
+ * queue's writes of other ranges first moved to theirs (which may then
+ * have something to send: again until none has). Returns the commands
+ * given up on, as pump. */
+static struct pend *settle(struct rk_client_order *o)
+{
+	struct pend *fail = NULL, **failt = &fail;
+	bool again = true;
+
+	while (again) {
+		again = false;
+		for (struct oq *q = o->qs; q != NULL; q = q->next) {
+			if (q->busy || q->head == NULL)
+				continue;
+			again = true;
+			rehome(q);
+			*failt = pump(q);
+			while (*failt != NULL)
+				failt = &(*failt)->next;
+		}
+	}
+	return fail;
+}
+
 /* The request in flight is answered: the next one goes out first (so that
  * writes the callbacks submit queue behind it), then each command gets its
- * own reply. q is not touched after pump. */
+ * own reply. A batch refused for keys of several ranges (RESPLIT, never
+ * applied) is no answer: its commands wait again, in front, and leave in
+ * parts. q is not touched after settle. */
 static void on_fly_done(void *arg, int status, const uint8_t *reply, size_t len)
 {
 	struct oq *q = arg;
@@ -149,7 +322,18 @@ static void on_fly_done(void *arg, int status, const uint8_t *reply, size_t len)
 	q->fly = NULL;
 	q->nfly = 0;
 	q->busy = false;
-	fail = pump(q);
+	if (status == RK_CLIENT_RESPLIT && fly != NULL) {
+		struct pend *last = fly;
+		while (last->next != NULL)
+			last = last->next;
+		last->next = q->head;
+		if (q->head == NULL)
+			q->tail = last;
+		q->head = fly;
+		pend_answer(settle(q->o), RK_CLIENT_TRYAGAIN, NULL, 0);
+		return;
+	}
+	fail = settle(q->o);
 	if (n > 1 && status == RK_NET_RESP_OK && len > 0 && reply[0] == 'B') {
 		size_t off = 0, l;
 		const uint8_t *p;
@@ -170,12 +354,15 @@ static void on_fly_done(void *arg, int status, const uint8_t *reply, size_t len)
 	pend_answer(fail, RK_CLIENT_TRYAGAIN, NULL, 0);
 }
 
-/* The queue of range (created if absent); idle queues met on the way are
- * freed. NULL: no memory. */
+/* The queue a write of key (of range) joins: the one holding a write of
+ * key already (waiting or in flight), else a busy range-0 queue, else
+ * range's (created if absent). Idle queues met on the way are freed.
+ * NULL: no memory. */
 static struct oq *queue_of(struct rk_client_router *r, struct rk_client_order *o,
-			   uint64_t range)
+			   uint64_t range, const uint8_t *key, size_t klen)
 {
-	struct oq **pp = &o->qs, *q, *zero = NULL, *found = NULL;
+	struct oq **pp = &o->qs, *q, *zero = NULL, *found = NULL, *holder = NULL;
+	uint64_t bit = key_bit(key, klen);
 
 	while ((q = *pp) != NULL) {
 		if (q->range == range)
@@ -187,20 +374,18 @@ static struct oq *queue_of(struct rk_client_router *r, struct rk_client_order *o
 			free(q);
 			continue;
 		}
+		if (holder == NULL &&
+		    (list_has(q->fly, key, klen, bit) || list_has(q->head, key, klen, bit)))
+			holder = q;
 		pp = &q->next;
 	}
+	if (holder != NULL)
+		return holder;
 	if (zero != NULL)
 		return zero;
 	if (found != NULL)
 		return found;
-	q = calloc(1, sizeof(*q));
-	if (q == NULL)
-		return NULL;
-	q->r = r;
-	q->range = range;
-	q->next = o->qs;
-	o->qs = q;
-	return q;
+	return range_queue(r, o, range);
 }
 
 int rk_client_order_submit(struct rk_client_router *r, struct rk_client_order *o,
@@ -217,33 +402,35 @@ int rk_client_order_submit(struct rk_client_router *r, struct rk_client_order *o
 		return RK_EINVAL;
 	if (rk_kv_op_is_read(c.op))
 		return rk_client_submit(r, cmd, len, done, arg);
-	q = queue_of(r, o, rk_client_range_of(r, key, klen, &end, &elen));
+	q = queue_of(r, o, rk_client_range_of(r, key, klen, &end, &elen), key, klen);
 	if (q == NULL)
 		return RK_ENOMEM;
 	p = malloc(sizeof(*p) + len);
 	if (p == NULL)
 		return RK_ENOMEM;
-	p->next = NULL;
 	p->done = done;
 	p->arg = arg;
 	p->deadline = rk_client_router_now(r) + rk_client_router_timeout(r);
 	p->len = len;
 	memcpy(p->cmd, cmd, len);
-	if (q->tail) q->tail->next = p; else q->head = p;
-	q->tail = p;
+	p->mask = 0;
+	p->nkeys = 0;
+	{
+		size_t off = 0, kl;
+		const uint8_t *k;
+		uint32_t i = 0;
+		while (rk_kv_key_next(&c, &off, &i, &k, &kl) == 0) {
+			p->mask |= key_bit(k, kl);
+			p->nkeys++;
+		}
+	}
+	oq_append(q, p);
 	return 0;
 }
 
 void rk_client_order_flush(struct rk_client_order *o)
 {
-	struct pend *fail = NULL, **failt = &fail;
-
-	for (struct oq *q = o->qs; q != NULL; q = q->next) {
-		*failt = pump(q);
-		while (*failt != NULL)
-			failt = &(*failt)->next;
-	}
-	pend_answer(fail, RK_CLIENT_TRYAGAIN, NULL, 0);
+	pend_answer(settle(o), RK_CLIENT_TRYAGAIN, NULL, 0);
 }
 
 void rk_client_order_free(struct rk_client_order *o)

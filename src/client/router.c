@@ -18,7 +18,10 @@
  *   MISMATCH         the range's generation is not the one sent, or the key
  *                    is outside its span (checked at proposal and again at
  *                    apply, where every replica has the same span at the
- *                    same index).
+ *                    same index);
+ *   OUTSIDE          the check at apply refused it (a MISMATCH too): for a
+ *                    batch whose keys the node now knows in several ranges,
+ *                    RESPLIT to the caller (below).
  *
  * Routing that follows descriptors. Every request carries the range id and
  * generation of the node's range cache. NO_RANGE and MISMATCH are
@@ -39,6 +42,20 @@
  * parks the operation for RETRY_MS, so a descriptor ping-pong costs one attempt
  * per RETRY_MS until the deadline, never a spin. The deadline's answers
  * stay exact: -TIMEOUT once a write may have applied, else -TRYAGAIN.
+ *
+ * A batch (RK_KV_BATCH, order.c) whose keys a split put in two ranges can
+ * apply nowhere, and resending it cannot help. Its caller gets
+ * RK_CLIENT_RESPLIT, to send its commands again in parts, when the batch
+ * certainly never applied and never will: the answer is OUTSIDE (the
+ * range's session held no record of its sequence number when it refused
+ * it, and a range's records go to both halves of a split and into a
+ * merge), and no other attempt of it may still apply (open: every attempt
+ * sent was answered with a certainly-not-applied status; an attempt
+ * unanswered, or answered UNKNOWN, may still be in some range's log);
+ * while one is open it waits, parked, for that one's answer (its reply,
+ * or a refusal: then RESPLIT) or for its deadline (-TIMEOUT). Its
+ * sequence number is then dropped: a late copy of it would meet a first
+ * incomplete sequence above it, or keys in two ranges.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +83,14 @@ struct op {
 	bool lost;          /* a node said NO_RANGE: ask others if none is known */
 	bool indexed;       /* the placement index was asked about its key */
 	uint32_t redirects; /* NO_RANGE and MISMATCH answers so far */
+	/* Attempts sent and not answered with a certainly-not-applied
+	 * status (NOT_LEADER, NO_RANGE, MISMATCH, OUTSIDE): one that is may
+	 * still apply somewhere. */
+	uint32_t open;
+	/* A batch refused at apply with its keys in several ranges while
+	 * another attempt of it was open: parked until that one is answered
+	 * (then RESPLIT, or its reply) or the deadline passes. */
+	bool holding;
 	uint64_t seq;
 	uint64_t range, target;
 	uint64_t asked;     /* the node last asked in turn, 0 none */
@@ -190,15 +215,21 @@ static int wl_reserve(struct rk_client_router *r);
 
 /* A write whose key's range is another one now: it joins that range's
  * list. Never sent to a range (it was submitted when its key's range was
- * not known, or only asked about): under a new sequence number, the
- * newest. Kept under its old one, in another list, the range's later
- * writes would carry a first incomplete sequence above it, and the range
- * would take it for one already answered. Sent before (it may have
- * applied, and a range that splits hands its session records on): under
- * its own, in sequence order, so that the list's head, the first
- * incomplete sequence its range is told, is never above it. Without
- * memory for the range table it stays where it is (still correct; the
- * range may then answer it as a duplicate). */
+ * not known, or only asked about), or every attempt of it was answered
+ * with a certainly-not-applied status (open 0: it applied nowhere, and no
+ * copy of it is on its way): under a new sequence number, the newest.
+ * Kept under its old one, in another list, the range's later writes
+ * would carry a first incomplete sequence above it, and the range would
+ * take it for one already answered; the range may even have been told
+ * such a mark already, or inherited one from the range it split from, by
+ * writes sent there while this one was on its way to the range it left
+ * (quick splits). Otherwise (an attempt unanswered, or answered unknown:
+ * it may have applied, and a range that splits hands its session records
+ * on): under its own, in sequence order, so that the list's head, the
+ * first incomplete sequence its range is told from then on, is never
+ * above it (a range told more before answers it as a duplicate, -ERR).
+ * Without memory for the range table it stays where it is (still
+ * correct; the range may then answer it as a duplicate). */
 static void rejoin(struct rk_client_router *r, struct op *o)
 {
 	struct wlist *l;
@@ -211,7 +242,7 @@ static void rejoin(struct rk_client_router *r, struct op *o)
 	if (o->wnext) o->wnext->wprev = o->wprev; else l->tail = o->wprev;
 	o->wprev = o->wnext = NULL;
 	l = wlist_of(r, o->range);
-	if (!o->maybe_applied)
+	if (!o->maybe_applied || o->open == 0)
 		o->seq = r->next_seq++;
 	o->wl = l;
 	for (at = l->tail; at != NULL && at->seq > o->seq; at = at->wprev)
@@ -292,6 +323,7 @@ static void attempt(struct rk_client_router *r, struct op *o, uint64_t to)
 	o->next_at = now_ms(r) + RESEND_MS;
 	if (to != r->env.self)
 		r->st.forwarded++;
+	o->open++;
 	/* From here on a leader may propose it (never under range 0). */
 	if (o->range != 0)
 		o->maybe_applied = true;
@@ -330,9 +362,36 @@ static bool expired(struct rk_client_router *r, struct op *o)
 	return true;
 }
 
-/* NO_RANGE or MISMATCH: certainly not applied by this attempt. The node
- * learns what the answer says and o goes where its cache points now, at
- * once while o's redirects are few, else after RETRY_MS. */
+/* Whether the commands of batch o fall in more than one range (or in no
+ * known range) as the node knows them now. */
+static bool batch_spans(struct rk_client_router *r, const struct op *o)
+{
+	struct rk_kv_cmd c, sub;
+	size_t off = 0, l, klen, elen;
+	const uint8_t *p, *key, *end;
+	uint64_t first = 0;
+	bool any = false;
+
+	if (rk_kv_cmd_decode(o->cmd, o->len, &c) != 0 || c.op != RK_KV_BATCH)
+		return false;
+	while (rk_kv_arg_next(&c, &off, &p, &l) == 0) {
+		uint64_t range;
+		if (rk_kv_cmd_decode(p, l, &sub) != 0 || rk_kv_cmd_key(&sub, &key, &klen) != 0)
+			return false;
+		range = r->env.range_of(r->env.arg, key, klen, &end, &elen);
+		if (any && range != first)
+			return true;
+		first = range;
+		any = true;
+	}
+	return first == 0 && any;
+}
+
+/* NO_RANGE, MISMATCH or OUTSIDE: certainly not applied by this attempt.
+ * The node learns what the answer says and o goes where its cache points
+ * now, at once while o's redirects are few, else after RETRY_MS; a batch
+ * refused at apply that now spans ranges goes back to its caller
+ * (RK_CLIENT_RESPLIT, above) if no other attempt of it may still apply. */
 static void redirect(struct rk_client_router *r, struct op *o,
 		     const struct rk_net_resp *resp)
 {
@@ -344,6 +403,19 @@ static void redirect(struct rk_client_router *r, struct op *o,
 		o->lost = true;
 		if (o->range != 0 && r->env.absent != NULL)
 			r->env.absent(r->env.arg, o->range, o->target);
+	}
+	if (resp->status == RK_NET_RESP_OUTSIDE && batch_spans(r, o)) {
+		if (o->open == 0) {
+			r->st.resplits++;
+			op_finish(r, o, RK_CLIENT_RESPLIT, NULL, 0);
+			return;
+		}
+		/* Sending it again would open one more attempt, whose answer
+		 * would again leave one open: wait for the open one's. */
+		o->holding = true;
+		o->parked = true;
+		o->next_at = o->deadline;
+		return;
 	}
 	if (expired(r, o))
 		return;
@@ -362,8 +434,24 @@ void rk_client_on_resp(struct rk_client_router *r, const struct rk_net_resp *res
 {
 	struct op *o = r->hash != NULL ? *slot(r, resp->id) : NULL;
 
-	if (o == NULL || o->parked)
-		return; /* it gave up, or an older attempt's late answer */
+	if (o == NULL)
+		return; /* it gave up */
+	if (o->open > 0 && (resp->status == RK_NET_RESP_NOT_LEADER ||
+			    resp->status == RK_NET_RESP_NO_RANGE ||
+			    resp->status == RK_NET_RESP_MISMATCH ||
+			    resp->status == RK_NET_RESP_OUTSIDE))
+		o->open--;
+	if (o->holding) {
+		if (resp->status == RK_NET_RESP_OK || resp->status == RK_NET_RESP_REFUSED) {
+			op_finish(r, o, (int)resp->status, resp->reply, resp->len);
+		} else if (o->open == 0 && resp->status != RK_NET_RESP_UNKNOWN) {
+			r->st.resplits++;
+			op_finish(r, o, RK_CLIENT_RESPLIT, NULL, 0);
+		}
+		return;
+	}
+	if (o->parked)
+		return; /* an older attempt's late answer */
 	switch (resp->status) {
 	case RK_NET_RESP_OK:
 	case RK_NET_RESP_REFUSED:
@@ -380,6 +468,7 @@ void rk_client_on_resp(struct rk_client_router *r, const struct rk_net_resp *res
 		return;
 	case RK_NET_RESP_NO_RANGE:
 	case RK_NET_RESP_MISMATCH:
+	case RK_NET_RESP_OUTSIDE:
 		redirect(r, o, resp);
 		return;
 	default: /* UNKNOWN */
@@ -589,7 +678,7 @@ void rk_client_router_wake(struct rk_client_router *r)
 	uint64_t now = now_ms(r);
 
 	for (struct op *o = r->head; o != NULL; o = o->next)
-		if (o->parked && o->indexed && o->next_at > now)
+		if (o->parked && o->indexed && !o->holding && o->next_at > now)
 			o->next_at = now;
 }
 

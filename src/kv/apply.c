@@ -392,10 +392,8 @@ static bool key_outside(const struct rk_kv_applier *a, const struct rk_kv_cmd *c
 
 	*kp = NULL;
 	*klp = 0;
-	while (rk_kv_arg_next(c, &off, &p, &l) == 0) {
-		bool key = c->op == RK_KV_DEL || i == 0 || (c->op == RK_KV_PUT && i % 2 == 0);
-		i++;
-		if (key && l > 0 && l <= RK_KV_MAX_KEY &&
+	while (rk_kv_key_next(c, &off, &i, &p, &l) == 0) {
+		if (l > 0 && l <= RK_KV_MAX_KEY &&
 		    !rk_kv_in_span(p, l, a->start, a->slen, a->end, a->elen)) {
 			*kp = p;
 			*klp = l;

@@ -121,6 +121,20 @@ int rk_kv_arg_next(const struct rk_kv_cmd *c, size_t *offp, const uint8_t **pp,
 	return 0;
 }
 
+int rk_kv_key_next(const struct rk_kv_cmd *c, size_t *offp, uint32_t *ip,
+		   const uint8_t **pp, size_t *lenp)
+{
+	int rc;
+
+	while ((rc = rk_kv_arg_next(c, offp, pp, lenp)) == 0) {
+		uint32_t i = (*ip)++;
+		if (c->op == RK_KV_DEL || c->op == RK_KV_EXISTS || i == 0 ||
+		    (c->op == RK_KV_PUT && i % 2 == 0))
+			return 0;
+	}
+	return rc;
+}
+
 int rk_kv_cmd_key(const struct rk_kv_cmd *c, const uint8_t **pp, size_t *lenp)
 {
 	size_t off = 0;

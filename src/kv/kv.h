@@ -163,6 +163,11 @@ int rk_kv_cmd_decode(const uint8_t *p, size_t len, struct rk_kv_cmd *cp);
 /* Iterates the arguments: *offp starts at 0. RK_ENOTFOUND at the end. */
 int rk_kv_arg_next(const struct rk_kv_cmd *c, size_t *offp,
 		   const uint8_t **pp, size_t *lenp);
+/* Iterates the keys of a command other than a batch (every argument of
+ * DEL and EXISTS, PUT's every other one, the first of the others): *offp
+ * and *ip start at 0. RK_ENOTFOUND at the end. */
+int rk_kv_key_next(const struct rk_kv_cmd *c, size_t *offp, uint32_t *ip,
+		   const uint8_t **pp, size_t *lenp);
 /* The key that routes the command: its first argument; a batch's, its
  * first command's. */
 int rk_kv_cmd_key(const struct rk_kv_cmd *c, const uint8_t **pp, size_t *lenp);

@@ -382,6 +382,9 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 		one(b, "rangekv_router_index_lookups_total", "counter",
 		    "Keys looked up in the placement index (a range-cache miss, a guessed entry, "
 		    "or a redirect without descriptors).", cs.index_lookups);
+		one(b, "rangekv_router_resplits_total", "counter",
+		    "Batches of a connection's writes refused at apply with their keys in "
+		    "several ranges (after a split), sent on in parts.", cs.resplits);
 	}
 	one(b, "rangekv_placement_index_reads_total", "counter",
 	    "Pages of the placement index this node asked for (listings, forwarded calls).",

@@ -500,14 +500,16 @@ static void on_result(void *arg, uint32_t no, const uint8_t *resp, size_t len)
 }
 
 /* The check at apply (rk_kv_applier.outside): the command was not applied
- * on any replica; its waiter is answered MISMATCH once the batch is
- * committed, with the descriptors for the key (kept as the ack's bytes). */
+ * on any replica, nor before under its sequence number (the session
+ * look-up came first); its waiter is answered OUTSIDE once the batch is
+ * committed, with the descriptors for the key (kept as the ack's bytes):
+ * the router may then send a batch's commands on in parts. */
 static void on_outside(void *arg, uint32_t no, const uint8_t *key, size_t klen)
 {
 	struct apply_arg *a = arg;
 
 	if (a->p != NULL && no < a->p->n)
-		ack_push(a->sv, a->p->w[no].origin, a->p->w[no].id, RK_NET_RESP_MISMATCH,
+		ack_push(a->sv, a->p->w[no].origin, a->p->w[no].id, RK_NET_RESP_OUTSIDE,
 			 key, klen);
 }
 
@@ -681,7 +683,7 @@ void rk_serve_persisted(struct rk_node *n, struct rk_replica *r)
 	for (size_t i = 0; i < sv->na; i++) {
 		struct ack *a = &sv->acks[i];
 		const uint8_t *bytes = a->len ? (const uint8_t *)sv->ack_bytes.p + a->off : NULL;
-		if (a->status == RK_NET_RESP_MISMATCH) /* the bytes: its key */
+		if (a->status == RK_NET_RESP_OUTSIDE) /* the bytes: its key */
 			rk_serve_redirect(n, a->origin, a->id, a->status, r->range, bytes,
 					a->len);
 		else

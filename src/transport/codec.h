@@ -105,6 +105,13 @@ enum rk_net_resp_status {
 	/* The generation sent is not the range's, or the key is outside its
 	 * span: certainly not applied; descs say where the key is now. */
 	RK_NET_RESP_MISMATCH = 5,
+	/* MISMATCH found when the command was applied: a key outside the
+	 * span at its log index, after the session look-up found no record
+	 * of its sequence number there. So not applied, then or before
+	 * (docs/client.md, "Ordering on a connection"); descs as MISMATCH,
+	 * for the key outside. A router that does not know it parks and
+	 * retries, as for UNKNOWN. */
+	RK_NET_RESP_OUTSIDE = 6,
 };
 
 /* Descriptors one answer may carry; a ClientResp with more is malformed. */

@@ -523,15 +523,18 @@ static void test_router_index_lookup(void **state)
 
 /* A stale cache entry (range 1 on node 2) answered MISMATCH with the
  * range's current descriptor: the write goes at once to the node it names,
- * with the range and generation it gives, the same request id and the same
- * sequence number (an earlier attempt may have applied), and never a
- * first incomplete sequence above its own. */
+ * with the range and generation it gives, the same request id, and never
+ * a first incomplete sequence above its own. Its one attempt was answered
+ * certainly-not-applied, so it joins the new range's list under a new
+ * sequence number (the range may have been told a first incomplete one
+ * above its old one); a write with an attempt still open (resent after a
+ * second without an answer: that attempt may apply) keeps its own. */
 static void test_router_mismatch_follows_descriptor(void **state)
 {
 	struct rfake f = {.range = 1, .gen = 1, .leader = 2};
 	struct rk_client_env env;
 	struct rk_client_stats st;
-	struct outcome w = {0};
+	struct outcome w = {0}, w2 = {0};
 	struct rk_buf d;
 	uv_loop_t loop;
 
@@ -547,13 +550,28 @@ static void test_router_mismatch_follows_descriptor(void **state)
 	assert_int_equal(f.sent, 2); /* at once, not after a park */
 	sent_as(&f, 1, 3, 7, 2);
 	assert_int_equal(f.id[1], f.id[0]);
-	assert_int_equal(f.seq[1], f.seq[0]);
+	assert_true(f.seq[1] > f.seq[0]);
 	assert_true(f.low[1] <= f.seq[1]);
 	answer(&f, RK_NET_RESP_OK, NULL);
 	assert_true(w.done);
 	assert_int_equal(w.status, OK);
+	/* Again from range 7, with an attempt left open. */
+	submit(f.r, RK_KV_PUT, &w2);
+	assert_int_equal(f.sent, 3);
+	sent_as(&f, 2, 3, 7, 2);
+	while (f.sent < 4) /* no answer: resent after a second */
+		uv_run(&loop, UV_RUN_ONCE);
+	make_desc(&d, 8, 3, 4);
+	answer(&f, RK_NET_RESP_MISMATCH, &d);
+	assert_int_equal(f.sent, 5);
+	sent_as(&f, 4, 4, 8, 3);
+	assert_int_equal(f.id[4], f.id[2]);
+	assert_int_equal(f.seq[4], f.seq[2]);
+	assert_true(f.low[4] <= f.seq[4]);
+	answer(&f, RK_NET_RESP_OK, NULL);
+	assert_int_equal(w2.status, OK);
 	rk_client_router_stats(f.r, &st);
-	assert_int_equal(st.redirects, 1);
+	assert_int_equal(st.redirects, 2);
 	assert_int_equal(st.redirect_parks, 0);
 	assert_int_equal(st.tryagain + st.timeouts, 0);
 	r_stop(&f, &loop);
