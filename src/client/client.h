@@ -83,10 +83,11 @@ struct rk_client_router;
 
 /* The reply of one operation: status (enum rk_net_resp_status, or the
  * router's own RK_CLIENT_TRYAGAIN / RK_CLIENT_TIMEOUT / RK_CLIENT_RESPLIT)
- * and the RESP reply bytes when status is OK or REFUSED. RESPLIT, for an
- * RK_KV_BATCH only: its keys are in several ranges now, and it certainly
- * did not apply and never will (router.c): the caller may send its
- * commands again, in new operations. */
+ * and the RESP reply bytes when status is OK or REFUSED. RESPLIT, for a
+ * write of several keys only (an RK_KV_BATCH, a PUT of several pairs): its
+ * keys are in several ranges now, and it certainly did not apply and never
+ * will (router.c): the caller may send its commands again, in new
+ * operations. */
 enum { RK_CLIENT_TRYAGAIN = 100, RK_CLIENT_TIMEOUT = 101, RK_CLIENT_RESPLIT = 102 };
 typedef void (*rk_client_done_fn)(void *arg, int status, const uint8_t *reply,
 				  size_t len);
@@ -124,8 +125,8 @@ struct rk_client_stats {
 	 * parked it instead (REDIRECT_BURST reached); attempts sent to a node
 	 * asked in turn (no node known for the key). */
 	uint64_t redirects, redirect_parks, asks;
-	/* Batches handed back to their caller to send in parts
-	 * (RK_CLIENT_RESPLIT). */
+	/* Writes of several keys handed back to their caller to send in
+	 * parts (RK_CLIENT_RESPLIT). */
 	uint64_t resplits;
 	/* Placement index lookups asked for a key (env.lookup). */
 	uint64_t index_lookups;

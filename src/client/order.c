@@ -44,10 +44,13 @@
  * connection joins it (unless a queue holds its key): a key whose range
  * becomes known meanwhile cannot overtake an earlier write of it.
  *
- * A command with several keys (MSET within one range) keeps its keys
- * together: a split that puts them in two ranges makes it fail as before
- * (the router resends it until its deadline), and a write of one of its
- * keys after it stays behind it.
+ * A command with several keys (an MSET's pairs of one range) keeps its
+ * keys together while they are in one range, and a write of one of its
+ * keys after it stays behind it. Once a split puts its keys in two
+ * ranges, the refused request comes back (RESPLIT) and the command is cut
+ * like an MSET over several ranges: one command per range, in order, each
+ * atomic in its range, its caller answered once for all of them (-TIMEOUT
+ * if one part may have applied and another did not: docs/client.md).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -135,6 +138,189 @@ static bool held_before(const struct pend *e, const struct pend *p)
 	return false;
 }
 
+/* A pend of cmd, its key bits counted. NULL: no memory. */
+static struct pend *pend_new(const uint8_t *cmd, size_t len, rk_client_done_fn done,
+			     void *arg, uint64_t deadline)
+{
+	struct pend *p = malloc(sizeof(*p) + len);
+	struct rk_kv_cmd c;
+	const uint8_t *k;
+	size_t off = 0, kl;
+	uint32_t i = 0;
+
+	if (p == NULL)
+		return NULL;
+	p->next = NULL;
+	p->done = done;
+	p->arg = arg;
+	p->deadline = deadline;
+	p->len = len;
+	memcpy(p->cmd, cmd, len);
+	p->mask = 0;
+	p->nkeys = 0;
+	if (rk_kv_cmd_decode(cmd, len, &c) == 0)
+		while (rk_kv_key_next(&c, &off, &i, &k, &kl) == 0) {
+			p->mask |= key_bit(k, kl);
+			p->nkeys++;
+		}
+	return p;
+}
+
+/* The range of p's keys as the node knows them now; *spansp: they are in
+ * more than one (the range is then the first key's). */
+static uint64_t pend_range(struct rk_client_router *r, const struct pend *p, bool *spansp)
+{
+	struct rk_kv_cmd c;
+	const uint8_t *k, *end;
+	size_t off = 0, kl, elen;
+	uint32_t i = 0;
+	uint64_t first = 0;
+	bool any = false;
+
+	*spansp = false;
+	if (rk_kv_cmd_decode(p->cmd, p->len, &c) != 0)
+		return 0;
+	while (rk_kv_key_next(&c, &off, &i, &k, &kl) == 0) {
+		uint64_t range = rk_client_range_of(r, k, kl, &end, &elen);
+		if (any && range != first) {
+			*spansp = true;
+			return first;
+		}
+		first = range;
+		any = true;
+	}
+	return first;
+}
+
+/* The parts of a command of several keys a split cut: one answer for
+ * them all, as commands.c combines an MSET over several ranges. */
+struct cut {
+	rk_client_done_fn done;
+	void *arg;
+	uint32_t left;
+	int other; /* the first part's status that is neither OK nor ours */
+	bool timeout, tryagain, applied;
+	struct rk_buf reply; /* the first error reply, else the first reply */
+};
+
+static void on_cut_part(void *arg, int status, const uint8_t *reply, size_t len)
+{
+	struct cut *x = arg;
+	bool keep = false;
+	int st;
+
+	if (status == RK_NET_RESP_OK) {
+		x->applied = true;
+		keep = x->reply.len == 0 || (len > 0 && reply[0] == '-' && x->other == 0 &&
+					     x->reply.p[0] != '-');
+	} else if (status == RK_CLIENT_TIMEOUT) {
+		x->timeout = true;
+	} else if (status == RK_CLIENT_TRYAGAIN) {
+		x->tryagain = true;
+	} else if (x->other == 0) {
+		x->other = status;
+		keep = true;
+	}
+	if (keep) {
+		rk_buf_reset(&x->reply);
+		rk_buf_append(&x->reply, reply, len);
+	}
+	if (--x->left > 0)
+		return;
+	if (x->timeout || ((x->tryagain || x->other != 0) && x->applied))
+		st = RK_CLIENT_TIMEOUT;
+	else if (x->tryagain)
+		st = RK_CLIENT_TRYAGAIN;
+	else
+		st = x->other != 0 ? x->other : RK_NET_RESP_OK;
+	if (x->reply.oom && st != RK_CLIENT_TRYAGAIN)
+		st = RK_CLIENT_TIMEOUT; /* a reply not kept: not known */
+	if (st == RK_CLIENT_TIMEOUT || st == RK_CLIENT_TRYAGAIN)
+		x->done(x->arg, st, NULL, 0);
+	else
+		x->done(x->arg, st, (const uint8_t *)x->reply.p, x->reply.len);
+	rk_buf_free(&x->reply);
+	free(x);
+}
+
+/* p, a PUT of several pairs whose keys are in several ranges now, as one
+ * PUT per range in the order of their first pairs (a range's pairs in
+ * their order), answered together. Returns the parts linked in order, or
+ * p itself when it needs no cut or there is no memory for one (it is then
+ * refused again until its deadline, as before). */
+static struct pend *cut(struct rk_client_router *r, struct pend *p)
+{
+	struct rk_kv_cmd c, kc;
+	const uint8_t *k, *v, *end;
+	size_t off, kl, vl, elen, np = 0;
+	uint64_t ranges[64];
+	struct pend *parts = NULL, **tail = &parts;
+	struct cut *x;
+	struct rk_buf b;
+	bool spans;
+
+	pend_range(r, p, &spans);
+	if (!spans || rk_kv_cmd_decode(p->cmd, p->len, &c) != 0 || c.op != RK_KV_PUT)
+		return p;
+	/* The distinct ranges, in order of first appearance. */
+	for (off = 0; rk_kv_arg_next(&c, &off, &k, &kl) == 0 &&
+		      rk_kv_arg_next(&c, &off, &v, &vl) == 0;) {
+		uint64_t range = rk_client_range_of(r, k, kl, &end, &elen);
+		size_t j = 0;
+		while (j < np && ranges[j] != range)
+			j++;
+		if (j == np && np == sizeof(ranges) / sizeof(ranges[0]))
+			return p; /* more ranges than a cut takes: refused as before */
+		if (j == np)
+			ranges[np++] = range;
+	}
+	if ((x = calloc(1, sizeof(*x))) == NULL)
+		return p;
+	x->done = p->done;
+	x->arg = p->arg;
+	rk_buf_init(&x->reply);
+	memset(&kc, 0, sizeof(kc));
+	kc.op = c.op;
+	kc.mode = c.mode;
+	kc.n = c.n;
+	rk_buf_init(&b);
+	for (size_t j = 0; j < np; j++) {
+		uint32_t n = 0;
+		struct pend *q;
+
+		rk_buf_reset(&b);
+		rk_kv_cmd_begin(&b, &kc);
+		for (off = 0; rk_kv_arg_next(&c, &off, &k, &kl) == 0 &&
+			      rk_kv_arg_next(&c, &off, &v, &vl) == 0;)
+			if (rk_client_range_of(r, k, kl, &end, &elen) == ranges[j]) {
+				rk_kv_cmd_arg(&b, k, kl);
+				rk_kv_cmd_arg(&b, v, vl);
+				n += 2;
+			}
+		rk_kv_cmd_finish(&b, 0, n);
+		q = b.oom ? NULL : pend_new((const uint8_t *)b.p, b.len, on_cut_part, x,
+					   p->deadline);
+		if (q == NULL) {
+			while (parts != NULL) {
+				struct pend *nx = parts->next;
+				free(parts);
+				parts = nx;
+			}
+			rk_buf_free(&b);
+			rk_buf_free(&x->reply);
+			free(x);
+			return p;
+		}
+		*tail = q;
+		tail = &q->next;
+	}
+	rk_buf_free(&b);
+	x->left = (uint32_t)np;
+	*tail = p->next;
+	free(p);
+	return parts;
+}
+
 static void pend_answer(struct pend *list, int status, const uint8_t *reply,
 			size_t len)
 {
@@ -191,16 +377,14 @@ static void rehome(struct oq *q)
 	/* The kept list runs from keep and its last link points at the pend
 	 * looked at next, so that held_before walks what stays before it. */
 	for (p = q->head; p != NULL; p = nx) {
-		struct rk_kv_cmd c;
-		const uint8_t *key, *end;
-		size_t klen, elen;
-		uint64_t range = q->range;
+		uint64_t range;
 		struct oq *to;
+		bool spans;
 
 		nx = p->next;
-		if (p->nkeys == 1 && rk_kv_cmd_decode(p->cmd, p->len, &c) == 0 &&
-		    rk_kv_cmd_key(&c, &key, &klen) == 0)
-			range = rk_client_range_of(q->r, key, klen, &end, &elen);
+		range = pend_range(q->r, p, &spans);
+		if (spans)
+			range = q->range; /* cut when refused (RESPLIT) */
 		if (range != q->range && range != 0 && !(multi && held_before(keep, p)) &&
 		    (to = range_queue(q->r, q->o, range)) != NULL) {
 			*keept = nx; /* unlink p: the kept list goes on at nx */
@@ -323,7 +507,14 @@ static void on_fly_done(void *arg, int status, const uint8_t *reply, size_t len)
 	q->nfly = 0;
 	q->busy = false;
 	if (status == RK_CLIENT_RESPLIT && fly != NULL) {
-		struct pend *last = fly;
+		struct pend **pp = &fly, *last = NULL;
+		/* Commands of several keys now in several ranges: cut. */
+		while (*pp != NULL) {
+			if ((*pp)->nkeys > 1)
+				*pp = cut(q->r, *pp);
+			last = *pp;
+			pp = &(*pp)->next;
+		}
 		while (last->next != NULL)
 			last = last->next;
 		last->next = q->head;
@@ -405,25 +596,9 @@ int rk_client_order_submit(struct rk_client_router *r, struct rk_client_order *o
 	q = queue_of(r, o, rk_client_range_of(r, key, klen, &end, &elen), key, klen);
 	if (q == NULL)
 		return RK_ENOMEM;
-	p = malloc(sizeof(*p) + len);
+	p = pend_new(cmd, len, done, arg, rk_client_router_now(r) + rk_client_router_timeout(r));
 	if (p == NULL)
 		return RK_ENOMEM;
-	p->done = done;
-	p->arg = arg;
-	p->deadline = rk_client_router_now(r) + rk_client_router_timeout(r);
-	p->len = len;
-	memcpy(p->cmd, cmd, len);
-	p->mask = 0;
-	p->nkeys = 0;
-	{
-		size_t off = 0, kl;
-		const uint8_t *k;
-		uint32_t i = 0;
-		while (rk_kv_key_next(&c, &off, &i, &k, &kl) == 0) {
-			p->mask |= key_bit(k, kl);
-			p->nkeys++;
-		}
-	}
 	oq_append(q, p);
 	return 0;
 }

@@ -20,7 +20,7 @@
  *                    apply, where every replica has the same span at the
  *                    same index);
  *   OUTSIDE          the check at apply refused it (a MISMATCH too): for a
- *                    batch whose keys the node now knows in several ranges,
+ *                    write whose keys the node now knows in several ranges,
  *                    RESPLIT to the caller (below).
  *
  * Routing that follows descriptors. Every request carries the range id and
@@ -43,8 +43,9 @@
  * per RETRY_MS until the deadline, never a spin. The deadline's answers
  * stay exact: -TIMEOUT once a write may have applied, else -TRYAGAIN.
  *
- * A batch (RK_KV_BATCH, order.c) whose keys a split put in two ranges can
- * apply nowhere, and resending it cannot help. Its caller gets
+ * A batch (RK_KV_BATCH, order.c), or a command of several keys (an MSET's
+ * pairs of one range), whose keys a split put in two ranges can apply
+ * nowhere, and resending it cannot help. Its caller gets
  * RK_CLIENT_RESPLIT, to send its commands again in parts, when the batch
  * certainly never applied and never will: the answer is OUTSIDE (the
  * range's session held no record of its sequence number when it refused
@@ -362,27 +363,45 @@ static bool expired(struct rk_client_router *r, struct op *o)
 	return true;
 }
 
-/* Whether the commands of batch o fall in more than one range (or in no
- * known range) as the node knows them now. */
+/* Walks the keys of c (not a batch) as the node knows their ranges now:
+ * true once one is in another range than those before it. */
+static bool keys_span(struct rk_client_router *r, const struct rk_kv_cmd *c, uint64_t *firstp,
+		      bool *anyp)
+{
+	const uint8_t *k, *end;
+	size_t off = 0, kl, elen;
+	uint32_t i = 0;
+
+	while (rk_kv_key_next(c, &off, &i, &k, &kl) == 0) {
+		uint64_t range = r->env.range_of(r->env.arg, k, kl, &end, &elen);
+		if (*anyp && range != *firstp)
+			return true;
+		*firstp = range;
+		*anyp = true;
+	}
+	return false;
+}
+
+/* Whether the keys of write o (a batch's commands, or one command of
+ * several keys: an MSET's pairs of one range) fall in more than one range
+ * (or in no known range) as the node knows them now. */
 static bool batch_spans(struct rk_client_router *r, const struct op *o)
 {
 	struct rk_kv_cmd c, sub;
-	size_t off = 0, l, klen, elen;
-	const uint8_t *p, *key, *end;
+	size_t off = 0, l;
+	const uint8_t *p;
 	uint64_t first = 0;
 	bool any = false;
 
-	if (rk_kv_cmd_decode(o->cmd, o->len, &c) != 0 || c.op != RK_KV_BATCH)
+	if (rk_kv_cmd_decode(o->cmd, o->len, &c) != 0 || rk_kv_op_is_read(c.op))
 		return false;
+	if (c.op != RK_KV_BATCH)
+		return keys_span(r, &c, &first, &any) || (first == 0 && any);
 	while (rk_kv_arg_next(&c, &off, &p, &l) == 0) {
-		uint64_t range;
-		if (rk_kv_cmd_decode(p, l, &sub) != 0 || rk_kv_cmd_key(&sub, &key, &klen) != 0)
+		if (rk_kv_cmd_decode(p, l, &sub) != 0)
 			return false;
-		range = r->env.range_of(r->env.arg, key, klen, &end, &elen);
-		if (any && range != first)
+		if (keys_span(r, &sub, &first, &any))
 			return true;
-		first = range;
-		any = true;
 	}
 	return first == 0 && any;
 }

@@ -3,16 +3,19 @@ nodes (127.0.0.1-3, ports in 20000-20499).
 
     split_order_test.py BIN
 
-Twenty connections (spread over the three nodes) pipeline SETs, 16 a
+Twenty connections (spread over the three nodes) pipeline writes, 16 a
 round, each of its own 40 keys, which lie across the whole hot range;
-the values count up per connection. Meanwhile the range is split seven
+the values count up per connection. One write in four is an MSET of
+three of its keys (one PUT of three pairs while they are in one range:
+a split between them cuts it). Meanwhile the range is split seven
 times, one split right after the other, between each connection's keys.
 A connection's batches formed before its node learned a split carry keys
 of both halves (docs/client.md, "Ordering on a connection").
 
 Checks: no write is answered an error (-TIMEOUT, -TRYAGAIN: before
 batches were sent on in parts, such a batch was resent whole until its
-deadline); every acknowledged write reads back, and each key holds the
+deadline, and so was an MSET cut by a split before it was sent again as
+one PUT per range); every acknowledged write reads back, and each key holds the
 last value its connection had acknowledged for it (a later write of a key
 never applies before an earlier one of the same connection).
 """
@@ -84,18 +87,27 @@ class Writer:
     def run(self, stop):
         while not stop.is_set():
             sent = []
-            for _ in range(PIPE):
-                self.n += 1
-                sent.append((self.rng.choice(self.keys), "c%02d-%07d" % (self.w, self.n)))
-            self.cc.sock.sendall(b"".join(encode("SET", k, v) for k, v in sent))
-            for k, v in sent:
+            for j in range(PIPE):
+                pairs = []
+                for k in (self.rng.sample(self.keys, 3) if j % 4 == 3
+                          else [self.rng.choice(self.keys)]):
+                    self.n += 1
+                    pairs.append((k, "c%02d-%07d" % (self.w, self.n)))
+                sent.append(pairs)
+            self.cc.sock.sendall(b"".join(
+                encode("MSET" if len(p) > 1 else "SET", *[x for kv in p for x in kv])
+                for p in sent))
+            for pairs in sent:
                 r = self.cc._reply()
+                for k, v in pairs:
+                    if r == "OK":
+                        self.last[k] = v
+                    else:
+                        self.last.pop(k, None)  # its value is not known now
                 if r == "OK":
-                    self.last[k] = v
                     self.acked += 1
                 else:
-                    self.errors.append((k, v, str(r)))
-                    self.last.pop(k, None)  # its value is not known now
+                    self.errors.append((pairs, str(r)))
 
 
 def main():
@@ -123,7 +135,7 @@ def main():
         errors = [e for wr in writers for e in wr.errors]
         acked = sum(wr.acked for wr in writers)
         resplits = sum(metric(i, "rangekv_router_resplits_total") for i in (1, 2, 3))
-        print("split_order_test: %d SETs acknowledged, %d errors, %d splits in %.2f s, "
+        print("split_order_test: %d writes (SET, MSET) acknowledged, %d errors, %d splits in %.2f s, "
               "%d batches sent on in parts" % (acked, len(errors), len(SPLITS), took, resplits),
               flush=True)
         if errors:

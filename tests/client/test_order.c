@@ -9,7 +9,9 @@
  *    number of its own; a later write of one of its keys stays behind it
  *    even once the node knows that key's new range;
  *  - the router hands such a batch back only when no other attempt of it
- *    may still apply: with one unanswered, it waits for that one's answer.
+ *    may still apply: with one unanswered, it waits for that one's answer;
+ *  - an MSET's pairs of one range (one PUT of several pairs) that the split
+ *    cuts are sent again as one PUT per range, answered once for both.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -71,19 +73,20 @@ static uint64_t le64(const uint8_t *p)
 	return v;
 }
 
-/* "k=v " for a PUT of one key. */
+/* "k=v " for each pair of a PUT. */
 static void describe(const uint8_t *cmd, size_t len, char *out, size_t cap)
 {
 	struct rk_kv_cmd c;
 	const uint8_t *p;
 	size_t off = 0, l, n = strlen(out);
+	uint32_t i = 0;
 
 	assert_int_equal(rk_kv_cmd_decode(cmd, len, &c), 0);
 	assert_int_equal(c.op, RK_KV_PUT);
 	while (rk_kv_arg_next(&c, &off, &p, &l) == 0 && n + l + 2 < cap) {
 		memcpy(out + n, p, l);
 		n += l;
-		out[n++] = off < c.args_len ? '=' : ' ';
+		out[n++] = i++ % 2 == 0 ? '=' : ' ';
 	}
 	out[n] = '\0';
 }
@@ -161,8 +164,10 @@ static void on_wout(void *arg, int status, const uint8_t *reply, size_t len)
 	w->status = status;
 }
 
-static void set(struct rk_client_order *ord, struct sfake *f, const char *k,
-		const char *v, struct wout *w)
+/* One PUT of npairs pairs kv[0]=kv[1], kv[2]=kv[3], ... (an MSET's pairs
+ * of one range). */
+static void put(struct rk_client_order *ord, struct sfake *f, const char *const *kv,
+		int npairs, struct wout *w)
 {
 	struct rk_kv_cmd c;
 	struct rk_buf b;
@@ -171,12 +176,20 @@ static void set(struct rk_client_order *ord, struct sfake *f, const char *k,
 	c.op = RK_KV_PUT;
 	rk_buf_init(&b);
 	rk_kv_cmd_begin(&b, &c);
-	rk_kv_cmd_arg(&b, k, strlen(k));
-	rk_kv_cmd_arg(&b, v, strlen(v));
-	rk_kv_cmd_finish(&b, 0, 2);
+	for (int i = 0; i < 2 * npairs; i++)
+		rk_kv_cmd_arg(&b, kv[i], strlen(kv[i]));
+	rk_kv_cmd_finish(&b, 0, (uint32_t)(2 * npairs));
 	assert_int_equal(rk_client_order_submit(f->r, ord, (const uint8_t *)b.p, b.len,
 						on_wout, w), 0);
 	rk_buf_free(&b);
+}
+
+static void set(struct rk_client_order *ord, struct sfake *f, const char *k,
+		const char *v, struct wout *w)
+{
+	const char *kv[2] = {k, v};
+
+	put(ord, f, kv, 1, w);
 }
 
 static void s_start(struct sfake *f, uv_loop_t *loop)
@@ -309,11 +322,67 @@ static void test_order_resplit_waits_open_attempt(void **state)
 	rk_client_order_free(&ord);
 }
 
+/* MSET a=1 b=1 z=1 y=1 as one PUT (all in range 1 as the node knows it),
+ * then z=2 behind it. The split is learned and the PUT refused at apply:
+ * it is cut into a=1 b=1 for range 1 and z=1 y=1 for range 2, z=2 going
+ * to range 2 behind z=1 (one batch), and the MSET's caller is answered
+ * once, when both parts are. Fails with the cut left out of order.c (the
+ * PUT is sent to range 1 again and again) and with the router handing
+ * back batches only (no RESPLIT: the same). */
+static void test_order_mset_cut(void **state)
+{
+	static const char *const kv[] = {"a", "1", "b", "1", "z", "1", "y", "1"};
+	struct sfake f;
+	struct rk_client_order ord = {0};
+	struct wout w[2];
+	struct rk_client_stats st;
+	uv_loop_t loop;
+
+	(void)state;
+	memset(w, 0, sizeof(w));
+	s_start(&f, &loop);
+	put(&ord, &f, kv, 4, &w[0]);
+	rk_client_order_flush(&ord);
+	assert_int_equal(f.sent, 1);
+	assert_int_equal(f.q[0].op, RK_KV_PUT);
+	assert_string_equal(f.q[0].keys, "a=1 b=1 z=1 y=1 ");
+	set(&ord, &f, "z", "2", &w[1]);
+	rk_client_order_flush(&ord);
+	assert_int_equal(f.sent, 1); /* z=2 waits behind the PUT that has z */
+	s_answer(&f, 0, RK_NET_RESP_OUTSIDE);
+	assert_int_equal(f.sent, 3);
+	for (int i = 1; i < 3; i++) {
+		if (f.q[i].range == 1) {
+			assert_int_equal(f.q[i].op, RK_KV_PUT);
+			assert_string_equal(f.q[i].keys, "a=1 b=1 ");
+		} else {
+			assert_int_equal(f.q[i].range, 2);
+			assert_int_equal(f.q[i].op, RK_KV_BATCH);
+			assert_string_equal(f.q[i].keys, "z=1 y=1 z=2 ");
+		}
+		assert_true(f.q[i].seq > f.q[0].seq);
+	}
+	assert_true(f.q[1].range != f.q[2].range);
+	assert_int_equal(w[0].at + w[1].at, 0);
+	s_answer(&f, f.q[1].range == 1 ? 1 : 2, RK_NET_RESP_OK);
+	assert_int_equal(w[0].at, 0); /* one part answered: not yet */
+	s_answer(&f, f.q[1].range == 1 ? 2 : 1, RK_NET_RESP_OK);
+	assert_int_equal(w[0].status, RK_NET_RESP_OK);
+	assert_int_equal(w[1].status, RK_NET_RESP_OK);
+	assert_true(w[0].at > 0 && w[1].at > 0);
+	rk_client_router_stats(f.r, &st);
+	assert_int_equal(st.resplits, 1);
+	assert_int_equal(st.timeouts + st.tryagain, 0);
+	s_stop(&f, &loop);
+	rk_client_order_free(&ord);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_order_resplit),
 		cmocka_unit_test(test_order_resplit_waits_open_attempt),
+		cmocka_unit_test(test_order_mset_cut),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
