@@ -99,6 +99,19 @@ def counters():
     return got
 
 
+def hist_mean(name):
+    """Over the three nodes: histogram name's count, and its mean in ms."""
+    n, s = 0.0, 0.0
+    for i in (1, 2, 3):
+        m = urllib.request.urlopen("http://%s/metrics" % member.http(i), timeout=5).read()
+        for line in m.decode().splitlines():
+            if line.startswith(name + "_count"):
+                n += float(line.split()[1])
+            elif line.startswith(name + "_sum"):
+                s += float(line.split()[1])
+    return int(n), (1000.0 * s / n if n else float("nan"))
+
+
 def delta(a, b):
     return ", ".join("%s %d" % (k[8:].replace("_total", ""), b[k] - a[k]) for k in COUNTERS)
 
@@ -174,6 +187,10 @@ def main():
                   (during, len(mlat), el, len(mrefused), 1000 * pct(mlat, 0.5),
                    1000 * pct(mlat, 0.99)), flush=True)
         rs = member.call(1, "GET", "/api/v1/ranges?limit=100000")[1]["ranges"]
+        print("right halves' wait for a first leader (to a tick): %d, mean %.0f ms; "
+              "group commits %d, mean %.1f ms (the whole run)" %
+              (hist_mean("rangekv_split_right_leader_seconds") +
+               hist_mean("rangekv_group_commit_seconds")), flush=True)
         print("SET/s while splitting / without, over %d rounds of %d s: %.2f (%.0f vs %.0f); "
               "split latency under load p50 %.0f ms, p99 %.0f ms (%d splits, %d refused); "
               "%d ranges at the end" %

@@ -55,9 +55,12 @@ struct rk_split {
 	bool auto_scanning;
 	uint64_t auto_last_ms;
 	struct rk_hist seconds; /* proposal to applied on the leader, done ones */
-	/* Right halves this node campaigns for (split.c). */
+	/* Right halves this node campaigns for (split.c); how long each
+	 * waited for its first leader (from the split's apply here until one
+	 * was known here, to a tick). */
 	struct rk_split_camp *camps;
 	size_t n_camps, cap_camps;
+	struct rk_hist led;
 };
 
 /* What the applier's split callback needs (set for each entry). */
