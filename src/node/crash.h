@@ -1,11 +1,11 @@
 /*
  * Crash points and held applies of tests.
  *
- * Crash points: named places in the membership and snapshot
- * paths where a test makes the node die as kill -9 would (SIGKILL to
- * itself), to check that a restart from whatever is on disk there comes
- * back consistent. Compiled only with RK_TEST_HOOKS (never in Release
- * builds), and armed only by RANGEKV_TEST_HOOKS=1 with
+ * Crash points: named places in the membership, snapshot and node
+ * registration paths where a test makes the node die as kill -9 would
+ * (SIGKILL to itself), to check that a restart from whatever is on disk
+ * there comes back consistent. Compiled only with RK_TEST_HOOKS (never in
+ * Release builds), and armed only by RANGEKV_TEST_HOOKS=1 with
  * RANGEKV_CRASH_AT=<name> in the node's environment.
  *
  * The names (docs/testing.md, "Crash points"):
@@ -25,6 +25,10 @@
  *   snap.installed        its data written, the replica not yet updated
  *   life.leaving          a removed replica's change durable, removal not begun
  *   life.remove_written   the removal transaction committed, not yet detached
+ *   plc.register_proposed the placement leader, right after proposing a
+ *                         REGISTER another node asked for (a join's)
+ *   plc.register_applied  the placement leader, a REGISTER another node
+ *                         asked for applied, its answer not yet sent
  */
 /*
  * A held apply: RANGEKV_TEST_SPLIT_HOLD_MS=N (with RANGEKV_TEST_HOOKS=1, at

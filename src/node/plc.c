@@ -7,6 +7,7 @@
 
 #include "api_range.h"
 #include "boot.h"
+#include "crash.h"
 #include "heartbeat.h"
 #include "json.h"
 #include "le.h"
@@ -340,8 +341,11 @@ void rk_plc_on_req(struct rk_node *n, uint64_t origin, const struct rk_net_req *
 		rk_serve_answer(n, origin, req->id, RK_NET_RESP_REFUSED, 0, NULL, 0);
 		return;
 	}
-	if (r != NULL && propose(n, r, req->cmd, req->len) == 0)
+	if (r != NULL && propose(n, r, req->cmd, req->len) == 0) {
+		if (req->cmd[0] == RK_PL_CMD_REGISTER)
+			rk_crash_point(n, "plc.register_proposed");
 		return; /* answered once applied */
+	}
 	hint = r != NULL ? rk_replica_leader_node(r) : n->plc.leader_hint;
 	rk_serve_answer(n, origin, req->id, RK_NET_RESP_NOT_LEADER,
 			hint != n->cfg.node_id ? hint : 0, NULL, 0);
@@ -401,6 +405,8 @@ void rk_plc_apply_commit(struct rk_node *n, struct rk_replica *r)
 		}
 		if (!leader)
 			continue; /* the leader answers */
+		if (x->op == RK_PL_CMD_REGISTER)
+			rk_crash_point(n, "plc.register_applied");
 		rk_le_put32(reply, (uint32_t)x->rc);
 		rk_le_put64(reply + 4, x->value);
 		rk_serve_answer(n, x->origin, x->token, RK_NET_RESP_OK, 0, reply, sizeof(reply));

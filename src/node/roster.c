@@ -148,10 +148,20 @@ void rk_roster_added_text(struct rk_node *n, struct rk_buf *out)
 void rk_roster_each(struct rk_node *n,
 		    void (*fn)(void *arg, uint64_t id, const char *addr), void *arg)
 {
-	for (uint32_t i = 0; i < n->cfg.n_initial; i++)
+	bool self = false;
+
+	for (uint32_t i = 0; i < n->cfg.n_initial; i++) {
+		self |= n->cfg.initial[i].id == n->cfg.node_id;
 		fn(arg, n->cfg.initial[i].id, n->cfg.initial[i].addr);
-	for (uint32_t i = 0; i < n->roster.n; i++)
+	}
+	for (uint32_t i = 0; i < n->roster.n; i++) {
+		self |= n->roster.added[i].id == n->cfg.node_id;
 		fn(arg, n->roster.added[i].id, n->roster.added[i].addr);
+	}
+	/* A node added at runtime (--join, --added-node) is not its own
+	 * peer, so no row holds it: it is listed last, once. */
+	if (!self)
+		fn(arg, n->cfg.node_id, n->cfg.peer_addr);
 }
 
 static void answer(struct rk_http_resp *resp, uint64_t id, const char *addr, bool added)

@@ -72,7 +72,8 @@ void rk_roster_added_text(struct rk_node *n, struct rk_buf *out);
 int rk_roster_record(struct rk_node *n, const char *text, size_t len);
 
 /* Calls fn for every node: the initial cluster in its order, then the
- * added ones. */
+ * added ones, then this node if it is neither (an added node is not its
+ * own peer). */
 void rk_roster_each(struct rk_node *n,
 		    void (*fn)(void *arg, uint64_t id, const char *addr), void *arg);
 

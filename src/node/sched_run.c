@@ -330,6 +330,14 @@ static void fill_range(struct rk_node *n, const struct rk_desc *d, struct rk_pl_
 	x->leader_node = leader_of(n, d->range_id);
 	if (x->leader_node != 0 && rk_desc_on_node(d, x->leader_node) == NULL)
 		x->leader_node = 0; /* a stale hint: not one of its nodes */
+	/* A leader on a node that is down is a hint from before it died: a
+	 * range this node holds no replica of learns its new leader only by
+	 * asking (refresh_slice asks for a leader of 0), and without asking
+	 * the scheduler would wait for ever on the dead node's leadership
+	 * (rule 1) and never repair the range. */
+	if (x->leader_node != 0 && x->leader_node != n->cfg.node_id &&
+	    !rk_peer_alive(n, x->leader_node))
+		x->leader_node = 0;
 	/* Sizes: only this node's replicas' are known here (the heartbeats
 	 * carry no per-range figures yet), and counting those alone would
 	 * make this node look the heaviest. Balance goes by count. */

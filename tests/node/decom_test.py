@@ -110,17 +110,17 @@ def states(i):
 
 
 class Writer(threading.Thread):
-    """SETs of random 8-byte keys (every range gets some) through nodes 1,
-    3 and 4 in turn; the acknowledged ones kept."""
-    def __init__(self):
+    """SETs of random 8-byte keys (every range gets some) through `nodes`
+    in turn (1, 3 and 4); the acknowledged ones kept."""
+    def __init__(self, nodes=(1, 3, 4)):
         super().__init__(daemon=True)
-        self.stop, self.acked, self.errors = False, {}, 0
+        self.stop, self.acked, self.errors, self.nodes = False, {}, 0, nodes
 
     def run(self):
         rnd = random.Random(15)
         socks, n = {}, 0
         while not self.stop:
-            i = (1, 3, 4)[n % 3]
+            i = self.nodes[n % len(self.nodes)]
             k, v = struct.pack(">Q", rnd.getrandbits(64)), b"v%d" % n
             n += 1
             try:

@@ -81,12 +81,12 @@ class Cluster(decom_test.Cluster):
             stdout=log, stderr=log)
 
 
-def preload():
-    """About 8 MB of 4 KiB values under random keys (every range gets
-    some), through node 3; the keys and values kept."""
+def preload(count=2000):
+    """count 4 KiB values (2000: about 8 MB) under random keys (every range
+    gets some), through node 3; the keys and values kept."""
     rnd = random.Random(7)
     s, kept = decom_test.connect(3), {}
-    for n in range(2000):
+    for n in range(count):
         k = struct.pack(">Q", rnd.getrandbits(64))
         v = (b"p%d-" % n) * 4 + bytes(rnd.getrandbits(8) for _ in range(16)) * 250
         if replicas_test.resp(s, b"SET", k, v) != b"+OK":

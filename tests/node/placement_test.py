@@ -25,6 +25,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -52,6 +53,23 @@ def addr(i, kind):
 def fail(msg):
     print("placement_test: FAIL: %s" % msg, flush=True)
     raise SystemExit(1)
+
+
+def free_base(lo, slots, nodes):
+    """The first port of a block of 16 for nodes x 3 ports (node i's kind k
+    at base + k * nodes + i - 1, on 127.0.0.i), one of `slots` blocks from
+    lo, the first from a pid-chosen one whose ports all bind now (a run
+    beside this one may hold some)."""
+    for k in range(slots):
+        base = lo + ((os.getpid() + k) % slots) * 16
+        try:
+            for port in range(base, base + 3 * nodes):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.%d" % (1 + (port - base) % nodes), port))
+            return base
+        except OSError:
+            continue
+    return lo + (os.getpid() % slots) * 16
 
 
 def call(i, method, path, timeout=30):
