@@ -250,6 +250,7 @@ static void on_tick(uv_timer_t *t)
 	rk_pix_tick(n);
 	rk_fwd_tick(n);
 	rk_hb_tick(n);
+	rk_rfig_tick(n);
 	rk_join_tick(n);
 	rk_rb_tick(n);
 	rk_sr_tick(n);
@@ -590,6 +591,7 @@ int rk_node_run(const struct rk_node_config *cfg)
 	rk_sr_close(n);
 	rk_ops_close(n);
 	rk_hb_close(n);
+	rk_rfig_close(n);
 	rk_plc_close(n);
 	uv_timer_stop(&n->tick_timer);
 	uv_timer_stop(&n->live.timer);
