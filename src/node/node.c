@@ -329,8 +329,18 @@ static void add_initial_peers(struct rk_node *n)
 	}
 }
 
+/* Frees n, and the --split-at a join gave n's flags (join.c's strdup):
+ * the caller's own, `given`, is the caller's to free. */
+static void node_free(struct rk_node *n, const char *given)
+{
+	if (n->cfg.split_at != given)
+		free(n->cfg.split_at);
+	free(n);
+}
+
 int rk_node_run(const struct rk_node_config *cfg)
 {
+	const char *given = cfg->split_at;
 	struct rk_node *n = calloc(1, sizeof(*n));
 	struct rk_store_options so;
 	struct rk_net_config nc;
@@ -353,7 +363,7 @@ int rk_node_run(const struct rk_node_config *cfg)
 	    rk_join_ask(&n->cfg, &join_cluster, &joined, err, sizeof(err)) != 0) {
 		rk_log_error(MOD, "%s", err);
 		rk_buf_free(&joined);
-		free(n);
+		node_free(n, given);
 		return 1;
 	}
 	rk_check_init(n);
@@ -409,7 +419,7 @@ int rk_node_run(const struct rk_node_config *cfg)
 	if (rc != 0) {
 		rk_log_error(MOD, "%s", err);
 		rk_buf_free(&joined);
-		free(n);
+		node_free(n, given);
 		return 1;
 	}
 	rk_log_info(MOD, "storage cache %llu MiB, raft log budget %llu MiB for the node",
@@ -646,7 +656,7 @@ out:
 	rk_process_close(n);
 	rk_store_reader_close(n->reader);
 	rk_store_close(n->store);
-	free(n);
+	node_free(n, given);
 	if (rc == 0)
 		rk_log_info(MOD, "stopped");
 	return rc == 0 ? 0 : 1;
