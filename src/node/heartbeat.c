@@ -133,7 +133,7 @@ static void send_beat(struct rk_node *n)
 		 * is what it tells itself. */
 		take_beat(n, &me);
 		answer_states(n, n->cfg.node_id, 0);
-		rk_rfig_self(n);
+		rk_rfig_append(n, NULL); /* its own ranges' figures */
 		return;
 	}
 	rk_buf_init(&msg);

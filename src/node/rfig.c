@@ -126,20 +126,7 @@ static uint32_t collect(struct rk_node *n, struct rk_pl_fig *out, uint8_t *flags
 	return k;
 }
 
-/* This beat's figures (collect) in a buffer of RK_PL_FIGS_MAX the
- * caller frees; NULL when the leader did not ask (or no memory). */
-static struct rk_pl_fig *beat_figs(struct rk_node *n, uint32_t *kp, uint8_t *flagsp,
-				   uint64_t *afterp)
-{
-	struct rk_pl_fig *figs;
-
-	if (n->rfig.want == RK_RFIG_NONE)
-		return NULL; /* a leader that does not ask */
-	if ((figs = malloc(RK_PL_FIGS_MAX * sizeof(*figs))) == NULL)
-		return NULL;
-	*kp = collect(n, figs, flagsp, afterp);
-	return figs;
-}
+static struct rk_rfig_node *sender(struct rk_rfig *rf, uint64_t id, bool create);
 
 void rk_rfig_append(struct rk_node *n, struct rk_buf *msg)
 {
@@ -149,43 +136,29 @@ void rk_rfig_append(struct rk_node *n, struct rk_buf *msg)
 	uint64_t after;
 	uint32_t k;
 
-	if ((figs = beat_figs(n, &k, &flags, &after)) == NULL)
+	if (rf->want == RK_RFIG_NONE)
+		return; /* a leader that does not ask */
+	if ((figs = malloc(RK_PL_FIGS_MAX * sizeof(*figs))) == NULL)
 		return;
-	if (k > 0 || flags != 0) {
+	k = collect(n, figs, &flags, &after);
+	if (msg != NULL && (k > 0 || flags != 0)) {
 		size_t at = msg->len;
-		if (rk_pl_figs_encode(msg, flags, after, figs, k) == 0) {
-			rf->figs_sent += k;
-			rf->chunks_sent++;
-		} else {
+		if (rk_pl_figs_encode(msg, flags, after, figs, k) != 0)
 			msg->len = at;
+	} else if (msg == NULL && rk_pl_figtab_put(&rf->tab, n->cfg.node_id, now_ms(n), figs,
+						   k) == 0) {
+		rf->figs_taken += k;
+		/* Its own report is whole as it is made: nothing is lost
+		 * on the way. */
+		if (flags & RK_PL_FIGS_LAST) {
+			struct rk_rfig_node *s = sender(rf, n->cfg.node_id, true);
+			if (s != NULL)
+				s->complete = true;
 		}
 	}
-	free(figs);
-}
-
-static struct rk_rfig_node *sender(struct rk_rfig *rf, uint64_t id, bool create);
-
-void rk_rfig_self(struct rk_node *n)
-{
-	struct rk_rfig *rf = &n->rfig;
-	struct rk_pl_fig *figs;
-	uint8_t flags;
-	uint64_t after;
-	uint32_t k;
-
-	if ((figs = beat_figs(n, &k, &flags, &after)) == NULL)
-		return;
 	rf->figs_sent += k;
 	rf->chunks_sent++;
-	if (rk_pl_figtab_put(&rf->tab, n->cfg.node_id, now_ms(n), figs, k) == 0)
-		rf->figs_taken += k;
 	free(figs);
-	/* Its own report is whole as it is made: nothing is lost on the way. */
-	if (flags & RK_PL_FIGS_LAST) {
-		struct rk_rfig_node *s = sender(rf, n->cfg.node_id, true);
-		if (s != NULL)
-			s->complete = true;
-	}
 }
 
 void rk_rfig_told(struct rk_node *n, uint64_t from, uint8_t want)

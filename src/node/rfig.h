@@ -74,10 +74,9 @@ struct rk_rfig {
 };
 
 /* The sender: appends this beat's section to a heartbeat for the group's
- * leader (nothing when it did not ask). */
+ * leader (nothing when it did not ask); msg NULL, the leader's own beat:
+ * its ranges' figures straight into its table. */
 void rk_rfig_append(struct rk_node *n, struct rk_buf *msg);
-/* The leader's own beat: its ranges' figures straight into its table. */
-void rk_rfig_self(struct rk_node *n);
 /* A heartbeat's answer from node `from` asked `want`. */
 void rk_rfig_told(struct rk_node *n, uint64_t from, uint8_t want);
 

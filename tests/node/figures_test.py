@@ -45,23 +45,7 @@ FIGURES_S = 60
 SPREAD_S = 300
 
 
-def free_base():
-    """12 ports a cluster (4 nodes x 3 kinds) in the band 20500-20999, the
-    first block from a pid-chosen one whose ports all bind now."""
-    for k in range(30):
-        base = 20500 + ((os.getpid() + k) % 30) * 16
-        try:
-            for kind in range(3):
-                for i in range(1, 5):
-                    with socket.socket() as s:
-                        s.bind(("127.0.0.%d" % i, base + kind * 4 + i - 1))
-            return base
-        except OSError:
-            continue
-    return 20500 + (os.getpid() % 30) * 16
-
-
-BASE = free_base()
+BASE = placement_test.free_base(20500, 30)  # 20500-20979
 
 
 def addr(i, kind):

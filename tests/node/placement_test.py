@@ -25,6 +25,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -65,6 +66,23 @@ def call(i, method, path, timeout=30):
         return e.code, json.loads(e.read().decode() or "null")
     except OSError:
         return None, None
+
+
+def free_base(lo, blocks):
+    """For tests that import this file: the first of `blocks` blocks of
+    16 ports from lo (4 nodes x 3 kinds on 127.0.0.1-4), from a pid-chosen
+    one, whose ports all bind now (another test's cluster may hold one)."""
+    for k in range(blocks):
+        base = lo + ((os.getpid() + k) % blocks) * 16
+        try:
+            for kind in range(3):
+                for i in range(1, 5):
+                    with socket.socket() as s:
+                        s.bind(("127.0.0.%d" % i, base + kind * 4 + i - 1))
+            return base
+        except OSError:
+            continue
+    return lo + (os.getpid() % blocks) * 16
 
 
 def wait(what, cond, timeout):

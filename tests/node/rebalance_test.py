@@ -24,7 +24,6 @@ on real rangekv processes (127.0.0.1-4, three initial nodes, --replicas 3,
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,25 +40,7 @@ NEW = 4
 NODES = INITIAL + (NEW,)
 REPLICAS = 3
 RANGES = 24
-def free_base():
-    """12 ports a cluster (4 nodes x 3 kinds) in the band 36000-36999, the
-    first block from a pid-chosen one whose ports all bind now: the band
-    lies in Linux's ephemeral range, where outgoing connections of other
-    processes may hold a port."""
-    for k in range(60):
-        base = 36000 + ((os.getpid() + k) % 60) * 16
-        try:
-            for kind in range(3):
-                for i in range(1, 5):
-                    with socket.socket() as s:
-                        s.bind(("127.0.0.%d" % i, base + kind * 4 + i - 1))
-            return base
-        except OSError:
-            continue
-    return 36000 + (os.getpid() % 60) * 16
-
-
-BASE = free_base()
+BASE = placement_test.free_base(36000, 60)  # 36000-36959
 # Sized for a sanitizer build on a loaded 2-core machine.
 SPREAD_S = 240
 QUIET_S = 8
