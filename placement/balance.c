@@ -113,8 +113,16 @@ bool pl_balance_replicas(struct pl_ctx *c, const struct rk_pl_range *r)
 	    !c->low_byt)
 		return false;
 	t = pl_best_target(c, r);
+	/* A move by count takes a range heavier than the mean replica to
+	 * its target only if that stays within the bytes band (or its
+	 * source is above the count band): a node filled by count (one that
+	 * joined) gets light ranges, most are, rather than stopping at the
+	 * low edge of the count band with too many bytes, where no move by
+	 * bytes may take a replica off it. */
 	if (t != NULL && (s->replicas > c->cnt_hi || t->replicas < c->cnt_lo) &&
-	    s->replicas >= t->replicas + 2) {
+	    s->replicas >= t->replicas + 2 &&
+	    (s->replicas > c->cnt_hi || t->bytes + r->size_bytes <= c->byt_hi ||
+	     (double)r->size_bytes * (c->cnt_lo + c->cnt_hi) <= c->byt_lo + c->byt_hi)) {
 		pl_emit_add(c, r, t, s, RK_PL_WHY_BALANCE_COUNT);
 		return true;
 	}

@@ -532,15 +532,20 @@ int rk_pl_encode_heartbeat(struct rk_buf *out, uint64_t origin, uint64_t token,
 	return 0;
 }
 
-int rk_pl_decode_heartbeat(const uint8_t *p, size_t len, struct rk_pl_node_rec *np)
+int rk_pl_decode_heartbeat(const uint8_t *p, size_t len, struct rk_pl_node_rec *np,
+			   size_t *restp)
 {
 	size_t off;
 
+	*restp = len;
 	if (len == 0 || p[0] != RK_PL_MSG_HEARTBEAT || decode_reg(p, len, np, &off) != 0 ||
-	    len - off != 8 * RK_PL_NSTATS)
+	    len - off < 8 * RK_PL_NSTATS) {
+		memset(np, 0, sizeof(*np));
 		return RK_EPROTO;
+	}
 	for (int k = 0; k < RK_PL_NSTATS; k++)
 		np->stats[k] = rk_le_get64(p + off + 8 * k);
+	*restp = off + 8 * RK_PL_NSTATS;
 	return 0;
 }
 

@@ -147,8 +147,13 @@ enum rk_pl_msg {
 };
 int rk_pl_encode_heartbeat(struct rk_buf *out, uint64_t origin, uint64_t token,
 			   const struct rk_pl_node_rec *node);
-/* RK_EPROTO unless p is a whole heartbeat; the origin is p + 1. */
-int rk_pl_decode_heartbeat(const uint8_t *p, size_t len, struct rk_pl_node_rec *np);
+/* RK_EPROTO unless p starts with a whole heartbeat (*np zeroed); the
+ * origin is p + 1. *restp: where the bytes after the node's figures
+ * start, len when there are none (the per-range figures of
+ * placement/figs.h, which the sender appends when the leader asked for
+ * them: a leader that never asks gets the heartbeat alone). */
+int rk_pl_decode_heartbeat(const uint8_t *p, size_t len, struct rk_pl_node_rec *np,
+			   size_t *restp);
 
 /* Reads of the committed state (with sm's initial nodes). */
 int rk_pl_read_node(const struct rk_pl_sm *sm, struct rk_store_reader *rd, uint64_t id,

@@ -695,7 +695,9 @@ static const struct iverb iverbs[] = {
 	 "total where the range's leader said; age; reason), the splits and\n"
 	 "merges under way on the leader, the moves done, the snapshot bytes\n"
 	 "sent, the ranges without a known leader or with fewer voters than\n"
-	 "--replicas, and the replicas and leaderships of each node.\n"
+	 "--replicas, and the replicas, leaderships and bytes of each node (the\n"
+	 "sizes of the ranges it holds as their leaders reported them; \"bytes\n"
+	 "not reported yet\" until every live node reported its ranges).\n"
 	 "--json: the answer of GET /api/v1/operations\n"},
 	{.name = "ranges",
 	 .synopsis = "[--sort size|writes|reads] [--node N] [--unavailable] [--limit N]",

@@ -90,10 +90,19 @@ int rk_cli_run_rebalance(struct insp *s)
 		rk_cli_table_free(&t);
 	}
 	printf("\n");
+	/* Bytes: of the ranges the node holds, as their leaders reported
+	 * them; "bytes not reported yet" until every live node did. */
 	for (nd = get(j, "nodes") != NULL ? get(j, "nodes")->child : NULL; nd != NULL && rc == 0;
-	     nd = nd->next)
-		printf("node %.0f: %s, %.0f replicas, %.0f leaders\n", num(nd, "id"),
-		       str(nd, "state", "?"), num(nd, "replicas"), num(nd, "leaders"));
+	     nd = nd->next) {
+		char bytes[24];
+		const cJSON *b = get(nd, "bytes");
+		if (cJSON_IsNumber(b))
+			rk_cli_fmt_size(bytes, sizeof(bytes), b->valuedouble);
+		else
+			snprintf(bytes, sizeof(bytes), "bytes not reported yet");
+		printf("node %.0f: %s, %.0f replicas, %.0f leaders, %s\n", num(nd, "id"),
+		       str(nd, "state", "?"), num(nd, "replicas"), num(nd, "leaders"), bytes);
+	}
 	cJSON_Delete(j);
 	return rc;
 }

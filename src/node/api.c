@@ -460,6 +460,7 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 	rk_autosplit_metrics(n, b);
 	rk_merge_metrics(n, b);
 	rk_ops_metrics(n, b);
+	rk_rfig_metrics(n, b);
 	rk_prom_family(b, "rangekv_group_commit_seconds", "histogram", "Group commit, submit to durable.");
 	rk_prom_hist(b, "rangekv_group_commit_seconds", NULL, &n->stats.commit_hist);
 }

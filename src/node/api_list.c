@@ -12,7 +12,9 @@
  * first); a range this node holds that the index has not got yet (the
  * right half of a split not reported yet) is listed too. A range held
  * elsewhere shows what the index says, with its leader as this node's
- * range cache knows it and null for the figures only its replicas have.
+ * range cache knows it and null for the figures only its replicas have
+ * (size and load excepted on the placement group's leader: the figures
+ * its leader last reported in a heartbeat, rfig.h).
  * When the index cannot be read (no placement group, no replica of it
  * answering within RK_PIX_CALL_MS) the list is this node's replicas, as
  * before there was an index; the header X-Rangekv-Source says which.
@@ -139,12 +141,38 @@ static void null_keys(struct rk_json *j, const char *const *keys)
 	}
 }
 
+/* size_bytes, writes_per_sec and reads_per_sec of a range held
+ * elsewhere: on the placement group's leader, the figures its leader
+ * last reported in a heartbeat (rfig.h); null elsewhere and for a range
+ * not reported yet. */
+static void reported_json(struct rk_node *n, struct rk_json *j, const struct rk_desc *d)
+{
+	const struct rk_pl_figent *f = rk_rfig_get(n, d->range_id);
+
+	rk_json_key(j, "size_bytes");
+	if (f != NULL)
+		rk_json_u64(j, f->f.size_bytes);
+	else
+		rk_json_null(j);
+	rk_json_key(j, "log_bytes");
+	rk_json_null(j);
+	rk_json_key(j, "writes_per_sec");
+	if (f != NULL)
+		rk_json_f64(j, f->f.writes_ps, 1);
+	else
+		rk_json_null(j);
+	rk_json_key(j, "reads_per_sec");
+	if (f != NULL)
+		rk_json_f64(j, f->f.reads_ps, 1);
+	else
+		rk_json_null(j);
+}
+
 static void remote_json(struct rk_node *n, struct rk_json *j, const struct rk_desc *d)
 {
 	static const char *const unknown[] = {"term", "commit_index", "applied_index",
-					      "first_index", "size_bytes", "log_bytes",
-					      "writes_per_sec", "reads_per_sec", "asleep",
-					      "role", NULL};
+					      "first_index", NULL};
+	static const char *const unknown2[] = {"asleep", "role", NULL};
 	struct rk_rcache_entry *c = rk_rcache_get(&n->rcache, d->range_id);
 	uint64_t leader = c != NULL && c->generation == d->generation ? c->leader : 0;
 
@@ -165,6 +193,8 @@ static void remote_json(struct rk_node *n, struct rk_json *j, const struct rk_de
 	else
 		rk_json_u64(j, leader);
 	null_keys(j, unknown);
+	reported_json(n, j, d);
+	null_keys(j, unknown2);
 	rk_json_key(j, "replicas");
 	rk_json_arr_begin(j);
 	for (uint8_t i = 0; i < d->n_reps; i++) {
@@ -208,10 +238,14 @@ static int by_key(const void *a, const void *b)
 	return by_id(a, b);
 }
 
-static double sort_key(const struct ent *e, enum sort_by by, uint64_t now)
+static double sort_key(struct rk_node *n, const struct ent *e, enum sort_by by, uint64_t now)
 {
-	if (e->r == NULL)
-		return -1;
+	if (e->r == NULL) {
+		/* The figures reported to the placement leader (rfig.h). */
+		const struct rk_pl_figent *f = rk_rfig_get(n, e->d->range_id);
+		return f == NULL ? -1 : by == BY_SIZE ? (double)f->f.size_bytes
+			: by == BY_WRITES ? f->f.writes_ps : f->f.reads_ps;
+	}
 	if (by == BY_SIZE)
 		return (double)rk_size_of(e->r);
 	return rk_rate_get(by == BY_WRITES ? &e->r->load.writes : &e->r->load.reads, now);
@@ -280,7 +314,7 @@ static void sorted(struct rk_node *n, const struct list_q *q, struct ent *v, siz
 
 		t.ranges++;
 		t.unavailable += unavailable(n, &v[i]);
-		v[i].key = sort_key(&v[i], q->by, now);
+		v[i].key = sort_key(n, &v[i], q->by, now);
 		if (r == NULL)
 			continue;
 		t.leaders += rk_raft_is_leader(&r->raft);

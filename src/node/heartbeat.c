@@ -117,7 +117,7 @@ static void send_leader(struct rk_node *n, uint64_t id, const void *msg, size_t 
 
 static void take_beat(struct rk_node *n, const struct rk_pl_node_rec *beat);
 static void answer_states(struct rk_node *n, uint64_t origin, uint64_t id);
-static void told(struct rk_node *n, const uint8_t *p, size_t len);
+static void told(struct rk_node *n, uint64_t from, const uint8_t *p, size_t len);
 
 static void send_beat(struct rk_node *n)
 {
@@ -133,10 +133,12 @@ static void send_beat(struct rk_node *n)
 		 * is what it tells itself. */
 		take_beat(n, &me);
 		answer_states(n, n->cfg.node_id, 0);
+		rk_rfig_append(n, NULL); /* its own ranges' figures */
 		return;
 	}
 	rk_buf_init(&msg);
 	if (rk_pl_encode_heartbeat(&msg, n->cfg.node_id, id, &me) == 0 && !msg.oom) {
+		rk_rfig_append(n, &msg); /* the ranges' figures the leader asked for */
 		send_leader(n, id, msg.p, msg.len);
 		h->beats_sent++;
 	}
@@ -281,9 +283,12 @@ static void follow_leadership(struct rk_node *n)
 		h->since_ms = h->stats_ms = now_ms(n);
 		h->n = 0;
 		h->term = term;
+		rk_rfig_leading(n, true); /* its figures: asked of every node again */
 		rk_log_info(MOD, "leading the placement group: every node counts as live "
 			    "until it misses heartbeats here");
 	}
+	if (h->leading && !now_leading)
+		rk_rfig_leading(n, false);
 	h->leading = now_leading;
 	if (!now_leading)
 		h->n = 0;
@@ -341,9 +346,11 @@ static int put_state(void *arg, const struct rk_pl_node_rec *rec)
 }
 
 /* The answer to a heartbeat: u32 n | n x (u64 id | u8 state | u8 len |
- * peer address) | u8 rebalancing on: every node's state, where a node
- * new to the receiver is, and the cluster's rebalance switch
- * (rebalance.h; a receiver that does not know the last byte skips it). */
+ * peer address) | u8 rebalancing on | u8 figures wanted: every node's
+ * state, where a node new to the receiver is, the cluster's rebalance
+ * switch (rebalance.h) and which per-range figures the leader asks of
+ * the receiver (enum rk_rfig_want, rfig.h); a receiver that does not
+ * know the last bytes skips them. */
 static void answer_states(struct rk_node *n, uint64_t origin, uint64_t id)
 {
 	struct rk_buf out;
@@ -352,18 +359,18 @@ static void answer_states(struct rk_node *n, uint64_t origin, uint64_t id)
 	rk_buf_init(&out);
 	(void)rk_buf_extend(&out, 4);
 	if (rk_pl_walk_nodes(&n->plc.sm, n->reader, put_state, &w) == 0 && !out.oom) {
-		uint8_t on = rk_rb_enabled(n) ? 1 : 0;
-		rk_buf_append(&out, &on, 1);
+		uint8_t tail[2] = {rk_rb_enabled(n) ? 1 : 0, rk_rfig_want_of(n, origin)};
+		rk_buf_append(&out, tail, 2);
 		rk_le_put32((uint8_t *)out.p, w.k);
 		if (origin == n->cfg.node_id)
-			told(n, (const uint8_t *)out.p, out.len);
+			told(n, origin, (const uint8_t *)out.p, out.len);
 		else
 			rk_serve_answer(n, origin, id, RK_NET_RESP_OK, 0, out.p, out.len);
 	}
 	rk_buf_free(&out);
 }
 
-static void told(struct rk_node *n, const uint8_t *p, size_t len)
+static void told(struct rk_node *n, uint64_t from, const uint8_t *p, size_t len)
 {
 	struct rk_hb *h = &n->hb;
 	char addr[RK_PL_ADDR_MAX];
@@ -389,6 +396,8 @@ static void told(struct rk_node *n, const uint8_t *p, size_t len)
 	h->n_told = k;
 	if (len - off >= 1)
 		rk_rb_told(n, p[off] != 0);
+	/* A leader that does not say asks for no figures. */
+	rk_rfig_told(n, from, len - off >= 2 ? p[off + 1] : RK_RFIG_NONE);
 	if (h->reg.id != 0 && rk_hb_state_of(n, h->reg.id) != RK_HB_UNKNOWN)
 		h->reg.id = 0; /* the registration asked for is in the table */
 }
@@ -400,6 +409,7 @@ void rk_hb_on_req(struct rk_node *n, uint64_t origin, const struct rk_net_req *r
 	struct rk_replica *r = rk_plc_replica(n);
 	struct rk_pl_node_rec beat;
 	uint64_t hint;
+	size_t rest;
 
 	if (!n->hb.leading) {
 		hint = r != NULL ? rk_replica_leader_node(r) : n->plc.leader_hint;
@@ -418,11 +428,12 @@ void rk_hb_on_req(struct rk_node *n, uint64_t origin, const struct rk_net_req *r
 	}
 	/* A heartbeat names its sender: only the node itself speaks for it
 	 * (the transport authenticated the connection). */
-	if (rk_pl_decode_heartbeat(req->cmd, req->len, &beat) != 0 || beat.id != origin) {
+	if (rk_pl_decode_heartbeat(req->cmd, req->len, &beat, &rest) != 0 || beat.id != origin) {
 		rk_serve_answer(n, origin, req->id, RK_NET_RESP_REFUSED, 0, NULL, 0);
 		return;
 	}
 	take_beat(n, &beat);
+	rk_rfig_take(n, origin, req->cmd + rest, req->len - rest);
 	answer_states(n, origin, req->id);
 }
 
@@ -447,7 +458,7 @@ void rk_hb_on_resp(struct rk_node *n, const struct rk_net_resp *resp)
 				query_done(n, q, 200, resp->reply, resp->len);
 				return;
 			}
-		told(n, resp->reply, resp->len); /* a heartbeat's answer */
+		told(n, n->cur_from, resp->reply, resp->len); /* a heartbeat's answer */
 		return;
 	}
 	n->plc.leader_hint = resp->status == RK_NET_RESP_NOT_LEADER ? resp->leader : 0;

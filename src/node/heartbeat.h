@@ -5,7 +5,9 @@
  * Every node sends one heartbeat per RK_HB_INTERVAL_MS to the placement
  * group's leader (as plc.c finds it), whatever its number of ranges: its
  * addresses, capacity and stats (replicas, leaderships, bytes, reads/s,
- * writes/s, disk free), never one message per range. The leader keeps,
+ * writes/s, disk free), never one message per range; when the leader's
+ * last answer asked, the figures of the ranges it leads that moved, or a
+ * chunk of a full report of them (rfig.h). The leader keeps,
  * in memory only, when it last heard from each node, and derives the
  * states: live while heard within RK_HB_SUSPECT_MS, suspect after, dead
  * after --dead-after (or a decommissioning / decommissioned state recorded

@@ -254,6 +254,7 @@ static void on_tick(uv_timer_t *t)
 	rk_pix_tick(n);
 	rk_fwd_tick(n);
 	rk_hb_tick(n);
+	rk_rfig_tick(n);
 	rk_join_tick(n);
 	rk_rb_tick(n);
 	rk_sr_tick(n);
@@ -332,8 +333,18 @@ static void add_initial_peers(struct rk_node *n)
 	}
 }
 
+/* Frees n, and the --split-at a join gave n's flags (join.c's strdup):
+ * the caller's own, `given`, is the caller's to free. */
+static void node_free(struct rk_node *n, const char *given)
+{
+	if (n->cfg.split_at != given)
+		free(n->cfg.split_at);
+	free(n);
+}
+
 int rk_node_run(const struct rk_node_config *cfg)
 {
+	const char *given = cfg->split_at;
 	struct rk_node *n = calloc(1, sizeof(*n));
 	struct rk_store_options so;
 	struct rk_net_config nc;
@@ -356,7 +367,7 @@ int rk_node_run(const struct rk_node_config *cfg)
 	    rk_join_ask(&n->cfg, &join_cluster, &joined, err, sizeof(err)) != 0) {
 		rk_log_error(MOD, "%s", err);
 		rk_buf_free(&joined);
-		free(n);
+		node_free(n, given);
 		return 1;
 	}
 	rk_check_init(n);
@@ -412,7 +423,7 @@ int rk_node_run(const struct rk_node_config *cfg)
 	if (rc != 0) {
 		rk_log_error(MOD, "%s", err);
 		rk_buf_free(&joined);
-		free(n);
+		node_free(n, given);
 		return 1;
 	}
 	rk_log_info(MOD, "storage cache %llu MiB, raft log budget %llu MiB for the node",
@@ -594,6 +605,7 @@ int rk_node_run(const struct rk_node_config *cfg)
 	rk_sr_close(n);
 	rk_ops_close(n);
 	rk_hb_close(n);
+	rk_rfig_close(n);
 	rk_plc_close(n);
 	uv_timer_stop(&n->tick_timer);
 	uv_timer_stop(&n->live.timer);
@@ -648,7 +660,7 @@ out:
 	rk_process_close(n);
 	rk_store_reader_close(n->reader);
 	rk_store_close(n->store);
-	free(n);
+	node_free(n, given);
 	if (rc == 0)
 		rk_log_info(MOD, "stopped");
 	return rc == 0 ? 0 : 1;

@@ -36,6 +36,7 @@
 #include "pindex.h"
 #include "fwd.h"
 #include "process.h"
+#include "rfig.h"
 #include "prom.h"
 #include "raft.h"
 #include "rcache.h"
@@ -140,6 +141,7 @@ struct rk_node {
 	struct rk_sr sr;       /* the scheduler's driver (sched_run.c) */
 	struct rk_ops ops;     /* moves in flight, placement figures (ops.c) */
 	struct rk_rb rb;       /* the rebalance switch (rebalance.c) */
+	struct rk_rfig rfig;   /* per-range figures in the heartbeats (rfig.c) */
 
 	struct rk_node_stats stats;
 	bool stopping;

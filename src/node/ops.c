@@ -241,7 +241,7 @@ void rk_ops_look(struct rk_node *n, const struct rk_pl_state *st)
 		if (rk_grow((void **)&o->nodes, &o->cap_nodes, o->n_nodes, sizeof(*o->nodes)) != 0)
 			break;
 		o->nodes[o->n_nodes++] = (struct rk_ops_node){st->nodes[i].id, st->nodes[i].replicas,
-							      st->nodes[i].leaders};
+							      st->nodes[i].leaders, st->nodes[i].bytes};
 	}
 	for (size_t i = 0; i < o->n_moves; i++)
 		o->moves[i].seen = false;
@@ -374,6 +374,13 @@ static int node_json(void *arg, const struct rk_pl_node_rec *rec)
 	rk_json_u64(w->j, x != NULL ? x->replicas : 0);
 	rk_json_key(w->j, "leaders");
 	rk_json_u64(w->j, x != NULL ? x->leaders : 0);
+	/* Null until every live node completed a full report of its
+	 * ranges' figures to this leader (rfig.h). */
+	rk_json_key(w->j, "bytes");
+	if (w->n->sr.sized)
+		rk_json_u64(w->j, x != NULL ? x->bytes : 0);
+	else
+		rk_json_null(w->j);
 	rk_json_obj_end(w->j);
 	return 0;
 }
@@ -430,6 +437,8 @@ static void ops_json(struct rk_node *n, struct rk_buf *out)
 	rk_json_u64(&j, rk_node_config_replicas(&n->cfg));
 	rk_json_key(&j, "looked_ms");
 	rk_json_u64(&j, uv_now(&n->loop) - o->looked_ms);
+	rk_json_key(&j, "figures_complete");
+	rk_json_bool(&j, n->sr.sized);
 	rk_json_key(&j, "nodes");
 	rk_json_arr_begin(&j);
 	{
@@ -527,6 +536,16 @@ void rk_ops_metrics(struct rk_node *n, struct rk_buf *b)
 	for (size_t i = 0; i < o->n_nodes; i++) {
 		snprintf(labels, sizeof(labels), "node=\"%llu\"", (unsigned long long)o->nodes[i].id);
 		rk_prom_u64(b, "rangekv_placement_node_leaders", labels, o->nodes[i].leaders);
+	}
+	if (n->sr.sized) {
+		rk_prom_family(b, "rangekv_placement_node_bytes", "gauge",
+			       "Bytes of the ranges each node holds, as their leaders reported "
+			       "them (placement leader only, once every live node reported).");
+		for (size_t i = 0; i < o->n_nodes; i++) {
+			snprintf(labels, sizeof(labels), "node=\"%llu\"",
+				 (unsigned long long)o->nodes[i].id);
+			rk_prom_u64(b, "rangekv_placement_node_bytes", labels, o->nodes[i].bytes);
+		}
 	}
 	fam(b, "rangekv_placement_ranges", "gauge", "Ranges in the placement index.", o->ranges);
 	fam(b, "rangekv_placement_ranges_unavailable", "gauge",

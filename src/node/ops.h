@@ -74,6 +74,7 @@ struct rk_ops_move {
 struct rk_ops_node {
 	uint64_t id;
 	uint32_t replicas, leaders;
+	uint64_t bytes; /* of the ranges it holds, as their leaders reported */
 };
 
 struct rk_ops {

@@ -338,10 +338,6 @@ static void fill_range(struct rk_node *n, const struct rk_desc *d, struct rk_pl_
 	if (x->leader_node != 0 && x->leader_node != n->cfg.node_id &&
 	    !rk_peer_alive(n, x->leader_node))
 		x->leader_node = 0;
-	/* Sizes: only this node's replicas' are known here (the heartbeats
-	 * carry no per-range figures yet), and counting those alone would
-	 * make this node look the heaviest. Balance goes by count. */
-	x->size_bytes = 0;
 	if (b != NULL && (b->generation != d->generation || b->conf_version != d->conf_version ||
 			  (b->answered_ok && x->leader_node != b->leader) ||
 			  now_ms(n) - b->started_ms >= RK_SR_BUSY_MS)) {
@@ -454,6 +450,41 @@ static void refresh_slice(struct rk_node *n, size_t at)
 	}
 }
 
+/* Every range's size and load from the figures the nodes reported
+ * (rfig.h), once every live node completed a full report to this
+ * leader; until then none: sizes of a part of the ranges would make the
+ * nodes that reported look the heaviest, so balance goes by count. Both
+ * lists are in range id order: one walk of each (at 100,000 ranges about
+ * as long as the tally that follows). A range's bytes are its leader's
+ * last report, the same on every node holding it: they move with it. */
+static void fill_figures(struct rk_node *n, const struct snap *sn)
+{
+	struct rk_sr *s = &n->sr;
+	const struct rk_pl_figtab *t = &n->rfig.tab;
+	uint64_t live[64];
+	size_t k = 0, j = 0;
+	bool use;
+
+	for (size_t i = 0; i < sn->n_nodes && k < 64; i++)
+		if (sn->nodes[i].state == RK_PL_LIVE)
+			live[k++] = sn->nodes[i].id;
+	use = rk_rfig_complete(n, live, k);
+	s->sized = use;
+	for (size_t i = 0; i < s->n_descs; i++) {
+		struct rk_pl_range *x = &s->ranges[i];
+		while (use && j < t->n && t->v[j].f.range < x->id)
+			j++;
+		if (use && j < t->n && t->v[j].f.range == x->id) {
+			x->size_bytes = t->v[j].f.size_bytes;
+			x->writes_ps = t->v[j].f.writes_ps;
+			x->reads_ps = t->v[j].f.reads_ps;
+		} else {
+			x->size_bytes = 0;
+			x->writes_ps = x->reads_ps = 0;
+		}
+	}
+}
+
 static void pass(struct rk_node *n, struct snap *sn, bool enabled)
 {
 	struct rk_sr *s = &n->sr;
@@ -485,6 +516,7 @@ static void pass(struct rk_node *n, struct snap *sn, bool enabled)
 	st.n_nodes = sn->n_nodes;
 	st.ranges = s->ranges;
 	st.n_ranges = s->n_descs;
+	fill_figures(n, sn);
 	if (rk_pl_tally(&st) != 0)
 		return;
 	rk_ops_look(n, &st);
@@ -595,6 +627,7 @@ void rk_sr_look(struct rk_node *n)
 		st.n_nodes = sn.n_nodes;
 		st.ranges = s->ranges;
 		st.n_ranges = s->n_descs;
+		fill_figures(n, &sn);
 		if (rk_pl_tally(&st) == 0)
 			rk_ops_look(n, &st);
 	}

@@ -16,8 +16,10 @@
  * tick (the passes meanwhile use the previous read); a pass
  * refreshes the leaders and busy marks of the RK_SR_SLICE ranges it
  * visits from a cursor, from memory. Leaderships are balanced by the runtime
- * (balance.h), not by the scheduler's rule 9; sizes are not known for
- * ranges without a replica here, so replicas are balanced by count.
+ * (balance.h), not by the scheduler's rule 9. Replicas are balanced by
+ * count and by bytes: each range's size is the one its leader last
+ * reported in its heartbeats (rfig.h), used once every live node has
+ * completed a full report to this leader (by count alone until then).
  *
  * Nothing it keeps is needed after a leader change: the descriptors are
  * the record of moves (sched.h), and the ranges it started an operation
@@ -64,6 +66,8 @@ struct rk_sr {
 	uint64_t passes, ops_sent, ops_failed, asked;
 	/* Index reads; operations decided and left undone while paused. */
 	uint64_t index_reads, ops_paused;
+	/* The last pass or look had every range's size (rfig.h). */
+	bool sized;
 	/* From here on, the index (index_free zeroes it all). The index as
 	 * last read, in range id order (descriptors owned), and the group's
 	 * applied index when that read began; the pass's view of each range

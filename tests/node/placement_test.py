@@ -55,7 +55,7 @@ def fail(msg):
     raise SystemExit(1)
 
 
-def free_base(lo, slots, nodes):
+def free_base(lo, slots, nodes=4):
     """The first port of a block of 16 for nodes x 3 ports (node i's kind k
     at base + k * nodes + i - 1, on 127.0.0.i), one of `slots` blocks from
     lo, the first from a pid-chosen one whose ports all bind now (a run

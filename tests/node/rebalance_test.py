@@ -24,7 +24,6 @@ on real rangekv processes (127.0.0.1-4, three initial nodes, --replicas 3,
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,26 +40,7 @@ NEW = 4
 NODES = INITIAL + (NEW,)
 REPLICAS = 3
 RANGES = 24
-def free_base():
-    """12 ports a cluster (4 nodes x 3 kinds) in the band 64000-64479, the
-    first block from a pid-chosen one whose ports all bind now (a run
-    beside this one may hold some). The band lies above Linux's ephemeral
-    ports (32768-60999), where an outgoing connection of another process
-    may hold a port a node is about to listen on."""
-    for k in range(30):
-        base = 64000 + ((os.getpid() + k) % 30) * 16
-        try:
-            for kind in range(3):
-                for i in range(1, 5):
-                    with socket.socket() as s:
-                        s.bind(("127.0.0.%d" % i, base + kind * 4 + i - 1))
-            return base
-        except OSError:
-            continue
-    return 64000 + (os.getpid() % 30) * 16
-
-
-BASE = free_base()
+BASE = placement_test.free_base(64000, 30)  # 64000-64479, above the ephemeral ports
 # Sized for a sanitizer build on a loaded 2-core machine.
 SPREAD_S = 240
 QUIET_S = 8

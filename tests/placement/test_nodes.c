@@ -365,6 +365,7 @@ static void test_heartbeat_message(void **state)
 {
 	struct rk_pl_node_rec a, b;
 	struct rk_buf m;
+	size_t rest;
 
 	(void)state;
 	memset(&a, 0, sizeof(a));
@@ -376,16 +377,17 @@ static void test_heartbeat_message(void **state)
 		a.stats[k] = 1000 + (uint64_t)k;
 	rk_buf_init(&m);
 	assert_int_equal(rk_pl_encode_heartbeat(&m, 4, 5, &a), 0);
-	assert_int_equal(rk_pl_decode_heartbeat((const uint8_t *)m.p, m.len, &b), 0);
+	assert_int_equal(rk_pl_decode_heartbeat((const uint8_t *)m.p, m.len, &b, &rest), 0);
+	assert_int_equal(rest, m.len);
 	assert_int_equal(b.id, 4);
 	assert_int_equal(b.capacity, 77);
 	assert_string_equal(b.peer, a.peer);
 	assert_string_equal(b.client, "");
 	assert_string_equal(b.http, a.http);
 	assert_memory_equal(b.stats, a.stats, sizeof(a.stats));
-	assert_int_equal(rk_pl_decode_heartbeat((const uint8_t *)m.p, m.len - 1, &b), RK_EPROTO);
+	assert_int_equal(rk_pl_decode_heartbeat((const uint8_t *)m.p, m.len - 1, &b, &rest), RK_EPROTO);
 	m.p[0] = RK_PL_CMD_REGISTER;
-	assert_int_equal(rk_pl_decode_heartbeat((const uint8_t *)m.p, m.len, &b), RK_EPROTO);
+	assert_int_equal(rk_pl_decode_heartbeat((const uint8_t *)m.p, m.len, &b, &rest), RK_EPROTO);
 	rk_buf_free(&m);
 }
 

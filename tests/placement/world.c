@@ -135,6 +135,8 @@ void w_free(struct world *w)
 {
 	free(w->ranges);
 	free(w->ext);
+	free(w->seen);
+	rk_pl_figtab_free(&w->figs);
 	memset(w, 0, sizeof(*w));
 }
 
@@ -442,6 +444,59 @@ static void check_limits(struct world *w, const struct rk_pl_state *st,
 				 w->nodes[i].moves, k);
 }
 
+/* The leaders' reports of this step (world.h), one range at a time. */
+static void report(struct world *w)
+{
+	size_t sent[W_MAX_NODES] = {0};
+
+	for (size_t i = 0; i < w->n_ranges; i++) {
+		const struct rk_pl_range *r = &w->ranges[i];
+		struct rk_pl_fig f = {r->id, r->size_bytes, r->writes_ps, r->reads_ps};
+		const struct rk_pl_figent *e = rk_pl_figtab_get(&w->figs, r->id);
+		size_t k;
+
+		if (r->leader_node == 0 || (e != NULL && !rk_pl_fig_moved(&f, &e->f)))
+			continue;
+		for (k = 0; k < w->n_nodes && w->nodes[k].id != r->leader_node; k++)
+			;
+		if (k == w->n_nodes || sent[k] == w->report_per_step)
+			continue;
+		sent[k]++;
+		assert_int_equal(rk_pl_figtab_put(&w->figs, r->leader_node, w->now_ms, &f, 1), 0);
+	}
+}
+
+/* The state a pass sees: the ranges as they are, or with the reported
+ * sizes. */
+static void pass_state(struct world *w, struct rk_pl_state *stp)
+{
+	bool all = true;
+
+	w_state(w, stp);
+	if (w->report_per_step == 0)
+		return;
+	if (w->grow_steps > 0 && w->n_ranges > 0) {
+		w->grow_steps--;
+		w->ranges[w_rand(w) % w->n_ranges].size_bytes += w->grow;
+	}
+	report(w);
+	if (w->cap_seen < w->n_ranges) {
+		w->cap_seen = w->n_ranges * 2;
+		w->seen = realloc(w->seen, w->cap_seen * sizeof(*w->seen));
+		assert_non_null(w->seen);
+	}
+	memcpy(w->seen, w->ranges, w->n_ranges * sizeof(*w->seen));
+	for (size_t i = 0; i < w->n_ranges && all; i++)
+		all = rk_pl_figtab_get(&w->figs, w->ranges[i].id) != NULL;
+	for (size_t i = 0; i < w->n_ranges; i++) {
+		const struct rk_pl_figent *e = rk_pl_figtab_get(&w->figs, w->ranges[i].id);
+		w->seen[i].size_bytes = all ? e->f.size_bytes : 0;
+	}
+	w->passes_sized += all;
+	stp->ranges = w->seen;
+	assert_int_equal(rk_pl_tally(stp), 0);
+}
+
 size_t w_step(struct world *w)
 {
 	struct rk_pl_op ops[W_MAX_OPS];
@@ -457,7 +512,7 @@ size_t w_step(struct world *w)
 		if (w->ranges[i].leader_node == 0)
 			elect(w, &w->ranges[i]);
 	}
-	w_state(w, &st);
+	pass_state(w, &st);
 	moves_before = st.moves;
 	for (size_t i = 0; i < w->n_nodes; i++)
 		before[i] = w->nodes[i].moves;

@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "figs.h"
 #include "sched.h"
 
 #define W_MAX_NODES 16
@@ -51,6 +52,22 @@ struct world {
 	size_t ops_by_reason[RK_PL_WHY_MAX + 1];
 	/* Whether an operation may take a few steps (a snapshot in flight). */
 	bool slow_ops;
+	/* Sizes as the placement leader learns them (src/node/rfig.h), if
+	 * report_per_step is not 0: each step, the leader of each range
+	 * reports its size into `figs` when it moved by more than 10% since
+	 * its last report (or was never reported), at most report_per_step
+	 * ranges a node; the passes see the reported sizes, and all sizes 0
+	 * until every range was reported once (as the driver does: a part of
+	 * the sizes would make the nodes that reported look heaviest).
+	 * `grow` bytes are added to a random range each step while
+	 * grow_steps lasts: figures move under the scheduler's feet. */
+	size_t report_per_step;
+	struct rk_pl_figtab figs;
+	struct rk_pl_range *seen; /* the passes' copy of ranges[] */
+	size_t cap_seen;
+	uint64_t grow;
+	size_t grow_steps;
+	size_t passes_sized; /* passes that saw every size */
 };
 
 uint64_t w_rand(struct world *w);
