@@ -84,19 +84,32 @@ def call(i, method, path):
 
 
 class Cluster(placement_test.Cluster):
-    """placement_test's (its kill9 and stop_all), on this test's ports and
-    flags."""
-    def __init__(self, tmp):
+    """placement_test's (its kill9 and stop_all), on this test's ports, with
+    `ranges` ranges (RANGES as the module has it then) and the cluster
+    flags FLAGS (tests that import this file give their own)."""
+    FLAGS = ("--replicas", str(REPLICAS), "--rebalance", "off")
+
+    def __init__(self, tmp, ranges=None):
         super().__init__(tmp, NODES)
         self.cl = ",".join("%d=%s" % (i, addr(i, 0)) for i in NODES)
+        self.ranges = ranges or RANGES
 
     def start(self, i, env=None):
         log = open(os.path.join(self.tmp, "log%d" % i), "a")
         self.procs[i] = subprocess.Popen(
             [BIN, "start", "--node-id", str(i), "--data", os.path.join(self.tmp, "d%d" % i),
              "--peer-addr", addr(i, 0), "--client-addr", addr(i, 1), "--http-addr", addr(i, 2),
-             "--initial-cluster", self.cl, "--ranges", str(RANGES), "--tick-ms", "50",
-             "--replicas", str(REPLICAS), "--rebalance", "off"], stdout=log, stderr=log)
+             "--initial-cluster", self.cl, "--ranges", str(self.ranges), "--tick-ms", "50"] +
+            list(self.FLAGS), stdout=log, stderr=log)
+
+
+def placement_leader(nodes=(3, 4, 1)):
+    """The placement group's leader as the first of nodes to know says."""
+    for i in nodes:
+        st, v = call(i, "GET", "/api/v1/cluster/status")
+        if st == 200 and v.get("placement") and v["placement"].get("leader"):
+            return v["placement"]["leader"]
+    return None
 
 
 def connect(i):

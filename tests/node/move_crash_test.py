@@ -35,7 +35,6 @@ import random
 import re
 import shutil
 import struct
-import subprocess
 import sys
 import tempfile
 import threading
@@ -70,15 +69,7 @@ def fail(msg):
 
 
 class Cluster(decom_test.Cluster):
-    def start(self, i, env=None):
-        log = open(os.path.join(self.tmp, "log%d" % i), "a")
-        a = decom_test.addr
-        self.procs[i] = subprocess.Popen(
-            [BIN, "start", "--node-id", str(i), "--data", os.path.join(self.tmp, "d%d" % i),
-             "--peer-addr", a(i, 0), "--client-addr", a(i, 1), "--http-addr", a(i, 2),
-             "--initial-cluster", self.cl, "--ranges", str(RANGES), "--tick-ms", "50",
-             "--replicas", "3", "--rebalance", "off", "--snapshot-rate", "128KiB"],
-            stdout=log, stderr=log)
+    FLAGS = ("--replicas", "3", "--rebalance", "off", "--snapshot-rate", "128KiB")
 
 
 def preload(count=2000):
@@ -104,14 +95,6 @@ def read_back(kept):
 def snap_files(tmp, i):
     d = os.path.join(tmp, "d%d" % i, "snap")
     return os.listdir(d) if os.path.isdir(d) else []
-
-
-def placement_leader():
-    for i in (3, 4, 1):
-        st, v = call(i, "GET", "/api/v1/cluster/status")
-        if st == 200 and v.get("placement") and v["placement"].get("leader"):
-            return v["placement"]["leader"]
-    return None
 
 
 def moves():
@@ -149,7 +132,7 @@ class Killer(threading.Thread):
             if kind == KINDS[1] and m.get("leader"):
                 return m["leader"], m
         if ms and kind == KINDS[2]:
-            return placement_leader(), None
+            return decom_test.placement_leader(), None
         if ms and kind == KINDS[3]:
             return GONE, None
         return None, None

@@ -30,7 +30,6 @@ default), a client writing through nodes 1, 3 and 4 throughout:
 """
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -70,14 +69,7 @@ call, states, wait = decom_test.call, decom_test.states, decom_test.wait
 
 
 class Cluster(decom_test.Cluster):
-    def start(self, i, env=None):
-        log = open(os.path.join(self.tmp, "log%d" % i), "a")
-        a = decom_test.addr
-        self.procs[i] = subprocess.Popen(
-            [BIN, "start", "--node-id", str(i), "--data", os.path.join(self.tmp, "d%d" % i),
-             "--peer-addr", a(i, 0), "--client-addr", a(i, 1), "--http-addr", a(i, 2),
-             "--initial-cluster", self.cl, "--ranges", str(RANGES), "--tick-ms", "50",
-             "--replicas", str(REPLICAS), "--dead-after", "1s"], stdout=log, stderr=log)
+    FLAGS = ("--replicas", str(REPLICAS), "--dead-after", "1s")
 
 
 def index():
@@ -114,8 +106,7 @@ def balanced():
 
 
 def placement_leader():
-    st, v = call(1, "GET", "/api/v1/cluster/status")
-    return v["placement"]["leader"] if st == 200 and v.get("placement") else None
+    return decom_test.placement_leader((1,))
 
 
 def watch_repair(before, t_kill):
@@ -207,7 +198,7 @@ def log_of(tmp, i):
 
 def main():
     tmp = tempfile.mkdtemp(prefix="rk-repair-")
-    c = Cluster(tmp)
+    c = Cluster(tmp, RANGES)
     ok = False
     try:
         c.start_all()
