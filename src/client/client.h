@@ -75,6 +75,12 @@ struct rk_client_env {
 	 * 200 ms) or _DONE (the cache has the answer now). NULL: none. */
 	int (*lookup)(void *arg, uint64_t range, bool need, const uint8_t *key,
 		      size_t klen);
+	/* A number that grows whenever range_of may answer another range
+	 * for some key than before (a split, a merge, a range learned); the
+	 * router then looks again where its waiting writes' keys are
+	 * (router.c, follow_spans). NULL: never looked again before a
+	 * write's own next attempt. */
+	uint64_t (*spans)(void *arg);
 };
 
 enum { RK_CLIENT_LOOKUP_NONE = 0, RK_CLIENT_LOOKUP_WAIT = 1, RK_CLIENT_LOOKUP_DONE = 2 };

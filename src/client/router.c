@@ -119,6 +119,7 @@ struct rk_client_router {
 	uint32_t timeout_ms;
 	uv_timer_t timer;
 	uint64_t session, next_seq, next_id;
+	uint64_t spans; /* env.spans when follow_spans last looked */
 	bool closing; /* rk_client_router_close began: nothing new is sent */
 	struct op **hash;
 	size_t hcap, n;
@@ -255,6 +256,37 @@ static void rejoin(struct rk_client_router *r, struct op *o)
 	if (o->wnext) o->wnext->wprev = o; else l->tail = o;
 }
 
+/* The node's spans moved (a split or a merge it applied or learned): a
+ * write that may have applied and has an attempt open, whose key is in
+ * another range now, joins that range's list at once, under its own
+ * number, before anything more is sent to that range. Left where it
+ * was, the range's next writes would carry a first incomplete sequence
+ * above it (their list's head), the range would forget what it keeps
+ * for it (the record a split handed on if it applied before the split)
+ * and answer its retry as a duplicate (-ERR) although its client never
+ * had an answer. One walk of the waiting operations per change. */
+static void follow_spans(struct rk_client_router *r)
+{
+	const uint8_t *end;
+	size_t elen;
+	uint64_t now;
+
+	if (r->env.spans == NULL || (now = r->env.spans(r->env.arg)) == r->spans)
+		return;
+	r->spans = now;
+	for (struct op *o = r->head; o != NULL; o = o->next) {
+		uint64_t range;
+
+		if (!o->write || o->wl == NULL || !o->maybe_applied || o->open == 0)
+			continue; /* the others take a new number when they move */
+		range = r->env.range_of(r->env.arg, o->key, o->klen, &end, &elen);
+		if (range == 0 || range == o->wl->range)
+			continue;
+		o->range = range;
+		rejoin(r, o);
+	}
+}
+
 /* The next node to ask in turn about o's key. */
 static uint64_t ask_next(struct rk_client_router *r, struct op *o)
 {
@@ -298,6 +330,7 @@ static void attempt(struct rk_client_router *r, struct op *o, uint64_t to)
 {
 	struct rk_net_req req;
 
+	follow_spans(r);
 	o->parked = false;
 	if (to == 0) {
 		const uint8_t *end;
@@ -551,6 +584,7 @@ int rk_client_router_new(uv_loop_t *loop, const struct rk_client_env *env,
 	}
 	r->loop = loop;
 	r->env = *env;
+	r->spans = env->spans != NULL ? env->spans(env->arg) : 0;
 	r->timeout_ms = timeout_ms ? timeout_ms : 5000;
 	/* One session per process: the node id and the start time in
 	 * microseconds cannot repeat for this node. */

@@ -49,6 +49,13 @@ static bool overlaps(const struct rk_rcache_entry *e, const struct rk_desc *d)
 	return !e_before && !d_before;
 }
 
+/* Whether e holds exactly d's span. */
+static bool same_span(const struct rk_rcache_entry *e, const struct rk_desc *d)
+{
+	return keycmp(e->start, e->slen, d->start, d->slen) == 0 && e->elen == d->elen &&
+	       keycmp(e->end, e->elen, d->end, d->elen) == 0;
+}
+
 static void entry_free(struct rk_rcache_entry *e)
 {
 	free(e);
@@ -134,6 +141,7 @@ int rk_rcache_put(struct rk_rcache *c, const struct rk_desc *d)
 		id_replace(c, c->n, e, NULL);
 		c->n--;
 		entry_free(e);
+		c->spans++;
 	}
 
 	/* The entries it overlaps are contiguous: from the last one starting
@@ -184,6 +192,8 @@ int rk_rcache_put(struct rk_rcache *c, const struct rk_desc *d)
 		memmove(&c->byid[at + 1], &c->byid[at], (n - at) * sizeof(*c->byid));
 		c->byid[at] = e;
 	}
+	if (!(hi == lo + 1 && same != NULL && same_span(same, d)))
+		c->spans++;
 	for (size_t i = lo; i < hi; i++)
 		entry_free(c->v[i]);
 	at = lo;

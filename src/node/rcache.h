@@ -50,6 +50,12 @@ struct rk_rcache {
 	struct rk_rcache_entry **v; /* by start key */
 	struct rk_rcache_entry **byid; /* the same, by range id */
 	size_t n, cap, cap_id;
+	/* Grows with every put that changes which range holds some key (a
+	 * split, a merge, a range new to the cache), never with one that
+	 * only changes a range's replicas: the router looks again which
+	 * range its waiting writes' keys are in when it moved (client.h,
+	 * env.spans). */
+	uint64_t spans;
 };
 
 /* RK_ENOMEM leaves the cache as it was; a put older than what it would

@@ -758,6 +758,11 @@ static uint64_t env_range_of(void *arg, const uint8_t *key, size_t klen,
 	return e->range;
 }
 
+static uint64_t env_spans(void *arg)
+{
+	return ((struct rk_node *)arg)->rcache.spans;
+}
+
 /* A hosted range's leader as its replica knows it; for one held elsewhere,
  * the cached hint, else one of its nodes (which answers with its leader):
  * kept as the hint so that resends do not wander. */
@@ -918,7 +923,7 @@ int rk_serve_start(struct rk_node *n, char *err, size_t errlen)
 {
 	struct rk_client_env env = {n, n->cfg.node_id, env_range_of, env_leader_of,
 				    env_send, env_generation_of, env_learn,
-				    env_absent, env_peer_after, env_lookup};
+				    env_absent, env_peer_after, env_lookup, env_spans};
 	int rc;
 
 #ifdef RK_TEST_HOOKS

@@ -139,7 +139,9 @@ static void on_done(void *arg, int status, const uint8_t *reply, size_t len)
 	o->status = status;
 }
 
-static void submit(struct rk_client_router *r, int op, struct outcome *o)
+/* Submits op (PUT: value "v") on key. */
+static void submit_key(struct rk_client_router *r, int op, const char *key,
+		       struct outcome *o)
 {
 	struct rk_kv_cmd c;
 	struct rk_buf b;
@@ -148,13 +150,18 @@ static void submit(struct rk_client_router *r, int op, struct outcome *o)
 	c.op = (uint8_t)op;
 	rk_buf_init(&b);
 	rk_kv_cmd_begin(&b, &c);
-	rk_kv_cmd_arg(&b, "k", 1);
+	rk_kv_cmd_arg(&b, key, strlen(key));
 	if (op == RK_KV_PUT)
 		rk_kv_cmd_arg(&b, "v", 1);
 	rk_kv_cmd_finish(&b, 0, op == RK_KV_PUT ? 2 : 1);
 	assert_false(b.oom);
 	assert_int_equal(rk_client_submit(r, (const uint8_t *)b.p, b.len, on_done, o), 0);
 	rk_buf_free(&b);
+}
+
+static void submit(struct rk_client_router *r, int op, struct outcome *o)
+{
+	submit_key(r, op, "k", o);
 }
 
 static void close_router(uv_loop_t *loop, struct rk_client_router *r)
@@ -171,7 +178,7 @@ static void test_router_close_in_flight(void **state)
 {
 	struct fake f = {.leader = 2};
 	struct rk_client_env env = {&f, 1, fake_range_of, fake_leader_of, fake_send,
-				    NULL, NULL, NULL, NULL, NULL};
+				    NULL, NULL, NULL, NULL, NULL, NULL};
 	struct rk_client_router *r;
 	struct outcome w = {0}, rd = {0}, unsent = {0};
 	uv_loop_t loop;
@@ -197,7 +204,7 @@ static void test_router_deadline(void **state)
 {
 	struct fake f = {.leader = 2};
 	struct rk_client_env env = {&f, 1, fake_range_of, fake_leader_of, fake_send,
-				    NULL, NULL, NULL, NULL, NULL};
+				    NULL, NULL, NULL, NULL, NULL, NULL};
 	struct rk_client_router *r;
 	struct outcome w = {0}, rd = {0};
 	uv_loop_t loop;
@@ -269,7 +276,7 @@ static void test_router_range_found_late(void **state)
 {
 	struct seqfake f = {0};
 	struct rk_client_env env = {&f, 1, seq_range_of, seq_leader_of, seq_send,
-				    NULL, NULL, NULL, NULL, NULL};
+				    NULL, NULL, NULL, NULL, NULL, NULL};
 	struct rk_client_router *r;
 	struct outcome a = {0}, b = {0};
 	uv_loop_t loop;
@@ -286,6 +293,87 @@ static void test_router_range_found_late(void **state)
 		uv_run(&loop, UV_RUN_ONCE); /* the parked one's retry */
 	assert_true(f.seq[1] >= f.low[0]);
 	assert_true(f.low[1] <= f.seq[1]);
+	close_router(&loop, r);
+}
+
+/* A node whose range 1 splits at "m" when split is set: keys from "m" on
+ * are then range 9's, led by node 3 (range 1's leader is node 2), and
+ * spans (env.spans) counts the change. Requests sent are recorded. */
+struct splitfake {
+	bool split;
+	uint64_t spans;
+	int sent;
+	uint64_t rng[8], seq[8], low[8];
+};
+
+static uint64_t sf_range_of(void *arg, const uint8_t *key, size_t klen,
+			    const uint8_t **endp, size_t *elenp)
+{
+	const struct splitfake *f = arg;
+
+	*endp = NULL;
+	*elenp = 0;
+	return f->split && klen > 0 && key[0] >= 'm' ? 9 : 1;
+}
+
+static uint64_t sf_leader_of(void *arg, uint64_t range)
+{
+	(void)arg;
+	return range == 9 ? 3 : 2;
+}
+
+static void sf_send(void *arg, uint64_t to, const struct rk_net_req *q)
+{
+	struct splitfake *f = arg;
+	int i = f->sent++;
+
+	(void)to;
+	assert_true(i < 8);
+	f->rng[i] = q->range;
+	f->seq[i] = le64_at(q->cmd + 10);
+	f->low[i] = le64_at(q->cmd + 18);
+}
+
+static uint64_t sf_spans(void *arg)
+{
+	return ((const struct splitfake *)arg)->spans;
+}
+
+/* A write of key "x" sent to range 1 and not answered (it may apply there
+ * before the split, and the split hands its record to range 9); range 1
+ * splits. The next write sent to range 9 must not tell it a first
+ * incomplete sequence above the open write's, and that write's retry goes
+ * to range 9 under its own number: else range 9 forgets the record and
+ * answers the retry as a duplicate (-ERR) though its client never had an
+ * answer. Fails without follow_spans in the router (the second write's
+ * mark is its own number). */
+static void test_router_split_keeps_marks(void **state)
+{
+	struct splitfake f = {0};
+	struct rk_client_env env = {&f, 1, sf_range_of, sf_leader_of, sf_send,
+				    NULL, NULL, NULL, NULL, NULL, sf_spans};
+	struct rk_client_router *r;
+	struct outcome a = {0}, b = {0};
+	uv_loop_t loop;
+
+	(void)state;
+	assert_int_equal(uv_loop_init(&loop), 0);
+	assert_int_equal(rk_client_router_new(&loop, &env, 5000, &r), 0);
+	submit_key(r, RK_KV_PUT, "x", &a);
+	assert_int_equal(f.sent, 1);
+	assert_int_equal(f.rng[0], 1);
+	f.split = true;
+	f.spans++;
+	submit_key(r, RK_KV_PUT, "y", &b);
+	assert_int_equal(f.sent, 2);
+	assert_int_equal(f.rng[1], 9);
+	assert_true(f.seq[1] > f.seq[0]);
+	assert_true(f.low[1] <= f.seq[0]);
+	while (f.sent < 3) /* no answer: the first write is resent */
+		uv_run(&loop, UV_RUN_ONCE);
+	assert_int_equal(f.rng[2], 9);
+	assert_int_equal(f.seq[2], f.seq[0]);
+	assert_true(f.low[2] <= f.seq[0]);
 	close_router(&loop, r);
 }
 
@@ -386,7 +474,7 @@ static void r_send(void *arg, uint64_t to, const struct rk_net_req *q)
 static struct rk_client_env r_env(struct rfake *f)
 {
 	struct rk_client_env env = {f, 1, seq_range_of, r_leader_of, r_send, r_gen_of,
-				    r_learn, r_absent, r_peer_after, NULL};
+				    r_learn, r_absent, r_peer_after, NULL, NULL};
 	return env;
 }
 
@@ -1015,6 +1103,7 @@ int main(void)
 		cmocka_unit_test(test_router_close_in_flight),
 		cmocka_unit_test(test_router_deadline),
 		cmocka_unit_test(test_router_range_found_late),
+		cmocka_unit_test(test_router_split_keeps_marks),
 		cmocka_unit_test(test_router_mismatch_follows_descriptor),
 		cmocka_unit_test(test_router_unknown_key_asks_nodes),
 		cmocka_unit_test(test_router_index_lookup),

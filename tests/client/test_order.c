@@ -195,7 +195,7 @@ static void set(struct rk_client_order *ord, struct sfake *f, const char *k,
 static void s_start(struct sfake *f, uv_loop_t *loop)
 {
 	struct rk_client_env env = {f, 1, s_range_of, s_leader_of, s_send, NULL,
-				    s_learn, NULL, NULL, NULL};
+				    s_learn, NULL, NULL, NULL, NULL};
 
 	memset(f, 0, sizeof(*f));
 	wout_count = 0;

@@ -67,6 +67,7 @@ static void test_find_replace_stale(void **state)
 	d = desc(2, 1, "f", "m");
 	assert_int_equal(rk_rcache_put(&c, &d), 0);
 	assert_int_equal(c.n, 3);
+	assert_int_equal(c.spans, 3); /* every put a new range */
 	assert_int_equal(range_of(&c, ""), 1);
 	assert_int_equal(range_of(&c, "ezzz"), 1);
 	assert_int_equal(range_of(&c, "f"), 2);
@@ -81,20 +82,24 @@ static void test_find_replace_stale(void **state)
 	assert_int_equal(c.n, 3);
 	assert_int_equal(rk_rcache_get(&c, 2)->leader, 3);
 	assert_int_equal(rk_rcache_get(&c, 2)->conf_version, 2);
+	assert_int_equal(c.spans, 3); /* no key changed range */
 	/* An older configuration of it is ignored. */
 	d.conf_version = 1;
 	assert_int_equal(rk_rcache_put(&c, &d), 0);
 	assert_int_equal(rk_rcache_get(&c, 2)->conf_version, 2);
+	assert_int_equal(c.spans, 3);
 	/* Ranges 2 and 3 merged into 2 (generation 2): one entry [f, end). */
 	d = desc(2, 2, "f", "");
 	assert_int_equal(rk_rcache_put(&c, &d), 0);
 	assert_int_equal(c.n, 2);
 	assert_int_equal(range_of(&c, "z"), 2);
 	assert_null(rk_rcache_get(&c, 3));
+	assert_int_equal(c.spans, 4);
 	/* A stale view of range 3 (generation 1) does not come back. */
 	d = desc(3, 1, "m", "");
 	assert_int_equal(rk_rcache_put(&c, &d), 0);
 	assert_int_equal(range_of(&c, "z"), 2);
+	assert_int_equal(c.spans, 4);
 	/* Split again at "p" (generation 3): both halves. */
 	d = desc(2, 3, "f", "p");
 	assert_int_equal(rk_rcache_put(&c, &d), 0);
@@ -103,11 +108,13 @@ static void test_find_replace_stale(void **state)
 	assert_int_equal(range_of(&c, "g"), 2);
 	assert_int_equal(range_of(&c, "q"), 4);
 	assert_int_equal(c.n, 3);
+	assert_int_equal(c.spans, 6);
 	/* A hint that is no longer one of the range's nodes is dropped. */
 	rk_rcache_get(&c, 4)->leader = 9;
 	d.conf_version = 2;
 	assert_int_equal(rk_rcache_put(&c, &d), 0);
 	assert_int_equal(rk_rcache_get(&c, 4)->leader, 0);
+	assert_int_equal(c.spans, 6);
 	for (size_t i = 1; i < c.n; i++) /* in key order */
 		assert_true(memcmp(c.v[i - 1]->start, c.v[i]->start,
 				   c.v[i - 1]->slen < c.v[i]->slen ? c.v[i - 1]->slen
