@@ -379,12 +379,16 @@ static void park(struct rk_client_router *r, struct op *o)
 	o->next_at = now_ms(r) + RETRY_MS;
 }
 
-/* Gives up on o: -TIMEOUT if it is a write that may have reached a leader
- * (its outcome is unknown), -TRYAGAIN if it certainly did not apply. */
+/* Gives up on o: -TIMEOUT if it is a write that may have applied (an
+ * attempt of it reached a leader and was not answered certainly-not-
+ * applied: its outcome is unknown), -TRYAGAIN if it certainly did not
+ * (never sent to a range, or every attempt answered NOT_LEADER, NO_RANGE,
+ * MISMATCH or OUTSIDE: a range frozen for a merge, say, applied none). */
 static void give_up(struct rk_client_router *r, struct op *o)
 {
-	op_finish(r, o, o->write && o->maybe_applied ? RK_CLIENT_TIMEOUT
-						     : RK_CLIENT_TRYAGAIN,
+	op_finish(r, o, o->write && o->maybe_applied && o->open > 0
+				? RK_CLIENT_TIMEOUT
+				: RK_CLIENT_TRYAGAIN,
 		  NULL, 0);
 }
 

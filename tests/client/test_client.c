@@ -666,6 +666,43 @@ static void test_router_mismatch_follows_descriptor(void **state)
 	rk_buf_free(&d);
 }
 
+/* A range that refuses every attempt of a write as certainly not applied
+ * (a range frozen for a merge answers NOT_LEADER without a leader): at its
+ * deadline the write is answered -TRYAGAIN, not -TIMEOUT; one attempt left
+ * unanswered (it may still apply) makes it -TIMEOUT. Fails with the
+ * router answering -TIMEOUT for every write ever sent. */
+static void test_router_refused_attempts_tryagain(void **state)
+{
+	struct rfake f = {.range = 1, .gen = 1, .leader = 2};
+	struct rk_client_env env;
+	struct outcome w = {0}, w2 = {0};
+	uv_loop_t loop;
+	int answered = 0;
+
+	(void)state;
+	r_start(&f, &env, &loop, 300);
+	submit(f.r, RK_KV_PUT, &w);
+	while (!w.done) {
+		if (answered < f.sent) {
+			answered = f.sent;
+			answer(&f, RK_NET_RESP_NOT_LEADER, NULL);
+			continue;
+		}
+		uv_run(&loop, UV_RUN_ONCE);
+	}
+	assert_true(f.sent > 1); /* retried, then gave up */
+	assert_int_equal(w.status, TRYAGAIN);
+	/* The first attempt answered, the next left open. */
+	answered = f.sent + 1;
+	submit(f.r, RK_KV_PUT, &w2);
+	answer(&f, RK_NET_RESP_NOT_LEADER, NULL);
+	while (!w2.done)
+		uv_run(&loop, UV_RUN_ONCE);
+	assert_true(f.sent >= answered);
+	assert_int_equal(w2.status, TIMEOUT);
+	r_stop(&f, &loop);
+}
+
 /* No range known for the key: the nodes are asked in turn under range 0
  * (which no node applies). One that knows nothing answers NO_RANGE without
  * a descriptor: the next is asked. One that knows answers with the
@@ -743,8 +780,9 @@ static void test_router_no_range_marks_absent(void **state)
 /* Two nodes that send each other's descriptor forever (here: every answer
  * is MISMATCH with a descriptor that changes nothing): a few redirects go
  * on at once, then the operation parks between attempts, and the
- * deadline's answer is exact (-TIMEOUT for a write that was sent to a
- * range, -TRYAGAIN for a read). */
+ * deadline's answer is exact: -TRYAGAIN for the write too, every attempt
+ * of which was answered MISMATCH (certainly not applied;
+ * test_router_refused_attempts_tryagain has one left open: -TIMEOUT). */
 static void test_router_ping_pong_bounded(void **state)
 {
 	struct rfake f = {.range = 1, .gen = 1, .leader = 2};
@@ -767,7 +805,7 @@ static void test_router_ping_pong_bounded(void **state)
 		uv_run(&loop, UV_RUN_ONCE);
 		assert_true(f.sent < 32);
 	}
-	assert_int_equal(w.status, TIMEOUT);
+	assert_int_equal(w.status, TRYAGAIN);
 	assert_int_equal(rd.status, TRYAGAIN);
 	/* At most one attempt per RETRY_MS (20) each over the 200 ms. */
 	assert_true(f.sent <= 10 + 2 * 12);
@@ -1106,6 +1144,7 @@ int main(void)
 		cmocka_unit_test(test_router_split_keeps_marks),
 		cmocka_unit_test(test_router_mismatch_follows_descriptor),
 		cmocka_unit_test(test_router_unknown_key_asks_nodes),
+		cmocka_unit_test(test_router_refused_attempts_tryagain),
 		cmocka_unit_test(test_router_index_lookup),
 		cmocka_unit_test(test_router_no_range_marks_absent),
 		cmocka_unit_test(test_router_ping_pong_bounded),
