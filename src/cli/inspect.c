@@ -687,7 +687,7 @@ static const struct iverb iverbs[] = {
 	 "their rate, and an estimate of the time left (one line redrawn on a\n"
 	 "terminal, a line each second otherwise).\n"
 	 "--json: the answer of the call\n"},
-	{.name = "rebalance", .synopsis = "status", .sub = "status",
+	{.name = "rebalance", .synopsis = "status [--wait]", .sub = "status", .flags = F_WAIT,
 	 .run = rk_cli_run_rebalance, .help =
 	 "The placement operations in flight, from the placement group's leader\n"
 	 "(whichever node is asked): each replica move (range, from and to node,\n"
@@ -698,7 +698,17 @@ static const struct iverb iverbs[] = {
 	 "--replicas, and the replicas, leaderships and bytes of each node (the\n"
 	 "sizes of the ranges it holds as their leaders reported them; \"bytes\n"
 	 "not reported yet\" until every live node reported its ranges).\n"
-	 "--json: the answer of GET /api/v1/operations\n"},
+	 "--wait: follows the rebalance (a node that joined filling, a\n"
+	 "decommission, ranges short of replicas topped up) until it settles:\n"
+	 "each second, replicas moved of those to move, replicas left, snapshot\n"
+	 "bytes sent and their rate, an estimate of the time left and the live\n"
+	 "node with the fewest replicas against the mean (one line redrawn on a\n"
+	 "terminal, a line each second otherwise). Settled: nothing in flight, no\n"
+	 "range short of voters, no decommissioning node holding a replica and\n"
+	 "every live node within 10% of the mean count (or one replica); or no\n"
+	 "move for 60 s (the scheduler has nothing more to do: said so). Exit 1\n"
+	 "if rebalancing is paused.\n"
+	 "--json: the answer of GET /api/v1/operations (with --wait, the last)\n"},
 	{.name = "ranges",
 	 .synopsis = "[--sort size|writes|reads] [--node N] [--unavailable] [--limit N]",
 	 .flags = F_SORT | F_NODE | F_LIMIT | F_UNAVAILABLE, .run = run_ranges, .help =
@@ -879,6 +889,8 @@ static int parse(struct insp *s, int argc, char **argv)
 	}
 	if (s->watch > 0 && s->v->run == rk_cli_run_decommission)
 		return usage_error(s, "--watch is not a flag of decommission (--wait follows it)");
+	if (s->watch > 0 && s->wait)
+		return usage_error(s, "--watch and --wait together (--wait follows it)");
 	if (s->sort != NULL && s->has_limit && s->limit > 1000)
 		return usage_error(s, "--limit: at most 1000 with --sort");
 	if (s->v->sub != NULL) {

@@ -81,9 +81,27 @@ struct rk_cli_drain {
  * the cluster's moves (negative: not known), at now_ms. */
 void rk_cli_drain_take(struct rk_cli_drain *d, bool first, double left, double bytes,
 		       double now_ms);
-/* "node 2: decommissioning, 12 of 20 ranges moved, 8 ranges left,
- * 3.0 MiB sent (1.0 MiB/s), about 10 s left" */
-void rk_cli_drain_line(char *out, size_t cap, uint64_t node, const char *state,
+/* "<what>, 12 of 20 <noun> moved, 8 <noun> left, 3.0 MiB sent
+ * (1.0 MiB/s), about 10 s left", e.g. what "node 2: decommissioning",
+ * noun "ranges". */
+void rk_cli_drain_line(char *out, size_t cap, const char *what, const char *noun,
 		       const struct rk_cli_drain *d);
+
+/* What `rebalance status --wait` reads in one GET /api/v1/operations. */
+struct rk_cli_rebal {
+	bool paused;
+	/* Nothing in flight, no range short of voters, no decommissioning
+	 * node holding a replica, every live node within the band of the
+	 * mean count (10%, or one replica), as the scheduler spreads them. */
+	bool settled;
+	double left;   /* replicas still to move (see rk_cli_rebal_read) */
+	double mean;   /* replicas per live node */
+	double in_flight, started, bytes;
+	double fewest_node, fewest; /* the live node with fewest replicas */
+};
+/* Replicas left to move: those the live nodes below the mean lack, those
+ * decommissioning nodes still hold and one per range short of voters; at
+ * least the moves in flight, and at least one while not settled. */
+void rk_cli_rebal_read(const cJSON *ops, struct rk_cli_rebal *rp);
 
 #endif

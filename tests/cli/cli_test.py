@@ -84,7 +84,8 @@ def test_usage():
            ["demo", "--nodes", "0"], ["demo", "--nodes", "10"], ["demo", "--frob"],
            ["demo", "--base-port", "65500"],
            ["rebalance"], ["rebalance", "frob"], ["rebalance", "status", "x"],
-           ["rebalance", "status", "--wait"], ["decommission", "2", "--watch", "1"]]
+           ["rebalance", "status", "--wait", "--watch", "1"],
+           ["decommission", "2", "--watch", "1"]]
     for args in bad:
         # Usage is checked before anything is contacted: --addr points
         # nowhere reachable, and the answer must still be 2.

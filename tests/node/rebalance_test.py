@@ -9,9 +9,11 @@ on real rangekv processes (127.0.0.1-4, three initial nodes, --replicas 3,
 - node 4 joins with one command (--join): while paused it stays empty
   for 8 s (several passes of the driver);
 - `rangekv rebalance resume`: replicas spread to node 4 by themselves
-  within SPREAD_S, every node then holds within 10% of the mean count of
-  replicas (or one replica, whichever is more: 17 to 19 of 72), every
-  range has 3 voters on 3 distinct nodes and no learner;
+  within SPREAD_S, followed by `rangekv rebalance status --wait` (its
+  progress lines, then "balanced:"), on whose return every node holds
+  within 10% of the mean count of replicas (or one replica, whichever is
+  more: 17 to 19 of 72), every range has 3 voters on 3 distinct nodes and
+  no learner;
 - paused again, a voter removed by hand (DELETE on the range's leader)
   is not replaced for 8 s; every node restarted, the switch is still
   paused (it is the placement group's, not a node's) and the range still
@@ -190,8 +192,22 @@ def main():
 
         t0 = time.time()
         switch("resume", True, 3)
-        c4 = wait("replicas spread to node 4 within 10%", balanced, SPREAD_S)
-        print("rebalance_test: balanced %s in %.1f s" % (c4, time.time() - t0), flush=True)
+        # `rangekv rebalance status --wait` follows node 4 filling and
+        # returns once the placement leader's view is settled: the
+        # index is then balanced at once (not merely later).
+        cli = subprocess.run([BIN, "rebalance", "status", "--wait", "--http", addr(3, 2)],
+                             capture_output=True, text=True, timeout=SPREAD_S)
+        lines = cli.stdout.splitlines()
+        if cli.returncode != 0 or not lines or not lines[-1].startswith("balanced:") or \
+                not any("replicas moved" in x for x in lines):
+            fail("rangekv rebalance status --wait: exit %d, out %r, err %r" %
+                 (cli.returncode, cli.stdout[-2000:], cli.stderr))
+        c4 = balanced()
+        if c4 is None:
+            fail("rebalance status --wait returned before the cluster was balanced: %s; "
+                 "its last lines %r" % (counts(ranges() or []), lines[-3:]))
+        print("rebalance_test: balanced %s in %.1f s (rebalance status --wait: %d lines, "
+              "last %r)" % (c4, time.time() - t0, len(lines), lines[-2]), flush=True)
 
         switch("pause", False, 1)
         rid = remove_one()
