@@ -137,16 +137,26 @@ int rk_pl_read_node(const struct rk_pl_sm *sm, struct rk_store_reader *rd, uint6
 	return rc;
 }
 
+/* The batch's latest record of id, NULL if it wrote none. */
+static const struct rk_pl_node_rec *in_batch(const struct rk_pl_sm *sm, uint64_t id)
+{
+	for (size_t i = sm->n_nov; i-- > 0;)
+		if (sm->nov[i].id == id)
+			return &sm->nov[i];
+	return NULL;
+}
+
 /* The record of id as the command being applied sees it (the overlay of
  * this batch, then the committed state); RK_ENOTFOUND if none. */
 static int node_of(struct rk_pl_sm *sm, struct rk_store_reader *rd, uint64_t id,
 		   struct rk_pl_node_rec *np)
 {
-	for (size_t i = sm->n_nov; i-- > 0;)
-		if (sm->nov[i].id == id) {
-			*np = sm->nov[i];
-			return 0;
-		}
+	const struct rk_pl_node_rec *r = in_batch(sm, id);
+
+	if (r != NULL) {
+		*np = *r;
+		return 0;
+	}
 	return rk_pl_read_node(sm, rd, id, np);
 }
 
@@ -281,11 +291,8 @@ static int clash_visit(void *arg, const struct rk_pl_node_rec *node)
 	if (node->id == c->want->id)
 		return 0;
 	/* The batch's own writes are newer than the committed row. */
-	for (size_t i = c->sm->n_nov; i-- > 0;)
-		if (c->sm->nov[i].id == node->id) {
-			r = &c->sm->nov[i];
-			break;
-		}
+	if (in_batch(c->sm, node->id) != NULL)
+		r = in_batch(c->sm, node->id);
 	if (addr_clash(c->want, r)) {
 		c->found = true;
 		return 1;
@@ -408,6 +415,87 @@ int rk_pl_apply_stats(struct rk_pl_sm *sm, struct rk_store_reader *rd,
 
 /* ---- STATE --------------------------------------------------------------------- */
 
+/* Active nodes (neither decommissioning nor decommissioned) but one, as
+ * the command being applied sees them (the committed table with this
+ * batch's writes). */
+struct active_count {
+	const struct rk_pl_sm *sm;
+	uint64_t skip;
+	uint32_t n;
+};
+
+static int count_active(void *arg, const struct rk_pl_node_rec *node)
+{
+	struct active_count *c = arg;
+	const struct rk_pl_node_rec *r = in_batch(c->sm, node->id);
+
+	if (node->id != c->skip && (r != NULL ? r : node)->state == RK_PL_NODE_ACTIVE)
+		c->n++;
+	return 0;
+}
+
+static int active_others(struct rk_pl_sm *sm, struct rk_store_reader *rd, uint64_t skip,
+			 uint32_t *np)
+{
+	struct active_count c = {sm, skip, 0};
+	struct rk_pl_node_rec r;
+	int rc = rk_pl_walk_nodes(sm, rd, count_active, &c);
+
+	/* Nodes this batch registered: not in the committed table yet. */
+	for (size_t i = 0; rc == 0 && i < sm->n_nov; i++) {
+		const struct rk_pl_node_rec *x = &sm->nov[i];
+		if (x->id == skip || in_batch(sm, x->id) != x || x->state != RK_PL_NODE_ACTIVE)
+			continue;
+		rc = rk_pl_read_node(sm, rd, x->id, &r);
+		if (rc == RK_ENOTFOUND) {
+			c.n++;
+			rc = 0;
+		}
+	}
+	*np = c.n;
+	return rc;
+}
+
+/* The cluster's --replicas from the settings row, 0 when it names none (a
+ * cluster whose settings predate it: nothing is checked). */
+static int settings_replicas(struct rk_store_reader *rd, uint32_t *replicasp)
+{
+	static const char name[] = "replicas=";
+	struct rk_buf text;
+	const char *p, *end;
+	uint32_t v = 0;
+	int rc;
+
+	*replicasp = 0;
+	rk_buf_init(&text);
+	rc = rk_pl_read_settings(rd, &text);
+	if (rc == RK_ENOTFOUND || (rc == 0 && text.len == 0)) {
+		rk_buf_free(&text);
+		return 0;
+	}
+	if (rc != 0) {
+		rk_buf_free(&text);
+		return rc;
+	}
+	end = (const char *)text.p + text.len;
+	for (p = text.p; p < end;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *eol = nl != NULL ? nl : end;
+
+		if ((size_t)(eol - p) > sizeof(name) - 1 &&
+		    memcmp(p, name, sizeof(name) - 1) == 0) {
+			for (const char *q = p + sizeof(name) - 1; q < eol && *q >= '0' && *q <= '9';
+			     q++)
+				v = v * 10 + (uint32_t)(*q - '0');
+			break;
+		}
+		p = eol + 1;
+	}
+	rk_buf_free(&text);
+	*replicasp = v;
+	return 0;
+}
+
 int rk_pl_apply_state(struct rk_pl_sm *sm, struct rk_store_reader *rd,
 		      struct rk_store_batch *b, const uint8_t *p, size_t len,
 		      struct rk_pl_result *resp)
@@ -438,6 +526,20 @@ int rk_pl_apply_state(struct rk_pl_sm *sm, struct rk_store_reader *rd,
 	if (want > RK_PL_NODE_DECOMMISSIONED || want != r.state + 1) {
 		resp->rc = RK_ESTATE;
 		return 0;
+	}
+	/* Decided here, in log order, not only by the node asked (its view
+	 * of liveness): two decommissions asked at once on two nodes cannot
+	 * both leave fewer active nodes than --replicas. */
+	if (want == RK_PL_NODE_DECOMMISSIONING) {
+		uint32_t replicas, active;
+
+		if ((rc = settings_replicas(rd, &replicas)) != 0 ||
+		    (rc = active_others(sm, rd, r.id, &active)) != 0)
+			return rc;
+		if (active < replicas) {
+			resp->rc = RK_ECONFCHANGE;
+			return 0;
+		}
 	}
 	r.state = want;
 	resp->taken = 1;

@@ -25,7 +25,9 @@
  *            asked for) -> decommissioned (drained, by the placement
  *            leader). The same state again is accepted (a retried call);
  *            any other change is refused RK_ESTATE, an unknown node
- *            RK_ENOTFOUND (result rc, nothing written).
+ *            RK_ENOTFOUND, and a decommission that would leave fewer
+ *            active nodes than the settings' replicas RK_ECONFCHANGE
+ *            (result rc, nothing written).
  *   REBALANCE u8 6 | u64 origin | u64 token | u32 0 | u8 enabled (0/1)
  *            rebalancing paused (0) or resumed (1) for the whole
  *            cluster (src/node/rebalance.h): the row "r". The same value

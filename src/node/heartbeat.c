@@ -6,8 +6,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "api.h"
 #include "api_range.h"
 #include "heartbeat.h"
+#include "http.h"
 #include "join.h"
 #include "json.h"
 #include "le.h"
@@ -294,6 +296,48 @@ static void follow_leadership(struct rk_node *n)
 		h->n = 0;
 }
 
+/* Answers the call waiting for the state change (if any) and forgets the
+ * change: status 202 (applied), 409 (refused: rc) or 503 (why). */
+static void st_answer(struct rk_node *n, int status, int rc, const char *why)
+{
+	struct rk_hb *h = &n->hb;
+	struct rk_http_resp resp;
+	char msg[200];
+
+	if (h->st_later != NULL) {
+		memset(&resp, 0, sizeof(resp));
+		resp.content_type = "application/json";
+		rk_buf_init(&resp.body);
+		if (status == 202) {
+			struct rk_json j;
+			resp.status = 202;
+			rk_json_init(&j, &resp.body);
+			rk_json_obj_begin(&j);
+			rk_json_key(&j, "id");
+			rk_json_u64(&j, h->st_id);
+			rk_json_key(&j, "state");
+			rk_json_str(&j, h->st_state == RK_PL_NODE_DECOMMISSIONED ? "decommissioned"
+										 : "decommissioning");
+			rk_json_obj_end(&j);
+		} else if (status == 409) {
+			snprintf(msg, sizeof(msg), "%s",
+				 rc == RK_ECONFCHANGE
+					 ? "refused by the placement group: it would leave fewer "
+					   "active nodes than --replicas"
+					 : rc == RK_ESTATE ? "refused by the placement group: the node "
+							     "is past that state"
+							   : rk_strerror(rc));
+			rk_api_error(&resp, 409, msg);
+		} else {
+			rk_api_error(&resp, 503, why);
+		}
+		rk_http_answer(h->st_later, &resp);
+		rk_buf_free(&resp.body);
+		h->st_later = NULL;
+	}
+	h->st_id = 0;
+}
+
 void rk_hb_on_result(struct rk_node *n, uint64_t token, int rc)
 {
 	uint64_t id = token & UINT32_MAX;
@@ -303,6 +347,8 @@ void rk_hb_on_result(struct rk_node *n, uint64_t token, int rc)
 		if (rc != 0)
 			rk_log_warn(MOD, "node %llu: its state change was refused: %s",
 				    (unsigned long long)id, rk_strerror(rc));
+		if (id == n->hb.st_id)
+			st_answer(n, rc == 0 ? 202 : 409, rc, NULL);
 		return;
 	}
 	if (!(token & RK_HB_REG_BIT))
@@ -673,12 +719,19 @@ static void st_send(struct rk_node *n)
 	rk_buf_free(&cmd);
 }
 
-void rk_hb_set_state(struct rk_node *n, uint64_t id, uint8_t state)
+void rk_hb_set_state(struct rk_node *n, uint64_t id, uint8_t state,
+		     struct rk_http_later *later)
 {
 	struct rk_hb *h = &n->hb;
 
-	if (n->plc.n_nodes == 0 || id == 0 || id > UINT32_MAX)
+	if (h->st_id != 0)
+		st_answer(n, 503, 0, "another state change was asked on this node meanwhile; "
+			  "see GET /api/v1/nodes");
+	h->st_later = later;
+	if (n->plc.n_nodes == 0 || id == 0 || id > UINT32_MAX) {
+		st_answer(n, 503, 0, "this cluster has no placement group");
 		return;
+	}
 	h->st_id = id;
 	h->st_state = state;
 	h->st_started_ms = now_ms(n);
@@ -721,8 +774,11 @@ void rk_hb_tick(struct rk_node *n)
 		h->reg.id = 0;
 	if (h->reg.id != 0 && now - h->reg_sent_ms >= RK_HB_INTERVAL_MS)
 		reg_send(n);
-	if (h->st_id != 0 && (st_done(n) || now - h->st_started_ms >= 30000))
-		h->st_id = 0;
+	if (h->st_id != 0 && st_done(n))
+		st_answer(n, 202, 0, NULL);
+	if (h->st_id != 0 && now - h->st_started_ms >= 30000)
+		st_answer(n, 503, 0, "the placement group did not confirm the change in 30 s; "
+			  "it may still apply: see GET /api/v1/nodes");
 	if (h->st_id != 0 && now - h->st_sent_ms >= RK_HB_INTERVAL_MS)
 		st_send(n);
 	for (q = h->queries; q != NULL; q = next) {
@@ -744,6 +800,8 @@ void rk_hb_tick(struct rk_node *n)
 
 void rk_hb_close(struct rk_node *n)
 {
+	if (n->hb.st_id != 0)
+		st_answer(n, 503, 0, "the node is stopping");
 	while (n->hb.queries != NULL)
 		query_done(n, n->hb.queries, 503, "the node is stopping", 0);
 	free(n->hb.nodes);

@@ -102,10 +102,12 @@ struct rk_hb {
 	/* A registration asked for (rk_hb_register): id 0 none. */
 	struct rk_pl_node_rec reg;
 	uint64_t reg_started_ms, reg_sent_ms;
-	/* A state change asked for (rk_hb_set_state): id 0 none. */
+	/* A state change asked for (rk_hb_set_state): id 0 none; the HTTP
+	 * call waiting for its outcome, NULL none. */
 	uint64_t st_id;
 	uint8_t st_state;
 	uint64_t st_started_ms, st_sent_ms;
+	struct rk_http_later *st_later;
 	uint64_t beats_sent, beats_taken, stats_proposed;
 };
 
@@ -146,8 +148,14 @@ void rk_hb_send_cmd(struct rk_node *n, uint64_t token, const void *cmd, size_t l
 int rk_hb_state_of(const struct rk_node *n, uint64_t id);
 /* Moves node id's replicated state to state (enum rk_pl_node_admin) with
  * a STATE command through the group's leader, sent again each second
- * until the states told to this node show it, for 30 s at most. */
-void rk_hb_set_state(struct rk_node *n, uint64_t id, uint8_t state);
+ * until the group applied it or the states told to this node show it, for
+ * 30 s at most. later (NULL: none) is the HTTP call waiting for the
+ * outcome: 202 {"id", "state"} once applied, 409 with the reason when the
+ * group refused it (a decommission that would leave fewer active nodes
+ * than --replicas), 503 when not confirmed in 30 s, replaced by another
+ * change, or the node stops. */
+void rk_hb_set_state(struct rk_node *n, uint64_t id, uint8_t state,
+		     struct rk_http_later *later);
 /* On the group's leader: the state it derives for the node rec and when
  * it last heard from it (the loop's clock). */
 int rk_hb_view(struct rk_node *n, const struct rk_pl_node_rec *rec, uint64_t *heard_msp);

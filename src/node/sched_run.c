@@ -546,7 +546,7 @@ static void pass(struct rk_node *n, struct snap *sn, bool enabled)
 		    n->hb.st_id == 0) {
 			rk_log_info(MOD, "node %llu holds no replica any more: decommissioned",
 				    (unsigned long long)st.nodes[i].id);
-			rk_hb_set_state(n, st.nodes[i].id, RK_PL_NODE_DECOMMISSIONED);
+			rk_hb_set_state(n, st.nodes[i].id, RK_PL_NODE_DECOMMISSIONED, NULL);
 		}
 }
 
@@ -661,6 +661,7 @@ bool rk_sr_http(struct rk_node *n, const struct rk_http_req *req, struct rk_http
 {
 	const char *p = req->path + 14, *slash;
 	uint32_t live = 0, replicas = rk_node_config_replicas(&n->cfg);
+	struct rk_http_later *l;
 	uint64_t id;
 	int st;
 
@@ -704,8 +705,16 @@ bool rk_sr_http(struct rk_node *n, const struct rk_http_req *req, struct rk_http
 		return true;
 	}
 	rk_log_info(MOD, "node %llu: decommission asked", (unsigned long long)id);
-	rk_hb_set_state(n, id, RK_PL_NODE_DECOMMISSIONING);
-	resp->status = 202;
-	decom_json(resp, id, "decommissioning");
+	/* Answered once the group applied or refused it (heartbeat.h); a
+	 * call forwarded from another node cannot wait: 202 at once. The
+	 * check above is this node's view of liveness; the group's apply
+	 * checks the nodes it records, so that two decommissions asked at
+	 * once on two nodes cannot both pass. */
+	l = rk_http_defer(req);
+	rk_hb_set_state(n, id, RK_PL_NODE_DECOMMISSIONING, l);
+	if (l == NULL) {
+		resp->status = 202;
+		decom_json(resp, id, "decommissioning");
+	}
 	return true;
 }

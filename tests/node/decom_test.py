@@ -21,6 +21,11 @@ client writing throughout:
   the placement leader's /metrics counts the moves done, none in flight,
   no replica on node 2, no range under-replicated, and `rangekv
   rebalance status` shows the same (table and --json);
+- decommissions of nodes 2 and 3 asked one right after the other on
+  nodes 1 and 4: node 2's is answered 202 once the placement group
+  applied it, node 3's 409 (by the group's apply, which counts the
+  active nodes in log order, when node 4's view of the states is still
+  a second old; by node 4's own check otherwise), and node 3 stays live;
 - decommissioning node 3 as well is refused (2 live nodes would remain,
   fewer than --replicas 3), by the API (409) and by the CLI (exit 1).
 
@@ -242,6 +247,25 @@ def main():
         w = Writer()
         w.start()
         wait("writes acknowledged", lambda: len(w.acked) >= 200, 60)
+        # Two decommissions asked one right after the other on two nodes:
+        # node 4, told the states at most a second ago, still sees four
+        # live nodes and passes its own check; the placement group,
+        # deciding in log order, refuses the second (two active nodes
+        # would remain, fewer than --replicas 3). The first call answers
+        # once the group applied it.
+        st, body = call(1, "POST", "/api/v1/nodes/%d/decommission" % GONE)
+        st3, body3 = call(4, "POST", "/api/v1/nodes/3/decommission")
+        if st != 202 or body.get("state") != "decommissioning" or st3 != 409:
+            fail("decommissions of nodes %d and 3 at once: %s %s, then %s %s" %
+                 (GONE, st, body, st3, body3))
+        by_group = "placement group" in body3.get("error", "")
+        print("decom_test: node 3's decommission asked at once refused (%s): %s" %
+              ("by the group's apply" if by_group else "by node 4's own check",
+               body3.get("error")), flush=True)
+        wait("node 3 still live, node %d decommissioning" % GONE,
+             lambda: (lambda v: v.get(3) == "live" and
+                      v.get(GONE) in ("decommissioning", "decommissioned"))(states(1) or {}),
+             30)
         ops = OpsWatch()
         ops.start()
         t0 = time.time()

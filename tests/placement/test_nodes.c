@@ -300,6 +300,46 @@ static void test_state(void **state)
 	env_free(&e);
 }
 
+/* A decommission the group applies only while the other active nodes
+ * are at least the settings' replicas, counted in log order: of two asked
+ * in one batch the second is refused (RK_ECONFCHANGE, nothing written);
+ * a node that joined makes room for another. Fails with the apply not
+ * counting (both decommissions of the batch taken). */
+static void test_state_keeps_replicas(void **state)
+{
+	struct rk_store_batch *b;
+	struct rk_pl_node_rec r;
+	struct rk_pl_result res[2];
+	struct rk_buf c[2];
+	struct env e;
+
+	(void)state;
+	env_init(&e, "plnodes-staterep");
+	b = rk_store_batch_new();
+	rk_pl_write_settings(b, "dead_after=300000\nreplicas=3\n", 29);
+	assert_int_equal(rk_store_write(e.s, b), 0);
+	assert_int_equal(reg(&e, 4, "127.0.0.1:9004", "127.0.0.1:7204", ""), 0);
+	/* Four active: 2 and 3 asked at once; 3 would leave 2 of 3. */
+	for (int i = 0; i < 2; i++) {
+		rk_buf_init(&c[i]);
+		assert_int_equal(rk_pl_encode_state(&c[i], 9, 302 + (uint64_t)i, 2 + (uint64_t)i,
+						    RK_PL_NODE_DECOMMISSIONING), 0);
+	}
+	apply_batch(&e, c, 2, res);
+	assert_int_equal(res[0].rc, 0);
+	assert_int_equal(res[1].rc, RK_ECONFCHANGE);
+	assert_int_equal(rk_pl_read_node(&e.sm, e.r, 3, &r), 0);
+	assert_int_equal(r.state, RK_PL_NODE_ACTIVE);
+	assert_int_equal(set_state(&e, 1, RK_PL_NODE_DECOMMISSIONING), RK_ECONFCHANGE);
+	assert_int_equal(set_state(&e, 2, RK_PL_NODE_DECOMMISSIONING), 0); /* a retry */
+	assert_int_equal(set_state(&e, 2, RK_PL_NODE_DECOMMISSIONED), 0);
+	assert_int_equal(reg(&e, 5, "127.0.0.1:9005", "127.0.0.1:7205", ""), 0);
+	assert_int_equal(set_state(&e, 3, RK_PL_NODE_DECOMMISSIONING), 0);
+	for (int i = 0; i < 2; i++)
+		rk_buf_free(&c[i]);
+	env_free(&e);
+}
+
 static void test_settings_row(void **state)
 {
 	struct rk_store_batch *b;
@@ -399,6 +439,7 @@ int main(void)
 		cmocka_unit_test(test_register_within_batch),
 		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_state),
+		cmocka_unit_test(test_state_keeps_replicas),
 		cmocka_unit_test(test_settings_row),
 		cmocka_unit_test(test_rebalance_switch),
 		cmocka_unit_test(test_heartbeat_message),
