@@ -264,6 +264,7 @@ shrink:
 		 * half. The others wait out their inherited refusal. */
 		rr->split_left = r->range;
 		rr->split_index = x->index;
+		rr->split_ms = r->split_ms = uv_now(&n->loop);
 		if (rk_raft_is_leader(&r->raft)) {
 			if (rk_raft_campaign_split(&rr->raft) != 0)
 				rk_log_warn(MOD, "range %llu: cannot campaign",
