@@ -35,6 +35,11 @@ uint64_t rk_balance_preferred(const struct rk_node *n, const struct rk_replica *
 	return rk_elect_preferred(ids, m, r->range);
 }
 
+bool rk_balance_split_held(const struct rk_replica *r, uint64_t now_ms)
+{
+	return !r->asleep && r->split_ms != 0 && now_ms - r->split_ms < RK_BALANCE_SPLIT_HOLD_MS;
+}
+
 void rk_balance_note_sleep(struct rk_node *n, struct rk_replica *r)
 {
 	struct rk_balance *b = &n->bal;
@@ -56,6 +61,7 @@ static void balance_one(struct rk_replica *r, void *arg)
 
 	if (rd->moved >= RK_BALANCE_MAX || !rk_raft_is_leader(&r->raft) ||
 	    want == n->cfg.node_id || rk_raft_transferee(&r->raft) != 0 ||
+	    rk_balance_split_held(r, uv_now(&n->loop)) ||
 	    rk_admin_busy(n, r->range) || rk_merge_busy(n, r->range) ||
 	    r->sessions.frozen != 0)
 		return; /* a membership or merge call would see its proposals dropped;

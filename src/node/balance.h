@@ -10,6 +10,17 @@
  * removal) has no preferred node: the scheduler moves its leadership off
  * the replica it is about to remove, and balance must not hand it back.
  *
+ * A range that split less than RK_BALANCE_SPLIT_HOLD_MS ago here (either
+ * half) is not moved while it is awake: its leader is where the split
+ * left it, the left's leader's node (only that node's right replica
+ * campaigns at once, split.h). Moving it at once cost its writes a second
+ * gap right after the split's own (the transfer's election, its persists
+ * queued behind the split batches that come with a burst of splits): at 5
+ * splits a second, 2 of 3 right halves were moved 0.7-1 s after their
+ * first leader (docs/benchmarks.md, "Range splits under load"). An idle
+ * range goes to sleep and is moved then, without writes to hold up; a busy
+ * one once the hold is over.
+ *
  * Leaderships change only while a range is awake, so a round looks at the
  * awake leaders and at the sleeping leaders put on the misplaced list when
  * they went to sleep: nobody walks the 100,000 others.
@@ -17,6 +28,7 @@
 #ifndef RK_NODE_BALANCE_H
 #define RK_NODE_BALANCE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,6 +37,10 @@ struct rk_replica;
 
 #define RK_BALANCE_EVERY_TICKS 20
 #define RK_BALANCE_MAX 1024 /* transfers started per round */
+#define RK_BALANCE_SPLIT_HOLD_MS 30000
+
+/* Whether r (split at r->split_ms) is left where it is at now_ms. */
+bool rk_balance_split_held(const struct rk_replica *r, uint64_t now_ms);
 
 struct rk_balance {
 	/* Sleeping leaders away from their preferred node. */

@@ -444,6 +444,8 @@ static void on_process(uv_idle_t *h)
 		}
 	}
 	if (b != NULL) {
+		sync |= n->proc.sync_wanted;
+		n->proc.sync_wanted = false;
 		if (!sync)
 			rk_store_batch_no_sync(b);
 		c->started = now_s();

@@ -38,6 +38,10 @@ struct rk_process {
 	struct commit *done;
 	uint64_t in_flight;
 	struct rk_buf blob; /* apply state being encoded */
+	/* An apply wrote something that must be durable before messages
+	 * leave (a split's right-half campaign, split.c): the group commit
+	 * being built is synced. */
+	bool sync_wanted;
 };
 
 /* Sets up the handles on n's loop (n->proc must be zeroed). */

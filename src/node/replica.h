@@ -87,6 +87,10 @@ struct rk_replica {
 	 * with the split (index split_index) is committed, so that it never
 	 * reads a right-half key the left's batch still writes (split.h). */
 	uint64_t split_left, split_index;
+	/* When this range last split here, as either half (loop ms; 0: not
+	 * in this process): leadership balance leaves it alone a while
+	 * (balance.h). */
+	uint64_t split_ms;
 	/* Merges (merge.h): the left range whose MERGE waits for this
 	 * replica's commit (0: none); the left range this one was merged
 	 * into (its storage removal is in that left's apply batch). */

@@ -14,7 +14,8 @@
  * is (the kv table is keyed by user key). Then the right's runtime
  * replica: it refuses votes at least as long as its left neighbour
  * (rk_raft_inherit_lease), and only the one on the node that led the left
- * campaigns at once (rk_raft_campaign_split).
+ * campaigns at once (rk_raft_campaign_split), its term and vote written
+ * with the split (rk_raft_hard_state_taken).
  *
  * Replay (journal once): the raft state is logged, the apply state is
  * durable at checkpoints. After a kill -9 the left's apply state is either

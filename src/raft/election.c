@@ -149,6 +149,14 @@ static void on_tally(struct rk_raft *r)
 	}
 }
 
+void raft_resend_vote_requests(struct rk_raft *r)
+{
+	/* The same requests as rk_raft_campaign_split's: a voter that
+	 * granted one grants it again (it voted for us in this term), one
+	 * that refused refuses again. */
+	send_vote_requests(r, false, true);
+}
+
 void raft_campaign(struct rk_raft *r, bool pre_vote, bool transfer)
 {
 	if (!raft_is_promotable(r))

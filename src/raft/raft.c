@@ -584,6 +584,23 @@ int rk_raft_campaign_split(struct rk_raft *r)
 	return 0;
 }
 
+int rk_raft_campaign_split_again(struct rk_raft *r)
+{
+	if (r->role != RK_RAFT_CANDIDATE)
+		return rk_raft_campaign_split(r);
+	raft_resend_vote_requests(r);
+	return 0;
+}
+
+void rk_raft_hard_state_taken(struct rk_raft *r, struct rk_raft_hard_state *hsp)
+{
+	hsp->term = r->term;
+	hsp->vote = r->vote;
+	hsp->commit = r->committed;
+	if (!r->in_ready)
+		r->prev_hs = *hsp;
+}
+
 int rk_raft_request_snapshot(struct rk_raft *r)
 {
 	struct rk_raft_msg m;

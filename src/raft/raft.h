@@ -573,6 +573,18 @@ void rk_raft_inherit_lease(struct rk_raft *r, const struct rk_raft *from);
  * lease covered the right half, has applied the split: no lease of it is
  * left over the right half). RK_ESTATE when r cannot campaign. */
 int rk_raft_campaign_split(struct rk_raft *r);
+/* A split campaign again: a candidate sends its vote requests once more in
+ * the same term (its term and vote are durable already, so they leave
+ * with the next ready without a write: requests that reached voters
+ * before they had the right replica were dropped); any other follower
+ * campaigns anew as rk_raft_campaign_split. RK_ESTATE as that. */
+int rk_raft_campaign_split_again(struct rk_raft *r);
+/* The caller writes r's current term, vote and commit (*hsp) itself, in a
+ * write that is durable before any message of r's next ready leaves (the
+ * split's apply batch, which the right replica's ready waits for): that
+ * ready does not report them, and its vote requests leave without a
+ * persist of their own. Not while a ready is out. */
+void rk_raft_hard_state_taken(struct rk_raft *r, struct rk_raft_hard_state *hsp);
 /* Follower only: asks the leader for a snapshot of its applied state,
  * although this replica's log may hold every entry up to there: they are
  * committed, but its state machine cannot apply them (a range merge whose

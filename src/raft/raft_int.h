@@ -232,6 +232,8 @@ void raft_become_pre_candidate(struct rk_raft *r);
 void raft_become_candidate(struct rk_raft *r);
 int raft_become_leader(struct rk_raft *r);
 void raft_campaign(struct rk_raft *r, bool pre_vote, bool transfer);
+/* A split candidate's vote requests again, in its term (transfer flag). */
+void raft_resend_vote_requests(struct rk_raft *r);
 void raft_reset_randomized_timeout(struct rk_raft *r);
 int raft_step_vote(struct rk_raft *r, const struct rk_raft_msg *m);
 void raft_step_vote_resp(struct rk_raft *r, const struct rk_raft_msg *m);

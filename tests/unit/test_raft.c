@@ -101,6 +101,46 @@ static void test_votes_refused_within_lease(void **state)
 	fx_close(&fx);
 }
 
+/* A split's first campaign (docs/node.md, "Range split"): the caller
+ * writes the candidate's term and vote with the split's batch, so the next
+ * ready carries no hard state and its vote requests leave without a
+ * persist of their own; asked again, the candidate sends the same requests
+ * in the same term, and wins in it. */
+static void test_split_campaign_hard_state_taken(void **state)
+{
+	struct fx fx;
+	struct rk_raft_hard_state hs;
+	struct rk_raft_ready rd;
+	struct rk_raft *r;
+
+	(void)state;
+	fx_init(&fx, 3, 3, NULL);
+	r = fx_raft(&fx, 1);
+	assert_int_equal(rk_raft_campaign_split(r), 0);
+	rk_raft_hard_state_taken(r, &hs);
+	assert_int_equal(hs.vote, 1);
+	assert_int_equal(hs.term, r->term);
+	fx.nodes[1].store.hs = hs; /* the split's batch, durable */
+	for (int round = 0; round < 2; round++) {
+		assert_int_equal(rk_raft_ready(r, &rd), 0);
+		assert_false(rd.has_hard_state);
+		assert_false(rd.must_sync);
+		assert_int_equal(rd.n_msgs_after_persist, 2);
+		for (size_t i = 0; i < rd.n_msgs_after_persist; i++) {
+			assert_int_equal(rd.msgs_after_persist[i].type, RK_RAFT_MSG_VOTE);
+			assert_int_equal(rd.msgs_after_persist[i].term, hs.term);
+		}
+		rk_raft_advance(r, &rd); /* the requests are lost */
+		assert_int_equal(rk_raft_campaign_split_again(r), 0);
+		assert_int_equal(r->role, RK_RAFT_CANDIDATE);
+		assert_int_equal(r->term, hs.term);
+	}
+	fx_settle(&fx);
+	assert_int_equal(r->role, RK_RAFT_LEADER);
+	assert_int_equal(r->term, hs.term);
+	fx_close(&fx);
+}
+
 static void test_prevote_partitioned_node_rejoins(void **state)
 {
 	struct fx fx;
@@ -1045,6 +1085,7 @@ int main(void)
 		cmocka_unit_test(test_election_one_leader),
 		cmocka_unit_test(test_single_node_elects_itself),
 		cmocka_unit_test(test_votes_refused_within_lease),
+		cmocka_unit_test(test_split_campaign_hard_state_taken),
 		cmocka_unit_test(test_prevote_partitioned_node_rejoins),
 		cmocka_unit_test(test_without_prevote_rejoin_disrupts),
 		cmocka_unit_test(test_check_quorum_step_down),
