@@ -93,11 +93,11 @@ struct rk_replica {
 	uint64_t merge_waiter, merged_into, merged_at; /* merged_at: the MERGE's index */
 	uint64_t visible; /* applied index readers see (its batch committed) */
 	struct rk_load load; /* writes/s and reads/s (load.h) */
-	uint32_t split_watch; /* index + 1 in the automatic split's watch list; 0: not in it */
 	/* The figures last reported for the range to the placement leader
 	 * (rfig.h): valid while fig_epoch is rfig's epoch (0: none). */
 	uint64_t fig_size;
 	uint32_t fig_writes, fig_reads, fig_epoch;
+	uint32_t split_watch; /* index + 1 in the automatic split's watch list; 0: not in it */
 };
 
 /* The storage ops every replica's raft core reads its durable state by. */
