@@ -107,6 +107,7 @@ struct rk_hb {
 	uint8_t st_state;
 	uint64_t st_started_ms, st_sent_ms;
 	uint64_t beats_sent, beats_taken, stats_proposed;
+	uint64_t beat_bytes_sent; /* of beats_sent, with their range figures */
 };
 
 /* Sets the node table's implicit initial nodes (from the initial cluster,

@@ -73,6 +73,7 @@ struct rk_replica {
 	/* Snapshots (snapshot.c). */
 	bool snap_generating, installing;
 	bool snap_held; /* in n->snaps.held: has or had a file (snapshot.c) */
+	bool fig_watched; /* in the heartbeat figures' watch list (rfig.h) */
 	/* The latest snapshot generated, to send; allocated by the first
 	 * generation (most replicas never make one: 184 bytes saved on each
 	 * of 100,000 replicas). */

@@ -478,6 +478,7 @@ void rk_serve_reads(struct rk_node *n, struct rk_replica *r)
 		}
 		rk_rate_add(&r->load.reads, uv_now(&n->loop), 1);
 		rk_autosplit_touch(n, r);
+		rk_rfig_touch(n, r);
 	}
 	sv->nr = j;
 	rk_reads_submit(n, job);
@@ -624,8 +625,10 @@ int rk_serve_apply(struct rk_node *n, struct rk_replica *r,
 	 * rate for people. */
 	if (a.cmds > 0)
 		rk_rate_add(&r->load.writes, uv_now(&n->loop), a.cmds);
-	if (a.cmds > 0 || r->load.changes != changes0)
-		rk_autosplit_touch(n, r); /* its size or rate moved */
+	if (a.cmds > 0 || r->load.changes != changes0) { /* its size or rate moved */
+		rk_autosplit_touch(n, r);
+		rk_rfig_touch(n, r);
+	}
 	return 0;
 }
 
