@@ -340,6 +340,7 @@ void rk_rfig_leading(struct rk_node *n, bool leading)
 
 	(void)leading;
 	rk_pl_figtab_free(&rf->tab);
+	rf->tab_epoch++;
 	rf->n_nodes = 0;
 	rf->expired_ms = now_ms(n);
 }

@@ -70,8 +70,11 @@ struct rk_rfig {
 	 * (ids; a replica's fig_watched says it is in). */
 	uint64_t *watch;
 	size_t n_watch, cap_watch;
-	/* The leader: the table and the senders' full reports. */
+	/* The leader: the table and the senders' full reports; tab_epoch
+	 * moves when the table starts empty (with tab.taken and tab.n it
+	 * tells whether the table changed: sched_run.c). */
 	struct rk_pl_figtab tab;
+	uint64_t tab_epoch;
 	struct rk_rfig_node nodes[64];
 	size_t n_nodes;
 	uint64_t expired_ms, figs_taken, figs_refused;

@@ -352,6 +352,8 @@ static void fill_range(struct rk_node *n, struct rk_pl_range *x)
 	struct rk_sr *s = &n->sr;
 	struct sr_busy *b = s->n_busy > 0 ? busy_of(s, x->id) : NULL;
 
+	uint64_t was = x->leader_node;
+
 	x->leader_node = leader_of(n, x->id);
 	if (x->leader_node != 0 && !on_node(x, x->leader_node))
 		x->leader_node = 0; /* a stale hint: not one of its nodes */
@@ -370,6 +372,8 @@ static void fill_range(struct rk_node *n, struct rk_pl_range *x)
 		b = NULL;
 	}
 	x->busy = b != NULL ? RK_PL_BUSY_MEMBER : RK_PL_IDLE;
+	if (x->leader_node != was)
+		s->leaders_moved = true;
 }
 
 /* Asks one node of a range whose leader is unknown who leads it. */
@@ -495,6 +499,14 @@ static void fill_figures(struct rk_node *n, const struct snap *sn)
 			live[k++] = sn->nodes[i].id;
 	use = rk_rfig_complete(n, live, k);
 	s->sized = use;
+	{
+		uint64_t key[5] = {s->index_reads, n->rfig.tab_epoch, t->taken, t->n, use};
+		/* The same figures into the same index: nothing to write. */
+		if (s->filled && memcmp(key, s->fill_key, sizeof(key)) == 0)
+			return;
+		memcpy(s->fill_key, key, sizeof(key));
+		s->filled = true;
+	}
 	for (size_t i = 0; i < s->n_ranges; i++) {
 		struct rk_pl_range *x = &s->ranges[i];
 		while (use && j < t->n && t->v[j].f.range < x->id)
@@ -510,6 +522,60 @@ static void fill_figures(struct rk_node *n, const struct snap *sn)
 	}
 }
 
+/* rk_pl_tally's figures for st, the last ones again when nothing they
+ * are made of changed: the index read (the ranges' replicas), the
+ * figures filled in (their bytes), the ranges' leaders, the nodes (by
+ * id, in order). A walk of every range otherwise. *keptp: they were. */
+static int tally(struct rk_node *n, struct rk_pl_state *st, bool *keptp)
+{
+	struct rk_sr *s = &n->sr;
+	uint64_t key[5] = {s->fill_key[0], s->fill_key[1], s->fill_key[2], s->fill_key[3],
+			   s->fill_key[4]};
+	bool same = s->tallied && !s->leaders_moved && st->n_nodes == s->n_tally_nodes &&
+		    memcmp(key, s->tally_key, sizeof(key)) == 0;
+	int rc;
+
+	for (size_t i = 0; same && i < st->n_nodes; i++)
+		same = st->nodes[i].id == s->tally_nodes[i].id;
+	*keptp = same;
+	if (same) {
+		for (size_t i = 0; i < st->n_nodes; i++) {
+			st->nodes[i].replicas = s->tally_nodes[i].replicas;
+			st->nodes[i].leaders = s->tally_nodes[i].leaders;
+			st->nodes[i].moves = s->tally_nodes[i].moves;
+			st->nodes[i].bytes = s->tally_nodes[i].bytes;
+		}
+		st->moves = s->tally_moves;
+		return 0;
+	}
+	s->tallied = false;
+	if ((rc = rk_pl_tally(st)) != 0)
+		return rc;
+	s->n_tally_nodes = 0;
+	for (size_t i = 0; i < st->n_nodes; i++) {
+		if (rk_grow((void **)&s->tally_nodes, &s->cap_tally_nodes, i,
+			    sizeof(*s->tally_nodes)) != 0)
+			return 0; /* not kept: walked again next time */
+		s->tally_nodes[i] = st->nodes[i];
+		s->n_tally_nodes++;
+	}
+	s->tally_moves = st->moves;
+	memcpy(s->tally_key, key, sizeof(key));
+	s->leaders_moved = false;
+	s->tallied = true;
+	return 0;
+}
+
+/* The operations' look (ops.h) at st, spared when the snapshot is the
+ * last one's and the last look had nothing to follow. */
+static void look(struct rk_node *n, const struct rk_pl_state *st, bool kept)
+{
+	if (kept && rk_ops_settled(n))
+		rk_ops_looked(n);
+	else
+		rk_ops_look(n, st);
+}
+
 static void pass(struct rk_node *n, struct snap *sn, bool enabled)
 {
 	struct rk_sr *s = &n->sr;
@@ -517,6 +583,7 @@ static void pass(struct rk_node *n, struct snap *sn, bool enabled)
 	struct rk_pl_state st;
 	struct rk_pl_pass ps;
 	struct rk_pl_op ops[RK_SR_MAX_OPS];
+	bool kept;
 
 	/* The slice this pass visits. The leaderships the tally counts for
 	 * the others are at most one sweep old (none right after a read),
@@ -542,9 +609,9 @@ static void pass(struct rk_node *n, struct snap *sn, bool enabled)
 	st.ranges = s->ranges;
 	st.n_ranges = s->n_ranges;
 	fill_figures(n, sn);
-	if (rk_pl_tally(&st) != 0)
+	if (tally(n, &st, &kept) != 0)
 		return;
-	rk_ops_look(n, &st);
+	look(n, &st, kept);
 	memset(&ps, 0, sizeof(ps));
 	ps.cursor = s->cursor;
 	ps.slice = RK_SR_SLICE;
@@ -623,6 +690,7 @@ void rk_sr_look(struct rk_node *n)
 	struct rk_replica *g = rk_plc_replica(n);
 	struct rk_pl_state st;
 	struct snap sn;
+	bool kept;
 
 	if (!n->hb.leading || g == NULL)
 		return;
@@ -653,8 +721,8 @@ void rk_sr_look(struct rk_node *n)
 		st.ranges = s->ranges;
 		st.n_ranges = s->n_ranges;
 		fill_figures(n, &sn);
-		if (rk_pl_tally(&st) == 0)
-			rk_ops_look(n, &st);
+		if (tally(n, &st, &kept) == 0)
+			look(n, &st, kept);
 	}
 	free(sn.nodes);
 }
@@ -662,6 +730,7 @@ void rk_sr_look(struct rk_node *n)
 void rk_sr_close(struct rk_node *n)
 {
 	index_free(&n->sr);
+	free(n->sr.tally_nodes);
 	free(n->sr.busy);
 	free(n->sr.lead);
 	memset(&n->sr, 0, sizeof(n->sr));

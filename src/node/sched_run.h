@@ -67,6 +67,17 @@ struct rk_sr {
 	uint64_t index_reads, ops_paused;
 	/* The last pass or look had every range's size (rfig.h). */
 	bool sized;
+	/* What the ranges' figures were last filled from (fill_figures:
+	 * the index read, the figures table's epoch, taken and size, and
+	 * whether they were used), and the last tally with what it was
+	 * made of: a pass or look on the same index, figures, nodes and
+	 * leaders takes it again instead of walking every range
+	 * (leaders_moved: a range's leader changed since). */
+	bool filled, tallied, leaders_moved;
+	uint64_t fill_key[5], tally_key[5];
+	struct rk_pl_node *tally_nodes;
+	size_t n_tally_nodes, cap_tally_nodes;
+	uint32_t tally_moves;
 	/* From here on, the index (index_free zeroes it all). The pass's
 	 * view of each range as last read, in range id order (with the
 	 * keys of its span, owned), and the group's applied index when that
