@@ -460,6 +460,11 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 	rk_autosplit_metrics(n, b);
 	rk_merge_metrics(n, b);
 	rk_ops_metrics(n, b);
+	one(b, "rangekv_node_heartbeats_sent_total", "counter",
+	    "Node heartbeats this node sent to the placement group's leader.", n->hb.beats_sent);
+	one(b, "rangekv_node_heartbeat_bytes_sent_total", "counter",
+	    "Bytes of those heartbeats (their range figures included; framing not).",
+	    n->hb.beat_bytes_sent);
 	rk_rfig_metrics(n, b);
 	rk_prom_family(b, "rangekv_group_commit_seconds", "histogram", "Group commit, submit to durable.");
 	rk_prom_hist(b, "rangekv_group_commit_seconds", NULL, &n->stats.commit_hist);

@@ -219,37 +219,89 @@ static int search_start(struct rk_node *n, struct rk_replica *r)
 	return 0;
 }
 
+void rk_autosplit_touch(struct rk_node *n, struct rk_replica *r)
+{
+	struct rk_split *sp = &n->split;
+
+	if (r->split_watch != 0 || rk_range_reserved(r->range))
+		return;
+	/* Out of memory: the range is looked at when it is touched again
+	 * (its next write or read), as a failed search leaves it. */
+	if (rk_grow((void **)&sp->watch, &sp->cap_watch, sp->n_watch, sizeof(*sp->watch)) != 0)
+		return;
+	sp->watch[sp->n_watch++] = r->range;
+	r->split_watch = (uint32_t)sp->n_watch;
+}
+
+bool rk_autosplit_rate_settled(const struct rk_rate *r, uint64_t now_ms)
+{
+	/* rk_rate_get reads the average of the seconds before r->sec, and
+	 * from the next second on the current second's count folded in and
+	 * decaying: the reading may rise once, at r->sec + 1, then only
+	 * falls until the next rk_rate_add. */
+	return now_ms / 1000 > r->sec;
+}
+
+/* Every range of the table into the watch list (at the first tick, and
+ * when the limits change). */
+static void watch_seed(struct rk_node *n, uint64_t split_size, uint64_t split_qps)
+{
+	size_t un = rk_table_user_n(&n->tab);
+
+	for (size_t i = 0; i < un; i++)
+		rk_autosplit_touch(n, n->tab.byid[i]);
+	n->split.watch_seeded = true;
+	n->split.watch_size = split_size;
+	n->split.watch_qps = split_qps;
+}
+
 void rk_autosplit_tick(struct rk_node *n)
 {
+	struct rk_split *sp = &n->split;
 	uint64_t now = uv_now(&n->loop);
 	struct rk_replica *best = NULL;
 	uint64_t split_size = n->cfg.settings.v[RK_SET_SPLIT_SIZE];
 	uint64_t split_qps = n->cfg.settings.v[RK_SET_SPLIT_QPS];
 	double best_x = 0;
-	size_t un;
+	size_t k = 0;
 
-	if ((split_size == 0 && split_qps == 0) || n->stopping ||
-	    n->split.auto_scanning || now - n->split.auto_last_ms < RK_AUTOSPLIT_GAP_MS ||
+	if ((split_size == 0 && split_qps == 0) || n->stopping)
+		return;
+	if (!sp->watch_seeded || sp->watch_size != split_size || sp->watch_qps != split_qps)
+		watch_seed(n, split_size, split_qps);
+	if (sp->auto_scanning || now - sp->auto_last_ms < RK_AUTOSPLIT_GAP_MS ||
 	    rk_split_auto_pending(n))
 		return;
-	/* Every leader's figure: O(ranges) at most five times a second,
-	 * about a millisecond at 100,000 ranges. */
-	n->split.auto_last_ms = now;
-	un = rk_table_user_n(&n->tab);
-	for (size_t i = 0; i < un; i++) {
-		struct rk_replica *r = n->tab.byid[i];
+	/* The watched ranges only: O(ranges written, read or measured
+	 * lately, and those above a limit), at most five times a second. */
+	sp->auto_last_ms = now;
+	for (size_t i = 0; i < sp->n_watch; i++) {
+		struct rk_replica *r = rk_table_get(&n->tab, sp->watch[i]);
 		double qps, x;
+		bool rising;
 
-		if (!rk_raft_is_leader(&r->raft))
-			continue;
+		if (r == NULL || r->split_watch != i + 1)
+			continue; /* gone, or a newer replica of the range */
 		qps = split_qps == 0 ? 0 :
 			rk_rate_get(&r->load.writes, now) + rk_rate_get(&r->load.reads, now);
 		x = rk_autosplit_excess(rk_autosplit_size(r), qps, split_size, split_qps);
-		if (x > best_x && eligible(n, r)) {
+		rising = split_qps != 0 && (!rk_autosplit_rate_settled(&r->load.writes, now) ||
+					    !rk_autosplit_rate_settled(&r->load.reads, now));
+		if (x == 0 && !rising) {
+			r->split_watch = 0; /* nothing moves it up but a touch */
+			continue;
+		}
+		sp->watch[k++] = r->range;
+		r->split_watch = (uint32_t)k;
+		/* The largest excess, the lowest range id among equals: the
+		 * range a walk of the whole table in id order would pick. */
+		if (x > 0 && rk_raft_is_leader(&r->raft) &&
+		    (best == NULL || x > best_x || (x == best_x && r->range < best->range)) && eligible(n, r)) {
 			best_x = x;
 			best = r;
 		}
 	}
+	sp->n_watch = k;
 	if (best != NULL && search_start(n, best) != 0)
 		rk_log_warn(MOD, "range %llu: out of memory starting an automatic split",
 			    (unsigned long long)best->range);

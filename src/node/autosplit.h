@@ -78,6 +78,23 @@ double rk_autosplit_excess(uint64_t size, double qps, uint64_t split_size,
 struct rk_replica;
 uint64_t rk_autosplit_size(const struct rk_replica *r);
 
+/* The watch list. The tick looks only at the ranges in it, not at every
+ * range: a range enters it when its figures may have gone up (a command
+ * applied, a read served, a size measured: rk_autosplit_touch), and leaves
+ * it at a tick that finds it under both limits with rates that cannot rise
+ * any more without a new event (rk_autosplit_rate_settled). A range above
+ * a limit stays in it whether or not it is led here or may split now, so
+ * a leadership or a busy state that ends finds it there. An idle range
+ * (asleep: no writes, no reads) is not in it: the tick costs nothing for
+ * it. The list is seeded with every range at the first tick and again
+ * when the limits change. */
+struct rk_rate;
+void rk_autosplit_touch(struct rk_node *n, struct rk_replica *r);
+/* Whether the reading of rate r (load.h) can no longer rise from now_ms on
+ * without a new event: the current second's count is folded in once the
+ * second is over, then the reading only decays. Pure. */
+bool rk_autosplit_rate_settled(const struct rk_rate *r, uint64_t now_ms);
+
 /* Starts an automatic split if one is due and none is in flight (the tick
  * calls it). */
 void rk_autosplit_tick(struct rk_node *n);

@@ -143,6 +143,7 @@ static void send_beat(struct rk_node *n)
 		rk_rfig_append(n, &msg); /* the ranges' figures the leader asked for */
 		send_leader(n, id, msg.p, msg.len);
 		h->beats_sent++;
+		h->beat_bytes_sent += msg.len;
 	}
 	rk_buf_free(&msg);
 }

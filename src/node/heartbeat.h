@@ -109,6 +109,7 @@ struct rk_hb {
 	uint64_t st_started_ms, st_sent_ms;
 	struct rk_http_later *st_later;
 	uint64_t beats_sent, beats_taken, stats_proposed;
+	uint64_t beat_bytes_sent; /* of beats_sent, with their range figures */
 };
 
 /* Sets the node table's implicit initial nodes (from the initial cluster,

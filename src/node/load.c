@@ -36,8 +36,11 @@ double rk_rate_get(const struct rk_rate *r, uint64_t now_ms)
 {
 	uint32_t sec = (uint32_t)(now_ms / 1000);
 
-	/* A clock that went back (it cannot: monotonic) reads as is. */
-	if (sec < r->sec)
+	/* A clock that went back (it cannot: monotonic) reads as is; a rate
+	 * that never counted, or decayed to nothing, reads 0 at any second
+	 * (folded's terms are all 0): no exp() for the idle ranges that
+	 * the heartbeat's totals read every second. */
+	if (sec < r->sec || (r->cur == 0 && r->avg == 0))
 		return r->avg;
 	return folded(r, sec);
 }

@@ -246,7 +246,7 @@ void rk_ops_look(struct rk_node *n, const struct rk_pl_state *st)
 	for (size_t i = 0; i < o->n_moves; i++)
 		o->moves[i].seen = false;
 	o->ranges = st->n_ranges;
-	o->unavailable = o->under_replicated = 0;
+	o->unavailable = o->under_replicated = o->learners = 0;
 	for (size_t i = 0; i < st->n_ranges; i++) {
 		const struct rk_pl_range *x = &st->ranges[i];
 		const struct rk_pl_replica *lr = NULL;
@@ -264,6 +264,8 @@ void rk_ops_look(struct rk_node *n, const struct rk_pl_state *st)
 			o->unavailable++;
 		if (voters < replicas)
 			o->under_replicated++;
+		if (lr != NULL)
+			o->learners++;
 		/* A learner nobody here started: a move of the previous
 		 * leader's (or an admin call's), rebuilt: its start is now,
 		 * its reason unknown. */
@@ -279,6 +281,18 @@ void rk_ops_look(struct rk_node *n, const struct rk_pl_state *st)
 			move_end(o, &o->moves[i], false);
 		else
 			i++;
+}
+
+bool rk_ops_settled(const struct rk_node *n)
+{
+	const struct rk_ops *o = &n->ops;
+
+	return o->have && o->n_moves == 0 && o->learners == 0;
+}
+
+void rk_ops_looked(struct rk_node *n)
+{
+	n->ops.looked_ms = uv_now(&n->loop);
 }
 
 void rk_ops_tick(struct rk_node *n)

@@ -88,12 +88,18 @@ struct rk_ops {
 	struct rk_ops_node *nodes;
 	size_t n_nodes, cap_nodes;
 	uint64_t ranges, unavailable, under_replicated;
+	uint64_t learners; /* ranges with a learner at the last look */
 };
 
 /* The driver carried out op on range x (sched_run.c). */
 void rk_ops_started(struct rk_node *n, const struct rk_pl_range *x, const struct rk_pl_op *op);
 /* A snapshot of the cluster (ranges with their leaders, nodes tallied). */
 void rk_ops_look(struct rk_node *n, const struct rk_pl_state *st);
+/* Whether a look at the same snapshot as the last one's would change
+ * nothing but its time (no move followed, no learner to rebuild one
+ * from): the caller may then call rk_ops_looked instead. */
+bool rk_ops_settled(const struct rk_node *n);
+void rk_ops_looked(struct rk_node *n);
 /* A look when one is due (rk_sr_look), on the group's leader only; the
  * moves forgotten elsewhere. */
 void rk_ops_tick(struct rk_node *n);

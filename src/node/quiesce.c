@@ -79,6 +79,9 @@ void rk_node_sleep(struct rk_node *n, struct rk_replica *r)
 	r->asleep = true;
 	r->asleep_since = uv_now(&n->loop);
 	rk_table_awake_remove(&n->tab, r);
+	/* Its leadership may have changed while awake: its figures are
+	 * looked at by the next beat (rfig.h). */
+	rk_rfig_touch(n, r);
 	n->stats.quiesced++;
 	if (rk_raft_is_leader(&r->raft))
 		rk_balance_note_sleep(n, r);

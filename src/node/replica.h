@@ -73,6 +73,7 @@ struct rk_replica {
 	/* Snapshots (snapshot.c). */
 	bool snap_generating, installing;
 	bool snap_held; /* in n->snaps.held: has or had a file (snapshot.c) */
+	bool fig_watched; /* in the heartbeat figures' watch list (rfig.h) */
 	/* The latest snapshot generated, to send; allocated by the first
 	 * generation (most replicas never make one: 184 bytes saved on each
 	 * of 100,000 replicas). */
@@ -101,6 +102,7 @@ struct rk_replica {
 	 * (rfig.h): valid while fig_epoch is rfig's epoch (0: none). */
 	uint64_t fig_size;
 	uint32_t fig_writes, fig_reads, fig_epoch;
+	uint32_t split_watch; /* index + 1 in the automatic split's watch list; 0: not in it */
 };
 
 /* The storage ops every replica's raft core reads its durable state by. */

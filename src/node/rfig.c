@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "load.h"
 #include "node_int.h"
 #include "prom.h"
 #include "rfig.h"
@@ -65,15 +66,132 @@ static bool moved_since_sent(const struct rk_replica *x, const struct rk_pl_fig 
 	return x->fig_epoch != epoch || rk_pl_fig_moved(f, &was);
 }
 
+void rk_rfig_touch(struct rk_node *n, struct rk_replica *r)
+{
+	struct rk_rfig *rf = &n->rfig;
+
+	if (r->fig_watched || rk_range_reserved(r->range))
+		return;
+	/* Out of memory: looked at again when touched again (or awake). */
+	if (rk_grow((void **)&rf->watch, &rf->cap_watch, rf->n_watch, sizeof(*rf->watch)) != 0)
+		return;
+	rf->watch[rf->n_watch++] = r->range;
+	r->fig_watched = true;
+}
+
+/* A rate whose reading is 0 (under a half: rate_u32) now and later until
+ * its next event (load.c: with no count in the current second, the
+ * reading is at most avg). */
+static bool rate_dead(const struct rk_rate *r)
+{
+	return r->cur == 0 && r->avg < 0.5f;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The ranges whose figures may have moved, in id order without repeats:
+ * the watch list's and the awake user replicas'. The list is emptied:
+ * the caller puts back those to keep. NULL with *np 0: none (or out of
+ * memory: the list is kept as it was, looked at by the next beat). */
+static uint64_t *candidates(struct rk_node *n, size_t *np)
+{
+	struct rk_rfig *rf = &n->rfig;
+	size_t k = 0, cap = rf->n_watch + n->tab.n_awake;
+	uint64_t *v;
+
+	*np = 0;
+	if (cap == 0 || (v = malloc(cap * sizeof(*v))) == NULL)
+		return NULL;
+	for (size_t i = 0; i < rf->n_watch; i++) {
+		struct rk_replica *x = rk_table_get(&n->tab, rf->watch[i]);
+		if (x != NULL && x->fig_watched) {
+			x->fig_watched = false;
+			v[k++] = x->range;
+		}
+	}
+	rf->n_watch = 0;
+	for (size_t i = 0; i < n->tab.n_awake; i++)
+		if (!rk_range_reserved(n->tab.awake[i]->range))
+			v[k++] = n->tab.awake[i]->range;
+	qsort(v, k, sizeof(*v), cmp_u64);
+	*np = 0;
+	for (size_t i = 0; i < k; i++)
+		if (*np == 0 || v[*np - 1] != v[i])
+			v[(*np)++] = v[i];
+	return v;
+}
+
+/* The first replica of byid[0..users) above range (binary search: byid
+ * is in range id order). */
+static size_t first_above(const struct rk_table *t, size_t users, uint64_t range)
+{
+	size_t lo = 0, hi = users;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (t->byid[mid]->range <= range)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The moved figures among the candidates into out, in id order from the
+ * cursor to the end, then from the start (a section's ranges increase:
+ * one wrap at most, and the wrapped part goes with the next beat): the
+ * ranges a walk of every replica in id order would report, as any range
+ * whose figures moved is a candidate. */
+static uint32_t collect_moved(struct rk_node *n, struct rk_pl_fig *out, uint64_t now)
+{
+	struct rk_rfig *rf = &n->rfig;
+	size_t users = rk_table_user_n(&n->tab), nc, start = 0, i;
+	uint64_t *c = candidates(n, &nc);
+	uint32_t k = 0;
+
+	/* The walk began after the cursor if any range is there. */
+	if (first_above(&n->tab, users, rf->moved_after) < users)
+		while (start < nc && c[start] <= rf->moved_after)
+			start++;
+	rf->moved_after = 0;
+	for (i = 0; i < nc; i++) {
+		struct rk_replica *x = rk_table_get(&n->tab, c[i]);
+		struct rk_pl_fig f;
+		bool led, keep = true; /* not looked at this beat: kept */
+
+		if (x == NULL)
+			continue;
+		if (i >= start && k < RK_PL_FIGS_MAX) {
+			led = led_fig(x, now, &f);
+			if (led && moved_since_sent(x, &f, rf->epoch)) {
+				mark_sent(x, &f, rf->epoch);
+				out[k++] = f;
+				if (k == RK_PL_FIGS_MAX)
+					rf->moved_after = x->range;
+			}
+			keep = led && (moved_since_sent(x, &f, rf->epoch) ||
+				       !rate_dead(&x->load.writes) || !rate_dead(&x->load.reads));
+		}
+		if (keep)
+			rk_rfig_touch(n, x);
+	}
+	free(c);
+	return k;
+}
+
 /* This beat's figures into out[0..RK_PL_FIGS_MAX): a chunk of the full
- * report under way, else the moved ones from where the last beat
- * stopped. One pass over the replicas at most (at 100,000 about a
- * millisecond, as the heartbeat's own totals). */
+ * report under way (from where the last chunk stopped: a binary search,
+ * then the chunk's ranges), else the moved ones (collect_moved). */
 static uint32_t collect(struct rk_node *n, struct rk_pl_fig *out, uint8_t *flagsp,
 			uint64_t *afterp)
 {
 	struct rk_rfig *rf = &n->rfig;
-	size_t users = rk_table_user_n(&n->tab), start = 0;
+	size_t users = rk_table_user_n(&n->tab);
 	uint64_t now = now_ms(n);
 	uint32_t k = 0;
 
@@ -88,8 +206,7 @@ static uint32_t collect(struct rk_node *n, struct rk_pl_fig *out, uint8_t *flags
 		size_t i;
 		*flagsp = RK_PL_FIGS_FULL;
 		*afterp = rf->sweep_after;
-		for (i = 0; i < users && n->tab.byid[i]->range <= rf->sweep_after; i++)
-			;
+		i = first_above(&n->tab, users, rf->sweep_after);
 		for (; i < users && k < RK_PL_FIGS_MAX; i++)
 			if (led_fig(n->tab.byid[i], now, &out[k])) {
 				mark_sent(n->tab.byid[i], &out[k], rf->epoch);
@@ -105,25 +222,7 @@ static uint32_t collect(struct rk_node *n, struct rk_pl_fig *out, uint8_t *flags
 		}
 		return k;
 	}
-	/* Moved figures, in id order from the cursor to the end, then from
-	 * the start (a section's ranges increase: one wrap at most, and the
-	 * wrapped part goes with the next beat). */
-	while (start < users && n->tab.byid[start]->range <= rf->moved_after)
-		start++;
-	if (start == users)
-		start = 0;
-	rf->moved_after = 0;
-	for (size_t i = start; i < users; i++) {
-		struct rk_replica *x = n->tab.byid[i];
-		if (!led_fig(x, now, &out[k]) || !moved_since_sent(x, &out[k], rf->epoch))
-			continue;
-		mark_sent(x, &out[k], rf->epoch);
-		if (++k == RK_PL_FIGS_MAX) {
-			rf->moved_after = x->range;
-			break;
-		}
-	}
-	return k;
+	return collect_moved(n, out, now);
 }
 
 static struct rk_rfig_node *sender(struct rk_rfig *rf, uint64_t id, bool create);
@@ -241,6 +340,7 @@ void rk_rfig_leading(struct rk_node *n, bool leading)
 
 	(void)leading;
 	rk_pl_figtab_free(&rf->tab);
+	rf->tab_epoch++;
 	rf->n_nodes = 0;
 	rf->expired_ms = now_ms(n);
 }
@@ -308,5 +408,6 @@ void rk_rfig_close(struct rk_node *n)
 {
 	rk_pl_figtab_free(&n->rfig.tab);
 	free(n->rfig.msg);
+	free(n->rfig.watch);
 	memset(&n->rfig, 0, sizeof(n->rfig));
 }

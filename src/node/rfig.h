@@ -40,6 +40,7 @@
 
 struct rk_node;
 struct rk_prom;
+struct rk_replica;
 
 #define RK_RFIG_FULL_MS (5u * 60u * 1000u)
 #define RK_RFIG_EXPIRE_MS (3u * RK_RFIG_FULL_MS)
@@ -65,13 +66,30 @@ struct rk_rfig {
 	bool sweeping;
 	uint64_t sweep_after, full_ms, moved_after;
 	uint64_t figs_sent, chunks_sent, full_reports;
-	/* The leader: the table and the senders' full reports. */
+	/* The ranges whose figures may have moved, besides the awake ones
+	 * (ids; a replica's fig_watched says it is in). */
+	uint64_t *watch;
+	size_t n_watch, cap_watch;
+	/* The leader: the table and the senders' full reports; tab_epoch
+	 * moves when the table starts empty (with tab.taken and tab.n it
+	 * tells whether the table changed: sched_run.c). */
 	struct rk_pl_figtab tab;
+	uint64_t tab_epoch;
 	struct rk_rfig_node nodes[64];
 	size_t n_nodes;
 	uint64_t expired_ms, figs_taken, figs_refused;
 	struct rk_pl_figs_msg *msg; /* decoding room (53 KiB), allocated on first use */
 };
+
+/* The sender's watch list: a beat looks for moved figures only among
+ * the awake replicas (a leadership is won or lost only while awake) and
+ * the ranges in this list, not among every range. A range enters it when
+ * its figures may move (a command applied, a read served, a size
+ * measured) and when it goes to sleep (a leadership it won or lost while
+ * awake is looked at once more), and leaves it at a beat that finds it
+ * not led here, or led with its figures as reported and rates that read
+ * 0 and cannot rise without an event. */
+void rk_rfig_touch(struct rk_node *n, struct rk_replica *r);
 
 /* The sender: appends this beat's section to a heartbeat for the group's
  * leader (nothing when it did not ask); msg NULL, the leader's own beat:

@@ -2,9 +2,13 @@
  * The scheduler's driver (sched_run.h).
  */
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "api_range.h"
 #include "json.h"
@@ -196,26 +200,49 @@ static int add_node(void *arg, const struct rk_pl_node_rec *rec)
 	return 0;
 }
 
-static void descs_free(struct rk_desc *d, size_t n)
+/* Hands the memory of a freed index back to the system: the index is
+ * tens of megabytes at 100,000 ranges, made of small blocks that the
+ * allocator would otherwise keep for the process's life, and a node that
+ * read it several times while it settled would stay at its peak. */
+static void trim(void)
+{
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+}
+
+/* The keys a range's view owns (fill_desc took them from the descriptor;
+ * the const is the scheduler's promise not to write them). */
+static void keys_free(struct rk_pl_range *x)
+{
+	free((void *)(uintptr_t)x->start);
+	free((void *)(uintptr_t)x->end);
+	x->start = x->end = NULL;
+}
+
+static void ranges_free(struct rk_pl_range *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		rk_desc_free(&d[i]);
-	free(d);
+		keys_free(&v[i]);
+	free(v);
 }
 
 static void index_free(struct rk_sr *s)
 {
-	descs_free(s->descs, s->n_descs);
-	descs_free(s->pend, s->n_pend);
-	descs_free(s->gone, s->n_gone); /* those freed already are zeroed */
-	free(s->ranges);
-	free(s->pend_ranges);
-	memset(&s->descs, 0, sizeof(*s) - offsetof(struct rk_sr, descs));
+	bool had = s->ranges != NULL || s->pend != NULL || s->gone != NULL;
+
+	ranges_free(s->ranges, s->n_ranges);
+	ranges_free(s->pend, s->n_pend);
+	ranges_free(s->gone, s->n_gone); /* those freed already are NULL */
+	memset(&s->ranges, 0, sizeof(*s) - offsetof(struct rk_sr, ranges));
+	if (had)
+		trim();
 }
 
 /* The range's view of its descriptor: what does not change until the
- * next read. */
-static void fill_desc(const struct rk_desc *d, struct rk_pl_range *x)
+ * next read. Its keys are taken from d (d keeps none); the rest of d is
+ * not kept: the view holds what the driver needs of it. */
+static void fill_desc(struct rk_desc *d, struct rk_pl_range *x)
 {
 	memset(x, 0, sizeof(*x));
 	x->id = d->range_id;
@@ -223,6 +250,8 @@ static void fill_desc(const struct rk_desc *d, struct rk_pl_range *x)
 	x->slen = d->slen;
 	x->end = d->end;
 	x->elen = d->elen;
+	d->start = d->end = NULL;
+	d->slen = d->elen = 0;
 	x->generation = d->generation;
 	x->conf_version = d->conf_version;
 	for (uint8_t i = 0; i < d->n_reps && i < RK_PL_MAX_REPLICAS; i++) {
@@ -233,25 +262,26 @@ static void fill_desc(const struct rk_desc *d, struct rk_pl_range *x)
 	}
 }
 
-/* The descriptors of the index replaced by the last read: freed a page a
- * tick (100,000 of them at once are 20 ms of the loop). */
+/* The ranges of the index replaced by the last read: their keys freed a
+ * page a tick (100,000 of them at once are 20 ms of the loop). */
 static void gone_step(struct rk_sr *s)
 {
 	size_t k = s->n_gone - s->gone_at < RK_SR_PAGE ? s->n_gone - s->gone_at : RK_SR_PAGE;
 
 	for (size_t i = 0; i < k; i++)
-		rk_desc_free(&s->gone[s->gone_at++]);
+		keys_free(&s->gone[s->gone_at++]);
 	if (s->gone_at == s->n_gone) {
 		free(s->gone);
 		s->gone = NULL;
 		s->n_gone = s->gone_at = 0;
+		trim();
 	}
 }
 
 /* One page of the index (RK_SR_PAGE descriptors, from this node's
- * replica of the group) into s->pend, and the ranges' view of them into
- * s->pend_ranges; once the last page is in, they replace s->descs and
- * s->ranges. In range id order, as the pages come: the scheduler needs
+ * replica of the group) into s->pend, the ranges' view of them (the
+ * descriptors themselves are not kept: 150 bytes a range); once the last
+ * page is in, they replace s->ranges. In range id order, as the pages come: the scheduler needs
  * start order for merges only, which the driver leaves to their own path
  * (and a merge checks that the left's end is the right's start: a range
  * out of order is never merged wrongly), and sorting 100,000
@@ -270,65 +300,62 @@ static int read_step(struct rk_node *n)
 	if (rc != 0)
 		goto fail;
 	for (size_t i = 0; i < pg.n; i++) {
-		if (rk_grow((void **)&s->pend, &s->cap_pend, s->n_pend, sizeof(*s->pend)) != 0 ||
-		    rk_grow((void **)&s->pend_ranges, &s->cap_pend_ranges, s->n_pend,
-			    sizeof(*s->pend_ranges)) != 0) {
+		if (rk_grow((void **)&s->pend, &s->cap_pend, s->n_pend, sizeof(*s->pend)) != 0) {
 			rk_pl_page_free(&pg);
 			rc = RK_ENOMEM;
 			goto fail;
 		}
-		s->pend[s->n_pend] = pg.descs[i]; /* taken */
-		fill_desc(&s->pend[s->n_pend], &s->pend_ranges[s->n_pend]);
-		s->n_pend++;
+		fill_desc(&pg.descs[i], &s->pend[s->n_pend++]);
 	}
 	s->pend_after = pg.next;
-	free(pg.descs);
-	pg.descs = NULL;
-	pg.n = 0;
-	rk_pl_page_free(&pg);
+	rk_pl_page_free(&pg); /* the descriptors, less the keys taken */
 	if (s->pend_after != 0)
 		return 0;
 	/* Complete: the previous index goes to the gone list (or is freed
 	 * now if the list is still busy with an older one). */
 	if (s->gone != NULL)
-		descs_free(s->descs, s->n_descs);
+		ranges_free(s->ranges, s->n_ranges);
 	else {
-		s->gone = s->descs;
-		s->n_gone = s->n_descs;
+		s->gone = s->ranges;
+		s->n_gone = s->n_ranges;
 		s->gone_at = 0;
 	}
-	free(s->ranges);
-	s->descs = s->pend;
-	s->ranges = s->pend_ranges;
-	s->n_descs = s->n_pend;
-	s->cap_descs = s->cap_pend;
+	s->ranges = s->pend;
+	s->n_ranges = s->n_pend;
 	s->pend = NULL;
-	s->pend_ranges = NULL;
-	s->n_pend = s->cap_pend = s->cap_pend_ranges = 0;
+	s->n_pend = s->cap_pend = 0;
 	s->reading = false;
 	s->index_at = s->pend_at;
 	s->index_read = true;
 	s->index_reads++;
 	return 0;
 fail:
-	descs_free(s->pend, s->n_pend);
-	free(s->pend_ranges);
+	ranges_free(s->pend, s->n_pend);
 	s->pend = NULL;
-	s->pend_ranges = NULL;
-	s->n_pend = s->cap_pend = s->cap_pend_ranges = 0;
+	s->n_pend = s->cap_pend = 0;
 	s->reading = false;
 	return rc;
 }
 
-/* The pass's view of range d's leader and busy mark (fill_desc did the
+static bool on_node(const struct rk_pl_range *x, uint64_t node)
+{
+	for (uint8_t i = 0; i < x->n_reps; i++)
+		if (x->reps[i].node_id == node)
+			return true;
+	return false;
+}
+
+/* The pass's view of range x's leader and busy mark (fill_desc did the
  * rest); a busy entry forgotten once the range moved on. */
-static void fill_range(struct rk_node *n, const struct rk_desc *d, struct rk_pl_range *x)
+static void fill_range(struct rk_node *n, struct rk_pl_range *x)
 {
 	struct rk_sr *s = &n->sr;
-	struct sr_busy *b = s->n_busy > 0 ? busy_of(s, d->range_id) : NULL;
+	struct sr_busy *b = s->n_busy > 0 ? busy_of(s, x->id) : NULL;
 
-	x->leader_node = leader_of(n, d->range_id);
-	if (x->leader_node != 0 && rk_desc_on_node(d, x->leader_node) == NULL)
+	uint64_t was = x->leader_node;
+
+	x->leader_node = leader_of(n, x->id);
+	if (x->leader_node != 0 && !on_node(x, x->leader_node))
 		x->leader_node = 0; /* a stale hint: not one of its nodes */
 	/* A leader on a node that is down is a hint from before it died: a
 	 * range this node holds no replica of learns its new leader only by
@@ -338,26 +365,28 @@ static void fill_range(struct rk_node *n, const struct rk_desc *d, struct rk_pl_
 	if (x->leader_node != 0 && x->leader_node != n->cfg.node_id &&
 	    !rk_peer_alive(n, x->leader_node))
 		x->leader_node = 0;
-	if (b != NULL && (b->generation != d->generation || b->conf_version != d->conf_version ||
+	if (b != NULL && (b->generation != x->generation || b->conf_version != x->conf_version ||
 			  (b->answered_ok && x->leader_node != b->leader) ||
 			  now_ms(n) - b->started_ms >= RK_SR_BUSY_MS)) {
-		busy_drop(s, d->range_id);
+		busy_drop(s, x->id);
 		b = NULL;
 	}
 	x->busy = b != NULL ? RK_PL_BUSY_MEMBER : RK_PL_IDLE;
+	if (x->leader_node != was)
+		s->leaders_moved = true;
 }
 
 /* Asks one node of a range whose leader is unknown who leads it. */
-static void ask_leader(struct rk_node *n, const struct rk_desc *d)
+static void ask_leader(struct rk_node *n, const struct rk_pl_range *x)
 {
 	char url[64];
 
-	for (uint8_t i = 0; i < d->n_reps; i++) {
-		uint64_t to = d->reps[i].node_id;
+	for (uint8_t i = 0; i < x->n_reps; i++) {
+		uint64_t to = x->reps[i].node_id;
 		if (to != n->cfg.node_id && rk_peer_alive(n, to)) {
 			snprintf(url, sizeof(url), "/api/v1/ranges/%llu",
-				 (unsigned long long)d->range_id);
-			if (rk_fwd_call(n, to, "GET", url, on_asked, n, d->range_id) == 0)
+				 (unsigned long long)x->id);
+			if (rk_fwd_call(n, to, "GET", url, on_asked, n, x->id) == 0)
 				n->sr.asked++;
 			return;
 		}
@@ -440,13 +469,13 @@ static bool drain_op(const struct rk_pl_op *op)
 static void refresh_slice(struct rk_node *n, size_t at)
 {
 	struct rk_sr *s = &n->sr;
-	size_t asked = 0, k = s->n_descs < RK_SR_SLICE ? s->n_descs : RK_SR_SLICE;
+	size_t asked = 0, k = s->n_ranges < RK_SR_SLICE ? s->n_ranges : RK_SR_SLICE;
 
 	for (size_t j = 0; j < k; j++) {
-		size_t i = (at + j) % s->n_descs;
-		fill_range(n, &s->descs[i], &s->ranges[i]);
+		size_t i = (at + j) % s->n_ranges;
+		fill_range(n, &s->ranges[i]);
 		if (s->ranges[i].leader_node == 0 && asked++ < RK_SR_MAX_OPS)
-			ask_leader(n, &s->descs[i]);
+			ask_leader(n, &s->ranges[i]);
 	}
 }
 
@@ -470,7 +499,15 @@ static void fill_figures(struct rk_node *n, const struct snap *sn)
 			live[k++] = sn->nodes[i].id;
 	use = rk_rfig_complete(n, live, k);
 	s->sized = use;
-	for (size_t i = 0; i < s->n_descs; i++) {
+	{
+		uint64_t key[5] = {s->index_reads, n->rfig.tab_epoch, t->taken, t->n, use};
+		/* The same figures into the same index: nothing to write. */
+		if (s->filled && memcmp(key, s->fill_key, sizeof(key)) == 0)
+			return;
+		memcpy(s->fill_key, key, sizeof(key));
+		s->filled = true;
+	}
+	for (size_t i = 0; i < s->n_ranges; i++) {
 		struct rk_pl_range *x = &s->ranges[i];
 		while (use && j < t->n && t->v[j].f.range < x->id)
 			j++;
@@ -485,6 +522,60 @@ static void fill_figures(struct rk_node *n, const struct snap *sn)
 	}
 }
 
+/* rk_pl_tally's figures for st, the last ones again when nothing they
+ * are made of changed: the index read (the ranges' replicas), the
+ * figures filled in (their bytes), the ranges' leaders, the nodes (by
+ * id, in order). A walk of every range otherwise. *keptp: they were. */
+static int tally(struct rk_node *n, struct rk_pl_state *st, bool *keptp)
+{
+	struct rk_sr *s = &n->sr;
+	uint64_t key[5] = {s->fill_key[0], s->fill_key[1], s->fill_key[2], s->fill_key[3],
+			   s->fill_key[4]};
+	bool same = s->tallied && !s->leaders_moved && st->n_nodes == s->n_tally_nodes &&
+		    memcmp(key, s->tally_key, sizeof(key)) == 0;
+	int rc;
+
+	for (size_t i = 0; same && i < st->n_nodes; i++)
+		same = st->nodes[i].id == s->tally_nodes[i].id;
+	*keptp = same;
+	if (same) {
+		for (size_t i = 0; i < st->n_nodes; i++) {
+			st->nodes[i].replicas = s->tally_nodes[i].replicas;
+			st->nodes[i].leaders = s->tally_nodes[i].leaders;
+			st->nodes[i].moves = s->tally_nodes[i].moves;
+			st->nodes[i].bytes = s->tally_nodes[i].bytes;
+		}
+		st->moves = s->tally_moves;
+		return 0;
+	}
+	s->tallied = false;
+	if ((rc = rk_pl_tally(st)) != 0)
+		return rc;
+	s->n_tally_nodes = 0;
+	for (size_t i = 0; i < st->n_nodes; i++) {
+		if (rk_grow((void **)&s->tally_nodes, &s->cap_tally_nodes, i,
+			    sizeof(*s->tally_nodes)) != 0)
+			return 0; /* not kept: walked again next time */
+		s->tally_nodes[i] = st->nodes[i];
+		s->n_tally_nodes++;
+	}
+	s->tally_moves = st->moves;
+	memcpy(s->tally_key, key, sizeof(key));
+	s->leaders_moved = false;
+	s->tallied = true;
+	return 0;
+}
+
+/* The operations' look (ops.h) at st, spared when the snapshot is the
+ * last one's and the last look had nothing to follow. */
+static void look(struct rk_node *n, const struct rk_pl_state *st, bool kept)
+{
+	if (kept && rk_ops_settled(n))
+		rk_ops_looked(n);
+	else
+		rk_ops_look(n, st);
+}
+
 static void pass(struct rk_node *n, struct snap *sn, bool enabled)
 {
 	struct rk_sr *s = &n->sr;
@@ -492,12 +583,13 @@ static void pass(struct rk_node *n, struct snap *sn, bool enabled)
 	struct rk_pl_state st;
 	struct rk_pl_pass ps;
 	struct rk_pl_op ops[RK_SR_MAX_OPS];
+	bool kept;
 
 	/* The slice this pass visits. The leaderships the tally counts for
 	 * the others are at most one sweep old (none right after a read),
 	 * and steer only the choice of a transfer's target. */
-	if (s->n_descs > 0)
-		refresh_slice(n, s->cursor % s->n_descs);
+	if (s->n_ranges > 0)
+		refresh_slice(n, s->cursor % s->n_ranges);
 	/* The group's own range is not in the index and not moved yet: a
 	 * node that does not hold a replica of the group does not create
 	 * one from the group's messages (docs/placement.md, "Not built
@@ -515,11 +607,11 @@ static void pass(struct rk_node *n, struct snap *sn, bool enabled)
 	st.nodes = sn->nodes;
 	st.n_nodes = sn->n_nodes;
 	st.ranges = s->ranges;
-	st.n_ranges = s->n_descs;
+	st.n_ranges = s->n_ranges;
 	fill_figures(n, sn);
-	if (rk_pl_tally(&st) != 0)
+	if (tally(n, &st, &kept) != 0)
 		return;
-	rk_ops_look(n, &st);
+	look(n, &st, kept);
 	memset(&ps, 0, sizeof(ps));
 	ps.cursor = s->cursor;
 	ps.slice = RK_SR_SLICE;
@@ -534,7 +626,7 @@ static void pass(struct rk_node *n, struct snap *sn, bool enabled)
 			s->ops_paused++;
 			continue;
 		}
-		for (size_t j = 0; j < s->n_descs; j++)
+		for (size_t j = 0; j < s->n_ranges; j++)
 			if (s->ranges[j].id == ops[i].range_id) {
 				carry_out(n, &s->ranges[j], &ops[i]);
 				break;
@@ -598,6 +690,7 @@ void rk_sr_look(struct rk_node *n)
 	struct rk_replica *g = rk_plc_replica(n);
 	struct rk_pl_state st;
 	struct snap sn;
+	bool kept;
 
 	if (!n->hb.leading || g == NULL)
 		return;
@@ -617,8 +710,8 @@ void rk_sr_look(struct rk_node *n)
 	if (rk_pl_walk_nodes(&n->plc.sm, n->reader, add_node, &sn) == 0) {
 		/* No pass moves the cursor: a slice a look, from where the
 		 * last look left off. */
-		if (s->n_descs > 0) {
-			refresh_slice(n, s->look_at % s->n_descs);
+		if (s->n_ranges > 0) {
+			refresh_slice(n, s->look_at % s->n_ranges);
 			s->look_at += RK_SR_SLICE;
 		}
 		memset(&st, 0, sizeof(st));
@@ -626,10 +719,10 @@ void rk_sr_look(struct rk_node *n)
 		st.nodes = sn.nodes;
 		st.n_nodes = sn.n_nodes;
 		st.ranges = s->ranges;
-		st.n_ranges = s->n_descs;
+		st.n_ranges = s->n_ranges;
 		fill_figures(n, &sn);
-		if (rk_pl_tally(&st) == 0)
-			rk_ops_look(n, &st);
+		if (tally(n, &st, &kept) == 0)
+			look(n, &st, kept);
 	}
 	free(sn.nodes);
 }
@@ -637,6 +730,7 @@ void rk_sr_look(struct rk_node *n)
 void rk_sr_close(struct rk_node *n)
 {
 	index_free(&n->sr);
+	free(n->sr.tally_nodes);
 	free(n->sr.busy);
 	free(n->sr.lead);
 	memset(&n->sr, 0, sizeof(n->sr));

@@ -40,7 +40,6 @@ struct rk_http_req;
 struct rk_http_resp;
 struct sr_busy;
 struct sr_lead;
-struct rk_desc;
 struct rk_pl_range;
 
 #define RK_SR_EVERY_MS 1000u
@@ -68,25 +67,34 @@ struct rk_sr {
 	uint64_t index_reads, ops_paused;
 	/* The last pass or look had every range's size (rfig.h). */
 	bool sized;
-	/* From here on, the index (index_free zeroes it all). The index as
-	 * last read, in range id order (descriptors owned), and the group's
-	 * applied index when that read began; the pass's view of each range
-	 * beside it. */
-	struct rk_desc *descs;
-	size_t n_descs, cap_descs;
+	/* What the ranges' figures were last filled from (fill_figures:
+	 * the index read, the figures table's epoch, taken and size, and
+	 * whether they were used), and the last tally with what it was
+	 * made of: a pass or look on the same index, figures, nodes and
+	 * leaders takes it again instead of walking every range
+	 * (leaders_moved: a range's leader changed since). */
+	bool filled, tallied, leaders_moved;
+	uint64_t fill_key[5], tally_key[5];
+	struct rk_pl_node *tally_nodes;
+	size_t n_tally_nodes, cap_tally_nodes;
+	uint32_t tally_moves;
+	/* From here on, the index (index_free zeroes it all). The pass's
+	 * view of each range as last read, in range id order (with the
+	 * keys of its span, owned), and the group's applied index when that
+	 * read began. */
 	struct rk_pl_range *ranges;
+	size_t n_ranges;
 	uint64_t index_at;
 	bool index_read;
 	/* A read under way, a page a tick: the pages in so far, the last
 	 * range id read, the applied index when it began. */
 	bool reading;
-	struct rk_desc *pend;
-	struct rk_pl_range *pend_ranges;
-	size_t n_pend, cap_pend, cap_pend_ranges;
+	struct rk_pl_range *pend;
+	size_t n_pend, cap_pend;
 	uint64_t pend_after, pend_at;
-	/* The descriptors the last read replaced, freed a page a tick from
-	 * gone_at. */
-	struct rk_desc *gone;
+	/* The ranges the last read replaced, their keys freed a page a tick
+	 * from gone_at. */
+	struct rk_pl_range *gone;
 	size_t n_gone, gone_at;
 };
 

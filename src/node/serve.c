@@ -29,6 +29,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "autosplit.h"
 #include "kv.h"
 #include "log.h"
 #include "node_int.h"
@@ -476,6 +477,8 @@ void rk_serve_reads(struct rk_node *n, struct rk_replica *r)
 			continue;
 		}
 		rk_rate_add(&r->load.reads, uv_now(&n->loop), 1);
+		rk_autosplit_touch(n, r);
+		rk_rfig_touch(n, r);
 	}
 	sv->nr = j;
 	rk_reads_submit(n, job);
@@ -572,7 +575,7 @@ int rk_serve_apply(struct rk_node *n, struct rk_replica *r,
 	struct rk_span_apply sa;
 	bool match = false;
 	int64_t delta0;
-	uint64_t unsure0;
+	uint64_t unsure0, changes0;
 	int rc;
 
 	a.p = sv != NULL ? take_proposal(sv, e->index, e->term, &match) : NULL;
@@ -608,6 +611,7 @@ int rk_serve_apply(struct rk_node *n, struct rk_replica *r,
 	ap->frozen = on_frozen;
 	delta0 = ap->size_delta;
 	unsure0 = ap->size_unsure;
+	changes0 = r->load.changes;
 	rc = rk_kv_apply_entry(ap, e->data, e->len, on_result, &a);
 	if (rc != 0 && rc != RK_EPROTO)
 		return rc; /* the proposal stays for the retry; the caller aborts */
@@ -621,6 +625,10 @@ int rk_serve_apply(struct rk_node *n, struct rk_replica *r,
 	 * rate for people. */
 	if (a.cmds > 0)
 		rk_rate_add(&r->load.writes, uv_now(&n->loop), a.cmds);
+	if (a.cmds > 0 || r->load.changes != changes0) { /* its size or rate moved */
+		rk_autosplit_touch(n, r);
+		rk_rfig_touch(n, r);
+	}
 	return 0;
 }
 

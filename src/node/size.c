@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autosplit.h"
 #include "log.h"
 #include "node_int.h"
 #include "size.h"
@@ -133,6 +134,8 @@ static void job_done(uv_work_t *req, int status)
 			l->unsure_mark = o->unsure;
 			l->size_sec = now_s;
 			n->sizes.measured++;
+			rk_autosplit_touch(n, r); /* a new figure */
+			rk_rfig_touch(n, r);
 		} else if (o->rc != 0) {
 			rk_log_warn(MOD, "range %llu: size not measured: %s",
 				    (unsigned long long)o->range, rk_strerror(o->rc));

@@ -727,6 +727,9 @@ void rk_split_close(struct rk_node *n)
 	free(n->split.camps);
 	n->split.camps = NULL;
 	n->split.n_camps = n->split.cap_camps = 0;
+	free(n->split.watch);
+	n->split.watch = NULL;
+	n->split.n_watch = n->split.cap_watch = 0;
 	for (op = n->split.ops; op != NULL; op = next) {
 		next = op->next;
 		if (op->open)

@@ -55,6 +55,14 @@ struct rk_split {
 	 * worker; when the last one started (loop clock, ms). */
 	bool auto_scanning;
 	uint64_t auto_last_ms;
+	/* The ranges the automatic split's tick looks at (autosplit.h, "The
+	 * watch list"): ids, each replica's split_watch its index + 1; the
+	 * limits the list was built against (a change of them seeds it with
+	 * every range again). */
+	uint64_t *watch;
+	size_t n_watch, cap_watch;
+	uint64_t watch_size, watch_qps;
+	bool watch_seeded;
 	struct rk_hist seconds; /* proposal to applied on the leader, done ones */
 	/* Right halves this node campaigns for (split.c); how long each
 	 * waited for its first leader (from the split's apply here until one

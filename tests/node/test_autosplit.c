@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "autosplit.h"
+#include "load.h"
 #include "rangekv/error.h"
 
 /* Keys k000000, k000001, ... each pair of `bytes` bytes; the picked key's
@@ -115,12 +116,45 @@ static void test_excess(void **state)
 	assert_true(rk_autosplit_excess(3 << 20, 500, 1 << 20, 400) == 3.0);
 }
 
+/* The watch list's rule: a rate's reading rises only at the second after
+ * its events (their count folded in), and from the moment it reads as
+ * settled it never rises again without an event, however the events were
+ * spread before. */
+static void test_rate_settled(void **state)
+{
+	(void)state;
+	for (uint32_t burst = 0; burst < 2000; burst += 137) {
+		struct rk_rate r = {0};
+		uint64_t t;
+		double last;
+
+		for (t = 5000; t < 12000; t += 700) /* events in seconds 5..11 */
+			rk_rate_add(&r, t, burst + 1);
+		/* In the second of the last events: the reading may still rise. */
+		assert_false(rk_autosplit_rate_settled(&r, 11999));
+		assert_true(rk_rate_get(&r, 12000) > rk_rate_get(&r, 11999));
+		assert_true(rk_autosplit_rate_settled(&r, 12000));
+		last = rk_rate_get(&r, 12000);
+		for (t = 12000; t < 1000000; t += 250) {
+			double v = rk_rate_get(&r, t);
+			assert_true(rk_autosplit_rate_settled(&r, t));
+			assert_true(v <= last);
+			last = v;
+		}
+		assert_true(last == 0);
+		/* An event unsettles it again. */
+		rk_rate_add(&r, 1000000, 1);
+		assert_false(rk_autosplit_rate_settled(&r, 1000000));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mid_by_bytes),
 		cmocka_unit_test(test_mid_few_keys),
 		cmocka_unit_test(test_excess),
+		cmocka_unit_test(test_rate_settled),
 	};
 	return cmocka_run_group_tests_name("node_autosplit", tests, NULL, NULL);
 }
