@@ -90,6 +90,9 @@ enum rk_pl_busy {
  * starts at a sticky boundary (a first start's or a split's by hand):
  * rule 7 never merges it into its left neighbour. */
 #define RK_PL_RANGE_AUTO_SPLIT 0x2
+/* Not cold for long enough yet (the caller's judgment of time: the core
+ * has no history): merges neither into its left nor with its right. */
+#define RK_PL_RANGE_WARM 0x4
 
 struct rk_pl_range {
 	uint64_t id;

@@ -93,6 +93,8 @@ bool pl_merge(struct pl_ctx *c, const struct rk_pl_range *r,
 	 * automatic split made (docs/placement.md, "Automatic merges"). */
 	if (!(right->flags & RK_PL_RANGE_AUTO_SPLIT) && !RK_PL_BUGGY(MERGE_STICKY))
 		return false;
+	if ((r->flags | right->flags) & RK_PL_RANGE_WARM)
+		return false;
 	/* No change in flight on either, and neither in the middle of a move
 	 * or a repair: a merge needs both replica sets settled, and a leader
 	 * on the right to freeze it. */

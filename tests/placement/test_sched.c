@@ -601,6 +601,21 @@ static void test_split_triggers(void **state)
 	w_free(&w);
 }
 
+/* n small (1 MiB) neighbours all on nodes 1-3, merge_size 16 MiB; range
+ * i made by an automatic split when auto_from <= i and (i - auto_from) is
+ * a multiple of auto_every (0: none is). */
+static void small_neighbours(struct world *w, size_t n, size_t auto_from, size_t auto_every)
+{
+	w_init(w, 1, 3, n, nodes3, 3, 1 << 20, 1 << 20);
+	for (size_t i = 0; i < n; i++) {
+		set_reps(&w->ranges[i], nodes3, 3);
+		w->ranges[i].flags = auto_every != 0 && i >= auto_from &&
+					     (i - auto_from) % auto_every == 0
+				     ? RK_PL_RANGE_AUTO_SPLIT : 0;
+	}
+	w->cfg.merge_size = 16 << 20;
+}
+
 static void test_merge_triggers(void **state)
 {
 	static const uint64_t other[] = {1, 2, 4};
@@ -611,12 +626,7 @@ static void test_merge_triggers(void **state)
 	(void)state;
 	/* Four small neighbours on the same nodes, the last three made by
 	 * automatic splits: two merges per pass. */
-	w_init(&w, 1, 3, 4, nodes3, 3, 1 << 20, 1 << 20);
-	for (size_t i = 0; i < 4; i++) {
-		set_reps(&w.ranges[i], nodes3, 3);
-		w.ranges[i].flags = i > 0 ? RK_PL_RANGE_AUTO_SPLIT : 0;
-	}
-	w.cfg.merge_size = 16 << 20;
+	small_neighbours(&w, 4, 1, 1);
 	assert_int_equal(one_pass(&w, ops, 8, &pass), 2);
 	assert_int_equal(ops[0].kind, RK_PL_OP_MERGE);
 	assert_int_equal(ops[0].reason, RK_PL_WHY_MERGE_SMALL);
@@ -670,10 +680,7 @@ static void test_merge_sticky(void **state)
 
 	(void)state;
 	/* Four small sticky neighbours on the same nodes: nothing. */
-	w_init(&w, 1, 3, 4, nodes3, 3, 1 << 20, 1 << 20);
-	for (size_t i = 0; i < 4; i++)
-		set_reps(&w.ranges[i], nodes3, 3);
-	w.cfg.merge_size = 16 << 20;
+	small_neighbours(&w, 4, 0, 0);
 	assert_int_equal(count_ops(ops, one_pass(&w, ops, 8, &pass), RK_PL_OP_MERGE), 0);
 	/* Only the automatic one merges into its (sticky) left neighbour. */
 	w.ranges[2].flags = RK_PL_RANGE_AUTO_SPLIT;
@@ -713,8 +720,9 @@ static void test_merge_sticky(void **state)
 	w_free(&w);
 }
 
-/* A merge waits for both ranges to be idle, settled and cold, and no more
- * than max_merges are in flight. */
+/* A merge waits for both ranges to be idle, settled, quiet and cold for
+ * long enough (RK_PL_RANGE_WARM), and no more than max_merges are in
+ * flight. */
 static void test_merge_skips_busy_and_limits(void **state)
 {
 	struct rk_pl_op ops[16];
@@ -722,12 +730,7 @@ static void test_merge_skips_busy_and_limits(void **state)
 	struct world w;
 
 	(void)state;
-	w_init(&w, 1, 3, 12, nodes3, 3, 1 << 20, 1 << 20);
-	for (size_t i = 0; i < 12; i++) {
-		set_reps(&w.ranges[i], nodes3, 3);
-		w.ranges[i].flags = i % 2 ? RK_PL_RANGE_AUTO_SPLIT : 0;
-	}
-	w.cfg.merge_size = 16 << 20;
+	small_neighbours(&w, 12, 1, 2);
 	w.cfg.merge_qps = 100;
 	w.cfg.max_merges = 0;
 	/* Six pairs (0,1), (2,3), ... each given a reason to wait. */
@@ -744,16 +747,17 @@ static void test_merge_skips_busy_and_limits(void **state)
 	for (size_t i = 0; i < pass.n_ops; i++)
 		if (ops[i].kind == RK_PL_OP_MERGE)
 			assert_int_equal(ops[i].range_id, w.ranges[10].id);
+	/* Not cold for long enough (either side): no merge. */
+	w.ranges[11].flags |= RK_PL_RANGE_WARM;
+	assert_int_equal(count_ops(ops, one_pass(&w, ops, 16, &pass), RK_PL_OP_MERGE), 0);
+	w.ranges[11].flags &= (uint8_t)~RK_PL_RANGE_WARM;
+	w.ranges[10].flags |= RK_PL_RANGE_WARM;
+	assert_int_equal(count_ops(ops, one_pass(&w, ops, 16, &pass), RK_PL_OP_MERGE), 0);
 	w_free(&w);
 
 	/* Limits: 8 free pairs, at most max_merges in flight, counting those
 	 * the state has. */
-	w_init(&w, 1, 3, 16, nodes3, 3, 1 << 20, 1 << 20);
-	for (size_t i = 0; i < 16; i++) {
-		set_reps(&w.ranges[i], nodes3, 3);
-		w.ranges[i].flags = i % 2 ? RK_PL_RANGE_AUTO_SPLIT : 0;
-	}
-	w.cfg.merge_size = 16 << 20;
+	small_neighbours(&w, 16, 1, 2);
 	w.cfg.max_merges = 3;
 	assert_int_equal(count_ops(ops, one_pass(&w, ops, 16, &pass), RK_PL_OP_MERGE), 3);
 	{
