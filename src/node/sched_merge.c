@@ -226,6 +226,8 @@ static int candidates(struct rk_sr *s, uint64_t merge_size, const struct rk_pl_r
 		}
 		set[n++] = a[k];
 	}
+	if (n == 0)
+		goto out; /* no flagged range has a left neighbour indexed */
 	/* A flagged range can be both a left and a right: once only. */
 	qsort(set, n, sizeof(*set), start_cmp);
 	{
