@@ -22,6 +22,8 @@
 #define RK_PL_BUG_NO_MOVE_LIMIT 3
 /* An excess removal may take the newest voter: a move undoes itself. */
 #define RK_PL_BUG_REMOVE_NEWEST 4
+/* A merge removes a sticky boundary (one made by hand or at first start). */
+#define RK_PL_BUG_MERGE_STICKY 5
 
 #define RK_PL_BUGGY(name) (RK_PL_BUG == RK_PL_BUG_##name)
 

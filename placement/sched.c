@@ -22,6 +22,7 @@ void rk_pl_config_default(struct rk_pl_config *cfgp)
 	cfgp->merge_qps = 0;
 	cfgp->max_moves_per_node = 2;
 	cfgp->max_moves_total = 16;
+	cfgp->max_merges = 4;
 	cfgp->balance_pct = 10;
 }
 
@@ -392,6 +393,7 @@ int rk_pl_pass(const struct rk_pl_config *cfg, const struct rk_pl_state *st,
 	if (rc != 0)
 		return rc;
 	c.moves_total = st->moves;
+	c.merges_total = st->merges;
 	c.lows_stale = true;
 	ctx_bands(&c);
 	if (st->n_ranges == 0) {

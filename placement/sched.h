@@ -85,6 +85,14 @@ enum rk_pl_busy {
 /* The placement group's own range: moved like any range, never split or
  * merged. */
 #define RK_PL_RANGE_SYSTEM 0x1
+/* Made by an automatic split (the descriptor's auto_split flag, desc.h):
+ * the boundary at its start may be merged away. A range without it
+ * starts at a sticky boundary (a first start's or a split's by hand):
+ * rule 7 never merges it into its left neighbour. */
+#define RK_PL_RANGE_AUTO_SPLIT 0x2
+/* Not cold for long enough yet (the caller's judgment of time: the core
+ * has no history): merges neither into its left nor with its right. */
+#define RK_PL_RANGE_WARM 0x4
 
 struct rk_pl_range {
 	uint64_t id;
@@ -112,13 +120,17 @@ struct rk_pl_config {
 	uint64_t dead_after_ms; /* --dead-after */
 	uint64_t split_size; /* --split-size; 0: never for size */
 	uint32_t split_qps; /* --split-qps (writes + reads); 0: never for load */
-	/* Two neighbours merge when together they are under both. */
+	/* Two neighbours merge when together they are under both, and the
+	 * right one was made by an automatic split (RK_PL_RANGE_AUTO_SPLIT). */
 	uint64_t merge_size; /* 0: never merge */
 	uint32_t merge_qps;
 	/* Moves (learner added, snapshot not yet promoted) in flight; 0: no
 	 * limit. */
 	uint32_t max_moves_per_node;
 	uint32_t max_moves_total;
+	/* Merges in flight cluster-wide (those of the state, st.merges, and
+	 * those the pass emits); 0: no limit. */
+	uint32_t max_merges;
 	/* Replicas, bytes and leaders per live node are balanced within this
 	 * percentage of the mean (or one replica/leadership, whichever is
 	 * more: 10% of 3 is no replica at all). */
@@ -133,7 +145,7 @@ struct rk_pl_config {
 
 /* replicas 3, dead_after 5 min, split_size 64 MiB, split_qps off,
  * merge_size split_size / 4, merge_qps off, moves 2 per node and 16 in
- * all, balance 10%, leaders balanced. */
+ * all, merges 4 in flight, balance 10%, leaders balanced. */
 void rk_pl_config_default(struct rk_pl_config *cfgp);
 
 enum rk_pl_op_kind {
@@ -185,6 +197,8 @@ struct rk_pl_state {
 	/* Moves in flight (ranges with a learner), an aggregate like the
 	 * nodes' (rk_pl_tally). */
 	uint32_t moves;
+	/* Merges in flight, the caller's count (cfg.max_merges). */
+	uint32_t merges;
 };
 
 /* One pass's bounds, its cursor and what it found. */
@@ -221,7 +235,8 @@ struct rk_pl_pass {
  *      leader's replica is the one to go;
  *   5. the leader on a decommissioning node: handed over;
  *   6. split for size, then for load;
- *   7. merge with the right neighbour;
+ *   7. merge with the right neighbour, if the right was made by an
+ *      automatic split (a sticky boundary stays);
  *   8. replica balance by count, then by bytes (only while no doomed node
  *      holds replicas: repairs get the move slots first);
  *   9. leader balance (unless cfg.no_leader_balance).

@@ -19,6 +19,7 @@ struct pl_ctx {
 	struct rk_pl_node *nodes; /* copy of st->nodes, by id */
 	size_t n_nodes;
 	uint32_t moves_total;
+	uint32_t merges_total; /* in flight and emitted (cfg.max_merges) */
 	/* A doomed node still holds replicas: balancing waits, so that
 	 * repairs and drains get the move slots. */
 	bool doomed_hold;

@@ -8,9 +8,15 @@
  * merge leaves one range fewer to move. Merging wants the same thresholds
  * with room to spare (merge_size at most a quarter of split_size by
  * default), so a merged range does not split again at once.
+ *
+ * Only boundaries that automatic splits made are merged away: the right
+ * range of a merge must carry RK_PL_RANGE_AUTO_SPLIT. The layout a user
+ * chose (a first start's --ranges, a split by hand) stays, however
+ * small and cold its ranges are.
  */
 #include <string.h>
 
+#include "bugs.h"
 #include "sched_int.h"
 
 bool pl_split(struct pl_ctx *c, const struct rk_pl_range *r)
@@ -83,6 +89,12 @@ bool pl_merge(struct pl_ctx *c, const struct rk_pl_range *r,
 		return false;
 	if ((r->flags | right->flags) & RK_PL_RANGE_SYSTEM)
 		return false;
+	/* The merge removes the boundary at right's start: only one an
+	 * automatic split made (docs/placement.md, "Automatic merges"). */
+	if (!(right->flags & RK_PL_RANGE_AUTO_SPLIT) && !RK_PL_BUGGY(MERGE_STICKY))
+		return false;
+	if ((r->flags | right->flags) & RK_PL_RANGE_WARM)
+		return false;
 	/* No change in flight on either, and neither in the middle of a move
 	 * or a repair: a merge needs both replica sets settled, and a leader
 	 * on the right to freeze it. */
@@ -100,7 +112,10 @@ bool pl_merge(struct pl_ctx *c, const struct rk_pl_range *r,
 		return false;
 	if (!adjacent(r, right) || !same_replicas(r, right))
 		return false;
+	if (cfg->max_merges != 0 && c->merges_total >= cfg->max_merges)
+		return false;
 	pl_emit(c, r, RK_PL_OP_MERGE, RK_PL_WHY_MERGE_SMALL)->right_id =
 		right->id;
+	c->merges_total++;
 	return true;
 }

@@ -39,7 +39,7 @@ static void put_bytes(struct rk_buf *out, const uint8_t *b, uint32_t len)
 
 int rk_desc_encode(const struct rk_desc *d, struct rk_buf *out)
 {
-	put64(out, RK_DESC_V2_MAGIC);
+	put64(out, d->flags != 0 ? RK_DESC_V3_MAGIC : RK_DESC_V2_MAGIC);
 	put64(out, d->range_id);
 	put64(out, d->generation);
 	put64(out, d->conf_version);
@@ -52,6 +52,8 @@ int rk_desc_encode(const struct rk_desc *d, struct rk_buf *out)
 		put64(out, d->reps[i].node_id);
 		rk_buf_putc(out, (char)d->reps[i].role);
 	}
+	if (d->flags != 0)
+		rk_buf_putc(out, (char)d->flags);
 	return out->oom ? RK_ENOMEM : 0;
 }
 
@@ -144,8 +146,9 @@ static int decode_v1(const uint8_t *p, size_t n, struct rk_desc *d,
 	return 0;
 }
 
+/* v2, or v3 (v3 true): the same with a flags byte at the end. */
 static int decode_v2(const uint8_t *p, size_t n, struct rk_desc *d,
-		     size_t *usedp)
+		     size_t *usedp, bool v3)
 {
 	const uint8_t *s, *e;
 	uint32_t sl, el;
@@ -174,6 +177,12 @@ static int decode_v2(const uint8_t *p, size_t n, struct rk_desc *d,
 	}
 	if (!reps_valid(d))
 		return RK_ECORRUPT;
+	if (v3) {
+		/* v3 is written only with flags: 0 is not a v3 descriptor. */
+		if (off >= n || p[off] == 0 || (p[off] & ~RK_DESC_F_ALL) != 0)
+			return RK_ECORRUPT;
+		d->flags = p[off++];
+	}
 	*usedp = off;
 	return 0;
 }
@@ -187,8 +196,10 @@ int rk_desc_decode(const uint8_t *p, size_t n, struct rk_desc *dp,
 	*usedp = 0;
 	if (p == NULL || n < 8)
 		return RK_ECORRUPT;
-	rc = rk_le_get64(p) == RK_DESC_V2_MAGIC ? decode_v2(p, n, dp, usedp)
-						: decode_v1(p, n, dp, usedp);
+	if (rk_le_get64(p) == RK_DESC_V2_MAGIC || rk_le_get64(p) == RK_DESC_V3_MAGIC)
+		rc = decode_v2(p, n, dp, usedp, rk_le_get64(p) == RK_DESC_V3_MAGIC);
+	else
+		rc = decode_v1(p, n, dp, usedp);
 	if (rc != 0) {
 		rk_desc_free(dp);
 		*usedp = 0;

@@ -19,6 +19,11 @@
  *   v2: u64 RK_DESC_V2_MAGIC, u64 range, u64 generation, u64 conf_version,
  *       u64 next_replica_id, u32 slen, start, u32 elen, end, u8 n,
  *       n x (u64 replica id, u64 node id, u8 role)
+ *   v3: as v2 with RK_DESC_V3_MAGIC, then u8 flags (RK_DESC_F_*). Written
+ *       only when flags is not 0, so a descriptor without flags (every
+ *       descriptor of earlier releases, and every range of a first start)
+ *       is stored byte for byte as before and data directories of earlier
+ *       releases need no migration.
  *   v1 (data directories of earlier releases): u64 generation, u32 slen,
  *       start, u32 elen, end. It decodes with no replicas and v1 set; the
  *       node fills them from the range's configuration (rk_desc_from_conf
@@ -53,6 +58,18 @@ static inline bool rk_range_reserved(uint64_t range)
 #define RK_DESC_MAX_REPLICAS 10
 /* No v1 generation comes near it (it starts at 1, +1 per split or merge). */
 #define RK_DESC_V2_MAGIC 0xfffffffffffe0002ull
+#define RK_DESC_V3_MAGIC 0xfffffffffffe0003ull
+
+/* The range was made by an automatic split (the right half of a split its
+ * leader began for size or load, autosplit.h): the boundary at its start
+ * is the placement driver's to remove again by merging it into its left
+ * neighbour once both are small and cold (docs/placement.md, "Automatic
+ * merges"). A range without it (a first start's, a split's by hand, any
+ * range of an earlier release) starts at a boundary someone chose: never
+ * merged automatically. A merged range keeps its left's flags; a split's
+ * left half keeps its own, its right half gets the split's. */
+#define RK_DESC_F_AUTO_SPLIT 0x01u
+#define RK_DESC_F_ALL 0x01u
 
 enum rk_desc_role {
 	RK_DESC_VOTER = 0,
@@ -80,10 +97,11 @@ struct rk_desc {
 	uint32_t slen, elen;
 	struct rk_desc_replica *reps; /* n_reps of them, in replica id order */
 	uint8_t n_reps;
+	uint8_t flags; /* RK_DESC_F_* */
 	bool v1; /* decoded from the v1 form: reps not filled in */
 };
 
-/* Appends d's stored form (v2) to out. RK_ENOMEM. */
+/* Appends d's stored form (v2, or v3 when d has flags) to out. RK_ENOMEM. */
 int rk_desc_encode(const struct rk_desc *d, struct rk_buf *out);
 
 /* Decodes the descriptor at the start of p[0..n) into *dp (whose old
@@ -91,7 +109,7 @@ int rk_desc_encode(const struct rk_desc *d, struct rk_buf *out);
  * business). RK_ECORRUPT when malformed (and *dp is left empty), RK_ENOMEM.
  * Checks: known role, non-zero replica ids in increasing order, distinct
  * non-zero node ids, every replica id below next_replica_id, start before
- * end. */
+ * end; in v3, known flags and at least one. */
 int rk_desc_decode(const uint8_t *p, size_t n, struct rk_desc *dp,
 		   size_t *usedp);
 

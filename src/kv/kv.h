@@ -403,22 +403,26 @@ int rk_kv_checksum(struct rk_store_reader *r, const struct rk_kv_check_data *d,
  * u64 LE the left descriptor's generation and u64 LE its configuration
  * version as proposed against; u64 LE x k the right replicas' ids, one per
  * replica of the left in its replica order (the right replica with ids[i]
- * lives on the node of the left's i-th replica). session 0, mode 0, n 0.
- * The pointers of a decoded split point into the command. */
+ * lives on the node of the left's i-th replica); then, only when not 0,
+ * u8 the right descriptor's flags (RK_DESC_F_*: an automatic split's right
+ * half is marked so, desc.h; a split without them is the 5-argument
+ * command of earlier releases). session 0, mode 0, n 0. The pointers of a
+ * decoded split point into the command. */
 struct rk_kv_split {
 	const uint8_t *key;
 	size_t klen;
 	uint64_t right_id, generation, conf_version;
 	uint8_t n_ids;
 	uint64_t ids[RK_DESC_MAX_REPLICAS];
+	uint8_t flags;
 };
 void rk_kv_split_encode(struct rk_buf *out, const struct rk_kv_split *s);
 /* RK_EPROTO (and *sp zeroed) unless c is a well-formed SPLIT. */
 int rk_kv_split_decode(const struct rk_kv_cmd *c, struct rk_kv_split *sp);
 /* The two descriptors s makes of left, pure: the left shrunk to [start,
- * key) with generation + 1, the right [key, end) with range id right_id,
- * the same generation, configuration version 1, the left's nodes and roles
- * with the replica ids of s. Refused (nothing changed) with RK_ESTATE when
+ * key) with generation + 1 and its flags, the right [key, end) with range
+ * id right_id, the same generation, configuration version 1, the flags of
+ * s, the left's nodes and roles with the replica ids of s. Refused (nothing changed) with RK_ESTATE when
  * left is not the descriptor s was proposed against or is a joint
  * configuration, RK_ERANGE unless start < key < end, RK_EINVAL for a
  * range id of 0 or the left's own, or replica ids not one per replica,

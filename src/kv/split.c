@@ -39,7 +39,9 @@ void rk_kv_split_encode(struct rk_buf *out, const struct rk_kv_split *s)
 	for (uint8_t i = 0; i < s->n_ids && i < RK_DESC_MAX_REPLICAS; i++)
 		rk_le_put64(w + 8 * i, s->ids[i]);
 	rk_kv_cmd_arg(out, w, 8u * s->n_ids);
-	rk_kv_cmd_finish(out, start, 5);
+	if (s->flags != 0)
+		rk_kv_cmd_arg(out, &s->flags, 1);
+	rk_kv_cmd_finish(out, start, s->flags != 0 ? 6 : 5);
 }
 
 static int arg_u64(const struct rk_kv_cmd *c, size_t *offp, uint64_t *vp)
@@ -59,7 +61,7 @@ int rk_kv_split_decode(const struct rk_kv_cmd *c, struct rk_kv_split *sp)
 	size_t off = 0, l;
 
 	memset(sp, 0, sizeof(*sp));
-	if (c->op != RK_KV_SPLIT || c->nargs != 5 || c->mode != 0 ||
+	if (c->op != RK_KV_SPLIT || (c->nargs != 5 && c->nargs != 6) || c->mode != 0 ||
 	    c->session != 0)
 		return RK_EPROTO;
 	if (rk_kv_arg_next(c, &off, &sp->key, &sp->klen) != 0 || sp->klen == 0 ||
@@ -75,6 +77,13 @@ int rk_kv_split_decode(const struct rk_kv_cmd *c, struct rk_kv_split *sp)
 	sp->n_ids = (uint8_t)(l / 8);
 	for (uint8_t i = 0; i < sp->n_ids; i++)
 		sp->ids[i] = rk_le_get64(p + 8 * i);
+	if (c->nargs == 6) {
+		/* Flags are sent only when there are some. */
+		if (rk_kv_arg_next(c, &off, &p, &l) != 0 || l != 1 || p[0] == 0 ||
+		    (p[0] & ~RK_DESC_F_ALL) != 0)
+			goto bad;
+		sp->flags = p[0];
+	}
 	return 0;
 bad:
 	memset(sp, 0, sizeof(*sp));
@@ -122,6 +131,7 @@ int rk_kv_split_descs(const struct rk_desc *left, const struct rk_kv_split *s,
 	r.range_id = s->right_id;
 	r.generation = left->generation + 1;
 	r.conf_version = 1;
+	r.flags = s->flags; /* not the left's: how this boundary was made */
 	for (uint8_t i = 0; i < s->n_ids; i++)
 		r.reps[i].replica_id = s->ids[i];
 	r.next_replica_id = top + 1;

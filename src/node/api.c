@@ -48,6 +48,8 @@ static void range_json(struct rk_json *j, const struct rk_replica *r, bool detai
 	rk_json_u64(j, r->desc.generation);
 	rk_json_key(j, "conf_version");
 	rk_json_u64(j, r->desc.conf_version);
+	rk_json_key(j, "auto_split");
+	rk_json_bool(j, (r->desc.flags & RK_DESC_F_AUTO_SPLIT) != 0);
 	rk_json_key(j, "leader");
 	if (leader == 0)
 		rk_json_null(j);

@@ -187,6 +187,8 @@ static void remote_json(struct rk_node *n, struct rk_json *j, const struct rk_de
 	rk_json_u64(j, d->generation);
 	rk_json_key(j, "conf_version");
 	rk_json_u64(j, d->conf_version);
+	rk_json_key(j, "auto_split");
+	rk_json_bool(j, (d->flags & RK_DESC_F_AUTO_SPLIT) != 0);
 	rk_json_key(j, "leader");
 	if (leader == 0 || rk_desc_on_node(d, leader) == NULL)
 		rk_json_null(j);

@@ -200,12 +200,14 @@ static bool serve(struct rk_node *n, const uint8_t *cmd, size_t len, int *status
 			break;
 		}
 	}
-	/* A path of one range, or GET /api/v1/operations (answered by the
-	 * placement group's leader, ops.h). */
+	/* A path of one range, GET /api/v1/operations (answered by the
+	 * placement group's leader, ops.h), or POST /api/v1/merge (the
+	 * placement driver's merges, sched_merge.c, on the left's leader). */
 	if (len < 16 || len > RK_HTTP_MAX_URL || memchr(cmd, '\0', len) != NULL ||
 	    (memcmp(cmd, "/api/v1/ranges/", 15) != 0 &&
 	     (strcmp(method, "GET") != 0 || len < 18 ||
-	      memcmp(cmd, "/api/v1/operations", 18) != 0)) ||
+	      memcmp(cmd, "/api/v1/operations", 18) != 0) &&
+	     (strcmp(method, "POST") != 0 || memcmp(cmd, "/api/v1/merge?", 14) != 0)) ||
 	    (url = malloc(len + 1)) == NULL)
 		return false;
 	memcpy(url, cmd, len);

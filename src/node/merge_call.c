@@ -310,6 +310,21 @@ static void gather(struct rk_node *n, struct rk_merge_op *op)
 	freeze(n, op);
 }
 
+/* With generation=G&conf_version=V (the placement driver's calls): whether
+ * the left's descriptor is not that one any more (the merge was decided on
+ * figures of a range that has changed since). */
+static bool stale_left(const struct rk_replica *l, const struct rk_http_req *req)
+{
+	char g[24], v[24];
+	uint64_t gv, vv;
+
+	if (!rk_http_query(req, "generation", g, sizeof(g)) ||
+	    !rk_http_query(req, "conf_version", v, sizeof(v)) ||
+	    !rk_admin_parse_id(g, strlen(g), &gv) || !rk_admin_parse_id(v, strlen(v), &vv))
+		return false;
+	return gv != l->desc.generation || vv != l->desc.conf_version;
+}
+
 bool rk_merge_http(struct rk_node *n, const struct rk_http_req *req,
 		   struct rk_http_resp *resp)
 {
@@ -346,16 +361,27 @@ bool rk_merge_http(struct rk_node *n, const struct rk_http_req *req,
 		rk_api_error(resp, 409, "that range is not the left range's right neighbour here");
 		return true;
 	}
+	if (stale_left(l, req)) {
+		rk_api_error(resp, 409, "the left range changed since the call was decided "
+			     "(its generation or configuration version moved on)");
+		return true;
+	}
 	if ((why = refusal(n, l, rr, &status)) != NULL) {
 		rk_api_error(resp, status, why);
 		return true;
 	}
-	if ((op = op_new(n, l, rr)) == NULL || (op->later = rk_http_defer(req)) == NULL) {
-		if (op != NULL)
-			finish(op, 503, "out of memory");
+	if ((op = op_new(n, l, rr)) == NULL) {
 		rk_api_error(resp, 503, "out of memory");
 		return true;
 	}
+	if ((op->later = rk_http_defer(req)) == NULL && req->conn_ != NULL) {
+		finish(op, 503, "out of memory");
+		rk_api_error(resp, 503, "out of memory");
+		return true;
+	}
+	if (op->later == NULL) /* a forwarded call (the placement driver's): not awaited */
+		rk_api_error(resp, 202, "merge started; its outcome is not awaited (a forwarded "
+			     "call): read the ranges");
 	if (rk_raft_is_leader(&rr->raft)) {
 		freeze(n, op);
 		return true;

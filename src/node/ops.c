@@ -425,7 +425,7 @@ static void ops_json(struct rk_node *n, struct rk_buf *out)
 	for (size_t i = 0; i < o->n_moves; i++)
 		move_json(n, &j, &o->moves[i]);
 	splits = rk_split_ops_json(n, &j);
-	merges = rk_merge_ops_json(n, &j);
+	merges = rk_merge_ops_json(n, &j) + rk_sr_merges_json(n, &j);
 	rk_json_arr_end(&j);
 	rk_json_key(&j, "moves_in_flight");
 	rk_json_u64(&j, o->n_moves);
@@ -576,4 +576,5 @@ void rk_ops_metrics(struct rk_node *n, struct rk_buf *b)
 	fam(b, "rangekv_placement_snapshot_sent_bytes_total", "counter",
 	    "Snapshot bytes the moves' range leaders reported sent (moves done and in flight).",
 	    snap_bytes(o));
+	rk_sr_merges_metrics(n, b);
 }

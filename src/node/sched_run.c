@@ -254,6 +254,8 @@ static void fill_desc(struct rk_desc *d, struct rk_pl_range *x)
 	d->slen = d->elen = 0;
 	x->generation = d->generation;
 	x->conf_version = d->conf_version;
+	if (d->flags & RK_DESC_F_AUTO_SPLIT)
+		x->flags |= RK_PL_RANGE_AUTO_SPLIT;
 	for (uint8_t i = 0; i < d->n_reps && i < RK_PL_MAX_REPLICAS; i++) {
 		x->reps[i].replica_id = d->reps[i].replica_id;
 		x->reps[i].node_id = d->reps[i].node_id;
@@ -281,11 +283,11 @@ static void gone_step(struct rk_sr *s)
 /* One page of the index (RK_SR_PAGE descriptors, from this node's
  * replica of the group) into s->pend, the ranges' view of them (the
  * descriptors themselves are not kept: 150 bytes a range); once the last
- * page is in, they replace s->ranges. In range id order, as the pages come: the scheduler needs
- * start order for merges only, which the driver leaves to their own path
- * (and a merge checks that the left's end is the right's start: a range
- * out of order is never merged wrongly), and sorting 100,000
- * descriptors would be one more stall. A page per tick: at 100,000
+ * page is in, they replace s->ranges. In range id order, as the pages
+ * come: the scheduler needs start order for merges only, and
+ * sched_merge.c puts in start order only the ranges a merge may take
+ * (sorting 100,000 ranges would be one more stall; a merge checks that
+ * the left's end is the right's start anyway). A page per tick: at 100,000
  * ranges the whole read is about 60 ms of the loop, never taken at once.
  * Pages read at different applied indexes may disagree (a split between
  * two reads): every operation carries the generation and configuration
@@ -347,7 +349,7 @@ static bool on_node(const struct rk_pl_range *x, uint64_t node)
 
 /* The pass's view of range x's leader and busy mark (fill_desc did the
  * rest); a busy entry forgotten once the range moved on. */
-static void fill_range(struct rk_node *n, struct rk_pl_range *x)
+void rk_sr_fill_range(struct rk_node *n, struct rk_pl_range *x)
 {
 	struct rk_sr *s = &n->sr;
 	struct sr_busy *b = s->n_busy > 0 ? busy_of(s, x->id) : NULL;
@@ -374,6 +376,8 @@ static void fill_range(struct rk_node *n, struct rk_pl_range *x)
 	x->busy = b != NULL ? RK_PL_BUSY_MEMBER : RK_PL_IDLE;
 	if (x->leader_node != was)
 		s->leaders_moved = true;
+	if (s->n_merging > 0 && rk_sr_merging(s, x->id))
+		x->busy = RK_PL_BUSY_MERGE;
 }
 
 /* Asks one node of a range whose leader is unknown who leads it. */
@@ -430,7 +434,7 @@ static void carry_out(struct rk_node *n, const struct rk_pl_range *x, const stru
 			     (unsigned long long)op->range_id, (unsigned long long)op->node_id);
 		break;
 	default:
-		return; /* splits and merges: not driven yet */
+		return; /* splits: their leaders' (autosplit.h); merges: sched_merge.c */
 	}
 	snprintf(url + k, sizeof(url) - (size_t)k, "%sgeneration=%llu&conf_version=%llu",
 		 url[k - 1] == '?' ? "" : "&", (unsigned long long)op->generation,
@@ -473,7 +477,7 @@ static void refresh_slice(struct rk_node *n, size_t at)
 
 	for (size_t j = 0; j < k; j++) {
 		size_t i = (at + j) % s->n_ranges;
-		fill_range(n, &s->ranges[i]);
+		rk_sr_fill_range(n, &s->ranges[i]);
 		if (s->ranges[i].leader_node == 0 && asked++ < RK_SR_MAX_OPS)
 			ask_leader(n, &s->ranges[i]);
 	}
@@ -597,7 +601,8 @@ static void pass(struct rk_node *n, struct snap *sn, bool enabled)
 	rk_pl_config_default(&cfg);
 	cfg.replicas = rk_node_config_replicas(&n->cfg);
 	cfg.dead_after_ms = n->cfg.settings.v[RK_SET_DEAD_AFTER];
-	/* Splits and merges have their own paths today (autosplit.h). */
+	/* Splits are their leaders' (autosplit.h); merges are decided over
+	 * the ranges in start order (rk_sr_merges). */
 	cfg.split_size = 0;
 	cfg.split_qps = 0;
 	cfg.merge_size = 0;
@@ -612,6 +617,9 @@ static void pass(struct rk_node *n, struct snap *sn, bool enabled)
 	if (tally(n, &st, &kept) != 0)
 		return;
 	look(n, &st, kept);
+	/* Before the main pass, which then leaves the merging ranges alone. */
+	if (enabled)
+		rk_sr_merges(n, &cfg, &st);
 	memset(&ps, 0, sizeof(ps));
 	ps.cursor = s->cursor;
 	ps.slice = RK_SR_SLICE;
@@ -652,6 +660,8 @@ void rk_sr_tick(struct rk_node *n)
 	if (!n->hb.leading || g == NULL) {
 		if (s->index_read || s->reading)
 			index_free(s); /* another node drives: memory back */
+		if (s->merging != NULL || s->cold != NULL)
+			rk_sr_merges_close(n);
 		return;
 	}
 	if (s->gone != NULL)
@@ -731,6 +741,7 @@ void rk_sr_close(struct rk_node *n)
 {
 	index_free(&n->sr);
 	free(n->sr.tally_nodes);
+	rk_sr_merges_close(n);
 	free(n->sr.busy);
 	free(n->sr.lead);
 	memset(&n->sr, 0, sizeof(n->sr));

@@ -40,7 +40,13 @@ struct rk_http_req;
 struct rk_http_resp;
 struct sr_busy;
 struct sr_lead;
+struct sr_merge;
+struct sr_cold;
 struct rk_pl_range;
+struct rk_pl_config;
+struct rk_pl_state;
+struct rk_json;
+struct rk_buf;
 
 #define RK_SR_EVERY_MS 1000u
 /* An operation not seen in the descriptors after this long is forgotten
@@ -51,6 +57,16 @@ struct rk_pl_range;
 #define RK_SR_MAX_OPS 16u
 /* Descriptors of the index read per tick. */
 #define RK_SR_PAGE 1000u
+/* Automatic merges (sched_merge.c): at most this many in flight
+ * cluster-wide; a range must have been small and quiet on its own for
+ * RK_SR_COLD_MS (at its current generation) before it merges; a merge not
+ * seen in the index RK_SR_MERGE_MS after it was asked is forgotten (the
+ * next passes decide again); together under RK_SR_MERGE_QPS writes and
+ * reads per second when --split-qps is off (a quarter of it when on). */
+#define RK_SR_MAX_MERGES 4u
+#define RK_SR_COLD_MS 10000u
+#define RK_SR_MERGE_MS 30000u
+#define RK_SR_MERGE_QPS 100u
 
 struct rk_sr {
 	uint64_t last_ms;
@@ -78,6 +94,13 @@ struct rk_sr {
 	struct rk_pl_node *tally_nodes;
 	size_t n_tally_nodes, cap_tally_nodes;
 	uint32_t tally_moves;
+	/* Merges asked and not yet seen in the index, and the candidates'
+	 * cold marks (sched_merge.c); the merges' counters. */
+	struct sr_merge *merging;
+	size_t n_merging, cap_merging;
+	struct sr_cold *cold;
+	size_t n_cold, cap_cold;
+	uint64_t merges_asked, merges_done, merges_failed;
 	/* From here on, the index (index_free zeroes it all). The pass's
 	 * view of each range as last read, in range id order (with the
 	 * keys of its span, owned), and the group's applied index when that
@@ -112,5 +135,25 @@ void rk_sr_look(struct rk_node *n);
  * for any other request. */
 bool rk_sr_http(struct rk_node *n, const struct rk_http_req *req, struct rk_http_resp *resp);
 void rk_sr_close(struct rk_node *n);
+
+/* Between sched_run.c and sched_merge.c. */
+/* The pass's view of range x's leader and busy mark (a range with a merge
+ * in flight is RK_PL_BUSY_MERGE). */
+void rk_sr_fill_range(struct rk_node *n, struct rk_pl_range *x);
+/* Whether the driver has a merge of range in flight. */
+bool rk_sr_merging(const struct rk_sr *s, uint64_t range);
+/* Automatic merges, within a pass of the driver while rebalancing is on:
+ * base is the pass's configuration (merges off in it), st its tallied
+ * state (ranges in range id order). Runs the scheduler's rules over the
+ * ranges made by automatic splits and their left neighbours in start
+ * order and carries out the merges it decides (at most RK_SR_MAX_MERGES in
+ * flight, each range cold for RK_SR_COLD_MS) with POST /api/v1/merge on
+ * the left's leader; marks both ranges busy in st. */
+void rk_sr_merges(struct rk_node *n, const struct rk_pl_config *base, struct rk_pl_state *st);
+/* The driver's merges in /api/v1/operations (those whose call does not
+ * run on this node: merge.h lists those); how many. */
+size_t rk_sr_merges_json(struct rk_node *n, struct rk_json *j);
+void rk_sr_merges_metrics(struct rk_node *n, struct rk_buf *b);
+void rk_sr_merges_close(struct rk_node *n);
 
 #endif

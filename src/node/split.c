@@ -481,6 +481,7 @@ static void on_ids(void *arg, int rc, uint64_t first)
 	s.right_id = op->right_id = first;
 	s.generation = op->generation;
 	s.conf_version = op->conf_version;
+	s.flags = op->autom ? RK_DESC_F_AUTO_SPLIT : 0;
 	s.n_ids = r->desc.n_reps;
 	/* Replica ids are per range: the right's repeat the left's. */
 	for (uint8_t i = 0; i < r->desc.n_reps; i++)

@@ -1509,7 +1509,7 @@ static void left_desc(struct rk_desc *d)
 static struct rk_kv_split split_at(const char *key)
 {
 	struct rk_kv_split s = {(const uint8_t *)key, strlen(key), 9001, 3, 2, 3,
-				{1, 2, 3}};
+				{1, 2, 3}, 0};
 	return s;
 }
 
@@ -1534,6 +1534,8 @@ static void test_split_encoding(void **state)
 	assert_int_equal(d.conf_version, 2);
 	assert_int_equal(d.n_ids, 3);
 	assert_int_equal(d.ids[2], 3);
+	assert_int_equal(d.flags, 0);
+	assert_int_equal(c.nargs, 5); /* no flags: the command as before */
 	/* Any other shape is refused, and so is a SPLIT in a session. */
 	c.session = 5;
 	assert_int_equal(rk_kv_split_decode(&c, &d), RK_EPROTO);
@@ -1547,6 +1549,21 @@ static void test_split_encoding(void **state)
 	s.klen = 0;
 	rk_buf_init(&b);
 	rk_kv_split_encode(&b, &s);
+	assert_int_equal(rk_kv_cmd_decode((const uint8_t *)b.p, b.len, &c), 0);
+	assert_int_equal(rk_kv_split_decode(&c, &d), RK_EPROTO);
+	rk_buf_free(&b);
+	/* An automatic split's flags travel as a sixth argument. */
+	s = split_at("mm");
+	s.flags = RK_DESC_F_AUTO_SPLIT;
+	rk_buf_init(&b);
+	rk_kv_split_encode(&b, &s);
+	assert_int_equal(rk_kv_cmd_decode((const uint8_t *)b.p, b.len, &c), 0);
+	assert_int_equal(c.nargs, 6);
+	assert_int_equal(rk_kv_split_decode(&c, &d), 0);
+	assert_int_equal(d.flags, RK_DESC_F_AUTO_SPLIT);
+	assert_int_equal(d.n_ids, 3);
+	/* An unknown flag is refused. */
+	((uint8_t *)b.p)[b.len - 1] = 0x80;
 	assert_int_equal(rk_kv_cmd_decode((const uint8_t *)b.p, b.len, &c), 0);
 	assert_int_equal(rk_kv_split_decode(&c, &d), RK_EPROTO);
 	rk_buf_free(&b);
@@ -1580,6 +1597,21 @@ static void test_split_descs(void **state)
 	assert_int_equal(r.reps[0].node_id, 1);
 	assert_int_equal(r.reps[2].node_id, 3);
 	assert_int_equal(r.reps[2].role, RK_DESC_LEARNER);
+	assert_int_equal(l.flags, 0);
+	assert_int_equal(r.flags, 0);
+	/* The flags of the split go to the right half only; the left keeps
+	 * its own (a sticky boundary at its start stays sticky). */
+	s.flags = RK_DESC_F_AUTO_SPLIT;
+	assert_int_equal(rk_kv_split_descs(&left, &s, &l, &r), 0);
+	assert_int_equal(l.flags, 0);
+	assert_int_equal(r.flags, RK_DESC_F_AUTO_SPLIT);
+	left.flags = RK_DESC_F_AUTO_SPLIT;
+	s.flags = 0;
+	assert_int_equal(rk_kv_split_descs(&left, &s, &l, &r), 0);
+	assert_int_equal(l.flags, RK_DESC_F_AUTO_SPLIT);
+	assert_int_equal(r.flags, 0);
+	left.flags = 0;
+	s = split_at("m");
 	rk_desc_free(&l);
 	rk_desc_free(&r);
 	/* Refusals change nothing. */

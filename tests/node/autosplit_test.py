@@ -19,7 +19,6 @@ its ports at P+1..P+9, RK_NODE_ARGS adds options to every node's.
 """
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -33,7 +32,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fault"))
 sys.path.insert(0, os.path.dirname(__file__))
 import spans  # noqa: E402
 from spans import tiles  # noqa: E402
-from resp import Conn, Err, encode  # noqa: E402
+from resp import Conn  # noqa: E402
 
 BIN = sys.argv[1]
 START = int(sys.argv[2]) if len(sys.argv) > 2 else 64
@@ -117,30 +116,9 @@ def main():
         enough = TARGET * 16 * 1024 * 11 // 10
         done_writing = threading.Event()
 
-        def writer(w):
-            rnd = random.Random(w)
-            cc = None
-            while not stop.is_set() and not done_writing.is_set():
-                # Pipelined batches of unique keys: an answer OK is an
-                # acknowledgement; an error or a lost connection is not.
-                batch = [(bytes(rnd.getrandbits(8) for _ in range(12)),
-                          bytes([65 + w]) * VALUE) for _ in range(32)]
-                try:
-                    if cc is None:
-                        cc = conn(1 + w % 3)
-                    cc.sock.sendall(b"".join(encode("SET", k, v) for k, v in batch))
-                    for k, v in batch:
-                        if cc._reply() == "OK":
-                            with lock:
-                                acked[k] = v
-                                if len(acked) * VALUE >= enough:
-                                    done_writing.set()
-                except (OSError, EOFError):
-                    if cc is not None:
-                        cc.close()
-                    cc = None
-                    time.sleep(0.2)
-        ts = [threading.Thread(target=writer, args=(w,)) for w in range(6)]
+        ts = [threading.Thread(target=spans.bulk_writer,
+                               args=(w, lambda w: conn(1 + w % 3), stop, done_writing, acked,
+                                     lock, enough, VALUE)) for w in range(6)]
         for t in ts:
             t.start()
         t0 = time.time()
@@ -206,16 +184,7 @@ def main():
         total_auto = sum(splits(i, "auto") for i in (1, 2, 3)) + sum(auto.values())
         if calls != 0 or total_auto < TARGET - START:
             fail("splits: %d by call, %d automatic, %d made" % (calls, total_auto, len(v) - START))
-        cc = conn(2)
-        items = list(acked.items())
-        for off in range(0, len(items), 200):
-            chunk = items[off:off + 200]
-            cc.sock.sendall(b"".join(encode("GET", k) for k, _ in chunk))
-            for k, val in chunk:
-                got = cc._reply()
-                if isinstance(got, Err) or got != val:
-                    fail("%r: %r, acknowledged %d bytes" % (k, got if isinstance(got, Err)
-                                                            else (got or b"")[:16], len(val)))
+        spans.read_back(conn(2), acked, fail)
         print("autosplit_test: OK (%d -> %d ranges in %.0f s while writing, %d automatic "
               "splits, placement leader node %d killed at %d ranges; %d SETs read back)" %
               (START, len(v), took, total_auto, killed, n_at_kill, len(acked)), flush=True)

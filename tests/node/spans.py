@@ -2,6 +2,7 @@
 autosplit_test.py, merge_test.py, index_test.py)."""
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -11,7 +12,7 @@ import urllib.error
 import urllib.request
 
 from cluster import unescape
-from resp import Conn, Err  # noqa: F401 (Err: for the tests)
+from resp import Conn, Err, encode  # noqa: F401 (Err: for the tests)
 
 
 def wait(what, cond, timeout, fail, step=0.05):
@@ -101,6 +102,50 @@ def writers(conn_for, stop, acked, n=6):
     return ts
 
 
+def bulk_writer(w, conn_for, stop, done, acked, lock, enough, value_len, keys=32):
+    """Writer w until stop or done is set: pipelined batches of `keys`
+    SETs of random 12-byte keys (spread over the whole key space) with
+    value_len-byte values, through conn_for(w) (a new connection after an
+    error). An answer OK is an acknowledgement (acked[key] = value, under
+    lock); an error or a lost connection is not. Sets done once the
+    acknowledged values reach `enough` bytes."""
+    rnd = random.Random(w)
+    cc = None
+    while not stop.is_set() and not done.is_set():
+        batch = [(bytes(rnd.getrandbits(8) for _ in range(12)),
+                  bytes([65 + w]) * value_len) for _ in range(keys)]
+        try:
+            if cc is None:
+                cc = conn_for(w)
+            cc.sock.sendall(b"".join(encode("SET", k, v) for k, v in batch))
+            for k, v in batch:
+                if cc._reply() == "OK":
+                    with lock:
+                        acked[k] = v
+                        if len(acked) * value_len >= enough:
+                            done.set()
+        except (OSError, EOFError):
+            if cc is not None:
+                cc.close()
+            cc = None
+            time.sleep(0.2)
+
+
+def read_back(cc, acked, fail):
+    """Every key of acked (bytes -> the value its last acknowledged write
+    left, None for a DEL) reads back so through connection cc, GETs
+    pipelined 200 at a time."""
+    items = list(acked.items())
+    for off in range(0, len(items), 200):
+        chunk = items[off:off + 200]
+        cc.sock.sendall(b"".join(encode("GET", k) for k, _ in chunk))
+        for k, val in chunk:
+            got = cc._reply()
+            if isinstance(got, Err) or got != val:
+                fail("%r: %r, acknowledged %r" % (k, got if isinstance(got, Err)
+                                                  else (got or b"")[:16], (val or b"")[:16]))
+
+
 def agreed(lists):
     """The ranges (id, start, end, generation) when every list of lists
     (one per node, None when it did not answer) tiles the key space and
@@ -159,12 +204,14 @@ class Nodes:
         return wait("node %d's client port" % i, once, timeout, self.fail)
 
 
-def start_node(bin_, i, top, addr, extra=(), crash_at=None, hooks=None):
+def start_node(bin_, i, top, addr, extra=(), crash_at=None, hooks=None, ranges=2,
+               rebalance="off"):
     """Node i of three (addresses addr(i, kind): 0 peer, 1 client, 2 HTTP;
-    data in top/nI, log appended to top/logI), two ranges at first start,
-    50 ms ticks, rebalancing off (replicas stay where the test puts them),
-    and the flags extra; armed to kill itself at crash_at; hooks: more
-    test hooks' variables (a dict), RANGEKV_TEST_HOOKS=1 with them."""
+    data in top/nI, log appended to top/logI), `ranges` ranges at first
+    start, 50 ms ticks, rebalancing off unless asked (replicas stay where
+    the test puts them), and the flags extra; armed to kill itself at
+    crash_at; hooks: more test hooks' variables (a dict),
+    RANGEKV_TEST_HOOKS=1 with them."""
     log = open(os.path.join(top, "log%d" % i), "a")
     env = dict(os.environ)
     if crash_at is not None:
@@ -175,8 +222,8 @@ def start_node(bin_, i, top, addr, extra=(), crash_at=None, hooks=None):
     return subprocess.Popen(
         [bin_, "start", "--node-id", str(i), "--data", os.path.join(top, "n%d" % i),
          "--peer-addr", addr(i, 0), "--client-addr", addr(i, 1), "--http-addr", addr(i, 2),
-         "--initial-cluster", cluster, "--ranges", "2", "--tick-ms", "50",
-         "--rebalance", "off"] + list(extra),
+         "--initial-cluster", cluster, "--ranges", str(ranges), "--tick-ms", "50",
+         "--rebalance", rebalance] + list(extra),
         stdout=log, stderr=log, env=env)
 
 

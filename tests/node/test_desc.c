@@ -1,7 +1,7 @@
 /*
  * The range descriptor (src/common/desc.h) and the apply state it starts:
  * round trip, the v1 form of earlier data directories completed from the
- * configuration, the invariants a decoded descriptor must hold, garbage
+ * configuration, the v3 form with an automatic split's flag, the invariants a decoded descriptor must hold, garbage
  * from disk refused without reading out of bounds, the replica's
  * mapping between replica ids and nodes, and the initial layout of
  * --replicas (every node holds and leads its share, deterministically).
@@ -172,6 +172,49 @@ static void test_v1_completed_from_conf(void **state)
 	rk_buf_free(&b);
 	rk_desc_free(&r.desc);
 	rk_kv_sessions_free(&r.sessions);
+}
+
+/* The flags of an automatic split's right half: the v3 form, written only
+ * with flags, so a descriptor without them is stored as v2, byte for byte
+ * as earlier releases read and wrote it. */
+static void test_flags_v3(void **state)
+{
+	struct rk_desc_replica reps[3];
+	struct rk_desc d, got, cp;
+	struct rk_buf b, v2;
+
+	(void)state;
+	sample(&d, reps);
+	memset(&got, 0, sizeof(got));
+	memset(&cp, 0, sizeof(cp));
+	rk_buf_init(&v2);
+	assert_int_equal(rk_desc_encode(&d, &v2), 0);
+	assert_int_equal(rk_le_get64((const uint8_t *)v2.p), RK_DESC_V2_MAGIC);
+	d.flags = RK_DESC_F_AUTO_SPLIT;
+	rk_buf_init(&b);
+	assert_int_equal(rk_desc_encode(&d, &b), 0);
+	assert_int_equal(rk_le_get64((const uint8_t *)b.p), RK_DESC_V3_MAGIC);
+	assert_int_equal(b.len, v2.len + 1);
+	assert_memory_equal(b.p + 8, v2.p + 8, v2.len - 8);
+	assert_int_equal(decode(&b, &got), 0);
+	assert_int_equal(got.flags, RK_DESC_F_AUTO_SPLIT);
+	assert_int_equal(got.n_reps, 3);
+	assert_int_equal(rk_desc_copy(&cp, &got), 0);
+	assert_int_equal(cp.flags, RK_DESC_F_AUTO_SPLIT);
+	assert_int_equal(decode(&v2, &got), 0);
+	assert_int_equal(got.flags, 0);
+	/* v3 without its flags byte, with flags 0, or with unknown flags. */
+	b.len--;
+	assert_int_equal(decode(&b, &got), RK_ECORRUPT);
+	b.len++;
+	((uint8_t *)b.p)[b.len - 1] = 0;
+	assert_int_equal(decode(&b, &got), RK_ECORRUPT);
+	((uint8_t *)b.p)[b.len - 1] = 0x80;
+	assert_int_equal(decode(&b, &got), RK_ECORRUPT);
+	rk_buf_free(&b);
+	rk_buf_free(&v2);
+	rk_desc_free(&got);
+	rk_desc_free(&cp);
 }
 
 static void test_garbage(void **state)
@@ -370,6 +413,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_invariants),
 		cmocka_unit_test(test_v1_completed_from_conf),
+		cmocka_unit_test(test_flags_v3),
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_replica_mapping),
 		cmocka_unit_test(test_state_keeps_clock_without_sessions),

@@ -601,6 +601,21 @@ static void test_split_triggers(void **state)
 	w_free(&w);
 }
 
+/* n small (1 MiB) neighbours all on nodes 1-3, merge_size 16 MiB; range
+ * i made by an automatic split when auto_from <= i and (i - auto_from) is
+ * a multiple of auto_every (0: none is). */
+static void small_neighbours(struct world *w, size_t n, size_t auto_from, size_t auto_every)
+{
+	w_init(w, 1, 3, n, nodes3, 3, 1 << 20, 1 << 20);
+	for (size_t i = 0; i < n; i++) {
+		set_reps(&w->ranges[i], nodes3, 3);
+		w->ranges[i].flags = auto_every != 0 && i >= auto_from &&
+					     (i - auto_from) % auto_every == 0
+				     ? RK_PL_RANGE_AUTO_SPLIT : 0;
+	}
+	w->cfg.merge_size = 16 << 20;
+}
+
 static void test_merge_triggers(void **state)
 {
 	static const uint64_t other[] = {1, 2, 4};
@@ -609,11 +624,9 @@ static void test_merge_triggers(void **state)
 	struct world w;
 
 	(void)state;
-	/* Four small neighbours on the same nodes: two merges per pass. */
-	w_init(&w, 1, 3, 4, nodes3, 3, 1 << 20, 1 << 20);
-	for (size_t i = 0; i < 4; i++)
-		set_reps(&w.ranges[i], nodes3, 3);
-	w.cfg.merge_size = 16 << 20;
+	/* Four small neighbours on the same nodes, the last three made by
+	 * automatic splits: two merges per pass. */
+	small_neighbours(&w, 4, 1, 1);
 	assert_int_equal(one_pass(&w, ops, 8, &pass), 2);
 	assert_int_equal(ops[0].kind, RK_PL_OP_MERGE);
 	assert_int_equal(ops[0].reason, RK_PL_WHY_MERGE_SMALL);
@@ -629,8 +642,10 @@ static void test_merge_triggers(void **state)
 	w_free(&w);
 
 	w_init(&w, 1, 4, 4, nodes3, 3, 1 << 20, 1 << 20);
-	for (size_t i = 0; i < 4; i++)
+	for (size_t i = 0; i < 4; i++) {
 		set_reps(&w.ranges[i], nodes3, 3);
+		w.ranges[i].flags = RK_PL_RANGE_AUTO_SPLIT;
+	}
 	w.cfg.merge_size = 16 << 20;
 	/* Replica sets differ (2 and 3), a change in flight on the right
 	 * (4), and too large together (1 and 2): no merge at all. */
@@ -648,6 +663,119 @@ static void test_merge_triggers(void **state)
 	one_pass(&w, ops, 8, &pass);
 	assert_int_equal(count_ops(ops, pass.n_ops, RK_PL_OP_MERGE), 0);
 	assert_int_equal(ops[0].kind, RK_PL_OP_PROMOTE);
+	w_free(&w);
+}
+
+/* Only boundaries made by automatic splits are merged away: a first
+ * start's layout (and a split by hand: no flag either) stays however
+ * small its ranges are, and ranges split automatically merge back to it
+ * once they are small. Planted bug 5 (a sticky boundary merged) fails
+ * here. */
+static void test_merge_sticky(void **state)
+{
+	uint64_t ids[4], starts[4];
+	struct rk_pl_op ops[8];
+	struct rk_pl_pass pass;
+	struct world w;
+
+	(void)state;
+	/* Four small sticky neighbours on the same nodes: nothing. */
+	small_neighbours(&w, 4, 0, 0);
+	assert_int_equal(count_ops(ops, one_pass(&w, ops, 8, &pass), RK_PL_OP_MERGE), 0);
+	/* Only the automatic one merges into its (sticky) left neighbour. */
+	w.ranges[2].flags = RK_PL_RANGE_AUTO_SPLIT;
+	one_pass(&w, ops, 8, &pass);
+	assert_int_equal(count_ops(ops, pass.n_ops, RK_PL_OP_MERGE), 1);
+	for (size_t i = 0; i < pass.n_ops; i++) {
+		if (ops[i].kind != RK_PL_OP_MERGE)
+			continue;
+		assert_int_equal(ops[i].range_id, w.ranges[1].id);
+		assert_int_equal(ops[i].right_id, w.ranges[2].id);
+	}
+	w_free(&w);
+
+	/* Four sticky ranges of 256 MiB split to 64 MiB pieces by the
+	 * scheduler (automatic splits); once their data is gone, they merge
+	 * back to exactly the four of the start. */
+	w_init(&w, 1, 3, 4, nodes3, 3, 256ull << 20, 256ull << 20);
+	for (size_t i = 0; i < 4; i++) {
+		set_reps(&w.ranges[i], nodes3, 3);
+		ids[i] = w.ranges[i].id;
+		starts[i] = w.ranges[i].slen;
+	}
+	w.cfg.split_size = 64 << 20;
+	w.cfg.merge_size = 16 << 20;
+	w_settle(&w, 1000);
+	assert_int_equal(w.n_ranges, 16);
+	for (size_t i = 0; i < w.n_ranges; i++)
+		w.ranges[i].size_bytes = 1 << 20;
+	w_settle(&w, 1000);
+	assert_true(w.ops_by_kind[RK_PL_OP_MERGE] >= 12);
+	assert_int_equal(w.n_ranges, 4);
+	for (size_t i = 0; i < 4; i++) {
+		assert_int_equal(w.ranges[i].id, ids[i]);
+		assert_int_equal(w.ranges[i].slen, starts[i]);
+		assert_int_equal(w.ranges[i].flags & RK_PL_RANGE_AUTO_SPLIT, 0);
+	}
+	w_free(&w);
+}
+
+/* A merge waits for both ranges to be idle, settled, quiet and cold for
+ * long enough (RK_PL_RANGE_WARM), and no more than max_merges are in
+ * flight. */
+static void test_merge_skips_busy_and_limits(void **state)
+{
+	struct rk_pl_op ops[16];
+	struct rk_pl_pass pass;
+	struct world w;
+
+	(void)state;
+	small_neighbours(&w, 12, 1, 2);
+	w.cfg.merge_qps = 100;
+	w.cfg.max_merges = 0;
+	/* Six pairs (0,1), (2,3), ... each given a reason to wait. */
+	w.ranges[0].busy = RK_PL_BUSY_SPLIT;	     /* left splitting */
+	w.ranges[3].busy = RK_PL_BUSY_MEMBER;	     /* right moving */
+	w.ranges[5].reps[1].role = RK_DESC_LEARNER; /* a move's learner */
+	w.ranges[4].reps[1].role = RK_DESC_LEARNER;
+	w.ranges[6].writes_ps = 80;		     /* hot together */
+	w.ranges[7].reads_ps = 30;
+	w.ranges[9].busy = RK_PL_BUSY_MERGE;	     /* merging already */
+	/* Pair (10, 11) alone is free. */
+	one_pass(&w, ops, 16, &pass);
+	assert_int_equal(count_ops(ops, pass.n_ops, RK_PL_OP_MERGE), 1);
+	for (size_t i = 0; i < pass.n_ops; i++)
+		if (ops[i].kind == RK_PL_OP_MERGE)
+			assert_int_equal(ops[i].range_id, w.ranges[10].id);
+	/* Not cold for long enough (either side): no merge. */
+	w.ranges[11].flags |= RK_PL_RANGE_WARM;
+	assert_int_equal(count_ops(ops, one_pass(&w, ops, 16, &pass), RK_PL_OP_MERGE), 0);
+	w.ranges[11].flags &= (uint8_t)~RK_PL_RANGE_WARM;
+	w.ranges[10].flags |= RK_PL_RANGE_WARM;
+	assert_int_equal(count_ops(ops, one_pass(&w, ops, 16, &pass), RK_PL_OP_MERGE), 0);
+	w_free(&w);
+
+	/* Limits: 8 free pairs, at most max_merges in flight, counting those
+	 * the state has. */
+	small_neighbours(&w, 16, 1, 2);
+	w.cfg.max_merges = 3;
+	assert_int_equal(count_ops(ops, one_pass(&w, ops, 16, &pass), RK_PL_OP_MERGE), 3);
+	{
+		struct rk_pl_state st;
+
+		w_state(&w, &st);
+		st.merges = 2;
+		memset(&pass, 0, sizeof(pass));
+		pass.ops = ops;
+		pass.max_ops = 16;
+		assert_int_equal(rk_pl_pass(&w.cfg, &st, &pass), 0);
+		assert_int_equal(count_ops(ops, pass.n_ops, RK_PL_OP_MERGE), 1);
+		st.merges = 3;
+		assert_int_equal(rk_pl_pass(&w.cfg, &st, &pass), 0);
+		assert_int_equal(count_ops(ops, pass.n_ops, RK_PL_OP_MERGE), 0);
+	}
+	w.cfg.max_merges = 0; /* no limit */
+	assert_int_equal(count_ops(ops, one_pass(&w, ops, 16, &pass), RK_PL_OP_MERGE), 8);
 	w_free(&w);
 }
 
@@ -752,6 +880,8 @@ int main(void)
 		cmocka_unit_test(test_busy_and_leaderless_ranges_left_alone),
 		cmocka_unit_test(test_split_triggers),
 		cmocka_unit_test(test_merge_triggers),
+		cmocka_unit_test(test_merge_sticky),
+		cmocka_unit_test(test_merge_skips_busy_and_limits),
 		cmocka_unit_test(test_cursor_slices),
 		cmocka_unit_test(test_bad_input),
 	};

@@ -289,6 +289,8 @@ static void apply_split(struct world *w, size_t i, const struct rk_pl_op *op)
 	*r = *l;
 	w->ext[i + 1] = w->ext[i];
 	r->id = w->next_range_id++;
+	/* The scheduler's splits are automatic ones. */
+	r->flags |= RK_PL_RANGE_AUTO_SPLIT;
 	l->generation++;
 	r->generation = l->generation;
 	put_be64(w->ext[i].e, mid);
@@ -318,6 +320,7 @@ static void apply_merge(struct world *w, size_t i, const struct rk_pl_op *op)
 		    memcmp(w->ext[i].e, w->ext[i + 1].s, 8) == 0);
 	assert_true(same_set(l, r));
 	assert_true(l->size_bytes + r->size_bytes <= w->cfg.merge_size);
+	assert_true(r->flags & RK_PL_RANGE_AUTO_SPLIT); /* never a sticky one */
 	l->elen = r->elen;
 	memcpy(w->ext[i].e, w->ext[i + 1].e, 8);
 	l->size_bytes += r->size_bytes;

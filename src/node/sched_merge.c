@@ -1,0 +1,430 @@
+/*
+ * The placement driver's automatic merges (sched_run.h, docs/placement.md
+ * "Automatic merges").
+ *
+ * The driver's index is in range id order; merges need start order. Only
+ * ranges an automatic split made (the descriptor's auto_split flag) can
+ * be a merge's right range, so only they and their left neighbours are
+ * put in start order: the small flagged ranges are sorted by start, and
+ * one walk of the index finds, by a binary search of each range's end
+ * among those starts, the left neighbours. A cluster with no small
+ * flagged range pays one walk of its flags and nothing more.
+ *
+ * Those ranges go through the scheduler's rules (placement/sched.h) with
+ * merges on; only its merges are taken (the other rules' operations are
+ * the main pass's). The core judges the pair (sizes and rates together,
+ * the same replica set, settled, idle); the driver adds time: a range
+ * merges only once it was small and quiet on its own in every pass for
+ * RK_SR_COLD_MS at its current generation (RK_PL_RANGE_WARM until then),
+ * so a range that was just split, just merged, or is written in bursts
+ * stays. Merges in flight: at most RK_SR_MAX_MERGES cluster-wide.
+ *
+ * A merge is POST /api/v1/merge?left=L&right=R&generation=G&conf_version=V
+ * on the left's leader over the forwarding path (fwd.h): the call there
+ * gathers both leaderships, freezes the right and merges (merge.h), and is
+ * refused if the left moved on since the decision. A merge is followed
+ * until the index shows it (the left's generation moved on, the right
+ * gone) or RK_SR_MERGE_MS passed. Nothing of this is needed after a
+ * leader change: a new placement leader decides again from the index,
+ * and a merge still under way on its left's leader refuses a second one.
+ *
+ * Threads: the loop.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "key.h"
+#include "log.h"
+#include "merge.h"
+#include "node_int.h"
+#include "../../placement/sched.h"
+#include "prom.h"
+#include "sched_run.h"
+
+#define MOD "placement"
+
+struct sr_merge {
+	uint64_t left, right, left_gen, leader, asked_ms;
+	bool answered;
+};
+
+/* A range small and quiet on its own since since_ms, at generation. */
+struct sr_cold {
+	uint64_t range, generation, since_ms;
+};
+
+static uint64_t now_ms(struct rk_node *n)
+{
+	return uv_now(&n->loop);
+}
+
+/* The index's position of range id (s->ranges is in range id order);
+ * SIZE_MAX if it is not indexed. */
+static size_t find(const struct rk_sr *s, uint64_t id)
+{
+	size_t lo = 0, hi = s->n_ranges;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (s->ranges[mid].id == id)
+			return mid;
+		if (s->ranges[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return SIZE_MAX;
+}
+
+bool rk_sr_merging(const struct rk_sr *s, uint64_t range)
+{
+	for (size_t i = 0; i < s->n_merging; i++)
+		if (s->merging[i].left == range || s->merging[i].right == range)
+			return true;
+	return false;
+}
+
+static void merging_drop(struct rk_sr *s, size_t i)
+{
+	s->merging[i] = s->merging[--s->n_merging];
+}
+
+/* The call's answer: 202 (a forwarded call is not awaited) or 200, the
+ * merge runs or ran; any other, it was refused and the range is free for
+ * the next passes. */
+static void on_answer(void *arg, uint64_t tag, int status, const char *body, size_t len)
+{
+	struct rk_node *n = arg;
+	struct rk_sr *s = &n->sr;
+
+	for (size_t i = 0; i < s->n_merging; i++) {
+		if (s->merging[i].left != tag)
+			continue;
+		if (status >= 200 && status < 300) {
+			s->merging[i].answered = true;
+			return;
+		}
+		rk_log_info(MOD, "range %llu: merge of range %llu not done (%d): %.*s",
+			    (unsigned long long)tag, (unsigned long long)s->merging[i].right,
+			    status, (int)(len > 200 ? 200 : len), body);
+		s->merges_failed++;
+		merging_drop(s, i);
+		return;
+	}
+}
+
+/* Forgets the merges the index shows done, and those asked too long ago. */
+static void expire(struct rk_node *n)
+{
+	struct rk_sr *s = &n->sr;
+
+	for (size_t i = 0; i < s->n_merging;) {
+		struct sr_merge *m = &s->merging[i];
+		size_t l = find(s, m->left);
+
+		if (l == SIZE_MAX || s->ranges[l].generation != m->left_gen ||
+		    find(s, m->right) == SIZE_MAX) {
+			if (l != SIZE_MAX && find(s, m->right) == SIZE_MAX)
+				s->merges_done++;
+			else
+				s->merges_failed++;
+			merging_drop(s, i);
+		} else if (now_ms(n) - m->asked_ms >= RK_SR_MERGE_MS) {
+			rk_log_info(MOD, "range %llu: merge of range %llu not seen in the index "
+				    "after %u ms: decided again", (unsigned long long)m->left,
+				    (unsigned long long)m->right, RK_SR_MERGE_MS);
+			s->merges_failed++;
+			merging_drop(s, i);
+		} else {
+			i++;
+		}
+	}
+}
+
+static int start_cmp(const void *a, const void *b)
+{
+	const struct rk_pl_range *x = *(const struct rk_pl_range *const *)a;
+	const struct rk_pl_range *y = *(const struct rk_pl_range *const *)b;
+
+	return rk_key_cmp(x->start, x->slen, y->start, y->slen);
+}
+
+/* The position in by_start[0..n) of the range starting at key; SIZE_MAX. */
+static size_t find_start(const struct rk_pl_range *const *by_start, size_t n,
+			 const uint8_t *key, uint32_t klen)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = rk_key_cmp(by_start[mid]->start, by_start[mid]->slen, key, klen);
+
+		if (c == 0)
+			return mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return SIZE_MAX;
+}
+
+/* The merge candidates in start order into *setp (pointers into
+ * s->ranges, the caller frees the array): the small flagged ranges that
+ * have an indexed left neighbour, and those neighbours. */
+static int candidates(struct rk_sr *s, uint64_t merge_size, const struct rk_pl_range ***setp,
+		      size_t *np)
+{
+	const struct rk_pl_range **a = NULL, **set = NULL;
+	size_t na = 0, cap = 0, n = 0, cap_set = 0;
+	bool *has_left = NULL;
+	int rc = 0;
+
+	*setp = NULL;
+	*np = 0;
+	for (size_t i = 0; i < s->n_ranges; i++) {
+		const struct rk_pl_range *x = &s->ranges[i];
+
+		if (!(x->flags & RK_PL_RANGE_AUTO_SPLIT) || x->size_bytes > merge_size)
+			continue;
+		if (rk_grow((void **)&a, &cap, na, sizeof(*a)) != 0) {
+			rc = RK_ENOMEM;
+			goto out;
+		}
+		a[na++] = x;
+	}
+	if (na == 0)
+		goto out;
+	qsort(a, na, sizeof(*a), start_cmp);
+	if ((has_left = calloc(na, sizeof(*has_left))) == NULL) {
+		rc = RK_ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < s->n_ranges; i++) {
+		const struct rk_pl_range *x = &s->ranges[i];
+		size_t k;
+
+		if (x->elen == 0 || x->size_bytes > merge_size ||
+		    (k = find_start(a, na, x->end, x->elen)) == SIZE_MAX)
+			continue;
+		if (rk_grow((void **)&set, &cap_set, n, sizeof(*set)) != 0) {
+			rc = RK_ENOMEM;
+			goto out;
+		}
+		set[n++] = x;
+		has_left[k] = true;
+	}
+	for (size_t k = 0; k < na; k++) {
+		if (!has_left[k])
+			continue;
+		if (rk_grow((void **)&set, &cap_set, n, sizeof(*set)) != 0) {
+			rc = RK_ENOMEM;
+			goto out;
+		}
+		set[n++] = a[k];
+	}
+	if (n == 0)
+		goto out; /* no flagged range has a left neighbour indexed */
+	/* A flagged range can be both a left and a right: once only. */
+	qsort(set, n, sizeof(*set), start_cmp);
+	{
+		size_t w = 0;
+		for (size_t i = 0; i < n; i++)
+			if (w == 0 || set[w - 1] != set[i])
+				set[w++] = set[i];
+		n = w;
+	}
+	*setp = set;
+	*np = n;
+	set = NULL;
+out:
+	free(a);
+	free(has_left);
+	free(set);
+	return rc;
+}
+
+/* The cold marks of the candidates, kept from the last pass where the
+ * range and its generation are the same; *x marked RK_PL_RANGE_WARM until
+ * it has been small and quiet for RK_SR_COLD_MS. old[] is the last pass's
+ * table (sorted by range), new entries are appended to s->cold. */
+static void judge_cold(struct rk_node *n, const struct sr_cold *old, size_t n_old,
+		       struct rk_pl_range *x, uint64_t merge_size, uint64_t merge_qps)
+{
+	struct rk_sr *s = &n->sr;
+	uint64_t since = now_ms(n);
+
+	x->flags |= RK_PL_RANGE_WARM;
+	if (x->size_bytes > merge_size || (uint64_t)x->writes_ps + x->reads_ps > merge_qps)
+		return;
+	for (size_t i = 0; i < n_old; i++)
+		if (old[i].range == x->id && old[i].generation == x->generation)
+			since = old[i].since_ms;
+	if (rk_grow((void **)&s->cold, &s->cap_cold, s->n_cold, sizeof(*s->cold)) != 0)
+		return;
+	s->cold[s->n_cold++] = (struct sr_cold){x->id, x->generation, since};
+	if (now_ms(n) - since >= RK_SR_COLD_MS)
+		x->flags &= (uint8_t)~RK_PL_RANGE_WARM;
+}
+
+static void carry_out(struct rk_node *n, const struct rk_pl_range *x, const struct rk_pl_op *op,
+		      struct rk_pl_state *st)
+{
+	struct rk_sr *s = &n->sr;
+	char url[192];
+	size_t l, r;
+
+	snprintf(url, sizeof(url), "/api/v1/merge?left=%llu&right=%llu&generation=%llu"
+		 "&conf_version=%llu", (unsigned long long)op->range_id,
+		 (unsigned long long)op->right_id, (unsigned long long)op->generation,
+		 (unsigned long long)op->conf_version);
+	if (rk_grow((void **)&s->merging, &s->cap_merging, s->n_merging, sizeof(*s->merging)) != 0)
+		return;
+	s->merging[s->n_merging++] = (struct sr_merge){op->range_id, op->right_id, op->generation,
+						       x->leader_node, now_ms(n), false};
+	if (rk_fwd_call(n, x->leader_node, "POST", url, on_answer, n, op->range_id) != 0) {
+		s->n_merging--;
+		return;
+	}
+	s->merges_asked++;
+	if ((l = find(s, op->range_id)) != SIZE_MAX)
+		st->ranges[l].busy = RK_PL_BUSY_MERGE;
+	if ((r = find(s, op->right_id)) != SIZE_MAX)
+		st->ranges[r].busy = RK_PL_BUSY_MERGE;
+	rk_log_info(MOD, "range %llu: merge (%s) of range %llu asked on node %llu",
+		    (unsigned long long)op->range_id, rk_pl_reason_name(op->reason),
+		    (unsigned long long)op->right_id, (unsigned long long)x->leader_node);
+}
+
+void rk_sr_merges(struct rk_node *n, const struct rk_pl_config *base, struct rk_pl_state *st)
+{
+	struct rk_sr *s = &n->sr;
+	uint64_t split_size = n->cfg.settings.v[RK_SET_SPLIT_SIZE];
+	uint64_t split_qps = n->cfg.settings.v[RK_SET_SPLIT_QPS];
+	const struct rk_pl_range **set = NULL;
+	struct rk_pl_range *mr = NULL;
+	struct sr_cold *old = s->cold;
+	size_t n_set = 0, n_old = s->n_cold;
+	struct rk_pl_config cfg = *base;
+	struct rk_pl_state ms;
+	struct rk_pl_pass ps;
+	struct rk_pl_op ops[64];
+
+	expire(n);
+	for (size_t i = 0; i < s->n_merging; i++) {
+		size_t k = find(s, s->merging[i].left);
+		if (k != SIZE_MAX)
+			st->ranges[k].busy = RK_PL_BUSY_MERGE;
+		if ((k = find(s, s->merging[i].right)) != SIZE_MAX)
+			st->ranges[k].busy = RK_PL_BUSY_MERGE;
+	}
+	/* Without every range's size a range would look empty. */
+	cfg.merge_size = split_size / 4;
+	cfg.merge_qps = split_qps != 0 ? (uint32_t)(split_qps / 4) : RK_SR_MERGE_QPS;
+	cfg.max_merges = RK_SR_MAX_MERGES;
+	s->cold = NULL;
+	s->n_cold = s->cap_cold = 0;
+	if (cfg.merge_size == 0 || !s->sized || s->n_merging >= RK_SR_MAX_MERGES ||
+	    candidates(s, cfg.merge_size, &set, &n_set) != 0 || n_set == 0)
+		goto out;
+	if ((mr = malloc(n_set * sizeof(*mr))) == NULL)
+		goto out;
+	for (size_t i = 0; i < n_set; i++) {
+		size_t k = (size_t)(set[i] - s->ranges);
+
+		rk_sr_fill_range(n, &s->ranges[k]);
+		mr[i] = s->ranges[k];
+		judge_cold(n, old, n_old, &mr[i], cfg.merge_size, cfg.merge_qps);
+	}
+	memset(&ms, 0, sizeof(ms));
+	ms.now_ms = st->now_ms;
+	ms.nodes = st->nodes;
+	ms.n_nodes = st->n_nodes;
+	ms.ranges = mr;
+	ms.n_ranges = n_set;
+	ms.moves = st->moves;
+	ms.merges = (uint32_t)s->n_merging;
+	memset(&ps, 0, sizeof(ps));
+	ps.ops = ops;
+	ps.max_ops = sizeof(ops) / sizeof(ops[0]);
+	if (rk_pl_pass(&cfg, &ms, &ps) != 0)
+		goto out;
+	for (size_t i = 0; i < ps.n_ops; i++) {
+		if (ops[i].kind != RK_PL_OP_MERGE)
+			continue; /* the main pass's to decide */
+		for (size_t k = 0; k < n_set; k++)
+			if (mr[k].id == ops[i].range_id) {
+				carry_out(n, &mr[k], &ops[i], st);
+				break;
+			}
+	}
+out:
+	free(old);
+	free(mr);
+	free(set);
+}
+
+size_t rk_sr_merges_json(struct rk_node *n, struct rk_json *j)
+{
+	struct rk_sr *s = &n->sr;
+	size_t k = 0;
+
+	for (size_t i = 0; i < s->n_merging; i++) {
+		const struct sr_merge *m = &s->merging[i];
+
+		if (rk_merge_busy(n, m->left))
+			continue; /* its call runs here: merge.h lists it */
+		rk_json_obj_begin(j);
+		rk_json_key(j, "type");
+		rk_json_str(j, "merge");
+		rk_json_key(j, "range");
+		rk_json_u64(j, m->left);
+		rk_json_key(j, "right");
+		rk_json_u64(j, m->right);
+		rk_json_key(j, "node");
+		rk_json_u64(j, m->leader);
+		rk_json_key(j, "step");
+		rk_json_str(j, m->answered ? "started" : "asked");
+		rk_json_key(j, "reason");
+		rk_json_str(j, rk_pl_reason_name(RK_PL_WHY_MERGE_SMALL));
+		rk_json_key(j, "age_ms");
+		rk_json_u64(j, now_ms(n) - m->asked_ms);
+		rk_json_obj_end(j);
+		k++;
+	}
+	return k;
+}
+
+void rk_sr_merges_metrics(struct rk_node *n, struct rk_buf *b)
+{
+	struct rk_sr *s = &n->sr;
+
+	rk_prom_family(b, "rangekv_placement_merges_in_flight", "gauge",
+		       "Automatic merges the placement driver asked for and has not yet seen "
+		       "in the index.");
+	rk_prom_u64(b, "rangekv_placement_merges_in_flight", NULL, s->n_merging);
+	rk_prom_family(b, "rangekv_placement_merges_asked_total", "counter",
+		       "Automatic merges the placement driver asked for since this node leads "
+		       "the placement group.");
+	rk_prom_u64(b, "rangekv_placement_merges_asked_total", NULL, s->merges_asked);
+	rk_prom_family(b, "rangekv_placement_merges_done_total", "counter",
+		       "Automatic merges the placement driver saw done in the index.");
+	rk_prom_u64(b, "rangekv_placement_merges_done_total", NULL, s->merges_done);
+	rk_prom_family(b, "rangekv_placement_merges_failed_total", "counter",
+		       "Automatic merges refused, abandoned, or not seen in the index in time.");
+	rk_prom_u64(b, "rangekv_placement_merges_failed_total", NULL, s->merges_failed);
+}
+
+void rk_sr_merges_close(struct rk_node *n)
+{
+	struct rk_sr *s = &n->sr;
+
+	free(s->merging);
+	free(s->cold);
+	s->merging = NULL;
+	s->cold = NULL;
+	s->n_merging = s->cap_merging = s->n_cold = s->cap_cold = 0;
+}
