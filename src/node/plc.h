@@ -77,7 +77,11 @@ struct plc_call;
 struct plc_result;
 
 struct rk_plc {
-	uint64_t nodes[RK_PLC_MAX_NODES]; /* the group's first-start nodes, by id */
+	/* The group's nodes as this node last knew them, by id: its
+	 * first-start nodes until a membership change is learned (its own
+	 * replica's descriptor, a heartbeat's answer, rk_plc_learn_nodes).
+	 * 0 nodes: the cluster has no group. */
+	uint64_t nodes[RK_DESC_MAX_REPLICAS];
 	uint32_t n_nodes;
 	uint64_t leader_hint; /* the node last known to lead it, 0 unknown */
 	uint32_t rr;          /* next node to try when none is known */
@@ -98,8 +102,16 @@ struct rk_plc {
 /* Request ids of the placement calls (the router's count up from 1). */
 #define RK_PLC_REQ_BIT (UINT64_C(1) << 63)
 
-/* From the first-start layout (boot.c): the group's nodes. */
+/* From the first-start layout (boot.c): the group's nodes; then the
+ * ones recorded when they last changed (the row placement_nodes), if
+ * any: the group's replicas move (sched_run.h), and a node routes to its
+ * leader through them (heartbeats, joins, index reads, allocations). */
 void rk_plc_set_nodes(struct rk_node *n, const uint64_t *nodes, uint32_t count);
+int rk_plc_load_nodes(struct rk_node *n);
+/* The group's nodes as a descriptor of it says (this node's replica
+ * each tick, the leader's in a heartbeat's answer): taken, and recorded
+ * when they differ from the known ones. Nothing without a group. */
+void rk_plc_learn_nodes(struct rk_node *n, const uint64_t *nodes, uint32_t count);
 /* The group's replica on this node, or NULL. */
 struct rk_replica *rk_plc_replica(struct rk_node *n);
 

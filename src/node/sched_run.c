@@ -302,6 +302,7 @@ static int read_step(struct rk_node *n)
 	s->ranges = s->pend_ranges;
 	s->n_descs = s->n_pend;
 	s->cap_descs = s->cap_pend;
+	s->cap_ranges = s->cap_pend_ranges;
 	s->pend = NULL;
 	s->pend_ranges = NULL;
 	s->n_pend = s->cap_pend = s->cap_pend_ranges = 0;
@@ -485,6 +486,65 @@ static void fill_figures(struct rk_node *n, const struct snap *sn)
 	}
 }
 
+/* The voters the placement group is kept at: rk_plc_group_size of the
+ * nodes that are up or may come back (live, suspect, dead for less than
+ * --dead-after), so that a node dead for good or drained does not hold a
+ * seat, and a cluster grown to 5 nodes gets 5. */
+static uint8_t group_want(const struct snap *sn, uint64_t now, uint64_t dead_after)
+{
+	uint32_t up = 0;
+
+	for (size_t i = 0; i < sn->n_nodes; i++) {
+		const struct rk_pl_node *x = &sn->nodes[i];
+		up += x->state == RK_PL_LIVE || x->state == RK_PL_SUSPECT ||
+		      (x->state == RK_PL_DEAD && now - x->dead_since_ms < dead_after);
+	}
+	return (uint8_t)rk_plc_group_size(up > 0 ? up : 1);
+}
+
+/* The placement group's own range is not in the index (its reports
+ * would be its own commands): it is the last entry of s->descs and
+ * s->ranges (its id, 2^62, is above every other), its descriptor this
+ * node's replica's, the newest there is since the driver runs on the
+ * group's leader. Refreshed each pass and look: its membership changes
+ * as the moves apply. */
+static int group_sync(struct rk_node *n, const struct snap *sn)
+{
+	struct rk_sr *s = &n->sr;
+	struct rk_replica *g = rk_plc_replica(n);
+	struct rk_desc *d;
+	struct rk_pl_range *x;
+
+	if (g == NULL)
+		return RK_ESTATE;
+	if (s->n_descs == 0 || s->descs[s->n_descs - 1].range_id != RK_RANGE_PLACEMENT) {
+		if (rk_grow((void **)&s->descs, &s->cap_descs, s->n_descs, sizeof(*s->descs)) != 0 ||
+		    rk_grow((void **)&s->ranges, &s->cap_ranges, s->n_descs,
+			    sizeof(*s->ranges)) != 0)
+			return RK_ENOMEM;
+		memset(&s->descs[s->n_descs], 0, sizeof(*s->descs));
+		s->n_descs++;
+	}
+	d = &s->descs[s->n_descs - 1];
+	x = &s->ranges[s->n_descs - 1];
+	if (d->range_id != RK_RANGE_PLACEMENT || d->generation != g->desc.generation ||
+	    d->conf_version != g->desc.conf_version) {
+		struct rk_desc c;
+		memset(&c, 0, sizeof(c));
+		if (rk_desc_copy(&c, &g->desc) != 0) {
+			s->n_descs -= d->range_id != RK_RANGE_PLACEMENT;
+			return RK_ENOMEM;
+		}
+		rk_desc_free(d);
+		*d = c;
+	}
+	fill_desc(d, x);
+	fill_range(n, d, x);
+	x->flags = RK_PL_RANGE_SYSTEM;
+	x->want = group_want(sn, now_ms(n), n->cfg.settings.v[RK_SET_DEAD_AFTER]);
+	return 0;
+}
+
 static void pass(struct rk_node *n, struct snap *sn, bool enabled)
 {
 	struct rk_sr *s = &n->sr;
@@ -498,10 +558,8 @@ static void pass(struct rk_node *n, struct snap *sn, bool enabled)
 	 * and steer only the choice of a transfer's target. */
 	if (s->n_descs > 0)
 		refresh_slice(n, s->cursor % s->n_descs);
-	/* The group's own range is not in the index and not moved yet: a
-	 * node that does not hold a replica of the group does not create
-	 * one from the group's messages (docs/placement.md, "Not built
-	 * yet"). */
+	if (group_sync(n, sn) != 0)
+		return;
 	rk_pl_config_default(&cfg);
 	cfg.replicas = rk_node_config_replicas(&n->cfg);
 	cfg.dead_after_ms = n->cfg.settings.v[RK_SET_DEAD_AFTER];
@@ -540,7 +598,8 @@ static void pass(struct rk_node *n, struct snap *sn, bool enabled)
 				break;
 			}
 	}
-	/* A drained node: no indexed range has a replica there. */
+	/* A drained node: no range (the group's included) has a replica
+	 * there. */
 	for (size_t i = 0; i < st.n_nodes; i++)
 		if (st.nodes[i].state == RK_PL_DECOMMISSIONING && st.nodes[i].replicas == 0 &&
 		    n->hb.st_id == 0) {
@@ -621,6 +680,7 @@ void rk_sr_look(struct rk_node *n)
 			refresh_slice(n, s->look_at % s->n_descs);
 			s->look_at += RK_SR_SLICE;
 		}
+		(void)group_sync(n, &sn);
 		memset(&st, 0, sizeof(st));
 		st.now_ms = now_ms(n);
 		st.nodes = sn.nodes;
