@@ -32,6 +32,10 @@ uint64_t rk_balance_preferred(const struct rk_node *n, const struct rk_replica *
 		if (st != RK_HB_DECOMMISSIONING && st != RK_HB_DECOMMISSIONED)
 			ids[m++] = ids[i];
 	}
+	/* The placement group's among its first-start nodes still voting
+	 * (plc.h says why). */
+	if (rk_range_reserved(r->range))
+		m = rk_plc_steady(n, ids, m);
 	return rk_elect_preferred(ids, m, r->range);
 }
 

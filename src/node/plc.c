@@ -67,6 +67,22 @@ void rk_plc_set_nodes(struct rk_node *n, const uint64_t *nodes, uint32_t count)
 
 	/* In node id order, as its replicas are (replica ids 1..k). */
 	p->n_nodes = sorted_nodes(nodes, count, p->nodes);
+	p->n_first = p->n_nodes > RK_PLC_MAX_NODES ? RK_PLC_MAX_NODES : p->n_nodes;
+	memcpy(p->first, p->nodes, p->n_first * sizeof(*p->first));
+}
+
+uint32_t rk_plc_steady(const struct rk_node *n, uint64_t *ids, uint32_t k)
+{
+	const struct rk_plc *p = &n->plc;
+	uint32_t m = 0;
+
+	for (uint32_t i = 0; i < k; i++)
+		for (uint32_t j = 0; j < p->n_first; j++)
+			if (ids[i] == p->first[j]) {
+				ids[m++] = ids[i];
+				break;
+			}
+	return m > 0 ? m : k;
 }
 
 /* The row of the group's nodes last learned: u64 ids, little-endian. */
@@ -87,7 +103,7 @@ int rk_plc_load_nodes(struct rk_node *n)
 		return RK_ECORRUPT;
 	for (size_t i = 0; i < vl / 8; i++)
 		ids[i] = rk_le_get64((const uint8_t *)v + 8 * i);
-	rk_plc_set_nodes(n, ids, (uint32_t)(vl / 8));
+	n->plc.n_nodes = sorted_nodes(ids, (uint32_t)(vl / 8), n->plc.nodes);
 	return 0;
 }
 

@@ -83,6 +83,10 @@ struct rk_plc {
 	 * 0 nodes: the cluster has no group. */
 	uint64_t nodes[RK_DESC_MAX_REPLICAS];
 	uint32_t n_nodes;
+	/* Its first-start nodes, by id (its leadership's preference,
+	 * rk_plc_steady). */
+	uint64_t first[RK_PLC_MAX_NODES];
+	uint32_t n_first;
 	uint64_t leader_hint; /* the node last known to lead it, 0 unknown */
 	uint32_t rr;          /* next node to try when none is known */
 	uint64_t next_req;    /* this node's request ids (RK_PLC_REQ_BIT) */
@@ -108,6 +112,13 @@ struct rk_plc {
  * leader through them (heartbeats, joins, index reads, allocations). */
 void rk_plc_set_nodes(struct rk_node *n, const uint64_t *nodes, uint32_t count);
 int rk_plc_load_nodes(struct rk_node *n);
+/* Keeps in ids[0..k) the nodes of the group's first start, when any of
+ * them is there; returns how many are left. The group's preferred leader
+ * (balance.c) is taken among them: moves of its other replicas then do
+ * not move its leadership, and with it the driver, whose state in memory
+ * (calls in flight, range figures, operation counters) a new leader
+ * starts afresh. */
+uint32_t rk_plc_steady(const struct rk_node *n, uint64_t *ids, uint32_t k);
 /* The group's nodes as a descriptor of it says (this node's replica
  * each tick, the leader's in a heartbeat's answer): taken, and recorded
  * when they differ from the known ones. Nothing without a group. */
