@@ -112,115 +112,109 @@ def voters(r):
     return sorted(x["node_id"] for x in r["replicas"] if x["role"] == "voter")
 
 
-def decommission(tmp):
+def run(cls, tmp, body):
+    """A cluster of cls in tmp, started, every node live in node 1's view:
+    body(c) runs, then every node must stop cleanly."""
     os.makedirs(tmp)
-    c = Decom(tmp, RANGES)
-    ok = False
+    c = cls(tmp, RANGES)
     try:
         c.start_all()
         wait("every node live in node 1's view",
              lambda: states(1) == {i: "live" for i in NODES}, 60)
-        reps, gone = wait("the group on nodes 1-3 with a leader",
-                          lambda: (lambda g: g if g and g[0] == [1, 2, 3] and g[1] else None)(
-                              group(4)), 60)
-        stay = tuple(i for i in NODES if i != gone)
-        print("plgroup_test: the group on %s, led by node %d: decommissioning it" %
-              (reps, gone), flush=True)
-        w = decom_test.Writer(stay)
-        w.start()
-        wait("writes acknowledged", lambda: len(w.acked) >= 100, 60)
-        wait("decommission of node %d accepted" % gone,
-             lambda: call(stay[0], "POST", "/api/v1/nodes/%d/decommission" % gone)[0] == 202,
-             30)
-        t0 = time.time()
-        wait("node %d decommissioned in every node's view" % gone,
-             lambda: all((states(i) or {}).get(gone) == "decommissioned" for i in NODES),
-             MOVE_S)
-        print("plgroup_test: node %d decommissioned %.1f s after it was asked" %
-              (gone, time.time() - t0), flush=True)
-        g = wait("the group on 3 nodes of %s with a leader, every node agreeing" % (stay,),
-                 lambda: group_agreed(stay), 30)
-        if holds_group(gone):
-            fail("node %d still holds a replica of the group" % gone)
-        st, v = call(gone, "GET", "/api/v1/cluster/status")
-        if st != 200 or v["ranges"] != 0:
-            fail("node %d still holds replicas: %s %r" % (gone, st, v))
-        rs = index(stay[0])
-        bad = [r["id"] for r in rs or [] if len(voters(r)) != 3 or gone in voters(r)]
-        if rs is None or bad:
-            fail("ranges not on 3 voters without node %d: %r" % (gone, bad))
-        print("plgroup_test: node %d holds no replica (the group's neither); the group on "
-              "%s led by node %d" % (gone, g[0], g[1]), flush=True)
-        right = split(stay)
-        print("plgroup_test: split made range %d" % right, flush=True)
-        p = c.procs.pop(gone)
-        p.send_signal(signal.SIGTERM)
-        if p.wait(timeout=30) != 0:
-            fail("node %d did not stop cleanly" % gone)
-        right = split(stay)
-        wait("the group led without node %d" % gone, lambda: group_agreed(stay), 30)
-        print("plgroup_test: node %d stopped; split made range %d without it" % (gone, right),
-              flush=True)
-        w.stop = True
-        w.join(30)
-        decom_test.read_back(w.acked, stay[0])
-        print("plgroup_test: %d acknowledged writes read back" % len(w.acked), flush=True)
-        ok = c.stop_all()
-        if not ok:
+        body(c)
+        if not c.stop_all():
             fail("a node did not stop cleanly")
     finally:
         c.stop_all()
-    return ok
+    return True
 
 
-def repair(tmp):
-    os.makedirs(tmp)
-    c = Repair(tmp, RANGES)
-    ok = False
-    try:
-        c.start_all()
-        wait("every node live in node 1's view",
-             lambda: states(1) == {i: "live" for i in NODES}, 60)
-        reps, leader = wait("the group on 3 nodes with a leader",
-                            lambda: group_agreed(NODES), 60)
-        dead = next(i for i in reps if i != leader)
-        spare = next(i for i in NODES if i not in reps)
-        live = tuple(i for i in NODES if i != dead)
-        c.kill9(dead)
-        t0 = time.time()
-        print("plgroup_test: kill -9 of node %d (the group on %s, led by node %d)" %
-              (dead, reps, leader), flush=True)
-        g = wait("the group back to 3 voters on %s" % (live,),
-                 lambda: group_agreed(live), MOVE_S)
-        if spare not in g[0] or not holds_group(spare):
-            fail("node %d holds no replica of the group: %r" % (spare, g))
-        print("plgroup_test: the group on %s led by node %d, %.1f s after the kill" %
-              (g[0], g[1], time.time() - t0), flush=True)
-        split(live)
-        # The node that got its replica keeps it across a restart.
-        p = c.procs.pop(spare)
-        p.send_signal(signal.SIGTERM)
-        if p.wait(timeout=30) != 0:
-            fail("node %d did not stop cleanly" % spare)
-        c.start(spare)
-        wait("node %d holding the group again after its restart" % spare,
-             lambda: holds_group(spare) and group_agreed(live), 60)
-        split(live)
-        print("plgroup_test: node %d restarted with its replica of the group; a split "
-              "works" % spare, flush=True)
-        ok = c.stop_all()
-        if not ok:
-            fail("a node did not stop cleanly")
-    finally:
-        c.stop_all()
-    return ok
+def stop(c, i):
+    """Stops node i with SIGTERM; fails unless it exits 0."""
+    p = c.procs.pop(i)
+    p.send_signal(signal.SIGTERM)
+    if p.wait(timeout=30) != 0:
+        fail("node %d did not stop cleanly" % i)
+
+
+def decommission(c):
+    reps, gone = wait("the group on nodes 1-3 with a leader",
+                      lambda: (lambda g: g if g and g[0] == [1, 2, 3] and g[1] else None)(
+                          group(4)), 60)
+    stay = tuple(i for i in NODES if i != gone)
+    print("plgroup_test: the group on %s, led by node %d: decommissioning it" %
+          (reps, gone), flush=True)
+    w = decom_test.Writer(stay)
+    w.start()
+    wait("writes acknowledged", lambda: len(w.acked) >= 100, 60)
+    wait("decommission of node %d accepted" % gone,
+         lambda: call(stay[0], "POST", "/api/v1/nodes/%d/decommission" % gone)[0] == 202,
+         30)
+    t0 = time.time()
+    wait("node %d decommissioned in every node's view" % gone,
+         lambda: all((states(i) or {}).get(gone) == "decommissioned" for i in NODES),
+         MOVE_S)
+    print("plgroup_test: node %d decommissioned %.1f s after it was asked" %
+          (gone, time.time() - t0), flush=True)
+    g = wait("the group on 3 nodes of %s with a leader, every node agreeing" % (stay,),
+             lambda: group_agreed(stay), 30)
+    if holds_group(gone):
+        fail("node %d still holds a replica of the group" % gone)
+    st, v = call(gone, "GET", "/api/v1/cluster/status")
+    if st != 200 or v["ranges"] != 0:
+        fail("node %d still holds replicas: %s %r" % (gone, st, v))
+    rs = index(stay[0])
+    bad = [r["id"] for r in rs or [] if len(voters(r)) != 3 or gone in voters(r)]
+    if rs is None or bad:
+        fail("ranges not on 3 voters without node %d: %r" % (gone, bad))
+    print("plgroup_test: node %d holds no replica (the group's neither); the group on "
+          "%s led by node %d" % (gone, g[0], g[1]), flush=True)
+    right = split(stay)
+    print("plgroup_test: split made range %d" % right, flush=True)
+    stop(c, gone)
+    right = split(stay)
+    wait("the group led without node %d" % gone, lambda: group_agreed(stay), 30)
+    print("plgroup_test: node %d stopped; split made range %d without it" % (gone, right),
+          flush=True)
+    w.stop = True
+    w.join(30)
+    decom_test.read_back(w.acked, stay[0])
+    print("plgroup_test: %d acknowledged writes read back" % len(w.acked), flush=True)
+
+
+def repair(c):
+    reps, leader = wait("the group on 3 nodes with a leader",
+                        lambda: group_agreed(NODES), 60)
+    dead = next(i for i in reps if i != leader)
+    spare = next(i for i in NODES if i not in reps)
+    live = tuple(i for i in NODES if i != dead)
+    c.kill9(dead)
+    t0 = time.time()
+    print("plgroup_test: kill -9 of node %d (the group on %s, led by node %d)" %
+          (dead, reps, leader), flush=True)
+    g = wait("the group back to 3 voters on %s" % (live,),
+             lambda: group_agreed(live), MOVE_S)
+    if spare not in g[0] or not holds_group(spare):
+        fail("node %d holds no replica of the group: %r" % (spare, g))
+    print("plgroup_test: the group on %s led by node %d, %.1f s after the kill" %
+          (g[0], g[1], time.time() - t0), flush=True)
+    split(live)
+    # The node that got its replica keeps it across a restart.
+    stop(c, spare)
+    c.start(spare)
+    wait("node %d holding the group again after its restart" % spare,
+         lambda: holds_group(spare) and group_agreed(live), 60)
+    split(live)
+    print("plgroup_test: node %d restarted with its replica of the group; a split "
+          "works" % spare, flush=True)
 
 
 def main():
     tmp = tempfile.mkdtemp(prefix="rk-plgroup-")
     ok = False
     try:
-        ok = decommission(os.path.join(tmp, "decom")) and repair(os.path.join(tmp, "repair"))
+        ok = run(Decom, os.path.join(tmp, "decom"), decommission) and \
+            run(Repair, os.path.join(tmp, "repair"), repair)
         if ok:
             print("plgroup_test: PASS", flush=True)
     finally:
