@@ -499,16 +499,6 @@ void rk_plc_tick(struct rk_node *n)
 	struct rk_plc *p = &n->plc;
 	uint64_t now = now_ms(n);
 	struct plc_call **pp = &p->calls, *c;
-	struct rk_replica *r = rk_plc_replica(n);
-
-	/* A replica here knows the group's membership first. */
-	if (r != NULL) {
-		uint64_t ids[RK_DESC_MAX_REPLICAS];
-		uint32_t k = 0;
-		for (uint8_t i = 0; i < r->desc.n_reps && k < RK_DESC_MAX_REPLICAS; i++)
-			ids[k++] = r->desc.reps[i].node_id;
-		rk_plc_learn_nodes(n, ids, k);
-	}
 
 	while ((c = *pp) != NULL) {
 		if (now - c->started_ms >= RK_PLC_CALL_MS) {

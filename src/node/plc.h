@@ -78,8 +78,8 @@ struct plc_result;
 
 struct rk_plc {
 	/* The group's nodes as this node last knew them, by id: its
-	 * first-start nodes until a membership change is learned (its own
-	 * replica's descriptor, a heartbeat's answer, rk_plc_learn_nodes).
+	 * first-start nodes until a membership change is learned (a
+	 * heartbeat's answer, rk_plc_learn_nodes).
 	 * 0 nodes: the cluster has no group. */
 	uint64_t nodes[RK_DESC_MAX_REPLICAS];
 	uint32_t n_nodes;
@@ -119,9 +119,12 @@ int rk_plc_load_nodes(struct rk_node *n);
  * (calls in flight, range figures, operation counters) a new leader
  * starts afresh. */
 uint32_t rk_plc_steady(const struct rk_node *n, uint64_t *ids, uint32_t k);
-/* The group's nodes as a descriptor of it says (this node's replica
- * each tick, the leader's in a heartbeat's answer): taken, and recorded
- * when they differ from the known ones. Nothing without a group. */
+/* The group's nodes as its leader's descriptor says (in the answer to
+ * this node's heartbeat; the leader's own beat is answered by itself):
+ * taken, and recorded when they differ from the known ones. Never from
+ * a follower's descriptor: a replica removed while its node was down
+ * still lists the old nodes until it learns it was removed. Nothing
+ * without a group. */
 void rk_plc_learn_nodes(struct rk_node *n, const uint64_t *nodes, uint32_t count);
 /* The group's replica on this node, or NULL. */
 struct rk_replica *rk_plc_replica(struct rk_node *n);
