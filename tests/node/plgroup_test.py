@@ -12,7 +12,9 @@ through the nodes that stay:
   cluster/status "placement" says alike; splits, which take their new
   range id from the group's allocator, still work; the node then stops
   cleanly, and a split works without it; every acknowledged write reads
-  back;
+  back; started again, the node holds no replica and agrees on where the
+  group is, and its log shows its replica of the group was not made
+  again from the first-start flags (a removed replica's tombstone);
 - repair (--dead-after 1s, rebalancing on): kill -9 of a node holding a
   replica of the group but not leading it: the group is back to 3 voters
   on the live nodes (the node that had none holds one now, created from
@@ -180,6 +182,20 @@ def decommission(c):
     w.join(30)
     decom_test.read_back(w.acked, stay[0])
     print("plgroup_test: %d acknowledged writes read back" % len(w.acked), flush=True)
+    # Started again, it does not make its replica of the group again from
+    # the first-start flags (its tombstone says it was moved away).
+    c.start(gone)
+    wait("node %d answering again" % gone,
+         lambda: call(gone, "GET", "/api/v1/cluster/status")[0] == 200, 60)
+    time.sleep(2)
+    if holds_group(gone) or call(gone, "GET", "/api/v1/cluster/status")[1]["ranges"] != 0:
+        fail("node %d, decommissioned and restarted, holds replicas again" % gone)
+    wait("the group on %s after node %d's restart" % (stay, gone),
+         lambda: group_agreed(stay) and group_agreed(NODES), 30)
+    with open(os.path.join(c.tmp, "log%d" % gone), errors="replace") as f:
+        if "made before the placement group" in f.read():
+            fail("node %d made its replica of the group again at its restart" % gone)
+    print("plgroup_test: node %d restarted holds no replica" % gone, flush=True)
 
 
 def repair(c):
