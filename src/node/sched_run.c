@@ -373,6 +373,14 @@ static uint64_t node_of_replica(const struct rk_pl_range *x, uint64_t replica_id
 	return 0;
 }
 
+static bool holds(const struct rk_pl_range *x, uint64_t node)
+{
+	for (uint8_t i = 0; i < x->n_reps; i++)
+		if (x->reps[i].node_id == node)
+			return true;
+	return false;
+}
+
 /* Carries out op on the range's leader. */
 static void carry_out(struct rk_node *n, const struct rk_pl_range *x, const struct rk_pl_op *op)
 {
@@ -508,7 +516,7 @@ static uint8_t group_want(const struct snap *sn, uint64_t now, uint64_t dead_aft
  * node's replica's, the newest there is since the driver runs on the
  * group's leader. Refreshed each pass and look: its membership changes
  * as the moves apply. */
-static int group_sync(struct rk_node *n, const struct snap *sn)
+static int group_sync(struct rk_node *n, const struct snap *sn, bool *workp)
 {
 	struct rk_sr *s = &n->sr;
 	struct rk_replica *g = rk_plc_replica(n);
@@ -542,6 +550,19 @@ static int group_sync(struct rk_node *n, const struct snap *sn)
 	fill_range(n, d, x);
 	x->flags = RK_PL_RANGE_SYSTEM;
 	x->want = group_want(sn, now_ms(n), n->cfg.settings.v[RK_SET_DEAD_AFTER]);
+	/* Settled (its count of voters, all on live nodes, its leader on
+	 * none being drained), it is left out of the pass: it is never moved
+	 * to balance the nodes, and counted with the user ranges it would
+	 * move the bands' edges in small clusters (node_figures settled
+	 * short of the bytes band so). */
+	*workp = x->n_reps != x->want || x->busy != RK_PL_IDLE;
+	for (uint8_t i = 0; i < x->n_reps && !*workp; i++) {
+		const struct rk_pl_node *v = NULL;
+		for (size_t j = 0; j < sn->n_nodes && v == NULL; j++)
+			if (sn->nodes[j].id == x->reps[i].node_id)
+				v = &sn->nodes[j];
+		*workp = x->reps[i].role != RK_DESC_VOTER || v == NULL || v->state != RK_PL_LIVE;
+	}
 	return 0;
 }
 
@@ -552,13 +573,14 @@ static void pass(struct rk_node *n, struct snap *sn, bool enabled)
 	struct rk_pl_state st;
 	struct rk_pl_pass ps;
 	struct rk_pl_op ops[RK_SR_MAX_OPS];
+	bool work = false;
 
 	/* The slice this pass visits. The leaderships the tally counts for
 	 * the others are at most one sweep old (none right after a read),
 	 * and steer only the choice of a transfer's target. */
 	if (s->n_descs > 0)
 		refresh_slice(n, s->cursor % s->n_descs);
-	if (group_sync(n, sn) != 0)
+	if (group_sync(n, sn, &work) != 0)
 		return;
 	rk_pl_config_default(&cfg);
 	cfg.replicas = rk_node_config_replicas(&n->cfg);
@@ -573,7 +595,7 @@ static void pass(struct rk_node *n, struct snap *sn, bool enabled)
 	st.nodes = sn->nodes;
 	st.n_nodes = sn->n_nodes;
 	st.ranges = s->ranges;
-	st.n_ranges = s->n_descs;
+	st.n_ranges = s->n_descs - !work; /* the group's is the last */
 	fill_figures(n, sn);
 	if (rk_pl_tally(&st) != 0)
 		return;
@@ -598,11 +620,12 @@ static void pass(struct rk_node *n, struct snap *sn, bool enabled)
 				break;
 			}
 	}
-	/* A drained node: no range (the group's included) has a replica
-	 * there. */
+	/* A drained node: no range has a replica there, the group's
+	 * included (the last range, group_sync; left out of a pass while
+	 * settled). */
 	for (size_t i = 0; i < st.n_nodes; i++)
 		if (st.nodes[i].state == RK_PL_DECOMMISSIONING && st.nodes[i].replicas == 0 &&
-		    n->hb.st_id == 0) {
+		    !holds(&s->ranges[s->n_descs - 1], st.nodes[i].id) && n->hb.st_id == 0) {
 			rk_log_info(MOD, "node %llu holds no replica any more: decommissioned",
 				    (unsigned long long)st.nodes[i].id);
 			rk_hb_set_state(n, st.nodes[i].id, RK_PL_NODE_DECOMMISSIONED);
@@ -680,13 +703,15 @@ void rk_sr_look(struct rk_node *n)
 			refresh_slice(n, s->look_at % s->n_descs);
 			s->look_at += RK_SR_SLICE;
 		}
-		(void)group_sync(n, &sn);
+		bool work = false;
+		if (group_sync(n, &sn, &work) != 0)
+			work = true; /* no group slot: every range is the index's */
 		memset(&st, 0, sizeof(st));
 		st.now_ms = now_ms(n);
 		st.nodes = sn.nodes;
 		st.n_nodes = sn.n_nodes;
 		st.ranges = s->ranges;
-		st.n_ranges = s->n_descs;
+		st.n_ranges = s->n_descs - !work;
 		fill_figures(n, &sn);
 		if (rk_pl_tally(&st) == 0)
 			rk_ops_look(n, &st);
