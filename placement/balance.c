@@ -52,7 +52,7 @@ const struct rk_pl_replica *pl_excess_voter(struct pl_ctx *c,
 
 		if (p->role != RK_DESC_VOTER || n == NULL)
 			continue;
-		if (p == newest && voters > c->cfg->replicas &&
+		if (p == newest && voters > pl_want(c, r) &&
 		    !RK_PL_BUGGY(REMOVE_NEWEST))
 			continue;
 		if (victim == NULL || fuller(n, vn)) {

@@ -6,7 +6,7 @@
  * replica to go if it holds it (rule 4) and that replica is removed
  * (rule 4). Adding comes first, so a range never has fewer voters than it
  * had while a replacement is on its way: a replica on a dead node is
- * removed only once the range has cfg.replicas voters without it.
+ * removed only once the range has the voters it wants without it.
  */
 #include "bugs.h"
 #include "sched_int.h"
@@ -42,7 +42,7 @@ bool pl_repair(struct pl_ctx *c, const struct rk_pl_range *r, bool *shortp)
 {
 	const struct rk_pl_replica *doomed = NULL, *learner = NULL;
 	const struct rk_pl_node *leader = pl_node(c, r->leader_node);
-	uint32_t voters = 0, healthy = 0;
+	uint32_t voters = 0, healthy = 0, want = pl_want(c, r);
 	uint8_t why = RK_PL_WHY_SHORT;
 
 	*shortp = false;
@@ -79,7 +79,7 @@ bool pl_repair(struct pl_ctx *c, const struct rk_pl_range *r, bool *shortp)
 	}
 
 	/* Rule 3: short of healthy voters: add before anything is removed. */
-	if (healthy < c->cfg->replicas) {
+	if (healthy < want) {
 		struct rk_pl_node *to = pl_best_target(c, r);
 
 		*shortp = true;
@@ -96,10 +96,10 @@ bool pl_repair(struct pl_ctx *c, const struct rk_pl_range *r, bool *shortp)
 	/* Rule 4: more voters than wanted: a doomed one first (there are
 	 * enough healthy ones now, else rule 3 would have added), else the
 	 * one on the fullest node. */
-	if (voters > c->cfg->replicas) {
+	if (voters > want) {
 		const struct rk_pl_replica *victim = NULL;
 
-		if (doomed != NULL && (healthy >= c->cfg->replicas ||
+		if (doomed != NULL && (healthy >= want ||
 					RK_PL_BUGGY(REMOVE_BEFORE_ADD)))
 			victim = doomed;
 		else if (doomed == NULL)

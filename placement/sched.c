@@ -133,6 +133,11 @@ bool pl_node_doomed(struct pl_ctx *c, uint64_t id)
 	return pl_doomed(c, pl_node(c, id));
 }
 
+uint32_t pl_want(const struct pl_ctx *c, const struct rk_pl_range *r)
+{
+	return r->want != 0 && r->want <= RK_PL_MAX_REPLICAS ? r->want : c->cfg->replicas;
+}
+
 bool pl_node_live(struct pl_ctx *c, uint64_t id)
 {
 	const struct rk_pl_node *n = pl_node(c, id);

@@ -113,6 +113,10 @@ struct rk_pl_range {
 	uint32_t split_klen;
 	uint8_t busy; /* enum rk_pl_busy */
 	uint8_t flags; /* RK_PL_RANGE_* */
+	/* The voters this range is kept at; 0: cfg.replicas. The placement
+	 * group's own range has its own count (3, or 5 once the cluster has
+	 * 5 nodes or more), whatever --replicas is. */
+	uint8_t want;
 };
 
 struct rk_pl_config {

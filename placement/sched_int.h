@@ -38,6 +38,8 @@ struct rk_pl_node *pl_node(struct pl_ctx *c, uint64_t id);
  * unknown, or dead for at least dead_after_ms. */
 bool pl_doomed(const struct pl_ctx *c, const struct rk_pl_node *n);
 bool pl_node_doomed(struct pl_ctx *c, uint64_t id);
+/* The voters r is kept at: its own count, else cfg.replicas. */
+uint32_t pl_want(const struct pl_ctx *c, const struct rk_pl_range *r);
 /* Live: may receive replicas and leaderships. */
 bool pl_node_live(struct pl_ctx *c, uint64_t id);
 

@@ -22,8 +22,9 @@ uint64_t rk_balance_preferred(const struct rk_node *n, const struct rk_replica *
 	 * removal. The scheduler hands the leadership off the replica it
 	 * removes (docs/placement.md, rule 4), and the preferred node of
 	 * these voters may be that one: no preference until it is gone. */
-	if (k > rk_node_config_replicas(&n->cfg))
-		return 0;
+	if (rk_range_reserved(r->range) ? rk_plc_group_size(k) != k
+					: k > rk_node_config_replicas(&n->cfg))
+		return 0; /* the placement group's count is its own: 3 or 5 */
 	/* A node being drained is never preferred: the scheduler hands its
 	 * leaderships over (docs/placement.md, rule 5), and balance must not
 	 * hand them back. */
@@ -32,6 +33,10 @@ uint64_t rk_balance_preferred(const struct rk_node *n, const struct rk_replica *
 		if (st != RK_HB_DECOMMISSIONING && st != RK_HB_DECOMMISSIONED)
 			ids[m++] = ids[i];
 	}
+	/* The placement group's among its first-start nodes still voting
+	 * (plc.h says why). */
+	if (rk_range_reserved(r->range))
+		m = rk_plc_steady(n, ids, m);
 	return rk_elect_preferred(ids, m, r->range);
 }
 

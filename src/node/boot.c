@@ -509,6 +509,10 @@ int rk_boot_placement(struct rk_node *n)
 		return rc;
 	pl_nodes(&lay, nodes, &k);
 	rk_plc_set_nodes(n, nodes, k);
+	if ((rc = rk_plc_load_nodes(n)) != 0) {
+		rk_keyspace_free(&lay.ks);
+		return rc;
+	}
 	rc = rk_store_read_raft_state(n->reader, RK_RANGE_PLACEMENT, &st);
 	/* Written, but a crash came before the checkpoint that makes its
 	 * apply state durable (the raft state is logged, the rest is not):
@@ -517,6 +521,13 @@ int rk_boot_placement(struct rk_node *n)
 		struct rk_store_apply_state as;
 		if (rk_store_read_apply_state(n->reader, RK_RANGE_PLACEMENT, &as) == RK_ENOTFOUND)
 			rc = RK_ENOTFOUND;
+	}
+	/* No replica, but a tombstone: this node's replica was moved away
+	 * (sched_run.h). Its data is gone on purpose: never made again. */
+	if (rc == RK_ENOTFOUND) {
+		uint64_t min;
+		if (rk_store_read_tombstone(n->reader, RK_RANGE_PLACEMENT, &min) == 0)
+			rc = 0;
 	}
 	if (rc != RK_ENOTFOUND) {
 		rk_keyspace_free(&lay.ks);

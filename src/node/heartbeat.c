@@ -393,11 +393,13 @@ static int put_state(void *arg, const struct rk_pl_node_rec *rec)
 }
 
 /* The answer to a heartbeat: u32 n | n x (u64 id | u8 state | u8 len |
- * peer address) | u8 rebalancing on | u8 figures wanted: every node's
- * state, where a node new to the receiver is, the cluster's rebalance
- * switch (rebalance.h) and which per-range figures the leader asks of
- * the receiver (enum rk_rfig_want, rfig.h); a receiver that does not
- * know the last bytes skips them. */
+ * peer address) | u8 rebalancing on | u8 figures wanted | u8 k | k x u64
+ * node: every node's state, where a node new to the receiver is, the
+ * cluster's rebalance switch (rebalance.h), which per-range figures the
+ * leader asks of the receiver (enum rk_rfig_want, rfig.h) and the nodes
+ * of the group's replicas (its leader's descriptor: the group moves,
+ * sched_run.h, and every node routes to its leader through them); a
+ * receiver that does not know the last bytes skips them. */
 static void answer_states(struct rk_node *n, uint64_t origin, uint64_t id)
 {
 	struct rk_buf out;
@@ -406,8 +408,12 @@ static void answer_states(struct rk_node *n, uint64_t origin, uint64_t id)
 	rk_buf_init(&out);
 	(void)rk_buf_extend(&out, 4);
 	if (rk_pl_walk_nodes(&n->plc.sm, n->reader, put_state, &w) == 0 && !out.oom) {
-		uint8_t tail[2] = {rk_rb_enabled(n) ? 1 : 0, rk_rfig_want_of(n, origin)};
-		rk_buf_append(&out, tail, 2);
+		struct rk_replica *g = rk_plc_replica(n);
+		uint8_t tail[3 + 8 * RK_DESC_MAX_REPLICAS] = {
+			rk_rb_enabled(n) ? 1 : 0, rk_rfig_want_of(n, origin), 0};
+		for (uint8_t i = 0; g != NULL && i < g->desc.n_reps && i < RK_DESC_MAX_REPLICAS; i++)
+			rk_le_put64(tail + 3 + 8 * tail[2]++, g->desc.reps[i].node_id);
+		rk_buf_append(&out, tail, 3 + 8 * (size_t)tail[2]);
 		rk_le_put32((uint8_t *)out.p, w.k);
 		if (origin == n->cfg.node_id)
 			told(n, origin, (const uint8_t *)out.p, out.len);
@@ -445,6 +451,13 @@ static void told(struct rk_node *n, uint64_t from, const uint8_t *p, size_t len)
 		rk_rb_told(n, p[off] != 0);
 	/* A leader that does not say asks for no figures. */
 	rk_rfig_told(n, from, len - off >= 2 ? p[off + 1] : RK_RFIG_NONE);
+	if (len - off >= 3 && len - off - 3 >= 8 * (size_t)p[off + 2] &&
+	    p[off + 2] <= RK_DESC_MAX_REPLICAS) {
+		uint64_t ids[RK_DESC_MAX_REPLICAS];
+		for (uint8_t i = 0; i < p[off + 2]; i++)
+			ids[i] = rk_le_get64(p + off + 3 + 8 * i);
+		rk_plc_learn_nodes(n, ids, p[off + 2]);
+	}
 	if (h->reg.id != 0 && rk_hb_state_of(n, h->reg.id) != RK_HB_UNKNOWN)
 		h->reg.id = 0; /* the registration asked for is in the table */
 }

@@ -81,7 +81,12 @@ struct rk_replica *rk_life_create(struct rk_node *n, uint64_t range,
 	 * its own left replica has not applied yet: the split creates that
 	 * replica (split.h). Created empty now, it would wait for a snapshot
 	 * its left neighbour's span refuses anyway. */
-	if (rk_rcache_get(&n->rcache, range) == NULL)
+	/* The placement group's range is in no cache (it holds no span): a
+	 * node gets a replica of it when the group's leader adds one here
+	 * (the driver moves it like any range, sched_run.h), in a cluster
+	 * that has the group. */
+	if (range == RK_RANGE_PLACEMENT ? n->plc.n_nodes == 0
+					: rk_rcache_get(&n->rcache, range) == NULL)
 		return NULL;
 	r = calloc(1, sizeof(*r));
 	if (r == NULL)

@@ -45,19 +45,97 @@ uint32_t rk_plc_group_size(uint32_t n_initial)
 	return n_initial >= 5 ? 5 : n_initial >= 3 ? 3 : n_initial;
 }
 
+/* ids[0..count) sorted into out (at most RK_DESC_MAX_REPLICAS), the
+ * number kept. */
+static uint32_t sorted_nodes(const uint64_t *ids, uint32_t count, uint64_t *out)
+{
+	uint32_t k = count > RK_DESC_MAX_REPLICAS ? RK_DESC_MAX_REPLICAS : count;
+
+	memcpy(out, ids, k * sizeof(*ids));
+	for (uint32_t i = 1; i < k; i++)
+		for (uint32_t j = i; j > 0 && out[j - 1] > out[j]; j--) {
+			uint64_t t = out[j];
+			out[j] = out[j - 1];
+			out[j - 1] = t;
+		}
+	return k;
+}
+
 void rk_plc_set_nodes(struct rk_node *n, const uint64_t *nodes, uint32_t count)
 {
 	struct rk_plc *p = &n->plc;
 
-	p->n_nodes = count > RK_PLC_MAX_NODES ? RK_PLC_MAX_NODES : count;
-	memcpy(p->nodes, nodes, p->n_nodes * sizeof(*nodes));
 	/* In node id order, as its replicas are (replica ids 1..k). */
-	for (uint32_t i = 1; i < p->n_nodes; i++)
-		for (uint32_t j = i; j > 0 && p->nodes[j - 1] > p->nodes[j]; j--) {
-			uint64_t t = p->nodes[j];
-			p->nodes[j] = p->nodes[j - 1];
-			p->nodes[j - 1] = t;
-		}
+	p->n_nodes = sorted_nodes(nodes, count, p->nodes);
+	p->n_first = p->n_nodes > RK_PLC_MAX_NODES ? RK_PLC_MAX_NODES : p->n_nodes;
+	memcpy(p->first, p->nodes, p->n_first * sizeof(*p->first));
+}
+
+uint32_t rk_plc_steady(const struct rk_node *n, uint64_t *ids, uint32_t k)
+{
+	const struct rk_plc *p = &n->plc;
+	uint32_t m = 0;
+
+	for (uint32_t i = 0; i < k; i++)
+		for (uint32_t j = 0; j < p->n_first; j++)
+			if (ids[i] == p->first[j]) {
+				ids[m++] = ids[i];
+				break;
+			}
+	return m > 0 ? m : k;
+}
+
+/* The row of the group's nodes last learned: u64 ids, little-endian. */
+#define NODES_ROW "placement_nodes"
+
+int rk_plc_load_nodes(struct rk_node *n)
+{
+	uint64_t ids[RK_DESC_MAX_REPLICAS];
+	const void *v;
+	size_t vl;
+	int rc = rk_store_meta_get(n->reader, NODES_ROW, &v, &vl);
+
+	if (rc == RK_ENOTFOUND)
+		return 0; /* never moved: the first-start nodes */
+	if (rc != 0)
+		return rc;
+	if (vl == 0 || vl % 8 != 0 || vl / 8 > RK_DESC_MAX_REPLICAS)
+		return RK_ECORRUPT;
+	for (size_t i = 0; i < vl / 8; i++)
+		ids[i] = rk_le_get64((const uint8_t *)v + 8 * i);
+	n->plc.n_nodes = sorted_nodes(ids, (uint32_t)(vl / 8), n->plc.nodes);
+	return 0;
+}
+
+void rk_plc_learn_nodes(struct rk_node *n, const uint64_t *nodes, uint32_t count)
+{
+	struct rk_plc *p = &n->plc;
+	uint64_t ids[RK_DESC_MAX_REPLICAS];
+	uint8_t row[8 * RK_DESC_MAX_REPLICAS];
+	struct rk_store_batch *b;
+	uint32_t k;
+
+	if (p->n_nodes == 0 || count == 0)
+		return;
+	k = sorted_nodes(nodes, count, ids);
+	if (k == p->n_nodes && memcmp(ids, p->nodes, k * sizeof(*ids)) == 0)
+		return;
+	memcpy(p->nodes, ids, k * sizeof(*ids));
+	p->n_nodes = k;
+	p->rr = 0;
+	/* Recorded so that a restart routes to where the group is now, even
+	 * when none of its first-start nodes holds it any more. A failed
+	 * write is tried again at the next change (the list is right in
+	 * memory meanwhile). */
+	for (uint32_t i = 0; i < k; i++)
+		rk_le_put64(row + 8 * i, ids[i]);
+	if ((b = rk_store_batch_new()) != NULL) {
+		rk_store_batch_meta_put(b, NODES_ROW, row, 8 * k);
+		if (rk_store_write(n->store, b) != 0)
+			rk_log_warn(MOD, "the placement group's nodes could not be recorded");
+	}
+	rk_log_info(MOD, "the placement group's replicas are on %u nodes now, from node %llu",
+		    k, (unsigned long long)ids[0]);
 }
 
 struct rk_replica *rk_plc_replica(struct rk_node *n)
@@ -459,8 +537,8 @@ void rk_plc_status_json(struct rk_node *n, struct rk_json *j)
 	rk_json_obj_begin(j);
 	rk_json_key(j, "replicas");
 	rk_json_arr_begin(j);
-	/* Its descriptor where this node holds a replica (membership may
-	 * have changed it), else the first-start nodes. */
+	/* Its descriptor where this node holds a replica, else the nodes
+	 * last learned (rk_plc_learn_nodes). */
 	if (r != NULL)
 		for (uint8_t i = 0; i < r->desc.n_reps; i++)
 			rk_json_u64(j, r->desc.reps[i].node_id);

@@ -77,8 +77,16 @@ struct plc_call;
 struct plc_result;
 
 struct rk_plc {
-	uint64_t nodes[RK_PLC_MAX_NODES]; /* the group's first-start nodes, by id */
+	/* The group's nodes as this node last knew them, by id: its
+	 * first-start nodes until a membership change is learned (a
+	 * heartbeat's answer, rk_plc_learn_nodes).
+	 * 0 nodes: the cluster has no group. */
+	uint64_t nodes[RK_DESC_MAX_REPLICAS];
 	uint32_t n_nodes;
+	/* Its first-start nodes, by id (its leadership's preference,
+	 * rk_plc_steady). */
+	uint64_t first[RK_PLC_MAX_NODES];
+	uint32_t n_first;
 	uint64_t leader_hint; /* the node last known to lead it, 0 unknown */
 	uint32_t rr;          /* next node to try when none is known */
 	uint64_t next_req;    /* this node's request ids (RK_PLC_REQ_BIT) */
@@ -98,8 +106,26 @@ struct rk_plc {
 /* Request ids of the placement calls (the router's count up from 1). */
 #define RK_PLC_REQ_BIT (UINT64_C(1) << 63)
 
-/* From the first-start layout (boot.c): the group's nodes. */
+/* From the first-start layout (boot.c): the group's nodes; then the
+ * ones recorded when they last changed (the row placement_nodes), if
+ * any: the group's replicas move (sched_run.h), and a node routes to its
+ * leader through them (heartbeats, joins, index reads, allocations). */
 void rk_plc_set_nodes(struct rk_node *n, const uint64_t *nodes, uint32_t count);
+int rk_plc_load_nodes(struct rk_node *n);
+/* Keeps in ids[0..k) the nodes of the group's first start, when any of
+ * them is there; returns how many are left. The group's preferred leader
+ * (balance.c) is taken among them: moves of its other replicas then do
+ * not move its leadership, and with it the driver, whose state in memory
+ * (calls in flight, range figures, operation counters) a new leader
+ * starts afresh. */
+uint32_t rk_plc_steady(const struct rk_node *n, uint64_t *ids, uint32_t k);
+/* The group's nodes as its leader's descriptor says (in the answer to
+ * this node's heartbeat; the leader's own beat is answered by itself):
+ * taken, and recorded when they differ from the known ones. Never from
+ * a follower's descriptor: a replica removed while its node was down
+ * still lists the old nodes until it learns it was removed. Nothing
+ * without a group. */
+void rk_plc_learn_nodes(struct rk_node *n, const uint64_t *nodes, uint32_t count);
 /* The group's replica on this node, or NULL. */
 struct rk_replica *rk_plc_replica(struct rk_node *n);
 

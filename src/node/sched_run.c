@@ -324,6 +324,7 @@ static int read_step(struct rk_node *n)
 	}
 	s->ranges = s->pend;
 	s->n_ranges = s->n_pend;
+	s->cap_ranges = s->cap_pend;
 	s->pend = NULL;
 	s->n_pend = s->cap_pend = 0;
 	s->reading = false;
@@ -535,8 +536,11 @@ static int tally(struct rk_node *n, struct rk_pl_state *st, bool *keptp)
 	struct rk_sr *s = &n->sr;
 	uint64_t key[5] = {s->fill_key[0], s->fill_key[1], s->fill_key[2], s->fill_key[3],
 			   s->fill_key[4]};
-	bool same = s->tallied && !s->leaders_moved && st->n_nodes == s->n_tally_nodes &&
-		    memcmp(key, s->tally_key, sizeof(key)) == 0;
+	/* The group's range, when the pass takes it (group_sync), changes
+	 * with no index read: tallied afresh. */
+	bool group = st->n_ranges > 0 && st->ranges[st->n_ranges - 1].id == RK_RANGE_PLACEMENT;
+	bool same = s->tallied && !group && !s->leaders_moved && st->n_nodes == s->n_tally_nodes &&
+		    st->n_ranges == s->tally_n_ranges && memcmp(key, s->tally_key, sizeof(key)) == 0;
 	int rc;
 
 	for (size_t i = 0; same && i < st->n_nodes; i++)
@@ -564,6 +568,7 @@ static int tally(struct rk_node *n, struct rk_pl_state *st, bool *keptp)
 		s->n_tally_nodes++;
 	}
 	s->tally_moves = st->moves;
+	s->tally_n_ranges = st->n_ranges;
 	memcpy(s->tally_key, key, sizeof(key));
 	s->leaders_moved = false;
 	s->tallied = true;
@@ -580,6 +585,76 @@ static void look(struct rk_node *n, const struct rk_pl_state *st, bool kept)
 		rk_ops_look(n, st);
 }
 
+/* The voters the placement group is kept at: rk_plc_group_size of the
+ * nodes that are up or may come back (live, suspect, dead for less than
+ * --dead-after), so that a node dead for good or drained does not hold a
+ * seat, and a cluster grown to 5 nodes gets 5. */
+static uint8_t group_want(const struct snap *sn, uint64_t now, uint64_t dead_after)
+{
+	uint32_t up = 0;
+
+	for (size_t i = 0; i < sn->n_nodes; i++) {
+		const struct rk_pl_node *x = &sn->nodes[i];
+		up += x->state == RK_PL_LIVE || x->state == RK_PL_SUSPECT ||
+		      (x->state == RK_PL_DEAD && now - x->dead_since_ms < dead_after);
+	}
+	return (uint8_t)rk_plc_group_size(up > 0 ? up : 1);
+}
+
+/* The placement group's own range is not in the index (its reports
+ * would be its own commands): it is the last entry of s->ranges (its id,
+ * 2^62, is above every other), made from this node's replica's
+ * descriptor, the newest there is since the driver runs on the group's
+ * leader. Refreshed each pass and look: its membership changes as the
+ * moves apply. */
+static int group_sync(struct rk_node *n, const struct snap *sn, bool *workp)
+{
+	struct rk_sr *s = &n->sr;
+	struct rk_replica *g = rk_plc_replica(n);
+	struct rk_pl_range *x;
+
+	if (g == NULL)
+		return RK_ESTATE;
+	if (s->n_ranges == 0 || s->ranges[s->n_ranges - 1].id != RK_RANGE_PLACEMENT) {
+		if (rk_grow((void **)&s->ranges, &s->cap_ranges, s->n_ranges,
+			    sizeof(*s->ranges)) != 0)
+			return RK_ENOMEM;
+		memset(&s->ranges[s->n_ranges], 0, sizeof(*s->ranges));
+		s->n_ranges++;
+	}
+	x = &s->ranges[s->n_ranges - 1];
+	if (x->id != RK_RANGE_PLACEMENT || x->generation != g->desc.generation ||
+	    x->conf_version != g->desc.conf_version) {
+		struct rk_desc c;
+		memset(&c, 0, sizeof(c));
+		if (rk_desc_copy(&c, &g->desc) != 0) {
+			s->n_ranges -= x->id != RK_RANGE_PLACEMENT;
+			rk_desc_free(&c);
+			return RK_ENOMEM;
+		}
+		keys_free(x);
+		fill_desc(&c, x); /* takes c's keys */
+		rk_desc_free(&c);
+	}
+	rk_sr_fill_range(n, x);
+	x->flags = RK_PL_RANGE_SYSTEM;
+	x->want = group_want(sn, now_ms(n), n->cfg.settings.v[RK_SET_DEAD_AFTER]);
+	/* Settled (its count of voters, all on live nodes, its leader on
+	 * none being drained), it is left out of the pass: it is never moved
+	 * to balance the nodes, and counted with the user ranges it would
+	 * move the bands' edges in small clusters (node_figures settled
+	 * short of the bytes band so). */
+	*workp = x->n_reps != x->want || x->busy != RK_PL_IDLE;
+	for (uint8_t i = 0; i < x->n_reps && !*workp; i++) {
+		const struct rk_pl_node *v = NULL;
+		for (size_t j = 0; j < sn->n_nodes && v == NULL; j++)
+			if (sn->nodes[j].id == x->reps[i].node_id)
+				v = &sn->nodes[j];
+		*workp = x->reps[i].role != RK_DESC_VOTER || v == NULL || v->state != RK_PL_LIVE;
+	}
+	return 0;
+}
+
 static void pass(struct rk_node *n, struct snap *sn, bool enabled)
 {
 	struct rk_sr *s = &n->sr;
@@ -588,16 +663,15 @@ static void pass(struct rk_node *n, struct snap *sn, bool enabled)
 	struct rk_pl_pass ps;
 	struct rk_pl_op ops[RK_SR_MAX_OPS];
 	bool kept;
+	bool work = false;
 
 	/* The slice this pass visits. The leaderships the tally counts for
 	 * the others are at most one sweep old (none right after a read),
 	 * and steer only the choice of a transfer's target. */
 	if (s->n_ranges > 0)
 		refresh_slice(n, s->cursor % s->n_ranges);
-	/* The group's own range is not in the index and not moved yet: a
-	 * node that does not hold a replica of the group does not create
-	 * one from the group's messages (docs/placement.md, "Not built
-	 * yet"). */
+	if (group_sync(n, sn, &work) != 0)
+		return;
 	rk_pl_config_default(&cfg);
 	cfg.replicas = rk_node_config_replicas(&n->cfg);
 	cfg.dead_after_ms = n->cfg.settings.v[RK_SET_DEAD_AFTER];
@@ -612,7 +686,7 @@ static void pass(struct rk_node *n, struct snap *sn, bool enabled)
 	st.nodes = sn->nodes;
 	st.n_nodes = sn->n_nodes;
 	st.ranges = s->ranges;
-	st.n_ranges = s->n_ranges;
+	st.n_ranges = s->n_ranges - !work; /* the group's is the last */
 	fill_figures(n, sn);
 	if (tally(n, &st, &kept) != 0)
 		return;
@@ -640,10 +714,12 @@ static void pass(struct rk_node *n, struct snap *sn, bool enabled)
 				break;
 			}
 	}
-	/* A drained node: no indexed range has a replica there. */
+	/* A drained node: no range has a replica there, the group's
+	 * included (the last range, group_sync; left out of a pass while
+	 * settled). */
 	for (size_t i = 0; i < st.n_nodes; i++)
 		if (st.nodes[i].state == RK_PL_DECOMMISSIONING && st.nodes[i].replicas == 0 &&
-		    n->hb.st_id == 0) {
+		    !on_node(&s->ranges[s->n_ranges - 1], st.nodes[i].id) && n->hb.st_id == 0) {
 			rk_log_info(MOD, "node %llu holds no replica any more: decommissioned",
 				    (unsigned long long)st.nodes[i].id);
 			rk_hb_set_state(n, st.nodes[i].id, RK_PL_NODE_DECOMMISSIONED, NULL);
@@ -724,12 +800,15 @@ void rk_sr_look(struct rk_node *n)
 			refresh_slice(n, s->look_at % s->n_ranges);
 			s->look_at += RK_SR_SLICE;
 		}
+		bool work = false;
+		if (group_sync(n, &sn, &work) != 0)
+			work = true; /* no group slot: every range is the index's */
 		memset(&st, 0, sizeof(st));
 		st.now_ms = now_ms(n);
 		st.nodes = sn.nodes;
 		st.n_nodes = sn.n_nodes;
 		st.ranges = s->ranges;
-		st.n_ranges = s->n_ranges;
+		st.n_ranges = s->n_ranges - !work;
 		fill_figures(n, &sn);
 		if (tally(n, &st, &kept) == 0)
 			look(n, &st, kept);

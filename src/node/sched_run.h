@@ -8,8 +8,12 @@
  * one incremental pass (placement/sched.h) and carries out its operations
  * with the admin calls (admin.h) on the range's leader, over the
  * forwarding path (fwd.h, rk_fwd_call), each with the generation and
- * configuration version it was decided on. A decommissioning node that
- * no indexed range has a replica on any more is marked decommissioned.
+ * configuration version it was decided on. The placement group's own
+ * range is not in the index: the driver, on the group's leader, takes
+ * its descriptor from its own replica and moves it like any range, kept
+ * at 3 voters (5 once 5 nodes or more are up, rk_plc_group_size). A
+ * decommissioning node that no range (the group's included) has a
+ * replica on any more is marked decommissioned.
  *
  * The index is read again only when the group's replica here has
  * applied something since the last read began, RK_SR_PAGE descriptors a
@@ -92,7 +96,7 @@ struct rk_sr {
 	bool filled, tallied, leaders_moved;
 	uint64_t fill_key[5], tally_key[5];
 	struct rk_pl_node *tally_nodes;
-	size_t n_tally_nodes, cap_tally_nodes;
+	size_t n_tally_nodes, cap_tally_nodes, tally_n_ranges;
 	uint32_t tally_moves;
 	/* Merges asked and not yet seen in the index, and the candidates'
 	 * cold marks (sched_merge.c); the merges' counters. */
@@ -106,7 +110,7 @@ struct rk_sr {
 	 * keys of its span, owned), and the group's applied index when that
 	 * read began. */
 	struct rk_pl_range *ranges;
-	size_t n_ranges;
+	size_t n_ranges, cap_ranges;
 	uint64_t index_at;
 	bool index_read;
 	/* A read under way, a page a tick: the pages in so far, the last

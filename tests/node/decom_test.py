@@ -207,9 +207,14 @@ def metrics(i):
 
 
 def leader_metrics():
-    """The placement leader's /metrics (the one with placement figures)."""
+    """The placement leader's /metrics (the one with placement figures),
+    asked of every node that answers (the group's replicas move, so its
+    leader may be any node; a node may be down)."""
     for i in NODES:
-        m = metrics(i)
+        try:
+            m = metrics(i)
+        except OSError:
+            continue
         if "rangekv_placement_moves_done_total" in m:
             return m
     return None

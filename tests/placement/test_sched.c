@@ -282,6 +282,50 @@ static void test_decommission_drains_node(void **state)
 	w_free(&w);
 }
 
+/* The placement group's own range keeps its own count (5 here, with
+ * --replicas 3): a replica on a dead node is re-created elsewhere before
+ * it is removed, and a drain takes it off a decommissioning node, as for
+ * any range, while the user ranges stay at 3. */
+static void test_placement_group_keeps_its_count(void **state)
+{
+	struct world w;
+	struct rk_pl_range *g;
+
+	(void)state;
+	w_init(&w, 13, 7, 60, nodes5, 5, 1 << 20, 2 << 20);
+	w.slow_ops = true;
+	w.cfg.dead_after_ms = 300 * 1000;
+	g = &w.ranges[0];
+	g->flags = RK_PL_RANGE_SYSTEM;
+	g->want = 5;
+	set_reps(g, nodes5, 5);
+	w.ext[0].next_rid = 6;
+	w_settle(&w, 100000);
+	w_check_settled(&w, false);
+	assert_int_equal(g->n_reps, 5);
+	assert_true(w.ranges[1].n_reps == 3);
+
+	/* Node 2 dead past dead_after: the group is back to 5 voters on
+	 * live nodes. */
+	w_set_node(&w, 2, RK_PL_DEAD);
+	w.now_ms += w.cfg.dead_after_ms;
+	w_settle(&w, 100000);
+	w_check_settled(&w, false);
+	assert_int_equal(w_node(&w, 2)->replicas, 0);
+	assert_int_equal(g->n_reps, 5);
+
+	/* Node 1 drained: the group leaves it too. */
+	w_set_node(&w, 1, RK_PL_DECOMMISSIONING);
+	w_settle(&w, 100000);
+	assert_int_equal(w_node(&w, 1)->replicas, 0);
+	w_set_node(&w, 1, RK_PL_DECOMMISSIONED);
+	w_check_settled(&w, false);
+	assert_int_equal(g->n_reps, 5);
+	for (uint8_t k = 0; k < g->n_reps; k++)
+		assert_true(g->reps[k].node_id != 1 && g->reps[k].node_id != 2);
+	w_free(&w);
+}
+
 /* Three nodes, three replicas, one dead past dead_after: nowhere to add,
  * so nothing is removed either (add before remove). */
 static void test_dead_node_without_spare_waits(void **state)
@@ -871,6 +915,7 @@ int main(void)
 		cmocka_unit_test(test_uneven_bytes_even_counts),
 		cmocka_unit_test(test_dead_node_repaired_after_dead_after),
 		cmocka_unit_test(test_decommission_drains_node),
+		cmocka_unit_test(test_placement_group_keeps_its_count),
 		cmocka_unit_test(test_dead_node_without_spare_waits),
 		cmocka_unit_test(test_short_range_topped_up),
 		cmocka_unit_test(test_leader_balance_can_be_left_out),

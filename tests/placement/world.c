@@ -371,7 +371,7 @@ static void apply_member(struct world *w, struct rk_pl_range *r,
 		/* Add before remove: a voter on a node that is not live goes
 		 * only once the live voters without it are enough. */
 		if (p->role == RK_DESC_VOTER && (n == NULL || n->state != RK_PL_LIVE) &&
-		    live_voters(w, r, p) < w->cfg.replicas)
+		    live_voters(w, r, p) < (r->want ? r->want : w->cfg.replicas))
 			fail_msg("step %zu: range %llu: replica on node %llu "
 				 "removed before its replacement",
 				 w->steps, (unsigned long long)r->id,
@@ -580,7 +580,7 @@ void w_check_settled(struct world *w, bool check_bytes)
 	for (size_t i = 0; i < w->n_ranges; i++) {
 		const struct rk_pl_range *r = &w->ranges[i];
 
-		assert_int_equal(r->n_reps, w->cfg.replicas);
+		assert_int_equal(r->n_reps, r->want ? r->want : w->cfg.replicas);
 		for (uint8_t k = 0; k < r->n_reps; k++) {
 			assert_int_equal(r->reps[k].role, RK_DESC_VOTER);
 			assert_int_equal(w_node(w, r->reps[k].node_id)->state,
