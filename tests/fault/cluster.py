@@ -19,20 +19,48 @@ unless node_ids says otherwise (Cluster(..., node_ids={1: 7, 2: 3, 3: 5})
 makes every range's replica ids differ from the ids of the nodes they are
 on); the methods here speak slots, translating the node ids the API shows.
 """
+import fcntl
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 
 # Above the kernel's default ephemeral port range (32768-60999), so that no
 # outgoing connection of another test takes one of our ports: the band
 # 61000-62999 (63000-64999 holds node_join's, node_decom's, node_rebalance's
-# and node_merge_snap's bands).
-BASE = 61000 + (os.getpid() % 200) * 10
+# and node_merge_snap's bands), in blocks of 10.
+PORTS_LO, PORT_BLOCKS = 61000, 200
+_claimed = []
+
+
+def _claim_base():
+    """The first port of a block this process holds for its life: a lock
+    file per block (an exclusive flock, which the kernel drops when the
+    process ends, however it ends), tried from a pid-chosen block on. Two
+    tests that import this harness (ctest -j2 runs them side by side, and
+    node_member_crash runs for minutes) then never share a block; a bind
+    probe alone would not do, since a test that restarts its nodes leaves
+    their ports free for a moment."""
+    start = os.getpid() % PORT_BLOCKS
+    for k in range(PORT_BLOCKS):
+        base = PORTS_LO + ((start + k) % PORT_BLOCKS) * 10
+        f = open(os.path.join(tempfile.gettempdir(), "rangekv-test-ports-%d.lock" % base), "a")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.close()
+            continue
+        _claimed.append(f)  # kept open (not inherited by the nodes: PEP 446)
+        return base
+    return PORTS_LO + start * 10
+
+
+BASE = _claim_base()
 RANGES = 16
 TICK_MS = 50
 
