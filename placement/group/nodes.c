@@ -286,13 +286,13 @@ struct clash {
 static int clash_visit(void *arg, const struct rk_pl_node_rec *node)
 {
 	struct clash *c = arg;
-	const struct rk_pl_node_rec *r = node;
+	const struct rk_pl_node_rec *r;
 
 	if (node->id == c->want->id)
 		return 0;
 	/* The batch's own writes are newer than the committed row. */
-	if (in_batch(c->sm, node->id) != NULL)
-		r = in_batch(c->sm, node->id);
+	if ((r = in_batch(c->sm, node->id)) == NULL)
+		r = node;
 	if (addr_clash(c->want, r)) {
 		c->found = true;
 		return 1;

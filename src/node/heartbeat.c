@@ -297,6 +297,19 @@ static void follow_leadership(struct rk_node *n)
 		h->n = 0;
 }
 
+void rk_hb_state_json(struct rk_http_resp *resp, uint64_t id, const char *state)
+{
+	struct rk_json j;
+
+	rk_json_init(&j, &resp->body);
+	rk_json_obj_begin(&j);
+	rk_json_key(&j, "id");
+	rk_json_u64(&j, id);
+	rk_json_key(&j, "state");
+	rk_json_str(&j, state);
+	rk_json_obj_end(&j);
+}
+
 /* Answers the call waiting for the state change (if any) and forgets the
  * change: status 202 (applied), 409 (refused: rc) or 503 (why). */
 static void st_answer(struct rk_node *n, int status, int rc, const char *why)
@@ -310,16 +323,10 @@ static void st_answer(struct rk_node *n, int status, int rc, const char *why)
 		resp.content_type = "application/json";
 		rk_buf_init(&resp.body);
 		if (status == 202) {
-			struct rk_json j;
 			resp.status = 202;
-			rk_json_init(&j, &resp.body);
-			rk_json_obj_begin(&j);
-			rk_json_key(&j, "id");
-			rk_json_u64(&j, h->st_id);
-			rk_json_key(&j, "state");
-			rk_json_str(&j, h->st_state == RK_PL_NODE_DECOMMISSIONED ? "decommissioned"
-										 : "decommissioning");
-			rk_json_obj_end(&j);
+			rk_hb_state_json(&resp, h->st_id,
+					 h->st_state == RK_PL_NODE_DECOMMISSIONED ? "decommissioned"
+										  : "decommissioning");
 		} else if (status == 409) {
 			snprintf(msg, sizeof(msg), "%s",
 				 rc == RK_ECONFCHANGE

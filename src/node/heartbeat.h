@@ -157,6 +157,8 @@ int rk_hb_state_of(const struct rk_node *n, uint64_t id);
  * change, or the node stops. */
 void rk_hb_set_state(struct rk_node *n, uint64_t id, uint8_t state,
 		     struct rk_http_later *later);
+/* The body of a state change's answer: {"id", "state"} into resp. */
+void rk_hb_state_json(struct rk_http_resp *resp, uint64_t id, const char *state);
 /* On the group's leader: the state it derives for the node rec and when
  * it last heard from it (the loop's clock). */
 int rk_hb_view(struct rk_node *n, const struct rk_pl_node_rec *rec, uint64_t *heard_msp);

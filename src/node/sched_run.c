@@ -828,18 +828,6 @@ void rk_sr_close(struct rk_node *n)
 
 /* ---- POST /api/v1/nodes/{id}/decommission ------------------------------------------ */
 
-static void decom_json(struct rk_http_resp *resp, uint64_t id, const char *state)
-{
-	struct rk_json j;
-
-	rk_json_init(&j, &resp->body);
-	rk_json_obj_begin(&j);
-	rk_json_key(&j, "id");
-	rk_json_u64(&j, id);
-	rk_json_key(&j, "state");
-	rk_json_str(&j, state);
-	rk_json_obj_end(&j);
-}
 
 bool rk_sr_http(struct rk_node *n, const struct rk_http_req *req, struct rk_http_resp *resp)
 {
@@ -875,7 +863,7 @@ bool rk_sr_http(struct rk_node *n, const struct rk_http_req *req, struct rk_http
 		return true;
 	}
 	if (st == RK_HB_DECOMMISSIONING || st == RK_HB_DECOMMISSIONED) {
-		decom_json(resp, id, rk_hb_state_name(st)); /* asked already */
+		rk_hb_state_json(resp, id, rk_hb_state_name(st)); /* asked already */
 		return true;
 	}
 	for (uint32_t i = 0; i < n->hb.n_told; i++)
@@ -898,7 +886,7 @@ bool rk_sr_http(struct rk_node *n, const struct rk_http_req *req, struct rk_http
 	rk_hb_set_state(n, id, RK_PL_NODE_DECOMMISSIONING, l);
 	if (l == NULL) {
 		resp->status = 202;
-		decom_json(resp, id, "decommissioning");
+		rk_hb_state_json(resp, id, "decommissioning");
 	}
 	return true;
 }
