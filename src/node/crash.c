@@ -26,6 +26,12 @@ void rk_crash_arm(struct rk_node *n)
 		rk_log_warn("node", "test hook: the apply of each split waits %llu ms "
 			    "after its commit", (unsigned long long)n->hooks.split_hold_ms);
 	}
+	at = getenv("RANGEKV_TEST_SPLIT_RIGHT_BUSY");
+	if (h != NULL && strcmp(h, "1") == 0 && at != NULL && strcmp(at, "1") == 0) {
+		n->hooks.split_right_busy = true;
+		rk_log_warn("node", "test hook: a right half's replica made by a message "
+			    "catches up by snapshot");
+	}
 }
 
 void rk_crash_point(const struct rk_node *n, const char *name)

@@ -39,6 +39,12 @@
  * commit, which a slow apply batch can make; the lease-across-a-split
  * test (tests/node/lease_split_test.py) holds the left leader's apply
  * there while its followers apply the split.
+ *
+ * RANGEKV_TEST_SPLIT_RIGHT_BUSY=1 (with RANGEKV_TEST_HOOKS=1, at start): a
+ * right half's replica that a message made before the split applied here
+ * counts as busy when it does, as one whose persist is in flight then
+ * does, so it catches up by snapshot (split.c); which it does otherwise
+ * is a matter of timing (tests/node/split_snap_crash_test.py).
  */
 #ifndef RK_NODE_CRASH_H
 #define RK_NODE_CRASH_H

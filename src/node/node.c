@@ -622,6 +622,7 @@ out:
 	rk_admin_close(n); /* before the connections close: their answers go */
 	rk_reads_close(n); /* its threads read the store, its handle is the loop's */
 	rk_split_close(n);
+	rk_handoff_close(n);
 	rk_merge_close(n);
 	rk_check_close(n);
 	if (n->http.loop != NULL && !n->http.closing)

@@ -35,6 +35,7 @@
 #include "plc.h"
 #include "pindex.h"
 #include "fwd.h"
+#include "handoff.h"
 #include "process.h"
 #include "rfig.h"
 #include "prom.h"
@@ -86,6 +87,7 @@ struct rk_test_hooks {
 	uint64_t disk_free;    /* ...this, whatever the disk has */
 	char crash_at[32];     /* RANGEKV_CRASH_AT (crash.h) */
 	uint64_t split_hold_ms; /* RANGEKV_TEST_SPLIT_HOLD_MS (crash.h) */
+	bool split_right_busy;  /* RANGEKV_TEST_SPLIT_RIGHT_BUSY (crash.h) */
 	uint64_t held_range, held_index, held_since_ms; /* the split held */
 };
 
@@ -128,6 +130,7 @@ struct rk_node {
 	struct rk_space space; /* free space on the data disk (space.c) */
 	struct rk_admin admin; /* admin calls waiting for the cluster */
 	struct rk_split split; /* split calls waiting (split.h) */
+	struct rk_handoffs handoffs; /* spans split off since the last checkpoint */
 	struct rk_merge merge; /* merge calls under way (merge.h) */
 	struct rk_life life;   /* replicas created and removed (life.c) */
 	struct rk_sizes sizes; /* range sizes measured off the loop (size.c) */

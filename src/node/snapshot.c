@@ -31,6 +31,7 @@
 #include "key.h"
 #include "log.h"
 #include "member.h"
+#include "handoff.h"
 #include "node_int.h"
 #include "reads.h"
 #include "snapshot.h"
@@ -669,7 +670,13 @@ static bool snap_acceptable(struct rk_replica *r, const struct seal_work *w,
 	if (w->head_range != r->range ||
 	    rk_desc_decode((const uint8_t *)w->head.p, w->head.len, &d, &used) != 0)
 		why = "its header is not of this range";
-	else
+	else if (r->range != RK_RANGE_PLACEMENT && rk_handoff_meets(r->node, &d)) {
+		/* A replay after a crash would write over its install
+		 * (handoff.h): taken once a checkpoint has the split. */
+		why = "a local range split its span off after the last checkpoint; "
+		      "waiting for the next";
+		rk_store_checkpoint_async(r->node->store);
+	} else
 		why = rk_member_snap_refused(r->range, &d, &r->desc, snap_overlaps, r);
 	if (why == NULL && r->incoming != NULL)
 		note_covered(r, r->incoming, &d);

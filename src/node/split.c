@@ -8,6 +8,7 @@
 #include "api_range.h"
 #include "compact.h"
 #include "crash.h"
+#include "handoff.h"
 #include "ids.h"
 #include "plc.h"
 #include "json.h"
@@ -220,7 +221,17 @@ int rk_split_apply(void *arg, const struct rk_kv_split *s, int *refusedp)
 		rk_desc_free(&right);
 		return refuse(r, s, RK_ESTATE, refusedp);
 	}
-	if (rr != NULL && (rr->desc.n_reps > 0 || rr->persisting || rr->removing)) {
+	/* Until a checkpoint holds the left past this entry, a replay would
+	 * write the right half's keys again: no snapshot installed over them
+	 * meanwhile (handoff.h). */
+	if (rk_handoff_add(n, r->range, x->index, s->key, s->klen, r->desc.end,
+			   r->desc.elen) != 0) {
+		rk_desc_free(&left);
+		rk_desc_free(&right);
+		return RK_ENOMEM;
+	}
+	if (rr != NULL && (rr->desc.n_reps > 0 || rr->persisting || rr->removing ||
+			   n->hooks.split_right_busy)) {
 		/* A right replica that got its own state (a snapshot) or is
 		 * busy: left as it is; it takes the range's snapshot, which
 		 * no longer meets the left's span. */
@@ -707,6 +718,7 @@ void rk_split_tick(struct rk_node *n)
 
 	if (n->split.n_camps > 0)
 		camps_run(n);
+	rk_handoff_prune(n);
 	for (op = n->split.ops; op != NULL; op = next) {
 		const char *msg;
 		int status;
