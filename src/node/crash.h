@@ -42,9 +42,11 @@
  *
  * RANGEKV_TEST_SPLIT_RIGHT_BUSY=1 (with RANGEKV_TEST_HOOKS=1, at start): a
  * right half's replica that a message made before the split applied here
- * counts as busy when it does, as one whose persist is in flight then
- * does, so it catches up by snapshot (split.c); which it does otherwise
- * is a matter of timing (tests/node/split_snap_crash_test.py).
+ * is given up when it does and catches up by snapshot (split.c), as one
+ * still busy would be, instead of being taken over in place; the split
+ * does not wait for its persist (rk_split_wait_right). The snapshot path
+ * of a right half, otherwise taken only when its leader's log was
+ * compacted meanwhile (tests/node/split_snap_crash_test.py).
  */
 #ifndef RK_NODE_CRASH_H
 #define RK_NODE_CRASH_H

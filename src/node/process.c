@@ -396,6 +396,8 @@ static void on_process(uv_idle_t *h)
 			continue; /* nothing to persist: done without the store */
 		if (r->rd.n_committed > 0)
 			rk_test_split_hold(n, r, &r->rd); /* tests only (crash.h) */
+		if (r->rd.n_committed > 0)
+			(void)rk_split_wait_right(n, r, &r->rd);
 		if (r->rd.n_committed > 0 && rk_merge_hold(n, r, &r->rd))
 			continue; /* kept (have_ready); the right's commit wakes it */
 		if (ready_empty(&r->rd)) {

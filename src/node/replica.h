@@ -93,8 +93,10 @@ struct rk_replica {
 	 * (balance.h). */
 	uint64_t split_ms;
 	/* Merges (merge.h): the left range whose MERGE waits for this
-	 * replica's commit (0: none); the left range this one was merged
-	 * into (its storage removal is in that left's apply batch). */
+	 * replica's commit (0: none; also the left whose SPLIT waits for
+	 * this right replica's persist, split.h); the left range this one
+	 * was merged into (its storage removal is in that left's apply
+	 * batch). */
 	uint64_t merge_waiter, merged_into, merged_at; /* merged_at: the MERGE's index */
 	uint64_t visible; /* applied index readers see (its batch committed) */
 	struct rk_load load; /* writes/s and reads/s (load.h) */

@@ -317,6 +317,47 @@ shrink:
 	return 0;
 }
 
+struct right_walk {
+	struct rk_node *n;
+	struct rk_replica *busy;
+};
+
+static int busy_right(void *arg, uint32_t no, const struct rk_kv_cmd *c)
+{
+	struct right_walk *w = arg;
+	struct rk_kv_split s;
+	struct rk_replica *rr;
+
+	(void)no;
+	if (c->op != RK_KV_SPLIT || rk_kv_split_decode(c, &s) != 0)
+		return 0;
+	rr = rk_table_get(&w->n->tab, s.right_id);
+	if (rr == NULL || rr->desc.n_reps > 0 || rr->removing || !rr->persisting)
+		return 0;
+	w->busy = rr;
+	return 1;
+}
+
+bool rk_split_wait_right(struct rk_node *n, struct rk_replica *r, struct rk_raft_ready *rd)
+{
+	struct right_walk w = {n, NULL};
+	uint64_t ts;
+
+	if (n->hooks.split_right_busy)
+		return false; /* tests: the snapshot path (crash.h) */
+	for (size_t i = 0; i < rd->n_committed; i++) {
+		const struct rk_raft_entry *e = &rd->committed[i];
+
+		if (e->type != RK_RAFT_ENTRY_NORMAL || e->len == 0 ||
+		    rk_kv_entry_walk(e->data, e->len, &ts, busy_right, &w) != 1)
+			continue;
+		rd->n_committed = i;
+		w.busy->merge_waiter = r->range;
+		return true;
+	}
+	return false;
+}
+
 /* ---- the call ------------------------------------------------------------------ */
 
 struct rk_split_op {

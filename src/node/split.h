@@ -105,6 +105,15 @@ bool rk_split_auto_pending(const struct rk_node *n);
  * (not the leader, busy, the key not strictly inside); copies key. */
 int rk_split_auto(struct rk_node *n, struct rk_replica *r, const void *key,
 		  size_t klen);
+/* Whether r's ready rd must apply no further yet: it commits a SPLIT
+ * whose right replica here was made by a message and has a persist in
+ * flight (its term and vote being written). Taken over in place once that
+ * is done, it keeps them and catches up by the right's log; taken now it
+ * could not be (a batch of its own is in flight) and would wait for a
+ * snapshot. rd's committed entries are then cut short before the SPLIT
+ * (the rest of the ready goes on) and the right replica wakes r when its
+ * persist is done. */
+bool rk_split_wait_right(struct rk_node *n, struct rk_replica *r, struct rk_raft_ready *rd);
 /* Answers the calls that are done; campaigns again for right halves
  * whose first campaign found no voters yet (split.c). */
 void rk_split_tick(struct rk_node *n);
