@@ -83,6 +83,17 @@ bool rk_handoff_meets(struct rk_node *n, const struct rk_desc *d)
 	return false;
 }
 
+bool rk_handoff_pending(struct rk_node *n, uint64_t left)
+{
+	const struct rk_handoffs *h = &n->handoffs;
+
+	rk_handoff_prune(n);
+	for (size_t i = 0; i < h->n; i++)
+		if (h->v[i].left == left)
+			return true;
+	return false;
+}
+
 void rk_handoff_close(struct rk_node *n)
 {
 	struct rk_handoffs *h = &n->handoffs;

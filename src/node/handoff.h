@@ -49,6 +49,13 @@ int rk_handoff_add(struct rk_node *n, uint64_t left, uint64_t index,
 /* Whether d's span meets a span handed off that a checkpoint does not yet
  * cover; entries that one covers are dropped first. */
 bool rk_handoff_meets(struct rk_node *n, const struct rk_desc *d);
+/* Whether range left split here and no checkpoint has it yet. Its
+ * replica's removal waits until one does (life.c): a crash would bring
+ * the left back from before the split, the removal's redo at start would
+ * clear its whole span of then, the right half's keys too, and no replay
+ * of the left would make the right half again (it is loaded only by that
+ * replay). */
+bool rk_handoff_pending(struct rk_node *n, uint64_t left);
 /* Drops the entries a checkpoint covers (a tick's work: few entries). */
 void rk_handoff_prune(struct rk_node *n);
 void rk_handoff_close(struct rk_node *n);

@@ -308,6 +308,10 @@ static int start_removal(struct rk_node *n, struct rk_replica *r)
 			return RK_EAGAIN; /* later */
 		}
 		rk_crash_point(n, "merge.left_durable");
+	} else if (rk_handoff_pending(n, r->range)) {
+		/* It split here after the last checkpoint (handoff.h). */
+		rk_store_checkpoint_async(n->store);
+		return RK_EAGAIN; /* later */
 	}
 	g = calloc(1, sizeof(*g));
 	if (g == NULL || (g->b = rk_store_batch_new()) == NULL) {
