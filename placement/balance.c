@@ -13,6 +13,15 @@
  * Balancing waits while a doomed node still holds replicas: repairs and
  * drains take the move slots first, and the figures they change would make
  * the balancing moves wrong anyway.
+ *
+ * Nodes are judged by their settled figures (pl_cnt, pl_byt: the moves in
+ * flight counted as done), so that a node receiving a learner while the
+ * replica it replaces is still on its source is not taken for a replica
+ * fuller than it will be: a swap's two moves (swap.c) each leave a node a
+ * replica over for a while, and the rules here would otherwise move a
+ * third range to undo that. The source of a move is still chosen by
+ * pl_excess_voter on the aggregates as they are, the choice rule 4 makes
+ * when the move ends.
  */
 #include "bugs.h"
 #include "sched_int.h"
@@ -74,9 +83,9 @@ static struct rk_pl_node *lightest_target(struct pl_ctx *c,
 	for (size_t i = 0; i < c->n_nodes; i++) {
 		struct rk_pl_node *n = &c->nodes[i];
 
-		if (!pl_eligible(c, r, n, leader) || n->replicas + 1 > c->cnt_hi)
+		if (!pl_eligible(c, r, n, leader) || pl_cnt(c, n) + 1 > c->cnt_hi)
 			continue;
-		if (best == NULL || n->bytes < best->bytes)
+		if (best == NULL || pl_byt(c, n) < pl_byt(c, best))
 			best = n;
 	}
 	return best;
@@ -90,8 +99,8 @@ static void refresh_lows(struct pl_ctx *c)
 
 		if (n->state != RK_PL_LIVE)
 			continue;
-		c->low_cnt |= n->replicas < c->cnt_lo;
-		c->low_byt |= n->bytes < c->byt_lo;
+		c->low_cnt |= pl_cnt(c, n) < c->cnt_lo;
+		c->low_byt |= pl_byt(c, n) < c->byt_lo;
 	}
 }
 
@@ -99,6 +108,8 @@ bool pl_balance_replicas(struct pl_ctx *c, const struct rk_pl_range *r)
 {
 	const struct rk_pl_replica *src;
 	struct rk_pl_node *s, *t;
+	double s_cnt, t_cnt;
+	uint64_t s_byt, t_byt;
 
 	if (c->doomed_hold || !pl_move_allowed(c, NULL, NULL))
 		return false;
@@ -108,29 +119,33 @@ bool pl_balance_replicas(struct pl_ctx *c, const struct rk_pl_range *r)
 		return false;
 	if (c->lows_stale)
 		refresh_lows(c);
+	s_cnt = pl_cnt(c, s);
+	s_byt = pl_byt(c, s);
 	/* Neither rule can fire: nothing to search for. */
-	if (s->replicas <= c->cnt_hi && !c->low_cnt && s->bytes <= c->byt_hi &&
+	if (s_cnt <= c->cnt_hi && !c->low_cnt && s_byt <= c->byt_hi &&
 	    !c->low_byt)
 		return false;
 	t = pl_best_target(c, r);
+	t_cnt = t != NULL ? pl_cnt(c, t) : 0;
+	t_byt = t != NULL ? pl_byt(c, t) : 0;
 	/* A move by count takes a range heavier than the mean replica to
 	 * its target only if that stays within the bytes band (or its
 	 * source is above the count band): a node filled by count (one that
 	 * joined) gets light ranges, most are, rather than stopping at the
 	 * low edge of the count band with too many bytes, where no move by
 	 * bytes may take a replica off it. */
-	if (t != NULL && (s->replicas > c->cnt_hi || t->replicas < c->cnt_lo) &&
-	    s->replicas >= t->replicas + 2 &&
-	    (s->replicas > c->cnt_hi || t->bytes + r->size_bytes <= c->byt_hi ||
+	if (t != NULL && (s_cnt > c->cnt_hi || t_cnt < c->cnt_lo) &&
+	    s_cnt >= t_cnt + 2 &&
+	    (s_cnt > c->cnt_hi || t_byt + r->size_bytes <= c->byt_hi ||
 	     (double)r->size_bytes * (c->cnt_lo + c->cnt_hi) <= c->byt_lo + c->byt_hi)) {
 		pl_emit_add(c, r, t, s, RK_PL_WHY_BALANCE_COUNT);
 		return true;
 	}
-	if (s->replicas - 1.0 < c->cnt_lo)
+	if (s_cnt - 1.0 < c->cnt_lo)
 		return false;
 	t = lightest_target(c, r);
-	if (t != NULL && (s->bytes > c->byt_hi || t->bytes < c->byt_lo) &&
-	    t->bytes + r->size_bytes < s->bytes) {
+	if (t != NULL && (s_byt > c->byt_hi || pl_byt(c, t) < c->byt_lo) &&
+	    pl_byt(c, t) + r->size_bytes < s_byt) {
 		pl_emit_add(c, r, t, s, RK_PL_WHY_BALANCE_BYTES);
 		return true;
 	}

@@ -24,6 +24,8 @@
 #define RK_PL_BUG_REMOVE_NEWEST 4
 /* A merge removes a sticky boundary (one made by hand or at first start). */
 #define RK_PL_BUG_MERGE_STICKY 5
+/* No swap (rule 8): a node stuck outside the bytes band stays there. */
+#define RK_PL_BUG_NO_SWAP 6
 
 #define RK_PL_BUGGY(name) (RK_PL_BUG == RK_PL_BUG_##name)
 

@@ -1,8 +1,8 @@
 /*
  * The scheduler's pass: the cursor and slice, the working copy of the
  * nodes, the rule order, and the helpers the rule files share (sched.h,
- * sched_int.h). The rules themselves are in repair.c, split.c and
- * balance.c.
+ * sched_int.h). The rules themselves are in repair.c, split.c,
+ * balance.c and swap.c.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +41,8 @@ const char *rk_pl_reason_name(uint8_t reason)
 		"short",	   "repair",	      "drain",
 		"excess",	   "catch_up",	      "free_leader",
 		"balance_count",   "balance_bytes",   "balance_leaders",
-		"split_size",	   "split_load",      "merge_small"};
+		"split_size",	   "split_load",      "merge_small",
+		"balance_swap"};
 
 	return reason <= RK_PL_WHY_MAX ? names[reason] : "unknown";
 }
@@ -192,8 +193,9 @@ struct rk_pl_node *pl_best_target(struct pl_ctx *c,
 		if (!pl_eligible(c, r, n, leader))
 			continue;
 		/* Nodes are by id: the first of equals is the lowest id. */
-		if (best == NULL || n->replicas < best->replicas ||
-		    (n->replicas == best->replicas && n->bytes < best->bytes))
+		if (best == NULL || pl_cnt(c, n) < pl_cnt(c, best) ||
+		    (pl_cnt(c, n) == pl_cnt(c, best) &&
+		     pl_byt(c, n) < pl_byt(c, best)))
 			best = n;
 	}
 	return best;
@@ -258,12 +260,109 @@ void pl_emit_add(struct pl_ctx *c, const struct rk_pl_range *r,
 	node_drop(from, r->size_bytes);
 }
 
+/* ---- settled figures -------------------------------------------------------- */
+
+uint32_t pl_cnt(const struct pl_ctx *c, const struct rk_pl_node *n)
+{
+	uint32_t out = c->out_cnt[n - c->nodes];
+
+	return n->replicas > out ? n->replicas - out : 0;
+}
+
+uint64_t pl_byt(const struct pl_ctx *c, const struct rk_pl_node *n)
+{
+	uint64_t out = c->out_byt[n - c->nodes];
+
+	return n->bytes > out ? n->bytes - out : 0;
+}
+
+/* A removal emitted for a range whose removal was projected: the
+ * aggregates drop now (pl_emit_replica), so the projection goes. */
+static void pend_take_back(struct pl_ctx *c, const struct rk_pl_range *r)
+{
+	for (size_t i = 0; i < c->n_pend; i++) {
+		struct pl_pend *p = &c->pend[i];
+
+		if (p->r != r)
+			continue;
+		c->out_cnt[p->node] -= c->out_cnt[p->node] > 0;
+		c->out_byt[p->node] -= c->out_byt[p->node] >= r->size_bytes
+					       ? r->size_bytes
+					       : c->out_byt[p->node];
+		p->r = NULL;
+		return;
+	}
+}
+
+/* Projects the moves in flight among the `n` ranges from index `first`
+ * (those the pass visits) onto the settled figures: a range with a
+ * learner on a live node, or with more voters than it wants, will lose
+ * the voter an excess removal takes (pl_excess_voter: the same choice
+ * rule 4 makes, on the same aggregates). Ranges in a joint configuration
+ * or with a doomed voter are left as they are: their outcome is not one
+ * removal by that rule, and balancing waits for a doomed node anyway. */
+static int ctx_pending(struct pl_ctx *c, size_t first, size_t n)
+{
+	const struct rk_pl_state *st = c->st;
+
+	c->out_cnt = calloc(c->n_nodes ? c->n_nodes : 1, sizeof(*c->out_cnt));
+	c->out_byt = calloc(c->n_nodes ? c->n_nodes : 1, sizeof(*c->out_byt));
+	if (c->out_cnt == NULL || c->out_byt == NULL)
+		return RK_ENOMEM;
+	for (size_t k = 0, i = first; k < n && st->n_ranges > 0; k++, i++) {
+		const struct rk_pl_range *r;
+		const struct rk_pl_replica *v;
+		struct rk_pl_node *nd;
+		uint32_t voters = 0, learners = 0;
+		size_t at;
+		bool doomed = false, live_learner = false;
+
+		if (i >= st->n_ranges)
+			i = 0;
+		r = &st->ranges[i];
+		if (pl_in_joint(r))
+			continue;
+		for (uint8_t j = 0; j < r->n_reps; j++) {
+			nd = pl_node(c, r->reps[j].node_id);
+			if (r->reps[j].role == RK_DESC_LEARNER) {
+				learners += nd != NULL;
+				live_learner |= nd != NULL &&
+						nd->state == RK_PL_LIVE;
+				continue;
+			}
+			voters++;
+			doomed |= pl_doomed(c, nd);
+		}
+		c->learners_seen += learners;
+		if (doomed || !(live_learner || voters > pl_want(c, r)))
+			continue;
+		v = pl_excess_voter(c, r);
+		nd = v != NULL ? pl_node(c, v->node_id) : NULL;
+		if (nd == NULL)
+			continue;
+		if (c->n_pend % 64 == 0) {
+			struct pl_pend *p = realloc(
+				c->pend, (c->n_pend + 64) * sizeof(*p));
+
+			if (p == NULL)
+				return RK_ENOMEM;
+			c->pend = p;
+		}
+		at = (size_t)(nd - c->nodes);
+		c->pend[c->n_pend++] = (struct pl_pend){r, at};
+		c->out_cnt[at]++;
+		c->out_byt[at] += r->size_bytes;
+	}
+	return 0;
+}
+
 void pl_emit_replica(struct pl_ctx *c, const struct rk_pl_range *r,
 		     uint8_t kind, uint64_t replica_id, uint8_t why)
 {
 	pl_emit(c, r, kind, why)->replica_id = replica_id;
 	if (kind != RK_PL_OP_REMOVE)
 		return;
+	pend_take_back(c, r);
 	for (uint8_t i = 0; i < r->n_reps; i++)
 		if (r->reps[i].replica_id == replica_id)
 			node_drop(pl_node(c, r->reps[i].node_id), r->size_bytes);
@@ -309,8 +408,8 @@ static void ctx_bands(struct pl_ctx *c)
 		if (n->state != RK_PL_LIVE)
 			continue;
 		live++;
-		cnt += n->replicas;
-		byt += (double)n->bytes;
+		cnt += pl_cnt(c, n);
+		byt += (double)pl_byt(c, n);
 		ldr += n->leaders;
 	}
 	band(cnt, live, c->cfg->balance_pct, 1, &c->cnt_lo, &c->cnt_hi);
@@ -318,7 +417,7 @@ static void ctx_bands(struct pl_ctx *c)
 	band(ldr, live, c->cfg->balance_pct, 1, &c->ldr_lo, &c->ldr_hi);
 }
 
-static bool in_joint(const struct rk_pl_range *r)
+bool pl_in_joint(const struct rk_pl_range *r)
 {
 	for (uint8_t i = 0; i < r->n_reps; i++)
 		if (r->reps[i].role != RK_DESC_VOTER &&
@@ -327,9 +426,7 @@ static bool in_joint(const struct rk_pl_range *r)
 	return false;
 }
 
-/* Whether r has a leader that can carry out a membership change: a voter
- * on a node that is up (live, suspect or draining). */
-static bool has_leader(struct pl_ctx *c, const struct rk_pl_range *r)
+bool pl_has_leader(struct pl_ctx *c, const struct rk_pl_range *r)
 {
 	const struct rk_pl_node *n = pl_node(c, r->leader_node);
 
@@ -350,9 +447,9 @@ static size_t visit(struct pl_ctx *c, const struct rk_pl_range *r,
 {
 	bool is_short = false;
 
-	if (r->busy != RK_PL_IDLE || in_joint(r))
+	if (r->busy != RK_PL_IDLE || pl_in_joint(r))
 		return 1;
-	if (!has_leader(c, r)) {
+	if (!pl_has_leader(c, r)) {
 		c->pass->n_leaderless++;
 		return 1;
 	}
@@ -400,15 +497,18 @@ int rk_pl_pass(const struct rk_pl_config *cfg, const struct rk_pl_state *st,
 	c.moves_total = st->moves;
 	c.merges_total = st->merges;
 	c.lows_stale = true;
+	want = pass->slice == 0 || pass->slice > st->n_ranges ? st->n_ranges
+								: pass->slice;
+	i = st->n_ranges > 0 ? pass->cursor % st->n_ranges : 0;
+	rc = ctx_pending(&c, i, want);
+	if (rc != 0)
+		goto out;
 	ctx_bands(&c);
 	if (st->n_ranges == 0) {
 		pass->next_cursor = 0;
 		pass->wrapped = true;
 		goto out;
 	}
-	want = pass->slice == 0 || pass->slice > st->n_ranges ? st->n_ranges
-								: pass->slice;
-	i = pass->cursor % st->n_ranges;
 	/* A visit emits at most one operation: stop while there is room for
 	 * one more, so no range is visited and then left without its op. */
 	while (pass->visited < want && pass->n_ops < pass->max_ops) {
@@ -429,9 +529,16 @@ int rk_pl_pass(const struct rk_pl_config *cfg, const struct rk_pl_state *st,
 		}
 	}
 	pass->next_cursor = i;
+	/* Nothing else to do in the ranges visited: a swap, if one helps. */
+	if (pass->n_ops == 0)
+		rc = pl_balance_swap(&c, pass->cursor % st->n_ranges,
+				     pass->visited);
 out:
+	free(c.pend);
+	free(c.out_byt);
+	free(c.out_cnt);
 	free(c.nodes);
-	return 0;
+	return rc;
 }
 
 /* ---- tally -------------------------------------------------------------------- */

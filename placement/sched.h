@@ -174,7 +174,10 @@ enum rk_pl_reason {
 	RK_PL_WHY_SPLIT_SIZE = 9,
 	RK_PL_WHY_SPLIT_LOAD = 10,
 	RK_PL_WHY_MERGE_SMALL = 11,
-	RK_PL_WHY_MAX = 11
+	/* One of a swap's two moves (rule 8): a heavy range off a node over
+	 * the bytes band, a light one onto it, counts unchanged. */
+	RK_PL_WHY_BALANCE_SWAP = 12,
+	RK_PL_WHY_MAX = 12
 };
 
 struct rk_pl_op {
@@ -242,7 +245,12 @@ struct rk_pl_pass {
  *   7. merge with the right neighbour, if the right was made by an
  *      automatic split (a sticky boundary stays);
  *   8. replica balance by count, then by bytes (only while no doomed node
- *      holds replicas: repairs get the move slots first);
+ *      holds replicas: repairs get the move slots first), judging nodes
+ *      by their figures once the moves in flight among the visited
+ *      ranges are done; and when the visits chose nothing, nothing is in
+ *      flight, the counts are in their band and the bytes are not: a
+ *      swap, two moves (a heavy range off a node over the bytes mean, a
+ *      light one onto it) that bring both nodes closer to the mean;
  *   9. leader balance (unless cfg.no_leader_balance).
  * Never two replicas of a range on one node; at most max_moves_per_node
  * and max_moves_total moves in flight, counting those the state already

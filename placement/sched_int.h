@@ -6,6 +6,16 @@
  * are projected forward as the pass chooses operations (a learner added
  * counts on its node at once, the replica it replaces leaves its node at
  * once), so that the second decision of a pass sees the first.
+ *
+ * The moves the state already has in flight are projected too, for the
+ * balancing rules only: the aggregates count a move's learner on its node
+ * while the replica it replaces is still on its own (until a later pass
+ * removes it), which makes that node look a replica fuller than it will
+ * be. Balancing judges nodes by their settled figures (pl_cnt, pl_byt):
+ * the aggregates less the replicas that the in-flight moves of the ranges
+ * this pass visits will remove (`out`). The removals themselves (rule 4)
+ * judge the aggregates as they are, as before: that is how a removal
+ * takes the replica its move was meant to replace (pl_excess_voter).
  */
 #ifndef RK_PL_SCHED_INT_H
 #define RK_PL_SCHED_INT_H
@@ -29,7 +39,32 @@ struct pl_ctx {
 	 * unless lows_stale (an operation moved the figures since). Most
 	 * ranges of a balanced cluster are judged on these alone. */
 	bool low_cnt, low_byt, lows_stale;
+	/* Per node (by index in nodes[]): replicas and bytes the moves in
+	 * flight will take off it (pl_cnt, pl_byt). */
+	uint32_t *out_cnt;
+	uint64_t *out_byt;
+	/* The ranges whose removal is projected in out_*, each with the node
+	 * it is projected on; a removal emitted for one of them takes its
+	 * projection back (the aggregates drop instead). */
+	struct pl_pend {
+		const struct rk_pl_range *r; /* NULL once taken back */
+		size_t node;
+	} *pend;
+	size_t n_pend;
+	/* Learners among the ranges this pass visits. */
+	uint32_t learners_seen;
 };
+
+/* A node's settled figures: its aggregates less what the moves in flight
+ * will take off it (sched_int.h's header comment). */
+uint32_t pl_cnt(const struct pl_ctx *c, const struct rk_pl_node *n);
+uint64_t pl_byt(const struct pl_ctx *c, const struct rk_pl_node *n);
+
+/* r's membership is in a joint configuration (a change in flight). */
+bool pl_in_joint(const struct rk_pl_range *r);
+/* r has a leader that can carry out a membership change: a voter on a
+ * node that is up (live, suspect or draining). */
+bool pl_has_leader(struct pl_ctx *c, const struct rk_pl_range *r);
 
 /* The node with that id, NULL if the state does not know it. */
 struct rk_pl_node *pl_node(struct pl_ctx *c, uint64_t id);
@@ -53,7 +88,8 @@ bool pl_eligible(struct pl_ctx *c, const struct rk_pl_range *r,
 		 const struct rk_pl_node *n, const struct rk_pl_node *leader);
 
 /* The best eligible node for a new replica of r: the fewest replicas
- * first, then the fewest bytes, then the lowest id. NULL if none. */
+ * first, then the fewest bytes, then the lowest id, by settled figures
+ * (pl_cnt, pl_byt). NULL if none. */
 struct rk_pl_node *pl_best_target(struct pl_ctx *c,
 				  const struct rk_pl_range *r);
 
@@ -98,6 +134,10 @@ bool pl_merge(struct pl_ctx *c, const struct rk_pl_range *r,
 
 /* Rules 8 and 9 (balance.c). */
 bool pl_balance_replicas(struct pl_ctx *c, const struct rk_pl_range *r);
+/* Rule 8's swap (swap.c), after a pass's visits chose nothing: `n` ranges
+ * of st->ranges from index `first` (wrapping), those the pass visited.
+ * Emits two ADD_LEARNERs or nothing; RK_ENOMEM. */
+int pl_balance_swap(struct pl_ctx *c, size_t first, size_t n);
 bool pl_balance_leaders(struct pl_ctx *c, const struct rk_pl_range *r);
 /* Of r's voters, the one an excess removal takes when none is doomed: the
  * fullest node's (replicas, then bytes, then the highest node id). With
