@@ -477,7 +477,12 @@ bool rk_api_range_route(struct rk_node *n, const char *path,
 	r = rk_table_get(&n->tab, range);
 	if (r == NULL && rk_fwd_range_call(n, range, req, resp))
 		return true; /* held elsewhere: asked of a node that holds it */
-	if (r == NULL || rk_range_reserved(range)) {
+	/* The placement group's range answers its snapshot sends like any
+	 * range (its moves' bytes in /api/v1/operations, ops.c, which asks
+	 * the group's leader: the driver's own node), where a replica of it
+	 * is; never its log, and never forwarded (fwd.h). */
+	if (r == NULL || (rk_range_reserved(range) &&
+			  (range != RK_RANGE_PLACEMENT || strcmp(slash, "/snapshots") != 0))) {
 		rk_api_error(resp, 404, "no such range on this node");
 		return true;
 	}

@@ -81,12 +81,23 @@ void rk_test_split_hold(struct rk_node *n, struct rk_replica *r, struct rk_raft_
 	}
 }
 
-bool rk_test_no_placement(void)
+/* Whether the environment has RANGEKV_TEST_HOOKS=1 and name=1. */
+static bool hook_on(const char *name)
 {
 	const char *h = getenv("RANGEKV_TEST_HOOKS");
-	const char *d = getenv("RANGEKV_TEST_NO_PLACEMENT");
+	const char *d = getenv(name);
 
 	return h != NULL && strcmp(h, "1") == 0 && d != NULL && strcmp(d, "1") == 0;
+}
+
+bool rk_test_no_placement(void)
+{
+	return hook_on("RANGEKV_TEST_NO_PLACEMENT");
+}
+
+bool rk_test_join_no_group(void)
+{
+	return hook_on("RANGEKV_TEST_JOIN_NO_GROUP");
 }
 
 unsigned rk_test_store_delay_ms(void)

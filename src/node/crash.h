@@ -70,6 +70,10 @@ unsigned rk_test_store_delay_ms(void);
  * group did (no group written or created), to test the upgrade of such a
  * data directory. */
 bool rk_test_no_placement(void);
+/* RANGEKV_TEST_JOIN_NO_GROUP=1: a join's answer is read as one of a
+ * member of an earlier release (where the placement group is, left out),
+ * so that the node must find the group through its peers (plc.h). */
+bool rk_test_join_no_group(void);
 /* Cuts rd's committed entries short before a SPLIT that is still held
  * (RANGEKV_TEST_SPLIT_HOLD_MS); r's ticks bring it back. */
 void rk_test_split_hold(struct rk_node *n, struct rk_replica *r, struct rk_raft_ready *rd);
@@ -77,6 +81,7 @@ void rk_test_split_hold(struct rk_node *n, struct rk_replica *r, struct rk_raft_
 #define rk_crash_arm(n) ((void)(n))
 #define rk_crash_point(n, name) ((void)(n), (void)(name))
 #define rk_test_no_placement() false
+#define rk_test_join_no_group() false
 #define rk_test_store_delay_ms() 0u
 #define rk_test_split_hold(n, r, rd) ((void)(n), (void)(r), (void)(rd))
 #endif

@@ -101,20 +101,17 @@ static bool leading(struct rk_node *n)
 }
 
 /* Sends to the group's leader as this node knows it (the node that last
- * answered, a hint, else the group's nodes in turn). */
+ * answered, a hint, else the group's nodes and the other peers in turn,
+ * rk_plc_next_node). */
 static void send_leader(struct rk_node *n, uint64_t id, const void *msg, size_t len)
 {
 	struct rk_plc *p = &n->plc;
 	uint64_t to = p->leader_hint;
 
-	if (to == 0 || to == n->cfg.node_id) {
-		if (p->n_nodes == 0)
-			return;
-		to = p->nodes[p->rr++ % p->n_nodes];
-		if (to == n->cfg.node_id && p->n_nodes > 1)
-			to = p->nodes[p->rr++ % p->n_nodes];
-	}
-	rk_plc_send(n, to, id, msg, len); /* not connected: the next round tries again */
+	if (to == 0 || to == n->cfg.node_id)
+		to = rk_plc_next_node(n, 0);
+	if (to != 0)
+		rk_plc_send(n, to, id, msg, len); /* not connected: the next round tries again */
 }
 
 static void take_beat(struct rk_node *n, const struct rk_pl_node_rec *beat);
@@ -128,6 +125,12 @@ static void send_beat(struct rk_node *n)
 	struct rk_buf msg;
 	uint64_t id = RK_PLC_REQ_BIT | RK_HB_REQ_BIT | ++h->next_id;
 
+	/* The last beat went unanswered: whoever it went to is gone or cut
+	 * off, and would stay the target forever (nothing else forgets a
+	 * hint on silence); the next one asks the nodes in turn. */
+	if (h->beat_id != 0)
+		n->plc.leader_hint = 0;
+	h->beat_id = 0;
 	h->sent_ms = now_ms(n);
 	own_record(n, &me);
 	if (h->leading) {
@@ -142,6 +145,7 @@ static void send_beat(struct rk_node *n)
 	if (rk_pl_encode_heartbeat(&msg, n->cfg.node_id, id, &me) == 0 && !msg.oom) {
 		rk_rfig_append(n, &msg); /* the ranges' figures the leader asked for */
 		send_leader(n, id, msg.p, msg.len);
+		h->beat_id = id;
 		h->beats_sent++;
 		h->beat_bytes_sent += msg.len;
 	}
@@ -510,6 +514,9 @@ static void query_done(struct rk_node *n, struct hb_query *q, int status, const 
 void rk_hb_on_resp(struct rk_node *n, const struct rk_net_resp *resp)
 {
 	struct rk_hb *h = &n->hb;
+
+	if (resp->id == h->beat_id)
+		h->beat_id = 0; /* answered, by the leader or with a hint */
 
 	if (resp->status == RK_NET_RESP_OK && (resp->id & (RK_HB_REG_BIT | RK_HB_STATE_BIT))) {
 		/* A REGISTER's or STATE's outcome (plc.c's form) */

@@ -87,6 +87,7 @@ struct hb_query;
 
 struct rk_hb {
 	uint64_t sent_ms;   /* this node's last heartbeat */
+	uint64_t beat_id;   /* its request id while unanswered, else 0 */
 	uint64_t next_id;
 	/* The leader's view (leading: this node leads the group, since
 	 * since_ms, in term `term`). */

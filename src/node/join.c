@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crash.h"
 #include "join.h"
 #include "log.h"
 #include "netjoin.h"
@@ -89,8 +90,28 @@ static int take_facts(struct rk_node_config *cfg, const struct rk_net_join_ans *
 	return rc;
 }
 
+/* The answer's group nodes ("ID,ID,...") into ids (at most
+ * RK_DESC_MAX_REPLICAS), their count; 0 when absent or malformed (the
+ * first-start nodes then, and the search through the peers, plc.h). */
+static uint32_t take_group(struct rk_net_str s, uint64_t *ids)
+{
+	char *text = dup_str(s), *p, *end;
+	uint32_t k = 0;
+
+	for (p = text; p != NULL && *p != '\0' && k < RK_DESC_MAX_REPLICAS; p = end + (*end == ',')) {
+		unsigned long long v = strtoull(p, &end, 10);
+		if (end == p || v == 0 || v > UINT32_MAX || (*end != ',' && *end != '\0')) {
+			k = 0;
+			break;
+		}
+		ids[k++] = v;
+	}
+	free(text);
+	return k;
+}
+
 int rk_join_ask(struct rk_node_config *cfg, uint64_t *clusterp, struct rk_buf *peersp,
-		char *err, size_t errlen)
+		struct rk_join_group *groupp, char *err, size_t errlen)
 {
 	struct rk_net_join_opts o;
 	struct rk_net_join_req q;
@@ -100,6 +121,7 @@ int rk_join_ask(struct rk_node_config *cfg, uint64_t *clusterp, struct rk_buf *p
 	int rc;
 
 	*clusterp = 0;
+	groupp->n = 0;
 	err[0] = '\0';
 	host_of(cfg->peer_addr, host, sizeof(host));
 	memset(&o, 0, sizeof(o));
@@ -145,6 +167,7 @@ int rk_join_ask(struct rk_node_config *cfg, uint64_t *clusterp, struct rk_buf *p
 		rc = peersp->oom ? RK_ENOMEM : 0;
 		cfg->added_node = true;
 		*clusterp = a.cluster_id;
+		groupp->n = rk_test_join_no_group() ? 0 : take_group(a.group, groupp->ids);
 		rk_log_info(MOD, "node %llu added this node to cluster %016llx: %u initial nodes, "
 			    "%.*s, %u replicas per range", (unsigned long long)a.member,
 			    (unsigned long long)a.cluster_id, cfg->n_initial,
@@ -155,12 +178,27 @@ int rk_join_ask(struct rk_node_config *cfg, uint64_t *clusterp, struct rk_buf *p
 	return rc;
 }
 
+void rk_join_learn_group(struct rk_node *n, const struct rk_join_group *g)
+{
+	char list[RK_DESC_MAX_REPLICAS * 12];
+	size_t at = 0;
+
+	if (g->n == 0 || n->plc.n_nodes == 0)
+		return;
+	for (uint32_t i = 0; i < g->n && at < sizeof(list); i++)
+		at += (size_t)snprintf(list + at, sizeof(list) - at, "%s%llu", i > 0 ? "," : "",
+				       (unsigned long long)g->ids[i]);
+	rk_log_info(MOD, "the join's answer: the placement group's replicas are on nodes %s",
+		    list);
+	rk_plc_learn_nodes(n, g->ids, g->n);
+}
+
 /* ---- the member ------------------------------------------------------------------ */
 
 static void answer(struct rk_node *n, uint64_t to, int rc, const char *msg)
 {
 	struct rk_net_join_ans a;
-	struct rk_buf out, set, nodes, rows[3];
+	struct rk_buf out, set, nodes, group, rows[3];
 	static const char *const names[3] = {"first_start_cluster", "first_start_cut",
 					     "first_start_replicas"};
 	bool oom = false;
@@ -169,6 +207,7 @@ static void answer(struct rk_node *n, uint64_t to, int rc, const char *msg)
 	rk_buf_init(&out);
 	rk_buf_init(&set);
 	rk_buf_init(&nodes);
+	rk_buf_init(&group);
 	a.member = n->cfg.node_id;
 	for (int k = 0; k < 3; k++) {
 		const void *v;
@@ -194,11 +233,20 @@ static void answer(struct rk_node *n, uint64_t to, int rc, const char *msg)
 		a.replicas = (struct rk_net_str){rows[2].p, rows[2].len - 1};
 		a.settings = (struct rk_net_str){set.p, set.len};
 		a.nodes = (struct rk_net_str){nodes.p, nodes.len};
+		/* Where the group is as its leader last told this member (its
+		 * heartbeats' answers, rk_plc_learn_nodes): the REGISTER just
+		 * went through that leader, so it is as fresh as it gets. The
+		 * new node routes its first calls there, not to the first-start
+		 * nodes, which the group may have left long ago. */
+		for (uint32_t i = 0; i < n->plc.n_nodes; i++)
+			rk_buf_printf(&group, "%s%llu", i > 0 ? "," : "",
+				      (unsigned long long)n->plc.nodes[i]);
+		a.group = (struct rk_net_str){group.p, group.len};
 	}
 	a.rc = rc;
 	if (rc != 0)
 		a.msg = (struct rk_net_str){msg, strlen(msg)};
-	if (!oom && rk_net_join_ans_encode(&a, &out) == 0 && !set.oom && !nodes.oom &&
+	if (!oom && rk_net_join_ans_encode(&a, &out) == 0 && !set.oom && !nodes.oom && !group.oom &&
 	    rk_net_join_reply(n->net, to, out.p, out.len) == 0)
 		rk_log_info(MOD, "node %llu: join %s%s", (unsigned long long)to,
 			    rc == 0 ? "answered: added" : "refused: ", rc == 0 ? "" : msg);
@@ -208,6 +256,7 @@ static void answer(struct rk_node *n, uint64_t to, int rc, const char *msg)
 	rk_buf_free(&out);
 	rk_buf_free(&set);
 	rk_buf_free(&nodes);
+	rk_buf_free(&group);
 	for (int k = 0; k < 3; k++)
 		rk_buf_free(&rows[k]);
 }

@@ -37,6 +37,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "desc.h"
 
 struct rk_node;
 
@@ -53,14 +54,27 @@ struct rk_join {
 	uint64_t started_ms, sent_ms;
 };
 
+/* The nodes of the placement group's replicas a join's answer names (n
+ * 0: none, a member of an earlier release). */
+struct rk_join_group {
+	uint64_t ids[RK_DESC_MAX_REPLICAS];
+	uint32_t n;
+};
+
 /* The new node's side: asks cfg->join to register this node (cfg's id,
  * addresses, secret and given settings); on success fills cfg as an added
  * node's first start (initial cluster, cut, replicas, settings,
- * added_node), *clusterp with the cluster id and *peersp with the nodes
- * added since ("ID=HOST:PORT,...", roster.h's row). RK_EINVAL for a
- * refusal, other codes for a failed exchange, each with one line in err. */
+ * added_node), *clusterp with the cluster id, *peersp with the nodes
+ * added since ("ID=HOST:PORT,...", roster.h's row) and *groupp with where
+ * the member knows the placement group to be (rk_join_learn_group takes
+ * it once the store is open). RK_EINVAL for a refusal, other codes for a
+ * failed exchange, each with one line in err. */
 int rk_join_ask(struct rk_node_config *cfg, uint64_t *clusterp, struct rk_buf *peersp,
-		char *err, size_t errlen);
+		struct rk_join_group *groupp, char *err, size_t errlen);
+/* The group's nodes of a join's answer, as if a heartbeat's answer had
+ * named them (rk_plc_learn_nodes: used and recorded), logged; nothing for
+ * none. After the placement group's first-start state is loaded. */
+void rk_join_learn_group(struct rk_node *n, const struct rk_join_group *g);
 
 /* A frame on the join channel from node `from` (net.h): non-zero closes
  * that connection (not a join request). */

@@ -349,6 +349,7 @@ int rk_node_run(const struct rk_node_config *cfg)
 	struct rk_store_options so;
 	struct rk_net_config nc;
 	struct rk_buf joined; /* a join's nodes added since the first start */
+	struct rk_join_group group = {{0}, 0}; /* where the join says the group is */
 	uint64_t join_cluster = 0;
 	char err[512];
 	bool existing = false;
@@ -364,7 +365,7 @@ int rk_node_run(const struct rk_node_config *cfg)
 	/* A new data directory with --join: the cluster's facts first, so that
 	 * the directory is made with its id (join.h). */
 	if (cfg->join[0] != '\0' && rk_store_dir_is_new(cfg->data_dir) &&
-	    rk_join_ask(&n->cfg, &join_cluster, &joined, err, sizeof(err)) != 0) {
+	    rk_join_ask(&n->cfg, &join_cluster, &joined, &group, err, sizeof(err)) != 0) {
 		rk_log_error(MOD, "%s", err);
 		rk_buf_free(&joined);
 		node_free(n, given);
@@ -495,7 +496,7 @@ int rk_node_run(const struct rk_node_config *cfg)
 	 * same exchange again (accepted again for the same id and address),
 	 * for the same cluster. */
 	if (!existing && cfg->join[0] != '\0' && join_cluster == 0) {
-		rc = rk_join_ask(&n->cfg, &join_cluster, &joined, err, sizeof(err));
+		rc = rk_join_ask(&n->cfg, &join_cluster, &joined, &group, err, sizeof(err));
 		if (rc == 0 && join_cluster != rk_store_cluster_id(n->store)) {
 			snprintf(err, sizeof(err), "--join %s: the member is of cluster %016llx, %.200s of %016llx",
 				 cfg->join, (unsigned long long)join_cluster, cfg->data_dir,
@@ -533,6 +534,8 @@ int rk_node_run(const struct rk_node_config *cfg)
 		goto out;
 	}
 	rc = rk_boot_placement(n);
+	if (rc == 0)
+		rk_join_learn_group(n, &group);
 	rk_hb_init(n);
 	if (rc == 0)
 		rc = rk_boot_load(n);

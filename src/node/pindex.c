@@ -354,19 +354,15 @@ static int encode(struct rk_node *n, const struct pix_call *c, struct rk_buf *b)
 }
 
 /* The next replica to ask: the group's leader as known, else its nodes
- * in turn (never this node: its own replica answers locally). */
+ * in turn, and the other peers, which answer with a hint (never this
+ * node: its own replica answers locally). */
 static uint64_t next_target(struct rk_node *n, uint64_t not)
 {
 	struct rk_plc *p = &n->plc;
 
 	if (p->leader_hint != 0 && p->leader_hint != n->cfg.node_id && p->leader_hint != not)
 		return p->leader_hint;
-	for (uint32_t i = 0; i < p->n_nodes; i++) {
-		uint64_t to = p->nodes[n->pix.rr++ % p->n_nodes];
-		if (to != n->cfg.node_id && to != not)
-			return to;
-	}
-	return 0;
+	return rk_plc_next_node(n, not);
 }
 
 static void call_send(struct rk_node *n, struct pix_call *c, uint64_t to)

@@ -60,7 +60,6 @@ struct rk_pix {
 	struct pix_call *calls;
 	uv_timer_t timer; /* answers of this node's replica; data NULL: unused */
 	uint64_t next_req;
-	uint32_t rr;
 	uint32_t lookups_inflight;
 	/* Test hook (RANGEKV_TEST_INDEX_REMOTE=1 with the test hooks): never
 	 * read this node's own replica of the group. */

@@ -122,7 +122,7 @@ void rk_plc_learn_nodes(struct rk_node *n, const uint64_t *nodes, uint32_t count
 		return;
 	memcpy(p->nodes, ids, k * sizeof(*ids));
 	p->n_nodes = k;
-	p->rr = 0;
+	p->rr = p->rr_group = 0;
 	/* Recorded so that a restart routes to where the group is now, even
 	 * when none of its first-start nodes holds it any more. A failed
 	 * write is tried again at the next change (the list is right in
@@ -136,6 +136,40 @@ void rk_plc_learn_nodes(struct rk_node *n, const uint64_t *nodes, uint32_t count
 	}
 	rk_log_info(MOD, "the placement group's replicas are on %u nodes now, from node %llu",
 		    k, (unsigned long long)ids[0]);
+}
+
+/* Whether id is one of the group's nodes as last known. */
+static bool group_node(const struct rk_plc *p, uint64_t id)
+{
+	for (uint32_t i = 0; i < p->n_nodes; i++)
+		if (p->nodes[i] == id)
+			return true;
+	return false;
+}
+
+uint64_t rk_plc_next_node(struct rk_node *n, uint64_t not)
+{
+	struct rk_plc *p = &n->plc;
+	uint64_t self = n->cfg.node_id;
+
+	if (p->n_nodes == 0)
+		return 0; /* no group */
+	/* Turns alternate between the group's nodes and the other peers, so
+	 * that a node whose known group nodes are all gone asks a live one
+	 * within a few turns; 2 * (both counts) turns reach every node. */
+	for (uint32_t tries = 0; tries < 2 * (p->n_nodes + n->n_peers) + 2; tries++) {
+		uint64_t to = 0;
+		if ((p->rr++ & 1) == 0) {
+			to = p->nodes[p->rr_group++ % p->n_nodes];
+		} else if (n->n_peers > 0) {
+			to = n->peers[p->rr_peer++ % n->n_peers].node_id;
+			if (group_node(p, to))
+				to = 0; /* asked in the group's turns */
+		}
+		if (to != 0 && to != self && to != not)
+			return to;
+	}
+	return 0;
 }
 
 struct rk_replica *rk_plc_replica(struct rk_node *n)
@@ -200,8 +234,14 @@ static void send_cmd(struct rk_node *n, uint64_t id, const void *cmd, size_t len
 	uint64_t to = p->leader_hint;
 	struct rk_replica *r;
 
-	if (to == 0 && p->n_nodes > 0)
-		to = p->nodes[p->rr++ % p->n_nodes];
+	/* Nobody known: the leader this node's own replica knows (itself
+	 * maybe), else the nodes in turn. */
+	if (to == 0 && (r = rk_plc_replica(n)) != NULL)
+		to = rk_replica_leader_node(r);
+	if (to == 0)
+		to = rk_plc_next_node(n, 0);
+	if (to == 0)
+		return; /* nobody to ask: the retry tries again */
 	if (to != n->cfg.node_id) {
 		rk_plc_send(n, to, id, cmd, len);
 		return;

@@ -88,7 +88,8 @@ struct rk_plc {
 	uint64_t first[RK_PLC_MAX_NODES];
 	uint32_t n_first;
 	uint64_t leader_hint; /* the node last known to lead it, 0 unknown */
-	uint32_t rr;          /* next node to try when none is known */
+	/* The turns of rk_plc_next_node: which kind, the next of each. */
+	uint32_t rr, rr_group, rr_peer;
 	uint64_t next_req;    /* this node's request ids (RK_PLC_REQ_BIT) */
 	struct rk_pl_sm sm;
 	/* Applying: results of the commands of the attempt in progress,
@@ -126,6 +127,15 @@ uint32_t rk_plc_steady(const struct rk_node *n, uint64_t *ids, uint32_t k);
  * still lists the old nodes until it learns it was removed. Nothing
  * without a group. */
 void rk_plc_learn_nodes(struct rk_node *n, const uint64_t *nodes, uint32_t count);
+/* The next node to ask for the group's leader when none is known (0:
+ * none but this node and `not`): the group's nodes as last known, in turn,
+ * and every other turn one of this node's other peers, in turn. Any live
+ * node answers with the leader it knows (its not-leader answer's hint),
+ * so a node finds the group though every node it knew the group on is
+ * gone: it was down while the group moved, or joined through a member of
+ * an earlier release (which does not say where the group is now). Never
+ * this node, nor `not` (a caller's node that just failed). */
+uint64_t rk_plc_next_node(struct rk_node *n, uint64_t not);
 /* The group's replica on this node, or NULL. */
 struct rk_replica *rk_plc_replica(struct rk_node *n);
 

@@ -142,7 +142,20 @@ int rk_roster_record(struct rk_node *n, const char *text, size_t len)
 
 void rk_roster_added_text(struct rk_node *n, struct rk_buf *out)
 {
+	bool listed = false;
+
+	for (uint32_t i = 0; i < n->cfg.n_initial; i++)
+		listed |= n->cfg.initial[i].id == n->cfg.node_id;
+	for (uint32_t i = 0; i < n->roster.n; i++)
+		listed |= n->roster.added[i].id == n->cfg.node_id;
 	row_format(n->roster.added, n->roster.n, out);
+	/* This node, when it was added itself (no row holds it): a node
+	 * joining through it must know it as a peer, or the handshake it
+	 * opens is refused, and with it the heartbeats that would teach the
+	 * new node its address once the placement group is here. */
+	if (!listed)
+		rk_buf_printf(out, "%s%llu=%s", n->roster.n > 0 ? "," : "",
+			      (unsigned long long)n->cfg.node_id, n->cfg.peer_addr);
 }
 
 void rk_roster_each(struct rk_node *n,

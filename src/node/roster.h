@@ -65,7 +65,8 @@ void rk_roster_learn(struct rk_node *n, uint64_t id, const char *addr);
  * node's, the cluster full, or another addition being written. */
 int rk_roster_check(struct rk_node *n, uint64_t id, const char *addr, char *msg, size_t len);
 
-/* The added nodes as "ID=HOST:PORT,..." (the row's form; a join's answer). */
+/* The added nodes as "ID=HOST:PORT,..." (the row's form; a join's
+ * answer), this node last when it was added itself. */
 void rk_roster_added_text(struct rk_node *n, struct rk_buf *out);
 /* A joined node's first start: text (that form) becomes the row, written
  * durably before rk_roster_load reads it. */

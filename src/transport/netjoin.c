@@ -140,6 +140,8 @@ int rk_net_join_ans_encode(const struct rk_net_join_ans *a, struct rk_buf *out)
 	put_str(out, a->replicas);
 	put_str(out, a->settings);
 	put_str(out, a->nodes);
+	if (a->group.len > 0)
+		put_str(out, a->group);
 	return out->oom ? RK_ENOMEM : 0;
 }
 
@@ -159,6 +161,10 @@ int rk_net_join_ans_decode(const uint8_t *p, size_t len, struct rk_net_join_ans 
 	ap->replicas = get_str(&r);
 	ap->settings = get_str(&r);
 	ap->nodes = get_str(&r);
+	/* Optional (netjoin.h); never encoded empty, so that a message has
+	 * one encoding. */
+	if (!r.bad && r.off < r.len && (ap->group = get_str(&r)).len == 0)
+		r.bad = true;
 	if (finish(&r) != 0) {
 		memset(ap, 0, sizeof(*ap));
 		return RK_EPROTO;

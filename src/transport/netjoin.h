@@ -20,7 +20,13 @@
  *            id | str initial cluster ("ID=HOST:PORT,...") | str cut
  *            ("--ranges N" or "--split-at ...") | str replicas per range |
  *            str cluster settings (settings.h's record) | str nodes added
- *            since the first start ("ID=HOST:PORT,...")
+ *            since the first start ("ID=HOST:PORT,...") [| str nodes of
+ *            the placement group's replicas as the member knows them
+ *            ("ID,ID,...")]
+ * The last field is optional, and never empty when present (one
+ * encoding per message): a member of an earlier release leaves it out (the new node then starts from the group's first-start nodes, and
+ * finds where it went through any live peer, plc.h); a new node of an
+ * earlier release refuses an answer that has it (malformed).
  * The strings of a decoded message point into the payload (nothing to
  * free); anything malformed, truncated or followed by more bytes is
  * RK_EPROTO.
@@ -54,6 +60,9 @@ struct rk_net_join_ans {
 	struct rk_net_str msg;
 	uint64_t member, cluster_id;
 	struct rk_net_str cluster, cut, replicas, settings, nodes;
+	/* Encoded only when not empty (a refusal carries none); empty when
+	 * the answer leaves it out. */
+	struct rk_net_str group;
 };
 
 int rk_net_join_req_encode(const struct rk_net_join_req *r, struct rk_buf *out);

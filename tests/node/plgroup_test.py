@@ -18,8 +18,11 @@ through the nodes that stay:
 - repair (--dead-after 1s, rebalancing on): kill -9 of a node holding a
   replica of the group but not leading it: the group is back to 3 voters
   on the live nodes (the node that had none holds one now, created from
-  the group's messages); restarted, that node still holds it and knows
-  the leader; a split works.
+  the group's messages); meanwhile GET /api/v1/operations listed the
+  group's move with the bytes of its snapshot, and a node of the group
+  lists that snapshot sent whole (GET /api/v1/ranges/2^62/snapshots);
+  restarted, that node still holds it and knows the leader; a split
+  works.
 
     plgroup_test.py path/to/rangekv
 """
@@ -45,6 +48,7 @@ RANGES = 12
 BASE = placement_test.free_base(32200, 30, 4)
 # Sized for a sanitizer build on a loaded 2-core machine.
 MOVE_S = 180
+GROUP = 1 << 62  # the placement group's range id
 
 
 def fail(msg):
@@ -208,12 +212,33 @@ def repair(c):
     t0 = time.time()
     print("plgroup_test: kill -9 of node %d (the group on %s, led by node %d)" %
           (dead, reps, leader), flush=True)
-    g = wait("the group back to 3 voters on %s" % (live,),
-             lambda: group_agreed(live), MOVE_S)
+    # The group's move to the spare, as GET /api/v1/operations lists it
+    # meanwhile: its snapshot bytes, read from the group's leader.
+    seen = {}
+
+    def repaired():
+        st, v = call(live[len(seen) % len(live)], "GET", "/api/v1/operations")
+        for m in (v or {}).get("operations", []) if st == 200 else []:
+            if m["type"] == "move" and m["range"] == GROUP and m["to"] == spare:
+                seen[m["step"]] = max(seen.get(m["step"], 0), m["snapshot_sent"])
+        seen["looks"] = seen.get("looks", 0) + 1
+        return group_agreed(live)
+    g = wait("the group back to 3 voters on %s" % (live,), repaired, MOVE_S)
     if spare not in g[0] or not holds_group(spare):
         fail("node %d holds no replica of the group: %r" % (spare, g))
-    print("plgroup_test: the group on %s led by node %d, %.1f s after the kill" %
-          (g[0], g[1], time.time() - t0), flush=True)
+    print("plgroup_test: the group on %s led by node %d, %.1f s after the kill; its move "
+          "in /api/v1/operations: %r" % (g[0], g[1], time.time() - t0, seen), flush=True)
+    if not any(b > 0 for k, b in seen.items() if k != "looks"):
+        fail("the group's move to node %d never showed snapshot bytes in /api/v1/operations"
+             % spare)
+    # Its leader at the time answers the group's snapshot sends like any
+    # range's: one sent whole to the spare.
+    sends = [x for i in live
+             for x in (lambda r: r[1]["sends"] if r[0] == 200 else [])(
+                 call(i, "GET", "/api/v1/ranges/%d/snapshots" % GROUP))
+             if x["node_id"] == spare]
+    if not any(x["state"] == "sent" and x["sent"] == x["size"] > 0 for x in sends):
+        fail("no node lists the group's snapshot sent to node %d: %r" % (spare, sends))
     split(live)
     # The node that got its replica keeps it across a restart.
     stop(c, spare)

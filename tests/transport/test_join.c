@@ -322,6 +322,37 @@ static void test_codec(void **state)
 	assert_memory_equal(a2.msg.p, "taken", 5);
 	for (size_t l = 0; l < b.len; l++)
 		assert_int_equal(rk_net_join_ans_decode((const uint8_t *)b.p, l, &a2), RK_EPROTO);
+	/* An answer with the group's nodes (the optional last field): a
+	 * decoder reads it; cut right before it, it is an answer of an
+	 * earlier release (none); any other cut, or a byte more, is not. */
+	{
+		size_t without;
+
+		rk_buf_reset(&b);
+		a.rc = 0;
+		a.msg = (struct rk_net_str){"", 0};
+		a.nodes = (struct rk_net_str){"5=h:5", 5};
+		assert_int_equal(rk_net_join_ans_encode(&a, &b), 0);
+		without = b.len;
+		rk_buf_reset(&b);
+		a.group = (struct rk_net_str){"4,5,6", 5};
+		assert_int_equal(rk_net_join_ans_encode(&a, &b), 0);
+		assert_int_equal(b.len, without + 4 + 5);
+		assert_int_equal(rk_net_join_ans_decode((const uint8_t *)b.p, b.len, &a2), 0);
+		assert_int_equal(a2.group.len, 5);
+		assert_memory_equal(a2.group.p, "4,5,6", 5);
+		assert_memory_equal(a2.nodes.p, "5=h:5", 5);
+		for (size_t l = 0; l < b.len; l++)
+			assert_int_equal(rk_net_join_ans_decode((const uint8_t *)b.p, l, &a2),
+					 l == without ? 0 : RK_EPROTO);
+		assert_int_equal(a2.group.len, 0);
+		rk_buf_putc(&b, 0);
+		assert_int_equal(rk_net_join_ans_decode((const uint8_t *)b.p, b.len, &a2), RK_EPROTO);
+		/* Present but empty: not how it is encoded. */
+		b.len = without;
+		rk_buf_append(&b, "\0\0\0\0", 4);
+		assert_int_equal(rk_net_join_ans_decode((const uint8_t *)b.p, b.len, &a2), RK_EPROTO);
+	}
 	rk_buf_free(&b);
 }
 
