@@ -51,17 +51,12 @@ def fail(msg):
 
 
 NODES = spans.Nodes(addr, fail, http_timeout=10)
-http, ranges, conn, conn_wait = NODES.http, NODES.ranges, NODES.conn, NODES.conn_wait
+http, ranges, conn, conn_wait, local = (NODES.http, NODES.ranges, NODES.conn,
+                                        NODES.conn_wait, NODES.local)
 
 
 def wait(what, cond, timeout):
     return spans.wait(what, cond, timeout, fail)
-
-
-def local(i, rid):
-    """Range rid as node i's own replica shows it (None if not there)."""
-    st, body = http(i, "GET", "/api/v1/ranges/%d" % rid)
-    return body if st == 200 and body.get("id") == rid else None
 
 
 def set_through(i, key, value, timeout):

@@ -191,6 +191,26 @@ class Nodes:
         st, body = self.http(i, "GET", "/api/v1/ranges?limit=100000")
         return body["ranges"] if st == 200 else None
 
+    def local(self, i, rid):
+        """Range rid as node i's own replica shows it (None if not there)."""
+        st, body = self.http(i, "GET", "/api/v1/ranges/%d" % rid)
+        return body if st == 200 and body.get("id") == rid else None
+
+    def check_agree(self, rid, timeout=30):
+        """Fails unless range rid's replicas have one checksum (POST
+        /api/v1/ranges/RID/check, asked of each node until one reports a
+        checksum of every replica)."""
+        def checked():
+            for i in (1, 2, 3):
+                st, b = self.http(i, "POST", "/api/v1/ranges/%d/check" % rid)
+                if st == 200 and all(r.get("checksum") for r in b.get("replicas", [])):
+                    return b
+            return None
+        got = wait("range %d's replica checksums" % rid, checked, timeout, self.fail)
+        if not got["agree"]:
+            self.fail("range %d's replicas differ at index %s: %r"
+                      % (rid, got["index"], got["replicas"]))
+
     def conn(self, i):
         host, port = self.addr(i, 1).split(":")
         return Conn((host, int(port)), timeout=10)

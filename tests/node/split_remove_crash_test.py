@@ -45,16 +45,11 @@ def fail(msg):
 
 
 NODES = spans.Nodes(addr, fail, http_timeout=10)
-http, ranges, conn = NODES.http, NODES.ranges, NODES.conn
+http, ranges, conn, local = NODES.http, NODES.ranges, NODES.conn, NODES.local
 
 
 def wait(what, cond, timeout):
     return spans.wait(what, cond, timeout, fail)
-
-
-def local(i, rid):
-    st, body = http(i, "GET", "/api/v1/ranges/%d" % rid)
-    return body if st == 200 and body.get("id") == rid else None
 
 
 def log(top, i):
@@ -109,15 +104,7 @@ def main():
             fail("node 3 did not load its replica of range %d at the restart: %s"
                  % (right, [ln for ln in after.splitlines() if "range %d" % right in ln][:3]))
 
-        def checked():
-            for i in (1, 2, 3):
-                st, b = http(i, "POST", "/api/v1/ranges/%d/check" % right)
-                if st == 200 and all(r.get("checksum") for r in b.get("replicas", [])):
-                    return b
-            return None
-        got = wait("range %d's replica checksums" % right, checked, 30)
-        if not got["agree"]:
-            fail("range %d's replicas differ at index %s: %r" % (right, got["index"], got["replicas"]))
+        NODES.check_agree(right)
         spans.check_acked(conn(3), acked, "after node 3's restart", fail, timeout=30)
         print("split_remove_crash_test: OK (range %d's replica on node 3 removed after the "
               "split; range %d loaded at node 3's restart; %d SETs acknowledged)"

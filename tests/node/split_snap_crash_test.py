@@ -49,7 +49,7 @@ def fail(msg):
 
 
 NODES = spans.Nodes(addr, fail, http_timeout=10)
-http, ranges, conn = NODES.http, NODES.ranges, NODES.conn
+http, ranges, conn, local = NODES.http, NODES.ranges, NODES.conn, NODES.local
 
 
 def wait(what, cond, timeout):
@@ -60,11 +60,6 @@ def start(i, top):
     hooks = {"RANGEKV_TEST_SPLIT_HOLD_MS": str(HOLD_MS),
              "RANGEKV_TEST_SPLIT_RIGHT_BUSY": "1"} if i == 3 else None
     return spans.start_node(BIN, i, top, addr, (), None, hooks)
-
-
-def local(i, rid):
-    st, body = http(i, "GET", "/api/v1/ranges/%d" % rid)
-    return body if st == 200 and body.get("id") == rid else None
 
 
 def log_has(top, i, text):
@@ -121,16 +116,7 @@ def main():
              60)
         spans.check_acked(conn(2), acked, "after kill -9 and restart", fail, timeout=30)
 
-        def checked():
-            for i in (1, 2, 3):
-                st, b = http(i, "POST", "/api/v1/ranges/%d/check" % right)
-                if st == 200 and all(r.get("checksum") for r in b.get("replicas", [])):
-                    return b
-            return None
-        got = wait("range %d's replica checksums" % right, checked, 30)
-        if not got["agree"]:
-            fail("range %d's replicas differ at index %s: %r"
-                 % (right, got["index"], got["replicas"]))
+        NODES.check_agree(right)
         print("split_snap_crash_test: OK (%d SETs, %d INCRs acknowledged; range %d's "
               "replica on node 3 installed by snapshot)" % (len(acked.sets), acked.incr, right),
               flush=True)
