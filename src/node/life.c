@@ -70,6 +70,7 @@ int rk_life_load_tombs(struct rk_node *n)
 struct rk_replica *rk_life_create(struct rk_node *n, uint64_t range,
 				  const struct rk_raft_msg *m, uint64_t from)
 {
+	struct rk_store_raft_state old;
 	struct rk_replica *r;
 	int rc;
 
@@ -94,6 +95,13 @@ struct rk_replica *rk_life_create(struct rk_node *n, uint64_t range,
 	r->node = n;
 	r->range = range;
 	r->rs.replica_id = m->to;
+	/* The same replica's stored term and vote (a right half whose left
+	 * has not applied its split again since a restart, boot.c): a term
+	 * or a vote given before the crash is never given again. */
+	if (rk_store_read_raft_state(n->reader, range, &old) == 0 && old.replica_id == m->to) {
+		r->rs.hs.term = old.hs.term;
+		r->rs.hs.vote = old.hs.vote;
+	}
 	r->first = 1;
 	r->desc.range_id = range;
 	r->hint_replica = m->from;
