@@ -70,6 +70,7 @@ int rk_life_load_tombs(struct rk_node *n)
 struct rk_replica *rk_life_create(struct rk_node *n, uint64_t range,
 				  const struct rk_raft_msg *m, uint64_t from)
 {
+	struct rk_store_raft_state old;
 	struct rk_replica *r;
 	int rc;
 
@@ -94,6 +95,13 @@ struct rk_replica *rk_life_create(struct rk_node *n, uint64_t range,
 	r->node = n;
 	r->range = range;
 	r->rs.replica_id = m->to;
+	/* The same replica's stored term and vote (a right half whose left
+	 * has not applied its split again since a restart, boot.c): a term
+	 * or a vote given before the crash is never given again. */
+	if (rk_store_read_raft_state(n->reader, range, &old) == 0 && old.replica_id == m->to) {
+		r->rs.hs.term = old.hs.term;
+		r->rs.hs.vote = old.hs.vote;
+	}
 	r->first = 1;
 	r->desc.range_id = range;
 	r->hint_replica = m->from;
@@ -195,9 +203,82 @@ void rk_life_on_removed(void *arg, const struct rk_net_removed *m)
 		rk_life_remove(n, r, "a node of its range says it was removed");
 }
 
+/* ---- asking the index (life.h, RK_LIFE_INDEX_MS) ---- */
+
+struct rk_life_look {
+	uint64_t range, asked_ms;
+};
+
+struct look_call {
+	struct rk_node *n;
+	uint64_t range, replica_id, conf_version;
+};
+
+static void looked(void *arg, int rc, struct rk_pl_page *pg)
+{
+	struct look_call *c = arg;
+	struct rk_node *n = c->n;
+	struct rk_replica *r = rc == 0 && !n->stopping ? rk_table_get(&n->tab, c->range) : NULL;
+
+	if (r != NULL && !r->removing && r->rs.replica_id == c->replica_id &&
+	    r->desc.conf_version == c->conf_version && rk_raft_leader(&r->raft) == 0) {
+		for (size_t i = 0; i < pg->n; i++) {
+			const struct rk_desc *d = &pg->descs[i];
+
+			if (d->range_id == c->range && d->conf_version > c->conf_version &&
+			    rk_desc_replica(d, c->replica_id) == NULL) {
+				rk_life_remove(n, r, "the placement index lists its range without it");
+				break;
+			}
+		}
+	}
+	free(c);
+}
+
+/* Whether r's range may be looked up now (recorded if so). */
+static bool look_due(struct rk_node *n, const struct rk_replica *r)
+{
+	struct rk_life *l = &n->life;
+	uint64_t now = uv_now(&n->loop);
+	size_t k = 0;
+	bool due = true;
+
+	for (size_t i = 0; i < l->nl; i++) {
+		if (now - l->looks[i].asked_ms >= RK_LIFE_INDEX_MS)
+			continue; /* forgotten */
+		if (l->looks[i].range == r->range)
+			due = false;
+		l->looks[k++] = l->looks[i];
+	}
+	l->nl = k;
+	if (!due || rk_grow((void **)&l->looks, &l->lcap, l->nl, sizeof(*l->looks)) != 0)
+		return false;
+	l->looks[l->nl].range = r->range;
+	l->looks[l->nl++].asked_ms = now;
+	return true;
+}
+
+static void look(struct rk_node *n, struct rk_replica *r)
+{
+	struct look_call *c;
+
+	if (r->desc.n_reps == 0 || r->range == RK_RANGE_PLACEMENT || n->plc.n_nodes == 0 ||
+	    n->life.looks_this_round >= RK_LIFE_INDEX_PER_ROUND || !look_due(n, r))
+		return;
+	if ((c = malloc(sizeof(*c))) == NULL)
+		return;
+	*c = (struct look_call){n, r->range, r->rs.replica_id, r->desc.conf_version};
+	if (rk_pix_read(n, r->range - 1, 1, looked, c) != 0) {
+		free(c);
+		return;
+	}
+	n->life.looks_this_round++;
+}
+
 /* A replica that knows no leader asks the other nodes of its range whether
  * it is still in the configuration (one removed while its node was down,
- * or whose notice was lost, would otherwise campaign forever). */
+ * or whose notice was lost, would otherwise campaign forever), and the
+ * placement index (look). */
 static void ask(struct rk_replica *r, void *arg)
 {
 	struct rk_node *n = arg;
@@ -205,6 +286,7 @@ static void ask(struct rk_replica *r, void *arg)
 
 	if (r->removing || rk_raft_leader(&r->raft) != 0)
 		return;
+	look(n, r);
 	for (uint8_t i = 0; i < r->desc.n_reps; i++) {
 		struct rk_peer *p = rk_peer_find(n, r->desc.reps[i].node_id);
 		if (p != NULL)
@@ -219,6 +301,7 @@ static void ask(struct rk_replica *r, void *arg)
 
 void rk_life_ask(struct rk_node *n)
 {
+	n->life.looks_this_round = 0;
 	rk_table_visit_some(&n->tab, &n->life.cursor, RK_LIFE_ASK_SLICE, ask, n);
 }
 
@@ -360,5 +443,8 @@ void rk_life_free(struct rk_node *n)
 	n->life.n = n->life.cap = 0;
 	free(n->life.tombs);
 	n->life.tombs = NULL;
+	free(n->life.looks);
+	n->life.looks = NULL;
+	n->life.nl = n->life.lcap = 0;
 	n->life.nt = n->life.tcap = 0;
 }

@@ -14,7 +14,8 @@
  * Removed: a replica that applies a configuration without itself, hears
  * from a leader that it was removed (a Removed notice, sent by the leader
  * that applied the change), learns it by asking when it hears no leader
- * (rk_life_ask: a node whose configuration no longer has it answers), or
+ * (rk_life_ask: a node whose configuration no longer has it answers, or
+ * the placement index's descriptor of its range leaves it out), or
  * sees a message for a newer replica of its range on its node, stops taking messages and commands, answers
  * what waits on it (outcome unknown: the router retries elsewhere), and
  * once nothing of it is in flight (no persist, no snapshot work) is
@@ -39,6 +40,16 @@ struct rk_replica;
 
 /* Replicas visited (beyond the awake ones) by each round of asks. */
 #define RK_LIFE_ASK_SLICE 1024
+/* A replica that knows no leader also has its range's descriptor read
+ * from the placement index (at most RK_LIFE_INDEX_PER_ROUND a round, each
+ * range once per RK_LIFE_INDEX_MS): removed while its node was down, its
+ * range may since have left every node of its own descriptor, and then
+ * none is left to answer its ask. An index descriptor with a higher
+ * configuration version that does not name its replica id says it was
+ * removed (ids are never reused). */
+#define RK_LIFE_INDEX_PER_ROUND 4u
+#define RK_LIFE_INDEX_MS 30000u
+struct rk_life_look;
 
 /* A range's tombstone: its replica ids below min never come back here. */
 struct rk_tomb {
@@ -54,6 +65,11 @@ struct rk_life {
 	struct rk_tomb *tombs;
 	size_t nt, tcap;
 	size_t cursor; /* of the asks' round-robin */
+	/* Ranges whose descriptor the placement index was asked for lately
+	 * (life.c, "asking the index"): not again before RK_LIFE_INDEX_MS. */
+	struct rk_life_look *looks;
+	size_t nl, lcap;
+	uint32_t looks_this_round;
 	uint64_t created, removed;
 };
 

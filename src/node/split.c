@@ -306,6 +306,13 @@ shrink:
 	 * index keeps the highest (generation, configuration version), so a
 	 * split applied again after a restart reports harmlessly again). */
 	if (rk_raft_is_leader(&r->raft)) {
+		/* The followers learn the split's commit now, not with the
+		 * left's next append or heartbeat (lazy commit, up to a tick
+		 * later): until they apply it, their right replicas do not
+		 * exist to vote for the right half's first leader, and its
+		 * keys are unserved meanwhile. */
+		if (rk_raft_send_commit(&r->raft) == 0)
+			rk_node_mark_dirty(n, r);
 		(void)rk_node_pl_report(n, &r->desc, 1);
 		if (rr != NULL && rr->desc.n_reps > 0)
 			(void)rk_node_pl_report(n, &rr->desc, 1);

@@ -331,6 +331,14 @@ int rk_raft_commit_known(struct rk_raft *r, uint64_t index, uint64_t term)
 	return 0;
 }
 
+int rk_raft_send_commit(struct rk_raft *r)
+{
+	if (r->role != RK_RAFT_LEADER)
+		return RK_ENOTLEADER;
+	r->bcast_wanted = true;
+	return 0;
+}
+
 void rk_raft_slept(struct rk_raft *r, uint64_t ticks)
 {
 	if (r->opts->clock != NULL)

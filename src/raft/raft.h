@@ -529,6 +529,14 @@ int rk_raft_follow(struct rk_raft *r, uint64_t leader, uint64_t term,
  * 0 (also when committed already), RK_ESTATE when its log does not hold
  * the entry (or its term is not at hand without a storage read). */
 int rk_raft_commit_known(struct rk_raft *r, uint64_t index, uint64_t term);
+/* A leader with lazy_commit tells its followers its commit index now, in
+ * the next ready (an append each, empty for one that holds every entry),
+ * rather than with the next append or heartbeat: for an entry whose apply
+ * on the followers something waits for (a range split's right half needs
+ * their votes, which they give once they applied the split). Without
+ * lazy_commit the commit went out already. RK_ENOTLEADER if not the
+ * leader. */
+int rk_raft_send_commit(struct rk_raft *r);
 /* Without a clock in the options only (a no-op with one: time passes by
  * itself): the group slept for `ticks` ticks (it was not ticked, and
  * nothing reached it). A follower counts them toward its last contact with

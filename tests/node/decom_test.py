@@ -243,10 +243,12 @@ def main():
     ok = False
     try:
         c.start_all()
-        wait("every node live in node 1's view, and told to node 1",
+        # Told to nodes 1 and 4, both asked for a decommission below (a
+        # node not told yet answers 503).
+        wait("every node live in node 1's view, and told to nodes 1 and 4",
              lambda: states(1) == {i: "live" for i in NODES} and
-             [x["placement_state"] for x in call(1, "GET", "/api/v1/cluster/status")[1]["nodes"]]
-             == ["live"] * len(NODES), 60)
+             all([x["placement_state"] for x in call(i, "GET", "/api/v1/cluster/status")[1]["nodes"]]
+                 == ["live"] * len(NODES) for i in (1, 4)), 60)
         wait("--rebalance off: node 3 says rebalancing is paused",
              lambda: call(3, "GET", "/api/v1/rebalance") == (200, {"enabled": False}), 30)
         w = Writer()

@@ -83,6 +83,32 @@ static void test_lazy_commit_rides_on_the_next_message(void **state)
 	fx_close(&fx);
 }
 
+/* A leader asked to send its commit index does, at once: the followers
+ * apply the entry without waiting for the next append or heartbeat. */
+static void test_lazy_commit_sent_when_asked(void **state)
+{
+	struct fx fx;
+	uint64_t apps, a;
+	int i;
+
+	(void)state;
+	start(&fx, lazy);
+	a = fx_propose(&fx, 1, "a");
+	for (i = 2; i <= 3; i++)
+		assert_true(fx.nodes[i].applied < a);
+	assert_int_equal(rk_raft_send_commit(fx_raft(&fx, 2)), RK_ENOTLEADER);
+	apps = fx.msg_count[RK_RAFT_MSG_APP];
+	assert_int_equal(rk_raft_send_commit(fx_raft(&fx, 1)), 0);
+	fx_settle(&fx);
+	/* One empty append per follower, carrying the commit. */
+	assert_int_equal(fx.msg_count[RK_RAFT_MSG_APP] - apps, 2);
+	for (i = 2; i <= 3; i++) {
+		assert_int_equal(fx_raft(&fx, i)->committed, a);
+		assert_int_equal(fx.nodes[i].applied, a);
+	}
+	fx_close(&fx);
+}
+
 /* A follower whose appends were paused (flow control full) still gets the
  * next entries once its answer frees room, commit or not. */
 static void small_window(struct rk_raft_options *o)
@@ -117,6 +143,7 @@ int main(void)
 		cmocka_unit_test(test_eager_commit_sends_an_append),
 		cmocka_unit_test(test_lazy_commit_rides_on_the_next_message),
 		cmocka_unit_test(test_lazy_commit_unpauses_a_follower),
+		cmocka_unit_test(test_lazy_commit_sent_when_asked),
 	};
 	return cmocka_run_group_tests_name("raft_commit", tests, NULL, NULL);
 }
