@@ -63,6 +63,10 @@ struct rk_pl_node {
 	 * or a learner of a range it leads: it sends the snapshot). */
 	uint32_t replicas, leaders, moves;
 	uint64_t bytes;
+	/* Merges in flight whose left range it leads (that node gathers
+	 * both leaderships and carries the merge out,
+	 * cfg.max_merges_per_node): the caller's count, never tallied. */
+	uint32_t merges;
 };
 
 struct rk_pl_replica {
@@ -135,6 +139,10 @@ struct rk_pl_config {
 	/* Merges in flight cluster-wide (those of the state, st.merges, and
 	 * those the pass emits); 0: no limit. */
 	uint32_t max_merges;
+	/* Merges in flight per node leading their left range (the nodes'
+	 * `merges` and those the pass emits); a merge whose left has no
+	 * known leader is not emitted while it is set. 0: no limit. */
+	uint32_t max_merges_per_node;
 	/* Replicas, bytes and leaders per live node are balanced within this
 	 * percentage of the mean (or one replica/leadership, whichever is
 	 * more: 10% of 3 is no replica at all). */
@@ -149,7 +157,8 @@ struct rk_pl_config {
 
 /* replicas 3, dead_after 5 min, split_size 64 MiB, split_qps off,
  * merge_size split_size / 4, merge_qps off, moves 2 per node and 16 in
- * all, merges 4 in flight, balance 10%, leaders balanced. */
+ * all, merges 4 in flight (no limit per node), balance 10%, leaders
+ * balanced. */
 void rk_pl_config_default(struct rk_pl_config *cfgp);
 
 enum rk_pl_op_kind {

@@ -83,6 +83,7 @@ bool pl_merge(struct pl_ctx *c, const struct rk_pl_range *r,
 	      const struct rk_pl_range *right)
 {
 	const struct rk_pl_config *cfg = c->cfg;
+	struct rk_pl_node *ldr = NULL;
 	uint64_t qps;
 
 	if (right == NULL || cfg->merge_size == 0)
@@ -114,8 +115,16 @@ bool pl_merge(struct pl_ctx *c, const struct rk_pl_range *r,
 		return false;
 	if (cfg->max_merges != 0 && c->merges_total >= cfg->max_merges)
 		return false;
+	/* The left's leader carries the merge out (it gathers the right's
+	 * leadership): the per-node bound is on it. */
+	if (cfg->max_merges_per_node != 0 &&
+	    ((ldr = pl_node(c, r->leader_node)) == NULL ||
+	     ldr->merges >= cfg->max_merges_per_node))
+		return false;
 	pl_emit(c, r, RK_PL_OP_MERGE, RK_PL_WHY_MERGE_SMALL)->right_id =
 		right->id;
 	c->merges_total++;
+	if (ldr != NULL)
+		ldr->merges++;
 	return true;
 }

@@ -15,9 +15,14 @@
  * the main pass's). The core judges the pair (sizes and rates together,
  * the same replica set, settled, idle); the driver adds time: a range
  * merges only once it was small and quiet on its own in every pass for
- * RK_SR_COLD_MS at its current generation (RK_PL_RANGE_WARM until then),
- * so a range that was just split, just merged, or is written in bursts
- * stays. Merges in flight: at most RK_SR_MAX_MERGES cluster-wide.
+ * --merge-cold (10 s by default) at its current generation
+ * (RK_PL_RANGE_WARM until then), so a range that was just split, or is
+ * written in bursts, stays; one the driver just merged waits
+ * RK_SR_MERGED_COLD_MS, for its new size. Merges in flight: at most
+ * --merge-max (4 by default) per node leading their left range, the node
+ * that gathers both leaderships and carries the merge out: the rate grows
+ * with the nodes, and no node has more than that many merges of its own
+ * under way (a cluster-wide bound let 3 nodes do 4 between them).
  *
  * A merge is POST /api/v1/merge?left=L&right=R&generation=G&conf_version=V
  * on the left's leader over the forwarding path (fwd.h): the call there
@@ -116,20 +121,48 @@ static void on_answer(void *arg, uint64_t tag, int status, const char *body, siz
 	}
 }
 
-/* Forgets the merges the index shows done, and those asked too long ago. */
-static void expire(struct rk_node *n)
+/* Whether the index shows merge m done or refused (the left's generation
+ * moved on, or either range gone). */
+static bool settled(const struct rk_sr *s, const struct sr_merge *m)
+{
+	size_t l = find(s, m->left);
+
+	return l == SIZE_MAX || s->ranges[l].generation != m->left_gen ||
+	       find(s, m->right) == SIZE_MAX;
+}
+
+bool rk_sr_merges_settled(const struct rk_sr *s)
+{
+	for (size_t i = 0; i < s->n_merging; i++)
+		if (settled(s, &s->merging[i]))
+			return true;
+	return false;
+}
+
+/* Forgets the merges the index shows done, and those asked too long ago.
+ * A merged range (both sides were cold) keeps its cold mark: it waits
+ * RK_SR_MERGED_COLD_MS (at most cold_ms) from now, for its leader to
+ * report its new size, not cold_ms again; each round of merges that
+ * takes a run of ranges back to one waited cold_ms before. */
+static void expire(struct rk_node *n, uint64_t cold_ms)
 {
 	struct rk_sr *s = &n->sr;
+	uint64_t wait = cold_ms < RK_SR_MERGED_COLD_MS ? cold_ms : RK_SR_MERGED_COLD_MS;
 
 	for (size_t i = 0; i < s->n_merging;) {
 		struct sr_merge *m = &s->merging[i];
-		size_t l = find(s, m->left);
 
-		if (l == SIZE_MAX || s->ranges[l].generation != m->left_gen ||
-		    find(s, m->right) == SIZE_MAX) {
-			if (l != SIZE_MAX && find(s, m->right) == SIZE_MAX)
+		if (settled(s, m)) {
+			size_t l = find(s, m->left);
+
+			if (l != SIZE_MAX && find(s, m->right) == SIZE_MAX) {
 				s->merges_done++;
-			else
+				if (rk_grow((void **)&s->cold, &s->cap_cold, s->n_cold,
+					    sizeof(*s->cold)) == 0)
+					s->cold[s->n_cold++] = (struct sr_cold){
+						m->left, s->ranges[l].generation,
+						now_ms(n) + wait >= cold_ms ? now_ms(n) + wait - cold_ms : 0};
+			} else
 				s->merges_failed++;
 			merging_drop(s, i);
 		} else if (now_ms(n) - m->asked_ms >= RK_SR_MERGE_MS) {
@@ -249,10 +282,12 @@ out:
 
 /* The cold marks of the candidates, kept from the last pass where the
  * range and its generation are the same; *x marked RK_PL_RANGE_WARM until
- * it has been small and quiet for RK_SR_COLD_MS. old[] is the last pass's
- * table (sorted by range), new entries are appended to s->cold. */
+ * it has been small and quiet for cold_ms. old[] is the last pass's
+ * table (and expire's marks of merged ranges), new entries are appended
+ * to s->cold. */
 static void judge_cold(struct rk_node *n, const struct sr_cold *old, size_t n_old,
-		       struct rk_pl_range *x, uint64_t merge_size, uint64_t merge_qps)
+		       struct rk_pl_range *x, uint64_t merge_size, uint64_t merge_qps,
+		       uint64_t cold_ms)
 {
 	struct rk_sr *s = &n->sr;
 	uint64_t since = now_ms(n);
@@ -266,7 +301,7 @@ static void judge_cold(struct rk_node *n, const struct sr_cold *old, size_t n_ol
 	if (rk_grow((void **)&s->cold, &s->cap_cold, s->n_cold, sizeof(*s->cold)) != 0)
 		return;
 	s->cold[s->n_cold++] = (struct sr_cold){x->id, x->generation, since};
-	if (now_ms(n) - since >= RK_SR_COLD_MS)
+	if (now_ms(n) - since >= cold_ms)
 		x->flags &= (uint8_t)~RK_PL_RANGE_WARM;
 }
 
@@ -304,16 +339,21 @@ void rk_sr_merges(struct rk_node *n, const struct rk_pl_config *base, struct rk_
 	struct rk_sr *s = &n->sr;
 	uint64_t split_size = n->cfg.settings.v[RK_SET_SPLIT_SIZE];
 	uint64_t split_qps = n->cfg.settings.v[RK_SET_SPLIT_QPS];
+	uint64_t per_node = n->cfg.settings.v[RK_SET_MERGE_MAX];
+	uint64_t cold_ms = n->cfg.settings.v[RK_SET_MERGE_COLD];
+	size_t room = 0;
 	const struct rk_pl_range **set = NULL;
 	struct rk_pl_range *mr = NULL;
-	struct sr_cold *old = s->cold;
-	size_t n_set = 0, n_old = s->n_cold;
+	struct sr_cold *old;
+	size_t n_set = 0, n_old;
 	struct rk_pl_config cfg = *base;
 	struct rk_pl_state ms;
 	struct rk_pl_pass ps;
 	struct rk_pl_op ops[64];
 
-	expire(n);
+	expire(n, cold_ms);
+	old = s->cold; /* the last pass's cold marks, and those expire kept */
+	n_old = s->n_cold;
 	for (size_t i = 0; i < s->n_merging; i++) {
 		size_t k = find(s, s->merging[i].left);
 		if (k != SIZE_MAX)
@@ -321,13 +361,25 @@ void rk_sr_merges(struct rk_node *n, const struct rk_pl_config *base, struct rk_
 		if ((k = find(s, s->merging[i].right)) != SIZE_MAX)
 			st->ranges[k].busy = RK_PL_BUSY_MERGE;
 	}
+	/* Each node's merges in flight, by the node they were asked of (the
+	 * left's leader then); the slots left over the live nodes. */
+	for (size_t v = 0; v < st->n_nodes; v++) {
+		struct rk_pl_node *x = &st->nodes[v];
+
+		x->merges = 0;
+		for (size_t i = 0; i < s->n_merging; i++)
+			x->merges += s->merging[i].leader == x->id;
+		if (x->state == RK_PL_LIVE && x->merges < per_node)
+			room += (size_t)(per_node - x->merges);
+	}
 	/* Without every range's size a range would look empty. */
 	cfg.merge_size = split_size / 4;
 	cfg.merge_qps = split_qps != 0 ? (uint32_t)(split_qps / 4) : RK_SR_MERGE_QPS;
-	cfg.max_merges = RK_SR_MAX_MERGES;
+	cfg.max_merges = 0; /* per node */
+	cfg.max_merges_per_node = (uint32_t)per_node;
 	s->cold = NULL;
 	s->n_cold = s->cap_cold = 0;
-	if (cfg.merge_size == 0 || !s->sized || s->n_merging >= RK_SR_MAX_MERGES ||
+	if (cfg.merge_size == 0 || !s->sized || room == 0 ||
 	    candidates(s, cfg.merge_size, &set, &n_set) != 0 || n_set == 0)
 		goto out;
 	if ((mr = malloc(n_set * sizeof(*mr))) == NULL)
@@ -337,7 +389,7 @@ void rk_sr_merges(struct rk_node *n, const struct rk_pl_config *base, struct rk_
 
 		rk_sr_fill_range(n, &s->ranges[k]);
 		mr[i] = s->ranges[k];
-		judge_cold(n, old, n_old, &mr[i], cfg.merge_size, cfg.merge_qps);
+		judge_cold(n, old, n_old, &mr[i], cfg.merge_size, cfg.merge_qps, cold_ms);
 	}
 	memset(&ms, 0, sizeof(ms));
 	ms.now_ms = st->now_ms;

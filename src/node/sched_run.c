@@ -726,6 +726,22 @@ static void pass(struct rk_node *n, struct snap *sn, bool enabled)
 		}
 }
 
+/* A read of the index begun, its first page now (a small index is read
+ * whole), unless one is under way or the group (g, this node's replica)
+ * applied nothing since the last. */
+static void read_begin(struct rk_node *n, const struct rk_replica *g)
+{
+	struct rk_sr *s = &n->sr;
+
+	if (s->reading || (s->index_read && s->index_at == g->visible))
+		return;
+	s->reading = true;
+	s->pend_after = 0;
+	s->pend_at = g->visible;
+	s->read_ms = now_ms(n);
+	(void)read_step(n);
+}
+
 void rk_sr_tick(struct rk_node *n)
 {
 	struct rk_sr *s = &n->sr;
@@ -744,7 +760,18 @@ void rk_sr_tick(struct rk_node *n)
 		gone_step(s);
 	if (s->reading)
 		(void)read_step(n);
-	if (now_ms(n) - s->last_ms < RK_SR_EVERY_MS)
+	/* Merges in flight: the index is read again (every RK_SR_SOON_MS at
+	 * most) between passes too, so that their leaders' reports are seen
+	 * soon after they apply (a pass's own read shows them only at the
+	 * next pass: a merge's slot stayed taken two passes, ten times what
+	 * the merge took). */
+	if (s->n_merging > 0 && s->index_read && now_ms(n) - s->read_ms >= RK_SR_SOON_MS)
+		read_begin(n, g);
+	/* A merge the index shows done frees its slot: the pass comes
+	 * sooner to fill it (merges are decided only while rebalancing). */
+	if (now_ms(n) - s->last_ms < RK_SR_EVERY_MS &&
+	    (now_ms(n) - s->last_ms < RK_SR_SOON_MS || !s->index_read ||
+	     !rk_sr_merges_settled(s) || !rk_rb_enabled(n)))
 		return;
 	s->last_ms = now_ms(n);
 	memset(&sn, 0, sizeof(sn));
@@ -758,12 +785,7 @@ void rk_sr_tick(struct rk_node *n)
 		 * last read (a report, a node's stats): a settled cluster's
 		 * passes read nothing. Its first page now: a small index is
 		 * read whole before this pass. */
-		if (!s->reading && (!s->index_read || s->index_at != g->visible)) {
-			s->reading = true;
-			s->pend_after = 0;
-			s->pend_at = g->visible;
-			(void)read_step(n);
-		}
+		read_begin(n, g);
 		if (s->index_read)
 			pass(n, &sn, enabled);
 	}
@@ -783,12 +805,7 @@ void rk_sr_look(struct rk_node *n)
 	/* The index as rk_sr_tick keeps it: a read begun when the group
 	 * applied something since the last one (rk_sr_tick goes on with it a
 	 * page a tick); the figures wait for the first read. */
-	if (!s->reading && (!s->index_read || s->index_at != g->visible)) {
-		s->reading = true;
-		s->pend_after = 0;
-		s->pend_at = g->visible;
-		(void)read_step(n);
-	}
+	read_begin(n, g);
 	if (!s->index_read)
 		return;
 	memset(&sn, 0, sizeof(sn));

@@ -53,6 +53,10 @@ struct rk_json;
 struct rk_buf;
 
 #define RK_SR_EVERY_MS 1000u
+/* A pass comes sooner, but not more often than this, once the index
+ * shows a merge in flight done (its slot is then filled at once rather
+ * than up to RK_SR_EVERY_MS later). */
+#define RK_SR_SOON_MS 200u
 /* An operation not seen in the descriptors after this long is forgotten
  * (the next pass decides again from what they say). */
 #define RK_SR_BUSY_MS 10000u
@@ -61,15 +65,18 @@ struct rk_buf;
 #define RK_SR_MAX_OPS 16u
 /* Descriptors of the index read per tick. */
 #define RK_SR_PAGE 1000u
-/* Automatic merges (sched_merge.c): at most this many in flight
- * cluster-wide; a range must have been small and quiet on its own for
- * RK_SR_COLD_MS (at its current generation) before it merges; a merge not
- * seen in the index RK_SR_MERGE_MS after it was asked is forgotten (the
- * next passes decide again); together under RK_SR_MERGE_QPS writes and
- * reads per second when --split-qps is off (a quarter of it when on). */
-#define RK_SR_MAX_MERGES 4u
-#define RK_SR_COLD_MS 10000u
+/* Automatic merges (sched_merge.c; how many in flight per node and how
+ * long a range must have been small and quiet on its own are the cluster
+ * settings --merge-max and --merge-cold): a merge not seen in the index
+ * RK_SR_MERGE_MS after it was asked is forgotten (the next passes decide
+ * again); together under RK_SR_MERGE_QPS writes and reads per second when
+ * --split-qps is off (a quarter of it when on). */
 #define RK_SR_MERGE_MS 30000u
+/* A range the driver merged (both sides cold) is cold again this long
+ * after the index shows the merge (at most --merge-cold): time for its
+ * leader to report its new size (a size job and a heartbeat, each about
+ * a second), which the next merge of it is judged on. */
+#define RK_SR_MERGED_COLD_MS 3000u
 #define RK_SR_MERGE_QPS 100u
 
 struct rk_sr {
@@ -113,6 +120,7 @@ struct rk_sr {
 	size_t n_ranges, cap_ranges;
 	uint64_t index_at;
 	bool index_read;
+	uint64_t read_ms; /* when the last read began */
 	/* A read under way, a page a tick: the pages in so far, the last
 	 * range id read, the applied index when it began. */
 	bool reading;
@@ -146,13 +154,18 @@ void rk_sr_close(struct rk_node *n);
 void rk_sr_fill_range(struct rk_node *n, struct rk_pl_range *x);
 /* Whether the driver has a merge of range in flight. */
 bool rk_sr_merging(const struct rk_sr *s, uint64_t range);
+/* Whether the index shows one of the driver's merges in flight done or
+ * refused: its slot is free, and a pass need not wait its turn to fill
+ * it (rk_sr_tick). */
+bool rk_sr_merges_settled(const struct rk_sr *s);
 /* Automatic merges, within a pass of the driver while rebalancing is on:
  * base is the pass's configuration (merges off in it), st its tallied
  * state (ranges in range id order). Runs the scheduler's rules over the
  * ranges made by automatic splits and their left neighbours in start
- * order and carries out the merges it decides (at most RK_SR_MAX_MERGES in
- * flight, each range cold for RK_SR_COLD_MS) with POST /api/v1/merge on
- * the left's leader; marks both ranges busy in st. */
+ * order and carries out the merges it decides (at most --merge-max in
+ * flight per node leading their left, each range cold for --merge-cold)
+ * with POST /api/v1/merge on the left's leader; marks both ranges busy
+ * in st. */
 void rk_sr_merges(struct rk_node *n, const struct rk_pl_config *base, struct rk_pl_state *st);
 /* The driver's merges in /api/v1/operations (those whose call does not
  * run on this node: merge.h lists those); how many. */

@@ -41,7 +41,9 @@ enum rk_setting_kind {
 	X(SNAPSHOT_RATE, "snapshot_rate", "--snapshot-rate", RK_SETK_SIZE,     1,    UINT64_MAX,            32ull << 20) \
 	X(SPLIT_SIZE,    "split_size",    "--split-size",    RK_SETK_SIZE_OFF, 16u << 10, UINT64_MAX,       64ull << 20) \
 	X(SPLIT_QPS,     "split_qps",     "--split-qps",     RK_SETK_COUNT,    0,    1000000000ull,         0)   \
-	X(REBALANCE,     "rebalance",     "--rebalance",     RK_SETK_SWITCH,   0,    1,                     1)
+	X(REBALANCE,     "rebalance",     "--rebalance",     RK_SETK_SWITCH,   0,    1,                     1)   \
+	X(MERGE_MAX,     "merge_max",     "--merge-max",     RK_SETK_COUNT,    0,    1000000000ull,         4)   \
+	X(MERGE_COLD,    "merge_cold",    "--merge-cold",    RK_SETK_DURATION, 1000, 86400000ull,           10000)
 
 enum rk_setting_id {
 #define X(id, name, flag, kind, min, max, def) RK_SET_##id,

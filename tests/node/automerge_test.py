@@ -18,9 +18,14 @@ come back to exactly the sticky layout (same ids, same starts) on every
 node, and stay there (sticky boundaries are never merged); merges were
 asked by the driver (rangekv_placement_merges_asked_total) and done by
 the ranges' leaders (rangekv_merges_total); every acknowledged SET reads
-back and every deleted key reads nil. `automerge_test.py BIN 100 400` is
-a longer form run by hand (docs/testing.md); RK_PORT_BASE=P puts its
-ports at P+1..P+9.
+back and every deleted key reads nil. Printed: the split latency while
+writing and the merge latency (p50 and p99, as the bounds of the
+rangekv_split_seconds and rangekv_merge_seconds buckets summed over the
+nodes, the killed node's merges before the kill included), merges a
+second after the deletes, and the count of ranges every minute of a long
+run. `automerge_test.py BIN 1000 8000` is a longer form run by hand
+(docs/testing.md, docs/benchmarks.md); RK_PORT_BASE=P puts its ports at
+P+1..P+9.
 """
 import os
 import random
@@ -76,6 +81,41 @@ def metric(i, name):
         if line.startswith(name + " ") or line.startswith(name + "{"):
             return int(float(line.split()[-1]))
     return 0
+
+
+def hist(i):
+    """The buckets (le -> cumulative count) of node i's histograms of
+    split and merge latency: {"split": {...}, "merge": {...}}."""
+    out = {"split": {}, "merge": {}}
+    try:
+        with urllib.request.urlopen("http://%s/metrics" % addr(i, 2), timeout=10) as r:
+            text = r.read().decode()
+    except OSError:
+        return out
+    for line in text.splitlines():
+        for kind in out:
+            head = "rangekv_%s_seconds_bucket{le=\"" % kind
+            if line.startswith(head):
+                le = line[len(head):line.index('"', len(head))]
+                out[kind][le] = int(float(line.split()[-1]))
+    return out
+
+
+def quantiles(hs, kind):
+    """'p50 X s, p99 Y s (N)' of the summed buckets of kind in hs (the
+    bucket bounds: a quantile is the bound of the bucket it falls in)."""
+    tot = {}
+    for h in hs:
+        for le, c in h[kind].items():
+            tot[le] = tot.get(le, 0) + c
+    if not tot:
+        return "none"
+    bounds = sorted(tot, key=lambda le: float("inf") if le == "+Inf" else float(le))
+    n = tot[bounds[-1]]
+    if n == 0:
+        return "none"
+    qs = [next(le for le in bounds if tot[le] >= q * n) for q in (0.5, 0.99)]
+    return "p50 <= %s s, p99 <= %s s (%d)" % (qs[0], qs[1], n)
 
 
 def wait(what, cond, timeout):
@@ -139,11 +179,15 @@ def main():
                                      lock, enough, VALUE)) for w in range(6)]
         for t in ts:
             t.start()
-        t0 = time.time()
+        t0 = shown = time.time()
         while True:
             rs = ranges(1) or ranges(2) or ranges(3) or []
             if len(rs) >= TARGET:
                 break
+            if time.time() - shown >= 60:
+                shown = time.time()
+                print("automerge_test: %d ranges after %.0f s of writes" %
+                      (len(rs), shown - t0), flush=True)
             if time.time() - t0 > max(180, TARGET * 0.3):
                 fail("%d ranges after %.0f s, %d wanted" % (len(rs), time.time() - t0, TARGET))
             time.sleep(0.5)
@@ -156,8 +200,9 @@ def main():
         wrong = [r["id"] for r in rs if r["auto_split"] != (r["id"] not in ids)]
         if wrong:
             fail("ranges %r: auto_split is not 'made by an automatic split'" % wrong)
-        print("automerge_test: %d ranges after %.0f s of writes (%d keys)" %
-              (n_max, time.time() - t0, len(acked)), flush=True)
+        print("automerge_test: %d ranges after %.0f s of writes (%d keys); split latency %s" %
+              (n_max, time.time() - t0, len(acked),
+               quantiles([hist(i) for i in (1, 2, 3)], "split")), flush=True)
 
         # Every key deleted but KEEP, which are set again to short values.
         cc = conn(2)
@@ -195,13 +240,17 @@ def main():
         st_w = threading.Thread(target=slow)
         st_w.start()
 
-        t1 = time.time()
+        t1 = shown = time.time()
         killed = None
         ops_seen = 0
         while True:
             v = agreed()
             if v == sticky:
                 break
+            if time.time() - shown >= 60:
+                shown = time.time()
+                print("automerge_test: %d ranges %.0f s after the deletes" %
+                      (len(ranges(1) or []), shown - t1), flush=True)
             if time.time() - t1 > max(300, TARGET * 1.5):
                 fail("not back to the sticky layout after %.0f s: %d ranges (%d sticky)" %
                      (time.time() - t1, len(ranges(1) or []), len(sticky)))
@@ -217,6 +266,7 @@ def main():
             if killed is None and lead is not None and n <= n_max - (n_max - len(sticky)) // 3:
                 killed = lead
                 asked[killed] = metric(killed, "rangekv_placement_merges_asked_total")
+                lost_hist = hist(killed)
                 procs[killed].send_signal(signal.SIGKILL)
                 procs[killed].wait()
                 n_at_kill = n
@@ -237,16 +287,18 @@ def main():
         total_asked = sum(metric(i, "rangekv_placement_merges_asked_total")
                           for i in (1, 2, 3)) + sum(asked.values())
         done = sum(metric(i, "rangekv_merges_total") for i in (1, 2, 3))
+        merge_lat = quantiles([hist(i) for i in (1, 2, 3)] + [lost_hist], "merge")
         calls_failed = sum(metric(i, "rangekv_merges_failed_total") for i in (1, 2, 3))
         if total_asked < 1 or done < 1:
             fail("merges: %d asked by the driver, %d done by leaders" % (total_asked, done))
 
         spans.read_back(conn(1), acked, fail)
-        print("automerge_test: OK (%d -> %d ranges in %.0f s after the deletes, placement "
-              "leader node %d killed at %d ranges; merges asked %d, done by the leaders "
-              "seen %d, calls refused %d; merges seen in /api/v1/operations %d; %d keys "
-              "read back)" % (n_max, len(sticky), took, killed, n_at_kill, total_asked, done,
-                              calls_failed, ops_seen, len(acked)), flush=True)
+        print("automerge_test: OK (%d -> %d ranges in %.0f s after the deletes, %.1f "
+              "merges/s, merge latency %s; placement leader node %d killed at %d ranges; "
+              "merges asked %d, done by the leaders seen %d, calls refused %d; merges seen in "
+              "/api/v1/operations %d; %d keys read back)" %
+              (n_max, len(sticky), took, (n_max - len(sticky)) / took, merge_lat, killed,
+               n_at_kill, total_asked, done, calls_failed, ops_seen, len(acked)), flush=True)
     finally:
         stop.set()
         spans.kill_all(procs, top)

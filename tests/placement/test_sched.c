@@ -823,6 +823,57 @@ static void test_merge_skips_busy_and_limits(void **state)
 	w_free(&w);
 }
 
+/* The per-node bound: merges in flight are counted on the node leading
+ * their left range (it carries them out), those the state has and those
+ * the pass emits. Seen to fail with the bound's check taken out of
+ * pl_merge. */
+static void test_merge_limit_per_node(void **state)
+{
+	struct rk_pl_op ops[16];
+	struct rk_pl_pass pass;
+	struct rk_pl_state st;
+	struct world w;
+	size_t on[4] = {0, 0, 0, 0};
+
+	(void)state;
+	/* 8 free pairs (2k, 2k + 1): lefts led by nodes 1, 2, 1, 2, ... */
+	small_neighbours(&w, 16, 1, 2);
+	for (size_t k = 0; k < 8; k++)
+		w.ranges[2 * k].leader_node = 1 + k % 2;
+	w.cfg.max_merges = 0;
+	w.cfg.max_merges_per_node = 3;
+	w.cfg.no_leader_balance = true; /* the ops are the merges' */
+	one_pass(&w, ops, 16, &pass);
+	assert_int_equal(count_ops(ops, pass.n_ops, RK_PL_OP_MERGE), 6);
+	for (size_t i = 0; i < pass.n_ops; i++)
+		if (ops[i].kind == RK_PL_OP_MERGE)
+			on[w_range(&w, ops[i].range_id)->leader_node]++;
+	assert_int_equal(on[1], 3);
+	assert_int_equal(on[2], 3);
+
+	/* Those in flight count: node 1 has 2, node 2 has 3 (full). */
+	w_state(&w, &st);
+	w_node(&w, 1)->merges = 2;
+	w_node(&w, 2)->merges = 3;
+	memset(&pass, 0, sizeof(pass));
+	pass.ops = ops;
+	pass.max_ops = 16;
+	assert_int_equal(rk_pl_pass(&w.cfg, &st, &pass), 0);
+	assert_int_equal(count_ops(ops, pass.n_ops, RK_PL_OP_MERGE), 1);
+	for (size_t i = 0; i < pass.n_ops; i++)
+		if (ops[i].kind == RK_PL_OP_MERGE)
+			assert_int_equal(w_range(&w, ops[i].range_id)->leader_node, 1);
+	w_free(&w);
+
+	/* No known leader on a left: no merge (nobody to carry it out). */
+	small_neighbours(&w, 2, 1, 2);
+	w.ranges[0].leader_node = 0;
+	w.cfg.max_merges = 0;
+	w.cfg.max_merges_per_node = 3;
+	assert_int_equal(count_ops(ops, one_pass(&w, ops, 16, &pass), RK_PL_OP_MERGE), 0);
+	w_free(&w);
+}
+
 /* ---- incremental passes ---- */
 
 static void test_cursor_slices(void **state)
@@ -927,6 +978,7 @@ int main(void)
 		cmocka_unit_test(test_merge_triggers),
 		cmocka_unit_test(test_merge_sticky),
 		cmocka_unit_test(test_merge_skips_busy_and_limits),
+		cmocka_unit_test(test_merge_limit_per_node),
 		cmocka_unit_test(test_cursor_slices),
 		cmocka_unit_test(test_bad_input),
 	};
