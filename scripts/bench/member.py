@@ -11,13 +11,19 @@
                                 without moves, then with N replicas moving at
                                 once (each removed and added back on its
                                 node), in one run
-  member.py BIN join SECS       SET/s for SECS seconds (preloaded by SECS
-                                seconds of the same SETs; 16 ranges over
-                                the workload's keys), then a node 4
+  member.py BIN join SECS [RANGES [MB]]
+                                SET/s for SECS seconds (preloaded by SECS
+                                seconds of the same SETs; RANGES ranges,
+                                default 16, over the workload's keys; with
+                                MB, each range first filled with MB of
+                                16 KiB values too), then a node 4
                                 started with --join: SET/s for SECS seconds
                                 while the placement leader moves replicas
-                                to it (rebalancing on), the moves done, and
-                                how long until none is in flight
+                                to it (rebalancing on), the moves done, how
+                                long until none is in flight (balanced by
+                                count), the snapshot bytes and MB/s; then
+                                node 4 decommissioned: how long until it
+                                holds no replica
   member.py BIN hot SECS        64 ranges cut evenly over the byte space
                                 (all of redis-benchmark's keys in one),
                                 automatic splits on (--split-size 64 MiB):
@@ -292,14 +298,20 @@ def operations():
     return body if st == 200 else {}
 
 
-def join(secs):
+def join(secs, ranges=16, mb=0):
     tmp = tempfile.mkdtemp(prefix="rk-bench-member-")
-    # 16 ranges over redis-benchmark's 1,000,000 keys, no automatic splits
-    # (they would stall the writes: docs/benchmarks.md, "Range splits
-    # under load"), so that the moves carry the written data.
-    bounds = ",".join("key:%012d" % (k * 1000000 // 16) for k in range(1, 16))
-    procs = start(tmp, 16, ["--split-size", "0"], cut=bounds)
+    # `ranges` ranges over redis-benchmark's 1,000,000 keys, no automatic
+    # splits (they would stall the writes: docs/benchmarks.md, "Range
+    # splits under load"), so that the moves carry the written data.
+    cuts = ["key:%012d" % (k * 1000000 // ranges) for k in range(1, ranges)]
+    procs = start(tmp, ranges, ["--split-size", "0"], cut=",".join(cuts))
     try:
+        if mb > 0:
+            t0 = time.time()
+            for c in ["key:"] + cuts:
+                fill(c.encode() + b"~fill", mb)
+            print("filled %d ranges with %g MB each in %.1f s" % (ranges, mb, time.time() - t0),
+                  flush=True)
         print("SET/s of the preload: %.0f" % bench_sets(secs), flush=True)  # the moves carry data
         base = bench_sets(secs)
         print("SET/s before the join: %.0f" % base, flush=True)
@@ -327,9 +339,29 @@ def join(secs):
                     any(x["id"] == 4 and x["replicas"] > 0 for x in ops.get("nodes", [])):
                 break
             time.sleep(1)
-        print("no move in flight %.1f s after node 4 started; replicas per node %s" %
-              (time.time() - t0, {x["id"]: x["replicas"] for x in ops.get("nodes", [])}),
-              flush=True)
+        took = time.time() - t0
+        sent = ops.get("snapshot_bytes_sent", 0)
+        print("no move in flight %.1f s after node 4 started; replicas per node %s; "
+              "%.1f MB of snapshots sent, %.1f MB/s over that time" %
+              (took, {x["id"]: x["replicas"] for x in ops.get("nodes", [])}, sent / 1e6,
+               sent / 1e6 / took), flush=True)
+        t0 = time.time()
+        st, body = call(1, "POST", "/api/v1/nodes/4/decommission", 60)
+        if st not in (200, 202):
+            print("decommission of node 4 refused: %s %s" % (st, body), flush=True)
+            return
+        held = None
+        while time.time() - t0 < 1200:
+            st, v = call(4, "GET", "/api/v1/cluster/status", 5)
+            held = v.get("ranges") if st == 200 else held
+            if held == 0:
+                break
+            time.sleep(1)
+        sent2 = operations().get("snapshot_bytes_sent", 0)
+        print("node 4 decommissioned (no replica left) in %.1f s (%s replicas left); "
+              "%.1f MB of snapshots sent since, %.1f MB/s" %
+              (time.time() - t0, held, (sent2 - sent) / 1e6,
+               (sent2 - sent) / 1e6 / (time.time() - t0)), flush=True)
     finally:
         stop(procs, tmp)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -340,7 +372,9 @@ def main():
     if what == "add":
         add(int(sys.argv[3]) if len(sys.argv) > 3 else 64)
     elif what == "join":
-        join(int(sys.argv[3]) if len(sys.argv) > 3 else 10)
+        join(int(sys.argv[3]) if len(sys.argv) > 3 else 10,
+             int(sys.argv[4]) if len(sys.argv) > 4 else 16,
+             float(sys.argv[5]) if len(sys.argv) > 5 else 0)
     elif what == "hot":
         hot(int(sys.argv[3]) if len(sys.argv) > 3 else 10)
     elif what == "moves":

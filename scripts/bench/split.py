@@ -11,8 +11,12 @@ automatic splits: --split-size 0). Rounds alternate: SECS seconds without
 splits, then SECS seconds while a client splits ranges at RATE splits a
 second (POST /api/v1/split at random keys of the workload's, on each
 range's leader; one call at a time, the next one due 1/RATE s after the
-previous one began). Prints, in one run, SET/s of each round and their
-ratio, the splits done and their rate, and the split latency p50/p99 (the
+previous one began). The store grows through the run and SET/s with it
+falls (the first seconds are the fastest), so a first SECS of SETs warms
+it up untimed, and the rounds' order alternates (ABBA: without, with;
+with, without; ...) so that the drift weighs on both sides alike; with
+ROUNDS even, each side has the same mean position in the run. Prints, in
+one run, SET/s of each round and their ratio, the splits done and their rate, and the split latency p50/p99 (the
 call's time: the new range id's allocation, the proposal, until the leader
 applied it). With `merge`, a last round of SECS merges the ranges the
 splits made back into their left neighbours while redis-benchmark writes
@@ -135,14 +139,20 @@ def main():
     lat, refused = [], []
     try:
         base, loaded = [], []
-        for r in range(rounds):
+        member.bench_sets(secs)  # the warm-up, untimed
+        print("warm-up: %d s of SETs" % secs, flush=True)
+
+        def plain(r):
             c0 = counters()
             base.append(member.bench_sets(secs))
             c1 = counters()
             print("round %d: SET/s without splits: %.0f (%s)" % (r + 1, base[-1], delta(c0, c1)),
                   flush=True)
+
+        def splitting(r):
             stop = threading.Event()
             n0 = len(lat)
+            c1 = counters()
 
             def splitter():
                 while not stop.is_set():
@@ -162,10 +172,13 @@ def main():
             t.join()
             el = time.time() - t0
             c2 = counters()
-            print("round %d: SET/s while splitting: %.0f (%.2f of without); %d splits in "
-                  "%.1f s (%.1f/s), %d refused (%s)" %
-                  (r + 1, loaded[-1], loaded[-1] / base[-1], len(lat) - n0, el,
-                   (len(lat) - n0) / el, len(refused), delta(c1, c2)), flush=True)
+            print("round %d: SET/s while splitting: %.0f; %d splits in %.1f s (%.1f/s), "
+                  "%d refused (%s)" %
+                  (r + 1, loaded[-1], len(lat) - n0, el, (len(lat) - n0) / el,
+                   len(refused), delta(c1, c2)), flush=True)
+        for r in range(rounds):
+            for step in ((plain, splitting) if r % 2 == 0 else (splitting, plain)):
+                step(r)
         if merging:
             stop = threading.Event()
 
