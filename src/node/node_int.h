@@ -36,6 +36,7 @@
 #include "pindex.h"
 #include "fwd.h"
 #include "process.h"
+#include "own.h"
 #include "rfig.h"
 #include "prom.h"
 #include "raft.h"
@@ -142,6 +143,7 @@ struct rk_node {
 	struct rk_ops ops;     /* moves in flight, placement figures (ops.c) */
 	struct rk_rb rb;       /* the rebalance switch (rebalance.c) */
 	struct rk_rfig rfig;   /* per-range figures in the heartbeats (rfig.c) */
+	struct rk_own own;     /* the node's own totals (own.c) */
 
 	struct rk_node_stats stats;
 	bool stopping;
