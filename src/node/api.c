@@ -467,12 +467,7 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 	one(b, "rangekv_node_heartbeat_bytes_sent_total", "counter",
 	    "Bytes of those heartbeats (their range figures included; framing not).",
 	    n->hb.beat_bytes_sent);
-	one(b, "rangekv_node_totals_checks_total", "counter",
-	    "Passes over every replica that checked the node's kept totals (heartbeat figures).",
-	    n->own.checks);
-	one(b, "rangekv_node_totals_mismatches_total", "counter",
-	    "Checks that found the kept totals off, and mended them (a bug: see the log).",
-	    n->own.mismatches);
+	rk_own_metrics(n, b);
 	rk_rfig_metrics(n, b);
 	rk_prom_family(b, "rangekv_group_commit_seconds", "histogram", "Group commit, submit to durable.");
 	rk_prom_hist(b, "rangekv_group_commit_seconds", NULL, &n->stats.commit_hist);

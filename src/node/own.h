@@ -33,6 +33,7 @@
 
 #define RK_OWN_CHECK_MS (5u * 60u * 1000u)
 
+struct rk_buf;
 struct rk_node;
 struct rk_replica;
 
@@ -73,5 +74,8 @@ void rk_own_role(struct rk_node *n, struct rk_replica *r);
 /* The totals now: O(awake replicas), and the check above when it is due
  * (then the figures of its pass). */
 void rk_own_get(struct rk_node *n, struct rk_own_totals *tp);
+
+/* rangekv_node_totals_checks_total and _mismatches_total into b. */
+void rk_own_metrics(struct rk_node *n, struct rk_buf *b);
 
 #endif
