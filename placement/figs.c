@@ -149,8 +149,15 @@ int rk_pl_figtab_put(struct rk_pl_figtab *t, uint64_t node, uint64_t now_ms,
 		const struct rk_pl_fig *f = &figs[i];
 		while (r > 0 && t->v[r - 1].f.range > f->range)
 			t->v[--w] = t->v[--r];
-		if (r > 0 && t->v[r - 1].f.range == f->range)
+		if (r > 0 && t->v[r - 1].f.range == f->range) {
+			const struct rk_pl_fig *o = &t->v[r - 1].f;
+			if (o->size_bytes != f->size_bytes || o->writes_ps != f->writes_ps ||
+			    o->reads_ps != f->reads_ps)
+				t->changed++;
 			r--; /* replaced in place below */
+		} else {
+			t->changed++; /* a new range */
+		}
 		w--;
 		t->v[w].f = *f;
 		t->v[w].node = node;
@@ -168,6 +175,8 @@ void rk_pl_figtab_expire(struct rk_pl_figtab *t, uint64_t before_ms)
 	for (size_t i = 0; i < t->n; i++)
 		if (t->v[i].at_ms >= before_ms)
 			t->v[w++] = t->v[i];
+	if (w != t->n)
+		t->changed++;
 	t->n = w;
 }
 

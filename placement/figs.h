@@ -83,6 +83,11 @@ struct rk_pl_figtab {
 	struct rk_pl_figent *v; /* by range id */
 	size_t n, cap;
 	uint64_t taken; /* figures put so far */
+	/* Moves whenever an entry's figures (size, rates) change, one is
+	 * added or expired: a table whose `changed` is as it was holds the
+	 * same figures (a full report of unchanged ranges moves only
+	 * `taken`). */
+	uint64_t changed;
 };
 
 /* Puts figs[0..n) (ranges strictly increasing) reported by node at

@@ -467,6 +467,7 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 	one(b, "rangekv_node_heartbeat_bytes_sent_total", "counter",
 	    "Bytes of those heartbeats (their range figures included; framing not).",
 	    n->hb.beat_bytes_sent);
+	rk_own_metrics(n, b);
 	rk_rfig_metrics(n, b);
 	rk_prom_family(b, "rangekv_group_commit_seconds", "histogram", "Group commit, submit to durable.");
 	rk_prom_hist(b, "rangekv_group_commit_seconds", NULL, &n->stats.commit_hist);

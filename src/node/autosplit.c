@@ -167,8 +167,8 @@ static void search_done(uv_work_t *req, int status)
 		 * at every tick. */
 		r->load.size_known = false;
 		r->load.size_epoch++;
-		memset(&r->load.writes, 0, sizeof(r->load.writes));
-		memset(&r->load.reads, 0, sizeof(r->load.reads));
+		rk_own_size(n, r);
+		rk_own_rates_reset(n, r);
 	}
 	if (rc != 0 && rc != RK_ESTATE)
 		rk_log_info(MOD, "range %llu: no automatic split: %s",

@@ -757,6 +757,7 @@ static int load_all(struct rk_node *n)
 		else if (rc == 0) {
 			r->asleep = true;
 			r->asleep_since = uv_now(&n->loop);
+			rk_own_enter(n, r);
 		}
 	}
 	free(l.v);

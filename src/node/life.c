@@ -116,6 +116,7 @@ struct rk_replica *rk_life_create(struct rk_node *n, uint64_t range,
 		rk_replica_free(r);
 		return NULL;
 	}
+	rk_own_enter(n, r);
 	n->life.created++;
 	rk_crash_point(n, "life.created");
 	rk_log_info(MOD, "range %llu: replica %llu created for node %llu's leader; "
@@ -330,6 +331,7 @@ static void gone_finish(struct rk_node *n, struct rk_replica *r)
 			     (unsigned long long)r->range);
 		rk_node_fail(n);
 	}
+	rk_own_leave(n, r);
 	rk_table_remove(&n->tab, r);
 	rk_snap_forget(n, r);
 	n->life.removed++;

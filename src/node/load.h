@@ -50,4 +50,30 @@ void rk_rate_add(struct rk_rate *r, uint64_t now_ms, uint32_t k);
 /* The average in events per second as of now_ms. */
 double rk_rate_get(const struct rk_rate *r, uint64_t now_ms);
 
+/*
+ * A sum of rates kept as their events come (the node's totals, own.h):
+ * the same average taken over the sum of their per-second counts. The
+ * average is linear in the counts, so it reads what the sum of the
+ * members' readings would (to a float's rounding: a member keeps its
+ * average as a float), without a pass over the members. A member joins
+ * with the history it holds and leaves with it, at any time.
+ */
+struct rk_rate_sum {
+	uint32_t sec; /* the second cur counts */
+	double cur;   /* the members' events in that second */
+	double avg;   /* events/s averaged over the seconds before sec */
+};
+
+/* k events of a member now (as rk_rate_add on the member). */
+void rk_rate_sum_add(struct rk_rate_sum *s, uint64_t now_ms, uint32_t k);
+
+/* Member r joins the sum (sign 1) or leaves it (sign -1), its whole
+ * history as r holds it now: r must have counted every event since it
+ * joined into the sum too. */
+void rk_rate_sum_join(struct rk_rate_sum *s, const struct rk_rate *r, int sign);
+
+/* The sum of the members' readings (rk_rate_get) as of now_ms; never
+ * below 0. */
+double rk_rate_sum_get(const struct rk_rate_sum *s, uint64_t now_ms);
+
 #endif

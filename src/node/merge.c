@@ -168,6 +168,7 @@ static int apply_merge(struct rk_span_apply *x, const struct rk_kv_merge *m,
 	r->desc = merged;
 	r->load.size_known = false; /* measured again: it holds both now */
 	r->load.size_epoch++;
+	rk_own_size(n, r);
 	follow_span(x->ap, r);
 	after_merge(n, r, rr, x->index);
 	rk_log_info(MOD, "range %llu: merged range %llu at generation %llu",
@@ -519,6 +520,7 @@ int rk_merge_drop_stale(struct rk_node *n)
 			rk_store_batch_remove_uninit(b, o->range, right_tomb(o));
 			if ((rc = rk_life_tomb_raise(n, o->range, right_tomb(o))) != 0)
 				break;
+			rk_own_leave(n, o);
 			rk_table_remove(&n->tab, o);
 			rk_replica_free(o);
 			dropped++;

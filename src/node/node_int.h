@@ -37,6 +37,7 @@
 #include "fwd.h"
 #include "handoff.h"
 #include "process.h"
+#include "own.h"
 #include "rfig.h"
 #include "prom.h"
 #include "raft.h"
@@ -145,6 +146,7 @@ struct rk_node {
 	struct rk_ops ops;     /* moves in flight, placement figures (ops.c) */
 	struct rk_rb rb;       /* the rebalance switch (rebalance.c) */
 	struct rk_rfig rfig;   /* per-range figures in the heartbeats (rfig.c) */
+	struct rk_own own;     /* the node's own totals (own.c) */
 
 	struct rk_node_stats stats;
 	bool stopping;

@@ -105,6 +105,9 @@ struct rk_replica {
 	uint64_t fig_size;
 	uint32_t fig_writes, fig_reads, fig_epoch;
 	uint32_t split_watch; /* index + 1 in the automatic split's watch list; 0: not in it */
+	/* In the node's totals (own.h), as a leader or not, with these bytes. */
+	bool own_in, own_leader;
+	uint64_t own_bytes;
 };
 
 /* The storage ops every replica's raft core reads its durable state by. */

@@ -71,8 +71,8 @@ struct rk_rfig {
 	uint64_t *watch;
 	size_t n_watch, cap_watch;
 	/* The leader: the table and the senders' full reports; tab_epoch
-	 * moves when the table starts empty (with tab.taken and tab.n it
-	 * tells whether the table changed: sched_run.c). */
+	 * moves when the table starts empty (with tab.changed and tab.n it
+	 * tells whether the table's figures changed: sched_run.c). */
 	struct rk_pl_figtab tab;
 	uint64_t tab_epoch;
 	struct rk_rfig_node nodes[64];

@@ -505,7 +505,7 @@ static void fill_figures(struct rk_node *n, const struct snap *sn)
 	use = rk_rfig_complete(n, live, k);
 	s->sized = use;
 	{
-		uint64_t key[5] = {s->index_reads, n->rfig.tab_epoch, t->taken, t->n, use};
+		uint64_t key[5] = {s->index_reads, n->rfig.tab_epoch, t->changed, t->n, use};
 		/* The same figures into the same index: nothing to write. */
 		if (s->filled && memcmp(key, s->fill_key, sizeof(key)) == 0)
 			return;

@@ -476,7 +476,7 @@ void rk_serve_reads(struct rk_node *n, struct rk_replica *r)
 			free(rd->cmd);
 			continue;
 		}
-		rk_rate_add(&r->load.reads, uv_now(&n->loop), 1);
+		rk_own_read(n, r);
 		rk_autosplit_touch(n, r);
 		rk_rfig_touch(n, r);
 	}
@@ -624,7 +624,7 @@ int rk_serve_apply(struct rk_node *n, struct rk_replica *r,
 	/* An apply that is undone and done again counts twice: rare, and a
 	 * rate for people. */
 	if (a.cmds > 0)
-		rk_rate_add(&r->load.writes, uv_now(&n->loop), a.cmds);
+		rk_own_writes(n, r, a.cmds);
 	if (a.cmds > 0 || r->load.changes != changes0) { /* its size or rate moved */
 		rk_autosplit_touch(n, r);
 		rk_rfig_touch(n, r);

@@ -133,6 +133,7 @@ static void job_done(uv_work_t *req, int status)
 			l->delta_mark = o->delta;
 			l->unsure_mark = o->unsure;
 			l->size_sec = now_s;
+			rk_own_size(n, r);
 			n->sizes.measured++;
 			rk_autosplit_touch(n, r); /* a new figure */
 			rk_rfig_touch(n, r);
@@ -160,6 +161,7 @@ void rk_size_applied(struct rk_node *n, struct rk_replica *r, int64_t delta,
 	l->delta += delta;
 	l->unsure += unsure;
 	l->change_sec = (uint32_t)(uv_now(&n->loop) / 1000);
+	rk_own_size(n, r);
 }
 
 uint64_t rk_size_of(const struct rk_replica *r)

@@ -897,6 +897,7 @@ static void install_done(uv_work_t *req, int status)
 	r->installing = false;
 	r->load.size_known = false; /* a new span's data: measured again */
 	r->load.size_epoch++;
+	rk_own_size(n, r);
 	in_free(r->incoming);
 	r->incoming = NULL;
 	n->stats.snaps_installed++;

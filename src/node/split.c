@@ -275,6 +275,8 @@ int rk_split_apply(void *arg, const struct rk_kv_split *s, int *refusedp)
 	}
 	if (fresh && rk_table_awake_add(&n->tab, rr) != 0)
 		rk_log_warn(MOD, "range %llu: out of memory waking it", (unsigned long long)rr->range);
+	if (fresh)
+		rk_own_enter(n, rr);
 shrink:
 	rk_desc_free(&r->desc);
 	r->desc = left;
@@ -283,8 +285,8 @@ shrink:
 	 * (autosplit.h). */
 	r->load.size_known = false;
 	r->load.size_epoch++;
-	memset(&r->load.writes, 0, sizeof(r->load.writes));
-	memset(&r->load.reads, 0, sizeof(r->load.reads));
+	rk_own_size(n, r);
+	rk_own_rates_reset(n, r);
 	x->ap->start = r->desc.start;
 	x->ap->slen = r->desc.slen;
 	x->ap->end = r->desc.end;

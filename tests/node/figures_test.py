@@ -14,7 +14,12 @@ ranges cut by --split-at, --tick-ms 50, ports in 20500-20999):
   voters on distinct nodes, every node holds within 10% of the mean
   count of replicas (or one) and within 10% of the mean bytes (the sum
   of the sizes of the ranges it holds, as the leader's list shows them),
-  and `rangekv rebalance status` prints bytes for every node.
+  and `rangekv rebalance status` prints bytes for every node;
+- the nodes run with the test hooks, so each checks at every heartbeat the
+  totals it keeps as replicas change (own.h: replicas, leaders, bytes,
+  rates) against a pass over its replicas: none found them off
+  (rangekv_node_totals_mismatches_total 0 on every node, through the
+  writes, the size scans, the moves and their snapshots).
 
 The leader ignoring the sections (its table empty) fails the second
 step: size_bytes stays null for the ranges it does not hold.
@@ -80,7 +85,8 @@ class Cluster(placement_test.Cluster):
         else:
             a += ["--initial-cluster", self.cl, "--split-at", ",".join(BOUNDS),
                   "--replicas", str(REPLICAS), "--rebalance", "off"]
-        self.procs[i] = subprocess.Popen(a + list(extra), stdout=log, stderr=log)
+        self.procs[i] = subprocess.Popen(a + list(extra), stdout=log, stderr=log,
+                                         env=dict(os.environ, RANGEKV_TEST_HOOKS="1"))
 
 
 def resp_cmd(*args):
@@ -226,6 +232,7 @@ def main():
         if len(lines) != len(NODES) or any("not reported" in ln or "B" not in ln
                                            for ln in lines):
             fail("rangekv rebalance status shows no bytes per node: %r" % out)
+        totals_checked()
         ok = c.stop_all()
         if not ok:
             fail("a node did not stop cleanly")
@@ -236,6 +243,22 @@ def main():
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             print("figures_test: logs in %s" % tmp, flush=True)
+
+
+def totals_checked():
+    """Every node checked its kept totals and never found them off."""
+    for i in NODES:
+        st, body = call(i, "GET", "/metrics")
+        if st != 200:
+            fail("node %d: GET /metrics: %r" % (i, st))
+        v = {ln.split()[0]: float(ln.split()[1]) for ln in body.splitlines()
+             if ln.startswith("rangekv_node_totals_")}
+        if v.get("rangekv_node_totals_checks_total", 0) < 1:
+            fail("node %d: its totals were never checked: %r" % (i, v))
+        if v.get("rangekv_node_totals_mismatches_total", 1) != 0:
+            fail("node %d: its kept totals were off (the log says how): %r" % (i, v))
+        print("figures_test: node %d checked its totals %d times, none off" %
+              (i, v["rangekv_node_totals_checks_total"]), flush=True)
 
 
 def placement_test_states():

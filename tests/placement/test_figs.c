@@ -97,12 +97,43 @@ static void test_table(void **state)
 	rk_pl_figtab_free(&t);
 }
 
+/* Whether the table's figures changed: not by a report of the same
+ * figures (a full report of idle ranges, every 5 minutes), by a moved
+ * rate, a new range and an expiry. */
+static void test_table_changed(void **state)
+{
+	struct rk_pl_fig a[3] = {{10, 1, 0, 0}, {20, 2, 0, 0}, {30, 3, 0, 0}};
+	struct rk_pl_fig c = {25, 250, 0, 0};
+	struct rk_pl_figtab t = {0};
+	uint64_t was;
+
+	(void)state;
+	assert_int_equal(rk_pl_figtab_put(&t, 1, 100, a, 3), 0);
+	was = t.changed;
+	assert_int_equal(rk_pl_figtab_put(&t, 2, 200, a, 3), 0); /* same figures */
+	assert_true(t.changed == was);
+	a[1].writes_ps = 1;
+	assert_int_equal(rk_pl_figtab_put(&t, 1, 200, &a[1], 1), 0);
+	assert_true(t.changed != was);
+	was = t.changed;
+	assert_int_equal(rk_pl_figtab_put(&t, 1, 300, &c, 1), 0); /* a new range */
+	assert_true(t.changed != was);
+	was = t.changed;
+	rk_pl_figtab_expire(&t, 250); /* all but 25, not reported since 200 */
+	assert_true(t.changed != was);
+	was = t.changed;
+	rk_pl_figtab_expire(&t, 250);
+	assert_true(t.changed == was);
+	rk_pl_figtab_free(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_moved),
 		cmocka_unit_test(test_section),
 		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_table_changed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
