@@ -20,6 +20,7 @@
 
 #include <stdlib.h>
 
+#include "../storage/util.h"
 #include "life.h"
 #include "node_int.h"
 #include "rcache.h"
@@ -250,11 +251,17 @@ static void known_range(struct rk_node *n, uint64_t range, const char *start,
 static void test_create_above_tombstone(void **state)
 {
 	struct rk_node *n = calloc(1, sizeof(*n));
+	struct rk_store_raft_state old;
+	struct rk_store_batch *b;
 	struct rk_raft_msg m;
 	struct rk_replica *r;
+	char dir[256], err[256];
 
 	(void)state;
 	assert_non_null(n);
+	tmpdir_make(dir, sizeof(dir), "tables-create");
+	assert_int_equal(store_open_at(dir, 2, 7, &n->store, err, sizeof(err)), 0);
+	assert_int_equal(rk_store_reader_open(n->store, &n->reader), 0);
 	n->cfg.node_id = 2;
 	rk_raft_options_default(&n->ropts);
 	n->ropts.storage = &rk_replica_storage_ops; /* an empty log in memory */
@@ -293,6 +300,28 @@ static void test_create_above_tombstone(void **state)
 	m = leader_msg(1);
 	assert_non_null(rk_life_create(n, 6, &m, 1));
 	assert_int_equal(n->life.created, 2);
+	/* A replica whose raft state is stored (a right half not loaded
+	 * again since a restart) starts from its term and vote: a vote given
+	 * before is never given again. Another replica id's state is not
+	 * its own. */
+	known_range(n, 7, "g", "h");
+	known_range(n, 8, "h", "i");
+	memset(&old, 0, sizeof(old));
+	old.replica_id = 3;
+	old.hs.term = 9;
+	old.hs.vote = 2;
+	assert_non_null(b = rk_store_batch_new());
+	rk_store_batch_raft_state(b, 7, &old);
+	rk_store_batch_raft_state(b, 8, &old);
+	assert_int_equal(rk_store_write(n->store, b), 0);
+	m = leader_msg(3);
+	assert_non_null(r = rk_life_create(n, 7, &m, 1));
+	assert_int_equal(r->rs.hs.term, 9);
+	assert_int_equal(r->rs.hs.vote, 2);
+	m = leader_msg(4);
+	assert_non_null(r = rk_life_create(n, 8, &m, 1));
+	assert_int_equal(r->rs.hs.term, 0);
+	assert_int_equal(r->rs.hs.vote, 0);
 	while (n->tab.n > 0) {
 		r = n->tab.byid[0];
 		rk_table_remove(&n->tab, r);
@@ -301,6 +330,9 @@ static void test_create_above_tombstone(void **state)
 	rk_table_free(&n->tab);
 	rk_life_free(n);
 	rk_rcache_free(&n->rcache);
+	rk_store_reader_close(n->reader);
+	rk_store_close(n->store);
+	tmpdir_remove(dir);
 	free(n);
 }
 
