@@ -66,3 +66,12 @@ int rk_key_cmp(const void *a, size_t al, const void *b, size_t bl)
 	return al < bl ? -1 : al > bl;
 }
 
+
+bool rk_key_spans_meet(const void *as, size_t asl, const void *ae, size_t ael,
+		       const void *bs, size_t bsl, const void *be, size_t bel)
+{
+	bool a_before = ael != 0 && rk_key_cmp(ae, ael, bs, bsl) <= 0;
+	bool b_before = bel != 0 && rk_key_cmp(be, bel, as, asl) <= 0;
+
+	return !a_before && !b_before;
+}

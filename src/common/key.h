@@ -10,6 +10,7 @@
 #ifndef RK_COMMON_KEY_H
 #define RK_COMMON_KEY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "buf.h"
@@ -24,5 +25,10 @@ int rk_key_unescape(const char *s, size_t n, struct rk_buf *out);
 
 /* memcmp order; shorter first on a common prefix (byte order of keys). */
 int rk_key_cmp(const void *a, size_t al, const void *b, size_t bl);
+
+/* Whether the spans [as, ae) and [bs, be) share a key; an empty end is
+ * unbounded. */
+bool rk_key_spans_meet(const void *as, size_t asl, const void *ae, size_t ael,
+		       const void *bs, size_t bsl, const void *be, size_t bel);
 
 #endif

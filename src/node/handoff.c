@@ -72,12 +72,9 @@ bool rk_handoff_meets(struct rk_node *n, const struct rk_desc *d)
 	rk_handoff_prune(n);
 	for (size_t i = 0; i < h->n; i++) {
 		const struct rk_handoff_span *e = &h->v[i];
-		/* [e->start, e->end) and [d->start, d->end) meet unless one
-		 * ends at or before the other starts. */
-		bool e_before = e->elen != 0 && rk_key_cmp(e->end, e->elen, d->start, d->slen) <= 0;
-		bool d_before = d->elen != 0 && rk_key_cmp(d->end, d->elen, e->start, e->slen) <= 0;
 
-		if (!e_before && !d_before)
+		if (rk_key_spans_meet(e->start, e->slen, e->end, e->elen, d->start, d->slen,
+				      d->end, d->elen))
 			return true;
 	}
 	return false;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "key.h"
 #include "rangekv/error.h"
 #include "rcache.h"
 
@@ -43,10 +44,8 @@ static bool holds(const struct rk_rcache_entry *e, const uint8_t *key, size_t kl
 /* Whether e's span meets [start, end) (end empty: unbounded). */
 static bool overlaps(const struct rk_rcache_entry *e, const struct rk_desc *d)
 {
-	bool e_before = e->elen != 0 && keycmp(e->end, e->elen, d->start, d->slen) <= 0;
-	bool d_before = d->elen != 0 && keycmp(d->end, d->elen, e->start, e->slen) <= 0;
-
-	return !e_before && !d_before;
+	return rk_key_spans_meet(e->start, e->slen, e->end, e->elen, d->start, d->slen, d->end,
+				 d->elen);
 }
 
 /* Whether e holds exactly d's span. */

@@ -595,10 +595,8 @@ static bool held_elsewhere(void *arg, const struct rk_rcache_entry *e)
 /* Whether a's span meets b's (an empty end: unbounded). */
 static bool spans_meet(const struct rk_desc *a, const struct rk_desc *b)
 {
-	bool a_before = a->elen != 0 && rk_key_cmp(a->end, a->elen, b->start, b->slen) <= 0;
-	bool b_before = b->elen != 0 && rk_key_cmp(b->end, b->elen, a->start, a->slen) <= 0;
-
-	return !a_before && !b_before;
+	return rk_key_spans_meet(a->start, a->slen, a->end, a->elen, b->start, b->slen,
+				 b->end, b->elen);
 }
 
 static bool snap_overlaps(void *arg, const struct rk_desc *snap)
