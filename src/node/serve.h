@@ -15,6 +15,7 @@
 struct rk_node;
 struct rk_replica;
 struct rk_serve;
+struct rk_rcache_entry;
 
 /* A request the router sent to this node itself. */
 struct local_req {
@@ -36,6 +37,13 @@ void rk_serve_learn_desc(struct rk_node *n, const struct rk_desc *d);
  * for range, so that the router goes where the key is now. */
 void rk_serve_redirect(struct rk_node *n, uint64_t origin, uint64_t id,
 		       uint32_t status, uint64_t range, const uint8_t *key, size_t klen);
+/* The descriptor of range as this node knows it: its replica's when it
+ * has one with a descriptor (a removed replica keeps its last one: where
+ * the range went), else its range cache's (e, when the caller has found
+ * it; else looked up); NULL if neither. view holds what the cache's
+ * points into. */
+const struct rk_desc *rk_serve_desc_of(struct rk_node *n, uint64_t range,
+					struct rk_rcache_entry *e, struct rk_desc *view);
 void rk_serve_flush(struct rk_node *n, struct rk_replica *r);
 void rk_serve_ready_reads(struct rk_node *n, struct rk_replica *r,
 			  const struct rk_raft_ready *rd);
@@ -56,6 +64,7 @@ void rk_serve_persisted(struct rk_node *n, struct rk_replica *r);
  * NOT_LEADER for reads. */
 void rk_serve_abandon(struct rk_node *n, struct rk_replica *r);
 void rk_serve_free(struct rk_replica *r);
+/* The router and the RESP port (route.c). */
 int rk_serve_start(struct rk_node *n, char *err, size_t errlen);
 void rk_serve_stop(struct rk_node *n);
 
