@@ -97,3 +97,24 @@ void rk_prom_hist(struct rk_buf *b, const char *name, const char *labels,
 	head(b, name, "_count", labels, NULL);
 	rk_buf_printf(b, "%llu\n", (unsigned long long)h->count);
 }
+
+void rk_prom_one_u64(struct rk_buf *b, const char *name, const char *type,
+		     const char *help, uint64_t v)
+{
+	rk_prom_family(b, name, type, help);
+	rk_prom_u64(b, name, NULL, v);
+}
+
+void rk_prom_one_f64(struct rk_buf *b, const char *name, const char *type,
+		     const char *help, double v)
+{
+	rk_prom_family(b, name, type, help);
+	rk_prom_f64(b, name, NULL, v);
+}
+
+void rk_prom_one_hist(struct rk_buf *b, const char *name, const char *help,
+		      const struct rk_hist *h)
+{
+	rk_prom_family(b, name, "histogram", help);
+	rk_prom_hist(b, name, NULL, h);
+}

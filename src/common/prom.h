@@ -35,5 +35,13 @@ void rk_prom_f64(struct rk_buf *b, const char *name, const char *labels,
 		 double v);
 void rk_prom_hist(struct rk_buf *b, const char *name, const char *labels,
 		  const struct rk_hist *h);
+/* A family with one unlabelled sample: its # HELP and # TYPE lines, then
+ * the sample (most of a node's metrics are such). */
+void rk_prom_one_u64(struct rk_buf *b, const char *name, const char *type,
+		     const char *help, uint64_t v);
+void rk_prom_one_f64(struct rk_buf *b, const char *name, const char *type,
+		     const char *help, double v);
+void rk_prom_one_hist(struct rk_buf *b, const char *name, const char *help,
+		      const struct rk_hist *h);
 
 #endif

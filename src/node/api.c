@@ -226,14 +226,6 @@ static void cluster_status(struct rk_node *n, struct rk_http_resp *resp)
 	rk_json_obj_end(&j);
 }
 
-/* A family with one sample. */
-static void one(struct rk_buf *b, const char *name, const char *type,
-		const char *help, uint64_t v)
-{
-	rk_prom_family(b, name, type, help);
-	rk_prom_u64(b, name, NULL, v);
-}
-
 /* One counter family with a sample per peer node; field is the offset of
  * a uint64_t in struct rk_net_peer_stats. */
 static void peer_family(struct rk_buf *b, const char *name, const char *help,
@@ -270,45 +262,47 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 	 * these (rangekv_placement_* has it). */
 	if (un < n->tab.n && !n->tab.byid[un]->asleep)
 		awake--;
-	one(b, "rangekv_ranges", "gauge", "Replicas hosted by this node.",
-	    un);
-	one(b, "rangekv_leaders", "gauge", "Replicas that lead their range.",
-	    leaders);
-	one(b, "rangekv_ranges_awake", "gauge", "Replicas ticked (not quiescent).",
-	    awake);
-	one(b, "rangekv_placement_awake", "gauge",
-	    "1 while this node's replica of the placement group is ticked (not quiescent).",
-	    un < n->tab.n && !n->tab.byid[un]->asleep);
-	one(b, "rangekv_ranges_leaderless", "gauge",
-	    "Replicas that know no leader of their range.", leaderless);
-	one(b, "rangekv_quiesced_total", "counter", "Times a replica went to sleep.",
-	    n->stats.quiesced);
-	one(b, "rangekv_woken_total", "counter", "Times a sleeping replica woke.",
-	    n->stats.woken);
-	one(b, "rangekv_node_deaths_total", "counter", "Peer nodes declared dead by liveness.",
-	    n->live.deaths);
-	one(b, "rangekv_ticks_total", "counter", "Tick rounds of the node.",
-	    n->ticks);
-	one(b, "rangekv_late_turns_total", "counter",
-	    "Ticks that came late (a stopped process, a long loop turn): leader leases voided.",
-	    n->stats.late_turns);
-	one(b, "rangekv_raft_messages_received_total", "counter", "Raft messages received.",
-	    n->stats.msgs_recv);
-	one(b, "rangekv_raft_messages_sent_total", "counter", "Raft messages sent.",
-	    n->stats.msgs_sent);
-	one(b, "rangekv_raft_messages_unknown_range_total", "counter",
-	    "Raft messages received for a range this node does not host (dropped).",
-	    n->stats.msgs_unknown_range);
-	one(b, "rangekv_raft_messages_misaddressed_total", "counter",
-	    "Raft messages received for another replica of a hosted range, or from a node "
-	    "its descriptor does not place the sender on (dropped).",
-	    n->stats.msgs_misaddressed);
-	one(b, "rangekv_raft_messages_unroutable_total", "counter",
-	    "Raft messages for a replica the range's descriptor does not name (not sent).",
-	    n->stats.msgs_unroutable);
-	one(b, "rangekv_raft_heartbeats_coalesced_total", "counter",
-	    "Of the raft messages sent, heartbeats and their answers sent as coalesced records.",
-	    n->stats.beats_sent);
+	rk_prom_one_u64(b, "rangekv_ranges", "gauge", "Replicas hosted by this node.",
+			un);
+	rk_prom_one_u64(b, "rangekv_leaders", "gauge", "Replicas that lead their range.",
+			leaders);
+	rk_prom_one_u64(b, "rangekv_ranges_awake", "gauge", "Replicas ticked (not quiescent).",
+			awake);
+	rk_prom_one_u64(b, "rangekv_placement_awake", "gauge",
+			"1 while this node's replica of the placement group is ticked (not quiescent).",
+			un < n->tab.n && !n->tab.byid[un]->asleep);
+	rk_prom_one_u64(b, "rangekv_ranges_leaderless", "gauge",
+			"Replicas that know no leader of their range.", leaderless);
+	rk_prom_one_u64(b, "rangekv_quiesced_total", "counter", "Times a replica went to sleep.",
+			n->stats.quiesced);
+	rk_prom_one_u64(b, "rangekv_woken_total", "counter", "Times a sleeping replica woke.",
+			n->stats.woken);
+	rk_prom_one_u64(b, "rangekv_node_deaths_total", "counter",
+			"Peer nodes declared dead by liveness.",
+			n->live.deaths);
+	rk_prom_one_u64(b, "rangekv_ticks_total", "counter", "Tick rounds of the node.",
+			n->ticks);
+	rk_prom_one_u64(b, "rangekv_late_turns_total", "counter",
+			"Ticks that came late (a stopped process, a long loop turn): leader leases voided.",
+			n->stats.late_turns);
+	rk_prom_one_u64(b, "rangekv_raft_messages_received_total", "counter",
+			"Raft messages received.",
+			n->stats.msgs_recv);
+	rk_prom_one_u64(b, "rangekv_raft_messages_sent_total", "counter", "Raft messages sent.",
+			n->stats.msgs_sent);
+	rk_prom_one_u64(b, "rangekv_raft_messages_unknown_range_total", "counter",
+			"Raft messages received for a range this node does not host (dropped).",
+			n->stats.msgs_unknown_range);
+	rk_prom_one_u64(b, "rangekv_raft_messages_misaddressed_total", "counter",
+			"Raft messages received for another replica of a hosted range, or from a node "
+			"its descriptor does not place the sender on (dropped).",
+			n->stats.msgs_misaddressed);
+	rk_prom_one_u64(b, "rangekv_raft_messages_unroutable_total", "counter",
+			"Raft messages for a replica the range's descriptor does not name (not sent).",
+			n->stats.msgs_unroutable);
+	rk_prom_one_u64(b, "rangekv_raft_heartbeats_coalesced_total", "counter",
+			"Of the raft messages sent, heartbeats and their answers sent as coalesced records.",
+			n->stats.beats_sent);
 	peer_family(b, "rangekv_peer_frames_sent_total", "Frames written to a peer.",
 		    ps, np, offsetof(struct rk_net_peer_stats, frames_sent));
 	peer_family(b, "rangekv_peer_bytes_sent_total", "Bytes written to a peer.",
@@ -321,156 +315,168 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 		    "Frames dropped by a full queue or a broken connection.",
 		    ps, np, offsetof(struct rk_net_peer_stats, dropped));
 	rk_net_stats(n->net, &ns);
-	one(b, "rangekv_bad_frames_total", "counter", "Peer connections closed for bad input.",
-	    ns.bad_frames);
-	one(b, "rangekv_peer_handshakes_refused_total", "counter",
-	    "Peer connections refused in the handshake (cluster, node id, secret).",
-	    ns.refused);
-	one(b, "rangekv_http_unauthorized_total", "counter",
-	    "HTTP calls answered 401 for want of the admin token.", n->http.unauthorized);
+	rk_prom_one_u64(b, "rangekv_bad_frames_total", "counter",
+			"Peer connections closed for bad input.",
+			ns.bad_frames);
+	rk_prom_one_u64(b, "rangekv_peer_handshakes_refused_total", "counter",
+			"Peer connections refused in the handshake (cluster, node id, secret).",
+			ns.refused);
+	rk_prom_one_u64(b, "rangekv_http_unauthorized_total", "counter",
+			"HTTP calls answered 401 for want of the admin token.", n->http.unauthorized);
 	rk_store_stats(n->store, &ss);
-	one(b, "rangekv_fsyncs_total", "counter", "Log flushes (one per group commit holding log data).",
-	    ss.flushes);
-	one(b, "rangekv_store_queued_bytes", "gauge",
-	    "Bytes of write batches queued for the storage thread, not yet committed.",
-	    ss.queued_bytes);
-	one(b, "rangekv_store_compactions_total", "counter",
-	    "Tables compacted after a quiet checkpoint (free blocks given back).",
-	    ss.compactions);
-	one(b, "rangekv_store_compacted_bytes_total", "counter",
-	    "File bytes the compactions gave back.", ss.compacted_bytes);
-	one(b, "rangekv_store_commit_retries_total", "counter",
-	    "Group commit transactions rolled back (a write conflict, cache pressure) and redone.",
-	    ss.commit_retries);
-	one(b, "rangekv_store_install_retries_total", "counter",
-	    "Snapshot installs rolled back (a write conflict, cache pressure) and redone.",
-	    ss.install_retries);
-	one(b, "rangekv_snapshots_generated_total", "counter", "Snapshots made to send.",
-	    n->stats.snaps_generated);
-	one(b, "rangekv_snapshots_sent_total", "counter", "Snapshot streams sent to the end.",
-	    n->stats.snaps_sent);
-	one(b, "rangekv_snapshots_received_total", "counter", "Snapshot files received whole.",
-	    n->stats.snaps_received);
-	one(b, "rangekv_snapshots_installed_total", "counter", "Snapshots installed.",
-	    n->stats.snaps_installed);
-	one(b, "rangekv_log_compactions_total", "counter", "Range log compactions.",
-	    n->stats.compactions);
-	one(b, "rangekv_raft_log_bytes", "gauge",
-	    "Bytes of the raft logs of this node's ranges (payloads and row overhead).",
-	    n->snaps.log_bytes);
+	rk_prom_one_u64(b, "rangekv_fsyncs_total", "counter",
+			"Log flushes (one per group commit holding log data).",
+			ss.flushes);
+	rk_prom_one_u64(b, "rangekv_store_queued_bytes", "gauge",
+			"Bytes of write batches queued for the storage thread, not yet committed.",
+			ss.queued_bytes);
+	rk_prom_one_u64(b, "rangekv_store_compactions_total", "counter",
+			"Tables compacted after a quiet checkpoint (free blocks given back).",
+			ss.compactions);
+	rk_prom_one_u64(b, "rangekv_store_compacted_bytes_total", "counter",
+			"File bytes the compactions gave back.", ss.compacted_bytes);
+	rk_prom_one_u64(b, "rangekv_store_commit_retries_total", "counter",
+			"Group commit transactions rolled back (a write conflict, cache pressure) and redone.",
+			ss.commit_retries);
+	rk_prom_one_u64(b, "rangekv_store_install_retries_total", "counter",
+			"Snapshot installs rolled back (a write conflict, cache pressure) and redone.",
+			ss.install_retries);
+	rk_prom_one_u64(b, "rangekv_snapshots_generated_total", "counter",
+			"Snapshots made to send.",
+			n->stats.snaps_generated);
+	rk_prom_one_u64(b, "rangekv_snapshots_sent_total", "counter",
+			"Snapshot streams sent to the end.",
+			n->stats.snaps_sent);
+	rk_prom_one_u64(b, "rangekv_snapshots_received_total", "counter",
+			"Snapshot files received whole.",
+			n->stats.snaps_received);
+	rk_prom_one_u64(b, "rangekv_snapshots_installed_total", "counter", "Snapshots installed.",
+			n->stats.snaps_installed);
+	rk_prom_one_u64(b, "rangekv_log_compactions_total", "counter", "Range log compactions.",
+			n->stats.compactions);
+	rk_prom_one_u64(b, "rangekv_raft_log_bytes", "gauge",
+			"Bytes of the raft logs of this node's ranges (payloads and row overhead).",
+			n->snaps.log_bytes);
 	if (n->router != NULL) {
 		struct rk_client_stats cs;
 		rk_client_router_stats(n->router, &cs);
-		one(b, "rangekv_client_ops_total", "counter", "Range operations routed.", cs.ops);
-		one(b, "rangekv_client_ops_inflight", "gauge", "Range operations waiting for an answer.",
-		    cs.inflight);
-		one(b, "rangekv_client_forwarded_total", "counter",
-		    "Attempts sent to another node's leader.", cs.forwarded);
-		one(b, "rangekv_client_retries_total", "counter",
-		    "Attempts repeated (not the leader, outcome unknown, no answer).", cs.retries);
-		one(b, "rangekv_client_tryagain_total", "counter", "Operations answered -TRYAGAIN.",
-		    cs.tryagain);
-		one(b, "rangekv_client_timeouts_total", "counter", "Operations answered -TIMEOUT.",
-		    cs.timeouts);
-		one(b, "rangekv_router_redirects_total", "counter",
-		    "Answers NO_RANGE or MISMATCH (range not on that node, or another "
-		    "generation or span): the operation went on where they pointed.",
-		    cs.redirects);
-		one(b, "rangekv_router_redirect_parks_total", "counter",
-		    "Redirects beyond the first few of one operation: parked, not sent on at once.",
-		    cs.redirect_parks);
-		one(b, "rangekv_router_asks_total", "counter",
-		    "Attempts sent to nodes in turn, no node being known for the key.", cs.asks);
-		one(b, "rangekv_router_index_lookups_total", "counter",
-		    "Keys looked up in the placement index (a range-cache miss, a guessed entry, "
-		    "or a redirect without descriptors).", cs.index_lookups);
-		one(b, "rangekv_router_resplits_total", "counter",
-		    "Batches of a connection's writes refused at apply with their keys in "
-		    "several ranges (after a split), sent on in parts.", cs.resplits);
+		rk_prom_one_u64(b, "rangekv_client_ops_total", "counter",
+				"Range operations routed.", cs.ops);
+		rk_prom_one_u64(b, "rangekv_client_ops_inflight", "gauge",
+				"Range operations waiting for an answer.",
+				cs.inflight);
+		rk_prom_one_u64(b, "rangekv_client_forwarded_total", "counter",
+				"Attempts sent to another node's leader.", cs.forwarded);
+		rk_prom_one_u64(b, "rangekv_client_retries_total", "counter",
+				"Attempts repeated (not the leader, outcome unknown, no answer).", cs.retries);
+		rk_prom_one_u64(b, "rangekv_client_tryagain_total", "counter",
+				"Operations answered -TRYAGAIN.",
+				cs.tryagain);
+		rk_prom_one_u64(b, "rangekv_client_timeouts_total", "counter",
+				"Operations answered -TIMEOUT.",
+				cs.timeouts);
+		rk_prom_one_u64(b, "rangekv_router_redirects_total", "counter",
+				"Answers NO_RANGE or MISMATCH (range not on that node, or another "
+				"generation or span): the operation went on where they pointed.",
+				cs.redirects);
+		rk_prom_one_u64(b, "rangekv_router_redirect_parks_total", "counter",
+				"Redirects beyond the first few of one operation: parked, not sent on at once.",
+				cs.redirect_parks);
+		rk_prom_one_u64(b, "rangekv_router_asks_total", "counter",
+				"Attempts sent to nodes in turn, no node being known for the key.", cs.asks);
+		rk_prom_one_u64(b, "rangekv_router_index_lookups_total", "counter",
+				"Keys looked up in the placement index (a range-cache miss, a guessed entry, "
+				"or a redirect without descriptors).", cs.index_lookups);
+		rk_prom_one_u64(b, "rangekv_router_resplits_total", "counter",
+				"Batches of a connection's writes refused at apply with their keys in "
+				"several ranges (after a split), sent on in parts.", cs.resplits);
 	}
-	one(b, "rangekv_placement_index_reads_total", "counter",
-	    "Pages of the placement index this node asked for (listings, forwarded calls).",
-	    n->pix.reads);
-	one(b, "rangekv_placement_index_queries_served_total", "counter",
-	    "Reads and lookups of the placement index this node's replica of the group answered.",
-	    n->pix.served);
-	one(b, "rangekv_placement_index_timeouts_total", "counter",
-	    "Reads and lookups of the placement index no replica answered in time.",
-	    n->pix.timeouts);
-	one(b, "rangekv_http_forwarded_total", "counter",
-	    "Inspection calls of a range held elsewhere sent to a node that holds it.",
-	    n->fwd.forwarded);
-	one(b, "rangekv_http_forwarded_served_total", "counter",
-	    "Inspection calls forwarded by another node and answered here.", n->fwd.served);
-	one(b, "rangekv_router_descriptors_learned_total", "counter",
-	    "Descriptors from redirect answers handed to the range cache (an older one is ignored there).",
-	    n->stats.learned);
-	one(b, "rangekv_serve_redirects_total", "counter",
-	    "Requests this node answered NO_RANGE or MISMATCH, with the descriptors it knows.",
-	    n->stats.redirects);
+	rk_prom_one_u64(b, "rangekv_placement_index_reads_total", "counter",
+			"Pages of the placement index this node asked for (listings, forwarded calls).",
+			n->pix.reads);
+	rk_prom_one_u64(b, "rangekv_placement_index_queries_served_total", "counter",
+			"Reads and lookups of the placement index this node's replica of the group answered.",
+			n->pix.served);
+	rk_prom_one_u64(b, "rangekv_placement_index_timeouts_total", "counter",
+			"Reads and lookups of the placement index no replica answered in time.",
+			n->pix.timeouts);
+	rk_prom_one_u64(b, "rangekv_http_forwarded_total", "counter",
+			"Inspection calls of a range held elsewhere sent to a node that holds it.",
+			n->fwd.forwarded);
+	rk_prom_one_u64(b, "rangekv_http_forwarded_served_total", "counter",
+			"Inspection calls forwarded by another node and answered here.", n->fwd.served);
+	rk_prom_one_u64(b, "rangekv_router_descriptors_learned_total", "counter",
+			"Descriptors from redirect answers handed to the range cache (an older one is ignored there).",
+			n->stats.learned);
+	rk_prom_one_u64(b, "rangekv_serve_redirects_total", "counter",
+			"Requests this node answered NO_RANGE or MISMATCH, with the descriptors it knows.",
+			n->stats.redirects);
 	if (n->client != NULL) {
 		struct rk_client_server_stats cs;
 		rk_client_server_stats(n->client, &cs);
-		one(b, "rangekv_client_connections", "gauge", "Open client connections.",
-		    cs.connections);
-		one(b, "rangekv_client_commands_total", "counter", "Client commands received.",
-		    cs.commands);
-		one(b, "rangekv_client_protocol_errors_total", "counter",
-		    "Client connections closed for a malformed request.", cs.protocol_errors);
-		one(b, "rangekv_client_inflight_bytes", "gauge",
-		    "Bytes of client commands read and not yet answered.", cs.inflight_bytes);
-		one(b, "rangekv_client_throttled_total", "counter",
-		    "Times the RESP port stopped reading for --client-inflight-bytes.", cs.throttled);
+		rk_prom_one_u64(b, "rangekv_client_connections", "gauge",
+				"Open client connections.",
+				cs.connections);
+		rk_prom_one_u64(b, "rangekv_client_commands_total", "counter",
+				"Client commands received.",
+				cs.commands);
+		rk_prom_one_u64(b, "rangekv_client_protocol_errors_total", "counter",
+				"Client connections closed for a malformed request.", cs.protocol_errors);
+		rk_prom_one_u64(b, "rangekv_client_inflight_bytes", "gauge",
+				"Bytes of client commands read and not yet answered.", cs.inflight_bytes);
+		rk_prom_one_u64(b, "rangekv_client_throttled_total", "counter",
+				"Times the RESP port stopped reading for --client-inflight-bytes.", cs.throttled);
 	}
-	one(b, "rangekv_proposals_total", "counter", "Client commands proposed by this node's leaders.",
-	    n->stats.proposals);
-	one(b, "rangekv_admin_conf_changes_total", "counter",
-	    "Membership changes proposed by admin calls on this node.", n->admin.changes);
-	one(b, "rangekv_admin_transfers_total", "counter",
-	    "Leadership transfers started by admin calls on this node.", n->admin.transfers);
-	one(b, "rangekv_admin_failed_total", "counter",
-	    "Admin calls answered with an error after waiting (outcome unknown or refused).",
-	    n->admin.failed);
-	one(b, "rangekv_answers_dropped_total", "counter",
-	    "Answers lost on purpose by the fault injection of tests.", n->answers_dropped);
-	one(b, "rangekv_disk_free_bytes", "gauge",
-	    "Free space on the data directory's filesystem, as last read (once a second).",
-	    n->space.free_bytes);
-	one(b, "rangekv_store_pending_bytes", "gauge",
-	    "Disk space the store may still take for writes it was given (checkpoints to come, "
-	    "a log file), as last read with the free space; counted against --min-free-space.",
-	    n->space.pending_bytes);
-	one(b, "rangekv_min_free_space_bytes", "gauge",
-	    "The --min-free-space floor in effect (0: none).", n->space.min_free);
-	one(b, "rangekv_no_space", "gauge",
-	    "1 while client writes are refused for lack of free space on the data disk.",
-	    n->space.no_space);
-	one(b, "rangekv_writes_refused_no_space_total", "counter",
-	    "Client writes refused for lack of free space on the data disk.", n->space.refused);
-	one(b, "rangekv_reads_off_loop_total", "counter",
-	    "Reads handed to the reader threads (reads.h).", n->reads.total);
-	one(b, "rangekv_reads_off_loop_in_flight", "gauge",
-	    "Reads on the reader threads, not answered yet.", n->reads.in_flight);
-	one(b, "rangekv_reads_off_loop_voided_total", "counter",
-	    "Reads of the threads answered UNKNOWN (retried by the router): their range's span was cleared or replaced meanwhile.",
-	    n->reads.voided);
-	one(b, "rangekv_reads_resent_dropped_total", "counter",
-	    "Resent copies of reads still with the reader threads, dropped (the first copy answers them).",
-	    n->reads.resent_dropped);
+	rk_prom_one_u64(b, "rangekv_proposals_total", "counter",
+			"Client commands proposed by this node's leaders.",
+			n->stats.proposals);
+	rk_prom_one_u64(b, "rangekv_admin_conf_changes_total", "counter",
+			"Membership changes proposed by admin calls on this node.", n->admin.changes);
+	rk_prom_one_u64(b, "rangekv_admin_transfers_total", "counter",
+			"Leadership transfers started by admin calls on this node.", n->admin.transfers);
+	rk_prom_one_u64(b, "rangekv_admin_failed_total", "counter",
+			"Admin calls answered with an error after waiting (outcome unknown or refused).",
+			n->admin.failed);
+	rk_prom_one_u64(b, "rangekv_answers_dropped_total", "counter",
+			"Answers lost on purpose by the fault injection of tests.", n->answers_dropped);
+	rk_prom_one_u64(b, "rangekv_disk_free_bytes", "gauge",
+			"Free space on the data directory's filesystem, as last read (once a second).",
+			n->space.free_bytes);
+	rk_prom_one_u64(b, "rangekv_store_pending_bytes", "gauge",
+			"Disk space the store may still take for writes it was given (checkpoints to come, "
+			"a log file), as last read with the free space; counted against --min-free-space.",
+			n->space.pending_bytes);
+	rk_prom_one_u64(b, "rangekv_min_free_space_bytes", "gauge",
+			"The --min-free-space floor in effect (0: none).", n->space.min_free);
+	rk_prom_one_u64(b, "rangekv_no_space", "gauge",
+			"1 while client writes are refused for lack of free space on the data disk.",
+			n->space.no_space);
+	rk_prom_one_u64(b, "rangekv_writes_refused_no_space_total", "counter",
+			"Client writes refused for lack of free space on the data disk.", n->space.refused);
+	rk_prom_one_u64(b, "rangekv_reads_off_loop_total", "counter",
+			"Reads handed to the reader threads (reads.h).", n->reads.total);
+	rk_prom_one_u64(b, "rangekv_reads_off_loop_in_flight", "gauge",
+			"Reads on the reader threads, not answered yet.", n->reads.in_flight);
+	rk_prom_one_u64(b, "rangekv_reads_off_loop_voided_total", "counter",
+			"Reads of the threads answered UNKNOWN (retried by the router): their range's span was cleared or replaced meanwhile.",
+			n->reads.voided);
+	rk_prom_one_u64(b, "rangekv_reads_resent_dropped_total", "counter",
+			"Resent copies of reads still with the reader threads, dropped (the first copy answers them).",
+			n->reads.resent_dropped);
 	rk_api_metrics_load(n, b);
 	rk_check_metrics(n, b);
 	rk_autosplit_metrics(n, b);
 	rk_merge_metrics(n, b);
 	rk_ops_metrics(n, b);
-	one(b, "rangekv_node_heartbeats_sent_total", "counter",
-	    "Node heartbeats this node sent to the placement group's leader.", n->hb.beats_sent);
-	one(b, "rangekv_node_heartbeat_bytes_sent_total", "counter",
-	    "Bytes of those heartbeats (their range figures included; framing not).",
-	    n->hb.beat_bytes_sent);
+	rk_prom_one_u64(b, "rangekv_node_heartbeats_sent_total", "counter",
+			"Node heartbeats this node sent to the placement group's leader.", n->hb.beats_sent);
+	rk_prom_one_u64(b, "rangekv_node_heartbeat_bytes_sent_total", "counter",
+			"Bytes of those heartbeats (their range figures included; framing not).",
+			n->hb.beat_bytes_sent);
 	rk_own_metrics(n, b);
 	rk_rfig_metrics(n, b);
-	rk_prom_family(b, "rangekv_group_commit_seconds", "histogram", "Group commit, submit to durable.");
-	rk_prom_hist(b, "rangekv_group_commit_seconds", NULL, &n->stats.commit_hist);
+	rk_prom_one_hist(b, "rangekv_group_commit_seconds", "Group commit, submit to durable.",
+			 &n->stats.commit_hist);
 }
 
 /* POST /api/v1/debug/propose?range=ID&count=N&size=B: the internal load

@@ -526,15 +526,15 @@ void rk_api_metrics_load(struct rk_node *n, struct rk_buf *b)
 		w += rk_rate_get(&n->tab.byid[i]->load.writes, now);
 		rd += rk_rate_get(&n->tab.byid[i]->load.reads, now);
 	}
-	rk_prom_family(b, "rangekv_range_writes_per_second", "gauge",
-		       "Commands applied per second by this node's replicas (10 s average).");
-	rk_prom_f64(b, "rangekv_range_writes_per_second", NULL, w);
-	rk_prom_family(b, "rangekv_range_reads_per_second", "gauge",
-		       "Reads served per second by this node's leaders (10 s average).");
-	rk_prom_f64(b, "rangekv_range_reads_per_second", NULL, rd);
-	rk_prom_family(b, "rangekv_range_size_measurements_total", "counter",
-		       "Range sizes measured (a scan of the span off the loop).");
-	rk_prom_u64(b, "rangekv_range_size_measurements_total", NULL, n->sizes.measured);
+	rk_prom_one_f64(b, "rangekv_range_writes_per_second", "gauge",
+			"Commands applied per second by this node's replicas (10 s average).",
+			w);
+	rk_prom_one_f64(b, "rangekv_range_reads_per_second", "gauge",
+			"Reads served per second by this node's leaders (10 s average).",
+			rd);
+	rk_prom_one_u64(b, "rangekv_range_size_measurements_total", "counter",
+			"Range sizes measured (a scan of the span off the loop).",
+			n->sizes.measured);
 	hot_family(b, n, BY_WRITES, "rangekv_hot_range_writes_per_second",
 		   "The 5 ranges of this node applying the most commands per second.");
 	hot_family(b, n, BY_READS, "rangekv_hot_range_reads_per_second",

@@ -319,11 +319,11 @@ void rk_autosplit_metrics(struct rk_node *n, struct rk_buf *b)
 	rk_prom_u64(b, "rangekv_splits_failed_total", "how=\"call\"",
 		    n->split.refused - n->split.auto_refused);
 	rk_prom_u64(b, "rangekv_splits_failed_total", "how=\"auto\"", n->split.auto_refused);
-	rk_prom_family(b, "rangekv_split_seconds", "histogram",
-		       "Range split, the new range id's allocation to applied on the leader.");
-	rk_prom_hist(b, "rangekv_split_seconds", NULL, &n->split.seconds);
-	rk_prom_family(b, "rangekv_split_right_leader_seconds", "histogram",
-		       "A right half this node campaigns for: its split's apply here until a "
-		       "leader of it is known here (its keys' writes wait that long).");
-	rk_prom_hist(b, "rangekv_split_right_leader_seconds", NULL, &n->split.led);
+	rk_prom_one_hist(b, "rangekv_split_seconds",
+			 "Range split, the new range id's allocation to applied on the leader.",
+			 &n->split.seconds);
+	rk_prom_one_hist(b, "rangekv_split_right_leader_seconds",
+			 "A right half this node campaigns for: its split's apply here until a "
+			 "leader of it is known here (its keys' writes wait that long).",
+			 &n->split.led);
 }

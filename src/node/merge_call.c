@@ -593,20 +593,20 @@ void rk_merge_close(struct rk_node *n)
 
 void rk_merge_metrics(struct rk_node *n, struct rk_buf *b)
 {
-	rk_prom_family(b, "rangekv_merges_total", "counter",
-		       "Range merges this node's leaders completed.");
-	rk_prom_u64(b, "rangekv_merges_total", NULL, n->merge.done);
-	rk_prom_family(b, "rangekv_merges_failed_total", "counter",
-		       "Range merge calls refused, abandoned or whose outcome is unknown.");
-	rk_prom_u64(b, "rangekv_merges_failed_total", NULL, n->merge.refused);
-	rk_prom_family(b, "rangekv_merges_aborted_total", "counter",
-		       "Range merges abandoned by a MERGE_ABORT.");
-	rk_prom_u64(b, "rangekv_merges_aborted_total", NULL, n->merge.aborted);
-	rk_prom_family(b, "rangekv_merge_snapshots_asked_total", "counter",
-		       "Snapshots asked for by left replicas whose merge cannot apply here "
-		       "(their right replica is gone or did not reach the freeze in time).");
-	rk_prom_u64(b, "rangekv_merge_snapshots_asked_total", NULL, n->merge.snaps_asked);
-	rk_prom_family(b, "rangekv_merge_seconds", "histogram",
-		       "Range merge, the call to the merge applied on the leader.");
-	rk_prom_hist(b, "rangekv_merge_seconds", NULL, &n->merge.seconds);
+	rk_prom_one_u64(b, "rangekv_merges_total", "counter",
+			"Range merges this node's leaders completed.",
+			n->merge.done);
+	rk_prom_one_u64(b, "rangekv_merges_failed_total", "counter",
+			"Range merge calls refused, abandoned or whose outcome is unknown.",
+			n->merge.refused);
+	rk_prom_one_u64(b, "rangekv_merges_aborted_total", "counter",
+			"Range merges abandoned by a MERGE_ABORT.",
+			n->merge.aborted);
+	rk_prom_one_u64(b, "rangekv_merge_snapshots_asked_total", "counter",
+			"Snapshots asked for by left replicas whose merge cannot apply here "
+			"(their right replica is gone or did not reach the freeze in time).",
+			n->merge.snaps_asked);
+	rk_prom_one_hist(b, "rangekv_merge_seconds",
+			 "Range merge, the call to the merge applied on the leader.",
+			 &n->merge.seconds);
 }

@@ -520,23 +520,16 @@ bool rk_ops_http(struct rk_node *n, const struct rk_http_req *req, struct rk_htt
 
 /* ---- /metrics ---------------------------------------------------------------------------- */
 
-static void fam(struct rk_buf *b, const char *name, const char *type, const char *help,
-		uint64_t v)
-{
-	rk_prom_family(b, name, type, help);
-	rk_prom_u64(b, name, NULL, v);
-}
-
 void rk_ops_metrics(struct rk_node *n, struct rk_buf *b)
 {
 	struct rk_ops *o = &n->ops;
 	char labels[48];
 
-	fam(b, "rangekv_snapshot_sent_bytes_total", "counter",
-	    "Bytes of range snapshots this node sent to other nodes.", n->snaps.sent_bytes);
-	fam(b, "rangekv_snapshot_rate_waits_total", "counter",
-	    "Times the snapshot sends of this node waited for --snapshot-rate.",
-	    n->snaps.rate_waits);
+	rk_prom_one_u64(b, "rangekv_snapshot_sent_bytes_total", "counter",
+			"Bytes of range snapshots this node sent to other nodes.", n->snaps.sent_bytes);
+	rk_prom_one_u64(b, "rangekv_snapshot_rate_waits_total", "counter",
+			"Times the snapshot sends of this node waited for --snapshot-rate.",
+			n->snaps.rate_waits);
 	if (!n->hb.leading || !o->have)
 		return; /* the figures are the placement leader's */
 	rk_prom_family(b, "rangekv_placement_node_replicas", "gauge",
@@ -561,20 +554,21 @@ void rk_ops_metrics(struct rk_node *n, struct rk_buf *b)
 			rk_prom_u64(b, "rangekv_placement_node_bytes", labels, o->nodes[i].bytes);
 		}
 	}
-	fam(b, "rangekv_placement_ranges", "gauge", "Ranges in the placement index.", o->ranges);
-	fam(b, "rangekv_placement_ranges_unavailable", "gauge",
-	    "Ranges whose leader the placement leader does not know.", o->unavailable);
-	fam(b, "rangekv_placement_ranges_under_replicated", "gauge",
-	    "Ranges with fewer voters than --replicas.", o->under_replicated);
-	fam(b, "rangekv_placement_moves_in_flight", "gauge",
-	    "Replica moves started and not yet done or abandoned.", o->n_moves);
-	fam(b, "rangekv_placement_moves_done_total", "counter",
-	    "Replica moves done since this node leads the placement group.", o->done);
-	fam(b, "rangekv_placement_moves_abandoned_total", "counter",
-	    "Replica moves whose new replica or range left the index before they were done.",
-	    o->abandoned);
-	fam(b, "rangekv_placement_snapshot_sent_bytes_total", "counter",
-	    "Snapshot bytes the moves' range leaders reported sent (moves done and in flight).",
-	    snap_bytes(o));
+	rk_prom_one_u64(b, "rangekv_placement_ranges", "gauge",
+			"Ranges in the placement index.", o->ranges);
+	rk_prom_one_u64(b, "rangekv_placement_ranges_unavailable", "gauge",
+			"Ranges whose leader the placement leader does not know.", o->unavailable);
+	rk_prom_one_u64(b, "rangekv_placement_ranges_under_replicated", "gauge",
+			"Ranges with fewer voters than --replicas.", o->under_replicated);
+	rk_prom_one_u64(b, "rangekv_placement_moves_in_flight", "gauge",
+			"Replica moves started and not yet done or abandoned.", o->n_moves);
+	rk_prom_one_u64(b, "rangekv_placement_moves_done_total", "counter",
+			"Replica moves done since this node leads the placement group.", o->done);
+	rk_prom_one_u64(b, "rangekv_placement_moves_abandoned_total", "counter",
+			"Replica moves whose new replica or range left the index before they were done.",
+			o->abandoned);
+	rk_prom_one_u64(b, "rangekv_placement_snapshot_sent_bytes_total", "counter",
+			"Snapshot bytes the moves' range leaders reported sent (moves done and in flight).",
+			snap_bytes(o));
 	rk_sr_merges_metrics(n, b);
 }

@@ -183,12 +183,12 @@ void rk_own_get(struct rk_node *n, struct rk_own_totals *tp)
 
 void rk_own_metrics(struct rk_node *n, struct rk_buf *b)
 {
-	rk_prom_family(b, "rangekv_node_totals_checks_total", "counter",
-		       "Passes over every replica that checked the node's kept totals "
-		       "(its heartbeat's figures).");
-	rk_prom_u64(b, "rangekv_node_totals_checks_total", NULL, n->own.checks);
-	rk_prom_family(b, "rangekv_node_totals_mismatches_total", "counter",
-		       "Checks that found the kept totals off, and mended them (a bug: the "
-		       "log says which figure).");
-	rk_prom_u64(b, "rangekv_node_totals_mismatches_total", NULL, n->own.mismatches);
+	rk_prom_one_u64(b, "rangekv_node_totals_checks_total", "counter",
+			"Passes over every replica that checked the node's kept totals "
+			"(its heartbeat's figures).",
+			n->own.checks);
+	rk_prom_one_u64(b, "rangekv_node_totals_mismatches_total", "counter",
+			"Checks that found the kept totals off, and mended them (a bug: the "
+			"log says which figure).",
+			n->own.mismatches);
 }

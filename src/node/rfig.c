@@ -399,9 +399,9 @@ void rk_rfig_metrics(struct rk_node *n, struct rk_buf *b)
 		rk_prom_u64(b, rows[i].name, NULL,
 			    *(const uint64_t *)((const char *)rf + rows[i].off));
 	}
-	rk_prom_family(b, "rangekv_range_figures_known", "gauge",
-		       "Ranges whose figures the placement leader holds (placement leader only).");
-	rk_prom_u64(b, "rangekv_range_figures_known", NULL, n->hb.leading ? rf->tab.n : 0);
+	rk_prom_one_u64(b, "rangekv_range_figures_known", "gauge",
+			"Ranges whose figures the placement leader holds (placement leader only).",
+			n->hb.leading ? rf->tab.n : 0);
 }
 
 void rk_rfig_close(struct rk_node *n)

@@ -454,20 +454,20 @@ void rk_sr_merges_metrics(struct rk_node *n, struct rk_buf *b)
 {
 	struct rk_sr *s = &n->sr;
 
-	rk_prom_family(b, "rangekv_placement_merges_in_flight", "gauge",
-		       "Automatic merges the placement driver asked for and has not yet seen "
-		       "in the index.");
-	rk_prom_u64(b, "rangekv_placement_merges_in_flight", NULL, s->n_merging);
-	rk_prom_family(b, "rangekv_placement_merges_asked_total", "counter",
-		       "Automatic merges the placement driver asked for since this node leads "
-		       "the placement group.");
-	rk_prom_u64(b, "rangekv_placement_merges_asked_total", NULL, s->merges_asked);
-	rk_prom_family(b, "rangekv_placement_merges_done_total", "counter",
-		       "Automatic merges the placement driver saw done in the index.");
-	rk_prom_u64(b, "rangekv_placement_merges_done_total", NULL, s->merges_done);
-	rk_prom_family(b, "rangekv_placement_merges_failed_total", "counter",
-		       "Automatic merges refused, abandoned, or not seen in the index in time.");
-	rk_prom_u64(b, "rangekv_placement_merges_failed_total", NULL, s->merges_failed);
+	rk_prom_one_u64(b, "rangekv_placement_merges_in_flight", "gauge",
+			"Automatic merges the placement driver asked for and has not yet seen "
+			"in the index.",
+			s->n_merging);
+	rk_prom_one_u64(b, "rangekv_placement_merges_asked_total", "counter",
+			"Automatic merges the placement driver asked for since this node leads "
+			"the placement group.",
+			s->merges_asked);
+	rk_prom_one_u64(b, "rangekv_placement_merges_done_total", "counter",
+			"Automatic merges the placement driver saw done in the index.",
+			s->merges_done);
+	rk_prom_one_u64(b, "rangekv_placement_merges_failed_total", "counter",
+			"Automatic merges refused, abandoned, or not seen in the index in time.",
+			s->merges_failed);
 }
 
 void rk_sr_merges_close(struct rk_node *n)
