@@ -182,6 +182,16 @@ static void answer_ask(struct rk_node *n, const struct rk_net_removed *m)
 	(void)rk_net_batch_add_removed(&p->batch, &a);
 }
 
+/* Whether node is one of the placement group's nodes as its leader last
+ * told this node (heartbeat answers, the join's answer). */
+static bool group_node(const struct rk_node *n, uint64_t node)
+{
+	for (uint32_t i = 0; i < n->plc.n_nodes; i++)
+		if (n->plc.nodes[i] == node)
+			return true;
+	return false;
+}
+
 void rk_life_on_removed(void *arg, const struct rk_net_removed *m)
 {
 	struct rk_node *n = arg;
@@ -200,6 +210,9 @@ void rk_life_on_removed(void *arg, const struct rk_net_removed *m)
 	 * our descriptor's, or the one an uninitialized replica heard from. */
 	known = r->desc.n_reps > 0 ? rk_desc_on_node(&r->desc, n->cur_from) != NULL
 				   : n->cur_from == r->hint_node;
+	/* Or, for the placement group, one of the nodes its leader last said
+	 * hold it (plc.h): the index does not list the group's range. */
+	known = known || (r->range == RK_RANGE_PLACEMENT && group_node(n, n->cur_from));
 	if (known)
 		rk_life_remove(n, r, "a node of its range says it was removed");
 }
@@ -296,6 +309,17 @@ static void ask(struct rk_replica *r, void *arg)
 	if (r->desc.n_reps == 0 && r->hint_node != 0) {
 		struct rk_peer *p = rk_peer_find(n, r->hint_node);
 		if (p != NULL)
+			(void)rk_net_batch_add_removed(&p->batch, &m);
+	}
+	/* The group's replica also asks where the group is now: removed
+	 * while its node was down, the group may have left every node of
+	 * its descriptor, and the index (look) does not list the group. */
+	for (uint32_t i = 0; r->range == RK_RANGE_PLACEMENT && i < n->plc.n_nodes; i++) {
+		struct rk_peer *p;
+		if (n->plc.nodes[i] == n->cfg.node_id ||
+		    rk_desc_on_node(&r->desc, n->plc.nodes[i]) != NULL)
+			continue; /* asked above */
+		if ((p = rk_peer_find(n, n->plc.nodes[i])) != NULL)
 			(void)rk_net_batch_add_removed(&p->batch, &m);
 	}
 }

@@ -15,7 +15,9 @@
  * from a leader that it was removed (a Removed notice, sent by the leader
  * that applied the change), learns it by asking when it hears no leader
  * (rk_life_ask: a node whose configuration no longer has it answers, or
- * the placement index's descriptor of its range leaves it out), or
+ * the placement index's descriptor of its range leaves it out; the
+ * placement group's replica, whose range the index does not list, also
+ * asks the nodes the group's leader last named as the group's), or
  * sees a message for a newer replica of its range on its node, stops taking messages and commands, answers
  * what waits on it (outcome unknown: the router retries elsewhere), and
  * once nothing of it is in flight (no persist, no snapshot work) is

@@ -23,7 +23,16 @@ start, on real rangekv processes (127.0.0.1-7; --replicas 2, 4 ranges,
 Without the answer's field node 6 logs no group nodes; without the search
 through the other peers node 7 never reaches the leader.
 
-    grouploc_test.py path/to/rangekv [--no-hooks]
+With --removed-while-down (nodes 1-6, a port band of its own): node 2 is
+stopped while the group is on nodes 1, 2 and 3; nodes 5 and 6 have
+joined; nodes 1, 2 (still down) and 3 are decommissioned, so the group
+ends on nodes 4, 5 and 6 and no node of the group's descriptor node 2
+knows holds it any more (1 and 3 are stopped). Node 2 restarts: its
+replica of the group must learn it was removed (by asking the nodes the
+group's leader names in its heartbeat answers) and leave. Without that
+ask it campaigns forever: nobody of its descriptor is left to answer.
+
+    grouploc_test.py path/to/rangekv [--no-hooks] [--removed-while-down]
 """
 import os
 import shutil
@@ -38,12 +47,14 @@ import placement_test  # noqa: E402  (its call, wait and free_base)
 
 BIN = sys.argv[1]
 HOOKS = "--no-hooks" not in sys.argv
+DOWN = "--removed-while-down" in sys.argv
 FIRST = (1, 2, 3, 4)
 # Sized for a sanitizer build on a loaded 2-core machine.
 MOVE_S = 180
-# 21 ports (7 nodes x 3 kinds) in the band 23020-23099, below Linux's
-# ephemeral ports (32768-60999).
-BASE = placement_test.free_base(23020, 4, 7)
+# 21 ports (7 nodes x 3 kinds) in the band 23020-23099, or with
+# --removed-while-down in 11000-11099, below Linux's ephemeral ports
+# (32768-60999).
+BASE = placement_test.free_base(11000 if DOWN else 23020, 4, 7)
 
 
 def addr(i, kind):
@@ -174,11 +185,50 @@ def joined(c, new, via, live, env=None):
     return g, time.time() - t0
 
 
+def removed_while_down(c):
+    """The group's replica on node 2, removed while node 2 was down,
+    with every node of the descriptor it knows gone (the module's doc)."""
+    g = wait("the group on nodes 1-3 with a leader", lambda: agreed(FIRST, 3), 60)
+    if g[0] != [1, 2, 3]:
+        fail("the group starts on %s, not nodes 1-3" % g[0])
+    joined(c, 5, 4, (1, 2, 3, 4))
+    joined(c, 6, 4, (1, 2, 3, 4, 5))
+    c.stop(2)
+    print("grouploc_test: node 2 stopped", flush=True)
+    for gone in (1, 2, 3):
+        t0 = time.time()
+        wait("decommission of node %d accepted" % gone,
+             lambda: call(4, "POST", "/api/v1/nodes/%d/decommission" % gone)[0] == 202, 30)
+        wait("node %d decommissioned" % gone,
+             lambda: (view(4, gone) or {}).get("state") == "decommissioned", MOVE_S)
+        if gone != 2:
+            c.stop(gone)
+        print("grouploc_test: node %d decommissioned in %.1f s" % (gone, time.time() - t0),
+              flush=True)
+    g = wait("the group on nodes 4-6", lambda: agreed((4, 5, 6), 3), 60)
+    t0 = time.time()
+    c.start(2)
+    gone = "range %d: replica" % placement_test.PL_RANGE
+    wait("node 2's replica of the group leaving it",
+         lambda: any(gone in ln and "leaves this node" in ln for ln in c.log(2).splitlines()),
+         60)
+    print("grouploc_test: node 2 restarted; its replica of the group left it %.1f s later" %
+          (time.time() - t0), flush=True)
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="rk-grouploc-")
     c = Nodes(tmp)
     ok = False
     try:
+        if DOWN:
+            for i in FIRST:
+                c.start(i, ["--initial-cluster", c.cl, "--ranges", "4", "--replicas", "3",
+                            "--rebalance", "off"])
+            removed_while_down(c)
+            ok = True
+            print("grouploc_test: PASS", flush=True)
+            return
         for i in FIRST:
             c.first(i)
         g = wait("the group on nodes 1-3 with a leader", lambda: agreed(FIRST, 3), 60)
