@@ -57,6 +57,7 @@ static int on_raft_msg(void *arg, uint64_t range, const struct rk_raft_msg *m)
 	n->stats.msgs_recv++;
 	if (r == NULL && (r = rk_life_create(n, range, m, n->cur_from)) == NULL) {
 		n->stats.msgs_unknown_range++;
+		rk_split_vote_early(n, range, n->cur_from, m);
 		return 0;
 	}
 	if (r->removing) {

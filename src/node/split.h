@@ -47,6 +47,16 @@ struct rk_store_batch;
 struct rk_split_op;
 struct rk_split_camp;
 
+/* Vote requests kept for a right half that does not exist here yet
+ * (split.c, "Votes that arrive early"): the newest few, each for an
+ * election timeout. */
+#define RK_SPLIT_EARLY_VOTES 16
+
+struct rk_split_early {
+	uint64_t range, from_node, at_ms; /* range 0: free */
+	struct rk_raft_msg m;             /* no entries, no snapshot */
+};
+
 struct rk_split {
 	struct rk_split_op *ops; /* calls waiting; few */
 	uint64_t done, refused; /* of every split this node's leaders proposed */
@@ -70,6 +80,9 @@ struct rk_split {
 	struct rk_split_camp *camps;
 	size_t n_camps, cap_camps;
 	struct rk_hist led;
+	struct rk_split_early early[RK_SPLIT_EARLY_VOTES];
+	uint32_t early_next;  /* the slot the next one takes */
+	uint64_t early_kept, early_used; /* counted for /metrics */
 };
 
 /* What the applier's split callback needs (set for each entry). */
@@ -84,6 +97,12 @@ struct rk_span_apply {
 };
 /* The applier's split callback (kv.h): arg is a struct rk_span_apply. */
 int rk_split_apply(void *arg, const struct rk_kv_split *s, int *refusedp);
+/* A vote request for a range this node holds no replica of (m, from
+ * from_node): kept for a while in case it is the right half of a split
+ * the left replica here has not applied yet, which then takes it at the
+ * split's apply instead of waiting for the candidate to ask again. */
+void rk_split_vote_early(struct rk_node *n, uint64_t range, uint64_t from_node,
+			 const struct rk_raft_msg *m);
 
 /* POST /api/v1/split?key=K (the key percent-encoded): false if path is
  * not that call. */
