@@ -110,18 +110,18 @@ static uint32_t take_group(struct rk_net_str s, uint64_t *ids)
 	return k;
 }
 
-int rk_join_ask(struct rk_node_config *cfg, uint64_t *clusterp, struct rk_buf *peersp,
-		struct rk_join_group *groupp, char *err, size_t errlen)
+/* The exchange with cfg->join: the request of cfg's id, addresses, secret
+ * and given settings; *ap decoded from ansp (its strings point there), a
+ * refusal already turned into RK_EINVAL with err. */
+static int exchange(const struct rk_node_config *cfg, struct rk_buf *ansp,
+		    struct rk_net_join_ans *ap, char *err, size_t errlen)
 {
 	struct rk_net_join_opts o;
 	struct rk_net_join_req q;
-	struct rk_net_join_ans a;
-	struct rk_buf given, ans;
+	struct rk_buf given;
 	char host[RK_ADDR_MAX], msg[256];
 	int rc;
 
-	*clusterp = 0;
-	groupp->n = 0;
 	err[0] = '\0';
 	host_of(cfg->peer_addr, host, sizeof(host));
 	memset(&o, 0, sizeof(o));
@@ -133,7 +133,6 @@ int rk_join_ask(struct rk_node_config *cfg, uint64_t *clusterp, struct rk_buf *p
 	o.connect_ms = RK_JOIN_CONNECT_MS;
 	o.answer_ms = RK_JOIN_ANSWER_MS;
 	rk_buf_init(&given);
-	rk_buf_init(&ans);
 	rk_settings_given_text(&cfg->settings, &given);
 	memset(&q, 0, sizeof(q));
 	q.node_id = cfg->node_id;
@@ -141,20 +140,36 @@ int rk_join_ask(struct rk_node_config *cfg, uint64_t *clusterp, struct rk_buf *p
 	q.client = (struct rk_net_str){cfg->client_addr, strlen(cfg->client_addr)};
 	q.http = (struct rk_net_str){cfg->http_addr, strlen(cfg->http_addr)};
 	q.settings = (struct rk_net_str){given.p, given.len};
-	rk_log_info(MOD, "joining the cluster of %s as node %llu at %s", cfg->join,
-		    (unsigned long long)cfg->node_id, cfg->peer_addr);
-	rc = given.oom ? RK_ENOMEM : rk_net_join_call(&o, &q, &ans, err, errlen);
-	if (rc == 0 && rk_net_join_ans_decode((const uint8_t *)ans.p, ans.len, &a) != 0) {
+	rc = given.oom ? RK_ENOMEM : rk_net_join_call(&o, &q, ansp, err, errlen);
+	if (rc == 0 && rk_net_join_ans_decode((const uint8_t *)ansp->p, ansp->len, ap) != 0) {
 		snprintf(err, errlen, "--join %s: the member's answer is malformed", cfg->join);
 		rc = RK_EPROTO;
 	}
-	if (rc == 0 && a.rc != 0) {
-		rk_net_str_copy((struct rk_net_str){a.msg.p, a.msg.len < sizeof(msg) ? a.msg.len : sizeof(msg) - 1},
+	if (rc == 0 && ap->rc != 0) {
+		rk_net_str_copy((struct rk_net_str){ap->msg.p, ap->msg.len < sizeof(msg) ? ap->msg.len
+											: sizeof(msg) - 1},
 				msg, sizeof(msg));
 		snprintf(err, errlen, "--join %s: node %llu refused to add this node: %s", cfg->join,
-			 (unsigned long long)a.member, msg[0] != '\0' ? msg : rk_strerror(a.rc));
+			 (unsigned long long)ap->member, msg[0] != '\0' ? msg : rk_strerror(ap->rc));
 		rc = RK_EINVAL;
 	}
+	rk_buf_free(&given);
+	return rc;
+}
+
+int rk_join_ask(struct rk_node_config *cfg, uint64_t *clusterp, struct rk_buf *peersp,
+		struct rk_join_group *groupp, char *err, size_t errlen)
+{
+	struct rk_net_join_ans a;
+	struct rk_buf ans;
+	int rc;
+
+	*clusterp = 0;
+	groupp->n = 0;
+	rk_buf_init(&ans);
+	rk_log_info(MOD, "joining the cluster of %s as node %llu at %s", cfg->join,
+		    (unsigned long long)cfg->node_id, cfg->peer_addr);
+	rc = exchange(cfg, &ans, &a, err, errlen);
 	if (rc == 0)
 		rc = take_facts(cfg, &a, err, errlen);
 	/* The member refused a conflicting flag already; this takes the
@@ -173,7 +188,38 @@ int rk_join_ask(struct rk_node_config *cfg, uint64_t *clusterp, struct rk_buf *p
 			    (unsigned long long)a.cluster_id, cfg->n_initial,
 			    (int)a.cut.len > 60 ? 60 : (int)a.cut.len, a.cut.p, cfg->replicas);
 	}
-	rk_buf_free(&given);
+	rk_buf_free(&ans);
+	return rc;
+}
+
+int rk_join_refresh(const struct rk_node_config *cfg, uint64_t cluster, struct rk_buf *peersp,
+		    struct rk_join_group *groupp)
+{
+	struct rk_net_join_ans a;
+	struct rk_buf ans;
+	char err[400];
+	int rc;
+
+	groupp->n = 0;
+	rk_buf_init(&ans);
+	rk_log_info(MOD, "asking %s (--join) where the cluster's nodes are now", cfg->join);
+	rc = exchange(cfg, &ans, &a, err, sizeof(err));
+	if (rc == 0 && a.cluster_id != cluster) {
+		snprintf(err, sizeof(err), "--join %s: the member is of cluster %016llx, this node "
+			 "of %016llx", cfg->join, (unsigned long long)a.cluster_id,
+			 (unsigned long long)cluster);
+		rc = RK_EFOREIGN;
+	}
+	if (rc == 0) {
+		rk_buf_append(peersp, a.nodes.p, a.nodes.len);
+		rc = peersp->oom ? RK_ENOMEM : 0;
+		groupp->n = take_group(a.group, groupp->ids);
+		rk_log_info(MOD, "node %llu named the cluster's nodes added since its first start: "
+			    "%.*s", (unsigned long long)a.member,
+			    (int)a.nodes.len > 300 ? 300 : (int)a.nodes.len, a.nodes.p);
+	} else {
+		rk_log_warn(MOD, "%s; starting with the nodes this node knew", err);
+	}
 	rk_buf_free(&ans);
 	return rc;
 }

@@ -13,7 +13,13 @@
  * --initial-cluster ... --ranges/--split-at ... --replicas ...` (boot.h
  * writes the same directory), and the added nodes its first roster row.
  * A directory that has joined is an ordinary one: a restart needs no
- * --join, and a --join given on a restart is ignored with a log line.
+ * --join. Given on a restart (rk_join_refresh), the same exchange asks
+ * where the cluster is now: the member registers the node again (its
+ * record in the node table kept, state and all, addresses refreshed) and
+ * answers as above; the node takes only the nodes it did not know and
+ * where the placement group is, so that a node down while every node it
+ * knew left the cluster finds it again. A failed exchange is logged and
+ * the node starts with what it knew.
  *
  * The member's side (rk_join_on_frame): one join at a time. It refuses
  * with a message a settings flag that differs from the cluster's, an id or
@@ -71,6 +77,14 @@ struct rk_join_group {
  * failed exchange, each with one line in err. */
 int rk_join_ask(struct rk_node_config *cfg, uint64_t *clusterp, struct rk_buf *peersp,
 		struct rk_join_group *groupp, char *err, size_t errlen);
+/* A restart's --join (cfg->join): the exchange of rk_join_ask for a node
+ * of cluster `cluster`, taking nothing into cfg: *peersp gets the nodes
+ * the member knows as added since the first start ("ID=HOST:PORT,...")
+ * and *groupp where it knows the placement group to be. Non-zero (logged
+ * as a warning) when the member is not reached, refuses, or is of
+ * another cluster. */
+int rk_join_refresh(const struct rk_node_config *cfg, uint64_t cluster, struct rk_buf *peersp,
+		    struct rk_join_group *groupp);
 /* The group's nodes of a join's answer, as if a heartbeat's answer had
  * named them (rk_plc_learn_nodes: used and recorded), logged; nothing for
  * none. After the placement group's first-start state is loaded. */

@@ -489,10 +489,11 @@ int rk_node_run(const struct rk_node_config *cfg)
 		rk_log_error(MOD, "%s", err);
 		goto out;
 	}
-	if (existing && cfg->join[0] != '\0')
-		rk_log_info(MOD, "%s is a member of cluster %016llx already: --join %s ignored",
-			    cfg->data_dir, (unsigned long long)rk_store_cluster_id(n->store),
-			    cfg->join);
+	/* A restart with --join: where the cluster is now (join.h), taken
+	 * once the roster is loaded; a failed ask is only logged. */
+	if (existing && cfg->join[0] != '\0' &&
+	    rk_join_refresh(cfg, rk_store_cluster_id(n->store), &joined, &group) != 0)
+		joined.len = 0;
 	/* Joined before, and stopped before its first start was done: the
 	 * same exchange again (accepted again for the same id and address),
 	 * for the same cluster. */
@@ -544,6 +545,9 @@ int rk_node_run(const struct rk_node_config *cfg)
 		rc = rk_boot_layout_cache(n);
 	if (rc == 0)
 		rc = rk_roster_load(n);
+	if (rc == 0 && existing && joined.len > 0 && rk_roster_take(n, joined.p, joined.len) != 0)
+		rk_log_warn(MOD, "the nodes the --join member named could not all be taken "
+			    "(malformed, or not recorded): starting with what this node knows");
 	if (rc == 0)
 		rc = rk_elect_init(n);
 	if (rc != 0) {

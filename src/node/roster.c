@@ -64,22 +64,18 @@ static int add(struct rk_node *n, uint64_t id, const char *addr)
 	return 0;
 }
 
-/* Calls fn for every ID=HOST:PORT of the stored row `name` (none if it
- * is missing); RK_ECORRUPT if it does not parse, else fn's first error. */
-static int each_in_row(struct rk_node *n, const char *name,
-		       int (*fn)(struct rk_node *n, uint64_t id, const char *addr))
+/* Calls fn for every ID=HOST:PORT of text; RK_ECORRUPT if it does not
+ * parse, else fn's first error. */
+static int each_in_text(struct rk_node *n, const void *text, size_t len,
+			int (*fn)(struct rk_node *n, uint64_t id, const char *addr))
 {
-	const void *v;
-	size_t vl;
 	char *row, *tok, *save = NULL;
 	int rc = 0;
 
-	if (rk_store_meta_get(n->reader, name, &v, &vl) != 0)
-		return 0;
-	if ((row = malloc(vl + 1)) == NULL)
+	if ((row = malloc(len + 1)) == NULL)
 		return RK_ENOMEM;
-	memcpy(row, v, vl);
-	row[vl] = '\0';
+	memcpy(row, text, len);
+	row[len] = '\0';
 	for (tok = strtok_r(row, ",", &save); tok != NULL && rc == 0;
 	     tok = strtok_r(NULL, ",", &save)) {
 		char *eq = strchr(tok, '='), *end;
@@ -91,6 +87,20 @@ static int each_in_row(struct rk_node *n, const char *name,
 			rc = fn(n, id, eq + 1);
 	}
 	free(row);
+	return rc;
+}
+
+/* each_in_text over the stored row `name` (nothing if it is missing). */
+static int each_in_row(struct rk_node *n, const char *name,
+		       int (*fn)(struct rk_node *n, uint64_t id, const char *addr))
+{
+	const void *v;
+	size_t vl;
+	int rc;
+
+	if (rk_store_meta_get(n->reader, name, &v, &vl) != 0)
+		return 0;
+	rc = each_in_text(n, v, vl, fn);
 	if (rc != 0)
 		rk_log_error(MOD, "the nodes recorded in the row %s cannot be loaded: %s",
 			     name, rk_strerror(rc));
@@ -111,6 +121,24 @@ static int load_added(struct rk_node *n, uint64_t id, const char *addr)
 int rk_roster_load(struct rk_node *n)
 {
 	return each_in_row(n, ROW, load_added);
+}
+
+int rk_roster_take(struct rk_node *n, const char *text, size_t len)
+{
+	uint32_t had = n->roster.n;
+	struct rk_buf row;
+	int rc = each_in_text(n, text, len, load_added);
+
+	if (rc != 0 || n->roster.n == had)
+		return rc;
+	rk_buf_init(&row);
+	row_format(n->roster.added, n->roster.n, &row);
+	rc = row.oom ? RK_ENOMEM : rk_roster_record(n, row.p, row.len);
+	rk_buf_free(&row);
+	if (rc == 0)
+		rk_log_info(MOD, "%u nodes learned from the --join member made peers",
+			    n->roster.n - had);
+	return rc;
 }
 
 static int load_initial(struct rk_node *n, uint64_t id, const char *addr)

@@ -42,6 +42,12 @@ struct rk_roster {
 /* Adds the peers the store records (after the initial cluster's).
  * RK_ECORRUPT if the row does not parse. */
 int rk_roster_load(struct rk_node *n);
+/* After rk_roster_load, before the loop runs: the nodes of text
+ * ("ID=HOST:PORT,...", a restart's --join answer) this node knows neither
+ * by id nor by address made peers and added to the row (written before it
+ * returns). Non-zero if text does not parse or the row cannot be
+ * written. */
+int rk_roster_take(struct rk_node *n, const char *text, size_t len);
 
 /* A restart without --initial-cluster: n->cfg's initial cluster is the
  * one the first start recorded, so that its nodes are peers, listed and
