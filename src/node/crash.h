@@ -70,9 +70,12 @@ unsigned rk_test_store_delay_ms(void);
  * group did (no group written or created), to test the upgrade of such a
  * data directory. */
 bool rk_test_no_placement(void);
-/* RANGEKV_TEST_JOIN_NO_GROUP=1: a join's answer is read as one of a
- * member of an earlier release (where the placement group is, left out),
- * so that the node must find the group through its peers (plc.h). */
+/* RANGEKV_TEST_JOIN_NO_GROUP=1: a joining node speaks as one of an
+ * earlier release: its Hello says it reads nothing new (no
+ * RK_NET_FEAT_JOIN_GROUP) and it refuses an answer that names where the
+ * placement group is (malformed to that release), so that the member must
+ * leave the field out and the node find the group through its peers
+ * (plc.h). */
 bool rk_test_join_no_group(void);
 /* Cuts rd's committed entries short before a SPLIT that is still held
  * (RANGEKV_TEST_SPLIT_HOLD_MS); r's ticks bring it back. */

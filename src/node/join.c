@@ -132,6 +132,7 @@ static int exchange(const struct rk_node_config *cfg, struct rk_buf *ansp,
 	o.secret_len = cfg->cluster_secret_len;
 	o.connect_ms = RK_JOIN_CONNECT_MS;
 	o.answer_ms = RK_JOIN_ANSWER_MS;
+	o.features = rk_test_join_no_group() ? 0 : RK_NET_FEATURES;
 	rk_buf_init(&given);
 	rk_settings_given_text(&cfg->settings, &given);
 	memset(&q, 0, sizeof(q));
@@ -141,7 +142,10 @@ static int exchange(const struct rk_node_config *cfg, struct rk_buf *ansp,
 	q.http = (struct rk_net_str){cfg->http_addr, strlen(cfg->http_addr)};
 	q.settings = (struct rk_net_str){given.p, given.len};
 	rc = given.oom ? RK_ENOMEM : rk_net_join_call(&o, &q, ansp, err, errlen);
-	if (rc == 0 && rk_net_join_ans_decode((const uint8_t *)ansp->p, ansp->len, ap) != 0) {
+	if (rc == 0 && (rk_net_join_ans_decode((const uint8_t *)ansp->p, ansp->len, ap) != 0 ||
+			/* An earlier release's reading (test hook): a field
+			 * it does not know is malformed. */
+			(rk_test_join_no_group() && ap->group.len > 0))) {
 		snprintf(err, errlen, "--join %s: the member's answer is malformed", cfg->join);
 		rc = RK_EPROTO;
 	}
@@ -182,7 +186,7 @@ int rk_join_ask(struct rk_node_config *cfg, uint64_t *clusterp, struct rk_buf *p
 		rc = peersp->oom ? RK_ENOMEM : 0;
 		cfg->added_node = true;
 		*clusterp = a.cluster_id;
-		groupp->n = rk_test_join_no_group() ? 0 : take_group(a.group, groupp->ids);
+		groupp->n = take_group(a.group, groupp->ids);
 		rk_log_info(MOD, "node %llu added this node to cluster %016llx: %u initial nodes, "
 			    "%.*s, %u replicas per range", (unsigned long long)a.member,
 			    (unsigned long long)a.cluster_id, cfg->n_initial,
@@ -283,8 +287,12 @@ static void answer(struct rk_node *n, uint64_t to, int rc, const char *msg)
 		 * heartbeats' answers, rk_plc_learn_nodes): the REGISTER just
 		 * went through that leader, so it is as fresh as it gets. The
 		 * new node routes its first calls there, not to the first-start
-		 * nodes, which the group may have left long ago. */
-		for (uint32_t i = 0; i < n->plc.n_nodes; i++)
+		 * nodes, which the group may have left long ago. Only to a
+		 * node that says it reads it (its Hello): an earlier release
+		 * would refuse the whole answer as malformed. */
+		uint32_t k = rk_net_join_features(n->net, to) & RK_NET_FEAT_JOIN_GROUP
+				     ? n->plc.n_nodes : 0;
+		for (uint32_t i = 0; i < k; i++)
 			rk_buf_printf(&group, "%s%llu", i > 0 ? "," : "",
 				      (unsigned long long)n->plc.nodes[i]);
 		a.group = (struct rk_net_str){group.p, group.len};

@@ -100,6 +100,7 @@ int rk_net_hello_encode(const struct rk_net_hello *h, struct rk_buf *out)
 	m.cluster_id = h->cluster_id;
 	m.channel = h->channel;
 	m.to_node_id = h->to_node_id;
+	m.features = h->features;
 	if (h->nonce_len > sizeof(m.nonce.bytes) || h->proof_len > sizeof(m.proof.bytes))
 		return RK_EINVAL;
 	m.nonce.size = (pb_size_t)h->nonce_len;
@@ -122,6 +123,7 @@ int rk_net_hello_decode(const uint8_t *p, size_t n, struct rk_net_hello *hp)
 	hp->cluster_id = m.cluster_id;
 	hp->channel = m.channel;
 	hp->to_node_id = m.to_node_id;
+	hp->features = m.features;
 	/* Only the two lengths the handshake uses: anything else is malformed. */
 	if ((m.nonce.size != 0 && m.nonce.size != RK_NET_NONCE) ||
 	    (m.proof.size != 0 && m.proof.size != RK_NET_PROOF)) {

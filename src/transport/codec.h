@@ -35,6 +35,13 @@ enum rk_net_channel { RK_NET_CH_RAFT = 0, RK_NET_CH_SNAP = 1, RK_NET_CH_JOIN = 2
 #define RK_NET_NONCE 32 /* bytes of a handshake nonce */
 #define RK_NET_PROOF 32 /* bytes of a handshake proof (keyed MAC) */
 
+/* What a node of this release reads that an earlier release did not: sent
+ * in its Hellos, so that the other side sends it nothing it would refuse
+ * (a field an earlier release finds malformed). An earlier release sends
+ * no bits (a protobuf field it does not know, left out) and ignores them. */
+#define RK_NET_FEAT_JOIN_GROUP 1u /* a join answer's placement group nodes (netjoin.h) */
+#define RK_NET_FEATURES RK_NET_FEAT_JOIN_GROUP
+
 struct rk_net_hello {
 	uint32_t version;
 	uint64_t node_id;    /* the sender */
@@ -45,6 +52,7 @@ struct rk_net_hello {
 	size_t nonce_len;    /* 0 or RK_NET_NONCE (decoding refuses others) */
 	uint8_t proof[RK_NET_PROOF];
 	size_t proof_len;    /* 0 or RK_NET_PROOF (decoding refuses others) */
+	uint32_t features;    /* RK_NET_FEAT_* the sender reads */
 };
 
 struct rk_net_liveness {

@@ -131,12 +131,12 @@ int rk_net_hs_frame(const struct rk_net *n, uint64_t to, int channel,
 {
 	return rk_net_hs_frame_by(n->cfg.node_id, n->cfg.cluster_id,
 				  n->has_key ? n->key : NULL, to, channel, nonce, role, t,
-				  out);
+				  RK_NET_FEATURES, out);
 }
 
 int rk_net_hs_frame_by(uint64_t self, uint64_t cluster, const uint8_t *key, uint64_t to,
 		       int channel, const uint8_t *nonce, enum rk_net_role role,
-		       const struct rk_net_transcript *t, struct rk_buf *out)
+		       const struct rk_net_transcript *t, uint32_t features, struct rk_buf *out)
 {
 	struct rk_net_hello h;
 	struct rk_buf b;
@@ -148,6 +148,7 @@ int rk_net_hs_frame_by(uint64_t self, uint64_t cluster, const uint8_t *key, uint
 	h.cluster_id = cluster;
 	h.channel = (uint32_t)channel;
 	h.to_node_id = to;
+	h.features = features;
 	if (nonce != NULL) {
 		memcpy(h.nonce, nonce, RK_NET_NONCE);
 		h.nonce_len = RK_NET_NONCE;

@@ -472,6 +472,7 @@ static bool in_hello(struct in_conn *ic, const struct rk_net_hello *h)
 	}
 	ic->from = h->node_id;
 	ic->channel = (int)h->channel;
+	ic->features = h->features;
 	ic->t.cluster_id = n->cfg.cluster_id;
 	ic->t.dialer = h->node_id;
 	ic->t.acceptor = n->cfg.node_id;
@@ -588,16 +589,31 @@ static void join_written(uv_write_t *w, int status)
 	free(r);
 }
 
-int rk_net_join_reply(struct rk_net *n, uint64_t from, const void *payload, size_t len)
+/* The open join connection of node from, NULL if none. */
+static struct in_conn *join_conn(struct rk_net *n, uint64_t from)
 {
 	struct in_conn *ic;
-	struct join_reply *r;
-	uv_buf_t b;
 
 	for (ic = n->ins; ic != NULL; ic = ic->next)
 		if (!ic->closing && ic->state == IC_OPEN && ic->channel == RK_NET_CH_JOIN &&
 		    ic->from == from)
 			break;
+	return ic;
+}
+
+uint32_t rk_net_join_features(struct rk_net *n, uint64_t from)
+{
+	struct in_conn *ic = join_conn(n, from);
+
+	return ic != NULL ? ic->features : 0;
+}
+
+int rk_net_join_reply(struct rk_net *n, uint64_t from, const void *payload, size_t len)
+{
+	struct in_conn *ic = join_conn(n, from);
+	struct join_reply *r;
+	uv_buf_t b;
+
 	if (ic == NULL)
 		return RK_ENOTFOUND;
 	if ((r = calloc(1, sizeof(*r))) == NULL)

@@ -132,6 +132,9 @@ void rk_net_flush(struct rk_net *n);
  * or not (the member answers well within it, join.h). */
 #define RK_NET_JOIN_OPEN_MS 60000u
 int rk_net_join_reply(struct rk_net *n, uint64_t from, const void *payload, size_t len);
+/* What the new node `from` on an open join connection said it reads in its
+ * Hello (RK_NET_FEAT_*, codec.h); 0 for none, or no such connection. */
+uint32_t rk_net_join_features(struct rk_net *n, uint64_t from);
 
 void rk_net_stats(const struct rk_net *n, struct rk_net_stats *stp);
 /* Fills up to max peers' statistics; returns how many peers there are. */

@@ -68,6 +68,7 @@ struct in_conn {
 	uint64_t opened; /* uv_now when accepted */
 	uint64_t from;
 	int channel;
+	uint32_t features; /* the dialer's Hello's */
 	struct in_conn *next, *prev;
 };
 
@@ -121,9 +122,10 @@ bool rk_net_hs_proof_check(const uint8_t *key, enum rk_net_role role,
 int rk_net_hs_frame(const struct rk_net *n, uint64_t to, int channel,
 		    const uint8_t *nonce, enum rk_net_role role,
 		    const struct rk_net_transcript *t, struct rk_buf *out);
-/* The same for node self of cluster, with key (NULL: no secret). */
+/* The same for node self of cluster, with key (NULL: no secret), saying
+ * it reads features (RK_NET_FEAT_*; rk_net_hs_frame says RK_NET_FEATURES). */
 int rk_net_hs_frame_by(uint64_t self, uint64_t cluster, const uint8_t *key, uint64_t to,
 		       int channel, const uint8_t *nonce, enum rk_net_role role,
-		       const struct rk_net_transcript *t, struct rk_buf *out);
+		       const struct rk_net_transcript *t, uint32_t features, struct rk_buf *out);
 
 #endif

@@ -364,7 +364,7 @@ static int exchange(int fd, const struct rk_net_join_opts *o, const uint8_t *key
 	rk_buf_init(&in);
 	rk_buf_init(&body);
 	rc = rk_net_hs_frame_by(o->node_id, 0, key, 0, RK_NET_CH_JOIN, t.nonce_d, RK_NET_DIALER,
-				NULL, &out);
+				NULL, o->features, &out);
 	if (rc == 0)
 		rc = send_all(fd, out.p, out.len);
 	if (rc == 0)
@@ -385,7 +385,7 @@ static int exchange(int fd, const struct rk_net_join_opts *o, const uint8_t *key
 		goto out;
 	rk_buf_reset(&out);
 	rc = rk_net_hs_frame_by(o->node_id, 0, key, h.node_id, RK_NET_CH_JOIN, NULL,
-				RK_NET_DIALER, &t, &out);
+				RK_NET_DIALER, &t, o->features, &out);
 	if (rc == 0)
 		rc = rk_net_join_req_encode(req, &body);
 	if (rc == 0)

@@ -25,8 +25,10 @@
  *            ("ID,ID,...")]
  * The last field is optional, and never empty when present (one
  * encoding per message): a member of an earlier release leaves it out (the new node then starts from the group's first-start nodes, and
- * finds where it went through any live peer, plc.h); a new node of an
- * earlier release refuses an answer that has it (malformed).
+ * finds where it went through any live peer, plc.h); a member leaves it
+ * out too for a new node whose Hello does not say it reads it
+ * (RK_NET_FEAT_JOIN_GROUP, codec.h: a node of an earlier release, which
+ * would refuse an answer that has it as malformed).
  * The strings of a decoded message point into the payload (nothing to
  * free); anything malformed, truncated or followed by more bytes is
  * RK_EPROTO.
@@ -84,6 +86,9 @@ struct rk_net_join_opts {
 	 * many ms have passed since the call; the answer is awaited at most
 	 * answer_ms after the request went out. */
 	unsigned connect_ms, answer_ms;
+	/* What this node says it reads (RK_NET_FEAT_*, codec.h): normally
+	 * RK_NET_FEATURES; the member leaves out of its answer what it lacks. */
+	uint32_t features;
 };
 
 /* Runs the exchange with req: 0 with the answer's payload in *answerp

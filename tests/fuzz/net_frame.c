@@ -96,6 +96,7 @@ static void check_hello(const uint8_t *p, size_t n)
 			   back.cluster_id == h.cluster_id &&
 			   back.channel == h.channel &&
 			   back.to_node_id == h.to_node_id &&
+			   back.features == h.features &&
 			   back.nonce_len == h.nonce_len &&
 			   back.proof_len == h.proof_len &&
 			   memcmp(back.nonce, h.nonce, h.nonce_len) == 0 &&

@@ -12,11 +12,13 @@ start, on real rangekv processes (127.0.0.1-7; --replicas 2, 4 ranges,
   says so), its heartbeats reach the group's leader (live in the
   leader's GET /api/v1/nodes, its figures received), and its
   cluster/status shows the group where it is;
-- node 7 joins through node 4 reading the answer as one of a member of
-  an earlier release (test hook RANGEKV_TEST_JOIN_NO_GROUP: where the
-  group is, left out), so it knows only the group's first-start nodes,
-  all stopped: it finds the group through its other peers, which answer
-  with the leader they know, and is live in the leader's view the same;
+- node 7 joins through node 4 speaking as a node of an earlier release
+  (test hook RANGEKV_TEST_JOIN_NO_GROUP: its Hello says it does not read
+  where the group is, and it refuses an answer that says): node 4 must
+  leave the field out, so node 7 knows only the group's first-start
+  nodes, all stopped: it finds the group through its other peers, which
+  answer with the leader they know, and is live in the leader's view the
+  same;
 - node 7 restarted finds it again at once (the group's nodes it learned
   are recorded), and so does node 6.
 

@@ -473,6 +473,36 @@ static void test_acceptor_checked(void **state)
 
 /* A caller that connects and says nothing, or only its first Hello, is
  * closed once the handshake's time is up. */
+/* The features field: carried both ways, 0 from a Hello without it (an
+ * earlier release's), and a field a release does not know yet is skipped
+ * (how an earlier release reads this one's). */
+static void test_hello_features(void **state)
+{
+	struct rk_net_hello h, back;
+	struct rk_buf b;
+	/* field 1 (version) = 2, field 2 (node_id) = 5: an earlier release's */
+	static const uint8_t old[] = {0x08, 0x02, 0x10, 0x05};
+	/* the same, then field 15 as a varint (a field from a later release) */
+	static const uint8_t later[] = {0x08, 0x02, 0x10, 0x05, 0x78, 0x07};
+
+	(void)state;
+	memset(&h, 0, sizeof(h));
+	h.version = RK_NET_VERSION;
+	h.node_id = 3;
+	h.features = RK_NET_FEATURES;
+	rk_buf_init(&b);
+	assert_int_equal(rk_net_hello_encode(&h, &b), 0);
+	assert_int_equal(rk_net_hello_decode((const uint8_t *)b.p, b.len, &back), 0);
+	assert_int_equal(back.features, RK_NET_FEATURES);
+	assert_true((back.features & RK_NET_FEAT_JOIN_GROUP) != 0);
+	rk_buf_free(&b);
+	assert_int_equal(rk_net_hello_decode(old, sizeof(old), &back), 0);
+	assert_int_equal(back.node_id, 5);
+	assert_int_equal(back.features, 0);
+	assert_int_equal(rk_net_hello_decode(later, sizeof(later), &back), 0);
+	assert_int_equal(back.node_id, 5);
+}
+
 static void test_silent_caller_closed(void **state)
 {
 	uv_loop_t loop;
@@ -507,6 +537,7 @@ int main(void)
 		cmocka_unit_test(test_misaddressed_refused),
 		cmocka_unit_test(test_dialer_proof_must_be_fresh),
 		cmocka_unit_test(test_acceptor_checked),
+		cmocka_unit_test(test_hello_features),
 		cmocka_unit_test(test_silent_caller_closed),
 	};
 
