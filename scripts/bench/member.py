@@ -2,10 +2,14 @@
 """Replica moves on this machine: three rangekv processes on 127.0.0.1-3
 (node ids 1-3, ports from 27000).
 
-  member.py BIN add MB          a range filled with MB of data, its replica on
+  member.py BIN add MB [load]   a range filled with MB of data, its replica on
                                 node 3 removed, then added again as a voter:
                                 time of the add (learner, snapshot, promotion)
-                                and the snapshot's MB/s
+                                and the snapshot's MB/s; with `load`,
+                                redis-benchmark SETs (as `moves`, all of its
+                                keys in that range: 4 ranges cut over the
+                                byte space) run through the add, and SET/s
+                                for 10 s before it and during it are printed
   member.py BIN moves N SECS    SET/s of redis-benchmark (-c 50 -P 16, 1 KB
                                 values over every range) for SECS seconds,
                                 without moves, then with N replicas moving at
@@ -156,7 +160,7 @@ def fill(start_key, mb, value_kb=16):
     s.close()
 
 
-def add(mb):
+def add(mb, load=False):
     tmp = tempfile.mkdtemp(prefix="rk-bench-member-")
     procs = start(tmp, 4)
     try:
@@ -172,10 +176,23 @@ def add(mb):
         if st != 200:
             raise SystemExit("remove: %d %s" % (st, r))
         time.sleep(1)
+        if load:
+            before = bench_sets(10)
+            bench = sets_start()
+            c0 = commands()
         t0 = time.time()
         st, r = on_leader(2, "POST", "/api/v1/ranges/2/replicas?node=%d&role=voter" % victim,
                           timeout=600)
         took = time.time() - t0
+        if load:
+            during = (commands() - c0) / took
+            stopped = bench.poll() is not None
+            bench.terminate()
+            bench.wait()
+            print("SET/s for 10 s before the add: %.0f; during the add: %.0f (%.2f)%s" %
+                  (before, during, during / before if before else 0,
+                   "; redis-benchmark stopped at an error reply" if stopped else ""),
+                  flush=True)
         if st != 200:
             raise SystemExit("add: %d %s" % (st, r))
         sent = 0
@@ -197,14 +214,20 @@ def add(mb):
 STOPPED = []  # the windows in which redis-benchmark exited by itself
 
 
-def bench_sets(secs):
+def sets_start():
+    """redis-benchmark SETs (-c 50 -P 16, 1 KB values) started against
+    node 1, running until terminated (its process)."""
     host, port = client(1)
+    return subprocess.Popen(["redis-benchmark", "-h", host, "-p", str(port), "-t", "set",
+                             "-c", "50", "-P", "16", "-d", "1024", "-r", "1000000",
+                             "-n", "100000000", "-q"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+
+def bench_sets(secs):
     # redis-benchmark has no duration flag: run it for secs and read its
     # request count from the nodes' metrics instead.
-    p = subprocess.Popen(["redis-benchmark", "-h", host, "-p", str(port), "-t", "set",
-                          "-c", "50", "-P", "16", "-d", "1024", "-r", "1000000",
-                          "-n", "100000000", "-q"], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL)
+    p = sets_start()
     time.sleep(1)
     c0 = commands()
     time.sleep(secs)
@@ -370,7 +393,7 @@ def join(secs, ranges=16, mb=0):
 def main():
     what = sys.argv[2] if len(sys.argv) > 2 else ""
     if what == "add":
-        add(int(sys.argv[3]) if len(sys.argv) > 3 else 64)
+        add(int(sys.argv[3]) if len(sys.argv) > 3 else 64, "load" in sys.argv[4:])
     elif what == "join":
         join(int(sys.argv[3]) if len(sys.argv) > 3 else 10,
              int(sys.argv[4]) if len(sys.argv) > 4 else 16,

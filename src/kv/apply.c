@@ -1,5 +1,5 @@
 /*
- * Applying commands to a range, and serving reads.
+ * Applying commands to a range (the reads are served by read.c).
  *
  * A ready's committed entries are applied into one storage batch that is
  * committed later, together with the rest of the group commit; until then
@@ -23,19 +23,19 @@
 
 /* ---- replies -------------------------------------------------------------- */
 
-static void reply_int(struct rk_buf *o, int64_t v)
+void kv_reply_int(struct rk_buf *o, int64_t v)
 {
 	rk_buf_printf(o, ":%" PRId64 "\r\n", v);
 }
 
-static void reply_bulk(struct rk_buf *o, const void *p, size_t n)
+void kv_reply_bulk(struct rk_buf *o, const void *p, size_t n)
 {
 	rk_buf_printf(o, "$%zu\r\n", n);
 	rk_buf_append(o, p, n);
 	rk_buf_append(o, "\r\n", 2);
 }
 
-static void reply_nil(struct rk_buf *o)
+void kv_reply_nil(struct rk_buf *o)
 {
 	rk_buf_append(o, "$-1\r\n", 5);
 }
@@ -474,7 +474,7 @@ static int do_put(struct rk_kv_applier *a, const struct rk_kv_cmd *c,
 		if (rc != 0 && rc != RK_ENOTFOUND)
 			return rc;
 		if ((c->mode == RK_KV_PUT_NX) != (rc == RK_ENOTFOUND)) {
-			reply_nil(o);
+			kv_reply_nil(o);
 			return 0;
 		}
 	}
@@ -512,7 +512,7 @@ static int do_del(struct rk_kv_applier *a, const struct rk_kv_cmd *c,
 		a->size_delta -= (int64_t)(kl + curl);
 		count++;
 	}
-	reply_int(o, count);
+	kv_reply_int(o, count);
 	return 0;
 }
 
@@ -534,13 +534,13 @@ static int do_cas(struct rk_kv_applier *a, const struct rk_kv_cmd *c,
 	existed = rc == 0;
 	/* A missing key compares equal to the empty string. */
 	if (curl != el || (el > 0 && memcmp(cur, e, el) != 0)) {
-		reply_int(o, 0);
+		kv_reply_int(o, 0);
 		return 0;
 	}
 	if ((rc = cur_put(a, 0, k, kl, nv, nl)) != 0)
 		return rc;
 	size_set(a, kl, nl, existed, curl);
-	reply_int(o, 1);
+	kv_reply_int(o, 1);
 	return 0;
 }
 
@@ -573,7 +573,7 @@ static int do_incr(struct rk_kv_applier *a, const struct rk_kv_cmd *c,
 	if ((rc = cur_put(a, 0, k, kl, num, (size_t)len)) != 0)
 		return rc;
 	size_set(a, kl, (size_t)len, existed, curl);
-	reply_int(o, v);
+	kv_reply_int(o, v);
 	return 0;
 }
 
@@ -610,7 +610,7 @@ static int do_seq(struct rk_kv_applier *a, const struct rk_kv_cmd *c,
 		enc[i] = (uint8_t)((last + (uint64_t)c->n) >> (8 * i));
 	if ((rc = cur_put(a, 1, k, kl, enc, 8)) != 0)
 		return rc;
-	reply_int(o, (int64_t)last + 1);
+	kv_reply_int(o, (int64_t)last + 1);
 	return 0;
 }
 
@@ -893,149 +893,4 @@ int rk_kv_apply_entry(struct rk_kv_applier *a, const uint8_t *data, size_t len,
 	}
 	rk_buf_free(&x.out);
 	return rc;
-}
-
-/* ---- reads ------------------------------------------------------------------- */
-
-struct scan_ctx {
-	struct rk_buf body;
-	struct rk_buf last; /* KEYS, COUNT: the last key examined */
-	int mode;
-	int64_t n, limit;
-};
-
-static int scan_pair(void *arg, int table, const void *k, size_t kl,
-		     const void *v, size_t vl)
-{
-	struct scan_ctx *s = arg;
-
-	if (table != 0)
-		return 1; /* the user keys are walked first: done */
-	if (s->mode != RK_KV_SCAN_COUNT)
-		reply_bulk(&s->body, k, kl);
-	if (s->mode == RK_KV_SCAN_PAIRS)
-		reply_bulk(&s->body, v, vl);
-	if (++s->n < s->limit)
-		return 0;
-	if (s->mode != RK_KV_SCAN_PAIRS) {
-		rk_buf_reset(&s->last);
-		rk_buf_append(&s->last, k, kl);
-	}
-	return 1;
-}
-
-/* The later of two starts, the earlier of two ends (empty = unbounded). */
-static void clip(const uint8_t **sp, size_t *sl, const uint8_t *s2, size_t sl2,
-		 const uint8_t **ep, size_t *el, const uint8_t *e2, size_t el2)
-{
-	if (keycmp(s2, sl2, *sp, *sl) > 0) {
-		*sp = s2;
-		*sl = sl2;
-	}
-	if (el2 > 0 && (*el == 0 || keycmp(e2, el2, *ep, *el) < 0)) {
-		*ep = e2;
-		*el = el2;
-	}
-}
-
-/* The keys a GET or EXISTS names are this range's: the read barrier the
- * caller passed was this range's, and what the node holds of another
- * range may be stale (a route from before a split). */
-static int read_keys_check(const struct rk_kv_cmd *c, const uint8_t *start,
-			   size_t slen, const uint8_t *end, size_t elen)
-{
-	size_t off = 0, l;
-	const uint8_t *p;
-
-	while (rk_kv_arg_next(c, &off, &p, &l) == 0) {
-		if (l == 0 || l > RK_KV_MAX_KEY)
-			return RK_EPROTO;
-		if (!rk_kv_in_span(p, l, start, slen, end, elen))
-			return RK_ERANGE;
-	}
-	return 0;
-}
-
-int rk_kv_read(struct rk_store_reader *r, const struct rk_kv_cmd *c,
-	       const uint8_t *start, size_t slen, const uint8_t *end,
-	       size_t elen, struct rk_buf *out)
-{
-	size_t off = 0, kl, vl;
-	const uint8_t *k;
-	const void *v;
-	int64_t count = 0;
-	int rc;
-
-	if ((c->op == RK_KV_GET || c->op == RK_KV_EXISTS) &&
-	    (rc = read_keys_check(c, start, slen, end, elen)) != 0)
-		return rc;
-	switch (c->op) {
-	case RK_KV_GET:
-		(void)rk_kv_cmd_key(c, &k, &kl);
-		rc = rk_store_get(r, k, kl, &v, &vl);
-		if (rc == RK_ENOTFOUND)
-			reply_nil(out);
-		else if (rc == 0)
-			reply_bulk(out, v, vl);
-		return rc == RK_ENOTFOUND ? 0 : rc;
-	case RK_KV_EXISTS:
-		while (rk_kv_arg_next(c, &off, &k, &kl) == 0) {
-			rc = rk_store_get(r, k, kl, &v, &vl);
-			if (rc != 0 && rc != RK_ENOTFOUND)
-				return rc;
-			count += rc == 0;
-		}
-		reply_int(out, count);
-		return 0;
-	case RK_KV_SCAN: {
-		const uint8_t *s, *e;
-		size_t sl, el;
-		struct scan_ctx x;
-		uint64_t applied;
-
-		if (c->nargs != 2 || c->mode > RK_KV_SCAN_COUNT)
-			return RK_EPROTO;
-		(void)rk_kv_arg_next(c, &off, &s, &sl);
-		(void)rk_kv_arg_next(c, &off, &e, &el);
-		if (c->mode != RK_KV_SCAN_PAIRS &&
-		    !rk_kv_in_span(s, sl, start, slen, end, elen))
-			return RK_ERANGE;
-		clip(&s, &sl, start, slen, &e, &el, end, elen);
-		memset(&x, 0, sizeof(x));
-		rk_buf_init(&x.body);
-		rk_buf_init(&x.last);
-		x.mode = c->mode;
-		x.limit = c->n > 0 && c->n < RK_KV_SCAN_MAX ? c->n : RK_KV_SCAN_MAX;
-		rc = 0;
-		if (el == 0 || keycmp(s, sl, e, el) < 0)
-			rc = rk_store_scan_span(r, 0, s, sl, e, el, scan_pair, &x,
-						&applied);
-		if (rc == 0 && x.mode == RK_KV_SCAN_PAIRS) {
-			rk_buf_printf(out, "*%" PRId64 "\r\n", 2 * x.n);
-			rk_buf_append(out, x.body.p, x.body.len);
-		} else if (rc == 0) {
-			/* next: after the last key if the limit stopped the
-			 * walk, else the end of what this range answers. */
-			rk_buf_printf(out, "*%" PRId64 "\r\n",
-				      1 + (x.mode == RK_KV_SCAN_KEYS ? x.n : 1));
-			if (x.last.len > 0) {
-				rk_buf_printf(out, "$%zu\r\n", x.last.len + 1);
-				rk_buf_append(out, x.last.p, x.last.len);
-				rk_buf_append(out, "\0\r\n", 3);
-			} else
-				reply_bulk(out, e, el);
-			if (x.mode == RK_KV_SCAN_KEYS)
-				rk_buf_append(out, x.body.p, x.body.len);
-			else
-				reply_int(out, x.n);
-		}
-		if (x.body.oom || x.last.oom)
-			rc = RK_ENOMEM;
-		rk_buf_free(&x.body);
-		rk_buf_free(&x.last);
-		return rc < 0 ? rc : 0;
-	}
-	default:
-		return RK_EPROTO;
-	}
 }

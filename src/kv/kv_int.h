@@ -1,5 +1,5 @@
 /*
- * Private to rk_kv: what apply.c shares with check.c.
+ * Private to rk_kv: what apply.c shares with check.c, merge.c and read.c.
  */
 #ifndef RK_KV_INT_H
 #define RK_KV_INT_H
@@ -13,6 +13,10 @@
 /* Key order: bytes, then length (an empty bound may be NULL). */
 int kv_keycmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl);
 
+/* RESP replies appended to o: an integer, a bulk string, a nil. */
+void kv_reply_int(struct rk_buf *o, int64_t v);
+void kv_reply_bulk(struct rk_buf *o, const void *p, size_t n);
+void kv_reply_nil(struct rk_buf *o);
 /* Appends "-ERR <what> refused: <refused's text>". */
 void kv_reply_refused(struct rk_buf *o, const char *what, int refused);
 /* Applies the merge command c (merge.c), its reply in o; non-zero fails
