@@ -26,6 +26,9 @@
 #define RK_PL_BUG_MERGE_STICKY 5
 /* No swap (rule 8): a node stuck outside the bytes band stays there. */
 #define RK_PL_BUG_NO_SWAP 6
+/* An alignment for a merge removes the voter rule 4 would (the fullest),
+ * not one off the left's nodes: the right's set wanders, never equal. */
+#define RK_PL_BUG_ALIGN_ANY_VOTER 7
 
 #define RK_PL_BUGGY(name) (RK_PL_BUG == RK_PL_BUG_##name)
 

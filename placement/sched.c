@@ -42,7 +42,7 @@ const char *rk_pl_reason_name(uint8_t reason)
 		"excess",	   "catch_up",	      "free_leader",
 		"balance_count",   "balance_bytes",   "balance_leaders",
 		"split_size",	   "split_load",      "merge_small",
-		"balance_swap"};
+		"balance_swap",    "merge_align"};
 
 	return reason <= RK_PL_WHY_MAX ? names[reason] : "unknown";
 }
@@ -439,13 +439,16 @@ bool pl_has_leader(struct pl_ctx *c, const struct rk_pl_range *r)
 	return false;
 }
 
-/* One range through the rules; returns how many ranges it consumed (2 when
- * it merged with `right`, its right neighbour, NULL when there is none or
- * this pass may not touch it). */
-static size_t visit(struct pl_ctx *c, const struct rk_pl_range *r,
-		    const struct rk_pl_range *right)
+/* Range i through the rules; returns how many ranges it consumed (2 when
+ * it and its right neighbour are a merge pair: merged, aligned or
+ * waiting for either). right_ok: this pass may visit the right neighbour
+ * too (it is the next to visit, never one visited already). */
+static size_t visit(struct pl_ctx *c, size_t i, bool right_ok)
 {
-	bool is_short = false;
+	const struct rk_pl_state *st = c->st;
+	const struct rk_pl_range *r = &st->ranges[i];
+	const struct rk_pl_range *next = i + 1 < st->n_ranges ? &st->ranges[i + 1] : NULL;
+	bool is_short = false, is_right = false;
 
 	if (r->busy != RK_PL_IDLE || pl_in_joint(r))
 		return 1;
@@ -453,19 +456,44 @@ static size_t visit(struct pl_ctx *c, const struct rk_pl_range *r,
 		c->pass->n_leaderless++;
 		return 1;
 	}
+	/* The right of a merge pair whose replicas are not yet on its left's
+	 * nodes (visited without its left: its left is the right of another
+	 * pair, or was the last of the last pass): only the alignment moves
+	 * it (rule 7; a merge would be the left's operation). Aligned, it may
+	 * be the left of a pair of its own (below), whose right then aligns
+	 * onto the set both will end on. */
+	if (i > 0 && pl_merge_pair(c, &st->ranges[i - 1], r)) {
+		is_right = true;
+		if (!pl_same_replicas(&st->ranges[i - 1], r)) {
+			pl_align(c, &st->ranges[i - 1], r);
+			return 1;
+		}
+	}
 	if (pl_repair(c, r, &is_short))
 		return 1;
 	if (pl_split(c, r))
 		return 1;
-	if (!is_short && pl_merge(c, r, right))
+	if (!is_short && right_ok && pl_merge(c, r, next))
 		return 2;
 	if (is_short)
+		return 1;
+	/* In a merge pair, as its right or as the left of one whose right
+	 * this pass does not visit: held from balancing all the same. */
+	if (is_right || (next != NULL && pl_merge_pair(c, r, next)))
 		return 1;
 	if (pl_balance_replicas(c, r))
 		return 1;
 	if (!c->cfg->no_leader_balance)
 		pl_balance_leaders(c, r);
 	return 1;
+}
+
+bool pl_held(struct pl_ctx *c, size_t i)
+{
+	const struct rk_pl_state *st = c->st;
+
+	return (i > 0 && pl_merge_pair(c, &st->ranges[i - 1], &st->ranges[i])) ||
+	       (i + 1 < st->n_ranges && pl_merge_pair(c, &st->ranges[i], &st->ranges[i + 1]));
 }
 
 static bool config_ok(const struct rk_pl_config *cfg)
@@ -515,8 +543,7 @@ int rk_pl_pass(const struct rk_pl_config *cfg, const struct rk_pl_state *st,
 		/* The right neighbour is the next to visit, never one
 		 * visited already (the start, after a wrap): within `want`. */
 		bool right_ok = i + 1 < st->n_ranges && pass->visited + 2 <= want;
-		size_t used = visit(&c, &st->ranges[i],
-				    right_ok ? &st->ranges[i + 1] : NULL);
+		size_t used = visit(&c, i, right_ok);
 
 		/* A merge consumed the right neighbour too; it is not visited
 		 * again in this pass (nor, when it was the last of the slice,

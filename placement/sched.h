@@ -186,7 +186,11 @@ enum rk_pl_reason {
 	/* One of a swap's two moves (rule 8): a heavy range off a node over
 	 * the bytes band, a light one onto it, counts unchanged. */
 	RK_PL_WHY_BALANCE_SWAP = 12,
-	RK_PL_WHY_MAX = 12
+	/* A step of moving a merge pair's right range onto its left's nodes
+	 * (rule 7): a learner on a left node, its promotion, the removal of
+	 * a replica off them, the leadership handed over first. */
+	RK_PL_WHY_MERGE_ALIGN = 13,
+	RK_PL_WHY_MAX = 13
 };
 
 struct rk_pl_op {
@@ -252,7 +256,11 @@ struct rk_pl_pass {
  *   5. the leader on a decommissioning node: handed over;
  *   6. split for size, then for load;
  *   7. merge with the right neighbour, if the right was made by an
- *      automatic split (a sticky boundary stays);
+ *      automatic split (a sticky boundary stays); when the two would
+ *      merge but for their replica sets (rk_pl_merge_pair), the next
+ *      step of moving the right's replicas onto the left's nodes instead
+ *      (reason merge_align): such a pair is the merge's, and no other
+ *      rule touches either range in the pass that visits them together;
  *   8. replica balance by count, then by bytes (only while no doomed node
  *      holds replicas: repairs get the move slots first), judging nodes
  *      by their figures once the moves in flight among the visited
@@ -272,6 +280,23 @@ struct rk_pl_pass {
  */
 int rk_pl_pass(const struct rk_pl_config *cfg, const struct rk_pl_state *st,
 	       struct rk_pl_pass *pass);
+
+/*
+ * Whether left and its right neighbour right are a merge pair: they would
+ * merge by rule 7 once the right's replicas are on the left's nodes.
+ * Neither the placement group's, right made by an automatic split,
+ * neither RK_PL_RANGE_WARM, adjacent, together under merge_size,
+ * merge_qps and half of split_qps, and the left settled: its voters
+ * (cfg.replicas), no learner, each on a live node of st. The replica
+ * sets, the right's own state, whether either is busy and the limits on
+ * merges in flight are not judged. Rule 7 aligns such a pair's sets and
+ * merges it; a caller that runs other passes over the same ranges (the
+ * driver's, with merges off) marks both ranges busy there, so that
+ * balancing never moves the replicas an alignment is gathering
+ * (docs/placement.md, "Merging neighbours whose replica sets differ").
+ */
+bool rk_pl_merge_pair(const struct rk_pl_config *cfg, const struct rk_pl_state *st,
+		      const struct rk_pl_range *left, const struct rk_pl_range *right);
 
 /* Fills every node's aggregates (replicas, leaders, bytes, moves) and
  * st->moves from the ranges, in O(ranges x replicas x log nodes). Replicas on nodes not in

@@ -128,8 +128,28 @@ bool pl_repair(struct pl_ctx *c, const struct rk_pl_range *r, bool *shortp);
 
 /* Rule 6 (split.c). */
 bool pl_split(struct pl_ctx *c, const struct rk_pl_range *r);
-/* Rule 7 (split.c): r with its right neighbour `right` (NULL if none). */
+/* Whether a and b have the same replica set: the same nodes with the same
+ * roles (the replica ids differ: each range allocates its own). */
+bool pl_same_replicas(const struct rk_pl_range *a, const struct rk_pl_range *b);
+/* rk_pl_merge_pair over the pass's nodes (split.c). */
+bool pl_merge_pair(struct pl_ctx *c, const struct rk_pl_range *left,
+		   const struct rk_pl_range *right);
+/* Whether st->ranges[i] is in a merge pair with a neighbour: held from
+ * balancing (rule 8 and its swap). */
+bool pl_held(struct pl_ctx *c, size_t i);
+/* Rule 7 (split.c): r with its right neighbour `right` (NULL if none).
+ * True when they are a merge pair (rk_pl_merge_pair, the left's nodes
+ * all live), whether or not an operation came of it: the pass then
+ * leaves both to it. */
 bool pl_merge(struct pl_ctx *c, const struct rk_pl_range *r,
+	      const struct rk_pl_range *right);
+
+/* Rule 7's alignment (align.c): the next step of moving the replicas of
+ * `right` onto the nodes of `left`, a merge pair (pair checked by
+ * pl_merge) whose replica sets differ; nothing when none can be taken
+ * now (the right busy, joint or leaderless, or no node of the left can
+ * take a learner: counted blocked). */
+void pl_align(struct pl_ctx *c, const struct rk_pl_range *left,
 	      const struct rk_pl_range *right);
 
 /* Rules 8 and 9 (balance.c). */

@@ -13,6 +13,10 @@
  * range of a merge must carry RK_PL_RANGE_AUTO_SPLIT. The layout a user
  * chose (a first start's --ranges, a split by hand) stays, however
  * small and cold its ranges are.
+ *
+ * Two neighbours that would merge but for their replica sets (a merge
+ * pair, rk_pl_merge_pair) are aligned first: the right's replicas moved
+ * onto the left's nodes (align.c), then merged.
  */
 #include <string.h>
 
@@ -43,9 +47,7 @@ bool pl_split(struct pl_ctx *c, const struct rk_pl_range *r)
 	return false;
 }
 
-/* Whether a and b have the same replica set: the same nodes with the same
- * roles (the replica ids differ: each range allocates its own). */
-static bool same_replicas(const struct rk_pl_range *a,
+bool pl_same_replicas(const struct rk_pl_range *a,
 			  const struct rk_pl_range *b)
 {
 	if (a->n_reps != b->n_reps)
@@ -79,14 +81,14 @@ static bool all_voters(const struct rk_pl_range *r)
 	return true;
 }
 
-bool pl_merge(struct pl_ctx *c, const struct rk_pl_range *r,
-	      const struct rk_pl_range *right)
+/* rk_pl_merge_pair without the left's nodes (the callers look them up
+ * each in their own way). */
+static bool pair_ok(const struct rk_pl_config *cfg, const struct rk_pl_range *r,
+		    const struct rk_pl_range *right)
 {
-	const struct rk_pl_config *cfg = c->cfg;
-	struct rk_pl_node *ldr = NULL;
 	uint64_t qps;
 
-	if (right == NULL || cfg->merge_size == 0)
+	if (cfg->merge_size == 0)
 		return false;
 	if ((r->flags | right->flags) & RK_PL_RANGE_SYSTEM)
 		return false;
@@ -96,12 +98,9 @@ bool pl_merge(struct pl_ctx *c, const struct rk_pl_range *r,
 		return false;
 	if ((r->flags | right->flags) & RK_PL_RANGE_WARM)
 		return false;
-	/* No change in flight on either, and neither in the middle of a move
-	 * or a repair: a merge needs both replica sets settled, and a leader
-	 * on the right to freeze it. */
-	if (right->busy != RK_PL_IDLE || right->leader_node == 0 ||
-	    !all_voters(r) || !all_voters(right) ||
-	    r->n_reps != c->cfg->replicas)
+	/* The left's set is the target of an alignment and the merged
+	 * range's: settled, voters only, as many as it wants. */
+	if (!all_voters(r) || r->n_reps != cfg->replicas)
 		return false;
 	if (r->size_bytes + right->size_bytes > cfg->merge_size)
 		return false;
@@ -111,16 +110,64 @@ bool pl_merge(struct pl_ctx *c, const struct rk_pl_range *r,
 		return false;
 	if (cfg->split_qps != 0 && qps > cfg->split_qps / 2)
 		return false;
-	if (!adjacent(r, right) || !same_replicas(r, right))
+	return adjacent(r, right);
+}
+
+bool rk_pl_merge_pair(const struct rk_pl_config *cfg, const struct rk_pl_state *st,
+		      const struct rk_pl_range *left, const struct rk_pl_range *right)
+{
+	if (!pair_ok(cfg, left, right))
 		return false;
+	for (uint8_t i = 0; i < left->n_reps; i++) {
+		bool live = false;
+
+		for (size_t k = 0; k < st->n_nodes && !live; k++)
+			live = st->nodes[k].id == left->reps[i].node_id &&
+			       st->nodes[k].state == RK_PL_LIVE;
+		if (!live)
+			return false;
+	}
+	return true;
+}
+
+bool pl_merge_pair(struct pl_ctx *c, const struct rk_pl_range *left,
+		   const struct rk_pl_range *right)
+{
+	if (!pair_ok(c->cfg, left, right))
+		return false;
+	for (uint8_t i = 0; i < left->n_reps; i++)
+		if (!pl_node_live(c, left->reps[i].node_id))
+			return false; /* the left's repair first (rules 3, 4) */
+	return true;
+}
+
+bool pl_merge(struct pl_ctx *c, const struct rk_pl_range *r,
+	      const struct rk_pl_range *right)
+{
+	const struct rk_pl_config *cfg = c->cfg;
+	struct rk_pl_node *ldr = NULL;
+
+	if (right == NULL || !pl_merge_pair(c, r, right))
+		return false;
+	/* From here on the pair is the merge's, whatever comes of it in
+	 * this pass: no other rule moves the replicas of either (an
+	 * alignment in flight is never undone by balancing). */
+	if (!pl_same_replicas(r, right)) {
+		pl_align(c, r, right);
+		return true;
+	}
+	/* No change in flight on the right, and a leader there to freeze
+	 * it (the left's were judged by rule 1). */
+	if (right->busy != RK_PL_IDLE || right->leader_node == 0)
+		return true;
 	if (cfg->max_merges != 0 && c->merges_total >= cfg->max_merges)
-		return false;
+		return true;
 	/* The left's leader carries the merge out (it gathers the right's
 	 * leadership): the per-node bound is on it. */
 	if (cfg->max_merges_per_node != 0 &&
 	    ((ldr = pl_node(c, r->leader_node)) == NULL ||
 	     ldr->merges >= cfg->max_merges_per_node))
-		return false;
+		return true;
 	pl_emit(c, r, RK_PL_OP_MERGE, RK_PL_WHY_MERGE_SMALL)->right_id =
 		right->id;
 	c->merges_total++;

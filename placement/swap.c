@@ -148,7 +148,7 @@ static size_t collect(struct pl_ctx *c, size_t first, size_t n,
 		r = &st->ranges[i];
 		if (!pl_range_has_node(r, on->id) ||
 		    pl_range_has_node(r, not->id) || !swappable(c, r) ||
-		    !removal_takes(c, r, on))
+		    pl_held(c, i) || !removal_takes(c, r, on))
 			continue;
 		out[k].r = r;
 		out[k].size = r->size_bytes;

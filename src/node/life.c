@@ -67,6 +67,8 @@ int rk_life_load_tombs(struct rk_node *n)
 	return rk_store_list_tombstones(n->reader, load_tomb, n);
 }
 
+static void learn(struct rk_node *n, uint64_t range);
+
 struct rk_replica *rk_life_create(struct rk_node *n, uint64_t range,
 				  const struct rk_raft_msg *m, uint64_t from)
 {
@@ -86,9 +88,16 @@ struct rk_replica *rk_life_create(struct rk_node *n, uint64_t range,
 	 * node gets a replica of it when the group's leader adds one here
 	 * (the driver moves it like any range, sched_run.h), in a cluster
 	 * that has the group. */
+	/* A range made by a split after this node started, with no replica
+	 * here before (a learner added by a move, none of its neighbours
+	 * here to split): its descriptor is asked of the placement index,
+	 * and the leader's next message finds it in the cache. */
 	if (range == RK_RANGE_PLACEMENT ? n->plc.n_nodes == 0
-					: rk_rcache_get(&n->rcache, range) == NULL)
+					: rk_rcache_get(&n->rcache, range) == NULL) {
+		if (range != RK_RANGE_PLACEMENT)
+			learn(n, range);
 		return NULL;
+	}
 	r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return NULL;
@@ -249,27 +258,71 @@ static void looked(void *arg, int rc, struct rk_pl_page *pg)
 	free(c);
 }
 
+/* Whether range may be asked about now, at most once per `every` ms
+ * (recorded in *vp if so). */
+static bool due(struct rk_node *n, struct rk_life_look **vp, size_t *np, size_t *capp,
+		uint64_t range, uint64_t every)
+{
+	uint64_t now = uv_now(&n->loop);
+	size_t k = 0;
+	bool ok = true;
+
+	for (size_t i = 0; i < *np; i++) {
+		if (now - (*vp)[i].asked_ms >= every)
+			continue; /* forgotten */
+		if ((*vp)[i].range == range)
+			ok = false;
+		(*vp)[k++] = (*vp)[i];
+	}
+	*np = k;
+	if (!ok || rk_grow((void **)vp, capp, *np, sizeof(**vp)) != 0)
+		return false;
+	(*vp)[*np].range = range;
+	(*vp)[(*np)++].asked_ms = now;
+	return true;
+}
+
 /* Whether r's range may be looked up now (recorded if so). */
 static bool look_due(struct rk_node *n, const struct rk_replica *r)
 {
 	struct rk_life *l = &n->life;
-	uint64_t now = uv_now(&n->loop);
-	size_t k = 0;
-	bool due = true;
 
-	for (size_t i = 0; i < l->nl; i++) {
-		if (now - l->looks[i].asked_ms >= RK_LIFE_INDEX_MS)
-			continue; /* forgotten */
-		if (l->looks[i].range == r->range)
-			due = false;
-		l->looks[k++] = l->looks[i];
+	return due(n, &l->looks, &l->nl, &l->lcap, r->range, RK_LIFE_INDEX_MS);
+}
+
+/* An unknown range's descriptor from the index, into the range cache
+ * (rk_serve_learn_desc: not over a range this node holds), so that its
+ * leader's next message creates the replica here. */
+static void learned(void *arg, int rc, struct rk_pl_page *pg)
+{
+	struct look_call *c = arg;
+	struct rk_node *n = c->n;
+
+	n->life.learning--;
+	for (size_t i = 0; rc == 0 && !n->stopping && i < pg->n; i++)
+		if (pg->descs[i].range_id == c->range)
+			rk_serve_learn_desc(n, &pg->descs[i]);
+	free(c);
+}
+
+/* A message for a range the range cache does not know (life.h, "asking
+ * the index"). */
+static void learn(struct rk_node *n, uint64_t range)
+{
+	struct rk_life *l = &n->life;
+	struct look_call *c;
+
+	if (n->plc.n_nodes == 0 || l->learning >= RK_LIFE_LEARN_MAX ||
+	    !due(n, &l->learns, &l->nn, &l->ncap, range, RK_LIFE_LEARN_MS))
+		return;
+	if ((c = malloc(sizeof(*c))) == NULL)
+		return;
+	*c = (struct look_call){n, range, 0, 0};
+	if (rk_pix_read(n, range - 1, 1, learned, c) != 0) {
+		free(c);
+		return;
 	}
-	l->nl = k;
-	if (!due || rk_grow((void **)&l->looks, &l->lcap, l->nl, sizeof(*l->looks)) != 0)
-		return false;
-	l->looks[l->nl].range = r->range;
-	l->looks[l->nl++].asked_ms = now;
-	return true;
+	l->learning++;
 }
 
 static void look(struct rk_node *n, struct rk_replica *r)
@@ -471,6 +524,9 @@ void rk_life_free(struct rk_node *n)
 	n->life.tombs = NULL;
 	free(n->life.looks);
 	n->life.looks = NULL;
+	free(n->life.learns);
+	n->life.learns = NULL;
+	n->life.nn = n->life.ncap = 0;
 	n->life.nl = n->life.lcap = 0;
 	n->life.nt = n->life.tcap = 0;
 }

@@ -51,6 +51,16 @@ struct rk_replica;
  * removed (ids are never reused). */
 #define RK_LIFE_INDEX_PER_ROUND 4u
 #define RK_LIFE_INDEX_MS 30000u
+/* A message for a range that is neither here nor in the range cache (a
+ * range made by a split after this node started, a learner of it added
+ * here by a move) has the range's descriptor read from the placement
+ * index into the cache: the leader's next message then creates the
+ * replica (a descriptor over a range this node holds is not learned: the
+ * right half of a split its left replica has not applied yet is that
+ * split's to create). Each range once per RK_LIFE_LEARN_MS, at most
+ * RK_LIFE_LEARN_MAX reads in flight. */
+#define RK_LIFE_LEARN_MS 1000u
+#define RK_LIFE_LEARN_MAX 8u
 struct rk_life_look;
 
 /* A range's tombstone: its replica ids below min never come back here. */
@@ -72,6 +82,10 @@ struct rk_life {
 	struct rk_life_look *looks;
 	size_t nl, lcap;
 	uint32_t looks_this_round;
+	/* Unknown ranges whose descriptor was asked for lately (learn). */
+	struct rk_life_look *learns;
+	size_t nn, ncap;
+	uint32_t learning; /* reads in flight */
 	uint64_t created, removed;
 };
 

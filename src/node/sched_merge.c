@@ -11,9 +11,13 @@
  * flagged range pays one walk of its flags and nothing more.
  *
  * Those ranges go through the scheduler's rules (placement/sched.h) with
- * merges on; only its merges are taken (the other rules' operations are
- * the main pass's). The core judges the pair (sizes and rates together,
- * the same replica set, settled, idle); the driver adds time: a range
+ * merges on; only its merges and the steps of its alignments (reason
+ * merge_align: a merge pair's right moved onto its left's nodes first,
+ * placement/align.c) are taken (the other rules' operations are the main
+ * pass's). Both ranges of every merge pair are then busy for the main
+ * pass, which would otherwise balance the replicas an alignment is
+ * gathering. The core judges the pair (sizes and rates together, the
+ * same replica set, settled, idle); the driver adds time: a range
  * merges only once it was small and quiet on its own in every pass for
  * --merge-cold (10 s by default) at its current generation
  * (RK_PL_RANGE_WARM until then), so a range that was just split, or is
@@ -334,6 +338,46 @@ static void carry_out(struct rk_node *n, const struct rk_pl_range *x, const stru
 		    (unsigned long long)op->right_id, (unsigned long long)x->leader_node);
 }
 
+/* A step of an alignment (reason merge_align) carried out like the main
+ * pass's operations; a learner added counts in st's moves, its node's and
+ * the right's leader's, so the main pass that follows keeps within the
+ * move limits. */
+static void align_step(struct rk_node *n, const struct rk_pl_range *x, const struct rk_pl_op *op,
+		       struct rk_pl_state *st)
+{
+	size_t k = find(&n->sr, op->range_id);
+
+	if (k == SIZE_MAX)
+		return;
+	rk_sr_carry_out(n, &n->sr.ranges[k], op);
+	if (op->kind != RK_PL_OP_ADD_LEARNER)
+		return;
+	st->moves++;
+	for (size_t v = 0; v < st->n_nodes; v++)
+		if (st->nodes[v].id == op->node_id ||
+		    (st->nodes[v].id == x->leader_node && x->leader_node != op->node_id))
+			st->nodes[v].moves++;
+}
+
+/* Both ranges of every merge pair among the candidates (in start order)
+ * busy for the main pass: balancing there never moves the replicas an
+ * alignment gathers, nor the left it gathers them on. */
+static void hold_pairs(struct rk_sr *s, const struct rk_pl_config *cfg,
+		       const struct rk_pl_state *ms, struct rk_pl_state *st)
+{
+	for (size_t i = 0; i + 1 < ms->n_ranges; i++) {
+		size_t l, r;
+
+		if (!rk_pl_merge_pair(cfg, ms, &ms->ranges[i], &ms->ranges[i + 1]))
+			continue;
+		if ((l = find(s, ms->ranges[i].id)) != SIZE_MAX && st->ranges[l].busy == RK_PL_IDLE)
+			st->ranges[l].busy = RK_PL_BUSY_MERGE;
+		if ((r = find(s, ms->ranges[i + 1].id)) != SIZE_MAX &&
+		    st->ranges[r].busy == RK_PL_IDLE)
+			st->ranges[r].busy = RK_PL_BUSY_MERGE;
+	}
+}
+
 void rk_sr_merges(struct rk_node *n, const struct rk_pl_config *base, struct rk_pl_state *st)
 {
 	struct rk_sr *s = &n->sr;
@@ -341,7 +385,6 @@ void rk_sr_merges(struct rk_node *n, const struct rk_pl_config *base, struct rk_
 	uint64_t split_qps = n->cfg.settings.v[RK_SET_SPLIT_QPS];
 	uint64_t per_node = n->cfg.settings.v[RK_SET_MERGE_MAX];
 	uint64_t cold_ms = n->cfg.settings.v[RK_SET_MERGE_COLD];
-	size_t room = 0;
 	const struct rk_pl_range **set = NULL;
 	struct rk_pl_range *mr = NULL;
 	struct sr_cold *old;
@@ -362,15 +405,14 @@ void rk_sr_merges(struct rk_node *n, const struct rk_pl_config *base, struct rk_
 			st->ranges[k].busy = RK_PL_BUSY_MERGE;
 	}
 	/* Each node's merges in flight, by the node they were asked of (the
-	 * left's leader then); the slots left over the live nodes. */
+	 * left's leader then). Without a slot free the pass runs all the
+	 * same: it aligns merge pairs and holds them from balancing. */
 	for (size_t v = 0; v < st->n_nodes; v++) {
 		struct rk_pl_node *x = &st->nodes[v];
 
 		x->merges = 0;
 		for (size_t i = 0; i < s->n_merging; i++)
 			x->merges += s->merging[i].leader == x->id;
-		if (x->state == RK_PL_LIVE && x->merges < per_node)
-			room += (size_t)(per_node - x->merges);
 	}
 	/* Without every range's size a range would look empty. */
 	cfg.merge_size = split_size / 4;
@@ -379,7 +421,7 @@ void rk_sr_merges(struct rk_node *n, const struct rk_pl_config *base, struct rk_
 	cfg.max_merges_per_node = (uint32_t)per_node;
 	s->cold = NULL;
 	s->n_cold = s->cap_cold = 0;
-	if (cfg.merge_size == 0 || !s->sized || room == 0 ||
+	if (cfg.merge_size == 0 || !s->sized ||
 	    candidates(s, cfg.merge_size, &set, &n_set) != 0 || n_set == 0)
 		goto out;
 	if ((mr = malloc(n_set * sizeof(*mr))) == NULL)
@@ -405,14 +447,19 @@ void rk_sr_merges(struct rk_node *n, const struct rk_pl_config *base, struct rk_
 	if (rk_pl_pass(&cfg, &ms, &ps) != 0)
 		goto out;
 	for (size_t i = 0; i < ps.n_ops; i++) {
-		if (ops[i].kind != RK_PL_OP_MERGE)
+		if (ops[i].kind != RK_PL_OP_MERGE && ops[i].reason != RK_PL_WHY_MERGE_ALIGN)
 			continue; /* the main pass's to decide */
-		for (size_t k = 0; k < n_set; k++)
-			if (mr[k].id == ops[i].range_id) {
+		for (size_t k = 0; k < n_set; k++) {
+			if (mr[k].id != ops[i].range_id)
+				continue;
+			if (ops[i].kind == RK_PL_OP_MERGE)
 				carry_out(n, &mr[k], &ops[i], st);
-				break;
-			}
+			else
+				align_step(n, &mr[k], &ops[i], st);
+			break;
+		}
 	}
+	hold_pairs(s, &cfg, &ms, st);
 out:
 	free(old);
 	free(mr);

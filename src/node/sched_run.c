@@ -406,8 +406,7 @@ static uint64_t node_of_replica(const struct rk_pl_range *x, uint64_t replica_id
 	return 0;
 }
 
-/* Carries out op on the range's leader. */
-static void carry_out(struct rk_node *n, const struct rk_pl_range *x, const struct rk_pl_op *op)
+void rk_sr_carry_out(struct rk_node *n, const struct rk_pl_range *x, const struct rk_pl_op *op)
 {
 	struct rk_sr *s = &n->sr;
 	const char *method = "POST";
@@ -710,7 +709,7 @@ static void pass(struct rk_node *n, struct snap *sn, bool enabled)
 		}
 		for (size_t j = 0; j < s->n_ranges; j++)
 			if (s->ranges[j].id == ops[i].range_id) {
-				carry_out(n, &s->ranges[j], &ops[i]);
+				rk_sr_carry_out(n, &s->ranges[j], &ops[i]);
 				break;
 			}
 	}

@@ -47,6 +47,7 @@ struct sr_lead;
 struct sr_merge;
 struct sr_cold;
 struct rk_pl_range;
+struct rk_pl_op;
 struct rk_pl_config;
 struct rk_pl_state;
 struct rk_json;
@@ -152,6 +153,10 @@ void rk_sr_close(struct rk_node *n);
 /* The pass's view of range x's leader and busy mark (a range with a merge
  * in flight is RK_PL_BUSY_MERGE). */
 void rk_sr_fill_range(struct rk_node *n, struct rk_pl_range *x);
+/* Carries out op (not a split nor a merge) on range x's leader with the
+ * admin call it stands for, x busy until its descriptor or leader moves
+ * (or RK_SR_BUSY_MS). */
+void rk_sr_carry_out(struct rk_node *n, const struct rk_pl_range *x, const struct rk_pl_op *op);
 /* Whether the driver has a merge of range in flight. */
 bool rk_sr_merging(const struct rk_sr *s, uint64_t range);
 /* Whether the index shows one of the driver's merges in flight done or
@@ -164,8 +169,12 @@ bool rk_sr_merges_settled(const struct rk_sr *s);
  * ranges made by automatic splits and their left neighbours in start
  * order and carries out the merges it decides (at most --merge-max in
  * flight per node leading their left, each range cold for --merge-cold)
- * with POST /api/v1/merge on the left's leader; marks both ranges busy
- * in st. */
+ * with POST /api/v1/merge on the left's leader, and the steps that move
+ * a merge pair's right range onto its left's nodes first (reason
+ * merge_align, with the admin calls of any move, counted in st's moves);
+ * marks both ranges of every merge pair busy in st, so that the main
+ * pass leaves them alone (docs/placement.md, "Merging neighbours whose
+ * replica sets differ"). */
 void rk_sr_merges(struct rk_node *n, const struct rk_pl_config *base, struct rk_pl_state *st);
 /* The driver's merges in /api/v1/operations (those whose call does not
  * run on this node: merge.h lists those); how many. */

@@ -24,40 +24,6 @@
 static const uint64_t nodes3[] = {1, 2, 3};
 static const uint64_t nodes5[] = {1, 2, 3, 4, 5};
 
-/* One pass over every range of w, its operations left in ops[]. */
-static size_t one_pass(struct world *w, struct rk_pl_op *ops, size_t max,
-		       struct rk_pl_pass *passp)
-{
-	struct rk_pl_state st;
-
-	w_state(w, &st);
-	memset(passp, 0, sizeof(*passp));
-	passp->ops = ops;
-	passp->max_ops = max;
-	assert_int_equal(rk_pl_pass(&w->cfg, &st, passp), 0);
-	return passp->n_ops;
-}
-
-static size_t count_ops(const struct rk_pl_op *ops, size_t n, uint8_t kind)
-{
-	size_t c = 0;
-
-	for (size_t i = 0; i < n; i++)
-		c += ops[i].kind == kind;
-	return c;
-}
-
-static void set_reps(struct rk_pl_range *r, const uint64_t *on, uint8_t n)
-{
-	r->n_reps = n;
-	for (uint8_t k = 0; k < n; k++) {
-		r->reps[k].replica_id = k + 1;
-		r->reps[k].node_id = on[k];
-		r->reps[k].role = RK_DESC_VOTER;
-	}
-	r->leader_node = on[0];
-}
-
 /* ---- the property test ---- */
 
 /* Nodes join a cluster whose ranges all sit on its first three nodes:
@@ -298,7 +264,7 @@ static void test_placement_group_keeps_its_count(void **state)
 	g = &w.ranges[0];
 	g->flags = RK_PL_RANGE_SYSTEM;
 	g->want = 5;
-	set_reps(g, nodes5, 5);
+	w_set_reps(g, nodes5, 5);
 	w.ext[0].next_rid = 6;
 	w_settle(&w, 100000);
 	w_check_settled(&w, false);
@@ -338,9 +304,9 @@ static void test_dead_node_without_spare_waits(void **state)
 	w_init(&w, 3, 3, 6, nodes3, 3, 1000, 1000);
 	w_set_node(&w, 3, RK_PL_DEAD);
 	w.now_ms += w.cfg.dead_after_ms;
-	one_pass(&w, ops, 8, &pass);
-	assert_int_equal(count_ops(ops, pass.n_ops, RK_PL_OP_ADD_LEARNER), 0);
-	assert_int_equal(count_ops(ops, pass.n_ops, RK_PL_OP_REMOVE), 0);
+	w_pass(&w, ops, 8, &pass);
+	assert_int_equal(w_count_ops(ops, pass.n_ops, RK_PL_OP_ADD_LEARNER), 0);
+	assert_int_equal(w_count_ops(ops, pass.n_ops, RK_PL_OP_REMOVE), 0);
 	assert_int_equal(pass.n_short, 6);
 	assert_int_equal(pass.n_blocked, 6);
 	w_free(&w);
@@ -348,7 +314,7 @@ static void test_dead_node_without_spare_waits(void **state)
 	/* Four voters, two on dead nodes, nowhere to add: neither dead one
 	 * goes (that would leave two live voters of three). */
 	w_init(&w, 3, 4, 2, nodes3, 3, 1000, 1000);
-	set_reps(&w.ranges[0], nodes5, 4);
+	w_set_reps(&w.ranges[0], nodes5, 4);
 	w_set_node(&w, 3, RK_PL_DEAD);
 	w_set_node(&w, 4, RK_PL_DEAD);
 	w.now_ms += w.cfg.dead_after_ms;
@@ -383,10 +349,10 @@ static void test_short_range_topped_up(void **state)
 	 * lose their replicas on nodes 3-5 and hold {1, 2}: node 3 has the
 	 * fewest replicas (4), nodes 4 and 5 have 5. */
 	w_init(&w, 5, 5, 10, nodes5, 5, 1000, 1000);
-	set_reps(&w.ranges[0], two, 2);
-	set_reps(&w.ranges[2], two, 2);
+	w_set_reps(&w.ranges[0], two, 2);
+	w_set_reps(&w.ranges[2], two, 2);
 	w.ranges[0].size_bytes = 5000;
-	one_pass(&w, ops, 8, &pass);
+	w_pass(&w, ops, 8, &pass);
 	assert_int_equal(pass.n_short, 2);
 	op1 = op_for(ops, pass.n_ops, 1);
 	assert_int_equal(op1->kind, RK_PL_OP_ADD_LEARNER);
@@ -402,7 +368,7 @@ static void test_short_range_topped_up(void **state)
 
 	/* The learners are promoted (their snapshots are in: the ranges are
 	 * idle). */
-	one_pass(&w, ops, 8, &pass);
+	w_pass(&w, ops, 8, &pass);
 	assert_int_equal(pass.n_short, 0);
 	op1 = op_for(ops, pass.n_ops, 1);
 	assert_int_equal(op1->kind, RK_PL_OP_PROMOTE);
@@ -425,12 +391,12 @@ static void test_leader_balance_can_be_left_out(void **state)
 	w_init(&w, 7, 3, 12, nodes3, 3, 1000, 1000);
 	for (size_t i = 0; i < w.n_ranges; i++)
 		w.ranges[i].leader_node = 1;
-	one_pass(&w, ops, 16, &pass);
+	w_pass(&w, ops, 16, &pass);
 	assert_true(pass.n_ops > 0);
-	assert_int_equal(count_ops(ops, pass.n_ops, RK_PL_OP_TRANSFER_LEADER), pass.n_ops);
+	assert_int_equal(w_count_ops(ops, pass.n_ops, RK_PL_OP_TRANSFER_LEADER), pass.n_ops);
 	assert_int_equal(ops[0].reason, RK_PL_WHY_BALANCE_LEADERS);
 	w.cfg.no_leader_balance = true;
-	assert_int_equal(one_pass(&w, ops, 16, &pass), 0);
+	assert_int_equal(w_pass(&w, ops, 16, &pass), 0);
 	w_free(&w);
 }
 
@@ -451,7 +417,7 @@ static void test_uneven_bytes_even_counts(void **state)
 	w.cfg.no_leader_balance = true;
 	w.cfg.max_moves_per_node = 1;
 	w.ranges[0].size_bytes = w.ranges[4].size_bytes = 10000;
-	one_pass(&w, ops, 16, &pass);
+	w_pass(&w, ops, 16, &pass);
 	assert_int_equal(pass.n_ops, 1);
 	assert_int_equal(ops[0].kind, RK_PL_OP_ADD_LEARNER);
 	assert_int_equal(ops[0].reason, RK_PL_WHY_BALANCE_BYTES);
@@ -490,8 +456,8 @@ static void test_move_limits(void **state)
 	(void)state;
 	/* Node 4 is the only target, and takes two moves at a time. */
 	init_joined(&w, 9, 2, 16);
-	one_pass(&w, ops, 64, &pass);
-	assert_int_equal(count_ops(ops, pass.n_ops, RK_PL_OP_ADD_LEARNER), 2);
+	w_pass(&w, ops, 64, &pass);
+	assert_int_equal(w_count_ops(ops, pass.n_ops, RK_PL_OP_ADD_LEARNER), 2);
 	for (size_t i = 0; i < pass.n_ops; i++)
 		if (ops[i].kind == RK_PL_OP_ADD_LEARNER)
 			assert_int_equal(ops[i].node_id, 4);
@@ -499,18 +465,18 @@ static void test_move_limits(void **state)
 	/* One move already in flight on node 4: one more. */
 	w_apply(&w, &ops[0]);
 	w.ranges[0].busy = RK_PL_BUSY_MEMBER;
-	one_pass(&w, ops, 64, &pass);
-	assert_int_equal(count_ops(ops, pass.n_ops, RK_PL_OP_ADD_LEARNER), 1);
+	w_pass(&w, ops, 64, &pass);
+	assert_int_equal(w_count_ops(ops, pass.n_ops, RK_PL_OP_ADD_LEARNER), 1);
 
 	/* The cluster-wide limit reached: none. */
 	w.cfg.max_moves_total = 1;
-	one_pass(&w, ops, 64, &pass);
-	assert_int_equal(count_ops(ops, pass.n_ops, RK_PL_OP_ADD_LEARNER), 0);
+	w_pass(&w, ops, 64, &pass);
+	assert_int_equal(w_count_ops(ops, pass.n_ops, RK_PL_OP_ADD_LEARNER), 0);
 
 	/* A short range that cannot get its replica is counted blocked. */
 	w.ranges[5].n_reps = 2;
 	w.ranges[5].leader_node = w.ranges[5].reps[0].node_id;
-	one_pass(&w, ops, 64, &pass);
+	w_pass(&w, ops, 64, &pass);
 	assert_int_equal(pass.n_short, 1);
 	assert_int_equal(pass.n_blocked, 1);
 	w_free(&w);
@@ -536,7 +502,7 @@ static void test_capacity_and_draining_leader(void **state)
 	 * leaderships go. */
 	w_init(&w, 2, 3, 6, nodes3, 3, 1000, 1000);
 	w_set_node(&w, 1, RK_PL_DECOMMISSIONING);
-	one_pass(&w, ops, 16, &pass);
+	w_pass(&w, ops, 16, &pass);
 	assert_int_equal(pass.n_short, 6);
 	assert_int_equal(pass.n_blocked, 6);
 	assert_int_equal(pass.n_ops, 2); /* ranges 1 and 4 lead on node 1 */
@@ -562,16 +528,16 @@ static void test_leader_handed_over_before_removal(void **state)
 	 * others, nodes 1 and 2 are the fullest (8 replicas), and 2, the
 	 * higher id, goes: it leads, so it hands over first, to node 4 (no
 	 * leaderships). */
-	set_reps(&w.ranges[0], four, 4);
+	w_set_reps(&w.ranges[0], four, 4);
 	w.ranges[0].reps[2].node_id = 4;
 	w.ranges[0].reps[3].node_id = 3;
 	w.ranges[0].leader_node = 2;
-	one_pass(&w, ops, 1, &pass);
+	w_pass(&w, ops, 1, &pass);
 	assert_int_equal(ops[0].kind, RK_PL_OP_TRANSFER_LEADER);
 	assert_int_equal(ops[0].reason, RK_PL_WHY_FREE_LEADER);
 	assert_int_equal(ops[0].node_id, 4);
 	w_apply(&w, &ops[0]);
-	one_pass(&w, ops, 1, &pass);
+	w_pass(&w, ops, 1, &pass);
 	assert_int_equal(ops[0].kind, RK_PL_OP_REMOVE);
 	assert_int_equal(ops[0].reason, RK_PL_WHY_EXCESS);
 	assert_int_equal(ops[0].replica_id, 2);
@@ -589,13 +555,13 @@ static void test_busy_and_leaderless_ranges_left_alone(void **state)
 
 	(void)state;
 	w_init(&w, 1, 4, 3, nodes3, 3, 1000, 1000);
-	set_reps(&w.ranges[0], two, 2);
+	w_set_reps(&w.ranges[0], two, 2);
 	w.ranges[0].busy = RK_PL_BUSY_MEMBER;
-	set_reps(&w.ranges[1], two, 2);
+	w_set_reps(&w.ranges[1], two, 2);
 	w.ranges[1].reps[1].role = RK_DESC_VOTER_OUTGOING;
-	set_reps(&w.ranges[2], two, 2);
+	w_set_reps(&w.ranges[2], two, 2);
 	w.ranges[2].leader_node = 0;
-	assert_int_equal(one_pass(&w, ops, 8, &pass), 0);
+	assert_int_equal(w_pass(&w, ops, 8, &pass), 0);
 	assert_int_equal(pass.n_leaderless, 1);
 	assert_int_equal(pass.visited, 3);
 	w_free(&w);
@@ -623,7 +589,7 @@ static void test_split_triggers(void **state)
 	w.ranges[2].flags = RK_PL_RANGE_SYSTEM;
 	w.ranges[3].size_bytes = 1ull << 30;
 	w.ranges[3].busy = RK_PL_BUSY_SPLIT;
-	assert_int_equal(one_pass(&w, ops, 8, &pass), 2);
+	assert_int_equal(w_pass(&w, ops, 8, &pass), 2);
 	assert_int_equal(ops[0].kind, RK_PL_OP_SPLIT);
 	assert_int_equal(ops[0].reason, RK_PL_WHY_SPLIT_SIZE);
 	assert_int_equal(ops[0].split_klen, 0);
@@ -652,7 +618,7 @@ static void small_neighbours(struct world *w, size_t n, size_t auto_from, size_t
 {
 	w_init(w, 1, 3, n, nodes3, 3, 1 << 20, 1 << 20);
 	for (size_t i = 0; i < n; i++) {
-		set_reps(&w->ranges[i], nodes3, 3);
+		w_set_reps(&w->ranges[i], nodes3, 3);
 		w->ranges[i].flags = auto_every != 0 && i >= auto_from &&
 					     (i - auto_from) % auto_every == 0
 				     ? RK_PL_RANGE_AUTO_SPLIT : 0;
@@ -671,7 +637,7 @@ static void test_merge_triggers(void **state)
 	/* Four small neighbours on the same nodes, the last three made by
 	 * automatic splits: two merges per pass. */
 	small_neighbours(&w, 4, 1, 1);
-	assert_int_equal(one_pass(&w, ops, 8, &pass), 2);
+	assert_int_equal(w_pass(&w, ops, 8, &pass), 2);
 	assert_int_equal(ops[0].kind, RK_PL_OP_MERGE);
 	assert_int_equal(ops[0].reason, RK_PL_WHY_MERGE_SMALL);
 	assert_int_equal(ops[0].range_id, 1);
@@ -687,25 +653,25 @@ static void test_merge_triggers(void **state)
 
 	w_init(&w, 1, 4, 4, nodes3, 3, 1 << 20, 1 << 20);
 	for (size_t i = 0; i < 4; i++) {
-		set_reps(&w.ranges[i], nodes3, 3);
+		w_set_reps(&w.ranges[i], nodes3, 3);
 		w.ranges[i].flags = RK_PL_RANGE_AUTO_SPLIT;
 	}
 	w.cfg.merge_size = 16 << 20;
 	/* Replica sets differ (2 and 3), a change in flight on the right
 	 * (4), and too large together (1 and 2): no merge at all. */
-	set_reps(&w.ranges[1], other, 3);
+	w_set_reps(&w.ranges[1], other, 3);
 	w.ranges[3].busy = RK_PL_BUSY_MEMBER;
 	w.ranges[0].size_bytes = 15 << 20;
-	one_pass(&w, ops, 8, &pass);
-	assert_int_equal(count_ops(ops, pass.n_ops, RK_PL_OP_MERGE), 0);
+	w_pass(&w, ops, 8, &pass);
+	assert_int_equal(w_count_ops(ops, pass.n_ops, RK_PL_OP_MERGE), 0);
 	/* The same replica ids by node but a learner among them: no merge
 	 * either, the learner is promoted first. */
 	w.ranges[0].size_bytes = 1 << 20;
-	set_reps(&w.ranges[1], nodes3, 3);
+	w_set_reps(&w.ranges[1], nodes3, 3);
 	w.ranges[1].reps[2].role = RK_DESC_LEARNER;
 	w.ranges[0].reps[2].role = RK_DESC_LEARNER;
-	one_pass(&w, ops, 8, &pass);
-	assert_int_equal(count_ops(ops, pass.n_ops, RK_PL_OP_MERGE), 0);
+	w_pass(&w, ops, 8, &pass);
+	assert_int_equal(w_count_ops(ops, pass.n_ops, RK_PL_OP_MERGE), 0);
 	assert_int_equal(ops[0].kind, RK_PL_OP_PROMOTE);
 	w_free(&w);
 }
@@ -725,11 +691,11 @@ static void test_merge_sticky(void **state)
 	(void)state;
 	/* Four small sticky neighbours on the same nodes: nothing. */
 	small_neighbours(&w, 4, 0, 0);
-	assert_int_equal(count_ops(ops, one_pass(&w, ops, 8, &pass), RK_PL_OP_MERGE), 0);
+	assert_int_equal(w_count_ops(ops, w_pass(&w, ops, 8, &pass), RK_PL_OP_MERGE), 0);
 	/* Only the automatic one merges into its (sticky) left neighbour. */
 	w.ranges[2].flags = RK_PL_RANGE_AUTO_SPLIT;
-	one_pass(&w, ops, 8, &pass);
-	assert_int_equal(count_ops(ops, pass.n_ops, RK_PL_OP_MERGE), 1);
+	w_pass(&w, ops, 8, &pass);
+	assert_int_equal(w_count_ops(ops, pass.n_ops, RK_PL_OP_MERGE), 1);
 	for (size_t i = 0; i < pass.n_ops; i++) {
 		if (ops[i].kind != RK_PL_OP_MERGE)
 			continue;
@@ -743,7 +709,7 @@ static void test_merge_sticky(void **state)
 	 * back to exactly the four of the start. */
 	w_init(&w, 1, 3, 4, nodes3, 3, 256ull << 20, 256ull << 20);
 	for (size_t i = 0; i < 4; i++) {
-		set_reps(&w.ranges[i], nodes3, 3);
+		w_set_reps(&w.ranges[i], nodes3, 3);
 		ids[i] = w.ranges[i].id;
 		starts[i] = w.ranges[i].slen;
 	}
@@ -786,24 +752,24 @@ static void test_merge_skips_busy_and_limits(void **state)
 	w.ranges[7].reads_ps = 30;
 	w.ranges[9].busy = RK_PL_BUSY_MERGE;	     /* merging already */
 	/* Pair (10, 11) alone is free. */
-	one_pass(&w, ops, 16, &pass);
-	assert_int_equal(count_ops(ops, pass.n_ops, RK_PL_OP_MERGE), 1);
+	w_pass(&w, ops, 16, &pass);
+	assert_int_equal(w_count_ops(ops, pass.n_ops, RK_PL_OP_MERGE), 1);
 	for (size_t i = 0; i < pass.n_ops; i++)
 		if (ops[i].kind == RK_PL_OP_MERGE)
 			assert_int_equal(ops[i].range_id, w.ranges[10].id);
 	/* Not cold for long enough (either side): no merge. */
 	w.ranges[11].flags |= RK_PL_RANGE_WARM;
-	assert_int_equal(count_ops(ops, one_pass(&w, ops, 16, &pass), RK_PL_OP_MERGE), 0);
+	assert_int_equal(w_count_ops(ops, w_pass(&w, ops, 16, &pass), RK_PL_OP_MERGE), 0);
 	w.ranges[11].flags &= (uint8_t)~RK_PL_RANGE_WARM;
 	w.ranges[10].flags |= RK_PL_RANGE_WARM;
-	assert_int_equal(count_ops(ops, one_pass(&w, ops, 16, &pass), RK_PL_OP_MERGE), 0);
+	assert_int_equal(w_count_ops(ops, w_pass(&w, ops, 16, &pass), RK_PL_OP_MERGE), 0);
 	w_free(&w);
 
 	/* Limits: 8 free pairs, at most max_merges in flight, counting those
 	 * the state has. */
 	small_neighbours(&w, 16, 1, 2);
 	w.cfg.max_merges = 3;
-	assert_int_equal(count_ops(ops, one_pass(&w, ops, 16, &pass), RK_PL_OP_MERGE), 3);
+	assert_int_equal(w_count_ops(ops, w_pass(&w, ops, 16, &pass), RK_PL_OP_MERGE), 3);
 	{
 		struct rk_pl_state st;
 
@@ -813,13 +779,13 @@ static void test_merge_skips_busy_and_limits(void **state)
 		pass.ops = ops;
 		pass.max_ops = 16;
 		assert_int_equal(rk_pl_pass(&w.cfg, &st, &pass), 0);
-		assert_int_equal(count_ops(ops, pass.n_ops, RK_PL_OP_MERGE), 1);
+		assert_int_equal(w_count_ops(ops, pass.n_ops, RK_PL_OP_MERGE), 1);
 		st.merges = 3;
 		assert_int_equal(rk_pl_pass(&w.cfg, &st, &pass), 0);
-		assert_int_equal(count_ops(ops, pass.n_ops, RK_PL_OP_MERGE), 0);
+		assert_int_equal(w_count_ops(ops, pass.n_ops, RK_PL_OP_MERGE), 0);
 	}
 	w.cfg.max_merges = 0; /* no limit */
-	assert_int_equal(count_ops(ops, one_pass(&w, ops, 16, &pass), RK_PL_OP_MERGE), 8);
+	assert_int_equal(w_count_ops(ops, w_pass(&w, ops, 16, &pass), RK_PL_OP_MERGE), 8);
 	w_free(&w);
 }
 
@@ -843,8 +809,8 @@ static void test_merge_limit_per_node(void **state)
 	w.cfg.max_merges = 0;
 	w.cfg.max_merges_per_node = 3;
 	w.cfg.no_leader_balance = true; /* the ops are the merges' */
-	one_pass(&w, ops, 16, &pass);
-	assert_int_equal(count_ops(ops, pass.n_ops, RK_PL_OP_MERGE), 6);
+	w_pass(&w, ops, 16, &pass);
+	assert_int_equal(w_count_ops(ops, pass.n_ops, RK_PL_OP_MERGE), 6);
 	for (size_t i = 0; i < pass.n_ops; i++)
 		if (ops[i].kind == RK_PL_OP_MERGE)
 			on[w_range(&w, ops[i].range_id)->leader_node]++;
@@ -859,7 +825,7 @@ static void test_merge_limit_per_node(void **state)
 	pass.ops = ops;
 	pass.max_ops = 16;
 	assert_int_equal(rk_pl_pass(&w.cfg, &st, &pass), 0);
-	assert_int_equal(count_ops(ops, pass.n_ops, RK_PL_OP_MERGE), 1);
+	assert_int_equal(w_count_ops(ops, pass.n_ops, RK_PL_OP_MERGE), 1);
 	for (size_t i = 0; i < pass.n_ops; i++)
 		if (ops[i].kind == RK_PL_OP_MERGE)
 			assert_int_equal(w_range(&w, ops[i].range_id)->leader_node, 1);
@@ -870,7 +836,7 @@ static void test_merge_limit_per_node(void **state)
 	w.ranges[0].leader_node = 0;
 	w.cfg.max_merges = 0;
 	w.cfg.max_merges_per_node = 3;
-	assert_int_equal(count_ops(ops, one_pass(&w, ops, 16, &pass), RK_PL_OP_MERGE), 0);
+	assert_int_equal(w_count_ops(ops, w_pass(&w, ops, 16, &pass), RK_PL_OP_MERGE), 0);
 	w_free(&w);
 }
 

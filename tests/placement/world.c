@@ -131,6 +131,38 @@ void w_init(struct world *w, uint64_t seed, size_t n_nodes, size_t n_ranges,
 	}
 }
 
+size_t w_pass(struct world *w, struct rk_pl_op *ops, size_t max, struct rk_pl_pass *passp)
+{
+	struct rk_pl_state st;
+
+	w_state(w, &st);
+	memset(passp, 0, sizeof(*passp));
+	passp->ops = ops;
+	passp->max_ops = max;
+	assert_int_equal(rk_pl_pass(&w->cfg, &st, passp), 0);
+	return passp->n_ops;
+}
+
+size_t w_count_ops(const struct rk_pl_op *ops, size_t n, uint8_t kind)
+{
+	size_t c = 0;
+
+	for (size_t i = 0; i < n; i++)
+		c += ops[i].kind == kind;
+	return c;
+}
+
+void w_set_reps(struct rk_pl_range *r, const uint64_t *on, uint8_t n)
+{
+	r->n_reps = n;
+	for (uint8_t k = 0; k < n; k++) {
+		r->reps[k].replica_id = k + 1;
+		r->reps[k].node_id = on[k];
+		r->reps[k].role = RK_DESC_VOTER;
+	}
+	r->leader_node = on[0];
+}
+
 void w_free(struct world *w)
 {
 	free(w->ranges);

@@ -110,6 +110,16 @@ void w_apply(struct world *w, const struct rk_pl_op *op);
 void w_check_settled(struct world *w, bool check_bytes);
 
 struct rk_pl_range *w_range(struct world *w, uint64_t id);
+
+/* One pass over every range of w (no slice, from range 0), its
+ * operations left in ops[] (room for max); fails the test unless it
+ * returns 0. Returns the number of operations. */
+size_t w_pass(struct world *w, struct rk_pl_op *ops, size_t max, struct rk_pl_pass *passp);
+/* How many of ops[0..n) are of that kind. */
+size_t w_count_ops(const struct rk_pl_op *ops, size_t n, uint8_t kind);
+/* r's replicas: n voters on the nodes on[], replica ids 1..n, the leader
+ * on on[0]. */
+void w_set_reps(struct rk_pl_range *r, const uint64_t *on, uint8_t n);
 struct rk_pl_node *w_node(struct world *w, uint64_t id);
 
 #endif
