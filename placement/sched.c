@@ -570,6 +570,51 @@ out:
 
 /* ---- tally -------------------------------------------------------------------- */
 
+/* The node of st with this id, 0 or unknown: NULL (count_range). */
+static struct rk_pl_node *find_counted(struct rk_pl_state *st, struct rk_pl_node *sorted,
+				       const size_t *where, uint64_t id)
+{
+	struct rk_pl_node *s;
+
+	if (id == 0)
+		return NULL;
+	if (sorted == NULL) {
+		for (size_t i = 0; i < st->n_nodes; i++)
+			if (st->nodes[i].id == id)
+				return &st->nodes[i];
+		return NULL;
+	}
+	s = node_find(sorted, st->n_nodes, id);
+	return s != NULL ? &st->nodes[where[s - sorted]] : NULL;
+}
+
+/* Range r's share of the counts, times sign, into st: its nodes found
+ * through sorted and where (rk_pl_tally's index), or by a scan of
+ * st->nodes when sorted is NULL. */
+static void count_range(struct rk_pl_state *st, struct rk_pl_node *sorted, const size_t *where,
+			const struct rk_pl_range *r, int sign)
+{
+	struct rk_pl_node *ldr = find_counted(st, sorted, where, r->leader_node);
+	uint32_t one = (uint32_t)sign; /* modulo 2^32: -1 takes one away */
+
+	if (ldr != NULL)
+		ldr->leaders += one;
+	for (uint8_t k = 0; k < r->n_reps; k++) {
+		struct rk_pl_node *n = find_counted(st, sorted, where, r->reps[k].node_id);
+
+		if (n == NULL)
+			continue;
+		n->replicas += one;
+		n->bytes += (uint64_t)(int64_t)sign * r->size_bytes;
+		if (r->reps[k].role != RK_DESC_LEARNER)
+			continue;
+		st->moves += one;
+		n->moves += one;
+		if (ldr != NULL && ldr != n)
+			ldr->moves += one;
+	}
+}
+
 int rk_pl_tally(struct rk_pl_state *st)
 {
 	struct rk_pl_node *sorted;
@@ -594,33 +639,14 @@ int rk_pl_tally(struct rk_pl_state *st)
 		n->bytes = 0;
 	}
 	st->moves = 0;
-	for (size_t i = 0; i < st->n_ranges; i++) {
-		const struct rk_pl_range *r = &st->ranges[i];
-		struct rk_pl_node *s, *ldr = NULL;
-
-		s = node_find(sorted, st->n_nodes, r->leader_node);
-		if (s != NULL) {
-			ldr = &st->nodes[where[s - sorted]];
-			ldr->leaders++;
-		}
-		for (uint8_t k = 0; k < r->n_reps; k++) {
-			struct rk_pl_node *n;
-
-			s = node_find(sorted, st->n_nodes, r->reps[k].node_id);
-			if (s == NULL)
-				continue;
-			n = &st->nodes[where[s - sorted]];
-			n->replicas++;
-			n->bytes += r->size_bytes;
-			if (r->reps[k].role != RK_DESC_LEARNER)
-				continue;
-			st->moves++;
-			n->moves++;
-			if (ldr != NULL && ldr != n)
-				ldr->moves++;
-		}
-	}
+	for (size_t i = 0; i < st->n_ranges; i++)
+		count_range(st, sorted, where, &st->ranges[i], 1);
 	free(where);
 	free(sorted);
 	return 0;
+}
+
+void rk_pl_tally_range(struct rk_pl_state *st, const struct rk_pl_range *r, int sign)
+{
+	count_range(st, NULL, NULL, r, sign);
 }

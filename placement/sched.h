@@ -21,8 +21,8 @@
  * caller keeps between passes, so 100,000 ranges cost a number of short
  * passes, never one long one. Node aggregates (replicas, leaders, bytes,
  * moves in flight per node) are the caller's, kept current as descriptors
- * change; rk_pl_tally computes them from scratch (after a leader change,
- * and in tests).
+ * change; rk_pl_tally computes them from scratch, rk_pl_tally_range
+ * keeps them current one range at a time.
  *
  * Threads: pure functions; the caller owns every array it passes in.
  */
@@ -302,6 +302,14 @@ bool rk_pl_merge_pair(const struct rk_pl_config *cfg, const struct rk_pl_state *
  * st->moves from the ranges, in O(ranges x replicas x log nodes). Replicas on nodes not in
  * st->nodes are ignored. RK_EINVAL for duplicate node ids, RK_ENOMEM. */
 int rk_pl_tally(struct rk_pl_state *st);
+/* Adds (sign 1) or takes away (sign -1) range r's share of what
+ * rk_pl_tally counts: its nodes' replicas, bytes and moves, its leader's
+ * leaderships and moves, st->moves. For counts kept between tallies: a
+ * range whose leader or size changes is taken away as it was and added
+ * as it is, and the counts equal rk_pl_tally's over the ranges as they
+ * are, with no walk of them all. st->nodes must have distinct ids (as
+ * after a tally); r need not be in st->ranges. O(replicas x nodes). */
+void rk_pl_tally_range(struct rk_pl_state *st, const struct rk_pl_range *r, int sign);
 
 /* Names for logs and the operations API; never NULL. */
 const char *rk_pl_op_name(uint8_t kind);

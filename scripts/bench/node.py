@@ -2,7 +2,8 @@
 """Node runtime benchmarks on this machine: three rangekv processes on
 127.0.0.1-3 (every range on all three).
 
-  node.py BIN idle RANGES [SECONDS]   CPU, messages/s, RSS per replica, time to elect
+  node.py BIN idle RANGES [SECONDS]   CPU, messages/s (per 10,000 ranges too), RSS per
+                                      replica, the placement driver's walks, time to elect
   node.py BIN start RANGES [LED_S]    first start and restart of the whole cluster:
                                       until every node's HTTP port answers (its data
                                       directory written or loaded), and every range led
@@ -65,6 +66,42 @@ def metric(i, name):
         if line.startswith(name + " "):
             return float(line.split()[1])
     return 0.0
+
+
+# The counters the idle window differences: name (a family's series
+# summed over its labels) or (name, label) for one series.
+COUNTERS = {
+    "raft": "rangekv_raft_messages_sent_total",
+    "frames": "rangekv_peer_frames_sent_total",
+    "bytes": "rangekv_peer_bytes_sent_total",
+    "beats": "rangekv_node_heartbeats_sent_total",
+    "figs": "rangekv_range_figures_sent_total",
+    "passes": "rangekv_placement_driver_passes_total",
+    "reads": "rangekv_placement_driver_index_reads_total",
+    "fill": ("rangekv_placement_driver_walks_total", 'walk="fill"'),
+    "tally": ("rangekv_placement_driver_walks_total", 'walk="tally"'),
+    "look": ("rangekv_placement_driver_walks_total", 'walk="look"'),
+    "merge": ("rangekv_placement_driver_walks_total", 'walk="merge"'),
+}
+
+
+def counters(i):
+    """The COUNTERS of node i from one read of its /metrics (0 for a
+    series it does not show)."""
+    out = {k: 0.0 for k in COUNTERS}
+    for line in get(i, "/metrics").splitlines():
+        if line.startswith("#"):
+            continue
+        name, _, rest = line.partition("{")
+        if not rest:
+            name = line.split()[0]
+        for k, what in COUNTERS.items():
+            if isinstance(what, tuple):
+                if name == what[0] and rest.startswith(what[1]):
+                    out[k] = float(line.split()[-1])
+            elif name == what:
+                out[k] += float(line.split()[-1])
+    return out
 
 
 class Cluster:
@@ -175,19 +212,25 @@ def idle(nranges, seconds):
         print("  quiescent (%d replicas awake) %.1f s after start" % (awake, time.time() - t0))
         time.sleep(2)
         cpu0 = {i: cpu_seconds(c.procs[i].pid) for i in (1, 2, 3)}
-        msg0 = {i: metric(i, "rangekv_raft_messages_sent_total") for i in (1, 2, 3)}
-        byt0 = {i: sum(float(l.split()[1]) for l in get(i, "/metrics").splitlines()
-                       if l.startswith("rangekv_peer_bytes_sent_total{")) for i in (1, 2, 3)}
+        m0 = {i: counters(i) for i in (1, 2, 3)}
         time.sleep(seconds)
+        per10k = nranges / 10000.0
         for i in (1, 2, 3):
             cpu = (cpu_seconds(c.procs[i].pid) - cpu0[i]) / seconds * 100
-            msgs = (metric(i, "rangekv_raft_messages_sent_total") - msg0[i]) / seconds
-            byts = (sum(float(l.split()[1]) for l in get(i, "/metrics").splitlines()
-                        if l.startswith("rangekv_peer_bytes_sent_total{")) - byt0[i]) / seconds
+            m = counters(i)
+            d = {k: (m[k] - m0[i][k]) / seconds for k in m}
             rss = rss_bytes(c.procs[i].pid)
             print("  node %d: CPU %.1f%% of a core, %.0f raft messages/s, %.0f bytes/s sent, "
                   "RSS %.1f MiB = %.0f bytes per replica" %
-                  (i, cpu, msgs, byts, rss / 2**20, rss / nranges))
+                  (i, cpu, d["raft"], d["bytes"], rss / 2**20, rss / nranges))
+            print("    messages sent/s: %.1f frames (%.2f per 10,000 ranges), %.1f raft, "
+                  "%.1f placement heartbeats, %.1f range figures" %
+                  (d["frames"], d["frames"] / per10k, d["raft"], d["beats"], d["figs"]))
+            if m["passes"] > 0:
+                print("    placement driver: %.2f passes/s, %.3f index reads/s, walks of "
+                      "every range /s: fill %.3f, tally %.3f, look %.3f, merge %.3f" %
+                      (d["passes"], d["reads"], d["fill"], d["tally"], d["look"],
+                       d["merge"]))
         # Restart one node and time until it serves (all its ranges led).
         c.procs[3].send_signal(signal.SIGTERM)
         c.procs[3].wait()

@@ -229,12 +229,11 @@ static bool move_follow(struct rk_node *n, struct rk_ops_move *m, const struct r
 	return true;
 }
 
-void rk_ops_look(struct rk_node *n, const struct rk_pl_state *st)
+/* The look's time and the nodes' figures, from st. */
+static void look_nodes(struct rk_node *n, const struct rk_pl_state *st)
 {
 	struct rk_ops *o = &n->ops;
-	uint32_t replicas = rk_node_config_replicas(&n->cfg);
 
-	o->have = true;
 	o->looked_ms = uv_now(&n->loop);
 	o->n_nodes = 0;
 	for (size_t i = 0; i < st->n_nodes; i++) {
@@ -243,6 +242,15 @@ void rk_ops_look(struct rk_node *n, const struct rk_pl_state *st)
 		o->nodes[o->n_nodes++] = (struct rk_ops_node){st->nodes[i].id, st->nodes[i].replicas,
 							      st->nodes[i].leaders, st->nodes[i].bytes};
 	}
+}
+
+void rk_ops_look(struct rk_node *n, const struct rk_pl_state *st)
+{
+	struct rk_ops *o = &n->ops;
+	uint32_t replicas = rk_node_config_replicas(&n->cfg);
+
+	o->have = true;
+	look_nodes(n, st);
 	for (size_t i = 0; i < o->n_moves; i++)
 		o->moves[i].seen = false;
 	o->ranges = st->n_ranges;
@@ -290,9 +298,10 @@ bool rk_ops_settled(const struct rk_node *n)
 	return o->have && o->n_moves == 0 && o->learners == 0;
 }
 
-void rk_ops_looked(struct rk_node *n)
+void rk_ops_figures(struct rk_node *n, const struct rk_pl_state *st, size_t leaderless)
 {
-	n->ops.looked_ms = uv_now(&n->loop);
+	look_nodes(n, st);
+	n->ops.unavailable = leaderless;
 }
 
 void rk_ops_tick(struct rk_node *n)
@@ -570,5 +579,6 @@ void rk_ops_metrics(struct rk_node *n, struct rk_buf *b)
 	rk_prom_one_u64(b, "rangekv_placement_snapshot_sent_bytes_total", "counter",
 			"Snapshot bytes the moves' range leaders reported sent (moves done and in flight).",
 			snap_bytes(o));
+	rk_sr_metrics(n, b);
 	rk_sr_merges_metrics(n, b);
 }

@@ -95,11 +95,13 @@ struct rk_ops {
 void rk_ops_started(struct rk_node *n, const struct rk_pl_range *x, const struct rk_pl_op *op);
 /* A snapshot of the cluster (ranges with their leaders, nodes tallied). */
 void rk_ops_look(struct rk_node *n, const struct rk_pl_state *st);
-/* Whether a look at the same snapshot as the last one's would change
- * nothing but its time (no move followed, no learner to rebuild one
- * from): the caller may then call rk_ops_looked instead. */
+/* Whether a look at a snapshot of the same descriptors as the last
+ * one's would change nothing but its time and the figures (no move
+ * followed, no learner to rebuild one from): the caller may then call
+ * rk_ops_figures instead, with the nodes of st tallied and the number of
+ * st's ranges without a known leader, which it kept (no walk of them). */
 bool rk_ops_settled(const struct rk_node *n);
-void rk_ops_looked(struct rk_node *n);
+void rk_ops_figures(struct rk_node *n, const struct rk_pl_state *st, size_t leaderless);
 /* A look when one is due (rk_sr_look), on the group's leader only; the
  * moves forgotten elsewhere. */
 void rk_ops_tick(struct rk_node *n);

@@ -179,6 +179,35 @@ struct rk_replica *rk_plc_replica(struct rk_node *n)
 	return r != NULL && !r->removing && r->desc.n_reps > 0 ? r : NULL;
 }
 
+bool rk_plc_index_same(const struct rk_node *n, const struct rk_replica *g, uint64_t at)
+{
+	const struct rk_plc *p = &n->plc;
+
+	/* Applied through visible at least (an entry applied, its batch not
+	 * yet committed, is not visible: no matter), nothing since `at` that
+	 * may have changed the index. A snapshot moves visible with no
+	 * entry applied here: idx_through stays below it. */
+	return at == g->visible || (p->idx_through >= g->visible && p->idx_changed <= at);
+}
+
+/* Whether an applied command may have changed the index: every command
+ * but the node table's (res: what it did; a REPORT whose descriptors
+ * were all stale wrote nothing). */
+static bool index_moved(const struct rk_pl_result *res)
+{
+	switch (res->op) {
+	case RK_PL_CMD_STATS:
+	case RK_PL_CMD_REGISTER:
+	case RK_PL_CMD_STATE:
+	case RK_PL_CMD_REBALANCE:
+		return false;
+	case RK_PL_CMD_REPORT:
+		return res->taken > 0;
+	default:
+		return true;
+	}
+}
+
 static uint64_t now_ms(struct rk_node *n)
 {
 	return uv_now(&n->loop);
@@ -484,9 +513,17 @@ int rk_plc_apply(struct rk_node *n, struct rk_replica *r, const struct rk_raft_e
 	struct rk_pl_result res;
 	int rc;
 
+	/* An entry not right after the last one applied here: what came
+	 * between (a snapshot, a configuration change, an attempt rolled
+	 * back and made again) may have changed the index. */
+	if (e->index != p->idx_through + 1)
+		p->idx_changed = e->index;
+	p->idx_through = e->index;
 	if (e->len == 0)
 		return 0; /* a new leader's empty entry */
 	rc = rk_pl_sm_apply(&p->sm, n->reader, b, e->data, e->len, &res);
+	if (rc == 0 && index_moved(&res))
+		p->idx_changed = e->index;
 	if (rc == RK_EPROTO) {
 		rk_log_warn(MOD, "entry %llu of the placement group is not a command; skipped",
 			    (unsigned long long)e->index);

@@ -102,6 +102,12 @@ struct rk_plc {
 	uint32_t n_queued;
 	uint64_t inflight_id, inflight_sent_ms, inflight_target;
 	uint64_t allocs, ids_allocated, reports_sent, timeouts;
+	/* What the applies tell of the index (rk_plc_index_same): the last
+	 * entry applied, and the last one that may have changed the index
+	 * (a REPORT that took a descriptor, any command but the node
+	 * table's, an entry after a gap: a snapshot or a configuration
+	 * change came between). */
+	uint64_t idx_through, idx_changed;
 };
 
 /* Request ids of the placement calls (the router's count up from 1). */
@@ -138,6 +144,13 @@ void rk_plc_learn_nodes(struct rk_node *n, const uint64_t *nodes, uint32_t count
 uint64_t rk_plc_next_node(struct rk_node *n, uint64_t not);
 /* The group's replica on this node, or NULL. */
 struct rk_replica *rk_plc_replica(struct rk_node *n);
+/* Whether the placement index of this node's replica of the group, g,
+ * is the same as when it was at applied index `at` (at <= g->visible):
+ * every entry applied since was seen here, in order, and none of them may
+ * have changed a descriptor (the node table's commands, STATS above all,
+ * which the leader proposes as the nodes' figures move, leave it alone).
+ * false when unsure: the caller reads the index again. */
+bool rk_plc_index_same(const struct rk_node *n, const struct rk_replica *g, uint64_t at);
 
 /* Proposes a command of the group's state machine on this node's replica:
  * 0, or RK_ENOTLEADER when it does not lead the group (heartbeat.c). Its

@@ -7,8 +7,10 @@
  * be a merge's right range, so only they and their left neighbours are
  * put in start order: the small flagged ranges are sorted by start, and
  * one walk of the index finds, by a binary search of each range's end
- * among those starts, the left neighbours. A cluster with no small
- * flagged range pays one walk of its flags and nothing more.
+ * among those starts, the left neighbours. An index with no flagged
+ * range is not walked at all (the index read counts them), and the
+ * candidates found are kept while the index read and the ranges'
+ * figures are the same: a settled cluster's passes search no more.
  *
  * Those ranges go through the scheduler's rules (placement/sched.h) with
  * merges on; only its merges and the steps of its alignments (reason
@@ -209,19 +211,21 @@ static size_t find_start(const struct rk_pl_range *const *by_start, size_t n,
 	return SIZE_MAX;
 }
 
-/* The merge candidates in start order into *setp (pointers into
- * s->ranges, the caller frees the array): the small flagged ranges that
- * have an indexed left neighbour, and those neighbours. */
-static int candidates(struct rk_sr *s, uint64_t merge_size, const struct rk_pl_range ***setp,
-		      size_t *np)
+/* The search for merge candidates, a walk of every range: into s->cand
+ * the positions in s->ranges, in start order, of the small flagged ranges
+ * that have an indexed left neighbour, and of those neighbours. None
+ * without a walk when the index holds no flagged range. */
+static int search(struct rk_sr *s, uint64_t merge_size)
 {
 	const struct rk_pl_range **a = NULL, **set = NULL;
 	size_t na = 0, cap = 0, n = 0, cap_set = 0;
 	bool *has_left = NULL;
 	int rc = 0;
 
-	*setp = NULL;
-	*np = 0;
+	s->n_cand = 0;
+	if (s->n_flagged == 0)
+		return 0;
+	s->merge_walks++;
 	for (size_t i = 0; i < s->n_ranges; i++) {
 		const struct rk_pl_range *x = &s->ranges[i];
 
@@ -267,21 +271,54 @@ static int candidates(struct rk_sr *s, uint64_t merge_size, const struct rk_pl_r
 		goto out; /* no flagged range has a left neighbour indexed */
 	/* A flagged range can be both a left and a right: once only. */
 	qsort(set, n, sizeof(*set), start_cmp);
-	{
-		size_t w = 0;
-		for (size_t i = 0; i < n; i++)
-			if (w == 0 || set[w - 1] != set[i])
-				set[w++] = set[i];
-		n = w;
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0 && set[i - 1] == set[i])
+			continue;
+		if (rk_grow((void **)&s->cand, &s->cap_cand, s->n_cand, sizeof(*s->cand)) != 0) {
+			s->n_cand = 0;
+			rc = RK_ENOMEM;
+			goto out;
+		}
+		s->cand[s->n_cand++] = (size_t)(set[i] - s->ranges);
 	}
-	*setp = set;
-	*np = n;
-	set = NULL;
 out:
 	free(a);
 	free(has_left);
 	free(set);
 	return rc;
+}
+
+/* The merge candidates in start order into *setp (pointers into
+ * s->ranges, the caller frees the array): those of the last search while
+ * the index and the ranges' figures are the ones it was made on (the
+ * driver writes a range's span, flags and size only when it reads the
+ * index or fills the figures in: fill_key), else of a new search. */
+static int candidates(struct rk_sr *s, uint64_t merge_size, const struct rk_pl_range ***setp,
+		      size_t *np)
+{
+	uint64_t key[6] = {s->fill_key[0], s->fill_key[1], s->fill_key[2], s->fill_key[3],
+			   s->fill_key[4], merge_size};
+	const struct rk_pl_range **set;
+	int rc;
+
+	*setp = NULL;
+	*np = 0;
+	if (!s->cand_ok || memcmp(key, s->cand_key, sizeof(key)) != 0) {
+		s->cand_ok = false;
+		if ((rc = search(s, merge_size)) != 0)
+			return rc;
+		memcpy(s->cand_key, key, sizeof(key));
+		s->cand_ok = true;
+	}
+	if (s->n_cand == 0)
+		return 0;
+	if ((set = malloc(s->n_cand * sizeof(*set))) == NULL)
+		return RK_ENOMEM;
+	for (size_t i = 0; i < s->n_cand; i++)
+		set[i] = &s->ranges[s->cand[i]];
+	*setp = set;
+	*np = s->n_cand;
+	return 0;
 }
 
 /* The cold marks of the candidates, kept from the last pass where the
@@ -523,7 +560,11 @@ void rk_sr_merges_close(struct rk_node *n)
 
 	free(s->merging);
 	free(s->cold);
+	free(s->cand);
 	s->merging = NULL;
 	s->cold = NULL;
+	s->cand = NULL;
 	s->n_merging = s->cap_merging = s->n_cold = s->cap_cold = 0;
+	s->n_cand = s->cap_cand = 0;
+	s->cand_ok = false;
 }

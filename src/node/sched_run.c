@@ -15,6 +15,7 @@
 #include "log.h"
 #include "node_int.h"
 #include "ops.h"
+#include "prom.h"
 #include "../../placement/sched.h"
 #include "sched_run.h"
 
@@ -307,7 +308,8 @@ static int read_step(struct rk_node *n)
 			rc = RK_ENOMEM;
 			goto fail;
 		}
-		fill_desc(&pg.descs[i], &s->pend[s->n_pend++]);
+		fill_desc(&pg.descs[i], &s->pend[s->n_pend]);
+		s->pend_flagged += (s->pend[s->n_pend++].flags & RK_PL_RANGE_AUTO_SPLIT) != 0;
 	}
 	s->pend_after = pg.next;
 	rk_pl_page_free(&pg); /* the descriptors, less the keys taken */
@@ -325,8 +327,9 @@ static int read_step(struct rk_node *n)
 	s->ranges = s->pend;
 	s->n_ranges = s->n_pend;
 	s->cap_ranges = s->cap_pend;
+	s->n_flagged = s->pend_flagged;
 	s->pend = NULL;
-	s->n_pend = s->cap_pend = 0;
+	s->n_pend = s->cap_pend = s->pend_flagged = 0;
 	s->reading = false;
 	s->index_at = s->pend_at;
 	s->index_read = true;
@@ -335,7 +338,7 @@ static int read_step(struct rk_node *n)
 fail:
 	ranges_free(s->pend, s->n_pend);
 	s->pend = NULL;
-	s->n_pend = s->cap_pend = 0;
+	s->n_pend = s->cap_pend = s->pend_flagged = 0;
 	s->reading = false;
 	return rc;
 }
@@ -346,6 +349,28 @@ static bool on_node(const struct rk_pl_range *x, uint64_t node)
 		if (x->reps[i].node_id == node)
 			return true;
 	return false;
+}
+
+/* The kept tally (rk_sr's tally_*) follows range x of the index, whose
+ * leader or size changed: was is x as it was. Nothing for a range the
+ * tally did not count, or when none is kept of this index read (the
+ * next tally walks them all). */
+static void tally_follow(struct rk_sr *s, const struct rk_pl_range *was,
+			 const struct rk_pl_range *x)
+{
+	struct rk_pl_state st;
+
+	if (!s->tallied || s->tally_read != s->index_reads || x < s->ranges ||
+	    x >= s->ranges + s->tally_n_ranges)
+		return;
+	memset(&st, 0, sizeof(st));
+	st.nodes = s->tally_nodes;
+	st.n_nodes = s->n_tally_nodes;
+	st.moves = s->tally_moves;
+	rk_pl_tally_range(&st, was, -1);
+	rk_pl_tally_range(&st, x, 1);
+	s->tally_moves = st.moves;
+	s->tally_leaderless += (x->leader_node == 0) - (was->leader_node == 0);
 }
 
 /* The pass's view of range x's leader and busy mark (fill_desc did the
@@ -375,8 +400,11 @@ void rk_sr_fill_range(struct rk_node *n, struct rk_pl_range *x)
 		b = NULL;
 	}
 	x->busy = b != NULL ? RK_PL_BUSY_MEMBER : RK_PL_IDLE;
-	if (x->leader_node != was)
-		s->leaders_moved = true;
+	if (x->leader_node != was) {
+		struct rk_pl_range old = *x;
+		old.leader_node = was;
+		tally_follow(s, &old, x);
+	}
 	if (s->n_merging > 0 && rk_sr_merging(s, x->id))
 		x->busy = RK_PL_BUSY_MERGE;
 }
@@ -488,8 +516,10 @@ static void refresh_slice(struct rk_node *n, size_t at)
  * leader; until then none: sizes of a part of the ranges would make the
  * nodes that reported look the heaviest, so balance goes by count. Both
  * lists are in range id order: one walk of each (at 100,000 ranges about
- * as long as the tally that follows). A range's bytes are its leader's
- * last report, the same on every node holding it: they move with it. */
+ * as long as a tally). A range's bytes are its leader's last report, the
+ * same on every node holding it: they move with it. A size that changes
+ * moves the kept tally's bytes with it (tally_follow), so the figures
+ * coming in do not make the next pass tally every range again. */
 static void fill_figures(struct rk_node *n, const struct snap *sn)
 {
 	struct rk_sr *s = &n->sr;
@@ -511,10 +541,12 @@ static void fill_figures(struct rk_node *n, const struct snap *sn)
 		memcpy(s->fill_key, key, sizeof(key));
 		s->filled = true;
 	}
+	s->fills++;
 	for (size_t i = 0; i < s->n_ranges; i++) {
 		struct rk_pl_range *x = &s->ranges[i];
 		while (use && j < t->n && t->v[j].f.range < x->id)
 			j++;
+		uint64_t was = x->size_bytes;
 		if (use && j < t->n && t->v[j].f.range == x->id) {
 			x->size_bytes = t->v[j].f.size_bytes;
 			x->writes_ps = t->v[j].f.writes_ps;
@@ -523,23 +555,26 @@ static void fill_figures(struct rk_node *n, const struct snap *sn)
 			x->size_bytes = 0;
 			x->writes_ps = x->reads_ps = 0;
 		}
+		if (x->size_bytes != was) {
+			struct rk_pl_range old = *x;
+			old.size_bytes = was;
+			tally_follow(s, &old, x);
+		}
 	}
 }
 
-/* rk_pl_tally's figures for st, the last ones again when nothing they
- * are made of changed: the index read (the ranges' replicas), the
- * figures filled in (their bytes), the ranges' leaders, the nodes (by
- * id, in order). A walk of every range otherwise. *keptp: they were. */
+/* rk_pl_tally's figures for st: the kept ones (tally_follow kept them
+ * current as leaders and sizes changed) when st is made of the same
+ * index read, the same ranges and the same nodes (by id, in order), a
+ * walk of every range otherwise. *keptp: they were kept. */
 static int tally(struct rk_node *n, struct rk_pl_state *st, bool *keptp)
 {
 	struct rk_sr *s = &n->sr;
-	uint64_t key[5] = {s->fill_key[0], s->fill_key[1], s->fill_key[2], s->fill_key[3],
-			   s->fill_key[4]};
 	/* The group's range, when the pass takes it (group_sync), changes
 	 * with no index read: tallied afresh. */
 	bool group = st->n_ranges > 0 && st->ranges[st->n_ranges - 1].id == RK_RANGE_PLACEMENT;
-	bool same = s->tallied && !group && !s->leaders_moved && st->n_nodes == s->n_tally_nodes &&
-		    st->n_ranges == s->tally_n_ranges && memcmp(key, s->tally_key, sizeof(key)) == 0;
+	bool same = s->tallied && !group && st->n_nodes == s->n_tally_nodes &&
+		    st->n_ranges == s->tally_n_ranges && s->tally_read == s->index_reads;
 	int rc;
 
 	for (size_t i = 0; same && i < st->n_nodes; i++)
@@ -556,6 +591,7 @@ static int tally(struct rk_node *n, struct rk_pl_state *st, bool *keptp)
 		return 0;
 	}
 	s->tallied = false;
+	s->tallies++;
 	if ((rc = rk_pl_tally(st)) != 0)
 		return rc;
 	s->n_tally_nodes = 0;
@@ -566,22 +602,27 @@ static int tally(struct rk_node *n, struct rk_pl_state *st, bool *keptp)
 		s->tally_nodes[i] = st->nodes[i];
 		s->n_tally_nodes++;
 	}
+	s->tally_leaderless = 0;
+	for (size_t i = 0; i < st->n_ranges; i++)
+		s->tally_leaderless += st->ranges[i].leader_node == 0;
 	s->tally_moves = st->moves;
 	s->tally_n_ranges = st->n_ranges;
-	memcpy(s->tally_key, key, sizeof(key));
-	s->leaders_moved = false;
+	s->tally_read = s->index_reads;
 	s->tallied = true;
 	return 0;
 }
 
-/* The operations' look (ops.h) at st, spared when the snapshot is the
- * last one's and the last look had nothing to follow. */
+/* The operations' look (ops.h) at st, spared when the tally was kept
+ * and the last look had nothing to follow: the look's figures are then
+ * the kept tally's (the nodes' counts, the ranges without a leader). */
 static void look(struct rk_node *n, const struct rk_pl_state *st, bool kept)
 {
-	if (kept && rk_ops_settled(n))
-		rk_ops_looked(n);
-	else
-		rk_ops_look(n, st);
+	if (kept && rk_ops_settled(n)) {
+		rk_ops_figures(n, st, n->sr.tally_leaderless);
+		return;
+	}
+	n->sr.looks++;
+	rk_ops_look(n, st);
 }
 
 /* The voters the placement group is kept at: rk_plc_group_size of the
@@ -727,15 +768,20 @@ static void pass(struct rk_node *n, struct snap *sn, bool enabled)
 
 /* A read of the index begun, its first page now (a small index is read
  * whole), unless one is under way or the group (g, this node's replica)
- * applied nothing since the last. */
+ * applied nothing since the last that may have changed the index: the
+ * nodes' STATS commands, a few a minute in an idle cluster, change only
+ * the node table, which each pass reads anyway (at 100,000 ranges each
+ * read of the index decodes 100,000 descriptors and makes every walk
+ * that follows it, fill, tally, look, run again). */
 static void read_begin(struct rk_node *n, const struct rk_replica *g)
 {
 	struct rk_sr *s = &n->sr;
 
-	if (s->reading || (s->index_read && s->index_at == g->visible))
+	if (s->reading || (s->index_read && rk_plc_index_same(n, g, s->index_at)))
 		return;
 	s->reading = true;
 	s->pend_after = 0;
+	s->pend_flagged = 0;
 	s->pend_at = g->visible;
 	s->read_ms = now_ms(n);
 	(void)read_step(n);
@@ -751,7 +797,7 @@ void rk_sr_tick(struct rk_node *n)
 	if (!n->hb.leading || g == NULL) {
 		if (s->index_read || s->reading)
 			index_free(s); /* another node drives: memory back */
-		if (s->merging != NULL || s->cold != NULL)
+		if (s->merging != NULL || s->cold != NULL || s->cand != NULL)
 			rk_sr_merges_close(n);
 		return;
 	}
@@ -840,6 +886,35 @@ void rk_sr_close(struct rk_node *n)
 	free(n->sr.busy);
 	free(n->sr.lead);
 	memset(&n->sr, 0, sizeof(n->sr));
+}
+
+void rk_sr_metrics(struct rk_node *n, struct rk_buf *b)
+{
+	static const char *const help =
+		"Walks of every range in the placement index the scheduler's driver made "
+		"while this node led the placement group, by kind: fill (the ranges' "
+		"figures), tally (the nodes' counts), look (the operations' figures), merge "
+		"(the search for merge candidates).";
+	static const char *const rows[][2] = {
+		{"rangekv_placement_driver_passes_total",
+		 "Passes of the scheduler's driver while this node led the placement group."},
+		{"rangekv_placement_driver_index_reads_total",
+		 "Complete reads of the placement index by the scheduler's driver while this "
+		 "node led the placement group."},
+	};
+	const struct rk_sr *s = &n->sr;
+	const uint64_t v[] = {s->fills, s->tallies, s->looks, s->merge_walks};
+	const char *const kinds[] = {"fill", "tally", "look", "merge"};
+	const uint64_t plain[] = {s->passes, s->index_reads};
+	char labels[32];
+
+	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
+		rk_prom_one_u64(b, rows[i][0], "counter", rows[i][1], plain[i]);
+	rk_prom_family(b, "rangekv_placement_driver_walks_total", "counter", help);
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		snprintf(labels, sizeof(labels), "walk=\"%s\"", kinds[i]);
+		rk_prom_u64(b, "rangekv_placement_driver_walks_total", labels, v[i]);
+	}
 }
 
 /* ---- POST /api/v1/nodes/{id}/decommission ------------------------------------------ */

@@ -16,8 +16,12 @@
  * replica on any more is marked decommissioned.
  *
  * The index is read again only when the group's replica here has
- * applied something since the last read began, RK_SR_PAGE descriptors a
- * tick (the passes meanwhile use the previous read); a pass
+ * applied something since the last read began that may have changed it
+ * (rk_plc_index_same: not the node table's commands), RK_SR_PAGE
+ * descriptors a tick (the passes meanwhile use the previous read); the
+ * nodes' counts of the last tally are kept current as ranges' leaders
+ * and sizes change (rk_pl_tally_range), so that a pass walks every
+ * range only after a read; a pass
  * refreshes the leaders and busy marks of the RK_SR_SLICE ranges it
  * visits from a cursor, from memory. Leaderships are balanced by the runtime
  * (balance.h), not by the scheduler's rule 9. Replicas are balanced by
@@ -93,18 +97,25 @@ struct rk_sr {
 	uint64_t passes, ops_sent, ops_failed, asked;
 	/* Index reads; operations decided and left undone while paused. */
 	uint64_t index_reads, ops_paused;
+	/* Walks of every range the passes and looks made (rk_sr_metrics):
+	 * figures filled in, tallies, the operations' looks, the merge
+	 * candidates' searches (sched_merge.c). */
+	uint64_t fills, tallies, looks, merge_walks;
 	/* The last pass or look had every range's size (rfig.h). */
 	bool sized;
 	/* What the ranges' figures were last filled from (fill_figures:
 	 * the index read, the figures table's epoch, taken and size, and
-	 * whether they were used), and the last tally with what it was
-	 * made of: a pass or look on the same index, figures, nodes and
-	 * leaders takes it again instead of walking every range
-	 * (leaders_moved: a range's leader changed since). */
-	bool filled, tallied, leaders_moved;
-	uint64_t fill_key[5], tally_key[5];
+	 * whether they were used), and the last tally: the nodes' counts,
+	 * st->moves, and the ranges without a known leader, of the
+	 * tally_n_ranges first ranges of the index read tally_read. A range
+	 * whose leader or size changes since is taken out of them as it was
+	 * and added as it is (rk_pl_tally_range), so a pass or look on the
+	 * same index read and nodes takes them again instead of walking
+	 * every range. */
+	bool filled, tallied;
+	uint64_t fill_key[5], tally_read;
 	struct rk_pl_node *tally_nodes;
-	size_t n_tally_nodes, cap_tally_nodes, tally_n_ranges;
+	size_t n_tally_nodes, cap_tally_nodes, tally_n_ranges, tally_leaderless;
 	uint32_t tally_moves;
 	/* Merges asked and not yet seen in the index, and the candidates'
 	 * cold marks (sched_merge.c); the merges' counters. */
@@ -113,12 +124,24 @@ struct rk_sr {
 	struct sr_cold *cold;
 	size_t n_cold, cap_cold;
 	uint64_t merges_asked, merges_done, merges_failed;
+	/* The merge candidates of the last search (sched_merge.c): their
+	 * positions in s->ranges, in start order, and what they were found
+	 * in (fill_key: the index read and the figures; the size limit):
+	 * the same inputs find the same ranges, and a settled cluster's
+	 * passes search no more. */
+	size_t *cand;
+	size_t n_cand, cap_cand;
+	bool cand_ok;
+	uint64_t cand_key[6];
 	/* From here on, the index (index_free zeroes it all). The pass's
 	 * view of each range as last read, in range id order (with the
 	 * keys of its span, owned), and the group's applied index when that
 	 * read began. */
 	struct rk_pl_range *ranges;
 	size_t n_ranges, cap_ranges;
+	/* Ranges of the index an automatic split made (RK_PL_RANGE_AUTO_SPLIT:
+	 * a merge's right range); none, no merge candidate to search for. */
+	size_t n_flagged;
 	uint64_t index_at;
 	bool index_read;
 	uint64_t read_ms; /* when the last read began */
@@ -126,7 +149,7 @@ struct rk_sr {
 	 * range id read, the applied index when it began. */
 	bool reading;
 	struct rk_pl_range *pend;
-	size_t n_pend, cap_pend;
+	size_t n_pend, cap_pend, pend_flagged;
 	uint64_t pend_after, pend_at;
 	/* The ranges the last read replaced, their keys freed a page a tick
 	 * from gone_at. */
@@ -148,6 +171,9 @@ void rk_sr_look(struct rk_node *n);
  * for any other request. */
 bool rk_sr_http(struct rk_node *n, const struct rk_http_req *req, struct rk_http_resp *resp);
 void rk_sr_close(struct rk_node *n);
+/* The driver's counters in /metrics (placement leader only): passes,
+ * index reads, walks of every range by kind. */
+void rk_sr_metrics(struct rk_node *n, struct rk_buf *b);
 
 /* Between sched_run.c and sched_merge.c. */
 /* The pass's view of range x's leader and busy mark (a range with a merge
