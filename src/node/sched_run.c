@@ -148,6 +148,7 @@ static void on_answer(void *arg, uint64_t tag, int status, const char *body, siz
 	rk_log_debug(MOD, "range %llu: the scheduler's call answered %d: %.*s",
 		     (unsigned long long)tag, status, (int)(len > 200 ? 200 : len), body);
 	busy_drop(s, tag);
+	s->soon = true; /* the range is free: tried again by the next pass */
 }
 
 /* A leader query's answer (GET of the range on one of its nodes). */
@@ -690,6 +691,10 @@ static void pass(struct rk_node *n, struct snap *sn, bool enabled)
 	fill_figures(n, sn);
 	if (tally(n, &st, &kept) != 0)
 		return;
+	/* Every pass, the sooner ones too: the pass that promotes a learner
+	 * is the last to see it, and the look asks its leader for the
+	 * snapshot's bytes then (a move of a small range is done within
+	 * half a second, before the next 1 s look). */
 	look(n, &st, kept);
 	/* Before the main pass, which then leaves the merging ranges alone. */
 	if (enabled)
@@ -726,6 +731,53 @@ static void pass(struct rk_node *n, struct snap *sn, bool enabled)
 		}
 }
 
+/* The view of range `id` in the index as last read (in range id order),
+ * NULL when it is not there. */
+static const struct rk_pl_range *indexed(const struct rk_sr *s, uint64_t id)
+{
+	size_t lo = 0, hi = s->n_ranges;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (s->ranges[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < s->n_ranges && s->ranges[lo].id == id ? &s->ranges[lo] : NULL;
+}
+
+/* Whether a call the driver started shows its outcome, so that the range
+ * the next pass visits has its next step (or a freed move slot) to take:
+ * its descriptor moved on (in the index as last read; the group's own
+ * range in this node's replica, g) or its range left the index, or, the
+ * call accepted, the range's leader is another node (a transfer). The
+ * busy list is a few entries per pass, each a binary search. */
+static bool steps_done(struct rk_node *n, const struct rk_replica *g)
+{
+	const struct rk_sr *s = &n->sr;
+
+	for (size_t i = 0; i < s->n_busy; i++) {
+		const struct sr_busy *b = &s->busy[i];
+		uint64_t gen, conf;
+
+		if (b->range == RK_RANGE_PLACEMENT) {
+			gen = g->desc.generation;
+			conf = g->desc.conf_version;
+		} else {
+			const struct rk_pl_range *x = indexed(s, b->range);
+			if (x == NULL)
+				return true;
+			gen = x->generation;
+			conf = x->conf_version;
+		}
+		if (gen != b->generation || conf != b->conf_version ||
+		    (b->answered_ok && leader_of(n, b->range) != b->leader))
+			return true;
+	}
+	return false;
+}
+
 /* A read of the index begun, its first page now (a small index is read
  * whole), unless one is under way or the group (g, this node's replica)
  * applied nothing since the last. */
@@ -760,20 +812,27 @@ void rk_sr_tick(struct rk_node *n)
 		gone_step(s);
 	if (s->reading)
 		(void)read_step(n);
-	/* Merges in flight: the index is read again (every RK_SR_SOON_MS at
-	 * most) between passes too, so that their leaders' reports are seen
-	 * soon after they apply (a pass's own read shows them only at the
-	 * next pass: a merge's slot stayed taken two passes, ten times what
-	 * the merge took). */
-	if (s->n_merging > 0 && s->index_read && now_ms(n) - s->read_ms >= RK_SR_SOON_MS)
+	/* Merges or a move's calls in flight: the index is read again (every
+	 * RK_SR_SOON_MS at most) between passes too, so that their leaders'
+	 * reports are seen soon after they apply (a pass's own read shows
+	 * them only at the next pass: a merge's slot stayed taken two
+	 * passes, ten times what the merge took, and each step of a move
+	 * of a small range waited a pass, about a second, for a few tens of
+	 * milliseconds of work). */
+	if ((s->n_merging > 0 || s->n_busy > 0) && s->index_read &&
+	    now_ms(n) - s->read_ms >= RK_SR_SOON_MS)
 		read_begin(n, g);
-	/* A merge the index shows done frees its slot: the pass comes
-	 * sooner to fill it (merges are decided only while rebalancing). */
+	/* A step seen done: the pass comes sooner to take the next one.
+	 * A merge the index shows done frees its slot (merges are decided
+	 * only while rebalancing); a move's call done or refused leaves its
+	 * range the next step (a promotion, a removal, a handover, a retry)
+	 * and a promotion frees a move slot. */
 	if (now_ms(n) - s->last_ms < RK_SR_EVERY_MS &&
 	    (now_ms(n) - s->last_ms < RK_SR_SOON_MS || !s->index_read ||
-	     !rk_sr_merges_settled(s) || !rk_rb_enabled(n)))
+	     !((rk_rb_enabled(n) && rk_sr_merges_settled(s)) || s->soon || steps_done(n, g))))
 		return;
 	s->last_ms = now_ms(n);
+	s->soon = false;
 	memset(&sn, 0, sizeof(sn));
 	sn.n = n;
 	enabled = rk_rb_enabled(n);

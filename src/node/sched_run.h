@@ -53,9 +53,14 @@ struct rk_json;
 struct rk_buf;
 
 #define RK_SR_EVERY_MS 1000u
-/* A pass comes sooner, but not more often than this, once the index
- * shows a merge in flight done (its slot is then filled at once rather
- * than up to RK_SR_EVERY_MS later). */
+/* A pass comes sooner, but not more often than this, once a step the
+ * driver started is seen done: the index shows a merge in flight done
+ * (its slot is then filled at once rather than up to RK_SR_EVERY_MS
+ * later), or a move's call done (its range's indexed descriptor moved
+ * on, its leader moved for a transfer) or refused, so that the move's
+ * next step, and the slot its promotion frees, follow at once. While
+ * calls or merges are in flight the index is read again this often too
+ * (once the group applied something), so that their outcomes show. */
 #define RK_SR_SOON_MS 200u
 /* An operation not seen in the descriptors after this long is forgotten
  * (the next pass decides again from what they say). */
@@ -90,6 +95,9 @@ struct rk_sr {
 	struct sr_lead *lead;
 	size_t n_lead, cap_lead;
 	uint64_t passes, ops_sent, ops_failed, asked;
+	/* A call of a move was refused since the last pass: its range is
+	 * free, the next pass need not wait its turn (RK_SR_SOON_MS). */
+	bool soon;
 	/* Index reads; operations decided and left undone while paused. */
 	uint64_t index_reads, ops_paused;
 	/* The last pass or look had every range's size (rfig.h). */
