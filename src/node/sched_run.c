@@ -691,6 +691,11 @@ static void pass(struct rk_node *n, struct snap *sn, bool enabled)
 	fill_figures(n, sn);
 	if (tally(n, &st, &kept) != 0)
 		return;
+	/* Moves in flight enough for small ranges' snapshots to keep the
+	 * nodes' --snapshot-rate busy, once sizes are known: each move of a
+	 * range of 1 MB held its slot for its steps' calls, not its send. */
+	if (s->sized)
+		rk_pl_moves_for_rate(&cfg, &st, n->cfg.settings.v[RK_SET_SNAPSHOT_RATE]);
 	/* Every pass, the sooner ones too: the pass that promotes a learner
 	 * is the last to see it, and the look asks its leader for the
 	 * snapshot's bytes then (a move of a small range is done within
