@@ -20,9 +20,10 @@
 
 #define MOD "placement"
 
-/* A range the driver started an operation on. */
+/* A range the driver started an operation on (kind: enum rk_pl_op_kind). */
 struct sr_busy {
 	uint64_t range, generation, conf_version, leader, started_ms;
+	uint8_t kind;
 	bool answered_ok;
 };
 
@@ -349,6 +350,17 @@ static bool on_node(const struct rk_pl_range *x, uint64_t node)
 	return false;
 }
 
+/* Whether busy call b is a transfer done: accepted, and the range led by
+ * another node (`leader`) now. Only a transfer's outcome is a new leader:
+ * any other call's shows in the index, and a range whose leadership moved
+ * for another reason (the runtime's balance, an election) after such a
+ * call was accepted would be decided again on an index a step behind
+ * (a removal of the replica it just removed, refused as stale). */
+static bool transferred(const struct sr_busy *b, uint64_t leader)
+{
+	return b->answered_ok && b->kind == RK_PL_OP_TRANSFER_LEADER && leader != b->leader;
+}
+
 /* The pass's view of range x's leader and busy mark (fill_desc did the
  * rest); a busy entry forgotten once the range moved on. */
 void rk_sr_fill_range(struct rk_node *n, struct rk_pl_range *x)
@@ -370,7 +382,7 @@ void rk_sr_fill_range(struct rk_node *n, struct rk_pl_range *x)
 	    !rk_peer_alive(n, x->leader_node))
 		x->leader_node = 0;
 	if (b != NULL && (b->generation != x->generation || b->conf_version != x->conf_version ||
-			  (b->answered_ok && x->leader_node != b->leader) ||
+			  transferred(b, x->leader_node) ||
 			  now_ms(n) - b->started_ms >= RK_SR_BUSY_MS)) {
 		busy_drop(s, x->id);
 		b = NULL;
@@ -444,7 +456,7 @@ static void carry_out(struct rk_node *n, const struct rk_pl_range *x, const stru
 	if (rk_grow((void **)&s->busy, &s->cap_busy, s->n_busy, sizeof(*s->busy)) != 0)
 		return;
 	s->busy[s->n_busy++] = (struct sr_busy){op->range_id, op->generation, op->conf_version,
-						x->leader_node, now_ms(n), false};
+						x->leader_node, now_ms(n), op->kind, false};
 	if (rk_fwd_call(n, x->leader_node, method, url, on_answer, n, op->range_id) != 0) {
 		s->n_busy--;
 		return;
@@ -777,7 +789,7 @@ static bool steps_done(struct rk_node *n, const struct rk_replica *g)
 			conf = x->conf_version;
 		}
 		if (gen != b->generation || conf != b->conf_version ||
-		    (b->answered_ok && leader_of(n, b->range) != b->leader))
+		    transferred(b, leader_of(n, b->range)))
 			return true;
 	}
 	return false;
