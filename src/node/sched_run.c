@@ -748,22 +748,6 @@ static void pass(struct rk_node *n, struct snap *sn, bool enabled)
 		}
 }
 
-/* The view of range `id` in the index as last read (in range id order),
- * NULL when it is not there. */
-static const struct rk_pl_range *indexed(const struct rk_sr *s, uint64_t id)
-{
-	size_t lo = 0, hi = s->n_ranges;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (s->ranges[mid].id < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < s->n_ranges && s->ranges[lo].id == id ? &s->ranges[lo] : NULL;
-}
-
 /* Whether a call the driver started shows its outcome, so that the range
  * the next pass visits has its next step (or a freed move slot) to take:
  * its descriptor moved on (in the index as last read; the group's own
@@ -782,11 +766,11 @@ static bool steps_done(struct rk_node *n, const struct rk_replica *g)
 			gen = g->desc.generation;
 			conf = g->desc.conf_version;
 		} else {
-			const struct rk_pl_range *x = indexed(s, b->range);
-			if (x == NULL)
+			size_t k = rk_sr_find(s, b->range);
+			if (k == SIZE_MAX)
 				return true;
-			gen = x->generation;
-			conf = x->conf_version;
+			gen = s->ranges[k].generation;
+			conf = s->ranges[k].conf_version;
 		}
 		if (gen != b->generation || conf != b->conf_version ||
 		    transferred(b, leader_of(n, b->range)))

@@ -160,6 +160,9 @@ void rk_sr_close(struct rk_node *n);
 /* The pass's view of range x's leader and busy mark (a range with a merge
  * in flight is RK_PL_BUSY_MERGE). */
 void rk_sr_fill_range(struct rk_node *n, struct rk_pl_range *x);
+/* The index's position of range id (s->ranges is in range id order);
+ * SIZE_MAX if it is not indexed. */
+size_t rk_sr_find(const struct rk_sr *s, uint64_t id);
 /* Whether the driver has a merge of range in flight. */
 bool rk_sr_merging(const struct rk_sr *s, uint64_t range);
 /* Whether the index shows one of the driver's merges in flight done or
