@@ -26,6 +26,33 @@ void rk_pl_config_default(struct rk_pl_config *cfgp)
 	cfgp->balance_pct = 10;
 }
 
+void rk_pl_moves_for_rate(struct rk_pl_config *cfg, const struct rk_pl_state *st,
+			  uint64_t rate)
+{
+	uint64_t bytes = 0, replicas = 0, k;
+
+	if (rate == 0 || cfg->max_moves_per_node == 0)
+		return;
+	for (size_t i = 0; i < st->n_nodes; i++) {
+		bytes += st->nodes[i].bytes;
+		replicas += st->nodes[i].replicas;
+	}
+	/* rate x hold / mean, the mean being bytes / replicas; rounded up. */
+	k = RK_PL_MAX_MOVES_PER_NODE;
+	if (bytes > 0 && replicas > 0) {
+		uint64_t mean = bytes / replicas > 0 ? bytes / replicas : 1;
+		uint64_t per_hold = rate / 1000 * RK_PL_MOVE_HOLD_MS; /* no overflow */
+		k = (per_hold + mean - 1) / mean;
+	}
+	if (k > RK_PL_MAX_MOVES_PER_NODE)
+		k = RK_PL_MAX_MOVES_PER_NODE;
+	if (k <= cfg->max_moves_per_node)
+		return;
+	cfg->max_moves_per_node = (uint32_t)k;
+	if (cfg->max_moves_total != 0 && cfg->max_moves_total < k * RK_PL_MOVES_TOTAL_PER_NODE)
+		cfg->max_moves_total = (uint32_t)(k * RK_PL_MOVES_TOTAL_PER_NODE);
+}
+
 const char *rk_pl_op_name(uint8_t kind)
 {
 	static const char *const names[] = {"add_learner", "promote", "remove",

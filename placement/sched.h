@@ -311,6 +311,31 @@ int rk_pl_tally(struct rk_pl_state *st);
  * after a tally); r need not be in st->ranges. O(replicas x nodes). */
 void rk_pl_tally_range(struct rk_pl_state *st, const struct rk_pl_range *r, int sign);
 
+/* The bounds rk_pl_moves_for_rate keeps to: moves in flight per node
+ * (and the cluster's bound, RK_PL_MOVES_TOTAL_PER_NODE times that), and
+ * how long a move holds its slot beyond its snapshot's send. */
+#define RK_PL_MAX_MOVES_PER_NODE 32u
+#define RK_PL_MOVES_TOTAL_PER_NODE 8u
+#define RK_PL_MOVE_HOLD_MS 500u
+
+/* Raises cfg's move limits so that snapshots of small ranges keep a
+ * node's snapshot rate (`rate` bytes a second, the runtime's
+ * --snapshot-rate) busy. A move holds its slot from its learner to its
+ * promotion, and beyond the snapshot's send that is the calls of its
+ * steps and the index catching up with them, about RK_PL_MOVE_HOLD_MS
+ * whatever the range's size: with ranges of mean size m (the tallied
+ * bytes of st's nodes over their replicas) a node needs rate x hold / m
+ * moves in flight to send at its rate, 16 for ranges of 1 MiB at 32
+ * MiB/s where cfg's 2 sent about 4 MiB/s. max_moves_per_node becomes
+ * that, never below cfg's own nor above RK_PL_MAX_MOVES_PER_NODE (empty
+ * ranges: the most), max_moves_total RK_PL_MOVES_TOTAL_PER_NODE times
+ * it, never below cfg's. Larger ranges keep cfg's limits: their sends
+ * fill the rate alone. A limit of 0 (none) stays; so does cfg when rate
+ * is 0. Call it only when st's sizes are known (all 0 otherwise:
+ * the most moves, of ranges of any size). */
+void rk_pl_moves_for_rate(struct rk_pl_config *cfg, const struct rk_pl_state *st,
+			  uint64_t rate);
+
 /* Names for logs and the operations API; never NULL. */
 const char *rk_pl_op_name(uint8_t kind);
 const char *rk_pl_reason_name(uint8_t reason);

@@ -220,7 +220,13 @@ static bool move_follow(struct rk_node *n, struct rk_ops_move *m, const struct r
 	}
 	if (m->from == 0)
 		m->from = leaving_node(n, x, m->to);
-	if (m->from != 0 ? rep_on(x, m->from) == NULL : !learner && voters <= replicas) {
+	/* Done once the node it leaves is out, or once the range is settled
+	 * with its new replica voting: the node a removal names is the one
+	 * the driver last asked to remove, and a removal decided on a view
+	 * of the index a step behind (refused as stale by the range's
+	 * leader, its node left in) names a node that stays. */
+	if ((m->from != 0 && rep_on(x, m->from) == NULL) ||
+	    (!learner && voters <= replicas && (to == NULL || to->role == RK_DESC_VOTER))) {
 		move_end(o, m, true);
 		return false;
 	}

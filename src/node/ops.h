@@ -10,8 +10,10 @@
  * (a learner in the descriptor: the range's leader sends it the range),
  * promote (asked), remove (the new replica votes, the old one is still
  * there). A move is done once the node it left is out of the
- * descriptor (or, when that node is not known, once the range has no
- * learner and no more voters than --replicas), abandoned when its
+ * descriptor, or once the range has no learner, its new replica (when
+ * known) votes and it has no more voters than --replicas (the node a
+ * removal named may stay: a removal decided on a stale view of the
+ * index is refused by the range's leader), abandoned when its
  * replica leaves the descriptor or its range the index. Nothing is
  * replicated: a new leader rebuilds the moves in flight from the
  * learners in the descriptors (their started time is then the

@@ -71,9 +71,7 @@ static uint64_t now_ms(struct rk_node *n)
 	return uv_now(&n->loop);
 }
 
-/* The index's position of range id (s->ranges is in range id order);
- * SIZE_MAX if it is not indexed. */
-static size_t find(const struct rk_sr *s, uint64_t id)
+size_t rk_sr_find(const struct rk_sr *s, uint64_t id)
 {
 	size_t lo = 0, hi = s->n_ranges;
 
@@ -131,10 +129,10 @@ static void on_answer(void *arg, uint64_t tag, int status, const char *body, siz
  * moved on, or either range gone). */
 static bool settled(const struct rk_sr *s, const struct sr_merge *m)
 {
-	size_t l = find(s, m->left);
+	size_t l = rk_sr_find(s, m->left);
 
 	return l == SIZE_MAX || s->ranges[l].generation != m->left_gen ||
-	       find(s, m->right) == SIZE_MAX;
+	       rk_sr_find(s, m->right) == SIZE_MAX;
 }
 
 bool rk_sr_merges_settled(const struct rk_sr *s)
@@ -159,9 +157,9 @@ static void expire(struct rk_node *n, uint64_t cold_ms)
 		struct sr_merge *m = &s->merging[i];
 
 		if (settled(s, m)) {
-			size_t l = find(s, m->left);
+			size_t l = rk_sr_find(s, m->left);
 
-			if (l != SIZE_MAX && find(s, m->right) == SIZE_MAX) {
+			if (l != SIZE_MAX && rk_sr_find(s, m->right) == SIZE_MAX) {
 				s->merges_done++;
 				if (rk_grow((void **)&s->cold, &s->cap_cold, s->n_cold,
 					    sizeof(*s->cold)) == 0)
@@ -366,9 +364,9 @@ static void carry_out(struct rk_node *n, const struct rk_pl_range *x, const stru
 		return;
 	}
 	s->merges_asked++;
-	if ((l = find(s, op->range_id)) != SIZE_MAX)
+	if ((l = rk_sr_find(s, op->range_id)) != SIZE_MAX)
 		st->ranges[l].busy = RK_PL_BUSY_MERGE;
-	if ((r = find(s, op->right_id)) != SIZE_MAX)
+	if ((r = rk_sr_find(s, op->right_id)) != SIZE_MAX)
 		st->ranges[r].busy = RK_PL_BUSY_MERGE;
 	rk_log_info(MOD, "range %llu: merge (%s) of range %llu asked on node %llu",
 		    (unsigned long long)op->range_id, rk_pl_reason_name(op->reason),
@@ -382,7 +380,7 @@ static void carry_out(struct rk_node *n, const struct rk_pl_range *x, const stru
 static void align_step(struct rk_node *n, const struct rk_pl_range *x, const struct rk_pl_op *op,
 		       struct rk_pl_state *st)
 {
-	size_t k = find(&n->sr, op->range_id);
+	size_t k = rk_sr_find(&n->sr, op->range_id);
 
 	if (k == SIZE_MAX)
 		return;
@@ -407,9 +405,9 @@ static void hold_pairs(struct rk_sr *s, const struct rk_pl_config *cfg,
 
 		if (!rk_pl_merge_pair(cfg, ms, &ms->ranges[i], &ms->ranges[i + 1]))
 			continue;
-		if ((l = find(s, ms->ranges[i].id)) != SIZE_MAX && st->ranges[l].busy == RK_PL_IDLE)
+		if ((l = rk_sr_find(s, ms->ranges[i].id)) != SIZE_MAX && st->ranges[l].busy == RK_PL_IDLE)
 			st->ranges[l].busy = RK_PL_BUSY_MERGE;
-		if ((r = find(s, ms->ranges[i + 1].id)) != SIZE_MAX &&
+		if ((r = rk_sr_find(s, ms->ranges[i + 1].id)) != SIZE_MAX &&
 		    st->ranges[r].busy == RK_PL_IDLE)
 			st->ranges[r].busy = RK_PL_BUSY_MERGE;
 	}
@@ -435,10 +433,10 @@ void rk_sr_merges(struct rk_node *n, const struct rk_pl_config *base, struct rk_
 	old = s->cold; /* the last pass's cold marks, and those expire kept */
 	n_old = s->n_cold;
 	for (size_t i = 0; i < s->n_merging; i++) {
-		size_t k = find(s, s->merging[i].left);
+		size_t k = rk_sr_find(s, s->merging[i].left);
 		if (k != SIZE_MAX)
 			st->ranges[k].busy = RK_PL_BUSY_MERGE;
-		if ((k = find(s, s->merging[i].right)) != SIZE_MAX)
+		if ((k = rk_sr_find(s, s->merging[i].right)) != SIZE_MAX)
 			st->ranges[k].busy = RK_PL_BUSY_MERGE;
 	}
 	/* Each node's merges in flight, by the node they were asked of (the

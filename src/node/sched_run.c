@@ -21,9 +21,10 @@
 
 #define MOD "placement"
 
-/* A range the driver started an operation on. */
+/* A range the driver started an operation on (kind: enum rk_pl_op_kind). */
 struct sr_busy {
 	uint64_t range, generation, conf_version, leader, started_ms;
+	uint8_t kind;
 	bool answered_ok;
 };
 
@@ -149,6 +150,7 @@ static void on_answer(void *arg, uint64_t tag, int status, const char *body, siz
 	rk_log_debug(MOD, "range %llu: the scheduler's call answered %d: %.*s",
 		     (unsigned long long)tag, status, (int)(len > 200 ? 200 : len), body);
 	busy_drop(s, tag);
+	s->soon = true; /* the range is free: tried again by the next pass */
 }
 
 /* A leader query's answer (GET of the range on one of its nodes). */
@@ -373,6 +375,17 @@ static void tally_follow(struct rk_sr *s, const struct rk_pl_range *was,
 	s->tally_leaderless += (x->leader_node == 0) - (was->leader_node == 0);
 }
 
+/* Whether busy call b is a transfer done: accepted, and the range led by
+ * another node (`leader`) now. Only a transfer's outcome is a new leader:
+ * any other call's shows in the index, and a range whose leadership moved
+ * for another reason (the runtime's balance, an election) after such a
+ * call was accepted would be decided again on an index a step behind
+ * (a removal of the replica it just removed, refused as stale). */
+static bool transferred(const struct sr_busy *b, uint64_t leader)
+{
+	return b->answered_ok && b->kind == RK_PL_OP_TRANSFER_LEADER && leader != b->leader;
+}
+
 /* The pass's view of range x's leader and busy mark (fill_desc did the
  * rest); a busy entry forgotten once the range moved on. */
 void rk_sr_fill_range(struct rk_node *n, struct rk_pl_range *x)
@@ -394,7 +407,7 @@ void rk_sr_fill_range(struct rk_node *n, struct rk_pl_range *x)
 	    !rk_peer_alive(n, x->leader_node))
 		x->leader_node = 0;
 	if (b != NULL && (b->generation != x->generation || b->conf_version != x->conf_version ||
-			  (b->answered_ok && x->leader_node != b->leader) ||
+			  transferred(b, x->leader_node) ||
 			  now_ms(n) - b->started_ms >= RK_SR_BUSY_MS)) {
 		busy_drop(s, x->id);
 		b = NULL;
@@ -470,7 +483,7 @@ void rk_sr_carry_out(struct rk_node *n, const struct rk_pl_range *x, const struc
 	if (rk_grow((void **)&s->busy, &s->cap_busy, s->n_busy, sizeof(*s->busy)) != 0)
 		return;
 	s->busy[s->n_busy++] = (struct sr_busy){op->range_id, op->generation, op->conf_version,
-						x->leader_node, now_ms(n), false};
+						x->leader_node, now_ms(n), op->kind, false};
 	if (rk_fwd_call(n, x->leader_node, method, url, on_answer, n, op->range_id) != 0) {
 		s->n_busy--;
 		return;
@@ -730,6 +743,15 @@ static void pass(struct rk_node *n, struct snap *sn, bool enabled)
 	fill_figures(n, sn);
 	if (tally(n, &st, &kept) != 0)
 		return;
+	/* Moves in flight enough for small ranges' snapshots to keep the
+	 * nodes' --snapshot-rate busy, once sizes are known: each move of a
+	 * range of 1 MB held its slot for its steps' calls, not its send. */
+	if (s->sized)
+		rk_pl_moves_for_rate(&cfg, &st, n->cfg.settings.v[RK_SET_SNAPSHOT_RATE]);
+	/* Every pass, the sooner ones too: the pass that promotes a learner
+	 * is the last to see it, and the look asks its leader for the
+	 * snapshot's bytes then (a move of a small range is done within
+	 * half a second, before the next 1 s look). */
 	look(n, &st, kept);
 	/* Before the main pass, which then leaves the merging ranges alone. */
 	if (enabled)
@@ -764,6 +786,37 @@ static void pass(struct rk_node *n, struct snap *sn, bool enabled)
 				    (unsigned long long)st.nodes[i].id);
 			rk_hb_set_state(n, st.nodes[i].id, RK_PL_NODE_DECOMMISSIONED, NULL);
 		}
+}
+
+/* Whether a call the driver started shows its outcome, so that the range
+ * the next pass visits has its next step (or a freed move slot) to take:
+ * its descriptor moved on (in the index as last read; the group's own
+ * range in this node's replica, g) or its range left the index, or, the
+ * call accepted, the range's leader is another node (a transfer). The
+ * busy list is a few entries per pass, each a binary search. */
+static bool steps_done(struct rk_node *n, const struct rk_replica *g)
+{
+	const struct rk_sr *s = &n->sr;
+
+	for (size_t i = 0; i < s->n_busy; i++) {
+		const struct sr_busy *b = &s->busy[i];
+		uint64_t gen, conf;
+
+		if (b->range == RK_RANGE_PLACEMENT) {
+			gen = g->desc.generation;
+			conf = g->desc.conf_version;
+		} else {
+			size_t k = rk_sr_find(s, b->range);
+			if (k == SIZE_MAX)
+				return true;
+			gen = s->ranges[k].generation;
+			conf = s->ranges[k].conf_version;
+		}
+		if (gen != b->generation || conf != b->conf_version ||
+		    transferred(b, leader_of(n, b->range)))
+			return true;
+	}
+	return false;
 }
 
 /* A read of the index begun, its first page now (a small index is read
@@ -805,20 +858,27 @@ void rk_sr_tick(struct rk_node *n)
 		gone_step(s);
 	if (s->reading)
 		(void)read_step(n);
-	/* Merges in flight: the index is read again (every RK_SR_SOON_MS at
-	 * most) between passes too, so that their leaders' reports are seen
-	 * soon after they apply (a pass's own read shows them only at the
-	 * next pass: a merge's slot stayed taken two passes, ten times what
-	 * the merge took). */
-	if (s->n_merging > 0 && s->index_read && now_ms(n) - s->read_ms >= RK_SR_SOON_MS)
+	/* Merges or a move's calls in flight: the index is read again (every
+	 * RK_SR_SOON_MS at most) between passes too, so that their leaders'
+	 * reports are seen soon after they apply (a pass's own read shows
+	 * them only at the next pass: a merge's slot stayed taken two
+	 * passes, ten times what the merge took, and each step of a move
+	 * of a small range waited a pass, about a second, for a few tens of
+	 * milliseconds of work). */
+	if ((s->n_merging > 0 || s->n_busy > 0) && s->index_read &&
+	    now_ms(n) - s->read_ms >= RK_SR_SOON_MS)
 		read_begin(n, g);
-	/* A merge the index shows done frees its slot: the pass comes
-	 * sooner to fill it (merges are decided only while rebalancing). */
+	/* A step seen done: the pass comes sooner to take the next one.
+	 * A merge the index shows done frees its slot (merges are decided
+	 * only while rebalancing); a move's call done or refused leaves its
+	 * range the next step (a promotion, a removal, a handover, a retry)
+	 * and a promotion frees a move slot. */
 	if (now_ms(n) - s->last_ms < RK_SR_EVERY_MS &&
 	    (now_ms(n) - s->last_ms < RK_SR_SOON_MS || !s->index_read ||
-	     !rk_sr_merges_settled(s) || !rk_rb_enabled(n)))
+	     !((rk_rb_enabled(n) && rk_sr_merges_settled(s)) || s->soon || steps_done(n, g))))
 		return;
 	s->last_ms = now_ms(n);
+	s->soon = false;
 	memset(&sn, 0, sizeof(sn));
 	sn.n = n;
 	enabled = rk_rb_enabled(n);

@@ -58,9 +58,14 @@ struct rk_json;
 struct rk_buf;
 
 #define RK_SR_EVERY_MS 1000u
-/* A pass comes sooner, but not more often than this, once the index
- * shows a merge in flight done (its slot is then filled at once rather
- * than up to RK_SR_EVERY_MS later). */
+/* A pass comes sooner, but not more often than this, once a step the
+ * driver started is seen done: the index shows a merge in flight done
+ * (its slot is then filled at once rather than up to RK_SR_EVERY_MS
+ * later), or a move's call done (its range's indexed descriptor moved
+ * on, its leader moved for a transfer) or refused, so that the move's
+ * next step, and the slot its promotion frees, follow at once. While
+ * calls or merges are in flight the index is read again this often too
+ * (once the group applied something), so that their outcomes show. */
 #define RK_SR_SOON_MS 200u
 /* An operation not seen in the descriptors after this long is forgotten
  * (the next pass decides again from what they say). */
@@ -95,6 +100,9 @@ struct rk_sr {
 	struct sr_lead *lead;
 	size_t n_lead, cap_lead;
 	uint64_t passes, ops_sent, ops_failed, asked;
+	/* A call of a move was refused since the last pass: its range is
+	 * free, the next pass need not wait its turn (RK_SR_SOON_MS). */
+	bool soon;
 	/* Index reads; operations decided and left undone while paused. */
 	uint64_t index_reads, ops_paused;
 	/* Walks of every range the passes and looks made (rk_sr_metrics):
@@ -183,6 +191,9 @@ void rk_sr_fill_range(struct rk_node *n, struct rk_pl_range *x);
  * admin call it stands for, x busy until its descriptor or leader moves
  * (or RK_SR_BUSY_MS). */
 void rk_sr_carry_out(struct rk_node *n, const struct rk_pl_range *x, const struct rk_pl_op *op);
+/* The index's position of range id (s->ranges is in range id order);
+ * SIZE_MAX if it is not indexed. */
+size_t rk_sr_find(const struct rk_sr *s, uint64_t id);
 /* Whether the driver has a merge of range in flight. */
 bool rk_sr_merging(const struct rk_sr *s, uint64_t range);
 /* Whether the index shows one of the driver's merges in flight done or

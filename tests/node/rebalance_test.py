@@ -13,7 +13,11 @@ on real rangekv processes (127.0.0.1-4, three initial nodes, --replicas 3,
   progress lines, then "balanced:"), on whose return every node holds
   within 10% of the mean count of replicas (or one replica, whichever is
   more: 17 to 19 of 72), every range has 3 voters on 3 distinct nodes and
-  no learner;
+  no learner; and a move's steps follow one another as soon as the last
+  is seen done, not a pass of the driver (a second) apart: the
+  promotion of most learners (the median, in the placement leader's log)
+  is asked within STEP_S of the learner (every one waited at least a
+  second when each step waited for the next pass);
 - paused again, a voter removed by hand (DELETE on the range's leader)
   is not replaced for 8 s; every node restarted, the switch is still
   paused (it is the placement group's, not a node's) and the range still
@@ -23,8 +27,10 @@ on real rangekv processes (127.0.0.1-4, three initial nodes, --replicas 3,
 
     rebalance_test.py path/to/rangekv
 """
+import datetime
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -46,6 +52,10 @@ BASE = placement_test.free_base(64000, 30)  # 64000-64479, above the ephemeral p
 # Sized for a sanitizer build on a loaded 2-core machine.
 SPREAD_S = 240
 QUIET_S = 8
+# A promotion asked this soon after its learner, at the median: the
+# driver's passes are a second apart, its passes for a step seen done
+# RK_SR_SOON_MS (0.2 s).
+STEP_S = 0.8
 
 
 def addr(i, kind):
@@ -166,6 +176,31 @@ def voters_of(rid):
                                          if x["role"] == "voter")
 
 
+def step_gaps(tmp):
+    """Seconds from each learner the placement leader asked (for node 4)
+    to the promotion it asked next for that range, from the nodes' logs
+    (whichever nodes led the placement group)."""
+    learner = re.compile(r"^(\S+) .*placement: range (\d+): add_learner \(\w+\) node 4$")
+    promote = re.compile(r"^(\S+) .*placement: range (\d+): promote \(")
+    asked, gaps = {}, []
+    lines = []
+    for i in NODES:
+        with open(os.path.join(tmp, "log%d" % i), errors="replace") as f:
+            lines += [x.rstrip("\n") for x in f]
+    lines.sort()  # by their timestamps, which lead each line
+    for x in lines:
+        m = learner.match(x) or promote.match(x)
+        if m is None:
+            continue
+        t = datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
+        rid = int(m.group(2))
+        if m.re is learner:
+            asked[rid] = t
+        elif rid in asked:
+            gaps.append(t - asked.pop(rid))
+    return sorted(gaps)
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="rk-rebalance-")
     c = Cluster(tmp)
@@ -208,6 +243,13 @@ def main():
                  "its last lines %r" % (counts(ranges() or []), lines[-3:]))
         print("rebalance_test: balanced %s in %.1f s (rebalance status --wait: %d lines, "
               "last %r)" % (c4, time.time() - t0, len(lines), lines[-2]), flush=True)
+        gaps = step_gaps(tmp)
+        if len(gaps) < 10 or gaps[len(gaps) // 2] > STEP_S:
+            fail("a learner's promotion asked %s s after it (%d moves), not within %.1f s "
+                 "at the median" % (["%.2f" % g for g in gaps], len(gaps), STEP_S))
+        print("rebalance_test: promotions asked %.2f s after their learners at the median "
+              "(%.2f-%.2f s, %d moves)" % (gaps[len(gaps) // 2], gaps[0], gaps[-1], len(gaps)),
+              flush=True)
 
         switch("pause", False, 1)
         rid = remove_one()

@@ -482,6 +482,75 @@ static void test_move_limits(void **state)
 	w_free(&w);
 }
 
+/* Small ranges get more moves in flight, enough for their snapshots to
+ * keep the snapshot rate busy; large ones keep the configured limits. */
+static void test_moves_for_rate(void **state)
+{
+	struct rk_pl_op ops[64];
+	struct rk_pl_config cfg;
+	struct rk_pl_state st;
+	struct rk_pl_pass pass;
+	struct world w;
+
+	(void)state;
+	/* Ranges of 1 MiB at 32 MiB/s: 16 moves per node, 8 times that in
+	 * all (rate x RK_PL_MOVE_HOLD_MS / mean). */
+	init_joined(&w, 9, 2, 16);
+	for (size_t i = 0; i < w.n_ranges; i++)
+		w.ranges[i].size_bytes = 1u << 20;
+	w_state(&w, &st);
+	cfg = w.cfg;
+	rk_pl_moves_for_rate(&cfg, &st, 32u << 20);
+	assert_int_equal(cfg.max_moves_per_node, 16);
+	assert_int_equal(cfg.max_moves_total, 128);
+	/* ... and node 4, the only target, takes them in one pass: as many
+	 * as the count balance wants (about 22 of the 90 replicas), at most
+	 * the limit, where the configured limits gave 2. */
+	memset(&pass, 0, sizeof(pass));
+	pass.ops = ops;
+	pass.max_ops = 64;
+	assert_int_equal(rk_pl_pass(&cfg, &st, &pass), 0);
+	assert_int_equal(w_count_ops(ops, pass.n_ops, RK_PL_OP_ADD_LEARNER), 16);
+	w_pass(&w, ops, 64, &pass);
+	assert_int_equal(w_count_ops(ops, pass.n_ops, RK_PL_OP_ADD_LEARNER), 2);
+
+	/* Empty ranges: the most, RK_PL_MAX_MOVES_PER_NODE. */
+	for (size_t i = 0; i < w.n_ranges; i++)
+		w.ranges[i].size_bytes = 0;
+	w_state(&w, &st);
+	cfg = w.cfg;
+	rk_pl_moves_for_rate(&cfg, &st, 32u << 20);
+	assert_int_equal(cfg.max_moves_per_node, RK_PL_MAX_MOVES_PER_NODE);
+	assert_int_equal(cfg.max_moves_total,
+			 RK_PL_MAX_MOVES_PER_NODE * RK_PL_MOVES_TOTAL_PER_NODE);
+
+	/* Ranges of 64 MiB (or 8 MiB: 2 fill the rate's half second):
+	 * the configured limits; no rate, or no limit: left as they are. */
+	for (size_t i = 0; i < w.n_ranges; i++)
+		w.ranges[i].size_bytes = (i % 2 ? 64ull : 8ull) << 20;
+	w_state(&w, &st);
+	cfg = w.cfg;
+	rk_pl_moves_for_rate(&cfg, &st, 32u << 20);
+	assert_int_equal(cfg.max_moves_per_node, 2);
+	assert_int_equal(cfg.max_moves_total, 16);
+	for (size_t i = 0; i < w.n_ranges; i++)
+		w.ranges[i].size_bytes = 1000;
+	w_state(&w, &st);
+	cfg = w.cfg;
+	rk_pl_moves_for_rate(&cfg, &st, 0);
+	assert_int_equal(cfg.max_moves_per_node, 2);
+	cfg.max_moves_per_node = 0;
+	rk_pl_moves_for_rate(&cfg, &st, 32u << 20);
+	assert_int_equal(cfg.max_moves_per_node, 0);
+	/* A cluster-wide limit already above stays. */
+	cfg = w.cfg;
+	cfg.max_moves_total = 1000;
+	rk_pl_moves_for_rate(&cfg, &st, 32u << 20);
+	assert_int_equal(cfg.max_moves_per_node, RK_PL_MAX_MOVES_PER_NODE);
+	assert_int_equal(cfg.max_moves_total, 1000);
+	w_free(&w);
+}
+
 /* A node without room for a range's bytes does not get it; a draining
  * leader whose replicas cannot move yet still hands the leadership over. */
 static void test_capacity_and_draining_leader(void **state)
@@ -937,6 +1006,7 @@ int main(void)
 		cmocka_unit_test(test_short_range_topped_up),
 		cmocka_unit_test(test_leader_balance_can_be_left_out),
 		cmocka_unit_test(test_move_limits),
+		cmocka_unit_test(test_moves_for_rate),
 		cmocka_unit_test(test_capacity_and_draining_leader),
 		cmocka_unit_test(test_leader_handed_over_before_removal),
 		cmocka_unit_test(test_busy_and_leaderless_ranges_left_alone),
