@@ -163,8 +163,9 @@ def fill(start_key, mb, value_kb=16):
 def add(mb, load=False):
     tmp = tempfile.mkdtemp(prefix="rk-bench-member-")
     # Rebalancing off: the placement leader would otherwise put the removed
-    # replica back by itself before the timed add.
-    procs = start(tmp, 4, ["--rebalance", "off"])
+    # replica back by itself before the timed add; no automatic splits:
+    # the range stays one of MB (and more with `load`).
+    procs = start(tmp, 4, ["--rebalance", "off", "--split-size", "0"])
     try:
         r1 = next(r for r in call(1, "GET", "/api/v1/ranges")[1]["ranges"] if r["id"] == 2)
         t0 = time.time()
