@@ -184,8 +184,11 @@ def add(mb, load=False):
             bench = sets_start()
             c0 = commands()
         t0 = time.time()
-        st, r = on_leader(2, "POST", "/api/v1/ranges/2/replicas?node=%d&role=voter" % victim,
-                          timeout=600)
+        for _ in range(5):  # a leadership change under load: promote the learner
+            st, r = on_leader(2, "POST", "/api/v1/ranges/2/replicas?node=%d&role=voter" %
+                              victim, timeout=600)
+            if st != 503 or "promote it" not in str(r):
+                break
         took = time.time() - t0
         if load:
             during = (commands() - c0) / took
