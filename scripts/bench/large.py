@@ -351,7 +351,9 @@ def main():
                  restart_caught_up_s=caught and round(caught, 2))
         print("restart of node 1: first GET answered after %s s, its ranges caught up after %s s" %
               (R["restart_serving_s"], R["restart_caught_up_s"]), flush=True)
-        if a.chart:
+        if a.chart and shutil.which("gnuplot") is None:
+            print("no chart: gnuplot is not installed", flush=True)
+        elif a.chart:
             chart(series, a.chart, "rangekv: %g GB per replica of 1 KB values, 3 nodes, %s" %
                   (a.gb, R["date"]))
     finally:

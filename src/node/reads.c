@@ -2,8 +2,9 @@
  * Reads served off the event loop (reads.h).
  *
  * Why: a read of a key whose leaf page is not in the storage cache reads
- * the page from the file (a 32 KB block, decompressed) and may have to
- * evict another first. On the loop that stalled every connection,
+ * the page from the file (a leaf block of up to 16 KB in a new
+ * directory, 32 KB in an older one; checksummed, decompressed) and may
+ * have to evict another first. On the loop that stalled every connection,
  * replica and peer of the node for each miss: with data four times the
  * cache, GETs ran at a tenth of the small-data rate (docs/benchmarks.md).
  *

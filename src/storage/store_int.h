@@ -184,6 +184,10 @@ void store_retry_wait(uint32_t *wait_msp);
 double store_now_s(void); /* CLOCK_MONOTONIC seconds */
 /* The size of WiredTiger's log files (its file_max). */
 #define STORE_LOG_FILE_MB 16u
+/* The key table's leaf page and allocation unit, as WiredTiger
+ * configuration values, for tables created from now on (store.c). */
+#define STORE_KV_LEAF_MAX "16KB"
+#define STORE_KV_ALLOC "1KB"
 
 /* Translates a WiredTiger return code (0 stays 0). ENOSPC (and EDQUOT, a
  * quota: the same for the user) is RK_ENOSPC. */

@@ -4,7 +4,8 @@
  * records it, and an existing directory keeps what it was made with,
  * whatever the build's default: one made with compression none, one made
  * before compression existed (no "compression" row), one made with zlib
- * opened by a caller asking for none.
+ * opened by a caller asking for none. The key table's leaf page settings
+ * follow the same rule (test_kv_leaf_pages).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -66,12 +67,12 @@ static void check_rows(struct rk_store *s, int n)
 	rk_store_reader_close(r);
 }
 
-/* The block_compressor WiredTiger recorded for file:NAME.wt ("" for none),
- * read from its metadata with the store closed. */
-static void table_compressor(const char *dir, const char *name, char *out,
-			     size_t n)
+/* The value of setting KEY that WiredTiger recorded for file:NAME.wt
+ * ("" for an empty one), read from its metadata with the store closed. */
+static void table_setting(const char *dir, const char *name, const char *key,
+			  char *out, size_t n)
 {
-	char config[3072], ext[2048], missing[64], uri[64];
+	char config[3072], ext[2048], missing[64], uri[64], pat[64];
 	WT_CONNECTION *conn;
 	WT_SESSION *ws;
 	WT_CURSOR *c;
@@ -86,20 +87,29 @@ static void table_compressor(const char *dir, const char *name, char *out,
 	c->set_key(c, uri);
 	assert_int_equal(c->search(c), 0);
 	assert_int_equal(c->get_value(c, &v), 0);
-	p = strstr(v, "block_compressor=");
+	/* At the start or after a comma: "allocation_size" is not a
+	 * suffix of another key, but be exact anyway. */
+	snprintf(pat, sizeof(pat), ",%s=", key);
+	p = strncmp(v, pat + 1, strlen(pat + 1)) == 0 ? v : strstr(v, pat);
 	assert_non_null(p);
-	p += strlen("block_compressor=");
+	p = strchr(p, '=') + 1;
 	snprintf(out, n, "%.*s", (int)strcspn(p, ",)"), p);
 	conn->close(conn, NULL);
+}
+
+static void expect_setting(const char *dir, const char *name, const char *key,
+			   const char *want)
+{
+	char got[32];
+
+	table_setting(dir, name, key, got, sizeof(got));
+	assert_string_equal(got, want);
 }
 
 static void expect_compressor(const char *dir, const char *name,
 			      const char *want)
 {
-	char got[32];
-
-	table_compressor(dir, name, got, sizeof(got));
-	assert_string_equal(got, want);
+	expect_setting(dir, name, "block_compressor", want);
 }
 
 static void test_new_directory_compressed(void **state)
@@ -195,6 +205,53 @@ static void test_zlib_directory_kept(void **state)
 	tmpdir_remove(dir);
 }
 
+/* The key table's leaves (docs/storage.md "Leaf pages"): a new directory
+ * gets small leaves in small allocation units, the other tables keep
+ * WiredTiger's; a key table made before (WiredTiger's 32 KB in 4 KB,
+ * remade here as an earlier release created it) keeps its own settings,
+ * and its rows read and write as before. */
+static void test_kv_leaf_pages(void **state)
+{
+	char dir[512], config[3072], ext[2048], missing[64];
+	struct rk_store *s;
+	WT_CONNECTION *conn;
+	WT_SESSION *ws;
+
+	(void)state;
+	tmpdir_make(dir, sizeof(dir), "compress-leaf");
+	assert_int_equal(open_with(dir, RK_STORE_COMPRESS_SNAPPY, &s), 0);
+	put_rows(s, 0, 200);
+	check_rows(s, 200);
+	rk_store_close(s);
+	expect_setting(dir, "kv", "leaf_page_max", STORE_KV_LEAF_MAX);
+	expect_setting(dir, "kv", "allocation_size", STORE_KV_ALLOC);
+	expect_setting(dir, "raftlog", "leaf_page_max", "32KB");
+	expect_setting(dir, "internal", "allocation_size", "4KB");
+
+	store_extensions(ext, sizeof(ext), missing, sizeof(missing));
+	snprintf(config, sizeof(config), "%slog=(enabled=true)", ext);
+	assert_int_equal(wiredtiger_open(dir, NULL, config, &conn), 0);
+	assert_int_equal(conn->open_session(conn, NULL, NULL, &ws), 0);
+	assert_int_equal(ws->drop(ws, "table:kv", NULL), 0);
+	assert_int_equal(ws->create(ws, "table:kv",
+				    "key_format=u,value_format=u,log=(enabled=false),"
+				    "block_compressor=snappy"), 0);
+	assert_int_equal(conn->close(conn, NULL), 0);
+	expect_setting(dir, "kv", "leaf_page_max", "32KB");
+
+	assert_int_equal(open_with(dir, RK_STORE_COMPRESS_SNAPPY, &s), 0);
+	put_rows(s, 0, 300);
+	check_rows(s, 300);
+	rk_store_close(s);
+	assert_int_equal(open_with(dir, RK_STORE_COMPRESS_SNAPPY, &s), 0);
+	check_rows(s, 300);
+	rk_store_close(s);
+	expect_setting(dir, "kv", "leaf_page_max", "32KB");
+	expect_setting(dir, "kv", "allocation_size", "4KB");
+	expect_compressor(dir, "kv", "snappy");
+	tmpdir_remove(dir);
+}
+
 static void test_names(void **state)
 {
 	enum rk_store_compression c;
@@ -214,6 +271,7 @@ int main(void)
 		cmocka_unit_test(test_none_directory_kept),
 		cmocka_unit_test(test_old_format_directory_kept),
 		cmocka_unit_test(test_zlib_directory_kept),
+		cmocka_unit_test(test_kv_leaf_pages),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
