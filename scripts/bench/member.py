@@ -185,14 +185,18 @@ def add(mb, load=False):
             c0 = commands()
         t0 = time.time()
         # Under load the call may come back before the new replica votes: a
-        # leadership change (the learner is promoted by asking again), or
-        # a learner still behind the log (asked again until it caught up).
+        # leadership change (the learner is promoted by asking again), a
+        # learner still behind the log, a leadership transfer under way
+        # (asked again until it is done).
+        tries = 0
         while time.time() - t0 < 300:
             st, r = on_leader(2, "POST", "/api/v1/ranges/2/replicas?node=%d&role=voter" %
                               victim, timeout=600)
-            if not (st == 503 and "promote it" in str(r)) and \
-                    not (st == 409 and "not caught up" in str(r)):
+            again = str(r)
+            if st not in (409, 503) or not ("promote it" in again or "not caught up" in again
+                                            or "retry" in again):
                 break
+            tries += 1
             time.sleep(0.2)
         took = time.time() - t0
         if load:
@@ -200,9 +204,10 @@ def add(mb, load=False):
             stopped = bench.poll() is not None
             bench.terminate()
             bench.wait()
-            print("SET/s for 10 s before the add: %.0f; during the add: %.0f (%.2f)%s" %
+            print("SET/s for 10 s before the add: %.0f; during the add: %.0f (%.2f)%s; "
+                  "the call asked again %d times" %
                   (before, during, during / before if before else 0,
-                   "; redis-benchmark stopped at an error reply" if stopped else ""),
+                   "; redis-benchmark stopped at an error reply" if stopped else "", tries),
                   flush=True)
         if st != 200:
             raise SystemExit("add: %d %s" % (st, r))
