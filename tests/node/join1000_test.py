@@ -78,6 +78,8 @@ def balanced():
     leads = [metric(i, "rangekv_leaders") for i in NODES]
     if None in reps or None in leads:
         return None
+    if os.environ.get("RK_VERBOSE"):
+        print("  replicas %s, leaders %s, whole %s" % (reps, leads, whole()), flush=True)
     for v in (reps, leads):
         mean = sum(v) / len(v)
         if any(abs(x - mean) > 0.1 * mean for x in v):
