@@ -40,6 +40,14 @@ uint64_t rk_balance_preferred(const struct rk_node *n, const struct rk_replica *
 	return rk_elect_preferred(ids, m, r->range);
 }
 
+/* Whether the placement group's scheduler spreads r's leadership instead
+ * (balance.h): a user range, in a cluster with the group, with
+ * rebalancing on as the group's leader last told this node. */
+static bool scheduler_spreads(const struct rk_node *n, const struct rk_replica *r)
+{
+	return !rk_range_reserved(r->range) && n->plc.n_nodes > 0 && n->rb.told && n->rb.told_on;
+}
+
 bool rk_balance_split_held(const struct rk_replica *r, uint64_t now_ms)
 {
 	return !r->asleep && r->split_ms != 0 && now_ms - r->split_ms < RK_BALANCE_SPLIT_HOLD_MS;
@@ -48,7 +56,7 @@ bool rk_balance_split_held(const struct rk_replica *r, uint64_t now_ms)
 void rk_balance_note_sleep(struct rk_node *n, struct rk_replica *r)
 {
 	struct rk_balance *b = &n->bal;
-	uint64_t pref = rk_balance_preferred(n, r);
+	uint64_t pref = scheduler_spreads(n, r) ? 0 : rk_balance_preferred(n, r);
 
 	if (pref != 0 && pref != n->cfg.node_id && !r->misplaced &&
 	    rk_grow((void **)&b->misplaced, &b->cap, b->n, sizeof(*b->misplaced)) == 0) {
@@ -65,6 +73,7 @@ static void balance_one(struct rk_replica *r, void *arg)
 	bool up = false;
 
 	if (rd->moved >= RK_BALANCE_MAX || !rk_raft_is_leader(&r->raft) ||
+	    scheduler_spreads(n, r) ||
 	    want == n->cfg.node_id || rk_raft_transferee(&r->raft) != 0 ||
 	    rk_balance_split_held(r, uv_now(&n->loop)) ||
 	    rk_admin_busy(n, r->range) || rk_merge_busy(n, r->range) ||

@@ -6,6 +6,16 @@
  * the core waits for it to catch up and aborts after a timeout, so a
  * lagging or dead node is not forced.
  *
+ * With rebalancing on in a cluster with the placement group, a user
+ * range's leadership is the scheduler's to spread (placement/balance.c:
+ * toward the voter whose node leads least, within 10% of the mean): the
+ * preference then stands aside, as handing the scheduler's transfers back
+ * to a node picked by range id would undo them, and after replica moves
+ * the picks are no longer even. It still places the first start's
+ * elections (before the group's leader has said whether rebalancing is
+ * on), the placement group's own leadership, and every leadership while
+ * rebalancing is paused or in a cluster without the group.
+ *
  * A range with more voters than --replicas (a move between promotion and
  * removal) has no preferred node: the scheduler moves its leadership off
  * the replica it is about to remove, and balance must not hand it back.
