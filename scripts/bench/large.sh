@@ -10,7 +10,8 @@
 # shared by the three nodes, --nodes-on-host 3.)
 # The default, 1 GB per replica, takes about 11 minutes on the shared 2-core
 # machine of docs/benchmarks.md and about 7 GB of disk (the issue's targets
-# are for 4 GB: about 28 GB of disk).
+# are for 4 GB: about 25 minutes there, and about 17 GB of disk for the
+# three replicas).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 GB=1
