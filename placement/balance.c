@@ -157,7 +157,9 @@ bool pl_balance_leaders(struct pl_ctx *c, const struct rk_pl_range *r)
 	const struct rk_pl_node *l = pl_node(c, r->leader_node), *t;
 	uint64_t to;
 
-	if (l == NULL || l->state != RK_PL_LIVE)
+	/* A system range's leadership is placed by its own rule (the
+	 * placement group's: among its first-start nodes). */
+	if (l == NULL || l->state != RK_PL_LIVE || (r->flags & RK_PL_RANGE_SYSTEM))
 		return false;
 	to = pl_leader_target(c, r, l->id);
 	t = pl_node(c, to);

@@ -147,11 +147,13 @@ struct rk_pl_config {
 	 * percentage of the mean (or one replica/leadership, whichever is
 	 * more: 10% of 3 is no replica at all). */
 	uint32_t balance_pct;
-	/* Rule 9 off: leaderships are balanced by someone else (the node
-	 * runtime moves each range's leadership to its preferred node,
-	 * src/node/balance.h; two balancers with different goals would hand
-	 * leaderships back and forth). Transfers for a drain or before a
-	 * removal are made all the same. */
+	/* Rule 9 off for this pass: leaderships are balanced by someone
+	 * else (the node runtime, which moves each range's leadership to its
+	 * preferred node while rebalancing is paused, src/node/balance.h), or
+	 * the nodes' counts of leaderships are not yet known to show the last
+	 * transfers (src/node/sched_run.c). Transfers for a drain or before a
+	 * removal are made all the same. Rule 9 never moves a system
+	 * range's leadership. */
 	bool no_leader_balance;
 };
 

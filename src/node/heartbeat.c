@@ -774,6 +774,17 @@ int rk_hb_view(struct rk_node *n, const struct rk_pl_node_rec *rec, uint64_t *he
 	return derive(n, rec);
 }
 
+bool rk_hb_reported(struct rk_node *n, uint64_t id, int k, uint64_t *vp,
+		    uint64_t *heard_msp)
+{
+	struct rk_hb_node *e = entry(n, id, false);
+	bool have = e != NULL && e->have && k >= 0 && k < RK_PL_NSTATS;
+
+	*vp = have ? e->stats[k] : 0;
+	*heard_msp = have ? e->heard_ms : 0;
+	return have;
+}
+
 /* ---- time ---------------------------------------------------------------------- */
 
 void rk_hb_tick(struct rk_node *n)

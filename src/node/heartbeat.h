@@ -163,6 +163,12 @@ void rk_hb_state_json(struct rk_http_resp *resp, uint64_t id, const char *state)
 /* On the group's leader: the state it derives for the node rec and when
  * it last heard from it (the loop's clock). */
 int rk_hb_view(struct rk_node *n, const struct rk_pl_node_rec *rec, uint64_t *heard_msp);
+/* On the group's leader: stat k (enum rk_pl_stat) of node id as its last
+ * heartbeat to this leader carried it, and when that beat came (the
+ * loop's clock); false, *vp and *heard_msp 0, if none came since it took
+ * over. */
+bool rk_hb_reported(struct rk_node *n, uint64_t id, int k, uint64_t *vp,
+		    uint64_t *heard_msp);
 /* GET /api/v1/nodes; false for any other request. */
 bool rk_hb_http(struct rk_node *n, const struct rk_http_req *req, struct rk_http_resp *resp);
 /* Answers the waiting queries 503, frees the state. */

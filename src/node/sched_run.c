@@ -708,6 +708,35 @@ static int group_sync(struct rk_node *n, const struct snap *sn, bool *workp)
 	return 0;
 }
 
+/* Whether this pass balances leaderships (rule 9), and if so its nodes'
+ * counts of them as their last heartbeats said (st's from the tally come
+ * from leader hints up to a sweep old at 100,000 ranges): only while
+ * rebalancing is on, and only once the beats can show the last round's
+ * transfers, with none of them (or of a move's handover) still in flight
+ * and a beat from every live node RK_SR_LEAD_SETTLE_MS after that round.
+ * Rounds closer together would count the same leaderships as misplaced
+ * twice and overshoot. */
+static bool lead_round(struct rk_node *n, struct rk_pl_state *st, bool enabled)
+{
+	struct rk_sr *s = &n->sr;
+	uint64_t v[RK_MAX_NODES], heard;
+
+	if (!enabled || st->n_nodes > RK_MAX_NODES)
+		return false;
+	for (size_t i = 0; i < s->n_busy; i++)
+		if (s->busy[i].kind == RK_PL_OP_TRANSFER_LEADER)
+			return false;
+	for (size_t i = 0; i < st->n_nodes; i++)
+		if (st->nodes[i].state == RK_PL_LIVE &&
+		    (!rk_hb_reported(n, st->nodes[i].id, RK_PL_STAT_LEADERS, &v[i], &heard) ||
+		     heard < s->lead_ms + RK_SR_LEAD_SETTLE_MS))
+			return false;
+	for (size_t i = 0; i < st->n_nodes; i++)
+		if (st->nodes[i].state == RK_PL_LIVE)
+			st->nodes[i].leaders = (uint32_t)v[i];
+	return true;
+}
+
 static void pass(struct rk_node *n, struct snap *sn, bool enabled)
 {
 	struct rk_sr *s = &n->sr;
@@ -733,7 +762,6 @@ static void pass(struct rk_node *n, struct snap *sn, bool enabled)
 	cfg.split_size = 0;
 	cfg.split_qps = 0;
 	cfg.merge_size = 0;
-	cfg.no_leader_balance = true; /* balance.h's */
 	memset(&st, 0, sizeof(st));
 	st.now_ms = now_ms(n);
 	st.nodes = sn->nodes;
@@ -756,6 +784,7 @@ static void pass(struct rk_node *n, struct snap *sn, bool enabled)
 	/* Before the main pass, which then leaves the merging ranges alone. */
 	if (enabled)
 		rk_sr_merges(n, &cfg, &st);
+	cfg.no_leader_balance = !lead_round(n, &st, enabled);
 	memset(&ps, 0, sizeof(ps));
 	ps.cursor = s->cursor;
 	ps.slice = RK_SR_SLICE;
@@ -766,6 +795,8 @@ static void pass(struct rk_node *n, struct snap *sn, bool enabled)
 	s->cursor = ps.next_cursor;
 	s->passes++;
 	for (size_t i = 0; i < ps.n_ops; i++) {
+		if (ops[i].reason == RK_PL_WHY_BALANCE_LEADERS)
+			s->lead_ms = now_ms(n);
 		if (!enabled && !drain_op(&ops[i])) {
 			s->ops_paused++;
 			continue;

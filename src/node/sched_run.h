@@ -23,8 +23,11 @@
  * and sizes change (rk_pl_tally_range), so that a pass walks every
  * range only after a read; a pass
  * refreshes the leaders and busy marks of the RK_SR_SLICE ranges it
- * visits from a cursor, from memory. Leaderships are balanced by the runtime
- * (balance.h), not by the scheduler's rule 9. Replicas are balanced by
+ * visits from a cursor, from memory. While rebalancing is on, the
+ * scheduler's rule 9 balances the user ranges' leaderships (the runtime's
+ * preference stands aside then, balance.h), by the nodes' counts of them
+ * in their heartbeats, a round at most every RK_SR_LEAD_SETTLE_MS and
+ * none while a transfer is in flight. Replicas are balanced by
  * count and by bytes: each range's size is the one its leader last
  * reported in its heartbeats (rfig.h), used once every live node has
  * completed a full report to this leader (by count alone until then).
@@ -73,6 +76,11 @@ struct rk_buf;
 /* Ranges visited per pass, operations started per pass. */
 #define RK_SR_SLICE 1024u
 #define RK_SR_MAX_OPS 16u
+/* A round of leadership balance (rule 9) waits for a heartbeat this long
+ * after the last round from every live node, so that the counts it goes
+ * by show that round's transfers (a transfer takes tens of
+ * milliseconds; heartbeats come every RK_HB_INTERVAL_MS). */
+#define RK_SR_LEAD_SETTLE_MS 1500u
 /* Descriptors of the index read per tick. */
 #define RK_SR_PAGE 1000u
 /* Automatic merges (sched_merge.c; how many in flight per node and how
@@ -91,6 +99,7 @@ struct rk_buf;
 
 struct rk_sr {
 	uint64_t last_ms;
+	uint64_t lead_ms; /* the last pass that handed leaderships over for rule 9 */
 	size_t cursor;
 	size_t look_at; /* rk_sr_look's slice when no pass runs */
 	struct sr_busy *busy;

@@ -400,6 +400,30 @@ static void test_leader_balance_can_be_left_out(void **state)
 	w_free(&w);
 }
 
+/* Rule 9 leaves a system range's leadership where it is (the placement
+ * group's has a rule of its own), and balances the user ranges beside
+ * it. */
+static void test_leader_balance_not_system(void **state)
+{
+	struct rk_pl_op ops[16];
+	struct rk_pl_pass pass;
+	struct world w;
+
+	(void)state;
+	w_init(&w, 7, 3, 12, nodes3, 3, 1000, 1000);
+	for (size_t i = 0; i < w.n_ranges; i++)
+		w.ranges[i].leader_node = 1;
+	w.ranges[0].flags = RK_PL_RANGE_SYSTEM;
+	w_pass(&w, ops, 16, &pass);
+	assert_true(pass.n_ops > 0);
+	for (size_t i = 0; i < pass.n_ops; i++)
+		assert_int_not_equal(ops[i].range_id, w.ranges[0].id);
+	for (size_t i = 0; i < w.n_ranges; i++)
+		w.ranges[i].flags = RK_PL_RANGE_SYSTEM;
+	assert_int_equal(w_pass(&w, ops, 16, &pass), 0);
+	w_free(&w);
+}
+
 /* Four nodes with six replicas each, but ranges 1 and 5 (on nodes 1-3)
  * ten times the others: node 4 holds a third of the bytes of the
  * others. The pass moves a heavy range to node 4 (from a heavy node,
@@ -1005,6 +1029,7 @@ int main(void)
 		cmocka_unit_test(test_dead_node_without_spare_waits),
 		cmocka_unit_test(test_short_range_topped_up),
 		cmocka_unit_test(test_leader_balance_can_be_left_out),
+		cmocka_unit_test(test_leader_balance_not_system),
 		cmocka_unit_test(test_move_limits),
 		cmocka_unit_test(test_moves_for_rate),
 		cmocka_unit_test(test_capacity_and_draining_leader),
