@@ -35,6 +35,7 @@
 #include "kv.h"
 #include "log.h"
 #include "node_int.h"
+#include "peer.h"
 #include "reads.h"
 #include "serve.h"
 
@@ -192,6 +193,12 @@ static void on_wake(uv_async_t *h)
 		job_free(j);
 		j = next;
 	}
+	/* The answers to reads forwarded by other nodes' routers went into
+	 * their peers' batches: send them now. Nothing else may flush this
+	 * turn (an idle range, a lease read: no commit, no message), and
+	 * they would wait for the next tick, a whole --tick-ms per forwarded
+	 * GET. */
+	rk_peer_flush_all(n);
 }
 
 #ifdef RK_TEST_HOOKS

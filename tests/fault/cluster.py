@@ -167,16 +167,16 @@ class Cluster:
 
     def finish(self, ok, name):
         """Stops every node (stop_all); ok stays true only if each exited 0.
-        Then removes the directory, or (not ok) keeps it and says where.
-        Returns ok."""
+        Then removes the directory, or (not ok, or RK_KEEP set) keeps it
+        and says where. Returns ok."""
         status = self.stop_all()
         if ok and any(v != 0 for v in status.values()):
-            print("%s: FAIL: exit statuses %s" % (name, status))
+            print("%s: FAIL: exit statuses %s" % (name, status), flush=True)
             ok = False
-        if ok:
+        if ok and os.environ.get("RK_KEEP") is None:
             shutil.rmtree(self.tmp, ignore_errors=True)
         else:
-            print("kept %s" % self.tmp)
+            print("%s: logs in %s" % (name, self.tmp), flush=True)
         return ok
 
     def log_lines(self, i, tag):

@@ -18,13 +18,21 @@ write load:
   by a snapshot, promoted; removing the leader's own replica is refused;
 - kill -9 of that node after the changes and its restart: every node holds
   the same descriptor of every range;
-- every acknowledged write is read back with its value.
+- every acknowledged write is read back with its value, through node 7
+  (GETs of another node's range are forwarded to its leader), within
+  READBACK_S.
+
+Every progress line carries the seconds since the start. The test fails by
+itself after DEADLINE_S, naming the phase it was in, well before ctest's
+TIMEOUT (300 s) would kill it without a word; the node logs are kept when
+it fails (and with RK_KEEP set) and their directory printed.
 
     member_test.py path/to/rangekv
 """
 import http.client
 import json
 import os
+import signal
 import sys
 import tempfile
 import threading
@@ -37,10 +45,40 @@ from cluster import Cluster, http_addr, client_addr  # noqa: E402
 from resp import Conn, Err  # noqa: E402
 
 IDS = {1: 7, 2: 3, 3: 5}
+# Under ctest's TIMEOUT (300 s) by more than the minute the nodes' stop
+# may take (Cluster.stop_all).
+DEADLINE_S = 220
+# The read-back of a few thousand keys takes about a second (a GET through
+# node 7 of a range it does not lead, forwarded, a millisecond); when the
+# leader's answers waited for its next tick it took a minute and more.
+READBACK_S = 60
+T0 = time.monotonic()
+PHASE = ["starting the nodes"]
+
+
+class Overdue(BaseException):
+    """The test's own deadline (a BaseException: the harness's calls that
+    swallow any Exception must not swallow it)."""
+
+
+def on_alarm(signum, frame):
+    raise Overdue("not done after %d s, in the phase: %s" % (DEADLINE_S, PHASE[0]))
+
+
+def say(msg):
+    """A progress line, stamped with the seconds since the start."""
+    print("[%5.1f s] %s" % (time.monotonic() - T0, msg), flush=True)
+
+
+def phase(name):
+    """Names what the test does from now on (the deadline's message says it)."""
+    PHASE[0] = name
+    say(name)
 
 
 def fail(msg):
-    print("member_test: FAIL: " + msg, flush=True)
+    print("member_test: FAIL: %s (after %.1f s, in the phase: %s)" %
+          (msg, time.monotonic() - T0, PHASE[0]), flush=True)
     sys.exit(1)
 
 
@@ -60,19 +98,22 @@ def call(slot, method, path, timeout=15):
 SLOT = {v: k for k, v in IDS.items()}
 
 
-def call_leader(slot, method, path, timeout=15):
-    """An admin call that follows the 409 leader hints, as a client would:
-    the leadership balancer may move a range's lead between calls."""
-    for _ in range(20):
+def call_leader(slot, method, path, timeout=15, wait=10):
+    """An admin call that follows the 409 leader hints and waits out a
+    leadership transfer under way (409 "retry in a moment"), as a client
+    would, for wait seconds at most: the leadership balancer may move a
+    range's lead between calls, or be moving it when a call comes."""
+    until = time.monotonic() + wait
+    while True:
         st, body = call(slot, method, path, timeout)
-        if st == 409 and body.get("error") == "not the leader of this range":
-            if body.get("leader") in SLOT:
-                slot = SLOT[body["leader"]]
-            else:
-                time.sleep(0.1)
-            continue
-        return st, body
-    return st, body
+        err = body.get("error", "") if st == 409 else ""
+        if time.monotonic() > until or not (err == "not the leader of this range" or
+                                            "retry in a moment" in err):
+            return st, body
+        if err == "not the leader of this range" and body.get("leader") in SLOT:
+            slot = SLOT[body["leader"]]
+        else:
+            time.sleep(0.1)
 
 
 def range_view(c, slot, rid):
@@ -82,8 +123,9 @@ def range_view(c, slot, rid):
     return None
 
 
-def leader_slot(c, rid):
-    for _ in range(200):
+def leader_slot(c, rid, timeout=10):
+    until = time.monotonic() + timeout
+    while time.monotonic() < until:
         for s in (1, 2, 3):
             if not c.up(s):
                 continue
@@ -91,7 +133,7 @@ def leader_slot(c, rid):
             if r and r["role"] == "leader":
                 return s
         time.sleep(0.05)
-    fail("range %d has no leader" % rid)
+    fail("range %d has no leader after %d s" % (rid, timeout))
 
 
 def roles(r):
@@ -117,6 +159,7 @@ class Writer(threading.Thread):
     def __init__(self):
         super().__init__(daemon=True)
         self.acked, self.stop, self.errors = {}, False, 0
+        self.doing = None  # (slot, key, since) of the call in flight
 
     def run(self):
         i = 0
@@ -125,6 +168,7 @@ class Writer(threading.Thread):
             slot = 1 + i % 3
             key, val = "mk:%06d" % i, "v%d" % i
             i += 1
+            self.doing = (slot, key, time.monotonic())
             try:
                 if slot not in conns:
                     conns[slot] = Conn(client_addr(slot), timeout=8)
@@ -133,6 +177,8 @@ class Writer(threading.Thread):
                 conns.pop(slot, None)
                 time.sleep(0.05)
                 continue
+            finally:
+                self.doing = None
             if got == "OK":
                 self.acked[key] = val
             else:
@@ -145,7 +191,10 @@ def main():
     tmp = tempfile.mkdtemp(prefix="rk-member-")
     c = Cluster(binary, tmp, node_ids=IDS)
     ok = False
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(DEADLINE_S)
     try:
+        phase("starting nodes %s" % ", ".join(str(IDS[s]) for s in (1, 2, 3)))
         c.start_all()
         c.wait_all_led()
         w = Writer()
@@ -158,7 +207,7 @@ def main():
         ls = leader_slot(c, rid)
         other = next(s for s in (1, 2, 3) if s != ls)
 
-        # Refusals.
+        phase("refusals")
         st, body = call(other, "POST", "/api/v1/ranges/%d/replicas?node=%d&role=learner"
                         % (rid, IDS[other]))
         if st != 409 or body.get("leader") != IDS[ls]:
@@ -177,7 +226,8 @@ def main():
         if st != 405:
             fail("GET of the replicas call: %d" % st)
 
-        # Demote a follower, then promote it back.
+        phase("demoting node %d's replica of range %d, then promoting it back" %
+              (IDS[other], rid))
         t0 = time.time()
         st, r = call_leader(ls, "POST", "/api/v1/ranges/%d/replicas?node=%d&role=learner"
                             % (rid, IDS[other]))
@@ -185,8 +235,8 @@ def main():
             fail("demote: %d %s" % (st, r))
         if r["conf_version"] != before["conf_version"] + 2:
             fail("demote through a joint state bumps conf_version twice: %s" % r)
-        print("demoted node %d's replica to learner in %.2f s (conf_version %d)" %
-              (IDS[other], time.time() - t0, r["conf_version"]), flush=True)
+        say("demoted node %d's replica to learner in %.2f s (conf_version %d)" %
+            (IDS[other], time.time() - t0, r["conf_version"]))
         same_everywhere(c, rid)
         st, r2 = call_leader(ls, "POST", "/api/v1/ranges/%d/replicas?node=%d&role=learner"
                       % (rid, IDS[other]))
@@ -201,10 +251,11 @@ def main():
             time.sleep(0.1)  # the learner catches up first
         if st != 200 or roles(r)[IDS[other]][1] != "voter":
             fail("promote: %d %s" % (st, r))
-        print("promoted it back (conf_version %d)" % r["conf_version"], flush=True)
+        say("promoted it back (conf_version %d)" % r["conf_version"])
         same_everywhere(c, rid)
 
         # The leader demotes itself: it steps down; promoted back by the next.
+        phase("node %d, the leader, demoting itself" % IDS[ls])
         st, r = call_leader(ls, "POST", "/api/v1/ranges/%d/replicas?node=%d&role=learner"
                             % (rid, IDS[ls]))
         if st != 200 or roles(r)[IDS[ls]][1] != "learner":
@@ -224,18 +275,17 @@ def main():
             time.sleep(0.1)
         if st != 200:
             fail("promoting the old leader back through node %d: %d %s" % (IDS[nl], st, r))
-        print("the leader demoted itself, node %d took over and promoted it back" % IDS[nl],
-              flush=True)
+        say("the leader demoted itself, node %d took over and promoted it back" % IDS[nl])
 
         # Leadership transfer to a named node.
         ls = leader_slot(c, rid)
         to = next(s for s in (1, 2, 3) if s != ls)
+        phase("transferring the leadership of range %d to node %d" % (rid, IDS[to]))
         st, r = call_leader(ls, "POST", "/api/v1/ranges/%d/transfer-leader?to=%d" %
                             (rid, IDS[to]))
         if st != 200 or r["leader"] != IDS[to]:
             fail("transfer to node %d: %d %s" % (IDS[to], st, r))
-        print("leadership of range %d moved from node %d to node %d" % (rid, IDS[ls], IDS[to]),
-              flush=True)
+        say("leadership of range %d moved from node %d to node %d" % (rid, IDS[ls], IDS[to]))
         final = same_everywhere(c, rid)
 
         # Remove a follower's replica: its node drops the range (and keeps
@@ -245,6 +295,8 @@ def main():
         # the snapshot it made for the first, of a configuration without
         # the new replica, which must not be sent again.
         for cycle in (1, 2):
+            phase("removing a replica of range %d and adding one on its node (%d of 2)" %
+                  (rid, cycle))
             for _ in range(20):
                 ls = leader_slot(c, rid)
                 st, body = call(ls, "DELETE", "/api/v1/ranges/%d/replicas/%d" %
@@ -258,8 +310,8 @@ def main():
             st, r = call_leader(ls, "DELETE", "/api/v1/ranges/%d/replicas/%d" % (rid, old_id))
             if st != 200 or IDS[f] in roles(r):
                 fail("remove replica %d: %d %s" % (old_id, st, r))
-            print("removed replica %d of range %d from node %d (conf_version %d)" %
-                  (old_id, rid, IDS[f], r["conf_version"]), flush=True)
+            say("removed replica %d of range %d from node %d (conf_version %d)" %
+                (old_id, rid, IDS[f], r["conf_version"]))
             until = time.time() + 10
             # Its replica gone (GET /api/v1/ranges/{id} there is now
             # forwarded to a node that holds the range).
@@ -279,35 +331,53 @@ def main():
             new_id = roles(r)[IDS[f]][0]
             if new_id <= old_id:
                 fail("a new replica id must be fresh: %d after %d" % (new_id, old_id))
-            print("added replica %d on node %d as a voter in %.2f s (learner, snapshot, "
-                  "promotion)" % (new_id, IDS[f], time.time() - t0), flush=True)
+            say("added replica %d on node %d as a voter in %.2f s (learner, snapshot, "
+                "promotion)" % (new_id, IDS[f], time.time() - t0))
             final = same_everywhere(c, rid)
             mine = range_view(c, f, rid)
             if roles(mine)[IDS[f]][0] != new_id or mine["applied_index"] == 0:
                 fail("node %d's new replica: %s" % (IDS[f], mine))
 
         # kill -9 and restart of a node: the descriptors hold.
+        phase("kill -9 of node %d and its restart" % IDS[f])
         c.kill9(f)
         time.sleep(0.5)
         c.start(f)
         c.wait_all_led()
+        phase("the descriptors of every range on every node")
         after = same_everywhere(c, rid)
         if after["conf_version"] != final["conf_version"]:
             fail("conf_version after restart: %s then %s" % (final, after))
         for other_rid in (1, 2, 4):
             same_everywhere(c, other_rid)
 
+        phase("stopping the writer")
         w.stop = True
-        w.join()
+        w.join(timeout=30)
+        if w.is_alive():
+            slot, key, since = w.doing or (1, "?", time.monotonic())
+            fail("the writer did not stop: its SET of %s through node %d has not returned "
+                 "in %.0f s" % (key, IDS[slot], time.monotonic() - since))
+        phase("reading back %d acknowledged writes through node %d" % (len(w.acked), IDS[1]))
+        t0 = time.monotonic()
+        slowest = 0.0
         conn = Conn(client_addr(1), timeout=8)
-        for k, v in w.acked.items():
+        for done, (k, v) in enumerate(w.acked.items()):
+            if time.monotonic() - t0 > READBACK_S:
+                fail("only %d of %d acknowledged writes read back through node %d in %d s "
+                     "(the slowest GET took %.0f ms)" %
+                     (done, len(w.acked), IDS[1], READBACK_S, slowest * 1000))
+            t1 = time.monotonic()
             got = conn.call("GET", k)
+            slowest = max(slowest, time.monotonic() - t1)
             if isinstance(got, Err) or got != v.encode():
                 fail("acked %s=%s reads %r" % (k, v, got))
-        print("%d acknowledged writes read back (%d errors answered during changes)" %
-              (len(w.acked), w.errors), flush=True)
+        say("%d acknowledged writes read back in %.1f s, the slowest GET in %.0f ms "
+            "(%d errors answered during changes)" %
+            (len(w.acked), time.monotonic() - t0, slowest * 1000, w.errors))
         if len(w.acked) < 50:
             fail("too few writes acknowledged: %d" % len(w.acked))
+        phase("/metrics of every node")
         for s in (1, 2, 3):
             m = urllib.request.urlopen("http://%s/metrics" % http_addr(s), timeout=2).read()
             for line in m.decode().splitlines():
@@ -315,8 +385,13 @@ def main():
                         float(line.split()[1]) != 0:
                     fail("node %d dropped misaddressed messages: %s" % (IDS[s], line))
         ok = True
-        print("member_test: PASS", flush=True)
+        print("member_test: PASS (%.1f s)" % (time.monotonic() - T0), flush=True)
+    except Overdue as e:
+        print("member_test: FAIL: %s" % e, flush=True)
+    except RuntimeError as e:  # the harness's: a node exited, ranges unled
+        print("member_test: FAIL: %s (in the phase: %s)" % (e, PHASE[0]), flush=True)
     finally:
+        signal.alarm(0)
         ok = c.finish(ok, "member_test")
     return 0 if ok else 1
 
