@@ -354,6 +354,10 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 			n->stats.snaps_installed);
 	rk_prom_one_u64(b, "rangekv_log_compactions_total", "counter", "Range log compactions.",
 			n->stats.compactions);
+	rk_prom_one_u64(b, "rangekv_log_compaction_holds_total", "counter",
+			"Range log compactions stopped short of the budgets to keep the entries "
+			"after a snapshot in flight.",
+			n->stats.log_holds);
 	rk_prom_one_u64(b, "rangekv_raft_log_bytes", "gauge",
 			"Bytes of the raft logs of this node's ranges (payloads and row overhead).",
 			n->snaps.log_bytes);

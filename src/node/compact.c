@@ -8,7 +8,9 @@
  * the last checkpoint (journal once: a crash brings the state machine back
  * to that point and the log must still hold what follows). When the
  * checkpoint lags, the node asks for one. A follower that falls behind
- * what was dropped catches up by a snapshot (snapshot.c).
+ * what was dropped catches up by a snapshot (snapshot.c); a leader keeps
+ * the entries after a snapshot in flight until the follower has it (the
+ * snapshot hold, snap_hold below), within a bound (logkeep.h).
  *
  * The sizes are kept per replica (r->lb) and for the node
  * (n->snaps.log_bytes), updated as entries are stored and dropped.
@@ -112,6 +114,7 @@ static void compact_one(struct rk_replica *r, void *arg)
 	v->first = r->first;
 	v->applied = r->applied;
 	v->arg = r;
+	v->hold = 0;
 }
 
 static int by_bytes_desc(const void *a, const void *b)
@@ -122,20 +125,77 @@ static int by_bytes_desc(const void *a, const void *b)
 	return x > y ? -1 : x < y ? 1 : 0;
 }
 
-/* Over the node budget every log is a candidate, but the decision takes
- * the largest until the total is at half the budget: only those (and the
- * logs over a budget of their own) are kept, so that the store reads of
- * their limits stay few however many ranges the node holds. Then each
- * candidate's limit: applied, and no further than the last checkpoint. */
-static void candidates_limit(struct rk_node *n, struct compact *c, uint64_t total_budget)
+static uint64_t lower(uint64_t a, uint64_t b)
 {
-	uint64_t excess = 0, sum = 0, durable;
+	return a == 0 ? b : b == 0 ? a : a < b ? a : b;
+}
+
+/* The snapshot hold: the index past which r's log is not compacted, 0 if
+ * none. The lowest of: the applied index a snapshot's generation began
+ * at, while it is made (the snapshot is at that index or later); the
+ * index of a snapshot a stream reads; that index while a peer may still
+ * be installing it: its progress in the snapshot state, or its match
+ * index below the snapshot's, within RK_SNAP_HOLD_MS of the last use
+ * (snapshot.c keeps the indexes, replica.h). The follower then continues
+ * from the log, rather than needing the next snapshot. rk_logkeep_decide
+ * applies it within its bound. now: loop ms. */
+static uint64_t snap_hold(const struct rk_replica *r, uint64_t now)
+{
+	const struct rk_snap_out *so = r->snap;
+	uint64_t hold = 0;
+	struct rk_raft_status st;
+
+	if (so == NULL)
+		return 0;
+	if (r->snap_generating)
+		hold = so->gen_from;
+	if (so->hold_index == 0)
+		return hold;
+	if (r->snap_refs > 0)
+		return lower(hold, so->hold_index);
+	if (!rk_raft_is_leader(&r->raft) || now - so->hold_ms >= RK_SNAP_HOLD_MS)
+		return hold;
+	/* A peer below the latest snapshot may be installing any of them:
+	 * held from the lowest. */
+	rk_raft_status(&r->raft, &st);
+	for (size_t i = 0; i < st.n_progress; i++) {
+		const struct rk_raft_progress_status *p = &st.progress[i];
+
+		if (p->id != st.id &&
+		    (p->state == RK_RAFT_PROGRESS_SNAPSHOT || p->match < so->hold_top))
+			return lower(hold, so->hold_index);
+	}
+	return hold;
+}
+
+/* The bytes of r's log a compaction may drop at most: all of them, or
+ * those through its hold when one applies (logkeep.h). */
+static uint64_t droppable(const struct rk_logkeep_limits *lim, const struct rk_replica *r,
+			  uint64_t hold)
+{
+	uint64_t bytes = rk_logbytes_get(&r->lb);
+
+	if (hold == 0 || bytes > rk_logkeep_hold_bound(lim))
+		return bytes;
+	return rk_logbytes_cum(&r->lb, hold) - rk_logbytes_cum(&r->lb, r->first - 1);
+}
+
+/* Over the node budget every log is a candidate, but the decision takes
+ * the largest until what they may drop brings the total to half the
+ * budget: only those (and the logs over a budget of their own) are kept,
+ * so that the store reads of their limits stay few however many ranges
+ * the node holds. Then each candidate's limit: applied, and no further
+ * than the last checkpoint; and its snapshot hold. */
+static void candidates_limit(struct rk_node *n, struct compact *c,
+			     const struct rk_logkeep_limits *lim)
+{
+	uint64_t excess = 0, sum = 0, durable, now = uv_now(&n->loop);
 	size_t i, k = 0;
 
 	if (c->n == 0)
 		return;
 	if (c->all) {
-		excess = n->snaps.log_bytes - total_budget / 2;
+		excess = n->snaps.log_bytes - lim->total_bytes / 2;
 		qsort(c->v, c->n, sizeof(*c->v), by_bytes_desc);
 	}
 	for (i = 0; i < c->n; i++) {
@@ -143,7 +203,8 @@ static void candidates_limit(struct rk_node *n, struct compact *c, uint64_t tota
 
 		if (c->all && sum >= excess && !over_own(n, r))
 			continue;
-		sum += rk_logbytes_get(&r->lb);
+		c->v[i].hold = snap_hold(r, now);
+		sum += droppable(lim, r, c->v[i].hold);
 		if (rk_store_read_durable_applied(n->reader, r->range, &durable) != 0)
 			continue;
 		c->v[i].limit = r->applied < durable ? r->applied : durable;
@@ -199,13 +260,16 @@ void rk_compact_run(struct rk_node *n)
 	}
 	if (c.oom)
 		rk_log_warn(MOD, "out of memory choosing the logs to compact");
-	candidates_limit(n, &c, lim.total_bytes);
+	candidates_limit(n, &c, &lim);
 	rk_logkeep_decide(&lim, n->snaps.log_bytes, c.v, c.n, &want_ckpt);
-	for (size_t i = 0; i < c.n; i++)
+	for (size_t i = 0; i < c.n; i++) {
+		if (c.v[i].held)
+			n->stats.log_holds++;
 		if (c.v[i].upto > 0 && compact_to(n, c.v[i].arg, c.v[i].upto, &b) != 0) {
 			rk_log_warn(MOD, "out of memory compacting logs");
 			break;
 		}
+	}
 	free(c.v);
 	if (b != NULL && rk_store_submit(n->store, b, NULL, NULL) != 0)
 		rk_log_error(MOD, "log compaction not submitted");

@@ -145,8 +145,23 @@ static int by_after_desc(const void *a, const void *b)
 	return x->after > y->after ? -1 : x->after < y->after ? 1 : 0;
 }
 
-/* Sets v->upto to target capped at the limit; returns the bytes freed. */
-static uint64_t shorten(struct rk_logkeep_range *v, uint64_t target, bool *ckptp)
+uint64_t rk_logkeep_hold_bound(const struct rk_logkeep_limits *lim)
+{
+	uint64_t four = 4 * lim->keep_bytes;
+
+	return four > lim->total_bytes ? four : lim->total_bytes;
+}
+
+/* v's hold, if it applies: 0 when none, or when the log is over the bound. */
+static uint64_t hold_of(const struct rk_logkeep_limits *lim, const struct rk_logkeep_range *v)
+{
+	return v->hold != 0 && rk_logbytes_get(v->lb) <= rk_logkeep_hold_bound(lim) ? v->hold : 0;
+}
+
+/* Sets v->upto to target capped at the limit and the hold; returns the
+ * bytes freed. */
+static uint64_t shorten(struct rk_logkeep_range *v, uint64_t target, uint64_t hold,
+			bool *ckptp)
 {
 	uint64_t upto = target < v->limit ? target : v->limit;
 	uint64_t before = v->after;
@@ -156,6 +171,14 @@ static uint64_t shorten(struct rk_logkeep_range *v, uint64_t target, bool *ckptp
 	if (upto < v->first) {
 		*ckptp = true; /* the checkpoint lags: ask for one */
 		return 0;
+	}
+	if (hold != 0 && upto > hold) {
+		/* A snapshot in flight continues from hold + 1: the entries
+		 * after it stay (no checkpoint would help). */
+		v->held = true;
+		upto = hold;
+		if (upto < v->first)
+			return 0;
 	}
 	if (upto <= v->upto)
 		return 0;
@@ -171,22 +194,23 @@ uint64_t rk_logkeep_decide(const struct rk_logkeep_limits *lim, uint64_t total,
 
 	*ckptp = false;
 	for (i = 0; i < n; i++) {
-		uint64_t freed = 0;
+		uint64_t freed = 0, hold = hold_of(lim, &v[i]);
 
 		v[i].upto = 0;
+		v[i].held = false;
 		v[i].after = rk_logbytes_get(v[i].lb);
 		if (lim->keep > 0 && v[i].applied >= v[i].first + lim->keep)
-			freed += shorten(&v[i], v[i].applied - lim->keep / 2, ckptp);
+			freed += shorten(&v[i], v[i].applied - lim->keep / 2, hold, ckptp);
 		if (lim->keep_bytes > 0 && v[i].after > lim->keep_bytes)
 			freed += shorten(&v[i], bytes_point(v[i].lb, v[i].first - 1,
-							    lim->keep_bytes / 2), ckptp);
+							    lim->keep_bytes / 2), hold, ckptp);
 		total = total > freed ? total - freed : 0;
 	}
 	if (n == 0 || lim->total_bytes == 0 || total <= lim->total_bytes)
 		return total;
 	qsort(v, n, sizeof(*v), by_after_desc);
 	for (i = 0; i < n && total > lim->total_bytes / 2; i++) {
-		uint64_t freed = shorten(&v[i], v[i].lb->last, ckptp);
+		uint64_t freed = shorten(&v[i], v[i].lb->last, hold_of(lim, &v[i]), ckptp);
 
 		total = total > freed ? total - freed : 0;
 	}

@@ -79,7 +79,16 @@ struct rk_logkeep_range {
 	void *arg;        /* the caller's */
 	uint64_t upto;    /* out: drop the entries through upto; 0: none */
 	uint64_t after;   /* out: its bytes once that is done */
+	/* A snapshot hold: drop nothing past it while the log holds at most
+	 * rk_logkeep_hold_bound bytes (0: none). */
+	uint64_t hold;
+	bool held;        /* out: the hold kept entries a budget would drop */
 };
+
+/* The size beyond which a log's snapshot hold is ignored: 4 x keep_bytes
+ * or total_bytes, whichever is more (a follower that never takes its
+ * snapshot must not grow the log without limit). */
+uint64_t rk_logkeep_hold_bound(const struct rk_logkeep_limits *lim);
 
 /* Decides the compactions of v[0..n) (reordered: larger logs first) for a
  * node whose logs hold `total` bytes, v's and others'. A log is shortened
@@ -88,8 +97,9 @@ struct rk_logkeep_range {
  * the node's total is over total_bytes, the largest logs are shortened to
  * their limit until it is at most total_bytes/2 (halving leaves room
  * before the next compaction, rather than one for every few writes).
- * Never past a log's limit. *ckptp is set when a log that should be
- * shortened cannot for want of a checkpoint. Returns the total after. */
+ * Never past a log's limit, nor past its hold within the hold's bound.
+ * *ckptp is set when a log that should be shortened cannot for want of a
+ * checkpoint (not when a hold stops it). Returns the total after. */
 uint64_t rk_logkeep_decide(const struct rk_logkeep_limits *lim, uint64_t total,
 			   struct rk_logkeep_range *v, size_t n, bool *ckptp);
 

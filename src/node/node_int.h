@@ -67,6 +67,9 @@ struct rk_node_stats {
 	uint64_t commits, applied_entries;
 	uint64_t snaps_generated, snaps_sent, snaps_received, snaps_installed;
 	uint64_t compactions, proposals;
+	/* Compactions of a range's log stopped short by a snapshot hold
+	 * (compact.c). */
+	uint64_t log_holds;
 	uint64_t quiesced, woken;
 	uint64_t late_turns; /* ticks that came LATE_TICKS late (node.c) */
 	/* Requests answered NO_RANGE or MISMATCH, with descriptors, and

@@ -29,6 +29,13 @@ struct rk_snap_out {
 	struct rk_store_snap_info info;
 	uint64_t generation; /* of the descriptor it holds */
 	uint64_t used_ms; /* loop ms: made, or last handed to a stream */
+	/* The snapshot hold (compact.c): the applied index a generation
+	 * under way began at; the lowest and the highest index of the
+	 * snapshots made or streamed within the hold's time of each other,
+	 * and the loop ms of their last use (made, a stream began or ended);
+	 * 0: none. Kept after the file is removed, for as long as the hold
+	 * may last. */
+	uint64_t gen_from, hold_index, hold_top, hold_ms;
 };
 
 /* One replica of one range on this node. */

@@ -12,7 +12,10 @@
  * queue bound, and the SNAP message follows the last chunk on the same
  * connection. The core is told the stream's outcome (report_snapshot).
  * The node's streams together send at most --snapshot-rate bytes a
- * second (a cluster setting; limit.h), the oldest stream first.
+ * second (a cluster setting; limit.h), the oldest stream first. While a
+ * snapshot is made, streamed and installed, compaction keeps the leader's
+ * log after its index (the snapshot hold, compact.c), so that the follower continues from
+ * the log once it is installed instead of needing another.
  *
  * Receiving: chunks are appended to a staged file, sealed (fsync) by a
  * worker; the SNAP message is stepped into the core once its file is
@@ -126,6 +129,24 @@ static void hold(struct rk_node *n, struct rk_replica *r)
 	r->snap_held = true;
 }
 
+/* The snapshot at index was made or streamed now: the log is held from
+ * there (from the lowest such index while the hold lasts: a peer may
+ * still be installing an earlier one). */
+static void hold_from(struct rk_node *n, struct rk_snap_out *so, uint64_t index)
+{
+	uint64_t now = uv_now(&n->loop);
+
+	if (so->hold_index == 0 || now - so->hold_ms >= RK_SNAP_HOLD_MS) {
+		so->hold_index = so->hold_top = index;
+	} else {
+		if (index < so->hold_index)
+			so->hold_index = index;
+		if (index > so->hold_top)
+			so->hold_top = index;
+	}
+	so->hold_ms = now;
+}
+
 static void gen_run(uv_work_t *req)
 {
 	struct gen_work *w = req->data;
@@ -162,6 +183,7 @@ static void gen_done(uv_work_t *req, int status)
 		r->snap->generation = w->generation;
 		r->snap->used_ms = uv_now(&w->n->loop);
 		r->snap_refs = 0;
+		hold_from(w->n, r->snap, w->info.index);
 		hold(w->n, r);
 		w->n->stats.snaps_generated++;
 		rk_node_mark_dirty(w->n, r);
@@ -217,6 +239,14 @@ int rk_snap_meta(struct rk_replica *r, struct rk_raft_snapshot_meta *metap)
 	}
 	if (r->snap_generating)
 		return RK_ESNAPTEMP;
+	/* Kept from now on: its gen_from holds the log while it is made
+	 * (compact.c). */
+	if (r->snap == NULL) {
+		if ((r->snap = calloc(1, sizeof(*r->snap))) == NULL)
+			return RK_ESNAPTEMP;
+		r->snap->used_ms = uv_now(&n->loop);
+		hold(n, r);
+	}
 	w = calloc(1, sizeof(*w));
 	if (w == NULL)
 		return RK_ESNAPTEMP;
@@ -243,6 +273,7 @@ int rk_snap_meta(struct rk_replica *r, struct rk_raft_snapshot_meta *metap)
 		return RK_ESNAPTEMP;
 	}
 	r->snap_generating = true;
+	r->snap->gen_from = r->applied;
 	return RK_ESNAPTEMP;
 }
 
@@ -275,6 +306,8 @@ static void stream_end(struct rk_node *n, struct snap_stream *s, bool failed)
 	if (r != NULL) {
 		if (r->snap_refs > 0)
 			r->snap_refs--;
+		if (r->snap != NULL)
+			r->snap->hold_ms = uv_now(&n->loop); /* the follower installs it now */
 		rk_raft_report_snapshot(&r->raft, s->to, failed);
 		rk_node_mark_dirty(n, r);
 	}
@@ -324,6 +357,7 @@ void rk_snap_send(struct rk_node *n, struct rk_replica *r,
 	s->last_progress = now_s();
 	r->snap_refs++;
 	r->snap->used_ms = uv_now(&n->loop);
+	hold_from(n, r->snap, s->index);
 	s->next = n->snaps.streams;
 	n->snaps.streams = s;
 	if (!uv_is_active((uv_handle_t *)&n->snaps.pump_timer))
@@ -511,8 +545,12 @@ void rk_snap_sweep(struct rk_node *n)
 		    now - r->snap->used_ms >= RK_SNAP_KEEP_MS) {
 			if (r->snap->name[0] != '\0')
 				rk_store_snap_remove(n->store, r->snap->name);
-			free(r->snap);
-			r->snap = NULL;
+			r->snap->name[0] = '\0';
+			/* Its hold may outlast the file (a follower installing). */
+			if (r->snap->hold_index == 0 || now - r->snap->hold_ms >= RK_SNAP_HOLD_MS) {
+				free(r->snap);
+				r->snap = NULL;
+			}
 		}
 		/* Sealed and waiting for its message counts as stalled too;
 		 * one stepped into the core, or installing, is the core's. */

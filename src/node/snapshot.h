@@ -31,6 +31,11 @@ struct rk_snap_sent {
 };
 #define RK_SNAP_SENT_KEPT 64u
 
+/* How long after its last use (made, a stream began or ended) a snapshot
+ * holds its range's log for a peer still below it (compact.c): its
+ * install, a stream that failed and is sent again. */
+#define RK_SNAP_HOLD_MS 60000
+
 struct rk_snaps {
 	struct snap_stream *streams; /* being sent */
 	/* Bytes of snapshot data this node sent (counter), and the last

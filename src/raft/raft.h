@@ -378,11 +378,18 @@ struct rk_raft_ready {
 	bool must_sync;
 };
 
+/* A follower's replication state on its leader (progress_status.state). */
+enum rk_raft_progress_state {
+	RK_RAFT_PROGRESS_PROBE = 0,
+	RK_RAFT_PROGRESS_REPLICATE = 1,
+	RK_RAFT_PROGRESS_SNAPSHOT = 2, /* a snapshot sent, not yet taken */
+};
+
 struct rk_raft_progress_status {
 	uint64_t id;
 	uint64_t match;
 	uint64_t next;
-	uint8_t state; /* 0 probe, 1 replicate, 2 snapshot */
+	uint8_t state; /* enum rk_raft_progress_state */
 	uint8_t flags; /* enum rk_raft_member_flags */
 	bool recent_active;
 	uint32_t inflight;

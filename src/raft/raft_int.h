@@ -134,9 +134,9 @@ void raft_log_on_advance(struct rk_raft *r);
 /* ---- tracker (tracker.c) ---------------------------------------------------- */
 
 enum raft_progress_state {
-	RAFT_PR_PROBE = 0,
-	RAFT_PR_REPLICATE = 1,
-	RAFT_PR_SNAPSHOT = 2,
+	RAFT_PR_PROBE = RK_RAFT_PROGRESS_PROBE,
+	RAFT_PR_REPLICATE = RK_RAFT_PROGRESS_REPLICATE,
+	RAFT_PR_SNAPSHOT = RK_RAFT_PROGRESS_SNAPSHOT,
 };
 
 struct raft_inflight {

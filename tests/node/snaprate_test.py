@@ -43,6 +43,32 @@ def range_view(node, rid):
     return json.loads(body) if st == 200 else None
 
 
+def filled_range(c, values):
+    """A range led, with two replicas and a node that holds neither, given
+    `values` incompressible values of VALUE bytes: (its view, that node,
+    the key prefix of its span)."""
+    def led_range():
+        try:
+            st, body = http(1, "/api/v1/ranges")
+        except OSError:
+            return None  # not up yet
+        rs = json.loads(body)["ranges"] if st == 200 else []
+        return next((r for r in rs if r["leader"] and len(r["replicas"]) == 2), None)
+    rng = wait("a range led", led_range, 30)
+    on = {p["node_id"] for p in rng["replicas"]}
+    target = next(i for i in c.nodes if i not in on)
+    prefix = fc.unescape(rng["start"])
+    conn = Conn(fc.client_addr(rng["leader"]), timeout=15)
+    try:
+        for k in range(values):
+            # Just above the range's start: inside its span.
+            r = conn.call("SET", prefix + b"\x00%03d" % k, os.urandom(VALUE))
+            expect(r == "OK", "SET %d: %r" % (k, r))
+    finally:
+        conn.close()
+    return rng, target, prefix
+
+
 def main():
     binary = os.path.abspath(sys.argv[1])
     tmp = tempfile.mkdtemp(prefix="rk-snaprate-")
@@ -50,28 +76,8 @@ def main():
     ok = False
     try:
         c.start_all()
-
-        def led_range():
-            try:
-                st, body = http(1, "/api/v1/ranges")
-            except OSError:
-                return None  # not up yet
-            rs = json.loads(body)["ranges"] if st == 200 else []
-            return next((r for r in rs if r["leader"] and len(r["replicas"]) == 2), None)
-        # A range led, with a node that holds none of its two replicas.
-        rng = wait("a range led", led_range, 30)
-        on = {p["node_id"] for p in rng["replicas"]}
-        target = next(i for i in c.nodes if i not in on)
+        rng, target, _ = filled_range(c, VALUES)
         leader = rng["leader"]
-        prefix = fc.unescape(rng["start"])
-        conn = Conn(fc.client_addr(leader), timeout=15)
-        try:
-            for k in range(VALUES):
-                # Just above the range's start: inside its span.
-                r = conn.call("SET", prefix + b"\x00%03d" % k, os.urandom(VALUE))
-                expect(r == "OK", "SET %d: %r" % (k, r))
-        finally:
-            conn.close()
         sent0 = metric(leader, "rangekv_snapshot_sent_bytes_total")
         waits0 = metric(leader, "rangekv_snapshot_rate_waits_total")
         commit = range_view(leader, rng["id"])["commit_index"]

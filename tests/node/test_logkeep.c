@@ -106,7 +106,7 @@ static void range_over_its_bytes(void **state)
 
 	(void)state;
 	fill(&lb, 1, 8192, KIB); /* 8 MiB */
-	v = (struct rk_logkeep_range){&lb, 1, 8192, 8192, NULL, 0, 0};
+	v = (struct rk_logkeep_range){&lb, 1, 8192, 8192, NULL, 0, 0, 0, false};
 	total = rk_logkeep_decide(&lim, 8 * MIB, &v, 1, &ckpt);
 	assert_int_equal(total, v.after);
 	assert_false(ckpt);
@@ -125,7 +125,7 @@ static void range_over_its_bytes(void **state)
 	assert_true(ckpt);
 	/* Under the budget: left alone. */
 	fill(&lb, 1, 4000, KIB);
-	v = (struct rk_logkeep_range){&lb, 1, 4000, 4000, NULL, 0, 0};
+	v = (struct rk_logkeep_range){&lb, 1, 4000, 4000, NULL, 0, 0, 0, false};
 	rk_logkeep_decide(&lim, 4000 * KIB, &v, 1, &ckpt);
 	assert_int_equal(v.upto, 0);
 	assert_false(ckpt);
@@ -141,7 +141,7 @@ static void range_over_its_entries(void **state)
 
 	(void)state;
 	fill(&lb, 1, 300, 10);
-	v = (struct rk_logkeep_range){&lb, 1, 250, 250, NULL, 0, 0};
+	v = (struct rk_logkeep_range){&lb, 1, 250, 250, NULL, 0, 0, 0, false};
 	rk_logkeep_decide(&lim, 3000, &v, 1, &ckpt);
 	assert_int_equal(v.upto, 200);
 	v.applied = 99;
@@ -149,6 +149,19 @@ static void range_over_its_entries(void **state)
 	rk_logkeep_decide(&lim, 3000, &v, 1, &ckpt);
 	assert_int_equal(v.upto, 0);
 	rk_logbytes_free(&lb);
+}
+
+/* Logs a, b, c of 1, 2 and 3 MiB (b's limit 2000) into v, c held at
+ * c_hold. */
+static void three_logs(struct rk_logbytes *a, struct rk_logbytes *b, struct rk_logbytes *c,
+		       struct rk_logkeep_range v[3], uint64_t c_hold)
+{
+	fill(a, 1, 1024, KIB);
+	fill(b, 1, 2048, KIB);
+	fill(c, 1, 3072, KIB);
+	v[0] = (struct rk_logkeep_range){a, 1, 1024, 1024, a, 0, 0, 0, false};
+	v[1] = (struct rk_logkeep_range){b, 1, 2048, 2000, b, 0, 0, 0, false};
+	v[2] = (struct rk_logkeep_range){c, 1, 3072, 3072, c, 0, 0, c_hold, false};
 }
 
 /* Three logs of 3, 2 and 1 MiB under a node budget of 4 MiB: the largest
@@ -162,12 +175,7 @@ static void node_over_its_total(void **state)
 	bool ckpt;
 
 	(void)state;
-	fill(&a, 1, 1024, KIB);
-	fill(&b, 1, 2048, KIB);
-	fill(&c, 1, 3072, KIB);
-	v[0] = (struct rk_logkeep_range){&a, 1, 1024, 1024, &a, 0, 0};
-	v[1] = (struct rk_logkeep_range){&b, 1, 2048, 2000, &b, 0, 0};
-	v[2] = (struct rk_logkeep_range){&c, 1, 3072, 3072, &c, 0, 0};
+	three_logs(&a, &b, &c, v, 0);
 	total = rk_logkeep_decide(&lim, 6 * MIB, v, 3, &ckpt);
 	assert_int_equal(v[0].arg, &c); /* largest first */
 	assert_int_equal(upto_of(v, 3, &c), 3072);
@@ -177,19 +185,70 @@ static void node_over_its_total(void **state)
 	/* Logs not offered count in the total: this one alone cannot bring
 	 * 9 MiB under 2, and goes whole. */
 	fill(&c, 1, 3072, KIB);
-	v[0] = (struct rk_logkeep_range){&c, 1, 3072, 3072, &c, 0, 0};
+	v[0] = (struct rk_logkeep_range){&c, 1, 3072, 3072, &c, 0, 0, 0, false};
 	total = rk_logkeep_decide(&lim, 9 * MIB, v, 1, &ckpt);
 	assert_int_equal(v[0].upto, 3072);
 	assert_int_equal(total, 6 * MIB);
 	/* Within the budget: nothing. */
 	fill(&c, 1, 3072, KIB);
-	v[0] = (struct rk_logkeep_range){&c, 1, 3072, 3072, &c, 0, 0};
+	v[0] = (struct rk_logkeep_range){&c, 1, 3072, 3072, &c, 0, 0, 0, false};
 	total = rk_logkeep_decide(&lim, 4 * MIB, v, 1, &ckpt);
 	assert_int_equal(v[0].upto, 0);
 	assert_int_equal(total, 4 * MIB);
 	rk_logbytes_free(&a);
 	rk_logbytes_free(&b);
 	rk_logbytes_free(&c);
+}
+
+/* A snapshot hold: nothing past it goes, no checkpoint is asked for it,
+ * and it is ignored once the log is over its bound. */
+static void hold_keeps_the_log(void **state)
+{
+	struct rk_logkeep_limits lim = {100000, 4 * MIB, 0};
+	struct rk_logbytes lb = {0}, a = {0}, b = {0};
+	struct rk_logkeep_range v[3];
+	bool ckpt;
+
+	(void)state;
+	assert_int_equal(rk_logkeep_hold_bound(&lim), 16 * MIB);
+	fill(&lb, 1, 8192, KIB); /* 8 MiB: over the budget, within the bound */
+	v[0] = (struct rk_logkeep_range){&lb, 1, 8192, 8192, NULL, 0, 0, 1000, false};
+	rk_logkeep_decide(&lim, 8 * MIB, v, 1, &ckpt);
+	assert_int_equal(v[0].upto, 1000);
+	assert_true(v[0].held);
+	assert_false(ckpt);
+	/* A hold beyond what the budget drops changes nothing. */
+	v[0].hold = 8000;
+	rk_logkeep_decide(&lim, 8 * MIB, v, 1, &ckpt);
+	assert_true(v[0].upto < 8000 && v[0].upto > 1000);
+	assert_false(v[0].held);
+	/* Held before its first entry: nothing goes, no checkpoint asked. */
+	fill(&lb, 501, 8692, KIB);
+	v[0] = (struct rk_logkeep_range){&lb, 501, 8692, 8692, NULL, 0, 0, 400, false};
+	rk_logkeep_decide(&lim, 8 * MIB, v, 1, &ckpt);
+	assert_int_equal(v[0].upto, 0);
+	assert_true(v[0].held);
+	assert_false(ckpt);
+	/* Over the bound (4 x 4 MiB): the hold is ignored. */
+	fill(&lb, 1, 16 * 1024 + 1, KIB);
+	v[0] = (struct rk_logkeep_range){&lb, 1, 16385, 16385, NULL, 0, 0, 1000, false};
+	rk_logkeep_decide(&lim, 16 * MIB + KIB, v, 1, &ckpt);
+	assert_true(v[0].upto > 1000);
+	assert_false(v[0].held);
+	/* The bound is the node budget when that is larger. */
+	lim = (struct rk_logkeep_limits){100000, MIB, 64 * MIB};
+	assert_int_equal(rk_logkeep_hold_bound(&lim), 64 * MIB);
+	/* Over the node budget: the held log gives what it can, the others
+	 * make up for it. */
+	lim = (struct rk_logkeep_limits){100000, 4 * MIB, 4 * MIB};
+	three_logs(&a, &b, &lb, v, 1000);
+	rk_logkeep_decide(&lim, 6 * MIB, v, 3, &ckpt);
+	assert_int_equal(upto_of(v, 3, &lb), 1000);
+	assert_int_equal(upto_of(v, 3, &b), 2000);
+	assert_int_equal(upto_of(v, 3, &a), 1024);
+	rk_logbytes_free(&lb);
+	rk_logbytes_free(&a);
+	rk_logbytes_free(&b);
 }
 
 int main(void)
@@ -200,6 +259,7 @@ int main(void)
 		cmocka_unit_test(range_over_its_bytes),
 		cmocka_unit_test(range_over_its_entries),
 		cmocka_unit_test(node_over_its_total),
+		cmocka_unit_test(hold_keeps_the_log),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
