@@ -14,12 +14,10 @@ count of replicas (750) and of leaders (250), by the nodes' own
 reads back through node 4. Prints how long the balance took.
 """
 import os
-import re
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fault"))
 sys.path.insert(0, os.path.dirname(__file__))
@@ -49,16 +47,6 @@ def wait(what, cond, timeout, step=0.5):
     return spans.wait(what, cond, timeout, fail, step)
 
 
-def metric(i, name):
-    """Node i's unlabelled /metrics sample name, None if it does not answer."""
-    try:
-        with urllib.request.urlopen("http://%s/metrics" % addr(i, 2), timeout=10) as r:
-            m = re.search(r"^%s (\d+)$" % name, r.read().decode(), re.M)
-    except OSError:
-        return None
-    return int(m.group(1)) if m else 0
-
-
 def whole():
     """Every range with 3 voters on 3 distinct nodes (node 1's listing)."""
     rs = N.ranges(1)
@@ -74,8 +62,8 @@ def whole():
 def balanced():
     """(replicas, leaders) per node when both are within 10% of their mean
     and every range is whole; else None."""
-    reps = [metric(i, "rangekv_ranges") for i in NODES]
-    leads = [metric(i, "rangekv_leaders") for i in NODES]
+    reps = [N.metric(i, "rangekv_ranges") for i in NODES]
+    leads = [N.metric(i, "rangekv_leaders") for i in NODES]
     if None in reps or None in leads:
         return None
     if os.environ.get("RK_VERBOSE"):
@@ -97,7 +85,7 @@ def main():
     ts = []
     ok = False
     try:
-        wait("1,000 ranges led", lambda: sum(metric(i, "rangekv_leaders") or 0
+        wait("1,000 ranges led", lambda: sum(N.metric(i, "rangekv_leaders") or 0
                                              for i in (1, 2, 3)) == RANGES, 120)
         for w in range(2):
             t = threading.Thread(target=spans.bulk_writer,

@@ -18,12 +18,10 @@ leaderships off node 1.
     leadbal_test.py BIN
 """
 import os
-import re
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fault"))
 sys.path.insert(0, os.path.dirname(__file__))
@@ -52,18 +50,8 @@ def wait(what, cond, timeout, step=0.2):
     return spans.wait(what, cond, timeout, fail, step)
 
 
-def leaders(i):
-    """Node i's rangekv_leaders, None if it does not answer."""
-    try:
-        with urllib.request.urlopen("http://%s/metrics" % addr(i, 2), timeout=10) as r:
-            m = re.search(r"^rangekv_leaders (\d+)$", r.read().decode(), re.M)
-    except OSError:
-        return None
-    return int(m.group(1)) if m else None
-
-
 def counts():
-    c = [leaders(i) for i in (1, 2, 3)]
+    c = [N.metric(i, "rangekv_leaders") for i in (1, 2, 3)]
     return None if None in c else c
 
 

@@ -3,6 +3,7 @@ autosplit_test.py, merge_test.py, index_test.py)."""
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -185,6 +186,17 @@ class Nodes:
 
     def http(self, i, method, path):
         return http(self.addr(i, 2), method, path, timeout=self.http_timeout)
+
+    def metric(self, i, name):
+        """Node i's unlabelled /metrics sample name as an int (0 if it has
+        none), None when the node does not answer."""
+        try:
+            with urllib.request.urlopen("http://%s/metrics" % self.addr(i, 2),
+                                        timeout=self.http_timeout) as r:
+                m = re.search(r"^%s (\d+)$" % re.escape(name), r.read().decode(), re.M)
+        except OSError:
+            return None
+        return int(m.group(1)) if m else 0
 
     def ranges(self, i):
         """Node i's /api/v1/ranges, None when it does not answer."""
