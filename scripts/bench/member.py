@@ -37,6 +37,9 @@
                                 and node 1's redirects and batches sent on
                                 in parts
 
+RK_BENCH_FLAGS="..." adds flags to every node's start, e.g.
+RK_BENCH_FLAGS="--log-keep-bytes-total 1GiB".
+
 Prints one line per figure; nothing passes or fails on a timing.
 """
 import json
@@ -95,6 +98,10 @@ def on_leader(rid, method, path, timeout=120):
     return st, body
 
 
+# More flags for every node's start (RK_BENCH_FLAGS, split on blanks).
+EXTRA = os.environ.get("RK_BENCH_FLAGS", "").split()
+
+
 def start(tmp, ranges, extra=(), cut=None):
     """Three nodes with `ranges` ranges, cut evenly or, with cut, at those
     --split-at boundaries (ranges - 1 of them)."""
@@ -109,7 +116,7 @@ def start(tmp, ranges, extra=(), cut=None):
              "--peer-addr", peer(i), "--client-addr", "%s:%d" % client(i),
              "--http-addr", http(i), "--initial-cluster", ic] +
             (["--ranges", str(ranges)] if cut is None else ["--split-at", cut]) +
-            ["--tick-ms", str(TICK_MS)] + list(extra), stdout=log, stderr=log)
+            ["--tick-ms", str(TICK_MS)] + list(extra) + EXTRA, stdout=log, stderr=log)
     until = time.time() + 60
     while time.time() < until:
         try:

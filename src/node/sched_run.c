@@ -762,6 +762,11 @@ static void pass(struct rk_node *n, struct snap *sn, bool enabled)
 	cfg.split_size = 0;
 	cfg.split_qps = 0;
 	cfg.merge_size = 0;
+	/* Rule 9 only in the main pass, and only when lead_round says so:
+	 * the merges' pass takes its merges and alignments alone, and a
+	 * transfer it decided and dropped would still count in the nodes'
+	 * leaderships the main pass goes by. */
+	cfg.no_leader_balance = true;
 	memset(&st, 0, sizeof(st));
 	st.now_ms = now_ms(n);
 	st.nodes = sn->nodes;

@@ -225,6 +225,10 @@ def main():
         print("mergealign_test: OK (%d -> 1 range in %.1f s after the resume; %d alignment "
               "steps logged, %d seen in /api/v1/operations; %d keys read back)" %
               (len(after), took, steps, len(seen), len(acked)), flush=True)
+    except SystemExit:
+        os.environ["RK_KEEP"] = "1"
+        print("mergealign_test: logs in %s" % top, flush=True)
+        raise
     finally:
         stop.set()
         spans.kill_all(procs, top)
