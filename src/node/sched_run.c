@@ -708,20 +708,48 @@ static int group_sync(struct rk_node *n, const struct snap *sn, bool *workp)
 	return 0;
 }
 
+/* Whether every live node's count of replicas is within the balance band
+ * of their mean (or one replica), with no move in flight. */
+static bool counts_settled(const struct rk_pl_config *cfg, const struct rk_pl_state *st)
+{
+	double sum = 0, mean, tol;
+	size_t live = 0;
+
+	if (st->moves > 0)
+		return false;
+	for (size_t i = 0; i < st->n_nodes; i++)
+		if (st->nodes[i].state == RK_PL_LIVE) {
+			sum += st->nodes[i].replicas;
+			live++;
+		}
+	mean = live > 0 ? sum / (double)live : 0;
+	tol = mean * cfg->balance_pct / 100.0 < 1 ? 1 : mean * cfg->balance_pct / 100.0;
+	for (size_t i = 0; i < st->n_nodes; i++)
+		if (st->nodes[i].state == RK_PL_LIVE &&
+		    (st->nodes[i].replicas < mean - tol || st->nodes[i].replicas > mean + tol))
+			return false;
+	return true;
+}
+
 /* Whether this pass balances leaderships (rule 9), and if so its nodes'
  * counts of them as their last heartbeats said (st's from the tally come
  * from leader hints up to a sweep old at 100,000 ranges): only while
- * rebalancing is on, and only once the beats can show the last round's
- * transfers, with none of them (or of a move's handover) still in flight
- * and a beat from every live node RK_SR_LEAD_SETTLE_MS after that round.
- * Rounds closer together would count the same leaderships as misplaced
- * twice and overshoot. */
-static bool lead_round(struct rk_node *n, struct rk_pl_state *st, bool enabled)
+ * rebalancing is on; only once the replicas are spread (counts_settled:
+ * a node that joined or came back holds too few replicas to take its
+ * share, and the band's mean would have the others hand leaderships
+ * among themselves, each transfer an election, only to move them again
+ * once the replicas are spread); and only once the beats can show the
+ * last round's transfers, with none of them (or of a move's handover)
+ * still in flight and a beat from every live node RK_SR_LEAD_SETTLE_MS
+ * after that round. Rounds closer together would count the same
+ * leaderships as misplaced twice and overshoot. */
+static bool lead_round(struct rk_node *n, const struct rk_pl_config *cfg,
+		       struct rk_pl_state *st, bool enabled)
 {
 	struct rk_sr *s = &n->sr;
 	uint64_t v[RK_MAX_NODES], heard;
 
-	if (!enabled || st->n_nodes > RK_MAX_NODES)
+	if (!enabled || st->n_nodes > RK_MAX_NODES || !counts_settled(cfg, st))
 		return false;
 	for (size_t i = 0; i < s->n_busy; i++)
 		if (s->busy[i].kind == RK_PL_OP_TRANSFER_LEADER)
@@ -789,7 +817,7 @@ static void pass(struct rk_node *n, struct snap *sn, bool enabled)
 	/* Before the main pass, which then leaves the merging ranges alone. */
 	if (enabled)
 		rk_sr_merges(n, &cfg, &st);
-	cfg.no_leader_balance = !lead_round(n, &st, enabled);
+	cfg.no_leader_balance = !lead_round(n, &cfg, &st, enabled);
 	memset(&ps, 0, sizeof(ps));
 	ps.cursor = s->cursor;
 	ps.slice = RK_SR_SLICE;

@@ -26,8 +26,9 @@
  * visits from a cursor, from memory. While rebalancing is on, the
  * scheduler's rule 9 balances the user ranges' leaderships (the runtime's
  * preference stands aside then, balance.h), by the nodes' counts of them
- * in their heartbeats, a round at most every RK_SR_LEAD_SETTLE_MS and
- * none while a transfer is in flight. Replicas are balanced by
+ * in their heartbeats, once the replicas are spread, a round at most
+ * every RK_SR_LEAD_SETTLE_MS and none while a transfer is in flight.
+ * Replicas are balanced by
  * count and by bytes: each range's size is the one its leader last
  * reported in its heartbeats (rfig.h), used once every live node has
  * completed a full report to this leader (by count alone until then).
