@@ -25,7 +25,9 @@
                                 while the placement leader moves replicas
                                 to it (rebalancing on), the moves done, how
                                 long until none is in flight (balanced by
-                                count), the snapshot bytes and MB/s; then
+                                count), the snapshot bytes and MB/s, how
+                                long until every node's leaderships are
+                                within 10% of their mean; then
                                 node 4 decommissioned: how long until it
                                 holds no replica
   member.py BIN hot SECS        64 ranges cut evenly over the byte space
@@ -300,6 +302,16 @@ def commands():
     return 0.0
 
 
+def leaders(i):
+    """Node i's rangekv_leaders (None if it does not answer)."""
+    try:
+        m = urllib.request.urlopen("http://%s/metrics" % http(i), timeout=5).read().decode()
+    except OSError:
+        return None
+    return next((int(l.split()[1]) for l in m.splitlines()
+                 if l.startswith("rangekv_leaders ")), None)
+
+
 def moves(n, secs):
     tmp = tempfile.mkdtemp(prefix="rk-bench-member-")
     procs = start(tmp, 64)
@@ -391,6 +403,16 @@ def join(secs, ranges=16, mb=0):
               "%.1f MB of snapshots sent, %.1f MB/s over that time" %
               (took, {x["id"]: x["replicas"] for x in ops.get("nodes", [])}, sent / 1e6,
                sent / 1e6 / took), flush=True)
+        # Leaderships: the scheduler's rule 9 spreads them once no move
+        # is in flight; within 10% of their mean on every node.
+        while time.time() < until:
+            ls = [leaders(i) for i in (1, 2, 3, 4)]
+            if None not in ls and all(abs(x - sum(ls) / 4.0) <= 0.1 * sum(ls) / 4.0
+                                      for x in ls):
+                break
+            time.sleep(1)
+        print("leaderships within 10%% of their mean %.1f s after node 4 started: %s" %
+              (time.time() - t0, ls), flush=True)
         t0 = time.time()
         st, body = call(1, "POST", "/api/v1/nodes/4/decommission", 60)
         if st not in (200, 202):
