@@ -749,7 +749,13 @@ static bool lead_round(struct rk_node *n, const struct rk_pl_config *cfg,
 	struct rk_sr *s = &n->sr;
 	uint64_t v[RK_MAX_NODES], heard;
 
-	if (!enabled || st->n_nodes > RK_MAX_NODES || !counts_settled(cfg, st))
+	/* Nor while merges are under way or ranges wait to be judged cold
+	 * for one: a merge gathers both leaderships on its left's leader,
+	 * and with rule 9 handing leaderships over beside merges, two CI
+	 * runs saw merges stop (ranges small, aligned and cold, none merged
+	 * in 180-300 s); leaderships are spread once they are done. */
+	if (!enabled || st->n_nodes > RK_MAX_NODES || !counts_settled(cfg, st) ||
+	    s->n_merging > 0 || s->n_cold > 0)
 		return false;
 	for (size_t i = 0; i < s->n_busy; i++)
 		if (s->busy[i].kind == RK_PL_OP_TRANSFER_LEADER)

@@ -299,6 +299,10 @@ def main():
               "/api/v1/operations %d; %d keys read back)" %
               (n_max, len(sticky), took, (n_max - len(sticky)) / took, merge_lat, killed,
                n_at_kill, total_asked, done, calls_failed, ops_seen, len(acked)), flush=True)
+    except SystemExit:
+        os.environ["RK_KEEP"] = "1"
+        print("automerge_test: logs in %s" % top, flush=True)
+        raise
     finally:
         stop.set()
         spans.kill_all(procs, top)
