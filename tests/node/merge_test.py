@@ -308,6 +308,10 @@ def main():
                                                   "abandoned, merged again"))
         print("merge_test: OK (%d SETs, %d INCRs acknowledged; merged %r; crash points: %s)" %
               (len(acked.sets), acked.incr, merged, "; ".join(outcomes)), flush=True)
+    except SystemExit:
+        os.environ["RK_KEEP"] = "1"
+        print("merge_test: logs in %s" % top, flush=True)
+        raise
     finally:
         stop.set()
         spans.kill_all(procs, top)
