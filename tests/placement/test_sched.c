@@ -378,6 +378,14 @@ static void test_short_range_topped_up(void **state)
 	w_free(&w);
 }
 
+/* Three nodes holding 12 ranges, every leadership on node 1. */
+static void all_led_by_node1(struct world *w)
+{
+	w_init(w, 7, 3, 12, nodes3, 3, 1000, 1000);
+	for (size_t i = 0; i < w->n_ranges; i++)
+		w->ranges[i].leader_node = 1;
+}
+
 /* Every leadership on node 1: rule 9 hands some over, unless leaderships
  * are someone else's to balance (the node runtime's, as the driver runs
  * it). */
@@ -388,9 +396,7 @@ static void test_leader_balance_can_be_left_out(void **state)
 	struct world w;
 
 	(void)state;
-	w_init(&w, 7, 3, 12, nodes3, 3, 1000, 1000);
-	for (size_t i = 0; i < w.n_ranges; i++)
-		w.ranges[i].leader_node = 1;
+	all_led_by_node1(&w);
 	w_pass(&w, ops, 16, &pass);
 	assert_true(pass.n_ops > 0);
 	assert_int_equal(w_count_ops(ops, pass.n_ops, RK_PL_OP_TRANSFER_LEADER), pass.n_ops);
@@ -410,9 +416,7 @@ static void test_leader_balance_not_system(void **state)
 	struct world w;
 
 	(void)state;
-	w_init(&w, 7, 3, 12, nodes3, 3, 1000, 1000);
-	for (size_t i = 0; i < w.n_ranges; i++)
-		w.ranges[i].leader_node = 1;
+	all_led_by_node1(&w);
 	w.ranges[0].flags = RK_PL_RANGE_SYSTEM;
 	w_pass(&w, ops, 16, &pass);
 	assert_true(pass.n_ops > 0);
