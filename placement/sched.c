@@ -422,6 +422,26 @@ static void band(double sum, size_t n, uint32_t pct, double floor_tol,
 	*hip = mean + tol;
 }
 
+bool rk_pl_counts_settled(const struct rk_pl_config *cfg, const struct rk_pl_state *st)
+{
+	double sum = 0, lo, hi;
+	size_t live = 0;
+
+	if (st->moves > 0)
+		return false;
+	for (size_t i = 0; i < st->n_nodes; i++)
+		if (st->nodes[i].state == RK_PL_LIVE) {
+			sum += st->nodes[i].replicas;
+			live++;
+		}
+	band(sum, live, cfg->balance_pct, 1, &lo, &hi);
+	for (size_t i = 0; i < st->n_nodes; i++)
+		if (st->nodes[i].state == RK_PL_LIVE &&
+		    (st->nodes[i].replicas < lo || st->nodes[i].replicas > hi))
+			return false;
+	return true;
+}
+
 static void ctx_bands(struct pl_ctx *c)
 {
 	double cnt = 0, byt = 0, ldr = 0;

@@ -299,6 +299,12 @@ int rk_pl_pass(const struct rk_pl_config *cfg, const struct rk_pl_state *st,
  */
 bool rk_pl_merge_pair(const struct rk_pl_config *cfg, const struct rk_pl_state *st,
 		      const struct rk_pl_range *left, const struct rk_pl_range *right);
+/* Whether the replicas are spread: no move in flight (st->moves) and
+ * every live node's count of replicas within the band rule 8 balances
+ * to (cfg->balance_pct of the live nodes' mean, at least one replica).
+ * The driver balances leaderships (rule 9) only then: a node short of
+ * replicas cannot take its share of them. */
+bool rk_pl_counts_settled(const struct rk_pl_config *cfg, const struct rk_pl_state *st);
 
 /* Fills every node's aggregates (replicas, leaders, bytes, moves) and
  * st->moves from the ranges, in O(ranges x replicas x log nodes). Replicas on nodes not in

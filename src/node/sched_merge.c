@@ -394,6 +394,20 @@ static void align_step(struct rk_node *n, const struct rk_pl_range *x, const str
 			st->nodes[v].moves++;
 }
 
+/* Whether left and right, neighbours among the candidates, merge once
+ * both have been small and quiet for --merge-cold: a merge pair but for
+ * their cold marks (their sizes and rates are what a merge is judged on
+ * all the same). */
+static bool pair_once_cold(const struct rk_pl_config *cfg, const struct rk_pl_state *ms,
+			   const struct rk_pl_range *left, const struct rk_pl_range *right)
+{
+	struct rk_pl_range l = *left, r = *right;
+
+	l.flags &= (uint8_t)~RK_PL_RANGE_WARM;
+	r.flags &= (uint8_t)~RK_PL_RANGE_WARM;
+	return rk_pl_merge_pair(cfg, ms, &l, &r);
+}
+
 /* Both ranges of every merge pair among the candidates (in start order)
  * busy for the main pass: balancing there never moves the replicas an
  * alignment gathers, nor the left it gathers them on. */
@@ -456,6 +470,7 @@ void rk_sr_merges(struct rk_node *n, const struct rk_pl_config *base, struct rk_
 	cfg.max_merges_per_node = (uint32_t)per_node;
 	s->cold = NULL;
 	s->n_cold = s->cap_cold = 0;
+	s->n_pairs = 0;
 	if (cfg.merge_size == 0 || !s->sized ||
 	    candidates(s, cfg.merge_size, &set, &n_set) != 0 || n_set == 0)
 		goto out;
@@ -495,6 +510,8 @@ void rk_sr_merges(struct rk_node *n, const struct rk_pl_config *base, struct rk_
 		}
 	}
 	hold_pairs(s, &cfg, &ms, st);
+	for (size_t i = 0; per_node > 0 && i + 1 < n_set; i++)
+		s->n_pairs += pair_once_cold(&cfg, &ms, &mr[i], &mr[i + 1]);
 out:
 	free(old);
 	free(mr);

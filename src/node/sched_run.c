@@ -708,33 +708,10 @@ static int group_sync(struct rk_node *n, const struct snap *sn, bool *workp)
 	return 0;
 }
 
-/* Whether every live node's count of replicas is within the balance band
- * of their mean (or one replica), with no move in flight. */
-static bool counts_settled(const struct rk_pl_config *cfg, const struct rk_pl_state *st)
-{
-	double sum = 0, mean, tol;
-	size_t live = 0;
-
-	if (st->moves > 0)
-		return false;
-	for (size_t i = 0; i < st->n_nodes; i++)
-		if (st->nodes[i].state == RK_PL_LIVE) {
-			sum += st->nodes[i].replicas;
-			live++;
-		}
-	mean = live > 0 ? sum / (double)live : 0;
-	tol = mean * cfg->balance_pct / 100.0 < 1 ? 1 : mean * cfg->balance_pct / 100.0;
-	for (size_t i = 0; i < st->n_nodes; i++)
-		if (st->nodes[i].state == RK_PL_LIVE &&
-		    (st->nodes[i].replicas < mean - tol || st->nodes[i].replicas > mean + tol))
-			return false;
-	return true;
-}
-
 /* Whether this pass balances leaderships (rule 9), and if so its nodes'
  * counts of them as their last heartbeats said (st's from the tally come
  * from leader hints up to a sweep old at 100,000 ranges): only while
- * rebalancing is on; only once the replicas are spread (counts_settled:
+ * rebalancing is on; only once the replicas are spread (rk_pl_counts_settled:
  * a node that joined or came back holds too few replicas to take its
  * share, and the band's mean would have the others hand leaderships
  * among themselves, each transfer an election, only to move them again
@@ -749,13 +726,15 @@ static bool lead_round(struct rk_node *n, const struct rk_pl_config *cfg,
 	struct rk_sr *s = &n->sr;
 	uint64_t v[RK_MAX_NODES], heard;
 
-	/* Nor while merges are under way or ranges wait to be judged cold
-	 * for one: a merge gathers both leaderships on its left's leader,
-	 * and with rule 9 handing leaderships over beside merges, two CI
-	 * runs saw merges stop (ranges small, aligned and cold, none merged
-	 * in 180-300 s); leaderships are spread once they are done. */
-	if (!enabled || st->n_nodes > RK_MAX_NODES || !counts_settled(cfg, st) ||
-	    s->n_merging > 0 || s->n_cold > 0)
+	/* Nor while merges are under way or pairs wait to be judged cold
+	 * for one (s->n_pairs; a cold range that no merge takes, its pair
+	 * too large or too busy, does not hold rule 9 back): a merge gathers
+	 * both leaderships on its left's leader, and with rule 9 handing
+	 * leaderships over beside merges, two CI runs saw merges stop
+	 * (ranges small, aligned and cold, none merged in 180-300 s);
+	 * leaderships are spread once they are done. */
+	if (!enabled || st->n_nodes > RK_MAX_NODES || !rk_pl_counts_settled(cfg, st) ||
+	    s->n_merging > 0 || s->n_pairs > 0)
 		return false;
 	for (size_t i = 0; i < s->n_busy; i++)
 		if (s->busy[i].kind == RK_PL_OP_TRANSFER_LEADER)

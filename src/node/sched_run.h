@@ -141,6 +141,12 @@ struct rk_sr {
 	size_t n_merging, cap_merging;
 	struct sr_cold *cold;
 	size_t n_cold, cap_cold;
+	/* Pairs among the last pass's candidates that merge once both are
+	 * cold (or are cold and wait for a slot or an alignment): rule 9
+	 * waits for them (lead_round), not for every cold range, since a
+	 * cold range whose pair is too large or too busy to merge may stay
+	 * so for good. */
+	size_t n_pairs;
 	uint64_t merges_asked, merges_done, merges_failed;
 	/* The merge candidates of the last search (sched_merge.c): their
 	 * positions in s->ranges, in start order, and what they were found
@@ -221,7 +227,8 @@ bool rk_sr_merges_settled(const struct rk_sr *s);
  * merge_align, with the admin calls of any move, counted in st's moves);
  * marks both ranges of every merge pair busy in st, so that the main
  * pass leaves them alone (docs/placement.md, "Merging neighbours whose
- * replica sets differ"). */
+ * replica sets differ"); counts in s->n_pairs the pairs that merge once
+ * cold. */
 void rk_sr_merges(struct rk_node *n, const struct rk_pl_config *base, struct rk_pl_state *st);
 /* The driver's merges in /api/v1/operations (those whose call does not
  * run on this node: merge.h lists those); how many. */

@@ -15,7 +15,16 @@ With rebalancing on, each range's preferred node stands aside
 (src/node/balance.h), so without rule 9 nothing would move the
 leaderships off node 1.
 
-    leadbal_test.py BIN
+    leadbal_test.py BIN [cold]
+
+With `cold` (ports 11700-11739), the cluster starts with one range and
+--split-size 16KiB (merges below 4 KiB together) and --merge-cold 1s;
+COLD_KEYS keys of 1 KiB split it by size into ranges of about 8 KiB, and
+then two of every three keys are deleted: the automatic ranges are small
+and cold, but most neighbours together are too large to merge. Once the
+layout holds still, the handovers and checks above run: rule 9 must not
+wait for cold ranges that no merge takes (it once waited for every cold
+range, for good in such a cluster).
 """
 import os
 import sys
@@ -28,8 +37,14 @@ sys.path.insert(0, os.path.dirname(__file__))
 import spans  # noqa: E402
 
 BIN = sys.argv[1]
-BASE = 11660 + (os.getpid() % 3) * 12  # the band 11660-11699
-RANGES = 30
+COLD = sys.argv[2:3] == ["cold"]
+if COLD:
+    BASE = 11700 + (os.getpid() % 3) * 12  # the band 11700-11739
+    RANGES = 1
+    COLD_KEYS = 240
+else:
+    BASE = 11660 + (os.getpid() % 3) * 12  # the band 11660-11699
+    RANGES = 30
 SPREAD_S = 90
 STEADY_S = 6
 
@@ -72,15 +87,21 @@ def user_leaders():
     return got if all(got.values()) else None
 
 
+LAYOUT = []  # cold: the ranges' ids once the layout holds still
+
+
 def writer(stop, acked, errors):
     i = 0
     conns = {}
     while not stop.is_set():
         s = 1 + i % 3
+        # cold: the same few keys again and again, so that their range
+        # neither grows into a split nor shrinks into a merge.
+        key = "lb:%02d" % (i % 50) if COLD else "lb:%06d" % i
         try:
             if s not in conns:
                 conns[s] = N.conn(s)
-            got = conns[s].call("SET", "lb:%06d" % i, "v%d" % i)
+            got = conns[s].call("SET", key, "v%d" % i)
             if got == "OK":
                 acked.append(i)
             else:
@@ -92,15 +113,61 @@ def writer(stop, acked, errors):
         time.sleep(0.005)
 
 
+def cold_layout():
+    """Splits the one range by size, deletes four keys in five and waits
+    for the layout to hold still: ranges small and cold, neighbours too
+    large to merge. Fills LAYOUT."""
+    c = N.conn(1)
+    value = "x" * 1024
+    for k in range(COLD_KEYS):
+        got = c.call("SET", "lc:%04d" % k, value)
+        if got != "OK":
+            fail("SET lc:%04d: %r" % (k, got))
+    wait("the range split by size", lambda: len(N.ranges(1) or []) >= 8, 60)
+    # Splits settle before the deletes, so that the sizes are final.
+    stable_for(lambda: [r["id"] for r in N.ranges(1) or []], 5, 60, "the splits")
+    for k in range(COLD_KEYS):
+        if k % 5 != 0 and c.call("DEL", "lc:%04d" % k) != 1:
+            fail("DEL lc:%04d" % k)
+    rs = stable_for(lambda: [(r["id"], r.get("size_bytes")) for r in N.ranges(1) or []],
+                    8, 90, "the layout after the deletes")
+    small = [rid for rid, size in rs if size is not None and size <= 4096]
+    LAYOUT[:] = [rid for rid, _ in rs]
+    print("leadbal_test: %d ranges after the deletes, %d of them at most 4 KiB: %s" %
+          (len(rs), len(small), rs), flush=True)
+    if len(small) < 4:
+        fail("too few small ranges to judge cold: %s" % rs)
+
+
+def stable_for(get, secs, timeout, what):
+    """get()'s value once it has not changed for secs seconds."""
+    t_end = time.time() + timeout
+    last, since = None, time.time()
+    while time.time() < t_end:
+        v = get()
+        if v != last or not v:
+            last, since = v, time.time()
+        elif time.time() - since >= secs:
+            return v
+        time.sleep(0.5)
+    fail("%s did not hold still for %d s within %d s: %s" % (what, secs, timeout, last))
+
+
 def main():
     top = tempfile.mkdtemp(prefix="rk-leadbal-")
-    procs = {i: spans.start_node(BIN, i, top, addr, ranges=RANGES, rebalance="on")
+    extra = ["--split-size", "16KiB", "--merge-cold", "1s"] if COLD else []
+    procs = {i: spans.start_node(BIN, i, top, addr, extra, ranges=RANGES, rebalance="on")
              for i in (1, 2, 3)}
     stop = threading.Event()
     acked, errors = [], []
     t = threading.Thread(target=writer, args=(stop, acked, errors))
     ok = False
     try:
+        if COLD:
+            wait("every node told rebalancing is on",
+                 lambda: all(N.http(i, "GET", "/api/v1/rebalance") == (200, {"enabled": True})
+                             for i in (1, 2, 3)), 30)
+            cold_layout()
         wait("every range led", user_leaders, 60)
         # Every node told that rebalancing is on: until then each one
         # hands leaderships to its preferred nodes (balance.h), which
@@ -118,8 +185,9 @@ def main():
                 break
             for rid in away:
                 N.http(ls[rid], "POST", "/api/v1/ranges/%d/transfer-leader?to=1" % rid)
+        n_user = len(LAYOUT) if COLD else RANGES
         peak = wait("node 1 leading nearly every range",
-                    lambda: (lambda c: c if c and c[0] >= RANGES - 3 else None)(counts()), 10)
+                    lambda: (lambda c: c if c and c[0] >= n_user - 3 else None)(counts()), 10)
         print("leadbal_test: leaderships on nodes 1-3 after the handovers: %s" % peak,
               flush=True)
         t1 = time.time()

@@ -428,6 +428,41 @@ static void test_leader_balance_not_system(void **state)
 	w_free(&w);
 }
 
+/* rk_pl_counts_settled, which rule 9 waits for in the driver: every live
+ * node's count of replicas in the band and no move in flight. A joined,
+ * empty node is not settled; once it is dead, its count is not judged. */
+static void test_counts_settled(void **state)
+{
+	static const uint64_t nodes4[] = {1, 2, 3, 4};
+	struct rk_pl_state st;
+	struct world w;
+
+	(void)state;
+	w_init(&w, 5, 4, 12, nodes4, 4, 1000, 1000); /* 9 replicas a node */
+	w_state(&w, &st);
+	assert_true(rk_pl_counts_settled(&w.cfg, &st));
+	st.moves = 1;
+	assert_false(rk_pl_counts_settled(&w.cfg, &st));
+	/* Range 2's replica on node 1 to node 2: 8 and 10 against a mean
+	 * of 9, inside the band's floor of one replica; range 6's too: 7
+	 * and 11 are not. */
+	st.moves = 0;
+	w_set_reps(&w.ranges[2], (const uint64_t[]){3, 4, 2}, 3);
+	w_state(&w, &st);
+	assert_true(rk_pl_counts_settled(&w.cfg, &st));
+	w_set_reps(&w.ranges[6], (const uint64_t[]){3, 4, 2}, 3);
+	w_state(&w, &st);
+	assert_false(rk_pl_counts_settled(&w.cfg, &st));
+	w_free(&w);
+	w_init(&w, 5, 4, 12, nodes3, 3, 1000, 1000); /* 12, 12, 12 and 0 */
+	w_state(&w, &st);
+	assert_false(rk_pl_counts_settled(&w.cfg, &st));
+	w_set_node(&w, 4, RK_PL_DEAD);
+	w_state(&w, &st);
+	assert_true(rk_pl_counts_settled(&w.cfg, &st));
+	w_free(&w);
+}
+
 /* Four nodes with six replicas each, but ranges 1 and 5 (on nodes 1-3)
  * ten times the others: node 4 holds a third of the bytes of the
  * others. The pass moves a heavy range to node 4 (from a heavy node,
@@ -1034,6 +1069,7 @@ int main(void)
 		cmocka_unit_test(test_short_range_topped_up),
 		cmocka_unit_test(test_leader_balance_can_be_left_out),
 		cmocka_unit_test(test_leader_balance_not_system),
+		cmocka_unit_test(test_counts_settled),
 		cmocka_unit_test(test_move_limits),
 		cmocka_unit_test(test_moves_for_rate),
 		cmocka_unit_test(test_capacity_and_draining_leader),
