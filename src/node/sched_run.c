@@ -206,9 +206,29 @@ static int add_node(void *arg, const struct rk_pl_node_rec *rec)
 /* Hands the memory of a freed index back to the system: the index is
  * tens of megabytes at 100,000 ranges, made of small blocks that the
  * allocator would otherwise keep for the process's life, and a node that
- * read it several times while it settled would stay at its peak. */
-static void trim(void)
+ * read it several times while it settled would stay at its peak. But
+ * malloc_trim walks every arena of the process, the store's cache among
+ * them, and hands back each free run of pages with a madvise of its
+ * own, a TLB shootdown on every core: done after each read (one every
+ * RK_SR_SOON_MS while moves are in flight) it was a fifth of the
+ * placement leader's CPU while a node filled, about 6,000 madvise calls
+ * a second. So only for an index large enough to matter, and at most
+ * once per RK_SR_TRIM_MS: the last one freed is handed back by the tick
+ * after that (rk_sr_tick). */
+static void trim_later(struct rk_sr *s, size_t n_freed)
 {
+	if (n_freed >= RK_SR_TRIM_RANGES)
+		s->trim_due = true;
+}
+
+static void trim_now(struct rk_node *n)
+{
+	struct rk_sr *s = &n->sr;
+
+	if (!s->trim_due || (s->trim_ms != 0 && now_ms(n) - s->trim_ms < RK_SR_TRIM_MS))
+		return;
+	s->trim_due = false;
+	s->trim_ms = now_ms(n);
 #ifdef __GLIBC__
 	malloc_trim(0);
 #endif
@@ -232,14 +252,13 @@ static void ranges_free(struct rk_pl_range *v, size_t n)
 
 static void index_free(struct rk_sr *s)
 {
-	bool had = s->ranges != NULL || s->pend != NULL || s->gone != NULL;
+	size_t freed = s->n_ranges + s->n_pend + s->n_gone - s->gone_at;
 
 	ranges_free(s->ranges, s->n_ranges);
 	ranges_free(s->pend, s->n_pend);
 	ranges_free(s->gone, s->n_gone); /* those freed already are NULL */
 	memset(&s->ranges, 0, sizeof(*s) - offsetof(struct rk_sr, ranges));
-	if (had)
-		trim();
+	trim_later(s, freed);
 }
 
 /* The range's view of its descriptor: what does not change until the
@@ -278,8 +297,8 @@ static void gone_step(struct rk_sr *s)
 	if (s->gone_at == s->n_gone) {
 		free(s->gone);
 		s->gone = NULL;
+		trim_later(s, s->n_gone);
 		s->n_gone = s->gone_at = 0;
-		trim();
 	}
 }
 
@@ -896,6 +915,7 @@ void rk_sr_tick(struct rk_node *n)
 	struct snap sn;
 	bool enabled;
 
+	trim_now(n);
 	if (!n->hb.leading || g == NULL) {
 		if (s->index_read || s->reading)
 			index_free(s); /* another node drives: memory back */

@@ -82,6 +82,10 @@ struct rk_buf;
  * by show that round's transfers (a transfer takes tens of
  * milliseconds; heartbeats come every RK_HB_INTERVAL_MS). */
 #define RK_SR_LEAD_SETTLE_MS 1500u
+/* The heap is trimmed after a freed index of at least RK_SR_TRIM_RANGES
+ * ranges, at most once per RK_SR_TRIM_MS (sched_run.c, trim_later). */
+#define RK_SR_TRIM_RANGES 10000u
+#define RK_SR_TRIM_MS 30000u
 /* Descriptors of the index read per tick. */
 #define RK_SR_PAGE 1000u
 /* Automatic merges (sched_merge.c; how many in flight per node and how
@@ -113,6 +117,10 @@ struct rk_sr {
 	/* A call of a move was refused since the last pass: its range is
 	 * free, the next pass need not wait its turn (RK_SR_SOON_MS). */
 	bool soon;
+	/* A freed index whose memory is to go back to the system, and
+	 * when it last did (trim_later). */
+	bool trim_due;
+	uint64_t trim_ms;
 	/* Index reads; operations decided and left undone while paused. */
 	uint64_t index_reads, ops_paused;
 	/* Walks of every range the passes and looks made (rk_sr_metrics):
