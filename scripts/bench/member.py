@@ -194,18 +194,22 @@ def add(mb, load=False):
             c0 = commands()
         t0 = time.time()
         # Under load the call may come back before the new replica votes: a
-        # leadership change (the learner is promoted by asking again), a
-        # learner still behind the log, a leadership transfer under way
-        # (asked again until it is done).
+        # leadership change (the learner is promoted by asking again; the
+        # range may be without a leader for a moment), a learner still
+        # behind the log, a leadership transfer under way (asked again
+        # until it is done). The answers asked again on are counted.
         tries = 0
+        why = {}
         while time.time() - t0 < 300:
             st, r = on_leader(2, "POST", "/api/v1/ranges/2/replicas?node=%d&role=voter" %
                               victim, timeout=600)
             again = str(r)
-            if st not in (409, 503) or not ("promote it" in again or "not caught up" in again
-                                            or "retry" in again):
+            reason = next((k for k in ("promote it", "not caught up", "retry", "not the leader")
+                           if k in again), None)
+            if st not in (409, 503) or reason is None:
                 break
             tries += 1
+            why[reason] = why.get(reason, 0) + 1
             time.sleep(0.2)
         took = time.time() - t0
         if load:
@@ -214,9 +218,9 @@ def add(mb, load=False):
             bench.terminate()
             bench.wait()
             print("SET/s for 10 s before the add: %.0f; during the add: %.0f (%.2f)%s; "
-                  "the call asked again %d times" %
+                  "the call asked again %d times %s" %
                   (before, during, during / before if before else 0,
-                   "; redis-benchmark stopped at an error reply" if stopped else "", tries),
+                   "; redis-benchmark stopped at an error reply" if stopped else "", tries, why),
                   flush=True)
         if st != 200:
             raise SystemExit("add: %d %s" % (st, r))
