@@ -297,6 +297,10 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 			"Raft messages received for another replica of a hosted range, or from a node "
 			"its descriptor does not place the sender on (dropped).",
 			n->stats.msgs_misaddressed);
+	rk_prom_one_u64(b, "rangekv_raft_appends_awaiting_snapshot_total", "counter",
+			"Appends received while a snapshot covering them arrives (not stepped: the "
+			"install answers them).",
+			n->stats.msgs_snap_wait);
 	rk_prom_one_u64(b, "rangekv_raft_messages_unroutable_total", "counter",
 			"Raft messages for a replica the range's descriptor does not name (not sent).",
 			n->stats.msgs_unroutable);

@@ -26,6 +26,14 @@ void rk_crash_arm(struct rk_node *n)
 		rk_log_warn("node", "test hook: the apply of each split waits %llu ms "
 			    "after its commit", (unsigned long long)n->hooks.split_hold_ms);
 	}
+	at = getenv("RANGEKV_TEST_SNAP_SEAL_MS");
+	if (h != NULL && strcmp(h, "1") == 0 && at != NULL && strtol(at, NULL, 10) > 0) {
+		long ms = strtol(at, NULL, 10);
+
+		n->hooks.seal_delay_ms = (uint64_t)(ms > 10000 ? 10000 : ms);
+		rk_log_warn("node", "test hook: each snapshot received waits %llu ms before "
+			    "it is sealed", (unsigned long long)n->hooks.seal_delay_ms);
+	}
 	at = getenv("RANGEKV_TEST_SPLIT_RIGHT_BUSY");
 	if (h != NULL && strcmp(h, "1") == 0 && at != NULL && strcmp(at, "1") == 0) {
 		n->hooks.split_right_busy = true;

@@ -97,6 +97,10 @@ static int on_raft_msg(void *arg, uint64_t range, const struct rk_raft_msg *m)
 	if (r->asleep)
 		rk_node_wake(n, r);
 	r->pq = false; /* traffic: the range is active again */
+	if (rk_snap_append_waits(r, m)) {
+		n->stats.msgs_snap_wait++;
+		return 0;
+	}
 	if (rk_raft_step(&r->raft, m) == RK_EPROTO)
 		return 0; /* counted by the core's rules; the peer stays */
 	rk_node_mark_dirty(n, r);

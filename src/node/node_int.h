@@ -63,6 +63,9 @@ struct rk_node_stats {
 	 * one, or from a node the descriptor puts elsewhere); to send, for a
 	 * replica the descriptor does not name. */
 	uint64_t msgs_misaddressed, msgs_unroutable;
+	/* Appends received while a snapshot that covers them arrives, not
+	 * stepped (rk_snap_append_waits). */
+	uint64_t msgs_snap_wait;
 	uint64_t beats_sent; /* of msgs_sent: heartbeats sent coalesced */
 	uint64_t commits, applied_entries;
 	uint64_t snaps_generated, snaps_sent, snaps_received, snaps_installed;
@@ -92,6 +95,7 @@ struct rk_test_hooks {
 	char crash_at[32];     /* RANGEKV_CRASH_AT (crash.h) */
 	uint64_t split_hold_ms; /* RANGEKV_TEST_SPLIT_HOLD_MS (crash.h) */
 	bool split_right_busy;  /* RANGEKV_TEST_SPLIT_RIGHT_BUSY (crash.h) */
+	uint64_t seal_delay_ms; /* RANGEKV_TEST_SNAP_SEAL_MS (crash.h) */
 	uint64_t held_range, held_index, held_since_ms; /* the split held */
 };
 

@@ -506,6 +506,18 @@ bool rk_snap_busy(const struct rk_replica *r)
 	       (r->incoming != NULL && r->incoming->sealing);
 }
 
+bool rk_snap_append_waits(const struct rk_replica *r, const struct rk_raft_msg *m)
+{
+	const struct snap_in *in = r->incoming;
+	struct rk_raft_status st;
+
+	if (m->type != RK_RAFT_MSG_APP || in == NULL || in->index < m->index ||
+	    m->term < rk_raft_term(&r->raft))
+		return false;
+	rk_raft_status(&r->raft, &st);
+	return m->index > st.last_index;
+}
+
 void rk_snap_forget(struct rk_node *n, struct rk_replica *r)
 {
 	in_drop(n, r); /* one being sealed is dropped by seal_done */
@@ -606,6 +618,12 @@ static void seal_run(uv_work_t *req)
 {
 	struct seal_work *w = req->data;
 
+#ifdef RK_TEST_HOOKS
+	if (w->n->hooks.seal_delay_ms > 0)
+		nanosleep(&(struct timespec){(time_t)(w->n->hooks.seal_delay_ms / 1000),
+					     (long)(w->n->hooks.seal_delay_ms % 1000) * 1000000L},
+			  NULL);
+#endif
 	w->rc = rk_store_snap_recv_seal(w->out, w->name, sizeof(w->name));
 	if (w->rc == 0)
 		w->rc = rk_store_snap_head(w->n->store, w->name, &w->head_range,
