@@ -12,28 +12,32 @@
 #include "node_int.h"
 
 #ifdef RK_TEST_HOOKS
+/* Milliseconds from the environment variable name (with hooks on), at most
+ * max; 0 without it. */
+static uint64_t env_ms(const char *h, const char *name, long max)
+{
+	const char *v = getenv(name);
+	long ms;
+
+	if (h == NULL || strcmp(h, "1") != 0 || v == NULL || (ms = strtol(v, NULL, 10)) <= 0)
+		return 0;
+	return (uint64_t)(ms > max ? max : ms);
+}
+
 void rk_crash_arm(struct rk_node *n)
 {
 	const char *h = getenv("RANGEKV_TEST_HOOKS"), *at = getenv("RANGEKV_CRASH_AT");
 
 	if (h != NULL && strcmp(h, "1") == 0 && at != NULL)
 		snprintf(n->hooks.crash_at, sizeof(n->hooks.crash_at), "%s", at);
-	at = getenv("RANGEKV_TEST_SPLIT_HOLD_MS");
-	if (h != NULL && strcmp(h, "1") == 0 && at != NULL && strtol(at, NULL, 10) > 0) {
-		long ms = strtol(at, NULL, 10);
-
-		n->hooks.split_hold_ms = (uint64_t)(ms > 60000 ? 60000 : ms);
+	n->hooks.split_hold_ms = env_ms(h, "RANGEKV_TEST_SPLIT_HOLD_MS", 60000);
+	if (n->hooks.split_hold_ms > 0)
 		rk_log_warn("node", "test hook: the apply of each split waits %llu ms "
 			    "after its commit", (unsigned long long)n->hooks.split_hold_ms);
-	}
-	at = getenv("RANGEKV_TEST_SNAP_SEAL_MS");
-	if (h != NULL && strcmp(h, "1") == 0 && at != NULL && strtol(at, NULL, 10) > 0) {
-		long ms = strtol(at, NULL, 10);
-
-		n->hooks.seal_delay_ms = (uint64_t)(ms > 10000 ? 10000 : ms);
+	n->hooks.seal_delay_ms = env_ms(h, "RANGEKV_TEST_SNAP_SEAL_MS", 10000);
+	if (n->hooks.seal_delay_ms > 0)
 		rk_log_warn("node", "test hook: each snapshot received waits %llu ms before "
 			    "it is sealed", (unsigned long long)n->hooks.seal_delay_ms);
-	}
 	at = getenv("RANGEKV_TEST_SPLIT_RIGHT_BUSY");
 	if (h != NULL && strcmp(h, "1") == 0 && at != NULL && strcmp(at, "1") == 0) {
 		n->hooks.split_right_busy = true;
