@@ -38,17 +38,19 @@ PORTS_LO, PORT_BLOCKS = 61000, 200
 _claimed = []
 
 
-def _claim_base():
-    """The first port of a block this process holds for its life: a lock
-    file per block (an exclusive flock, which the kernel drops when the
-    process ends, however it ends), tried from a pid-chosen block on. Two
-    tests that import this harness (ctest -j2 runs them side by side, and
-    node_member_crash runs for minutes) then never share a block; a bind
-    probe alone would not do, since a test that restarts its nodes leaves
-    their ports free for a moment."""
-    start = os.getpid() % PORT_BLOCKS
-    for k in range(PORT_BLOCKS):
-        base = PORTS_LO + ((start + k) % PORT_BLOCKS) * 10
+def claim_block(lo, blocks, size):
+    """The first port of a block of `size` ports in [lo, lo + blocks *
+    size) that this process holds for its life: a lock file per block (an
+    exclusive flock, which the kernel drops when the process ends, however
+    it ends), tried from a pid-chosen block on. Two tests that claim from
+    the same band (ctest -j2 runs them side by side, and node_member_crash
+    runs for minutes) then never share a block; a bind probe alone would
+    not do, since a test that restarts its nodes leaves their ports free
+    for a moment, and a pid-chosen block alone collides whenever two pids
+    are equal modulo the number of blocks."""
+    start = os.getpid() % blocks
+    for k in range(blocks):
+        base = lo + ((start + k) % blocks) * size
         f = open(os.path.join(tempfile.gettempdir(), "rangekv-test-ports-%d.lock" % base), "a")
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -57,10 +59,10 @@ def _claim_base():
             continue
         _claimed.append(f)  # kept open (not inherited by the nodes: PEP 446)
         return base
-    return PORTS_LO + start * 10
+    return lo + start * size
 
 
-BASE = _claim_base()
+BASE = claim_block(PORTS_LO, PORT_BLOCKS, 10)
 RANGES = 16
 TICK_MS = 50
 

@@ -25,14 +25,16 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fault"))
-from cluster import unescape  # noqa: E402
+from cluster import claim_block, unescape  # noqa: E402
 
 BIN = sys.argv[1]
 NODES = (1, 2, 3, 4, 5)
 REPLICAS = 3
 RANGES = 30  # 2 x nodes x replicas: the layout is exactly even
 TICK_MS = 50
-BASE = 25200 + (os.getpid() % 100) * 20  # 15 ports a cluster; 25200-27234, below the ephemeral ports
+# 15 ports a cluster, in a block of 20 this process holds: 25200-27199,
+# below the ephemeral ports (node_replicas and node_nodes run side by side).
+BASE = claim_block(25200, 100, 20)
 
 
 def addr(i, kind):
