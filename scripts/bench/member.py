@@ -355,6 +355,25 @@ def moves(n, secs):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def node_metric(i, name):
+    """Node i's figure `name` in /metrics; None when it does not answer."""
+    try:
+        m = urllib.request.urlopen("http://%s/metrics" % http(i), timeout=5).read().decode()
+    except OSError:
+        return None
+    for line in m.splitlines():
+        if line.startswith(name + " "):
+            return int(float(line.split()[1]))
+    return 0
+
+
+def snap_counts(nodes):
+    """{node: (snapshots sent, received, installed)}: where the snapshot
+    bytes of a join went (to the new node, or to old nodes catching up)."""
+    return {i: tuple(node_metric(i, "rangekv_snapshots_%s_total" % k)
+                     for k in ("sent", "received", "installed")) for i in nodes}
+
+
 def operations():
     st, body = call(1, "GET", "/api/v1/operations", 5)
     return body if st == 200 else {}
@@ -407,6 +426,8 @@ def join(secs, ranges=16, mb=0):
               "%.1f MB of snapshots sent, %.1f MB/s over that time" %
               (took, {x["id"]: x["replicas"] for x in ops.get("nodes", [])}, sent / 1e6,
                sent / 1e6 / took), flush=True)
+        print("snapshots (sent, received, installed) per node since the start: %s" %
+              snap_counts((1, 2, 3, 4)), flush=True)
         # Leaderships: the scheduler's rule 9 spreads them once no move
         # is in flight; within 10% of their mean on every node.
         while time.time() < until:

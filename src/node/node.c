@@ -97,7 +97,7 @@ static int on_raft_msg(void *arg, uint64_t range, const struct rk_raft_msg *m)
 	if (r->asleep)
 		rk_node_wake(n, r);
 	r->pq = false; /* traffic: the range is active again */
-	if (rk_snap_append_waits(r, m)) {
+	if (rk_snap_append_waits(r, n->cur_from, m)) {
 		n->stats.msgs_snap_wait++;
 		return 0;
 	}

@@ -59,6 +59,10 @@ struct snap_in {
 	 * rk_raft_request_snapshot): only the state machine is replaced. */
 	bool keeps_log;
 	uint64_t chunk_ms; /* loop ms of the last chunk */
+	/* The node its chunks come from, and the replica's term when the
+	 * first came: a leader's stream lives within its term
+	 * (rk_snap_append_waits). */
+	uint64_t from_node, term;
 	char name[64];
 	bool has_msg;
 	struct rk_raft_msg msg;
@@ -506,13 +510,14 @@ bool rk_snap_busy(const struct rk_replica *r)
 	       (r->incoming != NULL && r->incoming->sealing);
 }
 
-bool rk_snap_append_waits(const struct rk_replica *r, const struct rk_raft_msg *m)
+bool rk_snap_append_waits(const struct rk_replica *r, uint64_t from,
+			  const struct rk_raft_msg *m)
 {
 	const struct snap_in *in = r->incoming;
 	struct rk_raft_status st;
 
 	if (m->type != RK_RAFT_MSG_APP || in == NULL || in->index < m->index ||
-	    m->term < rk_raft_term(&r->raft))
+	    from != in->from_node || m->term != in->term)
 		return false;
 	rk_raft_status(&r->raft, &st);
 	return m->index > st.last_index;
@@ -798,6 +803,8 @@ int rk_snap_on_chunk(struct rk_node *n, const struct rk_net_chunk *c)
 			return 0;
 		}
 		in->index = c->index;
+		in->from_node = n->cur_from;
+		in->term = rk_raft_term(&r->raft);
 		r->incoming = in;
 		hold(n, r);
 	}

@@ -78,15 +78,22 @@ void rk_snap_sweep(struct rk_node *n);
 /* Whether a worker thread is busy with r's snapshots (install, generation,
  * sealing a received one): r cannot leave the node until it is done. */
 bool rk_snap_busy(const struct rk_replica *r);
-/* Whether append m waits for the snapshot r is receiving: its entries
- * follow an index r's log lacks and the snapshot reaches. The core would
- * reject it, and its leader, which counts the snapshot as delivered once
- * the last chunk is queued, would take the rejection for a follower that
- * lost it and send another from the start (the append overtakes the last
- * chunks on its own channel, or arrives while the file is sealed). Not
- * stepped: the install's acknowledgement moves the leader on; a snapshot
- * that stalls is dropped (rk_snap_sweep) and appends are answered again. */
-bool rk_snap_append_waits(const struct rk_replica *r, const struct rk_raft_msg *m);
+/* Whether append m, from node `from`, waits for the snapshot r is
+ * receiving: it comes from the node sending the snapshot, in the term the
+ * stream began in, and its entries follow an index r's log lacks and the
+ * snapshot reaches. The core would reject it, and its leader, which
+ * counts the snapshot as delivered once the last chunk is queued, would
+ * take the rejection for a follower that lost it and send another from
+ * the start (the append overtakes the last chunks on its own channel, or
+ * arrives while the file is sealed). Not stepped: the install's
+ * acknowledgement moves the leader on; a snapshot that stalls is dropped
+ * (rk_snap_sweep) and appends are answered again. Another node's append,
+ * or one of a later term, is answered as ever: a new leader's stream
+ * replaces one its predecessor stopped sending (a sender stops when it
+ * no longer leads in the stream's term), or it catches the follower up
+ * from its log. */
+bool rk_snap_append_waits(const struct rk_replica *r, uint64_t from,
+			  const struct rk_raft_msg *m);
 /* r leaves the node: drops its incoming snapshot and its generated one. */
 void rk_snap_forget(struct rk_node *n, struct rk_replica *r);
 /* Receiving: chunks, then the SNAP message once its file is sealed. */
