@@ -6,6 +6,7 @@
 #include "admin.h"
 #include "heartbeat.h"
 #include "node_int.h"
+#include "peer.h"
 #include "quiesce.h"
 
 struct round {
@@ -80,9 +81,14 @@ static void balance_one(struct rk_replica *r, void *arg)
 	    r->sessions.frozen != 0)
 		return; /* a membership or merge call would see its proposals dropped;
 			 * a frozen range's leadership stays with its left's (merge.h) */
+	/* Connected is not enough: a stopped process (SIGSTOP, a stall)
+	 * keeps its connections open. Each transfer to it would time out
+	 * after an election timeout with the range's proposals dropped
+	 * meanwhile, and the next round would start another: the placement
+	 * group took no command while its preferred node was stopped. */
 	for (size_t k = 0; k < rd->np; k++)
 		if (rd->ps[k].node_id == want)
-			up = rd->ps[k].connected;
+			up = rd->ps[k].connected && rk_peer_alive(n, want);
 	if (up && rk_raft_transfer_leader(&r->raft, rk_replica_on_node(r, want)) == 0) {
 		rk_node_wake(n, r); /* the transfer runs on ticks */
 		rk_node_mark_dirty(n, r);

@@ -205,8 +205,7 @@ int rk_merge_apply(void *arg, int op, const struct rk_kv_merge *m, int *refusedp
 		if (rk_rcache_put(&x->n->rcache, &r->desc) != 0)
 			rk_log_warn(MOD, "range %llu: out of memory updating the range cache",
 				    (unsigned long long)r->range);
-		if (rk_raft_is_leader(&r->raft))
-			(void)rk_node_pl_report(x->n, &r->desc, 1);
+		rk_plc_desc_changed(x->n, r);
 		rk_log_info(MOD, "range %llu: merge of range %llu abandoned",
 			    (unsigned long long)r->range, (unsigned long long)m->right_id);
 		return 0;

@@ -6,6 +6,7 @@
 
 #include "log.h"
 #include "node_int.h"
+#include "plc.h"
 #include "own.h"
 #include "prom.h"
 #include "size.h"
@@ -167,8 +168,10 @@ void rk_own_get(struct rk_node *n, struct rk_own_totals *tp)
 	uint64_t now = now_ms(n);
 	bool due = now - n->own.checked_ms >= RK_OWN_CHECK_MS;
 
-	for (size_t i = 0; i < n->tab.n_awake; i++)
+	for (size_t i = 0; i < n->tab.n_awake; i++) {
 		rk_own_role(n, n->tab.awake[i]);
+		rk_plc_report_owed(n, n->tab.awake[i]);
+	}
 	tp->replicas = n->own.replicas;
 	tp->leaders = n->own.leaders;
 	tp->bytes = n->own.bytes;

@@ -373,6 +373,21 @@ int rk_node_pl_report(struct rk_node *n, const struct rk_desc *descs, size_t cou
 	return 0;
 }
 
+void rk_plc_desc_changed(struct rk_node *n, struct rk_replica *r)
+{
+	r->desc_owed = true;
+	rk_plc_report_owed(n, r);
+}
+
+void rk_plc_report_owed(struct rk_node *n, struct rk_replica *r)
+{
+	if (!r->desc_owed || !rk_raft_is_leader(&r->raft) || r->desc.n_reps == 0)
+		return;
+	if (rk_range_reserved(r->range) ||
+	    rk_node_pl_report(n, &r->desc, 1) != RK_EBUSY)
+		r->desc_owed = false; /* queued, or never to be (no group here) */
+}
+
 void rk_plc_flush(struct rk_node *n)
 {
 	struct rk_plc *p = &n->plc;

@@ -71,6 +71,20 @@ int rk_node_pl_alloc_ids(struct rk_node *n, uint32_t count,
 int rk_node_pl_report(struct rk_node *n, const struct rk_desc *descs, size_t count);
 #define RK_PLC_MAX_QUEUED (1u << 20)
 
+/* r's descriptor changed by an entry r applied (a configuration change, a
+ * split, an abandoned merge): reported now if r leads, else owed. Only
+ * the leader reports a change, and the leadership may move between the
+ * commit and the applies: a leader that applies the change after losing
+ * the leadership, and a new leader that applied it as a follower, would
+ * both stay silent, and the index would keep the old descriptor for good
+ * (a decommission then waited for a joint change that had ended). A
+ * replica owing its report makes it once it leads (rk_plc_report_owed). */
+void rk_plc_desc_changed(struct rk_node *n, struct rk_replica *r);
+/* Reports r's descriptor if it is owed and r leads; called for the awake
+ * replicas at each heartbeat and for a replica going to sleep (a role
+ * changes only while awake). */
+void rk_plc_report_owed(struct rk_node *n, struct rk_replica *r);
+
 /* ---- inside the node ------------------------------------------------------------- */
 
 struct plc_call;

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "member.h"
 #include "node_int.h"
+#include "plc.h"
 #include "quiesce.h"
 #include "serve.h"
 
@@ -141,8 +142,8 @@ static void apply_conf_change(struct rk_replica *r, const struct rk_raft_entry *
 			    (unsigned long long)r->range);
 	/* The leader tells the placement index (a change applied again after
 	 * a restart reports again: the index keeps the highest version). */
-	if (rk_raft_is_leader(&r->raft) && !rk_range_reserved(r->range))
-		(void)rk_node_pl_report(r->node, &r->desc, 1);
+	if (!rk_range_reserved(r->range))
+		rk_plc_desc_changed(r->node, r);
 	rk_log_info(MOD, "range %llu: configuration version %llu at %llu (%u replicas)",
 		    (unsigned long long)r->range,
 		    (unsigned long long)r->desc.conf_version,

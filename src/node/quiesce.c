@@ -3,6 +3,7 @@
  */
 #include "log.h"
 #include "node_int.h"
+#include "plc.h"
 #include "quiesce.h"
 
 #define MOD "node"
@@ -83,6 +84,7 @@ void rk_node_sleep(struct rk_node *n, struct rk_replica *r)
 	 * looked at by the next beat (rfig.h). */
 	rk_rfig_touch(n, r);
 	rk_own_role(n, r);
+	rk_plc_report_owed(n, r);
 	n->stats.quiesced++;
 	if (rk_raft_is_leader(&r->raft))
 		rk_balance_note_sleep(n, r);

@@ -114,6 +114,10 @@ struct rk_replica {
 	uint32_t split_watch; /* index + 1 in the automatic split's watch list; 0: not in it */
 	/* In the node's totals (own.h), as a leader or not, with these bytes. */
 	bool own_in, own_leader;
+	/* The placement index may not have this replica's descriptor yet:
+	 * it changed here while another replica led, or its report could not
+	 * be queued (rk_plc_desc_changed). */
+	bool desc_owed;
 	uint64_t own_bytes;
 };
 

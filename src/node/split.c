@@ -378,9 +378,16 @@ shrink:
 		 * keys are unserved meanwhile. */
 		if (rk_raft_send_commit(&r->raft) == 0)
 			rk_node_mark_dirty(n, r);
-		(void)rk_node_pl_report(n, &r->desc, 1);
-		if (rr != NULL && rr->desc.n_reps > 0)
+	}
+	rk_plc_desc_changed(n, r);
+	if (rr != NULL && rr->desc.n_reps > 0) {
+		/* The left leader reports the right half at once (its own
+		 * leader is not elected yet); every right replica owes the
+		 * report too, made once it leads, in case the left's leader
+		 * lost its leadership before it applied the split. */
+		if (rk_raft_is_leader(&r->raft))
 			(void)rk_node_pl_report(n, &rr->desc, 1);
+		rr->desc_owed = true;
 	}
 	rk_log_info(MOD, "range %llu: split at generation %llu; range %llu is the right half",
 		    (unsigned long long)r->range, (unsigned long long)r->desc.generation,

@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""A descriptor change reaches the placement index even when the range's
+leadership moves between its commit and its applies. Only a leader
+reports a change it applies; a leader that applies the change after
+losing its leadership, and a new leader that applied it as a follower,
+used to stay silent both, and the index kept the old descriptor for good
+(a decommission then waited 12 minutes, and more, for a joint
+configuration that had ended: docs/benchmarks.md, "Where a join's
+snapshots go"). A replica now owes the report of every change it applied
+while not leading, and makes it once it leads (rk_plc_desc_changed).
+
+Three nodes, 2 ranges, --enable-debug-api (the index as each node's
+replica of the placement group holds it); node 1 holds its apply of each
+split for HOLD_MS (test hook RANGEKV_TEST_SPLIT_HOLD_MS). The left range,
+led by node 1, is split; once nodes 2 and 3 applied the split, the
+leadership of the left range goes to node 2, and node 1 is stopped
+(SIGSTOP), its split still unapplied: within REPORT_BOUND_S, the copies
+of the index on nodes 2 and 3 have the left range at the split's
+generation and the right range reported (by the replicas that applied
+the split as followers and lead now).
+
+It also needs the placement group to take commands while node 1, its
+preferred leader (among its first-start nodes), is stopped: a stopped
+process keeps its connections open, and the node-level leadership
+balance handed the group's leadership to it again and again, each
+transfer dropping the group's proposals until it timed out (balance.c
+now asks for the peer to be alive, not only connected).
+
+    reportowed_test.py BIN
+
+Ports: the band 11740-11939.
+"""
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fault"))
+sys.path.insert(0, os.path.dirname(__file__))
+import spans  # noqa: E402
+from cluster import unescape  # noqa: E402
+
+BIN = sys.argv[1]
+BASE = 11740 + (os.getpid() % 20) * 10  # the band 11740-11939
+HOLD_MS = 6000
+REPORT_BOUND_S = 15
+NODE_ARGS = ["--request-timeout", "6000", "--enable-debug-api"]
+LEFT_KEY, SPLIT_KEY, KEY = "ro-a", "ro-m", "ro-r"
+
+
+def addr(i, kind):
+    return "127.0.0.%d:%d" % (i, BASE + kind * 3 + i)
+
+
+def fail(msg):
+    print("reportowed_test: FAIL: " + msg, flush=True)
+    sys.exit(1)
+
+
+NODES = spans.Nodes(addr, fail, http_timeout=10)
+http, ranges, local = NODES.http, NODES.ranges, NODES.local
+
+
+def wait(what, cond, timeout):
+    return spans.wait(what, cond, timeout, fail)
+
+
+def index_entry(i, rid):
+    """Range rid in node i's copy of the placement index; None if absent."""
+    st, body = http(i, "GET", "/api/v1/debug/placement/index/%d" % rid)
+    return body if st == 200 else None
+
+
+def main():
+    top = tempfile.mkdtemp(prefix="rk-reportowed-")
+    procs, ok = {}, False
+    try:
+        procs[1] = spans.start_node(BIN, 1, top, addr, NODE_ARGS, None,
+                                    {"RANGEKV_TEST_SPLIT_HOLD_MS": str(HOLD_MS)})
+        for i in (2, 3):
+            procs[i] = spans.start_node(BIN, i, top, addr, NODE_ARGS)
+        wait("cluster up", lambda: all(ranges(i) and len(ranges(i)) == 2 for i in (1, 2, 3)), 60)
+        rid = [r["id"] for r in ranges(1)
+               if unescape(r["start"]) <= LEFT_KEY.encode() and
+               (r["end"] == "" or KEY.encode() < unescape(r["end"]))]
+        if len(rid) != 1:
+            fail("no one range holds %s..%s: %r" % (LEFT_KEY, KEY, ranges(1)))
+        rid = rid[0]
+
+        def led_by(node):
+            r = local(node, rid)
+            if r is None or not r.get("leader"):
+                return False
+            if r["leader"] == node:
+                return r
+            http(r["leader"], "POST", "/api/v1/ranges/%d/transfer-leader?to=%d" % (rid, node))
+            return False
+        before = wait("range %d led by node 1" % rid, lambda: led_by(1), 60)
+        gen0 = index_entry(1, rid)
+        if gen0 is None or gen0["generation"] != before["generation"]:
+            fail("range %d in the index before the split: %r (range %r)" % (rid, gen0, before))
+
+        answer = {}
+
+        def call():
+            q = "/api/v1/split?key=" + urllib.parse.quote(SPLIT_KEY, safe="")
+            answer["split"] = spans.http(addr(1, 2), "POST", q, timeout=HOLD_MS / 1000 + 30)
+        t = threading.Thread(target=call, daemon=True)
+        t0 = time.time()
+        t.start()
+        for i in (2, 3):
+            wait("node %d applied the split" % i,
+                 lambda: (lambda r: r and r["end"] == SPLIT_KEY)(local(i, rid)), HOLD_MS / 2000)
+        right = wait("the right range on node 2",
+                     lambda: next((r for r in (local(2, x) for x in range(1, 65))
+                                   if r and r["start"] == SPLIT_KEY), None), HOLD_MS / 2000)
+        # The left's leadership to node 2, node 1's split still held.
+        wait("range %d led by node 2" % rid, lambda: led_by(2), HOLD_MS / 2000)
+        l1 = local(1, rid)
+        if l1 is None or l1["end"] == SPLIT_KEY:
+            fail("node 1 applied the split before its leadership moved: %r" % l1)
+        if time.time() - t0 > HOLD_MS / 1000 - 1:
+            fail("the scenario took %.1f s, too close to the hold of %d ms to count"
+                 % (time.time() - t0, HOLD_MS))
+        # Node 1 stopped (SIGSTOP) with the split unapplied: it can report
+        # nothing now, and cannot take the leadership back; only the
+        # replicas that applied the split as followers can.
+        procs[1].send_signal(signal.SIGSTOP)
+        t1 = time.time()
+
+        def reported():
+            for i in (2, 3):
+                left, rr = index_entry(i, rid), index_entry(i, right["id"])
+                if left is None or left["generation"] <= before["generation"] or \
+                        rr is None or not rr.get("reported"):
+                    return None
+            return True
+        deadline = time.time() + REPORT_BOUND_S
+        while time.time() < deadline and reported() is None:
+            time.sleep(0.2)
+        if reported() is None:
+            fail("the index %d s after node 1 stopped: left %r / %r, right %r / %r on nodes "
+                 "2 / 3 (range %d at generation %d now)" %
+                 (REPORT_BOUND_S, index_entry(2, rid), index_entry(3, rid),
+                  index_entry(2, right["id"]), index_entry(3, right["id"]), rid,
+                  local(2, rid)["generation"]))
+        print("range %d split with its leadership moved to node 2 before node 1 applied it; "
+              "the index of nodes 2 and 3 has both halves %.2f s after node 1 stopped"
+              % (rid, time.time() - t1), flush=True)
+        ok = True
+    finally:
+        if 1 in procs:
+            procs[1].send_signal(signal.SIGCONT)
+        spans.kill_all(procs, top)
+    print("reportowed_test: %s" % ("ok" if ok else "FAILED"), flush=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
