@@ -140,8 +140,9 @@ static void apply_conf_change(struct rk_replica *r, const struct rk_raft_entry *
 	if (rk_rcache_put(&r->node->rcache, &r->desc) != 0)
 		rk_log_warn(MOD, "range %llu: out of memory updating the range cache",
 			    (unsigned long long)r->range);
-	/* The leader tells the placement index (a change applied again after
-	 * a restart reports again: the index keeps the highest version). */
+	/* The leader tells the placement index, a follower owes it until it
+	 * leads (plc.h; a change applied again after a restart reports
+	 * again: the index keeps the highest version). */
 	if (!rk_range_reserved(r->range))
 		rk_plc_desc_changed(r->node, r);
 	rk_log_info(MOD, "range %llu: configuration version %llu at %llu (%u replicas)",
