@@ -45,9 +45,9 @@ from cluster import unescape  # noqa: E402
 
 BIN = sys.argv[1]
 BASE = 11740 + (os.getpid() % 20) * 10  # the band 11740-11939
-HOLD_MS = 6000
+HOLD_MS = 10000
 REPORT_BOUND_S = 15
-NODE_ARGS = ["--request-timeout", "6000", "--enable-debug-api"]
+NODE_ARGS = ["--request-timeout", "10000", "--enable-debug-api"]
 LEFT_KEY, SPLIT_KEY, KEY = "ro-a", "ro-m", "ro-r"
 
 
