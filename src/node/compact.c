@@ -175,7 +175,7 @@ static uint64_t droppable(const struct rk_logkeep_limits *lim, const struct rk_r
 {
 	uint64_t bytes = rk_logbytes_get(&r->lb);
 
-	if (hold == 0 || bytes > rk_logkeep_hold_bound(lim))
+	if (!rk_logkeep_hold_applies(lim, &r->lb, hold))
 		return bytes;
 	return rk_logbytes_cum(&r->lb, hold) - rk_logbytes_cum(&r->lb, r->first - 1);
 }

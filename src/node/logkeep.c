@@ -152,10 +152,17 @@ uint64_t rk_logkeep_hold_bound(const struct rk_logkeep_limits *lim)
 	return four > lim->total_bytes ? four : lim->total_bytes;
 }
 
-/* v's hold, if it applies: 0 when none, or when the log is over the bound. */
+bool rk_logkeep_hold_applies(const struct rk_logkeep_limits *lim, const struct rk_logbytes *lb,
+			     uint64_t hold)
+{
+	return hold != 0 && lb->top - rk_logbytes_cum(lb, hold) <= rk_logkeep_hold_bound(lim);
+}
+
+/* v's hold, if it applies: 0 when none, or when what it keeps is over the
+ * bound. */
 static uint64_t hold_of(const struct rk_logkeep_limits *lim, const struct rk_logkeep_range *v)
 {
-	return v->hold != 0 && rk_logbytes_get(v->lb) <= rk_logkeep_hold_bound(lim) ? v->hold : 0;
+	return rk_logkeep_hold_applies(lim, v->lb, v->hold) ? v->hold : 0;
 }
 
 /* Sets v->upto to target capped at the limit and the hold; returns the

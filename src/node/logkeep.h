@@ -79,8 +79,8 @@ struct rk_logkeep_range {
 	void *arg;        /* the caller's */
 	uint64_t upto;    /* out: drop the entries through upto; 0: none */
 	uint64_t after;   /* out: its bytes once that is done */
-	/* A snapshot hold: drop nothing past it while the log holds at most
-	 * rk_logkeep_hold_bound bytes (0: none). */
+	/* A snapshot hold: drop nothing past it while the entries after it
+	 * hold at most rk_logkeep_hold_bound bytes (0: none). */
 	uint64_t hold;
 	bool held;        /* out: the hold kept entries a budget would drop */
 };
@@ -89,6 +89,14 @@ struct rk_logkeep_range {
  * or total_bytes, whichever is more (a follower that never takes its
  * snapshot must not grow the log without limit). */
 uint64_t rk_logkeep_hold_bound(const struct rk_logkeep_limits *lim);
+
+/* Whether a snapshot hold at index hold (0: none) applies to the log lb:
+ * the entries after it, which it keeps, are within the bound. Those
+ * before it go as the budgets say, so they do not count: a log that
+ * still held a bulk load from before the snapshot would otherwise lose
+ * its hold, and the follower the entries after the snapshot. */
+bool rk_logkeep_hold_applies(const struct rk_logkeep_limits *lim, const struct rk_logbytes *lb,
+			     uint64_t hold);
 
 /* Decides the compactions of v[0..n) (reordered: larger logs first) for a
  * node whose logs hold `total` bytes, v's and others'. A log is shortened

@@ -229,12 +229,24 @@ static void hold_keeps_the_log(void **state)
 	assert_int_equal(v[0].upto, 0);
 	assert_true(v[0].held);
 	assert_false(ckpt);
-	/* Over the bound (4 x 4 MiB): the hold is ignored. */
-	fill(&lb, 1, 16 * 1024 + 1, KIB);
-	v[0] = (struct rk_logkeep_range){&lb, 1, 16385, 16385, NULL, 0, 0, 1000, false};
-	rk_logkeep_decide(&lim, 16 * MIB + KIB, v, 1, &ckpt);
+	/* What it keeps over the bound (4 x 4 MiB): the hold is ignored. */
+	fill(&lb, 1, 16 * 1024 + 1001, KIB);
+	v[0] = (struct rk_logkeep_range){&lb, 1, 17385, 17385, NULL, 0, 0, 1000, false};
+	rk_logkeep_decide(&lim, 16 * MIB + 1001 * KIB, v, 1, &ckpt);
 	assert_true(v[0].upto > 1000);
 	assert_false(v[0].held);
+	/* The bound counts what the hold keeps, not the log: a bulk load of
+	 * 16 MiB before the snapshot and 3 MiB after it keep the hold (the
+	 * follower continues from 16385), and the load goes. */
+	fill(&lb, 1, 19 * 1024, KIB);
+	v[0] = (struct rk_logkeep_range){&lb, 1, 19456, 19456, NULL, 0, 0, 16385, false};
+	assert_true(rk_logkeep_hold_applies(&lim, &lb, 16385));
+	rk_logkeep_decide(&lim, 19 * MIB, v, 1, &ckpt);
+	assert_int_equal(v[0].upto, 16385);
+	assert_true(v[0].held);
+	/* Bytes after it over the bound: ignored, however small the rest. */
+	assert_false(rk_logkeep_hold_applies(&lim, &lb, 1000));
+	assert_false(rk_logkeep_hold_applies(&lim, &lb, 0));
 	/* The bound is the node budget when that is larger. */
 	lim = (struct rk_logkeep_limits){100000, MIB, 64 * MIB};
 	assert_int_equal(rk_logkeep_hold_bound(&lim), 64 * MIB);
