@@ -19,54 +19,78 @@
  * replica it replaces is still on its source is not taken for a replica
  * fuller than it will be: a swap's two moves (swap.c) each leave a node a
  * replica over for a while, and the rules here would otherwise move a
- * third range to undo that. The source of a move is still chosen by
- * pl_excess_voter on the aggregates as they are, the choice rule 4 makes
- * when the move ends.
+ * third range to undo that. The source of a move is chosen by
+ * pl_excess_voter, the choice rule 4 makes when the move ends, on the
+ * same settled figures.
  */
 #include "bugs.h"
 #include "sched_int.h"
 
 /* Which of two nodes an excess removal takes first: one that is not live
- * (suspect, or dead and not yet doomed), then the fuller. */
-static bool fuller(const struct rk_pl_node *a, const struct rk_pl_node *b)
+ * (suspect, or dead and not yet doomed), then the fuller by settled
+ * figures (with the removal being chosen taken back: own), then the
+ * higher id. */
+static bool fuller(const struct pl_ctx *c, const struct rk_pl_range *r,
+		   const struct rk_pl_node *a, bool a_own, const struct rk_pl_node *b, bool b_own)
 {
 	bool alive = a->state == RK_PL_LIVE, blive = b->state == RK_PL_LIVE;
+	uint32_t ac = pl_cnt(c, a) + a_own, bc = pl_cnt(c, b) + b_own;
+	uint64_t ab = pl_byt(c, a) + (a_own ? r->size_bytes : 0);
+	uint64_t bb = pl_byt(c, b) + (b_own ? r->size_bytes : 0);
 
 	if (alive != blive)
 		return !alive;
-	if (a->replicas != b->replicas)
-		return a->replicas > b->replicas;
-	if (a->bytes != b->bytes)
-		return a->bytes > b->bytes;
+	if (ac != bc)
+		return ac > bc;
+	if (ab != bb)
+		return ab > bb;
 	return a->id > b->id;
+}
+
+/* The node r's own removal is foreseen on (ctx_pending), NULL if none. */
+static const struct rk_pl_node *foreseen(const struct pl_ctx *c, const struct rk_pl_range *r)
+{
+	for (size_t i = 0; i < c->n_pend; i++)
+		if (c->pend[i].r == r)
+			return &c->nodes[c->pend[i].node];
+	return NULL;
 }
 
 const struct rk_pl_replica *pl_excess_voter(struct pl_ctx *c,
 					    const struct rk_pl_range *r)
 {
 	const struct rk_pl_replica *victim = NULL, *newest = NULL;
-	const struct rk_pl_node *vn = NULL;
+	const struct rk_pl_node *vn = NULL, *own = NULL;
 	uint32_t voters = 0;
+	bool learner = false, v_own = false;
 
 	for (uint8_t i = 0; i < r->n_reps; i++) {
-		if (r->reps[i].role != RK_DESC_VOTER)
+		if (r->reps[i].role != RK_DESC_VOTER) {
+			learner = true;
 			continue;
+		}
 		voters++;
 		if (newest == NULL || r->reps[i].replica_id > newest->replica_id)
 			newest = &r->reps[i];
 	}
+	/* Only a range with a move in flight has a removal foreseen. */
+	if (learner || voters > pl_want(c, r))
+		own = foreseen(c, r);
 	for (uint8_t i = 0; i < r->n_reps; i++) {
 		const struct rk_pl_replica *p = &r->reps[i];
 		const struct rk_pl_node *n = pl_node(c, p->node_id);
+		bool n_own;
 
 		if (p->role != RK_DESC_VOTER || n == NULL)
 			continue;
 		if (p == newest && voters > pl_want(c, r) &&
 		    !RK_PL_BUGGY(REMOVE_NEWEST))
 			continue;
-		if (victim == NULL || fuller(n, vn)) {
+		n_own = n == own;
+		if (victim == NULL || fuller(c, r, n, n_own, vn, v_own)) {
 			victim = p;
 			vn = n;
+			v_own = n_own;
 		}
 	}
 	return victim;

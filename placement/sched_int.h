@@ -14,8 +14,11 @@
  * be. Balancing judges nodes by their settled figures (pl_cnt, pl_byt):
  * the aggregates less the replicas that the in-flight moves of the ranges
  * this pass visits will remove (`out`). The removals themselves (rule 4)
- * judge the aggregates as they are, as before: that is how a removal
- * takes the replica its move was meant to replace (pl_excess_voter).
+ * and their forecast judge the same settled figures (pl_excess_voter):
+ * each foreseen removal lowers its node's settled count before the next
+ * is foreseen, so that the removals of many moves in flight are foreseen
+ * spread over the nodes they will come from, as rule 4 makes them one
+ * after another, not all on the node that is fullest now.
  */
 #ifndef RK_PL_SCHED_INT_H
 #define RK_PL_SCHED_INT_H
@@ -160,7 +163,8 @@ bool pl_balance_replicas(struct pl_ctx *c, const struct rk_pl_range *r);
 int pl_balance_swap(struct pl_ctx *c, size_t first, size_t n);
 bool pl_balance_leaders(struct pl_ctx *c, const struct rk_pl_range *r);
 /* Of r's voters, the one an excess removal takes when none is doomed: the
- * fullest node's (replicas, then bytes, then the highest node id). With
+ * fullest node's by settled figures, r's own foreseen removal taken back
+ * (replicas, then bytes, then the highest node id). With
  * more voters than cfg.replicas the newest (highest replica id) is never
  * it: the move that added it meant it to stay, and balancing picks its
  * source with this same function before the add, so the removal that ends

@@ -40,7 +40,8 @@
                                 in parts
 
 RK_BENCH_FLAGS="..." adds flags to every node's start, e.g.
-RK_BENCH_FLAGS="--log-keep-bytes-total 1GiB".
+RK_BENCH_FLAGS="--log-keep-bytes-total 1GiB". RK_BENCH_KEEP=1 keeps the
+nodes' directories and logs of `join` (their path is printed).
 
 Prints one line per figure; nothing passes or fails on a timing.
 """
@@ -457,7 +458,10 @@ def join(secs, ranges=16, mb=0):
                (sent2 - sent) / 1e6 / (time.time() - t0)), flush=True)
     finally:
         stop(procs, tmp)
-        shutil.rmtree(tmp, ignore_errors=True)
+        if os.environ.get("RK_BENCH_KEEP"):
+            print("the nodes' directories and logs: %s" % tmp, flush=True)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main():

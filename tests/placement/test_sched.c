@@ -545,6 +545,42 @@ static void test_move_limits(void **state)
 	w_free(&w);
 }
 
+/* A node joins three that hold every range, with many moves in flight at
+ * once (the limits small ranges get, rk_pl_moves_for_rate): every
+ * replica added goes to the new node, and each stays. The removals the
+ * passes foresee for the moves in flight are spread over the old nodes
+ * as rule 4 will make them, one after the other, each from the node
+ * fullest by then; foreseen all from the one node fullest now, that
+ * node's settled count fell below the band, and replicas moved to it
+ * from the others (a join of 1000 ranges sent a third of its snapshots
+ * between the old nodes). Whatever the seed and the slice. */
+static void test_join_moves_only_to_new_node(void **state)
+{
+	(void)state;
+	for (uint64_t seed = 1; seed <= 8; seed++) {
+		struct world w;
+		struct rk_pl_node *n4;
+		size_t steps;
+
+		w_init(&w, seed, 4, 200 + (size_t)(seed * 53 % 200), nodes3, 3, 1 << 20,
+		       1 << 20);
+		w.slow_ops = true;
+		w.slice = seed % 2 ? 0 : 64 + (size_t)(w_rand(&w) % 200);
+		w.cfg.max_moves_per_node = 16 + (uint32_t)(w_rand(&w) % 32);
+		w.cfg.max_moves_total = 8 * w.cfg.max_moves_per_node;
+		print_message("seed %llu: %zu ranges, slice %zu, moves %u/node\n",
+			      (unsigned long long)seed, w.n_ranges, w.slice,
+			      w.cfg.max_moves_per_node);
+		steps = w_settle(&w, 100000);
+		w_check_settled(&w, true);
+		n4 = w_node(&w, 4);
+		print_message("  settled in %zu steps: %zu learners added, %u replicas on node 4\n",
+			      steps, w.ops_by_kind[RK_PL_OP_ADD_LEARNER], n4->replicas);
+		assert_int_equal(w.ops_by_kind[RK_PL_OP_ADD_LEARNER], n4->replicas);
+		w_free(&w);
+	}
+}
+
 /* Small ranges get more moves in flight, enough for their snapshots to
  * keep the snapshot rate busy; large ones keep the configured limits. */
 static void test_moves_for_rate(void **state)
@@ -1072,6 +1108,7 @@ int main(void)
 		cmocka_unit_test(test_counts_settled),
 		cmocka_unit_test(test_move_limits),
 		cmocka_unit_test(test_moves_for_rate),
+		cmocka_unit_test(test_join_moves_only_to_new_node),
 		cmocka_unit_test(test_capacity_and_draining_leader),
 		cmocka_unit_test(test_leader_handed_over_before_removal),
 		cmocka_unit_test(test_busy_and_leaderless_ranges_left_alone),
