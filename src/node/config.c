@@ -71,7 +71,7 @@ void rk_node_config_usage(FILE *out)
 "  --snapshot-rate SIZE    cluster setting: bytes per second of snapshots\n"
 "                          a node sends, all together (replica moves,\n"
 "                          followers catching up; units as\n"
-"                          --min-free-space)                      [32MiB]\n"
+"                          --min-free-space)                       [8MiB]\n"
 "  --rebalance on|off      first start: whether the cluster starts with\n"
 "                          rebalancing on (the placement leader tops up,\n"
 "                          repairs and spreads replicas by itself) or\n"

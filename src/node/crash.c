@@ -34,6 +34,10 @@ void rk_crash_arm(struct rk_node *n)
 	if (n->hooks.split_hold_ms > 0)
 		rk_log_warn("node", "test hook: the apply of each split waits %llu ms "
 			    "after its commit", (unsigned long long)n->hooks.split_hold_ms);
+	n->hooks.merge_hold_ms = env_ms(h, "RANGEKV_TEST_MERGE_HOLD_MS", 60000);
+	if (n->hooks.merge_hold_ms > 0)
+		rk_log_warn("node", "test hook: the apply of each merge waits %llu ms "
+			    "after its commit", (unsigned long long)n->hooks.merge_hold_ms);
 	n->hooks.seal_delay_ms = env_ms(h, "RANGEKV_TEST_SNAP_SEAL_MS", 10000);
 	if (n->hooks.seal_delay_ms > 0)
 		rk_log_warn("node", "test hook: each snapshot received waits %llu ms before "
@@ -55,39 +59,43 @@ void rk_crash_point(const struct rk_node *n, const char *name)
 	raise(SIGKILL);
 }
 
-static int is_split(void *arg, uint32_t no, const struct rk_kv_cmd *c)
+/* 1 for a command the hooks hold: a SPLIT with split_hold_ms, a MERGE
+ * with merge_hold_ms (arg: the hooks). */
+static int is_held(void *arg, uint32_t no, const struct rk_kv_cmd *c)
 {
-	(void)arg;
+	const struct rk_test_hooks *h = arg;
+
 	(void)no;
-	return c->op == RK_KV_SPLIT;
+	return (c->op == RK_KV_SPLIT && h->split_hold_ms > 0) ||
+	       (c->op == RK_KV_MERGE && h->merge_hold_ms > 0);
 }
 
 void rk_test_split_hold(struct rk_node *n, struct rk_replica *r, struct rk_raft_ready *rd)
 {
 	struct rk_test_hooks *h = &n->hooks;
-	uint64_t now = uv_now(&n->loop), ts;
+	uint64_t now = uv_now(&n->loop), ts, ms;
 
-	if (h->split_hold_ms == 0)
+	if (h->split_hold_ms == 0 && h->merge_hold_ms == 0)
 		return;
 	for (size_t i = 0; i < rd->n_committed; i++) {
 		const struct rk_raft_entry *e = &rd->committed[i];
 
 		if (e->type != RK_RAFT_ENTRY_NORMAL || e->len == 0 ||
-		    rk_kv_entry_walk(e->data, e->len, &ts, is_split, NULL) != 1)
+		    rk_kv_entry_walk(e->data, e->len, &ts, is_held, h) != 1)
 			continue;
+		ms = h->split_hold_ms > h->merge_hold_ms ? h->split_hold_ms : h->merge_hold_ms;
 		if (h->held_range != r->range || h->held_index != e->index) {
 			h->held_range = r->range;
 			h->held_index = e->index;
 			h->held_since_ms = now;
 			rk_log_warn("node", "test hook: range %llu holds the apply of its split "
-				    "at %llu for %llu ms", (unsigned long long)r->range,
-				    (unsigned long long)e->index,
-				    (unsigned long long)h->split_hold_ms);
+				    "or merge at %llu for %llu ms", (unsigned long long)r->range,
+				    (unsigned long long)e->index, (unsigned long long)ms);
 		}
 		/* Applied up to the split, no further. Not marked dirty: the
 		 * replica is awake (its applied index is behind its commit)
 		 * and its ticks bring it back without spinning the loop. */
-		if (now < h->held_since_ms + h->split_hold_ms)
+		if (now < h->held_since_ms + ms)
 			rd->n_committed = i;
 		return;
 	}

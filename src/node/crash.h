@@ -81,8 +81,10 @@ bool rk_test_no_placement(void);
  * leave the field out and the node find the group through its peers
  * (plc.h). */
 bool rk_test_join_no_group(void);
-/* Cuts rd's committed entries short before a SPLIT that is still held
- * (RANGEKV_TEST_SPLIT_HOLD_MS); r's ticks bring it back. */
+/* Cuts rd's committed entries short before a SPLIT or a MERGE that is
+ * still held (RANGEKV_TEST_SPLIT_HOLD_MS, RANGEKV_TEST_MERGE_HOLD_MS: the
+ * longer of the two for either when both are set); r's ticks bring it
+ * back. */
 void rk_test_split_hold(struct rk_node *n, struct rk_replica *r, struct rk_raft_ready *rd);
 #else
 #define rk_crash_arm(n) ((void)(n))

@@ -109,18 +109,11 @@ static void after_merge(struct rk_node *n, struct rk_replica *r, struct rk_repli
 	if (rk_rcache_put(&n->rcache, &r->desc) != 0)
 		rk_log_warn(MOD, "range %llu: out of memory updating the range cache",
 			    (unsigned long long)r->range);
-	if (rk_raft_is_leader(&r->raft)) {
-		struct rk_desc gone;
-
-		memset(&gone, 0, sizeof(gone));
-		if (rk_desc_copy(&gone, &rr->desc) == 0) {
-			gone.n_reps = 0;
-			gone.generation = r->desc.generation;
-			(void)rk_node_pl_report(n, &r->desc, 1);
-			(void)rk_node_pl_report(n, &gone, 1);
-		}
-		rk_desc_free(&gone);
-	}
+	/* Owed by every replica of the left, reported by whichever leads
+	 * it now or later: a report made only where the merge applied on
+	 * the leader is lost with a change of leader (the index would keep
+	 * the right's descriptor beside the left's grown span). */
+	rk_plc_merged(n, r, &rr->desc);
 }
 
 static int apply_merge(struct rk_span_apply *x, const struct rk_kv_merge *m,

@@ -379,13 +379,45 @@ void rk_plc_desc_changed(struct rk_node *n, struct rk_replica *r)
 	rk_plc_report_owed(n, r);
 }
 
+void rk_plc_merged(struct rk_node *n, struct rk_replica *r, const struct rk_desc *right)
+{
+	struct rk_desc *gone = calloc(1, sizeof(*gone));
+
+	if (gone != NULL && rk_desc_copy(gone, right) == 0) {
+		gone->n_reps = 0;
+		gone->generation = r->desc.generation;
+		if (r->gone_owed != NULL) /* an earlier merge's, not yet sent: sent first */
+			rk_plc_report_owed(n, r);
+		if (r->gone_owed != NULL) {
+			rk_desc_free(r->gone_owed);
+			free(r->gone_owed);
+		}
+		r->gone_owed = gone;
+	} else {
+		free(gone);
+		rk_log_warn(MOD, "range %llu: out of memory noting the merged range %llu for "
+			    "the placement index", (unsigned long long)r->range,
+			    (unsigned long long)right->range_id);
+	}
+	rk_plc_desc_changed(n, r);
+}
+
 void rk_plc_report_owed(struct rk_node *n, struct rk_replica *r)
 {
-	if (!r->desc_owed || !rk_raft_is_leader(&r->raft) || r->desc.n_reps == 0)
+	if ((!r->desc_owed && r->gone_owed == NULL) || !rk_raft_is_leader(&r->raft))
 		return;
-	if (rk_range_reserved(r->range) ||
-	    rk_node_pl_report(n, &r->desc, 1) != RK_EBUSY)
+	if (r->desc_owed && r->desc.n_reps > 0) {
+		if (!rk_range_reserved(r->range) &&
+		    rk_node_pl_report(n, &r->desc, 1) == RK_EBUSY)
+			return; /* the queue is full: the next turn */
 		r->desc_owed = false; /* queued, or never to be (no group here) */
+	}
+	/* After the merged descriptor, as the merge's leader reported them. */
+	if (r->gone_owed != NULL && rk_node_pl_report(n, r->gone_owed, 1) != RK_EBUSY) {
+		rk_desc_free(r->gone_owed);
+		free(r->gone_owed);
+		r->gone_owed = NULL;
+	}
 }
 
 void rk_plc_flush(struct rk_node *n)

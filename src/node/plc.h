@@ -80,7 +80,15 @@ int rk_node_pl_report(struct rk_node *n, const struct rk_desc *descs, size_t cou
  * (a decommission then waited for a joint change that had ended). A
  * replica owing its report makes it once it leads (rk_plc_report_owed). */
 void rk_plc_desc_changed(struct rk_node *n, struct rk_replica *r);
-/* Reports r's descriptor if it is owed and r leads; called for the awake
+/* r absorbed its right neighbour `right` (a committed merge, applied
+ * here): r's descriptor is owed as by rk_plc_desc_changed, and then the
+ * right's end (its descriptor without replicas at r's new generation,
+ * which no stale report of the right overwrites). A follower keeps only
+ * the last merge's end owed: one that leads after two merges whose
+ * reports were both lost reports the last. */
+void rk_plc_merged(struct rk_node *n, struct rk_replica *r, const struct rk_desc *right);
+/* Reports r's owed descriptor, then an owed merged right's end, if r
+ * leads; called for the awake
  * replicas at each heartbeat and for a replica going to sleep (a role
  * changes only while awake). */
 void rk_plc_report_owed(struct rk_node *n, struct rk_replica *r);

@@ -345,5 +345,8 @@ void rk_replica_free(struct rk_replica *r)
 	rk_serve_free(r);
 	rk_kv_sessions_free(&r->sessions);
 	rk_desc_free(&r->desc);
+	if (r->gone_owed != NULL)
+		rk_desc_free(r->gone_owed);
+	free(r->gone_owed);
 	free(r);
 }

@@ -118,6 +118,10 @@ struct rk_replica {
 	 * it changed here while another replica led, or its report could not
 	 * be queued (rk_plc_desc_changed). */
 	bool desc_owed;
+	/* The merge's left: its absorbed right neighbour's end in the index
+	 * (a descriptor without replicas at the merged generation), owed
+	 * like desc_owed (rk_plc_merged); NULL when none. */
+	struct rk_desc *gone_owed;
 	uint64_t own_bytes;
 };
 

@@ -38,7 +38,7 @@ enum rk_setting_kind {
 /*  id             record name      flag               kind             min   max                    default */
 #define RK_SETTINGS(X)                                                                                           \
 	X(DEAD_AFTER,    "dead_after",    "--dead-after",    RK_SETK_DURATION, 1000, 30ull * 86400000,      300000)  \
-	X(SNAPSHOT_RATE, "snapshot_rate", "--snapshot-rate", RK_SETK_SIZE,     1,    UINT64_MAX,            32ull << 20) \
+	X(SNAPSHOT_RATE, "snapshot_rate", "--snapshot-rate", RK_SETK_SIZE,     1,    UINT64_MAX,             8ull << 20) \
 	X(SPLIT_SIZE,    "split_size",    "--split-size",    RK_SETK_SIZE_OFF, 16u << 10, UINT64_MAX,       64ull << 20) \
 	X(SPLIT_QPS,     "split_qps",     "--split-qps",     RK_SETK_COUNT,    0,    1000000000ull,         0)   \
 	X(REBALANCE,     "rebalance",     "--rebalance",     RK_SETK_SWITCH,   0,    1,                     1)   \

@@ -231,7 +231,7 @@ def test_settings(c):
         fail("a bad --dead-after: %s" % p.stdout)
     p = refused(c.args(2, ["--snapshot-rate", "1MiB"]))
     if p.returncode == 0 or b"--snapshot-rate 1MiB does not match the cluster's setting " \
-            b"--snapshot-rate 32MiB" not in p.stdout:
+            b"--snapshot-rate 8MiB" not in p.stdout:
         fail("another --snapshot-rate: %s" % p.stdout)
     p = refused(c.args(2, ["--split-size", "1MiB"]))
     if p.returncode == 0 or b"--split-size 1MiB does not match the cluster's setting " \

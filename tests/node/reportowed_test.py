@@ -26,7 +26,16 @@ balance handed the group's leadership to it again and again, each
 transfer dropping the group's proposals until it timed out (balance.c
 now asks for the peer to be alive, not only connected).
 
-    reportowed_test.py BIN
+With `merge`: the same for a merge. Node 1 holds its apply of each
+merge instead (RANGEKV_TEST_MERGE_HOLD_MS); the left range, led by node
+1, absorbs the right one; once nodes 2 and 3 applied the merge, node 1
+is stopped and they elect the left's leader (node 1's merge call, open
+until node 1 applies, refuses a transfer): within
+REPORT_BOUND_S the index on nodes 2 and 3 has the left at the merged
+generation and the right's end (no replicas, at that generation). Only
+the merge's leader reported both before (rk_plc_merged).
+
+    reportowed_test.py BIN [merge]
 
 Ports: the band 11740-11939.
 """
@@ -44,6 +53,7 @@ import spans  # noqa: E402
 from cluster import unescape  # noqa: E402
 
 BIN = sys.argv[1]
+MERGE = sys.argv[2:] == ["merge"]
 BASE = 11740 + (os.getpid() % 20) * 10  # the band 11740-11939
 HOLD_MS = 10000
 REPORT_BOUND_S = 15
@@ -74,82 +84,133 @@ def index_entry(i, rid):
     return body if st == 200 else None
 
 
+def led_by(rid, node):
+    """Range rid's view on node when node leads it; else asks its leader
+    to hand it over and returns False."""
+    r = local(node, rid)
+    if r is None or not r.get("leader"):
+        return False
+    if r["leader"] == node:
+        return r
+    http(r["leader"], "POST", "/api/v1/ranges/%d/transfer-leader?to=%d" % (rid, node))
+    return False
+
+
+def post_async(path):
+    """A POST to node 1 in a thread of its own (answered once node 1 applies)."""
+    threading.Thread(target=lambda: spans.http(addr(1, 2), "POST", path,
+                                               timeout=HOLD_MS / 1000 + 30),
+                     daemon=True).start()
+
+
+def stop_node1_unapplied(procs, rid, what, applied, t0, transfer):
+    """With transfer, range rid's leadership to node 2 while node 1 still
+    holds its apply of `what` (applied(view): node 1 applied it); then
+    node 1 stopped (SIGSTOP): it can report nothing now, and cannot take
+    the leadership back (without transfer, nodes 2 and 3 elect a leader
+    then); only the replicas that applied the change as followers can.
+    Returns the time it stopped."""
+    if transfer:
+        wait("range %d led by node 2" % rid, lambda: led_by(rid, 2), HOLD_MS / 2000)
+    l1 = local(1, rid)
+    if l1 is None or applied(l1):
+        fail("node 1 applied the %s before its leadership moved: %r" % (what, l1))
+    if time.time() - t0 > HOLD_MS / 1000 - 1:
+        fail("the scenario took %.1f s, too close to the hold of %d ms to count"
+             % (time.time() - t0, HOLD_MS))
+    procs[1].send_signal(signal.SIGSTOP)
+    return time.time()
+
+
+def await_index(rid, right_id, right_ok, before):
+    """Waits up to REPORT_BOUND_S for the index copies of nodes 2 and 3 to
+    have range rid past generation `before` and right_id as right_ok(left,
+    right) says; fails the test otherwise."""
+    def reported():
+        for i in (2, 3):
+            left, rr = index_entry(i, rid), index_entry(i, right_id)
+            if left is None or left["generation"] <= before or rr is None or \
+                    not right_ok(left, rr):
+                return None
+        return True
+    deadline = time.time() + REPORT_BOUND_S
+    while time.time() < deadline and reported() is None:
+        time.sleep(0.2)
+    if reported() is None:
+        fail("the index %d s after node 1 stopped: left %r / %r, right %r / %r on nodes "
+             "2 / 3 (range %d at generation %d now)" %
+             (REPORT_BOUND_S, index_entry(2, rid), index_entry(3, rid),
+              index_entry(2, right_id), index_entry(3, right_id), rid,
+              local(2, rid)["generation"]))
+
+
+def split_case(procs, rid, before):
+    post_async("/api/v1/split?key=" + urllib.parse.quote(SPLIT_KEY, safe=""))
+    t0 = time.time()
+    for i in (2, 3):
+        wait("node %d applied the split" % i,
+             lambda: (lambda r: r and r["end"] == SPLIT_KEY)(local(i, rid)), HOLD_MS / 2000)
+    right = wait("the right range on node 2",
+                 lambda: next((r for r in (local(2, x) for x in range(1, 65))
+                               if r and r["start"] == SPLIT_KEY), None), HOLD_MS / 2000)
+    t1 = stop_node1_unapplied(procs, rid, "split", lambda v: v["end"] == SPLIT_KEY, t0, True)
+    await_index(rid, right["id"], lambda left, rr: rr.get("reported"), before["generation"])
+    print("range %d split with its leadership moved to node 2 before node 1 applied it; "
+          "the index of nodes 2 and 3 has both halves %.2f s after node 1 stopped"
+          % (rid, time.time() - t1), flush=True)
+
+
+def merge_case(procs, rid, right, before):
+    r0 = index_entry(2, right["id"])
+    if r0 is None or r0["nodes"] == []:
+        fail("range %d in the index before the merge: %r" % (right["id"], r0))
+    post_async("/api/v1/merge?left=%d" % rid)
+    t0 = time.time()
+    for i in (2, 3):
+        wait("node %d applied the merge" % i,
+             lambda: (lambda r: r and r["end"] == right["end"])(local(i, rid)), HOLD_MS / 2000)
+    # The leadership is not handed over: node 1's merge call, open until
+    # it applies the merge, refuses a transfer of the range. Stopping it
+    # moves the leadership to node 2 or 3 by an election.
+    t1 = stop_node1_unapplied(procs, rid, "merge", lambda v: v["end"] == right["end"], t0,
+                              False)
+    # The right's end: reported, no replicas, at the merged generation.
+    await_index(rid, right["id"],
+                lambda left, rr: rr["reported"] and rr["nodes"] == [] and
+                rr["generation"] == left["generation"], before["generation"])
+    print("range %d absorbed range %d; node 1, its leader, stopped before it applied the "
+          "merge; the index of nodes 2 and 3 has both %.2f s after that"
+          % (rid, right["id"], time.time() - t1), flush=True)
+
+
 def main():
     top = tempfile.mkdtemp(prefix="rk-reportowed-")
     procs, ok = {}, False
     try:
         procs[1] = spans.start_node(BIN, 1, top, addr, NODE_ARGS, None,
-                                    {"RANGEKV_TEST_SPLIT_HOLD_MS": str(HOLD_MS)})
+                                    {"RANGEKV_TEST_MERGE_HOLD_MS" if MERGE else
+                                     "RANGEKV_TEST_SPLIT_HOLD_MS": str(HOLD_MS)})
         for i in (2, 3):
             procs[i] = spans.start_node(BIN, i, top, addr, NODE_ARGS)
         wait("cluster up", lambda: all(ranges(i) and len(ranges(i)) == 2 for i in (1, 2, 3)), 60)
-        rid = [r["id"] for r in ranges(1)
-               if unescape(r["start"]) <= LEFT_KEY.encode() and
-               (r["end"] == "" or KEY.encode() < unescape(r["end"]))]
-        if len(rid) != 1:
-            fail("no one range holds %s..%s: %r" % (LEFT_KEY, KEY, ranges(1)))
-        rid = rid[0]
-
-        def led_by(node):
-            r = local(node, rid)
-            if r is None or not r.get("leader"):
-                return False
-            if r["leader"] == node:
-                return r
-            http(r["leader"], "POST", "/api/v1/ranges/%d/transfer-leader?to=%d" % (rid, node))
-            return False
-        before = wait("range %d led by node 1" % rid, lambda: led_by(1), 60)
+        rs = sorted(ranges(1), key=lambda r: unescape(r["start"]))
+        if MERGE:
+            rid, right = rs[0]["id"], rs[1]
+        else:
+            rid = [r["id"] for r in rs
+                   if unescape(r["start"]) <= LEFT_KEY.encode() and
+                   (r["end"] == "" or KEY.encode() < unescape(r["end"]))]
+            if len(rid) != 1:
+                fail("no one range holds %s..%s: %r" % (LEFT_KEY, KEY, rs))
+            rid = rid[0]
+        before = wait("range %d led by node 1" % rid, lambda: led_by(rid, 1), 60)
         gen0 = index_entry(1, rid)
         if gen0 is None or gen0["generation"] != before["generation"]:
-            fail("range %d in the index before the split: %r (range %r)" % (rid, gen0, before))
-
-        answer = {}
-
-        def call():
-            q = "/api/v1/split?key=" + urllib.parse.quote(SPLIT_KEY, safe="")
-            answer["split"] = spans.http(addr(1, 2), "POST", q, timeout=HOLD_MS / 1000 + 30)
-        t = threading.Thread(target=call, daemon=True)
-        t0 = time.time()
-        t.start()
-        for i in (2, 3):
-            wait("node %d applied the split" % i,
-                 lambda: (lambda r: r and r["end"] == SPLIT_KEY)(local(i, rid)), HOLD_MS / 2000)
-        right = wait("the right range on node 2",
-                     lambda: next((r for r in (local(2, x) for x in range(1, 65))
-                                   if r and r["start"] == SPLIT_KEY), None), HOLD_MS / 2000)
-        # The left's leadership to node 2, node 1's split still held.
-        wait("range %d led by node 2" % rid, lambda: led_by(2), HOLD_MS / 2000)
-        l1 = local(1, rid)
-        if l1 is None or l1["end"] == SPLIT_KEY:
-            fail("node 1 applied the split before its leadership moved: %r" % l1)
-        if time.time() - t0 > HOLD_MS / 1000 - 1:
-            fail("the scenario took %.1f s, too close to the hold of %d ms to count"
-                 % (time.time() - t0, HOLD_MS))
-        # Node 1 stopped (SIGSTOP) with the split unapplied: it can report
-        # nothing now, and cannot take the leadership back; only the
-        # replicas that applied the split as followers can.
-        procs[1].send_signal(signal.SIGSTOP)
-        t1 = time.time()
-
-        def reported():
-            for i in (2, 3):
-                left, rr = index_entry(i, rid), index_entry(i, right["id"])
-                if left is None or left["generation"] <= before["generation"] or \
-                        rr is None or not rr.get("reported"):
-                    return None
-            return True
-        deadline = time.time() + REPORT_BOUND_S
-        while time.time() < deadline and reported() is None:
-            time.sleep(0.2)
-        if reported() is None:
-            fail("the index %d s after node 1 stopped: left %r / %r, right %r / %r on nodes "
-                 "2 / 3 (range %d at generation %d now)" %
-                 (REPORT_BOUND_S, index_entry(2, rid), index_entry(3, rid),
-                  index_entry(2, right["id"]), index_entry(3, right["id"]), rid,
-                  local(2, rid)["generation"]))
-        print("range %d split with its leadership moved to node 2 before node 1 applied it; "
-              "the index of nodes 2 and 3 has both halves %.2f s after node 1 stopped"
-              % (rid, time.time() - t1), flush=True)
+            fail("range %d in the index before the change: %r (range %r)" % (rid, gen0, before))
+        if MERGE:
+            merge_case(procs, rid, right, before)
+        else:
+            split_case(procs, rid, before)
         ok = True
     finally:
         if 1 in procs:
