@@ -514,13 +514,11 @@ bool rk_snap_append_waits(const struct rk_replica *r, uint64_t from,
 			  const struct rk_raft_msg *m)
 {
 	const struct snap_in *in = r->incoming;
-	struct rk_raft_status st;
 
 	if (m->type != RK_RAFT_MSG_APP || in == NULL || in->index < m->index ||
 	    from != in->from_node || m->term != in->term)
 		return false;
-	rk_raft_status(&r->raft, &st);
-	return m->index > st.last_index;
+	return m->index > rk_raft_last_index(&r->raft);
 }
 
 void rk_snap_forget(struct rk_node *n, struct rk_replica *r)

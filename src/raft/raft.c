@@ -872,6 +872,11 @@ void rk_raft_advance(struct rk_raft *r, const struct rk_raft_ready *rd)
 
 /* ---- status ----------------------------------------------------------------------- */
 
+uint64_t rk_raft_last_index(const struct rk_raft *r)
+{
+	return raft_log_last_index((struct rk_raft *)(uintptr_t)r);
+}
+
 void rk_raft_status(const struct rk_raft *r, struct rk_raft_status *stp)
 {
 	struct rk_raft *mr = (struct rk_raft *)(uintptr_t)r;

@@ -630,6 +630,9 @@ int rk_raft_ready(struct rk_raft *r, struct rk_raft_ready *rdp);
 void rk_raft_advance(struct rk_raft *r, const struct rk_raft_ready *rd);
 
 uint64_t rk_raft_leader(const struct rk_raft *r);
+/* The index of the last entry of the log (or of the snapshot it begins
+ * after), as rk_raft_status's last_index, without filling a status. */
+uint64_t rk_raft_last_index(const struct rk_raft *r);
 void rk_raft_status(const struct rk_raft *r, struct rk_raft_status *stp);
 
 /* What a caller reads of a group without a full rk_raft_status: the fields
