@@ -473,19 +473,6 @@ static void deliver(struct rk_node *n, uint64_t token, int rc, uint64_t value)
 		return;
 	}
 	if (token != 0 && token == p->inflight_id) {
-		if (rc != 0 && rc != RK_EPROTO) {
-			/* Not taken (no memory, a store read failed on the
-			 * leader): sent again by the retry, as if unanswered.
-			 * The index takes a descriptor only when it is newer,
-			 * so a report applied twice changes nothing more. A
-			 * malformed one would be refused again: dropped. */
-			rk_log_warn(MOD, "the placement group did not take a report of "
-				    "descriptors: %s; sending it again", rk_strerror(rc));
-			return;
-		}
-		if (rc != 0)
-			rk_log_warn(MOD, "the placement group refused a report of descriptors: %s",
-				    rk_strerror(rc));
 		p->inflight_id = 0;
 		rk_buf_reset(&p->inflight);
 		if (p->n_queued > 0)
