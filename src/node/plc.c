@@ -473,6 +473,9 @@ static void deliver(struct rk_node *n, uint64_t token, int rc, uint64_t value)
 		return;
 	}
 	if (token != 0 && token == p->inflight_id) {
+		/* Taken: a REPORT's answer carries no error (an apply error
+		 * stops the group's apply; a malformed report is skipped
+		 * unanswered, and sent again by the retry). */
 		p->inflight_id = 0;
 		rk_buf_reset(&p->inflight);
 		if (p->n_queued > 0)
