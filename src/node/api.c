@@ -408,6 +408,19 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 	rk_prom_one_u64(b, "rangekv_placement_index_timeouts_total", "counter",
 			"Reads and lookups of the placement index no replica answered in time.",
 			n->pix.timeouts);
+	rk_prom_one_u64(b, "rangekv_placement_reports_sent_total", "counter",
+			"Reports of descriptors this node sent to the placement group's leader "
+			"(batches; one sent again for want of an answer counts again).",
+			n->plc.reports_sent);
+	rk_prom_one_u64(b, "rangekv_placement_allocations_total", "counter",
+			"Range-id allocations the placement group answered for this node.",
+			n->plc.allocs);
+	rk_prom_one_u64(b, "rangekv_placement_ids_allocated_total", "counter",
+			"Range ids the placement group allocated for this node.",
+			n->plc.ids_allocated);
+	rk_prom_one_u64(b, "rangekv_placement_call_timeouts_total", "counter",
+			"Range-id allocations no leader of the placement group answered in time.",
+			n->plc.timeouts);
 	rk_prom_one_u64(b, "rangekv_http_forwarded_total", "counter",
 			"Inspection calls of a range held elsewhere sent to a node that holds it.",
 			n->fwd.forwarded);

@@ -153,8 +153,13 @@ def split_case(procs, rid, before):
     right = wait("the right range on node 2",
                  lambda: next((r for r in (local(2, x) for x in range(1, 65))
                                if r and r["start"] == SPLIT_KEY), None), HOLD_MS / 2000)
+    # The split's leader took the right's id from the group beforehand.
+    if not NODES.metric(1, "rangekv_placement_ids_allocated_total"):
+        fail("node 1 shows no range id allocated for the split in /metrics")
     t1 = stop_node1_unapplied(procs, rid, "split", lambda v: v["end"] == SPLIT_KEY, t0, True)
     await_index(rid, right["id"], lambda left, rr: rr.get("reported"), before["generation"])
+    if not NODES.metric(2, "rangekv_placement_reports_sent_total"):
+        fail("node 2, which reported the split, shows no report sent in /metrics")
     print("range %d split with its leadership moved to node 2 before node 1 applied it; "
           "the index of nodes 2 and 3 has both halves %.2f s after node 1 stopped"
           % (rid, time.time() - t1), flush=True)
