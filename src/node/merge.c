@@ -425,15 +425,41 @@ void rk_merge_waits_free(struct rk_node *n)
 
 /* ---- replicas merged away --------------------------------------------------------- */
 
+/* Whether d's span holds od's: d.start <= od.start and od.end <= d.end
+ * (an empty end: unbounded). */
+static bool span_holds(const struct rk_desc *d, const struct rk_desc *od)
+{
+	return rk_key_cmp(d->start, d->slen, od->start, od->slen) <= 0 &&
+	       (d->elen == 0 ||
+		(od->elen != 0 && rk_key_cmp(od->end, od->elen, d->end, d->elen) <= 0));
+}
+
 bool rk_merge_covered(const struct rk_replica *o, const struct rk_desc *d)
 {
 	if (o->range == d->range_id || o->desc.n_reps == 0 || d->n_reps == 0 ||
 	    d->generation <= o->desc.generation)
 		return false;
-	/* d.start <= o.start and o.end <= d.end (an empty end: unbounded). */
-	return rk_key_cmp(d->start, d->slen, o->desc.start, o->desc.slen) <= 0 &&
-	       (d->elen == 0 ||
-		(o->desc.elen != 0 && rk_key_cmp(o->desc.end, o->desc.elen, d->end, d->elen) <= 0));
+	return span_holds(d, &o->desc);
+}
+
+/* A gone mark o found at start (a crash between the merge and the right's
+ * removal): the reports the merge made on its leader, of the left and of
+ * the right's end, may have been lost with the process, and nothing else
+ * reports either. The left replica holding o's span (in v[0..k), NULL
+ * for those dropped already) owes both from now on (rk_plc_merged). */
+static void owe_merge_reports(struct rk_node *n, struct rk_replica **v, size_t k,
+			      const struct rk_replica *o)
+{
+	for (size_t i = 0; i < k; i++) {
+		struct rk_replica *x = v[i];
+
+		if (x != NULL && x != o && x->desc.n_reps > 0 &&
+		    x->desc.generation >= o->desc.generation &&
+		    span_holds(&x->desc, &o->desc)) {
+			rk_plc_merged(n, x, &o->desc);
+			return;
+		}
+	}
 }
 
 void rk_merge_drop_covered(struct rk_node *n, struct rk_replica *r, uint64_t id,
@@ -509,12 +535,15 @@ int rk_merge_drop_stale(struct rk_node *n)
 				    (unsigned long long)o->range,
 				    o->desc.n_reps == 0 ? "marked gone"
 							: "a newer local range spans it");
+			if (o->desc.n_reps == 0)
+				owe_merge_reports(n, v, k, o);
 			rk_store_batch_remove_uninit(b, o->range, right_tomb(o));
 			if ((rc = rk_life_tomb_raise(n, o->range, right_tomb(o))) != 0)
 				break;
 			rk_own_leave(n, o);
 			rk_table_remove(&n->tab, o);
 			rk_replica_free(o);
+			v[i] = NULL;
 			dropped++;
 			continue;
 		}
