@@ -226,6 +226,17 @@ int rk_desc_copy(struct rk_desc *dstp, const struct rk_desc *src)
 	return 0;
 }
 
+int rk_desc_gone(struct rk_desc *dp, const struct rk_desc *right, uint64_t generation)
+{
+	int rc = rk_desc_copy(dp, right);
+
+	if (rc == 0) {
+		dp->n_reps = 0;
+		dp->generation = generation;
+	}
+	return rc;
+}
+
 const struct rk_desc_replica *rk_desc_replica(const struct rk_desc *d,
 					      uint64_t replica_id)
 {
@@ -251,18 +262,26 @@ uint64_t rk_desc_node_of(const struct rk_desc *d, uint64_t replica_id)
 	return rep != NULL ? rep->node_id : 0;
 }
 
+/* Byte order, a prefix first (key.h's rk_key_cmp, which the raft core's
+ * library cannot link). */
+static int key_cmp(const void *a, size_t al, const void *b, size_t bl)
+{
+	size_t m = al < bl ? al : bl;
+	int c = m ? memcmp(a, b, m) : 0;
+
+	return c != 0 ? c : al < bl ? -1 : al > bl;
+}
+
 bool rk_desc_contains(const struct rk_desc *d, const void *key, size_t klen)
 {
-	size_t m = klen < d->slen ? klen : d->slen;
-	int c = m ? memcmp(key, d->start, m) : 0;
+	return key_cmp(key, klen, d->start, d->slen) >= 0 &&
+	       (d->elen == 0 || key_cmp(key, klen, d->end, d->elen) < 0);
+}
 
-	if (c < 0 || (c == 0 && klen < d->slen))
-		return false;
-	if (d->elen == 0)
-		return true;
-	m = klen < d->elen ? klen : d->elen;
-	c = m ? memcmp(key, d->end, m) : 0;
-	return c < 0 || (c == 0 && klen < d->elen);
+bool rk_desc_span_holds(const struct rk_desc *d, const struct rk_desc *od)
+{
+	return key_cmp(d->start, d->slen, od->start, od->slen) <= 0 &&
+	       (d->elen == 0 || (od->elen != 0 && key_cmp(od->end, od->elen, d->end, d->elen) <= 0));
 }
 
 static uint64_t gcd(uint64_t a, uint64_t b)

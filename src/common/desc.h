@@ -101,6 +101,14 @@ struct rk_desc {
 	bool v1; /* decoded from the v1 form: reps not filled in */
 };
 
+/* Whether a is a later version of its range than b: a higher (generation,
+ * conf_version), the order the placement index keeps. */
+static inline bool rk_desc_newer(const struct rk_desc *a, const struct rk_desc *b)
+{
+	return a->generation != b->generation ? a->generation > b->generation
+					      : a->conf_version > b->conf_version;
+}
+
 /* Appends d's stored form (v2, or v3 when d has flags) to out. RK_ENOMEM. */
 int rk_desc_encode(const struct rk_desc *d, struct rk_buf *out);
 
@@ -118,6 +126,12 @@ int rk_desc_set_span(struct rk_desc *dp, const void *start, size_t slen,
 		     const void *end, size_t elen);
 int rk_desc_copy(struct rk_desc *dstp, const struct rk_desc *src);
 void rk_desc_free(struct rk_desc *d);
+/* The end of a range merged into its left neighbour: a copy of right
+ * without replicas at `generation` (the merged left's, above any the right
+ * ever had), which no stale descriptor of the right outranks. It is both
+ * the right's gone mark in the store and the placement index's entry.
+ * RK_ENOMEM leaves *dp unchanged. */
+int rk_desc_gone(struct rk_desc *dp, const struct rk_desc *right, uint64_t generation);
 
 /* The replica with that id, or that lives on that node; NULL if none. */
 const struct rk_desc_replica *rk_desc_replica(const struct rk_desc *d,
@@ -129,6 +143,9 @@ uint64_t rk_desc_node_of(const struct rk_desc *d, uint64_t replica_id);
 
 /* Whether key is in d's span. */
 bool rk_desc_contains(const struct rk_desc *d, const void *key, size_t klen);
+/* Whether d's span holds od's: d.start <= od.start and od.end <= d.end
+ * (an empty end: unbounded). */
+bool rk_desc_span_holds(const struct rk_desc *d, const struct rk_desc *od);
 
 /* The initial replicas of range `range` (ids from 1) in a cluster of n
  * nodes with k replicas per range (1 <= k <= n): ranksp[0..k) receives,

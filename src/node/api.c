@@ -268,6 +268,9 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 			leaders);
 	rk_prom_one_u64(b, "rangekv_ranges_awake", "gauge", "Replicas ticked (not quiescent).",
 			awake);
+	rk_prom_one_u64(b, "rangekv_replicas_removed_total", "counter",
+			"Replicas whose stored states this node removed (moved or merged away).",
+			n->life.removed);
 	rk_prom_one_u64(b, "rangekv_placement_awake", "gauge",
 			"1 while this node's replica of the placement group is ticked (not quiescent).",
 			un < n->tab.n && !n->tab.byid[un]->asleep);
@@ -412,6 +415,12 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 			"Reports of descriptors this node sent to the placement group's leader "
 			"(batches; one sent again for want of an answer counts again).",
 			n->plc.reports_sent);
+	rk_prom_one_u64(b, "rangekv_placement_resync_sweeps_total", "counter",
+			"Sweeps of this node's replicas against the placement index completed.",
+			n->resync.sweeps);
+	rk_prom_one_u64(b, "rangekv_placement_resync_reported_total", "counter",
+			"Descriptors the sweeps found the placement index lacking or older, and reported.",
+			n->resync.reported);
 	rk_prom_one_u64(b, "rangekv_placement_allocations_total", "counter",
 			"Range-id allocations the placement group answered for this node.",
 			n->plc.allocs);

@@ -115,18 +115,13 @@ static const struct rk_replica *hosted(struct rk_node *n, uint64_t range)
 		       ? r : NULL;
 }
 
-static bool newer_or_same(const struct rk_desc *a, const struct rk_desc *b)
-{
-	return a->generation > b->generation ||
-	       (a->generation == b->generation && a->conf_version >= b->conf_version);
-}
 
 static struct ent ent_of(struct rk_node *n, const struct rk_desc *d)
 {
 	const struct rk_replica *r = hosted(n, d->range_id);
 	struct ent e = {d, NULL, -1};
 
-	if (r != NULL && newer_or_same(&r->desc, d))
+	if (r != NULL && !rk_desc_newer(d, &r->desc))
 		e = (struct ent){&r->desc, r, 0};
 	return e;
 }

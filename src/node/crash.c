@@ -42,6 +42,12 @@ void rk_crash_arm(struct rk_node *n)
 	if (n->hooks.seal_delay_ms > 0)
 		rk_log_warn("node", "test hook: each snapshot received waits %llu ms before "
 			    "it is sealed", (unsigned long long)n->hooks.seal_delay_ms);
+	at = getenv("RANGEKV_TEST_REPORT_DROP");
+	if (h != NULL && strcmp(h, "1") == 0 && at != NULL && strcmp(at, "1") == 0) {
+		n->hooks.report_drop = true;
+		rk_log_warn("node", "test hook: reports to the placement index are dropped, "
+			    "never sent");
+	}
 	at = getenv("RANGEKV_TEST_SPLIT_RIGHT_BUSY");
 	if (h != NULL && strcmp(h, "1") == 0 && at != NULL && strcmp(at, "1") == 0) {
 		n->hooks.split_right_busy = true;

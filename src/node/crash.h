@@ -60,10 +60,12 @@ struct rk_raft_ready;
 #ifdef RK_TEST_HOOKS
 /* Reads RANGEKV_CRASH_AT (with RANGEKV_TEST_HOOKS=1) at the node's start,
  * before anything is written, and the hooks that hold work back:
- * RANGEKV_TEST_SPLIT_HOLD_MS, RANGEKV_TEST_SPLIT_RIGHT_BUSY and
+ * RANGEKV_TEST_SPLIT_HOLD_MS, RANGEKV_TEST_SPLIT_RIGHT_BUSY,
  * RANGEKV_TEST_SNAP_SEAL_MS (milliseconds the worker sealing a received
  * snapshot waits first: its leader's appends arrive before the core has
- * the snapshot, node_snap_once). */
+ * the snapshot, node_snap_once) and RANGEKV_TEST_REPORT_DROP=1 (reports
+ * to the placement index are dropped at the queue, as a kill -9 loses
+ * them: node_report_resync). */
 void rk_crash_arm(struct rk_node *n);
 void rk_crash_point(const struct rk_node *n, const char *name);
 /* RANGEKV_TEST_STORE_DELAY_MS (with RANGEKV_TEST_HOOKS=1): milliseconds the

@@ -75,11 +75,8 @@ static int write_gone(struct rk_node *n, struct rk_replica *rr, uint64_t generat
 	(void)n;
 	memset(&d, 0, sizeof(d));
 	rk_buf_init(&blob);
-	if ((rc = rk_desc_copy(&d, &rr->desc)) == 0) {
-		d.n_reps = 0;
-		d.generation = generation;
+	if ((rc = rk_desc_gone(&d, &rr->desc, generation)) == 0)
 		rc = rk_desc_encode(&d, &blob);
-	}
 	if (rc == 0 && blob.oom)
 		rc = RK_ENOMEM;
 	if (rc == 0) {
@@ -425,21 +422,12 @@ void rk_merge_waits_free(struct rk_node *n)
 
 /* ---- replicas merged away --------------------------------------------------------- */
 
-/* Whether d's span holds od's: d.start <= od.start and od.end <= d.end
- * (an empty end: unbounded). */
-static bool span_holds(const struct rk_desc *d, const struct rk_desc *od)
-{
-	return rk_key_cmp(d->start, d->slen, od->start, od->slen) <= 0 &&
-	       (d->elen == 0 ||
-		(od->elen != 0 && rk_key_cmp(od->end, od->elen, d->end, d->elen) <= 0));
-}
-
 bool rk_merge_covered(const struct rk_replica *o, const struct rk_desc *d)
 {
 	if (o->range == d->range_id || o->desc.n_reps == 0 || d->n_reps == 0 ||
 	    d->generation <= o->desc.generation)
 		return false;
-	return span_holds(d, &o->desc);
+	return rk_desc_span_holds(d, &o->desc);
 }
 
 /* A gone mark o found at start (a crash between the merge and the right's
@@ -455,7 +443,7 @@ static void owe_merge_reports(struct rk_node *n, struct rk_replica **v, size_t k
 
 		if (x != NULL && x != o && x->desc.n_reps > 0 &&
 		    x->desc.generation >= o->desc.generation &&
-		    span_holds(&x->desc, &o->desc)) {
+		    rk_desc_span_holds(&x->desc, &o->desc)) {
 			rk_plc_merged(n, x, &o->desc);
 			return;
 		}

@@ -257,6 +257,7 @@ static void on_tick(uv_timer_t *t)
 		rk_size_refresh(n);
 	rk_plc_tick(n);
 	rk_pix_tick(n);
+	rk_resync_tick(n);
 	rk_fwd_tick(n);
 	rk_hb_tick(n);
 	rk_rfig_tick(n);

@@ -34,6 +34,7 @@
 #include "peer.h"
 #include "plc.h"
 #include "pindex.h"
+#include "resync.h"
 #include "fwd.h"
 #include "handoff.h"
 #include "process.h"
@@ -95,6 +96,7 @@ struct rk_test_hooks {
 	char crash_at[32];     /* RANGEKV_CRASH_AT (crash.h) */
 	uint64_t split_hold_ms; /* RANGEKV_TEST_SPLIT_HOLD_MS (crash.h) */
 	uint64_t merge_hold_ms; /* RANGEKV_TEST_MERGE_HOLD_MS (crash.h) */
+	bool report_drop;       /* RANGEKV_TEST_REPORT_DROP (crash.h) */
 	bool split_right_busy;  /* RANGEKV_TEST_SPLIT_RIGHT_BUSY (crash.h) */
 	uint64_t seal_delay_ms; /* RANGEKV_TEST_SNAP_SEAL_MS (crash.h) */
 	uint64_t held_range, held_index, held_since_ms; /* the split or merge held */
@@ -147,6 +149,7 @@ struct rk_node {
 	struct rk_check check; /* replica checksums (check.c) */
 	struct rk_plc plc;     /* the placement group (plc.c) */
 	struct rk_pix pix;     /* reads of its index (pindex.c) */
+	struct rk_resync resync; /* the index sweep (resync.c) */
 	struct rk_fwd fwd;     /* inspection calls forwarded (fwd.c) */
 	struct rk_hb hb;       /* node heartbeats, placement states (heartbeat.c) */
 	struct rk_join join;   /* a new node's join being answered (join.c) */

@@ -383,15 +383,10 @@ void rk_plc_merged(struct rk_node *n, struct rk_replica *r, const struct rk_desc
 {
 	struct rk_desc *gone = calloc(1, sizeof(*gone));
 
-	if (gone != NULL && rk_desc_copy(gone, right) == 0) {
-		gone->n_reps = 0;
-		gone->generation = r->desc.generation;
+	if (gone != NULL && rk_desc_gone(gone, right, r->desc.generation) == 0) {
 		if (r->gone_owed != NULL) /* an earlier merge's, not yet sent: sent first */
 			rk_plc_report_owed(n, r);
-		if (r->gone_owed != NULL) {
-			rk_desc_free(r->gone_owed);
-			free(r->gone_owed);
-		}
+		rk_replica_gone_owed_clear(r);
 		r->gone_owed = gone;
 	} else {
 		free(gone);
@@ -413,11 +408,8 @@ void rk_plc_report_owed(struct rk_node *n, struct rk_replica *r)
 		r->desc_owed = false; /* queued, or never to be (no group here) */
 	}
 	/* After the merged descriptor, as the merge's leader reported them. */
-	if (r->gone_owed != NULL && rk_node_pl_report(n, r->gone_owed, 1) != RK_EBUSY) {
-		rk_desc_free(r->gone_owed);
-		free(r->gone_owed);
-		r->gone_owed = NULL;
-	}
+	if (r->gone_owed != NULL && rk_node_pl_report(n, r->gone_owed, 1) != RK_EBUSY)
+		rk_replica_gone_owed_clear(r);
 }
 
 void rk_plc_flush(struct rk_node *n)
@@ -426,6 +418,11 @@ void rk_plc_flush(struct rk_node *n)
 
 	if (p->n_queued == 0 || p->inflight_id != 0)
 		return;
+	if (n->hooks.report_drop) { /* tests only: reports lost (crash.h) */
+		rk_buf_reset(&p->queued);
+		p->n_queued = 0;
+		return;
+	}
 	rk_buf_reset(&p->inflight);
 	p->inflight_id = RK_PLC_REQ_BIT | ++p->next_req;
 	if (rk_pl_encode_report(&p->inflight, n->cfg.node_id, p->inflight_id,

@@ -333,6 +333,15 @@ int rk_replica_load(struct rk_node *n, uint64_t range, struct rk_replica **rp)
 	return 0;
 }
 
+void rk_replica_gone_owed_clear(struct rk_replica *r)
+{
+	if (r->gone_owed == NULL)
+		return;
+	rk_desc_free(r->gone_owed);
+	free(r->gone_owed);
+	r->gone_owed = NULL;
+}
+
 void rk_replica_free(struct rk_replica *r)
 {
 	if (r == NULL)
@@ -345,8 +354,6 @@ void rk_replica_free(struct rk_replica *r)
 	rk_serve_free(r);
 	rk_kv_sessions_free(&r->sessions);
 	rk_desc_free(&r->desc);
-	if (r->gone_owed != NULL)
-		rk_desc_free(r->gone_owed);
-	free(r->gone_owed);
+	rk_replica_gone_owed_clear(r);
 	free(r);
 }

@@ -133,6 +133,8 @@ extern const struct rk_raft_storage_ops rk_replica_storage_ops;
  * replica: the right half of a split without its apply state (split.h). */
 int rk_replica_load(struct rk_node *n, uint64_t range, struct rk_replica **rp);
 void rk_replica_free(struct rk_replica *r);
+/* Drops r's owed merged-right end (gone_owed), if any. */
+void rk_replica_gone_owed_clear(struct rk_replica *r);
 
 /* The entries e[0..n) are stored (overwriting any at their indexes and
  * after); a snapshot install that replaced the log calls terms_reset. */

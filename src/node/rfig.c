@@ -126,22 +126,6 @@ static uint64_t *candidates(struct rk_node *n, size_t *np)
 	return v;
 }
 
-/* The first replica of byid[0..users) above range (binary search: byid
- * is in range id order). */
-static size_t first_above(const struct rk_table *t, size_t users, uint64_t range)
-{
-	size_t lo = 0, hi = users;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (t->byid[mid]->range <= range)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 /* The moved figures among the candidates into out, in id order from the
  * cursor to the end, then from the start (a section's ranges increase:
  * one wrap at most, and the wrapped part goes with the next beat): the
@@ -155,7 +139,7 @@ static uint32_t collect_moved(struct rk_node *n, struct rk_pl_fig *out, uint64_t
 	uint32_t k = 0;
 
 	/* The walk began after the cursor if any range is there. */
-	if (first_above(&n->tab, users, rf->moved_after) < users)
+	if (rk_table_first_above(&n->tab, users, rf->moved_after) < users)
 		while (start < nc && c[start] <= rf->moved_after)
 			start++;
 	rf->moved_after = 0;
@@ -206,7 +190,7 @@ static uint32_t collect(struct rk_node *n, struct rk_pl_fig *out, uint8_t *flags
 		size_t i;
 		*flagsp = RK_PL_FIGS_FULL;
 		*afterp = rf->sweep_after;
-		i = first_above(&n->tab, users, rf->sweep_after);
+		i = rk_table_first_above(&n->tab, users, rf->sweep_after);
 		for (; i < users && k < RK_PL_FIGS_MAX; i++)
 			if (led_fig(n->tab.byid[i], now, &out[k])) {
 				mark_sent(n->tab.byid[i], &out[k], rf->epoch);

@@ -150,3 +150,18 @@ size_t rk_table_user_n(const struct rk_table *t)
 		n--;
 	return n;
 }
+
+size_t rk_table_first_above(const struct rk_table *t, size_t n, uint64_t range)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (t->byid[mid]->range <= range)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}

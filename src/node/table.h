@@ -49,6 +49,9 @@ void rk_table_visit_some(struct rk_table *t, size_t *cursor, size_t slice,
  * ranges, the placement group's, have the highest ids: desc.h). What the
  * range listings, counts and metrics walk. */
 size_t rk_table_user_n(const struct rk_table *t);
+/* The index in byid of the first replica above range id `range`, among
+ * byid[0..n) (binary search: n if none). */
+size_t rk_table_first_above(const struct rk_table *t, size_t n, uint64_t range);
 
 /* Frees the table's arrays (not the replicas). */
 void rk_table_free(struct rk_table *t);

@@ -35,9 +35,30 @@ REPORT_BOUND_S the index on nodes 2 and 3 has the left at the merged
 generation and the right's end (no replicas, at that generation). Only
 the merge's leader reported both before (rk_plc_merged).
 
-    reportowed_test.py BIN [merge]
+With `resync`: a report lost with its process. All three nodes drop
+their reports (test hook RANGEKV_TEST_REPORT_DROP=1: a report queued or
+in flight is lost by a kill -9 once the change it reports is durable);
+a range is split and every node applies the split, the index keeping
+the old descriptor; all three are stopped and started again without the
+hook. They stop with SIGTERM, which checkpoints: after a kill -9 before
+the next checkpoint the split is applied again at the restart and
+reported anew, which is not the case here. Nothing owes the report now,
+and within REPORT_BOUND_S the index of every node has the left range at
+the split's generation and the right range, reported by the nodes'
+sweeps of their replicas against the index (resync.h).
 
-Ports: the band 11740-11939.
+With `resync merge`: the same for a merge whose reports were lost. The
+two ranges merge with every report dropped; once each node removed the
+right's replica (the merge checkpointed: no gone mark is left for a
+start to owe the reports from), the nodes restart without the hook, and
+within REPORT_BOUND_S every node's index has the left at the merged
+generation and the right's end (no replicas, that generation), which a
+sweep infers from the left replica that holds the right's span at a
+higher generation.
+
+    reportowed_test.py BIN [merge|resync [merge]]
+
+Ports: a block of 10 in 11740-11939, claimed by lock (claim_block).
 """
 import os
 import signal
@@ -50,13 +71,16 @@ import urllib.parse
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fault"))
 sys.path.insert(0, os.path.dirname(__file__))
 import spans  # noqa: E402
+import cluster as fc  # noqa: E402
 from cluster import unescape  # noqa: E402
 
 BIN = sys.argv[1]
-MERGE = sys.argv[2:] == ["merge"]
-BASE = 11740 + (os.getpid() % 20) * 10  # the band 11740-11939
+RESYNC = sys.argv[2:3] == ["resync"]
+MERGE = sys.argv[2:] in (["merge"], ["resync", "merge"])
+BASE = 0  # a block of 10 in 11740-11939, claimed by lock in main(): four cases share the band
 HOLD_MS = 10000
 REPORT_BOUND_S = 15
+RESYNC_FIRST_S = 2  # RK_RESYNC_FIRST_MS
 NODE_ARGS = ["--request-timeout", "10000", "--enable-debug-api"]
 LEFT_KEY, SPLIT_KEY, KEY = "ro-a", "ro-m", "ro-r"
 
@@ -188,15 +212,88 @@ def merge_case(procs, rid, right, before):
           % (rid, right["id"], time.time() - t1), flush=True)
 
 
+def stop_all(procs):
+    for p in procs.values():
+        p.send_signal(signal.SIGTERM)
+    for p in procs.values():
+        if p.wait(timeout=30) != 0:
+            fail("a node stopped by SIGTERM exited %r" % p.returncode)
+
+
+def resync_case(procs, top, rid, right):
+    """right: the range the merge absorbs (MERGE), else None (a split)."""
+    before = index_entry(1, rid)
+    removed = [NODES.metric(i, "rangekv_replicas_removed_total") for i in (1, 2, 3)]
+    if right is not None:
+        st, body = http(1, "POST", "/api/v1/merge?left=%d" % rid)
+        end = right["end"]
+    else:
+        st, body = http(1, "POST", "/api/v1/split?key=" + urllib.parse.quote(SPLIT_KEY, safe=""))
+        end = SPLIT_KEY
+    if st != 200:
+        fail("%s of range %d: %r %r" % ("merge" if right else "split", rid, st, body))
+    wait("range %d's new span on every node" % rid,
+         lambda: all((lambda r: r and r["end"] == end)(local(i, rid)) for i in (1, 2, 3)), 30)
+    if right is None:
+        right = wait("the right range on node 1",
+                     lambda: next((r for r in (local(1, x) for x in range(1, 65))
+                                   if r and r["start"] == SPLIT_KEY), None), 30)
+    else:
+        # The right's replicas go once the merge is checkpointed (30 s).
+        wait("the right's replica removed on every node",
+             lambda: all((NODES.metric(i, "rangekv_replicas_removed_total") or 0) > removed[i - 1]
+                         for i in (1, 2, 3)), 60)
+    time.sleep(RESYNC_FIRST_S + 1)  # the sweeps at start found nothing to report
+    for i in (1, 2, 3):
+        left, rr = index_entry(i, rid), index_entry(i, right["id"])
+        stale = rr is not None and rr["nodes"] != [] if MERGE else rr is None
+        if left is None or left["generation"] != before["generation"] or not stale:
+            fail("node %d's index with its reports dropped: left %r, right %r" % (i, left, rr))
+    stop_all(procs)
+    t0 = time.time()
+    for i in (1, 2, 3):
+        procs[i] = spans.start_node(BIN, i, top, addr, NODE_ARGS)
+
+    def reported():
+        for i in (1, 2, 3):
+            left, rr = index_entry(i, rid), index_entry(i, right["id"])
+            if left is None or left["generation"] <= before["generation"] or \
+                    rr is None or not rr.get("reported") or \
+                    (MERGE and (rr["nodes"] != [] or rr["generation"] != left["generation"])):
+                return None
+        return True
+    deadline = t0 + REPORT_BOUND_S
+    while time.time() < deadline and reported() is None:
+        time.sleep(0.2)
+    if reported() is None:
+        fail("the index %d s after the restart: left %r, right %r (node 1)" %
+             (REPORT_BOUND_S, index_entry(1, rid), index_entry(1, right["id"])))
+    swept = sum(NODES.metric(i, "rangekv_placement_resync_reported_total") or 0
+                for i in (1, 2, 3))
+    if swept < 2:
+        fail("the nodes' sweeps reported %r descriptors, not both" % swept)
+    print("range %d %s with every report dropped; after a restart of all three nodes "
+          "the index of every node has both %.2f s after it (%d reports by the sweeps)"
+          % (rid, "absorbed range %d" % right["id"] if MERGE else "split", time.time() - t0,
+             swept), flush=True)
+
+
 def main():
+    global BASE
+    BASE = fc.claim_block(11740, 20, 10)
     top = tempfile.mkdtemp(prefix="rk-reportowed-")
     procs, ok = {}, False
     try:
-        procs[1] = spans.start_node(BIN, 1, top, addr, NODE_ARGS, None,
-                                    {"RANGEKV_TEST_MERGE_HOLD_MS" if MERGE else
-                                     "RANGEKV_TEST_SPLIT_HOLD_MS": str(HOLD_MS)})
-        for i in (2, 3):
-            procs[i] = spans.start_node(BIN, i, top, addr, NODE_ARGS)
+        if RESYNC:
+            for i in (1, 2, 3):
+                procs[i] = spans.start_node(BIN, i, top, addr, NODE_ARGS, None,
+                                            {"RANGEKV_TEST_REPORT_DROP": "1"})
+        else:
+            procs[1] = spans.start_node(BIN, 1, top, addr, NODE_ARGS, None,
+                                        {"RANGEKV_TEST_MERGE_HOLD_MS" if MERGE else
+                                         "RANGEKV_TEST_SPLIT_HOLD_MS": str(HOLD_MS)})
+            for i in (2, 3):
+                procs[i] = spans.start_node(BIN, i, top, addr, NODE_ARGS)
         wait("cluster up", lambda: all(ranges(i) and len(ranges(i)) == 2 for i in (1, 2, 3)), 60)
         rs = sorted(ranges(1), key=lambda r: unescape(r["start"]))
         if MERGE:
@@ -212,7 +309,9 @@ def main():
         gen0 = index_entry(1, rid)
         if gen0 is None or gen0["generation"] != before["generation"]:
             fail("range %d in the index before the change: %r (range %r)" % (rid, gen0, before))
-        if MERGE:
+        if RESYNC:
+            resync_case(procs, top, rid, right if MERGE else None)
+        elif MERGE:
             merge_case(procs, rid, right, before)
         else:
             split_case(procs, rid, before)
