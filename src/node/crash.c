@@ -48,6 +48,12 @@ void rk_crash_arm(struct rk_node *n)
 		rk_log_warn("node", "test hook: reports to the placement index are dropped, "
 			    "never sent");
 	}
+	at = getenv("RANGEKV_TEST_MERGE_NO_LEFT_CHECK");
+	if (h != NULL && strcmp(h, "1") == 0 && at != NULL && strcmp(at, "1") == 0) {
+		n->hooks.merge_no_left_check = true;
+		rk_log_warn("node", "test hook: a merge call does not look for a right "
+			    "neighbour frozen for a merge into its right range");
+	}
 	at = getenv("RANGEKV_TEST_SPLIT_RIGHT_BUSY");
 	if (h != NULL && strcmp(h, "1") == 0 && at != NULL && strcmp(at, "1") == 0) {
 		n->hooks.split_right_busy = true;

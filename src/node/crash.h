@@ -65,7 +65,10 @@ struct rk_raft_ready;
  * snapshot waits first: its leader's appends arrive before the core has
  * the snapshot, node_snap_once) and RANGEKV_TEST_REPORT_DROP=1 (reports
  * to the placement index are dropped at the queue, as a kill -9 loses
- * them: node_report_resync). */
+ * them: node_report_resync) and RANGEKV_TEST_MERGE_NO_LEFT_CHECK=1 (a
+ * merge call does not refuse a right range whose own right neighbour is
+ * frozen for a merge into it, as when that freeze applies only after the
+ * call's checks: node_merge_orphan). */
 void rk_crash_arm(struct rk_node *n);
 void rk_crash_point(const struct rk_node *n, const char *name);
 /* RANGEKV_TEST_STORE_DELAY_MS (with RANGEKV_TEST_HOOKS=1): milliseconds the

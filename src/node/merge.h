@@ -73,6 +73,7 @@ struct rk_merge {
 	size_t n_frozen, cap_frozen;
 	uint64_t watch_ms; /* the last look at them */
 	uint64_t done, refused, aborted;
+	uint64_t orphans; /* rights unfrozen after their left was absorbed or split */
 	struct rk_hist seconds; /* the call to the MERGE applied, done ones */
 };
 

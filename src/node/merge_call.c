@@ -189,6 +189,22 @@ static struct rk_merge_op *op_new(struct rk_node *n, const struct rk_replica *l,
 	return op;
 }
 
+/* Whether rr's right neighbour, held here, is frozen for a merge into
+ * rr: absorbed by its own left neighbour meanwhile, rr would leave that
+ * merge without a left range to apply or abort it in, and the right frozen
+ * (watch_one unfreezes such a right; this keeps it from happening). */
+static bool left_of_a_merge(const struct rk_node *n, const struct rk_replica *rr)
+{
+	const struct rk_rcache_entry *e;
+	const struct rk_replica *x;
+
+	if (rr->desc.elen == 0 || n->hooks.merge_no_left_check ||
+	    (e = rk_rcache_find(&n->rcache, rr->desc.end, rr->desc.elen)) == NULL)
+		return false;
+	x = rk_table_get(&n->tab, e->range);
+	return x != NULL && !x->removing && x->sessions.frozen == rr->range;
+}
+
 /* Why l (led here) and its right neighbour rr cannot merge now; NULL:
  * they can. */
 static const char *refusal(const struct rk_node *n, const struct rk_replica *l,
@@ -212,6 +228,9 @@ static const char *refusal(const struct rk_node *n, const struct rk_replica *l,
 		return "a merge of one of these ranges is under way";
 	if (l->sessions.frozen != 0 || rr->sessions.frozen != 0)
 		return "one of these ranges is frozen for another merge";
+	if (left_of_a_merge(n, rr))
+		return "the right range's own right neighbour is frozen for a merge into it; "
+		       "retry once that merge is done or abandoned";
 	if (l->split_left != 0 || rr->split_left != 0)
 		return "one of these ranges is a split's right half not yet led; retry";
 	*statusp = 0;
@@ -259,6 +278,9 @@ static const char *changed(const struct rk_node *n, const struct rk_merge_op *op
 		return rk_split_busy_but_merge_why(n, rr);
 	if (rr->sessions.frozen != 0 || l->sessions.frozen != 0)
 		return "one of these ranges is frozen for another merge";
+	if (left_of_a_merge(n, rr))
+		return "the right range's own right neighbour froze for a merge into it; "
+		       "nothing done";
 	return NULL;
 }
 
@@ -511,6 +533,36 @@ void rk_merge_watch(struct rk_node *n, const struct rk_replica *r)
 	mg->n_frozen++;
 }
 
+/* A frozen right rr (led here) whose left, the range it froze to merge
+ * into, is no longer here: when another range held here is rr's left
+ * neighbour now, that left was absorbed by it or split its end off, and
+ * either moved its generation on, so the MERGE can never apply (it names
+ * the left's generation at the call; and this node's left replica applied
+ * its whole log up to its end or split without absorbing rr, since rr is
+ * still here): no MERGE_ABORT is needed, nor possible, and UNFREEZE lets rr
+ * serve again. Otherwise (the left moved off this node) nothing here. */
+static void unfreeze_orphan(struct rk_node *n, struct rk_replica *rr)
+{
+	const struct rk_rcache_entry *e =
+		rk_rcache_ending_at(&n->rcache, rr->desc.start, rr->desc.slen);
+	const struct rk_replica *x = e != NULL ? rk_table_get(&n->tab, e->range) : NULL;
+	struct rk_merge_op *op;
+
+	if (x == NULL || x->range == rr->sessions.frozen || x->removing ||
+	    x->merged_into != 0 || x->desc.n_reps == 0 || x->desc.elen != rr->desc.slen ||
+	    rk_key_cmp(x->desc.end, x->desc.elen, rr->desc.start, rr->desc.slen) != 0 ||
+	    (op = op_new(n, x, rr)) == NULL)
+		return;
+	op->m.left_id = rr->sessions.frozen; /* what UNFREEZE must name */
+	op->status = 504;
+	op->why = "abandoned: the left range was merged or split meanwhile";
+	rk_log_warn(MOD, "range %llu: frozen for a merge into range %llu, which range %llu "
+		    "absorbed or split meanwhile; unfreezing it", (unsigned long long)rr->range,
+		    (unsigned long long)rr->sessions.frozen, (unsigned long long)x->range);
+	n->merge.orphans++;
+	unfreeze(n, op);
+}
+
 /* A frozen right rr whose merge no call here completes, frozen for long
  * enough: abandoned by a MERGE_ABORT in its left's log, then UNFREEZE,
  * when this node leads both; its leadership goes to the left's leader's
@@ -521,8 +573,13 @@ static void watch_one(struct rk_node *n, struct rk_replica *rr)
 	struct rk_merge_op *op;
 	uint64_t lead;
 
-	if (!rk_raft_is_leader(&rr->raft) || rk_merge_busy(n, rr->range) || l == NULL ||
-	    l->removing || l->desc.n_reps == 0 || rk_merge_busy(n, l->range))
+	if (!rk_raft_is_leader(&rr->raft) || rk_merge_busy(n, rr->range))
+		return;
+	if (l == NULL || l->removing || l->merged_into != 0) {
+		unfreeze_orphan(n, rr);
+		return;
+	}
+	if (l->desc.n_reps == 0 || rk_merge_busy(n, l->range))
 		return;
 	if (!rk_raft_is_leader(&l->raft)) {
 		lead = rk_replica_leader_node(l);
@@ -602,6 +659,10 @@ void rk_merge_metrics(struct rk_node *n, struct rk_buf *b)
 	rk_prom_one_u64(b, "rangekv_merges_aborted_total", "counter",
 			"Range merges abandoned by a MERGE_ABORT.",
 			n->merge.aborted);
+	rk_prom_one_u64(b, "rangekv_merges_orphaned_total", "counter",
+			"Frozen right ranges unfrozen because their left was absorbed or split "
+			"before the merge applied.",
+			n->merge.orphans);
 	rk_prom_one_u64(b, "rangekv_merge_snapshots_asked_total", "counter",
 			"Snapshots asked for by left replicas whose merge cannot apply here "
 			"(their right replica is gone or did not reach the freeze in time).",

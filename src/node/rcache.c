@@ -217,6 +217,23 @@ struct rk_rcache_entry *rk_rcache_find(const struct rk_rcache *c,
 	return c->v[i - 1];
 }
 
+struct rk_rcache_entry *rk_rcache_ending_at(const struct rk_rcache *c,
+					    const void *key, size_t klen)
+{
+	size_t i = upper(c, key, klen);
+
+	/* The entries start in order and do not overlap: the one ending at
+	 * key starts before it, and is the last or the one before an entry
+	 * starting at key. */
+	for (size_t k = 1; k <= 2 && k <= i; k++) {
+		struct rk_rcache_entry *e = c->v[i - k];
+
+		if (e->elen != 0 && keycmp(e->end, e->elen, key, klen) == 0)
+			return e;
+	}
+	return NULL;
+}
+
 bool rk_rcache_any_overlap(const struct rk_rcache *c, const struct rk_desc *d,
 			   bool (*pred)(void *arg, const struct rk_rcache_entry *e),
 			   void *arg)

@@ -65,6 +65,11 @@ int rk_rcache_put(struct rk_rcache *c, const struct rk_desc *d);
 /* The entry whose span holds key, or NULL. Valid until the next put. */
 struct rk_rcache_entry *rk_rcache_find(const struct rk_rcache *c,
 				       const void *key, size_t klen);
+/* The entry whose span ends at key (its end equals key, not empty), or
+ * NULL: a range's left neighbour as far as the cache knows. Valid until
+ * the next put. */
+struct rk_rcache_entry *rk_rcache_ending_at(const struct rk_rcache *c,
+					    const void *key, size_t klen);
 /* Whether pred holds for some entry whose span meets d's span (in key
  * order; stops at the first). */
 bool rk_rcache_any_overlap(const struct rk_rcache *c, const struct rk_desc *d,
