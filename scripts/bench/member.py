@@ -242,6 +242,18 @@ def add(mb, load=False):
 
 
 STOPPED = []  # the windows in which redis-benchmark exited by itself
+WATCH = {}  # node id -> process whose CPU bench_sets measures
+LAST_CPU = {}  # node id -> CPU seconds in the last bench_sets window
+
+
+def cpu_s(pid):
+    """utime + stime of pid in seconds (0 once it is gone)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            v = f.read().rsplit(")", 1)[1].split()
+        return (int(v[11]) + int(v[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return 0.0
 
 
 def sets_start():
@@ -260,8 +272,11 @@ def bench_sets(secs):
     p = sets_start()
     time.sleep(1)
     c0 = commands()
+    t0 = {i: cpu_s(q.pid) for i, q in WATCH.items()}
     time.sleep(secs)
     c1 = commands()
+    LAST_CPU.clear()
+    LAST_CPU.update({i: cpu_s(q.pid) - t0.get(i, 0.0) for i, q in WATCH.items()})
     if p.poll() is not None:  # it exits at its first error reply
         STOPPED.append(secs)
     p.terminate()
@@ -395,7 +410,9 @@ def join(secs, ranges=16, mb=0):
             print("filled %d ranges with %g MB each in %.1f s" % (ranges, mb, time.time() - t0),
                   flush=True)
         print("SET/s of the preload: %.0f" % bench_sets(secs), flush=True)  # the moves carry data
+        WATCH.update(procs)
         base = bench_sets(secs)
+        cpu_before = dict(LAST_CPU)
         print("SET/s before the join: %.0f" % base, flush=True)
         d = os.path.join(tmp, "n4")
         os.makedirs(d, exist_ok=True)
@@ -407,8 +424,17 @@ def join(secs, ranges=16, mb=0):
              "--http-addr", http(4), "--join", peer(1), "--tick-ms", str(TICK_MS)],
             stdout=log, stderr=log)
         done0 = operations().get("moves_done", 0)
+        WATCH[4] = procs[4]
         during = bench_sets(secs)
+        cpu_during = dict(LAST_CPU)
         ops = operations()
+        print("CPU seconds of each node over the %d s window, before the join: %s; while "
+              "node 4 fills: %s; nodes 1-3 per SET: %.0f us before, %.0f us while filling" %
+              (secs, {i: round(v, 2) for i, v in sorted(cpu_before.items())},
+               {i: round(v, 2) for i, v in sorted(cpu_during.items())},
+               1e6 * sum(cpu_before.get(i, 0) for i in (1, 2, 3)) / max(1.0, base * secs),
+               1e6 * sum(cpu_during.get(i, 0) for i in (1, 2, 3)) / max(1.0, during * secs)),
+              flush=True)
         print("SET/s while node 4 fills: %.0f (%.2f of before); %d moves done in the "
               "window, %d in flight, %.1f MB of snapshots sent so far" %
               (during, during / base, ops.get("moves_done", 0) - done0,
