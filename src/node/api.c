@@ -334,6 +334,10 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 	rk_prom_one_u64(b, "rangekv_fsyncs_total", "counter",
 			"Log flushes (one per group commit holding log data).",
 			ss.flushes);
+	rk_prom_one_u64(b, "rangekv_store_checkpoints_total", "counter",
+			"Checkpoints of the store completed (periodic, and asked for by log "
+			"compaction and snapshot installs).",
+			ss.checkpoints);
 	rk_prom_one_u64(b, "rangekv_store_queued_bytes", "gauge",
 			"Bytes of write batches queued for the storage thread, not yet committed.",
 			ss.queued_bytes);
