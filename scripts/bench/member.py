@@ -23,7 +23,9 @@
                                 16 KiB values too), then a node 4
                                 started with --join: SET/s for SECS seconds
                                 while the placement leader moves replicas
-                                to it (rebalancing on), the moves done, how
+                                to it (rebalancing on), each node's CPU
+                                seconds in both windows (/proc) and node
+                                1's checkpoints, the moves done, how
                                 long until none is in flight (balanced by
                                 count), the snapshot bytes and MB/s, how
                                 long until every node's leaderships are
