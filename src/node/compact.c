@@ -136,14 +136,17 @@ static uint64_t lower(uint64_t a, uint64_t b)
  * index of a snapshot a stream reads; that index while a peer may still
  * be installing it: its progress in the snapshot state, or its match
  * index below the snapshot's, within RK_SNAP_HOLD_MS of the last use
- * (snapshot.c keeps the indexes, replica.h). The follower then continues
- * from the log, rather than needing the next snapshot. rk_logkeep_decide
- * applies it within its bound. now: loop ms. */
+ * (snapshot.c keeps the indexes, replica.h); and the match index of an
+ * active peer past the snapshot but behind the log's end (catching up
+ * from the log after it: probing, then replicating), at any time. The follower then continues from the log,
+ * rather than needing the next snapshot. rk_logkeep_decide applies it
+ * within its bound. now: loop ms. */
 static uint64_t snap_hold(const struct rk_replica *r, uint64_t now)
 {
 	const struct rk_snap_out *so = r->snap;
 	uint64_t hold = 0;
 	struct rk_raft_status st;
+	bool recent;
 
 	if (so == NULL)
 		return 0;
@@ -153,19 +156,37 @@ static uint64_t snap_hold(const struct rk_replica *r, uint64_t now)
 		return hold;
 	if (r->snap_refs > 0)
 		return lower(hold, so->hold_index);
-	if (!rk_raft_is_leader(&r->raft) || now - so->hold_ms >= RK_SNAP_HOLD_MS)
+	if (!rk_raft_is_leader(&r->raft))
 		return hold;
+	recent = now - so->hold_ms < RK_SNAP_HOLD_MS;
 	/* A peer below the latest snapshot may be installing any of them:
-	 * held from the lowest. */
+	 * held from the lowest, for RK_SNAP_HOLD_MS. One that installed it
+	 * and is catching up from the log: held from its match index while
+	 * it answers, however long that takes (the bound caps it), since the
+	 * entries after the snapshot are what it needs next. Released at the
+	 * snapshot's index, or once the time was up, the log of a range
+	 * written fast went before the leader had sent it, and the peer
+	 * needed the next snapshot, larger: a replica added to a range
+	 * written at 21,000 SET/s never caught up (docs/benchmarks.md). */
 	rk_raft_status(&r->raft, &st);
 	for (size_t i = 0; i < st.n_progress; i++) {
 		const struct rk_raft_progress_status *p = &st.progress[i];
 
-		if (p->id != st.id &&
-		    (p->state == RK_RAFT_PROGRESS_SNAPSHOT || p->match < so->hold_top))
+		if (p->id == st.id)
+			continue;
+		if (recent && (p->state == RK_RAFT_PROGRESS_SNAPSHOT || p->match < so->hold_top))
 			return lower(hold, so->hold_index);
+		if (p->recent_active && p->match >= so->hold_index && p->match < st.last_index)
+			hold = lower(hold, p->match);
 	}
 	return hold;
+}
+
+/* The bytes of r's last snapshot, the one a hold keeps the log for (or
+ * the one before it while the next is made): 0 when none was made. */
+static uint64_t held_bytes(const struct rk_replica *r)
+{
+	return r->snap != NULL ? r->snap->info.bytes : 0;
 }
 
 /* The bytes of r's log a compaction may drop at most: all of them, or
@@ -175,7 +196,7 @@ static uint64_t droppable(const struct rk_logkeep_limits *lim, const struct rk_r
 {
 	uint64_t bytes = rk_logbytes_get(&r->lb);
 
-	if (!rk_logkeep_hold_applies(lim, &r->lb, hold))
+	if (!rk_logkeep_hold_applies(lim, &r->lb, hold, held_bytes(r)))
 		return bytes;
 	return rk_logbytes_cum(&r->lb, hold) - rk_logbytes_cum(&r->lb, r->first - 1);
 }
@@ -204,6 +225,7 @@ static void candidates_limit(struct rk_node *n, struct compact *c,
 		if (c->all && sum >= excess && !over_own(n, r))
 			continue;
 		c->v[i].hold = snap_hold(r, now);
+		c->v[i].hold_snap = held_bytes(r);
 		sum += droppable(lim, r, c->v[i].hold);
 		if (rk_store_read_durable_applied(n->reader, r->range, &durable) != 0)
 			continue;
@@ -245,7 +267,8 @@ static int compact_to(struct rk_node *n, struct rk_replica *r, uint64_t upto,
 void rk_compact_run(struct rk_node *n)
 {
 	struct rk_logkeep_limits lim = {n->cfg.log_keep, n->cfg.log_keep_bytes,
-					n->cfg.log_keep_bytes_total};
+					n->cfg.log_keep_bytes_total,
+					n->space.known ? n->space.free_bytes / 4 : 0};
 	struct compact c = {NULL, 0, 0, false, false};
 	struct rk_store_batch *b = NULL;
 	bool want_ckpt = false;

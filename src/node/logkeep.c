@@ -145,24 +145,30 @@ static int by_after_desc(const void *a, const void *b)
 	return x->after > y->after ? -1 : x->after < y->after ? 1 : 0;
 }
 
-uint64_t rk_logkeep_hold_bound(const struct rk_logkeep_limits *lim)
+uint64_t rk_logkeep_hold_bound(const struct rk_logkeep_limits *lim, uint64_t snap_bytes)
 {
-	uint64_t four = 4 * lim->keep_bytes;
+	uint64_t bound = 4 * lim->keep_bytes, scaled;
 
-	return four > lim->total_bytes ? four : lim->total_bytes;
+	if (lim->total_bytes > bound)
+		bound = lim->total_bytes;
+	scaled = snap_bytes > lim->hold_max / RK_LOGKEEP_HOLD_SNAPS
+			 ? lim->hold_max
+			 : RK_LOGKEEP_HOLD_SNAPS * snap_bytes;
+	return scaled > bound ? scaled : bound;
 }
 
 bool rk_logkeep_hold_applies(const struct rk_logkeep_limits *lim, const struct rk_logbytes *lb,
-			     uint64_t hold)
+			     uint64_t hold, uint64_t snap_bytes)
 {
-	return hold != 0 && lb->top - rk_logbytes_cum(lb, hold) <= rk_logkeep_hold_bound(lim);
+	return hold != 0 &&
+	       lb->top - rk_logbytes_cum(lb, hold) <= rk_logkeep_hold_bound(lim, snap_bytes);
 }
 
 /* v's hold, if it applies: 0 when none, or when what it keeps is over the
  * bound. */
 static uint64_t hold_of(const struct rk_logkeep_limits *lim, const struct rk_logkeep_range *v)
 {
-	return rk_logkeep_hold_applies(lim, v->lb, v->hold) ? v->hold : 0;
+	return rk_logkeep_hold_applies(lim, v->lb, v->hold, v->hold_snap) ? v->hold : 0;
 }
 
 /* Sets v->upto to target capped at the limit and the hold; returns the

@@ -67,6 +67,9 @@ struct rk_logkeep_limits {
 	uint64_t keep;        /* entries behind the applied index */
 	uint64_t keep_bytes;  /* bytes of one log */
 	uint64_t total_bytes; /* bytes of the node's logs */
+	/* The most a hold scaled by its snapshot may keep (the node takes a
+	 * quarter of its free disk); 0: holds are not scaled. */
+	uint64_t hold_max;
 };
 
 /* One log the decision may shorten. */
@@ -83,12 +86,20 @@ struct rk_logkeep_range {
 	 * hold at most rk_logkeep_hold_bound bytes (0: none). */
 	uint64_t hold;
 	bool held;        /* out: the hold kept entries a budget would drop */
+	uint64_t hold_snap; /* the held snapshot's bytes (0: not known) */
 };
 
 /* The size beyond which a log's snapshot hold is ignored: 4 x keep_bytes
- * or total_bytes, whichever is more (a follower that never takes its
- * snapshot must not grow the log without limit). */
-uint64_t rk_logkeep_hold_bound(const struct rk_logkeep_limits *lim);
+ * or total_bytes, or RK_LOGKEEP_HOLD_SNAPS x the held snapshot's bytes
+ * (at most hold_max), whichever is more. A follower that never takes its
+ * snapshot must not grow the log without limit; but giving a hold up
+ * sends the snapshot again, larger by the writes of its stream, so a log
+ * a few times the snapshot is cheaper than that, and a follower of a
+ * range written faster than the fixed bound's worth per stream would
+ * otherwise never catch up (it does while the writes stay under
+ * RK_LOGKEEP_HOLD_SNAPS x --snapshot-rate). */
+#define RK_LOGKEEP_HOLD_SNAPS 4u
+uint64_t rk_logkeep_hold_bound(const struct rk_logkeep_limits *lim, uint64_t snap_bytes);
 
 /* Whether a snapshot hold at index hold (0: none) applies to the log lb:
  * the entries after it, which it keeps, are within the bound. Those
@@ -96,7 +107,7 @@ uint64_t rk_logkeep_hold_bound(const struct rk_logkeep_limits *lim);
  * still held a bulk load from before the snapshot would otherwise lose
  * its hold, and the follower the entries after the snapshot. */
 bool rk_logkeep_hold_applies(const struct rk_logkeep_limits *lim, const struct rk_logbytes *lb,
-			     uint64_t hold);
+			     uint64_t hold, uint64_t snap_bytes);
 
 /* Decides the compactions of v[0..n) (reordered: larger logs first) for a
  * node whose logs hold `total` bytes, v's and others'. A log is shortened

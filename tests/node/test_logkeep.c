@@ -98,7 +98,7 @@ static uint64_t upto_of(const struct rk_logkeep_range *v, size_t n, void *arg)
 
 static void range_over_its_bytes(void **state)
 {
-	struct rk_logkeep_limits lim = {100000, 4 * MIB, 0};
+	struct rk_logkeep_limits lim = {100000, 4 * MIB, 0, 0};
 	struct rk_logbytes lb = {0};
 	struct rk_logkeep_range v;
 	uint64_t total;
@@ -106,7 +106,7 @@ static void range_over_its_bytes(void **state)
 
 	(void)state;
 	fill(&lb, 1, 8192, KIB); /* 8 MiB */
-	v = (struct rk_logkeep_range){&lb, 1, 8192, 8192, NULL, 0, 0, 0, false};
+	v = (struct rk_logkeep_range){&lb, 1, 8192, 8192, NULL, 0, 0, 0, false, 0};
 	total = rk_logkeep_decide(&lim, 8 * MIB, &v, 1, &ckpt);
 	assert_int_equal(total, v.after);
 	assert_false(ckpt);
@@ -125,7 +125,7 @@ static void range_over_its_bytes(void **state)
 	assert_true(ckpt);
 	/* Under the budget: left alone. */
 	fill(&lb, 1, 4000, KIB);
-	v = (struct rk_logkeep_range){&lb, 1, 4000, 4000, NULL, 0, 0, 0, false};
+	v = (struct rk_logkeep_range){&lb, 1, 4000, 4000, NULL, 0, 0, 0, false, 0};
 	rk_logkeep_decide(&lim, 4000 * KIB, &v, 1, &ckpt);
 	assert_int_equal(v.upto, 0);
 	assert_false(ckpt);
@@ -134,14 +134,14 @@ static void range_over_its_bytes(void **state)
 
 static void range_over_its_entries(void **state)
 {
-	struct rk_logkeep_limits lim = {100, 4 * MIB, 0};
+	struct rk_logkeep_limits lim = {100, 4 * MIB, 0, 0};
 	struct rk_logbytes lb = {0};
 	struct rk_logkeep_range v;
 	bool ckpt;
 
 	(void)state;
 	fill(&lb, 1, 300, 10);
-	v = (struct rk_logkeep_range){&lb, 1, 250, 250, NULL, 0, 0, 0, false};
+	v = (struct rk_logkeep_range){&lb, 1, 250, 250, NULL, 0, 0, 0, false, 0};
 	rk_logkeep_decide(&lim, 3000, &v, 1, &ckpt);
 	assert_int_equal(v.upto, 200);
 	v.applied = 99;
@@ -159,16 +159,16 @@ static void three_logs(struct rk_logbytes *a, struct rk_logbytes *b, struct rk_l
 	fill(a, 1, 1024, KIB);
 	fill(b, 1, 2048, KIB);
 	fill(c, 1, 3072, KIB);
-	v[0] = (struct rk_logkeep_range){a, 1, 1024, 1024, a, 0, 0, 0, false};
-	v[1] = (struct rk_logkeep_range){b, 1, 2048, 2000, b, 0, 0, 0, false};
-	v[2] = (struct rk_logkeep_range){c, 1, 3072, 3072, c, 0, 0, c_hold, false};
+	v[0] = (struct rk_logkeep_range){a, 1, 1024, 1024, a, 0, 0, 0, false, 0};
+	v[1] = (struct rk_logkeep_range){b, 1, 2048, 2000, b, 0, 0, 0, false, 0};
+	v[2] = (struct rk_logkeep_range){c, 1, 3072, 3072, c, 0, 0, c_hold, false, 0};
 }
 
 /* Three logs of 3, 2 and 1 MiB under a node budget of 4 MiB: the largest
  * two go, to their limits, until the total is at most 2 MiB. */
 static void node_over_its_total(void **state)
 {
-	struct rk_logkeep_limits lim = {100000, 4 * MIB, 4 * MIB};
+	struct rk_logkeep_limits lim = {100000, 4 * MIB, 4 * MIB, 0};
 	struct rk_logbytes a = {0}, b = {0}, c = {0};
 	struct rk_logkeep_range v[3];
 	uint64_t total;
@@ -185,13 +185,13 @@ static void node_over_its_total(void **state)
 	/* Logs not offered count in the total: this one alone cannot bring
 	 * 9 MiB under 2, and goes whole. */
 	fill(&c, 1, 3072, KIB);
-	v[0] = (struct rk_logkeep_range){&c, 1, 3072, 3072, &c, 0, 0, 0, false};
+	v[0] = (struct rk_logkeep_range){&c, 1, 3072, 3072, &c, 0, 0, 0, false, 0};
 	total = rk_logkeep_decide(&lim, 9 * MIB, v, 1, &ckpt);
 	assert_int_equal(v[0].upto, 3072);
 	assert_int_equal(total, 6 * MIB);
 	/* Within the budget: nothing. */
 	fill(&c, 1, 3072, KIB);
-	v[0] = (struct rk_logkeep_range){&c, 1, 3072, 3072, &c, 0, 0, 0, false};
+	v[0] = (struct rk_logkeep_range){&c, 1, 3072, 3072, &c, 0, 0, 0, false, 0};
 	total = rk_logkeep_decide(&lim, 4 * MIB, v, 1, &ckpt);
 	assert_int_equal(v[0].upto, 0);
 	assert_int_equal(total, 4 * MIB);
@@ -204,15 +204,15 @@ static void node_over_its_total(void **state)
  * and it is ignored once the log is over its bound. */
 static void hold_keeps_the_log(void **state)
 {
-	struct rk_logkeep_limits lim = {100000, 4 * MIB, 0};
+	struct rk_logkeep_limits lim = {100000, 4 * MIB, 0, 0};
 	struct rk_logbytes lb = {0}, a = {0}, b = {0};
 	struct rk_logkeep_range v[3];
 	bool ckpt;
 
 	(void)state;
-	assert_int_equal(rk_logkeep_hold_bound(&lim), 16 * MIB);
+	assert_int_equal(rk_logkeep_hold_bound(&lim, 0), 16 * MIB);
 	fill(&lb, 1, 8192, KIB); /* 8 MiB: over the budget, within the bound */
-	v[0] = (struct rk_logkeep_range){&lb, 1, 8192, 8192, NULL, 0, 0, 1000, false};
+	v[0] = (struct rk_logkeep_range){&lb, 1, 8192, 8192, NULL, 0, 0, 1000, false, 0};
 	rk_logkeep_decide(&lim, 8 * MIB, v, 1, &ckpt);
 	assert_int_equal(v[0].upto, 1000);
 	assert_true(v[0].held);
@@ -224,14 +224,14 @@ static void hold_keeps_the_log(void **state)
 	assert_false(v[0].held);
 	/* Held before its first entry: nothing goes, no checkpoint asked. */
 	fill(&lb, 501, 8692, KIB);
-	v[0] = (struct rk_logkeep_range){&lb, 501, 8692, 8692, NULL, 0, 0, 400, false};
+	v[0] = (struct rk_logkeep_range){&lb, 501, 8692, 8692, NULL, 0, 0, 400, false, 0};
 	rk_logkeep_decide(&lim, 8 * MIB, v, 1, &ckpt);
 	assert_int_equal(v[0].upto, 0);
 	assert_true(v[0].held);
 	assert_false(ckpt);
 	/* What it keeps over the bound (4 x 4 MiB): the hold is ignored. */
 	fill(&lb, 1, 16 * 1024 + 1001, KIB);
-	v[0] = (struct rk_logkeep_range){&lb, 1, 17385, 17385, NULL, 0, 0, 1000, false};
+	v[0] = (struct rk_logkeep_range){&lb, 1, 17385, 17385, NULL, 0, 0, 1000, false, 0};
 	rk_logkeep_decide(&lim, 16 * MIB + 1001 * KIB, v, 1, &ckpt);
 	assert_true(v[0].upto > 1000);
 	assert_false(v[0].held);
@@ -239,20 +239,47 @@ static void hold_keeps_the_log(void **state)
 	 * 16 MiB before the snapshot and 3 MiB after it keep the hold (the
 	 * follower continues from 16385), and the load goes. */
 	fill(&lb, 1, 19 * 1024, KIB);
-	v[0] = (struct rk_logkeep_range){&lb, 1, 19456, 19456, NULL, 0, 0, 16385, false};
-	assert_true(rk_logkeep_hold_applies(&lim, &lb, 16385));
+	v[0] = (struct rk_logkeep_range){&lb, 1, 19456, 19456, NULL, 0, 0, 16385, false, 0};
+	assert_true(rk_logkeep_hold_applies(&lim, &lb, 16385, 0));
 	rk_logkeep_decide(&lim, 19 * MIB, v, 1, &ckpt);
 	assert_int_equal(v[0].upto, 16385);
 	assert_true(v[0].held);
 	/* Bytes after it over the bound: ignored, however small the rest. */
-	assert_false(rk_logkeep_hold_applies(&lim, &lb, 1000));
-	assert_false(rk_logkeep_hold_applies(&lim, &lb, 0));
+	assert_false(rk_logkeep_hold_applies(&lim, &lb, 1000, 0));
+	assert_false(rk_logkeep_hold_applies(&lim, &lb, 0, 0));
 	/* The bound is the node budget when that is larger. */
-	lim = (struct rk_logkeep_limits){100000, MIB, 64 * MIB};
-	assert_int_equal(rk_logkeep_hold_bound(&lim), 64 * MIB);
+	lim = (struct rk_logkeep_limits){100000, MIB, 64 * MIB, 0};
+	assert_int_equal(rk_logkeep_hold_bound(&lim, 0), 64 * MIB);
+	/* Scaled by the held snapshot: 4 x its bytes when that is more, at
+	 * most hold_max; without hold_max, never scaled. */
+	lim = (struct rk_logkeep_limits){100000, 4 * MIB, 64 * MIB, 1024 * MIB};
+	assert_int_equal(rk_logkeep_hold_bound(&lim, 8 * MIB), 64 * MIB);
+	assert_int_equal(rk_logkeep_hold_bound(&lim, 64 * MIB), 256 * MIB);
+	assert_int_equal(rk_logkeep_hold_bound(&lim, 300 * MIB), 1024 * MIB);
+	assert_int_equal(rk_logkeep_hold_bound(&lim, UINT64_MAX), 1024 * MIB);
+	lim.hold_max = 0;
+	assert_int_equal(rk_logkeep_hold_bound(&lim, 64 * MIB), 64 * MIB);
+	/* A 64 MiB snapshot of a range written at 23 MB/s, streamed at 8
+	 * MiB/s: 184 MiB written after it. The fixed bound (64 MiB) gave the
+	 * hold up, and the follower the next, larger snapshot, for ever
+	 * (docs/benchmarks.md, "A 64 MB range's add under writes"); scaled,
+	 * it keeps the entries after the snapshot, and the budget drops
+	 * those before it. */
+	lim = (struct rk_logkeep_limits){100000, 4 * MIB, 64 * MIB, 1024 * MIB};
+	fill(&lb, 1, (64 + 184) * 1024, KIB);
+	v[0] = (struct rk_logkeep_range){&lb, 1, 253952, 253952, NULL, 0, 0, 65536, false, 0};
+	assert_false(rk_logkeep_hold_applies(&lim, &lb, 65536, 0));
+	rk_logkeep_decide(&lim, 248 * MIB, v, 1, &ckpt);
+	assert_true(v[0].upto > 65536);
+	v[0] = (struct rk_logkeep_range){&lb, 1, 253952, 253952, NULL, 0, 0, 65536, false,
+					 64 * MIB};
+	assert_true(rk_logkeep_hold_applies(&lim, &lb, 65536, 64 * MIB));
+	rk_logkeep_decide(&lim, 248 * MIB, v, 1, &ckpt);
+	assert_int_equal(v[0].upto, 65536);
+	assert_true(v[0].held);
 	/* Over the node budget: the held log gives what it can, the others
 	 * make up for it. */
-	lim = (struct rk_logkeep_limits){100000, 4 * MIB, 4 * MIB};
+	lim = (struct rk_logkeep_limits){100000, 4 * MIB, 4 * MIB, 0};
 	three_logs(&a, &b, &lb, v, 1000);
 	rk_logkeep_decide(&lim, 6 * MIB, v, 3, &ckpt);
 	assert_int_equal(upto_of(v, 3, &lb), 1000);
