@@ -1,15 +1,15 @@
 #!/usr/bin/env python3
-"""Five real rangekv processes on 127.0.0.1-5 started with --replicas 3:
-every range has its three replicas where the layout puts them (each node
-holds 3/5 of the ranges), its leader on its preferred node (each node
-leads 1/5), and a key of every range is written through every node's RESP
-port and read back through every node, also through the nodes that hold
-none of its replicas (their range cache knows every range from the
-start). A restarted node keeps its ranges and serves every key at once; a
-conflicting --replicas on restart, or more replicas than nodes, is refused
-with one clear line.
+"""N real rangekv processes (5 unless given) on 127.0.0.1-N started with
+--replicas 3: every range has its three replicas where the layout puts
+them (each node holds 3/N of the ranges), its leader on its preferred node
+(each node leads 1/N), and a key of every range is written through every
+node's RESP port and read back through every node, also through the nodes
+that hold none of its replicas (their range cache knows every range from
+the start). A restarted node keeps its ranges and serves every key at
+once; a conflicting --replicas on restart, or more replicas than nodes, is
+refused with one clear line.
 
-    replicas_test.py path/to/rangekv
+    replicas_test.py path/to/rangekv [N]
 """
 import json
 import math
@@ -28,17 +28,20 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from cluster import claim_block, unescape  # noqa: E402
 
 BIN = sys.argv[1]
-NODES = (1, 2, 3, 4, 5)
+N = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+if not 3 <= N <= 6:
+    sys.exit("replicas_test: N from 3 to 6 (the ports of a block)")
+NODES = tuple(range(1, N + 1))
 REPLICAS = 3
-RANGES = 30  # 2 x nodes x replicas: the layout is exactly even
+RANGES = 2 * N * REPLICAS  # the layout is exactly even
 TICK_MS = 50
-# 15 ports a cluster, in a block of 20 this process holds: 25200-27199,
+# 18 ports a cluster, in a block of 20 this process holds: 25200-27199,
 # below the ephemeral ports (node_replicas and node_nodes run side by side).
 BASE = claim_block(25200, 100, 20)
 
 
 def addr(i, kind):
-    return "127.0.0.%d:%d" % (i, BASE + kind * 5 + i)
+    return "127.0.0.%d:%d" % (i, BASE + kind * 6 + i)  # up to 6 nodes in a block
 
 
 def peer(i):
@@ -228,10 +231,11 @@ def main():
     ok = False
     try:
         # More replicas than nodes: refused with the flags.
-        p = subprocess.run(flags(1, os.path.join(tmp, "none")) + ["--replicas", "6"],
+        p = subprocess.run(flags(1, os.path.join(tmp, "none")) + ["--replicas", str(N + 1)],
                            capture_output=True, text=True, timeout=20)
-        if p.returncode != 2 or "--replicas 6: more than the 5 nodes" not in p.stderr:
-            fail("--replicas 6 of 5 nodes: rc %d, %r" % (p.returncode, p.stderr))
+        if p.returncode != 2 or \
+                "--replicas %d: more than the %d nodes" % (N + 1, N) not in p.stderr:
+            fail("--replicas %d of %d nodes: rc %d, %r" % (N + 1, N, p.returncode, p.stderr))
         datas = {}
         for i in NODES:
             os.makedirs(os.path.join(tmp, "n%d" % i))
