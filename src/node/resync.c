@@ -120,9 +120,16 @@ static void on_page(void *arg, int rc, struct rk_pl_page *pg)
 		s->due_ms = rc == RK_ESTATE ? UINT64_MAX : now + RK_RESYNC_RETRY_MS;
 		return;
 	}
+	s->pages++;
+	s->read += pg->n;
 	if (pg->next == 0) {
 		s->sweeps++;
 		s->due_ms = now + RK_RESYNC_MS;
+		rk_log_info(MOD, "swept %zu replicas against %llu descriptors of the placement "
+			    "index (%llu pages) in %llu ms; %llu reported",
+			    rk_table_user_n(&n->tab), (unsigned long long)s->read,
+			    (unsigned long long)s->pages, (unsigned long long)(now - s->began_ms),
+			    (unsigned long long)(s->reported - s->reported_at_start));
 		return;
 	}
 	s->after = pg->next;
@@ -142,6 +149,9 @@ void rk_resync_tick(struct rk_node *n)
 	if (s->running || now < s->due_ms || n->stopping)
 		return;
 	s->after = 0;
+	s->began_ms = now;
+	s->pages = s->read = 0;
+	s->reported_at_start = s->reported;
 	if (rk_pix_read(n, 0, RK_RESYNC_PAGE, on_page, n) == 0)
 		s->running = true;
 	else

@@ -47,6 +47,9 @@ struct rk_resync {
 	uint64_t due_ms;    /* loop ms when the next sweep starts; 0: not set */
 	uint64_t sweeps;    /* sweeps completed */
 	uint64_t reported;  /* descriptors reported by them */
+	/* The sweep under way: loop ms it began, pages and descriptors read,
+	 * and reports made (logged at its end). */
+	uint64_t began_ms, pages, read, reported_at_start;
 };
 
 /* Each tick: starts a sweep when one is due. */
