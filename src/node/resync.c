@@ -109,34 +109,38 @@ static void on_page(void *arg, int rc, struct rk_pl_page *pg)
 {
 	struct rk_node *n = arg;
 	struct rk_resync *s = &n->resync;
-	uint64_t now = uv_now(&n->loop);
+	uint64_t now = uv_now(&n->loop), t0 = uv_hrtime();
+	bool ok;
 
-	s->running = false;
-	if (rc == RK_ESTOPPED || n->stopping)
+	s->asked = false;
+	if (rc == RK_ESTOPPED || n->stopping) {
+		s->running = false;
 		return;
-	if (rc != 0 || !compare_page(n, pg)) {
+	}
+	ok = rc == 0 && compare_page(n, pg);
+	s->busy_ns += uv_hrtime() - t0;
+	if (!ok) {
 		/* No group at all (a data directory from before it): nothing
 		 * to sweep against until the next start. */
+		s->running = false;
 		s->due_ms = rc == RK_ESTATE ? UINT64_MAX : now + RK_RESYNC_RETRY_MS;
 		return;
 	}
 	s->pages++;
 	s->read += pg->n;
-	if (pg->next == 0) {
-		s->sweeps++;
-		s->due_ms = now + RK_RESYNC_MS;
-		rk_log_info(MOD, "swept %zu replicas against %llu descriptors of the placement "
-			    "index (%llu pages) in %llu ms; %llu reported",
-			    rk_table_user_n(&n->tab), (unsigned long long)s->read,
-			    (unsigned long long)s->pages, (unsigned long long)(now - s->began_ms),
-			    (unsigned long long)(s->reported - s->reported_at_start));
+	if (pg->next != 0) {
+		s->after = pg->next; /* asked for at the next tick */
 		return;
 	}
-	s->after = pg->next;
-	if (rk_pix_read(n, s->after, RK_RESYNC_PAGE, on_page, n) == 0)
-		s->running = true;
-	else
-		s->due_ms = now + RK_RESYNC_RETRY_MS;
+	s->running = false;
+	s->sweeps++;
+	s->due_ms = now + RK_RESYNC_MS;
+	rk_log_info(MOD, "swept %zu replicas against %llu descriptors of the placement index "
+		    "(%llu pages) in %llu ms, %llu us of it comparing; %llu reported",
+		    rk_table_user_n(&n->tab), (unsigned long long)s->read,
+		    (unsigned long long)s->pages, (unsigned long long)(now - s->began_ms),
+		    (unsigned long long)(s->busy_ns / 1000),
+		    (unsigned long long)(s->reported - s->reported_at_start));
 }
 
 void rk_resync_tick(struct rk_node *n)
@@ -146,14 +150,21 @@ void rk_resync_tick(struct rk_node *n)
 
 	if (s->due_ms == 0)
 		s->due_ms = now + RK_RESYNC_FIRST_MS;
-	if (s->running || now < s->due_ms || n->stopping)
+	if (s->asked || n->stopping)
 		return;
-	s->after = 0;
-	s->began_ms = now;
-	s->pages = s->read = 0;
-	s->reported_at_start = s->reported;
-	if (rk_pix_read(n, 0, RK_RESYNC_PAGE, on_page, n) == 0)
+	if (!s->running) {
+		if (now < s->due_ms)
+			return;
 		s->running = true;
-	else
+		s->after = 0;
+		s->began_ms = now;
+		s->pages = s->read = s->busy_ns = 0;
+		s->reported_at_start = s->reported;
+	}
+	if (rk_pix_read(n, s->after, RK_RESYNC_PAGE, on_page, n) == 0) {
+		s->asked = true;
+	} else {
+		s->running = false;
 		s->due_ms = now + RK_RESYNC_RETRY_MS;
+	}
 }

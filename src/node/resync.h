@@ -38,11 +38,14 @@ struct rk_node;
 #define RK_RESYNC_RETRY_MS 10000u
 #define RK_RESYNC_FIRST_MS 2000u
 /* Descriptors a page asks for: each page is a walk of the group's table on
- * the loop of the replica answering it. */
+ * the loop of the replica answering it, and a comparison on this node's;
+ * one page is asked for a tick (a local answer comes within the same loop
+ * turn, and a sweep of 100,000 ranges at once was one long turn). */
 #define RK_RESYNC_PAGE 2000u
 
 struct rk_resync {
-	bool running;       /* a page is asked for */
+	bool running;       /* a sweep is under way */
+	bool asked;         /* its next page is asked for (else: due next tick) */
 	uint64_t after;     /* the page asked for holds the ranges above it */
 	uint64_t due_ms;    /* loop ms when the next sweep starts; 0: not set */
 	uint64_t sweeps;    /* sweeps completed */
@@ -50,9 +53,10 @@ struct rk_resync {
 	/* The sweep under way: loop ms it began, pages and descriptors read,
 	 * and reports made (logged at its end). */
 	uint64_t began_ms, pages, read, reported_at_start;
+	uint64_t busy_ns; /* time its comparisons took on the loop */
 };
 
-/* Each tick: starts a sweep when one is due. */
+/* Each tick: starts a sweep when one is due, or asks for its next page. */
 void rk_resync_tick(struct rk_node *n);
 
 #endif
