@@ -60,6 +60,8 @@ import time
 import urllib.error
 import urllib.request
 
+from client import cpu_seconds as cpu_s  # utime + stime of a pid, 0 once gone
+
 BIN = os.path.abspath(sys.argv[1])
 BASE = 27000
 TICK_MS = 50
@@ -247,15 +249,6 @@ STOPPED = []  # the windows in which redis-benchmark exited by itself
 WATCH = {}  # node id -> process whose CPU bench_sets measures
 LAST_CPU = {}  # node id -> CPU seconds in the last bench_sets window
 
-
-def cpu_s(pid):
-    """utime + stime of pid in seconds (0 once it is gone)."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            v = f.read().rsplit(")", 1)[1].split()
-        return (int(v[11]) + int(v[12])) / os.sysconf("SC_CLK_TCK")
-    except OSError:
-        return 0.0
 
 
 def sets_start():
