@@ -116,6 +116,7 @@ static void on_answer(void *arg, uint64_t tag, int status, const char *body, siz
 			s->merging[i].answered = true;
 			return;
 		}
+		rk_sr_lead_answer(s, tag, body, len);
 		rk_log_info(MOD, "range %llu: merge of range %llu not done (%d): %.*s",
 			    (unsigned long long)tag, (unsigned long long)s->merging[i].right,
 			    status, (int)(len > 200 ? 200 : len), body);

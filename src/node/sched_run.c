@@ -129,6 +129,14 @@ static uint64_t json_leader(const char *body, size_t len)
 	return 0;
 }
 
+void rk_sr_lead_answer(struct rk_sr *s, uint64_t range, const char *body, size_t len)
+{
+	uint64_t lead = json_leader(body, len);
+
+	if (lead != 0)
+		lead_learn(s, range, lead);
+}
+
 /* The answer of a call: a refusal frees the range for the next pass (and
  * may name its leader); an accepted call keeps it busy until the
  * descriptor or the leader moves. */
@@ -136,11 +144,9 @@ static void on_answer(void *arg, uint64_t tag, int status, const char *body, siz
 {
 	struct rk_node *n = arg;
 	struct rk_sr *s = &n->sr;
-	uint64_t lead = json_leader(body, len);
 	struct sr_busy *b = busy_of(s, tag);
 
-	if (lead != 0)
-		lead_learn(s, tag, lead);
+	rk_sr_lead_answer(s, tag, body, len);
 	if (status >= 200 && status < 300) {
 		if (b != NULL)
 			b->answered_ok = true;
@@ -157,11 +163,9 @@ static void on_answer(void *arg, uint64_t tag, int status, const char *body, siz
 static void on_asked(void *arg, uint64_t tag, int status, const char *body, size_t len)
 {
 	struct rk_node *n = arg;
-	uint64_t lead = json_leader(body, len);
 
 	(void)status;
-	if (lead != 0)
-		lead_learn(&n->sr, tag, lead);
+	rk_sr_lead_answer(&n->sr, tag, body, len);
 }
 
 static int pl_state(int hb_state)

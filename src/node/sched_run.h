@@ -218,6 +218,11 @@ void rk_sr_carry_out(struct rk_node *n, const struct rk_pl_range *x, const struc
 /* The index's position of range id (s->ranges is in range id order);
  * SIZE_MAX if it is not indexed. */
 size_t rk_sr_find(const struct rk_sr *s, uint64_t id);
+/* Learns the leader a call's answer names ("leader": N, in a range or a
+ * not-leader refusal), the driver's next call on range goes there: a
+ * leader the driver had from before a transfer (this node's replica since
+ * removed, say) is otherwise asked for ever. */
+void rk_sr_lead_answer(struct rk_sr *s, uint64_t range, const char *body, size_t len);
 /* Whether the driver has a merge of range in flight. */
 bool rk_sr_merging(const struct rk_sr *s, uint64_t range);
 /* Whether the index shows one of the driver's merges in flight done or
