@@ -106,8 +106,13 @@ struct rk_pl_range {
 	const uint8_t *start, *end;
 	uint32_t slen, elen;
 	uint64_t generation, conf_version;
-	struct rk_pl_replica reps[RK_PL_MAX_REPLICAS];
-	uint8_t n_reps;
+	/* n_reps replicas (at most RK_PL_MAX_REPLICAS) in the caller's
+	 * storage, like the keys: the scheduler never writes them. Not an
+	 * array in the struct: the placement leader keeps one of these per
+	 * range of the cluster, and ten slots of which three are used were
+	 * 240 of its 336 bytes (docs/benchmarks.md, "Idle at 100,000
+	 * ranges"). */
+	struct rk_pl_replica *reps;
 	uint64_t leader_node; /* 0: no known leader */
 	uint64_t size_bytes;
 	uint32_t writes_ps, reads_ps;
@@ -115,6 +120,7 @@ struct rk_pl_range {
 	 * split for load then goes at the middle, like one for size). */
 	const uint8_t *split_key;
 	uint32_t split_klen;
+	uint8_t n_reps;
 	uint8_t busy; /* enum rk_pl_busy */
 	uint8_t flags; /* RK_PL_RANGE_* */
 	/* The voters this range is kept at; 0: cfg.replicas. The placement

@@ -238,13 +238,16 @@ static void trim_now(struct rk_node *n)
 #endif
 }
 
-/* The keys a range's view owns (fill_desc took them from the descriptor;
- * the const is the scheduler's promise not to write them). */
+/* A range's view owns one block: its replicas, then its start and end
+ * keys (fill_desc; the const on the keys is the scheduler's promise not
+ * to write them). One allocation of about 100 bytes a range rather than
+ * three, on the node that keeps a view of every range of the cluster. */
 static void keys_free(struct rk_pl_range *x)
 {
-	free((void *)(uintptr_t)x->start);
-	free((void *)(uintptr_t)x->end);
+	free(x->reps);
+	x->reps = NULL;
 	x->start = x->end = NULL;
+	x->n_reps = 0;
 }
 
 static void ranges_free(struct rk_pl_range *v, size_t n)
@@ -265,29 +268,39 @@ static void index_free(struct rk_sr *s)
 	trim_later(s, freed);
 }
 
-/* The range's view of its descriptor: what does not change until the
- * next read. Its keys are taken from d (d keeps none); the rest of d is
- * not kept: the view holds what the driver needs of it. */
-static void fill_desc(struct rk_desc *d, struct rk_pl_range *x)
+/* The range's view of descriptor d: what does not change until the next
+ * read, its replicas and keys copied into the view's block (d keeps its
+ * own); the rest of d is not kept: the view holds what the driver needs
+ * of it. x is zeroed first; on RK_ENOMEM it owns nothing. */
+static int fill_desc(const struct rk_desc *d, struct rk_pl_range *x)
 {
+	uint8_t n = d->n_reps < RK_PL_MAX_REPLICAS ? d->n_reps : RK_PL_MAX_REPLICAS;
+	size_t rb = (size_t)n * sizeof(*x->reps);
+	uint8_t *b;
+
 	memset(x, 0, sizeof(*x));
-	x->id = d->range_id;
-	x->start = d->start;
+	b = malloc(rb + d->slen + d->elen + 1);
+	if (b == NULL)
+		return RK_ENOMEM;
+	x->reps = (struct rk_pl_replica *)(void *)b;
+	for (uint8_t i = 0; i < n; i++)
+		x->reps[i] = (struct rk_pl_replica){d->reps[i].replica_id, d->reps[i].node_id,
+						    d->reps[i].role};
+	x->n_reps = n;
+	if (d->slen > 0)
+		memcpy(b + rb, d->start, d->slen);
+	if (d->elen > 0)
+		memcpy(b + rb + d->slen, d->end, d->elen);
+	x->start = b + rb;
 	x->slen = d->slen;
-	x->end = d->end;
+	x->end = b + rb + d->slen;
 	x->elen = d->elen;
-	d->start = d->end = NULL;
-	d->slen = d->elen = 0;
+	x->id = d->range_id;
 	x->generation = d->generation;
 	x->conf_version = d->conf_version;
 	if (d->flags & RK_DESC_F_AUTO_SPLIT)
 		x->flags |= RK_PL_RANGE_AUTO_SPLIT;
-	for (uint8_t i = 0; i < d->n_reps && i < RK_PL_MAX_REPLICAS; i++) {
-		x->reps[i].replica_id = d->reps[i].replica_id;
-		x->reps[i].node_id = d->reps[i].node_id;
-		x->reps[i].role = d->reps[i].role;
-		x->n_reps++;
-	}
+	return 0;
 }
 
 /* The ranges of the index replaced by the last read: their keys freed a
@@ -333,11 +346,15 @@ static int read_step(struct rk_node *n)
 			rc = RK_ENOMEM;
 			goto fail;
 		}
-		fill_desc(&pg.descs[i], &s->pend[s->n_pend]);
+		if (fill_desc(&pg.descs[i], &s->pend[s->n_pend]) != 0) {
+			rk_pl_page_free(&pg);
+			rc = RK_ENOMEM;
+			goto fail;
+		}
 		s->pend_flagged += (s->pend[s->n_pend++].flags & RK_PL_RANGE_AUTO_SPLIT) != 0;
 	}
 	s->pend_after = pg.next;
-	rk_pl_page_free(&pg); /* the descriptors, less the keys taken */
+	rk_pl_page_free(&pg);
 	if (s->pend_after != 0)
 		return 0;
 	/* Complete: the previous index goes to the gone list (or is freed
@@ -701,16 +718,11 @@ static int group_sync(struct rk_node *n, const struct snap *sn, bool *workp)
 	x = &s->ranges[s->n_ranges - 1];
 	if (x->id != RK_RANGE_PLACEMENT || x->generation != g->desc.generation ||
 	    x->conf_version != g->desc.conf_version) {
-		struct rk_desc c;
-		memset(&c, 0, sizeof(c));
-		if (rk_desc_copy(&c, &g->desc) != 0) {
-			s->n_ranges -= x->id != RK_RANGE_PLACEMENT;
-			rk_desc_free(&c);
+		keys_free(x);
+		if (fill_desc(&g->desc, x) != 0) {
+			s->n_ranges--; /* x, zeroed: not the group's any more */
 			return RK_ENOMEM;
 		}
-		keys_free(x);
-		fill_desc(&c, x); /* takes c's keys */
-		rk_desc_free(&c);
 	}
 	rk_sr_fill_range(n, x);
 	x->flags = RK_PL_RANGE_SYSTEM;

@@ -38,7 +38,11 @@ static void test_tally_range_follows_changes(void **state)
 	for (int step = 0; step < 2000; step++) {
 		struct rk_pl_range *r = &w.ranges[w_rand(&w) % w.n_ranges];
 		struct rk_pl_range was = *r;
+		struct rk_pl_replica was_reps[RK_PL_MAX_REPLICAS];
 		uint8_t k = (uint8_t)(w_rand(&w) % r->n_reps);
+
+		memcpy(was_reps, r->reps, r->n_reps * sizeof(*r->reps));
+		was.reps = was_reps; /* as it was: r's are changed below */
 
 		switch (w_rand(&w) % 4) {
 		case 0: /* a new leader: one of its nodes, none, an unknown one */

@@ -40,6 +40,17 @@ static uint64_t get_be64(const uint8_t *p)
 	return v;
 }
 
+/* Each range's keys and replicas are in its w_extra: pointed at again
+ * whenever the arrays move (a realloc, a split's or a merge's memmove). */
+static void repoint(struct world *w)
+{
+	for (size_t i = 0; i < w->n_ranges; i++) {
+		w->ranges[i].start = w->ext[i].s;
+		w->ranges[i].end = w->ext[i].e;
+		w->ranges[i].reps = w->ext[i].reps;
+	}
+}
+
 static void grow(struct world *w, size_t n)
 {
 	if (n <= w->cap)
@@ -49,6 +60,7 @@ static void grow(struct world *w, size_t n)
 	w->ext = realloc(w->ext, w->cap * sizeof(*w->ext));
 	assert_non_null(w->ranges);
 	assert_non_null(w->ext);
+	repoint(w);
 }
 
 static struct rk_pl_node *find_node(struct world *w, uint64_t id)
@@ -112,6 +124,7 @@ void w_init(struct world *w, uint64_t seed, size_t n_nodes, size_t n_ranges,
 		memset(r, 0, sizeof(*r));
 		memset(x, 0, sizeof(*x));
 		r->id = i + 1;
+		r->reps = x->reps;
 		r->generation = r->conf_version = 1;
 		put_be64(x->s, step * i);
 		put_be64(x->e, step * (i + 1));
@@ -174,10 +187,7 @@ void w_free(struct world *w)
 
 void w_state(struct world *w, struct rk_pl_state *stp)
 {
-	for (size_t i = 0; i < w->n_ranges; i++) {
-		w->ranges[i].start = w->ext[i].s;
-		w->ranges[i].end = w->ext[i].e;
-	}
+	repoint(w);
 	memset(stp, 0, sizeof(*stp));
 	stp->now_ms = w->now_ms;
 	stp->nodes = w->nodes;
@@ -320,6 +330,7 @@ static void apply_split(struct world *w, size_t i, const struct rk_pl_op *op)
 	r = &w->ranges[i + 1];
 	*r = *l;
 	w->ext[i + 1] = w->ext[i];
+	repoint(w);
 	r->id = w->next_range_id++;
 	/* The scheduler's splits are automatic ones. */
 	r->flags |= RK_PL_RANGE_AUTO_SPLIT;
@@ -365,6 +376,7 @@ static void apply_merge(struct world *w, size_t i, const struct rk_pl_op *op)
 	memmove(&w->ext[i + 1], &w->ext[i + 2],
 		(w->n_ranges - i - 2) * sizeof(w->ext[0]));
 	w->n_ranges--;
+	repoint(w);
 }
 
 static void apply_member(struct world *w, struct rk_pl_range *r,

@@ -30,6 +30,7 @@
 /* What the world keeps of a range beside its rk_pl_range. */
 struct w_extra {
 	uint8_t s[8], e[8]; /* its span's keys */
+	struct rk_pl_replica reps[RK_PL_MAX_REPLICAS]; /* its replicas */
 	uint64_t next_rid; /* its next replica id: ids are never reused */
 	uint8_t wait; /* steps until it is no longer busy */
 };
