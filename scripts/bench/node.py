@@ -2,8 +2,14 @@
 """Node runtime benchmarks on this machine: three rangekv processes on
 127.0.0.1-3 (every range on all three).
 
-  node.py BIN idle RANGES [SECONDS]   CPU, messages/s (per 10,000 ranges too), RSS per
-                                      replica, the placement driver's walks, time to elect
+  node.py BIN idle RANGES [SECONDS] [SETTLE]
+                                      CPU, messages/s (per 10,000 ranges too), RSS per
+                                      replica, the placement driver's walks, time to elect;
+                                      the window of SECONDS (10) begins SETTLE seconds (2)
+                                      after every range sleeps: with the default, it holds
+                                      the nodes' first full reports of range figures; from
+                                      SETTLE 90 on, the steady state (a full report every
+                                      5 minutes, so a window of 300 holds one)
   node.py BIN start RANGES [LED_S]    first start and restart of the whole cluster:
                                       until every node's HTTP port answers (its data
                                       directory written or loaded), and every range led
@@ -194,7 +200,7 @@ def rss_bytes(pid):
     return 0
 
 
-def idle(nranges, seconds):
+def idle(nranges, seconds, settle=2):
     c = Cluster(nranges)
     try:
         t0 = time.time()
@@ -209,8 +215,9 @@ def idle(nranges, seconds):
             if awake == 0:
                 break
             time.sleep(1)
-        print("  quiescent (%d replicas awake) %.1f s after start" % (awake, time.time() - t0))
-        time.sleep(2)
+        print("  quiescent (%d replicas awake) %.1f s after start; the window: %d s, "
+              "%d s from now" % (awake, time.time() - t0, seconds, settle), flush=True)
+        time.sleep(settle)
         cpu0 = {i: cpu_seconds(c.procs[i].pid) for i in (1, 2, 3)}
         m0 = {i: counters(i) for i in (1, 2, 3)}
         time.sleep(seconds)
@@ -474,7 +481,8 @@ def throughput(nranges, per_range):
 if __name__ == "__main__":
     what = sys.argv[2]
     if what == "idle":
-        idle(int(sys.argv[3]), float(sys.argv[4]) if len(sys.argv) > 4 else 10)
+        idle(int(sys.argv[3]), float(sys.argv[4]) if len(sys.argv) > 4 else 10,
+             float(sys.argv[5]) if len(sys.argv) > 5 else 2)
     elif what == "start":
         start(int(sys.argv[3]), float(sys.argv[4]) if len(sys.argv) > 4 else 60)
     elif what == "failover":

@@ -6,7 +6,8 @@
  * resent after RESEND_MS without one: a frame may be lost or a node dead;
  * sooner, once STALE_MS old, if its range's leader has changed meanwhile)
  * or parked (waiting RETRY_MS before the next attempt: no leader known, a
- * leader change in progress). One timer walks the operations every TICK_MS.
+ * leader change in progress). One timer walks the operations every
+ * TICK_MS while any is in flight.
  * Answers:
  *   OK, REFUSED      done: the reply goes to the client;
  *   NOT_LEADER       certainly not applied: go to the hinted leader (or park);
@@ -571,6 +572,10 @@ static void on_timer(uv_timer_t *t)
 			r->st.retries++; /* no answer in time: resend */
 		attempt(r, o, 0);
 	}
+	/* Nothing in flight: the timer sleeps until the next submit (a timer
+	 * every 10 ms was most of an idle node's loop wakeups). */
+	if (r->head == NULL)
+		uv_timer_stop(t);
 }
 
 /* ---- the interface ---------------------------------------------------------------- */
@@ -720,6 +725,8 @@ int rk_client_submit(struct rk_client_router *r, const uint8_t *cmd,
 	}
 	r->st.ops++;
 	r->st.inflight++;
+	if (!uv_is_active((uv_handle_t *)&r->timer))
+		uv_timer_start(&r->timer, on_timer, TICK_MS, TICK_MS);
 	/* The node answers from its own processing, never inside send, so
 	 * done cannot run before this returns (nor inside env.lookup). The
 	 * range is known and not a guess: the first attempt goes to its

@@ -56,18 +56,21 @@ void rk_live_on_msg(void *arg, const struct rk_net_liveness *l)
 	}
 }
 
-/* Every round: a liveness heartbeat to every peer node, and the peers
- * found dead (rk_live_is_dead) lose their leaderships here: the ranges
- * they led are elected again (rk_elect_orphan). */
+/* Every RK_LIVE_BEAT_ROUNDS rounds a liveness heartbeat to every peer
+ * node; every round, the peers found dead (rk_live_is_dead) lose their
+ * leaderships here: the ranges they led are elected again
+ * (rk_elect_orphan). */
 static void on_timer(uv_timer_t *t)
 {
 	struct rk_node *n = t->data;
 	struct rk_net_liveness l;
 	struct rk_net_peer_stats ps[RK_MAX_NODES];
 	size_t np = rk_net_peer_stats(n->net, ps, RK_MAX_NODES);
+	bool beat;
 
 	l.epoch = n->live.epoch;
 	l.seq = ++n->live.round;
+	beat = l.seq % RK_LIVE_BEAT_ROUNDS == 1 || RK_LIVE_BEAT_ROUNDS == 1;
 	for (uint32_t i = 0; i < n->n_peers; i++) {
 		struct rk_peer *p = &n->peers[i];
 		bool connected = false;
@@ -76,7 +79,8 @@ static void on_timer(uv_timer_t *t)
 			if (ps[k].node_id == p->node_id)
 				connected = ps[k].connected;
 		l.echo = p->lv.seq_heard;
-		rk_net_batch_add_liveness(&p->batch, &l);
+		if (beat)
+			rk_net_batch_add_liveness(&p->batch, &l);
 		if (!p->lv.alive || !rk_live_is_dead(n->live.round, p->lv.heard, connected))
 			continue;
 		p->lv.alive = false;

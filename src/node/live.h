@@ -46,8 +46,17 @@ struct rk_live {
  * node). A live but overloaded node keeps its connections: it gets the
  * long timeout, so that its slowness does not wake a third of the ranges
  * and make it slower. */
-#define RK_LIVE_DEAD_CLOSED 2
+#define RK_LIVE_DEAD_CLOSED 3
 #define RK_LIVE_DEAD_SILENT 40
+/* A liveness heartbeat goes to every peer every RK_LIVE_BEAT_ROUNDS
+ * rounds (the death checks run every round): an idle node's CPU is
+ * mostly its loop's wakeups and its frames' system calls (three
+ * quarters of it in the kernel at 100,000 sleeping ranges,
+ * docs/benchmarks.md), and a beat each tick was a frame to send and one
+ * to take in per peer 20 times a second. RK_LIVE_DEAD_CLOSED keeps the
+ * one round of margin over the longest normal silence (the beat's
+ * interval) that it had with a beat each round. */
+#define RK_LIVE_BEAT_ROUNDS 2
 
 /* Pure: whether a peer last heard in round `heard` is dead in round `now`,
  * given whether our connection to it is up. */

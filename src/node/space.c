@@ -92,16 +92,26 @@ void rk_space_check(struct rk_node *n)
 	}
 }
 
+/* The reading's period: SPACE_TICK_MS near the floor (or before a first
+ * reading), ten times that otherwise. The timer is started again when it
+ * changes, not woken every 100 ms to count: an idle node's CPU is mostly
+ * its loop's wakeups (docs/benchmarks.md, "Idle at 100,000 ranges"). */
+static uint64_t period(const struct rk_space *sp)
+{
+	bool near = !sp->known || sp->free_bytes / 2 < sp->min_free;
+
+	return near ? SPACE_TICK_MS : SPACE_TICK_MS * SPACE_TICKS_FAR;
+}
+
 static void on_timer(uv_timer_t *t)
 {
 	struct rk_node *n = t->data;
-	struct rk_space *sp = &n->space;
+	uint64_t p;
 
-	if (++sp->ticks >= SPACE_TICKS_FAR || !sp->known ||
-	    sp->free_bytes / 2 < sp->min_free) {
-		sp->ticks = 0;
-		rk_space_check(n);
-	}
+	rk_space_check(n);
+	p = period(&n->space);
+	if (uv_timer_get_repeat(t) != p)
+		uv_timer_start(t, on_timer, p, p);
 }
 
 void rk_space_start(struct rk_node *n)
@@ -112,7 +122,7 @@ void rk_space_start(struct rk_node *n)
 	sp->timer.data = n;
 	sp->started = true;
 	rk_space_check(n);
-	uv_timer_start(&sp->timer, on_timer, SPACE_TICK_MS, SPACE_TICK_MS);
+	uv_timer_start(&sp->timer, on_timer, period(sp), period(sp));
 }
 
 static void closed_noop(uv_handle_t *h)

@@ -40,7 +40,6 @@ struct rk_space {
 	uint64_t pending_bytes; /* the store's pending writes at that reading */
 	uint64_t total_bytes;
 	uint64_t min_free;   /* the floor in effect (0: none) */
-	uint32_t ticks;      /* timer ticks since the last reading */
 	uint64_t refused;    /* client writes refused for it */
 	uint64_t episodes;   /* times the node went out of space */
 };

@@ -289,7 +289,7 @@ def main():
 
         # A hung node (SIGSTOP) keeps its connections open: it is declared
         # dead only after the long silence (40 liveness rounds, 2 s here),
-        # not after the 2 rounds that a closed connection takes; then the
+        # not after the 3 rounds that a closed connection takes; then the
         # ranges it led are led again. Resumed, it rejoins.
         wait("leaders spread evenly again", spread, 30)
         wait("every range quiescent again", asleep, 20)
