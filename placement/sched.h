@@ -111,7 +111,7 @@ struct rk_pl_range {
 	 * array in the struct: the placement leader keeps one of these per
 	 * range of the cluster, and ten slots of which three are used were
 	 * 240 of its 336 bytes (docs/benchmarks.md, "Idle at 100,000
-	 * ranges"). */
+	 * ranges: fewer wakeups, a smaller view of the index"). */
 	struct rk_pl_replica *reps;
 	uint64_t leader_node; /* 0: no known leader */
 	uint64_t size_bytes;

@@ -138,9 +138,10 @@ static uint64_t lower(uint64_t a, uint64_t b)
  * index below the snapshot's, within RK_SNAP_HOLD_MS of the last use
  * (snapshot.c keeps the indexes, replica.h); and the match index of an
  * active peer past the snapshot but behind the log's end (catching up
- * from the log after it: probing, then replicating), at any time. The follower then continues from the log,
- * rather than needing the next snapshot. rk_logkeep_decide applies it
- * within its bound. now: loop ms. */
+ * from the log after it: probing, then replicating), at any time. The
+ * follower then continues from the log, rather than needing the next
+ * snapshot. rk_logkeep_decide applies it within its bound. now: loop
+ * ms. */
 static uint64_t snap_hold(const struct rk_replica *r, uint64_t now)
 {
 	const struct rk_snap_out *so = r->snap;

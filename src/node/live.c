@@ -70,7 +70,7 @@ static void on_timer(uv_timer_t *t)
 
 	l.epoch = n->live.epoch;
 	l.seq = ++n->live.round;
-	beat = l.seq % RK_LIVE_BEAT_ROUNDS == 1 || RK_LIVE_BEAT_ROUNDS == 1;
+	beat = (l.seq - 1) % RK_LIVE_BEAT_ROUNDS == 0; /* rounds 1, 1 + R, ... */
 	for (uint32_t i = 0; i < n->n_peers; i++) {
 		struct rk_peer *p = &n->peers[i];
 		bool connected = false;
