@@ -149,7 +149,9 @@ static void search_done(uv_work_t *req, int status)
 	struct rk_replica *r = rk_table_get(&n->tab, s->range);
 	const uint8_t *key;
 	size_t klen;
-	int rc = status != 0 ? RK_ESTOPPED : s->rc; /* cancelled: the node stops */
+	/* Cancelled, or done while the node stops (its split state is freed
+	 * already): nothing more to do. */
+	int rc = status != 0 || n->stopping ? RK_ESTOPPED : s->rc;
 
 	n->split.auto_scanning = false;
 	if (rc == 0)

@@ -117,7 +117,11 @@ static void job_done(uv_work_t *req, int status)
 		struct one *o = &j->v[i];
 		struct rk_replica *r = rk_table_get(&n->tab, o->range);
 		/* The span may have moved or been replaced meanwhile (a
-		 * snapshot installed): measured again then. */
+		 * snapshot installed): measured again then. A stopping node
+		 * keeps no figure: the lists a touch grows (autosplit, rfig)
+		 * are freed already, and grown again they leaked. */
+		if (n->stopping)
+			r = NULL;
 		if (o->rc == 0 && r != NULL && r->desc.generation == o->generation &&
 		    r->load.size_epoch == o->epoch && !r->installing) {
 			struct rk_load *l = &r->load;

@@ -135,7 +135,9 @@ class Cluster:
                 p.kill()
                 rc = p.wait()
             if rc != 0:
-                print("node %d exited %d" % (i, rc))
+                print("node %d exited %d; the end of its log:" % (i, rc))
+                with open(os.path.join(self.tmp, "log%d" % i), errors="replace") as f:
+                    print("".join(f.readlines()[-40:]), end="", flush=True)
                 ok = False
         self.procs = {}
         return ok
