@@ -167,9 +167,7 @@ static void search_done(uv_work_t *req, int status)
 		 * size measured anew, its rates from nothing), so it is
 		 * looked at again only once they pass the limits anew, not
 		 * at every tick. */
-		r->load.size_known = false;
-		r->load.size_epoch++;
-		rk_own_size(n, r);
+		rk_size_unknown(n, r);
 		rk_own_rates_reset(n, r);
 	}
 	if (rc != 0 && rc != RK_ESTATE)

@@ -111,6 +111,16 @@ void rk_balance_leaders(struct rk_node *n)
 	rk_table_visit_some(&n->tab, NULL, 0, balance_one, &rd);
 	for (size_t i = 0; i < b->n; i++) {
 		struct rk_replica *r = b->misplaced[i];
+		/* Noted before the group's leader told this node that the
+		 * scheduler spreads leaderships (at start): the scheduler's
+		 * now. Kept, the list held a third of the node's ranges or more
+		 * for good, and its walk each second was most of an idle
+		 * node's balance time. rk_balance_renote notes them again when
+		 * the scheduler stops. */
+		if (scheduler_spreads(n, r)) {
+			r->misplaced = false;
+			continue;
+		}
 		if (r->asleep && rk_raft_is_leader(&r->raft))
 			balance_one(r, &rd);
 		if (r->asleep && rk_raft_is_leader(&r->raft) &&
@@ -120,6 +130,15 @@ void rk_balance_leaders(struct rk_node *n)
 			r->misplaced = false;
 	}
 	b->n = k;
+}
+
+void rk_balance_renote(struct rk_node *n)
+{
+	for (size_t i = 0; i < n->tab.n; i++) {
+		struct rk_replica *r = n->tab.byid[i];
+		if (r->asleep && rk_raft_is_leader(&r->raft))
+			rk_balance_note_sleep(n, r);
+	}
 }
 
 void rk_balance_forget(struct rk_node *n, struct rk_replica *r)

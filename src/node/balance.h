@@ -65,8 +65,15 @@ uint64_t rk_balance_preferred(const struct rk_node *n, const struct rk_replica *
  * its preferred node. */
 void rk_balance_note_sleep(struct rk_node *n, struct rk_replica *r);
 
-/* One round: starts at most RK_BALANCE_MAX transfers. */
+/* One round: starts at most RK_BALANCE_MAX transfers. A sleeping leader
+ * whose leadership the scheduler spreads (rebalancing on) leaves the
+ * misplaced list. */
 void rk_balance_leaders(struct rk_node *n);
+
+/* The scheduler stopped spreading user ranges' leaderships (rebalancing
+ * paused, rebalance.h): every sleeping leader of this node is noted
+ * again (one walk of the table). */
+void rk_balance_renote(struct rk_node *n);
 
 void rk_balance_free(struct rk_balance *b);
 

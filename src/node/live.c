@@ -68,9 +68,16 @@ static void on_timer(uv_timer_t *t)
 	size_t np = rk_net_peer_stats(n->net, ps, RK_MAX_NODES);
 	bool beat;
 
+	uv_timer_start(t, on_timer, rk_node_aligned(n, n->cfg.tick_ms), 0);
 	l.epoch = n->live.epoch;
 	l.seq = ++n->live.round;
-	beat = (l.seq - 1) % RK_LIVE_BEAT_ROUNDS == 0; /* rounds 1, 1 + R, ... */
+	/* On the boundaries every node beats on (node_int.h), and at least
+	 * every R rounds whatever they are (a loop late by a period each
+	 * time could land on the others only). */
+	beat = rk_node_slot(n, n->cfg.tick_ms) % RK_LIVE_BEAT_ROUNDS == 0 ||
+	       n->live.round - n->live.beat_round >= RK_LIVE_BEAT_ROUNDS;
+	if (beat)
+		n->live.beat_round = n->live.round;
 	for (uint32_t i = 0; i < n->n_peers; i++) {
 		struct rk_peer *p = &n->peers[i];
 		bool connected = false;
@@ -108,5 +115,5 @@ void rk_live_start(struct rk_node *n)
 	n->live.epoch = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 	uv_timer_init(&n->loop, &n->live.timer);
 	n->live.timer.data = n;
-	uv_timer_start(&n->live.timer, on_timer, n->cfg.tick_ms, n->cfg.tick_ms);
+	uv_timer_start(&n->live.timer, on_timer, rk_node_aligned(n, n->cfg.tick_ms), 0);
 }

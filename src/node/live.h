@@ -35,6 +35,7 @@ struct rk_live_peer {
 struct rk_live {
 	uv_timer_t timer;
 	uint64_t round; /* rounds of the timer so far (the liveness seq) */
+	uint64_t beat_round; /* the round of the last beat sent */
 	uint64_t epoch; /* distinct for every start of this node */
 	uint64_t deaths;
 };

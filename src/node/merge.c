@@ -156,9 +156,7 @@ static int apply_merge(struct rk_span_apply *x, const struct rk_kv_merge *m,
 	}
 	rk_desc_free(&r->desc);
 	r->desc = merged;
-	r->load.size_known = false; /* measured again: it holds both now */
-	r->load.size_epoch++;
-	rk_own_size(n, r);
+	rk_size_unknown(n, r); /* measured again: it holds both now */
 	follow_span(x->ap, r);
 	after_merge(n, r, rr, x->index);
 	rk_log_info(MOD, "range %llu: merged range %llu at generation %llu",

@@ -186,6 +186,18 @@ static uint64_t mono_ms(void *arg)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+uint64_t rk_node_aligned(const struct rk_node *n, uint64_t period)
+{
+	uint64_t wall = uv_now(&n->loop) + n->wall_off;
+
+	return period - wall % period;
+}
+
+uint64_t rk_node_slot(const struct rk_node *n, uint64_t period)
+{
+	return (uv_now(&n->loop) + n->wall_off) / period;
+}
+
 /* A tick that comes late (the process was stopped, swapped, or a turn ran
  * long): every awake leader's lease is voided, and its next reads confirm
  * leadership by a heartbeat round. The leases are measured in time and
@@ -211,6 +223,8 @@ static void on_tick(uv_timer_t *t)
 {
 	struct rk_node *n = t->data;
 	uint64_t now = mono_ms(NULL);
+
+	uv_timer_start(t, on_tick, rk_node_aligned(n, n->cfg.tick_ms), 0);
 
 	if (n->last_tick_ms != 0 && now - n->last_tick_ms > LATE_TICKS * n->cfg.tick_ms)
 		late_turn(n, now - n->last_tick_ms - n->cfg.tick_ms);
@@ -564,8 +578,16 @@ int rk_node_run(const struct rk_node_config *cfg)
 	n->tick_timer.data = n;
 	uv_timer_init(&n->loop, &n->snaps.pump_timer);
 	n->snaps.pump_timer.data = n;
+	{
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		uv_update_time(&n->loop);
+		n->wall_off = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u -
+			      uv_now(&n->loop);
+	}
 	rk_live_start(n);
-	uv_timer_start(&n->tick_timer, on_tick, cfg->tick_ms, cfg->tick_ms);
+	uv_timer_start(&n->tick_timer, on_tick, rk_node_aligned(n, cfg->tick_ms), 0);
 	uv_signal_init(&n->loop, &n->sigterm);
 	uv_signal_init(&n->loop, &n->sigint);
 	n->sigterm.data = n->sigint.data = n;
@@ -671,6 +693,7 @@ out:
 	rk_life_free(n); /* a removal finishing while the node stops raises a tombstone */
 	rk_elect_close(n);
 	rk_balance_free(&n->bal);
+	rk_size_free(&n->sizes);
 	rk_process_close(n);
 	rk_store_reader_close(n->reader);
 	rk_store_close(n->store);

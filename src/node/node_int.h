@@ -116,6 +116,7 @@ struct rk_node {
 	uv_timer_t tick_timer;
 	uint64_t ticks;
 	uint64_t last_tick_ms; /* when the last tick ran (monotonic) */
+	uint64_t wall_off;     /* the wall clock (ms) less the loop's now, at start */
 	uint64_t late_logged_ms; /* when a late tick was last logged */
 	uv_signal_t sigterm, sigint;
 	uv_timer_t stop_watch; /* logs what a long stop waits for */
@@ -169,5 +170,18 @@ struct rk_node {
  * for what the node cannot go on after (a failed group commit, an apply
  * that cannot be done, memory for a wake-up). */
 void rk_node_fail(struct rk_node *n);
+
+/* The node's periodic timers (the tick, the liveness round, the free
+ * space reading) fire on the wall clock's multiples of their period, not
+ * at the loop's time when each was started: each is re-armed with
+ * rk_node_aligned (ms from the loop's now to the next multiple, 1 to
+ * period), so they share the loop's wakeups, and so do the nodes of one
+ * machine (or of clocks kept close): a peer's liveness beat, sent on the
+ * same boundary, comes in while the receiver is awake for its own. An
+ * idle node's CPU is mostly its wakeups (docs/benchmarks.md, "Idle at
+ * 100,000 ranges"). rk_node_slot: the number of the boundary now (which
+ * multiple of period), to take turns by (live.c's beats). */
+uint64_t rk_node_aligned(const struct rk_node *n, uint64_t period);
+uint64_t rk_node_slot(const struct rk_node *n, uint64_t period);
 
 #endif

@@ -83,6 +83,7 @@ void rk_node_sleep(struct rk_node *n, struct rk_replica *r)
 	/* Its leadership may have changed while awake: its figures are
 	 * looked at by the next beat (rfig.h). */
 	rk_rfig_touch(n, r);
+	rk_size_note_sleep(n, r);
 	rk_own_role(n, r);
 	rk_plc_report_owed(n, r);
 	n->stats.quiesced++;

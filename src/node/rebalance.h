@@ -36,11 +36,16 @@ struct rk_rb {
 	bool told, told_on; /* what the group's leader last told this node */
 	bool asking, want;  /* a change asked on this node, not yet told */
 	uint64_t ask_started_ms, ask_sent_ms;
+	/* rk_rb_enabled's last reading of the row, and the applied index of
+	 * this node's replica of the group it was read at (its `visible`). */
+	bool read, read_on;
+	uint64_t read_at;
 };
 
 /* On the group's leader (or a node holding a replica of the group): the
  * switch as its applied state says, the first-start setting until a
- * REBALANCE was applied. */
+ * REBALANCE was applied. Read from the store once per applied index of
+ * the node's replica of the group (the driver asks every pass). */
 bool rk_rb_enabled(struct rk_node *n);
 /* The switch, as a heartbeat's answer tells it (heartbeat.c). */
 void rk_rb_told(struct rk_node *n, bool on);

@@ -81,6 +81,7 @@ struct rk_replica {
 	bool snap_generating, installing;
 	bool snap_held; /* in n->snaps.held: has or had a file (snapshot.c) */
 	bool fig_watched; /* in the heartbeat figures' watch list (rfig.h) */
+	bool size_watched; /* in the sizes' watch list of sleepers (size.h) */
 	/* The latest snapshot generated, to send; allocated by the first
 	 * generation (most replicas never make one: 184 bytes saved on each
 	 * of 100,000 replicas). */

@@ -195,9 +195,81 @@ bool rk_size_due(const struct rk_load *l, uint64_t bytes, uint32_t now_s)
 	return unsure > 0 && now_s - l->size_sec >= RK_SIZE_MAX_AGE_S;
 }
 
-/* Every awake replica (only they apply commands) and a slice of the
- * sleeping ones (a size unknown since the start). */
+/* Whether r's figure is settled: no scan is due for it until it applies
+ * something (rk_size_due: known, and nothing applied since its last scan
+ * or nothing applied that it is unsure of, and its last scan did not
+ * race), or it is never measured here (no span, a reserved range,
+ * leaving). */
+static bool settled(const struct rk_replica *r)
+{
+	const struct rk_load *l = &r->load;
+
+	return (l->size_known && (l->changes == l->size_mark ||
+				  (l->unsure == l->unsure_mark && !l->size_fuzzy))) ||
+	       r->desc.n_reps == 0 || rk_range_reserved(r->range) || r->removing;
+}
+
+void rk_size_note_sleep(struct rk_node *n, struct rk_replica *r)
+{
+	struct rk_sizes *s = &n->sizes;
+
+	/* Out of memory: looked at again when it wakes and sleeps again. */
+	if (r->size_watched || settled(r) ||
+	    rk_grow((void **)&s->watch, &s->cap_watch, s->n_watch, sizeof(*s->watch)) != 0)
+		return;
+	s->watch[s->n_watch++] = r->range;
+	r->size_watched = true;
+}
+
+void rk_size_unknown(struct rk_node *n, struct rk_replica *r)
+{
+	r->load.size_known = false;
+	r->load.size_epoch++;
+	rk_own_size(n, r);
+	if (r->asleep)
+		rk_size_note_sleep(n, r);
+}
+
+/* The watched sleepers: a slice of them from the cursor, each collected
+ * if due (rk_size_due) and kept until settled; an awake one is left to
+ * the awake walk (noted again when it sleeps). Dropped entries are
+ * squeezed out once they are half the list. */
 #define SLICE 8192
+
+static void watch_visit(struct rk_node *n, struct collect *c)
+{
+	struct rk_sizes *s = &n->sizes;
+
+	for (size_t k = 0; k < SLICE && k < s->n_watch; k++) {
+		struct rk_replica *r;
+
+		if (s->cursor >= s->n_watch)
+			s->cursor = 0;
+		if (s->watch[s->cursor] == 0) {
+			s->cursor++;
+			continue;
+		}
+		r = rk_table_get(&n->tab, s->watch[s->cursor]);
+		if (r == NULL || !r->asleep || settled(r)) {
+			if (r != NULL)
+				r->size_watched = false;
+			s->watch[s->cursor] = 0;
+			s->dead++;
+		} else {
+			collect_one(r, c);
+		}
+		s->cursor++;
+	}
+	if (s->dead * 2 > s->n_watch) {
+		size_t k = 0;
+		for (size_t i = 0; i < s->n_watch; i++)
+			if (s->watch[i] != 0)
+				s->watch[k++] = s->watch[i];
+		s->n_watch = k;
+		s->dead = 0;
+		s->cursor = 0;
+	}
+}
 
 void rk_size_refresh(struct rk_node *n)
 {
@@ -206,13 +278,22 @@ void rk_size_refresh(struct rk_node *n)
 
 	if (n->sizes.running || n->stopping)
 		return;
+	/* The replicas loaded at start sleep with no figure: watched from
+	 * the first refresh (one walk of the table). */
+	if (!n->sizes.seeded) {
+		n->sizes.seeded = true;
+		for (size_t i = 0; i < n->tab.n; i++)
+			if (n->tab.byid[i]->asleep)
+				rk_size_note_sleep(n, n->tab.byid[i]);
+	}
 	j = calloc(1, sizeof(*j));
 	if (j == NULL)
 		return;
 	j->n = n;
 	c.j = j;
 	c.now_s = (uint32_t)(uv_now(&n->loop) / 1000);
-	rk_table_visit_some(&n->tab, &n->sizes.cursor, SLICE, collect_one, &c);
+	rk_table_visit_some(&n->tab, NULL, 0, collect_one, &c);
+	watch_visit(n, &c);
 	j->req.data = j;
 	if (j->nv == 0 || uv_queue_work(&n->loop, &j->req, job_run, job_done) != 0) {
 		for (size_t i = 0; i < j->nv; i++) {
@@ -224,4 +305,11 @@ void rk_size_refresh(struct rk_node *n)
 		return;
 	}
 	n->sizes.running = true;
+}
+
+void rk_size_free(struct rk_sizes *s)
+{
+	free(s->watch);
+	s->watch = NULL;
+	s->n_watch = s->cap_watch = s->dead = s->cursor = 0;
 }

@@ -44,8 +44,14 @@ struct rk_node;
 struct rk_replica;
 
 struct rk_sizes {
-	bool running;  /* a job is on a worker */
-	size_t cursor; /* of the slice of sleeping replicas visited */
+	bool running; /* a job is on a worker */
+	bool seeded;  /* the replicas loaded at start were looked at */
+	/* The sleeping replicas whose figure is not settled (r->size_watched;
+	 * unknown, or changed since its last scan): the awake ones and these
+	 * are all a refresh looks at, so a node at rest looks at none. Range
+	 * ids, 0 for one dropped; visited a slice at a time from cursor. */
+	uint64_t *watch;
+	size_t n_watch, cap_watch, dead, cursor;
 	unsigned long long jobs, measured; /* for /metrics */
 };
 
@@ -63,5 +69,11 @@ bool rk_size_due(const struct rk_load *l, uint64_t bytes, uint32_t now_s);
 /* Starts a job if none runs and some range wants measuring (the tick
  * calls it every second or so). */
 void rk_size_refresh(struct rk_node *n);
+/* r's figure is unknown from now on (its span or data replaced: a split,
+ * a merge, a snapshot installed): measured again. */
+void rk_size_unknown(struct rk_node *n, struct rk_replica *r);
+/* r goes to sleep: watched while its figure is not settled. */
+void rk_size_note_sleep(struct rk_node *n, struct rk_replica *r);
+void rk_size_free(struct rk_sizes *s);
 
 #endif

@@ -954,9 +954,7 @@ static void install_done(uv_work_t *req, int status)
 		rk_compact_log_reset(n, r, r->rs.trunc_index); /* the log was emptied */
 	}
 	r->installing = false;
-	r->load.size_known = false; /* a new span's data: measured again */
-	r->load.size_epoch++;
-	rk_own_size(n, r);
+	rk_size_unknown(n, r); /* a new span's data: measured again */
 	in_free(r->incoming);
 	r->incoming = NULL;
 	n->stats.snaps_installed++;

@@ -93,9 +93,10 @@ void rk_space_check(struct rk_node *n)
 }
 
 /* The reading's period: SPACE_TICK_MS near the floor (or before a first
- * reading), ten times that otherwise. The timer is started again when it
- * changes, not woken every 100 ms to count: an idle node's CPU is mostly
- * its loop's wakeups (docs/benchmarks.md, "Idle at 100,000 ranges"). */
+ * reading), ten times that otherwise. The timer is armed for the next
+ * reading each time (on the wall clock's multiples, rk_node_aligned), not
+ * woken every 100 ms to count: an idle node's CPU is mostly its loop's
+ * wakeups (docs/benchmarks.md, "Idle at 100,000 ranges"). */
 static uint64_t period(const struct rk_space *sp)
 {
 	bool near = !sp->known || sp->free_bytes / 2 < sp->min_free;
@@ -110,8 +111,7 @@ static void on_timer(uv_timer_t *t)
 
 	rk_space_check(n);
 	p = period(&n->space);
-	if (uv_timer_get_repeat(t) != p)
-		uv_timer_start(t, on_timer, p, p);
+	uv_timer_start(t, on_timer, rk_node_aligned(n, p), 0);
 }
 
 void rk_space_start(struct rk_node *n)
@@ -122,7 +122,7 @@ void rk_space_start(struct rk_node *n)
 	sp->timer.data = n;
 	sp->started = true;
 	rk_space_check(n);
-	uv_timer_start(&sp->timer, on_timer, period(sp), period(sp));
+	uv_timer_start(&sp->timer, on_timer, rk_node_aligned(n, period(sp)), 0);
 }
 
 static void closed_noop(uv_handle_t *h)

@@ -346,9 +346,7 @@ shrink:
 	/* Its size and rates were the whole span's: measured again, and
 	 * counted from nothing, so neither splits it again at once
 	 * (autosplit.h). */
-	r->load.size_known = false;
-	r->load.size_epoch++;
-	rk_own_size(n, r);
+	rk_size_unknown(n, r);
 	rk_own_rates_reset(n, r);
 	x->ap->start = r->desc.start;
 	x->ap->slen = r->desc.slen;
