@@ -25,7 +25,6 @@ import signal
 import sys
 import tempfile
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fault"))
 sys.path.insert(0, os.path.dirname(__file__))
@@ -54,14 +53,7 @@ def wait(what, cond, timeout):
 
 def metric(i, name):
     """Node i's /metrics value of name (no labels), None if unreadable."""
-    try:
-        with urllib.request.urlopen("http://%s/metrics" % addr(i, 2), timeout=10) as r:
-            for line in r.read().decode().splitlines():
-                if line.startswith(name + " "):
-                    return float(line.split()[1])
-    except OSError:
-        pass
-    return None
+    return spans.metric(addr(i, 2), name)
 
 
 def local(i, rid):

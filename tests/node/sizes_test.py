@@ -30,6 +30,10 @@ import tempfile
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fault"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import spans  # noqa: E402
+
 BIN = sys.argv[1]
 BASE = 20980
 RANGES = 40
@@ -110,23 +114,14 @@ def totals():
 
 
 def metric(i, name):
-    try:
-        with urllib.request.urlopen("http://%s/metrics" % addr(i, 2), timeout=5) as r:
-            for line in r.read().decode().splitlines():
-                if line.startswith(name + " "):
-                    return float(line.split()[1])
-    except OSError:
-        pass
-    return None
+    return spans.metric(addr(i, 2), name, timeout=5)
 
 
 def wait_for(what, cond, timeout):
+    """Seconds until cond() holds (spans.wait), else fail."""
     t0 = time.time()
-    while time.time() - t0 < timeout:
-        if cond():
-            return time.time() - t0
-        time.sleep(0.2)
-    fail("%s: not within %d s" % (what, timeout))
+    spans.wait(what, cond, timeout, fail, step=0.2)
+    return time.time() - t0
 
 
 def wait_exact(what, want):

@@ -50,6 +50,18 @@ def kill_all(procs, top):
         shutil.rmtree(top, ignore_errors=True)
 
 
+def metric(addr, name, timeout=10):
+    """The /metrics value of name (no labels) at addr, None if unreadable."""
+    try:
+        with urllib.request.urlopen("http://%s/metrics" % addr, timeout=timeout) as r:
+            for line in r.read().decode().splitlines():
+                if line.startswith(name + " "):
+                    return float(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
 def http(addr, method, path, timeout=30):
     """(status, JSON body) of an HTTP call to addr; (None, None) when the
     node does not answer."""
