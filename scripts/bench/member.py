@@ -245,7 +245,7 @@ def add(mb, load=False):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-STOPPED = []  # the windows in which redis-benchmark exited by itself
+STOPPED = []  # what redis-benchmark said when it exited by itself, per window
 WATCH = {}  # node id -> process whose CPU bench_sets measures
 LAST_CPU = {}  # node id -> CPU seconds in the last bench_sets window
 
@@ -253,12 +253,25 @@ LAST_CPU = {}  # node id -> CPU seconds in the last bench_sets window
 
 def sets_start():
     """redis-benchmark SETs (-c 50 -P 16, 1 KB values) started against
-    node 1, running until terminated (its process)."""
+    node 1, running until terminated (its process; its output goes to the
+    file p.out, read by sets_said)."""
     host, port = client(1)
-    return subprocess.Popen(["redis-benchmark", "-h", host, "-p", str(port), "-t", "set",
-                             "-c", "50", "-P", "16", "-d", "1024", "-r", "1000000",
-                             "-n", "100000000", "-q"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    out = tempfile.TemporaryFile()
+    p = subprocess.Popen(["redis-benchmark", "-h", host, "-p", str(port), "-t", "set",
+                          "-c", "50", "-P", "16", "-d", "1024", "-r", "1000000",
+                          "-n", "100000000", "-q"], stdout=out, stderr=subprocess.STDOUT)
+    p.out = out
+    return p
+
+
+def sets_said(p):
+    """The last line redis-benchmark (started by sets_start) wrote that is
+    not a progress line, such as the error reply it stopped at."""
+    p.out.seek(0)
+    lines = [x for x in p.out.read().decode(errors="replace").replace("\r", "\n").split("\n")
+             if x.strip() and not x.startswith("SET: ")]
+    p.out.close()
+    return lines[-1].strip() if lines else "nothing"
 
 
 def bench_sets(secs):
@@ -276,10 +289,12 @@ def bench_sets(secs):
     if k0 is not None:
         LAST_CPU["checkpoints of node 1"] = (node_metric(1, "rangekv_store_checkpoints_total")
                                              or 0) - k0
-    if p.poll() is not None:  # it exits at its first error reply
-        STOPPED.append(secs)
+    stopped = p.poll() is not None  # it exits at its first error reply
     p.terminate()
     p.wait()
+    said = sets_said(p)
+    if stopped:
+        STOPPED.append(said)
     return (c1 - c0) / secs
 
 

@@ -23,7 +23,9 @@ splits made back into their left neighbours while redis-benchmark writes
 (one at a time, as fast as they go: the right range's leadership moved to
 the left's leader's node first, untimed, then POST /api/v1/merge timed:
 the FREEZE, the MERGE, until the leader applied it), and prints the merge
-latency p50/p99. Nothing passes or fails on a timing.
+latency p50/p99. Nothing passes or fails on a timing. With RK_KEEP set in
+the environment the nodes' data directories and logs are kept (the path is
+printed).
 """
 import os
 import random
@@ -116,6 +118,15 @@ def hist_mean(name):
     return int(n), (1000.0 * s / n if n else float("nan"))
 
 
+def stopped():
+    """What redis-benchmark stopped at in the last window, if it did."""
+    if not member.STOPPED:
+        return ""
+    said = member.STOPPED.pop()
+    del member.STOPPED[:]
+    return "; redis-benchmark stopped early: " + said
+
+
 def delta(a, b):
     return ", ".join("%s %d" % (k[8:].replace("_total", ""), b[k] - a[k]) for k in COUNTERS)
 
@@ -146,8 +157,8 @@ def main():
             c0 = counters()
             base.append(member.bench_sets(secs))
             c1 = counters()
-            print("round %d: SET/s without splits: %.0f (%s)" % (r + 1, base[-1], delta(c0, c1)),
-                  flush=True)
+            print("round %d: SET/s without splits: %.0f (%s)%s" % (r + 1, base[-1], delta(c0, c1),
+                                                                 stopped()), flush=True)
 
         def splitting(r):
             stop = threading.Event()
@@ -175,7 +186,7 @@ def main():
             print("round %d: SET/s while splitting: %.0f; %d splits in %.1f s (%.1f/s), "
                   "%d refused (%s)" %
                   (r + 1, loaded[-1], len(lat) - n0, el, (len(lat) - n0) / el,
-                   len(refused), delta(c1, c2)), flush=True)
+                   len(refused), delta(c1, c2)) + stopped(), flush=True)
         for r in range(rounds):
             for step in ((plain, splitting) if r % 2 == 0 else (splitting, plain)):
                 step(r)
@@ -201,8 +212,10 @@ def main():
                    1000 * pct(mlat, 0.99)), flush=True)
         rs = member.call(1, "GET", "/api/v1/ranges?limit=100000")[1]["ranges"]
         print("right halves' wait for a first leader (to a tick): %d, mean %.0f ms; "
+              "until their leader applied an entry of its own: %d, mean %.0f ms; "
               "group commits %d, mean %.1f ms (the whole run)" %
               (hist_mean("rangekv_split_right_leader_seconds") +
+               hist_mean("rangekv_split_right_serve_seconds") +
                hist_mean("rangekv_group_commit_seconds")), flush=True)
         print("SET/s while splitting / without, over %d rounds of %d s: %.2f (%.0f vs %.0f); "
               "split latency under load p50 %.0f ms, p99 %.0f ms (%d splits, %d refused); "
@@ -212,7 +225,10 @@ def main():
               flush=True)
     finally:
         member.stop(procs, tmp)
-        shutil.rmtree(tmp, ignore_errors=True)
+        if os.environ.get("RK_KEEP") is None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print("the nodes' data and logs kept in %s" % tmp, flush=True)
 
 
 if __name__ == "__main__":

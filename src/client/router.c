@@ -65,6 +65,9 @@
 
 #include "client.h"
 #include "kv.h"
+#include "log.h"
+
+#define MOD "router"
 
 #define TICK_MS 10
 #define RESEND_MS 1000
@@ -128,6 +131,9 @@ struct rk_client_router {
 	struct wlist *wl;         /* open addressing by range */
 	size_t wcap, wn;
 	struct rk_client_stats st;
+	/* Operations given up (give_up): when that was last logged, and how
+	 * many since. */
+	uint64_t gaveup_logged_ms, gaveup_unlogged;
 };
 
 static uint64_t now_ms(struct rk_client_router *r)
@@ -387,10 +393,27 @@ static void park(struct rk_client_router *r, struct op *o)
  * MISMATCH or OUTSIDE: a range frozen for a merge, say, applied none). */
 static void give_up(struct rk_client_router *r, struct op *o)
 {
-	op_finish(r, o, o->write && o->maybe_applied && o->open > 0
-				? RK_CLIENT_TIMEOUT
-				: RK_CLIENT_TRYAGAIN,
-		  NULL, 0);
+	bool timeout = o->write && o->maybe_applied && o->open > 0;
+	uint64_t now = now_ms(r);
+
+	/* What a client that got -TIMEOUT or -TRYAGAIN asks next is which
+	 * range would not answer, and where it was sent: one line a second
+	 * at most (a range that stalls fails every pipeline at once). */
+	if (r->gaveup_logged_ms == 0 || now - r->gaveup_logged_ms >= 1000) {
+		rk_log_warn(MOD, "a %s gave up after %u ms (%s): range %llu, last sent to node "
+			    "%llu, %u redirects, %u attempts open%s; %llu more given up since "
+			    "the last such line",
+			    o->write ? "write" : "read", r->timeout_ms,
+			    timeout ? "-TIMEOUT" : "-TRYAGAIN", (unsigned long long)o->range,
+			    (unsigned long long)o->target, o->redirects, o->open,
+			    o->parked ? ", parked" : "",
+			    (unsigned long long)r->gaveup_unlogged);
+		r->gaveup_logged_ms = now;
+		r->gaveup_unlogged = 0;
+	} else {
+		r->gaveup_unlogged++;
+	}
+	op_finish(r, o, timeout ? RK_CLIENT_TIMEOUT : RK_CLIENT_TRYAGAIN, NULL, 0);
 }
 
 static bool expired(struct rk_client_router *r, struct op *o)

@@ -271,6 +271,11 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 	rk_prom_one_u64(b, "rangekv_replicas_removed_total", "counter",
 			"Replicas whose stored states this node removed (moved or merged away).",
 			n->life.removed);
+	rk_prom_one_u64(b, "rangekv_messages_split_pending_total", "counter",
+			"Raft messages for a range this node has no replica of yet whose span "
+			"a replica here still holds (its split not applied here): dropped, the "
+			"split makes the replica.",
+			n->life.split_pending);
 	rk_prom_one_u64(b, "rangekv_placement_awake", "gauge",
 			"1 while this node's replica of the placement group is ticked (not quiescent).",
 			un < n->tab.n && !n->tab.byid[un]->asleep);

@@ -326,6 +326,11 @@ void rk_autosplit_metrics(struct rk_node *n, struct rk_buf *b)
 			 "A right half this node campaigns for: its split's apply here until a "
 			 "leader of it is known here (its keys' writes wait that long).",
 			 &n->split.led);
+	rk_prom_one_hist(b, "rangekv_split_right_serve_seconds",
+			 "A right half this node campaigned for at once: its split's apply here "
+			 "until it applied here an entry past the split (its first leader's: its "
+			 "keys take writes again from then).",
+			 &n->split.serve);
 	rk_prom_one_u64(b, "rangekv_split_early_votes_total", "counter",
 			"Vote requests kept for a range with no replica here (the right half "
 			"of a split not applied here yet).",

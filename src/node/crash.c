@@ -60,6 +60,12 @@ void rk_crash_arm(struct rk_node *n)
 		rk_log_warn("node", "test hook: a right half's replica made by a message "
 			    "catches up by snapshot");
 	}
+	at = getenv("RANGEKV_TEST_SPLIT_RIGHT_EARLY");
+	if (h != NULL && strcmp(h, "1") == 0 && at != NULL && strcmp(at, "1") == 0) {
+		n->hooks.split_right_early = true;
+		rk_log_warn("node", "test hook: a right half's message makes its replica "
+			    "before the split applies here");
+	}
 }
 
 void rk_crash_point(const struct rk_node *n, const char *name)

@@ -47,6 +47,14 @@
  * does not wait for its persist (rk_split_wait_right). The snapshot path
  * of a right half, otherwise taken only when its leader's log was
  * compacted meanwhile (tests/node/split_snap_crash_test.py).
+ *
+ * RANGEKV_TEST_SPLIT_RIGHT_EARLY=1 (with RANGEKV_TEST_HOOKS=1, at start): a
+ * message for a right half whose span a replica here still holds (its
+ * split not applied here yet) makes the right replica at once, as one
+ * does when the range cache does not lead to that replica (life.c,
+ * split_pending), instead of being dropped until the split makes it: the
+ * paths of a right replica made by a message
+ * (tests/node/split_right_test.py early, split_snap_crash_test.py).
  */
 #ifndef RK_NODE_CRASH_H
 #define RK_NODE_CRASH_H
@@ -61,6 +69,7 @@ struct rk_raft_ready;
 /* Reads RANGEKV_CRASH_AT (with RANGEKV_TEST_HOOKS=1) at the node's start,
  * before anything is written, and the hooks that hold work back:
  * RANGEKV_TEST_SPLIT_HOLD_MS, RANGEKV_TEST_SPLIT_RIGHT_BUSY,
+ * RANGEKV_TEST_SPLIT_RIGHT_EARLY,
  * RANGEKV_TEST_SNAP_SEAL_MS (milliseconds the worker sealing a received
  * snapshot waits first: its leader's appends arrive before the core has
  * the snapshot, node_snap_once) and RANGEKV_TEST_REPORT_DROP=1 (reports

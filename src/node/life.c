@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "crash.h"
+#include "key.h"
 #include "life.h"
 #include "log.h"
 #include "node_int.h"
@@ -69,9 +70,47 @@ int rk_life_load_tombs(struct rk_node *n)
 
 static void learn(struct rk_node *n, uint64_t range);
 
+/* How many left neighbours (in the range cache) split_pending looks
+ * through: splits applied elsewhere one after another, each making the
+ * next one's left. */
+#define SPLIT_CHAIN 8
+
+/*
+ * Whether a replica here still holds the start of e's span in its own
+ * descriptor: e is then the right half of a split (or of a chain of them)
+ * that replica has not applied yet, and that apply makes e's replica here
+ * (split.c). The range cache learns the right half before the left here
+ * applies its split (a router's redirect, the placement index asked by
+ * learn()); a replica made empty from the right's first message would
+ * wait for a snapshot that the left's span refuses until the split
+ * applies here, and its leader, which sent it one, would have that
+ * follower waiting for it meanwhile. The cache's left neighbours are
+ * followed a few steps to a range held here.
+ */
+static bool split_pending(struct rk_node *n, const struct rk_rcache_entry *e)
+{
+	const struct rk_rcache_entry *l = e;
+
+	for (int i = 0; i < SPLIT_CHAIN && l->slen > 0; i++) {
+		const struct rk_replica *o;
+
+		l = rk_rcache_ending_at(&n->rcache, l->start, l->slen);
+		if (l == NULL)
+			return false;
+		o = rk_table_get(&n->tab, l->range);
+		if (o == NULL || o->removing || o->desc.n_reps == 0)
+			continue;
+		return rk_key_cmp(o->desc.start, o->desc.slen, e->start, e->slen) < 0 &&
+		       (o->desc.elen == 0 ||
+			rk_key_cmp(e->start, e->slen, o->desc.end, o->desc.elen) < 0);
+	}
+	return false;
+}
+
 struct rk_replica *rk_life_create(struct rk_node *n, uint64_t range,
 				  const struct rk_raft_msg *m, uint64_t from)
 {
+	const struct rk_rcache_entry *e;
 	struct rk_store_raft_state old;
 	struct rk_replica *r;
 	int rc;
@@ -80,10 +119,11 @@ struct rk_replica *rk_life_create(struct rk_node *n, uint64_t range,
 	    m->term == 0 || m->to == 0 || range == 0 || n->stopping ||
 	    m->to < rk_life_tomb(n, range))
 		return NULL;
-	/* A range this node has never heard of is the right half of a split
-	 * its own left replica has not applied yet: the split creates that
-	 * replica (split.h). Created empty now, it would wait for a snapshot
-	 * its left neighbour's span refuses anyway. */
+	/* A range this node has never heard of, or whose span a replica here
+	 * still holds (split_pending), is the right half of a split its own
+	 * left replica has not applied yet: the split creates that replica
+	 * (split.h). Created empty now, it would wait for a snapshot its left
+	 * neighbour's span refuses anyway. */
 	/* The placement group's range is in no cache (it holds no span): a
 	 * node gets a replica of it when the group's leader adds one here
 	 * (the driver moves it like any range, sched_run.h), in a cluster
@@ -92,10 +132,14 @@ struct rk_replica *rk_life_create(struct rk_node *n, uint64_t range,
 	 * here before (a learner added by a move, none of its neighbours
 	 * here to split): its descriptor is asked of the placement index,
 	 * and the leader's next message finds it in the cache. */
-	if (range == RK_RANGE_PLACEMENT ? n->plc.n_nodes == 0
-					: rk_rcache_get(&n->rcache, range) == NULL) {
-		if (range != RK_RANGE_PLACEMENT)
-			learn(n, range);
+	if (range == RK_RANGE_PLACEMENT) {
+		if (n->plc.n_nodes == 0)
+			return NULL;
+	} else if ((e = rk_rcache_get(&n->rcache, range)) == NULL) {
+		learn(n, range);
+		return NULL;
+	} else if (!n->hooks.split_right_early && split_pending(n, e)) {
+		n->life.split_pending++;
 		return NULL;
 	}
 	r = calloc(1, sizeof(*r));

@@ -87,6 +87,9 @@ struct rk_life {
 	size_t nn, ncap;
 	uint32_t learning; /* reads in flight */
 	uint64_t created, removed;
+	/* Messages that made no replica: their range's span starts inside a
+	 * range held here whose split has not applied here yet (life.c). */
+	uint64_t split_pending;
 };
 
 /* Loads the store's tombstones (boot, after interrupted removals were

@@ -99,6 +99,7 @@ struct rk_test_hooks {
 	bool report_drop;       /* RANGEKV_TEST_REPORT_DROP (crash.h) */
 	bool merge_no_left_check; /* RANGEKV_TEST_MERGE_NO_LEFT_CHECK (crash.h) */
 	bool split_right_busy;  /* RANGEKV_TEST_SPLIT_RIGHT_BUSY (crash.h) */
+	bool split_right_early; /* RANGEKV_TEST_SPLIT_RIGHT_EARLY (crash.h) */
 	uint64_t seal_delay_ms; /* RANGEKV_TEST_SNAP_SEAL_MS (crash.h) */
 	uint64_t held_range, held_index, held_since_ms; /* the split or merge held */
 };

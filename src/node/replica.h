@@ -100,6 +100,9 @@ struct rk_replica {
 	 * in this process): leadership balance leaves it alone a while
 	 * (balance.h). */
 	uint64_t split_ms;
+	/* A right half this node campaigned for: when its split applied here
+	 * (loop ms), until it applies an entry past the split (0: none). */
+	uint64_t split_lead_ms;
 	/* Merges (merge.h): the left range whose MERGE waits for this
 	 * replica's commit (0: none; also the left whose SPLIT waits for
 	 * this right replica's persist, split.h); the left range this one

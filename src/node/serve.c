@@ -582,6 +582,8 @@ int rk_serve_apply(struct rk_node *n, struct rk_replica *r,
 		sv->pdone++;
 		a.p = NULL;
 	}
+	if (r->split_lead_ms != 0 && e->index > RK_RAFT_INIT_INDEX)
+		rk_split_served(n, r);
 	if (e->len == 0 || e->data[0] == 0)
 		return 0; /* a new leader's empty entry, or the load driver's */
 	ap->reader = n->reader;

@@ -360,8 +360,10 @@ shrink:
 		rr->split_left = r->range;
 		rr->split_index = x->index;
 		rr->split_ms = r->split_ms = uv_now(&n->loop);
-		if (campaigned)
+		if (campaigned) {
 			camp_add(n, rr->range);
+			rr->split_lead_ms = rr->split_ms;
+		}
 		rk_node_wake(n, rr);
 		rk_node_mark_dirty(n, rr);
 	}
@@ -828,6 +830,13 @@ static int outcome(struct rk_node *n, struct rk_split_op *op, const char **msgp)
 		return 504;
 	}
 	return 0;
+}
+
+void rk_split_served(struct rk_node *n, struct rk_replica *r)
+{
+	rk_hist_observe(&n->split.serve,
+			(double)(uv_now(&n->loop) - r->split_lead_ms) / 1000.0);
+	r->split_lead_ms = 0;
 }
 
 void rk_split_tick(struct rk_node *n)

@@ -80,6 +80,10 @@ struct rk_split {
 	struct rk_split_camp *camps;
 	size_t n_camps, cap_camps;
 	struct rk_hist led;
+	/* The right halves this node campaigned for at once: from the
+	 * split's apply here until an entry past the split applied here (their
+	 * first leader's: their keys take writes again). */
+	struct rk_hist serve;
 	struct rk_split_early early[RK_SPLIT_EARLY_VOTES];
 	uint32_t early_next;  /* the slot the next one takes */
 	uint64_t early_kept, early_used; /* counted for /metrics */
@@ -136,6 +140,9 @@ bool rk_split_wait_right(struct rk_node *n, struct rk_replica *r, struct rk_raft
 /* Answers the calls that are done; campaigns again for right halves
  * whose first campaign found no voters yet (split.c). */
 void rk_split_tick(struct rk_node *n);
+/* r, a right half this node campaigned for, applied an entry past the
+ * split (rk_serve_apply): its wait is observed. */
+void rk_split_served(struct rk_node *n, struct rk_replica *r);
 /* The split calls under way here, as objects of GET /api/v1/operations
  * (ops.h) into the open array of j; their number. */
 struct rk_json;

@@ -16,7 +16,9 @@
 #include <cmocka.h>
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "client_int.h"
 #include "desc.h"
@@ -209,15 +211,37 @@ static void test_router_deadline(void **state)
 	struct outcome w = {0}, rd = {0};
 	uv_loop_t loop;
 
+	FILE *log = tmpfile();
+	char text[1024];
+	size_t len;
+	int saved;
+
 	(void)state;
+	/* What the router logs as it gives up: stderr into a file. */
+	assert_non_null(log);
+	fflush(stderr);
+	saved = dup(2);
+	assert_true(saved >= 0 && dup2(fileno(log), 2) == 2);
 	assert_int_equal(uv_loop_init(&loop), 0);
 	assert_int_equal(rk_client_router_new(&loop, &env, 50, &r), 0);
 	submit(r, RK_KV_PUT, &w);
 	submit(r, RK_KV_GET, &rd);
 	while (!w.done || !rd.done)
 		uv_run(&loop, UV_RUN_ONCE);
+	fflush(stderr);
+	assert_int_equal(dup2(saved, 2), 2);
+	close(saved);
 	assert_int_equal(w.status, TIMEOUT);
 	assert_int_equal(rd.status, TRYAGAIN);
+	/* One line a second at most, naming the range and the node: the
+	 * write's; the read, given up in the same second, is counted. */
+	rewind(log);
+	len = fread(text, 1, sizeof(text) - 1, log);
+	text[len] = '\0';
+	fclose(log);
+	assert_non_null(strstr(text, "a write gave up after 50 ms (-TIMEOUT): range 1, "
+				     "last sent to node 2"));
+	assert_null(strstr(text, "a read gave up"));
 	close_router(&loop, r);
 }
 

@@ -1,22 +1,33 @@
-"""A right half's replica made by a message is taken over in place by its
-split, never left to catch up by snapshot, with real processes.
+"""A right half's replica on a node that applies its split late, with real
+processes.
 
-    split_right_test.py BIN
+    split_right_test.py BIN           made by the split, messages dropped
+    split_right_test.py BIN early     made by a message, taken over in place
 
 Node 3's store waits 30 ms before each group commit (test hook
 RANGEKV_TEST_STORE_DELAY_MS), so it applies every split after the other
-nodes, and its replica of each new right range is first made by the right
-leader's messages (its range cache learns the range from the redirects of
-the clients writing through it) and then often has a persist in flight (a
-vote or a term written) when its left applies the split. Sixteen splits,
-one a second, each at a key nearer the end of the key space, while six
-clients SET and INCR through all three nodes.
+nodes, and the right leader's messages reach it while its left replica
+still holds the right half's span (its range cache learns the range from
+the redirects of the clients writing through it). Sixteen splits, one a
+second, each at a key nearer the end of the key space, while six clients
+SET and INCR through all three nodes.
 
-Checks: node 3 made right replicas from messages (the scenario happened);
-none of them was given up for a snapshot ("not waiting idle" in its log:
-the split waits for the persist, split.c rk_split_wait_right); every
-acknowledged write reads back and the INCR total equals the INCRs
-acknowledged.
+Without `early`, those messages make no replica (life.c, split_pending):
+the checks are that they came (rangekv_messages_split_pending_total on
+node 3: the scenario happened), that node 3 made no replica from a
+message and took no snapshot of a right half (each was made by its split,
+"created for node" and "snapshot at" absent from its log).
+
+With `early`, node 3 runs with RANGEKV_TEST_SPLIT_RIGHT_EARLY=1: those
+messages make the right replica (as when the range cache does not lead to
+the left replica), which then often has a persist in flight (a vote or a
+term written) when its left applies the split. Checks: node 3 made right
+replicas from messages (the scenario happened); none of them was given up
+for a snapshot ("not waiting idle" in its log: the split waits for the
+persist, split.c rk_split_wait_right).
+
+Both: every acknowledged write reads back and the INCR total equals the
+INCRs acknowledged.
 """
 import os
 import re
@@ -30,7 +41,10 @@ sys.path.insert(0, os.path.dirname(__file__))
 import spans  # noqa: E402
 
 BIN = sys.argv[1]
-BASE = 25120 + (os.getpid() % 4) * 10  # the band 25120-25159
+EARLY = len(sys.argv) > 2 and sys.argv[2] == "early"
+# The band 25120-25159; with `early` (so that both can run at once)
+# 65500-65529.
+BASE = 65500 + (os.getpid() % 3) * 10 if EARLY else 25120 + (os.getpid() % 4) * 10
 SPLITS = 16
 
 
@@ -54,6 +68,8 @@ def wait(what, cond, timeout):
 def main():
     top = tempfile.mkdtemp(prefix="rk-splitright-")
     hooks = {3: {"RANGEKV_TEST_STORE_DELAY_MS": "30"}}
+    if EARLY:
+        hooks[3]["RANGEKV_TEST_SPLIT_RIGHT_EARLY"] = "1"
     procs = {i: spans.start_node(BIN, i, top, addr, (), None, hooks.get(i)) for i in (1, 2, 3)}
     stop = threading.Event()
     ts = []
@@ -77,6 +93,20 @@ def main():
             log = f.read()
         made = len(re.findall(r"replica \d+ created for node", log))
         given_up = log.count("not waiting idle")
+        if not EARLY:
+            pending = spans.metric(addr(3, 2), "rangekv_messages_split_pending_total") or 0
+            snaps = len(re.findall(r"snapshot at \d+", log))
+            if pending == 0:
+                fail("no message reached node 3 for a right half before its split applied "
+                     "there: the scenario did not happen")
+            if made or snaps or given_up:
+                fail("node 3 made %d right replicas from messages, logged %d snapshots and "
+                     "gave up %d right replicas (none expected: each made by its split)"
+                     % (made, snaps, given_up))
+            print("split_right_test: OK (%d splits; %d messages to node 3 for a right half "
+                  "its split had not made yet, dropped; every right replica made by its "
+                  "split; %d INCRs acknowledged)" % (SPLITS, pending, acked.incr), flush=True)
+            return
         if made == 0:
             fail("node 3 made no right replica from a message: the scenario did not happen")
         if given_up:

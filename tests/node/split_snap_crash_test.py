@@ -58,7 +58,8 @@ def wait(what, cond, timeout):
 
 def start(i, top):
     hooks = {"RANGEKV_TEST_SPLIT_HOLD_MS": str(HOLD_MS),
-             "RANGEKV_TEST_SPLIT_RIGHT_BUSY": "1"} if i == 3 else None
+             "RANGEKV_TEST_SPLIT_RIGHT_BUSY": "1",
+             "RANGEKV_TEST_SPLIT_RIGHT_EARLY": "1"} if i == 3 else None
     return spans.start_node(BIN, i, top, addr, (), None, hooks)
 
 
