@@ -400,11 +400,13 @@ static void give_up(struct rk_client_router *r, struct op *o)
 	 * range would not answer, and where it was sent: one line a second
 	 * at most (a range that stalls fails every pipeline at once). */
 	if (r->gaveup_logged_ms == 0 || now - r->gaveup_logged_ms >= 1000) {
-		rk_log_warn(MOD, "a %s gave up after %u ms (%s): range %llu, last sent to node "
-			    "%llu, %u redirects, %u attempts open%s; %llu more given up since "
+		rk_log_warn(MOD, "a %s given up after %llu ms (%s%s): range %llu, last sent to "
+			    "node %llu, %u redirects, %u attempts open%s; %llu more given up since "
 			    "the last such line",
-			    o->write ? "write" : "read", r->timeout_ms,
-			    timeout ? "-TIMEOUT" : "-TRYAGAIN", (unsigned long long)o->range,
+			    o->write ? "write" : "read",
+			    (unsigned long long)(now + r->timeout_ms - o->deadline),
+			    timeout ? "-TIMEOUT" : "-TRYAGAIN",
+			    r->closing ? ", the router closing" : "", (unsigned long long)o->range,
 			    (unsigned long long)o->target, o->redirects, o->open,
 			    o->parked ? ", parked" : "",
 			    (unsigned long long)r->gaveup_unlogged);
@@ -535,6 +537,15 @@ void rk_client_on_resp(struct rk_client_router *r, const struct rk_net_resp *res
 	switch (resp->status) {
 	case RK_NET_RESP_OK:
 	case RK_NET_RESP_REFUSED:
+		if (o->write && resp->len >= 14 && memcmp(resp->reply, "-ERR duplicate", 14) == 0)
+			rk_log_warn(MOD, "a write answered as a duplicate by node %llu: sequence %llu, "
+				    "range %llu (its list's %llu, head %llu), %u redirects, %u attempts "
+				    "open", (unsigned long long)o->target, (unsigned long long)o->seq,
+				    (unsigned long long)o->range,
+				    (unsigned long long)(o->wl != NULL ? o->wl->range : 0),
+				    (unsigned long long)(o->wl != NULL && o->wl->head != NULL
+							 ? o->wl->head->seq : 0),
+				    o->redirects, o->open);
 		op_finish(r, o, (int)resp->status, resp->reply, resp->len);
 		return;
 	case RK_NET_RESP_NOT_LEADER:

@@ -840,6 +840,10 @@ static int apply_one(void *arg, uint32_t no, const struct rk_kv_cmd *c)
 		}
 		if (c->seq < s->first_incomplete) {
 			/* Answered already: the client no longer waits. */
+			a->dups++;
+			a->dup_session = c->session;
+			a->dup_seq = c->seq;
+			a->dup_first = s->first_incomplete;
 			reply_err(&x->out, "ERR duplicate of an answered request");
 			goto done;
 		}

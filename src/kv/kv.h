@@ -338,6 +338,11 @@ struct rk_kv_applier {
 	 * succeeded. */
 	int64_t size_delta;
 	uint64_t size_unsure;
+	/* The last write answered as a duplicate of an answered request (its
+	 * sequence number below its session's first incomplete one): how many
+	 * so far, cumulative, and that one's session, sequence number and the
+	 * session's first incomplete (the caller logs it). */
+	uint64_t dups, dup_session, dup_seq, dup_first;
 };
 
 /* Called for each command of an entry in order: its number in the entry

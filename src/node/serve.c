@@ -571,7 +571,7 @@ int rk_serve_apply(struct rk_node *n, struct rk_replica *r,
 	struct rk_span_apply sa;
 	bool match = false;
 	int64_t delta0;
-	uint64_t unsure0, changes0;
+	uint64_t unsure0, changes0, dups0;
 	int rc;
 
 	a.p = sv != NULL ? take_proposal(sv, e->index, e->term, &match) : NULL;
@@ -609,10 +609,21 @@ int rk_serve_apply(struct rk_node *n, struct rk_replica *r,
 	ap->frozen = on_frozen;
 	delta0 = ap->size_delta;
 	unsure0 = ap->size_unsure;
+	dups0 = ap->dups;
 	changes0 = r->load.changes;
 	rc = rk_kv_apply_entry(ap, e->data, e->len, on_result, &a);
 	if (rc != 0 && rc != RK_EPROTO)
 		return rc; /* the proposal stays for the retry; the caller aborts */
+	/* A router sent a write whose sequence number its session had told
+	 * the range it no longer waits for: a router's fault, which a client
+	 * sees as an error; what it was, to trace it. */
+	if (ap->dups != dups0)
+		rk_log_warn(MOD, "range %llu: entry %llu: %llu writes answered as duplicates, "
+			    "the last of session %016llx, sequence %llu, below its first "
+			    "incomplete %llu", (unsigned long long)r->range,
+			    (unsigned long long)e->index, (unsigned long long)(ap->dups - dups0),
+			    (unsigned long long)ap->dup_session, (unsigned long long)ap->dup_seq,
+			    (unsigned long long)ap->dup_first);
 	rk_size_applied(n, r, ap->size_delta - delta0, ap->size_unsure - unsure0);
 	if (rc == RK_EPROTO)
 		rk_log_warn(MOD, "range %llu: entry %llu is not a command; skipped",

@@ -239,9 +239,9 @@ static void test_router_deadline(void **state)
 	len = fread(text, 1, sizeof(text) - 1, log);
 	text[len] = '\0';
 	fclose(log);
-	assert_non_null(strstr(text, "a write gave up after 50 ms (-TIMEOUT): range 1, "
-				     "last sent to node 2"));
-	assert_null(strstr(text, "a read gave up"));
+	assert_non_null(strstr(text, "a write given up after "));
+	assert_non_null(strstr(text, " ms (-TIMEOUT): range 1, last sent to node 2"));
+	assert_null(strstr(text, "a read given up"));
 	close_router(&loop, r);
 }
 
