@@ -24,7 +24,6 @@
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -36,6 +35,8 @@ import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fault"))
 from cluster import unescape  # noqa: E402
 from resp import Conn  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import spans  # noqa: E402
 
 BIN = sys.argv[1]
 HOOKS = "--no-hooks" not in sys.argv[2:]
@@ -124,21 +125,7 @@ class Cluster:
         del self.procs[i]
 
     def stop_all(self):
-        ok = True
-        for p in self.procs.values():
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for i, p in self.procs.items():
-            try:
-                rc = p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                rc = p.wait()
-            if rc != 0:
-                print("node %d exited %d; the end of its log:" % (i, rc))
-                with open(os.path.join(self.tmp, "log%d" % i), errors="replace") as f:
-                    print("".join(f.readlines()[-40:]), end="", flush=True)
-                ok = False
+        ok = spans.stop_procs(self.procs, self.tmp, 20)
         self.procs = {}
         return ok
 

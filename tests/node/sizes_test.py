@@ -22,7 +22,6 @@ processes (127.0.0.1-3, 40 ranges, --tick-ms 50, ports 20980-20988):
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -87,19 +86,7 @@ class Cluster:
                 stdout=log, stderr=log)
 
     def stop_all(self):
-        ok = True
-        for p in self.procs.values():
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for i, p in self.procs.items():
-            try:
-                rc = p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                rc = p.wait()
-            if rc != 0:
-                print("node %d exited %d" % (i, rc), flush=True)
-                ok = False
+        ok = spans.stop_procs(self.procs, self.tmp, 30)
         self.procs = {}
         return ok
 

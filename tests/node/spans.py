@@ -40,6 +40,29 @@ def tiles(rs):
     return rs[-1]["end"] == ""
 
 
+def stop_procs(procs, top, timeout=30):
+    """SIGTERM to each of procs (node id -> process) still running, then
+    a wait of up to timeout s for each (SIGKILL after it). True when every
+    one exited 0; for each that did not, its exit code and the end of its
+    log (top/logI) are printed (a sanitizer's report at exit is there)."""
+    ok = True
+    for p in procs.values():
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for i, p in procs.items():
+        try:
+            rc = p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            rc = p.wait()
+        if rc != 0:
+            print("node %d exited %d; the end of its log:" % (i, rc))
+            with open(os.path.join(top, "log%d" % i), errors="replace") as f:
+                print("".join(f.readlines()[-40:]), end="", flush=True)
+            ok = False
+    return ok
+
+
 def kill_all(procs, top):
     """SIGKILL what still runs of procs; top removed unless RK_KEEP is set."""
     for p in procs.values():
