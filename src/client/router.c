@@ -537,7 +537,8 @@ void rk_client_on_resp(struct rk_client_router *r, const struct rk_net_resp *res
 	switch (resp->status) {
 	case RK_NET_RESP_OK:
 	case RK_NET_RESP_REFUSED:
-		if (o->write && resp->len >= 14 && memcmp(resp->reply, "-ERR duplicate", 14) == 0)
+		if (o->write && resp->len == strlen(RK_KV_DUPLICATE_REPLY) &&
+		    memcmp(resp->reply, RK_KV_DUPLICATE_REPLY, resp->len) == 0)
 			rk_log_warn(MOD, "a write answered as a duplicate by node %llu: sequence %llu, "
 				    "range %llu (its list's %llu, head %llu), %u redirects, %u attempts "
 				    "open", (unsigned long long)o->target, (unsigned long long)o->seq,

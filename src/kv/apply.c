@@ -844,7 +844,8 @@ static int apply_one(void *arg, uint32_t no, const struct rk_kv_cmd *c)
 			a->dup_session = c->session;
 			a->dup_seq = c->seq;
 			a->dup_first = s->first_incomplete;
-			reply_err(&x->out, "ERR duplicate of an answered request");
+			rk_buf_append(&x->out, RK_KV_DUPLICATE_REPLY,
+				      strlen(RK_KV_DUPLICATE_REPLY));
 			goto done;
 		}
 		for (size_t i = 0; i < s->n; i++)

@@ -271,6 +271,9 @@ struct rk_kv_merge;
 /* What a command applied to a frozen range answers (without the frozen
  * hook): retryable, it was certainly not applied. */
 #define RK_KV_FROZEN_REPLY "-TRYAGAIN the range is frozen for a merge\r\n"
+/* The reply to a write whose sequence number is below its session's first
+ * incomplete one (the router said it no longer waits for it). */
+#define RK_KV_DUPLICATE_REPLY "-ERR duplicate of an answered request\r\n"
 
 struct rk_kv_applier {
 	struct rk_store_reader *reader;
