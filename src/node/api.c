@@ -72,6 +72,11 @@ static void range_json(struct rk_json *j, const struct rk_replica *r, bool detai
 	rk_json_bool(j, r->asleep);
 	rk_json_key(j, "role");
 	rk_json_str(j, rk_raft_role_name(st.role));
+	rk_json_key(j, "frozen_for"); /* the left range of a merge under way */
+	if (r->sessions.frozen == 0)
+		rk_json_null(j);
+	else
+		rk_json_u64(j, r->sessions.frozen);
 	rk_json_key(j, "replicas");
 	rk_json_arr_begin(j);
 	for (uint8_t i = 0; i < r->desc.n_reps; i++) {

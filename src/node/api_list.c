@@ -167,7 +167,7 @@ static void remote_json(struct rk_node *n, struct rk_json *j, const struct rk_de
 {
 	static const char *const unknown[] = {"term", "commit_index", "applied_index",
 					      "first_index", NULL};
-	static const char *const unknown2[] = {"asleep", "role", NULL};
+	static const char *const unknown2[] = {"asleep", "role", "frozen_for", NULL};
 	struct rk_rcache_entry *c = rk_rcache_get(&n->rcache, d->range_id);
 	uint64_t leader = c != NULL && c->generation == d->generation ? c->leader : 0;
 

@@ -572,6 +572,9 @@ const char *rk_split_busy_why(const struct rk_node *n, const struct rk_replica *
 
 const char *rk_split_busy_but_merge_why(const struct rk_node *n, const struct rk_replica *r)
 {
+	if (rk_raft_is_leader(&r->raft) && !rk_raft_lead_settled(&r->raft))
+		return "the range's leader took over a moment ago and has not applied its "
+		       "log yet; retry in a moment";
 	if (rk_raft_conf_is_joint(&r->rs.conf) || rk_raft_conf_pending(&r->raft) ||
 	    rk_admin_busy(n, r->range))
 		return "a membership change of this range is under way";

@@ -39,6 +39,7 @@ static void reset(struct rk_raft *r, uint64_t term)
 	raft_tracker_free(r);
 	raft_readonly_free(r);
 	r->pending_conf_index = 0;
+	r->lead_first = 0;
 	r->uncommitted_bytes = 0;
 }
 
@@ -94,8 +95,10 @@ int raft_become_leader(struct rk_raft *r)
 	/* An empty entry of our term commits the inherited tail (only entries
 	 * of the current term are committed by counting). */
 	rc = raft_append_local(r, RK_RAFT_ENTRY_NORMAL, NULL, 0, NULL);
-	if (rc == 0)
+	if (rc == 0) {
+		r->lead_first = raft_log_last_index(r);
 		raft_bcast_append(r);
+	}
 	return rc;
 }
 

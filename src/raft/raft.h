@@ -434,6 +434,7 @@ struct rk_raft {
 	uint64_t applied;      /* highest index handed out in a ready */
 	uint64_t stable_last;  /* highest index known durable (cached) */
 	uint64_t pending_conf_index;
+	uint64_t lead_first;   /* leader: the index of its term's first entry */
 	uint64_t uncommitted_bytes;
 	uint64_t rng;
 	uint64_t mem_bytes;
@@ -670,6 +671,14 @@ static inline uint64_t rk_raft_transferee(const struct rk_raft *r)
 static inline bool rk_raft_conf_pending(const struct rk_raft *r)
 {
 	return r->pending_conf_index > r->applied;
+}
+
+/* Leader only: whether it has applied its own term's first entry, and so
+ * every entry it inherited. Until then rk_raft_conf_pending() is true
+ * whether or not a change is in the inherited tail. */
+static inline bool rk_raft_lead_settled(const struct rk_raft *r)
+{
+	return r->lead_first != 0 && r->applied >= r->lead_first;
 }
 
 /* Allocation hooks for every group in the process (default: libc). Set

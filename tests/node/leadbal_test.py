@@ -177,7 +177,11 @@ def main():
                          for i in (1, 2, 3)), 30)
         t.start()
         # Every user range's leadership to node 1, asked of its leader.
-        t0 = time.time()
+        # The peak is judged by the listing that drove the handovers: rule
+        # 9 may start handing them back at once, so the nodes' own
+        # counts in /metrics, read a moment later, may never show it (it
+        # failed so in CI: "node 1 leading nearly every range").
+        t0, ls, away = time.time(), {}, []
         while time.time() - t0 < 30:
             ls = user_leaders() or {}
             away = [rid for rid, l in ls.items() if l != 1]
@@ -185,11 +189,11 @@ def main():
                 break
             for rid in away:
                 N.http(ls[rid], "POST", "/api/v1/ranges/%d/transfer-leader?to=1" % rid)
-        n_user = len(LAYOUT) if COLD else RANGES
-        peak = wait("node 1 leading nearly every range",
-                    lambda: (lambda c: c if c and c[0] >= n_user - 3 else None)(counts()), 10)
-        print("leadbal_test: leaderships on nodes 1-3 after the handovers: %s" % peak,
-              flush=True)
+        if not ls or len(away) > 1:
+            fail("node 1 not leading nearly every range within 30 s of handovers: %s" % ls)
+        peak = [sum(1 for l in ls.values() if l == i) for i in (1, 2, 3)]
+        print("leadbal_test: user range leaderships on nodes 1-3 after the handovers: %s"
+              % peak, flush=True)
         t1 = time.time()
         got = wait("leaderships within the band on nodes 1-3",
                    lambda: (lambda c: c if c and even(c) else None)(counts()), SPREAD_S,

@@ -127,8 +127,13 @@ def main():
         wait("a node killed at merge.freeze_applied", crashed, 60)
         stop_all(procs, signal.SIGKILL)
 
-        # 1. B may not be absorbed while C is frozen for it.
+        # 1. B may not be absorbed while C is frozen for it. The call's
+        # check reads the caller's replica of C: wait until every node's
+        # has applied the freeze again after the restart (before, one that
+        # had not let the merge through, and the test failed in CI).
         procs = start_all(top, TIMEOUT_LONG_MS)
+        wait("C frozen for B on every node after the restart",
+             lambda: all((local(i, c) or {}).get("frozen_for") == b for i in (1, 2, 3)), 60)
         st, body = on_any("POST", "/api/v1/merge?left=%d" % a,
                           lambda st, body: st == 409 and "frozen for a merge into it" in
                           str(body) or st == 200, 60)

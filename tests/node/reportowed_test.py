@@ -121,9 +121,10 @@ def led_by(rid, node):
 
 
 def post_async(path):
-    """A POST to node 1 in a thread of its own (answered once node 1 applies)."""
-    threading.Thread(target=lambda: spans.http(addr(1, 2), "POST", path,
-                                               timeout=HOLD_MS / 1000 + 30),
+    """A POST to node 1 in a thread of its own (answered once node 1 applies;
+    asked again while node 1, just become leader, says to retry)."""
+    threading.Thread(target=lambda: spans.http_settled(addr(1, 2), "POST", path,
+                                                       timeout=HOLD_MS / 1000 + 30),
                      daemon=True).start()
 
 
@@ -225,10 +226,11 @@ def resync_case(procs, top, rid, right):
     before = index_entry(1, rid)
     removed = [NODES.metric(i, "rangekv_replicas_removed_total") for i in (1, 2, 3)]
     if right is not None:
-        st, body = http(1, "POST", "/api/v1/merge?left=%d" % rid)
+        st, body = NODES.http_settled(1, "POST", "/api/v1/merge?left=%d" % rid)
         end = right["end"]
     else:
-        st, body = http(1, "POST", "/api/v1/split?key=" + urllib.parse.quote(SPLIT_KEY, safe=""))
+        st, body = NODES.http_settled(1, "POST", "/api/v1/split?key=" +
+                                      urllib.parse.quote(SPLIT_KEY, safe=""))
         end = SPLIT_KEY
     if st != 200:
         fail("%s of range %d: %r %r" % ("merge" if right else "split", rid, st, body))

@@ -98,6 +98,20 @@ def http(addr, method, path, timeout=30):
         return None, None
 
 
+def http_settled(addr, method, path, timeout=30, within=30):
+    """http(), asked again while the answer says to retry in a moment
+    (409 or 503 whose error says "retry", e.g. a range's leader that took
+    over a moment ago and has not applied its log yet), for up to within
+    seconds; the last answer."""
+    deadline = time.time() + within
+    while True:
+        st, body = http(addr, method, path, timeout)
+        if st not in (409, 503) or "retry" not in str((body or {}).get("error")) or \
+                time.time() >= deadline:
+            return st, body
+        time.sleep(0.1)
+
+
 class Acked:
     """What the writers had acknowledged: each SET's value by key, and how
     many INCRs of the counter."""
@@ -221,6 +235,9 @@ class Nodes:
 
     def http(self, i, method, path):
         return http(self.addr(i, 2), method, path, timeout=self.http_timeout)
+
+    def http_settled(self, i, method, path, within=30):
+        return http_settled(self.addr(i, 2), method, path, self.http_timeout, within)
 
     def metric(self, i, name):
         """Node i's unlabelled /metrics sample name as an int (0 if it has

@@ -708,6 +708,33 @@ static void test_lease_needs_check_quorum(void **state)
 
 /* ---- leadership transfer ------------------------------------------------------ */
 
+/* A new leader counts as unsettled until it has applied its own term's
+ * first entry (rk_raft_conf_pending() covers only the tail it inherited,
+ * applied here already); a follower never is settled. */
+static void test_lead_settles_at_own_first_entry(void **state)
+{
+	struct fx fx;
+	uint64_t noop;
+
+	(void)state;
+	fx_init(&fx, 3, 3, NULL);
+	assert_true(fx_elect(&fx, 1));
+	assert_true(rk_raft_lead_settled(fx_raft(&fx, 1)));
+	assert_false(rk_raft_lead_settled(fx_raft(&fx, 2)));
+	fx_propose(&fx, 1, "a");
+	noop = fx_stored_last(&fx, 2) + 1;
+	fx.hold_apply[2] = noop;
+	assert_true(fx_elect(&fx, 2));
+	assert_true(fx_raft(&fx, 2)->committed >= noop);
+	assert_false(rk_raft_lead_settled(fx_raft(&fx, 2)));
+	assert_false(rk_raft_lead_settled(fx_raft(&fx, 1)));
+	fx.hold_apply[2] = 0;
+	fx_propose(&fx, 2, "b");
+	assert_true(rk_raft_lead_settled(fx_raft(&fx, 2)));
+	assert_false(rk_raft_conf_pending(fx_raft(&fx, 2)));
+	fx_close(&fx);
+}
+
 static void test_transfer_to_up_to_date(void **state)
 {
 	struct fx fx;
@@ -1108,6 +1135,7 @@ int main(void)
 		cmocka_unit_test(test_lease_expires_in_time_not_ticks),
 		cmocka_unit_test(test_vote_refusal_in_time),
 		cmocka_unit_test(test_forget_leader_keeps_refusal),
+		cmocka_unit_test(test_lead_settles_at_own_first_entry),
 		cmocka_unit_test(test_transfer_to_up_to_date),
 		cmocka_unit_test(test_transfer_to_lagging_follower),
 		cmocka_unit_test(test_transfer_times_out),
