@@ -134,6 +134,10 @@ struct rk_client_stats {
 	/* Writes of several keys handed back to their caller to send in
 	 * parts (RK_CLIENT_RESPLIT). */
 	uint64_t resplits;
+	/* Writes held back from a range that may hold a mark above their
+	 * sequence number until their open attempts were answered
+	 * (router.c, struct wlist). */
+	uint64_t awaits;
 	/* Placement index lookups asked for a key (env.lookup). */
 	uint64_t index_lookups;
 };

@@ -96,6 +96,11 @@ struct op {
 	 * another attempt of it was open: parked until that one is answered
 	 * (then RESPLIT, or its reply) or the deadline passes. */
 	bool holding;
+	/* Its number is below a mark its range may hold (wlist.sent) while
+	 * an attempt of it is open: parked until every open attempt is
+	 * answered (its reply, or certainly not applied: then it goes on
+	 * under a new number) or the deadline passes (-TIMEOUT). */
+	bool awaiting;
 	uint64_t seq;
 	uint64_t range, target;
 	uint64_t asked;     /* the node last asked in turn, 0 none */
@@ -111,9 +116,18 @@ struct op {
 /* The writes waiting for one range, oldest first: the head's sequence
  * number is the mark the range may forget results below. Per range, so a
  * slow operation on one range does not make every other range keep the
- * results of everything since. */
+ * results of everything since.
+ *
+ * sent bounds from above every mark the range may hold for this session:
+ * the highest it was sent, and from the list's making the highest sent to
+ * any range (a range made by a split copies its left's marks, and the
+ * router cannot tell which range a new one split from). A write under a
+ * number below it is never sent there (attempt): the range may answer it
+ * as a duplicate (-ERR) though nothing of it applied. Marks only rise
+ * (a merge keeps the lower of the two), so the bound stays one. */
 struct wlist {
 	uint64_t range;
+	uint64_t sent;
 	struct op *head, *tail;
 };
 
@@ -130,6 +144,7 @@ struct rk_client_router {
 	struct op *head, *tail;   /* all */
 	struct wlist *wl;         /* open addressing by range */
 	size_t wcap, wn;
+	uint64_t max_sent;        /* the highest mark sent to any range */
 	struct rk_client_stats st;
 	/* Operations given up (give_up): when that was last logged, and how
 	 * many since. */
@@ -212,6 +227,12 @@ static void stamp(struct rk_client_router *r, struct op *o)
 
 	if (!o->write)
 		return;
+	if (o->range != 0 && o->wl != NULL && o->wl->range == o->range) {
+		if (low > o->wl->sent)
+			o->wl->sent = low;
+		if (low > r->max_sent)
+			r->max_sent = low;
+	}
 	for (int i = 0; i < 8; i++) {
 		p[2 + i] = (uint8_t)(r->session >> (8 * i));
 		p[10 + i] = (uint8_t)(o->seq >> (8 * i));
@@ -359,6 +380,23 @@ static void attempt(struct rk_client_router *r, struct op *o, uint64_t to)
 		o->parked = true;
 		o->next_at = now_ms(r) + RETRY_MS;
 		return;
+	}
+	if (o->write && o->range != 0 && o->wl != NULL && o->wl->range == o->range &&
+	    o->seq < o->wl->sent) {
+		/* The range may hold a mark above o's number (o joined its
+		 * list late: a split moved its key, or its list was made
+		 * after marks went elsewhere). Sent as it is, it may be
+		 * answered as a duplicate. Certainly applied nowhere and in
+		 * flight nowhere: a new number; else wait for the open
+		 * attempts' answers. */
+		if (o->open > 0) {
+			r->st.awaits++;
+			o->awaiting = true;
+			o->parked = true;
+			o->next_at = o->deadline;
+			return;
+		}
+		rejoin(r, o);
 	}
 	o->target = to;
 	o->next_at = now_ms(r) + RESEND_MS;
@@ -523,6 +561,13 @@ void rk_client_on_resp(struct rk_client_router *r, const struct rk_net_resp *res
 			    resp->status == RK_NET_RESP_MISMATCH ||
 			    resp->status == RK_NET_RESP_OUTSIDE))
 		o->open--;
+	if (o->awaiting) {
+		if (resp->status != RK_NET_RESP_OK && resp->status != RK_NET_RESP_REFUSED &&
+		    o->open > 0)
+			return; /* another attempt is still open */
+		o->awaiting = false;
+		o->parked = false;
+	}
 	if (o->holding) {
 		if (resp->status == RK_NET_RESP_OK || resp->status == RK_NET_RESP_REFUSED) {
 			op_finish(r, o, (int)resp->status, resp->reply, resp->len);
@@ -682,6 +727,7 @@ static struct wlist *wlist_of(struct rk_client_router *r, uint64_t range)
 	if (l->range == range)
 		return l;
 	l->range = range;
+	l->sent = r->max_sent;
 	l->head = l->tail = NULL;
 	r->wn++;
 	return l;

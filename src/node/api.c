@@ -415,6 +415,10 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 		rk_prom_one_u64(b, "rangekv_router_resplits_total", "counter",
 				"Batches of a connection's writes refused at apply with their keys in "
 				"several ranges (after a split), sent on in parts.", cs.resplits);
+		rk_prom_one_u64(b, "rangekv_router_awaits_total", "counter",
+				"Writes held back from a range that may already have been told a mark "
+				"above their sequence number, until their open attempts were answered.",
+				cs.awaits);
 	}
 	rk_prom_one_u64(b, "rangekv_placement_index_reads_total", "counter",
 			"Pages of the placement index this node asked for (listings, forwarded calls).",
