@@ -118,13 +118,16 @@ struct op {
  * slow operation on one range does not make every other range keep the
  * results of everything since.
  *
- * sent bounds from above every mark the range may hold for this session:
- * the highest it was sent, and from the list's making the highest sent to
- * any range (a range made by a split copies its left's marks, and the
- * router cannot tell which range a new one split from). A write under a
- * number below it is never sent there (attempt): the range may answer it
- * as a duplicate (-ERR) though nothing of it applied. Marks only rise
- * (a merge keeps the lower of the two), so the bound stays one. */
+ * sent is the highest mark sent to the range. A write under a number
+ * below it is never sent there as it is (attempt): the range would answer
+ * it as a duplicate (-ERR) though its client never had an answer. It can
+ * happen to a write that joined the list late (a split moved its key and
+ * the router followed after marks went to the new range). The marks a
+ * range inherits from its left at a split were sent while the write was
+ * in the left's list, so they are at most its number; a merge keeps the
+ * lower of the two. (Bounding by the highest mark sent anywhere, for a
+ * new range, held back every write in flight at each split, and those
+ * answered "unknown" then waited for their deadline.) */
 struct wlist {
 	uint64_t range;
 	uint64_t sent;
@@ -144,7 +147,6 @@ struct rk_client_router {
 	struct op *head, *tail;   /* all */
 	struct wlist *wl;         /* open addressing by range */
 	size_t wcap, wn;
-	uint64_t max_sent;        /* the highest mark sent to any range */
 	struct rk_client_stats st;
 	/* Operations given up (give_up): when that was last logged, and how
 	 * many since. */
@@ -227,12 +229,8 @@ static void stamp(struct rk_client_router *r, struct op *o)
 
 	if (!o->write)
 		return;
-	if (o->range != 0 && o->wl != NULL && o->wl->range == o->range) {
-		if (low > o->wl->sent)
-			o->wl->sent = low;
-		if (low > r->max_sent)
-			r->max_sent = low;
-	}
+	if (o->range != 0 && o->wl != NULL && o->wl->range == o->range && low > o->wl->sent)
+		o->wl->sent = low;
 	for (int i = 0; i < 8; i++) {
 		p[2 + i] = (uint8_t)(r->session >> (8 * i));
 		p[10 + i] = (uint8_t)(o->seq >> (8 * i));
@@ -383,12 +381,12 @@ static void attempt(struct rk_client_router *r, struct op *o, uint64_t to)
 	}
 	if (o->write && o->range != 0 && o->wl != NULL && o->wl->range == o->range &&
 	    o->seq < o->wl->sent) {
-		/* The range may hold a mark above o's number (o joined its
-		 * list late: a split moved its key, or its list was made
-		 * after marks went elsewhere). Sent as it is, it may be
-		 * answered as a duplicate. Certainly applied nowhere and in
-		 * flight nowhere: a new number; else wait for the open
-		 * attempts' answers. */
+		/* The range was told a mark above o's number (o joined its
+		 * list late). Certainly applied nowhere and in flight
+		 * nowhere: a new number; else wait for the open attempts'
+		 * answers (one answered "unknown" leaves its outcome unknown
+		 * for good: -TIMEOUT at the deadline, not the duplicate's
+		 * -ERR). */
 		if (o->open > 0) {
 			r->st.awaits++;
 			o->awaiting = true;
@@ -727,7 +725,7 @@ static struct wlist *wlist_of(struct rk_client_router *r, uint64_t range)
 	if (l->range == range)
 		return l;
 	l->range = range;
-	l->sent = r->max_sent;
+	l->sent = 0;
 	l->head = l->tail = NULL;
 	r->wn++;
 	return l;
