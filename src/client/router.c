@@ -101,6 +101,7 @@ struct op {
 	 * answered (its reply, or certainly not applied: then it goes on
 	 * under a new number) or the deadline passes (-TIMEOUT). */
 	bool awaiting;
+	int8_t last; /* the last answer's status (rk_net_resp_status), -1 none */
 	uint64_t seq;
 	uint64_t range, target;
 	uint64_t asked;     /* the node last asked in turn, 0 none */
@@ -422,6 +423,17 @@ static void park(struct rk_client_router *r, struct op *o)
 	o->next_at = now_ms(r) + RETRY_MS;
 }
 
+/* What the log says of o's last answer. */
+static const char *last_name(const struct op *o)
+{
+	static const char *const names[] = {"ok", "not leader", "unknown", "no range",
+					    "refused", "mismatch", "outside"};
+
+	return o->last >= 0 && (size_t)o->last < sizeof(names) / sizeof(names[0])
+		       ? names[o->last]
+		       : "none";
+}
+
 /* Gives up on o: -TIMEOUT if it is a write that may have applied (an
  * attempt of it reached a leader and was not answered certainly-not-
  * applied: its outcome is unknown), -TRYAGAIN if it certainly did not
@@ -437,15 +449,19 @@ static void give_up(struct rk_client_router *r, struct op *o)
 	 * at most (a range that stalls fails every pipeline at once). */
 	if (r->gaveup_logged_ms == 0 || now - r->gaveup_logged_ms >= 1000) {
 		rk_log_warn(MOD, "a %s given up after %llu ms (%s%s): range %llu, last sent to "
-			    "node %llu, %u redirects, %u attempts open%s; %llu more given up since "
-			    "the last such line",
+			    "node %llu, %u redirects, %u attempts open%s, last answer %s; %llu more "
+			    "given up since the last such line",
 			    o->write ? "write" : "read",
 			    (unsigned long long)(now + r->timeout_ms - o->deadline),
 			    timeout ? "-TIMEOUT" : "-TRYAGAIN",
 			    r->closing ? ", the router closing" : "", (unsigned long long)o->range,
 			    (unsigned long long)o->target, o->redirects, o->open,
-			    o->parked ? ", parked" : "",
-			    (unsigned long long)r->gaveup_unlogged);
+			    o->holding    ? ", held: a batch in two ranges waiting for its open attempts"
+			    : o->awaiting ? ", held: its range was told a higher mark; waiting for "
+					    "its open attempts"
+			    : o->parked   ? ", parked"
+					  : "",
+			    last_name(o), (unsigned long long)r->gaveup_unlogged);
 		r->gaveup_logged_ms = now;
 		r->gaveup_unlogged = 0;
 	} else {
@@ -554,6 +570,7 @@ void rk_client_on_resp(struct rk_client_router *r, const struct rk_net_resp *res
 
 	if (o == NULL)
 		return; /* it gave up */
+	o->last = (int8_t)(resp->status <= RK_NET_RESP_OUTSIDE ? (int)resp->status : -1);
 	if (o->open > 0 && (resp->status == RK_NET_RESP_NOT_LEADER ||
 			    resp->status == RK_NET_RESP_NO_RANGE ||
 			    resp->status == RK_NET_RESP_MISMATCH ||
@@ -774,6 +791,7 @@ int rk_client_submit(struct rk_client_router *r, const uint8_t *cmd,
 	if (o == NULL)
 		return RK_ENOMEM;
 	memset(o, 0, sizeof(*o));
+	o->last = -1;
 	o->cmd = (uint8_t *)(o + 1);
 	memcpy(o->cmd, cmd, len);
 	o->len = len;
