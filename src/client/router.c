@@ -154,6 +154,13 @@ struct rk_client_router {
 	uint64_t gaveup_logged_ms, gaveup_unlogged;
 };
 
+/* o's list when it is the list of o's range (not range 0's, not one o
+ * is leaving), else NULL: the list whose mark (sent) o's attempt meets. */
+static struct wlist *own_list(const struct op *o)
+{
+	return o->range != 0 && o->wl != NULL && o->wl->range == o->range ? o->wl : NULL;
+}
+
 static uint64_t now_ms(struct rk_client_router *r)
 {
 	return uv_now(r->loop);
@@ -230,7 +237,7 @@ static void stamp(struct rk_client_router *r, struct op *o)
 
 	if (!o->write)
 		return;
-	if (o->range != 0 && o->wl != NULL && o->wl->range == o->range && low > o->wl->sent)
+	if (own_list(o) != NULL && low > o->wl->sent)
 		o->wl->sent = low;
 	for (int i = 0; i < 8; i++) {
 		p[2 + i] = (uint8_t)(r->session >> (8 * i));
@@ -380,8 +387,7 @@ static void attempt(struct rk_client_router *r, struct op *o, uint64_t to)
 		o->next_at = now_ms(r) + RETRY_MS;
 		return;
 	}
-	if (o->write && o->range != 0 && o->wl != NULL && o->wl->range == o->range &&
-	    o->seq < o->wl->sent) {
+	if (o->write && own_list(o) != NULL && o->seq < o->wl->sent) {
 		/* The range was told a mark above o's number (o joined its
 		 * list late). Certainly applied nowhere and in flight
 		 * nowhere: a new number; else wait for the open attempts'

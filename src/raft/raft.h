@@ -674,8 +674,10 @@ static inline bool rk_raft_conf_pending(const struct rk_raft *r)
 }
 
 /* Leader only: whether it has applied its own term's first entry, and so
- * every entry it inherited. Until then rk_raft_conf_pending() is true
- * whether or not a change is in the inherited tail. */
+ * every entry it inherited. While rk_raft_conf_pending() is true for the
+ * tail a leader inherited, this is false too (it says why: not a change
+ * under way, a leader not caught up yet); it stays false a moment longer,
+ * until the leader's own first entry applies. */
 static inline bool rk_raft_lead_settled(const struct rk_raft *r)
 {
 	return r->lead_first != 0 && r->applied >= r->lead_first;
