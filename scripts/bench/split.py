@@ -91,7 +91,9 @@ def merge_back(right):
 
 
 COUNTERS = ("rangekv_router_redirects_total", "rangekv_router_redirect_parks_total",
-            "rangekv_client_retries_total", "rangekv_client_tryagain_total")
+            "rangekv_client_retries_total", "rangekv_client_tryagain_total",
+            "rangekv_client_timeouts_total", "rangekv_router_resplits_total",
+            "rangekv_router_awaits_total", "rangekv_router_held_resends_total")
 
 
 def counters():

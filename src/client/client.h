@@ -138,6 +138,10 @@ struct rk_client_stats {
 	 * sequence number until their open attempts were answered
 	 * (router.c, struct wlist). */
 	uint64_t awaits;
+	/* Attempts of a held batch (its keys in two ranges, every open
+	 * attempt answered "unknown") sent again under its number to learn
+	 * whether one applied (router.c, resend_held). */
+	uint64_t held_resends;
 	/* Placement index lookups asked for a key (env.lookup). */
 	uint64_t index_lookups;
 };

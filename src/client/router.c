@@ -57,7 +57,11 @@
  * while one is open it waits, parked, for that one's answer (its reply,
  * or a refusal: then RESPLIT) or for its deadline (-TIMEOUT). Its
  * sequence number is then dropped: a late copy of it would meet a first
- * incomplete sequence above it, or keys in two ranges.
+ * incomplete sequence above it, or keys in two ranges. An attempt
+ * answered UNKNOWN gets no other answer; once every open attempt has
+ * been, the batch is sent again under its number (resend_held): answered
+ * from the session record if an earlier attempt applied, else OUTSIDE,
+ * which then proves that none did or ever will.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +100,12 @@ struct op {
 	 * another attempt of it was open: parked until that one is answered
 	 * (then RESPLIT, or its reply) or the deadline passes. */
 	bool holding;
+	/* Of the open attempts, those answered UNKNOWN (no other answer
+	 * comes for them). A held batch whose open attempts all are is
+	 * sent again under its number (proving): the answer to that
+	 * attempt settles every earlier one (resend_held). */
+	uint32_t unknowns;
+	bool proving;
 	/* Its number is below a mark its range may hold (wlist.sent) while
 	 * an attempt of it is open: parked until every open attempt is
 	 * answered (its reply, or certainly not applied: then it goes on
@@ -527,6 +537,53 @@ static bool batch_spans(struct rk_client_router *r, const struct op *o)
 	return first == 0 && any;
 }
 
+/* The descriptors an answer carries, into the node's range cache. */
+static void learn(struct rk_client_router *r, const struct rk_net_resp *resp)
+{
+	for (uint32_t i = 0; i < resp->n_descs && r->env.learn != NULL; i++)
+		r->env.learn(r->env.arg, resp->descs[i], resp->desc_lens[i]);
+}
+
+/* Batch o, refused at apply with its keys in two ranges while an attempt
+ * of it was open, is held (holding, parked). While an attempt is on its
+ * way unanswered it waits for that answer, or its deadline. Once every
+ * open attempt was answered UNKNOWN (none will be answered again) it is
+ * sent again under its own number, to its first key's range, after
+ * RETRY_MS (on_timer: proving). That attempt's answer settles the earlier
+ * ones: its reply if one applied (the session check comes before the
+ * span check at apply, and a range's records go to both halves of a
+ * split and into a merge); OUTSIDE if none did, and then none ever will,
+ * so the batch goes back to its caller (RESPLIT) at once instead of
+ * -TIMEOUT at its deadline. Why none will: an attempt answered UNKNOWN
+ * was proposed, if at all, by a leader whose term had ended when it
+ * answered (it lost leadership, or a later entry replaced it); the
+ * proving one is proposed after that answer, in a later term. In one
+ * range's log an old entry then either comes before the proving one
+ * (applied first: a record it meets) or never commits. Elsewhere, an old
+ * entry applies only where its range holds all its keys again, after a
+ * merge entry in its log, of a term not above its own: proposed before
+ * the answer, so the merged-away range was frozen (and answers
+ * NOT_LEADER, not OUTSIDE) before the proving attempt left. */
+static void hold(struct rk_client_router *r, struct op *o)
+{
+	o->holding = true;
+	o->parked = true;
+	o->next_at = o->open > o->unknowns ? o->deadline : now_ms(r) + RETRY_MS;
+}
+
+/* on_timer for a held batch whose next_at passed (before its deadline). */
+static void resend_held(struct rk_client_router *r, struct op *o)
+{
+	if (o->open > o->unknowns) { /* one on its way: wait for it */
+		o->parked = true;
+		o->next_at = o->deadline;
+		return;
+	}
+	r->st.held_resends++;
+	o->proving = true;
+	attempt(r, o, 0);
+}
+
 /* NO_RANGE, MISMATCH or OUTSIDE: certainly not applied by this attempt.
  * The node learns what the answer says and o goes where its cache points
  * now, at once while o's redirects are few, else after RETRY_MS; a batch
@@ -537,8 +594,7 @@ static void redirect(struct rk_client_router *r, struct op *o,
 {
 	r->st.retries++;
 	r->st.redirects++;
-	for (uint32_t i = 0; i < resp->n_descs && r->env.learn != NULL; i++)
-		r->env.learn(r->env.arg, resp->descs[i], resp->desc_lens[i]);
+	learn(r, resp);
 	if (resp->status == RK_NET_RESP_NO_RANGE) {
 		o->lost = true;
 		if (o->range != 0 && r->env.absent != NULL)
@@ -551,10 +607,9 @@ static void redirect(struct rk_client_router *r, struct op *o,
 			return;
 		}
 		/* Sending it again would open one more attempt, whose answer
-		 * would again leave one open: wait for the open one's. */
-		o->holding = true;
-		o->parked = true;
-		o->next_at = o->deadline;
+		 * would again leave one open: wait for the open one's (or,
+		 * each answered UNKNOWN, prove them: hold). */
+		hold(r, o);
 		return;
 	}
 	if (expired(r, o))
@@ -577,6 +632,8 @@ void rk_client_on_resp(struct rk_client_router *r, const struct rk_net_resp *res
 	if (o == NULL)
 		return; /* it gave up */
 	o->last = (int8_t)(resp->status <= RK_NET_RESP_OUTSIDE ? (int)resp->status : -1);
+	if (resp->status == RK_NET_RESP_UNKNOWN && o->open > o->unknowns)
+		o->unknowns++;
 	if (o->open > 0 && (resp->status == RK_NET_RESP_NOT_LEADER ||
 			    resp->status == RK_NET_RESP_NO_RANGE ||
 			    resp->status == RK_NET_RESP_MISMATCH ||
@@ -590,11 +647,17 @@ void rk_client_on_resp(struct rk_client_router *r, const struct rk_net_resp *res
 		o->parked = false;
 	}
 	if (o->holding) {
+		bool proof = o->proving && resp->status == RK_NET_RESP_OUTSIDE;
+
+		o->proving = false;
 		if (resp->status == RK_NET_RESP_OK || resp->status == RK_NET_RESP_REFUSED) {
 			op_finish(r, o, (int)resp->status, resp->reply, resp->len);
-		} else if (o->open == 0 && resp->status != RK_NET_RESP_UNKNOWN) {
+		} else if ((o->open == 0 && resp->status != RK_NET_RESP_UNKNOWN) || proof) {
 			r->st.resplits++;
 			op_finish(r, o, RK_CLIENT_RESPLIT, NULL, 0);
+		} else {
+			learn(r, resp);
+			hold(r, o);
 		}
 		return;
 	}
@@ -669,6 +732,10 @@ static void on_timer(uv_timer_t *t)
 		}
 		if (expired(r, o))
 			continue;
+		if (o->holding) {
+			resend_held(r, o);
+			continue;
+		}
 		if (!o->parked)
 			r->st.retries++; /* no answer in time: resend */
 		attempt(r, o, 0);

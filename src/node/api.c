@@ -419,6 +419,10 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 				"Writes held back from a range that may already have been told a mark "
 				"above their sequence number, until their open attempts were answered.",
 				cs.awaits);
+		rk_prom_one_u64(b, "rangekv_router_held_resends_total", "counter",
+				"Batches with keys in two ranges whose open attempts were all answered "
+				"\"unknown\": sent again under their number to learn whether one applied.",
+				cs.held_resends);
 	}
 	rk_prom_one_u64(b, "rangekv_placement_index_reads_total", "counter",
 			"Pages of the placement index this node asked for (listings, forwarded calls).",

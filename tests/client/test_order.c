@@ -322,6 +322,73 @@ static void test_order_resplit_waits_open_attempt(void **state)
 	rk_client_order_free(&ord);
 }
 
+/* The batch's first attempt is answered UNKNOWN (its leader stepped down
+ * with it in flight: no other answer will come for it), the resend is
+ * refused at apply with the keys in two ranges. Every open attempt having
+ * been answered, the batch is sent again under its number (a proving
+ * attempt, after 20 ms, not its deadline): refused at apply too, that
+ * proves no attempt applied or will, and the parts leave under new
+ * numbers; answered OK, the record of an earlier attempt answers both
+ * writes. Fails with the held batch waiting for its deadline (the loop
+ * below then ends with -TIMEOUT for both writes). */
+static void held_unknown(bool applied)
+{
+	struct sfake f;
+	struct rk_client_order ord = {0};
+	struct wout w[2];
+	struct rk_client_stats st;
+	uv_loop_t loop;
+
+	memset(w, 0, sizeof(w));
+	start_batch(&f, &loop, &ord, w);
+	s_answer(&f, 0, RK_NET_RESP_UNKNOWN);
+	while (f.sent < 2) /* parked, then the same batch again */
+		uv_run(&loop, UV_RUN_ONCE);
+	assert_int_equal(f.q[1].seq, f.q[0].seq);
+	f.split = true;
+	s_answer(&f, 1, RK_NET_RESP_OUTSIDE);
+	while (f.sent < 3 && w[0].at == 0)
+		uv_run(&loop, UV_RUN_ONCE);
+	assert_int_equal(w[0].at + w[1].at, 0);
+	assert_int_equal(f.sent, 3);
+	assert_int_equal(f.q[2].op, RK_KV_BATCH); /* whole, to its first key's range */
+	assert_int_equal(f.q[2].seq, f.q[0].seq);
+	assert_int_equal(f.q[2].range, 1);
+	if (applied) {
+		s_answer(&f, 2, RK_NET_RESP_OK);
+		assert_int_equal(f.sent, 3);
+	} else {
+		s_answer(&f, 2, RK_NET_RESP_OUTSIDE);
+		assert_int_equal(f.sent, 5);
+		assert_string_equal(f.q[3].keys, "a=1 ");
+		assert_string_equal(f.q[4].keys, "z=1 ");
+		assert_int_equal(f.q[4].range, 2);
+		assert_true(f.q[3].seq > f.q[0].seq && f.q[4].seq > f.q[0].seq);
+		s_answer(&f, 3, RK_NET_RESP_OK);
+		s_answer(&f, 4, RK_NET_RESP_OK);
+	}
+	assert_int_equal(w[0].status, RK_NET_RESP_OK);
+	assert_int_equal(w[1].status, RK_NET_RESP_OK);
+	rk_client_router_stats(f.r, &st);
+	assert_int_equal(st.held_resends, 1);
+	assert_int_equal(st.resplits, applied ? 0 : 1);
+	assert_int_equal(st.timeouts + st.tryagain, 0);
+	s_stop(&f, &loop);
+	rk_client_order_free(&ord);
+}
+
+static void test_order_held_unknown_refused(void **state)
+{
+	(void)state;
+	held_unknown(false);
+}
+
+static void test_order_held_unknown_applied(void **state)
+{
+	(void)state;
+	held_unknown(true);
+}
+
 /* MSET a=1 b=1 z=1 y=1 as one PUT (all in range 1 as the node knows it),
  * then z=2 behind it. The split is learned and the PUT refused at apply:
  * it is cut into a=1 b=1 for range 1 and z=1 y=1 for range 2, z=2 going
@@ -382,6 +449,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_order_resplit),
 		cmocka_unit_test(test_order_resplit_waits_open_attempt),
+		cmocka_unit_test(test_order_held_unknown_refused),
+		cmocka_unit_test(test_order_held_unknown_applied),
 		cmocka_unit_test(test_order_mset_cut),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
