@@ -465,13 +465,14 @@ static void give_up(struct rk_client_router *r, struct op *o)
 	 * at most (a range that stalls fails every pipeline at once). */
 	if (r->gaveup_logged_ms == 0 || now - r->gaveup_logged_ms >= 1000) {
 		rk_log_warn(MOD, "a %s given up after %llu ms (%s%s): range %llu, last sent to "
-			    "node %llu, %u redirects, %u attempts open%s, last answer %s; %llu more "
+			    "node %llu, %u redirects, %u attempts open (%u answered unknown)%s, last "
+			    "answer %s; %llu more "
 			    "given up since the last such line",
 			    o->write ? "write" : "read",
 			    (unsigned long long)(now + r->timeout_ms - o->deadline),
 			    timeout ? "-TIMEOUT" : "-TRYAGAIN",
 			    r->closing ? ", the router closing" : "", (unsigned long long)o->range,
-			    (unsigned long long)o->target, o->redirects, o->open,
+			    (unsigned long long)o->target, o->redirects, o->open, o->unknowns,
 			    o->holding    ? ", held: a batch in two ranges waiting for its open attempts"
 			    : o->awaiting ? ", held: its range was told a higher mark; waiting for "
 					    "its open attempts"
