@@ -28,7 +28,9 @@ static void usage(void)
 	       "                     call is made on the left range's leader if one of\n"
 	       "                     them is it                       [127.0.0.1:7301]\n"
 	       "  --json             the API's answer as JSON, one line\n"
-	       "  --timeout SECONDS  to connect, and for the answer              [10]\n"
+	       "  --timeout SECONDS  to connect, and for the answer; a refusal that\n"
+	       "                     says \"retry in a moment\" (a leader that just took\n"
+	       "                     over) is asked again every 0.2 s until it  [10]\n"
 	       "  --help             this text\n\n"
 	       "exit status: 0 merged, 1 refused or failed (with the node's reason),\n"
 	       "2 bad usage, 3 node unreachable\n");

@@ -6,7 +6,11 @@
  * The call must reach the range's leader. A node that is not answers 409
  * (or 404 when it holds no replica) with the leader's node id when it
  * knows it; the CLI then tries the other --http given (the flag may
- * repeat), each once.
+ * repeat), each once. A refusal that says "retry in a moment" (409 or
+ * 503: a leader that took over a moment ago and has not applied its log,
+ * a leadership transfer under way) is asked of the same node again every
+ * RETRY_MS until --timeout: the node answers at once rather than hold
+ * the call, and the wait is a few milliseconds.
  *
  * Exit statuses (cli.h): 0 split (both ranges printed); 1 refused or
  * failed (the node's reason printed); 2 bad usage; 3 no node answered.
@@ -19,9 +23,22 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
+#include "inspect.h"
 #include "key.h"
 
 #define MAX_HTTP 16
+/* A refusal that says to retry (409 or 503 "... retry in a moment": a
+ * leader that took over a moment ago, a transfer under way) is asked
+ * again this often until --timeout. */
+#define RETRY_MS 200
+
+static bool transient(int status, const cJSON *j)
+{
+	const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
+
+	return (status == 409 || status == 503) && cJSON_IsString(e) &&
+	       strstr(e->valuestring, "retry in a moment") != NULL;
+}
 
 static int usage_error(const char *verb, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -49,7 +66,9 @@ static void usage(void)
 	       "                     call is made on the range's leader if one of them\n"
 	       "                     is it                            [127.0.0.1:7301]\n"
 	       "  --json             the API's answer as JSON, one line\n"
-	       "  --timeout SECONDS  to connect, and for the answer              [10]\n"
+	       "  --timeout SECONDS  to connect, and for the answer; a refusal that\n"
+	       "                     says \"retry in a moment\" (a leader that just took\n"
+	       "                     over) is asked again every 0.2 s until it  [10]\n"
 	       "  --help             this text\n\n"
 	       "exit status: 0 split, 1 refused or failed (with the node's reason),\n"
 	       "2 bad usage, 3 node unreachable\n");
@@ -84,6 +103,7 @@ int rk_cli_call_main(const struct rk_cli_call *call, int argc, char **argv)
 	bool json = false, reached = false;
 	struct rk_buf path, body;
 	int opt, rc = RK_CLI_EXIT_ERROR;
+	int64_t deadline;
 
 	opterr = 0;
 	optind = 1;
@@ -122,6 +142,7 @@ int rk_cli_call_main(const struct rk_cli_call *call, int argc, char **argv)
 		return usage_error(verb, "'%s' is not %s", argv[optind], call->what);
 	}
 	rk_buf_cstr(&path);
+	deadline = rk_cli_now_ms() + timeout_ms;
 	for (size_t i = 0; i < nhttp; i++) {
 		char err[512];
 		int status = 0;
@@ -136,6 +157,13 @@ int rk_cli_call_main(const struct rk_cli_call *call, int argc, char **argv)
 		}
 		reached = true;
 		j = cJSON_ParseWithLength(body.p != NULL ? body.p : "", body.len);
+		if (transient(status, j) && rk_cli_now_ms() + RETRY_MS < deadline) {
+			cJSON_Delete(j); /* the node says to ask again in a moment */
+			rk_buf_free(&body);
+			rk_cli_insp_pause_ms(RETRY_MS);
+			i--;
+			continue;
+		}
 		if ((status == 409 || status == 404) && i + 1 < nhttp &&
 		    cJSON_GetObjectItemCaseSensitive(j, "leader") != NULL) {
 			cJSON_Delete(j); /* not the leader: the next --http */

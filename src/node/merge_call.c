@@ -315,13 +315,16 @@ static void gather(struct rk_node *n, struct rk_merge_op *op)
 		finish(op, 409, "the right range's replica left this node; nothing done");
 		return;
 	}
-	if (!rk_raft_is_leader(&rr->raft)) {
+	/* Come, it must also have applied its own term's first entry
+	 * (rk_raft_lead_settled, a few milliseconds): until then changed()
+	 * would refuse the merge as a leader that just took over. */
+	if (!rk_raft_is_leader(&rr->raft) || !rk_raft_lead_settled(&rr->raft)) {
 		if (uv_now(&n->loop) >= op->deadline) {
 			finish(op, 503, "the right range's leadership did not come to this "
 			       "node within --request-timeout; nothing done, retry");
 			return;
 		}
-		if (uv_now(&n->loop) >= op->ask_ms)
+		if (!rk_raft_is_leader(&rr->raft) && uv_now(&n->loop) >= op->ask_ms)
 			ask_leadership(n, op, rr);
 		return;
 	}
