@@ -6,6 +6,8 @@
     output, --json, \\xNN keys, exit statuses 0/1/3);
   - scan, cas and seq against a small fake node that speaks KRANGE, CAS and
     SEQ.NEXT (scan pages through a span longer than one page);
+  - split and merge against a fake HTTP node: a refusal that says "retry in
+    a moment" asked again (until --timeout), any other one not;
   - `rangekv demo`: comes up, answers on every HTTP port, stops on SIGINT
     with exit 0 and no node left behind, restarts from its --dir, and
     reports a node killed under it (exit 1).
@@ -265,6 +267,57 @@ def test_fake_node():
     print("scan pages through 2,501 pairs (and --limit), cas, seq against a fake node")
 
 
+def test_split_retry():
+    """`rangekv split` and `merge` ask again while a refusal says "retry in
+    a moment" (a leader that just took over), and only then."""
+    import http.server
+    calls = []
+    plan = []  # (status, body) per call; the last one repeats
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            calls.append((time.time(), self.path))
+            st, body = plan[min(len(calls), len(plan)) - 1]
+            out = json.dumps(body).encode()
+            self.send_response(st)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.HTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    a = ["--http", "127.0.0.1:%d" % srv.server_address[1]]
+    busy = (409, {"error": "the range's leader took over a moment ago and has not applied "
+                           "its log yet; retry in a moment"})
+    desc = {"id": 7, "start": "a", "end": "m", "generation": 2}
+    done = (200, {"left": desc, "right": dict(desc, id=8, start="m", end="")})
+    try:
+        plan[:] = [busy, busy, done]
+        p = run("split", "m", *a, rc=0)
+        if len(calls) != 3 or b"right range 8 [m, end)" not in p.stdout or \
+                calls[2][0] - calls[0][0] < 0.3:
+            fail("split asked again on 'retry in a moment': %d calls, %r" % (len(calls), p.stdout))
+        calls.clear()
+        plan[:] = [(409, {"error": "another split of this range is under way"}), done]
+        p = run("split", "m", *a, rc=1)
+        if len(calls) != 1 or b"another split" not in p.stderr:
+            fail("split with a lasting refusal: %d calls, %r" % (len(calls), p.stderr))
+        calls.clear()
+        plan[:] = [busy]
+        t0 = time.time()
+        p = run("merge", "7", "--timeout", "1", *a, rc=1)
+        if not 2 <= len(calls) <= 7 or time.time() - t0 > 5 or b"retry in a moment" not in p.stderr:
+            fail("merge refused until --timeout: %d calls in %.1f s, %r" %
+                 (len(calls), time.time() - t0, p.stderr))
+    finally:
+        srv.shutdown()
+    print("split and merge ask again while a refusal says to retry, until --timeout")
+
+
 # ---- (c) demo --------------------------------------------------------------------
 
 def demo_base():
@@ -395,6 +448,7 @@ def main():
         test_usage()
         test_redis(tmp)
         test_fake_node()
+        test_split_retry()
         test_demo(tmp)
         print("cli_test: passed")
     finally:
