@@ -723,8 +723,10 @@ static void on_timer(uv_timer_t *t)
 			 * (the old one died or stepped down with it in flight):
 			 * resend there now rather than after RESEND_MS. Safe as
 			 * any resend: the same sequence number is answered from
-			 * the range's session record if it applied. */
-			if (!o->parked && now + RESEND_MS >= o->next_at + STALE_MS &&
+			 * the range's session record if it applied. Not a
+			 * held batch's proving attempt: one attempt of it may
+			 * be on its way at a time (resend_held). */
+			if (!o->parked && !o->holding && now + RESEND_MS >= o->next_at + STALE_MS &&
 			    moved(r, o)) {
 				r->st.retries++;
 				attempt(r, o, 0);
