@@ -25,7 +25,12 @@ redis-benchmark uses), then:
     have compacted their tables (after the next, quiet, checkpoint);
  4. random GETs 50 x 16 over all the keys (data >> cache);
  5. node 1 stopped (SIGTERM) and started again: seconds to its first
-    answered GET, and to its ranges caught up.
+    answered GET, and to its ranges caught up;
+ 6. one replica move of the range holding the middle key (N GB / --ranges
+    of data: 64 MB at --gb 4) while redis-benchmark overwrites random keys
+    of every range (50 x 16): rebalancing paused, a follower's replica
+    removed, then added back on its node as a voter (learner, snapshot,
+    promotion), timed; SET/s over 10 s before it and during it.
 
 --small-only ROUNDS stops after step 1, measured ROUNDS times (the
 small-data GET rate of a build against another's, alternated by the
@@ -46,6 +51,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -227,6 +233,104 @@ def restart_time(binary, tmp, cluster, splits, keys, ranges):
     return serving, caught
 
 
+def http_call(i, method, path, timeout=600):
+    """(status, JSON body) of an HTTP call on node i; 4xx/5xx too."""
+    req = urllib.request.Request("http://%s%s" % (addr(i, 2), path), method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, json.loads(r.read().decode() or "{}")
+    except urllib.error.HTTPError as e:
+        try:
+            return e.code, json.loads(e.read().decode() or "{}")
+        except ValueError:
+            return e.code, {}
+
+
+def on_leader(rid, method, path):
+    """The call on range rid's leader: the node the range list names
+    first, then the one a refusal names (409/404 with "leader"), else the
+    next node (one that holds no replica answers 404)."""
+    try:
+        rs = http_json(1, "/api/v1/ranges/%d" % rid)
+        order = [rs["leader"]] if rs.get("leader") else []
+    except (OSError, ValueError, KeyError):
+        order = []
+    order += [i for i in (1, 2, 3) if i not in order]
+    i = order.pop(0)
+    for _ in range(10):
+        st, body = http_call(i, method, path)
+        if st in (404, 409) and body.get("leader") and body["leader"] != i:
+            i = body["leader"]
+            continue
+        if st in (404, 409) and order:
+            i = order.pop(0)
+            continue
+        return st, body
+    return st, body
+
+
+def move_under_load(keys, secs=10):
+    """One replica move of the range holding the middle key while
+    redis-benchmark overwrites random keys of every range (50 x 16, 1 KB
+    values): rebalancing paused, a follower's replica removed, then added
+    back on its node as a voter (a learner under a fresh replica id, a
+    snapshot of the range streamed and installed, the promotion), timed;
+    SET/s over secs before it and during it, from node 1's commands."""
+    mid = key(keys // 2).decode()
+    rs = http_json(1, "/api/v1/ranges?limit=100000")["ranges"]
+    r = next(x for x in rs if x["start"] <= mid and (x["end"] == "" or mid < x["end"]))
+    rid = r["id"]
+    st, body = http_call(1, "POST", "/api/v1/rebalance?enabled=false")
+    if st not in (200, 202):
+        return {"error": "rebalance pause: %d %s" % (st, body)}
+    st, one = on_leader(rid, "GET", "/api/v1/ranges/%d" % rid)
+    lead = one["leader"]
+    victim = next(p for p in one["replicas"] if p["node_id"] != lead)
+    size = one.get("size_bytes")
+    st, body = on_leader(rid, "DELETE", "/api/v1/ranges/%d/replicas/%d" %
+                         (rid, victim["replica_id"]))
+    if st != 200:
+        return {"error": "remove: %d %s" % (st, body)}
+    time.sleep(1)
+    host, port = addr(1, 1).split(":")
+    bench = subprocess.Popen(["redis-benchmark", "-h", host, "-p", port, "-t", "set", "-d",
+                              str(VALUE), "-r", str(keys), "-n", "2000000000", "-c", "50",
+                              "-P", "16", "-q"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(2)
+        c0 = metric(1, "rangekv_client_commands_total")
+        time.sleep(secs)
+        c1 = metric(1, "rangekv_client_commands_total")
+        before = (c1 - c0) / secs
+        t0 = time.monotonic()
+        again = 0
+        while time.monotonic() - t0 < 600:
+            st, body = on_leader(rid, "POST", "/api/v1/ranges/%d/replicas?node=%d&role=voter" %
+                                 (rid, victim["node_id"]))
+            if st in (409, 503) and any(k in str(body) for k in
+                                        ("promote it", "not caught up", "retry",
+                                         "not the leader")):
+                again += 1
+                time.sleep(0.2)
+                continue
+            break
+        took = time.monotonic() - t0
+        c2 = metric(1, "rangekv_client_commands_total")
+        during = (c2 - c1) / took
+        stopped = bench.poll() is not None
+    finally:
+        bench.terminate()
+        bench.wait()
+        http_call(1, "POST", "/api/v1/rebalance?enabled=true")
+    st2, one = on_leader(rid, "GET", "/api/v1/ranges/%d" % rid)
+    voters = sum(1 for p in one.get("replicas", []) if p.get("role") == "voter")
+    return {"range": rid, "size_bytes": size, "node": victim["node_id"], "status": st,
+            "answer": body if st != 200 else None, "seconds": round(took, 2),
+            "asked_again": again, "voters_after": voters, "sets_before": round(before),
+            "sets_during": round(during), "bench_stopped": stopped}
+
+
 def metric(i, name):
     with urllib.request.urlopen("http://%s/metrics" % addr(i, 2), timeout=5) as r:
         for line in r.read().decode().splitlines():
@@ -351,6 +455,19 @@ def main():
                  restart_caught_up_s=caught and round(caught, 2))
         print("restart of node 1: first GET answered after %s s, its ranges caught up after %s s" %
               (R["restart_serving_s"], R["restart_caught_up_s"]), flush=True)
+        wait_led(a.ranges)
+        mv = R["move"] = move_under_load(n)
+        if "error" in mv:
+            print("replica move: %s" % mv["error"], flush=True)
+        else:
+            print("replica move under load: range %d (%s MB) to node %d in %.1f s (HTTP %d, "
+                  "asked again %d times, %d voters after); SET/s %d before, %d during (%.2f)%s" %
+                  (mv["range"], "?" if mv["size_bytes"] is None else
+                   "%.0f" % (mv["size_bytes"] / 1e6), mv["node"], mv["seconds"], mv["status"],
+                   mv["asked_again"], mv["voters_after"], mv["sets_before"], mv["sets_during"],
+                   mv["sets_during"] / mv["sets_before"] if mv["sets_before"] else 0,
+                   "; redis-benchmark stopped at an error reply" if mv["bench_stopped"] else ""),
+                  flush=True)
         if a.chart and shutil.which("gnuplot") is None:
             print("no chart: gnuplot is not installed", flush=True)
         elif a.chart:

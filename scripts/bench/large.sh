@@ -4,10 +4,13 @@
 # the RESP port, completed writes and p99 per second drawn into
 # docs/bench-large.png (gnuplot, installed here if missing), then bytes on
 # disk per replica, random GETs with data >> cache against the small-data
-# rate, and a restart's time to serving (scripts/bench/large.py).
-#   scripts/bench/large.sh [--gb N] [--cache-mb MB]
+# rate, a restart's time to serving, and one replica move of a range
+# (N GB / --ranges of data: 64 MB at --gb 4) under writes
+# (scripts/bench/large.py).
+#   scripts/bench/large.sh [--gb N] [--cache-mb MB] [--ranges R]
 # (--cache-mb: every node's cache, MiB or auto: sized from the memory
-# shared by the three nodes, --nodes-on-host 3.)
+# shared by the three nodes, --nodes-on-host 3; --ranges: how many ranges
+# the keys are cut into, 64 by default.)
 # The default, 1 GB per replica, takes about 11 minutes on the shared 2-core
 # machine of docs/benchmarks.md and about 7 GB of disk (the targets
 # are for 4 GB: about 25 minutes there, and about 17 GB of disk for the
@@ -20,7 +23,8 @@ while [ $# -gt 0 ]; do
 	case "$1" in
 	--gb) GB=$2; shift 2 ;;
 	--cache-mb) MORE+=(--cache-mb "$2"); shift 2 ;;
-	*) echo "usage: scripts/bench/large.sh [--gb N] [--cache-mb MB]" >&2; exit 2 ;;
+	--ranges) MORE+=(--ranges "$2"); shift 2 ;;
+	*) echo "usage: scripts/bench/large.sh [--gb N] [--cache-mb MB] [--ranges R]" >&2; exit 2 ;;
 	esac
 done
 bash scripts/setup.sh
