@@ -224,6 +224,22 @@ static void start_batch(struct sfake *f, uv_loop_t *loop, struct rk_client_order
 	assert_int_equal(f->q[0].range, 1);
 }
 
+/* start_batch's batch, its 3 attempts sent and refused for good: its
+ * parts leave, a=1 for range 1 and z=1 for range 2, each under a new
+ * sequence number, and their answers reach both writers. */
+static void parts_leave(struct sfake *f, struct wout *w)
+{
+	assert_int_equal(f->sent, 5);
+	assert_string_equal(f->q[3].keys, "a=1 ");
+	assert_string_equal(f->q[4].keys, "z=1 ");
+	assert_int_equal(f->q[4].range, 2);
+	assert_true(f->q[3].seq > f->q[0].seq && f->q[4].seq > f->q[0].seq);
+	s_answer(f, 3, RK_NET_RESP_OK);
+	s_answer(f, 4, RK_NET_RESP_OK);
+	assert_int_equal(w[0].status, RK_NET_RESP_OK);
+	assert_int_equal(w[1].status, RK_NET_RESP_OK);
+}
+
 /* The batch {a=1, z=1} leaves for range 1; the node then learns of the
  * split (another answer), and the connection writes z=2 and y=5: z=2
  * waits behind the batch that carries z (it would otherwise go to range
@@ -309,15 +325,7 @@ static void test_order_resplit_waits_open_attempt(void **state)
 	assert_int_equal(f.sent, 3); /* holds: attempt 2 may still apply */
 	assert_int_equal(w[0].at + w[1].at, 0);
 	s_answer(&f, 1, RK_NET_RESP_OUTSIDE);
-	assert_int_equal(f.sent, 5);
-	assert_string_equal(f.q[3].keys, "a=1 ");
-	assert_string_equal(f.q[4].keys, "z=1 ");
-	assert_int_equal(f.q[4].range, 2);
-	assert_true(f.q[3].seq > f.q[0].seq && f.q[4].seq > f.q[0].seq);
-	s_answer(&f, 3, RK_NET_RESP_OK);
-	s_answer(&f, 4, RK_NET_RESP_OK);
-	assert_int_equal(w[0].status, RK_NET_RESP_OK);
-	assert_int_equal(w[1].status, RK_NET_RESP_OK);
+	parts_leave(&f, w);
 	s_stop(&f, &loop);
 	rk_client_order_free(&ord);
 }
@@ -372,13 +380,7 @@ static void held_unknown(bool applied)
 		assert_int_equal(f.sent, 3);
 	} else {
 		s_answer(&f, 2, RK_NET_RESP_OUTSIDE);
-		assert_int_equal(f.sent, 5);
-		assert_string_equal(f.q[3].keys, "a=1 ");
-		assert_string_equal(f.q[4].keys, "z=1 ");
-		assert_int_equal(f.q[4].range, 2);
-		assert_true(f.q[3].seq > f.q[0].seq && f.q[4].seq > f.q[0].seq);
-		s_answer(&f, 3, RK_NET_RESP_OK);
-		s_answer(&f, 4, RK_NET_RESP_OK);
+		parts_leave(&f, w);
 	}
 	assert_int_equal(w[0].status, RK_NET_RESP_OK);
 	assert_int_equal(w[1].status, RK_NET_RESP_OK);
