@@ -2,7 +2,7 @@
 """Range splits under load on this machine: three rangekv processes on
 127.0.0.1-3 (node ids 1-3, the ports of member.py).
 
-  split.py BIN [SECS] [ROUNDS] [RATE] [merge]
+  split.py BIN [SECS] [ROUNDS] [RATE] [merge|drift]
                                      (defaults 10 s, 2 rounds, 5 splits/s)
 
 redis-benchmark writes SETs (-c 50 -P 16, 1 KB values, 1,000,000 keys
@@ -14,7 +14,8 @@ range's leader; one call at a time, the next one due 1/RATE s after the
 previous one began). The store grows through the run and SET/s with it
 falls, steeply over the first 30 s (with no split at all, 10 s windows
 from the start ran at 14,843, 10,477, 7,099, 7,973, 7,040 and 6,834
-SET/s: 2026-12-06), then slowly, so 3 x SECS of SETs (WARMUP s, if set
+SET/s: 2026-12-06; `drift` prints that curve: ROUNDS windows of SECS
+from the start, no warm-up, no split), then slowly, so 3 x SECS of SETs (WARMUP s, if set
 in the environment) warm it up untimed, and the rounds' order alternates
 (ABBA: without, with; with, without; ...) so that the slow drift weighs
 on both sides alike; with ROUNDS even, each side has the same mean
@@ -147,6 +148,7 @@ def main():
     rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 2
     rate = float(sys.argv[4]) if len(sys.argv) > 4 else 5.0
     merging = len(sys.argv) > 5 and sys.argv[5] == "merge"
+    drift = len(sys.argv) > 5 and sys.argv[5] == "drift"
     made, mlat, mrefused = [], [], []
     tmp = tempfile.mkdtemp(prefix="rk-bench-split-")
     bounds = ",".join("key:%012d" % (k * KEYS // 10) for k in range(1, 10))
@@ -156,6 +158,11 @@ def main():
     lat, refused = [], []
     try:
         base, loaded = [], []
+        if drift:
+            for r in range(rounds):
+                print("window %d: SET/s %.0f, no split" %
+                      (r + 1, member.bench_sets(secs)), flush=True)
+            return
         warm = int(os.environ.get("WARMUP", 3 * secs))
         member.bench_sets(warm)  # the warm-up, untimed
         print("warm-up: %d s of SETs" % warm, flush=True)
