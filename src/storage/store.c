@@ -45,6 +45,18 @@ static const char *const table_config[T_COUNT] = {
 	"key_format=u,value_format=u,log=(enabled=false)",
 };
 
+unsigned store_dirty_pct(uint64_t cache_mb, uint64_t dirty_mb, unsigned max_pct)
+{
+	uint64_t pct;
+
+	if (cache_mb == 0)
+		return max_pct;
+	pct = (dirty_mb * 100 + cache_mb - 1) / cache_mb;
+	if (pct < 1)
+		pct = 1;
+	return pct > max_pct ? max_pct : (unsigned)pct;
+}
+
 int store_err(int wt)
 {
 	switch (wt) {
@@ -482,7 +494,12 @@ static int store_open_locked(const struct rk_store_options *o, bool fresh,
 	s->compact_min_bytes = o->compact_min_bytes;
 	s->compression = o->compression;
 	s->test_commit_delay_ms = o->test_commit_delay_ms;
+	/* An eighth of the cache, at most 32 MiB (an eighth of the default):
+	 * a group is one transaction, and its pages stay dirty until it
+	 * commits. */
 	s->group_max_bytes = ((o->cache_mb ? o->cache_mb : 256) << 20) / 8;
+	if (s->group_max_bytes > STORE_GROUP_MAX_BYTES)
+		s->group_max_bytes = STORE_GROUP_MAX_BYTES;
 	store_extensions(ext, sizeof(ext), missing, sizeof(missing));
 	if (fresh && !store_compressor_loaded(missing, o->compression)) {
 		snprintf(err, errlen, "compression %s needs WiredTiger's libwiredtiger_%s.so extension, "
@@ -494,23 +511,36 @@ static int store_open_locked(const struct rk_store_options *o, bool fresh,
 		return RK_EINVAL;
 	}
 	/* Commits do not sync (transaction_sync off): the storage thread
-	 * flushes the log once per group instead. Dirty pages may fill a
-	 * fifth of the cache before the eviction threads write them (WiredTiger
-	 * starts at 5%): under a write load the raft log and randomly
-	 * overwritten keys kept the eviction threads reconciling the same
-	 * pages again and again between checkpoints, about a fifth of a
-	 * node's CPU (docs/benchmarks.md); now most dirty pages are written
-	 * once, by the checkpoint. Log files of 16 MB: WiredTiger keeps the
-	 * current one and two preallocated ones, 192 MB of a quiet directory
-	 * with 64 MB files (docs/storage.md). */
-	snprintf(config, sizeof(config),
-		 "%s%scache_size=%lluM,session_max=256,"
-		 "eviction_dirty_target=20,eviction_dirty_trigger=50,"
-		 "log=(enabled=true,archive=true,file_max=%uMB),"
-		 "transaction_sync=(enabled=false),statistics=(fast)",
-		 fresh ? "create," : "", ext,
-		 (unsigned long long)(o->cache_mb ? o->cache_mb : 256),
-		 STORE_LOG_FILE_MB);
+	 * flushes the log once per group instead. Dirty pages may reach
+	 * STORE_DIRTY_TARGET_MB before the eviction threads write them and
+	 * STORE_DIRTY_TRIGGER_MB before the threads that write must help
+	 * (WiredTiger's 5% and 20% of the cache): under a write load the raft
+	 * log and randomly overwritten keys kept the eviction threads
+	 * reconciling the same pages again and again between checkpoints,
+	 * about a fifth of a node's CPU (docs/benchmarks.md); with room for
+	 * them most dirty pages are written once, by the checkpoint. The
+	 * limits are bytes, not a share of the cache: 20% and 50% of a 2 GiB
+	 * cache let a checkpoint find 400 MB to write, and a 1 GB load with it
+	 * went 100 seconds without a completed write (docs/storage.md). A
+	 * larger cache holds more clean pages, never more dirty ones. Log
+	 * files of 16 MB: WiredTiger keeps the current one and two
+	 * preallocated ones, 192 MB of a quiet directory with 64 MB files
+	 * (docs/storage.md). */
+	{
+		uint64_t mb = o->cache_mb ? o->cache_mb : 256;
+		unsigned target = store_dirty_pct(mb, STORE_DIRTY_TARGET_MB, 20);
+		unsigned trigger = store_dirty_pct(mb, STORE_DIRTY_TRIGGER_MB, 50);
+
+		if (trigger <= target)
+			trigger = target + 1;
+		snprintf(config, sizeof(config),
+			 "%s%scache_size=%lluM,session_max=256,"
+			 "eviction_dirty_target=%u,eviction_dirty_trigger=%u,"
+			 "log=(enabled=true,archive=true,file_max=%uMB),"
+			 "transaction_sync=(enabled=false),statistics=(fast)",
+			 fresh ? "create," : "", ext, (unsigned long long)mb,
+			 target, trigger, STORE_LOG_FILE_MB);
+	}
 	s->events.handle_error = wt_handle_error;
 	ret = wiredtiger_open(o->dir, &s->events, config, &s->conn);
 	if (ret == EBUSY) {

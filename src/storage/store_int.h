@@ -189,6 +189,19 @@ double store_now_s(void); /* CLOCK_MONOTONIC seconds */
 #define STORE_KV_LEAF_MAX "16KB"
 #define STORE_KV_ALLOC "1KB"
 
+/* Dirty pages a cache holds before WiredTiger's eviction threads write
+ * them (target) and before the threads that write must help (trigger),
+ * in MiB whatever the cache's size: what 20% and 50% of the 256 MiB cache
+ * were (store.c says why bytes and not a share). */
+#define STORE_DIRTY_TARGET_MB 51u
+#define STORE_DIRTY_TRIGGER_MB 128u
+/* WiredTiger takes those limits as a percentage of the cache:
+ * STORE_DIRTY_*_MB of cache_mb, rounded up, between 1 and max_pct. The
+ * trigger's is made at least the target's + 1 by the caller. */
+unsigned store_dirty_pct(uint64_t cache_mb, uint64_t dirty_mb, unsigned max_pct);
+/* A storage group's bytes at most, whatever the cache (store_thread.c). */
+#define STORE_GROUP_MAX_BYTES (32u << 20)
+
 /* Translates a WiredTiger return code (0 stays 0). ENOSPC (and EDQUOT, a
  * quota: the same for the user) is RK_ENOSPC. */
 int store_err(int wt);

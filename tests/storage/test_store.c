@@ -759,6 +759,53 @@ static void test_group_commit_callbacks(void **state)
 
 /* Rows read back from disk go through decoders: random bytes and damaged
  * valid rows give RK_ECORRUPT or a value, never a read out of bounds. */
+/* The dirty-page limits are bytes whatever the cache: the default cache's
+ * 20% and 50%, a larger one's smaller shares, never 0 and never past the
+ * caps; and WiredTiger opens with the smallest (1% and 2% of a 16 GiB
+ * cache) and takes writes. */
+static void test_dirty_limits_in_bytes(void **state)
+{
+	struct rk_store_options o;
+	struct rk_store *s;
+	struct rk_store_batch *b;
+	char dir[512], err[256];
+	const void *v;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(store_dirty_pct(256, STORE_DIRTY_TARGET_MB, 20), 20);
+	assert_int_equal(store_dirty_pct(256, STORE_DIRTY_TRIGGER_MB, 50), 50);
+	assert_int_equal(store_dirty_pct(64, STORE_DIRTY_TARGET_MB, 20), 20);
+	assert_int_equal(store_dirty_pct(64, STORE_DIRTY_TRIGGER_MB, 50), 50);
+	/* 2 GiB: 61 MiB and 143 MiB, not 410 MiB and 1 GiB. */
+	assert_int_equal(store_dirty_pct(2048, STORE_DIRTY_TARGET_MB, 20), 3);
+	assert_int_equal(store_dirty_pct(2048, STORE_DIRTY_TRIGGER_MB, 50), 7);
+	assert_int_equal(store_dirty_pct(1u << 20, STORE_DIRTY_TARGET_MB, 20), 1);
+	assert_int_equal(store_dirty_pct(0, STORE_DIRTY_TARGET_MB, 20), 20);
+
+	tmpdir_make(dir, sizeof(dir), "dirty");
+	rk_store_options_default(&o);
+	o.dir = dir;
+	o.node_id = 1;
+	o.cluster_id = 77;
+	o.cache_mb = 16384;
+	o.checkpoint_secs = 0;
+	assert_int_equal(rk_store_open(&o, &s, err, sizeof(err)), 0);
+	b = rk_store_batch_new();
+	rk_store_batch_put(b, "k", 1, "v", 1);
+	assert_int_equal(rk_store_write(s, b), 0);
+	{
+		struct rk_store_reader *r;
+
+		assert_int_equal(rk_store_reader_open(s, &r), 0);
+		assert_int_equal(rk_store_get(r, "k", 1, &v, &n), 0);
+		assert_int_equal(n, 1);
+		rk_store_reader_close(r);
+	}
+	rk_store_close(s);
+	tmpdir_remove(dir);
+}
+
 static void test_row_decoders_take_garbage(void **state)
 {
 	struct rk_store_raft_state st = {0}, got;
@@ -982,6 +1029,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_group_commit_callbacks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_rollback, setup, teardown),
 		cmocka_unit_test(test_row_decoders_take_garbage),
+		cmocka_unit_test(test_dirty_limits_in_bytes),
 		cmocka_unit_test(test_foreign_directories),
 		cmocka_unit_test(test_interrupted_first_start),
 	};
