@@ -138,6 +138,9 @@ struct rk_client_stats {
 	 * sequence number until their open attempts were answered
 	 * (router.c, struct wlist). */
 	uint64_t awaits;
+	/* Of them, those given up (-TIMEOUT) once every open attempt had
+	 * been answered "unknown" (router.c, await_settled). */
+	uint64_t await_timeouts;
 	/* Attempts of a held batch (its keys in two ranges, every open
 	 * attempt answered "unknown") sent again under its number to learn
 	 * whether one applied (router.c, resend_held). */

@@ -370,6 +370,8 @@ static bool index_lookup(struct rk_client_router *r, struct op *o, bool need)
 	return false;
 }
 
+static void await_settled(struct rk_client_router *r, struct op *o);
+
 static void attempt(struct rk_client_router *r, struct op *o, uint64_t to)
 {
 	struct rk_net_req req;
@@ -402,13 +404,15 @@ static void attempt(struct rk_client_router *r, struct op *o, uint64_t to)
 		 * list late). Certainly applied nowhere and in flight
 		 * nowhere: a new number; else wait for the open attempts'
 		 * answers (one answered "unknown" leaves its outcome unknown
-		 * for good: -TIMEOUT at the deadline, not the duplicate's
-		 * -ERR). */
+		 * for good: -TIMEOUT, not the duplicate's -ERR; once every
+		 * open attempt is, no answer can come, and it is given up at
+		 * once, await_settled). */
 		if (o->open > 0) {
 			r->st.awaits++;
 			o->awaiting = true;
 			o->parked = true;
 			o->next_at = o->deadline;
+			await_settled(r, o);
 			return;
 		}
 		rejoin(r, o);
@@ -493,6 +497,21 @@ static bool expired(struct rk_client_router *r, struct op *o)
 		return false;
 	give_up(r, o);
 	return true;
+}
+
+/* An awaiting write (below its range's mark) whose open attempts have all
+ * been answered UNKNOWN: none of them gets another answer, and it cannot
+ * be sent again under its number (its range may have pruned the record
+ * and would answer a duplicate) nor under a new one (it may have
+ * applied). Its outcome is unknown for good: -TIMEOUT now rather than at
+ * the deadline, which would answer the same after holding its
+ * connection's later replies back. */
+static void await_settled(struct rk_client_router *r, struct op *o)
+{
+	if (!o->awaiting || o->open == 0 || o->unknowns < o->open)
+		return;
+	r->st.await_timeouts++;
+	give_up(r, o);
 }
 
 /* Walks the keys of c (not a batch) as the node knows their ranges now:
@@ -642,8 +661,10 @@ void rk_client_on_resp(struct rk_client_router *r, const struct rk_net_resp *res
 		o->open--;
 	if (o->awaiting) {
 		if (resp->status != RK_NET_RESP_OK && resp->status != RK_NET_RESP_REFUSED &&
-		    o->open > 0)
+		    o->open > 0) {
+			await_settled(r, o);
 			return; /* another attempt is still open */
+		}
 		o->awaiting = false;
 		o->parked = false;
 	}

@@ -419,6 +419,10 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 				"Writes held back from a range that may already have been told a mark "
 				"above their sequence number, until their open attempts were answered.",
 				cs.awaits);
+		rk_prom_one_u64(b, "rangekv_router_await_timeouts_total", "counter",
+				"Of those held writes, the ones answered -TIMEOUT at once: every open "
+				"attempt had been answered \"unknown\", so no answer could settle them.",
+				cs.await_timeouts);
 		rk_prom_one_u64(b, "rangekv_router_held_resends_total", "counter",
 				"Batches with keys in two ranges whose open attempts were all answered "
 				"\"unknown\": sent again under their number to learn whether one applied.",

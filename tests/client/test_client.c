@@ -467,6 +467,60 @@ static void test_router_late_split_no_duplicate(void **state)
 	close_router(&loop, r);
 }
 
+/* As above, but the open attempt at range 1 is answered "unknown": no
+ * other answer comes for it, and the write may not go to range 9 under
+ * its number (a duplicate) nor a new one (it may have applied). It is
+ * answered -TIMEOUT at once, not after holding its connection's later
+ * replies back until the deadline; in both orders: the "unknown" answer
+ * while it awaits, and before it (then its resend finds it settled).
+ * Fails when an awaiting write waits for its deadline (await_settled
+ * left out: a.done stays false). */
+static void test_router_await_unknown_times_out_at_once(void **state)
+{
+	for (int order = 0; order < 2; order++) {
+		struct splitfake f = {0};
+		struct rk_client_env env = {&f, 1, sf_range_of, sf_leader_of, sf_send,
+					    NULL, NULL, NULL, NULL, NULL, sf_spans};
+		struct rk_client_router *r;
+		struct rk_client_stats st;
+		struct outcome a = {0}, b = {0};
+		struct rk_net_resp unk = {.status = RK_NET_RESP_UNKNOWN};
+		struct rk_net_resp ok = {.status = RK_NET_RESP_OK,
+					 .reply = (const uint8_t *)"+OK\r\n", .len = 5};
+		uv_loop_t loop;
+		uint64_t until, t0;
+
+		(void)state;
+		r = sf_start(&env, &loop, &a);
+		t0 = uv_now(&loop);
+		f.split = true; /* not counted in spans yet */
+		submit_key(r, RK_KV_PUT, "y", &b);
+		assert_int_equal(f.sent, 2);
+		ok.id = f.id[1];
+		rk_client_on_resp(r, &ok);
+		assert_true(b.done);
+		unk.id = f.id[0];
+		if (order == 1)
+			rk_client_on_resp(r, &unk);
+		f.spans++;
+		until = uv_now(&loop) + 1500;
+		while (uv_now(&loop) < until && !a.done && f.sent < 3)
+			uv_run(&loop, UV_RUN_ONCE);
+		assert_int_equal(f.sent, 2);
+		if (order == 0) {
+			assert_false(a.done);
+			rk_client_on_resp(r, &unk);
+		}
+		assert_true(a.done);
+		assert_int_equal(a.status, RK_CLIENT_TIMEOUT);
+		assert_true(uv_now(&loop) - t0 < 3000); /* the deadline is 5 s */
+		rk_client_router_stats(r, &st);
+		assert_int_equal(st.awaits, 1);
+		assert_int_equal(st.await_timeouts, 1);
+		close_router(&loop, r);
+	}
+}
+
 /* ---- routing that follows descriptors ------------------------------------------ */
 
 /* A node whose range cache holds one entry for every key: range, its
@@ -1233,6 +1287,7 @@ int main(void)
 		cmocka_unit_test(test_router_range_found_late),
 		cmocka_unit_test(test_router_split_keeps_marks),
 		cmocka_unit_test(test_router_late_split_no_duplicate),
+		cmocka_unit_test(test_router_await_unknown_times_out_at_once),
 		cmocka_unit_test(test_router_mismatch_follows_descriptor),
 		cmocka_unit_test(test_router_unknown_key_asks_nodes),
 		cmocka_unit_test(test_router_refused_attempts_tryagain),
