@@ -362,6 +362,10 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 	rk_prom_one_u64(b, "rangekv_store_install_retries_total", "counter",
 			"Snapshot installs rolled back (a write conflict, cache pressure) and redone.",
 			ss.install_retries);
+	rk_prom_one_u64(b, "rangekv_node_duplicate_writes_total", "counter",
+			"Writes this node's replicas applied as duplicates of an answered request "
+			"(answered -ERR: a router sent a number its session had already passed).",
+			n->stats.dup_writes);
 	rk_prom_one_u64(b, "rangekv_snapshots_generated_total", "counter",
 			"Snapshots made to send.",
 			n->stats.snaps_generated);

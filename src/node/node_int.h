@@ -79,6 +79,10 @@ struct rk_node_stats {
 	/* Requests answered NO_RANGE or MISMATCH, with descriptors, and
 	 * descriptors taken into the range cache from such answers (serve.c). */
 	uint64_t redirects, learned;
+	/* Writes applied as duplicates of an answered request (a router's
+	 * fault, serve.c); the loop ms of the last line logged about them
+	 * and the entries with duplicates not logged since. */
+	uint64_t dup_writes, dup_logged_ms, dup_unlogged;
 	struct rk_hist commit_hist; /* group commit: submit to durable */
 };
 

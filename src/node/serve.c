@@ -616,14 +616,29 @@ int rk_serve_apply(struct rk_node *n, struct rk_replica *r,
 		return rc; /* the proposal stays for the retry; the caller aborts */
 	/* A router sent a write whose sequence number its session had told
 	 * the range it no longer waits for: a router's fault, which a client
-	 * sees as an error; what it was, to trace it. */
-	if (ap->dups != dups0)
-		rk_log_warn(MOD, "range %llu: entry %llu: %llu writes answered as duplicates, "
-			    "the last of session %016llx, sequence %llu, below its first "
-			    "incomplete %llu", (unsigned long long)r->range,
-			    (unsigned long long)e->index, (unsigned long long)(ap->dups - dups0),
-			    (unsigned long long)ap->dup_session, (unsigned long long)ap->dup_seq,
-			    (unsigned long long)ap->dup_first);
+	 * sees as an error; what it was, to trace it. Every replica applies
+	 * the entry, and a router that keeps doing it would fill the log:
+	 * one line a second at most, the rest counted in it and in
+	 * rangekv_node_duplicate_writes_total. */
+	if (ap->dups != dups0) {
+		uint64_t now = uv_now(&n->loop);
+
+		n->stats.dup_writes += ap->dups - dups0;
+		if (n->stats.dup_logged_ms == 0 || now - n->stats.dup_logged_ms >= 1000) {
+			rk_log_warn(MOD, "range %llu: entry %llu: %llu writes answered as duplicates, "
+				    "the last of session %016llx, sequence %llu, below its first "
+				    "incomplete %llu; %llu more entries with duplicates since the "
+				    "last such line", (unsigned long long)r->range,
+				    (unsigned long long)e->index, (unsigned long long)(ap->dups - dups0),
+				    (unsigned long long)ap->dup_session, (unsigned long long)ap->dup_seq,
+				    (unsigned long long)ap->dup_first,
+				    (unsigned long long)n->stats.dup_unlogged);
+			n->stats.dup_logged_ms = now;
+			n->stats.dup_unlogged = 0;
+		} else {
+			n->stats.dup_unlogged++;
+		}
+	}
 	rk_size_applied(n, r, ap->size_delta - delta0, ap->size_unsure - unsure0);
 	if (rc == RK_EPROTO)
 		rk_log_warn(MOD, "range %llu: entry %llu is not a command; skipped",
