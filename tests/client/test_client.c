@@ -415,6 +415,28 @@ static void test_router_split_keeps_marks(void **state)
 	close_router(&loop, r);
 }
 
+/* The start both tests below share: write "x" sent to range 1 and left
+ * open, range 1 split without the router's spans count moving, write "y"
+ * sent to range 9 under a mark above x's number and answered OK. */
+static struct rk_client_router *late_split_start(struct splitfake *f,
+						 struct rk_client_env *env, uv_loop_t *loop,
+						 struct outcome *a, struct outcome *b)
+{
+	struct rk_net_resp ok = {.status = RK_NET_RESP_OK, .reply = (const uint8_t *)"+OK\r\n",
+				 .len = 5};
+	struct rk_client_router *r = sf_start(env, loop, a);
+
+	f->split = true; /* not counted in spans yet */
+	submit_key(r, RK_KV_PUT, "y", b);
+	assert_int_equal(f->sent, 2);
+	assert_int_equal(f->rng[1], 9);
+	assert_true(f->low[1] > f->seq[0]);
+	ok.id = f->id[1];
+	rk_client_on_resp(r, &ok);
+	assert_true(b->done);
+	return r;
+}
+
 /* As above, but the router learns the split late (env.spans moves only
  * after a write went to range 9 under a mark above the open write's
  * number, as when a descriptor reached the cache by a path that counts
@@ -432,21 +454,11 @@ static void test_router_late_split_no_duplicate(void **state)
 	struct rk_client_stats st;
 	struct outcome a = {0}, b = {0};
 	struct rk_net_resp no = {.status = RK_NET_RESP_MISMATCH};
-	struct rk_net_resp ok = {.status = RK_NET_RESP_OK, .reply = (const uint8_t *)"+OK\r\n",
-				 .len = 5};
 	uv_loop_t loop;
 	uint64_t until;
 
 	(void)state;
-	r = sf_start(&env, &loop, &a);
-	f.split = true; /* not counted in spans yet */
-	submit_key(r, RK_KV_PUT, "y", &b);
-	assert_int_equal(f.sent, 2);
-	assert_int_equal(f.rng[1], 9);
-	assert_true(f.low[1] > f.seq[0]);
-	ok.id = f.id[1];
-	rk_client_on_resp(r, &ok);
-	assert_true(b.done);
+	r = late_split_start(&f, &env, &loop, &a, &b);
 	f.spans++;
 	/* Past the resend time: the router must hold the write back. */
 	until = uv_now(&loop) + 1500;
@@ -485,20 +497,12 @@ static void test_router_await_unknown_times_out_at_once(void **state)
 		struct rk_client_stats st;
 		struct outcome a = {0}, b = {0};
 		struct rk_net_resp unk = {.status = RK_NET_RESP_UNKNOWN};
-		struct rk_net_resp ok = {.status = RK_NET_RESP_OK,
-					 .reply = (const uint8_t *)"+OK\r\n", .len = 5};
 		uv_loop_t loop;
 		uint64_t until, t0;
 
 		(void)state;
-		r = sf_start(&env, &loop, &a);
+		r = late_split_start(&f, &env, &loop, &a, &b);
 		t0 = uv_now(&loop);
-		f.split = true; /* not counted in spans yet */
-		submit_key(r, RK_KV_PUT, "y", &b);
-		assert_int_equal(f.sent, 2);
-		ok.id = f.id[1];
-		rk_client_on_resp(r, &ok);
-		assert_true(b.done);
 		unk.id = f.id[0];
 		if (order == 1)
 			rk_client_on_resp(r, &unk);
