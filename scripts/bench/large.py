@@ -344,8 +344,6 @@ def move_under_load(keys, secs=10):
         http_call(1, "POST", "/api/v1/rebalance?enabled=true")
     st2, one = on_leader(rid, "GET", "/api/v1/ranges/%d" % rid)
     voters = sum(1 for p in one.get("replicas", []) if p.get("role") == "voter")
-    # (Asked again: every answer that was not the last, a leadership
-    # change's "it may still apply" among them.)
     return {"range": rid, "size_bytes": size, "node": victim["node_id"], "status": st,
             "answer": body if st != 200 else None, "seconds": round(took, 2),
             "asked_again": again, "voters_after": voters, "sets_before": round(before),

@@ -479,6 +479,7 @@ static int store_open_locked(const struct rk_store_options *o, bool fresh,
 {
 	struct rk_store *s;
 	char config[3072], ext[2048], missing[64];
+	uint64_t cache_mb = o->cache_mb ? o->cache_mb : 256;
 	int i, ret, rc;
 
 	s = calloc(1, sizeof(*s));
@@ -497,7 +498,7 @@ static int store_open_locked(const struct rk_store_options *o, bool fresh,
 	/* An eighth of the cache, at most 32 MiB (an eighth of the default):
 	 * a group is one transaction, and its pages stay dirty until it
 	 * commits. */
-	s->group_max_bytes = ((o->cache_mb ? o->cache_mb : 256) << 20) / 8;
+	s->group_max_bytes = (cache_mb << 20) / 8;
 	if (s->group_max_bytes > STORE_GROUP_MAX_BYTES)
 		s->group_max_bytes = STORE_GROUP_MAX_BYTES;
 	store_extensions(ext, sizeof(ext), missing, sizeof(missing));
@@ -527,9 +528,8 @@ static int store_open_locked(const struct rk_store_options *o, bool fresh,
 	 * preallocated ones, 192 MB of a quiet directory with 64 MB files
 	 * (docs/storage.md). */
 	{
-		uint64_t mb = o->cache_mb ? o->cache_mb : 256;
-		unsigned target = store_dirty_pct(mb, STORE_DIRTY_TARGET_MB, 20);
-		unsigned trigger = store_dirty_pct(mb, STORE_DIRTY_TRIGGER_MB, 50);
+		unsigned target = store_dirty_pct(cache_mb, STORE_DIRTY_TARGET_MB, 20);
+		unsigned trigger = store_dirty_pct(cache_mb, STORE_DIRTY_TRIGGER_MB, 50);
 
 		if (trigger <= target)
 			trigger = target + 1;
@@ -538,7 +538,7 @@ static int store_open_locked(const struct rk_store_options *o, bool fresh,
 			 "eviction_dirty_target=%u,eviction_dirty_trigger=%u,"
 			 "log=(enabled=true,archive=true,file_max=%uMB),"
 			 "transaction_sync=(enabled=false),statistics=(fast)",
-			 fresh ? "create," : "", ext, (unsigned long long)mb,
+			 fresh ? "create," : "", ext, (unsigned long long)cache_mb,
 			 target, trigger, STORE_LOG_FILE_MB);
 	}
 	s->events.handle_error = wt_handle_error;
