@@ -147,6 +147,9 @@ struct rk_client_stats {
 	uint64_t held_resends;
 	/* Placement index lookups asked for a key (env.lookup). */
 	uint64_t index_lookups;
+	/* Writes a node answered as duplicates of an answered request (a
+	 * router's fault: the client gets -ERR). */
+	uint64_t duplicates;
 };
 void rk_client_router_stats(const struct rk_client_router *r,
 			    struct rk_client_stats *sp);

@@ -159,9 +159,9 @@ struct rk_client_router {
 	struct wlist *wl;         /* open addressing by range */
 	size_t wcap, wn;
 	struct rk_client_stats st;
-	/* Operations given up (give_up): when that was last logged, and how
-	 * many since. */
-	uint64_t gaveup_logged_ms, gaveup_unlogged;
+	/* The lines of operations given up (give_up) and of writes answered
+	 * as duplicates (duplicate): one a second each. */
+	struct rk_log_limit gaveup_log, dup_log;
 };
 
 /* o's list when it is the list of o's range (not range 0's, not one o
@@ -462,12 +462,12 @@ static const char *last_name(const struct op *o)
 static void give_up(struct rk_client_router *r, struct op *o)
 {
 	bool timeout = o->write && o->maybe_applied && o->open > 0;
-	uint64_t now = now_ms(r);
+	uint64_t now = now_ms(r), held;
 
 	/* What a client that got -TIMEOUT or -TRYAGAIN asks next is which
 	 * range would not answer, and where it was sent: one line a second
 	 * at most (a range that stalls fails every pipeline at once). */
-	if (r->gaveup_logged_ms == 0 || now - r->gaveup_logged_ms >= 1000) {
+	if (rk_log_limit_pass(&r->gaveup_log, now, 1000, &held))
 		rk_log_warn(MOD, "a %s given up after %llu ms (%s%s): range %llu, last sent to "
 			    "node %llu, %u redirects, %u attempts open (%u answered unknown)%s, last "
 			    "answer %s; %llu more "
@@ -482,13 +482,29 @@ static void give_up(struct rk_client_router *r, struct op *o)
 					    "its open attempts"
 			    : o->parked   ? ", parked"
 					  : "",
-			    last_name(o), (unsigned long long)r->gaveup_unlogged);
-		r->gaveup_logged_ms = now;
-		r->gaveup_unlogged = 0;
-	} else {
-		r->gaveup_unlogged++;
-	}
+			    last_name(o), (unsigned long long)held);
 	op_finish(r, o, timeout ? RK_CLIENT_TIMEOUT : RK_CLIENT_TRYAGAIN, NULL, 0);
+}
+
+/* A write answered as a duplicate of an answered request: the router sent
+ * it under a number its range had been told it no longer waits for (a
+ * router's fault; the client gets the -ERR). Counted, and logged one line
+ * a second at most with what the router knew of the write. */
+static void duplicate(struct rk_client_router *r, const struct op *o)
+{
+	uint64_t held;
+
+	r->st.duplicates++;
+	if (rk_log_limit_pass(&r->dup_log, now_ms(r), 1000, &held))
+		rk_log_warn(MOD, "a write answered as a duplicate by node %llu: sequence %llu, "
+			    "range %llu (its list's %llu, head %llu), %u redirects, %u attempts "
+			    "open; %llu more since the last such line",
+			    (unsigned long long)o->target, (unsigned long long)o->seq,
+			    (unsigned long long)o->range,
+			    (unsigned long long)(o->wl != NULL ? o->wl->range : 0),
+			    (unsigned long long)(o->wl != NULL && o->wl->head != NULL
+						 ? o->wl->head->seq : 0),
+			    o->redirects, o->open, (unsigned long long)held);
 }
 
 static bool expired(struct rk_client_router *r, struct op *o)
@@ -690,14 +706,7 @@ void rk_client_on_resp(struct rk_client_router *r, const struct rk_net_resp *res
 	case RK_NET_RESP_REFUSED:
 		if (o->write && resp->len == strlen(RK_KV_DUPLICATE_REPLY) &&
 		    memcmp(resp->reply, RK_KV_DUPLICATE_REPLY, resp->len) == 0)
-			rk_log_warn(MOD, "a write answered as a duplicate by node %llu: sequence %llu, "
-				    "range %llu (its list's %llu, head %llu), %u redirects, %u attempts "
-				    "open", (unsigned long long)o->target, (unsigned long long)o->seq,
-				    (unsigned long long)o->range,
-				    (unsigned long long)(o->wl != NULL ? o->wl->range : 0),
-				    (unsigned long long)(o->wl != NULL && o->wl->head != NULL
-							 ? o->wl->head->seq : 0),
-				    o->redirects, o->open);
+			duplicate(r, o);
 		op_finish(r, o, (int)resp->status, resp->reply, resp->len);
 		return;
 	case RK_NET_RESP_NOT_LEADER:

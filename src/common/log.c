@@ -54,3 +54,17 @@ void rk_log(int level, const char *module, const char *fmt, ...)
 	line[n++] = '\n';
 	(void)!write(STDERR_FILENO, line, (size_t)n);
 }
+
+bool rk_log_limit_pass(struct rk_log_limit *l, uint64_t now_ms, uint64_t period_ms,
+		       uint64_t *heldp)
+{
+	if (l->last_ms != 0 && now_ms < l->last_ms + period_ms) {
+		*heldp = ++l->held;
+		return false;
+	}
+	*heldp = l->held;
+	l->held = 0;
+	/* 0 means never: a clock that starts at 0 still limits the next line. */
+	l->last_ms = now_ms != 0 ? now_ms : 1;
+	return true;
+}

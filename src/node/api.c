@@ -427,6 +427,9 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 				"Of those held writes, the ones answered -TIMEOUT at once: every open "
 				"attempt had been answered \"unknown\", so no answer could settle them.",
 				cs.await_timeouts);
+		rk_prom_one_u64(b, "rangekv_router_duplicates_total", "counter",
+				"Writes a node answered as duplicates of an answered request (-ERR to "
+				"the client): a router's fault.", cs.duplicates);
 		rk_prom_one_u64(b, "rangekv_router_held_resends_total", "counter",
 				"Batches with keys in two ranges whose open attempts were all answered "
 				"\"unknown\": sent again under their number to learn whether one applied.",

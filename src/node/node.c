@@ -205,16 +205,14 @@ uint64_t rk_node_slot(const struct rk_node *n, uint64_t period)
  * rounds acknowledged before the stall. */
 static void late_turn(struct rk_node *n, uint64_t late_ms)
 {
-	uint64_t now = mono_ms(NULL);
+	uint64_t now = mono_ms(NULL), held;
 
 	n->stats.late_turns++;
 	/* At most one line per LATE_LOG_MS: an overloaded node is late often. */
-	if (n->late_logged_ms == 0 || now - n->late_logged_ms >= LATE_LOG_MS) {
+	if (rk_log_limit_pass(&n->late_log, now, LATE_LOG_MS, &held))
 		rk_log_warn(MOD, "the loop ran %llu ms late: leader leases are voided "
 			    "(%llu late ticks so far)", (unsigned long long)late_ms,
 			    (unsigned long long)n->stats.late_turns);
-		n->late_logged_ms = now;
-	}
 	for (size_t i = 0; i < n->tab.n_awake; i++)
 		rk_raft_lease_void(&n->tab.awake[i]->raft);
 }

@@ -30,6 +30,7 @@
 #include "kv.h"
 #include "life.h"
 #include "live.h"
+#include "log.h"
 #include "net.h"
 #include "peer.h"
 #include "plc.h"
@@ -80,9 +81,8 @@ struct rk_node_stats {
 	 * descriptors taken into the range cache from such answers (serve.c). */
 	uint64_t redirects, learned;
 	/* Writes applied as duplicates of an answered request (a router's
-	 * fault, serve.c); the loop ms of the last line logged about them
-	 * and the entries with duplicates not logged since. */
-	uint64_t dup_writes, dup_logged_ms, dup_unlogged;
+	 * fault, serve.c). */
+	uint64_t dup_writes;
 	struct rk_hist commit_hist; /* group commit: submit to durable */
 };
 
@@ -122,7 +122,8 @@ struct rk_node {
 	uint64_t ticks;
 	uint64_t last_tick_ms; /* when the last tick ran (monotonic) */
 	uint64_t wall_off;     /* the wall clock (ms) less the loop's now, at start */
-	uint64_t late_logged_ms; /* when a late tick was last logged */
+	struct rk_log_limit late_log; /* the late tick's line */
+	struct rk_log_limit dup_log;  /* the duplicate writes' line (serve.c) */
 	uv_signal_t sigterm, sigint;
 	uv_timer_t stop_watch; /* logs what a long stop waits for */
 

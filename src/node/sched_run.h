@@ -207,7 +207,11 @@ void rk_sr_close(struct rk_node *n);
  * index reads, walks of every range by kind. */
 void rk_sr_metrics(struct rk_node *n, struct rk_buf *b);
 
-/* Between sched_run.c and sched_merge.c. */
+/* Between sched_run.c, sched_merge.c and sched_lead.c. */
+/* Range's leader as this node knows it: its own replica's view, a leader
+ * learned from an answer (rk_sr_lead_answer), or the range cache's; 0
+ * unknown. */
+uint64_t rk_sr_leader_of(struct rk_node *n, uint64_t range);
 /* The pass's view of range x's leader and busy mark (a range with a merge
  * in flight is RK_PL_BUSY_MERGE). */
 void rk_sr_fill_range(struct rk_node *n, struct rk_pl_range *x);

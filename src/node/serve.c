@@ -621,23 +621,17 @@ int rk_serve_apply(struct rk_node *n, struct rk_replica *r,
 	 * one line a second at most, the rest counted in it and in
 	 * rangekv_node_duplicate_writes_total. */
 	if (ap->dups != dups0) {
-		uint64_t now = uv_now(&n->loop);
+		uint64_t held;
 
 		n->stats.dup_writes += ap->dups - dups0;
-		if (n->stats.dup_logged_ms == 0 || now - n->stats.dup_logged_ms >= 1000) {
+		if (rk_log_limit_pass(&n->dup_log, uv_now(&n->loop), 1000, &held))
 			rk_log_warn(MOD, "range %llu: entry %llu: %llu writes answered as duplicates, "
 				    "the last of session %016llx, sequence %llu, below its first "
 				    "incomplete %llu; %llu more entries with duplicates since the "
 				    "last such line", (unsigned long long)r->range,
 				    (unsigned long long)e->index, (unsigned long long)(ap->dups - dups0),
 				    (unsigned long long)ap->dup_session, (unsigned long long)ap->dup_seq,
-				    (unsigned long long)ap->dup_first,
-				    (unsigned long long)n->stats.dup_unlogged);
-			n->stats.dup_logged_ms = now;
-			n->stats.dup_unlogged = 0;
-		} else {
-			n->stats.dup_unlogged++;
-		}
+				    (unsigned long long)ap->dup_first, (unsigned long long)held);
 	}
 	rk_size_applied(n, r, ap->size_delta - delta0, ap->size_unsure - unsure0);
 	if (rc == RK_EPROTO)

@@ -851,6 +851,56 @@ static void test_router_refused_attempts_tryagain(void **state)
 	r_stop(&f, &loop);
 }
 
+/* A write answered as a duplicate of an answered request (a router's
+ * fault): the client gets the node's -ERR, the router counts it, and logs
+ * one line a second at most, the ones held back counted in the next line.
+ * Fails with the count or the limit taken out. */
+static void test_router_duplicate_counted_and_limited(void **state)
+{
+	struct rfake f = {.range = 1, .gen = 1, .leader = 2};
+	struct rk_client_env env;
+	struct rk_client_stats st;
+	struct outcome w[3] = {{0}};
+	uv_loop_t loop;
+	FILE *log = tmpfile();
+	char text[2048];
+	const char *p;
+	size_t len;
+	int saved, lines = 0;
+
+	(void)state;
+	assert_non_null(log);
+	fflush(stderr);
+	saved = dup(2);
+	assert_true(saved >= 0 && dup2(fileno(log), 2) == 2);
+	r_start(&f, &env, &loop, 5000);
+	for (int i = 0; i < 3; i++) {
+		struct rk_net_resp a = {.status = RK_NET_RESP_OK,
+					.reply = (const uint8_t *)RK_KV_DUPLICATE_REPLY,
+					.len = strlen(RK_KV_DUPLICATE_REPLY)};
+
+		submit(f.r, RK_KV_PUT, &w[i]);
+		a.id = f.id[f.sent - 1];
+		rk_client_on_resp(f.r, &a);
+		assert_true(w[i].done);
+		assert_int_equal(w[i].status, RK_NET_RESP_OK);
+	}
+	rk_client_router_stats(f.r, &st);
+	assert_int_equal(st.duplicates, 3);
+	fflush(stderr);
+	assert_int_equal(dup2(saved, 2), 2);
+	close(saved);
+	rewind(log);
+	len = fread(text, 1, sizeof(text) - 1, log);
+	text[len] = '\0';
+	fclose(log);
+	for (p = text; (p = strstr(p, "answered as a duplicate by node 2")) != NULL; p++)
+		lines++;
+	assert_int_equal(lines, 1);
+	assert_non_null(strstr(text, "; 0 more since the last such line"));
+	r_stop(&f, &loop);
+}
+
 /* No range known for the key: the nodes are asked in turn under range 0
  * (which no node applies). One that knows nothing answers NO_RANGE without
  * a descriptor: the next is asked. One that knows answers with the
@@ -1292,6 +1342,7 @@ int main(void)
 		cmocka_unit_test(test_router_split_keeps_marks),
 		cmocka_unit_test(test_router_late_split_no_duplicate),
 		cmocka_unit_test(test_router_await_unknown_times_out_at_once),
+		cmocka_unit_test(test_router_duplicate_counted_and_limited),
 		cmocka_unit_test(test_router_mismatch_follows_descriptor),
 		cmocka_unit_test(test_router_unknown_key_asks_nodes),
 		cmocka_unit_test(test_router_refused_attempts_tryagain),
