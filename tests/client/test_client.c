@@ -367,6 +367,14 @@ static uint64_t sf_spans(void *arg)
 
 /* A router over env on loop, with a write of key "x" sent to range 1 and
  * not answered. */
+/* The router's view of f's node. */
+static struct rk_client_env sf_env(struct splitfake *f)
+{
+	struct rk_client_env env = {f, 1, sf_range_of, sf_leader_of, sf_send,
+				    NULL, NULL, NULL, NULL, NULL, sf_spans};
+	return env;
+}
+
 static struct rk_client_router *sf_start(const struct rk_client_env *env, uv_loop_t *loop,
 					 struct outcome *a)
 {
@@ -392,8 +400,7 @@ static struct rk_client_router *sf_start(const struct rk_client_env *env, uv_loo
 static void test_router_split_keeps_marks(void **state)
 {
 	struct splitfake f = {0};
-	struct rk_client_env env = {&f, 1, sf_range_of, sf_leader_of, sf_send,
-				    NULL, NULL, NULL, NULL, NULL, sf_spans};
+	struct rk_client_env env = sf_env(&f);
 	struct rk_client_router *r;
 	struct outcome a = {0}, b = {0};
 	uv_loop_t loop;
@@ -448,8 +455,7 @@ static struct rk_client_router *late_split_start(struct splitfake *f,
 static void test_router_late_split_no_duplicate(void **state)
 {
 	struct splitfake f = {0};
-	struct rk_client_env env = {&f, 1, sf_range_of, sf_leader_of, sf_send,
-				    NULL, NULL, NULL, NULL, NULL, sf_spans};
+	struct rk_client_env env = sf_env(&f);
 	struct rk_client_router *r;
 	struct rk_client_stats st;
 	struct outcome a = {0}, b = {0};
@@ -491,8 +497,7 @@ static void test_router_await_unknown_times_out_at_once(void **state)
 {
 	for (int order = 0; order < 2; order++) {
 		struct splitfake f = {0};
-		struct rk_client_env env = {&f, 1, sf_range_of, sf_leader_of, sf_send,
-					    NULL, NULL, NULL, NULL, NULL, sf_spans};
+		struct rk_client_env env = sf_env(&f);
 		struct rk_client_router *r;
 		struct rk_client_stats st;
 		struct outcome a = {0}, b = {0};
