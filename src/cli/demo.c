@@ -608,11 +608,14 @@ int rk_cli_demo_main(int argc, char **argv)
 	       "  %s get KEY --addr 127.0.0.1:%d%s%s\n"
 	       "  curl 127.0.0.1:%d/api/v1/ranges\n"
 	       "restart this cluster later with:\n"
-	       "  %s demo --dir %s\n"
+	       "  %s demo --dir %s%s%s\n"
 	       "Ctrl-C stops it.\n",
 	       port(d, 1, 1), d->password_file[0] ? " --askpass" : "", d->exe,
 	       port(d, 1, 1), d->password_file[0] ? " --password-file " : "",
-	       d->password_file, port(d, 2, 1), d->exe, d->dir);
+	       d->password_file, port(d, 2, 1), d->exe, d->dir,
+	       /* the password file is not kept with the cluster: a restart
+		* without it would serve without AUTH */
+	       d->password_file[0] ? " --client-password-file " : "", d->password_file);
 	fflush(stdout);
 	for (;;) {
 		int s = take_signal(d, 1000);
@@ -625,7 +628,9 @@ int rk_cli_demo_main(int argc, char **argv)
 			fprintf(stderr, "rangekv demo: stopping\n");
 			rc = stop_all(d);
 			if (rc == 0)
-				printf("stopped; restart with %s demo --dir %s\n", d->exe, d->dir);
+				printf("stopped; restart with %s demo --dir %s%s%s\n", d->exe,
+				       d->dir, d->password_file[0] ? " --client-password-file " : "",
+				       d->password_file);
 			break;
 		}
 	}

@@ -767,18 +767,23 @@ void rk_cli_inspect_summary(FILE *out)
 
 static void verb_usage(const struct iverb *v)
 {
-	printf("usage: rangekv %s%s%s [--http HOST:PORT] [--json] [--watch N] [--timeout SECONDS]\n\n"
+	/* decommission refuses --watch (its --wait follows the drain). */
+	bool watch = v->run != rk_cli_run_decommission;
+
+	printf("usage: rangekv %s%s%s [--http HOST:PORT] [--json]%s [--timeout SECONDS]\n\n"
 	       "%s\n"
 	       "  --http HOST:PORT   a node's HTTP port                 [127.0.0.1:7301]\n"
 	       "  --json             the API's JSON, one line (per refresh)\n"
-	       "  --watch N          print again every N seconds until interrupted\n"
+	       "%s"
 	       "  --timeout SECONDS  to connect, and for each answer              [10]\n"
 	       "  --help             this text\n\n"
 	       "Keys are shown as the API writes them: a byte other than 0x20-0x7e,\n"
 	       "and a backslash, is \\xNN.\n\n"
 	       "exit status: 0 success, 1 an error answer (an unknown range), 2 bad\n"
 	       "usage, 3 node unreachable\n",
-	       v->name, v->synopsis[0] ? " " : "", v->synopsis, v->help);
+	       v->name, v->synopsis[0] ? " " : "", v->synopsis, watch ? " [--watch N]" : "",
+	       v->help,
+	       watch ? "  --watch N          print again every N seconds until interrupted\n" : "");
 }
 
 static bool parse_u64(const char *s, uint64_t max, uint64_t *vp)
@@ -893,6 +898,8 @@ static int parse(struct insp *s, int argc, char **argv)
 		return usage_error(s, "--watch and --wait together (--wait follows it)");
 	if (s->sort != NULL && s->has_limit && s->limit > 1000)
 		return usage_error(s, "--limit: at most 1000 with --sort");
+	if (s->v->run == run_log && s->has_limit && s->limit > 1000)
+		return usage_error(s, "--limit: at most 1000 entries");
 	if (s->v->sub != NULL) {
 		if (optind >= argc || strcmp(argv[optind], s->v->sub) != 0)
 			return usage_error(s, "expected %s", s->v->synopsis);

@@ -354,7 +354,8 @@ static void conn_proto_error(struct conn *c, const char *err)
 		conn_close(c);
 		return;
 	}
-	rk_buf_printf(&q->reply, "-ERR Protocol error: %s\r\n", err);
+	/* err reads "Protocol error: ..." as Redis words it (resp.c). */
+	rk_buf_printf(&q->reply, "-ERR %s\r\n", err);
 	rk_client_creq_done(q);
 }
 
@@ -372,7 +373,7 @@ static void conn_parse(struct conn *c)
 		int rc = rk_resp_parse_cmd(&c->s->lim, (const uint8_t *)c->in.p + off,
 					   c->in.len - off, &used, &c->cmd, &err);
 		if (rc < 0) {
-			conn_proto_error(c, err != NULL ? err : "bad request");
+			conn_proto_error(c, err != NULL ? err : "Protocol error: bad request");
 			off = c->in.len;
 			break;
 		}

@@ -292,6 +292,40 @@ int rk_boot_finished(struct rk_node *n, bool *existingp, char *err, size_t errle
 	return 0;
 }
 
+/* A restart's --peer-addr must be the address the initial cluster gave
+ * this node (the other nodes know it by that address, and the placement
+ * group refuses to register an id at another one: the node would start
+ * and never be reached). A node added later has no entry here. */
+static int check_peer_addr(struct rk_node *n, char *err, size_t errlen)
+{
+	const void *v;
+	size_t vl;
+	char id[32];
+	const char *p, *end, *a;
+	size_t idl;
+
+	if (rk_store_meta_get(n->reader, "first_start_cluster", &v, &vl) != 0)
+		return 0;
+	idl = (size_t)snprintf(id, sizeof(id), "%llu=", (unsigned long long)n->cfg.node_id);
+	for (p = v, end = p + vl; p < end; p = a + 1) {
+		const char *comma = memchr(p, ',', (size_t)(end - p));
+
+		a = comma != NULL ? comma : end;
+		if ((size_t)(a - p) <= idl || memcmp(p, id, idl) != 0)
+			continue;
+		p += idl;
+		if ((size_t)(a - p) == strlen(n->cfg.peer_addr) &&
+		    memcmp(p, n->cfg.peer_addr, (size_t)(a - p)) == 0)
+			return 0;
+		snprintf(err, errlen, "--peer-addr %s is not this node's address in the cluster "
+			 "(%.*s, from the first start of %.200s): the other nodes reach node %llu there",
+			 n->cfg.peer_addr, (int)(a - p > 200 ? 200 : a - p), p, n->cfg.data_dir,
+			 (unsigned long long)n->cfg.node_id);
+		return RK_EINVAL;
+	}
+	return 0;
+}
+
 /* A restart may repeat the first-start flags; they must match. */
 int rk_boot_check_flags(struct rk_node *n, char *err, size_t errlen)
 {
@@ -333,7 +367,7 @@ int rk_boot_check_flags(struct rk_node *n, char *err, size_t errlen)
 		rk_buf_free(&want);
 		rk_buf_free(&had);
 	}
-	return rc;
+	return rc != 0 ? rc : check_peer_addr(n, err, errlen);
 }
 
 /* Notes that the directory holds a range, and stops the walk there. */

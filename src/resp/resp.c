@@ -3,6 +3,7 @@
  */
 #include "rangekv/resp.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,24 +55,30 @@ static int cmd_reserve(struct rk_resp_cmd *c, size_t n)
 
 /*
  * Reads "<prefix><integer>\r\n" at buf. Returns 1 with *vp and *endp (just
- * past the CRLF), 0 if incomplete, RK_EPROTO if malformed. Only optional
- * '-' and up to 18 digits are accepted.
+ * past the CRLF), 0 if incomplete, RK_EPROTO if malformed. An optional '-'
+ * and digits of a value within int64_t are accepted: an integer reply
+ * (INCRBY's, say) may take all 19 digits; lengths are bounded by the
+ * callers.
  */
 static int read_header(const uint8_t *buf, size_t len, int64_t *vp,
 		       size_t *endp)
 {
 	size_t i = 1, digits = 0;
 	int neg = 0;
-	int64_t v = 0;
+	uint64_t v = 0, max;
 
 	if (i < len && buf[i] == '-') {
 		neg = 1;
 		i++;
 	}
+	max = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
 	for (; i < len && buf[i] >= '0' && buf[i] <= '9'; i++) {
-		if (++digits > 18)
+		unsigned d = (unsigned)(buf[i] - '0');
+
+		if (v > (max - d) / 10)
 			return RK_EPROTO;
-		v = v * 10 + (buf[i] - '0');
+		v = v * 10 + d;
+		digits++;
 	}
 	if (i >= len)
 		return len > HDR_MAX ? RK_EPROTO : 0;
@@ -81,7 +88,10 @@ static int read_header(const uint8_t *buf, size_t len, int64_t *vp,
 		return 0;
 	if (buf[i + 1] != '\n')
 		return RK_EPROTO;
-	*vp = neg ? -v : v;
+	if (!neg)
+		*vp = (int64_t)v;
+	else
+		*vp = v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v;
 	*endp = i + 2;
 	return 1;
 }

@@ -430,6 +430,30 @@ bool rk_store_dir_is_new(const char *dir)
 	return k == DIR_MISSING || k == DIR_EMPTY || k == DIR_CREATING;
 }
 
+/* A WiredTiger directory without its turtle file (the pointer to the
+ * metadata's checkpoint, which WiredTiger replaces by a rename, so it is
+ * never absent in one that completed its first start) has lost its
+ * metadata. WiredTiger would make new metadata, renaming every table it
+ * finds (kv.wt to kv.wt.1, ...) and starting a new journal: refused
+ * before it is opened, so that nothing in it changes. */
+static int dir_check_turtle(const char *dir, char *err, size_t errlen)
+{
+	char path[4096];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/WiredTiger.turtle", dir);
+	if (stat(path, &st) == 0)
+		return 0;
+	if (errno != ENOENT) {
+		snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+		return store_errno(errno);
+	}
+	snprintf(err, errlen, "%s: its storage metadata is damaged (WiredTiger.turtle is missing); "
+		 "nothing in it was changed: restore the directory from a backup, or remove it "
+		 "and add the node again so that it copies its ranges from its peers", dir);
+	return RK_ECORRUPT;
+}
+
 /* Settles what the directory is, under its lock (*lockp): refuses a
  * foreign one, creates a missing one, clears one whose first start did not
  * complete, and marks a fresh one (*freshp) before anything is made in it. */
@@ -465,7 +489,7 @@ static int dir_prepare(const struct rk_store_options *o, int *lockp,
 		return RK_EFOREIGN;
 	}
 	if (kind == DIR_WIREDTIGER)
-		return 0;
+		return dir_check_turtle(o->dir, err, errlen);
 	*freshp = true;
 	if (kind == DIR_CREATING)
 		return dir_clear(o->dir, err, errlen);

@@ -16,8 +16,7 @@
 #define REFUSE_BURST 5
 #define REFUSE_WINDOW_MS 10000
 
-/* "host:port" of the other end of tcp, or "?" */
-static void remote_name(uv_tcp_t *tcp, char *out, size_t cap)
+void rk_net_remote_name(uv_tcp_t *tcp, char *out, size_t cap)
 {
 	struct sockaddr_storage ss;
 	int len = sizeof(ss);
@@ -58,7 +57,7 @@ void rk_net_hs_refuse(struct rk_net *n, uv_tcp_t *tcp, const char *side,
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	remote_name(tcp, who, sizeof(who));
+	rk_net_remote_name(tcp, who, sizeof(who));
 	if (n->refuse_held > 0)
 		rk_log_warn(MOD, "peer handshake refused: %s remote=%s side=%s (and %llu more not logged)",
 			    why, who, side, (unsigned long long)n->refuse_held);

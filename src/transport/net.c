@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "log.h"
 #include "net_int.h"
 #include "uv_error.h"
 
@@ -417,8 +418,25 @@ static void in_close(struct in_conn *ic, bool bad)
 	if (ic->closing)
 		return;
 	ic->closing = true;
-	if (bad)
-		ic->net->st.bad_frames++;
+	if (bad) {
+		struct rk_net *n = ic->net;
+		uint64_t held;
+
+		n->st.bad_frames++;
+		/* Say so (a line a second at most): whoever sent it may be
+		 * a client pointed at the peer port by mistake. */
+		if (rk_log_limit_pass(&n->bad_log, uv_now(n->loop), 1000, &held)) {
+			char who[80];
+
+			rk_net_remote_name(&ic->tcp, who, sizeof(who));
+			rk_log_warn("net", "peer port: closed a connection from %s that sent bytes "
+				    "that are not %s (only nodes of the cluster talk here; a Redis "
+				    "client belongs on --client-addr)%s%.0llu%s",
+				    who, ic->state == IC_OPEN ? "a valid frame" : "a node's handshake",
+				    held > 0 ? " (and " : "", (unsigned long long)held,
+				    held > 0 ? " more not logged)" : "");
+		}
+	}
 	uv_close((uv_handle_t *)&ic->tcp, in_closed);
 }
 

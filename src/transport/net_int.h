@@ -7,6 +7,7 @@
 #define RK_NET_INT_H
 
 #include "auth.h"
+#include "log.h"
 #include "net.h"
 
 #define HS_BUF 512 /* a Hello frame is about 110 bytes */
@@ -89,6 +90,7 @@ struct rk_net {
 	uint64_t refuse_window;   /* start of the log window (uv_now) */
 	unsigned refuse_lines;    /* logged in this window */
 	uint64_t refuse_held;     /* not logged since the last line */
+	struct rk_log_limit bad_log; /* connections closed for bad input */
 	int handles;
 	bool stopping;
 	bool free_on_stop; /* a failed start: nobody holds it to free */
@@ -98,6 +100,8 @@ struct rk_net {
 
 struct peer *rk_net_find_peer(const struct rk_net *n, uint64_t id);
 
+/* "host:port" of the other end of tcp, or "?" */
+void rk_net_remote_name(uv_tcp_t *tcp, char *out, size_t cap);
 /* Counts a refused handshake and logs why (printf format), naming the
  * remote address of tcp and the side (dialer, acceptor), within the rate
  * limit. */

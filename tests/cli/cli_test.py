@@ -140,6 +140,10 @@ def test_redis(tmp):
         if out("incr", "n") != b"1\n" or out("incr", "n", "-5") != b"-4\n" or \
                 js("incr", "n", "10") != {"key": "n", "value": 6}:
             fail("incr")
+        # Answers of all 19 digits (the RESP integer's whole range).
+        if out("incr", "n", "999999999999999999") != b"1000000000000000005\n":
+            fail("incr answering 19 digits")
+        out("incr", "n", "9223372036854775807", rc=1)  # overflow: refused
         p = run("incr", "k", *a, rc=1)
         if b"not an integer" not in p.stderr:
             fail("incr of a string: %r" % p.stderr)
@@ -377,8 +381,21 @@ def status(base, i):
 def test_demo(tmp):
     base = demo_base()
     ddir = os.path.join(tmp, "demo")
-    p, _ = start_demo(ddir, ["--nodes", "3", "--ranges", "8", "--base-port", str(base)])
+    pwfile = os.path.join(tmp, "demo-password")
+    with open(pwfile, "w") as f:
+        f.write("s3cret\n")
+    os.chmod(pwfile, 0o600)
+    p, out = start_demo(ddir, ["--nodes", "3", "--ranges", "8", "--base-port", str(base),
+                               "--client-password-file", pwfile])
     try:
+        # The restart hint names the password file: the cluster does not
+        # keep it, and a restart without it would serve without AUTH.
+        hint = []
+        while not hint or not hint[-1].startswith("Ctrl-C"):
+            hint.append(out.get(timeout=10 * SLOW))
+        want = "demo --dir %s --client-password-file %s" % (ddir, pwfile)
+        if not any(l.rstrip().endswith(want) for l in hint):
+            fail("the restart hint leaves out the password file: %r" % hint)
         for i in (1, 2, 3):
             st = status(base, i)
             if st["node_id"] != i or st["ranges"] != 8 or \
@@ -392,7 +409,11 @@ def test_demo(tmp):
             fail("demo exited %d after SIGINT" % rc)
         if procs_using(ddir):
             fail("nodes left after the demo stopped: %r" % procs_using(ddir))
-        print("demo: 3 nodes up with 8 ranges led; SIGINT stopped them all, exit 0")
+        time.sleep(0.2)
+        if not any(l.rstrip().endswith(want) for l in list(out.queue)):
+            fail("the stop's restart line leaves out the password file: %r" % list(out.queue))
+        print("demo: 3 nodes up with 8 ranges led; SIGINT stopped them all, exit 0; "
+              "both restart hints name the password file")
 
         # Restart from the directory alone (its first start's flags are
         # remembered there), then kill a node under it: reported, the rest

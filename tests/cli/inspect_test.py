@@ -347,7 +347,8 @@ def test_cli_usage():
     bad = [["ranges", "--sort", "x"], ["ranges", "--limit", "0"], ["ranges", "--sort", "writes",
            "--limit", "1001"], ["ranges", "--node", "0"], ["ranges", "extra"], ["range"],
            ["range", "x"], ["range", "0"], ["range", "1", "2"], ["range", "1", "--sort", "size"],
-           ["log"], ["log", "1", "--from", "x"], ["log", "1", "--limit"], ["nodes", "--frob"],
+           ["log"], ["log", "1", "--from", "x"], ["log", "1", "--limit"],
+           ["log", "1", "--limit", "1001"], ["decommission", "4", "--watch", "1"], ["nodes", "--frob"],
            ["status", "-x"], ["nodes", "--watch", "0"], ["nodes", "--timeout", "-1"],
            ["nodes", "--http", "nohost"], ["status", "--json=1"]]
     for args in bad:
@@ -363,6 +364,9 @@ def test_cli_usage():
         p = run(*(args + ["--http", a, "--timeout", "2"]), rc=3)
         if len(p.stderr.decode().strip().splitlines()) != 1 or p.stdout:
             fail("unreachable %s: %r %r" % (args, p.stdout, p.stderr))
+    # decommission's help offers no --watch (it refuses it: --wait follows).
+    if b"--watch" in run("decommission", "--help", rc=0).stdout:
+        fail("decommission --help offers --watch, which it refuses")
     print("cli: --help of every verb, bad usage exits 2 with one line, unreachable exits 3")
 
 

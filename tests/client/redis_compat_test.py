@@ -405,14 +405,31 @@ def error_texts_as_redis(cl):
         ALL.add(b"tx/str")
         rk = raw(1, *(setup + SAME_AS_REDIS))[1:]
         rd = raw_at(("127.0.0.1", port), *(setup + SAME_AS_REDIS))[1:]
+        # Malformed requests: the first line of the answer (the connection
+        # is closed after it by both).
+        for bad_req in PROTO_AS_REDIS:
+            rk.append(first_line_at(Cluster.client_addr(1), bad_req))
+            rd.append(first_line_at(("127.0.0.1", port), bad_req))
     finally:
         srv.terminate()
         srv.wait()
-    bad = [(c, a, b) for c, a, b in zip(SAME_AS_REDIS, rk, rd) if a != b]
+    bad = [(c, a, b) for c, a, b in zip(SAME_AS_REDIS + [[repr(r)] for r in PROTO_AS_REDIS],
+                                       rk, rd) if a != b]
     expect(not bad, "replies differ from redis-server %s" % subprocess.run(
         ["redis-server", "--version"], capture_output=True, text=True).stdout.split()[2],
         *["%s: rangekv %r, redis %r" % (" ".join(c)[:40], a, b) for c, a, b in bad[:6]])
-    return "%d commands, the same bytes as redis-server" % len(SAME_AS_REDIS)
+    return "%d commands and %d malformed requests, the same bytes as redis-server" % (
+        len(SAME_AS_REDIS), len(PROTO_AS_REDIS))
+
+
+# Malformed requests whose protocol error must read as Redis's.
+PROTO_AS_REDIS = [b"*abc\r\n", b"*1\r\n$abc\r\n", b"*1\r\n$-5\r\n"]
+
+
+def first_line_at(addr, data):
+    with socket.create_connection(addr, timeout=15) as s:
+        s.sendall(data)
+        return s.makefile("rb").readline()
 
 
 def raw_at(addr, *cmds):

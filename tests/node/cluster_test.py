@@ -207,6 +207,10 @@ def main():
         bad = [l for l in m.splitlines() if l.startswith("rangekv_bad_frames_total")]
         if not bad or int(bad[0].split()[1]) < 1:
             fail("garbage was not counted: %s" % bad)
+        with open(os.path.join(tmp, "n2", "log2")) as f:
+            said = [l for l in f if "peer port: closed a connection from 127.0.0.1:" in l]
+        if not said or "a Redis client belongs on --client-addr" not in said[-1]:
+            fail("garbage on the peer port was not logged: %r" % said)
         wait("still all led after garbage", lambda: all_led((1, 2, 3)), 5)
         st = get(1, "/api/v1/cluster/status")
         if [n["state"] for n in st["nodes"]] != ["up", "up", "up"]:
@@ -382,6 +386,16 @@ def main():
                                capture_output=True, text=True, timeout=20)
             if p.returncode != 1 or "does not match the first start" not in p.stderr:
                 fail("conflicting %s accepted: rc %d, %r" % (extra, p.returncode, p.stderr))
+        # A restart at another peer address: the others know it at its first.
+        moved = "127.0.0.%d:%s" % (victim + 10, peer(victim).rsplit(":", 1)[1])
+        p = subprocess.run([BIN, "start", "--node-id", str(victim), "--data",
+                            os.path.join(tmp, "n%d" % victim, "data"),
+                            "--peer-addr", moved, "--http-addr", http(victim)],
+                           capture_output=True, text=True, timeout=20)
+        if p.returncode != 1 or "is not this node's address in the cluster" not in p.stderr \
+                or peer(victim) not in p.stderr:
+            fail("a restart at another --peer-addr: rc %d, %r" % (p.returncode, p.stderr))
+        print("a restart with conflicting first-start flags or another --peer-addr is refused")
         procs[victim] = start(victim, os.path.join(tmp, "n%d" % victim, "data"))
         wait("all led after the restart", lambda: all_led((1, 2, 3)), 20)
 

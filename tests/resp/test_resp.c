@@ -173,6 +173,41 @@ static void test_replies_round_trip(void **state)
 	rk_resp_out_free(&o);
 }
 
+/* Integer replies over the whole int64_t range (INCRBY's 19 digits), and
+ * nothing past it. */
+static void test_reply_integers_of_19_digits(void **state)
+{
+	static const struct {
+		const char *in;
+		int rc;
+		int64_t v;
+	} cases[] = {
+		{":999999999999999999\r\n", 1, 999999999999999999LL},
+		{":1000000000000000000\r\n", 1, 1000000000000000000LL},
+		{":9223372036854775807\r\n", 1, INT64_MAX},
+		{":-9223372036854775808\r\n", 1, INT64_MIN},
+		{":9223372036854775808\r\n", RK_EPROTO, 0},
+		{":-9223372036854775809\r\n", RK_EPROTO, 0},
+		{":00000000000000000000000000001\r\n", 1, 1},
+	};
+	struct rk_resp_reply r;
+	size_t used, i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t n = strlen(cases[i].in);
+		int rc = rk_resp_parse_reply((const uint8_t *)cases[i].in, n, &used, &r);
+
+		assert_int_equal(rc, cases[i].rc);
+		if (rc == 1) {
+			assert_int_equal(r.type, RK_RESP_INT);
+			assert_true(r.integer == cases[i].v);
+			assert_int_equal(used, n);
+			rk_resp_reply_free(&r);
+		}
+	}
+}
+
 static uint64_t rnd(uint64_t *s)
 {
 	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
@@ -233,6 +268,7 @@ int main(void)
 		cmocka_unit_test(test_parse_malformed),
 		cmocka_unit_test(test_parse_empty_and_inline),
 		cmocka_unit_test(test_replies_round_trip),
+		cmocka_unit_test(test_reply_integers_of_19_digits),
 		cmocka_unit_test(test_random_input),
 	};
 	rk_resp_limits_default(&lim);

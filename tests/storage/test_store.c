@@ -927,6 +927,29 @@ static void test_foreign_directories(void **state)
 	assert_true(strlen(err) > 0);
 	tmpdir_remove(dir);
 
+	/* WiredTiger's turtle file missing: refused, and nothing in the
+	 * directory changed (WiredTiger itself would rename every table and
+	 * start a new journal). */
+	tmpdir_make(dir, sizeof(dir), "foreign");
+	assert_int_equal(store_open_at(dir, 1, 5, &s, err, sizeof(err)), 0);
+	rk_store_close(s);
+	snprintf(path, sizeof(path), "%s/WiredTiger.turtle", dir);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(store_open_at(dir, 1, 5, &s, err, sizeof(err)), RK_ECORRUPT);
+	assert_non_null(strstr(err, "WiredTiger.turtle is missing"));
+	assert_int_equal(store_open_at(dir, 1, 5, &s, err, sizeof(err)), RK_ECORRUPT);
+	{
+		struct stat st;
+
+		snprintf(path, sizeof(path), "%s/kv.wt.1", dir);
+		assert_int_equal(stat(path, &st), -1);
+		snprintf(path, sizeof(path), "%s/kv.wt", dir);
+		assert_int_equal(stat(path, &st), 0);
+		snprintf(path, sizeof(path), "%s/WiredTiger.turtle", dir);
+		assert_int_equal(stat(path, &st), -1);
+	}
+	tmpdir_remove(dir);
+
 	/* Missing, without create. */
 	{
 		struct rk_store_options o;
