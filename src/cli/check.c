@@ -18,6 +18,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -249,6 +250,24 @@ static int check_one(struct chk *c, const char *addr, uint64_t range)
 }
 
 /* Every range of the first node, page by page. */
+/* The table comes at the end (its columns fit every row): meanwhile a
+ * terminal is shown how far --all got, on one line of stderr redrawn
+ * (cleared when done). */
+static void progress(const struct chk *c, bool done)
+{
+	if (!isatty(STDERR_FILENO))
+		return;
+	if (done) {
+		fputs("\r\033[K", stderr);
+		return;
+	}
+	fprintf(stderr, "\rchecked %" PRIu64 " ranges: %" PRIu64 " agree, %" PRIu64
+		" differ, %" PRIu64 " incomplete, %" PRIu64 " not checked\033[K",
+		c->agree + c->differ + c->incomplete + c->unchecked, c->agree, c->differ,
+		c->incomplete, c->unchecked);
+	fflush(stderr);
+}
+
 static int check_all(struct chk *c)
 {
 	uint64_t after = 0;
@@ -266,6 +285,8 @@ static int check_all(struct chk *c)
 				 "&after=%" PRIu64, after);
 		first = false;
 		rc = ask(c, c->http[0], "GET", path, &j, &status);
+		if (rc != 0 || status != 200 || j == NULL)
+			progress(c, true);
 		if (rc != 0)
 			return rc;
 		if (status != 200 || j == NULL) {
@@ -286,15 +307,18 @@ static int check_all(struct chk *c)
 				a = addr_of(c, (uint64_t)lead->valuedouble);
 			rc = check_one(c, a != NULL ? a : c->http[0], (uint64_t)id->valuedouble);
 			if (rc != 0) {
+				progress(c, true);
 				cJSON_Delete(j);
 				return rc;
 			}
+			progress(c, false);
 		}
 		nx = cJSON_GetObjectItemCaseSensitive(j, "next");
 		more = cJSON_IsNumber(nx);
 		after = more ? (uint64_t)nx->valuedouble : 0;
 		cJSON_Delete(j);
 	}
+	progress(c, true);
 	return 0;
 }
 

@@ -158,11 +158,34 @@ static void num_or_dash(char *out, size_t cap, const cJSON *o, const char *name)
 }
 
 /* A span bound for people: the empty start and end are the key space's. */
-static const char *bound(const cJSON *o, const char *name, bool end)
+/* A range's bound as shown: the API's escaped key, "(start)" or "(end)"
+ * for an open end, and spaces at the key's ends written \x20 (a key of
+ * spaces would look like no key; the escape is what KEY arguments take).
+ * The result is k itself or buf (at least BOUND_MAX bytes). */
+#define BOUND_MAX 1024
+static const char *bound(const cJSON *o, const char *name, bool end, char *buf)
 {
 	const char *k = str(o, name, "");
+	size_t n = strlen(k), lead = 0, trail = 0, w = 0;
 
-	return k[0] != '\0' ? k : end ? "(end)" : "(start)";
+	if (n == 0)
+		return end ? "(end)" : "(start)";
+	while (lead < n && k[lead] == ' ')
+		lead++;
+	while (trail < n - lead && k[n - 1 - trail] == ' ')
+		trail++;
+	if ((lead == 0 && trail == 0) || 4 * n + 1 > BOUND_MAX)
+		return k;
+	for (size_t i = 0; i < n; i++) {
+		if (k[i] == ' ' && (i < lead || i >= n - trail)) {
+			memcpy(buf + w, "\\x20", 4);
+			w += 4;
+		} else {
+			buf[w++] = k[i];
+		}
+	}
+	buf[w] = '\0';
+	return buf;
 }
 
 /* "1,2,3" (learners marked with "L"). */
@@ -313,7 +336,8 @@ static void range_row(struct rk_cli_table *t, const cJSON *r)
 	rk_cli_fmt_rate(w, sizeof(w), num(r, "writes_per_sec"));
 	rk_cli_fmt_rate(rd, sizeof(rd), num(r, "reads_per_sec"));
 	replicas_text(reps, sizeof(reps), r);
-	const char *row[] = {id, bound(r, "start", false), bound(r, "end", true), leader,
+	char b1[BOUND_MAX], b2[BOUND_MAX];
+	const char *row[] = {id, bound(r, "start", false, b1), bound(r, "end", true, b2), leader,
 			     term, applied, known ? size : "-", known ? w : "-", known ? rd : "-",
 			     !known ? "-" : cJSON_IsTrue(get(r, "asleep")) ? "yes" : "no", reps};
 	rk_cli_table_row_v(t, row);
@@ -446,15 +470,15 @@ static const struct rk_cli_table_col progress_cols[] = {
 static void range_detail(const struct insp *s, const cJSON *r)
 {
 	const cJSON *raft = get(r, "raft"), *prog = get(raft, "progress"), *p;
-	char size[24], w[24], rd[24], reps[96], slept[24];
+	char size[24], w[24], rd[24], reps[96], slept[24], b1[BOUND_MAX], b2[BOUND_MAX];
 	struct rk_cli_table t;
 
 	rk_cli_fmt_size(size, sizeof(size), num(r, "size_bytes"));
 	rk_cli_fmt_rate(w, sizeof(w), num(r, "writes_per_sec"));
 	rk_cli_fmt_rate(rd, sizeof(rd), num(r, "reads_per_sec"));
 	replicas_text(reps, sizeof(reps), r);
-	printf("range %.0f  [%s, %s)  generation %.0f\n", num(r, "id"), bound(r, "start", false),
-	       bound(r, "end", true), num(r, "generation"));
+	printf("range %.0f  [%s, %s)  generation %.0f\n", num(r, "id"), bound(r, "start", false, b1),
+	       bound(r, "end", true, b2), num(r, "generation"));
 	if (cJSON_IsNumber(get(r, "leader")))
 		printf("  leader    node %.0f (this replica: %s)\n", num(r, "leader"),
 		       str(r, "role", "?"));

@@ -3,6 +3,7 @@
  * and one by one) and Prometheus metrics. Read-only views of the loop's
  * state, answered on the loop.
  */
+#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,8 +103,9 @@ static bool parse_u64(const char *s, uint64_t *vp)
 
 	if (s[0] < '0' || s[0] > '9')
 		return false;
+	errno = 0;
 	v = strtoull(s, &end, 10);
-	if (*end != '\0')
+	if (*end != '\0' || errno == ERANGE) /* past 2^64 - 1: not an id */
 		return false;
 	*vp = v;
 	return true;

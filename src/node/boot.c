@@ -359,7 +359,11 @@ int rk_boot_check_flags(struct rk_node *n, char *err, size_t errlen)
 			rk_keyspace_free(&lay.ks);
 		}
 		if (had.len > 0 && (had.len != want.len || memcmp(had.p, want.p, had.len) != 0)) {
-			snprintf(err, errlen, "%s does not match the first start of %.200s (%s%.*s)",
+			/* Also after a first start that failed (it could not
+			 * listen, say): the flags are fixed once it wrote them. */
+			snprintf(err, errlen, "%s does not match the first start of %.200s (%s%.*s): "
+				 "a data directory keeps its first start's flags (remove it to "
+				 "start anew with others; its data goes with it)",
 				 flag[k], cfg->data_dir, k == 2 ? "--replicas " : "",
 				 (int)(had.len > 200 ? 200 : had.len), (const char *)had.p);
 			rc = RK_EINVAL;

@@ -171,6 +171,26 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 	return RK_EINVAL;
 }
 
+/* Whether flag is one of start's: its help lists every flag, each at the
+ * start of a line ("  --flag ARG"). Asked only of a flag given last
+ * without a value, to tell a misspelt flag from a missing value. */
+static bool known_flag(const char *flag)
+{
+	char *text = NULL, pat[96];
+	size_t len = 0;
+	bool known;
+	FILE *f = open_memstream(&text, &len);
+
+	if (f == NULL)
+		return true; /* cannot tell: the value is what is missing */
+	rk_node_config_usage(f);
+	fclose(f);
+	snprintf(pat, sizeof(pat), "\n  %s ", flag);
+	known = text == NULL || strstr(text, pat) != NULL;
+	free(text);
+	return known;
+}
+
 uint64_t rk_node_memory_bytes(void)
 {
 	long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
@@ -399,6 +419,9 @@ int rk_node_config_parse(int argc, char **argv, struct rk_node_config *c,
 			val = argv[++i];
 		} else {
 			rk_node_config_free(c);
+			if (!known_flag(flag))
+				return fail(err, errlen, "unknown flag %s (see rangekv start --help)",
+					    flag);
 			return fail(err, errlen, "%s needs a value", flag);
 		}
 		rc = 0;

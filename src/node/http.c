@@ -29,6 +29,7 @@ struct rk_http_conn {
 	 * wait in held until the answer is sent. */
 	struct rk_http_later *later;
 	bool keep; /* the deferred request's keep-alive */
+	bool head; /* the request being answered is a HEAD: no body sent */
 	struct rk_buf held;
 	/* Headers: only Authorization is kept (the admin token). */
 	char hfield[16];
@@ -135,7 +136,8 @@ static void send_response(struct rk_http_conn *c, struct rk_http_resp *resp,
 		      close_after ? "close" : "keep-alive",
 		      resp->status == 401 ? "WWW-Authenticate: Bearer\r\n" : "",
 		      resp->headers != NULL ? resp->headers : "");
-	rk_buf_append(&wr->data, resp->body.p, resp->body.len);
+	if (!c->head) /* a HEAD's answer is a GET's without the body */
+		rk_buf_append(&wr->data, resp->body.p, resp->body.len);
 	if (wr->data.oom) {
 		rk_buf_free(&wr->data);
 		free(wr);
@@ -174,6 +176,7 @@ static int on_message_begin(http_parser *p)
 	c->hfield_len = 0;
 	c->in_value = c->in_auth = c->auth_over = false;
 	c->auth_len = 0;
+	c->head = false;
 	return 0;
 }
 
@@ -318,7 +321,10 @@ static int on_message_complete(http_parser *p)
 	if (q != NULL)
 		*q++ = '\0';
 	memset(&req, 0, sizeof(req));
-	req.method = http_method_str((enum http_method)p->method);
+	/* HEAD is served as GET (a read: no token unless the path is
+	 * private), the body left out of the answer. */
+	c->head = p->method == HTTP_HEAD;
+	req.method = c->head ? "GET" : http_method_str((enum http_method)p->method);
 	req.path = url;
 	req.query = q != NULL ? q : "";
 	req.body = c->body.p;

@@ -56,7 +56,7 @@ static int cmd_reserve(struct rk_resp_cmd *c, size_t n)
 /*
  * Reads "<prefix><integer>\r\n" at buf. Returns 1 with *vp and *endp (just
  * past the CRLF), 0 if incomplete, RK_EPROTO if malformed. An optional '-'
- * and digits of a value within int64_t are accepted: an integer reply
+ * and at most 19 digits of a value within int64_t are accepted: an integer reply
  * (INCRBY's, say) may take all 19 digits; lengths are bounded by the
  * callers.
  */
@@ -75,10 +75,12 @@ static int read_header(const uint8_t *buf, size_t len, int64_t *vp,
 	for (; i < len && buf[i] >= '0' && buf[i] <= '9'; i++) {
 		unsigned d = (unsigned)(buf[i] - '0');
 
-		if (v > (max - d) / 10)
+		/* At most 19 digits, leading zeros counted: a header is
+		 * then refused at the same byte whether it came whole or in
+		 * pieces (within HDR_MAX). */
+		if (++digits > 19 || v > (max - d) / 10)
 			return RK_EPROTO;
 		v = v * 10 + d;
-		digits++;
 	}
 	if (i >= len)
 		return len > HDR_MAX ? RK_EPROTO : 0;

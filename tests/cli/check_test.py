@@ -226,6 +226,26 @@ def test_agree_under_load():
     p = run("check", "--all", *ALL_HTTP, rc=0)
     if p.stdout.count(b"agree") < RANGES or b"5 ranges: 5 agree" not in p.stdout:
         fail("check --all table: %r" % p.stdout)
+    # On a terminal, stderr shows how far --all got while it runs.
+    import pty
+    m, sl = pty.openpty()
+    p = subprocess.Popen([BIN, "check", "--all"] + ALL_HTTP, stdout=subprocess.PIPE,
+                         stderr=sl)
+    os.close(sl)
+    err = b""
+    while True:
+        try:
+            d = os.read(m, 4096)
+        except OSError:
+            break
+        if not d:
+            break
+        err += d
+    out, _ = p.communicate(timeout=60 * SLOW)
+    os.close(m)
+    if p.returncode != 0 or b"checked 5 ranges: 5 agree" not in err or \
+            b"5 ranges: 5 agree" not in out:
+        fail("check --all on a terminal: rc %d, stderr %r" % (p.returncode, err))
     print("agree: after and during a write load (%d writes)" % load.n, flush=True)
 
 

@@ -302,7 +302,8 @@ def test_log(lead):
         fail("a from past the end")
     for path, code in (("/api/v1/ranges/99/log", 404), ("/api/v1/ranges/x/log", 400),
                        ("/api/v1/ranges/2/log?limit=1001", 400), ("/api/v1/ranges/2/log?from=x", 400),
-                       ("/api/v1/ranges/2/frob", 404)):
+                       ("/api/v1/ranges/2/frob", 404),
+                       ("/api/v1/ranges/18446744073709551617", 400)):
         if get_status(1, path) != code:
             fail("%s: want %d" % (path, code))
     print("log: commands decoded, read across compaction (first index %d), paged, bad queries"
@@ -526,6 +527,22 @@ def test_unavailable(procs):
           "unavailable= in the API, none once the nodes are back")
 
 
+def test_space_bound():
+    """A range bound of spaces is shown \\x20, not as an empty cell (which
+    reads as the open start or end)."""
+    h = ["--http", http(1), "--http", http(2), "--http", http(3)]
+    run("split", "\\x20", *h, rc=0, timeout=60)
+    t = rows(run("ranges", "--http", http(1), rc=0).stdout)
+    first = [r for r in t[1:] if r[0] == "1"]
+    if not first or first[0][1:3] != ["(start)", "\\x20"] or \
+            not any(r[1:3] == ["\\x20", "b"] for r in t[1:]):
+        fail("a bound of one space in the ranges table: %s" % t)
+    out = run("range", "1", "--http", http(1), rc=0).stdout.decode()
+    if "[(start), \\x20)" not in out:
+        fail("a bound of one space in range 1's detail: %r" % out.splitlines()[:1])
+    print("cli: a range bound of spaces shown as \\x20")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="rk-inspect-")
     procs = {}
@@ -539,6 +556,7 @@ def main():
         test_cli_usage()
         test_cli(lead)
         test_unavailable(procs)
+        test_space_bound()
         if len(sys.argv) > 2 and sys.argv[2] == "--keep":
             print("cluster up on", [http(i) for i in (1, 2, 3)], flush=True)
             signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))

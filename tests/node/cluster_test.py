@@ -384,7 +384,8 @@ def main():
                                 "--peer-addr", peer(victim), "--http-addr", http(victim),
                                 "--initial-cluster", CLUSTER] + extra,
                                capture_output=True, text=True, timeout=20)
-            if p.returncode != 1 or "does not match the first start" not in p.stderr:
+            if p.returncode != 1 or "does not match the first start" not in p.stderr or \
+                    "remove it to start anew" not in p.stderr:
                 fail("conflicting %s accepted: rc %d, %r" % (extra, p.returncode, p.stderr))
         # A restart at another peer address: the others know it at its first.
         moved = "127.0.0.%d:%s" % (victim + 10, peer(victim).rsplit(":", 1)[1])
@@ -396,6 +397,30 @@ def main():
                 or peer(victim) not in p.stderr:
             fail("a restart at another --peer-addr: rc %d, %r" % (p.returncode, p.stderr))
         print("a restart with conflicting first-start flags or another --peer-addr is refused")
+        # A first start that could not listen still fixed its flags: the
+        # refusal of other flags says how to start with others.
+        fresh = os.path.join(tmp, "n%d" % victim, "fresh")
+        with socket.socket() as busy:
+            busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            host, port = addr(victim, 1).rsplit(":", 1)
+            busy.bind((host, int(port)))
+            busy.listen()
+            p = subprocess.run([BIN, "start", "--node-id", str(victim), "--data", fresh,
+                                "--peer-addr", peer(victim), "--http-addr", http(victim),
+                                "--client-addr", addr(victim, 1),
+                                "--initial-cluster", CLUSTER, "--ranges", "8"],
+                               capture_output=True, text=True, timeout=20)
+        if p.returncode != 1:
+            fail("a first start on a busy --client-addr: rc %d, %r" % (p.returncode, p.stderr))
+        p = subprocess.run([BIN, "start", "--node-id", str(victim), "--data", fresh,
+                            "--peer-addr", peer(victim), "--http-addr", http(victim),
+                            "--client-addr", addr(victim, 1),
+                            "--initial-cluster", CLUSTER, "--ranges", "9"],
+                           capture_output=True, text=True, timeout=20)
+        if os.path.exists(fresh) and (p.returncode != 1 or
+                                      "remove it to start anew" not in p.stderr):
+            fail("other flags after an incomplete first start: rc %d, %r" %
+                 (p.returncode, p.stderr))
         procs[victim] = start(victim, os.path.join(tmp, "n%d" % victim, "data"))
         wait("all led after the restart", lambda: all_led((1, 2, 3)), 20)
 

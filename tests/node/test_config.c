@@ -164,6 +164,40 @@ static void test_start_flags(void **state)
 	assert_non_null(strstr(err, "increasing"));
 	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 --ranges"), RK_EINVAL);
 	assert_non_null(strstr(err, "needs a value"));
+	/* A misspelt flag given last is unknown, not one missing its value;
+	 * every flag of the help given last misses its value. */
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 --bogus"),
+			 RK_EINVAL);
+	assert_non_null(strstr(err, "unknown flag --bogus"));
+	{
+		char *text = NULL, line[4096];
+		size_t len = 0;
+		int valued = 0;
+		FILE *f = open_memstream(&text, &len);
+
+		assert_non_null(f);
+		rk_node_config_usage(f);
+		fclose(f);
+		for (const char *p = text; (p = strstr(p, "\n  --")) != NULL; p++) {
+			char flag[64];
+			size_t n = strcspn(p + 3, " \n");
+
+			assert_true(n < sizeof(flag));
+			memcpy(flag, p + 3, n);
+			flag[n] = '\0';
+			if (strcmp(flag, "--added-node") == 0 || strcmp(flag, "--enable-debug-api") == 0 ||
+			    strcmp(flag, "--help") == 0)
+				continue;
+			snprintf(line, sizeof(line), "--node-id 1 --data d --peer-addr 127.0.0.1:7101 %s",
+				 flag);
+			assert_int_equal(parse(&c, err, line), RK_EINVAL);
+			if (strstr(err, "needs a value") == NULL)
+				fail_msg("%s given last: %s", flag, err);
+			valued++;
+		}
+		free(text);
+		assert_true(valued >= 30);
+	}
 	assert_int_equal(parse(&c, err, "--node-id 4 --data d --peer-addr 127.0.0.4:7104 "
 				      "--join 127.0.0.1:7101 --ranges 8"), RK_EINVAL);
 	assert_int_equal(parse(&c, err, "--node-id 4 --data d --peer-addr 127.0.0.4:7104 "

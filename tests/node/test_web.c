@@ -350,6 +350,27 @@ static void test_http_admin_token(void **state)
 			     buf, sizeof(buf)), 401);
 	assert_int_equal(ask(sv.port, "GET /ranges/7 HTTP/1.1\r\nHost: x\r\n\r\n",
 			     buf, sizeof(buf)), 404);
+	/* HEAD is a read: a GET's answer without its body (the length
+	 * still the body's), and private paths need the token as for GET. */
+	assert_int_equal(ask(sv.port, "HEAD /hello HTTP/1.1\r\nHost: x\r\n"
+				      "Connection: close\r\n\r\n", buf, sizeof(buf)), 200);
+	assert_non_null(strstr(buf, "Content-Length: 14\r\n"));
+	assert_true(strlen(buf) > 4 && strcmp(buf + strlen(buf) - 4, "\r\n\r\n") == 0);
+	assert_null(strstr(buf, "hello\":true"));
+	assert_int_equal(ask(sv.port, "HEAD /ranges/7/log HTTP/1.1\r\nHost: x\r\n"
+				      "Connection: close\r\n\r\n", buf, sizeof(buf)), 401);
+	/* A GET after a HEAD on the same connection has its body. */
+	{
+		int fd = dial(sv.port);
+		const char *two = "HEAD /hello HTTP/1.1\r\nHost: x\r\n\r\n"
+				  "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+
+		send_all(fd, two, strlen(two));
+		read_responses(fd, buf, sizeof(buf), 3);
+		close(fd);
+		assert_non_null(strstr(buf, "\r\n\r\nHTTP/1.1 200"));
+		assert_non_null(strstr(buf, "{\"hello\":true}"));
+	}
 	server_stop(&sv);
 	/* Without a token every call reaches the handler. */
 	server_start(&sv);

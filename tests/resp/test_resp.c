@@ -188,7 +188,8 @@ static void test_reply_integers_of_19_digits(void **state)
 		{":-9223372036854775808\r\n", 1, INT64_MIN},
 		{":9223372036854775808\r\n", RK_EPROTO, 0},
 		{":-9223372036854775809\r\n", RK_EPROTO, 0},
-		{":00000000000000000000000000001\r\n", 1, 1},
+		{":0000000000000000001\r\n", 1, 1},
+		{":00000000000000000001\r\n", RK_EPROTO, 0}, /* 20 digits */
 	};
 	struct rk_resp_reply r;
 	size_t used, i;
