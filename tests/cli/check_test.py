@@ -16,6 +16,7 @@
 """
 import json
 import os
+import pty
 import shutil
 import signal
 import subprocess
@@ -27,7 +28,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from inspect_test import Resp, free_port  # noqa: E402  (the same RESP client)
+from inspect_test import Resp, free_port, read_pty  # noqa: E402  (shared helpers)
 
 BIN = sys.argv[1]
 SLOW = 4 if os.environ.get("RK_SANITIZED_RUN") else 1  # ASan + UBSan builds
@@ -227,20 +228,11 @@ def test_agree_under_load():
     if p.stdout.count(b"agree") < RANGES or b"5 ranges: 5 agree" not in p.stdout:
         fail("check --all table: %r" % p.stdout)
     # On a terminal, stderr shows how far --all got while it runs.
-    import pty
     m, sl = pty.openpty()
     p = subprocess.Popen([BIN, "check", "--all"] + ALL_HTTP, stdout=subprocess.PIPE,
                          stderr=sl)
     os.close(sl)
-    err = b""
-    while True:
-        try:
-            d = os.read(m, 4096)
-        except OSError:
-            break
-        if not d:
-            break
-        err += d
+    err = read_pty(m)
     out, _ = p.communicate(timeout=60 * SLOW)
     os.close(m)
     if p.returncode != 0 or b"checked 5 ranges: 5 agree" not in err or \

@@ -323,6 +323,21 @@ def run(*args, rc=None, timeout=30):
     return p
 
 
+def read_pty(m):
+    """Everything written to the pty whose master is m, until the last
+    writer closed it (the read then fails with EIO, or returns nothing)."""
+    out = b""
+    while True:
+        try:
+            d = os.read(m, 4096)
+        except OSError:
+            break
+        if not d:
+            break
+        out += d
+    return out
+
+
 def rows(out):
     """The rows of a table (header first), split on runs of 2+ spaces."""
     import re
@@ -451,15 +466,7 @@ def test_cli(lead):
     p = subprocess.Popen([BIN, "log", "2", "--limit", "6"] + h, stdout=sl,
                          stderr=subprocess.PIPE)
     os.close(sl)
-    out = b""
-    while True:
-        try:
-            d = os.read(m, 4096)
-        except OSError:
-            break
-        if not d:
-            break
-        out += d
+    out = read_pty(m)
     p.wait(timeout=10 * SLOW)
     os.close(m)
     lines = out.decode().replace("\r", "").splitlines()
