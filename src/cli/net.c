@@ -398,6 +398,10 @@ int rk_cli_http(const char *addr, const char *method, const char *path,
 	while (rc == 0) {
 		ssize_t r;
 
+		/* Not a node's HTTP port (a RESP port answers "-ERR unknown
+		 * command 'GET'" and waits for more): say so at once. */
+		if (c.len > 0 && memcmp(c.in, "HTTP/1.", c.len < 7 ? c.len : 7) != 0)
+			break;
 		if (head == 0 && c.len > 0) {
 			const uint8_t *sep = memmem(c.in, c.len, "\r\n\r\n", 4);
 			if (sep != NULL) {
@@ -415,7 +419,9 @@ int rk_cli_http(const char *addr, const char *method, const char *path,
 			break;
 	}
 	if (rc == 0 && (head == 0 || c.len < 12 || memcmp(c.in, "HTTP/1.", 7) != 0)) {
-		snprintf(err, errlen, "%s: not an HTTP reply", addr);
+		snprintf(err, errlen, "%s: not an HTTP reply%s", addr,
+			 c.len > 0 && (c.in[0] == '-' || c.in[0] == '+') ?
+			 " (a RESP port? the HTTP API is on the node's --http-addr)" : "");
 		rc = RK_EPROTO;
 	}
 	if (rc == 0) {

@@ -380,6 +380,11 @@ def test_cli_usage():
         p = run(*(args + ["--http", a, "--timeout", "2"]), rc=3)
         if len(p.stderr.decode().strip().splitlines()) != 1 or p.stdout:
             fail("unreachable %s: %r %r" % (args, p.stdout, p.stderr))
+    # A RESP port given as --http: said at once, not after the timeout.
+    t0 = time.time()
+    p = run("status", "--http", addr(1, 1), rc=1)
+    if b"not an HTTP reply (a RESP port?" not in p.stderr or time.time() - t0 > 5 * SLOW:
+        fail("status --http at a RESP port: %r after %.1f s" % (p.stderr, time.time() - t0))
     # decommission's help offers no --watch (it refuses it: --wait follows).
     if b"--watch" in run("decommission", "--help", rc=0).stdout:
         fail("decommission --help offers --watch, which it refuses")
