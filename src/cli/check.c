@@ -249,7 +249,6 @@ static int check_one(struct chk *c, const char *addr, uint64_t range)
 	return 0;
 }
 
-/* Every range of the first node, page by page. */
 /* The table comes at the end (its columns fit every row): meanwhile a
  * terminal is shown how far --all got, on one line of stderr redrawn
  * (cleared when done). */
@@ -268,6 +267,7 @@ static void progress(const struct chk *c, bool done)
 	fflush(stderr);
 }
 
+/* Every range of the first node, page by page. */
 static int check_all(struct chk *c)
 {
 	uint64_t after = 0;

@@ -157,7 +157,6 @@ static void num_or_dash(char *out, size_t cap, const cJSON *o, const char *name)
 		snprintf(out, cap, "-");
 }
 
-/* A span bound for people: the empty start and end are the key space's. */
 /* A range's bound as shown: the API's escaped key, "(start)" or "(end)"
  * for an open end, and spaces at the key's ends written \x20 (a key of
  * spaces would look like no key; the escape is what KEY arguments take).
