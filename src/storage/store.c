@@ -449,8 +449,9 @@ static int dir_check_turtle(const char *dir, char *err, size_t errlen)
 		return store_errno(errno);
 	}
 	snprintf(err, errlen, "%s: its storage metadata is damaged (WiredTiger.turtle is missing); "
-		 "nothing in it was changed: restore the directory from a backup, or remove it "
-		 "and add the node again so that it copies its ranges from its peers", dir);
+		 "nothing in it was changed: restore the directory from a backup, or replace "
+		 "the node (decommission it, then start a new one with --join: it copies its "
+		 "ranges from its peers)", dir);
 	return RK_ECORRUPT;
 }
 
