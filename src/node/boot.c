@@ -298,32 +298,36 @@ int rk_boot_finished(struct rk_node *n, bool *existingp, char *err, size_t errle
  * and never be reached). A node added later has no entry here. */
 static int check_peer_addr(struct rk_node *n, char *err, size_t errlen)
 {
+	struct rk_node_config *rec;
 	const void *v;
 	size_t vl;
-	char id[32];
-	const char *p, *end, *a;
-	size_t idl;
+	char *row;
+	int rc = 0;
 
 	if (rk_store_meta_get(n->reader, "first_start_cluster", &v, &vl) != 0)
 		return 0;
-	idl = (size_t)snprintf(id, sizeof(id), "%llu=", (unsigned long long)n->cfg.node_id);
-	for (p = v, end = p + vl; p < end; p = a + 1) {
-		const char *comma = memchr(p, ',', (size_t)(end - p));
+	rec = calloc(1, sizeof(*rec));
+	row = strndup(v, vl);
+	if (rec == NULL || row == NULL) {
+		rc = RK_ENOMEM;
+	} else if (rk_node_config_parse_cluster(rec, row, err, errlen) != 0) {
+		err[0] = '\0'; /* a row that does not parse: layout_parse says so */
+	} else {
+		for (uint32_t i = 0; i < rec->n_initial; i++) {
+			const struct rk_node_peer *p = &rec->initial[i];
 
-		a = comma != NULL ? comma : end;
-		if ((size_t)(a - p) <= idl || memcmp(p, id, idl) != 0)
-			continue;
-		p += idl;
-		if ((size_t)(a - p) == strlen(n->cfg.peer_addr) &&
-		    memcmp(p, n->cfg.peer_addr, (size_t)(a - p)) == 0)
-			return 0;
-		snprintf(err, errlen, "--peer-addr %s is not this node's address in the cluster "
-			 "(%.*s, from the first start of %.200s): the other nodes reach node %llu there",
-			 n->cfg.peer_addr, (int)(a - p > 200 ? 200 : a - p), p, n->cfg.data_dir,
-			 (unsigned long long)n->cfg.node_id);
-		return RK_EINVAL;
+			if (p->id != n->cfg.node_id || strcmp(p->addr, n->cfg.peer_addr) == 0)
+				continue;
+			snprintf(err, errlen, "--peer-addr %s is not this node's address in the "
+				 "cluster (%s, from the first start of %.200s): the other nodes "
+				 "reach node %llu there", n->cfg.peer_addr, p->addr,
+				 n->cfg.data_dir, (unsigned long long)n->cfg.node_id);
+			rc = RK_EINVAL;
+		}
 	}
-	return 0;
+	free(row);
+	free(rec);
+	return rc;
 }
 
 /* A restart may repeat the first-start flags; they must match. */

@@ -426,15 +426,17 @@ static void in_close(struct in_conn *ic, bool bad)
 		/* Say so (a line a second at most): whoever sent it may be
 		 * a client pointed at the peer port by mistake. */
 		if (rk_log_limit_pass(&n->bad_log, uv_now(n->loop), 1000, &held)) {
-			char who[80];
+			char who[80], more[48] = "";
 
 			rk_net_remote_name(&ic->tcp, who, sizeof(who));
+			if (held > 0)
+				snprintf(more, sizeof(more), " (and %llu more not logged)",
+					 (unsigned long long)held);
 			rk_log_warn("net", "peer port: closed a connection from %s that sent bytes "
 				    "that are not %s (only nodes of the cluster talk here; a Redis "
-				    "client belongs on --client-addr)%s%.0llu%s",
+				    "client belongs on --client-addr)%s",
 				    who, ic->state == IC_OPEN ? "a valid frame" : "a node's handshake",
-				    held > 0 ? " (and " : "", (unsigned long long)held,
-				    held > 0 ? " more not logged)" : "");
+				    more);
 		}
 	}
 	uv_close((uv_handle_t *)&ic->tcp, in_closed);
