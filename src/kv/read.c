@@ -121,8 +121,11 @@ int rk_kv_read(struct rk_store_reader *r, const struct rk_kv_cmd *c,
 		x.limit = c->n > 0 && c->n < RK_KV_SCAN_MAX ? c->n : RK_KV_SCAN_MAX;
 		rc = 0;
 		if (el == 0 || kv_keycmp(s, sl, e, el) < 0)
-			rc = rk_store_scan_span(r, 0, s, sl, e, el, scan_pair, &x,
-						&applied);
+			rc = x.mode == RK_KV_SCAN_PAIRS ?
+				rk_store_scan_span(r, 0, s, sl, e, el, scan_pair,
+						   &x, &applied) :
+				rk_store_scan_span_lens(r, 0, s, sl, e, el,
+							scan_pair, &x, &applied);
 		if (rc == 0 && x.mode == RK_KV_SCAN_PAIRS) {
 			rk_buf_printf(out, "*%" PRId64 "\r\n", 2 * x.n);
 			rk_buf_append(out, x.body.p, x.body.len);

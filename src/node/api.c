@@ -358,6 +358,15 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 			ss.compactions);
 	rk_prom_one_u64(b, "rangekv_store_compacted_bytes_total", "counter",
 			"File bytes the compactions gave back.", ss.compacted_bytes);
+	rk_prom_one_u64(b, "rangekv_store_values_bytes", "gauge",
+			"Bytes of the value log's segments (values of 512 bytes and more, "
+			"garbage not yet collected included).", ss.values_bytes);
+	rk_prom_one_u64(b, "rangekv_store_values_moved_bytes_total", "counter",
+			"Record bytes the value log's collection copied out of segments it emptied.",
+			ss.values_moved_bytes);
+	rk_prom_one_u64(b, "rangekv_store_values_segments_retired_total", "counter",
+			"Value log segments collected (deleted once no pinned reader needs them).",
+			ss.values_segments_retired);
 	rk_prom_one_u64(b, "rangekv_store_commit_retries_total", "counter",
 			"Group commit transactions rolled back (a write conflict, cache pressure) and redone.",
 			ss.commit_retries);

@@ -129,8 +129,8 @@ static void search_run(uv_work_t *req)
 	s->rc = rk_store_reader_open(s->n->store, &rd);
 	if (s->rc != 0)
 		return;
-	s->rc = rk_store_scan_span(rd, 0, s->start.p, s->start.len, s->end.p, s->end.len,
-				   add_pair, &s->mid, NULL);
+	s->rc = rk_store_scan_span_lens(rd, 0, s->start.p, s->start.len, s->end.p,
+					s->end.len, add_pair, &s->mid, NULL);
 	rk_store_reader_close(rd);
 }
 

@@ -99,8 +99,8 @@ static void job_run(uv_work_t *req)
 	for (size_t i = 0; i < j->nv; i++) {
 		struct one *o = &j->v[i];
 		o->rc = rc != 0 ? rc :
-			rk_store_scan_span(rd, 0, o->start, o->slen, o->end, o->elen,
-					   add_pair, &o->bytes, NULL);
+			rk_store_scan_span_lens(rd, 0, o->start, o->slen, o->end,
+						o->elen, add_pair, &o->bytes, NULL);
 	}
 	if (rc == 0)
 		rk_store_reader_close(rd);

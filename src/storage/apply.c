@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "store_int.h"
+#include "vlog.h"
 
 struct reader_pos {
 	const uint8_t *p;
@@ -142,9 +143,69 @@ static int del_bytes_key(WT_CURSOR *c, const void *key, size_t klen)
 	return ret == WT_NOTFOUND ? 0 : store_err(ret);
 }
 
+/* Before a kv row is replaced or removed: if its value is in the value
+ * log, the record's bytes leave its segment's live bytes. A store whose
+ * value log never had a segment has no such row (and is spared the
+ * search). */
+static int kv_drop_old(struct store_session *ss, const uint8_t *k, size_t kl)
+{
+	WT_CURSOR *c = ss->c[T_KV];
+	WT_ITEM key, v;
+	int ret, rc = 0;
+
+	if (ss->s->vlog == NULL || store_vlog_empty(ss->s->vlog))
+		return 0;
+	key.data = k;
+	key.size = kl;
+	c->set_key(c, &key);
+	ret = c->search(c);
+	if (ret == 0 && (ret = c->get_value(c, &v)) == 0)
+		rc = store_vdelta_drop_row(&ss->vd, k, kl, v.data, v.size);
+	c->reset(c);
+	if (ret != 0 && ret != WT_NOTFOUND)
+		return store_err(ret);
+	return rc;
+}
+
+/* A kv put: a value of at least vlog_min bytes, put by the storage
+ * thread, goes to the value log and the row holds its reference; any
+ * other in place. */
+static int kv_put(struct store_session *ss, const uint8_t *k, size_t kl,
+		  const uint8_t *v, size_t vl)
+{
+	struct rk_store *s = ss->s;
+	uint8_t *tmp;
+	int rc;
+
+	if ((rc = kv_drop_old(ss, k, kl)) != 0)
+		return rc;
+	if (ss->vwrite && vl >= s->vlog_min) {
+		struct store_vref ref;
+		uint8_t row[KV_APART_LEN];
+		rc = store_vlog_add(s->vlog, k, kl, v, vl, &ref);
+		if (rc == 0)
+			rc = store_vdelta_add(&ss->vd, ref.seg,
+					      (int64_t)store_vrec_len(kl, vl));
+		if (rc != 0)
+			return rc;
+		row[0] = KV_HEADER_VERSION;
+		row[1] = KV_F_APART;
+		store_vref_encode(&ref, row + KV_HEADER_LEN);
+		return put_bytes_key(ss->c[T_KV], k, kl, row, sizeof(row));
+	}
+	tmp = scratch(ss, KV_HEADER_LEN + vl);
+	if (tmp == NULL)
+		return RK_ENOMEM;
+	tmp[0] = KV_HEADER_VERSION;
+	tmp[1] = 0; /* flags */
+	if (vl > 0)
+		memcpy(tmp + KV_HEADER_LEN, v, vl);
+	return put_bytes_key(ss->c[T_KV], k, kl, tmp, KV_HEADER_LEN + vl);
+}
+
 int store_clear_span(WT_CURSOR *c, const uint8_t *s, size_t sl,
 		     const uint8_t *e, size_t el, uint64_t max,
-		     uint64_t *removedp)
+		     uint64_t *removedp, struct store_vdelta *vd)
 {
 	WT_ITEM k;
 	int ret;
@@ -156,6 +217,17 @@ int store_clear_span(WT_CURSOR *c, const uint8_t *s, size_t sl,
 			break;
 		if (store_past_end(k.data, k.size, e, el))
 			break;
+		if (vd != NULL) {
+			WT_ITEM v;
+			int rc;
+			if ((ret = c->get_value(c, &v)) != 0)
+				break;
+			rc = store_vdelta_drop_row(vd, k.data, k.size, v.data, v.size);
+			if (rc != 0) {
+				c->reset(c);
+				return rc;
+			}
+		}
 		if ((ret = c->remove(c)) != 0)
 			break;
 		++*removedp;
@@ -169,17 +241,18 @@ int store_clear_table(struct store_session *ss, int table)
 {
 	uint64_t n;
 
-	return store_clear_span(ss->c[table], NULL, 0, NULL, 0, 0, &n);
+	return store_clear_span(ss->c[table], NULL, 0, NULL, 0, 0, &n,
+				table == T_KV ? &ss->vd : NULL);
 }
 
 static int clear_both(struct store_session *ss, const uint8_t *k, size_t kl,
 		      const uint8_t *e, size_t el)
 {
 	uint64_t n;
-	int rc = store_clear_span(ss->c[T_KV], k, kl, e, el, 0, &n);
+	int rc = store_clear_span(ss->c[T_KV], k, kl, e, el, 0, &n, &ss->vd);
 
 	if (rc == 0)
-		rc = store_clear_span(ss->c[T_INTERNAL], k, kl, e, el, 0, &n);
+		rc = store_clear_span(ss->c[T_INTERNAL], k, kl, e, el, 0, &n, NULL);
 	return rc;
 }
 
@@ -333,25 +406,19 @@ int store_apply_batch(struct store_session *ss, const struct rk_store_batch *b)
 				rc = put_bytes_key(ss->c[T_PLACEMENT], k, kl, v, vl);
 				break;
 			}
-			tmp = scratch(ss, KV_HEADER_LEN + vl);
-			if (tmp == NULL) {
-				rc = RK_ENOMEM;
-				break;
-			}
-			tmp[0] = KV_HEADER_VERSION;
-			tmp[1] = 0; /* flags */
-			if (vl > 0)
-				memcpy(tmp + KV_HEADER_LEN, v, vl);
-			rc = put_bytes_key(ss->c[T_KV], k, kl, tmp, KV_HEADER_LEN + vl);
+			rc = kv_put(ss, k, kl, v, vl);
 			break;
 		case OP_DEL:
 		case OP_IDEL:
 		case OP_PDEL:
 			k = rdbytes(&r, &kl);
-			if (!r.bad)
-				rc = del_bytes_key(ss->c[code == OP_DEL ? T_KV
-						   : code == OP_IDEL ? T_INTERNAL
-						   : T_PLACEMENT], k, kl);
+			if (r.bad)
+				break;
+			if (code == OP_DEL && (rc = kv_drop_old(ss, k, kl)) != 0)
+				break;
+			rc = del_bytes_key(ss->c[code == OP_DEL ? T_KV
+					   : code == OP_IDEL ? T_INTERNAL
+					   : T_PLACEMENT], k, kl);
 			break;
 		case OP_APPLY:
 			range = rd64(&r);

@@ -36,7 +36,7 @@ void *store_ckpt_main(void *arg)
 
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
-		uint64_t want, written;
+		uint64_t want, written, begun;
 		int rc;
 
 		while (!s->stopping && s->ckpt_requested == s->ckpt_started &&
@@ -50,6 +50,7 @@ void *store_ckpt_main(void *arg)
 			break;
 		want = s->ckpt_requested;
 		s->ckpt_started = want;
+		begun = ++s->ck_begun;
 		written = s->ckpt_bytes;
 		s->ckpt_bytes = 0;
 		s->ck_running_bytes = written;
@@ -63,6 +64,8 @@ void *store_ckpt_main(void *arg)
 		pthread_mutex_lock(&s->mu);
 		s->ck_ticket = want;
 		s->ck_rc = rc;
+		if (rc == 0)
+			s->ck_begun_finished = begun;
 		s->ck_written += written;
 		s->ck_running_bytes = 0;
 		s->ck_finished++;
@@ -80,11 +83,12 @@ void *store_ckpt_main(void *arg)
  * checkpoint's apply state has not reached, and stays. */
 void store_after_checkpoint(struct rk_store *s)
 {
-	uint64_t ticket, finished, written;
+	uint64_t ticket, finished, written, begun;
 	int rc;
 
 	pthread_mutex_lock(&s->mu);
 	ticket = s->ck_ticket;
+	begun = s->ck_begun_finished;
 	finished = s->ck_finished;
 	rc = s->ck_rc;
 	written = s->ck_written;
@@ -93,6 +97,7 @@ void store_after_checkpoint(struct rk_store *s)
 	if (rc == 0) {
 		store_snap_after_checkpoint(s);
 		store_compact_after_checkpoint(s, written);
+		store_vgc_after_checkpoint(s, begun);
 	}
 	pthread_mutex_lock(&s->mu);
 	s->checkpoints += finished - s->ck_handled;

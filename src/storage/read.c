@@ -11,6 +11,7 @@
 #include <xxhash.h>
 
 #include "store_int.h"
+#include "vlog.h"
 
 int rk_store_reader_open(struct rk_store *s, struct rk_store_reader **rp)
 {
@@ -35,6 +36,7 @@ void rk_store_reader_close(struct rk_store_reader *r)
 {
 	if (r == NULL)
 		return;
+	rk_store_reader_unpin(r);
 	store_session_close(&r->ss);
 	free(r->buf);
 	free(r);
@@ -304,10 +306,9 @@ int rk_store_log_entries(struct rk_store_reader *r, uint64_t range,
 	return store_err(ret);
 }
 
-/* The value of key in a byte-keyed table, hdr bytes of header (checked
- * for the KV format when hdr > 0) removed. */
-static int table_get(struct rk_store_reader *r, int table, size_t hdr,
-		     const void *key, size_t klen, const void **valp, size_t *vlenp)
+/* The value of key in a byte-keyed table (a kv row with its header). */
+static int table_get(struct rk_store_reader *r, int table, const void *key,
+		     size_t klen, const void **valp, size_t *vlenp)
 {
 	WT_CURSOR *c = r->ss.c[table];
 	WT_ITEM k, v;
@@ -321,41 +322,81 @@ static int table_get(struct rk_store_reader *r, int table, size_t hdr,
 	ret = c->search(c);
 	if (ret == 0)
 		ret = c->get_value(c, &v);
-	if (ret == 0 && hdr > 0 &&
-	    (v.size < hdr || ((const uint8_t *)v.data)[0] != KV_HEADER_VERSION))
-		ret = EILSEQ;
 	if (ret == 0) {
-		*vlenp = v.size - hdr;
-		*valp = keep(r, (const uint8_t *)v.data + hdr, *vlenp);
+		*vlenp = v.size;
+		*valp = keep(r, v.data, v.size);
 		if (*valp == NULL && *vlenp > 0)
 			ret = ENOMEM;
 	}
 	c->reset(c);
-	return ret == EILSEQ ? RK_ECORRUPT : store_err(ret);
+	return store_err(ret);
 }
 
 int rk_store_get(struct rk_store_reader *r, const void *key, size_t klen,
 		 const void **valp, size_t *vlenp)
 {
-	return table_get(r, T_KV, KV_HEADER_LEN, key, klen, valp, vlenp);
+	/* A value in the value log: its segment can have been collected and
+	 * deleted between the read of the row and the read of the record (a
+	 * reader not pinned, stalled for a whole checkpoint): the row read
+	 * again refers to the copy. */
+	for (int tries = 0;; tries++) {
+		const uint8_t *row;
+		uint8_t ref[KV_APART_LEN];
+		size_t rl;
+		int rc = table_get(r, T_KV, key, klen, (const void **)&row, &rl);
+		if (rc != 0)
+			return rc;
+		/* The record is copied to r->buf, where the row is. */
+		if (rl == KV_APART_LEN && (row[1] & KV_F_APART)) {
+			memcpy(ref, row, rl);
+			row = ref;
+		}
+		rc = store_kv_value(r->s, key, klen, row, rl, &r->buf, &r->cap,
+				    (const uint8_t **)valp, vlenp);
+		if (rc != RK_ENOTFOUND)
+			return rc;
+		if (tries == 3)
+			return RK_ECORRUPT;
+	}
+}
+
+int rk_store_values_live(struct rk_store_reader *r, uint64_t *livep)
+{
+	WT_CURSOR *c = r->ss.c[T_VLOG];
+	uint64_t seg;
+	int64_t live, sum = 0;
+	int ret;
+
+	*livep = 0;
+	while ((ret = c->next(c)) == 0) {
+		if ((ret = c->get_key(c, &seg)) != 0 ||
+		    (ret = c->get_value(c, &live)) != 0)
+			break;
+		sum += live;
+	}
+	c->reset(c);
+	if (ret != WT_NOTFOUND)
+		return store_err(ret);
+	*livep = sum > 0 ? (uint64_t)sum : 0;
+	return 0;
 }
 
 int rk_store_internal_get(struct rk_store_reader *r, const void *key,
 			  size_t klen, const void **valp, size_t *vlenp)
 {
-	return table_get(r, T_INTERNAL, 0, key, klen, valp, vlenp);
+	return table_get(r, T_INTERNAL, key, klen, valp, vlenp);
 }
 
 int rk_store_pl_get(struct rk_store_reader *r, const void *key, size_t klen,
 		    const void **valp, size_t *vlenp)
 {
-	return table_get(r, T_PLACEMENT, 0, key, klen, valp, vlenp);
+	return table_get(r, T_PLACEMENT, key, klen, valp, vlenp);
 }
 
 int rk_store_pl_walk(struct rk_store_reader *r, const void *start, size_t slen,
 		     const void *end, size_t elen, rk_store_pair_fn fn, void *arg)
 {
-	int rc = store_walk_table(r->ss.c[T_PLACEMENT], 2, start, slen, end, elen,
+	int rc = store_walk_table(&r->ss, 2, true, start, slen, end, elen,
 				  fn, arg);
 
 	return rc < 0 ? rc : 0;
@@ -413,11 +454,12 @@ int store_seek(WT_CURSOR *c, const void *start, size_t slen)
 	return ret;
 }
 
-/* Walks [start, end) of one bytes-keyed table with cursor c. */
-int store_walk_table(WT_CURSOR *c, int table, const void *start, size_t slen,
-		      const void *end, size_t elen, rk_store_pair_fn fn,
-		      void *arg)
+int store_walk_table(struct store_session *ss, int table, bool values,
+		     const void *start, size_t slen, const void *end,
+		     size_t elen, rk_store_pair_fn fn, void *arg)
 {
+	WT_CURSOR *c = ss->c[table == 0 ? T_KV : table == 1 ? T_INTERNAL
+			     : T_PLACEMENT];
 	WT_ITEM k, v;
 	int ret, rc = 0;
 
@@ -433,14 +475,13 @@ int store_walk_table(WT_CURSOR *c, int table, const void *start, size_t slen,
 			break;
 		vd = v.data;
 		vl = v.size;
-		if (table == 0) { /* kv: the header stays inside storage */
-			if (vl < KV_HEADER_LEN || vd[0] != KV_HEADER_VERSION) {
-				rc = RK_ECORRUPT;
-				break;
-			}
-			vd += KV_HEADER_LEN;
-			vl -= KV_HEADER_LEN;
-		}
+		if (table == 0 && values) /* kv: the header stays inside storage */
+			rc = store_kv_value(ss->s, k.data, k.size, v.data, v.size,
+					    &ss->vbuf, &ss->vcap, &vd, &vl);
+		else if (table == 0)
+			vd = NULL, rc = store_kv_value_len(v.data, v.size, &vl);
+		if (rc != 0)
+			break;
 		rc = fn(arg, table, k.data, k.size, vd, vl);
 		if (rc != 0)
 			break;
@@ -452,23 +493,28 @@ int store_walk_table(WT_CURSOR *c, int table, const void *start, size_t slen,
 	return ret == WT_NOTFOUND ? 0 : store_err(ret);
 }
 
-int rk_store_scan_span(struct rk_store_reader *r, uint64_t range,
-		       const void *start, size_t slen, const void *end,
-		       size_t elen, rk_store_pair_fn fn, void *arg,
-		       uint64_t *appliedp)
+static int scan(struct rk_store_reader *r, uint64_t range, bool values,
+		const void *start, size_t slen, const void *end, size_t elen,
+		rk_store_pair_fn fn, void *arg, uint64_t *appliedp)
 {
 	WT_SESSION *ws = r->ss.ws;
 	const uint8_t *v;
+	uint64_t pin = 0;
 	size_t n;
 	int rc;
 
 	if (appliedp != NULL)
 		*appliedp = 0;
 	/* One snapshot transaction: both tables and the apply state at the
-	 * same point (the pinned one if r is pinned). */
+	 * same point (the pinned one if r is pinned), and the value log's
+	 * segments it refers to kept as long. */
+	if (!r->pinned)
+		pin = store_vlog_pin(r->s->vlog);
 	rc = r->pinned ? 0 : store_err(ws->begin_transaction(ws, "isolation=snapshot"));
-	if (rc != 0)
+	if (rc != 0) {
+		store_vlog_unpin(r->s->vlog, pin);
 		return rc;
+	}
 	if (range != 0 && appliedp != NULL) {
 		rc = get_by_id(r, T_APPLY, range, &v, &n);
 		if (rc == 0 && n >= 8)
@@ -477,14 +523,32 @@ int rk_store_scan_span(struct rk_store_reader *r, uint64_t range,
 			rc = 0;
 	}
 	if (rc == 0)
-		rc = store_walk_table(r->ss.c[T_KV], 0, start, slen, end, elen, fn,
-				arg);
+		rc = store_walk_table(&r->ss, 0, values, start, slen, end, elen,
+				      fn, arg);
 	if (rc == 0)
-		rc = store_walk_table(r->ss.c[T_INTERNAL], 1, start, slen, end, elen,
-				fn, arg);
-	if (!r->pinned)
+		rc = store_walk_table(&r->ss, 1, values, start, slen, end, elen,
+				      fn, arg);
+	if (!r->pinned) {
 		ws->rollback_transaction(ws, NULL); /* read-only */
+		store_vlog_unpin(r->s->vlog, pin);
+	}
 	return rc < 0 ? rc : 0;
+}
+
+int rk_store_scan_span(struct rk_store_reader *r, uint64_t range,
+		       const void *start, size_t slen, const void *end,
+		       size_t elen, rk_store_pair_fn fn, void *arg,
+		       uint64_t *appliedp)
+{
+	return scan(r, range, true, start, slen, end, elen, fn, arg, appliedp);
+}
+
+int rk_store_scan_span_lens(struct rk_store_reader *r, uint64_t range,
+			    const void *start, size_t slen, const void *end,
+			    size_t elen, rk_store_pair_fn fn, void *arg,
+			    uint64_t *appliedp)
+{
+	return scan(r, range, false, start, slen, end, elen, fn, arg, appliedp);
 }
 
 int rk_store_reader_pin(struct rk_store_reader *r, uint64_t range,
@@ -498,9 +562,12 @@ int rk_store_reader_pin(struct rk_store_reader *r, uint64_t range,
 	*appliedp = 0;
 	if (r->pinned)
 		return RK_ESTATE;
+	r->vpin = store_vlog_pin(r->s->vlog);
 	rc = store_err(ws->begin_transaction(ws, "isolation=snapshot"));
-	if (rc != 0)
+	if (rc != 0) {
+		store_vlog_unpin(r->s->vlog, r->vpin);
 		return rc;
+	}
 	r->pinned = true;
 	/* A read now: the snapshot is this point's even if WiredTiger took
 	 * it only at a transaction's first read. */
@@ -519,6 +586,7 @@ void rk_store_reader_unpin(struct rk_store_reader *r)
 	if (!r->pinned)
 		return;
 	r->ss.ws->rollback_transaction(r->ss.ws, NULL); /* read-only */
+	store_vlog_unpin(r->s->vlog, r->vpin);
 	r->pinned = false;
 }
 

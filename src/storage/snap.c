@@ -33,6 +33,7 @@
 
 #include "buf.h"
 #include "store_int.h"
+#include "vlog.h"
 
 #define SNAP_MAGIC "RKSNAP01"
 #define SNAP_END 0xff
@@ -490,8 +491,13 @@ static int clear_bounded(struct store_session *ss, const struct snap_in *in,
 						      t == T_PLACEMENT ? 0 : in->slen,
 						      t == T_PLACEMENT ? NULL : in->end,
 						      t == T_PLACEMENT ? 0 : in->elen,
-						      INSTALL_TXN_PAIRS, &n);
-			if ((rc = txn_end(ss->ws, rc)) != 0)
+						      INSTALL_TXN_PAIRS, &n,
+						      t == T_KV ? &ss->vd : NULL);
+			rc = txn_end(ss->ws, rc);
+			/* Values of the value log it dropped: their live
+			 * bytes go with the storage thread's next commit. */
+			store_vdelta_hand_over(ss, rc == 0);
+			if (rc != 0)
 				return rc;
 		} while (n == INSTALL_TXN_PAIRS);
 	}
@@ -846,14 +852,19 @@ int rk_store_snap_generate(struct rk_store_reader *r, uint64_t range,
 	struct rk_store_snap_meta m;
 	struct rk_store_snap_out *o = NULL;
 	uint8_t *desc = NULL;
-	uint64_t term = 0;
+	uint64_t term = 0, pin;
 	int rc;
 
 	memset(infop, 0, sizeof(*infop));
 	name[0] = '\0';
+	/* The value log's segments this snapshot refers to stay while it
+	 * is read. */
+	pin = store_vlog_pin(r->s->vlog);
 	rc = store_err(ss->ws->begin_transaction(ss->ws, "isolation=snapshot"));
-	if (rc != 0)
+	if (rc != 0) {
+		store_vlog_unpin(r->s->vlog, pin);
 		return rc;
+	}
 	rc = rk_store_read_apply_state(r, range, &as);
 	if (rc == 0) {
 		desc = malloc(as.desc_len + 1);
@@ -884,14 +895,15 @@ int rk_store_snap_generate(struct rk_store_reader *r, uint64_t range,
 		rc = rk_store_snap_create(r->s, &m, &o);
 	}
 	if (rc == 0 && rk_range_reserved(range)) {
-		rc = store_walk_table(ss->c[T_PLACEMENT], 2, NULL, 0, NULL, 0, gen_pair, o);
+		rc = store_walk_table(ss, 2, true, NULL, 0, NULL, 0, gen_pair, o);
 	} else if (rc == 0) {
-		rc = store_walk_table(ss->c[T_KV], 0, start, slen, end, elen, gen_pair, o);
+		rc = store_walk_table(ss, 0, true, start, slen, end, elen, gen_pair, o);
 		if (rc == 0)
-			rc = store_walk_table(ss->c[T_INTERNAL], 1, start, slen, end, elen,
+			rc = store_walk_table(ss, 1, true, start, slen, end, elen,
 					gen_pair, o);
 	}
 	ss->ws->rollback_transaction(ss->ws, NULL); /* read-only */
+	store_vlog_unpin(r->s->vlog, pin);
 	free(desc);
 	if (rc != 0) {
 		rk_store_snap_abort(o);

@@ -14,12 +14,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "store_int.h"
+#include "vlog.h"
 
 const char *const store_table_uri[T_COUNT] = {
 	"table:raftlog", "table:raftstate", "table:tombstone", "table:meta",
 	"table:apply",   "table:kv",        "table:internal",
-	"table:placement",
+	"table:placement", "table:vlog",
 };
 
 /* Logged tables carry the raft log and what must survive with it; the
@@ -43,6 +45,9 @@ static const char *const table_config[T_COUNT] = {
 	/* The placement group's state machine (a directory of an earlier
 	 * release gets it, empty, at its first open by this one). */
 	"key_format=u,value_format=u,log=(enabled=false)",
+	/* The value log's live bytes per segment, changed in the same
+	 * transactions as the key table's references, durable with them. */
+	"key_format=Q,value_format=q,log=(enabled=false)",
 };
 
 unsigned store_dirty_pct(uint64_t cache_mb, uint64_t dirty_mb, unsigned max_pct)
@@ -92,6 +97,7 @@ void rk_store_options_default(struct rk_store_options *o)
 	o->cache_mb = 256;
 	o->checkpoint_secs = 30;
 	o->compact_min_bytes = 32u << 20;
+	o->values_apart_min = RK_STORE_VALUES_APART_MIN;
 	o->create = true;
 	o->compression = RK_STORE_COMPRESS_DEFAULT;
 }
@@ -101,6 +107,7 @@ int store_session_open(struct rk_store *s, struct store_session *ss)
 	int i, ret;
 
 	memset(ss, 0, sizeof(*ss));
+	ss->s = s;
 	ret = s->conn->open_session(s->conn, NULL, "isolation=snapshot", &ss->ws);
 	if (ret != 0)
 		return store_err(ret);
@@ -120,6 +127,8 @@ void store_session_close(struct store_session *ss)
 	if (ss->ws != NULL)
 		ss->ws->close(ss->ws, NULL); /* closes its cursors */
 	free(ss->scratch);
+	free(ss->vbuf);
+	free(ss->vd.v);
 	memset(ss, 0, sizeof(*ss));
 }
 
@@ -187,6 +196,36 @@ static int dir_lock(const char *dir, int *fdp, char *err, size_t errlen)
 /* Empties a directory whose first start was interrupted, the marker
  * excepted. Only regular files are removed: the marker was made in an
  * empty directory, and that start makes nothing else. */
+/* Removes a value log directory that holds segment files only (0), or
+ * leaves it (-1): what a start makes, never what a user put there. */
+static int values_clear(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	char f[4400];
+	int rc = 0;
+
+	if (d == NULL)
+		return -1;
+	while (rc == 0 && (de = readdir(d)) != NULL) {
+		size_t n = strlen(de->d_name);
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (n != 13 || strcmp(de->d_name + 8, ".vlog") != 0)
+			rc = -1;
+	}
+	rewinddir(d);
+	while (rc == 0 && (de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(f, sizeof(f), "%s/%s", path, de->d_name);
+		if (unlink(f) != 0)
+			rc = -1;
+	}
+	closedir(d);
+	return rc == 0 && rmdir(path) == 0 ? 0 : -1;
+}
+
 static int dir_clear(const char *dir, char *err, size_t errlen)
 {
 	DIR *d = opendir(dir);
@@ -204,6 +243,9 @@ static int dir_clear(const char *dir, char *err, size_t errlen)
 		    strcmp(de->d_name, STORE_CREATING) == 0)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (strcmp(de->d_name, "values") == 0 && lstat(path, &st) == 0 &&
+		    S_ISDIR(st.st_mode) && values_clear(path) == 0)
+			continue;
 		if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
 			snprintf(err, errlen, "%s: its first start did not complete, and it holds %s, "
 				 "which that start did not make: move that away or remove the directory, and start again",
@@ -304,6 +346,35 @@ static int dir_compression(struct rk_store *s, const struct rk_store_options *o,
 	return 0;
 }
 
+/* Marks a directory of format 1 as format 2 before anything is written
+ * in it: from now on its key table may refer to the value log, which a
+ * release that reads format 1 only would take for values; it refuses the
+ * directory instead ("written by a newer rangekv"). Nothing else changes:
+ * format 1's rows are format 2's rows with every value in place. */
+static int format_mark(struct rk_store *s)
+{
+	struct store_session *ss = &s->w;
+	struct rk_store_batch *b = rk_store_batch_new();
+	uint8_t v[8];
+	int rc;
+
+	if (b == NULL)
+		return RK_ENOMEM;
+	rk_le_put64(v, RK_STORE_FORMAT);
+	rk_store_batch_meta_put(b, "format", v, 8);
+	rc = store_err(ss->ws->begin_transaction(ss->ws, NULL));
+	if (rc == 0)
+		rc = store_apply_batch(ss, b);
+	if (rc == 0)
+		rc = store_err(ss->ws->commit_transaction(ss->ws, NULL));
+	else
+		ss->ws->rollback_transaction(ss->ws, NULL);
+	if (rc == 0)
+		rc = store_err(ss->ws->log_flush(ss->ws, "sync=on"));
+	rk_store_batch_free(b);
+	return write_err(s, rc);
+}
+
 static int identity(struct rk_store *s, const struct rk_store_options *o,
 		    bool fresh, char *err, size_t errlen)
 {
@@ -386,6 +457,11 @@ static int identity(struct rk_store *s, const struct rk_store_options *o,
 		return RK_EFOREIGN;
 	}
 	s->cluster_id = cluster;
+	if (format < RK_STORE_FORMAT && (rc = format_mark(s)) != 0) {
+		snprintf(err, errlen, "%s: cannot mark its format %d: %s", o->dir,
+			 RK_STORE_FORMAT, rk_strerror(rc));
+		return rc;
+	}
 	return dir_compression(s, o, err, errlen);
 }
 
@@ -497,6 +573,39 @@ static int dir_prepare(const struct rk_store_options *o, int *lockp,
 	return marker_put(o->dir, *lockp, err, errlen);
 }
 
+/* Opens the value log, <dir>/values (made if missing: a new directory,
+ * or one of format 1), and its collection. */
+static int values_open(struct rk_store *s, char *err, size_t errlen)
+{
+	char path[4096];
+	uint64_t cut = 0;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/values", s->dir);
+	rc = write_err(s, store_vlog_open(path, true, &s->vlog, &cut));
+	if (rc == RK_ECORRUPT) {
+		snprintf(err, errlen, "%s: a file of its value log is not one "
+			 "(a segment's header does not match its name); it is corrupt "
+			 "or was copied in from elsewhere", path);
+		return rc;
+	}
+	if (rc != 0) {
+		snprintf(err, errlen, "%s: cannot open its value log: %s", path,
+			 rk_strerror(rc));
+		return rc;
+	}
+	store_vlog_set_segment_max(s->vlog, s->vlog_seg_max);
+	if (cut > 0)
+		rk_log_info("store", "value log: cut a torn tail after a crash "
+			    "bytes=%llu", (unsigned long long)cut);
+	s->w.vwrite = s->vlog_min > 0;
+	rc = store_vgc_open(s);
+	if (rc != 0)
+		snprintf(err, errlen, "%s: cannot read its value log's live bytes: %s",
+			 s->dir, rk_strerror(rc));
+	return rc;
+}
+
 /* rk_store_open's work once the directory is settled and locked. */
 static int store_open_locked(const struct rk_store_options *o, bool fresh,
 			     int lock, struct rk_store **sp, char *err,
@@ -520,6 +629,8 @@ static int store_open_locked(const struct rk_store_options *o, bool fresh,
 	s->compact_min_bytes = o->compact_min_bytes;
 	s->compression = o->compression;
 	s->test_commit_delay_ms = o->test_commit_delay_ms;
+	s->vlog_min = o->values_apart_min;
+	s->vlog_seg_max = o->test_values_segment_bytes;
 	/* An eighth of the cache, at most 32 MiB (an eighth of the default):
 	 * a group is one transaction, and its pages stay dirty until it
 	 * commits. */
@@ -629,6 +740,9 @@ static int store_open_locked(const struct rk_store_options *o, bool fresh,
 		if (rc != 0)
 			goto fail;
 	}
+	rc = values_open(s, err, errlen);
+	if (rc != 0)
+		goto fail;
 	store_snap_orphans(s);
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_mutex_init(&s->ckmu, NULL);
@@ -672,6 +786,8 @@ fail:
 		store_session_close(&s->w);
 		s->conn->close(s->conn, NULL);
 	}
+	store_vgc_close(s);
+	store_vlog_close(s->vlog);
 	free(s->dur);
 	free(s->dir);
 	free(s);
@@ -749,6 +865,10 @@ void rk_store_close(struct rk_store *s)
 		s->kws->close(s->kws, NULL);
 	store_session_close(&s->w);
 	s->conn->close(s->conn, NULL);
+	store_vgc_close(s);
+	store_vlog_close(s->vlog);
+	free(s->vext.v);
+	free(s->vtaken.v);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);
 	pthread_cond_destroy(&s->done_cv);

@@ -42,7 +42,12 @@
 #include "raft.h"
 #include "rangekv/error.h"
 
-#define RK_STORE_FORMAT 1 /* on-disk format version this build writes */
+/* The on-disk format this build writes: 2 since values live apart from the
+ * key table (the value log, docs/storage.md); a directory of format 1 is
+ * marked 2 when this build first opens it. */
+#define RK_STORE_FORMAT 2
+/* Values of at least this many bytes go to the value log by default. */
+#define RK_STORE_VALUES_APART_MIN 512u
 
 struct rk_store;
 struct rk_store_reader;
@@ -81,6 +86,13 @@ struct rk_store_options {
 	 * thread sleeps this long before committing each group, a store that
 	 * falls behind its writers. 0 in every real use. */
 	uint32_t test_commit_delay_ms;
+	/* Values of at least this many bytes are kept in the value log, the
+	 * key table holding a reference (default RK_STORE_VALUES_APART_MIN;
+	 * 0: every value in the key table). Any mix reads alike. */
+	uint32_t values_apart_min;
+	/* Tests only: value log segments of at most this many bytes
+	 * (0: 64 MiB, the default and the largest). */
+	uint32_t test_values_segment_bytes;
 };
 
 void rk_store_options_default(struct rk_store_options *o);
@@ -227,6 +239,12 @@ struct rk_store_stats {
 	uint64_t commit_retries;
 	uint64_t install_retries;
 	double flush_p50_s, flush_p99_s; /* group commit latency (flush) */
+	/* The value log (docs/storage.md "Values apart from the keys"): its
+	 * segments' bytes (retired ones a pinned reader still holds
+	 * included), the record bytes its collection copied, and the
+	 * segments it emptied and retired (each deleted once no reader pinned
+	 * before its retirement remains). */
+	uint64_t values_bytes, values_moved_bytes, values_segments_retired;
 };
 void rk_store_stats(struct rk_store *s, struct rk_store_stats *stp);
 
@@ -241,6 +259,11 @@ void rk_store_stats(struct rk_store *s, struct rk_store_stats *stp);
 uint64_t rk_store_pending_bytes(struct rk_store *s);
 
 /* ---- reads ------------------------------------------------------------------ */
+
+/* The bytes of the value log's records that rows of the key table refer
+ * to, as the committed live-byte counts say (the rest of its segments is
+ * garbage that collection gives back). */
+int rk_store_values_live(struct rk_store_reader *r, uint64_t *livep);
 
 int rk_store_reader_open(struct rk_store *s, struct rk_store_reader **rp);
 void rk_store_reader_close(struct rk_store_reader *r);
@@ -311,6 +334,13 @@ int rk_store_scan_span(struct rk_store_reader *r, uint64_t range,
 		       const void *start, size_t slen, const void *end,
 		       size_t elen, rk_store_pair_fn fn, void *arg,
 		       uint64_t *appliedp);
+/* rk_store_scan_span without the values: fn gets each key table pair's
+ * value as NULL with its length (the internal table's with their bytes),
+ * and no value is read from the value log (sizes, split points). */
+int rk_store_scan_span_lens(struct rk_store_reader *r, uint64_t range,
+			    const void *start, size_t slen, const void *end,
+			    size_t elen, rk_store_pair_fn fn, void *arg,
+			    uint64_t *appliedp);
 /* Pins r to the committed state as of now: one snapshot transaction that
  * every later read of r sees (rk_store_scan_span among them: it then opens
  * none of its own), until rk_store_reader_unpin. The snapshot is taken

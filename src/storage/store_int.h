@@ -54,17 +54,36 @@ enum store_table {
 	T_KV,
 	T_INTERNAL,
 	T_PLACEMENT,
+	T_VLOG, /* value log segment -> live bytes in it (vgc.c) */
 	T_COUNT,
 };
 
 extern const char *const store_table_uri[T_COUNT];
 
+/* Changes of the live bytes of value log segments that one transaction
+ * makes (vgc.c): written to T_VLOG with it, or dropped with it. */
+struct store_vdelta {
+	struct store_vdelta_item {
+		uint32_t seg;
+		int64_t bytes;
+	} *v;
+	size_t n, cap;
+};
+
 /* A WiredTiger session with one cursor per table. */
 struct store_session {
+	struct rk_store *s;
 	WT_SESSION *ws;
 	WT_CURSOR *c[T_COUNT];
 	uint8_t *scratch; /* value assembly (writer) */
 	size_t scratch_cap;
+	/* Values read from the value log for a walk (store_walk_table). */
+	uint8_t *vbuf;
+	size_t vcap;
+	/* Puts values of at least s->vlog_min bytes in the value log: the
+	 * storage thread's session only (the one that appends to it). */
+	bool vwrite;
+	struct store_vdelta vd;
 };
 
 struct pending {
@@ -96,6 +115,26 @@ struct rk_store {
 	int checkpoint_secs;
 	enum rk_store_compression compression; /* the directory's */
 	uint32_t test_commit_delay_ms;
+	/* The value log (vlog.h): values of at least vlog_min bytes put by
+	 * the storage thread live there, the key table holding a reference
+	 * (0: none). */
+	struct store_vlog *vlog;
+	uint32_t vlog_min;
+	uint32_t vlog_seg_max; /* tests: small segments (0: the default) */
+	/* Live-byte changes of transactions of other sessions (snapshot
+	 * installs clearing a span), for the storage thread's next commit
+	 * to write (under mu). */
+	struct store_vdelta vext;
+	/* What the storage thread's transaction took from vext: back to it
+	 * if the transaction does not commit (the storage thread's). */
+	struct store_vdelta vtaken;
+	struct store_vgc *gc; /* collection of the value log (vgc.c) */
+	/* Collection's work (storage thread; read unlocked for statistics):
+	 * record bytes copied, segments retired. */
+	uint64_t vgc_moved_bytes, vgc_segments;
+	/* Checkpoints begun (under mu), and the number of the one the
+	 * last successful checkpoint was (ck_begun when it began). */
+	uint64_t ck_begun, ck_begun_finished;
 	/* A group commit takes queued batches up to this many bytes (at least
 	 * one batch): one transaction's changes must fit in the cache, or
 	 * WiredTiger rolls it back, and a backlog must not become one. */
@@ -171,6 +210,7 @@ struct rk_store_reader {
 	uint8_t *buf; /* copies handed to the caller */
 	size_t cap;
 	bool pinned; /* in the snapshot transaction of rk_store_reader_pin */
+	uint64_t vpin; /* its pin of the value log (when pinned) */
 };
 
 /* A transaction rolled back by WiredTiger (WT_ROLLBACK, RK_EAGAIN: a write
@@ -236,10 +276,11 @@ struct store_durable {
 };
 
 /* Removes up to max pairs of [s, e) from a bytes-keyed table (max 0: no
- * bound); *removedp counts them. */
+ * bound); *removedp counts them. For the key table vd gets the live bytes
+ * its rows' values leave in the value log (NULL for the other tables). */
 int store_clear_span(WT_CURSOR *c, const uint8_t *s, size_t sl,
 		     const uint8_t *e, size_t el, uint64_t max,
-		     uint64_t *removedp);
+		     uint64_t *removedp, struct store_vdelta *vd);
 /* Removes every pair of a bytes-keyed table (the placement group's). */
 int store_clear_table(struct store_session *ss, int table);
 int store_log_remove(struct store_session *ss, uint64_t range, uint64_t from,
@@ -248,10 +289,13 @@ bool store_past_end(const void *k, size_t kl, const void *e, size_t el);
 /* Positions c at the first key >= start (bytes-keyed tables; an empty
  * start is the beginning, which search_near cannot express). */
 int store_seek(WT_CURSOR *c, const void *start, size_t slen);
-/* Walks [start, end) of one bytes-keyed table (kv headers removed). */
-int store_walk_table(WT_CURSOR *c, int table, const void *start, size_t slen,
-		     const void *end, size_t elen, rk_store_pair_fn fn,
-		     void *arg);
+/* Walks [start, end) of one bytes-keyed table of ss: table 0 the key
+ * table (its values read from the value log where they live there, or,
+ * without values, NULL with their lengths), 1 the internal table, 2 the
+ * placement table. */
+int store_walk_table(struct store_session *ss, int table, bool values,
+		     const void *start, size_t slen, const void *end,
+		     size_t elen, rk_store_pair_fn fn, void *arg);
 /* The wiredtiger_open configuration that loads every compressor extension
  * found ("extensions=[...]," or ""), and the names of those not found
  * (", "-separated, "" if none) in missing (compress.c). */
@@ -277,8 +321,45 @@ size_t store_encode_raft_state(const struct rk_store_raft_state *st, uint8_t *p)
 int store_decode_raft_state(const uint8_t *p, size_t len,
 			    struct rk_store_raft_state *stp);
 
-/* KV values carry a small versioned header so the format can evolve. */
+/* KV values carry a small versioned header so the format can evolve:
+ * version, flags. With KV_F_APART the value is in the value log and the
+ * row holds its reference (VLOG_REF_LEN bytes, vlog.h). */
 #define KV_HEADER_LEN 2
 #define KV_HEADER_VERSION 1
+#define KV_F_APART 0x01
+#define KV_APART_LEN (KV_HEADER_LEN + 12)
+
+/* ---- values apart (vgc.c) ---- */
+
+/* Adds bytes (negative: removes) to segment seg's live bytes in d. */
+int store_vdelta_add(struct store_vdelta *d, uint32_t seg, int64_t bytes);
+/* Notes that the kv row (k, v) is going away or being replaced: its
+ * record's bytes leave its segment's live bytes (a row with the value in
+ * place: nothing). RK_ECORRUPT for a row without a header. */
+int store_vdelta_drop_row(struct store_vdelta *d, const void *k, size_t kl,
+			  const uint8_t *v, size_t vl);
+/* Before the storage thread commits: makes the value log's new records
+ * durable and writes ss's live-byte changes (and those of other sessions
+ * waiting in s->vext) to T_VLOG. store_vcommit_done after the commit
+ * (ok: it committed) clears them, or hands s->vext's back for the next. */
+int store_vcommit_prepare(struct store_session *ss);
+void store_vcommit_done(struct store_session *ss, bool ok);
+/* After a transaction of another session committed (ok) or rolled back:
+ * its changes go to s->vext, or are dropped. */
+void store_vdelta_hand_over(struct store_session *ss, bool ok);
+/* The value of a kv row (v, vl, header included) for a reader: in place,
+ * or copied from the value log into *bufp (*capp). */
+int store_kv_value(struct rk_store *s, const void *k, size_t kl,
+		   const uint8_t *v, size_t vl, uint8_t **bufp, size_t *capp,
+		   const uint8_t **valp, size_t *vlenp);
+/* The value's length alone, without reading the value log. */
+int store_kv_value_len(const uint8_t *v, size_t vl, size_t *vlenp);
+/* Collection (storage thread): one slice of work if any is due; returns
+ * whether more is waiting. After each successful checkpoint: picks
+ * segments to collect and retires emptied ones the checkpoint made safe. */
+bool store_vgc_slice(struct rk_store *s);
+void store_vgc_after_checkpoint(struct rk_store *s, uint64_t begun);
+int store_vgc_open(struct rk_store *s);
+void store_vgc_close(struct rk_store *s);
 
 #endif

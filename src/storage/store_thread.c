@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "store_int.h"
+#include "vlog.h"
 
 static double now_s(void)
 {
@@ -70,8 +71,12 @@ static int commit_once(struct store_session *ss, struct pending *p,
 	for (; rc == 0 && p != end; p = p->next)
 		rc = store_apply_batch(ss, p->b);
 	if (rc == 0)
-		return store_err(ss->ws->commit_transaction(ss->ws, NULL));
-	ss->ws->rollback_transaction(ss->ws, NULL);
+		rc = store_vcommit_prepare(ss);
+	if (rc == 0)
+		rc = store_err(ss->ws->commit_transaction(ss->ws, NULL));
+	else
+		ss->ws->rollback_transaction(ss->ws, NULL);
+	store_vcommit_done(ss, rc == 0);
 	return rc;
 }
 
@@ -187,17 +192,19 @@ static struct pending *take_group(struct rk_store *s)
 void *store_thread_main(void *arg)
 {
 	struct rk_store *s = arg;
+	bool collect = false; /* the value log's collection has work */
 
 	for (;;) {
 		struct pending *list;
-		bool after, busy;
+		bool after, busy, stop;
 		double idle0 = now_s();
 
 		busy = __atomic_load_n(&s->submitted, __ATOMIC_ACQUIRE) != s->taken;
-		if (!busy && store_spin_wanted(&s->spin))
+		if (!busy && !collect && store_spin_wanted(&s->spin))
 			busy = store_spin(s);
 		pthread_mutex_lock(&s->mu);
-		while (s->head == NULL && !s->stopping && s->ck_finished == s->ck_handled)
+		while (s->head == NULL && !s->stopping && !collect &&
+		       s->ck_finished == s->ck_handled)
 			pthread_cond_wait(&s->cv, &s->mu);
 		list = take_group(s);
 		/* The idle gap: from the empty queue to this batch (a wake-up
@@ -206,6 +213,7 @@ void *store_thread_main(void *arg)
 			store_spin_note(&s->spin, busy ? 0.0 : now_s() - idle0);
 		s->taken = s->submitted;
 		after = s->ck_finished != s->ck_handled;
+		stop = s->stopping;
 		if (list == NULL && !after && s->stopping) {
 			pthread_mutex_unlock(&s->mu);
 			break;
@@ -215,6 +223,9 @@ void *store_thread_main(void *arg)
 			commit_group(s, list);
 		if (after)
 			store_after_checkpoint(s);
+		/* One slice of collection between groups (vgc.c): it goes on
+		 * under a steady load, a bounded delay of the next group. */
+		collect = !stop && store_vgc_slice(s);
 	}
 	return NULL;
 }
@@ -349,9 +360,12 @@ void rk_store_stats(struct rk_store *s, struct rk_store_stats *stp)
 	stp->compacted_bytes = s->compacted_bytes;
 	stp->commit_retries = s->commit_retries;
 	stp->install_retries = s->install_retries;
+	stp->values_moved_bytes = __atomic_load_n(&s->vgc_moved_bytes, __ATOMIC_RELAXED);
+	stp->values_segments_retired = __atomic_load_n(&s->vgc_segments, __ATOMIC_RELAXED);
 	n = s->n_flush_samples < FLUSH_SAMPLES ? s->n_flush_samples : FLUSH_SAMPLES;
 	memcpy(tmp, s->flush_s, n * sizeof(double));
 	pthread_mutex_unlock(&s->mu);
+	stp->values_bytes = s->vlog != NULL ? store_vlog_bytes(s->vlog) : 0;
 	if (n == 0)
 		return;
 	qsort(tmp, n, sizeof(double), cmp_double);

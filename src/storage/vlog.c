@@ -45,6 +45,7 @@ struct pin_count {
 
 struct store_vlog {
 	int dirfd;
+	uint32_t seg_max; /* a segment takes no record past this */
 	/* The segments by sequence number, the newest last. Readers search
 	 * it under the read lock; the writer changes it under the write
 	 * lock and reads it without (it is the only one that changes it). */
@@ -390,6 +391,7 @@ int store_vlog_open(const char *dir, bool create, struct store_vlog **vp,
 	v = calloc(1, sizeof(*v));
 	if (v == NULL)
 		return RK_ENOMEM;
+	v->seg_max = VLOG_SEG_MAX;
 	pthread_rwlock_init(&v->lock, NULL);
 	pthread_mutex_init(&v->pmu, NULL);
 	v->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -484,6 +486,28 @@ int store_vlog_flush(struct store_vlog *v)
 	return 0;
 }
 
+void store_vlog_set_segment_max(struct store_vlog *v, uint32_t seg_max)
+{
+	v->seg_max = seg_max > VLOG_SEG_MAX || seg_max == 0 ? VLOG_SEG_MAX
+							    : seg_max;
+}
+
+uint64_t store_vlog_bytes(struct store_vlog *v)
+{
+	uint64_t n = 0;
+
+	pthread_rwlock_rdlock(&v->lock);
+	for (size_t i = 0; i < v->nsegs; i++)
+		n += __atomic_load_n(&v->segs[i]->size, __ATOMIC_ACQUIRE);
+	pthread_rwlock_unlock(&v->lock);
+	return n;
+}
+
+bool store_vlog_empty(const struct store_vlog *v)
+{
+	return v->nsegs == 0;
+}
+
 uint64_t store_vlog_pending(const struct store_vlog *v)
 {
 	const struct vseg *g = newest(v);
@@ -503,7 +527,9 @@ int store_vlog_add(struct store_vlog *v, const void *key, size_t klen,
 		return v->failed;
 	if (len > VLOG_REC_MAX)
 		return RK_ETOOBIG;
-	if (g == NULL || g->written + v->blen + len > VLOG_SEG_MAX) {
+	if (g == NULL || (g->written + v->blen + len > v->seg_max &&
+			  g->written + v->blen > VLOG_SEG_HEADER) ||
+	    g->written + v->blen + len > VLOG_SEG_MAX) {
 		/* A segment is full only once it holds a record. */
 		if (g != NULL && (rc = store_vlog_flush(v)) != 0)
 			return rc;

@@ -83,17 +83,24 @@ struct store_vlog;
  * create is RK_ENOTFOUND. */
 int store_vlog_open(const char *dir, bool create, struct store_vlog **vp,
 		    uint64_t *cutp);
+/* Segments of at most seg_max bytes from now on (tests: small segments;
+ * between a record's worth and VLOG_SEG_MAX). */
+void store_vlog_set_segment_max(struct store_vlog *v, uint32_t seg_max);
+/* Any thread: the bytes of the segments (flushed). */
+uint64_t store_vlog_bytes(struct store_vlog *v);
 void store_vlog_close(struct store_vlog *v);
 
 /* Writer: appends a record (kept in memory until the next flush) and
- * says where (*refp). A key and value too large for one segment is
- * RK_ETOOBIG. When the newest segment has no room, it is flushed and
+ * says where (*refp). A key and value too large for one segment
+ * (VLOG_REC_MAX) is RK_ETOOBIG. When the newest segment has no room, it is flushed and
  * synced and a new one started. */
 int store_vlog_add(struct store_vlog *v, const void *key, size_t klen,
 		   const void *val, size_t vlen, struct store_vref *refp);
 /* Writer: writes the records added since the last flush and makes them
  * durable (fdatasync), then readable. Nothing to write: returns at once. */
 int store_vlog_flush(struct store_vlog *v);
+/* Writer: whether the log holds no segment (then no row refers to it). */
+bool store_vlog_empty(const struct store_vlog *v);
 /* Bytes added and not yet flushed. */
 uint64_t store_vlog_pending(const struct store_vlog *v);
 

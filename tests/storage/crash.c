@@ -33,6 +33,7 @@
  *
  *   storage_crash [--cycles N] [--first-starts N] [--seed S] [--dir D]
  */
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -42,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -107,6 +109,22 @@ static void kv_key(char *out, size_t n, uint64_t range, uint64_t idx)
 {
 	snprintf(out, n, "r%02llu/%010llu", (unsigned long long)range,
 		 (unsigned long long)idx);
+}
+
+/* The value of entry idx's key: "v<idx>", and for odd idx padded with
+ * dots to KV_VAL_LONG bytes, past the value log's threshold: the cycles
+ * cover values kept apart from the key table and in it. */
+#define KV_VAL_LONG 700
+static size_t kv_val(char *out, size_t n, uint64_t idx)
+{
+	int len = snprintf(out, n, "v%llu", (unsigned long long)idx);
+
+	if (idx % 2 == 1 && n > KV_VAL_LONG) {
+		memset(out + len, '.', KV_VAL_LONG - (size_t)len);
+		len = KV_VAL_LONG;
+		out[len] = '\0';
+	}
+	return (size_t)len;
 }
 
 /* ---- the child ------------------------------------------------------------------- */
@@ -318,7 +336,7 @@ static void child_run(const char *dir, int out, uint64_t seed)
 		struct ack *a = calloc(1, sizeof(*a));
 		uint64_t rs[3], durable[NRANGES + 1];
 		struct rk_raft_entry e;
-		char payload[300], key[32], val[64];
+		char payload[300], key[32], val[KV_VAL_LONG + 1];
 		uint8_t kb[8];
 		int n = touched(k, rs);
 
@@ -356,8 +374,8 @@ static void child_run(const char *dir, int out, uint64_t seed)
 				continue;
 			for (uint64_t i = c.applied[r] + 1; i <= upto; i++) {
 				kv_key(key, sizeof(key), (uint64_t)r, i);
-				snprintf(val, sizeof(val), "v%llu", (unsigned long long)i);
-				rk_store_batch_put(b, key, strlen(key), val, strlen(val));
+				rk_store_batch_put(b, key, strlen(key), val,
+						   kv_val(val, sizeof(val), i));
 			}
 			snprintf(key, sizeof(key), "r%02d/seq", r);
 			store_put_u64(kb, upto);
@@ -379,6 +397,28 @@ static void child_run(const char *dir, int out, uint64_t seed)
 }
 
 /* ---- the parent ------------------------------------------------------------------ */
+
+/* The bytes of the value log's segments in dir. */
+static uint64_t values_bytes(const char *dir)
+{
+	char path[700], f[1000];
+	DIR *d;
+	struct dirent *de;
+	struct stat stt;
+	uint64_t n = 0;
+
+	snprintf(path, sizeof(path), "%s/values", dir);
+	d = opendir(path);
+	if (d == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		snprintf(f, sizeof(f), "%s/%s", path, de->d_name);
+		if (strstr(de->d_name, ".vlog") != NULL && stat(f, &stt) == 0)
+			n += (uint64_t)stt.st_size;
+	}
+	closedir(d);
+	return n;
+}
 
 struct reported {
 	uint64_t k;                    /* highest durable batch reported */
@@ -444,7 +484,7 @@ static int count_range_keys(void *arg, int table, const void *key,
 			    size_t klen, const void *val, size_t vlen)
 {
 	struct span_count *sc = arg;
-	char k[64], v[64];
+	char k[64], v[KV_VAL_LONG + 1];
 	unsigned long long r, i;
 
 	(void)table;
@@ -460,8 +500,8 @@ static int count_range_keys(void *arg, int table, const void *key,
 		sc->n++;
 		if (i > sc->max_idx)
 			sc->max_idx = i;
-		snprintf(v, sizeof(v), "v%llu", i);
-		if (table != 0 || vlen != strlen(v) || memcmp(val, v, vlen) != 0)
+		size_t want = kv_val(v, sizeof(v), i);
+		if (table != 0 || vlen != want || memcmp(val, v, vlen) != 0)
 			sc->gen_bad++;
 	}
 	return 0;
@@ -593,11 +633,11 @@ static void verify(const char *dir, const struct reported *rep,
 		if (last > applied) {
 			struct rk_store_batch *b = rk_store_batch_new();
 			struct rk_store_apply_state nas = {last, "desc", 4};
-			char key[32], val[32];
+			char key[32], val[KV_VAL_LONG + 1];
 			for (uint64_t i = applied + 1; i <= last; i++) {
 				kv_key(key, sizeof(key), range, i);
-				snprintf(val, sizeof(val), "v%llu", (unsigned long long)i);
-				rk_store_batch_put(b, key, strlen(key), val, strlen(val));
+				rk_store_batch_put(b, key, strlen(key), val,
+						   kv_val(val, sizeof(val), i));
 			}
 			rk_store_batch_apply_state(b, range, &nas);
 			if (rk_store_write(s, b) != 0)
@@ -878,6 +918,12 @@ int main(int argc, char **argv)
 	       (unsigned long long)st.redone, (unsigned long long)st.applies_replayed);
 	if (st.during_install == 0 && cycles >= 20)
 		FAIL("no kill landed during a snapshot install");
+	/* The long values went to the value log (the cycles covered it). */
+	uint64_t vbytes = values_bytes(dir);
+	printf("storage_crash: the value log holds %llu bytes\n",
+	       (unsigned long long)vbytes);
+	if (cycles > 0 && vbytes < 100 * KV_VAL_LONG)
+		FAIL("the long values did not go to the value log");
 	if (user_dir == NULL)
 		tmpdir_remove(dir);
 	return 0;
