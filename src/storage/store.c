@@ -346,23 +346,13 @@ static int dir_compression(struct rk_store *s, const struct rk_store_options *o,
 	return 0;
 }
 
-/* Marks a directory of format 1 as format 2 before anything is written
- * in it: from now on its key table may refer to the value log, which a
- * release that reads format 1 only would take for values; it refuses the
- * directory instead ("written by a newer rangekv"). Nothing else changes:
- * format 1's rows are format 2's rows with every value in place. */
-static int format_mark(struct rk_store *s)
+/* Commits b on the (not yet running) storage thread's session and
+ * flushes the log: durable on return. Frees b. */
+static int write_durable(struct rk_store *s, struct rk_store_batch *b)
 {
 	struct store_session *ss = &s->w;
-	struct rk_store_batch *b = rk_store_batch_new();
-	uint8_t v[8];
-	int rc;
+	int rc = store_err(ss->ws->begin_transaction(ss->ws, NULL));
 
-	if (b == NULL)
-		return RK_ENOMEM;
-	rk_le_put64(v, RK_STORE_FORMAT);
-	rk_store_batch_meta_put(b, "format", v, 8);
-	rc = store_err(ss->ws->begin_transaction(ss->ws, NULL));
 	if (rc == 0)
 		rc = store_apply_batch(ss, b);
 	if (rc == 0)
@@ -373,6 +363,23 @@ static int format_mark(struct rk_store *s)
 		rc = store_err(ss->ws->log_flush(ss->ws, "sync=on"));
 	rk_store_batch_free(b);
 	return write_err(s, rc);
+}
+
+/* Marks a directory of format 1 as format 2 before anything is written
+ * in it: from now on its key table may refer to the value log, which a
+ * release that reads format 1 only would take for values; it refuses the
+ * directory instead ("written by a newer rangekv"). Nothing else changes:
+ * format 1's rows are format 2's rows with every value in place. */
+static int format_mark(struct rk_store *s)
+{
+	struct rk_store_batch *b = rk_store_batch_new();
+	uint8_t v[8];
+
+	if (b == NULL)
+		return RK_ENOMEM;
+	rk_le_put64(v, RK_STORE_FORMAT);
+	rk_store_batch_meta_put(b, "format", v, 8);
+	return write_durable(s, b);
 }
 
 static int identity(struct rk_store *s, const struct rk_store_options *o,
@@ -406,18 +413,8 @@ static int identity(struct rk_store *s, const struct rk_store_options *o,
 		rk_store_batch_meta_put(b, "compression",
 					rk_store_compression_name(s->compression),
 					strlen(rk_store_compression_name(s->compression)));
-		rc = store_err(ss->ws->begin_transaction(ss->ws, NULL));
-		if (rc == 0)
-			rc = store_apply_batch(ss, b);
-		if (rc == 0)
-			rc = store_err(ss->ws->commit_transaction(ss->ws, NULL));
-		else
-			ss->ws->rollback_transaction(ss->ws, NULL);
-		if (rc == 0)
-			rc = store_err(ss->ws->log_flush(ss->ws, "sync=on"));
-		rk_store_batch_free(b);
+		rc = write_durable(s, b);
 		s->cluster_id = cluster;
-		rc = write_err(s, rc);
 		if (rc != 0)
 			snprintf(err, errlen, "cannot initialise %s: %s", o->dir,
 				 rk_strerror(rc));

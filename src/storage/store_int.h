@@ -344,6 +344,10 @@ int store_vdelta_drop_row(struct store_vdelta *d, const void *k, size_t kl,
  * (ok: it committed) clears them, or hands s->vext's back for the next. */
 int store_vcommit_prepare(struct store_session *ss);
 void store_vcommit_done(struct store_session *ss, bool ok);
+/* The end of a storage thread transaction that rc says succeeded so far:
+ * prepared, drop_seg's live-bytes row removed (0: none), committed; or
+ * rolled back. Returns the outcome. */
+int store_vtxn_end(struct store_session *ss, int rc, uint32_t drop_seg);
 /* After a transaction of another session committed (ok) or rolled back:
  * its changes go to s->vext, or are dropped. */
 void store_vdelta_hand_over(struct store_session *ss, bool ok);

@@ -70,14 +70,7 @@ static int commit_once(struct store_session *ss, struct pending *p,
 		return rc;
 	for (; rc == 0 && p != end; p = p->next)
 		rc = store_apply_batch(ss, p->b);
-	if (rc == 0)
-		rc = store_vcommit_prepare(ss);
-	if (rc == 0)
-		rc = store_err(ss->ws->commit_transaction(ss->ws, NULL));
-	else
-		ss->ws->rollback_transaction(ss->ws, NULL);
-	store_vcommit_done(ss, rc == 0);
-	return rc;
+	return store_vtxn_end(ss, rc, 0);
 }
 
 /* commit_once, redone while it is rolled back (RK_EAGAIN) and the clock

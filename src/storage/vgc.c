@@ -180,6 +180,25 @@ int store_vcommit_prepare(struct store_session *ss)
 	return rc;
 }
 
+int store_vtxn_end(struct store_session *ss, int rc, uint32_t drop_seg)
+{
+	if (rc == 0)
+		rc = store_vcommit_prepare(ss);
+	if (rc == 0 && drop_seg != 0) {
+		WT_CURSOR *c = ss->c[T_VLOG];
+		c->set_key(c, (uint64_t)drop_seg);
+		int ret = c->remove(c);
+		rc = ret == WT_NOTFOUND ? 0 : store_err(ret);
+		c->reset(c);
+	}
+	if (rc == 0)
+		rc = store_err(ss->ws->commit_transaction(ss->ws, NULL));
+	else
+		ss->ws->rollback_transaction(ss->ws, NULL);
+	store_vcommit_done(ss, rc == 0);
+	return rc;
+}
+
 /* Adds d's changes to s->vext (the caller holds mu). */
 static void ext_add(struct rk_store *s, const struct store_vdelta *d)
 {
@@ -414,21 +433,8 @@ static int slice(struct rk_store *s, bool *donep, uint32_t *offp)
 		__atomic_add_fetch(&s->vgc_moved_bytes, rec.len, __ATOMIC_RELAXED);
 	}
 	c->reset(c);
-	if (rc == 0)
-		rc = store_vcommit_prepare(ss);
-	if (rc == 0 && *donep) {
-		/* Nothing refers to it any more. */
-		WT_CURSOR *lc = ss->c[T_VLOG];
-		lc->set_key(lc, (uint64_t)g->seg);
-		int ret = lc->remove(lc);
-		rc = ret == WT_NOTFOUND ? 0 : store_err(ret);
-		lc->reset(lc);
-	}
-	if (rc == 0)
-		rc = store_err(ss->ws->commit_transaction(ss->ws, NULL));
-	else
-		ss->ws->rollback_transaction(ss->ws, NULL);
-	store_vcommit_done(ss, rc == 0);
+	/* Read to its end, nothing refers to it any more: its row goes. */
+	rc = store_vtxn_end(ss, rc, *donep ? g->seg : 0);
 	*offp = off;
 	return rc;
 }
