@@ -87,8 +87,9 @@ class Cluster(placement_test.Cluster):
                                          env=dict(os.environ, **(env or {})))
 
 
-def placement_leader():
-    st, v = call(2, "GET", "/api/v1/cluster/status")
+def placement_leader(i=2):
+    """The placement group's leader as node i sees it."""
+    st, v = call(i, "GET", "/api/v1/cluster/status")
     return v["placement"]["leader"] if st == 200 and v.get("placement") else None
 
 
@@ -124,8 +125,12 @@ def join_through_crash(c, new, member, point):
     while node `new` joins through `member`; restarted a second later.
     Returns the seconds from the join's start to `new` live everywhere."""
     c.start(1, {"RANGEKV_TEST_HOOKS": "1", "RANGEKV_CRASH_AT": point})
+    # Node 1 itself says so, not only node 2: right after node 1's
+    # restart node 2 may still name it from before, then elect itself (and
+    # register the joining node without node 1).
     wait("node 1 leading the placement group again",
-         lambda: placement_leader() == 1 and call(1, "GET", "/api/v1/nodes")[0] == 200, 60)
+         lambda: placement_leader(1) == 1 and placement_leader(2) == 1 and
+         call(1, "GET", "/api/v1/nodes")[0] == 200, 60)
     t0 = time.time()
     c.start(new, None, ["--join", addr(member, 0)])
     try:
