@@ -160,7 +160,7 @@ static int kv_drop_old(struct store_session *ss, const uint8_t *k, size_t kl)
 	c->set_key(c, &key);
 	ret = c->search(c);
 	if (ret == 0 && (ret = c->get_value(c, &v)) == 0)
-		rc = store_vdelta_drop_row(&ss->vd, k, kl, v.data, v.size);
+		rc = store_vdelta_drop_row(&ss->vd, kl, v.data, v.size);
 	c->reset(c);
 	if (ret != 0 && ret != WT_NOTFOUND)
 		return store_err(ret);
@@ -222,7 +222,7 @@ int store_clear_span(WT_CURSOR *c, const uint8_t *s, size_t sl,
 			int rc;
 			if ((ret = c->get_value(c, &v)) != 0)
 				break;
-			rc = store_vdelta_drop_row(vd, k.data, k.size, v.data, v.size);
+			rc = store_vdelta_drop_row(vd, k.size, v.data, v.size);
 			if (rc != 0) {
 				c->reset(c);
 				return rc;

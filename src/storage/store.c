@@ -208,10 +208,9 @@ static int values_clear(const char *path)
 	if (d == NULL)
 		return -1;
 	while (rc == 0 && (de = readdir(d)) != NULL) {
-		size_t n = strlen(de->d_name);
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (n != 13 || strcmp(de->d_name + 8, ".vlog") != 0)
+		uint32_t seq;
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
+		    !store_vlog_segment_name(de->d_name, &seq))
 			rc = -1;
 	}
 	rewinddir(d);

@@ -333,20 +333,17 @@ int store_decode_raft_state(const uint8_t *p, size_t len,
 
 /* Adds bytes (negative: removes) to segment seg's live bytes in d. */
 int store_vdelta_add(struct store_vdelta *d, uint32_t seg, int64_t bytes);
-/* Notes that the kv row (k, v) is going away or being replaced: its
- * record's bytes leave its segment's live bytes (a row with the value in
- * place: nothing). RK_ECORRUPT for a row without a header. */
-int store_vdelta_drop_row(struct store_vdelta *d, const void *k, size_t kl,
-			  const uint8_t *v, size_t vl);
-/* Before the storage thread commits: makes the value log's new records
- * durable and writes ss's live-byte changes (and those of other sessions
- * waiting in s->vext) to T_VLOG. store_vcommit_done after the commit
- * (ok: it committed) clears them, or hands s->vext's back for the next. */
-int store_vcommit_prepare(struct store_session *ss);
-void store_vcommit_done(struct store_session *ss, bool ok);
+/* Notes that a kv row (its key kl bytes, its value v) is going away or
+ * being replaced: its record's bytes leave its segment's live bytes (a
+ * row with the value in place: nothing). RK_ECORRUPT for a row without a
+ * valid header. */
+int store_vdelta_drop_row(struct store_vdelta *d, size_t kl, const uint8_t *v,
+			  size_t vl);
 /* The end of a storage thread transaction that rc says succeeded so far:
- * prepared, drop_seg's live-bytes row removed (0: none), committed; or
- * rolled back. Returns the outcome. */
+ * the value log's new records made durable before the rows that refer to
+ * them, the live-byte changes written (its own and those other sessions
+ * left in s->vext), drop_seg's row removed (0: none), committed; or rolled
+ * back (s->vext's changes kept for the next). Returns the outcome. */
 int store_vtxn_end(struct store_session *ss, int rc, uint32_t drop_seg);
 /* After a transaction of another session committed (ok) or rolled back:
  * its changes go to s->vext, or are dropped. */

@@ -68,19 +68,36 @@ int store_vdelta_add(struct store_vdelta *d, uint32_t seg, int64_t bytes)
 	return 0;
 }
 
-int store_vdelta_drop_row(struct store_vdelta *d, const void *k, size_t kl,
-			  const uint8_t *v, size_t vl)
+/* A kv row's header: whether its value is in the value log (*refp its
+ * reference), or in place (refp->vlen its length). */
+static int row_decode(const uint8_t *v, size_t vl, bool *apartp,
+		      struct store_vref *refp)
 {
-	struct store_vref ref;
-
-	(void)k;
-	if (vl < KV_HEADER_LEN || v[0] != KV_HEADER_VERSION)
+	memset(refp, 0, sizeof(*refp));
+	*apartp = false;
+	if (vl < KV_HEADER_LEN || v[0] != KV_HEADER_VERSION ||
+	    (v[1] & ~KV_F_APART) != 0)
 		return RK_ECORRUPT;
-	if (!(v[1] & KV_F_APART))
+	if (!(v[1] & KV_F_APART)) {
+		refp->vlen = (uint32_t)(vl - KV_HEADER_LEN);
 		return 0;
+	}
 	if (vl != KV_APART_LEN)
 		return RK_ECORRUPT;
-	store_vref_decode(v + KV_HEADER_LEN, &ref);
+	*apartp = true;
+	store_vref_decode(v + KV_HEADER_LEN, refp);
+	return 0;
+}
+
+int store_vdelta_drop_row(struct store_vdelta *d, size_t kl, const uint8_t *v,
+			  size_t vl)
+{
+	struct store_vref ref;
+	bool apart;
+	int rc = row_decode(v, vl, &apart, &ref);
+
+	if (rc != 0 || !apart)
+		return rc;
 	return store_vdelta_add(d, ref.seg,
 				-(int64_t)store_vrec_len(kl, ref.vlen));
 }
@@ -88,20 +105,11 @@ int store_vdelta_drop_row(struct store_vdelta *d, const void *k, size_t kl,
 int store_kv_value_len(const uint8_t *v, size_t vl, size_t *vlenp)
 {
 	struct store_vref ref;
+	bool apart;
+	int rc = row_decode(v, vl, &apart, &ref);
 
-	*vlenp = 0;
-	if (vl < KV_HEADER_LEN || v[0] != KV_HEADER_VERSION ||
-	    (v[1] & ~KV_F_APART) != 0)
-		return RK_ECORRUPT;
-	if (!(v[1] & KV_F_APART)) {
-		*vlenp = vl - KV_HEADER_LEN;
-		return 0;
-	}
-	if (vl != KV_APART_LEN)
-		return RK_ECORRUPT;
-	store_vref_decode(v + KV_HEADER_LEN, &ref);
-	*vlenp = ref.vlen;
-	return 0;
+	*vlenp = rc == 0 ? ref.vlen : 0;
+	return rc;
 }
 
 int store_kv_value(struct rk_store *s, const void *k, size_t kl,
@@ -109,17 +117,18 @@ int store_kv_value(struct rk_store *s, const void *k, size_t kl,
 		   const uint8_t **valp, size_t *vlenp)
 {
 	struct store_vref ref;
-	int rc;
+	bool apart;
+	int rc = row_decode(v, vl, &apart, &ref);
 
 	*valp = NULL;
-	rc = store_kv_value_len(v, vl, vlenp);
-	if (rc != 0 || !(v[1] & KV_F_APART)) {
-		if (rc == 0)
-			*valp = v + KV_HEADER_LEN;
-		return rc;
-	}
 	*vlenp = 0;
-	store_vref_decode(v + KV_HEADER_LEN, &ref);
+	if (rc != 0)
+		return rc;
+	if (!apart) {
+		*valp = v + KV_HEADER_LEN;
+		*vlenp = ref.vlen;
+		return 0;
+	}
 	rc = store_vlog_get(s->vlog, &ref, k, kl, bufp, capp, vlenp);
 	if (rc == 0)
 		*valp = *bufp;
@@ -153,7 +162,10 @@ static int live_write(struct store_session *ss, const struct store_vdelta *d)
 	return store_err(ret);
 }
 
-int store_vcommit_prepare(struct store_session *ss)
+/* Before the storage thread commits: makes the value log's new records
+ * durable and writes ss's live-byte changes (and those of other sessions
+ * waiting in s->vext) to T_VLOG. */
+static int vcommit_prepare(struct store_session *ss)
 {
 	struct rk_store *s = ss->s;
 	struct store_vdelta t;
@@ -180,10 +192,12 @@ int store_vcommit_prepare(struct store_session *ss)
 	return rc;
 }
 
+static void vcommit_done(struct store_session *ss, bool ok);
+
 int store_vtxn_end(struct store_session *ss, int rc, uint32_t drop_seg)
 {
 	if (rc == 0)
-		rc = store_vcommit_prepare(ss);
+		rc = vcommit_prepare(ss);
 	if (rc == 0 && drop_seg != 0) {
 		WT_CURSOR *c = ss->c[T_VLOG];
 		c->set_key(c, (uint64_t)drop_seg);
@@ -195,7 +209,7 @@ int store_vtxn_end(struct store_session *ss, int rc, uint32_t drop_seg)
 		rc = store_err(ss->ws->commit_transaction(ss->ws, NULL));
 	else
 		ss->ws->rollback_transaction(ss->ws, NULL);
-	store_vcommit_done(ss, rc == 0);
+	vcommit_done(ss, rc == 0);
 	return rc;
 }
 
@@ -208,7 +222,9 @@ static void ext_add(struct rk_store *s, const struct store_vdelta *d)
 				    "(out of memory) segment=%u", d->v[i].seg);
 }
 
-void store_vcommit_done(struct store_session *ss, bool ok)
+/* After the transaction (ok: it committed): clears ss's changes, and
+ * hands those taken from s->vext back if it did not commit. */
+static void vcommit_done(struct store_session *ss, bool ok)
 {
 	struct rk_store *s = ss->s;
 
@@ -364,14 +380,11 @@ static bool refers(WT_CURSOR *c, uint32_t seg, uint32_t off)
 {
 	WT_ITEM v;
 	struct store_vref ref;
+	bool apart;
 
-	if (c->get_value(c, &v) != 0 || v.size != KV_APART_LEN)
-		return false;
-	const uint8_t *p = v.data;
-	if (p[0] != KV_HEADER_VERSION || !(p[1] & KV_F_APART))
-		return false;
-	store_vref_decode(p + KV_HEADER_LEN, &ref);
-	return ref.seg == seg && ref.off == off;
+	return c->get_value(c, &v) == 0 &&
+	       row_decode(v.data, v.size, &apart, &ref) == 0 && apart &&
+	       ref.seg == seg && ref.off == off;
 }
 
 /* One transaction: the next records of g->seg, the live ones copied. */

@@ -24,6 +24,7 @@
 
 #include "le.h"
 #include "rangekv/error.h"
+#include "store_int.h"
 #include "vlog.h"
 
 /* The writer's buffer is written out (not synced) once it holds this. */
@@ -65,11 +66,6 @@ struct store_vlog {
 	struct pin_count *pins;
 	size_t npins, pincap;
 };
-
-static int err_of(int e)
-{
-	return e == ENOSPC || e == EDQUOT ? RK_ENOSPC : RK_EIO;
-}
 
 void store_vref_encode(const struct store_vref *ref, uint8_t out[VLOG_REF_LEN])
 {
@@ -131,8 +127,7 @@ static void seg_name(uint32_t seq, char out[24])
 	snprintf(out, 24, "%08x.vlog", seq);
 }
 
-/* Whether name is a segment's ("%08x.vlog", lower case), and its seq. */
-static bool seg_parse(const char *name, uint32_t *seqp)
+bool store_vlog_segment_name(const char *name, uint32_t *seqp)
 {
 	uint32_t seq = 0;
 
@@ -162,7 +157,7 @@ static void seg_free(struct vseg *g)
 
 static int fsync_dir(struct store_vlog *v)
 {
-	return fsync(v->dirfd) == 0 ? 0 : err_of(errno);
+	return fsync(v->dirfd) == 0 ? 0 : store_errno(errno);
 }
 
 static int write_all(int fd, const uint8_t *p, size_t n, uint64_t off)
@@ -172,7 +167,7 @@ static int write_all(int fd, const uint8_t *p, size_t n, uint64_t off)
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
-			return err_of(errno);
+			return store_errno(errno);
 		}
 		p += w;
 		n -= (size_t)w;
@@ -224,14 +219,14 @@ static int seg_create(struct store_vlog *v, uint32_t seq)
 	fd = openat(v->dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		free(g);
-		return err_of(errno);
+		return store_errno(errno);
 	}
 	g->seq = seq;
 	memcpy(hdr, VLOG_SEG_MAGIC, 8);
 	rk_le_put64(hdr + 8, seq);
 	rc = write_all(fd, hdr, sizeof(hdr), 0);
 	if (rc == 0 && fdatasync(fd) != 0)
-		rc = err_of(errno);
+		rc = store_errno(errno);
 	if (rc == 0)
 		rc = fsync_dir(v);
 	if (rc == 0)
@@ -268,7 +263,7 @@ static int seg_open(struct store_vlog *v, uint32_t seq, bool newest,
 	seg_name(seq, name);
 	fd = openat(v->dirfd, name, (newest ? O_RDWR : O_RDONLY) | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) != 0) {
-		rc = err_of(errno);
+		rc = store_errno(errno);
 		if (fd >= 0)
 			close(fd);
 		free(g);
@@ -281,11 +276,11 @@ static int seg_open(struct store_vlog *v, uint32_t seq, bool newest,
 		rk_le_put64(hdr + 8, seq);
 		*cutp += (uint64_t)st.st_size;
 		if (ftruncate(fd, 0) != 0)
-			rc = err_of(errno);
+			rc = store_errno(errno);
 		if (rc == 0)
 			rc = write_all(fd, hdr, sizeof(hdr), 0);
 		if (rc == 0 && fdatasync(fd) != 0)
-			rc = err_of(errno);
+			rc = store_errno(errno);
 		st.st_size = VLOG_SEG_HEADER;
 	} else if (st.st_size < VLOG_SEG_HEADER || st.st_size > VLOG_SEG_MAX ||
 		   pread(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
@@ -311,7 +306,7 @@ static int seg_open(struct store_vlog *v, uint32_t seq, bool newest,
 		if (end < g->size) {
 			*cutp += g->size - end;
 			if (ftruncate(fd, (off_t)end) != 0 || fdatasync(fd) != 0)
-				rc = err_of(errno);
+				rc = store_errno(errno);
 			g->size = g->written = end;
 		}
 	}
@@ -343,12 +338,12 @@ static int list_segments(int dirfd, uint32_t **seqsp, size_t *np)
 	if (d == NULL) {
 		if (fd >= 0)
 			close(fd);
-		return err_of(errno);
+		return store_errno(errno);
 	}
 	rewinddir(d);
 	while ((e = readdir(d)) != NULL) {
 		uint32_t seq;
-		if (!seg_parse(e->d_name, &seq))
+		if (!store_vlog_segment_name(e->d_name, &seq))
 			continue;
 		if (n == cap) {
 			size_t c = cap ? cap * 2 : 64;
@@ -381,13 +376,17 @@ int store_vlog_open(const char *dir, bool create, struct store_vlog **vp,
 	uint32_t *seqs = NULL;
 	size_t n = 0;
 	uint64_t cut = 0;
+	bool made = false;
 	int rc;
 
 	*vp = NULL;
 	if (cutp != NULL)
 		*cutp = 0;
-	if (create && mkdir(dir, 0700) != 0 && errno != EEXIST)
-		return err_of(errno);
+	if (create) {
+		made = mkdir(dir, 0700) == 0;
+		if (!made && errno != EEXIST)
+			return store_errno(errno);
+	}
 	v = calloc(1, sizeof(*v));
 	if (v == NULL)
 		return RK_ENOMEM;
@@ -396,11 +395,11 @@ int store_vlog_open(const char *dir, bool create, struct store_vlog **vp,
 	pthread_mutex_init(&v->pmu, NULL);
 	v->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (v->dirfd < 0) {
-		rc = errno == ENOENT ? RK_ENOTFOUND : err_of(errno);
+		rc = errno == ENOENT ? RK_ENOTFOUND : store_errno(errno);
 		goto err;
 	}
 	/* A directory just made must survive a crash with its parent. */
-	if (create) {
+	if (made) {
 		char parent[4096];
 		snprintf(parent, sizeof(parent), "%s/..", dir);
 		int pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -479,7 +478,7 @@ int store_vlog_flush(struct store_vlog *v)
 		/* Whether the pages reached the disk is unknown after a failed
 		 * fdatasync, and a second one may not say so: no more
 		 * writes. */
-		v->failed = err_of(errno);
+		v->failed = store_errno(errno);
 		return v->failed;
 	}
 	__atomic_store_n(&g->size, g->written, __ATOMIC_RELEASE);
@@ -762,7 +761,7 @@ int store_vlog_reap(struct store_vlog *v, size_t *leftp)
 		char name[24];
 		seg_name(gone[i]->seq, name);
 		if (unlinkat(v->dirfd, name, 0) != 0 && rc == 0)
-			rc = err_of(errno);
+			rc = store_errno(errno);
 		seg_free(gone[i]);
 	}
 	free(gone);

@@ -76,6 +76,10 @@ static inline uint64_t store_vrec_len(size_t klen, size_t vlen)
 
 struct store_vlog;
 
+/* Whether name is a segment file's ("%08x.vlog", lower case), and its
+ * sequence number. */
+bool store_vlog_segment_name(const char *name, uint32_t *seqp);
+
 /* Opens (creating it if create) the directory dir and its segments: a
  * segment whose header is not a value log's, or whose name and header
  * disagree, is RK_ECORRUPT; the newest is cut after its last whole record
