@@ -226,7 +226,7 @@ double store_now_s(void); /* CLOCK_MONOTONIC seconds */
 #define STORE_LOG_FILE_MB 16u
 /* The key table's leaf page and allocation unit, as WiredTiger
  * configuration values, for tables created from now on (store.c). */
-#define STORE_KV_LEAF_MAX "16KB"
+#define STORE_KV_LEAF_MAX "8KB"
 #define STORE_KV_ALLOC "1KB"
 
 /* Dirty pages a cache holds before WiredTiger's eviction threads write
