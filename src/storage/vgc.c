@@ -192,27 +192,6 @@ static int vcommit_prepare(struct store_session *ss)
 	return rc;
 }
 
-static void vcommit_done(struct store_session *ss, bool ok);
-
-int store_vtxn_end(struct store_session *ss, int rc, uint32_t drop_seg)
-{
-	if (rc == 0)
-		rc = vcommit_prepare(ss);
-	if (rc == 0 && drop_seg != 0) {
-		WT_CURSOR *c = ss->c[T_VLOG];
-		c->set_key(c, (uint64_t)drop_seg);
-		int ret = c->remove(c);
-		rc = ret == WT_NOTFOUND ? 0 : store_err(ret);
-		c->reset(c);
-	}
-	if (rc == 0)
-		rc = store_err(ss->ws->commit_transaction(ss->ws, NULL));
-	else
-		ss->ws->rollback_transaction(ss->ws, NULL);
-	vcommit_done(ss, rc == 0);
-	return rc;
-}
-
 /* Adds d's changes to s->vext (the caller holds mu). */
 static void ext_add(struct rk_store *s, const struct store_vdelta *d)
 {
@@ -238,6 +217,25 @@ static void vcommit_done(struct store_session *ss, bool ok)
 		ext_add(s, &s->vtaken);
 	s->vtaken.n = 0;
 	pthread_mutex_unlock(&s->mu);
+}
+
+int store_vtxn_end(struct store_session *ss, int rc, uint32_t drop_seg)
+{
+	if (rc == 0)
+		rc = vcommit_prepare(ss);
+	if (rc == 0 && drop_seg != 0) {
+		WT_CURSOR *c = ss->c[T_VLOG];
+		c->set_key(c, (uint64_t)drop_seg);
+		int ret = c->remove(c);
+		rc = ret == WT_NOTFOUND ? 0 : store_err(ret);
+		c->reset(c);
+	}
+	if (rc == 0)
+		rc = store_err(ss->ws->commit_transaction(ss->ws, NULL));
+	else
+		ss->ws->rollback_transaction(ss->ws, NULL);
+	vcommit_done(ss, rc == 0);
+	return rc;
 }
 
 void store_vdelta_hand_over(struct store_session *ss, bool ok)
