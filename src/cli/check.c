@@ -67,7 +67,9 @@ static void usage(void)
 	       "command goes through the range's raft log, and every replica hashes\n"
 	       "its span (user data, sequences, client sessions) with xxh3 at that\n"
 	       "same log index. --all checks every range, one after the other.\n"
-	       "A mismatch is reported (and logged by the leader), never repaired.\n\n"
+	       "A mismatch is reported (and logged by the leader), never repaired.\n"
+	       "A replica on a node the leader holds down is not waited for: its\n"
+	       "checksum shows as 'down' and the range as INCOMPLETE.\n\n"
 	       "  --all              every range of the node asked (paged list)\n"
 	       "  --http HOST:PORT   a node's HTTP port; repeat it to name several: a\n"
 	       "                     range led elsewhere is checked on its leader if\n"
@@ -164,10 +166,12 @@ static void record(struct chk *c, uint64_t range, cJSON *j)
 	cJSON_ArrayForEach(r, reps) {
 		const cJSON *sum = cJSON_GetObjectItemCaseSensitive(r, "checksum");
 		const cJSON *node = cJSON_GetObjectItemCaseSensitive(r, "node_id");
+		const cJSON *down = cJSON_GetObjectItemCaseSensitive(r, "node_down");
 		missing |= !cJSON_IsString(sum);
 		rk_buf_printf(&sums, "%s%.0f:%s", sums.len ? " " : "",
 			      cJSON_IsNumber(node) ? node->valuedouble : 0.0,
-			      cJSON_IsString(sum) ? sum->valuestring : "none");
+			      cJSON_IsString(sum) ? sum->valuestring
+			      : cJSON_IsTrue(down) ? "down" : "none");
 	}
 	snprintf(index, sizeof(index), "%.0f", cJSON_IsNumber(idx) ? idx->valuedouble : 0.0);
 	if (cJSON_IsTrue(agree)) {

@@ -27,6 +27,7 @@
 #include "kv.h"
 #include "log.h"
 #include "node_int.h"
+#include "peer.h"
 #include "quiesce.h"
 
 #define MOD "check"
@@ -209,6 +210,25 @@ void rk_check_apply_done(struct rk_node *n, struct rk_replica *r, uint64_t appli
 
 /* ---- the proposer's side ---------------------------------------------------- */
 
+/* Whether a replica that has not reported lies on a node this node holds
+ * dead (live.h): waiting for it would only run the check into its
+ * deadline, range after range in `check --all`. */
+static bool rep_down(struct rk_node *n, const struct wait_rep *rp)
+{
+	return !rp->reported && rp->node_id != n->cfg.node_id &&
+	       !rk_peer_alive(n, rp->node_id);
+}
+
+/* Whether w still waits: a replica has not reported and its node is this
+ * one or live. */
+static bool still_waits(struct rk_node *n, const struct rk_check_wait *w)
+{
+	for (uint8_t i = 0; i < w->n_reps; i++)
+		if (!w->reps[i].reported && !rep_down(n, &w->reps[i]))
+			return true;
+	return false;
+}
+
 static void answer(struct rk_node *n, struct rk_check_wait *w, int status)
 {
 	struct rk_http_resp resp;
@@ -246,7 +266,8 @@ static void answer(struct rk_node *n, struct rk_check_wait *w, int status)
 				rk_buf_printf(&b, " %llu@node%llu=%s",
 					      (unsigned long long)w->reps[i].replica_id,
 					      (unsigned long long)w->reps[i].node_id,
-					      w->reps[i].reported ? "failed" : "none");
+					      w->reps[i].reported ? "failed"
+					      : rep_down(n, &w->reps[i]) ? "down" : "none");
 		}
 		if (all) {
 			n->check.mismatches++;
@@ -287,6 +308,8 @@ static void answer(struct rk_node *n, struct rk_check_wait *w, int status)
 		} else {
 			rk_json_null(&j);
 		}
+		rk_json_key(&j, "node_down");
+		rk_json_bool(&j, rep_down(n, &w->reps[i]));
 		rk_json_obj_end(&j);
 	}
 	rk_json_arr_end(&j);
@@ -310,7 +333,6 @@ void rk_check_on_report(void *arg, const struct rk_net_check *m)
 {
 	struct rk_node *n = arg;
 	struct rk_check_wait *w;
-	bool all = true;
 
 	for (w = n->check.waits; w != NULL; w = w->next)
 		if (w->check_id == m->check_id && w->range == m->range &&
@@ -324,9 +346,8 @@ void rk_check_on_report(void *arg, const struct rk_net_check *m)
 			w->reps[i].failed = m->failed;
 			w->reps[i].sum = m->checksum;
 		}
-		all &= w->reps[i].reported;
 	}
-	if (all)
+	if (!still_waits(n, w))
 		finish(n, w, 200);
 }
 
@@ -337,7 +358,7 @@ void rk_check_tick(struct rk_node *n)
 
 	for (; w != NULL; w = next) {
 		next = w->next;
-		if (now >= w->deadline)
+		if (now >= w->deadline || !still_waits(n, w))
 			finish(n, w, 200); /* those that did not report: null */
 	}
 }

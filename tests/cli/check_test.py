@@ -7,6 +7,8 @@
   - every range agrees after a write load, and while writes go on (the
     checksum is taken at exactly the check's log index on every replica,
     whatever each one's apply batches hold);
+  - with a node killed -9, every range is answered at once, its replicas
+    marked node_down (not waited for until --request-timeout);
   - every range agrees after a node was killed -9 mid-load and restarted;
   - a replica altered behind raft's back (the test hook
     /api/v1/debug/fault/alter) is found: exit 1, DIFFER, a warning in the
@@ -241,6 +243,46 @@ def test_agree_under_load():
     print("agree: after and during a write load (%d writes)" % load.n, flush=True)
 
 
+def leaders_of(nodes):
+    """range id -> leader, once nodes agree on one of them for every range."""
+    seen = {}
+    for i in nodes:
+        r = try_get(i, "/api/v1/ranges")
+        if r is None or len(r["ranges"]) != RANGES:
+            return None
+        for x in r["ranges"]:
+            if x["leader"] not in nodes or seen.setdefault(x["id"], x["leader"]) != x["leader"]:
+                return None
+    return seen
+
+
+def test_node_down():
+    """Node 3 is down: `check --all` answers every range at once, node 3's
+    replica null and marked node_down, rather than waiting out
+    --request-timeout (5 s) range after range."""
+    wait("every range led by node 1 or 2", lambda: leaders_of((1, 2)), 30)
+    t0 = time.time()
+    p = run("check", "--all", "--json", *ALL_HTTP, rc=1)
+    took = time.time() - t0
+    out = json.loads(p.stdout)
+    if len(out) != RANGES:
+        fail("check --all with node 3 down: %r" % out)
+    for x in out:
+        reps = {r["node_id"]: r for r in x["replicas"]}
+        if x["agree"] is not False or reps[3]["checksum"] is not None or \
+                reps[3]["node_down"] is not True or \
+                any(reps[i]["node_down"] for i in (1, 2)) or \
+                reps[1]["checksum"] is None or reps[1]["checksum"] != reps[2]["checksum"]:
+            fail("check --all with node 3 down: %r" % x)
+    if took > 2.5 * SLOW:
+        fail("check --all with node 3 down took %.1f s: it waited for the dead node" % took)
+    p = run("check", "1", *ALL_HTTP, rc=1)
+    if b"3:down" not in p.stdout or b"INCOMPLETE" not in p.stdout:
+        fail("check 1 with node 3 down: %r" % p.stdout)
+    print("node down: check --all answered in %.2f s, node 3's replicas marked down" % took,
+          flush=True)
+
+
 def test_kill_restart(procs, tmp):
     load = Load(via=(1, 2))
     load.start()
@@ -249,6 +291,7 @@ def test_kill_restart(procs, tmp):
     procs[3].wait()
     n0 = load.n
     wait("writes without node 3", lambda: load.n > n0 + 200, 30)
+    test_node_down()
     procs[3] = start(3, tmp)
     wait("writes after the restart", lambda: load.n > n0 + 500, 30)
     load.stop = True
