@@ -39,7 +39,7 @@ redis-benchmark uses), then:
 
 --small-only ROUNDS stops after step 1, measured ROUNDS times (the
 small-data GET rate of a build against another's, alternated by the
-caller). Prints the figures; --chart draws completed writes and p99 per second into
+caller); --load-only stops after step 2 (trials of the ingest). Prints the figures; --chart draws completed writes and p99 per second into
 a PNG (gnuplot), --out keeps everything as JSON. Every process started is
 stopped on exit or failure.
 """
@@ -430,6 +430,15 @@ def disk_files(path):
     return out
 
 
+def draw(a, series, R):
+    """The load's chart, when --chart asks for one."""
+    if a.chart and shutil.which("gnuplot") is None:
+        print("no chart: gnuplot is not installed", flush=True)
+    elif a.chart:
+        chart(series, a.chart, "rangekv: %g GB per replica of 1 KB values, 3 nodes, %s" %
+              (a.gb, R["date"]))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("binary")
@@ -446,6 +455,8 @@ def main():
                     help="no --nodes-on-host (a build from before it)")
     ap.add_argument("--small-only", type=int, metavar="ROUNDS",
                     help="only the small-data GET rate, ROUNDS times")
+    ap.add_argument("--load-only", action="store_true",
+                    help="stop after the load (steps 1 and 2): for trials of the ingest")
     ap.add_argument("--keep", action="store_true",
                     help="keep the data directories (their path is printed)")
     a = ap.parse_args()
@@ -493,6 +504,9 @@ def main():
               (n, secs, R["rate"], first, last, last / first if first else 0,
                R["zero_seconds"], R["p99_max_ms"], errors), flush=True)
         print("  SET/s by fifth of the load: %s" % ", ".join(map(str, fifths)), flush=True)
+        if a.load_only:
+            draw(a, series, R)
+            return
         time.sleep(35)  # a checkpoint after the load
         logical = n * (VALUE + 16)
         R["logical"] = logical
@@ -541,11 +555,7 @@ def main():
                    mv["sets_during"] / mv["sets_before"] if mv["sets_before"] else 0,
                    "; redis-benchmark stopped at an error reply" if mv["bench_stopped"] else ""),
                   flush=True)
-        if a.chart and shutil.which("gnuplot") is None:
-            print("no chart: gnuplot is not installed", flush=True)
-        elif a.chart:
-            chart(series, a.chart, "rangekv: %g GB per replica of 1 KB values, 3 nodes, %s" %
-                  (a.gb, R["date"]))
+        draw(a, series, R)
     finally:
         for p in procs.values():
             if p.poll() is None:
@@ -560,9 +570,9 @@ def main():
             print("data kept in %s" % tmp, flush=True)
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-    if a.out:
-        with open(a.out, "w") as f:
-            json.dump(R, f, indent=1)
+        if a.out:  # also after --small-only, --load-only or a failure: what was measured
+            with open(a.out, "w") as f:
+                json.dump(R, f, indent=1)
 
 
 if __name__ == "__main__":
