@@ -8,14 +8,20 @@ slept; involuntary: it was preempted or yielded) read from
 /proc/PID/task/* before and after, per request.
 
   scripts/bench/lightthreads.py RANGEKV [--requests N] [--idle]
+  scripts/bench/lightthreads.py --fsync N
 
 --idle measures one second without requests instead (what the nodes cost
-doing nothing, per second). Threads that neither used CPU nor switched
+doing nothing, per second). --fsync N starts no node: it measures what
+one durable append costs on the disk of the temporary directory (N times
+a pwrite of 256 bytes and an fdatasync, this process's CPU and switches
+each; the floor under every replica's write and under Redis's
+appendfsync always). Threads that neither used CPU nor switched
 are left out; a node's event loop is its process's first thread. Nothing
 passes or fails on a timing.
 """
 import argparse
 import os
+import resource
 import shutil
 import signal
 import sys
@@ -68,13 +74,41 @@ def report(pids, before, after, what, n):
         (tot[0] + tot[1]) * 1e6 / tck / n, tot[2] / n, tot[3] / n))
 
 
+def fsync_cost(n):
+    fd, path = tempfile.mkstemp(prefix="rk-lightthreads-fsync-")
+    try:
+        os.ftruncate(fd, n * 256)
+        os.fsync(fd)
+        buf = b"x" * 256
+        r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.time()
+        for i in range(n):
+            os.pwrite(fd, buf, i * 256)
+            os.fdatasync(fd)
+        r1, t1 = resource.getrusage(resource.RUSAGE_SELF), time.time()
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    C.log("pwrite of 256 bytes + fdatasync, %d times: %.1f us wall, %.1f us CPU (user %.1f, "
+          "sys %.1f), switches: voluntary %.2f, involuntary %.2f each" % (
+              n, (t1 - t0) * 1e6 / n,
+              (r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime) * 1e6 / n,
+              (r1.ru_utime - r0.ru_utime) * 1e6 / n, (r1.ru_stime - r0.ru_stime) * 1e6 / n,
+              (r1.ru_nvcsw - r0.ru_nvcsw) / n, (r1.ru_nivcsw - r0.ru_nivcsw) / n))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("rangekv")
+    ap.add_argument("rangekv", nargs="?")
     ap.add_argument("--requests", type=int, default=3000)
     ap.add_argument("--idle", action="store_true")
+    ap.add_argument("--fsync", type=int, metavar="N")
     a = ap.parse_args()
+    if a.fsync:
+        fsync_cost(a.fsync)
+        return
+    if not a.rangekv:
+        ap.error("RANGEKV is required (but with --fsync)")
     a.bin, a.quick, a.spread = a.rangekv, False, False
     a.stall, a.cap, a.ready_timeout = 15.0, 600.0, 60.0
 
