@@ -80,7 +80,7 @@ def key(k):
     return b"key:%012d" % k
 
 
-EXTRA = []  # flags of every node (--cache-mb, --nodes-on-host)
+EXTRA = []  # flags of every node (--cache-mb, --compression, --nodes-on-host)
 
 
 def start(binary, tmp, i, cluster, splits):
@@ -451,6 +451,9 @@ def main():
     ap.add_argument("--cache-mb",
                     help="every node's --cache-mb: MiB or auto (default: "
                     "the node's own)")
+    ap.add_argument("--compression",
+                    help="every node's --compression: snappy, zlib or none "
+                    "(default: the node's own)")
     ap.add_argument("--old-flags", action="store_true",
                     help="no --nodes-on-host (a build from before it)")
     ap.add_argument("--small-only", type=int, metavar="ROUNDS",
@@ -464,6 +467,8 @@ def main():
         EXTRA.extend(["--nodes-on-host", "3"])
     if a.cache_mb:
         EXTRA.extend(["--cache-mb", str(a.cache_mb)])
+    if a.compression:
+        EXTRA.extend(["--compression", a.compression])
     n = int(a.gb * 1e9 / (VALUE + 16))
     R = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
          "machine": "%s, %d cores" % (platform.platform(), os.cpu_count()),
