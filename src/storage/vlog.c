@@ -445,12 +445,12 @@ static struct vseg *newest(const struct store_vlog *v)
 	return v->nsegs ? v->segs[v->nsegs - 1] : NULL;
 }
 
-/* Writes the buffer to the newest segment (not synced). On failure the
- * buffer is dropped: its records were never readable, and the
- * transaction that refers to them fails with the same error. */
-static int write_out(struct store_vlog *v)
+/* Writes the buffer to g, the newest segment (the one its records were
+ * given offsets in), not synced. On failure the buffer is dropped: its
+ * records were never readable, and the transaction that refers to them
+ * fails with the same error. */
+static int write_out(struct store_vlog *v, struct vseg *g)
 {
-	struct vseg *g = newest(v);
 	int rc;
 
 	if (v->blen == 0)
@@ -471,7 +471,7 @@ int store_vlog_flush(struct store_vlog *v)
 		return v->failed;
 	if (g == NULL)
 		return 0;
-	rc = write_out(v);
+	rc = write_out(v, g);
 	if (rc != 0 || g->written == g->size)
 		return rc;
 	if (fdatasync(g->fd) != 0) {
@@ -552,7 +552,7 @@ int store_vlog_add(struct store_vlog *v, const void *key, size_t klen,
 	refp->vlen = (uint32_t)vlen;
 	v->blen += (size_t)len;
 	if (v->blen >= VLOG_BUF_OUT)
-		return write_out(v);
+		return write_out(v, g);
 	return 0;
 }
 

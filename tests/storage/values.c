@@ -142,7 +142,8 @@ static int segment_files(const char *dir)
 	struct dirent *de;
 	int n = 0;
 
-	snprintf(p, sizeof(p), "%s/values", dir);
+	if (snprintf(p, sizeof(p), "%s/values", dir) >= (int)sizeof(p))
+		return -1; /* the caller's count check fails */
 	d = opendir(p);
 	if (d == NULL)
 		return 0;
