@@ -3,6 +3,7 @@
 
   scripts/bench/large.py RANGEKV --gb N [--ranges 64] [--clients 50]
                          [--pipeline 16] [--cache-mb MB] [--chart PNG]
+                         [--compression C] [--key-table btree|lsm]
                          [--out JSON] [--keep] [--old-flags]
                          [--small-only ROUNDS]
 
@@ -414,16 +415,20 @@ def wait_compacted(limit=150):
 
 
 def disk_files(path):
-    """Bytes allocated under a data directory by kind: the key table, the
-    raft log table, WiredTiger's log (and its preallocated files), the rest."""
-    out = {"kv.wt": 0, "raftlog.wt": 0, "WiredTiger log": 0, "other": 0}
+    """Bytes allocated under a data directory by kind: the key table (kv.wt,
+    or an LSM key table's chunks and Bloom filters kv-*), the raft log
+    table, the value log, WiredTiger's log (and its preallocated files),
+    the rest."""
+    out = {"kv.wt": 0, "raftlog.wt": 0, "value log": 0, "WiredTiger log": 0, "other": 0}
     for d, _, files in os.walk(path):
         for f in files:
             try:
                 b = os.stat(os.path.join(d, f)).st_blocks * 512
             except OSError:
                 continue
-            k = f if f in ("kv.wt", "raftlog.wt") else \
+            k = "kv.wt" if f == "kv.wt" or f.startswith("kv-") else \
+                "raftlog.wt" if f == "raftlog.wt" else \
+                "value log" if f.endswith(".vlog") else \
                 "WiredTiger log" if f.startswith(("WiredTigerLog.", "WiredTigerPreplog.")) \
                 else "other"
             out[k] += b
@@ -454,6 +459,9 @@ def main():
     ap.add_argument("--compression",
                     help="every node's --compression: snappy, zlib or none "
                     "(default: the node's own)")
+    ap.add_argument("--key-table",
+                    help="every node's --key-table: btree or lsm "
+                    "(default: the node's own)")
     ap.add_argument("--old-flags", action="store_true",
                     help="no --nodes-on-host (a build from before it)")
     ap.add_argument("--small-only", type=int, metavar="ROUNDS",
@@ -469,6 +477,8 @@ def main():
         EXTRA.extend(["--cache-mb", str(a.cache_mb)])
     if a.compression:
         EXTRA.extend(["--compression", a.compression])
+    if a.key_table:
+        EXTRA.extend(["--key-table", a.key_table])
     n = int(a.gb * 1e9 / (VALUE + 16))
     R = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
          "machine": "%s, %d cores" % (platform.platform(), os.cpu_count()),

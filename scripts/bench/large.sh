@@ -7,10 +7,11 @@
 # rate, a restart's time to serving, and one replica move of a range
 # (N GB / --ranges of data: 64 MB at --gb 4) under writes
 # (scripts/bench/large.py).
-#   scripts/bench/large.sh [--gb N] [--cache-mb MB] [--ranges R]
+#   scripts/bench/large.sh [--gb N] [--cache-mb MB] [--ranges R] [--key-table K]
 # (--cache-mb: every node's cache, MiB or auto: sized from the memory
 # shared by the three nodes, --nodes-on-host 3; --ranges: how many ranges
-# the keys are cut into, 64 by default.)
+# the keys are cut into, 64 by default; --key-table: every node's, btree
+# or lsm, docs/storage.md.)
 # The default, 1 GB per replica, takes about 11 minutes on the shared 2-core
 # machine of docs/benchmarks.md and about 7 GB of disk (the targets
 # are for 4 GB: about 25 minutes there, and about 17 GB of disk for the
@@ -24,7 +25,8 @@ while [ $# -gt 0 ]; do
 	--gb) GB=$2; shift 2 ;;
 	--cache-mb) MORE+=(--cache-mb "$2"); shift 2 ;;
 	--ranges) MORE+=(--ranges "$2"); shift 2 ;;
-	*) echo "usage: scripts/bench/large.sh [--gb N] [--cache-mb MB] [--ranges R]" >&2; exit 2 ;;
+	--key-table) MORE+=(--key-table "$2"); shift 2 ;;
+	*) echo "usage: scripts/bench/large.sh [--gb N] [--cache-mb MB] [--ranges R] [--key-table btree|lsm]" >&2; exit 2 ;;
 	esac
 done
 bash scripts/setup.sh

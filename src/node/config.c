@@ -103,6 +103,12 @@ void rk_node_config_usage(FILE *out)
 "                          tables of a new data directory: snappy, zlib or\n"
 "                          none (an existing directory keeps its own)\n"
 "                                                                 [snappy]\n"
+"  --key-table K           the key table of a new data directory: btree\n"
+"                          (state-machine tables durable at checkpoints) or\n"
+"                          lsm (WiredTiger's LSM tree, its tables logged:\n"
+"                          steadier ingest with data beyond the cache, see\n"
+"                          docs/storage.md); an existing directory keeps\n"
+"                          its own                                   [btree]\n"
 "  --client-inflight-bytes SIZE  bytes of client commands read and not yet\n"
 "                          answered above which the RESP port stops reading\n"
 "                          (clients wait) until they fall to half; 0: no\n"
@@ -512,6 +518,15 @@ int rk_node_config_parse(int argc, char **argv, struct rk_node_config *c,
 			if (c->compression < 0)
 				rc = fail(err, errlen, "--compression: '%s' is not snappy, zlib or none", val);
 			c->compression_set = true;
+		} else if (strcmp(flag, "--key-table") == 0) {
+			/* In the order of enum rk_store_key_table. */
+			if (strcmp(val, "btree") == 0)
+				c->key_table = 0;
+			else if (strcmp(val, "lsm") == 0)
+				c->key_table = 1;
+			else
+				rc = fail(err, errlen, "--key-table: '%s' is not btree or lsm", val);
+			c->key_table_set = true;
 		} else if (strcmp(flag, "--min-free-space") == 0) {
 			if (rk_parse_size(val, &c->min_free_space) != 0)
 				rc = fail(err, errlen, "--min-free-space: '%s' is not a size (bytes, or with a unit: 512MiB, 2GiB, 1GB)", val);

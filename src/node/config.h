@@ -64,6 +64,10 @@ struct rk_node_config {
 	 * match it (compression_set). */
 	int compression;
 	bool compression_set;
+	/* --key-table: an enum rk_store_key_table (0 btree, 1 lsm), the same
+	 * way. */
+	int key_table;
+	bool key_table_set;
 	/* --client-inflight-bytes: bytes of client commands read and not yet
 	 * answered above which the RESP port stops reading (0: no bound). */
 	uint64_t client_inflight_bytes;

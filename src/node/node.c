@@ -425,6 +425,7 @@ int rk_node_run(const struct rk_node_config *cfg)
 			    : cfg->n_initial ? rk_boot_cluster_id(cfg) : 0;
 	so.cache_mb = cfg->cache_mb ? cfg->cache_mb : 256;
 	so.compression = (enum rk_store_compression)cfg->compression;
+	so.key_table = (enum rk_store_key_table)cfg->key_table;
 	so.test_commit_delay_ms = rk_test_store_delay_ms();
 	rc = rk_store_open(&so, &n->store, err, sizeof(err));
 	/* Tables keep the compression they were created with: a flag that
@@ -436,6 +437,15 @@ int rk_node_run(const struct rk_node_config *cfg)
 			 "a data directory keeps the compression it was created with",
 			 rk_store_compression_name(so.compression), cfg->data_dir,
 			 rk_store_compression_name(rk_store_compression(n->store)));
+		rk_store_close(n->store);
+		rc = RK_EINVAL;
+	}
+	if (rc == 0 && cfg->key_table_set &&
+	    rk_store_key_table(n->store) != so.key_table) {
+		snprintf(err, sizeof(err), "--key-table %s does not match the first start of %.200s (%s): "
+			 "a data directory keeps the key table it was created with",
+			 rk_store_key_table_name(so.key_table), cfg->data_dir,
+			 rk_store_key_table_name(rk_store_key_table(n->store)));
 		rk_store_close(n->store);
 		rc = RK_EINVAL;
 	}

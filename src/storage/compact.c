@@ -63,6 +63,46 @@ int store_table_space(WT_SESSION *ws, enum store_table t, uint64_t *sizep,
 	return store_err(ret);
 }
 
+/* An LSM key table's chunks are written whole and merged by WiredTiger's
+ * LSM threads, which free the merged ones: it has no free blocks to give
+ * back. What a quiet spell can do for it instead is merge its chunks into
+ * one, so that a GET looks in one chunk rather than several (compacting
+ * an LSM tree merges its chunks): after a checkpoint that wrote less than
+ * LSM_QUIET_BYTES, while the tree has more than one chunk. */
+#define LSM_QUIET_BYTES (1u << 20)
+
+static void lsm_merge(struct rk_store *s, WT_SESSION *ws, uint64_t written,
+		      const char *cfg)
+{
+	char uri[64];
+	WT_CURSOR *c;
+	const char *desc, *pvalue;
+	int64_t chunks = 0;
+	int ret;
+
+	if (written >= LSM_QUIET_BYTES)
+		return;
+	snprintf(uri, sizeof(uri), "statistics:%s", store_table_uri[T_KV]);
+	if (ws->open_cursor(ws, uri, NULL, NULL, &c) != 0)
+		return;
+	c->set_key(c, WT_STAT_DSRC_LSM_CHUNK_COUNT);
+	if (c->search(c) != 0 || c->get_value(c, &desc, &pvalue, &chunks) != 0)
+		chunks = 0;
+	c->close(c);
+	if (chunks < 2)
+		return;
+	pthread_mutex_lock(&s->ckmu);
+	ret = ws->compact(ws, store_table_uri[T_KV], cfg);
+	pthread_mutex_unlock(&s->ckmu);
+	if (ret != 0 && ret != ETIMEDOUT && ret != EBUSY) {
+		(void)write_err(s, store_err(ret));
+		return;
+	}
+	pthread_mutex_lock(&s->mu);
+	s->compactions++;
+	pthread_mutex_unlock(&s->mu);
+}
+
 static void compact_pass(struct rk_store *s, WT_SESSION *ws, uint64_t written)
 {
 	char cfg[32];
@@ -73,6 +113,10 @@ static void compact_pass(struct rk_store *s, WT_SESSION *ws, uint64_t written)
 		uint64_t size, avail, after, freed;
 		int ret;
 
+		if (big[i] == T_KV && s->key_table == RK_STORE_KEYS_LSM) {
+			lsm_merge(s, ws, written, cfg);
+			continue;
+		}
 		if (store_table_space(ws, big[i], &size, &avail) != 0)
 			continue;
 		if (avail < s->compact_min_bytes || avail < size / 4 ||

@@ -25,13 +25,15 @@ const char *const store_table_uri[T_COUNT] = {
 };
 
 /* Logged tables carry the raft log and what must survive with it; the
- * state machine's tables are durable at checkpoints (journal once). */
+ * state machine's tables (state_machine[]) are durable at checkpoints
+ * (journal once) beside a B-tree key table, and logged beside an LSM one
+ * (docs/storage.md "The key table as an LSM tree"). */
 static const char *const table_config[T_COUNT] = {
 	"key_format=QQ,value_format=u",
 	"key_format=Q,value_format=u",
 	"key_format=Q,value_format=Q",
 	"key_format=S,value_format=u",
-	"key_format=Q,value_format=u,log=(enabled=false)",
+	"key_format=Q,value_format=u",
 	/* The key table: leaves of at most 8 KB in 1 KB allocation units
 	 * (WiredTiger: 32 KB in 4 KB). Values of 512 bytes and more live in
 	 * the value log, so most leaves hold keys and references: a random
@@ -42,16 +44,52 @@ static const char *const table_config[T_COUNT] = {
 	 * a leaf's block from being rounded up to 4 KB (docs/storage.md
 	 * "Leaf pages of the key table"). Set at creation: an existing table
 	 * keeps its own. */
-	"key_format=u,value_format=u,log=(enabled=false),"
+	"key_format=u,value_format=u,"
 	"leaf_page_max=" STORE_KV_LEAF_MAX ",allocation_size=" STORE_KV_ALLOC,
-	"key_format=u,value_format=u,log=(enabled=false)",
+	"key_format=u,value_format=u",
 	/* The placement group's state machine (a directory of an earlier
 	 * release gets it, empty, at its first open by this one). */
-	"key_format=u,value_format=u,log=(enabled=false)",
+	"key_format=u,value_format=u",
 	/* The value log's live bytes per segment, changed in the same
 	 * transactions as the key table's references, durable with them. */
-	"key_format=Q,value_format=q,log=(enabled=false)",
+	"key_format=Q,value_format=q",
 };
+
+/* The tables every apply writes, in one transaction with the apply
+ * state: all logged or none, so that a crash brings them back to one
+ * and the same point. */
+static const bool state_machine[T_COUNT] = {
+	[T_APPLY] = true, [T_KV] = true, [T_INTERNAL] = true,
+	[T_PLACEMENT] = true, [T_VLOG] = true,
+};
+
+/* The key table as WiredTiger's LSM tree: inserts go to an in-memory
+ * chunk of 32 MB, written out whole and merged in key order by
+ * WiredTiger's LSM threads, so a random insert no longer dirties a
+ * random leaf of a table larger than the cache's dirty budget; each
+ * chunk on disk has a Bloom filter, which spares a GET the chunks that
+ * lack its key. A checkpoint writes the chunks, but the LSM threads also
+ * write out and merge chunks between checkpoints, so the state machine's
+ * tables are logged beside it (state_machine[]). */
+#define STORE_KV_LSM_CHUNK_KB (32u << 10)
+
+static const char *const key_table_names[] = {"btree", "lsm"};
+
+const char *rk_store_key_table_name(enum rk_store_key_table k)
+{
+	return (unsigned)k < 2 ? key_table_names[k] : "?";
+}
+
+int rk_store_key_table_parse(const char *str, enum rk_store_key_table *kp)
+{
+	for (unsigned i = 0; i < 2; i++)
+		if (strcmp(str, key_table_names[i]) == 0) {
+			*kp = (enum rk_store_key_table)i;
+			return 0;
+		}
+	*kp = RK_STORE_KEYS_BTREE;
+	return RK_EINVAL;
+}
 
 unsigned store_dirty_pct(uint64_t cache_mb, uint64_t dirty_mb, unsigned max_pct)
 {
@@ -103,6 +141,7 @@ void rk_store_options_default(struct rk_store_options *o)
 	o->values_apart_min = RK_STORE_VALUES_APART_MIN;
 	o->create = true;
 	o->compression = RK_STORE_COMPRESS_DEFAULT;
+	o->key_table = RK_STORE_KEYS_DEFAULT;
 }
 
 int store_session_open(struct rk_store *s, struct store_session *ss)
@@ -320,29 +359,49 @@ static int meta_get_u64(struct store_session *ss, const char *name,
 	return ret == EINVAL ? RK_ECORRUPT : store_err(ret);
 }
 
-/* An existing directory's compression: its "compression" row, none when a
- * build before compression made it. */
-static int dir_compression(struct rk_store *s, const struct rk_store_options *o,
-			   char *err, size_t errlen)
+/* A short text row of the meta table (a setting's name) into out:
+ * RK_ENOTFOUND when absent. */
+static int meta_get_name(struct store_session *ss, const char *key, char *out,
+			 size_t n)
 {
-	WT_CURSOR *c = s->w.c[T_META];
+	WT_CURSOR *c = ss->c[T_META];
 	WT_ITEM v;
-	char name[16];
 	int ret;
 
-	s->compression = RK_STORE_COMPRESS_NONE;
-	c->set_key(c, "compression");
+	out[0] = '\0';
+	c->set_key(c, key);
 	ret = c->search(c);
-	if (ret == WT_NOTFOUND)
-		return 0;
 	if (ret == 0)
 		ret = c->get_value(c, &v);
 	if (ret == 0)
-		snprintf(name, sizeof(name), "%.*s", (int)(v.size < 15 ? v.size : 15),
+		snprintf(out, n, "%.*s", (int)(v.size < n - 1 ? v.size : n - 1),
 			 (const char *)v.data);
 	c->reset(c);
-	if (ret != 0 || rk_store_compression_parse(name, &s->compression) != 0) {
+	return store_err(ret);
+}
+
+/* An existing directory's settings: its "compression" and "key_table"
+ * rows; none and btree when a build before the setting made it. */
+static int dir_settings(struct rk_store *s, const struct rk_store_options *o,
+			char *err, size_t errlen)
+{
+	char name[16];
+	int rc;
+
+	s->compression = RK_STORE_COMPRESS_NONE;
+	s->key_table = RK_STORE_KEYS_BTREE;
+	rc = meta_get_name(&s->w, "compression", name, sizeof(name));
+	if (rc == 0 && rk_store_compression_parse(name, &s->compression) != 0)
+		rc = RK_ECORRUPT;
+	if (rc != 0 && rc != RK_ENOTFOUND) {
 		snprintf(err, errlen, "%s: cannot read its compression setting", o->dir);
+		return RK_ECORRUPT;
+	}
+	rc = meta_get_name(&s->w, "key_table", name, sizeof(name));
+	if (rc == 0 && rk_store_key_table_parse(name, &s->key_table) != 0)
+		rc = RK_ECORRUPT;
+	if (rc != 0 && rc != RK_ENOTFOUND) {
+		snprintf(err, errlen, "%s: cannot read its key table setting", o->dir);
 		return RK_ECORRUPT;
 	}
 	return 0;
@@ -415,6 +474,9 @@ static int identity(struct rk_store *s, const struct rk_store_options *o,
 		rk_store_batch_meta_put(b, "compression",
 					rk_store_compression_name(s->compression),
 					strlen(rk_store_compression_name(s->compression)));
+		rk_store_batch_meta_put(b, "key_table",
+					rk_store_key_table_name(s->key_table),
+					strlen(rk_store_key_table_name(s->key_table)));
 		rc = write_durable(s, b);
 		s->cluster_id = cluster;
 		if (rc != 0)
@@ -461,7 +523,7 @@ static int identity(struct rk_store *s, const struct rk_store_options *o,
 			 RK_STORE_FORMAT, rk_strerror(rc));
 		return rc;
 	}
-	return dir_compression(s, o, err, errlen);
+	return dir_settings(s, o, err, errlen);
 }
 
 /* WiredTiger reports errors through this handler: keep them quiet (the
@@ -627,6 +689,7 @@ static int store_open_locked(const struct rk_store_options *o, bool fresh,
 	s->checkpoint_secs = o->checkpoint_secs;
 	s->compact_min_bytes = o->compact_min_bytes;
 	s->compression = o->compression;
+	s->key_table = o->key_table;
 	s->test_commit_delay_ms = o->test_commit_delay_ms;
 	s->vlog_min = o->values_apart_min;
 	s->vlog_seg_max = o->test_values_segment_bytes;
@@ -707,13 +770,21 @@ static int store_open_locked(const struct rk_store_options *o, bool fresh,
 		 * with (create is then a no-op): compression applies to new
 		 * directories only. */
 		for (i = 0; ret == 0 && i < T_COUNT; i++) {
-			char tc[256];
+			char tc[320], lsmc[80] = "";
 			bool big = i == T_RAFTLOG || i == T_KV || i == T_INTERNAL;
-			snprintf(tc, sizeof(tc), "%s%s%s", table_config[i],
-				 big && fresh && o->compression != RK_STORE_COMPRESS_NONE ?
-				 ",block_compressor=" : "",
-				 big && fresh && o->compression != RK_STORE_COMPRESS_NONE ?
-				 rk_store_compression_name(o->compression) : "");
+			bool comp = big && fresh && o->compression != RK_STORE_COMPRESS_NONE;
+			/* Every table of an LSM directory exists from its
+			 * first start: a table a later release adds to one
+			 * must be created logged, which this would not do. */
+			bool lsm = fresh && o->key_table == RK_STORE_KEYS_LSM;
+			if (i == T_KV && lsm)
+				snprintf(lsmc, sizeof(lsmc), ",type=lsm,lsm=(chunk_size=%uKB,bloom=true)",
+					 o->test_lsm_chunk_kb ? o->test_lsm_chunk_kb
+							      : STORE_KV_LSM_CHUNK_KB);
+			snprintf(tc, sizeof(tc), "%s%s%s%s%s", table_config[i],
+				 comp ? ",block_compressor=" : "",
+				 comp ? rk_store_compression_name(o->compression) : "",
+				 state_machine[i] && !lsm ? ",log=(enabled=false)" : "", lsmc);
 			ret = ws->create(ws, store_table_uri[i], tc);
 		}
 		if (ret == 0)
@@ -821,6 +892,11 @@ uint64_t rk_store_cluster_id(const struct rk_store *s)
 enum rk_store_compression rk_store_compression(const struct rk_store *s)
 {
 	return s->compression;
+}
+
+enum rk_store_key_table rk_store_key_table(const struct rk_store *s)
+{
+	return s->key_table;
 }
 
 void rk_store_close(struct rk_store *s)

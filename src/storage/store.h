@@ -65,6 +65,21 @@ const char *rk_store_compression_name(enum rk_store_compression c);
 /* "none", "snappy" or "zlib"; RK_EINVAL (and none) otherwise. */
 int rk_store_compression_parse(const char *s, enum rk_store_compression *cp);
 
+/* What a new directory's key table is (docs/storage.md "The key table as
+ * an LSM tree"): a B-tree, whose state-machine tables are durable at
+ * checkpoints (journal once), or WiredTiger's LSM tree, whose
+ * state-machine tables are logged (with values of RK_STORE_VALUES_APART_MIN
+ * bytes and more in the value log, their rows are mostly keys and
+ * references). */
+enum rk_store_key_table {
+	RK_STORE_KEYS_BTREE,
+	RK_STORE_KEYS_LSM,
+};
+#define RK_STORE_KEYS_DEFAULT RK_STORE_KEYS_BTREE
+const char *rk_store_key_table_name(enum rk_store_key_table k);
+/* "btree" or "lsm"; RK_EINVAL (and btree) otherwise. */
+int rk_store_key_table_parse(const char *s, enum rk_store_key_table *kp);
+
 struct rk_store_options {
 	const char *dir;
 	uint64_t node_id;    /* must match the directory's, once created */
@@ -82,6 +97,8 @@ struct rk_store_options {
 	/* What a new directory's tables are created with; an existing
 	 * directory keeps what it was created with (its tables record it). */
 	enum rk_store_compression compression;
+	/* The same for the key table's kind. */
+	enum rk_store_key_table key_table;
 	/* Tests only (the node sets it under RANGEKV_TEST_HOOKS): the storage
 	 * thread sleeps this long before committing each group, a store that
 	 * falls behind its writers. 0 in every real use. */
@@ -93,6 +110,10 @@ struct rk_store_options {
 	/* Tests only: value log segments of at most this many bytes
 	 * (0: 64 MiB, the default and the largest). */
 	uint32_t test_values_segment_bytes;
+	/* Tests only: a new LSM key table's in-memory chunk in KiB (0: 32
+	 * MiB, the default; WiredTiger's least is 512), so that a small
+	 * test writes chunks out and merges them. */
+	uint32_t test_lsm_chunk_kb;
 };
 
 void rk_store_options_default(struct rk_store_options *o);
@@ -119,6 +140,9 @@ bool rk_store_dir_is_new(const char *dir);
 /* The compression the directory's tables were created with (none for a
  * directory made before compression existed). */
 enum rk_store_compression rk_store_compression(const struct rk_store *s);
+/* The kind of key table the directory was created with (a B-tree for a
+ * directory made before the choice existed). */
+enum rk_store_key_table rk_store_key_table(const struct rk_store *s);
 
 /* ---- batches (writes) ------------------------------------------------------- */
 

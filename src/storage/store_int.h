@@ -114,6 +114,7 @@ struct rk_store {
 	uint64_t node_id, cluster_id;
 	int checkpoint_secs;
 	enum rk_store_compression compression; /* the directory's */
+	enum rk_store_key_table key_table;     /* the directory's */
 	uint32_t test_commit_delay_ms;
 	/* The value log (vlog.h): values of at least vlog_min bytes put by
 	 * the storage thread live there, the key table holding a reference

@@ -3,7 +3,8 @@
 workloads recording every operation, faults on a schedule, and a check of
 the history (linearize.py) at the end of each scenario.
 
-    fault.py path/to/rangekv [--seconds N] [--seed S] [--keep] [scenario...]
+    fault.py path/to/rangekv [--seconds N] [--seed S] [--keep]
+             [--node-flags "FLAGS"] [scenario...]
     fault.py path/to/rangekv --ci        # the scenarios ctest fault_short runs
     fault.py --list                      # every scenario, and what it does
 
@@ -59,7 +60,8 @@ class Run:
     def __init__(self, args, tmp, partitions, clocks=None):
         self.args, self.tmp = args, tmp
         self.clocks = clocks
-        self.cluster = Cluster(args.rangekv, tmp, node_ids=args.node_ids,
+        self.cluster = Cluster(args.rangekv, tmp, extra_flags=args.node_flags.split(),
+                               node_ids=args.node_ids,
                                node_env=clocks.env() if clocks else None)
         self.history = History()
         self.faults = collections.Counter()
@@ -593,6 +595,8 @@ def main():
     ap.add_argument("--node-ids", default="1,2,3",
                     help="node ids of the three nodes (e.g. 7,3,5: every range's replica "
                     "ids then differ from its nodes' ids)")
+    ap.add_argument("--node-flags", default="",
+                    help="more flags for every node's start, e.g. \"--key-table lsm\"")
     args = ap.parse_intermixed_args()
     ids = args.node_ids.split(",")
     if len(ids) != 3 or not all(x.isdigit() and int(x) > 0 for x in ids) or len(set(ids)) != 3:

@@ -417,6 +417,33 @@ static void test_compression(void **state)
 	assert_non_null(strstr(err, "--client-inflight-bytes: '1000' is not 0 or a size"));
 }
 
+/* --key-table: btree by default, btree and lsm, anything else refused;
+ * whether it was given is kept (a restart checks it). */
+static void test_key_table(void **state)
+{
+	struct rk_node_config c;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101"), 0);
+	assert_int_equal(c.key_table, 0);
+	assert_false(c.key_table_set);
+	rk_node_config_free(&c);
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
+				      "--key-table lsm"), 0);
+	assert_int_equal(c.key_table, 1);
+	assert_true(c.key_table_set);
+	rk_node_config_free(&c);
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
+				      "--key-table=btree"), 0);
+	assert_int_equal(c.key_table, 0);
+	assert_true(c.key_table_set);
+	rk_node_config_free(&c);
+	assert_int_equal(parse(&c, err, "--node-id 1 --data d --peer-addr 127.0.0.1:7101 "
+				      "--key-table hash"), RK_EINVAL);
+	assert_non_null(strstr(err, "--key-table: 'hash' is not btree or lsm"));
+}
+
 /* Parses the required flags and `flag FILE`, FILE holding content with
  * mode; the file is removed again. */
 static int parse_secret(struct rk_node_config *c, char *err, const char *flag,
@@ -481,6 +508,7 @@ int main(void)
 		cmocka_unit_test(test_log_keep_bytes),
 		cmocka_unit_test(test_cache_default),
 		cmocka_unit_test(test_compression),
+		cmocka_unit_test(test_key_table),
 		cmocka_unit_test(test_client_password_file),
 		cmocka_unit_test(test_secret_files),
 		cmocka_unit_test(test_split_limits),

@@ -5,20 +5,24 @@
  * whatever the build's default: one made with compression none, one made
  * before compression existed (no "compression" row), one made with zlib
  * opened by a caller asking for none. The key table's leaf page settings
- * follow the same rule (test_kv_leaf_pages).
+ * follow the same rule (test_kv_leaf_pages), and so does its kind, a
+ * B-tree or an LSM tree (test_lsm_key_table).
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "store_int.h" /* WiredTiger, to read the tables' own settings */
 #include "util.h"
 
-static int open_with(const char *dir, enum rk_store_compression c,
-		     struct rk_store **sp)
+/* Opens dir asking for compression c and key table k (an LSM key
+ * table's chunks of 512 KiB, so that a few MB of rows fill several). */
+static int open_store(const char *dir, enum rk_store_compression c,
+		      enum rk_store_key_table k, struct rk_store **sp)
 {
 	struct rk_store_options o;
 	char err[256];
@@ -30,10 +34,24 @@ static int open_with(const char *dir, enum rk_store_compression c,
 	o.cache_mb = 64;
 	o.checkpoint_secs = 0;
 	o.compression = c;
+	o.key_table = k;
+	o.test_lsm_chunk_kb = 512;
 	rc = rk_store_open(&o, sp, err, sizeof(err));
 	if (rc != 0)
 		fprintf(stderr, "open %s: %s\n", dir, err);
 	return rc;
+}
+
+static int open_with(const char *dir, enum rk_store_compression c,
+		     struct rk_store **sp)
+{
+	return open_store(dir, c, RK_STORE_KEYS_BTREE, sp);
+}
+
+static int open_keys(const char *dir, enum rk_store_key_table k,
+		     struct rk_store **sp)
+{
+	return open_store(dir, RK_STORE_COMPRESS_DEFAULT, k, sp);
 }
 
 /* A value that compresses well, and its key. */
@@ -252,6 +270,114 @@ static void test_kv_leaf_pages(void **state)
 	tmpdir_remove(dir);
 }
 
+/* The metadata WiredTiger keeps for uri ("table:kv", "lsm:kv", ...) into
+ * out, read with the store closed; "" when there is none. */
+static void metadata_of(const char *dir, const char *uri, char *out, size_t n)
+{
+	char config[3072], ext[2048], missing[64];
+	WT_CONNECTION *conn;
+	WT_SESSION *ws;
+	WT_CURSOR *c;
+	const char *v;
+
+	store_extensions(ext, sizeof(ext), missing, sizeof(missing));
+	snprintf(config, sizeof(config), "%slog=(enabled=true)", ext);
+	assert_int_equal(wiredtiger_open(dir, NULL, config, &conn), 0);
+	assert_int_equal(conn->open_session(conn, NULL, NULL, &ws), 0);
+	assert_int_equal(ws->open_cursor(ws, "metadata:", NULL, NULL, &c), 0);
+	c->set_key(c, uri);
+	out[0] = '\0';
+	if (c->search(c) == 0 && c->get_value(c, &v) == 0)
+		snprintf(out, n, "%s", v);
+	conn->close(conn, NULL);
+}
+
+/* The key table as an LSM tree (docs/storage.md "The key table as an LSM
+ * tree"): a new directory asked for one gets it, with the state machine's
+ * tables logged; rows written over several chunks (512 KiB here) read
+ * back, overwritten and deleted, across a reopen by a caller asking for a
+ * B-tree (the directory keeps its own); a quiet checkpoint merges the
+ * chunks into one. A B-tree directory opened by a caller asking for LSM
+ * keeps its B-tree and unlogged tables. */
+static void test_lsm_key_table(void **state)
+{
+	char dir[512], md[2048];
+	struct rk_store *s;
+	struct rk_store_reader *r;
+	struct rk_store_batch *b;
+	const void *v;
+	size_t vl;
+
+	(void)state;
+	tmpdir_make(dir, sizeof(dir), "keys-lsm");
+	assert_int_equal(open_keys(dir, RK_STORE_KEYS_LSM, &s), 0);
+	assert_int_equal(rk_store_key_table(s), RK_STORE_KEYS_LSM);
+	for (int i = 0; i < 8000; i += 500)
+		put_rows(s, i, 500); /* about 4 MB of keys and values: chunks */
+	b = rk_store_batch_new();
+	rk_store_batch_del(b, "key000007", 9);
+	assert_int_equal(rk_store_write(s, b), 0);
+	rk_store_close(s);
+	metadata_of(dir, "lsm:kv", md, sizeof(md));
+	assert_non_null(strstr(md, "chunk_size=512KB"));
+	expect_setting(dir, "apply", "log", "(enabled=true");
+	expect_setting(dir, "internal", "log", "(enabled=true");
+	metadata_of(dir, "file:kv.wt", md, sizeof(md));
+	assert_string_equal(md, "");
+
+	assert_int_equal(open_keys(dir, RK_STORE_KEYS_BTREE, &s), 0);
+	assert_int_equal(rk_store_key_table(s), RK_STORE_KEYS_LSM);
+	assert_int_equal(rk_store_reader_open(s, &r), 0);
+	assert_int_equal(rk_store_get(r, "key000007", 9, &v, &vl), RK_ENOTFOUND);
+	assert_int_equal(rk_store_get(r, "key007999", 9, &v, &vl), 0);
+	assert_int_equal(vl, 512);
+	assert_int_equal(((const char *)v)[0], 'a' + 7999 % 26);
+	rk_store_reader_close(r);
+	put_rows(s, 0, 7); /* overwrites */
+	/* A quiet checkpoint merges the chunks into one (compact.c). */
+	assert_int_equal(rk_store_checkpoint(s), 0);
+	assert_int_equal(rk_store_checkpoint(s), 0);
+	{
+		struct rk_store_stats st;
+		for (int i = 0; i < 600; i++) {
+			rk_store_stats(s, &st);
+			if (st.compactions > 0)
+				break;
+			usleep(100 * 1000);
+		}
+		assert_true(st.compactions > 0);
+	}
+	check_rows(s, 7);
+	rk_store_close(s);
+	metadata_of(dir, "lsm:kv", md, sizeof(md));
+	{
+		/* chunks=[id=5,generation=1,...]: one chunk left */
+		const char *ch = strstr(md, "chunks=["), *end, *p;
+		int n = 0;
+		assert_non_null(ch);
+		end = strchr(ch, ']');
+		assert_non_null(end);
+		for (p = ch; (p = strstr(p, "id=")) != NULL && p < end; p += 3)
+			n++;
+		assert_int_equal(n, 1);
+	}
+	tmpdir_remove(dir);
+
+	tmpdir_make(dir, sizeof(dir), "keys-btree");
+	assert_int_equal(open_keys(dir, RK_STORE_KEYS_BTREE, &s), 0);
+	put_rows(s, 0, 100);
+	rk_store_close(s);
+	assert_int_equal(open_keys(dir, RK_STORE_KEYS_LSM, &s), 0);
+	assert_int_equal(rk_store_key_table(s), RK_STORE_KEYS_BTREE);
+	check_rows(s, 100);
+	rk_store_close(s);
+	expect_setting(dir, "kv", "leaf_page_max", STORE_KV_LEAF_MAX);
+	expect_setting(dir, "apply", "log", "(enabled=false");
+	metadata_of(dir, "lsm:kv", md, sizeof(md));
+	assert_string_equal(md, "");
+	tmpdir_remove(dir);
+}
+
 static void test_names(void **state)
 {
 	enum rk_store_compression c;
@@ -261,6 +387,13 @@ static void test_names(void **state)
 	assert_int_equal(c, RK_STORE_COMPRESS_ZLIB);
 	assert_int_equal(rk_store_compression_parse("lz4", &c), RK_EINVAL);
 	assert_string_equal(rk_store_compression_name(RK_STORE_COMPRESS_SNAPPY), "snappy");
+	{
+		enum rk_store_key_table k;
+		assert_int_equal(rk_store_key_table_parse("lsm", &k), 0);
+		assert_int_equal(k, RK_STORE_KEYS_LSM);
+		assert_int_equal(rk_store_key_table_parse("hash", &k), RK_EINVAL);
+		assert_string_equal(rk_store_key_table_name(RK_STORE_KEYS_BTREE), "btree");
+	}
 }
 
 int main(void)
@@ -272,6 +405,7 @@ int main(void)
 		cmocka_unit_test(test_old_format_directory_kept),
 		cmocka_unit_test(test_zlib_directory_kept),
 		cmocka_unit_test(test_kv_leaf_pages),
+		cmocka_unit_test(test_lsm_key_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

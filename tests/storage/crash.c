@@ -32,6 +32,11 @@
  * returned (a half-made directory must never be refused as foreign).
  *
  *   storage_crash [--cycles N] [--first-starts N] [--seed S] [--dir D]
+ *                 [--key-table btree|lsm]
+ *
+ * With --key-table lsm the directory's key table is WiredTiger's LSM tree
+ * (chunks of 512 KiB, written out and merged between checkpoints) and the
+ * state machine's tables are logged: the same checks hold.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -55,6 +60,20 @@
 #define WINDOW 64     /* batches in flight */
 
 static uint64_t rng_state;
+/* --key-table: what the directory is created with (an LSM key table with
+ * chunks of 512 KiB, so that a cycle writes chunks out and merges them
+ * between checkpoints). */
+static enum rk_store_key_table key_table = RK_STORE_KEYS_DEFAULT;
+
+static void crash_options(struct rk_store_options *o, const char *dir)
+{
+	rk_store_options_default(o);
+	o->dir = dir;
+	o->node_id = 1;
+	o->cache_mb = 64;
+	o->key_table = key_table;
+	o->test_lsm_chunk_kb = 512;
+}
 
 static void store_put_u64(uint8_t *p, uint64_t v)
 {
@@ -296,10 +315,7 @@ static void child_run(const char *dir, int out, uint64_t seed)
 	pthread_cond_init(&c.cv, NULL);
 	{
 		struct rk_store_options o;
-		rk_store_options_default(&o);
-		o.dir = dir;
-		o.node_id = 1;
-		o.cache_mb = 64;
+		crash_options(&o, dir);
 		o.checkpoint_secs = 1;
 		if (rk_store_open(&o, &c.s, err, sizeof(err)) != 0) {
 			fprintf(stderr, "child: open: %s\n", err);
@@ -785,10 +801,7 @@ static void first_child(const char *dir, int out)
 	struct rk_store *s;
 	char err[256], line[64];
 
-	rk_store_options_default(&o);
-	o.dir = dir;
-	o.node_id = 1;
-	o.cache_mb = 64;
+	crash_options(&o, dir);
 	if (rk_store_open(&o, &s, err, sizeof(err)) != 0) {
 		fprintf(stderr, "child: first open: %s\n", err);
 		_exit(2);
@@ -882,12 +895,17 @@ int main(int argc, char **argv)
 			seed = strtoull(argv[++i], NULL, 10);
 		else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
 			user_dir = argv[++i];
+		else if (strcmp(argv[i], "--key-table") == 0 && i + 1 < argc &&
+			 rk_store_key_table_parse(argv[i + 1], &key_table) == 0)
+			i++;
 		else {
 			fprintf(stderr, "usage: %s [--cycles N] [--first-starts N] [--seed S] [--dir D]\n"
+				"       [--key-table btree|lsm]\n"
 				"Kills a child creating a fresh directory (--first-starts\n"
 				"times, default 40), then a writing child (--cycles times,\n"
 				"default 100), with SIGKILL, and checks the store after each\n"
-				"restart (see the comment in crash.c).\n",
+				"restart (see the comment in crash.c). --key-table: what the\n"
+				"directory is created with (default btree).\n",
 				argv[0]);
 			return strcmp(argv[i], "--help") == 0 ? 0 : 2;
 		}
@@ -910,6 +928,7 @@ int main(int argc, char **argv)
 		tmpdir_make(dir, sizeof(dir), "crash");
 	for (uint64_t c = 0; c < cycles; c++)
 		one_cycle(dir, seed, c, &st);
+	printf("storage_crash: %s key table\n", rk_store_key_table_name(key_table));
 	printf("storage_crash: %llu kill -9 cycles passed in %.1f s (seed %llu): "
 	       "%llu batches, %llu kills during a snapshot install, %llu installs redone, "
 	       "%llu entries replayed\n",
