@@ -210,6 +210,7 @@ struct hold_walk {
 	struct rk_replica *wait; /* the right replica to wait for */
 	bool gone;               /* no right replica here to wait for */
 	bool lacks;              /* its log does not hold the freeze */
+	bool later;              /* for a generation an earlier entry makes */
 	uint64_t right;          /* the right range's id */
 };
 
@@ -220,8 +221,19 @@ static int hold_cmd(void *arg, uint32_t no, const struct rk_kv_cmd *c)
 	struct rk_replica *rr;
 
 	(void)no;
-	if (c->op != RK_KV_MERGE || rk_kv_merge_decode(c, &m) != 0 ||
-	    h->r->desc.generation != m.left_gen)
+	if (c->op != RK_KV_MERGE || rk_kv_merge_decode(c, &m) != 0)
+		return 0;
+	if (m.left_gen > h->r->desc.generation) {
+		/* A generation the left reaches by applying entries before
+		 * this one in the same ready (a split's, replayed after a
+		 * restart together with the merge; the split also makes the
+		 * right replica here, at the split's index, not yet at its
+		 * freeze). Judged once those are applied: see
+		 * rk_merge_hold. */
+		h->later = true;
+		return 1;
+	}
+	if (h->r->desc.generation != m.left_gen)
 		return 0; /* nothing to wait for: refused anyway */
 	h->right = m.right_id;
 	rr = rk_table_get(&h->n->tab, m.right_id);
@@ -342,7 +354,7 @@ static void ask_snapshot(struct rk_node *n, struct rk_replica *r, struct rk_merg
 
 bool rk_merge_hold(struct rk_node *n, struct rk_replica *r, struct rk_raft_ready *rd)
 {
-	struct hold_walk h = {n, r, NULL, false, false, 0};
+	struct hold_walk h = {n, r, NULL, false, false, false, 0};
 	struct rk_merge_wait *w;
 	uint64_t ts;
 	size_t i;
@@ -352,8 +364,19 @@ bool rk_merge_hold(struct rk_node *n, struct rk_replica *r, struct rk_raft_ready
 		if (e->type != RK_RAFT_ENTRY_NORMAL || e->len == 0 || e->data[0] == 0)
 			continue;
 		(void)rk_kv_entry_walk(e->data, e->len, &ts, hold_cmd, &h);
-		if (h.wait != NULL || h.gone)
+		if (h.wait != NULL || h.gone || h.later)
 			break;
+	}
+	if (h.later) {
+		/* Applied up to the MERGE's entry (i > 0: with no entry
+		 * before it the generation cannot change, and it is refused
+		 * at apply); the rest comes in the next ready, looked at
+		 * again with the generation reached. */
+		if (i > 0) {
+			rd->n_committed = i;
+			rk_node_mark_dirty(n, r);
+		}
+		return false;
 	}
 	if (h.wait == NULL && !h.gone) {
 		wait_drop(n, r->range);

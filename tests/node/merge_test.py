@@ -17,7 +17,9 @@ merge and a restart (the merge happened on every node or on none: an
 abandoned one unfreezes the right): merge.frozen, merge.freeze_applied,
 merge.proposed, merge.applied, merge.left_durable (the merged left
 durable, the right's removal not written) and life.remove_written (the
-right's removal written, the replica not yet detached).
+right's removal written, the replica not yet detached); and kill -9 right
+after a split and the merge of its right half, which a restart then
+replays together.
 """
 import os
 import signal
@@ -306,6 +308,27 @@ def main():
             outcomes.append("%s (node %s): %s" % (point, ",".join(map(str, fired)),
                                                   "merged" if len(v) == 2 else
                                                   "abandoned, merged again"))
+        # A split and the merge of its right half replayed together: every
+        # node killed (-9) right after both, before a checkpoint holds
+        # either (a restart's checkpoint just before). Replaying, the left
+        # applies the split, which makes the right replica here at the
+        # split's index, and reaches the MERGE in the same ready: it must
+        # wait for the right to replay its log up to the freeze, not fail
+        # (it stopped the node: "finds no frozen right replica here").
+        for i in (1, 2, 3):
+            procs[i].send_signal(signal.SIGTERM)
+            procs[i].wait()
+        procs = {i: start(i, top) for i in (1, 2, 3)}
+        rid = split("kr")["right"]["id"]
+        left = neighbours(ranges(1), rid)
+        merge_call(left)
+        for i in (1, 2, 3):
+            procs[i].send_signal(signal.SIGKILL)
+            procs[i].wait()
+        procs = {i: start(i, top) for i in (1, 2, 3)}
+        check("after kill -9 right after a split and the merge of its right half")
+        gone(rid, "after kill -9 right after a split and its merge")
+        outcomes.append("split and merge replayed together: merged")
         print("merge_test: OK (%d SETs, %d INCRs acknowledged; merged %r; crash points: %s)" %
               (len(acked.sets), acked.incr, merged, "; ".join(outcomes)), flush=True)
     except SystemExit:
