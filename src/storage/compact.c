@@ -65,10 +65,11 @@ int store_table_space(WT_SESSION *ws, enum store_table t, uint64_t *sizep,
 
 /* An LSM key table's chunks are written whole and merged by WiredTiger's
  * LSM threads, which free the merged ones: it has no free blocks to give
- * back. What a quiet spell can do for it instead is merge its chunks into
- * one, so that a GET looks in one chunk rather than several (compacting
- * an LSM tree merges its chunks): after a checkpoint that wrote less than
- * LSM_QUIET_BYTES, while the tree has more than one chunk. */
+ * back. What a quiet spell can do for it instead is merge its chunks, so
+ * that a GET looks in fewer of them (compacting an LSM tree has
+ * WiredTiger merge them, as far as its merges get within the timeout):
+ * after a checkpoint that wrote less than LSM_QUIET_BYTES, while the tree
+ * has more than one chunk. */
 #define LSM_QUIET_BYTES (1u << 20)
 
 static void lsm_merge(struct rk_store *s, WT_SESSION *ws, uint64_t written,
