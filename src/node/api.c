@@ -219,6 +219,15 @@ static void cluster_status(struct rk_node *n, struct rk_http_resp *resp)
 	rk_json_key(&j, "writes_refused");
 	rk_json_u64(&j, n->space.refused);
 	rk_json_obj_end(&j);
+	/* What the data directory's tables were created with (kept for
+	 * its life; docs/storage.md). */
+	rk_json_key(&j, "storage");
+	rk_json_obj_begin(&j);
+	rk_json_key(&j, "compression");
+	rk_json_str(&j, rk_store_compression_name(rk_store_compression(n->store)));
+	rk_json_key(&j, "key_table");
+	rk_json_str(&j, rk_store_key_table_name(rk_store_key_table(n->store)));
+	rk_json_obj_end(&j);
 	rk_json_key(&j, "nodes");
 	rk_json_arr_begin(&j);
 	{

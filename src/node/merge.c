@@ -371,11 +371,10 @@ bool rk_merge_hold(struct rk_node *n, struct rk_replica *r, struct rk_raft_ready
 		/* Applied up to the MERGE's entry (i > 0: with no entry
 		 * before it the generation cannot change, and it is refused
 		 * at apply); the rest comes in the next ready, looked at
-		 * again with the generation reached. */
-		if (i > 0) {
+		 * again with the generation reached (the replica is marked
+		 * dirty once this ready is persisted, process.c). */
+		if (i > 0)
 			rd->n_committed = i;
-			rk_node_mark_dirty(n, r);
-		}
 		return false;
 	}
 	if (h.wait == NULL && !h.gone) {

@@ -33,22 +33,20 @@ static const enum store_table big[] = {T_KV, T_RAFTLOG, T_INTERNAL};
  * checkpoint goes on from where it stopped): a close waits for it. */
 #define COMPACT_TIMEOUT_S 30
 
-int store_table_space(WT_SESSION *ws, enum store_table t, uint64_t *sizep,
-		      uint64_t *freep)
+int store_stats(WT_SESSION *ws, enum store_table t, const int *keys, uint64_t *vals,
+		size_t n)
 {
 	char uri[64];
 	WT_CURSOR *c;
-	int ret, i;
-	static const int keys[2] = {WT_STAT_DSRC_BLOCK_SIZE,
-				    WT_STAT_DSRC_BLOCK_REUSE_BYTES};
-	uint64_t *out[2] = {sizep, freep};
+	size_t i;
+	int ret;
 
-	*sizep = *freep = 0;
+	memset(vals, 0, n * sizeof(*vals));
 	snprintf(uri, sizeof(uri), "statistics:%s", store_table_uri[t]);
 	ret = ws->open_cursor(ws, uri, NULL, NULL, &c);
 	if (ret != 0)
 		return store_err(ret);
-	for (i = 0; ret == 0 && i < 2; i++) {
+	for (i = 0; ret == 0 && i < n; i++) {
 		const char *desc, *pvalue;
 		int64_t v;
 
@@ -57,10 +55,25 @@ int store_table_space(WT_SESSION *ws, enum store_table t, uint64_t *sizep,
 		if (ret == 0)
 			ret = c->get_value(c, &desc, &pvalue, &v);
 		if (ret == 0)
-			*out[i] = v > 0 ? (uint64_t)v : 0;
+			vals[i] = v > 0 ? (uint64_t)v : 0;
 	}
 	c->close(c);
+	if (ret != 0)
+		memset(vals, 0, n * sizeof(*vals));
 	return store_err(ret);
+}
+
+int store_table_space(WT_SESSION *ws, enum store_table t, uint64_t *sizep,
+		      uint64_t *freep)
+{
+	static const int keys[2] = {WT_STAT_DSRC_BLOCK_SIZE,
+				    WT_STAT_DSRC_BLOCK_REUSE_BYTES};
+	uint64_t v[2];
+	int ret = store_stats(ws, t, keys, v, 2);
+
+	*sizep = v[0];
+	*freep = v[1];
+	return ret;
 }
 
 /* An LSM key table's chunks are written whole and merged by WiredTiger's
@@ -75,21 +88,12 @@ int store_table_space(WT_SESSION *ws, enum store_table t, uint64_t *sizep,
 static void lsm_merge(struct rk_store *s, WT_SESSION *ws, uint64_t written,
 		      const char *cfg)
 {
-	char uri[64];
-	WT_CURSOR *c;
-	const char *desc, *pvalue;
-	int64_t chunks = 0;
+	static const int key = WT_STAT_DSRC_LSM_CHUNK_COUNT;
+	uint64_t chunks;
 	int ret;
 
-	if (written >= LSM_QUIET_BYTES)
+	if (written >= LSM_QUIET_BYTES || store_stats(ws, T_KV, &key, &chunks, 1) != 0)
 		return;
-	snprintf(uri, sizeof(uri), "statistics:%s", store_table_uri[T_KV]);
-	if (ws->open_cursor(ws, uri, NULL, NULL, &c) != 0)
-		return;
-	c->set_key(c, WT_STAT_DSRC_LSM_CHUNK_COUNT);
-	if (c->search(c) != 0 || c->get_value(c, &desc, &pvalue, &chunks) != 0)
-		chunks = 0;
-	c->close(c);
 	if (chunks < 2)
 		return;
 	pthread_mutex_lock(&s->ckmu);

@@ -385,24 +385,25 @@ static int meta_get_name(struct store_session *ss, const char *key, char *out,
 static int dir_settings(struct rk_store *s, const struct rk_store_options *o,
 			char *err, size_t errlen)
 {
+	static const char *const rows[2][2] = {{"compression", "compression"},
+					       {"key_table", "key table"}};
 	char name[16];
 	int rc;
 
 	s->compression = RK_STORE_COMPRESS_NONE;
 	s->key_table = RK_STORE_KEYS_BTREE;
-	rc = meta_get_name(&s->w, "compression", name, sizeof(name));
-	if (rc == 0 && rk_store_compression_parse(name, &s->compression) != 0)
-		rc = RK_ECORRUPT;
-	if (rc != 0 && rc != RK_ENOTFOUND) {
-		snprintf(err, errlen, "%s: cannot read its compression setting", o->dir);
-		return RK_ECORRUPT;
-	}
-	rc = meta_get_name(&s->w, "key_table", name, sizeof(name));
-	if (rc == 0 && rk_store_key_table_parse(name, &s->key_table) != 0)
-		rc = RK_ECORRUPT;
-	if (rc != 0 && rc != RK_ENOTFOUND) {
-		snprintf(err, errlen, "%s: cannot read its key table setting", o->dir);
-		return RK_ECORRUPT;
+	for (int i = 0; i < 2; i++) {
+		rc = meta_get_name(&s->w, rows[i][0], name, sizeof(name));
+		if (rc == RK_ENOTFOUND)
+			continue;
+		if (rc == 0)
+			rc = i == 0 ? rk_store_compression_parse(name, &s->compression)
+				    : rk_store_key_table_parse(name, &s->key_table);
+		if (rc != 0) {
+			snprintf(err, errlen, "%s: cannot read its %s setting", o->dir,
+				 rows[i][1]);
+			return RK_ECORRUPT;
+		}
 	}
 	return 0;
 }

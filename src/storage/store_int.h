@@ -248,6 +248,10 @@ unsigned store_dirty_pct(uint64_t cache_mb, uint64_t dirty_mb, unsigned max_pct)
 int store_err(int wt);
 /* A failed write's code, RK_ENOSPC when the disk was seen full (store.c). */
 int write_err(struct rk_store *s, int rc);
+/* Table t's data-source statistics keys[0..n) (WT_STAT_DSRC_...) into
+ * vals[0..n), each 0 on every path that fails (a negative one reads 0). */
+int store_stats(WT_SESSION *ws, enum store_table t, const int *keys, uint64_t *vals,
+		size_t n);
 /* A table's file size and the bytes of free blocks in it (statistics). */
 int store_table_space(WT_SESSION *ws, enum store_table t, uint64_t *sizep,
 		      uint64_t *freep);

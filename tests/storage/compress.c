@@ -295,18 +295,14 @@ static void metadata_of(const char *dir, const char *uri, char *out, size_t n)
 /* The number of chunks of s's LSM key table, from its statistics. */
 static int64_t lsm_chunks(struct rk_store *s)
 {
+	static const int key = WT_STAT_DSRC_LSM_CHUNK_COUNT;
 	WT_SESSION *ws;
-	WT_CURSOR *c;
-	const char *desc, *pvalue;
-	int64_t v = -1;
+	uint64_t v;
 
 	assert_int_equal(s->conn->open_session(s->conn, NULL, NULL, &ws), 0);
-	assert_int_equal(ws->open_cursor(ws, "statistics:table:kv", NULL, NULL, &c), 0);
-	c->set_key(c, WT_STAT_DSRC_LSM_CHUNK_COUNT);
-	assert_int_equal(c->search(c), 0);
-	assert_int_equal(c->get_value(c, &desc, &pvalue, &v), 0);
+	assert_int_equal(store_stats(ws, T_KV, &key, &v, 1), 0);
 	ws->close(ws, NULL);
-	return v;
+	return (int64_t)v;
 }
 
 /* The key table as an LSM tree (docs/storage.md "The key table as an LSM
