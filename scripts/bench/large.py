@@ -319,16 +319,19 @@ def move_under_load(keys, secs=10):
         return {"error": "remove: %d %s" % (st, body)}
     time.sleep(1)
     host, port = addr(1, 1).split(":")
+    # Its output is kept: an error reply stops redis-benchmark, and the
+    # reply is the only record of why.
+    bout = tempfile.TemporaryFile()
     bench = subprocess.Popen(["redis-benchmark", "-h", host, "-p", port, "-t", "set", "-d",
                               str(VALUE), "-r", str(keys), "-n", "2000000000", "-c", "50",
-                              "-P", "16", "-q"], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+                              "-P", "16", "-q"], stdout=bout, stderr=subprocess.STDOUT)
     try:
         time.sleep(2)
         c0 = metric(1, "rangekv_client_commands_total")
         time.sleep(secs)
         c1 = metric(1, "rangekv_client_commands_total")
         before = (c1 - c0) / secs
+        th0 = [metric(i, "rangekv_store_lsm_throttle_seconds_total") for i in (1, 2, 3)]
         t0 = time.monotonic()
         again = 0
         while time.monotonic() - t0 < 600:
@@ -353,17 +356,24 @@ def move_under_load(keys, secs=10):
         took = time.monotonic() - t0
         c2 = metric(1, "rangekv_client_commands_total")
         during = (c2 - c1) / took
+        throttled = [round(metric(i, "rangekv_store_lsm_throttle_seconds_total") - th0[i - 1], 2)
+                     for i in (1, 2, 3)]
         stopped = bench.poll() is not None
     finally:
         bench.terminate()
         bench.wait()
+        bout.seek(0)
+        said = bout.read().decode(errors="replace").replace("\r", "\n")
+        bout.close()
         http_call(1, "POST", "/api/v1/rebalance?enabled=true")
     st2, one = on_leader(rid, "GET", "/api/v1/ranges/%d" % rid)
     voters = sum(1 for p in one.get("replicas", []) if p.get("role") == "voter")
     return {"range": rid, "size_bytes": size, "node": victim["node_id"], "status": st,
             "answer": body if st != 200 else None, "seconds": round(took, 2),
             "asked_again": again, "voters_after": voters, "sets_before": round(before),
-            "sets_during": round(during), "bench_stopped": stopped}
+            "sets_during": round(during), "bench_stopped": stopped,
+            "bench_said": said.strip().splitlines()[-1][-300:] if stopped and said.strip() else None,
+            "lsm_throttle_s": throttled}
 
 
 def cache_mb(tmp, i):
@@ -519,6 +529,11 @@ def main():
               (n, secs, R["rate"], first, last, last / first if first else 0,
                R["zero_seconds"], R["p99_max_ms"], errors), flush=True)
         print("  SET/s by fifth of the load: %s" % ", ".join(map(str, fifths)), flush=True)
+        R["lsm_throttle_s"] = [metric(i, "rangekv_store_lsm_throttle_seconds_total")
+                               for i in (1, 2, 3)]
+        if any(R["lsm_throttle_s"]):
+            print("  seconds the nodes' LSM writes slept in WiredTiger's throttles: %s" %
+                  R["lsm_throttle_s"], flush=True)
         if a.load_only:
             draw(a, series, R)
             return
@@ -568,8 +583,11 @@ def main():
                    "%.0f" % (mv["size_bytes"] / 1e6), mv["node"], mv["seconds"], mv["status"],
                    mv["asked_again"], mv["voters_after"], mv["sets_before"], mv["sets_during"],
                    mv["sets_during"] / mv["sets_before"] if mv["sets_before"] else 0,
-                   "; redis-benchmark stopped at an error reply" if mv["bench_stopped"] else ""),
+                   "; redis-benchmark stopped: %r" % mv["bench_said"] if mv["bench_stopped"] else ""),
                   flush=True)
+            if any(mv["lsm_throttle_s"]):
+                print("  seconds the nodes' LSM writes slept in WiredTiger's throttles during the "
+                      "move: %s" % mv["lsm_throttle_s"], flush=True)
         draw(a, series, R)
     finally:
         for p in procs.values():

@@ -376,6 +376,15 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 	rk_prom_one_u64(b, "rangekv_store_values_segments_retired_total", "counter",
 			"Value log segments collected (deleted once no pinned reader needs them).",
 			ss.values_segments_retired);
+	rk_prom_one_u64(b, "rangekv_store_lsm_chunks", "gauge",
+			"Chunks of an LSM key table (--key-table lsm; 0 for a B-tree).",
+			ss.lsm_chunks);
+	rk_prom_one_u64(b, "rangekv_store_lsm_rows_merged_total", "counter",
+			"Rows WiredTiger's merges of an LSM key table rewrote.", ss.lsm_rows_merged);
+	rk_prom_one_f64(b, "rangekv_store_lsm_throttle_seconds_total", "counter",
+			"Seconds writes to an LSM key table slept in WiredTiger's throttles "
+			"(its chunks filling faster than they are written out or merged).",
+			(double)ss.lsm_throttle_us / 1e6);
 	rk_prom_one_u64(b, "rangekv_store_commit_retries_total", "counter",
 			"Group commit transactions rolled back (a write conflict, cache pressure) and redone.",
 			ss.commit_retries);

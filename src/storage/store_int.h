@@ -194,6 +194,11 @@ struct rk_store {
 	bool compact_running, compact_stop, compact_due; /* under cmu */
 	uint64_t compact_written; /* the last checkpoint interval's bytes (cmu) */
 
+	/* WiredTiger's own statistics as rk_store_stats reads them: a
+	 * session of their own (under smu), opened at the first read. */
+	pthread_mutex_t smu;
+	WT_SESSION *sws;
+
 	/* Statistics (under mu). */
 	uint64_t groups, batches, flushes, checkpoints;
 	uint64_t compactions, compacted_bytes;

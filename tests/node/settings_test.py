@@ -10,7 +10,8 @@ key and stops. Then:
    another compression (--compression snappy) each exit non-zero within
    seconds, saying which flag does not match and what the directory has;
  - a start without the flags serves the key, and GET /api/v1/cluster/status
-   reports the directory's settings (zlib, lsm), not the defaults;
+   reports the directory's settings (zlib, lsm), not the defaults; /metrics
+   counts the LSM tree's chunks (none for a B-tree);
  - a start repeating the first start's flags serves too.
 Then the same for a directory made with the defaults (snappy, btree), which
 refuses --key-table lsm and --compression none.
@@ -53,6 +54,13 @@ def serve_and_stop(c, key, want):
         expect(got == want, "GET %s: %r, want %r" % (key, got, want))
     conn.close()
     st = status(c)
+    with urllib.request.urlopen("http://%s/metrics" % fc.http_addr(1), timeout=5) as r:
+        m = [ln for ln in r.read().decode().splitlines()
+             if ln.startswith("rangekv_store_lsm_chunks ")]
+    chunks = int(m[0].split()[1]) if m else None
+    lsm = st["storage"]["key_table"] == "lsm"
+    expect(chunks is not None and (chunks >= 1) == lsm,
+           "rangekv_store_lsm_chunks %r with key table %s" % (chunks, st["storage"]["key_table"]))
     rc = c.stop_all()[1]
     expect(rc == 0, "node 1 exited %d after SIGTERM" % rc)
     return st
