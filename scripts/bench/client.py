@@ -4,6 +4,7 @@ machine's floors and the storage layer's ceiling, in one run on one machine.
 
   scripts/bench/client.sh [--quick] [--out FILE] [--parts LIST] [--spread]
                           [--no-build] [--bin RANGEKV] [--keep]
+                          [--node-flags 'FLAGS']   (more rangekv start flags)
 
 Parts, run one after another (never two at once), default all:
   floor    scripts/bench/ref/floor-bench.sh: fdatasync p50/p99 (one writer and
@@ -48,6 +49,7 @@ import urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PARTS = ("floor", "storage", "rangekv", "etcd", "redis")
+NODE_FLAGS = []  # --node-flags, split
 
 # rangekv ports: node i on 127.0.0.i (peer, client, http).
 RK_BASE = 24100
@@ -614,7 +616,7 @@ def part_rangekv(a, work, res):
         argv = [b, "start", "--node-id", str(i), "--data", os.path.join(work, "rk-d%d" % i),
                 "--peer-addr", peer(i), "--client-addr", "%s:%d" % client(i),
                 "--http-addr", http(i), "--initial-cluster", cluster,
-                "--split-at", ",".join(rk_escape(k) for k in splits)]
+                "--split-at", ",".join(rk_escape(k) for k in splits)] + NODE_FLAGS
         procs[i] = PROCS.start(argv, stdout=open(logs[i], "wb"), stderr=subprocess.STDOUT)
     res["argv_node1"] = procs[1].args
     pids = [procs[i].pid for i in (1, 2, 3)]
@@ -878,7 +880,11 @@ def main():
     ap.add_argument("--ready-timeout", type=float, default=60.0,
                     help="seconds for every range to be led and the leaders balanced")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs, data)")
+    ap.add_argument("--node-flags", default="",
+                    help="more flags for every rangekv node, one string "
+                    "(e.g. --node-flags='--key-table lsm')")
     a = ap.parse_args()
+    NODE_FLAGS.extend(a.node_flags.split())
     a.configured = False
     a.cap = a.cap or (300.0 if a.quick else 1200.0)
     parts = [p for p in a.parts.split(",") if p]

@@ -6,7 +6,9 @@
 # disk per replica, random GETs with data >> cache against the small-data
 # rate, a restart's time to serving, and one replica move of a range
 # (N GB / --ranges of data: 64 MB at --gb 4) under writes
-# (scripts/bench/large.py).
+# (scripts/bench/large.py); then Redis with the same keys and values, whose
+# GETs over them against GETs over 10,000 keys are the reference for that
+# ratio (scripts/bench/large_redis.py).
 #   scripts/bench/large.sh [--gb N] [--cache-mb MB] [--ranges R] [--key-table K]
 # (--cache-mb: every node's cache, MiB or auto: sized from the memory
 # shared by the three nodes, --nodes-on-host 3; --ranges: how many ranges
@@ -40,3 +42,7 @@ cmake --build build-bench -j "$(nproc)" --target rangekv >/dev/null
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), TMPDIR=${TMPDIR:-/tmp} on $(df -h "${TMPDIR:-/tmp}" | awk 'NR==2{print $1}')"
 python3 scripts/bench/large.py ./build-bench/src/cli/rangekv --gb "$GB" \
 	--chart docs/bench-large.png --out "${TMPDIR:-/tmp}/rk-large-$GB.json" "${MORE[@]}"
+# The reference: Redis's own ratio of GETs over the same data to GETs over
+# 10,000 keys, on this machine right after (scripts/bench/large_redis.py;
+# it needs the data's size in free memory).
+python3 scripts/bench/large_redis.py --gb "$GB" --out "${TMPDIR:-/tmp}/rk-large-redis-$GB.json"
