@@ -242,6 +242,53 @@ static void cluster_status(struct rk_node *n, struct rk_http_resp *resp)
 	rk_json_obj_end(&j);
 }
 
+/* The store's figures on /metrics: a uint64_t of struct rk_store_stats
+ * each, microseconds shown as seconds where us is set. */
+struct store_metric {
+	const char *name, *type, *help;
+	size_t field;
+	bool us;
+};
+#define SM(name, type, help, f) {name, type, help, offsetof(struct rk_store_stats, f), false}
+static const struct store_metric store_metrics[] = {
+	SM("rangekv_fsyncs_total", "counter",
+	   "Log flushes (one per group commit holding log data).", flushes),
+	SM("rangekv_store_checkpoints_total", "counter",
+	   "Checkpoints of the store completed (periodic, and asked for by log "
+	   "compaction and snapshot installs).", checkpoints),
+	SM("rangekv_store_queued_bytes", "gauge",
+	   "Bytes of write batches queued for the storage thread, not yet committed.",
+	   queued_bytes),
+	SM("rangekv_store_compactions_total", "counter",
+	   "Tables compacted after a quiet checkpoint (free blocks given back).", compactions),
+	SM("rangekv_store_compacted_bytes_total", "counter",
+	   "File bytes the compactions gave back.", compacted_bytes),
+	SM("rangekv_store_values_bytes", "gauge",
+	   "Bytes of the value log's segments (values of 512 bytes and more, "
+	   "garbage not yet collected included).", values_bytes),
+	SM("rangekv_store_values_moved_bytes_total", "counter",
+	   "Record bytes the value log's collection copied out of segments it emptied.",
+	   values_moved_bytes),
+	SM("rangekv_store_values_segments_retired_total", "counter",
+	   "Value log segments collected (deleted once no pinned reader needs them).",
+	   values_segments_retired),
+	SM("rangekv_store_lsm_chunks", "gauge",
+	   "Chunks of an LSM key table (--key-table lsm; 0 for a B-tree).", lsm_chunks),
+	SM("rangekv_store_lsm_rows_merged_total", "counter",
+	   "Rows WiredTiger's merges of an LSM key table rewrote.", lsm_rows_merged),
+	{"rangekv_store_lsm_throttle_seconds_total", "counter",
+	 "Seconds writes to an LSM key table slept in WiredTiger's throttles "
+	 "(its chunks filling faster than they are written out or merged).",
+	 offsetof(struct rk_store_stats, lsm_throttle_us), true},
+	SM("rangekv_store_commit_retries_total", "counter",
+	   "Group commit transactions rolled back (a write conflict, cache pressure) and redone.",
+	   commit_retries),
+	SM("rangekv_store_install_retries_total", "counter",
+	   "Snapshot installs rolled back (a write conflict, cache pressure) and redone.",
+	   install_retries),
+};
+#undef SM
+
 /* One counter family with a sample per peer node; field is the offset of
  * a uint64_t in struct rk_net_peer_stats. */
 static void peer_family(struct rk_buf *b, const char *name, const char *help,
@@ -352,45 +399,16 @@ static void metrics(struct rk_node *n, struct rk_http_resp *resp)
 	rk_prom_one_u64(b, "rangekv_http_unauthorized_total", "counter",
 			"HTTP calls answered 401 for want of the admin token.", n->http.unauthorized);
 	rk_store_stats(n->store, &ss);
-	rk_prom_one_u64(b, "rangekv_fsyncs_total", "counter",
-			"Log flushes (one per group commit holding log data).",
-			ss.flushes);
-	rk_prom_one_u64(b, "rangekv_store_checkpoints_total", "counter",
-			"Checkpoints of the store completed (periodic, and asked for by log "
-			"compaction and snapshot installs).",
-			ss.checkpoints);
-	rk_prom_one_u64(b, "rangekv_store_queued_bytes", "gauge",
-			"Bytes of write batches queued for the storage thread, not yet committed.",
-			ss.queued_bytes);
-	rk_prom_one_u64(b, "rangekv_store_compactions_total", "counter",
-			"Tables compacted after a quiet checkpoint (free blocks given back).",
-			ss.compactions);
-	rk_prom_one_u64(b, "rangekv_store_compacted_bytes_total", "counter",
-			"File bytes the compactions gave back.", ss.compacted_bytes);
-	rk_prom_one_u64(b, "rangekv_store_values_bytes", "gauge",
-			"Bytes of the value log's segments (values of 512 bytes and more, "
-			"garbage not yet collected included).", ss.values_bytes);
-	rk_prom_one_u64(b, "rangekv_store_values_moved_bytes_total", "counter",
-			"Record bytes the value log's collection copied out of segments it emptied.",
-			ss.values_moved_bytes);
-	rk_prom_one_u64(b, "rangekv_store_values_segments_retired_total", "counter",
-			"Value log segments collected (deleted once no pinned reader needs them).",
-			ss.values_segments_retired);
-	rk_prom_one_u64(b, "rangekv_store_lsm_chunks", "gauge",
-			"Chunks of an LSM key table (--key-table lsm; 0 for a B-tree).",
-			ss.lsm_chunks);
-	rk_prom_one_u64(b, "rangekv_store_lsm_rows_merged_total", "counter",
-			"Rows WiredTiger's merges of an LSM key table rewrote.", ss.lsm_rows_merged);
-	rk_prom_one_f64(b, "rangekv_store_lsm_throttle_seconds_total", "counter",
-			"Seconds writes to an LSM key table slept in WiredTiger's throttles "
-			"(its chunks filling faster than they are written out or merged).",
-			(double)ss.lsm_throttle_us / 1e6);
-	rk_prom_one_u64(b, "rangekv_store_commit_retries_total", "counter",
-			"Group commit transactions rolled back (a write conflict, cache pressure) and redone.",
-			ss.commit_retries);
-	rk_prom_one_u64(b, "rangekv_store_install_retries_total", "counter",
-			"Snapshot installs rolled back (a write conflict, cache pressure) and redone.",
-			ss.install_retries);
+	for (size_t i = 0; i < sizeof(store_metrics) / sizeof(store_metrics[0]); i++) {
+		const struct store_metric *m = &store_metrics[i];
+		uint64_t v;
+
+		memcpy(&v, (const char *)&ss + m->field, sizeof(v));
+		if (m->us)
+			rk_prom_one_f64(b, m->name, m->type, m->help, (double)v / 1e6);
+		else
+			rk_prom_one_u64(b, m->name, m->type, m->help, v);
+	}
 	rk_prom_one_u64(b, "rangekv_node_duplicate_writes_total", "counter",
 			"Writes this node's replicas applied as duplicates of an answered request "
 			"(answered -ERR: a router sent a number its session had already passed).",
