@@ -21,8 +21,10 @@
  * compact_min_bytes. WiredTiger decides itself which blocks are worth moving.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "store_int.h"
 
@@ -108,6 +110,53 @@ static void lsm_merge(struct rk_store *s, WT_SESSION *ws, uint64_t written,
 	pthread_mutex_unlock(&s->mu);
 }
 
+/* An LSM key table's figures for rk_store_stats (store.h), read here
+ * every LSM_STATS_MS and after each pass: WiredTiger's statistics of an
+ * LSM tree open a cursor on every chunk's checkpoint, work for this
+ * thread and not for the loop that serves /metrics. A read that fails
+ * (a chunk being dropped) keeps the figures before it. */
+#define LSM_STATS_MS 1000
+
+static void lsm_stats(struct rk_store *s, WT_SESSION *ws)
+{
+	static const int keys[3] = {WT_STAT_CONN_LSM_ROWS_MERGED,
+				    WT_STAT_CONN_LSM_CHECKPOINT_THROTTLE,
+				    WT_STAT_CONN_LSM_MERGE_THROTTLE};
+	static const int chunk_key = WT_STAT_DSRC_LSM_CHUNK_COUNT;
+	uint64_t v[3] = {0, 0, 0}, chunks;
+	WT_CURSOR *c;
+	int ret;
+
+	/* The connection's LSM statistics are the key table's: it is the
+	 * connection's one LSM tree. */
+	if ((ret = ws->open_cursor(ws, "statistics:", NULL, NULL, &c)) != 0)
+		c = NULL;
+	for (int i = 0; ret == 0 && i < 3; i++) {
+		const char *desc, *pvalue;
+		int64_t x;
+
+		c->set_key(c, keys[i]);
+		ret = c->search(c);
+		if (ret == 0)
+			ret = c->get_value(c, &desc, &pvalue, &x);
+		if (ret == 0)
+			v[i] = x > 0 ? (uint64_t)x : 0;
+	}
+	if (c != NULL)
+		c->close(c);
+	pthread_mutex_lock(&s->mu);
+	if (ret == 0) {
+		s->lsm_rows_merged = v[0];
+		s->lsm_throttle_us = v[1] + v[2];
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (store_stats(ws, T_KV, &chunk_key, &chunks, 1) == 0) {
+		pthread_mutex_lock(&s->mu);
+		s->lsm_chunks = chunks;
+		pthread_mutex_unlock(&s->mu);
+	}
+}
+
 static void compact_pass(struct rk_store *s, WT_SESSION *ws, uint64_t written)
 {
 	char cfg[32];
@@ -151,21 +200,39 @@ static void *compact_main(void *arg)
 	struct rk_store *s = arg;
 	WT_SESSION *ws;
 
+	bool lsm = s->key_table == RK_STORE_KEYS_LSM;
+
 	if (s->conn->open_session(s->conn, NULL, NULL, &ws) != 0)
 		return NULL;
+	if (lsm)
+		lsm_stats(s, ws);
 	pthread_mutex_lock(&s->cmu);
 	for (;;) {
 		uint64_t written;
+		bool due;
 
-		while (!s->compact_stop && !s->compact_due)
-			pthread_cond_wait(&s->ccv, &s->cmu);
+		while (!s->compact_stop && !s->compact_due) {
+			struct timespec ts;
+
+			if (!lsm) {
+				pthread_cond_wait(&s->ccv, &s->cmu);
+				continue;
+			}
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_sec += LSM_STATS_MS / 1000;
+			if (pthread_cond_timedwait(&s->ccv, &s->cmu, &ts) == ETIMEDOUT)
+				break;
+		}
 		if (s->compact_stop)
 			break;
+		due = s->compact_due;
 		s->compact_due = false;
 		written = s->compact_written;
 		pthread_mutex_unlock(&s->cmu);
-		if (!rk_store_panicked(s))
+		if (due && !rk_store_panicked(s))
 			compact_pass(s, ws, written);
+		if (lsm && !rk_store_panicked(s))
+			lsm_stats(s, ws);
 		pthread_mutex_lock(&s->cmu);
 	}
 	pthread_mutex_unlock(&s->cmu);
@@ -175,8 +242,14 @@ static void *compact_main(void *arg)
 
 int store_compact_start(struct rk_store *s)
 {
+	pthread_condattr_t ca;
+
+	/* Its timed waits (LSM_STATS_MS) on the monotonic clock. */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_mutex_init(&s->cmu, NULL);
-	pthread_cond_init(&s->ccv, NULL);
+	pthread_cond_init(&s->ccv, &ca);
+	pthread_condattr_destroy(&ca);
 	if (pthread_create(&s->cthread, NULL, compact_main, s) != 0) {
 		pthread_mutex_destroy(&s->cmu);
 		pthread_cond_destroy(&s->ccv);

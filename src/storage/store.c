@@ -817,7 +817,6 @@ static int store_open_locked(const struct rk_store_options *o, bool fresh,
 	store_snap_orphans(s);
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_mutex_init(&s->ckmu, NULL);
-	pthread_mutex_init(&s->smu, NULL);
 	rc = store_durable_load(s, s->w.ws);
 	if (rc != 0) {
 		snprintf(err, errlen, "%s: cannot read the last checkpoint: %s", o->dir,
@@ -941,8 +940,6 @@ void rk_store_close(struct rk_store *s)
 	if (s->kws != NULL)
 		s->kws->close(s->kws, NULL);
 	store_session_close(&s->w);
-	if (s->sws != NULL)
-		s->sws->close(s->sws, NULL);
 	s->conn->close(s->conn, NULL);
 	store_vgc_close(s);
 	store_vlog_close(s->vlog);
@@ -953,7 +950,6 @@ void rk_store_close(struct rk_store *s)
 	pthread_cond_destroy(&s->done_cv);
 	pthread_cond_destroy(&s->kcv);
 	pthread_mutex_destroy(&s->ckmu);
-	pthread_mutex_destroy(&s->smu);
 	free(s->dur);
 	free(s->dir);
 	free(s);

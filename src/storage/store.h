@@ -269,10 +269,12 @@ struct rk_store_stats {
 	 * segments it emptied and retired (each deleted once no reader pinned
 	 * before its retirement remains). */
 	uint64_t values_bytes, values_moved_bytes, values_segments_retired;
-	/* An LSM key table's, from WiredTiger's statistics (0 for a B-tree):
-	 * its chunks, the rows its merges rewrote, and the microseconds
-	 * inserts slept in its throttles, which WiredTiger applies while
-	 * chunks fill faster than they are written out or merged. */
+	/* An LSM key table's, from WiredTiger's statistics as the store's
+	 * compaction thread reads them each second (0 for a B-tree, and
+	 * until the first read): its chunks, the rows its merges rewrote,
+	 * and the microseconds inserts slept in its throttles, which
+	 * WiredTiger applies while chunks fill faster than they are written
+	 * out or merged. */
 	uint64_t lsm_chunks, lsm_rows_merged, lsm_throttle_us;
 };
 void rk_store_stats(struct rk_store *s, struct rk_store_stats *stp);

@@ -194,13 +194,12 @@ struct rk_store {
 	bool compact_running, compact_stop, compact_due; /* under cmu */
 	uint64_t compact_written; /* the last checkpoint interval's bytes (cmu) */
 
-	/* WiredTiger's own statistics as rk_store_stats reads them: a
-	 * session of their own (under smu), opened at the first read. */
-	pthread_mutex_t smu;
-	WT_SESSION *sws;
-
 	/* Statistics (under mu). */
 	uint64_t groups, batches, flushes, checkpoints;
+	/* An LSM key table's, as the compaction thread last read them from
+	 * WiredTiger (compact.c: its LSM statistics open every chunk's
+	 * checkpoint, never a read for the loop). */
+	uint64_t lsm_chunks, lsm_rows_merged, lsm_throttle_us;
 	uint64_t compactions, compacted_bytes;
 	/* Transactions redone after a transient rollback (RK_EAGAIN): the
 	 * storage thread's (store.c) and snapshot installs' (snap.c). */

@@ -337,39 +337,6 @@ uint64_t rk_store_pending_bytes(struct rk_store *s)
 	return v + ((uint64_t)STORE_LOG_FILE_MB << 20);
 }
 
-/* An LSM key table's figures (rk_store_stats): the connection's LSM
- * statistics (one key table per connection: they are its) and the
- * table's chunks. Nothing on a failure: figures, not results. */
-static void lsm_stats(struct rk_store *s, struct rk_store_stats *stp)
-{
-	static const int keys[3] = {WT_STAT_CONN_LSM_ROWS_MERGED,
-				    WT_STAT_CONN_LSM_CHECKPOINT_THROTTLE,
-				    WT_STAT_CONN_LSM_MERGE_THROTTLE};
-	static const int chunks = WT_STAT_DSRC_LSM_CHUNK_COUNT;
-	uint64_t v[3] = {0, 0, 0};
-	WT_CURSOR *c;
-
-	pthread_mutex_lock(&s->smu);
-	if (s->sws == NULL && s->conn->open_session(s->conn, NULL, NULL, &s->sws) != 0)
-		s->sws = NULL;
-	if (s->sws != NULL &&
-	    s->sws->open_cursor(s->sws, "statistics:", NULL, NULL, &c) == 0) {
-		for (int i = 0; i < 3; i++) {
-			const char *desc, *pvalue;
-			int64_t x;
-
-			c->set_key(c, keys[i]);
-			if (c->search(c) == 0 && c->get_value(c, &desc, &pvalue, &x) == 0)
-				v[i] = x > 0 ? (uint64_t)x : 0;
-		}
-		c->close(c);
-		(void)store_stats(s->sws, T_KV, &chunks, &stp->lsm_chunks, 1);
-	}
-	pthread_mutex_unlock(&s->smu);
-	stp->lsm_rows_merged = v[0];
-	stp->lsm_throttle_us = v[1] + v[2];
-}
-
 void rk_store_stats(struct rk_store *s, struct rk_store_stats *stp)
 {
 	static double tmp[FLUSH_SAMPLES];
@@ -386,14 +353,15 @@ void rk_store_stats(struct rk_store *s, struct rk_store_stats *stp)
 	stp->compacted_bytes = s->compacted_bytes;
 	stp->commit_retries = s->commit_retries;
 	stp->install_retries = s->install_retries;
+	stp->lsm_chunks = s->lsm_chunks;
+	stp->lsm_rows_merged = s->lsm_rows_merged;
+	stp->lsm_throttle_us = s->lsm_throttle_us;
 	stp->values_moved_bytes = __atomic_load_n(&s->vgc_moved_bytes, __ATOMIC_RELAXED);
 	stp->values_segments_retired = __atomic_load_n(&s->vgc_segments, __ATOMIC_RELAXED);
 	n = s->n_flush_samples < FLUSH_SAMPLES ? s->n_flush_samples : FLUSH_SAMPLES;
 	memcpy(tmp, s->flush_s, n * sizeof(double));
 	pthread_mutex_unlock(&s->mu);
 	stp->values_bytes = s->vlog != NULL ? store_vlog_bytes(s->vlog) : 0;
-	if (s->key_table == RK_STORE_KEYS_LSM)
-		lsm_stats(s, stp);
 	if (n == 0)
 		return;
 	qsort(tmp, n, sizeof(double), cmp_double);

@@ -11,7 +11,7 @@ key and stops. Then:
    seconds, saying which flag does not match and what the directory has;
  - a start without the flags serves the key, and GET /api/v1/cluster/status
    reports the directory's settings (zlib, lsm), not the defaults; /metrics
-   counts the LSM tree's chunks (none for a B-tree);
+   counts the LSM tree's chunks within seconds (none for a B-tree);
  - a start repeating the first start's flags serves too.
 Then the same for a directory made with the defaults (snappy, btree), which
 refuses --key-table lsm and --compression none.
@@ -54,11 +54,17 @@ def serve_and_stop(c, key, want):
         expect(got == want, "GET %s: %r, want %r" % (key, got, want))
     conn.close()
     st = status(c)
-    with urllib.request.urlopen("http://%s/metrics" % fc.http_addr(1), timeout=5) as r:
-        m = [ln for ln in r.read().decode().splitlines()
-             if ln.startswith("rangekv_store_lsm_chunks ")]
-    chunks = int(m[0].split()[1]) if m else None
     lsm = st["storage"]["key_table"] == "lsm"
+    # The figure is read by the store's compaction thread each second.
+    until = time.monotonic() + 5
+    while True:
+        with urllib.request.urlopen("http://%s/metrics" % fc.http_addr(1), timeout=5) as r:
+            m = [ln for ln in r.read().decode().splitlines()
+                 if ln.startswith("rangekv_store_lsm_chunks ")]
+        chunks = int(m[0].split()[1]) if m else None
+        if chunks is None or (chunks >= 1) == lsm or time.monotonic() > until:
+            break
+        time.sleep(0.2)
     expect(chunks is not None and (chunks >= 1) == lsm,
            "rangekv_store_lsm_chunks %r with key table %s" % (chunks, st["storage"]["key_table"]))
     rc = c.stop_all()[1]
