@@ -35,16 +35,16 @@ static const enum store_table big[] = {T_KV, T_RAFTLOG, T_INTERNAL};
  * checkpoint goes on from where it stopped): a close waits for it. */
 #define COMPACT_TIMEOUT_S 30
 
-int store_stats(WT_SESSION *ws, enum store_table t, const int *keys, uint64_t *vals,
-		size_t n)
+/* The statistics keys[0..n) of the statistics cursor uri into vals[0..n),
+ * all 0 on a failure. */
+static int stat_read(WT_SESSION *ws, const char *uri, const int *keys, uint64_t *vals,
+		     size_t n)
 {
-	char uri[64];
 	WT_CURSOR *c;
 	size_t i;
 	int ret;
 
 	memset(vals, 0, n * sizeof(*vals));
-	snprintf(uri, sizeof(uri), "statistics:%s", store_table_uri[t]);
 	ret = ws->open_cursor(ws, uri, NULL, NULL, &c);
 	if (ret != 0)
 		return store_err(ret);
@@ -63,6 +63,15 @@ int store_stats(WT_SESSION *ws, enum store_table t, const int *keys, uint64_t *v
 	if (ret != 0)
 		memset(vals, 0, n * sizeof(*vals));
 	return store_err(ret);
+}
+
+int store_stats(WT_SESSION *ws, enum store_table t, const int *keys, uint64_t *vals,
+		size_t n)
+{
+	char uri[64];
+
+	snprintf(uri, sizeof(uri), "statistics:%s", store_table_uri[t]);
+	return stat_read(ws, uri, keys, vals, n);
 }
 
 int store_table_space(WT_SESSION *ws, enum store_table t, uint64_t *sizep,
@@ -123,33 +132,16 @@ static void lsm_stats(struct rk_store *s, WT_SESSION *ws)
 				    WT_STAT_CONN_LSM_CHECKPOINT_THROTTLE,
 				    WT_STAT_CONN_LSM_MERGE_THROTTLE};
 	static const int chunk_key = WT_STAT_DSRC_LSM_CHUNK_COUNT;
-	uint64_t v[3] = {0, 0, 0}, chunks;
-	WT_CURSOR *c;
-	int ret;
+	uint64_t v[3], chunks;
 
 	/* The connection's LSM statistics are the key table's: it is the
 	 * connection's one LSM tree. */
-	if ((ret = ws->open_cursor(ws, "statistics:", NULL, NULL, &c)) != 0)
-		c = NULL;
-	for (int i = 0; ret == 0 && i < 3; i++) {
-		const char *desc, *pvalue;
-		int64_t x;
-
-		c->set_key(c, keys[i]);
-		ret = c->search(c);
-		if (ret == 0)
-			ret = c->get_value(c, &desc, &pvalue, &x);
-		if (ret == 0)
-			v[i] = x > 0 ? (uint64_t)x : 0;
-	}
-	if (c != NULL)
-		c->close(c);
-	pthread_mutex_lock(&s->mu);
-	if (ret == 0) {
+	if (stat_read(ws, "statistics:", keys, v, 3) == 0) {
+		pthread_mutex_lock(&s->mu);
 		s->lsm_rows_merged = v[0];
 		s->lsm_throttle_us = v[1] + v[2];
+		pthread_mutex_unlock(&s->mu);
 	}
-	pthread_mutex_unlock(&s->mu);
 	if (store_stats(ws, T_KV, &chunk_key, &chunks, 1) == 0) {
 		pthread_mutex_lock(&s->mu);
 		s->lsm_chunks = chunks;
