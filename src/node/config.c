@@ -165,6 +165,15 @@ void rk_node_config_usage(FILE *out)
 	      out);
 }
 
+/* The index of val in names[0..n), -1 if absent. */
+static int name_index(const char *val, const char *const *names, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(val, names[i]) == 0)
+			return i;
+	return -1;
+}
+
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -511,20 +520,13 @@ int rk_node_config_parse(int argc, char **argv, struct rk_node_config *c,
 			/* In the order of enum rk_store_compression (the
 			 * flags are parsed without the store module). */
 			static const char *const comp[] = {"none", "snappy", "zlib"};
-			c->compression = -1;
-			for (int j = 0; j < 3; j++)
-				if (strcmp(val, comp[j]) == 0)
-					c->compression = j;
-			if (c->compression < 0)
+			if ((c->compression = name_index(val, comp, 3)) < 0)
 				rc = fail(err, errlen, "--compression: '%s' is not snappy, zlib or none", val);
 			c->compression_set = true;
 		} else if (strcmp(flag, "--key-table") == 0) {
 			/* In the order of enum rk_store_key_table. */
-			if (strcmp(val, "btree") == 0)
-				c->key_table = 0;
-			else if (strcmp(val, "lsm") == 0)
-				c->key_table = 1;
-			else
+			static const char *const kinds[] = {"btree", "lsm"};
+			if ((c->key_table = name_index(val, kinds, 2)) < 0)
 				rc = fail(err, errlen, "--key-table: '%s' is not btree or lsm", val);
 			c->key_table_set = true;
 		} else if (strcmp(flag, "--min-free-space") == 0) {

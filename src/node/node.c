@@ -360,6 +360,18 @@ static void node_free(struct rk_node *n, const char *given)
 	free(n);
 }
 
+/* Whether a storage flag asks for another setting than the directory
+ * has (its name asked, and has); the message in err when it does. */
+static bool setting_differs(char *err, size_t errlen, const char *flag, const char *what,
+			    const char *asked, const char *has, const char *dir)
+{
+	if (strcmp(asked, has) == 0)
+		return false;
+	snprintf(err, errlen, "%s %s does not match the first start of %.200s (%s): "
+		 "a data directory keeps the %s it was created with", flag, asked, dir, has, what);
+	return true;
+}
+
 int rk_node_run(const struct rk_node_config *cfg)
 {
 	const char *given = cfg->split_at;
@@ -428,24 +440,20 @@ int rk_node_run(const struct rk_node_config *cfg)
 	so.key_table = (enum rk_store_key_table)cfg->key_table;
 	so.test_commit_delay_ms = rk_test_store_delay_ms();
 	rc = rk_store_open(&so, &n->store, err, sizeof(err));
-	/* Tables keep the compression they were created with: a flag that
+	/* Tables keep the compression and key table they were created with: a flag that
 	 * asks for another is refused like any first-start flag that does
 	 * not match. */
-	if (rc == 0 && cfg->compression_set &&
-	    rk_store_compression(n->store) != so.compression) {
-		snprintf(err, sizeof(err), "--compression %s does not match the first start of %.200s (%s): "
-			 "a data directory keeps the compression it was created with",
-			 rk_store_compression_name(so.compression), cfg->data_dir,
-			 rk_store_compression_name(rk_store_compression(n->store)));
-		rk_store_close(n->store);
-		rc = RK_EINVAL;
-	}
-	if (rc == 0 && cfg->key_table_set &&
-	    rk_store_key_table(n->store) != so.key_table) {
-		snprintf(err, sizeof(err), "--key-table %s does not match the first start of %.200s (%s): "
-			 "a data directory keeps the key table it was created with",
-			 rk_store_key_table_name(so.key_table), cfg->data_dir,
-			 rk_store_key_table_name(rk_store_key_table(n->store)));
+	if (rc == 0 &&
+	    ((cfg->compression_set &&
+	      setting_differs(err, sizeof(err), "--compression", "compression",
+			      rk_store_compression_name(so.compression),
+			      rk_store_compression_name(rk_store_compression(n->store)),
+			      cfg->data_dir)) ||
+	     (cfg->key_table_set &&
+	      setting_differs(err, sizeof(err), "--key-table", "key table",
+			      rk_store_key_table_name(so.key_table),
+			      rk_store_key_table_name(rk_store_key_table(n->store)),
+			      cfg->data_dir)))) {
 		rk_store_close(n->store);
 		rc = RK_EINVAL;
 	}

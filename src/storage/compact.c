@@ -99,13 +99,15 @@ int store_table_space(WT_SESSION *ws, enum store_table t, uint64_t *sizep,
 static void lsm_merge(struct rk_store *s, WT_SESSION *ws, uint64_t written,
 		      const char *cfg)
 {
-	static const int key = WT_STAT_DSRC_LSM_CHUNK_COUNT;
 	uint64_t chunks;
 	int ret;
 
-	if (written >= LSM_QUIET_BYTES || store_stats(ws, T_KV, &key, &chunks, 1) != 0)
-		return;
-	if (chunks < 2)
+	/* The count this thread read last (lsm_stats: at most a second
+	 * old, and read again after each pass). */
+	pthread_mutex_lock(&s->mu);
+	chunks = s->lsm_chunks;
+	pthread_mutex_unlock(&s->mu);
+	if (written >= LSM_QUIET_BYTES || chunks < 2)
 		return;
 	pthread_mutex_lock(&s->ckmu);
 	ret = ws->compact(ws, store_table_uri[T_KV], cfg);
