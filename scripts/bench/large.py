@@ -5,7 +5,7 @@
                          [--pipeline 16] [--cache-mb MB] [--chart PNG]
                          [--compression C] [--key-table btree|lsm]
                          [--out JSON] [--keep] [--old-flags]
-                         [--small-only ROUNDS]
+                         [--node-flags FLAGS] [--small-only ROUNDS]
 
 Three `rangekv start` nodes on 127.0.0.1-3 (ports from 28000; data in a
 temporary directory under $TMPDIR, removed at the end unless --keep) with
@@ -472,6 +472,9 @@ def main():
     ap.add_argument("--key-table",
                     help="every node's --key-table: btree or lsm "
                     "(default: the node's own)")
+    ap.add_argument("--node-flags", default="",
+                    help="more flags for every node, one string "
+                    "(e.g. --node-flags='--log-keep-bytes-total 256MiB')")
     ap.add_argument("--old-flags", action="store_true",
                     help="no --nodes-on-host (a build from before it)")
     ap.add_argument("--small-only", type=int, metavar="ROUNDS",
@@ -489,6 +492,7 @@ def main():
         EXTRA.extend(["--compression", a.compression])
     if a.key_table:
         EXTRA.extend(["--key-table", a.key_table])
+    EXTRA.extend(a.node_flags.split())
     n = int(a.gb * 1e9 / (VALUE + 16))
     R = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
          "machine": "%s, %d cores" % (platform.platform(), os.cpu_count()),
@@ -531,6 +535,12 @@ def main():
         print("  SET/s by fifth of the load: %s" % ", ".join(map(str, fifths)), flush=True)
         R["lsm_throttle_s"] = [metric(i, "rangekv_store_lsm_throttle_seconds_total")
                                for i in (1, 2, 3)]
+        # Every checkpoint rewrites the key table's dirty leaves: how
+        # often they came (the timer's and the raft log budget's).
+        R["checkpoints"] = [int(metric(i, "rangekv_store_checkpoints_total"))
+                            for i in (1, 2, 3)]
+        print("  checkpoints since the nodes started (the load most of it): %s" %
+              ", ".join(map(str, R["checkpoints"])), flush=True)
         if any(R["lsm_throttle_s"]):
             print("  seconds the nodes' LSM writes slept in WiredTiger's throttles: %s" %
                   R["lsm_throttle_s"], flush=True)
