@@ -72,6 +72,19 @@ struct creq {
 	int64_t kr_left, kr_pairs;
 	struct rk_buf kr_body;
 	struct scanq *scan; /* SCAN, KEYS, DBSIZE (scan.c) */
+	/* A single operation's answer reshaped (strings.c): SETNX's PUT,
+	 * STRLEN's and GETRANGE's GET, TYPE's and TTL's EXISTS. */
+	int shape;
+	int64_t gr_start, gr_end; /* GETRANGE's offsets */
+};
+
+enum rk_client_shape {
+	RK_SHAPE_NONE = 0,
+	RK_SHAPE_SETNX,
+	RK_SHAPE_STRLEN,
+	RK_SHAPE_GETRANGE,
+	RK_SHAPE_TYPE,
+	RK_SHAPE_TTL,
 };
 
 struct rk_client_server {
@@ -155,6 +168,16 @@ enum rk_client_cmd_id {
 	RK_CMD_DISCARD,
 	RK_CMD_WATCH,
 	RK_CMD_UNWATCH,
+	RK_CMD_SETNX,
+	RK_CMD_STRLEN,
+	RK_CMD_GETRANGE, /* and SUBSTR */
+	RK_CMD_TYPE,
+	RK_CMD_TTL,      /* and PTTL, EXPIRETIME, PEXPIRETIME */
+	RK_CMD_PERSIST,
+	RK_CMD_EXPIRY,   /* EXPIRE, SETEX...: refused (strings.c) */
+	RK_CMD_GETEX,
+	RK_CMD_CONFIG,
+	RK_CMD_TIME,
 };
 /* The command named by cmd's first argument (RK_CMD_UNKNOWN if none). */
 enum rk_client_cmd_id rk_client_cmd_lookup(const struct rk_resp_cmd *cmd);
@@ -184,6 +207,29 @@ extern const char RK_CLIENT_ERR_TRYAGAIN[];
 /* commands.c: "-ERR wrong number of arguments for 'name' command" for c's
  * command name (sub: "name|sub", Redis's way for a subcommand). */
 void rk_client_reply_arity(struct creq *q, const struct rk_resp_cmd *c, bool sub);
+
+/* commands.c: whether argument i of c is s, ignoring case. */
+bool rk_client_arg_is(const struct rk_resp_cmd *c, size_t i, const char *s);
+/* commands.c: a one-key command, op on argv[1] with the nargs arguments
+ * from argv[first_arg] (checked and submitted, or answered with an
+ * error). */
+void rk_client_one(struct creq *q, const struct rk_resp_cmd *c, int op, int mode,
+		   int64_t n, size_t first_arg, size_t nargs);
+
+/* strings.c: answers or starts c if it is one of its commands (SETNX,
+ * STRLEN, GETRANGE, TYPE, TTL, PERSIST, GETEX, the expiry commands,
+ * CONFIG, TIME); false for any other. */
+bool rk_client_str_dispatch(struct creq *q, const struct rk_resp_cmd *c,
+			    enum rk_client_cmd_id id);
+/* Appends to q's reply its single operation's answer f as q->shape
+ * wants it (errors unchanged). */
+void rk_client_shape(struct creq *q, const struct frag *f);
+/* SET's option argv[i] that rangekv refuses (an expiry, GET): answers q
+ * with why and returns true; false for any other. */
+bool rk_client_set_option_refused(struct creq *q, const struct rk_resp_cmd *c, size_t i);
+/* GETRANGE's slice of a len-byte value (Redis 7's arithmetic): the count
+ * of bytes from *fromp. */
+size_t rk_client_getrange(int64_t start, int64_t end, size_t len, size_t *fromp);
 
 /* scan.c: SCAN, KEYS and DBSIZE (arity checked by the caller). */
 void rk_client_scan(struct creq *q, const struct rk_resp_cmd *c,

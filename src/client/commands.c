@@ -65,7 +65,8 @@ static void reply_raw(struct creq *q, const char *s)
 	rk_client_creq_done(q);
 }
 
-static bool eq(const struct rk_resp_cmd *c, size_t i, const char *s)
+/* Whether argument i of c is s, without case (command names, options). */
+bool rk_client_arg_is(const struct rk_resp_cmd *c, size_t i, const char *s)
 {
 	return c->argl[i] == strlen(s) && strncasecmp((const char *)c->argv[i], s, c->argl[i]) == 0;
 }
@@ -122,7 +123,10 @@ static void combine(struct creq *q)
 	}
 	switch (q->kind) {
 	case K_SINGLE:
-		rk_buf_append(&q->reply, q->frags[0].p, q->frags[0].len);
+		if (q->shape != RK_SHAPE_NONE)
+			rk_client_shape(q, &q->frags[0]);
+		else
+			rk_buf_append(&q->reply, q->frags[0].p, q->frags[0].len);
 		break;
 	case K_SUM: {
 		int64_t sum = 0;
@@ -360,9 +364,9 @@ static void go(struct creq *q, uint32_t i, const struct rk_buf *b)
 	}
 }
 
-/* A one-key command: op on argv[1] with further arguments. */
-static void one(struct creq *q, const struct rk_resp_cmd *c, int op, int mode,
-		int64_t n, size_t first_arg, size_t nargs)
+/* A one-key command (client_int.h). */
+void rk_client_one(struct creq *q, const struct rk_resp_cmd *c, int op, int mode,
+		   int64_t n, size_t first_arg, size_t nargs)
 {
 	struct rk_kv_cmd kc;
 	struct rk_buf b;
@@ -477,7 +481,7 @@ static void krange(struct creq *q, const struct rk_resp_cmd *c)
 	int64_t limit = RK_KV_SCAN_MAX;
 
 	if (c->argc == 5) {
-		if (!eq(c, 3, "LIMIT")) {
+		if (!rk_client_arg_is(c, 3, "LIMIT")) {
 			reply_raw(q, "-ERR syntax error\r\n");
 			return;
 		}
@@ -542,7 +546,15 @@ void rk_client_cmd_keys(const struct rk_resp_cmd *c, enum rk_client_cmd_id id,
 	case RK_CMD_INCRBY:
 	case RK_CMD_DECRBY:
 	case RK_CMD_CAS:
+	case RK_CMD_SETNX:
 		fn(arg, key_hash(c->argv[1], c->argl[1], 0), true, false);
+		return;
+	case RK_CMD_STRLEN:
+	case RK_CMD_GETRANGE:
+	case RK_CMD_GETEX:
+	case RK_CMD_TYPE:
+	case RK_CMD_TTL:
+		fn(arg, key_hash(c->argv[1], c->argl[1], 0), false, false);
 		return;
 	case RK_CMD_SEQ_NEXT: /* sequences are not keys */
 		fn(arg, key_hash(c->argv[1], c->argl[1], 0x5e9), true, false);
@@ -665,6 +677,16 @@ static const struct {
 	{"MULTI", RK_CMD_MULTI},   {"EXEC", RK_CMD_EXEC},
 	{"DISCARD", RK_CMD_DISCARD}, {"WATCH", RK_CMD_WATCH},
 	{"UNWATCH", RK_CMD_UNWATCH},
+	{"SETNX", RK_CMD_SETNX},   {"STRLEN", RK_CMD_STRLEN},
+	{"GETRANGE", RK_CMD_GETRANGE}, {"SUBSTR", RK_CMD_GETRANGE},
+	{"TYPE", RK_CMD_TYPE},     {"TTL", RK_CMD_TTL},
+	{"PTTL", RK_CMD_TTL},      {"EXPIRETIME", RK_CMD_TTL},
+	{"PEXPIRETIME", RK_CMD_TTL}, {"PERSIST", RK_CMD_PERSIST},
+	{"EXPIRE", RK_CMD_EXPIRY}, {"PEXPIRE", RK_CMD_EXPIRY},
+	{"EXPIREAT", RK_CMD_EXPIRY}, {"PEXPIREAT", RK_CMD_EXPIRY},
+	{"SETEX", RK_CMD_EXPIRY},  {"PSETEX", RK_CMD_EXPIRY},
+	{"GETEX", RK_CMD_GETEX},  {"CONFIG", RK_CMD_CONFIG},
+	{"TIME", RK_CMD_TIME},
 };
 
 enum rk_client_cmd_id rk_client_cmd_lookup(const struct rk_resp_cmd *c)
@@ -672,7 +694,7 @@ enum rk_client_cmd_id rk_client_cmd_lookup(const struct rk_resp_cmd *c)
 	if (c->argc == 0)
 		return RK_CMD_UNKNOWN;
 	for (size_t i = 0; i < sizeof(cmd_names) / sizeof(cmd_names[0]); i++)
-		if (eq(c, 0, cmd_names[i].name))
+		if (rk_client_arg_is(c, 0, cmd_names[i].name))
 			return cmd_names[i].id;
 	return RK_CMD_UNKNOWN;
 }
@@ -689,24 +711,28 @@ void rk_client_dispatch(struct creq *q, const struct rk_resp_cmd *c,
 	}
 	if (rk_client_conn_cmd(q, c, id))
 		return; /* a command about the connection, or refused */
+	if (rk_client_str_dispatch(q, c, id))
+		return;
 	switch (id) {
 	case RK_CMD_GET:
 		if (argc != 2)
 			{ arity(q, c); return; }
-		{ one(q, c, RK_KV_GET, 0, 0, 1, 1); return; }
+		{ rk_client_one(q, c, RK_KV_GET, 0, 0, 1, 1); return; }
 	case RK_CMD_SET: {
 		int mode = RK_KV_PUT_ALWAYS;
 		if (argc < 3)
 			{ arity(q, c); return; }
 		for (size_t i = 3; i < argc; i++) {
-			if (eq(c, i, "NX") && mode == RK_KV_PUT_ALWAYS)
+			if (rk_client_arg_is(c, i, "NX") && mode == RK_KV_PUT_ALWAYS)
 				mode = RK_KV_PUT_NX;
-			else if (eq(c, i, "XX") && mode == RK_KV_PUT_ALWAYS)
+			else if (rk_client_arg_is(c, i, "XX") && mode == RK_KV_PUT_ALWAYS)
 				mode = RK_KV_PUT_XX;
+			else if (rk_client_set_option_refused(q, c, i))
+				return; /* an expiry or GET: answered why */
 			else
 				{ reply_raw(q, "-ERR syntax error\r\n"); return; }
 		}
-		{ one(q, c, RK_KV_PUT, mode, 0, 1, 2); return; }
+		{ rk_client_one(q, c, RK_KV_PUT, mode, 0, 1, 2); return; }
 	}
 	case RK_CMD_DEL:
 	case RK_CMD_UNLINK:
@@ -729,7 +755,7 @@ void rk_client_dispatch(struct creq *q, const struct rk_resp_cmd *c,
 	case RK_CMD_DECR:
 		if (argc != 2)
 			{ arity(q, c); return; }
-		{ one(q, c, RK_KV_INCR, 0, id == RK_CMD_INCR ? 1 : -1, 1, 1); return; }
+		{ rk_client_one(q, c, RK_KV_INCR, 0, id == RK_CMD_INCR ? 1 : -1, 1, 1); return; }
 	case RK_CMD_INCRBY:
 	case RK_CMD_DECRBY:
 		if (argc != 3)
@@ -737,11 +763,11 @@ void rk_client_dispatch(struct creq *q, const struct rk_resp_cmd *c,
 		if (!rk_kv_parse_i64(c->argv[2], c->argl[2], &n) ||
 		    (id == RK_CMD_DECRBY && n == INT64_MIN))
 			{ reply_raw(q, "-ERR value is not an integer or out of range\r\n"); return; }
-		{ one(q, c, RK_KV_INCR, 0, id == RK_CMD_INCRBY ? n : -n, 1, 1); return; }
+		{ rk_client_one(q, c, RK_KV_INCR, 0, id == RK_CMD_INCRBY ? n : -n, 1, 1); return; }
 	case RK_CMD_CAS:
 		if (argc != 4)
 			{ arity(q, c); return; }
-		{ one(q, c, RK_KV_CAS, 0, 0, 1, 3); return; }
+		{ rk_client_one(q, c, RK_KV_CAS, 0, 0, 1, 3); return; }
 	case RK_CMD_SEQ_NEXT:
 		n = 1;
 		if (argc != 2 && argc != 3)
@@ -749,7 +775,7 @@ void rk_client_dispatch(struct creq *q, const struct rk_resp_cmd *c,
 		if (argc == 3 && (!rk_kv_parse_i64(c->argv[2], c->argl[2], &n) ||
 				  n < 1 || n > RK_KV_MAX_SEQ_COUNT))
 			{ reply_raw(q, "-ERR count must be an integer between 1 and 1000000\r\n"); return; }
-		{ one(q, c, RK_KV_SEQ, 0, n, 1, 1); return; }
+		{ rk_client_one(q, c, RK_KV_SEQ, 0, n, 1, 1); return; }
 	case RK_CMD_KRANGE:
 		if (argc != 3 && argc != 5)
 			{ arity(q, c); return; }
@@ -772,6 +798,13 @@ void rk_client_dispatch(struct creq *q, const struct rk_resp_cmd *c,
 		rk_client_conn_quit(q->conn);
 		{ reply_raw(q, "+OK\r\n"); return; }
 	case RK_CMD_COMMAND:
+		/* No command documentation: redis-cli asks for it (COMMAND
+		 * DOCS) and does without. COUNT is the table's names. */
+		if (argc >= 2 && rk_client_arg_is(c, 1, "COUNT")) {
+			rk_buf_printf(&q->reply, ":%zu\r\n", sizeof(cmd_names) / sizeof(cmd_names[0]));
+			rk_client_creq_done(q);
+			return;
+		}
 		{ reply_raw(q, "*0\r\n"); return; }
 	case RK_CMD_INFO:
 		{ cmd_info(q); return; }

@@ -52,12 +52,6 @@ static void answer(struct creq *q, const char *s)
 	rk_client_creq_done(q);
 }
 
-static bool eq(const struct rk_resp_cmd *c, size_t i, const char *s)
-{
-	return c->argl[i] == strlen(s) &&
-	       strncasecmp((const char *)c->argv[i], s, c->argl[i]) == 0;
-}
-
 /* ---- AUTH ------------------------------------------------------------------------- */
 
 /* Whether given equals the password, in a time that depends on the
@@ -191,19 +185,19 @@ static void cmd_client(struct creq *q, const struct rk_resp_cmd *c)
 		rk_client_reply_arity(q, c, false);
 		return;
 	}
-	if (eq(c, 1, "ID") || eq(c, 1, "GETNAME") || eq(c, 1, "INFO") || eq(c, 1, "LIST")) {
+	if (rk_client_arg_is(c, 1, "ID") || rk_client_arg_is(c, 1, "GETNAME") || rk_client_arg_is(c, 1, "INFO") || rk_client_arg_is(c, 1, "LIST")) {
 		struct info_ctx x;
 		struct rk_buf b;
-		if (argc != 2 && !eq(c, 1, "LIST")) {
+		if (argc != 2 && !rk_client_arg_is(c, 1, "LIST")) {
 			rk_client_reply_arity(q, c, true);
 			return;
 		}
-		if (eq(c, 1, "ID")) {
+		if (rk_client_arg_is(c, 1, "ID")) {
 			rk_buf_printf(&q->reply, ":%" PRIu64 "\r\n", st->id);
 			answer(q, "");
 			return;
 		}
-		if (eq(c, 1, "GETNAME")) {
+		if (rk_client_arg_is(c, 1, "GETNAME")) {
 			if (st->name == NULL) {
 				answer(q, "$-1\r\n");
 				return;
@@ -215,7 +209,7 @@ static void cmd_client(struct creq *q, const struct rk_resp_cmd *c)
 		rk_buf_init(&b);
 		x.out = &b;
 		x.now = uv_now(q->srv->loop);
-		if (eq(c, 1, "INFO"))
+		if (rk_client_arg_is(c, 1, "INFO"))
 			info_line(&x, st);
 		else
 			rk_client_conns_each(q->srv, info_line, &x);
@@ -223,7 +217,7 @@ static void cmd_client(struct creq *q, const struct rk_resp_cmd *c)
 		rk_buf_free(&b);
 		return;
 	}
-	if (eq(c, 1, "SETNAME")) {
+	if (rk_client_arg_is(c, 1, "SETNAME")) {
 		if (argc != 3) {
 			rk_client_reply_arity(q, c, true);
 			return;
@@ -232,15 +226,15 @@ static void cmd_client(struct creq *q, const struct rk_resp_cmd *c)
 		answer(q, err != NULL ? err : "+OK\r\n");
 		return;
 	}
-	if (eq(c, 1, "SETINFO")) {
+	if (rk_client_arg_is(c, 1, "SETINFO")) {
 		char **dst = NULL;
 		if (argc != 4) {
 			rk_client_reply_arity(q, c, true);
 			return;
 		}
-		if (eq(c, 2, "LIB-NAME"))
+		if (rk_client_arg_is(c, 2, "LIB-NAME"))
 			dst = &st->lib_name;
-		else if (eq(c, 2, "LIB-VER"))
+		else if (rk_client_arg_is(c, 2, "LIB-VER"))
 			dst = &st->lib_ver;
 		if (dst == NULL) {
 			answer(q, "-ERR Unrecognized option\r\n");
@@ -290,13 +284,13 @@ static void cmd_hello(struct creq *q, const struct rk_resp_cmd *c)
 	}
 	for (size_t i = 2; i < c->argc; i++) {
 		size_t more = c->argc - 1 - i;
-		if (eq(c, i, "AUTH") && more >= 2) {
+		if (rk_client_arg_is(c, i, "AUTH") && more >= 2) {
 			user = c->argv[i + 1];
 			ul = c->argl[i + 1];
 			pass = c->argv[i + 2];
 			pl = c->argl[i + 2];
 			i += 2;
-		} else if (eq(c, i, "SETNAME") && more >= 1) {
+		} else if (rk_client_arg_is(c, i, "SETNAME") && more >= 1) {
 			name = c->argv[i + 1];
 			nl = c->argl[i + 1];
 			i++;

@@ -483,12 +483,6 @@ static void on_step(void *arg, int status, const uint8_t *reply, size_t len)
 
 /* ---- the commands ---------------------------------------------------------------- */
 
-static bool eq(const struct rk_resp_cmd *c, size_t i, const char *s)
-{
-	return c->argl[i] == strlen(s) &&
-	       strncasecmp((const char *)c->argv[i], s, c->argl[i]) == 0;
-}
-
 static bool parse_u64(const uint8_t *p, size_t len, uint64_t *vp)
 {
 	uint64_t v = 0;
@@ -549,7 +543,7 @@ static bool scan_options(struct creq *q, const struct rk_resp_cmd *c,
 			answer(q, "-ERR syntax error\r\n");
 			return false;
 		}
-		if (eq(c, i, "MATCH")) {
+		if (rk_client_arg_is(c, i, "MATCH")) {
 			free(w->pat);
 			if ((w->pat = dup_bytes(c->argv[i + 1], c->argl[i + 1])) == NULL) {
 				answer(q, "-ERR out of memory\r\n");
@@ -558,7 +552,7 @@ static bool scan_options(struct creq *q, const struct rk_resp_cmd *c,
 			w->patl = c->argl[i + 1];
 			/* "*" matches everything: no filter at all. */
 			w->match = !(w->patl == 1 && w->pat[0] == '*');
-		} else if (eq(c, i, "COUNT")) {
+		} else if (rk_client_arg_is(c, i, "COUNT")) {
 			if (!rk_kv_parse_i64(c->argv[i + 1], c->argl[i + 1], &n)) {
 				answer(q, "-ERR value is not an integer or out of range\r\n");
 				return false;
@@ -568,9 +562,9 @@ static bool scan_options(struct creq *q, const struct rk_resp_cmd *c,
 				return false;
 			}
 			w->left = n;
-		} else if (eq(c, i, "TYPE")) {
+		} else if (rk_client_arg_is(c, i, "TYPE")) {
 			/* Every key is a string: another type matches none. */
-			*nonep = !eq(c, i + 1, "string");
+			*nonep = !rk_client_arg_is(c, i + 1, "string");
 		} else {
 			answer(q, "-ERR syntax error\r\n");
 			return false;

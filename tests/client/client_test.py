@@ -516,7 +516,8 @@ def command_empty(t):
     with t.conn() as c:
         expect_eq(c.call("COMMAND"), [], "COMMAND")
         expect_eq(c.call("COMMAND", "DOCS"), [], "COMMAND DOCS (sent by redis-cli)")
-        expect_eq(c.call("command", "COUNT"), [], "COMMAND COUNT")
+        n = c.call("command", "COUNT")
+        expect(isinstance(n, int) and n >= 40, "COMMAND COUNT: an integer, the names known", n)
         expect_pong(c, "COMMAND")
 
 

@@ -371,7 +371,8 @@ def transactions_refused(cl):
 
 
 # Commands whose error reply must be Redis's own, byte for byte: each is
-# sent to rangekv and to a real redis-server (both without a password).
+# sent to rangekv and to a real redis-server (both without a password;
+# the server with --save "" and --appendonly no).
 SAME_AS_REDIS = [
     ["NOSUCH"], ["NOSUCH", "a", "b c"], ["nosuch", "x" * 200],
     ["GET"], ["GET", "a", "b"], ["SET", "k"], ["MSET", "k"], ["INCRBY", "k", "x"],
@@ -386,9 +387,28 @@ SAME_AS_REDIS = [
     ["INCR", "tx/str"],
 ]
 
+# Redis's string commands rangekv answers by reshaping another command's
+# answer (src/client/strings.c): the whole reply must be Redis's, byte for
+# byte, with keys that exist and keys that do not, and their arity errors.
+STRINGS_AS_REDIS = [
+    ["SETNX", "s/a", "z"], ["SETNX", "s/b", "z"], ["GET", "s/b"], ["SETNX", "s/a"],
+    ["STRLEN", "s/a"], ["STRLEN", "s/none"], ["STRLEN"],
+    ["GETRANGE", "s/a", "1", "3"], ["GETRANGE", "s/a", "-3", "-1"], ["GETRANGE", "s/a", "0", "-1"],
+    ["GETRANGE", "s/a", "-100", "100"], ["GETRANGE", "s/a", "4", "2"], ["GETRANGE", "s/a", "-1", "-3"],
+    ["GETRANGE", "s/a", "5", "10"], ["GETRANGE", "s/a", "-5", "0"], ["GETRANGE", "s/none", "0", "1"],
+    ["GETRANGE", "s/a", "x", "1"], ["GETRANGE", "s/a", "1"], ["SUBSTR", "s/a", "1", "2"],
+    ["TYPE", "s/a"], ["TYPE", "s/none"], ["TYPE"],
+    ["TTL", "s/a"], ["PTTL", "s/a"], ["TTL", "s/none"], ["PTTL", "s/none"], ["TTL", "s/a", "x"],
+    ["EXPIRETIME", "s/a"], ["PEXPIRETIME", "s/none"],
+    ["PERSIST", "s/a"], ["PERSIST", "s/none"], ["PERSIST"],
+    ["GETEX", "s/a"], ["GETEX", "s/a", "PERSIST"], ["GETEX", "s/none"],
+    ["CONFIG", "GET", "save"], ["CONFIG", "GET", "SAVE"], ["CONFIG", "GET", "nosuch*"],
+    ["CONFIG"], ["CONFIG", "GET"], ["TIME", "x"],
+]
+
 
 @check
-def error_texts_as_redis(cl):
+def replies_as_redis(cl):
     port = free_port()
     srv = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
                             "--save", "", "--appendonly", "no"],
@@ -401,10 +421,11 @@ def error_texts_as_redis(cl):
             except OSError:
                 return False
         wait_for("redis-server up", up, 10)
-        setup = [["SET", "tx/str", "abc"]]
-        ALL.add(b"tx/str")
-        rk = raw(1, *(setup + SAME_AS_REDIS))[1:]
-        rd = raw_at(("127.0.0.1", port), *(setup + SAME_AS_REDIS))[1:]
+        setup = [["SET", "tx/str", "abc"], ["DEL", "s/a", "s/b"], ["SET", "s/a", "hello"]]
+        ALL.update([b"tx/str", b"s/a", b"s/b"])
+        cmds = SAME_AS_REDIS + STRINGS_AS_REDIS
+        rk = raw(1, *(setup + cmds))[len(setup):]
+        rd = raw_at(("127.0.0.1", port), *(setup + cmds))[len(setup):]
         # Malformed requests: the first line of the answer (the connection
         # is closed after it by both).
         for bad_req in PROTO_AS_REDIS:
@@ -413,13 +434,13 @@ def error_texts_as_redis(cl):
     finally:
         srv.terminate()
         srv.wait()
-    bad = [(c, a, b) for c, a, b in zip(SAME_AS_REDIS + [[repr(r)] for r in PROTO_AS_REDIS],
+    bad = [(c, a, b) for c, a, b in zip(cmds + [[repr(r)] for r in PROTO_AS_REDIS],
                                        rk, rd) if a != b]
     expect(not bad, "replies differ from redis-server %s" % subprocess.run(
         ["redis-server", "--version"], capture_output=True, text=True).stdout.split()[2],
         *["%s: rangekv %r, redis %r" % (" ".join(c)[:40], a, b) for c, a, b in bad[:6]])
     return "%d commands and %d malformed requests, the same bytes as redis-server" % (
-        len(SAME_AS_REDIS), len(PROTO_AS_REDIS))
+        len(cmds), len(PROTO_AS_REDIS))
 
 
 # Malformed requests whose protocol error must read as Redis's.
@@ -448,6 +469,42 @@ def free_port():
 
 
 @check
+def string_commands(cl):
+    """redis-py's string helpers, and a clear refusal of key expiry."""
+    r = client(2)
+    r.delete("str/a", "str/b")
+    expect_eq(r.set("str/a", "hello world"), True, "SET")
+    expect_eq((r.setnx("str/a", "x"), r.setnx("str/b", "y"), r.get("str/b")), (False, True, b"y"),
+              "SETNX on an existing and a new key")
+    expect_eq((r.strlen("str/a"), r.strlen("str/none")), (11, 0), "STRLEN")
+    expect_eq((r.getrange("str/a", 0, 4), r.getrange("str/a", -5, -1), r.getrange("str/none", 0, 9)),
+              (b"hello", b"world", b""), "GETRANGE")
+    expect_eq((r.type("str/a"), r.type("str/none")), (b"string", b"none"), "TYPE")
+    expect_eq((r.ttl("str/a"), r.pttl("str/a"), r.ttl("str/none")), (-1, -1, -2), "TTL and PTTL")
+    expect_eq(r.persist("str/a"), False, "PERSIST (no timeout to remove)")
+    expect_eq(r.getex("str/a"), b"hello world", "GETEX without options")
+    expect_eq(r.config_get("save"), {"save": ""}, "CONFIG GET save")
+    expect_eq(r.config_get("append*"), {"appendonly": "yes", "appendfsync": "always"},
+              "CONFIG GET append*")
+    secs, usecs = r.time()
+    expect(abs(secs + usecs / 1e6 - time.time()) < 5, "TIME", (secs, usecs))
+    for name, f, args, kw in [("SET EX", r.set, ("str/a", "v"), {"ex": 10}),
+                              ("SET PX", r.set, ("str/a", "v"), {"px": 10}),
+                              ("SET KEEPTTL", r.set, ("str/a", "v"), {"keepttl": True}),
+                              ("EXPIRE", r.expire, ("str/a", 10), {}),
+                              ("SETEX", r.setex, ("str/a", 10, "v"), {}),
+                              ("GETEX EX", r.getex, ("str/a",), {"ex": 10})]:
+        e = raises(f, *args, **kw)
+        expect("keys do not expire" in str(e), name, e)
+    e = raises(r.set, "str/a", "v", get=True)
+    expect("SET with GET is not supported" in str(e), "SET GET", e)
+    e = raises(r.config_set, "save", "")
+    expect("CONFIG is read-only" in str(e), "CONFIG SET", e)
+    expect_eq(r.get("str/a"), b"hello world", "nothing refused was applied")
+    r.delete("str/a", "str/b")
+
+
+@check
 def redis_benchmark(cl):
     h, p = Cluster.client_addr(2)
     args = ["redis-benchmark", "-h", h, "-p", str(p), "-t", "set,get", "-n", "1000", "-q"]
@@ -462,6 +519,8 @@ def redis_benchmark(cl):
     expect(len(rates) == 2, "redis-benchmark -t set,get -n 1000: both rates", text[-300:])
     expect("NOAUTH" not in text and "ERR" not in text.replace("ERROR", ""),
            "redis-benchmark saw errors", text[-300:])
+    expect("Could not fetch server CONFIG" not in text,
+           "redis-benchmark's CONFIG GET save / appendonly answered", text[-300:])
     return "; ".join(l.strip().split(" p50")[0] for l in rates)
 
 
@@ -647,7 +706,7 @@ def run_checks(cl, names):
 
 OPEN = ["pool_and_pipelines", "scan_iter_every_key", "scan_match_type", "scan_during_writes",
         "scan_cursor_errors", "redis_cli_scan", "connect_commands", "transactions_refused",
-        "error_texts_as_redis", "redis_benchmark", "keys_limit", "scan_across_leader_loss",
+        "replies_as_redis", "string_commands", "redis_benchmark", "keys_limit", "scan_across_leader_loss",
         "auth_without_password"]
 WITH_PASSWORD = ["auth_required", "redis_benchmark"]
 
