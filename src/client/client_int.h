@@ -208,6 +208,8 @@ extern const char RK_CLIENT_ERR_TRYAGAIN[];
  * command name (sub: "name|sub", Redis's way for a subcommand). */
 void rk_client_reply_arity(struct creq *q, const struct rk_resp_cmd *c, bool sub);
 
+/* commands.c: answers q with the complete reply s ("+OK\r\n", "-ERR ...\r\n"). */
+void rk_client_answer(struct creq *q, const char *s);
 /* commands.c: whether argument i of c is s, ignoring case. */
 bool rk_client_arg_is(const struct rk_resp_cmd *c, size_t i, const char *s);
 /* commands.c: a one-key command, op on argv[1] with the nargs arguments

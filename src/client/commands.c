@@ -59,7 +59,7 @@ static void reply_named(struct creq *q, const char *pre, const char *name,
 	rk_client_creq_done(q);
 }
 
-static void reply_raw(struct creq *q, const char *s)
+void rk_client_answer(struct creq *q, const char *s)
 {
 	rk_buf_puts(&q->reply, s);
 	rk_client_creq_done(q);
@@ -118,7 +118,7 @@ static void combine(struct creq *q)
 	int st = rk_client_combine_status(q->frags, q->n_ops, q->write);
 
 	if (st != 0) {
-		reply_raw(q, st == RK_CLIENT_TIMEOUT ? ERR_TIMEOUT : ERR_TRYAGAIN);
+		rk_client_answer(q, st == RK_CLIENT_TIMEOUT ? ERR_TIMEOUT : ERR_TRYAGAIN);
 		return;
 	}
 	switch (q->kind) {
@@ -236,7 +236,7 @@ static void krange_page(struct creq *q, struct frag *f)
 
 	if (f->len < 4 || f->p[0] != '*' || nl == NULL ||
 	    !rk_kv_parse_i64(f->p + 1, (size_t)(nl - f->p) - 2, &n2)) {
-		reply_raw(q, "-ERR bad scan answer\r\n");
+		rk_client_answer(q, "-ERR bad scan answer\r\n");
 		return;
 	}
 	rk_buf_append(&q->kr_body, nl + 1, f->len - (size_t)(nl + 1 - f->p));
@@ -247,14 +247,14 @@ static void krange_page(struct creq *q, struct frag *f)
 		ns = after_last_key((const uint8_t *)q->kr_body.p + body_at,
 				    q->kr_body.len - body_at, n2 / 2, &nsl);
 		if (ns == NULL) {
-			reply_raw(q, "-ERR out of memory\r\n");
+			rk_client_answer(q, "-ERR out of memory\r\n");
 			return;
 		}
 	} else if (q->kr_left > 0 &&
 		   rk_client_range_of(q->srv->router, q->kr_start, q->kr_slen, &rend, &rel) != 0 &&
 		   rel > 0 && (q->kr_elen == 0 || keycmp(rend, rel, q->kr_end, q->kr_elen) < 0)) {
 		if ((ns = malloc(rel)) == NULL) {
-			reply_raw(q, "-ERR out of memory\r\n");
+			rk_client_answer(q, "-ERR out of memory\r\n");
 			return;
 		}
 		memcpy(ns, rend, rel);
@@ -266,12 +266,12 @@ static void krange_page(struct creq *q, struct frag *f)
 		q->kr_slen = nsl;
 		if (krange_submit(q) == 0)
 			return;
-		reply_raw(q, "-ERR out of memory\r\n");
+		rk_client_answer(q, "-ERR out of memory\r\n");
 		return;
 	}
 	free(ns);
 	if (q->kr_body.oom) {
-		reply_raw(q, "-ERR out of memory\r\n");
+		rk_client_answer(q, "-ERR out of memory\r\n");
 		return;
 	}
 	rk_buf_printf(&q->reply, "*%" PRId64 "\r\n", 2 * q->kr_pairs);
@@ -300,7 +300,7 @@ static void on_op_done(void *arg, int status, const uint8_t *reply, size_t len)
 		q->write);
 	if (q->kind == K_KRANGE) {
 		if (f->status == RK_CLIENT_TIMEOUT || f->status == RK_CLIENT_TRYAGAIN)
-			reply_raw(q, ERR_TRYAGAIN);
+			rk_client_answer(q, ERR_TRYAGAIN);
 		else if (f->p[0] == '-') {
 			rk_buf_append(&q->reply, f->p, f->len);
 			rk_client_creq_done(q);
@@ -318,11 +318,11 @@ static int check_key(struct creq *q, const uint8_t *k, size_t kl)
 {
 	(void)k;
 	if (kl == 0) {
-		reply_raw(q, "-ERR empty keys are not supported\r\n");
+		rk_client_answer(q, "-ERR empty keys are not supported\r\n");
 		return RK_EINVAL;
 	}
 	if (kl > RK_KV_MAX_KEY) {
-		reply_raw(q, "-ERR key too large (the limit is 4096 bytes)\r\n");
+		rk_client_answer(q, "-ERR key too large (the limit is 4096 bytes)\r\n");
 		return RK_EINVAL;
 	}
 	return 0;
@@ -331,7 +331,7 @@ static int check_key(struct creq *q, const uint8_t *k, size_t kl)
 static int check_value(struct creq *q, size_t vl)
 {
 	if (vl > RK_KV_MAX_VALUE) {
-		reply_raw(q, "-ERR value too large (the limit is 1048576 bytes)\r\n");
+		rk_client_answer(q, "-ERR value too large (the limit is 1048576 bytes)\r\n");
 		return RK_EINVAL;
 	}
 	return 0;
@@ -346,7 +346,7 @@ static int alloc_ops(struct creq *q, int kind, uint32_t n)
 		q->frags[i].q = q;
 	if (q->frags == NULL) {
 		q->n_ops = 0;
-		reply_raw(q, "-ERR out of memory\r\n");
+		rk_client_answer(q, "-ERR out of memory\r\n");
 		return RK_ENOMEM;
 	}
 	return 0;
@@ -427,7 +427,7 @@ static void mset(struct creq *q, const struct rk_resp_cmd *c)
 	uint32_t nops = 0;
 
 	if (rid == NULL) {
-		reply_raw(q, "-ERR out of memory\r\n");
+		rk_client_answer(q, "-ERR out of memory\r\n");
 		return;
 	}
 	for (size_t i = 0; i < npairs; i++) {
@@ -482,16 +482,16 @@ static void krange(struct creq *q, const struct rk_resp_cmd *c)
 
 	if (c->argc == 5) {
 		if (!rk_client_arg_is(c, 3, "LIMIT")) {
-			reply_raw(q, "-ERR syntax error\r\n");
+			rk_client_answer(q, "-ERR syntax error\r\n");
 			return;
 		}
 		if (!rk_kv_parse_i64(c->argv[4], c->argl[4], &limit) || limit < 1) {
-			reply_raw(q, "-ERR LIMIT must be a positive integer\r\n");
+			rk_client_answer(q, "-ERR LIMIT must be a positive integer\r\n");
 			return;
 		}
 	}
 	if (c->argl[1] > RK_KV_MAX_KEY || c->argl[2] > RK_KV_MAX_KEY) {
-		reply_raw(q, "-ERR key too large (the limit is 4096 bytes)\r\n");
+		rk_client_answer(q, "-ERR key too large (the limit is 4096 bytes)\r\n");
 		return;
 	}
 	if (alloc_ops(q, K_KRANGE, 1) != 0)
@@ -502,17 +502,17 @@ static void krange(struct creq *q, const struct rk_resp_cmd *c)
 	q->kr_start = malloc(q->kr_slen + 1);
 	q->kr_end = malloc(q->kr_elen + 1);
 	if (q->kr_start == NULL || q->kr_end == NULL) {
-		reply_raw(q, "-ERR out of memory\r\n");
+		rk_client_answer(q, "-ERR out of memory\r\n");
 		return;
 	}
 	memcpy(q->kr_start, c->argv[1], q->kr_slen);
 	memcpy(q->kr_end, c->argv[2], q->kr_elen);
 	if (q->kr_elen > 0 && keycmp(q->kr_start, q->kr_slen, q->kr_end, q->kr_elen) >= 0) {
-		reply_raw(q, "*0\r\n");
+		rk_client_answer(q, "*0\r\n");
 		return;
 	}
 	if (krange_submit(q) != 0)
-		reply_raw(q, ERR_TRYAGAIN);
+		rk_client_answer(q, ERR_TRYAGAIN);
 }
 
 /* ---- ordering -------------------------------------------------------------------- */
@@ -654,7 +654,7 @@ static void unknown(struct creq *q, const struct rk_resp_cmd *c)
 		used += printable(arg, c->argv[i], c->argl[i], 128 - used, false) + 3;
 		rk_buf_printf(&q->reply, "'%s' ", arg);
 	}
-	reply_raw(q, "\r\n");
+	rk_client_answer(q, "\r\n");
 }
 
 static const struct {
@@ -706,7 +706,7 @@ void rk_client_dispatch(struct creq *q, const struct rk_resp_cmd *c,
 	int64_t n;
 
 	if (argc == 0) {
-		reply_raw(q, "-ERR empty command\r\n");
+		rk_client_answer(q, "-ERR empty command\r\n");
 		return;
 	}
 	if (rk_client_conn_cmd(q, c, id))
@@ -730,7 +730,7 @@ void rk_client_dispatch(struct creq *q, const struct rk_resp_cmd *c,
 			else if (rk_client_set_option_refused(q, c, i))
 				return; /* an expiry or GET: answered why */
 			else
-				{ reply_raw(q, "-ERR syntax error\r\n"); return; }
+				{ rk_client_answer(q, "-ERR syntax error\r\n"); return; }
 		}
 		{ rk_client_one(q, c, RK_KV_PUT, mode, 0, 1, 2); return; }
 	}
@@ -762,7 +762,7 @@ void rk_client_dispatch(struct creq *q, const struct rk_resp_cmd *c,
 			{ arity(q, c); return; }
 		if (!rk_kv_parse_i64(c->argv[2], c->argl[2], &n) ||
 		    (id == RK_CMD_DECRBY && n == INT64_MIN))
-			{ reply_raw(q, "-ERR value is not an integer or out of range\r\n"); return; }
+			{ rk_client_answer(q, "-ERR value is not an integer or out of range\r\n"); return; }
 		{ rk_client_one(q, c, RK_KV_INCR, 0, id == RK_CMD_INCRBY ? n : -n, 1, 1); return; }
 	case RK_CMD_CAS:
 		if (argc != 4)
@@ -774,7 +774,7 @@ void rk_client_dispatch(struct creq *q, const struct rk_resp_cmd *c,
 			{ arity(q, c); return; }
 		if (argc == 3 && (!rk_kv_parse_i64(c->argv[2], c->argl[2], &n) ||
 				  n < 1 || n > RK_KV_MAX_SEQ_COUNT))
-			{ reply_raw(q, "-ERR count must be an integer between 1 and 1000000\r\n"); return; }
+			{ rk_client_answer(q, "-ERR count must be an integer between 1 and 1000000\r\n"); return; }
 		{ rk_client_one(q, c, RK_KV_SEQ, 0, n, 1, 1); return; }
 	case RK_CMD_KRANGE:
 		if (argc != 3 && argc != 5)
@@ -784,19 +784,19 @@ void rk_client_dispatch(struct creq *q, const struct rk_resp_cmd *c,
 		if (argc > 2)
 			{ arity(q, c); return; }
 		if (argc == 1)
-			{ reply_raw(q, "+PONG\r\n"); return; }
+			{ rk_client_answer(q, "+PONG\r\n"); return; }
 		rk_buf_printf(&q->reply, "$%zu\r\n", c->argl[1]);
 		rk_buf_append(&q->reply, c->argv[1], c->argl[1]);
-		{ reply_raw(q, "\r\n"); return; }
+		{ rk_client_answer(q, "\r\n"); return; }
 	case RK_CMD_ECHO:
 		if (argc != 2)
 			{ arity(q, c); return; }
 		rk_buf_printf(&q->reply, "$%zu\r\n", c->argl[1]);
 		rk_buf_append(&q->reply, c->argv[1], c->argl[1]);
-		{ reply_raw(q, "\r\n"); return; }
+		{ rk_client_answer(q, "\r\n"); return; }
 	case RK_CMD_QUIT:
 		rk_client_conn_quit(q->conn);
-		{ reply_raw(q, "+OK\r\n"); return; }
+		{ rk_client_answer(q, "+OK\r\n"); return; }
 	case RK_CMD_COMMAND:
 		/* No command documentation: redis-cli asks for it (COMMAND
 		 * DOCS) and does without. COUNT is the table's names. */
@@ -805,7 +805,7 @@ void rk_client_dispatch(struct creq *q, const struct rk_resp_cmd *c,
 			rk_client_creq_done(q);
 			return;
 		}
-		{ reply_raw(q, "*0\r\n"); return; }
+		{ rk_client_answer(q, "*0\r\n"); return; }
 	case RK_CMD_INFO:
 		{ cmd_info(q); return; }
 	case RK_CMD_SCAN:

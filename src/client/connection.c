@@ -46,12 +46,6 @@ static const char ERR_QUEUED[] =
 	"-ERR command not run: MULTI was refused (rangekv has no transactions); "
 	"EXEC or DISCARD ends it\r\n";
 
-static void answer(struct creq *q, const char *s)
-{
-	rk_buf_puts(&q->reply, s);
-	rk_client_creq_done(q);
-}
-
 /* ---- AUTH ------------------------------------------------------------------------- */
 
 /* Whether given equals the password, in a time that depends on the
@@ -96,12 +90,12 @@ static void cmd_auth(struct creq *q, const struct rk_resp_cmd *c)
 		return;
 	}
 	if (c->argc > 3) {
-		answer(q, "-ERR syntax error\r\n");
+		rk_client_answer(q, "-ERR syntax error\r\n");
 		return;
 	}
 	err = c->argc == 2 ? authenticate(q, NULL, 0, c->argv[1], c->argl[1])
 			   : authenticate(q, c->argv[1], c->argl[1], c->argv[2], c->argl[2]);
-	answer(q, err != NULL ? err : "+OK\r\n");
+	rk_client_answer(q, err != NULL ? err : "+OK\r\n");
 }
 
 /* ---- CLIENT ------------------------------------------------------------------------- */
@@ -167,12 +161,12 @@ static void info_line(void *arg, const struct rk_client_connstate *st)
 static void reply_bulk_buf(struct creq *q, struct rk_buf *b)
 {
 	if (b->oom) {
-		answer(q, "-ERR out of memory\r\n");
+		rk_client_answer(q, "-ERR out of memory\r\n");
 		return;
 	}
 	rk_buf_printf(&q->reply, "$%zu\r\n", b->len);
 	rk_buf_append(&q->reply, b->p, b->len);
-	answer(q, "\r\n");
+	rk_client_answer(q, "\r\n");
 }
 
 static void cmd_client(struct creq *q, const struct rk_resp_cmd *c)
@@ -194,16 +188,16 @@ static void cmd_client(struct creq *q, const struct rk_resp_cmd *c)
 		}
 		if (rk_client_arg_is(c, 1, "ID")) {
 			rk_buf_printf(&q->reply, ":%" PRIu64 "\r\n", st->id);
-			answer(q, "");
+			rk_client_answer(q, "");
 			return;
 		}
 		if (rk_client_arg_is(c, 1, "GETNAME")) {
 			if (st->name == NULL) {
-				answer(q, "$-1\r\n");
+				rk_client_answer(q, "$-1\r\n");
 				return;
 			}
 			rk_buf_printf(&q->reply, "$%zu\r\n%s\r\n", strlen(st->name), st->name);
-			answer(q, "");
+			rk_client_answer(q, "");
 			return;
 		}
 		rk_buf_init(&b);
@@ -223,7 +217,7 @@ static void cmd_client(struct creq *q, const struct rk_resp_cmd *c)
 			return;
 		}
 		err = set_name(q, c->argv[2], c->argl[2]);
-		answer(q, err != NULL ? err : "+OK\r\n");
+		rk_client_answer(q, err != NULL ? err : "+OK\r\n");
 		return;
 	}
 	if (rk_client_arg_is(c, 1, "SETINFO")) {
@@ -237,15 +231,15 @@ static void cmd_client(struct creq *q, const struct rk_resp_cmd *c)
 		else if (rk_client_arg_is(c, 2, "LIB-VER"))
 			dst = &st->lib_ver;
 		if (dst == NULL) {
-			answer(q, "-ERR Unrecognized option\r\n");
+			rk_client_answer(q, "-ERR Unrecognized option\r\n");
 			return;
 		}
 		if (!name_ok(c->argv[3], c->argl[3])) {
-			answer(q, "-ERR lib-name and lib-ver cannot contain spaces, newlines "
+			rk_client_answer(q, "-ERR lib-name and lib-ver cannot contain spaces, newlines "
 				  "or special characters.\r\n");
 			return;
 		}
-		answer(q, set_str(dst, c->argv[3], c->argl[3]) == 0
+		rk_client_answer(q, set_str(dst, c->argv[3], c->argl[3]) == 0
 				  ? "+OK\r\n" : "-ERR out of memory\r\n");
 		return;
 	}
@@ -258,7 +252,7 @@ static void cmd_client(struct creq *q, const struct rk_resp_cmd *c)
 		sub[n] = '\0';
 		rk_buf_printf(&q->reply, "-ERR unknown subcommand '%s'. Try CLIENT HELP.\r\n",
 			      sub);
-		answer(q, "");
+		rk_client_answer(q, "");
 	}
 }
 
@@ -274,11 +268,11 @@ static void cmd_hello(struct creq *q, const struct rk_resp_cmd *c)
 
 	if (c->argc >= 2) {
 		if (!rk_kv_parse_i64(c->argv[1], c->argl[1], &ver)) {
-			answer(q, "-ERR Protocol version is not an integer or out of range\r\n");
+			rk_client_answer(q, "-ERR Protocol version is not an integer or out of range\r\n");
 			return;
 		}
 		if (ver != 2) { /* RESP3 (or nonsense): clients fall back to 2 */
-			answer(q, "-NOPROTO unsupported protocol version\r\n");
+			rk_client_answer(q, "-NOPROTO unsupported protocol version\r\n");
 			return;
 		}
 	}
@@ -302,23 +296,23 @@ static void cmd_hello(struct creq *q, const struct rk_resp_cmd *c)
 						 ? '?' : (char)c->argv[i][j];
 			opt[n] = '\0';
 			rk_buf_printf(&q->reply, "-ERR Syntax error in HELLO option '%s'\r\n", opt);
-			answer(q, "");
+			rk_client_answer(q, "");
 			return;
 		}
 	}
 	if (!st->authed && user == NULL) {
-		answer(q, "-NOAUTH HELLO must be called with the client already "
+		rk_client_answer(q, "-NOAUTH HELLO must be called with the client already "
 			  "authenticated, otherwise the HELLO <proto> AUTH <user> <pass> "
 			  "option can be used to authenticate the client and select the "
 			  "RESP protocol version at the same time\r\n");
 		return;
 	}
 	if (user != NULL && (err = authenticate(q, user, ul, pass, pl)) != NULL) {
-		answer(q, err);
+		rk_client_answer(q, err);
 		return;
 	}
 	if (name != NULL && (err = set_name(q, name, nl)) != NULL) {
-		answer(q, err);
+		rk_client_answer(q, err);
 		return;
 	}
 	rk_buf_printf(&q->reply,
@@ -327,7 +321,7 @@ static void cmd_hello(struct creq *q, const struct rk_resp_cmd *c)
 		      "$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n"
 		      "$7\r\nmodules\r\n*0\r\n",
 		      st->id);
-	answer(q, "");
+	rk_client_answer(q, "");
 }
 
 /* ---- the gate --------------------------------------------------------------------------- */
@@ -339,7 +333,7 @@ bool rk_client_conn_cmd(struct creq *q, const struct rk_resp_cmd *c,
 	int64_t db;
 
 	if (!st->authed && id != RK_CMD_AUTH && id != RK_CMD_HELLO && id != RK_CMD_QUIT) {
-		answer(q, ERR_NOAUTH);
+		rk_client_answer(q, ERR_NOAUTH);
 		return true;
 	}
 	if (st->multi_refused) {
@@ -348,17 +342,17 @@ bool rk_client_conn_cmd(struct creq *q, const struct rk_resp_cmd *c,
 			return false;
 		case RK_CMD_EXEC:
 			st->multi_refused = false;
-			answer(q, "-EXECABORT Transaction discarded because of previous errors.\r\n");
+			rk_client_answer(q, "-EXECABORT Transaction discarded because of previous errors.\r\n");
 			return true;
 		case RK_CMD_DISCARD:
 			st->multi_refused = false;
-			answer(q, "+OK\r\n");
+			rk_client_answer(q, "+OK\r\n");
 			return true;
 		case RK_CMD_MULTI:
-			answer(q, "-ERR MULTI calls can not be nested\r\n");
+			rk_client_answer(q, "-ERR MULTI calls can not be nested\r\n");
 			return true;
 		default:
-			answer(q, ERR_QUEUED);
+			rk_client_answer(q, ERR_QUEUED);
 			return true;
 		}
 	}
@@ -376,9 +370,9 @@ bool rk_client_conn_cmd(struct creq *q, const struct rk_resp_cmd *c,
 		if (c->argc != 2)
 			rk_client_reply_arity(q, c, false);
 		else if (!rk_kv_parse_i64(c->argv[1], c->argl[1], &db))
-			answer(q, "-ERR value is not an integer or out of range\r\n");
+			rk_client_answer(q, "-ERR value is not an integer or out of range\r\n");
 		else
-			answer(q, db == 0 ? "+OK\r\n" : "-ERR DB index is out of range\r\n");
+			rk_client_answer(q, db == 0 ? "+OK\r\n" : "-ERR DB index is out of range\r\n");
 		return true;
 	case RK_CMD_MULTI:
 		if (c->argc != 1) {
@@ -386,19 +380,19 @@ bool rk_client_conn_cmd(struct creq *q, const struct rk_resp_cmd *c,
 			return true;
 		}
 		st->multi_refused = true;
-		answer(q, ERR_MULTI);
+		rk_client_answer(q, ERR_MULTI);
 		return true;
 	case RK_CMD_EXEC:
-		answer(q, "-ERR EXEC without MULTI\r\n");
+		rk_client_answer(q, "-ERR EXEC without MULTI\r\n");
 		return true;
 	case RK_CMD_DISCARD:
-		answer(q, "-ERR DISCARD without MULTI\r\n");
+		rk_client_answer(q, "-ERR DISCARD without MULTI\r\n");
 		return true;
 	case RK_CMD_WATCH:
-		answer(q, ERR_WATCH);
+		rk_client_answer(q, ERR_WATCH);
 		return true;
 	case RK_CMD_UNWATCH: /* nothing is watched: nothing to undo */
-		answer(q, "+OK\r\n");
+		rk_client_answer(q, "+OK\r\n");
 		return true;
 	default:
 		return false;

@@ -32,12 +32,6 @@ static const char ERR_EXPIRY[] =
 	"-ERR rangekv keys do not expire: TTLs are not supported (EXPIRE, "
 	"SETEX, SET with EX, PX, EXAT, PXAT or KEEPTTL are refused)\r\n";
 
-static void reply(struct creq *q, const char *s)
-{
-	rk_buf_puts(&q->reply, s);
-	rk_client_creq_done(q);
-}
-
 static void bulk(struct rk_buf *b, const void *p, size_t n)
 {
 	rk_buf_printf(b, "$%zu\r\n", n);
@@ -129,7 +123,7 @@ static void config(struct creq *q, const struct rk_resp_cmd *c)
 		/* Redis answers CONFIG SET, RESETSTAT, REWRITE...; a node
 		 * is set by its start flags, some of them cluster settings
 		 * recorded at the first start. */
-		reply(q, "-ERR CONFIG is read-only on rangekv (CONFIG GET): a node is "
+		rk_client_answer(q, "-ERR CONFIG is read-only on rangekv (CONFIG GET): a node is "
 			 "configured by its start flags (rangekv start --help)\r\n");
 		return;
 	}
@@ -209,7 +203,7 @@ bool rk_client_str_dispatch(struct creq *q, const struct rk_resp_cmd *c,
 			break;
 		if (!rk_kv_parse_i64(c->argv[2], c->argl[2], &q->gr_start) ||
 		    !rk_kv_parse_i64(c->argv[3], c->argl[3], &q->gr_end)) {
-			reply(q, "-ERR value is not an integer or out of range\r\n");
+			rk_client_answer(q, "-ERR value is not an integer or out of range\r\n");
 			return true;
 		}
 		q->shape = RK_SHAPE_GETRANGE;
@@ -219,10 +213,10 @@ bool rk_client_str_dispatch(struct creq *q, const struct rk_resp_cmd *c,
 		/* 0: the key has no timeout to remove, or does not exist. */
 		if (argc != 2)
 			break;
-		reply(q, ":0\r\n");
+		rk_client_answer(q, ":0\r\n");
 		return true;
 	case RK_CMD_EXPIRY:
-		reply(q, ERR_EXPIRY);
+		rk_client_answer(q, ERR_EXPIRY);
 		return true;
 	case RK_CMD_GETEX:
 		/* GET, unless it is asked to set a timeout: PERSIST removes
@@ -231,10 +225,10 @@ bool rk_client_str_dispatch(struct creq *q, const struct rk_resp_cmd *c,
 			break;
 		if (argc > 3 || (argc == 3 && !rk_client_arg_is(c, 2, "PERSIST"))) {
 			if (argc == 3 || argc == 4) {
-				reply(q, ERR_EXPIRY);
+				rk_client_answer(q, ERR_EXPIRY);
 				return true;
 			}
-			reply(q, "-ERR syntax error\r\n");
+			rk_client_answer(q, "-ERR syntax error\r\n");
 			return true;
 		}
 		rk_client_one(q, c, RK_KV_GET, 0, 0, 1, 1);
@@ -260,11 +254,11 @@ bool rk_client_set_option_refused(struct creq *q, const struct rk_resp_cmd *c, s
 
 	for (size_t k = 0; k < sizeof(expiry) / sizeof(expiry[0]); k++)
 		if (rk_client_arg_is(c, i, expiry[k])) {
-			reply(q, ERR_EXPIRY);
+			rk_client_answer(q, ERR_EXPIRY);
 			return true;
 		}
 	if (rk_client_arg_is(c, i, "GET")) {
-		reply(q, "-ERR SET with GET is not supported: rangekv has no atomic "
+		rk_client_answer(q, "-ERR SET with GET is not supported: rangekv has no atomic "
 			 "get-and-set (CAS key old new compares and sets)\r\n");
 		return true;
 	}
