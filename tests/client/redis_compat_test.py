@@ -315,6 +315,25 @@ def redis_cli_scan(cl):
 
 
 @check
+def redis_cli_bigkeys(cl):
+    """redis-cli --bigkeys: SCAN, then TYPE and STRLEN of every key."""
+    h, p = Cluster.client_addr(1)
+    r = client(1)
+    r.set("big/one", "x" * 5000)
+    try:
+        out = subprocess.run(["redis-cli", "-h", h, "-p", str(p), "--bigkeys"],
+                             capture_output=True, text=True, timeout=120)
+    finally:
+        r.delete("big/one")
+    expect(out.returncode == 0, "redis-cli --bigkeys exit status", out.returncode, out.stderr[-300:])
+    expect("Biggest string found '\"big/one\"' has 5000 bytes" in out.stdout,
+           "redis-cli --bigkeys names the largest string", out.stdout[-400:])
+    expect("%d strings with" % (len(ALL) + 1) in out.stdout,
+           "redis-cli --bigkeys counts every key as a string", out.stdout[-400:])
+    return "%d keys" % (len(ALL) + 1)
+
+
+@check
 def connect_commands(cl):
     r = client(1, client_name="compat-test")
     expect_eq(r.client_getname(), "compat-test", "client_name= (CLIENT SETNAME on connect)")
@@ -705,7 +724,7 @@ def run_checks(cl, names):
 
 
 OPEN = ["pool_and_pipelines", "scan_iter_every_key", "scan_match_type", "scan_during_writes",
-        "scan_cursor_errors", "redis_cli_scan", "connect_commands", "transactions_refused",
+        "scan_cursor_errors", "redis_cli_scan", "redis_cli_bigkeys", "connect_commands", "transactions_refused",
         "replies_as_redis", "string_commands", "redis_benchmark", "keys_limit", "scan_across_leader_loss",
         "auth_without_password"]
 WITH_PASSWORD = ["auth_required", "redis_benchmark"]
