@@ -40,9 +40,13 @@ void rk_resp_limits_default(struct rk_resp_limits *l);
 
 struct rk_resp_cmd {
 	size_t argc;
-	const uint8_t **argv; /* into the input buffer */
+	const uint8_t **argv; /* into the input buffer, or into scratch */
 	size_t *argl;
 	size_t cap;           /* owned arrays, grown as needed */
+	/* An inline command's quoted arguments ("a b", 'x', "\x00"),
+	 * unescaped: owned, reused by the next parse. */
+	uint8_t *scratch;
+	size_t scratch_cap;
 };
 
 void rk_resp_cmd_init(struct rk_resp_cmd *c);
@@ -54,7 +58,11 @@ void rk_resp_cmd_free(struct rk_resp_cmd *c);
  * RK_EPROTO for a malformed request, RK_ETOOBIG for one over the limits,
  * RK_ENOMEM; on errors *errp is a static reply text (without "-ERR ").
  * Empty inline lines are skipped (consumed, no command: returns 0 with
- * *consumedp > 0).
+ * *consumedp > 0). An inline command (a line not starting with '*') is split
+ * as Redis splits it: blanks between arguments, double quotes with the
+ * escapes \xHH \n \r \t \b \a \", single quotes with \' (a quoted
+ * argument may be empty); unbalanced quotes are RK_EPROTO. Unlike Redis, a
+ * zero byte is an ordinary byte, not the end of the line.
  */
 int rk_resp_parse_cmd(const struct rk_resp_limits *lim, const uint8_t *buf,
 		      size_t len, size_t *consumedp, struct rk_resp_cmd *cmd,

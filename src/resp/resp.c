@@ -3,6 +3,8 @@
  */
 #include "rangekv/resp.h"
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +30,7 @@ void rk_resp_cmd_free(struct rk_resp_cmd *c)
 {
 	free(c->argv);
 	free(c->argl);
+	free(c->scratch);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -174,12 +177,89 @@ static int parse_multibulk(const struct rk_resp_limits *lim, const uint8_t *buf,
 	return 1;
 }
 
+/* ---- inline commands --------------------------------------------------------------- */
+
+/* Redis splits an inline line with sdssplitargs: blanks between arguments
+ * are isspace() (so a lone \r separates too), a token ends at a space, tab,
+ * CR or LF, and double or single quotes may start anywhere in one. */
+static bool inline_space(uint8_t ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\v' || ch == '\f';
+}
+
+static bool token_end(uint8_t ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';
+}
+
+static int hex_val(uint8_t ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+static const char ERR_QUOTES[] = "Protocol error: unbalanced quotes in request";
+
+/* One token with quotes, from buf[*ip] (line bytes in all), unescaped into
+ * out as sdssplitargs does: in "..." the escapes \xHH \n \r \t \b \a and
+ * \<any> for that byte; in '...' only \' ; a closing quote must be followed
+ * by a blank or the end of the line. Sets *ip past the token and returns
+ * its length, or -1 for unbalanced quotes. */
+static ptrdiff_t unquote(const uint8_t *buf, size_t line, size_t *ip, uint8_t *out)
+{
+	size_t i = *ip, n = 0;
+	int q = 0; /* the open quote, or 0 */
+
+	for (;;) {
+		if (q == 0) {
+			if (i == line || token_end(buf[i]))
+				break;
+			if (buf[i] == '"' || buf[i] == '\'')
+				q = buf[i];
+			else
+				out[n++] = buf[i];
+			i++;
+			continue;
+		}
+		if (i == line)
+			return -1; /* unterminated */
+		if (buf[i] == q) {
+			if (i + 1 < line && !inline_space(buf[i + 1]))
+				return -1;
+			i++;
+			break; /* the token ends with its closing quote */
+		}
+		if (q == '"' && buf[i] == '\\' && i + 3 < line && buf[i + 1] == 'x' &&
+		    hex_val(buf[i + 2]) >= 0 && hex_val(buf[i + 3]) >= 0) {
+			out[n++] = (uint8_t)(hex_val(buf[i + 2]) * 16 + hex_val(buf[i + 3]));
+			i += 4;
+		} else if (q == '"' && buf[i] == '\\' && i + 1 < line) {
+			static const char from[] = "nrtba", to[] = "\n\r\t\b\a";
+			const char *e = memchr(from, buf[i + 1], 5);
+			out[n++] = e != NULL ? (uint8_t)to[e - from] : buf[i + 1];
+			i += 2;
+		} else if (q == '\'' && buf[i] == '\\' && i + 1 < line && buf[i + 1] == '\'') {
+			out[n++] = '\'';
+			i += 2;
+		} else {
+			out[n++] = buf[i++];
+		}
+	}
+	*ip = i;
+	return (ptrdiff_t)n;
+}
+
 static int parse_inline(const struct rk_resp_limits *lim, const uint8_t *buf,
 			size_t len, size_t *consumedp, struct rk_resp_cmd *cmd,
 			const char **errp)
 {
 	const uint8_t *nl = memchr(buf, '\n', len);
-	size_t line, i, argc = 0;
+	size_t line, i, argc = 0, used = 0;
 
 	if (nl == NULL) {
 		if (len > lim->max_inline) {
@@ -193,11 +273,12 @@ static int parse_inline(const struct rk_resp_limits *lim, const uint8_t *buf,
 		*errp = "Protocol error: too big inline request";
 		return RK_ETOOBIG;
 	}
-	*consumedp = line + 1;
 	if (line > 0 && buf[line - 1] == '\r')
 		line--;
 	for (i = 0; i < line;) {
-		while (i < line && (buf[i] == ' ' || buf[i] == '\t'))
+		size_t j;
+
+		while (i < line && inline_space(buf[i]))
 			i++;
 		if (i == line)
 			break;
@@ -209,12 +290,39 @@ static int parse_inline(const struct rk_resp_limits *lim, const uint8_t *buf,
 			*errp = "out of memory";
 			return RK_ENOMEM;
 		}
-		cmd->argv[argc] = buf + i;
-		while (i < line && buf[i] != ' ' && buf[i] != '\t')
-			i++;
-		cmd->argl[argc] = (size_t)(buf + i - cmd->argv[argc]);
+		for (j = i; j < line && !token_end(buf[j]) && buf[j] != '"' && buf[j] != '\''; j++)
+			;
+		if (j == line || token_end(buf[j])) {
+			/* No quote: the argument is the input's own bytes. */
+			cmd->argv[argc] = buf + i;
+			cmd->argl[argc] = j - i;
+			i = j;
+		} else {
+			/* Unescaped into the command's scratch, sized once for
+			 * the whole line (a token never grows) so that the
+			 * arguments already there stay put. */
+			ptrdiff_t n;
+			if (cmd->scratch_cap < line) {
+				uint8_t *p = realloc(cmd->scratch, line);
+				if (p == NULL) {
+					*errp = "out of memory";
+					return RK_ENOMEM;
+				}
+				cmd->scratch = p;
+				cmd->scratch_cap = line;
+			}
+			n = unquote(buf, line, &i, cmd->scratch + used);
+			if (n < 0) {
+				*errp = ERR_QUOTES;
+				return RK_EPROTO;
+			}
+			cmd->argv[argc] = cmd->scratch + used;
+			cmd->argl[argc] = (size_t)n;
+			used += (size_t)n;
+		}
 		argc++;
 	}
+	*consumedp = (size_t)(nl - buf) + 1;
 	cmd->argc = argc;
 	return argc > 0 ? 1 : 0;
 }

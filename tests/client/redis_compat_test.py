@@ -450,20 +450,39 @@ def replies_as_redis(cl):
         for bad_req in PROTO_AS_REDIS:
             rk.append(first_line_at(Cluster.client_addr(1), bad_req))
             rd.append(first_line_at(("127.0.0.1", port), bad_req))
+        for line in INLINE_AS_REDIS:
+            rk.append(inline_at(Cluster.client_addr(1), line))
+            rd.append(inline_at(("127.0.0.1", port), line))
     finally:
         srv.terminate()
         srv.wait()
-    bad = [(c, a, b) for c, a, b in zip(cmds + [[repr(r)] for r in PROTO_AS_REDIS],
+    bad = [(c, a, b) for c, a, b in zip(cmds + [[repr(r)] for r in PROTO_AS_REDIS + INLINE_AS_REDIS],
                                        rk, rd) if a != b]
     expect(not bad, "replies differ from redis-server %s" % subprocess.run(
         ["redis-server", "--version"], capture_output=True, text=True).stdout.split()[2],
         *["%s: rangekv %r, redis %r" % (" ".join(c)[:40], a, b) for c, a, b in bad[:6]])
-    return "%d commands and %d malformed requests, the same bytes as redis-server" % (
-        len(cmds), len(PROTO_AS_REDIS))
+    return "%d commands, %d malformed requests and %d inline lines, the same bytes as redis-server" % (
+        len(cmds), len(PROTO_AS_REDIS), len(INLINE_AS_REDIS))
 
 
 # Malformed requests whose protocol error must read as Redis's.
 PROTO_AS_REDIS = [b"*abc\r\n", b"*1\r\n$abc\r\n", b"*1\r\n$-5\r\n"]
+
+# Inline (telnet-style) lines, each on a connection of its own, whose
+# replies must be Redis's: quotes, escapes, blanks, and unbalanced quotes
+# (an error, then the connection closed).
+INLINE_AS_REDIS = [
+    b'ECHO "a b"\r\n', b"ECHO 'c d'\r\n", b'ECHO "\\x41\\x0a\\t\\"q\\\\"\r\n', b"ECHO 'it\\'s'\r\n",
+    b"ECHO '\\n'\n", b'ECHO ""\r\n', b'ECHO a"b c"\r\n', b'ECHO "\\x4g"\r\n', b"ECHO a\rb\r\n",
+    b"\x0b ECHO \x0c x \r\n", b'SET "in/a b" "v w"\r\n', b'GET "in/a b"\r\n', b"DEL 'in/a b'\r\n",
+    b'ECHO "a\r\n', b"ECHO 'a\r\n", b'ECHO "a"b\r\n', b"ECHO 'a'b\r\n",
+]
+
+
+def inline_at(addr, line):
+    with socket.create_connection(addr, timeout=15) as s:
+        s.sendall(line)
+        return read_reply(s.makefile("rb"))
 
 
 def first_line_at(addr, data):

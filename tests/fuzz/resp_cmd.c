@@ -12,8 +12,9 @@
  *  - a complete command consumed 1..size bytes; it has 1..max_args
  *    arguments, each inside the consumed bytes, in order, not overlapping;
  *    a multibulk argument is at most max_bulk bytes and followed by CRLF;
- *    an inline argument is a non-empty run without blanks on one line of at
- *    most max_inline bytes;
+ *    an inline argument is a non-empty run without blanks, CR or quotes on
+ *    one line of at most max_inline bytes, or a quoted one unescaped into
+ *    the command's scratch, shorter than its line;
  *  - re-encoding the command (rk_resp_command) and parsing that gives the
  *    same arguments and consumes exactly the encoding; for a multibulk
  *    request the encoding is never longer than the request and identical
@@ -65,6 +66,12 @@ static int is_blank(uint8_t c)
 	return c == ' ' || c == '\t';
 }
 
+/* Whether a..a+al lies in c's scratch (quoted inline arguments). */
+static int in_scratch(const struct rk_resp_cmd *c, const uint8_t *a, size_t al)
+{
+	return c->scratch != NULL && a >= c->scratch && a + al <= c->scratch + c->scratch_cap;
+}
+
 static void check_result(const struct rk_resp_limits *lim, const uint8_t *buf,
 			 size_t len, const struct res *r)
 {
@@ -94,14 +101,15 @@ static void check_result(const struct rk_resp_limits *lim, const uint8_t *buf,
 					   (i == 1 && buf[i] == '-'));
 		} else {
 			for (i = 0; i + 1 < r->consumed; i++)
-				FUZZ_CHECK(is_blank(buf[i]) ||
-					   (buf[i] == '\r' &&
-					    i + 2 == r->consumed));
+				FUZZ_CHECK(is_blank(buf[i]) || buf[i] == '\r' ||
+					   buf[i] == '\v' || buf[i] == '\f');
 		}
 		return;
 	}
 
 	/* A complete command. */
+	const uint8_t *last_input = buf, *last_scratch = c->scratch;
+
 	FUZZ_CHECK(r->consumed >= 1);
 	FUZZ_CHECK(c->argc >= 1 && c->argc <= lim->max_args);
 	FUZZ_CHECK(c->argc <= c->cap && c->argv != NULL && c->argl != NULL);
@@ -109,10 +117,18 @@ static void check_result(const struct rk_resp_limits *lim, const uint8_t *buf,
 		const uint8_t *a = c->argv[i];
 		size_t al = c->argl[i];
 
+		if (buf[0] != '*' && in_scratch(c, a, al)) {
+			/* A quoted inline argument, unescaped: never longer
+			 * than its line, after the scratch's earlier ones. */
+			FUZZ_CHECK(al < r->consumed);
+			FUZZ_CHECK(a >= last_scratch);
+			last_scratch = a + al;
+			continue;
+		}
 		FUZZ_CHECK(a >= buf && a <= buf + r->consumed);
 		FUZZ_CHECK(al <= (size_t)(buf + r->consumed - a));
-		if (i > 0)
-			FUZZ_CHECK(a >= c->argv[i - 1] + c->argl[i - 1]);
+		FUZZ_CHECK(a >= last_input);
+		last_input = a + al;
 		if (buf[0] == '*') {
 			FUZZ_CHECK(al <= lim->max_bulk);
 			FUZZ_CHECK((size_t)(buf + r->consumed - a) >= al + 2);
@@ -120,9 +136,12 @@ static void check_result(const struct rk_resp_limits *lim, const uint8_t *buf,
 		} else {
 			size_t j;
 
+			/* Unquoted: the input's own bytes, a run without
+			 * the bytes that end a token or open a quote. */
 			FUZZ_CHECK(al >= 1);
 			for (j = 0; j < al; j++)
-				FUZZ_CHECK(!is_blank(a[j]) && a[j] != '\n');
+				FUZZ_CHECK(!is_blank(a[j]) && a[j] != '\n' && a[j] != '\r' &&
+					   a[j] != '"' && a[j] != '\'');
 		}
 	}
 	if (buf[0] == '*') {
@@ -149,10 +168,19 @@ static int same_result(const struct res *a, const struct res *b)
 		return 1;
 	if (a->cmd.argc != b->cmd.argc)
 		return 0;
-	for (i = 0; i < a->cmd.argc; i++)
-		if (a->cmd.argv[i] != b->cmd.argv[i] ||
-		    a->cmd.argl[i] != b->cmd.argl[i])
+	/* The same bytes of the input, or the same unescaped bytes (each
+	 * result has a scratch of its own). */
+	for (i = 0; i < a->cmd.argc; i++) {
+		size_t l = a->cmd.argl[i];
+		if (l != b->cmd.argl[i])
 			return 0;
+		if (in_scratch(&a->cmd, a->cmd.argv[i], l) != in_scratch(&b->cmd, b->cmd.argv[i], l))
+			return 0;
+		if (in_scratch(&a->cmd, a->cmd.argv[i], l)
+			    ? l > 0 && memcmp(a->cmd.argv[i], b->cmd.argv[i], l) != 0
+			    : a->cmd.argv[i] != b->cmd.argv[i])
+			return 0;
+	}
 	return 1;
 }
 

@@ -136,6 +136,57 @@ static void test_parse_empty_and_inline(void **state)
 	rk_resp_cmd_free(&c);
 }
 
+/* Quoted inline arguments, as Redis's sdssplitargs reads them. */
+static void test_parse_inline_quotes(void **state)
+{
+	static const struct {
+		const char *line;
+		size_t argc;
+		const char *args[4];
+		size_t lens[4];
+	} ok[] = {
+		{"SET \"a b\" 'c d'\r\n", 3, {"SET", "a b", "c d"}, {3, 3, 3}},
+		{"SET k \"\"\n", 3, {"SET", "k", ""}, {3, 1, 0}},
+		{"SET k ''\n", 3, {"SET", "k", ""}, {3, 1, 0}},
+		{"ECHO \"\\x41\\x0a\\n\\t\\\"\\\\\\q\"\n", 2, {"ECHO", "A\n\n\t\"\\q"}, {4, 7}},
+		{"ECHO \"\\x4\"\n", 2, {"ECHO", "x4"}, {4, 2}},        /* \x without two hex digits */
+		{"ECHO \"\\x00\"\n", 2, {"ECHO", "\0"}, {4, 1}},
+		{"ECHO 'it\\'s' '\\n'\n", 3, {"ECHO", "it's", "\\n"}, {4, 4, 2}},
+		{"ECHO a\"b c\"\n", 2, {"ECHO", "ab c"}, {4, 4}},       /* a quote inside a token */
+		{"ECHO a\rb\n", 3, {"ECHO", "a", "b"}, {4, 1, 1}},      /* a lone CR separates */
+		{"\v ECHO \f x \n", 2, {"ECHO", "x"}, {4, 1}},        /* \v \f between... */
+		{"ECHO a\fb\n", 2, {"ECHO", "a\fb"}, {4, 3}},           /* ...not inside */
+	};
+	static const char *const bad[] = {
+		"SET \"a\n", "SET 'a\n", "SET \"a\"b\n", "SET 'a'b\n", "ECHO \"a\\\"\n",
+	};
+	struct rk_resp_cmd c;
+	const char *err;
+	size_t used;
+
+	(void)state;
+	rk_resp_cmd_init(&c);
+	for (size_t t = 0; t < sizeof(ok) / sizeof(ok[0]); t++) {
+		size_t n = strlen(ok[t].line);
+		assert_int_equal(parse(ok[t].line, n, &used, &c, &err), 1);
+		assert_int_equal(used, n);
+		assert_int_equal(c.argc, ok[t].argc);
+		for (size_t i = 0; i < c.argc; i++) {
+			assert_int_equal(c.argl[i], ok[t].lens[i]);
+			if (c.argl[i] > 0)
+				assert_memory_equal(c.argv[i], ok[t].args[i], c.argl[i]);
+		}
+		/* Without its newline: more is needed, whatever the quotes. */
+		assert_int_equal(parse(ok[t].line, n - 1 - (ok[t].line[n - 2] == '\r'), &used, &c, &err), 0);
+		assert_int_equal(used, 0);
+	}
+	for (size_t t = 0; t < sizeof(bad) / sizeof(bad[0]); t++) {
+		assert_int_equal(parse(bad[t], strlen(bad[t]), &used, &c, &err), RK_EPROTO);
+		assert_string_equal(err, "Protocol error: unbalanced quotes in request");
+	}
+	rk_resp_cmd_free(&c);
+}
+
 static void test_replies_round_trip(void **state)
 {
 	struct rk_resp_out o;
@@ -248,8 +299,12 @@ static void test_random_input(void **state)
 		rc = rk_resp_parse_cmd(&lim, buf, len, &used, &c, &err);
 		assert_true(used <= len);
 		if (rc == 1) {
+			/* In the input, or (quoted inline arguments) in the
+			 * command's scratch. */
 			for (i = 0; i < c.argc; i++)
-				assert_true(c.argv[i] >= buf && c.argv[i] + c.argl[i] <= buf + len);
+				assert_true((c.argv[i] >= buf && c.argv[i] + c.argl[i] <= buf + used) ||
+					    (c.scratch != NULL && c.argv[i] >= c.scratch &&
+					     c.argv[i] + c.argl[i] <= c.scratch + c.scratch_cap));
 		} else if (rc < 0) {
 			assert_non_null(err);
 		}
@@ -268,6 +323,7 @@ int main(void)
 		cmocka_unit_test(test_parse_split_everywhere),
 		cmocka_unit_test(test_parse_malformed),
 		cmocka_unit_test(test_parse_empty_and_inline),
+		cmocka_unit_test(test_parse_inline_quotes),
 		cmocka_unit_test(test_replies_round_trip),
 		cmocka_unit_test(test_reply_integers_of_19_digits),
 		cmocka_unit_test(test_random_input),
