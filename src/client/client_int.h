@@ -111,6 +111,8 @@ struct rk_client_server {
 	size_t passlen;
 	uint64_t next_conn_id;
 	struct rk_client_cursors *cursors; /* SCAN's (scan.c); NULL until one */
+	uint64_t started_ms; /* the loop's clock at the start (INFO's uptime) */
+	int port;            /* the port bound (INFO's tcp_port) */
 };
 
 /* order.c: a connection's writes to each range, in order, at most one
@@ -232,6 +234,9 @@ bool rk_client_set_option_refused(struct creq *q, const struct rk_resp_cmd *c, s
 /* GETRANGE's slice of a len-byte value (Redis 7's arithmetic): the count
  * of bytes from *fromp. */
 size_t rk_client_getrange(int64_t start, int64_t end, size_t len, size_t *fromp);
+
+/* info.c: INFO [section ...]. */
+void rk_client_info(struct creq *q, const struct rk_resp_cmd *c);
 
 /* scan.c: SCAN, KEYS and DBSIZE (arity checked by the caller). */
 void rk_client_scan(struct creq *q, const struct rk_resp_cmd *c,

@@ -584,27 +584,6 @@ void rk_client_cmd_keys(const struct rk_resp_cmd *c, enum rk_client_cmd_id id,
 
 /* ---- the command table ---------------------------------------------------------- */
 
-static void cmd_info(struct creq *q)
-{
-	struct rk_client_info in;
-	struct rk_buf body;
-
-	memset(&in, 0, sizeof(in));
-	if (q->srv->info != NULL)
-		q->srv->info(q->srv->info_arg, &in);
-	rk_buf_init(&body);
-	rk_buf_printf(&body,
-		      "# Server\r\nredis_version:7.0.0\r\nrangekv_version:%s\r\n"
-		      "node_id:%" PRIu64 "\r\n\r\n# Keyspace\r\nranges:%" PRIu64
-		      "\r\nleaders:%" PRIu64 "\r\n",
-		      RK_VERSION_STR, in.node_id, in.ranges, in.leaders);
-	rk_buf_printf(&q->reply, "$%zu\r\n", body.len);
-	rk_buf_append(&q->reply, body.p, body.len);
-	rk_buf_puts(&q->reply, "\r\n");
-	rk_buf_free(&body);
-	rk_client_creq_done(q);
-}
-
 /* Copies up to max bytes of an argument for an error text: what Redis
  * prints, with control and non-ASCII bytes as '?' so the reply stays one
  * readable line. */
@@ -807,7 +786,7 @@ void rk_client_dispatch(struct creq *q, const struct rk_resp_cmd *c,
 		}
 		{ rk_client_answer(q, "*0\r\n"); return; }
 	case RK_CMD_INFO:
-		{ cmd_info(q); return; }
+		{ rk_client_info(q, c); return; }
 	case RK_CMD_SCAN:
 		if (argc < 2)
 			{ arity(q, c); return; }

@@ -15,6 +15,7 @@
  * many clients cannot either. A closed connection's commands still in flight complete
  * into nothing: the connection is freed once the last is answered.
  */
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -593,6 +594,16 @@ int rk_client_server_start(uv_loop_t *loop, const char *addr,
 	s->flush.data = s;
 	uv_prepare_start(&s->flush, on_flush);
 	s->open_handles++;
+	s->started_ms = uv_now(loop);
+	{
+		/* The port bound (INFO's tcp_port; port 0 binds any). */
+		struct sockaddr_storage got;
+		int len = sizeof(got);
+		if (uv_tcp_getsockname(&s->listener, (struct sockaddr *)&got, &len) == 0)
+			s->port = ntohs(got.ss_family == AF_INET6
+						? ((struct sockaddr_in6 *)&got)->sin6_port
+						: ((struct sockaddr_in *)&got)->sin_port);
+	}
 	*sp = s;
 	return 0;
 }

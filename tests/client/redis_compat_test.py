@@ -543,6 +543,32 @@ def string_commands(cl):
 
 
 @check
+def info_sections(cl):
+    """INFO as redis-py parses it, with the fields redis-cli --stat reads."""
+    h, p = Cluster.client_addr(3)
+    r = client(3)
+    before = r.info("stats")["total_commands_processed"]
+    info = r.info()
+    for f in ("used_memory", "connected_clients", "blocked_clients",
+              "total_commands_processed", "total_connections_received", "uptime_in_seconds"):
+        expect(isinstance(info.get(f), int) and info[f] >= 0, "INFO %s: a count" % f, info.get(f))
+    expect(info["used_memory"] > 1 << 20, "INFO used_memory: the node's resident bytes", info["used_memory"])
+    expect(info["connected_clients"] >= 1, "INFO connected_clients", info["connected_clients"])
+    expect(info["total_commands_processed"] > before, "INFO counts commands",
+           before, info["total_commands_processed"])
+    expect_eq((info.get("tcp_port"), info.get("node_id"), info.get("role"), info.get("loading")),
+              (p, 3, "master", 0), "INFO tcp_port, node_id, role, loading")
+    expect(info.get("ranges") == RANGES and 0 <= info.get("leaders", -1) <= RANGES,
+           "INFO ranges and leaders", info.get("ranges"), info.get("leaders"))
+    stats = r.info("stats")
+    expect("total_commands_processed" in stats and "role" not in stats and "ranges" not in stats,
+           "INFO stats: that section only", sorted(stats))
+    expect_eq(sorted(r.info("replication")), ["connected_slaves", "role"], "INFO replication")
+    expect("redis_version" in r.info("all") and r.info("nosuch") == {}, "INFO all / an unknown section")
+    return "%d fields" % len(info)
+
+
+@check
 def redis_benchmark(cl):
     h, p = Cluster.client_addr(2)
     args = ["redis-benchmark", "-h", h, "-p", str(p), "-t", "set,get", "-n", "1000", "-q"]
@@ -744,7 +770,7 @@ def run_checks(cl, names):
 
 OPEN = ["pool_and_pipelines", "scan_iter_every_key", "scan_match_type", "scan_during_writes",
         "scan_cursor_errors", "redis_cli_scan", "redis_cli_bigkeys", "connect_commands", "transactions_refused",
-        "replies_as_redis", "string_commands", "redis_benchmark", "keys_limit", "scan_across_leader_loss",
+        "replies_as_redis", "string_commands", "info_sections", "redis_benchmark", "keys_limit", "scan_across_leader_loss",
         "auth_without_password"]
 WITH_PASSWORD = ["auth_required", "redis_benchmark"]
 
