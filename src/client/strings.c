@@ -10,7 +10,6 @@
  */
 #include <inttypes.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/time.h>
 
 #include "client_int.h"
