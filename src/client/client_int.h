@@ -212,6 +212,12 @@ void rk_client_reply_arity(struct creq *q, const struct rk_resp_cmd *c, bool sub
 
 /* commands.c: answers q with the complete reply s ("+OK\r\n", "-ERR ...\r\n"). */
 void rk_client_answer(struct creq *q, const char *s);
+/* commands.c: appends the bulk string p..p+n to b. */
+void rk_client_put_bulk(struct rk_buf *b, const void *p, size_t n);
+/* commands.c: answers q with the bulk string p..p+n, or with b's bytes
+ * (-ERR out of memory if b ran out). */
+void rk_client_answer_bulk(struct creq *q, const void *p, size_t n);
+void rk_client_answer_buf(struct creq *q, const struct rk_buf *b);
 /* commands.c: whether argument i of c is s, ignoring case. */
 bool rk_client_arg_is(const struct rk_resp_cmd *c, size_t i, const char *s);
 /* commands.c: a one-key command, op on argv[1] with the nargs arguments
@@ -226,7 +232,7 @@ void rk_client_one(struct creq *q, const struct rk_resp_cmd *c, int op, int mode
 bool rk_client_str_dispatch(struct creq *q, const struct rk_resp_cmd *c,
 			    enum rk_client_cmd_id id);
 /* Appends to q's reply its single operation's answer f as q->shape
- * wants it (errors unchanged). */
+ * wants it (unchanged for RK_SHAPE_NONE, and for errors). */
 void rk_client_shape(struct creq *q, const struct frag *f);
 /* SET's option argv[i] that rangekv refuses (an expiry, GET): answers q
  * with why and returns true; false for any other. */

@@ -65,6 +65,27 @@ void rk_client_answer(struct creq *q, const char *s)
 	rk_client_creq_done(q);
 }
 
+void rk_client_put_bulk(struct rk_buf *b, const void *p, size_t n)
+{
+	rk_buf_printf(b, "$%zu\r\n", n);
+	rk_buf_append(b, p, n);
+	rk_buf_puts(b, "\r\n");
+}
+
+void rk_client_answer_bulk(struct creq *q, const void *p, size_t n)
+{
+	rk_client_put_bulk(&q->reply, p, n);
+	rk_client_creq_done(q);
+}
+
+void rk_client_answer_buf(struct creq *q, const struct rk_buf *b)
+{
+	if (b->oom)
+		rk_client_answer(q, "-ERR out of memory\r\n");
+	else
+		rk_client_answer_bulk(q, b->p, b->len);
+}
+
 /* Whether argument i of c is s, without case (command names, options). */
 bool rk_client_arg_is(const struct rk_resp_cmd *c, size_t i, const char *s)
 {
@@ -123,10 +144,7 @@ static void combine(struct creq *q)
 	}
 	switch (q->kind) {
 	case K_SINGLE:
-		if (q->shape != RK_SHAPE_NONE)
-			rk_client_shape(q, &q->frags[0]);
-		else
-			rk_buf_append(&q->reply, q->frags[0].p, q->frags[0].len);
+		rk_client_shape(q, &q->frags[0]);
 		break;
 	case K_SUM: {
 		int64_t sum = 0;
@@ -540,6 +558,13 @@ void rk_client_cmd_keys(const struct rk_resp_cmd *c, enum rk_client_cmd_id id,
 	if (c->argc < 2)
 		return;
 	switch (id) {
+	case RK_CMD_STRLEN: /* one key read, the others arguments */
+	case RK_CMD_GETRANGE:
+	case RK_CMD_GETEX:
+	case RK_CMD_TYPE:
+	case RK_CMD_TTL:
+		write = false;
+		/* fall through */
 	case RK_CMD_SET:
 	case RK_CMD_INCR:
 	case RK_CMD_DECR:
@@ -547,14 +572,7 @@ void rk_client_cmd_keys(const struct rk_resp_cmd *c, enum rk_client_cmd_id id,
 	case RK_CMD_DECRBY:
 	case RK_CMD_CAS:
 	case RK_CMD_SETNX:
-		fn(arg, key_hash(c->argv[1], c->argl[1], 0), true, false);
-		return;
-	case RK_CMD_STRLEN:
-	case RK_CMD_GETRANGE:
-	case RK_CMD_GETEX:
-	case RK_CMD_TYPE:
-	case RK_CMD_TTL:
-		fn(arg, key_hash(c->argv[1], c->argl[1], 0), false, false);
+		fn(arg, key_hash(c->argv[1], c->argl[1], 0), write, false);
 		return;
 	case RK_CMD_SEQ_NEXT: /* sequences are not keys */
 		fn(arg, key_hash(c->argv[1], c->argl[1], 0x5e9), true, false);
@@ -764,15 +782,11 @@ void rk_client_dispatch(struct creq *q, const struct rk_resp_cmd *c,
 			{ arity(q, c); return; }
 		if (argc == 1)
 			{ rk_client_answer(q, "+PONG\r\n"); return; }
-		rk_buf_printf(&q->reply, "$%zu\r\n", c->argl[1]);
-		rk_buf_append(&q->reply, c->argv[1], c->argl[1]);
-		{ rk_client_answer(q, "\r\n"); return; }
+		{ rk_client_answer_bulk(q, c->argv[1], c->argl[1]); return; }
 	case RK_CMD_ECHO:
 		if (argc != 2)
 			{ arity(q, c); return; }
-		rk_buf_printf(&q->reply, "$%zu\r\n", c->argl[1]);
-		rk_buf_append(&q->reply, c->argv[1], c->argl[1]);
-		{ rk_client_answer(q, "\r\n"); return; }
+		{ rk_client_answer_bulk(q, c->argv[1], c->argl[1]); return; }
 	case RK_CMD_QUIT:
 		rk_client_conn_quit(q->conn);
 		{ rk_client_answer(q, "+OK\r\n"); return; }

@@ -157,17 +157,6 @@ static void info_line(void *arg, const struct rk_client_connstate *st)
 		      st->lib_name ? st->lib_name : "", st->lib_ver ? st->lib_ver : "");
 }
 
-static void reply_bulk_buf(struct creq *q, struct rk_buf *b)
-{
-	if (b->oom) {
-		rk_client_answer(q, "-ERR out of memory\r\n");
-		return;
-	}
-	rk_buf_printf(&q->reply, "$%zu\r\n", b->len);
-	rk_buf_append(&q->reply, b->p, b->len);
-	rk_client_answer(q, "\r\n");
-}
-
 static void cmd_client(struct creq *q, const struct rk_resp_cmd *c)
 {
 	struct rk_client_connstate *st = rk_client_conn_state(q->conn);
@@ -206,7 +195,7 @@ static void cmd_client(struct creq *q, const struct rk_resp_cmd *c)
 			info_line(&x, st);
 		else
 			rk_client_conns_each(q->srv, info_line, &x);
-		reply_bulk_buf(q, &b);
+		rk_client_answer_buf(q, &b);
 		rk_buf_free(&b);
 		return;
 	}

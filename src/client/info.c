@@ -81,13 +81,6 @@ static void sec_memory(struct creq *q, struct rk_buf *b, const struct rk_client_
 		      rss, h, rss);
 }
 
-static void sec_persistence(struct creq *q, struct rk_buf *b, const struct rk_client_info *in)
-{
-	(void)q;
-	(void)in;
-	rk_buf_puts(b, "loading:0\r\n");
-}
-
 static void sec_stats(struct creq *q, struct rk_buf *b, const struct rk_client_info *in)
 {
 	(void)in;
@@ -98,15 +91,6 @@ static void sec_stats(struct creq *q, struct rk_buf *b, const struct rk_client_i
 		      q->srv->st.accepted, q->srv->st.commands);
 }
 
-/* Every node takes writes for every key (forwarding them to the range's
- * leader), so to a client it is a master without replicas of its own. */
-static void sec_replication(struct creq *q, struct rk_buf *b, const struct rk_client_info *in)
-{
-	(void)q;
-	(void)in;
-	rk_buf_puts(b, "role:master\r\nconnected_slaves:0\r\n");
-}
-
 static void sec_rangekv(struct creq *q, struct rk_buf *b, const struct rk_client_info *in)
 {
 	(void)q;
@@ -114,18 +98,22 @@ static void sec_rangekv(struct creq *q, struct rk_buf *b, const struct rk_client
 		      in->leaders);
 }
 
+/* A section is written by fn, or is the fixed text. Replication: every
+ * node takes writes for every key (forwarding them to the range's
+ * leader), so to a client it is a master without replicas of its own. */
 static const struct {
 	const char *name, *title;
 	void (*fn)(struct creq *, struct rk_buf *, const struct rk_client_info *);
+	const char *text;
 } sections[] = {
-	{"server", "Server", sec_server},
-	{"clients", "Clients", sec_clients},
-	{"memory", "Memory", sec_memory},
-	{"persistence", "Persistence", sec_persistence},
-	{"stats", "Stats", sec_stats},
-	{"replication", "Replication", sec_replication},
-	{"rangekv", "Rangekv", sec_rangekv},
-	{"keyspace", "Keyspace", NULL},
+	{"server", "Server", sec_server, NULL},
+	{"clients", "Clients", sec_clients, NULL},
+	{"memory", "Memory", sec_memory, NULL},
+	{"persistence", "Persistence", NULL, "loading:0\r\n"},
+	{"stats", "Stats", sec_stats, NULL},
+	{"replication", "Replication", NULL, "role:master\r\nconnected_slaves:0\r\n"},
+	{"rangekv", "Rangekv", sec_rangekv, NULL},
+	{"keyspace", "Keyspace", NULL, ""},
 };
 
 /* Whether INFO's arguments ask for section s (none: every section, as
@@ -156,10 +144,9 @@ void rk_client_info(struct creq *q, const struct rk_resp_cmd *c)
 		rk_buf_printf(&body, "%s# %s\r\n", body.len > 0 ? "\r\n" : "", sections[i].title);
 		if (sections[i].fn != NULL)
 			sections[i].fn(q, &body, &in);
+		else
+			rk_buf_puts(&body, sections[i].text);
 	}
-	rk_buf_printf(&q->reply, "$%zu\r\n", body.len);
-	rk_buf_append(&q->reply, body.p, body.len);
-	rk_buf_puts(&q->reply, "\r\n");
+	rk_client_answer_buf(q, &body);
 	rk_buf_free(&body);
-	rk_client_creq_done(q);
 }

@@ -31,13 +31,6 @@ static const char ERR_EXPIRY[] =
 	"-ERR rangekv keys do not expire: TTLs are not supported (EXPIRE, "
 	"SETEX, SET with EX, PX, EXAT, PXAT or KEEPTTL are refused)\r\n";
 
-static void bulk(struct rk_buf *b, const void *p, size_t n)
-{
-	rk_buf_printf(b, "$%zu\r\n", n);
-	rk_buf_append(b, p, n);
-	rk_buf_puts(b, "\r\n");
-}
-
 /* A GET answer's value: true with *vp, *vlp for "$n\r\n...\r\n", false
  * for nil (or anything else). */
 static bool get_value(const struct frag *f, const uint8_t **vp, size_t *vlp)
@@ -95,7 +88,7 @@ void rk_client_shape(struct creq *q, const struct frag *f)
 		if (!get_value(f, &v, &vl))
 			vl = 0;
 		vl = rk_client_getrange(q->gr_start, q->gr_end, vl, &from);
-		bulk(&q->reply, v != NULL ? v + from : (const uint8_t *)"", vl);
+		rk_client_put_bulk(&q->reply, v != NULL ? v + from : (const uint8_t *)"", vl);
 		return;
 	case RK_SHAPE_TYPE: /* EXISTS */
 		rk_buf_puts(&q->reply, one ? "+string\r\n" : "+none\r\n");
@@ -103,7 +96,7 @@ void rk_client_shape(struct creq *q, const struct frag *f)
 	case RK_SHAPE_TTL: /* EXISTS: no key has a timeout */
 		rk_buf_puts(&q->reply, one ? ":-1\r\n" : ":-2\r\n");
 		return;
-	default:
+	default: /* RK_SHAPE_NONE: as the range answered */
 		rk_buf_append(&q->reply, f->p, f->len);
 		return;
 	}
@@ -147,10 +140,10 @@ static void config(struct creq *q, const struct rk_resp_cmd *c)
 				/* A plain name is answered as it was asked
 				 * (Redis 7.0 does: SAVE gives SAVE). */
 				if (rk_client_glob_prefix(c->argv[i], c->argl[i]) == c->argl[i])
-					bulk(&body, c->argv[i], c->argl[i]);
+					rk_client_put_bulk(&body, c->argv[i], c->argl[i]);
 				else
-					bulk(&body, name, strlen(name));
-				bulk(&body, config_params[p][1], strlen(config_params[p][1]));
+					rk_client_put_bulk(&body, name, strlen(name));
+				rk_client_put_bulk(&body, config_params[p][1], strlen(config_params[p][1]));
 				n++;
 				break;
 			}
@@ -171,8 +164,8 @@ static void cmd_time(struct creq *q)
 	snprintf(s, sizeof(s), "%lld", (long long)tv.tv_sec);
 	snprintf(us, sizeof(us), "%ld", (long)tv.tv_usec);
 	rk_buf_puts(&q->reply, "*2\r\n");
-	bulk(&q->reply, s, strlen(s));
-	bulk(&q->reply, us, strlen(us));
+	rk_client_put_bulk(&q->reply, s, strlen(s));
+	rk_client_put_bulk(&q->reply, us, strlen(us));
 	rk_client_creq_done(q);
 }
 
@@ -222,15 +215,10 @@ bool rk_client_str_dispatch(struct creq *q, const struct rk_resp_cmd *c,
 		 * none, since there is none. */
 		if (argc < 2)
 			break;
-		if (argc > 3 || (argc == 3 && !rk_client_arg_is(c, 2, "PERSIST"))) {
-			if (argc == 3 || argc == 4) {
-				rk_client_answer(q, ERR_EXPIRY);
-				return true;
-			}
-			rk_client_answer(q, "-ERR syntax error\r\n");
-			return true;
-		}
-		rk_client_one(q, c, RK_KV_GET, 0, 0, 1, 1);
+		if (argc == 2 || (argc == 3 && rk_client_arg_is(c, 2, "PERSIST")))
+			rk_client_one(q, c, RK_KV_GET, 0, 0, 1, 1);
+		else
+			rk_client_answer(q, argc <= 4 ? ERR_EXPIRY : "-ERR syntax error\r\n");
 		return true;
 	case RK_CMD_CONFIG:
 		config(q, c);
